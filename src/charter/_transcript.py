@@ -1,0 +1,66 @@
+"""Human-readable lines for journal records (live progress and ``charter show``)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from rich.markup import escape
+
+from charter.journal import Record
+
+_STATUS_STYLE = {
+    "completed": "green",
+    "ok": "green",
+    "allow": "green",
+    "failed": "red",
+    "deny": "red",
+    "denied": "red",
+    "error": "red",
+    "timeout": "red",
+    "stopped": "yellow",
+    "invalid_arguments": "yellow",
+    "unknown_tool": "yellow",
+}
+
+
+def _short(value: Any, limit: int = 160) -> str:
+    text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, default=str)
+    text = " ".join(text.split())
+    return escape(text if len(text) <= limit else text[: limit - 1] + "…")
+
+
+def _styled(word: str) -> str:
+    style = _STATUS_STYLE.get(word)
+    return f"[{style}]{word}[/]" if style else word
+
+
+def describe(record: Record) -> str | None:
+    """One Rich-markup line for ``record``; None for records not worth a line."""
+    p = record.payload
+    step = f"[dim]{p.get('step', ''):>2}[/] " if "step" in p else ""
+    match record.kind:
+        case "run.started":
+            return (
+                f"[bold]run {record.run_id[:12]}[/] agent [cyan]{escape(p['agent'])}[/] "
+                f"({escape(p['reasoner']['kind'])}): {_short(p['goal'])}"
+            )
+        case "step.proposed":
+            action = p["action"]
+            if "answer" in action:
+                return f"{step}[bold]answer[/] {_short(action['answer'], 400)}"
+            return f"{step}[cyan]propose[/] {escape(action['tool'])}({_short(action['args'])})"
+        case "step.decided":
+            return f"{step}  {_styled(p['verdict'])} by {', '.join(p['rules'])}"
+        case "step.observed":
+            return f"{step}  {_styled(p['status'])} {_short(p['text'])}"
+        case "budget.exceeded":
+            return f"[yellow]budget exceeded[/]: {escape(p['reason'])} ({p['rule']})"
+        case "run.finished":
+            detail = f": {_short(p['error'])}" if p.get("error") else ""
+            return (
+                f"[bold]run {_styled(p['status'])}[/] after {p['steps']} step(s), "
+                f"{p['tokens']} tokens{detail}"
+            )
+        case _:
+            return None

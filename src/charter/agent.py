@@ -1,0 +1,159 @@
+"""Agents: instructions + tools + a reasoner + a charter, loadable from YAML.
+
+.. code-block:: yaml
+
+    name: support-agent
+    version: "3"
+    instructions: You help customers of Acme with orders and refunds.
+    toolsets:
+      - ref: charter.demo.tools:toolset      # module:attribute
+        options: {world: .charter/demo-world.db}
+    tools: [lookup_order, refund_order]      # optional: a subset of the toolsets
+    reasoner: {kind: local}
+    charter: support.charter.yaml            # path relative to this file, or inline
+
+A toolset reference names a :class:`~charter.tools.Tool`, a list of tools, or a callable
+taking the ``options`` mapping and returning tools.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from charter._yaml import load_model, read_yaml_mapping
+from charter.errors import ConfigError
+from charter.policy import Charter, Decision, load_charter
+from charter.reasoners import Reasoner, ReasonerSpec, build_reasoner
+from charter.tools import Inventory, Tool
+
+
+@dataclass(slots=True)
+class Agent:
+    """A goal-directed worker whose every action its charter governs."""
+
+    name: str
+    instructions: str
+    inventory: Inventory
+    reasoner: Reasoner
+    charter: Charter
+    version: str = "1"
+
+    def tools(self) -> list[Tool]:
+        """Tools offered to the reasoner (revoked ones are withheld)."""
+        return [t for t in self.inventory if not self.inventory.is_revoked(t.name)]
+
+    def govern(self, tool: Tool) -> Decision:
+        """The charter's decision on calling ``tool`` now."""
+        if self.inventory.is_revoked(tool.name):
+            return self.charter.deny("inventory.revoked", f"tool {tool.name!r} has been revoked")
+        return self.charter.decide(tool.name)
+
+    def manifest(self) -> dict[str, Any]:
+        """What a run journals about the agent it ran (never secrets)."""
+        return {
+            "agent": self.name,
+            "agent_version": self.version,
+            "reasoner": self.reasoner.describe(),
+            "charter": {
+                "name": self.charter.name,
+                "version": self.charter.version,
+                "policy": self.charter.policy_hash,
+            },
+            "tools": self.inventory.names(),
+        }
+
+
+class ToolsetSpec(BaseModel):
+    """Where tools come from: ``module:attribute`` plus options for a factory."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    ref: str = Field(pattern=r"^[\w.]+:[\w.]+$")
+    options: dict[str, Any] = Field(default_factory=lambda: {})
+
+
+class AgentSpec(BaseModel):
+    """The agent file's schema."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(min_length=1)
+    version: str = "1"
+    description: str = ""
+    instructions: str = ""
+    toolsets: list[ToolsetSpec] = Field(min_length=1)
+    tools: list[str] | None = None
+    reasoner: ReasonerSpec
+    charter: str | Charter
+
+
+def resolve_toolset(spec: ToolsetSpec, source: str) -> list[Tool]:
+    """Import and expand one toolset reference."""
+    module_name, _, attr_path = spec.ref.partition(":")
+    where = f"{source}: field toolsets ({spec.ref})"
+    try:
+        target: Any = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise ConfigError(f"{where}: cannot import module {module_name!r}: {exc}") from exc
+    for attr in attr_path.split("."):
+        if not hasattr(target, attr):
+            raise ConfigError(f"{where}: module {module_name!r} has no attribute {attr_path!r}")
+        target = getattr(target, attr)
+    if callable(target) and not isinstance(target, Tool):
+        target = target(spec.options)
+    items: Iterable[Any] = [target] if isinstance(target, Tool) else target
+    tools = list(items)
+    if not all(isinstance(t, Tool) for t in tools):
+        raise ConfigError(f"{where}: expected tools, got {[type(t).__name__ for t in tools]}")
+    return tools
+
+
+def build_agent(spec: AgentSpec, *, base_dir: Path, source: str) -> Agent:
+    """Assemble an :class:`Agent` from a validated spec."""
+    inventory = Inventory()
+    for toolset in spec.toolsets:
+        for item in resolve_toolset(toolset, source):
+            if item.name in inventory:
+                raise ConfigError(f"{source}: field toolsets: tool {item.name!r} defined twice")
+            inventory.add(item)
+    if spec.tools is not None:
+        unknown = [n for n in spec.tools if n not in inventory]
+        if unknown:
+            raise ConfigError(
+                f"{source}: field tools: unknown tool(s) {', '.join(unknown)}; "
+                f"the toolsets provide {', '.join(inventory.names())}"
+            )
+        inventory = Inventory(inventory.get(n) for n in spec.tools)
+    if isinstance(spec.charter, Charter):
+        charter, charter_source = spec.charter, f"{source} (charter)"
+    else:
+        charter_path = base_dir / spec.charter
+        charter, charter_source = load_charter(charter_path), str(charter_path)
+    charter.check_tools(inventory.names(), charter_source)
+    return Agent(
+        name=spec.name,
+        instructions=spec.instructions,
+        inventory=inventory,
+        reasoner=build_reasoner(spec.reasoner),
+        charter=charter,
+        version=spec.version,
+    )
+
+
+def load_agent(path: Path | str, *, overrides: Mapping[str, Any] | None = None) -> Agent:
+    """Read an agent file (and its charter); raise :class:`ConfigError` on any bad input.
+
+    Args:
+        path: the agent YAML file.
+        overrides: top-level fields replacing the file's (e.g. ``{"reasoner": {...}}``).
+    """
+    path = Path(path)
+    data = read_yaml_mapping(path) | dict(overrides or {})
+    spec = load_model(AgentSpec, data, str(path))
+    return build_agent(spec, base_dir=path.parent, source=str(path))

@@ -1,0 +1,169 @@
+"""The ``charter`` command line."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from charter import settings
+from charter._transcript import describe
+from charter.errors import CharterError, RunNotFoundError
+from charter.journal import Journal, Record
+
+app = typer.Typer(
+    help="charter: a governed runtime for AI agents.", no_args_is_help=True, add_completion=False
+)
+audit_app = typer.Typer(help="Verify and export the journal.", no_args_is_help=True)
+app.add_typer(audit_app, name="audit")
+
+console = Console(highlight=False)
+err_console = Console(stderr=True, highlight=False)
+
+T = TypeVar("T")
+
+
+def _guarded(action: Callable[[], T]) -> T:
+    """Run ``action``; turn a CharterError into one line on stderr and exit status 2."""
+    try:
+        return action()
+    except CharterError as exc:
+        err_console.print(f"[red]error:[/] {exc}", markup=True, soft_wrap=True)
+        raise typer.Exit(2) from None
+
+
+def _journal() -> Journal:
+    return Journal(settings.database_url())
+
+
+def print_record(record: Record) -> None:
+    """Print one transcript line for ``record`` (if it merits one)."""
+    line = describe(record)
+    if line is not None:
+        console.print(line, soft_wrap=True)
+
+
+def resolve_run_id(journal: Journal, prefix: str) -> str:
+    """Expand a (possibly shortened) run id; raise RunNotFoundError if absent or ambiguous."""
+    matches = journal.run_ids_with_prefix(prefix)
+    if not matches:
+        raise RunNotFoundError(f"no run with id {prefix!r}; `charter runs` lists them")
+    if len(matches) > 1 and prefix not in matches:
+        raise RunNotFoundError(f"run id {prefix!r} is ambiguous: {', '.join(matches)}")
+    return prefix if prefix in matches else matches[0]
+
+
+@app.command()
+def run(
+    agent_file: Annotated[Path, typer.Argument(help="Agent YAML file.")],
+    goal: Annotated[str, typer.Argument(help="What the agent should achieve.")],
+) -> None:
+    """Run an agent on a goal, printing each governed step."""
+    from charter.agent import load_agent
+    from charter.runtime import Runner
+
+    def go() -> int:
+        agent = load_agent(agent_file)
+        runner = Runner(_journal(), on_record=print_record)
+        try:
+            result = runner.run(agent, goal)
+        finally:
+            runner.close()
+        return 0 if result.status == "completed" else 1
+
+    raise typer.Exit(_guarded(go))
+
+
+@app.command()
+def runs(limit: Annotated[int, typer.Option(help="How many, newest first.")] = 20) -> None:
+    """List runs, newest first."""
+
+    def go() -> None:
+        journal = _journal()
+        started = journal.records_of_kind("run.started", limit=limit)
+        finished = {r.run_id: r.payload for r in journal.records_of_kind("run.finished")}
+        table = Table("run", "agent", "status", "steps", "tokens", "started", "goal")
+        for rec in started:
+            p, end = rec.payload, finished.get(rec.run_id, {})
+            table.add_row(
+                rec.run_id[:12],
+                p["agent"],
+                end.get("status", "running"),
+                str(end.get("steps", "")),
+                str(end.get("tokens", "")),
+                datetime.fromisoformat(rec.ts).strftime("%Y-%m-%d %H:%M:%S"),
+                p["goal"][:60],
+            )
+        console.print(table)
+
+    _guarded(go)
+
+
+@app.command()
+def show(run_id: Annotated[str, typer.Argument(help="Run id (a unique prefix will do).")]) -> None:
+    """Show the transcript of one run, from the journal."""
+
+    def go() -> None:
+        journal = _journal()
+        for record in journal.records(resolve_run_id(journal, run_id)):
+            print_record(record)
+
+    _guarded(go)
+
+
+@audit_app.command("verify")
+def audit_verify() -> None:
+    """Check the journal's hash chain; exit 1 and name each bad record if it was tampered."""
+
+    def go() -> int:
+        report = _journal().verify()
+        if report.ok:
+            console.print(f"[green]journal intact[/]: {report.checked} records verified")
+            return 0
+        for problem in report.problems:
+            err_console.print(f"[red]{problem.kind}[/] at seq {problem.seq}: {problem.message}")
+        err_console.print(f"[red]journal TAMPERED[/]: {len(report.problems)} problem(s)")
+        return 1
+
+    raise typer.Exit(_guarded(go))
+
+
+@audit_app.command("export")
+def audit_export(
+    run_id: Annotated[str | None, typer.Option("--run", help="Only this run.")] = None,
+) -> None:
+    """Write journal records as JSON lines to stdout."""
+
+    def go() -> None:
+        journal = _journal()
+        selected = resolve_run_id(journal, run_id) if run_id else None
+        for record in journal.records(selected):
+            sys.stdout.write(json.dumps(record.to_json(), ensure_ascii=False) + "\n")
+
+    _guarded(go)
+
+
+@app.command()
+def demo(
+    reset: Annotated[bool, typer.Option(help="Recreate the demo world first.")] = True,
+    goals: Annotated[int, typer.Option(help="Run only the first N demo goals.")] = 0,
+) -> None:
+    """Run the customer-operations demo on the embedded local model."""
+    from charter.demo.showcase import run_demo
+
+    def go() -> int:
+        return run_demo(console, journal=_journal(), reset=reset, limit=goals or None)
+
+    raise typer.Exit(_guarded(go))
+
+
+def main(argv: list[str] | None = None) -> Any:
+    """Entry point for ``python -m charter``."""
+    return app(argv)

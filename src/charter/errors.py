@@ -1,0 +1,31 @@
+"""Errors charter raises on bad input or an unavailable dependency.
+
+Every error carries a one-line message that says what was wrong, where, and how to fix it;
+the CLI prints exactly that line and exits non-zero.
+"""
+
+from __future__ import annotations
+
+
+class CharterError(Exception):
+    """Base class of every error charter raises deliberately."""
+
+
+class ConfigError(CharterError):
+    """An agent, charter or settings file is malformed (the message names file and field)."""
+
+
+class UnknownToolError(CharterError):
+    """A name refers to no tool in the inventory."""
+
+
+class ReasonerUnavailableError(CharterError):
+    """A reasoner cannot produce proposals: endpoint unreachable, model cache corrupt, ..."""
+
+
+class JournalError(CharterError):
+    """The journal store cannot be opened or written."""
+
+
+class RunNotFoundError(CharterError):
+    """No run with the given id exists in the journal."""

@@ -1,0 +1,58 @@
+"""Journal records and how each one is hashed into the chain."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import Any
+
+GENESIS_HASH = "0" * 64
+"""``prev_hash`` of the first record."""
+
+
+def canonical_json(value: Any) -> str:
+    """The one serialisation that is hashed: sorted keys, no spaces, UTF-8 kept."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+
+
+def record_hash(seq: int, run_id: str, kind: str, ts: str, prev_hash: str, payload_json: str) -> str:
+    """SHA-256 over every stored field, so editing any of them breaks the chain."""
+    material = "\x1f".join((str(seq), run_id, kind, ts, prev_hash, payload_json))
+    return hashlib.sha256(material.encode("utf-8")).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    """One appended journal entry."""
+
+    seq: int
+    """Position in the journal, contiguous from 1."""
+    run_id: str
+    kind: str
+    """What happened: ``run.started``, ``step.proposed``, ``step.decided``, ``step.effect``,
+    ``step.observed``, ``run.finished``, ..."""
+    ts: str
+    """UTC timestamp, ISO 8601."""
+    payload_json: str
+    """Canonical JSON of the payload, exactly as hashed."""
+    prev_hash: str
+    hash: str
+
+    @property
+    def payload(self) -> dict[str, Any]:
+        """The payload, decoded."""
+        decoded: dict[str, Any] = json.loads(self.payload_json)
+        return decoded
+
+    def to_json(self) -> dict[str, Any]:
+        """The record as a JSON object (for export and display)."""
+        return {
+            "seq": self.seq,
+            "run_id": self.run_id,
+            "kind": self.kind,
+            "ts": self.ts,
+            "payload": self.payload,
+            "prev_hash": self.prev_hash,
+            "hash": self.hash,
+        }

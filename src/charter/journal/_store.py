@@ -1,0 +1,268 @@
+"""The journal store: an append-only, hash-chained table on SQLAlchemy.
+
+One global chain: every record's ``prev_hash`` is the previous record's ``hash``. Appends
+are optimistic: the next ``seq`` is the cached head plus one, and the primary key rejects a
+concurrent writer, whereupon the head is re-read and the batch retried. The head is also
+kept in ``journal_meta`` so a truncated tail is detected.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Connection,
+    Engine,
+    MetaData,
+    String,
+    Table,
+    Text,
+    create_engine,
+    event,
+    select,
+    update,
+)
+from sqlalchemy.engine import make_url
+from sqlalchemy.pool import StaticPool
+from sqlalchemy.exc import ArgumentError, IntegrityError, OperationalError, SQLAlchemyError
+
+from charter.errors import JournalError
+from charter.journal._record import GENESIS_HASH, Record, canonical_json, record_hash
+from charter.journal._verify import VerifyReport, verify_chain
+
+SCHEMA_VERSION = "1"
+
+metadata = MetaData()
+
+records_table = Table(
+    "journal_records",
+    metadata,
+    Column("seq", BigInteger, primary_key=True, autoincrement=False),
+    Column("run_id", String(64), nullable=False, index=True),
+    Column("kind", String(64), nullable=False, index=True),
+    Column("ts", String(40), nullable=False),
+    Column("payload", Text, nullable=False),
+    Column("prev_hash", String(64), nullable=False),
+    Column("hash", String(64), nullable=False),
+)
+
+meta_table = Table(
+    "journal_meta",
+    metadata,
+    Column("key", String(64), primary_key=True),
+    Column("value", Text, nullable=False),
+)
+
+Entry = tuple[str, str, dict[str, Any]]
+"""``(run_id, kind, payload)`` of a record about to be appended."""
+
+
+def _safe_url(url: str) -> str:
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return "<unparseable URL>"
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    # WAL lets readers (the dashboard, `charter show`) run beside the writer; NORMAL sync
+    # survives a process crash, which is the failure the journal must outlive.
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA busy_timeout=10000")
+    cursor.close()
+
+
+class Journal:
+    """Append-only hash-chained journal. Safe to share between threads of one process."""
+
+    def __init__(self, url: str) -> None:
+        """Open (and create if needed) the journal at SQLAlchemy ``url``.
+
+        Raises:
+            JournalError: the URL is malformed, the database unreachable, or its schema
+                belongs to another version of charter.
+        """
+        self.url = url
+        try:
+            parsed = make_url(url)
+        except ArgumentError as exc:
+            raise JournalError(f"invalid database URL {url!r}: {exc}") from exc
+        options: dict[str, Any] = {}
+        if parsed.get_backend_name() == "sqlite":
+            if parsed.database in (None, "", ":memory:"):
+                # One shared connection, or every checkout would see a different empty DB.
+                options = {"poolclass": StaticPool, "connect_args": {"check_same_thread": False}}
+            else:
+                try:
+                    Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+                except OSError as exc:
+                    raise JournalError(
+                        f"cannot open journal at {url}: cannot create its directory: {exc}"
+                    ) from exc
+        try:
+            self._engine: Engine = create_engine(url, **options)
+        except (ArgumentError, ImportError) as exc:
+            raise JournalError(f"cannot use database URL {_safe_url(url)}: {exc}") from exc
+        if parsed.get_backend_name() == "sqlite":
+            event.listen(self._engine, "connect", _sqlite_pragmas)
+        self._lock = threading.Lock()
+        try:
+            metadata.create_all(self._engine)
+            with self._engine.begin() as conn:
+                self._check_schema(conn)
+                self._head_seq, self._head_hash = self._read_head(conn)
+        except OperationalError as exc:
+            reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
+            raise JournalError(f"cannot open journal at {_safe_url(url)}: {reason}") from exc
+
+    @property
+    def engine(self) -> Engine:
+        """The SQLAlchemy engine (for tools that share the database)."""
+        return self._engine
+
+    def close(self) -> None:
+        """Release the connection pool."""
+        self._engine.dispose()
+
+    @staticmethod
+    def _check_schema(conn: Connection) -> None:
+        found = conn.execute(
+            select(meta_table.c.value).where(meta_table.c.key == "schema_version")
+        ).scalar_one_or_none()
+        if found is None:
+            conn.execute(meta_table.insert(), [{"key": "schema_version", "value": SCHEMA_VERSION}])
+        elif found != SCHEMA_VERSION:
+            raise JournalError(
+                f"journal schema version {found} is not the version {SCHEMA_VERSION} this charter "
+                "reads; use the matching charter release or migrate the database"
+            )
+
+    @staticmethod
+    def _read_head(conn: Connection) -> tuple[int, str]:
+        row = conn.execute(
+            select(records_table.c.seq, records_table.c.hash)
+            .order_by(records_table.c.seq.desc())
+            .limit(1)
+        ).first()
+        return (0, GENESIS_HASH) if row is None else (int(row[0]), str(row[1]))
+
+    def append(self, entries: Sequence[Entry]) -> list[Record]:
+        """Append ``entries`` atomically, in order; return the stored records."""
+        if not entries:
+            return []
+        with self._lock:
+            for _attempt in range(50):
+                ts = datetime.now(UTC).isoformat()
+                seq, prev = self._head_seq, self._head_hash
+                built: list[Record] = []
+                for run_id, kind, payload in entries:
+                    seq += 1
+                    body = canonical_json(payload)
+                    digest = record_hash(seq, run_id, kind, ts, prev, body)
+                    built.append(Record(seq, run_id, kind, ts, body, prev, digest))
+                    prev = digest
+                try:
+                    self._write(built)
+                except IntegrityError:
+                    # Another process appended first: re-read its head and chain after it.
+                    with self._engine.connect() as conn:
+                        self._head_seq, self._head_hash = self._read_head(conn)
+                    continue
+                except SQLAlchemyError as exc:
+                    raise JournalError(f"cannot append to journal at {_safe_url(self.url)}: {exc}") from exc
+                self._head_seq, self._head_hash = seq, prev
+                return built
+        raise JournalError("journal append kept colliding with other writers; try again")
+
+    def _write(self, built: list[Record]) -> None:
+        head = built[-1]
+        with self._engine.begin() as conn:
+            conn.execute(
+                records_table.insert(),
+                [
+                    {
+                        "seq": r.seq,
+                        "run_id": r.run_id,
+                        "kind": r.kind,
+                        "ts": r.ts,
+                        "payload": r.payload_json,
+                        "prev_hash": r.prev_hash,
+                        "hash": r.hash,
+                    }
+                    for r in built
+                ],
+            )
+            head_value = f"{head.seq}:{head.hash}"
+            updated = conn.execute(
+                update(meta_table).where(meta_table.c.key == "head").values(value=head_value)
+            )
+            if updated.rowcount == 0:
+                conn.execute(meta_table.insert(), [{"key": "head", "value": head_value}])
+
+    def stored_head(self) -> tuple[int, str] | None:
+        """``(seq, hash)`` of the head as recorded in ``journal_meta``, if any."""
+        with self._engine.connect() as conn:
+            value = conn.execute(
+                select(meta_table.c.value).where(meta_table.c.key == "head")
+            ).scalar_one_or_none()
+        if value is None:
+            return None
+        seq, _, digest = value.partition(":")
+        return int(seq), digest
+
+    def records(self, run_id: str | None = None, *, batch: int = 1000) -> Iterator[Record]:
+        """Records in ``seq`` order, of one run or of the whole journal."""
+        query = select(records_table).order_by(records_table.c.seq)
+        if run_id is not None:
+            query = query.where(records_table.c.run_id == run_id)
+        with self._engine.connect() as conn:
+            result = conn.execution_options(yield_per=batch).execute(query)
+            for row in result:
+                yield Record(
+                    seq=int(row.seq),
+                    run_id=row.run_id,
+                    kind=row.kind,
+                    ts=row.ts,
+                    payload_json=row.payload,
+                    prev_hash=row.prev_hash,
+                    hash=row.hash,
+                )
+
+    def records_of_kind(self, kind: str, *, limit: int | None = None) -> list[Record]:
+        """The newest records of one kind first (e.g. ``run.started`` to list runs)."""
+        query = (
+            select(records_table)
+            .where(records_table.c.kind == kind)
+            .order_by(records_table.c.seq.desc())
+        )
+        if limit is not None:
+            query = query.limit(limit)
+        with self._engine.connect() as conn:
+            return [
+                Record(int(r.seq), r.run_id, r.kind, r.ts, r.payload, r.prev_hash, r.hash)
+                for r in conn.execute(query)
+            ]
+
+    def run_ids_with_prefix(self, prefix: str) -> list[str]:
+        """Ids of runs starting with ``prefix`` (so users may type a short id)."""
+        query = (
+            select(records_table.c.run_id)
+            .where(records_table.c.kind == "run.started")
+            .where(records_table.c.run_id.startswith(prefix, autoescape=True))
+            .limit(5)
+        )
+        with self._engine.connect() as conn:
+            return [str(r[0]) for r in conn.execute(query)]
+
+    def verify(self) -> VerifyReport:
+        """Check the whole chain; see :func:`charter.journal.verify_chain`."""
+        head = self.stored_head()  # read first: appends racing the walk only extend it
+        return verify_chain(self.records(), head)

@@ -1,0 +1,37 @@
+"""Decisions: what the charter says about one proposed action, and why."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal
+
+Verdict = Literal["allow", "deny", "ask", "redact", "simulate"]
+"""``allow`` runs the action; ``deny`` refuses it; ``ask`` waits for an approval; ``redact``
+runs it with sensitive values removed; ``simulate`` journals what would have happened."""
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """The charter's verdict on one action, with the rules that produced it."""
+
+    verdict: Verdict
+    rules: tuple[str, ...]
+    """Ids of the rules that matched, e.g. ``("tools.deny",)``."""
+    reason: str
+    """One sentence a reviewer can read."""
+    policy: str
+    """Version hash of the charter that decided."""
+
+    @property
+    def allowed(self) -> bool:
+        """Whether the action may run now."""
+        return self.verdict == "allow"
+
+    def to_json(self) -> dict[str, Any]:
+        """JSON form, as journaled."""
+        return {
+            "verdict": self.verdict,
+            "rules": list(self.rules),
+            "reason": self.reason,
+            "policy": self.policy,
+        }

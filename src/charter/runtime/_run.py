@@ -1,0 +1,40 @@
+"""Runs and steps: the in-memory view of one agent run (the journal is the durable one)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+from charter.policy import Decision
+from charter.reasoners._base import Action, Observation, Usage
+
+RunStatus = Literal["running", "completed", "failed", "stopped"]
+"""``completed``: the agent gave a final answer; ``stopped``: a budget ended it;
+``failed``: the reasoner could not continue or the run was interrupted."""
+
+
+@dataclass(slots=True)
+class Step:
+    """One proposal and what became of it."""
+
+    index: int
+    action: Action
+    usage: Usage
+    decision: Decision | None = None
+    """None when there was nothing to govern (a final answer, an unknown tool, bad args)."""
+    observation: Observation | None = None
+
+
+@dataclass(slots=True)
+class Run:
+    """The outcome of one run of an agent on a goal."""
+
+    run_id: str
+    agent: str
+    goal: str
+    status: RunStatus = "running"
+    answer: str | None = None
+    error: str | None = None
+    steps: list[Step] = field(default_factory=lambda: [])
+    tokens: int = 0
+    cost_usd: float = 0.0

@@ -1,0 +1,196 @@
+"""The run loop: perceive → reason → govern → act → record.
+
+The loop itself stays short; the charter decides, tools act, the journal records. Anything
+a reasoner gets wrong (unknown tool, bad arguments) and anything a tool does wrong (error,
+timeout) becomes an observation the reasoner sees next, never a crash.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
+from typing import Any
+
+from charter.agent import Agent
+from charter.errors import ReasonerUnavailableError, UnknownToolError
+from charter.journal import Journal, Record
+from charter.journal._store import Entry
+from charter.policy import BudgetMeter
+from charter.reasoners._base import FinalAnswer, Observation, RunContext, ToolCall, Turn
+from charter.runtime._run import Run, Step
+from charter.tools import Tool, ToolArgumentsError
+
+RecordListener = Callable[[Record], None]
+
+
+class Runner:
+    """Runs agents against goals, journaling every step.
+
+    Args:
+        journal: where every record goes.
+        on_record: called with each record once it is durably stored (progress, UIs).
+        tool_workers: threads available to tools that declare a timeout.
+    """
+
+    def __init__(
+        self, journal: Journal, *, on_record: RecordListener | None = None, tool_workers: int = 4
+    ) -> None:
+        self.journal = journal
+        self._on_record = on_record
+        self._pool = ThreadPoolExecutor(max_workers=tool_workers, thread_name_prefix="charter-tool")
+
+    def close(self) -> None:
+        """Stop the tool threads (calls still running are abandoned)."""
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+    def run(self, agent: Agent, goal: str) -> Run:
+        """Run ``agent`` on ``goal`` until it answers, a budget stops it, or it fails."""
+        run = Run(run_id=uuid.uuid4().hex, agent=agent.name, goal=goal)
+        pending: list[Entry] = []
+
+        def record(kind: str, payload: dict[str, Any]) -> None:
+            pending.append((run.run_id, kind, payload))
+
+        def flush() -> None:
+            stored = self.journal.append(pending)
+            pending.clear()
+            if self._on_record is not None:
+                for item in stored:
+                    self._on_record(item)
+
+        record("run.started", agent.manifest() | {"goal": goal})
+        flush()
+        context = RunContext(
+            goal=goal, instructions=agent.instructions, tools=agent.tools(), run_id=run.run_id
+        )
+        meter = BudgetMeter(agent.charter.budgets)
+        try:
+            while run.status == "running":
+                self._step(agent, run, context, meter, record, flush)
+        except ReasonerUnavailableError as exc:
+            run.status, run.error = "failed", str(exc)
+        except BaseException as exc:
+            run.status, run.error = "failed", f"{type(exc).__name__}: {exc}"
+            pending.clear()  # the half-built step is not journaled; the run's end is
+            record("run.finished", _finish(run, meter))
+            flush()
+            raise
+        record("run.finished", _finish(run, meter))
+        flush()
+        return run
+
+    def _step(
+        self,
+        agent: Agent,
+        run: Run,
+        context: RunContext,
+        meter: BudgetMeter,
+        record: Callable[[str, dict[str, Any]], None],
+        flush: Callable[[], None],
+    ) -> None:
+        breach = meter.breach()
+        if breach is not None:
+            rule, message = breach
+            record("budget.exceeded", {"rule": rule, "reason": message})
+            run.status, run.error = "stopped", message
+            return
+        proposal = agent.reasoner.propose(context)  # reason
+        meter.steps += 1
+        meter.tokens += proposal.usage.total
+        step = Step(index=meter.steps, action=proposal.action, usage=proposal.usage)
+        run.steps.append(step)
+        action = proposal.action
+        record(
+            "step.proposed",
+            {
+                "step": step.index,
+                "action": _action_json(action),
+                "tokens": {
+                    "prompt": proposal.usage.prompt_tokens,
+                    "completion": proposal.usage.completion_tokens,
+                },
+                "model": proposal.model,
+            },
+        )
+        if isinstance(action, FinalAnswer):
+            run.status, run.answer = "completed", action.text
+            return
+        observation = self._govern_and_act(agent, step, action, meter, record, flush)
+        step.observation = observation
+        record(
+            "step.observed",
+            {"step": step.index, "status": observation.status, "text": observation.render()},
+        )
+        flush()
+        context.turns.append(Turn(action, observation))  # perceive
+
+    def _govern_and_act(
+        self,
+        agent: Agent,
+        step: Step,
+        call: ToolCall,
+        meter: BudgetMeter,
+        record: Callable[[str, dict[str, Any]], None],
+        flush: Callable[[], None],
+    ) -> Observation:
+        try:
+            found = agent.inventory.get(call.tool)
+        except UnknownToolError as exc:
+            return Observation("unknown_tool", str(exc))
+        try:
+            validated = found.validate_args(call.args)
+        except ToolArgumentsError as exc:
+            return Observation("invalid_arguments", str(exc))
+        decision = agent.govern(found)  # govern
+        step.decision = decision
+        record("step.decided", {"step": step.index, "tool": found.name} | decision.to_json())
+        if not decision.allowed:
+            return Observation("denied", f"{decision.reason} (rule {', '.join(decision.rules)})")
+        if found.contract.side_effect != "read":
+            flush()  # a write is journaled as decided before it can touch the world
+        observation, effect = self._act(found, validated)
+        meter.cost_usd += found.contract.cost_usd
+        record("step.effect", {"step": step.index, "tool": found.name} | effect)
+        return observation
+
+    def _act(self, found: Tool, validated: Any) -> tuple[Observation, dict[str, Any]]:
+        started = time.perf_counter()
+        timeout = found.contract.timeout_s
+        try:
+            if timeout is None:
+                result = found.invoke(validated)
+            else:
+                result = self._pool.submit(found.invoke, validated).result(timeout=timeout)
+        except FutureTimeout:
+            elapsed = int((time.perf_counter() - started) * 1e6)
+            message = f"tool {found.name!r} did not finish within {timeout}s"
+            in_doubt = found.contract.side_effect != "read"
+            effect = {"status": "timeout", "error": message, "in_doubt": in_doubt, "us": elapsed}
+            return Observation("timeout", message), effect
+        except Exception as exc:
+            elapsed = int((time.perf_counter() - started) * 1e6)
+            message = f"{type(exc).__name__}: {exc}"
+            return Observation("error", message), {"status": "error", "error": message, "us": elapsed}
+        elapsed = int((time.perf_counter() - started) * 1e6)
+        return Observation("ok", result), {"status": "ok", "result": result, "us": elapsed}
+
+
+def _action_json(action: ToolCall | FinalAnswer) -> dict[str, Any]:
+    if isinstance(action, FinalAnswer):
+        return {"answer": action.text}
+    return {"tool": action.tool, "args": action.args}
+
+
+def _finish(run: Run, meter: BudgetMeter) -> dict[str, Any]:
+    run.tokens, run.cost_usd = meter.tokens, meter.cost_usd
+    return {
+        "status": run.status,
+        "answer": run.answer,
+        "error": run.error,
+        "steps": meter.steps,
+        "tokens": meter.tokens,
+        "cost_usd": round(meter.cost_usd, 6),
+    }

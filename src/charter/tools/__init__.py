@@ -1,0 +1,23 @@
+"""Tools, their contracts, and the inventory."""
+
+from charter.tools._inventory import Inventory
+from charter.tools._tool import (
+    Confidentiality,
+    SideEffect,
+    Tool,
+    ToolArgumentsError,
+    ToolContract,
+    Trust,
+    tool,
+)
+
+__all__ = [
+    "Confidentiality",
+    "Inventory",
+    "SideEffect",
+    "Tool",
+    "ToolArgumentsError",
+    "ToolContract",
+    "Trust",
+    "tool",
+]

@@ -1,0 +1,201 @@
+"""Tools: typed callables with a contract.
+
+A tool is what an agent may do to the world. Arguments and results are validated with
+Pydantic; the JSON schema that reasoners see is derived from the function signature. The
+contract (side effect, labels, reversibility, idempotency, cost, timeout) is what the
+charter reasons about.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Literal, get_type_hints, overload
+
+from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError, create_model
+
+SideEffect = Literal["read", "write", "external"]
+"""What a tool does to the world: only reads, writes our systems, or reaches outside."""
+
+Trust = Literal["trusted", "untrusted"]
+Confidentiality = Literal["public", "internal", "pii", "secret"]
+
+_SIDE_EFFECTS: frozenset[str] = frozenset({"read", "write", "external"})
+
+
+class ToolArgumentsError(ValueError):
+    """Arguments proposed for a tool do not match its schema."""
+
+
+@dataclass(frozen=True, slots=True)
+class ToolContract:
+    """What a tool promises and what the charter may rely on."""
+
+    side_effect: SideEffect = "read"
+    """`read` never changes anything; `write` changes our systems; `external` leaves them."""
+    reads: tuple[str, ...] = ()
+    """Data classes the tool reads, e.g. ``customer.pii``."""
+    trust: Trust = "trusted"
+    """Trust label attached to the tool's output (``untrusted`` for third-party text)."""
+    confidentiality: Confidentiality = "internal"
+    """Confidentiality label attached to the tool's output."""
+    idempotent: bool = False
+    """Calling twice with the same arguments has the effect of calling once."""
+    cost_usd: float = 0.0
+    """Price of one call, for budgets and reports."""
+    timeout_s: float | None = 30.0
+    """Seconds before a call is abandoned and reported to the reasoner as a timeout."""
+    owner: str = ""
+    """Team or person answerable for the tool."""
+
+    def __post_init__(self) -> None:
+        if self.side_effect not in _SIDE_EFFECTS:
+            raise ValueError(
+                f"side_effect must be one of read, write, external; got {self.side_effect!r}"
+            )
+        if self.timeout_s is not None and self.timeout_s <= 0:
+            raise ValueError(f"timeout_s must be positive or None; got {self.timeout_s}")
+
+
+@dataclass(frozen=True, slots=True)
+class Tool:
+    """A typed callable with a contract. Build one with :func:`tool`."""
+
+    name: str
+    """Unique name the reasoner calls it by."""
+    description: str
+    """What the tool does, shown to reasoners."""
+    fn: Callable[..., Any]
+    """The implementation; called with validated keyword arguments."""
+    args_model: type[BaseModel]
+    """Pydantic model of the arguments."""
+    contract: ToolContract = field(default_factory=ToolContract)
+    """What the charter may rely on."""
+    compensate: Callable[..., Any] | None = None
+    """Undoes a completed call, if the tool is reversible."""
+    result_adapter: TypeAdapter[Any] | None = None
+    """Validates and serialises the result, when the function declares a return type."""
+
+    @property
+    def reversible(self) -> bool:
+        """Whether a completed call can be undone."""
+        return self.compensate is not None
+
+    def parameters_schema(self) -> dict[str, Any]:
+        """JSON schema of the arguments, as reasoners and LLM APIs expect it."""
+        schema = self.args_model.model_json_schema()
+        schema.pop("title", None)
+        return schema
+
+    def validate_args(self, args: dict[str, Any]) -> BaseModel:
+        """Validate raw arguments; raise :class:`ToolArgumentsError` naming each bad field."""
+        try:
+            return self.args_model.model_validate(args)
+        except ValidationError as exc:
+            problems = "; ".join(
+                f"{'.'.join(str(p) for p in err['loc']) or '(arguments)'}: {err['msg']}"
+                for err in exc.errors()
+            )
+            raise ToolArgumentsError(f"invalid arguments for tool {self.name!r}: {problems}") from exc
+
+    def invoke(self, validated: BaseModel) -> Any:
+        """Call the implementation and return a JSON-ready result."""
+        result = self.fn(**dict(validated))
+        if self.result_adapter is not None:
+            return self.result_adapter.dump_python(result, mode="json")
+        if isinstance(result, BaseModel):
+            return result.model_dump(mode="json")
+        return result
+
+
+def _args_model(fn: Callable[..., Any], name: str) -> type[BaseModel]:
+    hints = get_type_hints(fn)
+    fields: dict[str, Any] = {}
+    for param in inspect.signature(fn).parameters.values():
+        if param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
+            raise TypeError(f"tool {name!r}: *args/**kwargs cannot be described by a schema")
+        annotation = hints.get(param.name, Any)
+        default = ... if param.default is inspect.Parameter.empty else param.default
+        fields[param.name] = (annotation, default)
+    model_name = "".join(part.title() for part in name.split("_")) + "Args"
+    return create_model(model_name, __config__=ConfigDict(extra="forbid"), **fields)
+
+
+def _result_adapter(fn: Callable[..., Any]) -> TypeAdapter[Any] | None:
+    annotation = get_type_hints(fn).get("return")
+    if annotation is None or annotation is type(None):
+        return None
+    return TypeAdapter(annotation)
+
+
+@overload
+def tool(fn: Callable[..., Any], /) -> Tool: ...
+
+
+@overload
+def tool(
+    *,
+    name: str | None = None,
+    description: str | None = None,
+    side_effect: SideEffect = "read",
+    reads: tuple[str, ...] = (),
+    trust: Trust = "trusted",
+    confidentiality: Confidentiality = "internal",
+    idempotent: bool = False,
+    cost_usd: float = 0.0,
+    timeout_s: float | None = 30.0,
+    owner: str = "",
+    compensate: Callable[..., Any] | None = None,
+) -> Callable[[Callable[..., Any]], Tool]: ...
+
+
+def tool(
+    fn: Callable[..., Any] | None = None,
+    /,
+    *,
+    name: str | None = None,
+    description: str | None = None,
+    side_effect: SideEffect = "read",
+    reads: tuple[str, ...] = (),
+    trust: Trust = "trusted",
+    confidentiality: Confidentiality = "internal",
+    idempotent: bool = False,
+    cost_usd: float = 0.0,
+    timeout_s: float | None = 30.0,
+    owner: str = "",
+    compensate: Callable[..., Any] | None = None,
+) -> Tool | Callable[[Callable[..., Any]], Tool]:
+    """Turn a typed Python function into a :class:`Tool`.
+
+    Use bare (``@tool``) for a read-only tool, or with contract fields
+    (``@tool(side_effect="write", compensate=undo)``). The docstring's first paragraph is
+    the description reasoners see.
+    """
+
+    def build(func: Callable[..., Any]) -> Tool:
+        tool_name = name or func.__name__
+        doc = inspect.getdoc(func) or ""
+        contract = ToolContract(
+            side_effect=side_effect,
+            reads=reads,
+            trust=trust,
+            confidentiality=confidentiality,
+            idempotent=idempotent,
+            cost_usd=cost_usd,
+            timeout_s=timeout_s,
+            owner=owner,
+        )
+        return Tool(
+            name=tool_name,
+            description=description or doc.split("\n\n")[0].strip() or tool_name,
+            fn=func,
+            args_model=_args_model(func, tool_name),
+            contract=contract,
+            compensate=compensate,
+            result_adapter=_result_adapter(func),
+        )
+
+    if fn is not None:
+        return build(fn)
+    return build

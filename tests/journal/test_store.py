@@ -1,0 +1,111 @@
+"""The journal store: appends, chaining, reading back, bad URLs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+
+from charter.errors import JournalError
+from charter.journal import GENESIS_HASH, Journal, record_hash
+
+
+@pytest.fixture
+def journal(tmp_path: Path) -> Journal:
+    return Journal(f"sqlite:///{tmp_path / 'journal.db'}")
+
+
+def test_append_assigns_contiguous_seqs_and_chains_hashes(journal: Journal) -> None:
+    first = journal.append([("r1", "a", {"n": 1}), ("r1", "b", {"n": 2})])
+    second = journal.append([("r2", "c", {"n": 3})])
+
+    records = first + second
+    assert [r.seq for r in records] == [1, 2, 3]
+    assert records[0].prev_hash == GENESIS_HASH
+    assert records[1].prev_hash == records[0].hash
+    assert records[2].prev_hash == records[1].hash
+
+
+def test_record_hash_covers_the_stored_fields(journal: Journal) -> None:
+    (stored,) = journal.append([("r1", "step.proposed", {"tool": "x"})])
+
+    expected = record_hash(
+        stored.seq, stored.run_id, stored.kind, stored.ts, stored.prev_hash, stored.payload_json
+    )
+    assert stored.hash == expected
+
+
+def test_records_are_read_back_per_run_in_order(journal: Journal) -> None:
+    journal.append([("r1", "a", {}), ("r2", "b", {}), ("r1", "c", {"k": [1, 2]})])
+
+    assert [(r.kind, r.payload) for r in journal.records("r1")] == [("a", {}), ("c", {"k": [1, 2]})]
+
+
+def test_reopening_continues_the_chain(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'journal.db'}"
+    Journal(url).append([("r1", "a", {})])
+    (later,) = Journal(url).append([("r1", "b", {})])
+
+    assert later.seq == 2
+    assert Journal(url).verify().ok
+
+
+def test_two_writers_on_one_file_keep_one_valid_chain(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'journal.db'}"
+    first, second = Journal(url), Journal(url)
+    for i in range(5):
+        first.append([("r1", "a", {"i": i})])
+        second.append([("r2", "b", {"i": i})])  # its cached head is stale every time
+
+    report = first.verify()
+    assert report.ok
+    assert report.checked == 10
+
+
+def test_in_memory_url_keeps_records_across_calls() -> None:
+    journal = Journal("sqlite://")
+    journal.append([("r1", "a", {})])
+
+    assert [r.kind for r in journal.records()] == ["a"]
+
+
+def test_run_ids_with_prefix_finds_started_runs(journal: Journal) -> None:
+    journal.append([("abc123", "run.started", {}), ("abd999", "run.started", {})])
+
+    assert journal.run_ids_with_prefix("abc") == ["abc123"]
+    assert sorted(journal.run_ids_with_prefix("ab")) == ["abc123", "abd999"]
+
+
+def test_malformed_url_is_a_clear_error() -> None:
+    with pytest.raises(JournalError, match="invalid database URL"):
+        Journal("not a url")
+
+
+def test_unreachable_database_is_a_clear_error(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    with pytest.raises(JournalError, match="cannot open journal"):
+        Journal(f"sqlite:///{blocker / 'sub' / 'journal.db'}")
+
+
+def test_unknown_driver_is_a_clear_error() -> None:
+    with pytest.raises(JournalError, match="cannot use database URL"):
+        Journal("nosuchdb://user:secret@localhost/x")
+
+
+def test_password_is_hidden_in_errors() -> None:
+    with pytest.raises(JournalError) as caught:
+        Journal("nosuchdb://user:secret@localhost/x")
+    assert "secret" not in str(caught.value)
+
+
+def test_other_schema_version_is_refused(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'journal.db'}"
+    journal = Journal(url)
+    journal.append([("r1", "a", {})])
+    with journal.engine.begin() as conn:
+        conn.execute(text("UPDATE journal_meta SET value = '99' WHERE key = 'schema_version'"))
+
+    with pytest.raises(JournalError, match="schema version 99"):
+        Journal(url)

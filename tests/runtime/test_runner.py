@@ -1,0 +1,278 @@
+"""The governed run loop, driven by the scripted reasoner."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import pytest
+from pydantic import BaseModel
+
+from charter import Budgets, Charter, Journal, Runner, tool
+from charter.errors import ReasonerUnavailableError
+from charter.policy import ToolRules
+from charter.reasoners import Proposal, RunContext
+from charter.testing import ScriptedReasoner, call, make_agent, record_kinds, respond
+
+calls: list[str] = []
+
+
+class Order(BaseModel):
+    id: int
+    status: str
+
+
+@tool
+def lookup_order(order_id: int) -> Order:
+    """Look up an order."""
+    calls.append(f"lookup {order_id}")
+    return Order(id=order_id, status="delivered")
+
+
+@tool(side_effect="write")
+def refund_order(order_id: int, amount_cents: int) -> dict[str, int]:
+    """Refund an order."""
+    calls.append(f"refund {order_id}")
+    if amount_cents > 5000:
+        raise ValueError("amount exceeds the order total")
+    return {"refund_id": 7}
+
+
+release = threading.Event()
+
+
+@tool(timeout_s=0.05)
+def slow_lookup(order_id: int) -> int:
+    """Never answers in time."""
+    release.wait(5)
+    return order_id
+
+
+@tool(side_effect="write", timeout_s=0.05)
+def slow_write(order_id: int) -> int:
+    """A write that hangs."""
+    release.wait(5)
+    return order_id
+
+
+@pytest.fixture(autouse=True)
+def _reset() -> None:
+    calls.clear()
+    release.clear()
+
+
+@pytest.fixture
+def journal(tmp_path: Path) -> Journal:
+    return Journal(f"sqlite:///{tmp_path / 'journal.db'}")
+
+
+@pytest.fixture
+def runner(journal: Journal):  # type: ignore[no-untyped-def]
+    r = Runner(journal)
+    yield r
+    release.set()
+    r.close()
+
+
+TOOLS = [lookup_order, refund_order, slow_lookup, slow_write]
+
+
+def test_completed_run_journals_every_step(runner: Runner, journal: Journal) -> None:
+    agent = make_agent(TOOLS, ScriptedReasoner([call("lookup_order", order_id=1), respond("done")]))
+
+    run = runner.run(agent, "check order 1")
+
+    assert (run.status, run.answer) == ("completed", "done")
+    assert calls == ["lookup 1"]
+    assert record_kinds(journal, run.run_id) == [
+        "run.started",
+        "step.proposed",
+        "step.decided",
+        "step.effect",
+        "step.observed",
+        "step.proposed",
+        "run.finished",
+    ]
+    assert journal.verify().ok
+
+
+def test_tool_result_is_what_the_reasoner_observes(runner: Runner) -> None:
+    reasoner = ScriptedReasoner([call("lookup_order", order_id=3), respond("ok")])
+
+    runner.run(make_agent(TOOLS, reasoner), "g")
+
+    observation = reasoner.contexts[1].turns[0].observation
+    assert (observation.status, observation.content) == ("ok", {"id": 3, "status": "delivered"})
+
+
+def test_tool_error_becomes_an_observation(runner: Runner, journal: Journal) -> None:
+    reasoner = ScriptedReasoner(
+        [call("refund_order", order_id=1, amount_cents=9999), respond("could not refund")]
+    )
+
+    run = runner.run(make_agent(TOOLS, reasoner), "refund")
+
+    assert run.status == "completed"
+    observation = reasoner.contexts[1].turns[0].observation
+    assert observation.status == "error"
+    assert "amount exceeds the order total" in observation.content
+    effect = next(r for r in journal.records(run.run_id) if r.kind == "step.effect")
+    assert effect.payload["status"] == "error"
+
+
+def test_invalid_arguments_become_an_observation_and_the_tool_does_not_run(runner: Runner) -> None:
+    reasoner = ScriptedReasoner([call("lookup_order", order_id="not a number"), respond("x")])
+
+    runner.run(make_agent(TOOLS, reasoner), "g")
+
+    observation = reasoner.contexts[1].turns[0].observation
+    assert observation.status == "invalid_arguments"
+    assert "order_id" in observation.content
+    assert calls == []
+
+
+def test_unknown_tool_becomes_an_observation(runner: Runner, journal: Journal) -> None:
+    reasoner = ScriptedReasoner([call("delete_everything"), respond("x")])
+
+    run = runner.run(make_agent(TOOLS, reasoner), "g")
+
+    observation = reasoner.contexts[1].turns[0].observation
+    assert observation.status == "unknown_tool"
+    assert "delete_everything" in observation.content
+    assert "step.decided" not in record_kinds(journal, run.run_id)
+
+
+def test_timeout_becomes_an_observation(runner: Runner) -> None:
+    reasoner = ScriptedReasoner([call("slow_lookup", order_id=1), respond("x")])
+
+    runner.run(make_agent(TOOLS, reasoner), "g")
+
+    observation = reasoner.contexts[1].turns[0].observation
+    assert observation.status == "timeout"
+    assert "within 0.05s" in observation.content
+
+
+def test_timed_out_write_is_journaled_in_doubt(runner: Runner, journal: Journal) -> None:
+    run = runner.run(
+        make_agent(TOOLS, ScriptedReasoner([call("slow_write", order_id=1), respond("x")])), "g"
+    )
+
+    effect = next(r for r in journal.records(run.run_id) if r.kind == "step.effect")
+    assert effect.payload["status"] == "timeout"
+    assert effect.payload["in_doubt"] is True
+
+
+def test_charter_denial_is_journaled_and_the_tool_does_not_run(
+    runner: Runner, journal: Journal
+) -> None:
+    charter = Charter(name="c", tools=ToolRules(allow=["*"], deny=["refund_order"]))
+    reasoner = ScriptedReasoner([call("refund_order", order_id=1, amount_cents=1), respond("x")])
+
+    run = runner.run(make_agent(TOOLS, reasoner, charter=charter), "refund")
+
+    assert calls == []
+    decided = next(r for r in journal.records(run.run_id) if r.kind == "step.decided")
+    assert decided.payload["verdict"] == "deny"
+    assert decided.payload["rules"] == ["tools.deny"]
+    assert decided.payload["policy"] == charter.policy_hash
+    assert reasoner.contexts[1].turns[0].observation.status == "denied"
+
+
+def test_revocation_applies_at_the_next_step_of_a_running_run(runner: Runner) -> None:
+    agent = make_agent(TOOLS, ScriptedReasoner([]))
+
+    def revoke_then_call(context: RunContext):  # type: ignore[no-untyped-def]
+        agent.inventory.revoke("lookup_order")
+        return call("lookup_order", order_id=2)
+
+    agent.reasoner = ScriptedReasoner(
+        [call("lookup_order", order_id=1), revoke_then_call, respond("x")]
+    )
+
+    runner.run(agent, "g")
+
+    assert calls == ["lookup 1"]
+    assert agent.reasoner.contexts[2].turns[1].observation.status == "denied"  # type: ignore[attr-defined]
+
+
+def test_step_budget_stops_the_run(runner: Runner, journal: Journal) -> None:
+    charter = Charter(name="c", budgets=Budgets(max_steps=2))
+    reasoner = ScriptedReasoner([call("lookup_order", order_id=i) for i in range(5)])
+
+    run = runner.run(make_agent(TOOLS, reasoner, charter=charter), "loop")
+
+    assert run.status == "stopped"
+    assert len(calls) == 2
+    exceeded = next(r for r in journal.records(run.run_id) if r.kind == "budget.exceeded")
+    assert exceeded.payload["rule"] == "budget.max_steps"
+
+
+def test_token_budget_stops_the_run(runner: Runner) -> None:
+    charter = Charter(name="c", budgets=Budgets(max_tokens=250))
+    reasoner = ScriptedReasoner(
+        [call("lookup_order", order_id=i) for i in range(5)], tokens_per_step=100
+    )
+
+    run = runner.run(make_agent(TOOLS, reasoner, charter=charter), "loop")
+
+    assert run.status == "stopped"
+    assert run.tokens == 300
+    assert len(calls) == 3
+
+
+class _Unreachable:
+    kind = "unreachable"
+
+    def describe(self) -> dict[str, str]:
+        return {"kind": self.kind}
+
+    def propose(self, context: RunContext) -> Proposal:
+        if context.turns:
+            raise ReasonerUnavailableError("endpoint http://127.0.0.1:9 unreachable")
+        return Proposal(call("lookup_order", order_id=1))
+
+
+def test_unavailable_reasoner_fails_the_run_and_keeps_the_journal(
+    runner: Runner, journal: Journal
+) -> None:
+    run = runner.run(make_agent(TOOLS, _Unreachable()), "g")
+
+    assert run.status == "failed"
+    assert "unreachable" in (run.error or "")
+    kinds = record_kinds(journal, run.run_id)
+    assert kinds[:5] == ["run.started", "step.proposed", "step.decided", "step.effect", "step.observed"]
+    assert kinds[-1] == "run.finished"
+    assert journal.verify().ok
+
+
+def test_unexpected_reasoner_crash_is_journaled_then_raised(
+    runner: Runner, journal: Journal
+) -> None:
+    reasoner = ScriptedReasoner([call("lookup_order", order_id=1)])  # no second item
+
+    with pytest.raises(Exception, match="script has 1 item"):
+        runner.run(make_agent(TOOLS, reasoner), "g")
+
+    (finished,) = journal.records_of_kind("run.finished")
+    assert finished.payload["status"] == "failed"
+    assert journal.verify().ok
+
+
+def test_run_started_names_agent_charter_and_tools(runner: Runner, journal: Journal) -> None:
+    agent = make_agent(TOOLS, ScriptedReasoner([respond("hi")]))
+
+    run = runner.run(agent, "say hi")
+
+    started = next(journal.records(run.run_id)).payload
+    assert started["goal"] == "say hi"
+    assert started["charter"]["policy"] == agent.charter.policy_hash
+    assert started["tools"] == [t.name for t in TOOLS]
+
+
+def test_records_reach_the_listener_once_stored(journal: Journal) -> None:
+    seen: list[str] = []
+    runner = Runner(journal, on_record=lambda r: seen.append(r.kind))
+
+    runner.run(make_agent(TOOLS, ScriptedReasoner([respond("hi")])), "g")
+
+    assert seen == ["run.started", "step.proposed", "run.finished"]
