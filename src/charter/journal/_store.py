@@ -114,6 +114,17 @@ class Journal:
         if parsed.get_backend_name() == "sqlite":
             event.listen(self._engine, "connect", _sqlite_pragmas)
         self._lock = threading.Lock()
+        self._writer: Connection | None = None
+        style = self._engine.dialect.paramstyle
+        if style not in ("qmark", "format", "pyformat"):
+            raise JournalError(f"database driver of {_safe_url(url)} uses unsupported paramstyle {style}")
+        mark = "?" if style == "qmark" else "%s"
+        self._insert_sql = (
+            "INSERT INTO journal_records (seq, run_id, kind, ts, payload, prev_hash, hash) "
+            f"VALUES ({', '.join([mark] * 7)})"
+        )
+        self._head_sql = f"UPDATE journal_meta SET value = {mark} WHERE key = 'head'"
+        self._head_insert_sql = f"INSERT INTO journal_meta (key, value) VALUES ('head', {mark})"
         try:
             metadata.create_all(self._engine)
             with self._engine.begin() as conn:
@@ -130,6 +141,10 @@ class Journal:
 
     def close(self) -> None:
         """Release the connection pool."""
+        with self._lock:
+            if self._writer is not None:
+                self._writer.close()
+                self._writer = None
         self._engine.dispose()
 
     @staticmethod
@@ -183,29 +198,28 @@ class Journal:
         raise JournalError("journal append kept colliding with other writers; try again")
 
     def _write(self, built: list[Record]) -> None:
+        # The hot path: one held connection and driver-level SQL, so an append costs a
+        # commit rather than a pool checkout and a statement compilation per call.
+        if self._writer is None:
+            self._writer = self._engine.connect()
+        conn = self._writer
         head = built[-1]
-        with self._engine.begin() as conn:
-            conn.execute(
-                records_table.insert(),
-                [
-                    {
-                        "seq": r.seq,
-                        "run_id": r.run_id,
-                        "kind": r.kind,
-                        "ts": r.ts,
-                        "payload": r.payload_json,
-                        "prev_hash": r.prev_hash,
-                        "hash": r.hash,
-                    }
-                    for r in built
-                ],
+        try:
+            conn.exec_driver_sql(
+                self._insert_sql,
+                [(r.seq, r.run_id, r.kind, r.ts, r.payload_json, r.prev_hash, r.hash) for r in built],
             )
-            head_value = f"{head.seq}:{head.hash}"
-            updated = conn.execute(
-                update(meta_table).where(meta_table.c.key == "head").values(value=head_value)
-            )
-            if updated.rowcount == 0:
-                conn.execute(meta_table.insert(), [{"key": "head", "value": head_value}])
+            if conn.exec_driver_sql(self._head_sql, (f"{head.seq}:{head.hash}",)).rowcount == 0:
+                conn.exec_driver_sql(self._head_insert_sql, (f"{head.seq}:{head.hash}",))
+            conn.commit()
+        except IntegrityError:
+            conn.rollback()
+            raise
+        except BaseException:
+            # The connection may be broken (server restart, disk error): start afresh next time.
+            self._writer = None
+            conn.invalidate()
+            raise
 
     def stored_head(self) -> tuple[int, str] | None:
         """``(seq, hash)`` of the head as recorded in ``journal_meta``, if any."""
