@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
+from rich import box
 from rich.console import Console
 from rich.table import Table
 
@@ -24,7 +25,8 @@ app = typer.Typer(
 audit_app = typer.Typer(help="Verify and export the journal.", no_args_is_help=True)
 app.add_typer(audit_app, name="audit")
 
-console = Console(highlight=False)
+# Piped output keeps whole lines (for grep) instead of Rich's 80-column default.
+console = Console(highlight=False, width=None if sys.stdout.isatty() else 160)
 err_console = Console(stderr=True, highlight=False)
 
 T = TypeVar("T")
@@ -89,7 +91,10 @@ def runs(limit: Annotated[int, typer.Option(help="How many, newest first.")] = 2
         journal = _journal()
         started = journal.records_of_kind("run.started", limit=limit)
         finished = {r.run_id: r.payload for r in journal.records_of_kind("run.finished")}
-        table = Table("run", "agent", "status", "steps", "tokens", "started", "goal")
+        table = Table(box=box.SIMPLE_HEAD, pad_edge=False)
+        for column in ("run", "agent", "status", "steps", "tokens", "started"):
+            table.add_column(column, no_wrap=True)
+        table.add_column("goal", overflow="ellipsis", no_wrap=True, min_width=12)
         for rec in started:
             p, end = rec.payload, finished.get(rec.run_id, {})
             table.add_row(
@@ -98,7 +103,7 @@ def runs(limit: Annotated[int, typer.Option(help="How many, newest first.")] = 2
                 end.get("status", "running"),
                 str(end.get("steps", "")),
                 str(end.get("tokens", "")),
-                datetime.fromisoformat(rec.ts).strftime("%Y-%m-%d %H:%M:%S"),
+                datetime.fromisoformat(rec.ts).strftime("%m-%d %H:%M:%S"),
                 p["goal"][:60],
             )
         console.print(table)
