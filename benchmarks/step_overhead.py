@@ -78,7 +78,9 @@ def main() -> None:
             plain_loop(args.steps)
         for _ in range(args.runs):  # interleaved so machine noise hits all variants alike
             results["plain"].append(plain_loop(args.steps) / args.steps)
-            results["charter inline"].append(charter_loop(runner, inline_tool, args.steps) / args.steps)
+            results["charter inline"].append(
+                charter_loop(runner, inline_tool, args.steps) / args.steps
+            )
             results["charter timeout"].append(
                 charter_loop(runner, threaded_tool, args.steps) / args.steps
             )
@@ -109,10 +111,12 @@ def main() -> None:
     out = Path(__file__).parent / "results" / "step_overhead.json"
     out.parent.mkdir(exist_ok=True)
     out.write_text(json.dumps(report, indent=2) + "\n")
-    print("| variant | median µs/step | p90 µs/step | × plain |")
+    print("| variant | median µs/step | p90 µs/step | x plain |")
     print("|---|---:|---:|---:|")
     for row in rows:
-        print(f"| {row['variant']} | {row['median_us']} | {row['p90_us']} | {row['ratio_to_plain']} |")
+        print(
+            f"| {row['variant']} | {row['median_us']} | {row['p90_us']} | {row['ratio_to_plain']} |"
+        )
 
 
 if __name__ == "__main__":

@@ -74,7 +74,11 @@ def test_run_prints_the_governed_transcript(env: Path) -> None:
 
 
 def test_run_that_does_not_complete_exits_nonzero(env: Path) -> None:
-    agent = (env / "agent.yaml").read_text().replace("name: desk", "name: desk\n  budgets: {max_steps: 1}")
+    agent = (
+        (env / "agent.yaml")
+        .read_text()
+        .replace("name: desk", "name: desk\n  budgets: {max_steps: 1}")
+    )
     (env / "agent.yaml").write_text(agent)
 
     result = cli.invoke(app, ["run", str(env / "agent.yaml"), "Where is order 7?"])
@@ -180,7 +184,9 @@ def test_bad_input_loses_nothing_already_journaled(env: Path) -> None:
     assert _journal(env).verify().ok
 
 
-def test_unreachable_database_is_a_one_line_error(env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_unreachable_database_is_a_one_line_error(
+    env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     blocker = env / "blocker"
     blocker.write_text("")
     monkeypatch.setenv("CHARTER_DATABASE_URL", f"sqlite:///{blocker}/sub/journal.db")

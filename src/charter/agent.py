@@ -22,7 +22,7 @@ import importlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -107,8 +107,13 @@ def resolve_toolset(spec: ToolsetSpec, source: str) -> list[Tool]:
         target = getattr(target, attr)
     if callable(target) and not isinstance(target, Tool):
         target = target(spec.options)
-    items: Iterable[Any] = [target] if isinstance(target, Tool) else target
-    tools = list(items)
+    if isinstance(target, Tool):
+        target = [target]
+    if not isinstance(target, Iterable) or isinstance(target, str | bytes | Mapping):
+        raise ConfigError(
+            f"{where}: expected a tool or tools, got {type(cast(object, target)).__name__}"
+        )
+    tools: list[Any] = list(cast(Iterable[Any], target))
     if not all(isinstance(t, Tool) for t in tools):
         raise ConfigError(f"{where}: expected tools, got {[type(t).__name__ for t in tools]}")
     return tools
@@ -123,6 +128,9 @@ def build_agent(spec: AgentSpec, *, base_dir: Path, source: str) -> Agent:
                 raise ConfigError(f"{source}: field toolsets: tool {item.name!r} defined twice")
             inventory.add(item)
     if spec.tools is not None:
+        repeated = sorted({n for n in spec.tools if spec.tools.count(n) > 1})
+        if repeated:
+            raise ConfigError(f"{source}: field tools: {', '.join(repeated)} listed twice")
         unknown = [n for n in spec.tools if n not in inventory]
         if unknown:
             raise ConfigError(

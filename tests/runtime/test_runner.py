@@ -240,7 +240,13 @@ def test_unavailable_reasoner_fails_the_run_and_keeps_the_journal(
     assert run.status == "failed"
     assert "unreachable" in (run.error or "")
     kinds = record_kinds(journal, run.run_id)
-    assert kinds[:5] == ["run.started", "step.proposed", "step.decided", "step.effect", "step.observed"]
+    assert kinds[:5] == [
+        "run.started",
+        "step.proposed",
+        "step.decided",
+        "step.effect",
+        "step.observed",
+    ]
     assert kinds[-1] == "run.finished"
     assert journal.verify().ok
 

@@ -16,7 +16,9 @@ def canonical_json(value: Any) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
 
 
-def record_hash(seq: int, run_id: str, kind: str, ts: str, prev_hash: str, payload_json: str) -> str:
+def record_hash(
+    seq: int, run_id: str, kind: str, ts: str, prev_hash: str, payload_json: str
+) -> str:
     """SHA-256 over every stored field, so editing any of them breaks the chain."""
     material = "\x1f".join((str(seq), run_id, kind, ts, prev_hash, payload_json))
     return hashlib.sha256(material.encode("utf-8")).hexdigest()

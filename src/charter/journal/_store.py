@@ -26,11 +26,10 @@ from sqlalchemy import (
     create_engine,
     event,
     select,
-    update,
 )
 from sqlalchemy.engine import make_url
-from sqlalchemy.pool import StaticPool
 from sqlalchemy.exc import ArgumentError, IntegrityError, OperationalError, SQLAlchemyError
+from sqlalchemy.pool import StaticPool
 
 from charter.errors import JournalError
 from charter.journal._record import GENESIS_HASH, Record, canonical_json, record_hash
@@ -117,7 +116,9 @@ class Journal:
         self._writer: Connection | None = None
         style = self._engine.dialect.paramstyle
         if style not in ("qmark", "format", "pyformat"):
-            raise JournalError(f"database driver of {_safe_url(url)} uses unsupported paramstyle {style}")
+            raise JournalError(
+                f"database driver of {_safe_url(url)} uses unsupported paramstyle {style}"
+            )
         mark = "?" if style == "qmark" else "%s"
         self._insert_sql = (
             "INSERT INTO journal_records (seq, run_id, kind, ts, payload, prev_hash, hash) "
@@ -192,7 +193,9 @@ class Journal:
                         self._head_seq, self._head_hash = self._read_head(conn)
                     continue
                 except SQLAlchemyError as exc:
-                    raise JournalError(f"cannot append to journal at {_safe_url(self.url)}: {exc}") from exc
+                    raise JournalError(
+                        f"cannot append to journal at {_safe_url(self.url)}: {exc}"
+                    ) from exc
                 self._head_seq, self._head_hash = seq, prev
                 return built
         raise JournalError("journal append kept colliding with other writers; try again")
@@ -207,7 +210,10 @@ class Journal:
         try:
             conn.exec_driver_sql(
                 self._insert_sql,
-                [(r.seq, r.run_id, r.kind, r.ts, r.payload_json, r.prev_hash, r.hash) for r in built],
+                [
+                    (r.seq, r.run_id, r.kind, r.ts, r.payload_json, r.prev_hash, r.hash)
+                    for r in built
+                ],
             )
             if conn.exec_driver_sql(self._head_sql, (f"{head.seq}:{head.hash}",)).rowcount == 0:
                 conn.exec_driver_sql(self._head_insert_sql, (f"{head.seq}:{head.hash}",))

@@ -95,7 +95,11 @@ def verify_chain(
                         "its content no longer matches its hash",
                     )
                 )
-        elif record.prev_hash != expected_prev and record.seq == expected_seq and not previous_flagged:
+        elif (
+            record.prev_hash != expected_prev
+            and record.seq == expected_seq
+            and not previous_flagged
+        ):
             # (A link broken only because the previous record was already reported is noise.)
             report.problems.append(
                 Problem(

@@ -20,10 +20,10 @@ from __future__ import annotations
 
 import fnmatch
 import hashlib
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -73,6 +73,13 @@ class Charter(BaseModel):
         """Short version hash of the policy content, journaled with every decision."""
         body = canonical_json(self.model_dump(mode="json"))
         return hashlib.sha256(body.encode()).hexdigest()[:16]
+
+    def model_copy(self, *, update: Mapping[str, Any] | None = None, deep: bool = False) -> Charter:
+        """A copy with ``update`` applied; its policy hash reflects the new content."""
+        copied = super().model_copy(update=update, deep=deep)
+        cached = cast(dict[str, Any], copied.__dict__)
+        cached.pop("policy_hash", None)  # the cached hash described the original
+        return copied
 
     def check_tools(self, known: Collection[str], source: str) -> None:
         """Fail if a rule names no known tool (a typo would silently deny or allow)."""

@@ -136,14 +136,16 @@ class RulesReasoner:
         for index, step in enumerate(self.spec.steps):
             label = step.id or f"#{index + 1}"
             try:
-                if step.when is not None and render(step.when, scope) in _FALSY:
+                if step.when is not None and _condition(step.when, scope) in _FALSY:
                     continue
                 if step.respond is not None:
                     return Proposal(FinalAnswer(str(render(step.respond, scope))))
                 assert step.call is not None
                 args = render(step.args, scope)
             except _MissingValue as exc:
-                return Proposal(FinalAnswer(f"Procedure step {label} needs {{{exc}}}, not available."))
+                return Proposal(
+                    FinalAnswer(f"Procedure step {label} needs {{{exc}}}, not available.")
+                )
             turn = next(turns, None)
             if turn is None:
                 return Proposal(ToolCall(step.call, args))
@@ -151,12 +153,23 @@ class RulesReasoner:
             if step.id is not None:
                 scope["steps"][step.id] = {"status": obs.status, "result": obs.content}
             if obs.status != "ok" and step.on_error == "stop":
-                return Proposal(FinalAnswer(f"Procedure stopped at step {label}: {obs.render(500)}"))
+                return Proposal(
+                    FinalAnswer(f"Procedure stopped at step {label}: {obs.render(500)}")
+                )
         return Proposal(FinalAnswer("Procedure complete."))
 
 
+def _condition(template: str, scope: dict[str, Any]) -> Any:
+    # A condition on a value that is not there is false: the step is skipped, not failed.
+    try:
+        return render(template, scope)
+    except _MissingValue:
+        return None
+
+
 def _coerce(value: str | None) -> Any:
-    # Captured digits become ints so tools with integer arguments validate.
-    if value is not None and value.isdigit():
+    # Captured digits become ints so tools with integer arguments validate. (isdecimal, not
+    # isdigit: superscripts are "digits" that int() rejects.)
+    if value is not None and value.isascii() and value.isdecimal():
         return int(value)
     return value

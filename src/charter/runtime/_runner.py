@@ -173,7 +173,11 @@ class Runner:
         except Exception as exc:
             elapsed = int((time.perf_counter() - started) * 1e6)
             message = f"{type(exc).__name__}: {exc}"
-            return Observation("error", message), {"status": "error", "error": message, "us": elapsed}
+            return Observation("error", message), {
+                "status": "error",
+                "error": message,
+                "us": elapsed,
+            }
         elapsed = int((time.perf_counter() - started) * 1e6)
         return Observation("ok", result), {"status": "ok", "result": result, "us": elapsed}
 

@@ -97,7 +97,9 @@ class Tool:
                 f"{'.'.join(str(p) for p in err['loc']) or '(arguments)'}: {err['msg']}"
                 for err in exc.errors()
             )
-            raise ToolArgumentsError(f"invalid arguments for tool {self.name!r}: {problems}") from exc
+            raise ToolArgumentsError(
+                f"invalid arguments for tool {self.name!r}: {problems}"
+            ) from exc
 
     def invoke(self, validated: BaseModel) -> Any:
         """Call the implementation and return a JSON-ready result."""
@@ -188,7 +190,8 @@ def tool(
         )
         return Tool(
             name=tool_name,
-            description=description or doc.split("\n\n")[0].strip() or tool_name,
+            # One line: the first docstring paragraph, rewrapped, is what prompts show.
+            description=description or " ".join(doc.split("\n\n")[0].split()) or tool_name,
             fn=func,
             args_model=_args_model(func, tool_name),
             contract=contract,

@@ -1,0 +1,88 @@
+"""``charter demo``: the customer-operations world driven by the embedded local model."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from charter._transcript import describe
+from charter.agent import load_agent
+from charter.demo.world import create_world, default_world_path
+from charter.journal import Journal, Record
+from charter.runtime import Run, Runner
+
+AGENT_FILE = Path(__file__).with_name("support.agent.yaml")
+
+
+@dataclass(frozen=True, slots=True)
+class DemoGoal:
+    """One goal of the demo and what it exercises."""
+
+    goal: str
+    shows: str
+
+
+DEMO_GOALS: tuple[DemoGoal, ...] = (
+    DemoGoal("What is the status of order 1042?", "a read"),
+    DemoGoal(
+        "Refund order 1042 in full; the customer reports the item arrived damaged.",
+        "a governed write",
+    ),
+    DemoGoal("Answer ticket 88.", "reading untrusted text, then a reply"),
+    DemoGoal(
+        "Summarise our shipping policy from the knowledge base.",
+        "a document carrying an injected instruction",
+    ),
+    DemoGoal("Give me the churn report for the last 7 days.", "an analytics read"),
+)
+
+
+def run_demo(
+    console: Console, *, journal: Journal, reset: bool = True, limit: int | None = None
+) -> int:
+    """Run the demo goals, print each governed step, verify the journal; return an exit code."""
+    world = default_world_path()
+    create_world(world, reset=reset)
+    console.print(f"[bold]Demo world[/]: {world} ({'fresh' if reset else 'kept'})")
+    agent = load_agent(AGENT_FILE)
+    load = getattr(agent.reasoner, "load", None)
+    if callable(load):
+        with console.status("Preparing the embedded model (the first run joins and verifies it)…"):
+            seconds = load()
+        console.print(f"[bold]Model ready[/] ({seconds:.1f}s to load)")
+
+    def show(record: Record) -> None:
+        line = describe(record)
+        if line is not None:
+            console.print(line, soft_wrap=True)
+
+    runner = Runner(journal, on_record=show)
+    outcomes: list[tuple[DemoGoal, Run, float]] = []
+    try:
+        for item in DEMO_GOALS[:limit]:
+            console.rule(f"[bold]{item.goal}[/] [dim]({item.shows})[/]")
+            started = time.perf_counter()
+            outcomes.append((item, runner.run(agent, item.goal), time.perf_counter() - started))
+    finally:
+        runner.close()
+
+    table = Table(title="Demo runs")
+    for column in ("goal", "status", "steps", "denied", "tokens", "seconds"):
+        table.add_column(column)
+    for item, run, seconds in outcomes:
+        denied = sum(1 for s in run.steps if s.decision is not None and not s.decision.allowed)
+        cells = (item.goal, run.status, len(run.steps), denied, run.tokens, f"{seconds:.1f}")
+        table.add_row(*(str(cell) for cell in cells))
+    console.print(table)
+    report = journal.verify()
+    if report.ok:
+        console.print(f"[green]Journal intact[/]: {report.checked} records verified.")
+    else:
+        for problem in report.problems:
+            console.print(f"[red]{problem.kind}[/] {problem.message}")
+    failed = [run for _, run, _ in outcomes if run.status == "failed"]
+    return 0 if report.ok and not failed else 1
