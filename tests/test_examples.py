@@ -1,0 +1,49 @@
+"""The shipped examples run as documented."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from charter import Journal, Runner, load_agent
+from charter.demo.world import connect, create_world, default_world_path
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+
+
+@pytest.fixture
+def world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("CHARTER_HOME", str(tmp_path))
+    return create_world(default_world_path())
+
+
+def _refunded_cents(world: Path, order_id: int) -> int:
+    with connect(world) as conn:
+        row = conn.execute(
+            "SELECT COALESCE(-SUM(amount_cents), 0) FROM payments "
+            "WHERE order_id = ? AND kind = 'refund'",
+            (order_id,),
+        ).fetchone()
+    return int(row[0])
+
+
+def test_refund_example_refunds_an_order_inside_the_window(world: Path) -> None:
+    agent = load_agent(EXAMPLES / "refund.agent.yaml")
+    journal = Journal("sqlite://")
+
+    run = Runner(journal).run(agent, "Refund order 1042: item arrived damaged")
+
+    assert run.status == "completed"
+    assert run.answer is not None and run.answer.startswith("Refunded order 1042")
+    assert _refunded_cents(world, 1042) == 18950
+    assert journal.verify().ok
+
+
+def test_refund_example_declines_an_order_outside_the_window(world: Path) -> None:
+    agent = load_agent(EXAMPLES / "refund.agent.yaml")
+
+    run = Runner(Journal("sqlite://")).run(agent, "Refund order 1031: changed my mind")
+
+    assert run.answer is not None and "not refundable" in run.answer
+    assert _refunded_cents(world, 1031) == 0
