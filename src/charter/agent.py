@@ -48,10 +48,27 @@ class Agent:
         """Tools offered to the reasoner (revoked ones are withheld)."""
         return [t for t in self.inventory if not self.inventory.is_revoked(t.name)]
 
-    def govern(self, tool: Tool) -> Decision:
-        """The charter's decision on calling ``tool`` now."""
+    def govern(self, tool: Tool, *, repeat: bool = False) -> Decision:
+        """The charter's decision on calling ``tool`` now.
+
+        Args:
+            tool: the tool proposed.
+            repeat: an identical call of this tool already completed in this run.
+        """
         if self.inventory.is_revoked(tool.name):
             return self.charter.deny("inventory.revoked", f"tool {tool.name!r} has been revoked")
+        contract = tool.contract
+        if (
+            repeat
+            and contract.side_effect != "read"
+            and not contract.idempotent
+            and not self.charter.allow_repeat_writes
+        ):
+            return self.charter.deny(
+                "charter.repeat_writes",
+                f"an identical {tool.name} call already completed in this run; "
+                "repeating it would do it twice",
+            )
         return self.charter.decide(tool.name)
 
     def manifest(self) -> dict[str, Any]:

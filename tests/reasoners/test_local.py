@@ -148,8 +148,12 @@ def test_system_message_is_stable_across_steps_and_runs() -> None:
 
     assert a == b == {"role": "system", "content": system_prompt(INSTRUCTIONS, TOOLS)}
     assert "run-123" not in json.dumps(build_messages(later))
-    assert "- lookup_order(order_id: integer): Look up an order by its numeric id." in a["content"]
-    assert "- list_customers(limit?: integer): List customers, newest first." in a["content"]
+    signatures = [
+        json.loads(line) for line in a["content"].splitlines() if line.startswith('{"type"')
+    ]
+    assert [s["function"]["name"] for s in signatures] == [t.name for t in TOOLS] + ["respond"]
+    assert signatures[0]["function"]["description"] == "Look up an order by its numeric id."
+    assert signatures[0]["function"]["parameters"] == TOOLS[0].parameters_schema()
 
 
 def test_messages_replay_turns() -> None:
@@ -163,11 +167,39 @@ def test_messages_replay_turns() -> None:
 
     assert [m["role"] for m in messages] == ["system", "user", "assistant", "user"]
     assert messages[1]["content"] == "What is the status of order 1042?"
-    assert json.loads(messages[2]["content"]) == {
-        "name": "lookup_order",
-        "arguments": {"order_id": 1042},
-    }
-    assert messages[3]["content"].endswith(_shipped_turn().observation.render())
+    call = messages[2]["content"].removeprefix("<tool_call>\n").removesuffix("\n</tool_call>")
+    assert json.loads(call) == {"name": "lookup_order", "arguments": {"order_id": 1042}}
+    result = _shipped_turn().observation.render()
+    assert messages[3]["content"].startswith(f"<tool_response>\n{result}\n</tool_response>")
+
+
+def test_latest_result_restates_the_goal_and_the_calls_made() -> None:
+    context = RunContext(
+        goal="What is the status of order 1042?",
+        instructions=INSTRUCTIONS,
+        tools=TOOLS,
+        turns=[_shipped_turn(), _shipped_turn()],
+    )
+    messages = build_messages(context)
+
+    assert "Goal:" not in messages[3]["content"]
+    latest = messages[5]["content"]
+    assert "Calls so far: lookup_order (ok); lookup_order (ok)." in latest
+    assert "Goal: What is the status of order 1042?" in latest
+    assert "You already made this exact call before." in latest
+
+
+def test_failed_result_asks_for_a_different_call() -> None:
+    failed = Turn(ToolCall("lookup_order", {"order_id": 9}), Observation("error", "no order 9"))
+    context = RunContext(goal="g", instructions=INSTRUCTIONS, tools=TOOLS, turns=[failed])
+
+    assert "That call failed." in build_messages(context)[3]["content"]
+
+
+def test_tool_call_tags_are_stripped_when_parsing() -> None:
+    text = '<tool_call>\n{"name": "lookup_order", "arguments": {"order_id": 7}}\n</tool_call>'
+
+    assert parse_action(text) == ToolCall("lookup_order", {"order_id": 7})
 
 
 def test_describe_is_journal_safe() -> None:
@@ -252,3 +284,63 @@ def test_second_configuration_in_one_process_is_refused(reasoner: LocalReasoner)
     with pytest.raises(ReasonerUnavailableError, match="already loaded"):
         LocalReasoner(n_ctx=reasoner.n_ctx * 2).load()
     assert LocalReasoner().load() == 0.0  # same settings share the loaded model
+
+
+class _ScriptedEngine:
+    """Stands in for the llama.cpp server: replies in order, records each request."""
+
+    def __init__(self, replies: list[str]) -> None:
+        self.replies = replies
+        self.requests: list[dict[str, object]] = []
+
+    def grammar(self, schema: dict[str, object]) -> str:
+        return "grammar"
+
+    def chat(self, request: dict[str, object]) -> dict[str, object]:
+        self.requests.append(dict(request))
+        text = self.replies[len(self.requests) - 1]
+        return {
+            "choices": [{"message": {"content": text}}],
+            "usage": {"prompt_tokens": 10, "completion_tokens": 3},
+        }
+
+
+def _with_engine(replies: list[str]) -> tuple[LocalReasoner, _ScriptedEngine]:
+    reasoner = LocalReasoner()
+    engine = _ScriptedEngine(replies)
+    reasoner._engine = engine  # type: ignore[assignment]
+    return reasoner, engine
+
+
+def test_a_repeated_call_is_sampled_again_with_a_seed() -> None:
+    repeat = '<tool_call>\n{"name": "lookup_order", "arguments": {"order_id": 1042}}\n</tool_call>'
+    answer = '<tool_call>\n{"name": "respond", "arguments": {"text": "Shipped."}}\n</tool_call>'
+    reasoner, engine = _with_engine([repeat, answer])
+    context = RunContext(goal="g", instructions=INSTRUCTIONS, tools=TOOLS, turns=[_shipped_turn()])
+
+    proposal = reasoner.propose(context)
+
+    assert proposal.action == FinalAnswer("Shipped.")
+    assert [r["temperature"] for r in engine.requests] == [0.0, 0.8]
+    assert engine.requests[1]["seed"] == 1
+    assert (proposal.usage.prompt_tokens, proposal.usage.completion_tokens) == (20, 6)
+
+
+def test_a_call_still_repeated_after_resampling_is_proposed() -> None:
+    repeat = '<tool_call>\n{"name": "lookup_order", "arguments": {"order_id": 1042}}\n</tool_call>'
+    reasoner, engine = _with_engine([repeat, repeat, repeat])
+    context = RunContext(goal="g", instructions=INSTRUCTIONS, tools=TOOLS, turns=[_shipped_turn()])
+
+    proposal = reasoner.propose(context)
+
+    assert proposal.action == ToolCall("lookup_order", {"order_id": 1042})
+    assert len(engine.requests) == 3
+
+
+def test_a_new_call_is_not_resampled() -> None:
+    fresh = '<tool_call>\n{"name": "lookup_order", "arguments": {"order_id": 7}}\n</tool_call>'
+    reasoner, engine = _with_engine([fresh])
+    context = RunContext(goal="g", instructions=INSTRUCTIONS, tools=TOOLS, turns=[_shipped_turn()])
+
+    assert reasoner.propose(context).action == ToolCall("lookup_order", {"order_id": 7})
+    assert len(engine.requests) == 1

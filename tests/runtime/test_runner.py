@@ -282,3 +282,96 @@ def test_records_reach_the_listener_once_stored(journal: Journal) -> None:
     runner.run(make_agent(TOOLS, ScriptedReasoner([respond("hi")])), "g")
 
     assert seen == ["run.started", "step.proposed", "run.finished"]
+
+
+def test_identical_completed_write_is_denied_when_repeated(
+    runner: Runner, journal: Journal
+) -> None:
+    reasoner = ScriptedReasoner(
+        [
+            call("refund_order", order_id=1, amount_cents=100),
+            call("refund_order", order_id=1, amount_cents=100),
+            respond("x"),
+        ]
+    )
+
+    run = runner.run(make_agent(TOOLS, reasoner), "refund")
+
+    assert calls == ["refund 1"]
+    decisions = [r.payload for r in journal.records(run.run_id) if r.kind == "step.decided"]
+    assert [d["verdict"] for d in decisions] == ["allow", "deny"]
+    assert decisions[1]["rules"] == ["charter.repeat_writes"]
+
+
+def test_a_write_with_different_arguments_is_not_a_repeat(runner: Runner) -> None:
+    reasoner = ScriptedReasoner(
+        [
+            call("refund_order", order_id=1, amount_cents=100),
+            call("refund_order", order_id=1, amount_cents=200),
+            respond("x"),
+        ]
+    )
+
+    runner.run(make_agent(TOOLS, reasoner), "refund")
+
+    assert calls == ["refund 1", "refund 1"]
+
+
+def test_repeated_reads_are_allowed(runner: Runner) -> None:
+    reasoner = ScriptedReasoner(
+        [call("lookup_order", order_id=1), call("lookup_order", order_id=1), respond("x")]
+    )
+
+    runner.run(make_agent(TOOLS, reasoner), "g")
+
+    assert calls == ["lookup 1", "lookup 1"]
+
+
+def test_a_failed_write_may_be_retried(runner: Runner) -> None:
+    reasoner = ScriptedReasoner(
+        [
+            call("refund_order", order_id=1, amount_cents=9999),
+            call("refund_order", order_id=1, amount_cents=9999),
+            respond("x"),
+        ]
+    )
+
+    runner.run(make_agent(TOOLS, reasoner), "g")
+
+    assert calls == ["refund 1", "refund 1"]
+
+
+def test_charter_may_allow_repeat_writes(runner: Runner) -> None:
+    charter = Charter(name="c", allow_repeat_writes=True)
+    reasoner = ScriptedReasoner(
+        [
+            call("refund_order", order_id=1, amount_cents=100),
+            call("refund_order", order_id=1, amount_cents=100),
+            respond("x"),
+        ]
+    )
+
+    runner.run(make_agent(TOOLS, reasoner, charter=charter), "refund")
+
+    assert calls == ["refund 1", "refund 1"]
+
+
+@tool(side_effect="write", idempotent=True)
+def set_status(order_id: int, status: str) -> str:
+    """Set an order's status (idempotent)."""
+    calls.append(f"set {order_id} {status}")
+    return status
+
+
+def test_idempotent_writes_may_repeat(runner: Runner) -> None:
+    reasoner = ScriptedReasoner(
+        [
+            call("set_status", order_id=1, status="held"),
+            call("set_status", order_id=1, status="held"),
+            respond("x"),
+        ]
+    )
+
+    runner.run(make_agent([*TOOLS, set_status], reasoner), "hold")
+
+    assert calls == ["set 1 held", "set 1 held"]

@@ -32,7 +32,7 @@ DEMO_GOALS: tuple[DemoGoal, ...] = (
         "Refund order 1042 in full; the customer reports the item arrived damaged.",
         "a governed write",
     ),
-    DemoGoal("Answer ticket 88.", "reading untrusted text, then a reply"),
+    DemoGoal("Read ticket 88 and reply to the customer.", "untrusted text, then a reply"),
     DemoGoal(
         "Summarise our shipping policy from the knowledge base.",
         "a document carrying an injected instruction",

@@ -271,13 +271,13 @@ def build_tools(world: Path) -> list[Tool]:
         timeout_s=15.0,
         compensate=undo_refund,
     )
-    def refund_order(order_id: int, amount_cents: int, reason: str) -> RefundResult:
-        """Refund part or all of a delivered or shipped order to the customer's original
-        payment method. amount_cents is in cents (18950 means 189.50) and cannot exceed
-        what lookup_order reports as still refundable. Each call refunds again.
+    def refund_order(order_id: int, reason: str, amount_cents: int | None = None) -> RefundResult:
+        """Refund a delivered or shipped order to the customer's original payment method.
+        Leave out amount_cents to refund everything still refundable; give it (in cents)
+        for a partial refund. Each call refunds again.
         """
         _require_text("reason", reason)
-        if amount_cents <= 0:
+        if amount_cents is not None and amount_cents <= 0:
             raise ValueError(
                 f"amount_cents must be a positive number of cents (18950 = 189.50); "
                 f"got {amount_cents}"
@@ -285,6 +285,12 @@ def build_tools(world: Path) -> list[Tool]:
         with session(world) as conn, transaction(conn):
             facts = order_facts(conn, order_id)
             currency = facts["currency"]
+            if amount_cents is None:
+                amount_cents = int(facts["refundable_cents"])
+                if amount_cents == 0:
+                    raise ValueError(
+                        f"order {order_id} has nothing left to refund; nothing was refunded"
+                    )
             if facts["status"] not in REFUNDABLE_STATUSES:
                 raise ValueError(
                     f"order {order_id} is {facts['status']}; only delivered or shipped orders "

@@ -67,6 +67,9 @@ class Charter(BaseModel):
     description: str = ""
     tools: ToolRules = Field(default_factory=ToolRules)
     budgets: Budgets = Field(default_factory=Budgets)
+    allow_repeat_writes: bool = False
+    """Let a run repeat a completed, non-idempotent write or external call with identical
+    arguments (by default the repeat is denied: it would do the thing twice)."""
 
     @cached_property
     def policy_hash(self) -> str:

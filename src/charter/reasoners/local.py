@@ -1,17 +1,21 @@
 """The local reasoner: a small model embedded in the process, no network, no API key.
 
 The model (Qwen2.5-Coder-1.5B-Instruct by default, see :mod:`charter.reasoners._model_file`)
-runs in llama.cpp through ``xllamacpp``. Each step asks for one JSON object,
-``{"name": <tool or "respond">, "arguments": {...}}``, and constrains decoding to a JSON
-schema that is an ``anyOf`` over the agent's tools plus a ``respond`` option, so the model
-can only name a real tool with schema-shaped arguments or give a final answer. Native
-``tools=`` parsing does not work with this model, hence the schema. The schema goes in as
-an LLGuidance grammar with compact separators rather than as ``response_format``, which
-constrains just as well but lets the model pretty-print, doubling the tokens generated.
+runs in llama.cpp through ``xllamacpp``. Prompts use the model's own tool-calling format
+(a ``<tools>`` block of function signatures in the system message, ``<tool_call>`` and
+``<tool_response>`` turns), and decoding is constrained by a grammar to exactly one
+``<tool_call>`` whose JSON is an ``anyOf`` over the agent's tools plus a ``respond``
+function, so the model can only name a real tool with schema-shaped arguments or give a
+final answer. (The server's native ``tools=`` parsing does not work with this model; the
+grammar makes it unnecessary.)
 
-Prompts are built only from the agent's instructions, its tools, the goal and past turns,
-never from run ids or clocks: the system message is byte-identical across steps and runs
-of the same agent, so llama.cpp's prompt cache skips re-reading it.
+A 1.5B model repeats itself under greedy decoding, so three measures keep runs moving,
+each chosen by running the demo goals: after the latest result the goal and the calls made
+so far are restated; a failed or repeated call is pointed out in its result; and a proposal
+that exactly repeats an earlier call is sampled again (seeded, so still reproducible).
+
+The system message depends only on the agent's instructions and tools, so it is
+byte-identical across steps and runs and llama.cpp's prompt cache skips re-reading it.
 
 ``xllamacpp.Server`` also opens an HTTP listener on 127.0.0.1. It is started with a random
 API key that never leaves this module, so no other local process can use the model (or
@@ -49,9 +53,23 @@ UNPARSEABLE_PREFIX = "(reasoner produced unparseable output)"
 """Start of the final answer given when the model's output is not the expected JSON."""
 
 _INSTALL = "pip install --require-hashes -r requirements-llm.txt"
-# Compact separators: the model copies the shape it is constrained to, and pretty-printed
-# JSON costs about twice the generated tokens (measured: 33 vs 17 for a one-argument call).
-_COMPACT = {"whitespace_flexible": False, "item_separator": ",", "key_separator": ":"}
+# The separators of the model's training format; without a fixed layout the model
+# pretty-prints, which costs about twice the generated tokens (measured: 33 vs 17).
+_LAYOUT = {"whitespace_flexible": False, "item_separator": ", ", "key_separator": ": "}
+_RULES = (
+    "Call one function per reply. Facts such as statuses, amounts and ids come only from "
+    "function results, never from memory or guesses. When the goal is done, call {answer}."
+)
+_RESAMPLES = 2
+"""Extra samples drawn when the model proposes a call it has already made."""
+
+
+_ANSWER_ARGS: dict[str, Any] = {
+    "type": "object",
+    "properties": {"text": {"type": "string"}},
+    "required": ["text"],
+    "additionalProperties": False,
+}
 
 
 def respond_name(tools: list[Tool]) -> str:
@@ -73,13 +91,7 @@ def build_response_schema(tools: list[Tool]) -> dict[str, Any]:
     options = [
         _option(t.name, _hoist_defs(t.parameters_schema(), f"{t.name}__", defs)) for t in tools
     ]
-    answer_args = {
-        "type": "object",
-        "properties": {"text": {"type": "string"}},
-        "required": ["text"],
-        "additionalProperties": False,
-    }
-    options.append(_option(respond_name(tools), answer_args))
+    options.append(_option(respond_name(tools), _ANSWER_ARGS))
     schema: dict[str, Any] = {"anyOf": options}
     if defs:
         schema["$defs"] = defs
@@ -118,60 +130,59 @@ def _hoist_defs(schema: dict[str, Any], prefix: str, defs: dict[str, Any]) -> di
 
 
 def system_prompt(instructions: str, tools: list[Tool]) -> str:
-    """The system message: instructions, reply format and a compact tool list.
+    """The system message: instructions, rules and the tools in the model's own format.
 
     Depends only on its arguments, so it is identical across steps and runs of one agent.
     """
     answer = respond_name(tools)
-    lines = [
-        instructions.strip(),
-        "",
-        "Reply with exactly one JSON object and nothing else:",
-        '{"name":"<tool>","arguments":{...}} to call a tool, or',
-        f'{{"name":"{answer}","arguments":{{"text":"<answer>"}}}} to give the final answer.',
-        # Wording picked by trying variants on the 1.5B model; listing respond among the
-        # tools made it call tools again after it already had the answer.
-        "Call a tool only when the goal needs what it provides. Never invent facts or tool "
-        "results. When the goal is done, cannot be done with these tools, or needs no "
-        f"tool, use {answer}.",
-        "",
-        "Tools:",
-        *(_tool_line(t) for t in tools),
+    signatures = [
+        _dumps_spaced(
+            {
+                "type": "function",
+                "function": _function(t.name, t.description, t.parameters_schema()),
+            }
+        )
+        for t in tools
     ]
-    return "\n".join(lines).strip()
-
-
-def _tool_line(t: Tool) -> str:
-    schema = t.parameters_schema()
-    props: dict[str, Any] = schema.get("properties", {})
-    required = set(schema.get("required", []))
-    args = ", ".join(
-        f"{name}{'' if name in required else '?'}: {_type_name(prop)}"
-        for name, prop in props.items()
+    signatures.append(
+        _dumps_spaced(
+            {
+                "type": "function",
+                "function": _function(
+                    answer,
+                    "Give the final answer to the user once the goal is done, based only on "
+                    "function results.",
+                    _ANSWER_ARGS,
+                ),
+            }
+        )
     )
-    description = t.description.strip().splitlines()[0] if t.description.strip() else ""
-    return f"- {t.name}({args}): {description}"
+    return "\n".join(
+        [
+            instructions.strip(),
+            "",
+            _RULES.format(answer=answer),
+            "",
+            "# Tools",
+            "",
+            "You may call one or more functions to assist with the user query.",
+            "",
+            "You are provided with function signatures within <tools></tools> XML tags:",
+            "<tools>",
+            *signatures,
+            "</tools>",
+            "",
+            "For each function call, return a json object with function name and arguments "
+            "within <tool_call></tool_call> XML tags:",
+            "<tool_call>",
+            '{"name": <function-name>, "arguments": <args-json-object>}',
+            "</tool_call>",
+        ]
+    ).strip()
 
 
-def _type_name(prop: Any) -> str:
-    node = _as_dict(prop)
-    if node is None:
-        return "any"
-    if "enum" in node:
-        return "|".join(json.dumps(v) for v in node["enum"])
-    if "const" in node:
-        return json.dumps(node["const"])
-    if "$ref" in node:
-        return str(node["$ref"]).rsplit("/", 1)[-1]
-    for key in ("anyOf", "oneOf"):
-        if key in node:
-            return "|".join(_type_name(option) for option in node[key])
-    kind = node.get("type", "any")
-    if kind == "array":
-        return f"array[{_type_name(node.get('items', {}))}]"
-    if isinstance(kind, list):
-        return "|".join(str(k) for k in cast(list[Any], kind))
-    return str(kind)
+def _function(name: str, description: str, parameters: dict[str, Any]) -> dict[str, Any]:
+    return {"name": name, "description": description, "parameters": parameters}
 
 
 def _as_dict(value: object) -> dict[str, Any] | None:
@@ -185,20 +196,39 @@ def build_messages(context: RunContext) -> list[dict[str, str]]:
         {"role": "system", "content": system_prompt(context.instructions, context.tools)},
         {"role": "user", "content": context.goal},
     ]
-    for turn in context.turns:
+    made: set[str] = set()
+    for index, turn in enumerate(context.turns):
         call = {"name": turn.call.tool, "arguments": turn.call.args}
-        messages.append({"role": "assistant", "content": _dumps(call)})
+        text = f"<tool_response>\n{turn.observation.render()}\n</tool_response>"
+        key = _call_key(turn.call.tool, turn.call.args)
+        if key in made:
+            text += "\nYou already made this exact call before. Do not repeat it."
+        made.add(key)
+        if turn.observation.status != "ok":
+            text += (
+                "\nThat call failed. Fix the arguments using the facts above, try another "
+                f"function, or call {respond_name(context.tools)}."
+            )
+        if index == len(context.turns) - 1:
+            progress = "; ".join(f"{t.call.tool} ({t.observation.status})" for t in context.turns)
+            text += (
+                f"\nCalls so far: {progress}.\nGoal: {context.goal}\nIf these calls have "
+                f"achieved the goal, call {respond_name(context.tools)} now with the answer; "
+                "otherwise call the next function."
+            )
         messages.append(
-            {
-                "role": "user",
-                "content": f"Result of {turn.call.tool}: {turn.observation.render()}",
-            }
+            {"role": "assistant", "content": f"<tool_call>\n{_dumps_spaced(call)}\n</tool_call>"}
         )
+        messages.append({"role": "user", "content": text})
     return messages
 
 
-def _dumps(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str)
+def _call_key(tool: str, args: dict[str, Any]) -> str:
+    return json.dumps([tool, args], sort_keys=True, default=str)
+
+
+def _dumps_spaced(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, default=str)
 
 
 def parse_action(text: str, answer_name: str = "respond") -> Action:
@@ -210,8 +240,9 @@ def parse_action(text: str, answer_name: str = "respond") -> Action:
     string ``name`` (say, output cut off at ``max_tokens``) becomes a final answer starting
     with :data:`UNPARSEABLE_PREFIX`, so the run ends visibly instead of failing.
     """
+    body = text.strip().removeprefix("<tool_call>").removesuffix("</tool_call>").strip()
     try:
-        data: Any = json.loads(text)
+        data: Any = json.loads(body)
     except ValueError:
         data = None
     reply = _as_dict(data) or {}
@@ -277,7 +308,10 @@ class _Engine:
         return str(self._server.listening_address)
 
     def grammar(self, schema: dict[str, Any]) -> str:
-        return str(self._lib.json_schema_to_grammar({**schema, "x-guidance": _COMPACT}))
+        # The JSON grammar, wrapped in the tags of the model's tool-call format.
+        inner = str(self._lib.json_schema_to_grammar({**schema, "x-guidance": _LAYOUT}))
+        header, _, rule = inner.partition("\nstart: ")
+        return f'{header}\nstart: "<tool_call>\\n" call "\\n</tool_call>"\ncall: {rule}'
 
     def chat(self, request: dict[str, Any]) -> dict[str, Any]:
         try:
@@ -375,25 +409,39 @@ class LocalReasoner:
     def propose(self, context: RunContext) -> Proposal:
         """Ask the model for the next action; see :func:`parse_action` for odd replies.
 
+        A proposal repeating a call already made is sampled again, up to twice, with a
+        fixed seed; the usage reported covers every sample.
+
         Raises:
             ReasonerUnavailableError: The model cannot be loaded or fails to answer.
         """
         self.load()
         assert self._engine is not None
-        schema = build_response_schema(context.tools)
-        request = {
+        request: dict[str, Any] = {
             "messages": build_messages(context),
-            "grammar": self._engine.grammar(schema),
+            "grammar": self._engine.grammar(build_response_schema(context.tools)),
             "max_tokens": self.max_tokens,
             "temperature": 0.0,
             "top_k": 1,
             "cache_prompt": True,
         }
-        response = self._engine.chat(request)
-        text, usage = _read_response(response)
+        made = {_call_key(t.call.tool, t.call.args) for t in context.turns}
+        answer = respond_name(context.tools)
+        prompt_tokens = completion_tokens = 0
+        attempt = 0
+        while True:
+            text, usage = _read_response(self._engine.chat(request))
+            prompt_tokens += usage.prompt_tokens
+            completion_tokens += usage.completion_tokens
+            action = parse_action(text, answer)
+            repeated = isinstance(action, ToolCall) and _call_key(action.tool, action.args) in made
+            if not repeated or attempt == _RESAMPLES:
+                break
+            attempt += 1
+            request |= {"temperature": 0.8, "top_k": 40, "seed": attempt}
         return Proposal(
-            action=parse_action(text, respond_name(context.tools)),
-            usage=usage,
+            action=action,
+            usage=Usage(prompt_tokens=prompt_tokens, completion_tokens=completion_tokens),
             model=self.spec.name,
         )
 

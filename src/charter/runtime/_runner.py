@@ -16,7 +16,7 @@ from typing import Any
 
 from charter.agent import Agent
 from charter.errors import ReasonerUnavailableError, UnknownToolError
-from charter.journal import Journal, Record
+from charter.journal import Journal, Record, canonical_json
 from charter.journal._store import Entry
 from charter.policy import BudgetMeter
 from charter.reasoners._base import FinalAnswer, Observation, RunContext, ToolCall, Turn
@@ -67,9 +67,10 @@ class Runner:
             goal=goal, instructions=agent.instructions, tools=agent.tools(), run_id=run.run_id
         )
         meter = BudgetMeter(agent.charter.budgets)
+        completed: set[str] = set()  # canonical calls that took effect, for the repeat rule
         try:
             while run.status == "running":
-                self._step(agent, run, context, meter, record, flush)
+                self._step(agent, run, context, meter, completed, record, flush)
         except ReasonerUnavailableError as exc:
             run.status, run.error = "failed", str(exc)
         except BaseException as exc:
@@ -88,6 +89,7 @@ class Runner:
         run: Run,
         context: RunContext,
         meter: BudgetMeter,
+        completed: set[str],
         record: Callable[[str, dict[str, Any]], None],
         flush: Callable[[], None],
     ) -> None:
@@ -118,7 +120,7 @@ class Runner:
         if isinstance(action, FinalAnswer):
             run.status, run.answer = "completed", action.text
             return
-        observation = self._govern_and_act(agent, step, action, meter, record, flush)
+        observation = self._govern_and_act(agent, step, action, meter, completed, record, flush)
         step.observation = observation
         record(
             "step.observed",
@@ -133,6 +135,7 @@ class Runner:
         step: Step,
         call: ToolCall,
         meter: BudgetMeter,
+        completed: set[str],
         record: Callable[[str, dict[str, Any]], None],
         flush: Callable[[], None],
     ) -> Observation:
@@ -144,7 +147,8 @@ class Runner:
             validated = found.validate_args(call.args)
         except ToolArgumentsError as exc:
             return Observation("invalid_arguments", str(exc))
-        decision = agent.govern(found)  # govern
+        key = canonical_json([found.name, validated.model_dump(mode="json")])
+        decision = agent.govern(found, repeat=key in completed)  # govern
         step.decision = decision
         record("step.decided", {"step": step.index, "tool": found.name} | decision.to_json())
         if not decision.allowed:
@@ -152,6 +156,8 @@ class Runner:
         if found.contract.side_effect != "read":
             flush()  # a write is journaled as decided before it can touch the world
         observation, effect = self._act(found, validated)
+        if observation.status == "ok":
+            completed.add(key)
         meter.cost_usd += found.contract.cost_usd
         record("step.effect", {"step": step.index, "tool": found.name} | effect)
         return observation
