@@ -246,6 +246,21 @@ def test_full_refund_marks_the_order_refunded(tools: dict[str, Tool]) -> None:
     assert (result["order_status"], result["refundable_cents"]) == ("refunded", 0)
 
 
+def test_refund_without_an_amount_refunds_what_remains(tools: dict[str, Tool], world: Path) -> None:
+    result = call(tools, "refund_order", order_id=1066, reason="damaged")
+    assert ledger(world, 1066) == [("charge", 29900), ("refund", -5000), ("refund", -24900)]
+    assert (result["amount_cents"], result["order_status"]) == (24900, "refunded")
+
+
+def test_refund_without_an_amount_of_a_refunded_order_is_refused(
+    tools: dict[str, Tool], world: Path
+) -> None:
+    call(tools, "refund_order", order_id=1042, reason="first")
+    with pytest.raises(ValueError, match="nothing left to refund"):
+        call(tools, "refund_order", order_id=1042, reason="again")
+    assert ledger(world, 1042) == [("charge", 18950), ("refund", -18950)]
+
+
 def test_over_refund_is_refused(tools: dict[str, Tool]) -> None:
     with pytest.raises(ValueError, match=r"exceeds the 189\.50 USD still refundable"):
         call(tools, "refund_order", order_id=1042, amount_cents=50000, reason="too much")
