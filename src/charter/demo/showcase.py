@@ -7,6 +7,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    SpinnerColumn,
+    TextColumn,
+    TimeElapsedColumn,
+)
 from rich.table import Table
 
 from charter._transcript import describe
@@ -55,18 +63,36 @@ def run_demo(
             seconds = load()
         console.print(f"[bold]Model ready[/] ({seconds:.1f}s to load)")
 
+    goals = DEMO_GOALS[:limit]
+    progress = Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+    )
+    task = progress.add_task("starting", total=len(goals))
+
     def show(record: Record) -> None:
         line = describe(record)
         if line is not None:
             console.print(line, soft_wrap=True)
+        # What the run waits for next: the model after a result, the tool after a proposal.
+        waiting = "running the tool" if record.kind == "step.decided" else "model is reasoning"
+        progress.update(task, description=waiting)
 
     runner = Runner(journal, on_record=show)
     outcomes: list[tuple[DemoGoal, Run, float]] = []
     try:
-        for item in DEMO_GOALS[:limit]:
-            console.rule(f"[bold]{item.goal}[/] [dim]({item.shows})[/]")
-            started = time.perf_counter()
-            outcomes.append((item, runner.run(agent, item.goal), time.perf_counter() - started))
+        with progress:
+            for item in goals:
+                console.rule(f"[bold]{item.goal}[/] [dim]({item.shows})[/]")
+                started = time.perf_counter()
+                run = runner.run(agent, item.goal)
+                outcomes.append((item, run, time.perf_counter() - started))
+                progress.advance(task)
     finally:
         runner.close()
 

@@ -1,0 +1,48 @@
+"""The packaged demo agent and the `charter demo` flow."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from rich.console import Console
+
+from charter.agent import load_agent
+from charter.demo.showcase import AGENT_FILE, DEMO_GOALS, run_demo
+from charter.journal import Journal
+
+
+@pytest.fixture(autouse=True)
+def _home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CHARTER_HOME", str(tmp_path))
+
+
+def test_demo_agent_loads_with_the_local_reasoner_and_its_charter() -> None:
+    agent = load_agent(AGENT_FILE)
+
+    assert agent.reasoner.kind == "local"
+    assert {"lookup_order", "refund_order", "get_ticket", "search_kb"} <= set(
+        agent.inventory.names()
+    )
+    assert agent.charter.decide("send_email").verdict == "deny"
+    assert agent.charter.decide("refund_order").verdict == "allow"
+
+
+def test_demo_goals_are_at_least_three() -> None:
+    assert len(DEMO_GOALS) >= 3
+
+
+@pytest.mark.llm
+def test_demo_runs_a_goal_on_the_local_model_and_verifies_the_journal(tmp_path: Path) -> None:
+    journal = Journal(f"sqlite:///{tmp_path / 'journal.db'}")
+    console = Console(file=(tmp_path / "out.txt").open("w"), width=120)
+
+    code = run_demo(console, journal=journal, limit=1)
+
+    console.file.close()
+    output = (tmp_path / "out.txt").read_text()
+    assert code == 0
+    (finished,) = journal.records_of_kind("run.finished")
+    assert finished.payload["status"] == "completed"
+    assert "delivered" in finished.payload["answer"]
+    assert "Journal intact" in output
