@@ -1,14 +1,17 @@
 """Microseconds per governed, journaled step vs a plain-Python loop, measured in one run.
 
-Each variant drives the same scripted proposals and the same trivial tool:
+Every variant runs the same 5-step procedure (five calls of a trivial tool, then an
+answer) and reports the whole run's time divided by its five tool steps, so starting and
+finishing the run (two more journal commits) is included:
 
-* ``plain``: a bare loop calling the tool function (the floor);
-* ``charter inline``: the full governed step (charter decision, argument validation,
-  journal on a SQLite file, WAL) with a tool declaring no timeout;
-* ``charter timeout``: the same with a tool timeout, so the call runs on a worker thread.
+* ``plain``: a bare Python loop calling the tool function (the floor);
+* ``charter inline``: the ``rules`` reasoner, charter decision, argument validation and
+  the journal on a SQLite file (WAL), with a tool declaring no timeout;
+* ``charter timeout``: the same with a tool timeout (the default), so the call runs on a
+  worker thread that can be abandoned.
 
-Usage: ``python benchmarks/step_overhead.py [--steps 50] [--runs 40]``; prints a Markdown
-table and writes ``benchmarks/results/step_overhead.json``.
+Usage: ``python benchmarks/step_overhead.py [--runs 400]``; prints a Markdown table and
+writes ``benchmarks/results/step_overhead.json``.
 """
 
 from __future__ import annotations
@@ -24,8 +27,8 @@ from pathlib import Path
 from typing import Any
 
 from charter import Budgets, Charter, Journal, Runner, tool
-from charter.reasoners import FinalAnswer, Proposal, ToolCall
-from charter.testing import ScriptedReasoner, make_agent
+from charter.reasoners import FinalAnswer, RulesReasoner, RulesSpec, RuleStep, ToolCall
+from charter.testing import make_agent
 
 
 def add_one(x: int) -> int:
@@ -37,53 +40,60 @@ inline_tool = tool(add_one, name="add_one", timeout_s=None)  # type: ignore[call
 threaded_tool = tool(add_one, name="add_one", timeout_s=30.0)  # type: ignore[call-overload]
 
 
-def plain_loop(steps: int) -> float:
-    """Seconds for ``steps`` iterations of propose → call → observe, ungoverned."""
-    script = [Proposal(ToolCall("add_one", {"x": i})) for i in range(steps)]
-    history: list[tuple[Any, Any]] = []
+STEPS = 5
+PROCEDURE = RulesSpec(
+    steps=[
+        RuleStep(
+            id=f"s{i}", call="add_one", args={"x": i if i == 0 else f"{{steps.s{i - 1}.result}}"}
+        )
+        for i in range(STEPS)
+    ]
+    + [RuleStep(respond=f"{{steps.s{STEPS - 1}.result}}")]
+)
+
+
+def plain_loop() -> float:
+    """Seconds for one ungoverned run: propose → call → observe, five times, then answer."""
     started = time.perf_counter()
-    for proposal in script:
-        action = proposal.action
-        assert isinstance(action, ToolCall)
-        result = add_one(**action.args)
-        history.append((action, result))
-    return time.perf_counter() - started
+    history: list[tuple[ToolCall, int]] = []
+    value = 0
+    for _ in range(STEPS):
+        action = ToolCall("add_one", {"x": value})
+        value = add_one(**action.args)
+        history.append((action, value))
+    answer = FinalAnswer(str(value))
+    elapsed = time.perf_counter() - started
+    assert answer.text == str(STEPS)
+    return elapsed
 
 
-def charter_loop(runner: Runner, governed_tool: Any, steps: int) -> float:
-    """Seconds per run of ``steps`` governed steps (plus the final answer)."""
-    script: list[Any] = [ToolCall("add_one", {"x": i}) for i in range(steps)]
-    script.append(FinalAnswer("done"))
-    charter = Charter(name="bench", budgets=Budgets(max_steps=steps + 5))
-    agent = make_agent([governed_tool], ScriptedReasoner(script), charter=charter)
+def charter_loop(runner: Runner, governed_tool: Any) -> float:
+    """Seconds for one governed, journaled run of the same procedure."""
+    charter = Charter(name="bench", budgets=Budgets(max_steps=STEPS + 1))
+    agent = make_agent([governed_tool], RulesReasoner(PROCEDURE), charter=charter)
     started = time.perf_counter()
     run = runner.run(agent, "benchmark")
     elapsed = time.perf_counter() - started
-    assert run.status == "completed", run.error
+    assert run.status == "completed" and run.answer == str(STEPS), run
     return elapsed
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--steps", type=int, default=50)
-    parser.add_argument("--runs", type=int, default=40)
+    parser.add_argument("--runs", type=int, default=400)
     args = parser.parse_args()
 
     results: dict[str, list[float]] = {"plain": [], "charter inline": [], "charter timeout": []}
     with tempfile.TemporaryDirectory() as tmp:
         journal = Journal(f"sqlite:///{Path(tmp) / 'journal.db'}")
         runner = Runner(journal)
-        for _ in range(3):  # warm-up: imports, connection pool, page cache
-            charter_loop(runner, inline_tool, args.steps)
-            plain_loop(args.steps)
+        for _ in range(20):  # warm-up: imports, connection pool, page cache
+            charter_loop(runner, inline_tool)
+            plain_loop()
         for _ in range(args.runs):  # interleaved so machine noise hits all variants alike
-            results["plain"].append(plain_loop(args.steps) / args.steps)
-            results["charter inline"].append(
-                charter_loop(runner, inline_tool, args.steps) / args.steps
-            )
-            results["charter timeout"].append(
-                charter_loop(runner, threaded_tool, args.steps) / args.steps
-            )
+            results["plain"].append(plain_loop() / STEPS)
+            results["charter inline"].append(charter_loop(runner, inline_tool) / STEPS)
+            results["charter timeout"].append(charter_loop(runner, threaded_tool) / STEPS)
         runner.close()
         assert journal.verify().ok
 
@@ -104,7 +114,7 @@ def main() -> None:
         "date": datetime.now(UTC).date().isoformat(),
         "machine": f"{platform.machine()}, {platform.python_implementation()} "
         f"{platform.python_version()}",
-        "steps_per_run": args.steps,
+        "steps_per_run": STEPS,
         "runs": args.runs,
         "rows": rows,
     }

@@ -28,8 +28,8 @@ from sqlalchemy import (
     select,
 )
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError, IntegrityError, OperationalError, SQLAlchemyError
-from sqlalchemy.pool import StaticPool
+from sqlalchemy.exc import ArgumentError, OperationalError, SQLAlchemyError
+from sqlalchemy.pool import PoolProxiedConnection, StaticPool
 
 from charter.errors import JournalError
 from charter.journal._record import GENESIS_HASH, Record, canonical_json, record_hash
@@ -57,6 +57,11 @@ meta_table = Table(
     Column("key", String(64), primary_key=True),
     Column("value", Text, nullable=False),
 )
+
+
+class _SeqCollision(Exception):
+    """Another writer took the next seq first."""
+
 
 Entry = tuple[str, str, dict[str, Any]]
 """``(run_id, kind, payload)`` of a record about to be appended."""
@@ -113,7 +118,10 @@ class Journal:
         if parsed.get_backend_name() == "sqlite":
             event.listen(self._engine, "connect", _sqlite_pragmas)
         self._lock = threading.Lock()
-        self._writer: Connection | None = None
+        self._writer: PoolProxiedConnection | None = None
+        dbapi: Any = self._engine.dialect.dbapi
+        self._integrity_errors: type[Exception] = dbapi.IntegrityError
+        self._dbapi_error: type[Exception] = dbapi.Error
         style = self._engine.dialect.paramstyle
         if style not in ("qmark", "format", "pyformat"):
             raise JournalError(
@@ -187,7 +195,7 @@ class Journal:
                     prev = digest
                 try:
                     self._write(built)
-                except IntegrityError:
+                except _SeqCollision:
                     # Another process appended first: re-read its head and chain after it.
                     with self._engine.connect() as conn:
                         self._head_seq, self._head_hash = self._read_head(conn)
@@ -201,31 +209,35 @@ class Journal:
         raise JournalError("journal append kept colliding with other writers; try again")
 
     def _write(self, built: list[Record]) -> None:
-        # The hot path: one held connection and driver-level SQL, so an append costs a
-        # commit rather than a pool checkout and a statement compilation per call.
+        # The hot path: one held DBAPI connection and plain SQL, so an append costs about
+        # one commit instead of a pool checkout plus SQLAlchemy's statement machinery.
         if self._writer is None:
-            self._writer = self._engine.connect()
+            self._writer = self._engine.raw_connection()
         conn = self._writer
-        head = built[-1]
+        head_value = f"{built[-1].seq}:{built[-1].hash}"
+        cursor = conn.cursor()
         try:
-            conn.exec_driver_sql(
+            cursor.executemany(
                 self._insert_sql,
                 [
                     (r.seq, r.run_id, r.kind, r.ts, r.payload_json, r.prev_hash, r.hash)
                     for r in built
                 ],
             )
-            if conn.exec_driver_sql(self._head_sql, (f"{head.seq}:{head.hash}",)).rowcount == 0:
-                conn.exec_driver_sql(self._head_insert_sql, (f"{head.seq}:{head.hash}",))
+            cursor.execute(self._head_sql, (head_value,))
+            if cursor.rowcount == 0:
+                cursor.execute(self._head_insert_sql, (head_value,))
             conn.commit()
-        except IntegrityError:
+        except self._integrity_errors as exc:
             conn.rollback()
-            raise
-        except BaseException:
-            # The connection may be broken (server restart, disk error): start afresh next time.
+            raise _SeqCollision from exc
+        except self._dbapi_error as exc:
+            # The connection may be broken (server restart, disk full): start afresh next time.
             self._writer = None
             conn.invalidate()
-            raise
+            raise JournalError(f"cannot append to journal at {_safe_url(self.url)}: {exc}") from exc
+        finally:
+            cursor.close()
 
     def stored_head(self) -> tuple[int, str] | None:
         """``(seq, hash)`` of the head as recorded in ``journal_meta``, if any."""

@@ -7,8 +7,8 @@ timeout) becomes an observation the reasoner sees next, never a crash.
 
 from __future__ import annotations
 
+import secrets
 import time
-import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
@@ -24,6 +24,11 @@ from charter.runtime._run import Run, Step
 from charter.tools import Tool, ToolArgumentsError
 
 RecordListener = Callable[[Record], None]
+
+
+def new_run_id() -> str:
+    """A 32-hex-digit id that sorts by creation time (journal indexes grow at the end)."""
+    return f"{time.time_ns():016x}{secrets.token_hex(8)}"
 
 
 class Runner:
@@ -48,7 +53,7 @@ class Runner:
 
     def run(self, agent: Agent, goal: str) -> Run:
         """Run ``agent`` on ``goal`` until it answers, a budget stops it, or it fails."""
-        run = Run(run_id=uuid.uuid4().hex, agent=agent.name, goal=goal)
+        run = Run(run_id=new_run_id(), agent=agent.name, goal=goal)
         pending: list[Entry] = []
 
         def record(kind: str, payload: dict[str, Any]) -> None:
@@ -147,7 +152,9 @@ class Runner:
             validated = found.validate_args(call.args)
         except ToolArgumentsError as exc:
             return Observation("invalid_arguments", str(exc))
-        key = canonical_json([found.name, validated.model_dump(mode="json")])
+        key = ""
+        if found.contract.side_effect != "read":  # only writes are held to the repeat rule
+            key = canonical_json([found.name, validated.model_dump(mode="json")])
         decision = agent.govern(found, repeat=key in completed)  # govern
         step.decision = decision
         record("step.decided", {"step": step.index, "tool": found.name} | decision.to_json())
@@ -156,7 +163,7 @@ class Runner:
         if found.contract.side_effect != "read":
             flush()  # a write is journaled as decided before it can touch the world
         observation, effect = self._act(found, validated)
-        if observation.status == "ok":
+        if key and observation.status == "ok":
             completed.add(key)
         meter.cost_usd += found.contract.cost_usd
         record("step.effect", {"step": step.index, "tool": found.name} | effect)
