@@ -1,16 +1,27 @@
 """Measure the embedded local model: load time, seconds per step, tokens per second.
 
-Run ``python benchmarks/local_model.py [--steps N]``; prints one JSON object. Every step
-proposes from the same small context, so after the first step the system prompt and goal
-come from llama.cpp's prompt cache, as they do across the steps of a real run.
+Two parts, in one process:
+
+* a fixed small context proposed from ``--steps`` times: after the first step the prompt
+  comes from llama.cpp's prompt cache, so this is the per-step floor of the model;
+* the demo agent on every demo goal (a fresh demo world in a temporary directory, the
+  journal in memory): seconds per governed step end to end, including prompt reading.
+
+Run ``python benchmarks/local_model.py [--steps N]``; prints JSON and writes
+``benchmarks/results/local_model.json``.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
+import platform
 import statistics
+import tempfile
 import time
+from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from charter.reasoners._base import Observation, RunContext, ToolCall, Turn
@@ -72,23 +83,55 @@ def main() -> None:
     # rate is close to pure generation speed. The first step also reads the whole prompt.
     warm = slice(1, None) if options.steps > 1 else slice(None)
 
-    print(
-        json.dumps(
-            {
-                **reasoner.describe(),
-                "steps": options.steps,
-                "load_seconds": round(load_seconds, 2),
-                "ready_seconds": round(ready_seconds, 2),
-                "first_step_seconds": round(seconds[0], 2),
-                "median_step_seconds": round(statistics.median(seconds), 2),
-                "completion_tokens_per_step": sum(generated) / options.steps,
-                "prompt_tokens_per_step": prompt_tokens / options.steps,
-                "tokens_per_second": round(sum(generated[warm]) / sum(seconds[warm]), 1),
-                "last_action": action,
-            },
-            indent=2,
-        )
-    )
+    demo = _demo_runs()
+    report = {
+        **reasoner.describe(),
+        "steps": options.steps,
+        "load_seconds": round(load_seconds, 2),
+        "ready_seconds": round(ready_seconds, 2),
+        "first_step_seconds": round(seconds[0], 2),
+        "median_step_seconds": round(statistics.median(seconds), 2),
+        "completion_tokens_per_step": sum(generated) / options.steps,
+        "prompt_tokens_per_step": prompt_tokens / options.steps,
+        "tokens_per_second": round(sum(generated[warm]) / sum(seconds[warm]), 1),
+        "last_action": action,
+        "date": datetime.now(UTC).date().isoformat(),
+        "machine": f"{platform.machine()}, {os.cpu_count()} cores",
+        "demo": demo,
+    }
+    out = Path(__file__).parent / "results" / "local_model.json"
+    out.parent.mkdir(exist_ok=True)
+    out.write_text(json.dumps(report, indent=2) + "\n")
+    print(json.dumps(report, indent=2))
+
+
+def _demo_runs() -> dict[str, Any]:
+    """Run the demo agent on each demo goal; seconds per step end to end."""
+    from charter.agent import load_agent
+    from charter.demo.showcase import AGENT_FILE, DEMO_GOALS
+    from charter.demo.world import create_world
+    from charter.journal import Journal
+    from charter.runtime import Runner
+
+    with tempfile.TemporaryDirectory() as tmp:
+        os.environ["CHARTER_HOME"] = tmp
+        create_world(Path(tmp) / "demo-world.db")
+        agent = load_agent(AGENT_FILE)
+        runner = Runner(Journal("sqlite://"))
+        per_step: list[float] = []
+        completed = 0
+        for item in DEMO_GOALS:
+            started = time.perf_counter()
+            run = runner.run(agent, item.goal)
+            per_step.append((time.perf_counter() - started) / max(1, len(run.steps)))
+            completed += run.status == "completed"
+        runner.close()
+    return {
+        "goals": len(DEMO_GOALS),
+        "completed": completed,
+        "median_seconds_per_step": round(statistics.median(per_step), 2),
+        "max_seconds_per_step": round(max(per_step), 2),
+    }
 
 
 if __name__ == "__main__":
