@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
-from charter.journal import Journal
+from charter.journal import Journal, record_hash
 
 
 @pytest.fixture
@@ -79,34 +79,26 @@ def test_truncated_tail_is_detected(journal: Journal) -> None:
     assert "records 9..10 missing" in problems[0].message
 
 
-def test_rehashed_edit_breaks_the_link_to_the_next_record(journal: Journal) -> None:
-    # An attacker who edits record 4 and recomputes its hash still breaks record 5's link.
-    from charter.journal import record_hash
-
-    (old,) = [r for r in journal.records() if r.seq == 4]
-    payload = '{"i":4,"tool":"send_email"}'
+def _rewrite_and_rehash(journal: Journal, seq: int, payload: str) -> None:
+    """Edit one record's payload and recompute its own hash, as a careful attacker would."""
+    (old,) = [r for r in journal.records() if r.seq == seq]
     new_hash = record_hash(old.seq, old.run_id, old.kind, old.ts, old.prev_hash, payload)
     _sql(
         journal,
-        "UPDATE journal_records SET payload = :p, hash = :h WHERE seq = 4",
+        "UPDATE journal_records SET payload = :p, hash = :h WHERE seq = :s",
         p=payload,
         h=new_hash,
+        s=seq,
     )
+
+
+def test_rehashed_edit_breaks_the_link_to_the_next_record(journal: Journal) -> None:
+    _rewrite_and_rehash(journal, 4, '{"i":4,"tool":"send_email"}')
 
     assert [(p.kind, p.seq) for p in journal.verify().problems] == [("relinked", 5)]
 
 
 def test_replaced_head_is_detected(journal: Journal) -> None:
-    from charter.journal import record_hash
-
-    (old,) = [r for r in journal.records() if r.seq == 10]
-    payload = '{"i":10,"tool":"send_email"}'
-    new_hash = record_hash(old.seq, old.run_id, old.kind, old.ts, old.prev_hash, payload)
-    _sql(
-        journal,
-        "UPDATE journal_records SET payload = :p, hash = :h WHERE seq = 10",
-        p=payload,
-        h=new_hash,
-    )
+    _rewrite_and_rehash(journal, 10, '{"i":10,"tool":"send_email"}')
 
     assert [(p.kind, p.seq) for p in journal.verify().problems] == [("edited", 10)]
