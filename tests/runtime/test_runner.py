@@ -375,3 +375,25 @@ def test_idempotent_writes_may_repeat(runner: Runner) -> None:
     runner.run(make_agent([*TOOLS, set_status], reasoner), "hold")
 
     assert calls == ["set 1 held", "set 1 held"]
+
+
+@tool(timeout_s=None)  # inline, so the interrupt reaches the loop as it would from Ctrl-C
+def interrupting_lookup(order_id: int) -> int:
+    """Simulates Ctrl-C arriving while a tool runs."""
+    raise KeyboardInterrupt
+
+
+def test_interrupt_during_a_tool_keeps_the_step_and_ends_the_run(journal: Journal) -> None:
+    runner = Runner(journal)
+    agent = make_agent(
+        [interrupting_lookup], ScriptedReasoner([call("interrupting_lookup", order_id=1)])
+    )
+
+    with pytest.raises(KeyboardInterrupt):
+        runner.run(agent, "g")
+
+    (finished,) = journal.records_of_kind("run.finished")
+    kinds = record_kinds(journal, finished.run_id)
+    assert kinds == ["run.started", "step.proposed", "step.decided", "run.finished"]
+    assert finished.payload["status"] == "failed"
+    assert journal.verify().ok

@@ -7,6 +7,7 @@ timeout) becomes an observation the reasoner sees next, never a crash.
 
 from __future__ import annotations
 
+import contextlib
 import secrets
 import time
 from collections.abc import Callable
@@ -15,7 +16,7 @@ from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Any
 
 from charter.agent import Agent
-from charter.errors import ReasonerUnavailableError, UnknownToolError
+from charter.errors import JournalError, ReasonerUnavailableError, UnknownToolError
 from charter.journal import Journal, Record, canonical_json
 from charter.journal._store import Entry
 from charter.policy import BudgetMeter
@@ -80,9 +81,9 @@ class Runner:
             run.status, run.error = "failed", str(exc)
         except BaseException as exc:
             run.status, run.error = "failed", f"{type(exc).__name__}: {exc}"
-            pending.clear()  # the half-built step is not journaled; the run's end is
             record("run.finished", _finish(run, meter))
-            flush()
+            with contextlib.suppress(JournalError):  # if the journal failed, its error stands
+                flush()
             raise
         record("run.finished", _finish(run, meter))
         flush()
