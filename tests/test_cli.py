@@ -195,3 +195,29 @@ def test_unreachable_database_is_a_one_line_error(
 
     assert result.exit_code == 2
     assert "cannot open journal" in result.output
+
+
+def test_unreachable_llm_endpoint_fails_the_run_with_one_clear_line(env: Path) -> None:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]  # closed again below: nothing listens there
+    agent = AGENT.split("reasoner:")[0] + (
+        "reasoner:\n"
+        "  kind: llm\n"
+        f"  base_url: http://127.0.0.1:{port}/v1\n"
+        "  model: any\n"
+        "  timeout_s: 2\n"
+        "toolsets:\n  - ref: cli_test_tools:lookup_order\n"
+        "charter: {name: desk}\n"
+    )
+    (env / "llm.yaml").write_text(agent)
+
+    result = cli.invoke(app, ["run", str(env / "llm.yaml"), "Where is order 1?"])
+
+    assert result.exit_code == 1
+    assert f"cannot reach http://127.0.0.1:{port}/v1" in result.output
+    (finished,) = _journal(env).records_of_kind("run.finished")
+    assert finished.payload["status"] == "failed"
+    assert _journal(env).verify().ok

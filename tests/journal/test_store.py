@@ -12,8 +12,8 @@ from charter.journal import GENESIS_HASH, Journal, record_hash
 
 
 @pytest.fixture
-def journal(tmp_path: Path) -> Journal:
-    return Journal(f"sqlite:///{tmp_path / 'journal.db'}")
+def journal(journal_url: str) -> Journal:
+    return Journal(journal_url)
 
 
 def test_append_assigns_contiguous_seqs_and_chains_hashes(journal: Journal) -> None:
@@ -42,8 +42,8 @@ def test_records_are_read_back_per_run_in_order(journal: Journal) -> None:
     assert [(r.kind, r.payload) for r in journal.records("r1")] == [("a", {}), ("c", {"k": [1, 2]})]
 
 
-def test_reopening_continues_the_chain(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path / 'journal.db'}"
+def test_reopening_continues_the_chain(journal_url: str) -> None:
+    url = journal_url
     Journal(url).append([("r1", "a", {})])
     (later,) = Journal(url).append([("r1", "b", {})])
 
@@ -51,8 +51,8 @@ def test_reopening_continues_the_chain(tmp_path: Path) -> None:
     assert Journal(url).verify().ok
 
 
-def test_two_writers_on_one_file_keep_one_valid_chain(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path / 'journal.db'}"
+def test_two_writers_on_one_database_keep_one_valid_chain(journal_url: str) -> None:
+    url = journal_url
     first, second = Journal(url), Journal(url)
     for i in range(5):
         first.append([("r1", "a", {"i": i})])
@@ -100,8 +100,8 @@ def test_password_is_hidden_in_errors() -> None:
     assert "secret" not in str(caught.value)
 
 
-def test_other_schema_version_is_refused(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path / 'journal.db'}"
+def test_other_schema_version_is_refused(journal_url: str) -> None:
+    url = journal_url
     journal = Journal(url)
     journal.append([("r1", "a", {})])
     with journal.engine.begin() as conn:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 from sqlalchemy import text
 
@@ -11,8 +9,8 @@ from charter.journal import Journal, record_hash
 
 
 @pytest.fixture
-def journal(tmp_path: Path) -> Journal:
-    j = Journal(f"sqlite:///{tmp_path / 'journal.db'}")
+def journal(journal_url: str) -> Journal:
+    j = Journal(journal_url)
     for i in range(1, 11):
         j.append([(f"run{i % 3}", "step.proposed", {"i": i, "tool": "refund_order"})])
     return j
