@@ -452,3 +452,20 @@ def test_missing_key_without_base_url_is_unavailable_naming_the_variable(
         LLMReasoner(LLMSpec(model="gpt-test", api_key_env=KEY_ENV))
 
     assert f"environment variable {KEY_ENV} is not set" in str(info.value)
+
+
+def test_a_governed_run_never_journals_the_key(server: FakeChatServer) -> None:
+    from charter import Journal, Runner
+    from charter.testing import make_agent
+
+    server.reply = _completion({"role": "assistant", "content": "Order 1042 shipped."})
+    journal = Journal("sqlite://")
+    agent = make_agent([_lookup_tool()], _reasoner(server))
+
+    run = Runner(journal).run(agent, "Where is order 1042?")
+
+    assert run.status == "completed"
+    assert server.received[0].headers["authorization"] == f"Bearer {SECRET}"
+    exported = json.dumps([r.to_json() for r in journal.records()])
+    assert SECRET not in exported
+    assert "fake-model" in exported  # the reasoner's configuration is journaled, not its key
