@@ -109,7 +109,8 @@ class Journal:
                     Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
                 except OSError as exc:
                     raise JournalError(
-                        f"cannot open journal at {_safe_url(url)}: cannot create its directory: {exc}"
+                        f"cannot open journal at {_safe_url(url)}: "
+                        f"cannot create its directory: {exc}"
                     ) from exc
         try:
             self._engine: Engine = create_engine(url, **options)
