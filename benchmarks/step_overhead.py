@@ -6,7 +6,8 @@ finishing the run (two more journal commits) is included:
 
 * ``plain``: a bare Python loop calling the tool function (the floor);
 * ``charter inline``: the ``rules`` reasoner, charter decision, argument validation and
-  the journal on a SQLite file (WAL), with a tool declaring no timeout;
+  the journal on a SQLite file (WAL) with a signed checkpoint after each run, as
+  ``charter run`` does, with a tool declaring no timeout;
 * ``charter timeout``: the same with a tool timeout (the default), so the call runs on a
   worker thread that can be abandoned.
 
@@ -27,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from charter import Budgets, Charter, Journal, Runner, tool
+from charter.journal import load_or_create_signer
 from charter.reasoners import FinalAnswer, RulesReasoner, RulesSpec, RuleStep, ToolCall
 from charter.testing import make_agent
 
@@ -85,7 +87,9 @@ def main() -> None:
 
     results: dict[str, list[float]] = {"plain": [], "charter inline": [], "charter timeout": []}
     with tempfile.TemporaryDirectory() as tmp:
-        journal = Journal(f"sqlite:///{Path(tmp) / 'journal.db'}")
+        # As `charter run` does: a signed checkpoint after every run.
+        signer = load_or_create_signer(Path(tmp) / "keys" / "journal.pem")
+        journal = Journal(f"sqlite:///{Path(tmp) / 'journal.db'}", signer=signer)
         runner = Runner(journal)
         for _ in range(20):  # warm-up: imports, connection pool, page cache
             charter_loop(runner, inline_tool)
@@ -95,7 +99,8 @@ def main() -> None:
             results["charter inline"].append(charter_loop(runner, inline_tool) / STEPS)
             results["charter timeout"].append(charter_loop(runner, threaded_tool) / STEPS)
         runner.close()
-        assert journal.verify().ok
+        report = journal.verify()
+        assert report.ok and report.checkpoints_checked > 0, report
 
     floor = statistics.median(results["plain"])
     rows: list[dict[str, Any]] = []

@@ -221,3 +221,192 @@ def test_unreachable_llm_endpoint_fails_the_run_with_one_clear_line(env: Path) -
     (finished,) = _journal(env).records_of_kind("run.finished")
     assert finished.payload["status"] == "failed"
     assert _journal(env).verify().ok
+
+
+def _rewrite_all_from(journal: Journal, seq: int, payload: str) -> None:
+    """Edit record ``seq`` and recompute every later hash and the head, so the plain chain
+    still verifies: what an attacker with write access to the database can do."""
+    from charter.journal import record_hash
+
+    records = list(journal.records())
+    prev = records[seq - 2].hash
+    with journal.engine.begin() as conn:
+        for r in records[seq - 1 :]:
+            body = payload if r.seq == seq else r.payload_json
+            digest = record_hash(r.seq, r.run_id, r.kind, r.ts, prev, body)
+            conn.execute(
+                text(
+                    "UPDATE journal_records SET payload = :p, prev_hash = :ph, hash = :h "
+                    "WHERE seq = :s"
+                ),
+                {"p": body, "ph": prev, "h": digest, "s": r.seq},
+            )
+            prev = digest
+        conn.execute(
+            text("UPDATE journal_meta SET value = :v WHERE key = 'head'"),
+            {"v": f"{records[-1].seq}:{prev}"},
+        )
+
+
+def test_run_signs_a_checkpoint_with_a_key_created_under_charter_home(env: Path) -> None:
+    _run(env, "Where is order 1042?")
+
+    key = env / "home" / "keys" / "journal-ed25519.pem"
+    assert key.stat().st_mode & 0o777 == 0o600
+    (checkpoint,) = _journal(env).checkpoints()
+    assert checkpoint.seq == len(list(_journal(env).records()))
+    result = cli.invoke(app, ["audit", "verify"])
+    assert result.exit_code == 0, result.output
+    assert "1 checkpoint(s) checked" in result.output
+    assert f"records 1..{checkpoint.seq} signed" in result.output
+
+
+def test_audit_checkpoint_then_a_full_rewrite_fails_verify(env: Path) -> None:
+    _run(env, "Where is order 1042?")
+    _journal(env).append([("manual", "note", {"n": 1})])  # an unsigned head
+
+    signed = cli.invoke(app, ["audit", "checkpoint"])
+    again = cli.invoke(app, ["audit", "checkpoint"])
+    _rewrite_all_from(_journal(env), 3, '{"forged":true}')
+    result = cli.invoke(app, ["audit", "verify"])
+
+    head = len(list(_journal(env).records()))
+    assert signed.exit_code == 0, signed.output
+    assert f"checkpoint: seq {head} hash " in signed.output
+    assert "head already checkpointed" in again.output
+    assert result.exit_code == 1
+    assert f"rewritten at seq {head}" in result.output
+    assert "journal TAMPERED" in result.output
+
+
+def test_audit_verify_with_an_auditors_public_key(env: Path) -> None:
+    _run(env, "Where is order 1042?")
+    pem = cli.invoke(app, ["audit", "public-key"])
+    (env / "auditor.pub").write_text(pem.stdout)
+    _rewrite_all_from(_journal(env), 3, '{"forged":true}')
+    (env / "home" / "keys" / "journal-ed25519.pem").unlink()  # the auditor has only the .pub
+
+    result = cli.invoke(app, ["audit", "verify", "--public-key", str(env / "auditor.pub")])
+
+    assert pem.exit_code == 0
+    assert pem.stdout.startswith("-----BEGIN PUBLIC KEY-----\n")
+    assert pem.stdout == (env / "home" / "keys" / "journal-ed25519.pem.pub").read_text()
+    assert result.exit_code == 1
+    assert "rewritten at seq" in result.output
+
+
+def test_audit_verify_with_another_key_reports_forged(env: Path) -> None:
+    from charter.journal import load_or_create_signer
+
+    _run(env, "Where is order 1042?")
+    load_or_create_signer(env / "other.pem")
+
+    result = cli.invoke(app, ["audit", "verify", "--public-key", str(env / "other.pem.pub")])
+
+    assert result.exit_code == 1
+    assert "forged at seq" in result.output
+
+
+def test_audit_verify_without_a_key_says_checkpoints_were_not_checked(
+    env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _run(env, "Where is order 1042?")
+    monkeypatch.setenv("CHARTER_SIGNING_KEY", str(env / "absent.pem"))
+
+    result = cli.invoke(app, ["audit", "verify"])
+
+    assert result.exit_code == 0
+    assert "1 checkpoint(s) unchecked" in result.output
+    assert not (env / "absent.pem").exists()
+
+
+def test_corrupt_signing_key_is_a_one_line_error(env: Path) -> None:
+    key = env / "home" / "keys" / "journal-ed25519.pem"
+    key.parent.mkdir(parents=True)
+    key.write_text("not a key\n")
+
+    result = cli.invoke(app, ["run", str(env / "agent.yaml"), "Where is order 1042?"])
+
+    assert result.exit_code == 2
+    assert "journal-ed25519.pem is not an unencrypted PEM private key" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_bad_public_key_file_is_a_one_line_error(env: Path) -> None:
+    _run(env, "Where is order 1042?")
+    (env / "bad.pub").write_text("nope\n")
+
+    result = cli.invoke(app, ["audit", "verify", "--public-key", str(env / "bad.pub")])
+
+    assert result.exit_code == 2
+    assert "bad.pub is not a PEM public key" in result.output
+
+
+CONDITIONAL_CHARTER = """
+name: desk
+tools: {allow: [lookup_order]}
+rules:
+  - id: no-big-order-ids
+    effect: deny
+    tools: [lookup_order]
+    when: context.args.order_id > 9000
+    reason: order ids above 9000 belong to another company
+"""
+
+
+def test_policy_check_validates_an_agent_file(env: Path) -> None:
+    result = cli.invoke(app, ["policy", "check", str(env / "agent.yaml")])
+
+    assert result.exit_code == 0
+    assert "valid: charter desk" in result.output
+    assert "allow (tools.allow)" in result.output
+
+
+def test_policy_check_prints_compiled_cedar(env: Path) -> None:
+    (env / "charter.yaml").write_text(CONDITIONAL_CHARTER)
+    agent = (env / "agent.yaml").read_text().split("charter:")[0] + "charter: charter.yaml\n"
+    (env / "agent.yaml").write_text(agent)
+
+    result = cli.invoke(app, ["policy", "check", "--cedar", str(env / "agent.yaml")])
+
+    assert result.exit_code == 0
+    assert "depends on the call" in result.output
+    assert '@id("no-big-order-ids")' in result.output
+    assert "context.args.order_id > 9000" in result.output
+
+
+def test_policy_check_of_a_bad_condition_is_a_one_line_error(env: Path) -> None:
+    (env / "bad.charter.yaml").write_text(
+        "name: c\nrules:\n  - {id: x, effect: deny, when: 'context.args.a >'}\n"
+    )
+
+    result = cli.invoke(app, ["policy", "check", str(env / "bad.charter.yaml")])
+
+    assert result.exit_code == 2
+    assert "rules.0.when: invalid Cedar condition" in result.output
+
+
+def test_policy_explain_shows_the_matched_rule_from_the_journal(env: Path) -> None:
+    (env / "charter.yaml").write_text(CONDITIONAL_CHARTER)
+    agent = (env / "agent.yaml").read_text().split("charter:")[0] + "charter: charter.yaml\n"
+    (env / "agent.yaml").write_text(agent)
+    cli.invoke(app, ["run", str(env / "agent.yaml"), "Where is order 9999?"])
+    (started,) = _journal(env).records_of_kind("run.started")
+    (env / "charter.yaml").write_text("name: changed-since\n")  # the journal must suffice
+
+    result = cli.invoke(app, ["policy", "explain", started.run_id[:10], "1"])
+
+    assert result.exit_code == 0, result.output
+    assert "verdict deny by no-big-order-ids" in result.output
+    assert "when context.args.order_id > 9000" in result.output
+    assert "order ids above 9000 belong to another company" in result.output
+
+
+def test_policy_explain_of_a_missing_step_is_a_one_line_error(env: Path) -> None:
+    _run(env, "Where is order 1042?")
+    (started,) = _journal(env).records_of_kind("run.started")
+
+    result = cli.invoke(app, ["policy", "explain", started.run_id, "99"])
+
+    assert result.exit_code == 2
+    assert "has no step 99" in result.output

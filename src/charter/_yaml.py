@@ -37,8 +37,10 @@ def validation_message(source: str, exc: ValidationError) -> str:
     """One line naming each invalid field of ``source``."""
     parts: list[str] = []
     for err in exc.errors():
-        loc = ".".join(str(p) for p in err["loc"]) or "(top level)"
-        parts.append(f"field {loc}: {err['msg']}")
+        loc = ".".join(str(p) for p in err["loc"])
+        message = err["msg"].removeprefix("Value error, ")
+        # Whole-document checks name their own field path in the message.
+        parts.append(f"field {loc}: {message}" if loc else message)
     return f"{source}: " + "; ".join(parts)
 
 

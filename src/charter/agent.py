@@ -48,11 +48,14 @@ class Agent:
         """Tools offered to the reasoner (revoked ones are withheld)."""
         return [t for t in self.inventory if not self.inventory.is_revoked(t.name)]
 
-    def govern(self, tool: Tool, *, repeat: bool = False) -> Decision:
-        """The charter's decision on calling ``tool`` now.
+    def govern(
+        self, tool: Tool, args: Mapping[str, Any] | None = None, *, repeat: bool = False
+    ) -> Decision:
+        """The charter's decision on calling ``tool`` with ``args`` now.
 
         Args:
             tool: the tool proposed.
+            args: its validated arguments, JSON-ready (charter conditions may read them).
             repeat: an identical call of this tool already completed in this run.
         """
         if self.inventory.is_revoked(tool.name):
@@ -69,7 +72,7 @@ class Agent:
                 f"an identical {tool.name} call already completed in this run; "
                 "repeating it would do it twice",
             )
-        return self.charter.decide(tool.name)
+        return self.charter.decide(tool, args, agent=self.name)
 
     def manifest(self) -> dict[str, Any]:
         """What a run journals about the agent it ran (never secrets)."""

@@ -14,15 +14,15 @@ from rich import box
 from rich.console import Console
 from rich.table import Table
 
-from charter import settings
+from charter import _cli_policy, settings
 from charter._transcript import describe
 from charter.errors import CharterError, RunNotFoundError
-from charter.journal import Journal, Record
+from charter.journal import Journal, JournalVerifier, Record, load_or_create_signer, load_verifier
 
 app = typer.Typer(
     help="charter: a governed runtime for AI agents.", no_args_is_help=True, add_completion=False
 )
-audit_app = typer.Typer(help="Verify and export the journal.", no_args_is_help=True)
+audit_app = typer.Typer(help="Verify, checkpoint and export the journal.", no_args_is_help=True)
 app.add_typer(audit_app, name="audit")
 
 # Piped output keeps whole lines (for grep) instead of Rich's 80-column default.
@@ -41,8 +41,10 @@ def _guarded(action: Callable[[], T]) -> T:
         raise typer.Exit(2) from None
 
 
-def _journal() -> Journal:
-    return Journal(settings.database_url())
+def _journal(*, signed: bool = False) -> Journal:
+    # A signed journal checkpoints its head after every run; the key is created on first use.
+    signer = load_or_create_signer(settings.signing_key_path()) if signed else None
+    return Journal(settings.database_url(), signer)
 
 
 def print_record(record: Record) -> None:
@@ -73,7 +75,7 @@ def run(
 
     def go() -> int:
         agent = load_agent(agent_file)
-        runner = Runner(_journal(), on_record=print_record)
+        runner = Runner(_journal(signed=True), on_record=print_record)
         try:
             result = runner.run(agent, goal)
         finally:
@@ -124,11 +126,36 @@ def show(run_id: Annotated[str, typer.Argument(help="Run id (a unique prefix wil
 
 
 @audit_app.command("verify")
-def audit_verify() -> None:
-    """Check the journal's hash chain; exit 1 and name each bad record if it was tampered."""
+def audit_verify(
+    public_keys: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--public-key",
+            metavar="PATH",
+            help="PEM public key checkpoints must verify with (repeat for rotated keys). "
+            "Default: the local signing key, if there is one.",
+        ),
+    ] = None,
+) -> None:
+    """Check the hash chain and signed checkpoints; exit 1 naming each bad record."""
 
     def go() -> int:
-        report = _journal().verify()
+        keys: list[JournalVerifier] = [load_verifier(path) for path in public_keys or []]
+        key_path = settings.signing_key_path()
+        if not keys and key_path.exists():  # never create a key just to verify
+            keys = [load_or_create_signer(key_path).verifier]
+        report = _journal().verify(keys)
+        if report.checkpoints_checked:
+            signed = f"; records 1..{report.signed_through} signed" if report.signed_through else ""
+            console.print(
+                f"{report.checkpoints_checked} checkpoint(s) checked with key(s) "
+                f"{', '.join(k.key_id for k in keys)}{signed}"
+            )
+        if report.checkpoints_unchecked:
+            why = "stopped at too many problems" if keys else "no public key: pass --public-key"
+            console.print(
+                f"[yellow]{report.checkpoints_unchecked} checkpoint(s) unchecked[/] ({why})"
+            )
         if report.ok:
             console.print(f"[green]journal intact[/]: {report.checked} records verified")
             return 0
@@ -138,6 +165,40 @@ def audit_verify() -> None:
         return 1
 
     raise typer.Exit(_guarded(go))
+
+
+@audit_app.command("checkpoint")
+def audit_checkpoint() -> None:
+    """Sign the journal's head now (creating the signing key if there is none)."""
+
+    def go() -> None:
+        journal = _journal(signed=True)
+        made = journal.checkpoint()
+        if made is None:
+            existing = journal.checkpoints()
+            if not existing:
+                console.print("journal is empty: nothing to checkpoint")
+            else:
+                last = existing[-1]
+                console.print(
+                    f"head already checkpointed: seq {last.seq} hash {last.hash[:16]} "
+                    f"key {last.key_id}"
+                )
+            return
+        console.print(f"checkpoint: seq {made.seq} hash {made.hash[:16]} key {made.key_id}")
+
+    _guarded(go)
+
+
+@audit_app.command("public-key")
+def audit_public_key() -> None:
+    """Print the signing key's public key (PEM) for auditors; creates the key if needed."""
+
+    def go() -> None:
+        signer = load_or_create_signer(settings.signing_key_path())
+        sys.stdout.write(signer.public_pem())
+
+    _guarded(go)
 
 
 @audit_app.command("export")
@@ -164,9 +225,12 @@ def demo(
     from charter.demo.showcase import run_demo
 
     def go() -> int:
-        return run_demo(console, journal=_journal(), reset=reset, limit=goals or None)
+        return run_demo(console, journal=_journal(signed=True), reset=reset, limit=goals or None)
 
     raise typer.Exit(_guarded(go))
+
+
+_cli_policy.register(app, console, _journal, _guarded, resolve_run_id)
 
 
 def main(argv: list[str] | None = None) -> Any:

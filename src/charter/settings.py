@@ -2,6 +2,8 @@
 
 ``CHARTER_HOME`` (default ``./.charter``) holds the journal database and the demo world;
 ``CHARTER_DATABASE_URL`` points the journal at another database (any SQLAlchemy URL);
+``CHARTER_SIGNING_KEY`` (default ``$CHARTER_HOME/keys/journal-ed25519.pem``) is the Ed25519
+private key that signs journal checkpoints;
 ``CHARTER_MODEL_CACHE`` (default ``$XDG_CACHE_HOME/charter/models``) holds the joined
 local model file.
 """
@@ -23,6 +25,14 @@ def database_url() -> str:
     if url:
         return url
     return f"sqlite:///{charter_home() / 'journal.db'}"
+
+
+def signing_key_path() -> Path:
+    """The Ed25519 private key (PEM) that signs journal checkpoints; created on first use."""
+    explicit = os.environ.get("CHARTER_SIGNING_KEY")
+    if explicit:
+        return Path(explicit)
+    return charter_home() / "keys" / "journal-ed25519.pem"
 
 
 def model_cache_dir() -> Path:

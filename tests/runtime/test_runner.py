@@ -86,6 +86,7 @@ def test_completed_run_journals_every_step(runner: Runner, journal: Journal) -> 
     assert calls == ["lookup 1"]
     assert record_kinds(journal, run.run_id) == [
         "run.started",
+        "policy.version",
         "step.proposed",
         "step.decided",
         "step.effect",
@@ -240,8 +241,9 @@ def test_unavailable_reasoner_fails_the_run_and_keeps_the_journal(
     assert run.status == "failed"
     assert "unreachable" in (run.error or "")
     kinds = record_kinds(journal, run.run_id)
-    assert kinds[:5] == [
+    assert kinds[:6] == [
         "run.started",
+        "policy.version",
         "step.proposed",
         "step.decided",
         "step.effect",
@@ -281,7 +283,7 @@ def test_records_reach_the_listener_once_stored(journal: Journal) -> None:
 
     runner.run(make_agent(TOOLS, ScriptedReasoner([respond("hi")])), "g")
 
-    assert seen == ["run.started", "step.proposed", "run.finished"]
+    assert seen == ["run.started", "policy.version", "step.proposed", "run.finished"]
 
 
 def test_identical_completed_write_is_denied_when_repeated(
@@ -394,6 +396,79 @@ def test_interrupt_during_a_tool_keeps_the_step_and_ends_the_run(journal: Journa
 
     (finished,) = journal.records_of_kind("run.finished")
     kinds = record_kinds(journal, finished.run_id)
-    assert kinds == ["run.started", "step.proposed", "step.decided", "run.finished"]
+    assert kinds == [
+        "run.started",
+        "policy.version",
+        "step.proposed",
+        "step.decided",
+        "run.finished",
+    ]
     assert finished.payload["status"] == "failed"
     assert journal.verify().ok
+
+
+def test_each_policy_version_is_journaled_once(journal: Journal) -> None:
+    charter = Charter(name="c", rules=[{"id": "r", "effect": "deny", "tools": ["refund_order"]}])
+    for runner in (Runner(journal), Runner(journal)):  # the second reads the first's record
+        for _ in range(2):
+            runner.run(make_agent(TOOLS, ScriptedReasoner([respond("x")]), charter=charter), "g")
+
+    (version,) = journal.records_of_kind("policy.version")
+    assert version.payload["policy"] == charter.policy_hash
+    assert version.payload["charter"]["rules"][0]["id"] == "r"
+
+
+def test_a_changed_charter_journals_its_new_version(journal: Journal, runner: Runner) -> None:
+    for name in ("v1", "v2"):
+        agent = make_agent(TOOLS, ScriptedReasoner([respond("x")]), charter=Charter(name=name))
+        runner.run(agent, "g")
+
+    assert len(journal.records_of_kind("policy.version")) == 2
+
+
+def test_conditional_rule_decides_on_the_call_arguments(runner: Runner, journal: Journal) -> None:
+    charter = Charter.model_validate(
+        {
+            "name": "c",
+            "rules": [
+                {
+                    "id": "big-refunds",
+                    "effect": "deny",
+                    "tools": ["refund_order"],
+                    "when": "context.args.amount_cents > 1000",
+                }
+            ],
+        }
+    )
+    reasoner = ScriptedReasoner(
+        [
+            call("refund_order", order_id=1, amount_cents=5000),
+            call("refund_order", order_id=1, amount_cents=500),
+            respond("x"),
+        ]
+    )
+
+    run = runner.run(make_agent(TOOLS, reasoner, charter=charter), "refund")
+
+    decisions = [r.payload for r in journal.records(run.run_id) if r.kind == "step.decided"]
+    assert [(d["verdict"], d["rules"]) for d in decisions] == [
+        ("deny", ["big-refunds"]),
+        ("allow", ["tools.allow"]),
+    ]
+    assert calls == ["refund 1"]
+
+
+def test_an_ask_verdict_is_journaled_and_the_call_withheld(
+    runner: Runner, journal: Journal
+) -> None:
+    charter = Charter.model_validate(
+        {"name": "c", "rules": [{"id": "approve-refunds", "effect": "ask", "tools": ["refund_*"]}]}
+    )
+    reasoner = ScriptedReasoner([call("refund_order", order_id=1, amount_cents=1), respond("x")])
+
+    run = runner.run(make_agent(TOOLS, reasoner, charter=charter), "refund")
+
+    assert calls == []
+    (decided,) = [r.payload for r in journal.records(run.run_id) if r.kind == "step.decided"]
+    assert (decided["verdict"], decided["rules"]) == ("ask", ["approve-refunds"])
+    assert reasoner.contexts[1].turns[0].observation.status == "denied"

@@ -4,12 +4,15 @@ One global chain: every record's ``prev_hash`` is the previous record's ``hash``
 are optimistic: the next ``seq`` is the cached head plus one, and the primary key rejects a
 concurrent writer, whereupon the head is re-read and the batch retried. The head is also
 kept in ``journal_meta`` so a truncated tail is detected.
+
+Signed checkpoints (``journal_checkpoints``) are written only by explicit
+:meth:`Journal.checkpoint` calls, never on the append path.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -28,10 +31,11 @@ from sqlalchemy import (
     select,
 )
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError, OperationalError, SQLAlchemyError
+from sqlalchemy.exc import ArgumentError, IntegrityError, OperationalError, SQLAlchemyError
 from sqlalchemy.pool import PoolProxiedConnection, StaticPool
 
 from charter.errors import JournalError
+from charter.journal._checkpoint import Checkpoint, JournalSigner, JournalVerifier
 from charter.journal._record import GENESIS_HASH, Record, canonical_json, record_hash
 from charter.journal._verify import VerifyReport, verify_chain
 
@@ -51,11 +55,24 @@ records_table = Table(
     Column("hash", String(64), nullable=False),
 )
 
+
 meta_table = Table(
     "journal_meta",
     metadata,
     Column("key", String(64), primary_key=True),
     Column("value", Text, nullable=False),
+)
+
+# Added after schema version 1 without bumping it: create_all adds the table to existing
+# databases, and a charter that does not know it simply ignores it.
+checkpoints_table = Table(
+    "journal_checkpoints",
+    metadata,
+    Column("seq", BigInteger, primary_key=True, autoincrement=False),
+    Column("hash", String(64), nullable=False),
+    Column("key_id", String(64), nullable=False),
+    Column("signature", String(256), nullable=False),
+    Column("ts", String(40), nullable=False),
 )
 
 
@@ -87,14 +104,20 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 class Journal:
     """Append-only hash-chained journal. Safe to share between threads of one process."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, signer: JournalSigner | None = None) -> None:
         """Open (and create if needed) the journal at SQLAlchemy ``url``.
+
+        Args:
+            url: SQLAlchemy database URL.
+            signer: signs checkpoints of the head (:meth:`checkpoint`); without one,
+                checkpoints are not written.
 
         Raises:
             JournalError: the URL is malformed, the database unreachable, or its schema
                 belongs to another version of charter.
         """
         self.url = url
+        self.signer = signer
         try:
             parsed = make_url(url)
         except ArgumentError as exc:
@@ -135,6 +158,10 @@ class Journal:
         )
         self._head_sql = f"UPDATE journal_meta SET value = {mark} WHERE key = 'head'"
         self._head_insert_sql = f"INSERT INTO journal_meta (key, value) VALUES ('head', {mark})"
+        self._checkpoint_sql = (
+            "INSERT INTO journal_checkpoints (seq, hash, key_id, signature, ts) "
+            f"VALUES ({', '.join([mark] * 5)})"
+        )
         try:
             metadata.create_all(self._engine)
             with self._engine.begin() as conn:
@@ -179,8 +206,14 @@ class Journal:
         ).first()
         return (0, GENESIS_HASH) if row is None else (int(row[0]), str(row[1]))
 
-    def append(self, entries: Sequence[Entry]) -> list[Record]:
-        """Append ``entries`` atomically, in order; return the stored records."""
+    def append(self, entries: Sequence[Entry], *, checkpoint: bool = False) -> list[Record]:
+        """Append ``entries`` atomically, in order; return the stored records.
+
+        Args:
+            entries: ``(run_id, kind, payload)`` of each record.
+            checkpoint: also sign the new head in the same transaction (with a signer;
+                the runner asks for this when a run ends).
+        """
         if not entries:
             return []
         with self._lock:
@@ -195,7 +228,7 @@ class Journal:
                     built.append(Record(seq, run_id, kind, ts, body, prev, digest))
                     prev = digest
                 try:
-                    self._write(built)
+                    self._write(built, sign=checkpoint and self.signer is not None)
                 except _SeqCollision:
                     # Another process appended first: re-read its head and chain after it.
                     with self._engine.connect() as conn:
@@ -209,7 +242,7 @@ class Journal:
                 return built
         raise JournalError("journal append kept colliding with other writers; try again")
 
-    def _write(self, built: list[Record]) -> None:
+    def _write(self, built: list[Record], *, sign: bool = False) -> None:
         # The hot path: one held DBAPI connection and plain SQL, so an append costs about
         # one commit instead of a pool checkout plus SQLAlchemy's statement machinery.
         if self._writer is None:
@@ -228,6 +261,13 @@ class Journal:
             cursor.execute(self._head_sql, (head_value,))
             if cursor.rowcount == 0:
                 cursor.execute(self._head_insert_sql, (head_value,))
+            if sign and self.signer is not None:
+                head = built[-1]
+                signature = self.signer.sign(head.seq, head.hash).hex()
+                cursor.execute(
+                    self._checkpoint_sql,
+                    (head.seq, head.hash, self.signer.key_id, signature, head.ts),
+                )
             conn.commit()
         except self._integrity_errors as exc:
             conn.rollback()
@@ -295,7 +335,79 @@ class Journal:
         with self._engine.connect() as conn:
             return [str(r[0]) for r in conn.execute(query)]
 
-    def verify(self) -> VerifyReport:
-        """Check the whole chain; see :func:`charter.journal.verify_chain`."""
+    def checkpoint(self) -> Checkpoint | None:
+        """Sign the current head with the journal's signer and store the checkpoint.
+
+        The head is re-read from the database, so records other writers appended are
+        covered too. Returns None, doing nothing, without a signer, on an empty journal, or
+        when the head is already checkpointed (also when another process just did it).
+
+        Raises:
+            JournalError: the checkpoint cannot be read or stored.
+        """
+        if self.signer is None:
+            return None
+        try:
+            with self._engine.begin() as conn:
+                seq, digest = self._read_head(conn)
+                if seq == 0:
+                    return None
+                exists = conn.execute(
+                    select(checkpoints_table.c.seq).where(checkpoints_table.c.seq == seq)
+                ).first()
+                if exists is not None:
+                    return None
+                made = Checkpoint(
+                    seq=seq,
+                    hash=digest,
+                    key_id=self.signer.key_id,
+                    signature=self.signer.sign(seq, digest).hex(),
+                    ts=datetime.now(UTC).isoformat(),
+                )
+                conn.execute(
+                    checkpoints_table.insert(),
+                    [
+                        {
+                            "seq": made.seq,
+                            "hash": made.hash,
+                            "key_id": made.key_id,
+                            "signature": made.signature,
+                            "ts": made.ts,
+                        }
+                    ],
+                )
+        except IntegrityError:
+            return None  # another process checkpointed this head between our read and insert
+        except SQLAlchemyError as exc:
+            raise JournalError(
+                f"cannot write a checkpoint to journal at {_safe_url(self.url)}: {exc}"
+            ) from exc
+        return made
+
+    def checkpoints(self) -> list[Checkpoint]:
+        """Every stored checkpoint, in seq order."""
+        with self._engine.connect() as conn:
+            rows = conn.execute(select(checkpoints_table).order_by(checkpoints_table.c.seq))
+            return [Checkpoint(int(r.seq), r.hash, r.key_id, r.signature, r.ts) for r in rows]
+
+    def verify(
+        self, public_key: JournalVerifier | Iterable[JournalVerifier] | None = None
+    ) -> VerifyReport:
+        """Check the whole chain and its signed checkpoints; see :func:`verify_chain`.
+
+        Args:
+            public_key: the key(s) checkpoints must verify with (give the old keys too after
+                a rotation). Without one, the signer's own public key is used; without a
+                signer, checkpoints are not checked (``report.checkpoints_unchecked`` counts
+                them).
+        """
+        if public_key is None:
+            keys = [] if self.signer is None else [self.signer.verifier]
+        elif isinstance(public_key, JournalVerifier):
+            keys = [public_key]
+        else:
+            keys = list(public_key)
         head = self.stored_head()  # read first: appends racing the walk only extend it
-        return verify_chain(self.records(), head)
+        # Read before the walk starts, so every checkpointed seq is one the walk will reach.
+        checkpoints = self.checkpoints()
+        return verify_chain(self.records(), head, checkpoints=checkpoints, public_keys=keys)

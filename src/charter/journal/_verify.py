@@ -1,14 +1,25 @@
-"""Verification of the hash chain: which record was edited, deleted, reordered or cut."""
+"""Verification of the hash chain: which record was edited, deleted, reordered or cut.
+
+Given signed checkpoints and the public keys that signed them, verification also tells
+whether the chain was rewritten wholesale (every hash recomputed) up to a checkpoint.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
+from charter.journal._checkpoint import Checkpoint, JournalVerifier
 from charter.journal._record import GENESIS_HASH, Record, record_hash
 
-ProblemKind = Literal["edited", "deleted", "reordered", "relinked", "truncated"]
+ProblemKind = Literal[
+    "edited", "deleted", "reordered", "relinked", "truncated", "rewritten", "forged", "missing"
+]
+"""The chain's own checks find ``edited`` .. ``truncated``; signed checkpoints find
+``rewritten`` (a checkpointed record's hash is not the signed one), ``forged`` (a
+checkpoint's signature does not verify with any public key given) and ``missing`` (a
+checkpointed record is gone)."""
 
 _REORDER_WINDOW = 64
 """How far (in seq) to look for where a moved record was originally written."""
@@ -31,6 +42,13 @@ class VerifyReport:
     checked: int = 0
     head_seq: int = 0
     problems: list[Problem] = field(default_factory=lambda: [])
+    checkpoints_checked: int = 0
+    """Checkpoints whose signature and record were checked."""
+    checkpoints_unchecked: int = 0
+    """Checkpoints left unchecked: no public key was given, or the walk stopped early."""
+    signed_through: int = 0
+    """Highest seq of a checkpoint that verified: records up to it cannot have been
+    rewritten unnoticed. Records after it are protected by the hash chain alone."""
 
     @property
     def ok(self) -> bool:
@@ -49,17 +67,89 @@ def _written_at(record: Record) -> int | None:
     return None
 
 
+def _check_checkpoint(
+    checkpoint: Checkpoint,
+    record: Record | None,
+    keys: Mapping[str, JournalVerifier],
+    report: VerifyReport,
+) -> None:
+    """Check one checkpoint against the record at its seq (None: no record there)."""
+    report.checkpoints_checked += 1
+    seq = checkpoint.seq
+    verifier = keys.get(checkpoint.key_id)
+    if verifier is None:
+        report.problems.append(
+            Problem(
+                "forged",
+                seq,
+                f"checkpoint at seq {seq} names key {checkpoint.key_id}, which is none of the "
+                f"public keys given ({', '.join(sorted(keys))}): it was forged, or signed by a "
+                "key not given (after a key rotation, give the old public key too)",
+            )
+        )
+    elif not verifier.verify(checkpoint):
+        report.problems.append(
+            Problem(
+                "forged",
+                seq,
+                f"checkpoint at seq {seq} carries a signature that key {checkpoint.key_id} "
+                "did not make: the checkpoint was forged or altered",
+            )
+        )
+    elif record is None:
+        report.problems.append(
+            Problem(
+                "missing",
+                seq,
+                f"record {seq}, signed by key {checkpoint.key_id} at {checkpoint.ts}, is not in "
+                "the journal: records were deleted or the journal was cut",
+            )
+        )
+    elif record.hash != checkpoint.hash:
+        report.problems.append(
+            Problem(
+                "rewritten",
+                seq,
+                f"record {seq} ({record.kind}, run {record.run_id}) does not have the hash key "
+                f"{checkpoint.key_id} signed at {checkpoint.ts}: the journal up to seq {seq} "
+                "was rewritten",
+            )
+        )
+    else:
+        report.signed_through = max(report.signed_through, seq)
+
+
 def verify_chain(
-    records: Iterable[Record], stored_head: tuple[int, str] | None = None, *, max_problems: int = 20
+    records: Iterable[Record],
+    stored_head: tuple[int, str] | None = None,
+    *,
+    checkpoints: Iterable[Checkpoint] = (),
+    public_keys: Iterable[JournalVerifier] = (),
+    max_problems: int = 20,
 ) -> VerifyReport:
     """Walk ``records`` in seq order and report every break in the chain.
+
+    Records are streamed; only the checkpoints are held in memory. Each checkpoint is
+    checked when the walk reaches its seq: its signature must verify with the public key
+    of its ``key_id`` (else ``forged``), a record must exist at its seq (else ``missing``)
+    and that record's stored hash must be the signed one (else ``rewritten``). Because each
+    hash chains over every earlier record, a checkpoint that verifies vouches for all
+    records up to its seq, given the chain checks pass too.
 
     Args:
         records: the whole journal, ordered by seq.
         stored_head: ``(seq, hash)`` the store recorded as its head, to detect a cut tail.
+        checkpoints: signed checkpoints to check, in any order.
+        public_keys: the keys checkpoints may be signed with (several after a rotation).
+            Without any, checkpoints are counted as unchecked, not checked.
         max_problems: stop after this many problems (a rewritten chain breaks everywhere).
     """
     report = VerifyReport()
+    keys = {verifier.key_id: verifier for verifier in public_keys}
+    pending = sorted(checkpoints, key=lambda checkpoint: checkpoint.seq)
+    if not keys:
+        report.checkpoints_unchecked, pending = len(pending), []
+    next_checkpoint = 0
     expected_seq, expected_prev = 1, GENESIS_HASH
     previous_flagged = False
     for record in records:
@@ -112,8 +202,17 @@ def verify_chain(
         expected_seq, expected_prev = record.seq + 1, record.hash
         previous_flagged = len(report.problems) > problems_before
         report.head_seq = record.seq
+        # (After the chain checks, so a checkpoint problem never masks a relinked record.)
+        while next_checkpoint < len(pending) and pending[next_checkpoint].seq <= record.seq:
+            checkpoint = pending[next_checkpoint]
+            found = record if checkpoint.seq == record.seq else None
+            _check_checkpoint(checkpoint, found, keys, report)
+            next_checkpoint += 1
         if len(report.problems) >= max_problems:
+            report.checkpoints_unchecked += len(pending) - next_checkpoint
             return report
+    for checkpoint in pending[next_checkpoint:]:  # past the last record: cut off
+        _check_checkpoint(checkpoint, None, keys, report)
     if stored_head is not None:
         head_seq, head_hash = stored_head
         if head_seq > report.head_seq:

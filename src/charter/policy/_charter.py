@@ -1,7 +1,9 @@
-"""Charters: an agent's policy, written in YAML.
+"""Charters: an agent's policy, written in YAML and compiled to Cedar.
 
-A first schema: which tools may run, and budgets of steps, tokens and wall time. Every
-decision names the rules that produced it and the charter's version hash.
+Which tools may run; rules with an effect (``allow``, ``deny``, ``ask``, ``redact``,
+``simulate``) and an optional Cedar condition over the call; raw Cedar for anything else;
+budgets of steps, tokens and wall time. Every decision names the rules that produced it
+and the charter's version hash. See :mod:`charter.policy._cedar` for how rules combine.
 
 .. code-block:: yaml
 
@@ -10,10 +12,22 @@ decision names the rules that produced it and the charter's version hash.
     tools:
       allow: ["lookup_*", refund_order]
       deny: [send_email]
+    rules:
+      - id: large-refunds-need-approval
+        effect: ask
+        tools: [refund_order]
+        when: context.args has amount_cents && context.args.amount_cents > 50000
+        reason: refunds over $500 need a manager
     budgets:
       max_steps: 12
       max_tokens: 40000
       max_wall_seconds: 600
+
+Conditions see ``principal`` (the agent), ``resource`` (the tool: ``name``,
+``side_effect``, ``trust``, ``confidentiality``, ``idempotent``, ``reversible``, ``owner``,
+``reads``) and ``context``: ``args`` (the validated arguments; no nulls, floats as text),
+``phase`` (the charter's rollout phase), ``hour``, ``weekday`` (0 = Monday) and ``date``
+(UTC).
 """
 
 from __future__ import annotations
@@ -21,16 +35,22 @@ from __future__ import annotations
 import fnmatch
 import hashlib
 from collections.abc import Collection, Mapping
+from datetime import datetime
 from functools import cached_property
 from pathlib import Path
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, Literal, cast
 
-from pydantic import BaseModel, ConfigDict, Field
+import cedarpy
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from charter._yaml import load_model, read_yaml_mapping
 from charter.errors import ConfigError
 from charter.journal import canonical_json
-from charter.policy._decision import Decision
+from charter.policy._cedar import CompiledCharter, raw_policy_ids
+from charter.policy._decision import Decision, Verdict
+
+if TYPE_CHECKING:
+    from charter.tools import Tool
 
 
 class ToolRules(BaseModel):
@@ -42,6 +62,34 @@ class ToolRules(BaseModel):
     """Tools that may run; anything not matched is denied."""
     deny: list[str] = Field(default_factory=lambda: [])
     """Tools that never run; deny wins over allow."""
+
+
+Effect = Literal["allow", "deny", "ask", "redact", "simulate"]
+Phase = Literal["shadow", "supervised", "autonomous"]
+_RESERVED_PREFIXES = ("tools.", "budget.", "inventory.", "charter.", "policy.")
+
+
+class Rule(BaseModel):
+    """One policy rule: an effect on some tools, optionally under a Cedar condition."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]*$")
+    """Named in every decision it takes part in."""
+    effect: Effect
+    tools: list[str] = Field(default_factory=lambda: ["*"], min_length=1)
+    """Tool name patterns (shell globbing)."""
+    when: str | None = None
+    """A Cedar condition, e.g. ``context.args.amount_cents > 50000``."""
+    reason: str = ""
+    """What a reviewer reads when the rule decides."""
+
+    @field_validator("id")
+    @classmethod
+    def _not_reserved(cls, value: str) -> str:
+        if value.startswith(_RESERVED_PREFIXES):
+            raise ValueError(f"rule ids may not start with {', '.join(_RESERVED_PREFIXES)}")
+        return value
 
 
 class Budgets(BaseModel):
@@ -67,9 +115,43 @@ class Charter(BaseModel):
     description: str = ""
     tools: ToolRules = Field(default_factory=ToolRules)
     budgets: Budgets = Field(default_factory=Budgets)
+    rules: list[Rule] = Field(default_factory=lambda: [])
+    cedar: str | None = None
+    """Raw Cedar policies (each with an ``@id``); ``forbid`` denies, ``permit`` allows."""
+    phase: Phase = "autonomous"
+    """Rollout phase, visible to conditions as ``context.phase``."""
     allow_repeat_writes: bool = False
     """Let a run repeat a completed, non-idempotent write or external call with identical
     arguments (by default the repeat is denied: it would do the thing twice)."""
+
+    @model_validator(mode="after")
+    def _valid_policies(self) -> Charter:
+        seen: set[str] = set()
+        for index, rule in enumerate(self.rules):
+            if rule.id in seen:
+                raise ValueError(f"rules.{index}.id: {rule.id!r} is used twice")
+            seen.add(rule.id)
+            if rule.when is not None:
+                try:
+                    cedarpy.PolicySet.from_str(
+                        f"permit(principal, action, resource) when {{ {rule.when} }};"
+                    )
+                except ValueError as exc:
+                    raise ValueError(f"rules.{index}.when: invalid Cedar condition: {exc}") from exc
+        if self.cedar is not None:
+            try:
+                ids = raw_policy_ids(self.cedar)
+            except ValueError as exc:
+                raise ValueError(f"cedar: {exc}") from exc
+            clash = seen & set(ids)
+            if clash:
+                raise ValueError(f"cedar: @id {sorted(clash)[0]!r} is also a rule id")
+        return self
+
+    @cached_property
+    def compiled(self) -> CompiledCharter:
+        """This charter compiled to Cedar (parsed once per tool, on first use)."""
+        return CompiledCharter(self)
 
     @cached_property
     def policy_hash(self) -> str:
@@ -81,7 +163,8 @@ class Charter(BaseModel):
         """A copy with ``update`` applied; its policy hash reflects the new content."""
         copied = super().model_copy(update=update, deep=deep)
         cached = cast(dict[str, Any], copied.__dict__)
-        cached.pop("policy_hash", None)  # the cached hash described the original
+        for derived in ("policy_hash", "compiled"):  # they described the original
+            cached.pop(derived, None)
         return copied
 
     def check_tools(self, known: Collection[str], source: str) -> None:
@@ -94,21 +177,22 @@ class Charter(BaseModel):
                         f"known tools: {', '.join(sorted(known)) or 'none'}"
                     )
 
-    def decide(self, tool_name: str) -> Decision:
-        """Verdict for calling ``tool_name`` (deny wins over allow)."""
-        if any(fnmatch.fnmatchcase(tool_name, p) for p in self.tools.deny):
-            return self._decision("deny", "tools.deny", f"charter denies tool {tool_name!r}")
-        if any(fnmatch.fnmatchcase(tool_name, p) for p in self.tools.allow):
-            return self._decision("allow", "tools.allow", f"charter allows tool {tool_name!r}")
-        return self._decision(
-            "deny", "tools.default-deny", f"tool {tool_name!r} is not in the charter's allow list"
-        )
+    def decide(
+        self,
+        tool: Tool | str,
+        args: Mapping[str, Any] | None = None,
+        *,
+        agent: str = "agent",
+        now: datetime | None = None,
+    ) -> Decision:
+        """Verdict for calling ``tool`` with ``args``; see :mod:`charter.policy._cedar`."""
+        return self.compiled.decide(tool, args, agent=agent, now=now)
 
     def deny(self, rule: str, reason: str) -> Decision:
         """A denial by a rule outside the tool lists (inventory, agent scope, budgets)."""
         return self._decision("deny", rule, reason)
 
-    def _decision(self, verdict: Any, rule: str, reason: str) -> Decision:
+    def _decision(self, verdict: Verdict, rule: str, reason: str) -> Decision:
         return Decision(verdict=verdict, rules=(rule,), reason=reason, policy=self.policy_hash)
 
 

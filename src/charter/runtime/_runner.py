@@ -47,6 +47,7 @@ class Runner:
         self.journal = journal
         self._on_record = on_record
         self._pool = ThreadPoolExecutor(max_workers=tool_workers, thread_name_prefix="charter-tool")
+        self._journaled_policies: set[str] = set()
 
     def close(self) -> None:
         """Stop the tool threads (calls still running are abandoned)."""
@@ -60,14 +61,15 @@ class Runner:
         def record(kind: str, payload: dict[str, Any]) -> None:
             pending.append((run.run_id, kind, payload))
 
-        def flush() -> None:
-            stored = self.journal.append(pending)
+        def flush(*, checkpoint: bool = False) -> None:
+            stored = self.journal.append(pending, checkpoint=checkpoint)
             pending.clear()
             if self._on_record is not None:
                 for item in stored:
                     self._on_record(item)
 
         record("run.started", agent.manifest() | {"goal": goal})
+        self._record_policy(agent, record)
         flush()
         context = RunContext(
             goal=goal, instructions=agent.instructions, tools=agent.tools(), run_id=run.run_id
@@ -83,11 +85,24 @@ class Runner:
             run.status, run.error = "failed", f"{type(exc).__name__}: {exc}"
             record("run.finished", _finish(run, meter))
             with contextlib.suppress(JournalError):  # if the journal failed, its error stands
-                flush()
+                flush(checkpoint=True)
             raise
         record("run.finished", _finish(run, meter))
-        flush()
+        flush(checkpoint=True)  # a run's end is signed with it (when the journal has a key)
         return run
+
+    def _record_policy(self, agent: Agent, record: Callable[[str, dict[str, Any]], None]) -> None:
+        # Each policy version is journaled once, so any decision can be explained later
+        # from the journal alone (`charter policy explain`).
+        version = agent.charter.policy_hash
+        if version not in self._journaled_policies:
+            known = {
+                r.payload.get("policy") for r in self.journal.records_of_kind("policy.version")
+            }
+            self._journaled_policies |= {str(v) for v in known}
+        if version not in self._journaled_policies:
+            record("policy.version", {"policy": version, "charter": agent.charter.model_dump()})
+            self._journaled_policies.add(version)
 
     def _step(
         self,
@@ -153,10 +168,11 @@ class Runner:
             validated = found.validate_args(call.args)
         except ToolArgumentsError as exc:
             return Observation("invalid_arguments", str(exc))
+        args = validated.model_dump(mode="json")
         key = ""
         if found.contract.side_effect != "read":  # only writes are held to the repeat rule
-            key = canonical_json([found.name, validated.model_dump(mode="json")])
-        decision = agent.govern(found, repeat=key in completed)  # govern
+            key = canonical_json([found.name, args])
+        decision = agent.govern(found, args, repeat=key in completed)  # govern
         step.decision = decision
         record("step.decided", {"step": step.index, "tool": found.name} | decision.to_json())
         if not decision.allowed:

@@ -1,0 +1,141 @@
+"""``charter policy``: validate a charter and explain journaled decisions."""
+
+from __future__ import annotations
+
+import fnmatch
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from charter._yaml import read_yaml_mapping
+from charter.errors import RunNotFoundError
+from charter.journal import Journal
+from charter.policy import Charter, load_charter
+
+policy_app = typer.Typer(help="Check charters and explain decisions.", no_args_is_help=True)
+
+
+def _charter_and_tools(path: Path) -> tuple[Charter, list[Any]]:
+    """The charter of an agent file (with its tools) or of a charter file (no tools)."""
+    if "toolsets" in read_yaml_mapping(path):
+        from charter.agent import load_agent
+
+        agent = load_agent(path)
+        return agent.charter, list(agent.inventory)
+    return load_charter(path), []
+
+
+def check(console: Console, path: Path, *, show_cedar: bool) -> None:
+    """Validate ``path`` (agent or charter file) and print what each tool is subject to."""
+    charter, tools = _charter_and_tools(path)
+    console.print(
+        f"[green]valid[/]: charter [bold]{escape(charter.name)}[/] v{escape(charter.version)} "
+        f"(policy {charter.policy_hash}), {len(charter.rules)} rule(s)"
+        f"{', raw Cedar' if charter.cedar else ''}, phase {charter.phase}"
+    )
+    if not tools:
+        return
+    table = Table("tool", "side effect", "decision", "conditional rules")
+    for item in tools:
+        conditional = [
+            r.id
+            for r in charter.rules
+            if r.when and any(fnmatch.fnmatchcase(item.name, p) for p in r.tools)
+        ]
+        if conditional or charter.cedar:
+            shown = "depends on the call"
+        else:
+            decision = charter.decide(item)
+            shown = f"{decision.verdict} ({', '.join(decision.rules)})"
+        table.add_row(item.name, item.contract.side_effect, shown, ", ".join(conditional) or "-")
+    console.print(table)
+    if show_cedar:
+        for item in tools:
+            console.rule(item.name)
+            console.print(escape(charter.compiled.cedar_text(item.name)), soft_wrap=True)
+
+
+def explain(console: Console, journal: Journal, run_id: str, step: int) -> None:
+    """Print the decision of ``step`` in ``run_id`` and the rules behind it."""
+    records = list(journal.records(run_id))
+    proposed = [r for r in records if r.kind == "step.proposed" and r.payload["step"] == step]
+    if not proposed:
+        raise RunNotFoundError(f"run {run_id[:12]} has no step {step}")
+    decided = [r for r in records if r.kind == "step.decided" and r.payload["step"] == step]
+    action = proposed[0].payload["action"]
+    if not decided:
+        what = "a final answer" if "answer" in action else "a call that never reached the charter"
+        console.print(f"step {step} was {what}: nothing was decided")
+        return
+    d = decided[0].payload
+    console.print(
+        f"step {step}: [bold]{escape(d['tool'])}[/]({escape(str(action.get('args', {})))})\n"
+        f"verdict [bold]{d['verdict']}[/] by {', '.join(d['rules'])}: {escape(d['reason'])}\n"
+        f"policy version {d['policy']}"
+    )
+    versions = [
+        r.payload
+        for r in journal.records_of_kind("policy.version")
+        if r.payload["policy"] == d["policy"]
+    ]
+    if not versions:
+        console.print("[yellow]that policy version is not in this journal[/]")
+        return
+    charter = Charter.model_validate(versions[0]["charter"])
+    for rule_id in d["rules"]:
+        rule = next((r for r in charter.rules if r.id == rule_id), None)
+        if rule is not None:
+            console.print(
+                f"  rule [cyan]{escape(rule.id)}[/]: {rule.effect} on {', '.join(rule.tools)}"
+                f"{f' when {escape(rule.when)}' if rule.when else ''}"
+                f"{f' — {escape(rule.reason)}' if rule.reason else ''}"
+            )
+        elif rule_id.startswith("tools."):
+            console.print(
+                f"  rule [cyan]{rule_id}[/]: tools.allow={charter.tools.allow} "
+                f"tools.deny={charter.tools.deny}"
+            )
+        elif rule_id in {"inventory.revoked", "charter.repeat_writes", "policy.error"}:
+            console.print(f"  rule [cyan]{rule_id}[/]: built in")
+        elif charter.cedar:
+            console.print(f"  rule [cyan]{escape(rule_id)}[/]: raw Cedar:\n{escape(charter.cedar)}")
+
+
+def register(
+    app: typer.Typer,
+    console: Console,
+    journal: Callable[[], Journal],
+    guarded: Callable[[Callable[[], None]], None],
+    resolve: Callable[[Journal, str], str],
+) -> None:
+    """Add the ``policy`` commands to ``app`` (the CLI's helpers are passed in)."""
+
+    @policy_app.command("check")
+    def check_command(
+        path: Annotated[Path, typer.Argument(help="An agent file or a charter file.")],
+        cedar: Annotated[
+            bool, typer.Option(help="Also print the compiled Cedar per tool.")
+        ] = False,
+    ) -> None:
+        """Validate a charter; show each tool's decision and the rules that may change it."""
+        guarded(lambda: check(console, path, show_cedar=cedar))
+
+    @policy_app.command("explain")
+    def explain_command(
+        run_id: Annotated[str, typer.Argument(help="Run id (a unique prefix will do).")],
+        step: Annotated[int, typer.Argument(help="Step number, as `charter show` prints it.")],
+    ) -> None:
+        """Explain one journaled decision: verdict, matched rules, policy version."""
+
+        def go() -> None:
+            opened = journal()
+            explain(console, opened, resolve(opened, run_id), step)
+
+        guarded(go)
+
+    app.add_typer(policy_app, name="policy")

@@ -1,0 +1,270 @@
+"""Compiling a charter to Cedar, and deciding one action with it.
+
+Every charter rule becomes one Cedar ``permit`` annotated with its id and effect, in a
+policy set *sliced per tool* (only the rules whose tool patterns match that tool), parsed
+once and cached. Raw Cedar from the charter's ``cedar`` field joins every slice with its
+own ``permit``/``forbid`` meaning. One evaluation returns every matching rule; the verdict
+follows from them:
+
+1. a matching ``deny`` rule or raw ``forbid`` → **deny** (deny wins);
+2. no matching ``allow`` rule (the tool lists, explicit allow rules, raw permits) →
+   **deny** by ``tools.default-deny``;
+3. otherwise the strongest matching obligation: **ask**, then **simulate**, then **redact**;
+4. otherwise **allow**.
+
+A rule whose condition cannot be evaluated (say it reads an argument the call lacks
+without ``has``) makes the decision **deny** by ``policy.error``: a broken policy fails
+closed. Slices without conditions decide the same way every time, so their decision is
+computed once and Cedar is not called for them at all.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, cast
+
+import cedarpy
+
+from charter.errors import ConfigError
+from charter.policy._decision import Decision, Verdict
+
+if TYPE_CHECKING:
+    from charter.policy._charter import Charter
+    from charter.tools import Tool
+
+_STRENGTH: dict[str, int] = {"allow": 0, "redact": 1, "simulate": 2, "ask": 3}
+_ACTION = 'Action::"call"'
+
+
+def cedar_string(text: str) -> str:
+    """``text`` as a Cedar string literal."""
+    return json.dumps(text, ensure_ascii=False)
+
+
+def cedar_value(value: Any) -> Any:
+    """A JSON value as Cedar accepts it in a context: no nulls, no floats."""
+    if isinstance(value, dict):
+        items = cast(dict[Any, Any], value).items()
+        return {str(k): cedar_value(v) for k, v in items if v is not None}
+    if isinstance(value, list | tuple):
+        return [cedar_value(v) for v in cast(list[Any], value) if v is not None]
+    if isinstance(value, float):
+        # Cedar has no floats; integers stay comparable, anything else compares as text.
+        return int(value) if value.is_integer() else str(value)
+    return value
+
+
+@dataclass(frozen=True, slots=True)
+class _RuleInfo:
+    effect: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class _Slice:
+    policies: cedarpy.PolicySet | None
+    static: Decision | None
+    """The decision when no policy in the slice has a condition."""
+
+
+class CompiledCharter:
+    """A charter compiled to Cedar, ready to decide actions (thread-safe)."""
+
+    def __init__(self, charter: Charter) -> None:
+        self.charter = charter
+        self.policy = charter.policy_hash
+        self._rules: dict[str, _RuleInfo] = {}
+        self._slices: dict[str, _Slice] = {}
+        self._lock = threading.Lock()
+        self._raw = charter.cedar or ""
+        for rule in charter.rules:
+            self._rules[rule.id] = _RuleInfo(rule.effect, rule.reason)
+        if self._raw:
+            self._rules |= _raw_rule_infos(self._raw)  # validated when the charter was built
+
+    def cedar_text(self, tool_name: str) -> str:
+        """The Cedar policies that apply to ``tool_name``, as compiled."""
+        policies: list[str] = []
+        rules = self.charter
+        deny = [p for p in rules.tools.deny if fnmatch.fnmatchcase(tool_name, p)]
+        allow = [p for p in rules.tools.allow if fnmatch.fnmatchcase(tool_name, p)]
+        if deny:
+            policies.append(_permit("tools.deny", "deny", None))
+        if allow:
+            policies.append(_permit("tools.allow", "allow", None))
+        for rule in rules.rules:
+            if any(fnmatch.fnmatchcase(tool_name, p) for p in rule.tools):
+                policies.append(_permit(rule.id, rule.effect, rule.when))
+        if self._raw:
+            policies.append(self._raw)
+        return "\n".join(policies)
+
+    def _slice(self, tool_name: str) -> _Slice:
+        found = self._slices.get(tool_name)
+        if found is not None:
+            return found
+        with self._lock:
+            text = self.cedar_text(tool_name)
+            conditional = self._raw or any(
+                r.when and any(fnmatch.fnmatchcase(tool_name, p) for p in r.tools)
+                for r in self.charter.rules
+            )
+            if conditional:
+                built = _Slice(_parse(text, f"charter {self.charter.name!r}"), None)
+            else:
+                # No conditions: every listed rule matches, so decide once from their ids.
+                matched = [line for line in text.splitlines() if line.startswith('@id("')]
+                ids = [json.loads(line[4:-1]) for line in matched]
+                built = _Slice(None, self._verdict(tool_name, ids, forbidden=[]))
+            self._slices[tool_name] = built
+            return built
+
+    def decide(
+        self,
+        tool: Tool | str,
+        args: Mapping[str, Any] | None = None,
+        *,
+        agent: str = "agent",
+        now: datetime | None = None,
+    ) -> Decision:
+        """The charter's verdict on calling ``tool`` with ``args`` (validated, JSON-ready)."""
+        name = tool if isinstance(tool, str) else tool.name
+        piece = self._slice(name)
+        if piece.static is not None:
+            return piece.static
+        assert piece.policies is not None
+        moment = now or datetime.now(UTC)
+        request = {
+            "principal": {"type": "Agent", "id": agent},
+            "action": _ACTION,
+            "resource": {"type": "Tool", "id": name},
+            "context": {
+                "args": cedar_value(dict(args or {})),
+                "phase": self.charter.phase,
+                "hour": moment.hour,
+                "weekday": moment.weekday(),
+                "date": moment.date().isoformat(),
+            },
+        }
+        entities: list[dict[str, Any]] = [
+            _tool_entity(tool),
+            {"uid": {"type": "Agent", "id": agent}, "attrs": {}, "parents": []},
+        ]
+        allowed, ids, errors = _authorize(request, piece.policies, entities)
+        if errors:
+            detail = "; ".join(errors)[:500]
+            return self._decision(
+                "deny", ("policy.error",), f"a rule could not be evaluated: {detail}"
+            )
+        return self._verdict(name, ids, forbidden=[] if allowed else ids)
+
+    def _verdict(self, tool_name: str, ids: list[str], *, forbidden: list[str]) -> Decision:
+        if forbidden:
+            return self._decision(
+                "deny", tuple(forbidden), self._reason(forbidden, tool_name, "deny")
+            )
+        effects = {
+            rule_id: self._rules.get(rule_id, _RuleInfo("allow", "")).effect for rule_id in ids
+        }
+        if "tools.deny" in ids:
+            effects["tools.deny"] = "deny"
+        if "tools.allow" in ids:
+            effects["tools.allow"] = "allow"
+        denied = [i for i, e in effects.items() if e == "deny"]
+        if denied:
+            return self._decision("deny", tuple(denied), self._reason(denied, tool_name, "deny"))
+        if not any(e == "allow" for e in effects.values()):
+            return self._decision(
+                "deny",
+                ("tools.default-deny",),
+                f"tool {tool_name!r} is not in the charter's allow list",
+            )
+        strongest = max(effects.values(), key=lambda e: _STRENGTH[e])
+        chosen = tuple(i for i, e in effects.items() if e == strongest)
+        return self._decision(
+            cast(Verdict, strongest), chosen, self._reason(list(chosen), tool_name, strongest)
+        )
+
+    def _reason(self, ids: list[str], tool_name: str, effect: str) -> str:
+        written = [self._rules[i].reason for i in ids if i in self._rules and self._rules[i].reason]
+        if written:
+            return "; ".join(written)
+        verb = {"deny": "denies", "allow": "allows", "ask": "requires approval for"}.get(
+            effect, f"applies {effect} to"
+        )
+        return f"charter {verb} tool {tool_name!r}"  # the rule ids travel in the decision
+
+    def _decision(self, verdict: Verdict, rules: tuple[str, ...], reason: str) -> Decision:
+        return Decision(verdict=verdict, rules=rules, reason=reason, policy=self.policy)
+
+
+def _authorize(
+    request: dict[str, Any], policies: cedarpy.PolicySet, entities: list[dict[str, Any]]
+) -> tuple[bool, list[str], list[str]]:
+    """``(allowed, ids of the determining policies, evaluation errors)``; cedarpy is untyped."""
+    engine: Any = cedarpy
+    result: Any = engine.is_authorized(request, policies, entities)
+    diagnostics: Any = result.diagnostics
+    by_reason: dict[str, str] = dict(diagnostics.id_annotations_by_reason or {})
+    ids = [by_reason.get(str(reason), str(reason)) for reason in diagnostics.reasons]
+    return bool(result.allowed), ids, [str(e) for e in diagnostics.errors]
+
+
+def _permit(rule_id: str, effect: str, when: str | None) -> str:
+    condition = f" when {{ {when} }}" if when else ""
+    return (
+        f"@id({cedar_string(rule_id)})\n@effect({cedar_string(effect)})\n"
+        f"permit(principal, action == {_ACTION}, resource){condition};"
+    )
+
+
+def _parse(text: str, source: str) -> cedarpy.PolicySet:
+    try:
+        return cedarpy.PolicySet.from_str(text)
+    except ValueError as exc:
+        raise ConfigError(f"{source}: invalid Cedar: {exc}") from exc
+
+
+def _tool_entity(tool: Tool | str) -> dict[str, Any]:
+    if isinstance(tool, str):
+        attrs: dict[str, Any] = {"name": tool}
+    else:
+        c = tool.contract
+        attrs = {
+            "name": tool.name,
+            "side_effect": c.side_effect,
+            "trust": c.trust,
+            "confidentiality": c.confidentiality,
+            "idempotent": c.idempotent,
+            "reversible": tool.reversible,
+            "owner": c.owner,
+            "reads": list(c.reads),
+        }
+    return {"uid": {"type": "Tool", "id": attrs["name"]}, "attrs": attrs, "parents": []}
+
+
+def raw_policy_ids(text: str) -> list[str]:
+    """The ``@id`` of each raw Cedar policy; raise ValueError if unparseable or unnamed."""
+    return list(_raw_rule_infos(text))
+
+
+def _raw_rule_infos(text: str) -> dict[str, _RuleInfo]:
+    """Effects of raw Cedar policies by their ``@id`` (``forbid`` → deny, else allow)."""
+    cedarpy.PolicySet.from_str(text)  # raises ValueError naming the syntax error
+    infos: dict[str, _RuleInfo] = {}
+    tree: Any = json.loads(cedarpy.policies_to_json_str(text))
+    for entry in cast(dict[str, Any], tree.get("staticPolicies", {})).values():
+        annotations: dict[str, Any] = entry.get("annotations", {})
+        rule_id = annotations.get("id")
+        if not isinstance(rule_id, str):
+            raise ValueError('every raw Cedar policy needs an @id("...") annotation')
+        effect = "deny" if entry.get("effect") == "forbid" else "allow"
+        infos[rule_id] = _RuleInfo(
+            str(annotations.get("effect", effect)), str(annotations.get("reason", ""))
+        )
+    return infos
