@@ -80,6 +80,7 @@ class CompiledCharter:
         self.policy = charter.policy_hash
         self._rules: dict[str, _RuleInfo] = {}
         self._slices: dict[str, _Slice] = {}
+        self._entities: dict[tuple[str, str], cedarpy.Entities] = {}
         self._lock = threading.Lock()
         self._raw = charter.cedar or ""
         for rule in charter.rules:
@@ -151,10 +152,15 @@ class CompiledCharter:
                 "date": moment.date().isoformat(),
             },
         }
-        entities: list[dict[str, Any]] = [
-            _tool_entity(tool),
-            {"uid": {"type": "Agent", "id": agent}, "attrs": {}, "parents": []},
-        ]
+        entities = self._entities.get((name, agent))
+        if entities is None:
+            # Parsed once per tool and agent: re-reading entity JSON costs more than Cedar.
+            graph: list[dict[str, Any]] = [
+                _tool_entity(tool),
+                {"uid": {"type": "Agent", "id": agent}, "attrs": {}, "parents": []},
+            ]
+            entities = _entities(graph)
+            self._entities[(name, agent)] = entities
         allowed, ids, errors = _authorize(request, piece.policies, entities)
         if errors:
             detail = "; ".join(errors)[:500]
@@ -204,7 +210,7 @@ class CompiledCharter:
 
 
 def _authorize(
-    request: dict[str, Any], policies: cedarpy.PolicySet, entities: list[dict[str, Any]]
+    request: dict[str, Any], policies: cedarpy.PolicySet, entities: cedarpy.Entities
 ) -> tuple[bool, list[str], list[str]]:
     """``(allowed, ids of the determining policies, evaluation errors)``; cedarpy is untyped."""
     engine: Any = cedarpy
@@ -213,6 +219,12 @@ def _authorize(
     by_reason: dict[str, str] = dict(diagnostics.id_annotations_by_reason or {})
     ids = [by_reason.get(str(reason), str(reason)) for reason in diagnostics.reasons]
     return bool(result.allowed), ids, [str(e) for e in diagnostics.errors]
+
+
+def _entities(graph: list[dict[str, Any]]) -> cedarpy.Entities:
+    engine: Any = cedarpy  # untyped
+    parsed: cedarpy.Entities = engine.Entities.from_json_str(json.dumps(graph))
+    return parsed
 
 
 def _permit(rule_id: str, effect: str, when: str | None) -> str:
