@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast
 
@@ -28,7 +28,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from charter._yaml import load_model, read_yaml_mapping
 from charter.errors import ConfigError
-from charter.policy import Charter, Decision, load_charter
+from charter.policy import Charter, Decision, RateLimiter, load_charter
 from charter.reasoners import Reasoner, ReasonerSpec, build_reasoner
 from charter.tools import Inventory, Tool
 
@@ -43,6 +43,8 @@ class Agent:
     reasoner: Reasoner
     charter: Charter
     version: str = "1"
+    limiter: RateLimiter = field(default_factory=RateLimiter)
+    """Counts calls against the charter's rate limits across this agent's runs."""
 
     def tools(self) -> list[Tool]:
         """Tools offered to the reasoner (revoked ones are withheld)."""
@@ -72,7 +74,16 @@ class Agent:
                 f"an identical {tool.name} call already completed in this run; "
                 "repeating it would do it twice",
             )
-        return self.charter.decide(tool, args, agent=self.name)
+        decision = self.charter.decide(tool, args, agent=self.name)
+        if decision.allowed:
+            exceeded = self.limiter.admit(tool.name, self.charter.rate_limits)
+            if exceeded is not None:
+                return self.charter.deny(
+                    f"rate_limits.{exceeded.id}",
+                    f"rate limit {exceeded.id}: at most {exceeded.max_calls} call(s) of "
+                    f"{', '.join(exceeded.tools)} per {exceeded.per_seconds:g}s",
+                )
+        return decision
 
     def manifest(self) -> dict[str, Any]:
         """What a run journals about the agent it ran (never secrets)."""

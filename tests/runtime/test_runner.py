@@ -472,3 +472,58 @@ def test_an_ask_verdict_is_journaled_and_the_call_withheld(
     (decided,) = [r.payload for r in journal.records(run.run_id) if r.kind == "step.decided"]
     assert (decided["verdict"], decided["rules"]) == ("ask", ["approve-refunds"])
     assert reasoner.contexts[1].turns[0].observation.status == "denied"
+
+
+def test_rate_limit_denies_across_runs_of_one_agent(runner: Runner, journal: Journal) -> None:
+    charter = Charter.model_validate(
+        {
+            "name": "c",
+            "rate_limits": [
+                {"id": "lookups", "tools": ["lookup_*"], "max_calls": 2, "per_seconds": 3600}
+            ],
+        }
+    )
+    agent = make_agent(TOOLS, ScriptedReasoner([]), charter=charter)
+    for order in (1, 2, 3):
+        agent.reasoner = ScriptedReasoner([call("lookup_order", order_id=order), respond("x")])
+        runner.run(agent, "look up")
+
+    assert calls == ["lookup 1", "lookup 2"]
+    last = journal.records_of_kind("step.decided", limit=1)[0].payload  # newest first
+    assert (last["verdict"], last["rules"]) == ("deny", ["rate_limits.lookups"])
+
+
+def test_priced_tokens_count_against_the_cost_budget(runner: Runner, journal: Journal) -> None:
+    charter = Charter.model_validate(
+        {
+            "name": "c",
+            "budgets": {"max_cost_usd": 0.25},
+            "prices": {"scripted": {"prompt_per_million": 0, "completion_per_million": 100_000}},
+        }
+    )
+    reasoner = ScriptedReasoner(
+        [call("lookup_order", order_id=i) for i in range(10)], tokens_per_step=1
+    )  # $0.10 per step
+
+    run = runner.run(make_agent(TOOLS, reasoner, charter=charter), "loop")
+
+    assert run.status == "stopped"
+    assert len(calls) == 3
+    assert run.cost_usd == pytest.approx(0.3)
+    (exceeded,) = journal.records_of_kind("budget.exceeded")
+    assert exceeded.payload["rule"] == "budget.max_cost_usd"
+
+
+def test_tool_costs_count_against_the_cost_budget(runner: Runner) -> None:
+    @tool(cost_usd=0.5)
+    def paid_lookup(order_id: int) -> int:
+        """A lookup that costs money."""
+        calls.append(f"paid {order_id}")
+        return order_id
+
+    charter = Charter.model_validate({"name": "c", "budgets": {"max_cost_usd": 0.9}})
+    reasoner = ScriptedReasoner([call("paid_lookup", order_id=i) for i in range(5)])
+
+    run = runner.run(make_agent([paid_lookup], reasoner, charter=charter), "g")
+
+    assert (run.status, calls) == ("stopped", ["paid 0", "paid 1"])

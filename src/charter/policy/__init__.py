@@ -1,8 +1,18 @@
 """Charters, decisions and budgets."""
 
-from charter.policy._budget import BudgetMeter
+from charter.policy._budget import BudgetMeter, RateLimiter
 from charter.policy._cedar import CompiledCharter
-from charter.policy._charter import Budgets, Charter, Effect, Phase, Rule, ToolRules, load_charter
+from charter.policy._charter import (
+    Budgets,
+    Charter,
+    Effect,
+    ModelPrice,
+    Phase,
+    RateLimit,
+    Rule,
+    ToolRules,
+    load_charter,
+)
 from charter.policy._decision import Decision, Verdict
 
 __all__ = [
@@ -12,7 +22,10 @@ __all__ = [
     "CompiledCharter",
     "Decision",
     "Effect",
+    "ModelPrice",
     "Phase",
+    "RateLimit",
+    "RateLimiter",
     "Rule",
     "ToolRules",
     "Verdict",

@@ -66,7 +66,7 @@ class ToolRules(BaseModel):
 
 Effect = Literal["allow", "deny", "ask", "redact", "simulate"]
 Phase = Literal["shadow", "supervised", "autonomous"]
-_RESERVED_PREFIXES = ("tools.", "budget.", "inventory.", "charter.", "policy.")
+_RESERVED_PREFIXES = ("tools.", "budget.", "inventory.", "charter.", "policy.", "rate_limits.")
 
 
 class Rule(BaseModel):
@@ -103,6 +103,29 @@ class Budgets(BaseModel):
     """Prompt plus completion tokens per run."""
     max_wall_seconds: float | None = Field(default=None, gt=0)
     """Elapsed seconds per run."""
+    max_cost_usd: float | None = Field(default=None, gt=0)
+    """Dollars per run: model tokens at the charter's ``prices`` plus tools' ``cost_usd``."""
+
+
+class ModelPrice(BaseModel):
+    """What a model's tokens cost, in dollars per million."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    prompt_per_million: float = Field(ge=0)
+    completion_per_million: float = Field(ge=0)
+
+
+class RateLimit(BaseModel):
+    """At most ``max_calls`` calls of the matching tools per ``per_seconds``, per agent."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]*$")
+    """Journaled as ``rate_limits.<id>`` when it denies a call."""
+    tools: list[str] = Field(default_factory=lambda: ["*"], min_length=1)
+    max_calls: int = Field(ge=1)
+    per_seconds: float = Field(gt=0)
 
 
 class Charter(BaseModel):
@@ -118,6 +141,9 @@ class Charter(BaseModel):
     rules: list[Rule] = Field(default_factory=lambda: [])
     cedar: str | None = None
     """Raw Cedar policies (each with an ``@id``); ``forbid`` denies, ``permit`` allows."""
+    prices: dict[str, ModelPrice] = Field(default_factory=lambda: {})
+    """Token prices by model name (as proposals report it); unpriced models cost nothing."""
+    rate_limits: list[RateLimit] = Field(default_factory=lambda: [])
     phase: Phase = "autonomous"
     """Rollout phase, visible to conditions as ``context.phase``."""
     allow_repeat_writes: bool = False
@@ -138,6 +164,10 @@ class Charter(BaseModel):
                     )
                 except ValueError as exc:
                     raise ValueError(f"rules.{index}.when: invalid Cedar condition: {exc}") from exc
+        limit_ids = [limit.id for limit in self.rate_limits]
+        for index, limit_id in enumerate(limit_ids):
+            if limit_id in limit_ids[:index]:
+                raise ValueError(f"rate_limits.{index}.id: {limit_id!r} is used twice")
         if self.cedar is not None:
             try:
                 ids = raw_policy_ids(self.cedar)

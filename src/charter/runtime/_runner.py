@@ -122,7 +122,10 @@ class Runner:
             return
         proposal = agent.reasoner.propose(context)  # reason
         meter.steps += 1
-        meter.tokens += proposal.usage.total
+        usage = proposal.usage
+        meter.charge_tokens(
+            proposal.model, usage.prompt_tokens, usage.completion_tokens, agent.charter.prices
+        )
         step = Step(index=meter.steps, action=proposal.action, usage=proposal.usage)
         run.steps.append(step)
         action = proposal.action
