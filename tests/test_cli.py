@@ -410,3 +410,44 @@ def test_policy_explain_of_a_missing_step_is_a_one_line_error(env: Path) -> None
 
     assert result.exit_code == 2
     assert "has no step 99" in result.output
+
+
+def test_paused_agent_does_not_run_until_resumed(env: Path) -> None:
+    paused = cli.invoke(app, ["agents", "pause", "order-desk", "--reason", "incident 42"])
+    blocked = cli.invoke(app, ["run", str(env / "agent.yaml"), "Where is order 1042?"])
+    listed = cli.invoke(app, ["controls"])
+    cli.invoke(app, ["agents", "resume", "order-desk"])
+    after = cli.invoke(app, ["run", str(env / "agent.yaml"), "Where is order 1042?"])
+
+    assert paused.exit_code == 0
+    assert blocked.exit_code == 1
+    assert "paused by an operator: incident 42" in blocked.output
+    assert "paused agent order-desk: incident 42" in listed.output
+    assert after.exit_code == 0
+
+
+def test_revoked_tool_is_denied_and_the_actor_journaled(env: Path) -> None:
+    revoked = cli.invoke(
+        app, ["tools", "revoke", "lookup_order", "--reason", "leak", "--actor", "secops"]
+    )
+    result = cli.invoke(app, ["run", str(env / "agent.yaml"), "Where is order 1042?"])
+
+    assert revoked.exit_code == 0
+    assert "deny by inventory.revoked" in result.output
+    (control,) = _journal(env).records_of_kind("control.revoke")
+    assert control.payload == {
+        "tool": "lookup_order",
+        "agent": None,
+        "actor": "secops",
+        "reason": "leak",
+    }
+
+
+def test_restored_tool_runs_again(env: Path) -> None:
+    cli.invoke(app, ["tools", "revoke", "lookup_order", "--reason", "leak"])
+    cli.invoke(app, ["tools", "restore", "lookup_order"])
+
+    result = cli.invoke(app, ["run", str(env / "agent.yaml"), "Where is order 1042?"])
+
+    assert "allow by tools.allow" in result.output
+    assert "no agent paused, no tool revoked" in cli.invoke(app, ["controls"]).output

@@ -54,6 +54,11 @@ def describe(record: Record) -> str | None:
             return f"{step}  {_styled(p['verdict'])} by {', '.join(p['rules'])}"
         case "step.observed":
             return f"{step}  {_styled(p['status'])} {_short(p['text'])}"
+        case "run.paused":
+            return f"[yellow]paused by an operator[/]: {escape(p['reason'])}"
+        case "control.pause" | "control.resume" | "control.revoke" | "control.restore":
+            target = p.get("tool") or p.get("agent")
+            return f"[magenta]{record.kind}[/] {escape(str(target))} by {escape(p['actor'])}"
         case "budget.exceeded":
             return f"[yellow]budget exceeded[/]: {escape(p['reason'])} ({p['rule']})"
         case "run.finished":

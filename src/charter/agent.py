@@ -51,7 +51,12 @@ class Agent:
         return [t for t in self.inventory if not self.inventory.is_revoked(t.name)]
 
     def govern(
-        self, tool: Tool, args: Mapping[str, Any] | None = None, *, repeat: bool = False
+        self,
+        tool: Tool,
+        args: Mapping[str, Any] | None = None,
+        *,
+        repeat: bool = False,
+        revoked: str | None = None,
     ) -> Decision:
         """The charter's decision on calling ``tool`` with ``args`` now.
 
@@ -59,9 +64,13 @@ class Agent:
             tool: the tool proposed.
             args: its validated arguments, JSON-ready (charter conditions may read them).
             repeat: an identical call of this tool already completed in this run.
+            revoked: why an operator revoked the tool, if one did.
         """
-        if self.inventory.is_revoked(tool.name):
-            return self.charter.deny("inventory.revoked", f"tool {tool.name!r} has been revoked")
+        if revoked is not None or self.inventory.is_revoked(tool.name):
+            why = f": {revoked}" if revoked else ""
+            return self.charter.deny(
+                "inventory.revoked", f"tool {tool.name!r} has been revoked{why}"
+            )
         contract = tool.contract
         if (
             repeat

@@ -14,7 +14,7 @@ from rich import box
 from rich.console import Console
 from rich.table import Table
 
-from charter import _cli_policy, settings
+from charter import _cli_controls, _cli_policy, settings
 from charter._transcript import describe
 from charter.errors import CharterError, RunNotFoundError
 from charter.journal import Journal, JournalVerifier, Record, load_or_create_signer, load_verifier
@@ -231,6 +231,7 @@ def demo(
 
 
 _cli_policy.register(app, console, _journal, _guarded, resolve_run_id)
+_cli_controls.register(app, console, _journal, _guarded)
 
 
 def main(argv: list[str] | None = None) -> Any:

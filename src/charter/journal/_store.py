@@ -152,6 +152,7 @@ class Journal:
                 f"database driver of {_safe_url(url)} uses unsupported paramstyle {style}"
             )
         mark = "?" if style == "qmark" else "%s"
+        self._mark = mark
         self._insert_sql = (
             "INSERT INTO journal_records (seq, run_id, kind, ts, payload, prev_hash, hash) "
             f"VALUES ({', '.join([mark] * 7)})"
@@ -318,6 +319,39 @@ class Journal:
         )
         if limit is not None:
             query = query.limit(limit)
+        with self._engine.connect() as conn:
+            return [
+                Record(int(r.seq), r.run_id, r.kind, r.ts, r.payload, r.prev_hash, r.hash)
+                for r in conn.execute(query)
+            ]
+
+    def latest_seq(self, kinds: Sequence[str]) -> int:
+        """Seq of the newest record of any of ``kinds`` (0 if none): a cheap change check."""
+        marks = ", ".join([self._mark] * len(kinds))
+        with self._lock:
+            if self._writer is None:
+                self._writer = self._engine.raw_connection()
+            cursor = self._writer.cursor()
+            try:
+                cursor.execute(
+                    f"SELECT MAX(seq) FROM journal_records WHERE kind IN ({marks})", tuple(kinds)
+                )
+                row = cursor.fetchone()
+                self._writer.commit()  # end the read transaction some drivers open
+            except self._dbapi_error as exc:
+                self._writer = None
+                raise JournalError(f"cannot read journal at {_safe_url(self.url)}: {exc}") from exc
+            finally:
+                cursor.close()
+        return int(row[0]) if row and row[0] is not None else 0
+
+    def records_of_kinds(self, kinds: Sequence[str]) -> list[Record]:
+        """Records of any of ``kinds``, oldest first."""
+        query = (
+            select(records_table)
+            .where(records_table.c.kind.in_(list(kinds)))
+            .order_by(records_table.c.seq)
+        )
         with self._engine.connect() as conn:
             return [
                 Record(int(r.seq), r.run_id, r.kind, r.ts, r.payload, r.prev_hash, r.hash)

@@ -21,6 +21,7 @@ from charter.journal import Journal, Record, canonical_json
 from charter.journal._store import Entry
 from charter.policy import BudgetMeter
 from charter.reasoners._base import FinalAnswer, Observation, RunContext, ToolCall, Turn
+from charter.runtime._controls import Controls, ControlState
 from charter.runtime._run import Run, Step
 from charter.tools import Tool, ToolArgumentsError
 
@@ -48,6 +49,8 @@ class Runner:
         self._on_record = on_record
         self._pool = ThreadPoolExecutor(max_workers=tool_workers, thread_name_prefix="charter-tool")
         self._journaled_policies: set[str] = set()
+        self.controls = Controls(journal)
+        """Operator controls (kill switch, revocations), checked before every step."""
 
     def close(self) -> None:
         """Stop the tool threads (calls still running are abandoned)."""
@@ -91,6 +94,20 @@ class Runner:
         flush(checkpoint=True)  # a run's end is signed with it (when the journal has a key)
         return run
 
+    @staticmethod
+    def _paused(
+        agent: Agent,
+        run: Run,
+        record: Callable[[str, dict[str, Any]], None],
+        controls: ControlState,
+    ) -> bool:
+        """Stop ``run`` if an operator paused its agent."""
+        reason = controls.pause_reason(agent.name)
+        if reason is not None:
+            record("run.paused", {"agent": agent.name, "reason": reason})
+            run.status, run.error = "stopped", f"agent {agent.name!r} paused: {reason}"
+        return reason is not None
+
     def _record_policy(self, agent: Agent, record: Callable[[str, dict[str, Any]], None]) -> None:
         # Each policy version is journaled once, so any decision can be explained later
         # from the journal alone (`charter policy explain`).
@@ -114,6 +131,10 @@ class Runner:
         record: Callable[[str, dict[str, Any]], None],
         flush: Callable[[], None],
     ) -> None:
+        # A paused agent starts no run; a running one is stopped after its next proposal
+        # (below), before anything it proposed can act: one control check per step.
+        if not run.steps and self._paused(agent, run, record, self.controls.state()):
+            return
         breach = meter.breach()
         if breach is not None:
             rule, message = breach
@@ -144,7 +165,13 @@ class Runner:
         if isinstance(action, FinalAnswer):
             run.status, run.answer = "completed", action.text
             return
-        observation = self._govern_and_act(agent, step, action, meter, completed, record, flush)
+        controls = self.controls.state()  # read after reasoning, which may take seconds
+        if self._paused(agent, run, record, controls):
+            return
+        revoked = controls.revocation(action.tool, agent.name)
+        observation = self._govern_and_act(
+            agent, step, action, meter, completed, revoked, record, flush
+        )
         step.observation = observation
         record(
             "step.observed",
@@ -160,6 +187,7 @@ class Runner:
         call: ToolCall,
         meter: BudgetMeter,
         completed: set[str],
+        revoked: str | None,
         record: Callable[[str, dict[str, Any]], None],
         flush: Callable[[], None],
     ) -> Observation:
@@ -175,7 +203,7 @@ class Runner:
         key = ""
         if found.contract.side_effect != "read":  # only writes are held to the repeat rule
             key = canonical_json([found.name, args])
-        decision = agent.govern(found, args, repeat=key in completed)  # govern
+        decision = agent.govern(found, args, repeat=key in completed, revoked=revoked)  # govern
         step.decision = decision
         record("step.decided", {"step": step.index, "tool": found.name} | decision.to_json())
         if not decision.allowed:

@@ -1,0 +1,111 @@
+"""``charter agents pause|resume``, ``charter tools revoke|restore``, ``charter controls``."""
+
+from __future__ import annotations
+
+import getpass
+from collections.abc import Callable
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+
+from charter.journal import Journal
+from charter.runtime import Controls
+
+agents_app = typer.Typer(help="Steer agents: the kill switch.", no_args_is_help=True)
+tools_app = typer.Typer(help="Revoke and restore tools.", no_args_is_help=True)
+
+Actor = Annotated[str | None, typer.Option(help="Who acts (journaled). Default: the OS user.")]
+Reason = Annotated[str, typer.Option(help="Why (journaled, shown in denials).")]
+
+
+def _actor(actor: str | None) -> str:
+    return actor or getpass.getuser()
+
+
+def register(
+    app: typer.Typer,
+    console: Console,
+    journal: Callable[[], Journal],
+    guarded: Callable[[Callable[[], None]], None],
+) -> None:
+    """Add the control commands to ``app`` (the CLI's helpers are passed in)."""
+
+    @agents_app.command("pause")
+    def pause(
+        agent: Annotated[str, typer.Argument(help="Agent name.")],
+        reason: Reason,
+        actor: Actor = None,
+    ) -> None:
+        """Kill switch: stop every run of AGENT before its next action; start no new one."""
+
+        def go() -> None:
+            Controls(journal()).pause(agent, actor=_actor(actor), reason=reason)
+            console.print(f"[yellow]paused[/] {escape(agent)}: {escape(reason)}")
+
+        guarded(go)
+
+    @agents_app.command("resume")
+    def resume(
+        agent: Annotated[str, typer.Argument(help="Agent name.")],
+        reason: Annotated[str, typer.Option(help="Why (journaled).")] = "",
+        actor: Actor = None,
+    ) -> None:
+        """Lift a pause: AGENT may run again."""
+
+        def go() -> None:
+            Controls(journal()).resume(agent, actor=_actor(actor), reason=reason)
+            console.print(f"[green]resumed[/] {escape(agent)}")
+
+        guarded(go)
+
+    @tools_app.command("revoke")
+    def revoke(
+        tool: Annotated[str, typer.Argument(help="Tool name.")],
+        reason: Reason,
+        agent: Annotated[str | None, typer.Option(help="Only for this agent.")] = None,
+        actor: Actor = None,
+    ) -> None:
+        """Deny TOOL from the next step of every run on (of one agent, or all)."""
+
+        def go() -> None:
+            Controls(journal()).revoke(tool, actor=_actor(actor), reason=reason, agent=agent)
+            scope = f" for {escape(agent)}" if agent else ""
+            console.print(f"[red]revoked[/] {escape(tool)}{scope}: {escape(reason)}")
+
+        guarded(go)
+
+    @tools_app.command("restore")
+    def restore(
+        tool: Annotated[str, typer.Argument(help="Tool name.")],
+        agent: Annotated[str | None, typer.Option(help="The scope it was revoked for.")] = None,
+        reason: Annotated[str, typer.Option(help="Why (journaled).")] = "",
+        actor: Actor = None,
+    ) -> None:
+        """Undo a revocation (same --agent scope)."""
+
+        def go() -> None:
+            Controls(journal()).restore(tool, actor=_actor(actor), agent=agent, reason=reason)
+            console.print(f"[green]restored[/] {escape(tool)}")
+
+        guarded(go)
+
+    @app.command("controls")
+    def controls() -> None:
+        """List paused agents and revoked tools."""
+
+        def go() -> None:
+            state = Controls(journal()).state()
+            if not state.paused and not state.revoked:
+                console.print("no agent paused, no tool revoked")
+            for agent, reason in sorted(state.paused.items()):
+                console.print(f"[yellow]paused[/] agent {escape(agent)}: {escape(reason)}")
+            for (tool, scope), reason in sorted(state.revoked.items()):
+                who = "all agents" if scope == "*" else escape(scope)
+                console.print(f"[red]revoked[/] tool {escape(tool)} for {who}: {escape(reason)}")
+
+        guarded(go)
+
+    app.add_typer(agents_app, name="agents")
+    app.add_typer(tools_app, name="tools")

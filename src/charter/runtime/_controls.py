@@ -1,0 +1,89 @@
+"""Operator controls: the kill switch and tool revocation, effective at the next step.
+
+Controls are journal records like everything else (run id ``control``), so they are
+audited, hash-chained, and seen by every process that shares the journal. A runner checks
+for new control records before every step with one indexed query.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+from charter.journal import Journal
+
+CONTROL_RUN = "control"
+"""``run_id`` of control records."""
+CONTROL_KINDS = ("control.pause", "control.resume", "control.revoke", "control.restore")
+
+
+@dataclass(frozen=True, slots=True)
+class ControlState:
+    """Which agents are paused and which tools revoked, as of some journal seq."""
+
+    seq: int = 0
+    paused: dict[str, str] = field(default_factory=lambda: {})
+    """Agent name → reason."""
+    revoked: dict[tuple[str, str], str] = field(default_factory=lambda: {})
+    """``(tool, agent or "*")`` → reason."""
+
+    def pause_reason(self, agent: str) -> str | None:
+        """Why ``agent`` is paused, or None."""
+        return self.paused.get(agent)
+
+    def revocation(self, tool: str, agent: str) -> str | None:
+        """Why ``tool`` is revoked for ``agent`` (or for all agents), or None."""
+        return self.revoked.get((tool, agent)) or self.revoked.get((tool, "*"))
+
+
+class Controls:
+    """Reads and writes operator controls in a journal."""
+
+    def __init__(self, journal: Journal) -> None:
+        self.journal = journal
+        self._state = ControlState()
+        self._lock = threading.Lock()
+
+    def state(self) -> ControlState:
+        """Current controls; re-read only when a control record was added."""
+        latest = self.journal.latest_seq(CONTROL_KINDS)
+        if latest == self._state.seq:
+            return self._state
+        with self._lock:
+            paused: dict[str, str] = {}
+            revoked: dict[tuple[str, str], str] = {}
+            for record in self.journal.records_of_kinds(CONTROL_KINDS):
+                p = record.payload
+                match record.kind:
+                    case "control.pause":
+                        paused[p["agent"]] = p["reason"]
+                    case "control.resume":
+                        paused.pop(p["agent"], None)
+                    case "control.revoke":
+                        revoked[(p["tool"], p["agent"] or "*")] = p["reason"]
+                    case _:
+                        revoked.pop((p["tool"], p["agent"] or "*"), None)
+            self._state = ControlState(latest, paused, revoked)
+            return self._state
+
+    def _write(self, kind: str, payload: dict[str, Any]) -> None:
+        self.journal.append([(CONTROL_RUN, kind, payload)])
+
+    def pause(self, agent: str, *, actor: str, reason: str) -> None:
+        """Kill switch: every run of ``agent`` stops before its next step."""
+        self._write("control.pause", {"agent": agent, "actor": actor, "reason": reason})
+
+    def resume(self, agent: str, *, actor: str, reason: str = "") -> None:
+        """Lift a pause: new runs of ``agent`` may start."""
+        self._write("control.resume", {"agent": agent, "actor": actor, "reason": reason})
+
+    def revoke(self, tool: str, *, actor: str, reason: str, agent: str | None = None) -> None:
+        """Deny ``tool`` (for one agent, or all) from the next step of every run on."""
+        payload = {"tool": tool, "agent": agent, "actor": actor, "reason": reason}
+        self._write("control.revoke", payload)
+
+    def restore(self, tool: str, *, actor: str, agent: str | None = None, reason: str = "") -> None:
+        """Undo :meth:`revoke` (same ``agent`` scope)."""
+        payload = {"tool": tool, "agent": agent, "actor": actor, "reason": reason}
+        self._write("control.restore", payload)

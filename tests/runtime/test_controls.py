@@ -1,0 +1,135 @@
+"""Operator controls: kill switch and revocation, seen at the next step, across processes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from charter import Journal, Runner, tool
+from charter.reasoners import RunContext, ToolCall
+from charter.runtime import Controls
+from charter.testing import ScriptedReasoner, call, make_agent, record_kinds, respond
+
+calls: list[int] = []
+
+
+@tool
+def lookup_order(order_id: int) -> int:
+    """Look up an order."""
+    calls.append(order_id)
+    return order_id
+
+
+@pytest.fixture(autouse=True)
+def _reset() -> None:
+    calls.clear()
+
+
+@pytest.fixture
+def url(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'journal.db'}"
+
+
+def _operator(url: str) -> Controls:
+    """Controls written through a second journal handle, as another process would."""
+    return Controls(Journal(url))
+
+
+def test_pause_stops_a_running_run_before_its_next_step(url: str) -> None:
+    journal = Journal(url)
+
+    def pause_then_call(context: RunContext) -> ToolCall:
+        _operator(url).pause("test-agent", actor="oncall", reason="incident 42")
+        return call("lookup_order", order_id=2)
+
+    agent = make_agent(
+        [lookup_order],
+        ScriptedReasoner([call("lookup_order", order_id=1), pause_then_call, respond("x")]),
+    )
+
+    run = Runner(journal).run(agent, "g")
+
+    assert calls == [1]  # the call proposed while the pause arrived did not run
+    assert run.status == "stopped"
+    assert run.error == "agent 'test-agent' paused: incident 42"
+    assert "run.paused" in record_kinds(journal, run.run_id)
+
+
+def test_a_paused_agent_starts_no_step_until_resumed(url: str) -> None:
+    journal = Journal(url)
+    operator = _operator(url)
+    operator.pause("test-agent", actor="oncall", reason="incident 42")
+    runner = Runner(journal)
+
+    first = runner.run(make_agent([lookup_order], ScriptedReasoner([respond("x")])), "g")
+    operator.resume("test-agent", actor="oncall")
+    second = runner.run(make_agent([lookup_order], ScriptedReasoner([respond("x")])), "g")
+
+    assert (first.status, second.status) == ("stopped", "completed")
+
+
+def test_pausing_one_agent_leaves_others_running(url: str) -> None:
+    _operator(url).pause("someone-else", actor="oncall", reason="r")
+
+    run = Runner(Journal(url)).run(
+        make_agent([lookup_order], ScriptedReasoner([respond("x")])), "g"
+    )
+
+    assert run.status == "completed"
+
+
+def test_revocation_from_another_process_denies_the_next_step(url: str) -> None:
+    journal = Journal(url)
+
+    def revoke_then_call(context: RunContext) -> ToolCall:
+        _operator(url).revoke("lookup_order", actor="secops", reason="data leak suspected")
+        return call("lookup_order", order_id=2)
+
+    reasoner = ScriptedReasoner([call("lookup_order", order_id=1), revoke_then_call, respond("x")])
+
+    run = Runner(journal).run(make_agent([lookup_order], reasoner), "g")
+
+    assert calls == [1]
+    decided = [r.payload for r in journal.records(run.run_id) if r.kind == "step.decided"]
+    assert decided[1]["rules"] == ["inventory.revoked"]
+    assert "data leak suspected" in decided[1]["reason"]
+
+
+def test_revocation_scoped_to_an_agent_spares_other_agents(url: str) -> None:
+    _operator(url).revoke("lookup_order", actor="secops", reason="r", agent="intern")
+    runner = Runner(Journal(url))
+    script = [call("lookup_order", order_id=1), respond("x")]
+
+    runner.run(make_agent([lookup_order], ScriptedReasoner(script), name="intern"), "g")
+    runner.run(make_agent([lookup_order], ScriptedReasoner(script), name="support"), "g")
+
+    assert calls == [1]
+
+
+def test_restore_lifts_a_revocation(url: str) -> None:
+    operator = _operator(url)
+    operator.revoke("lookup_order", actor="secops", reason="r")
+    operator.restore("lookup_order", actor="secops")
+
+    Runner(Journal(url)).run(
+        make_agent(
+            [lookup_order], ScriptedReasoner([call("lookup_order", order_id=5), respond("x")])
+        ),
+        "g",
+    )
+
+    assert calls == [5]
+
+
+def test_controls_are_chained_journal_records(url: str) -> None:
+    operator = _operator(url)
+    operator.pause("a", actor="oncall", reason="r")
+    operator.revoke("t", actor="secops", reason="r")
+
+    journal = Journal(url)
+    assert [r.kind for r in journal.records("control")] == ["control.pause", "control.revoke"]
+    assert journal.verify().ok
+    state = Controls(journal).state()
+    assert state.pause_reason("a") == "r"
+    assert state.revocation("t", "anyone") == "r"
