@@ -28,7 +28,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from charter._yaml import load_model, read_yaml_mapping
 from charter.errors import ConfigError
-from charter.policy import Charter, Decision, RateLimiter, load_charter
+from charter.policy import Charter, Decision, Label, RateLimiter, decide_call, load_charter
 from charter.reasoners import Reasoner, ReasonerSpec, build_reasoner
 from charter.tools import Inventory, Tool
 
@@ -57,6 +57,7 @@ class Agent:
         *,
         repeat: bool = False,
         revoked: str | None = None,
+        labels: Mapping[str, Label] | None = None,
     ) -> Decision:
         """The charter's decision on calling ``tool`` with ``args`` now.
 
@@ -65,6 +66,7 @@ class Agent:
             args: its validated arguments, JSON-ready (charter conditions may read them).
             repeat: an identical call of this tool already completed in this run.
             revoked: why an operator revoked the tool, if one did.
+            labels: each argument's information-flow label (see :func:`decide_call`).
         """
         if revoked is not None or self.inventory.is_revoked(tool.name):
             why = f": {revoked}" if revoked else ""
@@ -83,7 +85,7 @@ class Agent:
                 f"an identical {tool.name} call already completed in this run; "
                 "repeating it would do it twice",
             )
-        decision = self.charter.decide(tool, args, agent=self.name)
+        decision = decide_call(self.charter, tool, args or {}, labels, agent=self.name)
         if decision.allowed:
             exceeded = self.limiter.admit(tool.name, self.charter.rate_limits)
             if exceeded is not None:

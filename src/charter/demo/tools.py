@@ -269,6 +269,7 @@ def build_tools(world: Path) -> list[Tool]:
         cost_usd=0.002,
         owner="payments-team",
         timeout_s=15.0,
+        targets=("order_id",),
         compensate=undo_refund,
     )
     def refund_order(order_id: int, reason: str, amount_cents: int | None = None) -> RefundResult:
@@ -346,6 +347,7 @@ def build_tools(world: Path) -> list[Tool]:
         cost_usd=0.001,
         owner="comms-team",
         timeout_s=10.0,
+        targets=("to",),
         compensate=recall_email,
     )
     def send_email(to: str, subject: str, body: str) -> EmailResult:
@@ -390,6 +392,7 @@ def build_tools(world: Path) -> list[Tool]:
         cost_usd=0.0005,
         owner="support-team",
         timeout_s=10.0,
+        targets=("ticket_id",),
         compensate=undo_reply,
     )
     def reply_ticket(ticket_id: int, body: str) -> ReplyResult:

@@ -14,14 +14,18 @@ from charter.policy._charter import (
     load_charter,
 )
 from charter.policy._decision import Decision, Verdict
+from charter.policy._flow import GOAL_LABEL, Flows, Label, check_flows, decide_call, join_all
 
 __all__ = [
+    "GOAL_LABEL",
     "BudgetMeter",
     "Budgets",
     "Charter",
     "CompiledCharter",
     "Decision",
     "Effect",
+    "Flows",
+    "Label",
     "ModelPrice",
     "Phase",
     "RateLimit",
@@ -29,5 +33,8 @@ __all__ = [
     "Rule",
     "ToolRules",
     "Verdict",
+    "check_flows",
+    "decide_call",
+    "join_all",
     "load_charter",
 ]

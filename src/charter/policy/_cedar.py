@@ -32,6 +32,7 @@ import cedarpy
 
 from charter.errors import ConfigError
 from charter.policy._decision import Decision, Verdict
+from charter.policy._flow import Label
 
 if TYPE_CHECKING:
     from charter.policy._charter import Charter
@@ -132,8 +133,12 @@ class CompiledCharter:
         *,
         agent: str = "agent",
         now: datetime | None = None,
+        labels: Label | None = None,
     ) -> Decision:
-        """The charter's verdict on calling ``tool`` with ``args`` (validated, JSON-ready)."""
+        """The charter's verdict on calling ``tool`` with ``args`` (validated, JSON-ready).
+
+        ``labels`` is the join of the arguments' labels, visible as ``context.labels``.
+        """
         name = tool if isinstance(tool, str) else tool.name
         piece = self._slice(name)
         if piece.static is not None:
@@ -150,6 +155,7 @@ class CompiledCharter:
                 "hour": moment.hour,
                 "weekday": moment.weekday(),
                 "date": moment.date().isoformat(),
+                "labels": (labels or Label()).to_json(),
             },
         }
         entities = self._entities.get((name, agent))

@@ -48,6 +48,7 @@ from charter.errors import ConfigError
 from charter.journal import canonical_json
 from charter.policy._cedar import CompiledCharter, raw_policy_ids
 from charter.policy._decision import Decision, Verdict
+from charter.policy._flow import Flows, Label
 
 if TYPE_CHECKING:
     from charter.tools import Tool
@@ -144,6 +145,8 @@ class Charter(BaseModel):
     prices: dict[str, ModelPrice] = Field(default_factory=lambda: {})
     """Token prices by model name (as proposals report it); unpriced models cost nothing."""
     rate_limits: list[RateLimit] = Field(default_factory=lambda: [])
+    flows: Flows = Field(default_factory=Flows)
+    """What the information-flow rules do (see :mod:`charter.policy._flow`)."""
     phase: Phase = "autonomous"
     """Rollout phase, visible to conditions as ``context.phase``."""
     allow_repeat_writes: bool = False
@@ -214,9 +217,14 @@ class Charter(BaseModel):
         *,
         agent: str = "agent",
         now: datetime | None = None,
+        labels: Label | None = None,
     ) -> Decision:
-        """Verdict for calling ``tool`` with ``args``; see :mod:`charter.policy._cedar`."""
-        return self.compiled.decide(tool, args, agent=agent, now=now)
+        """Verdict of the Cedar rules on calling ``tool`` with ``args``.
+
+        See :mod:`charter.policy._cedar`; :func:`charter.policy.decide_call` adds the
+        information-flow rules.
+        """
+        return self.compiled.decide(tool, args, agent=agent, now=now, labels=labels)
 
     def deny(self, rule: str, reason: str) -> Decision:
         """A denial by a rule outside the tool lists (inventory, agent scope, budgets)."""

@@ -8,6 +8,7 @@ timeout) becomes an observation the reasoner sees next, never a crash.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import secrets
 import time
 from collections.abc import Callable
@@ -22,6 +23,7 @@ from charter.journal._store import Entry
 from charter.policy import BudgetMeter
 from charter.reasoners._base import FinalAnswer, Observation, RunContext, ToolCall, Turn
 from charter.runtime._controls import Controls, ControlState
+from charter.runtime._provenance import RunLabels
 from charter.runtime._run import Run, Step
 from charter.tools import Tool, ToolArgumentsError
 
@@ -79,9 +81,10 @@ class Runner:
         )
         meter = BudgetMeter(agent.charter.budgets)
         completed: set[str] = set()  # canonical calls that took effect, for the repeat rule
+        labels = RunLabels(goal)
         try:
             while run.status == "running":
-                self._step(agent, run, context, meter, completed, record, flush)
+                self._step(agent, run, context, meter, completed, labels, record, flush)
         except ReasonerUnavailableError as exc:
             run.status, run.error = "failed", str(exc)
         except BaseException as exc:
@@ -128,6 +131,7 @@ class Runner:
         context: RunContext,
         meter: BudgetMeter,
         completed: set[str],
+        labels: RunLabels,
         record: Callable[[str, dict[str, Any]], None],
         flush: Callable[[], None],
     ) -> None:
@@ -170,7 +174,7 @@ class Runner:
             return
         revoked = controls.revocation(action.tool, agent.name)
         observation = self._govern_and_act(
-            agent, step, action, meter, completed, revoked, record, flush
+            agent, step, action, meter, completed, revoked, labels, record, flush
         )
         step.observation = observation
         record(
@@ -188,6 +192,7 @@ class Runner:
         meter: BudgetMeter,
         completed: set[str],
         revoked: str | None,
+        labels: RunLabels,
         record: Callable[[str, dict[str, Any]], None],
         flush: Callable[[], None],
     ) -> Observation:
@@ -203,14 +208,25 @@ class Runner:
         key = ""
         if found.contract.side_effect != "read":  # only writes are held to the repeat rule
             key = canonical_json([found.name, args])
-        decision = agent.govern(found, args, repeat=key in completed, revoked=revoked)  # govern
+        arg_labels = labels.arg_labels(found, args)
+        decision = agent.govern(  # govern
+            found, args, repeat=key in completed, revoked=revoked, labels=arg_labels
+        )
         step.decision = decision
-        record("step.decided", {"step": step.index, "tool": found.name} | decision.to_json())
+        record(
+            "step.decided",
+            {"step": step.index, "tool": found.name, "labels": labels.context.to_json()}
+            | decision.to_json(),
+        )
         if not decision.allowed:
             return Observation("denied", f"{decision.reason} (rule {', '.join(decision.rules)})")
         if found.contract.side_effect != "read":
             flush()  # a write is journaled as decided before it can touch the world
         observation, effect = self._act(found, validated)
+        if found.contract.confidentiality == "secret" and observation.status == "ok":
+            observation, effect = _withhold_secret(found, observation, effect)
+        if observation.status in ("ok", "error"):  # the tool's own output reached the model
+            labels.observe(found, observation.render())
         if key and observation.status == "ok":
             completed.add(key)
         meter.cost_usd += found.contract.cost_usd
@@ -241,6 +257,15 @@ class Runner:
             }
         elapsed = int((time.perf_counter() - started) * 1e6)
         return Observation("ok", result), {"status": "ok", "result": result, "us": elapsed}
+
+
+def _withhold_secret(
+    found: Tool, observation: Observation, effect: dict[str, Any]
+) -> tuple[Observation, dict[str, Any]]:
+    # Secret outputs reach neither the model nor the journal: both get a digest only.
+    digest = hashlib.sha256(canonical_json(observation.content).encode()).hexdigest()
+    shown = f"[secret output of {found.name} withheld; sha256 {digest[:16]}]"
+    return Observation("ok", shown), effect | {"result": {"withheld": "secret", "sha256": digest}}
 
 
 def _action_json(action: ToolCall | FinalAnswer) -> dict[str, Any]:

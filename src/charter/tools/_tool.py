@@ -48,6 +48,9 @@ class ToolContract:
     """Seconds before a call is abandoned and reported to the reasoner as a timeout."""
     owner: str = ""
     """Team or person answerable for the tool."""
+    targets: tuple[str, ...] = ()
+    """Arguments that choose whom or what a write or external call acts on (a recipient,
+    an account, an order): untrusted data may not choose them without approval."""
 
     def __post_init__(self) -> None:
         if self.side_effect not in _SIDE_EFFECTS:
@@ -148,6 +151,7 @@ def tool(
     cost_usd: float = 0.0,
     timeout_s: float | None = 30.0,
     owner: str = "",
+    targets: tuple[str, ...] = (),
     compensate: Callable[..., Any] | None = None,
 ) -> Callable[[Callable[..., Any]], Tool]: ...
 
@@ -166,6 +170,7 @@ def tool(
     cost_usd: float = 0.0,
     timeout_s: float | None = 30.0,
     owner: str = "",
+    targets: tuple[str, ...] = (),
     compensate: Callable[..., Any] | None = None,
 ) -> Tool | Callable[[Callable[..., Any]], Tool]:
     """Turn a typed Python function into a :class:`Tool`.
@@ -187,13 +192,18 @@ def tool(
             cost_usd=cost_usd,
             timeout_s=timeout_s,
             owner=owner,
+            targets=targets,
         )
+        args_model = _args_model(func, tool_name)
+        unknown = [t for t in targets if t not in args_model.model_fields]
+        if unknown:
+            raise TypeError(f"tool {tool_name!r}: targets {unknown} are not arguments")
         return Tool(
             name=tool_name,
             # One line: the first docstring paragraph, rewrapped, is what prompts show.
             description=description or " ".join(doc.split("\n\n")[0].split()) or tool_name,
             fn=func,
-            args_model=_args_model(func, tool_name),
+            args_model=args_model,
             contract=contract,
             compensate=compensate,
             result_adapter=_result_adapter(func),
