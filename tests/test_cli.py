@@ -11,6 +11,7 @@ from typer.testing import CliRunner
 
 from charter.cli import app
 from charter.journal import Journal
+from tampering import rewrite_chain_from
 
 TOOLS_MODULE = '''
 from charter import tool
@@ -223,31 +224,6 @@ def test_unreachable_llm_endpoint_fails_the_run_with_one_clear_line(env: Path) -
     assert _journal(env).verify().ok
 
 
-def _rewrite_all_from(journal: Journal, seq: int, payload: str) -> None:
-    """Edit record ``seq`` and recompute every later hash and the head, so the plain chain
-    still verifies: what an attacker with write access to the database can do."""
-    from charter.journal import record_hash
-
-    records = list(journal.records())
-    prev = records[seq - 2].hash
-    with journal.engine.begin() as conn:
-        for r in records[seq - 1 :]:
-            body = payload if r.seq == seq else r.payload_json
-            digest = record_hash(r.seq, r.run_id, r.kind, r.ts, prev, body)
-            conn.execute(
-                text(
-                    "UPDATE journal_records SET payload = :p, prev_hash = :ph, hash = :h "
-                    "WHERE seq = :s"
-                ),
-                {"p": body, "ph": prev, "h": digest, "s": r.seq},
-            )
-            prev = digest
-        conn.execute(
-            text("UPDATE journal_meta SET value = :v WHERE key = 'head'"),
-            {"v": f"{records[-1].seq}:{prev}"},
-        )
-
-
 def test_run_signs_a_checkpoint_with_a_key_created_under_charter_home(env: Path) -> None:
     _run(env, "Where is order 1042?")
 
@@ -267,7 +243,7 @@ def test_audit_checkpoint_then_a_full_rewrite_fails_verify(env: Path) -> None:
 
     signed = cli.invoke(app, ["audit", "checkpoint"])
     again = cli.invoke(app, ["audit", "checkpoint"])
-    _rewrite_all_from(_journal(env), 3, '{"forged":true}')
+    rewrite_chain_from(_journal(env), 3, '{"forged":true}')
     result = cli.invoke(app, ["audit", "verify"])
 
     head = len(list(_journal(env).records()))
@@ -283,7 +259,7 @@ def test_audit_verify_with_an_auditors_public_key(env: Path) -> None:
     _run(env, "Where is order 1042?")
     pem = cli.invoke(app, ["audit", "public-key"])
     (env / "auditor.pub").write_text(pem.stdout)
-    _rewrite_all_from(_journal(env), 3, '{"forged":true}')
+    rewrite_chain_from(_journal(env), 3, '{"forged":true}')
     (env / "home" / "keys" / "journal-ed25519.pem").unlink()  # the auditor has only the .pub
 
     result = cli.invoke(app, ["audit", "verify", "--public-key", str(env / "auditor.pub")])

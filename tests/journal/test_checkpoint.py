@@ -13,18 +13,17 @@ from sqlalchemy import text
 from charter import settings
 from charter.errors import JournalError
 from charter.journal import (
-    GENESIS_HASH,
     Checkpoint,
     Journal,
     JournalSigner,
     checkpoint_message,
     load_or_create_signer,
     load_verifier,
-    record_hash,
     verify_chain,
 )
 from charter.runtime import Runner
 from charter.testing import ScriptedReasoner, make_agent, respond
+from tampering import rewrite_chain_from
 
 
 @pytest.fixture
@@ -43,29 +42,6 @@ def journal(journal_url: str, signer: JournalSigner) -> Journal:
 def _sql(journal: Journal, statement: str, **params: object) -> None:
     with journal.engine.begin() as conn:
         conn.execute(text(statement), params)
-
-
-def _rewrite_from(journal: Journal, seq: int, payload: str) -> None:
-    """Edit record ``seq`` and recompute every hash after it, head included, as an attacker
-    with write access to the database would: the plain chain verifies afterwards."""
-    records = list(journal.records())
-    prev = records[seq - 2].hash if seq > 1 else GENESIS_HASH
-    with journal.engine.begin() as conn:
-        for r in records[seq - 1 :]:
-            body = payload if r.seq == seq else r.payload_json
-            digest = record_hash(r.seq, r.run_id, r.kind, r.ts, prev, body)
-            conn.execute(
-                text(
-                    "UPDATE journal_records SET payload = :p, prev_hash = :ph, hash = :h "
-                    "WHERE seq = :s"
-                ),
-                {"p": body, "ph": prev, "h": digest, "s": r.seq},
-            )
-            prev = digest
-        conn.execute(
-            text("UPDATE journal_meta SET value = :v WHERE key = 'head'"),
-            {"v": f"{records[-1].seq}:{prev}"},
-        )
 
 
 def _kinds(journal: Journal) -> list[tuple[str, int]]:
@@ -264,7 +240,7 @@ def test_full_rewrite_passes_the_chain_but_not_the_checkpoint(
 ) -> None:
     journal.checkpoint()
 
-    _rewrite_from(journal, 3, '{"i":3,"tool":"send_email"}')
+    rewrite_chain_from(journal, 3, '{"i":3,"tool":"send_email"}')
 
     unsigned = Journal(journal_url).verify()
     assert unsigned.ok  # the hash chain alone cannot tell
@@ -281,7 +257,7 @@ def test_every_checkpoint_after_the_rewrite_is_named(journal: Journal) -> None:
     for seq in (2, 5, 11):
         _sign_at(journal, seq)
 
-    _rewrite_from(journal, 3, '{"i":3,"tool":"send_email"}')
+    rewrite_chain_from(journal, 3, '{"i":3,"tool":"send_email"}')
 
     report = journal.verify()
     assert [(p.kind, p.seq) for p in report.problems] == [("rewritten", 5), ("rewritten", 11)]
@@ -307,7 +283,7 @@ def _sign_at(journal: Journal, seq: int) -> None:
 def test_rewrite_after_the_last_checkpoint_is_left_to_the_chain(journal: Journal) -> None:
     _sign_at(journal, 5)
 
-    _rewrite_from(journal, 7, '{"i":7,"tool":"send_email"}')
+    rewrite_chain_from(journal, 7, '{"i":7,"tool":"send_email"}')
 
     report = journal.verify()
     assert report.ok  # records after the last checkpoint are protected by the chain alone
@@ -334,7 +310,7 @@ def test_signature_that_is_not_hex_is_forged(journal: Journal) -> None:
 
 def test_checkpoint_moved_to_the_rewritten_hash_is_forged(journal: Journal) -> None:
     journal.checkpoint()
-    _rewrite_from(journal, 3, '{"i":3,"tool":"send_email"}')
+    rewrite_chain_from(journal, 3, '{"i":3,"tool":"send_email"}')
     new_head = list(journal.records())[-1].hash
     _sql(journal, "UPDATE journal_checkpoints SET hash = :h", h=new_head)
 
