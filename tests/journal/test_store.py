@@ -109,3 +109,23 @@ def test_other_schema_version_is_refused(journal_url: str) -> None:
 
     with pytest.raises(JournalError, match="schema version 99"):
         Journal(url)
+
+
+def test_latest_seq_of_kinds_tracks_new_records(journal: Journal) -> None:
+    assert journal.latest_seq(["control.pause"]) == 0
+    journal.append([("r1", "a", {}), ("control", "control.pause", {}), ("r1", "b", {})])
+    journal.append([("r2", "c", {})])
+
+    assert journal.latest_seq(["control.pause", "control.resume"]) == 2
+    journal.append([("control", "control.resume", {})])
+    assert journal.latest_seq(["control.pause", "control.resume"]) == 5
+
+
+def test_records_of_kinds_are_oldest_first(journal: Journal) -> None:
+    journal.append([("x", "k2", {}), ("x", "k1", {}), ("x", "other", {}), ("x", "k2", {"n": 1})])
+
+    assert [(r.seq, r.kind) for r in journal.records_of_kinds(["k1", "k2"])] == [
+        (1, "k2"),
+        (2, "k1"),
+        (4, "k2"),
+    ]

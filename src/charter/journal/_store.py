@@ -153,6 +153,7 @@ class Journal:
             )
         mark = "?" if style == "qmark" else "%s"
         self._mark = mark
+        self._sqlite = parsed.get_backend_name() == "sqlite"
         self._insert_sql = (
             "INSERT INTO journal_records (seq, run_id, kind, ts, payload, prev_hash, hash) "
             f"VALUES ({', '.join([mark] * 7)})"
@@ -337,7 +338,8 @@ class Journal:
                     f"SELECT MAX(seq) FROM journal_records WHERE kind IN ({marks})", tuple(kinds)
                 )
                 row = cursor.fetchone()
-                self._writer.commit()  # end the read transaction some drivers open
+                if not self._sqlite:  # psycopg opens a transaction even to read; end it
+                    self._writer.commit()
             except self._dbapi_error as exc:
                 self._writer = None
                 raise JournalError(f"cannot read journal at {_safe_url(self.url)}: {exc}") from exc
