@@ -76,6 +76,10 @@ checkpoints_table = Table(
 )
 
 
+def _record(row: Any) -> Record:
+    return Record(int(row.seq), row.run_id, row.kind, row.ts, row.payload, row.prev_hash, row.hash)
+
+
 class _SeqCollision(Exception):
     """Another writer took the next seq first."""
 
@@ -301,15 +305,7 @@ class Journal:
         with self._engine.connect() as conn:
             result = conn.execution_options(yield_per=batch).execute(query)
             for row in result:
-                yield Record(
-                    seq=int(row.seq),
-                    run_id=row.run_id,
-                    kind=row.kind,
-                    ts=row.ts,
-                    payload_json=row.payload,
-                    prev_hash=row.prev_hash,
-                    hash=row.hash,
-                )
+                yield _record(row)
 
     def records_of_kind(self, kind: str, *, limit: int | None = None) -> list[Record]:
         """The newest records of one kind first (e.g. ``run.started`` to list runs)."""
@@ -321,10 +317,7 @@ class Journal:
         if limit is not None:
             query = query.limit(limit)
         with self._engine.connect() as conn:
-            return [
-                Record(int(r.seq), r.run_id, r.kind, r.ts, r.payload, r.prev_hash, r.hash)
-                for r in conn.execute(query)
-            ]
+            return [_record(row) for row in conn.execute(query)]
 
     def latest_seq(self, kinds: Sequence[str]) -> int:
         """Seq of the newest record of any of ``kinds`` (0 if none): a cheap change check."""
@@ -355,10 +348,7 @@ class Journal:
             .order_by(records_table.c.seq)
         )
         with self._engine.connect() as conn:
-            return [
-                Record(int(r.seq), r.run_id, r.kind, r.ts, r.payload, r.prev_hash, r.hash)
-                for r in conn.execute(query)
-            ]
+            return [_record(row) for row in conn.execute(query)]
 
     def run_ids_with_prefix(self, prefix: str) -> list[str]:
         """Ids of runs starting with ``prefix`` (so users may type a short id)."""

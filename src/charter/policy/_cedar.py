@@ -31,14 +31,13 @@ from typing import TYPE_CHECKING, Any, cast
 import cedarpy
 
 from charter.errors import ConfigError
-from charter.policy._decision import Decision, Verdict
+from charter.policy._decision import VERDICT_RANK, Decision, Verdict
 from charter.policy._flow import Label
 
 if TYPE_CHECKING:
     from charter.policy._charter import Charter
     from charter.tools import Tool
 
-_STRENGTH: dict[str, int] = {"allow": 0, "redact": 1, "simulate": 2, "ask": 3}
 _ACTION = 'Action::"call"'
 
 
@@ -89,19 +88,24 @@ class CompiledCharter:
         if self._raw:
             self._rules |= _raw_rule_infos(self._raw)  # validated when the charter was built
 
+    def _applicable(self, tool_name: str) -> list[tuple[str, str, str | None]]:
+        """``(id, effect, condition)`` of each charter rule whose patterns match the tool."""
+        charter = self.charter
+        found: list[tuple[str, str, str | None]] = []
+        if any(fnmatch.fnmatchcase(tool_name, p) for p in charter.tools.deny):
+            found.append(("tools.deny", "deny", None))
+        if any(fnmatch.fnmatchcase(tool_name, p) for p in charter.tools.allow):
+            found.append(("tools.allow", "allow", None))
+        found.extend(
+            (rule.id, rule.effect, rule.when)
+            for rule in charter.rules
+            if any(fnmatch.fnmatchcase(tool_name, p) for p in rule.tools)
+        )
+        return found
+
     def cedar_text(self, tool_name: str) -> str:
         """The Cedar policies that apply to ``tool_name``, as compiled."""
-        policies: list[str] = []
-        rules = self.charter
-        deny = [p for p in rules.tools.deny if fnmatch.fnmatchcase(tool_name, p)]
-        allow = [p for p in rules.tools.allow if fnmatch.fnmatchcase(tool_name, p)]
-        if deny:
-            policies.append(_permit("tools.deny", "deny", None))
-        if allow:
-            policies.append(_permit("tools.allow", "allow", None))
-        for rule in rules.rules:
-            if any(fnmatch.fnmatchcase(tool_name, p) for p in rule.tools):
-                policies.append(_permit(rule.id, rule.effect, rule.when))
+        policies = [_permit(*rule) for rule in self._applicable(tool_name)]
         if self._raw:
             policies.append(self._raw)
         return "\n".join(policies)
@@ -111,17 +115,14 @@ class CompiledCharter:
         if found is not None:
             return found
         with self._lock:
-            text = self.cedar_text(tool_name)
-            conditional = self._raw or any(
-                r.when and any(fnmatch.fnmatchcase(tool_name, p) for p in r.tools)
-                for r in self.charter.rules
-            )
-            if conditional:
-                built = _Slice(_parse(text, f"charter {self.charter.name!r}"), None)
+            applicable = self._applicable(tool_name)
+            if self._raw or any(when for _, _, when in applicable):
+                built = _Slice(
+                    _parse(self.cedar_text(tool_name), f"charter {self.charter.name!r}"), None
+                )
             else:
-                # No conditions: every listed rule matches, so decide once from their ids.
-                matched = [line for line in text.splitlines() if line.startswith('@id("')]
-                ids = [json.loads(line[4:-1]) for line in matched]
+                # No conditions: every applicable rule matches, so decide once.
+                ids = [rule_id for rule_id, _, _ in applicable]
                 built = _Slice(None, self._verdict(tool_name, ids, forbidden=[]))
             self._slices[tool_name] = built
             return built
@@ -196,7 +197,7 @@ class CompiledCharter:
                 ("tools.default-deny",),
                 f"tool {tool_name!r} is not in the charter's allow list",
             )
-        strongest = max(effects.values(), key=lambda e: _STRENGTH[e])
+        strongest = max(effects.values(), key=lambda e: VERDICT_RANK[e])
         chosen = tuple(i for i, e in effects.items() if e == strongest)
         return self._decision(
             cast(Verdict, strongest), chosen, self._reason(list(chosen), tool_name, strongest)

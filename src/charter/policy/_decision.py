@@ -9,6 +9,9 @@ Verdict = Literal["allow", "deny", "ask", "redact", "simulate"]
 """``allow`` runs the action; ``deny`` refuses it; ``ask`` waits for an approval; ``redact``
 runs it with sensitive values removed; ``simulate`` journals what would have happened."""
 
+VERDICT_RANK: dict[str, int] = {"allow": 0, "redact": 1, "simulate": 2, "ask": 3, "deny": 4}
+"""Which verdict wins when several rules match: the higher rank (deny wins)."""
+
 
 @dataclass(frozen=True, slots=True)
 class Decision:

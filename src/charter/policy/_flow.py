@@ -26,14 +26,13 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from charter.policy._decision import Decision
+from charter.policy._decision import VERDICT_RANK, Decision
 
 if TYPE_CHECKING:
     from charter.policy._charter import Charter
     from charter.tools import Tool
 
 _CONFIDENTIALITY = ("public", "internal", "pii", "secret")
-_RANK = {"allow": 0, "redact": 1, "simulate": 2, "ask": 3, "deny": 4}
 FlowEffect = Literal["deny", "ask", "allow"]
 
 
@@ -140,6 +139,6 @@ def decide_call(
     labels = dict(arg_labels or {})
     decision = charter.decide(tool, args, agent=agent, now=now, labels=join_all(labels))
     flow = check_flows(charter, tool, labels)
-    if flow is not None and _RANK[flow.verdict] > _RANK[decision.verdict]:
+    if flow is not None and VERDICT_RANK[flow.verdict] > VERDICT_RANK[decision.verdict]:
         return flow
     return decision

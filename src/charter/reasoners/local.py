@@ -196,6 +196,7 @@ def build_messages(context: RunContext) -> list[dict[str, str]]:
         {"role": "system", "content": system_prompt(context.instructions, context.tools)},
         {"role": "user", "content": context.goal},
     ]
+    answer = respond_name(context.tools)
     made: set[str] = set()
     for index, turn in enumerate(context.turns):
         call = {"name": turn.call.tool, "arguments": turn.call.args}
@@ -207,13 +208,13 @@ def build_messages(context: RunContext) -> list[dict[str, str]]:
         if turn.observation.status != "ok":
             text += (
                 "\nThat call failed. Fix the arguments using the facts above, try another "
-                f"function, or call {respond_name(context.tools)}."
+                f"function, or call {answer}."
             )
         if index == len(context.turns) - 1:
             progress = "; ".join(f"{t.call.tool} ({t.observation.status})" for t in context.turns)
             text += (
                 f"\nCalls so far: {progress}.\nGoal: {context.goal}\nIf these calls have "
-                f"achieved the goal, call {respond_name(context.tools)} now with the answer; "
+                f"achieved the goal, call {answer} now with the answer; "
                 "otherwise call the next function."
             )
         messages.append(
