@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
@@ -55,6 +56,11 @@ class Proposal:
     usage: Usage = field(default_factory=Usage)
     model: str = ""
     """Model that produced the proposal, when a model did."""
+    sources: Mapping[str, tuple[int, ...]] | None = None
+    """Value-level provenance, for reasoners that keep it (``plan``): for each argument,
+    the steps whose outputs its value was computed from (empty: the goal or the
+    reasoner's own constants). None: the proposal may draw on everything in its context,
+    so every argument carries the context's label."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,7 +1,11 @@
-"""Argument provenance for reasoners that read everything at once (llm, local, scripted).
+"""Argument provenance: the label each argument of a proposed call carries.
 
-Such a reasoner's proposal may draw on anything in its context, so each argument gets
-the join of the labels of everything the run has seen: the goal, then every tool output.
+A reasoner that keeps value-level provenance (``plan``) names, for each argument, the
+steps whose outputs it came from; the argument's label is the join of those outputs'
+labels and the goal's. Any other reasoner (llm, local, scripted) reads everything at
+once: its proposal may draw on anything in its context, so each argument gets the join
+of the labels of everything the run has seen, the goal and then every tool output.
+
 One refinement keeps honest work flowing: a *target* argument (see
 ``ToolContract.targets``) whose exact value appears in a trusted source, the goal or a
 trusted tool's output, is attributed to that source. "Refund order 1042" lets the agent
@@ -13,6 +17,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Mapping
 from typing import Any
 
 from charter.policy import GOAL_LABEL, Label
@@ -26,16 +31,30 @@ class RunLabels:
         self.context: Label = GOAL_LABEL
         """Join of everything seen so far."""
         self._trusted: list[str] = [goal]
+        self._steps: dict[int, Label] = {}
 
-    def observe(self, tool: Tool, text: str) -> None:
-        """Account for ``tool``'s output (``text`` as the reasoner saw it)."""
+    def observe(self, tool: Tool, text: str, step: int = 0) -> None:
+        """Account for ``tool``'s output at ``step`` (``text`` as the reasoner saw it)."""
         label = Label(tool.contract.trust, tool.contract.confidentiality)
         self.context = self.context.join(label)
+        self._steps[step] = self._steps.get(step, GOAL_LABEL).join(label)
         if label.trust == "trusted":
             self._trusted.append(text)
 
-    def arg_labels(self, tool: Tool, args: dict[str, Any]) -> dict[str, Label]:
-        """The label of each argument of a proposed call of ``tool``."""
+    def arg_labels(
+        self,
+        tool: Tool,
+        args: dict[str, Any],
+        sources: Mapping[str, tuple[int, ...]] | None = None,
+    ) -> dict[str, Label]:
+        """The label of each argument of a proposed call of ``tool``.
+
+        With ``sources`` (value-level provenance), an argument is labelled by the outputs
+        it came from; an argument ``sources`` does not name, or a step with no observed
+        output, counts as the whole context (unknown provenance is never trusted more).
+        """
+        if sources is not None:
+            return {name: self._label_of(sources.get(name)) for name in args}
         labels = dict.fromkeys(args, self.context)
         if self.context.trust == "untrusted":
             vouched = Label("trusted", self.context.confidentiality)
@@ -43,6 +62,17 @@ class RunLabels:
                 if name in args and self._in_trusted_source(args[name]):
                     labels[name] = vouched
         return labels
+
+    def _label_of(self, steps: tuple[int, ...] | None) -> Label:
+        if steps is None:
+            return self.context
+        label = GOAL_LABEL
+        for step in steps:
+            seen = self._steps.get(step)
+            if seen is None:
+                return self.context
+            label = label.join(seen)
+        return label
 
     def _in_trusted_source(self, value: Any) -> bool:
         if value is None or isinstance(value, bool):

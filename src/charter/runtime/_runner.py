@@ -21,7 +21,14 @@ from charter.errors import JournalError, ReasonerUnavailableError, UnknownToolEr
 from charter.journal import Journal, Record, canonical_json
 from charter.journal._store import Entry
 from charter.policy import BudgetMeter
-from charter.reasoners._base import FinalAnswer, Observation, RunContext, ToolCall, Turn
+from charter.reasoners._base import (
+    FinalAnswer,
+    Observation,
+    Proposal,
+    RunContext,
+    ToolCall,
+    Turn,
+)
 from charter.runtime._controls import Controls, ControlState
 from charter.runtime._provenance import RunLabels
 from charter.runtime._run import Run, Step
@@ -174,7 +181,7 @@ class Runner:
             return
         revoked = controls.revocation(action.tool, agent.name)
         observation = self._govern_and_act(
-            agent, step, action, meter, completed, revoked, labels, record, flush
+            agent, step, proposal, meter, completed, revoked, labels, record, flush
         )
         step.observation = observation
         record(
@@ -188,7 +195,7 @@ class Runner:
         self,
         agent: Agent,
         step: Step,
-        call: ToolCall,
+        proposal: Proposal,
         meter: BudgetMeter,
         completed: set[str],
         revoked: str | None,
@@ -196,6 +203,8 @@ class Runner:
         record: Callable[[str, dict[str, Any]], None],
         flush: Callable[[], None],
     ) -> Observation:
+        call = proposal.action
+        assert isinstance(call, ToolCall)
         try:
             found = agent.inventory.get(call.tool)
         except UnknownToolError as exc:
@@ -208,7 +217,7 @@ class Runner:
         key = ""
         if found.contract.side_effect != "read":  # only writes are held to the repeat rule
             key = canonical_json([found.name, args])
-        arg_labels = labels.arg_labels(found, args)
+        arg_labels = labels.arg_labels(found, args, proposal.sources)
         decision = agent.govern(  # govern
             found, args, repeat=key in completed, revoked=revoked, labels=arg_labels
         )
@@ -226,7 +235,7 @@ class Runner:
         if found.contract.confidentiality == "secret" and observation.status == "ok":
             observation, effect = _withhold_secret(found, observation, effect)
         if observation.status in ("ok", "error"):  # the tool's own output reached the model
-            labels.observe(found, observation.render())
+            labels.observe(found, observation.render(), step.index)
         if key and observation.status == "ok":
             completed.add(key)
         meter.cost_usd += found.contract.cost_usd
