@@ -29,3 +29,11 @@ class JournalError(CharterError):
 
 class RunNotFoundError(CharterError):
     """No run with the given id exists in the journal."""
+
+
+class ApprovalError(CharterError):
+    """An approval cannot be given, found or used (unknown id, not eligible, decided)."""
+
+
+class RunStateError(CharterError):
+    """A run cannot do what was asked in its current state (e.g. resume a finished run)."""

@@ -458,9 +458,7 @@ def test_conditional_rule_decides_on_the_call_arguments(runner: Runner, journal:
     assert calls == ["refund 1"]
 
 
-def test_an_ask_verdict_is_journaled_and_the_call_withheld(
-    runner: Runner, journal: Journal
-) -> None:
+def test_an_ask_verdict_is_journaled_and_the_run_waits(runner: Runner, journal: Journal) -> None:
     charter = Charter.model_validate(
         {"name": "c", "rules": [{"id": "approve-refunds", "effect": "ask", "tools": ["refund_*"]}]}
     )
@@ -471,7 +469,8 @@ def test_an_ask_verdict_is_journaled_and_the_call_withheld(
     assert calls == []
     (decided,) = [r.payload for r in journal.records(run.run_id) if r.kind == "step.decided"]
     assert (decided["verdict"], decided["rules"]) == ("ask", ["approve-refunds"])
-    assert reasoner.contexts[1].turns[0].observation.status == "denied"
+    assert (run.status, len(reasoner.contexts)) == ("waiting", 1)
+    assert record_kinds(journal, run.run_id)[-2:] == ["approval.requested", "run.waiting"]
 
 
 def test_rate_limit_denies_across_runs_of_one_agent(runner: Runner, journal: Journal) -> None:

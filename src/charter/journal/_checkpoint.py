@@ -95,6 +95,14 @@ class JournalVerifier:
         """The public key as PEM (SubjectPublicKeyInfo), for auditors."""
         return _public_pem(self._public_key)
 
+    def verify_message(self, message: bytes, signature: bytes) -> bool:
+        """Whether ``signature`` is this key's signature of ``message``."""
+        try:
+            self._public_key.verify(signature, message)
+        except InvalidSignature:
+            return False
+        return True
+
 
 class JournalSigner:
     """An Ed25519 private key that signs journal checkpoints.
@@ -122,6 +130,10 @@ class JournalSigner:
     def public_pem(self) -> str:
         """The public key as PEM (SubjectPublicKeyInfo), for auditors."""
         return self.verifier.public_pem()
+
+    def sign_message(self, message: bytes) -> bytes:
+        """Sign another journal artefact (an approval receipt); callers domain-separate it."""
+        return self._private_key.sign(message)
 
 
 def _reason(exc: BaseException) -> str:

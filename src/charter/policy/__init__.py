@@ -3,6 +3,8 @@
 from charter.policy._budget import BudgetMeter, RateLimiter
 from charter.policy._cedar import CompiledCharter
 from charter.policy._charter import (
+    ApprovalLevel,
+    ApprovalPolicy,
     Budgets,
     Charter,
     Effect,
@@ -18,6 +20,8 @@ from charter.policy._flow import GOAL_LABEL, Flows, Label, check_flows, decide_c
 
 __all__ = [
     "GOAL_LABEL",
+    "ApprovalLevel",
+    "ApprovalPolicy",
     "BudgetMeter",
     "Budgets",
     "Charter",

@@ -22,6 +22,11 @@ and the charter's version hash. See :mod:`charter.policy._cedar` for how rules c
       max_steps: 12
       max_tokens: 40000
       max_wall_seconds: 600
+    approvals:
+      escalation:
+        - {approvers: [dana, lee], timeout_seconds: 1800}
+        - {approvers: [head-of-support], timeout_seconds: 7200}
+      receipt_ttl_seconds: 900
 
 Conditions see ``principal`` (the agent), ``resource`` (the tool: ``name``,
 ``side_effect``, ``trust``, ``confidentiality``, ``idempotent``, ``reversible``, ``owner``,
@@ -129,6 +134,30 @@ class RateLimit(BaseModel):
     per_seconds: float = Field(gt=0)
 
 
+class ApprovalLevel(BaseModel):
+    """One level of an escalation chain: who may approve, and for how long."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    approvers: list[str] = Field(default_factory=lambda: [])
+    """Identities allowed to decide at this level; empty: anyone."""
+    timeout_seconds: float = Field(default=3600.0, gt=0)
+    """How long this level has before the request escalates to the next (or expires)."""
+
+
+class ApprovalPolicy(BaseModel):
+    """How ``ask`` decisions are answered: the escalation chain and the receipts' terms."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    escalation: list[ApprovalLevel] = Field(default_factory=lambda: [ApprovalLevel()], min_length=1)
+    """Levels in order; a request unanswered at the last level expires (a denial)."""
+    receipt_ttl_seconds: float = Field(default=900.0, gt=0)
+    """How long an approval stays valid for executing the call once granted."""
+    forbid_self_approval: bool = True
+    """Whoever started a run may not approve its requests."""
+
+
 class Charter(BaseModel):
     """An agent's policy. Load one with :func:`load_charter` or build it in code."""
 
@@ -147,6 +176,8 @@ class Charter(BaseModel):
     rate_limits: list[RateLimit] = Field(default_factory=lambda: [])
     flows: Flows = Field(default_factory=Flows)
     """What the information-flow rules do (see :mod:`charter.policy._flow`)."""
+    approvals: ApprovalPolicy = Field(default_factory=ApprovalPolicy)
+    """Who answers ``ask`` decisions, escalation, and how long approvals stay valid."""
     phase: Phase = "autonomous"
     """Rollout phase, visible to conditions as ``context.phase``."""
     allow_repeat_writes: bool = False

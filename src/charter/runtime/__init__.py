@@ -1,17 +1,35 @@
-"""The runtime: the governed run loop."""
+"""The runtime: the governed run loop, operator controls and approvals."""
 
+from charter.runtime._approvals import (
+    APPROVAL_KINDS,
+    ApprovalRequest,
+    Approvals,
+    ApprovalState,
+    ApprovalStatus,
+    Receipt,
+    ReceiptProblem,
+    args_hash,
+)
 from charter.runtime._controls import CONTROL_KINDS, CONTROL_RUN, Controls, ControlState
 from charter.runtime._run import Run, RunStatus, Step
 from charter.runtime._runner import RecordListener, Runner
 
 __all__ = [
+    "APPROVAL_KINDS",
     "CONTROL_KINDS",
     "CONTROL_RUN",
+    "ApprovalRequest",
+    "ApprovalState",
+    "ApprovalStatus",
+    "Approvals",
     "ControlState",
     "Controls",
+    "Receipt",
+    "ReceiptProblem",
     "RecordListener",
     "Run",
     "RunStatus",
     "Runner",
     "Step",
+    "args_hash",
 ]

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
 from charter.policy import Decision
 from charter.reasoners._base import Action, Observation, Usage
 
-RunStatus = Literal["running", "completed", "failed", "stopped"]
-"""``completed``: the agent gave a final answer; ``stopped``: a budget ended it;
+RunStatus = Literal["running", "waiting", "completed", "failed", "stopped"]
+"""``completed``: the agent gave a final answer; ``waiting``: an approval request is open
+(resume the run once it is decided); ``stopped``: a budget or an operator ended it;
 ``failed``: the reasoner could not continue or the run was interrupted."""
 
 
@@ -23,6 +25,8 @@ class Step:
     decision: Decision | None = None
     """None when there was nothing to govern (a final answer, an unknown tool, bad args)."""
     observation: Observation | None = None
+    sources: Mapping[str, tuple[int, ...]] | None = None
+    """The proposal's value-level provenance, when its reasoner keeps one."""
 
 
 @dataclass(slots=True)
@@ -38,3 +42,5 @@ class Run:
     steps: list[Step] = field(default_factory=lambda: [])
     tokens: int = 0
     cost_usd: float = 0.0
+    waiting_for: str | None = None
+    """Id of the approval request a ``waiting`` run waits for."""

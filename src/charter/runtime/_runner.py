@@ -9,26 +9,37 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
 import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
+from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from charter.agent import Agent
-from charter.errors import JournalError, ReasonerUnavailableError, UnknownToolError
+from charter.errors import (
+    JournalError,
+    ReasonerUnavailableError,
+    RunNotFoundError,
+    RunStateError,
+    UnknownToolError,
+)
 from charter.journal import Journal, Record, canonical_json
 from charter.journal._store import Entry
-from charter.policy import BudgetMeter
+from charter.policy import BudgetMeter, Decision
 from charter.reasoners._base import (
     FinalAnswer,
     Observation,
-    Proposal,
+    ObservationStatus,
     RunContext,
     ToolCall,
     Turn,
+    Usage,
 )
+from charter.runtime._approvals import ApprovalRequest, Approvals, Clock, ReceiptProblem
 from charter.runtime._controls import Controls, ControlState
 from charter.runtime._provenance import RunLabels
 from charter.runtime._run import Run, Step
@@ -42,17 +53,45 @@ def new_run_id() -> str:
     return f"{time.time_ns():016x}{secrets.token_hex(8)}"
 
 
+@dataclass(slots=True)
+class _Session:
+    """One run in progress: its state and the records not yet flushed."""
+
+    agent: Agent
+    run: Run
+    context: RunContext
+    meter: BudgetMeter
+    labels: RunLabels
+    actor: str
+    completed: set[str] = field(default_factory=lambda: set[str]())
+    """Canonical write calls that took effect, for the repeat rule."""
+    pending: list[Entry] = field(default_factory=lambda: [])
+
+    def record(self, kind: str, payload: dict[str, Any]) -> None:
+        self.pending.append((self.run.run_id, kind, payload))
+
+
 class Runner:
     """Runs agents against goals, journaling every step.
+
+    A call the charter asks about stops the run in status ``waiting`` with an approval
+    request journaled; :meth:`resume` continues it from the journal once the request is
+    decided (or expired), in this process or any other.
 
     Args:
         journal: where every record goes.
         on_record: called with each record once it is durably stored (progress, UIs).
         tool_workers: threads available to tools that declare a timeout.
+        clock: current UTC time for approvals (replaceable in tests).
     """
 
     def __init__(
-        self, journal: Journal, *, on_record: RecordListener | None = None, tool_workers: int = 4
+        self,
+        journal: Journal,
+        *,
+        on_record: RecordListener | None = None,
+        tool_workers: int = 4,
+        clock: Clock | None = None,
     ) -> None:
         self.journal = journal
         self._on_record = on_record
@@ -60,116 +99,169 @@ class Runner:
         self._journaled_policies: set[str] = set()
         self.controls = Controls(journal)
         """Operator controls (kill switch, revocations), checked before every step."""
+        self.approvals = Approvals(journal) if clock is None else Approvals(journal, clock=clock)
+        """Approval requests and receipts."""
 
     def close(self) -> None:
         """Stop the tool threads (calls still running are abandoned)."""
         self._pool.shutdown(wait=False, cancel_futures=True)
 
-    def run(self, agent: Agent, goal: str) -> Run:
-        """Run ``agent`` on ``goal`` until it answers, a budget stops it, or it fails."""
+    def _flush(self, session: _Session, *, checkpoint: bool = False) -> None:
+        stored = self.journal.append(session.pending, checkpoint=checkpoint)
+        session.pending.clear()
+        if self._on_record is not None:
+            for item in stored:
+                self._on_record(item)
+
+    def run(self, agent: Agent, goal: str, *, actor: str = "") -> Run:
+        """Run ``agent`` on ``goal`` until it answers, waits for an approval, a budget
+        stops it, or it fails.
+
+        Args:
+            agent: the agent to run.
+            goal: what it should achieve (trusted input).
+            actor: who started the run (journaled; may not approve its requests).
+        """
         run = Run(run_id=new_run_id(), agent=agent.name, goal=goal)
-        pending: list[Entry] = []
-
-        def record(kind: str, payload: dict[str, Any]) -> None:
-            pending.append((run.run_id, kind, payload))
-
-        def flush(*, checkpoint: bool = False) -> None:
-            stored = self.journal.append(pending, checkpoint=checkpoint)
-            pending.clear()
-            if self._on_record is not None:
-                for item in stored:
-                    self._on_record(item)
-
-        record("run.started", agent.manifest() | {"goal": goal})
-        self._record_policy(agent, record)
-        flush()
-        context = RunContext(
-            goal=goal, instructions=agent.instructions, tools=agent.tools(), run_id=run.run_id
+        session = _Session(
+            agent,
+            run,
+            RunContext(goal, agent.instructions, agent.tools(), run_id=run.run_id),
+            BudgetMeter(agent.charter.budgets),
+            RunLabels(goal),
+            actor,
         )
-        meter = BudgetMeter(agent.charter.budgets)
-        completed: set[str] = set()  # canonical calls that took effect, for the repeat rule
-        labels = RunLabels(goal)
+        session.record("run.started", agent.manifest() | {"goal": goal, "actor": actor})
+        self._record_policy(session)
+        self._flush(session)
+        return self._drive(session, None)
+
+    def resume(self, agent: Agent, run_id: str, *, actor: str = "") -> Run:
+        """Continue a ``waiting`` run from the journal once its approval request is
+        decided or expired.
+
+        The approved call is re-governed under ``agent``'s charter and the receipt
+        re-checked against it before anything runs; a denial or expiry becomes an
+        observation the reasoner sees, as any denial does.
+
+        Raises:
+            RunNotFoundError: no such run.
+            RunStateError: the run is not waiting, its request is still undecided, it
+                belongs to another agent, or another process resumed it first.
+        """
+        records = list(self.journal.records(run_id))
+        if not records or records[0].kind != "run.started":
+            raise RunNotFoundError(f"no run with id {run_id!r}; `charter runs` lists them")
+        started = records[0].payload
+        if started["agent"] != agent.name:
+            raise RunStateError(
+                f"run {run_id} belongs to agent {started['agent']!r}, not {agent.name!r}"
+            )
+        waiting = _waiting_record(records)
+        if waiting is None:
+            status = next(
+                (r.payload["status"] for r in records if r.kind == "run.finished"), "running"
+            )
+            raise RunStateError(f"run {run_id} is not waiting for an approval (it is {status})")
+        request_id = str(waiting.payload["request_id"])
+        state = self.approvals.get(request_id)
+        if state.status == "pending":
+            who = state.request.approvers_at(state.level or 0)
+            raise RunStateError(
+                f"run {run_id} is waiting for approval {request_id} "
+                f"(approvers: {', '.join(who) if who else 'anyone'}); "
+                f"`charter approvals approve {request_id}` or `deny` it first"
+            )
+        session = _rebuild(agent, records, actor)
+        self._journaled_policies.add(str(started["charter"]["policy"]))
+        session.record("run.resumed", {"request_id": request_id, "actor": actor})
+        self._record_policy(session)
+        self._flush(session)
+        resumed = [
+            r
+            for r in self.journal.records(run_id)
+            if r.kind == "run.resumed" and r.seq > waiting.seq
+        ]
+        if resumed[0].payload.get("request_id") != request_id or len(resumed) > 1:
+            raise RunStateError(f"run {run_id} was resumed by another process first")
+        return self._drive(session, state.request)
+
+    def _drive(self, session: _Session, approved: ApprovalRequest | None) -> Run:
+        run, meter = session.run, session.meter
         try:
+            if approved is not None:
+                self._finish_approved_step(session, approved)
             while run.status == "running":
-                self._step(agent, run, context, meter, completed, labels, record, flush)
+                self._step(session)
         except ReasonerUnavailableError as exc:
             run.status, run.error = "failed", str(exc)
         except BaseException as exc:
             run.status, run.error = "failed", f"{type(exc).__name__}: {exc}"
-            record("run.finished", _finish(run, meter))
+            session.record("run.finished", _finish(run, meter))
             with contextlib.suppress(JournalError):  # if the journal failed, its error stands
-                flush(checkpoint=True)
+                self._flush(session, checkpoint=True)
             raise
-        record("run.finished", _finish(run, meter))
-        flush(checkpoint=True)  # a run's end is signed with it (when the journal has a key)
+        if run.status == "waiting":
+            session.record(
+                "run.waiting",
+                {"request_id": run.waiting_for, "active_seconds": _active_seconds(meter)},
+            )
+        else:
+            session.record("run.finished", _finish(run, meter))
+        self._flush(session, checkpoint=True)  # signed with it (when the journal has a key)
         return run
 
     @staticmethod
-    def _paused(
-        agent: Agent,
-        run: Run,
-        record: Callable[[str, dict[str, Any]], None],
-        controls: ControlState,
-    ) -> bool:
-        """Stop ``run`` if an operator paused its agent."""
+    def _paused(session: _Session, controls: ControlState) -> bool:
+        """Stop the run if an operator paused its agent."""
+        agent, run = session.agent, session.run
         reason = controls.pause_reason(agent.name)
         if reason is not None:
-            record("run.paused", {"agent": agent.name, "reason": reason})
+            session.record("run.paused", {"agent": agent.name, "reason": reason})
             run.status, run.error = "stopped", f"agent {agent.name!r} paused: {reason}"
         return reason is not None
 
-    def _record_policy(self, agent: Agent, record: Callable[[str, dict[str, Any]], None]) -> None:
+    def _record_policy(self, session: _Session) -> None:
         # Each policy version is journaled once, so any decision can be explained later
         # from the journal alone (`charter policy explain`).
-        version = agent.charter.policy_hash
+        charter = session.agent.charter
+        version = charter.policy_hash
         if version not in self._journaled_policies:
             known = {
                 r.payload.get("policy") for r in self.journal.records_of_kind("policy.version")
             }
             self._journaled_policies |= {str(v) for v in known}
         if version not in self._journaled_policies:
-            record("policy.version", {"policy": version, "charter": agent.charter.model_dump()})
+            session.record("policy.version", {"policy": version, "charter": charter.model_dump()})
             self._journaled_policies.add(version)
 
-    def _step(
-        self,
-        agent: Agent,
-        run: Run,
-        context: RunContext,
-        meter: BudgetMeter,
-        completed: set[str],
-        labels: RunLabels,
-        record: Callable[[str, dict[str, Any]], None],
-        flush: Callable[[], None],
-    ) -> None:
+    def _step(self, session: _Session) -> None:
+        agent, run, meter = session.agent, session.run, session.meter
         # A paused agent starts no run; a running one is stopped after its next proposal
         # (below), before anything it proposed can act: one control check per step.
-        if not run.steps and self._paused(agent, run, record, self.controls.state()):
+        if not run.steps and self._paused(session, self.controls.state()):
             return
         breach = meter.breach()
         if breach is not None:
             rule, message = breach
-            record("budget.exceeded", {"rule": rule, "reason": message})
+            session.record("budget.exceeded", {"rule": rule, "reason": message})
             run.status, run.error = "stopped", message
             return
-        proposal = agent.reasoner.propose(context)  # reason
+        proposal = agent.reasoner.propose(session.context)  # reason
         meter.steps += 1
         usage = proposal.usage
         meter.charge_tokens(
             proposal.model, usage.prompt_tokens, usage.completion_tokens, agent.charter.prices
         )
-        step = Step(index=meter.steps, action=proposal.action, usage=proposal.usage)
+        step = Step(meter.steps, proposal.action, usage, sources=proposal.sources)
         run.steps.append(step)
         action = proposal.action
-        record(
+        session.record(
             "step.proposed",
             {
                 "step": step.index,
                 "action": _action_json(action),
-                "tokens": {
-                    "prompt": proposal.usage.prompt_tokens,
-                    "completion": proposal.usage.completion_tokens,
-                },
+                "tokens": {"prompt": usage.prompt_tokens, "completion": usage.completion_tokens},
                 "model": proposal.model,
             },
         )
@@ -177,34 +269,47 @@ class Runner:
             run.status, run.answer = "completed", action.text
             return
         controls = self.controls.state()  # read after reasoning, which may take seconds
-        if self._paused(agent, run, record, controls):
+        if self._paused(session, controls):
             return
         revoked = controls.revocation(action.tool, agent.name)
-        observation = self._govern_and_act(
-            agent, step, proposal, meter, completed, revoked, labels, record, flush
-        )
+        observation = self._govern_and_act(session, step, action, revoked, None)
+        if observation is not None:
+            self._observed(session, step, action, observation)
+
+    def _observed(
+        self, session: _Session, step: Step, call: ToolCall, observation: Observation
+    ) -> None:
         step.observation = observation
-        record(
+        session.record(
             "step.observed",
             {"step": step.index, "status": observation.status, "text": observation.render()},
         )
-        flush()
-        context.turns.append(Turn(action, observation))  # perceive
+        self._flush(session)
+        session.context.turns.append(Turn(call, observation))  # perceive
+
+    def _finish_approved_step(self, session: _Session, request: ApprovalRequest) -> None:
+        """Re-govern the call a decided request was about, and act on it if approved."""
+        step = session.run.steps[-1]
+        call = step.action
+        assert isinstance(call, ToolCall)
+        controls = self.controls.state()
+        if self._paused(session, controls):
+            return
+        revoked = controls.revocation(call.tool, session.agent.name)
+        observation = self._govern_and_act(session, step, call, revoked, request)
+        if observation is not None:
+            self._observed(session, step, call, observation)
 
     def _govern_and_act(
         self,
-        agent: Agent,
+        session: _Session,
         step: Step,
-        proposal: Proposal,
-        meter: BudgetMeter,
-        completed: set[str],
+        call: ToolCall,
         revoked: str | None,
-        labels: RunLabels,
-        record: Callable[[str, dict[str, Any]], None],
-        flush: Callable[[], None],
-    ) -> Observation:
-        call = proposal.action
-        assert isinstance(call, ToolCall)
+        approved: ApprovalRequest | None,
+    ) -> Observation | None:
+        """Govern ``call`` and act on it; None when the run now waits for an approval."""
+        agent, sources = session.agent, step.sources
         try:
             found = agent.inventory.get(call.tool)
         except UnknownToolError as exc:
@@ -217,30 +322,88 @@ class Runner:
         key = ""
         if found.contract.side_effect != "read":  # only writes are held to the repeat rule
             key = canonical_json([found.name, args])
-        arg_labels = labels.arg_labels(found, args, proposal.sources)
+        labels = session.labels
+        arg_labels = labels.arg_labels(found, args, sources)
         decision = agent.govern(  # govern
-            found, args, repeat=key in completed, revoked=revoked, labels=arg_labels
+            found, args, repeat=key in session.completed, revoked=revoked, labels=arg_labels
         )
         step.decision = decision
-        record(
+        session.record(
             "step.decided",
             {"step": step.index, "tool": found.name, "labels": labels.context.to_json()}
+            | ({"sources": {k: list(v) for k, v in sources.items()}} if sources else {})
             | decision.to_json(),
         )
-        if not decision.allowed:
+        if decision.verdict == "ask":
+            if approved is None:
+                return self._request_approval(session, step, found.name, args, decision, sources)
+            checked = self.approvals.check(
+                approved.request_id,
+                run_id=session.run.run_id,
+                step=step.index,
+                tool=found.name,
+                args=args,
+                policy=decision.policy,
+            )
+            if isinstance(checked, ReceiptProblem):
+                session.record(
+                    "approval.rejected",
+                    {
+                        "request_id": approved.request_id,
+                        "rule": checked.rule,
+                        "reason": checked.message,
+                    },
+                )
+                return Observation("denied", f"{checked.message} (rule {checked.rule})")
+            session.record(
+                "approval.used",
+                {
+                    "request_id": approved.request_id,
+                    "step": step.index,
+                    "approver": checked.approver,
+                },
+            )
+        elif not decision.allowed:
             return Observation("denied", f"{decision.reason} (rule {', '.join(decision.rules)})")
-        if found.contract.side_effect != "read":
-            flush()  # a write is journaled as decided before it can touch the world
+        if found.contract.side_effect != "read" or approved is not None:
+            self._flush(session)  # a write is journaled as decided before it can touch the world
         observation, effect = self._act(found, validated)
         if found.contract.confidentiality == "secret" and observation.status == "ok":
             observation, effect = _withhold_secret(found, observation, effect)
         if observation.status in ("ok", "error"):  # the tool's own output reached the model
             labels.observe(found, observation.render(), step.index)
         if key and observation.status == "ok":
-            completed.add(key)
-        meter.cost_usd += found.contract.cost_usd
-        record("step.effect", {"step": step.index, "tool": found.name} | effect)
+            session.completed.add(key)
+        session.meter.cost_usd += found.contract.cost_usd
+        session.record("step.effect", {"step": step.index, "tool": found.name} | effect)
         return observation
+
+    def _request_approval(
+        self,
+        session: _Session,
+        step: Step,
+        tool: str,
+        args: dict[str, Any],
+        decision: Decision,
+        sources: Mapping[str, tuple[int, ...]] | None,
+    ) -> None:
+        agent, run = session.agent, session.run
+        request = ApprovalRequest.create(
+            run_id=run.run_id,
+            agent=agent.name,
+            step=step.index,
+            tool=tool,
+            args=args,
+            decision=decision,
+            terms=agent.charter.approvals,
+            requested_by=session.actor,
+            now=self.approvals.clock(),
+        )
+        payload = request.to_payload()
+        if sources is not None:
+            payload["sources"] = {name: list(steps) for name, steps in sources.items()}
+        session.record("approval.requested", payload)
+        run.status, run.waiting_for = "waiting", request.request_id
 
     def _act(self, found: Tool, validated: Any) -> tuple[Observation, dict[str, Any]]:
         started = time.perf_counter()
@@ -283,6 +446,10 @@ def _action_json(action: ToolCall | FinalAnswer) -> dict[str, Any]:
     return {"tool": action.tool, "args": action.args}
 
 
+def _active_seconds(meter: BudgetMeter) -> float:
+    return round(time.monotonic() - meter.started, 3)
+
+
 def _finish(run: Run, meter: BudgetMeter) -> dict[str, Any]:
     run.tokens, run.cost_usd = meter.tokens, meter.cost_usd
     return {
@@ -293,3 +460,105 @@ def _finish(run: Run, meter: BudgetMeter) -> dict[str, Any]:
         "tokens": meter.tokens,
         "cost_usd": round(meter.cost_usd, 6),
     }
+
+
+def _waiting_record(records: list[Record]) -> Record | None:
+    """The run's ``run.waiting`` record if waiting is its latest state, else None."""
+    for record in reversed(records):
+        if record.kind == "run.waiting":
+            return record
+        if record.kind in ("run.resumed", "run.finished"):
+            return None
+    return None
+
+
+def _observation(status: ObservationStatus, text: str) -> Observation:
+    """An observation as the reasoner saw it, rebuilt from its journaled text."""
+    if status == "ok":
+        try:
+            return Observation("ok", json.loads(text))
+        except ValueError:
+            return Observation("ok", text)  # cut for length, or withheld: the text it saw
+    return Observation(status, text.removeprefix(f"{status}: "))
+
+
+def _rebuild(agent: Agent, records: list[Record], actor: str) -> _Session:
+    """The session of a journaled run, as it stood when it began waiting."""
+    started = records[0]
+    goal = str(started.payload["goal"])
+    run = Run(run_id=started.run_id, agent=agent.name, goal=goal)
+    meter = BudgetMeter(agent.charter.budgets)
+    session = _Session(
+        agent,
+        run,
+        RunContext(goal, agent.instructions, agent.tools(), run_id=run.run_id),
+        meter,
+        RunLabels(goal),
+        actor or str(started.payload.get("actor", "")),
+    )
+    steps: dict[int, Step] = {}
+    effects: dict[int, str] = {}
+    active, segment = 0.0, datetime.fromisoformat(started.ts)
+    for record in records[1:]:
+        p = record.payload
+        match record.kind:
+            case "step.proposed":
+                action = p["action"]
+                tokens = p.get("tokens", {})
+                usage = Usage(int(tokens.get("prompt", 0)), int(tokens.get("completion", 0)))
+                step = Step(
+                    int(p["step"]),
+                    FinalAnswer(action["answer"])
+                    if "answer" in action
+                    else ToolCall(action["tool"], dict(action["args"])),
+                    usage,
+                )
+                steps[step.index] = step
+                run.steps.append(step)
+                meter.steps = step.index
+                meter.charge_tokens(
+                    str(p.get("model", "")),
+                    usage.prompt_tokens,
+                    usage.completion_tokens,
+                    agent.charter.prices,
+                )
+            case "step.decided":
+                sources = p.get("sources")
+                if sources is not None and int(p["step"]) in steps:
+                    steps[int(p["step"])].sources = {k: tuple(v) for k, v in sources.items()}
+            case "step.effect":
+                effects[int(p["step"])] = str(p["status"])
+                tool = agent.inventory.find(str(p["tool"]))
+                if tool is not None:
+                    meter.cost_usd += tool.contract.cost_usd
+            case "step.observed":
+                _replay_observation(session, steps[int(p["step"])], p, effects)
+            case "run.waiting":
+                active += (datetime.fromisoformat(record.ts) - segment).total_seconds()
+            case "run.resumed":
+                segment = datetime.fromisoformat(record.ts)
+            case _:
+                pass
+    meter.started = time.monotonic() - active
+    return session
+
+
+def _replay_observation(
+    session: _Session, step: Step, payload: dict[str, Any], effects: dict[int, str]
+) -> None:
+    call = step.action
+    assert isinstance(call, ToolCall)
+    observation = _observation(payload["status"], str(payload["text"]))
+    step.observation = observation
+    session.context.turns.append(Turn(call, observation))
+    tool = session.agent.inventory.find(call.tool)
+    if tool is None:
+        return
+    if effects.get(step.index) in ("ok", "error"):  # the tool's own output reached the model
+        session.labels.observe(tool, str(payload["text"]), step.index)
+    if effects.get(step.index) == "ok" and tool.contract.side_effect != "read":
+        try:
+            args = tool.validate_args(call.args).model_dump(mode="json")
+        except ToolArgumentsError:
+            return
+        session.completed.add(canonical_json([tool.name, args]))

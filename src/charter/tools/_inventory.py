@@ -34,6 +34,10 @@ class Inventory:
             raise UnknownToolError(f"unknown tool {name!r}{hint}; known tools: {known}")
         return found
 
+    def find(self, name: str) -> Tool | None:
+        """The tool called ``name``, or None."""
+        return self._tools.get(name)
+
     def revoke(self, name: str) -> None:
         """Withdraw a tool: any later proposal to call it is denied."""
         self.get(name)
