@@ -456,7 +456,8 @@ def test_revoked_tools_are_withheld_from_the_reasoner(tmp_path: Path, tools_modu
 
 
 def test_manifest_names_agent_charter_hash_and_tools(tmp_path: Path, tools_module: str) -> None:
-    agent = load_agent(_standard(tmp_path, tools_module))
+    path = _standard(tmp_path, tools_module)
+    agent = load_agent(path)
 
     manifest = agent.manifest()
 
@@ -466,5 +467,6 @@ def test_manifest_names_agent_charter_hash_and_tools(tmp_path: Path, tools_modul
         "reasoner": {"kind": "rules", "steps": 1, "match": None},
         "charter": {"name": "support", "version": "2", "policy": agent.charter.policy_hash},
         "tools": ["lookup_order", "refund_order", "send_email"],
+        "source": str(Path(path).resolve()),
     }
     assert len(manifest["charter"]["policy"]) == 16

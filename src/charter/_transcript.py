@@ -59,6 +59,30 @@ def describe(record: Record) -> str | None:
         case "control.pause" | "control.resume" | "control.revoke" | "control.restore":
             target = p.get("tool") or p.get("agent")
             return f"[magenta]{record.kind}[/] {escape(str(target))} by {escape(p['actor'])}"
+        case "approval.requested":
+            return (
+                f"{step}  [yellow]approval {p['request_id']} requested[/]: "
+                f"{_short(p['reason'])} ({', '.join(p['rules'])})"
+            )
+        case "approval.granted" | "approval.denied":
+            verdict = "approved" if record.kind == "approval.granted" else "denied"
+            why = f": {_short(p['reason'])}" if p.get("reason") else ""
+            return f"[magenta]{p['request_id']} {verdict}[/] by {escape(p['approver'])}{why}"
+        case "approval.escalated":
+            who = ", ".join(p["approvers"] or []) or "anyone"
+            return (
+                f"[yellow]{p['request_id']} escalated[/] to level {p['level'] + 1}: {escape(who)}"
+            )
+        case "approval.expired":
+            return f"[red]{p['request_id']} expired[/] unanswered"
+        case "approval.used":
+            return f"{step}  approved by {escape(p['approver'])} ({p['request_id']})"
+        case "approval.rejected":
+            return f"[red]approval {p['request_id']} rejected[/]: {_short(p['reason'])}"
+        case "run.waiting":
+            return f"[yellow]run waiting[/] for approval {p['request_id']}"
+        case "run.resumed":
+            return f"[bold]run {record.run_id[:12]} resumed[/] by {escape(p['actor'] or '?')}"
         case "budget.exceeded":
             return f"[yellow]budget exceeded[/]: {escape(p['reason'])} ({p['rule']})"
         case "run.finished":

@@ -45,6 +45,8 @@ class Agent:
     version: str = "1"
     limiter: RateLimiter = field(default_factory=RateLimiter)
     """Counts calls against the charter's rate limits across this agent's runs."""
+    source: str = ""
+    """The agent file it was loaded from, if any (journaled, so a run can be resumed)."""
 
     def tools(self) -> list[Tool]:
         """Tools offered to the reasoner (revoked ones are withheld)."""
@@ -108,7 +110,7 @@ class Agent:
                 "policy": self.charter.policy_hash,
             },
             "tools": self.inventory.names(),
-        }
+        } | ({"source": self.source} if self.source else {})
 
 
 class ToolsetSpec(BaseModel):
@@ -206,4 +208,6 @@ def load_agent(path: Path | str, *, overrides: Mapping[str, Any] | None = None) 
     path = Path(path)
     data = read_yaml_mapping(path) | dict(overrides or {})
     spec = load_model(AgentSpec, data, str(path))
-    return build_agent(spec, base_dir=path.parent, source=str(path))
+    agent = build_agent(spec, base_dir=path.parent, source=str(path))
+    agent.source = str(path.resolve())
+    return agent

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import getpass
 import json
 import sys
 from collections.abc import Callable
@@ -14,7 +15,7 @@ from rich import box
 from rich.console import Console
 from rich.table import Table
 
-from charter import _cli_controls, _cli_policy, settings
+from charter import _cli_approvals, _cli_controls, _cli_policy, settings
 from charter._transcript import describe
 from charter.errors import CharterError, RunNotFoundError
 from charter.journal import Journal, JournalVerifier, Record, load_or_create_signer, load_verifier
@@ -24,6 +25,8 @@ app = typer.Typer(
 )
 audit_app = typer.Typer(help="Verify, checkpoint and export the journal.", no_args_is_help=True)
 app.add_typer(audit_app, name="audit")
+runs_app = typer.Typer(help="List runs (the default) and continue waiting ones.")
+app.add_typer(runs_app, name="runs")
 
 # Piped output keeps whole lines (for grep) instead of Rich's 80-column default.
 console = Console(highlight=False, width=None if sys.stdout.isatty() else 160)
@@ -68,8 +71,14 @@ def resolve_run_id(journal: Journal, prefix: str) -> str:
 def run(
     agent_file: Annotated[Path, typer.Argument(help="Agent YAML file.")],
     goal: Annotated[str, typer.Argument(help="What the agent should achieve.")],
+    actor: Annotated[
+        str | None, typer.Option("--as", help="Who starts the run. Default: the OS user.")
+    ] = None,
 ) -> None:
-    """Run an agent on a goal, printing each governed step."""
+    """Run an agent on a goal, printing each governed step.
+
+    Exit status: 0 completed, 3 waiting for an approval, 1 otherwise.
+    """
     from charter.agent import load_agent
     from charter.runtime import Runner
 
@@ -77,22 +86,30 @@ def run(
         agent = load_agent(agent_file)
         runner = Runner(_journal(signed=True), on_record=print_record)
         try:
-            result = runner.run(agent, goal)
+            result = runner.run(agent, goal, actor=actor or getpass.getuser())
         finally:
             runner.close()
-        return 0 if result.status == "completed" else 1
+        return _cli_approvals.run_outcome(console, result)
 
     raise typer.Exit(_guarded(go))
 
 
-@app.command()
-def runs(limit: Annotated[int, typer.Option(help="How many, newest first.")] = 20) -> None:
+@runs_app.callback(invoke_without_command=True)
+def runs(
+    ctx: typer.Context,
+    limit: Annotated[int, typer.Option(help="How many, newest first.")] = 20,
+) -> None:
     """List runs, newest first."""
+    if ctx.invoked_subcommand is not None:
+        return
 
     def go() -> None:
         journal = _journal()
         started = journal.records_of_kind("run.started", limit=limit)
         finished = {r.run_id: r.payload for r in journal.records_of_kind("run.finished")}
+        waiting: dict[str, bool] = {}  # the latest of run.waiting / run.resumed decides
+        for r in journal.records_of_kinds(["run.waiting", "run.resumed"]):
+            waiting[r.run_id] = r.kind == "run.waiting"
         table = Table(box=box.SIMPLE_HEAD, pad_edge=False)
         for column in ("run", "agent", "status", "steps", "tokens", "started"):
             table.add_column(column, no_wrap=True)
@@ -102,7 +119,7 @@ def runs(limit: Annotated[int, typer.Option(help="How many, newest first.")] = 2
             table.add_row(
                 rec.run_id[:12],
                 p["agent"],
-                end.get("status", "running"),
+                end.get("status", "waiting" if waiting.get(rec.run_id) else "running"),
                 str(end.get("steps", "")),
                 str(end.get("tokens", "")),
                 datetime.fromisoformat(rec.ts).strftime("%m-%d %H:%M:%S"),
@@ -232,6 +249,9 @@ def demo(
 
 _cli_policy.register(app, console, _journal, _guarded, resolve_run_id)
 _cli_controls.register(app, console, _journal, _guarded)
+_cli_approvals.register(
+    app, runs_app, console, lambda: _journal(signed=True), _guarded, resolve_run_id, print_record
+)
 
 
 def main(argv: list[str] | None = None) -> Any:

@@ -1,0 +1,213 @@
+"""``charter approvals list|show|approve|deny`` and ``charter runs resume``."""
+
+from __future__ import annotations
+
+import getpass
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich import box
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from charter.errors import RunStateError
+from charter.journal import Journal, Record
+from charter.runtime import Approvals, ApprovalState, Run
+
+approvals_app = typer.Typer(help="Answer the charter's ask decisions.", no_args_is_help=True)
+
+Actor = Annotated[str | None, typer.Option("--as", help="Your identity. Default: the OS user.")]
+Resume = Annotated[
+    bool, typer.Option(help="Continue the run now, in this process, once it is decided.")
+]
+WAITING_EXIT = 3
+"""Exit status of ``charter run`` / ``runs resume`` when the run waits for an approval."""
+
+
+def _actor(actor: str | None) -> str:
+    return actor or getpass.getuser()
+
+
+def _when(moment: datetime) -> str:
+    return moment.astimezone().strftime("%m-%d %H:%M:%S")
+
+
+def _state_line(state: ApprovalState) -> str:
+    request = state.request
+    if state.status == "pending":
+        who = request.approvers_at(state.level or 0)
+        return (
+            f"[yellow]pending[/] at level {(state.level or 0) + 1} "
+            f"(approvers: {escape(', '.join(who)) if who else 'anyone'}; "
+            f"expires {_when(request.deadline)})"
+        )
+    receipt = state.receipt
+    by = f" by {escape(receipt.approver)}" if receipt is not None else ""
+    return f"{state.status}{by}"
+
+
+def run_outcome(console: Console, run: Run) -> int:
+    """Print how a run ended (or why it waits); return the CLI exit status."""
+    if run.status == "waiting":
+        console.print(
+            f"[yellow]waiting for approval[/] {run.waiting_for}: "
+            f"`charter approvals approve {run.waiting_for}` or "
+            f"`charter approvals deny {run.waiting_for} --reason ...`"
+        )
+        return WAITING_EXIT
+    return 0 if run.status == "completed" else 1
+
+
+def register(
+    app: typer.Typer,
+    runs_app: typer.Typer,
+    console: Console,
+    journal: Callable[[], Journal],
+    guarded: Callable[[Callable[[], int]], int],
+    resolve_run_id: Callable[[Journal, str], str],
+    print_record: Callable[[Record], None],
+) -> None:
+    """Add the approval commands to ``app`` and ``resume`` to ``runs_app``."""
+
+    def resume_run(store: Journal, run_id: str, agent_file: Path | None, actor: str) -> int:
+        from charter.agent import load_agent
+        from charter.runtime import Runner
+
+        started = next(store.records(run_id), None)
+        source = agent_file or (
+            Path(started.payload["source"])
+            if started is not None and started.payload.get("source")
+            else None
+        )
+        if source is None:
+            raise RunStateError(
+                f"run {run_id} was not started from an agent file; "
+                f"`charter runs resume {run_id} --agent FILE` continues it"
+            )
+        agent = load_agent(source)
+        runner = Runner(store, on_record=print_record)
+        try:
+            return run_outcome(console, runner.resume(agent, run_id, actor=actor))
+        finally:
+            runner.close()
+
+    @approvals_app.command("list")
+    def list_requests(
+        every: Annotated[bool, typer.Option("--all", help="Include decided requests.")] = False,
+    ) -> None:
+        """List approval requests (pending ones unless --all), oldest first."""
+
+        def go() -> int:
+            states = Approvals(journal()).sweep()
+            shown = states if every else [s for s in states if s.status == "pending"]
+            if not shown:
+                console.print("no pending approval requests" if not every else "no requests")
+                return 0
+            table = Table(box=box.SIMPLE_HEAD, pad_edge=False)
+            for column in ("request", "run", "agent", "step", "tool", "asked", "status"):
+                table.add_column(column, no_wrap=True)
+            table.add_column("why", overflow="fold", min_width=16)
+            for state in shown:
+                r = state.request
+                table.add_row(
+                    r.request_id,
+                    r.run_id[:12],
+                    escape(r.agent),
+                    str(r.step),
+                    escape(r.tool),
+                    _when(r.requested_at),
+                    _state_line(state),
+                    escape(f"{r.reason} ({', '.join(r.rules)})"),
+                )
+            console.print(table)
+            return 0
+
+        guarded(go)
+
+    @approvals_app.command("show")
+    def show(request_id: Annotated[str, typer.Argument(help="Request id (apr-...).")]) -> None:
+        """Show one request: the call, why it was asked, and its answer."""
+
+        def go() -> int:
+            state = Approvals(journal()).get(request_id)
+            r = state.request
+            console.print(f"[bold]{r.request_id}[/] {_state_line(state)}")
+            console.print(f"run {r.run_id} (agent {escape(r.agent)}, started by {r.requested_by})")
+            console.print(f"step {r.step}: {escape(r.tool)}({escape(str(r.args))})")
+            console.print(f"why: {escape(r.reason)} (rules {', '.join(r.rules)})")
+            console.print(f"policy {r.policy}, arguments sha256 {r.args_hash}")
+            if state.receipt is not None:
+                rc = state.receipt
+                console.print(
+                    f"{rc.verdict} by {escape(rc.approver)} at {_when(rc.decided_at)}"
+                    f"{': ' + escape(rc.reason) if rc.reason else ''}; "
+                    f"valid until {_when(rc.expires_at)}"
+                    f"{'; signed by key ' + rc.key_id if rc.signature else ''}"
+                )
+            return 0
+
+        guarded(go)
+
+    @approvals_app.command("approve")
+    def approve(
+        request_id: Annotated[str, typer.Argument(help="Request id (apr-...).")],
+        reason: Annotated[str, typer.Option(help="Why (journaled).")] = "",
+        actor: Actor = None,
+        resume: Resume = True,
+    ) -> None:
+        """Approve a pending request; the receipt is journaled and signed."""
+
+        def go() -> int:
+            store = journal()
+            receipt = Approvals(store).approve(request_id, _actor(actor), reason)
+            console.print(
+                f"[green]approved[/] {request_id} as {escape(receipt.approver)}; "
+                f"valid until {_when(receipt.expires_at)}"
+            )
+            if not resume:
+                return 0
+            return resume_run(store, receipt.run_id, None, _actor(actor))
+
+        raise typer.Exit(guarded(go))
+
+    @approvals_app.command("deny")
+    def deny(
+        request_id: Annotated[str, typer.Argument(help="Request id (apr-...).")],
+        reason: Annotated[str, typer.Option(help="Why (journaled; the agent sees it).")],
+        actor: Actor = None,
+        resume: Resume = True,
+    ) -> None:
+        """Deny a pending request; the run sees the denial and your reason."""
+
+        def go() -> int:
+            store = journal()
+            receipt = Approvals(store).deny(request_id, _actor(actor), reason)
+            console.print(f"[red]denied[/] {request_id} as {escape(receipt.approver)}")
+            if not resume:
+                return 0
+            return resume_run(store, receipt.run_id, None, _actor(actor))
+
+        raise typer.Exit(guarded(go))
+
+    @runs_app.command("resume")
+    def resume_command(
+        run_id: Annotated[str, typer.Argument(help="Run id (a unique prefix will do).")],
+        agent_file: Annotated[
+            Path | None,
+            typer.Option("--agent", help="Agent YAML file. Default: the one the run started from."),
+        ] = None,
+        actor: Actor = None,
+    ) -> None:
+        """Continue a run whose approval request was decided or expired."""
+
+        def go() -> int:
+            store = journal()
+            return resume_run(store, resolve_run_id(store, run_id), agent_file, _actor(actor))
+
+        raise typer.Exit(guarded(go))
+
+    app.add_typer(approvals_app, name="approvals")

@@ -1,0 +1,146 @@
+"""The approval commands: list, show, approve, deny, and ``runs resume``."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from charter.cli import app
+from charter.journal import Journal
+
+TOOLS_MODULE = '''
+from charter import tool
+
+REFUNDS = []
+
+@tool(side_effect="write", targets=("order_id",))
+def refund_order(order_id: int, amount_cents: int) -> dict:
+    """Refund an order."""
+    REFUNDS.append(order_id)
+    return {"refund_id": len(REFUNDS), "order_id": order_id}
+'''
+
+AGENT = """
+name: refunder
+reasoner:
+  kind: rules
+  match: 'refund (?P<order_id>\\d+) for (?P<cents>\\d+)'
+  steps:
+    - id: refund
+      call: refund_order
+      args: {order_id: "{goal.order_id}", amount_cents: "{goal.cents}"}
+    - when: "{steps.refund.result.refund_id}"
+      respond: "Refunded order {goal.order_id}."
+    - respond: "Not refunded: {steps.refund.error}"
+toolsets:
+  - ref: cli_approval_tools:refund_order
+charter:
+  name: refunds
+  rules:
+    - id: big-refunds
+      effect: ask
+      tools: [refund_order]
+      when: context.args.amount_cents > 5000
+      reason: refunds over $50 need a manager
+  approvals:
+    escalation: [{approvers: [dana]}]
+"""
+
+
+@pytest.fixture
+def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    (tmp_path / "cli_approval_tools.py").write_text(TOOLS_MODULE)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setenv("CHARTER_HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("CHARTER_DATABASE_URL", raising=False)
+    (tmp_path / "agent.yaml").write_text(AGENT)
+    return tmp_path
+
+
+cli = CliRunner()
+
+
+def _waiting_run(env: Path) -> str:
+    result = cli.invoke(app, ["run", str(env / "agent.yaml"), "refund 7 for 9000", "--as", "sam"])
+    assert result.exit_code == 3, result.output
+    match = re.search(r"approval (apr-[0-9a-f]+) requested", result.output)
+    assert match is not None, result.output
+    return match.group(1)
+
+
+def test_a_run_that_asks_waits_and_is_listed(env: Path) -> None:
+    request_id = _waiting_run(env)
+
+    listed = cli.invoke(app, ["approvals", "list"])
+    runs = cli.invoke(app, ["runs"])
+
+    assert request_id in listed.output and "refund_order" in listed.output
+    assert "approvers: dana" in listed.output
+    assert "waiting" in runs.output
+
+
+def test_approving_resumes_the_run_to_completion(env: Path) -> None:
+    request_id = _waiting_run(env)
+
+    result = cli.invoke(app, ["approvals", "approve", request_id, "--as", "dana"])
+
+    assert result.exit_code == 0, result.output
+    assert f"approved {request_id} as dana" in result.output
+    assert "Refunded order 7." in result.output and "run completed" in result.output
+    assert "completed" in cli.invoke(app, ["runs"]).output
+    shown = cli.invoke(app, ["approvals", "show", request_id]).output
+    assert "approved by dana" in shown and "signed by key" in shown
+
+
+def test_denying_resumes_the_run_with_the_denial(env: Path) -> None:
+    request_id = _waiting_run(env)
+
+    result = cli.invoke(
+        app, ["approvals", "deny", request_id, "--as", "dana", "--reason", "outside policy"]
+    )
+
+    assert result.exit_code == 0, result.output
+    assert "dana denied the call: outside policy" in result.output
+    assert "run completed" in result.output
+
+
+def test_approve_then_resume_separately(env: Path) -> None:
+    request_id = _waiting_run(env)
+    cli.invoke(app, ["approvals", "approve", request_id, "--as", "dana", "--no-resume"])
+    journal = Journal(f"sqlite:///{env / 'home' / 'journal.db'}")
+    (run_id,) = {r.run_id for r in journal.records_of_kind("run.waiting")}
+
+    result = cli.invoke(app, ["runs", "resume", run_id[:10], "--as", "dana"])
+
+    assert result.exit_code == 0, result.output
+    assert "run completed" in result.output
+
+
+def test_approval_errors_are_one_line_and_change_nothing(env: Path) -> None:
+    request_id = _waiting_run(env)
+
+    not_eligible = cli.invoke(app, ["approvals", "approve", request_id, "--as", "mallory"])
+    own = cli.invoke(app, ["approvals", "approve", request_id, "--as", "sam"])
+    unknown = cli.invoke(app, ["approvals", "approve", "apr-0000", "--as", "dana"])
+    journal = Journal(f"sqlite:///{env / 'home' / 'journal.db'}")
+    (run_id,) = {r.run_id for r in journal.records_of_kind("run.waiting")}
+    early = cli.invoke(app, ["runs", "resume", run_id])
+    missing = cli.invoke(app, ["runs", "resume", "ffff"])
+
+    assert not_eligible.exit_code == 2 and "'mallory' may not decide" in not_eligible.output
+    assert own.exit_code == 2 and "'sam' started run" in own.output
+    assert unknown.exit_code == 2 and "no approval request 'apr-0000'" in unknown.output
+    assert early.exit_code == 2 and "waiting for approval" in early.output
+    assert missing.exit_code == 2 and "no run with id 'ffff'" in missing.output
+    assert request_id in cli.invoke(app, ["approvals", "list"]).output
+
+
+def test_runs_list_still_works_with_options(env: Path) -> None:
+    _waiting_run(env)
+
+    result = cli.invoke(app, ["runs", "--limit", "1"])
+
+    assert result.exit_code == 0 and "refunder" in result.output
