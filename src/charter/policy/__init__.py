@@ -1,5 +1,6 @@
 """Charters, decisions and budgets."""
 
+from charter.policy._anomaly import AnomalyKind, AnomalyRule, Notifications, PlaybookAction
 from charter.policy._budget import BudgetMeter, RateLimiter
 from charter.policy._cedar import CompiledCharter
 from charter.policy._charter import (
@@ -20,6 +21,8 @@ from charter.policy._flow import GOAL_LABEL, Flows, Label, check_flows, decide_c
 
 __all__ = [
     "GOAL_LABEL",
+    "AnomalyKind",
+    "AnomalyRule",
     "ApprovalLevel",
     "ApprovalPolicy",
     "BudgetMeter",
@@ -31,7 +34,9 @@ __all__ = [
     "Flows",
     "Label",
     "ModelPrice",
+    "Notifications",
     "Phase",
+    "PlaybookAction",
     "RateLimit",
     "RateLimiter",
     "Rule",

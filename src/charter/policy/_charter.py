@@ -51,6 +51,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from charter._yaml import load_model, read_yaml_mapping
 from charter.errors import ConfigError
 from charter.journal import canonical_json
+from charter.policy._anomaly import AnomalyRule, Notifications
 from charter.policy._cedar import CompiledCharter, raw_policy_ids
 from charter.policy._decision import Decision, Verdict
 from charter.policy._flow import Flows, Label
@@ -176,6 +177,10 @@ class Charter(BaseModel):
     rate_limits: list[RateLimit] = Field(default_factory=lambda: [])
     flows: Flows = Field(default_factory=Flows)
     """What the information-flow rules do (see :mod:`charter.policy._flow`)."""
+    anomalies: list[AnomalyRule] = Field(default_factory=lambda: [])
+    """Behaviour patterns that trigger a playbook (see :mod:`charter.policy._anomaly`)."""
+    notifications: Notifications = Field(default_factory=Notifications)
+    """Where ``notify`` playbook actions go besides the journal's outbox."""
     approvals: ApprovalPolicy = Field(default_factory=ApprovalPolicy)
     """Who answers ``ask`` decisions, escalation, and how long approvals stay valid."""
     phase: Phase = "autonomous"
@@ -198,10 +203,13 @@ class Charter(BaseModel):
                     )
                 except ValueError as exc:
                     raise ValueError(f"rules.{index}.when: invalid Cedar condition: {exc}") from exc
-        limit_ids = [limit.id for limit in self.rate_limits]
-        for index, limit_id in enumerate(limit_ids):
-            if limit_id in limit_ids[:index]:
-                raise ValueError(f"rate_limits.{index}.id: {limit_id!r} is used twice")
+        for section, ids in (
+            ("rate_limits", [limit.id for limit in self.rate_limits]),
+            ("anomalies", [anomaly.id for anomaly in self.anomalies]),
+        ):
+            for index, item_id in enumerate(ids):
+                if item_id in ids[:index]:
+                    raise ValueError(f"{section}.{index}.id: {item_id!r} is used twice")
         if self.cedar is not None:
             try:
                 ids = raw_policy_ids(self.cedar)

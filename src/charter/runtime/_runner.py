@@ -29,7 +29,7 @@ from charter.errors import (
 )
 from charter.journal import Journal, Record, canonical_json
 from charter.journal._store import Entry
-from charter.policy import BudgetMeter, Decision
+from charter.policy import AnomalyRule, BudgetMeter, Decision
 from charter.reasoners._base import (
     FinalAnswer,
     Observation,
@@ -39,8 +39,10 @@ from charter.reasoners._base import (
     Turn,
     Usage,
 )
+from charter.runtime._anomaly import AnomalyWatch
 from charter.runtime._approvals import ApprovalRequest, Approvals, Clock, ReceiptProblem
-from charter.runtime._controls import Controls, ControlState
+from charter.runtime._controls import CONTROL_RUN, Controls, ControlState
+from charter.runtime._outbox import Outbox, notification
 from charter.runtime._provenance import RunLabels
 from charter.runtime._run import Run, Step
 from charter.tools import Tool, ToolArgumentsError
@@ -65,6 +67,10 @@ class _Session:
     actor: str
     completed: set[str] = field(default_factory=lambda: set[str]())
     """Canonical write calls that took effect, for the repeat rule."""
+    calls: list[str] = field(default_factory=lambda: [])
+    """Tools that ran, in order, for sequence anomalies."""
+    fired: set[str] = field(default_factory=lambda: set[str]())
+    """Anomaly rules that fired in this run."""
     pending: list[Entry] = field(default_factory=lambda: [])
 
     def record(self, kind: str, payload: dict[str, Any]) -> None:
@@ -101,17 +107,85 @@ class Runner:
         """Operator controls (kill switch, revocations), checked before every step."""
         self.approvals = Approvals(journal) if clock is None else Approvals(journal, clock=clock)
         """Approval requests and receipts."""
+        self.anomalies = AnomalyWatch()
+        """Windows of calls and denials per agent, for the charters' anomaly rules."""
+        self.outbox = Outbox(journal)
+        """Notifications queued by playbooks, posted to their webhooks in the background."""
+        self._notifier = ThreadPoolExecutor(max_workers=1, thread_name_prefix="charter-notify")
 
     def close(self) -> None:
-        """Stop the tool threads (calls still running are abandoned)."""
+        """Stop the tool threads (calls still running are abandoned); finish posting
+        queued notifications (each post is bounded by its timeout)."""
         self._pool.shutdown(wait=False, cancel_futures=True)
+        self._notifier.shutdown(wait=True)
 
     def _flush(self, session: _Session, *, checkpoint: bool = False) -> None:
         stored = self.journal.append(session.pending, checkpoint=checkpoint)
         session.pending.clear()
+        if any(item.kind == "notify.queued" and item.payload["webhook_url"] for item in stored):
+            self._notifier.submit(self._deliver)
         if self._on_record is not None:
             for item in stored:
                 self._on_record(item)
+
+    def _deliver(self) -> None:
+        # A webhook that is down must not break runs: its failures are journaled and
+        # retried on the next delivery; anything else is a bug worth seeing in the log.
+        with contextlib.suppress(JournalError):
+            self.outbox.deliver()
+
+    def _playbook(
+        self, session: _Session, fired: list[AnomalyRule], tool: str, step: Step
+    ) -> Observation | None:
+        """Run the playbooks of ``fired`` rules; a denial if the call must not run."""
+        agent, run = session.agent, session.run
+        blocked: list[str] = []
+        for rule in fired:
+            session.fired.add(rule.id)
+            reason = rule.describe()
+            actor = f"anomaly:{rule.id}"
+            session.record(
+                "anomaly.detected",
+                {
+                    "rule": rule.id,
+                    "kind": rule.kind,
+                    "reason": reason,
+                    "tool": tool,
+                    "step": step.index,
+                    "playbook": list(rule.playbook),
+                },
+            )
+            why = f"anomaly {rule.id}: {reason}"
+            for action in rule.playbook:
+                match action:
+                    case "pause_agent":
+                        payload = {"agent": agent.name, "actor": actor, "reason": why}
+                        session.pending.append((CONTROL_RUN, "control.pause", payload))
+                        run.status, run.error = "stopped", f"agent {agent.name!r} paused: {why}"
+                    case "stop_run":
+                        run.status, run.error = "stopped", why
+                    case "revoke_tool":
+                        payload = {"tool": tool, "agent": agent.name, "actor": actor, "reason": why}
+                        session.pending.append((CONTROL_RUN, "control.revoke", payload))
+                    case _:
+                        notifications = agent.charter.notifications
+                        session.pending.append(
+                            notification(
+                                rule=rule.id,
+                                agent=agent.name,
+                                run_id=run.run_id,
+                                message=f"{why} (agent {agent.name}, run {run.run_id}, "
+                                f"step {step.index}, tool {tool})",
+                                webhook_url=notifications.webhook_url,
+                                timeout=notifications.timeout_seconds,
+                            )
+                        )
+            if set(rule.playbook) - {"notify"}:
+                blocked.append(rule.id)
+        if not blocked:
+            return None
+        rules = ", ".join(f"anomaly.{rule_id}" for rule_id in blocked)
+        return Observation("denied", f"stopped by anomaly playbook (rule {rules})")
 
     def run(self, agent: Agent, goal: str, *, actor: str = "") -> Run:
         """Run ``agent`` on ``goal`` until it answers, waits for an approval, a budget
@@ -364,7 +438,19 @@ class Runner:
                 },
             )
         elif not decision.allowed:
-            return Observation("denied", f"{decision.reason} (rule {', '.join(decision.rules)})")
+            denied = Observation("denied", f"{decision.reason} (rule {', '.join(decision.rules)})")
+            fired = self.anomalies.on_denial(agent.name, agent.charter.anomalies)
+            if fired:
+                self._playbook(session, fired, found.name, step)
+            return denied
+        if agent.charter.anomalies:
+            fired = self.anomalies.on_call(
+                agent.name, agent.charter.anomalies, found.name, session.calls, session.fired
+            )
+            stopped = self._playbook(session, fired, found.name, step) if fired else None
+            if stopped is not None:
+                return stopped
+        session.calls.append(found.name)
         if found.contract.side_effect != "read" or approved is not None:
             self._flush(session)  # a write is journaled as decided before it can touch the world
         observation, effect = self._act(found, validated)
@@ -528,6 +614,7 @@ def _rebuild(agent: Agent, records: list[Record], actor: str) -> _Session:
                     steps[int(p["step"])].sources = {k: tuple(v) for k, v in sources.items()}
             case "step.effect":
                 effects[int(p["step"])] = str(p["status"])
+                session.calls.append(str(p["tool"]))
                 tool = agent.inventory.find(str(p["tool"]))
                 if tool is not None:
                     meter.cost_usd += tool.contract.cost_usd
@@ -537,6 +624,8 @@ def _rebuild(agent: Agent, records: list[Record], actor: str) -> _Session:
                 active += (datetime.fromisoformat(record.ts) - segment).total_seconds()
             case "run.resumed":
                 segment = datetime.fromisoformat(record.ts)
+            case "anomaly.detected":
+                session.fired.add(str(p["rule"]))
             case _:
                 pass
     meter.started = time.monotonic() - active
