@@ -120,3 +120,15 @@ def test_targets_must_name_arguments() -> None:
         def pay(to: str) -> str:
             """Pay."""
             return to
+
+
+@pytest.mark.parametrize(
+    ("trust", "confidentiality", "message"),
+    [
+        ("maybe", "pii", "unknown trust label 'maybe'"),
+        ("trusted", "top", "unknown confidentiality"),
+    ],
+)
+def test_unknown_labels_are_refused(trust: str, confidentiality: str, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        Label(trust, confidentiality)  # type: ignore[arg-type]

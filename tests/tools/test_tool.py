@@ -368,3 +368,19 @@ def test_tool_with_compensate_is_reversible() -> None:
 
     assert built.reversible is True
     assert built.compensate is undo
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"trust": "semi"}, "trust must be trusted or untrusted; got 'semi'"),
+        ({"confidentiality": "classified"}, "confidentiality must be one of"),
+    ],
+)
+def test_unknown_output_labels_are_refused(options: dict[str, str], message: str) -> None:
+    def lookup(order_id: int) -> int:
+        """Look up."""
+        return order_id
+
+    with pytest.raises(ValueError, match=message):
+        tool(**options)(lookup)  # type: ignore[call-overload]

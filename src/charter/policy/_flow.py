@@ -43,6 +43,15 @@ class Label:
     trust: Literal["trusted", "untrusted"] = "trusted"
     confidentiality: Literal["public", "internal", "pii", "secret"] = "internal"
 
+    def __post_init__(self) -> None:
+        if self.trust not in ("trusted", "untrusted"):
+            raise ValueError(f"unknown trust label {self.trust!r}; use trusted or untrusted")
+        if self.confidentiality not in _CONFIDENTIALITY:
+            raise ValueError(
+                f"unknown confidentiality label {self.confidentiality!r}; "
+                f"use one of {', '.join(_CONFIDENTIALITY)}"
+            )
+
     def join(self, other: Label) -> Label:
         """The label of a value derived from both (untrusted and the more confidential win)."""
         trust = "untrusted" if "untrusted" in (self.trust, other.trust) else "trusted"

@@ -59,6 +59,13 @@ class ToolContract:
             )
         if self.timeout_s is not None and self.timeout_s <= 0:
             raise ValueError(f"timeout_s must be positive or None; got {self.timeout_s}")
+        if self.trust not in ("trusted", "untrusted"):
+            raise ValueError(f"trust must be trusted or untrusted; got {self.trust!r}")
+        if self.confidentiality not in ("public", "internal", "pii", "secret"):
+            raise ValueError(
+                "confidentiality must be one of public, internal, pii, secret; "
+                f"got {self.confidentiality!r}"
+            )
 
 
 @dataclass(frozen=True, slots=True)
