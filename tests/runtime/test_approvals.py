@@ -470,3 +470,55 @@ def test_approval_records_belong_to_the_run_and_the_chain_verifies(
     kinds = record_kinds(journal, run.run_id)
     assert kinds.count("approval.requested") == kinds.count("approval.granted") == 1
     assert journal.verify(journal.signer.verifier if journal.signer else None).ok
+
+
+def _looping_agent(on_breach: str) -> Agent:
+    budgets = {"max_steps": 2, "on_breach": on_breach, "extend_by": 1.0}
+    charter = charter_with(CHAIN, budgets=budgets)
+    script = [call("lookup_order", order_id=n) for n in (1, 2, 3)] + [respond("done")]
+    return make_agent(TOOLS, ScriptedReasoner(script), charter=charter)
+
+
+def test_a_budget_breach_can_ask_for_an_extension(runner: Runner, journal: Journal) -> None:
+    agent = _looping_agent("ask")
+    run = runner.run(agent, "look up three orders", actor="sam")
+    (state,) = runner.approvals.pending()
+
+    assert (run.status, state.request.tool, state.request.rules) == (
+        "waiting",
+        "budget.max_steps",
+        ("budget.max_steps",),
+    )
+    runner.approvals.approve(str(run.waiting_for), "dana")
+    resumed = runner.resume(agent, run.run_id)
+
+    assert (resumed.status, resumed.answer, len(resumed.steps)) == ("completed", "done", 4)
+    (extended,) = [r.payload for r in journal.records(run.run_id) if r.kind == "budget.extended"]
+    assert extended["limits"]["max_steps"] == 4  # doubled
+
+
+def test_a_denied_budget_extension_stops_the_run(runner: Runner) -> None:
+    agent = _looping_agent("ask")
+    run = runner.run(agent, "look up three orders", actor="sam")
+    runner.approvals.deny(str(run.waiting_for), "dana", "enough")
+
+    resumed = runner.resume(agent, run.run_id)
+
+    assert resumed.status == "stopped"
+    assert resumed.error == "budget not extended: dana denied the call: enough"
+
+
+def test_a_budget_breach_stops_by_default(runner: Runner) -> None:
+    run = runner.run(_looping_agent("stop"), "look up three orders", actor="sam")
+
+    assert run.status == "stopped" and runner.approvals.states() == []
+
+
+def test_only_set_budget_limits_can_be_extended() -> None:
+    budgets = charter_with().budgets
+
+    with pytest.raises(ValueError, match=r"no budget limit 'budget\.max_tokens'"):
+        budgets.extended("budget.max_tokens")
+    assert budgets.extended("budget.max_steps").max_steps == 30  # 20 grown by half
+    tiny = budgets.model_copy(update={"max_steps": 1, "extend_by": 0.1})
+    assert tiny.extended("budget.max_steps").max_steps == 2  # always at least one more

@@ -112,6 +112,24 @@ class Budgets(BaseModel):
     """Elapsed seconds per run."""
     max_cost_usd: float | None = Field(default=None, gt=0)
     """Dollars per run: model tokens at the charter's ``prices`` plus tools' ``cost_usd``."""
+    on_breach: Literal["stop", "ask"] = "stop"
+    """``stop`` ends the run; ``ask`` waits for an approver to extend the budget (through
+    the charter's ``approvals`` chain), and stops only if they deny or nobody answers."""
+    extend_by: float = Field(default=0.5, gt=0, le=10)
+    """Fraction an approved extension adds to the breached limit (0.5: half as much again)."""
+
+    def extended(self, rule: str) -> Budgets:
+        """These budgets with the limit behind ``rule`` (``budget.max_steps``, ...) raised."""
+        name = rule.removeprefix("budget.")
+        current = getattr(self, name, None)
+        if name not in ("max_steps", "max_tokens", "max_wall_seconds", "max_cost_usd") or (
+            current is None
+        ):
+            raise ValueError(f"no budget limit {rule!r} to extend")
+        grown = current * (1 + self.extend_by)
+        if isinstance(current, int):
+            grown = max(current + 1, int(grown))
+        return self.model_copy(update={name: grown})
 
 
 class ModelPrice(BaseModel):

@@ -319,7 +319,10 @@ class Runner:
         if breach is not None:
             rule, message = breach
             session.record("budget.exceeded", {"rule": rule, "reason": message})
-            run.status, run.error = "stopped", message
+            if meter.budgets.on_breach == "ask":
+                self._request_budget(session, rule, message)
+            else:
+                run.status, run.error = "stopped", message
             return
         proposal = agent.reasoner.propose(session.context)  # reason
         meter.steps += 1
@@ -361,8 +364,60 @@ class Runner:
         self._flush(session)
         session.context.turns.append(Turn(call, observation))  # perceive
 
+    def _request_budget(self, session: _Session, rule: str, message: str) -> None:
+        """Wait for an approver to extend the breached budget."""
+        agent, run = session.agent, session.run
+        decision = Decision("ask", (rule,), f"{message}; extend it?", agent.charter.policy_hash)
+        request = ApprovalRequest.create(
+            run_id=run.run_id,
+            agent=agent.name,
+            step=session.meter.steps,
+            tool=rule,
+            args={"limits": session.meter.budgets.model_dump(mode="json")},
+            decision=decision,
+            terms=agent.charter.approvals,
+            requested_by=session.actor,
+            now=self.approvals.clock(),
+        )
+        session.record("approval.requested", request.to_payload())
+        run.status, run.waiting_for = "waiting", request.request_id
+
+    def _finish_budget_request(self, session: _Session, request: ApprovalRequest) -> None:
+        """Extend the budget an approver granted, or stop the run."""
+        meter, run = session.meter, session.run
+        checked = self.approvals.check(
+            request.request_id,
+            run_id=run.run_id,
+            step=meter.steps,
+            tool=request.tool,
+            args={"limits": meter.budgets.model_dump(mode="json")},
+            policy=session.agent.charter.policy_hash,
+        )
+        if isinstance(checked, ReceiptProblem):
+            session.record(
+                "approval.rejected",
+                {"request_id": request.request_id, "rule": checked.rule, "reason": checked.message},
+            )
+            run.status, run.error = "stopped", f"budget not extended: {checked.message}"
+            return
+        meter.budgets = meter.budgets.extended(request.tool)
+        session.record(
+            "approval.used", {"request_id": request.request_id, "approver": checked.approver}
+        )
+        session.record(
+            "budget.extended",
+            {
+                "rule": request.tool,
+                "request_id": request.request_id,
+                "limits": meter.budgets.model_dump(mode="json"),
+            },
+        )
+
     def _finish_approved_step(self, session: _Session, request: ApprovalRequest) -> None:
         """Re-govern the call a decided request was about, and act on it if approved."""
+        if request.tool.startswith("budget."):
+            self._finish_budget_request(session, request)
+            return
         step = session.run.steps[-1]
         call = step.action
         assert isinstance(call, ToolCall)
@@ -626,6 +681,8 @@ def _rebuild(agent: Agent, records: list[Record], actor: str) -> _Session:
                 segment = datetime.fromisoformat(record.ts)
             case "anomaly.detected":
                 session.fired.add(str(p["rule"]))
+            case "budget.extended":
+                meter.budgets = meter.budgets.extended(str(p["rule"]))
             case _:
                 pass
     meter.started = time.monotonic() - active
