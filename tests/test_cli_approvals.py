@@ -144,3 +144,33 @@ def test_runs_list_still_works_with_options(env: Path) -> None:
     result = cli.invoke(app, ["runs", "--limit", "1"])
 
     assert result.exit_code == 0 and "refunder" in result.output
+
+
+ANOMALY_AGENT = AGENT.replace(
+    "  approvals:\n",
+    """  anomalies:
+    - id: any-refund
+      kind: tool_rate
+      tools: [refund_order]
+      max_calls: 1
+      per_seconds: 60
+      playbook: [notify]
+  notifications:
+    webhook_url: http://127.0.0.1:9/unreachable
+    timeout_seconds: 1
+  approvals:
+""",
+)
+
+
+def test_notifications_list_and_deliver(env: Path) -> None:
+    (env / "agent.yaml").write_text(ANOMALY_AGENT)
+    for goal in ("refund 1 for 100", "refund 2 for 100"):
+        cli.invoke(app, ["run", str(env / "agent.yaml"), goal, "--as", "sam"])
+
+    listed = cli.invoke(app, ["notifications", "list"])
+    delivered = cli.invoke(app, ["notifications", "deliver"])
+
+    assert listed.exit_code == 0 and "anomaly any-refund" in listed.output
+    assert delivered.exit_code == 0 and "failed" in delivered.output
+    assert "(2 attempt(s))" in cli.invoke(app, ["notifications", "list"]).output

@@ -1,4 +1,5 @@
-"""``charter agents pause|resume``, ``charter tools revoke|restore``, ``charter controls``."""
+"""``charter agents pause|resume``, ``charter tools revoke|restore``, ``charter controls``,
+``charter notifications list|deliver``."""
 
 from __future__ import annotations
 
@@ -12,9 +13,13 @@ from rich.markup import escape
 
 from charter.journal import Journal
 from charter.runtime import Controls
+from charter.runtime._outbox import Outbox
 
 agents_app = typer.Typer(help="Steer agents: the kill switch.", no_args_is_help=True)
 tools_app = typer.Typer(help="Revoke and restore tools.", no_args_is_help=True)
+notifications_app = typer.Typer(
+    help="Notifications from anomaly playbooks (the outbox).", no_args_is_help=True
+)
 
 Actor = Annotated[str | None, typer.Option(help="Who acts (journaled). Default: the OS user.")]
 Reason = Annotated[str, typer.Option(help="Why (journaled, shown in denials).")]
@@ -107,5 +112,41 @@ def register(
 
         guarded(go)
 
+    @notifications_app.command("list")
+    def notifications_list(
+        limit: Annotated[int, typer.Option(help="How many, newest last.")] = 20,
+    ) -> None:
+        """List notifications and whether their webhook received them."""
+
+        def go() -> None:
+            messages = Outbox(journal()).messages()[-limit:]
+            if not messages:
+                console.print("no notifications")
+            for m in messages:
+                style = {"delivered": "green", "failed": "red", "pending": "yellow"}.get(
+                    m["status"], "dim"
+                )
+                console.print(
+                    f"{m['notification_id']} [{style}]{m['status']}[/] "
+                    f"({m['attempts']} attempt(s)) {escape(m['message'])}"
+                )
+
+        guarded(go)
+
+    @notifications_app.command("deliver")
+    def notifications_deliver() -> None:
+        """Post pending notifications to their webhooks now (failed ones are retried)."""
+
+        def go() -> None:
+            results = Outbox(journal()).deliver()
+            if not results:
+                console.print("nothing to deliver")
+            for result in results:
+                word = "[green]delivered[/]" if result.ok else "[red]failed[/]"
+                console.print(f"{result.notification_id} {word}: {escape(result.detail)}")
+
+        guarded(go)
+
     app.add_typer(agents_app, name="agents")
+    app.add_typer(notifications_app, name="notifications")
     app.add_typer(tools_app, name="tools")

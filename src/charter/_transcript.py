@@ -79,6 +79,13 @@ def describe(record: Record) -> str | None:
             return f"{step}  approved by {escape(p['approver'])} ({p['request_id']})"
         case "approval.rejected":
             return f"[red]approval {p['request_id']} rejected[/]: {_short(p['reason'])}"
+        case "anomaly.detected":
+            return (
+                f"{step}  [red]anomaly {escape(p['rule'])}[/]: {_short(p['reason'])} "
+                f"→ {', '.join(p['playbook'])}"
+            )
+        case "budget.extended":
+            return f"[magenta]budget extended[/] ({p['rule']}) by {p['request_id']}"
         case "run.waiting":
             return f"[yellow]run waiting[/] for approval {p['request_id']}"
         case "run.resumed":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -129,3 +130,15 @@ def test_records_of_kinds_are_oldest_first(journal: Journal) -> None:
         (2, "k1"),
         (4, "k2"),
     ]
+
+
+def test_records_since_reads_a_time_window_newest_first(journal: Journal) -> None:
+    journal.append([("x", "k", {"n": 1}), ("x", "other", {}), ("x", "k", {"n": 2})])
+    first = next(journal.records())
+    later = datetime.fromisoformat(first.ts) + timedelta(hours=1)
+
+    recent = journal.records_since("k", datetime.fromisoformat(first.ts))
+
+    assert [r.payload["n"] for r in recent] == [2, 1]
+    assert journal.records_since("k", later) == []
+    assert [r.seq for r in journal.records_of_kind("k", limit=1)] == [3]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 from typing import Any, ClassVar
@@ -299,17 +300,42 @@ def test_completes_sequence_needs_the_order_and_the_last_tool() -> None:
     assert not completes_sequence(["a", "b"], "d", ["a", "b", "c"])
 
 
-def test_windows_slide() -> None:
-    now = [0.0]
-    watch = AnomalyWatch(clock=lambda: now[0])
-    (rule,) = charter({"id": "r", "kind": "tool_rate", "max_calls": 1, "per_seconds": 10}).anomalies
+def test_windows_slide(journal: Journal) -> None:
+    later = [timedelta(0)]
+    watch = AnomalyWatch(journal, clock=lambda: datetime.now(UTC) + later[0])
+    (rule,) = charter(
+        {"id": "r", "kind": "tool_rate", "tools": ["t"], "max_calls": 1, "per_seconds": 60}
+    ).anomalies
+    effect = ("run", "step.effect", {"tool": "t", "agent": "a", "status": "ok"})
 
     first = watch.on_call("a", [rule], "t", [], set())
-    now[0] = 11.0
+    journal.append([effect])
     second = watch.on_call("a", [rule], "t", [], set())
+    other_agent = watch.on_call("b", [rule], "t", [], set())
+    later[0] = timedelta(seconds=61)  # the call slid out of the window
     third = watch.on_call("a", [rule], "t", [], set())
 
-    assert (first, second, third) == ([], [], [rule])
+    assert (first, second, other_agent, third) == ([], [rule], [], [])
+
+
+def test_windows_are_shared_by_runners_on_one_journal(journal: Journal) -> None:
+    rule = {
+        "id": "burst",
+        "kind": "tool_rate",
+        "tools": ["refund_order"],
+        "max_calls": 1,
+        "per_seconds": 3600,
+        "playbook": ["stop_run"],
+    }
+    agent = make_agent(TOOLS, ScriptedReasoner([]), charter=charter(rule))
+    outcomes = []
+    for order in (1, 2):  # as two one-shot processes would: a fresh runner each time
+        runner = Runner(journal)
+        agent.reasoner = ScriptedReasoner([call("refund_order", order_id=order), respond("ok")])
+        outcomes.append(runner.run(agent, "refund").status)
+        runner.close()
+
+    assert outcomes == ["completed", "stopped"] and effects == ["refund 1"]
 
 
 @pytest.mark.parametrize(

@@ -20,14 +20,17 @@ from typing import Any
 from sqlalchemy import (
     BigInteger,
     Column,
+    ColumnElement,
     Connection,
     Engine,
     MetaData,
+    Select,
     String,
     Table,
     Text,
     create_engine,
     event,
+    literal_column,
     select,
 )
 from sqlalchemy.engine import make_url
@@ -307,17 +310,32 @@ class Journal:
             for row in result:
                 yield _record(row)
 
+    def _newest_first(self, kind: str) -> Select[Any]:
+        # SQLite appends rows in seq order, so its rowid follows seq, and the kind index
+        # (kind, rowid) walks one kind newest-first without sorting every record of it.
+        order: ColumnElement[Any] = literal_column("rowid") if self._sqlite else records_table.c.seq
+        return select(records_table).where(records_table.c.kind == kind).order_by(order.desc())
+
     def records_of_kind(self, kind: str, *, limit: int | None = None) -> list[Record]:
         """The newest records of one kind first (e.g. ``run.started`` to list runs)."""
-        query = (
-            select(records_table)
-            .where(records_table.c.kind == kind)
-            .order_by(records_table.c.seq.desc())
-        )
+        query = self._newest_first(kind)
         if limit is not None:
             query = query.limit(limit)
         with self._engine.connect() as conn:
             return [_record(row) for row in conn.execute(query)]
+
+    def records_since(self, kind: str, since: datetime) -> list[Record]:
+        """Records of ``kind`` stamped at or after ``since``, newest first: a time window
+        read from the newest end, so its cost follows the window, not the journal."""
+        cutoff = since.astimezone(UTC).isoformat()
+        found: list[Record] = []
+        with self._engine.connect() as conn:
+            result = conn.execution_options(yield_per=256).execute(self._newest_first(kind))
+            for row in result:
+                if row.ts < cutoff:
+                    break
+                found.append(_record(row))
+        return found
 
     def latest_seq(self, kinds: Sequence[str]) -> int:
         """Seq of the newest record of any of ``kinds`` (0 if none): a cheap change check."""

@@ -1,18 +1,21 @@
-"""Anomaly watching: sliding windows of an agent's calls and denials, and run sequences.
+"""Anomaly watching: an agent's recent calls and denials, read from the journal, and
+each run's own sequence of calls.
 
-Windows are kept per runner process (like rate limits): runs of one agent in other
-processes keep their own counts. Sequence rules look at one run's calls, which the run
-itself carries, so they hold across a resume.
+Windows are read from the journal (``step.effect`` and ``step.decided`` records carry the
+agent), so every process sharing a journal sees the same counts: a burst spread over
+many one-shot ``charter run`` processes fires as surely as one inside a worker. Reads walk
+one kind newest-first and stop at the window's start, so their cost follows the window.
+A rule fires when an event takes its window past the threshold (the crossing), not again
+for every further event in the same window.
 """
 
 from __future__ import annotations
 
 import fnmatch
-import threading
-import time
-from collections import deque
 from collections.abc import Callable, Sequence
+from datetime import UTC, datetime, timedelta
 
+from charter.journal import Journal
 from charter.policy import AnomalyRule
 
 
@@ -32,27 +35,29 @@ def completes_sequence(calls: Sequence[str], tool: str, sequence: Sequence[str])
     return not wanted
 
 
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
 class AnomalyWatch:
-    """Counts an agent's calls and denials against its charter's anomaly rules."""
+    """Checks an agent's behaviour against its charter's anomaly rules.
 
-    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+    Args:
+        journal: where the agent's calls and denials are recorded.
+        clock: the current UTC time (replaceable in tests).
+    """
+
+    def __init__(self, journal: Journal, clock: Callable[[], datetime] = _utcnow) -> None:
+        self.journal = journal
         self._clock = clock
-        self._windows: dict[tuple[str, str], deque[float]] = {}
-        self._lock = threading.Lock()
 
-    def _tick(self, agent: str, rule: AnomalyRule, limit: int) -> bool:
-        """Count one event; True when the window now holds more than ``limit`` (then the
-        window restarts, so a burst fires once, not on every further event)."""
-        now = self._clock()
-        with self._lock:
-            window = self._windows.setdefault((agent, rule.id), deque())
-            while window and window[0] <= now - rule.per_seconds:
-                window.popleft()
-            window.append(now)
-            if len(window) > limit:
-                window.clear()
-                return True
-        return False
+    def _recent(self, kind: str, agent: str, seconds: float) -> list[dict[str, object]]:
+        since = self._clock() - timedelta(seconds=seconds)
+        return [
+            r.payload
+            for r in self.journal.records_since(kind, since)
+            if r.payload.get("agent") == agent
+        ]
 
     def on_call(
         self,
@@ -66,7 +71,9 @@ class AnomalyWatch:
         fired: list[AnomalyRule] = []
         for rule in rules:
             if rule.kind == "tool_rate" and _matches(tool, rule.tools):
-                if self._tick(agent, rule, rule.max_calls or 0):
+                ran = self._recent("step.effect", agent, rule.per_seconds)
+                count = sum(1 for p in ran if _matches(str(p.get("tool")), rule.tools))
+                if count == rule.max_calls:  # this call is the first over the limit
                     fired.append(rule)
             elif (
                 rule.kind == "sequence"
@@ -77,10 +84,13 @@ class AnomalyWatch:
         return fired
 
     def on_denial(self, agent: str, rules: Sequence[AnomalyRule]) -> list[AnomalyRule]:
-        """Rules that fire on one more denied call of ``agent``."""
-        return [
-            rule
-            for rule in rules
-            if rule.kind == "repeated_denials"
-            and self._tick(agent, rule, (rule.max_denials or 1) - 1)
-        ]
+        """Rules that fire on one more denied call of ``agent`` (not yet journaled)."""
+        fired: list[AnomalyRule] = []
+        for rule in rules:
+            if rule.kind != "repeated_denials":
+                continue
+            decided = self._recent("step.decided", agent, rule.per_seconds)
+            denials = sum(1 for p in decided if p.get("verdict") == "deny")
+            if denials + 1 == rule.max_denials:
+                fired.append(rule)
+        return fired

@@ -107,8 +107,8 @@ class Runner:
         """Operator controls (kill switch, revocations), checked before every step."""
         self.approvals = Approvals(journal) if clock is None else Approvals(journal, clock=clock)
         """Approval requests and receipts."""
-        self.anomalies = AnomalyWatch()
-        """Windows of calls and denials per agent, for the charters' anomaly rules."""
+        self.anomalies = AnomalyWatch(journal, self.approvals.clock)
+        """Checks agents' recent calls and denials against their charters' anomaly rules."""
         self.outbox = Outbox(journal)
         """Notifications queued by playbooks, posted to their webhooks in the background."""
         self._notifier = ThreadPoolExecutor(max_workers=1, thread_name_prefix="charter-notify")
@@ -459,7 +459,12 @@ class Runner:
         step.decision = decision
         session.record(
             "step.decided",
-            {"step": step.index, "tool": found.name, "labels": labels.context.to_json()}
+            {
+                "step": step.index,
+                "tool": found.name,
+                "agent": agent.name,
+                "labels": labels.context.to_json(),
+            }
             | ({"sources": {k: list(v) for k, v in sources.items()}} if sources else {})
             | decision.to_json(),
         )
@@ -516,7 +521,9 @@ class Runner:
         if key and observation.status == "ok":
             session.completed.add(key)
         session.meter.cost_usd += found.contract.cost_usd
-        session.record("step.effect", {"step": step.index, "tool": found.name} | effect)
+        session.record(
+            "step.effect", {"step": step.index, "tool": found.name, "agent": agent.name} | effect
+        )
         return observation
 
     def _request_approval(
