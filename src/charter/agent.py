@@ -28,7 +28,15 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from charter._yaml import load_model, read_yaml_mapping
 from charter.errors import ConfigError
-from charter.policy import Charter, Decision, Label, RateLimiter, decide_call, load_charter
+from charter.policy import (
+    CallLimiter,
+    Charter,
+    Decision,
+    Label,
+    RateLimiter,
+    decide_call,
+    load_charter,
+)
 from charter.reasoners import Reasoner, ReasonerSpec, build_reasoner
 from charter.tools import Inventory, Tool
 
@@ -60,6 +68,7 @@ class Agent:
         repeat: bool = False,
         revoked: str | None = None,
         labels: Mapping[str, Label] | None = None,
+        limiter: CallLimiter | None = None,
     ) -> Decision:
         """The charter's decision on calling ``tool`` with ``args`` now.
 
@@ -69,6 +78,9 @@ class Agent:
             repeat: an identical call of this tool already completed in this run.
             revoked: why an operator revoked the tool, if one did.
             labels: each argument's information-flow label (see :func:`decide_call`).
+            limiter: counts calls against the charter's rate limits; default: this
+                agent's in-process :attr:`limiter` (a runner passes one that reads the
+                journal, so limits hold across processes).
         """
         if revoked is not None or self.inventory.is_revoked(tool.name):
             why = f": {revoked}" if revoked else ""
@@ -89,7 +101,7 @@ class Agent:
             )
         decision = decide_call(self.charter, tool, args or {}, labels, agent=self.name)
         if decision.allowed:
-            exceeded = self.limiter.admit(tool.name, self.charter.rate_limits)
+            exceeded = (limiter or self.limiter).admit(tool.name, self.charter.rate_limits)
             if exceeded is not None:
                 return self.charter.deny(
                     f"rate_limits.{exceeded.id}",

@@ -492,6 +492,28 @@ def test_rate_limit_denies_across_runs_of_one_agent(runner: Runner, journal: Jou
     assert (last["verdict"], last["rules"]) == ("deny", ["rate_limits.lookups"])
 
 
+def test_rate_limits_hold_across_runners_sharing_a_journal(journal: Journal) -> None:
+    charter = Charter.model_validate(
+        {
+            "name": "c",
+            "rate_limits": [
+                {"id": "lookups", "tools": ["lookup_*"], "max_calls": 1, "per_seconds": 3600}
+            ],
+        }
+    )
+    for order in (1, 2):  # a fresh runner and agent each time, as two processes would have
+        agent = make_agent(
+            TOOLS,
+            ScriptedReasoner([call("lookup_order", order_id=order), respond("x")]),
+            charter=charter,
+        )
+        runner = Runner(journal)
+        runner.run(agent, "look up")
+        runner.close()
+
+    assert calls == ["lookup 1"]
+
+
 def test_priced_tokens_count_against_the_cost_budget(runner: Runner, journal: Journal) -> None:
     charter = Charter.model_validate(
         {

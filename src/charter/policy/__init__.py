@@ -1,7 +1,7 @@
 """Charters, decisions and budgets."""
 
 from charter.policy._anomaly import AnomalyKind, AnomalyRule, Notifications, PlaybookAction
-from charter.policy._budget import BudgetMeter, RateLimiter
+from charter.policy._budget import BudgetMeter, CallLimiter, RateLimiter
 from charter.policy._cedar import CompiledCharter
 from charter.policy._charter import (
     ApprovalLevel,
@@ -27,6 +27,7 @@ __all__ = [
     "ApprovalPolicy",
     "BudgetMeter",
     "Budgets",
+    "CallLimiter",
     "Charter",
     "CompiledCharter",
     "Decision",

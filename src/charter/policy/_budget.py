@@ -8,6 +8,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from charter.policy._charter import Budgets, ModelPrice, RateLimit
 
@@ -54,10 +55,19 @@ class BudgetMeter:
         return None
 
 
+class CallLimiter(Protocol):
+    """Anything that counts calls against rate limits."""
+
+    def admit(self, tool_name: str, limits: list[RateLimit]) -> RateLimit | None:
+        """Count a call of ``tool_name``; return the limit it would exceed, or None."""
+        ...
+
+
 class RateLimiter:
     """Sliding-window call counts per rate limit, shared by every run of one agent.
 
-    In-process: workers in other processes keep their own counts.
+    In-process, for agents governed outside a runner; a runner counts from its journal
+    instead (:class:`charter.runtime.JournalRateLimiter`), across processes.
     """
 
     def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:

@@ -1,5 +1,6 @@
 """The runtime: the governed run loop, operator controls and approvals."""
 
+from charter.runtime._anomaly import AnomalyWatch, JournalRateLimiter
 from charter.runtime._approvals import (
     APPROVAL_KINDS,
     ApprovalRequest,
@@ -18,12 +19,14 @@ __all__ = [
     "APPROVAL_KINDS",
     "CONTROL_KINDS",
     "CONTROL_RUN",
+    "AnomalyWatch",
     "ApprovalRequest",
     "ApprovalState",
     "ApprovalStatus",
     "Approvals",
     "ControlState",
     "Controls",
+    "JournalRateLimiter",
     "Receipt",
     "ReceiptProblem",
     "RecordListener",

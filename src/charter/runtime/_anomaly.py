@@ -1,5 +1,5 @@
-"""Anomaly watching: an agent's recent calls and denials, read from the journal, and
-each run's own sequence of calls.
+"""Windows over an agent's recent activity, read from the journal: anomaly rules (recent
+calls and denials, and each run's own sequence of calls) and rate limits.
 
 Windows are read from the journal (``step.effect`` and ``step.decided`` records carry the
 agent), so every process sharing a journal sees the same counts: a burst spread over
@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 
 from charter.journal import Journal
-from charter.policy import AnomalyRule
+from charter.policy import AnomalyRule, RateLimit
 
 
 def _matches(name: str, patterns: Sequence[str]) -> bool:
@@ -94,3 +94,35 @@ class AnomalyWatch:
             if denials + 1 == rule.max_denials:
                 fired.append(rule)
         return fired
+
+
+class JournalRateLimiter:
+    """Rate limits counted from the journal, so they hold across processes.
+
+    Counts the agent's allowed calls (``step.decided`` records) of the limit's tools
+    within its window; the call being decided is not journaled yet, so a limit of N
+    admits the N-th call and denies the next. Two processes deciding at the same instant
+    may both admit the last slot: the window is exact up to that race.
+    """
+
+    def __init__(self, journal: Journal, agent: str, clock: Callable[[], datetime] = _utcnow):
+        self.journal = journal
+        self.agent = agent
+        self._clock = clock
+
+    def admit(self, tool_name: str, limits: list[RateLimit]) -> RateLimit | None:
+        """The limit a call of ``tool_name`` would exceed, or None."""
+        for limit in limits:
+            if not _matches(tool_name, limit.tools):
+                continue
+            since = self._clock() - timedelta(seconds=limit.per_seconds)
+            allowed = sum(
+                1
+                for r in self.journal.records_since("step.decided", since)
+                if r.payload.get("agent") == self.agent
+                and r.payload.get("verdict") == "allow"
+                and _matches(str(r.payload.get("tool")), limit.tools)
+            )
+            if allowed >= limit.max_calls:
+                return limit
+        return None

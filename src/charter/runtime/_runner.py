@@ -39,7 +39,7 @@ from charter.reasoners._base import (
     Turn,
     Usage,
 )
-from charter.runtime._anomaly import AnomalyWatch
+from charter.runtime._anomaly import AnomalyWatch, JournalRateLimiter
 from charter.runtime._approvals import ApprovalRequest, Approvals, Clock, ReceiptProblem
 from charter.runtime._controls import CONTROL_RUN, Controls, ControlState
 from charter.runtime._outbox import Outbox, notification
@@ -72,6 +72,8 @@ class _Session:
     fired: set[str] = field(default_factory=lambda: set[str]())
     """Anomaly rules that fired in this run."""
     pending: list[Entry] = field(default_factory=lambda: [])
+    limiter: JournalRateLimiter | None = None
+    """Counts the agent's calls against its rate limits, from the journal."""
 
     def record(self, kind: str, payload: dict[str, Any]) -> None:
         self.pending.append((self.run.run_id, kind, payload))
@@ -262,6 +264,7 @@ class Runner:
 
     def _drive(self, session: _Session, approved: ApprovalRequest | None) -> Run:
         run, meter = session.run, session.meter
+        session.limiter = JournalRateLimiter(self.journal, session.agent.name, self.approvals.clock)
         try:
             if approved is not None:
                 self._finish_approved_step(session, approved)
@@ -454,7 +457,12 @@ class Runner:
         labels = session.labels
         arg_labels = labels.arg_labels(found, args, sources)
         decision = agent.govern(  # govern
-            found, args, repeat=key in session.completed, revoked=revoked, labels=arg_labels
+            found,
+            args,
+            repeat=key in session.completed,
+            revoked=revoked,
+            labels=arg_labels,
+            limiter=session.limiter,
         )
         step.decision = decision
         session.record(
