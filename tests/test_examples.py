@@ -47,3 +47,30 @@ def test_refund_example_declines_an_order_outside_the_window(world: Path) -> Non
 
     assert run.answer is not None and "not refundable" in run.answer
     assert _refunded_cents(world, 1031) == 0
+
+
+def test_refund_approval_example_waits_then_refunds_once_approved(world: Path) -> None:
+    agent = load_agent(EXAMPLES / "refund-approval.agent.yaml")
+    runner = Runner(Journal("sqlite://"))
+
+    run = runner.run(agent, "Refund order 1042: item arrived damaged", actor="sam")
+    assert (run.status, _refunded_cents(world, 1042)) == ("waiting", 0)
+    runner.approvals.approve(str(run.waiting_for), "dana", "photos attached")
+    resumed = runner.resume(agent, run.run_id)
+
+    assert resumed.answer is not None and resumed.answer.startswith("Refunded order 1042")
+    assert _refunded_cents(world, 1042) == 18950
+    runner.close()
+
+
+def test_refund_approval_example_reports_a_denied_refund(world: Path) -> None:
+    agent = load_agent(EXAMPLES / "refund-approval.agent.yaml")
+    runner = Runner(Journal("sqlite://"))
+
+    run = runner.run(agent, "Refund order 1042: item arrived damaged", actor="sam")
+    runner.approvals.deny(str(run.waiting_for), "lee", "needs the courier's report first")
+    resumed = runner.resume(agent, run.run_id)
+
+    assert resumed.answer is not None and "courier's report" in resumed.answer
+    assert _refunded_cents(world, 1042) == 0
+    runner.close()
