@@ -174,3 +174,18 @@ def test_notifications_list_and_deliver(env: Path) -> None:
     assert listed.exit_code == 0 and "anomaly any-refund" in listed.output
     assert delivered.exit_code == 0 and "failed" in delivered.output
     assert "(2 attempt(s))" in cli.invoke(app, ["notifications", "list"]).output
+
+
+def test_policy_explain_shows_the_ask_the_approval_and_the_recheck(env: Path) -> None:
+    request_id = _waiting_run(env)
+    cli.invoke(app, ["approvals", "approve", request_id, "--as", "dana"])
+    journal = Journal(f"sqlite:///{env / 'home' / 'journal.db'}")
+    (run_id,) = {r.run_id for r in journal.records_of_kind("run.resumed")}
+
+    result = cli.invoke(app, ["policy", "explain", run_id, "1"])
+
+    assert result.exit_code == 0, result.output
+    assert "verdict ask by big-refunds" in result.output
+    assert "governed again when the run resumed" in result.output
+    assert f"{request_id} approved by dana" in result.output
+    assert "approved by dana (" in result.output  # the receipt was used

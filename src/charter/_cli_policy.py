@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from charter._transcript import describe
 from charter._yaml import read_yaml_mapping
 from charter.errors import RunNotFoundError
 from charter.journal import Journal
@@ -72,9 +73,27 @@ def explain(console: Console, journal: Journal, run_id: str, step: int) -> None:
         what = "a final answer" if "answer" in action else "a call that never reached the charter"
         console.print(f"step {step} was {what}: nothing was decided")
         return
-    d = decided[0].payload
+    for index, record in enumerate(decided):
+        if index:  # the run waited for an approval and the call was governed again
+            console.print("[dim]governed again when the run resumed:[/]")
+        _explain_decision(console, journal, record.payload, action)
+    request_ids = {
+        r.payload["request_id"]
+        for r in records
+        if r.kind == "approval.requested" and r.payload.get("step") == step
+    }
+    for r in records:
+        if r.kind.startswith("approval.") and r.payload.get("request_id") in request_ids:
+            line = describe(r)
+            if line is not None:
+                console.print(f"  {line.strip()}")
+
+
+def _explain_decision(
+    console: Console, journal: Journal, d: dict[str, Any], action: dict[str, Any]
+) -> None:
     console.print(
-        f"step {step}: [bold]{escape(d['tool'])}[/]({escape(str(action.get('args', {})))})\n"
+        f"step {d['step']}: [bold]{escape(d['tool'])}[/]({escape(str(action.get('args', {})))})\n"
         f"verdict [bold]{d['verdict']}[/] by {', '.join(d['rules'])}: {escape(d['reason'])}\n"
         f"policy version {d['policy']}"
     )
@@ -100,8 +119,12 @@ def explain(console: Console, journal: Journal, run_id: str, step: int) -> None:
                 f"  rule [cyan]{rule_id}[/]: tools.allow={charter.tools.allow} "
                 f"tools.deny={charter.tools.deny}"
             )
-        elif rule_id in {"inventory.revoked", "charter.repeat_writes", "policy.error"}:
-            console.print(f"  rule [cyan]{rule_id}[/]: built in")
+        elif rule_id.startswith(("flow.", "rate_limits.")) or rule_id in {
+            "inventory.revoked",
+            "charter.repeat_writes",
+            "policy.error",
+        }:
+            console.print(f"  rule [cyan]{rule_id}[/]: built in (configured by the charter)")
         elif charter.cedar:
             console.print(f"  rule [cyan]{escape(rule_id)}[/]: raw Cedar:\n{escape(charter.cedar)}")
 
