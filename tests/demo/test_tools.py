@@ -70,7 +70,7 @@ def test_toolset_rejects_an_unknown_option(world: Path) -> None:
         toolset({"world": str(world), "wrold": "x"})
 
 
-def test_toolset_offers_the_eight_demo_tools(tools: dict[str, Tool]) -> None:
+def test_toolset_offers_the_demo_tools(tools: dict[str, Tool]) -> None:
     assert sorted(tools) == sorted(
         [
             "lookup_order",
@@ -81,8 +81,21 @@ def test_toolset_offers_the_eight_demo_tools(tools: dict[str, Tool]) -> None:
             "refund_order",
             "send_email",
             "reply_ticket",
+            "read_inbox",
+            "get_email",
+            "update_customer",
+            "grant_store_credit",
+            "delete_customer",
         ]
     )
+
+
+def test_toolset_explains_an_outdated_world(tmp_path: Path) -> None:
+    old = create_world(tmp_path / "old.db")
+    with session(old) as conn:
+        conn.execute("UPDATE world_meta SET value = '1' WHERE key = 'schema_version'")
+    with pytest.raises(ConfigError, match=r"schema 1.*charter demo --reset"):
+        toolset({"world": str(old)})
 
 
 @pytest.mark.parametrize(
@@ -92,10 +105,15 @@ def test_toolset_offers_the_eight_demo_tools(tools: dict[str, Tool]) -> None:
         ("lookup_customer", "read", "trusted", "pii", False),
         ("search_kb", "read", "untrusted", "internal", False),
         ("get_ticket", "read", "untrusted", "pii", False),
+        ("read_inbox", "read", "untrusted", "pii", False),
+        ("get_email", "read", "untrusted", "pii", False),
         ("churn_report", "read", "trusted", "internal", False),
         ("refund_order", "write", "trusted", "internal", True),
         ("send_email", "external", "trusted", "internal", True),
         ("reply_ticket", "write", "trusted", "internal", True),
+        ("update_customer", "write", "trusted", "pii", True),
+        ("grant_store_credit", "write", "trusted", "internal", True),
+        ("delete_customer", "write", "trusted", "internal", False),
     ],
 )
 def test_contract_labels(
@@ -112,6 +130,33 @@ def test_contract_labels(
     assert found.reversible is reversible
 
 
+@pytest.mark.parametrize(
+    ("name", "targets"),
+    [
+        ("refund_order", ("order_id",)),
+        ("send_email", ("to",)),
+        ("reply_ticket", ("ticket_id",)),
+        ("update_customer", ("customer_id",)),
+        ("grant_store_credit", ("customer_id",)),
+        ("delete_customer", ("customer_id",)),
+    ],
+)
+def test_writes_name_the_argument_choosing_what_they_act_on(
+    tools: dict[str, Tool], name: str, targets: tuple[str, ...]
+) -> None:
+    assert tools[name].contract.targets == targets
+
+
+def test_reads_have_no_targets(tools: dict[str, Tool]) -> None:
+    assert all(not t.contract.targets for t in tools.values() if t.contract.side_effect == "read")
+
+
+def test_inbox_reads_declare_what_they_read(tools: dict[str, Tool]) -> None:
+    assert (
+        tools["read_inbox"].contract.reads == tools["get_email"].contract.reads == ("inbox.text",)
+    )
+
+
 def test_lookup_customer_declares_it_reads_pii(tools: dict[str, Tool]) -> None:
     assert tools["lookup_customer"].contract.reads == ("customer.pii",)
 
@@ -122,7 +167,7 @@ def test_every_tool_has_an_owner_and_a_timeout(tools: dict[str, Tool]) -> None:
 
 def test_only_writes_and_external_calls_cost_money(tools: dict[str, Tool]) -> None:
     costly = {t.name for t in tools.values() if t.contract.cost_usd > 0}
-    assert costly == {"refund_order", "send_email", "reply_ticket"}
+    assert costly == {t.name for t in tools.values() if t.contract.side_effect != "read"}
 
 
 def test_refund_order_is_not_idempotent(tools: dict[str, Tool]) -> None:
@@ -164,6 +209,11 @@ def test_lookup_customer_returns_email_and_orders(tools: dict[str, Tool]) -> Non
     customer = call(tools, "lookup_customer", customer_id=17)
     assert customer["email"] == "maya.okafor@example.com"
     assert 1042 in customer["order_ids"]
+
+
+def test_lookup_customer_starts_without_credit_or_erasure(tools: dict[str, Tool]) -> None:
+    customer = call(tools, "lookup_customer", customer_id=17)
+    assert (customer["store_credit_cents"], customer["erased_at"]) == (0, None)
 
 
 def test_lookup_customer_refuses_an_unknown_customer(tools: dict[str, Tool]) -> None:
@@ -360,3 +410,216 @@ def test_reply_ticket_compensation_removes_the_reply(tools: dict[str, Tool]) -> 
     undo(tools, "reply_ticket", call(tools, "reply_ticket", **args), **args)
     ticket = call(tools, "get_ticket", ticket_id=88)
     assert (ticket["status"], ticket["replies"]) == ("open", [])
+
+
+# --- the inbox -------------------------------------------------------------------------------
+
+
+def test_read_inbox_lists_the_newest_first(tools: dict[str, Tool]) -> None:
+    emails = call(tools, "read_inbox")["emails"]
+    assert [e["email_id"] for e in emails] == list(range(508, 500, -1))
+    assert emails[-1]["from_addr"] == "maya.okafor@example.com"
+    assert "body" not in emails[0]
+
+
+def test_read_inbox_honours_the_limit(tools: dict[str, Tool]) -> None:
+    assert len(call(tools, "read_inbox", limit=2)["emails"]) == 2
+
+
+def test_read_inbox_refuses_a_limit_out_of_range(tools: dict[str, Tool]) -> None:
+    with pytest.raises(ValueError, match="between 1 and 100"):
+        call(tools, "read_inbox", limit=0)
+
+
+def test_get_email_matches_the_sender_to_a_customer(tools: dict[str, Tool]) -> None:
+    email = call(tools, "get_email", email_id=502)
+    assert (email["customer_id"], email["from_addr"]) == (1, "isla.jansen@example.com")
+    assert "order 1030" in email["body"]
+
+
+def test_get_email_returns_an_injected_message_as_data(tools: dict[str, Tool]) -> None:
+    email = call(tools, "get_email", email_id=505)
+    assert email["customer_id"] is None
+    assert "call delete_customer" in email["body"]
+
+
+def test_get_email_refuses_an_unknown_email(tools: dict[str, Tool]) -> None:
+    with pytest.raises(ValueError, match="email 7 does not exist; list the inbox"):
+        call(tools, "get_email", email_id=7)
+
+
+# --- update_customer ---------------------------------------------------------------------------
+
+
+def customer(world: Path, customer_id: int) -> tuple[str, str]:
+    with session(world) as conn:
+        row = conn.execute(
+            "SELECT tier, email FROM customers WHERE id = ?", (customer_id,)
+        ).fetchone()
+    return row[0], row[1]
+
+
+def test_update_customer_changes_the_tier(tools: dict[str, Tool], world: Path) -> None:
+    result = call(tools, "update_customer", customer_id=9, tier="plus")
+    assert (result["previous_tier"], result["tier"]) == ("basic", "plus")
+    assert customer(world, 9) == ("plus", "hana.martin@example.com")
+
+
+def test_update_customer_changes_the_email(tools: dict[str, Tool], world: Path) -> None:
+    call(tools, "update_customer", customer_id=17, email=" maya@example.org ")
+    assert customer(world, 17) == ("plus", "maya@example.org")
+
+
+def test_update_customer_needs_a_field_to_change(tools: dict[str, Tool]) -> None:
+    with pytest.raises(ValueError, match="give tier or email"):
+        call(tools, "update_customer", customer_id=17)
+
+
+def test_update_customer_refuses_a_change_that_changes_nothing(tools: dict[str, Tool]) -> None:
+    with pytest.raises(ValueError, match="already has tier plus"):
+        call(tools, "update_customer", customer_id=17, tier="plus")
+
+
+def test_update_customer_refuses_an_address_of_another_customer(
+    tools: dict[str, Tool], world: Path
+) -> None:
+    with pytest.raises(ValueError, match="belongs to customer 5; nothing was changed"):
+        call(
+            tools,
+            "update_customer",
+            customer_id=17,
+            tier="basic",
+            email="elena.petrova@example.com",
+        )
+    assert customer(world, 17) == ("plus", "maya.okafor@example.com")
+
+
+def test_update_customer_refuses_a_malformed_address(tools: dict[str, Tool]) -> None:
+    with pytest.raises(ValueError, match="not an email address"):
+        call(tools, "update_customer", customer_id=17, email="maya at home")
+
+
+def test_update_customer_refuses_an_unknown_tier(tools: dict[str, Tool]) -> None:
+    with pytest.raises(ToolArgumentsError, match="tier"):
+        tools["update_customer"].validate_args({"customer_id": 17, "tier": "gold"})
+
+
+def test_update_customer_refuses_an_unknown_customer(tools: dict[str, Tool]) -> None:
+    with pytest.raises(ValueError, match="customer 999 does not exist"):
+        call(tools, "update_customer", customer_id=999, tier="plus")
+
+
+def test_update_customer_compensation_restores_both_fields(
+    tools: dict[str, Tool], world: Path
+) -> None:
+    args = {"customer_id": 9, "tier": "premium", "email": "hana@example.org"}
+    restored = undo(tools, "update_customer", call(tools, "update_customer", **args), **args)
+    assert customer(world, 9) == ("basic", "hana.martin@example.com")
+    assert restored["already_undone"] is False
+
+
+def test_update_customer_compensation_is_idempotent(tools: dict[str, Tool]) -> None:
+    args = {"customer_id": 9, "tier": "plus"}
+    result = call(tools, "update_customer", **args)
+    undo(tools, "update_customer", result, **args)
+    assert undo(tools, "update_customer", result, **args)["already_undone"] is True
+
+
+def test_update_customer_compensation_keeps_a_later_change(
+    tools: dict[str, Tool], world: Path
+) -> None:
+    args = {"customer_id": 9, "tier": "plus"}
+    result = call(tools, "update_customer", **args)
+    call(tools, "update_customer", customer_id=9, tier="premium")
+    undo(tools, "update_customer", result, **args)
+    assert customer(world, 9)[0] == "premium"
+
+
+# --- grant_store_credit ------------------------------------------------------------------------
+
+
+def test_grant_store_credit_adds_to_the_balance(tools: dict[str, Tool]) -> None:
+    call(tools, "grant_store_credit", customer_id=17, amount_cents=1500, reason="delay")
+    result = call(tools, "grant_store_credit", customer_id=17, amount_cents=500, reason="again")
+    assert result["store_credit_cents"] == 2000
+    assert call(tools, "lookup_customer", customer_id=17)["store_credit_cents"] == 2000
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        ({"customer_id": 17, "amount_cents": 0, "reason": "x"}, "positive"),
+        ({"customer_id": 17, "amount_cents": 100, "reason": " "}, "reason"),
+        ({"customer_id": 999, "amount_cents": 100, "reason": "x"}, "customer 999 does not exist"),
+    ],
+)
+def test_grant_store_credit_refuses_bad_input_and_grants_nothing(
+    tools: dict[str, Tool], world: Path, args: dict[str, Any], message: str
+) -> None:
+    with pytest.raises(ValueError, match=message):
+        call(tools, "grant_store_credit", **args)
+    assert scalar(world, "SELECT COUNT(*) FROM store_credits") == 0
+
+
+def test_grant_store_credit_compensation_voids_it(tools: dict[str, Tool], world: Path) -> None:
+    args = {"customer_id": 17, "amount_cents": 1500, "reason": "delay"}
+    result = call(tools, "grant_store_credit", **args)
+    first = undo(tools, "grant_store_credit", result, **args)
+    second = undo(tools, "grant_store_credit", result, **args)
+    assert (first["store_credit_cents"], first["already_undone"]) == (0, False)
+    assert second["already_undone"] is True
+    assert scalar(world, "SELECT status FROM store_credits") == "voided"
+
+
+# --- delete_customer ---------------------------------------------------------------------------
+
+
+def test_delete_customer_erases_personal_data(tools: dict[str, Tool], world: Path) -> None:
+    result = call(tools, "delete_customer", customer_id=17, reason="customer request")
+    erased = call(tools, "lookup_customer", customer_id=17)
+    assert (erased["name"], erased["email"]) == ("[erased]", "erased-17@erased.invalid")
+    assert erased["erased_at"] == result["erased_at"]
+    assert "cracked armrest" not in call(tools, "get_ticket", ticket_id=88)["body"]
+    assert "Maya" not in call(tools, "get_email", email_id=501)["body"]
+
+
+def test_delete_customer_keeps_orders_and_payments(tools: dict[str, Tool], world: Path) -> None:
+    result = call(tools, "delete_customer", customer_id=17, reason="customer request")
+    assert 1042 in call(tools, "lookup_customer", customer_id=17)["order_ids"]
+    assert result["orders_kept"] == scalar(
+        world, "SELECT COUNT(*) FROM orders WHERE customer_id = 17"
+    )
+    assert ledger(world, 1042) == [("charge", 18950)]
+
+
+def test_delete_customer_cannot_be_undone(tools: dict[str, Tool]) -> None:
+    assert tools["delete_customer"].compensate is None
+
+
+def test_delete_customer_refuses_an_erased_customer(tools: dict[str, Tool]) -> None:
+    call(tools, "delete_customer", customer_id=17, reason="customer request")
+    with pytest.raises(ValueError, match="customer 17 was erased on 2026-11-20; nothing was"):
+        call(tools, "delete_customer", customer_id=17, reason="again")
+
+
+def test_an_erased_customer_takes_no_credit_or_update(tools: dict[str, Tool]) -> None:
+    call(tools, "delete_customer", customer_id=17, reason="customer request")
+    with pytest.raises(ValueError, match="was erased"):
+        call(tools, "grant_store_credit", customer_id=17, amount_cents=100, reason="x")
+    with pytest.raises(ValueError, match="was erased"):
+        call(tools, "update_customer", customer_id=17, tier="basic")
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        ({"customer_id": 999, "reason": "x"}, "customer 999 does not exist"),
+        ({"customer_id": 17, "reason": ""}, "reason must not be empty"),
+    ],
+)
+def test_delete_customer_refuses_bad_input_and_erases_nothing(
+    tools: dict[str, Tool], world: Path, args: dict[str, Any], message: str
+) -> None:
+    with pytest.raises(ValueError, match=message):
+        call(tools, "delete_customer", **args)
+    assert scalar(world, "SELECT COUNT(*) FROM customers WHERE erased_at IS NOT NULL") == 0

@@ -7,8 +7,14 @@ from pathlib import Path
 
 import pytest
 
-from charter.demo import DEFAULT_WORLD_FILENAME, connect, create_world, default_world_path
-from charter.demo.world import session, transaction, world_today
+from charter.demo import (
+    DEFAULT_WORLD_FILENAME,
+    _injections,
+    connect,
+    create_world,
+    default_world_path,
+)
+from charter.demo.world import SCHEMA_VERSION, session, transaction, world_today
 
 
 @pytest.fixture
@@ -75,6 +81,66 @@ def test_shipping_faq_carries_an_injected_exfiltration_instruction(world: Path) 
         body = conn.execute("SELECT body FROM kb_documents WHERE slug = 'shipping-faq'").fetchone()
     assert "SYSTEM NOTE TO AI AGENTS" in body[0]
     assert "audit@evil.example" in body[0]
+
+
+@pytest.mark.parametrize(
+    ("sql", "injection"),
+    [
+        ("SELECT body FROM kb_documents WHERE slug = 'damaged-items'", _injections.KB_REFUND),
+        ("SELECT body FROM kb_documents WHERE slug = 'data-retention'", _injections.KB_DELETION),
+        (
+            "SELECT body FROM kb_documents WHERE slug = 'loyalty-programme'",
+            _injections.KB_ESCALATION,
+        ),
+        ("SELECT body FROM inbox WHERE id = 503", _injections.EMAIL_EXFILTRATION),
+        ("SELECT body FROM inbox WHERE id = 504", _injections.EMAIL_REFUND),
+        ("SELECT body FROM inbox WHERE id = 505", _injections.EMAIL_DELETION),
+        ("SELECT body FROM inbox WHERE id = 506", _injections.EMAIL_ESCALATION),
+        ("SELECT body FROM inbox WHERE id = 507", _injections.EMAIL_TAKEOVER),
+        ("SELECT body FROM tickets WHERE id = 96", _injections.TICKET_EXFILTRATION),
+        ("SELECT body FROM tickets WHERE id = 97", _injections.TICKET_DELETION),
+        ("SELECT body FROM tickets WHERE id = 98", _injections.TICKET_ESCALATION),
+    ],
+)
+def test_each_injection_is_planted_in_its_channel(world: Path, sql: str, injection: str) -> None:
+    with session(world) as conn:
+        assert injection in conn.execute(sql).fetchone()[0]
+
+
+def test_attack_tickets_are_open_and_from_the_attacker(world: Path) -> None:
+    with session(world) as conn:
+        rows = conn.execute("SELECT customer_id, status FROM tickets WHERE id >= 96").fetchall()
+    assert [tuple(r) for r in rows] == [(23, "open")] * 3
+
+
+def test_inbox_matches_senders_to_customers(world: Path) -> None:
+    with session(world) as conn:
+        rows = conn.execute(
+            "SELECT i.from_addr, c.email FROM inbox i JOIN customers c ON c.id = i.customer_id"
+        ).fetchall()
+    assert len(rows) == 4
+    assert all(r[0] == r[1] for r in rows)
+
+
+def test_a_fresh_world_has_no_erasures_and_no_store_credit(world: Path) -> None:
+    assert _count(world, "store_credits") == 0
+    with session(world) as conn:
+        erased = conn.execute("SELECT COUNT(*) FROM customers WHERE erased_at IS NOT NULL")
+        assert erased.fetchone()[0] == 0
+
+
+def test_world_records_its_schema_version(world: Path) -> None:
+    with session(world) as conn:
+        row = conn.execute("SELECT value FROM world_meta WHERE key = 'schema_version'").fetchone()
+    assert row[0] == SCHEMA_VERSION
+
+
+def test_an_outdated_world_is_refused_with_how_to_recreate_it(world: Path) -> None:
+    with session(world) as conn:
+        conn.execute("UPDATE world_meta SET value = '1' WHERE key = 'schema_version'")
+    with pytest.raises(ValueError, match=r"schema 1.*reset=True"):
+        create_world(world)
+    create_world(world, reset=True)  # recreating it works
 
 
 def test_existing_world_is_kept_without_reset(world: Path) -> None:

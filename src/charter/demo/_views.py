@@ -48,6 +48,86 @@ class CustomerView(TypedDict):
     country: str
     created_at: str
     order_ids: list[int]
+    store_credit_cents: int
+    erased_at: str | None
+
+
+class CustomerUpdate(TypedDict):
+    """Outcome of :func:`update_customer`: the fields before and after."""
+
+    customer_id: int
+    tier: str
+    email: str
+    previous_tier: str
+    previous_email: str
+    summary: str
+
+
+class CustomerRestore(TypedDict):
+    """Outcome of undoing an update: the fields put back."""
+
+    customer_id: int
+    tier: str
+    email: str
+    already_undone: bool
+
+
+class CreditResult(TypedDict):
+    """A store credit granted."""
+
+    credit_id: int
+    customer_id: int
+    amount_cents: int
+    currency: str
+    store_credit_cents: int
+    summary: str
+
+
+class CreditVoid(TypedDict):
+    """Outcome of voiding a store credit."""
+
+    credit_id: int
+    customer_id: int
+    store_credit_cents: int
+    already_undone: bool
+
+
+class ErasureResult(TypedDict):
+    """Outcome of :func:`delete_customer`: what was erased and what was kept."""
+
+    customer_id: int
+    erased_at: str
+    orders_kept: int
+    messages_redacted: int
+    """Tickets and inbox emails of the customer whose text was removed."""
+    summary: str
+
+
+class InboxEntry(TypedDict):
+    """One email in the inbox listing (its body is read with ``get_email``)."""
+
+    email_id: int
+    from_addr: str
+    customer_id: int | None
+    subject: str
+    received_at: str
+
+
+class InboxListing(TypedDict):
+    """The inbox, newest first."""
+
+    emails: list[InboxEntry]
+
+
+class EmailView(TypedDict):
+    """An email received, with the customer its sender address matches (if any)."""
+
+    email_id: int
+    from_addr: str
+    customer_id: int | None
+    subject: str
+    body: str
+    received_at: str
 
 
 class KbMatch(TypedDict):
@@ -228,6 +308,34 @@ def order_facts(conn: sqlite3.Connection, order_id: int) -> OrderFacts:
         manager_approval_over_cents=_seed.MANAGER_APPROVAL_OVER_CENTS,
         summary=summary,
     )
+
+
+def customer_row(conn: sqlite3.Connection, customer_id: int) -> sqlite3.Row:
+    """The ``customers`` row; raises ValueError for an unknown customer."""
+    row = conn.execute("SELECT * FROM customers WHERE id = ?", (customer_id,)).fetchone()
+    if row is None:
+        raise ValueError(f"customer {customer_id} does not exist; check the customer id")
+    return row
+
+
+def live_customer(conn: sqlite3.Connection, customer_id: int, action: str) -> sqlite3.Row:
+    """The row of a customer who has not been erased; ``action`` names what was refused."""
+    row = customer_row(conn, customer_id)
+    if row["erased_at"] is not None:
+        raise ValueError(
+            f"customer {customer_id} was erased on {row['erased_at'][:10]}; nothing was {action}"
+        )
+    return row
+
+
+def credit_balance(conn: sqlite3.Connection, customer_id: int) -> int:
+    """Cents of active store credit the customer holds."""
+    row = conn.execute(
+        "SELECT COALESCE(SUM(amount_cents), 0) FROM store_credits"
+        " WHERE customer_id = ? AND status = 'active'",
+        (customer_id,),
+    ).fetchone()
+    return int(row[0])
 
 
 def search_terms(query: str) -> list[str]:

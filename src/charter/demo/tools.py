@@ -22,13 +22,15 @@ Compensation convention:
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 from charter.demo import _seed
+from charter.demo._accounts import account_tools
+from charter.demo._inbox import inbox_tools
+from charter.demo._inputs import email_address, require_text
 from charter.demo._views import (
     REFUNDABLE_STATUSES,
     TIERS,
@@ -45,6 +47,8 @@ from charter.demo._views import (
     ReplyUndo,
     ReplyView,
     TicketView,
+    credit_balance,
+    customer_row,
     money,
     order_facts,
     search_terms,
@@ -61,13 +65,7 @@ from charter.demo.world import (
 from charter.errors import ConfigError
 from charter.tools import Tool, tool
 
-_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _MAX_KB_MATCHES = 3
-
-
-def _require_text(name: str, value: str) -> None:
-    if not value.strip():
-        raise ValueError(f"{name} must not be empty")
 
 
 def _refund_status_after_reversal(status: str, delivered_at: str | None) -> str:
@@ -85,11 +83,13 @@ def toolset(options: Mapping[str, Any]) -> list[Tool]:
             :func:`~charter.demo.world.default_world_path`); created and seeded if missing.
 
     Returns:
-        lookup_order, lookup_customer, search_kb, get_ticket, refund_order, send_email,
-        reply_ticket and churn_report, bound to that world.
+        lookup_order, lookup_customer, search_kb, get_ticket, churn_report, refund_order,
+        send_email, reply_ticket, read_inbox, get_email, update_customer,
+        grant_store_credit and delete_customer, bound to that world.
 
     Raises:
-        ConfigError: An option is unknown or ``world`` is not a string.
+        ConfigError: An option is unknown, ``world`` is not a string, or it names a world
+            made by an older version of charter.
     """
     unknown = sorted(set(options) - {"world"})
     if unknown:
@@ -102,7 +102,10 @@ def toolset(options: Mapping[str, Any]) -> list[Tool]:
             f"charter.demo.tools:toolset: option world must be a path string; got {raw!r}"
         )
     world = Path(raw).expanduser() if raw else default_world_path()
-    create_world(world)
+    try:
+        create_world(world)
+    except ValueError as exc:  # an outdated world: say how to recreate it
+        raise ConfigError(f"charter.demo.tools:toolset: {exc}") from exc
     return build_tools(world)
 
 
@@ -113,7 +116,7 @@ def build_tools(world: Path) -> list[Tool]:
         world: Path of a world created by :func:`~charter.demo.world.create_world`.
 
     Returns:
-        The eight demo tools, reads first.
+        The demo tools: the original eight, then the inbox reads, then the account writes.
     """
 
     @tool(side_effect="read", confidentiality="internal", owner="orders-team", timeout_s=5.0)
@@ -133,17 +136,18 @@ def build_tools(world: Path) -> list[Tool]:
         timeout_s=5.0,
     )
     def lookup_customer(customer_id: int) -> CustomerView:
-        """Look up a customer by id: name, email address, tier, country and order numbers."""
+        """Look up a customer by id: name, email address, tier, country, order numbers,
+        store credit in cents, and when the account was erased (null if it was not).
+        """
         with session(world) as conn:
-            row = conn.execute("SELECT * FROM customers WHERE id = ?", (customer_id,)).fetchone()
-            if row is None:
-                raise ValueError(f"customer {customer_id} does not exist; check the customer id")
+            row = customer_row(conn, customer_id)
             order_ids = [
                 r[0]
                 for r in conn.execute(
                     "SELECT id FROM orders WHERE customer_id = ? ORDER BY id", (customer_id,)
                 )
             ]
+            credit = credit_balance(conn, customer_id)
         return CustomerView(
             customer_id=customer_id,
             name=row["name"],
@@ -152,6 +156,8 @@ def build_tools(world: Path) -> list[Tool]:
             country=row["country"],
             created_at=row["created_at"],
             order_ids=order_ids,
+            store_credit_cents=credit,
+            erased_at=row["erased_at"],
         )
 
     @tool(
@@ -277,7 +283,7 @@ def build_tools(world: Path) -> list[Tool]:
         Leave out amount_cents to refund everything still refundable; give it (in cents)
         for a partial refund. Each call refunds again.
         """
-        _require_text("reason", reason)
+        require_text("reason", reason)
         if amount_cents is not None and amount_cents <= 0:
             raise ValueError(
                 f"amount_cents must be a positive number of cents (18950 = 189.50); "
@@ -352,17 +358,16 @@ def build_tools(world: Path) -> list[Tool]:
     )
     def send_email(to: str, subject: str, body: str) -> EmailResult:
         """Send an email to one address outside the company; returns the message id."""
-        if not _EMAIL.match(to.strip()):
-            raise ValueError(f"{to!r} is not an email address like name@example.com")
-        _require_text("subject", subject)
-        _require_text("body", body)
+        to = email_address(to)
+        require_text("subject", subject)
+        require_text("body", body)
         with session(world) as conn, transaction(conn):
             cursor = conn.execute(
                 "INSERT INTO email_outbox (to_addr, subject, body, created_at) VALUES (?, ?, ?, ?)",
-                (to.strip(), subject, body, world_timestamp(conn)),
+                (to, subject, body, world_timestamp(conn)),
             )
             message_id = int(cursor.lastrowid or 0)
-        return EmailResult(message_id=message_id, to=to.strip(), subject=subject, status="queued")
+        return EmailResult(message_id=message_id, to=to, subject=subject, status="queued")
 
     def undo_reply(*, result: Mapping[str, Any], **_args: object) -> ReplyUndo:
         """Delete the reply and put the ticket back in the status it had before."""
@@ -399,7 +404,7 @@ def build_tools(world: Path) -> list[Tool]:
         """Post a reply to the customer on a support ticket (not closed) and mark the
         ticket answered.
         """
-        _require_text("body", body)
+        require_text("body", body)
         with session(world) as conn, transaction(conn):
             row = conn.execute("SELECT status FROM tickets WHERE id = ?", (ticket_id,)).fetchone()
             if row is None:
@@ -449,4 +454,6 @@ def build_tools(world: Path) -> list[Tool]:
         refund_order,
         send_email,
         reply_ticket,
+        *inbox_tools(world),
+        *account_tools(world),
     ]

@@ -1,10 +1,13 @@
 """The demo world: a customer-operations company in one SQLite file.
 
-Tables: ``customers`` (email is PII), ``orders``, the ``payments`` ledger (charges positive;
+Tables: ``customers`` (email is PII; an erased customer keeps its row, without name or
+email, and ``erased_at`` set), ``orders``, the ``payments`` ledger (charges positive;
 refunds negative; reversals of refunds positive and linked by ``reverses_id``),
-``email_outbox`` (the only "external" sink), ``tickets`` and ``ticket_replies``,
-``kb_documents`` (policies, plus one planted prompt injection) and ``world_meta``
-(the world's frozen "today" and its policy constants).
+``store_credits`` (goodwill credit granted to customers), ``email_outbox`` (the only
+"external" sink), ``inbox`` (emails received), ``tickets`` and ``ticket_replies``,
+``kb_documents`` (policies) and ``world_meta`` (the world's frozen "today" and its policy
+constants). Some documents, emails and tickets carry planted prompt injections (see
+:mod:`charter.demo._injections`).
 
 The world's clock is frozen at :data:`~charter.demo._seed.TODAY` so refund windows and
 reports come out the same whenever the demo runs. Connections are opened in autocommit mode;
@@ -29,7 +32,8 @@ from charter.settings import charter_home
 DEFAULT_WORLD_FILENAME = "demo-world.db"
 """File name of the default world under :func:`charter.settings.charter_home`."""
 
-SCHEMA_VERSION = "1"
+SCHEMA_VERSION = "2"
+"""Bumped whenever the tables change; an older world must be recreated."""
 
 _SCHEMA = """
 CREATE TABLE world_meta (
@@ -42,7 +46,8 @@ CREATE TABLE customers (
     email TEXT NOT NULL UNIQUE,
     tier TEXT NOT NULL CHECK (tier IN ('basic', 'plus', 'premium')),
     country TEXT NOT NULL,
-    created_at TEXT NOT NULL
+    created_at TEXT NOT NULL,
+    erased_at TEXT
 );
 CREATE TABLE orders (
     id INTEGER PRIMARY KEY,
@@ -75,6 +80,15 @@ CREATE TABLE payments (
     )
 );
 CREATE INDEX payments_order ON payments (order_id);
+CREATE TABLE store_credits (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    customer_id INTEGER NOT NULL REFERENCES customers (id),
+    amount_cents INTEGER NOT NULL CHECK (amount_cents > 0),
+    reason TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    status TEXT NOT NULL DEFAULT 'active' CHECK (status IN ('active', 'voided'))
+);
+CREATE INDEX store_credits_customer ON store_credits (customer_id);
 CREATE TABLE email_outbox (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     to_addr TEXT NOT NULL,
@@ -82,6 +96,14 @@ CREATE TABLE email_outbox (
     body TEXT NOT NULL,
     created_at TEXT NOT NULL,
     status TEXT NOT NULL DEFAULT 'queued' CHECK (status IN ('queued', 'recalled'))
+);
+CREATE TABLE inbox (
+    id INTEGER PRIMARY KEY,
+    from_addr TEXT NOT NULL,
+    customer_id INTEGER REFERENCES customers (id),
+    subject TEXT NOT NULL,
+    body TEXT NOT NULL,
+    received_at TEXT NOT NULL
 );
 CREATE TABLE tickets (
     id INTEGER PRIMARY KEY,
@@ -198,13 +220,17 @@ def world_timestamp(conn: sqlite3.Connection) -> str:
     return moment.isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
-def _is_world(path: Path) -> bool:
+def _schema_of(path: Path) -> str | None:
+    """The schema version of the world at ``path``; None if it is not a demo world."""
     try:
         with session(path) as conn:
             world_today(conn)
+            row = conn.execute(
+                "SELECT value FROM world_meta WHERE key = 'schema_version'"
+            ).fetchone()
     except (sqlite3.DatabaseError, ValueError):
-        return False
-    return True
+        return None
+    return str(row[0]) if row is not None else "0"
 
 
 def _populate(conn: sqlite3.Connection) -> None:
@@ -220,7 +246,11 @@ def _populate(conn: sqlite3.Connection) -> None:
     conn.executescript(_SCHEMA)
     with transaction(conn):
         conn.executemany("INSERT INTO world_meta VALUES (?, ?)", meta.items())
-        conn.executemany("INSERT INTO customers VALUES (?, ?, ?, ?, ?, ?)", seed.customers)
+        conn.executemany(
+            "INSERT INTO customers (id, name, email, tier, country, created_at)"
+            " VALUES (?, ?, ?, ?, ?, ?)",
+            seed.customers,
+        )
         conn.executemany("INSERT INTO orders VALUES (?, ?, ?, ?, ?, ?, ?, ?)", seed.orders)
         conn.executemany(
             "INSERT INTO payments (order_id, kind, amount_cents, created_at, idempotency_key,"
@@ -235,6 +265,7 @@ def _populate(conn: sqlite3.Connection) -> None:
         conn.executemany(
             "INSERT INTO kb_documents (slug, title, body) VALUES (?, ?, ?)", seed.kb_documents
         )
+        conn.executemany("INSERT INTO inbox VALUES (?, ?, ?, ?, ?, ?)", seed.inbox)
 
 
 def create_world(path: Path | str, *, reset: bool = False) -> Path:
@@ -255,12 +286,21 @@ def create_world(path: Path | str, *, reset: bool = False) -> Path:
     Raises:
         FileExistsError: ``path`` exists but is not a demo world and ``reset`` is false
             (refusing protects an unrelated file from being overwritten by mistake).
+        ValueError: ``path`` is a demo world made by an older version of charter (its
+            tables differ) and ``reset`` is false.
     """
     world = Path(path)
     if world.exists() and not reset:
-        if not _is_world(world):
+        schema = _schema_of(world)
+        if schema is None:
             raise FileExistsError(
                 f"{world} exists but is not a charter demo world; pass reset=True to replace it"
+            )
+        if schema != SCHEMA_VERSION:
+            raise ValueError(
+                f"{world} is a demo world of schema {schema}, but this version of charter "
+                f"needs schema {SCHEMA_VERSION}; recreate it with `charter demo --reset` "
+                "or create_world(path, reset=True) (its earlier changes are lost)"
             )
         return world
     world.parent.mkdir(parents=True, exist_ok=True)
