@@ -24,8 +24,16 @@ def test_demo_agent_loads_with_the_local_reasoner_and_its_charter() -> None:
     assert {"lookup_order", "refund_order", "get_ticket", "search_kb"} <= set(
         agent.inventory.names()
     )
-    assert agent.charter.decide("send_email").verdict == "deny"
     assert agent.charter.decide("refund_order").verdict == "allow"
+    assert agent.charter.decide("delete_customer").verdict == "ask"
+
+
+def test_demo_charter_opens_email_to_the_flow_rules() -> None:
+    charter = load_agent(AGENT_FILE).charter
+
+    assert charter.decide("send_email").verdict == "allow"
+    flows = charter.flows
+    assert (flows.confidential_to_external, flows.untrusted_target) == ("deny", "ask")
 
 
 def test_demo_goals_are_at_least_three() -> None:
