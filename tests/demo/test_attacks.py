@@ -27,30 +27,9 @@ from charter.runtime import Runner
 
 DEFENDED = demo_charter()
 
-# The refund target is "vouched for" by lookup_order's trusted output, although the
-# lookup's own order number came from the email: see the report in the benchmark.
-LAUNDERED_THROUGH_A_LOOKUP = {"email-refund"}
-
 
 def _ids(cases: tuple[AttackCase, ...] | tuple[TaskCase, ...]) -> list[str]:
     return [case.name for case in cases]
-
-
-def _defended_params() -> list[object]:
-    return [
-        pytest.param(
-            case,
-            id=case.name,
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="known gap: a trusted read's output vouches for a target that "
-                "untrusted text chose as the read's argument",
-            ),
-        )
-        if case.name in LAUNDERED_THROUGH_A_LOOKUP
-        else pytest.param(case, id=case.name)
-        for case in ATTACKS
-    ]
 
 
 @pytest.fixture
@@ -66,7 +45,7 @@ def test_every_attack_kind_comes_through_every_channel() -> None:
     }
 
 
-@pytest.mark.parametrize("case", _defended_params())
+@pytest.mark.parametrize("case", [pytest.param(case, id=case.name) for case in ATTACKS])
 def test_obeying_the_injection_does_no_harm_under_the_demo_charter(
     world: Path, case: AttackCase
 ) -> None:

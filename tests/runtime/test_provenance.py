@@ -102,3 +102,35 @@ def test_a_source_step_with_no_observed_output_is_not_trusted() -> None:
     labels = run.arg_labels(refund_order, {"order_id": 1013, "reason": "r"}, {"order_id": (5,)})
 
     assert labels["order_id"] == Label("untrusted", "pii")
+
+
+def test_a_lookup_keyed_by_untrusted_text_does_not_vouch_for_its_output() -> None:
+    run = RunLabels("Handle the customer's email")
+    run.observe(get_ticket, "please refund order 1013", step=1)
+    keyed = run.trusted_keys({"order_id": 1013})
+    run.observe(lookup_order, '{"order_id": 1013, "status": "delivered"}', step=2, keyed=keyed)
+
+    labels = run.arg_labels(refund_order, {"order_id": 1013, "reason": "r"})
+
+    assert keyed is False
+    assert labels["order_id"].trust == "untrusted"
+
+
+def test_a_lookup_keyed_by_the_goal_vouches_for_its_output() -> None:
+    run = RunLabels("Refund the order of customer 7")
+    run.observe(get_ticket, "anything", step=1)
+    keyed = run.trusted_keys({"customer_id": 7})
+    run.observe(lookup_order, '{"customer_id": 7, "order_id": 1042}', step=2, keyed=keyed)
+
+    labels = run.arg_labels(refund_order, {"order_id": 1042, "reason": "r"})
+
+    assert keyed is True
+    assert labels["order_id"].trust == "trusted"
+
+
+def test_value_level_keys_follow_the_sources() -> None:
+    run = RunLabels("g")
+    run.observe(get_ticket, "x", step=1)
+
+    assert run.trusted_keys({"order_id": 5}, {"order_id": ()}) is True
+    assert run.trusted_keys({"order_id": 5}, {"order_id": (1,)}) is False

@@ -33,13 +33,33 @@ class RunLabels:
         self._trusted: list[str] = [goal]
         self._steps: dict[int, Label] = {}
 
-    def observe(self, tool: Tool, text: str, step: int = 0) -> None:
-        """Account for ``tool``'s output at ``step`` (``text`` as the reasoner saw it)."""
+    def observe(self, tool: Tool, text: str, step: int = 0, *, keyed: bool = True) -> None:
+        """Account for ``tool``'s output at ``step`` (``text`` as the reasoner saw it).
+
+        ``keyed``: whether trusted values chose the call's arguments (see
+        :meth:`trusted_keys`). A trusted tool's output vouches for the values it contains
+        only then: looking up an order number that an untrusted email chose does not make
+        that order number trusted just because the lookup echoes it back.
+        """
         label = Label(tool.contract.trust, tool.contract.confidentiality)
         self.context = self.context.join(label)
         self._steps[step] = self._steps.get(step, GOAL_LABEL).join(label)
-        if label.trust == "trusted":
+        if label.trust == "trusted" and keyed:
             self._trusted.append(text)
+
+    def trusted_keys(
+        self, args: dict[str, Any], sources: Mapping[str, tuple[int, ...]] | None = None
+    ) -> bool:
+        """Whether trusted values chose every argument of a call (before it runs)."""
+        if sources is not None:
+            return all(self._label_of(sources.get(name)).trust == "trusted" for name in args)
+        if self.context.trust == "trusted":
+            return True
+        return all(
+            self._in_trusted_source(value)
+            for value in args.values()
+            if value is not None and not isinstance(value, bool)
+        )
 
     def arg_labels(
         self,

@@ -521,11 +521,12 @@ class Runner:
         session.calls.append(found.name)
         if found.contract.side_effect != "read" or approved is not None:
             self._flush(session)  # a write is journaled as decided before it can touch the world
+        keyed = labels.trusted_keys(args, sources)  # before this call's output is seen
         observation, effect = self._act(found, validated)
         if found.contract.confidentiality == "secret" and observation.status == "ok":
             observation, effect = _withhold_secret(found, observation, effect)
         if observation.status in ("ok", "error"):  # the tool's own output reached the model
-            labels.observe(found, observation.render(), step.index)
+            labels.observe(found, observation.render(), step.index, keyed=keyed)
         if key and observation.status == "ok":
             session.completed.add(key)
         session.meter.cost_usd += found.contract.cost_usd
@@ -713,13 +714,13 @@ def _replay_observation(
     step.observation = observation
     session.context.turns.append(Turn(call, observation))
     tool = session.agent.inventory.find(call.tool)
-    if tool is None:
+    if tool is None or effects.get(step.index) not in ("ok", "error"):
+        return  # the tool never ran: nothing of its own reached the model
+    try:
+        args = tool.validate_args(call.args).model_dump(mode="json")
+    except ToolArgumentsError:
         return
-    if effects.get(step.index) in ("ok", "error"):  # the tool's own output reached the model
-        session.labels.observe(tool, str(payload["text"]), step.index)
+    keyed = session.labels.trusted_keys(args, step.sources)
+    session.labels.observe(tool, str(payload["text"]), step.index, keyed=keyed)
     if effects.get(step.index) == "ok" and tool.contract.side_effect != "read":
-        try:
-            args = tool.validate_args(call.args).model_dump(mode="json")
-        except ToolArgumentsError:
-            return
         session.completed.add(canonical_json([tool.name, args]))
