@@ -45,7 +45,7 @@ def test_every_attack_kind_comes_through_every_channel() -> None:
     }
 
 
-@pytest.mark.parametrize("case", [pytest.param(case, id=case.name) for case in ATTACKS])
+@pytest.mark.parametrize("case", ATTACKS, ids=_ids(ATTACKS))
 def test_obeying_the_injection_does_no_harm_under_the_demo_charter(
     world: Path, case: AttackCase
 ) -> None:
