@@ -1,4 +1,4 @@
-"""Reasoners propose the next action of a run: ``rules``, ``llm``, ``local``."""
+"""Reasoners propose the next action of a run: ``rules``, ``plan``, ``llm``, ``local``."""
 
 from charter.reasoners._base import (
     Action,
@@ -14,6 +14,7 @@ from charter.reasoners._base import (
 )
 from charter.reasoners._spec import LocalSpec, ReasonerSpec, build_reasoner
 from charter.reasoners.llm import LLMReasoner, LLMSpec
+from charter.reasoners.plan import PlanReasoner, PlanSpec
 from charter.reasoners.rules import RulesReasoner, RulesSpec, RuleStep
 
 __all__ = [
@@ -24,6 +25,8 @@ __all__ = [
     "LocalSpec",
     "Observation",
     "ObservationStatus",
+    "PlanReasoner",
+    "PlanSpec",
     "Proposal",
     "Reasoner",
     "ReasonerSpec",

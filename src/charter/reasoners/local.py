@@ -32,7 +32,9 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, Literal, cast
+
+from pydantic import BaseModel, ConfigDict, Field
 
 from charter.errors import ReasonerUnavailableError
 from charter.reasoners._base import Action, FinalAnswer, Proposal, RunContext, ToolCall, Usage
@@ -42,8 +44,10 @@ from charter.tools import Tool
 __all__ = [
     "UNPARSEABLE_PREFIX",
     "LocalReasoner",
+    "LocalSpec",
     "build_messages",
     "build_response_schema",
+    "hoist_defs",
     "parse_action",
     "respond_name",
     "system_prompt",
@@ -62,6 +66,20 @@ _RULES = (
 )
 _RESAMPLES = 2
 """Extra samples drawn when the model proposes a call it has already made."""
+
+
+class LocalSpec(BaseModel):
+    """YAML configuration of the embedded ``local`` reasoner."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    kind: Literal["local"] = "local"
+    n_ctx: int = Field(default=4096, ge=512)
+    """Context window in tokens."""
+    threads: int | None = Field(default=None, ge=1)
+    """CPU threads; default: all cores."""
+    max_tokens: int = Field(default=256, ge=16)
+    """Longest proposal the model may write."""
 
 
 _ANSWER_ARGS: dict[str, Any] = {
@@ -89,7 +107,7 @@ def build_response_schema(tools: list[Tool]) -> dict[str, Any]:
     """
     defs: dict[str, Any] = {}
     options = [
-        _option(t.name, _hoist_defs(t.parameters_schema(), f"{t.name}__", defs)) for t in tools
+        _option(t.name, hoist_defs(t.parameters_schema(), f"{t.name}__", defs)) for t in tools
     ]
     options.append(_option(respond_name(tools), _ANSWER_ARGS))
     schema: dict[str, Any] = {"anyOf": options}
@@ -107,7 +125,12 @@ def _option(name: str, arguments: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _hoist_defs(schema: dict[str, Any], prefix: str, defs: dict[str, Any]) -> dict[str, Any]:
+def hoist_defs(schema: dict[str, Any], prefix: str, defs: dict[str, Any]) -> dict[str, Any]:
+    """``schema`` with its ``$defs`` moved into ``defs`` as ``<prefix><Name>``.
+
+    For embedding a tool's argument schema inside a larger one: a ``$ref`` resolves from
+    the root, so nested definitions must live there. ``schema`` loses its ``$defs``.
+    """
     local: dict[str, Any] = schema.pop("$defs", {})
 
     def rename(node: Any) -> Any:
@@ -308,10 +331,13 @@ class _Engine:
     def listening_address(self) -> str:
         return str(self._server.listening_address)
 
+    def json_grammar(self, schema: dict[str, Any]) -> str:
+        # JSON matching the schema, laid out the way the model was trained to write it.
+        return str(self._lib.json_schema_to_grammar({**schema, "x-guidance": _LAYOUT}))
+
     def grammar(self, schema: dict[str, Any]) -> str:
         # The JSON grammar, wrapped in the tags of the model's tool-call format.
-        inner = str(self._lib.json_schema_to_grammar({**schema, "x-guidance": _LAYOUT}))
-        header, _, rule = inner.partition("\nstart: ")
+        header, _, rule = self.json_grammar(schema).partition("\nstart: ")
         return f'{header}\nstart: "<tool_call>\\n" call "\\n</tool_call>"\ncall: {rule}'
 
     def chat(self, request: dict[str, Any]) -> dict[str, Any]:
@@ -445,6 +471,37 @@ class LocalReasoner:
             usage=Usage(prompt_tokens=prompt_tokens, completion_tokens=completion_tokens),
             model=self.spec.name,
         )
+
+    def complete_json(
+        self,
+        messages: list[dict[str, str]],
+        schema: dict[str, Any],
+        *,
+        max_tokens: int | None = None,
+        seed: int | None = None,
+    ) -> tuple[str, Usage]:
+        """A reply to ``messages`` that is JSON matching ``schema``, and what it cost.
+
+        For callers that need the model without tools (the ``plan`` reasoner's planner and
+        extractor). Greedy by default; with ``seed``, sampled reproducibly. A reply cut
+        off at ``max_tokens`` is returned as it is (not valid JSON).
+
+        Raises:
+            ReasonerUnavailableError: The model cannot be loaded or fails to answer.
+        """
+        self.load()
+        assert self._engine is not None
+        request: dict[str, Any] = {
+            "messages": messages,
+            "grammar": self._engine.json_grammar(schema),
+            "max_tokens": max_tokens or self.max_tokens,
+            "temperature": 0.0,
+            "top_k": 1,
+            "cache_prompt": True,
+        }
+        if seed is not None:
+            request |= {"temperature": 0.8, "top_k": 40, "seed": seed}
+        return _read_response(self._engine.chat(request))
 
     def describe(self) -> dict[str, Any]:
         """Model and settings for the journal (the server's API key is never included)."""
