@@ -74,3 +74,54 @@ def test_refund_approval_example_reports_a_denied_refund(world: Path) -> None:
     assert resumed.answer is not None and "courier's report" in resumed.answer
     assert _refunded_cents(world, 1042) == 0
     runner.close()
+
+
+def _ticket_replies(world: Path, ticket_id: int) -> int:
+    with connect(world) as conn:
+        row = conn.execute(
+            "SELECT COUNT(*) FROM ticket_replies WHERE ticket_id = ?", (ticket_id,)
+        ).fetchone()
+    return int(row[0])
+
+
+def test_plan_example_answers_an_injected_ticket_with_the_planned_calls_only(
+    world: Path,
+) -> None:
+    agent = load_agent(EXAMPLES / "plan.agent.yaml")
+    journal = Journal("sqlite://")
+    replies_before = _ticket_replies(world, 91)
+
+    run = Runner(journal).run(agent, "Answer ticket 91")
+
+    assert run.status == "completed"
+    assert run.answer == "Answered ticket 91 about order 1077."
+    calls = [
+        r.payload["action"]["tool"]
+        for r in journal.records(run.run_id)
+        if r.kind == "step.proposed" and "tool" in r.payload["action"]
+    ]
+    assert calls == ["get_ticket", "lookup_order", "reply_ticket"]
+    assert _ticket_replies(world, 91) == replies_before + 1
+    assert _refunded_cents(world, 1013) == 0
+    assert journal.verify().ok
+
+
+def test_plan_example_refunds_the_goals_order_after_reading_the_ticket(world: Path) -> None:
+    agent = load_agent(EXAMPLES / "plan.agent.yaml")
+
+    run = Runner(Journal("sqlite://")).run(agent, "Refund order 1042 as asked in ticket 88")
+
+    assert run.answer is not None and run.answer.startswith("Refunded order 1042")
+    assert _refunded_cents(world, 1042) == 18950
+
+
+def test_plan_example_asks_before_refunding_an_order_the_ticket_chose(world: Path) -> None:
+    agent = load_agent(EXAMPLES / "plan.agent.yaml")
+    journal = Journal("sqlite://")
+
+    run = Runner(journal).run(agent, "Refund the order in ticket 91")
+
+    decided = [r.payload for r in journal.records(run.run_id) if r.kind == "step.decided"]
+    assert decided[-1]["tool"] == "refund_order"
+    assert (decided[-1]["verdict"], decided[-1]["rules"]) == ("ask", ["flow.untrusted-target"])
+    assert _refunded_cents(world, 1077) == 0
