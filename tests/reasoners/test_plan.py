@@ -244,6 +244,23 @@ def test_a_placeholder_alone_keeps_its_type_and_text_is_filled_in() -> None:
     assert action == ToolCall("refund_order", {"order_id": 1042, "reason": "true for any goal"})
 
 
+def test_list_items_are_named_by_index_either_way() -> None:
+    spec = _spec(
+        {
+            "steps": [
+                {"id": "svc", "call": "order_service", "args": {"order_id": 1}},
+                {"respond": "{steps.svc.result.items[1].name} and {steps.svc.result.items.0.name}"},
+            ]
+        }
+    )
+    content = {"items": [{"name": "chair"}, {"name": "desk"}]}
+    turn = Turn(ToolCall("order_service", {"order_id": 1}), Observation("ok", content))
+
+    action = PlanReasoner(spec).propose(RunContext("g", "", TOOLS, [turn])).action
+
+    assert action == FinalAnswer("desk and chair")
+
+
 def test_extraction_prefers_the_group_named_value() -> None:
     spec = _spec(
         {

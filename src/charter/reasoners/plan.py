@@ -55,6 +55,7 @@ it greedily; it is cached per process and written again elsewhere).
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -500,7 +501,7 @@ def _template_schema(tools: Sequence[Tool]) -> dict[str, Any]:
     # invents fields (or copies them from the examples).
     fields: set[str] = set()
     for t in tools:
-        result = t.result_adapter.json_schema() if t.result_adapter is not None else {}
+        result = _result_of(t) or {}
         props = _as_dict(_resolve(result, result).get("properties"))
         if props is None:
             fields = set()
@@ -610,15 +611,15 @@ def planner_messages(context: RunContext) -> list[dict[str, str]]:
 
 
 def _signature(t: Tool) -> str:
-    params = t.parameters_schema()
+    params = _params_of(t)
     required = set(params.get("required", []))
     args = ", ".join(
         f"{name}: {_type_text(sub, params)}" + ("" if name in required else " (optional)")
         for name, sub in cast(dict[str, Any], params.get("properties", {})).items()
     )
     line = f"- {t.name}({args}) [{t.contract.side_effect}]: {' '.join(t.description.split())}"
-    if t.result_adapter is not None:
-        schema = t.result_adapter.json_schema()
+    schema = _result_of(t)
+    if schema is not None:
         line += f"\n  returns {_type_text(schema, schema, depth=2)}"
     return line
 
@@ -635,6 +636,17 @@ def _type_text(schema: dict[str, Any], root: dict[str, Any], depth: int = 0) -> 
     if items is not None:
         return f"[{_type_text(items, root, depth)}]"
     return str(schema.get("type", "any"))
+
+
+@functools.lru_cache(maxsize=512)
+def _params_of(t: Tool) -> dict[str, Any]:
+    # Read-only: schemas are rebuilt by Pydantic on every call, which costs ~0.2 ms.
+    return t.parameters_schema()
+
+
+@functools.lru_cache(maxsize=512)
+def _result_of(t: Tool) -> dict[str, Any] | None:
+    return t.result_adapter.json_schema() if t.result_adapter is not None else None
 
 
 def _resolve(schema: dict[str, Any], root: dict[str, Any]) -> dict[str, Any]:
@@ -660,7 +672,7 @@ def _tool_problems(plan: Plan, tools: Sequence[Tool]) -> list[str]:
                     f"{where} calls {step.call!r}, not a tool of this agent ({offered})"
                 )
                 continue
-            params = found.parameters_schema()
+            params = _params_of(found)
             known = cast(dict[str, Any], params.get("properties", {}))
             for name, value in step.args.items():
                 if name not in known:
@@ -715,9 +727,9 @@ def _json_types(schema: dict[str, Any], root: dict[str, Any]) -> set[str]:
 
 def _has_field(t: Tool, path: list[str]) -> bool:
     # False only when the result schema says for sure the field is not there.
-    if t.result_adapter is None:
+    root = _result_of(t)
+    if root is None:
         return True
-    root = t.result_adapter.json_schema()
     schema = root
     for part in path:
         schema = _resolve(schema, root)
@@ -832,7 +844,7 @@ class PlanReasoner:
 
     def _write(self, context: RunContext, model: _JsonModel) -> tuple[Plan | str, Usage]:
         """The model's plan for ``context`` (cached), or why it could not write one."""
-        tools = [[t.name, t.description, t.parameters_schema()] for t in context.tools]
+        tools = [[t.name, t.description, _params_of(t)] for t in context.tools]
         key = hashlib.sha256(
             json.dumps([context.goal, context.instructions, tools], sort_keys=True).encode()
         ).hexdigest()
@@ -1046,6 +1058,6 @@ def _with_defaults(
     out = {name: tuple(sorted(steps)) for name, steps in sources.items()}
     for t in tools:
         if t.name == tool:
-            for name in t.parameters_schema().get("properties", {}):
+            for name in _params_of(t).get("properties", {}):
                 out.setdefault(name, tuple(sorted(guard)))
     return out
