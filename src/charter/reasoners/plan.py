@@ -1,4 +1,4 @@
-"""The ``plan`` reasoner: the plan is fixed from the trusted goal before anything untrusted is read.
+"""The ``plan`` reasoner: a plan fixed from the trusted goal before anything untrusted is read.
 
 Plan-then-execute, after CaMeL (Debenedetti et al., 2025). A *planner* sees the goal, the
 agent's instructions and the tools' signatures, never a tool's output, and writes the
@@ -8,9 +8,9 @@ so text injected into a ticket or a document cannot add a call, drop one or chan
 
 Every argument keeps value-level provenance: the proposal names the run steps whose
 outputs the value was computed from (:attr:`Proposal.sources`), and the charter's flow
-rules judge the argument by those outputs alone. A refund target looked up with a trusted
-tool stays trusted after the run has read an untrusted ticket; one pulled out of the
-ticket carries the ticket's label and needs approval (``flow.untrusted-target``).
+rules judge the argument by those outputs alone. A refund target a trusted tool looked up
+from the goal stays trusted after the run has read an untrusted ticket; one pulled out of
+the ticket carries the ticket's label and needs approval (``flow.untrusted-target``).
 
 .. code-block:: yaml
 
@@ -44,9 +44,16 @@ steps' arguments (a trusted lookup keyed by an order number a ticket chose descr
 order the ticket chose), plus the sources of the ``when`` guarding its step.
 
 The plan stops at the first step whose observation is not ``ok`` (denied, failed, ...)
-and says which step and why; nothing is ever re-planned from what a tool returned. With
-``planner: model`` a model (``model:``, the embedded one or an ``llm`` endpoint) writes the
-plan as JSON constrained to the agent's tools when no static plan matches.
+and says which step and why; nothing is ever re-planned from what a tool returned. A plan
+that does not fit the agent's tools (unknown tool or argument, a field the tool does not
+return) runs nothing.
+
+With ``planner: model``, when no static plan matches, a model (``model:``, the embedded
+one or an ``llm`` endpoint) writes ``{"steps": [...], "answer": "..."}`` under a JSON
+schema: only the agent's tools, their argument types, and placeholders naming fields the
+tools return. The plan is then checked like a static one and, if it fails, sampled again
+with a fixed seed (twice at most). Static plans are the dependable path: a 1.5B model
+writes plausible plans, not always useful ones.
 
 The reasoner keeps no state it cannot rebuild: progress is re-derived from the run's
 turns, and a plan is a pure function of the goal, instructions and tools (a model writes
