@@ -37,7 +37,7 @@ from charter.policy import (
     decide_call,
     load_charter,
 )
-from charter.reasoners import Reasoner, ReasonerSpec, build_reasoner
+from charter.reasoners import PlanReasoner, Reasoner, ReasonerSpec, build_reasoner
 from charter.tools import Inventory, Tool
 
 
@@ -200,11 +200,14 @@ def build_agent(spec: AgentSpec, *, base_dir: Path, source: str) -> Agent:
         charter_path = base_dir / spec.charter
         charter, charter_source = load_charter(charter_path), str(charter_path)
     charter.check_tools(inventory.names(), charter_source)
+    reasoner = build_reasoner(spec.reasoner)
+    if isinstance(reasoner, PlanReasoner):  # a plan that cannot run is a load-time error
+        reasoner.check_tools(list(inventory), f"{source}: field reasoner")
     return Agent(
         name=spec.name,
         instructions=spec.instructions,
         inventory=inventory,
-        reasoner=build_reasoner(spec.reasoner),
+        reasoner=reasoner,
         charter=charter,
         version=spec.version,
     )

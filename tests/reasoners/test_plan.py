@@ -1042,3 +1042,13 @@ def test_the_local_planner_asks_for_plain_json_under_the_plan_schema() -> None:
     assert request["grammar"] == "json:" + json.dumps(plan_schema(context.tools))
     assert (request["temperature"], request["top_k"]) == (0.0, 1)
     assert request["messages"] == planner_messages(context)
+
+
+def test_loading_an_agent_whose_plan_does_not_fit_its_tools_fails(tmp_path: Path) -> None:
+    bad = {"id": "o", "call": "lookup_order", "args": {"id": 1}}
+    path = _write_agent(tmp_path, {"plans": [{"steps": [bad]}]})
+
+    with pytest.raises(
+        ConfigError, match=r"field reasoner: plans\.0 .*lookup_order takes order_id"
+    ):
+        load_agent(path)

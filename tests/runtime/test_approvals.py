@@ -522,3 +522,26 @@ def test_only_set_budget_limits_can_be_extended() -> None:
     assert budgets.extended("budget.max_steps").max_steps == 30  # 20 grown by half
     tiny = budgets.model_copy(update={"max_steps": 1, "extend_by": 0.1})
     assert tiny.extended("budget.max_steps").max_steps == 2  # always at least one more
+
+
+@tool
+def long_report(size: int) -> dict[str, str]:
+    """A result longer than an observation's rendered text."""
+    return {"body": "x" * size}
+
+
+def test_a_resumed_run_sees_whole_results_not_their_cut_rendering(runner: Runner) -> None:
+    reasoner = ScriptedReasoner(
+        [
+            call("long_report", size=6000),
+            call("refund_order", order_id=7, amount_cents=9000),
+            lambda ctx: respond(str(len(ctx.turns[0].observation.content["body"]))),
+        ]
+    )
+    agent = make_agent([*TOOLS, long_report], reasoner, charter=charter_with(CHAIN))
+    run = runner.run(agent, "report then refund", actor="sam")
+    runner.approvals.approve(str(run.waiting_for), "dana")
+
+    resumed = runner.resume(agent, run.run_id)
+
+    assert resumed.answer == "6000"

@@ -654,7 +654,7 @@ def _rebuild(agent: Agent, records: list[Record], actor: str) -> _Session:
         actor or str(started.payload.get("actor", "")),
     )
     steps: dict[int, Step] = {}
-    effects: dict[int, str] = {}
+    effects: dict[int, dict[str, Any]] = {}
     active, segment = 0.0, datetime.fromisoformat(started.ts)
     for record in records[1:]:
         p = record.payload
@@ -684,7 +684,7 @@ def _rebuild(agent: Agent, records: list[Record], actor: str) -> _Session:
                 if sources is not None and int(p["step"]) in steps:
                     steps[int(p["step"])].sources = {k: tuple(v) for k, v in sources.items()}
             case "step.effect":
-                effects[int(p["step"])] = str(p["status"])
+                effects[int(p["step"])] = p
                 session.calls.append(str(p["tool"]))
                 tool = agent.inventory.find(str(p["tool"]))
                 if tool is not None:
@@ -706,15 +706,21 @@ def _rebuild(agent: Agent, records: list[Record], actor: str) -> _Session:
 
 
 def _replay_observation(
-    session: _Session, step: Step, payload: dict[str, Any], effects: dict[int, str]
+    session: _Session, step: Step, payload: dict[str, Any], effects: dict[int, dict[str, Any]]
 ) -> None:
     call = step.action
     assert isinstance(call, ToolCall)
-    observation = _observation(payload["status"], str(payload["text"]))
+    effect = effects.get(step.index, {})
+    status = effect.get("status")
+    result = effect.get("result")
+    if status == "ok" and not (isinstance(result, dict) and "withheld" in result):
+        observation = Observation("ok", result)  # whole, where the rendered text was cut
+    else:
+        observation = _observation(payload["status"], str(payload["text"]))
     step.observation = observation
     session.context.turns.append(Turn(call, observation))
     tool = session.agent.inventory.find(call.tool)
-    if tool is None or effects.get(step.index) not in ("ok", "error"):
+    if tool is None or status not in ("ok", "error"):
         return  # the tool never ran: nothing of its own reached the model
     try:
         args = tool.validate_args(call.args).model_dump(mode="json")
@@ -722,5 +728,5 @@ def _replay_observation(
         return
     keyed = session.labels.trusted_keys(args, step.sources)
     session.labels.observe(tool, str(payload["text"]), step.index, keyed=keyed)
-    if effects.get(step.index) == "ok" and tool.contract.side_effect != "read":
+    if status == "ok" and tool.contract.side_effect != "read":
         session.completed.add(canonical_json([tool.name, args]))
