@@ -252,6 +252,79 @@ def test_response_without_choices_is_unavailable(server: FakeChatServer) -> None
         _reasoner(server).propose(_context())
 
 
+# --- JSON completions ----------------------------------------------------------------------------
+
+REPLY_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {"value": {"type": "integer"}},
+    "required": ["value"],
+}
+
+
+def test_complete_json_returns_the_reply_text_and_usage(server: FakeChatServer) -> None:
+    server.reply = _completion(
+        {"role": "assistant", "content": '{"value": 1042}'}, prompt=40, completion=6
+    )
+
+    text, usage = _reasoner(server).complete_json(
+        [{"role": "user", "content": "Which order?"}], REPLY_SCHEMA
+    )
+
+    assert text == '{"value": 1042}'
+    assert (usage.prompt_tokens, usage.completion_tokens) == (40, 6)
+
+
+def test_complete_json_asks_for_the_schema_without_tools(server: FakeChatServer) -> None:
+    server.reply = _completion({"role": "assistant", "content": "{}"})
+    messages = [{"role": "system", "content": "Find it."}, {"role": "user", "content": "x"}]
+
+    _reasoner(server, temperature=0.2, max_tokens=64).complete_json(messages, REPLY_SCHEMA)
+
+    (request,) = server.received
+    assert request.path == "/v1/chat/completions"
+    assert request.body["messages"] == messages
+    assert request.body["response_format"] == {
+        "type": "json_schema",
+        "json_schema": {"name": "reply", "schema": REPLY_SCHEMA, "strict": False},
+    }
+    assert "tools" not in request.body and "seed" not in request.body
+    assert (request.body["temperature"], request.body["max_tokens"]) == (0.2, 64)
+
+
+def test_complete_json_sends_the_seed_temperature_and_limit_given(
+    server: FakeChatServer,
+) -> None:
+    server.reply = _completion({"role": "assistant", "content": "{}"})
+
+    _reasoner(server).complete_json(
+        [{"role": "user", "content": "x"}], REPLY_SCHEMA, max_tokens=48, seed=0, temperature=0.8
+    )
+
+    body = server.received[0].body
+    assert (body["seed"], body["temperature"], body["max_tokens"]) == (0, 0.8, 48)
+
+
+def test_complete_json_carries_the_key_only_in_the_header(server: FakeChatServer) -> None:
+    server.reply = _completion({"role": "assistant", "content": "{}"})
+
+    _reasoner(server).complete_json([{"role": "user", "content": "x"}], REPLY_SCHEMA)
+
+    assert server.received[0].headers["authorization"] == f"Bearer {SECRET}"
+    assert SECRET not in json.dumps(server.received[0].body)
+
+
+def test_complete_json_refused_is_unavailable_naming_the_status(server: FakeChatServer) -> None:
+    server.status = 400
+    server.reply = {"error": {"message": "json_schema is not supported", "type": "invalid"}}
+
+    with pytest.raises(ReasonerUnavailableError) as info:
+        _reasoner(server).complete_json([{"role": "user", "content": "x"}], REPLY_SCHEMA)
+
+    message = str(info.value)
+    assert f"llm reasoner: {server.base_url} answered HTTP 400" in message
+    assert "json_schema is not supported" in message
+
+
 # --- the request ---------------------------------------------------------------------------------
 
 
@@ -441,6 +514,13 @@ def test_missing_model_is_unavailable(monkeypatch: pytest.MonkeyPatch) -> None:
 
     with pytest.raises(ReasonerUnavailableError, match="no model configured"):
         LLMReasoner(LLMSpec(base_url="http://127.0.0.1:9/v1", api_key_env=KEY_ENV))
+
+
+def test_missing_model_names_the_field_the_spec_sits_in() -> None:
+    spec = LLMSpec(base_url="http://127.0.0.1:9/v1", api_key_env=KEY_ENV)
+
+    with pytest.raises(ReasonerUnavailableError, match=r"set reasoner\.model\.model in"):
+        LLMReasoner(spec, field="reasoner.model")
 
 
 def test_missing_key_without_base_url_is_unavailable_naming_the_variable(

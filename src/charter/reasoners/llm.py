@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Mapping, Sequence
 from typing import Any, Literal, cast
 
 import openai
+from openai.types.chat import ChatCompletion
 from pydantic import BaseModel, ConfigDict, Field
 
 from charter.errors import ReasonerUnavailableError
@@ -93,14 +95,23 @@ class LLMReasoner:
 
     kind = "llm"
 
-    def __init__(self, spec: LLMSpec | None = None) -> None:
+    def __init__(self, spec: LLMSpec | None = None, *, field: str = "reasoner") -> None:
+        """Build the client; the key is read from the environment, and only the client keeps it.
+
+        Args:
+            spec: endpoint, model and settings; default: all from the environment.
+            field: where ``spec`` sits in the agent file, for error messages.
+
+        Raises:
+            ReasonerUnavailableError: No model is configured, or no key and no base_url.
+        """
         spec = spec or LLMSpec()
         self.spec = spec
         self.base_url = spec.base_url or os.environ.get("CHARTER_LLM_BASE_URL")
         model = spec.model or os.environ.get("CHARTER_LLM_MODEL")
         if not model:
             raise ReasonerUnavailableError(
-                "llm reasoner: no model configured; set reasoner.model in the agent file "
+                f"llm reasoner: no model configured; set {field}.model in the agent file "
                 "or CHARTER_LLM_MODEL"
             )
         self.model = model
@@ -124,14 +135,84 @@ class LLMReasoner:
 
     def propose(self, context: RunContext) -> Proposal:
         """Ask the model for the next action."""
+        response = self._create(
+            build_messages(context),
+            tools=tool_specs(context),
+            temperature=self.spec.temperature,
+            max_tokens=self.spec.max_tokens,
+        )
+        message = response.choices[0].message
+        usage = _usage(response)
+        for call in message.tool_calls or []:
+            if call.type != "function":
+                continue
+            return Proposal(
+                ToolCall(call.function.name, _parse_arguments(call.function.arguments), call.id),
+                usage,
+                response.model or self.model,
+            )
+        return Proposal(FinalAnswer(message.content or ""), usage, response.model or self.model)
+
+    def complete_json(
+        self,
+        messages: Sequence[Mapping[str, Any]],
+        schema: dict[str, Any],
+        *,
+        max_tokens: int | None = None,
+        seed: int | None = None,
+        temperature: float | None = None,
+    ) -> tuple[str, Usage]:
+        """A reply to ``messages`` asked to be JSON matching ``schema``, and what it cost.
+
+        For callers that need the model without tools (the ``plan`` reasoner's planner and
+        extractor); the schema goes out as ``response_format`` (``json_schema``, not
+        strict), so the reply is not checked here. A reply cut off at ``max_tokens`` is
+        returned as it is.
+
+        Args:
+            messages: chat messages, as for the chat completions API.
+            schema: JSON schema the reply should match.
+            max_tokens: longest reply; default the spec's ``max_tokens``.
+            seed: sent to the server as given, for reproducible sampling; unlike
+                :meth:`LocalReasoner.complete_json`, it does not change the temperature.
+            temperature: default the spec's ``temperature``.
+
+        Raises:
+            ReasonerUnavailableError: The endpoint cannot be reached or refuses the request.
+        """
+        response = self._create(
+            [dict(m) for m in messages],
+            temperature=self.spec.temperature if temperature is None else temperature,
+            seed=openai.omit if seed is None else seed,
+            max_tokens=max_tokens or self.spec.max_tokens,
+            response_format={
+                "type": "json_schema",
+                "json_schema": {"name": "reply", "schema": schema, "strict": False},
+            },
+        )
+        return response.choices[0].message.content or "", _usage(response)
+
+    def _create(
+        self,
+        messages: list[dict[str, Any]],
+        *,
+        temperature: float,
+        max_tokens: int,
+        tools: list[dict[str, Any]] | openai.Omit = openai.omit,
+        seed: int | openai.Omit = openai.omit,
+        response_format: dict[str, Any] | openai.Omit = openai.omit,
+    ) -> ChatCompletion:
+        """One chat completion with at least one choice; API errors become unavailability."""
         where = self.base_url or "the OpenAI API"
         try:
             response = self._client.chat.completions.create(
                 model=self.model,
-                messages=build_messages(context),  # pyright: ignore[reportArgumentType]
-                tools=tool_specs(context),  # pyright: ignore[reportArgumentType]
-                temperature=self.spec.temperature,
-                max_tokens=self.spec.max_tokens,
+                messages=messages,  # pyright: ignore[reportArgumentType]
+                tools=tools,  # pyright: ignore[reportArgumentType]
+                temperature=temperature,
+                seed=seed,
+                max_tokens=max_tokens,
+                response_format=response_format,  # pyright: ignore[reportArgumentType]
             )
         except openai.APIConnectionError as exc:
             raise ReasonerUnavailableError(f"llm reasoner: cannot reach {where}: {exc}") from exc
@@ -145,20 +226,12 @@ class LLMReasoner:
             ) from exc
         if not response.choices:
             raise ReasonerUnavailableError(f"llm reasoner: {where} returned no choices")
-        message = response.choices[0].message
-        usage = Usage(
-            prompt_tokens=response.usage.prompt_tokens if response.usage else 0,
-            completion_tokens=response.usage.completion_tokens if response.usage else 0,
-        )
-        for call in message.tool_calls or []:
-            if call.type != "function":
-                continue
-            return Proposal(
-                ToolCall(call.function.name, _parse_arguments(call.function.arguments), call.id),
-                usage,
-                response.model or self.model,
-            )
-        return Proposal(FinalAnswer(message.content or ""), usage, response.model or self.model)
+        return response
+
+
+def _usage(response: ChatCompletion) -> Usage:
+    used = response.usage
+    return Usage(used.prompt_tokens, used.completion_tokens) if used else Usage()
 
 
 def _parse_arguments(raw: str) -> dict[str, Any]:
