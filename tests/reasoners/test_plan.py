@@ -29,7 +29,7 @@ from charter.reasoners import (
     Turn,
     build_reasoner,
 )
-from charter.reasoners.plan import parse_plan, plan_schema, planner_messages
+from charter.reasoners._planner import parse_plan, plan_schema, planner_messages
 from charter.testing import ScriptedReasoner, call, make_agent, respond
 from charter.tools import Tool, tool
 
