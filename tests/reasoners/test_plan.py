@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import socket
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -17,7 +18,7 @@ from typing_extensions import TypedDict
 
 from charter import Charter, Journal, Runner
 from charter.agent import Agent, load_agent
-from charter.errors import ConfigError
+from charter.errors import ConfigError, ReasonerUnavailableError
 from charter.reasoners import (
     FinalAnswer,
     Observation,
@@ -743,6 +744,7 @@ class FakeEndpoint:
     base_url: str = ""
     contents: list[str] = field(default_factory=lambda: [])
     requests: list[dict[str, Any]] = field(default_factory=lambda: [])
+    authorizations: list[str] = field(default_factory=lambda: [])
 
 
 @pytest.fixture
@@ -753,6 +755,7 @@ def endpoint() -> Iterator[FakeEndpoint]:
         def do_POST(self) -> None:
             body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", "0"))))
             state.requests.append(body)
+            state.authorizations.append(self.headers.get("Authorization", ""))
             content = state.contents[min(len(state.requests), len(state.contents)) - 1]
             reply = {
                 "id": "x",
@@ -896,6 +899,47 @@ def test_a_static_plan_that_matches_comes_before_the_model(endpoint: FakeEndpoin
 
     assert action == ToolCall("get_ticket", {"ticket_id": 88})
     assert endpoint.requests == []
+
+
+def test_the_planner_endpoint_key_is_sent_but_never_journaled(
+    endpoint: FakeEndpoint, journal: Journal, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PLAN_TEST_KEY", "sk-secret-value")
+    endpoint.contents = [json.dumps(MODEL_PLAN), '{"value": 1077}']
+    model = {"kind": "llm", "base_url": endpoint.base_url, "model": "m"}
+    spec = PlanSpec.model_validate(
+        {"planner": "model", "model": model | {"api_key_env": "PLAN_TEST_KEY"}}
+    )
+
+    run = Runner(journal).run(_agent(spec), "Where is the order of ticket 91?")
+
+    assert run.status == "completed"
+    assert endpoint.authorizations == ["Bearer sk-secret-value"] * 2
+    assert "sk-secret-value" not in json.dumps([r.to_json() for r in journal.records()])
+
+
+def test_an_unreachable_planner_endpoint_is_unavailable() -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        base_url = f"http://127.0.0.1:{sock.getsockname()[1]}/v1"
+    spec = PlanSpec.model_validate(
+        {"planner": "model", "model": {"kind": "llm", "base_url": base_url, "model": "m"}}
+    )
+
+    with pytest.raises(ReasonerUnavailableError, match=f"cannot reach {base_url}"):
+        PlanReasoner(spec).propose(RunContext("Status of order 1?", "", TOOLS))
+
+
+def test_a_planner_endpoint_without_a_model_names_where_to_set_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("CHARTER_LLM_MODEL", raising=False)
+    spec = PlanSpec.model_validate(
+        {"planner": "model", "model": {"kind": "llm", "base_url": "http://127.0.0.1:9/v1"}}
+    )
+
+    with pytest.raises(ReasonerUnavailableError, match=r"set reasoner\.model\.model in"):
+        PlanReasoner(spec)
 
 
 def test_plan_schema_offers_each_tool_with_templates_and_extractions() -> None:

@@ -4,25 +4,22 @@ A planner model reads the agent's instructions, the rules of a plan, the tools' 
 and the goal, never a tool's output, and writes ``{"steps": [...], "answer": "..."}``
 under :func:`plan_schema`; :func:`parse_plan` reads it back. The quarantined extractor
 answers an ``ask`` extraction with one typed value. Both run on a :class:`JsonModel`: the
-embedded model or an ``llm`` endpoint. The readers of tools' JSON schemas here are shared
-with the plan checks in ``plan.py``.
+embedded model, or an ``llm`` endpoint through :meth:`LLMReasoner.complete_json`. The
+readers of tools' JSON schemas here are shared with the plan checks in ``plan.py``.
 """
 
 from __future__ import annotations
 
 import functools
 import json
-import os
 import re
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Protocol, cast
 
-import openai
 from pydantic import ValidationError
 
-from charter.errors import ReasonerUnavailableError
 from charter.reasoners._base import RunContext, Usage
-from charter.reasoners.llm import LLMSpec
+from charter.reasoners.llm import LLMReasoner, LLMSpec
 from charter.reasoners.local import LocalReasoner, LocalSpec, hoist_defs
 from charter.tools import Tool
 
@@ -30,6 +27,8 @@ if TYPE_CHECKING:
     from charter.reasoners.plan import Plan, ValueType
 
 _EXTRACT_TEXT_LIMIT = 6000
+_RESAMPLE_TEMPERATURE = 0.8
+"""An endpoint's temperature for a seeded sample (the embedded model sets its own)."""
 
 
 # --- models -------------------------------------------------------------------------------
@@ -72,58 +71,24 @@ class LocalModel:
 
 
 class EndpointModel:
-    """An OpenAI-compatible endpoint asked for JSON under a schema (``response_format``)."""
+    """An ``llm`` endpoint asked for JSON under a schema (``response_format``)."""
 
     def __init__(self, spec: LLMSpec) -> None:
-        self.spec = spec
-        self.base_url = spec.base_url or os.environ.get("CHARTER_LLM_BASE_URL")
-        name = spec.model or os.environ.get("CHARTER_LLM_MODEL")
-        if not name:
-            raise ReasonerUnavailableError(
-                "plan reasoner: no model configured; set reasoner.model.model in the agent "
-                "file or CHARTER_LLM_MODEL"
-            )
-        self.name = name
-        key = os.environ.get(spec.api_key_env)
-        if key is None and self.base_url is None:
-            raise ReasonerUnavailableError(
-                f"plan reasoner: environment variable {spec.api_key_env} is not set (it must "
-                "hold the API key; or set base_url for a local server without keys)"
-            )
-        self._client = openai.OpenAI(
-            api_key=key or "no-key", base_url=self.base_url, timeout=spec.timeout_s, max_retries=1
-        )
+        self._reasoner = LLMReasoner(spec, field="reasoner.model")
+        self.name = self._reasoner.model
 
     def complete(
         self, messages: list[dict[str, str]], schema: dict[str, Any], max_tokens: int, seed: int
     ) -> tuple[str, Usage]:
-        where = self.base_url or "the OpenAI API"
-        try:
-            response = self._client.chat.completions.create(
-                model=self.name,
-                messages=messages,  # pyright: ignore[reportArgumentType]
-                temperature=0.8 if seed else self.spec.temperature,
-                seed=seed,
-                max_tokens=max_tokens,
-                response_format={
-                    "type": "json_schema",
-                    "json_schema": {"name": "reply", "schema": schema, "strict": False},
-                },
-            )
-        except openai.APIConnectionError as exc:
-            raise ReasonerUnavailableError(f"plan reasoner: cannot reach {where}: {exc}") from exc
-        except openai.APIStatusError as exc:
-            raise ReasonerUnavailableError(
-                f"plan reasoner: {where} answered HTTP {exc.status_code}: {exc.message}"
-            ) from exc
-        if not response.choices:
-            raise ReasonerUnavailableError(f"plan reasoner: {where} returned no choices")
-        used = response.usage
-        usage = Usage(used.prompt_tokens, used.completion_tokens) if used else Usage()
-        return response.choices[0].message.content or "", usage
+        # The greedy first try (seed 0) sends its seed too, for servers that use one even
+        # at temperature 0.
+        temperature = _RESAMPLE_TEMPERATURE if seed else None
+        return self._reasoner.complete_json(
+            messages, schema, max_tokens=max_tokens, seed=seed, temperature=temperature
+        )
 
     def describe(self) -> dict[str, Any]:
-        return {"kind": "llm", "base_url": self.base_url or "openai", "model": self.name}
+        return self._reasoner.describe()
 
 
 # --- the planner's prompt and schema ------------------------------------------------------
