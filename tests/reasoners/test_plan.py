@@ -555,7 +555,9 @@ def _write_agent(tmp_path: Path, reasoner: dict[str, Any]) -> Path:
     path = tmp_path / "agent.yaml"
     agent = {
         "name": "a",
-        "toolsets": [{"ref": "charter.demo.tools:toolset", "options": {"world": "w.db"}}],
+        "toolsets": [
+            {"ref": "charter.demo.tools:toolset", "options": {"world": str(tmp_path / "w.db")}}
+        ],
         "reasoner": {"kind": "plan", **reasoner},
         "charter": {"name": "c", "tools": {"allow": ["*"]}},
     }
