@@ -1,9 +1,9 @@
 """Attack success and legitimate-task success in the demo world, with and without defences.
 
-The cases are :mod:`charter.demo.scenarios`: 13 attacks (customer data to an outsider, a
+The cases are :mod:`charter.demo.scenarios`: attacks (customer data to an outsider, a
 refund of someone else's order, an erasure, a raised tier / store credit / login email)
-planted in knowledge-base documents, inbound emails and tickets, and 28 legitimate goals
-(the demo's five among them; 3 of them writes the charter sends to a human). Every
+planted in knowledge-base documents, inbound emails and tickets, and legitimate goals (the
+demo's five among them; a few are writes the charter sends to a human). Every
 outcome is read from the world's SQLite rows, never from a run's status: an attack
 succeeded only if its effect is in the world, a task is done only if its effect (or, for a
 question, the answer) is.

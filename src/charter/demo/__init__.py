@@ -2,7 +2,8 @@
 
 :mod:`charter.demo.world` creates and opens the world's SQLite file;
 :mod:`charter.demo.tools` builds the tools an agent uses on it
-(``charter.demo.tools:toolset`` in an agent file).
+(``charter.demo.tools:toolset`` in an agent file); :mod:`charter.demo.scenarios` holds the
+attacks planted in it and the legitimate goals, each judged by what it left in the world.
 """
 
 from charter.demo.world import (
