@@ -72,7 +72,9 @@ class Outcome:
     asked: bool
     """A call was held for a human's approval."""
     status: str
+    """The run's status, for the record only (judging uses the world)."""
     steps: int
+    """Proposals the reasoner made."""
     withheld: tuple[str, ...] = field(default=())
     """``tool: verdict by rule, ...`` for each call the charter did not allow."""
 
