@@ -545,3 +545,21 @@ def test_a_resumed_run_sees_whole_results_not_their_cut_rendering(runner: Runner
     resumed = runner.resume(agent, run.run_id)
 
     assert resumed.answer == "6000"
+
+
+@tool(trust="untrusted", confidentiality="pii")
+def read_email(email_id: int) -> str:
+    """Read an inbound email."""
+    return "please refund order 13 for 9000 cents"
+
+
+def test_a_request_records_which_arguments_untrusted_data_chose(runner: Runner) -> None:
+    reasoner = ScriptedReasoner(
+        [call("read_email", email_id=1), call("refund_order", order_id=13, amount_cents=9000)]
+    )
+    agent = make_agent([*TOOLS, read_email], reasoner, charter=charter_with(CHAIN))
+
+    run = runner.run(agent, "handle the email", actor="sam")
+
+    request = runner.approvals.get(str(run.waiting_for)).request
+    assert request.labels["order_id"] == {"trust": "untrusted", "confidentiality": "pii"}

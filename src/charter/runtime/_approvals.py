@@ -72,6 +72,9 @@ class ApprovalRequest:
     requested_by: str
     """Who started the run (they may not approve it when the charter forbids that)."""
     terms: ApprovalPolicy
+    labels: dict[str, dict[str, str]] = field(default_factory=lambda: {})
+    """Each argument's information-flow label when asked: an approver should know that
+    untrusted text chose the customer id they are asked to erase."""
 
     @classmethod
     def create(
@@ -119,6 +122,7 @@ class ApprovalRequest:
             "requested_at": self.requested_at.isoformat(),
             "requested_by": self.requested_by,
             "terms": self.terms.model_dump(mode="json"),
+            "labels": self.labels,
         }
 
     @classmethod
@@ -139,6 +143,7 @@ class ApprovalRequest:
             requested_at=datetime.fromisoformat(p["requested_at"]),
             requested_by=p["requested_by"],
             terms=ApprovalPolicy.model_validate(p["terms"]),
+            labels=dict(p.get("labels", {})),
         )
 
     @property

@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -29,7 +29,7 @@ from charter.errors import (
 )
 from charter.journal import Journal, Record, canonical_json
 from charter.journal._store import Entry
-from charter.policy import AnomalyRule, BudgetMeter, Decision
+from charter.policy import AnomalyRule, BudgetMeter, Decision, Label
 from charter.reasoners._base import (
     FinalAnswer,
     Observation,
@@ -478,7 +478,7 @@ class Runner:
         )
         if decision.verdict == "ask":
             if approved is None:
-                return self._request_approval(session, step, found.name, args, decision, sources)
+                return self._request_approval(session, step, found.name, args, decision, arg_labels)
             checked = self.approvals.check(
                 approved.request_id,
                 run_id=session.run.run_id,
@@ -542,7 +542,7 @@ class Runner:
         tool: str,
         args: dict[str, Any],
         decision: Decision,
-        sources: Mapping[str, tuple[int, ...]] | None,
+        arg_labels: Mapping[str, Label],
     ) -> None:
         agent, run = session.agent, session.run
         request = ApprovalRequest.create(
@@ -556,9 +556,10 @@ class Runner:
             requested_by=session.actor,
             now=self.approvals.clock(),
         )
+        request = replace(request, labels={k: v.to_json() for k, v in arg_labels.items()})
         payload = request.to_payload()
-        if sources is not None:
-            payload["sources"] = {name: list(steps) for name, steps in sources.items()}
+        if step.sources is not None:
+            payload["sources"] = {name: list(steps) for name, steps in step.sources.items()}
         session.record("approval.requested", payload)
         run.status, run.waiting_for = "waiting", request.request_id
 
