@@ -189,3 +189,17 @@ def test_policy_explain_shows_the_ask_the_approval_and_the_recheck(env: Path) ->
     assert "governed again when the run resumed" in result.output
     assert f"{request_id} approved by dana" in result.output
     assert "approved by dana (" in result.output  # the receipt was used
+
+
+def test_runs_rollback_reports_what_cannot_be_undone(env: Path) -> None:
+    cli.invoke(app, ["run", str(env / "agent.yaml"), "refund 7 for 100", "--as", "sam"])
+    journal = Journal(f"sqlite:///{env / 'home' / 'journal.db'}")
+    (run_id,) = {r.run_id for r in journal.records_of_kind("run.finished")}
+
+    result = cli.invoke(app, ["runs", "rollback", run_id, "--as", "oncall"])
+    again = cli.invoke(app, ["runs", "rollback", run_id, "--as", "oncall"])
+
+    assert result.exit_code == 1, result.output
+    assert "irreversible refund_order" in result.output
+    assert "rollback incomplete" in result.output
+    assert again.exit_code == 2 and "already rolled back" in again.output

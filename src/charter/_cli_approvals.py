@@ -1,4 +1,4 @@
-"""``charter approvals list|show|approve|deny`` and ``charter runs resume``."""
+"""``charter approvals list|show|approve|deny`` and ``charter runs resume|rollback``."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from charter.agent import Agent
 from charter.errors import RunStateError
 from charter.journal import Journal, Record
 from charter.runtime import Approvals, ApprovalState, Run
@@ -73,9 +74,9 @@ def register(
 ) -> None:
     """Add the approval commands to ``app`` and ``resume`` to ``runs_app``."""
 
-    def resume_run(store: Journal, run_id: str, agent_file: Path | None, actor: str) -> int:
+    def run_agent(store: Journal, run_id: str, agent_file: Path | None) -> Agent:
+        """The agent of a journaled run: ``agent_file``, or the file the run started from."""
         from charter.agent import load_agent
-        from charter.runtime import Runner
 
         started = next(store.records(run_id), None)
         source = agent_file or (
@@ -85,10 +86,14 @@ def register(
         )
         if source is None:
             raise RunStateError(
-                f"run {run_id} was not started from an agent file; "
-                f"`charter runs resume {run_id} --agent FILE` continues it"
+                f"run {run_id} was not started from an agent file; pass --agent FILE"
             )
-        agent = load_agent(source)
+        return load_agent(source)
+
+    def resume_run(store: Journal, run_id: str, agent_file: Path | None, actor: str) -> int:
+        from charter.runtime import Runner
+
+        agent = run_agent(store, run_id, agent_file)
         runner = Runner(store, on_record=print_record)
         try:
             return run_outcome(console, runner.resume(agent, run_id, actor=actor))
@@ -212,6 +217,32 @@ def register(
         def go() -> int:
             store = journal()
             return resume_run(store, resolve_run_id(store, run_id), agent_file, _actor(actor))
+
+        raise typer.Exit(guarded(go))
+
+    @runs_app.command("rollback")
+    def rollback_command(
+        run_id: Annotated[str, typer.Argument(help="Run id (a unique prefix will do).")],
+        agent_file: Annotated[
+            Path | None,
+            typer.Option("--agent", help="Agent YAML file. Default: the one the run started from."),
+        ] = None,
+        actor: Actor = None,
+    ) -> None:
+        """Undo a run's completed writes, newest first; report what cannot be undone.
+
+        Exit status: 0 when every effect was compensated, 1 when some need a human.
+        """
+        from charter.runtime._rollback import rollback
+
+        def go() -> int:
+            store = journal()
+            full_id = resolve_run_id(store, run_id)
+            agent = run_agent(store, full_id, agent_file)
+            report = rollback(store, agent, full_id, actor=_actor(actor), on_record=print_record)
+            if not report.items:
+                console.print("nothing to undo: the run changed nothing")
+            return 0 if report.complete else 1
 
         raise typer.Exit(guarded(go))
 

@@ -86,6 +86,23 @@ def describe(record: Record) -> str | None:
             )
         case "budget.extended":
             return f"[magenta]budget extended[/] ({p['rule']}) by {p['request_id']}"
+        case "rollback.started":
+            return f"[magenta]rollback started[/] by {escape(p['actor'])}"
+        case (
+            "rollback.compensated"
+            | "rollback.irreversible"
+            | "rollback.in_doubt"
+            | ("rollback.failed")
+        ):
+            word = record.kind.removeprefix("rollback.")
+            style = "green" if word == "compensated" else "red"
+            return (
+                f"{step}  [{style}]{word}[/] {escape(p['tool'])}"
+                f"{': ' + _short(p['detail']) if p.get('detail') else ''}"
+            )
+        case "rollback.finished":
+            outcome = "complete" if p["complete"] else "incomplete: a human must finish it"
+            return f"[bold]rollback {outcome}[/]"
         case "run.waiting":
             return f"[yellow]run waiting[/] for approval {p['request_id']}"
         case "run.resumed":

@@ -1,0 +1,178 @@
+"""Rollback: undo a run's completed effects in reverse order (a saga's compensation).
+
+Every write or external call that completed is looked up in the journal, newest first.
+A tool with a ``compensate`` callable is undone by calling it with the call's arguments
+and its journaled ``result``; a tool without one is reported as irreversible; a call
+whose outcome is unknown (``in_doubt`` after a timeout) is reported for a human, never
+guessed at. Each outcome is journaled under the run's id (``rollback.*``), so the audit
+trail shows what was undone, by whom, and what could not be.
+
+Rollback is resumable: after a crash half-way, running it again skips the effects already
+compensated. A rolled-back waiting run is finished, so it can no longer resume.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from pydantic import BaseModel
+
+from charter.agent import Agent
+from charter.errors import RunNotFoundError, RunStateError
+from charter.journal import Journal, Record
+from charter.tools import ToolArgumentsError
+
+RollbackOutcome = Literal["compensated", "irreversible", "in_doubt", "failed"]
+
+
+@dataclass(frozen=True, slots=True)
+class RollbackItem:
+    """What became of one completed effect."""
+
+    step: int
+    tool: str
+    outcome: RollbackOutcome
+    detail: str = ""
+
+
+@dataclass(slots=True)
+class RollbackReport:
+    """A run's rollback, effect by effect, newest first."""
+
+    run_id: str
+    items: list[RollbackItem] = field(default_factory=lambda: [])
+
+    @property
+    def complete(self) -> bool:
+        """Whether every effect was compensated (nothing left for a human)."""
+        return all(item.outcome == "compensated" for item in self.items)
+
+
+def _json_ready(value: Any) -> Any:
+    return value.model_dump(mode="json") if isinstance(value, BaseModel) else value
+
+
+def _pending_effects(records: list[Record]) -> list[tuple[int, str, dict[str, Any], Record]]:
+    """Completed or in-doubt non-read effects not yet compensated, newest first."""
+    args_of: dict[int, dict[str, Any]] = {}
+    for record in records:
+        if record.kind == "step.proposed" and "tool" in record.payload["action"]:
+            args_of[int(record.payload["step"])] = dict(record.payload["action"]["args"])
+    done = {
+        int(r.payload["step"])
+        for r in records
+        if r.kind in ("rollback.compensated", "rollback.irreversible", "rollback.in_doubt")
+    }
+    found: list[tuple[int, str, dict[str, Any], Record]] = []
+    for record in records:
+        p = record.payload
+        if record.kind != "step.effect" or int(p["step"]) in done:
+            continue
+        if p["status"] == "ok" or p.get("in_doubt"):
+            found.append((int(p["step"]), str(p["tool"]), args_of.get(int(p["step"]), {}), record))
+    return list(reversed(found))
+
+
+def rollback(
+    journal: Journal,
+    agent: Agent,
+    run_id: str,
+    *,
+    actor: str,
+    on_record: Callable[[Record], None] | None = None,
+) -> RollbackReport:
+    """Undo the completed effects of ``run_id`` (a run of ``agent``), newest first.
+
+    Raises:
+        RunNotFoundError: no such run.
+        RunStateError: the run belongs to another agent, is still running, or was
+            already rolled back.
+    """
+    records = list(journal.records(run_id))
+    if not records or records[0].kind != "run.started":
+        raise RunNotFoundError(f"no run with id {run_id!r}; `charter runs` lists them")
+    if records[0].payload["agent"] != agent.name:
+        raise RunStateError(
+            f"run {run_id} belongs to agent {records[0].payload['agent']!r}, not {agent.name!r}"
+        )
+    if any(r.kind == "rollback.finished" for r in records):
+        raise RunStateError(f"run {run_id} was already rolled back")
+    latest = next(
+        (
+            r.kind
+            for r in reversed(records)
+            if r.kind in ("run.finished", "run.waiting", "run.resumed")
+        ),
+        "run.started",
+    )
+    if latest not in ("run.finished", "run.waiting"):
+        raise RunStateError(f"run {run_id} is still running; pause its agent or wait for it")
+
+    def append(kind: str, payload: dict[str, Any], *, checkpoint: bool = False) -> None:
+        stored = journal.append([(run_id, kind, payload)], checkpoint=checkpoint)
+        if on_record is not None:
+            for item in stored:
+                on_record(item)
+
+    append("rollback.started", {"actor": actor})
+    if latest == "run.waiting":  # a run that is undone must not resume afterwards
+        append(
+            "run.finished",
+            {
+                "status": "stopped",
+                "error": f"rolled back by {actor}",
+                "answer": None,
+                "steps": 0,
+                "tokens": 0,
+                "cost_usd": 0.0,
+            },
+        )
+    report = RollbackReport(run_id)
+    for step, tool_name, args, effect in _pending_effects(records):
+        known = agent.inventory.find(tool_name)
+        if known is not None and known.contract.side_effect == "read":
+            continue  # reads changed nothing
+        item = _undo(agent, step, tool_name, args, effect.payload)
+        report.items.append(item)
+        append(
+            f"rollback.{item.outcome}",
+            {"step": item.step, "tool": item.tool, "detail": item.detail, "actor": actor},
+        )
+    append(
+        "rollback.finished",
+        {
+            "actor": actor,
+            "complete": report.complete,
+            "outcomes": dict(Counter(item.outcome for item in report.items)),
+        },
+        checkpoint=True,
+    )
+    return report
+
+
+def _undo(
+    agent: Agent, step: int, tool_name: str, args: dict[str, Any], effect: dict[str, Any]
+) -> RollbackItem:
+    if effect.get("in_doubt"):
+        return RollbackItem(
+            step, tool_name, "in_doubt", "the call timed out: whether it took effect is unknown"
+        )
+    tool = agent.inventory.find(tool_name)
+    if tool is None:
+        return RollbackItem(step, tool_name, "failed", "the agent no longer has this tool")
+    if tool.compensate is None:
+        return RollbackItem(step, tool_name, "irreversible", "the tool declares no compensation")
+    result = effect.get("result")
+    if isinstance(result, dict) and "withheld" in result:
+        return RollbackItem(step, tool_name, "failed", "the result was withheld as secret")
+    try:
+        validated = dict(tool.validate_args(args))
+        undone = tool.compensate(result=result, **validated)
+    except ToolArgumentsError as exc:
+        return RollbackItem(step, tool_name, "failed", str(exc))
+    except Exception as exc:  # the compensation's own failure is reported, not raised
+        return RollbackItem(step, tool_name, "failed", f"{type(exc).__name__}: {exc}")
+    return RollbackItem(step, tool_name, "compensated", str(_json_ready(undone))[:500])

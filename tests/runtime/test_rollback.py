@@ -1,0 +1,202 @@
+"""Rollback: completed writes undone newest first; what cannot be undone is reported."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from charter import Charter, Journal, Runner, tool
+from charter.errors import RunNotFoundError, RunStateError
+from charter.journal import Record
+from charter.runtime._rollback import rollback
+from charter.testing import ScriptedReasoner, call, make_agent, record_kinds, respond
+
+world: list[str] = []
+undone: list[tuple[dict[str, Any], dict[str, Any]]] = []
+release = threading.Event()
+
+
+def undo_tag(*, result: dict[str, Any], **args: Any) -> dict[str, str]:
+    undone.append((result, args))
+    world.remove(f"tag {args['order_id']}")
+    return {"untagged": str(args["order_id"])}
+
+
+def undo_broken(*, result: Any, **args: Any) -> None:
+    raise RuntimeError("ledger is read-only")
+
+
+@tool(side_effect="write", compensate=undo_tag)
+def tag_order(order_id: int) -> dict[str, int]:
+    """Tag an order."""
+    world.append(f"tag {order_id}")
+    return {"tag_id": order_id * 10}
+
+
+@tool(side_effect="external")
+def send_note(to: str) -> str:
+    """Send a note (cannot be unsent)."""
+    world.append(f"note {to}")
+    return "sent"
+
+
+@tool(side_effect="write", compensate=undo_broken)
+def book(order_id: int) -> int:
+    """Book an order."""
+    world.append(f"book {order_id}")
+    return order_id
+
+
+@tool
+def lookup(order_id: int) -> int:
+    """Read."""
+    return order_id
+
+
+@tool(side_effect="write", timeout_s=0.05, compensate=undo_tag)
+def slow_tag(order_id: int) -> int:
+    """Hangs."""
+    release.wait(5)
+    return order_id
+
+
+TOOLS = [tag_order, send_note, book, lookup, slow_tag]
+
+
+@pytest.fixture(autouse=True)
+def _reset() -> Iterator[None]:
+    world.clear()
+    undone.clear()
+    release.clear()
+    yield
+    release.set()
+
+
+@pytest.fixture
+def journal(tmp_path: Path) -> Journal:
+    return Journal(f"sqlite:///{tmp_path / 'journal.db'}")
+
+
+def _run(journal: Journal, script: list[Any], charter: Charter | None = None) -> tuple[Any, Any]:
+    agent = make_agent(TOOLS, ScriptedReasoner(script), charter=charter)
+    runner = Runner(journal)
+    run = runner.run(agent, "work", actor="sam")
+    runner.close()
+    return agent, run
+
+
+def test_completed_writes_are_undone_newest_first(journal: Journal) -> None:
+    agent, run = _run(
+        journal,
+        [
+            call("tag_order", order_id=1),
+            call("lookup", order_id=1),
+            call("send_note", to="a@example.com"),
+            call("tag_order", order_id=2),
+            respond("done"),
+        ],
+    )
+
+    report = rollback(journal, agent, run.run_id, actor="oncall")
+
+    assert [(i.step, i.tool, i.outcome) for i in report.items] == [
+        (4, "tag_order", "compensated"),
+        (3, "send_note", "irreversible"),
+        (1, "tag_order", "compensated"),
+    ]
+    assert world == ["note a@example.com"]
+    assert undone[0] == ({"tag_id": 20}, {"order_id": 2})
+    assert not report.complete
+    kinds = record_kinds(journal, run.run_id)
+    assert kinds[-5:] == [
+        "rollback.started",
+        "rollback.compensated",
+        "rollback.irreversible",
+        "rollback.compensated",
+        "rollback.finished",
+    ]
+    assert journal.verify().ok
+
+
+def test_a_failing_compensation_is_reported_and_the_rest_still_undone(journal: Journal) -> None:
+    agent, run = _run(
+        journal, [call("tag_order", order_id=1), call("book", order_id=2), respond("ok")]
+    )
+
+    report = rollback(journal, agent, run.run_id, actor="oncall")
+
+    assert [(i.tool, i.outcome) for i in report.items] == [
+        ("book", "failed"),
+        ("tag_order", "compensated"),
+    ]
+    assert "ledger is read-only" in report.items[0].detail
+
+
+def test_an_in_doubt_write_is_left_for_a_human(journal: Journal) -> None:
+    agent, run = _run(journal, [call("slow_tag", order_id=3), respond("timed out")])
+
+    report = rollback(journal, agent, run.run_id, actor="oncall")
+
+    assert [(i.tool, i.outcome) for i in report.items] == [("slow_tag", "in_doubt")]
+    assert undone == []
+
+
+def test_a_run_is_rolled_back_once(journal: Journal) -> None:
+    agent, run = _run(journal, [call("tag_order", order_id=1), respond("ok")])
+    rollback(journal, agent, run.run_id, actor="oncall")
+
+    with pytest.raises(RunStateError, match="already rolled back"):
+        rollback(journal, agent, run.run_id, actor="oncall")
+    assert len(undone) == 1
+
+
+def test_an_interrupted_rollback_resumes_without_undoing_twice(journal: Journal) -> None:
+    agent, run = _run(
+        journal, [call("tag_order", order_id=1), call("tag_order", order_id=2), respond("ok")]
+    )
+
+    def crash_after_first_undo(record: Record) -> None:
+        if record.kind == "rollback.compensated":
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        rollback(journal, agent, run.run_id, actor="oncall", on_record=crash_after_first_undo)
+    report = rollback(journal, agent, run.run_id, actor="oncall")
+
+    assert [i.step for i in report.items] == [1]
+    assert [args["order_id"] for _, args in undone] == [2, 1]
+    assert world == []
+
+
+def test_a_rolled_back_waiting_run_cannot_resume(journal: Journal) -> None:
+    charter = Charter.model_validate(
+        {"name": "c", "rules": [{"id": "ask-notes", "effect": "ask", "tools": ["send_note"]}]}
+    )
+    agent, run = _run(
+        journal, [call("tag_order", order_id=1), call("send_note", to="x@example.com")], charter
+    )
+    assert run.status == "waiting"
+
+    rollback(journal, agent, run.run_id, actor="oncall")
+
+    assert world == []
+    with pytest.raises(RunStateError, match="not waiting"):
+        Runner(journal).resume(agent, run.run_id)
+
+
+def test_rollback_refuses_unknown_foreign_and_running_runs(journal: Journal) -> None:
+    agent, run = _run(journal, [respond("nothing")])
+    other = make_agent(TOOLS, ScriptedReasoner([]), name="other")
+    journal.append([("live", "run.started", {"agent": "test-agent", "goal": "g"})])
+
+    with pytest.raises(RunNotFoundError):
+        rollback(journal, agent, "missing", actor="oncall")
+    with pytest.raises(RunStateError, match="belongs to agent 'test-agent'"):
+        rollback(journal, other, run.run_id, actor="oncall")
+    with pytest.raises(RunStateError, match="still running"):
+        rollback(journal, agent, "live", actor="oncall")
+    assert rollback(journal, agent, run.run_id, actor="oncall").items == []
