@@ -200,3 +200,81 @@ def test_rollback_refuses_unknown_foreign_and_running_runs(journal: Journal) -> 
     with pytest.raises(RunStateError, match="still running"):
         rollback(journal, agent, "live", actor="oncall")
     assert rollback(journal, agent, run.run_id, actor="oncall").items == []
+
+
+def test_a_fork_keeps_earlier_steps_and_continues_with_a_new_charter(journal: Journal) -> None:
+    _, run = _run(
+        journal,
+        [call("tag_order", order_id=1), call("send_note", to="x@example.com"), respond("sent")],
+    )
+    strict = Charter.model_validate({"name": "strict", "tools": {"deny": ["send_note"]}})
+    forked_agent = make_agent(
+        TOOLS,
+        ScriptedReasoner(
+            [
+                call("tag_order", order_id=1),  # never proposed again: kept from the parent
+                call("send_note", to="x@example.com"),
+                lambda ctx: respond(
+                    f"{ctx.turns[0].observation.content} / {ctx.turns[1].observation.status}"
+                ),
+            ]
+        ),
+        charter=strict,
+    )
+    runner = Runner(journal)
+
+    fork = runner.fork(forked_agent, run.run_id, 2, actor="analyst")
+    runner.close()
+
+    assert world == ["tag 1", "note x@example.com"]  # the fork re-ran nothing and sent nothing
+    assert fork.answer == "{'tag_id': 10} / denied"
+    assert [s.index for s in fork.steps] == [1, 2, 3]
+    started = next(journal.records(fork.run_id)).payload
+    assert started["forked_from"] == {"run": run.run_id, "step": 2}
+    own = [r.payload["step"] for r in journal.records(fork.run_id) if r.kind == "step.proposed"]
+    assert own == [2, 3]  # step 1 is the parent's, kept
+
+
+def test_a_fork_needs_a_real_finished_step(journal: Journal) -> None:
+    charter = Charter.model_validate(
+        {"name": "c", "rules": [{"id": "ask-notes", "effect": "ask", "tools": ["send_note"]}]}
+    )
+    agent, run = _run(
+        journal, [call("tag_order", order_id=1), call("send_note", to="x@example.com")], charter
+    )
+    runner = Runner(journal)
+
+    with pytest.raises(RunStateError, match="cannot fork at step 9"):
+        runner.fork(agent, run.run_id, 9)
+    with pytest.raises(RunStateError, match="cannot fork at step 0"):
+        runner.fork(agent, run.run_id, 0)
+    with pytest.raises(RunNotFoundError):
+        runner.fork(agent, "missing", 1)
+    runner.close()
+
+
+def test_a_waiting_fork_resumes_with_its_parents_steps(journal: Journal) -> None:
+    _, run = _run(journal, [call("tag_order", order_id=1), respond("tagged")])
+    asking = Charter.model_validate(
+        {"name": "c", "rules": [{"id": "ask-notes", "effect": "ask", "tools": ["send_note"]}]}
+    )
+    agent = make_agent(
+        TOOLS,
+        ScriptedReasoner(
+            [
+                call("tag_order", order_id=1),
+                call("send_note", to="x@example.com"),
+                lambda ctx: respond(str(len(ctx.turns))),
+            ]
+        ),
+        charter=asking,
+    )
+    runner = Runner(journal)
+    fork = runner.fork(agent, run.run_id, 2, actor="sam")
+    runner.approvals.approve(str(fork.waiting_for), "dana")
+
+    resumed = runner.resume(agent, fork.run_id)
+    runner.close()
+
+    assert (resumed.status, resumed.answer) == ("completed", "2")
+    assert world == ["tag 1", "note x@example.com"]

@@ -225,9 +225,7 @@ class Runner:
             RunStateError: the run is not waiting, its request is still undecided, it
                 belongs to another agent, or another process resumed it first.
         """
-        records = list(self.journal.records(run_id))
-        if not records or records[0].kind != "run.started":
-            raise RunNotFoundError(f"no run with id {run_id!r}; `charter runs` lists them")
+        records = history(self.journal, run_id)
         started = records[0].payload
         if started["agent"] != agent.name:
             raise RunStateError(
@@ -261,6 +259,62 @@ class Runner:
         if resumed[0].payload.get("request_id") != request_id or len(resumed) > 1:
             raise RunStateError(f"run {run_id} was resumed by another process first")
         return self._drive(session, state.request)
+
+    def fork(self, agent: Agent, run_id: str, at: int, *, actor: str = "") -> Run:
+        """Start a new run from ``run_id``'s state before its step ``at``, and run it.
+
+        The new run keeps the steps before ``at`` (their observations, labels, budgets
+        and completed writes) without executing them again, then continues live with
+        ``agent``, whose charter or reasoner may differ from the original's. Its
+        ``run.started`` names the parent run and step, so the journal links the two.
+
+        Raises:
+            RunNotFoundError: no such run.
+            RunStateError: ``at`` is not a step of the run, or a step before it is
+                unfinished (waiting for an approval).
+        """
+        parent = history(self.journal, run_id)
+        kept = [
+            r
+            for r in parent[1:]
+            if r.kind.startswith("step.") and int(r.payload.get("step", 0)) < at
+        ]
+        last = max((int(r.payload["step"]) for r in parent if r.kind == "step.proposed"), default=0)
+        if not 1 <= at <= last:
+            raise RunStateError(f"run {run_id} has steps 1 to {last}; cannot fork at step {at}")
+        observed = {int(r.payload["step"]) for r in kept if r.kind == "step.observed"}
+        calls = {
+            int(r.payload["step"])
+            for r in kept
+            if r.kind == "step.proposed" and "tool" in r.payload["action"]
+        }
+        if calls - observed:
+            raise RunStateError(
+                f"step {min(calls - observed)} of run {run_id} never finished; fork before it"
+            )
+        goal = str(parent[0].payload["goal"])
+        run = Run(run_id=new_run_id(), agent=agent.name, goal=goal)
+        starting = _Session(
+            agent,
+            run,
+            RunContext(goal, agent.instructions, []),
+            BudgetMeter(agent.charter.budgets),
+            RunLabels(goal),
+            actor,
+        )
+        starting.record(
+            "run.started",
+            agent.manifest()
+            | {"goal": goal, "actor": actor, "forked_from": {"run": run_id, "step": at}},
+        )
+        self._record_policy(starting)
+        stored = self.journal.append(starting.pending)
+        starting.pending.clear()
+        if self._on_record is not None:
+            for item in stored:
+                self._on_record(item)
+        session = _rebuild(agent, [stored[0], *kept], actor)
+        return self._drive(session, None)
 
     def _drive(self, session: _Session, approved: ApprovalRequest | None) -> Run:
         run, meter = session.run, session.meter
@@ -618,6 +672,28 @@ def _finish(run: Run, meter: BudgetMeter) -> dict[str, Any]:
         "tokens": meter.tokens,
         "cost_usd": round(meter.cost_usd, 6),
     }
+
+
+def history(journal: Journal, run_id: str) -> list[Record]:
+    """A run's records; for a fork, its own ``run.started``, then the steps it kept from
+    its parent, then its own records.
+
+    Raises:
+        RunNotFoundError: no such run.
+    """
+    own = list(journal.records(run_id))
+    if not own or own[0].kind != "run.started":
+        raise RunNotFoundError(f"no run with id {run_id!r}; `charter runs` lists them")
+    origin = own[0].payload.get("forked_from")
+    if not origin:
+        return own
+    at = int(origin["step"])
+    kept = [
+        r
+        for r in history(journal, str(origin["run"]))[1:]
+        if r.kind.startswith("step.") and int(r.payload.get("step", 0)) < at
+    ]
+    return [own[0], *kept, *own[1:]]
 
 
 def _waiting_record(records: list[Record]) -> Record | None:
