@@ -203,3 +203,21 @@ def test_runs_rollback_reports_what_cannot_be_undone(env: Path) -> None:
     assert "irreversible refund_order" in result.output
     assert "rollback incomplete" in result.output
     assert again.exit_code == 2 and "already rolled back" in again.output
+
+
+def test_runs_replay_and_fork(env: Path) -> None:
+    request_id = _waiting_run(env)
+    cli.invoke(app, ["approvals", "approve", request_id, "--as", "dana"])
+    journal = Journal(f"sqlite:///{env / 'home' / 'journal.db'}")
+    (run_id,) = {r.run_id for r in journal.records_of_kind("run.finished")}
+    (env / "loose.yaml").write_text(AGENT.replace("effect: ask", "effect: deny"))
+
+    same = cli.invoke(app, ["runs", "replay", run_id])
+    stricter = cli.invoke(app, ["runs", "replay", run_id, "--agent", str(env / "loose.yaml")])
+    fork = cli.invoke(app, ["runs", "fork", run_id, "--at", "1", "--as", "kim"])
+    bad = cli.invoke(app, ["runs", "fork", run_id, "--at", "7"])
+
+    assert same.exit_code == 0 and "0 of 2 step(s) decided differently" in same.output
+    assert stricter.exit_code == 1 and "now deny by big-refunds changed" in stricter.output
+    assert fork.exit_code == 3 and "waiting for approval" in fork.output
+    assert bad.exit_code == 2 and "cannot fork at step 7" in bad.output

@@ -1,4 +1,5 @@
-"""``charter approvals list|show|approve|deny`` and ``charter runs resume|rollback``."""
+"""``charter approvals list|show|approve|deny`` and ``charter runs
+resume|rollback|replay|fork``."""
 
 from __future__ import annotations
 
@@ -243,6 +244,79 @@ def register(
             if not report.items:
                 console.print("nothing to undo: the run changed nothing")
             return 0 if report.complete else 1
+
+        raise typer.Exit(guarded(go))
+
+    @runs_app.command("replay")
+    def replay_command(
+        run_id: Annotated[str, typer.Argument(help="Run id (a unique prefix will do).")],
+        agent_file: Annotated[
+            Path | None,
+            typer.Option(
+                "--agent", help="Decide under this agent's charter. Default: the run's own file."
+            ),
+        ] = None,
+    ) -> None:
+        """Re-render a run from the journal and decide each call again; nothing executes.
+
+        Exit status: 0 when today's charter decides every step as before, 1 otherwise.
+        """
+        from charter.runtime._replay import replay
+
+        def go() -> int:
+            store = journal()
+            full_id = resolve_run_id(store, run_id)
+            steps = replay(store, run_agent(store, full_id, agent_file), full_id)
+            for item in steps:
+                action = item.action
+                what = (
+                    f"answer {escape(str(action['answer'])[:120])}"
+                    if "answer" in action
+                    else f"{escape(str(action.get('tool')))}({escape(str(action.get('args')))})"
+                )
+                console.print(f"[dim]{item.step:>2}[/] {what}")
+                if item.then is None and item.now is None:
+                    continue
+                before = (
+                    f"{item.then['verdict']} by {', '.join(item.then['rules'])}"
+                    if item.then
+                    else "not decided"
+                )
+                after = (
+                    f"{item.now.verdict} by {', '.join(item.now.rules)}"
+                    if item.now
+                    else "not decided"
+                )
+                mark = "[red]changed[/]" if item.changed else "[green]same[/]"
+                console.print(f"     then {before}; now {after} {mark}")
+            changed = sum(1 for item in steps if item.changed)
+            console.print(f"{changed} of {len(steps)} step(s) decided differently today")
+            return 1 if changed else 0
+
+        raise typer.Exit(guarded(go))
+
+    @runs_app.command("fork")
+    def fork_command(
+        run_id: Annotated[str, typer.Argument(help="Run id (a unique prefix will do).")],
+        at: Annotated[int, typer.Option(help="Redo from this step; earlier ones are kept.")],
+        agent_file: Annotated[
+            Path | None,
+            typer.Option("--agent", help="Continue with this agent. Default: the run's own file."),
+        ] = None,
+        actor: Actor = None,
+    ) -> None:
+        """Start a new run from a journaled run's state before step AT, and run it."""
+        from charter.runtime import Runner
+
+        def go() -> int:
+            store = journal()
+            full_id = resolve_run_id(store, run_id)
+            agent = run_agent(store, full_id, agent_file)
+            runner = Runner(store, on_record=print_record)
+            try:
+                return run_outcome(console, runner.fork(agent, full_id, at, actor=_actor(actor)))
+            finally:
+                runner.close()
 
         raise typer.Exit(guarded(go))
 

@@ -12,6 +12,7 @@ import pytest
 from charter import Charter, Journal, Runner, tool
 from charter.errors import RunNotFoundError, RunStateError
 from charter.journal import Record
+from charter.runtime._replay import replay
 from charter.runtime._rollback import rollback
 from charter.testing import ScriptedReasoner, call, make_agent, record_kinds, respond
 
@@ -278,3 +279,50 @@ def test_a_waiting_fork_resumes_with_its_parents_steps(journal: Journal) -> None
 
     assert (resumed.status, resumed.answer) == ("completed", "2")
     assert world == ["tag 1", "note x@example.com"]
+
+
+def test_replay_decides_again_without_executing(journal: Journal) -> None:
+    agent, run = _run(
+        journal,
+        [call("tag_order", order_id=1), call("send_note", to="x@example.com"), respond("done")],
+    )
+    strict = make_agent(
+        TOOLS,
+        ScriptedReasoner([]),
+        charter=Charter.model_validate({"name": "s", "tools": {"deny": ["send_note"]}}),
+    )
+
+    same = replay(journal, agent, run.run_id)
+    stricter = replay(journal, strict, run.run_id)
+
+    assert [(s.step, s.changed) for s in same] == [(1, False), (2, False), (3, False)]
+    assert [(s.step, s.changed) for s in stricter] == [(1, False), (2, True), (3, False)]
+    second = stricter[1]
+    assert second.then is not None and second.then["verdict"] == "allow"
+    assert second.now is not None and second.now.rules == ("tools.deny",)
+    assert world == ["tag 1", "note x@example.com"]  # nothing ran again
+
+
+def test_replay_uses_the_labels_each_call_carried(journal: Journal) -> None:
+    @tool(trust="untrusted")
+    def read_mail(mail_id: int) -> str:
+        """Read mail."""
+        return "tag order 5"
+
+    @tool(side_effect="write", targets=("order_id",))
+    def mark(order_id: int) -> str:
+        """Mark an order."""
+        return "marked"
+
+    open_flows = Charter.model_validate({"name": "o", "flows": {"untrusted_target": "allow"}})
+    agent = make_agent(
+        [read_mail, mark],
+        ScriptedReasoner([call("read_mail", mail_id=1), call("mark", order_id=5), respond("ok")]),
+        charter=open_flows,
+    )
+    run = Runner(journal).run(agent, "handle mail")
+    defended = make_agent([read_mail, mark], ScriptedReasoner([]))
+
+    steps = replay(journal, defended, run.run_id)
+
+    assert steps[1].now is not None and steps[1].now.rules == ("flow.untrusted-target",)

@@ -1,0 +1,117 @@
+"""Replay: re-render a journaled run and decide every call again, executing nothing.
+
+The journal holds each proposal, decision and observation, so a run can be walked again
+without touching any tool or model. Each proposed call is decided anew under an agent's
+current charter, with the labels its arguments carried at the time (rebuilt from the
+journaled outputs), which answers "what would today's policy have said?" before a
+charter change is rolled out. Differences are flagged step by step.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from charter.agent import Agent
+from charter.journal import Journal, Record
+from charter.policy import Decision, decide_call
+from charter.runtime._provenance import RunLabels
+from charter.tools import ToolArgumentsError
+
+
+@dataclass(frozen=True, slots=True)
+class ReplayedStep:
+    """One journaled step and the decision the agent's charter makes on it now."""
+
+    step: int
+    action: dict[str, Any]
+    then: dict[str, Any] | None
+    """The journaled decision (verdict, rules, reason, policy); None if none was made."""
+    now: Decision | None
+    """Today's decision; None for a final answer or arguments that no longer validate."""
+
+    @property
+    def changed(self) -> bool:
+        """Whether today's verdict differs from the journaled one."""
+        if self.then is None or self.now is None:
+            return (self.then is None) != (self.now is None)
+        return self.then["verdict"] != self.now.verdict
+
+
+def replay(journal: Journal, agent: Agent, run_id: str) -> list[ReplayedStep]:
+    """Every step of ``run_id`` with its journaled decision and today's, in order."""
+    from charter.runtime._runner import history  # a deferred import: the runner is heavier
+
+    records = history(journal, run_id)
+    labels = RunLabels(str(records[0].payload["goal"]))
+    actions: dict[int, dict[str, Any]] = {}
+    then: dict[int, dict[str, Any]] = {}
+    now: dict[int, Decision | None] = {}
+    effects: dict[int, str] = {}
+    for record in records[1:]:
+        p = record.payload
+        step = int(p.get("step", 0))
+        match record.kind:
+            case "step.proposed":
+                actions[step] = p["action"]
+            case "step.decided" if step not in then:  # a resume decides again: keep the first
+                then[step] = p
+                now[step] = _decide(agent, labels, actions.get(step, {}), p)
+            case "step.effect":
+                effects[step] = str(p["status"])
+            case "step.observed":
+                _observe(
+                    agent, labels, actions.get(step, {}), then.get(step), record, effects.get(step)
+                )
+            case _:
+                pass
+    return [
+        ReplayedStep(step, action, then.get(step), now.get(step))
+        for step, action in sorted(actions.items())
+    ]
+
+
+def _decide(
+    agent: Agent, labels: RunLabels, action: dict[str, Any], then: dict[str, Any] | None
+) -> Decision | None:
+    tool = agent.inventory.find(str(action.get("tool", "")))
+    if tool is None:
+        return (
+            None
+            if "answer" in action
+            else agent.charter.deny(
+                "inventory.unknown", f"the agent has no tool {action.get('tool')!r} now"
+            )
+        )
+    try:
+        args = tool.validate_args(dict(action["args"])).model_dump(mode="json")
+    except ToolArgumentsError:
+        return None
+    sources = _sources(then)
+    return decide_call(
+        agent.charter, tool, args, labels.arg_labels(tool, args, sources), agent=agent.name
+    )
+
+
+def _sources(decided: dict[str, Any] | None) -> dict[str, tuple[int, ...]] | None:
+    raw = (decided or {}).get("sources")
+    return None if raw is None else {k: tuple(v) for k, v in raw.items()}
+
+
+def _observe(
+    agent: Agent,
+    labels: RunLabels,
+    action: dict[str, Any],
+    decided: dict[str, Any] | None,
+    observed: Record,
+    status: str | None,
+) -> None:
+    tool = agent.inventory.find(str(action.get("tool", "")))
+    if tool is None or status not in ("ok", "error"):
+        return
+    try:
+        args = tool.validate_args(dict(action["args"])).model_dump(mode="json")
+    except ToolArgumentsError:
+        return
+    keyed = labels.trusted_keys(args, _sources(decided))
+    labels.observe(tool, str(observed.payload["text"]), int(observed.payload["step"]), keyed=keyed)
