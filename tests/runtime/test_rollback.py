@@ -15,6 +15,7 @@ from charter.journal import Record
 from charter.runtime._replay import replay
 from charter.runtime._rollback import rollback
 from charter.testing import ScriptedReasoner, call, make_agent, record_kinds, respond
+from charter.tools import ToolArgumentsError
 
 world: list[str] = []
 undone: list[tuple[dict[str, Any], dict[str, Any]]] = []
@@ -326,3 +327,23 @@ def test_replay_uses_the_labels_each_call_carried(journal: Journal) -> None:
     steps = replay(journal, defended, run.run_id)
 
     assert steps[1].now is not None and steps[1].now.rules == ("flow.untrusted-target",)
+
+
+def test_writes_receive_and_journal_an_idempotency_key(journal: Journal) -> None:
+    seen: list[str | None] = []
+
+    @tool(side_effect="write")
+    def charge(order_id: int, idempotency_key: str | None = None) -> str:
+        """Charge an order once per key."""
+        seen.append(idempotency_key)
+        return "charged"
+
+    agent = make_agent([charge], ScriptedReasoner([call("charge", order_id=4), respond("ok")]))
+    run = Runner(journal).run(agent, "charge")
+
+    assert "idempotency_key" not in charge.parameters_schema()["properties"]
+    assert seen == [f"{run.run_id}:1:1"]
+    (effect,) = [r.payload for r in journal.records(run.run_id) if r.kind == "step.effect"]
+    assert effect["idempotency_key"] == f"{run.run_id}:1:1"
+    with pytest.raises(ToolArgumentsError):  # a reasoner cannot supply or forge one
+        charge.validate_args({"order_id": 4, "idempotency_key": "x"})

@@ -576,7 +576,10 @@ class Runner:
         if found.contract.side_effect != "read" or approved is not None:
             self._flush(session)  # a write is journaled as decided before it can touch the world
         keyed = labels.trusted_keys(args, sources)  # before this call's output is seen
-        observation, effect = self._act(found, validated)
+        key_for_call = f"{session.run.run_id}:{step.index}:1"  # attempt 1: never re-run
+        observation, effect = self._act(found, validated, key_for_call)
+        if found.contract.side_effect != "read":
+            effect["idempotency_key"] = key_for_call
         if found.contract.confidentiality == "secret" and observation.status == "ok":
             observation, effect = _withhold_secret(found, observation, effect)
         if observation.status in ("ok", "error"):  # the tool's own output reached the model
@@ -617,14 +620,17 @@ class Runner:
         session.record("approval.requested", payload)
         run.status, run.waiting_for = "waiting", request.request_id
 
-    def _act(self, found: Tool, validated: Any) -> tuple[Observation, dict[str, Any]]:
+    def _act(
+        self, found: Tool, validated: Any, idempotency_key: str
+    ) -> tuple[Observation, dict[str, Any]]:
         started = time.perf_counter()
         timeout = found.contract.timeout_s
         try:
             if timeout is None:
-                result = found.invoke(validated)
+                result = found.invoke(validated, idempotency_key)
             else:
-                result = self._pool.submit(found.invoke, validated).result(timeout=timeout)
+                call = self._pool.submit(found.invoke, validated, idempotency_key)
+                result = call.result(timeout=timeout)
         except FutureTimeout:
             elapsed = int((time.perf_counter() - started) * 1e6)
             message = f"tool {found.name!r} did not finish within {timeout}s"

@@ -68,6 +68,10 @@ class ToolContract:
             )
 
 
+IDEMPOTENCY_PARAM = "idempotency_key"
+"""A tool function parameter of this name receives each call's idempotency key."""
+
+
 @dataclass(frozen=True, slots=True)
 class Tool:
     """A typed callable with a contract. Build one with :func:`tool`."""
@@ -86,6 +90,10 @@ class Tool:
     """Undoes a completed call, if the tool is reversible."""
     result_adapter: TypeAdapter[Any] | None = None
     """Validates and serialises the result, when the function declares a return type."""
+    takes_key: bool = False
+    """The function has an ``idempotency_key`` parameter: the runtime passes each call's
+    key (``run:step:attempt``), which reasoners never see, so the tool's backend can
+    recognise a retried call and not do it twice."""
 
     @property
     def reversible(self) -> bool:
@@ -111,9 +119,16 @@ class Tool:
                 f"invalid arguments for tool {self.name!r}: {problems}"
             ) from exc
 
-    def invoke(self, validated: BaseModel) -> Any:
-        """Call the implementation and return a JSON-ready result."""
-        result = self.fn(**dict(validated))
+    def invoke(self, validated: BaseModel, idempotency_key: str | None = None) -> Any:
+        """Call the implementation and return a JSON-ready result.
+
+        ``idempotency_key`` reaches functions that declare that parameter; others never
+        see it.
+        """
+        kwargs = dict(validated)
+        if self.takes_key:
+            kwargs[IDEMPOTENCY_PARAM] = idempotency_key
+        result = self.fn(**kwargs)
         if self.result_adapter is not None:
             return self.result_adapter.dump_python(result, mode="json")
         if isinstance(result, BaseModel):
@@ -125,6 +140,8 @@ def _args_model(fn: Callable[..., Any], name: str) -> type[BaseModel]:
     hints = get_type_hints(fn)
     fields: dict[str, Any] = {}
     for param in inspect.signature(fn).parameters.values():
+        if param.name == IDEMPOTENCY_PARAM:
+            continue  # supplied by the runtime, never by a reasoner
         if param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
             raise TypeError(f"tool {name!r}: *args/**kwargs cannot be described by a schema")
         annotation = hints.get(param.name, Any)
@@ -214,6 +231,7 @@ def tool(
             contract=contract,
             compensate=compensate,
             result_adapter=_result_adapter(func),
+            takes_key=IDEMPOTENCY_PARAM in inspect.signature(func).parameters,
         )
 
     if fn is not None:
