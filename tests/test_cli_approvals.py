@@ -221,3 +221,13 @@ def test_runs_replay_and_fork(env: Path) -> None:
     assert stricter.exit_code == 1 and "now deny by big-refunds changed" in stricter.output
     assert fork.exit_code == 3 and "waiting for approval" in fork.output
     assert bad.exit_code == 2 and "cannot fork at step 7" in bad.output
+
+
+def test_runs_recover_refuses_a_finished_run(env: Path) -> None:
+    cli.invoke(app, ["run", str(env / "agent.yaml"), "refund 7 for 100", "--as", "sam"])
+    journal = Journal(f"sqlite:///{env / 'home' / 'journal.db'}")
+    (run_id,) = {r.run_id for r in journal.records_of_kind("run.finished")}
+
+    result = cli.invoke(app, ["runs", "recover", run_id])
+
+    assert result.exit_code == 2 and "is finished; nothing to recover" in result.output

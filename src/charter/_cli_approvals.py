@@ -1,5 +1,5 @@
 """``charter approvals list|show|approve|deny`` and ``charter runs
-resume|rollback|replay|fork``."""
+resume|recover|rollback|replay|fork``."""
 
 from __future__ import annotations
 
@@ -218,6 +218,30 @@ def register(
         def go() -> int:
             store = journal()
             return resume_run(store, resolve_run_id(store, run_id), agent_file, _actor(actor))
+
+        raise typer.Exit(guarded(go))
+
+    @runs_app.command("recover")
+    def recover_command(
+        run_id: Annotated[str, typer.Argument(help="Run id (a unique prefix will do).")],
+        agent_file: Annotated[
+            Path | None,
+            typer.Option("--agent", help="Agent YAML file. Default: the one the run started from."),
+        ] = None,
+        actor: Actor = None,
+    ) -> None:
+        """Continue a run whose process died, from the journal; never repeat a write."""
+        from charter.runtime import Runner
+
+        def go() -> int:
+            store = journal()
+            full_id = resolve_run_id(store, run_id)
+            agent = run_agent(store, full_id, agent_file)
+            runner = Runner(store, on_record=print_record)
+            try:
+                return run_outcome(console, runner.recover(agent, full_id, actor=_actor(actor)))
+            finally:
+                runner.close()
 
         raise typer.Exit(guarded(go))
 

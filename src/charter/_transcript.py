@@ -105,6 +105,8 @@ def describe(record: Record) -> str | None:
             return f"[bold]rollback {outcome}[/]"
         case "run.waiting":
             return f"[yellow]run waiting[/] for approval {p['request_id']}"
+        case "run.recovered":
+            return f"[bold]run {record.run_id[:12]} recovered[/] by {escape(p['actor'] or '?')}"
         case "run.resumed":
             return f"[bold]run {record.run_id[:12]} resumed[/] by {escape(p['actor'] or '?')}"
         case "budget.exceeded":

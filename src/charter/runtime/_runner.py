@@ -212,6 +212,87 @@ class Runner:
         self._flush(session)
         return self._drive(session, None)
 
+    def recover(self, agent: Agent, run_id: str, *, actor: str = "") -> Run:
+        """Continue a run whose process stopped mid-way (a crash, a kill), from the journal.
+
+        Steps journaled as done are not repeated. A write journaled as decided but with no
+        effect may or may not have happened: it is retried with the same idempotency key
+        when the tool can recognise a retry (it takes ``idempotency_key``, or declares
+        itself idempotent); otherwise its effect is journaled ``in_doubt``, a
+        notification is queued, and the run stops for a human to check, never running the
+        call a second time.
+
+        Raises:
+            RunNotFoundError: no such run.
+            RunStateError: the run finished, waits for an approval, or belongs to another
+                agent.
+        """
+        records = history(self.journal, run_id)
+        if records[0].payload["agent"] != agent.name:
+            raise RunStateError(
+                f"run {run_id} belongs to agent {records[0].payload['agent']!r}, not {agent.name!r}"
+            )
+        ends = [r.kind for r in records if r.kind in ("run.finished", "run.waiting", "run.resumed")]
+        if ends and ends[-1] != "run.resumed":
+            state = "finished" if ends[-1] == "run.finished" else "waiting for an approval"
+            raise RunStateError(f"run {run_id} is {state}; nothing to recover")
+        session = _rebuild(agent, records, actor)
+        self._journaled_policies.add(str(records[0].payload["charter"]["policy"]))
+        session.record("run.recovered", {"actor": actor})
+        self._record_policy(session)
+        self._flush(session)
+        doubt = _interrupted_write(records)
+        if doubt is not None:
+            self._settle_interrupted(session, *doubt)
+        return self._drive(session, None)
+
+    def _settle_interrupted(self, session: _Session, step_index: int, tool_name: str) -> None:
+        """Retry an interrupted write under its idempotency key, or leave it to a human."""
+        step = next(s for s in session.run.steps if s.index == step_index)
+        call = step.action
+        assert isinstance(call, ToolCall)
+        found = session.agent.inventory.get(tool_name)
+        key = f"{session.run.run_id}:{step_index}:1"  # the key the interrupted call had
+        if found.takes_key or found.contract.idempotent or found.contract.side_effect == "read":
+            validated = found.validate_args(call.args)
+            observation, effect = self._act(found, validated, key)
+            effect |= {"idempotency_key": key, "recovered": True}
+            session.record("step.effect", {"step": step_index, "tool": found.name} | effect)
+            if observation.status == "ok":
+                session.completed.add(
+                    canonical_json([found.name, validated.model_dump(mode="json")])
+                )
+            self._observed(session, step, call, observation)
+            return
+        why = (
+            f"the process stopped while {tool_name} (step {step_index}) ran; whether it took "
+            "effect is unknown, and the tool cannot recognise a retry"
+        )
+        session.record(
+            "step.effect",
+            {
+                "step": step_index,
+                "tool": tool_name,
+                "agent": session.agent.name,
+                "status": "in_doubt",
+                "in_doubt": True,
+                "error": why,
+                "idempotency_key": key,
+            },
+        )
+        notifications = session.agent.charter.notifications
+        session.pending.append(
+            notification(
+                rule="in_doubt",
+                agent=session.agent.name,
+                run_id=session.run.run_id,
+                message=f"run {session.run.run_id}: {why}; check it, then roll back or fork",
+                webhook_url=notifications.webhook_url,
+                timeout=notifications.timeout_seconds,
+            )
+        )
+        session.run.status, session.run.error = "stopped", f"in doubt: {why}"
+
     def resume(self, agent: Agent, run_id: str, *, actor: str = "") -> Run:
         """Continue a ``waiting`` run from the journal once its approval request is
         decided or expired.
@@ -700,6 +781,23 @@ def history(journal: Journal, run_id: str) -> list[Record]:
         if r.kind.startswith("step.") and int(r.payload.get("step", 0)) < at
     ]
     return [own[0], *kept, *own[1:]]
+
+
+def _interrupted_write(records: list[Record]) -> tuple[int, str] | None:
+    """``(step, tool)`` of a write allowed to run but with no journaled effect, if any."""
+    decided: dict[int, str] = {}
+    allowed: dict[int, str] = {}
+    for record in records:
+        p = record.payload
+        if record.kind == "step.decided":
+            decided[int(p["step"])] = str(p["tool"])
+            if p["verdict"] == "allow":
+                allowed[int(p["step"])] = str(p["tool"])
+        elif record.kind == "approval.used" and int(p.get("step", 0)) in decided:
+            allowed[int(p["step"])] = decided[int(p["step"])]
+        elif record.kind in ("step.effect", "step.observed"):
+            allowed.pop(int(p.get("step", 0)), None)
+    return max(allowed.items()) if allowed else None
 
 
 def _waiting_record(records: list[Record]) -> Record | None:
