@@ -231,3 +231,10 @@ def test_runs_recover_refuses_a_finished_run(env: Path) -> None:
     result = cli.invoke(app, ["runs", "recover", run_id])
 
     assert result.exit_code == 2 and "is finished; nothing to recover" in result.output
+
+
+def test_submit_refuses_a_bad_agent_file_before_queueing(env: Path) -> None:
+    result = cli.invoke(app, ["submit", str(env / "missing.yaml"), "pay 7"])
+
+    assert result.exit_code == 2 and "missing.yaml" in result.output
+    assert not (env / "home" / "workflows.sqlite").exists()

@@ -94,6 +94,57 @@ def run(
     raise typer.Exit(_guarded(go))
 
 
+@app.command()
+def submit(
+    agent_file: Annotated[Path, typer.Argument(help="Agent YAML file.")],
+    goal: Annotated[str, typer.Argument(help="What the agent should achieve.")],
+    actor: Annotated[
+        str | None, typer.Option("--as", help="Who starts the run. Default: the OS user.")
+    ] = None,
+) -> None:
+    """Queue a run for `charter worker` processes; print its run id."""
+    from charter.agent import load_agent
+    from charter.runtime._runner import new_run_id
+    from charter.runtime._worker import submit as enqueue
+
+    def go() -> None:
+        load_agent(agent_file)  # a bad agent file is refused now, not in a worker
+        run_id = enqueue(agent_file, goal, actor or getpass.getuser(), new_run_id())
+        console.print(f"queued run {run_id}")
+
+    _guarded(go)
+
+
+@app.command()
+def worker(
+    worker_id: Annotated[
+        str, typer.Option("--id", help="Stable id: a restarted worker recovers its runs.")
+    ] = "worker-1",
+    concurrency: Annotated[int, typer.Option(min=1, help="Runs at a time.")] = 4,
+) -> None:
+    """Run queued runs until interrupted; recover this worker's unfinished ones first."""
+    import signal
+    import threading
+
+    from charter.runtime._worker import serve
+
+    stop = threading.Event()
+
+    def on_term(signum: int, frame: object) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_term)
+
+    def go() -> None:
+        console.print(f"worker {worker_id}: {concurrency} run(s) at a time; Ctrl-C stops")
+        try:
+            serve(worker_id, concurrency, stop)
+        except KeyboardInterrupt:
+            stop.set()
+
+    _guarded(go)
+
+
 @runs_app.callback(invoke_without_command=True)
 def runs(
     ctx: typer.Context,

@@ -189,7 +189,7 @@ class Runner:
         rules = ", ".join(f"anomaly.{rule_id}" for rule_id in blocked)
         return Observation("denied", f"stopped by anomaly playbook (rule {rules})")
 
-    def run(self, agent: Agent, goal: str, *, actor: str = "") -> Run:
+    def run(self, agent: Agent, goal: str, *, actor: str = "", run_id: str | None = None) -> Run:
         """Run ``agent`` on ``goal`` until it answers, waits for an approval, a budget
         stops it, or it fails.
 
@@ -197,8 +197,9 @@ class Runner:
             agent: the agent to run.
             goal: what it should achieve (trusted input).
             actor: who started the run (journaled; may not approve its requests).
+            run_id: the id to use (a queue that allocated one); default: a new one.
         """
-        run = Run(run_id=new_run_id(), agent=agent.name, goal=goal)
+        run = Run(run_id=run_id or new_run_id(), agent=agent.name, goal=goal)
         session = _Session(
             agent,
             run,
