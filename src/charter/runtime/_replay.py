@@ -16,6 +16,7 @@ from charter.agent import Agent
 from charter.journal import Journal, Record
 from charter.policy import Decision, decide_call
 from charter.runtime._provenance import RunLabels
+from charter.runtime._runner import history
 from charter.tools import ToolArgumentsError
 
 
@@ -40,8 +41,6 @@ class ReplayedStep:
 
 def replay(journal: Journal, agent: Agent, run_id: str) -> list[ReplayedStep]:
     """Every step of ``run_id`` with its journaled decision and today's, in order."""
-    from charter.runtime._runner import history  # a deferred import: the runner is heavier
-
     records = history(journal, run_id)
     labels = RunLabels(str(records[0].payload["goal"]))
     actions: dict[int, dict[str, Any]] = {}

@@ -23,6 +23,7 @@ from pydantic import BaseModel
 from charter.agent import Agent
 from charter.errors import RunNotFoundError, RunStateError
 from charter.journal import Journal, Record
+from charter.runtime._runner import check_owner, run_state
 from charter.tools import ToolArgumentsError
 
 RollbackOutcome = Literal["compensated", "irreversible", "in_doubt", "failed"]
@@ -94,21 +95,11 @@ def rollback(
     records = list(journal.records(run_id))
     if not records or records[0].kind != "run.started":
         raise RunNotFoundError(f"no run with id {run_id!r}; `charter runs` lists them")
-    if records[0].payload["agent"] != agent.name:
-        raise RunStateError(
-            f"run {run_id} belongs to agent {records[0].payload['agent']!r}, not {agent.name!r}"
-        )
+    check_owner(records, agent)
     if any(r.kind == "rollback.finished" for r in records):
         raise RunStateError(f"run {run_id} was already rolled back")
-    latest = next(
-        (
-            r.kind
-            for r in reversed(records)
-            if r.kind in ("run.finished", "run.waiting", "run.resumed")
-        ),
-        "run.started",
-    )
-    if latest not in ("run.finished", "run.waiting"):
+    state = run_state(records)
+    if state == "running":
         raise RunStateError(f"run {run_id} is still running; pause its agent or wait for it")
 
     def append(kind: str, payload: dict[str, Any], *, checkpoint: bool = False) -> None:
@@ -118,7 +109,7 @@ def rollback(
                 on_record(item)
 
     append("rollback.started", {"actor": actor})
-    if latest == "run.waiting":  # a run that is undone must not resume afterwards
+    if state == "waiting":  # a run that is undone must not resume afterwards
         append(
             "run.finished",
             {

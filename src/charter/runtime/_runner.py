@@ -17,7 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from charter.agent import Agent
 from charter.errors import (
@@ -229,14 +229,11 @@ class Runner:
                 agent.
         """
         records = history(self.journal, run_id)
-        if records[0].payload["agent"] != agent.name:
-            raise RunStateError(
-                f"run {run_id} belongs to agent {records[0].payload['agent']!r}, not {agent.name!r}"
-            )
-        ends = [r.kind for r in records if r.kind in ("run.finished", "run.waiting", "run.resumed")]
-        if ends and ends[-1] != "run.resumed":
-            state = "finished" if ends[-1] == "run.finished" else "waiting for an approval"
-            raise RunStateError(f"run {run_id} is {state}; nothing to recover")
+        check_owner(records, agent)
+        state = run_state(records)
+        if state != "running":
+            what = "finished" if state == "finished" else "waiting for an approval"
+            raise RunStateError(f"run {run_id} is {what}; nothing to recover")
         session = _rebuild(agent, records, actor)
         self._journaled_policies.add(str(records[0].payload["charter"]["policy"]))
         session.record("run.recovered", {"actor": actor})
@@ -308,11 +305,8 @@ class Runner:
                 belongs to another agent, or another process resumed it first.
         """
         records = history(self.journal, run_id)
+        check_owner(records, agent)
         started = records[0].payload
-        if started["agent"] != agent.name:
-            raise RunStateError(
-                f"run {run_id} belongs to agent {started['agent']!r}, not {agent.name!r}"
-            )
         waiting = _waiting_record(records)
         if waiting is None:
             status = next(
@@ -799,6 +793,30 @@ def _interrupted_write(records: list[Record]) -> tuple[int, str] | None:
         elif record.kind in ("step.effect", "step.observed"):
             allowed.pop(int(p.get("step", 0)), None)
     return max(allowed.items()) if allowed else None
+
+
+def check_owner(records: list[Record], agent: Agent) -> None:
+    """Raise RunStateError unless the run whose records these are is ``agent``'s."""
+    owner = records[0].payload["agent"]
+    if owner != agent.name:
+        raise RunStateError(
+            f"run {records[0].run_id} belongs to agent {owner!r}, not {agent.name!r}"
+        )
+
+
+def run_state(records: list[Record]) -> Literal["running", "waiting", "finished"]:
+    """A run's lifecycle state, from its latest ``run.finished|waiting|resumed`` record."""
+    for record in reversed(records):
+        match record.kind:
+            case "run.finished":
+                return "finished"
+            case "run.waiting":
+                return "waiting"
+            case "run.resumed":
+                return "running"
+            case _:
+                pass
+    return "running"
 
 
 def _waiting_record(records: list[Record]) -> Record | None:
