@@ -3,7 +3,6 @@ resume|recover|rollback|replay|fork``."""
 
 from __future__ import annotations
 
-import getpass
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
@@ -15,10 +14,11 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from charter._cli_controls import actor_or_user
 from charter.agent import Agent
 from charter.errors import RunStateError
 from charter.journal import Journal, Record
-from charter.runtime import Approvals, ApprovalState, Run
+from charter.runtime import Approvals, ApprovalState, Run, Runner
 
 approvals_app = typer.Typer(help="Answer the charter's ask decisions.", no_args_is_help=True)
 
@@ -28,10 +28,6 @@ Resume = Annotated[
 ]
 WAITING_EXIT = 3
 """Exit status of ``charter run`` / ``runs resume`` when the run waits for an approval."""
-
-
-def _actor(actor: str | None) -> str:
-    return actor or getpass.getuser()
 
 
 def _when(moment: datetime) -> str:
@@ -91,15 +87,22 @@ def register(
             )
         return load_agent(source)
 
-    def resume_run(store: Journal, run_id: str, agent_file: Path | None, actor: str) -> int:
-        from charter.runtime import Runner
-
+    def continue_run(
+        store: Journal, run_id: str, agent_file: Path | None, act: Callable[[Runner, Agent], Run]
+    ) -> int:
+        """Load the run's agent, let ``act`` drive it with a runner, print the outcome."""
         agent = run_agent(store, run_id, agent_file)
         runner = Runner(store, on_record=print_record)
         try:
-            return run_outcome(console, runner.resume(agent, run_id, actor=actor))
+            return run_outcome(console, act(runner, agent))
         finally:
             runner.close()
+
+    def resume_run(store: Journal, run_id: str, agent_file: Path | None, actor: str) -> int:
+        def act(runner: Runner, agent: Agent) -> Run:
+            return runner.resume(agent, run_id, actor=actor)
+
+        return continue_run(store, run_id, agent_file, act)
 
     @approvals_app.command("list")
     def list_requests(
@@ -174,14 +177,14 @@ def register(
 
         def go() -> int:
             store = journal()
-            receipt = Approvals(store).approve(request_id, _actor(actor), reason)
+            receipt = Approvals(store).approve(request_id, actor_or_user(actor), reason)
             console.print(
                 f"[green]approved[/] {request_id} as {escape(receipt.approver)}; "
                 f"valid until {_when(receipt.expires_at)}"
             )
             if not resume:
                 return 0
-            return resume_run(store, receipt.run_id, None, _actor(actor))
+            return resume_run(store, receipt.run_id, None, actor_or_user(actor))
 
         raise typer.Exit(guarded(go))
 
@@ -196,11 +199,11 @@ def register(
 
         def go() -> int:
             store = journal()
-            receipt = Approvals(store).deny(request_id, _actor(actor), reason)
+            receipt = Approvals(store).deny(request_id, actor_or_user(actor), reason)
             console.print(f"[red]denied[/] {request_id} as {escape(receipt.approver)}")
             if not resume:
                 return 0
-            return resume_run(store, receipt.run_id, None, _actor(actor))
+            return resume_run(store, receipt.run_id, None, actor_or_user(actor))
 
         raise typer.Exit(guarded(go))
 
@@ -217,7 +220,8 @@ def register(
 
         def go() -> int:
             store = journal()
-            return resume_run(store, resolve_run_id(store, run_id), agent_file, _actor(actor))
+            full_id = resolve_run_id(store, run_id)
+            return resume_run(store, full_id, agent_file, actor_or_user(actor))
 
         raise typer.Exit(guarded(go))
 
@@ -231,17 +235,16 @@ def register(
         actor: Actor = None,
     ) -> None:
         """Continue a run whose process died, from the journal; never repeat a write."""
-        from charter.runtime import Runner
 
         def go() -> int:
             store = journal()
             full_id = resolve_run_id(store, run_id)
-            agent = run_agent(store, full_id, agent_file)
-            runner = Runner(store, on_record=print_record)
-            try:
-                return run_outcome(console, runner.recover(agent, full_id, actor=_actor(actor)))
-            finally:
-                runner.close()
+            return continue_run(
+                store,
+                full_id,
+                agent_file,
+                lambda runner, agent: runner.recover(agent, full_id, actor=actor_or_user(actor)),
+            )
 
         raise typer.Exit(guarded(go))
 
@@ -264,7 +267,8 @@ def register(
             store = journal()
             full_id = resolve_run_id(store, run_id)
             agent = run_agent(store, full_id, agent_file)
-            report = rollback(store, agent, full_id, actor=_actor(actor), on_record=print_record)
+            who = actor_or_user(actor)
+            report = rollback(store, agent, full_id, actor=who, on_record=print_record)
             if not report.items:
                 console.print("nothing to undo: the run changed nothing")
             return 0 if report.complete else 1
@@ -330,17 +334,16 @@ def register(
         actor: Actor = None,
     ) -> None:
         """Start a new run from a journaled run's state before step AT, and run it."""
-        from charter.runtime import Runner
 
         def go() -> int:
             store = journal()
             full_id = resolve_run_id(store, run_id)
-            agent = run_agent(store, full_id, agent_file)
-            runner = Runner(store, on_record=print_record)
-            try:
-                return run_outcome(console, runner.fork(agent, full_id, at, actor=_actor(actor)))
-            finally:
-                runner.close()
+            return continue_run(
+                store,
+                full_id,
+                agent_file,
+                lambda runner, agent: runner.fork(agent, full_id, at, actor=actor_or_user(actor)),
+            )
 
         raise typer.Exit(guarded(go))
 

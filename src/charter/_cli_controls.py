@@ -25,7 +25,8 @@ Actor = Annotated[str | None, typer.Option(help="Who acts (journaled). Default: 
 Reason = Annotated[str, typer.Option(help="Why (journaled, shown in denials).")]
 
 
-def _actor(actor: str | None) -> str:
+def actor_or_user(actor: str | None) -> str:
+    """The identity given on the command line, or the OS user's name."""
     return actor or getpass.getuser()
 
 
@@ -46,7 +47,7 @@ def register(
         """Kill switch: stop every run of AGENT before its next action; start no new one."""
 
         def go() -> None:
-            Controls(journal()).pause(agent, actor=_actor(actor), reason=reason)
+            Controls(journal()).pause(agent, actor=actor_or_user(actor), reason=reason)
             console.print(f"[yellow]paused[/] {escape(agent)}: {escape(reason)}")
 
         guarded(go)
@@ -60,7 +61,7 @@ def register(
         """Lift a pause: AGENT may run again."""
 
         def go() -> None:
-            Controls(journal()).resume(agent, actor=_actor(actor), reason=reason)
+            Controls(journal()).resume(agent, actor=actor_or_user(actor), reason=reason)
             console.print(f"[green]resumed[/] {escape(agent)}")
 
         guarded(go)
@@ -75,7 +76,7 @@ def register(
         """Deny TOOL from the next step of every run on (of one agent, or all)."""
 
         def go() -> None:
-            Controls(journal()).revoke(tool, actor=_actor(actor), reason=reason, agent=agent)
+            Controls(journal()).revoke(tool, actor=actor_or_user(actor), reason=reason, agent=agent)
             scope = f" for {escape(agent)}" if agent else ""
             console.print(f"[red]revoked[/] {escape(tool)}{scope}: {escape(reason)}")
 
@@ -91,7 +92,8 @@ def register(
         """Undo a revocation (same --agent scope)."""
 
         def go() -> None:
-            Controls(journal()).restore(tool, actor=_actor(actor), agent=agent, reason=reason)
+            who = actor_or_user(actor)
+            Controls(journal()).restore(tool, actor=who, agent=agent, reason=reason)
             console.print(f"[green]restored[/] {escape(tool)}")
 
         guarded(go)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import getpass
 import json
 import sys
 from collections.abc import Callable
@@ -86,7 +85,7 @@ def run(
         agent = load_agent(agent_file)
         runner = Runner(_journal(signed=True), on_record=print_record)
         try:
-            result = runner.run(agent, goal, actor=actor or getpass.getuser())
+            result = runner.run(agent, goal, actor=_cli_controls.actor_or_user(actor))
         finally:
             runner.close()
         return _cli_approvals.run_outcome(console, result)
@@ -109,7 +108,7 @@ def submit(
 
     def go() -> None:
         load_agent(agent_file)  # a bad agent file is refused now, not in a worker
-        run_id = enqueue(agent_file, goal, actor or getpass.getuser(), new_run_id())
+        run_id = enqueue(agent_file, goal, _cli_controls.actor_or_user(actor), new_run_id())
         console.print(f"queued run {run_id}")
 
     _guarded(go)
