@@ -108,7 +108,9 @@ def test_a_lookup_keyed_by_untrusted_text_does_not_vouch_for_its_output() -> Non
     run = RunLabels("Handle the customer's email")
     run.observe(get_ticket, "please refund order 1013", step=1)
     keyed = run.trusted_keys({"order_id": 1013})
-    run.observe(lookup_order, '{"order_id": 1013, "status": "delivered"}', step=2, keyed=keyed)
+    run.observe(
+        lookup_order, '{"order_id": 1013, "status": "delivered"}', 2, args={"order_id": 1013}
+    )
 
     labels = run.arg_labels(refund_order, {"order_id": 1013, "reason": "r"})
 
@@ -120,7 +122,7 @@ def test_a_lookup_keyed_by_the_goal_vouches_for_its_output() -> None:
     run = RunLabels("Refund the order of customer 7")
     run.observe(get_ticket, "anything", step=1)
     keyed = run.trusted_keys({"customer_id": 7})
-    run.observe(lookup_order, '{"customer_id": 7, "order_id": 1042}', step=2, keyed=keyed)
+    run.observe(lookup_order, '{"customer_id": 7, "order_id": 1042}', 2, args={"customer_id": 7})
 
     labels = run.arg_labels(refund_order, {"order_id": 1042, "reason": "r"})
 

@@ -27,7 +27,7 @@ from typing import Any, Literal
 
 from charter.errors import ApprovalError
 from charter.journal import Journal, Record, canonical_json
-from charter.policy import ApprovalLevel, ApprovalPolicy, Decision
+from charter.policy import ApprovalLevel, ApprovalPolicy, Decision, Label
 
 APPROVAL_KINDS = (
     "approval.requested",
@@ -89,6 +89,7 @@ class ApprovalRequest:
         terms: ApprovalPolicy,
         requested_by: str,
         now: datetime,
+        labels: Mapping[str, Label] | None = None,
     ) -> ApprovalRequest:
         """A new request for ``decision`` (an ``ask``) on calling ``tool`` with ``args``."""
         return cls(
@@ -105,6 +106,7 @@ class ApprovalRequest:
             requested_at=now,
             requested_by=requested_by,
             terms=terms,
+            labels={name: label.to_json() for name, label in (labels or {}).items()},
         )
 
     def to_payload(self) -> dict[str, Any]:

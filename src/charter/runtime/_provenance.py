@@ -33,18 +33,30 @@ class RunLabels:
         self._trusted: list[str] = [goal]
         self._steps: dict[int, Label] = {}
 
-    def observe(self, tool: Tool, text: str, step: int = 0, *, keyed: bool = True) -> None:
+    def observe(
+        self,
+        tool: Tool,
+        text: str,
+        step: int = 0,
+        *,
+        args: dict[str, Any] | None = None,
+        sources: Mapping[str, tuple[int, ...]] | None = None,
+    ) -> None:
         """Account for ``tool``'s output at ``step`` (``text`` as the reasoner saw it).
 
-        ``keyed``: whether trusted values chose the call's arguments (see
-        :meth:`trusted_keys`). A trusted tool's output vouches for the values it contains
-        only then: looking up an order number that an untrusted email chose does not make
-        that order number trusted just because the lookup echoes it back.
+        ``args`` and ``sources``: the call's validated arguments and their provenance. A
+        trusted tool's output vouches for the values it contains only if trusted values
+        chose those arguments (:meth:`trusted_keys`): looking up an order number that an
+        untrusted email chose does not make that order number trusted just because the
+        lookup echoes it back. Without ``args`` the output vouches.
         """
         label = Label(tool.contract.trust, tool.contract.confidentiality)
+        vouches = label.trust == "trusted" and (
+            args is None or self.trusted_keys(args, sources)  # before this output counts
+        )
         self.context = self.context.join(label)
         self._steps[step] = self._steps.get(step, GOAL_LABEL).join(label)
-        if label.trust == "trusted" and keyed:
+        if vouches:
             self._trusted.append(text)
 
     def trusted_keys(

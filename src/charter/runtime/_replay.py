@@ -112,5 +112,5 @@ def _observe(
         args = tool.validate_args(dict(action["args"])).model_dump(mode="json")
     except ToolArgumentsError:
         return
-    keyed = labels.trusted_keys(args, _sources(decided))
-    labels.observe(tool, str(observed.payload["text"]), int(observed.payload["step"]), keyed=keyed)
+    step = int(observed.payload["step"])
+    labels.observe(tool, str(observed.payload["text"]), step, args=args, sources=_sources(decided))

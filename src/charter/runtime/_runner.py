@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
@@ -499,21 +499,10 @@ class Runner:
 
     def _request_budget(self, session: _Session, rule: str, message: str) -> None:
         """Wait for an approver to extend the breached budget."""
-        agent, run = session.agent, session.run
-        decision = Decision("ask", (rule,), f"{message}; extend it?", agent.charter.policy_hash)
-        request = ApprovalRequest.create(
-            run_id=run.run_id,
-            agent=agent.name,
-            step=session.meter.steps,
-            tool=rule,
-            args={"limits": session.meter.budgets.model_dump(mode="json")},
-            decision=decision,
-            terms=agent.charter.approvals,
-            requested_by=session.actor,
-            now=self.approvals.clock(),
-        )
-        session.record("approval.requested", request.to_payload())
-        run.status, run.waiting_for = "waiting", request.request_id
+        charter = session.agent.charter
+        decision = Decision("ask", (rule,), f"{message}; extend it?", charter.policy_hash)
+        limits = {"limits": session.meter.budgets.model_dump(mode="json")}
+        self._request_approval(session, session.meter.steps, rule, limits, decision)
 
     def _finish_budget_request(self, session: _Session, request: ApprovalRequest) -> None:
         """Extend the budget an approver granted, or stop the run."""
@@ -608,7 +597,15 @@ class Runner:
         )
         if decision.verdict == "ask":
             if approved is None:
-                return self._request_approval(session, step, found.name, args, decision, arg_labels)
+                return self._request_approval(
+                    session,
+                    step.index,
+                    found.name,
+                    args,
+                    decision,
+                    labels=arg_labels,
+                    sources=step.sources,
+                )
             checked = self.approvals.check(
                 approved.request_id,
                 run_id=session.run.run_id,
@@ -651,7 +648,6 @@ class Runner:
         session.calls.append(found.name)
         if found.contract.side_effect != "read" or approved is not None:
             self._flush(session)  # a write is journaled as decided before it can touch the world
-        keyed = labels.trusted_keys(args, sources)  # before this call's output is seen
         key_for_call = f"{session.run.run_id}:{step.index}:1"  # attempt 1: never re-run
         observation, effect = self._act(found, validated, key_for_call)
         if found.contract.side_effect != "read":
@@ -659,7 +655,7 @@ class Runner:
         if found.contract.confidentiality == "secret" and observation.status == "ok":
             observation, effect = _withhold_secret(found, observation, effect)
         if observation.status in ("ok", "error"):  # the tool's own output reached the model
-            labels.observe(found, observation.render(), step.index, keyed=keyed)
+            labels.observe(found, observation.render(), step.index, args=args, sources=sources)
         if key and observation.status == "ok":
             session.completed.add(key)
         session.meter.cost_usd += found.contract.cost_usd
@@ -671,28 +667,31 @@ class Runner:
     def _request_approval(
         self,
         session: _Session,
-        step: Step,
+        step: int,
         tool: str,
         args: dict[str, Any],
         decision: Decision,
-        arg_labels: Mapping[str, Label],
+        *,
+        labels: Mapping[str, Label] | None = None,
+        sources: Mapping[str, tuple[int, ...]] | None = None,
     ) -> None:
+        """Journal an approval request for ``decision`` and set the run waiting on it."""
         agent, run = session.agent, session.run
         request = ApprovalRequest.create(
             run_id=run.run_id,
             agent=agent.name,
-            step=step.index,
+            step=step,
             tool=tool,
             args=args,
             decision=decision,
             terms=agent.charter.approvals,
             requested_by=session.actor,
             now=self.approvals.clock(),
+            labels=labels or {},
         )
-        request = replace(request, labels={k: v.to_json() for k, v in arg_labels.items()})
         payload = request.to_payload()
-        if step.sources is not None:
-            payload["sources"] = {name: list(steps) for name, steps in step.sources.items()}
+        if sources is not None:
+            payload["sources"] = {name: list(steps) for name, steps in sources.items()}
         session.record("approval.requested", payload)
         run.status, run.waiting_for = "waiting", request.request_id
 
@@ -926,7 +925,6 @@ def _replay_observation(
         args = tool.validate_args(call.args).model_dump(mode="json")
     except ToolArgumentsError:
         return
-    keyed = session.labels.trusted_keys(args, step.sources)
-    session.labels.observe(tool, str(payload["text"]), step.index, keyed=keyed)
+    session.labels.observe(tool, str(payload["text"]), step.index, args=args, sources=step.sources)
     if status == "ok" and tool.contract.side_effect != "read":
         session.completed.add(canonical_json([tool.name, args]))
