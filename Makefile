@@ -35,6 +35,7 @@ lint: install-dev
 
 bench: install-dev
 	$(PY) benchmarks/step_overhead.py
+	$(PY) benchmarks/durability.py
 	$(PY) benchmarks/policy_latency.py
 	$(PY) benchmarks/security_utility.py
 	$(PY) benchmarks/local_model.py
