@@ -6,9 +6,7 @@ import os
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine
-
-from charter.journal._store import metadata
+from sqlalchemy import MetaData, create_engine
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -20,6 +18,8 @@ def journal_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if not url:
         pytest.skip("CHARTER_TEST_POSTGRES_URL is not set (.ci/run sets it)")
     engine = create_engine(url)
-    metadata.drop_all(engine)
+    existing = MetaData()
+    existing.reflect(engine)
+    existing.drop_all(engine)  # the journal's tables and Alembic's version table
     engine.dispose()
     return url

@@ -6,7 +6,6 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import text
 
 from charter.errors import JournalError
 from charter.journal import GENESIS_HASH, Journal, record_hash
@@ -99,17 +98,6 @@ def test_password_is_hidden_in_errors() -> None:
     with pytest.raises(JournalError) as caught:
         Journal("nosuchdb://user:secret@localhost/x")
     assert "secret" not in str(caught.value)
-
-
-def test_other_schema_version_is_refused(journal_url: str) -> None:
-    url = journal_url
-    journal = Journal(url)
-    journal.append([("r1", "a", {})])
-    with journal.engine.begin() as conn:
-        conn.execute(text("UPDATE journal_meta SET value = '99' WHERE key = 'schema_version'"))
-
-    with pytest.raises(JournalError, match="schema version 99"):
-        Journal(url)
 
 
 def test_latest_seq_of_kinds_tracks_new_records(journal: Journal) -> None:

@@ -40,9 +40,8 @@ from sqlalchemy.pool import PoolProxiedConnection, StaticPool
 from charter.errors import JournalError
 from charter.journal._checkpoint import Checkpoint, JournalSigner, JournalVerifier
 from charter.journal._record import GENESIS_HASH, Record, canonical_json, record_hash
-from charter.journal._verify import VerifyReport, verify_chain
-
-SCHEMA_VERSION = "1"
+from charter.journal._schema import migrate
+from charter.journal._verify import Problem, VerifyReport, verify_chain
 
 metadata = MetaData()
 
@@ -66,8 +65,6 @@ meta_table = Table(
     Column("value", Text, nullable=False),
 )
 
-# Added after schema version 1 without bumping it: create_all adds the table to existing
-# databases, and a charter that does not know it simply ignores it.
 checkpoints_table = Table(
     "journal_checkpoints",
     metadata,
@@ -172,9 +169,8 @@ class Journal:
             f"VALUES ({', '.join([mark] * 5)})"
         )
         try:
-            metadata.create_all(self._engine)
-            with self._engine.begin() as conn:
-                self._check_schema(conn)
+            migrate(self._engine)
+            with self._engine.connect() as conn:
                 self._head_seq, self._head_hash = self._read_head(conn)
         except OperationalError as exc:
             reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
@@ -192,19 +188,6 @@ class Journal:
                 self._writer.close()
                 self._writer = None
         self._engine.dispose()
-
-    @staticmethod
-    def _check_schema(conn: Connection) -> None:
-        found = conn.execute(
-            select(meta_table.c.value).where(meta_table.c.key == "schema_version")
-        ).scalar_one_or_none()
-        if found is None:
-            conn.execute(meta_table.insert(), [{"key": "schema_version", "value": SCHEMA_VERSION}])
-        elif found != SCHEMA_VERSION:
-            raise JournalError(
-                f"journal schema version {found} is not the version {SCHEMA_VERSION} this charter "
-                "reads; use the matching charter release or migrate the database"
-            )
 
     @staticmethod
     def _read_head(conn: Connection) -> tuple[int, str]:
@@ -453,5 +436,12 @@ class Journal:
             keys = list(public_key)
         head = self.stored_head()  # read first: appends racing the walk only extend it
         # Read before the walk starts, so every checkpointed seq is one the walk will reach.
-        checkpoints = self.checkpoints()
+        try:
+            checkpoints = self.checkpoints()
+        except SQLAlchemyError:  # the migrated schema has the table: it was dropped
+            report = verify_chain(self.records(), head, checkpoints=[], public_keys=keys)
+            report.problems.append(
+                Problem("missing", 0, "the journal_checkpoints table is gone: checkpoints removed")
+            )
+            return report
         return verify_chain(self.records(), head, checkpoints=checkpoints, public_keys=keys)

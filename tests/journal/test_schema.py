@@ -1,0 +1,153 @@
+"""The journal's schema: Alembic migrations on open, legacy databases, refusals."""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import threading
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, inspect, text
+
+from charter.errors import JournalError
+from charter.journal import Journal
+from charter.journal._schema import MIGRATIONS, head_revision, migrate
+
+
+def _tables(url: str) -> set[str]:
+    engine = create_engine(url)
+    try:
+        return set(inspect(engine).get_table_names())
+    finally:
+        engine.dispose()
+
+
+def _revision(url: str) -> str | None:
+    engine = create_engine(url)
+    try:
+        with engine.connect() as conn:
+            return conn.execute(text("SELECT version_num FROM alembic_version")).scalar_one()
+    finally:
+        engine.dispose()
+
+
+def _sql(url: str, *statements: str) -> None:
+    engine = create_engine(url)
+    try:
+        with engine.begin() as conn:
+            for statement in statements:
+                conn.execute(text(statement))
+    finally:
+        engine.dispose()
+
+
+def test_a_new_database_is_migrated_to_the_head(journal_url: str) -> None:
+    Journal(journal_url).close()
+
+    assert _revision(journal_url) == head_revision()
+    assert {"journal_records", "journal_meta", "journal_checkpoints", "charter_workers"} <= (
+        _tables(journal_url)
+    )
+
+
+def test_a_database_from_before_migrations_keeps_its_records(journal_url: str) -> None:
+    old = Journal(journal_url)
+    old.append([("r1", "a", {"n": 1}), ("r1", "b", {"n": 2})])
+    old.close()
+    # As the first releases left it: no version table, no checkpoints, no workers.
+    _sql(
+        journal_url,
+        "DROP TABLE alembic_version",
+        "DROP TABLE journal_checkpoints",
+        "DROP TABLE charter_workers",
+    )
+
+    reopened = Journal(journal_url)
+
+    assert [r.kind for r in reopened.records()] == ["a", "b"]
+    assert reopened.verify().ok
+    assert _revision(journal_url) == head_revision()
+    assert "journal_checkpoints" in _tables(journal_url)
+    reopened.close()
+
+
+def test_an_older_revision_is_upgraded(journal_url: str) -> None:
+    Journal(journal_url).close()
+    _sql(journal_url, "DROP TABLE charter_workers", "UPDATE alembic_version SET version_num='0001'")
+
+    Journal(journal_url).close()
+
+    assert _revision(journal_url) == head_revision()
+    assert "charter_workers" in _tables(journal_url)
+
+
+def test_a_revision_from_a_newer_charter_is_refused_without_writing(journal_url: str) -> None:
+    journal = Journal(journal_url)
+    journal.append([("r1", "a", {})])
+    journal.close()
+    _sql(journal_url, "DROP TABLE charter_workers", "UPDATE alembic_version SET version_num='9999'")
+
+    with pytest.raises(JournalError, match=r"schema revision 9999.*upgrade charter"):
+        Journal(journal_url)
+
+    assert "charter_workers" not in _tables(journal_url)  # nothing migrated half-way
+    assert _revision(journal_url) == "9999"
+
+
+def test_a_failing_migration_leaves_the_database_as_it_was(
+    journal_url: str, tmp_path: Path
+) -> None:
+    Journal(journal_url).close()
+    broken = tmp_path / "migrations"
+    shutil.copytree(MIGRATIONS, broken, ignore=shutil.ignore_patterns("__pycache__"))
+    (broken / "versions" / "0003_broken.py").write_text(
+        '"""Creates a table, then fails."""\n'
+        "import sqlalchemy as sa\n"
+        "from alembic import op\n\n"
+        'revision = "0003"\ndown_revision = "0002"\nbranch_labels = None\ndepends_on = None\n\n\n'
+        "def upgrade() -> None:\n"
+        '    op.create_table("half_built", sa.Column("id", sa.Integer, primary_key=True))\n'
+        '    raise RuntimeError("migration failed")\n'
+    )
+    engine = create_engine(journal_url)
+
+    with pytest.raises(RuntimeError, match="migration failed"):
+        migrate(engine, location=broken)
+
+    engine.dispose()
+    assert "half_built" not in _tables(journal_url)
+    assert _revision(journal_url) == "0002"
+
+
+def test_concurrent_first_opens_migrate_once(journal_url: str) -> None:
+    errors: list[BaseException] = []
+    start = threading.Barrier(4)
+
+    def open_journal() -> None:
+        start.wait()
+        try:
+            Journal(journal_url).close()
+        except BaseException as exc:  # collected and asserted below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=open_journal) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert errors == []
+    assert _revision(journal_url) == head_revision()
+
+
+def test_an_unreachable_postgresql_is_a_clear_error_without_the_password() -> None:
+    pytest.importorskip("psycopg")
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+
+    with pytest.raises(JournalError, match="cannot open journal") as caught:
+        Journal(f"postgresql+psycopg://charter:secret@127.0.0.1:{port}/charter?connect_timeout=2")
+
+    assert "secret" not in str(caught.value)
