@@ -120,8 +120,18 @@ def worker(
         str, typer.Option("--id", help="Stable id: a restarted worker recovers its runs.")
     ] = "worker-1",
     concurrency: Annotated[int, typer.Option(min=1, help="Runs at a time.")] = 4,
+    heartbeat: Annotated[
+        float, typer.Option(min=0.1, help="Seconds between this worker's heartbeats.")
+    ] = 2.0,
+    dead_after: Annotated[
+        float,
+        typer.Option(
+            min=1.0, help="Seconds of silence after which a worker's runs are taken over."
+        ),
+    ] = 30.0,
 ) -> None:
-    """Run queued runs until interrupted; recover this worker's unfinished ones first."""
+    """Run queued runs until interrupted; recover this worker's unfinished ones first, and
+    take over the runs of workers silent for --dead-after seconds."""
     import signal
     import threading
 
@@ -137,9 +147,40 @@ def worker(
     def go() -> None:
         console.print(f"worker {worker_id}: {concurrency} run(s) at a time; Ctrl-C stops")
         try:
-            serve(worker_id, concurrency, stop)
+            serve(worker_id, concurrency, stop, heartbeat=heartbeat, dead_after=dead_after)
         except KeyboardInterrupt:
             stop.set()
+
+    _guarded(go)
+
+
+@app.command()
+def workers(
+    dead_after: Annotated[
+        float, typer.Option(min=1.0, help="Seconds of silence that count as dead.")
+    ] = 30.0,
+) -> None:
+    """List the workers that ever beat against this database, and their state."""
+    import time
+
+    from charter.runtime._workers import WorkerRegistry
+
+    def go() -> None:
+        rows = WorkerRegistry(_journal(), "", dead_after=dead_after).workers()
+        if not rows:
+            console.print("no workers have started against this database")
+            return
+        now = int(time.time() * 1000)
+        table = Table("worker", "host", "pid", "last beat", "state")
+        for row in rows:
+            table.add_row(
+                row.worker_id,
+                row.host,
+                str(row.pid),
+                f"{(now - row.beat_ms) / 1000:.1f}s ago",
+                row.state(now, dead_after),
+            )
+        console.print(table)
 
     _guarded(go)
 

@@ -7,7 +7,9 @@ state through the journal: it starts the run under the id chosen at submission, 
 DBOS re-executes it after the worker died, finds the run already in the journal and
 recovers it from there (:meth:`Runner.recover`), so no finished step runs again and an
 interrupted write is retried only under its idempotency key. A restarted worker with the
-same ``--id`` recovers the workflows its predecessor was running.
+same ``--id`` recovers the workflows its predecessor was running; a worker that stays dead
+is taken over by a live one (:mod:`charter.runtime._workers`), which hands its runs back to
+the queue.
 
 Why one workflow per run rather than one DBOS step per reasoning and tool call: the
 journal already commits every step before and after it acts, and it is the record
@@ -17,14 +19,19 @@ commits per step and create a second truth to keep consistent.
 
 from __future__ import annotations
 
+import logging
+import os
 import threading
 from pathlib import Path
 from typing import Any
 
 from dbos import DBOS, DBOSClient, DBOSConfig, EnqueueOptions
+from sqlalchemy.exc import SQLAlchemyError
 
 from charter import __version__, settings
+from charter.errors import JournalError
 from charter.journal import Journal, load_or_create_signer
+from charter.runtime._workers import WorkerRegistry
 
 QUEUE = "charter-runs"
 WORKFLOW = "charter.run"
@@ -40,13 +47,25 @@ def system_database_url() -> str:
     return url.replace("postgresql+psycopg://", "postgresql://", 1)
 
 
+_shared: dict[str, Journal] = {}
+"""The worker process's journal, opened once by :func:`serve` for all its runs."""
+
+
+def _journal() -> Journal:
+    found = _shared.get("journal")
+    if found is None:
+        found = Journal(settings.database_url(), load_or_create_signer(settings.signing_key_path()))
+        _shared["journal"] = found
+    return found
+
+
 @DBOS.workflow(name=WORKFLOW)
 def run_workflow(request: dict[str, Any]) -> dict[str, Any]:
     """Bring one submitted run to an end state (completed, waiting, stopped or failed)."""
     from charter.agent import load_agent
     from charter.runtime._runner import Runner
 
-    journal = Journal(settings.database_url(), load_or_create_signer(settings.signing_key_path()))
+    journal = _journal()
     run_id = str(request["run_id"])
     agent = load_agent(Path(request["agent_file"]))
     runner = Runner(journal)
@@ -65,7 +84,6 @@ def run_workflow(request: dict[str, Any]) -> dict[str, Any]:
             run = runner.recover(agent, run_id, actor=f"worker:{DBOS.workflow_id}")
     finally:
         runner.close()
-        journal.close()
     return {"run_id": run_id, "status": run.status, "answer": run.answer, "error": run.error}
 
 
@@ -95,8 +113,31 @@ def submit(agent_file: Path, goal: str, actor: str, run_id: str) -> str:
     return run_id
 
 
-def serve(executor_id: str, concurrency: int, stop: threading.Event) -> None:
-    """Run queued runs (``concurrency`` at a time) until ``stop`` is set."""
+EXIT_TAKEN_OVER = 75
+"""Exit status of a worker that found itself taken over (it was silent too long)."""
+
+log = logging.getLogger("charter.worker")
+
+
+def serve(
+    executor_id: str,
+    concurrency: int,
+    stop: threading.Event,
+    *,
+    heartbeat: float = 2.0,
+    dead_after: float = 30.0,
+) -> None:
+    """Run queued runs (``concurrency`` at a time) until ``stop`` is set.
+
+    Beats every ``heartbeat`` seconds and takes over workers silent for ``dead_after``.
+
+    Raises:
+        JournalError: the database cannot be reached or has another schema.
+        ConfigError: another live worker uses ``executor_id``.
+    """
+    journal = _journal()
+    registry = WorkerRegistry(journal, executor_id, dead_after=dead_after)
+    registry.register()
     config: DBOSConfig = {
         "name": "charter",
         "system_database_url": system_database_url(),
@@ -107,6 +148,29 @@ def serve(executor_id: str, concurrency: int, stop: threading.Event) -> None:
     DBOS.launch()  # recovers the workflows this executor id was running when it died
     DBOS.register_queue(QUEUE, worker_concurrency=concurrency)
     try:
-        stop.wait()
+        while not stop.wait(heartbeat):
+            _beat(registry)
     finally:
         DBOS.destroy()
+        journal.close()
+        _shared.clear()
+
+
+def _beat(registry: WorkerRegistry) -> None:
+    """One heartbeat: prove this worker alive, then take over any silent peer."""
+    try:
+        if not registry.beat():
+            # Another worker declared this one dead and requeued its runs: stop at once,
+            # before anything this process still drives can act a second time.
+            log.error("worker %s was taken over while silent; exiting", registry.worker_id)
+            os._exit(EXIT_TAKEN_OVER)
+        for peer in registry.silent_peers():
+            if registry.claim(peer):
+                # DBOS's own recovery of another executor's workflows (what its admin
+                # endpoint calls): each PENDING one goes back to its queue, exactly once.
+                handles = DBOS._recover_pending_workflows([peer.worker_id])  # pyright: ignore[reportPrivateUsage]
+                runs = [handle.get_workflow_id() for handle in handles]
+                registry.record_takeover(peer, runs)
+                log.warning("took over worker %s: %d run(s) requeued", peer.worker_id, len(runs))
+    except (SQLAlchemyError, JournalError) as exc:  # a database blip: try again next beat
+        log.warning("worker %s heartbeat failed: %s", registry.worker_id, exc)
