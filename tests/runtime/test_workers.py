@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -244,3 +245,52 @@ def test_workers_command_says_when_there_are_none(
 
     assert result.exit_code == 0
     assert "no workers" in result.output
+
+
+def _closed_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+AGENT = """
+name: payer
+reasoner: {kind: rules, steps: [{respond: "done"}]}
+toolsets: [{ref: "charter.demo.tools:toolset"}]
+tools: [lookup_order]
+charter: {name: pay}
+"""
+
+
+@pytest.mark.parametrize("command", ["submit", "worker"])
+def test_an_unreachable_database_is_a_clear_error(
+    command: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pytest.importorskip("psycopg")
+    (tmp_path / "agent.yaml").write_text(AGENT)
+    url = f"postgresql+psycopg://charter:secret@127.0.0.1:{_closed_port()}/x?connect_timeout=2"
+    monkeypatch.setenv("CHARTER_DATABASE_URL", url)
+    monkeypatch.setenv("CHARTER_HOME", str(tmp_path / "home"))
+    args = ["submit", str(tmp_path / "agent.yaml"), "go"] if command == "submit" else ["worker"]
+
+    result = CliRunner().invoke(app, args)
+
+    assert result.exit_code == 2
+    assert "cannot open journal" in result.output
+    assert "secret" not in result.output
+
+
+def test_a_queue_that_cannot_be_opened_enqueues_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "agent.yaml").write_text(AGENT)
+    monkeypatch.setenv("CHARTER_HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("CHARTER_DATABASE_URL", raising=False)
+    (tmp_path / "home" / "workflows.sqlite").mkdir(parents=True)  # not a database file
+
+    result = CliRunner().invoke(app, ["submit", str(tmp_path / "agent.yaml"), "go"])
+
+    assert result.exit_code == 2
+    assert "cannot reach the run queue" in result.output
+    journal = Journal(f"sqlite:///{tmp_path / 'home' / 'journal.db'}")
+    assert list(journal.records()) == []

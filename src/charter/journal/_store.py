@@ -88,7 +88,8 @@ Entry = tuple[str, str, dict[str, Any]]
 """``(run_id, kind, payload)`` of a record about to be appended."""
 
 
-def _safe_url(url: str) -> str:
+def safe_url(url: str) -> str:
+    """``url`` with its password hidden, for messages."""
     try:
         return make_url(url).render_as_string(hide_password=True)
     except ArgumentError:
@@ -136,13 +137,13 @@ class Journal:
                     Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
                 except OSError as exc:
                     raise JournalError(
-                        f"cannot open journal at {_safe_url(url)}: "
+                        f"cannot open journal at {safe_url(url)}: "
                         f"cannot create its directory: {exc}"
                     ) from exc
         try:
             self._engine: Engine = create_engine(url, **options)
         except (ArgumentError, ImportError) as exc:
-            raise JournalError(f"cannot use database URL {_safe_url(url)}: {exc}") from exc
+            raise JournalError(f"cannot use database URL {safe_url(url)}: {exc}") from exc
         if parsed.get_backend_name() == "sqlite":
             event.listen(self._engine, "connect", _sqlite_pragmas)
         self._lock = threading.Lock()
@@ -153,7 +154,7 @@ class Journal:
         style = self._engine.dialect.paramstyle
         if style not in ("qmark", "format", "pyformat"):
             raise JournalError(
-                f"database driver of {_safe_url(url)} uses unsupported paramstyle {style}"
+                f"database driver of {safe_url(url)} uses unsupported paramstyle {style}"
             )
         mark = "?" if style == "qmark" else "%s"
         self._mark = mark
@@ -174,7 +175,7 @@ class Journal:
                 self._head_seq, self._head_hash = self._read_head(conn)
         except OperationalError as exc:
             reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
-            raise JournalError(f"cannot open journal at {_safe_url(url)}: {reason}") from exc
+            raise JournalError(f"cannot open journal at {safe_url(url)}: {reason}") from exc
 
     @property
     def engine(self) -> Engine:
@@ -228,7 +229,7 @@ class Journal:
                     continue
                 except SQLAlchemyError as exc:
                     raise JournalError(
-                        f"cannot append to journal at {_safe_url(self.url)}: {exc}"
+                        f"cannot append to journal at {safe_url(self.url)}: {exc}"
                     ) from exc
                 self._head_seq, self._head_hash = seq, prev
                 return built
@@ -268,7 +269,7 @@ class Journal:
             # The connection may be broken (server restart, disk full): start afresh next time.
             self._writer = None
             conn.invalidate()
-            raise JournalError(f"cannot append to journal at {_safe_url(self.url)}: {exc}") from exc
+            raise JournalError(f"cannot append to journal at {safe_url(self.url)}: {exc}") from exc
         finally:
             cursor.close()
 
@@ -336,7 +337,7 @@ class Journal:
                     self._writer.commit()
             except self._dbapi_error as exc:
                 self._writer = None
-                raise JournalError(f"cannot read journal at {_safe_url(self.url)}: {exc}") from exc
+                raise JournalError(f"cannot read journal at {safe_url(self.url)}: {exc}") from exc
             finally:
                 cursor.close()
         return int(row[0]) if row and row[0] is not None else 0
@@ -407,7 +408,7 @@ class Journal:
             return None  # another process checkpointed this head between our read and insert
         except SQLAlchemyError as exc:
             raise JournalError(
-                f"cannot write a checkpoint to journal at {_safe_url(self.url)}: {exc}"
+                f"cannot write a checkpoint to journal at {safe_url(self.url)}: {exc}"
             ) from exc
         return made
 

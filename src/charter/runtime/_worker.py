@@ -31,6 +31,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from charter import __version__, settings
 from charter.errors import JournalError
 from charter.journal import Journal, load_or_create_signer
+from charter.journal._store import safe_url
 from charter.runtime._workers import WorkerRegistry
 
 QUEUE = "charter-runs"
@@ -88,10 +89,21 @@ def run_workflow(request: dict[str, Any]) -> dict[str, Any]:
 
 
 def submit(agent_file: Path, goal: str, actor: str, run_id: str) -> str:
-    """Enqueue a run for the workers; return its run id (also the workflow id)."""
+    """Enqueue a run for the workers; return its run id (also the workflow id).
+
+    Raises:
+        JournalError: the journal or the queue's database cannot be reached, or the journal
+            has another schema; nothing is enqueued.
+    """
+    Journal(settings.database_url()).close()  # reachable, and at this charter's schema
     url = system_database_url()
-    DBOS.migrate(url)  # the queue's tables exist before the first worker starts
-    client = DBOSClient(system_database_url=url)
+    try:
+        DBOS.migrate(url)  # the queue's tables exist before the first worker starts
+        client = DBOSClient(system_database_url=url)
+    except Exception as exc:  # DBOS raises driver errors of either database
+        raise JournalError(
+            f"cannot reach the run queue at {safe_url(url)}: {str(exc).splitlines()[0]}"
+        ) from exc
     try:
         options: EnqueueOptions = {
             "queue_name": QUEUE,
