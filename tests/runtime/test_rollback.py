@@ -8,9 +8,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from pydantic import ValidationError
 
-from charter import Charter, Journal, Runner, tool
-from charter.errors import RunNotFoundError, RunStateError
+from charter import Budgets, Charter, Journal, Runner, tool
+from charter.errors import ReasonerUnavailableError, RunNotFoundError, RunStateError
 from charter.journal import Record
 from charter.runtime._replay import replay
 from charter.runtime._rollback import rollback
@@ -347,3 +348,82 @@ def test_writes_receive_and_journal_an_idempotency_key(journal: Journal) -> None
     assert effect["idempotency_key"] == f"{run.run_id}:1:1"
     with pytest.raises(ToolArgumentsError):  # a reasoner cannot supply or forge one
         charge.validate_args({"order_id": 4, "idempotency_key": "x"})
+
+
+# Rollback by charter rule (rollback_on)
+
+
+def _unavailable(context: Any) -> Any:
+    raise ReasonerUnavailableError("model server went away")
+
+
+def _bug(context: Any) -> Any:
+    raise RuntimeError("reasoner bug")
+
+
+def test_a_stopped_run_is_rolled_back_when_the_charter_says_so(journal: Journal) -> None:
+    charter = Charter(name="c", budgets=Budgets(max_steps=2), rollback_on=["stopped"])
+    script = [call("tag_order", order_id=1), call("tag_order", order_id=2), respond("never")]
+
+    _agent, run = _run(journal, script, charter)
+    records = list(journal.records(run.run_id))
+
+    assert run.status == "stopped"
+    assert run.rolled_back
+    assert world == []
+    finished = next(r for r in records if r.kind == "rollback.finished")
+    assert finished.payload["actor"] == "charter:rollback_on:stopped"
+    assert journal.verify().ok
+
+
+def test_a_failed_run_is_rolled_back_when_the_charter_says_so(journal: Journal) -> None:
+    charter = Charter(name="c", rollback_on=["failed"])
+
+    _agent, run = _run(journal, [call("tag_order", order_id=1), _unavailable], charter)
+    records = list(journal.records(run.run_id))
+
+    assert (run.status, run.rolled_back, world) == ("failed", True, [])
+    assert "rollback.finished" in [r.kind for r in records]
+
+
+def test_a_run_that_crashes_on_a_bug_is_rolled_back_and_the_error_raised(
+    journal: Journal,
+) -> None:
+    charter = Charter(name="c", rollback_on=["failed"])
+    agent = make_agent(
+        TOOLS, ScriptedReasoner([call("tag_order", order_id=1), _bug]), charter=charter
+    )
+
+    with pytest.raises(RuntimeError, match="reasoner bug"):
+        Runner(journal).run(agent, "work")
+
+    assert world == []
+    assert "rollback.finished" in [r.kind for r in journal.records()]
+
+
+def test_only_the_outcomes_listed_roll_back(journal: Journal) -> None:
+    charter = Charter(name="c", budgets=Budgets(max_steps=1), rollback_on=["failed"])
+
+    _agent, run = _run(journal, [call("tag_order", order_id=1), respond("x")], charter)
+    records = list(journal.records(run.run_id))
+
+    assert (run.status, run.rolled_back, world) == ("stopped", False, ["tag 1"])
+    assert not any(r.kind.startswith("rollback.") for r in records)
+
+
+def test_irreversible_effects_are_reported_by_the_automatic_rollback(journal: Journal) -> None:
+    charter = Charter(name="c", rollback_on=["failed"])
+    script = [call("send_note", to="ann"), call("tag_order", order_id=1), _unavailable]
+
+    _agent, run = _run(journal, script, charter)
+    records = list(journal.records(run.run_id))
+
+    assert run.rolled_back
+    assert world == ["note ann"]  # the note stays sent; the tag is undone
+    finished = next(r for r in records if r.kind == "rollback.finished")
+    assert finished.payload["outcomes"] == {"compensated": 1, "irreversible": 1}
+
+
+def test_rollback_on_accepts_only_failure_outcomes() -> None:
+    with pytest.raises(ValidationError, match="rollback_on"):
+        Charter(name="c", rollback_on=["completed"])  # type: ignore[list-item]

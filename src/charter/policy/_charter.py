@@ -73,6 +73,7 @@ class ToolRules(BaseModel):
 
 Effect = Literal["allow", "deny", "ask", "redact", "simulate"]
 Phase = Literal["shadow", "supervised", "autonomous"]
+RollbackOn = Literal["failed", "stopped"]
 _RESERVED_PREFIXES = ("tools.", "budget.", "inventory.", "charter.", "policy.", "rate_limits.")
 
 
@@ -206,6 +207,12 @@ class Charter(BaseModel):
     allow_repeat_writes: bool = False
     """Let a run repeat a completed, non-idempotent write or external call with identical
     arguments (by default the repeat is denied: it would do the thing twice)."""
+    rollback_on: list[RollbackOn] = Field(default_factory=lambda: [])
+    """Run outcomes that undo the run's completed writes at once, newest first, through
+    their tools' ``compensate`` (a saga): ``failed`` (an error ended the run) and
+    ``stopped`` (a budget, an operator or a call in doubt ended it). The rollback is
+    journaled as ``charter runs rollback`` journals it; irreversible and in-doubt effects
+    are reported, not guessed at."""
 
     @model_validator(mode="after")
     def _valid_policies(self) -> Charter:

@@ -44,3 +44,6 @@ class Run:
     cost_usd: float = 0.0
     waiting_for: str | None = None
     """Id of the approval request a ``waiting`` run waits for."""
+    rolled_back: bool = False
+    """Its charter's ``rollback_on`` undid its writes when it ended (see the journal's
+    ``rollback.*`` records for what could not be undone)."""

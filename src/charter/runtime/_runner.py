@@ -407,6 +407,8 @@ class Runner:
             session.record("run.finished", _finish(run, meter))
             with contextlib.suppress(JournalError):  # if the journal failed, its error stands
                 self._flush(session, checkpoint=True)
+                if isinstance(exc, Exception):
+                    self._roll_back_on(session)
             raise
         if run.status == "waiting":
             session.record(
@@ -416,7 +418,24 @@ class Runner:
         else:
             session.record("run.finished", _finish(run, meter))
         self._flush(session, checkpoint=True)  # signed with it (when the journal has a key)
+        self._roll_back_on(session)
         return run
+
+    def _roll_back_on(self, session: _Session) -> None:
+        """Undo the run's writes if its charter says so for the way it ended."""
+        run = session.run
+        if run.status not in session.agent.charter.rollback_on:
+            return
+        from charter.runtime._rollback import rollback  # it reads runs through this module
+
+        rollback(
+            self.journal,
+            session.agent,
+            run.run_id,
+            actor=f"charter:rollback_on:{run.status}",
+            on_record=self._on_record,
+        )
+        run.rolled_back = True
 
     @staticmethod
     def _paused(session: _Session, controls: ControlState) -> bool:
