@@ -63,6 +63,9 @@ class Proposal:
     so every argument carries the context's label."""
 
 
+_RENDER = json.JSONEncoder(ensure_ascii=False, default=str)
+
+
 @dataclass(frozen=True, slots=True)
 class Observation:
     """What the reasoner learns after a proposed call: a result, an error, or a denial."""
@@ -74,7 +77,7 @@ class Observation:
     def render(self, limit: int = 4000) -> str:
         """Compact text for a prompt; long content is cut with a marker."""
         if self.status == "ok":
-            text = json.dumps(self.content, ensure_ascii=False, default=str)
+            text = _RENDER.encode(self.content)
         else:
             text = f"{self.status}: {self.content}"
         return text if len(text) <= limit else text[:limit] + f"... [{len(text) - limit} chars cut]"
