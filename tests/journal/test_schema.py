@@ -14,6 +14,15 @@ from charter.errors import JournalError
 from charter.journal import Journal
 from charter.journal._schema import MIGRATIONS, head_revision, migrate
 
+REVISION_0001 = (
+    "DROP TABLE charter_workers",
+    "DROP INDEX ix_journal_records_kind_seq",
+    "DROP INDEX ix_journal_records_run_id_seq",
+    "CREATE INDEX ix_journal_records_kind ON journal_records (kind)",
+    "CREATE INDEX ix_journal_records_run_id ON journal_records (run_id)",
+)
+"""Statements that take a journal at the head back to revision 0001's schema."""
+
 
 def _tables(url: str) -> set[str]:
     engine = create_engine(url)
@@ -49,6 +58,10 @@ def test_a_new_database_is_migrated_to_the_head(journal_url: str) -> None:
     assert {"journal_records", "journal_meta", "journal_checkpoints", "charter_workers"} <= (
         _tables(journal_url)
     )
+    engine = create_engine(journal_url)
+    indexes = {index["name"] for index in inspect(engine).get_indexes("journal_records")}
+    engine.dispose()
+    assert {"ix_journal_records_kind_seq", "ix_journal_records_run_id_seq"} <= indexes
 
 
 def test_a_database_from_before_migrations_keeps_its_records(journal_url: str) -> None:
@@ -57,10 +70,7 @@ def test_a_database_from_before_migrations_keeps_its_records(journal_url: str) -
     old.close()
     # As the first releases left it: no version table, no checkpoints, no workers.
     _sql(
-        journal_url,
-        "DROP TABLE alembic_version",
-        "DROP TABLE journal_checkpoints",
-        "DROP TABLE charter_workers",
+        journal_url, *REVISION_0001, "DROP TABLE alembic_version", "DROP TABLE journal_checkpoints"
     )
 
     reopened = Journal(journal_url)
@@ -74,7 +84,7 @@ def test_a_database_from_before_migrations_keeps_its_records(journal_url: str) -
 
 def test_an_older_revision_is_upgraded(journal_url: str) -> None:
     Journal(journal_url).close()
-    _sql(journal_url, "DROP TABLE charter_workers", "UPDATE alembic_version SET version_num='0001'")
+    _sql(journal_url, *REVISION_0001, "UPDATE alembic_version SET version_num='0001'")
 
     Journal(journal_url).close()
 
@@ -105,7 +115,7 @@ def test_a_failing_migration_leaves_the_database_as_it_was(
         '"""Creates a table, then fails."""\n'
         "import sqlalchemy as sa\n"
         "from alembic import op\n\n"
-        'revision = "0003"\ndown_revision = "0002"\nbranch_labels = None\ndepends_on = None\n\n\n'
+        'revision = "0004"\ndown_revision = "0003"\nbranch_labels = None\ndepends_on = None\n\n\n'
         "def upgrade() -> None:\n"
         '    op.create_table("half_built", sa.Column("id", sa.Integer, primary_key=True))\n'
         '    raise RuntimeError("migration failed")\n'
@@ -117,7 +127,7 @@ def test_a_failing_migration_leaves_the_database_as_it_was(
 
     engine.dispose()
     assert "half_built" not in _tables(journal_url)
-    assert _revision(journal_url) == "0002"
+    assert _revision(journal_url) == "0003"
 
 
 def test_concurrent_first_opens_migrate_once(journal_url: str) -> None:

@@ -20,7 +20,6 @@ from typing import Any
 from sqlalchemy import (
     BigInteger,
     Column,
-    ColumnElement,
     Connection,
     Engine,
     MetaData,
@@ -30,7 +29,6 @@ from sqlalchemy import (
     Text,
     create_engine,
     event,
-    literal_column,
     select,
 )
 from sqlalchemy.engine import make_url
@@ -44,13 +42,14 @@ from charter.journal._schema import migrate
 from charter.journal._verify import Problem, VerifyReport, verify_chain
 
 metadata = MetaData()
+"""The tables as queries see them; the schema itself (indexes too) is made by migrations."""
 
 records_table = Table(
     "journal_records",
     metadata,
     Column("seq", BigInteger, primary_key=True, autoincrement=False),
-    Column("run_id", String(64), nullable=False, index=True),
-    Column("kind", String(64), nullable=False, index=True),
+    Column("run_id", String(64), nullable=False),
+    Column("kind", String(64), nullable=False),
     Column("ts", String(40), nullable=False),
     Column("payload", Text, nullable=False),
     Column("prev_hash", String(64), nullable=False),
@@ -294,11 +293,14 @@ class Journal:
             for row in result:
                 yield _record(row)
 
-    def _newest_first(self, kind: str) -> Select[Any]:
-        # SQLite appends rows in seq order, so its rowid follows seq, and the kind index
-        # (kind, rowid) walks one kind newest-first without sorting every record of it.
-        order: ColumnElement[Any] = literal_column("rowid") if self._sqlite else records_table.c.seq
-        return select(records_table).where(records_table.c.kind == kind).order_by(order.desc())
+    @staticmethod
+    def _newest_first(kind: str) -> Select[Any]:
+        # The (kind, seq) index walks one kind newest-first without sorting.
+        return (
+            select(records_table)
+            .where(records_table.c.kind == kind)
+            .order_by(records_table.c.seq.desc())
+        )
 
     def records_of_kind(self, kind: str, *, limit: int | None = None) -> list[Record]:
         """The newest records of one kind first (e.g. ``run.started`` to list runs)."""
@@ -323,15 +325,17 @@ class Journal:
 
     def latest_seq(self, kinds: Sequence[str]) -> int:
         """Seq of the newest record of any of ``kinds`` (0 if none): a cheap change check."""
-        marks = ", ".join([self._mark] * len(kinds))
+        # One (kind, seq) index lookup per kind: with ``kind IN (...)``, PostgreSQL may walk
+        # the primary key backwards through the whole journal instead.
+        newest = " UNION ALL ".join(
+            [f"SELECT MAX(seq) AS seq FROM journal_records WHERE kind = {self._mark}"] * len(kinds)
+        )
         with self._lock:
             if self._writer is None:
                 self._writer = self._engine.raw_connection()
             cursor = self._writer.cursor()
             try:
-                cursor.execute(
-                    f"SELECT MAX(seq) FROM journal_records WHERE kind IN ({marks})", tuple(kinds)
-                )
+                cursor.execute(f"SELECT MAX(seq) FROM ({newest}) AS newest", tuple(kinds))
                 row = cursor.fetchone()
                 if not self._sqlite:  # psycopg opens a transaction even to read; end it
                     self._writer.commit()
