@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -238,3 +239,34 @@ def test_submit_refuses_a_bad_agent_file_before_queueing(env: Path) -> None:
 
     assert result.exit_code == 2 and "missing.yaml" in result.output
     assert not (env / "home" / "workflows.sqlite").exists()
+
+
+def test_queueing_the_resume_of_a_run_that_does_not_wait_is_refused(env: Path) -> None:
+    cli.invoke(app, ["run", str(env / "agent.yaml"), "refund 7 for 100", "--as", "sam"])
+    journal = Journal(f"sqlite:///{env / 'home' / 'journal.db'}")
+    (run_id,) = {r.run_id for r in journal.records_of_kind("run.finished")}
+
+    result = cli.invoke(app, ["runs", "resume", run_id, "--queue"])
+
+    assert result.exit_code == 2 and "is not waiting for an approval" in result.output
+    assert not (env / "home" / "workflows.sqlite").exists()  # nothing was queued
+
+
+def test_queueing_a_resume_enqueues_one_workflow_per_request(env: Path) -> None:
+    request_id = _waiting_run(env)
+
+    approved = cli.invoke(app, ["approvals", "approve", request_id, "--as", "dana", "--queue"])
+    again = cli.invoke(app, ["runs", "resume", _only_run(env), "--queue", "--as", "dana"])
+
+    assert approved.exit_code == 0, approved.output
+    assert "queued the resume" in approved.output
+    assert again.exit_code == 0, again.output
+    with sqlite3.connect(env / "home" / "workflows.sqlite") as conn:
+        queued = conn.execute("SELECT workflow_uuid, status FROM workflow_status").fetchall()
+    assert queued == [(f"{_only_run(env)}:{request_id}", "ENQUEUED")]
+
+
+def _only_run(env: Path) -> str:
+    journal = Journal(f"sqlite:///{env / 'home' / 'journal.db'}")
+    (run_id,) = {r.run_id for r in journal.records_of_kind("run.started")}
+    return run_id

@@ -26,6 +26,9 @@ Actor = Annotated[str | None, typer.Option("--as", help="Your identity. Default:
 Resume = Annotated[
     bool, typer.Option(help="Continue the run now, in this process, once it is decided.")
 ]
+Queue = Annotated[
+    bool, typer.Option("--queue", help="Let `charter worker` processes continue the run.")
+]
 WAITING_EXIT = 3
 """Exit status of ``charter run`` / ``runs resume`` when the run waits for an approval."""
 
@@ -71,10 +74,8 @@ def register(
 ) -> None:
     """Add the approval commands to ``app`` and ``resume`` to ``runs_app``."""
 
-    def run_agent(store: Journal, run_id: str, agent_file: Path | None) -> Agent:
-        """The agent of a journaled run: ``agent_file``, or the file the run started from."""
-        from charter.agent import load_agent
-
+    def agent_source(store: Journal, run_id: str, agent_file: Path | None) -> Path:
+        """``agent_file``, or the agent file the journaled run started from."""
         started = next(store.records(run_id), None)
         source = agent_file or (
             Path(started.payload["source"])
@@ -85,7 +86,13 @@ def register(
             raise RunStateError(
                 f"run {run_id} was not started from an agent file; pass --agent FILE"
             )
-        return load_agent(source)
+        return source
+
+    def run_agent(store: Journal, run_id: str, agent_file: Path | None) -> Agent:
+        """The agent of a journaled run: ``agent_file``, or the file the run started from."""
+        from charter.agent import load_agent
+
+        return load_agent(agent_source(store, run_id, agent_file))
 
     def continue_run(
         store: Journal, run_id: str, agent_file: Path | None, act: Callable[[Runner, Agent], Run]
@@ -98,11 +105,30 @@ def register(
         finally:
             runner.close()
 
-    def resume_run(store: Journal, run_id: str, agent_file: Path | None, actor: str) -> int:
+    def resume_run(
+        store: Journal, run_id: str, agent_file: Path | None, actor: str, *, queue: bool = False
+    ) -> int:
+        if queue:
+            return queue_resume(store, run_id, agent_file, actor)
+
         def act(runner: Runner, agent: Agent) -> Run:
             return runner.resume(agent, run_id, actor=actor)
 
         return continue_run(store, run_id, agent_file, act)
+
+    def queue_resume(store: Journal, run_id: str, agent_file: Path | None, actor: str) -> int:
+        """Hand the resume of a waiting run to the workers."""
+        from charter.runtime._runner import history, waiting_record
+        from charter.runtime._worker import submit_resume
+
+        waiting = waiting_record(history(store, run_id))
+        if waiting is None:
+            raise RunStateError(f"run {run_id} is not waiting for an approval")
+        source = agent_source(store, run_id, agent_file)
+        run_agent(store, run_id, source)  # a bad agent file is refused here, not in a worker
+        submit_resume(run_id, str(waiting.payload["request_id"]), source, actor)
+        console.print(f"queued the resume of run {run_id} for `charter worker`")
+        return 0
 
     @approvals_app.command("list")
     def list_requests(
@@ -172,6 +198,7 @@ def register(
         reason: Annotated[str, typer.Option(help="Why (journaled).")] = "",
         actor: Actor = None,
         resume: Resume = True,
+        queue: Queue = False,
     ) -> None:
         """Approve a pending request; the receipt is journaled and signed."""
 
@@ -184,7 +211,7 @@ def register(
             )
             if not resume:
                 return 0
-            return resume_run(store, receipt.run_id, None, actor_or_user(actor))
+            return resume_run(store, receipt.run_id, None, actor_or_user(actor), queue=queue)
 
         raise typer.Exit(guarded(go))
 
@@ -194,6 +221,7 @@ def register(
         reason: Annotated[str, typer.Option(help="Why (journaled; the agent sees it).")],
         actor: Actor = None,
         resume: Resume = True,
+        queue: Queue = False,
     ) -> None:
         """Deny a pending request; the run sees the denial and your reason."""
 
@@ -203,7 +231,7 @@ def register(
             console.print(f"[red]denied[/] {request_id} as {escape(receipt.approver)}")
             if not resume:
                 return 0
-            return resume_run(store, receipt.run_id, None, actor_or_user(actor))
+            return resume_run(store, receipt.run_id, None, actor_or_user(actor), queue=queue)
 
         raise typer.Exit(guarded(go))
 
@@ -215,13 +243,14 @@ def register(
             typer.Option("--agent", help="Agent YAML file. Default: the one the run started from."),
         ] = None,
         actor: Actor = None,
+        queue: Queue = False,
     ) -> None:
         """Continue a run whose approval request was decided or expired."""
 
         def go() -> int:
             store = journal()
             full_id = resolve_run_id(store, run_id)
-            return resume_run(store, full_id, agent_file, actor_or_user(actor))
+            return resume_run(store, full_id, agent_file, actor_or_user(actor), queue=queue)
 
         raise typer.Exit(guarded(go))
 

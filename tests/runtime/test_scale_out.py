@@ -212,3 +212,37 @@ def test_a_dead_workers_runs_are_taken_over_by_another(env: dict[str, str]) -> N
     recovered = [r for r in journal.records(stuck) if r.kind == "step.effect"]
     assert recovered[-1].payload.get("recovered") is True  # retried under its key
     assert journal.verify().ok
+
+
+def test_an_approved_run_is_resumed_by_a_worker(env: dict[str, str]) -> None:
+    asking = AGENT.replace(
+        "charter:\n  name: pay\n",
+        "charter:\n  name: pay\n  rules:\n"
+        "    - {id: pay-needs-ok, effect: ask, tools: [pay_once], reason: payments need an ok}\n",
+    )
+    agent_file = Path(env["PYTHONPATH"]) / "agent.yaml"
+    agent_file.write_text(asking)
+    (run_id,) = _submit(env, "pay 5")
+    worker = _worker(env, "w1")
+    journal = _journal(env)
+    try:
+        waiting = _wait(
+            lambda: [r.kind for r in journal.records(run_id)][-1:] == ["run.waiting"], 90
+        )
+        assert waiting, "the run never waited for its approval"
+        request_id = journal.records_of_kind("approval.requested")[0].payload["request_id"]
+        approve = ["approvals", "approve", request_id, "--as", "dana", "--queue"]
+        decided = subprocess.run(
+            [sys.executable, "-m", "charter", *approve], env=env, capture_output=True, text=True
+        )
+        assert decided.returncode == 0, decided.stderr
+        assert "queued the resume" in decided.stdout
+        done = _wait(lambda: bool(_finished(journal, [run_id])), 90)
+    finally:
+        _stop(worker)
+
+    assert done, "no worker resumed the approved run"
+    assert _finished(journal, [run_id])[run_id]["status"] == "completed"
+    assert [order for order, _pid in _payments(env)] == [5]
+    resumed = next(r for r in journal.records(run_id) if r.kind == "run.resumed")
+    assert resumed.payload["actor"] == "dana"

@@ -307,7 +307,7 @@ class Runner:
         records = history(self.journal, run_id)
         check_owner(records, agent)
         started = records[0].payload
-        waiting = _waiting_record(records)
+        waiting = waiting_record(records)
         if waiting is None:
             status = next(
                 (r.payload["status"] for r in records if r.kind == "run.finished"), "running"
@@ -837,7 +837,7 @@ def run_state(records: list[Record]) -> Literal["running", "waiting", "finished"
     return "running"
 
 
-def _waiting_record(records: list[Record]) -> Record | None:
+def waiting_record(records: list[Record]) -> Record | None:
     """The run's ``run.waiting`` record if waiting is its latest state, else None."""
     for record in reversed(records):
         if record.kind == "run.waiting":

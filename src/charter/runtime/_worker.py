@@ -62,27 +62,31 @@ def _journal() -> Journal:
 
 @DBOS.workflow(name=WORKFLOW)
 def run_workflow(request: dict[str, Any]) -> dict[str, Any]:
-    """Bring one submitted run to an end state (completed, waiting, stopped or failed)."""
+    """Bring one submitted run to an end state (completed, waiting, stopped or failed).
+
+    ``request`` holds ``run_id``, ``agent_file`` and ``actor``, and either ``goal`` (a new
+    run) or ``resume`` (continue the run once its approval request is decided).
+    """
     from charter.agent import load_agent
-    from charter.runtime._runner import Runner
+    from charter.runtime._runner import Runner, run_state
 
     journal = _journal()
     run_id = str(request["run_id"])
     agent = load_agent(Path(request["agent_file"]))
     runner = Runner(journal)
     try:
-        kinds = [r.kind for r in journal.records(run_id)]
-        if not kinds:
+        records = list(journal.records(run_id))
+        state = run_state(records) if records else None
+        if state is None:
             run = runner.run(
                 agent, str(request["goal"]), actor=str(request["actor"]), run_id=run_id
             )
-        elif "run.finished" in kinds or kinds[-1] == "run.waiting":
-            return {
-                "run_id": run_id,
-                "status": "finished" if "run.finished" in kinds else "waiting",
-            }
-        else:  # the worker running it died: continue from the journal
+        elif state == "waiting" and request.get("resume"):
+            run = runner.resume(agent, run_id, actor=str(request["actor"]))
+        elif state == "running":  # the worker driving it died: continue from the journal
             run = runner.recover(agent, run_id, actor=f"worker:{DBOS.workflow_id}")
+        else:
+            return {"run_id": run_id, "status": state}
     finally:
         runner.close()
     return {"run_id": run_id, "status": run.status, "answer": run.answer, "error": run.error}
@@ -95,6 +99,25 @@ def submit(agent_file: Path, goal: str, actor: str, run_id: str) -> str:
         JournalError: the journal or the queue's database cannot be reached, or the journal
             has another schema; nothing is enqueued.
     """
+    request = {"run_id": run_id, "agent_file": str(agent_file.resolve()), "goal": goal}
+    _enqueue(run_id, request | {"actor": actor})
+    return run_id
+
+
+def submit_resume(run_id: str, request_id: str, agent_file: Path, actor: str) -> str:
+    """Enqueue the continuation of a run whose approval request ``request_id`` was decided;
+    return the workflow id. Enqueueing it twice is harmless: one workflow per request.
+
+    Raises:
+        JournalError: as :func:`submit`.
+    """
+    workflow_id = f"{run_id}:{request_id}"
+    request = {"run_id": run_id, "agent_file": str(agent_file.resolve()), "resume": True}
+    _enqueue(workflow_id, request | {"actor": actor})
+    return workflow_id
+
+
+def _enqueue(workflow_id: str, request: dict[str, Any]) -> None:
     Journal(settings.database_url()).close()  # reachable, and at this charter's schema
     url = system_database_url()
     try:
@@ -108,21 +131,12 @@ def submit(agent_file: Path, goal: str, actor: str, run_id: str) -> str:
         options: EnqueueOptions = {
             "queue_name": QUEUE,
             "workflow_name": WORKFLOW,
-            "workflow_id": run_id,
+            "workflow_id": workflow_id,
             "app_version": __version__,
         }
-        client.enqueue(
-            options,
-            {
-                "run_id": run_id,
-                "agent_file": str(agent_file.resolve()),
-                "goal": goal,
-                "actor": actor,
-            },
-        )
+        client.enqueue(options, request)
     finally:
         client.destroy()
-    return run_id
 
 
 EXIT_TAKEN_OVER = 75
