@@ -563,3 +563,27 @@ def test_a_request_records_which_arguments_untrusted_data_chose(runner: Runner) 
 
     request = runner.approvals.get(str(run.waiting_for)).request
     assert request.labels["order_id"] == {"trust": "untrusted", "confidentiality": "pii"}
+
+
+def test_a_run_that_died_resuming_finishes_the_approved_call_once(
+    runner: Runner, journal: Journal
+) -> None:
+    agent = refund_agent()
+    run = runner.run(agent, "refund order 7", actor="sam")
+    runner.approvals.approve(str(run.waiting_for), "dana")
+
+    def die_after_resumed(record: Any) -> None:
+        if record.kind == "run.resumed":
+            raise KeyboardInterrupt  # the process dies right after the resume is journaled
+
+    dying = Runner(journal, on_record=die_after_resumed)
+    with pytest.raises(KeyboardInterrupt):
+        dying.resume(agent, run.run_id, actor="dana")
+    dying.close()
+
+    recovered = runner.recover(agent, run.run_id)
+
+    assert (recovered.status, effects) == ("completed", ["refund 7 9000"])
+    assert len(journal.records_of_kind("approval.requested")) == 1  # not asked twice
+    assert runner.approvals.get(str(run.waiting_for)).status == "used"
+    assert journal.verify().ok

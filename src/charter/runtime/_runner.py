@@ -242,6 +242,9 @@ class Runner:
         doubt = _interrupted_write(records)
         if doubt is not None:
             self._settle_interrupted(session, *doubt)
+        decided = _resumed_undecided(records)
+        if decided is not None:  # it died resuming: finish the decided request's step
+            return self._drive(session, self.approvals.get(decided).request)
         return self._drive(session, None)
 
     def _settle_interrupted(self, session: _Session, step_index: int, tool_name: str) -> None:
@@ -794,6 +797,16 @@ def history(journal: Journal, run_id: str) -> list[Record]:
         if r.kind.startswith("step.") and int(r.payload.get("step", 0)) < at
     ]
     return [own[0], *kept, *own[1:]]
+
+
+def _resumed_undecided(records: list[Record]) -> str | None:
+    """The request id a run was resumed for, if nothing was decided since the resume."""
+    for record in reversed(records):
+        if record.kind == "step.decided":
+            return None
+        if record.kind == "run.resumed":
+            return str(record.payload["request_id"])
+    return None
 
 
 def _interrupted_write(records: list[Record]) -> tuple[int, str] | None:
