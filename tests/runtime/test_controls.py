@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from charter import Journal, Runner, tool
+from charter import Charter, Journal, Runner, tool
+from charter.errors import RunNotFoundError, RunStateError
 from charter.reasoners import RunContext, ToolCall
 from charter.runtime import Controls
 from charter.testing import ScriptedReasoner, call, make_agent, record_kinds, respond
@@ -133,3 +134,62 @@ def test_controls_are_chained_journal_records(url: str) -> None:
     state = Controls(journal).state()
     assert state.pause_reason("a") == "r"
     assert state.revocation("t", "anyone") == "r"
+
+
+# Cancelling one run
+
+
+def test_cancel_stops_a_running_run_before_its_next_step(url: str) -> None:
+    journal = Journal(url)
+
+    def cancel_then_call(context: RunContext) -> ToolCall:
+        Runner(Journal(url)).cancel(context.run_id, actor="oncall", reason="wrong customer")
+        return call("lookup_order", order_id=2)
+
+    agent = make_agent(
+        [lookup_order],
+        ScriptedReasoner([call("lookup_order", order_id=1), cancel_then_call, respond("x")]),
+    )
+
+    run = Runner(journal).run(agent, "g")
+
+    assert calls == [1]
+    assert (run.status, run.error) == ("stopped", "cancelled by oncall: wrong customer")
+    assert "run.cancelled" in record_kinds(journal, run.run_id)
+    script = ScriptedReasoner([call("lookup_order", order_id=3), respond("y")])
+    assert Runner(journal).run(make_agent([lookup_order], script), "g2").status == "completed"
+
+
+def test_cancel_ends_a_waiting_run_which_can_no_longer_resume(url: str) -> None:
+    journal = Journal(url)
+    charter = Charter.model_validate(
+        {"name": "c", "rules": [{"id": "ask", "effect": "ask", "tools": ["lookup_order"]}]}
+    )
+    script = ScriptedReasoner([call("lookup_order", order_id=1)])
+    agent = make_agent([lookup_order], script, charter=charter)
+    runner = Runner(journal)
+    run = runner.run(agent, "g", actor="sam")
+    assert run.status == "waiting"
+
+    assert runner.cancel(run.run_id, actor="oncall", reason="not needed") == "waiting"
+
+    finished = next(r for r in journal.records(run.run_id) if r.kind == "run.finished")
+    assert finished.payload["status"] == "stopped"
+    assert finished.payload["error"] == "cancelled by oncall: not needed"
+    runner.approvals.approve(str(run.waiting_for), "dana")
+    with pytest.raises(RunStateError, match="not waiting"):
+        runner.resume(agent, run.run_id)
+    assert calls == []
+    assert journal.verify().ok
+
+
+def test_cancel_refuses_finished_and_unknown_runs(url: str) -> None:
+    journal = Journal(url)
+    runner = Runner(journal)
+    done = runner.run(make_agent([lookup_order], ScriptedReasoner([respond("x")])), "g")
+
+    with pytest.raises(RunStateError, match="already finished"):
+        runner.cancel(done.run_id, actor="oncall", reason="late")
+    with pytest.raises(RunNotFoundError):
+        runner.cancel("no-such-run", actor="oncall", reason="typo")
+    assert journal.latest_seq(["control.cancel"]) == 0  # nothing journaled

@@ -15,7 +15,13 @@ from charter.journal import Journal
 
 CONTROL_RUN = "control"
 """``run_id`` of control records."""
-CONTROL_KINDS = ("control.pause", "control.resume", "control.revoke", "control.restore")
+CONTROL_KINDS = (
+    "control.pause",
+    "control.resume",
+    "control.revoke",
+    "control.restore",
+    "control.cancel",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,10 +33,16 @@ class ControlState:
     """Agent name → reason."""
     revoked: dict[tuple[str, str], str] = field(default_factory=lambda: {})
     """``(tool, agent or "*")`` → reason."""
+    cancelled: dict[str, str] = field(default_factory=lambda: {})
+    """Run id → why an operator cancelled it."""
 
     def pause_reason(self, agent: str) -> str | None:
         """Why ``agent`` is paused, or None."""
         return self.paused.get(agent)
+
+    def cancel_reason(self, run_id: str) -> str | None:
+        """Why run ``run_id`` was cancelled, or None."""
+        return self.cancelled.get(run_id)
 
     def revocation(self, tool: str, agent: str) -> str | None:
         """Why ``tool`` is revoked for ``agent`` (or for all agents), or None."""
@@ -53,6 +65,7 @@ class Controls:
         with self._lock:
             paused: dict[str, str] = {}
             revoked: dict[tuple[str, str], str] = {}
+            cancelled: dict[str, str] = {}
             for record in self.journal.records_of_kinds(CONTROL_KINDS):
                 p = record.payload
                 match record.kind:
@@ -62,9 +75,11 @@ class Controls:
                         paused.pop(p["agent"], None)
                     case "control.revoke":
                         revoked[(p["tool"], p["agent"] or "*")] = p["reason"]
+                    case "control.cancel":
+                        cancelled[p["run_id"]] = f"cancelled by {p['actor']}: {p['reason']}"
                     case _:
                         revoked.pop((p["tool"], p["agent"] or "*"), None)
-            self._state = ControlState(latest, paused, revoked)
+            self._state = ControlState(latest, paused, revoked, cancelled)
             return self._state
 
     def _write(self, kind: str, payload: dict[str, Any]) -> None:
@@ -82,6 +97,10 @@ class Controls:
         """Deny ``tool`` (for one agent, or all) from the next step of every run on."""
         payload = {"tool": tool, "agent": agent, "actor": actor, "reason": reason}
         self._write("control.revoke", payload)
+
+    def cancel(self, run_id: str, *, actor: str, reason: str) -> None:
+        """Stop run ``run_id`` before its next step (a running run, in any process)."""
+        self._write("control.cancel", {"run_id": run_id, "actor": actor, "reason": reason})
 
     def restore(self, tool: str, *, actor: str, agent: str | None = None, reason: str = "") -> None:
         """Undo :meth:`revoke` (same ``agent`` scope)."""

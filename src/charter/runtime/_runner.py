@@ -339,6 +339,42 @@ class Runner:
             raise RunStateError(f"run {run_id} was resumed by another process first")
         return self._drive(session, state.request)
 
+    def cancel(self, run_id: str, *, actor: str, reason: str) -> str:
+        """Cancel a run: a running one stops before its next step, in whatever process
+        drives it; a waiting one ends now (its approval request can no longer resume it).
+        Returns the run's state when cancelled (``running`` or ``waiting``).
+
+        Raises:
+            RunNotFoundError: no such run.
+            RunStateError: the run already finished.
+        """
+        records = history(self.journal, run_id)
+        state = run_state(records)
+        if state == "finished":
+            raise RunStateError(f"run {run_id} already finished; nothing to cancel")
+        cancel = {"run_id": run_id, "actor": actor, "reason": reason}
+        entries: list[Entry] = [(CONTROL_RUN, "control.cancel", cancel)]
+        if state == "waiting":
+            why = f"cancelled by {actor}: {reason}"
+            proposed = [r.payload for r in records if r.kind == "step.proposed"]
+            tokens = sum(p["tokens"]["prompt"] + p["tokens"]["completion"] for p in proposed)
+            finished = {
+                "status": "stopped",
+                "answer": None,
+                "error": why,
+                "steps": len(proposed),
+                "tokens": tokens,
+            }
+            entries += [
+                (run_id, "run.cancelled", {"reason": why}),
+                (run_id, "run.finished", finished),
+            ]
+        stored = self.journal.append(entries, checkpoint=state == "waiting")
+        if self._on_record is not None:
+            for item in stored:
+                self._on_record(item)
+        return state
+
     def fork(self, agent: Agent, run_id: str, at: int, *, actor: str = "") -> Run:
         """Start a new run from ``run_id``'s state before its step ``at``, and run it.
 
@@ -442,8 +478,13 @@ class Runner:
 
     @staticmethod
     def _paused(session: _Session, controls: ControlState) -> bool:
-        """Stop the run if an operator paused its agent."""
+        """Stop the run if an operator cancelled it or paused its agent."""
         agent, run = session.agent, session.run
+        cancelled = controls.cancel_reason(run.run_id)
+        if cancelled is not None:
+            session.record("run.cancelled", {"reason": cancelled})
+            run.status, run.error = "stopped", cancelled
+            return True
         reason = controls.pause_reason(agent.name)
         if reason is not None:
             session.record("run.paused", {"agent": agent.name, "reason": reason})
