@@ -1,0 +1,603 @@
+"""The read model behind the HTTP API and the dashboard: views computed from the journal.
+
+Every function here reads; none appends. Each reads only what its view needs, through the
+journal's ``(kind, seq)`` and ``(run_id, seq)`` indexes: a page of runs is one walk of
+``run.started`` newest first plus two or three queries restricted to the page's runs, so
+its cost follows the page, not the journal. The models are Pydantic, so the API can return
+them as they are. Aggregates (costs, agents, tools, metrics, audit) live in
+:mod:`charter.server._queries_costs` and are re-exported here.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from collections.abc import Iterator, Sequence
+from datetime import UTC, datetime
+from typing import Any, NamedTuple, TypeVar
+
+from pydantic import BaseModel, ConfigDict
+from sqlalchemy import ColumnElement, Connection, case, func, or_, select
+
+from charter.errors import RunNotFoundError
+from charter.journal import Journal, Record, canonical_json
+from charter.journal._store import records_table
+from charter.runtime._approvals import ApprovalRequest
+from charter.runtime._runner import history
+from charter.server._queries_costs import (
+    RUN_STATUSES,
+    AgentVersion,
+    AgentView,
+    AuditProblem,
+    AuditStatus,
+    CostPoint,
+    Revocation,
+    ToolInfo,
+    ToolView,
+    agents,
+    audit_status,
+    cost_by,
+    metrics,
+    prometheus_text,
+    tools_inventory,
+    unindexed,
+)
+
+__all__ = [
+    "RUN_STATUSES",
+    "AgentVersion",
+    "AgentView",
+    "ApprovalView",
+    "AuditProblem",
+    "AuditStatus",
+    "CostPoint",
+    "DecisionView",
+    "EffectView",
+    "EventView",
+    "Revocation",
+    "RunDetail",
+    "RunSummary",
+    "StepView",
+    "ToolInfo",
+    "ToolView",
+    "Violation",
+    "agents",
+    "audit_status",
+    "cost_by",
+    "list_runs",
+    "metrics",
+    "prometheus_text",
+    "run_detail",
+    "tools_inventory",
+    "violations",
+]
+
+R = records_table
+_DENY = '"verdict":"deny"'
+"""A denial in a ``step.decided`` payload. Payloads are canonical JSON, where a quote
+inside a string is escaped, so this text can only be the verdict itself."""
+_FLOW = '"flow.'
+"""The start of a flow rule id, as a JSON string (a prefilter: matches are checked)."""
+
+
+class _View(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+
+class RunSummary(_View):
+    """One run as a list shows it."""
+
+    run_id: str
+    agent: str
+    agent_version: str
+    policy: str
+    """Version hash of the charter the run started under."""
+    goal: str
+    actor: str
+    """Who started it."""
+    started_at: str
+    status: str
+    """``running``, ``waiting``, ``completed``, ``failed`` or ``stopped``."""
+    waiting_for: str | None = None
+    """The approval request a waiting run waits for."""
+    steps: int
+    tokens: int
+    cost_usd: float | None
+    """As the run's ``run.finished`` records it; None until the run finishes (and for a
+    waiting run a rollback finished, whose spending was never journaled)."""
+    denials: int
+    """Its ``step.decided`` records with verdict ``deny``."""
+    asks: int
+    """Its approval requests."""
+    anomalies: int
+    answer: str | None = None
+    error: str | None = None
+    finished_at: str | None = None
+    forked_from: str | None = None
+    """The run it was forked from."""
+    forked_at: int | None = None
+    """The parent's step it was forked before."""
+    rolled_back: bool
+    seq: int
+    """Seq of its ``run.started``: pass the last one as ``before_seq`` for the next page."""
+
+
+class DecisionView(_View):
+    """The charter's decision on a step's call (the latest, when it was re-decided)."""
+
+    verdict: str
+    rules: list[str]
+    reason: str
+    policy: str
+
+
+class EffectView(_View):
+    """What running the call did."""
+
+    status: str
+    """``ok``, ``error``, ``timeout`` or ``in_doubt``."""
+    result: Any = None
+    error: str | None = None
+    in_doubt: bool = False
+    idempotency_key: str | None = None
+    us: int | None = None
+    """Microseconds the call took."""
+    recovered: bool = False
+    """Retried under its idempotency key by a recovery."""
+
+
+class ApprovalView(_View):
+    """The approval request a step's call waited on."""
+
+    request_id: str
+    status: str
+    """``pending``, ``approved``, ``denied``, ``expired`` or ``used``."""
+    approver: str | None = None
+    reason: str
+    """Why the charter asked."""
+    rules: list[str]
+    decision_reason: str | None = None
+    """What the approver said."""
+
+
+class StepView(_View):
+    """One step: the proposal, its decision, its effect and what the reasoner saw."""
+
+    index: int
+    tool: str | None = None
+    args: dict[str, Any] | None = None
+    answer: str | None = None
+    model: str = ""
+    tokens: int = 0
+    decision: DecisionView | None = None
+    labels: dict[str, str] | None = None
+    """The run's labels when the call was decided (the join of what the reasoner saw)."""
+    arg_labels: dict[str, dict[str, str]] | None = None
+    """Each argument's labels, journaled when the call was asked about."""
+    sources: dict[str, list[int]] | None = None
+    """Steps each argument's value came from (``plan`` reasoners)."""
+    effect: EffectView | None = None
+    observation_status: str | None = None
+    observation: str | None = None
+    approval: ApprovalView | None = None
+    inherited: bool = False
+    """Kept from the run this one was forked from."""
+
+
+class EventView(_View):
+    """A record of the run other than its steps."""
+
+    seq: int
+    ts: str
+    kind: str
+    text: str
+
+
+class RunDetail(_View):
+    """One run in full."""
+
+    summary: RunSummary
+    steps: list[StepView]
+    events: list[EventView]
+
+
+class Violation(_View):
+    """Something the charter or an anomaly rule stopped or flagged."""
+
+    seq: int
+    ts: str
+    run_id: str
+    agent: str | None
+    kind: str
+    """``denial``, ``flow`` (a flow rule decided), ``policy_error``, ``anomaly``,
+    ``budget`` or ``approval`` (a receipt refused at execution)."""
+    rules: list[str]
+    tool: str | None = None
+    step: int | None = None
+    verdict: str | None = None
+    reason: str
+
+
+T = TypeVar("T")
+
+
+class _Started(NamedTuple):
+    seq: int
+    run_id: str
+    ts: str
+    payload: dict[str, Any]
+
+
+class _Payload(NamedTuple):
+    seq: int
+    kind: str
+    ts: str
+    payload: dict[str, Any]
+
+
+def _chunks(items: Sequence[T], size: int = 500) -> Iterator[Sequence[T]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def list_runs(
+    journal: Journal,
+    *,
+    limit: int = 50,
+    before_seq: int | None = None,
+    agent: str | None = None,
+    status: str | None = None,
+) -> list[RunSummary]:
+    """Runs newest first, ``limit`` at most, started before ``before_seq``.
+
+    One indexed walk of ``run.started`` plus two or three queries over the page's run
+    ids. ``agent`` and ``status`` are filtered in SQL first (the status with one index
+    probe of each run walked), then checked exactly.
+    """
+    if limit <= 0 or status not in (None, *RUN_STATUSES):
+        return []
+    query = (
+        select(R.c.seq, R.c.run_id, R.c.ts, R.c.payload)
+        .where(R.c.kind == "run.started")
+        .order_by(R.c.seq.desc())
+    )
+    if agent is not None:
+        query = query.where(
+            R.c.payload.contains(f'"agent":{canonical_json(agent)}', autoescape=True)
+        )
+    if status is not None:
+        query = query.where(_may_have_status(status))
+    found: list[RunSummary] = []
+    with journal.engine.connect() as conn:
+        while len(found) < limit:
+            page = query if before_seq is None else query.where(R.c.seq < before_seq)
+            rows = conn.execute(page.limit(limit)).all()
+            if not rows:
+                break
+            before_seq = int(rows[-1].seq)
+            started = [_Started(int(r.seq), r.run_id, r.ts, json.loads(r.payload)) for r in rows]
+            if agent is not None:
+                started = [s for s in started if s.payload.get("agent") == agent]
+            found += [s for s in _summaries(conn, started) if status in (None, s.status)]
+            if len(rows) < limit:
+                break
+    return found[:limit]
+
+
+def _may_have_status(status: str) -> ColumnElement[bool]:
+    """True of every ``run.started`` row whose run may be in ``status`` (a superset)."""
+    other = R.alias("other")
+
+    def has(kind: str, text: str = "") -> ColumnElement[bool]:
+        found = select(other.c.seq).where(
+            other.c.run_id == R.c.run_id, unindexed(other.c.kind) == kind
+        )
+        return (found.where(other.c.payload.contains(text)) if text else found).exists()
+
+    if status in ("completed", "failed", "stopped"):
+        return has("run.finished", f'"status":"{status}"')
+    if status == "waiting":
+        return has("run.waiting") & ~has("run.finished")
+    return ~has("run.finished") & ~(has("run.waiting") & ~has("run.resumed"))
+
+
+def _summaries(conn: Connection, started: list[_Started]) -> list[RunSummary]:
+    """Summaries of the runs whose ``run.started`` records are ``started``, in order."""
+    ids = [s.run_id for s in started]
+    latest: dict[str, dict[str, int]] = defaultdict(dict)
+    counts: dict[str, dict[str, int]] = defaultdict(dict)
+    denials: dict[str, int] = defaultdict(int)
+    denied = func.sum(case((R.c.payload.contains(_DENY), 1), else_=0))
+    for chunk in _chunks(ids):
+        # By run id alone, every kind: with a kind filter too, SQLite (which has no
+        # statistics here) would rather walk every record of those kinds.
+        query = (
+            select(R.c.run_id, R.c.kind, func.count(), func.max(R.c.seq), denied)
+            .where(R.c.run_id.in_(chunk))
+            .group_by(R.c.run_id, R.c.kind)
+        )
+        for run_id, kind, count, seq, deny in conn.execute(query):
+            counts[run_id][kind], latest[run_id][kind] = int(count), int(seq)
+            if kind == "step.decided":
+                denials[run_id] = int(deny or 0)
+    newest = [latest[i][k] for i in ids for k in ("run.finished", "run.waiting") if k in latest[i]]
+    # Steps and tokens of a run the runner finished are in its run.finished; others'
+    # come from their proposals.
+    unmetered = [i for i in ids if not _finished_by_runner(latest[i])]
+    wheres = [R.c.seq.in_(chunk) for chunk in _chunks(newest)] + [
+        R.c.run_id.in_(chunk) & (unindexed(R.c.kind) == "step.proposed")
+        for chunk in _chunks(unmetered)
+    ]
+    payloads: dict[str, list[_Payload]] = defaultdict(list)
+    for where in wheres:
+        query = select(R.c.seq, R.c.run_id, R.c.kind, R.c.ts, R.c.payload).where(where)
+        for seq, run_id, kind, ts, payload in conn.execute(query):
+            payloads[run_id].append(_Payload(int(seq), kind, ts, json.loads(payload)))
+    return [
+        _summary(s, latest[s.run_id], counts[s.run_id], denials[s.run_id], payloads[s.run_id])
+        for s in started
+    ]
+
+
+def _finished_by_runner(latest: dict[str, int]) -> bool:
+    # A rollback of a waiting run journals its run.finished after rollback.started, with
+    # no steps, tokens or cost; the runner's own always comes before any rollback.
+    finished = latest.get("run.finished")
+    return finished is not None and finished < latest.get("rollback.started", finished + 1)
+
+
+def _summary(
+    started: _Started,
+    latest: dict[str, int],
+    counts: dict[str, int],
+    denials: int,
+    payloads: list[_Payload],
+) -> RunSummary:
+    p = started.payload
+    origin: dict[str, Any] = p.get("forked_from") or {}
+    ordered = sorted(payloads, key=lambda r: r.seq)
+    finish = next(((r.ts, r.payload) for r in ordered[::-1] if r.kind == "run.finished"), None)
+    waiting = next((r.payload for r in ordered[::-1] if r.kind == "run.waiting"), None)
+    proposals = [r.payload for r in ordered if r.kind == "step.proposed"]
+    status = "running"
+    if finish is not None:
+        status = str(finish[1]["status"])
+    elif latest.get("run.waiting", 0) > latest.get("run.resumed", 0):
+        status = "waiting"
+    if _finished_by_runner(latest):
+        assert finish is not None
+        steps, tokens = int(finish[1]["steps"]), int(finish[1]["tokens"])
+        cost: float | None = float(finish[1]["cost_usd"])
+    else:
+        kept = int(origin.get("step", 1)) - 1 if origin else 0
+        steps = max([kept, *(int(q["step"]) for q in proposals)])
+        tokens = sum(sum(int(n) for n in q.get("tokens", {}).values()) for q in proposals)
+        cost = None
+    return RunSummary(
+        run_id=started.run_id,
+        agent=str(p["agent"]),
+        agent_version=str(p.get("agent_version", "")),
+        policy=str(p.get("charter", {}).get("policy", "")),
+        goal=str(p["goal"]),
+        actor=str(p.get("actor", "")),
+        started_at=started.ts,
+        status=status,
+        waiting_for=str(waiting["request_id"]) if status == "waiting" and waiting else None,
+        steps=steps,
+        tokens=tokens,
+        cost_usd=cost,
+        denials=denials,
+        asks=counts.get("approval.requested", 0),
+        anomalies=counts.get("anomaly.detected", 0),
+        answer=finish[1].get("answer") if finish else None,
+        error=finish[1].get("error") if finish else None,
+        finished_at=finish[0] if finish else None,
+        forked_from=str(origin["run"]) if origin else None,
+        forked_at=int(origin["step"]) if origin else None,
+        rolled_back="rollback.finished" in counts,
+        seq=started.seq,
+    )
+
+
+def run_detail(journal: Journal, run_id: str) -> RunDetail | None:
+    """One run with its steps (a fork's inherited ones too) and its other records; None
+    if there is no such run. Reads the run's records (and a fork's parent's) by index."""
+    try:
+        records = history(journal, run_id)
+    except RunNotFoundError:
+        return None
+    first = records[0]
+    with journal.engine.connect() as conn:
+        (summary,) = _summaries(conn, [_Started(first.seq, run_id, first.ts, first.payload)])
+    steps: dict[int, dict[str, Any]] = {}
+    approvals = _approvals(records)
+    events: list[EventView] = []
+    for record in records[1:]:
+        p = record.payload
+        if not record.kind.startswith("step."):
+            if record.kind != "policy.version":
+                events.append(_event(record))
+            if record.kind == "approval.requested" and not str(p["tool"]).startswith("budget."):
+                step = steps.setdefault(int(p["step"]), {"index": int(p["step"])})
+                step["approval"] = approvals[str(p["request_id"])]
+                step["arg_labels"] = p.get("labels") or None
+            continue
+        step = steps.setdefault(int(p["step"]), {"index": int(p["step"])})
+        step["inherited"] = record.run_id != run_id
+        match record.kind:
+            case "step.proposed":
+                action: dict[str, Any] = p["action"]
+                step |= {
+                    "tool": action.get("tool"),
+                    "args": action.get("args"),
+                    "answer": action.get("answer"),
+                    "model": str(p.get("model", "")),
+                    "tokens": sum(int(n) for n in p.get("tokens", {}).values()),
+                }
+            case "step.decided":
+                step["decision"] = DecisionView(
+                    verdict=p["verdict"], rules=p["rules"], reason=p["reason"], policy=p["policy"]
+                )
+                step["labels"] = p.get("labels")
+                step["sources"] = p.get("sources")
+            case "step.effect":
+                step["effect"] = EffectView(
+                    status=str(p["status"]),
+                    result=p.get("result"),
+                    error=p.get("error"),
+                    in_doubt=bool(p.get("in_doubt", False)),
+                    idempotency_key=p.get("idempotency_key"),
+                    us=p.get("us"),
+                    recovered=bool(p.get("recovered", False)),
+                )
+            case _:
+                step["observation_status"], step["observation"] = p["status"], p["text"]
+    return RunDetail(
+        summary=summary,
+        steps=[StepView(**steps[index]) for index in sorted(steps)],
+        events=events,
+    )
+
+
+def _approvals(records: list[Record]) -> dict[str, ApprovalView]:
+    """What became of each approval request among ``records``."""
+    found: dict[str, dict[str, Any]] = {}
+    now = datetime.now(UTC)
+    for record in records:
+        p = record.payload
+        request_id = str(p.get("request_id", ""))
+        if record.kind == "approval.requested":
+            expired = ApprovalRequest.from_record(record).deadline < now
+            found[request_id] = {
+                "request_id": request_id,
+                "status": "expired" if expired else "pending",
+                "reason": str(p["reason"]),
+                "rules": list(p["rules"]),
+            }
+            continue
+        view = found.get(request_id)
+        if view is None:
+            continue
+        match record.kind:
+            case "approval.granted" | "approval.denied" if "approver" not in view:
+                view |= {
+                    "status": str(p["verdict"]),
+                    "approver": str(p["approver"]),
+                    "decision_reason": str(p.get("reason", "")) or None,
+                }
+            case "approval.expired" if "approver" not in view:
+                view["status"] = "expired"
+            case "approval.used":
+                view["status"] = "used"
+            case _:
+                pass
+    return {request_id: ApprovalView(**view) for request_id, view in found.items()}
+
+
+class _Fields(dict[str, Any]):
+    def __missing__(self, key: str) -> str:
+        return "?"
+
+
+_EVENT_TEXT = {
+    "run.waiting": "waiting for approval {request_id}",
+    "run.resumed": "resumed by {actor} (request {request_id})",
+    "run.recovered": "recovered by {actor}",
+    "run.paused": "stopped: its agent is paused ({reason})",
+    "run.finished": "{status} after {steps} step(s){detail}",
+    "approval.requested": "approval {request_id} requested for {tool} at step {step}: {reason}",
+    "approval.granted": "{request_id} approved by {approver}{detail}",
+    "approval.denied": "{request_id} denied by {approver}{detail}",
+    "approval.escalated": "{request_id} escalated to level {level}",
+    "approval.expired": "{request_id} expired unanswered",
+    "approval.used": "{request_id} used (approved by {approver})",
+    "approval.rejected": "{request_id} refused at execution ({rule}): {reason}",
+    "anomaly.detected": "anomaly {rule} at step {step} ({tool}): {reason}; playbook {playbook}",
+    "budget.exceeded": "budget exceeded ({rule}): {reason}",
+    "budget.extended": "budget {rule} extended by {request_id}",
+    "rollback.started": "rollback started by {actor}",
+    "rollback.finished": "rollback {outcome}",
+}
+
+
+def _event(record: Record) -> EventView:
+    p = _Fields(record.payload)
+    if record.kind == "run.finished" or record.kind in ("approval.granted", "approval.denied"):
+        key = "error" if record.kind == "run.finished" else "reason"
+        p["detail"] = f": {p[key]}" if record.payload.get(key) else ""
+    if record.kind == "approval.escalated":
+        p["level"] = int(record.payload.get("level", 0)) + 1
+    if record.kind == "anomaly.detected":
+        p["playbook"] = ", ".join(record.payload.get("playbook", []))
+    if record.kind == "rollback.finished":
+        p["outcome"] = "complete" if p["complete"] is True else "incomplete: a human must finish it"
+    template = _EVENT_TEXT.get(record.kind)
+    if template is None and record.kind.startswith("rollback."):  # one per undone effect
+        template = record.kind.removeprefix("rollback.") + " {tool} (step {step}): {detail}"
+    text = template.format_map(p) if template else record.kind
+    return EventView(seq=record.seq, ts=record.ts, kind=record.kind, text=text)
+
+
+def violations(journal: Journal, *, limit: int = 100) -> list[Violation]:
+    """Denials, flow-rule decisions, anomalies, exceeded budgets and refused approval
+    receipts, newest first. One newest-first index walk per kind, stopping at ``limit``
+    (denials are prefiltered in SQL), plus one query for the runs' agents."""
+    if limit <= 0:
+        return []
+    found: list[tuple[Record, dict[str, Any]]] = []
+    prefilter = {"step.decided": or_(R.c.payload.contains(_DENY), R.c.payload.contains(_FLOW))}
+    with journal.engine.connect() as conn:
+        for kind in ("step.decided", "anomaly.detected", "budget.exceeded", "approval.rejected"):
+            query = select(R).where(R.c.kind == kind).order_by(R.c.seq.desc())
+            if kind in prefilter:
+                query = query.where(prefilter[kind])
+            taken = 0
+            for row in conn.execution_options(yield_per=256).execute(query):
+                record = Record(
+                    int(row.seq), row.run_id, row.kind, row.ts, row.payload, row.prev_hash, row.hash
+                )
+                p = record.payload
+                flagged = kind != "step.decided" or p.get("verdict") == "deny" or _flow(p)
+                if flagged:
+                    found.append((record, p))
+                    taken += 1
+                    if taken == limit:
+                        break
+        found = sorted(found, key=lambda item: -item[0].seq)[:limit]
+        ids = sorted({record.run_id for record, _ in found})
+        owners: dict[str, str] = {}
+        for chunk in _chunks(ids):
+            query = select(R.c.run_id, R.c.payload).where(
+                unindexed(R.c.kind) == "run.started", R.c.run_id.in_(chunk)
+            )
+            owners |= {
+                run_id: str(json.loads(payload)["agent"]) for run_id, payload in conn.execute(query)
+            }
+    return [_violation(record, p, owners.get(record.run_id)) for record, p in found]
+
+
+def _flow(payload: dict[str, Any]) -> bool:
+    return any(str(rule).startswith("flow.") for rule in payload.get("rules", []))
+
+
+def _violation(record: Record, p: dict[str, Any], agent: str | None) -> Violation:
+    common: dict[str, Any] = {
+        "seq": record.seq,
+        "ts": record.ts,
+        "run_id": record.run_id,
+        "agent": agent,
+        "reason": str(p.get("reason", "")),
+        "step": p.get("step"),
+        "tool": p.get("tool"),
+    }
+    match record.kind:
+        case "step.decided":
+            rules = [str(rule) for rule in p["rules"]]
+            kind = "flow" if _flow(p) else "policy_error" if "policy.error" in rules else "denial"
+            return Violation(kind=kind, rules=rules, verdict=p["verdict"], **common)
+        case "anomaly.detected":
+            return Violation(kind="anomaly", rules=[f"anomaly.{p['rule']}"], **common)
+        case "budget.exceeded":
+            return Violation(kind="budget", rules=[str(p["rule"])], **common)
+        case _:
+            return Violation(kind="approval", rules=[str(p["rule"])], **common)

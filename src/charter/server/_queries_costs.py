@@ -1,0 +1,624 @@
+"""Aggregate views of the journal: costs over time, agents, tools, metrics, audit status.
+
+Aggregates are computed in SQL over the kinds they need (the ``(kind, seq)`` index), with
+payload fields read by the database's JSON functions, so tool outputs and goals never
+leave the database to be counted. Payload JSON is read with ``json_extract`` on SQLite
+and ``->>`` on PostgreSQL, the two databases a journal runs on.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict
+from sqlalchemy import ColumnElement, Float, Select, and_, func, select
+from sqlalchemy import cast as sql_cast
+from sqlalchemy.dialects.postgresql import JSONB
+
+from charter.journal import Journal, JournalVerifier, Record
+from charter.journal._store import records_table
+from charter.runtime import CONTROL_KINDS, Approvals, Controls
+from charter.tools import Tool
+
+R = records_table
+
+
+def json_field(
+    journal: Journal, column: ColumnElement[Any], key: str, *more: str
+) -> ColumnElement[Any]:
+    """``column``'s JSON value at ``key`` (then ``more`` keys down), as SQL: text, or a
+    number on SQLite.
+
+    Select it in a subquery and group in the outer query: PostgreSQL does not see two
+    expressions with bound parameters as the same grouping expression.
+    """
+    if journal.engine.dialect.name == "postgresql":
+        document = sql_cast(column, JSONB)
+        return document[(key, *more)].astext if more else document[key].astext
+    return func.json_extract(column, "$." + ".".join((key, *more)))
+
+
+def unindexed(column: ColumnElement[str]) -> ColumnElement[str]:
+    """``column`` as an expression no index serves. Next to ``run_id = ...`` it keeps
+    SQLite, which has no statistics here, on the ``(run_id, seq)`` index instead of
+    walking every record of a kind through ``(kind, seq)``."""
+    return column + ""
+
+
+def _number(
+    journal: Journal, column: ColumnElement[Any], key: str, *more: str
+) -> ColumnElement[Any]:
+    return sql_cast(json_field(journal, column, key, *more), Float)
+
+
+class _View(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+
+class CostPoint(_View):
+    """What one agent or tool cost in one time bucket."""
+
+    bucket: str
+    """Start of the bucket, ISO 8601 UTC (``2026-11-24T00:00:00+00:00``)."""
+    key: str
+    """The agent's or the tool's name."""
+    cost_usd: float
+    runs: int = 0
+    """Runs that finished in the bucket (by agent)."""
+    calls: int = 0
+    """Calls of the tool that ran in the bucket (by tool)."""
+    tokens: int
+
+
+class AgentVersion(_View):
+    """One version of an agent under one charter version, as its runs recorded it."""
+
+    version: str
+    policy: str
+    """The charter's version hash."""
+    charter: str
+    """The charter's name."""
+    first_seen: str
+    last_seen: str
+    runs: int
+
+
+class AgentView(_View):
+    """An agent seen in the journal, its versions and whether an operator paused it."""
+
+    name: str
+    runs: int
+    last_run_at: str | None
+    versions: list[AgentVersion]
+    """Oldest first."""
+    paused: bool
+    pause_reason: str | None = None
+    paused_by: str | None = None
+    paused_at: str | None = None
+
+
+class ToolInfo(_View):
+    """A tool's contract as a caller that has the agent loaded knows it (the journal
+    records tool names only)."""
+
+    name: str
+    side_effect: str = "read"
+    owner: str = ""
+    cost_usd: float = 0.0
+
+    @classmethod
+    def from_tool(cls, tool: Tool) -> ToolInfo:
+        """The info of a loaded tool."""
+        c = tool.contract
+        return cls(name=tool.name, side_effect=c.side_effect, owner=c.owner, cost_usd=c.cost_usd)
+
+
+class Revocation(_View):
+    """An operator's revocation of a tool, in force."""
+
+    agent: str | None
+    """The agent it applies to; None: every agent."""
+    reason: str
+    actor: str
+    at: str
+
+
+class ToolView(_View):
+    """A tool: who has it, what it is, whether it is revoked, how much it is used."""
+
+    name: str
+    agents: list[str]
+    """Agents whose runs listed it (or whose inventory was given with it)."""
+    side_effect: str | None = None
+    """From the inventory given; None when no loaded agent has the tool."""
+    owner: str | None = None
+    cost_usd: float | None = None
+    revoked: bool
+    revocations: list[Revocation]
+    calls: int
+    """Calls that ran (``step.effect`` records)."""
+    denials: int
+    """Calls the charter denied."""
+    last_used: str | None
+
+
+class AuditProblem(_View):
+    """One inconsistency verification found."""
+
+    kind: str
+    seq: int
+    message: str
+
+
+class AuditStatus(_View):
+    """The outcome of verifying the whole journal now."""
+
+    ok: bool
+    checked: int
+    head_seq: int
+    problems: list[AuditProblem]
+    checkpoints_checked: int
+    checkpoints_unchecked: int
+    """Checkpoints left unchecked: no public key (the journal has no signer)."""
+    signed_through: int
+    """Records up to this seq are covered by a verified signature."""
+    verified_at: str
+
+
+def _bucket(bucket: Literal["hour", "day"], ts: ColumnElement[Any]) -> ColumnElement[Any]:
+    # Timestamps are UTC ISO 8601, so the bucket is a prefix: 13 chars an hour, 10 a day.
+    return func.substr(ts, 1, 13 if bucket == "hour" else 10)
+
+
+def _bucket_start(prefix: str, bucket: Literal["hour", "day"]) -> str:
+    return f"{prefix}:00:00+00:00" if bucket == "hour" else f"{prefix}T00:00:00+00:00"
+
+
+def cost_by(
+    journal: Journal,
+    *,
+    group: Literal["agent", "tool"],
+    bucket: Literal["hour", "day"] = "day",
+    tool_costs: Mapping[str, float] | None = None,
+) -> list[CostPoint]:
+    """Cost per agent or per tool per hour or day, oldest bucket first. One query (two
+    by tool).
+
+    By agent: each run's ``cost_usd`` as its ``run.finished`` records it (model tokens at
+    the charter's prices plus each tool's ``cost_usd``), booked when it finished; runs
+    still running or waiting are not counted yet.
+
+    By tool: the calls that ran, the tokens of the proposals that made them, and their
+    price at the prices of the charter the run started under (``policy.version``). A
+    tool's own ``cost_usd`` per call is not journaled, so it is added only from
+    ``tool_costs`` (tool name to dollars per call, e.g. from loaded agents' contracts).
+    """
+    if group == "agent":
+        return _cost_by_agent(journal, bucket)
+    return _cost_by_tool(journal, bucket, tool_costs or {})
+
+
+def _cost_by_agent(journal: Journal, bucket: Literal["hour", "day"]) -> list[CostPoint]:
+    finished, started = R.alias("f"), R.alias("s")
+    rows = (
+        select(
+            _bucket(bucket, finished.c.ts).label("bucket"),
+            json_field(journal, started.c.payload, "agent").label("key"),
+            _number(journal, finished.c.payload, "cost_usd").label("cost"),
+            _number(journal, finished.c.payload, "tokens").label("tokens"),
+        )
+        .select_from(
+            finished.join(
+                started,
+                and_(
+                    started.c.run_id == finished.c.run_id,
+                    unindexed(started.c.kind) == "run.started",
+                ),
+            )
+        )
+        .where(finished.c.kind == "run.finished")
+        .subquery()
+    )
+    query = (
+        select(
+            rows.c.bucket, rows.c.key, func.count(), func.sum(rows.c.cost), func.sum(rows.c.tokens)
+        )
+        .group_by(rows.c.bucket, rows.c.key)
+        .order_by(rows.c.bucket, rows.c.key)
+    )
+    with journal.engine.connect() as conn:
+        return [
+            CostPoint(
+                bucket=_bucket_start(str(b), bucket),
+                key=str(key),
+                cost_usd=round(float(cost or 0), 6),
+                runs=int(runs),
+                tokens=int(tokens or 0),
+            )
+            for b, key, runs, cost, tokens in conn.execute(query)
+        ]
+
+
+def _cost_by_tool(
+    journal: Journal, bucket: Literal["hour", "day"], tool_costs: Mapping[str, float]
+) -> list[CostPoint]:
+    effect, proposed, started = R.alias("e"), R.alias("p"), R.alias("s")
+    rows = (
+        select(
+            _bucket(bucket, effect.c.ts).label("bucket"),
+            json_field(journal, effect.c.payload, "tool").label("key"),
+            json_field(journal, proposed.c.payload, "model").label("model"),
+            json_field(journal, started.c.payload, "charter", "policy").label("policy"),
+            _number(journal, proposed.c.payload, "tokens", "prompt").label("prompt"),
+            _number(journal, proposed.c.payload, "tokens", "completion").label("completion"),
+        )
+        .select_from(
+            effect.join(
+                started,
+                and_(
+                    started.c.run_id == effect.c.run_id, unindexed(started.c.kind) == "run.started"
+                ),
+            ).outerjoin(
+                proposed,
+                and_(
+                    proposed.c.run_id == effect.c.run_id,
+                    unindexed(proposed.c.kind) == "step.proposed",
+                    json_field(journal, proposed.c.payload, "step")
+                    == json_field(journal, effect.c.payload, "step"),
+                ),
+            )
+        )
+        .where(effect.c.kind == "step.effect")
+        .subquery()
+    )
+    columns = (rows.c.bucket, rows.c.key, rows.c.model, rows.c.policy)
+    query = select(
+        *columns, func.count(), func.sum(rows.c.prompt), func.sum(rows.c.completion)
+    ).group_by(*columns)
+    prices = _prices(journal)
+    points: dict[tuple[str, str], list[float]] = defaultdict(lambda: [0.0, 0, 0])
+    with journal.engine.connect() as conn:
+        for b, key, model, policy, calls, prompt, completion in conn.execute(query):
+            prompt, completion = int(prompt or 0), int(completion or 0)
+            price = prices.get(str(policy), {}).get(str(model or ""), (0.0, 0.0))
+            point = points[(str(b), str(key))]
+            point[0] += (prompt * price[0] + completion * price[1]) / 1_000_000
+            point[0] += int(calls) * tool_costs.get(str(key), 0.0)
+            point[1] += int(calls)
+            point[2] += prompt + completion
+    return [
+        CostPoint(
+            bucket=_bucket_start(b, bucket),
+            key=key,
+            cost_usd=round(cost, 6),
+            calls=int(calls),
+            tokens=int(tokens),
+        )
+        for (b, key), (cost, calls, tokens) in sorted(points.items())
+    ]
+
+
+def _prices(journal: Journal) -> dict[str, dict[str, tuple[float, float]]]:
+    """Policy version → model → (prompt, completion) dollars per million tokens."""
+    found: dict[str, dict[str, tuple[float, float]]] = {}
+    for record in journal.records_of_kind("policy.version"):
+        charter: dict[str, Any] = record.payload.get("charter", {})
+        found[str(record.payload.get("policy"))] = {
+            model: (float(p["prompt_per_million"]), float(p["completion_per_million"]))
+            for model, p in charter.get("prices", {}).items()
+        }
+    return found
+
+
+def _controls(journal: Journal) -> tuple[dict[str, Record], dict[tuple[str, str], Record]]:
+    """The pause and revocation in force for each agent and ``(tool, agent or "*")``, with
+    the record that made it (for its actor and time)."""
+    state = Controls(journal).state()
+    pauses: dict[str, Record] = {}
+    revokes: dict[tuple[str, str], Record] = {}
+    for record in journal.records_of_kinds(CONTROL_KINDS):
+        p = record.payload
+        if record.kind == "control.pause" and p["agent"] in state.paused:
+            pauses[p["agent"]] = record
+        elif record.kind == "control.revoke":
+            scope = (str(p["tool"]), str(p["agent"] or "*"))
+            if scope in state.revoked:
+                revokes[scope] = record
+    return pauses, revokes
+
+
+def agents(journal: Journal) -> list[AgentView]:
+    """Every agent that started a run (or that an operator paused), by name, with each
+    version and charter version it ran under and whether it is paused. One query over
+    ``run.started``, plus the control records."""
+    rows = (
+        select(
+            json_field(journal, R.c.payload, "agent").label("agent"),
+            json_field(journal, R.c.payload, "agent_version").label("version"),
+            json_field(journal, R.c.payload, "charter", "policy").label("policy"),
+            json_field(journal, R.c.payload, "charter", "name").label("charter"),
+            R.c.ts,
+        )
+        .where(R.c.kind == "run.started")
+        .subquery()
+    )
+    columns = (rows.c.agent, rows.c.version, rows.c.policy, rows.c.charter)
+    query = select(*columns, func.min(rows.c.ts), func.max(rows.c.ts), func.count()).group_by(
+        *columns
+    )
+    versions: dict[str, list[AgentVersion]] = defaultdict(list)
+    with journal.engine.connect() as conn:
+        for agent, version, policy, charter, first, last, runs in conn.execute(query):
+            versions[str(agent)].append(
+                AgentVersion(
+                    version=str(version),
+                    policy=str(policy),
+                    charter=str(charter),
+                    first_seen=str(first),
+                    last_seen=str(last),
+                    runs=int(runs),
+                )
+            )
+    pauses, _ = _controls(journal)
+    views: list[AgentView] = []
+    for name in sorted(versions.keys() | pauses.keys()):
+        seen = sorted(versions.get(name, []), key=lambda v: v.first_seen)
+        pause = pauses.get(name)
+        views.append(
+            AgentView(
+                name=name,
+                runs=sum(v.runs for v in seen),
+                last_run_at=max((v.last_seen for v in seen), default=None),
+                versions=seen,
+                paused=pause is not None,
+                pause_reason=pause.payload["reason"] if pause else None,
+                paused_by=pause.payload["actor"] if pause else None,
+                paused_at=pause.ts if pause else None,
+            )
+        )
+    return views
+
+
+def tools_inventory(
+    journal: Journal, inventory_by_agent: Mapping[str, Sequence[ToolInfo]] | None = None
+) -> list[ToolView]:
+    """Every tool named in a run's manifest, in ``inventory_by_agent`` or in a revocation,
+    by name: its contract (from the inventory given: the journal records names only), the
+    revocations in force, and its calls. Three grouped queries plus the control records.
+    """
+    inventory = inventory_by_agent or {}
+    holders: dict[str, set[str]] = defaultdict(set)
+    manifests = (
+        select(
+            json_field(journal, R.c.payload, "agent").label("agent"),
+            json_field(journal, R.c.payload, "tools").label("tools"),
+        )
+        .where(R.c.kind == "run.started")
+        .subquery()
+    )
+    with journal.engine.connect() as conn:
+        query = select(manifests.c.agent, manifests.c.tools).distinct()
+        for agent, tools in conn.execute(query):
+            for name in json.loads(tools or "[]"):
+                holders[str(name)].add(str(agent))
+        calls = {
+            str(tool): (int(count), str(last))
+            for tool, count, last in conn.execute(_per_tool(journal, "step.effect"))
+        }
+        denials = {
+            str(tool): int(count)
+            for tool, count, _last in conn.execute(_per_tool(journal, "step.decided", deny=True))
+        }
+    infos: dict[str, ToolInfo] = {}
+    for agent, tools in inventory.items():
+        for info in tools:
+            holders[info.name].add(agent)
+            infos.setdefault(info.name, info)
+    _, revokes = _controls(journal)
+    revoked: dict[str, list[Revocation]] = defaultdict(list)
+    for (tool, scope), record in sorted(revokes.items()):
+        p = record.payload
+        agent = None if scope == "*" else scope
+        revoked[tool].append(
+            Revocation(agent=agent, reason=str(p["reason"]), actor=str(p["actor"]), at=record.ts)
+        )
+    views: list[ToolView] = []
+    for name in sorted(holders.keys() | revoked.keys()):
+        info = infos.get(name)
+        count, last = calls.get(name, (0, None))
+        views.append(
+            ToolView(
+                name=name,
+                agents=sorted(holders.get(name, set())),
+                side_effect=info.side_effect if info else None,
+                owner=info.owner if info else None,
+                cost_usd=info.cost_usd if info else None,
+                revoked=bool(revoked.get(name)),
+                revocations=revoked.get(name, []),
+                calls=count,
+                denials=denials.get(name, 0),
+                last_used=last,
+            )
+        )
+    return views
+
+
+def _per_tool(journal: Journal, kind: str, *, deny: bool = False) -> Select[Any, int, Any]:
+    """``(tool, count, newest ts)`` of ``kind`` records (denials only, with ``deny``)."""
+    rows = select(
+        json_field(journal, R.c.payload, "tool").label("tool"),
+        json_field(journal, R.c.payload, "verdict").label("verdict"),
+        R.c.ts,
+    ).where(R.c.kind == kind)
+    inner = rows.subquery()
+    query = select(inner.c.tool, func.count(), func.max(inner.c.ts))
+    if deny:
+        query = query.where(inner.c.verdict == "deny")
+    return query.group_by(inner.c.tool)
+
+
+RUN_STATUSES = ("running", "waiting", "completed", "failed", "stopped")
+_VERDICTS = ("allow", "deny", "ask", "redact", "simulate")
+
+_METRICS: dict[str, tuple[str, str]] = {
+    "charter_runs_total": ("gauge", "Runs by their current status."),
+    "charter_steps_total": ("counter", "Steps proposed by reasoners."),
+    "charter_tool_calls_total": ("counter", "Tool calls that ran."),
+    "charter_decisions_total": ("counter", "Charter decisions by verdict."),
+    "charter_denials_total": ("counter", "Calls the charter denied."),
+    "charter_approvals_requested_total": ("counter", "Approval requests."),
+    "charter_approvals_pending": ("gauge", "Approval requests waiting for a decision."),
+    "charter_anomalies_total": ("counter", "Anomaly rules that fired."),
+    "charter_budget_exceeded_total": ("counter", "Budgets exceeded."),
+    "charter_rollbacks_total": ("counter", "Rollbacks finished."),
+    "charter_tokens_total": ("counter", "Model tokens spent by proposals."),
+    "charter_cost_usd_total": ("counter", "Dollars spent by finished runs."),
+    "charter_agents_paused": ("gauge", "Agents paused by an operator."),
+    "charter_tools_revoked": ("gauge", "Tool revocations in force."),
+    "charter_journal_records": ("gauge", "Records in the journal."),
+    "charter_journal_head_seq": ("gauge", "Seq of the newest record."),
+    "charter_journal_records_by_kind": ("gauge", "Records in the journal by kind."),
+}
+
+
+def _label(value: str) -> str:
+    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+
+
+def metrics(journal: Journal) -> dict[str, float]:
+    """Counters and gauges of the whole journal, keyed by Prometheus series
+    (``charter_runs_total{status="completed"}``). Six grouped queries, the approval
+    records and the control records."""
+    r = R
+    with journal.engine.connect() as conn:
+        kinds = {
+            str(k): int(n)
+            for k, n in conn.execute(select(r.c.kind, func.count()).group_by(r.c.kind))
+        }
+        head = conn.execute(select(func.max(r.c.seq))).scalar() or 0
+        finished = (
+            select(
+                json_field(journal, r.c.payload, "status").label("status"),
+                _number(journal, r.c.payload, "cost_usd").label("cost"),
+            )
+            .where(r.c.kind == "run.finished")
+            .subquery()
+        )
+        by_status = {
+            str(s): (int(n), float(c or 0))
+            for s, n, c in conn.execute(
+                select(finished.c.status, func.count(), func.sum(finished.c.cost)).group_by(
+                    finished.c.status
+                )
+            )
+        }
+        verdicts = (
+            select(json_field(journal, r.c.payload, "verdict").label("v"))
+            .where(r.c.kind == "step.decided")
+            .subquery()
+        )
+        by_verdict = {
+            str(v): int(n)
+            for v, n in conn.execute(select(verdicts.c.v, func.count()).group_by(verdicts.c.v))
+        }
+        proposed = (
+            select(
+                _number(journal, r.c.payload, "tokens", "prompt").label("p"),
+                _number(journal, r.c.payload, "tokens", "completion").label("c"),
+            )
+            .where(r.c.kind == "step.proposed")
+            .subquery()
+        )
+        prompt, completion = conn.execute(
+            select(func.sum(proposed.c.p), func.sum(proposed.c.c))
+        ).one()
+        waited = select(r.c.run_id).where(r.c.kind == "run.waiting")
+        latest: dict[str, dict[str, int]] = defaultdict(dict)
+        for run_id, kind, seq in conn.execute(
+            select(r.c.run_id, r.c.kind, func.max(r.c.seq))
+            .where(r.c.kind.in_(("run.waiting", "run.resumed", "run.finished")))
+            .where(r.c.run_id.in_(waited))
+            .group_by(r.c.run_id, r.c.kind)
+        ):
+            latest[str(run_id)][str(kind)] = int(seq)
+    waiting = sum(
+        1
+        for seqs in latest.values()
+        if "run.finished" not in seqs and seqs["run.waiting"] > seqs.get("run.resumed", 0)
+    )
+    runs = {status: float(by_status.get(status, (0, 0.0))[0]) for status in RUN_STATUSES}
+    runs["waiting"] = float(waiting)
+    runs["running"] = float(
+        max(0, kinds.get("run.started", 0) - sum(n for n, _ in by_status.values()) - waiting)
+    )
+    pauses, revokes = _controls(journal)
+    pending = sum(1 for s in Approvals(journal).states() if s.status == "pending")
+    found: dict[str, float] = {
+        f'charter_runs_total{{status="{status}"}}': runs[status] for status in RUN_STATUSES
+    }
+    found |= {
+        "charter_steps_total": kinds.get("step.proposed", 0),
+        "charter_tool_calls_total": kinds.get("step.effect", 0),
+    }
+    found |= {f'charter_decisions_total{{verdict="{v}"}}': by_verdict.get(v, 0) for v in _VERDICTS}
+    found |= {
+        "charter_denials_total": by_verdict.get("deny", 0),
+        "charter_approvals_requested_total": kinds.get("approval.requested", 0),
+        "charter_approvals_pending": pending,
+        "charter_anomalies_total": kinds.get("anomaly.detected", 0),
+        "charter_budget_exceeded_total": kinds.get("budget.exceeded", 0),
+        "charter_rollbacks_total": kinds.get("rollback.finished", 0),
+        "charter_tokens_total": int(prompt or 0) + int(completion or 0),
+        "charter_cost_usd_total": round(sum(c for _, c in by_status.values()), 6),
+        "charter_agents_paused": len(pauses),
+        "charter_tools_revoked": len(revokes),
+        "charter_journal_records": sum(kinds.values()),
+        "charter_journal_head_seq": int(head),
+    }
+    found |= {
+        f'charter_journal_records_by_kind{{kind="{_label(kind)}"}}': n
+        for kind, n in sorted(kinds.items())
+    }
+    return {series: float(value) for series, value in found.items()}
+
+
+def prometheus_text(metrics: Mapping[str, float]) -> str:
+    """``metrics`` in the Prometheus text exposition format (version 0.0.4)."""
+    by_name: dict[str, list[tuple[str, float]]] = defaultdict(list)
+    for series, value in metrics.items():
+        by_name[series.partition("{")[0]].append((series, value))
+    lines: list[str] = []
+    for name, samples in by_name.items():
+        kind, text = _METRICS.get(name, ("untyped", name))
+        lines += [f"# HELP {name} {text}", f"# TYPE {name} {kind}"]
+        lines += [f"{series} {_sample(value)}" for series, value in samples]
+    return "\n".join(lines) + "\n" if lines else ""
+
+
+def _sample(value: float) -> str:
+    if math.isnan(value) or math.isinf(value):
+        return "NaN" if math.isnan(value) else "+Inf" if value > 0 else "-Inf"
+    return str(int(value)) if value.is_integer() else repr(value)
+
+
+def audit_status(
+    journal: Journal, public_keys: JournalVerifier | Iterable[JournalVerifier] | None = None
+) -> AuditStatus:
+    """Verify the whole chain and its checkpoints now (with ``public_keys``, or the
+    journal's own signer's key); a walk of every record."""
+    report = journal.verify(public_keys)
+    return AuditStatus(
+        ok=report.ok,
+        checked=report.checked,
+        head_seq=report.head_seq,
+        problems=[AuditProblem(kind=p.kind, seq=p.seq, message=p.message) for p in report.problems],
+        checkpoints_checked=report.checkpoints_checked,
+        checkpoints_unchecked=report.checkpoints_unchecked,
+        signed_through=report.signed_through,
+        verified_at=datetime.now(UTC).isoformat(),
+    )
