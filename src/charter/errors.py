@@ -35,5 +35,14 @@ class ApprovalError(CharterError):
     """An approval cannot be given, found or used (unknown id, not eligible, decided)."""
 
 
+class ApprovalNotFoundError(ApprovalError):
+    """No approval request has the given id."""
+
+
+class ApprovalRefusedError(ApprovalError):
+    """This person may not decide this request (not an approver at its level, or it is
+    their own run's request and the charter forbids self-approval)."""
+
+
 class RunStateError(CharterError):
     """A run cannot do what was asked in its current state (e.g. resume a finished run)."""

@@ -15,6 +15,7 @@ from charter.journal import Journal
 from charter.journal._schema import MIGRATIONS, head_revision, migrate
 
 REVISION_0001 = (
+    "DROP TABLE api_tokens",
     "DROP TABLE charter_workers",
     "DROP INDEX ix_journal_records_kind_seq",
     "DROP INDEX ix_journal_records_run_id_seq",
@@ -111,11 +112,14 @@ def test_a_failing_migration_leaves_the_database_as_it_was(
     Journal(journal_url).close()
     broken = tmp_path / "migrations"
     shutil.copytree(MIGRATIONS, broken, ignore=shutil.ignore_patterns("__pycache__"))
-    (broken / "versions" / "0003_broken.py").write_text(
+    head = head_revision()
+    (broken / "versions" / "9999_broken.py").write_text(
         '"""Creates a table, then fails."""\n'
         "import sqlalchemy as sa\n"
         "from alembic import op\n\n"
-        'revision = "0004"\ndown_revision = "0003"\nbranch_labels = None\ndepends_on = None\n\n\n'
+        'revision = "9999"\n'
+        f'down_revision = "{head}"\n'
+        "branch_labels = None\ndepends_on = None\n\n\n"
         "def upgrade() -> None:\n"
         '    op.create_table("half_built", sa.Column("id", sa.Integer, primary_key=True))\n'
         '    raise RuntimeError("migration failed")\n'
@@ -127,7 +131,7 @@ def test_a_failing_migration_leaves_the_database_as_it_was(
 
     engine.dispose()
     assert "half_built" not in _tables(journal_url)
-    assert _revision(journal_url) == "0003"
+    assert _revision(journal_url) == head
 
 
 def test_concurrent_first_opens_migrate_once(journal_url: str) -> None:

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
-from charter.errors import ApprovalError
+from charter.errors import ApprovalError, ApprovalNotFoundError, ApprovalRefusedError
 from charter.journal import Journal, Record, canonical_json
 from charter.policy import ApprovalLevel, ApprovalPolicy, Decision, Label
 
@@ -358,7 +358,7 @@ class Approvals:
         """One request's state; raise ApprovalError if there is no such request."""
         fold = self._folds().get(request_id)
         if fold is None:
-            raise ApprovalError(
+            raise ApprovalNotFoundError(
                 f"no approval request {request_id!r}; `charter approvals list` shows them"
             )
         return self._state(fold, self.clock())
@@ -424,7 +424,7 @@ class Approvals:
         now = self.clock()
         refusal = request.refusal(approver, now)
         if refusal is not None:
-            raise ApprovalError(refusal)
+            raise ApprovalRefusedError(refusal)
         receipt = Receipt(
             request_id=request.request_id,
             run_id=request.run_id,

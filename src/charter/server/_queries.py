@@ -367,7 +367,8 @@ def _summary(
     if _finished_by_runner(latest):
         assert finish is not None
         steps, tokens = int(finish[1]["steps"]), int(finish[1]["tokens"])
-        cost: float | None = float(finish[1]["cost_usd"])
+        spent = finish[1].get("cost_usd")  # a cancelled waiting run's end has none
+        cost: float | None = None if spent is None else float(spent)
     else:
         kept = int(origin.get("step", 1)) - 1 if origin else 0
         steps = max([kept, *(int(q["step"]) for q in proposals)])

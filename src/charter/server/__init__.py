@@ -1,0 +1,6 @@
+"""The HTTP service: a JSON API and a dashboard over the journal (``charter serve``)."""
+
+from charter.server._app import create_app
+from charter.server._auth import PERMISSIONS, ROLES, Principal, TokenStore
+
+__all__ = ["PERMISSIONS", "ROLES", "Principal", "TokenStore", "create_app"]

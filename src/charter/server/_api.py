@@ -1,0 +1,342 @@
+"""The JSON API under ``/api`` (and ``/metrics``): what the dashboard shows and does,
+for programs. Reads need the ``read`` permission; changes name the role they need."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Iterator
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import PlainTextResponse, StreamingResponse
+from fastapi.sse import EventSourceResponse, ServerSentEvent
+from pydantic import BaseModel, Field
+
+from charter.errors import RunNotFoundError
+from charter.journal import Journal, Record, canonical_json
+from charter.runtime import Controls
+from charter.runtime._runner import history
+from charter.server import _queries as queries
+from charter.server._app import need, state_of
+from charter.server._auth import Principal, Role
+
+router = APIRouter()
+api = APIRouter(prefix="/api")
+
+Reader = Annotated[Principal, Depends(need("read"))]
+Operator = Annotated[Principal, Depends(need("operate"))]
+Approver = Annotated[Principal, Depends(need("approve"))]
+Admin = Annotated[Principal, Depends(need("admin"))]
+
+Text = Annotated[str, Field(min_length=1, max_length=2000)]
+Name = Annotated[str, Field(min_length=1, max_length=128)]
+
+
+class StartRun(BaseModel):
+    """Start a run of a known agent."""
+
+    agent: Name
+    goal: Text
+
+
+class Reason(BaseModel):
+    """Why (journaled)."""
+
+    reason: Text
+
+
+class OptionalReason(BaseModel):
+    """Why, if you like (journaled)."""
+
+    reason: Annotated[str, Field(max_length=2000)] = ""
+
+
+class ToolControl(BaseModel):
+    """Revoke or restore a tool, for every agent or one."""
+
+    reason: Text
+    agent: Annotated[str | None, Field(max_length=128)] = None
+
+
+class NewToken(BaseModel):
+    """Create an API token."""
+
+    name: Name
+    role: Role
+
+
+class Started(BaseModel):
+    """A run accepted for execution."""
+
+    run_id: str
+    queued: bool
+
+
+class Done(BaseModel):
+    """A change that was made."""
+
+    ok: bool = True
+    detail: str = ""
+
+
+@api.get("/whoami")
+def whoami(who: Reader) -> dict[str, str]:
+    """The caller's name and role."""
+    return {"name": who.name, "role": who.role}
+
+
+@api.get("/runs")
+def list_runs(
+    request: Request,
+    _who: Reader,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    before: Annotated[int | None, Query(ge=1)] = None,
+    agent: str | None = None,
+    status: Literal["running", "waiting", "completed", "failed", "stopped"] | None = None,
+) -> list[queries.RunSummary]:
+    """Runs, newest first (page with ``before`` = the last ``seq`` you got)."""
+    journal = state_of(request).journal
+    return queries.list_runs(journal, limit=limit, before_seq=before, agent=agent, status=status)
+
+
+@api.post("/runs", status_code=202)
+def start_run(request: Request, body: StartRun, who: Operator) -> Started:
+    """Start a run; it goes on in the background (or on a worker)."""
+    service = state_of(request).service
+    return Started(run_id=service.start(body.agent, body.goal, who.name), queued=service.queue)
+
+
+@api.get("/runs/{run_id}")
+def show_run(request: Request, run_id: str, _who: Reader) -> queries.RunDetail:
+    """One run: its steps (proposal, decision and rules, effect, labels) and events."""
+    detail = queries.run_detail(state_of(request).journal, run_id)
+    if detail is None:
+        raise RunNotFoundError(f"no run with id {run_id!r}")
+    return detail
+
+
+def known_run(request: Request, run_id: str) -> str:
+    """``run_id``, if the journal has that run (404 otherwise, before any response)."""
+    history(state_of(request).journal, run_id)
+    return run_id
+
+
+@api.get("/runs/{run_id}/events", response_class=EventSourceResponse)
+async def run_events(
+    request: Request,
+    run_id: Annotated[str, Depends(known_run)],
+    _who: Reader,
+    after: Annotated[int, Query(ge=0)] = 0,
+) -> AsyncIterator[ServerSentEvent]:
+    """The run's journal records as server-sent events, live, until it finishes or waits."""
+    journal = state_of(request).journal
+    seen = after
+    while not await request.is_disconnected():
+        fresh = await asyncio.to_thread(_records_after, journal, run_id, seen)
+        for record in fresh:
+            seen = record.seq
+            yield ServerSentEvent(data=record.to_json(), event=record.kind, id=str(record.seq))
+            if record.kind in ("run.finished", "run.waiting"):
+                return
+        await asyncio.sleep(0.25)
+
+
+def _records_after(journal: Journal, run_id: str, seq: int) -> list[Record]:
+    return [record for record in journal.records(run_id) if record.seq > seq]
+
+
+@api.post("/runs/{run_id}/cancel")
+def cancel_run(request: Request, run_id: str, body: Reason, who: Operator) -> Done:
+    """Cancel a run: a running one stops before its next step, a waiting one ends now."""
+    was = state_of(request).service.cancel(run_id, who.name, body.reason)
+    return Done(detail=f"run was {was}; cancelled")
+
+
+@api.post("/runs/{run_id}/rollback")
+def rollback_run(request: Request, run_id: str, who: Operator) -> dict[str, Any]:
+    """Undo the run's completed writes, newest first; report what could not be undone."""
+    report = state_of(request).service.rollback(run_id, who.name)
+    return {
+        "run_id": report.run_id,
+        "complete": report.complete,
+        "items": [
+            {"step": i.step, "tool": i.tool, "outcome": i.outcome, "detail": i.detail}
+            for i in report.items
+        ],
+    }
+
+
+@api.get("/approvals")
+def list_approvals(
+    request: Request, _who: Reader, every: Annotated[bool, Query(alias="all")] = False
+) -> list[dict[str, Any]]:
+    """Approval requests (pending ones unless ``all``), oldest first."""
+    states = state_of(request).service.approvals.sweep()
+    return [
+        {
+            "request_id": s.request.request_id,
+            "run_id": s.request.run_id,
+            "agent": s.request.agent,
+            "step": s.request.step,
+            "tool": s.request.tool,
+            "args": s.request.args,
+            "reason": s.request.reason,
+            "rules": list(s.request.rules),
+            "requested_by": s.request.requested_by,
+            "requested_at": s.request.requested_at.isoformat(),
+            "status": s.status,
+            "approvers": s.request.approvers_at(s.level or 0),  # None: anyone
+            "untrusted_args": sorted(
+                n for n, label in s.request.labels.items() if label["trust"] == "untrusted"
+            ),
+            "decided_by": s.receipt.approver if s.receipt is not None else None,
+        }
+        for s in states
+        if every or s.status == "pending"
+    ]
+
+
+def _decide(request: Request, request_id: str, who: Principal, verdict: str, reason: str) -> Done:
+    service = state_of(request).service
+    run_id = service.approvals.get(request_id).request.run_id
+    service.waiting_request(run_id)  # a cancelled or finished run: refuse before deciding
+    if verdict == "approved":
+        receipt = service.approvals.approve(request_id, who.name, reason)
+    else:
+        receipt = service.approvals.deny(request_id, who.name, reason)
+    service.resume(receipt.run_id, who.name)
+    return Done(detail=f"{verdict} by {who.name}; the run resumes")
+
+
+@api.post("/approvals/{request_id}/approve")
+def approve(request: Request, request_id: str, body: OptionalReason, who: Approver) -> Done:
+    """Approve a pending request (a signed receipt); the run resumes."""
+    return _decide(request, request_id, who, "approved", body.reason)
+
+
+@api.post("/approvals/{request_id}/deny")
+def deny(request: Request, request_id: str, body: Reason, who: Approver) -> Done:
+    """Deny a pending request with a reason the agent sees; the run resumes."""
+    return _decide(request, request_id, who, "denied", body.reason)
+
+
+@api.get("/agents")
+def list_agents(request: Request, _who: Reader) -> dict[str, Any]:
+    """Agents seen in the journal (versions, charters) and the ones this server can start."""
+    state = state_of(request)
+    return {
+        "startable": sorted(state.service.agents),
+        "agents": queries.agents(state.journal),
+    }
+
+
+@api.post("/agents/{agent}/pause")
+def pause_agent(request: Request, agent: str, body: Reason, who: Operator) -> Done:
+    """The kill switch: the agent starts no run, and its runs stop before their next step."""
+    Controls(state_of(request).journal).pause(agent, actor=who.name, reason=body.reason)
+    return Done(detail=f"agent {agent} paused")
+
+
+@api.post("/agents/{agent}/resume")
+def resume_agent(request: Request, agent: str, body: OptionalReason, who: Operator) -> Done:
+    """Lift a pause."""
+    Controls(state_of(request).journal).resume(agent, actor=who.name, reason=body.reason)
+    return Done(detail=f"agent {agent} resumed")
+
+
+@api.get("/tools")
+def list_tools(request: Request, _who: Reader) -> list[queries.ToolView]:
+    """Tools seen in runs, with their contract, use and revocations."""
+    return queries.tools_inventory(state_of(request).journal)
+
+
+@api.post("/tools/{tool}/revoke")
+def revoke_tool(request: Request, tool: str, body: ToolControl, who: Operator) -> Done:
+    """Deny a tool (to every agent, or one) from the next step of every run on."""
+    controls = Controls(state_of(request).journal)
+    controls.revoke(tool, actor=who.name, reason=body.reason, agent=body.agent)
+    return Done(detail=f"tool {tool} revoked")
+
+
+@api.post("/tools/{tool}/restore")
+def restore_tool(request: Request, tool: str, body: ToolControl, who: Operator) -> Done:
+    """Undo a revocation (same agent scope)."""
+    controls = Controls(state_of(request).journal)
+    controls.restore(tool, actor=who.name, reason=body.reason, agent=body.agent)
+    return Done(detail=f"tool {tool} restored")
+
+
+@api.get("/violations")
+def list_violations(
+    request: Request, _who: Reader, limit: Annotated[int, Query(ge=1, le=1000)] = 100
+) -> list[queries.Violation]:
+    """Denials, flow-rule hits, anomalies and budget breaches, newest first."""
+    return queries.violations(state_of(request).journal, limit=limit)
+
+
+@api.get("/costs")
+def costs(
+    request: Request,
+    _who: Reader,
+    group: Literal["agent", "tool"] = "agent",
+    bucket: Literal["hour", "day"] = "day",
+) -> list[queries.CostPoint]:
+    """Cost over time per agent or per tool."""
+    return queries.cost_by(state_of(request).journal, group=group, bucket=bucket)
+
+
+@api.get("/audit/verify")
+def audit_verify(request: Request, _who: Reader) -> queries.AuditStatus:
+    """Check the hash chain and the signed checkpoints."""
+    return queries.audit_status(state_of(request).journal)
+
+
+@api.get("/audit/export")
+def audit_export(request: Request, _who: Reader) -> StreamingResponse:
+    """The whole journal as JSON lines, oldest first."""
+    journal = state_of(request).journal
+
+    def lines() -> Iterator[str]:
+        for record in journal.records():
+            yield canonical_json(record.to_json()) + "\n"
+
+    return StreamingResponse(lines(), media_type="application/x-ndjson")
+
+
+@api.get("/tokens")
+def list_tokens(request: Request, _who: Admin) -> list[dict[str, Any]]:
+    """API tokens (never their secrets)."""
+    return [
+        {
+            "token_id": t.token_id,
+            "name": t.name,
+            "role": t.role,
+            "created_at": t.created_at,
+            "created_by": t.created_by,
+            "revoked_at": t.revoked_at,
+        }
+        for t in state_of(request).tokens.tokens()
+    ]
+
+
+@api.post("/tokens", status_code=201)
+def create_token(request: Request, body: NewToken, who: Admin) -> dict[str, str]:
+    """Create a token; its secret is in this response only."""
+    info, secret = state_of(request).tokens.create(body.name, body.role, actor=who.name)
+    return {"token_id": info.token_id, "name": info.name, "role": info.role, "token": secret}
+
+
+@api.post("/tokens/{token_id}/revoke")
+def revoke_token(request: Request, token_id: str, who: Admin) -> Done:
+    """Revoke a token: its requests are refused from now on."""
+    state_of(request).tokens.revoke(token_id, actor=who.name)
+    return Done(detail=f"token {token_id} revoked")
+
+
+@router.get("/metrics", response_class=PlainTextResponse)
+def metrics(request: Request, _who: Reader) -> str:
+    """Counters in the Prometheus text format."""
+    return queries.prometheus_text(queries.metrics(state_of(request).journal))
+
+
+router.include_router(api)

@@ -1,0 +1,165 @@
+"""What the HTTP service does on behalf of its callers: start, resume, cancel and roll back
+runs of the agents it knows, in its own threads or through the worker queue.
+
+The service knows the agent files it was started with (``--agents``) and, for runs it
+did not start, the file each journaled run started from.
+"""
+
+from __future__ import annotations
+
+import logging
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from charter.agent import Agent, load_agent
+from charter.errors import ConfigError, RunStateError
+from charter.journal import Journal
+from charter.runtime import Approvals, Runner
+from charter.runtime._rollback import RollbackReport, rollback
+from charter.runtime._runner import history, new_run_id, waiting_record
+
+log = logging.getLogger("charter.server")
+
+
+def agent_files(paths: list[Path]) -> dict[str, Path]:
+    """Agent name → file, for agent files and directories of them (``*.agent.yaml``).
+
+    Raises:
+        ConfigError: a path does not exist, a file is not a valid agent, or two files
+            define the same agent name.
+    """
+    found: dict[str, Path] = {}
+    for path in paths:
+        if not path.exists():
+            raise ConfigError(f"{path}: no such agent file or directory")
+        files = sorted(path.glob("*.agent.yaml")) if path.is_dir() else [path]
+        for file in files:
+            name = load_agent(file).name
+            if name in found and found[name] != file.resolve():
+                raise ConfigError(f"agent {name!r} is defined by both {found[name]} and {file}")
+            found[name] = file.resolve()
+    return found
+
+
+class RunService:
+    """Runs on behalf of API callers.
+
+    Args:
+        journal: the journal (with its signer, so runs end with a signed checkpoint).
+        agents: agent name → agent file, the agents callers may start.
+        queue: hand runs and resumes to ``charter worker`` processes instead of running
+            them in this process.
+        threads: runs executed at a time in this process (without ``queue``).
+    """
+
+    def __init__(
+        self, journal: Journal, agents: dict[str, Path], *, queue: bool = False, threads: int = 4
+    ) -> None:
+        self.journal = journal
+        self.agents = dict(agents)
+        self.queue = queue
+        self.runner = Runner(journal)
+        self.approvals = Approvals(journal)
+        self._threads = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="charter-run")
+
+    def close(self) -> None:
+        """Stop taking runs; runs in progress finish first."""
+        self._threads.shutdown(wait=True)
+        self.runner.close()
+
+    def agent(self, name: str) -> tuple[Agent, Path]:
+        """A known agent, loaded fresh from its file (so edits apply to the next run).
+
+        Raises:
+            ConfigError: no agent of that name, or its file no longer loads.
+        """
+        path = self.agents.get(name)
+        if path is None:
+            known = ", ".join(sorted(self.agents)) or "none (start the server with --agents)"
+            raise ConfigError(f"unknown agent {name!r}; agents: {known}")
+        return load_agent(path), path
+
+    def run_agent(self, run_id: str) -> tuple[Agent, Path]:
+        """The agent of a journaled run: its known file by name, else the file it started from.
+
+        Raises:
+            RunNotFoundError: no such run.
+            RunStateError: its agent file is unknown here.
+        """
+        started = history(self.journal, run_id)[0].payload
+        name = str(started["agent"])
+        if name in self.agents:
+            return self.agent(name)
+        source = started.get("source")
+        if not source or not Path(source).exists():
+            raise RunStateError(f"run {run_id}'s agent {name!r} is not known to this server")
+        return load_agent(source), Path(source)
+
+    def start(self, name: str, goal: str, actor: str) -> str:
+        """Start a run of agent ``name``; return its run id at once (it runs in the
+        background, or in a worker with ``queue``).
+
+        Raises:
+            ConfigError: unknown agent, or an empty goal.
+        """
+        if not goal.strip():
+            raise ConfigError("a run needs a goal")
+        agent, path = self.agent(name)
+        run_id = new_run_id()
+        if self.queue:
+            from charter.runtime._worker import submit
+
+            submit(path, goal, actor, run_id)
+        else:
+            self._threads.submit(self._background_run, agent, goal, actor, run_id)
+        return run_id
+
+    def waiting_request(self, run_id: str) -> str:
+        """The approval request run ``run_id`` waits for.
+
+        Raises:
+            RunNotFoundError: no such run.
+            RunStateError: the run is not waiting for an approval.
+        """
+        waiting = waiting_record(history(self.journal, run_id))
+        if waiting is None:
+            raise RunStateError(f"run {run_id} is not waiting for an approval")
+        return str(waiting.payload["request_id"])
+
+    def resume(self, run_id: str, actor: str) -> None:
+        """Continue a run whose approval request was just decided, in the background.
+
+        Raises:
+            RunStateError: the run is not waiting for an approval.
+        """
+        request_id = self.waiting_request(run_id)
+        agent, path = self.run_agent(run_id)
+        if self.queue:
+            from charter.runtime._worker import submit_resume
+
+            submit_resume(run_id, request_id, path, actor)
+            return
+        self._threads.submit(self._background_resume, agent, run_id, actor)
+
+    def cancel(self, run_id: str, actor: str, reason: str) -> str:
+        """Cancel a run; return the state it was in. See :meth:`Runner.cancel`."""
+        if not reason.strip():
+            raise ConfigError("cancelling a run needs a reason (it is journaled)")
+        return self.runner.cancel(run_id, actor=actor, reason=reason)
+
+    def rollback(self, run_id: str, actor: str) -> RollbackReport:
+        """Undo a finished or waiting run's completed writes. See :func:`rollback`."""
+        agent, _path = self.run_agent(run_id)
+        return rollback(self.journal, agent, run_id, actor=actor)
+
+    def _background_run(self, agent: Agent, goal: str, actor: str, run_id: str) -> None:
+        try:
+            self.runner.run(agent, goal, actor=actor, run_id=run_id)
+        except Exception:  # the run journaled its failure; keep the thread pool alive
+            log.exception("run %s failed", run_id)
+
+    def _background_resume(self, agent: Agent, run_id: str, actor: str) -> None:
+        try:
+            self.runner.resume(agent, run_id, actor=actor)
+        except Exception:
+            log.exception("resuming run %s failed", run_id)

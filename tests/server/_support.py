@@ -1,0 +1,64 @@
+"""What the service tests share: the refund agent, its tools, and the test client bundle."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from fastapi.testclient import TestClient
+
+from charter.journal import Journal
+
+TOOLS_MODULE = '''
+from charter import tool
+
+@tool(side_effect="write", targets=("order_id",))
+def refund_order(order_id: int, amount_cents: int) -> dict:
+    """Refund an order."""
+    return {"refund_id": order_id * 10, "order_id": order_id}
+
+
+@tool
+def lookup_order(order_id: int) -> dict:
+    """Look an order up."""
+    return {"order_id": order_id, "status": "delivered"}
+'''
+
+AGENT = """
+name: refunder
+reasoner:
+  kind: rules
+  match: 'refund (?P<order_id>\\d+) for (?P<cents>\\d+)'
+  steps:
+    - id: order
+      call: lookup_order
+      args: {order_id: "{goal.order_id}"}
+    - id: refund
+      call: refund_order
+      args: {order_id: "{goal.order_id}", amount_cents: "{goal.cents}"}
+    - when: "{steps.refund.result.refund_id}"
+      respond: "Refunded order {goal.order_id}."
+    - respond: "Not refunded: {steps.refund.error}"
+toolsets:
+  - ref: server_test_tools:toolset
+charter:
+  name: refunds
+  rules:
+    - id: big-refunds
+      effect: ask
+      tools: [refund_order]
+      when: context.args.amount_cents > 5000
+      reason: refunds over $50 need a manager
+"""
+
+
+@dataclass
+class Service:
+    """The app, a client, the journal and a token per role (plus ``sam``, an operator
+    who starts runs)."""
+
+    client: TestClient
+    journal: Journal
+    tokens: dict[str, str]
+
+    def auth(self, role: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.tokens[role]}"}
