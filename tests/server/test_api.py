@@ -214,6 +214,7 @@ def test_a_revoked_tool_is_denied_at_the_next_run(service: Service) -> None:
     tools = service.client.get("/api/tools", headers=service.auth("viewer")).json()
     lookup = next(t for t in tools if t["name"] == "lookup_order")
     assert lookup["revoked"]
+    assert lookup["side_effect"] == "read"  # the contract, from the loaded agent
 
 
 def test_the_kill_switch_stops_the_agents_runs(service: Service) -> None:

@@ -247,7 +247,8 @@ def resume_agent(request: Request, agent: str, body: OptionalReason, who: Operat
 @api.get("/tools")
 def list_tools(request: Request, _who: Reader) -> list[queries.ToolView]:
     """Tools seen in runs, with their contract, use and revocations."""
-    return queries.tools_inventory(state_of(request).journal)
+    state = state_of(request)
+    return queries.tools_inventory(state.journal, state.service.tools)
 
 
 @api.post("/tools/{tool}/revoke")
@@ -282,7 +283,9 @@ def costs(
     bucket: Literal["hour", "day"] = "day",
 ) -> list[queries.CostPoint]:
     """Cost over time per agent or per tool."""
-    return queries.cost_by(state_of(request).journal, group=group, bucket=bucket)
+    state = state_of(request)
+    costs = state.service.tool_costs()
+    return queries.cost_by(state.journal, group=group, bucket=bucket, tool_costs=costs)
 
 
 @api.get("/audit/verify")

@@ -17,6 +17,7 @@ from charter.journal import Journal
 from charter.runtime import Approvals, Runner
 from charter.runtime._rollback import RollbackReport, rollback
 from charter.runtime._runner import history, new_run_id, waiting_record
+from charter.server._queries import ToolInfo
 
 log = logging.getLogger("charter.server")
 
@@ -58,9 +59,18 @@ class RunService:
         self.journal = journal
         self.agents = dict(agents)
         self.queue = queue
+        self.tools: dict[str, list[ToolInfo]] = {
+            name: [ToolInfo.from_tool(tool) for tool in load_agent(path).inventory]
+            for name, path in self.agents.items()
+        }
+        """Agent name → its tools' contracts (the journal records tool names only)."""
         self.runner = Runner(journal)
         self.approvals = Approvals(journal)
         self._threads = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="charter-run")
+
+    def tool_costs(self) -> dict[str, float]:
+        """Tool name → its contract's cost per call, over the known agents."""
+        return {info.name: info.cost_usd for infos in self.tools.values() for info in infos}
 
     def close(self) -> None:
         """Stop taking runs; runs in progress finish first."""
