@@ -331,7 +331,8 @@ def test_a_session_needs_its_csrf_token_to_change_anything(service: Service) -> 
     assert forged.status_code == wrong.status_code == 403
     assert "CSRF" in forged.json()["detail"]
     assert started.status_code == 202, started.text
-    assert len(_kinds(service, "run.started")) == 1
+    _wait_run(service, started.json()["run_id"], "completed")
+    assert len(_kinds(service, "run.started")) == 1  # only the one with the right token
     assert [r["reason"] for r in _kinds(service, "api.rejected")] == [
         "missing or wrong CSRF token"
     ] * 2
