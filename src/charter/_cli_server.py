@@ -72,6 +72,17 @@ def register(
 
         guarded(go)
 
+    @app.command()
+    def openapi() -> None:
+        """Print the HTTP API's OpenAPI spec (JSON); docs/openapi.json is this output."""
+        import json
+
+        from charter.journal import Journal as MemoryJournal
+        from charter.server import create_app
+
+        spec = create_app(MemoryJournal("sqlite://"), {}).openapi()
+        print(json.dumps(spec, indent=2, sort_keys=True))
+
     @tokens_app.command("create")
     def create(
         name: Annotated[str, typer.Argument(help="Who the token acts as (journaled).")],

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -66,3 +67,13 @@ def test_serve_refuses_a_missing_agents_path(home: Path, tmp_path: Path) -> None
     result = cli.invoke(app, ["serve", "--agents", str(tmp_path / "nowhere")])
 
     assert result.exit_code == 2 and "no such agent file" in result.output
+
+
+def test_the_published_openapi_spec_is_current() -> None:
+    printed = cli.invoke(app, ["openapi"])
+
+    assert printed.exit_code == 0
+    published = Path(__file__).parents[2] / "docs" / "openapi.json"
+    assert json.loads(printed.output) == json.loads(published.read_text()), (
+        "docs/openapi.json is stale: run `charter openapi > docs/openapi.json`"
+    )
