@@ -195,26 +195,22 @@ def runs(
         return
 
     def go() -> None:
-        journal = _journal()
-        started = journal.records_of_kind("run.started", limit=limit)
-        finished = {r.run_id: r.payload for r in journal.records_of_kind("run.finished")}
-        waiting: dict[str, bool] = {}  # the latest of run.waiting / run.resumed decides
-        for r in journal.records_of_kinds(["run.waiting", "run.resumed"]):
-            waiting[r.run_id] = r.kind == "run.waiting"
+        from charter.server._queries import list_runs
+
         table = Table(box=box.SIMPLE_HEAD, pad_edge=False)
         for column in ("run", "agent", "status", "steps", "tokens", "started"):
             table.add_column(column, no_wrap=True)
         table.add_column("goal", overflow="ellipsis", no_wrap=True, min_width=12)
-        for rec in started:
-            p, end = rec.payload, finished.get(rec.run_id, {})
+        for run in list_runs(_journal(), limit=limit):
+            finished = run.status not in ("running", "waiting")
             table.add_row(
-                rec.run_id[:12],
-                p["agent"],
-                end.get("status", "waiting" if waiting.get(rec.run_id) else "running"),
-                str(end.get("steps", "")),
-                str(end.get("tokens", "")),
-                datetime.fromisoformat(rec.ts).strftime("%m-%d %H:%M:%S"),
-                p["goal"][:60],
+                run.run_id[:12],
+                run.agent,
+                run.status,
+                str(run.steps) if finished else "",
+                str(run.tokens) if finished else "",
+                datetime.fromisoformat(run.started_at).strftime("%m-%d %H:%M:%S"),
+                run.goal[:60],
             )
         console.print(table)
 
