@@ -1,33 +1,35 @@
 """The dashboard: server-rendered pages over the same read model as the API.
 
 Signing in exchanges an API token for a session cookie (HttpOnly, SameSite=Strict); every
-form that changes something carries the session's CSRF token.
+page needs a signed-in reader, and every form that changes something (``_forms``) carries
+the session's CSRF token and needs the role the API needs for the same change.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
+from urllib.parse import urlencode
 
-from fastapi import APIRouter, Form, Request
+from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from fastapi.templating import Jinja2Templates
+from sqlalchemy import func, select
 
-from charter.server._app import csrf_token, reject, state_of
-
-HERE = Path(__file__).parent
-templates = Jinja2Templates(directory=HERE / "templates")
+from charter.journal import Journal
+from charter.journal._store import records_table
+from charter.server import _forms
+from charter.server import _queries as queries
+from charter.server._app import need, reject, state_of
+from charter.server._auth import Principal
+from charter.server._charts import MEASURES, Measure, stacked_bars
+from charter.server._render import page
 
 router = APIRouter(include_in_schema=False)
 
+Reader = Annotated[Principal, Depends(need("read"))]
 
-def page(request: Request, template: str, **context: Any) -> HTMLResponse:
-    """Render ``template`` with the CSRF token and the signed-in user."""
-    return templates.TemplateResponse(
-        request,
-        template,
-        {"csrf": csrf_token(request), "who": getattr(request.state, "who", None), **context},
-    )
+RUNS_PER_PAGE = 50
+FINISHED = ("completed", "failed", "stopped")
+DECIDED_SHOWN = 50
 
 
 @router.get("/login")
@@ -42,7 +44,7 @@ def login(request: Request, token: Annotated[str, Form(max_length=200)]) -> Resp
     principal = state_of(request).tokens.authenticate(token.strip())
     if principal is None:
         reject(request, 401, "sign-in with an invalid or revoked token")
-        return page(request, "login.html", error="That token is not valid.")
+        return page(request, "login.html", error="That token is not valid.", status_code=401)
     request.session.clear()
     request.session["token_id"] = principal.token_id
     return RedirectResponse("/", status_code=303)
@@ -53,3 +55,172 @@ def logout(request: Request) -> Response:
     """End the session."""
     request.session.clear()
     return RedirectResponse("/login", status_code=303)
+
+
+def _blank(value: str | None) -> str | None:
+    return value or None
+
+
+@router.get("/")
+def runs_page(
+    request: Request,
+    who: Reader,
+    status: str | None = None,
+    agent: Annotated[str | None, Query(max_length=128)] = None,
+    before: Annotated[int | None, Query(ge=1)] = None,
+) -> HTMLResponse:
+    """Runs, newest first, filtered by status and agent; the start form for operators."""
+    state = state_of(request)
+    status, agent = _blank(status), _blank(agent)
+    runs = queries.list_runs(
+        state.journal, limit=RUNS_PER_PAGE, before_seq=before, agent=agent, status=status
+    )
+    known = {view.name for view in queries.agents(state.journal)} | set(state.service.agents)
+    return page(
+        request,
+        "runs.html",
+        who,
+        runs=runs,
+        status=status,
+        agent=agent,
+        statuses=queries.RUN_STATUSES,
+        agents=sorted(known),
+        startable=sorted(state.service.agents),
+        older=_older(runs, status, agent),
+    )
+
+
+def _older(runs: list[queries.RunSummary], status: str | None, agent: str | None) -> str | None:
+    """The link to the next page of runs, if this one is full."""
+    if len(runs) < RUNS_PER_PAGE:
+        return None
+    params = {"status": status, "agent": agent, "before": runs[-1].seq}
+    return "/?" + urlencode({k: v for k, v in params.items() if v is not None})
+
+
+def _last_seq(journal: Journal, run_id: str) -> int:
+    """Seq of the run's newest record: where its live event stream starts."""
+    query = select(func.max(records_table.c.seq)).where(records_table.c.run_id == run_id)
+    with journal.engine.connect() as conn:
+        return int(conn.execute(query).scalar() or 0)
+
+
+def _run_context(request: Request, run_id: str) -> dict[str, Any] | None:
+    journal = state_of(request).journal
+    # The stream starts after the newest record read *before* the run, so a record
+    # written while the run is read is streamed (at worst twice), never skipped.
+    after = _last_seq(journal, run_id)
+    detail = queries.run_detail(journal, run_id)
+    if detail is None:
+        # Started from this session but not journaled yet: the page waits for it.
+        return {"run_id": run_id, "after": 0} if _forms.just_started(request, run_id) else None
+    return {
+        "run": detail,
+        "summary": detail.summary,
+        "after": after,
+        "finished": detail.summary.status in FINISHED,
+    }
+
+
+def _missing(request: Request, who: Principal, what: str) -> HTMLResponse:
+    return page(request, "missing.html", who, what=what, status_code=404)
+
+
+@router.get("/runs/{run_id}")
+def run_page(request: Request, run_id: str, who: Reader) -> HTMLResponse:
+    """One run's timeline, updated live while it runs."""
+    context = _run_context(request, run_id)
+    if context is None:
+        return _missing(request, who, f"run {run_id}")
+    return page(request, "run.html" if "run" in context else "starting.html", who, **context)
+
+
+@router.get("/runs/{run_id}/timeline")
+def run_timeline(request: Request, run_id: str, who: Reader) -> HTMLResponse:
+    """The timeline alone, which the run page's script swaps in as records arrive."""
+    context = _run_context(request, run_id)
+    if context is None:
+        return _missing(request, who, f"run {run_id}")
+    template = "_timeline.html" if "run" in context else "_starting.html"
+    return page(request, template, who, **context)
+
+
+@router.get("/approvals")
+def approvals_page(request: Request, who: Reader) -> HTMLResponse:
+    """Pending approval requests, oldest first, then the newest decided ones."""
+    states = state_of(request).service.approvals.sweep()
+    pending = [s for s in states if s.status == "pending"]
+    decided = [s for s in states if s.status != "pending"][::-1][:DECIDED_SHOWN]
+    return page(request, "approvals.html", who, pending=pending, decided=decided)
+
+
+@router.get("/feed")
+def feed_page(
+    request: Request, who: Reader, limit: Annotated[int, Query(ge=1, le=1000)] = 200
+) -> HTMLResponse:
+    """Policy violations and anomalies, newest first."""
+    found = queries.violations(state_of(request).journal, limit=limit)
+    return page(request, "feed.html", who, violations=found)
+
+
+@router.get("/costs")
+def costs_page(
+    request: Request,
+    who: Reader,
+    bucket: Literal["hour", "day"] = "day",
+    measure: str = "cost",
+) -> HTMLResponse:
+    """Cost per agent and per tool over time, as charts drawn on the server."""
+    state = state_of(request)
+    shown: Measure = "cost"
+    for known in MEASURES:
+        if known == measure:
+            shown = known
+    prices = state.service.tool_costs()
+    by_agent = queries.cost_by(state.journal, group="agent", bucket=bucket)
+    by_tool = queries.cost_by(state.journal, group="tool", bucket=bucket, tool_costs=prices)
+    return page(
+        request,
+        "costs.html",
+        who,
+        bucket=bucket,
+        measure=shown,
+        measures=MEASURES,
+        charts=[
+            ("Per agent", "runs", stacked_bars(by_agent, shown, bucket)),
+            ("Per tool", "calls", stacked_bars(by_tool, shown, bucket)),
+        ],
+    )
+
+
+@router.get("/tools")
+def tools_page(request: Request, who: Reader) -> HTMLResponse:
+    """Tools, their contracts, use and revocations; revoke and restore for operators."""
+    state = state_of(request)
+    tools = queries.tools_inventory(state.journal, state.service.tools)
+    return page(request, "tools.html", who, tools=tools)
+
+
+@router.get("/agents")
+def agents_page(request: Request, who: Reader) -> HTMLResponse:
+    """Agents, their versions and charters; the kill switch for operators."""
+    state = state_of(request)
+    seen = queries.agents(state.journal)
+    names = {view.name for view in seen}
+    return page(
+        request,
+        "agents.html",
+        who,
+        agents=seen,
+        unstarted=sorted(set(state.service.agents) - names),
+    )
+
+
+@router.get("/audit")
+def audit_page(request: Request, who: Reader) -> HTMLResponse:
+    """Verify the journal's chain and signed checkpoints now."""
+    status = queries.audit_status(state_of(request).journal)
+    return page(request, "audit.html", who, audit=status)
+
+
+router.include_router(_forms.router)

@@ -1,0 +1,195 @@
+"""The dashboard's forms: the API's changes, through the same service calls, for a
+signed-in browser.
+
+Each form needs the role the API needs for the same change; ``need`` also checks the
+session's CSRF token and journals any refusal. A change that fails (a CharterError: an
+unknown agent, a run no longer waiting, a self-approval) redirects back with its message
+shown on the page, never a stack trace; one that succeeds redirects back (303) with what
+was done.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+from urllib.parse import quote
+
+from fastapi import APIRouter, Depends, Form, Request
+from fastapi.responses import RedirectResponse
+
+from charter.errors import ApprovalRefusedError, CharterError, ConfigError
+from charter.runtime import Controls
+from charter.server._app import need, reject, state_of
+from charter.server._auth import Principal
+from charter.server._render import back
+
+router = APIRouter(include_in_schema=False)
+
+Operator = Annotated[Principal, Depends(need("operate"))]
+Approver = Annotated[Principal, Depends(need("approve"))]
+
+Text = Annotated[str, Form(max_length=2000)]
+Name = Annotated[str, Form(max_length=128)]
+
+
+def _path(name: str) -> str:
+    """``name`` as one path segment."""
+    return quote(name, safe="")
+
+
+def _required(reason: str, what: str) -> str:
+    if not reason.strip():
+        raise ConfigError(f"{what} needs a reason (it is journaled)")
+    return reason.strip()
+
+
+def _failed(request: Request, url: str, who: Principal, error: CharterError) -> RedirectResponse:
+    if isinstance(error, ApprovalRefusedError):  # journaled as a refusal, as the API does
+        reject(request, 403, str(error), who.name)
+    return back(request, url, str(error), kind="error")
+
+
+STARTING_KEY = "starting"
+STARTING_KEPT = 20
+
+
+def _started_here(request: Request) -> list[str]:
+    started = request.session.get(STARTING_KEY)
+    return started.split() if isinstance(started, str) else []
+
+
+def just_started(request: Request, run_id: str) -> bool:
+    """Whether this session started ``run_id`` (whose ``run.started`` a worker or a
+    background thread may not have journaled yet)."""
+    return run_id in _started_here(request)
+
+
+def _remember_start(request: Request, run_id: str) -> None:
+    kept = [run_id, *_started_here(request)][:STARTING_KEPT]
+    request.session[STARTING_KEY] = " ".join(kept)
+
+
+@router.post("/runs")
+def start_run(
+    request: Request, who: Operator, agent: Name = "", goal: Text = ""
+) -> RedirectResponse:
+    """Start a run; show its page."""
+    try:
+        run_id = state_of(request).service.start(agent, goal, who.name)
+    except CharterError as error:
+        return _failed(request, "/", who, error)
+    _remember_start(request, run_id)
+    return back(request, f"/runs/{_path(run_id)}", f"run {run_id} started")
+
+
+@router.post("/runs/{run_id}/cancel")
+def cancel_run(request: Request, run_id: str, who: Operator, reason: Text = "") -> RedirectResponse:
+    """Cancel a run: a running one stops before its next step, a waiting one ends now."""
+    url = f"/runs/{_path(run_id)}"
+    try:
+        was = state_of(request).service.cancel(run_id, who.name, reason)
+    except CharterError as error:
+        return _failed(request, url, who, error)
+    return back(request, url, f"run was {was}; cancelled")
+
+
+@router.post("/runs/{run_id}/rollback")
+def rollback_run(request: Request, run_id: str, who: Operator) -> RedirectResponse:
+    """Undo the run's completed writes, newest first; say what a human must finish."""
+    url = f"/runs/{_path(run_id)}"
+    try:
+        report = state_of(request).service.rollback(run_id, who.name)
+    except CharterError as error:
+        return _failed(request, url, who, error)
+    if report.complete:
+        return back(request, url, f"rolled back: {len(report.items)} effect(s) handled")
+    left = "; ".join(
+        f"step {i.step} {i.tool}: {i.outcome} ({i.detail})"
+        for i in report.items
+        if i.outcome != "compensated"
+    )
+    return back(request, url, f"rollback incomplete, a human must finish: {left}", kind="error")
+
+
+def _decide(
+    request: Request, request_id: str, who: Principal, verdict: str, reason: str
+) -> RedirectResponse:
+    # The same calls as the API's decision: refuse for a run no longer waiting before
+    # deciding anything, then decide, then resume.
+    service = state_of(request).service
+    try:
+        run_id = service.approvals.get(request_id).request.run_id
+        service.waiting_request(run_id)
+        if verdict == "approved":
+            receipt = service.approvals.approve(request_id, who.name, reason)
+        else:
+            receipt = service.approvals.deny(request_id, who.name, reason)
+        service.resume(receipt.run_id, who.name)
+    except CharterError as error:
+        return _failed(request, "/approvals", who, error)
+    return back(request, "/approvals", f"{request_id} {verdict}; run {run_id} resumes")
+
+
+@router.post("/approvals/{request_id}/approve")
+def approve(
+    request: Request, request_id: str, who: Approver, reason: Text = ""
+) -> RedirectResponse:
+    """Approve a pending request (a signed receipt); the run resumes."""
+    return _decide(request, request_id, who, "approved", reason.strip())
+
+
+@router.post("/approvals/{request_id}/deny")
+def deny(request: Request, request_id: str, who: Approver, reason: Text = "") -> RedirectResponse:
+    """Deny a pending request with a reason the agent sees; the run resumes."""
+    return _decide(request, request_id, who, "denied", reason.strip())
+
+
+@router.post("/agents/{agent}/pause")
+def pause_agent(request: Request, agent: str, who: Operator, reason: Text = "") -> RedirectResponse:
+    """The kill switch: the agent starts no run, and its runs stop before their next step."""
+    try:
+        why = _required(reason, "pausing an agent")
+        Controls(state_of(request).journal).pause(agent, actor=who.name, reason=why)
+    except CharterError as error:
+        return _failed(request, "/agents", who, error)
+    return back(request, "/agents", f"agent {agent} paused")
+
+
+@router.post("/agents/{agent}/resume")
+def resume_agent(
+    request: Request, agent: str, who: Operator, reason: Text = ""
+) -> RedirectResponse:
+    """Lift a pause."""
+    Controls(state_of(request).journal).resume(agent, actor=who.name, reason=reason.strip())
+    return back(request, "/agents", f"agent {agent} resumed")
+
+
+@router.post("/tools/{tool}/revoke")
+def revoke_tool(
+    request: Request, tool: str, who: Operator, reason: Text = "", agent: Name = ""
+) -> RedirectResponse:
+    """Deny a tool (to every agent, or one) from the next step of every run on."""
+    try:
+        why = _required(reason, "revoking a tool")
+        Controls(state_of(request).journal).revoke(
+            tool, actor=who.name, reason=why, agent=agent.strip() or None
+        )
+    except CharterError as error:
+        return _failed(request, "/tools", who, error)
+    scope = f" for {agent.strip()}" if agent.strip() else ""
+    return back(request, "/tools", f"tool {tool} revoked{scope}")
+
+
+@router.post("/tools/{tool}/restore")
+def restore_tool(
+    request: Request, tool: str, who: Operator, reason: Text = "", agent: Name = ""
+) -> RedirectResponse:
+    """Undo a revocation (same agent scope)."""
+    try:
+        why = _required(reason, "restoring a tool")
+        Controls(state_of(request).journal).restore(
+            tool, actor=who.name, reason=why, agent=agent.strip() or None
+        )
+    except CharterError as error:
+        return _failed(request, "/tools", who, error)
+    scope = f" for {agent.strip()}" if agent.strip() else ""
+    return back(request, "/tools", f"tool {tool} restored{scope}")
