@@ -196,28 +196,18 @@ def list_approvals(
     ]
 
 
-def _decide(request: Request, request_id: str, who: Principal, verdict: str, reason: str) -> Done:
-    service = state_of(request).service
-    run_id = service.approvals.get(request_id).request.run_id
-    service.waiting_request(run_id)  # a cancelled or finished run: refuse before deciding
-    if verdict == "approved":
-        receipt = service.approvals.approve(request_id, who.name, reason)
-    else:
-        receipt = service.approvals.deny(request_id, who.name, reason)
-    service.resume(receipt.run_id, who.name)
-    return Done(detail=f"{verdict} by {who.name}; the run resumes")
-
-
 @api.post("/approvals/{request_id}/approve")
 def approve(request: Request, request_id: str, body: OptionalReason, who: Approver) -> Done:
     """Approve a pending request (a signed receipt); the run resumes."""
-    return _decide(request, request_id, who, "approved", body.reason)
+    state_of(request).service.decide(request_id, who.name, "approved", body.reason)
+    return Done(detail=f"approved by {who.name}; the run resumes")
 
 
 @api.post("/approvals/{request_id}/deny")
 def deny(request: Request, request_id: str, body: Reason, who: Approver) -> Done:
     """Deny a pending request with a reason the agent sees; the run resumes."""
-    return _decide(request, request_id, who, "denied", body.reason)
+    state_of(request).service.decide(request_id, who.name, "denied", body.reason)
+    return Done(detail=f"denied by {who.name}; the run resumes")
 
 
 @api.get("/agents")

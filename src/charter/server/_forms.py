@@ -10,7 +10,7 @@ was done.
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Form, Request
@@ -111,19 +111,14 @@ def rollback_run(request: Request, run_id: str, who: Operator) -> RedirectRespon
 
 
 def _decide(
-    request: Request, request_id: str, who: Principal, verdict: str, reason: str
+    request: Request,
+    request_id: str,
+    who: Principal,
+    verdict: Literal["approved", "denied"],
+    reason: str,
 ) -> RedirectResponse:
-    # The same calls as the API's decision: refuse for a run no longer waiting before
-    # deciding anything, then decide, then resume.
-    service = state_of(request).service
     try:
-        run_id = service.approvals.get(request_id).request.run_id
-        service.waiting_request(run_id)
-        if verdict == "approved":
-            receipt = service.approvals.approve(request_id, who.name, reason)
-        else:
-            receipt = service.approvals.deny(request_id, who.name, reason)
-        service.resume(receipt.run_id, who.name)
+        run_id = state_of(request).service.decide(request_id, who.name, verdict, reason)
     except CharterError as error:
         return _failed(request, "/approvals", who, error)
     return back(request, "/approvals", f"{request_id} {verdict}; run {run_id} resumes")

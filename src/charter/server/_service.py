@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Literal
 
 from charter.agent import Agent, load_agent
 from charter.errors import ConfigError, RunStateError
@@ -135,6 +136,27 @@ class RunService:
         if waiting is None:
             raise RunStateError(f"run {run_id} is not waiting for an approval")
         return str(waiting.payload["request_id"])
+
+    def decide(
+        self, request_id: str, actor: str, verdict: Literal["approved", "denied"], reason: str
+    ) -> str:
+        """Approve or deny a pending request and resume its run; return the run id.
+
+        A run no longer waiting (cancelled, finished) is refused before anything is
+        decided, so a refused decision journals nothing.
+
+        Raises:
+            ApprovalError: unknown request, not pending, or ``actor`` may not decide it.
+            RunStateError: the run is not waiting for this approval.
+        """
+        run_id = self.approvals.get(request_id).request.run_id
+        self.waiting_request(run_id)
+        if verdict == "approved":
+            self.approvals.approve(request_id, actor, reason)
+        else:
+            self.approvals.deny(request_id, actor, reason)
+        self.resume(run_id, actor)
+        return run_id
 
     def resume(self, run_id: str, actor: str) -> None:
         """Continue a run whose approval request was just decided, in the background.
