@@ -15,7 +15,9 @@ from charter.journal import Journal
 from charter.runtime import Controls
 from charter.runtime._outbox import Outbox
 
-agents_app = typer.Typer(help="Steer agents: the kill switch.", no_args_is_help=True)
+agents_app = typer.Typer(
+    help="Steer agents: the kill switch and supervised mode.", no_args_is_help=True
+)
 tools_app = typer.Typer(help="Revoke and restore tools.", no_args_is_help=True)
 notifications_app = typer.Typer(
     help="Notifications from anomaly playbooks (the outbox).", no_args_is_help=True
@@ -63,6 +65,34 @@ def register(
         def go() -> None:
             Controls(journal()).resume(agent, actor=actor_or_user(actor), reason=reason)
             console.print(f"[green]resumed[/] {escape(agent)}")
+
+        guarded(go)
+
+    @agents_app.command("supervise")
+    def supervise(
+        agent: Annotated[str, typer.Argument(help="Agent name.")],
+        reason: Reason,
+        actor: Actor = None,
+    ) -> None:
+        """Supervised mode: every write or external call of AGENT asks an approver."""
+
+        def go() -> None:
+            Controls(journal()).supervise(agent, actor=actor_or_user(actor), reason=reason)
+            console.print(f"[yellow]supervised[/] {escape(agent)}: {escape(reason)}")
+
+        guarded(go)
+
+    @agents_app.command("unsupervise")
+    def unsupervise(
+        agent: Annotated[str, typer.Argument(help="Agent name.")],
+        reason: Annotated[str, typer.Option(help="Why (journaled).")] = "",
+        actor: Actor = None,
+    ) -> None:
+        """Lift supervised mode: AGENT's charter alone decides again."""
+
+        def go() -> None:
+            Controls(journal()).unsupervise(agent, actor=actor_or_user(actor), reason=reason)
+            console.print(f"[green]unsupervised[/] {escape(agent)}")
 
         guarded(go)
 

@@ -13,6 +13,7 @@ from charter.runtime import Controls
 from charter.testing import ScriptedReasoner, call, make_agent, record_kinds, respond
 
 calls: list[int] = []
+tagged: list[int] = []
 
 
 @tool
@@ -22,9 +23,17 @@ def lookup_order(order_id: int) -> int:
     return order_id
 
 
+@tool(side_effect="write")
+def tag(order_id: int) -> str:
+    """Tag an order."""
+    tagged.append(order_id)
+    return "tagged"
+
+
 @pytest.fixture(autouse=True)
 def _reset() -> None:
     calls.clear()
+    tagged.clear()
 
 
 @pytest.fixture
@@ -193,3 +202,33 @@ def test_cancel_refuses_finished_and_unknown_runs(url: str) -> None:
     with pytest.raises(RunNotFoundError):
         runner.cancel("no-such-run", actor="oncall", reason="typo")
     assert journal.latest_seq(["control.cancel"]) == 0  # nothing journaled
+
+
+# Supervised mode
+
+
+def test_a_supervised_agents_writes_ask_and_its_reads_run(url: str) -> None:
+    journal = Journal(url)
+    Controls(journal).supervise("test-agent", actor="model-monitor", reason="fraud model drift")
+    script = ScriptedReasoner([call("lookup_order", order_id=1), call("tag", order_id=1)])
+    agent = make_agent([lookup_order, tag], script)
+
+    run = Runner(journal).run(agent, "g", actor="sam")
+
+    assert calls == [1] and tagged == []  # the read ran; the write waits
+    assert run.status == "waiting"
+    decided = [r.payload for r in journal.records(run.run_id) if r.kind == "step.decided"]
+    assert decided[-1]["verdict"] == "ask" and decided[-1]["rules"] == ["control.supervised"]
+    assert "fraud model drift" in decided[-1]["reason"]
+
+
+def test_lifting_supervision_lets_the_charter_decide_again(url: str) -> None:
+    journal = Journal(url)
+    controls = Controls(journal)
+    controls.supervise("test-agent", actor="oncall", reason="drift")
+    controls.unsupervise("test-agent", actor="oncall")
+    agent = make_agent([tag], ScriptedReasoner([call("tag", order_id=2), respond("done")]))
+
+    run = Runner(journal).run(agent, "g")
+
+    assert (run.status, tagged) == ("completed", [2])

@@ -21,6 +21,8 @@ CONTROL_KINDS = (
     "control.revoke",
     "control.restore",
     "control.cancel",
+    "control.supervise",
+    "control.unsupervise",
 )
 
 
@@ -35,10 +37,16 @@ class ControlState:
     """``(tool, agent or "*")`` → reason."""
     cancelled: dict[str, str] = field(default_factory=lambda: {})
     """Run id → why an operator cancelled it."""
+    supervised: dict[str, str] = field(default_factory=lambda: {})
+    """Agent name → why every write or external call of it needs an approver."""
 
     def pause_reason(self, agent: str) -> str | None:
         """Why ``agent`` is paused, or None."""
         return self.paused.get(agent)
+
+    def supervision(self, agent: str) -> str | None:
+        """Why ``agent`` is under supervision (its writes ask), or None."""
+        return self.supervised.get(agent)
 
     def cancel_reason(self, run_id: str) -> str | None:
         """Why run ``run_id`` was cancelled, or None."""
@@ -66,6 +74,7 @@ class Controls:
             paused: dict[str, str] = {}
             revoked: dict[tuple[str, str], str] = {}
             cancelled: dict[str, str] = {}
+            supervised: dict[str, str] = {}
             for record in self.journal.records_of_kinds(CONTROL_KINDS):
                 p = record.payload
                 match record.kind:
@@ -75,11 +84,15 @@ class Controls:
                         paused.pop(p["agent"], None)
                     case "control.revoke":
                         revoked[(p["tool"], p["agent"] or "*")] = p["reason"]
+                    case "control.supervise":
+                        supervised[p["agent"]] = p["reason"]
+                    case "control.unsupervise":
+                        supervised.pop(p["agent"], None)
                     case "control.cancel":
                         cancelled[p["run_id"]] = f"cancelled by {p['actor']}: {p['reason']}"
                     case _:
                         revoked.pop((p["tool"], p["agent"] or "*"), None)
-            self._state = ControlState(latest, paused, revoked, cancelled)
+            self._state = ControlState(latest, paused, revoked, cancelled, supervised)
             return self._state
 
     def _write(self, kind: str, payload: dict[str, Any]) -> None:
@@ -97,6 +110,15 @@ class Controls:
         """Deny ``tool`` (for one agent, or all) from the next step of every run on."""
         payload = {"tool": tool, "agent": agent, "actor": actor, "reason": reason}
         self._write("control.revoke", payload)
+
+    def supervise(self, agent: str, *, actor: str, reason: str) -> None:
+        """Supervised mode: from the next step on, every write or external call of
+        ``agent`` that its charter allows asks an approver instead."""
+        self._write("control.supervise", {"agent": agent, "actor": actor, "reason": reason})
+
+    def unsupervise(self, agent: str, *, actor: str, reason: str = "") -> None:
+        """Lift supervised mode: the charter alone decides again."""
+        self._write("control.unsupervise", {"agent": agent, "actor": actor, "reason": reason})
 
     def cancel(self, run_id: str, *, actor: str, reason: str) -> None:
         """Stop run ``run_id`` before its next step (a running run, in any process)."""

@@ -544,8 +544,7 @@ class Runner:
         controls = self.controls.state()  # read after reasoning, which may take seconds
         if self._paused(session, controls):
             return
-        revoked = controls.revocation(action.tool, agent.name)
-        observation = self._govern_and_act(session, step, action, revoked, None)
+        observation = self._govern_and_act(session, step, action, controls, None)
         if observation is not None:
             self._observed(session, step, action, observation)
 
@@ -609,8 +608,7 @@ class Runner:
         controls = self.controls.state()
         if self._paused(session, controls):
             return
-        revoked = controls.revocation(call.tool, session.agent.name)
-        observation = self._govern_and_act(session, step, call, revoked, request)
+        observation = self._govern_and_act(session, step, call, controls, request)
         if observation is not None:
             self._observed(session, step, call, observation)
 
@@ -619,7 +617,7 @@ class Runner:
         session: _Session,
         step: Step,
         call: ToolCall,
-        revoked: str | None,
+        controls: ControlState,
         approved: ApprovalRequest | None,
     ) -> Observation | None:
         """Govern ``call`` and act on it; None when the run now waits for an approval."""
@@ -642,10 +640,14 @@ class Runner:
             found,
             args,
             repeat=key in session.completed,
-            revoked=revoked,
+            revoked=controls.revocation(found.name, agent.name),
             labels=arg_labels,
             limiter=session.limiter,
         )
+        supervised = controls.supervision(agent.name)
+        if supervised is not None and decision.allowed and found.contract.side_effect != "read":
+            why = f"agent {agent.name!r} is supervised: {supervised}"
+            decision = Decision("ask", ("control.supervised",), why, decision.policy)
         step.decision = decision
         session.record(
             "step.decided",
