@@ -55,6 +55,7 @@ from charter.policy._anomaly import AnomalyRule, Notifications
 from charter.policy._cedar import CompiledCharter, raw_policy_ids
 from charter.policy._decision import Decision, Verdict
 from charter.policy._flow import Flows, Label
+from charter.policy._model_watch import ModelWatch
 
 if TYPE_CHECKING:
     from charter.tools import Tool
@@ -213,6 +214,9 @@ class Charter(BaseModel):
     ``stopped`` (a budget, an operator or a call in doubt ended it). The rollback is
     journaled as ``charter runs rollback`` journals it; irreversible and in-doubt effects
     are reported, not guessed at."""
+    models: list[ModelWatch] = Field(default_factory=lambda: [])
+    """Drift thresholds for registered models the agent calls, and what a breach does
+    (see :mod:`charter.policy._model_watch` and :func:`charter.models.check_drift`)."""
 
     @model_validator(mode="after")
     def _valid_policies(self) -> Charter:
