@@ -39,6 +39,7 @@ bench: install-dev
 	$(PY) benchmarks/policy_latency.py
 	$(PY) benchmarks/security_utility.py
 	$(PY) benchmarks/local_model.py
+	$(PY) benchmarks/api_load.py
 
 clean:
 	rm -rf $(VENV) .charter .pytest_cache build src/*.egg-info
