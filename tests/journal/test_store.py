@@ -130,3 +130,20 @@ def test_records_since_reads_a_time_window_newest_first(journal: Journal) -> Non
     assert [r.payload["n"] for r in recent] == [2, 1]
     assert journal.records_since("k", later) == []
     assert [r.seq for r in journal.records_of_kind("k", limit=1)] == [3]
+
+
+def test_records_of_kinds_can_filter_on_payload_text(journal: Journal) -> None:
+    journal.append(
+        [
+            ("x", "k", {"request_id": "apr-1"}),
+            ("x", "k", {"request_id": "apr-12"}),
+            ("x", "k", {"request_id": "a%_1"}),
+            ("x", "other", {"request_id": "apr-1"}),
+        ]
+    )
+
+    exact = journal.records_of_kinds(["k"], payload_contains='"request_id":"apr-1"')
+    wild = journal.records_of_kinds(["k"], payload_contains="%_")
+
+    assert [r.seq for r in exact] == [1]
+    assert [r.seq for r in wild] == [3]  # LIKE wildcards are matched literally

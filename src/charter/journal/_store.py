@@ -346,13 +346,18 @@ class Journal:
                 cursor.close()
         return int(row[0]) if row and row[0] is not None else 0
 
-    def records_of_kinds(self, kinds: Sequence[str]) -> list[Record]:
-        """Records of any of ``kinds``, oldest first."""
+    def records_of_kinds(
+        self, kinds: Sequence[str], *, payload_contains: str | None = None
+    ) -> list[Record]:
+        """Records of any of ``kinds``, oldest first; with ``payload_contains``, only those
+        whose canonical JSON payload contains that text (filtered in the database)."""
         query = (
             select(records_table)
             .where(records_table.c.kind.in_(list(kinds)))
             .order_by(records_table.c.seq)
         )
+        if payload_contains is not None:
+            query = query.where(records_table.c.payload.contains(payload_contains, autoescape=True))
         with self._engine.connect() as conn:
             return [_record(row) for row in conn.execute(query)]
 
