@@ -317,3 +317,12 @@ def test_check_tools_rejects_a_deny_pattern_matching_no_tool() -> None:
 def test_check_tools_with_no_known_tools_says_none() -> None:
     with pytest.raises(ConfigError, match="known tools: none"):
         _charter(allow=["*"]).check_tools([], "c.yaml")
+
+
+def test_a_new_field_left_at_its_default_keeps_the_policy_version() -> None:
+    charter = Charter(name="c", rules=[])
+    same = Charter(name="c", rules=[], rollback_on=[])  # a field a later release added
+    changed = Charter(name="c", rollback_on=["failed"])
+
+    assert same.policy_hash == charter.policy_hash
+    assert changed.policy_hash != charter.policy_hash

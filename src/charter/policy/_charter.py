@@ -256,8 +256,12 @@ class Charter(BaseModel):
 
     @cached_property
     def policy_hash(self) -> str:
-        """Short version hash of the policy content, journaled with every decision."""
-        body = canonical_json(self.model_dump(mode="json"))
+        """Short version hash of the policy content, journaled with every decision.
+
+        Fields left at their defaults are not hashed, so a charter release that adds a
+        field does not change the version of every existing charter (which would refuse
+        every pending approval, bound to the version it was asked under)."""
+        body = canonical_json(self.model_dump(mode="json", exclude_defaults=True))
         return hashlib.sha256(body.encode()).hexdigest()[:16]
 
     def model_copy(self, *, update: Mapping[str, Any] | None = None, deep: bool = False) -> Charter:
