@@ -1,4 +1,4 @@
-"""A journal (and its model registry) per test."""
+"""A journal (and its model registry) per test; the demo model trained once per session."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import pytest
 
 from charter.journal import Journal
 from charter.models import ModelRegistry
+from charter.models.demo import train_and_register
 
 
 @pytest.fixture
@@ -24,3 +25,13 @@ def journal(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Journal
 @pytest.fixture
 def registry(journal: Journal) -> ModelRegistry:
     return ModelRegistry(journal)
+
+
+@pytest.fixture(scope="session")
+def demo_files(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The demo model's training outputs (model.skops, card.yaml, reference.npz), made once."""
+    home = tmp_path_factory.mktemp("demo-home")
+    scratch = Journal(f"sqlite:///{home / 'scratch.db'}")
+    train_and_register(scratch, home)
+    scratch.close()
+    return home / "models" / "fraud_risk" / "1"
