@@ -29,6 +29,7 @@ from charter.models._card import (
 )
 from charter.models._reference import REFERENCE_SAMPLES, Reference
 from charter.models._registry import MODELS_RUN, ModelRegistry
+from charter.models._tool import model_tool, tools
 from charter.models._version import STAGES, ModelVersion, Prediction, Stage
 
 __all__ = [
@@ -51,4 +52,6 @@ __all__ = [
     "Reference",
     "Stage",
     "load_spec",
+    "model_tool",
+    "tools",
 ]
