@@ -27,17 +27,32 @@ from charter.models._card import (
     OutputSchema,
     load_spec,
 )
+from charter.models._drift import (
+    PREDICTION,
+    DriftReport,
+    FeatureDrift,
+    check_drift,
+    ks_test,
+    measure_drift,
+    plot_drift,
+    psi,
+)
 from charter.models._reference import REFERENCE_SAMPLES, Reference
 from charter.models._registry import MODELS_RUN, ModelRegistry
 from charter.models._tool import model_tool, tools
 from charter.models._version import STAGES, ModelVersion, Prediction, Stage
+from charter.policy._model_watch import DriftAction, ModelWatch
 
 __all__ = [
     "FLAVORS",
     "MODELS_RUN",
+    "PREDICTION",
     "REFERENCE_SAMPLES",
     "STAGES",
+    "DriftAction",
+    "DriftReport",
     "Feature",
+    "FeatureDrift",
     "FeatureType",
     "Flavor",
     "Lineage",
@@ -47,11 +62,17 @@ __all__ = [
     "ModelRegistry",
     "ModelSpec",
     "ModelVersion",
+    "ModelWatch",
     "OutputSchema",
     "Prediction",
     "Reference",
     "Stage",
+    "check_drift",
+    "ks_test",
     "load_spec",
+    "measure_drift",
     "model_tool",
+    "plot_drift",
+    "psi",
     "tools",
 ]
