@@ -14,7 +14,15 @@ from rich import box
 from rich.console import Console
 from rich.table import Table
 
-from charter import _cli_advise, _cli_approvals, _cli_controls, _cli_policy, _cli_server, settings
+from charter import (
+    _cli_advise,
+    _cli_approvals,
+    _cli_controls,
+    _cli_models,
+    _cli_policy,
+    _cli_server,
+    settings,
+)
 from charter._transcript import describe
 from charter.errors import CharterError, RunNotFoundError
 from charter.journal import Journal, JournalVerifier, Record, load_or_create_signer, load_verifier
@@ -337,6 +345,7 @@ def demo(
 _cli_policy.register(app, console, _journal, _guarded, resolve_run_id)
 _cli_controls.register(app, console, _journal, _guarded)
 _cli_advise.register(app, console, _journal, _guarded)
+_cli_models.register(app, console, _journal, _guarded)
 _cli_server.register(app, console, lambda: _journal(signed=True), _guarded)
 _cli_approvals.register(
     app, runs_app, console, lambda: _journal(signed=True), _guarded, resolve_run_id, print_record

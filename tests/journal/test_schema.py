@@ -15,6 +15,8 @@ from charter.journal import Journal
 from charter.journal._schema import MIGRATIONS, head_revision, migrate
 
 REVISION_0001 = (
+    "DROP TABLE model_artifacts",
+    "DROP TABLE model_versions",
     "DROP TABLE api_tokens",
     "DROP TABLE charter_workers",
     "DROP INDEX ix_journal_records_kind_seq",
