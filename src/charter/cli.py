@@ -332,11 +332,23 @@ def audit_export(
 def demo(
     reset: Annotated[bool, typer.Option(help="Recreate the demo world first.")] = True,
     goals: Annotated[int, typer.Option(help="Run only the first N demo goals.")] = 0,
+    drift: Annotated[
+        bool,
+        typer.Option(
+            "--drift", help="Run the model-drift scenario instead (the fraud model as a tool)."
+        ),
+    ] = False,
 ) -> None:
     """Run the customer-operations demo on the embedded local model."""
-    from charter.demo.showcase import run_demo
 
     def go() -> int:
+        if drift:
+            from charter.demo.drift import run_drift_demo
+
+            home = settings.charter_home()
+            return run_drift_demo(console, journal=_journal(signed=True), home=home)
+        from charter.demo.showcase import run_demo
+
         return run_demo(console, journal=_journal(signed=True), reset=reset, limit=goals or None)
 
     raise typer.Exit(_guarded(go))

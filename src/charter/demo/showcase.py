@@ -21,6 +21,7 @@ from charter._transcript import describe
 from charter.agent import load_agent
 from charter.demo.world import create_world, default_world_path
 from charter.journal import Journal, Record
+from charter.models.demo import train_and_register
 from charter.runtime import Run, Runner
 
 AGENT_FILE = Path(__file__).with_name("support.agent.yaml")
@@ -56,6 +57,11 @@ def run_demo(
     world = default_world_path()
     create_world(world, reset=reset)
     console.print(f"[bold]Demo world[/]: {world} ({'fresh' if reset else 'kept'})")
+    fraud = train_and_register(journal, world.parent)  # the world's specialised model
+    console.print(
+        f"[bold]Fraud model[/]: {fraud.name} v{fraud.version} ({fraud.stage}), a governed "
+        "tool for agents; `charter demo --drift` shows its drift watch"
+    )
     agent = load_agent(AGENT_FILE)
     load = getattr(agent.reasoner, "load", None)
     if callable(load):
