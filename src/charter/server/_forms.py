@@ -163,15 +163,7 @@ def revoke_tool(
     request: Request, tool: str, who: Operator, reason: Text = "", agent: Name = ""
 ) -> RedirectResponse:
     """Deny a tool (to every agent, or one) from the next step of every run on."""
-    try:
-        why = _required(reason, "revoking a tool")
-        Controls(state_of(request).journal).revoke(
-            tool, actor=who.name, reason=why, agent=agent.strip() or None
-        )
-    except CharterError as error:
-        return _failed(request, "/tools", who, error)
-    scope = f" for {agent.strip()}" if agent.strip() else ""
-    return back(request, "/tools", f"tool {tool} revoked{scope}")
+    return _tool_control(request, tool, who, reason, agent, "revoked")
 
 
 @router.post("/tools/{tool}/restore")
@@ -179,12 +171,23 @@ def restore_tool(
     request: Request, tool: str, who: Operator, reason: Text = "", agent: Name = ""
 ) -> RedirectResponse:
     """Undo a revocation (same agent scope)."""
+    return _tool_control(request, tool, who, reason, agent, "restored")
+
+
+def _tool_control(
+    request: Request,
+    tool: str,
+    who: Principal,
+    reason: str,
+    agent: str,
+    done: Literal["revoked", "restored"],
+) -> RedirectResponse:
+    controls = Controls(state_of(request).journal)
+    change = controls.revoke if done == "revoked" else controls.restore
+    scope = agent.strip() or None
     try:
-        why = _required(reason, "restoring a tool")
-        Controls(state_of(request).journal).restore(
-            tool, actor=who.name, reason=why, agent=agent.strip() or None
-        )
+        why = _required(reason, "revoking a tool" if done == "revoked" else "restoring a tool")
+        change(tool, actor=who.name, reason=why, agent=scope)
     except CharterError as error:
         return _failed(request, "/tools", who, error)
-    scope = f" for {agent.strip()}" if agent.strip() else ""
-    return back(request, "/tools", f"tool {tool} restored{scope}")
+    return back(request, "/tools", f"tool {tool} {done}{f' for {scope}' if scope else ''}")
