@@ -17,7 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 from charter.agent import Agent
 from charter.errors import (
@@ -114,6 +114,8 @@ class Runner:
         self.outbox = Outbox(journal)
         """Notifications queued by playbooks, posted to their webhooks in the background."""
         self._notifier = ThreadPoolExecutor(max_workers=1, thread_name_prefix="charter-notify")
+        self._predictions: dict[str, int] = {}
+        """Predictions seen per watched model, to check drift every few of them."""
 
     def close(self) -> None:
         """Stop the tool threads (calls still running are abandoned); finish posting
@@ -558,6 +560,36 @@ class Runner:
         )
         self._flush(session)
         session.context.turns.append(Turn(call, observation))  # perceive
+        self._watch_model(session, observation)
+
+    def _watch_model(self, session: _Session, observation: Observation) -> None:
+        """Check a watched model for drift every half window of its predictions (its
+        charter's ``models:``); a breach journals ``model.drift`` and its actions at once."""
+        content = observation.content
+        watches = session.agent.charter.models
+        if not watches or observation.status != "ok" or not isinstance(content, dict):
+            return
+        model = cast(dict[str, Any], content).get("model")
+        watch = next((w for w in watches if w.model == model), None)
+        if watch is None:
+            return
+        seen = self._predictions[watch.model] = self._predictions.get(watch.model, 0) + 1
+        # Every half window: each check is a batch of tests, so checking after every
+        # prediction would multiply false alarms.
+        if seen % max(watch.min_samples, watch.window // 2):
+            return
+        from charter.models import ModelNotFoundError, ModelRegistry, check_drift
+
+        try:
+            check_drift(
+                self.journal,
+                ModelRegistry(self.journal),
+                watch,
+                actor="charter:drift-watch",
+                notifications=session.agent.charter.notifications,
+            )
+        except ModelNotFoundError:  # a tool's output that only looked like a prediction
+            return
 
     def _request_budget(self, session: _Session, rule: str, message: str) -> None:
         """Wait for an approver to extend the breached budget."""
