@@ -175,7 +175,7 @@ def register(
             console.print(f"step {r.step}: {escape(r.tool)}({escape(str(r.args))})")
             console.print(f"why: {escape(r.reason)} (rules {', '.join(r.rules)})")
             console.print(f"policy {r.policy}, arguments sha256 {r.args_hash}")
-            untrusted = sorted(n for n, label in r.labels.items() if label["trust"] == "untrusted")
+            untrusted = r.untrusted_args
             if untrusted:
                 console.print(
                     f"[yellow]untrusted data may have chosen[/] {escape(', '.join(untrusted))}"

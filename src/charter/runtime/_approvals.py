@@ -163,6 +163,11 @@ class ApprovalRequest:
                 return index
         return None
 
+    @property
+    def untrusted_args(self) -> list[str]:
+        """Arguments whose values untrusted data may have chosen, sorted."""
+        return sorted(name for name, label in self.labels.items() if label["trust"] == "untrusted")
+
     def approvers_at(self, level: int) -> list[str] | None:
         """Who may decide once ``level`` is reached (earlier levels keep their say);
         None: anyone."""

@@ -186,9 +186,7 @@ def list_approvals(
             "requested_at": s.request.requested_at.isoformat(),
             "status": s.status,
             "approvers": s.request.approvers_at(s.level or 0),  # None: anyone
-            "untrusted_args": sorted(
-                n for n, label in s.request.labels.items() if label["trust"] == "untrusted"
-            ),
+            "untrusted_args": s.request.untrusted_args,
             "decided_by": s.receipt.approver if s.receipt is not None else None,
         }
         for s in states
