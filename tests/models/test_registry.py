@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 import hashlib
-import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import MetaData, create_engine, text
+from sqlalchemy import text
 
 from charter.errors import JournalError
 from charter.journal import Journal
 from charter.models import ModelError, ModelNotFoundError, ModelRegistry, OutputSchema
 from charter.models._artifact import sha256_hex
+from databases import fresh_url
 from models._support import (
     CARD,
     NOTHING,
@@ -36,16 +36,7 @@ def journal(
     request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[Journal]:
     """The registry's transactions on SQLite always, and on PostgreSQL when one is given."""
-    url = f"sqlite:///{tmp_path / 'journal.db'}"
-    if request.param == "postgresql":
-        url = os.environ.get("CHARTER_TEST_POSTGRES_URL", "")
-        if not url:
-            pytest.skip("CHARTER_TEST_POSTGRES_URL is not set (.ci/run sets it)")
-        engine = create_engine(url)
-        existing = MetaData()
-        existing.reflect(engine)
-        existing.drop_all(engine)
-        engine.dispose()
+    url = fresh_url(request.param, tmp_path)
     monkeypatch.setenv("CHARTER_HOME", str(tmp_path / "home"))
     opened = Journal(url)
     yield opened

@@ -30,7 +30,6 @@ on PostgreSQL (one journal for the module, emptied first).
 from __future__ import annotations
 
 import multiprocessing
-import os
 import random
 import signal
 import tempfile
@@ -42,11 +41,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import MetaData, create_engine
 
 from charter import Journal
 from charter.runtime import Approvals
 from charter.runtime._runner import new_run_id, run_state
+from databases import fresh_postgres_url
 from runtime._crash_driver import (
     SCENARIOS,
     UNCOUNTED,
@@ -312,15 +311,8 @@ def backend(request: pytest.FixtureRequest) -> Iterator[Backend]:
     if request.param == "sqlite":
         found = Backend("sqlite")
     else:
-        url = os.environ.get("CHARTER_TEST_POSTGRES_URL")
-        if not url:
-            pytest.skip("CHARTER_TEST_POSTGRES_URL is not set (.ci/run sets it)")
-        engine = create_engine(url)
-        existing = MetaData()
-        existing.reflect(engine)
-        existing.drop_all(engine)  # verify() then walks this module's records only
-        engine.dispose()
-        found = Backend("postgresql", Journal(url))
+        # An emptied database: verify() then walks this module's records only.
+        found = Backend("postgresql", Journal(fresh_postgres_url()))
     yield found
     if found.shared is not None:
         found.shared.close()

@@ -17,9 +17,10 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import MetaData, create_engine, text
+from sqlalchemy import create_engine, text
 
 from charter.journal import Journal
+from databases import fresh_postgres_url
 
 TOOLS = '''
 import os
@@ -84,15 +85,10 @@ def env(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[dict[str, st
     }
     values.pop("CHARTER_DATABASE_URL", None)
     if request.param == "postgresql":
-        url = os.environ.get("CHARTER_TEST_POSTGRES_URL")
-        if not url:
-            pytest.skip("CHARTER_TEST_POSTGRES_URL is not set (.ci/run sets it)")
+        url = fresh_postgres_url()  # a clean journal; and a clean queue:
         engine = create_engine(url)
-        with engine.begin() as conn:  # a clean queue and journal
+        with engine.begin() as conn:
             conn.execute(text("DROP SCHEMA IF EXISTS dbos CASCADE"))
-        existing = MetaData()
-        existing.reflect(engine)
-        existing.drop_all(engine)
         engine.dispose()
         values["CHARTER_DATABASE_URL"] = url
     yield values

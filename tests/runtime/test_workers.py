@@ -9,7 +9,6 @@ import sys
 from pathlib import Path
 
 import pytest
-from sqlalchemy import MetaData, create_engine
 from sqlalchemy.exc import OperationalError
 from typer.testing import CliRunner
 
@@ -18,6 +17,7 @@ from charter.errors import ConfigError
 from charter.journal import Journal
 from charter.runtime import _worker
 from charter.runtime._workers import WorkerRegistry
+from databases import fresh_url
 
 
 class Clock:
@@ -30,17 +30,7 @@ class Clock:
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def journal(request: pytest.FixtureRequest, tmp_path: Path) -> Journal:
-    if request.param == "sqlite":
-        return Journal(f"sqlite:///{tmp_path / 'journal.db'}")
-    url = os.environ.get("CHARTER_TEST_POSTGRES_URL")
-    if not url:
-        pytest.skip("CHARTER_TEST_POSTGRES_URL is not set (.ci/run sets it)")
-    engine = create_engine(url)
-    existing = MetaData()
-    existing.reflect(engine)
-    existing.drop_all(engine)
-    engine.dispose()
-    return Journal(url)
+    return Journal(fresh_url(request.param, tmp_path))
 
 
 def _registry(journal: Journal, worker_id: str, clock: Clock) -> WorkerRegistry:

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -12,7 +11,7 @@ from typing import Any
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from sqlalchemy import MetaData, create_engine, event, text
+from sqlalchemy import event, text
 
 from charter import Charter, Journal, Runner, tool
 from charter.agent import Agent
@@ -34,6 +33,7 @@ from charter.server._queries import (
     violations,
 )
 from charter.testing import ScriptedReasoner, ScriptExhaustedError, call, make_agent, respond
+from databases import fresh_url
 
 undone: list[int] = []
 
@@ -91,16 +91,7 @@ class Clock:
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def journal(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Journal]:
-    url = f"sqlite:///{tmp_path / 'journal.db'}"
-    if request.param == "postgresql":
-        url = os.environ.get("CHARTER_TEST_POSTGRES_URL", "")
-        if not url:
-            pytest.skip("CHARTER_TEST_POSTGRES_URL is not set (.ci/run sets it)")
-        engine = create_engine(url)
-        existing = MetaData()
-        existing.reflect(engine)
-        existing.drop_all(engine)
-        engine.dispose()
+    url = fresh_url(request.param, tmp_path)
     opened = Journal(url, JournalSigner(Ed25519PrivateKey.generate()))
     yield opened
     opened.close()
