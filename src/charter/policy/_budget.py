@@ -25,14 +25,17 @@ class BudgetMeter:
 
     def charge_tokens(
         self, model: str, prompt: int, completion: int, prices: dict[str, ModelPrice]
-    ) -> None:
-        """Count a proposal's tokens, and their price if the model has one."""
+    ) -> float:
+        """Count a proposal's tokens, and their price if the model has one; return that price."""
         self.tokens += prompt + completion
         price = prices.get(model)
-        if price is not None:
-            self.cost_usd += (
-                prompt * price.prompt_per_million + completion * price.completion_per_million
-            ) / 1_000_000
+        if price is None:
+            return 0.0
+        cost = (
+            prompt * price.prompt_per_million + completion * price.completion_per_million
+        ) / 1_000_000
+        self.cost_usd += cost
+        return cost
 
     def breach(self) -> tuple[str, str] | None:
         """``(rule id, message)`` of the first exceeded budget, or None."""

@@ -56,6 +56,7 @@ from charter.policy._cedar import CompiledCharter, raw_policy_ids
 from charter.policy._decision import Decision, Verdict
 from charter.policy._flow import Flows, Label
 from charter.policy._model_watch import ModelWatch
+from charter.policy._rollout import Baseline, Phase, Rollout
 
 if TYPE_CHECKING:
     from charter.tools import Tool
@@ -73,7 +74,6 @@ class ToolRules(BaseModel):
 
 
 Effect = Literal["allow", "deny", "ask", "redact", "simulate"]
-Phase = Literal["shadow", "supervised", "autonomous"]
 RollbackOn = Literal["failed", "stopped"]
 _RESERVED_PREFIXES = ("tools.", "budget.", "inventory.", "charter.", "policy.", "rate_limits.")
 
@@ -204,7 +204,16 @@ class Charter(BaseModel):
     approvals: ApprovalPolicy = Field(default_factory=ApprovalPolicy)
     """Who answers ``ask`` decisions, escalation, and how long approvals stay valid."""
     phase: Phase = "autonomous"
-    """Rollout phase, visible to conditions as ``context.phase``."""
+    """The rollout phase a new version of the agent starts in: ``shadow`` (writes and
+    external calls are simulated and journaled as what would have been done),
+    ``supervised`` (each one the charter allows asks an approver) or ``autonomous`` (the
+    charter decides). ``charter agents promote`` moves a version on; conditions see the
+    version's current phase as ``context.phase``."""
+    rollout: Rollout = Field(default_factory=Rollout)
+    """KPI gates for promotion and the production demotion watch (see
+    :mod:`charter.policy._rollout`)."""
+    baseline: Baseline | None = None
+    """What a run's work costs done by hand, for the ROI in ``charter report``."""
     allow_repeat_writes: bool = False
     """Let a run repeat a completed, non-idempotent write or external call with identical
     arguments (by default the repeat is denied: it would do the thing twice)."""
@@ -239,6 +248,10 @@ class Charter(BaseModel):
             for index, item_id in enumerate(ids):
                 if item_id in ids[:index]:
                     raise ValueError(f"{section}.{index}.id: {item_id!r} is used twice")
+        if "shadow" in self.rollout.gates:
+            raise ValueError(
+                "rollout.gates: shadow is where versions start; gate supervised or autonomous"
+            )
         if self.cedar is not None:
             try:
                 ids = raw_policy_ids(self.cedar)

@@ -525,7 +525,7 @@ class Runner:
         proposal = agent.reasoner.propose(session.context)  # reason
         meter.steps += 1
         usage = proposal.usage
-        meter.charge_tokens(
+        token_cost = meter.charge_tokens(
             proposal.model, usage.prompt_tokens, usage.completion_tokens, agent.charter.prices
         )
         step = Step(meter.steps, proposal.action, usage, sources=proposal.sources)
@@ -538,7 +538,8 @@ class Runner:
                 "action": _action_json(action),
                 "tokens": {"prompt": usage.prompt_tokens, "completion": usage.completion_tokens},
                 "model": proposal.model,
-            },
+            }
+            | ({"cost_usd": round(token_cost, 8)} if token_cost else {}),
         )
         if isinstance(action, FinalAnswer):
             run.status, run.answer = "completed", action.text
@@ -756,6 +757,8 @@ class Runner:
         if key and observation.status == "ok":
             session.completed.add(key)
         session.meter.cost_usd += found.contract.cost_usd
+        if found.contract.cost_usd:
+            effect["cost_usd"] = found.contract.cost_usd
         session.record(
             "step.effect", {"step": step.index, "tool": found.name, "agent": agent.name} | effect
         )
