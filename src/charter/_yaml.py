@@ -21,6 +21,12 @@ def read_yaml_mapping(path: Path) -> dict[str, Any]:
         raise ConfigError(f"{path}: file not found") from exc
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read: {exc.strerror}") from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            f"{path}: not UTF-8 text (byte {exc.start} cannot be decoded); save it as UTF-8"
+        ) from exc
+    except ValueError as exc:  # a NUL in the path
+        raise ConfigError(f"{path}: cannot read: {exc}") from exc
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
@@ -28,6 +34,11 @@ def read_yaml_mapping(path: Path) -> dict[str, Any]:
         where = f" line {mark.line + 1}" if mark is not None else ""
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         raise ConfigError(f"{path}:{where}: invalid YAML: {problem}") from exc
+    except RecursionError as exc:  # PyYAML composes nested nodes recursively
+        raise ConfigError(f"{path}: invalid YAML: nested too deeply") from exc
+    except ValueError as exc:  # a scalar its constructor refuses: 2024-13-45, a 5000-digit int
+        problem = str(exc).split(";")[0]
+        raise ConfigError(f"{path}: invalid YAML value: {problem}") from exc
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: expected a mapping at the top level, got {type(data).__name__}")
     return {str(k): v for k, v in cast(dict[Any, Any], data).items()}
