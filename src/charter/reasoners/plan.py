@@ -126,7 +126,7 @@ class Extraction(BaseModel):
         if self.pattern is not None:
             try:
                 re.compile(self.pattern)
-            except re.error as exc:
+            except (re.error, RecursionError, OverflowError) as exc:  # nested or repeated too far
                 raise ValueError(f"pattern is not a valid regular expression: {exc}") from exc
         return self
 
@@ -202,7 +202,7 @@ class StaticPlan(Plan):
     def _valid(self) -> StaticPlan:
         try:
             pattern = re.compile(self.match or "")
-        except re.error as exc:
+        except (re.error, RecursionError, OverflowError) as exc:  # nested or repeated too far
             raise ValueError(f"match is not a valid regular expression: {exc}") from exc
         self.check_references({"text", *pattern.groupindex})
         return self

@@ -73,7 +73,7 @@ class RulesSpec(BaseModel):
         if self.match is not None:
             try:
                 re.compile(self.match)
-            except re.error as exc:
+            except (re.error, RecursionError, OverflowError) as exc:  # nested or repeated too far
                 raise ValueError(f"match is not a valid regular expression: {exc}") from exc
         return self
 
