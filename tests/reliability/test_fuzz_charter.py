@@ -341,6 +341,7 @@ AGENT_VALUES = st.sampled_from(
         "reliability._support:I64",
         "zz_no_such_module:toolset",
         "reliability._support:payments.x",
+        {"kind": "llm", "model": "m", "base_url": "::::"},
         {"kind": "llm", "model": "m", "base_url": "http://127.0.0.1:9/v1"},
         {"kind": "llm"},
         {"kind": "local", "n_ctx": 10**30},
@@ -414,6 +415,7 @@ def test_byte_edited_agent_files_are_agents_or_config_errors(
         (("reasoner",), {**PLAN_REASONER, "plans": [{"match": "(" * 1200 + ")" * 1200,
                                                      "steps": [{"respond": "x"}]}]},
          "match is not a valid regular"),
+        (("reasoner",), {"kind": "llm", "base_url": "::::"}, "field reasoner.llm.base_url"),
         (("charter",), "a\x00b.charter.yaml", "a.b.charter.yaml"),
     ],
 )  # fmt: skip

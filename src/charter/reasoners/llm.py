@@ -13,9 +13,10 @@ import os
 from collections.abc import Mapping, Sequence
 from typing import Any, Literal, cast
 
+import httpx
 import openai
 from openai.types.chat import ChatCompletion
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from charter.errors import ReasonerUnavailableError
 from charter.reasoners._base import FinalAnswer, Proposal, RunContext, ToolCall, Usage
@@ -42,6 +43,16 @@ class LLMSpec(BaseModel):
     temperature: float = Field(default=0.0, ge=0.0, le=2.0)
     max_tokens: int = Field(default=512, ge=1)
     timeout_s: float = Field(default=120.0, gt=0)
+
+    @field_validator("base_url")
+    @classmethod
+    def _a_url(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                httpx.URL(value)  # what the client parses it with, when it is built
+            except httpx.InvalidURL as exc:
+                raise ValueError(f"not a URL: {exc}") from exc
+        return value
 
 
 def build_messages(context: RunContext) -> list[dict[str, Any]]:
