@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip --disable-pip-version-check
 
-.PHONY: install install-dev demo test lint bench clean
+.PHONY: install install-dev demo test lint bench bench-env clean
 
 $(VENV)/.charter-installed: pyproject.toml requirements-llm.txt
 	$(PYTHON) -m venv $(VENV)
@@ -33,13 +33,32 @@ lint: install-dev
 	$(VENV)/bin/ruff format --check src tests benchmarks
 	$(VENV)/bin/pyright
 
-bench: install-dev
-	$(PY) benchmarks/step_overhead.py
-	$(PY) benchmarks/durability.py
-	$(PY) benchmarks/policy_latency.py
-	$(PY) benchmarks/security_utility.py
-	$(PY) benchmarks/local_model.py
-	$(PY) benchmarks/api_load.py
+# Benchmarks run in their own environment, which also holds the agent frameworks
+# benchmarks/frameworks.py compares against: they never enter $(VENV) nor charter's
+# dependencies.
+BENCH_VENV ?= .venv-bench
+BENCH_PY := $(BENCH_VENV)/bin/python
+BENCH_PIP := $(BENCH_PY) -m pip --disable-pip-version-check
+
+$(BENCH_VENV)/.charter-bench: pyproject.toml requirements-llm.txt benchmarks/requirements-frameworks.txt
+	$(PYTHON) -m venv $(BENCH_VENV)
+	echo '*' > $(BENCH_VENV)/.gitignore
+	$(BENCH_PIP) install -q --upgrade pip
+	$(BENCH_PIP) install -q --require-hashes -r requirements-llm.txt
+	$(BENCH_PIP) install -q -e '.[dev]' -r benchmarks/requirements-frameworks.txt
+	$(BENCH_PIP) check
+	touch $@
+
+bench-env: $(BENCH_VENV)/.charter-bench
+
+bench: bench-env
+	$(BENCH_PY) benchmarks/step_overhead.py
+	$(BENCH_PY) benchmarks/durability.py
+	$(BENCH_PY) benchmarks/policy_latency.py
+	$(BENCH_PY) benchmarks/security_utility.py
+	$(BENCH_PY) benchmarks/local_model.py
+	$(BENCH_PY) benchmarks/api_load.py
+	$(BENCH_PY) benchmarks/frameworks.py
 
 clean:
 	rm -rf $(VENV) .charter .pytest_cache build src/*.egg-info
