@@ -291,7 +291,9 @@ class Telemetry:
         meter_provider: SdkMeterProvider | None = None,
     ) -> None:
         self.tracer_provider = tracer_provider
+        """Where spans go (for :func:`~charter.observe.export_run` too)."""
         self.meter_provider = meter_provider
+        """Where measurements go."""
         self.tracer = JournalTracer(tracer_provider) if tracer_provider is not None else None
         """The span builder, when there are traces."""
         self.metrics = JournalMetrics(meter_provider) if meter_provider is not None else None
@@ -305,10 +307,12 @@ class Telemetry:
             self._listener(record)
 
     def shutdown(self) -> None:
-        """Send what is buffered and stop the exporters (once; later calls do nothing).
+        """End segments still open, send what is buffered and shut the providers down
+        (once; later calls do nothing).
 
-        With an unreachable OTLP endpoint this waits for the exporter's timeout
-        (``OTEL_EXPORTER_OTLP_TIMEOUT``, 10 s by default).
+        With an unreachable OTLP endpoint this waits out the exporters' retries, bounded
+        by ``OTEL_EXPORTER_OTLP_TIMEOUT`` (10 s by default) for traces and again for
+        metrics.
         """
         if self._shut:
             return
