@@ -1,5 +1,6 @@
 """Observing agents: traces and metrics of charter runs."""
 
+from charter.observe._costs import CostReport, Figures, Period, cost_report, parse_period
 from charter.observe._telemetry_metrics import (
     JournalMetrics,
     Telemetry,
@@ -9,11 +10,16 @@ from charter.observe._telemetry_metrics import (
 from charter.observe._tracing import JournalTracer, export_run, run_trace_id
 
 __all__ = [
+    "CostReport",
+    "Figures",
     "JournalMetrics",
     "JournalTracer",
+    "Period",
     "Telemetry",
     "chain_listeners",
+    "cost_report",
     "export_run",
+    "parse_period",
     "run_trace_id",
     "telemetry_from_env",
 ]
