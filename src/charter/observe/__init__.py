@@ -1,6 +1,7 @@
 """Observing agents: traces and metrics of charter runs."""
 
 from charter.observe._costs import CostReport, Figures, Period, cost_report, parse_period
+from charter.observe._report import render_report
 from charter.observe._telemetry_metrics import (
     JournalMetrics,
     Telemetry,
@@ -20,6 +21,7 @@ __all__ = [
     "cost_report",
     "export_run",
     "parse_period",
+    "render_report",
     "run_trace_id",
     "telemetry_from_env",
 ]
