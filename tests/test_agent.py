@@ -464,9 +464,23 @@ def test_manifest_names_agent_charter_hash_and_tools(tmp_path: Path, tools_modul
     assert manifest == {
         "agent": "support-agent",
         "agent_version": "3",
+        "version_id": agent.version_id,
         "reasoner": {"kind": "rules", "steps": 1, "match": None},
         "charter": {"name": "support", "version": "2", "policy": agent.charter.policy_hash},
         "tools": ["lookup_order", "refund_order", "send_email"],
         "source": str(Path(path).resolve()),
     }
     assert len(manifest["charter"]["policy"]) == 16
+
+
+def test_version_id_changes_with_what_decides_behaviour(tmp_path: Path, tools_module: str) -> None:
+    path = _standard(tmp_path, tools_module)
+    agent = load_agent(path)
+    same = load_agent(path)
+    assert agent.version_id == same.version_id
+    assert agent.version_id.startswith("3+")
+
+    agent.instructions += " Be brief."
+    assert agent.version_id != same.version_id
+    same.charter = same.charter.model_copy(update={"phase": "shadow"})
+    assert same.version_id not in (agent.version_id, load_agent(path).version_id)

@@ -18,9 +18,10 @@ taking the ``options`` mapping and returning tools.
 
 from __future__ import annotations
 
+import hashlib
 import importlib
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, cast
 
@@ -28,11 +29,13 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from charter._yaml import load_model, read_yaml_mapping
 from charter.errors import ConfigError
+from charter.journal import canonical_json
 from charter.policy import (
     CallLimiter,
     Charter,
     Decision,
     Label,
+    Phase,
     RateLimiter,
     decide_call,
     load_charter,
@@ -69,6 +72,7 @@ class Agent:
         revoked: str | None = None,
         labels: Mapping[str, Label] | None = None,
         limiter: CallLimiter | None = None,
+        phase: Phase | None = None,
     ) -> Decision:
         """The charter's decision on calling ``tool`` with ``args`` now.
 
@@ -81,6 +85,8 @@ class Agent:
             limiter: counts calls against the charter's rate limits; default: this
                 agent's in-process :attr:`limiter` (a runner passes one that reads the
                 journal, so limits hold across processes).
+            phase: this version's rollout phase, as conditions see it (default: the
+                charter's starting phase).
         """
         if revoked is not None or self.inventory.is_revoked(tool.name):
             why = f": {revoked}" if revoked else ""
@@ -99,7 +105,7 @@ class Agent:
                 f"an identical {tool.name} call already completed in this run; "
                 "repeating it would do it twice",
             )
-        decision = decide_call(self.charter, tool, args or {}, labels, agent=self.name)
+        decision = decide_call(self.charter, tool, args or {}, labels, agent=self.name, phase=phase)
         if decision.allowed:
             exceeded = (limiter or self.limiter).admit(tool.name, self.charter.rate_limits)
             if exceeded is not None:
@@ -110,11 +116,28 @@ class Agent:
                 )
         return decision
 
+    @property
+    def version_id(self) -> str:
+        """This exact version: the declared ``version`` and a digest of everything that
+        decides what the agent does (instructions, reasoner, tools and their contracts,
+        charter). Rollout phases and evals belong to a version id, so editing a prompt or
+        a charter without bumping ``version`` still starts over at the charter's phase."""
+        body = canonical_json(
+            {
+                "instructions": self.instructions,
+                "reasoner": self.reasoner.describe(),
+                "tools": {t.name: asdict(t.contract) for t in self.inventory},
+                "charter": self.charter.policy_hash,
+            }
+        )
+        return f"{self.version}+{hashlib.sha256(body.encode()).hexdigest()[:10]}"
+
     def manifest(self) -> dict[str, Any]:
         """What a run journals about the agent it ran (never secrets)."""
         return {
             "agent": self.name,
             "agent_version": self.version,
+            "version_id": self.version_id,
             "reasoner": self.reasoner.describe(),
             "charter": {
                 "name": self.charter.name,

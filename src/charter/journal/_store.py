@@ -12,7 +12,7 @@ Signed checkpoints (``journal_checkpoints``) are written only by explicit
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -309,6 +309,24 @@ class Journal:
             query = query.limit(limit)
         with self._engine.connect() as conn:
             return [_record(row) for row in conn.execute(query)]
+
+    def newest_matching(
+        self, kind: str, matches: Callable[[Record], bool], *, limit: int
+    ) -> list[Record]:
+        """Up to ``limit`` records of ``kind`` that ``matches`` accepts, newest first,
+        read from the newest end and stopping once enough are found."""
+        found: list[Record] = []
+        if limit <= 0:
+            return found
+        with self._engine.connect() as conn:
+            result = conn.execution_options(yield_per=256).execute(self._newest_first(kind))
+            for row in result:
+                record = _record(row)
+                if matches(record):
+                    found.append(record)
+                    if len(found) == limit:
+                        break
+        return found
 
     def records_since(self, kind: str, since: datetime) -> list[Record]:
         """Records of ``kind`` stamped at or after ``since``, newest first: a time window

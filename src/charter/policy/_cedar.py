@@ -135,10 +135,13 @@ class CompiledCharter:
         agent: str = "agent",
         now: datetime | None = None,
         labels: Label | None = None,
+        phase: str | None = None,
     ) -> Decision:
         """The charter's verdict on calling ``tool`` with ``args`` (validated, JSON-ready).
 
-        ``labels`` is the join of the arguments' labels, visible as ``context.labels``.
+        ``labels`` is the join of the arguments' labels, visible as ``context.labels``;
+        ``phase`` the agent version's rollout phase (default: the charter's starting one),
+        visible as ``context.phase``.
         """
         name = tool if isinstance(tool, str) else tool.name
         piece = self._slice(name)
@@ -152,7 +155,7 @@ class CompiledCharter:
             "resource": {"type": "Tool", "id": name},
             "context": {
                 "args": cedar_value(dict(args or {})),
-                "phase": self.charter.phase,
+                "phase": phase or self.charter.phase,
                 "hour": moment.hour,
                 "weekday": moment.weekday(),
                 "date": moment.date().isoformat(),

@@ -303,13 +303,14 @@ class Charter(BaseModel):
         agent: str = "agent",
         now: datetime | None = None,
         labels: Label | None = None,
+        phase: Phase | None = None,
     ) -> Decision:
         """Verdict of the Cedar rules on calling ``tool`` with ``args``.
 
         See :mod:`charter.policy._cedar`; :func:`charter.policy.decide_call` adds the
         information-flow rules.
         """
-        return self.compiled.decide(tool, args, agent=agent, now=now, labels=labels)
+        return self.compiled.decide(tool, args, agent=agent, now=now, labels=labels, phase=phase)
 
     def deny(self, rule: str, reason: str) -> Decision:
         """A denial by a rule outside the tool lists (inventory, agent scope, budgets)."""

@@ -30,6 +30,7 @@ from charter.policy._decision import VERDICT_RANK, Decision
 
 if TYPE_CHECKING:
     from charter.policy._charter import Charter
+    from charter.policy._rollout import Phase
     from charter.tools import Tool
 
 _CONFIDENTIALITY = ("public", "internal", "pii", "secret")
@@ -138,15 +139,20 @@ def decide_call(
     *,
     agent: str = "agent",
     now: datetime | None = None,
+    phase: Phase | None = None,
 ) -> Decision:
     """The charter's decision on one proposed call: Cedar rules and flow rules, deny wins.
 
     This is the hook for external harnesses (benchmarks, other runtimes): pass the tool,
     its validated JSON-ready arguments and the label of each argument (arguments without
-    a label are treated as trusted and internal).
+    a label are treated as trusted and internal). ``phase`` is the agent version's rollout
+    phase as conditions see it (default: the charter's starting phase); what the phase
+    does to an allowed write (simulate it, ask) is the runtime's part.
     """
     labels = dict(arg_labels or {})
-    decision = charter.decide(tool, args, agent=agent, now=now, labels=join_all(labels))
+    decision = charter.decide(
+        tool, args, agent=agent, now=now, labels=join_all(labels), phase=phase
+    )
     flow = check_flows(charter, tool, labels)
     if flow is not None and VERDICT_RANK[flow.verdict] > VERDICT_RANK[decision.verdict]:
         return flow

@@ -1,4 +1,5 @@
-"""Operator controls: the kill switch and tool revocation, effective at the next step.
+"""Operator controls: the kill switch, tool revocation, supervision and rollout phases,
+effective at the next step.
 
 Controls are journal records like everything else (run id ``control``), so they are
 audited, hash-chained, and seen by every process that shares the journal. A runner checks
@@ -12,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from charter.journal import Journal
+from charter.policy import Phase
 
 CONTROL_RUN = "control"
 """``run_id`` of control records."""
@@ -23,6 +25,7 @@ CONTROL_KINDS = (
     "control.cancel",
     "control.supervise",
     "control.unsupervise",
+    "control.phase",
 )
 
 
@@ -39,6 +42,12 @@ class ControlState:
     """Run id → why an operator cancelled it."""
     supervised: dict[str, str] = field(default_factory=lambda: {})
     """Agent name → why every write or external call of it needs an approver."""
+    phases: dict[tuple[str, str], Phase] = field(default_factory=lambda: {})
+    """``(agent, version id)`` → rollout phase set by a promotion or demotion."""
+
+    def phase_of(self, agent: str, version_id: str) -> Phase | None:
+        """The rollout phase last set for this agent version, or None (never promoted)."""
+        return self.phases.get((agent, version_id))
 
     def pause_reason(self, agent: str) -> str | None:
         """Why ``agent`` is paused, or None."""
@@ -75,6 +84,7 @@ class Controls:
             revoked: dict[tuple[str, str], str] = {}
             cancelled: dict[str, str] = {}
             supervised: dict[str, str] = {}
+            phases: dict[tuple[str, str], Phase] = {}
             for record in self.journal.records_of_kinds(CONTROL_KINDS):
                 p = record.payload
                 match record.kind:
@@ -88,11 +98,13 @@ class Controls:
                         supervised[p["agent"]] = p["reason"]
                     case "control.unsupervise":
                         supervised.pop(p["agent"], None)
+                    case "control.phase":
+                        phases[(p["agent"], p["version_id"])] = p["phase"]
                     case "control.cancel":
                         cancelled[p["run_id"]] = f"cancelled by {p['actor']}: {p['reason']}"
                     case _:
                         revoked.pop((p["tool"], p["agent"] or "*"), None)
-            self._state = ControlState(latest, paused, revoked, cancelled, supervised)
+            self._state = ControlState(latest, paused, revoked, cancelled, supervised, phases)
             return self._state
 
     def _write(self, kind: str, payload: dict[str, Any]) -> None:
@@ -119,6 +131,30 @@ class Controls:
     def unsupervise(self, agent: str, *, actor: str, reason: str = "") -> None:
         """Lift supervised mode: the charter alone decides again."""
         self._write("control.unsupervise", {"agent": agent, "actor": actor, "reason": reason})
+
+    def set_phase(
+        self,
+        agent: str,
+        version_id: str,
+        phase: Phase,
+        *,
+        actor: str,
+        reason: str,
+        previous: Phase | None = None,
+        evidence: list[dict[str, Any]] | None = None,
+    ) -> None:
+        """Move one agent version to rollout ``phase`` from its next step on (promotion,
+        demotion); ``evidence`` records what justified it (gates met, KPIs breached)."""
+        payload: dict[str, Any] = {
+            "agent": agent,
+            "version_id": version_id,
+            "phase": phase,
+            "previous": previous,
+            "actor": actor,
+            "reason": reason,
+            "evidence": evidence or [],
+        }
+        self._write("control.phase", payload)
 
     def cancel(self, run_id: str, *, actor: str, reason: str) -> None:
         """Stop run ``run_id`` before its next step (a running run, in any process)."""

@@ -29,7 +29,7 @@ from charter.errors import (
 )
 from charter.journal import Journal, Record, canonical_json
 from charter.journal._store import Entry
-from charter.policy import AnomalyRule, BudgetMeter, Decision, Label
+from charter.policy import AnomalyRule, BudgetMeter, Decision, Label, Phase
 from charter.reasoners._base import (
     FinalAnswer,
     Observation,
@@ -44,6 +44,7 @@ from charter.runtime._approvals import ApprovalRequest, Approvals, Clock, Receip
 from charter.runtime._controls import CONTROL_RUN, Controls, ControlState
 from charter.runtime._outbox import Outbox, notification
 from charter.runtime._provenance import RunLabels
+from charter.runtime._rollout import demote_if_breached
 from charter.runtime._run import Run, Step
 from charter.tools import Tool, ToolArgumentsError
 
@@ -74,6 +75,11 @@ class _Session:
     pending: list[Entry] = field(default_factory=lambda: [])
     limiter: JournalRateLimiter | None = None
     """Counts the agent's calls against its rate limits, from the journal."""
+    version_id: str = field(init=False)
+    """The agent's exact version, which rollout phases belong to."""
+
+    def __post_init__(self) -> None:
+        self.version_id = self.agent.version_id
 
     def record(self, kind: str, payload: dict[str, Any]) -> None:
         self.pending.append((self.run.run_id, kind, payload))
@@ -445,7 +451,7 @@ class Runner:
             run.status, run.error = "failed", str(exc)
         except BaseException as exc:
             run.status, run.error = "failed", f"{type(exc).__name__}: {exc}"
-            session.record("run.finished", _finish(run, meter))
+            session.record("run.finished", _finish(session))
             with contextlib.suppress(JournalError):  # if the journal failed, its error stands
                 self._flush(session, checkpoint=True)
                 if isinstance(exc, Exception):
@@ -457,10 +463,28 @@ class Runner:
                 {"request_id": run.waiting_for, "active_seconds": _active_seconds(meter)},
             )
         else:
-            session.record("run.finished", _finish(run, meter))
+            session.record("run.finished", _finish(session))
         self._flush(session, checkpoint=True)  # signed with it (when the journal has a key)
         self._roll_back_on(session)
+        if run.status != "waiting":
+            self._watch_rollout(session)
         return run
+
+    def _watch_rollout(self, session: _Session) -> None:
+        """Demote the agent version if its charter says its recent runs breach a KPI."""
+        agent = session.agent
+        demotion = agent.charter.rollout.demote
+        if demotion is None:
+            return
+        phase = self.controls.state().phase_of(agent.name, session.version_id)
+        demote_if_breached(
+            self.journal,
+            self.controls,
+            agent=agent.name,
+            version_id=session.version_id,
+            phase=phase or agent.charter.phase,
+            demotion=demotion,
+        )
 
     def _roll_back_on(self, session: _Session) -> None:
         """Undo the run's writes if its charter says so for the way it ended."""
@@ -669,6 +693,7 @@ class Runner:
             key = canonical_json([found.name, args])
         labels = session.labels
         arg_labels = labels.arg_labels(found, args, sources)
+        phase = controls.phase_of(agent.name, session.version_id) or agent.charter.phase
         decision = agent.govern(  # govern
             found,
             args,
@@ -676,11 +701,21 @@ class Runner:
             revoked=controls.revocation(found.name, agent.name),
             labels=arg_labels,
             limiter=session.limiter,
+            phase=phase,
         )
+        writes = found.contract.side_effect != "read"
         supervised = controls.supervision(agent.name)
-        if supervised is not None and decision.allowed and found.contract.side_effect != "read":
+        if supervised is not None and decision.allowed and writes:
             why = f"agent {agent.name!r} is supervised: {supervised}"
             decision = Decision("ask", ("control.supervised",), why, decision.policy)
+        elif phase == "supervised" and decision.allowed and writes:
+            why = f"version {session.version_id} of {agent.name!r} is in the supervised phase"
+            decision = Decision("ask", ("rollout.supervised",), why, decision.policy)
+        # Shadow phase: the charter decides as ever, but a write it would allow (or ask
+        # about) is only simulated; a `simulate` rule does the same in any phase.
+        simulate = decision.verdict == "simulate" or (
+            phase == "shadow" and writes and decision.verdict in ("allow", "ask")
+        )
         step.decision = decision
         session.record(
             "step.decided",
@@ -691,8 +726,12 @@ class Runner:
                 "labels": labels.context.to_json(),
             }
             | ({"sources": {k: list(v) for k, v in sources.items()}} if sources else {})
+            | ({"phase": phase} if phase != "autonomous" else {})
+            | ({"simulated": True} if simulate else {})
             | decision.to_json(),
         )
+        if simulate:
+            return self._simulate(session, step, found, args, decision, phase)
         if decision.verdict == "ask":
             if approved is None:
                 return self._request_approval(
@@ -763,6 +802,38 @@ class Runner:
             "step.effect", {"step": step.index, "tool": found.name, "agent": agent.name} | effect
         )
         return observation
+
+    @staticmethod
+    def _simulate(
+        session: _Session,
+        step: Step,
+        found: Tool,
+        args: dict[str, Any],
+        decision: Decision,
+        phase: Phase,
+    ) -> Observation:
+        """Journal what ``found`` would have done, without calling it."""
+        why = "shadow phase" if phase == "shadow" else f"rule {', '.join(decision.rules)}"
+        session.record(
+            "step.effect",
+            {
+                "step": step.index,
+                "tool": found.name,
+                "agent": session.agent.name,
+                "status": "simulated",
+                "would_have": decision.verdict,
+                "args": args,
+                "us": 0,
+            },
+        )
+        return Observation(
+            "ok",
+            {
+                "simulated": True,
+                "tool": found.name,
+                "note": f"not executed ({why}); treat it as done and continue",
+            },
+        )
 
     def _request_approval(
         self,
@@ -843,9 +914,15 @@ def _active_seconds(meter: BudgetMeter) -> float:
     return round(time.monotonic() - meter.started, 3)
 
 
-def _finish(run: Run, meter: BudgetMeter) -> dict[str, Any]:
+def _finish(session: _Session) -> dict[str, Any]:
+    run, meter = session.run, session.meter
     run.tokens, run.cost_usd = meter.tokens, meter.cost_usd
+    verdicts = [s.decision.verdict for s in run.steps if s.decision is not None]
     return {
+        "agent": session.agent.name,
+        "version_id": session.version_id,
+        "denied": verdicts.count("deny"),
+        "asked": verdicts.count("ask"),
         "status": run.status,
         "answer": run.answer,
         "error": run.error,
