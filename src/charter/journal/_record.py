@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,9 +17,20 @@ _CANONICAL = json.JSONEncoder(
 )  # built once: json.dumps with these options builds a new encoder on every call
 
 
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
 def canonical_json(value: Any) -> str:
-    """The one serialisation that is hashed: sorted keys, no spaces, UTF-8 kept."""
-    return _CANONICAL.encode(value)
+    """The one serialisation that is hashed: sorted keys, no spaces, UTF-8 kept.
+
+    A lone surrogate (JSON such as ``"\\ud800"`` decodes to one, say in a model's tool
+    call) is not text UTF-8 can hold: it becomes U+FFFD, as a UTF-8 decoder would make it,
+    so the record can be hashed, stored and shown.
+    """
+    text = _CANONICAL.encode(value)
+    if text.isascii():
+        return text
+    return _LONE_SURROGATE.sub("\ufffd", text)
 
 
 def record_hash(
