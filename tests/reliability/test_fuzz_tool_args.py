@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import pytest
+from hypothesis import event, example, given
 from hypothesis import strategies as st
 from pydantic import BaseModel, Field
 
@@ -24,7 +25,7 @@ from charter.journal import JournalSigner, load_or_create_signer
 from charter.reasoners import ToolCall
 from charter.testing import ScriptedReasoner, make_agent, respond
 from charter.tools import Tool, ToolArgumentsError
-from reliability._support import any_text, json_args, json_values, text_no_surrogates
+from reliability._support import any_text, bounded, json_args, json_values, text_no_surrogates
 
 # Typed tools; every call is recorded with the exact values the function received.
 
@@ -216,6 +217,24 @@ def _validated(name: str, args: dict[str, Any]) -> BaseModel | None:
         return None
 
 
+@bounded(400)
+@given(proposal=proposals())
+def test_validate_args_returns_valid_arguments_or_a_tool_arguments_error(
+    proposal: tuple[str, dict[str, Any]],
+) -> None:
+    name, args = proposal
+    if name not in BY_NAME:
+        return
+    validated = _validated(name, args)
+    event("valid" if validated is not None else "refused")
+    if validated is None:
+        return
+    # What the runtime journals and hands to Cedar validates again to the same arguments.
+    dumped = validated.model_dump(mode="json")
+    again = BY_NAME[name].validate_args(dumped).model_dump(mode="json")
+    assert _same(again, dumped), (again, dumped)
+
+
 def _same(a: Any, b: Any) -> bool:
     """Equality that counts NaN equal to NaN (the float validators let NaN through)."""
     if isinstance(a, float) and isinstance(b, float) and a != a and b != b:
@@ -257,6 +276,64 @@ def _received_matches(name: str, received: dict[str, Any], validated: BaseModel)
     if name == "ship_order":
         assert isinstance(received["address"], Address)
         assert all(isinstance(line, Line) and 1 <= line.qty <= 100 for line in received["lines"])
+
+
+@bounded(150)
+@given(proposal=proposals())
+@example(proposal=("refund_order", {"order_id": 7, "amount_cents": 9000, "reason": "late"}))
+@example(proposal=("tag_order", {"order_id": 1, "scores": {"a": float("nan")}, "meta": "review"}))
+@example(proposal=("lookup_order", {"order_id": "\ud800"}))
+@example(proposal=("tag_order", {"order_id": 1, "scores": {"\ud800": 1.0}, "meta": "x\udfff"}))
+@example(proposal=("ship_order", {"order_id": 2**70, "address": {}, "lines": []}))
+def test_a_fuzzed_call_never_crashes_a_run_and_runs_only_with_valid_arguments(
+    runner: Runner, proposal: tuple[str, dict[str, Any]]
+) -> None:
+    name, args = proposal
+    calls.clear()
+    agent = make_agent(
+        TOOLS, ScriptedReasoner([ToolCall(name, args), respond("done")]), charter=CHARTER
+    )
+
+    run = runner.run(agent, "handle the order", actor="sam")
+
+    validated = _validated(name, args) if name in BY_NAME else None
+    decided = [r.payload for r in runner.journal.records(run.run_id) if r.kind == "step.decided"]
+    if validated is None:
+        event("unknown tool" if name not in BY_NAME else "invalid arguments")
+        assert calls == []
+        assert decided == []  # nothing to govern: the reasoner is told what was wrong
+        assert run.status == "completed", run.error
+    elif run.status == "waiting":
+        event("approved")
+        assert calls == []
+        runner.approvals.approve(str(run.waiting_for), "dana", "fuzzed")
+        run = runner.resume(agent, run.run_id, actor="dana")
+        assert run.status == "completed", run.error
+        assert [c[0] for c in calls] == [name]
+        _received_matches(name, calls[0][1], validated)
+    else:
+        (decision,) = decided
+        assert run.status == "completed", run.error
+        if decision["verdict"] == "allow":
+            event("ran")
+            assert [c[0] for c in calls] == [name]
+            _received_matches(name, calls[0][1], validated)
+        else:
+            event(f"verdict {decision['verdict']}")
+            assert calls == []
+    report = runner.journal.verify()
+    assert report.ok, report.problems
+    assert report.signed_through == report.head_seq  # each run ends with a signed checkpoint
+
+
+def test_arguments_that_are_not_unicode_text_are_refused() -> None:
+    for args in (
+        {"order_id": 1, "scores": {"\ud800": 1.0}},  # a dict key the JSON form would mangle
+        {"order_id": 1, "scores": {}, "meta": {"note": "a\udfffb"}},
+        {"order_id": 1, "scores": {}, "meta": ["\ud800"]},
+    ):
+        with pytest.raises(ToolArgumentsError, match=r"\(arguments\): not Unicode text"):
+            tag_order.validate_args(args)
 
 
 def test_a_proposal_that_is_not_unicode_text_is_journaled_with_replacement_characters(

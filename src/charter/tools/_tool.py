@@ -9,6 +9,7 @@ charter reasons about.
 from __future__ import annotations
 
 import inspect
+import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal, get_type_hints, overload
@@ -109,7 +110,7 @@ class Tool:
     def validate_args(self, args: dict[str, Any]) -> BaseModel:
         """Validate raw arguments; raise :class:`ToolArgumentsError` naming each bad field."""
         try:
-            return self.args_model.model_validate(args)
+            validated = self.args_model.model_validate(args)
         except ValidationError as exc:
             problems = "; ".join(
                 f"{'.'.join(str(p) for p in err['loc']) or '(arguments)'}: {err['msg']}"
@@ -118,6 +119,18 @@ class Tool:
             raise ToolArgumentsError(
                 f"invalid arguments for tool {self.name!r}: {problems}"
             ) from exc
+        try:
+            # Text must be Unicode: the JSON form the runtime journals, governs and binds
+            # approvals to would carry a lone surrogate (JSON "\\ud800") mangled, not as is.
+            json.dumps(
+                validated.model_dump(), ensure_ascii=False, default=str, skipkeys=True
+            ).encode()
+        except ValueError as exc:
+            raise ToolArgumentsError(
+                f"invalid arguments for tool {self.name!r}: (arguments): not Unicode text "
+                f"({exc.reason if isinstance(exc, UnicodeError) else exc})"
+            ) from exc
+        return validated
 
     def invoke(self, validated: BaseModel, idempotency_key: str | None = None) -> Any:
         """Call the implementation and return a JSON-ready result.
