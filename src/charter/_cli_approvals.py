@@ -98,12 +98,18 @@ def register(
         store: Journal, run_id: str, agent_file: Path | None, act: Callable[[Runner, Agent], Run]
     ) -> int:
         """Load the run's agent, let ``act`` drive it with a runner, print the outcome."""
+        from charter.observe import chain_listeners, telemetry_from_env
+
         agent = run_agent(store, run_id, agent_file)
-        runner = Runner(store, on_record=print_record)
+        telemetry = telemetry_from_env()  # OTLP when configured: resumed segments join the trace
+        listener = chain_listeners(print_record, telemetry.listener if telemetry else None)
+        runner = Runner(store, on_record=listener)
         try:
             return run_outcome(console, act(runner, agent))
         finally:
             runner.close()
+            if telemetry is not None:
+                telemetry.shutdown()
 
     def resume_run(
         store: Journal, run_id: str, agent_file: Path | None, actor: str, *, queue: bool = False

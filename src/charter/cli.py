@@ -18,8 +18,10 @@ from charter import (
     _cli_advise,
     _cli_approvals,
     _cli_controls,
+    _cli_eval,
     _cli_models,
     _cli_policy,
+    _cli_report,
     _cli_server,
     settings,
 )
@@ -81,21 +83,36 @@ def run(
     actor: Annotated[
         str | None, typer.Option("--as", help="Who starts the run. Default: the OS user.")
     ] = None,
+    trace_console: Annotated[
+        bool,
+        typer.Option(
+            "--trace-console",
+            help="Print the run's OpenTelemetry spans as JSON lines on stderr (OTLP export "
+            "follows OTEL_EXPORTER_OTLP_ENDPOINT either way).",
+        ),
+    ] = False,
 ) -> None:
     """Run an agent on a goal, printing each governed step.
 
     Exit status: 0 completed, 3 waiting for an approval, 1 otherwise.
     """
     from charter.agent import load_agent
+    from charter.observe import chain_listeners, run_trace_id, telemetry_from_env
     from charter.runtime import Runner
 
     def go() -> int:
         agent = load_agent(agent_file)
-        runner = Runner(_journal(signed=True), on_record=print_record)
+        telemetry = telemetry_from_env(console=trace_console, stream=sys.stderr)
+        listener = chain_listeners(print_record, telemetry.listener if telemetry else None)
+        runner = Runner(_journal(signed=True), on_record=listener)
         try:
             result = runner.run(agent, goal, actor=_cli_controls.actor_or_user(actor))
         finally:
             runner.close()
+            if telemetry is not None:
+                telemetry.shutdown()
+        if telemetry is not None:
+            console.print(f"trace {run_trace_id(result.run_id)}")
         return _cli_approvals.run_outcome(console, result)
 
     raise typer.Exit(_guarded(go))
@@ -329,6 +346,35 @@ def audit_export(
 
 
 @app.command()
+def trace(
+    run_id: Annotated[str, typer.Argument(help="Run id (a unique prefix is enough).")],
+) -> None:
+    """Rebuild a run's OpenTelemetry trace from the journal: sent over OTLP when
+    OTEL_EXPORTER_OTLP_ENDPOINT is set, else printed as JSON lines (one span each)."""
+    import os
+
+    from charter.observe import export_run, telemetry_from_env
+
+    def go() -> None:
+        journal = _journal()
+        full = resolve_run_id(journal, run_id)
+        otlp = bool(
+            os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT")
+            or os.environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
+        )
+        telemetry = telemetry_from_env(console=not otlp, stream=sys.stdout)
+        if telemetry is None or telemetry.tracer_provider is None:
+            raise CharterError("tracing is turned off (OTEL_SDK_DISABLED) or has no exporter")
+        try:
+            trace_id = export_run(journal, full, telemetry.tracer_provider)
+        finally:
+            telemetry.shutdown()
+        err_console.print(f"trace {trace_id}" + (" sent over OTLP" if otlp else ""))
+
+    _guarded(go)
+
+
+@app.command()
 def demo(
     reset: Annotated[bool, typer.Option(help="Recreate the demo world first.")] = True,
     goals: Annotated[int, typer.Option(help="Run only the first N demo goals.")] = 0,
@@ -358,6 +404,8 @@ _cli_policy.register(app, console, _journal, _guarded, resolve_run_id)
 _cli_controls.register(app, console, _journal, _guarded)
 _cli_advise.register(app, console, _journal, _guarded)
 _cli_models.register(app, console, _journal, _guarded)
+_cli_eval.register(app, console, _journal, _guarded)
+_cli_report.register(app, console, _journal, _guarded)
 _cli_server.register(app, console, lambda: _journal(signed=True), _guarded)
 _cli_approvals.register(
     app, runs_app, console, lambda: _journal(signed=True), _guarded, resolve_run_id, print_record

@@ -22,6 +22,7 @@ from charter.agent import load_agent
 from charter.demo.world import create_world, default_world_path
 from charter.journal import Journal, Record
 from charter.models.demo import train_and_register
+from charter.observe import chain_listeners, telemetry_from_env
 from charter.runtime import Run, Runner
 
 AGENT_FILE = Path(__file__).with_name("support.agent.yaml")
@@ -89,18 +90,27 @@ def run_demo(
         waiting = "running the tool" if record.kind == "step.decided" else "model is reasoning"
         progress.update(task, description=waiting)
 
-    runner = Runner(journal, on_record=show)
-    outcomes: list[tuple[DemoGoal, Run, float]] = []
-    try:
-        with progress:
-            for item in goals:
-                console.rule(f"[bold]{item.goal}[/] [dim]({item.shows})[/]")
-                started = time.perf_counter()
-                run = runner.run(agent, item.goal)
-                outcomes.append((item, run, time.perf_counter() - started))
-                progress.advance(task)
-    finally:
-        runner.close()
+    # OpenTelemetry: spans go to a file through the console exporter (and to a collector
+    # too when OTEL_EXPORTER_OTLP_ENDPOINT is set).
+    traces = world.parent / "demo-traces.jsonl"
+    with traces.open("w", encoding="utf-8") as stream:
+        telemetry = telemetry_from_env(console=True, stream=stream)
+        runner = Runner(
+            journal, on_record=chain_listeners(show, telemetry.listener if telemetry else None)
+        )
+        outcomes: list[tuple[DemoGoal, Run, float]] = []
+        try:
+            with progress:
+                for item in goals:
+                    console.rule(f"[bold]{item.goal}[/] [dim]({item.shows})[/]")
+                    started = time.perf_counter()
+                    run = runner.run(agent, item.goal)
+                    outcomes.append((item, run, time.perf_counter() - started))
+                    progress.advance(task)
+        finally:
+            runner.close()
+            if telemetry is not None:
+                telemetry.shutdown()
 
     table = Table(title="Demo runs")
     for column in ("goal", "status", "steps", "denied", "tokens", "seconds"):
@@ -110,6 +120,12 @@ def run_demo(
         cells = (item.goal, run.status, len(run.steps), denied, run.tokens, f"{seconds:.1f}")
         table.add_row(*(str(cell) for cell in cells))
     console.print(table)
+    with traces.open(encoding="utf-8") as written:
+        spans = sum(1 for line in written if line.strip())
+    console.print(
+        f"[bold]OpenTelemetry[/]: {spans} spans (GenAI conventions) in {traces}; set "
+        "OTEL_EXPORTER_OTLP_ENDPOINT to send them to a collector"
+    )
     report = journal.verify()
     if report.ok:
         console.print(f"[green]Journal intact[/]: {report.checked} records verified.")

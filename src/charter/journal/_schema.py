@@ -9,6 +9,7 @@ migration leaves nothing half-built. A database at a revision this charter does 
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 from alembic import command
@@ -36,6 +37,9 @@ def current_revision(conn: Connection) -> str | None:
     return MigrationContext.configure(conn).get_current_revision()
 
 
+_UPGRADING = threading.Lock()
+
+
 def migrate(engine: Engine, *, location: Path = MIGRATIONS) -> str:
     """Bring the database at ``engine`` to the head revision; return that revision.
 
@@ -48,7 +52,9 @@ def migrate(engine: Engine, *, location: Path = MIGRATIONS) -> str:
     with engine.connect() as conn:
         if current_revision(conn) == head:  # the common case: no lock, no write
             return head
-    with engine.begin() as conn:
+    # Alembic keeps its migration context in module globals: one upgrade at a time per
+    # process (threads opening journals together would otherwise run each other's).
+    with _UPGRADING, engine.begin() as conn:
         if engine.dialect.name == "sqlite":
             conn.exec_driver_sql("BEGIN IMMEDIATE")
         elif engine.dialect.name == "postgresql":

@@ -99,6 +99,11 @@ class Gate(_Bound):
 
     suite: str = Field(min_length=1)
     kpi: SuiteKpi
+    reasoner: Literal["agent", "script"] = "agent"
+    """Which evals count: those run with the agent's own reasoner (default), or those run
+    with the suite's scripts (``charter eval --reasoner script``: the charter and tools
+    judged against a reasoner that does exactly what the script says, e.g. obeys every
+    injection)."""
 
 
 class RunGate(_Bound):
