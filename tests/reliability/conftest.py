@@ -23,14 +23,19 @@ def journal_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 
 @pytest.fixture
-def service(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Service]:
+def service_url(tmp_path: Path) -> str:
+    """The service's journal database (a module may parametrize it over both backends)."""
+    return f"sqlite:///{tmp_path / 'journal.db'}"
+
+
+@pytest.fixture
+def service(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, service_url: str) -> Iterator[Service]:
+    """The real app serving the ``payer`` agent, its journal signed, a token per role."""
     monkeypatch.setenv("CHARTER_HOME", str(tmp_path / "home"))
     monkeypatch.delenv("CHARTER_DATABASE_URL", raising=False)
     ledger = tmp_path / "ledger.db"
     (tmp_path / "payer.agent.yaml").write_text(AGENT.format(ledger=ledger))
-    journal = Journal(
-        f"sqlite:///{tmp_path / 'journal.db'}", JournalSigner(Ed25519PrivateKey.generate())
-    )
+    journal = Journal(service_url, JournalSigner(Ed25519PrivateKey.generate()))
     store = TokenStore(journal)
     tokens = {role: store.create(role, role, actor="setup")[1] for role in ROLES}
     tokens["sam"] = store.create("sam", "operator", actor="setup")[1]

@@ -21,6 +21,7 @@ from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
+from starlette.concurrency import run_in_threadpool
 from starlette.middleware.sessions import SessionMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -206,6 +207,12 @@ async def _unauthenticated(request: Request, exc: Exception) -> Response:
 
 async def _invalid(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, RequestValidationError)
+    # FastAPI parses a JSON body before it runs the dependencies: a caller without valid
+    # credentials who sends one it cannot parse is refused (and journaled) as such.
+    try:
+        await run_in_threadpool(authenticate, request)
+    except Rejected as refused:
+        return await _unauthenticated(request, refused)
     errors = [
         {"field": ".".join(str(part) for part in error["loc"][1:]), "error": error["msg"]}
         for error in exc.errors()
