@@ -13,6 +13,7 @@ import json
 import time
 import urllib.parse
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -20,9 +21,16 @@ from hypothesis import event, given
 from hypothesis import strategies as st
 from sqlalchemy import text
 
+from databases import fresh_url
 from reliability._support import Service, any_text, bounded, json_values, text_no_surrogates
 
 RUNS = "/api/runs"
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def service_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """The API on both backends (PostgreSQL refuses text SQLite takes: NUL characters)."""
+    return fresh_url(request.param, tmp_path)
 
 
 @dataclass(frozen=True)
@@ -332,3 +340,21 @@ def test_an_unauthenticated_body_that_is_not_json_is_refused_before_it_is_read(
 
     assert response.status_code == 401
     assert _snapshot(service).rejected == before.rejected + 1
+
+
+def test_a_nul_character_in_a_url_or_token_name_is_a_400(service: Service) -> None:
+    before = _snapshot(service)
+
+    responses = [
+        service.client.get(f"{RUNS}/ab%00cd", headers=service.auth("viewer")),
+        service.client.get(f"{RUNS}?agent=%00", headers=service.auth("viewer")),
+        service.client.post("/api/tokens/%00/revoke", headers=service.auth("admin")),
+        service.client.post(
+            "/api/tokens", json={"name": "a\x00b", "role": "viewer"}, headers=service.auth("admin")
+        ),
+    ]
+
+    assert [r.status_code for r in responses] == [400] * 4
+    assert "NUL" in responses[0].json()["detail"]
+    assert "control character" in responses[3].json()["detail"]
+    assert _snapshot(service) == before

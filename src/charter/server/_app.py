@@ -78,6 +78,23 @@ class SecureHeaders:
         await self.app(scope, receive, with_headers)
 
 
+class RefuseNul:
+    """Answers 400 to a URL holding a NUL character: no id or name has one, and
+    PostgreSQL cannot even be asked about one (its queries fail on NUL)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and (
+            "\x00" in scope["path"] or b"%00" in scope.get("query_string", b"")
+        ):
+            response = JSONResponse({"detail": "the URL holds a NUL character"}, status_code=400)
+            await response(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
+
+
 @dataclass(slots=True)
 class ServerState:
     """What every request handler reaches through ``request.app.state.charter``."""
@@ -259,6 +276,7 @@ def create_app(
         max_age=8 * 3600,
         same_site="strict",
     )
+    app.add_middleware(RefuseNul)
     app.add_middleware(SecureHeaders)
     app.add_exception_handler(CharterError, _charter_error)
     app.add_exception_handler(HTTPException, _unauthenticated)

@@ -105,6 +105,8 @@ class TokenStore:
         """
         if not name.strip():
             raise ConfigError("a token needs a name (the identity journaled as its actor)")
+        if not name.isprintable():
+            raise ConfigError(f"token name {name!r} holds a control character; use plain text")
         if role not in ROLES:
             raise ConfigError(f"unknown role {role!r}; roles: {', '.join(ROLES)}")
         secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
