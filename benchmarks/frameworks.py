@@ -26,10 +26,8 @@ is measured is what each runtime adds around a tool call.
 
 Step cost: a whole run's time divided by its tool steps (starting and finishing the run
 included), rounds interleaved so machine noise hits every variant alike; median and p90.
-Throughput: 1,000 concurrent runs (threads for charter, whose runner is synchronous, at
-several pool sizes; one asyncio loop for LangGraph), each variant in a fresh child
-process that imports only its framework, so its peak RSS is its own. Pydantic AI and the
-OpenAI Agents SDK join with ``--throughput-all`` (about two more minutes).
+Throughput: ``throughput.py``'s 1,000 concurrent runs of charter and LangGraph (Pydantic
+AI and the OpenAI Agents SDK too with ``--throughput-all``, about two more minutes).
 
 Usage: ``python benchmarks/frameworks.py [--quick] [--postgres-url URL|throwaway]``, in
 the environment ``make bench-env`` builds (the frameworks are never charter dependencies);
@@ -39,7 +37,6 @@ prints Markdown tables and writes ``benchmarks/results/frameworks.json``.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import contextlib
 import importlib.metadata
 import json
@@ -48,12 +45,10 @@ import platform
 import sqlite3
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -65,7 +60,6 @@ GOAL = "Look up the orders."
 FIRST_ORDER = 1000
 GOVERNED_TARGET = 0.15  # charter governed step / LangGraph step
 DURABLE_TARGET = 0.5  # charter durable step on SQLite / LangGraph + SqliteSaver step
-POOL_SIZES = (1, 4, 16)
 FRAMEWORKS = (
     "charter",
     "langgraph",
@@ -78,7 +72,6 @@ FRAMEWORKS = (
 
 RunOnce = Callable[[], str]
 """Runs the agent once and returns its final answer."""
-ARunOnce = Callable[[], Awaitable[str]]
 
 
 def lookup_order(order_id: int) -> dict[str, Any]:
@@ -223,7 +216,7 @@ def langgraph_graph(steps: int, checkpointer: Any = None, *, prebuilt: bool = Fa
     return graph.compile(checkpointer=checkpointer)
 
 
-def _langgraph_config(steps: int, durable: bool) -> dict[str, Any]:
+def langgraph_config(steps: int, durable: bool) -> dict[str, Any]:
     config: dict[str, Any] = {"recursion_limit": 2 * steps + 5}
     if durable:  # a new thread per run, as a new conversation
         config["configurable"] = {"thread_id": uuid.uuid4().hex}
@@ -234,7 +227,7 @@ def langgraph_run(steps: int, checkpointer: Any = None, *, prebuilt: bool = Fals
     graph = langgraph_graph(steps, checkpointer, prebuilt=prebuilt)
 
     def run() -> str:
-        config = _langgraph_config(steps, checkpointer is not None)
+        config = langgraph_config(steps, checkpointer is not None)
         state = graph.invoke({"messages": [("user", GOAL)]}, config)
         return str(state["messages"][-1].content)
 
@@ -471,143 +464,6 @@ def targets(
     return checked
 
 
-# --- throughput --------------------------------------------------------------------------
-
-
-def peak_rss_bytes() -> int:
-    """This process's peak resident set size (VmHWM in /proc/self/status).
-
-    Not ``ru_maxrss``: Linux carries that over ``execve``, so a child forked from this
-    benchmark would report the parent's peak, with every framework loaded.
-    """
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) * 1024
-    raise RuntimeError("no VmHWM in /proc/self/status (this measurement needs Linux)")
-
-
-def threaded_rate(run: RunOnce, runs: int, workers: int) -> float:
-    """Runs/s of ``runs`` runs submitted at once to ``workers`` threads."""
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        started = time.perf_counter()
-        futures = [pool.submit(run) for _ in range(runs)]
-        answers = {future.result() for future in futures}
-        elapsed = time.perf_counter() - started
-    assert len(answers) == 1, answers
-    return runs / elapsed
-
-
-async def async_rate(run: ARunOnce, runs: int) -> float:
-    """Runs/s of ``runs`` runs started at once on this event loop."""
-    for _ in range(20):
-        await run()
-    started = time.perf_counter()
-    answers = set(await asyncio.gather(*(run() for _ in range(runs))))
-    elapsed = time.perf_counter() - started
-    assert len(answers) == 1, answers
-    return runs / elapsed
-
-
-def charter_throughput(steps: int, runs: int, durable: bool, tmp: Path) -> dict[str, Any]:
-    rates: dict[str, float] = {}
-    agent = charter_agent(steps)
-    for workers in POOL_SIZES:  # a fresh journal per pool size, as durability.py does
-        url = f"sqlite:///{tmp / f'{workers}.db'}" if durable else "sqlite://"
-        runner = charter_runner(url, tmp / "keys" / "journal.pem" if durable else None)
-        run = charter_run(runner, agent)
-        for _ in range(20):
-            run()
-        rates[str(workers)] = round(threaded_rate(run, runs, workers))
-        close_charter(runner)
-    return {"runs_per_s": max(rates.values()), "runs_per_s_by_threads": rates}
-
-
-def async_throughput(variant: str, steps: int, runs: int, tmp: Path) -> dict[str, Any]:
-    async def measure() -> float:
-        if variant == "LangGraph":
-            graph = langgraph_graph(steps)
-            config = _langgraph_config(steps, durable=False)
-
-            async def run() -> str:
-                state = await graph.ainvoke({"messages": [("user", GOAL)]}, config)
-                return str(state["messages"][-1].content)
-
-            return await async_rate(run, runs)
-        if variant == "LangGraph + SqliteSaver":
-            from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
-
-            async with AsyncSqliteSaver.from_conn_string(str(tmp / "lg.db")) as saver:
-                await saver.conn.execute("PRAGMA synchronous=NORMAL")  # as charter's journal
-                graph = langgraph_graph(steps, saver)
-
-                async def run() -> str:
-                    config = _langgraph_config(steps, durable=True)
-                    state = await graph.ainvoke({"messages": [("user", GOAL)]}, config)
-                    return str(state["messages"][-1].content)
-
-                return await async_rate(run, runs)
-        if variant == "Pydantic AI":
-            agent = pydantic_ai_agent(steps)
-
-            async def run() -> str:
-                return str((await agent.run(GOAL)).output)
-
-            return await async_rate(run, runs)
-        if variant == "OpenAI Agents":
-            from agents import Runner
-
-            oa_agent = openai_agents_agent(steps)
-
-            async def run() -> str:
-                return str((await Runner.run(oa_agent, GOAL)).final_output)
-
-            return await async_rate(run, runs)
-        raise ValueError(f"unknown throughput variant {variant!r}")
-
-    return {"runs_per_s": round(asyncio.run(measure()))}
-
-
-THROUGHPUT_VARIANTS = {
-    "charter governed (in-memory journal)": "threads",
-    "charter governed + durable (SQLite file)": "threads",
-    "LangGraph": "asyncio",
-    "LangGraph + SqliteSaver": "asyncio",
-}
-MORE_THROUGHPUT_VARIANTS = {"Pydantic AI": "asyncio", "OpenAI Agents": "asyncio"}
-
-
-def throughput_child(variant: str, steps: int, runs: int) -> None:
-    """In a fresh process: measure one variant, print its figures as one JSON line."""
-    with tempfile.TemporaryDirectory() as tmp:
-        if variant.startswith("charter"):
-            figures = charter_throughput(steps, runs, "durable" in variant, Path(tmp))
-        else:
-            figures = async_throughput(variant, steps, runs, Path(tmp))
-    figures["peak_rss_bytes"] = peak_rss_bytes()
-    print(json.dumps(figures))
-
-
-def throughput(steps: int, runs: int, *, every: bool) -> dict[str, dict[str, Any]]:
-    figures: dict[str, dict[str, Any]] = {}
-    variants = THROUGHPUT_VARIANTS | (MORE_THROUGHPUT_VARIANTS if every else {})
-    for variant, concurrency in variants.items():
-        child = subprocess.run(
-            [
-                *(sys.executable, __file__, "--throughput-child", variant),
-                *("--steps", str(steps), "--concurrent", str(runs)),
-            ],
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        if child.returncode != 0:
-            raise SystemExit(f"throughput of {variant} failed:\n{child.stderr}")
-        figures[variant] = {"concurrency": concurrency} | json.loads(
-            child.stdout.strip().splitlines()[-1]
-        )
-    return figures
-
-
 # --- report ------------------------------------------------------------------------------
 
 
@@ -696,14 +552,9 @@ def main() -> None:
         "start one as durability.py does (default: $CHARTER_BENCH_POSTGRES_URL, else "
         "$CHARTER_TEST_POSTGRES_URL; without one the row is left out)",
     )
-    parser.add_argument("--throughput-child", help=argparse.SUPPRESS)
     args = parser.parse_args()
     rounds = args.rounds or (40 if args.quick else 200)
     concurrent = args.concurrent or (200 if args.quick else 1000)
-    if args.throughput_child:
-        throughput_child(args.throughput_child, args.steps, concurrent)
-        return
-
     load_at_start = [round(load, 2) for load in os.getloadavg()]  # other work skews figures
     result: dict[str, Any] = {
         "benchmark": "frameworks",
@@ -738,6 +589,8 @@ def main() -> None:
     result["targets"] = targets(result["step"], samples)
     if not args.no_throughput:
         result["concurrent_runs"] = concurrent
+        from throughput import throughput  # it imports this module's agent builders
+
         result["throughput"] = throughput(args.steps, concurrent, every=args.throughput_all)
 
     if not args.quick:  # a smoke run does not overwrite the recorded figures
