@@ -61,4 +61,4 @@ bench: bench-env
 	$(BENCH_PY) benchmarks/frameworks.py
 
 clean:
-	rm -rf $(VENV) .charter .pytest_cache build src/*.egg-info
+	rm -rf $(VENV) .venv-bench .charter .pytest_cache build src/*.egg-info

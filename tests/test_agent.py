@@ -11,6 +11,7 @@ import pytest
 from charter.agent import Agent, load_agent
 from charter.errors import ConfigError
 from charter.reasoners import RulesReasoner
+from charter.testing import make_agent
 
 TOOL_MODULE = '''
 from charter.tools import tool
@@ -484,3 +485,13 @@ def test_version_id_changes_with_what_decides_behaviour(tmp_path: Path, tools_mo
     assert agent.version_id != same.version_id
     same.charter = same.charter.model_copy(update={"phase": "shadow"})
     assert same.version_id not in (agent.version_id, load_agent(path).version_id)
+
+
+def test_version_id_ignores_how_many_threads_a_host_gives_the_model() -> None:
+    from charter.reasoners.local import LocalReasoner
+
+    def version(threads: int) -> str:
+        reasoner = LocalReasoner(threads=threads)
+        return make_agent([], reasoner).version_id
+
+    assert version(2) == version(16)

@@ -21,7 +21,7 @@ from __future__ import annotations
 import hashlib
 import importlib
 from collections.abc import Iterable, Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, cast
 
@@ -41,7 +41,12 @@ from charter.policy import (
     load_charter,
 )
 from charter.reasoners import PlanReasoner, Reasoner, ReasonerSpec, build_reasoner
-from charter.tools import Inventory, Tool
+from charter.tools import Inventory, Tool, ToolContract
+
+_CONTRACT_FIELDS = tuple(f.name for f in fields(ToolContract))
+"""A contract's fields, in order: its values are JSON-ready as they are (strings, numbers,
+booleans, tuples of strings), so the version digest reads them without ``asdict``'s deep
+copies and hashes the same canonical JSON."""
 
 
 @dataclass(slots=True)
@@ -125,19 +130,29 @@ class Agent:
         body = canonical_json(
             {
                 "instructions": self.instructions,
-                "reasoner": self.reasoner.describe(),
-                "tools": {t.name: asdict(t.contract) for t in self.inventory},
+                # Threads change speed, not behaviour, and differ between hosts: an eval
+                # on one machine must count for the same version on another.
+                "reasoner": {k: v for k, v in self.reasoner.describe().items() if k != "threads"},
+                "tools": {
+                    t.name: {name: getattr(t.contract, name) for name in _CONTRACT_FIELDS}
+                    for t in self.inventory
+                },
                 "charter": self.charter.policy_hash,
             }
         )
         return f"{self.version}+{hashlib.sha256(body.encode()).hexdigest()[:10]}"
 
-    def manifest(self) -> dict[str, Any]:
-        """What a run journals about the agent it ran (never secrets)."""
+    def manifest(self, version_id: str | None = None) -> dict[str, Any]:
+        """What a run journals about the agent it ran (never secrets).
+
+        Args:
+            version_id: :attr:`version_id`, when the caller has it already (a run computes
+                it once).
+        """
         return {
             "agent": self.name,
             "agent_version": self.version,
-            "version_id": self.version_id,
+            "version_id": version_id or self.version_id,
             "reasoner": self.reasoner.describe(),
             "charter": {
                 "name": self.charter.name,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -9,6 +10,7 @@ from rich.console import Console
 
 from charter.agent import load_agent
 from charter.demo.showcase import AGENT_FILE, DEMO_GOALS, run_demo
+from charter.demo.world import default_world_path
 from charter.journal import Journal
 
 
@@ -54,3 +56,13 @@ def test_demo_runs_a_goal_on_the_local_model_and_verifies_the_journal(tmp_path: 
     assert finished.payload["status"] == "completed"
     assert "delivered" in finished.payload["answer"]
     assert "Journal intact" in output
+    # OpenTelemetry spans through the console exporter, and the cost/ROI report.
+    home = default_world_path().parent
+    lines = (home / "demo-traces.jsonl").read_text().splitlines()
+    spans = [json.loads(line) for line in lines if line.strip()]
+    assert "invoke_agent support-agent" in {s["name"] for s in spans}
+    tools = [s for s in spans if s["attributes"].get("gen_ai.operation.name") == "execute_tool"]
+    assert tools and tools[0]["attributes"]["gen_ai.tool.name"] == "lookup_order"
+    assert f"{len(spans)} spans" in output
+    html = (home / "report.html").read_text()
+    assert "support-agent" in html and "<svg" in html

@@ -22,7 +22,13 @@ from charter.agent import load_agent
 from charter.demo.world import create_world, default_world_path
 from charter.journal import Journal, Record
 from charter.models.demo import train_and_register
-from charter.observe import chain_listeners, telemetry_from_env
+from charter.observe import (
+    chain_listeners,
+    cost_report,
+    parse_period,
+    render_report,
+    telemetry_from_env,
+)
 from charter.runtime import Run, Runner
 
 AGENT_FILE = Path(__file__).with_name("support.agent.yaml")
@@ -125,6 +131,14 @@ def run_demo(
     console.print(
         f"[bold]OpenTelemetry[/]: {spans} spans (GenAI conventions) in {traces}; set "
         "OTEL_EXPORTER_OTLP_ENDPOINT to send them to a collector"
+    )
+    html = world.parent / "report.html"
+    figures = cost_report(journal, parse_period(None, None))
+    html.write_text(render_report(figures), encoding="utf-8")
+    overall = figures.overall
+    console.print(
+        f"[bold]Cost and ROI[/]: {html} ({overall.runs} runs in the last 30 days; "
+        "`charter report` makes it for any period)"
     )
     report = journal.verify()
     if report.ok:
