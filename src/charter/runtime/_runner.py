@@ -216,7 +216,8 @@ class Runner:
             RunLabels(goal),
             actor,
         )
-        session.record("run.started", agent.manifest() | {"goal": goal, "actor": actor})
+        manifest = agent.manifest(session.version_id)
+        session.record("run.started", manifest | {"goal": goal, "actor": actor})
         self._record_policy(session)
         self._flush(session)
         return self._drive(session, None)
@@ -427,7 +428,7 @@ class Runner:
         )
         starting.record(
             "run.started",
-            agent.manifest()
+            agent.manifest(starting.version_id)
             | {"goal": goal, "actor": actor, "forked_from": {"run": run_id, "step": at}},
         )
         self._record_policy(starting)
