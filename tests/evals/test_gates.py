@@ -208,3 +208,41 @@ def test_a_charter_cannot_gate_the_shadow_phase(tmp_path: Path) -> None:
     )
     with pytest.raises(ConfigError, match="give min or max"):
         load_charter(path)
+
+
+def test_in_shadow_no_write_reaches_the_world(journal: Journal, tmp_path: Path) -> None:
+    import sqlite3
+
+    agent = _load(_agent_file(tmp_path))  # phase: shadow, never promoted
+    agent.reasoner = ScriptedReasoner(
+        [
+            call("lookup_order", order_id=1042),
+            call("refund_order", order_id=1042, reason="arrived damaged"),
+            call("grant_store_credit", customer_id=17, amount_cents=1500, reason="delay"),
+            call("reply_ticket", ticket_id=88, body="Refunded."),
+            respond("Refunded order 1042."),
+        ]
+    )
+    world = tmp_path / "world.db"
+    with sqlite3.connect(world) as db:
+        before = [
+            db.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0]
+            for table in ("payments", "store_credits", "ticket_replies")
+        ]
+
+    run = Runner(journal).run(agent, "Refund order 1042 and tell the customer")
+
+    with sqlite3.connect(world) as db:
+        after = [
+            db.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0]
+            for table in ("payments", "store_credits", "ticket_replies")
+        ]
+    assert run.status == "completed" and after == before
+    effects = [r.payload for r in journal.records(run.run_id) if r.kind == "step.effect"]
+    assert [(e["tool"], e["status"]) for e in effects] == [
+        ("lookup_order", "ok"),
+        ("refund_order", "simulated"),
+        ("grant_store_credit", "simulated"),
+        ("reply_ticket", "simulated"),
+    ]
+    assert effects[1]["args"]["order_id"] == 1042 and effects[1]["would_have"] == "allow"
