@@ -55,6 +55,7 @@ bench: bench-env
 	$(BENCH_PY) benchmarks/step_overhead.py
 	$(BENCH_PY) benchmarks/durability.py
 	$(BENCH_PY) benchmarks/policy_latency.py
+	$(BENCH_PY) benchmarks/journal_throughput.py
 	$(BENCH_PY) benchmarks/security_utility.py
 	$(BENCH_PY) benchmarks/local_model.py
 	$(BENCH_PY) benchmarks/api_load.py
