@@ -110,6 +110,19 @@ def test_latest_seq_of_kinds_tracks_new_records(journal: Journal) -> None:
     assert journal.latest_seq(["control.pause", "control.resume"]) == 5
 
 
+def test_latest_seq_sees_records_another_handle_appended(journal_url: str) -> None:
+    journal = Journal(journal_url)
+    assert journal.latest_seq(["control.pause"]) == 0  # on SQLite, kept until a change
+    journal.append([("r1", "a", {})])
+
+    Journal(journal_url).append([("control", "control.pause", {})])  # as another process
+
+    assert journal.latest_seq(["control.pause"]) == 2
+    journal.append([("control", "control.pause", {}), ("r1", "b", {})])
+    assert journal.latest_seq(["control.pause"]) == 3
+    assert journal.latest_seq(["control.pause", "b"]) == 4
+
+
 def test_records_of_kinds_are_oldest_first(journal: Journal) -> None:
     journal.append([("x", "k2", {}), ("x", "k1", {}), ("x", "other", {}), ("x", "k2", {"n": 1})])
 

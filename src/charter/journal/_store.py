@@ -15,7 +15,7 @@ import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import (
     BigInteger,
@@ -147,6 +147,11 @@ class Journal:
             event.listen(self._engine, "connect", _sqlite_pragmas)
         self._lock = threading.Lock()
         self._writer: PoolProxiedConnection | None = None
+        self._newest: dict[tuple[str, ...], int] = {}
+        """:meth:`latest_seq` answers by kinds (SQLite), kept current by this handle's own
+        appends and valid while no other connection has written."""
+        self._data_version: int | None = None
+        """The writer connection's ``PRAGMA data_version`` when ``_newest`` was last valid."""
         dbapi: Any = self._engine.dialect.dbapi
         self._integrity_errors: type[Exception] = dbapi.IntegrityError
         self._dbapi_error: type[Exception] = dbapi.Error
@@ -198,6 +203,13 @@ class Journal:
         ).first()
         return (0, GENESIS_HASH) if row is None else (int(row[0]), str(row[1]))
 
+    def _connection(self) -> PoolProxiedConnection:
+        """The held writer connection (opened on first use, or after a failure)."""
+        if self._writer is None:
+            self._writer = self._engine.raw_connection()
+            self._data_version = None  # a per-connection counter: start over
+        return self._writer
+
     def append(self, entries: Sequence[Entry], *, checkpoint: bool = False) -> list[Record]:
         """Append ``entries`` atomically, in order; return the stored records.
 
@@ -231,15 +243,17 @@ class Journal:
                         f"cannot append to journal at {safe_url(self.url)}: {exc}"
                     ) from exc
                 self._head_seq, self._head_hash = seq, prev
+                for kinds in self._newest:
+                    mine = [r.seq for r in built if r.kind in kinds]
+                    if mine:
+                        self._newest[kinds] = mine[-1]
                 return built
         raise JournalError("journal append kept colliding with other writers; try again")
 
     def _write(self, built: list[Record], *, sign: bool = False) -> None:
         # The hot path: one held DBAPI connection and plain SQL, so an append costs about
         # one commit instead of a pool checkout plus SQLAlchemy's statement machinery.
-        if self._writer is None:
-            self._writer = self._engine.raw_connection()
-        conn = self._writer
+        conn = self._connection()
         head_value = f"{built[-1].seq}:{built[-1].hash}"
         cursor = conn.cursor()
         try:
@@ -342,27 +356,46 @@ class Journal:
         return found
 
     def latest_seq(self, kinds: Sequence[str]) -> int:
-        """Seq of the newest record of any of ``kinds`` (0 if none): a cheap change check."""
-        # One (kind, seq) index lookup per kind: with ``kind IN (...)``, PostgreSQL may walk
-        # the primary key backwards through the whole journal instead.
-        newest = " UNION ALL ".join(
-            [f"SELECT MAX(seq) AS seq FROM journal_records WHERE kind = {self._mark}"] * len(kinds)
-        )
+        """Seq of the newest record of any of ``kinds`` (0 if none): a cheap change check.
+
+        On SQLite the answer is kept between calls: this handle's appends update it, and
+        ``PRAGMA data_version``, which changes when any other connection (another process,
+        another handle) commits, says when it must be read again. Elsewhere every call
+        reads it.
+        """
+        key = tuple(kinds)
         with self._lock:
-            if self._writer is None:
-                self._writer = self._engine.raw_connection()
-            cursor = self._writer.cursor()
+            conn = self._connection()
+            cursor = conn.cursor()
             try:
-                cursor.execute(f"SELECT MAX(seq) FROM ({newest}) AS newest", tuple(kinds))
+                if self._sqlite:
+                    cursor.execute("PRAGMA data_version")
+                    version = int(cast(Any, cursor.fetchone())[0])
+                    if version != self._data_version:
+                        self._newest.clear()
+                        self._data_version = version
+                    known = self._newest.get(key)
+                    if known is not None:
+                        return known
+                # One (kind, seq) index lookup per kind: with ``kind IN (...)``, PostgreSQL
+                # may walk the primary key backwards through the whole journal instead.
+                newest = " UNION ALL ".join(
+                    [f"SELECT MAX(seq) AS seq FROM journal_records WHERE kind = {self._mark}"]
+                    * len(key)
+                )
+                cursor.execute(f"SELECT MAX(seq) FROM ({newest}) AS newest", key)
                 row = cursor.fetchone()
                 if not self._sqlite:  # psycopg opens a transaction even to read; end it
-                    self._writer.commit()
+                    conn.commit()
             except self._dbapi_error as exc:
                 self._writer = None
                 raise JournalError(f"cannot read journal at {safe_url(self.url)}: {exc}") from exc
             finally:
                 cursor.close()
-        return int(row[0]) if row and row[0] is not None else 0
+            found = int(row[0]) if row and row[0] is not None else 0
+            if self._sqlite:
+                self._newest[key] = found
+        return found
 
     def records_of_kinds(
         self, kinds: Sequence[str], *, payload_contains: str | None = None
