@@ -1,6 +1,7 @@
 """Observing agents: traces and metrics of charter runs."""
 
-from charter.observe._costs import CostReport, Figures, Period, cost_report, parse_period
+from charter.observe._costs import CostReport, Figures, cost_report
+from charter.observe._period import Period, parse_period
 from charter.observe._report import render_report
 from charter.observe._telemetry_metrics import (
     JournalMetrics,

@@ -28,7 +28,7 @@ import math
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any, TypeVar, cast
 
 from pydantic import BaseModel, ConfigDict, ValidationError
@@ -38,86 +38,15 @@ from sqlalchemy import cast as sql_cast
 from charter.errors import CharterError
 from charter.journal import Journal
 from charter.journal._store import records_table, safe_url
+from charter.observe._period import Period, iso_utc
 from charter.policy import Baseline, ModelPrice
 from charter.server._queries_costs import json_field
 
 R = records_table
-DEFAULT_DAYS = 30
-"""The period a report covers when no start is given: the last 30 days."""
 STATUSES = ("completed", "failed", "stopped", "waiting", "running")
 """How a run stands: finished (the first three) or not yet."""
 FINISHED = STATUSES[:3]
 _M = TypeVar("_M", bound=BaseModel)
-
-
-@dataclass(frozen=True, slots=True)
-class Period:
-    """The half-open UTC interval ``[since, until)``, in whole seconds."""
-
-    since: datetime
-    until: datetime
-
-    def __post_init__(self) -> None:
-        if self.since.tzinfo is None or self.until.tzinfo is None:
-            raise ValueError("a period's bounds must be timezone-aware")
-        if self.until <= self.since:
-            raise CharterError(
-                f"the period is empty: until ({_iso(self.until)}) is not after since "
-                f"({_iso(self.since)}); give an until later than the since"
-            )
-
-    def days(self) -> list[str]:
-        """Every UTC day the period touches, ``YYYY-MM-DD``, oldest first."""
-        first, last = self.since.date(), (self.until - timedelta(seconds=1)).date()
-        return [(first + timedelta(days=n)).isoformat() for n in range((last - first).days + 1)]
-
-
-def parse_period(since: str | None, until: str | None, *, now: datetime | None = None) -> Period:
-    """The period between ``since`` and ``until`` as a user typed them.
-
-    Each is a date (``2026-11-24``: midnight UTC; as ``until``, the end of that day, so a
-    one-day period is ``since == until``) or an ISO 8601 time (UTC unless it says
-    otherwise). Without ``until``, the period ends now; without ``since``, it starts
-    :data:`DEFAULT_DAYS` days before its end.
-
-    Raises:
-        CharterError: a bound is neither a date nor a time, or ``until`` is not after
-            ``since``.
-    """
-    end = _parse_when(until, "until", end=True) if until else _ceil(now or datetime.now(UTC))
-    start = _parse_when(since, "since", end=False) if since else end - timedelta(DEFAULT_DAYS)
-    return Period(start, end)
-
-
-def _parse_when(text: str, name: str, *, end: bool) -> datetime:
-    value = text.strip()
-    try:
-        day = date.fromisoformat(value)
-    except ValueError:
-        pass
-    else:
-        midnight = datetime(day.year, day.month, day.day, tzinfo=UTC)
-        return midnight + timedelta(days=1) if end else midnight
-    try:
-        when = datetime.fromisoformat(value)
-    except ValueError:
-        raise CharterError(
-            f"{name} {text!r} is neither a date nor a time: use YYYY-MM-DD "
-            "or ISO 8601 such as 2026-11-24T09:30:00+00:00"
-        ) from None
-    when = when if when.tzinfo is not None else when.replace(tzinfo=UTC)
-    return _ceil(when) if end else when.astimezone(UTC).replace(microsecond=0)
-
-
-def _ceil(when: datetime) -> datetime:
-    """``when`` in UTC, rounded up to a whole second (an end must include its instant)."""
-    utc = when.astimezone(UTC)
-    whole = utc.replace(microsecond=0)
-    return whole + timedelta(seconds=1) if whole != utc else whole
-
-
-def _iso(when: datetime) -> str:
-    return when.astimezone(UTC).isoformat()
 
 
 class _View(BaseModel):
@@ -313,8 +242,8 @@ def cost_report(
         _read_steps(journal, scope, runs, charters, tallies)
     overall = _merge(tallies.values())
     return CostReport(
-        since=_iso(period.since),
-        until=_iso(period.until),
+        since=iso_utc(period.since),
+        until=iso_utc(period.until),
         generated_at=(now or datetime.now(UTC)).astimezone(UTC).isoformat(timespec="seconds"),
         journal=safe_url(journal.url),
         agent=agent,
@@ -374,8 +303,8 @@ def _window(journal: Journal, period: Period, agent: str | None) -> list[ColumnE
     second = func.substr(R.c.ts, 1, 19)
     conditions = [
         R.c.kind == "run.started",
-        second >= _iso(period.since)[:19],
-        second < _iso(period.until)[:19],
+        second >= iso_utc(period.since)[:19],
+        second < iso_utc(period.until)[:19],
     ]
     if agent is not None:
         conditions.append(json_field(journal, R.c.payload, "agent") == agent)

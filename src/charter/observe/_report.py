@@ -14,7 +14,8 @@ from pathlib import Path
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
-from charter.observe._costs import CostReport, Period
+from charter.observe._costs import CostReport
+from charter.observe._period import Period
 from charter.server._charts import Chart, stacked_bars
 from charter.server._queries_costs import CostPoint
 
