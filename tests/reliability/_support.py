@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import signal
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Generator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,7 +39,7 @@ class HangError(AssertionError):
 
 
 @contextmanager
-def no_hang(seconds: float, what: str) -> Iterator[None]:
+def no_hang(seconds: float, what: str) -> Generator[None]:
     """Fail (instead of blocking CI) if the body runs longer than ``seconds``. Generous on
     purpose: it catches hangs and exponential blow-ups, it does not measure speed."""
 
