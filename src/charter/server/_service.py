@@ -1,5 +1,6 @@
 """What the HTTP service does on behalf of its callers: start, resume, cancel and roll back
-runs of the agents it knows, in its own threads or through the worker queue.
+runs of the agents it knows, in its own threads or through the worker queue, and move
+their versions between rollout phases.
 
 The service knows the agent files it was started with (``--agents``) and, for runs it
 did not start, the file each journaled run started from.
@@ -9,12 +10,17 @@ from __future__ import annotations
 
 import logging
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
 from charter.agent import Agent, load_agent
-from charter.errors import ConfigError, RunStateError
+from charter.errors import CharterError, ConfigError, RunStateError
+from charter.evals import GateResult
+from charter.evals import demote as demote_version
+from charter.evals import promote as promote_version
 from charter.journal import Journal
+from charter.policy import PHASES, Phase
 from charter.runtime import Approvals, Runner
 from charter.runtime._rollback import RollbackReport, rollback
 from charter.runtime._runner import history, new_run_id, waiting_record
@@ -41,6 +47,18 @@ def agent_files(paths: list[Path]) -> dict[str, Path]:
                 raise ConfigError(f"agent {name!r} is defined by both {found[name]} and {file}")
             found[name] = file.resolve()
     return found
+
+
+@dataclass(frozen=True, slots=True)
+class PhaseMove:
+    """An agent version moved between rollout phases (journaled as ``control.phase``)."""
+
+    agent: str
+    version_id: str
+    previous: Phase
+    phase: Phase
+    gates: list[GateResult] = field(default_factory=lambda: [])
+    """The gates a promotion judged (all met); none for a demotion."""
 
 
 class RunService:
@@ -89,6 +107,46 @@ class RunService:
             known = ", ".join(sorted(self.agents)) or "none (start the server with --agents)"
             raise ConfigError(f"unknown agent {name!r}; agents: {known}")
         return load_agent(path), path
+
+    def loaded(self) -> dict[str, Agent | str]:
+        """Every known agent, loaded fresh, or why its file no longer loads."""
+        found: dict[str, Agent | str] = {}
+        for name in sorted(self.agents):
+            try:
+                found[name] = self.agent(name)[0]
+            except CharterError as error:
+                found[name] = str(error)
+        return found
+
+    def promote(self, name: str, actor: str, reason: str, to: Phase | None = None) -> PhaseMove:
+        """Move the version of agent ``name`` this server runs to ``to`` (default: the
+        next phase) if every gate is met. See :func:`charter.evals.promote`.
+
+        Raises:
+            PromotionRefusedError: a gate is not met (nothing is journaled).
+            ConfigError: unknown agent, its file no longer loads, or no reason.
+            CharterError: ``to`` is not later than the current phase.
+        """
+        if not reason.strip():
+            raise ConfigError("promoting an agent needs a reason (it is journaled)")
+        agent, _path = self.agent(name)
+        left, results = promote_version(self.journal, agent, actor=actor, reason=reason, to=to)
+        phase = to or PHASES[PHASES.index(left) + 1]
+        return PhaseMove(agent.name, agent.version_id, left, phase, results)
+
+    def demote(self, name: str, to: Phase, actor: str, reason: str) -> PhaseMove:
+        """Move the version of agent ``name`` this server runs back to ``to``. See
+        :func:`charter.evals.demote`.
+
+        Raises:
+            ConfigError: unknown agent, its file no longer loads, or no reason.
+            CharterError: ``to`` is not earlier than the current phase.
+        """
+        if not reason.strip():
+            raise ConfigError("demoting an agent needs a reason (it is journaled)")
+        agent, _path = self.agent(name)
+        left = demote_version(self.journal, agent, to, actor=actor, reason=reason)
+        return PhaseMove(agent.name, agent.version_id, left, to)
 
     def run_agent(self, run_id: str) -> tuple[Agent, Path]:
         """The agent of a journaled run: its known file by name, else the file it started from.
