@@ -7,18 +7,22 @@ import asyncio
 from collections.abc import AsyncIterator, Iterator
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Query, Request
-from fastapi.responses import PlainTextResponse, StreamingResponse
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi.responses import JSONResponse, PlainTextResponse, StreamingResponse
 from fastapi.sse import EventSourceResponse, ServerSentEvent
 from pydantic import BaseModel, Field
 
-from charter.errors import RunNotFoundError
+from charter.errors import CharterError, ConfigError, RunNotFoundError
+from charter.evals import PromotionRefusedError
 from charter.journal import Journal, Record, canonical_json
+from charter.policy import Phase
 from charter.runtime import Controls
 from charter.runtime._runner import history
 from charter.server import _queries as queries
+from charter.server import _queries_evals as eval_queries
 from charter.server._app import need, state_of
 from charter.server._auth import Principal, Role
+from charter.server._service import PhaseMove
 
 router = APIRouter()
 api = APIRouter(prefix="/api")
@@ -63,6 +67,49 @@ class NewToken(BaseModel):
 
     name: Name
     role: Role
+
+
+class Promotion(BaseModel):
+    """Move an agent's version to a later phase (every gate before it must be met)."""
+
+    reason: Text
+    to: Phase | None = None
+    """The target phase (default: the next one)."""
+
+
+class Demotion(BaseModel):
+    """Move an agent's version back to an earlier phase (no gate)."""
+
+    to: Phase
+    reason: Text
+
+
+class PhaseChange(BaseModel):
+    """An agent version moved to another rollout phase (a ``control.phase`` record)."""
+
+    agent: str
+    version_id: str
+    previous: Phase
+    phase: Phase
+    evidence: list[eval_queries.GateView] = Field(default_factory=lambda: [])
+    """The gates judged, all met (a promotion; none for a demotion)."""
+
+
+class UnmetGate(BaseModel):
+    """A gate that keeps a version where it is."""
+
+    phase: Phase
+    suite: str
+    kpi: str
+    why: str
+
+
+class PhaseRefused(BaseModel):
+    """A phase change refused (nothing was journaled)."""
+
+    detail: str
+    unmet: list[UnmetGate]
+    """The gates not met (empty: the target phase is not later, or not earlier)."""
 
 
 class Started(BaseModel):
@@ -210,12 +257,77 @@ def deny(request: Request, request_id: str, body: Reason, who: Approver) -> Done
 
 @api.get("/agents")
 def list_agents(request: Request, _who: Reader) -> dict[str, Any]:
-    """Agents seen in the journal (versions, charters) and the ones this server can start."""
+    """Agents seen in the journal (versions, charters) or loaded by this server, and the
+    ones it can start; a loaded agent's entry has the version it runs, that version's
+    rollout phase and the gates of every later phase, judged now."""
     state = state_of(request)
+    seen = queries.agents(state.journal)
     return {
         "startable": sorted(state.service.agents),
-        "agents": queries.agents(state.journal),
+        "agents": eval_queries.agent_entries(state.journal, seen, state.service.loaded()),
     }
+
+
+def _loaded(request: Request, agent: str) -> None:
+    """404 unless this server loaded ``agent``'s file."""
+    if agent not in state_of(request).service.agents:
+        raise HTTPException(404, f"no agent {agent!r} is loaded by this server (--agents)")
+
+
+def _change(moved: PhaseMove) -> PhaseChange:
+    return PhaseChange(
+        agent=moved.agent,
+        version_id=moved.version_id,
+        previous=moved.previous,
+        phase=moved.phase,
+        evidence=[eval_queries.gate_view(r) for r in moved.gates],
+    )
+
+
+def _refused(detail: str, unmet: list[UnmetGate]) -> JSONResponse:
+    return JSONResponse(PhaseRefused(detail=detail, unmet=unmet).model_dump(), status_code=409)
+
+
+REFUSED: dict[int | str, dict[str, Any]] = {
+    404: {"description": "This server loaded no such agent."},
+    409: {"model": PhaseRefused, "description": "Refused; nothing was journaled."},
+}
+
+
+@api.post("/agents/{agent}/promote", response_model=PhaseChange, responses=REFUSED)
+def promote_agent(request: Request, agent: str, body: Promotion, who: Operator) -> Any:
+    """Move the agent's version to a later phase if every gate its charter declares for
+    the phases on the way is met by a recorded eval of this exact version (409 lists the
+    unmet gates and journals nothing)."""
+    _loaded(request, agent)
+    try:
+        moved = state_of(request).service.promote(agent, who.name, body.reason, body.to)
+    except PromotionRefusedError as refused:
+        unmet = [
+            UnmetGate(phase=r.phase, suite=r.gate.suite, kpi=r.gate.kpi, why=r.why)
+            for r in refused.results
+            if not r.met
+        ]
+        return _refused(str(refused), unmet)
+    except ConfigError:
+        raise
+    except CharterError as error:  # not a later phase than the version's
+        return _refused(str(error), [])
+    return _change(moved)
+
+
+@api.post("/agents/{agent}/demote", response_model=PhaseChange, responses=REFUSED)
+def demote_agent(request: Request, agent: str, body: Demotion, who: Operator) -> Any:
+    """Move the agent's version back to an earlier phase (no gate; 409 if it is not
+    earlier)."""
+    _loaded(request, agent)
+    try:
+        moved = state_of(request).service.demote(agent, body.to, who.name, body.reason)
+    except ConfigError:
+        raise
+    except CharterError as error:  # not an earlier phase than the version's
+        return _refused(str(error), [])
+    return _change(moved)
 
 
 @api.post("/agents/{agent}/pause")
@@ -230,6 +342,28 @@ def resume_agent(request: Request, agent: str, body: OptionalReason, who: Operat
     """Lift a pause."""
     Controls(state_of(request).journal).resume(agent, actor=who.name, reason=body.reason)
     return Done(detail=f"agent {agent} resumed")
+
+
+@api.get("/evals")
+def list_evals(
+    request: Request,
+    _who: Reader,
+    suite: Annotated[str | None, Query(max_length=128)] = None,
+    agent: Annotated[str | None, Query(max_length=128)] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+) -> list[eval_queries.EvalSummary]:
+    """Recorded evals, newest first, with their KPIs."""
+    journal = state_of(request).journal
+    return eval_queries.evals(journal, suite=suite or None, agent=agent or None, limit=limit)
+
+
+@api.get("/evals/{eval_id}", responses={404: {"description": "No such eval."}})
+def show_eval(request: Request, eval_id: str, _who: Reader) -> eval_queries.EvalDetail:
+    """One recorded eval: its KPIs and every case's outcome."""
+    detail = eval_queries.eval_detail(state_of(request).journal, eval_id)
+    if detail is None:
+        raise HTTPException(404, f"no recorded eval {eval_id!r}")
+    return detail
 
 
 @api.get("/tools")
