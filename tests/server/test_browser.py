@@ -229,3 +229,26 @@ def test_a_viewer_sees_no_actions_and_a_forged_post_is_refused(
         ("viewer", "role 'viewer' may not operate"),
     ]
     assert len(service.journal.records_of_kind("run.started")) == 1
+
+
+def test_an_operator_demotes_and_promotes_an_agent_from_the_agents_page(sign_in: SignIn) -> None:
+    sam = sign_in("sam")
+    sam.goto("/agents")
+    panel = sam.locator("#agent-refunder")
+    expect(panel.locator("h2 [data-phase]")).to_have_text("autonomous")
+    panel.locator("form.demote select[name=to]").select_option("shadow")
+    panel.locator("form.demote input[name=reason]").fill("incident 9")
+    panel.locator("form.demote button").click()
+    expect(sam.locator(".flash.notice")).to_contain_text("demoted: autonomous → shadow")
+    expect(panel.locator("h2 [data-phase]")).to_have_text("shadow")
+
+    # The refunder's charter declares no gate: promotion needs no evidence.
+    expect(panel).to_contain_text("No gates declared")
+    panel.locator("form.promote input[name=reason]").fill("incident closed")
+    panel.locator("form.promote button").click()
+    expect(sam.locator(".flash.notice")).to_contain_text("promoted: shadow → supervised")
+    _shot(sam, "agents-rollout")
+
+    sam.locator("nav a", has_text="Evals").click()
+    expect(sam.locator("nav a[aria-current=page]")).to_have_text("Evals")
+    expect(sam.locator("p.empty")).to_contain_text("No evals recorded")

@@ -1,8 +1,9 @@
 """The dashboard: server-rendered pages over the same read model as the API.
 
 Signing in exchanges an API token for a session cookie (HttpOnly, SameSite=Strict); every
-page needs a signed-in reader, and every form that changes something (``_forms``) carries
-the session's CSRF token and needs the role the API needs for the same change.
+page needs a signed-in reader, and every form that changes something (``_forms``, and the
+promote and demote forms here) carries the session's CSRF token and needs the role the
+API needs for the same change.
 """
 
 from __future__ import annotations
@@ -14,22 +15,28 @@ from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import func, select
 
+from charter.errors import CharterError, ConfigError
+from charter.evals import PromotionRefusedError
 from charter.journal import Journal
 from charter.journal._store import records_table
+from charter.policy import PHASES, Phase
 from charter.server import _forms
 from charter.server import _queries as queries
+from charter.server import _queries_evals as eval_queries
 from charter.server._app import need, reject, state_of
 from charter.server._auth import Principal
 from charter.server._charts import MEASURES, Measure, stacked_bars
-from charter.server._render import page
+from charter.server._render import back, page
 
 router = APIRouter(include_in_schema=False)
 
 Reader = Annotated[Principal, Depends(need("read"))]
+Operator = Annotated[Principal, Depends(need("operate"))]
 
 RUNS_PER_PAGE = 50
 FINISHED = ("completed", "failed", "stopped")
 DECIDED_SHOWN = 50
+EVALS_SHOWN = 100
 
 
 @router.get("/login")
@@ -201,19 +208,95 @@ def tools_page(request: Request, who: Reader) -> HTMLResponse:
     return page(request, "tools.html", who, tools=tools)
 
 
-@router.get("/agents")
-def agents_page(request: Request, who: Reader) -> HTMLResponse:
-    """Agents, their versions and charters; the kill switch for operators."""
+def _agents(request: Request) -> list[eval_queries.AgentEntry]:
     state = state_of(request)
     seen = queries.agents(state.journal)
-    names = {view.name for view in seen}
-    return page(
-        request,
-        "agents.html",
-        who,
-        agents=seen,
-        unstarted=sorted(set(state.service.agents) - names),
+    return eval_queries.agent_entries(state.journal, seen, state.service.loaded())
+
+
+@router.get("/agents")
+def agents_page(request: Request, who: Reader) -> HTMLResponse:
+    """Agents, their versions and charters, and each loaded version's rollout phase and
+    gates; the kill switch, promotion and demotion for operators."""
+    return page(request, "agents.html", who, agents=_agents(request), phases=PHASES)
+
+
+def _phase(text: str) -> Phase:
+    for phase in PHASES:
+        if phase == text:
+            return phase
+    raise ConfigError(f"the phase must be one of {', '.join(PHASES)}, not {text!r}")
+
+
+@router.post("/agents/{agent}/promote")
+def promote_agent(
+    request: Request,
+    agent: str,
+    who: Operator,
+    reason: Annotated[str, Form(max_length=2000)] = "",
+    to: Annotated[str, Form(max_length=32)] = "",
+) -> Response:
+    """Promote the agent's version if its gates are met; a refusal shows the agents page
+    again with the unmet gates."""
+    try:
+        target = _phase(to) if to else None
+        moved = state_of(request).service.promote(agent, who.name, reason.strip(), target)
+    except PromotionRefusedError as refused:
+        unmet = [eval_queries.gate_view(r) for r in refused.results if not r.met]
+        return page(
+            request,
+            "agents.html",
+            who,
+            status_code=409,
+            agents=_agents(request),
+            phases=PHASES,
+            refused={"agent": agent, "detail": str(refused), "unmet": unmet},
+        )
+    except CharterError as error:
+        return back(request, "/agents", str(error), kind="error")
+    done = f"agent {agent} {moved.version_id} promoted: {moved.previous} → {moved.phase}"
+    return back(request, "/agents", f"{done} ({len(moved.gates)} gate(s) met)")
+
+
+@router.post("/agents/{agent}/demote")
+def demote_agent(
+    request: Request,
+    agent: str,
+    who: Operator,
+    reason: Annotated[str, Form(max_length=2000)] = "",
+    to: Annotated[str, Form(max_length=32)] = "",
+) -> Response:
+    """Move the agent's version back to an earlier phase."""
+    try:
+        moved = state_of(request).service.demote(agent, _phase(to), who.name, reason.strip())
+    except CharterError as error:
+        return back(request, "/agents", str(error), kind="error")
+    done = f"agent {agent} {moved.version_id} demoted: {moved.previous} → {moved.phase}"
+    return back(request, "/agents", done)
+
+
+@router.get("/evals")
+def evals_page(
+    request: Request,
+    who: Reader,
+    suite: Annotated[str | None, Query(max_length=128)] = None,
+    agent: Annotated[str | None, Query(max_length=128)] = None,
+) -> HTMLResponse:
+    """Recorded evals, newest first, filtered by suite and agent."""
+    suite, agent = _blank(suite), _blank(agent)
+    found = eval_queries.evals(
+        state_of(request).journal, suite=suite, agent=agent, limit=EVALS_SHOWN
     )
+    return page(request, "evals.html", who, evals=found, suite=suite, agent=agent)
+
+
+@router.get("/evals/{eval_id}")
+def eval_page(request: Request, eval_id: str, who: Reader) -> HTMLResponse:
+    """One eval: its KPIs and every case's outcome and evidence."""
+    detail = eval_queries.eval_detail(state_of(request).journal, eval_id)
+    if detail is None:
+        return _missing(request, who, f"eval {eval_id}")
+    return page(request, "eval.html", who, result=detail)
 
 
 @router.get("/audit")
