@@ -43,7 +43,11 @@ class Endpoint:
     """Its body's fields, for bodies that are nearly right."""
 
 
-reasons = st.one_of(text_no_surrogates, st.just(""), st.just(" "), st.just("x" * 2001))
+reasons = st.one_of(
+    text_no_surrogates,
+    st.sampled_from(["ok", "incident 7"]),
+    st.sampled_from(["", " ", "x" * 2001]),
+)
 ENDPOINTS = [
     Endpoint(
         RUNS,
@@ -141,8 +145,19 @@ def _refresh(service: Service, world: World) -> World:
     """The world, with a pending approval again if the last example decided it."""
     pending = service.client.get("/api/approvals", headers=service.auth("viewer")).json()
     if not pending:
+        # Earlier examples may have paused the agent or revoked its tools: undo that first.
+        operator = service.auth("sam")
+        service.client.post("/api/agents/payer/resume", json={}, headers=operator)
+        for tool_name in ("pay", "lookup_order"):
+            for scope in (None, "payer"):
+                service.client.post(
+                    f"/api/tools/{tool_name}/restore",
+                    json={"reason": "next example", "agent": scope},
+                    headers=operator,
+                )
         world.waiting_run = _start(service, "pay 1 for 9000")
         pending = service.client.get("/api/approvals", headers=service.auth("viewer")).json()
+    assert pending, "a new run did not wait for its approval"
     world.request = str(pending[0]["request_id"])
     world.waiting_run = str(pending[0]["run_id"])
     return world
@@ -218,7 +233,9 @@ CONTENT_TYPES = [
 @st.composite
 def bodies(draw: st.DrawFn, endpoint: Endpoint) -> tuple[bytes, str]:
     """``(body, content type)``: nearly right JSON, any JSON, raw bytes, or odd JSON text."""
-    match draw(st.sampled_from(["fields", "fields", "json", "bytes", "text"]), label="kind"):
+    match draw(
+        st.sampled_from(["fields", "fields", "fields", "json", "bytes", "text"]), label="kind"
+    ):
         case "fields":
             fields = draw(st.fixed_dictionaries(endpoint.fields, optional={"x": json_values}))
             if fields and draw(st.integers(0, 3)) == 0:
