@@ -24,6 +24,10 @@ Confidentiality = Literal["public", "internal", "pii", "secret"]
 
 _SIDE_EFFECTS: frozenset[str] = frozenset({"read", "write", "external"})
 
+_UNICODE_CHECK = json.JSONEncoder(ensure_ascii=False, default=str, skipkeys=True)
+"""Built once (``json.dumps`` with options builds an encoder on every call): its text
+cannot be encoded to UTF-8 when the arguments hold a lone surrogate."""
+
 
 class ToolArgumentsError(ValueError):
     """Arguments proposed for a tool do not match its schema."""
@@ -122,13 +126,11 @@ class Tool:
         try:
             # Text must be Unicode: the JSON form the runtime journals, governs and binds
             # approvals to would carry a lone surrogate (JSON "\\ud800") mangled, not as is.
-            json.dumps(
-                validated.model_dump(), ensure_ascii=False, default=str, skipkeys=True
-            ).encode()
+            _UNICODE_CHECK.encode(validated.model_dump()).encode()
         except ValueError as exc:
             raise ToolArgumentsError(
                 f"invalid arguments for tool {self.name!r}: (arguments): not Unicode text "
-                f"({exc.reason if isinstance(exc, UnicodeError) else exc})"
+                f"({exc.reason if isinstance(exc, UnicodeEncodeError) else exc})"
             ) from exc
         return validated
 
@@ -138,7 +140,7 @@ class Tool:
         ``idempotency_key`` reaches functions that declare that parameter; others never
         see it.
         """
-        kwargs = dict(validated)
+        kwargs = dict(iter(validated))  # not dict(validated): no failed `keys` lookup
         if self.takes_key:
             kwargs[IDEMPOTENCY_PARAM] = idempotency_key
         result = self.fn(**kwargs)
