@@ -168,7 +168,7 @@ class ToolsetSpec(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    ref: str = Field(pattern=r"^[\w.]+:[\w.]+$")
+    ref: str = Field(pattern=r"^\w[\w.]*:[\w.]+$")
     options: dict[str, Any] = Field(default_factory=lambda: {})
 
 

@@ -372,40 +372,27 @@ def test_nan_and_infinity_are_compared_as_text_not_numbers() -> None:
         assert "expected long, got string" in decision.reason
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a raw policy's @effect is not checked when the charter is built: an unknown one "
-    "raises KeyError at decide time (charter.policy._cedar._raw_rule_infos should refuse it)",
-)
 def test_a_raw_policy_with_an_unknown_effect_is_refused_when_built() -> None:
     cedar = '@id("odd") @effect("bogus") permit(principal, action, resource);'
 
-    assert _charter([], cedar) is None
+    with pytest.raises(ValidationError, match=r"@effect\('bogus'\) is none of"):
+        Charter.model_validate({"name": "fuzzed", "cedar": cedar})
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a rule's `when` is checked by parsing it inside a policy, so text that closes the "
-    "condition and opens another policy passes; the extra policy, unnamed, joins the rule's "
-    "slice and may allow a tool the allow list does not name (the check in "
-    "charter.policy._charter should require exactly one policy)",
-)
 def test_a_condition_cannot_add_a_policy_of_its_own() -> None:
     injected = "false }; permit(principal, action, resource) when { true"
+    rule = {"id": "quiet", "effect": "deny", "tools": ["pay"], "when": injected}
 
-    assert _charter([{"id": "quiet", "effect": "deny", "tools": ["pay"], "when": injected}]) is None
+    with pytest.raises(ValidationError, match="must be one Cedar expression"):
+        Charter.model_validate({"name": "fuzzed", "rules": [rule]})
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="call arguments shaped like Cedar's JSON escapes ({'__entity': ...}, {'__extn': "
-    "...}) are read as entity references or extension values, not as the records they are "
-    "(charter.policy._cedar.cedar_value passes them through)",
-)
 def test_an_argument_shaped_like_a_cedar_escape_is_data() -> None:
     marked = 'context.args.memo has "__entity"'
-    built = _charter([{"id": "marked", "effect": "deny", "tools": ["pay"], "when": marked}])
-    assert built is not None
+    rule = {"id": "marked", "effect": "deny", "tools": ["pay"], "when": marked}
+    built = Charter.model_validate({"name": "fuzzed", "rules": [rule]})
     memo = {"__entity": {"type": "Agent", "id": "agent"}}
 
-    assert built.decide("pay", {"memo": memo}, now=NOON).verdict == "deny"
+    decision = built.decide("pay", {"memo": memo}, now=NOON)
+    assert decision.verdict == "deny" and decision.rules == ("policy.error",)
+    assert "'__entity' is reserved" in decision.reason

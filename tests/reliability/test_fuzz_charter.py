@@ -431,12 +431,6 @@ def test_agent_fields_that_broke_the_loader_are_config_errors(
         load_agent(path)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=TypeError,
-    reason="a toolset ref whose module starts with '.' reaches importlib as a relative "
-    "import (TypeError); fix belongs in charter.agent (ref pattern or resolve_toolset)",
-)
 def test_a_relative_toolset_module_is_a_config_error(tmp_path: Path) -> None:
     doc = _agent_doc(tmp_path)
     doc["toolsets"][0]["ref"] = ".payments:toolset"

@@ -46,10 +46,23 @@ def cedar_string(text: str) -> str:
     return json.dumps(text, ensure_ascii=False)
 
 
+_ESCAPES = ("__entity", "__extn", "__expr")
+"""Keys Cedar's JSON reads as entity references or extension values, not record fields."""
+
+
 def cedar_value(value: Any) -> Any:
-    """A JSON value as Cedar accepts it in a context: no nulls, no floats."""
+    """A JSON value as Cedar accepts it in a context: no nulls, no floats.
+
+    Raises:
+        ValueError: a record has a key Cedar would read as an escape (``__entity``,
+            ``__extn``): call data must never become an entity reference.
+    """
     if isinstance(value, dict):
-        items = cast(dict[Any, Any], value).items()
+        record = cast(dict[Any, Any], value)
+        for key in _ESCAPES:
+            if key in record:
+                raise ValueError(f"argument key {key!r} is reserved by Cedar")
+        items = record.items()
         return {str(k): cedar_value(v) for k, v in items if v is not None}
     if isinstance(value, list | tuple):
         return [cedar_value(v) for v in cast(list[Any], value) if v is not None]
@@ -149,12 +162,16 @@ class CompiledCharter:
             return piece.static
         assert piece.policies is not None
         moment = now or datetime.now(UTC)
+        try:
+            context_args = cedar_value(dict(args or {}))
+        except ValueError as exc:
+            return self._decision("deny", ("policy.error",), f"arguments cannot be judged: {exc}")
         request = {
             "principal": {"type": "Agent", "id": agent},
             "action": _ACTION,
             "resource": {"type": "Tool", "id": name},
             "context": {
-                "args": cedar_value(dict(args or {})),
+                "args": context_args,
                 "phase": phase or self.charter.phase,
                 "hour": moment.hour,
                 "weekday": moment.weekday(),
@@ -285,8 +302,12 @@ def _raw_rule_infos(text: str) -> dict[str, _RuleInfo]:
         rule_id = annotations.get("id")
         if not isinstance(rule_id, str):
             raise ValueError('every raw Cedar policy needs an @id("...") annotation')
-        effect = "deny" if entry.get("effect") == "forbid" else "allow"
-        infos[rule_id] = _RuleInfo(
-            str(annotations.get("effect", effect)), str(annotations.get("reason", ""))
+        effect = str(
+            annotations.get("effect", "deny" if entry.get("effect") == "forbid" else "allow")
         )
+        if effect not in VERDICT_RANK:
+            raise ValueError(
+                f"policy {rule_id!r}: @effect({effect!r}) is none of {', '.join(VERDICT_RANK)}"
+            )
+        infos[rule_id] = _RuleInfo(effect, str(annotations.get("reason", "")))
     return infos

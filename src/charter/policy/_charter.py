@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import fnmatch
 import hashlib
+import json
 from collections.abc import Collection, Mapping
 from datetime import datetime
 from functools import cached_property
@@ -235,12 +236,18 @@ class Charter(BaseModel):
                 raise ValueError(f"rules.{index}.id: {rule.id!r} is used twice")
             seen.add(rule.id)
             if rule.when is not None:
+                wrapped = f"permit(principal, action, resource) when {{ {rule.when} }};"
                 try:
-                    cedarpy.PolicySet.from_str(
-                        f"permit(principal, action, resource) when {{ {rule.when} }};"
-                    )
+                    cedarpy.PolicySet.from_str(wrapped)
+                    parsed: Any = json.loads(cedarpy.policies_to_json_str(wrapped))
                 except ValueError as exc:
                     raise ValueError(f"rules.{index}.when: invalid Cedar condition: {exc}") from exc
+                if len(parsed["staticPolicies"]) != 1 or parsed["templates"]:
+                    # Text closing the condition and opening a policy of its own.
+                    raise ValueError(
+                        f"rules.{index}.when: a condition must be one Cedar expression, "
+                        "not policies"
+                    )
         for section, ids in (
             ("rate_limits", [limit.id for limit in self.rate_limits]),
             ("anomalies", [anomaly.id for anomaly in self.anomalies]),
