@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from charter.tools import Tool
 
 _CONFIDENTIALITY = ("public", "internal", "pii", "secret")
+_LEVEL = {name: level for level, name in enumerate(_CONFIDENTIALITY)}
 FlowEffect = Literal["deny", "ask", "allow"]
 
 
@@ -55,12 +56,14 @@ class Label:
 
     def join(self, other: Label) -> Label:
         """The label of a value derived from both (untrusted and the more confidential win)."""
-        trust = "untrusted" if "untrusted" in (self.trust, other.trust) else "trusted"
-        level = max(
-            _CONFIDENTIALITY.index(self.confidentiality),
-            _CONFIDENTIALITY.index(other.confidentiality),
-        )
-        return Label(trust, _CONFIDENTIALITY[level])  # type: ignore[arg-type]
+        mine, theirs = _LEVEL[self.confidentiality], _LEVEL[other.confidentiality]
+        # Usually one label already covers the other (a run's context joined with what it
+        # has seen): return it rather than build an equal one.
+        if mine >= theirs and (self.trust == "untrusted" or other.trust == "trusted"):
+            return self
+        if theirs >= mine and (other.trust == "untrusted" or self.trust == "trusted"):
+            return other
+        return Label("untrusted", _CONFIDENTIALITY[max(mine, theirs)])  # type: ignore[arg-type]
 
     @property
     def confidential(self) -> bool:
@@ -74,11 +77,12 @@ class Label:
 
 GOAL_LABEL = Label("trusted", "internal")
 """What the goal a run was started with carries: whoever starts a run is trusted."""
+_BOTTOM = Label("trusted", "public")
 
 
 def join_all(labels: Mapping[str, Label] | None) -> Label:
     """The join of every label (trusted, public when there are none)."""
-    joined = Label("trusted", "public")
+    joined = _BOTTOM
     for label in (labels or {}).values():
         joined = joined.join(label)
     return joined
