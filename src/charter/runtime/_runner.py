@@ -75,6 +75,8 @@ class _Session:
     pending: list[Entry] = field(default_factory=lambda: [])
     limiter: JournalRateLimiter | None = None
     """Counts the agent's calls against its rate limits, from the journal."""
+    rendered: tuple[Observation, str] | None = None
+    """The latest tool output and its rendered text, rendered once for labels and record."""
     version_id: str = field(init=False)
     """The agent's exact version, which rollout phases belong to."""
 
@@ -580,9 +582,10 @@ class Runner:
         self, session: _Session, step: Step, call: ToolCall, observation: Observation
     ) -> None:
         step.observation = observation
+        rendered, session.rendered = session.rendered, None
+        text = rendered[1] if rendered and rendered[0] is observation else observation.render()
         session.record(
-            "step.observed",
-            {"step": step.index, "status": observation.status, "text": observation.render()},
+            "step.observed", {"step": step.index, "status": observation.status, "text": text}
         )
         self._flush(session)
         session.context.turns.append(Turn(call, observation))  # perceive
@@ -718,19 +721,20 @@ class Runner:
             phase == "shadow" and writes and decision.verdict in ("allow", "ask")
         )
         step.decision = decision
-        session.record(
-            "step.decided",
-            {
-                "step": step.index,
-                "tool": found.name,
-                "agent": agent.name,
-                "labels": labels.context.to_json(),
-            }
-            | ({"sources": {k: list(v) for k, v in sources.items()}} if sources else {})
-            | ({"phase": phase} if phase != "autonomous" else {})
-            | ({"simulated": True} if simulate else {})
-            | decision.to_json(),
-        )
+        decided = {
+            "step": step.index,
+            "tool": found.name,
+            "agent": agent.name,
+            "labels": labels.context.to_json(),
+            **decision.to_json(),
+        }
+        if sources:
+            decided["sources"] = {k: list(v) for k, v in sources.items()}
+        if phase != "autonomous":
+            decided["phase"] = phase
+        if simulate:
+            decided["simulated"] = True
+        session.record("step.decided", decided)
         if simulate:
             return self._simulate(session, step, found, args, decision, phase)
         if decision.verdict == "ask":
@@ -793,7 +797,8 @@ class Runner:
         if found.contract.confidentiality == "secret" and observation.status == "ok":
             observation, effect = _withhold_secret(found, observation, effect)
         if observation.status in ("ok", "error"):  # the tool's own output reached the model
-            labels.observe(found, observation.render(), step.index, args=args, sources=sources)
+            session.rendered = (observation, observation.render())
+            labels.observe(found, session.rendered[1], step.index, args=args, sources=sources)
         if key and observation.status == "ok":
             session.completed.add(key)
         session.meter.cost_usd += found.contract.cost_usd
