@@ -32,6 +32,7 @@ from sqlalchemy import (
     select,
 )
 from sqlalchemy.engine import make_url
+from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.exc import ArgumentError, IntegrityError, OperationalError, SQLAlchemyError
 from sqlalchemy.pool import PoolProxiedConnection, StaticPool
 
@@ -203,12 +204,15 @@ class Journal:
         ).first()
         return (0, GENESIS_HASH) if row is None else (int(row[0]), str(row[1]))
 
-    def _connection(self) -> PoolProxiedConnection:
-        """The held writer connection (opened on first use, or after a failure)."""
+    def _connection(self) -> DBAPIConnection:
+        """The held writer connection (opened on first use, or after a failure), as the
+        driver's own connection: the hot path skips the pool proxy's indirection."""
         if self._writer is None:
             self._writer = self._engine.raw_connection()
             self._data_version = None  # a per-connection counter: start over
-        return self._writer
+        driver = self._writer.dbapi_connection
+        assert driver is not None, "a checked-out connection has its DBAPI connection"
+        return driver
 
     def append(self, entries: Sequence[Entry], *, checkpoint: bool = False) -> list[Record]:
         """Append ``entries`` atomically, in order; return the stored records.
@@ -280,8 +284,9 @@ class Journal:
             raise _SeqCollision from exc
         except self._dbapi_error as exc:
             # The connection may be broken (server restart, disk full): start afresh next time.
-            self._writer = None
-            conn.invalidate()
+            broken, self._writer = self._writer, None
+            if broken is not None:
+                broken.invalidate()
             raise JournalError(f"cannot append to journal at {safe_url(self.url)}: {exc}") from exc
         finally:
             cursor.close()
