@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -121,6 +122,26 @@ def test_latest_seq_sees_records_another_handle_appended(journal_url: str) -> No
     journal.append([("control", "control.pause", {}), ("r1", "b", {})])
     assert journal.latest_seq(["control.pause"]) == 3
     assert journal.latest_seq(["control.pause", "b"]) == 4
+
+
+def test_a_failed_append_raises_journal_error_and_the_next_one_reconnects(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "journal.db"
+    journal = Journal(f"sqlite:///{path}")
+    journal.append([("r1", "a", {})])
+    other = sqlite3.connect(path)
+    other.execute("ALTER TABLE journal_records RENAME TO moved")
+    other.commit()
+
+    with pytest.raises(JournalError, match="no such table: journal_records"):
+        journal.append([("r1", "b", {})])
+
+    other.execute("ALTER TABLE moved RENAME TO journal_records")
+    other.commit()
+    journal.append([("r1", "c", {})])
+    assert [r.kind for r in journal.records()] == ["a", "c"]
+    assert journal.verify().ok
 
 
 def test_records_of_kinds_are_oldest_first(journal: Journal) -> None:

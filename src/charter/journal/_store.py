@@ -11,6 +11,7 @@ Signed checkpoints (``journal_checkpoints``) are written only by explicit
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import UTC, datetime
@@ -260,6 +261,7 @@ class Journal:
         conn = self._connection()
         head_value = f"{built[-1].seq}:{built[-1].hash}"
         cursor = conn.cursor()
+        broken: PoolProxiedConnection | None = None
         try:
             cursor.executemany(
                 self._insert_sql,
@@ -285,11 +287,14 @@ class Journal:
         except self._dbapi_error as exc:
             # The connection may be broken (server restart, disk full): start afresh next time.
             broken, self._writer = self._writer, None
-            if broken is not None:
-                broken.invalidate()
             raise JournalError(f"cannot append to journal at {safe_url(self.url)}: {exc}") from exc
         finally:
-            cursor.close()
+            # Before the invalidation: closing a cursor of a closed connection raises,
+            # which would hide the append's own error.
+            with contextlib.suppress(self._dbapi_error):
+                cursor.close()
+            if broken is not None:
+                broken.invalidate()
 
     def stored_head(self) -> tuple[int, str] | None:
         """``(seq, hash)`` of the head as recorded in ``journal_meta``, if any."""
