@@ -5,36 +5,16 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
+
+from charter._json import JsonEncoder
 
 GENESIS_HASH = "0" * 64
 """``prev_hash`` of the first record."""
 
 
-_CANONICAL = json.JSONEncoder(
-    sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str
-)  # built once: json.dumps with these options builds a new encoder on every call
-
-
-def _reusable_encoder() -> Callable[[Any, int], Sequence[str]] | None:
-    """The C encoder ``_CANONICAL`` builds on every call, built once: the same options,
-    so the same text, but without the circular-reference markers (hence reusable across
-    calls and threads). None where the C accelerator is missing."""
-    make: Any = getattr(json.encoder, "c_make_encoder", None)
-    if make is None:
-        return None
-    try:
-        built: Callable[[Any, int], Sequence[str]] = make(
-            None, str, json.encoder.encode_basestring, None, ":", ",", True, False, True
-        )
-    except TypeError:  # another signature in another Python: keep the encoder's own path
-        return None
-    return built
-
-
-_ENCODE = _reusable_encoder()
+_CANONICAL = JsonEncoder(sort_keys=True, separators=(",", ":"))
 
 
 _LONE_SURROGATE = re.compile("[\ud800-\udfff]")
@@ -47,15 +27,7 @@ def canonical_json(value: Any) -> str:
     call) is not text UTF-8 can hold: it becomes U+FFFD, as a UTF-8 decoder would make it,
     so the record can be hashed, stored and shown.
     """
-    if _ENCODE is None:
-        text = _CANONICAL.encode(value)
-    else:
-        try:
-            text = "".join(_ENCODE(value, 0))
-        except RecursionError:
-            # A cycle (or nesting too deep to encode): the checking encoder raises what
-            # it always did, ValueError("Circular reference detected") for a cycle.
-            text = _CANONICAL.encode(value)
+    text = _CANONICAL.encode(value)
     if text.isascii():
         return text
     return _LONE_SURROGATE.sub("\ufffd", text)

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
+from charter._json import JsonEncoder
 from charter.tools import Tool
 
 ObservationStatus = Literal["ok", "error", "timeout", "invalid_arguments", "unknown_tool", "denied"]
@@ -63,7 +63,7 @@ class Proposal:
     so every argument carries the context's label."""
 
 
-_RENDER = json.JSONEncoder(ensure_ascii=False, default=str)
+_RENDER = JsonEncoder()
 
 
 @dataclass(frozen=True, slots=True)

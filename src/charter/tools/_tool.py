@@ -9,12 +9,13 @@ charter reasons about.
 from __future__ import annotations
 
 import inspect
-import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal, get_type_hints, overload
 
 from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError, create_model
+
+from charter._json import JsonEncoder
 
 SideEffect = Literal["read", "write", "external"]
 """What a tool does to the world: only reads, writes our systems, or reaches outside."""
@@ -24,9 +25,8 @@ Confidentiality = Literal["public", "internal", "pii", "secret"]
 
 _SIDE_EFFECTS: frozenset[str] = frozenset({"read", "write", "external"})
 
-_UNICODE_CHECK = json.JSONEncoder(ensure_ascii=False, default=str, skipkeys=True)
-"""Built once (``json.dumps`` with options builds an encoder on every call): its text
-cannot be encoded to UTF-8 when the arguments hold a lone surrogate."""
+_UNICODE_CHECK = JsonEncoder(skipkeys=True)
+"""Its text cannot be encoded to UTF-8 when the arguments hold a lone surrogate."""
 
 
 class ToolArgumentsError(ValueError):
