@@ -124,6 +124,19 @@ def test_latest_seq_sees_records_another_handle_appended(journal_url: str) -> No
     assert journal.latest_seq(["control.pause", "b"]) == 4
 
 
+def test_appends_through_stale_handles_chain_after_each_other(journal_url: str) -> None:
+    first, second = Journal(journal_url), Journal(journal_url)
+    first.append([("r1", "a", {"n": 1})])
+
+    second.append([("r2", "b", {"n": 2}), ("r2", "c", {"n": 3})])  # its head was stale
+    first.append([("r1", "d", {"n": 4})])  # and now this one's
+
+    records = list(Journal(journal_url).records())
+    assert [(r.seq, r.kind) for r in records] == [(1, "a"), (2, "b"), (3, "c"), (4, "d")]
+    assert [r.payload["n"] for r in records] == [1, 2, 3, 4]
+    assert Journal(journal_url).verify().ok
+
+
 def test_a_failed_append_raises_journal_error_and_the_next_one_reconnects(
     tmp_path: Path,
 ) -> None:

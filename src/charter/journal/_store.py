@@ -225,14 +225,16 @@ class Journal:
         """
         if not entries:
             return []
+        # Serialised once, outside the lock: a retry after a collision only re-chains, and
+        # threads appending together encode their payloads side by side.
+        bodies = [canonical_json(payload) for _, _, payload in entries]
         with self._lock:
             for _attempt in range(50):
-                ts = datetime.now(UTC).isoformat()
+                ts = datetime.now(UTC).isoformat()  # under the lock: stamps follow seq order
                 seq, prev = self._head_seq, self._head_hash
                 built: list[Record] = []
-                for run_id, kind, payload in entries:
+                for (run_id, kind, _), body in zip(entries, bodies, strict=True):
                     seq += 1
-                    body = canonical_json(payload)
                     digest = record_hash(seq, run_id, kind, ts, prev, body)
                     built.append(Record(seq, run_id, kind, ts, body, prev, digest))
                     prev = digest
