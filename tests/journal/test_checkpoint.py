@@ -415,6 +415,26 @@ def test_append_can_sign_its_new_head_in_the_same_transaction(
     assert report.ok and report.checkpoints_checked == 1
 
 
+def test_an_append_whose_signing_fails_stores_nothing(
+    journal_url: str, signer: JournalSigner, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    journal = Journal(journal_url, signer)
+    journal.append([("r1", "a", {})])
+
+    def unreachable(seq: int, hash: str) -> bytes:
+        raise RuntimeError("signing service unreachable")
+
+    monkeypatch.setattr(signer, "sign", unreachable)
+    with pytest.raises(RuntimeError, match="unreachable"):
+        journal.append([("r1", "b", {})], checkpoint=True)
+    journal.latest_seq(["b"])  # a read on the same connection commits nothing of it
+    monkeypatch.undo()
+    journal.append([("r1", "c", {})], checkpoint=True)
+
+    assert [r.kind for r in Journal(journal_url).records()] == ["a", "c"]
+    assert Journal(journal_url, signer).verify().ok
+
+
 def test_dropping_the_checkpoints_table_is_detected(journal: Journal, journal_url: str) -> None:
     journal.checkpoint()
     _sql(journal, "DROP TABLE journal_checkpoints")

@@ -165,6 +165,9 @@ class Journal:
         mark = "?" if style == "qmark" else "%s"
         self._mark = mark
         self._sqlite = parsed.get_backend_name() == "sqlite"
+        self._autocommit_reads = self._engine.dialect.driver in ("psycopg", "psycopg2")
+        """Reads on the writer connection can switch it to autocommit: one round trip
+        instead of BEGIN, the query and COMMIT."""
         self._insert_sql = (
             "INSERT INTO journal_records (seq, run_id, kind, ts, payload, prev_hash, hash) "
             f"VALUES ({', '.join([mark] * 7)})"
@@ -290,6 +293,12 @@ class Journal:
             # The connection may be broken (server restart, disk full): start afresh next time.
             broken, self._writer = self._writer, None
             raise JournalError(f"cannot append to journal at {safe_url(self.url)}: {exc}") from exc
+        except BaseException:
+            # Anything else (the signer failed, an interrupt): nothing of it may be left
+            # in an open transaction for a later commit to store.
+            with contextlib.suppress(self._dbapi_error):
+                conn.rollback()
+            raise
         finally:
             # Before the invalidation: closing a cursor of a closed connection raises,
             # which would hide the append's own error.
@@ -395,10 +404,19 @@ class Journal:
                     [f"SELECT MAX(seq) AS seq FROM journal_records WHERE kind = {self._mark}"]
                     * len(key)
                 )
-                cursor.execute(f"SELECT MAX(seq) FROM ({newest}) AS newest", key)
-                row = cursor.fetchone()
-                if not self._sqlite:  # psycopg opens a transaction even to read; end it
-                    conn.commit()
+                query = f"SELECT MAX(seq) FROM ({newest}) AS newest"
+                if self._autocommit_reads:  # no transaction to open and end around a read
+                    conn.autocommit = True
+                    try:
+                        cursor.execute(query, key)
+                        row = cursor.fetchone()
+                    finally:
+                        conn.autocommit = False
+                else:
+                    cursor.execute(query, key)
+                    row = cursor.fetchone()
+                    if not self._sqlite:  # the driver opened a transaction even to read
+                        conn.commit()
             except self._dbapi_error as exc:
                 self._writer = None
                 raise JournalError(f"cannot read journal at {safe_url(self.url)}: {exc}") from exc
