@@ -124,6 +124,16 @@ def test_latest_seq_sees_records_another_handle_appended(journal_url: str) -> No
     assert journal.latest_seq(["control.pause", "b"]) == 4
 
 
+def test_a_large_batch_is_appended_whole(journal: Journal) -> None:
+    journal.append([("r1", "a", {})])
+
+    stored = journal.append([("r2", "b", {"n": n}) for n in range(1500)])
+
+    assert [r.seq for r in stored] == list(range(2, 1502))
+    assert journal.stored_head() == (1501, stored[-1].hash)
+    assert journal.verify().ok
+
+
 def test_appends_through_stale_handles_chain_after_each_other(journal_url: str) -> None:
     first, second = Journal(journal_url), Journal(journal_url)
     first.append([("r1", "a", {"n": 1})])

@@ -81,6 +81,11 @@ def _record(row: Any) -> Record:
     return Record(int(row.seq), row.run_id, row.kind, row.ts, row.payload, row.prev_hash, row.hash)
 
 
+_ONE_STATEMENT_ROWS = 1000
+"""Most records one PostgreSQL append statement carries (7 parameters each, of at most
+65,535); a larger batch goes as a transaction of several statements."""
+
+
 class _SeqCollision(Exception):
     """Another writer took the next seq first."""
 
@@ -165,9 +170,11 @@ class Journal:
         mark = "?" if style == "qmark" else "%s"
         self._mark = mark
         self._sqlite = parsed.get_backend_name() == "sqlite"
-        self._autocommit_reads = self._engine.dialect.driver in ("psycopg", "psycopg2")
-        """Reads on the writer connection can switch it to autocommit: one round trip
-        instead of BEGIN, the query and COMMIT."""
+        self._one_statement = self._engine.dialect.driver in ("psycopg", "psycopg2")
+        """PostgreSQL through psycopg: an append is one statement and a read one query,
+        each run in autocommit (atomic as any statement), so each costs one round trip
+        instead of BEGIN, the statements and COMMIT."""
+        self._append_sql: dict[tuple[int, bool], str] = {}
         self._insert_sql = (
             "INSERT INTO journal_records (seq, run_id, kind, ts, payload, prev_hash, hash) "
             f"VALUES ({', '.join([mark] * 7)})"
@@ -264,28 +271,34 @@ class Journal:
         # The hot path: one held DBAPI connection and plain SQL, so an append costs about
         # one commit instead of a pool checkout plus SQLAlchemy's statement machinery.
         conn = self._connection()
-        head_value = f"{built[-1].seq}:{built[-1].hash}"
+        head = built[-1]
+        head_value = f"{head.seq}:{head.hash}"
+        rows = [(r.seq, r.run_id, r.kind, r.ts, r.payload_json, r.prev_hash, r.hash) for r in built]
         cursor = conn.cursor()
         broken: PoolProxiedConnection | None = None
         try:
-            cursor.executemany(
-                self._insert_sql,
-                [
-                    (r.seq, r.run_id, r.kind, r.ts, r.payload_json, r.prev_hash, r.hash)
-                    for r in built
-                ],
-            )
-            cursor.execute(self._head_sql, (head_value,))
-            if cursor.rowcount == 0:
-                cursor.execute(self._head_insert_sql, (head_value,))
+            checkpoint: tuple[int, str, str, str, str] | None = None
             if sign and self.signer is not None:
-                head = built[-1]
                 signature = self.signer.sign(head.seq, head.hash).hex()
-                cursor.execute(
-                    self._checkpoint_sql,
-                    (head.seq, head.hash, self.signer.key_id, signature, head.ts),
-                )
-            conn.commit()
+                checkpoint = (head.seq, head.hash, self.signer.key_id, signature, head.ts)
+            if self._one_statement and len(rows) <= _ONE_STATEMENT_ROWS:
+                params = [value for row in rows for value in row]
+                params += [*(checkpoint or ()), head_value]
+                conn.autocommit = True
+                try:
+                    cursor.execute(
+                        self._append_statement(len(rows), checkpoint is not None), params
+                    )
+                finally:
+                    conn.autocommit = False
+            else:
+                cursor.executemany(self._insert_sql, rows)
+                cursor.execute(self._head_sql, (head_value,))
+                if cursor.rowcount == 0:
+                    cursor.execute(self._head_insert_sql, (head_value,))
+                if checkpoint is not None:
+                    cursor.execute(self._checkpoint_sql, checkpoint)
+                conn.commit()
         except self._integrity_errors as exc:
             conn.rollback()
             raise _SeqCollision from exc
@@ -306,6 +319,27 @@ class Journal:
                 cursor.close()
             if broken is not None:
                 broken.invalidate()
+
+    def _append_statement(self, rows: int, signed: bool) -> str:
+        """One PostgreSQL statement appending ``rows`` records, moving the head and, when
+        ``signed``, storing the checkpoint: all of it or, on any error, none."""
+        key = (rows, signed)
+        found = self._append_sql.get(key)
+        if found is None:
+            values = ", ".join(["(%s, %s, %s, %s, %s, %s, %s)"] * rows)
+            checkpoint = (
+                ", signed AS (INSERT INTO journal_checkpoints (seq, hash, key_id, signature, ts)"
+                " VALUES (%s, %s, %s, %s, %s))"
+                if signed
+                else ""
+            )
+            found = self._append_sql[key] = (
+                "WITH appended AS (INSERT INTO journal_records "
+                f"(seq, run_id, kind, ts, payload, prev_hash, hash) VALUES {values}){checkpoint} "
+                "INSERT INTO journal_meta (key, value) VALUES ('head', %s) "
+                "ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value"
+            )
+        return found
 
     def stored_head(self) -> tuple[int, str] | None:
         """``(seq, hash)`` of the head as recorded in ``journal_meta``, if any."""
@@ -405,7 +439,7 @@ class Journal:
                     * len(key)
                 )
                 query = f"SELECT MAX(seq) FROM ({newest}) AS newest"
-                if self._autocommit_reads:  # no transaction to open and end around a read
+                if self._one_statement:  # no transaction to open and end around a read
                     conn.autocommit = True
                     try:
                         cursor.execute(query, key)
