@@ -170,8 +170,9 @@ class Journal:
         mark = "?" if style == "qmark" else "%s"
         self._mark = mark
         self._sqlite = parsed.get_backend_name() == "sqlite"
-        self._one_statement = self._engine.dialect.driver in ("psycopg", "psycopg2")
-        """PostgreSQL through psycopg: an append is one statement and a read one query,
+        self._one_statement = self._engine.dialect.driver == "psycopg"
+        """PostgreSQL through psycopg 3 (the driver charter[postgres] installs and tests;
+        others keep transactions): an append is one statement and a read one query,
         each run in autocommit (atomic as any statement), so each costs one round trip
         instead of BEGIN, the statements and COMMIT."""
         self._append_sql: dict[tuple[int, bool], str] = {}
