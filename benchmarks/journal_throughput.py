@@ -7,7 +7,8 @@ chain. Payloads are typical step records (~300 bytes of JSON). Verify walks the 
 chain (recomputing every hash) and checks the signed checkpoints.
 
 Usage: ``python benchmarks/journal_throughput.py [--records 20000] [--postgres URL]``
-(PostgreSQL also from ``CHARTER_TEST_POSTGRES_URL``; its tables are emptied first). Prints
+(PostgreSQL also from ``CHARTER_TEST_POSTGRES_URL``: a scratch database, whose tables
+are dropped before and after). Prints
 a Markdown table and writes ``benchmarks/results/journal_throughput.json``.
 """
 
@@ -47,10 +48,14 @@ def _payload(i: int) -> dict[str, Any]:
 
 
 def _empty_postgres(url: str) -> None:
+    """Drop every table of the benchmark database (a scratch database: give it one)."""
     engine = create_engine(url)
     with engine.begin() as conn:
-        for table in ("journal_checkpoints", "journal_records", "alembic_version"):
-            conn.execute(text(f"DROP TABLE IF EXISTS {table} CASCADE"))
+        tables = conn.execute(
+            text("SELECT tablename FROM pg_tables WHERE schemaname = current_schema()")
+        ).scalars()
+        for table in list(tables):
+            conn.execute(text(f'DROP TABLE IF EXISTS "{table}" CASCADE'))
     engine.dispose()
 
 
