@@ -187,10 +187,10 @@ class AgentSpec(BaseModel):
     charter: str | Charter
 
 
-def resolve_toolset(spec: ToolsetSpec, source: str) -> list[Tool]:
-    """Import and expand one toolset reference."""
-    module_name, _, attr_path = spec.ref.partition(":")
-    where = f"{source}: field toolsets ({spec.ref})"
+def import_ref(ref: str, where: str) -> Any:
+    """The object ``module:attr.path`` names; a :class:`ConfigError` starting ``where``
+    when the module cannot be imported or lacks the attribute."""
+    module_name, _, attr_path = ref.partition(":")
     try:
         target: Any = importlib.import_module(module_name)
     except ImportError as exc:
@@ -199,6 +199,13 @@ def resolve_toolset(spec: ToolsetSpec, source: str) -> list[Tool]:
         if not hasattr(target, attr):
             raise ConfigError(f"{where}: module {module_name!r} has no attribute {attr_path!r}")
         target = getattr(target, attr)
+    return target
+
+
+def resolve_toolset(spec: ToolsetSpec, source: str) -> list[Tool]:
+    """Import and expand one toolset reference."""
+    where = f"{source}: field toolsets ({spec.ref})"
+    target = import_ref(spec.ref, where)
     if callable(target) and not isinstance(target, Tool):
         target = target(spec.options)
     if isinstance(target, Tool):

@@ -45,7 +45,6 @@ kinds against the journal's, and tools against the agent's inventory.
 from __future__ import annotations
 
 import hashlib
-import importlib
 import re
 import sqlite3
 import tempfile
@@ -57,6 +56,7 @@ from typing import Any, Literal, cast
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from charter._yaml import load_model, read_yaml_mapping
+from charter.agent import import_ref
 from charter.errors import ConfigError
 from charter.journal import canonical_json
 
@@ -381,18 +381,10 @@ WorldFactory = Callable[[Path], object]
 
 def world_factory(spec: WorldSpec, source: str) -> WorldFactory:
     """Import the world's factory; a :class:`ConfigError` naming ``source`` if it fails."""
-    module_name, _, attr_path = spec.factory.partition(":")
     where = f"{source}: field world.factory ({spec.factory})"
-    try:
-        target: Any = importlib.import_module(module_name)
-    except ImportError as exc:
-        raise ConfigError(f"{where}: cannot import module {module_name!r}: {exc}") from exc
-    for attr in attr_path.split("."):
-        if not hasattr(target, attr):
-            raise ConfigError(f"{where}: module {module_name!r} has no {attr_path!r}")
-        target = getattr(target, attr)
+    target = import_ref(spec.factory, where)
     if not callable(target):
-        raise ConfigError(f"{where}: {attr_path!r} is not callable")
+        raise ConfigError(f"{where}: {spec.factory!r} is not callable")
     return cast(WorldFactory, target)
 
 
