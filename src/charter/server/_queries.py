@@ -410,6 +410,10 @@ def run_detail(journal: Journal, run_id: str) -> RunDetail | None:
     first = records[0]
     with journal.engine.connect() as conn:
         (summary,) = _summaries(conn, [_Started(first.seq, run_id, first.ts, first.payload)])
+    if summary.status != "running":
+        # Read again: the run may have moved on between the two reads, and a summary that
+        # says it finished must not come with the steps of before.
+        records = history(journal, run_id)
     steps: dict[int, dict[str, Any]] = {}
     approvals = _approvals(records)
     events: list[EventView] = []
