@@ -20,3 +20,20 @@ charter:
   name: tool-list-only
   flows: {confidential_to_external: allow, untrusted_target: allow}
 """
+
+GATED_AGENT = """\
+name: rollout-agent
+version: "1"
+toolsets:
+  - ref: charter.demo.tools:toolset
+    options: {world: WORLD}
+reasoner: {kind: rules, steps: [{respond: nothing to do}]}
+charter:
+  name: gated
+  phase: shadow
+  rollout:
+    gates:
+      supervised:
+        - {suite: support-normal, reasoner: script, kpi: success_rate, min: 0.8}
+"""
+"""A shadow agent gated on the normal suite; WORLD is replaced by its world's path."""

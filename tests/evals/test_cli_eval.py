@@ -10,25 +10,9 @@ import pytest
 from typer.testing import CliRunner
 
 from charter.cli import app
-from evals._support import ADVERSARIAL, NORMAL, SUPPORT_AGENT, UNDEFENDED
+from evals._support import ADVERSARIAL, GATED_AGENT, NORMAL, SUPPORT_AGENT, UNDEFENDED
 
 runner = CliRunner()
-
-AGENT = """\
-name: rollout-agent
-version: "1"
-toolsets:
-  - ref: charter.demo.tools:toolset
-    options: {world: WORLD}
-reasoner: {kind: rules, steps: [{respond: nothing to do}]}
-charter:
-  name: gated
-  phase: shadow
-  rollout:
-    gates:
-      supervised:
-        - {suite: support-normal, reasoner: script, kpi: success_rate, min: 0.8}
-"""
 
 
 @pytest.fixture(autouse=True)
@@ -114,7 +98,7 @@ def test_eval_json_without_recording(home: Path) -> None:
 
 def test_rollout_promote_and_demote(tmp_path: Path) -> None:
     agent = tmp_path / "rollout.agent.yaml"
-    agent.write_text(AGENT.replace("WORLD", str(tmp_path / "world.db")), encoding="utf-8")
+    agent.write_text(GATED_AGENT.replace("WORLD", str(tmp_path / "world.db")), encoding="utf-8")
 
     status = runner.invoke(app, ["agents", "rollout", str(agent)])
     assert status.exit_code == 0 and ": shadow" in status.output and "unmet" in status.output

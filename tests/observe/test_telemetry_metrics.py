@@ -19,34 +19,12 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 
-from charter import Charter, Journal, Runner, tool
+from charter import Charter, Journal, Runner
 from charter.agent import Agent
 from charter.journal import Record
 from charter.observe import JournalMetrics, chain_listeners, run_trace_id, telemetry_from_env
 from charter.testing import ScriptedReasoner, call, make_agent, respond
-
-
-@tool
-def lookup_order(order_id: int) -> dict[str, int]:
-    """Look up an order."""
-    return {"order_id": order_id}
-
-
-@tool(side_effect="write", cost_usd=0.25)
-def refund_order(order_id: int, amount_cents: int) -> dict[str, int]:
-    """Refund an order."""
-    if amount_cents > 5000:
-        raise ValueError("amount exceeds the order total")
-    return {"refund_id": order_id}
-
-
-@tool(side_effect="write")
-def cancel_order(order_id: int) -> str:
-    """Cancel an order."""
-    return "cancelled"
-
-
-TOOLS = [lookup_order, refund_order, cancel_order]
+from observe._support import TOOLS
 
 
 def mixed_agent() -> Agent:

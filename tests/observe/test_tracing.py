@@ -13,35 +13,13 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind, StatusCode
 
-from charter import Charter, Journal, Runner, tool
+from charter import Charter, Journal, Runner
 from charter.agent import Agent
 from charter.errors import RunNotFoundError
 from charter.observe import JournalTracer, export_run, run_trace_id
 from charter.policy import ToolRules
 from charter.testing import ScriptedReasoner, ScriptExhaustedError, call, make_agent, respond
-
-
-@tool
-def lookup_order(order_id: int) -> dict[str, int]:
-    """Look up an order."""
-    return {"order_id": order_id}
-
-
-@tool(side_effect="write", cost_usd=0.25)
-def refund_order(order_id: int, amount_cents: int) -> dict[str, int]:
-    """Refund an order."""
-    if amount_cents > 5000:
-        raise ValueError("amount exceeds the order total")
-    return {"refund_id": order_id}
-
-
-@tool(side_effect="write")
-def cancel_order(order_id: int) -> str:
-    """Cancel an order."""
-    return "cancelled"
-
-
-TOOLS = [lookup_order, refund_order, cancel_order]
+from observe._support import TOOLS
 
 
 class Traced:

@@ -12,28 +12,11 @@ import pytest
 
 from charter.agent import load_agent
 from charter.evals import CaseResult, EvalResult, load_suite, record_eval, run_suite
+from evals._support import GATED_AGENT, NORMAL
 
 if TYPE_CHECKING:  # the fixture's type; pytest provides the fixture itself
     from server._support import Service
 
-ROOT = Path(__file__).resolve().parents[2]
-NORMAL = ROOT / "examples" / "evals" / "support-normal.suite.yaml"
-
-GATED = """\
-name: rollout-agent
-version: "1"
-toolsets:
-  - ref: charter.demo.tools:toolset
-    options: {world: WORLD}
-reasoner: {kind: rules, steps: [{respond: nothing to do}]}
-charter:
-  name: gated
-  phase: shadow
-  rollout:
-    gates:
-      supervised:
-        - {suite: support-normal, reasoner: script, kpi: success_rate, min: 0.8}
-"""
 AGENT = "rollout-agent"
 PROMOTE = f"/api/agents/{AGENT}/promote"
 DEMOTE = f"/api/agents/{AGENT}/demote"
@@ -42,7 +25,7 @@ DEMOTE = f"/api/agents/{AGENT}/demote"
 def write_gated_agent(directory: Path) -> Path:
     """A shadow agent gated on the normal suite, its tools bound to a world beside it."""
     path = directory / "rollout.agent.yaml"
-    path.write_text(GATED.replace("WORLD", str(directory / "world.db")), encoding="utf-8")
+    path.write_text(GATED_AGENT.replace("WORLD", str(directory / "world.db")), encoding="utf-8")
     return path
 
 
