@@ -17,6 +17,7 @@ from charter.evals import PromotionRefusedError
 from charter.journal import Journal, Record, canonical_json
 from charter.policy import Phase
 from charter.runtime import Controls
+from charter.runtime._names import UnknownNameError
 from charter.runtime._runner import history
 from charter.server import _queries as queries
 from charter.server import _queries_evals as eval_queries
@@ -55,11 +56,20 @@ class OptionalReason(BaseModel):
     reason: Annotated[str, Field(max_length=2000)] = ""
 
 
+class AgentControl(Reason):
+    """Pause an agent."""
+
+    new_name: bool = False
+    """The agent is not seen yet on purpose (no run or loaded file names it)."""
+
+
 class ToolControl(BaseModel):
     """Revoke or restore a tool, for every agent or one."""
 
     reason: Text
     agent: Annotated[str | None, Field(max_length=128)] = None
+    new_name: bool = False
+    """The tool (or agent) is not seen yet on purpose (no run or loaded file names it)."""
 
 
 class NewToken(BaseModel):
@@ -330,16 +340,42 @@ def demote_agent(request: Request, agent: str, body: Demotion, who: Operator) ->
     return _change(moved)
 
 
-@api.post("/agents/{agent}/pause")
-def pause_agent(request: Request, agent: str, body: Reason, who: Operator) -> Done:
-    """The kill switch: the agent starts no run, and its runs stop before their next step."""
+UNKNOWN_NAME: dict[int | str, dict[str, Any]] = {
+    404: {
+        "description": "No run, control or loaded agent file knows that name (nothing "
+        "was journaled); the detail suggests the closest known names."
+    },
+}
+
+
+def require_known(request: Request, *, agent: str | None = None, tool: str | None = None) -> None:
+    """404 unless ``agent`` and ``tool`` are names a run, a control or an agent file this
+    server loaded knows."""
+    state = state_of(request)
+    known = state.service.known_names()
+    try:
+        if tool is not None:
+            known.require("tool", tool)
+        if agent is not None:
+            known.require("agent", agent)
+    except UnknownNameError as error:
+        raise HTTPException(404, str(error)) from None
+
+
+@api.post("/agents/{agent}/pause", responses=UNKNOWN_NAME)
+def pause_agent(request: Request, agent: str, body: AgentControl, who: Operator) -> Done:
+    """The kill switch: the agent starts no run, and its runs stop before their next step.
+    An agent no run or loaded file knows is refused unless ``new_name`` says it is new."""
+    if not body.new_name:
+        require_known(request, agent=agent)
     Controls(state_of(request).journal).pause(agent, actor=who.name, reason=body.reason)
     return Done(detail=f"agent {agent} paused")
 
 
-@api.post("/agents/{agent}/resume")
+@api.post("/agents/{agent}/resume", responses=UNKNOWN_NAME)
 def resume_agent(request: Request, agent: str, body: OptionalReason, who: Operator) -> Done:
     """Lift a pause."""
+    require_known(request, agent=agent)
     Controls(state_of(request).journal).resume(agent, actor=who.name, reason=body.reason)
     return Done(detail=f"agent {agent} resumed")
 
@@ -373,17 +409,22 @@ def list_tools(request: Request, _who: Reader) -> list[queries.ToolView]:
     return queries.tools_inventory(state.journal, state.service.tools)
 
 
-@api.post("/tools/{tool}/revoke")
+@api.post("/tools/{tool}/revoke", responses=UNKNOWN_NAME)
 def revoke_tool(request: Request, tool: str, body: ToolControl, who: Operator) -> Done:
-    """Deny a tool (to every agent, or one) from the next step of every run on."""
+    """Deny a tool (to every agent, or one) from the next step of every run on. A tool no
+    run or loaded file knows is refused unless ``new_name`` says it is new."""
+    if not body.new_name:
+        require_known(request, tool=tool, agent=body.agent)
     controls = Controls(state_of(request).journal)
     controls.revoke(tool, actor=who.name, reason=body.reason, agent=body.agent)
     return Done(detail=f"tool {tool} revoked")
 
 
-@api.post("/tools/{tool}/restore")
+@api.post("/tools/{tool}/restore", responses=UNKNOWN_NAME)
 def restore_tool(request: Request, tool: str, body: ToolControl, who: Operator) -> Done:
     """Undo a revocation (same agent scope)."""
+    if not body.new_name:
+        require_known(request, tool=tool, agent=body.agent)
     controls = Controls(state_of(request).journal)
     controls.restore(tool, actor=who.name, reason=body.reason, agent=body.agent)
     return Done(detail=f"tool {tool} restored")

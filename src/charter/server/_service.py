@@ -22,6 +22,7 @@ from charter.evals import promote as promote_version
 from charter.journal import Journal
 from charter.policy import PHASES, Phase
 from charter.runtime import Approvals, Runner
+from charter.runtime._names import KnownNames
 from charter.runtime._rollback import RollbackReport, rollback
 from charter.runtime._runner import history, new_run_id, waiting_record
 from charter.server._queries import ToolInfo
@@ -86,6 +87,12 @@ class RunService:
         self.runner = Runner(journal)
         self.approvals = Approvals(journal)
         self._threads = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="charter-run")
+
+    def known_names(self) -> KnownNames:
+        """Agent and tool names the journal or this server's agent files know (an
+        operator's control must name one of them, or say the name is new)."""
+        tools = [info.name for infos in self.tools.values() for info in infos]
+        return KnownNames.of(self.journal, agents=self.agents, tools=tools)
 
     def tool_costs(self) -> dict[str, float]:
         """Tool name → its contract's cost per call, over the known agents."""
