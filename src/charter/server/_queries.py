@@ -151,7 +151,8 @@ class ApprovalView(_View):
 
     request_id: str
     status: str
-    """``pending``, ``approved``, ``denied``, ``expired`` or ``used``."""
+    """``pending``, ``approved``, ``denied``, ``expired``, ``used`` or ``closed`` (its run
+    ended unanswered)."""
     approver: str | None = None
     reason: str
     """Why the charter asked."""
@@ -494,8 +495,14 @@ def _approvals(records: list[Record]) -> dict[str, ApprovalView]:
                 view["status"] = "expired"
             case "approval.used":
                 view["status"] = "used"
+            case "approval.closed" if "approver" not in view:
+                view["status"] = "closed"
             case _:
                 pass
+    if any(record.kind == "run.finished" for record in records):  # none can be answered now
+        for view in found.values():
+            if view["status"] == "pending":
+                view["status"] = "closed"
     return {request_id: ApprovalView(**view) for request_id, view in found.items()}
 
 
@@ -516,6 +523,7 @@ _EVENT_TEXT = {
     "approval.escalated": "{request_id} escalated to level {level}",
     "approval.expired": "{request_id} expired unanswered",
     "approval.used": "{request_id} used (approved by {approver})",
+    "approval.closed": "{request_id} closed: {reason}",
     "approval.rejected": "{request_id} refused at execution ({rule}): {reason}",
     "anomaly.detected": "anomaly {rule} at step {step} ({tool}): {reason}; playbook {playbook}",
     "budget.exceeded": "budget exceeded ({rule}): {reason}",
