@@ -19,10 +19,12 @@ from charter.agent import Agent
 from charter.errors import RunStateError
 from charter.journal import Journal, Record
 from charter.runtime import Approvals, ApprovalState, Run, Runner
+from charter.runtime._lookup import resolve_request_id
 
 approvals_app = typer.Typer(help="Answer the charter's ask decisions.", no_args_is_help=True)
 
 Actor = Annotated[str | None, typer.Option("--as", help="Your identity. Default: the OS user.")]
+RequestId = Annotated[str, typer.Argument(help="Request id (apr-...; a unique prefix will do).")]
 Resume = Annotated[
     bool, typer.Option(help="Continue the run now, in this process, once it is decided.")
 ]
@@ -149,14 +151,18 @@ def register(
                 console.print("no pending approval requests" if not every else "no requests")
                 return 0
             table = Table(box=box.SIMPLE_HEAD, pad_edge=False)
-            for column in ("request", "run", "agent", "step", "tool", "asked", "status"):
+            # Ids whole, never cut: `approvals approve` and `runs` take what is printed.
+            for column, width in (("request", 16), ("run", 32)):
+                table.add_column(column, no_wrap=True, min_width=width)
+            for column in ("agent", "step", "tool", "asked"):
                 table.add_column(column, no_wrap=True)
+            table.add_column("status", overflow="fold", min_width=16)
             table.add_column("why", overflow="fold", min_width=16)
             for state in shown:
                 r = state.request
                 table.add_row(
                     r.request_id,
-                    r.run_id[:12],
+                    r.run_id,
                     escape(r.agent),
                     str(r.step),
                     escape(r.tool),
@@ -170,11 +176,12 @@ def register(
         guarded(go)
 
     @approvals_app.command("show")
-    def show(request_id: Annotated[str, typer.Argument(help="Request id (apr-...).")]) -> None:
+    def show(request_id: RequestId) -> None:
         """Show one request: the call, why it was asked, and its answer."""
 
         def go() -> int:
-            state = Approvals(journal()).get(request_id)
+            store = journal()
+            state = Approvals(store).get(resolve_request_id(store, request_id))
             r = state.request
             console.print(f"[bold]{r.request_id}[/] {_state_line(state)}")
             console.print(f"run {r.run_id} (agent {escape(r.agent)}, started by {r.requested_by})")
@@ -200,7 +207,7 @@ def register(
 
     @approvals_app.command("approve")
     def approve(
-        request_id: Annotated[str, typer.Argument(help="Request id (apr-...).")],
+        request_id: RequestId,
         reason: Annotated[str, typer.Option(help="Why (journaled).")] = "",
         actor: Actor = None,
         resume: Resume = True,
@@ -210,9 +217,10 @@ def register(
 
         def go() -> int:
             store = journal()
-            receipt = Approvals(store).approve(request_id, actor_or_user(actor), reason)
+            full_id = resolve_request_id(store, request_id)
+            receipt = Approvals(store).approve(full_id, actor_or_user(actor), reason)
             console.print(
-                f"[green]approved[/] {request_id} as {escape(receipt.approver)}; "
+                f"[green]approved[/] {full_id} as {escape(receipt.approver)}; "
                 f"valid until {_when(receipt.expires_at)}"
             )
             if not resume:
@@ -223,7 +231,7 @@ def register(
 
     @approvals_app.command("deny")
     def deny(
-        request_id: Annotated[str, typer.Argument(help="Request id (apr-...).")],
+        request_id: RequestId,
         reason: Annotated[str, typer.Option(help="Why (journaled; the agent sees it).")],
         actor: Actor = None,
         resume: Resume = True,
@@ -233,8 +241,9 @@ def register(
 
         def go() -> int:
             store = journal()
-            receipt = Approvals(store).deny(request_id, actor_or_user(actor), reason)
-            console.print(f"[red]denied[/] {request_id} as {escape(receipt.approver)}")
+            full_id = resolve_request_id(store, request_id)
+            receipt = Approvals(store).deny(full_id, actor_or_user(actor), reason)
+            console.print(f"[red]denied[/] {full_id} as {escape(receipt.approver)}")
             if not resume:
                 return 0
             return resume_run(store, receipt.run_id, None, actor_or_user(actor), queue=queue)

@@ -26,7 +26,7 @@ from charter import (
     settings,
 )
 from charter._transcript import describe
-from charter.errors import CharterError, RunNotFoundError
+from charter.errors import CharterError
 from charter.journal import Journal, JournalVerifier, Record, load_or_create_signer, load_verifier
 
 app = typer.Typer(
@@ -67,13 +67,11 @@ def print_record(record: Record) -> None:
 
 
 def resolve_run_id(journal: Journal, prefix: str) -> str:
-    """Expand a (possibly shortened) run id; raise RunNotFoundError if absent or ambiguous."""
-    matches = journal.run_ids_with_prefix(prefix)
-    if not matches:
-        raise RunNotFoundError(f"no run with id {prefix!r}; `charter runs` lists them")
-    if len(matches) > 1 and prefix not in matches:
-        raise RunNotFoundError(f"run id {prefix!r} is ambiguous: {', '.join(matches)}")
-    return prefix if prefix in matches else matches[0]
+    """Expand a (possibly shortened) run id; raise RunNotFoundError if absent,
+    AmbiguousIdError (listing the candidates) if several runs start so."""
+    from charter.runtime._lookup import resolve_run_id as resolve
+
+    return resolve(journal, prefix)
 
 
 @app.command()
@@ -229,7 +227,7 @@ def runs(
         for run in list_runs(_journal(), limit=limit):
             finished = run.status not in ("running", "waiting")
             table.add_row(
-                run.run_id[:12],
+                run.run_id,
                 run.agent,
                 run.status,
                 str(run.steps) if finished else "",

@@ -46,3 +46,8 @@ class ApprovalRefusedError(ApprovalError):
 
 class RunStateError(CharterError):
     """A run cannot do what was asked in its current state (e.g. resume a finished run)."""
+
+
+class AmbiguousIdError(CharterError):
+    """A shortened run or request id is the prefix of more than one (the message lists
+    them)."""
