@@ -16,13 +16,15 @@ from charter.errors import CharterError, ConfigError, RunNotFoundError
 from charter.evals import PromotionRefusedError
 from charter.journal import Journal, Record, canonical_json
 from charter.policy import Phase
-from charter.runtime import Controls
+from charter.runtime import ApprovalState, Controls
+from charter.runtime._lookup import resolve_request_id, resolve_run_id
 from charter.runtime._names import UnknownNameError
 from charter.runtime._runner import history
 from charter.server import _queries as queries
 from charter.server import _queries_evals as eval_queries
 from charter.server._app import need, state_of
 from charter.server._auth import Principal, Role
+from charter.server._queries_approvals import ApprovalCard, approval_card
 from charter.server._service import PhaseMove
 
 router = APIRouter()
@@ -165,7 +167,9 @@ def start_run(request: Request, body: StartRun, who: Operator) -> Started:
 
 @api.get("/runs/{run_id}")
 def show_run(request: Request, run_id: str, _who: Reader) -> queries.RunDetail:
-    """One run: its steps (proposal, decision and rules, effect, labels) and events."""
+    """One run: its steps (proposal, decision and rules, effect, labels) and events. A
+    unique prefix of its id will do."""
+    run_id = resolve_run_id(state_of(request).journal, run_id)
     detail = queries.run_detail(state_of(request).journal, run_id)
     if detail is None:
         raise RunNotFoundError(f"no run with id {run_id!r}")
@@ -173,7 +177,9 @@ def show_run(request: Request, run_id: str, _who: Reader) -> queries.RunDetail:
 
 
 def known_run(request: Request, run_id: str) -> str:
-    """``run_id``, if the journal has that run (404 otherwise, before any response)."""
+    """The run ``run_id`` is (a unique prefix will do), if the journal has it (404
+    otherwise, before any response)."""
+    run_id = resolve_run_id(state_of(request).journal, run_id)
     history(state_of(request).journal, run_id)
     return run_id
 
@@ -204,14 +210,18 @@ def _records_after(journal: Journal, run_id: str, seq: int) -> list[Record]:
 
 @api.post("/runs/{run_id}/cancel")
 def cancel_run(request: Request, run_id: str, body: Reason, who: Operator) -> Done:
-    """Cancel a run: a running one stops before its next step, a waiting one ends now."""
+    """Cancel a run: a running one stops before its next step, a waiting one ends now
+    (closing its approval request). A unique prefix of its id will do."""
+    run_id = resolve_run_id(state_of(request).journal, run_id)
     was = state_of(request).service.cancel(run_id, who.name, body.reason)
     return Done(detail=f"run was {was}; cancelled")
 
 
 @api.post("/runs/{run_id}/rollback")
 def rollback_run(request: Request, run_id: str, who: Operator) -> dict[str, Any]:
-    """Undo the run's completed writes, newest first; report what could not be undone."""
+    """Undo the run's completed writes, newest first; report what could not be undone. A
+    unique prefix of its id will do."""
+    run_id = resolve_run_id(state_of(request).journal, run_id)
     report = state_of(request).service.rollback(run_id, who.name)
     return {
         "run_id": report.run_id,
@@ -223,46 +233,48 @@ def rollback_run(request: Request, run_id: str, who: Operator) -> dict[str, Any]
     }
 
 
+def _cards(request: Request, states: list[ApprovalState], who: Principal) -> list[ApprovalCard]:
+    now = state_of(request).service.approvals.clock()
+    allowed = who.can("approve")
+    return [approval_card(s, now=now, viewer=who.name, can_approve=allowed) for s in states]
+
+
 @api.get("/approvals")
 def list_approvals(
-    request: Request, _who: Reader, every: Annotated[bool, Query(alias="all")] = False
-) -> list[dict[str, Any]]:
-    """Approval requests (pending ones unless ``all``), oldest first."""
+    request: Request, who: Reader, every: Annotated[bool, Query(alias="all")] = False
+) -> list[ApprovalCard]:
+    """Approval requests (pending ones unless ``all``), oldest first, each with the call's
+    preview, the untrusted text behind its arguments, its expiry, level and age, and
+    whether the caller may decide it. A request whose run ended is ``closed``, never
+    pending."""
     states = state_of(request).service.approvals.sweep()
-    return [
-        {
-            "request_id": s.request.request_id,
-            "run_id": s.request.run_id,
-            "agent": s.request.agent,
-            "step": s.request.step,
-            "tool": s.request.tool,
-            "args": s.request.args,
-            "reason": s.request.reason,
-            "rules": list(s.request.rules),
-            "requested_by": s.request.requested_by,
-            "requested_at": s.request.requested_at.isoformat(),
-            "status": s.status,
-            "approvers": s.request.approvers_at(s.level or 0),  # None: anyone
-            "untrusted_args": s.request.untrusted_args,
-            "decided_by": s.receipt.approver if s.receipt is not None else None,
-        }
-        for s in states
-        if every or s.status == "pending"
-    ]
+    return _cards(request, [s for s in states if every or s.status == "pending"], who)
+
+
+@api.get("/approvals/{request_id}", responses={404: {"description": "No such request."}})
+def show_approval(request: Request, request_id: str, who: Reader) -> ApprovalCard:
+    """One approval request (a unique prefix of its id will do), as a card."""
+    approvals = state_of(request).service.approvals
+    full_id = resolve_request_id(state_of(request).journal, request_id)
+    return _cards(request, [approvals.get(full_id)], who)[0]
 
 
 @api.post("/approvals/{request_id}/approve")
 def approve(request: Request, request_id: str, body: OptionalReason, who: Approver) -> Done:
-    """Approve a pending request (a signed receipt); the run resumes."""
-    state_of(request).service.decide(request_id, who.name, "approved", body.reason)
-    return Done(detail=f"approved by {who.name}; the run resumes")
+    """Approve a pending request (a signed receipt); the run resumes. A unique prefix of
+    the id will do."""
+    full_id = resolve_request_id(state_of(request).journal, request_id)
+    state_of(request).service.decide(full_id, who.name, "approved", body.reason)
+    return Done(detail=f"{full_id} approved by {who.name}; the run resumes")
 
 
 @api.post("/approvals/{request_id}/deny")
 def deny(request: Request, request_id: str, body: Reason, who: Approver) -> Done:
-    """Deny a pending request with a reason the agent sees; the run resumes."""
-    state_of(request).service.decide(request_id, who.name, "denied", body.reason)
-    return Done(detail=f"denied by {who.name}; the run resumes")
+    """Deny a pending request with a reason the agent sees; the run resumes. A unique
+    prefix of the id will do."""
+    full_id = resolve_request_id(state_of(request).journal, request_id)
+    state_of(request).service.decide(full_id, who.name, "denied", body.reason)
+    return Done(detail=f"{full_id} denied by {who.name}; the run resumes")
 
 
 @api.get("/agents")

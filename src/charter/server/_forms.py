@@ -111,9 +111,16 @@ def cancel_run(request: Request, run_id: str, who: Operator, reason: Text = "") 
 
 
 @router.post("/runs/{run_id}/rollback")
-def rollback_run(request: Request, run_id: str, who: Operator) -> RedirectResponse:
-    """Undo the run's completed writes, newest first; say what a human must finish."""
+def rollback_run(
+    request: Request, run_id: str, who: Operator, confirm: Annotated[str, Form(max_length=8)] = ""
+) -> RedirectResponse:
+    """Undo the run's completed writes, newest first; say what a human must finish. The
+    form's confirmation box must be ticked (browsers enforce it; this checks it too)."""
     url = f"/runs/{_path(run_id)}"
+    if confirm != "yes":
+        return back(
+            request, url, "tick the box to confirm the rollback; nothing was undone", kind="error"
+        )
     try:
         report = state_of(request).service.rollback(run_id, who.name)
     except CharterError as error:

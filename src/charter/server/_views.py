@@ -20,12 +20,14 @@ from charter.evals import PromotionRefusedError
 from charter.journal import Journal
 from charter.journal._store import records_table
 from charter.policy import PHASES, Phase
+from charter.runtime import ApprovalState
 from charter.server import _forms
 from charter.server import _queries as queries
 from charter.server import _queries_evals as eval_queries
 from charter.server._app import need, reject, state_of
 from charter.server._auth import Principal
 from charter.server._charts import MEASURES, Measure, stacked_bars
+from charter.server._queries_approvals import ApprovalCard, age_text, approval_card
 from charter.server._render import back, page
 
 router = APIRouter(include_in_schema=False)
@@ -155,10 +157,16 @@ def run_timeline(request: Request, run_id: str, who: Reader) -> HTMLResponse:
 @router.get("/approvals")
 def approvals_page(request: Request, who: Reader) -> HTMLResponse:
     """Pending approval requests, oldest first, then the newest decided ones."""
-    states = state_of(request).service.approvals.sweep()
-    pending = [s for s in states if s.status == "pending"]
-    decided = [s for s in states if s.status != "pending"][::-1][:DECIDED_SHOWN]
-    return page(request, "approvals.html", who, pending=pending, decided=decided)
+    approvals = state_of(request).service.approvals
+    states = approvals.sweep()
+    now, allowed = approvals.clock(), who.can("approve")
+
+    def card(s: ApprovalState) -> ApprovalCard:
+        return approval_card(s, now=now, viewer=who.name, can_approve=allowed)
+
+    pending = [card(s) for s in states if s.status == "pending"]
+    decided = [card(s) for s in states if s.status != "pending"][::-1][:DECIDED_SHOWN]
+    return page(request, "approvals.html", who, pending=pending, decided=decided, age=age_text)
 
 
 @router.get("/feed")
