@@ -53,6 +53,15 @@ def _state_line(state: ApprovalState) -> str:
     return f"{state.status}{by}"
 
 
+def _summary(state: ApprovalState) -> str:
+    """The preview's summary and warnings, as a list's line starts them."""
+    preview = state.request.preview or {}
+    if not preview.get("summary"):
+        return ""
+    warned = "".join(f" [{w}]" for w in preview.get("warnings", []))
+    return f"{preview['summary']}{warned}; "
+
+
 def run_outcome(console: Console, run: Run) -> int:
     """Print how a run ended (or why it waits); return the CLI exit status."""
     if run.status == "waiting":
@@ -168,7 +177,7 @@ def register(
                     escape(r.tool),
                     _when(r.requested_at),
                     _state_line(state),
-                    escape(f"{r.reason} ({', '.join(r.rules)})"),
+                    escape(f"{_summary(state)}{r.reason} ({', '.join(r.rules)})"),
                 )
             console.print(table)
             return 0
@@ -176,23 +185,50 @@ def register(
         guarded(go)
 
     @approvals_app.command("show")
-    def show(request_id: RequestId) -> None:
-        """Show one request: the call, why it was asked, and its answer."""
+    def show(request_id: RequestId, actor: Actor = None) -> None:
+        """Show one request: what the call would do, the untrusted text behind it, its
+        expiry and level, why it was asked, its answer, and whether you may decide it."""
+        from charter.server._queries_approvals import age_text, approval_card
 
         def go() -> int:
             store = journal()
-            state = Approvals(store).get(resolve_request_id(store, request_id))
+            approvals = Approvals(store)
+            state = approvals.get(resolve_request_id(store, request_id))
+            who = actor_or_user(actor)
+            card = approval_card(state, now=approvals.clock(), viewer=who)
             r = state.request
             console.print(f"[bold]{r.request_id}[/] {_state_line(state)}")
-            console.print(f"run {r.run_id} (agent {escape(r.agent)}, started by {r.requested_by})")
+            if card.preview is not None and card.preview.summary:
+                console.print(f"[bold]{escape(card.preview.summary)}[/]")
+                for warning in card.preview.warnings:
+                    console.print(f"[red]warning:[/] {escape(warning)}")
+                for name, value in card.preview.facts.items():
+                    console.print(f"  {escape(name)}: {escape(value)}")
+            elif card.preview is not None:
+                console.print(f"[yellow]{escape(str(card.preview.unavailable))}[/]")
             console.print(f"step {r.step}: {escape(r.tool)}({escape(str(r.args))})")
             console.print(f"why: {escape(r.reason)} (rules {', '.join(r.rules)})")
+            console.print(
+                f"asked {_when(r.requested_at)} by {escape(r.requested_by)} "
+                f"({age_text(card.age_seconds)} ago); expires {_when(r.deadline)}"
+                + (f"; level {card.level} of {card.levels}" if card.level else "")
+            )
+            console.print(f"run {r.run_id} (agent {escape(r.agent)}): `charter show {r.run_id}`")
             console.print(f"policy {r.policy}, arguments sha256 {r.args_hash}")
             untrusted = r.untrusted_args
             if untrusted:
                 console.print(
                     f"[yellow]untrusted data may have chosen[/] {escape(', '.join(untrusted))}"
                 )
+            for name, items in card.evidence.items():
+                for item in items:
+                    where = "holds its value" if item.found else "was read (value not found)"
+                    console.print(
+                        f"  {escape(name)}: step {item.step} {escape(item.tool)} {where}: "
+                        f"[italic]{escape(item.excerpt)}[/]"
+                    )
+            if card.closed_reason:
+                console.print(f"closed: {escape(card.closed_reason)}")
             if state.receipt is not None:
                 rc = state.receipt
                 console.print(
@@ -201,6 +237,10 @@ def register(
                     f"valid until {_when(rc.expires_at)}"
                     f"{'; signed by key ' + rc.key_id if rc.signature else ''}"
                 )
+            if card.may_decide:
+                console.print(f"{escape(who)} may decide it: `charter approvals approve|deny`")
+            elif state.status == "pending":
+                console.print(f"{escape(who)} cannot decide it: {escape(str(card.why_not))}")
             return 0
 
         guarded(go)

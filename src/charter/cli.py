@@ -221,7 +221,8 @@ def runs(
         from charter.server._queries import list_runs
 
         table = Table(box=box.SIMPLE_HEAD, pad_edge=False)
-        for column in ("run", "agent", "status", "steps", "tokens", "started"):
+        table.add_column("run", no_wrap=True, min_width=32)  # whole: other commands take it
+        for column in ("agent", "status", "steps", "tokens", "started"):
             table.add_column(column, no_wrap=True)
         table.add_column("goal", overflow="ellipsis", no_wrap=True, min_width=12)
         for run in list_runs(_journal(), limit=limit):
