@@ -16,6 +16,7 @@ from charter.journal._store import records_table
 from charter.runtime import Approvals, Receipt, ReceiptProblem
 from charter.runtime._rollback import rollback
 from charter.testing import ScriptedReasoner, call, make_agent, respond
+from databases import fresh_url
 
 CHAIN = {"escalation": [{"approvers": ["dana"], "timeout_seconds": 600}]}
 
@@ -52,9 +53,9 @@ def _agent() -> Agent:
     )
 
 
-@pytest.fixture
-def journal(tmp_path: Path) -> Journal:
-    return Journal(f"sqlite:///{tmp_path / 'journal.db'}")
+@pytest.fixture(params=["sqlite", "postgresql"])
+def journal(request: pytest.FixtureRequest, tmp_path: Path) -> Journal:
+    return Journal(fresh_url(str(request.param), tmp_path))
 
 
 @pytest.fixture

@@ -294,3 +294,16 @@ def test_rollback_needs_the_confirmation_box_and_is_offered_only_with_writes(
     confirmed = _post(sam, f"/runs/{run_id}/rollback", confirm="yes")
     assert confirmed.status_code == 303
     assert len(service.journal.records_of_kind("rollback.started")) == 1
+
+
+def test_the_run_page_follows_a_unique_prefix_and_refuses_an_unknown_one(
+    service: Service,
+) -> None:
+    run_id, _ = _waiting(service)
+    viewer = _signed_in(service, "viewer")
+
+    found = viewer.get(f"/runs/{run_id[:20]}")
+    missing = viewer.get("/runs/ffffffffff")
+
+    assert found.status_code == 303 and found.headers["location"] == f"/runs/{run_id}"
+    assert missing.status_code == 404 and "There is no run ffffffffff." in missing.text
