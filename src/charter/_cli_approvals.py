@@ -48,6 +48,8 @@ def _state_line(state: ApprovalState) -> str:
             f"(approvers: {escape(', '.join(who)) if who else 'anyone'}; "
             f"expires {_when(request.deadline)})"
         )
+    if state.status == "closed":
+        return f"closed ({escape(str(state.closed_reason))})"
     receipt = state.receipt
     by = f" by {escape(receipt.approver)}" if receipt is not None else ""
     return f"{state.status}{by}"
