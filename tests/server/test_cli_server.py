@@ -57,6 +57,25 @@ def test_a_bad_role_or_name_is_refused_and_nothing_is_stored(home: Path) -> None
     assert TokenStore(journal).tokens() == []
 
 
+def test_a_token_name_is_stored_normalised_and_a_second_spelling_is_refused(home: Path) -> None:
+    created = cli.invoke(app, ["tokens", "create", " Sam ", "--role", "approver", "--as", "Root "])
+    again = cli.invoke(app, ["tokens", "create", "SAM", "--role", "approver"])
+
+    assert created.exit_code == 0, created.output
+    assert again.exit_code == 2 and "already" in again.output
+    journal = Journal(f"sqlite:///{home / 'journal.db'}")
+    (info,) = TokenStore(journal).tokens()
+    assert (info.name, info.created_by) == ("sam", "root")
+    assert [r.payload["name"] for r in journal.records_of_kind("token.created")] == ["sam"]
+
+
+def test_an_as_that_names_nobody_is_refused(home: Path) -> None:
+    result = cli.invoke(app, ["tokens", "create", "ci", "--role", "viewer", "--as", " \u200b"])
+
+    assert result.exit_code == 2 and "names nobody" in result.output
+    assert TokenStore(Journal(f"sqlite:///{home / 'journal.db'}")).tokens() == []
+
+
 def test_serve_refuses_a_network_address_unless_told(home: Path) -> None:
     result = cli.invoke(app, ["serve", "--host", "0.0.0.0"])
 
