@@ -51,8 +51,9 @@ from charter.server._service import RunService
 from charter.server._streams import EventStreams
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
-PUBLIC_PATHS = frozenset({"/login", "/logout", "/openapi.json", "/docs", "/redoc"})
-"""Paths anyone may ask for (the sign-in form, the API's description); with ``/static/``."""
+PUBLIC_PATHS = frozenset({"/login", "/logout", "/openapi.json", "/docs", "/redoc", "/favicon.ico"})
+"""Paths anyone may ask for (the sign-in form, the API's description, the icon browsers
+ask for unprompted); with ``/static/``."""
 
 SECURITY_HEADERS: list[tuple[bytes, bytes]] = [
     (
