@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 from typer.testing import CliRunner
@@ -80,6 +81,34 @@ def test_serve_refuses_a_network_address_unless_told(home: Path) -> None:
     result = cli.invoke(app, ["serve", "--host", "0.0.0.0"])
 
     assert result.exit_code == 2 and "--allow-remote" in result.output
+
+
+def test_serve_passes_its_limits_to_the_app(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import uvicorn
+
+    served: list[Any] = []
+    monkeypatch.setattr(uvicorn, "run", lambda application, **_: served.append(application))
+
+    result = cli.invoke(
+        app, ["serve", "--max-body", "4096", "--max-streams", "2", "--stream-idle", "30"]
+    )
+
+    assert result.exit_code == 0, result.output
+    limits = served[0].state.charter.limits
+    assert (limits.max_body, limits.streams_per_token, limits.stream_idle_seconds) == (
+        4096,
+        2,
+        30.0,
+    )
+
+
+@pytest.mark.parametrize(
+    "option", [["--max-body", "0"], ["--max-streams", "0"], ["--stream-idle", "0"]]
+)
+def test_serve_refuses_a_limit_below_one(home: Path, option: list[str]) -> None:
+    result = cli.invoke(app, ["serve", *option])
+
+    assert result.exit_code == 2 and option[0] in result.output
 
 
 def test_serve_refuses_a_missing_agents_path(home: Path, tmp_path: Path) -> None:
