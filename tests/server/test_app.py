@@ -6,76 +6,21 @@ app asks for it, so they count the bytes the server actually read (not time or m
 
 from __future__ import annotations
 
-import asyncio
-import json
 import time
-from dataclasses import dataclass, field
-from typing import Any
 
 import pytest
-from fastapi import FastAPI
 
 from charter.server._limits import MIB
-from server._support import Service
+from server._support import CHUNK, SentBody, Service, call_asgi
 
-CHUNK = 64 * 1024
 HUGE = 300 * MIB
-
-
-@dataclass
-class Sent:
-    """A request body handed to the app chunk by chunk, only when it asks."""
-
-    size: int
-    read: int = 0
-    messages: list[dict[str, Any]] = field(default_factory=lambda: [])
-
-    async def receive(self) -> dict[str, Any]:
-        if self.read >= self.size:
-            await asyncio.sleep(3600)  # the client has nothing more; never reached here
-        chunk = min(CHUNK, self.size - self.read)
-        self.read += chunk
-        return {"type": "http.request", "body": b"x" * chunk, "more_body": self.read < self.size}
-
-
-def _call(
-    app: FastAPI, path: str, body: Sent, headers: dict[str, str], *, length: bool
-) -> tuple[int, dict[str, Any]]:
-    raw = [(k.lower().encode(), v.encode()) for k, v in headers.items()]
-    raw.append((b"content-type", b"application/json"))
-    if length:
-        raw.append((b"content-length", str(body.size).encode()))
-    scope = {
-        "type": "http",
-        "asgi": {"version": "3.0", "spec_version": "2.4"},
-        "http_version": "1.1",
-        "method": "POST",
-        "scheme": "http",
-        "path": path,
-        "raw_path": path.encode(),
-        "query_string": b"",
-        "root_path": "",
-        "headers": raw,
-        "client": ("10.0.0.9", 4000),
-        "server": ("testserver", 80),
-        "state": {},
-    }
-    sent: list[dict[str, Any]] = []
-
-    async def send(message: dict[str, Any]) -> None:
-        sent.append(message)
-
-    asyncio.run(app(scope, body.receive, send))
-    status = next(m["status"] for m in sent if m["type"] == "http.response.start")
-    payload = b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")
-    return status, json.loads(payload) if payload.startswith(b"{") else {}
 
 
 @pytest.mark.parametrize("length", [True, False], ids=["content-length", "chunked"])
 def test_an_unauthenticated_huge_body_is_refused_unread(service: Service, length: bool) -> None:
-    body = Sent(HUGE)
+    body = SentBody(HUGE)
 
-    status, _ = _call(service.client.app, "/api/runs", body, {}, length=length)  # type: ignore[arg-type]
+    status, _ = call_asgi(service.client.app, "/api/runs", body, {}, length=length)
 
     assert status == 401
     assert body.read == 0
@@ -84,10 +29,10 @@ def test_an_unauthenticated_huge_body_is_refused_unread(service: Service, length
 
 
 def test_a_forged_token_with_a_huge_body_is_refused_unread(service: Service) -> None:
-    body = Sent(HUGE)
+    body = SentBody(HUGE)
     forged = {"Authorization": "Bearer chr_" + "A" * 43}
 
-    status, _ = _call(service.client.app, "/api/runs", body, forged, length=False)  # type: ignore[arg-type]
+    status, _ = call_asgi(service.client.app, "/api/runs", body, forged, length=False)
 
     assert status == 401 and body.read == 0
 
@@ -96,11 +41,11 @@ def test_a_forged_token_with_a_huge_body_is_refused_unread(service: Service) -> 
 def test_an_authenticated_body_over_the_cap_is_a_413_read_no_further(
     service: Service, length: bool
 ) -> None:
-    body = Sent(HUGE)
+    body = SentBody(HUGE)
     before = len(list(service.journal.records()))
 
-    status, answer = _call(
-        service.client.app,  # type: ignore[arg-type]
+    status, answer = call_asgi(
+        service.client.app,
         "/api/runs",
         body,
         service.auth("sam"),
@@ -116,9 +61,9 @@ def test_an_authenticated_body_over_the_cap_is_a_413_read_no_further(
 
 
 def test_a_body_under_the_cap_is_read_whole(service: Service) -> None:
-    body = Sent(MIB // 2)
+    body = SentBody(MIB // 2)
 
-    status, _ = _call(service.client.app, "/api/runs", body, service.auth("sam"), length=True)  # type: ignore[arg-type]
+    status, _ = call_asgi(service.client.app, "/api/runs", body, service.auth("sam"), length=True)
 
     assert status == 422  # read in full, and not JSON
     assert body.read == MIB // 2
