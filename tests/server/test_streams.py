@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +19,7 @@ from fastapi.sse import ServerSentEvent
 from charter.journal import Journal
 from charter.server import Principal, ServerLimits, TokenStore
 from charter.server._streams import EventStreams
+from databases import fresh_url
 from server._support import Service, live_server
 
 RUN = "run-1"
@@ -34,11 +35,12 @@ class Client:
         return self.gone
 
 
-@pytest.fixture
-def journal(tmp_path: Path) -> Journal:
-    journal = Journal(f"sqlite:///{tmp_path / 'journal.db'}")
+@pytest.fixture(params=["sqlite", "postgresql"])
+def journal(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Journal]:
+    journal = Journal(fresh_url(request.param, tmp_path))
     journal.append([(RUN, "run.started", {"goal": "g"}), (RUN, "step.decided", {"step": 1})])
-    return journal
+    yield journal
+    journal.close()
 
 
 @pytest.fixture
