@@ -277,8 +277,8 @@ async def _unauthenticated(request: Request, exc: Exception) -> Response:
 
 async def _invalid(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, RequestValidationError)
-    # FastAPI parses a JSON body before it runs the dependencies: a caller without valid
-    # credentials who sends one it cannot parse is refused (and journaled) as such.
+    # AuthenticateFirst refused anonymous callers of other paths already; on a public one
+    # (a sign-in form without its field), one is refused (and journaled) as such.
     try:
         await run_in_threadpool(authenticate, request)
     except Rejected as refused:
