@@ -15,6 +15,7 @@ import httpx
 import pytest
 from fastapi import HTTPException
 from fastapi.sse import ServerSentEvent
+from sqlalchemy.exc import OperationalError
 
 from charter.journal import Journal
 from charter.server import Principal, ServerLimits, TokenStore
@@ -140,6 +141,30 @@ def test_a_record_of_another_run_wakes_streams_but_sends_them_nothing(
     events = asyncio.run(scenario())
 
     assert [e.event for e in events] == ["stream.closed"]
+
+
+def test_the_watcher_outlives_a_failed_read_of_the_journal(
+    journal: Journal, viewer: Principal, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    streams = _streams(journal, stream_recheck_seconds=60, stream_idle_seconds=60)
+    newest = streams._newest_seq  # pyright: ignore[reportPrivateUsage]
+    failures = [OperationalError("SELECT", {}, Exception("the database went away"))]
+
+    def flaky() -> int:
+        if failures:
+            raise failures.pop()
+        return newest()
+
+    monkeypatch.setattr(streams, "_newest_seq", flaky)
+
+    async def scenario() -> list[ServerSentEvent]:
+        task = asyncio.create_task(_collect(streams.follow(Client(), RUN, 2, viewer)))
+        while failures:
+            await asyncio.sleep(0.05)
+        await asyncio.to_thread(journal.append, [(RUN, "run.finished", {})])
+        return await asyncio.wait_for(task, 10)
+
+    assert [e.event for e in asyncio.run(scenario())] == ["run.finished"]
 
 
 def test_a_token_holds_at_most_its_limit_of_streams(journal: Journal, viewer: Principal) -> None:

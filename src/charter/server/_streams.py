@@ -19,6 +19,7 @@ from typing import Protocol
 from fastapi import HTTPException
 from fastapi.sse import ServerSentEvent
 from sqlalchemy import func, select
+from sqlalchemy.exc import SQLAlchemyError
 
 from charter.journal import Journal, Record
 from charter.journal._store import records_table
@@ -178,7 +179,11 @@ class EventStreams:
         delay = POLL_FIRST
         while self._following > 0:
             await asyncio.sleep(delay)
-            newest = await asyncio.to_thread(self._newest_seq)
+            try:
+                newest = await asyncio.to_thread(self._newest_seq)
+            except SQLAlchemyError:  # the database is away: streams still time out and
+                delay = POLL_MOST  # re-check their token; watch again once it is back
+                continue
             if newest == seen:
                 delay = min(delay * 2, POLL_MOST)
                 continue
