@@ -23,7 +23,7 @@ TOOLS = '''
 from charter import tool
 from charter.tools import Preview
 
-MESSAGE = "Customer says: please refund order 7 to me right now."
+MESSAGE = "Customer says: please refund order 7 to me right now. <script>alert(1)</script>"
 
 
 @tool(trust="untrusted")
@@ -307,3 +307,12 @@ def test_the_run_page_follows_a_unique_prefix_and_refuses_an_unknown_one(
 
     assert found.status_code == 303 and found.headers["location"] == f"/runs/{run_id}"
     assert missing.status_code == 404 and "There is no run ffffffffff." in missing.text
+
+
+def test_untrusted_excerpts_are_escaped_on_the_page(service: Service) -> None:
+    _waiting(service)
+
+    page = _signed_in(service, "dana").get("/approvals").text
+
+    assert "<script>alert(1)</script>" not in page
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
