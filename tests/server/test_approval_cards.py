@@ -316,3 +316,17 @@ def test_untrusted_excerpts_are_escaped_on_the_page(service: Service) -> None:
 
     assert "<script>alert(1)</script>" not in page
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+
+
+def test_deciding_a_closed_request_in_the_dashboard_says_it_closed(service: Service) -> None:
+    run_id, request_id = _waiting(service)
+    service.client.post(
+        f"/api/runs/{run_id}/cancel", json={"reason": "duplicate"}, headers=service.auth("sam")
+    )
+    dana = _signed_in(service, "dana")
+
+    response = _post(dana, f"/approvals/{request_id}/approve")
+
+    assert response.status_code == 303
+    assert "is closed: run cancelled by sam: duplicate" in dana.get("/approvals").text
+    assert service.journal.records_of_kind("approval.granted") == []

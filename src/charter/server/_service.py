@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Literal
 
 from charter.agent import Agent, load_agent
-from charter.errors import CharterError, ConfigError, RunStateError
+from charter.errors import ApprovalError, CharterError, ConfigError, RunStateError
 from charter.evals import GateResult
 from charter.evals import demote as demote_version
 from charter.evals import promote as promote_version
@@ -214,7 +214,10 @@ class RunService:
             ApprovalError: unknown request, not pending, or ``actor`` may not decide it.
             RunStateError: the run is not waiting for this approval.
         """
-        run_id = self.approvals.get(request_id).request.run_id
+        state = self.approvals.get(request_id)
+        if state.status == "closed":  # its run ended: say how, not just "not waiting"
+            raise ApprovalError(f"request {request_id} is closed: {state.closed_reason}")
+        run_id = state.request.run_id
         self.waiting_request(run_id)
         if verdict == "approved":
             self.approvals.approve(request_id, actor, reason)
