@@ -105,8 +105,13 @@ def refund_preview(world: Path) -> Callable[..., Preview]:
                 "amount": money(amount, currency)
                 + (" (everything still refundable)" if amount_cents is None else ""),
                 "customer": _who(row, facts["customer_id"]),
-                "order": f"{order_id}: {facts['item']}, {facts['status']}"
-                + (f" (delivered {delivered[:10]})" if delivered else ""),
+                "order": f"{order_id}: {facts['item']}, "
+                + (when if facts["status"] == "delivered" else facts["status"])
+                + (
+                    f" (delivered {delivered[:10]})"
+                    if delivered and facts["status"] != "delivered"
+                    else ""
+                ),
                 "charged": money(facts["charged_cents"], currency),
                 "refunded before": money(facts["refunded_cents"], currency),
                 "reason given": reason,
