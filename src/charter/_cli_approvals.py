@@ -204,8 +204,8 @@ def register(
                 console.print(f"[bold]{escape(card.preview.summary)}[/]")
                 for warning in card.preview.warnings:
                     console.print(f"[red]warning:[/] {escape(warning)}")
-                for name, value in card.preview.facts.items():
-                    console.print(f"  {escape(name)}: {escape(value)}")
+                for fact in card.preview.facts:
+                    console.print(f"  {escape(fact.name)}: {escape(fact.value)}")
             elif card.preview is not None:
                 console.print(f"[yellow]{escape(str(card.preview.unavailable))}[/]")
             console.print(f"step {r.step}: {escape(r.tool)}({escape(str(r.args))})")

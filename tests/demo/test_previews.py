@@ -46,7 +46,11 @@ def test_a_full_refund_shows_the_money_the_customer_and_the_order(
         "refund 189.50 USD to Maya Okafor (customer 17) for order 1042 "
         "(Ergonomic office chair), delivered 2026-11-08"
     )
-    assert shown["facts"]["amount"] == "189.50 USD (everything still refundable)"
+    assert shown["facts"][0] == {
+        "name": "amount",
+        "value": "189.50 USD (everything still refundable)",
+    }
+    assert [f["name"] for f in shown["facts"]][:3] == ["amount", "customer", "order"]
     assert shown["warnings"] == []
 
 

@@ -59,7 +59,7 @@ def test_the_request_carries_the_preview_and_the_untrusted_excerpt(runner: Runne
     assert request.preview == {
         "summary": "refund 189.50 USD to Ada Lovelace for order 1042",
         "warnings": [],
-        "facts": {},
+        "facts": [],
     }
     (source,) = request.evidence["order_id"]
     assert (source["step"], source["tool"], source["found"]) == (1, "get_ticket", True)

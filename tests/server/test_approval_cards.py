@@ -140,7 +140,7 @@ def test_the_api_card_shows_preview_evidence_expiry_level_and_age(service: Servi
     assert card["request_id"] == request_id
     assert card["preview"]["summary"] == "refund 189.50 USD to Ada Lovelace for order 7"
     assert card["preview"]["warnings"] == ["order 7 was already refunded on 2026-11-20"]
-    assert card["preview"]["facts"] == {"customer": "Ada Lovelace (customer 17)"}
+    assert card["preview"]["facts"] == [{"name": "customer", "value": "Ada Lovelace (customer 17)"}]
     (evidence,) = card["evidence"]["order_id"]
     assert (evidence["step"], evidence["tool"], evidence["found"]) == (1, "get_ticket", True)
     assert "please refund order 7" in evidence["excerpt"]

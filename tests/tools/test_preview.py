@@ -31,7 +31,7 @@ def test_a_preview_resolves_the_call_in_words() -> None:
     assert shown == {
         "summary": "refund 189.50 USD for order 1042",
         "warnings": ["already refunded on 2026-11-20"],
-        "facts": {"order": "1042"},
+        "facts": [{"name": "order", "value": "1042"}],
     }
 
 
@@ -53,7 +53,7 @@ def test_a_sentence_is_a_preview_too() -> None:
     assert preview_call(tag, {"order_id": 7}) == {
         "summary": "tag order 7",
         "warnings": [],
-        "facts": {},
+        "facts": [],
     }
 
 

@@ -23,13 +23,21 @@ class _View(BaseModel):
     model_config = ConfigDict(frozen=True)
 
 
+class FactView(_View):
+    """One labelled fact of a preview, e.g. ``customer``: ``Ada Lovelace (customer 17)``."""
+
+    name: str
+    value: str
+
+
 class PreviewView(_View):
     """The tool's preview of the call, computed read-only when the approval was asked."""
 
     summary: str | None = None
     """The resolved effect, e.g. "refund 189.50 USD to Ada Lovelace for order 1042"."""
     warnings: list[str] = []
-    facts: dict[str, str] = {}
+    facts: list[FactView] = []
+    """In the order the preview gave them."""
     unavailable: str | None = None
     """Why there is no summary ("preview unavailable: ...")."""
 

@@ -48,13 +48,14 @@ def _clip(text: object) -> str:
 
 def _as_json(found: object) -> dict[str, Any]:
     if isinstance(found, str):
-        return {"summary": _clip(found), "warnings": [], "facts": {}}
+        return {"summary": _clip(found), "warnings": [], "facts": []}
     if not isinstance(found, Preview):
         raise TypeError(f"a preview returns a Preview or a str, not {type(found).__name__}")
     return {
         "summary": _clip(found.summary),
         "warnings": [_clip(w) for w in found.warnings],
-        "facts": {_clip(k): _clip(v) for k, v in found.facts.items()},
+        # Pairs in the preview's order (journaled JSON sorts an object's keys).
+        "facts": [{"name": _clip(k), "value": _clip(v)} for k, v in found.facts.items()],
     }
 
 
@@ -62,8 +63,9 @@ def preview_call(
     tool: Tool, args: Mapping[str, Any], *, timeout: float = PREVIEW_TIMEOUT_S
 ) -> dict[str, Any] | None:
     """The JSON preview of calling ``tool`` with ``args`` (None if it has no preview):
-    ``{"summary", "warnings", "facts"}``, or ``{"unavailable": why}`` when the preview
-    raised, returned something else, or took longer than ``timeout`` seconds.
+    ``{"summary", "warnings", "facts": [{"name", "value"}]}``, or ``{"unavailable": why}``
+    when the preview raised, returned something else, or took longer than ``timeout``
+    seconds.
 
     Never raises: an approval request must not fail for want of a preview.
     """
