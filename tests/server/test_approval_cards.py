@@ -330,3 +330,20 @@ def test_deciding_a_closed_request_in_the_dashboard_says_it_closed(service: Serv
     assert response.status_code == 303
     assert "is closed: run cancelled by sam: duplicate" in dana.get("/approvals").text
     assert service.journal.records_of_kind("approval.granted") == []
+
+
+def test_the_pending_gauge_does_not_count_a_closed_request(service: Service) -> None:
+    run_id, _ = _waiting(service)
+
+    def gauge() -> str:
+        text = service.client.get("/metrics", headers=service.auth("viewer")).text
+        found = re.search(r"^charter_approvals_pending (\S+)$", text, re.MULTILINE)
+        assert found is not None
+        return found.group(1)
+
+    before = gauge()
+    service.client.post(
+        f"/api/runs/{run_id}/cancel", json={"reason": "r"}, headers=service.auth("sam")
+    )
+
+    assert (before, gauge()) == ("1", "0")
