@@ -347,3 +347,15 @@ def test_the_pending_gauge_does_not_count_a_closed_request(service: Service) -> 
     )
 
     assert (before, gauge()) == ("1", "0")
+
+
+def test_the_run_page_shows_the_preview_at_the_step_asked_about(service: Service) -> None:
+    run_id, _ = _waiting(service)
+
+    detail = service.client.get(f"/api/runs/{run_id}", headers=service.auth("viewer")).json()
+    page = _signed_in(service, "viewer").get(f"/runs/{run_id}").text
+
+    (step,) = [s for s in detail["steps"] if s["approval"]]
+    assert step["approval"]["preview"] == "refund 189.50 USD to Ada Lovelace for order 7"
+    assert step["approval"]["warnings"] == ["order 7 was already refunded on 2026-11-20"]
+    assert "refund 189.50 USD to Ada Lovelace for order 7" in page

@@ -159,6 +159,11 @@ class ApprovalView(_View):
     rules: list[str]
     decision_reason: str | None = None
     """What the approver said."""
+    preview: str | None = None
+    """What the call would do, from the tool's preview when asked (or why it is
+    unavailable)."""
+    warnings: list[str] = []
+    """The preview's warnings."""
 
 
 class StepView(_View):
@@ -474,11 +479,14 @@ def _approvals(records: list[Record]) -> dict[str, ApprovalView]:
         request_id = str(p.get("request_id", ""))
         if record.kind == "approval.requested":
             expired = ApprovalRequest.from_record(record).deadline < now
+            preview: dict[str, Any] = p.get("preview") or {}
             found[request_id] = {
                 "request_id": request_id,
                 "status": "expired" if expired else "pending",
                 "reason": str(p["reason"]),
                 "rules": list(p["rules"]),
+                "preview": preview.get("summary") or preview.get("unavailable"),
+                "warnings": [str(w) for w in preview.get("warnings", [])],
             }
             continue
         view = found.get(request_id)
