@@ -221,7 +221,7 @@ def test_console_telemetry_writes_one_json_span_per_line() -> None:
     telemetry.shutdown()
 
     spans = [json.loads(line) for line in stream.getvalue().splitlines()]
-    assert len(spans) == 10
+    assert len(spans) == 11
     assert {span["context"]["trace_id"] for span in spans} == {f"0x{run_trace_id(run.run_id)}"}
     (agent,) = [span for span in spans if span["name"] == "invoke_agent shop-agent"]
     assert agent["resource"]["attributes"]["service.name"] == "charter"
@@ -288,6 +288,7 @@ def test_otlp_export_reaches_a_collector(collector: list[tuple[str, bytes]]) -> 
         "execute_tool lookup_order",
         "execute_tool refund_order",
         "invoke_agent shop-agent",
+        "run shop-agent",
     ]
     assert {span.trace_id.hex() for span in spans} == {run_trace_id(run.run_id)}
     names = {
