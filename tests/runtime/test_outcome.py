@@ -392,3 +392,28 @@ def test_a_journaled_outcome_wins_unless_unknown() -> None:
     assert {tally(("run.finished", {"status": "x", "outcome": o})).outcome() for o in OUTCOMES} == (
         set(OUTCOMES)
     )
+
+
+def test_a_denial_that_fires_an_anomaly_keeps_its_own_rule_and_reason(
+    runner: Runner, journal: Journal
+) -> None:
+    rules = [{"id": "no-notes", "effect": "deny", "tools": ["notify"], "reason": "no mail"}]
+    rule = {
+        "id": "denied-twice",
+        "kind": "repeated_denials",
+        "max_denials": 1,
+        "per_seconds": 3600,
+        "playbook": ["stop_run"],
+    }
+    desk = agent(call("notify", to="ann"), respond("x"), rules=rules, anomalies=[rule])
+
+    run = runner.run(desk, "note")
+
+    (decided,) = [r.payload for r in journal.records(run.run_id) if r.kind == "step.decided"]
+    assert (decided["verdict"], decided["rules"], decided["reason"]) == (
+        "deny",
+        ["no-notes"],
+        "no mail",
+    )
+    assert (run.status, run.outcome) == ("stopped", "denied")
+    assert_outcome(journal, run.run_id, "denied")

@@ -958,8 +958,8 @@ def _deny_decided(
     """Make the step's decision, not yet journaled, the denial that stopped its call, so
     its record shows what happened rather than the charter's ``allow``."""
     decision = step.decision
-    if decision is None:
-        return
+    if decision is None or decision.verdict == "deny":
+        return  # a denial that fired the rule keeps its own rules and reason
     reason = str(denied.content)
     step.decision = Decision("deny", (*decision.rules, *rules), reason, decision.policy)
     for run_id, kind, payload in reversed(session.pending):
