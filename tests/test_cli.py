@@ -479,3 +479,46 @@ def test_restored_tool_runs_again(env: Path) -> None:
 
     assert "allow by tools.allow" in result.output
     assert "no agent paused, no tool revoked" in cli.invoke(app, ["controls"]).output
+
+
+def test_show_exits_6_for_a_rolled_back_run_and_5_for_a_cancelled_one(env: Path) -> None:
+    from charter import Charter, Runner, tool
+    from charter.runtime._rollback import rollback
+    from charter.testing import ScriptedReasoner, call, make_agent, respond
+
+    tagged: list[int] = []
+
+    def untag(*, result: object, order_id: int) -> None:
+        tagged.remove(order_id)
+
+    @tool(side_effect="write", compensate=untag)
+    def tag(order_id: int) -> str:
+        """Tag an order."""
+        tagged.append(order_id)
+        return "tagged"
+
+    journal = _journal(env)
+    asking = Charter.model_validate(
+        {"name": "c", "rules": [{"id": "ask", "effect": "ask", "tools": ["tag"]}]}
+    )
+    runner = Runner(journal)
+    try:
+        done = make_agent([tag], ScriptedReasoner([call("tag", order_id=1), respond("ok")]))
+        undone = runner.run(done, "tag 1")
+        rollback(journal, done, undone.run_id, actor="ops")
+        held = make_agent([tag], ScriptedReasoner([call("tag", order_id=2)]), charter=asking)
+        waiting = runner.run(held, "tag 2")
+        pending = cli.invoke(app, ["show", waiting.run_id])
+        runner.cancel(waiting.run_id, actor="ops", reason="not needed")
+    finally:
+        runner.close()
+
+    rolled = cli.invoke(app, ["show", undone.run_id])
+    cancelled = cli.invoke(app, ["show", waiting.run_id])
+
+    assert tagged == []
+    assert pending.exit_code == 3 and "outcome" not in pending.output  # not finished
+    assert rolled.exit_code == 6, rolled.output
+    assert "outcome rolled_back" in rolled.output
+    assert cancelled.exit_code == 5, cancelled.output
+    assert "outcome cancelled" in cancelled.output
