@@ -40,6 +40,18 @@ OUTCOMES: tuple[Outcome, ...] = get_args(Outcome)
 
 _TOOL_FAILURES = frozenset({"error", "timeout", "in_doubt"})
 _REFUSALS = frozenset({"approval.rejected", "approval.denied", "approval.expired"})
+_EVIDENCE = _REFUSALS | {
+    "step.decided",
+    "step.observed",
+    "step.effect",
+    "budget.exceeded",
+    "budget.extended",
+    "run.cancelled",
+    "run.finished",
+    "rollback.finished",
+}
+"""The kinds that bear on an outcome; the runner adds every record it journals, so the
+rest are passed over with one set lookup."""
 
 
 class _Journaled(Protocol):
@@ -68,6 +80,8 @@ class OutcomeTally:
 
     def add(self, kind: str, payload: Mapping[str, Any]) -> None:
         """Take one of the run's records, in journal order."""
+        if kind not in _EVIDENCE:
+            return
         match kind:
             case "step.decided":
                 self.denied |= payload.get("verdict") == "deny"
