@@ -379,7 +379,10 @@ def register(
         ] = None,
         actor: Actor = None,
     ) -> None:
-        """Start a new run from a journaled run's state before step AT, and run it."""
+        """Start a new run from a journaled run's state before step AT, and run it.
+
+        Exit status, by the new run's outcome: as ``charter run``'s.
+        """
 
         def go() -> int:
             store = journal()

@@ -15,12 +15,6 @@ EXIT_STATUS: dict[Outcome, int] = {
 """Exit status of a command that ran (or shows) a finished run, by its outcome."""
 WAITING_EXIT = 3
 """Exit status when the run waits for an approval (or, for ``show``, has not finished)."""
-EXIT_HELP = (
-    "Exit status: 0 succeeded; 1 failed (the run, or a tool call); 2 bad input; "
-    "3 waiting for an approval; 4 denied (a call was refused); 5 stopped or cancelled; "
-    "6 rolled back."
-)
-"""The exit statuses, for commands' help."""
 
 OUTCOME_STYLE: dict[str, str] = {
     "succeeded": "green",
