@@ -381,7 +381,7 @@ def register(
     ) -> None:
         """Start a new run from a journaled run's state before step AT, and run it.
 
-        Exit status, by the new run's outcome: as ``charter run``'s.
+        Exit status, by the new run's outcome: as for charter run.
         """
 
         def go() -> int:
