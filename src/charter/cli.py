@@ -94,7 +94,9 @@ def run(
 ) -> None:
     """Run an agent on a goal, printing each governed step.
 
-    Exit status: 0 completed, 3 waiting for an approval, 1 otherwise.
+    Exit status, by the run's outcome: 0 succeeded; 1 failed (the run, or a tool call);
+    2 bad input; 3 waiting for an approval; 4 denied (a call was refused); 5 stopped or
+    cancelled; 6 rolled back.
     """
     from charter.agent import load_agent
     from charter.observe import chain_listeners, run_trace_id, telemetry_from_env
@@ -220,10 +222,11 @@ def runs(
         return
 
     def go() -> None:
+        from charter._cli_outcome import styled_outcome
         from charter.server._queries import list_runs
 
         table = Table(box=box.SIMPLE_HEAD, pad_edge=False)
-        for column in ("run", "agent", "status", "steps", "tokens", "started"):
+        for column in ("run", "agent", "status", "outcome", "steps", "tokens", "started"):
             table.add_column(column, no_wrap=True)
         table.add_column("goal", overflow="ellipsis", no_wrap=True, min_width=12)
         for run in list_runs(_journal(), limit=limit):
@@ -232,6 +235,7 @@ def runs(
                 run.run_id[:12],
                 run.agent,
                 run.status,
+                styled_outcome(run.outcome),
                 str(run.steps) if finished else "",
                 str(run.tokens) if finished else "",
                 datetime.fromisoformat(run.started_at).strftime("%m-%d %H:%M:%S"),
@@ -244,14 +248,26 @@ def runs(
 
 @app.command()
 def show(run_id: Annotated[str, typer.Argument(help="Run id (a unique prefix will do).")]) -> None:
-    """Show the transcript of one run, from the journal."""
+    """Show the transcript of one run, from the journal.
 
-    def go() -> None:
+    Exit status, by the run's outcome: 0 succeeded; 1 failed; 2 bad input; 3 not finished
+    (running or waiting); 4 denied; 5 stopped or cancelled; 6 rolled back.
+    """
+    from charter._cli_outcome import exit_status, styled_outcome
+    from charter.journal._outcome import OutcomeTally
+
+    def go() -> int:
         journal = _journal()
+        tally = OutcomeTally()
         for record in journal.records(resolve_run_id(journal, run_id)):
             print_record(record)
+            tally.add(record.kind, record.payload)
+        outcome = tally.outcome()
+        if outcome is not None:
+            console.print(f"outcome {styled_outcome(outcome)}")
+        return exit_status(outcome)
 
-    _guarded(go)
+    raise typer.Exit(_guarded(go))
 
 
 @audit_app.command("verify")
