@@ -154,7 +154,9 @@ def register(
                 console.print("no pending approval requests" if not every else "no requests")
                 return 0
             table = Table(box=box.SIMPLE_HEAD, pad_edge=False)
-            for column in ("request", "run", "agent", "step", "tool", "asked", "status"):
+            # The id is what `approve` takes: never shortened to fit the terminal.
+            table.add_column("request", no_wrap=True, min_width=len(shown[0].request.request_id))
+            for column in ("run", "agent", "step", "tool", "asked", "status"):
                 table.add_column(column, no_wrap=True)
             table.add_column("why", overflow="fold", min_width=16)
             for state in shown:

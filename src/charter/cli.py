@@ -392,10 +392,23 @@ def demo(
             "--drift", help="Run the model-drift scenario instead (the fraud model as a tool)."
         ),
     ] = False,
+    reset_world: Annotated[
+        bool,
+        typer.Option(
+            "--reset-world",
+            help="Only put the demo world back to its seed (no model needed), then exit.",
+        ),
+    ] = False,
 ) -> None:
     """Run the customer-operations demo on the embedded local model."""
 
     def go() -> int:
+        if reset_world:
+            from charter.demo.world import create_world, default_world_path
+
+            world = create_world(default_world_path(), reset=True)
+            console.print(f"demo world reset to its seed: {world}")
+            return 0
         if drift:
             from charter.demo.drift import run_drift_demo
 
