@@ -2,9 +2,11 @@
 
 Each command runs as a fresh process, interleaved with `python -c pass` in the same loop
 (the baseline), so a busy machine slows both alike; the figure to read is the median of
-each command minus the median of the baseline. `charter runs` reads a small journal (five
-finished runs) made in a temporary CHARTER_HOME before the loop; its schema is already
-migrated, as on any machine after the first command.
+each command minus the median of the baseline. Each process's CPU time (user + system,
+from the kernel's accounting of finished children) is reported beside its wall time: on a
+shared machine it varies far less than wall time, which includes waiting for a core.
+`charter runs` reads a small journal (five finished runs) made in a temporary CHARTER_HOME
+before the loop; its schema is already migrated, as on any machine after the first command.
 
 Usage: ``python benchmarks/startup.py [--runs 15]``; prints a Markdown table and writes
 ``benchmarks/results/startup.json``. Target: each command within 0.3 s of the baseline.
@@ -16,6 +18,7 @@ import argparse
 import json
 import os
 import platform
+import resource
 import shutil
 import statistics
 import subprocess
@@ -54,10 +57,15 @@ def make_journal(home: Path) -> None:
         assert run.status == "completed", run.status
 
 
-def timed(command: list[str], env: dict[str, str]) -> float:
+def timed(command: list[str], env: dict[str, str]) -> tuple[float, float]:
+    """Wall time and CPU time (user + system) of one run of ``command``."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
     subprocess.run(command, env=env, stdout=subprocess.DEVNULL, check=True)
-    return time.perf_counter() - started
+    wall = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return wall, cpu
 
 
 def main() -> None:
@@ -77,18 +85,24 @@ def main() -> None:
         for command in commands.values():  # warm the OS cache and the bytecode
             timed(command, env)
         samples: dict[str, list[float]] = {name: [] for name in commands}
+        cpu: dict[str, list[float]] = {name: [] for name in commands}
         for _ in range(args.runs):
             for name, command in commands.items():
-                samples[name].append(timed(command, env))
+                wall, used = timed(command, env)
+                samples[name].append(wall)
+                cpu[name].append(used)
     finally:
         shutil.rmtree(home, ignore_errors=True)
     base = statistics.median(samples["python -c pass"])
+    base_cpu = statistics.median(cpu["python -c pass"])
     rows = [
         {
             "command": name,
             "median_s": round(statistics.median(times), 3),
             "over_python_s": round(statistics.median(times) - base, 3),
             "min_s": round(min(times), 3),
+            "cpu_median_s": round(statistics.median(cpu[name]), 3),
+            "cpu_over_python_s": round(statistics.median(cpu[name]) - base_cpu, 3),
         }
         for name, times in samples.items()
     ]
@@ -106,14 +120,19 @@ def main() -> None:
     out.parent.mkdir(exist_ok=True)
     out.write_text(json.dumps(report, indent=2) + "\n")
     print(f"median of {args.runs} interleaved runs; {report['machine']}")
-    print("| command | median s | over `python -c pass` | target |")
-    print("|---|---:|---:|---|")
+    print("| command | median s | over `python -c pass` | CPU s | CPU over | target |")
+    print("|---|---:|---:|---:|---:|---|")
     for row in rows:
         over = row["over_python_s"]
-        verdict = "" if row["command"] == "python -c pass" else (
-            f"≤ {TARGET_S} s: {'met' if over <= TARGET_S else 'not met'}"
+        verdict = (
+            ""
+            if row["command"] == "python -c pass"
+            else f"≤ {TARGET_S} s: {'met' if over <= TARGET_S else 'not met'}"
         )
-        print(f"| `{row['command']}` | {row['median_s']:.3f} | {over:+.3f} | {verdict} |")
+        print(
+            f"| `{row['command']}` | {row['median_s']:.3f} | {over:+.3f} | "
+            f"{row['cpu_median_s']:.3f} | {row['cpu_over_python_s']:+.3f} | {verdict} |"
+        )
 
 
 if __name__ == "__main__":
