@@ -106,5 +106,5 @@ def test_an_unknown_name_is_an_attribute_error() -> None:
 
 def test_the_check_sees_a_heavy_import(tmp_path: Path) -> None:
     # The probe must be able to fail: a CLI that loads numpy is caught.
-    modules = loaded_modules(tmp_path) + ["numpy", "opentelemetry.exporter.otlp.proto.http"]
+    modules = [*loaded_modules(tmp_path), "numpy", "opentelemetry.exporter.otlp.proto.http"]
     assert heavy_in(modules, HEAVY) == ["numpy", "opentelemetry.exporter"]
