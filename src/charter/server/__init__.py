@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from charter.server._app import create_app
     from charter.server._auth import PERMISSIONS, ROLES, Principal, TokenStore
+    from charter.server._limits import ServerLimits
 
 # Imported on first use: the CLI reads the journal through charter.server._queries, and
 # a command that does not serve should not load FastAPI.
@@ -17,6 +18,7 @@ _LAZY = {
     "ROLES": "charter.server._auth",
     "Principal": "charter.server._auth",
     "TokenStore": "charter.server._auth",
+    "ServerLimits": "charter.server._limits",
 }
 
 
@@ -29,4 +31,4 @@ def __getattr__(name: str) -> object:
     return value
 
 
-__all__ = ["PERMISSIONS", "ROLES", "Principal", "TokenStore", "create_app"]
+__all__ = ["PERMISSIONS", "ROLES", "Principal", "ServerLimits", "TokenStore", "create_app"]
