@@ -141,3 +141,19 @@ def test_reset_world_puts_the_demo_world_back_to_its_seed(tmp_path: Path) -> Non
     assert reset.returncode == 0, reset.stderr
     assert "demo world reset to its seed" in reset.stdout
     assert "Refunded order 1042" in charter("run", str(agent), "Refund order 1042: x").stdout
+
+
+def test_reset_world_where_it_cannot_be_written_is_one_line_and_exit_2(tmp_path: Path) -> None:
+    not_a_directory = tmp_path / "file"
+    not_a_directory.write_text("")
+    done = subprocess.run(
+        [sys.executable, "-m", "charter", "demo", "--reset-world"],
+        env={**os.environ, "CHARTER_HOME": str(not_a_directory / "home")},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 2
+    assert done.stderr.startswith("error: cannot reset the demo world at ")
+    assert "Traceback" not in done.stderr
+    assert not (not_a_directory / "home").exists()

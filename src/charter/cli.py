@@ -406,7 +406,11 @@ def demo(
         if reset_world:
             from charter.demo.world import create_world, default_world_path
 
-            world = create_world(default_world_path(), reset=True)
+            path = default_world_path()
+            try:
+                world = create_world(path, reset=True)
+            except OSError as exc:
+                raise CharterError(f"cannot reset the demo world at {path}: {exc}") from exc
             console.print(f"demo world reset to its seed: {world}")
             return 0
         if drift:
