@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.markup import escape
 
-from charter.journal import Record
+if TYPE_CHECKING:
+    from charter.journal import Record
+
 
 _STATUS_STYLE = {
     "completed": "green",

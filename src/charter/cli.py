@@ -7,7 +7,7 @@ import sys
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 from rich import box
@@ -27,7 +27,9 @@ from charter import (
 )
 from charter._transcript import describe
 from charter.errors import CharterError, RunNotFoundError
-from charter.journal import Journal, JournalVerifier, Record, load_or_create_signer, load_verifier
+
+if TYPE_CHECKING:  # commands import what they use: `charter --help` loads no database layer
+    from charter.journal import Journal, JournalVerifier, Record
 
 app = typer.Typer(
     help="charter: a governed runtime for AI agents.", no_args_is_help=True, add_completion=False
@@ -54,6 +56,8 @@ def _guarded(action: Callable[[], T]) -> T:
 
 
 def _journal(*, signed: bool = False) -> Journal:
+    from charter.journal import Journal, load_or_create_signer
+
     # A signed journal checkpoints its head after every run; the key is created on first use.
     signer = load_or_create_signer(settings.signing_key_path()) if signed else None
     return Journal(settings.database_url(), signer)
@@ -285,6 +289,8 @@ def audit_verify(
     """Check the hash chain and signed checkpoints; exit 1 naming each bad record."""
 
     def go() -> int:
+        from charter.journal import load_or_create_signer, load_verifier
+
         keys: list[JournalVerifier] = [load_verifier(path) for path in public_keys or []]
         key_path = settings.signing_key_path()
         if not keys and key_path.exists():  # never create a key just to verify
@@ -340,6 +346,8 @@ def audit_public_key() -> None:
     """Print the signing key's public key (PEM) for auditors; creates the key if needed."""
 
     def go() -> None:
+        from charter.journal import load_or_create_signer
+
         signer = load_or_create_signer(settings.signing_key_path())
         sys.stdout.write(signer.public_pem())
 
@@ -400,10 +408,27 @@ def demo(
             "--drift", help="Run the model-drift scenario instead (the fraud model as a tool)."
         ),
     ] = False,
+    reset_world: Annotated[
+        bool,
+        typer.Option(
+            "--reset-world",
+            help="Only put the demo world back to its seed (no model needed), then exit.",
+        ),
+    ] = False,
 ) -> None:
     """Run the customer-operations demo on the embedded local model."""
 
     def go() -> int:
+        if reset_world:
+            from charter.demo.world import create_world, default_world_path
+
+            path = default_world_path()
+            try:
+                world = create_world(path, reset=True)
+            except OSError as exc:
+                raise CharterError(f"cannot reset the demo world at {path}: {exc}") from exc
+            console.print(f"demo world reset to its seed: {world}")
+            return 0
         if drift:
             from charter.demo.drift import run_drift_demo
 

@@ -23,8 +23,6 @@ from charter.errors import RunNotFoundError
 from charter.journal import Journal, Record, canonical_json
 from charter.journal._outcome import Outcome, OutcomeTally
 from charter.journal._store import records_table
-from charter.runtime._approvals import ApprovalRequest
-from charter.runtime._runner import history
 from charter.server._queries_costs import (
     RUN_STATUSES,
     AgentVersion,
@@ -434,6 +432,8 @@ def _summary(
 def run_detail(journal: Journal, run_id: str) -> RunDetail | None:
     """One run with its steps (a fork's inherited ones too) and its other records; None
     if there is no such run. Reads the run's records (and a fork's parent's) by index."""
+    from charter.runtime._runner import history  # the run loop, not needed to list runs
+
     try:
         records = history(journal, run_id)
     except RunNotFoundError:
@@ -505,6 +505,8 @@ def run_detail(journal: Journal, run_id: str) -> RunDetail | None:
 
 def _approvals(records: list[Record]) -> dict[str, ApprovalView]:
     """What became of each approval request among ``records``."""
+    from charter.runtime._approvals import ApprovalRequest
+
     found: dict[str, dict[str, Any]] = {}
     now = datetime.now(UTC)
     for record in records:
