@@ -13,7 +13,7 @@ import json
 import secrets
 import time
 from collections.abc import Callable, Mapping
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -42,6 +42,15 @@ from charter.reasoners._base import (
 from charter.runtime._anomaly import AnomalyWatch, JournalRateLimiter
 from charter.runtime._approvals import ApprovalRequest, Approvals, Clock, ReceiptProblem
 from charter.runtime._controls import CONTROL_RUN, Controls, ControlState
+from charter.runtime._ledger import (
+    IN_DOUBT_RULE,
+    RESOLVED,
+    Doubt,
+    EffectLedger,
+    call_identity,
+    late_result_recorder,
+    target_of,
+)
 from charter.runtime._outbox import Outbox, notification
 from charter.runtime._provenance import RunLabels
 from charter.runtime._rollout import demote_if_breached
@@ -75,6 +84,8 @@ class _Session:
     pending: list[Entry] = field(default_factory=lambda: [])
     limiter: JournalRateLimiter | None = None
     """Counts the agent's calls against its rate limits, from the journal."""
+    ledger: EffectLedger = field(default_factory=EffectLedger)
+    """Idempotency keys and in-doubt writes."""
     rendered: tuple[Observation, str] | None = None
     """The latest tool output and its rendered text, rendered once for labels and record."""
     version_id: str = field(init=False)
@@ -264,18 +275,25 @@ class Runner:
         call = step.action
         assert isinstance(call, ToolCall)
         found = session.agent.inventory.get(tool_name)
-        key = f"{session.run.run_id}:{step_index}:1"  # the key the interrupted call had
+        validated = found.validate_args(call.args)
+        args = validated.model_dump(mode="json")
+        identity = call_identity(found, args)
+        key = session.ledger.key(session.run.run_id, step_index, identity)  # as it had
         if found.takes_key or found.contract.idempotent or found.contract.side_effect == "read":
-            validated = found.validate_args(call.args)
             observation, effect = self._act(found, validated, key)
             effect |= {"idempotency_key": key, "recovered": True}
             session.record("step.effect", {"step": step_index, "tool": found.name} | effect)
             if observation.status == "ok":
-                session.completed.add(
-                    canonical_json([found.name, validated.model_dump(mode="json")])
-                )
+                session.completed.add(identity)
+                session.ledger.took_effect(identity)
+            elif effect.get("in_doubt"):
+                doubt = Doubt(step_index, found.name, target_of(found, args), identity, key)
+                session.ledger.in_doubt(doubt)
             self._observed(session, step, call, observation)
             return
+        session.ledger.in_doubt(
+            Doubt(step_index, found.name, target_of(found, args), identity, key)
+        )
         why = (
             f"the process stopped while {tool_name} (step {step_index}) ran; whether it took "
             "effect is unknown, and the tool cannot recognise a retry"
@@ -400,11 +418,7 @@ class Runner:
                 unfinished (waiting for an approval).
         """
         parent = history(self.journal, run_id)
-        kept = [
-            r
-            for r in parent[1:]
-            if r.kind.startswith("step.") and int(r.payload.get("step", 0)) < at
-        ]
+        kept = [r for r in parent[1:] if _kept(r, at)]
         last = max((int(r.payload["step"]) for r in parent if r.kind == "step.proposed"), default=0)
         if not 1 <= at <= last:
             raise RunStateError(f"run {run_id} has steps 1 to {last}; cannot fork at step {at}")
@@ -692,9 +706,11 @@ class Runner:
         except ToolArgumentsError as exc:
             return Observation("invalid_arguments", str(exc))
         args = validated.model_dump(mode="json")
-        key = ""
-        if found.contract.side_effect != "read":  # only writes are held to the repeat rule
-            key = canonical_json([found.name, args])
+        writes = found.contract.side_effect != "read"
+        identity = call_identity(found, args)
+        key = identity if writes else ""  # only writes are held to the repeat rule
+        if writes and session.ledger.doubts:
+            self._refresh_doubts(session)
         labels = session.labels
         arg_labels = labels.arg_labels(found, args, sources)
         phase = controls.phase_of(agent.name, session.version_id) or agent.charter.phase
@@ -707,9 +723,13 @@ class Runner:
             limiter=session.limiter,
             phase=phase,
         )
-        writes = found.contract.side_effect != "read"
+        doubt = session.ledger.blocking(target_of(found, args)) if writes else None
+        if doubt is not None and doubt.call == identity and _recognises_retry(found):
+            doubt = None  # the same call under the same key: the tool makes it once
         supervised = controls.supervision(agent.name)
-        if supervised is not None and decision.allowed and writes:
+        if doubt is not None and decision.verdict != "deny":
+            decision = _in_doubt_denial(session.run.run_id, doubt, decision.policy)
+        elif supervised is not None and decision.allowed and writes:
             why = f"agent {agent.name!r} is supervised: {supervised}"
             decision = Decision("ask", ("control.supervised",), why, decision.policy)
         elif phase == "supervised" and decision.allowed and writes:
@@ -790,10 +810,18 @@ class Runner:
         session.calls.append(found.name)
         if found.contract.side_effect != "read" or approved is not None:
             self._flush(session)  # a write is journaled as decided before it can touch the world
-        key_for_call = f"{session.run.run_id}:{step.index}:1"  # attempt 1: never re-run
-        observation, effect = self._act(found, validated, key_for_call)
-        if found.contract.side_effect != "read":
+        key_for_call = session.ledger.key(session.run.run_id, step.index, identity)
+        late = (
+            late_result_recorder(
+                self.journal, session.run.run_id, step.index, found, key_for_call, agent.name
+            )
+            if writes
+            else None
+        )
+        observation, effect = self._act(found, validated, key_for_call, late)
+        if writes:
             effect["idempotency_key"] = key_for_call
+            self._settle_ledger(session, step.index, found, args, effect)
         if found.contract.confidentiality == "secret" and observation.status == "ok":
             observation, effect = _withhold_secret(found, observation, effect)
         if observation.status in ("ok", "error"):  # the tool's own output reached the model
@@ -872,11 +900,60 @@ class Runner:
         session.record("approval.requested", payload)
         run.status, run.waiting_for = "waiting", request.request_id
 
+    def _refresh_doubts(self, session: _Session) -> None:
+        """Close the run's doubts that a late result or an operator has resolved since."""
+        resolved = [r for r in history(self.journal, session.run.run_id) if r.kind == RESOLVED]
+        for doubt in session.ledger.apply_resolutions(resolved):
+            session.completed.add(doubt.call)  # it happened: a repeat is a repeat
+
+    def _settle_ledger(
+        self,
+        session: _Session,
+        step: int,
+        found: Tool,
+        args: dict[str, Any],
+        effect: dict[str, Any],
+    ) -> None:
+        """Count a write that took effect, or hold one that timed out in doubt; a retry
+        that completed under the key of a call in doubt resolves it (it happened once)."""
+        ledger, identity = session.ledger, call_identity(found, args)
+        key = str(effect["idempotency_key"])
+        if effect.get("in_doubt"):
+            ledger.in_doubt(Doubt(step, found.name, target_of(found, args), identity, key))
+            return
+        if effect["status"] != "ok":
+            return
+        retried = next((d for d in ledger.doubts.values() if d.key == key), None)
+        if retried is None:
+            ledger.took_effect(identity)
+            return
+        ledger.resolve(retried.step, "happened")
+        session.record(
+            RESOLVED,
+            {
+                "step": retried.step,
+                "tool": found.name,
+                "agent": session.agent.name,
+                "idempotency_key": key,
+                "outcome": "happened",
+                "status": "ok",
+                "actor": "charter:retry",
+                "by_step": step,
+            },
+        )
+
     def _act(
-        self, found: Tool, validated: Any, idempotency_key: str
+        self,
+        found: Tool,
+        validated: Any,
+        idempotency_key: str,
+        late: Callable[[Future[Any]], None] | None = None,
     ) -> tuple[Observation, dict[str, Any]]:
+        """Call ``found``; a write that times out is in doubt, and ``late`` is called with
+        the abandoned call when it finishes (to journal its real outcome)."""
         started = time.perf_counter()
         timeout = found.contract.timeout_s
+        call: Future[Any] | None = None
         try:
             if timeout is None:
                 result = found.invoke(validated, idempotency_key)
@@ -887,6 +964,8 @@ class Runner:
             elapsed = int((time.perf_counter() - started) * 1e6)
             message = f"tool {found.name!r} did not finish within {timeout}s"
             in_doubt = found.contract.side_effect != "read"
+            if in_doubt and late is not None and call is not None:
+                call.add_done_callback(late)
             effect = {"status": "timeout", "error": message, "in_doubt": in_doubt, "us": elapsed}
             return Observation("timeout", message), effect
         except Exception as exc:
@@ -899,6 +978,20 @@ class Runner:
             }
         elapsed = int((time.perf_counter() - started) * 1e6)
         return Observation("ok", result), {"status": "ok", "result": result, "us": elapsed}
+
+
+def _recognises_retry(found: Tool) -> bool:
+    """Whether ``found`` makes a call once however often it is retried under one key."""
+    return found.takes_key or found.contract.idempotent
+
+
+def _in_doubt_denial(run_id: str, doubt: Doubt, policy: str) -> Decision:
+    why = (
+        f"{doubt.tool} on this target timed out at step {doubt.step} and may have happened; "
+        "a repeat could do it twice. It is unblocked by the late result, or by "
+        f"`charter runs resolve {run_id} {doubt.step} --happened|--did-not-happen`"
+    )
+    return Decision("deny", (IN_DOUBT_RULE,), why, policy)
 
 
 def _withhold_secret(
@@ -952,12 +1045,15 @@ def history(journal: Journal, run_id: str) -> list[Record]:
     if not origin:
         return own
     at = int(origin["step"])
-    kept = [
-        r
-        for r in history(journal, str(origin["run"]))[1:]
-        if r.kind.startswith("step.") and int(r.payload.get("step", 0)) < at
-    ]
+    kept = [r for r in history(journal, str(origin["run"]))[1:] if _kept(r, at)]
     return [own[0], *kept, *own[1:]]
+
+
+def _kept(record: Record, at: int) -> bool:
+    """Whether a fork at step ``at`` keeps its parent's ``record``: the steps before ``at``
+    and what resolved their in-doubt writes."""
+    step_record = record.kind.startswith("step.") or record.kind == RESOLVED
+    return step_record and int(record.payload.get("step", 0)) < at
 
 
 def _resumed_undecided(records: list[Record]) -> str | None:
@@ -1094,6 +1190,8 @@ def _rebuild(agent: Agent, records: list[Record], actor: str) -> _Session:
             case _:
                 pass
     meter.started = time.monotonic() - active
+    session.ledger = EffectLedger.replay(records, agent.inventory.find)
+    session.completed |= {call for call, done in session.ledger.done.items() if done}
     return session
 
 
