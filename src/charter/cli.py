@@ -18,6 +18,7 @@ from charter import (
     _cli_advise,
     _cli_approvals,
     _cli_controls,
+    _cli_effects,
     _cli_eval,
     _cli_models,
     _cli_policy,
@@ -402,6 +403,7 @@ def demo(
 
 _cli_policy.register(app, console, _journal, _guarded, resolve_run_id)
 _cli_controls.register(app, console, _journal, _guarded)
+_cli_effects.register(runs_app, console, _journal, _guarded, resolve_run_id)
 _cli_advise.register(app, console, _journal, _guarded)
 _cli_models.register(app, console, _journal, _guarded)
 _cli_eval.register(app, console, _journal, _guarded)
