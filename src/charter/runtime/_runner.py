@@ -21,6 +21,7 @@ from typing import Any, Literal, cast
 
 from charter.agent import Agent
 from charter.errors import (
+    JournalContentionError,
     JournalError,
     ReasonerUnavailableError,
     RunNotFoundError,
@@ -466,6 +467,16 @@ class Runner:
                 self._step(session)
         except ReasonerUnavailableError as exc:
             run.status, run.error = "failed", str(exc)
+        except JournalContentionError as exc:
+            # Not the run's failure, and `failed` is final: what it did is journaled if
+            # the journal lets us, and the run stays unfinished for `runs recover`.
+            with contextlib.suppress(JournalError):
+                self._flush(session)
+            run.error = (
+                f"{exc}; run {run.run_id} is left unfinished: "
+                f"`charter runs recover {run.run_id}` continues it"
+            )
+            raise JournalContentionError(run.error) from exc
         except BaseException as exc:
             run.status, run.error = "failed", f"{type(exc).__name__}: {exc}"
             session.record("run.finished", _finish(session))
