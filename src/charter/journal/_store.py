@@ -603,3 +603,37 @@ class Journal:
             )
             return report
         return verify_chain(self.records(), head, checkpoints=checkpoints, public_keys=keys)
+
+    def claim(self, key: str, value: str) -> str | None:
+        """Store ``value`` under ``key`` unless the key is taken; return the value already
+        stored under it, or None when this call stored it.
+
+        Race-safe across processes: the key is ``journal_meta``'s primary key, so of two
+        concurrent claims exactly one stores its value and the other reads it.
+
+        Raises:
+            JournalError: the database cannot be reached, or ``key`` is over 64 characters.
+        """
+        if len(key) > 64:
+            raise JournalError(f"journal meta key {key[:20]!r}... is over 64 characters")
+        for _attempt in range(3):
+            try:
+                with self._engine.begin() as conn:
+                    conn.execute(meta_table.insert(), [{"key": key, "value": value}])
+                return None
+            except IntegrityError:
+                pass
+            except SQLAlchemyError as exc:
+                raise JournalError(
+                    f"cannot write to journal at {safe_url(self.url)}: {exc}"
+                ) from exc
+            try:
+                with self._engine.connect() as conn:
+                    found = conn.execute(
+                        select(meta_table.c.value).where(meta_table.c.key == key)
+                    ).scalar_one_or_none()
+            except SQLAlchemyError as exc:
+                raise JournalError(f"cannot read journal at {safe_url(self.url)}: {exc}") from exc
+            if found is not None:
+                return str(found)
+        raise JournalError(f"journal meta key {key!r} is being written and removed; try again")
