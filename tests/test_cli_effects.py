@@ -74,3 +74,91 @@ def test_runs_resolve_refuses_a_step_not_in_doubt_and_a_second_resolution(in_dou
     assert first.exit_code == 0
     assert second.exit_code == 2 and "already resolved by kim" in second.output
     assert [r["outcome"] for r in _resolutions(in_doubt)] == ["happened"]
+
+
+TOOLS_MODULE = '''
+from charter import tool
+
+@tool(side_effect="write", targets=("order_id",))
+def pay(order_id: int) -> dict:
+    """Pay an order."""
+    return {"paid": order_id}
+'''
+
+AGENT = """
+name: payer
+reasoner:
+  kind: rules
+  match: 'pay (?P<order_id>\\d+)'
+  steps:
+    - id: pay
+      call: pay
+      args: {order_id: "{goal.order_id}"}
+    - respond: "Paid order {goal.order_id}."
+toolsets:
+  - ref: cli_start_key_tools:pay
+charter:
+  name: payments
+"""
+
+
+@pytest.fixture
+def agent_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    (tmp_path / "cli_start_key_tools.py").write_text(TOOLS_MODULE)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setenv("CHARTER_HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("CHARTER_DATABASE_URL", raising=False)
+    path = tmp_path / "payer.agent.yaml"
+    path.write_text(AGENT)
+    return path
+
+
+def test_charter_run_twice_with_one_key_runs_once(agent_file: Path) -> None:
+    cli = CliRunner()
+    command = ["run", str(agent_file), "pay 7", "--idempotency-key", "k-7", "--as", "sam"]
+    first = cli.invoke(app, command)
+    second = cli.invoke(app, command)
+    other_goal = cli.invoke(app, ["run", str(agent_file), "pay 8", "--idempotency-key", "k-7"])
+    other_goal_sam = cli.invoke(
+        app, ["run", str(agent_file), "pay 8", "--idempotency-key", "k-7", "--as", "sam"]
+    )
+
+    assert first.exit_code == 0, first.output
+    assert second.exit_code == 0, second.output
+    assert "already started with this idempotency key; it is completed" in second.output
+    assert other_goal.exit_code == 0  # another actor's key space
+    assert other_goal_sam.exit_code == 2 and "another goal" in other_goal_sam.output
+    journal = Journal(settings.database_url())
+    assert len(journal.records_of_kind("run.started")) == 2
+    paid = [r.payload["result"] for r in journal.records_of_kind("step.effect")]
+    assert sorted(p["paid"] for p in paid) == [7, 8]
+
+
+def test_charter_run_refuses_an_unusable_key(agent_file: Path) -> None:
+    result = CliRunner().invoke(app, ["run", str(agent_file), "pay 7", "--idempotency-key", ""])
+
+    assert result.exit_code == 2 and "idempotency key" in result.output
+    assert Journal(settings.database_url()).records_of_kind("run.started") == []
+
+
+def test_charter_submit_twice_with_one_key_queues_one_run(agent_file: Path) -> None:
+    from dbos import DBOSClient
+
+    from charter.runtime._worker import system_database_url
+
+    cli = CliRunner()
+    command = ["submit", str(agent_file), "pay 7", "--idempotency-key", "q-7", "--as", "sam"]
+    first = cli.invoke(app, command)
+    second = cli.invoke(app, command)
+    other = cli.invoke(
+        app, ["submit", str(agent_file), "pay 8", "--idempotency-key", "q-7", "--as", "sam"]
+    )
+
+    assert first.exit_code == 0 and second.exit_code == 0, first.output + second.output
+    assert first.output.split()[-1] == second.output.split()[-1]
+    assert other.exit_code == 2 and "another goal" in other.output
+    client = DBOSClient(system_database_url=system_database_url())
+    try:
+        assert [w.workflow_id for w in client.list_workflows()] == [first.output.split()[-1]]
+    finally:
+        client.destroy()

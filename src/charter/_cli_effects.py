@@ -57,3 +57,26 @@ def register(
             console.print(f"step {step} of run {full_id}: {outcome.replace('_', ' ')}")
 
         guarded(go)
+
+
+def replayed_start(console: Console, journal: Journal, run_id: str, *, started: bool) -> int:
+    """Report the run an earlier start with the same idempotency key made, instead of
+    starting another; return the exit status ``charter run`` would have given it."""
+    from charter.runtime._runner import history, run_state
+
+    if not started:
+        console.print(
+            f"run {run_id} was claimed with this idempotency key but has not started: its "
+            "starter is starting it, or stopped first (then start with a new key)"
+        )
+        return 1
+    records = history(journal, run_id)
+    state = run_state(records)
+    status = next(
+        (str(r.payload["status"]) for r in reversed(records) if r.kind == "run.finished"), state
+    )
+    console.print(
+        f"run {run_id} was already started with this idempotency key; it is {status} "
+        f"(`charter show {run_id}`)"
+    )
+    return {"completed": 0, "waiting": 3}.get(status, 1)
