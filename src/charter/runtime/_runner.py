@@ -405,7 +405,15 @@ class Runner:
                 self._on_record(item)
         return state
 
-    def fork(self, agent: Agent, run_id: str, at: int, *, actor: str = "") -> Run:
+    def fork(
+        self,
+        agent: Agent,
+        run_id: str,
+        at: int,
+        *,
+        actor: str = "",
+        reexecute_writes: bool = False,
+    ) -> Run:
         """Start a new run from ``run_id``'s state before its step ``at``, and run it.
 
         The new run keeps the steps before ``at`` (their observations, labels, budgets
@@ -413,10 +421,16 @@ class Runner:
         ``agent``, whose charter or reasoner may differ from the original's. Its
         ``run.started`` names the parent run and step, so the journal links the two.
 
+        The parent's writes from step ``at`` on (done, or in doubt) are not the fork's:
+        redone live, they would run again under the fork's own idempotency keys, paying
+        twice. So a fork over any of them is refused, naming them, unless
+        ``reexecute_writes`` says that is meant (it is journaled in ``forked_from``).
+
         Raises:
             RunNotFoundError: no such run.
-            RunStateError: ``at`` is not a step of the run, or a step before it is
-                unfinished (waiting for an approval).
+            RunStateError: ``at`` is not a step of the run, a step before it is
+                unfinished (waiting for an approval), or the parent made writes from
+                ``at`` on and ``reexecute_writes`` is not set.
         """
         parent = history(self.journal, run_id)
         kept = [r for r in parent[1:] if _kept(r, at)]
@@ -433,6 +447,17 @@ class Runner:
             raise RunStateError(
                 f"step {min(calls - observed)} of run {run_id} never finished; fork before it"
             )
+        redone = _writes_from(parent, at, agent.inventory.find)
+        if redone and not reexecute_writes:
+            listed = "; ".join(redone)
+            raise RunStateError(
+                f"forking run {run_id} at step {at} would redo {len(redone)} write(s) it "
+                f"already made, under new idempotency keys: {listed}. Fork at a later step, "
+                "or pass --reexecute-writes (reexecute_writes=True) if they should happen again"
+            )
+        origin: dict[str, Any] = {"run": run_id, "step": at}
+        if redone:
+            origin["reexecute_writes"] = redone
         goal = str(parent[0].payload["goal"])
         run = Run(run_id=new_run_id(), agent=agent.name, goal=goal)
         starting = _Session(
@@ -446,7 +471,7 @@ class Runner:
         starting.record(
             "run.started",
             agent.manifest(starting.version_id)
-            | {"goal": goal, "actor": actor, "forked_from": {"run": run_id, "step": at}},
+            | {"goal": goal, "actor": actor, "forked_from": origin},
         )
         self._record_policy(starting)
         stored = self.journal.append(starting.pending)
@@ -1065,6 +1090,30 @@ def _kept(record: Record, at: int) -> bool:
     and what resolved their in-doubt writes."""
     step_record = record.kind.startswith("step.") or record.kind == RESOLVED
     return step_record and int(record.payload.get("step", 0)) < at
+
+
+def _writes_from(records: list[Record], at: int, find: Callable[[str], Tool | None]) -> list[str]:
+    """The writes a run made (or may have made: in doubt) at step ``at`` or later, each
+    as ``step N tool(args) status``; ``find`` tells reads (a tool it does not know is a
+    write if its effect carries an idempotency key, as writes' effects do)."""
+    actions = {
+        int(r.payload["step"]): r.payload["action"] for r in records if r.kind == "step.proposed"
+    }
+    found: list[str] = []
+    for record in records:
+        p = record.payload
+        if record.kind != "step.effect" or int(p["step"]) < at:
+            continue
+        status = "in doubt" if p.get("in_doubt") else str(p.get("status"))
+        if status not in ("ok", "in doubt"):
+            continue
+        action = actions.get(int(p["step"]), {})
+        tool = find(str(p["tool"]))
+        if tool.contract.side_effect == "read" if tool else "idempotency_key" not in p:
+            continue
+        args = canonical_json(action.get("args", {}))
+        found.append(f"step {p['step']} {p['tool']}({args[:80]}) {status}")
+    return found
 
 
 def _resumed_undecided(records: list[Record]) -> str | None:
