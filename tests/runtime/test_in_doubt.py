@@ -50,9 +50,25 @@ def pay_keyed(order_id: int, idempotency_key: str | None = None) -> dict[str, An
     return {"paid": order_id, "key": idempotency_key}
 
 
+refunds: list[tuple[int, Any]] = []
+
+
+def _refund(*, result: Any, **args: Any) -> None:
+    refunds.append((args["order_id"], result))
+
+
+@tool(side_effect="write", timeout_s=0.05, compensate=_refund)
+def pay_undoable(order_id: int) -> dict[str, int]:
+    """Pay an order (refundable); hangs past its timeout until released."""
+    release.wait(5)
+    payments.append((order_id, 0))
+    return {"paid": order_id}
+
+
 @pytest.fixture(autouse=True)
 def _reset() -> Iterator[None]:
     payments.clear()
+    refunds.clear()
     hung.clear()
     keys.clear()
     release.clear()
@@ -235,3 +251,37 @@ def test_the_ledger_of_a_journaled_run_keeps_its_doubts(runner: Runner, journal:
     ledger = EffectLedger.replay(journal.records(run.run_id), {"pay": pay}.get)
     assert not ledger.doubts
     assert ledger.key(run.run_id, 5, '["pay",{"amount":10,"order_id":7}]') == f"{run.run_id}:1:2"
+
+
+def test_a_rollback_undoes_an_in_doubt_write_its_late_result_says_happened(
+    runner: Runner, journal: Journal
+) -> None:
+    from charter.runtime._rollback import rollback
+
+    agent = make_agent(
+        [pay_undoable], ScriptedReasoner([call("pay_undoable", order_id=7), respond("ok")])
+    )
+    run = runner.run(agent, "pay order 7")
+    release.set()
+    _wait_for_resolution(journal, run.run_id)
+
+    report = rollback(journal, agent, run.run_id, actor="oncall")
+
+    assert [(i.tool, i.outcome) for i in report.items] == [("pay_undoable", "compensated")]
+    assert refunds == [(7, {"paid": 7})]  # compensated with the late result
+
+
+def test_a_rollback_skips_an_in_doubt_write_resolved_as_not_happened(
+    runner: Runner, journal: Journal
+) -> None:
+    from charter.runtime._rollback import rollback
+
+    agent = make_agent(
+        [pay_undoable], ScriptedReasoner([call("pay_undoable", order_id=7), respond("ok")])
+    )
+    run = runner.run(agent, "pay order 7")
+    resolve_in_doubt(journal, run.run_id, 1, "did_not_happen", actor="kim")
+
+    report = rollback(journal, agent, run.run_id, actor="oncall")
+
+    assert report.items == [] and refunds == []
