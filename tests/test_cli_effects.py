@@ -54,6 +54,8 @@ def test_runs_resolve_journals_the_outcome_with_the_actor(in_doubt: str) -> None
         "kim",
         "bank",
     )
+    shown = CliRunner().invoke(app, ["show", in_doubt])
+    assert "in-doubt wire did not happen (resolved by kim)" in shown.output
 
 
 def test_runs_resolve_needs_an_outcome(in_doubt: str) -> None:
