@@ -203,6 +203,8 @@ def test_a_keyed_tool_may_retry_the_identical_call_under_the_same_key(
     assert payments == [(7, 0)]
     resolved = [r.payload for r in journal.records(run.run_id) if r.kind == "effect.resolved"]
     assert resolved[0]["outcome"] == "happened" and resolved[0]["actor"] == "charter:retry"
+    replayed = EffectLedger.replay(journal.records(run.run_id), {"pay_keyed": pay_keyed}.get)
+    assert not replayed.doubts  # the retry under the key settles it in the journal too
 
 
 def test_an_operator_resolution_unblocks_the_target(runner: Runner, journal: Journal) -> None:

@@ -27,6 +27,7 @@ from typing import Any, Literal
 
 from charter.errors import JournalError, RunStateError
 from charter.journal import Journal, Record, canonical_json
+from charter.policy import Decision
 from charter.tools import Tool, ToolArgumentsError
 
 Outcome = Literal["happened", "did_not_happen"]
@@ -97,6 +98,24 @@ class EffectLedger:
             self.done[doubt.call] += 1
         return doubt
 
+    def settle(
+        self, step: int, tool: Tool, args: dict[str, Any], effect: dict[str, Any]
+    ) -> Doubt | None:
+        """Count a write that took effect, or hold one that timed out in doubt. A write
+        that completed under the key of a call in doubt was a retry of it, done once:
+        that doubt is resolved as happened and returned (for the caller to journal)."""
+        identity, key = call_identity(tool, args), str(effect["idempotency_key"])
+        if effect.get("in_doubt"):
+            self.in_doubt(Doubt(step, tool.name, target_of(tool, args), identity, key))
+            return None
+        if effect["status"] != "ok":
+            return None
+        retried = next((d for d in self.doubts.values() if d.key == key), None)
+        if retried is None:
+            self.took_effect(identity)
+            return None
+        return self.resolve(retried.step, "happened")
+
     def apply_resolutions(self, records: Iterable[Record]) -> list[Doubt]:
         """Close the doubts that ``effect.resolved`` records among ``records`` settle;
         return the ones that happened."""
@@ -136,14 +155,63 @@ class EffectLedger:
                 call, step = call_identity(tool, args), int(p["step"])
                 key = str(p.get("idempotency_key") or ledger.key(record.run_id, step, call))
                 ledger.first_step.setdefault(call, step)
-                if p.get("status") == "ok":
-                    ledger.took_effect(call)
-                elif p.get("in_doubt"):
-                    ledger.in_doubt(Doubt(step, tool.name, target_of(tool, args), call, key))
+                ledger.settle(step, tool, args, p | {"idempotency_key": key})
             elif record.kind == RESOLVED:
                 resolutions.append(record)
         ledger.apply_resolutions(resolutions)  # a late result may be journaled first
         return ledger
+
+
+def recognises_retry(tool: Tool) -> bool:
+    """Whether ``tool`` makes a call once however often it is retried under one key."""
+    return tool.takes_key or tool.contract.idempotent
+
+
+def in_doubt_denial(run_id: str, doubt: Doubt, policy: str) -> Decision:
+    """The decision on a call whose target ``doubt`` still holds."""
+    why = (
+        f"{doubt.tool} on this target timed out at step {doubt.step} and may have happened; "
+        "a repeat could do it twice. It is unblocked by the late result, or by "
+        f"`charter runs resolve {run_id} {doubt.step} --happened|--did-not-happen`"
+    )
+    return Decision("deny", (IN_DOUBT_RULE,), why, policy)
+
+
+def retried_payload(doubt: Doubt, by_step: int, agent: str) -> dict[str, Any]:
+    """The ``effect.resolved`` payload of a doubt a retry under its key resolved."""
+    return {
+        "step": doubt.step,
+        "tool": doubt.tool,
+        "agent": agent,
+        "idempotency_key": doubt.key,
+        "outcome": "happened",
+        "status": "ok",
+        "actor": "charter:retry",
+        "by_step": by_step,
+    }
+
+
+def writes_from(records: list[Record], at: int, find: Callable[[str], Tool | None]) -> list[str]:
+    """The writes a run made (or may have made: in doubt) at step ``at`` or later, each
+    as ``step N tool(args) status``; ``find`` tells reads (a tool it does not know is a
+    write if its effect carries an idempotency key, as writes' effects do)."""
+    actions = {
+        int(r.payload["step"]): r.payload["action"] for r in records if r.kind == "step.proposed"
+    }
+    found: list[str] = []
+    for record in records:
+        p = record.payload
+        if record.kind != "step.effect" or int(p["step"]) < at:
+            continue
+        status = "in doubt" if p.get("in_doubt") else str(p.get("status"))
+        if status not in ("ok", "in doubt"):
+            continue
+        tool = find(str(p["tool"]))
+        if tool.contract.side_effect == "read" if tool else "idempotency_key" not in p:
+            continue
+        args = canonical_json(actions.get(int(p["step"]), {}).get("args", {}))
+        found.append(f"step {p['step']} {p['tool']}({args[:80]}) {status}")
+    return found
 
 
 def late_result_recorder(

@@ -44,13 +44,16 @@ from charter.runtime._anomaly import AnomalyWatch, JournalRateLimiter
 from charter.runtime._approvals import ApprovalRequest, Approvals, Clock, ReceiptProblem
 from charter.runtime._controls import CONTROL_RUN, Controls, ControlState
 from charter.runtime._ledger import (
-    IN_DOUBT_RULE,
     RESOLVED,
     Doubt,
     EffectLedger,
     call_identity,
+    in_doubt_denial,
     late_result_recorder,
+    recognises_retry,
+    retried_payload,
     target_of,
+    writes_from,
 )
 from charter.runtime._outbox import Outbox, notification
 from charter.runtime._provenance import RunLabels
@@ -286,10 +289,11 @@ class Runner:
             session.record("step.effect", {"step": step_index, "tool": found.name} | effect)
             if observation.status == "ok":
                 session.completed.add(identity)
-                session.ledger.took_effect(identity)
-            elif effect.get("in_doubt"):
-                doubt = Doubt(step_index, found.name, target_of(found, args), identity, key)
-                session.ledger.in_doubt(doubt)
+            retried = None
+            if found.contract.side_effect != "read":
+                retried = session.ledger.settle(step_index, found, args, effect)
+            if retried is not None:  # it retried a call in doubt under its key
+                session.record(RESOLVED, retried_payload(retried, step_index, session.agent.name))
             self._observed(session, step, call, observation)
             return
         session.ledger.in_doubt(
@@ -447,7 +451,7 @@ class Runner:
             raise RunStateError(
                 f"step {min(calls - observed)} of run {run_id} never finished; fork before it"
             )
-        redone = _writes_from(parent, at, agent.inventory.find)
+        redone = writes_from(parent, at, agent.inventory.find)
         if redone and not reexecute_writes:
             listed = "; ".join(redone)
             raise RunStateError(
@@ -760,11 +764,11 @@ class Runner:
             phase=phase,
         )
         doubt = session.ledger.blocking(target_of(found, args)) if writes else None
-        if doubt is not None and doubt.call == identity and _recognises_retry(found):
+        if doubt is not None and doubt.call == identity and recognises_retry(found):
             doubt = None  # the same call under the same key: the tool makes it once
         supervised = controls.supervision(agent.name)
         if doubt is not None and decision.verdict != "deny":
-            decision = _in_doubt_denial(session.run.run_id, doubt, decision.policy)
+            decision = in_doubt_denial(session.run.run_id, doubt, decision.policy)
         elif supervised is not None and decision.allowed and writes:
             why = f"agent {agent.name!r} is supervised: {supervised}"
             decision = Decision("ask", ("control.supervised",), why, decision.policy)
@@ -857,7 +861,9 @@ class Runner:
         observation, effect = self._act(found, validated, key_for_call, late)
         if writes:
             effect["idempotency_key"] = key_for_call
-            self._settle_ledger(session, step.index, found, args, effect)
+            retried = session.ledger.settle(step.index, found, args, effect)
+            if retried is not None:  # a retry under its key: it happened, once
+                session.record(RESOLVED, retried_payload(retried, step.index, agent.name))
         if found.contract.confidentiality == "secret" and observation.status == "ok":
             observation, effect = _withhold_secret(found, observation, effect)
         if observation.status in ("ok", "error"):  # the tool's own output reached the model
@@ -942,42 +948,6 @@ class Runner:
         for doubt in session.ledger.apply_resolutions(resolved):
             session.completed.add(doubt.call)  # it happened: a repeat is a repeat
 
-    def _settle_ledger(
-        self,
-        session: _Session,
-        step: int,
-        found: Tool,
-        args: dict[str, Any],
-        effect: dict[str, Any],
-    ) -> None:
-        """Count a write that took effect, or hold one that timed out in doubt; a retry
-        that completed under the key of a call in doubt resolves it (it happened once)."""
-        ledger, identity = session.ledger, call_identity(found, args)
-        key = str(effect["idempotency_key"])
-        if effect.get("in_doubt"):
-            ledger.in_doubt(Doubt(step, found.name, target_of(found, args), identity, key))
-            return
-        if effect["status"] != "ok":
-            return
-        retried = next((d for d in ledger.doubts.values() if d.key == key), None)
-        if retried is None:
-            ledger.took_effect(identity)
-            return
-        ledger.resolve(retried.step, "happened")
-        session.record(
-            RESOLVED,
-            {
-                "step": retried.step,
-                "tool": found.name,
-                "agent": session.agent.name,
-                "idempotency_key": key,
-                "outcome": "happened",
-                "status": "ok",
-                "actor": "charter:retry",
-                "by_step": step,
-            },
-        )
-
     def _act(
         self,
         found: Tool,
@@ -1014,20 +984,6 @@ class Runner:
             }
         elapsed = int((time.perf_counter() - started) * 1e6)
         return Observation("ok", result), {"status": "ok", "result": result, "us": elapsed}
-
-
-def _recognises_retry(found: Tool) -> bool:
-    """Whether ``found`` makes a call once however often it is retried under one key."""
-    return found.takes_key or found.contract.idempotent
-
-
-def _in_doubt_denial(run_id: str, doubt: Doubt, policy: str) -> Decision:
-    why = (
-        f"{doubt.tool} on this target timed out at step {doubt.step} and may have happened; "
-        "a repeat could do it twice. It is unblocked by the late result, or by "
-        f"`charter runs resolve {run_id} {doubt.step} --happened|--did-not-happen`"
-    )
-    return Decision("deny", (IN_DOUBT_RULE,), why, policy)
 
 
 def _withhold_secret(
@@ -1090,30 +1046,6 @@ def _kept(record: Record, at: int) -> bool:
     and what resolved their in-doubt writes."""
     step_record = record.kind.startswith("step.") or record.kind == RESOLVED
     return step_record and int(record.payload.get("step", 0)) < at
-
-
-def _writes_from(records: list[Record], at: int, find: Callable[[str], Tool | None]) -> list[str]:
-    """The writes a run made (or may have made: in doubt) at step ``at`` or later, each
-    as ``step N tool(args) status``; ``find`` tells reads (a tool it does not know is a
-    write if its effect carries an idempotency key, as writes' effects do)."""
-    actions = {
-        int(r.payload["step"]): r.payload["action"] for r in records if r.kind == "step.proposed"
-    }
-    found: list[str] = []
-    for record in records:
-        p = record.payload
-        if record.kind != "step.effect" or int(p["step"]) < at:
-            continue
-        status = "in doubt" if p.get("in_doubt") else str(p.get("status"))
-        if status not in ("ok", "in doubt"):
-            continue
-        action = actions.get(int(p["step"]), {})
-        tool = find(str(p["tool"]))
-        if tool.contract.side_effect == "read" if tool else "idempotency_key" not in p:
-            continue
-        args = canonical_json(action.get("args", {}))
-        found.append(f"step {p['step']} {p['tool']}({args[:80]}) {status}")
-    return found
 
 
 def _resumed_undecided(records: list[Record]) -> str | None:
