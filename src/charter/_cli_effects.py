@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 
 from charter._cli_controls import actor_or_user
 from charter.errors import ConfigError
-from charter.journal import Journal
+
+if TYPE_CHECKING:  # `charter --help` loads no database layer
+    from charter.journal import Journal
 
 
 def register(
