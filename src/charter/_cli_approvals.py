@@ -391,6 +391,14 @@ def register(
             typer.Option("--agent", help="Continue with this agent. Default: the run's own file."),
         ] = None,
         actor: Actor = None,
+        reexecute_writes: Annotated[
+            bool,
+            typer.Option(
+                "--reexecute-writes",
+                help="Let the fork make again the writes the run made from step AT on, "
+                "under new idempotency keys. Without it, such a fork is refused, naming them.",
+            ),
+        ] = False,
     ) -> None:
         """Start a new run from a journaled run's state before step AT, and run it.
 
@@ -404,7 +412,13 @@ def register(
                 store,
                 full_id,
                 agent_file,
-                lambda runner, agent: runner.fork(agent, full_id, at, actor=actor_or_user(actor)),
+                lambda runner, agent: runner.fork(
+                    agent,
+                    full_id,
+                    at,
+                    actor=actor_or_user(actor),
+                    reexecute_writes=reexecute_writes,
+                ),
             )
 
         raise typer.Exit(guarded(go))

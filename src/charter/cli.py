@@ -18,6 +18,7 @@ from charter import (
     _cli_advise,
     _cli_approvals,
     _cli_controls,
+    _cli_effects,
     _cli_eval,
     _cli_models,
     _cli_policy,
@@ -44,6 +45,15 @@ console = Console(highlight=False, width=None if sys.stdout.isatty() else 160)
 err_console = Console(stderr=True, highlight=False)
 
 T = TypeVar("T")
+
+IdempotencyKey = Annotated[
+    str | None,
+    typer.Option(
+        "--idempotency-key",
+        help="Starting again with the same key (yours, for this agent) gives the run it "
+        "started instead of starting another; another goal under it is refused.",
+    ),
+]
 
 
 def _guarded(action: Callable[[], T]) -> T:
@@ -95,6 +105,7 @@ def run(
             "follows OTEL_EXPORTER_OTLP_ENDPOINT either way).",
         ),
     ] = False,
+    idempotency_key: IdempotencyKey = None,
 ) -> None:
     """Run an agent on a goal, printing each governed step.
 
@@ -105,14 +116,33 @@ def run(
     from charter.agent import load_agent
     from charter.observe import chain_listeners, run_trace_id, telemetry_from_env
     from charter.runtime import Runner
+    from charter.runtime._runner import new_run_id
+    from charter.runtime._starts import claim_start
 
     def go() -> int:
         agent = load_agent(agent_file)
+        who = _cli_controls.actor_or_user(actor)
+        journal = _journal(signed=True)
+        run_id: str | None = None
+        if idempotency_key is not None:
+            claim = claim_start(
+                journal,
+                agent=agent.name,
+                actor=who,
+                key=idempotency_key,
+                goal=goal,
+                run_id=new_run_id(),
+            )
+            if not claim.new:
+                return _cli_effects.replayed_start(
+                    console, journal, claim.run_id, started=claim.started
+                )
+            run_id = claim.run_id
         telemetry = telemetry_from_env(console=trace_console, stream=sys.stderr)
         listener = chain_listeners(print_record, telemetry.listener if telemetry else None)
-        runner = Runner(_journal(signed=True), on_record=listener)
+        runner = Runner(journal, on_record=listener)
         try:
-            result = runner.run(agent, goal, actor=_cli_controls.actor_or_user(actor))
+            result = runner.run(agent, goal, actor=who, run_id=run_id)
         finally:
             runner.close()
             if telemetry is not None:
@@ -131,15 +161,31 @@ def submit(
     actor: Annotated[
         str | None, typer.Option("--as", help="Who starts the run. Default: the OS user.")
     ] = None,
+    idempotency_key: IdempotencyKey = None,
 ) -> None:
     """Queue a run for `charter worker` processes; print its run id."""
     from charter.agent import load_agent
     from charter.runtime._runner import new_run_id
+    from charter.runtime._starts import claim_start
     from charter.runtime._worker import submit as enqueue
 
     def go() -> None:
-        load_agent(agent_file)  # a bad agent file is refused now, not in a worker
-        run_id = enqueue(agent_file, goal, _cli_controls.actor_or_user(actor), new_run_id())
+        agent = load_agent(agent_file)  # a bad agent file is refused now, not in a worker
+        who, run_id = _cli_controls.actor_or_user(actor), new_run_id()
+        if idempotency_key is not None:
+            claim = claim_start(
+                _journal(),
+                agent=agent.name,
+                actor=who,
+                key=idempotency_key,
+                goal=goal,
+                run_id=run_id,
+            )
+            if claim.started:
+                console.print(f"run {claim.run_id} was already started with this key")
+                return
+            run_id = claim.run_id  # queued again if never started: the queue keeps one
+        run_id = enqueue(agent_file, goal, who, run_id)
         console.print(f"queued run {run_id}")
 
     _guarded(go)
@@ -443,6 +489,7 @@ def demo(
 
 _cli_policy.register(app, console, _journal, _guarded, resolve_run_id)
 _cli_controls.register(app, console, _journal, _guarded)
+_cli_effects.register(runs_app, console, _journal, _guarded, resolve_run_id)
 _cli_advise.register(app, console, _journal, _guarded)
 _cli_models.register(app, console, _journal, _guarded)
 _cli_eval.register(app, console, _journal, _guarded)
