@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich import box
@@ -15,11 +15,12 @@ from rich.markup import escape
 from rich.table import Table
 
 from charter._cli_controls import actor_or_user
-from charter.agent import Agent
 from charter.errors import RunStateError
-from charter.journal import Journal, Record
-from charter.runtime import Approvals, ApprovalState, Run, Runner
-from charter.runtime._lookup import resolve_request_id
+
+if TYPE_CHECKING:
+    from charter.agent import Agent
+    from charter.journal import Journal, Record
+    from charter.runtime import ApprovalState, Run, Runner
 
 approvals_app = typer.Typer(help="Answer the charter's ask decisions.", no_args_is_help=True)
 
@@ -65,7 +66,8 @@ def _summary(state: ApprovalState) -> str:
 
 
 def run_outcome(console: Console, run: Run) -> int:
-    """Print how a run ended (or why it waits); return the CLI exit status."""
+    """Print why a run waits; return the CLI exit status of how it ended (its outcome:
+    see ``charter._cli_outcome``)."""
     if run.status == "waiting":
         console.print(
             f"[yellow]waiting for approval[/] {run.waiting_for}: "
@@ -73,7 +75,9 @@ def run_outcome(console: Console, run: Run) -> int:
             f"`charter approvals deny {run.waiting_for} --reason ...`"
         )
         return WAITING_EXIT
-    return 0 if run.status == "completed" else 1
+    from charter._cli_outcome import exit_status
+
+    return 1 if run.outcome is None else exit_status(run.outcome)
 
 
 def register(
@@ -112,6 +116,7 @@ def register(
     ) -> int:
         """Load the run's agent, let ``act`` drive it with a runner, print the outcome."""
         from charter.observe import chain_listeners, telemetry_from_env
+        from charter.runtime import Runner
 
         agent = run_agent(store, run_id, agent_file)
         telemetry = telemetry_from_env()  # OTLP when configured: resumed segments join the trace
@@ -156,6 +161,8 @@ def register(
         """List approval requests (pending ones unless --all), oldest first."""
 
         def go() -> int:
+            from charter.runtime import Approvals
+
             states = Approvals(journal()).sweep()
             shown = states if every else [s for s in states if s.status == "pending"]
             if not shown:
@@ -193,6 +200,9 @@ def register(
         from charter.server._queries_approvals import age_text, approval_card
 
         def go() -> int:
+            from charter.runtime import Approvals
+            from charter.runtime._lookup import resolve_request_id
+
             store = journal()
             approvals = Approvals(store)
             state = approvals.get(resolve_request_id(store, request_id))
@@ -258,6 +268,9 @@ def register(
         """Approve a pending request; the receipt is journaled and signed."""
 
         def go() -> int:
+            from charter.runtime import Approvals
+            from charter.runtime._lookup import resolve_request_id
+
             store = journal()
             full_id = resolve_request_id(store, request_id)
             receipt = Approvals(store).approve(full_id, actor_or_user(actor), reason)
@@ -282,6 +295,9 @@ def register(
         """Deny a pending request; the run sees the denial and your reason."""
 
         def go() -> int:
+            from charter.runtime import Approvals
+            from charter.runtime._lookup import resolve_request_id
+
             store = journal()
             full_id = resolve_request_id(store, request_id)
             receipt = Approvals(store).deny(full_id, actor_or_user(actor), reason)
@@ -302,7 +318,11 @@ def register(
         actor: Actor = None,
         queue: Queue = False,
     ) -> None:
-        """Continue a run whose approval request was decided or expired."""
+        """Continue a run whose approval request was decided or expired.
+
+        Exit status: 0 succeeded; 1 failed; 2 bad input; 3 waiting for an approval;
+        4 denied; 5 stopped or cancelled; 6 rolled back.
+        """
 
         def go() -> int:
             store = journal()
@@ -320,7 +340,11 @@ def register(
         ] = None,
         actor: Actor = None,
     ) -> None:
-        """Continue a run whose process died, from the journal; never repeat a write."""
+        """Continue a run whose process died, from the journal; never repeat a write.
+
+        Exit status: 0 succeeded; 1 failed; 2 bad input; 3 waiting for an approval;
+        4 denied; 5 stopped or cancelled; 6 rolled back.
+        """
 
         def go() -> int:
             store = journal()
@@ -418,8 +442,19 @@ def register(
             typer.Option("--agent", help="Continue with this agent. Default: the run's own file."),
         ] = None,
         actor: Actor = None,
+        reexecute_writes: Annotated[
+            bool,
+            typer.Option(
+                "--reexecute-writes",
+                help="Let the fork make again the writes the run made from step AT on, "
+                "under new idempotency keys. Without it, such a fork is refused, naming them.",
+            ),
+        ] = False,
     ) -> None:
-        """Start a new run from a journaled run's state before step AT, and run it."""
+        """Start a new run from a journaled run's state before step AT, and run it.
+
+        Exit status, by the new run's outcome: as for charter run.
+        """
 
         def go() -> int:
             store = journal()
@@ -428,7 +463,13 @@ def register(
                 store,
                 full_id,
                 agent_file,
-                lambda runner, agent: runner.fork(agent, full_id, at, actor=actor_or_user(actor)),
+                lambda runner, agent: runner.fork(
+                    agent,
+                    full_id,
+                    at,
+                    actor=actor_or_user(actor),
+                    reexecute_writes=reexecute_writes,
+                ),
             )
 
         raise typer.Exit(guarded(go))

@@ -6,7 +6,7 @@ from __future__ import annotations
 import getpass
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -14,10 +14,9 @@ from rich.markup import escape
 
 from charter._identity import normalise_identity
 from charter.errors import ConfigError
-from charter.journal import Journal
-from charter.runtime import Controls
-from charter.runtime._names import KnownNames
-from charter.runtime._outbox import Outbox
+
+if TYPE_CHECKING:
+    from charter.journal import Journal
 
 agents_app = typer.Typer(
     help="Steer agents: the kill switch and supervised mode.", no_args_is_help=True
@@ -54,6 +53,8 @@ def require_known(
 ) -> None:
     """Refuse an agent or tool name no run, control or given agent file knows
     (UnknownNameError, with suggestions)."""
+    from charter.runtime._names import KnownNames
+
     agents: list[str] = []
     tools: list[str] = []
     if files:
@@ -104,6 +105,8 @@ def register(
         """Kill switch: stop every run of AGENT before its next action; start no new one."""
 
         def go() -> None:
+            from charter.runtime import Controls
+
             store = journal()
             if not new_name:
                 require_known(store, agent_file, agent=agent)
@@ -122,6 +125,8 @@ def register(
         """Lift a pause: AGENT may run again."""
 
         def go() -> None:
+            from charter.runtime import Controls
+
             store = journal()
             require_known(store, agent_file, agent=agent)
             Controls(store).resume(agent, actor=actor_or_user(actor), reason=reason)
@@ -140,6 +145,8 @@ def register(
         """Supervised mode: every write or external call of AGENT asks an approver."""
 
         def go() -> None:
+            from charter.runtime import Controls
+
             store = journal()
             if not new_name:
                 require_known(store, agent_file, agent=agent)
@@ -158,6 +165,8 @@ def register(
         """Lift supervised mode: AGENT's charter alone decides again."""
 
         def go() -> None:
+            from charter.runtime import Controls
+
             store = journal()
             require_known(store, agent_file, agent=agent)
             Controls(store).unsupervise(agent, actor=actor_or_user(actor), reason=reason)
@@ -177,6 +186,8 @@ def register(
         """Deny TOOL from the next step of every run on (of one agent, or all)."""
 
         def go() -> None:
+            from charter.runtime import Controls
+
             store = journal()
             if not new_name:
                 require_known(store, agent_file, tool=tool, agent=agent)
@@ -197,6 +208,8 @@ def register(
         """Undo a revocation (same --agent scope)."""
 
         def go() -> None:
+            from charter.runtime import Controls
+
             who = actor_or_user(actor)
             store = journal()
             require_known(store, agent_file, tool=tool, agent=agent)
@@ -210,6 +223,8 @@ def register(
         """List paused and supervised agents and revoked tools."""
 
         def go() -> None:
+            from charter.runtime import Controls
+
             state = Controls(journal()).state()
             if not state.paused and not state.revoked and not state.supervised:
                 console.print("no agent paused or supervised, no tool revoked")
@@ -233,6 +248,8 @@ def register(
         """List notifications and whether their webhook received them."""
 
         def go() -> None:
+            from charter.runtime._outbox import Outbox
+
             messages = Outbox(journal()).messages()[-limit:]
             if not messages:
                 console.print("no notifications")
@@ -252,6 +269,8 @@ def register(
         """Post pending notifications to their webhooks now (failed ones are retried)."""
 
         def go() -> None:
+            from charter.runtime._outbox import Outbox
+
             results = Outbox(journal()).deliver()
             if not results:
                 console.print("nothing to deliver")
