@@ -13,6 +13,7 @@ import typer
 from rich import box
 from rich.console import Console
 from rich.table import Table
+from sqlalchemy.exc import DatabaseError
 
 from charter import (
     _cli_advise,
@@ -26,8 +27,9 @@ from charter import (
     settings,
 )
 from charter._transcript import describe
-from charter.errors import CharterError, RunNotFoundError
+from charter.errors import CharterError, JournalError, RunNotFoundError
 from charter.journal import Journal, JournalVerifier, Record, load_or_create_signer, load_verifier
+from charter.journal._store import safe_url
 
 app = typer.Typer(
     help="charter: a governed runtime for AI agents.", no_args_is_help=True, add_completion=False
@@ -45,18 +47,30 @@ T = TypeVar("T")
 
 
 def _guarded(action: Callable[[], T]) -> T:
-    """Run ``action``; turn a CharterError into one line on stderr and exit status 2."""
+    """Run ``action``; turn a CharterError, or a database that fails under a read (a
+    damaged file), into one line on stderr and exit status 2."""
     try:
         return action()
     except CharterError as exc:
         err_console.print(f"[red]error:[/] {exc}", markup=True, soft_wrap=True)
         raise typer.Exit(2) from None
+    except DatabaseError as exc:
+        reason = (str(exc.orig) if exc.orig else str(exc)).strip().splitlines() or ["?"]
+        where = safe_url(settings.database_url())
+        err_console.print(
+            f"[red]error:[/] cannot read journal at {where}: {reason[0]} "
+            "(a damaged database file: restore it from a backup)",
+            markup=True,
+            soft_wrap=True,
+        )
+        raise typer.Exit(2) from None
 
 
-def _journal(*, signed: bool = False) -> Journal:
+def _journal(*, signed: bool = False, read_only: bool = False) -> Journal:
     # A signed journal checkpoints its head after every run; the key is created on first use.
+    # A read-only one is only read: a mistyped path is an error, not a new empty journal.
     signer = load_or_create_signer(settings.signing_key_path()) if signed else None
-    return Journal(settings.database_url(), signer)
+    return Journal(settings.database_url(), signer, read_only=read_only)
 
 
 def print_record(record: Record) -> None:
@@ -226,7 +240,7 @@ def runs(
         for column in ("run", "agent", "status", "steps", "tokens", "started"):
             table.add_column(column, no_wrap=True)
         table.add_column("goal", overflow="ellipsis", no_wrap=True, min_width=12)
-        for run in list_runs(_journal(), limit=limit):
+        for run in list_runs(_journal(read_only=True), limit=limit):
             finished = run.status not in ("running", "waiting")
             table.add_row(
                 run.run_id[:12],
@@ -247,7 +261,7 @@ def show(run_id: Annotated[str, typer.Argument(help="Run id (a unique prefix wil
     """Show the transcript of one run, from the journal."""
 
     def go() -> None:
-        journal = _journal()
+        journal = _journal(read_only=True)
         for record in journal.records(resolve_run_id(journal, run_id)):
             print_record(record)
 
@@ -265,29 +279,68 @@ def audit_verify(
             "Default: the local signing key, if there is one.",
         ),
     ] = None,
+    expect_signed_through: Annotated[
+        int | None,
+        typer.Option(
+            "--expect-signed-through",
+            metavar="SEQ",
+            min=1,
+            help="Fail unless signatures cover at least records 1..SEQ (the signed head "
+            "you saw last): catches checkpoints deleted after a rewrite.",
+        ),
+    ] = None,
 ) -> None:
-    """Check the hash chain and signed checkpoints; exit 1 naming each bad record."""
+    """Check the whole hash chain and the signed checkpoints, read-only; say which
+    records a signature covers; exit 1 naming each bad record."""
 
     def go() -> int:
         keys: list[JournalVerifier] = [load_verifier(path) for path in public_keys or []]
         key_path = settings.signing_key_path()
         if not keys and key_path.exists():  # never create a key just to verify
             keys = [load_or_create_signer(key_path).verifier]
-        report = _journal().verify(keys)
+        journal = _journal(read_only=True)
+        nothing = journal.stored_head() is None and not journal.checkpoints()
+        if nothing and next(journal.records(), None) is None:
+            raise JournalError(
+                f"the journal at {safe_url(journal.url)} holds no records: nothing to "
+                "verify (check CHARTER_HOME or CHARTER_DATABASE_URL)"
+            )
+        report = journal.verify(keys)
+        console.print(f"{report.checked:,} records checked (seq 1\N{EN DASH}{report.head_seq:,})")
         if report.checkpoints_checked:
-            signed = f"; records 1..{report.signed_through} signed" if report.signed_through else ""
             console.print(
                 f"{report.checkpoints_checked} checkpoint(s) checked with key(s) "
-                f"{', '.join(k.key_id for k in keys)}{signed}"
+                f"{', '.join(k.key_id for k in keys)}"
             )
         if report.checkpoints_unchecked:
             why = "stopped at too many problems" if keys else "no public key: pass --public-key"
             console.print(
                 f"[yellow]{report.checkpoints_unchecked} checkpoint(s) unchecked[/] ({why})"
             )
+        style = "" if report.unsigned == 0 else "[yellow]"
+        console.print(f"{style}{report.coverage()}", soft_wrap=True)
+        ends = report.unsigned_ends
+        if ends:
+            named = ", ".join(f"{e.run_id[:12]} ({e.kind} at seq {e.seq:,})" for e in ends[:10])
+            more = f" and {len(ends) - 10} more" if len(ends) > 10 else ""
+            console.print(
+                f"[yellow]suspicious:[/] {len(ends)} finished or waiting run(s) end beyond the "
+                f"last signature, though charter signs each end as it writes it: {named}{more}",
+                soft_wrap=True,
+            )
+        status = 0
+        if expect_signed_through is not None and report.signed_through < expect_signed_through:
+            err_console.print(
+                f"[red]signed head too low[/]: signatures cover records up to seq "
+                f"{report.signed_through:,}, but you expected at least {expect_signed_through:,}: "
+                "checkpoints were deleted or the journal was replaced by an older one",
+                soft_wrap=True,
+            )
+            status = 1
         if report.ok:
-            console.print(f"[green]journal intact[/]: {report.checked} records verified")
-            return 0
+            verdict = "chain intact" if ends or status else "journal intact"
+            console.print(f"[green]{verdict}[/]: {report.checked:,} records verified")
+            return status
         for problem in report.problems:
             err_console.print(f"[red]{problem.kind}[/] at seq {problem.seq}: {problem.message}")
         err_console.print(f"[red]journal TAMPERED[/]: {len(report.problems)} problem(s)")
@@ -337,7 +390,7 @@ def audit_export(
     """Write journal records as JSON lines to stdout."""
 
     def go() -> None:
-        journal = _journal()
+        journal = _journal(read_only=True)
         selected = resolve_run_id(journal, run_id) if run_id else None
         for record in journal.records(selected):
             sys.stdout.write(json.dumps(record.to_json(), ensure_ascii=False) + "\n")

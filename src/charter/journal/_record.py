@@ -60,9 +60,22 @@ class Record:
 
     @property
     def payload(self) -> dict[str, Any]:
-        """The payload, decoded."""
-        decoded: dict[str, Any] = json.loads(self.payload_json)
-        return decoded
+        """The payload, decoded.
+
+        Raises:
+            charter.journal.DamagedRecordError: it is not a JSON object (see
+                :func:`charter.journal.decode`, which also checks its kind's fields).
+        """
+        try:
+            decoded: Any = json.loads(self.payload_json)
+        except (ValueError, RecursionError):
+            decoded = None
+        if not isinstance(decoded, dict):
+            from charter.journal._decode import decode
+
+            decode(self)  # raises, naming the record and the fault
+        payload: dict[str, Any] = decoded  # pyright: ignore[reportUnknownVariableType]
+        return payload
 
     def to_json(self) -> dict[str, Any]:
         """The record as a JSON object (for export and display)."""
