@@ -216,3 +216,27 @@ def test_a_malformed_payload_with_a_recomputed_chain_fails_verify(env: Path) -> 
 
 def _pub(env: Path) -> Path:
     return env / "home" / "keys" / "journal-ed25519.pem.pub"
+
+
+def test_runs_and_show_name_a_damaged_record_and_show_the_rest(env: Path) -> None:
+    from tampering import damage_record
+
+    _run(env, "Where is order 1?")
+    _run(env, "Where is order 2?")
+    journal = _journal(env)
+    first, bad = (r.run_id for r in journal.records() if r.kind == "run.started")
+    seq = damage_record(journal, "run.finished", '{"status":"completed"}', run_id=bad)
+    decided = damage_record(journal, "step.decided", "{oops", run_id=first)
+
+    runs = cli.invoke(app, ["runs"])
+    show = cli.invoke(app, ["show", first])
+
+    assert runs.exit_code == 0, runs.output
+    assert "completed" in runs.output
+    assert "damaged" in runs.output and f"record {seq} (run.finished)" in runs.output
+    assert show.exit_code == 1
+    assert "Order 1 is delivered." in show.output
+    assert f"damaged journal record {decided} (step.decided, run {first})" in " ".join(
+        show.output.split()
+    )
+    assert "Traceback" not in show.output

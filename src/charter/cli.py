@@ -12,6 +12,7 @@ from typing import Annotated, Any, TypeVar
 import typer
 from rich import box
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 from sqlalchemy.exc import DatabaseError
 
@@ -28,7 +29,15 @@ from charter import (
 )
 from charter._transcript import describe
 from charter.errors import CharterError, JournalError, RunNotFoundError
-from charter.journal import Journal, JournalVerifier, Record, load_or_create_signer, load_verifier
+from charter.journal import (
+    DamagedRecordError,
+    Journal,
+    JournalVerifier,
+    Record,
+    load_or_create_signer,
+    load_verifier,
+    read_record,
+)
 from charter.journal._store import safe_url
 
 app = typer.Typer(
@@ -241,7 +250,7 @@ def runs(
             table.add_column(column, no_wrap=True)
         table.add_column("goal", overflow="ellipsis", no_wrap=True, min_width=12)
         for run in list_runs(_journal(read_only=True), limit=limit):
-            finished = run.status not in ("running", "waiting")
+            finished = run.status not in ("running", "waiting", "damaged")
             table.add_row(
                 run.run_id[:12],
                 run.agent,
@@ -249,7 +258,7 @@ def runs(
                 str(run.steps) if finished else "",
                 str(run.tokens) if finished else "",
                 datetime.fromisoformat(run.started_at).strftime("%m-%d %H:%M:%S"),
-                run.goal[:60],
+                run.goal[:60] if run.damaged is None else f"[red]{escape(run.damaged)}[/]",
             )
         console.print(table)
 
@@ -258,14 +267,23 @@ def runs(
 
 @app.command()
 def show(run_id: Annotated[str, typer.Argument(help="Run id (a unique prefix will do).")]) -> None:
-    """Show the transcript of one run, from the journal."""
+    """Show the transcript of one run, from the journal; exit 1 if a record of it is
+    damaged (shown in place)."""
 
-    def go() -> None:
+    def go() -> int:
         journal = _journal(read_only=True)
+        damaged = 0
         for record in journal.records(resolve_run_id(journal, run_id)):
-            print_record(record)
+            try:
+                line = read_record(record, describe)
+            except DamagedRecordError as exc:  # shown in place; the rest reads as usual
+                damaged += 1
+                line = f"[red]damaged[/] {escape(str(exc))}"
+            if line is not None:
+                console.print(line, soft_wrap=True)
+        return 1 if damaged else 0
 
-    _guarded(go)
+    raise typer.Exit(_guarded(go))
 
 
 @audit_app.command("verify")

@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
-from sqlalchemy import ColumnElement, Float, Select, and_, func, select
+from sqlalchemy import ColumnElement, Float, Select, and_, case, func, select
 from sqlalchemy import cast as sql_cast
 from sqlalchemy.dialects.postgresql import JSONB
 
@@ -40,7 +40,10 @@ def json_field(
     if journal.engine.dialect.name == "postgresql":
         document = sql_cast(column, JSONB)
         return document[(key, *more)].astext if more else document[key].astext
-    return func.json_extract(column, "$." + ".".join((key, *more)))
+    # NULL for a payload that is not JSON (a damaged record), where json_extract would
+    # fail the whole query: one bad record must not hide every other.
+    path = "$." + ".".join((key, *more))
+    return case((func.json_valid(column) == 1, func.json_extract(column, path)), else_=None)
 
 
 def unindexed(column: ColumnElement[str]) -> ColumnElement[str]:
@@ -404,7 +407,7 @@ def tools_inventory(
     with journal.engine.connect() as conn:
         query = select(manifests.c.agent, manifests.c.tools).distinct()
         for agent, tools in conn.execute(query):
-            for name in json.loads(tools or "[]"):
+            for name in _names(tools):
                 holders[str(name)].add(str(agent))
         calls = {
             str(tool): (int(count), str(last))
@@ -446,6 +449,17 @@ def tools_inventory(
             )
         )
     return views
+
+
+def _names(tools: Any) -> list[Any]:
+    """The tool names of a manifest's ``tools`` (JSON text); none if it is not a list (a
+    damaged record, which verify reports)."""
+    try:
+        names: Any = json.loads(tools) if isinstance(tools, str) else tools
+    except ValueError:
+        return []
+    found: list[Any] = names if isinstance(names, list) else []  # pyright: ignore[reportUnknownVariableType]
+    return found
 
 
 def _per_tool(journal: Journal, kind: str, *, deny: bool = False) -> Select[Any, int, Any]:
