@@ -636,8 +636,7 @@ class Journal:
         else:
             keys = list(public_key)
         head = self.stored_head()  # read first: appends racing the walk only extend it
-        start = 0 if after is None else after.seq
-        records = self.records(after=start)
+        records = self.records(after=0 if after is None else after.seq - 1)
         # Read before the walk starts, so every checkpointed seq is one the walk will reach.
         try:
             checkpoints = self.checkpoints()

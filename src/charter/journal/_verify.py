@@ -72,8 +72,8 @@ class VerifyReport:
     signed_through: int = 0
     """Highest seq of a checkpoint that verified: records up to it cannot have been
     rewritten unnoticed. Records after it are protected by the hash chain alone."""
-    signed_at: str | None = None
-    """When the checkpoint at ``signed_through`` was made (ISO 8601, UTC)."""
+    signed: Checkpoint | None = None
+    """The checkpoint at ``signed_through`` (verified), to start a later walk after."""
     verified_from: int = 1
     """First seq the walk checked: 1, or one past the trusted checkpoint it started after."""
     unsigned_ends: list[UnsignedEnd] = field(default_factory=lambda: [])
@@ -103,7 +103,7 @@ class VerifyReport:
         )
         if through == 0:
             return f"no record is covered by a verified signature: {alone}"
-        made = _when(self.signed_at)
+        made = _when(self.signed.ts if self.signed else None)
         signed = f"records 1\N{EN DASH}{through:,} are covered by a signature made {made}"
         if through == head:
             return f"{signed}: every record is signed"
@@ -179,7 +179,34 @@ def _check_checkpoint(
             )
         )
     elif seq >= report.signed_through:
-        report.signed_through, report.signed_at = seq, checkpoint.ts
+        report.signed_through, report.signed = seq, checkpoint
+
+
+def _check_start(record: Record | None, after: Checkpoint, report: VerifyReport) -> None:
+    """The record a walk starts after must still be the one verified and signed."""
+    if record is None or record.seq != after.seq:
+        report.problems.append(
+            Problem(
+                "missing",
+                after.seq,
+                f"record {after.seq}, signed at {after.ts} and verified before, is not in the "
+                "journal: records were deleted or the journal was replaced",
+            )
+        )
+        return
+    recomputed = record_hash(
+        record.seq, record.run_id, record.kind, record.ts, record.prev_hash, record.payload_json
+    )
+    if record.hash != after.hash or recomputed != after.hash:
+        report.problems.append(
+            Problem(
+                "rewritten",
+                after.seq,
+                f"record {after.seq} ({record.kind}, run {record.run_id}) is no longer the "
+                f"record signed at {after.ts} and verified before: the journal up to seq "
+                f"{after.seq} was rewritten",
+            )
+        )
 
 
 def _is_object(payload_json: str) -> bool:
@@ -215,8 +242,9 @@ def verify_chain(
             Without any, checkpoints are counted as unchecked, not checked.
         max_problems: stop after this many problems (a rewritten chain breaks everywhere).
         after: a checkpoint verified before (by this process: never one read back from
-            the database unchecked) to start after: ``records`` then start at its seq + 1,
-            the first must link to its hash, and records up to it count as signed.
+            the database unchecked) to start from: ``records`` then start at its seq, that
+            record must still have the signed hash, and records up to it count as signed
+            (an edit before it that leaves its record alone is found by a full walk only).
     """
     report = VerifyReport()
     keys = {verifier.key_id: verifier for verifier in public_keys}
@@ -229,7 +257,9 @@ def verify_chain(
     if after is not None:
         expected_seq, expected_prev = after.seq + 1, after.hash
         report.head_seq = report.signed_through = after.seq
-        report.signed_at, report.verified_from = after.ts, after.seq + 1
+        report.signed, report.verified_from = after, after.seq + 1
+        records = iter(records)
+        _check_start(next(records, None), after, report)
     previous_flagged = False
     for record in records:
         report.checked += 1

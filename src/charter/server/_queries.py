@@ -4,8 +4,9 @@ Every function here reads; none appends. Each reads only what its view needs, th
 journal's ``(kind, seq)`` and ``(run_id, seq)`` indexes: a page of runs is one walk of
 ``run.started`` newest first plus two or three queries restricted to the page's runs, so
 its cost follows the page, not the journal. The models are Pydantic, so the API can return
-them as they are. Aggregates (costs, agents, tools, metrics, audit) live in
-:mod:`charter.server._queries_costs` and are re-exported here.
+them as they are. Aggregates (costs, agents, tools, metrics) live in
+:mod:`charter.server._queries_costs`, the audit status in :mod:`charter.server._queries_audit`;
+both are re-exported here.
 """
 
 from __future__ import annotations
@@ -32,18 +33,16 @@ from charter.journal import (
 from charter.journal._store import records_table
 from charter.runtime._approvals import ApprovalRequest
 from charter.runtime._runner import history
+from charter.server._queries_audit import AuditProblem, AuditStatus, UnsignedRunEnd, audit_status
 from charter.server._queries_costs import (
     RUN_STATUSES,
     AgentVersion,
     AgentView,
-    AuditProblem,
-    AuditStatus,
     CostPoint,
     Revocation,
     ToolInfo,
     ToolView,
     agents,
-    audit_status,
     cost_by,
     metrics,
     prometheus_text,
@@ -68,6 +67,7 @@ __all__ = [
     "StepView",
     "ToolInfo",
     "ToolView",
+    "UnsignedRunEnd",
     "Violation",
     "agents",
     "audit_status",

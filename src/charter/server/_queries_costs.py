@@ -1,4 +1,4 @@
-"""Aggregate views of the journal: costs over time, agents, tools, metrics, audit status.
+"""Aggregate views of the journal: costs over time, agents, tools, metrics.
 
 Aggregates are computed in SQL over the kinds they need (the ``(kind, seq)`` index), with
 payload fields read by the database's JSON functions, so tool outputs and goals never
@@ -11,8 +11,7 @@ from __future__ import annotations
 import json
 import math
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
-from datetime import UTC, datetime
+from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
@@ -20,7 +19,7 @@ from sqlalchemy import ColumnElement, Float, Select, and_, case, func, select
 from sqlalchemy import cast as sql_cast
 from sqlalchemy.dialects.postgresql import JSONB
 
-from charter.journal import Journal, JournalVerifier, Record
+from charter.journal import Journal, Record
 from charter.journal._store import records_table
 from charter.runtime import CONTROL_KINDS, Approvals, Controls
 from charter.tools import Tool
@@ -148,29 +147,6 @@ class ToolView(_View):
     denials: int
     """Calls the charter denied."""
     last_used: str | None
-
-
-class AuditProblem(_View):
-    """One inconsistency verification found."""
-
-    kind: str
-    seq: int
-    message: str
-
-
-class AuditStatus(_View):
-    """The outcome of verifying the whole journal now."""
-
-    ok: bool
-    checked: int
-    head_seq: int
-    problems: list[AuditProblem]
-    checkpoints_checked: int
-    checkpoints_unchecked: int
-    """Checkpoints left unchecked: no public key (the journal has no signer)."""
-    signed_through: int
-    """Records up to this seq are covered by a verified signature."""
-    verified_at: str
 
 
 def _bucket(bucket: Literal["hour", "day"], ts: ColumnElement[Any]) -> ColumnElement[Any]:
@@ -618,21 +594,3 @@ def _sample(value: float) -> str:
     if math.isnan(value) or math.isinf(value):
         return "NaN" if math.isnan(value) else "+Inf" if value > 0 else "-Inf"
     return str(int(value)) if value.is_integer() else repr(value)
-
-
-def audit_status(
-    journal: Journal, public_keys: JournalVerifier | Iterable[JournalVerifier] | None = None
-) -> AuditStatus:
-    """Verify the whole chain and its checkpoints now (with ``public_keys``, or the
-    journal's own signer's key); a walk of every record."""
-    report = journal.verify(public_keys)
-    return AuditStatus(
-        ok=report.ok,
-        checked=report.checked,
-        head_seq=report.head_seq,
-        problems=[AuditProblem(kind=p.kind, seq=p.seq, message=p.message) for p in report.problems],
-        checkpoints_checked=report.checkpoints_checked,
-        checkpoints_unchecked=report.checkpoints_unchecked,
-        signed_through=report.signed_through,
-        verified_at=datetime.now(UTC).isoformat(),
-    )
