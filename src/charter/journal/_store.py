@@ -38,6 +38,7 @@ from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.exc import ArgumentError, DatabaseError, IntegrityError, SQLAlchemyError
 from sqlalchemy.pool import PoolProxiedConnection, StaticPool
 
+from charter._permissions import private_directory, private_file
 from charter.errors import JournalError
 from charter.journal._checkpoint import Checkpoint, JournalSigner, JournalVerifier
 from charter.journal._record import GENESIS_HASH, Record, canonical_json, record_hash
@@ -197,11 +198,13 @@ class Journal:
                 options = {"poolclass": StaticPool, "connect_args": {"check_same_thread": False}}
             else:
                 try:
-                    Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+                    # It holds customer data: readable by its owner alone, like the key.
+                    private_directory(Path(parsed.database).parent)
+                    private_file(Path(parsed.database))
                 except OSError as exc:
                     raise JournalError(
                         f"cannot open journal at {safe_url(url)}: "
-                        f"cannot create its directory: {exc}"
+                        f"cannot create it or its directory: {exc}"
                     ) from exc
         try:
             self._engine: Engine = create_engine(engine_url, **options)
