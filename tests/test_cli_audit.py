@@ -240,3 +240,22 @@ def test_runs_and_show_name_a_damaged_record_and_show_the_rest(env: Path) -> Non
         show.output.split()
     )
     assert "Traceback" not in show.output
+
+
+def test_export_keeps_a_damaged_record_as_it_is_stored(env: Path) -> None:
+    import json
+
+    from tampering import damage_record
+
+    _run(env)
+    seq = damage_record(_journal(env), "step.decided", "{oops")
+
+    result = cli.invoke(app, ["audit", "export"])
+
+    assert result.exit_code == 0, result.output
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [line["seq"] for line in lines] == list(range(1, len(lines) + 1))
+    damaged = lines[seq - 1]
+    assert (damaged["payload"], damaged["payload_json"]) == (None, "{oops")
+    assert damaged["damaged"].startswith("its payload is not JSON")
+    assert "payload_json" not in lines[0]

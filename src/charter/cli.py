@@ -427,7 +427,7 @@ def trace(
     from charter.observe import export_run, telemetry_from_env
 
     def go() -> None:
-        journal = _journal()
+        journal = _journal(read_only=True)
         full = resolve_run_id(journal, run_id)
         otlp = bool(
             os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT")
