@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from charter import Journal, Runner, tool
-from charter.server._queries import list_runs, run_detail, tools_inventory, violations
+from charter.server._queries import agents, list_runs, run_detail, tools_inventory, violations
 from charter.testing import ScriptedReasoner, call, make_agent, respond
 from databases import fresh_url
 from server._support import Service
@@ -110,6 +110,20 @@ def test_a_manifest_whose_tools_are_not_a_list_hides_no_other_tool(journal: Jour
     damage_record(journal, "run.started", '{"agent":"looker","goal":"g","tools":5}', run_id=first)
 
     assert [tool.name for tool in tools_inventory(journal)] == ["look"]
+
+
+@pytest.mark.parametrize("kind", ["run.started", "step.effect", "step.decided"])
+def test_agents_and_tools_leave_out_a_payload_that_is_not_json(journal: Journal, kind: str) -> None:
+    first, bad = _runs(journal, 2)
+    damage_record(journal, kind, "{oops", run_id=bad)
+
+    (seen,) = agents(journal)
+    (tool,) = tools_inventory(journal)
+
+    assert seen.name == "looker" and seen.runs == (1 if kind == "run.started" else 2)
+    assert tool.name == "look" and tool.agents == ["looker"]
+    assert tool.calls == (1 if kind == "step.effect" else 2)
+    assert first
 
 
 def test_the_api_and_dashboard_survive_a_record_that_is_not_json(service: Service) -> None:

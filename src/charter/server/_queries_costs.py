@@ -11,13 +11,14 @@ from __future__ import annotations
 import json
 import math
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
-from typing import Any, Literal
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict
-from sqlalchemy import ColumnElement, Float, Select, and_, case, func, select
+from sqlalchemy import ColumnElement, Float, Select, and_, case, func, select, true
 from sqlalchemy import cast as sql_cast
 from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.exc import DataError
 
 from charter.journal import Journal, Record
 from charter.journal._store import records_table
@@ -25,6 +26,7 @@ from charter.runtime import CONTROL_KINDS, Approvals, Controls
 from charter.tools import Tool
 
 R = records_table
+T = TypeVar("T")
 
 
 def json_field(
@@ -315,34 +317,37 @@ def agents(journal: Journal) -> list[AgentView]:
     """Every agent that started a run (or that an operator paused), by name, with each
     version and charter version it ran under and whether it is paused. One query over
     ``run.started``, plus the control records."""
-    rows = (
-        select(
-            json_field(journal, R.c.payload, "agent").label("agent"),
-            json_field(journal, R.c.payload, "agent_version").label("version"),
-            json_field(journal, R.c.payload, "charter", "policy").label("policy"),
-            json_field(journal, R.c.payload, "charter", "name").label("charter"),
-            R.c.ts,
-        )
-        .where(R.c.kind == "run.started")
-        .subquery()
-    )
-    columns = (rows.c.agent, rows.c.version, rows.c.policy, rows.c.charter)
-    query = select(*columns, func.min(rows.c.ts), func.max(rows.c.ts), func.count()).group_by(
-        *columns
-    )
+    rows = select(
+        json_field(journal, R.c.payload, "agent").label("agent"),
+        json_field(journal, R.c.payload, "agent_version").label("version"),
+        json_field(journal, R.c.payload, "charter", "policy").label("policy"),
+        json_field(journal, R.c.payload, "charter", "name").label("charter"),
+        R.c.ts,
+    ).where(R.c.kind == "run.started")
+
+    def read(sound: ColumnElement[bool]) -> list[Any]:
+        found = rows.where(sound).subquery()
+        columns = (found.c.agent, found.c.version, found.c.policy, found.c.charter)
+        query = select(*columns, func.min(found.c.ts), func.max(found.c.ts), func.count())
+        with journal.engine.connect() as conn:
+            return list(conn.execute(query.group_by(*columns)))
+
     versions: dict[str, list[AgentVersion]] = defaultdict(list)
-    with journal.engine.connect() as conn:
-        for agent, version, policy, charter, first, last, runs in conn.execute(query):
-            versions[str(agent)].append(
-                AgentVersion(
-                    version=str(version),
-                    policy=str(policy),
-                    charter=str(charter),
-                    first_seen=str(first),
-                    last_seen=str(last),
-                    runs=int(runs),
-                )
+    for agent, version, policy, charter, first, last, runs in _readable(
+        journal, ("run.started",), read
+    ):
+        if agent is None:  # a damaged run.started (SQLite reads it as NULL)
+            continue
+        versions[str(agent)].append(
+            AgentVersion(
+                version=str(version),
+                policy=str(policy),
+                charter=str(charter),
+                first_seen=str(first),
+                last_seen=str(last),
+                runs=int(runs),
             )
+        )
     pauses, _ = _controls(journal)
     views: list[AgentView] = []
     for name in sorted(versions.keys() | pauses.keys()):
@@ -372,27 +377,26 @@ def tools_inventory(
     """
     inventory = inventory_by_agent or {}
     holders: dict[str, set[str]] = defaultdict(set)
-    manifests = (
-        select(
-            json_field(journal, R.c.payload, "agent").label("agent"),
-            json_field(journal, R.c.payload, "tools").label("tools"),
-        )
-        .where(R.c.kind == "run.started")
-        .subquery()
-    )
-    with journal.engine.connect() as conn:
-        query = select(manifests.c.agent, manifests.c.tools).distinct()
-        for agent, tools in conn.execute(query):
-            for name in _names(tools):
-                holders[str(name)].add(str(agent))
-        calls = {
-            str(tool): (int(count), str(last))
-            for tool, count, last in conn.execute(_per_tool(journal, "step.effect"))
-        }
-        denials = {
-            str(tool): int(count)
-            for tool, count, _last in conn.execute(_per_tool(journal, "step.decided", deny=True))
-        }
+    manifests = select(
+        json_field(journal, R.c.payload, "agent").label("agent"),
+        json_field(journal, R.c.payload, "tools").label("tools"),
+    ).where(R.c.kind == "run.started")
+
+    def read(sound: ColumnElement[bool]) -> tuple[list[Any], list[Any], list[Any]]:
+        found = manifests.where(sound).subquery()
+        with journal.engine.connect() as conn:
+            return (
+                list(conn.execute(select(found.c.agent, found.c.tools).distinct())),
+                list(conn.execute(_per_tool(journal, "step.effect", sound))),
+                list(conn.execute(_per_tool(journal, "step.decided", sound, deny=True))),
+            )
+
+    held, called, denied = _readable(journal, ("run.started", "step.effect", "step.decided"), read)
+    for agent, tools in held:
+        for name in _names(tools):
+            holders[str(name)].add(str(agent))
+    calls = {str(tool): (int(count), str(last)) for tool, count, last in called}
+    denials = {str(tool): int(count) for tool, count, _last in denied}
     infos: dict[str, ToolInfo] = {}
     for agent, tools in inventory.items():
         for info in tools:
@@ -438,13 +442,43 @@ def _names(tools: Any) -> list[Any]:
     return found
 
 
-def _per_tool(journal: Journal, kind: str, *, deny: bool = False) -> Select[Any, int, Any]:
+def _readable(
+    journal: Journal, kinds: Sequence[str], read: Callable[[ColumnElement[bool]], T]
+) -> T:
+    """``read(sound)``, where ``sound`` is a condition on the records of ``kinds`` that
+    leaves out those whose payload the database cannot read as JSON (damaged ones, which
+    verify reports), so one bad record does not fail the whole aggregate.
+
+    SQLite needs no condition: :func:`json_field` reads such a payload as NULL. PostgreSQL
+    (before 16, which has ``IS JSON``) cannot test a text for JSON in a query, and a cast
+    fails the statement: when it does, the damaged payloads of ``kinds`` are found here by
+    reading them, and the aggregate runs again without them.
+    """
+    try:
+        return read(true())
+    except DataError:
+        if journal.engine.dialect.name != "postgresql":
+            raise
+    damaged: list[int] = []
+    query = select(R.c.seq, R.c.payload).where(R.c.kind.in_(list(kinds)))
+    with journal.engine.connect() as conn:
+        for seq, payload in conn.execution_options(yield_per=1000).execute(query):
+            try:
+                json.loads(payload)
+            except ValueError:
+                damaged.append(int(seq))
+    return read(R.c.seq.not_in(damaged))
+
+
+def _per_tool(
+    journal: Journal, kind: str, sound: ColumnElement[bool], *, deny: bool = False
+) -> Select[Any, int, Any]:
     """``(tool, count, newest ts)`` of ``kind`` records (denials only, with ``deny``)."""
     rows = select(
         json_field(journal, R.c.payload, "tool").label("tool"),
         json_field(journal, R.c.payload, "verdict").label("verdict"),
         R.c.ts,
-    ).where(R.c.kind == kind)
+    ).where(R.c.kind == kind, sound)
     inner = rows.subquery()
     query = select(inner.c.tool, func.count(), func.max(inner.c.ts))
     if deny:
