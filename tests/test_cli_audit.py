@@ -163,6 +163,50 @@ def test_a_truncated_journal_file_is_one_line(env: Path, command: list[str]) -> 
     assert len(result.output.strip().splitlines()) == 1, result.output
 
 
+@pytest.mark.parametrize("command", [["audit", "verify"], ["audit", "export"]], ids=" ".join)
+def test_a_journal_with_damaged_pages_is_one_line(env: Path, command: list[str]) -> None:
+    import gc
+    import sqlite3
+
+    for n in range(12):
+        _run(env, f"Where is order {n}?")
+    gc.collect()
+    with sqlite3.connect(_db(env)) as conn:
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    data = bytearray(_db(env).read_bytes())
+    data[10 * 4096 : 14 * 4096] = os.urandom(4 * 4096)  # pages in the middle: opening works
+    _db(env).write_bytes(bytes(data))
+
+    result = cli.invoke(app, command)
+
+    assert result.exit_code == 2, result.output
+    assert "database file" in _one_line_error(result.output)
+    assert "is damaged" in result.output
+
+
+def test_a_read_the_database_fails_midway_is_one_line(
+    env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import sqlite3
+
+    from sqlalchemy.exc import DatabaseError
+
+    from charter.server import _queries
+
+    _run(env)
+
+    def malformed(*args: object, **kwargs: object) -> None:
+        raise DatabaseError("SELECT", {}, sqlite3.DatabaseError("database disk image is malformed"))
+
+    monkeypatch.setattr(_queries, "list_runs", malformed)
+
+    result = cli.invoke(app, ["runs"])
+
+    assert result.exit_code == 2
+    line = _one_line_error(result.output)
+    assert "cannot read journal at" in line and "database disk image is malformed" in line
+
+
 def test_verify_says_what_the_signatures_cover(env: Path) -> None:
     _run(env)
     head = len(list(_journal(env).records()))

@@ -64,11 +64,12 @@ def _guarded(action: Callable[[], T]) -> T:
         err_console.print(f"[red]error:[/] {exc}", markup=True, soft_wrap=True)
         raise typer.Exit(2) from None
     except DatabaseError as exc:
-        reason = (str(exc.orig) if exc.orig else str(exc)).strip().splitlines() or ["?"]
+        reason = ((str(exc.orig) if exc.orig else str(exc)).strip().splitlines() or ["?"])[0]
+        damaged = "malformed" in reason or "not a database" in reason
+        hint = "; the database file is damaged: restore it from a backup" if damaged else ""
         where = safe_url(settings.database_url())
         err_console.print(
-            f"[red]error:[/] cannot read journal at {where}: {reason[0]} "
-            "(a damaged database file: restore it from a backup)",
+            f"[red]error:[/] cannot read journal at {where}: {escape(reason)}{hint}",
             markup=True,
             soft_wrap=True,
         )
@@ -410,6 +411,8 @@ def audit_export(
     def go() -> None:
         journal = _journal(read_only=True)
         selected = resolve_run_id(journal, run_id) if run_id else None
+        if selected is None:
+            journal.check_file()  # a damaged page must not end the export silently
         for record in journal.records(selected):
             sys.stdout.write(json.dumps(record.to_json(), ensure_ascii=False) + "\n")
 

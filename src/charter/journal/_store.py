@@ -31,6 +31,7 @@ from sqlalchemy import (
     Text,
     create_engine,
     event,
+    inspect,
     select,
 )
 from sqlalchemy.engine import make_url
@@ -638,12 +639,18 @@ class Journal:
             keys = [public_key]
         else:
             keys = list(public_key)
+        if after is None:
+            self.check_file()
         head = self.stored_head()  # read first: appends racing the walk only extend it
         records = self.records(after=0 if after is None else after.seq - 1)
         # Read before the walk starts, so every checkpointed seq is one the walk will reach.
         try:
             checkpoints = self.checkpoints()
-        except SQLAlchemyError:  # the migrated schema has the table: it was dropped
+        except SQLAlchemyError:
+            with self._engine.connect() as conn:
+                if inspect(conn).has_table("journal_checkpoints"):
+                    raise  # it is there, but cannot be read: not a removal
+            # The migrated schema has the table: it was dropped.
             report = verify_chain(records, head, checkpoints=[], public_keys=keys, after=after)
             report.problems.append(
                 Problem("missing", 0, "the journal_checkpoints table is gone: checkpoints removed")
@@ -653,6 +660,25 @@ class Journal:
         if keys:
             report.unsigned_ends = self._unsigned_ends(report.signed_through, report.head_seq)
         return report
+
+    def check_file(self) -> None:
+        """On SQLite, refuse a damaged database file before walking all of it (verify,
+        export): a page of garbage can end a walk early without an error. SQLite's quick
+        check costs about 40 ms per 100,000 records.
+
+        Raises:
+            JournalError: SQLite's quick check finds the file damaged.
+        """
+        if not self._sqlite:
+            return
+        with self._engine.connect() as conn:
+            found = str(conn.exec_driver_sql("PRAGMA quick_check(1)").scalar())
+        if found != "ok":
+            detail = [line for line in found.splitlines() if not line.startswith("***")]
+            raise JournalError(
+                f"the journal's database file ({safe_url(self.url)}) is damaged: "
+                f"{(detail or ['?'])[0]}; restore it from a backup"
+            )
 
     def _unsigned_ends(self, signed_through: int, head: int) -> list[UnsignedEnd]:
         """Ends of runs (signed by charter as they are written) after ``signed_through``."""
