@@ -103,7 +103,7 @@ def test_denying_resumes_the_run_with_the_denial(env: Path) -> None:
         app, ["approvals", "deny", request_id, "--as", "dana", "--reason", "outside policy"]
     )
 
-    assert result.exit_code == 0, result.output
+    assert result.exit_code == 4, result.output  # its outcome: denied
     assert "dana denied the call: outside policy" in result.output
     assert "run completed" in result.output
 

@@ -294,7 +294,7 @@ def test_runs_and_show_name_a_damaged_record_and_show_the_rest(env: Path) -> Non
     assert runs.exit_code == 0, runs.output
     assert "completed" in runs.output
     assert "damaged" in runs.output and f"record {seq} (run.finished)" in runs.output
-    assert show.exit_code == 1
+    assert show.exit_code == 7
     assert "Order 1 is delivered." in show.output
     assert f"damaged journal record {decided} (step.decided, run {first})" in " ".join(
         show.output.split()

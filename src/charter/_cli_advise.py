@@ -148,7 +148,8 @@ def print_advice(console: Console, advice: Advice) -> None:
         took = "-" if m.median_duration_seconds is None else f"{m.median_duration_seconds:.1f}s"
         console.print(
             f"measured {escape(m.agent)}: {m.runs} run(s), {m.finished} finished, "
-            f"{rate} completed, cost per run mean {cost} / median {median}, "
+            f"{rate} succeeded ({m.denied} denied, {m.failed} failed), "
+            f"cost per run mean {cost} / median {median}, "
             f"{m.approvals_per_run or 0:.2f} approval(s) per run, "
             f"median {m.median_steps or 0:g} step(s) and {took}"
         )

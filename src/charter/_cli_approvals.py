@@ -52,7 +52,8 @@ def _state_line(state: ApprovalState) -> str:
 
 
 def run_outcome(console: Console, run: Run) -> int:
-    """Print how a run ended (or why it waits); return the CLI exit status."""
+    """Print why a run waits; return the CLI exit status of how it ended (its outcome:
+    see ``charter._cli_outcome``)."""
     if run.status == "waiting":
         console.print(
             f"[yellow]waiting for approval[/] {run.waiting_for}: "
@@ -60,7 +61,9 @@ def run_outcome(console: Console, run: Run) -> int:
             f"`charter approvals deny {run.waiting_for} --reason ...`"
         )
         return WAITING_EXIT
-    return 0 if run.status == "completed" else 1
+    from charter._cli_outcome import exit_status
+
+    return 1 if run.outcome is None else exit_status(run.outcome)
 
 
 def register(
@@ -251,7 +254,11 @@ def register(
         actor: Actor = None,
         queue: Queue = False,
     ) -> None:
-        """Continue a run whose approval request was decided or expired."""
+        """Continue a run whose approval request was decided or expired.
+
+        Exit status: 0 succeeded; 1 failed; 2 bad input; 3 waiting for an approval;
+        4 denied; 5 stopped or cancelled; 6 rolled back.
+        """
 
         def go() -> int:
             store = journal()
@@ -269,7 +276,11 @@ def register(
         ] = None,
         actor: Actor = None,
     ) -> None:
-        """Continue a run whose process died, from the journal; never repeat a write."""
+        """Continue a run whose process died, from the journal; never repeat a write.
+
+        Exit status: 0 succeeded; 1 failed; 2 bad input; 3 waiting for an approval;
+        4 denied; 5 stopped or cancelled; 6 rolled back.
+        """
 
         def go() -> int:
             store = journal()
@@ -368,7 +379,10 @@ def register(
         ] = None,
         actor: Actor = None,
     ) -> None:
-        """Start a new run from a journaled run's state before step AT, and run it."""
+        """Start a new run from a journaled run's state before step AT, and run it.
+
+        Exit status, by the new run's outcome: as for charter run.
+        """
 
         def go() -> int:
             store = journal()

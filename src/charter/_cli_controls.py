@@ -11,6 +11,8 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
+from charter._identity import normalise_identity
+from charter.errors import ConfigError
 from charter.journal import Journal
 from charter.runtime import Controls
 from charter.runtime._outbox import Outbox
@@ -28,8 +30,18 @@ Reason = Annotated[str, typer.Option(help="Why (journaled, shown in denials).")]
 
 
 def actor_or_user(actor: str | None) -> str:
-    """The identity given on the command line, or the OS user's name."""
-    return actor or getpass.getuser()
+    """The identity given on the command line, or the OS user's name, normalised
+    (``--as "Sam "`` acts as ``sam``, the name self-approval compares).
+
+    Raises:
+        ConfigError: ``--as`` names nobody (empty once normalised).
+    """
+    if actor is None:
+        return normalise_identity(getpass.getuser())
+    who = normalise_identity(actor)
+    if not who:
+        raise ConfigError(f"--as {actor!r} names nobody: give the identity to act as")
+    return who
 
 
 def register(

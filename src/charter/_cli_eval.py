@@ -94,7 +94,7 @@ def register(
         return [
             escape(case.name),
             outcome,
-            case.status,
+            case.status + (f" ({case.outcome})" if case.outcome else ""),
             str(case.steps),
             str(case.denials),
             str(case.approvals),

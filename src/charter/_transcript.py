@@ -19,6 +19,9 @@ _STATUS_STYLE = {
     "error": "red",
     "timeout": "red",
     "stopped": "yellow",
+    "succeeded": "green",
+    "cancelled": "yellow",
+    "rolled_back": "yellow",
     "invalid_arguments": "yellow",
     "unknown_tool": "yellow",
 }
@@ -102,7 +105,8 @@ def describe(record: Record) -> str | None:
             )
         case "rollback.finished":
             outcome = "complete" if p["complete"] else "incomplete: a human must finish it"
-            return f"[bold]rollback {outcome}[/]"
+            after = f"; run {_styled(p['outcome'])}" if p.get("outcome") else ""
+            return f"[bold]rollback {outcome}[/]{after}"
         case "run.waiting":
             return f"[yellow]run waiting[/] for approval {p['request_id']}"
         case "run.recovered":
@@ -113,8 +117,11 @@ def describe(record: Record) -> str | None:
             return f"[yellow]budget exceeded[/]: {escape(p['reason'])} ({p['rule']})"
         case "run.finished":
             detail = f": {_short(p['error'])}" if p.get("error") else ""
+            # The outcome carries the colour: a run that completed after a denial is red.
+            outcome = f" ({_styled(p['outcome'])})" if p.get("outcome") else ""
+            status = p["status"] if outcome else _styled(p["status"])
             return (
-                f"[bold]run {_styled(p['status'])}[/] after {p['steps']} step(s), "
+                f"[bold]run {status}{outcome}[/] after {p['steps']} step(s), "
                 f"{p['tokens']} tokens{detail}"
             )
         case _:

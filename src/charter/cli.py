@@ -118,7 +118,9 @@ def run(
 ) -> None:
     """Run an agent on a goal, printing each governed step.
 
-    Exit status: 0 completed, 3 waiting for an approval, 1 otherwise.
+    Exit status, by the run's outcome: 0 succeeded; 1 failed (the run, or a tool call);
+    2 bad input; 3 waiting for an approval; 4 denied (a call was refused); 5 stopped or
+    cancelled; 6 rolled back.
     """
     from charter.agent import load_agent
     from charter.observe import chain_listeners, run_trace_id, telemetry_from_env
@@ -244,10 +246,11 @@ def runs(
         return
 
     def go() -> None:
+        from charter._cli_outcome import styled_outcome
         from charter.server._queries import list_runs
 
         table = Table(box=box.SIMPLE_HEAD, pad_edge=False)
-        for column in ("run", "agent", "status", "steps", "tokens", "started"):
+        for column in ("run", "agent", "status", "outcome", "steps", "tokens", "started"):
             table.add_column(column, no_wrap=True)
         table.add_column("goal", overflow="ellipsis", no_wrap=True, min_width=12)
         for run in list_runs(_journal(read_only=True), limit=limit):
@@ -256,6 +259,7 @@ def runs(
                 run.run_id[:12],
                 run.agent,
                 run.status,
+                styled_outcome(run.outcome),
                 str(run.steps) if finished else "",
                 str(run.tokens) if finished else "",
                 datetime.fromisoformat(run.started_at).strftime("%m-%d %H:%M:%S"),
@@ -266,23 +270,43 @@ def runs(
     _guarded(go)
 
 
+DAMAGED_EXIT = 7
+"""Exit status of ``charter show`` when a record of the run is damaged."""
+
+
 @app.command()
 def show(run_id: Annotated[str, typer.Argument(help="Run id (a unique prefix will do).")]) -> None:
-    """Show the transcript of one run, from the journal; exit 1 if a record of it is
-    damaged (shown in place)."""
+    """Show the transcript of one run, from the journal; a damaged record of it is shown
+    in place (one line naming it) and the rest as usual.
+
+    Exit status, by the run's outcome: 0 succeeded; 1 failed; 2 bad input; 3 not finished
+    (running or waiting); 4 denied; 5 stopped or cancelled; 6 rolled back; 7 a record of
+    the run is damaged.
+    """
+    from charter._cli_outcome import exit_status, styled_outcome
+    from charter.journal._outcome import OutcomeTally
 
     def go() -> int:
         journal = _journal(read_only=True)
+        tally = OutcomeTally()
         damaged = 0
+
+        def line_of(record: Record) -> str | None:
+            tally.add(record.kind, record.payload)
+            return describe(record)
+
         for record in journal.records(resolve_run_id(journal, run_id)):
             try:
-                line = read_record(record, describe)
+                line = read_record(record, line_of)
             except DamagedRecordError as exc:  # shown in place; the rest reads as usual
                 damaged += 1
                 line = f"[red]damaged[/] {escape(str(exc))}"
             if line is not None:
                 console.print(line, soft_wrap=True)
-        return 1 if damaged else 0
+        outcome = tally.outcome()
+        if outcome is not None:
+            console.print(f"outcome {styled_outcome(outcome)}")
+        return DAMAGED_EXIT if damaged else exit_status(outcome)
 
     raise typer.Exit(_guarded(go))
 

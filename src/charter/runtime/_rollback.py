@@ -23,6 +23,7 @@ from pydantic import BaseModel
 from charter.agent import Agent
 from charter.errors import RunNotFoundError, RunStateError
 from charter.journal import Journal, Record
+from charter.journal._outcome import Outcome, OutcomeTally
 from charter.runtime._runner import check_owner, run_state
 from charter.tools import ToolArgumentsError
 
@@ -45,6 +46,9 @@ class RollbackReport:
 
     run_id: str
     items: list[RollbackItem] = field(default_factory=lambda: [])
+    outcome: Outcome | None = None
+    """The run's outcome after the rollback (``rolled_back`` once a write was undone;
+    journaled in ``rollback.finished``)."""
 
     @property
     def complete(self) -> bool:
@@ -102,7 +106,14 @@ def rollback(
     if state == "running":
         raise RunStateError(f"run {run_id} is still running; pause its agent or wait for it")
 
+    tally = OutcomeTally()
+    for record in records:
+        tally.add(record.kind, record.payload)
+
     def append(kind: str, payload: dict[str, Any], *, checkpoint: bool = False) -> None:
+        tally.add(kind, payload)
+        if kind in ("run.finished", "rollback.finished"):
+            payload["outcome"] = tally.outcome()
         stored = journal.append([(run_id, kind, payload)], checkpoint=checkpoint)
         if on_record is not None:
             for item in stored:
@@ -141,6 +152,7 @@ def rollback(
         },
         checkpoint=True,
     )
+    report.outcome = tally.outcome()
     return report
 
 

@@ -28,6 +28,7 @@ from charter.errors import (
     UnknownToolError,
 )
 from charter.journal import Journal, Record, canonical_json
+from charter.journal._outcome import OutcomeTally
 from charter.journal._store import Entry
 from charter.policy import AnomalyRule, BudgetMeter, Decision, Label, Phase
 from charter.reasoners._base import (
@@ -77,6 +78,8 @@ class _Session:
     """Counts the agent's calls against its rate limits, from the journal."""
     rendered: tuple[Observation, str] | None = None
     """The latest tool output and its rendered text, rendered once for labels and record."""
+    tally: OutcomeTally = field(default_factory=OutcomeTally)
+    """The evidence of the run's outcome, from every record it journaled."""
     version_id: str = field(init=False)
     """The agent's exact version, which rollout phases belong to."""
 
@@ -85,6 +88,7 @@ class _Session:
 
     def record(self, kind: str, payload: dict[str, Any]) -> None:
         self.pending.append((self.run.run_id, kind, payload))
+        self.tally.add(kind, payload)
 
 
 class Runner:
@@ -197,7 +201,9 @@ class Runner:
         if not blocked:
             return None
         rules = ", ".join(f"anomaly.{rule_id}" for rule_id in blocked)
-        return Observation("denied", f"stopped by anomaly playbook (rule {rules})")
+        denied = Observation("denied", f"stopped by anomaly playbook (rule {rules})")
+        _deny_decided(session, step, tuple(f"anomaly.{rule_id}" for rule_id in blocked), denied)
+        return denied
 
     def run(self, agent: Agent, goal: str, *, actor: str = "", run_id: str | None = None) -> Run:
         """Run ``agent`` on ``goal`` until it answers, waits for an approval, a budget
@@ -369,12 +375,17 @@ class Runner:
             why = f"cancelled by {actor}: {reason}"
             proposed = [r.payload for r in records if r.kind == "step.proposed"]
             tokens = sum(p["tokens"]["prompt"] + p["tokens"]["completion"] for p in proposed)
+            tally = OutcomeTally()
+            for record in records:
+                tally.add(record.kind, record.payload)
+            tally.add("run.cancelled", {})
             finished = {
                 "status": "stopped",
                 "answer": None,
                 "error": why,
                 "steps": len(proposed),
                 "tokens": tokens,
+                "outcome": tally.outcome("stopped"),
             }
             entries += [
                 (run_id, "run.cancelled", {"reason": why}),
@@ -496,7 +507,7 @@ class Runner:
             return
         from charter.runtime._rollback import rollback  # it reads runs through this module
 
-        rollback(
+        report = rollback(
             self.journal,
             session.agent,
             run.run_id,
@@ -504,6 +515,7 @@ class Runner:
             on_record=self._on_record,
         )
         run.rolled_back = True
+        run.outcome = report.outcome or run.outcome
 
     @staticmethod
     def _paused(session: _Session, controls: ControlState) -> bool:
@@ -923,6 +935,7 @@ def _active_seconds(meter: BudgetMeter) -> float:
 def _finish(session: _Session) -> dict[str, Any]:
     run, meter = session.run, session.meter
     run.tokens, run.cost_usd = meter.tokens, meter.cost_usd
+    run.outcome = session.tally.outcome(run.status)
     verdicts = [s.decision.verdict for s in run.steps if s.decision is not None]
     return {
         "agent": session.agent.name,
@@ -935,7 +948,26 @@ def _finish(session: _Session) -> dict[str, Any]:
         "steps": meter.steps,
         "tokens": meter.tokens,
         "cost_usd": round(meter.cost_usd, 6),
+        "outcome": run.outcome,
     }
+
+
+def _deny_decided(
+    session: _Session, step: Step, rules: tuple[str, ...], denied: Observation
+) -> None:
+    """Make the step's decision, not yet journaled, the denial that stopped its call, so
+    its record shows what happened rather than the charter's ``allow``."""
+    decision = step.decision
+    if decision is None or decision.verdict == "deny":
+        return  # a denial that fired the rule keeps its own rules and reason
+    reason = str(denied.content)
+    step.decision = Decision("deny", (*decision.rules, *rules), reason, decision.policy)
+    for run_id, kind, payload in reversed(session.pending):
+        if run_id == session.run.run_id and kind == "step.decided":
+            if payload.get("step") == step.index:
+                payload |= {"verdict": "deny", "rules": list(step.decision.rules), "reason": reason}
+                session.tally.add(kind, payload)
+            return
 
 
 def history(journal: Journal, run_id: str) -> list[Record]:
@@ -1050,6 +1082,7 @@ def _rebuild(agent: Agent, records: list[Record], actor: str) -> _Session:
     active, segment = 0.0, datetime.fromisoformat(started.ts)
     for record in records[1:]:
         p = record.payload
+        session.tally.add(record.kind, p)
         match record.kind:
             case "step.proposed":
                 action = p["action"]

@@ -2,5 +2,6 @@
 
 from charter.server._app import create_app
 from charter.server._auth import PERMISSIONS, ROLES, Principal, TokenStore
+from charter.server._limits import ServerLimits
 
-__all__ = ["PERMISSIONS", "ROLES", "Principal", "TokenStore", "create_app"]
+__all__ = ["PERMISSIONS", "ROLES", "Principal", "ServerLimits", "TokenStore", "create_app"]

@@ -30,6 +30,7 @@ from charter.journal import (
     decode_payload,
     read_record,
 )
+from charter.journal._outcome import Outcome, OutcomeTally
 from charter.journal._store import records_table
 from charter.runtime._approvals import ApprovalRequest
 from charter.runtime._runner import history
@@ -110,6 +111,9 @@ class RunSummary(_View):
     damaged: str | None = None
     """The record of this run that cannot be read (its seq, kind and fault), for a run
     shown as ``damaged``; None for a sound one."""
+    outcome: Outcome | None = None
+    """What a finished run achieved: ``succeeded``, ``denied``, ``failed``,
+    ``rolled_back``, ``cancelled`` or ``stopped``; None while it runs or waits."""
     waiting_for: str | None = None
     """The approval request a waiting run waits for."""
     steps: int
@@ -342,7 +346,8 @@ def _summaries(conn: Connection, started: list[_Started]) -> list[RunSummary]:
             counts[run_id][kind], latest[run_id][kind] = int(count), int(seq)
             if kind == "step.decided":
                 denials[run_id] = int(deny or 0)
-    newest = [latest[i][k] for i in ids for k in ("run.finished", "run.waiting") if k in latest[i]]
+    ends = ("run.finished", "run.waiting", "rollback.finished")
+    newest = [latest[i][k] for i in ids for k in ends if k in latest[i]]
     # Steps and tokens of a run the runner finished are in its run.finished; others'
     # come from their proposals.
     unmetered = [i for i in ids if not _finished_by_runner(latest[i])]
@@ -362,10 +367,13 @@ def _summaries(conn: Connection, started: list[_Started]) -> list[RunSummary]:
                     damage[run_id] = exc
                 continue
             payloads[run_id].append(_Payload(int(seq), kind, ts, decoded))
+    outcomes = _outcomes(conn, payloads)
     return [
         _damaged(s, damage[s.run_id])
         if s.run_id in damage
-        else _summary(s, latest[s.run_id], counts[s.run_id], denials[s.run_id], payloads[s.run_id])
+        else _summary(
+            s, latest[s.run_id], counts[s.run_id], denials[s.run_id], payloads[s.run_id]
+        ).model_copy(update={"outcome": outcomes.get(s.run_id)})
         for s in started
     ]
 
@@ -392,6 +400,33 @@ def _damaged(started: _Started, damage: DamagedRecordError) -> RunSummary:
         rolled_back=False,
         seq=started.seq,
     )
+
+
+def _outcomes(conn: Connection, ends: dict[str, list[_Payload]]) -> dict[str, Outcome | None]:
+    """Each finished run's outcome, from its ``run.finished`` and ``rollback.finished``
+    records (``ends``); a run journaled before ``run.finished`` carried one has it derived
+    from all its records, by the same rules."""
+    tallies: dict[str, OutcomeTally] = {}
+    legacy: list[str] = []
+    for run_id, found in ends.items():
+        finished = [r.payload for r in found if r.kind == "run.finished"]
+        if not finished:
+            continue
+        if "outcome" not in finished[-1]:
+            legacy.append(run_id)
+            continue
+        tally = tallies[run_id] = OutcomeTally()
+        for r in sorted(found, key=lambda r: r.seq):
+            tally.add(r.kind, r.payload)
+    for chunk in _chunks(legacy):
+        query = select(R.c.seq, R.c.run_id, R.c.kind, R.c.payload).where(R.c.run_id.in_(chunk))
+        for seq, run_id, kind, payload in conn.execute(query.order_by(R.c.seq)):
+            try:
+                decoded = decode_payload(int(seq), run_id, kind, payload)
+            except DamagedRecordError:
+                continue  # the run's own reading names it
+            tallies.setdefault(run_id, OutcomeTally()).add(kind, decoded)
+    return {run_id: tally.outcome() for run_id, tally in tallies.items()}
 
 
 def _finished_by_runner(latest: dict[str, int]) -> bool:
@@ -540,6 +575,14 @@ def _read_into(
             )
         case _:
             step["observation_status"], step["observation"] = p["status"], p["text"]
+            decided = step.get("decision")
+            if p["status"] == "denied" and decided is not None and decided.verdict != "deny":
+                # Refused after the charter's decision (an anomaly playbook in journals
+                # older than the runner journaling that as the denial, a receipt
+                # refused at execution): the step shows what happened.
+                step["decision"] = decided.model_copy(
+                    update={"verdict": "deny", "reason": str(p["text"])}
+                )
 
 
 def _approvals(records: list[Record]) -> dict[str, ApprovalView]:
