@@ -18,7 +18,7 @@ from tampering import rewrite_chain_from
 from test_cli import AGENT, TOOLS_MODULE
 
 cli = CliRunner()
-READERS = [["audit", "verify"], ["runs"], ["show", "abc"], ["audit", "export"]]
+READERS = [["audit", "verify"], ["runs"], ["show", "abc"], ["audit", "export"], ["trace", "abc"]]
 
 
 @pytest.fixture
