@@ -145,3 +145,5 @@ def test_the_api_and_dashboard_survive_a_record_that_is_not_json(service: Servic
     assert "look" in {tool["name"] for tool in tools.json()}
     assert page.status_code == 200
     assert first[:8] in page.text and "damaged" in page.text
+    run_page = service.client.get(f"/runs/{bad}")
+    assert run_page.status_code == 200 and f"record {seq} (run.started)" in run_page.text

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -54,6 +55,38 @@ def test_the_first_status_walks_everything_and_later_ones_only_what_follows(
     assert second.checked == second.head_seq - first.head_seq
     assert (third.checked, third.verified_from) == (0, second.head_seq + 1)
     assert third.signed_through == third.head_seq and third.unsigned_records == 0
+
+
+def test_requests_arriving_together_walk_the_whole_journal_once(
+    journal: Journal, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import threading
+
+    for n in range(3):
+        _run(journal, n)
+    walks: list[int] = []
+    verify = journal.verify
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        walks.append(0 if kwargs.get("after") is None else kwargs["after"].seq)
+        return verify(*args, **kwargs)
+
+    monkeypatch.setattr(journal, "verify", counted)
+    start = threading.Barrier(4)
+    results: list[bool] = []
+
+    def ask() -> None:
+        start.wait()
+        results.append(audit_status(journal).ok)
+
+    threads = [threading.Thread(target=ask) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert results == [True] * 4
+    assert walks.count(0) == 1 and len(walks) == 4
 
 
 def test_a_rewrite_with_its_checkpoints_deleted_is_caught_after_a_verified_one(
