@@ -243,7 +243,7 @@ def test_a_rewrite_whose_later_checkpoints_were_deleted_is_named(env: Path) -> N
         f"{first.ts[:10]} {first.ts[11:16]} UTC; records {first.seq + 1}\N{EN DASH}{head} "
         f"({head - first.seq}) are protected by the chain alone"
     ) in " ".join(plain.output.split())
-    assert f"suspicious: {len(ends)} finished or waiting run(s)" in plain.output
+    assert f"suspicious: {len(ends)} finished or waiting run(s) have records" in plain.output
     for end in ends:
         assert f"{end.run_id[:12]} (run.finished at seq {end.seq})" in plain.output
     assert expected.exit_code == 1

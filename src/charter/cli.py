@@ -362,13 +362,14 @@ def audit_verify(
             )
         style = "" if report.unsigned == 0 else "[yellow]"
         console.print(f"{style}{report.coverage()}", soft_wrap=True)
-        ends = report.unsigned_ends
+        ends = report.unsigned_runs
         if ends:
             named = ", ".join(f"{e.run_id[:12]} ({e.kind} at seq {e.seq:,})" for e in ends[:10])
             more = f" and {len(ends) - 10} more" if len(ends) > 10 else ""
             console.print(
-                f"[yellow]suspicious:[/] {len(ends)} finished or waiting run(s) end beyond the "
-                f"last signature, though charter signs each end as it writes it: {named}{more}",
+                f"[yellow]suspicious:[/] {len(ends)} finished or waiting run(s) have records "
+                "beyond the last signature, though charter signs each run's end as it writes "
+                f"it: {named}{more}",
                 soft_wrap=True,
             )
         status = 0

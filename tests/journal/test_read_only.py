@@ -76,7 +76,7 @@ def _runs(journal: Journal, count: int, first: int = 0) -> None:
         )
 
 
-def test_unsigned_ends_of_runs_are_named_after_checkpoints_are_deleted(
+def test_unsigned_runs_of_runs_are_named_after_checkpoints_are_deleted(
     journal_url: str, signer: JournalSigner
 ) -> None:
     journal = Journal(journal_url, signer)
@@ -90,7 +90,7 @@ def test_unsigned_ends_of_runs_are_named_after_checkpoints_are_deleted(
 
     assert report.ok  # the chain alone cannot tell
     assert (report.signed_through, report.head_seq, report.unsigned) == (2, 7, 5)
-    assert [(e.seq, e.run_id, e.kind) for e in report.unsigned_ends] == [
+    assert [(e.seq, e.run_id, e.kind) for e in report.unsigned_runs] == [
         (4, "run1", "run.finished"),
         (6, "run2", "run.finished"),
     ]

@@ -106,7 +106,7 @@ def test_a_rewrite_with_its_checkpoints_deleted_is_caught_after_a_verified_one(
     assert not again.ok  # not forgotten on the next request
 
 
-def test_unsigned_ends_and_coverage_are_reported(journal: Journal) -> None:
+def test_unsigned_runs_and_coverage_are_reported(journal: Journal) -> None:
     _run(journal, 1)
     (checkpoint,) = journal.checkpoints()
     run_id = _run(journal, 2)
@@ -118,9 +118,27 @@ def test_unsigned_ends_and_coverage_are_reported(journal: Journal) -> None:
     assert status.ok
     assert (status.signed_through, status.signed_at) == (checkpoint.seq, checkpoint.ts)
     assert status.unsigned_records == status.head_seq - checkpoint.seq
-    assert [(e.run_id, e.kind) for e in status.unsigned_ends] == [(run_id, "run.finished")]
+    assert [(e.run_id, e.kind) for e in status.unsigned_runs] == [(run_id, "run.finished")]
     assert f"records 1\N{EN DASH}{checkpoint.seq} are covered by a signature" in status.coverage
     assert "protected by the chain alone" in status.coverage
+
+
+def test_a_record_added_to_a_finished_run_after_the_signature_is_named(
+    journal: Journal,
+) -> None:
+    first = _run(journal, 1)
+    second = _run(journal, 2)
+    head = journal.checkpoints()[-1].seq
+    journal.append([(first, "step.observed", {"step": 9, "status": "ok", "text": "forged"})])
+    journal.append([("other", "note", {"n": 1})])  # not a run's: not suspicious
+
+    status = audit_status(journal, full=True)
+
+    assert status.ok and status.unsigned_records == 2
+    assert [(e.seq, e.run_id, e.kind) for e in status.unsigned_runs] == [
+        (head + 1, first, "step.observed")
+    ]
+    assert second not in {e.run_id for e in status.unsigned_runs}
 
 
 def test_only_an_admin_may_walk_the_whole_journal_again(service: Service) -> None:
@@ -148,5 +166,5 @@ def test_the_audit_page_says_what_the_signatures_cover(service: Service) -> None
     page = service.client.get("/audit").text
 
     assert f"Records 1\N{EN DASH}{checkpoint.seq} are covered by a signature made" in page
-    assert "runs ended beyond the last signature" in page
+    assert "finished runs have records beyond the last signature" in page
     assert "protected by the chain alone" in page

@@ -11,7 +11,7 @@ from charter.journal._checkpoint import (
 from charter.journal._decode import DamagedRecordError, decode, decode_payload, read_record
 from charter.journal._record import GENESIS_HASH, Record, canonical_json, record_hash
 from charter.journal._store import Journal
-from charter.journal._verify import Problem, UnsignedEnd, VerifyReport, verify_chain
+from charter.journal._verify import Problem, UnsignedRun, VerifyReport, verify_chain
 
 __all__ = [
     "GENESIS_HASH",
@@ -22,7 +22,7 @@ __all__ = [
     "JournalVerifier",
     "Problem",
     "Record",
-    "UnsignedEnd",
+    "UnsignedRun",
     "VerifyReport",
     "canonical_json",
     "checkpoint_message",

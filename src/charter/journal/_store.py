@@ -44,7 +44,7 @@ from charter.errors import JournalError
 from charter.journal._checkpoint import Checkpoint, JournalSigner, JournalVerifier
 from charter.journal._record import GENESIS_HASH, Record, canonical_json, record_hash
 from charter.journal._schema import check_readable, migrate
-from charter.journal._verify import Problem, UnsignedEnd, VerifyReport, verify_chain
+from charter.journal._verify import Problem, UnsignedRun, VerifyReport, verify_chain
 
 metadata = MetaData()
 """The tables as queries see them; the schema itself (indexes too) is made by migrations."""
@@ -658,7 +658,7 @@ class Journal:
             return report
         report = verify_chain(records, head, checkpoints=checkpoints, public_keys=keys, after=after)
         if keys:
-            report.unsigned_ends = self._unsigned_ends(report.signed_through, report.head_seq)
+            report.unsigned_runs = self._unsigned_runs(report.signed_through, report.head_seq)
         return report
 
     def check_file(self) -> None:
@@ -680,13 +680,26 @@ class Journal:
                 f"{(detail or ['?'])[0]}; restore it from a backup"
             )
 
-    def _unsigned_ends(self, signed_through: int, head: int) -> list[UnsignedEnd]:
-        """Ends of runs (signed by charter as they are written) after ``signed_through``."""
+    def _unsigned_runs(self, signed_through: int, head: int) -> list[UnsignedRun]:
+        """Runs with a record after ``signed_through`` that is an end charter signs as it
+        writes it, or that follows the run's own ``run.finished``: the first such record
+        of each run, in seq order."""
+        finished = records_table.alias("finished")
+        ended_before = (
+            select(finished.c.seq)
+            .where(finished.c.run_id == records_table.c.run_id)
+            .where(finished.c.kind + "" == "run.finished")  # by run: the (run_id, seq) index
+            .where(finished.c.seq < records_table.c.seq)
+            .exists()
+        )
         query = (
             select(records_table.c.seq, records_table.c.run_id, records_table.c.kind)
-            .where(records_table.c.kind.in_(SIGNED_KINDS))
             .where(records_table.c.seq > signed_through, records_table.c.seq <= head)
+            .where(records_table.c.kind.in_(SIGNED_KINDS) | ended_before)
             .order_by(records_table.c.seq)
         )
+        found: dict[str, UnsignedRun] = {}
         with self._engine.connect() as conn:
-            return [UnsignedEnd(int(r.seq), r.run_id, r.kind) for r in conn.execute(query)]
+            for r in conn.execute(query):
+                found.setdefault(r.run_id, UnsignedRun(int(r.seq), r.run_id, r.kind))
+        return list(found.values())

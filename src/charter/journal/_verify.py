@@ -47,15 +47,22 @@ class Problem:
 
 
 @dataclass(frozen=True, slots=True)
-class UnsignedEnd:
-    """The end of a run (``run.finished``, ``run.waiting``, ``rollback.finished``) that
-    lies beyond the last verified signature. charter signs the head in the same write as
-    each of these, so one left unsigned means that signature was removed (checkpoint rows
-    deleted, perhaps after a rewrite) or the record was not written by a signing charter."""
+class UnsignedRun:
+    """A run with records beyond the last verified signature that should be signed.
+
+    charter signs the head in the same write as each run's end (``run.finished``,
+    ``run.waiting``, ``rollback.finished``), so beyond the last signature there should be
+    only records of runs still going. A run that ended there, or that had finished before
+    and has records there, means a signature was removed (checkpoint rows deleted, perhaps
+    after a rewrite), records were added to a finished run, or they were written by a
+    charter without a signing key.
+    """
 
     seq: int
+    """Its first such record."""
     run_id: str
     kind: str
+    """That record's kind."""
 
 
 @dataclass(slots=True)
@@ -76,9 +83,9 @@ class VerifyReport:
     """The checkpoint at ``signed_through`` (verified), to start a later walk after."""
     verified_from: int = 1
     """First seq the walk checked: 1, or one past the trusted checkpoint it started after."""
-    unsigned_ends: list[UnsignedEnd] = field(default_factory=lambda: [])
-    """Ends of runs beyond the last signature (see :class:`UnsignedEnd`); looked for only
-    when public keys were given."""
+    unsigned_runs: list[UnsignedRun] = field(default_factory=lambda: [])
+    """Runs that ended, or had finished, beyond the last signature (see
+    :class:`UnsignedRun`); looked for only when public keys were given."""
 
     @property
     def ok(self) -> bool:

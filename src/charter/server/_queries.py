@@ -34,7 +34,7 @@ from charter.journal._outcome import Outcome, OutcomeTally
 from charter.journal._store import records_table
 from charter.runtime._approvals import ApprovalRequest
 from charter.runtime._runner import history
-from charter.server._queries_audit import AuditProblem, AuditStatus, UnsignedRunEnd, audit_status
+from charter.server._queries_audit import AuditProblem, AuditStatus, UnsignedRun, audit_status
 from charter.server._queries_costs import (
     RUN_STATUSES,
     AgentVersion,
@@ -68,7 +68,7 @@ __all__ = [
     "StepView",
     "ToolInfo",
     "ToolView",
-    "UnsignedRunEnd",
+    "UnsignedRun",
     "Violation",
     "agents",
     "audit_status",

@@ -38,14 +38,16 @@ class AuditProblem(_View):
     message: str
 
 
-class UnsignedRunEnd(_View):
-    """The end of a run beyond the last signature, which charter signs as it writes it:
-    the signature was removed, or the record was not written by a signing charter."""
+class UnsignedRun(_View):
+    """A run that ended, or had finished, and has records beyond the last signature,
+    though charter signs each run's end as it writes it: a signature was removed, records
+    were added to a finished run, or a charter without the key wrote them."""
 
     seq: int
+    """Its first record beyond the last signature."""
     run_id: str
     kind: str
-    """``run.finished``, ``run.waiting`` or ``rollback.finished``."""
+    """That record's kind."""
 
 
 class AuditStatus(_View):
@@ -68,9 +70,9 @@ class AuditStatus(_View):
     coverage: str
     """The above in words, e.g. "records 1-950 are covered by a signature made ...;
     records 951-1,204 (254) are protected by the chain alone"."""
-    unsigned_ends: list[UnsignedRunEnd]
-    """Runs that finished or wait beyond the last signature (suspicious: see
-    :class:`UnsignedRunEnd`)."""
+    unsigned_runs: list[UnsignedRun]
+    """Finished or waiting runs with records beyond the last signature (suspicious: see
+    :class:`UnsignedRun`)."""
     full: bool
     """Whether the whole journal was walked; else only the records after a signed
     checkpoint this server verified before (``verified_from``)."""
@@ -130,8 +132,8 @@ def audit_status(
         signed_at=report.signed.ts if report.signed else None,
         unsigned_records=report.unsigned,
         coverage=report.coverage(),
-        unsigned_ends=[
-            UnsignedRunEnd(seq=e.seq, run_id=e.run_id, kind=e.kind) for e in report.unsigned_ends
+        unsigned_runs=[
+            UnsignedRun(seq=e.seq, run_id=e.run_id, kind=e.kind) for e in report.unsigned_runs
         ],
         full=after is None,
         verified_from=report.verified_from,
