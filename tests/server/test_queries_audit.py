@@ -119,6 +119,7 @@ def test_unsigned_runs_and_coverage_are_reported(journal: Journal) -> None:
     assert (status.signed_through, status.signed_at) == (checkpoint.seq, checkpoint.ts)
     assert status.unsigned_records == status.head_seq - checkpoint.seq
     assert [(e.run_id, e.kind) for e in status.unsigned_runs] == [(run_id, "run.finished")]
+    assert status.unsigned_runs_total == 1
     assert f"records 1\N{EN DASH}{checkpoint.seq} are covered by a signature" in status.coverage
     assert "protected by the chain alone" in status.coverage
 

@@ -25,6 +25,10 @@ from pydantic import BaseModel, ConfigDict
 
 from charter.journal import Checkpoint, Journal, JournalVerifier
 
+UNSIGNED_RUNS_SHOWN = 100
+"""Most unsigned runs a status lists (a journal whose checkpoints were all deleted would
+list every finished run)."""
+
 
 class _View(BaseModel):
     model_config = ConfigDict(frozen=True)
@@ -72,7 +76,9 @@ class AuditStatus(_View):
     records 951-1,204 (254) are protected by the chain alone"."""
     unsigned_runs: list[UnsignedRun]
     """Finished or waiting runs with records beyond the last signature (suspicious: see
-    :class:`UnsignedRun`)."""
+    :class:`UnsignedRun`), the first 100 in seq order."""
+    unsigned_runs_total: int
+    """How many such runs there are in all."""
     full: bool
     """Whether the whole journal was walked; else only the records after a signed
     checkpoint this server verified before (``verified_from``)."""
@@ -133,8 +139,10 @@ def audit_status(
         unsigned_records=report.unsigned,
         coverage=report.coverage(),
         unsigned_runs=[
-            UnsignedRun(seq=e.seq, run_id=e.run_id, kind=e.kind) for e in report.unsigned_runs
+            UnsignedRun(seq=e.seq, run_id=e.run_id, kind=e.kind)
+            for e in report.unsigned_runs[:UNSIGNED_RUNS_SHOWN]
         ],
+        unsigned_runs_total=len(report.unsigned_runs),
         full=after is None,
         verified_from=report.verified_from,
         verified_at=datetime.now(UTC).isoformat(),
