@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich import box
@@ -15,10 +15,12 @@ from rich.markup import escape
 from rich.table import Table
 
 from charter._cli_controls import actor_or_user
-from charter.agent import Agent
 from charter.errors import RunStateError
-from charter.journal import Journal, Record
-from charter.runtime import Approvals, ApprovalState, Run, Runner
+
+if TYPE_CHECKING:
+    from charter.agent import Agent
+    from charter.journal import Journal, Record
+    from charter.runtime import ApprovalState, Run, Runner
 
 approvals_app = typer.Typer(help="Answer the charter's ask decisions.", no_args_is_help=True)
 
@@ -102,6 +104,7 @@ def register(
     ) -> int:
         """Load the run's agent, let ``act`` drive it with a runner, print the outcome."""
         from charter.observe import chain_listeners, telemetry_from_env
+        from charter.runtime import Runner
 
         agent = run_agent(store, run_id, agent_file)
         telemetry = telemetry_from_env()  # OTLP when configured: resumed segments join the trace
@@ -146,13 +149,17 @@ def register(
         """List approval requests (pending ones unless --all), oldest first."""
 
         def go() -> int:
+            from charter.runtime import Approvals
+
             states = Approvals(journal()).sweep()
             shown = states if every else [s for s in states if s.status == "pending"]
             if not shown:
                 console.print("no pending approval requests" if not every else "no requests")
                 return 0
             table = Table(box=box.SIMPLE_HEAD, pad_edge=False)
-            for column in ("request", "run", "agent", "step", "tool", "asked", "status"):
+            # The id is what `approve` takes: never shortened to fit the terminal.
+            table.add_column("request", no_wrap=True, min_width=len(shown[0].request.request_id))
+            for column in ("run", "agent", "step", "tool", "asked", "status"):
                 table.add_column(column, no_wrap=True)
             table.add_column("why", overflow="fold", min_width=16)
             for state in shown:
@@ -177,6 +184,8 @@ def register(
         """Show one request: the call, why it was asked, and its answer."""
 
         def go() -> int:
+            from charter.runtime import Approvals
+
             state = Approvals(journal()).get(request_id)
             r = state.request
             console.print(f"[bold]{r.request_id}[/] {_state_line(state)}")
@@ -212,6 +221,8 @@ def register(
         """Approve a pending request; the receipt is journaled and signed."""
 
         def go() -> int:
+            from charter.runtime import Approvals
+
             store = journal()
             receipt = Approvals(store).approve(request_id, actor_or_user(actor), reason)
             console.print(
@@ -235,6 +246,8 @@ def register(
         """Deny a pending request; the run sees the denial and your reason."""
 
         def go() -> int:
+            from charter.runtime import Approvals
+
             store = journal()
             receipt = Approvals(store).deny(request_id, actor_or_user(actor), reason)
             console.print(f"[red]denied[/] {request_id} as {escape(receipt.approver)}")
@@ -378,6 +391,14 @@ def register(
             typer.Option("--agent", help="Continue with this agent. Default: the run's own file."),
         ] = None,
         actor: Actor = None,
+        reexecute_writes: Annotated[
+            bool,
+            typer.Option(
+                "--reexecute-writes",
+                help="Let the fork make again the writes the run made from step AT on, "
+                "under new idempotency keys. Without it, such a fork is refused, naming them.",
+            ),
+        ] = False,
     ) -> None:
         """Start a new run from a journaled run's state before step AT, and run it.
 
@@ -391,7 +412,13 @@ def register(
                 store,
                 full_id,
                 agent_file,
-                lambda runner, agent: runner.fork(agent, full_id, at, actor=actor_or_user(actor)),
+                lambda runner, agent: runner.fork(
+                    agent,
+                    full_id,
+                    at,
+                    actor=actor_or_user(actor),
+                    reexecute_writes=reexecute_writes,
+                ),
             )
 
         raise typer.Exit(guarded(go))

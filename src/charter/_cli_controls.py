@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import getpass
 from collections.abc import Callable
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -13,9 +13,9 @@ from rich.markup import escape
 
 from charter._identity import normalise_identity
 from charter.errors import ConfigError
-from charter.journal import Journal
-from charter.runtime import Controls
-from charter.runtime._outbox import Outbox
+
+if TYPE_CHECKING:
+    from charter.journal import Journal
 
 agents_app = typer.Typer(
     help="Steer agents: the kill switch and supervised mode.", no_args_is_help=True
@@ -61,6 +61,8 @@ def register(
         """Kill switch: stop every run of AGENT before its next action; start no new one."""
 
         def go() -> None:
+            from charter.runtime import Controls
+
             Controls(journal()).pause(agent, actor=actor_or_user(actor), reason=reason)
             console.print(f"[yellow]paused[/] {escape(agent)}: {escape(reason)}")
 
@@ -75,6 +77,8 @@ def register(
         """Lift a pause: AGENT may run again."""
 
         def go() -> None:
+            from charter.runtime import Controls
+
             Controls(journal()).resume(agent, actor=actor_or_user(actor), reason=reason)
             console.print(f"[green]resumed[/] {escape(agent)}")
 
@@ -89,6 +93,8 @@ def register(
         """Supervised mode: every write or external call of AGENT asks an approver."""
 
         def go() -> None:
+            from charter.runtime import Controls
+
             Controls(journal()).supervise(agent, actor=actor_or_user(actor), reason=reason)
             console.print(f"[yellow]supervised[/] {escape(agent)}: {escape(reason)}")
 
@@ -103,6 +109,8 @@ def register(
         """Lift supervised mode: AGENT's charter alone decides again."""
 
         def go() -> None:
+            from charter.runtime import Controls
+
             Controls(journal()).unsupervise(agent, actor=actor_or_user(actor), reason=reason)
             console.print(f"[green]unsupervised[/] {escape(agent)}")
 
@@ -118,6 +126,8 @@ def register(
         """Deny TOOL from the next step of every run on (of one agent, or all)."""
 
         def go() -> None:
+            from charter.runtime import Controls
+
             Controls(journal()).revoke(tool, actor=actor_or_user(actor), reason=reason, agent=agent)
             scope = f" for {escape(agent)}" if agent else ""
             console.print(f"[red]revoked[/] {escape(tool)}{scope}: {escape(reason)}")
@@ -134,6 +144,8 @@ def register(
         """Undo a revocation (same --agent scope)."""
 
         def go() -> None:
+            from charter.runtime import Controls
+
             who = actor_or_user(actor)
             Controls(journal()).restore(tool, actor=who, agent=agent, reason=reason)
             console.print(f"[green]restored[/] {escape(tool)}")
@@ -145,6 +157,8 @@ def register(
         """List paused agents and revoked tools."""
 
         def go() -> None:
+            from charter.runtime import Controls
+
             state = Controls(journal()).state()
             if not state.paused and not state.revoked:
                 console.print("no agent paused, no tool revoked")
@@ -163,6 +177,8 @@ def register(
         """List notifications and whether their webhook received them."""
 
         def go() -> None:
+            from charter.runtime._outbox import Outbox
+
             messages = Outbox(journal()).messages()[-limit:]
             if not messages:
                 console.print("no notifications")
@@ -182,6 +198,8 @@ def register(
         """Post pending notifications to their webhooks now (failed ones are retried)."""
 
         def go() -> None:
+            from charter.runtime._outbox import Outbox
+
             results = Outbox(journal()).deliver()
             if not results:
                 console.print("nothing to deliver")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich import box
@@ -14,7 +14,9 @@ from rich.table import Table
 
 from charter._cli_controls import actor_or_user
 from charter.errors import ConfigError
-from charter.journal import Journal
+
+if TYPE_CHECKING:
+    from charter.journal import Journal
 
 tokens_app = typer.Typer(help="API tokens of `charter serve`.", no_args_is_help=True)
 

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.markup import escape
 
-from charter.journal import Record
+if TYPE_CHECKING:
+    from charter.journal import Record
+
 
 _STATUS_STYLE = {
     "completed": "green",
@@ -89,6 +91,13 @@ def describe(record: Record) -> str | None:
             )
         case "budget.extended":
             return f"[magenta]budget extended[/] ({p['rule']}) by {p['request_id']}"
+        case "effect.resolved":
+            outcome = str(p["outcome"]).replace("_", " ")
+            style = "yellow" if p["outcome"] == "happened" else "green"
+            return (
+                f"{step}  [{style}]in-doubt {escape(p['tool'])} {outcome}[/] "
+                f"(resolved by {escape(p['actor'])})"
+            )
         case "rollback.started":
             return f"[magenta]rollback started[/] by {escape(p['actor'])}"
         case (

@@ -82,12 +82,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated, Literal, get_args
+from typing import TYPE_CHECKING, Annotated, Literal, get_args
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from charter._yaml import load_model, read_yaml_mapping
-from charter.journal import Journal
+
+if TYPE_CHECKING:
+    from charter.journal import Journal
 
 Option = Literal["model", "agent", "hybrid"]
 OPTIONS: tuple[Option, ...] = ("model", "agent", "hybrid")

@@ -7,19 +7,19 @@ import sys
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 from rich import box
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
-from sqlalchemy.exc import DatabaseError
 
 from charter import (
     _cli_advise,
     _cli_approvals,
     _cli_controls,
+    _cli_effects,
     _cli_eval,
     _cli_models,
     _cli_policy,
@@ -29,16 +29,9 @@ from charter import (
 )
 from charter._transcript import describe
 from charter.errors import CharterError, JournalError, RunNotFoundError
-from charter.journal import (
-    DamagedRecordError,
-    Journal,
-    JournalVerifier,
-    Record,
-    load_or_create_signer,
-    load_verifier,
-    read_record,
-)
-from charter.journal._store import safe_url
+
+if TYPE_CHECKING:  # commands import what they use: `charter --help` loads no database layer
+    from charter.journal import Journal, JournalVerifier, Record
 
 app = typer.Typer(
     help="charter: a governed runtime for AI agents.", no_args_is_help=True, add_completion=False
@@ -54,6 +47,15 @@ err_console = Console(stderr=True, highlight=False)
 
 T = TypeVar("T")
 
+IdempotencyKey = Annotated[
+    str | None,
+    typer.Option(
+        "--idempotency-key",
+        help="Starting again with the same key (yours, for this agent) gives the run it "
+        "started instead of starting another; another goal under it is refused.",
+    ),
+]
+
 
 def _guarded(action: Callable[[], T]) -> T:
     """Run ``action``; turn a CharterError, or a database that fails under a read (a
@@ -63,20 +65,34 @@ def _guarded(action: Callable[[], T]) -> T:
     except CharterError as exc:
         err_console.print(f"[red]error:[/] {exc}", markup=True, soft_wrap=True)
         raise typer.Exit(2) from None
-    except DatabaseError as exc:
-        reason = ((str(exc.orig) if exc.orig else str(exc)).strip().splitlines() or ["?"])[0]
-        damaged = "malformed" in reason or "not a database" in reason
-        hint = "; the database file is damaged: restore it from a backup" if damaged else ""
-        where = safe_url(settings.database_url())
-        err_console.print(
-            f"[red]error:[/] cannot read journal at {where}: {escape(reason)}{hint}",
-            markup=True,
-            soft_wrap=True,
-        )
+    except Exception as exc:
+        reason = _database_failure(exc)
+        if reason is None:
+            raise
+        err_console.print(f"[red]error:[/] {escape(reason)}", markup=True, soft_wrap=True)
         raise typer.Exit(2) from None
 
 
+def _database_failure(exc: Exception) -> str | None:
+    """One line for a read the database failed midway (a damaged file), or None if
+    ``exc`` is no database error. (SQLAlchemy is imported only once one happened.)"""
+    if "sqlalchemy" not in sys.modules:
+        return None
+    from sqlalchemy.exc import DatabaseError
+
+    from charter.journal._store import safe_url
+
+    if not isinstance(exc, DatabaseError):
+        return None
+    reason = ((str(exc.orig) if exc.orig else str(exc)).strip().splitlines() or ["?"])[0]
+    damaged = "malformed" in reason or "not a database" in reason
+    hint = "; the database file is damaged: restore it from a backup" if damaged else ""
+    return f"cannot read journal at {safe_url(settings.database_url())}: {reason}{hint}"
+
+
 def _journal(*, signed: bool = False, read_only: bool = False) -> Journal:
+    from charter.journal import Journal, load_or_create_signer
+
     # A signed journal checkpoints its head after every run; the key is created on first use.
     # A read-only one is only read: a mistyped path is an error, not a new empty journal.
     signer = load_or_create_signer(settings.signing_key_path()) if signed else None
@@ -115,6 +131,7 @@ def run(
             "follows OTEL_EXPORTER_OTLP_ENDPOINT either way).",
         ),
     ] = False,
+    idempotency_key: IdempotencyKey = None,
 ) -> None:
     """Run an agent on a goal, printing each governed step.
 
@@ -125,14 +142,33 @@ def run(
     from charter.agent import load_agent
     from charter.observe import chain_listeners, run_trace_id, telemetry_from_env
     from charter.runtime import Runner
+    from charter.runtime._runner import new_run_id
+    from charter.runtime._starts import claim_start
 
     def go() -> int:
         agent = load_agent(agent_file)
+        who = _cli_controls.actor_or_user(actor)
+        journal = _journal(signed=True)
+        run_id: str | None = None
+        if idempotency_key is not None:
+            claim = claim_start(
+                journal,
+                agent=agent.name,
+                actor=who,
+                key=idempotency_key,
+                goal=goal,
+                run_id=new_run_id(),
+            )
+            if not claim.new:
+                return _cli_effects.replayed_start(
+                    console, journal, claim.run_id, started=claim.started
+                )
+            run_id = claim.run_id
         telemetry = telemetry_from_env(console=trace_console, stream=sys.stderr)
         listener = chain_listeners(print_record, telemetry.listener if telemetry else None)
-        runner = Runner(_journal(signed=True), on_record=listener)
+        runner = Runner(journal, on_record=listener)
         try:
-            result = runner.run(agent, goal, actor=_cli_controls.actor_or_user(actor))
+            result = runner.run(agent, goal, actor=who, run_id=run_id)
         finally:
             runner.close()
             if telemetry is not None:
@@ -151,15 +187,31 @@ def submit(
     actor: Annotated[
         str | None, typer.Option("--as", help="Who starts the run. Default: the OS user.")
     ] = None,
+    idempotency_key: IdempotencyKey = None,
 ) -> None:
     """Queue a run for `charter worker` processes; print its run id."""
     from charter.agent import load_agent
     from charter.runtime._runner import new_run_id
+    from charter.runtime._starts import claim_start
     from charter.runtime._worker import submit as enqueue
 
     def go() -> None:
-        load_agent(agent_file)  # a bad agent file is refused now, not in a worker
-        run_id = enqueue(agent_file, goal, _cli_controls.actor_or_user(actor), new_run_id())
+        agent = load_agent(agent_file)  # a bad agent file is refused now, not in a worker
+        who, run_id = _cli_controls.actor_or_user(actor), new_run_id()
+        if idempotency_key is not None:
+            claim = claim_start(
+                _journal(),
+                agent=agent.name,
+                actor=who,
+                key=idempotency_key,
+                goal=goal,
+                run_id=run_id,
+            )
+            if claim.started:
+                console.print(f"run {claim.run_id} was already started with this key")
+                return
+            run_id = claim.run_id  # queued again if never started: the queue keeps one
+        run_id = enqueue(agent_file, goal, who, run_id)
         console.print(f"queued run {run_id}")
 
     _guarded(go)
@@ -284,6 +336,7 @@ def show(run_id: Annotated[str, typer.Argument(help="Run id (a unique prefix wil
     the run is damaged.
     """
     from charter._cli_outcome import exit_status, styled_outcome
+    from charter.journal import DamagedRecordError, read_record
     from charter.journal._outcome import OutcomeTally
 
     def go() -> int:
@@ -337,6 +390,9 @@ def audit_verify(
     records a signature covers; exit 1 naming each bad record."""
 
     def go() -> int:
+        from charter.journal import load_or_create_signer, load_verifier
+        from charter.journal._store import safe_url
+
         keys: list[JournalVerifier] = [load_verifier(path) for path in public_keys or []]
         key_path = settings.signing_key_path()
         if not keys and key_path.exists():  # never create a key just to verify
@@ -421,6 +477,8 @@ def audit_public_key() -> None:
     """Print the signing key's public key (PEM) for auditors; creates the key if needed."""
 
     def go() -> None:
+        from charter.journal import load_or_create_signer
+
         signer = load_or_create_signer(settings.signing_key_path())
         sys.stdout.write(signer.public_pem())
 
@@ -483,10 +541,27 @@ def demo(
             "--drift", help="Run the model-drift scenario instead (the fraud model as a tool)."
         ),
     ] = False,
+    reset_world: Annotated[
+        bool,
+        typer.Option(
+            "--reset-world",
+            help="Only put the demo world back to its seed (no model needed), then exit.",
+        ),
+    ] = False,
 ) -> None:
     """Run the customer-operations demo on the embedded local model."""
 
     def go() -> int:
+        if reset_world:
+            from charter.demo.world import create_world, default_world_path
+
+            path = default_world_path()
+            try:
+                world = create_world(path, reset=True)
+            except OSError as exc:
+                raise CharterError(f"cannot reset the demo world at {path}: {exc}") from exc
+            console.print(f"demo world reset to its seed: {world}")
+            return 0
         if drift:
             from charter.demo.drift import run_drift_demo
 
@@ -501,6 +576,7 @@ def demo(
 
 _cli_policy.register(app, console, _journal, _guarded, resolve_run_id)
 _cli_controls.register(app, console, _journal, _guarded)
+_cli_effects.register(runs_app, console, _journal, _guarded, resolve_run_id)
 _cli_advise.register(app, console, _journal, _guarded)
 _cli_models.register(app, console, _journal, _guarded)
 _cli_eval.register(app, console, _journal, _guarded)

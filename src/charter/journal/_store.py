@@ -2,7 +2,8 @@
 
 One global chain: every record's ``prev_hash`` is the previous record's ``hash``. Appends
 are optimistic: the next ``seq`` is the cached head plus one, and the primary key rejects a
-concurrent writer, whereupon the head is re-read and the batch retried. The head is also
+concurrent writer, whereupon the head is re-read and the batch retried after a short random
+pause (exponential backoff with jitter, bounded in total). The head is also
 kept in ``journal_meta`` so a truncated tail is detected.
 
 Signed checkpoints (``journal_checkpoints``) are written only by explicit
@@ -12,7 +13,9 @@ Signed checkpoints (``journal_checkpoints``) are written only by explicit
 from __future__ import annotations
 
 import contextlib
+import random
 import threading
+import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -40,7 +43,7 @@ from sqlalchemy.exc import ArgumentError, DatabaseError, IntegrityError, SQLAlch
 from sqlalchemy.pool import PoolProxiedConnection, StaticPool
 
 from charter._permissions import private_directory, private_file
-from charter.errors import JournalError
+from charter.errors import JournalContentionError, JournalError
 from charter.journal._checkpoint import Checkpoint, JournalSigner, JournalVerifier
 from charter.journal._record import GENESIS_HASH, Record, canonical_json, record_hash
 from charter.journal._schema import check_readable, migrate
@@ -97,6 +100,18 @@ has a signer): the end of a run, its wait for an approval, the end of a rollback
 _ONE_STATEMENT_ROWS = 1000
 """Most records one PostgreSQL append statement carries (7 parameters each, of at most
 65,535); a larger batch goes as a transaction of several statements."""
+
+
+APPEND_FIRST_WAIT_S = 0.002
+"""Longest pause before the first retry of an append another writer beat (each pause is
+drawn at random up to a ceiling that doubles per collision)."""
+APPEND_WAIT_CEILING_S = 0.25
+"""The ceiling's cap."""
+APPEND_MAX_WAIT_S = 10.0
+"""Most time one append spends waiting between collisions before it gives up."""
+
+_sleep = time.sleep
+"""How an append waits between collisions (replaceable in tests)."""
 
 
 class _SeqCollision(Exception):
@@ -301,14 +316,20 @@ class Journal:
             entries: ``(run_id, kind, payload)`` of each record.
             checkpoint: also sign the new head in the same transaction (with a signer;
                 the runner asks for this when a run ends).
+
+        Raises:
+            JournalContentionError: other writers kept taking the next seq for
+                ``APPEND_MAX_WAIT_S``; nothing was stored.
+            JournalError: the database refused the append.
         """
         if not entries:
             return []
         # Serialised once, outside the lock: a retry after a collision only re-chains, and
         # threads appending together encode their payloads side by side.
         bodies = [canonical_json(payload) for _, _, payload in entries]
-        with self._lock:
-            for _attempt in range(50):
+        waited, ceiling = 0.0, APPEND_FIRST_WAIT_S
+        while True:
+            with self._lock:
                 ts = datetime.now(UTC).isoformat()  # under the lock: stamps follow seq order
                 seq, prev = self._head_seq, self._head_hash
                 built: list[Record] = []
@@ -323,18 +344,29 @@ class Journal:
                     # Another process appended first: re-read its head and chain after it.
                     with self._engine.connect() as conn:
                         self._head_seq, self._head_hash = self._read_head(conn)
-                    continue
                 except SQLAlchemyError as exc:
                     raise JournalError(
                         f"cannot append to journal at {safe_url(self.url)}: {exc}"
                     ) from exc
-                self._head_seq, self._head_hash = seq, prev
-                for kinds in self._newest:
-                    mine = [r.seq for r in built if r.kind in kinds]
-                    if mine:
-                        self._newest[kinds] = mine[-1]
-                return built
-        raise JournalError("journal append kept colliding with other writers; try again")
+                else:
+                    self._head_seq, self._head_hash = seq, prev
+                    for kinds in self._newest:
+                        mine = [r.seq for r in built if r.kind in kinds]
+                        if mine:
+                            self._newest[kinds] = mine[-1]
+                    return built
+            # Writers that collided retry at random moments, spread over a window that
+            # doubles each time, so they stop colliding in step; the lock is not held
+            # while waiting, so this process's other threads go on appending.
+            if waited >= APPEND_MAX_WAIT_S:
+                raise JournalContentionError(
+                    f"journal append kept colliding with other writers for {waited:.1f}s at "
+                    f"{safe_url(self.url)}; nothing was stored, try again"
+                )
+            pause = min(random.uniform(0, ceiling), APPEND_MAX_WAIT_S - waited)
+            _sleep(pause)
+            waited += pause
+            ceiling = min(ceiling * 2, APPEND_WAIT_CEILING_S)
 
     def _write(self, built: list[Record], *, sign: bool = False) -> None:
         # The hot path: one held DBAPI connection and plain SQL, so an append costs about
@@ -703,3 +735,37 @@ class Journal:
             for r in conn.execute(query):
                 found.setdefault(r.run_id, UnsignedRun(int(r.seq), r.run_id, r.kind))
         return list(found.values())
+
+    def claim(self, key: str, value: str) -> str | None:
+        """Store ``value`` under ``key`` unless the key is taken; return the value already
+        stored under it, or None when this call stored it.
+
+        Race-safe across processes: the key is ``journal_meta``'s primary key, so of two
+        concurrent claims exactly one stores its value and the other reads it.
+
+        Raises:
+            JournalError: the database cannot be reached, or ``key`` is over 64 characters.
+        """
+        if len(key) > 64:
+            raise JournalError(f"journal meta key {key[:20]!r}... is over 64 characters")
+        for _attempt in range(3):
+            try:
+                with self._engine.begin() as conn:
+                    conn.execute(meta_table.insert(), [{"key": key, "value": value}])
+                return None
+            except IntegrityError:
+                pass
+            except SQLAlchemyError as exc:
+                raise JournalError(
+                    f"cannot write to journal at {safe_url(self.url)}: {exc}"
+                ) from exc
+            try:
+                with self._engine.connect() as conn:
+                    found = conn.execute(
+                        select(meta_table.c.value).where(meta_table.c.key == key)
+                    ).scalar_one_or_none()
+            except SQLAlchemyError as exc:
+                raise JournalError(f"cannot read journal at {safe_url(self.url)}: {exc}") from exc
+            if found is not None:
+                return str(found)
+        raise JournalError(f"journal meta key {key!r} is being written and removed; try again")

@@ -60,8 +60,16 @@ def _json_ready(value: Any) -> Any:
     return value.model_dump(mode="json") if isinstance(value, BaseModel) else value
 
 
-def _pending_effects(records: list[Record]) -> list[tuple[int, str, dict[str, Any], Record]]:
-    """Completed or in-doubt non-read effects not yet compensated, newest first."""
+def _pending_effects(
+    records: list[Record],
+) -> list[tuple[int, str, dict[str, Any], dict[str, Any]]]:
+    """Completed or in-doubt non-read effects not yet compensated, newest first. An
+    in-doubt effect since resolved counts as what it was resolved to: done (with its late
+    result, if one arrived), or nothing to undo."""
+    resolved: dict[int, dict[str, Any]] = {}
+    for record in records:
+        if record.kind == "effect.resolved":
+            resolved.setdefault(int(record.payload["step"]), record.payload)
     args_of: dict[int, dict[str, Any]] = {}
     for record in records:
         if record.kind == "step.proposed" and "tool" in record.payload["action"]:
@@ -71,13 +79,18 @@ def _pending_effects(records: list[Record]) -> list[tuple[int, str, dict[str, An
         for r in records
         if r.kind in ("rollback.compensated", "rollback.irreversible", "rollback.in_doubt")
     }
-    found: list[tuple[int, str, dict[str, Any], Record]] = []
+    found: list[tuple[int, str, dict[str, Any], dict[str, Any]]] = []
     for record in records:
-        p = record.payload
+        p: dict[str, Any] = record.payload
         if record.kind != "step.effect" or int(p["step"]) in done:
             continue
+        settled = resolved.get(int(p["step"])) if p.get("in_doubt") else None
+        if settled is not None:
+            if settled["outcome"] != "happened":
+                continue
+            p = {**p, "in_doubt": False, "status": "ok", "result": settled.get("result")}
         if p["status"] == "ok" or p.get("in_doubt"):
-            found.append((int(p["step"]), str(p["tool"]), args_of.get(int(p["step"]), {}), record))
+            found.append((int(p["step"]), str(p["tool"]), args_of.get(int(p["step"]), {}), p))
     return list(reversed(found))
 
 
@@ -137,7 +150,7 @@ def rollback(
         known = agent.inventory.find(tool_name)
         if known is not None and known.contract.side_effect == "read":
             continue  # reads changed nothing
-        item = _undo(agent, step, tool_name, args, effect.payload)
+        item = _undo(agent, step, tool_name, args, effect)
         report.items.append(item)
         append(
             f"rollback.{item.outcome}",

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Iterator
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, StreamingResponse
 from fastapi.sse import EventSourceResponse, ServerSentEvent
 from pydantic import BaseModel, Field
@@ -147,10 +147,23 @@ def list_runs(
 
 
 @api.post("/runs", status_code=202)
-def start_run(request: Request, body: StartRun, who: Operator) -> Started:
+def start_run(
+    request: Request,
+    body: StartRun,
+    who: Operator,
+    idempotency_key: Annotated[
+        str | None,
+        Header(
+            alias="Idempotency-Key",
+            description="Resending a start with the same key (yours, for this agent) returns "
+            "the same run instead of starting another; another goal under it is a 409.",
+        ),
+    ] = None,
+) -> Started:
     """Start a run; it goes on in the background (or on a worker)."""
     service = state_of(request).service
-    return Started(run_id=service.start(body.agent, body.goal, who.name), queued=service.queue)
+    run_id = service.start(body.agent, body.goal, who.name, idempotency_key)
+    return Started(run_id=run_id, queued=service.queue)
 
 
 @api.get("/runs/{run_id}")

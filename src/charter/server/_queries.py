@@ -32,8 +32,6 @@ from charter.journal import (
 )
 from charter.journal._outcome import Outcome, OutcomeTally
 from charter.journal._store import records_table
-from charter.runtime._approvals import ApprovalRequest
-from charter.runtime._runner import history
 from charter.server._queries_audit import AuditProblem, AuditStatus, UnsignedRun, audit_status
 from charter.server._queries_costs import (
     RUN_STATUSES,
@@ -493,6 +491,7 @@ def _summary(
 def run_detail(journal: Journal, run_id: str) -> RunDetail | None:
     """One run with its steps (a fork's inherited ones too) and its other records; None
     if there is no such run. Reads the run's records (and a fork's parent's) by index."""
+
     try:
         records = _history(journal, run_id)
     except RunNotFoundError:
@@ -522,6 +521,8 @@ def run_detail(journal: Journal, run_id: str) -> RunDetail | None:
 def _history(journal: Journal, run_id: str) -> list[Record]:
     """The run's records as :func:`history` reads them; only its own if its start (or a
     fork's origin) cannot be read."""
+    from charter.runtime._runner import history  # the run loop, not needed to list runs
+
     try:
         return history(journal, run_id)
     except DamagedRecordError:
@@ -587,6 +588,8 @@ def _read_into(
 
 def _approvals(records: list[Record]) -> dict[str, ApprovalView]:
     """What became of each approval request among ``records``."""
+    from charter.runtime._approvals import ApprovalRequest
+
     found: dict[str, dict[str, Any]] = {}
     now = datetime.now(UTC)
     for record in records:

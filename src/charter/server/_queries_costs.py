@@ -12,7 +12,7 @@ import json
 import math
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict
 from sqlalchemy import ColumnElement, Float, Select, and_, case, func, select, true
@@ -23,8 +23,9 @@ from sqlalchemy.exc import DataError
 from charter.journal import DamagedRecordError, Journal, Record, decode_payload
 from charter.journal._outcome import OUTCOMES, OutcomeTally
 from charter.journal._store import records_table
-from charter.runtime import CONTROL_KINDS, Approvals, Controls
-from charter.tools import Tool
+
+if TYPE_CHECKING:  # the runtime loads when a view needs it, not to list runs
+    from charter.tools import Tool
 
 R = records_table
 T = TypeVar("T")
@@ -300,6 +301,8 @@ def _prices(journal: Journal) -> dict[str, dict[str, tuple[float, float]]]:
 def _controls(journal: Journal) -> tuple[dict[str, Record], dict[tuple[str, str], Record]]:
     """The pause and revocation in force for each agent and ``(tool, agent or "*")``, with
     the record that made it (for its actor and time)."""
+    from charter.runtime import CONTROL_KINDS, Controls
+
     state = Controls(journal).state()
     pauses: dict[str, Record] = {}
     revokes: dict[tuple[str, str], Record] = {}
@@ -583,6 +586,8 @@ def metrics(journal: Journal) -> dict[str, float]:
         max(0, kinds.get("run.started", 0) - sum(n for n, _ in by_status.values()) - waiting)
     )
     pauses, revokes = _controls(journal)
+    from charter.runtime import Approvals
+
     pending = sum(1 for s in Approvals(journal).states() if s.status == "pending")
     outcomes = _outcome_counts(journal)
     found: dict[str, float] = {
