@@ -57,27 +57,40 @@ def planted_in(text: str) -> str | None:
     return None
 
 
-def step_line(record: Record) -> Iterable[str]:
-    """The lines a journal record merits on screen (none for most bookkeeping)."""
-    p = record.payload
-    if record.kind == "step.decided":
-        style, word = _VERDICT_STYLE.get(str(p["verdict"]), ("white", str(p["verdict"])))
-        rules = ", ".join(str(r) for r in p["rules"])
-        why = "" if p["verdict"] == "allow" else f": {escape(str(p.get('reason', '')))}"
-        yield f"[dim]{p['step']:>2}[/]   [{style}]{word}[/] [bold]{escape(rules)}[/]{why}"
-        return
-    line = describe(record)
-    if line is not None:
-        yield line
-    if record.kind == "step.observed":
-        planted = planted_in(str(p["text"]))
-        if planted is not None:
-            shown = planted if len(planted) <= 220 else planted[:219] + "…"
-            yield (
-                f"[dim]{p['step']:>2}[/]   [bold red]⚠ injected instruction in this result[/] "
-                f"[red]“{escape(shown)}”[/] [dim](now in the model's context, labelled "
-                "untrusted)[/]"
-            )
+class Transcript:
+    """Turns journal records into screen lines, remembering which steps were decided.
+
+    A resumed run governs its held call again before it acts (the receipt is checked
+    then); that second decision is shown as a re-check, not as a new proposal's.
+    """
+
+    def __init__(self) -> None:
+        self._decided: set[tuple[str, int]] = set()
+
+    def lines(self, record: Record) -> Iterable[str]:
+        """The lines ``record`` merits on screen (none for most bookkeeping)."""
+        p = record.payload
+        if record.kind == "step.decided":
+            key = (record.run_id, int(p["step"]))
+            again = "re-checked on resume: " if key in self._decided else ""
+            self._decided.add(key)
+            style, word = _VERDICT_STYLE.get(str(p["verdict"]), ("white", str(p["verdict"])))
+            rules = escape(", ".join(str(r) for r in p["rules"]))
+            why = "" if p["verdict"] == "allow" else f": {escape(str(p.get('reason', '')))}"
+            yield f"[dim]{p['step']:>2}   {again}[/][{style}]{word}[/] [bold]{rules}[/]{why}"
+            return
+        line = describe(record)
+        if line is not None:
+            yield line
+        if record.kind == "step.observed":
+            planted = planted_in(str(p["text"]))
+            if planted is not None:
+                shown = planted if len(planted) <= 220 else planted[:219] + "…"
+                yield (
+                    f"[dim]{p['step']:>2}[/]   [bold red]⚠ injected instruction in this "
+                    f"result[/] [red]“{escape(shown)}”[/] [dim](now in the model's context, "
+                    "labelled untrusted)[/]"
+                )
 
 
 def receipt_table(receipt: Receipt) -> Table:
@@ -110,8 +123,8 @@ def receipt_table(receipt: Receipt) -> Table:
     return table
 
 
-def verdict_line(verdict: Verdict, prefix: str = "") -> str:
-    """``✓ ...`` in green or ``✗ ...`` in red."""
+def verdict_line(verdict: Verdict) -> str:
+    """``world check ✓ ...`` in green or ``world check ✗ ...`` in red."""
     mark = "[bold green]✓[/]" if verdict.ok else "[bold red]✗[/]"
     style = "green" if verdict.ok else "red"
-    return f"{mark} [{style}]{escape(prefix + verdict.text)}[/]"
+    return f"[bold]world check[/] {mark} [{style}]{escape(verdict.text)}[/]"

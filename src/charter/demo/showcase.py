@@ -26,7 +26,7 @@ from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from charter.agent import Agent, load_agent
-from charter.demo._screen import note, part_header, receipt_table, step_line, verdict_line
+from charter.demo._screen import Transcript, note, part_header, receipt_table, verdict_line
 from charter.demo._story import (
     AUDIT,
     DEMO_GOALS,
@@ -94,6 +94,7 @@ class _Story:
         self.console, self.agent, self.world, self.mode = console, agent, world, mode
         self.runner: Runner | None = None
         """Set once the runner exists (it prints through :meth:`show`)."""
+        self.transcript = Transcript()
 
     @property
     def _runner(self) -> Runner:
@@ -224,7 +225,7 @@ class _Story:
 
     def show(self, record: Record) -> None:
         """Print a record as the demo shows it."""
-        for line in step_line(record):
+        for line in self.transcript.lines(record):
             self.console.print(line, soft_wrap=True)
 
     def _judge(self, run: Run, checks: tuple[Check, ...]) -> Verdict:
@@ -380,6 +381,10 @@ def run_demo(
     )
     intact = _audit(console, journal)
     met = sum(1 for r in results if r.verdict.ok)
-    style = "green" if met == len(results) else "red"
-    console.print(f"[bold {style}]{met} of {len(results)} goals met their checks[/] in the world.")
+    style = "green" if intact and met == len(results) else "red"
+    journal_state = "Journal intact" if intact else "Journal NOT intact"
+    console.print(
+        f"\n[bold {style}]{journal_state}; {met} of {len(results)} goals met their checks "
+        "in the world.[/]"
+    )
     return 0 if intact and met == len(results) else 1
