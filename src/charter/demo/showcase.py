@@ -334,7 +334,8 @@ def run_demo(
 
     def waiting(record: Record) -> None:
         # What the run waits for next: the model after a result, the tool after a proposal.
-        what = "running the tool" if record.kind == "step.decided" else "model is reasoning"
+        thinking = "model is reasoning" if mode == "agent" else "reasoner is proposing"
+        what = "running the tool" if record.kind == "step.decided" else thinking
         progress.update(task, description=what)
 
     # OpenTelemetry: spans go to a file through the console exporter (and to a collector
