@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import pytest
@@ -16,9 +17,9 @@ from charter.demo._story import DEMO_GOALS, TICKET_88_GOAL
 from charter.demo._views import order_facts
 from charter.demo.world import default_world_path, session
 from charter.journal import Journal, JournalSigner, Record
-from charter.reasoners import Proposal, RunContext, Usage
+from charter.reasoners import FinalAnswer, Proposal, RunContext, ToolCall, Usage
 from charter.runtime import args_hash
-from charter.testing import call, respond
+from charter.testing import ScriptItem, call, respond
 
 
 @pytest.fixture(autouse=True)
@@ -28,10 +29,11 @@ def _home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("OTEL_SDK_DISABLED", "true")
 
 
+SIGNER = JournalSigner(Ed25519PrivateKey.generate())
+
+
 def _signed_journal(tmp_path: Path) -> Journal:
-    return Journal(
-        f"sqlite:///{tmp_path / 'journal.db'}", JournalSigner(Ed25519PrivateKey.generate())
-    )
+    return Journal(f"sqlite:///{tmp_path / 'journal.db'}", SIGNER)
 
 
 def _play(tmp_path: Path, journal: Journal, **options: object) -> tuple[int, str]:
@@ -72,7 +74,7 @@ def test_script_demo_tells_every_part_and_the_journal_shows_each(tmp_path: Path)
     receipt = granted.payload
     assert receipt["tool"] == "grant_store_credit"
     assert receipt["approver"] == showcase.APPROVER
-    assert receipt["key_id"] == journal.signer.key_id and len(receipt["signature"]) == 128
+    assert receipt["key_id"] == SIGNER.key_id and len(receipt["signature"]) == 128
     args = {"amount_cents": 12000, "customer_id": 30, "reason": "delayed desk"}
     assert receipt["args_hash"] == args_hash("grant_store_credit", args)
     (used,) = _of(journal, "approval.used")
@@ -94,7 +96,7 @@ def test_script_demo_tells_every_part_and_the_journal_shows_each(tmp_path: Path)
     assert journal.verify().ok
     for number in range(1, 6):
         assert f"Part {number}." in output
-    for field in ("approver", "args hash", "expires", f"Ed25519 key {journal.signer.key_id}"):
+    for field in ("approver", "args hash", "expires", f"Ed25519 key {SIGNER.key_id}"):
         assert field in output
     assert "scripted reasoner that obeys the injected instruction" in output
     assert "⚠ injected instruction in this result" in output
@@ -138,7 +140,7 @@ class _GoalScripts:
 
     kind = "local"
 
-    def __init__(self, scripts: dict[str, tuple[object, ...]]) -> None:
+    def __init__(self, scripts: Mapping[str, Sequence[ScriptItem]]) -> None:
         self.scripts = scripts
 
     def describe(self) -> dict[str, object]:
@@ -146,8 +148,8 @@ class _GoalScripts:
 
     def propose(self, context: RunContext) -> Proposal:
         item = self.scripts[context.goal][len(context.turns)]
-        action = item(context) if callable(item) else item
-        return Proposal(action, Usage(), "stand-in")  # type: ignore[arg-type]
+        action = item if isinstance(item, ToolCall | FinalAnswer) else item(context)
+        return Proposal(action, Usage(), "stand-in")
 
 
 def test_a_model_that_ignores_the_injection_is_followed_by_a_compromised_run(
