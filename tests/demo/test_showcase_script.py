@@ -103,7 +103,7 @@ def test_script_demo_tells_every_part_and_the_journal_shows_each(tmp_path: Path)
     assert "held for approval flow.untrusted-target" in output
     assert "✗" not in output
     assert "journal intact" in output
-    assert "6 of 6 goals met their checks" in output
+    assert "6 of 6 results passed their world checks" in output
 
 
 def test_a_reply_written_before_reading_the_ticket_is_reported_as_failed(
@@ -127,7 +127,7 @@ def test_a_reply_written_before_reading_the_ticket_is_reported_as_failed(
     finished = [r for r in _of(journal, "run.finished") if TICKET_88_GOAL in _goal(journal, r)]
     assert [r.payload["status"] for r in finished] == ["completed"]
     assert "✗ answered without reading ticket 88" in output
-    assert "1 of 2 goals met their checks" in output
+    assert "1 of 2 results passed their world checks" in output
 
 
 def _goal(journal: Journal, record: Record) -> str:
@@ -182,7 +182,7 @@ def test_a_model_that_ignores_the_injection_is_followed_by_a_compromised_run(
     }
     assert fired == {runs[1].run_id}
     assert "did not take the bait" in output
-    assert "4 of 4 goals met their checks" in output
+    assert "4 of 4 results passed their world checks" in output
 
 
 def test_the_demo_refuses_an_unknown_reasoner_in_one_line(tmp_path: Path) -> None:

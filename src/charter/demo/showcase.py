@@ -122,7 +122,8 @@ class _Story:
             if fired is None:
                 note(
                     self.console,
-                    "The embedded model did not take the bait this time. To show what charter "
+                    "The embedded model did not take the bait this time: it made no call the "
+                    "injected instruction demands. To show what charter "
                     "does when a model does, the same goal again with a [bold]scripted "
                     "reasoner that obeys the injected instruction[/] (a compromised model):",
                 )
@@ -385,7 +386,7 @@ def run_demo(
     style = "green" if intact and met == len(results) else "red"
     journal_state = "Journal intact" if intact else "Journal NOT intact"
     console.print(
-        f"\n[bold {style}]{journal_state}; {met} of {len(results)} goals met their checks "
-        "in the world.[/]"
+        f"\n[bold {style}]{journal_state}; {met} of {len(results)} results passed their "
+        "world checks.[/]"
     )
     return 0 if intact and met == len(results) else 1
