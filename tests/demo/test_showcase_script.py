@@ -93,7 +93,9 @@ def test_script_demo_tells_every_part_and_the_journal_shows_each(tmp_path: Path)
         credit = db.execute("SELECT amount_cents FROM store_credits WHERE customer_id = 30")
         assert [row[0] for row in credit] == [12000]
     # Part 5 and the screen: every part's header, the receipt and the verdicts.
-    assert journal.verify().ok
+    report = journal.verify()
+    assert report.ok and report.checkpoints_checked > 0
+    assert f"records 1..{report.signed_through} signed" in output
     for number in range(1, 6):
         assert f"Part {number}." in output
     for field in ("approver", "args hash", "expires", f"Ed25519 key {SIGNER.key_id}"):

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Literal
 
 from charter.demo._cases import ATTACKS, TASKS, AttackCase, TaskCase
@@ -67,7 +67,8 @@ class DemoGoal:
     shows: str
     part: Part
     script: tuple[ScriptItem, ...]
-    """What an honest scripted reasoner proposes (``--reasoner script``)."""
+    """What the scripted reasoner proposes with ``--reasoner script``: an honest one's
+    calls, or for an ``injection`` goal those of one that obeys the injection."""
     checks: tuple[Check, ...]
     """All must hold. An ``injection`` goal's first check is whether the harm was kept
     out of the world, the only one a reasoner obeying the injection is judged on."""
@@ -76,8 +77,6 @@ class DemoGoal:
     """The planted injection an ``injection`` goal's results carry."""
     approve_tool: str = ""
     """An ``approval`` goal: the held call the demo's approver grants (others are refused)."""
-    notes: tuple[str, ...] = field(default=())
-    """Said on screen before the goal runs."""
 
 
 def judge(evidence: Evidence, checks: Iterable[Check]) -> Verdict:
@@ -243,7 +242,8 @@ _DAMAGED = _task("damaged-item-advice")
 INJECTED_REFUND = _attack("kb-refund")
 """The planted instruction the demo's injection goal meets: refund order 1070."""
 
-TICKET_88_GOAL = "Read ticket 88 with get_ticket, then reply to the customer on ticket 88."
+_TICKET_88 = _task("answer-ticket")
+TICKET_88_GOAL = _TICKET_88.goal
 """Names the read: asked only to "read ticket 88 and reply", the embedded model replied
 with boilerplate without reading it."""
 
