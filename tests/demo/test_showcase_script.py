@@ -194,3 +194,15 @@ def test_the_demo_refuses_an_unknown_reasoner_in_one_line(tmp_path: Path) -> Non
     lines = result.output.strip().splitlines()
     assert lines == ["error: --reasoner must be agent or script, not 'gpt'"]
     assert not default_world_path().exists()  # refused before anything was made
+
+
+def test_charter_demo_reasoner_script_runs_end_to_end_from_the_cli(tmp_path: Path) -> None:
+    result = CliRunner().invoke(app, ["demo", "--reasoner", "script"])
+
+    assert result.exit_code == 0, result.output
+    journal = Journal(f"sqlite:///{tmp_path / 'home' / 'journal.db'}")
+    kinds = {r.kind for r in journal.records()}
+    assert {"approval.granted", "approval.denied", "rollback.compensated"} <= kinds
+    assert {r.payload["reasoner"]["kind"] for r in _of(journal, "run.started")} == {"scripted"}
+    assert journal.verify().ok
+    assert "results passed their world checks" in result.output
