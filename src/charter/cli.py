@@ -535,6 +535,13 @@ def trace(
 def demo(
     reset: Annotated[bool, typer.Option(help="Recreate the demo world first.")] = True,
     goals: Annotated[int, typer.Option(help="Run only the first N demo goals.")] = 0,
+    reasoner: Annotated[
+        str,
+        typer.Option(
+            help="agent: the embedded model (minutes); script: scripted reasoners tell the "
+            "same story without the model (seconds)."
+        ),
+    ] = "agent",
     drift: Annotated[
         bool,
         typer.Option(
@@ -569,7 +576,13 @@ def demo(
             return run_drift_demo(console, journal=_journal(signed=True), home=home)
         from charter.demo.showcase import run_demo
 
-        return run_demo(console, journal=_journal(signed=True), reset=reset, limit=goals or None)
+        return run_demo(
+            console,
+            journal=_journal(signed=True),
+            reset=reset,
+            limit=goals or None,
+            reasoner=reasoner,
+        )
 
     raise typer.Exit(_guarded(go))
 
