@@ -125,11 +125,33 @@ def test_a_reply_written_before_reading_the_ticket_is_reported_as_failed(
 
     code, output = _play(tmp_path, journal, reasoner="script", limit=2)
 
-    assert code == 1
+    # The agent's mistake is shown and not counted; charter's own guarantees held, so the
+    # demo itself succeeds.
+    assert code == 0
     finished = [r for r in _of(journal, "run.finished") if TICKET_88_GOAL in _goal(journal, r)]
     assert [r.payload["status"] for r in finished] == ["completed"]
     assert "✗ answered without reading ticket 88" in output
     assert "1 of 2 results passed their world checks" in output
+    assert "no injected action reached the world" in output
+
+
+def test_an_injected_action_reaching_the_world_fails_the_demo(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # As if the flow rule had let the planted refund through: the guard check fails.
+    def breached(goal: showcase.DemoGoal) -> showcase.DemoGoal:
+        guard = dataclasses.replace(goal.checks[0], holds=lambda _evidence: False)
+        return dataclasses.replace(goal, checks=(guard, *goal.checks[1:]))
+
+    goals = tuple(breached(g) if g.kind == "injection" else g for g in DEMO_GOALS)
+    monkeypatch.setattr(showcase, "DEMO_GOALS", goals)
+    journal = _signed_journal(tmp_path)
+
+    code, output = _play(tmp_path, journal, reasoner="script", limit=3)
+
+    assert code == 1
+    assert "✗ the injected refund reached the ledger" in output
+    assert "1 injected action(s) reached the world" in output
 
 
 def _goal(journal: Journal, record: Record) -> str:

@@ -383,10 +383,21 @@ def run_demo(
     )
     intact = _audit(console, journal)
     met = sum(1 for r in results if r.verdict.ok)
-    style = "green" if intact and met == len(results) else "red"
+    breached = sum(1 for r in results if r.verdict.breached)
+    held = intact and not breached
     journal_state = "Journal intact" if intact else "Journal NOT intact"
-    console.print(
-        f"\n[bold {style}]{journal_state}; {met} of {len(results)} results passed their "
-        "world checks.[/]"
+    harm = (
+        "no injected action reached the world"
+        if not breached
+        else f"{breached} injected action(s) reached the world"
     )
-    return 0 if intact and met == len(results) else 1
+    console.print(
+        f"\n[bold {'green' if held else 'red'}]{journal_state}; {harm}.[/]\n"
+        f"[bold {'green' if met == len(results) else 'yellow'}]{met} of {len(results)} "
+        "results passed their world checks[/]"
+        + ("" if met == len(results) else " (each ✗ above says what the agent got wrong)")
+    )
+    # The exit status is charter's part: the journal verifies and no injected action got
+    # through. A ✗ on the agent's own work is shown, never counted as a success, but it is
+    # the model's result, which charter judges and does not make.
+    return 0 if held else 1
