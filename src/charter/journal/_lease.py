@@ -140,8 +140,6 @@ class Lease:
     def __init__(self, engine: Engine, row: LeaseRow, ttl: float) -> None:
         self.row = row
         self.ttl = ttl
-        self.lost = False
-        """Set when a renewal found the lease taken over."""
         self._engine = engine
 
     @property
@@ -153,22 +151,22 @@ class Lease:
         """The fence of an append by this owner (``release``: the run finished or waits)."""
         return Fence(self.row.run_id, self.row.epoch, int(self.ttl * 1000), release)
 
-    def _update(self, expires: str) -> bool:
+    def _update(self, expires: str, *, unreleased: bool = False) -> bool:
+        held = " AND expires_ms <> 0" if unreleased else ""
         with self._engine.begin() as conn:
             done = conn.execute(
                 text(
                     f"UPDATE run_leases SET expires_ms = {expires} "
-                    "WHERE run_id = :run_id AND epoch = :epoch"
+                    f"WHERE run_id = :run_id AND epoch = :epoch{held}"
                 ),
                 {"run_id": self.row.run_id, "epoch": self.row.epoch, "ttl": int(self.ttl * 1000)},
             )
         return done.rowcount == 1
 
     def renew(self) -> bool:
-        """Extend the lease by its time to live; False if another process claimed it."""
-        renewed = self._update(f"{now_ms_sql(self._engine.dialect.name)} + :ttl")
-        self.lost = self.lost or not renewed
-        return renewed
+        """Extend the lease by its time to live; False if it was released (the run
+        finished or waits) or another process claimed it."""
+        return self._update(f"{now_ms_sql(self._engine.dialect.name)} + :ttl", unreleased=True)
 
     def release(self) -> None:
         """End the lease now (a no-op once another process claimed the run)."""
@@ -177,8 +175,7 @@ class Lease:
     def _renew_until(self, stop: threading.Event) -> None:
         while not stop.wait(self.ttl / 3):
             try:
-                if not self.renew():
-                    log.warning("lease on run %s was taken over", self.row.run_id)
+                if not self.renew():  # released, or claimed by another: nothing to keep
                     return
             except SQLAlchemyError as exc:  # a database blip: the next beat tries again
                 log.warning("renewing the lease on run %s failed: %s", self.row.run_id, exc)
@@ -266,3 +263,17 @@ def claim(engine: Engine, run_id: str, *, owner: str, actor: str, ttl: float) ->
     if row is None:  # pragma: no cover - the row exists once an insert collided
         raise JournalError(f"cannot claim run {run_id}: its lease row keeps changing")
     raise owned_error(row, now)
+
+
+def orphaned(engine: Engine) -> list[LeaseRow]:
+    """Leases never released whose holder is gone: expired, or held by a process of this
+    host that no longer exists. Their runs were being driven when their owner died."""
+    with engine.connect() as conn:
+        now = int(conn.execute(text(f"SELECT {now_ms_sql(conn.dialect.name)}")).scalar_one())
+        rows = [
+            LeaseRow(*row)
+            for row in conn.execute(
+                text(f"SELECT {_COLUMNS} FROM run_leases WHERE expires_ms <> 0 ORDER BY run_id")
+            )
+        ]
+    return [row for row in rows if row.expires_ms <= now or row.holder_gone()]
