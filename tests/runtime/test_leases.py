@@ -298,3 +298,31 @@ def test_a_recovery_of_a_killed_owner_on_this_host_needs_no_wait(
 
     assert run.status == "completed" and world.payments() == [7]
     assert os.getpid() != row.pid
+
+
+def test_threads_sharing_an_in_memory_journal_each_own_their_run() -> None:
+    journal = Journal("sqlite://")  # one connection for every thread
+    runner = Runner(journal, lease_ttl=0.05)  # renewals run often beside the appends
+    done: list[int] = []
+
+    @tool(side_effect="write")
+    def tag(order_id: int) -> int:
+        """Tag an order."""
+        time.sleep(0.01)
+        done.append(order_id)
+        return order_id
+
+    def go(number: int) -> None:
+        script = [call("tag", order_id=number), call("tag", order_id=-number), respond("ok")]
+        runner.run(make_agent([tag], ScriptedReasoner(script)), f"tag {number}")
+
+    threads = [threading.Thread(target=go, args=(n,)) for n in range(1, 9)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+
+    finished = journal.records_of_kind("run.finished")
+    assert len(finished) == 8 and {r.payload["status"] for r in finished} == {"completed"}
+    assert sorted(done) == sorted([*range(1, 9), *range(-8, 0)])
+    assert journal.verify().ok

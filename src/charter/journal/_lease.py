@@ -20,8 +20,9 @@ import logging
 import os
 import socket
 import threading
+import weakref
 from collections.abc import Generator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -32,6 +33,22 @@ from sqlalchemy.exc import SQLAlchemyError
 from charter.errors import JournalError, LeaseLostError, RunOwnedError
 
 log = logging.getLogger("charter.lease")
+
+_SHARED: weakref.WeakKeyDictionary[Engine, threading.Lock] = weakref.WeakKeyDictionary()
+"""Engines whose one connection every thread shares (in-memory SQLite), each with the lock
+its journal appends under: lease statements take it too, or they would run inside (and
+commit or roll back) another thread's append on that connection."""
+
+
+def share_connection(engine: Engine, lock: threading.Lock) -> None:
+    """Say that ``engine`` has one connection, used under ``lock`` by its journal."""
+    _SHARED[engine] = lock
+
+
+def _guard(engine: Engine) -> AbstractContextManager[object]:
+    found = _SHARED.get(engine)
+    return nullcontext() if found is None else found
+
 
 DEFAULT_TTL = 30.0
 """Seconds a lease lasts without renewal; its owner renews it every third of that."""
@@ -108,7 +125,7 @@ def _read(conn: Connection, run_id: str) -> tuple[LeaseRow | None, int]:
 
 def lease_of(engine: Engine, run_id: str) -> tuple[LeaseRow | None, int]:
     """The run's lease row (None if never claimed) and the database's now in ms."""
-    with engine.connect() as conn:
+    with _guard(engine), engine.connect() as conn:
         return _read(conn, run_id)
 
 
@@ -153,7 +170,7 @@ class Lease:
 
     def _update(self, expires: str, *, unreleased: bool = False) -> bool:
         held = " AND expires_ms <> 0" if unreleased else ""
-        with self._engine.begin() as conn:
+        with _guard(self._engine), self._engine.begin() as conn:
             done = conn.execute(
                 text(
                     f"UPDATE run_leases SET expires_ms = {expires} "
@@ -220,7 +237,7 @@ def claim(engine: Engine, run_id: str, *, owner: str, actor: str, ttl: float) ->
     }
     try:
         for _attempt in range(5):
-            with engine.begin() as conn:
+            with _guard(engine), engine.begin() as conn:
                 if conn.dialect.name == "sqlite":
                     # Write-locked from the start: a read snapshot upgraded to a write
                     # after another claim committed would fail instead of waiting.
@@ -268,7 +285,7 @@ def claim(engine: Engine, run_id: str, *, owner: str, actor: str, ttl: float) ->
 def orphaned(engine: Engine) -> list[LeaseRow]:
     """Leases never released whose holder is gone: expired, or held by a process of this
     host that no longer exists. Their runs were being driven when their owner died."""
-    with engine.connect() as conn:
+    with _guard(engine), engine.connect() as conn:
         now = int(conn.execute(text(f"SELECT {now_ms_sql(conn.dialect.name)}")).scalar_one())
         rows = [
             LeaseRow(*row)

@@ -39,7 +39,7 @@ from sqlalchemy.pool import PoolProxiedConnection, StaticPool
 
 from charter.errors import JournalError
 from charter.journal._checkpoint import Checkpoint, JournalSigner, JournalVerifier
-from charter.journal._lease import Fence, lost_error, now_ms_sql
+from charter.journal._lease import Fence, lost_error, now_ms_sql, share_connection
 from charter.journal._record import GENESIS_HASH, Record, canonical_json, record_hash
 from charter.journal._schema import migrate
 from charter.journal._verify import Problem, VerifyReport, verify_chain
@@ -162,6 +162,8 @@ class Journal:
         if parsed.get_backend_name() == "sqlite":
             event.listen(self._engine, "connect", _sqlite_pragmas)
         self._lock = threading.Lock()
+        if options.get("poolclass") is StaticPool:  # one connection shared by every thread
+            share_connection(self._engine, self._lock)
         self._writer: PoolProxiedConnection | None = None
         self._newest: dict[tuple[str, ...], int] = {}
         """:meth:`latest_seq` answers by kinds (SQLite), kept current by this handle's own
@@ -257,6 +259,7 @@ class Journal:
         # Serialised once, outside the lock: a retry after a collision only re-chains, and
         # threads appending together encode their payloads side by side.
         bodies = [canonical_json(payload) for _, _, payload in entries]
+        fenced = False
         with self._lock:
             for _attempt in range(50):
                 ts = datetime.now(UTC).isoformat()  # under the lock: stamps follow seq order
@@ -270,8 +273,8 @@ class Journal:
                 try:
                     self._write(built, sign=checkpoint and self.signer is not None, fence=fence)
                 except _Fenced:
-                    assert fence is not None
-                    raise lost_error(self._engine, fence.run_id, fence.epoch) from None
+                    fenced = True  # said once the lock is released: saying it reads
+                    break
                 except _SeqCollision:
                     # Another process appended first: re-read its head and chain after it.
                     with self._engine.connect() as conn:
@@ -287,6 +290,9 @@ class Journal:
                     if mine:
                         self._newest[kinds] = mine[-1]
                 return built
+        if fenced:
+            assert fence is not None
+            raise lost_error(self._engine, fence.run_id, fence.epoch)
         raise JournalError("journal append kept colliding with other writers; try again")
 
     def _fence_sql(self, fence: Fence) -> tuple[str, tuple[Any, ...]]:
