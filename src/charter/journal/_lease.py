@@ -20,6 +20,7 @@ import logging
 import os
 import socket
 import threading
+import time
 import weakref
 from collections.abc import Generator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
@@ -73,6 +74,9 @@ class Fence:
     """The lease is renewed to the database's now plus this."""
     release: bool = False
     """End the lease instead (the run finished or waits)."""
+    create: LeaseRow | None = None
+    """Create the lease as this row instead (the run's first records: a new run is
+    claimed in the transaction that journals its start); refused if it exists."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,12 +142,17 @@ def owned_error(row: LeaseRow, now_ms: int) -> RunOwnedError:
     )
 
 
-def lost_error(engine: Engine, run_id: str, epoch: int) -> LeaseLostError:
-    """The refusal of an append under ``epoch``, naming who holds the run now."""
+def refusal(engine: Engine, fence: Fence) -> RunOwnedError | LeaseLostError:
+    """Why an append under ``fence`` was refused, naming who holds the run now."""
+    run_id, epoch = fence.run_id, fence.epoch
     try:
-        row, _now = lease_of(engine, run_id)
+        row, now = lease_of(engine, run_id)
     except SQLAlchemyError:
-        row = None
+        row, now = None, 0
+    if fence.create is not None:
+        if row is None:  # pragma: no cover - the insert was refused because it exists
+            return RunOwnedError(f"run {run_id} is claimed by another process")
+        return owned_error(row, now)
     now = f"; {row.holder()} holds it (epoch {row.epoch})" if row and row.epoch != epoch else ""
     return LeaseLostError(
         f"run {run_id}: this process lost its lease (epoch {epoch}){now}; it stopped "
@@ -157,6 +166,11 @@ class Lease:
     def __init__(self, engine: Engine, row: LeaseRow, ttl: float) -> None:
         self.row = row
         self.ttl = ttl
+        self.released = False
+        """Set by whoever journaled the release with the run's last records."""
+        self.renewed_at = time.monotonic()
+        """When the lease was last renewed (``time.monotonic()``); fenced appends renew it."""
+        self._creating = False
         self._engine = engine
 
     @property
@@ -164,9 +178,23 @@ class Lease:
         """The leased run."""
         return self.row.run_id
 
+    @classmethod
+    def new(cls, engine: Engine, run_id: str, *, owner: str, actor: str, ttl: float) -> Lease:
+        """The lease of a new run, created by its first fenced append (no round trip of
+        its own); that append is refused with RunOwnedError if the run has a lease."""
+        row = LeaseRow(run_id, 1, *_me(owner, actor), 0)
+        lease = cls(engine, row, ttl)
+        lease._creating = True
+        return lease
+
     def fence(self, *, release: bool = False) -> Fence:
         """The fence of an append by this owner (``release``: the run finished or waits)."""
-        return Fence(self.row.run_id, self.row.epoch, int(self.ttl * 1000), release)
+        create = self.row if self._creating else None
+        return Fence(self.row.run_id, self.row.epoch, int(self.ttl * 1000), release, create)
+
+    def appended(self, started: float, fence: Fence) -> None:
+        """Note that an append under ``fence``, begun at ``started`` (monotonic), succeeded."""
+        self.renewed_at, self.released, self._creating = started, fence.release, False
 
     def _update(self, expires: str, *, unreleased: bool = False) -> bool:
         held = " AND expires_ms <> 0" if unreleased else ""
@@ -183,41 +211,91 @@ class Lease:
     def renew(self) -> bool:
         """Extend the lease by its time to live; False if it was released (the run
         finished or waits) or another process claimed it."""
-        return self._update(f"{now_ms_sql(self._engine.dialect.name)} + :ttl", unreleased=True)
+        started = time.monotonic()
+        renewed = self._update(f"{now_ms_sql(self._engine.dialect.name)} + :ttl", unreleased=True)
+        if renewed:
+            self.renewed_at = started
+        return renewed
 
     def release(self) -> None:
         """End the lease now (a no-op once another process claimed the run)."""
         self._update("0")
 
-    def _renew_until(self, stop: threading.Event) -> None:
-        while not stop.wait(self.ttl / 3):
-            try:
-                if not self.renew():  # released, or claimed by another: nothing to keep
-                    return
-            except SQLAlchemyError as exc:  # a database blip: the next beat tries again
-                log.warning("renewing the lease on run %s failed: %s", self.row.run_id, exc)
-
     @contextmanager
     def held(self) -> Generator[Lease]:
-        """Renew the lease in the background (a slow tool or model step keeps it) until
-        the block ends, then release it."""
-        stop = threading.Event()
-        beat = threading.Thread(
-            target=self._renew_until,
-            args=(stop,),
-            name=f"charter-lease-{self.row.run_id[:12]}",
-            daemon=True,
-        )
-        beat.start()
+        """Keep the lease renewed in the background (a slow tool or model step keeps it)
+        until the block ends, then release it."""
+        _keeper.add(self)
         try:
             yield self
         finally:
-            stop.set()
-            beat.join()
+            _keeper.remove(self)
             try:
-                self.release()
+                if not self.released:
+                    self.release()
             except SQLAlchemyError as exc:  # it expires on its own
                 log.warning("releasing the lease on run %s failed: %s", self.row.run_id, exc)
+
+
+class _Keeper:
+    """One thread per process renews every held lease not renewed for a third of its time
+    to live (a run that journals often renews its lease with its own appends)."""
+
+    def __init__(self) -> None:
+        self._held: set[Lease] = set()
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._next = 0.0
+        """When the thread wakes next (monotonic)."""
+
+    def add(self, lease: Lease) -> None:
+        with self._lock:
+            self._held.add(lease)
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(
+                    target=self._run, name="charter-leases", daemon=True
+                )
+                self._thread.start()
+        if lease.renewed_at + lease.ttl / 3 < self._next:
+            self._wake.set()  # due before the thread wakes: let it sleep less
+
+    def remove(self, lease: Lease) -> None:
+        with self._lock:
+            self._held.discard(lease)
+
+    def _run(self) -> None:
+        while True:
+            self._wake.clear()
+            with self._lock:
+                held = list(self._held)
+            now = time.monotonic()
+            wait = 1.0
+            for lease in held:
+                due = lease.renewed_at + lease.ttl / 3
+                if due <= now:
+                    self._renew(lease)
+                    due = time.monotonic() + lease.ttl / 3
+                wait = min(wait, max(0.0, due - now))
+            self._next = time.monotonic() + wait
+            self._wake.wait(wait)
+
+    def _renew(self, lease: Lease) -> None:
+        try:
+            if lease.renew():
+                return
+        except SQLAlchemyError as exc:  # a database blip: the next round tries again
+            log.warning("renewing the lease on run %s failed: %s", lease.run_id, exc)
+            return
+        self.remove(lease)  # released, or claimed by another: nothing to keep
+
+
+_keeper = _Keeper()
+
+
+def _me(owner: str, actor: str) -> tuple[str, str, int, str]:
+    """``(owner, host, pid, actor)`` of a lease this process takes."""
+    return owner[:255], socket.gethostname()[:255], os.getpid(), actor[:255]
 
 
 def claim(engine: Engine, run_id: str, *, owner: str, actor: str, ttl: float) -> Lease:
@@ -227,15 +305,22 @@ def claim(engine: Engine, run_id: str, *, owner: str, actor: str, ttl: float) ->
         RunOwnedError: another process holds an unexpired lease on the run.
         JournalError: the database cannot be reached.
     """
-    me: dict[str, Any] = {
-        "run_id": run_id,
-        "owner": owner[:255],
-        "host": socket.gethostname()[:255],
-        "pid": os.getpid(),
-        "actor": actor[:255],
-        "ttl": int(ttl * 1000),
-    }
+    holder = dict(zip(("owner", "host", "pid", "actor"), _me(owner, actor), strict=True))
+    me: dict[str, Any] = {"run_id": run_id, "ttl": int(ttl * 1000)} | holder
     try:
+        with _guard(engine), engine.begin() as conn:  # a new run, the common case: one statement
+            now_sql = now_ms_sql(conn.dialect.name)
+            expires = conn.execute(
+                text(
+                    f"INSERT INTO run_leases ({_COLUMNS}) VALUES (:run_id, 1, :owner, :host, "
+                    f":pid, :actor, {now_sql} + :ttl) ON CONFLICT (run_id) DO NOTHING "
+                    "RETURNING expires_ms"
+                ),
+                me,
+            ).scalar_one_or_none()
+        if expires is not None:
+            mine = LeaseRow(run_id, 1, me["owner"], me["host"], me["pid"], me["actor"], expires)
+            return Lease(engine, mine, ttl)
         for _attempt in range(5):
             with _guard(engine), engine.begin() as conn:
                 if conn.dialect.name == "sqlite":

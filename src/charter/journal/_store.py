@@ -39,7 +39,7 @@ from sqlalchemy.pool import PoolProxiedConnection, StaticPool
 
 from charter.errors import JournalError
 from charter.journal._checkpoint import Checkpoint, JournalSigner, JournalVerifier
-from charter.journal._lease import Fence, lost_error, now_ms_sql, share_connection
+from charter.journal._lease import Fence, now_ms_sql, refusal, share_connection
 from charter.journal._record import GENESIS_HASH, Record, canonical_json, record_hash
 from charter.journal._schema import migrate
 from charter.journal._verify import Problem, VerifyReport, verify_chain
@@ -292,16 +292,24 @@ class Journal:
                 return built
         if fenced:
             assert fence is not None
-            raise lost_error(self._engine, fence.run_id, fence.epoch)
+            raise refusal(self._engine, fence)
         raise JournalError("journal append kept colliding with other writers; try again")
 
     def _fence_sql(self, fence: Fence) -> tuple[str, tuple[Any, ...]]:
         """The lease update a fenced append makes (and needs to match one row)."""
         mark = self._mark
+        now = now_ms_sql(self._engine.dialect.name)
+        if fence.create is not None:
+            row = fence.create
+            return (
+                "INSERT INTO run_leases (run_id, epoch, owner, host, pid, actor, expires_ms) "
+                f"VALUES ({mark}, {mark}, {mark}, {mark}, {mark}, {mark}, {now} + {mark}) "
+                "ON CONFLICT (run_id) DO NOTHING",
+                (row.run_id, row.epoch, row.owner, row.host, row.pid, row.actor, fence.ttl_ms),
+            )
         where = f"WHERE run_id = {mark} AND epoch = {mark}"
         if fence.release:
             return f"UPDATE run_leases SET expires_ms = 0 {where}", (fence.run_id, fence.epoch)
-        now = now_ms_sql(self._engine.dialect.name)
         return (
             f"UPDATE run_leases SET expires_ms = {now} + {mark} {where}",
             (fence.ttl_ms, fence.run_id, fence.epoch),
@@ -387,7 +395,7 @@ class Journal:
                 if signed
                 else ""
             )
-            fenced = "" if fence is None else f"fence AS ({fence} RETURNING 1), "
+            fenced = "" if fence is None else f"fence AS ({fence} RETURNING 1), "  # 0 or 1 row
             head = (
                 "VALUES ('head', %s)"
                 if fence is None

@@ -158,7 +158,10 @@ class Runner:
     def _flush(self, session: _Session, *, checkpoint: bool = False, release: bool = False) -> None:
         lease = session.lease
         fence = None if lease is None else lease.fence(release=release)
+        started = time.monotonic()
         stored = self.journal.append(session.pending, checkpoint=checkpoint, fence=fence)
+        if lease is not None and fence is not None:
+            lease.appended(started, fence)
         session.pending.clear()
         if any(item.kind == "notify.queued" and item.payload["webhook_url"] for item in stored):
             self._notifier.submit(self._deliver)
@@ -244,7 +247,13 @@ class Runner:
             RunLabels(goal),
             actor,
         )
-        with self._claim(run.run_id, actor).held() as lease:
+        if run_id is None:  # a new id: its lease is created with its run.started
+            new = Lease.new(
+                self.journal.engine, run.run_id, owner=self.owner, actor=actor, ttl=self.lease_ttl
+            )
+        else:  # a given id (a queue's): a worker that died may hold it
+            new = self._claim(run.run_id, actor)
+        with new.held() as lease:
             if run_id is not None and next(iter(self.journal.records(run_id)), None):
                 raise RunStateError(f"run {run_id} already started; recover or resume it")
             session.lease = lease
