@@ -180,3 +180,24 @@ def test_a_bad_lease_ttl_is_refused(monkeypatch: pytest.MonkeyPatch, value: str)
 
     with pytest.raises(ConfigError, match="CHARTER_LEASE_TTL"):
         settings.lease_ttl()
+
+
+def test_a_new_runs_lease_is_created_with_its_first_records(journal: Journal) -> None:
+    lease = Lease.new(journal.engine, "r1", owner="a", actor="sam", ttl=30)
+
+    journal.append([("r1", "run.started", {})], fence=lease.fence())
+
+    row, now = lease_of(journal.engine, "r1")
+    assert row is not None and (row.owner, row.actor, row.epoch) == ("a", "sam", 1)
+    assert row.expires_ms > now
+
+
+def test_a_new_run_whose_id_is_leased_is_refused_whole(journal: Journal) -> None:
+    _claim(journal, "first")
+    second = Lease.new(journal.engine, "r1", owner="second", actor="", ttl=30)
+
+    with pytest.raises(RunOwnedError, match="owned by first"):
+        journal.append([("r1", "run.started", {})], fence=second.fence())
+
+    assert list(journal.records("r1")) == []
+    assert journal.verify().ok
