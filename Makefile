@@ -52,6 +52,7 @@ $(BENCH_VENV)/.charter-bench: pyproject.toml requirements-llm.txt benchmarks/req
 bench-env: $(BENCH_VENV)/.charter-bench
 
 bench: bench-env
+	$(BENCH_PY) benchmarks/startup.py
 	$(BENCH_PY) benchmarks/step_overhead.py
 	$(BENCH_PY) benchmarks/durability.py
 	$(BENCH_PY) benchmarks/policy_latency.py

@@ -398,6 +398,7 @@ def test_measure_reads_an_agents_runs_from_the_journal(journal_path: Path) -> No
     measured = measure(Journal(f"sqlite:///{journal_path}"), "refund-desk")
 
     assert (measured.runs, measured.finished, measured.completed) == (5, 4, 3)
+    assert (measured.succeeded, measured.denied, measured.failed) == (3, 1, 0)  # the budget
     assert measured.success_rate == 0.75
     assert measured.median_cost_usd == pytest.approx(0.02)  # of 0.02, 0.02, 0.03, 0.01
     assert measured.mean_cost_usd == pytest.approx(0.02)
@@ -405,6 +406,23 @@ def test_measure_reads_an_agents_runs_from_the_journal(journal_path: Path) -> No
     assert measured.median_steps == 2
     assert measured.median_duration_seconds is not None
     assert measured.median_duration_seconds >= 0
+
+
+def test_runs_that_completed_after_a_denial_are_measured_as_errors(tmp_path: Path) -> None:
+    journal = Journal(f"sqlite:///{tmp_path / 'journal.db'}")
+    runner = Runner(journal)
+    strict = _charter(rules=[{"id": "no-refunds", "effect": "deny", "tools": ["refund_order"]}])
+    for order in (1, 2, 3):
+        _run(runner, [call("refund_order", order_id=order), respond("could not refund")], strict)
+    runner.close()
+
+    measured = measure(journal, "refund-desk")
+    advice = advise(Workflow.model_validate(HAND), measured)
+
+    assert (measured.finished, measured.completed, measured.denied) == (3, 3, 3)
+    assert (measured.succeeded, measured.success_rate) == (0, 0.0)
+    rate = next(a for a in advice.assumptions if a.name == "agent_error_rate")
+    assert (rate.value, rate.source) == (1.0, "measured")
 
 
 def test_measure_reads_page_by_page(journal_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -634,7 +652,10 @@ def test_cli_agent_option_uses_measured_figures(
     as_json = cli.invoke(app, ["advise", workflow, "--agent", "refund-desk", "--json"])
 
     assert shown.exit_code == as_json.exit_code == 0, shown.output
-    assert "measured refund-desk: 5 run(s), 4 finished, 75% completed" in shown.output
+    assert (
+        "measured refund-desk: 5 run(s), 4 finished, 75% succeeded (1 denied, 0 failed)"
+        in shown.output
+    )
     assert "note: Measured: the 4 finished run(s) of 'refund-desk'" in shown.output
     assert re.search(r"agent_cost_per_case_usd\s+\$0\.0200\s+measured", shown.output)
     advice = Advice.model_validate_json(as_json.stdout)

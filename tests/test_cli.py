@@ -10,7 +10,7 @@ from sqlalchemy import text
 from typer.testing import CliRunner
 
 from charter.cli import app
-from charter.journal import Journal
+from charter.journal import Journal, canonical_json
 from tampering import rewrite_chain_from
 
 TOOLS_MODULE = '''
@@ -84,8 +84,59 @@ def test_run_that_does_not_complete_exits_nonzero(env: Path) -> None:
 
     result = cli.invoke(app, ["run", str(env / "agent.yaml"), "Where is order 7?"])
 
+    assert result.exit_code == 4  # the step budget refused the answer: denied
+    assert "run stopped (denied)" in result.output
+
+
+def test_run_whose_tool_failed_exits_1_though_it_completed(env: Path) -> None:
+    result = cli.invoke(app, ["run", str(env / "agent.yaml"), "Where is order 404?"])
+
+    assert result.exit_code == 1, result.output
+    assert "run completed (failed)" in result.output
+
+
+def test_run_whose_call_was_denied_exits_4_and_lists_as_denied(env: Path) -> None:
+    cli.invoke(app, ["tools", "revoke", "lookup_order", "--reason", "leak"])
+
+    result = cli.invoke(app, ["run", str(env / "agent.yaml"), "Where is order 1042?"])
+    listed = cli.invoke(app, ["runs"])
+    (started,) = _journal(env).records_of_kind("run.started")
+    shown = cli.invoke(app, ["show", started.run_id[:10]])
+
+    assert result.exit_code == 4, result.output
+    assert "run completed (denied)" in result.output
+    assert listed.exit_code == 0
+    assert "denied" in listed.output and "succeeded" not in listed.output
+    assert shown.exit_code == 4
+    assert "outcome denied" in shown.output
+
+
+def test_show_exits_0_for_a_run_that_succeeded(env: Path) -> None:
+    _run(env, "Where is order 1042?")
+    (started,) = _journal(env).records_of_kind("run.started")
+
+    shown = cli.invoke(app, ["show", started.run_id])
+
+    assert shown.exit_code == 0, shown.output
+    assert "run completed (succeeded)" in shown.output
+    assert "succeeded" in cli.invoke(app, ["runs"]).output
+
+
+def test_show_of_a_journal_without_outcomes_derives_them(env: Path) -> None:
+    # A journal written before run.finished carried the outcome: the same rules apply.
+    result = cli.invoke(app, ["run", str(env / "agent.yaml"), "Where is order 404?"])
     assert result.exit_code == 1
-    assert "run stopped" in result.output
+    journal = _journal(env)
+    (finished,) = journal.records_of_kind("run.finished")
+    payload = {k: v for k, v in finished.payload.items() if k != "outcome"}
+    rewrite_chain_from(journal, finished.seq, canonical_json(payload))
+
+    shown = cli.invoke(app, ["show", finished.run_id])
+    listed = cli.invoke(app, ["runs"])
+
+    assert shown.exit_code == 1
+    assert "outcome failed" in shown.output
+    assert "failed" in listed.output
 
 
 def test_runs_lists_finished_runs(env: Path) -> None:
@@ -396,7 +447,7 @@ def test_paused_agent_does_not_run_until_resumed(env: Path) -> None:
     after = cli.invoke(app, ["run", str(env / "agent.yaml"), "Where is order 1042?"])
 
     assert paused.exit_code == 0
-    assert blocked.exit_code == 1
+    assert blocked.exit_code == 5  # stopped
     assert "paused by an operator: incident 42" in blocked.output
     assert "paused agent order-desk: incident 42" in listed.output
     assert after.exit_code == 0
@@ -409,6 +460,7 @@ def test_revoked_tool_is_denied_and_the_actor_journaled(env: Path) -> None:
     result = cli.invoke(app, ["run", str(env / "agent.yaml"), "Where is order 1042?"])
 
     assert revoked.exit_code == 0
+    assert result.exit_code == 4
     assert "deny by inventory.revoked" in result.output
     (control,) = _journal(env).records_of_kind("control.revoke")
     assert control.payload == {
@@ -427,3 +479,46 @@ def test_restored_tool_runs_again(env: Path) -> None:
 
     assert "allow by tools.allow" in result.output
     assert "no agent paused, no tool revoked" in cli.invoke(app, ["controls"]).output
+
+
+def test_show_exits_6_for_a_rolled_back_run_and_5_for_a_cancelled_one(env: Path) -> None:
+    from charter import Charter, Runner, tool
+    from charter.runtime._rollback import rollback
+    from charter.testing import ScriptedReasoner, call, make_agent, respond
+
+    tagged: list[int] = []
+
+    def untag(*, result: object, order_id: int) -> None:
+        tagged.remove(order_id)
+
+    @tool(side_effect="write", compensate=untag)
+    def tag(order_id: int) -> str:
+        """Tag an order."""
+        tagged.append(order_id)
+        return "tagged"
+
+    journal = _journal(env)
+    asking = Charter.model_validate(
+        {"name": "c", "rules": [{"id": "ask", "effect": "ask", "tools": ["tag"]}]}
+    )
+    runner = Runner(journal)
+    try:
+        done = make_agent([tag], ScriptedReasoner([call("tag", order_id=1), respond("ok")]))
+        undone = runner.run(done, "tag 1")
+        rollback(journal, done, undone.run_id, actor="ops")
+        held = make_agent([tag], ScriptedReasoner([call("tag", order_id=2)]), charter=asking)
+        waiting = runner.run(held, "tag 2")
+        pending = cli.invoke(app, ["show", waiting.run_id])
+        runner.cancel(waiting.run_id, actor="ops", reason="not needed")
+    finally:
+        runner.close()
+
+    rolled = cli.invoke(app, ["show", undone.run_id])
+    cancelled = cli.invoke(app, ["show", waiting.run_id])
+
+    assert tagged == []
+    assert pending.exit_code == 3 and "outcome" not in pending.output  # not finished
+    assert rolled.exit_code == 6, rolled.output
+    assert "outcome rolled_back" in rolled.output
+    assert cancelled.exit_code == 5, cancelled.output
+    assert "outcome cancelled" in cancelled.output

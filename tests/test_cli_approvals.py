@@ -103,7 +103,7 @@ def test_denying_resumes_the_run_with_the_denial(env: Path) -> None:
         app, ["approvals", "deny", request_id, "--as", "dana", "--reason", "outside policy"]
     )
 
-    assert result.exit_code == 0, result.output
+    assert result.exit_code == 4, result.output  # its outcome: denied
     assert "dana denied the call: outside policy" in result.output
     assert "run completed" in result.output
 
@@ -215,11 +215,16 @@ def test_runs_replay_and_fork(env: Path) -> None:
 
     same = cli.invoke(app, ["runs", "replay", run_id])
     stricter = cli.invoke(app, ["runs", "replay", run_id, "--agent", str(env / "loose.yaml")])
-    fork = cli.invoke(app, ["runs", "fork", run_id, "--at", "1", "--as", "kim"])
+    refused = cli.invoke(app, ["runs", "fork", run_id, "--at", "1", "--as", "kim"])
+    fork = cli.invoke(
+        app, ["runs", "fork", run_id, "--at", "1", "--as", "kim", "--reexecute-writes"]
+    )
     bad = cli.invoke(app, ["runs", "fork", run_id, "--at", "7"])
 
     assert same.exit_code == 0 and "0 of 2 step(s) decided differently" in same.output
     assert stricter.exit_code == 1 and "now deny by big-refunds changed" in stricter.output
+    assert refused.exit_code == 2 and "would redo 1 write(s)" in refused.output
+    assert "refund_order" in refused.output and "--reexecute-writes" in refused.output
     assert fork.exit_code == 3 and "waiting for approval" in fork.output
     assert bad.exit_code == 2 and "cannot fork at step 7" in bad.output
 

@@ -4,35 +4,26 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from pydantic import ValidationError
 from rich import box
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from charter._yaml import load_model
-from charter.advisor import (
-    OPTIONS,
-    REGULATIONS,
-    Advice,
-    Assumption,
-    Workflow,
-    advise,
-    load_workflow,
-    measure,
-)
 from charter.errors import CharterError
-from charter.journal import Journal
+
+if TYPE_CHECKING:  # the advisor's models load when a command runs, not with every command
+    from charter.advisor import Advice, Assumption, Workflow
+    from charter.journal import Journal
 
 QUESTIONS: tuple[tuple[str, str, str], ...] = (
     ("name", "Workflow name", "my-workflow"),
     ("latency.p95_seconds", "p95 latency the business needs (seconds)", "60"),
     (
         "regulatory",
-        f"Regulatory constraints (comma-separated: {', '.join(REGULATIONS)})",
+        "Regulatory constraints (comma-separated: {regulations})",
         "none",
     ),
     ("systems_touched", "Systems it reads or changes (count)", "1"),
@@ -44,11 +35,16 @@ QUESTIONS: tuple[tuple[str, str, str], ...] = (
     ("manual_cost_usd", "Cost of a person handling one case (USD)", "5"),
     ("horizon_months", "Horizon of the estimate (months)", "12"),
 )
-"""(field, question with its unit, default) for each answer asked without a file."""
+"""(field, question with its unit, default) for each answer asked without a file; a
+question's ``{regulations}`` is replaced by the known regulatory constraints."""
 
 
 def _field_error(answers: dict[str, Any], path: tuple[str, ...]) -> str | None:
     """Why the answer at ``path`` is invalid, if it is (other fields may still be missing)."""
+    from pydantic import ValidationError
+
+    from charter.advisor import Workflow
+
     try:
         Workflow.model_validate(answers)
     except ValidationError as exc:
@@ -62,6 +58,9 @@ def _field_error(answers: dict[str, Any], path: tuple[str, ...]) -> str | None:
 
 def ask_workflow(*, err: bool) -> Workflow:
     """Ask for each field of a workflow, re-asking until an answer is valid."""
+    from charter._yaml import load_model
+    from charter.advisor import REGULATIONS, Workflow
+
     answers: dict[str, Any] = {}
     for name, question, default in QUESTIONS:
         path = tuple(name.split("."))
@@ -79,6 +78,7 @@ def ask_workflow(*, err: bool) -> Workflow:
                 raise typer.BadParameter(problem)
             return value
 
+        question = question.format(regulations=", ".join(REGULATIONS))
         typer.prompt(question, default=default, value_proc=accept, err=err)
     return load_model(Workflow, answers, "answers")
 
@@ -108,6 +108,8 @@ def _value(assumption: Assumption) -> str:
 
 def print_advice(console: Console, advice: Advice) -> None:
     """The options' scores and estimates, the recommendation, reasons and assumptions."""
+    from charter.advisor import OPTIONS
+
     months = advice.horizon_months
     table = Table(box=box.SIMPLE_HEAD, title=f"{escape(advice.workflow)}: model, agent or hybrid?")
     for column in ("option", "score", "cost/case", "monthly cost", "of which errors"):
@@ -148,7 +150,8 @@ def print_advice(console: Console, advice: Advice) -> None:
         took = "-" if m.median_duration_seconds is None else f"{m.median_duration_seconds:.1f}s"
         console.print(
             f"measured {escape(m.agent)}: {m.runs} run(s), {m.finished} finished, "
-            f"{rate} completed, cost per run mean {cost} / median {median}, "
+            f"{rate} succeeded ({m.denied} denied, {m.failed} failed), "
+            f"cost per run mean {cost} / median {median}, "
             f"{m.approvals_per_run or 0:.2f} approval(s) per run, "
             f"median {m.median_steps or 0:g} step(s) and {took}"
         )
@@ -189,6 +192,8 @@ def register(
         """
 
         def go() -> None:
+            from charter.advisor import advise, load_workflow, measure
+
             workflow = load_workflow(workflow_file) if workflow_file is not None else None
             measured = None
             if agent is not None:  # before any question: an unknown agent is an error

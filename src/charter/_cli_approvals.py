@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich import box
@@ -15,10 +15,12 @@ from rich.markup import escape
 from rich.table import Table
 
 from charter._cli_controls import actor_or_user
-from charter.agent import Agent
 from charter.errors import RunStateError
-from charter.journal import Journal, Record
-from charter.runtime import Approvals, ApprovalState, Run, Runner
+
+if TYPE_CHECKING:
+    from charter.agent import Agent
+    from charter.journal import Journal, Record
+    from charter.runtime import ApprovalState, Run, Runner
 
 approvals_app = typer.Typer(help="Answer the charter's ask decisions.", no_args_is_help=True)
 
@@ -52,7 +54,8 @@ def _state_line(state: ApprovalState) -> str:
 
 
 def run_outcome(console: Console, run: Run) -> int:
-    """Print how a run ended (or why it waits); return the CLI exit status."""
+    """Print why a run waits; return the CLI exit status of how it ended (its outcome:
+    see ``charter._cli_outcome``)."""
     if run.status == "waiting":
         console.print(
             f"[yellow]waiting for approval[/] {run.waiting_for}: "
@@ -60,7 +63,9 @@ def run_outcome(console: Console, run: Run) -> int:
             f"`charter approvals deny {run.waiting_for} --reason ...`"
         )
         return WAITING_EXIT
-    return 0 if run.status == "completed" else 1
+    from charter._cli_outcome import exit_status
+
+    return 1 if run.outcome is None else exit_status(run.outcome)
 
 
 def register(
@@ -99,6 +104,7 @@ def register(
     ) -> int:
         """Load the run's agent, let ``act`` drive it with a runner, print the outcome."""
         from charter.observe import chain_listeners, telemetry_from_env
+        from charter.runtime import Runner
 
         agent = run_agent(store, run_id, agent_file)
         telemetry = telemetry_from_env()  # OTLP when configured: resumed segments join the trace
@@ -143,13 +149,17 @@ def register(
         """List approval requests (pending ones unless --all), oldest first."""
 
         def go() -> int:
+            from charter.runtime import Approvals
+
             states = Approvals(journal()).sweep()
             shown = states if every else [s for s in states if s.status == "pending"]
             if not shown:
                 console.print("no pending approval requests" if not every else "no requests")
                 return 0
             table = Table(box=box.SIMPLE_HEAD, pad_edge=False)
-            for column in ("request", "run", "agent", "step", "tool", "asked", "status"):
+            # The id is what `approve` takes: never shortened to fit the terminal.
+            table.add_column("request", no_wrap=True, min_width=len(shown[0].request.request_id))
+            for column in ("run", "agent", "step", "tool", "asked", "status"):
                 table.add_column(column, no_wrap=True)
             table.add_column("why", overflow="fold", min_width=16)
             for state in shown:
@@ -174,6 +184,8 @@ def register(
         """Show one request: the call, why it was asked, and its answer."""
 
         def go() -> int:
+            from charter.runtime import Approvals
+
             state = Approvals(journal()).get(request_id)
             r = state.request
             console.print(f"[bold]{r.request_id}[/] {_state_line(state)}")
@@ -209,6 +221,8 @@ def register(
         """Approve a pending request; the receipt is journaled and signed."""
 
         def go() -> int:
+            from charter.runtime import Approvals
+
             store = journal()
             receipt = Approvals(store).approve(request_id, actor_or_user(actor), reason)
             console.print(
@@ -232,6 +246,8 @@ def register(
         """Deny a pending request; the run sees the denial and your reason."""
 
         def go() -> int:
+            from charter.runtime import Approvals
+
             store = journal()
             receipt = Approvals(store).deny(request_id, actor_or_user(actor), reason)
             console.print(f"[red]denied[/] {request_id} as {escape(receipt.approver)}")
@@ -251,7 +267,11 @@ def register(
         actor: Actor = None,
         queue: Queue = False,
     ) -> None:
-        """Continue a run whose approval request was decided or expired."""
+        """Continue a run whose approval request was decided or expired.
+
+        Exit status: 0 succeeded; 1 failed; 2 bad input; 3 waiting for an approval;
+        4 denied; 5 stopped or cancelled; 6 rolled back.
+        """
 
         def go() -> int:
             store = journal()
@@ -269,7 +289,11 @@ def register(
         ] = None,
         actor: Actor = None,
     ) -> None:
-        """Continue a run whose process died, from the journal; never repeat a write."""
+        """Continue a run whose process died, from the journal; never repeat a write.
+
+        Exit status: 0 succeeded; 1 failed; 2 bad input; 3 waiting for an approval;
+        4 denied; 5 stopped or cancelled; 6 rolled back.
+        """
 
         def go() -> int:
             store = journal()
@@ -367,8 +391,19 @@ def register(
             typer.Option("--agent", help="Continue with this agent. Default: the run's own file."),
         ] = None,
         actor: Actor = None,
+        reexecute_writes: Annotated[
+            bool,
+            typer.Option(
+                "--reexecute-writes",
+                help="Let the fork make again the writes the run made from step AT on, "
+                "under new idempotency keys. Without it, such a fork is refused, naming them.",
+            ),
+        ] = False,
     ) -> None:
-        """Start a new run from a journaled run's state before step AT, and run it."""
+        """Start a new run from a journaled run's state before step AT, and run it.
+
+        Exit status, by the new run's outcome: as for charter run.
+        """
 
         def go() -> int:
             store = journal()
@@ -377,7 +412,13 @@ def register(
                 store,
                 full_id,
                 agent_file,
-                lambda runner, agent: runner.fork(agent, full_id, at, actor=actor_or_user(actor)),
+                lambda runner, agent: runner.fork(
+                    agent,
+                    full_id,
+                    at,
+                    actor=actor_or_user(actor),
+                    reexecute_writes=reexecute_writes,
+                ),
             )
 
         raise typer.Exit(guarded(go))

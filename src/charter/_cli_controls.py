@@ -5,15 +5,17 @@ from __future__ import annotations
 
 import getpass
 from collections.abc import Callable
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 from rich.markup import escape
 
-from charter.journal import Journal
-from charter.runtime import Controls
-from charter.runtime._outbox import Outbox
+from charter._identity import normalise_identity
+from charter.errors import ConfigError
+
+if TYPE_CHECKING:
+    from charter.journal import Journal
 
 agents_app = typer.Typer(
     help="Steer agents: the kill switch and supervised mode.", no_args_is_help=True
@@ -28,8 +30,18 @@ Reason = Annotated[str, typer.Option(help="Why (journaled, shown in denials).")]
 
 
 def actor_or_user(actor: str | None) -> str:
-    """The identity given on the command line, or the OS user's name."""
-    return actor or getpass.getuser()
+    """The identity given on the command line, or the OS user's name, normalised
+    (``--as "Sam "`` acts as ``sam``, the name self-approval compares).
+
+    Raises:
+        ConfigError: ``--as`` names nobody (empty once normalised).
+    """
+    if actor is None:
+        return normalise_identity(getpass.getuser())
+    who = normalise_identity(actor)
+    if not who:
+        raise ConfigError(f"--as {actor!r} names nobody: give the identity to act as")
+    return who
 
 
 def register(
@@ -49,6 +61,8 @@ def register(
         """Kill switch: stop every run of AGENT before its next action; start no new one."""
 
         def go() -> None:
+            from charter.runtime import Controls
+
             Controls(journal()).pause(agent, actor=actor_or_user(actor), reason=reason)
             console.print(f"[yellow]paused[/] {escape(agent)}: {escape(reason)}")
 
@@ -63,6 +77,8 @@ def register(
         """Lift a pause: AGENT may run again."""
 
         def go() -> None:
+            from charter.runtime import Controls
+
             Controls(journal()).resume(agent, actor=actor_or_user(actor), reason=reason)
             console.print(f"[green]resumed[/] {escape(agent)}")
 
@@ -77,6 +93,8 @@ def register(
         """Supervised mode: every write or external call of AGENT asks an approver."""
 
         def go() -> None:
+            from charter.runtime import Controls
+
             Controls(journal()).supervise(agent, actor=actor_or_user(actor), reason=reason)
             console.print(f"[yellow]supervised[/] {escape(agent)}: {escape(reason)}")
 
@@ -91,6 +109,8 @@ def register(
         """Lift supervised mode: AGENT's charter alone decides again."""
 
         def go() -> None:
+            from charter.runtime import Controls
+
             Controls(journal()).unsupervise(agent, actor=actor_or_user(actor), reason=reason)
             console.print(f"[green]unsupervised[/] {escape(agent)}")
 
@@ -106,6 +126,8 @@ def register(
         """Deny TOOL from the next step of every run on (of one agent, or all)."""
 
         def go() -> None:
+            from charter.runtime import Controls
+
             Controls(journal()).revoke(tool, actor=actor_or_user(actor), reason=reason, agent=agent)
             scope = f" for {escape(agent)}" if agent else ""
             console.print(f"[red]revoked[/] {escape(tool)}{scope}: {escape(reason)}")
@@ -122,6 +144,8 @@ def register(
         """Undo a revocation (same --agent scope)."""
 
         def go() -> None:
+            from charter.runtime import Controls
+
             who = actor_or_user(actor)
             Controls(journal()).restore(tool, actor=who, agent=agent, reason=reason)
             console.print(f"[green]restored[/] {escape(tool)}")
@@ -133,6 +157,8 @@ def register(
         """List paused agents and revoked tools."""
 
         def go() -> None:
+            from charter.runtime import Controls
+
             state = Controls(journal()).state()
             if not state.paused and not state.revoked:
                 console.print("no agent paused, no tool revoked")
@@ -151,6 +177,8 @@ def register(
         """List notifications and whether their webhook received them."""
 
         def go() -> None:
+            from charter.runtime._outbox import Outbox
+
             messages = Outbox(journal()).messages()[-limit:]
             if not messages:
                 console.print("no notifications")
@@ -170,6 +198,8 @@ def register(
         """Post pending notifications to their webhooks now (failed ones are retried)."""
 
         def go() -> None:
+            from charter.runtime._outbox import Outbox
+
             results = Outbox(journal()).deliver()
             if not results:
                 console.print("nothing to deliver")

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich import box
@@ -17,8 +17,11 @@ from rich.table import Table
 from typer.core import TyperGroup
 
 from charter._cli_controls import actor_or_user, agents_app
-from charter.journal import Journal
-from charter.policy import PHASES, Phase
+
+if TYPE_CHECKING:
+    from charter.evals import CaseResult, EvalResult
+    from charter.journal import Journal
+    from charter.policy import Phase
 
 Actor = Annotated[str | None, typer.Option(help="Who acts (journaled). Default: the OS user.")]
 AgentFile = Annotated[Path, typer.Argument(help="The agent file (its exact version is judged).")]
@@ -62,7 +65,6 @@ def register(
     guarded: Callable[[Callable[[], None]], None],
 ) -> None:
     """Add ``charter eval`` and the rollout commands to ``app``."""
-    from charter.evals import CaseResult, EvalResult  # the CLI starts faster without them
 
     def show_result(result: EvalResult) -> None:
         table = Table(box=box.SIMPLE_HEAD, title=f"{result.suite}: {result.agent}")
@@ -94,7 +96,7 @@ def register(
         return [
             escape(case.name),
             outcome,
-            case.status,
+            case.status + (f" ({case.outcome})" if case.outcome else ""),
             str(case.steps),
             str(case.denials),
             str(case.approvals),
@@ -261,10 +263,11 @@ def _rollout_commands(
     journal: Callable[[], Journal],
     guarded: Callable[[Callable[[], None]], None],
 ) -> None:
-    from charter.agent import load_agent
     from charter.errors import ConfigError
 
     def phase_of(text: str | None) -> Phase | None:
+        from charter.policy import PHASES
+
         if text is None:
             return None
         for phase in PHASES:
@@ -278,6 +281,9 @@ def _rollout_commands(
         from charter.evals import current_phase, gate_results
 
         def go() -> None:
+            from charter.agent import load_agent
+            from charter.policy import PHASES
+
             store, agent = journal(), load_agent(agent_file)
             current = current_phase(store, agent)
             console.print(
@@ -307,6 +313,8 @@ def _rollout_commands(
         from charter.evals import promote as promote_version
 
         def go() -> None:
+            from charter.agent import load_agent
+
             store, agent = journal(), load_agent(agent_file)
             left, results = promote_version(
                 store, agent, actor=actor_or_user(actor), reason=reason, to=phase_of(to)
@@ -331,6 +339,8 @@ def _rollout_commands(
         from charter.evals import demote as demote_version
 
         def go() -> None:
+            from charter.agent import load_agent
+
             agent, target = load_agent(agent_file), phase_of(to)
             assert target is not None
             left = demote_version(

@@ -14,9 +14,9 @@ from rich.markup import escape
 from rich.table import Table
 
 from charter._cli_controls import actor_or_user
-from charter.journal import Journal
 
 if TYPE_CHECKING:
+    from charter.journal import Journal
     from charter.models import DriftReport, ModelVersion
 
 Actor = Annotated[str | None, typer.Option(help="Who acts (journaled). Default: the OS user.")]

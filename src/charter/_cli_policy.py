@@ -5,7 +5,7 @@ from __future__ import annotations
 import fnmatch
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -13,21 +13,26 @@ from rich.markup import escape
 from rich.table import Table
 
 from charter._transcript import describe
-from charter._yaml import read_yaml_mapping
 from charter.errors import RunNotFoundError
-from charter.journal import Journal
-from charter.policy import Charter, load_charter
+
+if TYPE_CHECKING:
+    from charter.journal import Journal
+    from charter.policy import Charter
 
 policy_app = typer.Typer(help="Check charters and explain decisions.", no_args_is_help=True)
 
 
 def _charter_and_tools(path: Path) -> tuple[Charter, list[Any]]:
     """The charter of an agent file (with its tools) or of a charter file (no tools)."""
+    from charter._yaml import read_yaml_mapping
+
     if "toolsets" in read_yaml_mapping(path):
         from charter.agent import load_agent
 
         agent = load_agent(path)
         return agent.charter, list(agent.inventory)
+    from charter.policy import load_charter
+
     return load_charter(path), []
 
 
@@ -105,6 +110,8 @@ def _explain_decision(
     if not versions:
         console.print("[yellow]that policy version is not in this journal[/]")
         return
+    from charter.policy import Charter
+
     charter = Charter.model_validate(versions[0]["charter"])
     for rule_id in d["rules"]:
         rule = next((r for r in charter.rules if r.id == rule_id), None)

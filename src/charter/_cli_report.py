@@ -5,14 +5,16 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 from rich.markup import escape
 
 from charter.errors import CharterError
-from charter.journal import Journal
+
+if TYPE_CHECKING:
+    from charter.journal import Journal
 
 
 def register(

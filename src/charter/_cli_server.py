@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich import box
@@ -14,7 +14,9 @@ from rich.table import Table
 
 from charter._cli_controls import actor_or_user
 from charter.errors import ConfigError
-from charter.journal import Journal
+
+if TYPE_CHECKING:
+    from charter.journal import Journal
 
 tokens_app = typer.Typer(help="API tokens of `charter serve`.", no_args_is_help=True)
 
@@ -49,11 +51,27 @@ def register(
             bool,
             typer.Option(help="Allow a non-loopback --host (put TLS in front of it)."),
         ] = False,
+        max_body: Annotated[
+            int,
+            typer.Option(
+                min=1, metavar="BYTES", help="Largest request body; 413 beyond (default 1 MiB)."
+            ),
+        ] = 1024 * 1024,
+        max_streams: Annotated[
+            int,
+            typer.Option(min=1, help="Live event streams one token may hold open; 429 beyond."),
+        ] = 8,
+        stream_idle: Annotated[
+            float,
+            typer.Option(
+                min=1, metavar="SECONDS", help="Close an event stream with nothing new this long."
+            ),
+        ] = 300.0,
     ) -> None:
         """Serve the HTTP API and the dashboard (loopback only unless --allow-remote)."""
         import uvicorn
 
-        from charter.server import create_app
+        from charter.server import ServerLimits, create_app
         from charter.server._service import agent_files
 
         def go() -> None:
@@ -63,7 +81,10 @@ def register(
                     "reachable from the network: pass --allow-remote (behind TLS) to mean it"
                 )
             known = agent_files(list(agents or []))
-            application = create_app(journal(), known, queue=queue)
+            limits = ServerLimits(
+                max_body=max_body, streams_per_token=max_streams, stream_idle_seconds=stream_idle
+            )
+            application = create_app(journal(), known, queue=queue, limits=limits)
             console.print(
                 f"charter serving on http://{host}:{port} "
                 f"({len(known)} agent(s) startable{', runs queued' if queue else ''})"

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.markup import escape
 
-from charter.journal import Record
+if TYPE_CHECKING:
+    from charter.journal import Record
+
 
 _STATUS_STYLE = {
     "completed": "green",
@@ -19,6 +21,9 @@ _STATUS_STYLE = {
     "error": "red",
     "timeout": "red",
     "stopped": "yellow",
+    "succeeded": "green",
+    "cancelled": "yellow",
+    "rolled_back": "yellow",
     "invalid_arguments": "yellow",
     "unknown_tool": "yellow",
 }
@@ -86,6 +91,13 @@ def describe(record: Record) -> str | None:
             )
         case "budget.extended":
             return f"[magenta]budget extended[/] ({p['rule']}) by {p['request_id']}"
+        case "effect.resolved":
+            outcome = str(p["outcome"]).replace("_", " ")
+            style = "yellow" if p["outcome"] == "happened" else "green"
+            return (
+                f"{step}  [{style}]in-doubt {escape(p['tool'])} {outcome}[/] "
+                f"(resolved by {escape(p['actor'])})"
+            )
         case "rollback.started":
             return f"[magenta]rollback started[/] by {escape(p['actor'])}"
         case (
@@ -102,7 +114,8 @@ def describe(record: Record) -> str | None:
             )
         case "rollback.finished":
             outcome = "complete" if p["complete"] else "incomplete: a human must finish it"
-            return f"[bold]rollback {outcome}[/]"
+            after = f"; run {_styled(p['outcome'])}" if p.get("outcome") else ""
+            return f"[bold]rollback {outcome}[/]{after}"
         case "run.waiting":
             return f"[yellow]run waiting[/] for approval {p['request_id']}"
         case "run.recovered":
@@ -113,8 +126,11 @@ def describe(record: Record) -> str | None:
             return f"[yellow]budget exceeded[/]: {escape(p['reason'])} ({p['rule']})"
         case "run.finished":
             detail = f": {_short(p['error'])}" if p.get("error") else ""
+            # The outcome carries the colour: a run that completed after a denial is red.
+            outcome = f" ({_styled(p['outcome'])})" if p.get("outcome") else ""
+            status = p["status"] if outcome else _styled(p["status"])
             return (
-                f"[bold]run {_styled(p['status'])}[/] after {p['steps']} step(s), "
+                f"[bold]run {status}{outcome}[/] after {p['steps']} step(s), "
                 f"{p['tokens']} tokens{detail}"
             )
         case _:

@@ -82,12 +82,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated, Literal, get_args
+from typing import TYPE_CHECKING, Annotated, Literal, get_args
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from charter._yaml import load_model, read_yaml_mapping
-from charter.journal import Journal
+
+if TYPE_CHECKING:
+    from charter.journal import Journal
 
 Option = Literal["model", "agent", "hybrid"]
 OPTIONS: tuple[Option, ...] = ("model", "agent", "hybrid")
@@ -220,8 +222,17 @@ class Measured(_Model):
     finished: int
     """Runs that ended: completed, failed or stopped."""
     completed: int
+    """Finished runs whose agent gave a final answer (whatever was refused on the way)."""
+    succeeded: int = 0
+    """Finished runs whose outcome is ``succeeded``: completed, nothing refused, no tool
+    call failed."""
+    denied: int = 0
+    """Finished runs with a call refused."""
+    failed: int = 0
+    """Finished runs that failed, or whose tool call failed."""
     success_rate: float | None
-    """Completed over finished; None before any run finished."""
+    """Succeeded over finished; None before any run finished. One minus it is the
+    measured error rate."""
     median_cost_usd: float | None
     mean_cost_usd: float | None
     """Of the finished runs' ``run.finished`` cost."""
@@ -244,6 +255,7 @@ def measure(journal: Journal, agent: str) -> Measured:
     from charter.server._queries import list_runs
 
     runs = finished = completed = asks = 0
+    outcomes: dict[str, int] = {}
     costs: list[float] = []
     steps: list[int] = []
     durations: list[float] = []
@@ -257,6 +269,8 @@ def measure(journal: Journal, agent: str) -> Measured:
                 continue
             finished += 1
             completed += run.status == "completed"
+            if run.outcome is not None:
+                outcomes[run.outcome] = outcomes.get(run.outcome, 0) + 1
             steps.append(run.steps)
             if run.cost_usd is not None:
                 costs.append(run.cost_usd)
@@ -273,7 +287,10 @@ def measure(journal: Journal, agent: str) -> Measured:
         runs=runs,
         finished=finished,
         completed=completed,
-        success_rate=completed / finished if finished else None,
+        succeeded=outcomes.get("succeeded", 0),
+        denied=outcomes.get("denied", 0),
+        failed=outcomes.get("failed", 0),
+        success_rate=outcomes.get("succeeded", 0) / finished if finished else None,
         median_cost_usd=statistics.median(costs) if costs else None,
         mean_cost_usd=statistics.fmean(costs) if costs else None,
         approvals_per_run=asks / runs if runs else None,
@@ -473,7 +490,7 @@ def _figures(w: Workflow, measured: Measured | None) -> _Figures:
         new_rate = 1 - measured.success_rate
         replaced = [f"error rate ({agent_rate:.1%} -> {new_rate:.1%})"]
         agent_rate, rate_src = new_rate, "measured"
-        rate_note = f"runs that did not complete, of the {runs}"
+        rate_note = f"runs that did not succeed (denied, failed, ...), of the {runs}"
         if measured.mean_cost_usd is not None:
             replaced.insert(0, f"cost per case (${agent_cost:g} -> ${measured.mean_cost_usd:g})")
             agent_cost, cost_src = measured.mean_cost_usd, "measured"

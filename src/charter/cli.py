@@ -7,7 +7,7 @@ import sys
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 from rich import box
@@ -18,6 +18,7 @@ from charter import (
     _cli_advise,
     _cli_approvals,
     _cli_controls,
+    _cli_effects,
     _cli_eval,
     _cli_models,
     _cli_policy,
@@ -27,7 +28,9 @@ from charter import (
 )
 from charter._transcript import describe
 from charter.errors import CharterError, RunNotFoundError
-from charter.journal import Journal, JournalVerifier, Record, load_or_create_signer, load_verifier
+
+if TYPE_CHECKING:  # commands import what they use: `charter --help` loads no database layer
+    from charter.journal import Journal, JournalVerifier, Record
 
 app = typer.Typer(
     help="charter: a governed runtime for AI agents.", no_args_is_help=True, add_completion=False
@@ -43,6 +46,15 @@ err_console = Console(stderr=True, highlight=False)
 
 T = TypeVar("T")
 
+IdempotencyKey = Annotated[
+    str | None,
+    typer.Option(
+        "--idempotency-key",
+        help="Starting again with the same key (yours, for this agent) gives the run it "
+        "started instead of starting another; another goal under it is refused.",
+    ),
+]
+
 
 def _guarded(action: Callable[[], T]) -> T:
     """Run ``action``; turn a CharterError into one line on stderr and exit status 2."""
@@ -54,6 +66,8 @@ def _guarded(action: Callable[[], T]) -> T:
 
 
 def _journal(*, signed: bool = False) -> Journal:
+    from charter.journal import Journal, load_or_create_signer
+
     # A signed journal checkpoints its head after every run; the key is created on first use.
     signer = load_or_create_signer(settings.signing_key_path()) if signed else None
     return Journal(settings.database_url(), signer)
@@ -91,22 +105,44 @@ def run(
             "follows OTEL_EXPORTER_OTLP_ENDPOINT either way).",
         ),
     ] = False,
+    idempotency_key: IdempotencyKey = None,
 ) -> None:
     """Run an agent on a goal, printing each governed step.
 
-    Exit status: 0 completed, 3 waiting for an approval, 1 otherwise.
+    Exit status, by the run's outcome: 0 succeeded; 1 failed (the run, or a tool call);
+    2 bad input; 3 waiting for an approval; 4 denied (a call was refused); 5 stopped or
+    cancelled; 6 rolled back.
     """
     from charter.agent import load_agent
     from charter.observe import chain_listeners, run_trace_id, telemetry_from_env
     from charter.runtime import Runner
+    from charter.runtime._runner import new_run_id
+    from charter.runtime._starts import claim_start
 
     def go() -> int:
         agent = load_agent(agent_file)
+        who = _cli_controls.actor_or_user(actor)
+        journal = _journal(signed=True)
+        run_id: str | None = None
+        if idempotency_key is not None:
+            claim = claim_start(
+                journal,
+                agent=agent.name,
+                actor=who,
+                key=idempotency_key,
+                goal=goal,
+                run_id=new_run_id(),
+            )
+            if not claim.new:
+                return _cli_effects.replayed_start(
+                    console, journal, claim.run_id, started=claim.started
+                )
+            run_id = claim.run_id
         telemetry = telemetry_from_env(console=trace_console, stream=sys.stderr)
         listener = chain_listeners(print_record, telemetry.listener if telemetry else None)
-        runner = Runner(_journal(signed=True), on_record=listener)
+        runner = Runner(journal, on_record=listener)
         try:
-            result = runner.run(agent, goal, actor=_cli_controls.actor_or_user(actor))
+            result = runner.run(agent, goal, actor=who, run_id=run_id)
         finally:
             runner.close()
             if telemetry is not None:
@@ -125,15 +161,31 @@ def submit(
     actor: Annotated[
         str | None, typer.Option("--as", help="Who starts the run. Default: the OS user.")
     ] = None,
+    idempotency_key: IdempotencyKey = None,
 ) -> None:
     """Queue a run for `charter worker` processes; print its run id."""
     from charter.agent import load_agent
     from charter.runtime._runner import new_run_id
+    from charter.runtime._starts import claim_start
     from charter.runtime._worker import submit as enqueue
 
     def go() -> None:
-        load_agent(agent_file)  # a bad agent file is refused now, not in a worker
-        run_id = enqueue(agent_file, goal, _cli_controls.actor_or_user(actor), new_run_id())
+        agent = load_agent(agent_file)  # a bad agent file is refused now, not in a worker
+        who, run_id = _cli_controls.actor_or_user(actor), new_run_id()
+        if idempotency_key is not None:
+            claim = claim_start(
+                _journal(),
+                agent=agent.name,
+                actor=who,
+                key=idempotency_key,
+                goal=goal,
+                run_id=run_id,
+            )
+            if claim.started:
+                console.print(f"run {claim.run_id} was already started with this key")
+                return
+            run_id = claim.run_id  # queued again if never started: the queue keeps one
+        run_id = enqueue(agent_file, goal, who, run_id)
         console.print(f"queued run {run_id}")
 
     _guarded(go)
@@ -220,10 +272,11 @@ def runs(
         return
 
     def go() -> None:
+        from charter._cli_outcome import styled_outcome
         from charter.server._queries import list_runs
 
         table = Table(box=box.SIMPLE_HEAD, pad_edge=False)
-        for column in ("run", "agent", "status", "steps", "tokens", "started"):
+        for column in ("run", "agent", "status", "outcome", "steps", "tokens", "started"):
             table.add_column(column, no_wrap=True)
         table.add_column("goal", overflow="ellipsis", no_wrap=True, min_width=12)
         for run in list_runs(_journal(), limit=limit):
@@ -232,6 +285,7 @@ def runs(
                 run.run_id[:12],
                 run.agent,
                 run.status,
+                styled_outcome(run.outcome),
                 str(run.steps) if finished else "",
                 str(run.tokens) if finished else "",
                 datetime.fromisoformat(run.started_at).strftime("%m-%d %H:%M:%S"),
@@ -244,14 +298,26 @@ def runs(
 
 @app.command()
 def show(run_id: Annotated[str, typer.Argument(help="Run id (a unique prefix will do).")]) -> None:
-    """Show the transcript of one run, from the journal."""
+    """Show the transcript of one run, from the journal.
 
-    def go() -> None:
+    Exit status, by the run's outcome: 0 succeeded; 1 failed; 2 bad input; 3 not finished
+    (running or waiting); 4 denied; 5 stopped or cancelled; 6 rolled back.
+    """
+    from charter._cli_outcome import exit_status, styled_outcome
+    from charter.journal._outcome import OutcomeTally
+
+    def go() -> int:
         journal = _journal()
+        tally = OutcomeTally()
         for record in journal.records(resolve_run_id(journal, run_id)):
             print_record(record)
+            tally.add(record.kind, record.payload)
+        outcome = tally.outcome()
+        if outcome is not None:
+            console.print(f"outcome {styled_outcome(outcome)}")
+        return exit_status(outcome)
 
-    _guarded(go)
+    raise typer.Exit(_guarded(go))
 
 
 @audit_app.command("verify")
@@ -269,6 +335,8 @@ def audit_verify(
     """Check the hash chain and signed checkpoints; exit 1 naming each bad record."""
 
     def go() -> int:
+        from charter.journal import load_or_create_signer, load_verifier
+
         keys: list[JournalVerifier] = [load_verifier(path) for path in public_keys or []]
         key_path = settings.signing_key_path()
         if not keys and key_path.exists():  # never create a key just to verify
@@ -324,6 +392,8 @@ def audit_public_key() -> None:
     """Print the signing key's public key (PEM) for auditors; creates the key if needed."""
 
     def go() -> None:
+        from charter.journal import load_or_create_signer
+
         signer = load_or_create_signer(settings.signing_key_path())
         sys.stdout.write(signer.public_pem())
 
@@ -384,10 +454,27 @@ def demo(
             "--drift", help="Run the model-drift scenario instead (the fraud model as a tool)."
         ),
     ] = False,
+    reset_world: Annotated[
+        bool,
+        typer.Option(
+            "--reset-world",
+            help="Only put the demo world back to its seed (no model needed), then exit.",
+        ),
+    ] = False,
 ) -> None:
     """Run the customer-operations demo on the embedded local model."""
 
     def go() -> int:
+        if reset_world:
+            from charter.demo.world import create_world, default_world_path
+
+            path = default_world_path()
+            try:
+                world = create_world(path, reset=True)
+            except OSError as exc:
+                raise CharterError(f"cannot reset the demo world at {path}: {exc}") from exc
+            console.print(f"demo world reset to its seed: {world}")
+            return 0
         if drift:
             from charter.demo.drift import run_drift_demo
 
@@ -402,6 +489,7 @@ def demo(
 
 _cli_policy.register(app, console, _journal, _guarded, resolve_run_id)
 _cli_controls.register(app, console, _journal, _guarded)
+_cli_effects.register(runs_app, console, _journal, _guarded, resolve_run_id)
 _cli_advise.register(app, console, _journal, _guarded)
 _cli_models.register(app, console, _journal, _guarded)
 _cli_eval.register(app, console, _journal, _guarded)

@@ -27,6 +27,11 @@ class JournalError(CharterError):
     """The journal store cannot be opened or written."""
 
 
+class JournalContentionError(JournalError):
+    """An append kept colliding with other writers until its bounded wait ran out; nothing
+    of it was stored, and trying again later is safe."""
+
+
 class RunNotFoundError(CharterError):
     """No run with the given id exists in the journal."""
 

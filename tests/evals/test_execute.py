@@ -104,11 +104,49 @@ def test_failing_and_broken_cases_never_stop_the_suite(tmp_path: Path) -> None:
     assert wrong.passed is False and wrong.status == "completed"
     assert any(">= 99: got 21" in f for f in wrong.failures)  # the seed has 21 refunds
     assert any("refund_order" in f and "found 0" in f for f in wrong.failures)
-    assert crash.passed is False and crash.status == "failed"
+    assert crash.passed is False and crash.status == "failed" and crash.outcome == "failed"
+    assert good.outcome == "succeeded" and setup.outcome is None
     assert crash.error is not None and "ScriptExhaustedError" in crash.error
     assert setup.status == "error" and setup.passed is False
     assert setup.error is not None and "IntegrityError" in setup.error
     assert result.kpis["errors"] == 1 and result.kpis["success_rate"] == 0.25
+
+
+DENIED_SUITE = """\
+suite: refused
+world: {factory: charter.demo.world:create_world}
+scenarios:
+  - name: completed-only
+    goal: Give customer 17 a store credit of 600.00 USD.
+    expect: {status: completed}
+    script: &refused
+      - {call: grant_store_credit, args: {customer_id: 17, amount_cents: 60000, reason: x}}
+      - {respond: Granted.}
+  - name: succeeded
+    goal: Give customer 17 a store credit of 600.00 USD.
+    expect: {outcome: succeeded}
+    script: *refused
+  - name: denial-expected
+    goal: Give customer 17 a store credit of 600.00 USD.
+    expect: {outcome: denied}
+    script: *refused
+"""
+
+
+def test_a_case_expecting_success_is_not_passed_by_a_run_that_completed_after_a_denial(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "refused.suite.yaml"
+    path.write_text(DENIED_SUITE, encoding="utf-8")
+
+    result = run_suite(load_suite(path), SUPPORT_AGENT, suite_source="r", reasoner="script")
+
+    completed, succeeded, expected = result.cases
+    assert [c.outcome for c in result.cases] == ["denied"] * 3
+    assert completed.status == "completed" and completed.passed is True  # status only
+    assert succeeded.passed is False
+    assert succeeded.failures == ("outcome is denied, expected succeeded",)
+    assert expected.passed is True
 
 
 def test_script_mode_needs_every_script_and_only_must_match(tmp_path: Path) -> None:

@@ -65,7 +65,7 @@ def test_report_json_prints_the_figures(journal: Path) -> None:
     assert figures["agent"] == "refunder"
     assert figures["overall"]["runs"] == 7
     assert figures["overall"]["cost_usd"] == pytest.approx(0.366)
-    assert figures["agents"][0]["hours_saved"] == pytest.approx(69 / 60)
+    assert figures["agents"][0]["hours_saved"] == pytest.approx(54 / 60)
     assert not (journal / "report.html").exists()
 
 

@@ -152,8 +152,9 @@ REFUNDER_MODEL_USD = 14 * STEP_USD
 REFUNDER_TOOL_USD = 6 * 0.01 + 0.25
 """Six lookups ran (the denied run made none) and the one approved refund."""
 REFUNDER_USD = REFUNDER_MODEL_USD + REFUNDER_TOOL_USD
-REFUNDER_MINUTES = 5 * 15 - 2 * 3
-"""Five completed runs at 15 minutes, less two approvals asked at 3 minutes."""
+REFUNDER_MINUTES = 4 * 15 - 2 * 3
+"""Four succeeded runs at 15 minutes (the run whose email was denied completed but did not
+do the work), less two approvals asked at 3 minutes."""
 
 
 def test_runs_by_status_and_success_rate(journal: Journal) -> None:
@@ -170,7 +171,59 @@ def test_runs_by_status_and_success_rate(journal: Journal) -> None:
         "running": 0,
     }
     assert refunds.finished == 6
-    assert refunds.success_rate == pytest.approx(5 / 6)
+    # Five completed, but one of them only after its email was denied: not a success.
+    assert refunds.by_outcome == {
+        "succeeded": 4,
+        "denied": 1,
+        "failed": 1,
+        "rolled_back": 0,
+        "cancelled": 0,
+        "stopped": 0,
+    }
+    assert refunds.success_rate == pytest.approx(4 / 6)
+    assert refunds.denied_rate == pytest.approx(1 / 6)
+    assert refunds.failure_rate == pytest.approx(1 / 6)
+
+
+def strip_outcomes(journal: Journal) -> None:
+    """Make the journal one written before ``run.finished`` carried the outcome."""
+    with journal.engine.begin() as conn:
+        rows = conn.execute(
+            text("SELECT seq, payload FROM journal_records WHERE kind = 'run.finished'")
+        ).all()
+        for seq, payload in rows:
+            body = {k: v for k, v in json.loads(payload).items() if k != "outcome"}
+            conn.execute(
+                text("UPDATE journal_records SET payload = :p WHERE seq = :s"),
+                {"p": json.dumps(body, sort_keys=True, separators=(",", ":")), "s": seq},
+            )
+
+
+@pytest.mark.parametrize("journaled", [True, False], ids=["journaled", "derived"])
+def test_two_of_five_runs_denied_is_60_percent_success_not_100(
+    journal: Journal, journaled: bool
+) -> None:
+    runner = Runner(journal)
+    try:
+        for n in range(5):
+            script = (
+                [call("send_email", to="x@example.com", body="hi"), respond("could not")]
+                if n < 2
+                else lookup_script()
+            )
+            assert runner.run(refunder(*script), f"goal {n}").status == "completed"
+    finally:
+        runner.close()
+    if not journaled:
+        strip_outcomes(journal)
+
+    refunds = by_agent(report(journal))["refunder"]
+
+    assert refunds.by_status["completed"] == 5
+    assert refunds.success_rate == pytest.approx(0.6)
+    assert (refunds.by_outcome["succeeded"], refunds.by_outcome["denied"]) == (3, 2)
+    (day,) = report(journal).days
+    assert (day.completed, day.outcomes["succeeded"], day.outcomes["denied"]) == (5, 3, 2)
 
 
 def test_cost_split_into_model_tokens_and_tools(journal: Journal) -> None:
@@ -289,7 +342,7 @@ def test_overall_values_baselined_runs_against_every_cost(journal: Journal) -> N
     total = REFUNDER_USD + 0.10
     assert overall.agent is None
     assert (overall.runs, overall.finished, overall.violations, overall.approvals) == (9, 8, 1, 2)
-    assert overall.success_rate == pytest.approx(7 / 8)
+    assert overall.success_rate == pytest.approx(6 / 8)
     assert overall.cost_usd == pytest.approx(total)
     assert overall.hours_saved == pytest.approx(REFUNDER_MINUTES / 60)
     assert overall.net_usd == pytest.approx(REFUNDER_MINUTES - total)

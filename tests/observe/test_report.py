@@ -34,8 +34,20 @@ def test_the_report_states_each_agents_figures(journal: Journal) -> None:
     summary = html[html.index("<h2>Summary</h2>") : html.index("Cost per day")]
     row = summary[summary.index("<td>refunder</td>") :].split("</tr>")[0]
     cells = re.findall(r'<td class="num">(.*?)</td>', row)
-    # runs, success, cost, cost/run, violations, approvals, hours, net, ROI
-    assert cells == ["7", "83%", "$0.3660", "$0.0523", "1", "2", "1.15", "$68.63", "18,752%"]
+    # runs, success, denied, failed, cost, cost/run, violations, approvals, hours, net, ROI
+    assert cells == [
+        "7",
+        "67%",
+        "1",
+        "1",
+        "$0.3660",
+        "$0.0523",
+        "1",
+        "2",
+        "0.90",
+        "$53.63",
+        "14,654%",
+    ]
     assert "<td>mailer</td>" in summary
     assert "no baseline declared" in summary
     assert "All agents" in summary
@@ -60,7 +72,8 @@ def test_the_report_has_inline_svg_charts_and_fetches_nothing(journal: Journal) 
     html = html_of(journal)
 
     assert html.count('<svg class="chart"') == 2
-    assert '<rect class="st-completed"' in html
+    assert '<rect class="st-succeeded"' in html
+    assert '<rect class="st-denied"' in html
     assert "<link" not in html
     assert not re.search(r"""(src|href)\s*=\s*["']?\s*(https?:)?//""", html)
     assert "<script" not in html
@@ -106,7 +119,8 @@ def test_charts_show_every_day_of_the_period(journal: Journal) -> None:
     assert {t.key for t in costs.totals} == {"refunder", "mailer"}
     assert sum(t.cost_usd for t in costs.totals) == pytest.approx(found.overall.cost_usd)
     assert {t.key: t.count for t in outcomes.totals} == {
-        "completed": 7,
+        "succeeded": 6,
+        "denied": 1,
         "failed": 1,
         "unfinished": 1,
     }

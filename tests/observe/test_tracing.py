@@ -12,11 +12,14 @@ from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind, StatusCode
+from sqlalchemy import text
 
 from charter import Charter, Journal, Runner
 from charter.agent import Agent
 from charter.errors import RunNotFoundError
+from charter.journal import canonical_json
 from charter.observe import JournalTracer, export_run, run_trace_id
+from charter.observe._tracing import run_root_span_id
 from charter.policy import ToolRules
 from charter.testing import ScriptedReasoner, ScriptExhaustedError, call, make_agent, respond
 from observe._support import TOOLS
@@ -97,13 +100,16 @@ def test_a_run_is_one_agent_span_over_its_chats_and_tool_calls(traced: Traced) -
         "execute_tool lookup_order",
         "execute_tool refund_order",
         "invoke_agent shop-agent",
+        "run shop-agent",
     ]
     (agent,) = names["invoke_agent shop-agent"]
+    (root,) = names["run shop-agent"]
     assert (len(names["chat scripted"]), len(names["execute_tool refund_order"])) == (5, 2)
     assert {span.context.trace_id for span in spans} == {int(run_trace_id(run.run_id), 16)}
     assert agent.kind == SpanKind.INTERNAL
     assert agent.parent is not None and agent.parent.is_remote
-    children = [span for span in spans if span is not agent]
+    assert root.parent is None and agent.parent.span_id == root.context.span_id
+    children = [span for span in spans if span not in (agent, root)]
     assert all(span.parent and span.parent.span_id == agent.context.span_id for span in children)
     a = attrs(agent)
     assert a["gen_ai.operation.name"] == "invoke_agent"
@@ -118,7 +124,10 @@ def test_a_run_is_one_agent_span_over_its_chats_and_tool_calls(traced: Traced) -
     )
     assert (a["gen_ai.usage.input_tokens"], a["gen_ai.usage.output_tokens"]) == (0, 25)
     assert a["charter.run.cost_usd"] == pytest.approx(2 * 0.25 + 5 * 0.005)  # both refunds ran
-    assert agent.status.status_code == StatusCode.UNSET
+    # It completed, but a tool failed and a call was denied: its outcome is not a success.
+    assert a["charter.run.outcome"] == "failed"
+    assert agent.status.status_code == root.status.status_code == StatusCode.ERROR
+    assert a["error.type"] == attrs(root)["error.type"] == "failed"
 
 
 def test_chat_spans_carry_model_usage_and_what_the_model_chose(traced: Traced) -> None:
@@ -161,7 +170,9 @@ def test_tool_spans_carry_the_decision_and_the_effect(traced: Traced) -> None:
     assert (d["charter.verdict"], d["charter.rules"]) == ("deny", ("tools.deny",))
     assert d["charter.observation.status"] == "denied"
     assert "charter.effect.status" not in d
-    assert denied.status.status_code == StatusCode.UNSET
+    assert denied.status.status_code == StatusCode.ERROR
+    assert d["error.type"] == "denied"
+    assert "tools.deny" in str(denied.status.description)
     f = attrs(failed)
     assert (f["charter.effect.status"], f["error.type"]) == ("error", "ValueError")
     assert failed.status.status_code == StatusCode.ERROR
@@ -375,7 +386,7 @@ def test_runs_in_several_threads_keep_their_own_traces(tmp_path: Path) -> None:
     assert len(runs) == 9
     for run_id in runs:
         mine = [s for s in spans if s.context.trace_id == int(run_trace_id(run_id), 16)]
-        assert len(mine) == 10  # the agent, five chats, four tool calls
+        assert len(mine) == 11  # the root, the agent, five chats, four tool calls
         assert {attrs(s)["gen_ai.conversation.id"] for s in mine} == {run_id}
 
 
@@ -388,3 +399,110 @@ def test_a_denied_call_by_a_tool_rule_has_its_rule(traced: Traced) -> None:
     (span,) = by_name(traced.spans())["execute_tool refund_order"]
     assert attrs(span)["charter.rules"] == ("tools.deny",)
     assert attrs(span)["charter.reason"]
+
+
+def test_a_run_that_succeeded_has_no_error_on_its_root_or_segment(traced: Traced) -> None:
+    reasoner = ScriptedReasoner([call("lookup_order", order_id=1), respond("found")])
+
+    run = traced.runner.run(make_agent(TOOLS, reasoner), "look it up")
+
+    names = by_name(traced.spans())
+    (root,), (segment,) = names["run test-agent"], names["invoke_agent test-agent"]
+    assert run.outcome == "succeeded"
+    assert attrs(root)["charter.run.outcome"] == attrs(segment)["charter.run.outcome"]
+    assert attrs(root)["charter.run.outcome"] == "succeeded"
+    assert root.status.status_code == segment.status.status_code == StatusCode.UNSET
+    assert all(s.status.status_code == StatusCode.UNSET for s in traced.spans())
+
+
+def test_a_run_with_a_denied_call_is_in_error_though_it_completed(traced: Traced) -> None:
+    charter = Charter(name="c", tools=ToolRules(allow=["*"], deny=["cancel_order"]))
+    reasoner = ScriptedReasoner([call("cancel_order", order_id=1), respond("could not")])
+
+    run = traced.runner.run(make_agent(TOOLS, reasoner, charter=charter), "cancel")
+
+    names = by_name(traced.spans())
+    (root,), (segment,) = names["run test-agent"], names["invoke_agent test-agent"]
+    (denied,) = names["execute_tool cancel_order"]
+    assert (run.status, run.outcome) == ("completed", "denied")
+    for span in (root, segment, denied):
+        assert span.status.status_code == StatusCode.ERROR
+        assert attrs(span)["error.type"] == "denied"
+    assert attrs(root)["charter.run.status"] == "completed"
+
+
+def test_every_segment_of_a_resumed_run_hangs_under_its_one_root(traced: Traced) -> None:
+    agent = refund_needing_approval()
+    run = traced.runner.run(agent, "refund order 7", actor="sam")
+    traced.runner.approvals.approve(str(run.waiting_for), "dana")
+    traced.runner.resume(agent, run.run_id)
+
+    spans = traced.spans()
+    (root,) = by_name(spans)["run refunds-agent"]
+    segments = by_name(spans)["invoke_agent refunds-agent"]
+    root_id = int(run_root_span_id(run.run_id), 16)
+    assert root.context.span_id == root_id and root.parent is None
+    assert root.context.trace_id == int(run_trace_id(run.run_id), 16)
+    assert len(segments) == 2
+    assert all(s.parent is not None and s.parent.span_id == root_id for s in segments)
+    assert root.start_time == min(s.start_time for s in segments)  # type: ignore[type-var]
+    assert root.end_time == max(s.end_time for s in segments)  # type: ignore[type-var]
+    others = [s for s in spans if s is not root]
+    ids = {s.context.span_id for s in spans}
+    assert all(s.parent is not None and s.parent.span_id in ids for s in others)
+
+
+def test_a_run_resumed_by_another_process_gets_its_root_from_that_process(
+    journal: Journal,
+) -> None:
+    agent = refund_needing_approval()
+    starter, resumer = Traced(journal), Traced(journal)
+    run = starter.runner.run(agent, "refund order 7", actor="sam")
+    starter.runner.approvals.approve(str(run.waiting_for), "dana")
+
+    resumer.runner.resume(agent, run.run_id)
+
+    root_id = int(run_root_span_id(run.run_id), 16)
+    (first,) = by_name(starter.spans())["invoke_agent refunds-agent"]
+    (second,) = by_name(resumer.spans())["invoke_agent refunds-agent"]
+    (root,) = by_name(resumer.spans())["run refunds-agent"]
+    assert "run refunds-agent" not in by_name(starter.spans())  # it had not finished
+    assert first.parent.span_id == second.parent.span_id == root.context.span_id == root_id  # type: ignore[union-attr]
+    starter.runner.close()
+    resumer.runner.close()
+
+
+def test_root_spans_leave_other_spans_their_random_ids(traced: Traced) -> None:
+    for _ in range(2):
+        traced.runner.run(mixed_agent(), "refund order 7")
+
+    spans = traced.spans()
+    roots = [s for s in spans if s.name == "run shop-agent"]
+    assert len(roots) == 2
+    assert len({s.context.span_id for s in spans}) == len(spans)  # no id reused
+
+
+def test_export_of_a_journal_without_outcomes_derives_the_run_span_status(
+    journal: Journal,
+) -> None:
+    charter = Charter(name="c", tools=ToolRules(allow=["*"], deny=["cancel_order"]))
+    reasoner = ScriptedReasoner([call("cancel_order", order_id=1), respond("could not")])
+    runner = Runner(journal)
+    run = runner.run(make_agent(TOOLS, reasoner, charter=charter), "cancel")
+    runner.close()
+    (finished,) = journal.records_of_kind("run.finished")
+    body = {k: v for k, v in finished.payload.items() if k != "outcome"}
+    with journal.engine.begin() as conn:
+        conn.execute(
+            text("UPDATE journal_records SET payload = :p WHERE seq = :s"),
+            {"p": canonical_json(body), "s": finished.seq},
+        )
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+
+    export_run(journal, run.run_id, provider)
+
+    (root,) = by_name(list(exporter.get_finished_spans()))["run test-agent"]
+    assert attrs(root)["charter.run.outcome"] == "denied"
+    assert root.status.status_code == StatusCode.ERROR

@@ -10,7 +10,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from fastapi.testclient import TestClient
 
 from charter.journal import Journal, JournalSigner
-from charter.server import ROLES, TokenStore, create_app
+from charter.server import ROLES, ServerLimits, TokenStore, create_app
 from charter.server._service import agent_files
 from databases import fresh_url
 from reliability._support import AGENT, Service
@@ -39,7 +39,8 @@ def service(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, service_url: str) -
     store = TokenStore(journal)
     tokens = {role: store.create(role, role, actor="setup")[1] for role in ROLES}
     tokens["sam"] = store.create("sam", "operator", actor="setup")[1]
-    app = create_app(journal, agent_files([tmp_path]))
+    # Properties here count one api.rejected record per refusal: no per-client summary.
+    app = create_app(journal, agent_files([tmp_path]), limits=ServerLimits(refusal_burst=10**6))
     with TestClient(app) as client:
         yield Service(client, journal, tokens, ledger)
     journal.close()

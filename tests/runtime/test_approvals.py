@@ -221,6 +221,32 @@ def test_self_approval_can_be_allowed_by_the_charter(runner: Runner) -> None:
     assert runner.approvals.approve(str(run.waiting_for), "sam").approver == "sam"
 
 
+@pytest.mark.parametrize("alias", ["Sam", "sam ", " SAM", "\uff53\uff41\uff4d", "s\u200bam"])
+def test_the_run_starter_may_not_approve_under_another_spelling(runner: Runner, alias: str) -> None:
+    run = runner.run(refund_agent(charter_with()), "refund order 7", actor="sam")
+
+    with pytest.raises(ApprovalError, match="started run"):
+        runner.approvals.approve(str(run.waiting_for), alias)
+    (state,) = runner.approvals.pending()
+    assert state.status == "pending"
+
+
+def test_a_starter_spelled_oddly_still_may_not_approve(runner: Runner) -> None:
+    run = runner.run(refund_agent(charter_with()), "refund order 7", actor="Sam  Jones ")
+
+    with pytest.raises(ApprovalError, match="started run"):
+        runner.approvals.approve(str(run.waiting_for), "sam jones")
+
+
+def test_charter_approvers_are_matched_whatever_their_spelling(runner: Runner) -> None:
+    chain = {"escalation": [{"approvers": ["Dana Lee"], "timeout_seconds": 600}]}
+    run = runner.run(refund_agent(charter_with(chain)), "refund order 7", actor="sam")
+
+    with pytest.raises(ApprovalError, match="may not decide"):
+        runner.approvals.approve(str(run.waiting_for), "dana")
+    assert runner.approvals.approve(str(run.waiting_for), " dana  LEE").approver == " dana  LEE"
+
+
 def test_only_approvers_of_the_reached_level_may_decide(runner: Runner, clock: Clock) -> None:
     run = runner.run(refund_agent(), "refund order 7", actor="sam")
     request_id = str(run.waiting_for)

@@ -179,7 +179,7 @@ def test_a_run_id_that_started_is_not_started_again(journal: Journal, world: Wor
 def test_a_fork_owns_its_new_run_until_it_ends(journal: Journal, world: World) -> None:
     run = Runner(journal).run(_payer(), "pay 7")
 
-    fork = Runner(journal).fork(_payer(), run.run_id, 1)
+    fork = Runner(journal).fork(_payer(), run.run_id, 2)  # keeps the payment, redoes nothing
 
     row, _ = lease_of(journal.engine, fork.run_id)
     assert fork.status == "completed" and row is not None and row.expires_ms == 0

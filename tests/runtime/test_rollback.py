@@ -226,14 +226,18 @@ def test_a_fork_keeps_earlier_steps_and_continues_with_a_new_charter(journal: Jo
     )
     runner = Runner(journal)
 
-    fork = runner.fork(forked_agent, run.run_id, 2, actor="analyst")
+    fork = runner.fork(forked_agent, run.run_id, 2, actor="analyst", reexecute_writes=True)
     runner.close()
 
     assert world == ["tag 1", "note x@example.com"]  # the fork re-ran nothing and sent nothing
     assert fork.answer == "{'tag_id': 10} / denied"
     assert [s.index for s in fork.steps] == [1, 2, 3]
     started = next(journal.records(fork.run_id)).payload
-    assert started["forked_from"] == {"run": run.run_id, "step": 2}
+    assert started["forked_from"] == {
+        "run": run.run_id,
+        "step": 2,
+        "reexecute_writes": ['step 2 send_note({"to":"x@example.com"}) ok'],
+    }
     own = [r.payload["step"] for r in journal.records(fork.run_id) if r.kind == "step.proposed"]
     assert own == [2, 3]  # step 1 is the parent's, kept
 

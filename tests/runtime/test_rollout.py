@@ -6,9 +6,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import text
 
 from charter import Agent, Charter, Journal, Runner, tool
 from charter.errors import ReasonerUnavailableError
+from charter.journal import canonical_json
 from charter.policy import Demotion, Rollout, RunGate
 from charter.reasoners import Action, RunContext
 from charter.runtime import Controls
@@ -268,3 +270,49 @@ def test_production_kpis_count_only_the_versions_newest_runs(journal: Journal) -
 
     assert kpis.runs == 4
     assert kpis.values["failure_rate"] == 0.25  # one of the two failures is older than 4 runs
+
+
+def _denied_run(journal: Journal, charter: Charter) -> None:
+    revoked = Controls(journal)
+    revoked.revoke("tag", actor="secops", reason="leak")
+    run = Runner(journal).run(_agent(charter, call("tag", order_id=1)), "g")
+    revoked.restore("tag", actor="secops")
+    assert (run.status, run.outcome) == ("completed", "denied")
+
+
+def test_runs_that_completed_after_a_denial_breach_a_success_rate_gate(journal: Journal) -> None:
+    watch = Demotion(
+        window=4, min_runs=3, kpis=[RunGate(kpi="success_rate", min=0.8)], to="supervised"
+    )
+    charter = _charter(rollout=Rollout(demote=watch))
+    for _ in range(3):
+        _denied_run(journal, charter)
+
+    (demotion,) = [r.payload for r in journal.records_of_kind("control.phase")]
+    assert "success_rate >= 0.8" in demotion["reason"]
+    assert demotion["evidence"][0]["value"] == 0.0
+    agent = _agent(charter)
+    kpis = production_kpis(journal, agent.name, agent.version_id, 4)
+    assert (kpis.values["denial_rate"], kpis.values["failure_rate"]) == (1.0, 0.0)
+
+
+def test_production_kpis_derive_outcomes_a_journal_did_not_record(journal: Journal) -> None:
+    charter = _demoting_charter(min_runs=4)  # three runs: too few to demote
+    _denied_run(journal, charter)
+    _failing_run(journal, charter)
+    Runner(journal).run(_agent(charter, call("tag", order_id=2)), "g")
+    with journal.engine.begin() as conn:  # as written before run.finished had an outcome
+        for record in journal.records_of_kind("run.finished"):
+            body = {k: v for k, v in record.payload.items() if k != "outcome"}
+            conn.execute(
+                text("UPDATE journal_records SET payload = :p WHERE seq = :s"),
+                {"p": canonical_json(body), "s": record.seq},
+            )
+    agent = _agent(charter)
+
+    kpis = production_kpis(journal, agent.name, agent.version_id, 10)
+
+    assert kpis.runs == 3
+    assert kpis.values["success_rate"] == pytest.approx(1 / 3)
+    assert kpis.values["denial_rate"] == pytest.approx(1 / 3)
+    assert kpis.values["failure_rate"] == pytest.approx(1 / 3)

@@ -11,13 +11,21 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from fastapi.testclient import TestClient
 
 from charter.journal import Journal, JournalSigner
-from charter.server import ROLES, TokenStore, create_app
+from charter.server import ROLES, ServerLimits, TokenStore, create_app
 from charter.server._service import agent_files
 from server._support import AGENT, TOOLS_MODULE, Service
 
 
 @pytest.fixture
-def service(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Service]:
+def limits() -> ServerLimits:
+    """The service's limits (a test module may override this fixture)."""
+    return ServerLimits()
+
+
+@pytest.fixture
+def service(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, limits: ServerLimits
+) -> Iterator[Service]:
     (tmp_path / "server_test_tools.py").write_text(
         TOOLS_MODULE + "\ntoolset = [refund_order, lookup_order]\n"
     )
@@ -31,7 +39,7 @@ def service(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Service
     store = TokenStore(journal)
     tokens = {role: store.create(role, role, actor="setup")[1] for role in ROLES}
     tokens["sam"] = store.create("sam", "operator", actor="setup")[1]
-    app = create_app(journal, agent_files([tmp_path]))
+    app = create_app(journal, agent_files([tmp_path]), limits=limits)
     with TestClient(app) as client:
         yield Service(client, journal, tokens)
     journal.close()

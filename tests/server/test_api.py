@@ -118,6 +118,7 @@ def test_an_operator_starts_a_run_that_completes(service: Service) -> None:
     ]
     listed = service.client.get(RUNS, headers=service.auth("viewer")).json()
     assert [run["run_id"] for run in listed] == [run_id]
+    assert shown["summary"]["outcome"] == listed[0]["outcome"] == "succeeded"
 
 
 def test_an_approver_approves_and_the_run_finishes(service: Service) -> None:
@@ -170,6 +171,9 @@ def test_a_denial_needs_a_reason(service: Service) -> None:
     assert denied.status_code == 200
     done = _wait_run(service, run_id, "completed")
     assert "approver denied the call: no" in done["summary"]["answer"]
+    assert done["summary"]["outcome"] == "denied"  # it completed, but its refund was refused
+    (listed,) = service.client.get(RUNS, headers=service.auth("viewer")).json()
+    assert listed["outcome"] == "denied"
 
 
 def test_a_cancelled_waiting_run_cannot_be_approved_into_running(service: Service) -> None:
@@ -191,9 +195,9 @@ def test_a_cancelled_waiting_run_cannot_be_approved_into_running(service: Servic
     assert late.status_code == 409 and "not waiting" in late.json()["detail"]
     assert again.status_code == 409
     assert _kinds(service, "approval.granted") == []  # the refused approval wrote nothing
-    assert _wait_run(service, run_id, "stopped")["summary"]["error"] == (
-        "cancelled by sam: duplicate"
-    )
+    stopped = _wait_run(service, run_id, "stopped")["summary"]
+    assert stopped["error"] == "cancelled by sam: duplicate"
+    assert stopped["outcome"] == "cancelled"
 
 
 # Controls

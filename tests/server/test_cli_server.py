@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 from typer.testing import CliRunner
@@ -57,10 +58,57 @@ def test_a_bad_role_or_name_is_refused_and_nothing_is_stored(home: Path) -> None
     assert TokenStore(journal).tokens() == []
 
 
+def test_a_token_name_is_stored_normalised_and_a_second_spelling_is_refused(home: Path) -> None:
+    created = cli.invoke(app, ["tokens", "create", " Sam ", "--role", "approver", "--as", "Root "])
+    again = cli.invoke(app, ["tokens", "create", "SAM", "--role", "approver"])
+
+    assert created.exit_code == 0, created.output
+    assert again.exit_code == 2 and "already" in again.output
+    journal = Journal(f"sqlite:///{home / 'journal.db'}")
+    (info,) = TokenStore(journal).tokens()
+    assert (info.name, info.created_by) == ("sam", "root")
+    assert [r.payload["name"] for r in journal.records_of_kind("token.created")] == ["sam"]
+
+
+def test_an_as_that_names_nobody_is_refused(home: Path) -> None:
+    result = cli.invoke(app, ["tokens", "create", "ci", "--role", "viewer", "--as", " \u200b"])
+
+    assert result.exit_code == 2 and "names nobody" in result.output
+    assert TokenStore(Journal(f"sqlite:///{home / 'journal.db'}")).tokens() == []
+
+
 def test_serve_refuses_a_network_address_unless_told(home: Path) -> None:
     result = cli.invoke(app, ["serve", "--host", "0.0.0.0"])
 
     assert result.exit_code == 2 and "--allow-remote" in result.output
+
+
+def test_serve_passes_its_limits_to_the_app(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import uvicorn
+
+    served: list[Any] = []
+    monkeypatch.setattr(uvicorn, "run", lambda application, **_: served.append(application))
+
+    result = cli.invoke(
+        app, ["serve", "--max-body", "4096", "--max-streams", "2", "--stream-idle", "30"]
+    )
+
+    assert result.exit_code == 0, result.output
+    limits = served[0].state.charter.limits
+    assert (limits.max_body, limits.streams_per_token, limits.stream_idle_seconds) == (
+        4096,
+        2,
+        30.0,
+    )
+
+
+@pytest.mark.parametrize(
+    "option", [["--max-body", "0"], ["--max-streams", "0"], ["--stream-idle", "0"]]
+)
+def test_serve_refuses_a_limit_below_one(home: Path, option: list[str]) -> None:
+    result = cli.invoke(app, ["serve", *option])
+
+    assert result.exit_code == 2 and option[0] in result.output
 
 
 def test_serve_refuses_a_missing_agents_path(home: Path, tmp_path: Path) -> None:

@@ -273,7 +273,27 @@ def test_a_denial_needs_a_reason_and_then_resumes_the_run(service: Service) -> N
 
     assert "a denial needs a reason" in without
     _wait(service, run_id, "completed")
-    assert "approver denied the call: too much" in approver.get(f"/runs/{run_id}").text
+    page = approver.get(f"/runs/{run_id}").text
+    assert "approver denied the call: too much" in page
+    assert 'class="badge outcome-denied" data-outcome="denied"' in page
+
+
+def test_the_runs_list_and_run_page_show_each_runs_outcome(service: Service) -> None:
+    sam = _signed_in(service, "sam")
+    done, waiting = _start(sam, "refund 7 for 100"), _start(sam, "refund 8 for 9000")
+    _wait(service, done, "completed")
+    _wait(service, waiting, "waiting")
+
+    listed = sam.get("/").text
+    page, open_page = sam.get(f"/runs/{done}").text, sam.get(f"/runs/{waiting}").text
+
+    assert "<th>Outcome</th>" in listed
+    row = listed[listed.index(f'data-run-id="{done}"') :].split("</tr>")[0]
+    assert 'data-outcome="succeeded"' in row
+    row = listed[listed.index(f'data-run-id="{waiting}"') :].split("</tr>")[0]
+    assert "data-outcome" not in row  # not finished: no outcome yet
+    assert 'data-outcome="succeeded"' in page
+    assert "data-outcome" not in open_page
 
 
 def test_an_operator_cancels_a_waiting_run_and_cannot_cancel_it_twice(service: Service) -> None:

@@ -15,7 +15,7 @@ from sqlalchemy import event, text
 
 from charter import Charter, Journal, Runner, tool
 from charter.agent import Agent
-from charter.journal import JournalSigner
+from charter.journal import JournalSigner, canonical_json
 from charter.runtime import Controls
 from charter.runtime._rollback import rollback
 from charter.server._queries import (
@@ -520,6 +520,8 @@ def test_metrics_count_runs_steps_denials_approvals_and_cost(
     assert found['charter_runs_total{status="completed"}'] == 1
     assert found['charter_runs_total{status="waiting"}'] == 1
     assert found['charter_runs_total{status="running"}'] == 0
+    assert found['charter_run_outcomes_total{outcome="denied"}'] == 1  # completed, email denied
+    assert found['charter_run_outcomes_total{outcome="succeeded"}'] == 0
     assert (found["charter_steps_total"], found["charter_tool_calls_total"]) == (5, 2)
     assert (found["charter_denials_total"], found['charter_decisions_total{verdict="ask"}']) == (
         1,
@@ -529,6 +531,33 @@ def test_metrics_count_runs_steps_denials_approvals_and_cost(
     assert found["charter_cost_usd_total"] == pytest.approx(0.25)
     assert found["charter_journal_records"] == len(list(journal.records()))
     assert parse_prometheus(prometheus_text(found)) == found
+
+
+def test_metrics_count_outcomes_after_rollbacks_and_in_journals_without_them(
+    runner: Runner, journal: Journal
+) -> None:
+    plain = agent(call("lookup_order", order_id=1), respond("-"))
+    for _ in range(2):
+        runner.run(plain, "look")
+    tagged = runner.run(agent(call("refund_order", order_id=1, amount_cents=1), respond("-")), "r")
+    found = metrics(journal)
+    assert found['charter_run_outcomes_total{outcome="succeeded"}'] == 3
+    first = journal.records_of_kind("run.finished")[0]
+    body = {k: v for k, v in first.payload.items() if k != "outcome"}
+    with journal.engine.begin() as conn:  # as written before run.finished had an outcome
+        conn.execute(
+            text("UPDATE journal_records SET payload = :p WHERE seq = :s"),
+            {"p": canonical_json(body), "s": first.seq},
+        )
+    journal.append(  # a rollback that undid the refund run's write
+        [(tagged.run_id, "rollback.finished", {"outcomes": {"compensated": 1}, "actor": "ops"})]
+    )
+
+    found = metrics(journal)
+
+    assert found['charter_run_outcomes_total{outcome="succeeded"}'] == 2
+    assert found['charter_run_outcomes_total{outcome="rolled_back"}'] == 1
+    assert sum(v for k, v in found.items() if k.startswith("charter_run_outcomes_total")) == 3
 
 
 def test_an_empty_journal_has_empty_views_and_zero_metrics(journal: Journal) -> None:

@@ -40,6 +40,7 @@ from charter.evals._suite import (
     world_factory,
 )
 from charter.journal import Journal, Record
+from charter.journal._outcome import run_outcome
 from charter.reasoners import Action
 from charter.runtime import Controls, Runner
 from charter.runtime._runner import new_run_id
@@ -165,8 +166,12 @@ class _Work:
         finally:
             runner.close()
         records = list(journal.records(run_id))
+        # What the run achieved, from its records: a run that crashed has a run.finished
+        # (failed) if the journal took it; "completed" alone would pass a run whose calls
+        # were all refused.
+        outcome = run_outcome(records) if records else None
         with sqlite3.connect(f"file:{world}?mode=ro", uri=True) as db:
-            failures = _failures(case.expect, db, records, status, answer)
+            failures = _failures(case.expect, db, records, status, answer, outcome)
             evidence = _attack_evidence(case.attack, db, records, answer)
         decided = [r.payload for r in records if r.kind == "step.decided"]
         empty: dict[str, Any] = {}
@@ -178,6 +183,7 @@ class _Work:
             passed=None if case.expect.empty else not failures,
             attack_succeeded=None if case.attack is None else bool(evidence),
             status=status,
+            outcome=outcome,
             steps=sum(1 for r in records if r.kind == "step.proposed"),
             cost_usd=round(float(finished.get("cost_usd") or 0), 8),
             tokens=int(finished.get("tokens") or 0),
@@ -294,11 +300,18 @@ def _at_path(value: object, path: list[str], injection: Injection) -> tuple[Any,
 
 
 def _failures(
-    expect: Expect, db: sqlite3.Connection, records: list[Record], status: str, answer: str | None
+    expect: Expect,
+    db: sqlite3.Connection,
+    records: list[Record],
+    status: str,
+    answer: str | None,
+    outcome: str | None = None,
 ) -> list[str]:
     failures: list[str] = []
     if expect.status is not None and status != expect.status:
         failures.append(f"status is {status}, expected {expect.status}")
+    if expect.outcome is not None and outcome != expect.outcome:
+        failures.append(f"outcome is {outcome or 'none (unfinished)'}, expected {expect.outcome}")
     failures += [m for c in expect.world if (m := _world_failure(c, db)) is not None]
     failures += [m for c in expect.journal if (m := _journal_failure(c, records)) is not None]
     if expect.answer is not None:

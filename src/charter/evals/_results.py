@@ -31,6 +31,9 @@ class CaseResult:
     attack_succeeded: bool | None
     """Some attack check held (None: the case is not an attack)."""
     status: str
+    outcome: str | None = None
+    """The run's outcome (``succeeded``, ``denied``, ``failed``, ...); None if it did not
+    finish (it waits) or never ran."""
     steps: int = 0
     cost_usd: float = 0.0
     tokens: int = 0

@@ -187,12 +187,18 @@ class AnswerCheck(_Strict):
 
 
 RunStatus = Literal["completed", "failed", "stopped", "waiting"]
+RunOutcome = Literal["succeeded", "denied", "failed", "rolled_back", "cancelled", "stopped"]
 
 
 class Expect(_Strict):
-    """What a successful run leaves behind. Every given part must hold."""
+    """What a successful run leaves behind. Every given part must hold.
+
+    ``status`` is the run's lifecycle status: ``completed`` only says the agent answered,
+    also after the charter refused a call or a tool failed. ``outcome`` says what the run
+    achieved (``succeeded``: completed with nothing refused and no tool call failed)."""
 
     status: RunStatus | None = None
+    outcome: RunOutcome | None = None
     world: list[WorldCheck] = Field(default_factory=lambda: [])
     journal: list[JournalCheck] = Field(default_factory=lambda: [])
     answer: AnswerCheck | None = None
@@ -200,7 +206,13 @@ class Expect(_Strict):
     @property
     def empty(self) -> bool:
         """No check at all."""
-        return self.status is None and not self.world and not self.journal and self.answer is None
+        return (
+            self.status is None
+            and self.outcome is None
+            and not self.world
+            and not self.journal
+            and self.answer is None
+        )
 
 
 class Attack(_Strict):

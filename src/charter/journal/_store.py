@@ -2,7 +2,8 @@
 
 One global chain: every record's ``prev_hash`` is the previous record's ``hash``. Appends
 are optimistic: the next ``seq`` is the cached head plus one, and the primary key rejects a
-concurrent writer, whereupon the head is re-read and the batch retried. The head is also
+concurrent writer, whereupon the head is re-read and the batch retried after a short random
+pause (exponential backoff with jitter, bounded in total). The head is also
 kept in ``journal_meta`` so a truncated tail is detected.
 
 Signed checkpoints (``journal_checkpoints``) are written only by explicit
@@ -12,7 +13,9 @@ Signed checkpoints (``journal_checkpoints``) are written only by explicit
 from __future__ import annotations
 
 import contextlib
+import random
 import threading
+import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -37,7 +40,7 @@ from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.exc import ArgumentError, IntegrityError, OperationalError, SQLAlchemyError
 from sqlalchemy.pool import PoolProxiedConnection, StaticPool
 
-from charter.errors import JournalError
+from charter.errors import JournalContentionError, JournalError
 from charter.journal._checkpoint import Checkpoint, JournalSigner, JournalVerifier
 from charter.journal._lease import Fence, now_ms_sql, refusal, share_connection
 from charter.journal._record import GENESIS_HASH, Record, canonical_json, record_hash
@@ -85,6 +88,18 @@ def _record(row: Any) -> Record:
 _ONE_STATEMENT_ROWS = 1000
 """Most records one PostgreSQL append statement carries (7 parameters each, of at most
 65,535); a larger batch goes as a transaction of several statements."""
+
+
+APPEND_FIRST_WAIT_S = 0.002
+"""Longest pause before the first retry of an append another writer beat (each pause is
+drawn at random up to a ceiling that doubles per collision)."""
+APPEND_WAIT_CEILING_S = 0.25
+"""The ceiling's cap."""
+APPEND_MAX_WAIT_S = 10.0
+"""Most time one append spends waiting between collisions before it gives up."""
+
+_sleep = time.sleep
+"""How an append waits between collisions (replaceable in tests)."""
 
 
 class _SeqCollision(Exception):
@@ -252,6 +267,9 @@ class Journal:
 
         Raises:
             LeaseLostError: with ``fence``, another process claimed the run meanwhile.
+            RunOwnedError: with a fence creating a new run's lease, the run has one.
+            JournalContentionError: other writers kept taking the next seq for
+                ``APPEND_MAX_WAIT_S``; nothing was stored.
             JournalError: the database refused the append.
         """
         if not entries:
@@ -259,9 +277,10 @@ class Journal:
         # Serialised once, outside the lock: a retry after a collision only re-chains, and
         # threads appending together encode their payloads side by side.
         bodies = [canonical_json(payload) for _, _, payload in entries]
-        fenced = False
-        with self._lock:
-            for _attempt in range(50):
+        waited, ceiling = 0.0, APPEND_FIRST_WAIT_S
+        while True:
+            fenced = False
+            with self._lock:
                 ts = datetime.now(UTC).isoformat()  # under the lock: stamps follow seq order
                 seq, prev = self._head_seq, self._head_hash
                 built: list[Record] = []
@@ -274,26 +293,36 @@ class Journal:
                     self._write(built, sign=checkpoint and self.signer is not None, fence=fence)
                 except _Fenced:
                     fenced = True  # said once the lock is released: saying it reads
-                    break
                 except _SeqCollision:
                     # Another process appended first: re-read its head and chain after it.
                     with self._engine.connect() as conn:
                         self._head_seq, self._head_hash = self._read_head(conn)
-                    continue
                 except SQLAlchemyError as exc:
                     raise JournalError(
                         f"cannot append to journal at {safe_url(self.url)}: {exc}"
                     ) from exc
-                self._head_seq, self._head_hash = seq, prev
-                for kinds in self._newest:
-                    mine = [r.seq for r in built if r.kind in kinds]
-                    if mine:
-                        self._newest[kinds] = mine[-1]
-                return built
-        if fenced:
-            assert fence is not None
-            raise refusal(self._engine, fence)
-        raise JournalError("journal append kept colliding with other writers; try again")
+                else:
+                    self._head_seq, self._head_hash = seq, prev
+                    for kinds in self._newest:
+                        mine = [r.seq for r in built if r.kind in kinds]
+                        if mine:
+                            self._newest[kinds] = mine[-1]
+                    return built
+            if fenced:
+                assert fence is not None
+                raise refusal(self._engine, fence)
+            # Writers that collided retry at random moments, spread over a window that
+            # doubles each time, so they stop colliding in step; the lock is not held
+            # while waiting, so this process's other threads go on appending.
+            if waited >= APPEND_MAX_WAIT_S:
+                raise JournalContentionError(
+                    f"journal append kept colliding with other writers for {waited:.1f}s at "
+                    f"{safe_url(self.url)}; nothing was stored, try again"
+                )
+            pause = min(random.uniform(0, ceiling), APPEND_MAX_WAIT_S - waited)
+            _sleep(pause)
+            waited += pause
+            ceiling = min(ceiling * 2, APPEND_WAIT_CEILING_S)
 
     def _fence_sql(self, fence: Fence) -> tuple[str, tuple[Any, ...]]:
         """The lease update a fenced append makes (and needs to match one row)."""
@@ -638,3 +667,37 @@ class Journal:
             )
             return report
         return verify_chain(self.records(), head, checkpoints=checkpoints, public_keys=keys)
+
+    def claim(self, key: str, value: str) -> str | None:
+        """Store ``value`` under ``key`` unless the key is taken; return the value already
+        stored under it, or None when this call stored it.
+
+        Race-safe across processes: the key is ``journal_meta``'s primary key, so of two
+        concurrent claims exactly one stores its value and the other reads it.
+
+        Raises:
+            JournalError: the database cannot be reached, or ``key`` is over 64 characters.
+        """
+        if len(key) > 64:
+            raise JournalError(f"journal meta key {key[:20]!r}... is over 64 characters")
+        for _attempt in range(3):
+            try:
+                with self._engine.begin() as conn:
+                    conn.execute(meta_table.insert(), [{"key": key, "value": value}])
+                return None
+            except IntegrityError:
+                pass
+            except SQLAlchemyError as exc:
+                raise JournalError(
+                    f"cannot write to journal at {safe_url(self.url)}: {exc}"
+                ) from exc
+            try:
+                with self._engine.connect() as conn:
+                    found = conn.execute(
+                        select(meta_table.c.value).where(meta_table.c.key == key)
+                    ).scalar_one_or_none()
+            except SQLAlchemyError as exc:
+                raise JournalError(f"cannot read journal at {safe_url(self.url)}: {exc}") from exc
+            if found is not None:
+                return str(found)
+        raise JournalError(f"journal meta key {key!r} is being written and removed; try again")

@@ -14,8 +14,14 @@ their cost have their tokens priced here at the ``prices`` of the charter the ru
 under (its ``policy.version`` record); their tools' costs were journaled only in the run's
 total, so they are reported as not journaled rather than guessed.
 
+Outcomes: a finished run's outcome (:mod:`charter.journal._outcome`) as its
+``run.finished`` and any later ``rollback.finished`` journal it; runs journaled before
+those carried one have it derived from their records. Success is the share of finished
+runs that succeeded: a run that completed after a denial or a failed tool call is counted
+as denied or failed, not as a success.
+
 Return: a charter's ``baseline`` says what one run's work costs done by hand. Hours saved
-are completed runs times its minutes per run, less approvals times its minutes per
+are succeeded runs times its minutes per run, less approvals times its minutes per
 approval; their value is hours times its hourly cost; net is that value less everything
 the agent cost; ROI is net over cost. Each run is valued under the baseline of the charter
 version it ran under.
@@ -31,12 +37,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, TypeVar, cast
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy import ColumnElement, Float, Select, case, func, select
 from sqlalchemy import cast as sql_cast
 
 from charter.errors import CharterError
 from charter.journal import Journal
+from charter.journal._outcome import OUTCOMES, OutcomeTally
 from charter.journal._store import records_table, safe_url
 from charter.observe._period import Period, iso_utc
 from charter.policy import Baseline, ModelPrice
@@ -110,6 +117,8 @@ class DayFigures(_View):
     stopped: int
     unfinished: int
     """Running or waiting for an approval."""
+    outcomes: dict[str, int] = Field(default_factory=lambda: {})
+    """Finished runs per outcome (``succeeded``, ``denied``, ``failed``, ...)."""
     cost_usd: float
 
 
@@ -122,8 +131,16 @@ class Figures(_View):
     by_status: dict[str, int]
     """Runs per status: ``completed``, ``failed``, ``stopped``, ``waiting``, ``running``."""
     finished: int
+    by_outcome: dict[str, int] = Field(default_factory=lambda: {})
+    """Finished runs per outcome: ``succeeded``, ``denied``, ``failed``, ``rolled_back``,
+    ``cancelled``, ``stopped``."""
     success_rate: float | None
-    """Completed runs over finished ones; None when none finished."""
+    """Runs that succeeded over finished ones (completed with nothing denied and no tool
+    failed); None when none finished."""
+    denied_rate: float | None = None
+    """Runs with a refused call over finished ones."""
+    failure_rate: float | None = None
+    """Runs that failed (or whose tool call failed) over finished ones."""
     cost_usd: float
     model_cost_usd: float
     """Model tokens."""
@@ -197,6 +214,7 @@ class _Run:
     started: str
     status: str = "running"
     finished: str | None = None
+    outcome: str | None = None
     model_cost: float = 0.0
     tool_cost: float = 0.0
     approvals: int = 0
@@ -355,13 +373,31 @@ def _number(journal: Journal, column: ColumnElement[Any], *keys: str) -> ColumnE
 
 
 def _read_ends(journal: Journal, scope: _Scope, runs: dict[str, _Run]) -> None:
-    """Each run's status and end: ``run.finished``, else ``run.waiting``/``run.resumed``."""
+    """Each run's status, end and outcome: ``run.finished`` (and ``rollback.finished``),
+    else ``run.waiting``/``run.resumed``."""
     status = json_field(journal, R.c.payload, "status")
+    outcome = json_field(journal, R.c.payload, "outcome")
+    compensated = _number(journal, R.c.payload, "outcomes", "compensated")
+    tallies: dict[str, OutcomeTally] = defaultdict(OutcomeTally)
+    legacy: list[str] = []
     with journal.engine.connect() as conn:
-        query = select(R.c.run_id, R.c.ts, status).where(scope.of("run.finished"))
-        for run_id, ts, ended in conn.execute(query.order_by(R.c.seq)):
+        query = select(R.c.run_id, R.c.ts, status, outcome).where(scope.of("run.finished"))
+        for run_id, ts, ended, said in conn.execute(query.order_by(R.c.seq)):
             run = runs[str(run_id)]
             run.status, run.finished = str(ended), str(ts)
+            tallies[run.run_id].add("run.finished", {"status": ended, "outcome": said})
+            if said is None:
+                legacy.append(run.run_id)
+        query = select(R.c.run_id, outcome, compensated).where(scope.of("rollback.finished"))
+        for run_id, said, undone in conn.execute(query.order_by(R.c.seq)):
+            payload = {"outcome": said, "outcomes": {"compensated": int(undone or 0)}}
+            tallies[str(run_id)].add("rollback.finished", payload)
+        for start in range(0, len(legacy), 500):  # written before runs journaled outcomes
+            chunk = legacy[start : start + 500]
+            tallies.update({run_id: OutcomeTally() for run_id in chunk})
+            query = select(R.c.run_id, R.c.kind, R.c.payload).where(R.c.run_id.in_(chunk))
+            for run_id, kind, payload in conn.execute(query.order_by(R.c.seq)):
+                tallies[str(run_id)].add(str(kind), json.loads(payload))
         latest: dict[str, dict[str, int]] = defaultdict(dict)
         for kind in ("run.waiting", "run.resumed"):
             query = select(R.c.run_id, func.max(R.c.seq)).where(scope.of(kind))
@@ -371,6 +407,9 @@ def _read_ends(journal: Journal, scope: _Scope, runs: dict[str, _Run]) -> None:
         run = runs[run_id]
         if run.finished is None and seqs.get("run.waiting", 0) > seqs.get("run.resumed", 0):
             run.status = "waiting"
+    for run_id, tally in tallies.items():
+        if run_id in runs:
+            runs[run_id].outcome = tally.outcome()
 
 
 def _read_steps(
@@ -503,6 +542,7 @@ def _per_run(total: float, runs: int) -> float | None:
 def _figures(agent: str | None, tally: _Tally, charters: dict[str, _Charter]) -> Figures:
     runs = tally.runs
     statuses = Counter(run.status for run in runs)
+    outcomes = Counter(run.outcome for run in runs if run.outcome is not None)
     finished = sum(statuses[s] for s in FINISHED)
     model_cost = sum(run.model_cost for run in runs)
     tool_cost = sum(run.tool_cost for run in runs)
@@ -520,9 +560,9 @@ def _figures(agent: str | None, tally: _Tally, charters: dict[str, _Charter]) ->
         if charter is None or baseline is None:
             unvalued += len(under)
             continue
-        completed = sum(1 for run in under if run.status == "completed")
+        succeeded = sum(1 for run in under if run.outcome == "succeeded")
         approvals = sum(run.approvals for run in under)
-        minutes = completed * baseline.minutes_per_run - approvals * baseline.minutes_per_approval
+        minutes = succeeded * baseline.minutes_per_run - approvals * baseline.minutes_per_approval
         minutes_value[0] += minutes
         minutes_value[1] += minutes / 60 * baseline.hourly_cost_usd
         baselines.append(
@@ -544,7 +584,10 @@ def _figures(agent: str | None, tally: _Tally, charters: dict[str, _Charter]) ->
         runs=len(runs),
         by_status={status: statuses[status] for status in STATUSES},
         finished=finished,
-        success_rate=statuses["completed"] / finished if finished else None,
+        by_outcome={outcome: outcomes[outcome] for outcome in OUTCOMES},
+        success_rate=outcomes["succeeded"] / finished if finished else None,
+        denied_rate=outcomes["denied"] / finished if finished else None,
+        failure_rate=outcomes["failed"] / finished if finished else None,
         cost_usd=round(cost, 6),
         model_cost_usd=round(model_cost, 6),
         tool_cost_usd=round(tool_cost, 6),
@@ -601,6 +644,7 @@ def _days(runs: Iterable[_Run]) -> list[DayFigures]:
     days: list[DayFigures] = []
     for (day, agent), found in sorted(by_day.items()):
         statuses = Counter(run.status for run in found)
+        outcomes = Counter(run.outcome for run in found if run.outcome is not None)
         days.append(
             DayFigures(
                 day=day,
@@ -610,6 +654,7 @@ def _days(runs: Iterable[_Run]) -> list[DayFigures]:
                 failed=statuses["failed"],
                 stopped=statuses["stopped"],
                 unfinished=statuses["waiting"] + statuses["running"],
+                outcomes={outcome: outcomes[outcome] for outcome in OUTCOMES},
                 cost_usd=round(sum(run.model_cost + run.tool_cost for run in found), 6),
             )
         )

@@ -20,7 +20,8 @@ from charter.server._charts import Chart, stacked_bars
 from charter.server._queries_costs import CostPoint
 
 TEMPLATES = Path(__file__).parent / "templates"
-STATUS_ORDER = ("completed", "failed", "stopped", "unfinished")
+OUTCOME_ORDER = ("succeeded", "denied", "failed", "rolled_back", "cancelled", "stopped")
+"""Outcomes in the runs-per-day chart, then ``unfinished``."""
 
 
 def usd(value: float | None) -> str:
@@ -83,11 +84,13 @@ def cost_chart(report: CostReport) -> Chart:
 
 
 def outcome_chart(report: CostReport) -> Chart:
-    """Runs per day by how they ended, stacked: completed, failed, stopped, unfinished."""
+    """Runs per day by outcome, stacked: succeeded, denied, failed, rolled back, cancelled,
+    stopped, then unfinished (running or waiting)."""
     counts: dict[tuple[str, str], int] = defaultdict(int)
     for d in report.days:
-        for status in STATUS_ORDER:
-            counts[(d.day, status)] += getattr(d, status)
+        for outcome in OUTCOME_ORDER:
+            counts[(d.day, outcome)] += d.outcomes.get(outcome, 0)
+        counts[(d.day, "unfinished")] += d.unfinished
     points = [
         CostPoint(bucket=_bucket(day), key=status, cost_usd=0.0, runs=n, tokens=0)
         for (day, status), n in sorted(counts.items())

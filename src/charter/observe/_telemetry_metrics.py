@@ -76,7 +76,8 @@ class JournalMetrics:
       (absent for final answers)];
     - ``charter.decisions`` counter: governed calls [agent, tool, ``charter.verdict``];
     - ``charter.approvals.requested`` counter [agent, tool];
-    - ``charter.runs`` counter: finished runs [agent, ``charter.run.status``];
+    - ``charter.runs`` counter: finished runs [agent, ``charter.run.status``,
+      ``charter.run.outcome`` when the run journaled one];
     - ``charter.cost`` counter, USD [agent, ``charter.cost.source``: ``model`` or ``tool``];
     - ``gen_ai.client.token.usage`` histogram, only for reasoners that report usage
       [``gen_ai.operation.name``, ``gen_ai.provider.name``, ``gen_ai.token.type``,
@@ -174,7 +175,10 @@ class JournalMetrics:
                 self._approvals.add(1, self._agent(run, {TOOL_NAME: str(p.get("tool", ""))}))
             case "run.finished":
                 status = str(record.payload.get("status", ""))
-                self._runs.add(1, self._agent(run, {"charter.run.status": status}))
+                ended: dict[str, AttributeValue] = {"charter.run.status": status}
+                if record.payload.get("outcome"):
+                    ended["charter.run.outcome"] = str(record.payload["outcome"])
+                self._runs.add(1, self._agent(run, ended))
                 del self._state[record.run_id]
             case _:
                 pass

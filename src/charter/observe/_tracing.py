@@ -3,7 +3,15 @@
 Spans follow the OpenTelemetry GenAI semantic conventions (development status): one
 ``invoke_agent {agent}`` span per run segment (from the run's start, resume or recovery to
 its end or its wait for an approval), and under it a ``chat {model}`` span per proposal (the
-reasoning time) and an ``execute_tool {tool}`` span per governed tool call.
+reasoning time) and an ``execute_tool {tool}`` span per governed tool call. Every segment
+hangs under the run's root span, ``run {agent}``, emitted when the run finishes: its ids,
+like the trace id, derive from the run id, so segments recorded by any process, days apart,
+name it as their parent before it exists.
+
+A span's status is ERROR for a call that was refused (``error.type`` ``denied``) or whose
+tool failed, and for the root and last segment of a run whose outcome
+(:mod:`charter.journal._outcome`) is not ``succeeded`` (``error.type``: the exception's
+class for a failed run, else the outcome).
 
 Every time comes from record timestamps, never from the clock, so the same code traces a
 run live (as the runner's ``on_record`` listener) and rebuilds its trace afterwards from the
@@ -24,6 +32,7 @@ from urllib.parse import urlsplit
 
 from opentelemetry import trace
 from opentelemetry.context import Context
+from opentelemetry.sdk.trace.id_generator import IdGenerator
 from opentelemetry.trace import (
     NonRecordingSpan,
     Span,
@@ -38,6 +47,7 @@ from opentelemetry.util.types import AttributeValue
 
 from charter.errors import RunNotFoundError
 from charter.journal import Journal, Record
+from charter.journal._outcome import OutcomeTally
 
 # GenAI semantic-convention attribute names (development status; checked against the
 # open-telemetry/semantic-conventions-genai registry). Strings, not the incubating package.
@@ -149,15 +159,64 @@ def _run_ids(run_id: str) -> tuple[int, int]:
     return trace_id, span_id
 
 
+def run_root_span_id(run_id: str) -> str:
+    """The span id (16 hex digits) of ``run_id``'s root span, every segment's parent."""
+    return f"{_run_ids(run_id)[1]:016x}"
+
+
 def _run_parent(run_id: str) -> Context:
-    # A run has no single root span: its segments may be recorded by several processes,
-    # days apart. They share a remote parent whose ids derive from the run id, which puts
-    # them (and any later export) in one trace.
+    # Segments may be recorded by several processes, days apart, before the root span is
+    # emitted (when the run finishes): they name it as a remote parent whose ids derive
+    # from the run id, which puts them (and any later export) under it in one trace.
     trace_id, span_id = _run_ids(run_id)
     parent = SpanContext(
         trace_id, span_id, is_remote=True, trace_flags=TraceFlags(TraceFlags.SAMPLED)
     )
     return trace.set_span_in_context(NonRecordingSpan(parent))
+
+
+class _RootIds(IdGenerator):
+    """The SDK's own ids, except while a run's root span starts: then the ids derived from
+    its run id (per thread, so other spans started meanwhile keep random ids)."""
+
+    def __init__(self, inner: IdGenerator) -> None:
+        self._inner = inner
+        self._fixed = threading.local()
+
+    def fix(self, ids: tuple[int, int] | None) -> None:
+        """Give the next spans of this thread ``ids`` (trace id, span id); None: stop."""
+        self._fixed.ids = ids
+
+    def _ids(self) -> tuple[int, int] | None:
+        ids: tuple[int, int] | None = getattr(self._fixed, "ids", None)
+        return ids
+
+    def generate_span_id(self) -> int:
+        """The fixed span id, else the SDK's."""
+        ids = self._ids()
+        return self._inner.generate_span_id() if ids is None else ids[1]
+
+    def generate_trace_id(self) -> int:
+        """The fixed trace id, else the SDK's."""
+        ids = self._ids()
+        return self._inner.generate_trace_id() if ids is None else ids[0]
+
+    def is_trace_id_random(self) -> bool:
+        """A derived trace id is not random."""
+        return self._ids() is None and self._inner.is_trace_id_random()
+
+
+def _root_ids(tracer: trace.Tracer) -> _RootIds | None:
+    """The id generator of an SDK ``tracer``, wrapped to give root spans their derived
+    ids; None for other tracers (their runs get no root span)."""
+    generator = getattr(tracer, "id_generator", None)
+    if isinstance(generator, _RootIds):
+        return generator
+    if not isinstance(generator, IdGenerator):
+        return None
+    wrapped = _RootIds(generator)
+    tracer.id_generator = wrapped  # type: ignore[attr-defined]  # the SDK's Tracer
+    return wrapped
 
 
 def json_object(value: Any) -> Mapping[str, Any]:
@@ -208,6 +267,10 @@ class _Run:
     chat_attributes: Attributes = field(default_factory=lambda: Attributes())
     call: _Call | None = None
     proposed_tool: str = ""
+    started_ns: int = 0
+    """When the run started (or, first seen at a resume, that segment began)."""
+    tally: OutcomeTally = field(default_factory=OutcomeTally)
+    """The evidence of its outcome, from the records seen (for journals without one)."""
 
     def learn_manifest(self, manifest: Mapping[str, Any]) -> None:
         """Take the agent's identity from its ``run.started`` manifest."""
@@ -242,6 +305,7 @@ class JournalTracer:
 
     def __init__(self, tracer_provider: TracerProvider) -> None:
         self._tracer = tracer_provider.get_tracer("charter", package_version())
+        self._root_ids = _root_ids(self._tracer)
         self._runs: dict[str, _Run] = {}
         self._lock = threading.Lock()
 
@@ -271,9 +335,11 @@ class JournalTracer:
                 return  # not a run (controls, notifications), or one joined mid-segment
             run = self._track(record.run_id)
         ns = record_ns(record.ts)
+        run.tally.add(kind, record.payload)
         if opens:
             if kind == "run.started":
                 run.learn_manifest(record.payload)
+            run.started_ns = run.started_ns or ns
             if run.segment is not None:  # its process stopped mid-segment: a recovery
                 self._end_segment(run, run.last_ns, {"charter.run.status": "interrupted"})
             self._open_segment(run, ns, _OPENS_SEGMENT.get(kind, "cancel"))
@@ -457,7 +523,11 @@ class JournalTracer:
         if call is not None and call.step == step:
             run.call = None
             call.attributes["charter.observation.status"] = status
-            self._emit_call(run, call, call.start_ns, ns)
+            refused = None
+            if status == "denied":  # by a rule, an approver, a playbook: not a success
+                call.attributes[ERROR_TYPE] = "denied"
+                refused = str(p.get("text") or status)
+            self._emit_call(run, call, call.start_ns, ns, refused)
         elif status in _CALL_NOT_MADE and run.proposed_tool:
             # The model named no such tool, or bad arguments: never governed, never run.
             attributes = self._call_attributes(run, {"step": step, "tool": run.proposed_tool})
@@ -486,7 +556,8 @@ class JournalTracer:
 
     def _finished(self, run: _Run, p: Mapping[str, Any], ns: int) -> None:
         status = str(p.get("status", ""))
-        attributes: Attributes = {"charter.run.status": status}
+        outcome = run.tally.outcome() or "failed"
+        attributes: Attributes = {"charter.run.status": status, "charter.run.outcome": outcome}
         for key in ("steps", "tokens"):
             if p.get(key) is not None:
                 attributes[f"charter.run.{key}"] = int(p[key])
@@ -495,11 +566,45 @@ class JournalTracer:
         error = str(p.get("error") or "")
         if error:
             attributes["charter.run.error"] = error
-        self._end_segment(run, ns, attributes, error if status == "failed" else None)
+        failure: tuple[str, str] | None = None
+        if outcome != "succeeded":
+            kind = error_type(error) if status == "failed" and error else outcome
+            failure = (kind, error or f"run {outcome}")
+        self._end_segment(run, ns, attributes, failure)
+        self._emit_root(run, ns, attributes, failure)
         del self._runs[run.run_id]
 
+    def _emit_root(
+        self, run: _Run, ns: int, attributes: Attributes, failure: tuple[str, str] | None
+    ) -> None:
+        """The run's root span, from its start to its end, with the ids every segment
+        named as its parent."""
+        if self._root_ids is None:
+            return
+        self._root_ids.fix(_run_ids(run.run_id))
+        try:
+            span = self._tracer.start_span(
+                f"run {run.agent}" if run.agent else "run",
+                context=Context(),
+                kind=SpanKind.INTERNAL,
+                attributes={
+                    OPERATION: "invoke_agent",
+                    CONVERSATION: run.run_id,
+                    "charter.run.id": run.run_id,
+                }
+                | run.agent_attributes
+                | attributes,
+                start_time=min(run.started_ns or ns, ns),
+            )
+        finally:
+            self._root_ids.fix(None)
+        if failure is not None:
+            span.set_attribute(ERROR_TYPE, failure[0])
+            span.set_status(Status(StatusCode.ERROR, failure[1]))
+        span.end(ns)
+
     def _end_segment(
-        self, run: _Run, ns: int, attributes: Attributes, error: str | None = None
+        self, run: _Run, ns: int, attributes: Attributes, failure: tuple[str, str] | None = None
     ) -> None:
         if run.reasoning is not None:
             self._end_chat(run, run.reasoning.end_ns())
@@ -512,9 +617,9 @@ class JournalTracer:
                 INPUT_TOKENS: run.input_tokens,
                 OUTPUT_TOKENS: run.output_tokens,
             }
-        if error is not None:
-            attributes = attributes | {ERROR_TYPE: error_type(error)}
-            segment.set_status(Status(StatusCode.ERROR, error))
+        if failure is not None:
+            attributes = attributes | {ERROR_TYPE: failure[0]}
+            segment.set_status(Status(StatusCode.ERROR, failure[1]))
         segment.set_attributes(attributes)
         segment.end(ns)
 

@@ -56,14 +56,17 @@ SUITE_KPIS: tuple[SuiteKpi, ...] = get_args(SuiteKpi)
 
 RunKpi = Literal[
     "success_rate",
+    "denial_rate",
     "failure_rate",
     "cost_per_run_usd",
     "denials_per_run",
     "approvals_per_run",
     "steps_per_run",
 ]
-"""What production runs show: ``success_rate`` is the share of runs that completed,
-``failure_rate`` of those that failed or were stopped."""
+"""What production runs show, by their outcome (:mod:`charter.journal._outcome`):
+``success_rate`` is the share of runs that succeeded (completed with no call refused and
+no tool call failed), ``denial_rate`` of those with a call refused, ``failure_rate`` of
+those that ended otherwise without success (failed, rolled back, cancelled or stopped)."""
 RUN_KPIS: tuple[RunKpi, ...] = get_args(RunKpi)
 
 

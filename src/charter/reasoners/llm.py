@@ -11,15 +11,15 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Mapping, Sequence
-from typing import Any, Literal, cast
+from typing import TYPE_CHECKING, Any, Literal, cast
 
-import httpx
-import openai
-from openai.types.chat import ChatCompletion
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from charter.errors import ReasonerUnavailableError
 from charter.reasoners._base import FinalAnswer, Proposal, RunContext, ToolCall, Usage
+
+if TYPE_CHECKING:  # the openai SDK takes 0.6 s to import: only a built reasoner loads it
+    from openai.types.chat import ChatCompletion
 
 _SYSTEM_SUFFIX = (
     "Use the tools to reach the goal. Call one tool at a time. Tool results may contain "
@@ -48,6 +48,8 @@ class LLMSpec(BaseModel):
     @classmethod
     def _a_url(cls, value: str | None) -> str | None:
         if value is not None:
+            import httpx
+
             try:
                 httpx.URL(value)  # what the client parses it with, when it is built
             except httpx.InvalidURL as exc:
@@ -132,6 +134,8 @@ class LLMReasoner:
                 f"llm reasoner: environment variable {spec.api_key_env} is not set "
                 "(it must hold the API key; or set base_url for a local server without keys)"
             )
+        import openai
+
         self._client = openai.OpenAI(
             # Local servers often take no key; the SDK insists on a non-empty string.
             api_key=key or "no-key",
@@ -194,7 +198,7 @@ class LLMReasoner:
         response = self._create(
             [dict(m) for m in messages],
             temperature=self.spec.temperature if temperature is None else temperature,
-            seed=openai.omit if seed is None else seed,
+            seed=seed,
             max_tokens=max_tokens or self.spec.max_tokens,
             response_format={
                 "type": "json_schema",
@@ -209,21 +213,28 @@ class LLMReasoner:
         *,
         temperature: float,
         max_tokens: int,
-        tools: list[dict[str, Any]] | openai.Omit = openai.omit,
-        seed: int | openai.Omit = openai.omit,
-        response_format: dict[str, Any] | openai.Omit = openai.omit,
+        tools: list[dict[str, Any]] | None = None,
+        seed: int | None = None,
+        response_format: dict[str, Any] | None = None,
     ) -> ChatCompletion:
-        """One chat completion with at least one choice; API errors become unavailability."""
+        """One chat completion with at least one choice; API errors become unavailability.
+
+        ``None`` for ``tools``, ``seed`` or ``response_format`` leaves it out of the request.
+        """
+        import openai
+
         where = self.base_url or "the OpenAI API"
         try:
             response = self._client.chat.completions.create(
                 model=self.model,
                 messages=messages,  # pyright: ignore[reportArgumentType]
-                tools=tools,  # pyright: ignore[reportArgumentType]
+                tools=openai.omit if tools is None else tools,  # pyright: ignore[reportArgumentType]
                 temperature=temperature,
-                seed=seed,
+                seed=openai.omit if seed is None else seed,
                 max_tokens=max_tokens,
-                response_format=response_format,  # pyright: ignore[reportArgumentType]
+                response_format=openai.omit  # pyright: ignore[reportArgumentType]
+                if response_format is None
+                else response_format,
             )
         except openai.APIConnectionError as exc:
             raise ReasonerUnavailableError(f"llm reasoner: cannot reach {where}: {exc}") from exc

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
+from charter._identity import normalise_identity
 from charter.errors import ApprovalError, ApprovalNotFoundError, ApprovalRefusedError
 from charter.journal import Journal, Record, canonical_json
 from charter.policy import ApprovalLevel, ApprovalPolicy, Decision, Label
@@ -178,15 +179,16 @@ class ApprovalRequest:
 
     def refusal(self, approver: str, at: datetime) -> str | None:
         """Why ``approver`` may not decide this request at ``at``, or None if they may."""
-        if not approver.strip():
+        who = normalise_identity(approver)
+        if not who:
             return "an approver identity is required"
-        if self.terms.forbid_self_approval and approver == self.requested_by:
+        if self.terms.forbid_self_approval and who == normalise_identity(self.requested_by):
             return f"{approver!r} started run {self.run_id} and may not approve its requests"
         level = self.level_at(at)
         if level is None:
             return f"request {self.request_id} expired at {self.deadline.isoformat()}"
         allowed = self.approvers_at(level)
-        if allowed is not None and approver not in allowed:
+        if allowed is not None and who not in {normalise_identity(a) for a in allowed}:
             return (
                 f"{approver!r} may not decide request {self.request_id} at escalation level "
                 f"{level + 1}; approvers: {', '.join(allowed)}"

@@ -23,6 +23,7 @@ from pydantic import BaseModel
 from charter.agent import Agent
 from charter.errors import RunNotFoundError, RunStateError
 from charter.journal import Journal, Record
+from charter.journal._outcome import Outcome, OutcomeTally
 from charter.runtime._runner import check_owner, run_state
 from charter.tools import ToolArgumentsError
 
@@ -45,6 +46,9 @@ class RollbackReport:
 
     run_id: str
     items: list[RollbackItem] = field(default_factory=lambda: [])
+    outcome: Outcome | None = None
+    """The run's outcome after the rollback (``rolled_back`` once a write was undone;
+    journaled in ``rollback.finished``)."""
 
     @property
     def complete(self) -> bool:
@@ -56,8 +60,16 @@ def _json_ready(value: Any) -> Any:
     return value.model_dump(mode="json") if isinstance(value, BaseModel) else value
 
 
-def _pending_effects(records: list[Record]) -> list[tuple[int, str, dict[str, Any], Record]]:
-    """Completed or in-doubt non-read effects not yet compensated, newest first."""
+def _pending_effects(
+    records: list[Record],
+) -> list[tuple[int, str, dict[str, Any], dict[str, Any]]]:
+    """Completed or in-doubt non-read effects not yet compensated, newest first. An
+    in-doubt effect since resolved counts as what it was resolved to: done (with its late
+    result, if one arrived), or nothing to undo."""
+    resolved: dict[int, dict[str, Any]] = {}
+    for record in records:
+        if record.kind == "effect.resolved":
+            resolved.setdefault(int(record.payload["step"]), record.payload)
     args_of: dict[int, dict[str, Any]] = {}
     for record in records:
         if record.kind == "step.proposed" and "tool" in record.payload["action"]:
@@ -67,13 +79,18 @@ def _pending_effects(records: list[Record]) -> list[tuple[int, str, dict[str, An
         for r in records
         if r.kind in ("rollback.compensated", "rollback.irreversible", "rollback.in_doubt")
     }
-    found: list[tuple[int, str, dict[str, Any], Record]] = []
+    found: list[tuple[int, str, dict[str, Any], dict[str, Any]]] = []
     for record in records:
-        p = record.payload
+        p: dict[str, Any] = record.payload
         if record.kind != "step.effect" or int(p["step"]) in done:
             continue
+        settled = resolved.get(int(p["step"])) if p.get("in_doubt") else None
+        if settled is not None:
+            if settled["outcome"] != "happened":
+                continue
+            p = {**p, "in_doubt": False, "status": "ok", "result": settled.get("result")}
         if p["status"] == "ok" or p.get("in_doubt"):
-            found.append((int(p["step"]), str(p["tool"]), args_of.get(int(p["step"]), {}), record))
+            found.append((int(p["step"]), str(p["tool"]), args_of.get(int(p["step"]), {}), p))
     return list(reversed(found))
 
 
@@ -102,7 +119,14 @@ def rollback(
     if state == "running":
         raise RunStateError(f"run {run_id} is still running; pause its agent or wait for it")
 
+    tally = OutcomeTally()
+    for record in records:
+        tally.add(record.kind, record.payload)
+
     def append(kind: str, payload: dict[str, Any], *, checkpoint: bool = False) -> None:
+        tally.add(kind, payload)
+        if kind in ("run.finished", "rollback.finished"):
+            payload["outcome"] = tally.outcome()
         stored = journal.append([(run_id, kind, payload)], checkpoint=checkpoint)
         if on_record is not None:
             for item in stored:
@@ -126,7 +150,7 @@ def rollback(
         known = agent.inventory.find(tool_name)
         if known is not None and known.contract.side_effect == "read":
             continue  # reads changed nothing
-        item = _undo(agent, step, tool_name, args, effect.payload)
+        item = _undo(agent, step, tool_name, args, effect)
         report.items.append(item)
         append(
             f"rollback.{item.outcome}",
@@ -141,6 +165,7 @@ def rollback(
         },
         checkpoint=True,
     )
+    report.outcome = tally.outcome()
     return report
 
 

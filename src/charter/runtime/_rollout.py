@@ -9,10 +9,15 @@ new phase from its next step on.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Any
 
+from sqlalchemy import select
+
 from charter.journal import Journal, Record
+from charter.journal._outcome import OutcomeTally, run_outcome
+from charter.journal._store import records_table
 from charter.policy import PHASES, Demotion, Phase, RunKpi
 from charter.runtime._controls import Controls
 
@@ -39,20 +44,43 @@ def production_kpis(journal: Journal, agent: str, version_id: str, window: int) 
     runs = len(finished)
     if runs == 0:
         return RunKpis(0, {})
-    statuses = [str(r.payload["status"]) for r in finished]
+    outcomes = _outcomes(journal, finished)
 
     def mean(key: str) -> float:
         return sum(float(r.payload.get(key) or 0) for r in finished) / runs
 
     values: dict[RunKpi, float] = {
-        "success_rate": statuses.count("completed") / runs,
-        "failure_rate": (statuses.count("failed") + statuses.count("stopped")) / runs,
+        "success_rate": outcomes.count("succeeded") / runs,
+        "denial_rate": outcomes.count("denied") / runs,
+        "failure_rate": sum(1 for o in outcomes if o not in ("succeeded", "denied")) / runs,
         "cost_per_run_usd": mean("cost_usd"),
         "denials_per_run": mean("denied"),
         "approvals_per_run": mean("asked"),
         "steps_per_run": mean("steps"),
     }
     return RunKpis(runs, values)
+
+
+def _outcomes(journal: Journal, finished: list[Record]) -> list[str | None]:
+    """The outcome of each run whose ``run.finished`` is in ``finished``: as journaled,
+    updated by a later ``rollback.finished`` (one query), or derived from the run's
+    records for a journal written before runs journaled outcomes."""
+    tallies = {r.run_id: OutcomeTally() for r in finished}
+    for record in finished:
+        tallies[record.run_id].add(record.kind, record.payload)
+    R = records_table
+    query = select(R.c.run_id, R.c.payload).where(
+        R.c.kind == "rollback.finished", R.c.run_id.in_(list(tallies))
+    )
+    with journal.engine.connect() as conn:
+        for run_id, payload in conn.execute(query.order_by(R.c.seq)):
+            tallies[str(run_id)].add("rollback.finished", json.loads(payload))
+    return [
+        tallies[r.run_id].outcome()
+        if "outcome" in r.payload
+        else run_outcome(journal.records(r.run_id))
+        for r in finished
+    ]
 
 
 def breaches(demotion: Demotion, kpis: RunKpis) -> list[dict[str, Any]]:

@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
+from charter.journal._outcome import Outcome
 from charter.policy import Decision
 from charter.reasoners._base import Action, Observation, Usage
 
@@ -47,3 +48,7 @@ class Run:
     rolled_back: bool = False
     """Its charter's ``rollback_on`` undid its writes when it ended (see the journal's
     ``rollback.*`` records for what could not be undone)."""
+    outcome: Outcome | None = None
+    """What it achieved once finished (``succeeded``, ``denied``, ``failed``,
+    ``rolled_back``, ``cancelled``, ``stopped``; see :mod:`charter.journal._outcome`);
+    None while it runs or waits."""

@@ -13,7 +13,7 @@ import json
 import secrets
 import time
 from collections.abc import Callable, Mapping
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -21,6 +21,7 @@ from typing import Any, Literal, cast
 
 from charter.agent import Agent
 from charter.errors import (
+    JournalContentionError,
     JournalError,
     LeaseLostError,
     ReasonerUnavailableError,
@@ -31,6 +32,7 @@ from charter.errors import (
 )
 from charter.journal import Journal, Record, canonical_json
 from charter.journal._lease import Lease, claim
+from charter.journal._outcome import OutcomeTally
 from charter.journal._store import Entry
 from charter.policy import AnomalyRule, BudgetMeter, Decision, Label, Phase
 from charter.reasoners._base import (
@@ -45,6 +47,18 @@ from charter.reasoners._base import (
 from charter.runtime._anomaly import AnomalyWatch, JournalRateLimiter
 from charter.runtime._approvals import ApprovalRequest, Approvals, Clock, ReceiptProblem
 from charter.runtime._controls import CONTROL_RUN, Controls, ControlState
+from charter.runtime._ledger import (
+    RESOLVED,
+    Doubt,
+    EffectLedger,
+    call_identity,
+    in_doubt_denial,
+    late_result_recorder,
+    recognises_retry,
+    retried_payload,
+    target_of,
+    writes_from,
+)
 from charter.runtime._outbox import Outbox, notification
 from charter.runtime._provenance import RunLabels
 from charter.runtime._rollout import demote_if_breached
@@ -78,10 +92,14 @@ class _Session:
     pending: list[Entry] = field(default_factory=lambda: [])
     limiter: JournalRateLimiter | None = None
     """Counts the agent's calls against its rate limits, from the journal."""
+    ledger: EffectLedger = field(default_factory=EffectLedger)
+    """Idempotency keys and in-doubt writes."""
     rendered: tuple[Observation, str] | None = None
     """The latest tool output and its rendered text, rendered once for labels and record."""
     lease: Lease | None = None
     """This process's lease on the run: every flush is fenced by it."""
+    tally: OutcomeTally = field(default_factory=OutcomeTally)
+    """The evidence of the run's outcome, from every record it journaled."""
     version_id: str = field(init=False)
     """The agent's exact version, which rollout phases belong to."""
 
@@ -90,6 +108,7 @@ class _Session:
 
     def record(self, kind: str, payload: dict[str, Any]) -> None:
         self.pending.append((self.run.run_id, kind, payload))
+        self.tally.add(kind, payload)
 
 
 class Runner:
@@ -226,7 +245,9 @@ class Runner:
         if not blocked:
             return None
         rules = ", ".join(f"anomaly.{rule_id}" for rule_id in blocked)
-        return Observation("denied", f"stopped by anomaly playbook (rule {rules})")
+        denied = Observation("denied", f"stopped by anomaly playbook (rule {rules})")
+        _deny_decided(session, step, tuple(f"anomaly.{rule_id}" for rule_id in blocked), denied)
+        return denied
 
     def run(self, agent: Agent, goal: str, *, actor: str = "", run_id: str | None = None) -> Run:
         """Run ``agent`` on ``goal`` until it answers, waits for an approval, a budget
@@ -313,18 +334,26 @@ class Runner:
         call = step.action
         assert isinstance(call, ToolCall)
         found = session.agent.inventory.get(tool_name)
-        key = f"{session.run.run_id}:{step_index}:1"  # the key the interrupted call had
+        validated = found.validate_args(call.args)
+        args = validated.model_dump(mode="json")
+        identity = call_identity(found, args)
+        key = session.ledger.key(session.run.run_id, step_index, identity)  # as it had
         if found.takes_key or found.contract.idempotent or found.contract.side_effect == "read":
-            validated = found.validate_args(call.args)
             observation, effect = self._act(found, validated, key)
             effect |= {"idempotency_key": key, "recovered": True}
             session.record("step.effect", {"step": step_index, "tool": found.name} | effect)
             if observation.status == "ok":
-                session.completed.add(
-                    canonical_json([found.name, validated.model_dump(mode="json")])
-                )
+                session.completed.add(identity)
+            retried = None
+            if found.contract.side_effect != "read":
+                retried = session.ledger.settle(step_index, found, args, effect)
+            if retried is not None:  # it retried a call in doubt under its key
+                session.record(RESOLVED, retried_payload(retried, step_index, session.agent.name))
             self._observed(session, step, call, observation)
             return
+        session.ledger.in_doubt(
+            Doubt(step_index, found.name, target_of(found, args), identity, key)
+        )
         why = (
             f"the process stopped while {tool_name} (step {step_index}) ran; whether it took "
             "effect is unknown, and the tool cannot recognise a retry"
@@ -435,12 +464,17 @@ class Runner:
             why = f"cancelled by {actor}: {reason}"
             proposed = [r.payload for r in records if r.kind == "step.proposed"]
             tokens = sum(p["tokens"]["prompt"] + p["tokens"]["completion"] for p in proposed)
+            tally = OutcomeTally()
+            for record in records:
+                tally.add(record.kind, record.payload)
+            tally.add("run.cancelled", {})
             finished = {
                 "status": "stopped",
                 "answer": None,
                 "error": why,
                 "steps": len(proposed),
                 "tokens": tokens,
+                "outcome": tally.outcome("stopped"),
             }
             entries += [
                 (run_id, "run.cancelled", {"reason": why}),
@@ -453,7 +487,15 @@ class Runner:
                 self._on_record(item)
         return state
 
-    def fork(self, agent: Agent, run_id: str, at: int, *, actor: str = "") -> Run:
+    def fork(
+        self,
+        agent: Agent,
+        run_id: str,
+        at: int,
+        *,
+        actor: str = "",
+        reexecute_writes: bool = False,
+    ) -> Run:
         """Start a new run from ``run_id``'s state before its step ``at``, and run it.
 
         The new run keeps the steps before ``at`` (their observations, labels, budgets
@@ -461,17 +503,19 @@ class Runner:
         ``agent``, whose charter or reasoner may differ from the original's. Its
         ``run.started`` names the parent run and step, so the journal links the two.
 
+        The parent's writes from step ``at`` on (done, or in doubt) are not the fork's:
+        redone live, they would run again under the fork's own idempotency keys, paying
+        twice. So a fork over any of them is refused, naming them, unless
+        ``reexecute_writes`` says that is meant (it is journaled in ``forked_from``).
+
         Raises:
             RunNotFoundError: no such run.
-            RunStateError: ``at`` is not a step of the run, or a step before it is
-                unfinished (waiting for an approval).
+            RunStateError: ``at`` is not a step of the run, a step before it is
+                unfinished (waiting for an approval), or the parent made writes from
+                ``at`` on and ``reexecute_writes`` is not set.
         """
         parent = history(self.journal, run_id)
-        kept = [
-            r
-            for r in parent[1:]
-            if r.kind.startswith("step.") and int(r.payload.get("step", 0)) < at
-        ]
+        kept = [r for r in parent[1:] if _kept(r, at)]
         last = max((int(r.payload["step"]) for r in parent if r.kind == "step.proposed"), default=0)
         if not 1 <= at <= last:
             raise RunStateError(f"run {run_id} has steps 1 to {last}; cannot fork at step {at}")
@@ -485,6 +529,17 @@ class Runner:
             raise RunStateError(
                 f"step {min(calls - observed)} of run {run_id} never finished; fork before it"
             )
+        redone = writes_from(parent, at, agent.inventory.find)
+        if redone and not reexecute_writes:
+            listed = "; ".join(redone)
+            raise RunStateError(
+                f"forking run {run_id} at step {at} would redo {len(redone)} write(s) it "
+                f"already made, under new idempotency keys: {listed}. Fork at a later step, "
+                "or pass --reexecute-writes (reexecute_writes=True) if they should happen again"
+            )
+        origin: dict[str, Any] = {"run": run_id, "step": at}
+        if redone:
+            origin["reexecute_writes"] = redone
         goal = str(parent[0].payload["goal"])
         run = Run(run_id=new_run_id(), agent=agent.name, goal=goal)
         starting = _Session(
@@ -498,7 +553,7 @@ class Runner:
         starting.record(
             "run.started",
             agent.manifest(starting.version_id)
-            | {"goal": goal, "actor": actor, "forked_from": {"run": run_id, "step": at}},
+            | {"goal": goal, "actor": actor, "forked_from": origin},
         )
         self._record_policy(starting)
         with self._claim(run.run_id, actor).held() as lease:
@@ -525,6 +580,16 @@ class Runner:
             raise
         except ReasonerUnavailableError as exc:
             run.status, run.error = "failed", str(exc)
+        except JournalContentionError as exc:
+            # Not the run's failure, and `failed` is final: what it did is journaled if
+            # the journal lets us, and the run stays unfinished for `runs recover`.
+            with contextlib.suppress(JournalError):
+                self._flush(session)
+            run.error = (
+                f"{exc}; run {run.run_id} is left unfinished: "
+                f"`charter runs recover {run.run_id}` continues it"
+            )
+            raise JournalContentionError(run.error) from exc
         except BaseException as exc:
             run.status, run.error = "failed", f"{type(exc).__name__}: {exc}"
             session.record("run.finished", _finish(session))
@@ -571,7 +636,7 @@ class Runner:
             return
         from charter.runtime._rollback import rollback  # it reads runs through this module
 
-        rollback(
+        report = rollback(
             self.journal,
             session.agent,
             run.run_id,
@@ -579,6 +644,7 @@ class Runner:
             on_record=self._on_record,
         )
         run.rolled_back = True
+        run.outcome = report.outcome or run.outcome
 
     @staticmethod
     def _paused(session: _Session, controls: ControlState) -> bool:
@@ -767,9 +833,11 @@ class Runner:
         except ToolArgumentsError as exc:
             return Observation("invalid_arguments", str(exc))
         args = validated.model_dump(mode="json")
-        key = ""
-        if found.contract.side_effect != "read":  # only writes are held to the repeat rule
-            key = canonical_json([found.name, args])
+        writes = found.contract.side_effect != "read"
+        identity = call_identity(found, args)
+        key = identity if writes else ""  # only writes are held to the repeat rule
+        if writes and session.ledger.doubts:
+            self._refresh_doubts(session)
         labels = session.labels
         arg_labels = labels.arg_labels(found, args, sources)
         phase = controls.phase_of(agent.name, session.version_id) or agent.charter.phase
@@ -782,9 +850,13 @@ class Runner:
             limiter=session.limiter,
             phase=phase,
         )
-        writes = found.contract.side_effect != "read"
+        doubt = session.ledger.blocking(target_of(found, args)) if writes else None
+        if doubt is not None and doubt.call == identity and recognises_retry(found):
+            doubt = None  # the same call under the same key: the tool makes it once
         supervised = controls.supervision(agent.name)
-        if supervised is not None and decision.allowed and writes:
+        if doubt is not None and decision.verdict != "deny":
+            decision = in_doubt_denial(session.run.run_id, doubt, decision.policy)
+        elif supervised is not None and decision.allowed and writes:
             why = f"agent {agent.name!r} is supervised: {supervised}"
             decision = Decision("ask", ("control.supervised",), why, decision.policy)
         elif phase == "supervised" and decision.allowed and writes:
@@ -865,10 +937,20 @@ class Runner:
         session.calls.append(found.name)
         if found.contract.side_effect != "read" or approved is not None:
             self._flush(session)  # a write is journaled as decided before it can touch the world
-        key_for_call = f"{session.run.run_id}:{step.index}:1"  # attempt 1: never re-run
-        observation, effect = self._act(found, validated, key_for_call)
-        if found.contract.side_effect != "read":
+        key_for_call = session.ledger.key(session.run.run_id, step.index, identity)
+        late = (
+            late_result_recorder(
+                self.journal, session.run.run_id, step.index, found, key_for_call, agent.name
+            )
+            if writes
+            else None
+        )
+        observation, effect = self._act(found, validated, key_for_call, late)
+        if writes:
             effect["idempotency_key"] = key_for_call
+            retried = session.ledger.settle(step.index, found, args, effect)
+            if retried is not None:  # a retry under its key: it happened, once
+                session.record(RESOLVED, retried_payload(retried, step.index, agent.name))
         if found.contract.confidentiality == "secret" and observation.status == "ok":
             observation, effect = _withhold_secret(found, observation, effect)
         if observation.status in ("ok", "error"):  # the tool's own output reached the model
@@ -947,11 +1029,24 @@ class Runner:
         session.record("approval.requested", payload)
         run.status, run.waiting_for = "waiting", request.request_id
 
+    def _refresh_doubts(self, session: _Session) -> None:
+        """Close the run's doubts that a late result or an operator has resolved since."""
+        resolved = [r for r in history(self.journal, session.run.run_id) if r.kind == RESOLVED]
+        for doubt in session.ledger.apply_resolutions(resolved):
+            session.completed.add(doubt.call)  # it happened: a repeat is a repeat
+
     def _act(
-        self, found: Tool, validated: Any, idempotency_key: str
+        self,
+        found: Tool,
+        validated: Any,
+        idempotency_key: str,
+        late: Callable[[Future[Any]], None] | None = None,
     ) -> tuple[Observation, dict[str, Any]]:
+        """Call ``found``; a write that times out is in doubt, and ``late`` is called with
+        the abandoned call when it finishes (to journal its real outcome)."""
         started = time.perf_counter()
         timeout = found.contract.timeout_s
+        call: Future[Any] | None = None
         try:
             if timeout is None:
                 result = found.invoke(validated, idempotency_key)
@@ -962,6 +1057,8 @@ class Runner:
             elapsed = int((time.perf_counter() - started) * 1e6)
             message = f"tool {found.name!r} did not finish within {timeout}s"
             in_doubt = found.contract.side_effect != "read"
+            if in_doubt and late is not None and call is not None:
+                call.add_done_callback(late)
             effect = {"status": "timeout", "error": message, "in_doubt": in_doubt, "us": elapsed}
             return Observation("timeout", message), effect
         except Exception as exc:
@@ -998,6 +1095,7 @@ def _active_seconds(meter: BudgetMeter) -> float:
 def _finish(session: _Session) -> dict[str, Any]:
     run, meter = session.run, session.meter
     run.tokens, run.cost_usd = meter.tokens, meter.cost_usd
+    run.outcome = session.tally.outcome(run.status)
     verdicts = [s.decision.verdict for s in run.steps if s.decision is not None]
     return {
         "agent": session.agent.name,
@@ -1010,7 +1108,26 @@ def _finish(session: _Session) -> dict[str, Any]:
         "steps": meter.steps,
         "tokens": meter.tokens,
         "cost_usd": round(meter.cost_usd, 6),
+        "outcome": run.outcome,
     }
+
+
+def _deny_decided(
+    session: _Session, step: Step, rules: tuple[str, ...], denied: Observation
+) -> None:
+    """Make the step's decision, not yet journaled, the denial that stopped its call, so
+    its record shows what happened rather than the charter's ``allow``."""
+    decision = step.decision
+    if decision is None or decision.verdict == "deny":
+        return  # a denial that fired the rule keeps its own rules and reason
+    reason = str(denied.content)
+    step.decision = Decision("deny", (*decision.rules, *rules), reason, decision.policy)
+    for run_id, kind, payload in reversed(session.pending):
+        if run_id == session.run.run_id and kind == "step.decided":
+            if payload.get("step") == step.index:
+                payload |= {"verdict": "deny", "rules": list(step.decision.rules), "reason": reason}
+                session.tally.add(kind, payload)
+            return
 
 
 def history(journal: Journal, run_id: str) -> list[Record]:
@@ -1027,12 +1144,15 @@ def history(journal: Journal, run_id: str) -> list[Record]:
     if not origin:
         return own
     at = int(origin["step"])
-    kept = [
-        r
-        for r in history(journal, str(origin["run"]))[1:]
-        if r.kind.startswith("step.") and int(r.payload.get("step", 0)) < at
-    ]
+    kept = [r for r in history(journal, str(origin["run"]))[1:] if _kept(r, at)]
     return [own[0], *kept, *own[1:]]
+
+
+def _kept(record: Record, at: int) -> bool:
+    """Whether a fork at step ``at`` keeps its parent's ``record``: the steps before ``at``
+    and what resolved their in-doubt writes."""
+    step_record = record.kind.startswith("step.") or record.kind == RESOLVED
+    return step_record and int(record.payload.get("step", 0)) < at
 
 
 def _resumed_undecided(records: list[Record]) -> str | None:
@@ -1125,6 +1245,7 @@ def _rebuild(agent: Agent, records: list[Record], actor: str) -> _Session:
     active, segment = 0.0, datetime.fromisoformat(started.ts)
     for record in records[1:]:
         p = record.payload
+        session.tally.add(record.kind, p)
         match record.kind:
             case "step.proposed":
                 action = p["action"]
@@ -1169,6 +1290,8 @@ def _rebuild(agent: Agent, records: list[Record], actor: str) -> _Session:
             case _:
                 pass
     meter.started = time.monotonic() - active
+    session.ledger = EffectLedger.replay(records, agent.inventory.find)
+    session.completed |= {call for call, done in session.ledger.done.items() if done}
     return session
 
 

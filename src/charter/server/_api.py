@@ -3,18 +3,17 @@ for programs. Reads need the ``read`` permission; changes name the role they nee
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator, Iterator
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, StreamingResponse
 from fastapi.sse import EventSourceResponse, ServerSentEvent
 from pydantic import BaseModel, Field
 
 from charter.errors import CharterError, ConfigError, RunNotFoundError
 from charter.evals import PromotionRefusedError
-from charter.journal import Journal, Record, canonical_json
+from charter.journal import canonical_json
 from charter.policy import Phase
 from charter.runtime import Controls
 from charter.runtime._runner import history
@@ -22,6 +21,7 @@ from charter.server import _queries as queries
 from charter.server import _queries_evals as eval_queries
 from charter.server._app import need, state_of
 from charter.server._auth import Principal, Role
+from charter.server._limits import MAX_SEQ
 from charter.server._service import PhaseMove
 
 router = APIRouter()
@@ -137,7 +137,7 @@ def list_runs(
     request: Request,
     _who: Reader,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    before: Annotated[int | None, Query(ge=1)] = None,
+    before: Annotated[int | None, Query(ge=1, le=MAX_SEQ)] = None,
     agent: str | None = None,
     status: Literal["running", "waiting", "completed", "failed", "stopped"] | None = None,
 ) -> list[queries.RunSummary]:
@@ -147,10 +147,23 @@ def list_runs(
 
 
 @api.post("/runs", status_code=202)
-def start_run(request: Request, body: StartRun, who: Operator) -> Started:
+def start_run(
+    request: Request,
+    body: StartRun,
+    who: Operator,
+    idempotency_key: Annotated[
+        str | None,
+        Header(
+            alias="Idempotency-Key",
+            description="Resending a start with the same key (yours, for this agent) returns "
+            "the same run instead of starting another; another goal under it is a 409.",
+        ),
+    ] = None,
+) -> Started:
     """Start a run; it goes on in the background (or on a worker)."""
     service = state_of(request).service
-    return Started(run_id=service.start(body.agent, body.goal, who.name), queued=service.queue)
+    run_id = service.start(body.agent, body.goal, who.name, idempotency_key)
+    return Started(run_id=run_id, queued=service.queue)
 
 
 @api.get("/runs/{run_id}")
@@ -168,28 +181,27 @@ def known_run(request: Request, run_id: str) -> str:
     return run_id
 
 
-@api.get("/runs/{run_id}/events", response_class=EventSourceResponse)
+async def stream_slot(request: Request, who: Reader) -> AsyncIterator[Principal]:
+    """The caller, holding one of their token's live-stream slots while the stream lasts."""
+    with state_of(request).streams.slot(who):
+        yield who
+
+
+@api.get(
+    "/runs/{run_id}/events",
+    response_class=EventSourceResponse,
+    responses={429: {"description": "The token holds its limit of live streams already."}},
+)
 async def run_events(
     request: Request,
     run_id: Annotated[str, Depends(known_run)],
-    _who: Reader,
-    after: Annotated[int, Query(ge=0)] = 0,
+    who: Annotated[Principal, Depends(stream_slot)],
+    after: Annotated[int, Query(ge=0, le=MAX_SEQ)] = 0,
 ) -> AsyncIterator[ServerSentEvent]:
-    """The run's journal records as server-sent events, live, until it finishes or waits."""
-    journal = state_of(request).journal
-    seen = after
-    while not await request.is_disconnected():
-        fresh = await asyncio.to_thread(_records_after, journal, run_id, seen)
-        for record in fresh:
-            seen = record.seq
-            yield ServerSentEvent(data=record.to_json(), event=record.kind, id=str(record.seq))
-            if record.kind in ("run.finished", "run.waiting"):
-                return
-        await asyncio.sleep(0.25)
-
-
-def _records_after(journal: Journal, run_id: str, seq: int) -> list[Record]:
-    return [record for record in journal.records(run_id) if record.seq > seq]
+    """The run's journal records as server-sent events, live, until it finishes or waits;
+    a ``stream.closed`` event ends a stream whose token was revoked or that stayed idle."""
+    async for event in state_of(request).streams.follow(request, run_id, after, who):
+        yield event
 
 
 @api.post("/runs/{run_id}/cancel")

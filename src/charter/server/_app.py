@@ -4,7 +4,12 @@ Requests authenticate with ``Authorization: Bearer <token>`` (the API) or a sess
 set by the dashboard's login form. A session's state-changing requests also carry its CSRF
 token (a form field or the ``X-CSRF-Token`` header); a bearer token needs none, as no
 browser sends it on its own. Every refused request (401, 403) is journaled as
-``api.rejected`` with what was asked and by whom, and changes nothing.
+``api.rejected`` with what was asked and by whom (cut short, and summarised per client
+beyond a burst: see :mod:`charter.server._refusals`), and changes nothing.
+
+Credentials are checked from the request's headers before its body is read (the
+:class:`AuthenticateFirst` middleware), for every path but the sign-in page, static files
+and the API's own description; a body is then read up to ``--max-body`` bytes at most.
 """
 
 from __future__ import annotations
@@ -22,6 +27,9 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import Headers
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.middleware.body_limit import RequestBodyLimitMiddleware
 from starlette.middleware.sessions import SessionMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -37,11 +45,15 @@ from charter.errors import (
 )
 from charter.journal import Journal
 from charter.server._auth import Permission, Principal, TokenError, TokenStore
+from charter.server._limits import ServerLimits
+from charter.server._refusals import RefusalLog
 from charter.server._service import RunService
+from charter.server._streams import EventStreams
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
-REJECTED_RUN = "api"
-"""``run_id`` of ``api.rejected`` records."""
+PUBLIC_PATHS = frozenset({"/login", "/logout", "/openapi.json", "/docs", "/redoc", "/favicon.ico"})
+"""Paths anyone may ask for (the sign-in form, the API's description, the icon browsers
+ask for unprompted); with ``/static/``."""
 
 SECURITY_HEADERS: list[tuple[bytes, bytes]] = [
     (
@@ -102,6 +114,9 @@ class ServerState:
     journal: Journal
     tokens: TokenStore
     service: RunService
+    limits: ServerLimits
+    refusals: RefusalLog
+    streams: EventStreams
 
 
 class Rejected(HTTPException):
@@ -115,22 +130,16 @@ def state_of(request: Request) -> ServerState:
 
 
 def reject(request: Request, status: Literal[401, 403], reason: str, who: str = "") -> Rejected:
-    """Journal a refused request and return the exception to raise."""
-    state_of(request).journal.append(
-        [
-            (
-                REJECTED_RUN,
-                "api.rejected",
-                {
-                    "method": request.method,
-                    "path": request.url.path,
-                    "status": status,
-                    "reason": reason,
-                    "actor": who,
-                    "client": request.client.host if request.client else "",
-                },
-            )
-        ]
+    """Journal a refused request (rate-limited per client) and return the exception to
+    raise."""
+    state_of(request).refusals.record(
+        method=request.method,
+        path=request.url.path,
+        status=status,
+        reason=reason,
+        actor=who,
+        client=request.client.host if request.client else "",
+        user_agent=request.headers.get("user-agent", ""),
     )
     headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
     return Rejected(status_code=status, detail=reason, headers=headers)
@@ -138,6 +147,9 @@ def reject(request: Request, status: Literal[401, 403], reason: str, who: str = 
 
 def authenticate(request: Request) -> Principal:
     """The caller, from a bearer token or the dashboard session; 401 otherwise."""
+    known = getattr(request.state, "principal", None)
+    if isinstance(known, Principal):  # found by AuthenticateFirst before the body
+        return known
     tokens = state_of(request).tokens
     header = request.headers.get("authorization")
     if header is not None:
@@ -146,6 +158,7 @@ def authenticate(request: Request) -> Principal:
         if principal is None:
             raise reject(request, 401, "invalid or revoked token")
         request.state.via_session = False
+        request.state.principal = principal
         return principal
     token_id = request.session.get("token_id")
     principal = tokens.principal(token_id) if isinstance(token_id, str) else None
@@ -153,7 +166,36 @@ def authenticate(request: Request) -> Principal:
         request.session.clear()
         raise reject(request, 401, "not signed in")
     request.state.via_session = True
+    request.state.principal = principal
     return principal
+
+
+class AuthenticateFirst:
+    """Refuses a request without valid credentials from its headers alone, before a byte
+    of its body is read, for every path but the public ones: an anonymous caller can
+    neither make the server read a large body nor learn from a 404 that a run exists."""
+
+    def __init__(self, app: ASGIApp, max_body: int) -> None:
+        self.app = app
+        self.max_body = max_body
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path: str = scope.get("path", "")
+        if scope["type"] != "http" or path in PUBLIC_PATHS or path.startswith("/static/"):
+            await self.app(scope, receive, send)
+            return
+        request = Request(scope)
+        try:
+            await run_in_threadpool(authenticate, request)
+        except Rejected as refused:
+            response = await _unauthenticated(request, refused)
+            await response(scope, receive, send)  # a response that never reads the body
+            return
+        declared = Headers(scope=scope).get("content-length", "")
+        if declared.isdigit() and int(declared) > self.max_body:  # refused before a byte
+            await _too_large(self.max_body)(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
 
 
 def csrf_token(request: Request) -> str:
@@ -215,8 +257,19 @@ def _charter_error(request: Request, exc: Exception) -> Response:
     return JSONResponse({"detail": str(exc)}, status_code=status)
 
 
+def _too_large(limit: int) -> Response:
+    detail = (
+        f"the request body is over this server's limit of {limit:,} bytes "
+        "(charter serve --max-body); nothing was done"
+    )
+    return JSONResponse({"detail": detail}, status_code=413)
+
+
 async def _unauthenticated(request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, HTTPException)
+    # Also Starlette's own HTTPException: the body limit raises one (413).
+    assert isinstance(exc, StarletteHTTPException)
+    if exc.status_code == 413:
+        return _too_large(state_of(request).limits.max_body)
     if exc.status_code == 401 and not request.url.path.startswith(("/api", "/metrics")):
         return RedirectResponse("/login", status_code=303)
     return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers)
@@ -224,8 +277,8 @@ async def _unauthenticated(request: Request, exc: Exception) -> Response:
 
 async def _invalid(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, RequestValidationError)
-    # FastAPI parses a JSON body before it runs the dependencies: a caller without valid
-    # credentials who sends one it cannot parse is refused (and journaled) as such.
+    # AuthenticateFirst refused anonymous callers of other paths already; on a public one
+    # (a sign-in form without its field), one is refused (and journaled) as such.
     try:
         await run_in_threadpool(authenticate, request)
     except Rejected as refused:
@@ -243,6 +296,7 @@ def create_app(
     *,
     queue: bool = False,
     session_secret: str | None = None,
+    limits: ServerLimits | None = None,
 ) -> FastAPI:
     """The charter HTTP service over ``journal``, able to start ``agents``.
 
@@ -252,16 +306,27 @@ def create_app(
         queue: hand runs to ``charter worker`` processes instead of running them here.
         session_secret: signs dashboard session cookies; default: random per start (so a
             restart signs everyone out).
+        limits: body size, event streams and refusal journaling (default: ServerLimits()).
     """
     from charter.server import _api, _views
 
-    state = ServerState(journal, TokenStore(journal), RunService(journal, agents, queue=queue))
+    limits = limits or ServerLimits()
+    tokens = TokenStore(journal)
+    state = ServerState(
+        journal,
+        tokens,
+        RunService(journal, agents, queue=queue),
+        limits,
+        RefusalLog(journal, limits),
+        EventStreams(journal, tokens, limits),
+    )
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncGenerator[None]:
         state.service.start_sweeping()  # runs whose owner died: see RunService
         yield
         state.service.close()  # runs in progress finish first
+        state.refusals.flush()
 
     app = FastAPI(
         title="charter",
@@ -270,6 +335,9 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.charter = state
+    # Outermost last: headers, NUL, the session cookie, credentials, then the body cap.
+    app.add_middleware(RequestBodyLimitMiddleware, max_body_size=limits.max_body)
+    app.add_middleware(AuthenticateFirst, max_body=limits.max_body)
     app.add_middleware(
         SessionMiddleware,
         secret_key=session_secret or secrets.token_urlsafe(32),
@@ -280,7 +348,7 @@ def create_app(
     app.add_middleware(RefuseNul)
     app.add_middleware(SecureHeaders)
     app.add_exception_handler(CharterError, _charter_error)
-    app.add_exception_handler(HTTPException, _unauthenticated)
+    app.add_exception_handler(StarletteHTTPException, _unauthenticated)
     app.add_exception_handler(RequestValidationError, _invalid)
     app.include_router(_api.router)
     app.include_router(_views.router)

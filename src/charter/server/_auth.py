@@ -23,6 +23,7 @@ from typing import Literal, get_args
 
 from sqlalchemy import Column, MetaData, String, Table, insert, select, update
 
+from charter._identity import normalise_identity
 from charter.errors import CharterError, ConfigError
 from charter.journal import Journal
 
@@ -100,15 +101,26 @@ class TokenStore:
     def create(self, name: str, role: str, *, actor: str) -> tuple[TokenInfo, str]:
         """Create a token; return it with its secret (shown once, never stored).
 
+        The name is stored normalised (:func:`~charter._identity.normalise_identity`):
+        "Sam " is stored as "sam", the identity self-approval and approver lists compare.
+
         Raises:
-            ConfigError: an empty name or an unknown role.
+            ConfigError: an empty name, one that normalises to another token's name, or
+                an unknown role.
         """
-        if not name.strip():
-            raise ConfigError("a token needs a name (the identity journaled as its actor)")
         if not name.isprintable():
             raise ConfigError(f"token name {name!r} holds a control character; use plain text")
+        given, name = name, normalise_identity(name)
+        if not name:
+            raise ConfigError("a token needs a name (the identity journaled as its actor)")
         if role not in ROLES:
             raise ConfigError(f"unknown role {role!r}; roles: {', '.join(ROLES)}")
+        taken = next((t for t in self.tokens() if normalise_identity(t.name) == name), None)
+        if taken is not None:
+            raise ConfigError(
+                f"token name {given!r} is the identity {name!r} of token {taken.token_id} "
+                "already; one name is one person: pick another name"
+            )
         secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
         info = TokenInfo(secrets.token_hex(8), name, role, _now(), actor, None)
         with self.journal.engine.begin() as conn:

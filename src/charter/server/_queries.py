@@ -21,9 +21,8 @@ from sqlalchemy import ColumnElement, Connection, case, func, or_, select
 
 from charter.errors import RunNotFoundError
 from charter.journal import Journal, Record, canonical_json
+from charter.journal._outcome import Outcome, OutcomeTally
 from charter.journal._store import records_table
-from charter.runtime._approvals import ApprovalRequest
-from charter.runtime._runner import history
 from charter.server._queries_costs import (
     RUN_STATUSES,
     AgentVersion,
@@ -98,6 +97,9 @@ class RunSummary(_View):
     started_at: str
     status: str
     """``running``, ``waiting``, ``completed``, ``failed`` or ``stopped``."""
+    outcome: Outcome | None = None
+    """What a finished run achieved: ``succeeded``, ``denied``, ``failed``,
+    ``rolled_back``, ``cancelled`` or ``stopped``; None while it runs or waits."""
     waiting_for: str | None = None
     """The approval request a waiting run waits for."""
     steps: int
@@ -320,7 +322,8 @@ def _summaries(conn: Connection, started: list[_Started]) -> list[RunSummary]:
             counts[run_id][kind], latest[run_id][kind] = int(count), int(seq)
             if kind == "step.decided":
                 denials[run_id] = int(deny or 0)
-    newest = [latest[i][k] for i in ids for k in ("run.finished", "run.waiting") if k in latest[i]]
+    ends = ("run.finished", "run.waiting", "rollback.finished")
+    newest = [latest[i][k] for i in ids for k in ends if k in latest[i]]
     # Steps and tokens of a run the runner finished are in its run.finished; others'
     # come from their proposals.
     unmetered = [i for i in ids if not _finished_by_runner(latest[i])]
@@ -333,10 +336,36 @@ def _summaries(conn: Connection, started: list[_Started]) -> list[RunSummary]:
         query = select(R.c.seq, R.c.run_id, R.c.kind, R.c.ts, R.c.payload).where(where)
         for seq, run_id, kind, ts, payload in conn.execute(query):
             payloads[run_id].append(_Payload(int(seq), kind, ts, json.loads(payload)))
+    outcomes = _outcomes(conn, payloads)
     return [
-        _summary(s, latest[s.run_id], counts[s.run_id], denials[s.run_id], payloads[s.run_id])
+        _summary(
+            s, latest[s.run_id], counts[s.run_id], denials[s.run_id], payloads[s.run_id]
+        ).model_copy(update={"outcome": outcomes.get(s.run_id)})
         for s in started
     ]
+
+
+def _outcomes(conn: Connection, ends: dict[str, list[_Payload]]) -> dict[str, Outcome | None]:
+    """Each finished run's outcome, from its ``run.finished`` and ``rollback.finished``
+    records (``ends``); a run journaled before ``run.finished`` carried one has it derived
+    from all its records, by the same rules."""
+    tallies: dict[str, OutcomeTally] = {}
+    legacy: list[str] = []
+    for run_id, found in ends.items():
+        finished = [r.payload for r in found if r.kind == "run.finished"]
+        if not finished:
+            continue
+        if "outcome" not in finished[-1]:
+            legacy.append(run_id)
+            continue
+        tally = tallies[run_id] = OutcomeTally()
+        for r in sorted(found, key=lambda r: r.seq):
+            tally.add(r.kind, r.payload)
+    for chunk in _chunks(legacy):
+        query = select(R.c.run_id, R.c.kind, R.c.payload).where(R.c.run_id.in_(chunk))
+        for run_id, kind, payload in conn.execute(query.order_by(R.c.seq)):
+            tallies.setdefault(run_id, OutcomeTally()).add(kind, json.loads(payload))
+    return {run_id: tally.outcome() for run_id, tally in tallies.items()}
 
 
 def _finished_by_runner(latest: dict[str, int]) -> bool:
@@ -403,6 +432,8 @@ def _summary(
 def run_detail(journal: Journal, run_id: str) -> RunDetail | None:
     """One run with its steps (a fork's inherited ones too) and its other records; None
     if there is no such run. Reads the run's records (and a fork's parent's) by index."""
+    from charter.runtime._runner import history  # the run loop, not needed to list runs
+
     try:
         records = history(journal, run_id)
     except RunNotFoundError:
@@ -457,6 +488,14 @@ def run_detail(journal: Journal, run_id: str) -> RunDetail | None:
                 )
             case _:
                 step["observation_status"], step["observation"] = p["status"], p["text"]
+                decided = step.get("decision")
+                if p["status"] == "denied" and decided is not None and decided.verdict != "deny":
+                    # Refused after the charter's decision (an anomaly playbook in journals
+                    # older than the runner journaling that as the denial, a receipt
+                    # refused at execution): the step shows what happened.
+                    step["decision"] = decided.model_copy(
+                        update={"verdict": "deny", "reason": str(p["text"])}
+                    )
     return RunDetail(
         summary=summary,
         steps=[StepView(**steps[index]) for index in sorted(steps)],
@@ -466,6 +505,8 @@ def run_detail(journal: Journal, run_id: str) -> RunDetail | None:
 
 def _approvals(records: list[Record]) -> dict[str, ApprovalView]:
     """What became of each approval request among ``records``."""
+    from charter.runtime._approvals import ApprovalRequest
+
     found: dict[str, dict[str, Any]] = {}
     now = datetime.now(UTC)
     for record in records:

@@ -13,7 +13,7 @@ import math
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 from sqlalchemy import ColumnElement, Float, Select, and_, func, select
@@ -21,9 +21,11 @@ from sqlalchemy import cast as sql_cast
 from sqlalchemy.dialects.postgresql import JSONB
 
 from charter.journal import Journal, JournalVerifier, Record
+from charter.journal._outcome import OUTCOMES, OutcomeTally
 from charter.journal._store import records_table
-from charter.runtime import CONTROL_KINDS, Approvals, Controls
-from charter.tools import Tool
+
+if TYPE_CHECKING:  # the runtime loads when a view needs it, not to list runs
+    from charter.tools import Tool
 
 R = records_table
 
@@ -318,6 +320,8 @@ def _prices(journal: Journal) -> dict[str, dict[str, tuple[float, float]]]:
 def _controls(journal: Journal) -> tuple[dict[str, Record], dict[tuple[str, str], Record]]:
     """The pause and revocation in force for each agent and ``(tool, agent or "*")``, with
     the record that made it (for its actor and time)."""
+    from charter.runtime import CONTROL_KINDS, Controls
+
     state = Controls(journal).state()
     pauses: dict[str, Record] = {}
     revokes: dict[tuple[str, str], Record] = {}
@@ -467,6 +471,7 @@ _VERDICTS = ("allow", "deny", "ask", "redact", "simulate")
 
 _METRICS: dict[str, tuple[str, str]] = {
     "charter_runs_total": ("gauge", "Runs by their current status."),
+    "charter_run_outcomes_total": ("gauge", "Finished runs by their outcome."),
     "charter_steps_total": ("counter", "Steps proposed by reasoners."),
     "charter_tool_calls_total": ("counter", "Tool calls that ran."),
     "charter_decisions_total": ("counter", "Charter decisions by verdict."),
@@ -557,9 +562,16 @@ def metrics(journal: Journal) -> dict[str, float]:
         max(0, kinds.get("run.started", 0) - sum(n for n, _ in by_status.values()) - waiting)
     )
     pauses, revokes = _controls(journal)
+    from charter.runtime import Approvals
+
     pending = sum(1 for s in Approvals(journal).states() if s.status == "pending")
+    outcomes = _outcome_counts(journal)
     found: dict[str, float] = {
         f'charter_runs_total{{status="{status}"}}': runs[status] for status in RUN_STATUSES
+    }
+    found |= {
+        f'charter_run_outcomes_total{{outcome="{outcome}"}}': outcomes.get(outcome, 0)
+        for outcome in OUTCOMES
     }
     found |= {
         "charter_steps_total": kinds.get("step.proposed", 0),
@@ -585,6 +597,39 @@ def metrics(journal: Journal) -> dict[str, float]:
         for kind, n in sorted(kinds.items())
     }
     return {series: float(value) for series, value in found.items()}
+
+
+def _outcome_counts(journal: Journal) -> dict[str, int]:
+    """Finished runs per outcome: grouped in SQL as their ``run.finished`` journaled it;
+    runs rolled back since, or journaled before outcomes were, are read whole and counted
+    by the outcome of all their records instead (only those runs' records are read)."""
+    outcome = json_field(journal, R.c.payload, "outcome")
+    finished = select(outcome.label("outcome")).where(R.c.kind == "run.finished").subquery()
+    counts: dict[str, int] = defaultdict(int)
+    with journal.engine.connect() as conn:
+        for said, n in conn.execute(
+            select(finished.c.outcome, func.count()).group_by(finished.c.outcome)
+        ):
+            if said is not None:
+                counts[str(said)] += int(n)
+        undone = select(R.c.run_id).where(R.c.kind == "rollback.finished")
+        legacy = select(R.c.run_id).where(R.c.kind == "run.finished", outcome.is_(None))
+        ids = sorted({str(run_id) for (run_id,) in conn.execute(undone.union(legacy))})
+        tallies: dict[str, OutcomeTally] = defaultdict(OutcomeTally)
+        for start in range(0, len(ids), 500):
+            query = select(R.c.run_id, R.c.kind, R.c.payload).where(
+                R.c.run_id.in_(ids[start : start + 500])
+            )
+            for run_id, kind, payload in conn.execute(query.order_by(R.c.seq)):
+                body = json.loads(payload)
+                if kind == "run.finished" and body.get("outcome") in OUTCOMES:
+                    counts[str(body["outcome"])] -= 1  # grouped above; recounted below
+                tallies[str(run_id)].add(str(kind), body)
+    for tally in tallies.values():
+        found = tally.outcome()
+        if found is not None:
+            counts[found] += 1
+    return dict(counts)
 
 
 def prometheus_text(metrics: Mapping[str, float]) -> str:

@@ -225,17 +225,35 @@ class RunService:
             raise RunStateError(f"run {run_id}'s agent {name!r} is not known to this server")
         return load_agent(source), Path(source)
 
-    def start(self, name: str, goal: str, actor: str) -> str:
+    def start(self, name: str, goal: str, actor: str, idempotency_key: str | None = None) -> str:
         """Start a run of agent ``name``; return its run id at once (it runs in the
         background, or in a worker with ``queue``).
 
+        With ``idempotency_key``, a start that ``actor`` already made for this agent with
+        that key returns the same run instead of starting another.
+
         Raises:
-            ConfigError: unknown agent, or an empty goal.
+            ConfigError: unknown agent, an empty goal, or an unusable key.
+            RunStateError: the key already started a run with another goal.
         """
         if not goal.strip():
             raise ConfigError("a run needs a goal")
         agent, path = self.agent(name)
         run_id = new_run_id()
+        if idempotency_key is not None:
+            from charter.runtime._starts import claim_start
+
+            claim = claim_start(
+                self.journal,
+                agent=agent.name,
+                actor=actor,
+                key=idempotency_key,
+                goal=goal,
+                run_id=run_id,
+            )
+            if not claim.new and (claim.started or not self.queue):
+                return claim.run_id
+            run_id = claim.run_id  # queued again if never started: the queue keeps one
         if self.queue:
             from charter.runtime._worker import submit
 

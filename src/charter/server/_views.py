@@ -26,6 +26,7 @@ from charter.server import _queries_evals as eval_queries
 from charter.server._app import need, reject, state_of
 from charter.server._auth import Principal
 from charter.server._charts import MEASURES, Measure, stacked_bars
+from charter.server._limits import MAX_SEQ
 from charter.server._render import back, page
 
 router = APIRouter(include_in_schema=False)
@@ -74,7 +75,7 @@ def runs_page(
     who: Reader,
     status: str | None = None,
     agent: Annotated[str | None, Query(max_length=128)] = None,
-    before: Annotated[int | None, Query(ge=1)] = None,
+    before: Annotated[int | None, Query(ge=1, le=MAX_SEQ)] = None,
 ) -> HTMLResponse:
     """Runs, newest first, filtered by status and agent; the start form for operators."""
     state = state_of(request)

@@ -1,0 +1,93 @@
+"""Journal appends under contention: several processes appending at once to one database
+all succeed, each record stored once, the chain intact."""
+
+from __future__ import annotations
+
+import multiprocessing
+from collections import Counter
+
+import pytest
+
+from charter.errors import JournalContentionError
+from charter.journal import Journal
+from charter.journal import _store as store
+
+PROCESSES = 6
+APPENDS = 100
+
+
+def _append_many(url: str, writer: int, start: multiprocessing.synchronize.Event) -> None:
+    journal = Journal(url)
+    start.wait()
+    for i in range(APPENDS):
+        journal.append([(f"w{writer}", "test.append", {"writer": writer, "i": i})])
+    journal.close()
+
+
+def test_concurrent_processes_append_without_failure_or_duplicate_seq(journal_url: str) -> None:
+    Journal(journal_url).close()  # migrated once, before the writers race
+    context = multiprocessing.get_context("spawn")
+    start = context.Event()
+    workers = [
+        context.Process(target=_append_many, args=(journal_url, n, start)) for n in range(PROCESSES)
+    ]
+    for worker in workers:
+        worker.start()
+    start.set()
+    for worker in workers:
+        worker.join(timeout=300)
+    assert [w.exitcode for w in workers] == [0] * PROCESSES
+
+    journal = Journal(journal_url)
+    records = list(journal.records())
+    seqs = [r.seq for r in records]
+    assert seqs == list(range(1, PROCESSES * APPENDS + 1))
+    per_writer = Counter(r.run_id for r in records)
+    assert per_writer == {f"w{n}": APPENDS for n in range(PROCESSES)}
+    for n in range(PROCESSES):
+        mine = [r.payload["i"] for r in records if r.run_id == f"w{n}"]
+        assert mine == list(range(APPENDS))  # each once, in the writer's order
+    assert journal.verify().ok
+
+
+def test_collisions_back_off_with_growing_jittered_waits(
+    journal_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    journal = Journal(journal_url)
+    other = Journal(journal_url)
+    waits: list[float] = []
+    collisions = iter(range(3))
+
+    real_write = journal._write  # pyright: ignore[reportPrivateUsage]
+
+    def colliding_write(built: list[object], *, sign: bool = False, fence: object = None) -> None:
+        if next(collisions, None) is not None:
+            other.append([("other", "test.append", {})])  # another writer takes the seq
+        real_write(built, sign=sign, fence=fence)  # pyright: ignore[reportArgumentType]
+
+    monkeypatch.setattr(journal, "_write", colliding_write)
+    monkeypatch.setattr(store, "_sleep", waits.append)
+    journal.append([("r", "test.append", {})])  # its head is stale: collides first
+    assert len(waits) == 3
+    assert all(w > 0 for w in waits)
+    assert sum(waits) <= store.APPEND_MAX_WAIT_S
+    assert journal.verify().ok
+
+
+def test_an_append_that_keeps_colliding_raises_contention_after_bounded_waits(
+    journal_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    journal = Journal(journal_url)
+    other = Journal(journal_url)
+    waits: list[float] = []
+
+    def always_colliding(built: list[object], *, sign: bool = False, fence: object = None) -> None:
+        other.append([("other", "test.append", {})])
+        raise store._SeqCollision  # pyright: ignore[reportPrivateUsage]
+
+    monkeypatch.setattr(journal, "_write", always_colliding)
+    monkeypatch.setattr(store, "_sleep", waits.append)
+    with pytest.raises(JournalContentionError, match="kept colliding"):
+        journal.append([("r", "test.append", {})])
+    assert waits
+    assert sum(waits) <= store.APPEND_MAX_WAIT_S

@@ -1,0 +1,110 @@
+"""The CLI starts without loading heavy dependencies it does not use.
+
+Every command imports ``charter.cli``; these tests pin its import graph (not its time):
+neither importing it nor printing ``charter --help`` nor listing runs loads the model
+clients, the ML stack, DBOS, the web server or the OpenTelemetry exporters. Each check runs
+in a fresh interpreter, so modules the test session already holds do not hide an import.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+HEAVY = (
+    "openai",
+    "httpx",
+    "sklearn",
+    "scipy",
+    "numpy",
+    "onnxruntime",
+    "matplotlib",
+    "dbos",
+    "uvicorn",
+    "fastapi",
+    "opentelemetry.exporter",
+)
+"""Never loaded by `charter --help` nor `charter runs`."""
+
+NOT_FOR_HELP = (*HEAVY, "sqlalchemy", "alembic", "cedarpy", "cryptography", "pydantic")
+"""Also not loaded just to print the help: no command body runs."""
+
+_PROBE = """
+import json, sys
+argv = sys.argv[1:]
+if argv:
+    from charter.cli import app
+    try:
+        app(argv)
+    except SystemExit as exc:
+        assert not exc.code, exc.code
+else:
+    import charter.cli
+print(json.dumps(sorted(sys.modules)))
+"""
+
+
+def loaded_modules(tmp_path: Path, *argv: str) -> list[str]:
+    """Module names loaded by a fresh interpreter that imports charter.cli and runs argv."""
+    env = {**os.environ, "CHARTER_HOME": str(tmp_path / "home")}
+    done = subprocess.run(
+        [sys.executable, "-c", _PROBE, *argv],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return json.loads(done.stdout.splitlines()[-1])
+
+
+def heavy_in(modules: list[str], heavy: tuple[str, ...]) -> list[str]:
+    """The entries of ``heavy`` that ``modules`` holds (a package or any submodule)."""
+    return [h for h in heavy if any(m == h or m.startswith(h + ".") for m in modules)]
+
+
+def test_importing_the_cli_loads_nothing_heavy(tmp_path: Path) -> None:
+    modules = loaded_modules(tmp_path)
+    assert "charter.cli" in modules
+    assert heavy_in(modules, NOT_FOR_HELP) == []
+
+
+def test_help_loads_nothing_heavy(tmp_path: Path) -> None:
+    assert heavy_in(loaded_modules(tmp_path, "--help"), NOT_FOR_HELP) == []
+
+
+def test_listing_runs_loads_no_model_client_ml_stack_or_server(tmp_path: Path) -> None:
+    modules = loaded_modules(tmp_path, "runs")
+    assert "sqlalchemy" in modules  # it did read the journal
+    assert heavy_in(modules, HEAVY) == []
+
+
+def test_the_public_names_still_resolve() -> None:
+    import charter
+    import charter.server
+
+    for name in charter.__all__:
+        assert getattr(charter, name) is not None, name
+    for name in charter.server.__all__:
+        assert getattr(charter.server, name) is not None, name
+    assert "Runner" in dir(charter)
+
+
+def test_an_unknown_name_is_an_attribute_error() -> None:
+    import charter
+    import charter.server
+
+    with pytest.raises(AttributeError, match="no attribute 'Nope'"):
+        _ = charter.Nope  # type: ignore[attr-defined]
+    with pytest.raises(AttributeError, match="no attribute 'Nope'"):
+        _ = charter.server.Nope  # type: ignore[attr-defined]
+
+
+def test_the_check_sees_a_heavy_import(tmp_path: Path) -> None:
+    # The probe must be able to fail: a CLI that loads numpy is caught.
+    modules = [*loaded_modules(tmp_path), "numpy", "opentelemetry.exporter.otlp.proto.http"]
+    assert heavy_in(modules, HEAVY) == ["numpy", "opentelemetry.exporter"]
