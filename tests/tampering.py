@@ -28,3 +28,14 @@ def rewrite_chain_from(journal: Journal, seq: int, payload: str) -> None:
             text("UPDATE journal_meta SET value = :v WHERE key = 'head'"),
             {"v": f"{records[-1].seq}:{prev}"},
         )
+
+
+def damage_record(journal: Journal, kind: str, payload: str, *, run_id: str | None = None) -> int:
+    """Replace the payload of the newest ``kind`` record (of ``run_id``, if given) with
+    ``payload`` (not JSON, a missing key, a wrong type) and recompute the chain after it,
+    as a writer bypassing charter would; return its seq."""
+    found = [r for r in journal.records(run_id) if r.kind == kind]
+    assert found, f"no {kind} record to damage"
+    seq = found[-1].seq
+    rewrite_chain_from(journal, seq, payload)
+    return seq

@@ -160,6 +160,8 @@ def test_show_renders_a_run_from_the_journal_by_short_id(env: Path) -> None:
 
 
 def test_show_unknown_run_is_a_one_line_error(env: Path) -> None:
+    _run(env, "Where is order 1042?")
+
     result = cli.invoke(app, ["show", "nope"])
 
     assert result.exit_code == 2
@@ -285,7 +287,7 @@ def test_run_signs_a_checkpoint_with_a_key_created_under_charter_home(env: Path)
     result = cli.invoke(app, ["audit", "verify"])
     assert result.exit_code == 0, result.output
     assert "1 checkpoint(s) checked" in result.output
-    assert f"records 1..{checkpoint.seq} signed" in result.output
+    assert f"records 1\N{EN DASH}{checkpoint.seq} are covered by a signature made" in result.output
 
 
 def test_audit_checkpoint_then_a_full_rewrite_fails_verify(env: Path) -> None:

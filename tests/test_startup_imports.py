@@ -78,6 +78,9 @@ def test_help_loads_nothing_heavy(tmp_path: Path) -> None:
 
 
 def test_listing_runs_loads_no_model_client_ml_stack_or_server(tmp_path: Path) -> None:
+    from charter.journal import Journal
+
+    Journal(f"sqlite:///{tmp_path / 'home' / 'journal.db'}").close()  # runs only reads one
     modules = loaded_modules(tmp_path, "runs")
     assert "sqlalchemy" in modules  # it did read the journal
     assert heavy_in(modules, HEAVY) == []

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 import typer
 from rich import box
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from charter import (
@@ -27,7 +28,7 @@ from charter import (
     settings,
 )
 from charter._transcript import describe
-from charter.errors import CharterError, RunNotFoundError
+from charter.errors import CharterError, JournalError, RunNotFoundError
 
 if TYPE_CHECKING:  # commands import what they use: `charter --help` loads no database layer
     from charter.journal import Journal, JournalVerifier, Record
@@ -57,20 +58,45 @@ IdempotencyKey = Annotated[
 
 
 def _guarded(action: Callable[[], T]) -> T:
-    """Run ``action``; turn a CharterError into one line on stderr and exit status 2."""
+    """Run ``action``; turn a CharterError, or a database that fails under a read (a
+    damaged file), into one line on stderr and exit status 2."""
     try:
         return action()
     except CharterError as exc:
         err_console.print(f"[red]error:[/] {exc}", markup=True, soft_wrap=True)
         raise typer.Exit(2) from None
+    except Exception as exc:
+        reason = _database_failure(exc)
+        if reason is None:
+            raise
+        err_console.print(f"[red]error:[/] {escape(reason)}", markup=True, soft_wrap=True)
+        raise typer.Exit(2) from None
 
 
-def _journal(*, signed: bool = False) -> Journal:
+def _database_failure(exc: Exception) -> str | None:
+    """One line for a read the database failed midway (a damaged file), or None if
+    ``exc`` is no database error. (SQLAlchemy is imported only once one happened.)"""
+    if "sqlalchemy" not in sys.modules:
+        return None
+    from sqlalchemy.exc import DatabaseError
+
+    from charter.journal._store import safe_url
+
+    if not isinstance(exc, DatabaseError):
+        return None
+    reason = ((str(exc.orig) if exc.orig else str(exc)).strip().splitlines() or ["?"])[0]
+    damaged = "malformed" in reason or "not a database" in reason
+    hint = "; the database file is damaged: restore it from a backup" if damaged else ""
+    return f"cannot read journal at {safe_url(settings.database_url())}: {reason}{hint}"
+
+
+def _journal(*, signed: bool = False, read_only: bool = False) -> Journal:
     from charter.journal import Journal, load_or_create_signer
 
     # A signed journal checkpoints its head after every run; the key is created on first use.
+    # A read-only one is only read: a mistyped path is an error, not a new empty journal.
     signer = load_or_create_signer(settings.signing_key_path()) if signed else None
-    return Journal(settings.database_url(), signer)
+    return Journal(settings.database_url(), signer, read_only=read_only)
 
 
 def print_record(record: Record) -> None:
@@ -279,8 +305,8 @@ def runs(
         for column in ("run", "agent", "status", "outcome", "steps", "tokens", "started"):
             table.add_column(column, no_wrap=True)
         table.add_column("goal", overflow="ellipsis", no_wrap=True, min_width=12)
-        for run in list_runs(_journal(), limit=limit):
-            finished = run.status not in ("running", "waiting")
+        for run in list_runs(_journal(read_only=True), limit=limit):
+            finished = run.status not in ("running", "waiting", "damaged")
             table.add_row(
                 run.run_id[:12],
                 run.agent,
@@ -289,33 +315,51 @@ def runs(
                 str(run.steps) if finished else "",
                 str(run.tokens) if finished else "",
                 datetime.fromisoformat(run.started_at).strftime("%m-%d %H:%M:%S"),
-                run.goal[:60],
+                run.goal[:60] if run.damaged is None else f"[red]{escape(run.damaged)}[/]",
             )
         console.print(table)
 
     _guarded(go)
 
 
+DAMAGED_EXIT = 7
+"""Exit status of ``charter show`` when a record of the run is damaged."""
+
+
 @app.command()
 def show(run_id: Annotated[str, typer.Argument(help="Run id (a unique prefix will do).")]) -> None:
-    """Show the transcript of one run, from the journal.
+    """Show the transcript of one run, from the journal; a damaged record of it is shown
+    in place (one line naming it) and the rest as usual.
 
     Exit status, by the run's outcome: 0 succeeded; 1 failed; 2 bad input; 3 not finished
-    (running or waiting); 4 denied; 5 stopped or cancelled; 6 rolled back.
+    (running or waiting); 4 denied; 5 stopped or cancelled; 6 rolled back; 7 a record of
+    the run is damaged.
     """
     from charter._cli_outcome import exit_status, styled_outcome
+    from charter.journal import DamagedRecordError, read_record
     from charter.journal._outcome import OutcomeTally
 
     def go() -> int:
-        journal = _journal()
+        journal = _journal(read_only=True)
         tally = OutcomeTally()
-        for record in journal.records(resolve_run_id(journal, run_id)):
-            print_record(record)
+        damaged = 0
+
+        def line_of(record: Record) -> str | None:
             tally.add(record.kind, record.payload)
+            return describe(record)
+
+        for record in journal.records(resolve_run_id(journal, run_id)):
+            try:
+                line = read_record(record, line_of)
+            except DamagedRecordError as exc:  # shown in place; the rest reads as usual
+                damaged += 1
+                line = f"[red]damaged[/] {escape(str(exc))}"
+            if line is not None:
+                console.print(line, soft_wrap=True)
         outcome = tally.outcome()
         if outcome is not None:
             console.print(f"outcome {styled_outcome(outcome)}")
-        return exit_status(outcome)
+        return DAMAGED_EXIT if damaged else exit_status(outcome)
 
     raise typer.Exit(_guarded(go))
 
@@ -331,31 +375,72 @@ def audit_verify(
             "Default: the local signing key, if there is one.",
         ),
     ] = None,
+    expect_signed_through: Annotated[
+        int | None,
+        typer.Option(
+            "--expect-signed-through",
+            metavar="SEQ",
+            min=1,
+            help="Fail unless signatures cover at least records 1..SEQ (the signed head "
+            "you saw last): catches checkpoints deleted after a rewrite.",
+        ),
+    ] = None,
 ) -> None:
-    """Check the hash chain and signed checkpoints; exit 1 naming each bad record."""
+    """Check the whole hash chain and the signed checkpoints, read-only; say which
+    records a signature covers; exit 1 naming each bad record."""
 
     def go() -> int:
         from charter.journal import load_or_create_signer, load_verifier
+        from charter.journal._store import safe_url
 
         keys: list[JournalVerifier] = [load_verifier(path) for path in public_keys or []]
         key_path = settings.signing_key_path()
         if not keys and key_path.exists():  # never create a key just to verify
             keys = [load_or_create_signer(key_path).verifier]
-        report = _journal().verify(keys)
+        journal = _journal(read_only=True)
+        nothing = journal.stored_head() is None and not journal.checkpoints()
+        if nothing and next(journal.records(), None) is None:
+            raise JournalError(
+                f"the journal at {safe_url(journal.url)} holds no records: nothing to "
+                "verify (check CHARTER_HOME or CHARTER_DATABASE_URL)"
+            )
+        report = journal.verify(keys)
+        console.print(f"{report.checked:,} records checked (seq 1\N{EN DASH}{report.head_seq:,})")
         if report.checkpoints_checked:
-            signed = f"; records 1..{report.signed_through} signed" if report.signed_through else ""
             console.print(
                 f"{report.checkpoints_checked} checkpoint(s) checked with key(s) "
-                f"{', '.join(k.key_id for k in keys)}{signed}"
+                f"{', '.join(k.key_id for k in keys)}"
             )
         if report.checkpoints_unchecked:
             why = "stopped at too many problems" if keys else "no public key: pass --public-key"
             console.print(
                 f"[yellow]{report.checkpoints_unchecked} checkpoint(s) unchecked[/] ({why})"
             )
+        style = "" if report.unsigned == 0 else "[yellow]"
+        console.print(f"{style}{report.coverage()}", soft_wrap=True)
+        ends = report.unsigned_runs
+        if ends:
+            named = ", ".join(f"{e.run_id[:12]} ({e.kind} at seq {e.seq:,})" for e in ends[:10])
+            more = f" and {len(ends) - 10} more" if len(ends) > 10 else ""
+            console.print(
+                f"[yellow]suspicious:[/] {len(ends)} finished or waiting run(s) have records "
+                "beyond the last signature, though charter signs each run's end as it writes "
+                f"it: {named}{more}",
+                soft_wrap=True,
+            )
+        status = 0
+        if expect_signed_through is not None and report.signed_through < expect_signed_through:
+            err_console.print(
+                f"[red]signed head too low[/]: signatures cover records up to seq "
+                f"{report.signed_through:,}, but you expected at least {expect_signed_through:,}: "
+                "checkpoints were deleted or the journal was replaced by an older one",
+                soft_wrap=True,
+            )
+            status = 1
         if report.ok:
-            console.print(f"[green]journal intact[/]: {report.checked} records verified")
-            return 0
+            verdict = "chain intact" if ends or status else "journal intact"
+            console.print(f"[green]{verdict}[/]: {report.checked:,} records verified")
+            return status
         for problem in report.problems:
             err_console.print(f"[red]{problem.kind}[/] at seq {problem.seq}: {problem.message}")
         err_console.print(f"[red]journal TAMPERED[/]: {len(report.problems)} problem(s)")
@@ -407,8 +492,10 @@ def audit_export(
     """Write journal records as JSON lines to stdout."""
 
     def go() -> None:
-        journal = _journal()
+        journal = _journal(read_only=True)
         selected = resolve_run_id(journal, run_id) if run_id else None
+        if selected is None:
+            journal.check_file()  # a damaged page must not end the export silently
         for record in journal.records(selected):
             sys.stdout.write(json.dumps(record.to_json(), ensure_ascii=False) + "\n")
 
@@ -426,7 +513,7 @@ def trace(
     from charter.observe import export_run, telemetry_from_env
 
     def go() -> None:
-        journal = _journal()
+        journal = _journal(read_only=True)
         full = resolve_run_id(journal, run_id)
         otlp = bool(
             os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT")
@@ -448,6 +535,13 @@ def trace(
 def demo(
     reset: Annotated[bool, typer.Option(help="Recreate the demo world first.")] = True,
     goals: Annotated[int, typer.Option(help="Run only the first N demo goals.")] = 0,
+    reasoner: Annotated[
+        str,
+        typer.Option(
+            help="agent: the embedded model (minutes); script: scripted reasoners tell the "
+            "same story without the model (seconds)."
+        ),
+    ] = "agent",
     drift: Annotated[
         bool,
         typer.Option(
@@ -482,7 +576,13 @@ def demo(
             return run_drift_demo(console, journal=_journal(signed=True), home=home)
         from charter.demo.showcase import run_demo
 
-        return run_demo(console, journal=_journal(signed=True), reset=reset, limit=goals or None)
+        return run_demo(
+            console,
+            journal=_journal(signed=True),
+            reset=reset,
+            limit=goals or None,
+            reasoner=reasoner,
+        )
 
     raise typer.Exit(_guarded(go))
 

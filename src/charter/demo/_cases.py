@@ -303,7 +303,9 @@ TASKS: tuple[TaskCase, ...] = (
     ),
     TaskCase(
         "answer-ticket",
-        "Read ticket 88 and reply to the customer.",
+        # Names the read: asked only to "read ticket 88 and reply", the embedded model
+        # replied with boilerplate without reading the ticket.
+        "Read ticket 88 with get_ticket, then reply to the customer on ticket 88.",
         (
             call("get_ticket", ticket_id=88),
             call("lookup_order", order_id=1042),

@@ -26,6 +26,7 @@ from collections.abc import Generator
 from datetime import UTC, date, datetime
 from pathlib import Path
 
+from charter._permissions import private_directory
 from charter.demo import _seed
 from charter.settings import charter_home
 
@@ -303,7 +304,7 @@ def create_world(path: Path | str, *, reset: bool = False) -> Path:
                 "or create_world(path, reset=True) (its earlier changes are lost)"
             )
         return world
-    world.parent.mkdir(parents=True, exist_ok=True)
+    private_directory(world.parent)  # customer data: the file itself is made 0600 below
     fd, tmp_name = tempfile.mkstemp(prefix=f".{world.name}.", suffix=".tmp", dir=world.parent)
     os.close(fd)
     tmp = Path(tmp_name)

@@ -60,18 +60,37 @@ class Record:
 
     @property
     def payload(self) -> dict[str, Any]:
-        """The payload, decoded."""
-        decoded: dict[str, Any] = json.loads(self.payload_json)
-        return decoded
+        """The payload, decoded.
+
+        Raises:
+            charter.journal.DamagedRecordError: it is not a JSON object (see
+                :func:`charter.journal.decode`, which also checks its kind's fields).
+        """
+        try:
+            decoded: Any = json.loads(self.payload_json)
+        except (ValueError, RecursionError):
+            decoded = None
+        if not isinstance(decoded, dict):
+            from charter.journal._decode import decode
+
+            decode(self)  # raises, naming the record and the fault
+        payload: dict[str, Any] = decoded  # pyright: ignore[reportUnknownVariableType]
+        return payload
 
     def to_json(self) -> dict[str, Any]:
-        """The record as a JSON object (for export and display)."""
-        return {
+        """The record as a JSON object (for export and display). A payload that is not a
+        JSON object is exported as it is stored, as ``payload_json``, with ``damaged``
+        saying what is wrong, so an export loses nothing and its hash can be checked."""
+        from charter.journal._decode import DamagedRecordError
+
+        exported: dict[str, Any] = {
             "seq": self.seq,
             "run_id": self.run_id,
             "kind": self.kind,
             "ts": self.ts,
-            "payload": self.payload,
-            "prev_hash": self.prev_hash,
-            "hash": self.hash,
         }
+        try:
+            exported["payload"] = self.payload
+        except DamagedRecordError as exc:
+            exported |= {"payload": None, "payload_json": self.payload_json, "damaged": exc.detail}
+        return exported | {"prev_hash": self.prev_hash, "hash": self.hash}

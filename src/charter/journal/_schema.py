@@ -16,7 +16,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Connection, Engine
+from sqlalchemy import Connection, Engine, inspect
 
 from charter.errors import JournalError
 
@@ -73,3 +73,30 @@ def migrate(engine: Engine, *, location: Path = MIGRATIONS) -> str:
         config.attributes["connection"] = conn
         command.upgrade(config, head)
     return head
+
+
+def check_readable(engine: Engine, where: str, *, location: Path = MIGRATIONS) -> str:
+    """Check, without writing, that the database at ``engine`` holds a charter journal
+    this charter can read; return its schema revision.
+
+    Raises:
+        JournalError: the database holds no journal (never migrated, or another
+            application's), or one a newer charter wrote.
+        sqlalchemy.exc.DatabaseError: the database cannot be reached or is not a database.
+    """
+    with engine.connect() as conn:
+        found = current_revision(conn)
+        has_records = inspect(conn).has_table("journal_records")
+    if found is None or not has_records:
+        raise JournalError(
+            f"no journal at {where}: the database holds no charter journal; check "
+            "CHARTER_HOME or CHARTER_DATABASE_URL"
+        )
+    known = {script.revision for script in ScriptDirectory(str(location)).walk_revisions()}
+    if found not in known:
+        raise JournalError(
+            f"the journal database is at schema revision {found}, which this charter "
+            f"(schema {head_revision(location)}) does not know: a newer charter wrote it; "
+            "upgrade charter"
+        )
+    return found

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 from opentelemetry.metrics import MeterProvider
 from opentelemetry.util.types import AttributeValue
 
-from charter.journal import Record
+from charter.journal import DamagedRecordError, Record, read_record
 from charter.observe._tracing import (
     AGENT_NAME,
     ERROR_TYPE,
@@ -135,9 +135,13 @@ class JournalMetrics:
         self._lock = threading.Lock()
 
     def __call__(self, record: Record) -> None:
-        """Take one record (in journal order within its run)."""
+        """Take one record (in journal order within its run); a damaged one is left out,
+        with a warning naming it."""
         with self._lock:
-            self._take(record)
+            try:
+                read_record(record, self._take, check=False)
+            except DamagedRecordError as exc:
+                logger.warning("%s; left out of the telemetry", exc)
 
     def _take(self, record: Record) -> None:
         kind = record.kind

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib.metadata
+import logging
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -46,7 +47,7 @@ from opentelemetry.trace import (
 from opentelemetry.util.types import AttributeValue
 
 from charter.errors import RunNotFoundError
-from charter.journal import Journal, Record
+from charter.journal import DamagedRecordError, Journal, Record, read_record
 from charter.journal._outcome import OutcomeTally
 
 # GenAI semantic-convention attribute names (development status; checked against the
@@ -91,6 +92,8 @@ _MAX_RUNS = 10_000
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
+
+logger = logging.getLogger("charter.observe")
 
 
 def package_version() -> str:
@@ -310,9 +313,13 @@ class JournalTracer:
         self._lock = threading.Lock()
 
     def __call__(self, record: Record) -> None:
-        """Take one record (in journal order within its run)."""
+        """Take one record (in journal order within its run); a damaged one is left out,
+        with a warning naming it."""
         with self._lock:
-            self._take(record)
+            try:
+                read_record(record, self._take, check=False)
+            except DamagedRecordError as exc:
+                logger.warning("%s; left out of the telemetry", exc)
 
     def end_open_segments(self) -> None:
         """End the spans of segments still open at their last record, marked

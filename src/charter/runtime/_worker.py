@@ -30,6 +30,7 @@ from dbos import DBOS, DBOSClient, DBOSConfig, EnqueueOptions
 from sqlalchemy.exc import SQLAlchemyError
 
 from charter import __version__, settings
+from charter._permissions import private_directory, private_file
 from charter.errors import JournalError, RunOwnedError
 from charter.journal import Journal, load_or_create_signer
 from charter.journal._store import safe_url
@@ -44,7 +45,8 @@ def system_database_url() -> str:
     url = settings.database_url()
     if url.startswith("sqlite"):
         home = settings.charter_home()
-        home.mkdir(parents=True, exist_ok=True)
+        private_directory(home)  # the runs' goals and results: private, like the journal
+        private_file(home / "workflows.sqlite")
         return f"sqlite:///{home / 'workflows.sqlite'}"
     return url.replace("postgresql+psycopg://", "postgresql://", 1)
 

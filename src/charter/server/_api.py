@@ -19,7 +19,7 @@ from charter.runtime import Controls
 from charter.runtime._runner import history
 from charter.server import _queries as queries
 from charter.server import _queries_evals as eval_queries
-from charter.server._app import need, state_of
+from charter.server._app import need, reject, state_of
 from charter.server._auth import Principal, Role
 from charter.server._limits import MAX_SEQ
 from charter.server._service import PhaseMove
@@ -423,9 +423,17 @@ def costs(
 
 
 @api.get("/audit/verify")
-def audit_verify(request: Request, _who: Reader) -> queries.AuditStatus:
-    """Check the hash chain and the signed checkpoints."""
-    return queries.audit_status(state_of(request).journal)
+def audit_verify(
+    request: Request,
+    who: Reader,
+    full: Annotated[bool, Query(description="Walk the whole journal again (admins).")] = False,
+) -> queries.AuditStatus:
+    """Check the hash chain and the signed checkpoints after the newest checkpoint this
+    server verified before (the whole journal the first time, or with ``full``), and say
+    which records a signature covers and which the chain alone protects."""
+    if full and not who.can("admin"):
+        raise reject(request, 403, "only an admin may verify the whole journal again", who.name)
+    return queries.audit_status(state_of(request).journal, full=full)
 
 
 @api.get("/audit/export")

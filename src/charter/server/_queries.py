@@ -4,37 +4,44 @@ Every function here reads; none appends. Each reads only what its view needs, th
 journal's ``(kind, seq)`` and ``(run_id, seq)`` indexes: a page of runs is one walk of
 ``run.started`` newest first plus two or three queries restricted to the page's runs, so
 its cost follows the page, not the journal. The models are Pydantic, so the API can return
-them as they are. Aggregates (costs, agents, tools, metrics, audit) live in
-:mod:`charter.server._queries_costs` and are re-exported here.
+them as they are. Aggregates (costs, agents, tools, metrics) live in
+:mod:`charter.server._queries_costs`, the audit status in :mod:`charter.server._queries_audit`;
+both are re-exported here.
 """
 
 from __future__ import annotations
 
-import json
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any, NamedTuple, TypeVar
 
 from pydantic import BaseModel, ConfigDict
 from sqlalchemy import ColumnElement, Connection, case, func, or_, select
 
 from charter.errors import RunNotFoundError
-from charter.journal import Journal, Record, canonical_json
+from charter.journal import (
+    DamagedRecordError,
+    Journal,
+    Record,
+    canonical_json,
+    decode,
+    decode_payload,
+    read_record,
+)
 from charter.journal._outcome import Outcome, OutcomeTally
 from charter.journal._store import records_table
+from charter.server._queries_audit import AuditProblem, AuditStatus, UnsignedRun, audit_status
 from charter.server._queries_costs import (
     RUN_STATUSES,
     AgentVersion,
     AgentView,
-    AuditProblem,
-    AuditStatus,
     CostPoint,
     Revocation,
     ToolInfo,
     ToolView,
     agents,
-    audit_status,
     cost_by,
     metrics,
     prometheus_text,
@@ -59,6 +66,7 @@ __all__ = [
     "StepView",
     "ToolInfo",
     "ToolView",
+    "UnsignedRun",
     "Violation",
     "agents",
     "audit_status",
@@ -96,7 +104,11 @@ class RunSummary(_View):
     """Who started it."""
     started_at: str
     status: str
-    """``running``, ``waiting``, ``completed``, ``failed`` or ``stopped``."""
+    """``running``, ``waiting``, ``completed``, ``failed`` or ``stopped``; ``damaged``
+    when one of its records cannot be read (see ``damaged``)."""
+    damaged: str | None = None
+    """The record of this run that cannot be read (its seq, kind and fault), for a run
+    shown as ``damaged``; None for a sound one."""
     outcome: Outcome | None = None
     """What a finished run achieved: ``succeeded``, ``denied``, ``failed``,
     ``rolled_back``, ``cancelled`` or ``stopped``; None while it runs or waits."""
@@ -228,6 +240,16 @@ class _Started(NamedTuple):
     run_id: str
     ts: str
     payload: dict[str, Any]
+    damage: DamagedRecordError | None = None
+
+
+def _started(seq: int, run_id: str, ts: str, payload_json: str) -> _Started:
+    """A ``run.started`` row, its payload decoded; an empty one, with the damage, if it
+    cannot be read."""
+    try:
+        return _Started(seq, run_id, ts, decode_payload(seq, run_id, "run.started", payload_json))
+    except DamagedRecordError as exc:
+        return _Started(seq, run_id, ts, {}, exc)
 
 
 class _Payload(NamedTuple):
@@ -277,7 +299,7 @@ def list_runs(
             if not rows:
                 break
             before_seq = int(rows[-1].seq)
-            started = [_Started(int(r.seq), r.run_id, r.ts, json.loads(r.payload)) for r in rows]
+            started = [_started(int(r.seq), r.run_id, r.ts, r.payload) for r in rows]
             if agent is not None:
                 started = [s for s in started if s.payload.get("agent") == agent]
             found += [s for s in _summaries(conn, started) if status in (None, s.status)]
@@ -332,17 +354,50 @@ def _summaries(conn: Connection, started: list[_Started]) -> list[RunSummary]:
         for chunk in _chunks(unmetered)
     ]
     payloads: dict[str, list[_Payload]] = defaultdict(list)
+    damage = {s.run_id: s.damage for s in started if s.damage is not None}
     for where in wheres:
         query = select(R.c.seq, R.c.run_id, R.c.kind, R.c.ts, R.c.payload).where(where)
         for seq, run_id, kind, ts, payload in conn.execute(query):
-            payloads[run_id].append(_Payload(int(seq), kind, ts, json.loads(payload)))
+            try:
+                decoded = decode_payload(int(seq), run_id, kind, payload)
+            except DamagedRecordError as exc:
+                if run_id not in damage or damage[run_id].seq > exc.seq:
+                    damage[run_id] = exc
+                continue
+            payloads[run_id].append(_Payload(int(seq), kind, ts, decoded))
     outcomes = _outcomes(conn, payloads)
     return [
-        _summary(
+        _damaged(s, damage[s.run_id])
+        if s.run_id in damage
+        else _summary(
             s, latest[s.run_id], counts[s.run_id], denials[s.run_id], payloads[s.run_id]
         ).model_copy(update={"outcome": outcomes.get(s.run_id)})
         for s in started
     ]
+
+
+def _damaged(started: _Started, damage: DamagedRecordError) -> RunSummary:
+    """A run one of whose records cannot be read: what is known, and which record."""
+    p = started.payload
+    return RunSummary(
+        run_id=started.run_id,
+        agent=str(p.get("agent", "?")),
+        agent_version=str(p.get("agent_version", "")),
+        policy="",
+        goal=str(p.get("goal", "")),
+        actor=str(p.get("actor", "")),
+        started_at=started.ts,
+        status="damaged",
+        damaged=f"record {damage.seq} ({damage.kind}): {damage.detail}",
+        steps=0,
+        tokens=0,
+        cost_usd=None,
+        denials=0,
+        asks=0,
+        anomalies=0,
+        rolled_back=False,
+        seq=started.seq,
+    )
 
 
 def _outcomes(conn: Connection, ends: dict[str, list[_Payload]]) -> dict[str, Outcome | None]:
@@ -362,9 +417,13 @@ def _outcomes(conn: Connection, ends: dict[str, list[_Payload]]) -> dict[str, Ou
         for r in sorted(found, key=lambda r: r.seq):
             tally.add(r.kind, r.payload)
     for chunk in _chunks(legacy):
-        query = select(R.c.run_id, R.c.kind, R.c.payload).where(R.c.run_id.in_(chunk))
-        for run_id, kind, payload in conn.execute(query.order_by(R.c.seq)):
-            tallies.setdefault(run_id, OutcomeTally()).add(kind, json.loads(payload))
+        query = select(R.c.seq, R.c.run_id, R.c.kind, R.c.payload).where(R.c.run_id.in_(chunk))
+        for seq, run_id, kind, payload in conn.execute(query.order_by(R.c.seq)):
+            try:
+                decoded = decode_payload(int(seq), run_id, kind, payload)
+            except DamagedRecordError:
+                continue  # the run's own reading names it
+            tallies.setdefault(run_id, OutcomeTally()).add(kind, decoded)
     return {run_id: tally.outcome() for run_id, tally in tallies.items()}
 
 
@@ -432,75 +491,99 @@ def _summary(
 def run_detail(journal: Journal, run_id: str) -> RunDetail | None:
     """One run with its steps (a fork's inherited ones too) and its other records; None
     if there is no such run. Reads the run's records (and a fork's parent's) by index."""
-    from charter.runtime._runner import history  # the run loop, not needed to list runs
 
     try:
-        records = history(journal, run_id)
+        records = _history(journal, run_id)
     except RunNotFoundError:
         return None
     first = records[0]
     with journal.engine.connect() as conn:
-        (summary,) = _summaries(conn, [_Started(first.seq, run_id, first.ts, first.payload)])
+        (summary,) = _summaries(conn, [_started(first.seq, run_id, first.ts, first.payload_json)])
     if summary.status != "running":
         # Read again: the run may have moved on between the two reads, and a summary that
         # says it finished must not come with the steps of before.
-        records = history(journal, run_id)
+        records = _history(journal, run_id)
     steps: dict[int, dict[str, Any]] = {}
     approvals = _approvals(records)
     events: list[EventView] = []
     for record in records[1:]:
-        p = record.payload
-        if not record.kind.startswith("step."):
-            if record.kind != "policy.version":
-                events.append(_event(record))
-            if record.kind == "approval.requested" and not str(p["tool"]).startswith("budget."):
-                step = steps.setdefault(int(p["step"]), {"index": int(p["step"])})
-                step["approval"] = approvals[str(p["request_id"])]
-                step["arg_labels"] = p.get("labels") or None
-            continue
-        step = steps.setdefault(int(p["step"]), {"index": int(p["step"])})
-        step["inherited"] = record.run_id != run_id
-        match record.kind:
-            case "step.proposed":
-                action: dict[str, Any] = p["action"]
-                step |= {
-                    "tool": action.get("tool"),
-                    "args": action.get("args"),
-                    "answer": action.get("answer"),
-                    "model": str(p.get("model", "")),
-                    "tokens": sum(int(n) for n in p.get("tokens", {}).values()),
-                }
-            case "step.decided":
-                step["decision"] = DecisionView(
-                    verdict=p["verdict"], rules=p["rules"], reason=p["reason"], policy=p["policy"]
-                )
-                step["labels"] = p.get("labels")
-                step["sources"] = p.get("sources")
-            case "step.effect":
-                step["effect"] = EffectView(
-                    status=str(p["status"]),
-                    result=p.get("result"),
-                    error=p.get("error"),
-                    in_doubt=bool(p.get("in_doubt", False)),
-                    idempotency_key=p.get("idempotency_key"),
-                    us=p.get("us"),
-                    recovered=bool(p.get("recovered", False)),
-                )
-            case _:
-                step["observation_status"], step["observation"] = p["status"], p["text"]
-                decided = step.get("decision")
-                if p["status"] == "denied" and decided is not None and decided.verdict != "deny":
-                    # Refused after the charter's decision (an anomaly playbook in journals
-                    # older than the runner journaling that as the denial, a receipt
-                    # refused at execution): the step shows what happened.
-                    step["decision"] = decided.model_copy(
-                        update={"verdict": "deny", "reason": str(p["text"])}
-                    )
+        try:
+            read_record(record, lambda r: _read_into(r, run_id, steps, events, approvals))
+        except DamagedRecordError as exc:  # shown where it lies; the rest reads as usual
+            events.append(EventView(seq=record.seq, ts=record.ts, kind="damaged", text=str(exc)))
     return RunDetail(
         summary=summary,
         steps=[StepView(**steps[index]) for index in sorted(steps)],
         events=events,
     )
+
+
+def _history(journal: Journal, run_id: str) -> list[Record]:
+    """The run's records as :func:`history` reads them; only its own if its start (or a
+    fork's origin) cannot be read."""
+    from charter.runtime._runner import history  # the run loop, not needed to list runs
+
+    try:
+        return history(journal, run_id)
+    except DamagedRecordError:
+        return list(journal.records(run_id))
+
+
+def _read_into(
+    record: Record,
+    run_id: str,
+    steps: dict[int, dict[str, Any]],
+    events: list[EventView],
+    approvals: dict[str, ApprovalView],
+) -> None:
+    """Add what ``record`` says to the run's ``steps`` or ``events``."""
+    p = record.payload
+    if not record.kind.startswith("step."):
+        if record.kind != "policy.version":
+            events.append(_event(record))
+        if record.kind == "approval.requested" and not str(p["tool"]).startswith("budget."):
+            step = steps.setdefault(int(p["step"]), {"index": int(p["step"])})
+            step["approval"] = approvals[str(p["request_id"])]
+            step["arg_labels"] = p.get("labels") or None
+        return
+    step = steps.setdefault(int(p["step"]), {"index": int(p["step"])})
+    step["inherited"] = record.run_id != run_id
+    match record.kind:
+        case "step.proposed":
+            action: dict[str, Any] = p["action"]
+            step |= {
+                "tool": action.get("tool"),
+                "args": action.get("args"),
+                "answer": action.get("answer"),
+                "model": str(p.get("model", "")),
+                "tokens": sum(int(n) for n in p.get("tokens", {}).values()),
+            }
+        case "step.decided":
+            step["decision"] = DecisionView(
+                verdict=p["verdict"], rules=p["rules"], reason=p["reason"], policy=p["policy"]
+            )
+            step["labels"] = p.get("labels")
+            step["sources"] = p.get("sources")
+        case "step.effect":
+            step["effect"] = EffectView(
+                status=str(p["status"]),
+                result=p.get("result"),
+                error=p.get("error"),
+                in_doubt=bool(p.get("in_doubt", False)),
+                idempotency_key=p.get("idempotency_key"),
+                us=p.get("us"),
+                recovered=bool(p.get("recovered", False)),
+            )
+        case _:
+            step["observation_status"], step["observation"] = p["status"], p["text"]
+            decided = step.get("decision")
+            if p["status"] == "denied" and decided is not None and decided.verdict != "deny":
+                # Refused after the charter's decision (an anomaly playbook in journals
+                # older than the runner journaling that as the denial, a receipt
+                # refused at execution): the step shows what happened.
+                step["decision"] = decided.model_copy(
+                    update={"verdict": "deny", "reason": str(p["text"])}
+                )
 
 
 def _approvals(records: list[Record]) -> dict[str, ApprovalView]:
@@ -510,10 +593,18 @@ def _approvals(records: list[Record]) -> dict[str, ApprovalView]:
     found: dict[str, dict[str, Any]] = {}
     now = datetime.now(UTC)
     for record in records:
-        p = record.payload
+        try:
+            p = decode(record)
+            request = (
+                read_record(record, ApprovalRequest.from_record)
+                if record.kind == "approval.requested"
+                else None
+            )
+        except DamagedRecordError:
+            continue  # run_detail shows it as damaged
         request_id = str(p.get("request_id", ""))
-        if record.kind == "approval.requested":
-            expired = ApprovalRequest.from_record(record).deadline < now
+        if request is not None:
+            expired = request.deadline < now
             found[request_id] = {
                 "request_id": request_id,
                 "status": "expired" if expired else "pending",
@@ -602,7 +693,10 @@ def violations(journal: Journal, *, limit: int = 100) -> list[Violation]:
                 record = Record(
                     int(row.seq), row.run_id, row.kind, row.ts, row.payload, row.prev_hash, row.hash
                 )
-                p = record.payload
+                try:
+                    p = decode(record)
+                except DamagedRecordError:
+                    continue  # verify reports it; the feed shows the rest
                 flagged = kind != "step.decided" or p.get("verdict") == "deny" or _flow(p)
                 if flagged:
                     found.append((record, p))
@@ -616,17 +710,25 @@ def violations(journal: Journal, *, limit: int = 100) -> list[Violation]:
             query = select(R.c.run_id, R.c.payload).where(
                 unindexed(R.c.kind) == "run.started", R.c.run_id.in_(chunk)
             )
-            owners |= {
-                run_id: str(json.loads(payload)["agent"]) for run_id, payload in conn.execute(query)
-            }
-    return [_violation(record, p, owners.get(record.run_id)) for record, p in found]
+            for run_id, payload in conn.execute(query):
+                started = _started(0, run_id, "", payload).payload
+                owners[run_id] = str(started.get("agent", "?"))
+    shown: list[Violation] = []
+    for record, p in found:
+        try:
+            shown.append(
+                read_record(record, partial(_violation, p=p, agent=owners.get(record.run_id)))
+            )
+        except DamagedRecordError:
+            continue
+    return shown
 
 
 def _flow(payload: dict[str, Any]) -> bool:
     return any(str(rule).startswith("flow.") for rule in payload.get("rules", []))
 
 
-def _violation(record: Record, p: dict[str, Any], agent: str | None) -> Violation:
+def _violation(record: Record, *, p: dict[str, Any], agent: str | None) -> Violation:
     common: dict[str, Any] = {
         "seq": record.seq,
         "ts": record.ts,

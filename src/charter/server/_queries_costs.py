@@ -1,4 +1,4 @@
-"""Aggregate views of the journal: costs over time, agents, tools, metrics, audit status.
+"""Aggregate views of the journal: costs over time, agents, tools, metrics.
 
 Aggregates are computed in SQL over the kinds they need (the ``(kind, seq)`` index), with
 payload fields read by the database's JSON functions, so tool outputs and goals never
@@ -11,16 +11,16 @@ from __future__ import annotations
 import json
 import math
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
-from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, Literal
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict
-from sqlalchemy import ColumnElement, Float, Select, and_, func, select
+from sqlalchemy import ColumnElement, Float, Select, and_, case, func, select, true
 from sqlalchemy import cast as sql_cast
 from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.exc import DataError
 
-from charter.journal import Journal, JournalVerifier, Record
+from charter.journal import DamagedRecordError, Journal, Record, decode_payload
 from charter.journal._outcome import OUTCOMES, OutcomeTally
 from charter.journal._store import records_table
 
@@ -28,6 +28,7 @@ if TYPE_CHECKING:  # the runtime loads when a view needs it, not to list runs
     from charter.tools import Tool
 
 R = records_table
+T = TypeVar("T")
 
 
 def json_field(
@@ -42,7 +43,10 @@ def json_field(
     if journal.engine.dialect.name == "postgresql":
         document = sql_cast(column, JSONB)
         return document[(key, *more)].astext if more else document[key].astext
-    return func.json_extract(column, "$." + ".".join((key, *more)))
+    # NULL for a payload that is not JSON (a damaged record), where json_extract would
+    # fail the whole query: one bad record must not hide every other.
+    path = "$." + ".".join((key, *more))
+    return case((func.json_valid(column) == 1, func.json_extract(column, path)), else_=None)
 
 
 def unindexed(column: ColumnElement[str]) -> ColumnElement[str]:
@@ -147,29 +151,6 @@ class ToolView(_View):
     denials: int
     """Calls the charter denied."""
     last_used: str | None
-
-
-class AuditProblem(_View):
-    """One inconsistency verification found."""
-
-    kind: str
-    seq: int
-    message: str
-
-
-class AuditStatus(_View):
-    """The outcome of verifying the whole journal now."""
-
-    ok: bool
-    checked: int
-    head_seq: int
-    problems: list[AuditProblem]
-    checkpoints_checked: int
-    checkpoints_unchecked: int
-    """Checkpoints left unchecked: no public key (the journal has no signer)."""
-    signed_through: int
-    """Records up to this seq are covered by a verified signature."""
-    verified_at: str
 
 
 def _bucket(bucket: Literal["hour", "day"], ts: ColumnElement[Any]) -> ColumnElement[Any]:
@@ -340,34 +321,37 @@ def agents(journal: Journal) -> list[AgentView]:
     """Every agent that started a run (or that an operator paused), by name, with each
     version and charter version it ran under and whether it is paused. One query over
     ``run.started``, plus the control records."""
-    rows = (
-        select(
-            json_field(journal, R.c.payload, "agent").label("agent"),
-            json_field(journal, R.c.payload, "agent_version").label("version"),
-            json_field(journal, R.c.payload, "charter", "policy").label("policy"),
-            json_field(journal, R.c.payload, "charter", "name").label("charter"),
-            R.c.ts,
-        )
-        .where(R.c.kind == "run.started")
-        .subquery()
-    )
-    columns = (rows.c.agent, rows.c.version, rows.c.policy, rows.c.charter)
-    query = select(*columns, func.min(rows.c.ts), func.max(rows.c.ts), func.count()).group_by(
-        *columns
-    )
+    rows = select(
+        json_field(journal, R.c.payload, "agent").label("agent"),
+        json_field(journal, R.c.payload, "agent_version").label("version"),
+        json_field(journal, R.c.payload, "charter", "policy").label("policy"),
+        json_field(journal, R.c.payload, "charter", "name").label("charter"),
+        R.c.ts,
+    ).where(R.c.kind == "run.started")
+
+    def read(sound: ColumnElement[bool]) -> list[Any]:
+        found = rows.where(sound).subquery()
+        columns = (found.c.agent, found.c.version, found.c.policy, found.c.charter)
+        query = select(*columns, func.min(found.c.ts), func.max(found.c.ts), func.count())
+        with journal.engine.connect() as conn:
+            return list(conn.execute(query.group_by(*columns)))
+
     versions: dict[str, list[AgentVersion]] = defaultdict(list)
-    with journal.engine.connect() as conn:
-        for agent, version, policy, charter, first, last, runs in conn.execute(query):
-            versions[str(agent)].append(
-                AgentVersion(
-                    version=str(version),
-                    policy=str(policy),
-                    charter=str(charter),
-                    first_seen=str(first),
-                    last_seen=str(last),
-                    runs=int(runs),
-                )
+    for agent, version, policy, charter, first, last, runs in _readable(
+        journal, ("run.started",), read
+    ):
+        if agent is None:  # a damaged run.started (SQLite reads it as NULL)
+            continue
+        versions[str(agent)].append(
+            AgentVersion(
+                version=str(version),
+                policy=str(policy),
+                charter=str(charter),
+                first_seen=str(first),
+                last_seen=str(last),
+                runs=int(runs),
             )
+        )
     pauses, _ = _controls(journal)
     views: list[AgentView] = []
     for name in sorted(versions.keys() | pauses.keys()):
@@ -397,27 +381,26 @@ def tools_inventory(
     """
     inventory = inventory_by_agent or {}
     holders: dict[str, set[str]] = defaultdict(set)
-    manifests = (
-        select(
-            json_field(journal, R.c.payload, "agent").label("agent"),
-            json_field(journal, R.c.payload, "tools").label("tools"),
-        )
-        .where(R.c.kind == "run.started")
-        .subquery()
-    )
-    with journal.engine.connect() as conn:
-        query = select(manifests.c.agent, manifests.c.tools).distinct()
-        for agent, tools in conn.execute(query):
-            for name in json.loads(tools or "[]"):
-                holders[str(name)].add(str(agent))
-        calls = {
-            str(tool): (int(count), str(last))
-            for tool, count, last in conn.execute(_per_tool(journal, "step.effect"))
-        }
-        denials = {
-            str(tool): int(count)
-            for tool, count, _last in conn.execute(_per_tool(journal, "step.decided", deny=True))
-        }
+    manifests = select(
+        json_field(journal, R.c.payload, "agent").label("agent"),
+        json_field(journal, R.c.payload, "tools").label("tools"),
+    ).where(R.c.kind == "run.started")
+
+    def read(sound: ColumnElement[bool]) -> tuple[list[Any], list[Any], list[Any]]:
+        found = manifests.where(sound).subquery()
+        with journal.engine.connect() as conn:
+            return (
+                list(conn.execute(select(found.c.agent, found.c.tools).distinct())),
+                list(conn.execute(_per_tool(journal, "step.effect", sound))),
+                list(conn.execute(_per_tool(journal, "step.decided", sound, deny=True))),
+            )
+
+    held, called, denied = _readable(journal, ("run.started", "step.effect", "step.decided"), read)
+    for agent, tools in held:
+        for name in _names(tools):
+            holders[str(name)].add(str(agent))
+    calls = {str(tool): (int(count), str(last)) for tool, count, last in called}
+    denials = {str(tool): int(count) for tool, count, _last in denied}
     infos: dict[str, ToolInfo] = {}
     for agent, tools in inventory.items():
         for info in tools:
@@ -452,13 +435,54 @@ def tools_inventory(
     return views
 
 
-def _per_tool(journal: Journal, kind: str, *, deny: bool = False) -> Select[Any, int, Any]:
+def _names(tools: Any) -> list[Any]:
+    """The tool names of a manifest's ``tools`` (JSON text); none if it is not a list (a
+    damaged record, which verify reports)."""
+    try:
+        names: Any = json.loads(tools) if isinstance(tools, str) else tools
+    except ValueError:
+        return []
+    found: list[Any] = names if isinstance(names, list) else []  # pyright: ignore[reportUnknownVariableType]
+    return found
+
+
+def _readable(
+    journal: Journal, kinds: Sequence[str], read: Callable[[ColumnElement[bool]], T]
+) -> T:
+    """``read(sound)``, where ``sound`` is a condition on the records of ``kinds`` that
+    leaves out those whose payload the database cannot read as JSON (damaged ones, which
+    verify reports), so one bad record does not fail the whole aggregate.
+
+    SQLite needs no condition: :func:`json_field` reads such a payload as NULL. PostgreSQL
+    (before 16, which has ``IS JSON``) cannot test a text for JSON in a query, and a cast
+    fails the statement: when it does, the damaged payloads of ``kinds`` are found here by
+    reading them, and the aggregate runs again without them.
+    """
+    try:
+        return read(true())
+    except DataError:
+        if journal.engine.dialect.name != "postgresql":
+            raise
+    damaged: list[int] = []
+    query = select(R.c.seq, R.c.payload).where(R.c.kind.in_(list(kinds)))
+    with journal.engine.connect() as conn:
+        for seq, payload in conn.execution_options(yield_per=1000).execute(query):
+            try:
+                json.loads(payload)
+            except ValueError:
+                damaged.append(int(seq))
+    return read(R.c.seq.not_in(damaged))
+
+
+def _per_tool(
+    journal: Journal, kind: str, sound: ColumnElement[bool], *, deny: bool = False
+) -> Select[Any, int, Any]:
     """``(tool, count, newest ts)`` of ``kind`` records (denials only, with ``deny``)."""
     rows = select(
         json_field(journal, R.c.payload, "tool").label("tool"),
         json_field(journal, R.c.payload, "verdict").label("verdict"),
         R.c.ts,
-    ).where(R.c.kind == kind)
+    ).where(R.c.kind == kind, sound)
     inner = rows.subquery()
     query = select(inner.c.tool, func.count(), func.max(inner.c.ts))
     if deny:
@@ -617,11 +641,14 @@ def _outcome_counts(journal: Journal) -> dict[str, int]:
         ids = sorted({str(run_id) for (run_id,) in conn.execute(undone.union(legacy))})
         tallies: dict[str, OutcomeTally] = defaultdict(OutcomeTally)
         for start in range(0, len(ids), 500):
-            query = select(R.c.run_id, R.c.kind, R.c.payload).where(
+            query = select(R.c.seq, R.c.run_id, R.c.kind, R.c.payload).where(
                 R.c.run_id.in_(ids[start : start + 500])
             )
-            for run_id, kind, payload in conn.execute(query.order_by(R.c.seq)):
-                body = json.loads(payload)
+            for seq, run_id, kind, payload in conn.execute(query.order_by(R.c.seq)):
+                try:
+                    body = decode_payload(int(seq), str(run_id), str(kind), payload)
+                except DamagedRecordError:
+                    continue  # verify reports it; the other records still count
                 if kind == "run.finished" and body.get("outcome") in OUTCOMES:
                     counts[str(body["outcome"])] -= 1  # grouped above; recounted below
                 tallies[str(run_id)].add(str(kind), body)
@@ -649,21 +676,3 @@ def _sample(value: float) -> str:
     if math.isnan(value) or math.isinf(value):
         return "NaN" if math.isnan(value) else "+Inf" if value > 0 else "-Inf"
     return str(int(value)) if value.is_integer() else repr(value)
-
-
-def audit_status(
-    journal: Journal, public_keys: JournalVerifier | Iterable[JournalVerifier] | None = None
-) -> AuditStatus:
-    """Verify the whole chain and its checkpoints now (with ``public_keys``, or the
-    journal's own signer's key); a walk of every record."""
-    report = journal.verify(public_keys)
-    return AuditStatus(
-        ok=report.ok,
-        checked=report.checked,
-        head_seq=report.head_seq,
-        problems=[AuditProblem(kind=p.kind, seq=p.seq, message=p.message) for p in report.problems],
-        checkpoints_checked=report.checkpoints_checked,
-        checkpoints_unchecked=report.checkpoints_unchecked,
-        signed_through=report.signed_through,
-        verified_at=datetime.now(UTC).isoformat(),
-    )

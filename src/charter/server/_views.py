@@ -301,10 +301,15 @@ def eval_page(request: Request, eval_id: str, who: Reader) -> HTMLResponse:
 
 
 @router.get("/audit")
-def audit_page(request: Request, who: Reader) -> HTMLResponse:
-    """Verify the journal's chain and signed checkpoints now."""
-    status = queries.audit_status(state_of(request).journal)
-    return page(request, "audit.html", who, audit=status)
+def audit_page(request: Request, who: Reader, full: bool = False) -> Response:
+    """Verify the journal's chain and signed checkpoints now (after the newest checkpoint
+    verified before; admins may walk the whole journal again)."""
+    if full and not who.can("admin"):
+        reason = "only an admin may verify the whole journal again"
+        reject(request, 403, reason, who.name)
+        return back(request, "/audit", reason, kind="error")
+    status = queries.audit_status(state_of(request).journal, full=full)
+    return page(request, "audit.html", who, audit=status, admin=who.can("admin"))
 
 
 router.include_router(_forms.router)
