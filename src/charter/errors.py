@@ -51,3 +51,12 @@ class ApprovalRefusedError(ApprovalError):
 
 class RunStateError(CharterError):
     """A run cannot do what was asked in its current state (e.g. resume a finished run)."""
+
+
+class RunOwnedError(RunStateError):
+    """Another live process holds the run's lease: it drives the run until the lease ends."""
+
+
+class LeaseLostError(RunStateError):
+    """This process no longer holds the run's lease (another claimed it after it expired):
+    nothing more was journaled or done for the run here."""
