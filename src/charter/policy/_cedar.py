@@ -22,8 +22,9 @@ from __future__ import annotations
 
 import fnmatch
 import json
+import re
 import threading
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, cast
@@ -33,12 +34,15 @@ import cedarpy
 from charter.errors import ConfigError
 from charter.policy._decision import VERDICT_RANK, Decision, Verdict
 from charter.policy._flow import Label
+from charter.policy._predicate import EntityUid, SliceFunction, compile_slice, representable
 
 if TYPE_CHECKING:
     from charter.policy._charter import Charter
     from charter.tools import Tool
 
 _ACTION = 'Action::"call"'
+_POLICY_ID = re.compile(r"policy `(policy\d+)`")
+"""How Cedar names a policy in its errors; charter names the rule instead."""
 
 
 def cedar_string(text: str) -> str:
@@ -83,17 +87,40 @@ class _Slice:
     policies: cedarpy.PolicySet | None
     static: Decision | None
     """The decision when no policy in the slice has a condition."""
+    function: SliceFunction | None = None
+    """The conditions compiled to Python, when Cedar is not needed to evaluate them."""
+    order: Mapping[str, int] | None = None
+    """Position of each rule id in the slice: matched ids are reported in this order."""
+    names: Mapping[str, str] | None = None
+    """Cedar's policy ids (``policy0``) to the rule ids they were compiled from."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Subject:
+    """The principal and resource of a request, in both forms the evaluators take."""
+
+    cedar: cedarpy.Entities
+    principal: EntityUid
+    resource: EntityUid
+    entities: Mapping[EntityUid, Mapping[str, Any]]
 
 
 class CompiledCharter:
-    """A charter compiled to Cedar, ready to decide actions (thread-safe)."""
+    """A charter compiled to Cedar, ready to decide actions (thread-safe).
 
-    def __init__(self, charter: Charter) -> None:
+    With ``compile_conditions`` (the default), conditions simple enough are also compiled
+    to Python (:mod:`charter.policy._predicate`) and evaluated without the round trip
+    through cedarpy; ``False`` sends every conditional decision to Cedar.
+    """
+
+    def __init__(self, charter: Charter, *, compile_conditions: bool = True) -> None:
         self.charter = charter
+        self.compile_conditions = compile_conditions
         self.policy = charter.policy_hash
         self._rules: dict[str, _RuleInfo] = {}
         self._slices: dict[str, _Slice] = {}
-        self._entities: dict[tuple[str, str], cedarpy.Entities] = {}
+        self._subjects: dict[tuple[str, str, bool], _Subject] = {}
+        self._labels: dict[Label | None, dict[str, str]] = {}
         self._lock = threading.Lock()
         self._raw = charter.cedar or ""
         for rule in charter.rules:
@@ -130,15 +157,65 @@ class CompiledCharter:
         with self._lock:
             applicable = self._applicable(tool_name)
             if self._raw or any(when for _, _, when in applicable):
-                built = _Slice(
-                    _parse(self.cedar_text(tool_name), f"charter {self.charter.name!r}"), None
-                )
+                built = self._conditional(tool_name, applicable)
             else:
                 # No conditions: every applicable rule matches, so decide once.
                 ids = [rule_id for rule_id, _, _ in applicable]
                 built = _Slice(None, self._verdict(tool_name, ids, forbidden=[]))
             self._slices[tool_name] = built
             return built
+
+    def _conditional(self, tool_name: str, applicable: list[tuple[str, str, str | None]]) -> _Slice:
+        policies = _parse(self.cedar_text(tool_name), f"charter {self.charter.name!r}")
+        names: dict[str, str] = {}
+        conditions: dict[str, Any] = {}
+        try:
+            tree = policies.to_pst()
+        except ValueError:  # syntax the node types do not model yet: Cedar decides
+            tree = None
+        if tree is not None:
+            for policy_id, policy in tree.static_policies.items():
+                rule_id = policy.annotations.get("id", policy_id)
+                names[policy_id] = rule_id
+                conditions[rule_id] = policy.clauses[0].expr if policy.clauses else None
+        order = {rule_id: index for index, (rule_id, _, _) in enumerate(applicable)}
+        for rule_id in names.values():
+            order.setdefault(rule_id, len(order))
+        function = None
+        if self.compile_conditions and not self._raw and tree is not None:
+            # Raw Cedar may constrain its scope or forbid: only plain rules are compiled.
+            function = compile_slice([(rule_id, conditions[rule_id]) for rule_id in order])
+        return _Slice(policies, None, function, order, names)
+
+    def evaluated_in_python(self, tool_name: str) -> bool:
+        """Whether ``tool_name``'s conditions are evaluated by compiled Python (else Cedar)."""
+        return self._slice(tool_name).function is not None
+
+    def warm(self, tools: Iterable[Tool | str], agent: str = "agent") -> None:
+        """Compile each tool's slice and decide one call of it now, so that the first
+        governed call does not pay for parsing (an agent does this when it loads)."""
+        for item in tools:
+            self.decide(item, {}, agent=agent)
+
+    def _subject(self, tool: Tool | str, agent: str) -> _Subject:
+        name = tool if isinstance(tool, str) else tool.name
+        key = (name, agent, isinstance(tool, str))
+        found = self._subjects.get(key)
+        if found is None:
+            # Built once per tool and agent: re-reading entity JSON costs more than Cedar.
+            resource = _tool_entity(tool)
+            principal: dict[str, Any] = {"uid": {"type": "Agent", "id": agent}, "attrs": {}}
+            found = _Subject(
+                cedar=_entities([resource, principal | {"parents": []}]),
+                principal=EntityUid("Agent", agent),
+                resource=EntityUid("Tool", name),
+                entities={
+                    EntityUid("Agent", agent): {},
+                    EntityUid("Tool", name): resource["attrs"],
+                },
+            )
+            self._subjects[key] = found
+        return found
 
     def decide(
         self,
@@ -160,41 +237,54 @@ class CompiledCharter:
         piece = self._slice(name)
         if piece.static is not None:
             return piece.static
-        assert piece.policies is not None
         moment = now or datetime.now(UTC)
         try:
             context_args = cedar_value(dict(args or {}))
         except ValueError as exc:
             return self._decision("deny", ("policy.error",), f"arguments cannot be judged: {exc}")
-        request = {
-            "principal": {"type": "Agent", "id": agent},
-            "action": _ACTION,
-            "resource": {"type": "Tool", "id": name},
-            "context": {
-                "args": context_args,
-                "phase": phase or self.charter.phase,
-                "hour": moment.hour,
-                "weekday": moment.weekday(),
-                "date": moment.date().isoformat(),
-                "labels": (labels or Label()).to_json(),
-            },
+        shown = self._labels.get(labels)
+        if shown is None:
+            shown = self._labels[labels] = (labels or Label()).to_json()
+        context = {
+            "args": context_args,
+            "phase": phase or self.charter.phase,
+            "hour": moment.hour,
+            "weekday": moment.weekday(),
+            "date": moment.date().isoformat(),
+            "labels": shown,
         }
-        entities = self._entities.get((name, agent))
-        if entities is None:
-            # Parsed once per tool and agent: re-reading entity JSON costs more than Cedar.
-            graph: list[dict[str, Any]] = [
-                _tool_entity(tool),
-                {"uid": {"type": "Agent", "id": agent}, "attrs": {}, "parents": []},
-            ]
-            entities = _entities(graph)
-            self._entities[(name, agent)] = entities
-        allowed, ids, errors = _authorize(request, piece.policies, entities)
+        subject = self._subject(tool, agent)
+        if piece.function is not None and representable(context_args):
+            ids, failures = piece.function(
+                context, subject.principal, subject.resource, subject.entities
+            )
+            errors = [f"rule `{rule_id}`: {message}" for rule_id, message in failures]
+            allowed = True
+        else:
+            allowed, ids, errors = self._authorize(piece, context, subject, name, agent)
         if errors:
             detail = "; ".join(errors)[:500]
             return self._decision(
                 "deny", ("policy.error",), f"a rule could not be evaluated: {detail}"
             )
         return self._verdict(name, ids, forbidden=[] if allowed else ids)
+
+    def _authorize(
+        self, piece: _Slice, context: dict[str, Any], subject: _Subject, name: str, agent: str
+    ) -> tuple[bool, list[str], list[str]]:
+        request = {
+            "principal": {"type": "Agent", "id": agent},
+            "action": _ACTION,
+            "resource": {"type": "Tool", "id": name},
+            "context": context,
+        }
+        assert piece.policies is not None and piece.order is not None
+        allowed, ids, errors = _authorize(request, piece.policies, subject.cedar)
+        order = piece.order
+        ids.sort(key=lambda rule_id: order.get(rule_id, len(order)))
+        names = piece.names or {}
+        errors = [_POLICY_ID.sub(lambda m: f"rule `{names.get(m[1], m[1])}`", e) for e in errors]
+        return allowed, ids, errors
 
     def _verdict(self, tool_name: str, ids: list[str], *, forbidden: list[str]) -> Decision:
         if forbidden:
