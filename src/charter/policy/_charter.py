@@ -40,7 +40,7 @@ from __future__ import annotations
 import fnmatch
 import hashlib
 import json
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from datetime import datetime
 from functools import cached_property
 from pathlib import Path
@@ -58,6 +58,7 @@ from charter.policy._decision import Decision, Verdict
 from charter.policy._flow import Flows, Label
 from charter.policy._model_watch import ModelWatch
 from charter.policy._rollout import Baseline, Phase, Rollout
+from charter.policy._schema import check_charter
 
 if TYPE_CHECKING:
     from charter.tools import Tool
@@ -241,7 +242,9 @@ class Charter(BaseModel):
                     cedarpy.PolicySet.from_str(wrapped)
                     parsed: Any = json.loads(cedarpy.policies_to_json_str(wrapped))
                 except ValueError as exc:
-                    raise ValueError(f"rules.{index}.when: invalid Cedar condition: {exc}") from exc
+                    raise ValueError(
+                        f"rules.{index}.when: invalid Cedar condition in rule {rule.id}: {exc}"
+                    ) from exc
                 if len(parsed["staticPolicies"]) != 1 or parsed["templates"]:
                     # Text closing the condition and opening a policy of its own.
                     raise ValueError(
@@ -301,6 +304,12 @@ class Charter(BaseModel):
                         f"{source}: field tools.{field_name}: {pattern!r} matches no tool; "
                         f"known tools: {', '.join(sorted(known)) or 'none'}"
                     )
+
+    def check_against(self, tools: Iterable[Tool], source: str) -> None:
+        """Fail if a conditional rule cannot be evaluated for a tool it applies to: it reads
+        an argument the tool does not have, an optional one without ``has``, or compares
+        values of different types (see :mod:`charter.policy._schema`)."""
+        check_charter(self, tools, source)
 
     def decide(
         self,
