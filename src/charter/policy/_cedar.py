@@ -91,8 +91,6 @@ class _Slice:
     """The conditions compiled to Python, when Cedar is not needed to evaluate them."""
     order: Mapping[str, int] | None = None
     """Position of each rule id in the slice: matched ids are reported in this order."""
-    names: Mapping[str, str] | None = None
-    """Cedar's policy ids (``policy0``) to the rule ids they were compiled from."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,26 +164,18 @@ class CompiledCharter:
             return built
 
     def _conditional(self, tool_name: str, applicable: list[tuple[str, str, str | None]]) -> _Slice:
-        policies = _parse(self.cedar_text(tool_name), f"charter {self.charter.name!r}")
-        names: dict[str, str] = {}
-        conditions: dict[str, Any] = {}
-        try:
-            tree = policies.to_pst()
-        except ValueError:  # syntax the node types do not model yet: Cedar decides
-            tree = None
-        if tree is not None:
-            for policy_id, policy in tree.static_policies.items():
-                rule_id = policy.annotations.get("id", policy_id)
-                names[policy_id] = rule_id
-                conditions[rule_id] = policy.clauses[0].expr if policy.clauses else None
         order = {rule_id: index for index, (rule_id, _, _) in enumerate(applicable)}
-        for rule_id in names.values():
-            order.setdefault(rule_id, len(order))
         function = None
-        if self.compile_conditions and not self._raw and tree is not None:
+        if self.compile_conditions and not self._raw:
             # Raw Cedar may constrain its scope or forbid: only plain rules are compiled.
-            function = compile_slice([(rule_id, conditions[rule_id]) for rule_id in order])
-        return _Slice(policies, None, function, order, names)
+            function = compile_slice([(rule_id, when) for rule_id, _, when in applicable])
+        if function is not None:
+            # Cedar is needed only for calls it must judge itself; parsed when first needed.
+            return _Slice(None, None, function, order)
+        return _Slice(self._parsed(tool_name), None, None, order)
+
+    def _parsed(self, tool_name: str) -> cedarpy.PolicySet:
+        return _parse(self.cedar_text(tool_name), f"charter {self.charter.name!r}")
 
     def evaluated_in_python(self, tool_name: str) -> bool:
         """Whether ``tool_name``'s conditions are evaluated by compiled Python (else Cedar)."""
@@ -278,12 +268,15 @@ class CompiledCharter:
             "resource": {"type": "Tool", "id": name},
             "context": context,
         }
-        assert piece.policies is not None and piece.order is not None
-        allowed, ids, errors = _authorize(request, piece.policies, subject.cedar)
-        order = piece.order
+        policies = piece.policies or self._parsed(name)
+        allowed, ids, errors = _authorize(request, policies, subject.cedar)
+        order = piece.order or {}
         ids.sort(key=lambda rule_id: order.get(rule_id, len(order)))
-        names = piece.names or {}
-        errors = [_POLICY_ID.sub(lambda m: f"rule `{names.get(m[1], m[1])}`", e) for e in errors]
+        if errors:
+            names = _policy_names(policies)
+            errors = [
+                _POLICY_ID.sub(lambda m: f"rule `{names.get(m[1], m[1])}`", e) for e in errors
+            ]
         return allowed, ids, errors
 
     def _verdict(self, tool_name: str, ids: list[str], *, forbidden: list[str]) -> Decision:
@@ -336,6 +329,15 @@ def _authorize(
     by_reason: dict[str, str] = dict(diagnostics.id_annotations_by_reason or {})
     ids = [by_reason.get(str(reason), str(reason)) for reason in diagnostics.reasons]
     return bool(result.allowed), ids, [str(e) for e in diagnostics.errors]
+
+
+def _policy_names(policies: cedarpy.PolicySet) -> dict[str, str]:
+    """Cedar's positional policy ids (``policy0``) to the ``@id`` they carry."""
+    try:
+        tree = policies.to_pst()
+    except ValueError:  # syntax the node types do not model: errors keep Cedar's ids
+        return {}
+    return {pid: p.annotations.get("id", pid) for pid, p in tree.static_policies.items()}
 
 
 def _entities(graph: list[dict[str, Any]]) -> cedarpy.Entities:

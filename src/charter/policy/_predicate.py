@@ -27,10 +27,13 @@ text that is not Unicode, deep nesting) is handed to Cedar too (see
 
 from __future__ import annotations
 
+import functools
+import json
 import re
 from collections.abc import Callable, Mapping
 from typing import Any, NamedTuple, cast
 
+import cedarpy
 from cedarpy import pst
 
 _MIN, _MAX = -(2**63), 2**63 - 1
@@ -416,36 +419,88 @@ _HELPERS: dict[str, Any] = {
 }
 
 
-def compile_slice(rules: list[tuple[str, pst.Expr | None]]) -> SliceFunction | None:
+class NotOneCondition(ValueError):
+    """The text closes the condition and adds policies of its own."""
+
+
+@functools.lru_cache(maxsize=4096)
+def condition_tree(when: str) -> pst.Expr | None:
+    """The expression of a rule's condition (None: one the node types cannot represent,
+    or several ``when``/``unless`` clauses). Parsed once per text.
+
+    Raises:
+        ValueError: the text is not Cedar (the message names the syntax error).
+        NotOneCondition: the text closes the condition and opens policies of its own.
+    """
+    text = f"permit(principal, action, resource) when {{ {when} }};"
+    cedarpy.PolicySet.from_str(text)  # raises ValueError naming the syntax error
+    try:
+        tree = cedarpy.policies_to_pst(text)
+    except ValueError:  # syntax newer than the node types: count the policies in JSON
+        parsed: Any = json.loads(cedarpy.policies_to_json_str(text))
+        if len(parsed["staticPolicies"]) != 1 or parsed["templates"]:
+            raise NotOneCondition(when) from None
+        return None
+    if len(tree.static_policies) != 1 or tree.templates:
+        raise NotOneCondition(when)
+    (policy,) = tree.static_policies.values()
+    clause = policy.clauses[0] if len(policy.clauses) == 1 else None
+    return clause.expr if isinstance(clause, pst.When) else None
+
+
+Condition = Callable[
+    [dict[str, Any], dict[str, Any], dict[str, str], EntityUid, EntityUid, Entities], bool
+]
+"""``(context, context.args, context.labels, principal, resource, entities) -> matches``;
+raises :class:`CedarError` where Cedar's evaluation errs."""
+
+
+@functools.lru_cache(maxsize=4096)
+def compile_condition(when: str) -> Condition | None:
+    """A rule's condition as a Python function, or None when only Cedar evaluates it.
+
+    Compiled once per text (when the charter is built, which also checks it)."""
+    tree = condition_tree(when)
+    if tree is None:
+        return None
+    writer = _Writer()
+    try:
+        code = writer.boolean(tree)
+        source = f"def _condition(C, A, L, P, R, E):\n    return {code}\n"
+        namespace: dict[str, Any] = {**_HELPERS, **writer.constants}
+        exec(compile(source, "<charter condition>", "exec"), namespace)
+    except (Unsupported, SyntaxError, RecursionError, MemoryError):
+        return None  # beyond the subset, or nested deeper than Python compiles
+    return cast(Condition, namespace["_condition"])
+
+
+def compile_slice(rules: list[tuple[str, str | None]]) -> SliceFunction | None:
     """One function deciding which of ``rules`` (``(id, condition)``) match, or None when
     a condition uses something only Cedar evaluates."""
-    writer = _Writer()
-    lines = [
-        "def _slice(C, P, R, E):",
-        '    A = C["args"]',
-        '    L = C["labels"]',
-        "    matched = []",
-        "    errors = []",
-    ]
-    for rule_id, condition in rules:
-        name = writer.constant(rule_id)
-        if condition is None:
-            lines.append(f"    matched.append({name})")
-            continue
-        try:
-            code = writer.boolean(condition)
-        except Unsupported:
+    checks: list[tuple[str, Condition | None]] = []
+    for rule_id, when in rules:
+        condition = None if when is None else compile_condition(when)
+        if when is not None and condition is None:
             return None
-        lines += [
-            "    try:",
-            f"        if {code}:",
-            f"            matched.append({name})",
-            "    except CedarError as exc:",
-            f"        errors.append(({name}, str(exc)))",
-            "    except RecursionError:",
-            f"        errors.append(({name}, 'expression too deep'))",
-        ]
-    lines.append("    return matched, errors")
-    namespace: dict[str, Any] = {**_HELPERS, **writer.constants}
-    exec(compile("\n".join(lines), "<charter conditions>", "exec"), namespace)
-    return cast(SliceFunction, namespace["_slice"])
+        checks.append((rule_id, condition))
+
+    def evaluate(
+        context: dict[str, Any], principal: EntityUid, resource: EntityUid, entities: Entities
+    ) -> tuple[list[str], list[tuple[str, str]]]:
+        args, labels = context["args"], context["labels"]
+        matched: list[str] = []
+        errors: list[tuple[str, str]] = []
+        for rule_id, condition in checks:
+            if condition is None:
+                matched.append(rule_id)
+                continue
+            try:
+                if condition(context, args, labels, principal, resource, entities):
+                    matched.append(rule_id)
+            except CedarError as exc:
+                errors.append((rule_id, str(exc)))
+            except RecursionError:
+                errors.append((rule_id, "expression too deep to evaluate"))
+        return matched, errors
+
+    return evaluate
