@@ -93,14 +93,22 @@ class _Slice:
     """Position of each rule id in the slice: matched ids are reported in this order."""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class _Subject:
     """The principal and resource of a request, in both forms the evaluators take."""
 
-    cedar: cedarpy.Entities
+    graph: list[dict[str, Any]]
+    """The entities as Cedar's JSON, parsed into ``cedar`` when Cedar is first needed."""
     principal: EntityUid
     resource: EntityUid
     entities: Mapping[EntityUid, Mapping[str, Any]]
+    cedar: cedarpy.Entities | None = None
+
+    def cedar_entities(self) -> cedarpy.Entities:
+        """The entities parsed by Cedar (once: re-reading entity JSON costs more than Cedar)."""
+        if self.cedar is None:
+            self.cedar = _entities(self.graph)
+        return self.cedar
 
 
 class CompiledCharter:
@@ -192,11 +200,10 @@ class CompiledCharter:
         key = (name, agent, isinstance(tool, str))
         found = self._subjects.get(key)
         if found is None:
-            # Built once per tool and agent: re-reading entity JSON costs more than Cedar.
             resource = _tool_entity(tool)
             principal: dict[str, Any] = {"uid": {"type": "Agent", "id": agent}, "attrs": {}}
             found = _Subject(
-                cedar=_entities([resource, principal | {"parents": []}]),
+                graph=[resource, principal | {"parents": []}],
                 principal=EntityUid("Agent", agent),
                 resource=EntityUid("Tool", name),
                 entities={
@@ -269,7 +276,7 @@ class CompiledCharter:
             "context": context,
         }
         policies = piece.policies or self._parsed(name)
-        allowed, ids, errors = _authorize(request, policies, subject.cedar)
+        allowed, ids, errors = _authorize(request, policies, subject.cedar_entities())
         order = piece.order or {}
         ids.sort(key=lambda rule_id: order.get(rule_id, len(order)))
         if errors:
