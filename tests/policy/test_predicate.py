@@ -21,7 +21,7 @@ from pydantic import ValidationError
 
 from charter import tool
 from charter.policy import Charter, CompiledCharter, Label
-from reliability._support import I64, any_text, bounded
+from reliability._support import I64, any_text, bounded, no_hang
 
 NOON = datetime(2026, 3, 4, 12, 0, tzinfo=UTC)
 VERDICTS = ("allow", "deny", "ask", "redact", "simulate")
@@ -286,3 +286,33 @@ def test_matched_rules_are_reported_in_charter_order() -> None:
     assert charter.decide(pay, {"a": 1}).rules == expected
     cedar = CompiledCharter(charter, compile_conditions=False)
     assert cedar.decide(pay, {"a": 1}).rules == expected
+
+
+@bounded(300)
+@given(
+    pattern=st.lists(st.sampled_from(["a", "b", "*", "\\*", "ab"]), max_size=6),
+    text=st.text(alphabet="ab*", max_size=8),
+)
+def test_like_matches_as_cedar_does(pattern: list[str], text: str) -> None:
+    rule = {
+        "id": "r",
+        "effect": "deny",
+        "tools": ["pay"],
+        "when": f'context.args.a like "{"".join(pattern)}"',
+    }
+    charter = Charter.model_validate({"name": "c", "rules": [rule]})
+
+    assert charter.compiled.evaluated_in_python("pay")
+    _decisions(charter, pay, {"a": text}, Label())
+
+
+def test_a_hostile_argument_cannot_make_like_backtrack() -> None:
+    when = 'context.args.a like "*a*a*a*a*a*a*a*a*b"'
+    charter = Charter.model_validate(
+        {"name": "c", "rules": [{"id": "r", "effect": "deny", "tools": ["pay"], "when": when}]}
+    )
+
+    with no_hang(10, "a like pattern with nine wildcards on 20,000 characters"):
+        decision = charter.decide(pay, {"a": "a" * 20_000})
+
+    assert decision.verdict == "allow"

@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import functools
 import json
-import re
 from collections.abc import Callable, Mapping
 from typing import Any, NamedTuple, cast
 
@@ -313,8 +312,7 @@ class _Writer:
             case pst.HasAttr(base=base, attrs=attrs):
                 return f"_has({self.expr(base)}, {self.constant(tuple(attrs))}, E)"
             case pst.Like(base=base, pattern=pattern):
-                regex = re.compile(_like_regex(pattern), re.DOTALL)
-                return f"({self.constant(regex)}.fullmatch(_string({self.expr(base)})) is not None)"
+                return f"_like(_string({self.expr(base)}), {self.constant(_segments(pattern))})"
             case pst.Is(base=base, entity_type=entity_type, in_expr=None):
                 return f"_is({self.expr(base)}, {self.constant(str(entity_type))})"
             case pst.IfThenElse(cond=cond, then_expr=then, else_expr=other):
@@ -392,8 +390,32 @@ def _is_boolean(node: pst.Expr) -> bool:
     return isinstance(node, _BOOLEAN)
 
 
-def _like_regex(pattern: tuple[pst.PatternElem, ...]) -> str:
-    return "".join(".*" if isinstance(p, pst.Wildcard) else re.escape(p.value) for p in pattern)
+def _segments(pattern: tuple[pst.PatternElem, ...]) -> tuple[str, ...]:
+    """The literal text between a ``like`` pattern's wildcards."""
+    segments = [""]
+    for element in pattern:
+        if isinstance(element, pst.Wildcard):
+            segments.append("")
+        else:
+            segments[-1] += element.value
+    return tuple(segments)
+
+
+def _like(text: str, segments: tuple[str, ...]) -> bool:
+    """Whether ``text`` matches the pattern: greedy, without backtracking, so an argument
+    cannot make a pattern with many wildcards take exponential time (as a regex would)."""
+    if len(segments) == 1:
+        return text == segments[0]
+    first, last = segments[0], segments[-1]
+    if len(text) < len(first) + len(last) or not text.startswith(first) or not text.endswith(last):
+        return False
+    at, end = len(first), len(text) - len(last)
+    for middle in segments[1:-1]:
+        found = text.find(middle, at, end)
+        if found < 0:
+            return False
+        at = found + len(middle)
+    return True
 
 
 _HELPERS: dict[str, Any] = {
@@ -403,6 +425,7 @@ _HELPERS: dict[str, Any] = {
     "_string": _string,
     "_get": _get,
     "_has": _has,
+    "_like": _like,
     "_absent": _absent,
     "_eq": _eq,
     "_contains": _contains,
