@@ -316,3 +316,13 @@ def test_a_hostile_argument_cannot_make_like_backtrack() -> None:
         decision = charter.decide(pay, {"a": "a" * 20_000})
 
     assert decision.verdict == "allow"
+
+
+def test_condition_text_is_data_in_the_compiled_code() -> None:
+    when = 'context.args.a == "__import__(\'os\')._exit(3)" || context.args has "a\\")"'
+    rule = {"id": "r", "effect": "deny", "tools": ["pay"], "when": when}
+    charter = Charter.model_validate({"name": "c", "rules": [rule]})
+
+    assert charter.compiled.evaluated_in_python("pay")
+    assert charter.decide(pay, {"a": "__import__('os')._exit(3)"}).rules == ("r",)
+    assert charter.decide(pay, {"a": "x"}).verdict == "allow"

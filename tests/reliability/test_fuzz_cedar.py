@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from datetime import UTC, datetime
 from typing import Any
 
@@ -172,6 +173,7 @@ def _check(decision: Decision, built: Charter) -> None:
     if "policy.error" in decision.rules:
         assert decision.verdict == "deny"
         assert decision.reason.startswith("a rule could not be evaluated")
+        assert not re.search(r"`policy\d+`", decision.reason), decision.reason  # rule ids
         event("policy.error")
 
 

@@ -47,6 +47,7 @@ _TOOL = {
 }
 _MISSING = re.compile(r"attribute `args\.([^`]+)` in context for .* not found")
 _POLICY = re.compile(r"^for policy `policy\d+`, ")
+_NAMED = re.compile(r"policy `policy\d+`")
 
 
 def _record(attributes: Mapping[str, Any]) -> dict[str, Any]:
@@ -237,7 +238,7 @@ def _explain(message: str, rule: Rule, tool: Tool) -> str:
                 f"{path} (it has {', '.join(arguments) or 'no arguments'})"
             )
         return f"condition reads context.args.{path}, which {tool.name}'s argument {head} lacks"
-    message = _POLICY.sub("", message)
+    message = _NAMED.sub(f"rule `{rule.id}`", _POLICY.sub("", message))
     if "optional attribute" in message:
         return (
             f"{message} (a call of {tool.name} may omit it: test it first, as in "
