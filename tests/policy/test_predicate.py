@@ -14,13 +14,18 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
+import cedarpy
 import pytest
+from cedarpy import pst
 from hypothesis import event, example, given
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from charter import tool
 from charter.policy import Charter, CompiledCharter, Label
+from charter.policy._cedar import tool_entity
+from charter.policy._fold import fold
+from charter.policy._predicate import condition_tree
 from reliability._support import I64, any_text, bounded, no_hang
 
 NOON = datetime(2026, 3, 4, 12, 0, tzinfo=UTC)
@@ -102,6 +107,20 @@ atoms = st.one_of(
     ),
     st.builds(lambda a: f"-{a}", st.sampled_from(ATTRIBUTES)).map(lambda e: f"{e} == 1"),
     st.sampled_from(["true", "false", 'principal in Agent::"agent"', 'ip("10.0.0.1").isIpv4()']),
+    st.sampled_from(
+        [
+            'resource.name == "pay"',
+            'resource.name != "refund"',
+            'resource.side_effect == "external"',
+            'resource.reads.contains("orders")',
+            'resource.reads.contains("nothing")',
+            "resource has owner",
+            "resource has nope",
+            'resource == Tool::"pay"',
+            'resource.name like "p*"',
+            "resource.idempotent",
+        ]
+    ),
     st.builds(
         lambda name, op, lit: f"context.args has {name} && context.args.{name} {op} {lit}",
         st.sampled_from(["a", "b"]),
@@ -326,3 +345,54 @@ def test_condition_text_is_data_in_the_compiled_code() -> None:
     assert charter.compiled.evaluated_in_python("pay")
     assert charter.decide(pay, {"a": "__import__('os')._exit(3)"}).rules == ("r",)
     assert charter.decide(pay, {"a": "x"}).verdict == "allow"
+
+
+# Folding a condition to one tool (what load-time validation checks) keeps its verdict
+
+
+def _folded(when: str, target: Any) -> str | None:
+    """``when`` specialised to ``target``, as Cedar text (None: not representable)."""
+    tree = condition_tree(when)
+    if tree is None:
+        return None
+    attributes = tool_entity(target)["attrs"]
+    policy = pst.Template(
+        id="policy0",
+        effect="permit",
+        principal=pst.ScopeAny(),
+        action=pst.ScopeAny(),
+        resource=pst.ScopeAny(),
+        clauses=(pst.When(fold(tree, attributes)),),
+        annotations=pst.FrozenMap({}),
+    )
+    tree_set = pst.PolicySet(templates={}, static_policies={"policy0": policy}, template_links=())
+    text = str(cedarpy.PolicySet.from_pst(tree_set))
+    return text[text.index(" when { ") + len(" when { ") : text.rindex(" };")]
+
+
+@bounded(500)
+@given(when=conditions, args=call_args, target=st.sampled_from([pay, "pay"]))
+@example(when='resource.name == "pay" && context.args.a > 1', args={"a": 2}, target=pay)
+@example(when='resource.side_effect == "write" && context.args.nope', args={}, target=pay)
+def test_a_condition_folded_to_a_tool_decides_as_it_did(
+    when: str, args: dict[str, Any], target: Any
+) -> None:
+    try:
+        original = Charter.model_validate(
+            {"name": "c", "rules": [{"id": "r", "effect": "deny", "tools": ["pay"], "when": when}]}
+        )
+        folded_when = _folded(when, target)
+    except (ValidationError, ValueError):
+        event("refused")
+        return
+    if folded_when is None:
+        return
+    folded = original.model_copy(
+        update={"rules": [original.rules[0].model_copy(update={"when": folded_when})]}
+    )
+    before = CompiledCharter(original, compile_conditions=False).decide(target, args, now=NOON)
+    after = CompiledCharter(folded, compile_conditions=False).decide(target, args, now=NOON)
+    if "policy.error" in before.rules:
+        event("error before folding")  # folding may only remove what would not run
+        return
+    assert (after.verdict, after.rules) == (before.verdict, before.rules), folded_when

@@ -278,3 +278,62 @@ def test_a_charter_in_code_is_checked_against_tools_too() -> None:
         ConfigError, match=r"rule r: condition reads context\.args\.nope, but shaped"
     ):
         charter.check_against([shaped], "inline")
+
+
+# Rules narrowed inside their condition, and raw Cedar
+
+
+def test_a_rule_narrowed_to_one_tool_in_its_condition_is_checked_on_that_tool_only(
+    desk: Path,
+) -> None:
+    when = 'resource.name == "refund_order" && context.args.amount_cents > 50000'
+
+    agent = _load(desk, _rules(f"{{id: big, effect: ask, when: '{when}'}}"))
+
+    refund = agent.inventory.get("refund_order")
+    assert agent.charter.decide(refund, {"order_id": 1, "amount_cents": 60000}).rules == ("big",)
+    assert agent.charter.decide(agent.inventory.get("send_email"), {"to": "x"}).verdict == "allow"
+
+
+def test_a_narrowed_rule_reading_a_missing_argument_is_refused_for_its_tool(desk: Path) -> None:
+    when = 'resource.side_effect == "write" && context.args.amount > 50000'
+
+    with pytest.raises(ConfigError, match=r"rule big: .*but refund_order has no argument amount"):
+        _load(desk, _rules(f"{{id: big, effect: ask, when: '{when}'}}"))
+
+
+RAW = "name: desk\ncedar: |\n  {}\n"
+
+
+def test_raw_cedar_scoped_to_a_tool_is_checked_against_it(desk: Path) -> None:
+    policy = (
+        '@id("raw.big") forbid(principal, action, resource == Tool::"refund_order") '
+        "when { context.args.amount > 5 };"
+    )
+
+    with pytest.raises(ConfigError) as caught:
+        _load(desk, RAW.format(policy))
+
+    assert "rule raw.big: condition reads context.args.amount, but refund_order" in str(
+        caught.value
+    )
+    assert "send_email" not in str(caught.value)
+
+
+def test_raw_cedar_scoped_to_a_tool_reading_its_arguments_loads(desk: Path) -> None:
+    policy = (
+        '@id("raw.big") forbid(principal, action, resource == Tool::"refund_order") '
+        "when { context.args.amount_cents > 5 };"
+    )
+
+    agent = _load(desk, RAW.format(policy))
+
+    refund = agent.inventory.get("refund_order")
+    assert agent.charter.decide(refund, {"order_id": 1, "amount_cents": 6}).rules == ("raw.big",)
+
+
+def test_unscoped_raw_cedar_reading_an_argument_some_tools_lack_is_refused(desk: Path) -> None:
+    policy = '@id("raw.eve") forbid(principal, action, resource) when { context.args.to == "eve" };'
+
+    with pytest.raises(ConfigError, match=r"rule raw\.eve: .*refund_order has no argument to"):
+        _load(desk, RAW.format(policy))

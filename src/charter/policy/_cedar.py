@@ -200,7 +200,7 @@ class CompiledCharter:
         key = (name, agent, isinstance(tool, str))
         found = self._subjects.get(key)
         if found is None:
-            resource = _tool_entity(tool)
+            resource = tool_entity(tool)
             principal: dict[str, Any] = {"uid": {"type": "Agent", "id": agent}, "attrs": {}}
             found = _Subject(
                 graph=[resource, principal | {"parents": []}],
@@ -368,7 +368,8 @@ def _parse(text: str, source: str) -> cedarpy.PolicySet:
         raise ConfigError(f"{source}: invalid Cedar: {exc}") from exc
 
 
-def _tool_entity(tool: Tool | str) -> dict[str, Any]:
+def tool_entity(tool: Tool | str) -> dict[str, Any]:
+    """The tool as a Cedar entity (JSON form): its name and contract attributes."""
     if isinstance(tool, str):
         attrs: dict[str, Any] = {"name": tool}
     else:

@@ -312,7 +312,7 @@ class _Writer:
             case pst.HasAttr(base=base, attrs=attrs):
                 return f"_has({self.expr(base)}, {self.constant(tuple(attrs))}, E)"
             case pst.Like(base=base, pattern=pattern):
-                return f"_like(_string({self.expr(base)}), {self.constant(_segments(pattern))})"
+                return f"_like(_string({self.expr(base)}), {self.constant(like_segments(pattern))})"
             case pst.Is(base=base, entity_type=entity_type, in_expr=None):
                 return f"_is({self.expr(base)}, {self.constant(str(entity_type))})"
             case pst.IfThenElse(cond=cond, then_expr=then, else_expr=other):
@@ -390,7 +390,7 @@ def _is_boolean(node: pst.Expr) -> bool:
     return isinstance(node, _BOOLEAN)
 
 
-def _segments(pattern: tuple[pst.PatternElem, ...]) -> tuple[str, ...]:
+def like_segments(pattern: tuple[pst.PatternElem, ...]) -> tuple[str, ...]:
     """The literal text between a ``like`` pattern's wildcards."""
     segments = [""]
     for element in pattern:
@@ -401,7 +401,7 @@ def _segments(pattern: tuple[pst.PatternElem, ...]) -> tuple[str, ...]:
     return tuple(segments)
 
 
-def _like(text: str, segments: tuple[str, ...]) -> bool:
+def like(text: str, segments: tuple[str, ...]) -> bool:
     """Whether ``text`` matches the pattern: greedy, without backtracking, so an argument
     cannot make a pattern with many wildcards take exponential time (as a regex would)."""
     if len(segments) == 1:
@@ -425,7 +425,7 @@ _HELPERS: dict[str, Any] = {
     "_string": _string,
     "_get": _get,
     "_has": _has,
-    "_like": _like,
+    "_like": like,
     "_absent": _absent,
     "_eq": _eq,
     "_contains": _contains,

@@ -11,9 +11,11 @@ reads an optional one without ``has``, or compares values of different types is 
 when the agent loads, naming the rule and the file, instead of denying every call with
 ``policy.error`` at run time.
 
-Arguments Cedar has no type for (numbers that may be fractional, open mappings, unions)
-are left out: a rule that reads one is not validated. Raw Cedar is not validated either
-(its policies choose their own tools with scope constraints).
+Raw Cedar policies are validated against the tools their scope can match (any tool, or
+``resource == Tool::"name"``). Each rule or policy is first specialised to the tool (see
+:mod:`charter.policy._fold`), so a condition that narrows itself to another tool is not
+held against this one. Arguments Cedar has no type for (numbers that may be fractional,
+open mappings, unions) are left out: a rule that reads one is not validated.
 """
 
 from __future__ import annotations
@@ -21,12 +23,16 @@ from __future__ import annotations
 import fnmatch
 import re
 from collections.abc import Iterable, Mapping
+from dataclasses import fields, is_dataclass, replace
 from typing import TYPE_CHECKING, Any, cast
 
 import cedarpy
 from cedarpy import pst
 
 from charter.errors import ConfigError
+from charter.policy._cedar import tool_entity
+from charter.policy._fold import fold
+from charter.policy._predicate import condition_tree
 
 if TYPE_CHECKING:
     from charter.policy._charter import Charter, Rule
@@ -158,11 +164,10 @@ def tool_schema(tool: Tool) -> tuple[dict[str, Any], set[str]]:
     return schema, untyped
 
 
-def _reads_args(condition: str) -> set[str]:
-    """The top-level arguments a condition reads or tests (``context.args.X``)."""
-    text = f"permit(principal, action, resource) when {{ {condition} }};"
+def _reads_args(node: Any) -> set[str]:
+    """The top-level arguments an expression reads or tests (``context.args.X``)."""
     found: set[str] = set()
-    stack: list[Any] = list(cedarpy.policies_to_pst(text).static_policies.values())
+    stack: list[Any] = [node]
     while stack:
         node = stack.pop()
         match node:
@@ -176,57 +181,112 @@ def _reads_args(condition: str) -> set[str]:
             stack.extend(cast(Mapping[str, Any], node).values())
         elif isinstance(node, tuple):
             stack.extend(cast(tuple[Any, ...], node))
-        elif hasattr(node, "__dataclass_fields__"):
-            stack.extend(getattr(node, f) for f in node.__dataclass_fields__)
+        elif is_dataclass(node):
+            stack.extend(getattr(node, f.name) for f in fields(node))
     return found
 
 
+_CALL = pst.EntityUid(pst.EntityType("Action"), "call")
+
+
+def _rule_policy(rule: Rule) -> pst.Template | None:
+    tree = condition_tree(cast(str, rule.when))
+    if tree is None:  # several clauses, or syntax the node types do not model
+        return None
+    return pst.Template(
+        id=rule.id,
+        effect="permit",
+        principal=pst.ScopeAny(),
+        action=pst.ActionEq(_CALL),
+        resource=pst.ScopeAny(),
+        clauses=(pst.When(tree),),
+        annotations=pst.FrozenMap({"id": rule.id}),
+    )
+
+
+def _raw_policies(text: str | None) -> list[pst.Template]:
+    if not text:
+        return []
+    try:
+        return list(cedarpy.policies_to_pst(text).static_policies.values())
+    except ValueError:  # syntax the node types do not model: left to run time
+        return []
+
+
+def _applies(policy: pst.Template, tool_name: str) -> bool:
+    """Whether a raw policy's scope can match a call of ``tool_name``."""
+    action_ok = isinstance(policy.action, pst.ScopeAny) or policy.action == pst.ActionEq(_CALL)
+    match policy.resource:
+        case pst.ScopeAny():
+            return action_ok
+        case pst.ScopeEq(entity=pst.EntityUid(type=kind, id=name)):
+            return action_ok and str(kind) == "Tool" and name == tool_name
+        case pst.ScopeIs(entity_type=kind):
+            return action_ok and str(kind) == "Tool"
+        case _:
+            return False
+
+
 def check_charter(charter: Charter, tools: Iterable[Tool], source: str) -> None:
-    """Validate each conditional rule against every tool it applies to.
+    """Validate each conditional rule and raw policy against every tool it applies to.
+
+    Each is first specialised to the tool: the tool's contract attributes are known, so
+    ``resource.name == "x" && ...`` on another tool is false and not checked further, as
+    it is never evaluated further at run time.
 
     Raises:
         ConfigError: naming ``source``, the rule and the tool, and what is wrong.
     """
     conditional = [rule for rule in charter.rules if rule.when]
-    if not conditional:
+    raw = _raw_policies(charter.cedar)
+    if not conditional and not raw:
         return
+    whens = {rule.id: cast(str, rule.when) for rule in conditional}
     problems: list[str] = []
     for tool in tools:
-        rules = [r for r in conditional if any(fnmatch.fnmatchcase(tool.name, p) for p in r.tools)]
-        if not rules:
-            continue
+        policies = [
+            policy
+            for rule in conditional
+            if any(fnmatch.fnmatchcase(tool.name, p) for p in rule.tools)
+            for policy in [_rule_policy(rule)]
+            if policy is not None
+        ] + [policy for policy in raw if _applies(policy, tool.name)]
         schema, untyped = tool_schema(tool)
-        checked = [r for r in rules if not (_reads_args(cast(str, r.when)) & untyped)]
+        attributes = cast(dict[str, Any], tool_entity(tool)["attrs"])
+        checked: dict[str, pst.Template] = {}
+        for policy in policies:
+            clauses = tuple(replace(c, expr=fold(c.expr, attributes)) for c in policy.clauses)
+            never = any(
+                c.expr == pst.BoolLit(isinstance(c, pst.Unless)) for c in clauses
+            )  # a when that is false or an unless that is true: it cannot apply here
+            if never or _reads_args(clauses) & untyped:
+                continue
+            policy_id = f"policy{len(checked)}"
+            checked[policy_id] = replace(policy, id=policy_id, clauses=clauses)
         if checked:
-            problems += _validate(checked, schema, tool)
+            problems += _validate(checked, schema, tool, whens)
     if problems:
         raise ConfigError(f"{source}: " + "; ".join(dict.fromkeys(problems)))
 
 
-def _validate(rules: list[Rule], schema: dict[str, Any], tool: Tool) -> list[str]:
-    text = "\n".join(
-        f'@id({_quoted(r.id)})\npermit(principal, action == Action::"call", resource) '
-        f"when {{ {r.when} }};"
-        for r in rules
-    )
+def _validate(
+    policies: dict[str, pst.Template], schema: dict[str, Any], tool: Tool, whens: dict[str, str]
+) -> list[str]:
+    tree = pst.PolicySet(templates={}, static_policies=policies, template_links=())
+    text = str(cedarpy.PolicySet.from_pst(tree))
     engine: Any = cedarpy  # its dict parameters are untyped
     result: Any = engine.validate_policies(text, schema)
     if result.validation_passed:
         return []
-    names = cast(dict[str, str], result.id_annotations_by_policy_id)
     problems: list[str] = []
     for error in cast(list[cedarpy.ValidationError], result.errors):
-        rule_id = names.get(error.policy_id, error.policy_id)
-        rule = next(r for r in rules if r.id == rule_id)
-        problems.append(f"rule {rule_id}: {_explain(error.error, rule, tool)}")
+        policy = policies.get(error.policy_id)
+        rule_id = policy.annotations.get("id", error.policy_id) if policy else error.policy_id
+        problems.append(f"rule {rule_id}: {_explain(error.error, rule_id, whens, tool)}")
     return problems
 
 
-def _quoted(text: str) -> str:
-    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
-
-
-def _explain(message: str, rule: Rule, tool: Tool) -> str:
+def _explain(message: str, rule_id: str, whens: dict[str, str], tool: Tool) -> str:
     missing = _MISSING.search(message)
     arguments = list(tool.args_model.model_fields)
     if missing is not None:
@@ -238,10 +298,11 @@ def _explain(message: str, rule: Rule, tool: Tool) -> str:
                 f"{path} (it has {', '.join(arguments) or 'no arguments'})"
             )
         return f"condition reads context.args.{path}, which {tool.name}'s argument {head} lacks"
-    message = _NAMED.sub(f"rule `{rule.id}`", _POLICY.sub("", message))
+    message = _NAMED.sub(f"rule `{rule_id}`", _POLICY.sub("", message))
     if "optional attribute" in message:
         return (
             f"{message} (a call of {tool.name} may omit it: test it first, as in "
             f"`context.args has ... && ...`)"
         )
-    return f"{message} (when {rule.when!r}, on {tool.name})"
+    where = f"when {whens[rule_id]!r}, " if rule_id in whens else "raw Cedar, "
+    return f"{message} ({where}on {tool.name})"
