@@ -13,9 +13,12 @@ follows from them:
 4. otherwise **allow**.
 
 A rule whose condition cannot be evaluated (say it reads an argument the call lacks
-without ``has``) makes the decision **deny** by ``policy.error``: a broken policy fails
-closed. Slices without conditions decide the same way every time, so their decision is
-computed once and Cedar is not called for them at all.
+without ``has``) makes the decision **deny** by ``policy.error``, naming the rule: a
+broken policy fails closed. Slices without conditions decide the same way every time, so
+their decision is computed once and Cedar is not called for them at all. Slices whose
+conditions :mod:`charter.policy._predicate` compiles are evaluated in Python with
+Cedar's semantics; Cedar decides the rest, and any call whose arguments it must judge
+itself.
 """
 
 from __future__ import annotations
@@ -125,6 +128,7 @@ class CompiledCharter:
         self.policy = charter.policy_hash
         self._rules: dict[str, _RuleInfo] = {}
         self._slices: dict[str, _Slice] = {}
+        self._policy_sets: dict[str, cedarpy.PolicySet] = {}
         self._subjects: dict[tuple[str, str, bool], _Subject] = {}
         self._labels: dict[Label | None, dict[str, str]] = {}
         self._lock = threading.Lock()
@@ -183,7 +187,11 @@ class CompiledCharter:
         return _Slice(self._parsed(tool_name), None, None, order)
 
     def _parsed(self, tool_name: str) -> cedarpy.PolicySet:
-        return _parse(self.cedar_text(tool_name), f"charter {self.charter.name!r}")
+        found = self._policy_sets.get(tool_name)
+        if found is None:
+            found = _parse(self.cedar_text(tool_name), f"charter {self.charter.name!r}")
+            self._policy_sets[tool_name] = found
+        return found
 
     def evaluated_in_python(self, tool_name: str) -> bool:
         """Whether ``tool_name``'s conditions are evaluated by compiled Python (else Cedar)."""
