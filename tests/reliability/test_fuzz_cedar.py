@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from charter import tool
-from charter.policy import Charter, Decision, Label, decide_call
+from charter.policy import Charter, CompiledCharter, Decision, Label, decide_call
 from reliability._support import I64, any_text, bounded, json_args, json_values
 
 VERDICTS = ("allow", "deny", "ask", "redact", "simulate")
@@ -197,8 +197,13 @@ def test_a_fuzzed_condition_is_refused_or_decides_every_call(
     )
     if built is None:
         return
+    by_cedar = CompiledCharter(built, compile_conditions=False)
     for target in ("pay", pay, "other"):
-        _check(built.decide(target, args, now=NOON), built)
+        decision = built.decide(target, args, now=NOON)
+        _check(decision, built)
+        # Compiled to Python or not, the same verdict and rules.
+        alone = by_cedar.decide(target, args, now=NOON)
+        assert (decision.verdict, decision.rules) == (alone.verdict, alone.rules), (when, args)
     _check(decide_call(built, pay, args, {"payee": Label("untrusted", "public")}), built)
 
 
