@@ -296,6 +296,18 @@ def _unrepresentable(value: Any) -> bool:
     return False
 
 
+def _reserved(value: Any) -> bool:
+    """Whether a record at any depth has a key Cedar would read as an escape (refused as
+    call data, whatever its value)."""
+    if isinstance(value, dict):
+        if any(key in ("__entity", "__extn", "__expr") for key in value):
+            return True
+        return any(_reserved(v) for v in value.values())
+    if isinstance(value, list):
+        return any(_reserved(v) for v in value)
+    return False
+
+
 def _without_nulls(value: Any) -> Any:
     """``value`` as a Cedar context holds it: nulls dropped at every level (no null there)."""
     if isinstance(value, dict):
@@ -307,7 +319,7 @@ def _without_nulls(value: Any) -> Any:
 
 def _expected(args: dict[str, Any]) -> tuple[str, str]:
     """``(verdict, rule)`` the ASKING charter must give, worked out without Cedar."""
-    if _unrepresentable(_without_nulls(args)):
+    if _reserved(args) or _unrepresentable(_without_nulls(args)):
         return "deny", "policy.error"
     payee = args.get("payee")
     amount = args.get("amount_cents")
@@ -342,6 +354,7 @@ def _expected(args: dict[str, Any]) -> tuple[str, str]:
 @example(amount=True, payee="bob", extra={})
 @example(amount=0, payee={"\ud800": None}, extra={})
 @example(amount=5001, payee="eve", extra={})
+@example(amount=0, payee="eve", extra={"": {"__extn": None}})
 def test_random_arguments_get_exactly_the_rules_verdict_or_policy_error(
     amount: Any, payee: Any, extra: dict[str, Any]
 ) -> None:

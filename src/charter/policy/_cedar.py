@@ -246,7 +246,9 @@ class CompiledCharter:
         try:
             context_args = cedar_value(dict(args or {}))
         except ValueError as exc:
-            return self._decision("deny", ("policy.error",), f"arguments cannot be judged: {exc}")
+            return self._decision(
+                "deny", ("policy.error",), f"a rule could not be evaluated: {exc}"
+            )
         shown = self._labels.get(labels)
         if shown is None:
             shown = self._labels[labels] = (labels or Label()).to_json()
