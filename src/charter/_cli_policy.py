@@ -46,24 +46,62 @@ def check(console: Console, path: Path, *, show_cedar: bool) -> None:
     )
     if not tools:
         return
-    table = Table("tool", "side effect", "decision", "conditional rules")
+    table = Table("tool", "side effect", "decision", "conditional rules", "also applies")
     for item in tools:
         conditional = [
             r.id
             for r in charter.rules
             if r.when and any(fnmatch.fnmatchcase(item.name, p) for p in r.tools)
         ]
+        checks = _runtime_checks(charter, item)
         if conditional or charter.cedar:
             shown = "depends on the call"
         else:
             decision = charter.decide(item)
             shown = f"{decision.verdict} ({', '.join(decision.rules)})"
-        table.add_row(item.name, item.contract.side_effect, shown, ", ".join(conditional) or "-")
+            if checks and decision.verdict != "deny":
+                shown += " unless a rule on the right objects"
+        table.add_row(
+            item.name,
+            item.contract.side_effect,
+            shown,
+            ", ".join(conditional) or "-",
+            "\n".join(checks) or "-",
+        )
     console.print(table)
     if show_cedar:
         for item in tools:
             console.rule(item.name)
             console.print(escape(charter.compiled.cedar_text(item.name)), soft_wrap=True)
+
+
+def _runtime_checks(charter: Charter, item: Any) -> list[str]:
+    """The flow rules, rate limits, repeat rule and rollout phase that also govern calls
+    of ``item``, beyond the charter's rules."""
+    contract, flows = item.contract, charter.flows
+    checks: list[str] = []
+    if contract.side_effect == "external" and flows.confidential_to_external != "allow":
+        checks.append(
+            f"flow.confidential-to-external: {flows.confidential_to_external} "
+            "pii or secret arguments"
+        )
+    if contract.side_effect != "read" and contract.targets and flows.untrusted_target != "allow":
+        checks.append(
+            f"flow.untrusted-target: {flows.untrusted_target} when untrusted data chooses "
+            f"{', '.join(contract.targets)}"
+        )
+    checks.extend(
+        f"rate_limits.{limit.id}: {limit.max_calls} per {limit.per_seconds:g} s"
+        for limit in charter.rate_limits
+        if any(fnmatch.fnmatchcase(item.name, p) for p in limit.tools)
+    )
+    writes = contract.side_effect != "read"
+    if writes and not contract.idempotent and not charter.allow_repeat_writes:
+        checks.append("charter.repeat_writes: deny repeating a completed call")
+    if writes and charter.phase != "autonomous":
+        what = "simulated" if charter.phase == "shadow" else "an approver asked"
+        checks.append(f"phase {charter.phase}: allowed calls {what}")
+    return checks
 
 
 def explain(console: Console, journal: Journal, run_id: str, step: int) -> None:

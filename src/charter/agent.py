@@ -245,6 +245,8 @@ def build_agent(spec: AgentSpec, *, base_dir: Path, source: str) -> Agent:
         charter_path = base_dir / spec.charter
         charter, charter_source = load_charter(charter_path), str(charter_path)
     charter.check_tools(inventory.names(), charter_source)
+    charter.check_against(inventory, charter_source)
+    charter.compiled.warm(inventory, spec.name)  # the first governed call pays no parsing
     reasoner = build_reasoner(spec.reasoner)
     if isinstance(reasoner, PlanReasoner):  # a plan that cannot run is a load-time error
         reasoner.check_tools(list(inventory), f"{source}: field reasoner")

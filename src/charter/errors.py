@@ -56,3 +56,12 @@ class RunStateError(CharterError):
 class AmbiguousIdError(CharterError):
     """A shortened run or request id is the prefix of more than one (the message lists
     them)."""
+
+
+class RunOwnedError(RunStateError):
+    """Another live process holds the run's lease: it drives the run until the lease ends."""
+
+
+class LeaseLostError(RunStateError):
+    """This process no longer holds the run's lease (another claimed it after it expired):
+    nothing more was journaled or done for the run here."""

@@ -5,7 +5,9 @@
 ``CHARTER_SIGNING_KEY`` (default ``$CHARTER_HOME/keys/journal-ed25519.pem``) is the Ed25519
 private key that signs journal checkpoints;
 ``CHARTER_MODEL_CACHE`` (default ``$XDG_CACHE_HOME/charter/models``) holds the joined
-local model file.
+local model file;
+``CHARTER_LEASE_TTL`` (default 30) is how many seconds a run's lease outlives its owner's
+last renewal.
 """
 
 from __future__ import annotations
@@ -42,3 +44,21 @@ def model_cache_dir() -> Path:
         return Path(explicit)
     base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
     return Path(base) / "charter" / "models"
+
+
+def lease_ttl() -> float:
+    """Seconds a run's lease lasts unrenewed (``CHARTER_LEASE_TTL``, default 30).
+
+    Raises:
+        ConfigError: the value is not a positive number.
+    """
+    raw = os.environ.get("CHARTER_LEASE_TTL", "30")
+    try:
+        ttl = float(raw)
+    except ValueError:
+        ttl = 0.0
+    if not ttl > 0 or ttl == float("inf"):
+        from charter.errors import ConfigError
+
+        raise ConfigError(f"CHARTER_LEASE_TTL={raw!r}: give a positive number of seconds")
+    return ttl

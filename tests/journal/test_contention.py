@@ -60,10 +60,10 @@ def test_collisions_back_off_with_growing_jittered_waits(
 
     real_write = journal._write  # pyright: ignore[reportPrivateUsage]
 
-    def colliding_write(built: list[object], *, sign: bool = False) -> None:
+    def colliding_write(built: list[object], *, sign: bool = False, fence: object = None) -> None:
         if next(collisions, None) is not None:
             other.append([("other", "test.append", {})])  # another writer takes the seq
-        real_write(built, sign=sign)  # pyright: ignore[reportArgumentType]
+        real_write(built, sign=sign, fence=fence)  # pyright: ignore[reportArgumentType]
 
     monkeypatch.setattr(journal, "_write", colliding_write)
     monkeypatch.setattr(store, "_sleep", waits.append)
@@ -81,7 +81,7 @@ def test_an_append_that_keeps_colliding_raises_contention_after_bounded_waits(
     other = Journal(journal_url)
     waits: list[float] = []
 
-    def always_colliding(built: list[object], *, sign: bool = False) -> None:
+    def always_colliding(built: list[object], *, sign: bool = False, fence: object = None) -> None:
         other.append([("other", "test.append", {})])
         raise store._SeqCollision  # pyright: ignore[reportPrivateUsage]
 

@@ -15,6 +15,7 @@ from charter.journal import Journal
 from charter.journal._schema import MIGRATIONS, head_revision, migrate
 
 REVISION_0001 = (
+    "DROP TABLE run_leases",
     "DROP TABLE model_artifacts",
     "DROP TABLE model_versions",
     "DROP TABLE api_tokens",
@@ -92,7 +93,7 @@ def test_an_older_revision_is_upgraded(journal_url: str) -> None:
     Journal(journal_url).close()
 
     assert _revision(journal_url) == head_revision()
-    assert "charter_workers" in _tables(journal_url)
+    assert {"charter_workers", "run_leases"} <= _tables(journal_url)
 
 
 def test_a_revision_from_a_newer_charter_is_refused_without_writing(journal_url: str) -> None:

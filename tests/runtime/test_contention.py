@@ -12,6 +12,7 @@ import pytest
 from charter import Journal, Runner, tool
 from charter.errors import JournalContentionError
 from charter.journal import Record
+from charter.journal._lease import Fence
 from charter.journal._store import Entry
 from charter.runtime._runner import run_state
 from charter.testing import ScriptedReasoner, call, make_agent, respond
@@ -41,11 +42,13 @@ def _contended(journal: Journal, monkeypatch: pytest.MonkeyPatch, times: int) ->
     real = journal.append
     left = [times]
 
-    def append(entries: Sequence[Entry], *, checkpoint: bool = False) -> list[Record]:
+    def append(
+        entries: Sequence[Entry], *, checkpoint: bool = False, fence: Fence | None = None
+    ) -> list[Record]:
         if left[0] and any(kind == "step.effect" for _, kind, _ in entries):
             left[0] -= 1
             raise JournalContentionError("journal append kept colliding with other writers")
-        return real(entries, checkpoint=checkpoint)
+        return real(entries, checkpoint=checkpoint, fence=fence)
 
     monkeypatch.setattr(journal, "append", append)
 

@@ -23,6 +23,10 @@ happened twice, none happened without the journal saying so (done, or in doubt),
 completed run's writes all happened; no step has two effects; every record a worker was
 told about is in the journal with the same hash; the hash chain verifies.
 
+Racing cases kill the first phase mid-run, then start two recoveries at once: exactly one
+drives the run (the other is refused by the run's lease, or finds it finished), and the
+same invariants hold, with one ``run.recovered`` in the journal.
+
 Runs on SQLite (a journal file per case) and, when ``CHARTER_TEST_POSTGRES_URL`` is set,
 on PostgreSQL (one journal for the module, emptied first).
 """
@@ -332,3 +336,47 @@ def test_a_killed_run_finishes_without_repeating_or_losing_anything(
     backend.kills += sum(phase.killed for phase in phases)
     first = next(index for index, kill in enumerate(case.kills) if kill is not None)
     assert phases[first].killed, f"the first planned kill, {case.kills[first]}, never fired"
+
+
+RACES = [
+    (scenario, kill)
+    for scenario in ("shop", "blind")
+    for kill in (Kill("after_effect", 2), Kill("before_effect", 4), Kill("record", 3))
+]
+"""Where the first worker dies before two recoveries race: inside a write (after or before
+its effect) and between steps."""
+
+
+@pytest.mark.parametrize(
+    ("scenario", "kill"), [pytest.param(*race, id=f"race-{race[0]}-{race[1]}") for race in RACES]
+)
+def test_two_recoveries_racing_drive_the_run_once(
+    scenario: str, kill: Kill, backend: Backend, tmp_path: Path
+) -> None:
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(PRELOAD)
+    run_id = new_run_id()
+    world, seen = tmp_path / "world.db", tmp_path / "seen.log"
+    create_world(str(world))
+    seen.touch()
+    with backend.journal(tmp_path) as (journal, url):
+        first = context.Process(
+            target=work, args=(Job(url, str(world), str(seen), scenario, run_id, "run", kill),)
+        )
+        first.start()
+        first.join(60)
+        assert first.exitcode == -signal.SIGKILL
+        backend.kills += 1
+        assert run_state(list(journal.records(run_id))) == "running"
+        job = Job(url, str(world), str(seen), scenario, run_id, "recover", None)
+        racers = [context.Process(target=work, args=(job,)) for _ in range(2)]
+        for racer in racers:
+            racer.start()
+        for racer in racers:
+            racer.join(60)
+
+        # One drove the run to its end; the other raised (owned, or nothing to recover).
+        assert sorted(racer.exitcode != 0 for racer in racers) == [False, True]
+        kinds = [r.kind for r in journal.records(run_id)]
+        assert kinds.count("run.recovered") == 1, kinds
+        _check_invariants(journal, run_id, scenario, world, seen)

@@ -81,7 +81,8 @@ def env(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[dict[str, st
     values = os.environ | {
         "CHARTER_HOME": str(tmp_path / "home"),
         "LEDGER": str(tmp_path / "ledger.db"),
-        "PYTHONPATH": str(tmp_path),
+        # The caller's path too, so the workers run the charter under test.
+        "PYTHONPATH": os.pathsep.join([str(tmp_path), os.environ.get("PYTHONPATH", "")]),
     }
     values.pop("CHARTER_DATABASE_URL", None)
     if request.param == "postgresql":
@@ -109,7 +110,7 @@ def _submit(env: dict[str, str], *goals: str) -> list[str]:
         "for goal in sys.argv[2:]:\n"
         "    print(submit(Path(sys.argv[1]), goal, 'tester', new_run_id()))\n"
     )
-    agent = str(Path(env["PYTHONPATH"]) / "agent.yaml")
+    agent = str(Path(env["PYTHONPATH"].split(os.pathsep)[0]) / "agent.yaml")
     done = subprocess.run(
         [sys.executable, "-c", script, agent, *goals],
         env=env,
@@ -216,7 +217,7 @@ def test_an_approved_run_is_resumed_by_a_worker(env: dict[str, str]) -> None:
         "charter:\n  name: pay\n  rules:\n"
         "    - {id: pay-needs-ok, effect: ask, tools: [pay_once], reason: payments need an ok}\n",
     )
-    agent_file = Path(env["PYTHONPATH"]) / "agent.yaml"
+    agent_file = Path(env["PYTHONPATH"].split(os.pathsep)[0]) / "agent.yaml"
     agent_file.write_text(asking)
     (run_id,) = _submit(env, "pay 5")
     worker = _worker(env, "w1")

@@ -84,7 +84,8 @@ def test_a_killed_worker_is_restarted_and_its_run_finishes_once(tmp_path: Path) 
     env = os.environ | {
         "CHARTER_HOME": str(tmp_path / "home"),
         "LEDGER": str(tmp_path / "ledger.json"),
-        "PYTHONPATH": str(tmp_path),
+        # The caller's path too, so the workers run the charter under test.
+        "PYTHONPATH": os.pathsep.join([str(tmp_path), os.environ.get("PYTHONPATH", "")]),
     }
     env.pop("CHARTER_DATABASE_URL", None)
     submitted = subprocess.run(

@@ -45,6 +45,7 @@ from sqlalchemy.pool import PoolProxiedConnection, StaticPool
 from charter._permissions import private_directory, private_file
 from charter.errors import JournalContentionError, JournalError
 from charter.journal._checkpoint import Checkpoint, JournalSigner, JournalVerifier
+from charter.journal._lease import Fence, now_ms_sql, refusal, share_connection
 from charter.journal._record import GENESIS_HASH, Record, canonical_json, record_hash
 from charter.journal._schema import check_readable, migrate
 from charter.journal._verify import Problem, UnsignedRun, VerifyReport, verify_chain
@@ -116,6 +117,14 @@ _sleep = time.sleep
 
 class _SeqCollision(Exception):
     """Another writer took the next seq first."""
+
+
+class _Fenced(Exception):
+    """The run's lease is no longer held at the fence's epoch."""
+
+
+_DIVISION_BY_ZERO = "22012"
+"""SQLSTATE of the one-statement append whose fence matched no lease row."""
 
 
 Entry = tuple[str, str, dict[str, Any]]
@@ -230,6 +239,8 @@ class Journal:
             pragmas = _sqlite_read_only_pragmas if read_only else _sqlite_pragmas
             event.listen(self._engine, "connect", pragmas)
         self._lock = threading.Lock()
+        if options.get("poolclass") is StaticPool:  # one connection shared by every thread
+            share_connection(self._engine, self._lock)
         self._writer: PoolProxiedConnection | None = None
         self._newest: dict[tuple[str, ...], int] = {}
         """:meth:`latest_seq` answers by kinds (SQLite), kept current by this handle's own
@@ -252,7 +263,7 @@ class Journal:
         others keep transactions): an append is one statement and a read one query,
         each run in autocommit (atomic as any statement), so each costs one round trip
         instead of BEGIN, the statements and COMMIT."""
-        self._append_sql: dict[tuple[int, bool], str] = {}
+        self._append_sql: dict[tuple[int, bool, str | None], str] = {}
         self._insert_sql = (
             "INSERT INTO journal_records (seq, run_id, kind, ts, payload, prev_hash, hash) "
             f"VALUES ({', '.join([mark] * 7)})"
@@ -309,15 +320,22 @@ class Journal:
         assert driver is not None, "a checked-out connection has its DBAPI connection"
         return driver
 
-    def append(self, entries: Sequence[Entry], *, checkpoint: bool = False) -> list[Record]:
+    def append(
+        self, entries: Sequence[Entry], *, checkpoint: bool = False, fence: Fence | None = None
+    ) -> list[Record]:
         """Append ``entries`` atomically, in order; return the stored records.
 
         Args:
             entries: ``(run_id, kind, payload)`` of each record.
             checkpoint: also sign the new head in the same transaction (with a signer;
                 the runner asks for this when a run ends).
+            fence: the run's lease as its owner holds it: in the same transaction the
+                lease is renewed (or released) provided its epoch is still the fence's,
+                else nothing is appended.
 
         Raises:
+            LeaseLostError: with ``fence``, another process claimed the run meanwhile.
+            RunOwnedError: with a fence creating a new run's lease, the run has one.
             JournalContentionError: other writers kept taking the next seq for
                 ``APPEND_MAX_WAIT_S``; nothing was stored.
             JournalError: the database refused the append.
@@ -329,6 +347,7 @@ class Journal:
         bodies = [canonical_json(payload) for _, _, payload in entries]
         waited, ceiling = 0.0, APPEND_FIRST_WAIT_S
         while True:
+            fenced = False
             with self._lock:
                 ts = datetime.now(UTC).isoformat()  # under the lock: stamps follow seq order
                 seq, prev = self._head_seq, self._head_hash
@@ -339,7 +358,9 @@ class Journal:
                     built.append(Record(seq, run_id, kind, ts, body, prev, digest))
                     prev = digest
                 try:
-                    self._write(built, sign=checkpoint and self.signer is not None)
+                    self._write(built, sign=checkpoint and self.signer is not None, fence=fence)
+                except _Fenced:
+                    fenced = True  # said once the lock is released: saying it reads
                 except _SeqCollision:
                     # Another process appended first: re-read its head and chain after it.
                     with self._engine.connect() as conn:
@@ -355,6 +376,9 @@ class Journal:
                         if mine:
                             self._newest[kinds] = mine[-1]
                     return built
+            if fenced:
+                assert fence is not None
+                raise refusal(self._engine, fence)
             # Writers that collided retry at random moments, spread over a window that
             # doubles each time, so they stop colliding in step; the lock is not held
             # while waiting, so this process's other threads go on appending.
@@ -368,7 +392,29 @@ class Journal:
             waited += pause
             ceiling = min(ceiling * 2, APPEND_WAIT_CEILING_S)
 
-    def _write(self, built: list[Record], *, sign: bool = False) -> None:
+    def _fence_sql(self, fence: Fence) -> tuple[str, tuple[Any, ...]]:
+        """The lease update a fenced append makes (and needs to match one row)."""
+        mark = self._mark
+        now = now_ms_sql(self._engine.dialect.name)
+        if fence.create is not None:
+            row = fence.create
+            return (
+                "INSERT INTO run_leases (run_id, epoch, owner, host, pid, actor, expires_ms) "
+                f"VALUES ({mark}, {mark}, {mark}, {mark}, {mark}, {mark}, {now} + {mark}) "
+                "ON CONFLICT (run_id) DO NOTHING",
+                (row.run_id, row.epoch, row.owner, row.host, row.pid, row.actor, fence.ttl_ms),
+            )
+        where = f"WHERE run_id = {mark} AND epoch = {mark}"
+        if fence.release:
+            return f"UPDATE run_leases SET expires_ms = 0 {where}", (fence.run_id, fence.epoch)
+        return (
+            f"UPDATE run_leases SET expires_ms = {now} + {mark} {where}",
+            (fence.ttl_ms, fence.run_id, fence.epoch),
+        )
+
+    def _write(
+        self, built: list[Record], *, sign: bool = False, fence: Fence | None = None
+    ) -> None:
         # The hot path: one held DBAPI connection and plain SQL, so an append costs about
         # one commit instead of a pool checkout plus SQLAlchemy's statement machinery.
         conn = self._connection()
@@ -382,17 +428,24 @@ class Journal:
             if sign and self.signer is not None:
                 signature = self.signer.sign(head.seq, head.hash).hex()
                 checkpoint = (head.seq, head.hash, self.signer.key_id, signature, head.ts)
+            fenced = None if fence is None else self._fence_sql(fence)
             if self._one_statement and len(rows) <= _ONE_STATEMENT_ROWS:
-                params = [value for row in rows for value in row]
+                params = [] if fenced is None else list(fenced[1])
+                params += [value for row in rows for value in row]
                 params += [*(checkpoint or ()), head_value]
+                statement = self._append_statement(
+                    len(rows), checkpoint is not None, None if fenced is None else fenced[0]
+                )
                 conn.autocommit = True
                 try:
-                    cursor.execute(
-                        self._append_statement(len(rows), checkpoint is not None), params
-                    )
+                    cursor.execute(statement, params)
                 finally:
                     conn.autocommit = False
             else:
+                if fenced is not None:  # first: it takes the lease row's lock
+                    cursor.execute(*fenced)
+                    if cursor.rowcount != 1:
+                        raise _Fenced
                 cursor.executemany(self._insert_sql, rows)
                 cursor.execute(self._head_sql, (head_value,))
                 if cursor.rowcount == 0:
@@ -404,6 +457,9 @@ class Journal:
             conn.rollback()
             raise _SeqCollision from exc
         except self._dbapi_error as exc:
+            if fence is not None and getattr(exc, "sqlstate", None) == _DIVISION_BY_ZERO:
+                conn.rollback()
+                raise _Fenced from exc
             # The connection may be broken (server restart, disk full): start afresh next time.
             broken, self._writer = self._writer, None
             raise JournalError(f"cannot append to journal at {safe_url(self.url)}: {exc}") from exc
@@ -421,10 +477,12 @@ class Journal:
             if broken is not None:
                 broken.invalidate()
 
-    def _append_statement(self, rows: int, signed: bool) -> str:
+    def _append_statement(self, rows: int, signed: bool, fence: str | None = None) -> str:
         """One PostgreSQL statement appending ``rows`` records, moving the head and, when
-        ``signed``, storing the checkpoint: all of it or, on any error, none."""
-        key = (rows, signed)
+        ``signed``, storing the checkpoint: all of it or, on any error, none. With
+        ``fence`` (the lease update), the head moves only if it matched the lease row,
+        else a division by zero fails the whole statement."""
+        key = (rows, signed, fence)
         found = self._append_sql.get(key)
         if found is None:
             values = ", ".join(["(%s, %s, %s, %s, %s, %s, %s)"] * rows)
@@ -434,10 +492,16 @@ class Journal:
                 if signed
                 else ""
             )
+            fenced = "" if fence is None else f"fence AS ({fence} RETURNING 1), "  # 0 or 1 row
+            head = (
+                "VALUES ('head', %s)"
+                if fence is None
+                else "SELECT 'head', %s WHERE 1 / (SELECT count(*) FROM fence) = 1"
+            )
             found = self._append_sql[key] = (
-                "WITH appended AS (INSERT INTO journal_records "
+                f"WITH {fenced}appended AS (INSERT INTO journal_records "
                 f"(seq, run_id, kind, ts, payload, prev_hash, hash) VALUES {values}){checkpoint} "
-                "INSERT INTO journal_meta (key, value) VALUES ('head', %s) "
+                f"INSERT INTO journal_meta (key, value) {head} "
                 "ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value"
             )
         return found

@@ -13,17 +13,21 @@ follows from them:
 4. otherwise **allow**.
 
 A rule whose condition cannot be evaluated (say it reads an argument the call lacks
-without ``has``) makes the decision **deny** by ``policy.error``: a broken policy fails
-closed. Slices without conditions decide the same way every time, so their decision is
-computed once and Cedar is not called for them at all.
+without ``has``) makes the decision **deny** by ``policy.error``, naming the rule: a
+broken policy fails closed. Slices without conditions decide the same way every time, so
+their decision is computed once and Cedar is not called for them at all. Slices whose
+conditions :mod:`charter.policy._predicate` compiles are evaluated in Python with
+Cedar's semantics; Cedar decides the rest, and any call whose arguments it must judge
+itself.
 """
 
 from __future__ import annotations
 
 import fnmatch
 import json
+import re
 import threading
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, cast
@@ -33,12 +37,15 @@ import cedarpy
 from charter.errors import ConfigError
 from charter.policy._decision import VERDICT_RANK, Decision, Verdict
 from charter.policy._flow import Label
+from charter.policy._predicate import EntityUid, SliceFunction, compile_slice, representable
 
 if TYPE_CHECKING:
     from charter.policy._charter import Charter
     from charter.tools import Tool
 
 _ACTION = 'Action::"call"'
+_POLICY_ID = re.compile(r"policy `(policy\d+)`")
+"""How Cedar names a policy in its errors; charter names the rule instead."""
 
 
 def cedar_string(text: str) -> str:
@@ -83,17 +90,47 @@ class _Slice:
     policies: cedarpy.PolicySet | None
     static: Decision | None
     """The decision when no policy in the slice has a condition."""
+    function: SliceFunction | None = None
+    """The conditions compiled to Python, when Cedar is not needed to evaluate them."""
+    order: Mapping[str, int] | None = None
+    """Position of each rule id in the slice: matched ids are reported in this order."""
+
+
+@dataclass(slots=True)
+class _Subject:
+    """The principal and resource of a request, in both forms the evaluators take."""
+
+    graph: list[dict[str, Any]]
+    """The entities as Cedar's JSON, parsed into ``cedar`` when Cedar is first needed."""
+    principal: EntityUid
+    resource: EntityUid
+    entities: Mapping[EntityUid, Mapping[str, Any]]
+    cedar: cedarpy.Entities | None = None
+
+    def cedar_entities(self) -> cedarpy.Entities:
+        """The entities parsed by Cedar (once: re-reading entity JSON costs more than Cedar)."""
+        if self.cedar is None:
+            self.cedar = _entities(self.graph)
+        return self.cedar
 
 
 class CompiledCharter:
-    """A charter compiled to Cedar, ready to decide actions (thread-safe)."""
+    """A charter compiled to Cedar, ready to decide actions (thread-safe).
 
-    def __init__(self, charter: Charter) -> None:
+    With ``compile_conditions`` (the default), conditions simple enough are also compiled
+    to Python (:mod:`charter.policy._predicate`) and evaluated without the round trip
+    through cedarpy; ``False`` sends every conditional decision to Cedar.
+    """
+
+    def __init__(self, charter: Charter, *, compile_conditions: bool = True) -> None:
         self.charter = charter
+        self.compile_conditions = compile_conditions
         self.policy = charter.policy_hash
         self._rules: dict[str, _RuleInfo] = {}
         self._slices: dict[str, _Slice] = {}
-        self._entities: dict[tuple[str, str], cedarpy.Entities] = {}
+        self._policy_sets: dict[str, cedarpy.PolicySet] = {}
+        self._subjects: dict[tuple[str, str, bool], _Subject] = {}
+        self._labels: dict[Label | None, dict[str, str]] = {}
         self._lock = threading.Lock()
         self._raw = charter.cedar or ""
         for rule in charter.rules:
@@ -130,15 +167,60 @@ class CompiledCharter:
         with self._lock:
             applicable = self._applicable(tool_name)
             if self._raw or any(when for _, _, when in applicable):
-                built = _Slice(
-                    _parse(self.cedar_text(tool_name), f"charter {self.charter.name!r}"), None
-                )
+                built = self._conditional(tool_name, applicable)
             else:
                 # No conditions: every applicable rule matches, so decide once.
                 ids = [rule_id for rule_id, _, _ in applicable]
                 built = _Slice(None, self._verdict(tool_name, ids, forbidden=[]))
             self._slices[tool_name] = built
             return built
+
+    def _conditional(self, tool_name: str, applicable: list[tuple[str, str, str | None]]) -> _Slice:
+        order = {rule_id: index for index, (rule_id, _, _) in enumerate(applicable)}
+        function = None
+        if self.compile_conditions and not self._raw:
+            # Raw Cedar may constrain its scope or forbid: only plain rules are compiled.
+            function = compile_slice([(rule_id, when) for rule_id, _, when in applicable])
+        if function is not None:
+            # Cedar is needed only for calls it must judge itself; parsed when first needed.
+            return _Slice(None, None, function, order)
+        return _Slice(self._parsed(tool_name), None, None, order)
+
+    def _parsed(self, tool_name: str) -> cedarpy.PolicySet:
+        found = self._policy_sets.get(tool_name)
+        if found is None:
+            found = _parse(self.cedar_text(tool_name), f"charter {self.charter.name!r}")
+            self._policy_sets[tool_name] = found
+        return found
+
+    def evaluated_in_python(self, tool_name: str) -> bool:
+        """Whether ``tool_name``'s conditions are evaluated by compiled Python (else Cedar)."""
+        return self._slice(tool_name).function is not None
+
+    def warm(self, tools: Iterable[Tool | str], agent: str = "agent") -> None:
+        """Compile each tool's slice and decide one call of it now, so that the first
+        governed call does not pay for parsing (an agent does this when it loads)."""
+        for item in tools:
+            self.decide(item, {}, agent=agent)
+
+    def _subject(self, tool: Tool | str, agent: str) -> _Subject:
+        name = tool if isinstance(tool, str) else tool.name
+        key = (name, agent, isinstance(tool, str))
+        found = self._subjects.get(key)
+        if found is None:
+            resource = tool_entity(tool)
+            principal: dict[str, Any] = {"uid": {"type": "Agent", "id": agent}, "attrs": {}}
+            found = _Subject(
+                graph=[resource, principal | {"parents": []}],
+                principal=EntityUid("Agent", agent),
+                resource=EntityUid("Tool", name),
+                entities={
+                    EntityUid("Agent", agent): {},
+                    EntityUid("Tool", name): resource["attrs"],
+                },
+            )
+            self._subjects[key] = found
+        return found
 
     def decide(
         self,
@@ -160,41 +242,59 @@ class CompiledCharter:
         piece = self._slice(name)
         if piece.static is not None:
             return piece.static
-        assert piece.policies is not None
         moment = now or datetime.now(UTC)
         try:
             context_args = cedar_value(dict(args or {}))
         except ValueError as exc:
-            return self._decision("deny", ("policy.error",), f"arguments cannot be judged: {exc}")
-        request = {
-            "principal": {"type": "Agent", "id": agent},
-            "action": _ACTION,
-            "resource": {"type": "Tool", "id": name},
-            "context": {
-                "args": context_args,
-                "phase": phase or self.charter.phase,
-                "hour": moment.hour,
-                "weekday": moment.weekday(),
-                "date": moment.date().isoformat(),
-                "labels": (labels or Label()).to_json(),
-            },
+            return self._decision(
+                "deny", ("policy.error",), f"a rule could not be evaluated: {exc}"
+            )
+        shown = self._labels.get(labels)
+        if shown is None:
+            shown = self._labels[labels] = (labels or Label()).to_json()
+        context = {
+            "args": context_args,
+            "phase": phase or self.charter.phase,
+            "hour": moment.hour,
+            "weekday": moment.weekday(),
+            "date": moment.date().isoformat(),
+            "labels": shown,
         }
-        entities = self._entities.get((name, agent))
-        if entities is None:
-            # Parsed once per tool and agent: re-reading entity JSON costs more than Cedar.
-            graph: list[dict[str, Any]] = [
-                _tool_entity(tool),
-                {"uid": {"type": "Agent", "id": agent}, "attrs": {}, "parents": []},
-            ]
-            entities = _entities(graph)
-            self._entities[(name, agent)] = entities
-        allowed, ids, errors = _authorize(request, piece.policies, entities)
+        subject = self._subject(tool, agent)
+        if piece.function is not None and representable(context_args):
+            ids, failures = piece.function(
+                context, subject.principal, subject.resource, subject.entities
+            )
+            errors = [f"rule `{rule_id}`: {message}" for rule_id, message in failures]
+            allowed = True
+        else:
+            allowed, ids, errors = self._authorize(piece, context, subject, name, agent)
         if errors:
             detail = "; ".join(errors)[:500]
             return self._decision(
                 "deny", ("policy.error",), f"a rule could not be evaluated: {detail}"
             )
         return self._verdict(name, ids, forbidden=[] if allowed else ids)
+
+    def _authorize(
+        self, piece: _Slice, context: dict[str, Any], subject: _Subject, name: str, agent: str
+    ) -> tuple[bool, list[str], list[str]]:
+        request = {
+            "principal": {"type": "Agent", "id": agent},
+            "action": _ACTION,
+            "resource": {"type": "Tool", "id": name},
+            "context": context,
+        }
+        policies = piece.policies or self._parsed(name)
+        allowed, ids, errors = _authorize(request, policies, subject.cedar_entities())
+        order = piece.order or {}
+        ids.sort(key=lambda rule_id: order.get(rule_id, len(order)))
+        if errors:
+            names = _policy_names(policies)
+            errors = [
+                _POLICY_ID.sub(lambda m: f"rule `{names.get(m[1], m[1])}`", e) for e in errors
+            ]
+        return allowed, ids, errors
 
     def _verdict(self, tool_name: str, ids: list[str], *, forbidden: list[str]) -> Decision:
         if forbidden:
@@ -248,6 +348,15 @@ def _authorize(
     return bool(result.allowed), ids, [str(e) for e in diagnostics.errors]
 
 
+def _policy_names(policies: cedarpy.PolicySet) -> dict[str, str]:
+    """Cedar's positional policy ids (``policy0``) to the ``@id`` they carry."""
+    try:
+        tree = policies.to_pst()
+    except ValueError:  # syntax the node types do not model: errors keep Cedar's ids
+        return {}
+    return {pid: p.annotations.get("id", pid) for pid, p in tree.static_policies.items()}
+
+
 def _entities(graph: list[dict[str, Any]]) -> cedarpy.Entities:
     engine: Any = cedarpy  # untyped
     parsed: cedarpy.Entities = engine.Entities.from_json_str(json.dumps(graph))
@@ -269,7 +378,8 @@ def _parse(text: str, source: str) -> cedarpy.PolicySet:
         raise ConfigError(f"{source}: invalid Cedar: {exc}") from exc
 
 
-def _tool_entity(tool: Tool | str) -> dict[str, Any]:
+def tool_entity(tool: Tool | str) -> dict[str, Any]:
+    """The tool as a Cedar entity (JSON form): its name and contract attributes."""
     if isinstance(tool, str):
         attrs: dict[str, Any] = {"name": tool}
     else:

@@ -39,14 +39,12 @@ from __future__ import annotations
 
 import fnmatch
 import hashlib
-import json
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from datetime import datetime
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, cast
 
-import cedarpy
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from charter._yaml import load_model, read_yaml_mapping
@@ -57,7 +55,9 @@ from charter.policy._cedar import CompiledCharter, raw_policy_ids
 from charter.policy._decision import Decision, Verdict
 from charter.policy._flow import Flows, Label
 from charter.policy._model_watch import ModelWatch
+from charter.policy._predicate import NotOneCondition, compile_condition
 from charter.policy._rollout import Baseline, Phase, Rollout
+from charter.policy._schema import check_charter
 
 if TYPE_CHECKING:
     from charter.tools import Tool
@@ -236,18 +236,18 @@ class Charter(BaseModel):
                 raise ValueError(f"rules.{index}.id: {rule.id!r} is used twice")
             seen.add(rule.id)
             if rule.when is not None:
-                wrapped = f"permit(principal, action, resource) when {{ {rule.when} }};"
                 try:
-                    cedarpy.PolicySet.from_str(wrapped)
-                    parsed: Any = json.loads(cedarpy.policies_to_json_str(wrapped))
-                except ValueError as exc:
-                    raise ValueError(f"rules.{index}.when: invalid Cedar condition: {exc}") from exc
-                if len(parsed["staticPolicies"]) != 1 or parsed["templates"]:
+                    compile_condition(rule.when)  # parsed and compiled once, checked here
+                except NotOneCondition:
                     # Text closing the condition and opening a policy of its own.
                     raise ValueError(
                         f"rules.{index}.when: a condition must be one Cedar expression, "
                         "not policies"
-                    )
+                    ) from None
+                except ValueError as exc:
+                    raise ValueError(
+                        f"rules.{index}.when: invalid Cedar condition in rule {rule.id}: {exc}"
+                    ) from exc
         for section, ids in (
             ("rate_limits", [limit.id for limit in self.rate_limits]),
             ("anomalies", [anomaly.id for anomaly in self.anomalies]),
@@ -301,6 +301,12 @@ class Charter(BaseModel):
                         f"{source}: field tools.{field_name}: {pattern!r} matches no tool; "
                         f"known tools: {', '.join(sorted(known)) or 'none'}"
                     )
+
+    def check_against(self, tools: Iterable[Tool], source: str) -> None:
+        """Fail if a conditional rule cannot be evaluated for a tool it applies to: it reads
+        an argument the tool does not have, an optional one without ``has``, or compares
+        values of different types (see :mod:`charter.policy._schema`)."""
+        check_charter(self, tools, source)
 
     def decide(
         self,

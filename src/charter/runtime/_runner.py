@@ -23,12 +23,15 @@ from charter.agent import Agent
 from charter.errors import (
     JournalContentionError,
     JournalError,
+    LeaseLostError,
     ReasonerUnavailableError,
     RunNotFoundError,
+    RunOwnedError,
     RunStateError,
     UnknownToolError,
 )
 from charter.journal import Journal, Record, canonical_json
+from charter.journal._lease import Lease, claim
 from charter.journal._outcome import OutcomeTally
 from charter.journal._store import Entry
 from charter.policy import AnomalyRule, BudgetMeter, Decision, Label, Phase
@@ -99,6 +102,8 @@ class _Session:
     """Idempotency keys and in-doubt writes."""
     rendered: tuple[Observation, str] | None = None
     """The latest tool output and its rendered text, rendered once for labels and record."""
+    lease: Lease | None = None
+    """This process's lease on the run: every flush is fenced by it."""
     tally: OutcomeTally = field(default_factory=OutcomeTally)
     """The evidence of the run's outcome, from every record it journaled."""
     version_id: str = field(init=False)
@@ -119,11 +124,20 @@ class Runner:
     request journaled; :meth:`resume` continues it from the journal once the request is
     decided (or expired), in this process or any other.
 
+    Whatever drives a run (start, resume, recover, fork) first claims the run's lease
+    (:mod:`charter.journal._lease`), renews it while driving and releases it when the run
+    finishes, waits or this process stops driving it; every record it journals for the
+    run is fenced by the lease, so two processes never drive one run.
+
     Args:
         journal: where every record goes.
         on_record: called with each record once it is durably stored (progress, UIs).
         tool_workers: threads available to tools that declare a timeout.
         clock: current UTC time for approvals (replaceable in tests).
+        owner: who this runner drives runs for (``server``, ``worker:<id>``, ...), named
+            with its process and host to whoever is refused a run it holds.
+        lease_ttl: seconds a lease outlives its last renewal (default: ``CHARTER_LEASE_TTL``
+            or 30).
     """
 
     def __init__(
@@ -133,8 +147,14 @@ class Runner:
         on_record: RecordListener | None = None,
         tool_workers: int = 4,
         clock: Clock | None = None,
+        owner: str = "charter",
+        lease_ttl: float | None = None,
     ) -> None:
+        from charter import settings
+
         self.journal = journal
+        self.owner = owner
+        self.lease_ttl = settings.lease_ttl() if lease_ttl is None else lease_ttl
         self._on_record = on_record
         self._pool = ThreadPoolExecutor(max_workers=tool_workers, thread_name_prefix="charter-tool")
         self._journaled_policies: set[str] = set()
@@ -156,8 +176,17 @@ class Runner:
         self._pool.shutdown(wait=False, cancel_futures=True)
         self._notifier.shutdown(wait=True)
 
-    def _flush(self, session: _Session, *, checkpoint: bool = False) -> None:
-        stored = self.journal.append(session.pending, checkpoint=checkpoint)
+    def _claim(self, run_id: str, actor: str) -> Lease:
+        """Claim ``run_id``'s lease for this process (RunOwnedError if another holds it)."""
+        return claim(self.journal.engine, run_id, owner=self.owner, actor=actor, ttl=self.lease_ttl)
+
+    def _flush(self, session: _Session, *, checkpoint: bool = False, release: bool = False) -> None:
+        lease = session.lease
+        fence = None if lease is None else lease.fence(release=release)
+        started = time.monotonic()
+        stored = self.journal.append(session.pending, checkpoint=checkpoint, fence=fence)
+        if lease is not None and fence is not None:
+            lease.appended(started, fence)
         session.pending.clear()
         if any(item.kind == "notify.queued" and item.payload["webhook_url"] for item in stored):
             self._notifier.submit(self._deliver)
@@ -245,11 +274,21 @@ class Runner:
             RunLabels(goal),
             actor,
         )
-        manifest = agent.manifest(session.version_id)
-        session.record("run.started", manifest | {"goal": goal, "actor": actor})
-        self._record_policy(session)
-        self._flush(session)
-        return self._drive(session, None)
+        if run_id is None:  # a new id: its lease is created with its run.started
+            new = Lease.new(
+                self.journal.engine, run.run_id, owner=self.owner, actor=actor, ttl=self.lease_ttl
+            )
+        else:  # a given id (a queue's): a worker that died may hold it
+            new = self._claim(run.run_id, actor)
+        with new.held() as lease:
+            if run_id is not None and next(iter(self.journal.records(run_id)), None):
+                raise RunStateError(f"run {run_id} already started; recover or resume it")
+            session.lease = lease
+            manifest = agent.manifest(session.version_id)
+            session.record("run.started", manifest | {"goal": goal, "actor": actor})
+            self._record_policy(session)
+            self._flush(session)
+            return self._drive(session, None)
 
     def recover(self, agent: Agent, run_id: str, *, actor: str = "") -> Run:
         """Continue a run whose process stopped mid-way (a crash, a kill), from the journal.
@@ -261,29 +300,39 @@ class Runner:
         notification is queued, and the run stops for a human to check, never running the
         call a second time.
 
+        The run is claimed first: a run whose owner is alive (its lease unexpired) is
+        refused; once the lease expired (or its holder, a process of this host, is gone)
+        the claim succeeds, and the former owner, should it wake, is fenced out.
+
         Raises:
             RunNotFoundError: no such run.
+            RunOwnedError: another live process drives the run.
             RunStateError: the run finished, waits for an approval, or belongs to another
                 agent.
         """
-        records = history(self.journal, run_id)
-        check_owner(records, agent)
-        state = run_state(records)
-        if state != "running":
-            what = "finished" if state == "finished" else "waiting for an approval"
-            raise RunStateError(f"run {run_id} is {what}; nothing to recover")
-        session = _rebuild(agent, records, actor)
-        self._journaled_policies.add(str(records[0].payload["charter"]["policy"]))
-        session.record("run.recovered", {"actor": actor})
-        self._record_policy(session)
-        self._flush(session)
-        doubt = _interrupted_write(records)
-        if doubt is not None:
-            self._settle_interrupted(session, *doubt)
-        decided = _resumed_undecided(records)
-        if decided is not None:  # it died resuming: finish the decided request's step
-            return self._drive(session, self.approvals.get(decided).request)
-        return self._drive(session, None)
+        history(self.journal, run_id)  # no such run: say so before claiming anything
+        with self._claim(run_id, actor).held() as lease:
+            records = history(self.journal, run_id)  # read under the lease: final
+            check_owner(records, agent)
+            state = run_state(records)
+            if state != "running":
+                what = "finished" if state == "finished" else "waiting for an approval"
+                raise RunStateError(f"run {run_id} is {what}; nothing to recover")
+            session = _rebuild(agent, records, actor)
+            session.lease = lease
+            self._journaled_policies.add(str(records[0].payload["charter"]["policy"]))
+            session.record("run.recovered", {"actor": actor})
+            self._record_policy(session)
+            self._flush(session)
+            doubt = _interrupted_write(records)
+            if doubt is not None:
+                self._settle_interrupted(session, *doubt)
+            decided = _resumed_undecided(records)
+            if decided is not None:  # it died resuming: finish the decided request's step
+                return self._drive(session, self.approvals.get(decided).request)
+            if session.run.status == "running":  # cancelled while its owner was dead
+                self._paused(session, self.controls.state())
+            return self._drive(session, None)
 
     def _settle_interrupted(self, session: _Session, step_index: int, tool_name: str) -> None:
         """Retry an interrupted write under its idempotency key, or leave it to a human."""
@@ -350,57 +399,74 @@ class Runner:
 
         Raises:
             RunNotFoundError: no such run.
+            RunOwnedError: another live process drives the run (it resumed it first).
             RunStateError: the run is not waiting, its request is still undecided, it
                 belongs to another agent, or another process resumed it first.
         """
-        records = history(self.journal, run_id)
-        check_owner(records, agent)
-        started = records[0].payload
-        waiting = waiting_record(records)
-        if waiting is None:
-            status = next(
-                (r.payload["status"] for r in records if r.kind == "run.finished"), "running"
-            )
-            raise RunStateError(f"run {run_id} is not waiting for an approval (it is {status})")
-        request_id = str(waiting.payload["request_id"])
-        state = self.approvals.get(request_id)
-        if state.status == "pending":
-            who = state.request.approvers_at(state.level or 0)
-            raise RunStateError(
-                f"run {run_id} is waiting for approval {request_id} "
-                f"(approvers: {', '.join(who) if who else 'anyone'}); "
-                f"`charter approvals approve {request_id}` or `deny` it first"
-            )
-        session = _rebuild(agent, records, actor)
-        self._journaled_policies.add(str(started["charter"]["policy"]))
-        session.record("run.resumed", {"request_id": request_id, "actor": actor})
-        self._record_policy(session)
-        self._flush(session)
-        resumed = [
-            r
-            for r in self.journal.records(run_id)
-            if r.kind == "run.resumed" and r.seq > waiting.seq
-        ]
-        if resumed[0].payload.get("request_id") != request_id or len(resumed) > 1:
-            raise RunStateError(f"run {run_id} was resumed by another process first")
-        return self._drive(session, state.request)
+        history(self.journal, run_id)  # no such run: say so before claiming anything
+        with self._claim(run_id, actor).held() as lease:
+            records = history(self.journal, run_id)
+            check_owner(records, agent)
+            started = records[0].payload
+            waiting = waiting_record(records)
+            if waiting is None:
+                status = next(
+                    (r.payload["status"] for r in records if r.kind == "run.finished"), "running"
+                )
+                raise RunStateError(f"run {run_id} is not waiting for an approval (it is {status})")
+            request_id = str(waiting.payload["request_id"])
+            state = self.approvals.get(request_id)
+            if state.status == "pending":
+                who = state.request.approvers_at(state.level or 0)
+                raise RunStateError(
+                    f"run {run_id} is waiting for approval {request_id} "
+                    f"(approvers: {', '.join(who) if who else 'anyone'}); "
+                    f"`charter approvals approve {request_id}` or `deny` it first"
+                )
+            session = _rebuild(agent, records, actor)
+            session.lease = lease
+            self._journaled_policies.add(str(started["charter"]["policy"]))
+            session.record("run.resumed", {"request_id": request_id, "actor": actor})
+            self._record_policy(session)
+            self._flush(session)
+            resumed = [
+                r
+                for r in self.journal.records(run_id)
+                if r.kind == "run.resumed" and r.seq > waiting.seq
+            ]
+            if resumed[0].payload.get("request_id") != request_id or len(resumed) > 1:
+                raise RunStateError(f"run {run_id} was resumed by another process first")
+            return self._drive(session, state.request)
 
     def cancel(self, run_id: str, *, actor: str, reason: str) -> str:
         """Cancel a run: a running one stops before its next step, in whatever process
-        drives it; a waiting one ends now (its approval request can no longer resume it).
-        Returns the run's state when cancelled (``running`` or ``waiting``).
+        drives it; a waiting one, or a running one whose owner died (its lease ended),
+        ends now, under a lease this call claims (an approval request can no longer
+        resume it, a recovery no longer continue it). Returns the run's state when
+        cancelled (``running`` or ``waiting``).
 
         Raises:
             RunNotFoundError: no such run.
             RunStateError: the run already finished.
         """
+        history(self.journal, run_id)
+        try:
+            lease: Lease | None = self._claim(run_id, actor)
+        except RunOwnedError:
+            lease = None  # its live owner stops at its next step, seeing the control
+        if lease is None:
+            return self._cancel(run_id, None, actor=actor, reason=reason)
+        with lease.held():
+            return self._cancel(run_id, lease, actor=actor, reason=reason)
+
+    def _cancel(self, run_id: str, lease: Lease | None, *, actor: str, reason: str) -> str:
         records = history(self.journal, run_id)
         state = run_state(records)
         if state == "finished":
             raise RunStateError(f"run {run_id} already finished; nothing to cancel")
         cancel = {"run_id": run_id, "actor": actor, "reason": reason}
         entries: list[Entry] = [(CONTROL_RUN, "control.cancel", cancel)]
-        if state == "waiting":
+        if lease is not None:
             why = f"cancelled by {actor}: {reason}"
             proposed = [r.payload for r in records if r.kind == "step.proposed"]
             tokens = sum(p["tokens"]["prompt"] + p["tokens"]["completion"] for p in proposed)
@@ -424,7 +490,8 @@ class Runner:
             if waiting is not None:  # the request leaves every inbox with the run
                 request_id = str(waiting.payload["request_id"])
                 entries.append(closing_entry(run_id, request_id, f"run {why}"))
-        stored = self.journal.append(entries, checkpoint=state == "waiting")
+        fence = None if lease is None else lease.fence(release=True)
+        stored = self.journal.append(entries, checkpoint=lease is not None, fence=fence)
         if self._on_record is not None:
             for item in stored:
                 self._on_record(item)
@@ -499,13 +566,15 @@ class Runner:
             | {"goal": goal, "actor": actor, "forked_from": origin},
         )
         self._record_policy(starting)
-        stored = self.journal.append(starting.pending)
-        starting.pending.clear()
-        if self._on_record is not None:
-            for item in stored:
-                self._on_record(item)
-        session = _rebuild(agent, [stored[0], *kept], actor)
-        return self._drive(session, None)
+        with self._claim(run.run_id, actor).held() as lease:
+            stored = self.journal.append(starting.pending, fence=lease.fence())
+            starting.pending.clear()
+            if self._on_record is not None:
+                for item in stored:
+                    self._on_record(item)
+            session = _rebuild(agent, [stored[0], *kept], actor)
+            session.lease = lease
+            return self._drive(session, None)
 
     def _drive(self, session: _Session, approved: ApprovalRequest | None) -> Run:
         run, meter = session.run, session.meter
@@ -515,6 +584,10 @@ class Runner:
                 self._finish_approved_step(session, approved)
             while run.status == "running":
                 self._step(session)
+        except LeaseLostError as exc:
+            # Another process owns the run now: journal nothing more, do nothing more.
+            run.status, run.error = "failed", str(exc)
+            raise
         except ReasonerUnavailableError as exc:
             run.status, run.error = "failed", str(exc)
         except JournalContentionError as exc:
@@ -530,8 +603,9 @@ class Runner:
         except BaseException as exc:
             run.status, run.error = "failed", f"{type(exc).__name__}: {exc}"
             session.record("run.finished", _finish(session))
-            with contextlib.suppress(JournalError):  # if the journal failed, its error stands
-                self._flush(session, checkpoint=True)
+            # If the journal failed, or the lease was lost meanwhile, that error stands.
+            with contextlib.suppress(JournalError, LeaseLostError):
+                self._flush(session, checkpoint=True, release=True)
                 if isinstance(exc, Exception):
                     self._roll_back_on(session)
             raise
@@ -542,7 +616,8 @@ class Runner:
             )
         else:
             session.record("run.finished", _finish(session))
-        self._flush(session, checkpoint=True)  # signed with it (when the journal has a key)
+        # Signed with it (when the journal has a key); the lease ends with it.
+        self._flush(session, checkpoint=True, release=True)
         self._roll_back_on(session)
         if run.status != "waiting":
             self._watch_rollout(session)

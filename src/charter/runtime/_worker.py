@@ -22,6 +22,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +31,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from charter import __version__, settings
 from charter._permissions import private_directory, private_file
-from charter.errors import JournalError
+from charter.errors import JournalError, RunOwnedError
 from charter.journal import Journal, load_or_create_signer
 from charter.journal._store import safe_url
 from charter.runtime._workers import WorkerRegistry
@@ -75,20 +76,29 @@ def run_workflow(request: dict[str, Any]) -> dict[str, Any]:
     journal = _journal()
     run_id = str(request["run_id"])
     agent = load_agent(Path(request["agent_file"]))
-    runner = Runner(journal)
+    runner = Runner(journal, owner=f"worker:{DBOS.executor_id}")
     try:
-        records = list(journal.records(run_id))
-        state = run_state(records) if records else None
-        if state is None:
-            run = runner.run(
-                agent, str(request["goal"]), actor=str(request["actor"]), run_id=run_id
-            )
-        elif state == "waiting" and request.get("resume"):
-            run = runner.resume(agent, run_id, actor=str(request["actor"]))
-        elif state == "running":  # the worker driving it died: continue from the journal
-            run = runner.recover(agent, run_id, actor=f"worker:{DBOS.workflow_id}")
-        else:
-            return {"run_id": run_id, "status": state}
+        while True:
+            records = list(journal.records(run_id))
+            state = run_state(records) if records else None
+            try:
+                if state is None:
+                    run = runner.run(
+                        agent, str(request["goal"]), actor=str(request["actor"]), run_id=run_id
+                    )
+                elif state == "waiting" and request.get("resume"):
+                    run = runner.resume(agent, run_id, actor=str(request["actor"]))
+                elif state == "running":  # the worker driving it died: continue from the journal
+                    run = runner.recover(agent, run_id, actor=f"worker:{DBOS.workflow_id}")
+                else:
+                    return {"run_id": run_id, "status": state}
+            except RunOwnedError as exc:
+                # Its former owner's lease has not ended yet (a worker on another host, taken
+                # over); or a live process drives the run: look again once a lease could end.
+                log.info("%s; retrying", exc)
+                time.sleep(runner.lease_ttl / 3)
+                continue
+            break
     finally:
         runner.close()
     return {"run_id": run_id, "status": run.status, "answer": run.answer, "error": run.error}

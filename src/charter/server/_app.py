@@ -323,6 +323,7 @@ def create_app(
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncGenerator[None]:
+        state.service.start_sweeping()  # runs whose owner died: see RunService
         yield
         state.service.close()  # runs in progress finish first
         state.refusals.flush()

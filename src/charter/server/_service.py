@@ -4,22 +4,37 @@ their versions between rollout phases.
 
 The service knows the agent files it was started with (``--agents``) and, for runs it
 did not start, the file each journaled run started from.
+
+Runs whose owner died (a crashed server, a killed ``charter run``) are recovered here: when
+the server starts and every lease period after, each run whose lease was never released
+and has ended, or whose holder was a process of this host that is gone (the server's own
+previous process, after a restart), is claimed and continued from the journal in the
+background. Runs of agents this server cannot load are left for ``charter runs recover``.
+With ``queue``, the workers recover runs instead (DBOS re-queues them).
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
 from charter.agent import Agent, load_agent
-from charter.errors import ApprovalError, CharterError, ConfigError, RunStateError
+from charter.errors import (
+    ApprovalError,
+    CharterError,
+    ConfigError,
+    RunNotFoundError,
+    RunStateError,
+)
 from charter.evals import GateResult
 from charter.evals import demote as demote_version
 from charter.evals import promote as promote_version
 from charter.journal import Journal
+from charter.journal._lease import orphaned
 from charter.policy import PHASES, Phase
 from charter.runtime import Approvals, Runner
 from charter.runtime._names import KnownNames
@@ -84,9 +99,14 @@ class RunService:
             for name, path in self.agents.items()
         }
         """Agent name → its tools' contracts (the journal records tool names only)."""
-        self.runner = Runner(journal)
+        self.runner = Runner(journal, owner="server")
         self.approvals = Approvals(journal)
         self._threads = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="charter-run")
+        self._recovering: set[str] = set()
+        """Orphaned runs handed to a thread and not yet done with."""
+        self._guard = threading.Lock()
+        self._stop_sweeping = threading.Event()
+        self._sweeper: threading.Thread | None = None
 
     def known_names(self) -> KnownNames:
         """Agent and tool names the journal or this server's agent files know (an
@@ -100,8 +120,55 @@ class RunService:
 
     def close(self) -> None:
         """Stop taking runs; runs in progress finish first."""
+        self._stop_sweeping.set()
+        if self._sweeper is not None:
+            self._sweeper.join()
         self._threads.shutdown(wait=True)
         self.runner.close()
+
+    def recover_orphans(self) -> list[str]:
+        """Continue in the background every run whose owner died (see the module); return
+        their ids. Nothing with ``queue``: the workers recover queued runs."""
+        if self.queue:
+            return []
+        taken: list[str] = []
+        for lease in orphaned(self.journal.engine):
+            with self._guard:
+                if lease.run_id in self._recovering:
+                    continue
+            try:
+                agent, _path = self.run_agent(lease.run_id)
+            except RunNotFoundError:
+                continue  # claimed, then died before journaling its start: nothing to continue
+            except CharterError as exc:
+                log.warning(
+                    "orphaned run %s left for `charter runs recover`: %s", lease.run_id, exc
+                )
+                continue
+            with self._guard:
+                self._recovering.add(lease.run_id)
+            self._threads.submit(self._background_recover, agent, lease.run_id)
+            taken.append(lease.run_id)
+        return taken
+
+    def start_sweeping(self) -> None:
+        """Recover orphaned runs now and every lease period after, until :meth:`close`."""
+        if self.queue or self._sweeper is not None:
+            return
+
+        def sweep() -> None:
+            while True:
+                try:
+                    self.recover_orphans()
+                except CharterError as exc:  # a database blip: the next sweep tries again
+                    log.warning("looking for orphaned runs failed: %s", exc)
+                except Exception:
+                    log.exception("looking for orphaned runs failed")
+                if self._stop_sweeping.wait(self.runner.lease_ttl):
+                    return
+
+        self._sweeper = threading.Thread(target=sweep, name="charter-orphans", daemon=True)
+        self._sweeper.start()
 
     def agent(self, name: str) -> tuple[Agent, Path]:
         """A known agent, loaded fresh from its file (so edits apply to the next run).
@@ -275,6 +342,18 @@ class RunService:
             self.runner.run(agent, goal, actor=actor, run_id=run_id)
         except Exception:  # the run journaled its failure; keep the thread pool alive
             log.exception("run %s failed", run_id)
+
+    def _background_recover(self, agent: Agent, run_id: str) -> None:
+        try:
+            self.runner.recover(agent, run_id, actor="server:recovery")
+            log.warning("recovered orphaned run %s", run_id)
+        except RunStateError as exc:  # another process got to it first, or it ended
+            log.info("orphaned run %s not recovered here: %s", run_id, exc)
+        except Exception:
+            log.exception("recovering run %s failed", run_id)
+        finally:
+            with self._guard:
+                self._recovering.discard(run_id)
 
     def _background_resume(self, agent: Agent, run_id: str, actor: str) -> None:
         try:

@@ -1,0 +1,203 @@
+"""Run leases: one claimant wins, a lease ends by expiry or release, and an append fenced
+by a superseded epoch is refused whole, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+
+import pytest
+from sqlalchemy import text
+
+from charter import settings
+from charter.errors import ConfigError, LeaseLostError, RunOwnedError
+from charter.journal import Journal
+from charter.journal._lease import Lease, claim, lease_of, orphaned
+
+
+@pytest.fixture
+def journal(journal_url: str) -> Iterator[Journal]:
+    found = Journal(journal_url)
+    yield found
+    found.close()
+
+
+def _claim(journal: Journal, owner: str, *, ttl: float = 30.0, run_id: str = "r1") -> Lease:
+    return claim(journal.engine, run_id, owner=owner, actor=f"{owner}-actor", ttl=ttl)
+
+
+def _expire(journal: Journal, run_id: str = "r1") -> None:
+    """End the lease as if its owner had stopped renewing it long ago."""
+    with journal.engine.begin() as conn:
+        conn.execute(text("UPDATE run_leases SET expires_ms = 1 WHERE run_id = :r"), {"r": run_id})
+
+
+def test_a_second_claimant_is_refused_with_the_owner_named(journal: Journal) -> None:
+    first = _claim(journal, "worker:a")
+
+    with pytest.raises(RunOwnedError) as refused:
+        _claim(journal, "worker:b")
+
+    message = str(refused.value)
+    assert "\n" not in message
+    assert "run r1 is owned by worker:a" in message and "worker:a-actor" in message
+    assert f"pid {first.row.pid}" in message and "lease ends" in message and "epoch 1" in message
+
+
+def test_every_claim_increments_the_epoch(journal: Journal) -> None:
+    epochs = []
+    for owner in ("a", "b", "c"):
+        lease = _claim(journal, owner)
+        epochs.append(lease.row.epoch)
+        lease.release()
+
+    assert epochs == [1, 2, 3]
+    row, _now = lease_of(journal.engine, "r1")
+    assert row is not None and row.owner == "c" and row.expires_ms == 0
+
+
+def test_an_expired_lease_is_claimed_and_its_old_owner_fenced_out(journal: Journal) -> None:
+    old = _claim(journal, "old")
+    journal.append([("r1", "step", {"by": "old"})], fence=old.fence())
+    _expire(journal)
+    new = _claim(journal, "new")
+    head = journal.stored_head()
+
+    with pytest.raises(LeaseLostError, match=r"lost its lease \(epoch 1\); new .* holds it"):
+        journal.append([("r1", "step.decided", {"by": "old"})], fence=old.fence())
+
+    assert journal.stored_head() == head  # nothing of the refused batch stored
+    journal.append([("r1", "step", {"by": "new"})], fence=new.fence())
+    assert [r.payload["by"] for r in journal.records("r1")] == ["old", "new"]
+    assert journal.verify().ok
+
+
+def test_a_large_fenced_batch_is_refused_whole(journal: Journal) -> None:
+    # Over the one-statement limit: PostgreSQL takes the transaction path.
+    old = _claim(journal, "old")
+    _expire(journal)
+    _claim(journal, "new")
+
+    with pytest.raises(LeaseLostError):
+        journal.append([("r1", "bulk", {"i": i}) for i in range(1001)], fence=old.fence())
+
+    assert list(journal.records("r1")) == []
+    assert journal.verify().ok
+
+
+def test_a_fenced_append_renews_the_lease_on_the_database_clock(journal: Journal) -> None:
+    lease = _claim(journal, "a", ttl=5.0)
+    before, _ = lease_of(journal.engine, "r1")
+    time.sleep(0.05)
+
+    journal.append([("r1", "step", {})], fence=lease.fence())
+
+    after, now = lease_of(journal.engine, "r1")
+    assert before is not None and after is not None
+    assert after.expires_ms > before.expires_ms
+    assert now < after.expires_ms <= now + 5000
+
+
+def test_a_release_ends_the_lease_with_the_records(journal: Journal) -> None:
+    lease = _claim(journal, "a")
+
+    journal.append([("r1", "run.finished", {})], fence=lease.fence(release=True))
+
+    assert not lease.renew()  # released: a late renewal does not revive it
+    assert _claim(journal, "b").row.epoch == 2
+
+
+def test_renewal_keeps_a_short_lease_while_it_is_held(journal: Journal) -> None:
+    lease = _claim(journal, "a", ttl=0.3)
+
+    with lease.held():
+        for _ in range(4):  # well past the time to live
+            time.sleep(0.2)
+            with pytest.raises(RunOwnedError):
+                _claim(journal, "b", ttl=0.3)
+
+    assert _claim(journal, "b").row.epoch == 2  # released when the block ended
+
+
+def test_a_lease_of_a_process_of_this_host_that_is_gone_is_claimed_at_once(
+    journal: Journal,
+) -> None:
+    _claim(journal, "a")
+    gone = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    with journal.engine.begin() as conn:
+        conn.execute(text("UPDATE run_leases SET pid = :pid"), {"pid": int(gone.stdout)})
+
+    assert [row.run_id for row in orphaned(journal.engine)] == ["r1"]
+    assert _claim(journal, "b").row.epoch == 2
+
+
+def test_only_leases_whose_holder_is_gone_are_orphaned(journal: Journal) -> None:
+    _claim(journal, "live", run_id="live")
+    _claim(journal, "done", run_id="done").release()
+    _claim(journal, "dead", run_id="dead")
+    _expire(journal, "dead")
+
+    assert [row.run_id for row in orphaned(journal.engine)] == ["dead"]
+
+
+def test_concurrent_claims_have_exactly_one_winner(journal: Journal) -> None:
+    _claim(journal, "dead")
+    _expire(journal)
+    gate = threading.Barrier(6)
+    won: list[int] = []
+    refused: list[str] = []
+
+    def contend(number: int) -> None:
+        gate.wait()
+        try:
+            _claim(journal, f"c{number}")
+            won.append(number)
+        except RunOwnedError as exc:
+            refused.append(str(exc))
+
+    threads = [threading.Thread(target=contend, args=(n,)) for n in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert len(won) == 1 and len(refused) == 5
+    row, _ = lease_of(journal.engine, "r1")
+    assert row is not None and row.owner == f"c{won[0]}" and row.epoch == 2
+
+
+@pytest.mark.parametrize("value", ["0", "-3", "soon", "nan", "inf"])
+def test_a_bad_lease_ttl_is_refused(monkeypatch: pytest.MonkeyPatch, value: str) -> None:
+    monkeypatch.setenv("CHARTER_LEASE_TTL", value)
+
+    with pytest.raises(ConfigError, match="CHARTER_LEASE_TTL"):
+        settings.lease_ttl()
+
+
+def test_a_new_runs_lease_is_created_with_its_first_records(journal: Journal) -> None:
+    lease = Lease.new(journal.engine, "r1", owner="a", actor="sam", ttl=30)
+
+    journal.append([("r1", "run.started", {})], fence=lease.fence())
+
+    row, now = lease_of(journal.engine, "r1")
+    assert row is not None and (row.owner, row.actor, row.epoch) == ("a", "sam", 1)
+    assert row.expires_ms > now
+
+
+def test_a_new_run_whose_id_is_leased_is_refused_whole(journal: Journal) -> None:
+    _claim(journal, "first")
+    second = Lease.new(journal.engine, "r1", owner="second", actor="", ttl=30)
+
+    with pytest.raises(RunOwnedError, match="owned by first"):
+        journal.append([("r1", "run.started", {})], fence=second.fence())
+
+    assert list(journal.records("r1")) == []
+    assert journal.verify().ok
