@@ -47,7 +47,7 @@ def describe(record: Record) -> str | None:
     match record.kind:
         case "run.started":
             return (
-                f"[bold]run {record.run_id[:12]}[/] agent [cyan]{escape(p['agent'])}[/] "
+                f"[bold]run {record.run_id}[/] agent [cyan]{escape(p['agent'])}[/] "
                 f"({escape(p['reasoner']['kind'])}): {_short(p['goal'])}"
             )
         case "step.proposed":
@@ -80,6 +80,8 @@ def describe(record: Record) -> str | None:
             )
         case "approval.expired":
             return f"[red]{p['request_id']} expired[/] unanswered"
+        case "approval.closed":
+            return f"[magenta]{p['request_id']} closed[/]: {_short(p['reason'])}"
         case "approval.used":
             return f"{step}  approved by {escape(p['approver'])} ({p['request_id']})"
         case "approval.rejected":
@@ -119,9 +121,9 @@ def describe(record: Record) -> str | None:
         case "run.waiting":
             return f"[yellow]run waiting[/] for approval {p['request_id']}"
         case "run.recovered":
-            return f"[bold]run {record.run_id[:12]} recovered[/] by {escape(p['actor'] or '?')}"
+            return f"[bold]run {record.run_id} recovered[/] by {escape(p['actor'] or '?')}"
         case "run.resumed":
-            return f"[bold]run {record.run_id[:12]} resumed[/] by {escape(p['actor'] or '?')}"
+            return f"[bold]run {record.run_id} resumed[/] by {escape(p['actor'] or '?')}"
         case "budget.exceeded":
             return f"[yellow]budget exceeded[/]: {escape(p['reason'])} ({p['rule']})"
         case "run.finished":

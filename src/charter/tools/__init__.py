@@ -1,6 +1,7 @@
 """Tools, their contracts, and the inventory."""
 
 from charter.tools._inventory import Inventory
+from charter.tools._preview import Preview, preview_call
 from charter.tools._tool import (
     Confidentiality,
     SideEffect,
@@ -14,10 +15,12 @@ from charter.tools._tool import (
 __all__ = [
     "Confidentiality",
     "Inventory",
+    "Preview",
     "SideEffect",
     "Tool",
     "ToolArgumentsError",
     "ToolContract",
     "Trust",
+    "preview_call",
     "tool",
 ]
