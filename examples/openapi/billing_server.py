@@ -20,7 +20,13 @@ from typing import Any
 
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse, PlainTextResponse, RedirectResponse, Response
+from starlette.responses import (
+    JSONResponse,
+    PlainTextResponse,
+    RedirectResponse,
+    Response,
+    StreamingResponse,
+)
 from starlette.routing import Route
 
 
@@ -47,7 +53,12 @@ class Billing:
     delay_s: dict[str, float] = field(default_factory=lambda: {})
     """Seconds to stall an operation before serving it."""
     redirect: dict[str, str] = field(default_factory=lambda: {})
-    """A Location to redirect an operation's requests to."""
+    """A Location to redirect an operation's next request to."""
+    echo: set[str] = field(default_factory=lambda: set[str]())
+    """Operations that answer with the request's headers and query (credentials included),
+    as a careless service might."""
+    stream: bool = False
+    """Send the ledger export in chunks, without a Content-Length."""
 
 
 def create_app(billing: Billing) -> Starlette:
@@ -55,23 +66,21 @@ def create_app(billing: Billing) -> Starlette:
 
     async def gate(request: Request, operation: str) -> Response | None:
         billing.hits[operation] += 1
-        billing.seen.append(
-            {
-                "operation": operation,
-                "headers": dict(request.headers),
-                "query": dict(request.query_params),
-            }
-        )
+        seen = {"query": dict(request.query_params), "headers": dict(request.headers)}
+        billing.seen.append({"operation": operation} | seen)
         if billing.delay_s.get(operation):
             await asyncio.sleep(billing.delay_s[operation])
         pending = billing.fail.get(operation)
         if pending:
             status = pending.pop(0)
+            echoed = f": {seen}" if operation in billing.echo else ""
             return PlainTextResponse(
-                f"upstream trouble ({status}) while serving {operation}", status
+                f"upstream trouble ({status}) serving {operation}{echoed}", status
             )
         if operation in billing.redirect:
-            return RedirectResponse(billing.redirect[operation], status_code=302)
+            return RedirectResponse(billing.redirect.pop(operation), status_code=302)
+        if operation in billing.echo:
+            return JSONResponse(seen)
         return None
 
     def authorised(request: Request, scheme: str) -> bool:
@@ -156,6 +165,9 @@ def create_app(billing: Billing) -> Starlette:
         if not authorised(request, "apiKey"):
             return denied()
         lines = int(request.query_params.get("lines", "10"))
+        if billing.stream:
+            entries = (f"entry {n:08d}\n".encode() for n in range(lines))
+            return StreamingResponse(entries, media_type="text/plain")
         return PlainTextResponse("".join(f"entry {n:08d}\n" for n in range(lines)))
 
     return Starlette(

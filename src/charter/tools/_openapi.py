@@ -168,7 +168,9 @@ class Operation:
         except (HTTPCallError, TimeoutError) as exc:
             raise type(exc)(redact(str(exc), secrets)) from None
         if not 200 <= response.status < 300:
-            shown = redact(excerpt(response.body), secrets)
+            # Redacted before it is cut: a cut must not leave half a secret behind.
+            text = redact(response.body.decode("utf-8", "replace"), secrets)
+            shown = excerpt(text.encode())
             raise HTTPCallError(f"HTTP {response.status} from {self.what}: {shown}")
         return redact_value(_decode(response.body, response.status, response.headers), secrets)
 
@@ -219,7 +221,7 @@ class Operation:
         if self.key_header is not None and kwargs.get("idempotency_key") is not None:
             headers[self.key_header] = str(kwargs["idempotency_key"])
         cookies: list[str] = []
-        for scheme, secret in zip(self.schemes, secrets, strict=True):
+        for scheme, secret in zip(self.schemes, list(secrets), strict=True):
             if scheme.kind == "header":
                 headers[scheme.name] = secret
             elif scheme.kind == "query":
