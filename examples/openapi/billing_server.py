@@ -16,6 +16,7 @@ import base64
 import os
 from collections import Counter
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from starlette.applications import Starlette
@@ -170,8 +171,12 @@ def create_app(billing: Billing) -> Starlette:
             return StreamingResponse(entries, media_type="text/plain")
         return PlainTextResponse("".join(f"entry {n:08d}\n" for n in range(lines)))
 
+    async def document(request: Request) -> Response:
+        return PlainTextResponse((Path(__file__).parent / "billing.yaml").read_text())
+
     return Starlette(
         routes=[
+            Route("/openapi.yaml", document, methods=["GET"]),
             Route("/invoices", list_invoices, methods=["GET"]),
             Route("/invoices/{invoice_id:int}", get_invoice, methods=["GET"]),
             Route("/invoices/{invoice_id:int}/cancel", cancel_invoice, methods=["POST"]),
