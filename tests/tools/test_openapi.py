@@ -13,6 +13,7 @@ import pytest
 
 from charter import Journal, Runner
 from charter.errors import ConfigError
+from charter.policy import Charter
 from charter.testing import ScriptedReasoner, call, make_agent, respond
 from charter.tools import Tool
 from charter.tools._openapi import OpenAPIToolset, openapi_tools
@@ -333,3 +334,40 @@ def test_path_arguments_cannot_leave_the_path(service: Service) -> None:
         found.fn(invoice_id="7/../../refunds")
 
     assert service.billing.seen == []  # 404 from the router: no operation reached
+
+
+def test_the_charter_governs_operation_arguments(tmp_path: Path, service: Service) -> None:
+    charter = Charter.model_validate(
+        {
+            "name": "billing",
+            "rules": [
+                {
+                    "id": "big-refunds",
+                    "effect": "ask",
+                    "tools": ["create_refund"],
+                    "when": "context.args.body.amount > 50",
+                }
+            ],
+        }
+    )
+    journal = Journal(f"sqlite:///{tmp_path / 'journal.db'}")
+    agent = make_agent(
+        list(tools(service).values()),
+        ScriptedReasoner([call("create_refund", body={"invoice_id": 7, "amount": 100})]),
+        charter=charter,
+    )
+
+    done = Runner(journal).run(agent, "refund 100")
+
+    assert done.status == "waiting"
+    assert done.steps[0].decision.rules == ("big-refunds",)
+    assert service.billing.hits == {}
+
+
+def test_header_arguments_cannot_inject_headers(service: Service) -> None:
+    found = tools(service)["get_invoice"]
+    hostile = found.validate_args({"invoice_id": 7, "x_request_id": "a\r\nX-API-Key: forged"})
+
+    with pytest.raises(Exception, match="header X-Request-Id may not hold control characters"):
+        found.invoke(hostile)
+    assert service.billing.hits == {}

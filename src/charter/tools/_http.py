@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import ipaddress
 import socket
+import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -154,16 +155,18 @@ class GuardedClient:
     transport: httpx.BaseTransport | None = None
     """A transport for the underlying client (default: httpx's)."""
     _client: httpx.Client | None = None
+    _opening: threading.Lock = field(default_factory=threading.Lock)
 
     def _http(self) -> httpx.Client:
-        if self._client is None:
-            self._client = httpx.Client(
-                timeout=httpx.Timeout(self.limits.timeout_s),
-                follow_redirects=False,  # each hop is checked here, see send()
-                trust_env=False,  # no proxy from the environment bypasses the host checks
-                transport=self.transport,
-            )
-        return self._client
+        with self._opening:  # tools of one toolset share it, from the runner's threads
+            if self._client is None:
+                self._client = httpx.Client(
+                    timeout=httpx.Timeout(self.limits.timeout_s),
+                    follow_redirects=False,  # each hop is checked here, see send()
+                    trust_env=False,  # no proxy from the environment bypasses the host checks
+                    transport=self.transport,
+                )
+            return self._client
 
     def close(self) -> None:
         """Close pooled connections."""
