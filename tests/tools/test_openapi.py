@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from charter import Journal, Runner
@@ -16,6 +17,7 @@ from charter.errors import ConfigError
 from charter.policy import Charter
 from charter.testing import ScriptedReasoner, call, make_agent, respond
 from charter.tools import Tool
+from charter.tools._http import GuardedClient, HostPolicy, HTTPCallError, Limits
 from charter.tools._openapi import OpenAPIToolset, openapi_tools
 from openapi_service import SPEC, Service, serve
 
@@ -371,3 +373,17 @@ def test_header_arguments_cannot_inject_headers(service: Service) -> None:
     with pytest.raises(Exception, match="header X-Request-Id may not hold control characters"):
         found.invoke(hostile)
     assert service.billing.hits == {}
+
+
+def test_a_secret_is_redacted_before_an_error_excerpt_is_cut(service: Service) -> None:
+    found = tools(service, operations=["getInvoice"], auth={"apiKey": {"env": "BILLING_API_KEY"}})
+    operation = found["get_invoice"].fn
+    # The secret straddles the excerpt's end: cut first, its head would be left behind.
+    echo = httpx.MockTransport(lambda r: httpx.Response(500, text="x" * 195 + API_KEY + "y" * 9))
+    policy = HostPolicy(("127.0.0.1",), allow_private=True)
+    operation.client = GuardedClient(policy, Limits(retries=0), transport=echo)
+
+    with pytest.raises(HTTPCallError) as raised:
+        found["get_invoice"].invoke(found["get_invoice"].validate_args({"invoice_id": 7}))
+
+    assert str(raised.value).endswith("x" * 195 + "[reda…")
