@@ -67,7 +67,11 @@ def create_app(billing: Billing) -> Starlette:
 
     async def gate(request: Request, operation: str) -> Response | None:
         billing.hits[operation] += 1
-        seen = {"query": dict(request.query_params), "headers": dict(request.headers)}
+        seen = {
+            "url": str(request.url),
+            "query": dict(request.query_params),
+            "headers": dict(request.headers),
+        }
         billing.seen.append({"operation": operation} | seen)
         if billing.delay_s.get(operation):
             await asyncio.sleep(billing.delay_s[operation])

@@ -387,3 +387,18 @@ def test_a_secret_is_redacted_before_an_error_excerpt_is_cut(service: Service) -
         found["get_invoice"].invoke(found["get_invoice"].validate_args({"invoice_id": 7}))
 
     assert str(raised.value).endswith("x" * 195 + "[reda…")
+
+
+def test_a_credential_echoed_url_encoded_is_redacted(
+    service: Service, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    service.billing.api_key = 'k+y/z="q"'
+    monkeypatch.setenv("BILLING_API_KEY", service.billing.api_key)
+    service.billing.echo = {"listInvoices"}
+    found = tools(service)["list_invoices"]
+
+    echoed = found.invoke(found.validate_args({}))
+
+    assert service.billing.seen[0]["query"]["api_key"] == 'k+y/z="q"'  # it was sent
+    assert echoed["url"].endswith("?api_key=[redacted]")
+    assert echoed["query"] == {"api_key": "[redacted]"}

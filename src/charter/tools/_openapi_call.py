@@ -7,11 +7,11 @@ from __future__ import annotations
 import base64
 import json
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, cast
-from urllib.parse import quote, urlencode, urlsplit
+from urllib.parse import quote, quote_plus, urlencode, urlsplit
 
 from pydantic import BaseModel, ConfigDict, model_validator
 
@@ -79,6 +79,8 @@ class Operation:
         from charter.tools._http import HTTPCallError, excerpt
 
         secrets = [self._secret(s.credential) for s in self.schemes]
+        # As a service may echo them: URL-encoded (a query) or JSON-escaped (a body).
+        secrets += [f(v) for v in list(secrets) for f in _ENCODINGS if f(v) != v]
         try:
             url, headers, body, has_body = self._request(kwargs, secrets)
             keyed = self.key_header is not None and kwargs.get("idempotency_key") is not None
@@ -152,7 +154,7 @@ class Operation:
         if self.key_header is not None and kwargs.get("idempotency_key") is not None:
             headers[self.key_header] = str(kwargs["idempotency_key"])
         cookies: list[str] = []
-        for scheme, secret in zip(self.schemes, list(secrets), strict=True):
+        for scheme, secret in zip(self.schemes, secrets[: len(self.schemes)], strict=True):
             if scheme.kind == "header":
                 headers[scheme.name] = secret
             elif scheme.kind == "query":
@@ -174,6 +176,11 @@ class Operation:
 
 
 _RETRYABLE = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS"})
+_ENCODINGS: tuple[Callable[[str], str], ...] = (
+    lambda v: quote(v, safe=""),
+    quote_plus,
+    lambda v: json.dumps(v)[1:-1],
+)
 
 
 def _text(value: Any) -> str:
