@@ -74,6 +74,7 @@ def create_app(billing: Billing) -> Starlette:
         }
         billing.seen.append({"operation": operation} | seen)
         if billing.delay_s.get(operation):
+            await request.body()  # read first: a stalled request still completes
             await asyncio.sleep(billing.delay_s[operation])
         pending = billing.fail.get(operation)
         if pending:

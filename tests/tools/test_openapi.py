@@ -5,6 +5,7 @@ hosts, credentials and retries."""
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -402,3 +403,35 @@ def test_a_credential_echoed_url_encoded_is_redacted(
     assert service.billing.seen[0]["query"]["api_key"] == 'k+y/z="q"'  # it was sent
     assert echoed["url"].endswith("?api_key=[redacted]")
     assert echoed["query"] == {"api_key": "[redacted]"}
+
+
+def test_a_timed_out_keyed_refund_retried_under_its_key_happens_once(
+    tmp_path: Path, service: Service
+) -> None:
+    service.billing.delay_s["createRefund"] = 1.0
+    refund = {"invoice_id": 7, "amount": 30}
+    landed: list[int] = []
+
+    def retry_once_the_first_landed(context: Any) -> Any:
+        service.billing.delay_s.clear()
+        deadline = time.monotonic() + 5
+        while not service.billing.refunds and time.monotonic() < deadline:
+            time.sleep(0.02)  # the first request is still being served
+        landed.append(len(service.billing.refunds))
+        return call("create_refund", body=refund)
+
+    done, _, records = run(
+        tmp_path,
+        tools(service, timeout_s=0.3, retries=0),
+        call("create_refund", body=refund),
+        retry_once_the_first_landed,
+        respond("refunded"),
+    )
+
+    first, second = effects(records)
+    assert landed == [1]  # the timed-out refund did happen, after the client gave up
+    assert first["in_doubt"] is True
+    assert second["status"] == "ok" and second["idempotency_key"] == first["idempotency_key"]
+    assert [r["kind"] for r in records].count("effect.resolved") == 1  # happened, once
+    assert len(service.billing.refunds) == 1 and service.billing.hits["createRefund"] == 2
+    assert done.status == "completed"
