@@ -256,3 +256,34 @@ def test_the_example_agent_refunds_through_the_service(
     assert run.answer == "Refunded 20 of invoice 7 (Ada): refund 1."
     assert service.billing.refunds[0]["amount"] == 20
     assert journal.verify().ok
+
+
+def test_openapi_31_keywords_beside_a_reference_all_hold(tmp_path: Path) -> None:
+    doc = minimal(
+        {"$ref": "#/components/schemas/Amount", "maximum": 100},
+        "3.1.0",
+        components={"schemas": {"Amount": {"type": ["number", "null"], "minimum": 0}}},
+    )
+    (made,) = load(tmp_path, openapi=document(tmp_path, doc))
+
+    assert made.parameters_schema()["properties"]["body"] == {
+        "allOf": [{"type": ["number", "null"], "minimum": 0}, {"maximum": 100}]
+    }
+    assert made.validate_args({"body": None}).model_dump() == {"body": None}
+    with pytest.raises(ValueError, match="body: 101 is greater than the maximum of 100"):
+        made.validate_args({"body": 101})
+
+
+def test_server_variables_take_their_defaults(tmp_path: Path) -> None:
+    doc = minimal(
+        {},
+        servers=[
+            {
+                "url": "http://{host}:{port}/v1",
+                "variables": {"host": {"default": "127.0.0.1"}, "port": {"default": "8750"}},
+            }
+        ],
+    )
+    (made,) = load(tmp_path, openapi=document(tmp_path, doc))
+
+    assert made.fn.base_url == "http://127.0.0.1:8750/v1"
