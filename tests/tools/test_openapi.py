@@ -435,3 +435,15 @@ def test_a_timed_out_keyed_refund_retried_under_its_key_happens_once(
     assert [r["kind"] for r in records].count("effect.resolved") == 1  # happened, once
     assert len(service.billing.refunds) == 1 and service.billing.hits["createRefund"] == 2
     assert done.status == "completed"
+
+
+def test_a_credential_too_short_to_redact_is_refused(
+    service: Service, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # "t" would be redacted out of every word of every result ("amoun[redacted]").
+    monkeypatch.setenv("BILLING_API_KEY", "t")
+    found = tools(service)["get_invoice"]
+
+    with pytest.raises(HTTPCallError, match="BILLING_API_KEY is shorter than 8 characters"):
+        found.invoke(found.validate_args({"invoice_id": 7}))
+    assert service.billing.hits == {}

@@ -111,19 +111,25 @@ class Operation:
         from charter.tools._http import HTTPCallError
 
         if credential.env is not None:
+            where = f"environment variable {credential.env}"
             value = os.environ.get(credential.env)
             if not value:
+                raise HTTPCallError(f"{self.what}: credential {where} is not set")
+        else:
+            where = f"file {credential.file}"
+            try:
+                value = (self.base_dir / str(credential.file)).read_text().strip()
+            except OSError as exc:
                 raise HTTPCallError(
-                    f"{self.what}: credential environment variable {credential.env} is not set"
-                )
-            return value
-        path = self.base_dir / str(credential.file)
-        try:
-            return path.read_text().strip()
-        except OSError as exc:
+                    f"{self.what}: cannot read credential {where}: {exc.strerror}"
+                ) from None
+        if len(value) < MIN_SECRET_CHARS:
+            # Redaction finds a secret by its value: a short one would be found everywhere.
             raise HTTPCallError(
-                f"{self.what}: cannot read credential file {credential.file}: {exc.strerror}"
-            ) from None
+                f"{self.what}: credential {where} is shorter than {MIN_SECRET_CHARS} "
+                "characters; it could not be told apart from ordinary text to redact it"
+            )
+        return value
 
     def _request(
         self, kwargs: Mapping[str, Any], secrets: list[str]
@@ -175,6 +181,8 @@ class Operation:
         return url, headers, body, has_body
 
 
+MIN_SECRET_CHARS = 8
+"""Credentials shorter than this are refused (see :meth:`Operation._secret`)."""
 _RETRYABLE = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS"})
 _ENCODINGS: tuple[Callable[[str], str], ...] = (
     lambda v: quote(v, safe=""),
