@@ -13,7 +13,9 @@
     charter: support.charter.yaml            # path relative to this file, or inline
 
 A toolset reference names a :class:`~charter.tools.Tool`, a list of tools, or a callable
-taking the ``options`` mapping and returning tools.
+taking the ``options`` mapping and returning tools. A toolset ``openapi: <document>``
+makes one tool per operation of an OpenAPI document instead (see
+:class:`~charter.tools.OpenAPIToolset`).
 """
 
 from __future__ import annotations
@@ -41,8 +43,7 @@ from charter.policy import (
     load_charter,
 )
 from charter.reasoners import PlanReasoner, Reasoner, ReasonerSpec, build_reasoner
-from charter.tools import Inventory, Tool, ToolContract
-from charter.tools._openapi import OpenAPIToolset, openapi_tools
+from charter.tools import Inventory, OpenAPIToolset, Tool, ToolContract, openapi_tools
 
 _CONTRACT_FIELDS = tuple(f.name for f in fields(ToolContract))
 """A contract's fields, in order: its values are JSON-ready as they are (strings, numbers,
