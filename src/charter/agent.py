@@ -13,7 +13,9 @@
     charter: support.charter.yaml            # path relative to this file, or inline
 
 A toolset reference names a :class:`~charter.tools.Tool`, a list of tools, or a callable
-taking the ``options`` mapping and returning tools.
+taking the ``options`` mapping and returning tools. A toolset ``openapi: <document>``
+makes one tool per operation of an OpenAPI document instead (see
+:class:`~charter.tools.OpenAPIToolset`).
 """
 
 from __future__ import annotations
@@ -23,9 +25,9 @@ import importlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any, cast
+from typing import Annotated, Any, cast
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidatorFunctionWrapHandler, WrapValidator
 
 from charter._yaml import load_model, read_yaml_mapping
 from charter.errors import ConfigError
@@ -41,7 +43,7 @@ from charter.policy import (
     load_charter,
 )
 from charter.reasoners import PlanReasoner, Reasoner, ReasonerSpec, build_reasoner
-from charter.tools import Inventory, Tool, ToolContract
+from charter.tools import Inventory, OpenAPIToolset, Tool, ToolContract, openapi_tools
 
 _CONTRACT_FIELDS = tuple(f.name for f in fields(ToolContract))
 """A contract's fields, in order: its values are JSON-ready as they are (strings, numbers,
@@ -172,6 +174,16 @@ class ToolsetSpec(BaseModel):
     options: dict[str, Any] = Field(default_factory=lambda: {})
 
 
+def _toolset_kind(value: Any, handler: ValidatorFunctionWrapHandler) -> Any:
+    """Validate a toolset as the kind its key names (``openapi:`` or ``ref:``), so an
+    error names that kind's fields only."""
+    if isinstance(value, Mapping) and "openapi" in value:
+        return OpenAPIToolset.model_validate(value)
+    if isinstance(value, Mapping):
+        return ToolsetSpec.model_validate(value)
+    return handler(value)
+
+
 class AgentSpec(BaseModel):
     """The agent file's schema."""
 
@@ -181,7 +193,9 @@ class AgentSpec(BaseModel):
     version: str = "1"
     description: str = ""
     instructions: str = ""
-    toolsets: list[ToolsetSpec] = Field(min_length=1)
+    toolsets: list[Annotated[ToolsetSpec | OpenAPIToolset, WrapValidator(_toolset_kind)]] = Field(
+        min_length=1
+    )
     tools: list[str] | None = None
     reasoner: ReasonerSpec
     charter: str | Charter
@@ -224,7 +238,12 @@ def build_agent(spec: AgentSpec, *, base_dir: Path, source: str) -> Agent:
     """Assemble an :class:`Agent` from a validated spec."""
     inventory = Inventory()
     for toolset in spec.toolsets:
-        for item in resolve_toolset(toolset, source):
+        provided = (
+            openapi_tools(toolset, base_dir=base_dir, source=source)
+            if isinstance(toolset, OpenAPIToolset)
+            else resolve_toolset(toolset, source)
+        )
+        for item in provided:
             if item.name in inventory:
                 raise ConfigError(f"{source}: field toolsets: tool {item.name!r} defined twice")
             inventory.add(item)

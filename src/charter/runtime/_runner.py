@@ -1066,9 +1066,11 @@ class Runner:
             else:
                 call = self._pool.submit(found.invoke, validated, idempotency_key)
                 result = call.result(timeout=timeout)
-        except FutureTimeout:
+        except FutureTimeout as exc:
             elapsed = int((time.perf_counter() - started) * 1e6)
             message = f"tool {found.name!r} did not finish within {timeout}s"
+            if timeout is None:  # the tool bounds itself (an HTTP client) and said so
+                message = f"tool {found.name!r} timed out: {exc}"
             in_doubt = found.contract.side_effect != "read"
             if in_doubt and late is not None and call is not None:
                 call.add_done_callback(late)

@@ -1,6 +1,7 @@
 """Tools, their contracts, and the inventory."""
 
 from charter.tools._inventory import Inventory
+from charter.tools._openapi import OpenAPIToolset, openapi_tools
 from charter.tools._preview import Preview, preview_call
 from charter.tools._tool import (
     Confidentiality,
@@ -15,12 +16,14 @@ from charter.tools._tool import (
 __all__ = [
     "Confidentiality",
     "Inventory",
+    "OpenAPIToolset",
     "Preview",
     "SideEffect",
     "Tool",
     "ToolArgumentsError",
     "ToolContract",
     "Trust",
+    "openapi_tools",
     "preview_call",
     "tool",
 ]
