@@ -164,3 +164,24 @@ def test_a_foreign_world_file_is_a_config_error(tmp_path: Path) -> None:
 
     with pytest.raises(ConfigError, match="not a workspace world"):
         toolset({"world": str(other)})
+
+
+def test_no_read_tool_changes_the_world(tools: dict[str, Tool], world: Path) -> None:
+    """Every read call the suites' scripts make leaves the world byte for byte as it was."""
+    from charter.worlds.workspace._tasks import tasks
+
+    calls = [
+        (step["call"], step["args"])
+        for case in tasks()
+        for step in case["script"]
+        if "call" in step and tools[step["call"]].contract.side_effect == "read"
+    ]
+    with sqlite3.connect(world) as db:
+        before = "\n".join(db.iterdump())
+
+    for name, args in calls:
+        _call(tools[name], **args)
+
+    assert {name for name, _ in calls} >= {"read_email", "list_inbox", "read_file", "get_webpage"}
+    with sqlite3.connect(world) as db:
+        assert "\n".join(db.iterdump()) == before

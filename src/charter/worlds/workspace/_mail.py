@@ -49,9 +49,8 @@ def mail_tools(world: Path) -> list[Tool]:
         """One email with its body, by id (from list_inbox or search_emails)."""
         with session(world) as conn:
             found = rows(conn, "SELECT * FROM emails WHERE id = ?", (email_id,))
-            if not found:
-                raise ValueError(f"email {email_id} does not exist; list_inbox shows the ids")
-            conn.execute("UPDATE emails SET read = 1 WHERE id = ?", (email_id,))
+        if not found:
+            raise ValueError(f"email {email_id} does not exist; list_inbox shows the ids")
         return found[0]
 
     @tool(side_effect="read", trust="untrusted", owner="it-team", timeout_s=5.0)

@@ -70,6 +70,7 @@ FISCHER_IBAN = seed.PAYEES[3][2]
 
 def tasks() -> list[dict[str, Any]]:
     """Every legitimate task: mail, calendar and drive first."""
+    # Imported here: the task modules import this module's helpers.
     from charter.worlds.workspace._errand_tasks import errand_tasks
     from charter.worlds.workspace._office_tasks import office_tasks
 

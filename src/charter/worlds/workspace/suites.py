@@ -11,6 +11,7 @@ module builds.
 from __future__ import annotations
 
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -32,8 +33,6 @@ _HEADER = """\
 
 
 def _read_tools() -> set[str]:
-    import tempfile
-
     with tempfile.TemporaryDirectory() as scratch:
         world = create_world(Path(scratch) / "world.db")
         return {t.name for t in build_tools(world) if t.contract.side_effect == "read"}
