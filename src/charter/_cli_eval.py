@@ -165,11 +165,7 @@ def register(
                     jobs=jobs,
                     only=only,
                     progress=advance,
-                    approver="approve"
-                    if approver == "approve"
-                    else "deny"
-                    if approver == "deny"
-                    else "none",
+                    approver=approver,  # narrowed to the policies by the check above
                 )
             if record:
                 record_eval(journal(), result)

@@ -131,3 +131,27 @@ def test_the_cli_takes_an_approver(tmp_path: Path, monkeypatch: pytest.MonkeyPat
 
 def test_the_workspace_normal_suite_loads() -> None:
     assert len(load_suite(NORMAL).scenarios) >= 40
+
+
+def test_an_eval_with_an_approver_policy_is_no_evidence_for_promotion(tmp_path: Path) -> None:
+    from charter.agent import load_agent
+    from charter.evals import PromotionRefusedError, current_phase, promote, record_eval
+    from charter.journal import Journal
+    from evals._support import GATED_AGENT
+    from evals._support import NORMAL as SUPPORT_NORMAL
+
+    path = tmp_path / "gated.agent.yaml"
+    path.write_text(GATED_AGENT.replace("WORLD", str(tmp_path / "world.db")), encoding="utf-8")
+    agent = load_agent(path)
+    journal = Journal(f"sqlite:///{tmp_path / 'journal.db'}")
+    suite = load_suite(SUPPORT_NORMAL)
+
+    record_eval(
+        journal, run_suite(suite, path, suite_source="n", reasoner="script", approver="approve")
+    )
+    with pytest.raises(PromotionRefusedError, match="no eval of suite 'support-normal'"):
+        promote(journal, agent, actor="lee")
+
+    record_eval(journal, run_suite(suite, path, suite_source="n", reasoner="script"))
+    promote(journal, agent, actor="lee")
+    assert current_phase(journal, agent) == "supervised"
