@@ -58,6 +58,7 @@ bench: bench-env
 	$(BENCH_PY) benchmarks/policy_latency.py
 	$(BENCH_PY) benchmarks/journal_throughput.py
 	$(BENCH_PY) benchmarks/security_utility.py
+	$(BENCH_PY) benchmarks/injection.py
 	$(BENCH_PY) benchmarks/local_model.py
 	$(BENCH_PY) benchmarks/api_load.py
 	$(BENCH_PY) benchmarks/frameworks.py
