@@ -25,7 +25,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, cast
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from charter._yaml import load_model, read_yaml_mapping
 from charter.errors import ConfigError
@@ -65,8 +65,12 @@ class Agent:
     """The agent file it was loaded from, if any (journaled, so a run can be resumed)."""
 
     def tools(self) -> list[Tool]:
-        """Tools offered to the reasoner (revoked ones are withheld)."""
-        return [t for t in self.inventory if not self.inventory.is_revoked(t.name)]
+        """Tools offered to the reasoner (revoked and refused ones are withheld)."""
+        return [
+            t
+            for t in self.inventory
+            if not self.inventory.is_revoked(t.name) and t.refusal is None
+        ]
 
     def govern(
         self,
@@ -98,6 +102,8 @@ class Agent:
             return self.charter.deny(
                 "inventory.revoked", f"tool {tool.name!r} has been revoked{why}"
             )
+        if tool.refusal is not None:
+            return self.charter.deny(tool.refusal.rule, tool.refusal.reason)
         contract = tool.contract
         if (
             repeat
@@ -160,16 +166,28 @@ class Agent:
                 "policy": self.charter.policy_hash,
             },
             "tools": self.inventory.names(),
-        } | ({"source": self.source} if self.source else {})
+        } | ({"source": self.source} if self.source else {}) | self._refusals()
+
+    def _refusals(self) -> dict[str, Any]:
+        refused = {t.name: t.refusal.detail for t in self.inventory if t.refusal is not None}
+        return {"refused_tools": refused} if refused else {}
 
 
 class ToolsetSpec(BaseModel):
-    """Where tools come from: ``module:attribute`` plus options for a factory."""
+    """Where tools come from: ``module:attribute`` plus options for a factory, or an MCP
+    server (``mcp:``, see :mod:`charter.integrations.mcp`)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    ref: str = Field(pattern=r"^\w[\w.]*:[\w.]+$")
+    ref: str | None = Field(default=None, pattern=r"^\w[\w.]*:[\w.]+$")
     options: dict[str, Any] = Field(default_factory=lambda: {})
+    mcp: dict[str, Any] | None = None
+
+    @model_validator(mode="after")
+    def _one_source(self) -> ToolsetSpec:
+        if (self.ref is None) == (self.mcp is None):
+            raise ValueError("give either ref or mcp")
+        return self
 
 
 class AgentSpec(BaseModel):
@@ -204,8 +222,14 @@ def import_ref(ref: str, where: str) -> Any:
 
 def resolve_toolset(spec: ToolsetSpec, source: str) -> list[Tool]:
     """Import and expand one toolset reference."""
+    if spec.mcp is not None:
+        try:
+            from charter.integrations.mcp import mcp_toolset
+        except ImportError as exc:
+            raise ConfigError(f"{source}: field toolsets (mcp): {exc}") from exc
+        return mcp_toolset(spec.mcp, source)
     where = f"{source}: field toolsets ({spec.ref})"
-    target = import_ref(spec.ref, where)
+    target = import_ref(spec.ref or "", where)
     if callable(target) and not isinstance(target, Tool):
         target = target(spec.options)
     if isinstance(target, Tool):

@@ -7,6 +7,8 @@ from charter.tools._tool import (
     Tool,
     ToolArgumentsError,
     ToolContract,
+    ToolOutcomeUnknownError,
+    ToolRefusal,
     Trust,
     tool,
 )
@@ -18,6 +20,8 @@ __all__ = [
     "Tool",
     "ToolArgumentsError",
     "ToolContract",
+    "ToolOutcomeUnknownError",
+    "ToolRefusal",
     "Trust",
     "tool",
 ]

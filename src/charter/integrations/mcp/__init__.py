@@ -1,0 +1,58 @@
+"""MCP servers as governed toolsets (``pip install 'charter[mcp]'``).
+
+An agent file names a server under ``toolsets: - mcp: {...}`` (see :mod:`._spec`); its
+tools become charter tools whose contracts the agent file sets, whose arguments are
+checked against the server's input schema, and whose definitions must match the
+lockfile beside the agent file (``charter mcp lock``, ``diff``, ``approve``). Tools that do
+not are refused: never offered, every call denied (``mcp.unpinned``, ``mcp.changed``).
+"""
+
+from __future__ import annotations
+
+try:
+    import mcp as _mcp  # noqa: F401
+except ImportError as exc:  # pragma: no cover - exercised without the extra
+    raise ImportError(
+        "MCP toolsets need the mcp extra: pip install 'charter[mcp]'"
+    ) from exc
+
+from charter.integrations.mcp._connection import (
+    McpCallBroken,
+    McpConnectError,
+    McpConnection,
+    McpDefinitionChanged,
+    close_all,
+    connection_for,
+)
+from charter.integrations.mcp._lockfile import (
+    CHANGED_RULE,
+    UNPINNED_RULE,
+    Lockfile,
+    PinCheck,
+    definition_hash,
+    lock_path,
+)
+from charter.integrations.mcp._poison import poison_flags
+from charter.integrations.mcp._spec import McpServerSpec, effective_contract
+from charter.integrations.mcp._toolset import McpToolError, mcp_tool, mcp_toolset
+
+__all__ = [
+    "CHANGED_RULE",
+    "UNPINNED_RULE",
+    "Lockfile",
+    "McpCallBroken",
+    "McpConnectError",
+    "McpConnection",
+    "McpDefinitionChanged",
+    "McpServerSpec",
+    "McpToolError",
+    "PinCheck",
+    "close_all",
+    "connection_for",
+    "definition_hash",
+    "effective_contract",
+    "lock_path",
+    "mcp_tool",
+    "mcp_toolset",
+    "poison_flags",
+]
