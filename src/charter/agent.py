@@ -170,7 +170,10 @@ class Agent:
 
     def _refusals(self) -> dict[str, Any]:
         refused = {t.name: t.refusal.detail for t in self.inventory if t.refusal is not None}
-        return {"refused_tools": refused} if refused else {}
+        origins = {t.name: t.origin for t in self.inventory if t.origin is not None}
+        return ({"refused_tools": refused} if refused else {}) | (
+            {"tool_origins": origins} if origins else {}
+        )
 
 
 class ToolsetSpec(BaseModel):

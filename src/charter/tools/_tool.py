@@ -115,6 +115,9 @@ class Tool:
     """Validates and serialises the result, when the function declares a return type."""
     refusal: ToolRefusal | None = None
     """Set when the tool may not be offered or called (its calls are denied)."""
+    origin: dict[str, Any] | None = None
+    """Where the tool comes from, journaled with every run that has it (e.g. an MCP
+    server, the SHA-256 of the definition it was loaded with, whether it is pinned)."""
     takes_key: bool = False
     """The function has an ``idempotency_key`` parameter: the runtime passes each call's
     key (``run:step:attempt``), which reasoners never see, so the tool's backend can

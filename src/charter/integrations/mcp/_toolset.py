@@ -42,9 +42,13 @@ class McpArgs(BaseModel):
         validator = jsonschema.Draft202012Validator(cls.input_schema)
         errors = sorted(validator.iter_errors(dict(cast(Mapping[str, Any], data))), key=str)
         if errors:
-            where = lambda e: ".".join(str(p) for p in e.absolute_path) or "(arguments)"  # noqa: E731
-            raise ValueError("; ".join(f"{where(e)}: {e.message[:200]}" for e in errors[:5]))
+            raise ValueError("; ".join(_problem(e) for e in errors[:5]))
         return data
+
+
+def _problem(error: jsonschema.ValidationError) -> str:
+    path = ".".join(str(p) for p in error.absolute_path)
+    return f"{path}: {error.message[:200]}" if path else error.message[:200]
 
 
 def mcp_toolset(options: Mapping[str, Any], source: str) -> list[Tool]:
@@ -115,6 +119,11 @@ def mcp_tool(spec: McpServerSpec, connection: McpConnection, check: PinCheck, lo
         args_model=args_model,
         contract=contract,
         refusal=refusal,
+        origin={
+            "mcp_server": spec.server,
+            "sha256": check.new_hash,
+            "pin": check.state,
+        },
     )
 
 
