@@ -100,6 +100,11 @@ def register(
             if not checks and not lockfile.has_server(spec.server):
                 lockfile.servers[spec.server] = {}  # a server with no tools is pinned empty
             for check in checks:
+                if check.state == "changed" and verb == "lock":
+                    console.print(
+                        f"{escape(spec.server)}: {escape(check.tool)} changed since pinned: "
+                        "left as is; review `charter mcp diff`, then `charter mcp approve`"
+                    )
                 if check.state == "pinned" or not wanted(check):
                     continue
                 console.print(f"{escape(spec.server)}: {escape(check.tool)} ({check.state})")
