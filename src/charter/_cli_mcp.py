@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, cast
 
 import typer
 from rich.console import Console
@@ -44,8 +44,13 @@ def servers_of(agent_file: Path) -> list[McpServerSpec]:
     from charter.integrations.mcp import McpServerSpec
 
     data = read_yaml_mapping(agent_file)
-    toolsets: Any = data.get("toolsets")
-    entries = [t["mcp"] for t in toolsets or [] if isinstance(t, dict) and "mcp" in t]
+    toolsets = data.get("toolsets")
+    items: list[Any] = cast(list[Any], toolsets) if isinstance(toolsets, list) else []
+    entries: list[dict[str, Any]] = []
+    for item in items:
+        entry: Any = cast(dict[str, Any], item).get("mcp") if isinstance(item, dict) else None
+        if isinstance(entry, dict):
+            entries.append(cast(dict[str, Any], entry))
     if not entries:
         raise ConfigError(f"{agent_file}: field toolsets: names no mcp server")
     where = f"{agent_file}: field toolsets (mcp)"
@@ -144,7 +149,9 @@ def register(
 
         def go() -> int:
             who = actor_or_user(actor)
-            return pin(agent_file, lambda c: c.state in ("new", "unlocked"), accept_flagged, who, "lock")
+            return pin(
+                agent_file, lambda c: c.state in ("new", "unlocked"), accept_flagged, who, "lock"
+            )
 
         raise typer.Exit(guarded(go))
 
@@ -169,9 +176,8 @@ def register(
                     console.print(f"{escape(spec.server)}: {escape(check.tool)}: {check.state}")
                     console.print(f"  {escape(check.reason(lockfile.path))}", soft_wrap=True)
                     for line in check.diff().splitlines():
-                        style = "green" if line.startswith("+") else "red" if line.startswith("-") else ""
-                        text = escape(line)
-                        console.print(f"  [{style}]{text}[/]" if style else f"  {text}", soft_wrap=True)
+                        style = {"+": "green", "-": "red"}.get(line[:1], "default")
+                        console.print(f"  [{style}]{escape(line)}[/]", soft_wrap=True)
                     show_flags(check)
                 for gone in sorted(set(lockfile.servers.get(spec.server, {})) - listed):
                     console.print(f"{escape(spec.server)}: {escape(gone)}: no longer offered")
@@ -209,6 +215,8 @@ def register(
                     raise ConfigError(
                         f"--tool {', '.join(unknown)}: not offered by the servers of {agent_file}"
                     )
-            return pin(agent_file, lambda c: not names or c.tool in names, accept_flagged, who, "approve")
+            return pin(
+                agent_file, lambda c: not names or c.tool in names, accept_flagged, who, "approve"
+            )
 
         raise typer.Exit(guarded(go))

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -53,7 +52,9 @@ def test_a_poisoned_description_is_flagged_and_pinned_only_when_accepted(
     assert "add" in lockfile["servers"]["mail"]
 
 
-def test_lock_leaves_a_changed_tool_to_approve(write_agent: Any, charter_env: dict[str, str]) -> None:
+def test_lock_leaves_a_changed_tool_to_approve(
+    write_agent: Any, charter_env: dict[str, str]
+) -> None:
     assert runner_cli.invoke(app, ["mcp", "lock", str(write_agent())]).exit_code == 0
     changed = write_agent(env={"MCP_TEST_RUGPULL": "1"})
     result = runner_cli.invoke(app, ["mcp", "lock", str(changed), "--accept-flagged"])
@@ -180,7 +181,9 @@ def test_a_malformed_lockfile_is_one_line_and_exit_2(
 
 def test_an_agent_file_without_mcp_servers_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "plain.agent.yaml"
-    path.write_text(yaml.safe_dump({"name": "a", "toolsets": [{"ref": "charter.demo.tools:toolset"}]}))
+    path.write_text(
+        yaml.safe_dump({"name": "a", "toolsets": [{"ref": "charter.demo.tools:toolset"}]})
+    )
     result = runner_cli.invoke(app, ["mcp", "diff", str(path)])
     assert result.exit_code == 2
 

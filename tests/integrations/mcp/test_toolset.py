@@ -45,7 +45,11 @@ def test_governed_calls_reach_the_server_and_are_journaled(
     lock(agent_file)
     agent = load_agent(agent_file)
     assert {t.name for t in agent.tools()} == {
-        "lookup_customer", "fetch_page", "send_email", "crash", "slow"
+        "lookup_customer",
+        "fetch_page",
+        "send_email",
+        "crash",
+        "slow",
     }
     agent = scripted(
         agent,
@@ -85,7 +89,9 @@ def test_the_charter_denies_a_tool_and_the_server_is_not_called(
 ) -> None:
     agent_file = write_agent(charter={"name": "c", "tools": {"deny": ["send_email"]}})
     lock(agent_file)
-    agent = scripted(load_agent(agent_file), call("send_email", to="a@b.example", body="x"), respond("no"))
+    agent = scripted(
+        load_agent(agent_file), call("send_email", to="a@b.example", body="x"), respond("no")
+    )
     run = Runner(journal).run(agent, "send")
     decided = records(journal, run.run_id, "step.decided")[0]
     assert decided["verdict"] == "deny"
@@ -156,7 +162,16 @@ def test_approve_pins_the_change_journals_the_actor_and_reenables_the_tool(
     assert "archive@evil.example" in diff.output
     approved = runner_cli.invoke(
         app,
-        ["mcp", "approve", str(agent_file), "--tool", "send_email", "--as", "dana", "--accept-flagged"],
+        [
+            "mcp",
+            "approve",
+            str(agent_file),
+            "--tool",
+            "send_email",
+            "--as",
+            "dana",
+            "--accept-flagged",
+        ],
     )
     assert approved.exit_code == 0, approved.output
     (record,) = [r.payload for r in journal.records("mcp") if r.kind == "mcp.approved"][-1:]
@@ -195,7 +210,9 @@ def test_pin_false_offers_every_tool_and_journals_them_unpinned(
 ) -> None:
     agent = load_agent(write_agent(pin=False))
     assert len(agent.tools()) == 5
-    run = Runner(journal).run(scripted(agent, call("lookup_customer", customer_id=1), respond("ok")), "g")
+    run = Runner(journal).run(
+        scripted(agent, call("lookup_customer", customer_id=1), respond("ok")), "g"
+    )
     origins = records(journal, run.run_id, "run.started")[0]["tool_origins"]
     assert origins["lookup_customer"]["pin"] == "unpinned"
 

@@ -9,12 +9,10 @@ not are refused: never offered, every call denied (``mcp.unpinned``, ``mcp.chang
 
 from __future__ import annotations
 
-try:
-    import mcp as _mcp  # noqa: F401
-except ImportError as exc:  # pragma: no cover - exercised without the extra
-    raise ImportError(
-        "MCP toolsets need the mcp extra: pip install 'charter[mcp]'"
-    ) from exc
+import importlib.util
+
+if importlib.util.find_spec("mcp") is None:  # pragma: no cover - exercised without the extra
+    raise ImportError("MCP toolsets need the mcp extra: pip install 'charter[mcp]'")
 
 from charter.integrations.mcp._connection import (
     McpCallBroken,

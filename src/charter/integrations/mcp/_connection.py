@@ -16,11 +16,11 @@ import hashlib
 import os
 import sys
 import threading
-from collections.abc import AsyncIterator, Coroutine
+from collections.abc import AsyncGenerator, Coroutine
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
 from contextlib import asynccontextmanager
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from mcp import Client, StdioServerParameters
 from mcp.client.stdio import stdio_client
@@ -75,9 +75,7 @@ def _the_loop() -> _Loop:
 def connection_for(spec: McpServerSpec) -> McpConnection:
     """The process's connection to the server ``spec`` describes (not yet opened)."""
     # Keyed on the entry and the values it resolves to, hashed so no secret is kept as a key.
-    material = canonical_json(spec.model_dump(mode="json")) + canonical_json(
-        _secrets(spec)
-    )
+    material = canonical_json(spec.model_dump(mode="json")) + canonical_json(_secrets(spec))
     key = hashlib.sha256(material.encode()).hexdigest()
     with _loop_lock:
         found = _connections.get(key)
@@ -216,10 +214,13 @@ class McpConnection:
 
 
 def _reason(exc: BaseException) -> str:
-    while isinstance(exc, BaseExceptionGroup) and exc.exceptions:
-        exc = exc.exceptions[0]
-    text = " ".join(str(exc).split())[:200] or "no detail"
-    return f"{type(exc).__name__}: {text}"
+    leaf: BaseException = exc
+    inner: Any = getattr(leaf, "exceptions", None)  # an exception group: its first cause
+    while isinstance(inner, tuple) and inner:
+        leaf = cast(BaseException, inner[0])
+        inner = getattr(leaf, "exceptions", None)
+    text = " ".join(str(leaf).split())[:200] or "no detail"
+    return f"{type(leaf).__name__}: {text}"
 
 
 async def _list(client: Client) -> list[dict[str, Any]]:
@@ -245,7 +246,7 @@ def _transport(spec: McpServerSpec) -> Any:
 
 
 @asynccontextmanager
-async def _http(url: str, headers: dict[str, str]) -> AsyncIterator[Any]:
+async def _http(url: str, headers: dict[str, str]) -> AsyncGenerator[Any]:
     import httpx2
 
     timeout = httpx2.Timeout(30.0, read=300.0)

@@ -129,7 +129,9 @@ class Lockfile:
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise ConfigError(f"{path}: not a readable lockfile ({exc}); restore it from git") from exc
+            raise ConfigError(
+                f"{path}: not a readable lockfile ({exc}); restore it from git"
+            ) from exc
         problem = _problem(data)
         if problem:
             raise ConfigError(f"{path}: malformed lockfile: {problem}; restore it from git")
@@ -173,7 +175,7 @@ class Lockfile:
 
 
 def _problem(data: Any) -> str:
-    if not isinstance(data, dict) or data.get("version") != LOCK_VERSION:
+    if not isinstance(data, dict) or cast(dict[str, Any], data).get("version") != LOCK_VERSION:
         return f"expected an object with version {LOCK_VERSION}"
     servers = cast(dict[str, Any], data).get("servers")
     if not isinstance(servers, dict):
@@ -181,7 +183,8 @@ def _problem(data: Any) -> str:
     for server, tools in cast(dict[str, Any], servers).items():
         if not isinstance(tools, dict):
             return f"server {server!r}: tools must be an object"
-        for name, entry in cast(dict[str, Any], tools).items():
+        listed = cast(dict[str, Any], tools)
+        for name, entry in listed.items():
             if not isinstance(entry, dict):
                 return f"server {server!r} tool {name!r}: expected an object"
             entry = cast(dict[str, Any], entry)

@@ -25,7 +25,10 @@ MAX_DESCRIPTION = 1024
 """Characters of one description beyond which it is flagged as too long to review."""
 
 _PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
-    ("hidden tag", re.compile(r"<\s*/?\s*(important|system|instructions?|secret|hidden|admin)\b", re.I)),
+    (
+        "hidden tag",
+        re.compile(r"<\s*/?\s*(important|system|instructions?|secret|hidden|admin)\b", re.I),
+    ),
     (
         "overrides instructions",
         re.compile(
@@ -59,7 +62,10 @@ _PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
             re.I | re.S,
         ),
     ),
-    ("always-do instruction", re.compile(r"\b(always|never)\b.{0,30}\b(also|first|instead)\b", re.I)),
+    (
+        "always-do instruction",
+        re.compile(r"\b(always|never)\b.{0,30}\b(also|first|instead)\b", re.I),
+    ),
 )
 
 
@@ -72,7 +78,9 @@ def poison_flags(definition: dict[str, Any]) -> list[str]:
             flags.append(f"{where}: {len(text)} characters (over {MAX_DESCRIPTION})")
         odd = sorted({f"U+{ord(c):04X}" for c in text if _invisible(c)})
         if odd:
-            flags.append(f"{where}: invisible or direction-changing characters {', '.join(odd[:5])}")
+            flags.append(
+                f"{where}: invisible or direction-changing characters {', '.join(odd[:5])}"
+            )
         for label, pattern in _PATTERNS:
             found = pattern.search(text)
             if found:
@@ -99,8 +107,9 @@ def _texts(definition: dict[str, Any]) -> Iterator[tuple[str, str]]:
 def _schema_texts(schema: dict[str, Any], path: str) -> Iterator[tuple[str, str]]:
     for key in ("description", "title", "default"):
         value = schema.get(key)
-        if isinstance(value, str) and key != "title" or (key == "title" and isinstance(value, str) and len(value) > 80):
-            yield f"{path}.{key}", cast(str, value)
+        # Short titles are generated from names ("Customer Id"); long ones are prose.
+        if isinstance(value, str) and (key != "title" or len(value) > 80):
+            yield f"{path}.{key}", value
     for key in ("properties", "$defs", "definitions"):
         children = schema.get(key)
         if isinstance(children, dict):

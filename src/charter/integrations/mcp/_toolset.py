@@ -39,11 +39,12 @@ class McpArgs(BaseModel):
     def _check_schema(cls, data: Any) -> Any:
         if not isinstance(data, Mapping):
             raise ValueError("arguments must be an object")
-        validator = jsonschema.Draft202012Validator(cls.input_schema)
-        errors = sorted(validator.iter_errors(dict(cast(Mapping[str, Any], data))), key=str)
+        args = dict(cast(Mapping[str, Any], data))
+        validator: Any = jsonschema.Draft202012Validator(cls.input_schema)
+        errors: list[jsonschema.ValidationError] = sorted(validator.iter_errors(args), key=str)
         if errors:
             raise ValueError("; ".join(_problem(e) for e in errors[:5]))
-        return data
+        return args
 
 
 def _problem(error: jsonschema.ValidationError) -> str:
@@ -75,7 +76,9 @@ def mcp_toolset(options: Mapping[str, Any], source: str) -> list[Tool]:
     return [mcp_tool(spec, connection, check, lockfile.path) for check in checks]
 
 
-def mcp_tool(spec: McpServerSpec, connection: McpConnection, check: PinCheck, lockfile: Path) -> Tool:
+def mcp_tool(
+    spec: McpServerSpec, connection: McpConnection, check: PinCheck, lockfile: Path
+) -> Tool:
     """One listed tool as a charter :class:`~charter.tools.Tool`."""
     definition = check.new_definition or {}
     name = check.tool
@@ -84,11 +87,17 @@ def mcp_tool(spec: McpServerSpec, connection: McpConnection, check: PinCheck, lo
     contract = effective_contract(spec, name, annotations)
     args_model = cast(
         type[McpArgs],
-        type(f"{spec.server}_{name}_args", (McpArgs,), {"input_schema": schema, "__module__": __name__}),
+        type(
+            f"{spec.server}_{name}_args",
+            (McpArgs,),
+            {"input_schema": schema, "__module__": __name__},
+        ),
     )
     missing = [t for t in contract.targets if t not in (schema.get("properties") or {})]
     if missing:
-        raise ConfigError(f"mcp server {spec.server!r}: tool {name!r}: targets {missing} are not arguments")
+        raise ConfigError(
+            f"mcp server {spec.server!r}: tool {name!r}: targets {missing} are not arguments"
+        )
     refusal = None
     if not check.allowed:
         refusal = ToolRefusal(check.rule, check.reason(lockfile), check.record(lockfile))
