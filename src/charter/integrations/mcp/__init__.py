@@ -9,10 +9,12 @@ not are refused: never offered, every call denied (``mcp.unpinned``, ``mcp.chang
 
 from __future__ import annotations
 
-import importlib.util
+import importlib
 
-if importlib.util.find_spec("mcp") is None:  # pragma: no cover - exercised without the extra
-    raise ImportError("MCP toolsets need the mcp extra: pip install 'charter[mcp]'")
+try:
+    importlib.import_module("mcp")
+except ImportError as exc:
+    raise ImportError("MCP toolsets need the mcp extra: pip install 'charter[mcp]'") from exc
 
 from charter.integrations.mcp._connection import (
     McpCallBroken,
