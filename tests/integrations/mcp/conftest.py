@@ -52,6 +52,7 @@ def write_agent(tmp_path: Path, outbox: Path) -> AgentWriter:
         *,
         env: dict[str, str] | None = None,
         charter: dict[str, Any] | None = None,
+        reasoner: dict[str, Any] | None = None,
         name: str = "mail.agent.yaml",
         **entry: Any,
     ) -> Path:
@@ -70,7 +71,7 @@ def write_agent(tmp_path: Path, outbox: Path) -> AgentWriter:
         body = {
             "name": "mail-agent",
             "toolsets": [{"mcp": server}],
-            "reasoner": {"kind": "rules", "steps": [{"respond": "done"}]},
+            "reasoner": reasoner or {"kind": "rules", "steps": [{"respond": "done"}]},
             "charter": charter or {"name": "mail-charter"},
         }
         path.write_text(yaml.safe_dump(body), encoding="utf-8")
