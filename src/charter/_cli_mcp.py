@@ -40,8 +40,8 @@ APPROVAL_RUN = "mcp"
 
 def servers_of(agent_file: Path) -> list[McpServerSpec]:
     """The MCP server entries of an agent file; ConfigError if it names none."""
-    from charter._yaml import load_model, read_yaml_mapping
-    from charter.integrations.mcp import McpServerSpec
+    from charter._yaml import read_yaml_mapping
+    from charter.integrations.mcp import load_server
 
     data = read_yaml_mapping(agent_file)
     toolsets = data.get("toolsets")
@@ -53,8 +53,7 @@ def servers_of(agent_file: Path) -> list[McpServerSpec]:
             entries.append(cast(dict[str, Any], entry))
     if not entries:
         raise ConfigError(f"{agent_file}: field toolsets: names no mcp server")
-    where = f"{agent_file}: field toolsets (mcp)"
-    return [load_model(McpServerSpec, dict(e), where) for e in entries]
+    return [load_server(e, agent_file) for e in entries]
 
 
 def compare(agent_file: Path) -> tuple[Lockfile, list[tuple[McpServerSpec, list[PinCheck]]]]:

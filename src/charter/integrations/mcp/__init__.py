@@ -33,7 +33,7 @@ from charter.integrations.mcp._lockfile import (
     lock_path,
 )
 from charter.integrations.mcp._poison import poison_flags
-from charter.integrations.mcp._spec import McpServerSpec, effective_contract
+from charter.integrations.mcp._spec import McpServerSpec, effective_contract, load_server
 from charter.integrations.mcp._toolset import McpToolError, mcp_tool, mcp_toolset
 
 __all__ = [
@@ -51,6 +51,7 @@ __all__ = [
     "connection_for",
     "definition_hash",
     "effective_contract",
+    "load_server",
     "lock_path",
     "mcp_tool",
     "mcp_toolset",

@@ -238,7 +238,10 @@ async def _list(client: Client) -> list[dict[str, Any]]:
 def _transport(spec: McpServerSpec) -> Any:
     if spec.command is not None:
         params = StdioServerParameters(
-            command=spec.command, args=list(spec.args), env=spec.resolved_env() or None
+            command=spec.command,
+            args=list(spec.args),
+            env=spec.resolved_env() or None,
+            cwd=spec.cwd,
         )
         # The server's own logging would interleave with charter's output: discard it.
         return stdio_client(params, errlog=_devnull())

@@ -23,10 +23,13 @@ look safer than the agent file says (see :func:`effective_contract`).
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
+from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from charter._yaml import load_model
 from charter.errors import ConfigError
 from charter.tools import Confidentiality, SideEffect, ToolContract, Trust
 
@@ -66,7 +69,11 @@ class McpServerSpec(BaseModel):
     """stdio: the command that starts the server."""
     args: list[str] = Field(default_factory=lambda: [])
     env: dict[str, str | EnvRef] = Field(default_factory=lambda: {})
-    """stdio: environment of the server process (values may be ``{env: NAME}``)."""
+    """stdio: environment of the server process (values may be ``{env: NAME}``); it
+    inherits only the SDK's safe defaults (PATH, HOME, ...), never charter's own."""
+    cwd: str | None = None
+    """stdio: the server's working directory, relative to the agent file's (default:
+    the agent file's directory, so ``args`` may name a script beside it)."""
     url: str | None = Field(default=None, pattern=r"^https?://")
     """Streamable HTTP: the endpoint."""
     headers: dict[str, EnvRef] = Field(default_factory=lambda: {})
@@ -107,6 +114,15 @@ class McpServerSpec(BaseModel):
     def resolved_headers(self) -> dict[str, str]:
         """The HTTP headers; ConfigError naming (never showing) a missing variable."""
         return {key: _value(value, f"header {key}") for key, value in self.headers.items()}
+
+
+def load_server(options: Mapping[str, Any], agent_file: Path) -> McpServerSpec:
+    """Validate one ``mcp:`` entry of ``agent_file``, its ``cwd`` resolved beside it."""
+    spec = load_model(McpServerSpec, dict(options), f"{agent_file}: field toolsets (mcp)")
+    if spec.command is None:
+        return spec
+    cwd = (agent_file.resolve().parent / (spec.cwd or ".")).resolve()
+    return spec.model_copy(update={"cwd": str(cwd)})
 
 
 def _value(value: str | EnvRef, what: str) -> str:

@@ -11,11 +11,10 @@ from typing import Any, ClassVar, cast
 import jsonschema
 from pydantic import BaseModel, ConfigDict, model_validator
 
-from charter._yaml import load_model
 from charter.errors import ConfigError
 from charter.integrations.mcp._connection import McpCallBroken, McpConnection, connection_for
 from charter.integrations.mcp._lockfile import Lockfile, PinCheck, definition_hash, lock_path
-from charter.integrations.mcp._spec import McpServerSpec, effective_contract
+from charter.integrations.mcp._spec import McpServerSpec, effective_contract, load_server
 from charter.tools import Tool, ToolOutcomeUnknownError, ToolRefusal
 
 
@@ -61,8 +60,8 @@ def mcp_toolset(options: Mapping[str, Any], source: str) -> list[Tool]:
     Raises:
         ConfigError: the entry is invalid, or the server cannot be reached or listed.
     """
-    spec = load_model(McpServerSpec, dict(options), f"{source}: field toolsets (mcp)")
     agent_file = Path(source)
+    spec = load_server(options, agent_file)
     lockfile = Lockfile.read(lock_path(agent_file))
     connection = connection_for(spec)
     listed = connection.list_tools()
