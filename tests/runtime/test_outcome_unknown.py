@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from pathlib import Path
 
 from charter.journal import Journal
@@ -39,3 +41,26 @@ def test_a_read_with_an_unknown_outcome_is_only_an_error(tmp_path: Path) -> None
     )
     (effect,) = [r.payload for r in journal.records(run.run_id) if r.kind == "step.effect"]
     assert effect["status"] == "error" and effect["in_doubt"] is False
+
+
+def test_a_late_answer_that_is_still_unknown_leaves_the_write_in_doubt(tmp_path: Path) -> None:
+    finished = threading.Event()
+
+    @tool(side_effect="write", timeout_s=0.2)
+    def transfer(to: str) -> str:
+        """Send money."""
+        time.sleep(0.6)
+        finished.set()
+        raise ToolOutcomeUnknownError("the connection closed before the answer")
+
+    journal = Journal(f"sqlite:///{tmp_path / 'j.db'}")
+    runner = Runner(journal)
+    run = runner.run(
+        make_agent([transfer], ScriptedReasoner([call("transfer", to="a"), respond("x")])), "g"
+    )
+    (effect,) = [r.payload for r in journal.records(run.run_id) if r.kind == "step.effect"]
+    assert (effect["status"], effect["in_doubt"]) == ("timeout", True)
+    assert finished.wait(10)
+    time.sleep(0.3)  # the late-result callback runs right after the call ends
+    kinds = [r.kind for r in journal.records(run.run_id)]
+    assert "effect.resolved" not in kinds  # not "did_not_happen": nobody knows

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import time
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +13,7 @@ from typer.testing import CliRunner
 from charter import settings
 from charter.agent import Agent, load_agent
 from charter.cli import app
+from charter.errors import ConfigError
 from charter.journal import Journal
 from charter.runtime import Runner
 from charter.testing import ScriptedReasoner, call, respond
@@ -245,3 +247,32 @@ def test_a_server_that_dies_mid_read_is_an_error_not_a_doubt(
     run = Runner(journal).run(agent, "g")
     (effect,) = records(journal, run.run_id, "step.effect")
     assert effect["status"] == "error" and not effect.get("in_doubt")
+
+
+def test_a_write_that_outlives_its_timeout_is_in_doubt_until_its_late_answer(
+    write_agent: Any, journal: Journal
+) -> None:
+    agent_file = write_agent(
+        tools={"slow": {"side_effect": "write", "timeout_s": 0.5}, "send_email": {}}
+    )
+    lock(agent_file)
+    agent = scripted(load_agent(agent_file), call("slow", seconds=2), respond("ok"))
+    run = Runner(journal).run(agent, "g")
+    (effect,) = records(journal, run.run_id, "step.effect")
+    assert (effect["status"], effect["in_doubt"]) == ("timeout", True)
+    deadline = time.monotonic() + 30
+    resolved: list[dict[str, Any]] = []
+    while not resolved and time.monotonic() < deadline:
+        time.sleep(0.2)
+        resolved = records(journal, run.run_id, "effect.resolved")
+    assert resolved and resolved[0]["outcome"] == "happened"  # the server did answer
+
+
+def test_a_server_that_never_answers_is_a_load_error_within_its_connect_timeout(
+    write_agent: Any,
+) -> None:
+    agent_file = write_agent(args=["-c", "import time; time.sleep(60)"], connect_timeout_s=1)
+    started = time.monotonic()
+    with pytest.raises(ConfigError, match=r"mcp server 'mail' .*cannot connect"):
+        load_agent(agent_file)
+    assert time.monotonic() - started < 30

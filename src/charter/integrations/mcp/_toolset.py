@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from concurrent.futures import TimeoutError as FutureTimeout
 from pathlib import Path
 from typing import Any, ClassVar, cast
 
@@ -106,12 +107,14 @@ def mcp_tool(
         timeout = contract.timeout_s or 300.0
         try:
             # A session that lists the tool otherwise than when it was loaded (a server
-            # that changed and restarted meanwhile) is never sent the call.
-            result = connection.call(name, args, timeout * 4, pinned)
-        except McpCallBroken as exc:
+            # that changed and restarted meanwhile) is never sent the call. The wait
+            # outlasts the runner's timeout, so a late answer is journaled as it is.
+            result = connection.call(name, args, max(4 * timeout, 60.0), pinned)
+        except (McpCallBroken, FutureTimeout) as exc:
             if contract.side_effect == "read":
                 raise
-            raise ToolOutcomeUnknownError(str(exc)) from exc
+            why = str(exc) or f"no answer from mcp server {spec.server!r} to {name!r}"
+            raise ToolOutcomeUnknownError(why) from exc
         texts = [getattr(block, "text", None) for block in result.content]
         text = "\n".join(t for t in texts if isinstance(t, str))
         if result.is_error:
