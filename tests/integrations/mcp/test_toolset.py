@@ -276,3 +276,33 @@ def test_a_server_that_never_answers_is_a_load_error_within_its_connect_timeout(
     with pytest.raises(ConfigError, match=r"mcp server 'mail' .*cannot connect"):
         load_agent(agent_file)
     assert time.monotonic() - started < 30
+
+
+def test_charter_conditions_read_an_mcp_tools_arguments(
+    write_agent: Any, outbox: Path, journal: Journal
+) -> None:
+    rule = {
+        "id": "no-mail-outside",
+        "effect": "deny",
+        "tools": ["send_email"],
+        "when": 'context.args.to like "*@evil.example"',
+    }
+    agent_file = write_agent(charter={"name": "c", "rules": [rule]})
+    lock(agent_file)
+    agent = scripted(
+        load_agent(agent_file),
+        call("send_email", to="x@evil.example", body="hi"),
+        call("send_email", to="ada@example.com", body="hi"),
+        respond("ok"),
+    )
+    run = Runner(journal).run(agent, "mail x@evil.example and ada@example.com")
+    decided = records(journal, run.run_id, "step.decided")
+    assert (decided[0]["verdict"], decided[0]["rules"]) == ("deny", ["no-mail-outside"])
+    assert decided[1]["verdict"] == "allow"
+    assert outbox.read_text() == "ada@example.com\thi\n"
+
+
+def test_a_condition_on_an_argument_the_tool_lacks_names_its_arguments(write_agent: Any) -> None:
+    rule = {"id": "r", "effect": "deny", "tools": ["send_email"], "when": "context.args.cc == 1"}
+    with pytest.raises(ConfigError, match=r"send_email has no argument cc \(it has to, body\)"):
+        load_agent(write_agent(charter={"name": "c", "rules": [rule]}))
