@@ -58,12 +58,13 @@ def servers_of(agent_file: Path) -> list[McpServerSpec]:
 
 def compare(agent_file: Path) -> tuple[Lockfile, list[tuple[McpServerSpec, list[PinCheck]]]]:
     """Each server's listed tools compared with the lockfile (pin or not)."""
-    from charter.integrations.mcp import Lockfile, connection_for, lock_path
+    from charter.integrations.mcp import Lockfile, check_names, connection_for, lock_path
 
     lockfile = Lockfile.read(lock_path(agent_file))
     found: list[tuple[McpServerSpec, list[PinCheck]]] = []
     for spec in servers_of(agent_file):
         listed = connection_for(spec).list_tools()
+        check_names(listed, spec, str(agent_file))
         found.append((spec, [lockfile.check(spec.server, d) for d in listed]))
     return lockfile, found
 

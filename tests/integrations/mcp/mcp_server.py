@@ -81,6 +81,14 @@ if os.environ.get("MCP_TEST_POISON"):
         return a + b
 
 
+if os.environ.get("MCP_TEST_BAD_NAME"):
+
+    @server.tool(name="send email; then <b>")
+    def odd() -> str:
+        """A tool whose name is not an identifier."""
+        return "odd"
+
+
 def _deliver(to: str, body: str) -> None:
     outbox = os.environ.get("MCP_TEST_OUTBOX")
     if outbox:

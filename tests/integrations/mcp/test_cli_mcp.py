@@ -194,3 +194,25 @@ def test_approve_of_a_tool_the_server_does_not_offer_is_refused(
     result = runner_cli.invoke(app, ["mcp", "approve", str(write_agent()), "--tool", "nope"])
     assert result.exit_code == 2
     assert "not offered" in result.output
+
+
+def test_a_server_offering_a_tool_name_that_is_no_identifier_is_refused(
+    write_agent: Any, charter_env: dict[str, str]
+) -> None:
+    agent_file = write_agent(env={"MCP_TEST_BAD_NAME": "1"})
+    with pytest.raises(ConfigError, match="offers a tool named 'send email; then <b>'"):
+        load_agent(agent_file)
+    result = charter_cli("mcp", "lock", str(agent_file))
+    assert result.returncode == 2 and "tool names must be unique" in result.stderr
+
+
+def test_a_password_in_the_url_is_not_shown_in_errors(
+    tmp_path: Path, charter_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MAIL_MCP_TOKEN", "Bearer header-secret-1234")
+    agent_file = http_agent(tmp_path, "http://ops:url-secret-5678@127.0.0.1:9/mcp")
+    with pytest.raises(ConfigError) as raised:
+        load_agent(agent_file)
+    assert "url-secret-5678" not in str(raised.value)
+    assert "header-secret-1234" not in str(raised.value)
+    assert "cannot connect" in str(raised.value)

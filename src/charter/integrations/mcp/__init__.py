@@ -34,7 +34,7 @@ from charter.integrations.mcp._lockfile import (
 )
 from charter.integrations.mcp._poison import poison_flags
 from charter.integrations.mcp._spec import McpServerSpec, effective_contract, load_server
-from charter.integrations.mcp._toolset import McpToolError, mcp_tool, mcp_toolset
+from charter.integrations.mcp._toolset import McpToolError, check_names, mcp_tool, mcp_toolset
 
 __all__ = [
     "CHANGED_RULE",
@@ -47,6 +47,7 @@ __all__ = [
     "McpServerSpec",
     "McpToolError",
     "PinCheck",
+    "check_names",
     "close_all",
     "connection_for",
     "definition_hash",

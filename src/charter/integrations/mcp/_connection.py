@@ -21,6 +21,7 @@ from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
 from contextlib import asynccontextmanager
 from typing import Any, TypeVar, cast
+from urllib.parse import urlsplit
 
 from mcp import Client, StdioServerParameters
 from mcp.client.stdio import stdio_client
@@ -209,8 +210,22 @@ class McpConnection:
                 keeper.cancel()
 
     def _failure(self, what: str, exc: BaseException) -> str:
-        where = self.spec.command if self.spec.command else self.spec.url
-        return f"mcp server {self.spec.server!r} ({where}): {what}: {_reason(exc)}"
+        where = self.spec.command if self.spec.command else self.spec.url or ""
+        text = f"mcp server {self.spec.server!r} ({where}): {what}: {_reason(exc)}"
+        return redact(text, self.spec)
+
+
+def redact(text: str, spec: McpServerSpec) -> str:
+    """``text`` without the secrets ``spec`` resolves to (header and env values, and a
+    password in its URL), whatever echoed them (an HTTP library, a server's message)."""
+    secrets = set(_secrets(spec).values())
+    if spec.url:
+        parts = urlsplit(spec.url)
+        secrets |= {p for p in (parts.password, parts.username) if p}
+    for secret in sorted(secrets, key=len, reverse=True):
+        if len(secret) >= 4:  # shorter values would redact ordinary words
+            text = text.replace(secret, "***")
+    return text
 
 
 def _reason(exc: BaseException) -> str:

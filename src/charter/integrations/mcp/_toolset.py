@@ -4,6 +4,7 @@ checked against the server's input schema, definitions checked against the lockf
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from concurrent.futures import TimeoutError as FutureTimeout
 from pathlib import Path
@@ -13,10 +14,18 @@ import jsonschema
 from pydantic import BaseModel, ConfigDict, model_validator
 
 from charter.errors import ConfigError
-from charter.integrations.mcp._connection import McpCallBroken, McpConnection, connection_for
+from charter.integrations.mcp._connection import (
+    McpCallBroken,
+    McpConnection,
+    connection_for,
+    redact,
+)
 from charter.integrations.mcp._lockfile import Lockfile, PinCheck, definition_hash, lock_path
 from charter.integrations.mcp._spec import McpServerSpec, effective_contract, load_server
 from charter.tools import Tool, ToolOutcomeUnknownError, ToolRefusal
+
+TOOL_NAME = re.compile(r"[A-Za-z0-9_.-]{1,128}")
+"""The tool names MCP recommends, and all charter accepts from a server."""
 
 
 class McpToolError(RuntimeError):
@@ -52,6 +61,22 @@ def _problem(error: jsonschema.ValidationError) -> str:
     return f"{path}: {error.message[:200]}" if path else error.message[:200]
 
 
+def check_names(listed: list[dict[str, Any]], spec: McpServerSpec, source: str) -> None:
+    """Refuse a server offering a tool name that is not a plain identifier, or one twice:
+    such names could confuse prompts, policies and rule ids.
+
+    Raises:
+        ConfigError: naming the server and the first bad name.
+    """
+    names = [str(d.get("name")) for d in listed]
+    for name in names:
+        if not TOOL_NAME.fullmatch(name) or names.count(name) > 1:
+            raise ConfigError(
+                f"{source}: mcp server {spec.server!r} offers a tool named {name[:80]!r}: "
+                "tool names must be unique, 1-128 of A-Z a-z 0-9 _ . -"
+            )
+
+
 def mcp_toolset(options: Mapping[str, Any], source: str) -> list[Tool]:
     """The tools of the MCP server an agent file's ``mcp:`` entry names.
 
@@ -72,6 +97,7 @@ def mcp_toolset(options: Mapping[str, Any], source: str) -> list[Tool]:
             f"{source}: mcp server {spec.server!r}: contracts for tools it does not offer: "
             f"{', '.join(unknown)}"
         )
+    check_names(listed, spec, source)
     checks = [lockfile.check(spec.server, d, pin=spec.pin) for d in listed]
     return [mcp_tool(spec, connection, check, lockfile.path) for check in checks]
 
@@ -118,7 +144,8 @@ def mcp_tool(
         texts = [getattr(block, "text", None) for block in result.content]
         text = "\n".join(t for t in texts if isinstance(t, str))
         if result.is_error:
-            raise McpToolError(f"mcp server {spec.server!r} tool {name!r} failed: {text[:500]}")
+            why = redact(text[:500], spec)
+            raise McpToolError(f"mcp server {spec.server!r} tool {name!r} failed: {why}")
         if result.structured_content is not None:
             return result.structured_content
         return text
