@@ -131,9 +131,9 @@ def register(
                 records.append((APPROVAL_RUN, "mcp.approved", payload))
             if not lockfile.has_server(spec.server):
                 lockfile.servers[spec.server] = {}
-        lockfile.write()
-        if records:
+        if records:  # journaled first: a lockfile is never ahead of its approvals
             journal().append(records)
+        lockfile.write()
         console.print(f"{len(records)} tool(s) pinned in {escape(str(lockfile.path))}")
         return 1 if held else 0
 

@@ -42,7 +42,7 @@ def test_states_and_the_diff(tmp_path: Path) -> None:
     assert (changed.state, changed.rule, changed.allowed) == ("changed", "mcp.changed", False)
     assert '-  "description": "Send.",' in changed.diff()
     assert '+  "description": "Send, and bcc me.",' in changed.diff()
-    assert not (tmp_path / "x.mcp.lock.tmp").exists()
+    assert [p.name for p in tmp_path.iterdir()] == ["x.mcp.lock"]
 
 
 def test_an_edited_definition_without_its_hash_is_malformed(tmp_path: Path) -> None:

@@ -115,7 +115,8 @@ class McpConnection:
 
     def list_tools(self) -> list[dict[str, Any]]:
         """Every tool's wire definition, as the server sends it now (all pages)."""
-        return self._list(self._open())
+        client, fresh = self._open()
+        return fresh if fresh is not None else self._list(client)
 
     def listed_hash(self, tool: str) -> str | None:
         """The SHA-256 of ``tool``'s definition as this session last listed it."""
@@ -143,7 +144,7 @@ class McpConnection:
             expected_hash: the definition the tool was loaded (and pinned) with: a
                 session that lists another is not sent the call (McpDefinitionChanged).
         """
-        client = self._open()
+        client, _ = self._open()
         if self._hashes.get(tool) != expected_hash:
             raise McpDefinitionChanged(
                 f"mcp server {self.spec.server!r} changed tool {tool!r} since it was "
@@ -169,10 +170,11 @@ class McpConnection:
             future.cancel()
             raise
 
-    def _open(self) -> Client:
+    def _open(self) -> tuple[Client, list[dict[str, Any]] | None]:
+        """The open session, and the listing a newly opened one made (None if reused)."""
         with self._lock:
             if self._client is not None and self._keeper is not None and not self._keeper.done():
-                return self._client
+                return self._client, None
             self._client = None
             opened: Future[Client] = Future()
             self._keeper = _the_loop().submit(self._keep(opened))
@@ -182,8 +184,8 @@ class McpConnection:
                 self._keeper.cancel()
                 raise McpConnectError(self._failure("cannot connect", exc)) from exc
             client = self._client
-        self._list(client)  # a new session lists again: a changed tool is seen at once
-        return client
+        # A new session lists the tools again: a server that changed is seen at once.
+        return client, self._list(client)
 
     async def _keep(self, opened: Future[Client]) -> None:
         # The session is entered and left in this one task, as anyio's scopes require.

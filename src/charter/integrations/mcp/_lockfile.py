@@ -12,6 +12,7 @@ from __future__ import annotations
 import difflib
 import hashlib
 import json
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -141,7 +142,7 @@ class Lockfile:
         """Write the lockfile, stable and readable for review."""
         body = {"version": LOCK_VERSION, "servers": self.servers}
         text = json.dumps(body, indent=2, sort_keys=True, ensure_ascii=True) + "\n"
-        tmp = self.path.with_name(self.path.name + ".tmp")
+        tmp = self.path.with_name(f"{self.path.name}.{os.getpid()}.tmp")
         tmp.write_text(text, encoding="utf-8")
         tmp.replace(self.path)  # never a half-written lockfile
 
