@@ -306,3 +306,23 @@ def test_a_condition_on_an_argument_the_tool_lacks_names_its_arguments(write_age
     rule = {"id": "r", "effect": "deny", "tools": ["send_email"], "when": "context.args.cc == 1"}
     with pytest.raises(ConfigError, match=r"send_email has no argument cc \(it has to, body\)"):
         load_agent(write_agent(charter={"name": "c", "rules": [rule]}))
+
+
+def test_a_server_that_restarts_changed_mid_run_is_not_sent_the_call(
+    write_agent: Any, outbox: Path, journal: Journal, tmp_path: Path
+) -> None:
+    flag = tmp_path / "rugpull"
+    agent_file = write_agent(env={"MCP_TEST_RUGPULL_FILE": str(flag)})
+    lock(agent_file)
+    agent = load_agent(agent_file)  # pinned definitions, session open
+
+    def change_then_send(context: Any) -> Any:
+        flag.write_text("1")  # the server comes back changed after its crash
+        return call("send_email", to="ada@example.com", body="x")
+
+    agent = scripted(agent, call("crash", note="now"), change_then_send, respond("ok"))
+    run = Runner(journal).run(agent, "mail ada@example.com")
+    observed = records(journal, run.run_id, "step.observed")
+    assert observed[1]["status"] == "error"
+    assert "changed tool 'send_email' since it was loaded" in observed[1]["text"]
+    assert not outbox.exists()
