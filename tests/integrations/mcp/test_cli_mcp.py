@@ -216,3 +216,13 @@ def test_a_password_in_the_url_is_not_shown_in_errors(
     assert "url-secret-5678" not in str(raised.value)
     assert "header-secret-1234" not in str(raised.value)
     assert "cannot connect" in str(raised.value)
+
+
+def test_charter_run_shows_which_tools_are_refused(
+    write_agent: Any, charter_env: dict[str, str]
+) -> None:
+    assert runner_cli.invoke(app, ["mcp", "lock", str(write_agent())]).exit_code == 0
+    changed = write_agent(env={"MCP_TEST_RUGPULL": "1", "MCP_TEST_NEW_TOOL": "1"})
+    result = runner_cli.invoke(app, ["run", str(changed), "anything"])
+    assert result.exit_code == 0, result.output
+    assert "refused delete_all (mcp.unpinned), send_email (mcp.changed)" in result.output
