@@ -67,9 +67,7 @@ class Agent:
     def tools(self) -> list[Tool]:
         """Tools offered to the reasoner (revoked and refused ones are withheld)."""
         return [
-            t
-            for t in self.inventory
-            if not self.inventory.is_revoked(t.name) and t.refusal is None
+            t for t in self.inventory if not self.inventory.is_revoked(t.name) and t.refusal is None
         ]
 
     def govern(
@@ -155,18 +153,22 @@ class Agent:
             version_id: :attr:`version_id`, when the caller has it already (a run computes
                 it once).
         """
-        return {
-            "agent": self.name,
-            "agent_version": self.version,
-            "version_id": version_id or self.version_id,
-            "reasoner": self.reasoner.describe(),
-            "charter": {
-                "name": self.charter.name,
-                "version": self.charter.version,
-                "policy": self.charter.policy_hash,
-            },
-            "tools": self.inventory.names(),
-        } | ({"source": self.source} if self.source else {}) | self._refusals()
+        return (
+            {
+                "agent": self.name,
+                "agent_version": self.version,
+                "version_id": version_id or self.version_id,
+                "reasoner": self.reasoner.describe(),
+                "charter": {
+                    "name": self.charter.name,
+                    "version": self.charter.version,
+                    "policy": self.charter.policy_hash,
+                },
+                "tools": self.inventory.names(),
+            }
+            | ({"source": self.source} if self.source else {})
+            | self._refusals()
+        )
 
     def _refusals(self) -> dict[str, Any]:
         refused = {t.name: t.refusal.detail for t in self.inventory if t.refusal is not None}
