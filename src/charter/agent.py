@@ -153,24 +153,23 @@ class Agent:
             version_id: :attr:`version_id`, when the caller has it already (a run computes
                 it once).
         """
-        return (
-            {
-                "agent": self.name,
-                "agent_version": self.version,
-                "version_id": version_id or self.version_id,
-                "reasoner": self.reasoner.describe(),
-                "charter": {
-                    "name": self.charter.name,
-                    "version": self.charter.version,
-                    "policy": self.charter.policy_hash,
-                },
-                "tools": self.inventory.names(),
-            }
-            | ({"source": self.source} if self.source else {})
-            | self._refusals()
-        )
+        return {
+            "agent": self.name,
+            "agent_version": self.version,
+            "version_id": version_id or self.version_id,
+            "reasoner": self.reasoner.describe(),
+            "charter": {
+                "name": self.charter.name,
+                "version": self.charter.version,
+                "policy": self.charter.policy_hash,
+            },
+            "tools": self.inventory.names(),
+            **self._tool_provenance(),
+        } | ({"source": self.source} if self.source else {})
 
-    def _refusals(self) -> dict[str, Any]:
+    def _tool_provenance(self) -> dict[str, Any]:
+        """Which tools are refused and why, and where tools came from (e.g. an MCP
+        server and the hash of the definition loaded)."""
         refused = {t.name: t.refusal.detail for t in self.inventory if t.refusal is not None}
         origins = {t.name: t.origin for t in self.inventory if t.origin is not None}
         return ({"refused_tools": refused} if refused else {}) | (
