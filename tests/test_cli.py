@@ -96,7 +96,7 @@ def test_run_whose_tool_failed_exits_1_though_it_completed(env: Path) -> None:
 
 
 def test_run_whose_call_was_denied_exits_4_and_lists_as_denied(env: Path) -> None:
-    cli.invoke(app, ["tools", "revoke", "lookup_order", "--reason", "leak"])
+    cli.invoke(app, ["tools", "revoke", "lookup_order", "--reason", "leak", "--new-name"])
 
     result = cli.invoke(app, ["run", str(env / "agent.yaml"), "Where is order 1042?"])
     listed = cli.invoke(app, ["runs"])
@@ -442,7 +442,10 @@ def test_policy_explain_of_a_missing_step_is_a_one_line_error(env: Path) -> None
 
 
 def test_paused_agent_does_not_run_until_resumed(env: Path) -> None:
-    paused = cli.invoke(app, ["agents", "pause", "order-desk", "--reason", "incident 42"])
+    agent_file = ["--agent-file", str(env / "agent.yaml")]
+    paused = cli.invoke(
+        app, ["agents", "pause", "order-desk", "--reason", "incident 42", *agent_file]
+    )
     blocked = cli.invoke(app, ["run", str(env / "agent.yaml"), "Where is order 1042?"])
     listed = cli.invoke(app, ["controls"])
     cli.invoke(app, ["agents", "resume", "order-desk"])
@@ -457,7 +460,8 @@ def test_paused_agent_does_not_run_until_resumed(env: Path) -> None:
 
 def test_revoked_tool_is_denied_and_the_actor_journaled(env: Path) -> None:
     revoked = cli.invoke(
-        app, ["tools", "revoke", "lookup_order", "--reason", "leak", "--actor", "secops"]
+        app,
+        ["tools", "revoke", "lookup_order", "--reason", "leak", "--actor", "secops", "--new-name"],
     )
     result = cli.invoke(app, ["run", str(env / "agent.yaml"), "Where is order 1042?"])
 
@@ -474,13 +478,13 @@ def test_revoked_tool_is_denied_and_the_actor_journaled(env: Path) -> None:
 
 
 def test_restored_tool_runs_again(env: Path) -> None:
-    cli.invoke(app, ["tools", "revoke", "lookup_order", "--reason", "leak"])
+    cli.invoke(app, ["tools", "revoke", "lookup_order", "--reason", "leak", "--new-name"])
     cli.invoke(app, ["tools", "restore", "lookup_order"])
 
     result = cli.invoke(app, ["run", str(env / "agent.yaml"), "Where is order 1042?"])
 
     assert "allow by tools.allow" in result.output
-    assert "no agent paused, no tool revoked" in cli.invoke(app, ["controls"]).output
+    assert "no agent paused or supervised, no tool revoked" in cli.invoke(app, ["controls"]).output
 
 
 def test_show_exits_6_for_a_rolled_back_run_and_5_for_a_cancelled_one(env: Path) -> None:

@@ -107,7 +107,7 @@ def test_readme_walk_through_runs_as_written(tmp_path: Path) -> None:
         output = done.stdout + done.stderr
         assert done.returncode == expected, f"{command}\n{output}"
         outputs.append(output)
-        if found := re.search(r"^run ([0-9a-f]{12}) agent", output, flags=re.MULTILINE):
+        if found := re.search(r"^run ([0-9a-f]{12,}) agent", output, flags=re.MULTILINE):
             run_id = found.group(1)
         if found := re.search(r"approval (apr-[0-9a-f]+) requested", output):
             request_id = found.group(1)

@@ -83,7 +83,7 @@ def test_listing_runs_loads_no_model_client_ml_stack_or_server(tmp_path: Path) -
     Journal(f"sqlite:///{tmp_path / 'home' / 'journal.db'}").close()  # runs only reads one
     modules = loaded_modules(tmp_path, "runs")
     assert "sqlalchemy" in modules  # it did read the journal
-    assert heavy_in(modules, HEAVY) == []
+    assert heavy_in(modules, (*HEAVY, "alembic")) == []  # an up-to-date journal needs no upgrade
 
 
 def test_the_public_names_still_resolve() -> None:

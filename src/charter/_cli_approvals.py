@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 approvals_app = typer.Typer(help="Answer the charter's ask decisions.", no_args_is_help=True)
 
 Actor = Annotated[str | None, typer.Option("--as", help="Your identity. Default: the OS user.")]
+RequestId = Annotated[str, typer.Argument(help="Request id (apr-...; a unique prefix will do).")]
 Resume = Annotated[
     bool, typer.Option(help="Continue the run now, in this process, once it is decided.")
 ]
@@ -48,9 +49,20 @@ def _state_line(state: ApprovalState) -> str:
             f"(approvers: {escape(', '.join(who)) if who else 'anyone'}; "
             f"expires {_when(request.deadline)})"
         )
+    if state.status == "closed":
+        return f"closed ({escape(str(state.closed_reason))})"
     receipt = state.receipt
     by = f" by {escape(receipt.approver)}" if receipt is not None else ""
     return f"{state.status}{by}"
+
+
+def _summary(state: ApprovalState) -> str:
+    """The preview's summary and warnings, as a list's line starts them."""
+    preview = state.request.preview or {}
+    if not preview.get("summary"):
+        return ""
+    warned = "".join(f" [{w}]" for w in preview.get("warnings", []))
+    return f"{preview['summary']}{warned}; "
 
 
 def run_outcome(console: Console, run: Run) -> int:
@@ -157,22 +169,24 @@ def register(
                 console.print("no pending approval requests" if not every else "no requests")
                 return 0
             table = Table(box=box.SIMPLE_HEAD, pad_edge=False)
-            # The id is what `approve` takes: never shortened to fit the terminal.
-            table.add_column("request", no_wrap=True, min_width=len(shown[0].request.request_id))
-            for column in ("run", "agent", "step", "tool", "asked", "status"):
+            # Ids whole, never cut: `approvals approve` and `runs` take what is printed.
+            for column, width in (("request", 16), ("run", 32)):
+                table.add_column(column, no_wrap=True, min_width=width)
+            for column in ("agent", "step", "tool", "asked"):
                 table.add_column(column, no_wrap=True)
+            table.add_column("status", overflow="fold", min_width=16)
             table.add_column("why", overflow="fold", min_width=16)
             for state in shown:
                 r = state.request
                 table.add_row(
                     r.request_id,
-                    r.run_id[:12],
+                    r.run_id,
                     escape(r.agent),
                     str(r.step),
                     escape(r.tool),
                     _when(r.requested_at),
                     _state_line(state),
-                    escape(f"{r.reason} ({', '.join(r.rules)})"),
+                    escape(f"{_summary(state)}{r.reason} ({', '.join(r.rules)})"),
                 )
             console.print(table)
             return 0
@@ -180,24 +194,53 @@ def register(
         guarded(go)
 
     @approvals_app.command("show")
-    def show(request_id: Annotated[str, typer.Argument(help="Request id (apr-...).")]) -> None:
-        """Show one request: the call, why it was asked, and its answer."""
+    def show(request_id: RequestId, actor: Actor = None) -> None:
+        """Show one request: what the call would do, the untrusted text behind it, its
+        expiry and level, why it was asked, its answer, and whether you may decide it."""
+        from charter.server._queries_approvals import age_text, approval_card
 
         def go() -> int:
             from charter.runtime import Approvals
+            from charter.runtime._lookup import resolve_request_id
 
-            state = Approvals(journal()).get(request_id)
+            store = journal()
+            approvals = Approvals(store)
+            state = approvals.get(resolve_request_id(store, request_id))
+            who = actor_or_user(actor)
+            card = approval_card(state, now=approvals.clock(), viewer=who)
             r = state.request
             console.print(f"[bold]{r.request_id}[/] {_state_line(state)}")
-            console.print(f"run {r.run_id} (agent {escape(r.agent)}, started by {r.requested_by})")
+            if card.preview is not None and card.preview.summary:
+                console.print(f"[bold]{escape(card.preview.summary)}[/]")
+                for warning in card.preview.warnings:
+                    console.print(f"[red]warning:[/] {escape(warning)}")
+                for fact in card.preview.facts:
+                    console.print(f"  {escape(fact.name)}: {escape(fact.value)}")
+            elif card.preview is not None:
+                console.print(f"[yellow]{escape(str(card.preview.unavailable))}[/]")
             console.print(f"step {r.step}: {escape(r.tool)}({escape(str(r.args))})")
             console.print(f"why: {escape(r.reason)} (rules {', '.join(r.rules)})")
+            console.print(
+                f"asked {_when(r.requested_at)} by {escape(r.requested_by)} "
+                f"({age_text(card.age_seconds)} ago); expires {_when(r.deadline)}"
+                + (f"; level {card.level} of {card.levels}" if card.level else "")
+            )
+            console.print(f"run {r.run_id} (agent {escape(r.agent)}): `charter show {r.run_id}`")
             console.print(f"policy {r.policy}, arguments sha256 {r.args_hash}")
             untrusted = r.untrusted_args
             if untrusted:
                 console.print(
                     f"[yellow]untrusted data may have chosen[/] {escape(', '.join(untrusted))}"
                 )
+            for name, items in card.evidence.items():
+                for item in items:
+                    where = "holds its value" if item.found else "was read (value not found)"
+                    console.print(
+                        f"  {escape(name)}: step {item.step} {escape(item.tool)} {where}: "
+                        f"[italic]{escape(item.excerpt)}[/]"
+                    )
+            if card.closed_reason:
+                console.print(f"closed: {escape(card.closed_reason)}")
             if state.receipt is not None:
                 rc = state.receipt
                 console.print(
@@ -206,13 +249,17 @@ def register(
                     f"valid until {_when(rc.expires_at)}"
                     f"{'; signed by key ' + rc.key_id if rc.signature else ''}"
                 )
+            if card.may_decide:
+                console.print(f"{escape(who)} may decide it: `charter approvals approve|deny`")
+            elif state.status == "pending":
+                console.print(f"{escape(who)} cannot decide it: {escape(str(card.why_not))}")
             return 0
 
         guarded(go)
 
     @approvals_app.command("approve")
     def approve(
-        request_id: Annotated[str, typer.Argument(help="Request id (apr-...).")],
+        request_id: RequestId,
         reason: Annotated[str, typer.Option(help="Why (journaled).")] = "",
         actor: Actor = None,
         resume: Resume = True,
@@ -222,11 +269,13 @@ def register(
 
         def go() -> int:
             from charter.runtime import Approvals
+            from charter.runtime._lookup import resolve_request_id
 
             store = journal()
-            receipt = Approvals(store).approve(request_id, actor_or_user(actor), reason)
+            full_id = resolve_request_id(store, request_id)
+            receipt = Approvals(store).approve(full_id, actor_or_user(actor), reason)
             console.print(
-                f"[green]approved[/] {request_id} as {escape(receipt.approver)}; "
+                f"[green]approved[/] {full_id} as {escape(receipt.approver)}; "
                 f"valid until {_when(receipt.expires_at)}"
             )
             if not resume:
@@ -237,7 +286,7 @@ def register(
 
     @approvals_app.command("deny")
     def deny(
-        request_id: Annotated[str, typer.Argument(help="Request id (apr-...).")],
+        request_id: RequestId,
         reason: Annotated[str, typer.Option(help="Why (journaled; the agent sees it).")],
         actor: Actor = None,
         resume: Resume = True,
@@ -247,10 +296,12 @@ def register(
 
         def go() -> int:
             from charter.runtime import Approvals
+            from charter.runtime._lookup import resolve_request_id
 
             store = journal()
-            receipt = Approvals(store).deny(request_id, actor_or_user(actor), reason)
-            console.print(f"[red]denied[/] {request_id} as {escape(receipt.approver)}")
+            full_id = resolve_request_id(store, request_id)
+            receipt = Approvals(store).deny(full_id, actor_or_user(actor), reason)
+            console.print(f"[red]denied[/] {full_id} as {escape(receipt.approver)}")
             if not resume:
                 return 0
             return resume_run(store, receipt.run_id, None, actor_or_user(actor), queue=queue)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import getpass
 from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -27,6 +28,47 @@ notifications_app = typer.Typer(
 
 Actor = Annotated[str | None, typer.Option(help="Who acts (journaled). Default: the OS user.")]
 Reason = Annotated[str, typer.Option(help="Why (journaled, shown in denials).")]
+NewName = Annotated[
+    bool,
+    typer.Option(
+        "--new-name", help="The name is not seen yet on purpose (no run or file knows it)."
+    ),
+]
+AgentFiles = Annotated[
+    list[Path] | None,
+    typer.Option(
+        "--agent-file",
+        metavar="PATH",
+        help="Agent file whose agent and tools count as known (repeatable).",
+    ),
+]
+
+
+def require_known(
+    store: Journal,
+    files: list[Path] | None,
+    *,
+    agent: str | None = None,
+    tool: str | None = None,
+) -> None:
+    """Refuse an agent or tool name no run, control or given agent file knows
+    (UnknownNameError, with suggestions)."""
+    from charter.runtime._names import KnownNames
+
+    agents: list[str] = []
+    tools: list[str] = []
+    if files:
+        from charter.agent import load_agent
+
+        for path in files:
+            loaded = load_agent(path)
+            agents.append(loaded.name)
+            tools += loaded.inventory.names()
+    known = KnownNames.of(store, agents=agents, tools=tools)
+    if tool is not None:
+        known.require("tool", tool)
+    if agent is not None:
+        known.require("agent", agent)
 
 
 def actor_or_user(actor: str | None) -> str:
@@ -57,13 +99,18 @@ def register(
         agent: Annotated[str, typer.Argument(help="Agent name.")],
         reason: Reason,
         actor: Actor = None,
+        new_name: NewName = False,
+        agent_file: AgentFiles = None,
     ) -> None:
         """Kill switch: stop every run of AGENT before its next action; start no new one."""
 
         def go() -> None:
             from charter.runtime import Controls
 
-            Controls(journal()).pause(agent, actor=actor_or_user(actor), reason=reason)
+            store = journal()
+            if not new_name:
+                require_known(store, agent_file, agent=agent)
+            Controls(store).pause(agent, actor=actor_or_user(actor), reason=reason)
             console.print(f"[yellow]paused[/] {escape(agent)}: {escape(reason)}")
 
         guarded(go)
@@ -73,13 +120,16 @@ def register(
         agent: Annotated[str, typer.Argument(help="Agent name.")],
         reason: Annotated[str, typer.Option(help="Why (journaled).")] = "",
         actor: Actor = None,
+        agent_file: AgentFiles = None,
     ) -> None:
         """Lift a pause: AGENT may run again."""
 
         def go() -> None:
             from charter.runtime import Controls
 
-            Controls(journal()).resume(agent, actor=actor_or_user(actor), reason=reason)
+            store = journal()
+            require_known(store, agent_file, agent=agent)
+            Controls(store).resume(agent, actor=actor_or_user(actor), reason=reason)
             console.print(f"[green]resumed[/] {escape(agent)}")
 
         guarded(go)
@@ -89,13 +139,18 @@ def register(
         agent: Annotated[str, typer.Argument(help="Agent name.")],
         reason: Reason,
         actor: Actor = None,
+        new_name: NewName = False,
+        agent_file: AgentFiles = None,
     ) -> None:
         """Supervised mode: every write or external call of AGENT asks an approver."""
 
         def go() -> None:
             from charter.runtime import Controls
 
-            Controls(journal()).supervise(agent, actor=actor_or_user(actor), reason=reason)
+            store = journal()
+            if not new_name:
+                require_known(store, agent_file, agent=agent)
+            Controls(store).supervise(agent, actor=actor_or_user(actor), reason=reason)
             console.print(f"[yellow]supervised[/] {escape(agent)}: {escape(reason)}")
 
         guarded(go)
@@ -105,13 +160,16 @@ def register(
         agent: Annotated[str, typer.Argument(help="Agent name.")],
         reason: Annotated[str, typer.Option(help="Why (journaled).")] = "",
         actor: Actor = None,
+        agent_file: AgentFiles = None,
     ) -> None:
         """Lift supervised mode: AGENT's charter alone decides again."""
 
         def go() -> None:
             from charter.runtime import Controls
 
-            Controls(journal()).unsupervise(agent, actor=actor_or_user(actor), reason=reason)
+            store = journal()
+            require_known(store, agent_file, agent=agent)
+            Controls(store).unsupervise(agent, actor=actor_or_user(actor), reason=reason)
             console.print(f"[green]unsupervised[/] {escape(agent)}")
 
         guarded(go)
@@ -122,13 +180,18 @@ def register(
         reason: Reason,
         agent: Annotated[str | None, typer.Option(help="Only for this agent.")] = None,
         actor: Actor = None,
+        new_name: NewName = False,
+        agent_file: AgentFiles = None,
     ) -> None:
         """Deny TOOL from the next step of every run on (of one agent, or all)."""
 
         def go() -> None:
             from charter.runtime import Controls
 
-            Controls(journal()).revoke(tool, actor=actor_or_user(actor), reason=reason, agent=agent)
+            store = journal()
+            if not new_name:
+                require_known(store, agent_file, tool=tool, agent=agent)
+            Controls(store).revoke(tool, actor=actor_or_user(actor), reason=reason, agent=agent)
             scope = f" for {escape(agent)}" if agent else ""
             console.print(f"[red]revoked[/] {escape(tool)}{scope}: {escape(reason)}")
 
@@ -140,6 +203,7 @@ def register(
         agent: Annotated[str | None, typer.Option(help="The scope it was revoked for.")] = None,
         reason: Annotated[str, typer.Option(help="Why (journaled).")] = "",
         actor: Actor = None,
+        agent_file: AgentFiles = None,
     ) -> None:
         """Undo a revocation (same --agent scope)."""
 
@@ -147,23 +211,30 @@ def register(
             from charter.runtime import Controls
 
             who = actor_or_user(actor)
-            Controls(journal()).restore(tool, actor=who, agent=agent, reason=reason)
+            store = journal()
+            require_known(store, agent_file, tool=tool, agent=agent)
+            Controls(store).restore(tool, actor=who, agent=agent, reason=reason)
             console.print(f"[green]restored[/] {escape(tool)}")
 
         guarded(go)
 
     @app.command("controls")
     def controls() -> None:
-        """List paused agents and revoked tools."""
+        """List paused and supervised agents and revoked tools."""
 
         def go() -> None:
             from charter.runtime import Controls
 
             state = Controls(journal()).state()
-            if not state.paused and not state.revoked:
-                console.print("no agent paused, no tool revoked")
+            if not state.paused and not state.revoked and not state.supervised:
+                console.print("no agent paused or supervised, no tool revoked")
             for agent, reason in sorted(state.paused.items()):
                 console.print(f"[yellow]paused[/] agent {escape(agent)}: {escape(reason)}")
+            for agent, reason in sorted(state.supervised.items()):
+                console.print(
+                    f"[yellow]supervised[/] agent {escape(agent)} (its writes ask an approver): "
+                    f"{escape(reason)}"
+                )
             for (tool, scope), reason in sorted(state.revoked.items()):
                 who = "all agents" if scope == "*" else escape(scope)
                 console.print(f"[red]revoked[/] tool {escape(tool)} for {who}: {escape(reason)}")

@@ -50,7 +50,7 @@ def describe(record: Record) -> str | None:
             refused: dict[str, Any] = p.get("refused_tools") or {}
             withheld = ", ".join(f"{n} ({refused[n].get('rule')})" for n in sorted(refused))
             return (
-                f"[bold]run {record.run_id[:12]}[/] agent [cyan]{escape(p['agent'])}[/] "
+                f"[bold]run {record.run_id}[/] agent [cyan]{escape(p['agent'])}[/] "
                 f"({escape(p['reasoner']['kind'])}): {_short(p['goal'])}"
             ) + (f"\n   [red]refused[/] {escape(withheld)}" if withheld else "")
         case "step.proposed":
@@ -83,6 +83,8 @@ def describe(record: Record) -> str | None:
             )
         case "approval.expired":
             return f"[red]{p['request_id']} expired[/] unanswered"
+        case "approval.closed":
+            return f"[magenta]{p['request_id']} closed[/]: {_short(p['reason'])}"
         case "approval.used":
             return f"{step}  approved by {escape(p['approver'])} ({p['request_id']})"
         case "approval.rejected":
@@ -122,9 +124,9 @@ def describe(record: Record) -> str | None:
         case "run.waiting":
             return f"[yellow]run waiting[/] for approval {p['request_id']}"
         case "run.recovered":
-            return f"[bold]run {record.run_id[:12]} recovered[/] by {escape(p['actor'] or '?')}"
+            return f"[bold]run {record.run_id} recovered[/] by {escape(p['actor'] or '?')}"
         case "run.resumed":
-            return f"[bold]run {record.run_id[:12]} resumed[/] by {escape(p['actor'] or '?')}"
+            return f"[bold]run {record.run_id} resumed[/] by {escape(p['actor'] or '?')}"
         case "budget.exceeded":
             return f"[yellow]budget exceeded[/]: {escape(p['reason'])} ({p['rule']})"
         case "run.finished":

@@ -13,7 +13,10 @@
     charter: support.charter.yaml            # path relative to this file, or inline
 
 A toolset reference names a :class:`~charter.tools.Tool`, a list of tools, or a callable
-taking the ``options`` mapping and returning tools.
+taking the ``options`` mapping and returning tools. A toolset ``openapi: <document>``
+makes one tool per operation of an OpenAPI document instead (see
+:class:`~charter.tools.OpenAPIToolset`), and ``mcp: {...}`` the tools of an MCP server
+(see :mod:`charter.integrations.mcp`).
 """
 
 from __future__ import annotations
@@ -23,9 +26,9 @@ import importlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any, cast
+from typing import Annotated, Any, cast
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidatorFunctionWrapHandler, WrapValidator
 
 from charter._yaml import load_model, read_yaml_mapping
 from charter.errors import ConfigError
@@ -41,7 +44,7 @@ from charter.policy import (
     load_charter,
 )
 from charter.reasoners import PlanReasoner, Reasoner, ReasonerSpec, build_reasoner
-from charter.tools import Inventory, Tool, ToolContract
+from charter.tools import Inventory, OpenAPIToolset, Tool, ToolContract, openapi_tools
 
 _CONTRACT_FIELDS = tuple(f.name for f in fields(ToolContract))
 """A contract's fields, in order: its values are JSON-ready as they are (strings, numbers,
@@ -178,20 +181,32 @@ class Agent:
 
 
 class ToolsetSpec(BaseModel):
-    """Where tools come from: ``module:attribute`` plus options for a factory, or an MCP
-    server (``mcp:``, see :mod:`charter.integrations.mcp`)."""
+    """Where tools come from: ``module:attribute`` plus options for a factory."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    ref: str | None = Field(default=None, pattern=r"^\w[\w.]*:[\w.]+$")
+    ref: str = Field(pattern=r"^\w[\w.]*:[\w.]+$")
     options: dict[str, Any] = Field(default_factory=lambda: {})
-    mcp: dict[str, Any] | None = None
 
-    @model_validator(mode="after")
-    def _one_source(self) -> ToolsetSpec:
-        if (self.ref is None) == (self.mcp is None):
-            raise ValueError("give either ref or mcp")
-        return self
+
+class McpToolsetSpec(BaseModel):
+    """An MCP server's tools (its fields: :class:`charter.integrations.mcp.McpServerSpec`)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    mcp: dict[str, Any]
+
+
+def _toolset_kind(value: Any, handler: ValidatorFunctionWrapHandler) -> Any:
+    """Validate a toolset as the kind its key names (``openapi:``, ``mcp:`` or ``ref:``),
+    so an error names that kind's fields only."""
+    if isinstance(value, Mapping) and "openapi" in value:
+        return OpenAPIToolset.model_validate(value)
+    if isinstance(value, Mapping) and "mcp" in value:
+        return McpToolsetSpec.model_validate(value)
+    if isinstance(value, Mapping):
+        return ToolsetSpec.model_validate(value)
+    return handler(value)
 
 
 class AgentSpec(BaseModel):
@@ -203,7 +218,9 @@ class AgentSpec(BaseModel):
     version: str = "1"
     description: str = ""
     instructions: str = ""
-    toolsets: list[ToolsetSpec] = Field(min_length=1)
+    toolsets: list[
+        Annotated[ToolsetSpec | OpenAPIToolset | McpToolsetSpec, WrapValidator(_toolset_kind)]
+    ] = Field(min_length=1)
     tools: list[str] | None = None
     reasoner: ReasonerSpec
     charter: str | Charter
@@ -226,14 +243,8 @@ def import_ref(ref: str, where: str) -> Any:
 
 def resolve_toolset(spec: ToolsetSpec, source: str) -> list[Tool]:
     """Import and expand one toolset reference."""
-    if spec.mcp is not None:
-        try:
-            from charter.integrations.mcp import mcp_toolset
-        except ImportError as exc:
-            raise ConfigError(f"{source}: field toolsets (mcp): {exc}") from exc
-        return mcp_toolset(spec.mcp, source)
     where = f"{source}: field toolsets ({spec.ref})"
-    target = import_ref(spec.ref or "", where)
+    target = import_ref(spec.ref, where)
     if callable(target) and not isinstance(target, Tool):
         target = target(spec.options)
     if isinstance(target, Tool):
@@ -248,11 +259,27 @@ def resolve_toolset(spec: ToolsetSpec, source: str) -> list[Tool]:
     return tools
 
 
+def resolve_mcp_toolset(spec: McpToolsetSpec, source: str) -> list[Tool]:
+    """The tools of the MCP server ``spec`` names (needs the ``mcp`` extra)."""
+    try:
+        from charter.integrations.mcp import mcp_toolset
+    except ImportError as exc:
+        raise ConfigError(f"{source}: field toolsets (mcp): {exc}") from exc
+    return mcp_toolset(spec.mcp, source)
+
+
 def build_agent(spec: AgentSpec, *, base_dir: Path, source: str) -> Agent:
     """Assemble an :class:`Agent` from a validated spec."""
     inventory = Inventory()
     for toolset in spec.toolsets:
-        for item in resolve_toolset(toolset, source):
+        provided = (
+            openapi_tools(toolset, base_dir=base_dir, source=source)
+            if isinstance(toolset, OpenAPIToolset)
+            else resolve_mcp_toolset(toolset, source)
+            if isinstance(toolset, McpToolsetSpec)
+            else resolve_toolset(toolset, source)
+        )
+        for item in provided:
             if item.name in inventory:
                 raise ConfigError(f"{source}: field toolsets: tool {item.name!r} defined twice")
             inventory.add(item)

@@ -29,7 +29,7 @@ from charter import (
     settings,
 )
 from charter._transcript import describe
-from charter.errors import CharterError, JournalError, RunNotFoundError
+from charter.errors import CharterError, JournalError
 
 if TYPE_CHECKING:  # commands import what they use: `charter --help` loads no database layer
     from charter.journal import Journal, JournalVerifier, Record
@@ -108,13 +108,11 @@ def print_record(record: Record) -> None:
 
 
 def resolve_run_id(journal: Journal, prefix: str) -> str:
-    """Expand a (possibly shortened) run id; raise RunNotFoundError if absent or ambiguous."""
-    matches = journal.run_ids_with_prefix(prefix)
-    if not matches:
-        raise RunNotFoundError(f"no run with id {prefix!r}; `charter runs` lists them")
-    if len(matches) > 1 and prefix not in matches:
-        raise RunNotFoundError(f"run id {prefix!r} is ambiguous: {', '.join(matches)}")
-    return prefix if prefix in matches else matches[0]
+    """Expand a (possibly shortened) run id; raise RunNotFoundError if absent,
+    AmbiguousIdError (listing the candidates) if several runs start so."""
+    from charter.runtime._lookup import resolve_run_id as resolve
+
+    return resolve(journal, prefix)
 
 
 @app.command()
@@ -303,13 +301,14 @@ def runs(
         from charter.server._queries import list_runs
 
         table = Table(box=box.SIMPLE_HEAD, pad_edge=False)
-        for column in ("run", "agent", "status", "outcome", "steps", "tokens", "started"):
+        table.add_column("run", no_wrap=True, min_width=32)  # whole: other commands take it
+        for column in ("agent", "status", "outcome", "steps", "tokens", "started"):
             table.add_column(column, no_wrap=True)
         table.add_column("goal", overflow="ellipsis", no_wrap=True, min_width=12)
         for run in list_runs(_journal(read_only=True), limit=limit):
             finished = run.status not in ("running", "waiting", "damaged")
             table.add_row(
-                run.run_id[:12],
+                run.run_id,
                 run.agent,
                 run.status,
                 styled_outcome(run.outcome),

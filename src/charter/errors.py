@@ -53,6 +53,11 @@ class RunStateError(CharterError):
     """A run cannot do what was asked in its current state (e.g. resume a finished run)."""
 
 
+class AmbiguousIdError(CharterError):
+    """A shortened run or request id is the prefix of more than one (the message lists
+    them)."""
+
+
 class RunOwnedError(RunStateError):
     """Another live process holds the run's lease: it drives the run until the lease ends."""
 

@@ -168,3 +168,27 @@ def test_an_unreachable_postgresql_is_a_clear_error_without_the_password() -> No
         Journal(f"postgresql+psycopg://charter:secret@127.0.0.1:{port}/charter?connect_timeout=2")
 
     assert "secret" not in str(caught.value)
+
+
+def test_known_revisions_read_from_the_scripts_are_alembics_chain() -> None:
+    # Opening a journal reads revisions without importing Alembic: they must be the ones
+    # Alembic itself would walk, in order.
+    from alembic.script import ScriptDirectory
+
+    from charter.journal._schema import known_revisions
+
+    scripts = ScriptDirectory(str(MIGRATIONS))
+    walked = [s.revision for s in scripts.walk_revisions()]
+    assert known_revisions() == tuple(reversed(walked))
+    assert head_revision() == scripts.get_current_head()
+
+
+def test_a_branched_migration_directory_is_refused(tmp_path: Path) -> None:
+    from charter.journal._schema import known_revisions
+
+    shutil.copytree(MIGRATIONS, tmp_path / "migrations")
+    (tmp_path / "migrations" / "versions" / "9999_branch.py").write_text(
+        'revision = "9999"\ndown_revision = "0001"\n', encoding="utf-8"
+    )
+    with pytest.raises(AssertionError, match="branch"):
+        known_revisions(tmp_path / "migrations")

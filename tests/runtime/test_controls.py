@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from charter import Charter, Journal, Runner, tool
-from charter.errors import RunNotFoundError, RunStateError
+from charter.errors import ApprovalError, RunNotFoundError, RunStateError
 from charter.reasoners import RunContext, ToolCall
 from charter.runtime import Controls
 from charter.testing import ScriptedReasoner, call, make_agent, record_kinds, respond
@@ -185,7 +185,8 @@ def test_cancel_ends_a_waiting_run_which_can_no_longer_resume(url: str) -> None:
     finished = next(r for r in journal.records(run.run_id) if r.kind == "run.finished")
     assert finished.payload["status"] == "stopped"
     assert finished.payload["error"] == "cancelled by oncall: not needed"
-    runner.approvals.approve(str(run.waiting_for), "dana")
+    with pytest.raises(ApprovalError, match="is closed: run cancelled by oncall"):
+        runner.approvals.approve(str(run.waiting_for), "dana")
     with pytest.raises(RunStateError, match="not waiting"):
         runner.resume(agent, run.run_id)
     assert calls == []

@@ -192,7 +192,8 @@ def test_a_cancelled_waiting_run_cannot_be_approved_into_running(service: Servic
     )
 
     assert cancelled.status_code == 200
-    assert late.status_code == 409 and "not waiting" in late.json()["detail"]
+    assert late.status_code == 409
+    assert "is closed: run cancelled by sam: duplicate" in late.json()["detail"]
     assert again.status_code == 409
     assert _kinds(service, "approval.granted") == []  # the refused approval wrote nothing
     stopped = _wait_run(service, run_id, "stopped")["summary"]

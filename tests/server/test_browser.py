@@ -252,3 +252,22 @@ def test_an_operator_demotes_and_promotes_an_agent_from_the_agents_page(sign_in:
     sam.locator("nav a", has_text="Evals").click()
     expect(sam.locator("nav a[aria-current=page]")).to_have_text("Evals")
     expect(sam.locator("p.empty")).to_contain_text("No evals recorded")
+
+
+def test_rolling_back_needs_the_box_ticked_without_any_script(
+    sign_in: SignIn, service: Service
+) -> None:
+    sam = sign_in("sam")
+    _start_run(sam, "refund 7 for 100")
+    expect(sam.locator("#timeline .run-status")).to_have_text("completed")
+    form = sam.locator("#rollback-run")
+    expect(form).to_contain_text("Undo its 1 completed write(s)")
+
+    assert sam.eval_on_selector("#rollback-run", "form => form.checkValidity()") is False
+    form.locator("button").click()  # the browser refuses: the box is required
+    assert service.journal.records_of_kind("rollback.started") == []
+    form.locator("input[name=confirm]").check()
+    form.locator("button").click()
+    expect(sam.locator(".flash")).to_contain_text("rollback incomplete")
+    _shot(sam, "run-rolled-back")
+    assert len(service.journal.records_of_kind("rollback.started")) == 1

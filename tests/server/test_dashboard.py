@@ -316,7 +316,7 @@ def test_rollback_reports_what_a_human_must_finish(service: Service) -> None:
     run_id = _start(sam, "refund 7 for 100")
     _wait(service, run_id, "completed")
 
-    response = _post(sam, f"/runs/{run_id}/rollback")
+    response = _post(sam, f"/runs/{run_id}/rollback", confirm="yes")
 
     assert response.status_code == 303
     message = _flash(sam, f"/runs/{run_id}")

@@ -15,6 +15,7 @@ from typing import Any, Literal
 
 from charter.demo import _seed
 from charter.demo._inputs import email_address, require_text
+from charter.demo._previews import credit_preview, erase_preview, update_preview
 from charter.demo._views import (
     CreditResult,
     CreditVoid,
@@ -71,6 +72,7 @@ def account_tools(world: Path) -> list[Tool]:
         timeout_s=10.0,
         targets=("customer_id",),
         compensate=restore_customer,
+        preview=update_preview(world),
     )
     def update_customer(
         customer_id: int, tier: Tier | None = None, email: str | None = None
@@ -142,6 +144,7 @@ def account_tools(world: Path) -> list[Tool]:
         timeout_s=10.0,
         targets=("customer_id",),
         compensate=void_credit,
+        preview=credit_preview(world),
     )
     def grant_store_credit(customer_id: int, amount_cents: int, reason: str) -> CreditResult:
         """Grant a customer store credit (in cents: 1500 = 15.00) to spend on future
@@ -179,6 +182,7 @@ def account_tools(world: Path) -> list[Tool]:
         owner="privacy-team",
         timeout_s=10.0,
         targets=("customer_id",),
+        preview=erase_preview(world),
     )
     def delete_customer(customer_id: int, reason: str) -> ErasureResult:
         """Erase a customer's personal data for good (name, email, the text of their

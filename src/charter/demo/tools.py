@@ -31,6 +31,7 @@ from charter.demo import _seed
 from charter.demo._accounts import account_tools
 from charter.demo._inbox import inbox_tools
 from charter.demo._inputs import email_address, require_text
+from charter.demo._previews import email_preview, refund_preview, reply_preview
 from charter.demo._views import (
     REFUNDABLE_STATUSES,
     TIERS,
@@ -277,6 +278,7 @@ def build_tools(world: Path) -> list[Tool]:
         timeout_s=15.0,
         targets=("order_id",),
         compensate=undo_refund,
+        preview=refund_preview(world),
     )
     def refund_order(order_id: int, reason: str, amount_cents: int | None = None) -> RefundResult:
         """Refund a delivered or shipped order to the customer's original payment method.
@@ -355,6 +357,7 @@ def build_tools(world: Path) -> list[Tool]:
         timeout_s=10.0,
         targets=("to",),
         compensate=recall_email,
+        preview=email_preview(world),
     )
     def send_email(to: str, subject: str, body: str) -> EmailResult:
         """Send an email to one address outside the company; returns the message id."""
@@ -399,6 +402,7 @@ def build_tools(world: Path) -> list[Tool]:
         timeout_s=10.0,
         targets=("ticket_id",),
         compensate=undo_reply,
+        preview=reply_preview(world),
     )
     def reply_ticket(ticket_id: int, body: str) -> ReplyResult:
         """Post a reply to the customer on a support ticket (not closed) and mark the

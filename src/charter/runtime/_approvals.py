@@ -19,15 +19,19 @@ Every approval record has the run's id as ``run_id``, so a run's transcript show
 from __future__ import annotations
 
 import hashlib
+import json
 import secrets
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
+from sqlalchemy import select
+
 from charter._identity import normalise_identity
 from charter.errors import ApprovalError, ApprovalNotFoundError, ApprovalRefusedError
 from charter.journal import Journal, Record, canonical_json
+from charter.journal._store import records_table
 from charter.policy import ApprovalLevel, ApprovalPolicy, Decision, Label
 
 APPROVAL_KINDS = (
@@ -37,12 +41,15 @@ APPROVAL_KINDS = (
     "approval.escalated",
     "approval.expired",
     "approval.used",
+    "approval.closed",
 )
 RECEIPT_DOMAIN = b"charter-approval-receipt\x1f"
 """Prefix of every signed receipt message (domain separation from checkpoints)."""
 
 Clock = Callable[[], datetime]
-ApprovalStatus = Literal["pending", "approved", "denied", "expired", "used"]
+ApprovalStatus = Literal["pending", "approved", "denied", "expired", "used", "closed"]
+"""``closed``: the run ended (cancelled, rolled back, finished) while the request was
+unanswered, so no answer can matter any more."""
 
 
 def _utcnow() -> datetime:
@@ -76,6 +83,12 @@ class ApprovalRequest:
     labels: dict[str, dict[str, str]] = field(default_factory=lambda: {})
     """Each argument's information-flow label when asked: an approver should know that
     untrusted text chose the customer id they are asked to erase."""
+    preview: dict[str, Any] | None = None
+    """What the call would do, from the tool's preview when asked (``summary``,
+    ``warnings``, ``facts``; or ``unavailable``); None: the tool has no preview."""
+    evidence: dict[str, list[dict[str, Any]]] = field(default_factory=lambda: {})
+    """Argument → the untrusted outputs that may have chosen it (``step``, ``tool``,
+    ``excerpt``, ``found``): the text an approver should read before deciding."""
 
     @classmethod
     def create(
@@ -91,6 +104,8 @@ class ApprovalRequest:
         requested_by: str,
         now: datetime,
         labels: Mapping[str, Label] | None = None,
+        preview: dict[str, Any] | None = None,
+        evidence: dict[str, list[dict[str, Any]]] | None = None,
     ) -> ApprovalRequest:
         """A new request for ``decision`` (an ``ask``) on calling ``tool`` with ``args``."""
         return cls(
@@ -108,11 +123,16 @@ class ApprovalRequest:
             requested_by=requested_by,
             terms=terms,
             labels={name: label.to_json() for name, label in (labels or {}).items()},
+            preview=preview,
+            evidence=dict(evidence or {}),
         )
 
     def to_payload(self) -> dict[str, Any]:
         """The ``approval.requested`` record's payload."""
-        return {
+        shown: dict[str, Any] = {"preview": self.preview} if self.preview is not None else {}
+        if self.evidence:
+            shown["evidence"] = self.evidence
+        return shown | {
             "request_id": self.request_id,
             "agent": self.agent,
             "step": self.step,
@@ -147,6 +167,8 @@ class ApprovalRequest:
             requested_by=p["requested_by"],
             terms=ApprovalPolicy.model_validate(p["terms"]),
             labels=dict(p.get("labels", {})),
+            preview=p.get("preview"),
+            evidence=dict(p.get("evidence") or {}),
         )
 
     @property
@@ -279,6 +301,8 @@ class ApprovalState:
     escalated_to: int = 0
     """Highest level an ``approval.escalated`` record announced."""
     expiry_recorded: bool = False
+    closed_reason: str | None = None
+    """Why the request was closed (status ``closed``): how its run ended."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -292,10 +316,27 @@ class ReceiptProblem:
 @dataclass(slots=True)
 class _Fold:
     request: ApprovalRequest
+    seq: int
     receipts: list[Receipt] = field(default_factory=lambda: [])
     used: bool = False
     escalated_to: int = 0
     expired: bool = False
+    closed: str | None = None
+    """Why it was closed before any decision; a decision journaled after counts for nothing."""
+    decided_seq: int | None = None
+    """Seq of the first decision record."""
+
+
+def closing_entry(run_id: str, request_id: str, reason: str) -> tuple[str, str, dict[str, Any]]:
+    """The ``approval.closed`` record to journal with the end of a run that waits for
+    ``request_id``: the request leaves every inbox, and no answer can be given to it."""
+    return (run_id, "approval.closed", {"request_id": request_id, "reason": reason})
+
+
+def _run_end(payload: Mapping[str, Any]) -> str:
+    """Why a run's ``run.finished`` closes the request it left unanswered."""
+    detail = payload.get("error") or payload.get("answer") or ""
+    return f"its run ended ({payload.get('status', 'finished')}{': ' if detail else ''}{detail})"
 
 
 class Approvals:
@@ -318,24 +359,64 @@ class Approvals:
         for record in self.journal.records_of_kinds(APPROVAL_KINDS, payload_contains=only):
             request_id = str(record.payload.get("request_id", ""))
             if record.kind == "approval.requested":
-                folds[request_id] = _Fold(ApprovalRequest.from_record(record))
+                folds[request_id] = _Fold(ApprovalRequest.from_record(record), record.seq)
                 continue
             fold = folds.get(request_id)
             if fold is None:
                 continue  # a decision for a request that does not exist counts for nothing
             match record.kind:
-                case "approval.granted" | "approval.denied":
+                case "approval.granted" | "approval.denied" if fold.closed is None:
                     try:
                         fold.receipts.append(Receipt.from_payload(record.payload))
                     except ApprovalError:
                         continue
+                    fold.decided_seq = fold.decided_seq or record.seq
                 case "approval.used":
                     fold.used = True
                 case "approval.escalated":
                     fold.escalated_to = max(fold.escalated_to, int(record.payload["level"]))
+                case "approval.closed" if not fold.receipts and fold.closed is None:
+                    fold.closed = str(record.payload.get("reason", "closed"))
+                case "approval.granted" | "approval.denied" | "approval.closed":
+                    pass  # a decision after closing, or a closing after a decision
                 case _:
                     fold.expired = True
+        self._close_ended_runs(folds)
         return folds
+
+    def _close_ended_runs(self, folds: dict[str, _Fold]) -> None:
+        """Close unanswered requests whose run ended while waiting for them, with no
+        ``approval.closed`` record (journals written before runs closed their requests,
+        or a run that ended some other way): such a request can never be used."""
+        open_folds = [f for f in folds.values() if not (f.used or f.closed)]
+        run_ids = sorted({f.request.run_id for f in open_folds})
+        if not run_ids:
+            return
+        ends: dict[str, list[tuple[int, dict[str, Any]]]] = {}
+        resumes: dict[str, list[int]] = {}
+        R = records_table
+        for start in range(0, len(run_ids), 500):
+            query = select(R.c.run_id, R.c.seq, R.c.kind, R.c.payload).where(
+                R.c.run_id.in_(run_ids[start : start + 500]),
+                R.c.kind.in_(("run.finished", "run.resumed")),
+            )
+            with self.journal.engine.connect() as conn:
+                for run_id, seq, kind, payload in conn.execute(query):
+                    p: dict[str, Any] = json.loads(payload)
+                    if kind == "run.finished":
+                        ends.setdefault(str(run_id), []).append((int(seq), p))
+                    else:
+                        resumes.setdefault(str(p.get("request_id")), []).append(int(seq))
+        for fold in open_folds:
+            ended = sorted(e for e in ends.get(fold.request.run_id, []) if e[0] > fold.seq)
+            if not ended:
+                continue
+            end_seq, end = ended[0]
+            if any(seq < end_seq for seq in resumes.get(fold.request.request_id, [])):
+                continue  # the run went on after this request (decided or expired)
+            if fold.decided_seq is None or fold.decided_seq > end_seq:
+                fold.closed = _run_end(end)  # a decision after the end counts for nothing
+                fold.receipts.clear()
 
     def _state(self, fold: _Fold, now: datetime) -> ApprovalState:
         request = fold.request
@@ -345,6 +426,8 @@ class Approvals:
         level = None
         if fold.used:
             status = "used"
+        elif fold.closed is not None:
+            status = "closed"
         elif receipt is not None:
             status = receipt.verdict
         else:
@@ -357,6 +440,7 @@ class Approvals:
             level=level if status == "pending" else None,
             escalated_to=fold.escalated_to,
             expiry_recorded=fold.expired,
+            closed_reason=fold.closed if status == "closed" else None,
         )
 
     def states(self) -> list[ApprovalState]:
@@ -428,6 +512,10 @@ class Approvals:
     ) -> Receipt:
         state = self.get(request_id)
         request = state.request
+        if state.status == "closed":
+            raise ApprovalError(
+                f"request {request_id} is closed: {state.closed_reason}; nothing to decide"
+            )
         if state.status != "pending":
             by = f" by {state.receipt.approver}" if state.receipt is not None else ""
             raise ApprovalError(f"request {request_id} is already {state.status}{by}")
@@ -457,7 +545,12 @@ class Approvals:
             )
         kind = "approval.granted" if verdict == "approved" else "approval.denied"
         self.journal.append([(request.run_id, kind, receipt.to_payload())])
-        first = self.get(request_id).receipt
+        after = self.get(request_id)
+        if after.status == "closed":
+            raise ApprovalError(
+                f"request {request_id} was closed while deciding: {after.closed_reason}"
+            )
+        first = after.receipt
         if first is None or first.message() != receipt.message():
             other = first.approver if first is not None else "someone else"
             raise ApprovalError(f"request {request_id} was decided first by {other}")
@@ -486,6 +579,10 @@ class Approvals:
         if state.status == "used":
             return ReceiptProblem(
                 "approval.replayed", f"the approval of request {request_id} was already used"
+            )
+        if state.status == "closed":
+            return ReceiptProblem(
+                "approval.closed", f"request {request_id} is closed: {state.closed_reason}"
             )
         if state.status == "expired":
             return ReceiptProblem(

@@ -32,6 +32,9 @@ class RunLabels:
         """Join of everything seen so far."""
         self._trusted: list[str] = [goal]
         self._steps: dict[int, Label] = {}
+        self._untrusted: dict[int, tuple[str, str]] = {}
+        """Step → (tool, output text) of every untrusted output: what an approver is
+        shown as the text that may have chosen an argument."""
 
     def observe(
         self,
@@ -58,6 +61,53 @@ class RunLabels:
         self._steps[step] = self._steps.get(step, GOAL_LABEL).join(label)
         if vouches:
             self._trusted.append(text)
+        if label.trust == "untrusted":
+            self._untrusted[step] = (tool.name, text)
+
+    def untrusted_sources(
+        self,
+        args: Mapping[str, Any],
+        labels: Mapping[str, Label],
+        sources: Mapping[str, tuple[int, ...]] | None = None,
+        *,
+        per_arg: int = 3,
+        width: int = 80,
+    ) -> dict[str, list[dict[str, Any]]]:
+        """For each argument labelled untrusted, the untrusted outputs that may have
+        chosen it: ``{"step", "tool", "excerpt", "found"}``, up to ``per_arg`` of them.
+
+        ``found`` says the output holds the argument's value verbatim (the excerpt is
+        ``width`` characters either side of it); without such an output, the excerpts
+        are the beginnings of the untrusted outputs the reasoner had seen (with
+        ``sources``, of those the argument came from).
+        """
+        found: dict[str, list[dict[str, Any]]] = {}
+        for name, label in labels.items():
+            if label.trust != "untrusted" or name not in args:
+                continue
+            steps = sorted(self._untrusted)
+            if sources is not None and name in sources:
+                steps = [s for s in sources[name] if s in self._untrusted]
+            value = args[name]
+            text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+            pattern = (
+                re.compile(rf"(?<![\w@.-]){re.escape(text)}(?![\w@-])")
+                if value is not None and not isinstance(value, bool) and text.strip()
+                else None
+            )
+            matches: list[dict[str, Any]] = []
+            for step in steps:
+                tool, output = self._untrusted[step]
+                hit = pattern.search(output) if pattern is not None else None
+                if hit is not None:
+                    matches.append(_excerpt(step, tool, output, hit.start(), hit.end(), width))
+            if not matches:  # the value appears nowhere verbatim: show what was read
+                matches = [
+                    _excerpt(step, *self._untrusted[step], 0, 0, width, found=False)
+                    for step in steps
+                ]
+            found[name] = matches[:per_arg]
+        return found
 
     def trusted_keys(
         self, args: dict[str, Any], sources: Mapping[str, tuple[int, ...]] | None = None
@@ -115,3 +165,14 @@ class RunLabels:
         # Whole tokens only: order 104 must not be vouched for by "order 1042".
         pattern = re.compile(rf"(?<![\w@.-]){re.escape(text)}(?![\w@-])")
         return any(pattern.search(source) for source in self._trusted)
+
+
+def _excerpt(
+    step: int, tool: str, text: str, start: int, end: int, width: int, *, found: bool = True
+) -> dict[str, Any]:
+    """``text`` around ``start:end``, with an ellipsis where it was cut."""
+    left, right = max(0, start - width), min(len(text), end + width)
+    if not found:
+        left, right = 0, min(len(text), 2 * width)
+    excerpt = ("…" if left else "") + text[left:right] + ("…" if right < len(text) else "")
+    return {"step": step, "tool": tool, "excerpt": excerpt, "found": found}

@@ -24,7 +24,8 @@ from charter.agent import Agent
 from charter.errors import RunNotFoundError, RunStateError
 from charter.journal import Journal, Record
 from charter.journal._outcome import Outcome, OutcomeTally
-from charter.runtime._runner import check_owner, run_state
+from charter.runtime._approvals import closing_entry
+from charter.runtime._runner import check_owner, run_state, waiting_record
 from charter.tools import ToolArgumentsError
 
 RollbackOutcome = Literal["compensated", "irreversible", "in_doubt", "failed"]
@@ -145,6 +146,10 @@ def rollback(
                 "cost_usd": 0.0,
             },
         )
+        waiting = waiting_record(records)
+        if waiting is not None:  # its request leaves every inbox with it
+            request_id = str(waiting.payload["request_id"])
+            append(*closing_entry(run_id, request_id, f"run rolled back by {actor}")[1:])
     report = RollbackReport(run_id)
     for step, tool_name, args, effect in _pending_effects(records):
         known = agent.inventory.find(tool_name)

@@ -45,7 +45,13 @@ from charter.reasoners._base import (
     Usage,
 )
 from charter.runtime._anomaly import AnomalyWatch, JournalRateLimiter
-from charter.runtime._approvals import ApprovalRequest, Approvals, Clock, ReceiptProblem
+from charter.runtime._approvals import (
+    ApprovalRequest,
+    Approvals,
+    Clock,
+    ReceiptProblem,
+    closing_entry,
+)
 from charter.runtime._controls import CONTROL_RUN, Controls, ControlState
 from charter.runtime._ledger import (
     RESOLVED,
@@ -63,7 +69,7 @@ from charter.runtime._outbox import Outbox, notification
 from charter.runtime._provenance import RunLabels
 from charter.runtime._rollout import demote_if_breached
 from charter.runtime._run import Run, Step
-from charter.tools import Tool, ToolArgumentsError, ToolOutcomeUnknownError
+from charter.tools import Tool, ToolArgumentsError, ToolOutcomeUnknownError, preview_call
 
 RecordListener = Callable[[Record], None]
 
@@ -480,6 +486,10 @@ class Runner:
                 (run_id, "run.cancelled", {"reason": why}),
                 (run_id, "run.finished", finished),
             ]
+            waiting = waiting_record(records)
+            if waiting is not None:  # the request leaves every inbox with the run
+                request_id = str(waiting.payload["request_id"])
+                entries.append(closing_entry(run_id, request_id, f"run {why}"))
         fence = None if lease is None else lease.fence(release=True)
         stored = self.journal.append(entries, checkpoint=lease is not None, fence=fence)
         if self._on_record is not None:
@@ -1011,6 +1021,7 @@ class Runner:
     ) -> None:
         """Journal an approval request for ``decision`` and set the run waiting on it."""
         agent, run = session.agent, session.run
+        found = agent.inventory.find(tool)  # none for a budget request
         request = ApprovalRequest.create(
             run_id=run.run_id,
             agent=agent.name,
@@ -1022,6 +1033,8 @@ class Runner:
             requested_by=session.actor,
             now=self.approvals.clock(),
             labels=labels or {},
+            preview=preview_call(found, args) if found is not None else None,
+            evidence=session.labels.untrusted_sources(args, labels or {}, sources),
         )
         payload = request.to_payload()
         if sources is not None:
@@ -1053,9 +1066,11 @@ class Runner:
             else:
                 call = self._pool.submit(found.invoke, validated, idempotency_key)
                 result = call.result(timeout=timeout)
-        except FutureTimeout:
+        except FutureTimeout as exc:
             elapsed = int((time.perf_counter() - started) * 1e6)
             message = f"tool {found.name!r} did not finish within {timeout}s"
+            if timeout is None:  # the tool bounds itself (an HTTP client) and said so
+                message = f"tool {found.name!r} timed out: {exc}"
             in_doubt = found.contract.side_effect != "read"
             if in_doubt and late is not None and call is not None:
                 call.add_done_callback(late)

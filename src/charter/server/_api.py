@@ -15,13 +15,16 @@ from charter.errors import CharterError, ConfigError, RunNotFoundError
 from charter.evals import PromotionRefusedError
 from charter.journal import canonical_json
 from charter.policy import Phase
-from charter.runtime import Controls
+from charter.runtime import ApprovalState, Controls
+from charter.runtime._lookup import resolve_request_id, resolve_run_id
+from charter.runtime._names import UnknownNameError
 from charter.runtime._runner import history
 from charter.server import _queries as queries
 from charter.server import _queries_evals as eval_queries
 from charter.server._app import need, reject, state_of
 from charter.server._auth import Principal, Role
 from charter.server._limits import MAX_SEQ
+from charter.server._queries_approvals import ApprovalCard, approval_card
 from charter.server._service import PhaseMove
 
 router = APIRouter()
@@ -55,11 +58,20 @@ class OptionalReason(BaseModel):
     reason: Annotated[str, Field(max_length=2000)] = ""
 
 
+class AgentControl(Reason):
+    """Pause an agent."""
+
+    new_name: bool = False
+    """The agent is not seen yet on purpose (no run or loaded file names it)."""
+
+
 class ToolControl(BaseModel):
     """Revoke or restore a tool, for every agent or one."""
 
     reason: Text
     agent: Annotated[str | None, Field(max_length=128)] = None
+    new_name: bool = False
+    """The tool (or agent) is not seen yet on purpose (no run or loaded file names it)."""
 
 
 class NewToken(BaseModel):
@@ -168,7 +180,9 @@ def start_run(
 
 @api.get("/runs/{run_id}")
 def show_run(request: Request, run_id: str, _who: Reader) -> queries.RunDetail:
-    """One run: its steps (proposal, decision and rules, effect, labels) and events."""
+    """One run: its steps (proposal, decision and rules, effect, labels) and events. A
+    unique prefix of its id will do."""
+    run_id = resolve_run_id(state_of(request).journal, run_id)
     detail = queries.run_detail(state_of(request).journal, run_id)
     if detail is None:
         raise RunNotFoundError(f"no run with id {run_id!r}")
@@ -176,7 +190,9 @@ def show_run(request: Request, run_id: str, _who: Reader) -> queries.RunDetail:
 
 
 def known_run(request: Request, run_id: str) -> str:
-    """``run_id``, if the journal has that run (404 otherwise, before any response)."""
+    """The run ``run_id`` is (a unique prefix will do), if the journal has it (404
+    otherwise, before any response)."""
+    run_id = resolve_run_id(state_of(request).journal, run_id)
     history(state_of(request).journal, run_id)
     return run_id
 
@@ -206,14 +222,18 @@ async def run_events(
 
 @api.post("/runs/{run_id}/cancel")
 def cancel_run(request: Request, run_id: str, body: Reason, who: Operator) -> Done:
-    """Cancel a run: a running one stops before its next step, a waiting one ends now."""
+    """Cancel a run: a running one stops before its next step, a waiting one ends now
+    (closing its approval request). A unique prefix of its id will do."""
+    run_id = resolve_run_id(state_of(request).journal, run_id)
     was = state_of(request).service.cancel(run_id, who.name, body.reason)
     return Done(detail=f"run was {was}; cancelled")
 
 
 @api.post("/runs/{run_id}/rollback")
 def rollback_run(request: Request, run_id: str, who: Operator) -> dict[str, Any]:
-    """Undo the run's completed writes, newest first; report what could not be undone."""
+    """Undo the run's completed writes, newest first; report what could not be undone. A
+    unique prefix of its id will do."""
+    run_id = resolve_run_id(state_of(request).journal, run_id)
     report = state_of(request).service.rollback(run_id, who.name)
     return {
         "run_id": report.run_id,
@@ -225,46 +245,48 @@ def rollback_run(request: Request, run_id: str, who: Operator) -> dict[str, Any]
     }
 
 
+def _cards(request: Request, states: list[ApprovalState], who: Principal) -> list[ApprovalCard]:
+    now = state_of(request).service.approvals.clock()
+    allowed = who.can("approve")
+    return [approval_card(s, now=now, viewer=who.name, can_approve=allowed) for s in states]
+
+
 @api.get("/approvals")
 def list_approvals(
-    request: Request, _who: Reader, every: Annotated[bool, Query(alias="all")] = False
-) -> list[dict[str, Any]]:
-    """Approval requests (pending ones unless ``all``), oldest first."""
+    request: Request, who: Reader, every: Annotated[bool, Query(alias="all")] = False
+) -> list[ApprovalCard]:
+    """Approval requests (pending ones unless ``all``), oldest first, each with the call's
+    preview, the untrusted text behind its arguments, its expiry, level and age, and
+    whether the caller may decide it. A request whose run ended is ``closed``, never
+    pending."""
     states = state_of(request).service.approvals.sweep()
-    return [
-        {
-            "request_id": s.request.request_id,
-            "run_id": s.request.run_id,
-            "agent": s.request.agent,
-            "step": s.request.step,
-            "tool": s.request.tool,
-            "args": s.request.args,
-            "reason": s.request.reason,
-            "rules": list(s.request.rules),
-            "requested_by": s.request.requested_by,
-            "requested_at": s.request.requested_at.isoformat(),
-            "status": s.status,
-            "approvers": s.request.approvers_at(s.level or 0),  # None: anyone
-            "untrusted_args": s.request.untrusted_args,
-            "decided_by": s.receipt.approver if s.receipt is not None else None,
-        }
-        for s in states
-        if every or s.status == "pending"
-    ]
+    return _cards(request, [s for s in states if every or s.status == "pending"], who)
+
+
+@api.get("/approvals/{request_id}", responses={404: {"description": "No such request."}})
+def show_approval(request: Request, request_id: str, who: Reader) -> ApprovalCard:
+    """One approval request (a unique prefix of its id will do), as a card."""
+    approvals = state_of(request).service.approvals
+    full_id = resolve_request_id(state_of(request).journal, request_id)
+    return _cards(request, [approvals.get(full_id)], who)[0]
 
 
 @api.post("/approvals/{request_id}/approve")
 def approve(request: Request, request_id: str, body: OptionalReason, who: Approver) -> Done:
-    """Approve a pending request (a signed receipt); the run resumes."""
-    state_of(request).service.decide(request_id, who.name, "approved", body.reason)
-    return Done(detail=f"approved by {who.name}; the run resumes")
+    """Approve a pending request (a signed receipt); the run resumes. A unique prefix of
+    the id will do."""
+    full_id = resolve_request_id(state_of(request).journal, request_id)
+    state_of(request).service.decide(full_id, who.name, "approved", body.reason)
+    return Done(detail=f"{full_id} approved by {who.name}; the run resumes")
 
 
 @api.post("/approvals/{request_id}/deny")
 def deny(request: Request, request_id: str, body: Reason, who: Approver) -> Done:
-    """Deny a pending request with a reason the agent sees; the run resumes."""
-    state_of(request).service.decide(request_id, who.name, "denied", body.reason)
-    return Done(detail=f"denied by {who.name}; the run resumes")
+    """Deny a pending request with a reason the agent sees; the run resumes. A unique
+    prefix of the id will do."""
+    full_id = resolve_request_id(state_of(request).journal, request_id)
+    state_of(request).service.decide(full_id, who.name, "denied", body.reason)
+    return Done(detail=f"{full_id} denied by {who.name}; the run resumes")
 
 
 @api.get("/agents")
@@ -342,16 +364,42 @@ def demote_agent(request: Request, agent: str, body: Demotion, who: Operator) ->
     return _change(moved)
 
 
-@api.post("/agents/{agent}/pause")
-def pause_agent(request: Request, agent: str, body: Reason, who: Operator) -> Done:
-    """The kill switch: the agent starts no run, and its runs stop before their next step."""
+UNKNOWN_NAME: dict[int | str, dict[str, Any]] = {
+    404: {
+        "description": "No run, control or loaded agent file knows that name (nothing "
+        "was journaled); the detail suggests the closest known names."
+    },
+}
+
+
+def require_known(request: Request, *, agent: str | None = None, tool: str | None = None) -> None:
+    """404 unless ``agent`` and ``tool`` are names a run, a control or an agent file this
+    server loaded knows."""
+    state = state_of(request)
+    known = state.service.known_names()
+    try:
+        if tool is not None:
+            known.require("tool", tool)
+        if agent is not None:
+            known.require("agent", agent)
+    except UnknownNameError as error:
+        raise HTTPException(404, str(error)) from None
+
+
+@api.post("/agents/{agent}/pause", responses=UNKNOWN_NAME)
+def pause_agent(request: Request, agent: str, body: AgentControl, who: Operator) -> Done:
+    """The kill switch: the agent starts no run, and its runs stop before their next step.
+    An agent no run or loaded file knows is refused unless ``new_name`` says it is new."""
+    if not body.new_name:
+        require_known(request, agent=agent)
     Controls(state_of(request).journal).pause(agent, actor=who.name, reason=body.reason)
     return Done(detail=f"agent {agent} paused")
 
 
-@api.post("/agents/{agent}/resume")
+@api.post("/agents/{agent}/resume", responses=UNKNOWN_NAME)
 def resume_agent(request: Request, agent: str, body: OptionalReason, who: Operator) -> Done:
     """Lift a pause."""
+    require_known(request, agent=agent)
     Controls(state_of(request).journal).resume(agent, actor=who.name, reason=body.reason)
     return Done(detail=f"agent {agent} resumed")
 
@@ -385,17 +433,22 @@ def list_tools(request: Request, _who: Reader) -> list[queries.ToolView]:
     return queries.tools_inventory(state.journal, state.service.tools)
 
 
-@api.post("/tools/{tool}/revoke")
+@api.post("/tools/{tool}/revoke", responses=UNKNOWN_NAME)
 def revoke_tool(request: Request, tool: str, body: ToolControl, who: Operator) -> Done:
-    """Deny a tool (to every agent, or one) from the next step of every run on."""
+    """Deny a tool (to every agent, or one) from the next step of every run on. A tool no
+    run or loaded file knows is refused unless ``new_name`` says it is new."""
+    if not body.new_name:
+        require_known(request, tool=tool, agent=body.agent)
     controls = Controls(state_of(request).journal)
     controls.revoke(tool, actor=who.name, reason=body.reason, agent=body.agent)
     return Done(detail=f"tool {tool} revoked")
 
 
-@api.post("/tools/{tool}/restore")
+@api.post("/tools/{tool}/restore", responses=UNKNOWN_NAME)
 def restore_tool(request: Request, tool: str, body: ToolControl, who: Operator) -> Done:
     """Undo a revocation (same agent scope)."""
+    if not body.new_name:
+        require_known(request, tool=tool, agent=body.agent)
     controls = Controls(state_of(request).journal)
     controls.restore(tool, actor=who.name, reason=body.reason, agent=body.agent)
     return Done(detail=f"tool {tool} restored")

@@ -14,13 +14,14 @@ from typing import Annotated, Literal
 from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Form, Request
-from fastapi.responses import RedirectResponse
+from fastapi.responses import HTMLResponse, RedirectResponse
 
 from charter.errors import ApprovalRefusedError, CharterError, ConfigError
 from charter.runtime import Controls
+from charter.runtime._names import UnknownNameError
 from charter.server._app import need, reject, state_of
 from charter.server._auth import Principal
-from charter.server._render import back
+from charter.server._render import back, page
 
 router = APIRouter(include_in_schema=False)
 
@@ -46,6 +47,23 @@ def _failed(request: Request, url: str, who: Principal, error: CharterError) -> 
     if isinstance(error, ApprovalRefusedError):  # journaled as a refusal, as the API does
         reject(request, 403, str(error), who.name)
     return back(request, url, str(error), kind="error")
+
+
+def _unknown(
+    request: Request, who: Principal, url: str, *, agent: str | None = None, tool: str | None = None
+) -> HTMLResponse | None:
+    """A 404 page naming the closest known names, if ``agent`` or ``tool`` is a name no
+    run, control or loaded agent file knows; None if both are known."""
+    state = state_of(request)
+    known = state.service.known_names()
+    try:
+        if tool is not None:
+            known.require("tool", tool)
+        if agent is not None:
+            known.require("agent", agent)
+    except UnknownNameError as error:
+        return page(request, "refused.html", who, status_code=404, message=str(error), url=url)
+    return None
 
 
 STARTING_KEY = "starting"
@@ -93,9 +111,16 @@ def cancel_run(request: Request, run_id: str, who: Operator, reason: Text = "") 
 
 
 @router.post("/runs/{run_id}/rollback")
-def rollback_run(request: Request, run_id: str, who: Operator) -> RedirectResponse:
-    """Undo the run's completed writes, newest first; say what a human must finish."""
+def rollback_run(
+    request: Request, run_id: str, who: Operator, confirm: Annotated[str, Form(max_length=8)] = ""
+) -> RedirectResponse:
+    """Undo the run's completed writes, newest first; say what a human must finish. The
+    form's confirmation box must be ticked (browsers enforce it; this checks it too)."""
     url = f"/runs/{_path(run_id)}"
+    if confirm != "yes":
+        return back(
+            request, url, "tick the box to confirm the rollback; nothing was undone", kind="error"
+        )
     try:
         report = state_of(request).service.rollback(run_id, who.name)
     except CharterError as error:
@@ -138,9 +163,14 @@ def deny(request: Request, request_id: str, who: Approver, reason: Text = "") ->
     return _decide(request, request_id, who, "denied", reason.strip())
 
 
-@router.post("/agents/{agent}/pause")
-def pause_agent(request: Request, agent: str, who: Operator, reason: Text = "") -> RedirectResponse:
+@router.post("/agents/{agent}/pause", response_model=None)
+def pause_agent(
+    request: Request, agent: str, who: Operator, reason: Text = ""
+) -> RedirectResponse | HTMLResponse:
     """The kill switch: the agent starts no run, and its runs stop before their next step."""
+    unknown = _unknown(request, who, "/agents", agent=agent)
+    if unknown is not None:
+        return unknown
     try:
         why = _required(reason, "pausing an agent")
         Controls(state_of(request).journal).pause(agent, actor=who.name, reason=why)
@@ -149,27 +179,30 @@ def pause_agent(request: Request, agent: str, who: Operator, reason: Text = "") 
     return back(request, "/agents", f"agent {agent} paused")
 
 
-@router.post("/agents/{agent}/resume")
+@router.post("/agents/{agent}/resume", response_model=None)
 def resume_agent(
     request: Request, agent: str, who: Operator, reason: Text = ""
-) -> RedirectResponse:
+) -> RedirectResponse | HTMLResponse:
     """Lift a pause."""
+    unknown = _unknown(request, who, "/agents", agent=agent)
+    if unknown is not None:
+        return unknown
     Controls(state_of(request).journal).resume(agent, actor=who.name, reason=reason.strip())
     return back(request, "/agents", f"agent {agent} resumed")
 
 
-@router.post("/tools/{tool}/revoke")
+@router.post("/tools/{tool}/revoke", response_model=None)
 def revoke_tool(
     request: Request, tool: str, who: Operator, reason: Text = "", agent: Name = ""
-) -> RedirectResponse:
+) -> RedirectResponse | HTMLResponse:
     """Deny a tool (to every agent, or one) from the next step of every run on."""
     return _tool_control(request, tool, who, reason, agent, "revoked")
 
 
-@router.post("/tools/{tool}/restore")
+@router.post("/tools/{tool}/restore", response_model=None)
 def restore_tool(
     request: Request, tool: str, who: Operator, reason: Text = "", agent: Name = ""
-) -> RedirectResponse:
+) -> RedirectResponse | HTMLResponse:
     """Undo a revocation (same agent scope)."""
     return _tool_control(request, tool, who, reason, agent, "restored")
 
@@ -181,10 +214,13 @@ def _tool_control(
     reason: str,
     agent: str,
     done: Literal["revoked", "restored"],
-) -> RedirectResponse:
+) -> RedirectResponse | HTMLResponse:
     controls = Controls(state_of(request).journal)
     change = controls.revoke if done == "revoked" else controls.restore
     scope = agent.strip() or None
+    unknown = _unknown(request, who, "/tools", tool=tool, agent=scope)
+    if unknown is not None:
+        return unknown
     try:
         why = _required(reason, "revoking a tool" if done == "revoked" else "restoring a tool")
         change(tool, actor=who.name, reason=why, agent=scope)

@@ -165,13 +165,19 @@ class ApprovalView(_View):
 
     request_id: str
     status: str
-    """``pending``, ``approved``, ``denied``, ``expired`` or ``used``."""
+    """``pending``, ``approved``, ``denied``, ``expired``, ``used`` or ``closed`` (its run
+    ended unanswered)."""
     approver: str | None = None
     reason: str
     """Why the charter asked."""
     rules: list[str]
     decision_reason: str | None = None
     """What the approver said."""
+    preview: str | None = None
+    """What the call would do, from the tool's preview when asked (or why it is
+    unavailable)."""
+    warnings: list[str] = []
+    """The preview's warnings."""
 
 
 class StepView(_View):
@@ -605,11 +611,14 @@ def _approvals(records: list[Record]) -> dict[str, ApprovalView]:
         request_id = str(p.get("request_id", ""))
         if request is not None:
             expired = request.deadline < now
+            preview: dict[str, Any] = request.preview or {}
             found[request_id] = {
                 "request_id": request_id,
                 "status": "expired" if expired else "pending",
                 "reason": str(p["reason"]),
                 "rules": list(p["rules"]),
+                "preview": preview.get("summary") or preview.get("unavailable"),
+                "warnings": [str(w) for w in preview.get("warnings", [])],
             }
             continue
         view = found.get(request_id)
@@ -626,8 +635,14 @@ def _approvals(records: list[Record]) -> dict[str, ApprovalView]:
                 view["status"] = "expired"
             case "approval.used":
                 view["status"] = "used"
+            case "approval.closed" if "approver" not in view:
+                view["status"] = "closed"
             case _:
                 pass
+    if any(record.kind == "run.finished" for record in records):  # none can be answered now
+        for view in found.values():
+            if view["status"] == "pending":
+                view["status"] = "closed"
     return {request_id: ApprovalView(**view) for request_id, view in found.items()}
 
 
@@ -648,6 +663,7 @@ _EVENT_TEXT = {
     "approval.escalated": "{request_id} escalated to level {level}",
     "approval.expired": "{request_id} expired unanswered",
     "approval.used": "{request_id} used (approved by {approver})",
+    "approval.closed": "{request_id} closed: {reason}",
     "approval.rejected": "{request_id} refused at execution ({rule}): {reason}",
     "anomaly.detected": "anomaly {rule} at step {step} ({tool}): {reason}; playbook {playbook}",
     "budget.exceeded": "budget exceeded ({rule}): {reason}",

@@ -106,6 +106,12 @@ class AgentView(_View):
     pause_reason: str | None = None
     paused_by: str | None = None
     paused_at: str | None = None
+    supervised: bool = False
+    """Supervised mode (``control.supervise``, by an operator or a drift watch): every
+    write or external call its charter allows asks an approver instead."""
+    supervise_reason: str | None = None
+    supervised_by: str | None = None
+    supervised_at: str | None = None
 
 
 class ToolInfo(_View):
@@ -317,8 +323,20 @@ def _controls(journal: Journal) -> tuple[dict[str, Record], dict[tuple[str, str]
     return pauses, revokes
 
 
+def _supervisions(journal: Journal) -> dict[str, Record]:
+    """The ``control.supervise`` record in force for each supervised agent."""
+    from charter.runtime import Controls
+
+    supervised = Controls(journal).state().supervised
+    found: dict[str, Record] = {}
+    for record in journal.records_of_kinds(("control.supervise",)):
+        if record.payload["agent"] in supervised:
+            found[str(record.payload["agent"])] = record
+    return found
+
+
 def agents(journal: Journal) -> list[AgentView]:
-    """Every agent that started a run (or that an operator paused), by name, with each
+    """Every agent that started a run (or that an operator paused or supervised), by name, with each
     version and charter version it ran under and whether it is paused. One query over
     ``run.started``, plus the control records."""
     rows = select(
@@ -353,10 +371,12 @@ def agents(journal: Journal) -> list[AgentView]:
             )
         )
     pauses, _ = _controls(journal)
+    supervisions = _supervisions(journal)
     views: list[AgentView] = []
-    for name in sorted(versions.keys() | pauses.keys()):
+    for name in sorted(versions.keys() | pauses.keys() | supervisions.keys()):
         seen = sorted(versions.get(name, []), key=lambda v: v.first_seen)
         pause = pauses.get(name)
+        watch = supervisions.get(name)
         views.append(
             AgentView(
                 name=name,
@@ -367,6 +387,10 @@ def agents(journal: Journal) -> list[AgentView]:
                 pause_reason=pause.payload["reason"] if pause else None,
                 paused_by=pause.payload["actor"] if pause else None,
                 paused_at=pause.ts if pause else None,
+                supervised=watch is not None,
+                supervise_reason=watch.payload["reason"] if watch else None,
+                supervised_by=watch.payload["actor"] if watch else None,
+                supervised_at=watch.ts if watch else None,
             )
         )
     return views

@@ -23,7 +23,13 @@ from pathlib import Path
 from typing import Literal
 
 from charter.agent import Agent, load_agent
-from charter.errors import CharterError, ConfigError, RunNotFoundError, RunStateError
+from charter.errors import (
+    ApprovalError,
+    CharterError,
+    ConfigError,
+    RunNotFoundError,
+    RunStateError,
+)
 from charter.evals import GateResult
 from charter.evals import demote as demote_version
 from charter.evals import promote as promote_version
@@ -31,6 +37,7 @@ from charter.journal import Journal
 from charter.journal._lease import orphaned
 from charter.policy import PHASES, Phase
 from charter.runtime import Approvals, Runner
+from charter.runtime._names import KnownNames
 from charter.runtime._rollback import RollbackReport, rollback
 from charter.runtime._runner import history, new_run_id, waiting_record
 from charter.server._queries import ToolInfo
@@ -100,6 +107,12 @@ class RunService:
         self._guard = threading.Lock()
         self._stop_sweeping = threading.Event()
         self._sweeper: threading.Thread | None = None
+
+    def known_names(self) -> KnownNames:
+        """Agent and tool names the journal or this server's agent files know (an
+        operator's control must name one of them, or say the name is new)."""
+        tools = [info.name for infos in self.tools.values() for info in infos]
+        return KnownNames.of(self.journal, agents=self.agents, tools=tools)
 
     def tool_costs(self) -> dict[str, float]:
         """Tool name → its contract's cost per call, over the known agents."""
@@ -286,7 +299,10 @@ class RunService:
             ApprovalError: unknown request, not pending, or ``actor`` may not decide it.
             RunStateError: the run is not waiting for this approval.
         """
-        run_id = self.approvals.get(request_id).request.run_id
+        state = self.approvals.get(request_id)
+        if state.status == "closed":  # its run ended: say how, not just "not waiting"
+            raise ApprovalError(f"request {request_id} is closed: {state.closed_reason}")
+        run_id = state.request.run_id
         self.waiting_request(run_id)
         if verdict == "approved":
             self.approvals.approve(request_id, actor, reason)

@@ -9,17 +9,19 @@ API needs for the same change.
 from __future__ import annotations
 
 from typing import Annotated, Any, Literal
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import func, select
 
-from charter.errors import CharterError, ConfigError
+from charter.errors import AmbiguousIdError, CharterError, ConfigError, RunNotFoundError
 from charter.evals import PromotionRefusedError
 from charter.journal import Journal
 from charter.journal._store import records_table
 from charter.policy import PHASES, Phase
+from charter.runtime import ApprovalState
+from charter.runtime._lookup import resolve_run_id
 from charter.server import _forms
 from charter.server import _queries as queries
 from charter.server import _queries_evals as eval_queries
@@ -27,6 +29,7 @@ from charter.server._app import need, reject, state_of
 from charter.server._auth import Principal
 from charter.server._charts import MEASURES, Measure, stacked_bars
 from charter.server._limits import MAX_SEQ
+from charter.server._queries_approvals import ApprovalCard, age_text, approval_card
 from charter.server._render import back, page
 
 router = APIRouter(include_in_schema=False)
@@ -134,12 +137,27 @@ def _missing(request: Request, who: Principal, what: str) -> HTMLResponse:
     return page(request, "missing.html", who, what=what, status_code=404)
 
 
-@router.get("/runs/{run_id}")
-def run_page(request: Request, run_id: str, who: Reader) -> HTMLResponse:
-    """One run's timeline, updated live while it runs."""
+@router.get("/runs/{run_id}", response_model=None)
+def run_page(request: Request, run_id: str, who: Reader) -> HTMLResponse | RedirectResponse:
+    """One run's timeline, updated live while it runs; a unique prefix of its id leads
+    to it."""
     context = _run_context(request, run_id)
     if context is None:
-        return _missing(request, who, f"run {run_id}")
+        try:
+            full = resolve_run_id(state_of(request).journal, run_id)
+        except RunNotFoundError:
+            return _missing(request, who, f"run {run_id}")
+        except AmbiguousIdError as error:  # say which runs it could be
+            return page(
+                request,
+                "refused.html",
+                who,
+                status_code=404,
+                message=str(error),
+                url="/",
+                title="Not found",
+            )
+        return RedirectResponse(f"/runs/{quote(full, safe='')}", status_code=303)
     return page(request, "run.html" if "run" in context else "starting.html", who, **context)
 
 
@@ -156,10 +174,16 @@ def run_timeline(request: Request, run_id: str, who: Reader) -> HTMLResponse:
 @router.get("/approvals")
 def approvals_page(request: Request, who: Reader) -> HTMLResponse:
     """Pending approval requests, oldest first, then the newest decided ones."""
-    states = state_of(request).service.approvals.sweep()
-    pending = [s for s in states if s.status == "pending"]
-    decided = [s for s in states if s.status != "pending"][::-1][:DECIDED_SHOWN]
-    return page(request, "approvals.html", who, pending=pending, decided=decided)
+    approvals = state_of(request).service.approvals
+    states = approvals.sweep()
+    now, allowed = approvals.clock(), who.can("approve")
+
+    def card(s: ApprovalState) -> ApprovalCard:
+        return approval_card(s, now=now, viewer=who.name, can_approve=allowed)
+
+    pending = [card(s) for s in states if s.status == "pending"]
+    decided = [card(s) for s in states if s.status != "pending"][::-1][:DECIDED_SHOWN]
+    return page(request, "approvals.html", who, pending=pending, decided=decided, age=age_text)
 
 
 @router.get("/feed")

@@ -1,6 +1,8 @@
 """Tools, their contracts, and the inventory."""
 
 from charter.tools._inventory import Inventory
+from charter.tools._openapi import OpenAPIToolset, openapi_tools
+from charter.tools._preview import Preview, preview_call
 from charter.tools._tool import (
     Confidentiality,
     SideEffect,
@@ -16,6 +18,8 @@ from charter.tools._tool import (
 __all__ = [
     "Confidentiality",
     "Inventory",
+    "OpenAPIToolset",
+    "Preview",
     "SideEffect",
     "Tool",
     "ToolArgumentsError",
@@ -23,5 +27,7 @@ __all__ = [
     "ToolOutcomeUnknownError",
     "ToolRefusal",
     "Trust",
+    "openapi_tools",
+    "preview_call",
     "tool",
 ]

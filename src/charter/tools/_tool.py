@@ -122,6 +122,10 @@ class Tool:
     """The function has an ``idempotency_key`` parameter: the runtime passes each call's
     key (``run:step:attempt``), which reasoners never see, so the tool's backend can
     recognise a retried call and not do it twice."""
+    preview: Callable[..., Any] | None = None
+    """Describes what a call would do for an approver, read-only (see
+    :mod:`charter.tools._preview`): called with the call's arguments, returns a
+    :class:`~charter.tools.Preview` or a sentence."""
 
     @property
     def reversible(self) -> bool:
@@ -215,6 +219,7 @@ def tool(
     owner: str = "",
     targets: tuple[str, ...] = (),
     compensate: Callable[..., Any] | None = None,
+    preview: Callable[..., Any] | None = None,
 ) -> Callable[[Callable[..., Any]], Tool]: ...
 
 
@@ -234,12 +239,14 @@ def tool(
     owner: str = "",
     targets: tuple[str, ...] = (),
     compensate: Callable[..., Any] | None = None,
+    preview: Callable[..., Any] | None = None,
 ) -> Tool | Callable[[Callable[..., Any]], Tool]:
     """Turn a typed Python function into a :class:`Tool`.
 
     Use bare (``@tool``) for a read-only tool, or with contract fields
-    (``@tool(side_effect="write", compensate=undo)``). The docstring's first paragraph is
-    the description reasoners see.
+    (``@tool(side_effect="write", compensate=undo, preview=describe)``). The docstring's
+    first paragraph is the description reasoners see. ``preview`` takes the tool's
+    arguments and says, read-only, what a call would do (shown to approvers).
     """
 
     def build(func: Callable[..., Any]) -> Tool:
@@ -268,6 +275,7 @@ def tool(
             args_model=args_model,
             contract=contract,
             compensate=compensate,
+            preview=preview,
             result_adapter=_result_adapter(func),
             takes_key=IDEMPOTENCY_PARAM in inspect.signature(func).parameters,
         )

@@ -13,6 +13,7 @@
     "run.cancelled", "run.finished", "step.proposed", "step.decided", "step.effect",
     "step.observed", "approval.requested", "approval.granted", "approval.denied",
     "approval.escalated", "approval.expired", "approval.used", "approval.rejected",
+    "approval.closed",
     "anomaly.detected", "budget.exceeded", "budget.extended", "rollback.started",
     "rollback.compensated", "rollback.irreversible", "rollback.in_doubt",
     "rollback.finished", "control.cancel", "message",
