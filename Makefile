@@ -61,6 +61,7 @@ bench: bench-env
 	$(BENCH_PY) benchmarks/injection.py
 	$(BENCH_PY) benchmarks/local_model.py
 	$(BENCH_PY) benchmarks/api_load.py
+	$(BENCH_PY) benchmarks/mcp_overhead.py
 	$(BENCH_PY) benchmarks/frameworks.py
 
 clean:

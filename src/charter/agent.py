@@ -15,7 +15,8 @@
 A toolset reference names a :class:`~charter.tools.Tool`, a list of tools, or a callable
 taking the ``options`` mapping and returning tools. A toolset ``openapi: <document>``
 makes one tool per operation of an OpenAPI document instead (see
-:class:`~charter.tools.OpenAPIToolset`).
+:class:`~charter.tools.OpenAPIToolset`), and ``mcp: {...}`` the tools of an MCP server
+(see :mod:`charter.integrations.mcp`).
 """
 
 from __future__ import annotations
@@ -67,8 +68,10 @@ class Agent:
     """The agent file it was loaded from, if any (journaled, so a run can be resumed)."""
 
     def tools(self) -> list[Tool]:
-        """Tools offered to the reasoner (revoked ones are withheld)."""
-        return [t for t in self.inventory if not self.inventory.is_revoked(t.name)]
+        """Tools offered to the reasoner (revoked and refused ones are withheld)."""
+        return [
+            t for t in self.inventory if not self.inventory.is_revoked(t.name) and t.refusal is None
+        ]
 
     def govern(
         self,
@@ -100,6 +103,8 @@ class Agent:
             return self.charter.deny(
                 "inventory.revoked", f"tool {tool.name!r} has been revoked{why}"
             )
+        if tool.refusal is not None:
+            return self.charter.deny(tool.refusal.rule, tool.refusal.reason)
         contract = tool.contract
         if (
             repeat
@@ -162,7 +167,17 @@ class Agent:
                 "policy": self.charter.policy_hash,
             },
             "tools": self.inventory.names(),
+            **self._tool_provenance(),
         } | ({"source": self.source} if self.source else {})
+
+    def _tool_provenance(self) -> dict[str, Any]:
+        """Which tools are refused and why, and where tools came from (e.g. an MCP
+        server and the hash of the definition loaded)."""
+        refused = {t.name: t.refusal.detail for t in self.inventory if t.refusal is not None}
+        origins = {t.name: t.origin for t in self.inventory if t.origin is not None}
+        return ({"refused_tools": refused} if refused else {}) | (
+            {"tool_origins": origins} if origins else {}
+        )
 
 
 class ToolsetSpec(BaseModel):
@@ -174,11 +189,21 @@ class ToolsetSpec(BaseModel):
     options: dict[str, Any] = Field(default_factory=lambda: {})
 
 
+class McpToolsetSpec(BaseModel):
+    """An MCP server's tools (its fields: :class:`charter.integrations.mcp.McpServerSpec`)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    mcp: dict[str, Any]
+
+
 def _toolset_kind(value: Any, handler: ValidatorFunctionWrapHandler) -> Any:
-    """Validate a toolset as the kind its key names (``openapi:`` or ``ref:``), so an
-    error names that kind's fields only."""
+    """Validate a toolset as the kind its key names (``openapi:``, ``mcp:`` or ``ref:``),
+    so an error names that kind's fields only."""
     if isinstance(value, Mapping) and "openapi" in value:
         return OpenAPIToolset.model_validate(value)
+    if isinstance(value, Mapping) and "mcp" in value:
+        return McpToolsetSpec.model_validate(value)
     if isinstance(value, Mapping):
         return ToolsetSpec.model_validate(value)
     return handler(value)
@@ -193,9 +218,9 @@ class AgentSpec(BaseModel):
     version: str = "1"
     description: str = ""
     instructions: str = ""
-    toolsets: list[Annotated[ToolsetSpec | OpenAPIToolset, WrapValidator(_toolset_kind)]] = Field(
-        min_length=1
-    )
+    toolsets: list[
+        Annotated[ToolsetSpec | OpenAPIToolset | McpToolsetSpec, WrapValidator(_toolset_kind)]
+    ] = Field(min_length=1)
     tools: list[str] | None = None
     reasoner: ReasonerSpec
     charter: str | Charter
@@ -234,6 +259,15 @@ def resolve_toolset(spec: ToolsetSpec, source: str) -> list[Tool]:
     return tools
 
 
+def resolve_mcp_toolset(spec: McpToolsetSpec, source: str) -> list[Tool]:
+    """The tools of the MCP server ``spec`` names (needs the ``mcp`` extra)."""
+    try:
+        from charter.integrations.mcp import mcp_toolset
+    except ImportError as exc:
+        raise ConfigError(f"{source}: field toolsets (mcp): {exc}") from exc
+    return mcp_toolset(spec.mcp, source)
+
+
 def build_agent(spec: AgentSpec, *, base_dir: Path, source: str) -> Agent:
     """Assemble an :class:`Agent` from a validated spec."""
     inventory = Inventory()
@@ -241,6 +275,8 @@ def build_agent(spec: AgentSpec, *, base_dir: Path, source: str) -> Agent:
         provided = (
             openapi_tools(toolset, base_dir=base_dir, source=source)
             if isinstance(toolset, OpenAPIToolset)
+            else resolve_mcp_toolset(toolset, source)
+            if isinstance(toolset, McpToolsetSpec)
             else resolve_toolset(toolset, source)
         )
         for item in provided:

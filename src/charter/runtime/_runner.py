@@ -69,7 +69,7 @@ from charter.runtime._outbox import Outbox, notification
 from charter.runtime._provenance import RunLabels
 from charter.runtime._rollout import demote_if_breached
 from charter.runtime._run import Run, Step
-from charter.tools import Tool, ToolArgumentsError, preview_call
+from charter.tools import Tool, ToolArgumentsError, ToolOutcomeUnknownError, preview_call
 
 RecordListener = Callable[[Record], None]
 
@@ -1076,6 +1076,11 @@ class Runner:
                 call.add_done_callback(late)
             effect = {"status": "timeout", "error": message, "in_doubt": in_doubt, "us": elapsed}
             return Observation("timeout", message), effect
+        except ToolOutcomeUnknownError as exc:  # e.g. its server died mid-call
+            elapsed = int((time.perf_counter() - started) * 1e6)
+            in_doubt = found.contract.side_effect != "read"
+            effect = {"status": "error", "error": str(exc), "in_doubt": in_doubt, "us": elapsed}
+            return Observation("error", str(exc)), effect
         except Exception as exc:
             elapsed = int((time.perf_counter() - started) * 1e6)
             message = f"{type(exc).__name__}: {exc}"

@@ -9,6 +9,8 @@ from charter.tools._tool import (
     Tool,
     ToolArgumentsError,
     ToolContract,
+    ToolOutcomeUnknownError,
+    ToolRefusal,
     Trust,
     tool,
 )
@@ -22,6 +24,8 @@ __all__ = [
     "Tool",
     "ToolArgumentsError",
     "ToolContract",
+    "ToolOutcomeUnknownError",
+    "ToolRefusal",
     "Trust",
     "openapi_tools",
     "preview_call",
