@@ -29,7 +29,7 @@ test: install-dev
 	$(PY) -m pytest
 
 lint: install-dev
-	$(VENV)/bin/ruff check src tests benchmarks
+	$(VENV)/bin/ruff check src tests benchmarks examples
 	$(VENV)/bin/ruff format --check src tests benchmarks
 	$(VENV)/bin/pyright
 

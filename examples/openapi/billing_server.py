@@ -2,7 +2,8 @@
 
 Run it (then run the example agent in another shell, see billing.agent.yaml)::
 
-    BILLING_API_KEY=demo-api-key BILLING_TOKEN=demo-token BILLING_BASIC=ops:demo-password python examples/openapi/billing_server.py
+    BILLING_API_KEY=demo-api-key BILLING_TOKEN=demo-token BILLING_BASIC=ops:demo-password \
+        python examples/openapi/billing_server.py
 
 Besides serving invoices and refunds it counts the requests each operation receives and
 can be told to misbehave (answer with an error status, stall, redirect), which is how the
