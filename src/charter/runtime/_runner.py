@@ -47,14 +47,13 @@ from charter.reasoners._base import (
 from charter.runtime._anomaly import AnomalyWatch, JournalRateLimiter
 from charter.runtime._approvals import ApprovalRequest, Approvals, Clock, ReceiptProblem
 from charter.runtime._controls import CONTROL_RUN, Controls, ControlState
+from charter.runtime._decide import CallState, ProposedCall, decide
 from charter.runtime._ledger import (
     RESOLVED,
     Doubt,
     EffectLedger,
     call_identity,
-    in_doubt_denial,
     late_result_recorder,
-    recognises_retry,
     retried_payload,
     target_of,
     writes_from,
@@ -194,12 +193,10 @@ class Runner:
         with contextlib.suppress(JournalError):
             self.outbox.deliver()
 
-    def _playbook(
-        self, session: _Session, fired: list[AnomalyRule], tool: str, step: Step
-    ) -> Observation | None:
-        """Run the playbooks of ``fired`` rules; a denial if the call must not run."""
+    def _playbook(self, session: _Session, fired: list[AnomalyRule], tool: str, step: Step) -> None:
+        """Journal the ``fired`` rules and run their playbooks (the decision that a call
+        they block must not run is :func:`decide`'s)."""
         agent, run = session.agent, session.run
-        blocked: list[str] = []
         for rule in fired:
             session.fired.add(rule.id)
             reason = rule.describe()
@@ -240,14 +237,6 @@ class Runner:
                                 timeout=notifications.timeout_seconds,
                             )
                         )
-            if set(rule.playbook) - {"notify"}:
-                blocked.append(rule.id)
-        if not blocked:
-            return None
-        rules = ", ".join(f"anomaly.{rule_id}" for rule_id in blocked)
-        denied = Observation("denied", f"stopped by anomaly playbook (rule {rules})")
-        _deny_decided(session, step, tuple(f"anomaly.{rule_id}" for rule_id in blocked), denied)
-        return denied
 
     def run(self, agent: Agent, goal: str, *, actor: str = "", run_id: str | None = None) -> Run:
         """Run ``agent`` on ``goal`` until it answers, waits for an approval, a budget
@@ -833,107 +822,85 @@ class Runner:
         except ToolArgumentsError as exc:
             return Observation("invalid_arguments", str(exc))
         args = validated.model_dump(mode="json")
-        writes = found.contract.side_effect != "read"
-        identity = call_identity(found, args)
-        key = identity if writes else ""  # only writes are held to the repeat rule
+        labels = session.labels.arg_labels(found, args, sources)
+        proposed = ProposedCall(step.index, found, args, labels)
+        writes, identity = proposed.writes, proposed.identity
         if writes and session.ledger.doubts:
             self._refresh_doubts(session)
-        labels = session.labels
-        arg_labels = labels.arg_labels(found, args, sources)
-        phase = controls.phase_of(agent.name, session.version_id) or agent.charter.phase
-        decision = agent.govern(  # govern
-            found,
-            args,
-            repeat=key in session.completed,
-            revoked=controls.revocation(found.name, agent.name),
-            labels=arg_labels,
-            limiter=session.limiter,
-            phase=phase,
+        receipt = None
+        if approved is not None:
+            receipt = self.approvals.check(
+                approved.request_id,
+                run_id=session.run.run_id,
+                step=step.index,
+                tool=found.name,
+                args=args,
+                policy=agent.charter.policy_hash,
+            )
+        verdict = decide(
+            proposed,
+            CallState(
+                agent,
+                session.run.run_id,
+                session.version_id,
+                controls,
+                session.ledger,
+                session.completed,
+                session.limiter,
+                self.anomalies,
+                session.calls,
+                session.fired,
+                receipt,
+            ),
         )
-        doubt = session.ledger.blocking(target_of(found, args)) if writes else None
-        if doubt is not None and doubt.call == identity and recognises_retry(found):
-            doubt = None  # the same call under the same key: the tool makes it once
-        supervised = controls.supervision(agent.name)
-        if doubt is not None and decision.verdict != "deny":
-            decision = in_doubt_denial(session.run.run_id, doubt, decision.policy)
-        elif supervised is not None and decision.allowed and writes:
-            why = f"agent {agent.name!r} is supervised: {supervised}"
-            decision = Decision("ask", ("control.supervised",), why, decision.policy)
-        elif phase == "supervised" and decision.allowed and writes:
-            why = f"version {session.version_id} of {agent.name!r} is in the supervised phase"
-            decision = Decision("ask", ("rollout.supervised",), why, decision.policy)
-        # Shadow phase: the charter decides as ever, but a write it would allow (or ask
-        # about) is only simulated; a `simulate` rule does the same in any phase.
-        simulate = decision.verdict == "simulate" or (
-            phase == "shadow" and writes and decision.verdict in ("allow", "ask")
-        )
+        decision, phase = verdict.decision, verdict.phase
         step.decision = decision
         decided = {
             "step": step.index,
             "tool": found.name,
             "agent": agent.name,
-            "labels": labels.context.to_json(),
+            "labels": session.labels.context.to_json(),
             **decision.to_json(),
         }
         if sources:
             decided["sources"] = {k: list(v) for k, v in sources.items()}
         if phase != "autonomous":
             decided["phase"] = phase
-        if simulate:
+        if verdict.simulate:
             decided["simulated"] = True
         session.record("step.decided", decided)
-        if simulate:
+        if verdict.simulate:
             return self._simulate(session, step, found, args, decision, phase)
-        if decision.verdict == "ask":
-            if approved is None:
-                return self._request_approval(
-                    session,
-                    step.index,
-                    found.name,
-                    args,
-                    decision,
-                    labels=arg_labels,
-                    sources=step.sources,
-                )
-            checked = self.approvals.check(
-                approved.request_id,
-                run_id=session.run.run_id,
-                step=step.index,
-                tool=found.name,
-                args=args,
-                policy=decision.policy,
+        if isinstance(verdict.receipt, ReceiptProblem):
+            assert approved is not None
+            problem = verdict.receipt
+            session.record(
+                "approval.rejected",
+                {
+                    "request_id": approved.request_id,
+                    "rule": problem.rule,
+                    "reason": problem.message,
+                },
             )
-            if isinstance(checked, ReceiptProblem):
-                session.record(
-                    "approval.rejected",
-                    {
-                        "request_id": approved.request_id,
-                        "rule": checked.rule,
-                        "reason": checked.message,
-                    },
-                )
-                return Observation("denied", f"{checked.message} (rule {checked.rule})")
+            return Observation("denied", f"{problem.message} (rule {problem.rule})")
+        if verdict.receipt is not None:
+            assert approved is not None
             session.record(
                 "approval.used",
                 {
                     "request_id": approved.request_id,
                     "step": step.index,
-                    "approver": checked.approver,
+                    "approver": verdict.receipt.approver,
                 },
             )
-        elif not decision.allowed:
-            denied = Observation("denied", f"{decision.reason} (rule {', '.join(decision.rules)})")
-            fired = self.anomalies.on_denial(agent.name, agent.charter.anomalies)
-            if fired:
-                self._playbook(session, fired, found.name, step)
-            return denied
-        if agent.charter.anomalies:
-            fired = self.anomalies.on_call(
-                agent.name, agent.charter.anomalies, found.name, session.calls, session.fired
+        elif decision.verdict == "ask":
+            return self._request_approval(
+                session, step.index, found.name, args, decision, labels=labels, sources=sources
             )
-            stopped = self._playbook(session, fired, found.name, step) if fired else None
-            if stopped is not None:
-                return stopped
+        if verdict.fired:
+            self._playbook(session, list(verdict.fired), found.name, step)
+        if not verdict.runs:
+            return Observation("denied", f"{decision.reason} (rule {', '.join(decision.rules)})")
         session.calls.append(found.name)
         if found.contract.side_effect != "read" or approved is not None:
             self._flush(session)  # a write is journaled as decided before it can touch the world
@@ -955,9 +922,11 @@ class Runner:
             observation, effect = _withhold_secret(found, observation, effect)
         if observation.status in ("ok", "error"):  # the tool's own output reached the model
             session.rendered = (observation, observation.render())
-            labels.observe(found, session.rendered[1], step.index, args=args, sources=sources)
-        if key and observation.status == "ok":
-            session.completed.add(key)
+            session.labels.observe(
+                found, session.rendered[1], step.index, args=args, sources=sources
+            )
+        if writes and observation.status == "ok":
+            session.completed.add(identity)
         session.meter.cost_usd += found.contract.cost_usd
         if found.contract.cost_usd:
             effect["cost_usd"] = found.contract.cost_usd
@@ -1110,24 +1079,6 @@ def _finish(session: _Session) -> dict[str, Any]:
         "cost_usd": round(meter.cost_usd, 6),
         "outcome": run.outcome,
     }
-
-
-def _deny_decided(
-    session: _Session, step: Step, rules: tuple[str, ...], denied: Observation
-) -> None:
-    """Make the step's decision, not yet journaled, the denial that stopped its call, so
-    its record shows what happened rather than the charter's ``allow``."""
-    decision = step.decision
-    if decision is None or decision.verdict == "deny":
-        return  # a denial that fired the rule keeps its own rules and reason
-    reason = str(denied.content)
-    step.decision = Decision("deny", (*decision.rules, *rules), reason, decision.policy)
-    for run_id, kind, payload in reversed(session.pending):
-        if run_id == session.run.run_id and kind == "step.decided":
-            if payload.get("step") == step.index:
-                payload |= {"verdict": "deny", "rules": list(step.decision.rules), "reason": reason}
-                session.tally.add(kind, payload)
-            return
 
 
 def history(journal: Journal, run_id: str) -> list[Record]:
