@@ -268,7 +268,7 @@ def resolve_in_doubt(
         RunStateError: the run has no such step, or its effect is not in doubt, or it was
             already resolved.
     """
-    from charter.runtime._runner import history  # the runner imports this module
+    from charter.runtime._history import history  # it imports this module
 
     records = history(journal, run_id)
     found = next(

@@ -1,23 +1,19 @@
 """The run loop: perceive → reason → govern → act → record.
 
-The loop itself stays short; the charter decides, tools act, the journal records. Anything
-a reasoner gets wrong (unknown tool, bad arguments) and anything a tool does wrong (error,
-timeout) becomes an observation the reasoner sees next, never a crash.
+The loop itself stays short: the governor (:mod:`._governor`) labels, decides and
+journals each call, tools act, the journal records. Anything a reasoner gets wrong
+(unknown tool, bad arguments) and anything a tool does wrong (error, timeout) becomes an
+observation the reasoner sees next, never a crash.
 """
 
 from __future__ import annotations
 
 import contextlib
-import hashlib
-import json
-import secrets
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
-from dataclasses import dataclass, field
-from datetime import datetime
-from typing import Any, Literal, cast
+from typing import Any
 
 from charter.agent import Agent
 from charter.errors import (
@@ -25,89 +21,67 @@ from charter.errors import (
     JournalError,
     LeaseLostError,
     ReasonerUnavailableError,
-    RunNotFoundError,
     RunOwnedError,
     RunStateError,
-    UnknownToolError,
 )
-from charter.journal import Journal, Record, canonical_json
+from charter.journal import Journal
 from charter.journal._lease import Lease, claim
 from charter.journal._outcome import OutcomeTally
 from charter.journal._store import Entry
-from charter.policy import AnomalyRule, BudgetMeter, Decision, Label, Phase
+from charter.policy import BudgetMeter, Decision
 from charter.reasoners._base import (
     FinalAnswer,
     Observation,
-    ObservationStatus,
     RunContext,
     ToolCall,
-    Turn,
-    Usage,
 )
 from charter.runtime._anomaly import AnomalyWatch, JournalRateLimiter
 from charter.runtime._approvals import ApprovalRequest, Approvals, Clock, ReceiptProblem
 from charter.runtime._controls import CONTROL_RUN, Controls, ControlState
-from charter.runtime._decide import CallState, ProposedCall, decide
+from charter.runtime._governor import Governed, Governor
+from charter.runtime._history import (
+    check_owner,
+    history,
+    interrupted_write,
+    kept_by_fork,
+    rebuild,
+    resumed_undecided,
+    run_state,
+    waiting_record,
+)
+from charter.runtime._hooks import RunHook
 from charter.runtime._ledger import (
     RESOLVED,
     Doubt,
-    EffectLedger,
     call_identity,
     late_result_recorder,
     retried_payload,
     target_of,
     writes_from,
 )
-from charter.runtime._outbox import Outbox, notification
+from charter.runtime._outbox import notification
 from charter.runtime._provenance import RunLabels
 from charter.runtime._rollout import demote_if_breached
 from charter.runtime._run import Run, Step
-from charter.tools import Tool, ToolArgumentsError
+from charter.runtime._session import (
+    RecordListener,
+    Session,
+    action_json,
+    active_seconds,
+    finish_payload,
+    new_run_id,
+)
+from charter.tools import Tool
 
-RecordListener = Callable[[Record], None]
-
-
-def new_run_id() -> str:
-    """A 32-hex-digit id that sorts by creation time (journal indexes grow at the end)."""
-    return f"{time.time_ns():016x}{secrets.token_hex(8)}"
-
-
-@dataclass(slots=True)
-class _Session:
-    """One run in progress: its state and the records not yet flushed."""
-
-    agent: Agent
-    run: Run
-    context: RunContext
-    meter: BudgetMeter
-    labels: RunLabels
-    actor: str
-    completed: set[str] = field(default_factory=lambda: set[str]())
-    """Canonical write calls that took effect, for the repeat rule."""
-    calls: list[str] = field(default_factory=lambda: [])
-    """Tools that ran, in order, for sequence anomalies."""
-    fired: set[str] = field(default_factory=lambda: set[str]())
-    """Anomaly rules that fired in this run."""
-    pending: list[Entry] = field(default_factory=lambda: [])
-    limiter: JournalRateLimiter | None = None
-    """Counts the agent's calls against its rate limits, from the journal."""
-    ledger: EffectLedger = field(default_factory=EffectLedger)
-    """Idempotency keys and in-doubt writes."""
-    rendered: tuple[Observation, str] | None = None
-    """The latest tool output and its rendered text, rendered once for labels and record."""
-    lease: Lease | None = None
-    """This process's lease on the run: every flush is fenced by it."""
-    tally: OutcomeTally = field(default_factory=OutcomeTally)
-    """The evidence of the run's outcome, from every record it journaled."""
-    version_id: str = field(init=False)
-    """The agent's exact version, which rollout phases belong to."""
-
-    def __post_init__(self) -> None:
-        self.version_id = self.agent.version_id
-
-    def record(self, kind: str, payload: dict[str, Any]) -> None:
-        self.pending.append((self.run.run_id, kind, payload))
-        self.tally.add(kind, payload)
+__all__ = [
+    "RecordListener",
+    "Runner",
+    "check_owner",
+    "history",
+    "new_run_id",
+    "run_state",
+    "waiting_record",
+]
 
 
 class Runner:
@@ -150,93 +124,28 @@ class Runner:
         self.lease_ttl = settings.lease_ttl() if lease_ttl is None else lease_ttl
         self._on_record = on_record
         self._pool = ThreadPoolExecutor(max_workers=tool_workers, thread_name_prefix="charter-tool")
-        self._journaled_policies: set[str] = set()
         self.controls = Controls(journal)
         """Operator controls (kill switch, revocations), checked before every step."""
         self.approvals = Approvals(journal) if clock is None else Approvals(journal, clock=clock)
         """Approval requests and receipts."""
         self.anomalies = AnomalyWatch(journal, self.approvals.clock)
         """Checks agents' recent calls and denials against their charters' anomaly rules."""
-        self.outbox = Outbox(journal)
+        self.governor = Governor(journal, self.approvals, self.anomalies, on_record=on_record)
+        """The governed-call pipeline every step goes through."""
+        self.outbox = self.governor.outbox
         """Notifications queued by playbooks, posted to their webhooks in the background."""
-        self._notifier = ThreadPoolExecutor(max_workers=1, thread_name_prefix="charter-notify")
-        self._predictions: dict[str, int] = {}
-        """Predictions seen per watched model, to check drift every few of them."""
+        self.after_run: list[RunHook] = [self._roll_back_on, self._watch_rollout]
+        """Hooks called when a run stops being driven (finished, failed or waiting)."""
 
     def close(self) -> None:
         """Stop the tool threads (calls still running are abandoned); finish posting
         queued notifications (each post is bounded by its timeout)."""
         self._pool.shutdown(wait=False, cancel_futures=True)
-        self._notifier.shutdown(wait=True)
+        self.governor.close()
 
     def _claim(self, run_id: str, actor: str) -> Lease:
         """Claim ``run_id``'s lease for this process (RunOwnedError if another holds it)."""
         return claim(self.journal.engine, run_id, owner=self.owner, actor=actor, ttl=self.lease_ttl)
-
-    def _flush(self, session: _Session, *, checkpoint: bool = False, release: bool = False) -> None:
-        lease = session.lease
-        fence = None if lease is None else lease.fence(release=release)
-        started = time.monotonic()
-        stored = self.journal.append(session.pending, checkpoint=checkpoint, fence=fence)
-        if lease is not None and fence is not None:
-            lease.appended(started, fence)
-        session.pending.clear()
-        if any(item.kind == "notify.queued" and item.payload["webhook_url"] for item in stored):
-            self._notifier.submit(self._deliver)
-        if self._on_record is not None:
-            for item in stored:
-                self._on_record(item)
-
-    def _deliver(self) -> None:
-        # A webhook that is down must not break runs: its failures are journaled and
-        # retried on the next delivery; anything else is a bug worth seeing in the log.
-        with contextlib.suppress(JournalError):
-            self.outbox.deliver()
-
-    def _playbook(self, session: _Session, fired: list[AnomalyRule], tool: str, step: Step) -> None:
-        """Journal the ``fired`` rules and run their playbooks (the decision that a call
-        they block must not run is :func:`decide`'s)."""
-        agent, run = session.agent, session.run
-        for rule in fired:
-            session.fired.add(rule.id)
-            reason = rule.describe()
-            actor = f"anomaly:{rule.id}"
-            session.record(
-                "anomaly.detected",
-                {
-                    "rule": rule.id,
-                    "kind": rule.kind,
-                    "reason": reason,
-                    "tool": tool,
-                    "step": step.index,
-                    "playbook": list(rule.playbook),
-                },
-            )
-            why = f"anomaly {rule.id}: {reason}"
-            for action in rule.playbook:
-                match action:
-                    case "pause_agent":
-                        payload = {"agent": agent.name, "actor": actor, "reason": why}
-                        session.pending.append((CONTROL_RUN, "control.pause", payload))
-                        run.status, run.error = "stopped", f"agent {agent.name!r} paused: {why}"
-                    case "stop_run":
-                        run.status, run.error = "stopped", why
-                    case "revoke_tool":
-                        payload = {"tool": tool, "agent": agent.name, "actor": actor, "reason": why}
-                        session.pending.append((CONTROL_RUN, "control.revoke", payload))
-                    case _:
-                        notifications = agent.charter.notifications
-                        session.pending.append(
-                            notification(
-                                rule=rule.id,
-                                agent=agent.name,
-                                run_id=run.run_id,
-                                message=f"{why} (agent {agent.name}, run {run.run_id}, "
-                                f"step {step.index}, tool {tool})",
-                                webhook_url=notifications.webhook_url,
-                                timeout=notifications.timeout_seconds,
-                            )
-                        )
 
     def run(self, agent: Agent, goal: str, *, actor: str = "", run_id: str | None = None) -> Run:
         """Run ``agent`` on ``goal`` until it answers, waits for an approval, a budget
@@ -249,7 +158,7 @@ class Runner:
             run_id: the id to use (a queue that allocated one); default: a new one.
         """
         run = Run(run_id=run_id or new_run_id(), agent=agent.name, goal=goal)
-        session = _Session(
+        session = Session(
             agent,
             run,
             RunContext(goal, agent.instructions, agent.tools(), run_id=run.run_id),
@@ -269,8 +178,8 @@ class Runner:
             session.lease = lease
             manifest = agent.manifest(session.version_id)
             session.record("run.started", manifest | {"goal": goal, "actor": actor})
-            self._record_policy(session)
-            self._flush(session)
+            self.governor.record_policy(session)
+            self.governor.flush(session)
             return self._drive(session, None)
 
     def recover(self, agent: Agent, run_id: str, *, actor: str = "") -> Run:
@@ -301,23 +210,23 @@ class Runner:
             if state != "running":
                 what = "finished" if state == "finished" else "waiting for an approval"
                 raise RunStateError(f"run {run_id} is {what}; nothing to recover")
-            session = _rebuild(agent, records, actor)
+            session = rebuild(agent, records, actor)
             session.lease = lease
-            self._journaled_policies.add(str(records[0].payload["charter"]["policy"]))
+            self.governor.journaled_policies.add(str(records[0].payload["charter"]["policy"]))
             session.record("run.recovered", {"actor": actor})
-            self._record_policy(session)
-            self._flush(session)
-            doubt = _interrupted_write(records)
+            self.governor.record_policy(session)
+            self.governor.flush(session)
+            doubt = interrupted_write(records)
             if doubt is not None:
                 self._settle_interrupted(session, *doubt)
-            decided = _resumed_undecided(records)
+            decided = resumed_undecided(records)
             if decided is not None:  # it died resuming: finish the decided request's step
                 return self._drive(session, self.approvals.get(decided).request)
             if session.run.status == "running":  # cancelled while its owner was dead
-                self._paused(session, self.controls.state())
+                self.governor.paused(session, self.controls.state())
             return self._drive(session, None)
 
-    def _settle_interrupted(self, session: _Session, step_index: int, tool_name: str) -> None:
+    def _settle_interrupted(self, session: Session, step_index: int, tool_name: str) -> None:
         """Retry an interrupted write under its idempotency key, or leave it to a human."""
         step = next(s for s in session.run.steps if s.index == step_index)
         call = step.action
@@ -338,7 +247,7 @@ class Runner:
                 retried = session.ledger.settle(step_index, found, args, effect)
             if retried is not None:  # it retried a call in doubt under its key
                 session.record(RESOLVED, retried_payload(retried, step_index, session.agent.name))
-            self._observed(session, step, call, observation)
+            self.governor.observed(session, step, call, observation)
             return
         session.ledger.in_doubt(
             Doubt(step_index, found.name, target_of(found, args), identity, key)
@@ -406,12 +315,12 @@ class Runner:
                     f"(approvers: {', '.join(who) if who else 'anyone'}); "
                     f"`charter approvals approve {request_id}` or `deny` it first"
                 )
-            session = _rebuild(agent, records, actor)
+            session = rebuild(agent, records, actor)
             session.lease = lease
-            self._journaled_policies.add(str(started["charter"]["policy"]))
+            self.governor.journaled_policies.add(str(started["charter"]["policy"]))
             session.record("run.resumed", {"request_id": request_id, "actor": actor})
-            self._record_policy(session)
-            self._flush(session)
+            self.governor.record_policy(session)
+            self.governor.flush(session)
             resumed = [
                 r
                 for r in self.journal.records(run_id)
@@ -504,7 +413,7 @@ class Runner:
                 ``at`` on and ``reexecute_writes`` is not set.
         """
         parent = history(self.journal, run_id)
-        kept = [r for r in parent[1:] if _kept(r, at)]
+        kept = [r for r in parent[1:] if kept_by_fork(r, at)]
         last = max((int(r.payload["step"]) for r in parent if r.kind == "step.proposed"), default=0)
         if not 1 <= at <= last:
             raise RunStateError(f"run {run_id} has steps 1 to {last}; cannot fork at step {at}")
@@ -531,7 +440,7 @@ class Runner:
             origin["reexecute_writes"] = redone
         goal = str(parent[0].payload["goal"])
         run = Run(run_id=new_run_id(), agent=agent.name, goal=goal)
-        starting = _Session(
+        starting = Session(
             agent,
             run,
             RunContext(goal, agent.instructions, []),
@@ -544,18 +453,18 @@ class Runner:
             agent.manifest(starting.version_id)
             | {"goal": goal, "actor": actor, "forked_from": origin},
         )
-        self._record_policy(starting)
+        self.governor.record_policy(starting)
         with self._claim(run.run_id, actor).held() as lease:
             stored = self.journal.append(starting.pending, fence=lease.fence())
             starting.pending.clear()
             if self._on_record is not None:
                 for item in stored:
                     self._on_record(item)
-            session = _rebuild(agent, [stored[0], *kept], actor)
+            session = rebuild(agent, [stored[0], *kept], actor)
             session.lease = lease
             return self._drive(session, None)
 
-    def _drive(self, session: _Session, approved: ApprovalRequest | None) -> Run:
+    def _drive(self, session: Session, approved: ApprovalRequest | None) -> Run:
         run, meter = session.run, session.meter
         session.limiter = JournalRateLimiter(self.journal, session.agent.name, self.approvals.clock)
         try:
@@ -573,7 +482,7 @@ class Runner:
             # Not the run's failure, and `failed` is final: what it did is journaled if
             # the journal lets us, and the run stays unfinished for `runs recover`.
             with contextlib.suppress(JournalError):
-                self._flush(session)
+                self.governor.flush(session)
             run.error = (
                 f"{exc}; run {run.run_id} is left unfinished: "
                 f"`charter runs recover {run.run_id}` continues it"
@@ -581,32 +490,32 @@ class Runner:
             raise JournalContentionError(run.error) from exc
         except BaseException as exc:
             run.status, run.error = "failed", f"{type(exc).__name__}: {exc}"
-            session.record("run.finished", _finish(session))
+            session.record("run.finished", finish_payload(session))
             # If the journal failed, or the lease was lost meanwhile, that error stands.
             with contextlib.suppress(JournalError, LeaseLostError):
-                self._flush(session, checkpoint=True, release=True)
+                self.governor.flush(session, checkpoint=True, release=True)
                 if isinstance(exc, Exception):
-                    self._roll_back_on(session)
+                    for hook in self.after_run:
+                        hook(session)
             raise
         if run.status == "waiting":
             session.record(
                 "run.waiting",
-                {"request_id": run.waiting_for, "active_seconds": _active_seconds(meter)},
+                {"request_id": run.waiting_for, "active_seconds": active_seconds(meter)},
             )
         else:
-            session.record("run.finished", _finish(session))
+            session.record("run.finished", finish_payload(session))
         # Signed with it (when the journal has a key); the lease ends with it.
-        self._flush(session, checkpoint=True, release=True)
-        self._roll_back_on(session)
-        if run.status != "waiting":
-            self._watch_rollout(session)
+        self.governor.flush(session, checkpoint=True, release=True)
+        for hook in self.after_run:
+            hook(session)
         return run
 
-    def _watch_rollout(self, session: _Session) -> None:
+    def _watch_rollout(self, session: Session) -> None:
         """Demote the agent version if its charter says its recent runs breach a KPI."""
         agent = session.agent
         demotion = agent.charter.rollout.demote
-        if demotion is None:
+        if demotion is None or session.run.status == "waiting":
             return
         phase = self.controls.state().phase_of(agent.name, session.version_id)
         demote_if_breached(
@@ -618,7 +527,7 @@ class Runner:
             demotion=demotion,
         )
 
-    def _roll_back_on(self, session: _Session) -> None:
+    def _roll_back_on(self, session: Session) -> None:
         """Undo the run's writes if its charter says so for the way it ended."""
         run = session.run
         if run.status not in session.agent.charter.rollback_on:
@@ -635,40 +544,11 @@ class Runner:
         run.rolled_back = True
         run.outcome = report.outcome or run.outcome
 
-    @staticmethod
-    def _paused(session: _Session, controls: ControlState) -> bool:
-        """Stop the run if an operator cancelled it or paused its agent."""
-        agent, run = session.agent, session.run
-        cancelled = controls.cancel_reason(run.run_id)
-        if cancelled is not None:
-            session.record("run.cancelled", {"reason": cancelled})
-            run.status, run.error = "stopped", cancelled
-            return True
-        reason = controls.pause_reason(agent.name)
-        if reason is not None:
-            session.record("run.paused", {"agent": agent.name, "reason": reason})
-            run.status, run.error = "stopped", f"agent {agent.name!r} paused: {reason}"
-        return reason is not None
-
-    def _record_policy(self, session: _Session) -> None:
-        # Each policy version is journaled once, so any decision can be explained later
-        # from the journal alone (`charter policy explain`).
-        charter = session.agent.charter
-        version = charter.policy_hash
-        if version not in self._journaled_policies:
-            known = {
-                r.payload.get("policy") for r in self.journal.records_of_kind("policy.version")
-            }
-            self._journaled_policies |= {str(v) for v in known}
-        if version not in self._journaled_policies:
-            session.record("policy.version", {"policy": version, "charter": charter.model_dump()})
-            self._journaled_policies.add(version)
-
-    def _step(self, session: _Session) -> None:
+    def _step(self, session: Session) -> None:
         agent, run, meter = session.agent, session.run, session.meter
         # A paused agent starts no run; a running one is stopped after its next proposal
         # (below), before anything it proposed can act: one control check per step.
-        if not run.steps and self._paused(session, self.controls.state()):
+        if not run.steps and self.governor.paused(session, self.controls.state()):
             return
         breach = meter.breach()
         if breach is not None:
@@ -692,7 +572,7 @@ class Runner:
             "step.proposed",
             {
                 "step": step.index,
-                "action": _action_json(action),
+                "action": action_json(action),
                 "tokens": {"prompt": usage.prompt_tokens, "completion": usage.completion_tokens},
                 "model": proposal.model,
             }
@@ -702,62 +582,20 @@ class Runner:
             run.status, run.answer = "completed", action.text
             return
         controls = self.controls.state()  # read after reasoning, which may take seconds
-        if self._paused(session, controls):
+        if self.governor.paused(session, controls):
             return
         observation = self._govern_and_act(session, step, action, controls, None)
         if observation is not None:
-            self._observed(session, step, action, observation)
+            self.governor.observed(session, step, action, observation)
 
-    def _observed(
-        self, session: _Session, step: Step, call: ToolCall, observation: Observation
-    ) -> None:
-        step.observation = observation
-        rendered, session.rendered = session.rendered, None
-        text = rendered[1] if rendered and rendered[0] is observation else observation.render()
-        session.record(
-            "step.observed", {"step": step.index, "status": observation.status, "text": text}
-        )
-        self._flush(session)
-        session.context.turns.append(Turn(call, observation))  # perceive
-        self._watch_model(session, observation)
-
-    def _watch_model(self, session: _Session, observation: Observation) -> None:
-        """Check a watched model for drift every half window of its predictions (its
-        charter's ``models:``); a breach journals ``model.drift`` and its actions at once."""
-        content = observation.content
-        watches = session.agent.charter.models
-        if not watches or observation.status != "ok" or not isinstance(content, dict):
-            return
-        model = cast(dict[str, Any], content).get("model")
-        watch = next((w for w in watches if w.model == model), None)
-        if watch is None:
-            return
-        seen = self._predictions[watch.model] = self._predictions.get(watch.model, 0) + 1
-        # Every half window: each check is a batch of tests, so checking after every
-        # prediction would multiply false alarms.
-        if seen % max(watch.min_samples, watch.window // 2):
-            return
-        from charter.models import ModelNotFoundError, ModelRegistry, check_drift
-
-        try:
-            check_drift(
-                self.journal,
-                ModelRegistry(self.journal),
-                watch,
-                actor="charter:drift-watch",
-                notifications=session.agent.charter.notifications,
-            )
-        except ModelNotFoundError:  # a tool's output that only looked like a prediction
-            return
-
-    def _request_budget(self, session: _Session, rule: str, message: str) -> None:
+    def _request_budget(self, session: Session, rule: str, message: str) -> None:
         """Wait for an approver to extend the breached budget."""
         charter = session.agent.charter
         decision = Decision("ask", (rule,), f"{message}; extend it?", charter.policy_hash)
         limits = {"limits": session.meter.budgets.model_dump(mode="json")}
-        self._request_approval(session, session.meter.steps, rule, limits, decision)
+        self.governor.request_approval(session, session.meter.steps, rule, limits, decision)
 
-    def _finish_budget_request(self, session: _Session, request: ApprovalRequest) -> None:
+    def _finish_budget_request(self, session: Session, request: ApprovalRequest) -> None:
         """Extend the budget an approver granted, or stop the run."""
         meter, run = session.meter, session.run
         checked = self.approvals.check(
@@ -788,7 +626,7 @@ class Runner:
             },
         )
 
-    def _finish_approved_step(self, session: _Session, request: ApprovalRequest) -> None:
+    def _finish_approved_step(self, session: Session, request: ApprovalRequest) -> None:
         """Re-govern the call a decided request was about, and act on it if approved."""
         if request.tool.startswith("budget."):
             self._finish_budget_request(session, request)
@@ -797,212 +635,38 @@ class Runner:
         call = step.action
         assert isinstance(call, ToolCall)
         controls = self.controls.state()
-        if self._paused(session, controls):
+        if self.governor.paused(session, controls):
             return
         observation = self._govern_and_act(session, step, call, controls, request)
         if observation is not None:
-            self._observed(session, step, call, observation)
+            self.governor.observed(session, step, call, observation)
 
     def _govern_and_act(
         self,
-        session: _Session,
+        session: Session,
         step: Step,
         call: ToolCall,
         controls: ControlState,
         approved: ApprovalRequest | None,
     ) -> Observation | None:
-        """Govern ``call`` and act on it; None when the run now waits for an approval."""
-        agent, sources = session.agent, step.sources
-        try:
-            found = agent.inventory.get(call.tool)
-        except UnknownToolError as exc:
-            return Observation("unknown_tool", str(exc))
-        try:
-            validated = found.validate_args(call.args)
-        except ToolArgumentsError as exc:
-            return Observation("invalid_arguments", str(exc))
-        args = validated.model_dump(mode="json")
-        labels = session.labels.arg_labels(found, args, sources)
-        proposed = ProposedCall(step.index, found, args, labels)
-        writes, identity = proposed.writes, proposed.identity
-        if writes and session.ledger.doubts:
-            self._refresh_doubts(session)
-        receipt = None
-        if approved is not None:
-            receipt = self.approvals.check(
-                approved.request_id,
-                run_id=session.run.run_id,
-                step=step.index,
-                tool=found.name,
-                args=args,
-                policy=agent.charter.policy_hash,
-            )
-        verdict = decide(
-            proposed,
-            CallState(
-                agent,
+        """Govern ``call``, run it if it may, journal its effect; None when the run now
+        waits for an approval."""
+        governed = self.governor.govern(session, step, call, controls, approved)
+        if not isinstance(governed, Governed):
+            return governed
+        found = governed.call.tool
+        late = None
+        if governed.call.writes:
+            late = late_result_recorder(
+                self.journal,
                 session.run.run_id,
-                session.version_id,
-                controls,
-                session.ledger,
-                session.completed,
-                session.limiter,
-                self.anomalies,
-                session.calls,
-                session.fired,
-                receipt,
-            ),
-        )
-        decision, phase = verdict.decision, verdict.phase
-        step.decision = decision
-        decided = {
-            "step": step.index,
-            "tool": found.name,
-            "agent": agent.name,
-            "labels": session.labels.context.to_json(),
-            **decision.to_json(),
-        }
-        if sources:
-            decided["sources"] = {k: list(v) for k, v in sources.items()}
-        if phase != "autonomous":
-            decided["phase"] = phase
-        if verdict.simulate:
-            decided["simulated"] = True
-        session.record("step.decided", decided)
-        if verdict.simulate:
-            return self._simulate(session, step, found, args, decision, phase)
-        if isinstance(verdict.receipt, ReceiptProblem):
-            assert approved is not None
-            problem = verdict.receipt
-            session.record(
-                "approval.rejected",
-                {
-                    "request_id": approved.request_id,
-                    "rule": problem.rule,
-                    "reason": problem.message,
-                },
+                step.index,
+                found,
+                governed.key,
+                session.agent.name,
             )
-            return Observation("denied", f"{problem.message} (rule {problem.rule})")
-        if verdict.receipt is not None:
-            assert approved is not None
-            session.record(
-                "approval.used",
-                {
-                    "request_id": approved.request_id,
-                    "step": step.index,
-                    "approver": verdict.receipt.approver,
-                },
-            )
-        elif decision.verdict == "ask":
-            return self._request_approval(
-                session, step.index, found.name, args, decision, labels=labels, sources=sources
-            )
-        if verdict.fired:
-            self._playbook(session, list(verdict.fired), found.name, step)
-        if not verdict.runs:
-            return Observation("denied", f"{decision.reason} (rule {', '.join(decision.rules)})")
-        session.calls.append(found.name)
-        if found.contract.side_effect != "read" or approved is not None:
-            self._flush(session)  # a write is journaled as decided before it can touch the world
-        key_for_call = session.ledger.key(session.run.run_id, step.index, identity)
-        late = (
-            late_result_recorder(
-                self.journal, session.run.run_id, step.index, found, key_for_call, agent.name
-            )
-            if writes
-            else None
-        )
-        observation, effect = self._act(found, validated, key_for_call, late)
-        if writes:
-            effect["idempotency_key"] = key_for_call
-            retried = session.ledger.settle(step.index, found, args, effect)
-            if retried is not None:  # a retry under its key: it happened, once
-                session.record(RESOLVED, retried_payload(retried, step.index, agent.name))
-        if found.contract.confidentiality == "secret" and observation.status == "ok":
-            observation, effect = _withhold_secret(found, observation, effect)
-        if observation.status in ("ok", "error"):  # the tool's own output reached the model
-            session.rendered = (observation, observation.render())
-            session.labels.observe(
-                found, session.rendered[1], step.index, args=args, sources=sources
-            )
-        if writes and observation.status == "ok":
-            session.completed.add(identity)
-        session.meter.cost_usd += found.contract.cost_usd
-        if found.contract.cost_usd:
-            effect["cost_usd"] = found.contract.cost_usd
-        session.record(
-            "step.effect", {"step": step.index, "tool": found.name, "agent": agent.name} | effect
-        )
-        return observation
-
-    @staticmethod
-    def _simulate(
-        session: _Session,
-        step: Step,
-        found: Tool,
-        args: dict[str, Any],
-        decision: Decision,
-        phase: Phase,
-    ) -> Observation:
-        """Journal what ``found`` would have done, without calling it."""
-        why = "shadow phase" if phase == "shadow" else f"rule {', '.join(decision.rules)}"
-        session.record(
-            "step.effect",
-            {
-                "step": step.index,
-                "tool": found.name,
-                "agent": session.agent.name,
-                "status": "simulated",
-                "would_have": decision.verdict,
-                "args": args,
-                "us": 0,
-            },
-        )
-        return Observation(
-            "ok",
-            {
-                "simulated": True,
-                "tool": found.name,
-                "note": f"not executed ({why}); treat it as done and continue",
-            },
-        )
-
-    def _request_approval(
-        self,
-        session: _Session,
-        step: int,
-        tool: str,
-        args: dict[str, Any],
-        decision: Decision,
-        *,
-        labels: Mapping[str, Label] | None = None,
-        sources: Mapping[str, tuple[int, ...]] | None = None,
-    ) -> None:
-        """Journal an approval request for ``decision`` and set the run waiting on it."""
-        agent, run = session.agent, session.run
-        request = ApprovalRequest.create(
-            run_id=run.run_id,
-            agent=agent.name,
-            step=step,
-            tool=tool,
-            args=args,
-            decision=decision,
-            terms=agent.charter.approvals,
-            requested_by=session.actor,
-            now=self.approvals.clock(),
-            labels=labels or {},
-        )
-        payload = request.to_payload()
-        if sources is not None:
-            payload["sources"] = {name: list(steps) for name, steps in sources.items()}
-        session.record("approval.requested", payload)
-        run.status, run.waiting_for = "waiting", request.request_id
-
-    def _refresh_doubts(self, session: _Session) -> None:
-        """Close the run's doubts that a late result or an operator has resolved since."""
-        resolved = [r for r in history(self.journal, session.run.run_id) if r.kind == RESOLVED]
-        for doubt in session.ledger.apply_resolutions(resolved):
-            session.completed.add(doubt.call)  # it happened: a repeat is a repeat
+        observation, effect = self._act(found, governed.validated, governed.key, late)
+        return self.governor.record_effect(session, step, governed, observation, effect)
 
     def _act(
         self,
@@ -1040,233 +704,3 @@ class Runner:
             }
         elapsed = int((time.perf_counter() - started) * 1e6)
         return Observation("ok", result), {"status": "ok", "result": result, "us": elapsed}
-
-
-def _withhold_secret(
-    found: Tool, observation: Observation, effect: dict[str, Any]
-) -> tuple[Observation, dict[str, Any]]:
-    # Secret outputs reach neither the model nor the journal: both get a digest only.
-    digest = hashlib.sha256(canonical_json(observation.content).encode()).hexdigest()
-    shown = f"[secret output of {found.name} withheld; sha256 {digest[:16]}]"
-    return Observation("ok", shown), effect | {"result": {"withheld": "secret", "sha256": digest}}
-
-
-def _action_json(action: ToolCall | FinalAnswer) -> dict[str, Any]:
-    if isinstance(action, FinalAnswer):
-        return {"answer": action.text}
-    return {"tool": action.tool, "args": action.args}
-
-
-def _active_seconds(meter: BudgetMeter) -> float:
-    return round(time.monotonic() - meter.started, 3)
-
-
-def _finish(session: _Session) -> dict[str, Any]:
-    run, meter = session.run, session.meter
-    run.tokens, run.cost_usd = meter.tokens, meter.cost_usd
-    run.outcome = session.tally.outcome(run.status)
-    verdicts = [s.decision.verdict for s in run.steps if s.decision is not None]
-    return {
-        "agent": session.agent.name,
-        "version_id": session.version_id,
-        "denied": verdicts.count("deny"),
-        "asked": verdicts.count("ask"),
-        "status": run.status,
-        "answer": run.answer,
-        "error": run.error,
-        "steps": meter.steps,
-        "tokens": meter.tokens,
-        "cost_usd": round(meter.cost_usd, 6),
-        "outcome": run.outcome,
-    }
-
-
-def history(journal: Journal, run_id: str) -> list[Record]:
-    """A run's records; for a fork, its own ``run.started``, then the steps it kept from
-    its parent, then its own records.
-
-    Raises:
-        RunNotFoundError: no such run.
-    """
-    own = list(journal.records(run_id))
-    if not own or own[0].kind != "run.started":
-        raise RunNotFoundError(f"no run with id {run_id!r}; `charter runs` lists them")
-    origin = own[0].payload.get("forked_from")
-    if not origin:
-        return own
-    at = int(origin["step"])
-    kept = [r for r in history(journal, str(origin["run"]))[1:] if _kept(r, at)]
-    return [own[0], *kept, *own[1:]]
-
-
-def _kept(record: Record, at: int) -> bool:
-    """Whether a fork at step ``at`` keeps its parent's ``record``: the steps before ``at``
-    and what resolved their in-doubt writes."""
-    step_record = record.kind.startswith("step.") or record.kind == RESOLVED
-    return step_record and int(record.payload.get("step", 0)) < at
-
-
-def _resumed_undecided(records: list[Record]) -> str | None:
-    """The request id a run was resumed for, if nothing was decided since the resume."""
-    for record in reversed(records):
-        if record.kind == "step.decided":
-            return None
-        if record.kind == "run.resumed":
-            return str(record.payload["request_id"])
-    return None
-
-
-def _interrupted_write(records: list[Record]) -> tuple[int, str] | None:
-    """``(step, tool)`` of a write allowed to run but with no journaled effect, if any."""
-    decided: dict[int, str] = {}
-    allowed: dict[int, str] = {}
-    for record in records:
-        p = record.payload
-        if record.kind == "step.decided":
-            decided[int(p["step"])] = str(p["tool"])
-            if p["verdict"] == "allow":
-                allowed[int(p["step"])] = str(p["tool"])
-        elif record.kind == "approval.used" and int(p.get("step", 0)) in decided:
-            allowed[int(p["step"])] = decided[int(p["step"])]
-        elif record.kind in ("step.effect", "step.observed"):
-            allowed.pop(int(p.get("step", 0)), None)
-    return max(allowed.items()) if allowed else None
-
-
-def check_owner(records: list[Record], agent: Agent) -> None:
-    """Raise RunStateError unless the run whose records these are is ``agent``'s."""
-    owner = records[0].payload["agent"]
-    if owner != agent.name:
-        raise RunStateError(
-            f"run {records[0].run_id} belongs to agent {owner!r}, not {agent.name!r}"
-        )
-
-
-def run_state(records: list[Record]) -> Literal["running", "waiting", "finished"]:
-    """A run's lifecycle state, from its latest ``run.finished|waiting|resumed`` record."""
-    for record in reversed(records):
-        match record.kind:
-            case "run.finished":
-                return "finished"
-            case "run.waiting":
-                return "waiting"
-            case "run.resumed":
-                return "running"
-            case _:
-                pass
-    return "running"
-
-
-def waiting_record(records: list[Record]) -> Record | None:
-    """The run's ``run.waiting`` record if waiting is its latest state, else None."""
-    for record in reversed(records):
-        if record.kind == "run.waiting":
-            return record
-        if record.kind in ("run.resumed", "run.finished"):
-            return None
-    return None
-
-
-def _observation(status: ObservationStatus, text: str) -> Observation:
-    """An observation as the reasoner saw it, rebuilt from its journaled text."""
-    if status == "ok":
-        try:
-            return Observation("ok", json.loads(text))
-        except ValueError:
-            return Observation("ok", text)  # cut for length, or withheld: the text it saw
-    return Observation(status, text.removeprefix(f"{status}: "))
-
-
-def _rebuild(agent: Agent, records: list[Record], actor: str) -> _Session:
-    """The session of a journaled run, as it stood when it began waiting."""
-    started = records[0]
-    goal = str(started.payload["goal"])
-    run = Run(run_id=started.run_id, agent=agent.name, goal=goal)
-    meter = BudgetMeter(agent.charter.budgets)
-    session = _Session(
-        agent,
-        run,
-        RunContext(goal, agent.instructions, agent.tools(), run_id=run.run_id),
-        meter,
-        RunLabels(goal),
-        actor or str(started.payload.get("actor", "")),
-    )
-    steps: dict[int, Step] = {}
-    effects: dict[int, dict[str, Any]] = {}
-    active, segment = 0.0, datetime.fromisoformat(started.ts)
-    for record in records[1:]:
-        p = record.payload
-        session.tally.add(record.kind, p)
-        match record.kind:
-            case "step.proposed":
-                action = p["action"]
-                tokens = p.get("tokens", {})
-                usage = Usage(int(tokens.get("prompt", 0)), int(tokens.get("completion", 0)))
-                step = Step(
-                    int(p["step"]),
-                    FinalAnswer(action["answer"])
-                    if "answer" in action
-                    else ToolCall(action["tool"], dict(action["args"])),
-                    usage,
-                )
-                steps[step.index] = step
-                run.steps.append(step)
-                meter.steps = step.index
-                meter.charge_tokens(
-                    str(p.get("model", "")),
-                    usage.prompt_tokens,
-                    usage.completion_tokens,
-                    agent.charter.prices,
-                )
-            case "step.decided":
-                sources = p.get("sources")
-                if sources is not None and int(p["step"]) in steps:
-                    steps[int(p["step"])].sources = {k: tuple(v) for k, v in sources.items()}
-            case "step.effect":
-                effects[int(p["step"])] = p
-                session.calls.append(str(p["tool"]))
-                tool = agent.inventory.find(str(p["tool"]))
-                if tool is not None:
-                    meter.cost_usd += tool.contract.cost_usd
-            case "step.observed":
-                _replay_observation(session, steps[int(p["step"])], p, effects)
-            case "run.waiting":
-                active += (datetime.fromisoformat(record.ts) - segment).total_seconds()
-            case "run.resumed":
-                segment = datetime.fromisoformat(record.ts)
-            case "anomaly.detected":
-                session.fired.add(str(p["rule"]))
-            case "budget.extended":
-                meter.budgets = meter.budgets.extended(str(p["rule"]))
-            case _:
-                pass
-    meter.started = time.monotonic() - active
-    session.ledger = EffectLedger.replay(records, agent.inventory.find)
-    session.completed |= {call for call, done in session.ledger.done.items() if done}
-    return session
-
-
-def _replay_observation(
-    session: _Session, step: Step, payload: dict[str, Any], effects: dict[int, dict[str, Any]]
-) -> None:
-    call = step.action
-    assert isinstance(call, ToolCall)
-    effect = effects.get(step.index, {})
-    status = effect.get("status")
-    result = effect.get("result")
-    if status == "ok" and not (isinstance(result, dict) and "withheld" in result):
-        observation = Observation("ok", result)  # whole, where the rendered text was cut
-    else:
-        observation = _observation(payload["status"], str(payload["text"]))
-    step.observation = observation
-    session.context.turns.append(Turn(call, observation))
-    tool = session.agent.inventory.find(call.tool)
-    if tool is None or status not in ("ok", "error"):
-        return  # the tool never ran: nothing of its own reached the model
-    try:
-        args = tool.validate_args(call.args).model_dump(mode="json")
-    except ToolArgumentsError:
-        return
-    session.labels.observe(tool, str(payload["text"]), step.index, args=args, sources=step.sources)
-    if status == "ok" and tool.contract.side_effect != "read":
-        session.completed.add(canonical_json([tool.name, args]))
