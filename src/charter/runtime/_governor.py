@@ -295,6 +295,7 @@ class Governor:
         args = validated.model_dump(mode="json")
         labels = session.labels.arg_labels(found, args, sources)
         proposed = ProposedCall(step.index, found, args, labels)
+        step.labels = labels
         writes, identity = proposed.writes, proposed.identity
         if writes and session.ledger.doubts:
             self._refresh_doubts(session)

@@ -1,5 +1,6 @@
 """Tools, their contracts, and the inventory."""
 
+from charter.tools._declared import declared_tool
 from charter.tools._inventory import Inventory
 from charter.tools._tool import (
     Confidentiality,
@@ -19,5 +20,6 @@ __all__ = [
     "ToolArgumentsError",
     "ToolContract",
     "Trust",
+    "declared_tool",
     "tool",
 ]
