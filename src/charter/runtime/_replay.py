@@ -22,9 +22,9 @@ from charter.policy import Decision
 from charter.runtime._anomaly import AnomalyWatch, JournalRateLimiter
 from charter.runtime._controls import CONTROL_KINDS, fold_controls
 from charter.runtime._decide import CallState, ProposedCall, decide
+from charter.runtime._history import history
 from charter.runtime._ledger import EffectLedger
 from charter.runtime._provenance import RunLabels
-from charter.runtime._history import history
 from charter.tools import ToolArgumentsError
 
 
