@@ -59,6 +59,10 @@ from charter.runtime._session import (
 
 __all__ = ["CallVerdict", "GovernedRun"]
 
+CALLER = "caller"
+"""``run.started``'s ``governed_by`` for a run its caller drives (charter's own run loop
+never resumes or recovers it)."""
+
 
 @dataclass(frozen=True, slots=True)
 class CallVerdict:
@@ -153,7 +157,9 @@ class GovernedRun:
         )
         governed = cls(runner, session, lease)
         session.record(
-            "run.started", agent.manifest(session.version_id) | {"goal": goal, "actor": actor}
+            "run.started",
+            agent.manifest(session.version_id)
+            | {"goal": goal, "actor": actor, "governed_by": CALLER},
         )
         runner.governor.record_policy(session)
         runner.governor.flush(session)

@@ -86,6 +86,16 @@ def interrupted_write(records: list[Record]) -> tuple[int, str] | None:
     return max(allowed.items()) if allowed else None
 
 
+def check_driven_here(records: list[Record]) -> None:
+    """Raise RunStateError if the run's caller drives it (the governance API), not
+    charter's run loop."""
+    if records[0].payload.get("governed_by") == "caller":
+        raise RunStateError(
+            f"run {records[0].run_id} is governed from its caller's own loop "
+            "(charter.governance): its caller resumes it, with GovernedRun.resume"
+        )
+
+
 def check_owner(records: list[Record], agent: Agent) -> None:
     """Raise RunStateError unless the run whose records these are is ``agent``'s."""
     owner = records[0].payload["agent"]

@@ -40,6 +40,7 @@ from charter.runtime._approvals import ApprovalRequest, Approvals, Clock, Receip
 from charter.runtime._controls import CONTROL_RUN, Controls, ControlState
 from charter.runtime._governor import Governed, Governor
 from charter.runtime._history import (
+    check_driven_here,
     check_owner,
     history,
     interrupted_write,
@@ -206,6 +207,7 @@ class Runner:
         with self._claim(run_id, actor).held() as lease:
             records = history(self.journal, run_id)  # read under the lease: final
             check_owner(records, agent)
+            check_driven_here(records)
             state = run_state(records)
             if state != "running":
                 what = "finished" if state == "finished" else "waiting for an approval"
@@ -299,6 +301,7 @@ class Runner:
         with self._claim(run_id, actor).held() as lease:
             records = history(self.journal, run_id)
             check_owner(records, agent)
+            check_driven_here(records)
             started = records[0].payload
             waiting = waiting_record(records)
             if waiting is None:
