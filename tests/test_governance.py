@@ -135,9 +135,9 @@ def test_an_approval_from_the_cli_is_taken_back_by_a_third_process(
 
     opened = python("open", url)
     assert opened["verdict"] == "ask"
+    command = ["approvals", "approve", opened["request"], "--as", "alice", "--reason", "ok"]
     approve = subprocess.run(
-        [sys.executable, "-m", "charter", "approvals", "approve", opened["request"]]
-        + ["--as", "alice", "--reason", "ok"],
+        [sys.executable, "-m", "charter", *command],
         env=env,
         capture_output=True,
         text=True,
@@ -227,7 +227,7 @@ def test_a_pending_approval_cannot_be_resumed_and_native_resume_refuses_the_run(
     Approvals(journal).approve(request_id, "alice", "ok")
     runner = Runner(journal)
     try:
-        with pytest.raises(RunStateError, match="GovernedRun.resume"):
+        with pytest.raises(RunStateError, match=r"GovernedRun\.resume"):
             runner.resume(agent, run_id)
     finally:
         runner.close()
