@@ -151,7 +151,7 @@ def drive(run: GovernedRun, start: int, wait: float | None) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description="Govern your own loop's tool calls with charter.")
     parser.add_argument("--resume", metavar="RUN_ID", help="take an approved call back")
     parser.add_argument("--wait", type=float, help="block this long for the approval")
     options = parser.parse_args(argv)
