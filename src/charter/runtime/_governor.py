@@ -267,6 +267,44 @@ class Governor:
             },
         )
 
+    def request_budget(self, session: Session, rule: str, message: str) -> None:
+        """Wait for an approver to extend the breached budget."""
+        charter = session.agent.charter
+        decision = Decision("ask", (rule,), f"{message}; extend it?", charter.policy_hash)
+        limits = {"limits": session.meter.budgets.model_dump(mode="json")}
+        self.request_approval(session, session.meter.steps, rule, limits, decision)
+
+    def finish_budget_request(self, session: Session, request: ApprovalRequest) -> None:
+        """Extend the budget an approver granted, or stop the run."""
+        meter, run = session.meter, session.run
+        checked = self.approvals.check(
+            request.request_id,
+            run_id=run.run_id,
+            step=meter.steps,
+            tool=request.tool,
+            args={"limits": meter.budgets.model_dump(mode="json")},
+            policy=session.agent.charter.policy_hash,
+        )
+        if isinstance(checked, ReceiptProblem):
+            session.record(
+                "approval.rejected",
+                {"request_id": request.request_id, "rule": checked.rule, "reason": checked.message},
+            )
+            run.status, run.error = "stopped", f"budget not extended: {checked.message}"
+            return
+        meter.budgets = meter.budgets.extended(request.tool)
+        session.record(
+            "approval.used", {"request_id": request.request_id, "approver": checked.approver}
+        )
+        session.record(
+            "budget.extended",
+            {
+                "rule": request.tool,
+                "request_id": request.request_id,
+                "limits": meter.budgets.model_dump(mode="json"),
+            },
+        )
+
     def govern(
         self,
         session: Session,

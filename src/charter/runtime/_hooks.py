@@ -10,8 +10,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from charter.journal import Journal
+from charter.journal import Journal, Record
 from charter.reasoners._base import Observation
+from charter.runtime._controls import Controls
+from charter.runtime._rollback import rollback
+from charter.runtime._rollout import demote_if_breached
 from charter.runtime._session import Session
 
 StepHook = Callable[[Journal, Session, Observation], None]
@@ -32,3 +35,46 @@ def register_step_hook(hook: StepHook) -> None:
 def step_hooks() -> tuple[StepHook, ...]:
     """The registered step hooks, in registration order."""
     return tuple(_step_hooks)
+
+
+def rollout_watch(journal: Journal, controls: Controls) -> RunHook:
+    """A run hook demoting the agent version when its charter says its recent runs breach
+    a KPI (``rollout.demote``)."""
+
+    def watch(session: Session) -> None:
+        agent = session.agent
+        demotion = agent.charter.rollout.demote
+        if demotion is None or session.run.status == "waiting":
+            return
+        phase = controls.state().phase_of(agent.name, session.version_id)
+        demote_if_breached(
+            journal,
+            controls,
+            agent=agent.name,
+            version_id=session.version_id,
+            phase=phase or agent.charter.phase,
+            demotion=demotion,
+        )
+
+    return watch
+
+
+def rollback_on(journal: Journal, on_record: Callable[[Record], None] | None) -> RunHook:
+    """A run hook undoing the run's writes when its charter says so for the way it ended
+    (``rollback_on``)."""
+
+    def roll_back(session: Session) -> None:
+        run = session.run
+        if run.status not in session.agent.charter.rollback_on:
+            return
+        report = rollback(
+            journal,
+            session.agent,
+            run.run_id,
+            actor=f"charter:rollback_on:{run.status}",
+            on_record=on_record,
+        )
+        run.rolled_back = True
+        run.outcome = report.outcome or run.outcome
+
+    return roll_back

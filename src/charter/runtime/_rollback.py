@@ -24,7 +24,7 @@ from charter.agent import Agent
 from charter.errors import RunNotFoundError, RunStateError
 from charter.journal import Journal, Record
 from charter.journal._outcome import Outcome, OutcomeTally
-from charter.runtime._runner import check_owner, run_state
+from charter.runtime._history import check_owner, run_state
 from charter.tools import ToolArgumentsError
 
 RollbackOutcome = Literal["compensated", "irreversible", "in_doubt", "failed"]
