@@ -26,6 +26,7 @@ from charter.runtime._approvals import Approvals
 from charter.runtime._replay import replay
 from charter.runtime._rollback import rollback
 from charter.testing import ScriptedReasoner, make_agent
+from charter.tools import ToolArgumentsError
 
 refunded: list[int] = []
 
@@ -343,3 +344,31 @@ def test_a_process_that_lost_the_lease_records_nothing(journal: Journal) -> None
     second.finish(error="taken over")
     second.close()
     assert "step.effect" not in _kinds(journal, first.run_id)
+
+
+def test_misplaced_calls_of_the_approval_and_usage_methods_are_refused(journal: Journal) -> None:
+    with GovernedRun.open(journal, _agent(), "pay") as run:
+        with pytest.raises(RunStateError, match="not waiting"):
+            run.wait_for_approval(timeout=0.01)
+        with pytest.raises(RunStateError, match="not waiting"):
+            run.approved_call()
+        with pytest.raises(ValueError, match="negative"):
+            run.report_usage(prompt_tokens=-1)
+        allowed = run.govern("pay_order", {"order_id": 1})
+        with pytest.raises(RunStateError, match="before finishing"):
+            run.finish("done")
+        run.record(allowed, error="TimeoutError: the payment service did not answer")
+        assert run.finish("done").status == "completed"
+    effect = next(r.payload for r in journal.records(run.run_id) if r.kind == "step.effect")
+    assert effect["status"] == "error" and "payment service" in effect["error"]
+
+
+def test_a_declared_tool_is_never_run_by_charter_and_checks_its_schema() -> None:
+    with pytest.raises(ValueError, match="object schema"):
+        declared_tool("bad", args_schema={"type": "string"})
+    with pytest.raises(RuntimeError, match="declared, not implemented"):
+        pay_order.fn(order_id=1)
+    assert pay_order.validate_args({"order_id": 1}).model_dump() == {"order_id": 1, "amount": None}
+    with pytest.raises(ToolArgumentsError, match="Extra inputs"):
+        pay_order.validate_args({"order_id": 1, "note": "x"})
+    assert lookup_ticket.validate_args({"anything": [1]}).model_dump() == {"anything": [1]}

@@ -255,7 +255,7 @@ class GovernedRun:
         run, meter, governor = session.run, session.meter, self._runner.governor
         controls = self._runner.controls.state()
         call = ToolCall(tool, dict(args))
-        stopped = self._stopped(session, controls)
+        stopped = self._stopped(session)
         if stopped is not None:
             return stopped
         step = self._propose(session, call, arg_sources)
@@ -459,7 +459,7 @@ class GovernedRun:
         )
         return step
 
-    def _stopped(self, session: Session, controls: Any) -> CallVerdict | None:
+    def _stopped(self, session: Session) -> CallVerdict | None:
         """A budget that ran out stops the run before the call is proposed."""
         breach = session.meter.breach()
         if breach is None:
