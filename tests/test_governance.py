@@ -371,4 +371,4 @@ def test_a_declared_tool_is_never_run_by_charter_and_checks_its_schema() -> None
     assert pay_order.validate_args({"order_id": 1}).model_dump() == {"order_id": 1, "amount": None}
     with pytest.raises(ToolArgumentsError, match="Extra inputs"):
         pay_order.validate_args({"order_id": 1, "note": "x"})
-    assert lookup_ticket.validate_args({"anything": [1]}).model_dump() == {"anything": [1]}
+    assert send_email.validate_args({"anything": [1]}).model_dump() == {"anything": [1]}
