@@ -341,9 +341,14 @@ def test_a_process_that_lost_the_lease_records_nothing(journal: Journal) -> None
     with pytest.raises(LeaseLostError):
         first.record(verdict, result="paid")
     first.close()
+    # The taken-over call may or may not have been paid: in doubt, its target blocked.
+    again = second.govern("pay_order", {"order_id": 1, "amount": 2})
+    assert again.verdict == "deny" and again.rules == ("effect.in_doubt",)
     second.finish(error="taken over")
     second.close()
-    assert "step.effect" not in _kinds(journal, first.run_id)
+    effects = [r.payload for r in journal.records(first.run_id) if r.kind == "step.effect"]
+    assert [(e["step"], e["status"]) for e in effects] == [(1, "in_doubt")]
+    assert effects[0]["idempotency_key"] == verdict.idempotency_key
 
 
 def test_misplaced_calls_of_the_approval_and_usage_methods_are_refused(journal: Journal) -> None:

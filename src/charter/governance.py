@@ -45,7 +45,15 @@ from charter.reasoners._base import FinalAnswer, Observation, RunContext, ToolCa
 from charter.runtime._anomaly import JournalRateLimiter
 from charter.runtime._approvals import ApprovalRequest
 from charter.runtime._governor import Governed
-from charter.runtime._history import check_owner, history, rebuild, run_state, waiting_record
+from charter.runtime._history import (
+    check_owner,
+    history,
+    interrupted_write,
+    rebuild,
+    run_state,
+    waiting_record,
+)
+from charter.runtime._ledger import Doubt, call_identity, target_of
 from charter.runtime._provenance import RunLabels
 from charter.runtime._run import Run, Step
 from charter.runtime._runner import Runner
@@ -209,7 +217,39 @@ class GovernedRun:
         runner.governor.journaled_policies.add(str(records[0].payload["charter"]["policy"]))
         governed = cls(runner, session, lease)
         runner.governor.record_policy(session)
+        interrupted = interrupted_write(records) if waiting is None else None
+        if interrupted is not None:
+            governed._unrecorded(*interrupted)
         return governed
+
+    def _unrecorded(self, step_index: int, tool_name: str) -> None:
+        """A call allowed before the caller's process stopped, its result never recorded:
+        a write's effect is unknown, so it is journaled in doubt (its target blocked by
+        rule ``effect.in_doubt`` until ``charter runs resolve``); a read is an error."""
+        session = self._session
+        step = next(s for s in session.run.steps if s.index == step_index)
+        call = step.action
+        assert isinstance(call, ToolCall)
+        found = session.agent.inventory.get(tool_name)
+        args = found.validate_args(call.args).model_dump(mode="json")
+        identity = call_identity(found, args)
+        key = session.ledger.key(self.run_id, step_index, identity)
+        why = (
+            f"the caller's process stopped after {tool_name} (step {step_index}) was allowed "
+            "and before its result was recorded"
+        )
+        effect: dict[str, Any] = {"step": step_index, "tool": tool_name, "agent": found.name}
+        effect["agent"] = session.agent.name
+        if found.contract.side_effect == "read":
+            effect |= {"status": "error", "error": why, "us": 0}
+        else:
+            session.ledger.in_doubt(
+                Doubt(step_index, found.name, target_of(found, args), identity, key)
+            )
+            effect |= {"status": "in_doubt", "in_doubt": True, "error": why}
+            effect["idempotency_key"] = key
+        session.record("step.effect", effect)
+        self._runner.governor.observed(session, step, call, Observation("error", why))
 
     def report_usage(
         self, *, prompt_tokens: int = 0, completion_tokens: int = 0, model: str = ""
