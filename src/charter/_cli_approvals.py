@@ -132,6 +132,11 @@ def register(
     def resume_run(
         store: Journal, run_id: str, agent_file: Path | None, actor: str, *, queue: bool = False
     ) -> int:
+        from charter.runtime._history import history
+
+        if history(store, run_id)[0].payload.get("governed_by") == "caller":
+            console.print(f"run {run_id} is governed from its caller's loop: it resumes it")
+            return 0
         if queue:
             return queue_resume(store, run_id, agent_file, actor)
 

@@ -149,6 +149,7 @@ def _explain_decision(
         console.print("[yellow]that policy version is not in this journal[/]")
         return
     from charter.policy import Charter
+    from charter.runtime._decide import BUILT_IN_RULES
 
     charter = Charter.model_validate(versions[0]["charter"])
     for rule_id in d["rules"]:
@@ -164,11 +165,9 @@ def _explain_decision(
                 f"  rule [cyan]{rule_id}[/]: tools.allow={charter.tools.allow} "
                 f"tools.deny={charter.tools.deny}"
             )
-        elif rule_id.startswith(("flow.", "rate_limits.")) or rule_id in {
-            "inventory.revoked",
-            "charter.repeat_writes",
-            "policy.error",
-        }:
+        elif rule_id.startswith(("flow.", "rate_limits.", "anomaly.", "budget.")) or (
+            rule_id in BUILT_IN_RULES
+        ):
             console.print(f"  rule [cyan]{rule_id}[/]: built in (configured by the charter)")
         elif charter.cedar:
             console.print(f"  rule [cyan]{escape(rule_id)}[/]: raw Cedar:\n{escape(charter.cedar)}")

@@ -1,5 +1,6 @@
 """Tools, their contracts, and the inventory."""
 
+from charter.tools._declared import declared_tool
 from charter.tools._inventory import Inventory
 from charter.tools._openapi import OpenAPIToolset, openapi_tools
 from charter.tools._preview import Preview, preview_call
@@ -27,6 +28,7 @@ __all__ = [
     "ToolOutcomeUnknownError",
     "ToolRefusal",
     "Trust",
+    "declared_tool",
     "openapi_tools",
     "preview_call",
     "tool",
