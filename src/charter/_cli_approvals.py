@@ -197,7 +197,7 @@ def register(
     def show(request_id: RequestId, actor: Actor = None) -> None:
         """Show one request: what the call would do, the untrusted text behind it, its
         expiry and level, why it was asked, its answer, and whether you may decide it."""
-        from charter.server._queries_approvals import age_text, approval_card
+        from charter.views._approvals import age_text, approval_card
 
         def go() -> int:
             from charter.runtime import Approvals

@@ -297,7 +297,7 @@ def runs(
 
     def go() -> None:
         from charter._cli_outcome import styled_outcome
-        from charter.server._queries import list_runs
+        from charter.views._runs import list_runs
 
         table = Table(box=box.SIMPLE_HEAD, pad_edge=False)
         table.add_column("run", no_wrap=True, min_width=32)  # whole: other commands take it

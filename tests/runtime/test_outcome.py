@@ -17,7 +17,7 @@ from charter.journal import Record
 from charter.journal._outcome import OUTCOMES, OutcomeTally, run_outcome
 from charter.runtime import Controls
 from charter.runtime._rollback import rollback
-from charter.server._queries import list_runs, run_detail
+from charter.views._runs import list_runs, run_detail
 from charter.testing import ScriptedReasoner, call, make_agent, respond
 
 world: list[str] = []

@@ -11,7 +11,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from charter import Runner, tool
-from charter.server._queries import run_detail
+from charter.views._runs import run_detail
 from charter.testing import ScriptedReasoner, call, make_agent, respond
 
 if TYPE_CHECKING:  # the fixture's type; pytest provides the fixture itself

@@ -40,7 +40,7 @@ from charter.runtime import Approvals, Runner
 from charter.runtime._names import KnownNames
 from charter.runtime._rollback import RollbackReport, rollback
 from charter.runtime._runner import history, new_run_id, waiting_record
-from charter.server._queries import ToolInfo
+from charter.views._runs import ToolInfo
 
 log = logging.getLogger("charter.server")
 

@@ -23,13 +23,13 @@ from charter.policy import PHASES, Phase
 from charter.runtime import ApprovalState
 from charter.runtime._lookup import resolve_run_id
 from charter.server import _forms
-from charter.server import _queries as queries
-from charter.server import _queries_evals as eval_queries
+from charter.views import _runs as queries
+from charter.views import _evals as eval_queries
 from charter.server._app import need, reject, state_of
 from charter.server._auth import Principal
-from charter.server._charts import MEASURES, Measure, stacked_bars
+from charter.views._charts import MEASURES, Measure, stacked_bars
 from charter.server._limits import MAX_SEQ
-from charter.server._queries_approvals import ApprovalCard, age_text, approval_card
+from charter.views._approvals import ApprovalCard, age_text, approval_card
 from charter.server._render import back, page
 
 router = APIRouter(include_in_schema=False)
