@@ -10,7 +10,8 @@ import typer
 from rich.console import Console
 from typer.testing import CliRunner, Result
 
-from charter import _cli_models, settings
+from charter import settings
+from charter.cli import _models as _cli_models
 from charter.errors import CharterError
 from charter.journal import Journal
 from charter.models import ModelRegistry, model_tool

@@ -10,7 +10,7 @@ import typer
 from typer.testing import CliRunner
 
 from charter import Journal, cli
-from charter._cli_report import register
+from charter.cli._report import register
 from observe.test_costs import populate
 
 runner = CliRunner()

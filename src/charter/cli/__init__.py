@@ -15,19 +15,19 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from charter import (
-    _cli_advise,
-    _cli_approvals,
-    _cli_controls,
-    _cli_effects,
-    _cli_eval,
-    _cli_models,
-    _cli_policy,
-    _cli_report,
-    _cli_server,
-    settings,
-)
+from charter import settings
 from charter._transcript import describe
+from charter.cli import (
+    _advise,
+    _approvals,
+    _controls,
+    _effects,
+    _eval,
+    _models,
+    _policy,
+    _report,
+    _server,
+)
 from charter.errors import CharterError, JournalError
 
 if TYPE_CHECKING:  # commands import what they use: `charter --help` loads no database layer
@@ -145,7 +145,7 @@ def run(
 
     def go() -> int:
         agent = load_agent(agent_file)
-        who = _cli_controls.actor_or_user(actor)
+        who = _controls.actor_or_user(actor)
         journal = _journal(signed=True)
         run_id: str | None = None
         if idempotency_key is not None:
@@ -158,7 +158,7 @@ def run(
                 run_id=new_run_id(),
             )
             if not claim.new:
-                return _cli_effects.replayed_start(
+                return _effects.replayed_start(
                     console, journal, claim.run_id, started=claim.started
                 )
             run_id = claim.run_id
@@ -173,7 +173,7 @@ def run(
                 telemetry.shutdown()
         if telemetry is not None:
             console.print(f"trace {run_trace_id(result.run_id)}")
-        return _cli_approvals.run_outcome(console, result)
+        return _approvals.run_outcome(console, result)
 
     raise typer.Exit(_guarded(go))
 
@@ -195,7 +195,7 @@ def submit(
 
     def go() -> None:
         agent = load_agent(agent_file)  # a bad agent file is refused now, not in a worker
-        who, run_id = _cli_controls.actor_or_user(actor), new_run_id()
+        who, run_id = _controls.actor_or_user(actor), new_run_id()
         if idempotency_key is not None:
             claim = claim_start(
                 _journal(),
@@ -296,7 +296,7 @@ def runs(
         return
 
     def go() -> None:
-        from charter._cli_outcome import styled_outcome
+        from charter.cli._outcome import styled_outcome
         from charter.views._runs import list_runs
 
         table = Table(box=box.SIMPLE_HEAD, pad_edge=False)
@@ -334,7 +334,7 @@ def show(run_id: Annotated[str, typer.Argument(help="Run id (a unique prefix wil
     (running or waiting); 4 denied; 5 stopped or cancelled; 6 rolled back; 7 a record of
     the run is damaged.
     """
-    from charter._cli_outcome import exit_status, styled_outcome
+    from charter.cli._outcome import exit_status, styled_outcome
     from charter.journal import DamagedRecordError, read_record
     from charter.journal._outcome import OutcomeTally
 
@@ -586,15 +586,15 @@ def demo(
     raise typer.Exit(_guarded(go))
 
 
-_cli_policy.register(app, console, _journal, _guarded, resolve_run_id)
-_cli_controls.register(app, console, _journal, _guarded)
-_cli_effects.register(runs_app, console, _journal, _guarded, resolve_run_id)
-_cli_advise.register(app, console, _journal, _guarded)
-_cli_models.register(app, console, _journal, _guarded)
-_cli_eval.register(app, console, _journal, _guarded)
-_cli_report.register(app, console, _journal, _guarded)
-_cli_server.register(app, console, lambda: _journal(signed=True), _guarded)
-_cli_approvals.register(
+_policy.register(app, console, _journal, _guarded, resolve_run_id)
+_controls.register(app, console, _journal, _guarded)
+_effects.register(runs_app, console, _journal, _guarded, resolve_run_id)
+_advise.register(app, console, _journal, _guarded)
+_models.register(app, console, _journal, _guarded)
+_eval.register(app, console, _journal, _guarded)
+_report.register(app, console, _journal, _guarded)
+_server.register(app, console, lambda: _journal(signed=True), _guarded)
+_approvals.register(
     app, runs_app, console, lambda: _journal(signed=True), _guarded, resolve_run_id, print_record
 )
 

@@ -14,7 +14,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from charter._cli_controls import actor_or_user
+from charter.cli._controls import actor_or_user
 from charter.errors import RunStateError
 
 if TYPE_CHECKING:
@@ -67,7 +67,7 @@ def _summary(state: ApprovalState) -> str:
 
 def run_outcome(console: Console, run: Run) -> int:
     """Print why a run waits; return the CLI exit status of how it ended (its outcome:
-    see ``charter._cli_outcome``)."""
+    see ``charter.cli._outcome``)."""
     if run.status == "waiting":
         console.print(
             f"[yellow]waiting for approval[/] {run.waiting_for}: "
@@ -75,7 +75,7 @@ def run_outcome(console: Console, run: Run) -> int:
             f"`charter approvals deny {run.waiting_for} --reason ...`"
         )
         return WAITING_EXIT
-    from charter._cli_outcome import exit_status
+    from charter.cli._outcome import exit_status
 
     return 1 if run.outcome is None else exit_status(run.outcome)
 

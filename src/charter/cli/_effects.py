@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.console import Console
 
-from charter._cli_controls import actor_or_user
+from charter.cli._controls import actor_or_user
 from charter.errors import ConfigError
 
 if TYPE_CHECKING:  # `charter --help` loads no database layer

@@ -16,7 +16,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from typer.core import TyperGroup
 
-from charter._cli_controls import actor_or_user, agents_app
+from charter.cli._controls import actor_or_user, agents_app
 
 if TYPE_CHECKING:
     from charter.evals import CaseResult, EvalResult

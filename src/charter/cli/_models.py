@@ -13,7 +13,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from charter._cli_controls import actor_or_user
+from charter.cli._controls import actor_or_user
 
 if TYPE_CHECKING:
     from charter.journal import Journal

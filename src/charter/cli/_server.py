@@ -12,7 +12,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from charter._cli_controls import actor_or_user
+from charter.cli._controls import actor_or_user
 from charter.errors import ConfigError
 
 if TYPE_CHECKING:
