@@ -391,9 +391,8 @@ def test_a_list_item_may_be_addressed_with_brackets() -> None:
             "steps.0 args.x: {steps.b.result} names no earlier step (earlier step ids: none)",
         ),
         (
-            [{"id": "a", "call": "first"}, {"when": "{steps.a.output}", "respond": "no"}],
-            "steps.1 when: {steps.a.output} must be {goal.<name>} or {steps.<id>.result...} "
-            "or {steps.<id>.status...}",
+            [{"id": "a", "call": "first"}, {"when": "{steps.a}", "respond": "no"}],
+            "steps.1 when: {steps.a} must be {goal.<name>} or {steps.<id>.<field>...}",
         ),
         (
             [{"id": "a", "call": "first"}, {"id": "a", "call": "second"}],

@@ -49,6 +49,10 @@ def test_references_name_the_goal_or_an_earlier_step_and_field() -> None:
     assert reference_problem("goal.order", {"order"}, []) is None
     assert reference_problem("steps.a.result.x", set(), ["a"]) is None
     assert reference_problem("steps.a.status", set(), ["a"], ("result", "status")) is None
+    assert reference_problem("steps.a.error", set(), ["a"], fields=None) is None
+    assert reference_problem("steps.a", set(), ["a"], fields=None) == (
+        "must be {goal.<name>} or {steps.<id>.<field>...}"
+    )
     assert reference_problem("steps.a.status", set(), ["a"]) == (
         "must be {goal.<name>} or {steps.<id>.result...}"
     )

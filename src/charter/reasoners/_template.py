@@ -88,7 +88,10 @@ def render(template: Any, scope: Mapping[str, Any]) -> Any:
 
 
 def reference_problem(
-    path: str, captures: Iterable[str], earlier: Iterable[str], fields: Iterable[str] = ("result",)
+    path: str,
+    captures: Iterable[str],
+    earlier: Iterable[str],
+    fields: Iterable[str] | None = ("result",),
 ) -> str | None:
     """What is wrong with placeholder ``path`` in a step, or None if it names a value
     that step can read.
@@ -97,19 +100,24 @@ def reference_problem(
         path: the placeholder's path.
         captures: the names ``{goal.<name>}`` may use (``text`` and the goal pattern's groups).
         earlier: the ids of the steps before this one.
-        fields: what ``{steps.<id>.<field>...}`` may read of an earlier step.
+        fields: what ``{steps.<id>.<field>...}`` may read of an earlier step; None: any
+            field (the path past the step id is then checked only when the run reads it).
     """
     parts = path_parts(path)
-    known_fields = tuple(fields)
+    known_fields = None if fields is None else tuple(fields)
     if parts[0] == "goal":
         names = set(captures)
         if len(parts) == 2 and parts[1] in names:
             return None
         return f"names no part of the goal; known: {', '.join(f'goal.{c}' for c in sorted(names))}"
-    if parts[0] == "steps" and len(parts) >= 3 and parts[2] in known_fields:
+    if (
+        parts[0] == "steps"
+        and len(parts) >= 3
+        and (known_fields is None or parts[2] in known_fields)
+    ):
         ids = list(earlier)
         if parts[1] in ids:
             return None
         return f"names no earlier step (earlier step ids: {', '.join(ids) or 'none'})"
-    shapes = " or ".join(f"{{steps.<id>.{f}...}}" for f in known_fields)
+    shapes = " or ".join(f"{{steps.<id>.{f}...}}" for f in known_fields or ("<field>",))
     return f"must be {{goal.<name>}} or {shapes}"

@@ -23,8 +23,9 @@ template that is exactly one ``{path}`` keeps the value's type; otherwise a stri
 inserted as it is and any other value as JSON; ``[n]`` indexes a list. An earlier step is
 read as ``{steps.<id>.result...}`` or ``{steps.<id>.status}``; a placeholder naming no part
 of the goal (``text`` or a named group of ``match``) or no earlier step is refused when the
-agent loads. The reasoner is stateless: progress is re-derived from the run's
-turns, so a resumed or replayed run proposes exactly the same actions.
+agent loads (one naming another field of an earlier step is missing when the run reads
+it). The reasoner is stateless: progress is re-derived from the run's turns, so a resumed
+or replayed run proposes exactly the same actions.
 """
 
 from __future__ import annotations
@@ -91,7 +92,7 @@ class RulesSpec(BaseModel):
             where = f"steps.{index}" + (f" ({step.id})" if step.id else "")
             for field, text in _templates(step):
                 for path in placeholders(text):
-                    problem = reference_problem(path, captures, earlier, ("result", "status"))
+                    problem = reference_problem(path, captures, earlier, fields=None)
                     if problem:
                         raise ValueError(f"{where} {field}: {{{path}}} {problem}")
             if step.id is not None:
