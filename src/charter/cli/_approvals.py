@@ -15,7 +15,6 @@ from rich.markup import escape
 from rich.table import Table
 
 from charter.cli._controls import actor_or_user
-from charter.errors import RunStateError
 
 if TYPE_CHECKING:
     from charter.agent import Agent
@@ -80,6 +79,9 @@ def run_outcome(console: Console, run: Run) -> int:
     return 1 if run.outcome is None else exit_status(run.outcome)
 
 
+_AGENT_HINT = "; pass --agent FILE"
+
+
 def register(
     app: typer.Typer,
     runs_app: typer.Typer,
@@ -91,25 +93,11 @@ def register(
 ) -> None:
     """Add the approval commands to ``app`` and ``resume`` to ``runs_app``."""
 
-    def agent_source(store: Journal, run_id: str, agent_file: Path | None) -> Path:
-        """``agent_file``, or the agent file the journaled run started from."""
-        started = next(store.records(run_id), None)
-        source = agent_file or (
-            Path(started.payload["source"])
-            if started is not None and started.payload.get("source")
-            else None
-        )
-        if source is None:
-            raise RunStateError(
-                f"run {run_id} was not started from an agent file; pass --agent FILE"
-            )
-        return source
-
     def run_agent(store: Journal, run_id: str, agent_file: Path | None) -> Agent:
         """The agent of a journaled run: ``agent_file``, or the file the run started from."""
-        from charter.agent import load_agent
+        from charter.runtime._resumption import agent_of_run
 
-        return load_agent(agent_source(store, run_id, agent_file))
+        return agent_of_run(store, run_id, agent_file=agent_file, hint=_AGENT_HINT)[0]
 
     def continue_run(
         store: Journal, run_id: str, agent_file: Path | None, act: Callable[[Runner, Agent], Run]
@@ -142,15 +130,9 @@ def register(
 
     def queue_resume(store: Journal, run_id: str, agent_file: Path | None, actor: str) -> int:
         """Hand the resume of a waiting run to the workers."""
-        from charter.runtime._runner import history, waiting_record
-        from charter.runtime._worker import submit_resume
+        from charter.runtime._resumption import queue_resume as enqueue
 
-        waiting = waiting_record(history(store, run_id))
-        if waiting is None:
-            raise RunStateError(f"run {run_id} is not waiting for an approval")
-        source = agent_source(store, run_id, agent_file)
-        run_agent(store, run_id, source)  # a bad agent file is refused here, not in a worker
-        submit_resume(run_id, str(waiting.payload["request_id"]), source, actor)
+        enqueue(store, run_id, actor, agent_file=agent_file, hint=_AGENT_HINT)
         console.print(f"queued the resume of run {run_id} for `charter worker`")
         return 0
 
