@@ -33,9 +33,6 @@ JOURNAL_MAY_IMPORT = ("charter.journal", "charter.errors", "charter._json", "cha
 TABLE_USERS_OUTSIDE_JOURNAL = {
     "views/_runs.py",
     "views/_costs.py",
-    "runtime/_approvals.py",
-    "runtime/_names.py",
-    "runtime/_rollout.py",
     "observe/_costs.py",
     "models/_drift.py",
 }
