@@ -103,3 +103,20 @@ def distinct_manifests(journal: Journal) -> list[tuple[str, list[Any]]]:
             (str(agent or ""), json.loads(listed or "[]"))
             for agent, listed in conn.execute(distinct)
         ]
+
+
+def newest_containing(
+    journal: Journal, kind: str, text: str, *, batch: int = 256
+) -> Iterator[tuple[str, int, dict[str, Any]]]:
+    """``(run_id, seq, payload)`` of the records of ``kind`` whose payload JSON contains
+    ``text`` (a cheap filter the database applies; the caller checks the payload), newest
+    first, read ``batch`` rows at a time."""
+    R = records_table
+    query = (
+        select(R.c.run_id, R.c.seq, R.c.payload)
+        .where(R.c.kind == kind, R.c.payload.contains(text, autoescape=True))
+        .order_by(R.c.seq.desc())
+    )
+    with journal.engine.connect() as conn:
+        for run_id, seq, payload in conn.execution_options(yield_per=batch).execute(query):
+            yield str(run_id), int(seq), json.loads(payload)
