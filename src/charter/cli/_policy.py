@@ -13,6 +13,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from charter._transcript import describe
+from charter.cli._errors import run_guarded
 from charter.errors import RunNotFoundError
 
 if TYPE_CHECKING:
@@ -177,7 +178,6 @@ def register(
     app: typer.Typer,
     console: Console,
     journal: Callable[[], Journal],
-    guarded: Callable[[Callable[[], None]], None],
     resolve: Callable[[Journal, str], str],
 ) -> None:
     """Add the ``policy`` commands to ``app`` (the CLI's helpers are passed in)."""
@@ -190,7 +190,7 @@ def register(
         ] = False,
     ) -> None:
         """Validate a charter; show each tool's decision and the rules that may change it."""
-        guarded(lambda: check(console, path, show_cedar=cedar))
+        run_guarded(lambda: check(console, path, show_cedar=cedar))
 
     @policy_app.command("explain")
     def explain_command(
@@ -203,6 +203,6 @@ def register(
             opened = journal()
             explain(console, opened, resolve(opened, run_id), step)
 
-        guarded(go)
+        run_guarded(go)
 
     app.add_typer(policy_app, name="policy")
