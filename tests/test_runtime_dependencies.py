@@ -15,6 +15,7 @@ import ast
 import contextlib
 import sys
 import tomllib
+from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
@@ -48,9 +49,13 @@ class Undeclared:
         )
 
 
-def runtime_closure(pyproject: Path = ROOT / "pyproject.toml") -> set[str]:
-    """Canonical names of the distributions a runtime-only install of charter brings in."""
-    declared = tomllib.loads(pyproject.read_text())["project"]["dependencies"]
+def runtime_closure(pyproject: Path = ROOT / "pyproject.toml", extra: str = "") -> set[str]:
+    """Canonical names of the distributions a runtime-only install of charter brings in
+    (with ``extra``, those of ``pip install 'charter[extra]'``)."""
+    project = tomllib.loads(pyproject.read_text())["project"]
+    declared = [*project["dependencies"]]
+    if extra:
+        declared += project.get("optional-dependencies", {}).get(extra, [])
     pending = [Requirement(text) for text in declared]
     closure: set[str] = set()
     while pending:
@@ -113,23 +118,43 @@ def module_level_imports(tree: ast.Module) -> list[tuple[int, str]]:
     return found
 
 
-def undeclared_imports(source: Path, closure: set[str], first_party: str) -> list[Undeclared]:
-    """Module-level imports under ``source`` that no distribution in ``closure`` provides."""
+def integration_extra(source: Path, path: Path) -> str | None:
+    """The extra an integration package under ``source/integrations/<name>/`` comes with."""
+    parts = path.relative_to(source).parts
+    return parts[1] if len(parts) > 2 and parts[0] == "integrations" else None
+
+
+def undeclared_imports(
+    source: Path,
+    closure: set[str],
+    first_party: str,
+    extra_closure: Callable[[str], set[str]] | None = None,
+) -> list[Undeclared]:
+    """Module-level imports under ``source`` that no distribution in ``closure`` provides.
+
+    A module of an integration package (``integrations/<name>/``) may also import what the
+    ``<name>`` extra brings in (``extra_closure(name)``): nothing outside the package
+    imports it at module level, and its ``__init__`` says which extra to install.
+    """
     providers = metadata.packages_distributions()
     problems: list[Undeclared] = []
     for path in sorted(source.rglob("*.py")):
         tree = ast.parse(path.read_text(), filename=str(path))
+        extra = integration_extra(source, path)
+        allowed = closure | (extra_closure(extra) if extra and extra_closure else set())
         for line, module in module_level_imports(tree):
             if module in (first_party, "__future__") or module in sys.stdlib_module_names:
                 continue
             distributions = tuple(sorted(set(providers.get(module, []))))
-            if not any(canonicalize_name(d) in closure for d in distributions):
+            if not any(canonicalize_name(d) in allowed for d in distributions):
                 problems.append(Undeclared(path, line, module, distributions))
     return problems
 
 
 def test_every_module_level_import_is_a_runtime_dependency() -> None:
-    problems = undeclared_imports(SOURCE, runtime_closure(), "charter")
+    problems = undeclared_imports(
+        SOURCE, runtime_closure(), "charter", lambda extra: runtime_closure(extra=extra)
+    )
     assert not problems, "\n".join(str(problem) for problem in problems)
 
 
@@ -181,3 +206,36 @@ def test_a_closure_without_the_declaration_flags_the_import(tmp_path: Path) -> N
     (source / "llm.py").write_text("import httpx\nimport openai\n")
     problems = undeclared_imports(source, closure, "pkg")
     assert [(p.module, p.distributions) for p in problems] == [("httpx", ("httpx",))]
+
+
+def test_an_integration_may_import_its_own_extra_only(tmp_path: Path) -> None:
+    pyproject = tmp_path / "pyproject.toml"
+    pyproject.write_text(
+        '[project]\nname = "x"\ndependencies = ["pydantic>=2"]\n'
+        '[project.optional-dependencies]\nmcp = ["mcp>=2"]\nopenapi = ["jsonschema>=4"]\n'
+    )
+    source = tmp_path / "pkg"
+    (source / "integrations" / "mcp").mkdir(parents=True)
+    (source / "integrations" / "mcp" / "_client.py").write_text("import mcp\nimport pytest\n")
+    (source / "core.py").write_text("import mcp\n")
+    problems = undeclared_imports(
+        source, runtime_closure(pyproject), "pkg", lambda e: runtime_closure(pyproject, e)
+    )
+    # The integration's own extra is allowed inside it; another package (pytest) is not,
+    # and outside the integration the extra's package is undeclared at runtime.
+    assert sorted((p.path.name, p.module) for p in problems) == [
+        ("_client.py", "pytest"),
+        ("core.py", "mcp"),
+    ]
+
+
+def test_every_integration_package_has_its_extra() -> None:
+    extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"][
+        "optional-dependencies"
+    ]
+    packages = [p.name for p in (SOURCE / "integrations").iterdir() if (p / "__init__.py").exists()]
+    assert packages, "no integration packages found"
+    for name in packages:
+        assert name in extras, f"charter.integrations.{name} has no `{name}` extra"
+        guard = (SOURCE / "integrations" / name / "__init__.py").read_text()
+        assert f"charter[{name}]" in guard, f"charter.integrations.{name} does not name its extra"

@@ -23,10 +23,13 @@ from contextlib import asynccontextmanager
 from typing import Any, TypeVar, cast
 from urllib.parse import urlsplit
 
-from mcp import Client, StdioServerParameters
-from mcp.client.stdio import stdio_client
-from mcp.client.streamable_http import streamable_http_client
-from mcp.types import CallToolResult
+try:
+    from mcp import Client, StdioServerParameters
+    from mcp.client.stdio import stdio_client
+    from mcp.client.streamable_http import streamable_http_client
+    from mcp.types import CallToolResult
+except ImportError as exc:  # the package's __init__ says so first; this is for direct imports
+    raise ImportError("MCP toolsets need the mcp extra: pip install 'charter[mcp]'") from exc
 
 from charter.errors import ConfigError
 from charter.integrations.mcp._lockfile import definition_hash

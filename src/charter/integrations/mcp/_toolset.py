@@ -10,8 +10,12 @@ from concurrent.futures import TimeoutError as FutureTimeout
 from pathlib import Path
 from typing import Any, ClassVar, cast
 
-import jsonschema
 from pydantic import BaseModel, ConfigDict, model_validator
+
+try:
+    import jsonschema
+except ImportError as exc:  # brought in by the mcp extra
+    raise ImportError("MCP toolsets need the mcp extra: pip install 'charter[mcp]'") from exc
 
 from charter.errors import ConfigError
 from charter.integrations.mcp._connection import (
