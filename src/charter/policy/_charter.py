@@ -31,8 +31,9 @@ and the charter's version hash. See :mod:`charter.policy._cedar` for how rules c
 Conditions see ``principal`` (the agent), ``resource`` (the tool: ``name``,
 ``side_effect``, ``trust``, ``confidentiality``, ``idempotent``, ``reversible``, ``owner``,
 ``reads``) and ``context``: ``args`` (the validated arguments; no nulls, floats as text),
-``phase`` (the charter's rollout phase), ``hour``, ``weekday`` (0 = Monday) and ``date``
-(UTC).
+``phase`` (the charter's rollout phase), ``hour``, ``weekday`` (0 = Monday), ``date``
+(UTC), ``labels`` (the join of the arguments' labels: ``trust``, ``confidentiality``) and
+``args_labels`` (each argument's: ``context.args_labels.to.trust == "untrusted"``).
 """
 
 from __future__ import annotations
@@ -317,13 +318,16 @@ class Charter(BaseModel):
         now: datetime | None = None,
         labels: Label | None = None,
         phase: Phase | None = None,
+        args_labels: Mapping[str, Label] | None = None,
     ) -> Decision:
         """Verdict of the Cedar rules on calling ``tool`` with ``args``.
 
         See :mod:`charter.policy._cedar`; :func:`charter.policy.decide_call` adds the
         information-flow rules.
         """
-        return self.compiled.decide(tool, args, agent=agent, now=now, labels=labels, phase=phase)
+        return self.compiled.decide(
+            tool, args, agent=agent, now=now, labels=labels, phase=phase, args_labels=args_labels
+        )
 
     def deny(self, rule: str, reason: str) -> Decision:
         """A denial by a rule outside the tool lists (inventory, agent scope, budgets)."""
