@@ -134,7 +134,11 @@ class Agent:
                 # on one machine must count for the same version on another.
                 "reasoner": {k: v for k, v in self.reasoner.describe().items() if k != "threads"},
                 "tools": {
-                    t.name: {name: getattr(t.contract, name) for name in _CONTRACT_FIELDS}
+                    t.name: {
+                        name: getattr(t.contract, name)
+                        for name in _CONTRACT_FIELDS
+                        if name != "fields" or t.contract.fields  # digests kept as they were
+                    }
                     for t in self.inventory
                 },
                 "charter": self.charter.policy_hash,
