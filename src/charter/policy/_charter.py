@@ -59,6 +59,7 @@ from charter.policy._model_watch import ModelWatch
 from charter.policy._predicate import NotOneCondition, compile_condition
 from charter.policy._rollout import Baseline, Phase, Rollout
 from charter.policy._schema import check_charter
+from charter.policy._scope import ScopeRules
 
 if TYPE_CHECKING:
     from charter.tools import Tool
@@ -199,6 +200,9 @@ class Charter(BaseModel):
     rate_limits: list[RateLimit] = Field(default_factory=lambda: [])
     flows: Flows = Field(default_factory=Flows)
     """What the information-flow rules do (see :mod:`charter.policy._flow`)."""
+    scope: ScopeRules | None = None
+    """Task scope: which tools (and argument values) a run may use, derived from its goal
+    before it reads anything (see :mod:`charter.policy._scope`)."""
     anomalies: list[AnomalyRule] = Field(default_factory=lambda: [])
     """Behaviour patterns that trigger a playbook (see :mod:`charter.policy._anomaly`)."""
     notifications: Notifications = Field(default_factory=Notifications)

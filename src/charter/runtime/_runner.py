@@ -35,6 +35,8 @@ from charter.journal._lease import Lease, claim
 from charter.journal._outcome import OutcomeTally
 from charter.journal._store import Entry
 from charter.policy import AnomalyRule, BudgetMeter, Decision, Label, Phase
+from charter.policy._answer import check_run_answer
+from charter.policy._scope import derive_scope, govern_scope
 from charter.reasoners._base import (
     FinalAnswer,
     Observation,
@@ -286,6 +288,8 @@ class Runner:
             session.lease = lease
             manifest = agent.manifest(session.version_id)
             session.record("run.started", manifest | {"goal": goal, "actor": actor})
+            if agent.charter.scope is not None:  # fixed from the goal before any reading
+                session.record("run.scoped", derive_scope(agent.charter.scope, goal).to_json())
             self._record_policy(session)
             self._flush(session)
             return self._drive(session, None)
@@ -720,7 +724,10 @@ class Runner:
             | ({"cost_usd": round(token_cost, 8)} if token_cost else {}),
         )
         if isinstance(action, FinalAnswer):
-            run.status, run.answer = "completed", action.text
+            checked = check_run_answer(agent.charter, session.labels, action.text)
+            if checked.found or checked.label.trust == "untrusted":
+                session.record("answer.checked", {"step": step.index} | checked.to_json())
+            run.status, run.answer = "completed", checked.text
             return
         controls = self.controls.state()  # read after reasoning, which may take seconds
         if self._paused(session, controls):
@@ -860,6 +867,7 @@ class Runner:
             limiter=session.limiter,
             phase=phase,
         )
+        decision = govern_scope(agent.charter, session.run.goal, found, args, decision)
         doubt = session.ledger.blocking(target_of(found, args)) if writes else None
         if doubt is not None and doubt.call == identity and recognises_retry(found):
             doubt = None  # the same call under the same key: the tool makes it once
