@@ -41,7 +41,7 @@ from charter.policy import (
     load_charter,
 )
 from charter.reasoners import PlanReasoner, Reasoner, ReasonerSpec, build_reasoner
-from charter.tools import Inventory, Tool, ToolContract
+from charter.tools import Inventory, Tool, ToolContract, apply_contracts
 
 _CONTRACT_FIELDS = tuple(f.name for f in fields(ToolContract))
 """A contract's fields, in order: its values are JSON-ready as they are (strings, numbers,
@@ -63,6 +63,13 @@ class Agent:
     """Counts calls against the charter's rate limits across this agent's runs."""
     source: str = ""
     """The agent file it was loaded from, if any (journaled, so a run can be resumed)."""
+
+    def __post_init__(self) -> None:
+        if self.charter.contracts:  # contracts the charter declares for others' tools
+            tools = apply_contracts(
+                self.inventory, self.charter.contracts, self.source or self.charter.name
+            )
+            self.inventory = Inventory(tools)
 
     def tools(self) -> list[Tool]:
         """Tools offered to the reasoner (revoked ones are withheld)."""

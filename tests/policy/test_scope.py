@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
+from charter.errors import ConfigError
 from charter.policy import Charter, Decision
 from charter.policy._scope import ScopeRules, derive_scope, govern_scope
 from charter.tools import tool
@@ -148,3 +149,24 @@ def test_a_charter_without_scope_has_none() -> None:
 def test_a_bad_scope_rule_is_refused(rule: dict[str, Any], message: str) -> None:
     with pytest.raises(ValidationError, match=message):
         Charter.model_validate({"name": "c", "scope": {"rules": [{"id": "r"} | rule]}})
+
+
+@pytest.mark.parametrize(
+    ("key", "message"),
+    [
+        ("send_mail.to", "scope.rules.0.args.send_mail.to: no such tool"),
+        ("send_email.too", "scope.rules.0.args.send_email.too: 'send_email' has no 'too'"),
+    ],
+)
+def test_a_scope_constraint_on_an_unknown_argument_is_a_config_error(
+    key: str, message: str
+) -> None:
+    charter = Charter.model_validate(
+        {
+            "name": "c",
+            "scope": {"rules": [{"id": "r", "goal": "a", "tools": ["*"], "args": {key: ["x"]}}]},
+        }
+    )
+
+    with pytest.raises(ConfigError, match=message):
+        charter.check_against([send_email, send_money, read_channel], "c.yaml")

@@ -1,5 +1,6 @@
 """Tools, their contracts, and the inventory."""
 
+from charter.tools._contracts import ContractSpec, apply_contracts
 from charter.tools._inventory import Inventory
 from charter.tools._preview import Preview, preview_call
 from charter.tools._tool import (
@@ -14,6 +15,7 @@ from charter.tools._tool import (
 
 __all__ = [
     "Confidentiality",
+    "ContractSpec",
     "Inventory",
     "Preview",
     "SideEffect",
@@ -21,6 +23,7 @@ __all__ = [
     "ToolArgumentsError",
     "ToolContract",
     "Trust",
+    "apply_contracts",
     "preview_call",
     "tool",
 ]
