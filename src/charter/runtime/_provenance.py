@@ -14,9 +14,10 @@ source: the goal's words, or a value a trusted field held *whole*. Matching neve
 a list or a mapping is vouched for only element by element; a number only by a trusted
 field holding that number (or the goal naming it outside a date), never by the digits
 inside a text ("13" in "June 13"); a string shorter than four characters only by a whole
-field value. "Refund order 1042" lets the agent refund order 1042 after reading an
-untrusted ticket; an order number only an untrusted document mentions cannot become a
-refund's target without approval.
+field value or a word of the goal. A lookup's output vouches only if trusted values chose
+its arguments (those left at the tool's defaults chose nothing). "Refund order 1042" lets
+the agent refund order 1042 after reading an untrusted ticket; an order number only an
+untrusted document mentions cannot become a refund's target without approval.
 """
 
 from __future__ import annotations
@@ -31,7 +32,9 @@ from charter.policy._fields import label_output, widest_label
 from charter.tools import Tool
 
 MIN_TEXT_MATCH = 4
-"""Shortest string a trusted *text* vouches for (whole fields vouch at any length)."""
+"""Shortest string a trusted tool's *text* vouches for (whole fields vouch at any length)."""
+MIN_GOAL_MATCH = 2
+"""Shortest string the goal's words vouch for ("message bob": the user named bob)."""
 _MONTHS = (
     "jan|january|feb|february|mar|march|apr|april|may|jun|june|jul|july|aug|august|"
     "sep|sept|september|oct|october|nov|november|dec|december"
@@ -126,7 +129,8 @@ class RunLabels:
             label = widest_label(contract) if not leaves else leaves[0][2]
             for _, _, leaf in leaves[1:]:
                 label = label.join(leaf)
-        vouches = args is None or self.trusted_keys(args, sources)  # before this output
+        chosen = None if args is None else _chosen(tool, args)
+        vouches = chosen is None or self.trusted_keys(chosen, sources)  # before this output
         self.context = self.context.join(label)
         self._steps[step] = self._steps.get(step, GOAL_LABEL).join(label)
         held = self._step_values.setdefault(step, set())
@@ -161,9 +165,9 @@ class RunLabels:
             return True
         if _NUMERIC.match(key):  # a number: named as one in the goal, never inside text
             return key in self._numbers
-        if len(key) < MIN_TEXT_MATCH:
+        if len(key) < MIN_GOAL_MATCH:
             return False
-        texts = self._texts[:1] if steps is not None else self._texts
+        texts = self._texts[:1] if steps is not None or len(key) < MIN_TEXT_MATCH else self._texts
         pattern = re.compile(rf"(?<![\w@.-]){re.escape(key)}(?![\w@-])")
         return any(pattern.search(text.casefold()) for text in texts)
 
@@ -264,6 +268,19 @@ class RunLabels:
         if label.trust == "untrusted" and self.vouched(value, steps):
             return Label("trusted", label.confidentiality)
         return label
+
+
+def _chosen(tool: Tool, args: dict[str, Any]) -> dict[str, Any]:
+    """The arguments of a call someone chose: those not left at the tool's default (a
+    ``limit=20`` nobody wrote chooses nothing the output could echo)."""
+    fields = tool.args_model.model_fields
+    return {
+        name: value
+        for name, value in args.items()
+        if name not in fields
+        or fields[name].is_required()
+        or value != fields[name].get_default(call_default_factory=True)
+    }
 
 
 Provenance = RunLabels
