@@ -29,7 +29,7 @@ test: install-dev
 	$(PY) -m pytest
 
 lint: install-dev
-	$(VENV)/bin/ruff check src tests benchmarks
+	$(VENV)/bin/ruff check src tests benchmarks examples
 	$(VENV)/bin/ruff format --check src tests benchmarks
 	$(VENV)/bin/pyright
 
@@ -58,8 +58,10 @@ bench: bench-env
 	$(BENCH_PY) benchmarks/policy_latency.py
 	$(BENCH_PY) benchmarks/journal_throughput.py
 	$(BENCH_PY) benchmarks/security_utility.py
+	$(BENCH_PY) benchmarks/injection.py
 	$(BENCH_PY) benchmarks/local_model.py
 	$(BENCH_PY) benchmarks/api_load.py
+	$(BENCH_PY) benchmarks/mcp_overhead.py
 	$(BENCH_PY) benchmarks/frameworks.py
 
 clean:

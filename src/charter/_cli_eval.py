@@ -116,6 +116,13 @@ def register(
             ),
         ] = "agent",
         jobs: Annotated[int, typer.Option(min=1, max=64, help="Cases run at once.")] = 2,
+        approver: Annotated[
+            str,
+            typer.Option(
+                help="Who answers approval requests: none (runs that ask wait), approve "
+                "or deny (every request, with a receipt, and the run resumes)."
+            ),
+        ] = "none",
         only: Annotated[
             str | None, typer.Option(help="Run only cases whose name matches this regex.")
         ] = None,
@@ -133,6 +140,8 @@ def register(
         def go() -> None:
             if reasoner not in ("agent", "script"):
                 raise ConfigError(f"--reasoner must be agent or script, not {reasoner!r}")
+            if approver not in ("none", "approve", "deny"):
+                raise ConfigError(f"--approver must be none, approve or deny, not {approver!r}")
             loaded = load_suite(suite)
             with Progress(
                 TextColumn("[bold]{task.description}"),
@@ -156,6 +165,7 @@ def register(
                     jobs=jobs,
                     only=only,
                     progress=advance,
+                    approver=approver,  # narrowed to the policies by the check above
                 )
             if record:
                 record_eval(journal(), result)

@@ -46,10 +46,13 @@ def describe(record: Record) -> str | None:
     step = f"[dim]{p.get('step', ''):>2}[/] " if "step" in p else ""
     match record.kind:
         case "run.started":
+            # Tools withheld from the model, e.g. MCP tools the lockfile does not pin.
+            refused: dict[str, Any] = p.get("refused_tools") or {}
+            withheld = ", ".join(f"{n} ({refused[n].get('rule')})" for n in sorted(refused))
             return (
                 f"[bold]run {record.run_id}[/] agent [cyan]{escape(p['agent'])}[/] "
                 f"({escape(p['reasoner']['kind'])}): {_short(p['goal'])}"
-            )
+            ) + (f"\n   [red]refused[/] {escape(withheld)}" if withheld else "")
         case "step.proposed":
             action = p["action"]
             if "answer" in action:

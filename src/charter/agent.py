@@ -13,7 +13,10 @@
     charter: support.charter.yaml            # path relative to this file, or inline
 
 A toolset reference names a :class:`~charter.tools.Tool`, a list of tools, or a callable
-taking the ``options`` mapping and returning tools.
+taking the ``options`` mapping and returning tools. A toolset ``openapi: <document>``
+makes one tool per operation of an OpenAPI document instead (see
+:class:`~charter.tools.OpenAPIToolset`), and ``mcp: {...}`` the tools of an MCP server
+(see :mod:`charter.integrations.mcp`).
 """
 
 from __future__ import annotations
@@ -23,9 +26,9 @@ import importlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any, cast
+from typing import Annotated, Any, cast
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidatorFunctionWrapHandler, WrapValidator
 
 from charter._yaml import load_model, read_yaml_mapping
 from charter.errors import ConfigError
@@ -41,7 +44,14 @@ from charter.policy import (
     load_charter,
 )
 from charter.reasoners import PlanReasoner, Reasoner, ReasonerSpec, build_reasoner
-from charter.tools import Inventory, Tool, ToolContract, apply_contracts
+from charter.tools import (
+    Inventory,
+    OpenAPIToolset,
+    Tool,
+    ToolContract,
+    apply_contracts,
+    openapi_tools,
+)
 
 _CONTRACT_FIELDS = tuple(f.name for f in fields(ToolContract))
 """A contract's fields, in order: its values are JSON-ready as they are (strings, numbers,
@@ -72,8 +82,10 @@ class Agent:
             self.inventory = Inventory(tools)
 
     def tools(self) -> list[Tool]:
-        """Tools offered to the reasoner (revoked ones are withheld)."""
-        return [t for t in self.inventory if not self.inventory.is_revoked(t.name)]
+        """Tools offered to the reasoner (revoked and refused ones are withheld)."""
+        return [
+            t for t in self.inventory if not self.inventory.is_revoked(t.name) and t.refusal is None
+        ]
 
     def govern(
         self,
@@ -105,6 +117,8 @@ class Agent:
             return self.charter.deny(
                 "inventory.revoked", f"tool {tool.name!r} has been revoked{why}"
             )
+        if tool.refusal is not None:
+            return self.charter.deny(tool.refusal.rule, tool.refusal.reason)
         contract = tool.contract
         if (
             repeat
@@ -171,7 +185,17 @@ class Agent:
                 "policy": self.charter.policy_hash,
             },
             "tools": self.inventory.names(),
+            **self._tool_provenance(),
         } | ({"source": self.source} if self.source else {})
+
+    def _tool_provenance(self) -> dict[str, Any]:
+        """Which tools are refused and why, and where tools came from (e.g. an MCP
+        server and the hash of the definition loaded)."""
+        refused = {t.name: t.refusal.detail for t in self.inventory if t.refusal is not None}
+        origins = {t.name: t.origin for t in self.inventory if t.origin is not None}
+        return ({"refused_tools": refused} if refused else {}) | (
+            {"tool_origins": origins} if origins else {}
+        )
 
 
 class ToolsetSpec(BaseModel):
@@ -183,6 +207,26 @@ class ToolsetSpec(BaseModel):
     options: dict[str, Any] = Field(default_factory=lambda: {})
 
 
+class McpToolsetSpec(BaseModel):
+    """An MCP server's tools (its fields: :class:`charter.integrations.mcp.McpServerSpec`)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    mcp: dict[str, Any]
+
+
+def _toolset_kind(value: Any, handler: ValidatorFunctionWrapHandler) -> Any:
+    """Validate a toolset as the kind its key names (``openapi:``, ``mcp:`` or ``ref:``),
+    so an error names that kind's fields only."""
+    if isinstance(value, Mapping) and "openapi" in value:
+        return OpenAPIToolset.model_validate(value)
+    if isinstance(value, Mapping) and "mcp" in value:
+        return McpToolsetSpec.model_validate(value)
+    if isinstance(value, Mapping):
+        return ToolsetSpec.model_validate(value)
+    return handler(value)
+
+
 class AgentSpec(BaseModel):
     """The agent file's schema."""
 
@@ -192,7 +236,9 @@ class AgentSpec(BaseModel):
     version: str = "1"
     description: str = ""
     instructions: str = ""
-    toolsets: list[ToolsetSpec] = Field(min_length=1)
+    toolsets: list[
+        Annotated[ToolsetSpec | OpenAPIToolset | McpToolsetSpec, WrapValidator(_toolset_kind)]
+    ] = Field(min_length=1)
     tools: list[str] | None = None
     reasoner: ReasonerSpec
     charter: str | Charter
@@ -231,11 +277,27 @@ def resolve_toolset(spec: ToolsetSpec, source: str) -> list[Tool]:
     return tools
 
 
+def resolve_mcp_toolset(spec: McpToolsetSpec, source: str) -> list[Tool]:
+    """The tools of the MCP server ``spec`` names (needs the ``mcp`` extra)."""
+    try:
+        from charter.integrations.mcp import mcp_toolset
+    except ImportError as exc:
+        raise ConfigError(f"{source}: field toolsets (mcp): {exc}") from exc
+    return mcp_toolset(spec.mcp, source)
+
+
 def build_agent(spec: AgentSpec, *, base_dir: Path, source: str) -> Agent:
     """Assemble an :class:`Agent` from a validated spec."""
     inventory = Inventory()
     for toolset in spec.toolsets:
-        for item in resolve_toolset(toolset, source):
+        provided = (
+            openapi_tools(toolset, base_dir=base_dir, source=source)
+            if isinstance(toolset, OpenAPIToolset)
+            else resolve_mcp_toolset(toolset, source)
+            if isinstance(toolset, McpToolsetSpec)
+            else resolve_toolset(toolset, source)
+        )
+        for item in provided:
             if item.name in inventory:
                 raise ConfigError(f"{source}: field toolsets: tool {item.name!r} defined twice")
             inventory.add(item)

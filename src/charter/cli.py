@@ -21,6 +21,7 @@ from charter import (
     _cli_controls,
     _cli_effects,
     _cli_eval,
+    _cli_mcp,
     _cli_models,
     _cli_policy,
     _cli_report,
@@ -593,6 +594,7 @@ _cli_advise.register(app, console, _journal, _guarded)
 _cli_models.register(app, console, _journal, _guarded)
 _cli_eval.register(app, console, _journal, _guarded)
 _cli_report.register(app, console, _journal, _guarded)
+_cli_mcp.register(app, console, _journal, _guarded)
 _cli_server.register(app, console, lambda: _journal(signed=True), _guarded)
 _cli_approvals.register(
     app, runs_app, console, lambda: _journal(signed=True), _guarded, resolve_run_id, print_record

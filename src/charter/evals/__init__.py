@@ -7,7 +7,7 @@ it; ``promote`` moves an agent version to a later rollout phase when the gates i
 declares are met by recorded evals (see :mod:`charter.policy._rollout`).
 """
 
-from charter.evals._execute import ReasonerMode, plant, run_suite
+from charter.evals._execute import ApproverPolicy, ReasonerMode, plant, run_suite
 from charter.evals._gates import (
     GateResult,
     PromotionRefusedError,
@@ -38,6 +38,7 @@ from charter.evals._suite import (
 
 __all__ = [
     "EVAL_KIND",
+    "ApproverPolicy",
     "Case",
     "CaseResult",
     "Comparison",

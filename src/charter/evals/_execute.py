@@ -52,6 +52,17 @@ ReasonerMode = Literal["agent", "script"]
 """``agent``: the agent file's own reasoner; ``script``: each case's ``script`` (what a
 reasoner would propose), which evaluates the charter and tools alone."""
 
+ApproverPolicy = Literal["none", "approve", "deny"]
+"""Who answers a case's approval requests: ``none`` leaves the run waiting (the case is
+judged as it stands), ``approve`` grants and ``deny`` refuses every request with a real
+receipt, resuming the run each time until it finishes."""
+
+EVAL_APPROVER = "charter:eval-approver"
+"""The identity an eval's approver policy signs receipts as (never the run's starter)."""
+
+_MAX_APPROVALS = 50
+"""Requests answered per case before it is judged as it stands (a run that keeps asking)."""
+
 Progress = Callable[[CaseResult], None]
 
 
@@ -64,8 +75,11 @@ def run_suite(
     jobs: int = 2,
     only: str | None = None,
     progress: Progress | None = None,
+    approver: ApproverPolicy = "none",
 ) -> EvalResult:
     """Run every case of ``suite`` (or those whose name matches the regex ``only``).
+
+    ``approver`` answers the charter's approval requests (see :data:`ApproverPolicy`).
 
     Raises:
         ConfigError: the agent file is invalid, or the suite names a tool it lacks, or
@@ -76,7 +90,9 @@ def run_suite(
     clock = time.perf_counter()
     results: list[CaseResult] = []
     with tempfile.TemporaryDirectory(prefix="charter-eval-") as scratch:
-        work = _Work(suite, agent_file, Path(scratch), reasoner)
+        if approver not in ("none", "approve", "deny"):
+            raise ConfigError(f"approver must be none, approve or deny, not {approver!r}")
+        work = _Work(suite, agent_file, Path(scratch), reasoner, approver)
         agent = work.probe()  # fails fast on a bad agent file, in a scratch world
         check_tools(suite, agent.inventory.names(), suite_source)
         selected = [c for c in cases(suite) if only is None or re.search(only, c.name)]
@@ -112,6 +128,7 @@ def run_suite(
         started=started.isoformat(),
         seconds=round(time.perf_counter() - clock, 3),
         cases=tuple(results),
+        approver=approver,
     )
 
 
@@ -121,6 +138,7 @@ class _Work:
     agent_file: Path
     scratch: Path
     mode: ReasonerMode
+    approver: ApproverPolicy = "none"
 
     def probe(self) -> Agent:
         """The agent bound to a scratch world of its own, to check it before any case."""
@@ -160,6 +178,16 @@ class _Work:
         run_id = new_run_id()
         try:
             run = runner.run(agent, case.scenario.goal, actor="charter:eval", run_id=run_id)
+            answered = 0
+            while run.status == "waiting" and self.approver != "none":
+                if answered == _MAX_APPROVALS or run.waiting_for is None:
+                    break
+                if self.approver == "approve":
+                    runner.approvals.approve(run.waiting_for, EVAL_APPROVER, "eval approves all")
+                else:
+                    runner.approvals.deny(run.waiting_for, EVAL_APPROVER, "eval denies all")
+                answered += 1
+                run = runner.resume(agent, run_id, actor="charter:eval")
             status, answer, error = run.status, run.answer, run.error
         except Exception as exc:  # the run may have acted before it crashed: judge it
             status, answer, error = "failed", None, f"{type(exc).__name__}: {exc}"
@@ -188,7 +216,8 @@ class _Work:
             cost_usd=round(float(finished.get("cost_usd") or 0), 8),
             tokens=int(finished.get("tokens") or 0),
             denials=sum(1 for d in decided if d["verdict"] == "deny"),
-            approvals=sum(1 for d in decided if d["verdict"] == "ask"),
+            # Requests, not "ask" decisions: a resumed run decides the asked call again.
+            approvals=sum(1 for r in records if r.kind == "approval.requested"),
             simulated=sum(1 for r in records if r.payload.get("status") == "simulated"),
             seconds=_since(started),
             failures=tuple(failures),

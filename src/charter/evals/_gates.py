@@ -73,7 +73,9 @@ def gate_results(
                     for e in list_evals(
                         journal, suite=gate.suite, agent=agent.name, version_id=agent.version_id
                     )
-                    if e.reasoner == gate.reasoner
+                    # An eval whose approver said yes or no to everything measured an
+                    # assumption about people, not the version: it never counts.
+                    if e.reasoner == gate.reasoner and e.approver == "none"
                 ]
                 newest[key] = found[0] if found else None
             results.append(_judge(phase, gate, newest[key], oldest, agent))

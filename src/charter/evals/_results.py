@@ -87,6 +87,8 @@ class EvalResult:
     started: str
     seconds: float
     cases: tuple[CaseResult, ...] = field(default_factory=tuple)
+    approver: str = "none"
+    """Who answered approval requests (``none``: nobody, runs that asked wait)."""
 
     @property
     def kpis(self) -> dict[SuiteKpi, float]:

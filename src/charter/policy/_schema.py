@@ -294,7 +294,7 @@ def _validate(
 
 def _explain(message: str, rule_id: str, whens: dict[str, str], tool: Tool) -> str:
     missing = _MISSING.search(message)
-    arguments = list(tool.args_model.model_fields)
+    arguments = list(tool.parameters_schema().get("properties") or {})  # any tool's schema
     if missing is not None:
         path = missing[1]
         head, _, rest = path.partition(".")

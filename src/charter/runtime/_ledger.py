@@ -28,7 +28,7 @@ from typing import Any, Literal
 from charter.errors import JournalError, RunStateError
 from charter.journal import Journal, Record, canonical_json
 from charter.policy import Decision
-from charter.tools import Tool, ToolArgumentsError
+from charter.tools import Tool, ToolArgumentsError, ToolOutcomeUnknownError
 
 Outcome = Literal["happened", "did_not_happen"]
 IN_DOUBT_RULE = "effect.in_doubt"
@@ -235,6 +235,8 @@ def late_result_recorder(
             result = call.result()
         except CancelledError:  # never started: the runner shut down first
             payload |= {"outcome": "did_not_happen", "status": "cancelled"}
+        except ToolOutcomeUnknownError:
+            return  # still unknown (its connection broke): the doubt stays for an operator
         except Exception as exc:
             payload |= {
                 "outcome": "did_not_happen",

@@ -71,7 +71,7 @@ from charter.runtime._outbox import Outbox, notification
 from charter.runtime._provenance import RunLabels
 from charter.runtime._rollout import demote_if_breached
 from charter.runtime._run import Run, Step
-from charter.tools import Tool, ToolArgumentsError, preview_call
+from charter.tools import Tool, ToolArgumentsError, ToolOutcomeUnknownError, preview_call
 
 RecordListener = Callable[[Record], None]
 
@@ -1074,14 +1074,21 @@ class Runner:
             else:
                 call = self._pool.submit(found.invoke, validated, idempotency_key)
                 result = call.result(timeout=timeout)
-        except FutureTimeout:
+        except FutureTimeout as exc:
             elapsed = int((time.perf_counter() - started) * 1e6)
             message = f"tool {found.name!r} did not finish within {timeout}s"
+            if timeout is None:  # the tool bounds itself (an HTTP client) and said so
+                message = f"tool {found.name!r} timed out: {exc}"
             in_doubt = found.contract.side_effect != "read"
             if in_doubt and late is not None and call is not None:
                 call.add_done_callback(late)
             effect = {"status": "timeout", "error": message, "in_doubt": in_doubt, "us": elapsed}
             return Observation("timeout", message), effect
+        except ToolOutcomeUnknownError as exc:  # e.g. its server died mid-call
+            elapsed = int((time.perf_counter() - started) * 1e6)
+            in_doubt = found.contract.side_effect != "read"
+            effect = {"status": "error", "error": str(exc), "in_doubt": in_doubt, "us": elapsed}
+            return Observation("error", str(exc)), effect
         except Exception as exc:
             elapsed = int((time.perf_counter() - started) * 1e6)
             message = f"{type(exc).__name__}: {exc}"

@@ -2,6 +2,7 @@
 
 from charter.tools._contracts import ContractSpec, apply_contracts
 from charter.tools._inventory import Inventory
+from charter.tools._openapi import OpenAPIToolset, openapi_tools
 from charter.tools._preview import Preview, preview_call
 from charter.tools._tool import (
     Confidentiality,
@@ -9,6 +10,8 @@ from charter.tools._tool import (
     Tool,
     ToolArgumentsError,
     ToolContract,
+    ToolOutcomeUnknownError,
+    ToolRefusal,
     Trust,
     tool,
 )
@@ -17,13 +20,17 @@ __all__ = [
     "Confidentiality",
     "ContractSpec",
     "Inventory",
+    "OpenAPIToolset",
     "Preview",
     "SideEffect",
     "Tool",
     "ToolArgumentsError",
     "ToolContract",
+    "ToolOutcomeUnknownError",
+    "ToolRefusal",
     "Trust",
     "apply_contracts",
+    "openapi_tools",
     "preview_call",
     "tool",
 ]

@@ -34,6 +34,24 @@ class ToolArgumentsError(ValueError):
     """Arguments proposed for a tool do not match its schema."""
 
 
+class ToolOutcomeUnknownError(Exception):
+    """A call failed in a way that leaves its effect unknown (the connection to the
+    service broke mid-call): a write or external call is then in doubt, as on a timeout."""
+
+
+@dataclass(frozen=True, slots=True)
+class ToolRefusal:
+    """Why a tool may not be offered or called at all (e.g. an MCP tool whose definition
+    the lockfile does not pin): every call is denied with ``rule``."""
+
+    rule: str
+    """The rule id of the denial, e.g. ``mcp.changed``."""
+    reason: str
+    """One line for the denial and the operator."""
+    detail: dict[str, Any] = field(default_factory=lambda: {})
+    """What a run journals about the refusal (JSON-ready)."""
+
+
 @dataclass(frozen=True, slots=True)
 class ToolContract:
     """What a tool promises and what the charter may rely on."""
@@ -135,6 +153,11 @@ class Tool:
     """Undoes a completed call, if the tool is reversible."""
     result_adapter: TypeAdapter[Any] | None = None
     """Validates and serialises the result, when the function declares a return type."""
+    refusal: ToolRefusal | None = None
+    """Set when the tool may not be offered or called (its calls are denied)."""
+    origin: dict[str, Any] | None = None
+    """Where the tool comes from, journaled with every run that has it (e.g. an MCP
+    server, the SHA-256 of the definition it was loaded with, whether it is pinned)."""
     takes_key: bool = False
     """The function has an ``idempotency_key`` parameter: the runtime passes each call's
     key (``run:step:attempt``), which reasoners never see, so the tool's backend can

@@ -1,0 +1,222 @@
+"""``charter mcp lock|diff|approve``: pin the tool definitions of an agent's MCP servers.
+
+``lock`` records every tool not yet pinned; ``diff`` shows what changed since (and what
+looks like instructions aimed at the model); ``approve`` pins the current definitions of
+changed or new tools. Approvals are journaled with their actor. A server that cannot be
+reached, a bad entry or a malformed lockfile is one line on stderr and exit status 2.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any, cast
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+
+from charter.errors import ConfigError
+
+if TYPE_CHECKING:
+    from charter.integrations.mcp import Lockfile, McpServerSpec, PinCheck
+    from charter.journal import Journal
+
+mcp_app = typer.Typer(
+    help="Pin the tools of MCP servers: lock, diff, approve.", no_args_is_help=True
+)
+
+AgentFile = Annotated[Path, typer.Argument(help="Agent YAML file naming MCP toolsets.")]
+AcceptFlagged = Annotated[
+    bool,
+    typer.Option(
+        "--accept-flagged",
+        help="Also pin tools whose descriptions look like instructions to the model.",
+    ),
+]
+APPROVAL_RUN = "mcp"
+"""``run_id`` of the records journaling pinned tool definitions."""
+
+
+def servers_of(agent_file: Path) -> list[McpServerSpec]:
+    """The MCP server entries of an agent file; ConfigError if it names none."""
+    from charter._yaml import read_yaml_mapping
+    from charter.integrations.mcp import load_server
+
+    data = read_yaml_mapping(agent_file)
+    toolsets = data.get("toolsets")
+    items: list[Any] = cast(list[Any], toolsets) if isinstance(toolsets, list) else []
+    entries: list[dict[str, Any]] = []
+    for item in items:
+        entry: Any = cast(dict[str, Any], item).get("mcp") if isinstance(item, dict) else None
+        if isinstance(entry, dict):
+            entries.append(cast(dict[str, Any], entry))
+    if not entries:
+        raise ConfigError(f"{agent_file}: field toolsets: names no mcp server")
+    return [load_server(e, agent_file) for e in entries]
+
+
+def compare(agent_file: Path) -> tuple[Lockfile, list[tuple[McpServerSpec, list[PinCheck]]]]:
+    """Each server's listed tools compared with the lockfile (pin or not)."""
+    from charter.integrations.mcp import Lockfile, check_names, connection_for, lock_path
+
+    lockfile = Lockfile.read(lock_path(agent_file))
+    found: list[tuple[McpServerSpec, list[PinCheck]]] = []
+    for spec in servers_of(agent_file):
+        listed = connection_for(spec).list_tools()
+        check_names(listed, spec, str(agent_file))
+        found.append((spec, [lockfile.check(spec.server, d) for d in listed]))
+    return lockfile, found
+
+
+def register(
+    app: typer.Typer,
+    console: Console,
+    journal: Callable[[], Journal],
+    guarded: Callable[[Callable[[], Any]], Any],
+) -> None:
+    """Add ``charter mcp`` to ``app`` (the CLI's helpers are passed in)."""
+    app.add_typer(mcp_app, name="mcp")
+
+    def show_flags(check: PinCheck) -> list[str]:
+        from charter.integrations.mcp import poison_flags
+
+        flags = poison_flags(check.new_definition or {})
+        for flag in flags:
+            console.print(f"    [red]flagged[/] {escape(flag)}", soft_wrap=True)
+        return flags
+
+    def pin(
+        agent_file: Path,
+        wanted: Callable[[PinCheck], bool],
+        accept_flagged: bool,
+        actor: str,
+        verb: str,
+    ) -> int:
+        from charter.integrations.mcp import close_all
+
+        try:
+            lockfile, servers = compare(agent_file)
+        finally:
+            close_all()
+        records: list[tuple[str, str, dict[str, Any]]] = []
+        held = 0
+        for spec, checks in servers:
+            if not checks and not lockfile.has_server(spec.server):
+                lockfile.servers[spec.server] = {}  # a server with no tools is pinned empty
+            for check in checks:
+                if check.state == "changed" and verb == "lock":
+                    console.print(
+                        f"{escape(spec.server)}: {escape(check.tool)} changed since pinned: "
+                        "left as is; review `charter mcp diff`, then `charter mcp approve`"
+                    )
+                if check.state == "pinned" or not wanted(check):
+                    continue
+                console.print(f"{escape(spec.server)}: {escape(check.tool)} ({check.state})")
+                if show_flags(check) and not accept_flagged:
+                    console.print("    not pinned: review it, then pass --accept-flagged")
+                    held += 1
+                    continue
+                lockfile.approve(spec.server, check.new_definition or {})
+                payload = {
+                    "server": spec.server,
+                    "tool": check.tool,
+                    "state": check.state,
+                    "old_sha256": check.old_hash,
+                    "new_sha256": check.new_hash,
+                    "actor": actor,
+                    "command": verb,
+                    "lockfile": lockfile.path.name,
+                }
+                records.append((APPROVAL_RUN, "mcp.approved", payload))
+            if not lockfile.has_server(spec.server):
+                lockfile.servers[spec.server] = {}
+        if records:  # journaled first: a lockfile is never ahead of its approvals
+            journal().append(records)
+        lockfile.write()
+        console.print(f"{len(records)} tool(s) pinned in {escape(str(lockfile.path))}")
+        return 1 if held else 0
+
+    @mcp_app.command("lock")
+    def lock(
+        agent_file: AgentFile,
+        accept_flagged: AcceptFlagged = False,
+        actor: Annotated[str | None, typer.Option("--as", help="Who pins (journaled).")] = None,
+    ) -> None:
+        """Connect to each MCP server of AGENT_FILE and pin the tools not yet pinned
+        (changed ones are left to `charter mcp approve`)."""
+        from charter._cli_controls import actor_or_user
+
+        def go() -> int:
+            who = actor_or_user(actor)
+            return pin(
+                agent_file, lambda c: c.state in ("new", "unlocked"), accept_flagged, who, "lock"
+            )
+
+        raise typer.Exit(guarded(go))
+
+    @mcp_app.command("diff")
+    def diff(agent_file: AgentFile) -> None:
+        """Show each tool that differs from the lockfile, and flagged descriptions.
+        Exit status 1 when something differs."""
+        from charter.integrations.mcp import close_all
+
+        def go() -> int:
+            try:
+                lockfile, servers = compare(agent_file)
+            finally:
+                close_all()
+            differs = 0
+            for spec, checks in servers:
+                listed = {c.tool for c in checks}
+                for check in checks:
+                    if check.state == "pinned":
+                        continue
+                    differs += 1
+                    console.print(f"{escape(spec.server)}: {escape(check.tool)}: {check.state}")
+                    console.print(f"  {escape(check.reason(lockfile.path))}", soft_wrap=True)
+                    for line in check.diff().splitlines():
+                        style = {"+": "green", "-": "red"}.get(line[:1], "default")
+                        console.print(f"  [{style}]{escape(line)}[/]", soft_wrap=True)
+                    show_flags(check)
+                for gone in sorted(set(lockfile.servers.get(spec.server, {})) - listed):
+                    console.print(f"{escape(spec.server)}: {escape(gone)}: no longer offered")
+            if not differs:
+                console.print(f"every tool matches {escape(str(lockfile.path))}")
+            return 1 if differs else 0
+
+        raise typer.Exit(guarded(go))
+
+    @mcp_app.command("approve")
+    def approve(
+        agent_file: AgentFile,
+        tool: Annotated[
+            list[str] | None, typer.Option("--tool", help="Only this tool (repeatable).")
+        ] = None,
+        accept_flagged: AcceptFlagged = False,
+        actor: Annotated[str | None, typer.Option("--as", help="Who approves (journaled).")] = None,
+    ) -> None:
+        """Pin the current definitions of changed and new tools (all, or --tool ones)."""
+        from charter._cli_controls import actor_or_user
+
+        def go() -> int:
+            who = actor_or_user(actor)
+            names = set(tool or [])
+            if names:
+                from charter.integrations.mcp import close_all
+
+                try:
+                    _, servers = compare(agent_file)
+                finally:
+                    close_all()
+                offered = {c.tool for _, checks in servers for c in checks}
+                unknown = sorted(names - offered)
+                if unknown:
+                    raise ConfigError(
+                        f"--tool {', '.join(unknown)}: not offered by the servers of {agent_file}"
+                    )
+            return pin(
+                agent_file, lambda c: not names or c.tool in names, accept_flagged, who, "approve"
+            )
+
+        raise typer.Exit(guarded(go))

@@ -1,0 +1,1 @@
+"""Integrations with other agent tooling, one optional extra each (``charter[mcp]``)."""

@@ -1,0 +1,168 @@
+"""An MCP server's tools as charter tools: contracts from the agent file, arguments
+checked against the server's input schema, definitions checked against the lockfile."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from concurrent.futures import TimeoutError as FutureTimeout
+from pathlib import Path
+from typing import Any, ClassVar, cast
+
+import jsonschema
+from pydantic import BaseModel, ConfigDict, model_validator
+
+from charter.errors import ConfigError
+from charter.integrations.mcp._connection import (
+    McpCallBroken,
+    McpConnection,
+    connection_for,
+    redact,
+)
+from charter.integrations.mcp._lockfile import Lockfile, PinCheck, definition_hash, lock_path
+from charter.integrations.mcp._spec import McpServerSpec, effective_contract, load_server
+from charter.tools import Tool, ToolOutcomeUnknownError, ToolRefusal
+
+TOOL_NAME = re.compile(r"[A-Za-z0-9_.-]{1,128}")
+"""The tool names MCP recommends, and all charter accepts from a server."""
+
+
+class McpToolError(RuntimeError):
+    """The server answered a call with an error result."""
+
+
+class McpArgs(BaseModel):
+    """Arguments of an MCP tool: any JSON object its input schema accepts."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+    input_schema: ClassVar[dict[str, Any]] = {}
+
+    @classmethod
+    def model_json_schema(cls, *args: Any, **kwargs: Any) -> dict[str, Any]:  # type: ignore[override]
+        """The server's input schema, as the model sees it."""
+        return json.loads(json.dumps(cls.input_schema))  # a copy callers may edit
+
+    @model_validator(mode="before")
+    @classmethod
+    def _check_schema(cls, data: Any) -> Any:
+        if not isinstance(data, Mapping):
+            raise ValueError("arguments must be an object")
+        args = dict(cast(Mapping[str, Any], data))
+        validator: Any = jsonschema.Draft202012Validator(cls.input_schema)
+        errors: list[jsonschema.ValidationError] = sorted(validator.iter_errors(args), key=str)
+        if errors:
+            raise ValueError("; ".join(_problem(e) for e in errors[:5]))
+        return args
+
+
+def _problem(error: jsonschema.ValidationError) -> str:
+    path = ".".join(str(p) for p in error.absolute_path)
+    return f"{path}: {error.message[:200]}" if path else error.message[:200]
+
+
+def check_names(listed: list[dict[str, Any]], spec: McpServerSpec, source: str) -> None:
+    """Refuse a server offering a tool name that is not a plain identifier, or one twice:
+    such names could confuse prompts, policies and rule ids.
+
+    Raises:
+        ConfigError: naming the server and the first bad name.
+    """
+    names = [str(d.get("name")) for d in listed]
+    for name in names:
+        if not TOOL_NAME.fullmatch(name) or names.count(name) > 1:
+            raise ConfigError(
+                f"{source}: mcp server {spec.server!r} offers a tool named {name[:80]!r}: "
+                "tool names must be unique, 1-128 of A-Z a-z 0-9 _ . -"
+            )
+
+
+def mcp_toolset(options: Mapping[str, Any], source: str) -> list[Tool]:
+    """The tools of the MCP server an agent file's ``mcp:`` entry names.
+
+    Tools whose definition the lockfile beside ``source`` does not pin are returned
+    refused (never offered, every call denied, the refusal journaled by the run).
+
+    Raises:
+        ConfigError: the entry is invalid, or the server cannot be reached or listed.
+    """
+    agent_file = Path(source)
+    spec = load_server(options, agent_file)
+    lockfile = Lockfile.read(lock_path(agent_file))
+    connection = connection_for(spec)
+    listed = connection.list_tools()
+    unknown = sorted(set(spec.tools) - {str(d.get("name")) for d in listed})
+    if unknown:
+        raise ConfigError(
+            f"{source}: mcp server {spec.server!r}: contracts for tools it does not offer: "
+            f"{', '.join(unknown)}"
+        )
+    check_names(listed, spec, source)
+    checks = [lockfile.check(spec.server, d, pin=spec.pin) for d in listed]
+    return [mcp_tool(spec, connection, check, lockfile.path) for check in checks]
+
+
+def mcp_tool(
+    spec: McpServerSpec, connection: McpConnection, check: PinCheck, lockfile: Path
+) -> Tool:
+    """One listed tool as a charter :class:`~charter.tools.Tool`."""
+    definition = check.new_definition or {}
+    name = check.tool
+    schema = definition.get("inputSchema") or {"type": "object"}
+    annotations = cast(dict[str, Any], definition.get("annotations") or {})
+    contract = effective_contract(spec, name, annotations)
+    args_model = cast(
+        type[McpArgs],
+        type(
+            f"{spec.server}_{name}_args",
+            (McpArgs,),
+            {"input_schema": schema, "__module__": __name__},
+        ),
+    )
+    missing = [t for t in contract.targets if t not in (schema.get("properties") or {})]
+    if missing:
+        raise ConfigError(
+            f"mcp server {spec.server!r}: tool {name!r}: targets {missing} are not arguments"
+        )
+    refusal = None
+    if not check.allowed:
+        refusal = ToolRefusal(check.rule, check.reason(lockfile), check.record(lockfile))
+    pinned = check.new_hash
+
+    def call(**args: Any) -> Any:
+        timeout = contract.timeout_s or 300.0
+        try:
+            # A session that lists the tool otherwise than when it was loaded (a server
+            # that changed and restarted meanwhile) is never sent the call. The wait
+            # outlasts the runner's timeout, so a late answer is journaled as it is.
+            result = connection.call(name, args, max(4 * timeout, 60.0), pinned)
+        except (McpCallBroken, FutureTimeout) as exc:
+            if contract.side_effect == "read":
+                raise
+            why = str(exc) or f"no answer from mcp server {spec.server!r} to {name!r}"
+            raise ToolOutcomeUnknownError(why) from exc
+        texts = [getattr(block, "text", None) for block in result.content]
+        text = "\n".join(t for t in texts if isinstance(t, str))
+        if result.is_error:
+            why = redact(text[:500], spec)
+            raise McpToolError(f"mcp server {spec.server!r} tool {name!r} failed: {why}")
+        if result.structured_content is not None:
+            return result.structured_content
+        return text
+
+    return Tool(
+        name=name,
+        description=str(definition.get("description") or name),
+        fn=call,
+        args_model=args_model,
+        contract=contract,
+        refusal=refusal,
+        origin={
+            "mcp_server": spec.server,
+            "sha256": check.new_hash,
+            "pin": check.state,
+        },
+    )
+
+
+__all__ = ["McpArgs", "McpToolError", "definition_hash", "mcp_tool", "mcp_toolset"]
