@@ -45,3 +45,18 @@ def test_a_named_address_binds_the_recipient() -> None:
     derived = derive_scope(scope, "Email Carol (carol.diaz@northwind.example) the agenda.")
 
     assert derived.args["send_email.to"] == ("carol.diaz@northwind.example",)
+
+
+def test_the_contracts_and_scope_name_only_real_tools_and_arguments(tmp_path: Path) -> None:
+    from charter.tools import apply_contracts
+    from charter.worlds.workspace.tools import build_tools
+    from charter.worlds.workspace.world import create_world
+
+    tools = build_tools(create_world(tmp_path / "world.db"))
+    charter = _charter()
+
+    labelled = {t.name: t for t in apply_contracts(tools, charter.contracts, "workspace")}
+    charter.check_against(tools, "workspace")
+
+    assert dict(labelled["list_files"].contract.fields)["[].id"] == "trusted"
+    assert labelled["list_files"].contract.trust == "untrusted"
