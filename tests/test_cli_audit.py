@@ -191,7 +191,7 @@ def test_a_read_the_database_fails_midway_is_one_line(
 
     from sqlalchemy.exc import DatabaseError
 
-    from charter.server import _queries
+    from charter.views import _runs as _queries
 
     _run(env)
 

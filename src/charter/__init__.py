@@ -20,11 +20,12 @@ from charter.errors import (
 
 if TYPE_CHECKING:
     from charter.agent import Agent, load_agent
+    from charter.governance import CallVerdict, GovernedRun
     from charter.journal import Journal, Record, VerifyReport
     from charter.policy import Budgets, Charter, Decision, load_charter
     from charter.reasoners import FinalAnswer, Observation, Proposal, RunContext, ToolCall
     from charter.runtime import Run, Runner, Step
-    from charter.tools import Inventory, Tool, ToolContract, tool
+    from charter.tools import Inventory, Tool, ToolContract, declared_tool, tool
 
 __version__ = "0.1.0"
 
@@ -34,6 +35,8 @@ __version__ = "0.1.0"
 _LAZY = {
     "Agent": "charter.agent",
     "load_agent": "charter.agent",
+    "CallVerdict": "charter.governance",
+    "GovernedRun": "charter.governance",
     "Journal": "charter.journal",
     "Record": "charter.journal",
     "VerifyReport": "charter.journal",
@@ -53,6 +56,7 @@ _LAZY = {
     "Tool": "charter.tools",
     "ToolContract": "charter.tools",
     "tool": "charter.tools",
+    "declared_tool": "charter.tools",
 }
 
 
@@ -72,11 +76,13 @@ def __dir__() -> list[str]:
 __all__ = [
     "Agent",
     "Budgets",
+    "CallVerdict",
     "Charter",
     "CharterError",
     "ConfigError",
     "Decision",
     "FinalAnswer",
+    "GovernedRun",
     "Inventory",
     "Journal",
     "JournalError",
@@ -95,6 +101,7 @@ __all__ = [
     "UnknownToolError",
     "VerifyReport",
     "__version__",
+    "declared_tool",
     "load_agent",
     "load_charter",
     "tool",

@@ -252,7 +252,7 @@ def measure(journal: Journal, agent: str) -> Measured:
     Reads the read model the dashboard uses, a page of runs at a time: an indexed walk of
     ``run.started`` filtered by agent, plus a few queries restricted to each page's runs.
     """
-    from charter.server._queries import list_runs
+    from charter.views._runs import list_runs
 
     runs = finished = completed = asks = 0
     outcomes: dict[str, int] = {}

@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
 from pathlib import Path
 
 import typer
 from rich.console import Console
 from typer.testing import CliRunner, Result
 
-from charter import _cli_models, settings
-from charter.errors import CharterError
+from charter import settings
+from charter.cli import _models as _cli_models
 from charter.journal import Journal
 from charter.models import ModelRegistry, model_tool
 from charter.models.demo import TRUSTED_TYPES, shifted_orders
@@ -29,14 +28,7 @@ def _app() -> typer.Typer:
     def main() -> None:
         """charter (test)."""
 
-    def guarded(action: Callable[[], None]) -> None:
-        try:
-            action()
-        except CharterError as exc:
-            console.print(f"error: {exc}", markup=False)
-            raise typer.Exit(2) from None
-
-    _cli_models.register(app, console, lambda: Journal(settings.database_url()), guarded)
+    _cli_models.register(app, console, lambda: Journal(settings.database_url()))
     return app
 
 

@@ -10,7 +10,7 @@ import typer
 from typer.testing import CliRunner
 
 from charter import Journal, cli
-from charter._cli_report import register
+from charter.cli._report import register
 from observe.test_costs import populate
 
 runner = CliRunner()
@@ -20,7 +20,7 @@ def _app() -> typer.Typer:
     """The CLI's ``report`` command with the CLI's own journal, console and error path."""
     app = typer.Typer()
     app.callback()(lambda: None)  # a group, so the command keeps its name
-    register(app, cli.console, cli._journal, cli._guarded)
+    register(app, cli.console, cli._journal)
     return app
 
 

@@ -1,5 +1,6 @@
 """Tests for the deterministic ``rules`` reasoner."""
 
+import re
 from typing import Any
 
 import pytest
@@ -341,11 +342,79 @@ def test_missing_template_path_gives_a_final_answer_naming_the_path() -> None:
 
 
 def test_missing_path_in_embedded_placeholder_is_reported_too() -> None:
-    spec = RulesSpec.model_validate({"steps": [{"respond": "Hello {goal.name}!"}]})
+    spec = RulesSpec.model_validate(
+        {"steps": [{"id": "a", "call": "first"}, {"respond": "Hello {steps.a.result.name}!"}]}
+    )
 
-    proposal = _propose(spec, "go")
+    proposal = _propose(spec, "go", _turn("first", {}, "ok", {}))
 
-    assert proposal.action == FinalAnswer("Procedure step #1 needs {goal.name}, not available.")
+    assert proposal.action == FinalAnswer(
+        "Procedure step #2 needs {steps.a.result.name}, not available."
+    )
+
+
+def test_embedded_values_that_are_not_text_are_written_as_json() -> None:
+    spec = RulesSpec.model_validate(
+        {
+            "steps": [
+                {"id": "a", "call": "first"},
+                {"respond": "{steps.a.result.x} / {steps.a.result.y} / {steps.a.result.z}"},
+            ]
+        }
+    )
+    first = _turn("first", {}, "ok", {"x": True, "y": None, "z": {"k": [1]}})
+
+    assert _propose(spec, "go", first).action == FinalAnswer('true / null / {"k": [1]}')
+
+
+def test_a_list_item_may_be_addressed_with_brackets() -> None:
+    spec = RulesSpec.model_validate(
+        {"steps": [{"id": "a", "call": "first"}, {"respond": "{steps.a.result.tiers[1].name}"}]}
+    )
+    first = _turn("first", {}, "ok", {"tiers": [{"name": "gold"}, {"name": "silver"}]})
+
+    assert _propose(spec, "go", first).action == FinalAnswer("silver")
+
+
+# --- references checked when the procedure loads -----------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("steps", "message"),
+    [
+        (
+            [{"respond": "Hello {goal.name}!"}],
+            "steps.0 respond: {goal.name} names no part of the goal; known: goal.text",
+        ),
+        (
+            [{"call": "first", "args": {"x": "{steps.b.result}"}}, {"id": "b", "call": "second"}],
+            "steps.0 args.x: {steps.b.result} names no earlier step (earlier step ids: none)",
+        ),
+        (
+            [{"id": "a", "call": "first"}, {"when": "{steps.a}", "respond": "no"}],
+            "steps.1 when: {steps.a} must be {goal.<name>} or {steps.<id>.<field>...}",
+        ),
+        (
+            [{"id": "a", "call": "first"}, {"id": "a", "call": "second"}],
+            "steps.1 (a): id 'a' is used twice",
+        ),
+        (
+            [{"id": "a", "call": "first", "args": {"deep": [{"x": "{goal.nope}"}]}}],
+            "steps.0 (a) args.deep.0.x: {goal.nope} names no part of the goal",
+        ),
+    ],
+)
+def test_a_reference_to_nothing_is_refused_when_the_procedure_loads(
+    steps: list[dict[str, Any]], message: str
+) -> None:
+    with pytest.raises(ValidationError, match=re.escape(message)):
+        RulesSpec.model_validate({"steps": steps})
+
+
+def test_the_groups_of_match_are_the_goal_names_a_procedure_may_use() -> None:
+    spec = {"match": r"(?P<who>\w+)", "steps": [{"respond": "Hi {goal.who} ({goal.text})"}]}
+
+    assert _propose(RulesSpec.model_validate(spec), "Ada").action == FinalAnswer("Hi Ada (Ada)")
 
 
 def test_list_index_out_of_range_is_missing() -> None:

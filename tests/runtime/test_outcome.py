@@ -17,8 +17,8 @@ from charter.journal import Record
 from charter.journal._outcome import OUTCOMES, OutcomeTally, run_outcome
 from charter.runtime import Controls
 from charter.runtime._rollback import rollback
-from charter.server._queries import list_runs, run_detail
 from charter.testing import ScriptedReasoner, call, make_agent, respond
+from charter.views._runs import list_runs, run_detail
 
 world: list[str] = []
 release = threading.Event()

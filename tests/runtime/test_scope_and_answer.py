@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from charter import Charter, Journal, Runner, tool
+from charter.runtime._replay import replay
 from charter.testing import ScriptedReasoner, call, make_agent, record_kinds, respond
 
 paid: list[str] = []
@@ -108,3 +109,25 @@ def test_a_phishing_link_in_the_answer_is_redacted_and_journaled(runner: Runner)
     finished = next(r.payload for r in records if r.kind == "run.finished")
     assert "evil.example" not in finished["answer"]
     assert runner.journal.verify().ok
+
+
+def test_replay_decides_within_the_scope_the_run_journaled(runner: Runner) -> None:
+    script = [
+        call("read_channel", channel="general"),
+        call("send_money", iban="DE89370400440532013000", amount=900),
+        respond("done"),
+    ]
+    agent = make_agent([read_channel, send_money], ScriptedReasoner(script), charter=CHARTER)
+    run = runner.run(agent, "Summarise #general")
+
+    steps = replay(runner.journal, agent, run.run_id)
+
+    assert [s.changed for s in steps] == [False, False, False]
+    assert steps[1].then is not None and steps[1].then["rules"] == ["scope.tool"]
+    assert steps[1].now is not None
+    assert (steps[1].now.verdict, steps[1].now.rules) == ("deny", ("scope.tool",))
+    # The scope is the run's, as journaled when it started: not derived again.
+    unscoped = Charter.model_validate({"name": "scoped"})
+    later = make_agent([read_channel, send_money], ScriptedReasoner([]), charter=unscoped)
+    again = replay(runner.journal, later, run.run_id)
+    assert again[1].now is not None and again[1].now.rules == ("scope.tool",)

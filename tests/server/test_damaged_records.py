@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from charter import Journal, Runner, tool
-from charter.server._queries import agents, list_runs, run_detail, tools_inventory, violations
 from charter.testing import ScriptedReasoner, call, make_agent, respond
+from charter.views._runs import agents, list_runs, run_detail, tools_inventory, violations
 from databases import fresh_url
 from server._support import Service
 from tampering import damage_record

@@ -11,8 +11,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from charter import Runner, tool
-from charter.server._queries import run_detail
 from charter.testing import ScriptedReasoner, call, make_agent, respond
+from charter.views._runs import run_detail
 
 if TYPE_CHECKING:  # the fixture's type; pytest provides the fixture itself
     from server._support import Service

@@ -20,7 +20,6 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, cast
-from urllib.parse import quote
 
 from sqlalchemy import (
     BigInteger,
@@ -48,6 +47,12 @@ from charter.journal._checkpoint import Checkpoint, JournalSigner, JournalVerifi
 from charter.journal._lease import Fence, now_ms_sql, refusal, share_connection
 from charter.journal._record import GENESIS_HASH, Record, canonical_json, record_hash
 from charter.journal._schema import check_readable, migrate
+from charter.journal._sqlite import (  # safe_url is imported from this module too
+    read_only_file,
+    safe_url,
+    sqlite_pragmas,
+    sqlite_read_only_pragmas,
+)
 from charter.journal._verify import Problem, UnsignedRun, VerifyReport, verify_chain
 
 metadata = MetaData()
@@ -131,57 +136,6 @@ Entry = tuple[str, str, dict[str, Any]]
 """``(run_id, kind, payload)`` of a record about to be appended."""
 
 
-def safe_url(url: str) -> str:
-    """``url`` with its password hidden, for messages."""
-    try:
-        return make_url(url).render_as_string(hide_password=True)
-    except ArgumentError:
-        return "<unparseable URL>"
-
-
-def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
-    # WAL lets readers (the dashboard, `charter show`) run beside the writer; NORMAL sync
-    # survives a process crash, which is the failure the journal must outlive.
-    cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.execute("PRAGMA busy_timeout=10000")
-    cursor.close()
-
-
-def _sqlite_read_only_pragmas(dbapi_connection: Any, _record: Any) -> None:
-    # No journal_mode here: switching it is a write. query_only refuses writes even if
-    # the connection could make them.
-    cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA busy_timeout=10000")
-    cursor.execute("PRAGMA query_only=1")
-    cursor.close()
-
-
-def _read_only_file(url: str, database: str | None) -> str:
-    """The ``mode=ro`` URI of an existing, non-empty SQLite journal file.
-
-    Raises:
-        JournalError: there is no file there, or it is empty (SQLite would otherwise
-            create it, or treat it as a new database).
-    """
-    if database in (None, "", ":memory:"):
-        raise JournalError(f"an in-memory journal ({safe_url(url)}) has nothing to read")
-    path = Path(database)
-    hint = "check CHARTER_HOME or CHARTER_DATABASE_URL (`charter run` or `charter demo` creates it)"
-    try:
-        size = path.stat().st_size
-    except FileNotFoundError:
-        raise JournalError(f"no journal at {path}: the file does not exist; {hint}") from None
-    except OSError as exc:
-        raise JournalError(f"cannot open journal at {path}: {exc.strerror or exc}") from exc
-    if path.is_dir():
-        raise JournalError(f"no journal at {path}: it is a directory; {hint}")
-    if size == 0:
-        raise JournalError(f"no journal at {path}: the file is empty; {hint}")
-    return f"sqlite:///file:{quote(str(path))}?mode=ro&uri=true"
-
-
 class Journal:
     """Append-only hash-chained journal. Safe to share between threads of one process."""
 
@@ -214,7 +168,7 @@ class Journal:
         options: dict[str, Any] = {}
         engine_url: str = url
         if read_only and parsed.get_backend_name() == "sqlite":
-            engine_url = _read_only_file(url, parsed.database)
+            engine_url = read_only_file(url, parsed.database)
         elif read_only and parsed.get_backend_name() == "postgresql":
             options = {"connect_args": {"options": "-c default_transaction_read_only=on"}}
         elif parsed.get_backend_name() == "sqlite":
@@ -236,7 +190,7 @@ class Journal:
         except (ArgumentError, ImportError) as exc:
             raise JournalError(f"cannot use database URL {safe_url(url)}: {exc}") from exc
         if parsed.get_backend_name() == "sqlite":
-            pragmas = _sqlite_read_only_pragmas if read_only else _sqlite_pragmas
+            pragmas = sqlite_read_only_pragmas if read_only else sqlite_pragmas
             event.listen(self._engine, "connect", pragmas)
         self._lock = threading.Lock()
         if options.get("poolclass") is StaticPool:  # one connection shared by every thread

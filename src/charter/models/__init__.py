@@ -41,6 +41,7 @@ from charter.models._reference import REFERENCE_SAMPLES, Reference
 from charter.models._registry import MODELS_RUN, ModelRegistry
 from charter.models._tool import model_tool, tools
 from charter.models._version import STAGES, ModelVersion, Prediction, Stage
+from charter.models._watch import watch_drift
 from charter.policy._model_watch import DriftAction, ModelWatch
 
 __all__ = [
@@ -75,4 +76,5 @@ __all__ = [
     "plot_drift",
     "psi",
     "tools",
+    "watch_drift",
 ]

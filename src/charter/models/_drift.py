@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import contextlib
 import importlib
-import json
 import math
 from collections.abc import Generator, Sequence
 from dataclasses import dataclass, field
@@ -33,10 +32,10 @@ from typing import Any, cast
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
-from sqlalchemy import select
 
 from charter.journal import Journal
-from charter.journal._store import Entry, records_table
+from charter.journal._reads import newest_containing, payloads_of_runs
+from charter.journal._store import Entry
 from charter.models._artifact import ModelError
 from charter.models._reference import feature_value
 from charter.models._registry import MODELS_RUN, ModelRegistry
@@ -220,49 +219,32 @@ class _Observation:
 def _predictions(journal: Journal, version: ModelVersion) -> Generator[_Observation]:
     """The version's predictions in the journal, newest first."""
     marker = f'"model":"{version.name}"'  # canonical JSON: a cheap filter in the database
-    query = (
-        select(records_table)
-        .where(records_table.c.kind == "step.effect")
-        .where(records_table.c.payload.contains(marker, autoescape=True))
-        .order_by(records_table.c.seq.desc())
-    )
-    with journal.engine.connect() as conn:
-        for row in conn.execution_options(yield_per=256).execute(query):
-            p = json.loads(row.payload)
-            result = p.get("result")
-            if p.get("status") != "ok" or not isinstance(result, dict):
-                continue
-            found = cast(dict[str, Any], result)
-            if found.get("model") != version.name or found.get("version") != version.version:
-                continue
-            score = found.get("score")
-            if not isinstance(score, int | float) or not math.isfinite(score):
-                continue
-            yield _Observation(
-                int(row.seq),
-                str(row.run_id),
-                int(p["step"]),
-                str(p.get("tool", "")),
-                str(p.get("agent", "")),
-                float(score),
-            )
+    for run_id, seq, p in newest_containing(journal, "step.effect", marker):
+        result = p.get("result")
+        if p.get("status") != "ok" or not isinstance(result, dict):
+            continue
+        found = cast(dict[str, Any], result)
+        if found.get("model") != version.name or found.get("version") != version.version:
+            continue
+        score = found.get("score")
+        if not isinstance(score, int | float) or not math.isfinite(score):
+            continue
+        yield _Observation(
+            seq,
+            run_id,
+            int(p["step"]),
+            str(p.get("tool", "")),
+            str(p.get("agent", "")),
+            float(score),
+        )
 
 
 def _arguments(journal: Journal, wanted: Sequence[_Observation]) -> dict[tuple[str, int], Any]:
     """The proposed arguments of each observation's step."""
     runs = sorted({o.run_id for o in wanted})
     found: dict[tuple[str, int], Any] = {}
-    with journal.engine.connect() as conn:
-        for start in range(0, len(runs), 500):
-            query = (
-                select(records_table.c.run_id, records_table.c.payload)
-                .where(records_table.c.kind == "step.proposed")
-                .where(records_table.c.run_id.in_(runs[start : start + 500]))
-                .order_by(records_table.c.seq)
-            )
-            for row in conn.execute(query):
-                p = json.loads(row.payload)
-                found.setdefault((row.run_id, int(p["step"])), p["action"].get("args"))
+    for run_id, _seq, _kind, p in payloads_of_runs(journal, runs, ["step.proposed"]):
+        found.setdefault((run_id, int(p["step"])), p["action"].get("args"))
     return found
 
 

@@ -47,7 +47,7 @@ from charter.journal._outcome import OUTCOMES, OutcomeTally
 from charter.journal._store import records_table, safe_url
 from charter.observe._period import Period, iso_utc
 from charter.policy import Baseline, ModelPrice
-from charter.server._queries_costs import json_field
+from charter.views._costs import json_field
 
 R = records_table
 STATUSES = ("completed", "failed", "stopped", "waiting", "running")

@@ -1,7 +1,7 @@
 """A cost report as one self-contained HTML file: inline CSS and SVG charts, no script,
 nothing fetched, so it can be mailed, archived or opened offline.
 
-The charts are the dashboard's stacked bars (:mod:`charter.server._charts`), drawn here
+The charts are the dashboard's stacked bars (:mod:`charter.views._charts`), drawn here
 as inline SVG. The template autoescapes everything: agent, tool, model and rule names and
 baseline descriptions come from charters and journals, which are user input.
 """
@@ -16,8 +16,8 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
 from charter.observe._costs import CostReport
 from charter.observe._period import Period
-from charter.server._charts import Chart, stacked_bars
-from charter.server._queries_costs import CostPoint
+from charter.views._charts import Chart, stacked_bars
+from charter.views._costs import CostPoint
 
 TEMPLATES = Path(__file__).parent / "templates"
 OUTCOME_ORDER = ("succeeded", "denied", "failed", "rolled_back", "cancelled", "stopped")

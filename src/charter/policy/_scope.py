@@ -122,6 +122,18 @@ class TaskScope(BaseModel):
         """As journaled at run start (``run.scoped``)."""
         return self.model_dump(mode="json")
 
+    @classmethod
+    def from_json(cls, payload: Mapping[str, Any]) -> TaskScope:
+        """The scope a ``run.scoped`` record journaled."""
+        return cls.model_validate(dict(payload))
+
+    def govern(self, tool: Tool, args: Mapping[str, Any], decision: Decision) -> Decision:
+        """``decision`` unless this scope objects more strongly (deny wins over ask)."""
+        objection = self.check(tool, args, decision.policy)
+        if objection is None or VERDICT_RANK[objection.verdict] <= VERDICT_RANK[decision.verdict]:
+            return decision
+        return objection
+
     def check(self, tool: Tool, args: Mapping[str, Any], policy: str) -> Decision | None:
         """The scope's objection to calling ``tool`` with ``args``, or None."""
         if not any(fnmatch.fnmatchcase(tool.name, p) for p in self.tools):
@@ -198,7 +210,4 @@ def govern_scope(
     """``decision`` unless the task scope objects more strongly (deny wins over ask)."""
     if charter.scope is None:
         return decision
-    objection = derive_scope(charter.scope, goal).check(tool, args, decision.policy)
-    if objection is None or VERDICT_RANK[objection.verdict] <= VERDICT_RANK[decision.verdict]:
-        return decision
-    return objection
+    return derive_scope(charter.scope, goal).govern(tool, args, decision)

@@ -89,6 +89,14 @@ from charter.reasoners._planner import (
     resolve_ref,
     result_of,
 )
+from charter.reasoners._template import (
+    MissingValueError,
+    path_parts,
+    placeholders,
+    reference_problem,
+    render,
+    text_of,
+)
 from charter.reasoners.llm import LLMSpec
 from charter.reasoners.local import LocalSpec
 from charter.tools import Tool
@@ -96,8 +104,6 @@ from charter.tools import Tool
 __all__ = ["Extraction", "Plan", "PlanReasoner", "PlanSpec", "PlanStep", "StaticPlan"]
 
 ValueType = Literal["string", "integer", "number", "boolean"]
-_PLACEHOLDER = re.compile(r"\{([A-Za-z_][\w.\[\]]*)\}")
-_INDEX = re.compile(r"\[(\d+)\]")
 _STEP_ID = re.compile(r"^[A-Za-z_]\w*$")
 _FALSY: tuple[Any, ...] = (None, False, 0, "", "false", "False", "no", [], {})
 _RESAMPLES = 2
@@ -182,8 +188,8 @@ class Plan(BaseModel):
                 if isinstance(node, Extraction):
                     field, node = f"{field}.$extract.from", node.source
                 if isinstance(node, str):
-                    for path in _PLACEHOLDER.findall(node):
-                        problem = _reference_problem(path, captures, earlier)
+                    for path in placeholders(node):
+                        problem = reference_problem(path, captures, earlier)
                         if problem:
                             raise ValueError(f"{where} {field}: {{{path}}} {problem}")
             if step.id is not None:
@@ -269,32 +275,7 @@ def _nodes(value: Any, where: str) -> Iterator[tuple[str, Any]]:
         yield where, value
 
 
-def _reference_problem(path: str, captures: set[str], earlier: list[str]) -> str | None:
-    parts = _parts(path)
-    if parts[0] == "goal":
-        if len(parts) == 2 and parts[1] in captures:
-            return None
-        return (
-            f"names no part of the goal; known: {', '.join(f'goal.{c}' for c in sorted(captures))}"
-        )
-    if parts[0] == "steps" and len(parts) >= 3 and parts[2] == "result":
-        if parts[1] in earlier:
-            return None
-        known = ", ".join(earlier) or "none"
-        return f"names no earlier step (earlier step ids: {known})"
-    return "must be {goal.<name>} or {steps.<id>.result...}"
-
-
-def _parts(path: str) -> list[str]:
-    # ``tiers[0].name`` and ``tiers.0.name`` name the same value.
-    return _INDEX.sub(r".\1", path).split(".")
-
-
 # --- running a plan ----------------------------------------------------------------------
-
-
-class _Missing(LookupError):
-    pass
 
 
 class _Stop(Exception):
@@ -312,30 +293,9 @@ class _Scope:
     deps: dict[str, frozenset[int]]
     """Step id -> the run steps its output depends on (itself and its arguments' sources)."""
 
-    def lookup(self, path: str) -> Any:
-        parts = _parts(path)
-        if parts[0] == "goal":
-            value: Any = self.goal
-            parts = parts[1:]
-        elif len(parts) >= 3 and parts[1] in self.results:
-            value, parts = self.results[parts[1]], parts[3:]
-        else:
-            raise _Missing(path)
-        for part in parts:
-            obj = as_dict(value)
-            if obj is not None and part in obj:
-                value = obj[part]
-            elif isinstance(value, list) and part.isdigit() and int(part) < len(value):  # pyright: ignore[reportUnknownArgumentType]
-                value = cast(list[Any], value)[int(part)]
-            else:
-                raise _Missing(path)
-        return value
-
     def render(self, template: str) -> Any:
-        whole = _PLACEHOLDER.fullmatch(template)
-        if whole:
-            return self.lookup(whole.group(1))
-        return _PLACEHOLDER.sub(lambda m: _text(self.lookup(m.group(1))), template)
+        steps = {id_: {"result": result} for id_, result in self.results.items()}
+        return render(template, {"goal": self.goal, "steps": steps})
 
     def sources(self, value: Any) -> frozenset[int]:
         """Run steps the templates in ``value`` read from, transitively."""
@@ -343,15 +303,11 @@ class _Scope:
         for _, node in _nodes(value, ""):
             text = node.source if isinstance(node, Extraction) else node
             if isinstance(text, str):
-                for path in _PLACEHOLDER.findall(text):
-                    parts = _parts(path)
+                for path in placeholders(text):
+                    parts = path_parts(path)
                     if parts[0] == "steps" and len(parts) > 1:
                         found |= self.deps.get(parts[1], frozenset())
         return frozenset(found)
-
-
-def _text(value: Any) -> str:
-    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
 
 
 def _coerce_capture(value: str | None) -> Any:
@@ -403,8 +359,8 @@ def _tool_problems(plan: Plan, tools: Sequence[Tool]) -> list[str]:
         templates = [("when", step.when), ("respond", step.respond)]
         for field, node in [*templates, *_nodes(step.args, "args")]:
             text = node.source if isinstance(node, Extraction) else node
-            for path in _PLACEHOLDER.findall(text) if isinstance(text, str) else []:
-                parts = _parts(path)
+            for path in placeholders(text) if isinstance(text, str) else []:
+                parts = path_parts(path)
                 source = step_tool.get(parts[1]) if parts[0] == "steps" else None
                 if source is not None and not _has_field(source, parts[3:]):
                     problems.append(
@@ -602,14 +558,14 @@ class PlanReasoner:
             if step.when is not None:
                 try:
                     condition = scope.render(step.when)
-                except _Missing:
+                except MissingValueError:
                     condition = None  # a condition on a value that is not there is false
                 if condition in _FALSY:
                     continue
                 guard = scope.sources(step.when)
             if step.respond is not None:
                 return Proposal(
-                    FinalAnswer(_text(self._render(step.respond, scope, name))), usage, model
+                    FinalAnswer(text_of(self._render(step.respond, scope, name))), usage, model
                 )
             assert step.call is not None
             sources = {arg: scope.sources(value) | guard for arg, value in step.args.items()}
@@ -647,7 +603,7 @@ class PlanReasoner:
     def _render(template: str, scope: _Scope, name: str) -> Any:
         try:
             return scope.render(template)
-        except _Missing as exc:
+        except MissingValueError as exc:
             raise _Stop(f"Plan step {name} needs {{{exc}}}, which is not available.") from exc
 
     def _resolve(self, value: Any, scope: _Scope, name: str, arg: str) -> tuple[Any, Usage]:
@@ -674,7 +630,7 @@ class PlanReasoner:
     def _extract(
         self, extraction: Extraction, scope: _Scope, name: str, arg: str
     ) -> tuple[Any, Usage]:
-        text = _text(self._render(extraction.source, scope, name))
+        text = text_of(self._render(extraction.source, scope, name))
         what = extraction.ask or f"pattern {extraction.pattern!r}"
         failed = f"Plan step {name}: could not extract {arg} ({what}) from {extraction.source}"
         if extraction.pattern is not None:

@@ -18,21 +18,26 @@ calls a tool or responds. Values are templated from the goal and from earlier re
           args: {order_id: "{goal.order_id}", amount_cents: "{steps.order.result.amount_cents}"}
         - respond: "Refund {steps.refund.result.refund_id} issued."
 
-A template that is exactly one ``{path}`` keeps the value's type; otherwise values are
-formatted into the text. The reasoner is stateless: progress is re-derived from the run's
-turns, so a resumed or replayed run proposes exactly the same actions.
+Templates are those of the ``plan`` reasoner (:mod:`charter.reasoners._template`): a
+template that is exactly one ``{path}`` keeps the value's type; otherwise a string is
+inserted as it is and any other value as JSON; ``[n]`` indexes a list. An earlier step is
+read as ``{steps.<id>.result...}`` or ``{steps.<id>.status}``; a placeholder naming no part
+of the goal (``text`` or a named group of ``match``) or no earlier step is refused when the
+agent loads (one naming another field of an earlier step is missing when the run reads
+it). The reasoner is stateless: progress is re-derived from the run's turns, so a resumed
+or replayed run proposes exactly the same actions.
 """
 
 from __future__ import annotations
 
 import re
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from charter.reasoners._base import FinalAnswer, Proposal, RunContext, ToolCall
+from charter.reasoners._template import MissingValueError, placeholders, reference_problem, render
 
-_PLACEHOLDER = re.compile(r"\{([A-Za-z_][\w.]*)\}")
 _FALSY: tuple[Any, ...] = (None, False, 0, "", "false", "False", "no", [], {})
 
 
@@ -77,35 +82,40 @@ class RulesSpec(BaseModel):
                 raise ValueError(f"match is not a valid regular expression: {exc}") from exc
         return self
 
+    @model_validator(mode="after")
+    def _known_references(self) -> RulesSpec:
+        # A placeholder naming no part of the goal or no earlier step is refused here,
+        # when the agent loads, as the plan reasoner refuses it, not met mid-run.
+        captures = {"text", *(re.compile(self.match).groupindex if self.match else ())}
+        earlier: list[str] = []
+        for index, step in enumerate(self.steps):
+            where = f"steps.{index}" + (f" ({step.id})" if step.id else "")
+            for field, text in _templates(step):
+                for path in placeholders(text):
+                    problem = reference_problem(path, captures, earlier, fields=None)
+                    if problem:
+                        raise ValueError(f"{where} {field}: {{{path}}} {problem}")
+            if step.id is not None:
+                if step.id in earlier:
+                    raise ValueError(f"{where}: id {step.id!r} is used twice")
+                earlier.append(step.id)
+        return self
 
-class _MissingValue(LookupError):
-    pass
 
-
-def _lookup(path: str, scope: dict[str, Any]) -> Any:
-    value: Any = scope
-    for part in path.split("."):
-        if isinstance(value, dict) and part in value:
-            value = value[part]  # pyright: ignore[reportUnknownVariableType]
-        elif isinstance(value, list) and part.isdigit() and int(part) < len(value):  # pyright: ignore[reportUnknownArgumentType]
-            value = value[int(part)]  # pyright: ignore[reportUnknownVariableType]
-        else:
-            raise _MissingValue(path)
-    return value  # pyright: ignore[reportUnknownVariableType]
-
-
-def render(template: Any, scope: dict[str, Any]) -> Any:
-    """Substitute ``{path}`` placeholders in ``template`` (strings, lists, dicts)."""
-    if isinstance(template, dict):
-        return {k: render(v, scope) for k, v in template.items()}  # pyright: ignore[reportUnknownVariableType]
-    if isinstance(template, list):
-        return [render(v, scope) for v in template]  # pyright: ignore[reportUnknownVariableType]
-    if not isinstance(template, str):
-        return template
-    whole = _PLACEHOLDER.fullmatch(template)
-    if whole:
-        return _lookup(whole.group(1), scope)
-    return _PLACEHOLDER.sub(lambda m: str(_lookup(m.group(1), scope)), template)
+def _templates(step: RuleStep) -> list[tuple[str, str]]:
+    """(field, text) of every template string in ``step``: when, respond, the args."""
+    found = [(f, t) for f, t in (("when", step.when), ("respond", step.respond)) if t]
+    stack: list[tuple[str, Any]] = [(f"args.{k}", v) for k, v in step.args.items()]
+    while stack:
+        where, value = stack.pop()
+        if isinstance(value, str):
+            found.append((where, value))
+        elif isinstance(value, dict):
+            items = cast(dict[str, Any], value).items()
+            stack.extend((f"{where}.{k}", v) for k, v in items)
+        elif isinstance(value, list):
+            stack.extend((f"{where}.{i}", v) for i, v in enumerate(cast(list[Any], value)))
+    return found
 
 
 class RulesReasoner:
@@ -142,9 +152,9 @@ class RulesReasoner:
                     return Proposal(FinalAnswer(str(render(step.respond, scope))))
                 assert step.call is not None
                 args = render(step.args, scope)
-            except _MissingValue as exc:
+            except MissingValueError as exc:
                 return Proposal(
-                    FinalAnswer(f"Procedure step {label} needs {{{exc}}}, not available.")
+                    FinalAnswer(f"Procedure step {label} needs {{{exc.path}}}, not available.")
                 )
             turn = next(turns, None)
             if turn is None:
@@ -163,7 +173,7 @@ def _condition(template: str, scope: dict[str, Any]) -> Any:
     # A condition on a value that is not there is false: the step is skipped, not failed.
     try:
         return render(template, scope)
-    except _MissingValue:
+    except MissingValueError:
         return None
 
 

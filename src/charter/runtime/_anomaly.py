@@ -45,18 +45,27 @@ class AnomalyWatch:
     Args:
         journal: where the agent's calls and denials are recorded.
         clock: the current UTC time (replaceable in tests).
+        before: count only records before this journal seq (a replay sees the journal
+            as it stood when a step was decided); default: all of them.
     """
 
-    def __init__(self, journal: Journal, clock: Callable[[], datetime] = _utcnow) -> None:
+    def __init__(
+        self,
+        journal: Journal,
+        clock: Callable[[], datetime] = _utcnow,
+        *,
+        before: int | None = None,
+    ) -> None:
         self.journal = journal
         self._clock = clock
+        self._before = before
 
     def _recent(self, kind: str, agent: str, seconds: float) -> list[dict[str, object]]:
         since = self._clock() - timedelta(seconds=seconds)
         return [
             r.payload
             for r in self.journal.records_since(kind, since)
-            if r.payload.get("agent") == agent
+            if r.payload.get("agent") == agent and (self._before is None or r.seq < self._before)
         ]
 
     def on_call(
@@ -105,10 +114,19 @@ class JournalRateLimiter:
     may both admit the last slot: the window is exact up to that race.
     """
 
-    def __init__(self, journal: Journal, agent: str, clock: Callable[[], datetime] = _utcnow):
+    def __init__(
+        self,
+        journal: Journal,
+        agent: str,
+        clock: Callable[[], datetime] = _utcnow,
+        *,
+        before: int | None = None,
+    ):
         self.journal = journal
         self.agent = agent
         self._clock = clock
+        self._before = before
+        """Count only records before this journal seq (see :class:`AnomalyWatch`)."""
 
     def admit(self, tool_name: str, limits: list[RateLimit]) -> RateLimit | None:
         """The limit a call of ``tool_name`` would exceed, or None."""
@@ -120,6 +138,7 @@ class JournalRateLimiter:
                 1
                 for r in self.journal.records_since("step.decided", since)
                 if r.payload.get("agent") == self.agent
+                and (self._before is None or r.seq < self._before)
                 and r.payload.get("verdict") == "allow"
                 and _matches(str(r.payload.get("tool")), limit.tools)
             )

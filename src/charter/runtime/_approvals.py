@@ -19,19 +19,16 @@ Every approval record has the run's id as ``run_id``, so a run's transcript show
 from __future__ import annotations
 
 import hashlib
-import json
 import secrets
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
-from sqlalchemy import select
-
 from charter._identity import normalise_identity
 from charter.errors import ApprovalError, ApprovalNotFoundError, ApprovalRefusedError
 from charter.journal import Journal, Record, canonical_json
-from charter.journal._store import records_table
+from charter.journal._reads import payloads_of_runs
 from charter.policy import ApprovalLevel, ApprovalPolicy, Decision, Label
 
 APPROVAL_KINDS = (
@@ -394,19 +391,12 @@ class Approvals:
             return
         ends: dict[str, list[tuple[int, dict[str, Any]]]] = {}
         resumes: dict[str, list[int]] = {}
-        R = records_table
-        for start in range(0, len(run_ids), 500):
-            query = select(R.c.run_id, R.c.seq, R.c.kind, R.c.payload).where(
-                R.c.run_id.in_(run_ids[start : start + 500]),
-                R.c.kind.in_(("run.finished", "run.resumed")),
-            )
-            with self.journal.engine.connect() as conn:
-                for run_id, seq, kind, payload in conn.execute(query):
-                    p: dict[str, Any] = json.loads(payload)
-                    if kind == "run.finished":
-                        ends.setdefault(str(run_id), []).append((int(seq), p))
-                    else:
-                        resumes.setdefault(str(p.get("request_id")), []).append(int(seq))
+        ending = payloads_of_runs(self.journal, run_ids, ["run.finished", "run.resumed"])
+        for run_id, seq, kind, p in ending:
+            if kind == "run.finished":
+                ends.setdefault(run_id, []).append((seq, p))
+            else:
+                resumes.setdefault(str(p.get("request_id")), []).append(seq)
         for fold in open_folds:
             ended = sorted(e for e in ends.get(fold.request.run_id, []) if e[0] > fold.seq)
             if not ended:

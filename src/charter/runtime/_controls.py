@@ -9,10 +9,11 @@ for new control records before every step with one indexed query.
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from charter.journal import Journal
+from charter.journal import Journal, Record
 from charter.policy import Phase
 
 CONTROL_RUN = "control"
@@ -66,6 +67,38 @@ class ControlState:
         return self.revoked.get((tool, agent)) or self.revoked.get((tool, "*"))
 
 
+def fold_controls(records: Iterable[Record], seq: int) -> ControlState:
+    """The controls that ``records`` (control records, in journal order) set, as of
+    ``seq``: records from ``seq`` on are not yet in force."""
+    paused: dict[str, str] = {}
+    revoked: dict[tuple[str, str], str] = {}
+    cancelled: dict[str, str] = {}
+    supervised: dict[str, str] = {}
+    phases: dict[tuple[str, str], Phase] = {}
+    for record in records:
+        if record.seq > seq:
+            continue
+        p = record.payload
+        match record.kind:
+            case "control.pause":
+                paused[p["agent"]] = p["reason"]
+            case "control.resume":
+                paused.pop(p["agent"], None)
+            case "control.revoke":
+                revoked[(p["tool"], p["agent"] or "*")] = p["reason"]
+            case "control.supervise":
+                supervised[p["agent"]] = p["reason"]
+            case "control.unsupervise":
+                supervised.pop(p["agent"], None)
+            case "control.phase":
+                phases[(p["agent"], p["version_id"])] = p["phase"]
+            case "control.cancel":
+                cancelled[p["run_id"]] = f"cancelled by {p['actor']}: {p['reason']}"
+            case _:
+                revoked.pop((p["tool"], p["agent"] or "*"), None)
+    return ControlState(seq, paused, revoked, cancelled, supervised, phases)
+
+
 class Controls:
     """Reads and writes operator controls in a journal."""
 
@@ -80,31 +113,7 @@ class Controls:
         if latest == self._state.seq:
             return self._state
         with self._lock:
-            paused: dict[str, str] = {}
-            revoked: dict[tuple[str, str], str] = {}
-            cancelled: dict[str, str] = {}
-            supervised: dict[str, str] = {}
-            phases: dict[tuple[str, str], Phase] = {}
-            for record in self.journal.records_of_kinds(CONTROL_KINDS):
-                p = record.payload
-                match record.kind:
-                    case "control.pause":
-                        paused[p["agent"]] = p["reason"]
-                    case "control.resume":
-                        paused.pop(p["agent"], None)
-                    case "control.revoke":
-                        revoked[(p["tool"], p["agent"] or "*")] = p["reason"]
-                    case "control.supervise":
-                        supervised[p["agent"]] = p["reason"]
-                    case "control.unsupervise":
-                        supervised.pop(p["agent"], None)
-                    case "control.phase":
-                        phases[(p["agent"], p["version_id"])] = p["phase"]
-                    case "control.cancel":
-                        cancelled[p["run_id"]] = f"cancelled by {p['actor']}: {p['reason']}"
-                    case _:
-                        revoked.pop((p["tool"], p["agent"] or "*"), None)
-            self._state = ControlState(latest, paused, revoked, cancelled, supervised, phases)
+            self._state = fold_controls(self.journal.records_of_kinds(CONTROL_KINDS), latest)
             return self._state
 
     def _write(self, kind: str, payload: dict[str, Any]) -> None:

@@ -21,13 +21,15 @@ import hashlib
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable
-from concurrent.futures import CancelledError, Future
+from concurrent.futures import CancelledError, Executor, Future
+from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from charter.errors import JournalError, RunStateError
 from charter.journal import Journal, Record, canonical_json
 from charter.policy import Decision
+from charter.reasoners._base import Observation
 from charter.tools import Tool, ToolArgumentsError, ToolOutcomeUnknownError
 
 Outcome = Literal["happened", "did_not_happen"]
@@ -270,7 +272,7 @@ def resolve_in_doubt(
         RunStateError: the run has no such step, or its effect is not in doubt, or it was
             already resolved.
     """
-    from charter.runtime._runner import history  # the runner imports this module
+    from charter.runtime._history import history  # it imports this module
 
     records = history(journal, run_id)
     found = next(
@@ -311,3 +313,49 @@ def resolve_in_doubt(
     # Journaled with the effect it settles: a fork's kept step is its parent's.
     (stored,) = journal.append([(found.run_id, RESOLVED, payload)])
     return stored
+
+
+def call_tool(
+    pool: Executor,
+    found: Tool,
+    validated: Any,
+    idempotency_key: str,
+    late: Callable[[Future[Any]], None] | None = None,
+) -> tuple[Observation, dict[str, Any]]:
+    """Call ``found`` (on ``pool`` when it declares a timeout); a write that times out
+    is in doubt, and ``late`` is called with the abandoned call when it finishes (to
+    journal its real outcome)."""
+    started = time.perf_counter()
+    timeout = found.contract.timeout_s
+    call: Future[Any] | None = None
+    try:
+        if timeout is None:
+            result = found.invoke(validated, idempotency_key)
+        else:
+            call = pool.submit(found.invoke, validated, idempotency_key)
+            result = call.result(timeout=timeout)
+    except FutureTimeout as exc:
+        elapsed = int((time.perf_counter() - started) * 1e6)
+        message = f"tool {found.name!r} did not finish within {timeout}s"
+        if timeout is None:  # the tool bounds itself (an HTTP client) and said so
+            message = f"tool {found.name!r} timed out: {exc}"
+        in_doubt = found.contract.side_effect != "read"
+        if in_doubt and late is not None and call is not None:
+            call.add_done_callback(late)
+        effect = {"status": "timeout", "error": message, "in_doubt": in_doubt, "us": elapsed}
+        return Observation("timeout", message), effect
+    except ToolOutcomeUnknownError as exc:  # e.g. its server died mid-call
+        elapsed = int((time.perf_counter() - started) * 1e6)
+        in_doubt = found.contract.side_effect != "read"
+        effect = {"status": "error", "error": str(exc), "in_doubt": in_doubt, "us": elapsed}
+        return Observation("error", str(exc)), effect
+    except Exception as exc:
+        elapsed = int((time.perf_counter() - started) * 1e6)
+        message = f"{type(exc).__name__}: {exc}"
+        return Observation("error", message), {
+            "status": "error",
+            "error": message,
+            "us": elapsed,
+        }
+    elapsed = int((time.perf_counter() - started) * 1e6)
+    return Observation("ok", result), {"status": "ok", "result": result, "us": elapsed}

@@ -14,33 +14,16 @@ server's ``--agents``).
 from __future__ import annotations
 
 import difflib
-import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any, Literal
-
-from sqlalchemy import ColumnElement, Text, cast, func, select
-from sqlalchemy.dialects.postgresql import JSONB
+from typing import Literal
 
 from charter.errors import CharterError
 from charter.journal import Journal
-from charter.journal._store import records_table
+from charter.journal._reads import distinct_manifests, payloads_of_kinds
 from charter.runtime._controls import CONTROL_KINDS
 
 NameKind = Literal["agent", "tool"]
-
-R = records_table
-
-
-def _field(journal: Journal, key: str) -> ColumnElement[Any]:
-    """The run.started payload's ``key`` as JSON text, extracted in SQL."""
-    if journal.engine.dialect.name == "postgresql":
-        return (
-            cast(R.c.payload, JSONB)[key].astext
-            if key == "agent"
-            else cast(cast(R.c.payload, JSONB)[key], Text)
-        )
-    return func.json_extract(R.c.payload, f"$.{key}")
 
 
 class UnknownNameError(CharterError):
@@ -65,23 +48,14 @@ class KnownNames:
         """Names in ``journal``'s run manifests and control records, plus ``agents`` and
         ``tools`` (from agent files the caller loaded). Reads each distinct manifest once."""
         found_agents, found_tools = set(agents), set(tools)
-        # Distinct (agent, tools) pairs in the database: a manifest per agent version,
-        # not a payload per run, crosses into Python.
-        fields = (_field(journal, "agent").label("agent"), _field(journal, "tools").label("tools"))
-        manifests = select(*fields).where(R.c.kind == "run.started").subquery()
-        distinct = select(manifests.c.agent, manifests.c.tools).distinct()
-        controls = select(R.c.payload).where(R.c.kind.in_(CONTROL_KINDS))
-        with journal.engine.connect() as conn:
-            for agent, listed in conn.execute(distinct):
-                found_agents.add(str(agent or ""))
-                names: list[Any] = json.loads(listed or "[]")
-                found_tools.update(str(name) for name in names)
-            for (payload,) in conn.execute(controls):
-                p: dict[str, Any] = json.loads(payload)
-                if p.get("tool"):
-                    found_tools.add(str(p["tool"]))
-                if p.get("agent"):
-                    found_agents.add(str(p["agent"]))
+        for agent, names in distinct_manifests(journal):
+            found_agents.add(agent)
+            found_tools.update(str(name) for name in names)
+        for p in payloads_of_kinds(journal, CONTROL_KINDS):
+            if p.get("tool"):
+                found_tools.add(str(p["tool"]))
+            if p.get("agent"):
+                found_agents.add(str(p["agent"]))
         found_agents.discard("")
         return cls(frozenset(found_agents), frozenset(found_tools))
 

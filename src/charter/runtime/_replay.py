@@ -1,22 +1,32 @@
 """Replay: re-render a journaled run and decide every call again, executing nothing.
 
 The journal holds each proposal, decision and observation, so a run can be walked again
-without touching any tool or model. Each proposed call is decided anew under an agent's
-current charter, with the labels its arguments carried at the time (rebuilt from the
-journaled outputs), which answers "what would today's policy have said?" before a
-charter change is rolled out. Differences are flagged step by step.
+without touching any tool or model. Each proposed call is decided anew by the same
+:func:`~charter.runtime._decide.decide` the live run used, under an agent's current
+charter, in the state rebuilt from the journal as it stood when the step was decided:
+the labels its arguments carried, the run's task scope (its ``run.scoped`` record), the
+operator controls then in force (revocations, supervision, rollout phase), the run's
+completed and in-doubt writes, and the rate-limit and anomaly windows of the records
+before it. That answers "what would today's policy
+have said?" before a charter change is rolled out. Differences are flagged step by step.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from charter.agent import Agent
 from charter.journal import Journal, Record
-from charter.policy import Decision, decide_call
+from charter.policy import Decision
+from charter.policy._scope import TaskScope
+from charter.runtime._anomaly import AnomalyWatch, JournalRateLimiter
+from charter.runtime._controls import CONTROL_KINDS, fold_controls
+from charter.runtime._decide import CallState, ProposedCall, decide
+from charter.runtime._history import history, run_scope
+from charter.runtime._ledger import EffectLedger
 from charter.runtime._provenance import RunLabels
-from charter.runtime._runner import history
 from charter.tools import ToolArgumentsError
 
 
@@ -42,12 +52,14 @@ class ReplayedStep:
 def replay(journal: Journal, agent: Agent, run_id: str) -> list[ReplayedStep]:
     """Every step of ``run_id`` with its journaled decision and today's, in order."""
     records = history(journal, run_id)
+    controls = list(journal.records_of_kinds(CONTROL_KINDS))
     labels = RunLabels(str(records[0].payload["goal"]))
+    scope = run_scope(agent, records)
     actions: dict[int, dict[str, Any]] = {}
     then: dict[int, dict[str, Any]] = {}
     now: dict[int, Decision | None] = {}
     effects: dict[int, str] = {}
-    for record in records[1:]:
+    for index, record in enumerate(records[1:], start=1):
         p = record.payload
         step = int(p.get("step", 0))
         match record.kind:
@@ -55,7 +67,8 @@ def replay(journal: Journal, agent: Agent, run_id: str) -> list[ReplayedStep]:
                 actions[step] = p["action"]
             case "step.decided" if step not in then:  # a resume decides again: keep the first
                 then[step] = p
-                now[step] = _decide(agent, labels, actions.get(step, {}), p)
+                state = _state_at(journal, agent, records, index, controls, scope)
+                now[step] = _decide(agent, labels, actions.get(step, {}), p, state)
             case "step.effect":
                 effects[step] = str(p["status"])
             case "step.observed":
@@ -70,8 +83,40 @@ def replay(journal: Journal, agent: Agent, run_id: str) -> list[ReplayedStep]:
     ]
 
 
+def _state_at(
+    journal: Journal,
+    agent: Agent,
+    records: list[Record],
+    index: int,
+    controls: list[Record],
+    scope: TaskScope | None,
+) -> CallState:
+    """The state the call decided by ``records[index]`` was decided in, from the journal."""
+    decided, before = records[index], records[:index]
+    at = datetime.fromisoformat(decided.ts)
+    ledger = EffectLedger.replay(before, agent.inventory.find)
+    effects = [r.payload for r in before if r.kind == "step.effect"]
+    return CallState(
+        agent,
+        decided.run_id,
+        str(records[0].payload.get("version_id", agent.version_id)),
+        fold_controls(controls, decided.seq),
+        ledger,
+        {call for call, done in ledger.done.items() if done},
+        JournalRateLimiter(journal, agent.name, lambda: at, before=decided.seq),
+        AnomalyWatch(journal, lambda: at, before=decided.seq),
+        [str(p["tool"]) for p in effects if p.get("status") != "simulated"],
+        {str(r.payload["rule"]) for r in before if r.kind == "anomaly.detected"},
+        scope=scope,
+    )
+
+
 def _decide(
-    agent: Agent, labels: RunLabels, action: dict[str, Any], then: dict[str, Any] | None
+    agent: Agent,
+    labels: RunLabels,
+    action: dict[str, Any],
+    then: dict[str, Any] | None,
+    state: CallState,
 ) -> Decision | None:
     tool = agent.inventory.find(str(action.get("tool", "")))
     if tool is None:
@@ -87,9 +132,9 @@ def _decide(
     except ToolArgumentsError:
         return None
     sources = _sources(then)
-    return decide_call(
-        agent.charter, tool, args, labels.arg_labels(tool, args, sources), agent=agent.name
-    )
+    step = int((then or {}).get("step", 0))
+    call = ProposedCall(step, tool, args, labels.arg_labels(tool, args, sources))
+    return decide(call, state).decision
 
 
 def _sources(decided: dict[str, Any] | None) -> dict[str, tuple[int, ...]] | None:

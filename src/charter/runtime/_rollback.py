@@ -25,7 +25,7 @@ from charter.errors import RunNotFoundError, RunStateError
 from charter.journal import Journal, Record
 from charter.journal._outcome import Outcome, OutcomeTally
 from charter.runtime._approvals import closing_entry
-from charter.runtime._runner import check_owner, run_state, waiting_record
+from charter.runtime._history import check_owner, run_state, waiting_record
 from charter.tools import ToolArgumentsError
 
 RollbackOutcome = Literal["compensated", "irreversible", "in_doubt", "failed"]

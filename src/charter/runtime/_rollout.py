@@ -9,15 +9,12 @@ new phase from its next step on.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
-
 from charter.journal import Journal, Record
 from charter.journal._outcome import OutcomeTally, run_outcome
-from charter.journal._store import records_table
+from charter.journal._reads import payloads_of_runs
 from charter.policy import PHASES, Demotion, Phase, RunKpi
 from charter.runtime._controls import Controls
 
@@ -68,13 +65,9 @@ def _outcomes(journal: Journal, finished: list[Record]) -> list[str | None]:
     tallies = {r.run_id: OutcomeTally() for r in finished}
     for record in finished:
         tallies[record.run_id].add(record.kind, record.payload)
-    R = records_table
-    query = select(R.c.run_id, R.c.payload).where(
-        R.c.kind == "rollback.finished", R.c.run_id.in_(list(tallies))
-    )
-    with journal.engine.connect() as conn:
-        for run_id, payload in conn.execute(query.order_by(R.c.seq)):
-            tallies[str(run_id)].add("rollback.finished", json.loads(payload))
+    undone = payloads_of_runs(journal, list(tallies), ["rollback.finished"])
+    for run_id, _seq, kind, payload in undone:
+        tallies[run_id].add(kind, payload)
     return [
         tallies[r.run_id].outcome()
         if "outcome" in r.payload

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from charter.journal._outcome import Outcome
-from charter.policy import Decision
+from charter.policy import Decision, Label
 from charter.reasoners._base import Action, Observation, Usage
 
 RunStatus = Literal["running", "waiting", "completed", "failed", "stopped"]
@@ -28,6 +28,8 @@ class Step:
     observation: Observation | None = None
     sources: Mapping[str, tuple[int, ...]] | None = None
     """The proposal's value-level provenance, when its reasoner keeps one."""
+    labels: Mapping[str, Label] | None = None
+    """Each argument's information-flow label, once the call was labelled."""
 
 
 @dataclass(slots=True)

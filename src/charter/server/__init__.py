@@ -10,7 +10,7 @@ if TYPE_CHECKING:
     from charter.server._auth import PERMISSIONS, ROLES, Principal, TokenStore
     from charter.server._limits import ServerLimits
 
-# Imported on first use: the CLI reads the journal through charter.server._queries, and
+# Imported on first use: the CLI reads the journal through charter.views._runs, and
 # a command that does not serve should not load FastAPI.
 _LAZY = {
     "create_app": "charter.server._app",

@@ -19,13 +19,13 @@ from charter.runtime import ApprovalState, Controls
 from charter.runtime._lookup import resolve_request_id, resolve_run_id
 from charter.runtime._names import UnknownNameError
 from charter.runtime._runner import history
-from charter.server import _queries as queries
-from charter.server import _queries_evals as eval_queries
 from charter.server._app import need, reject, state_of
 from charter.server._auth import Principal, Role
 from charter.server._limits import MAX_SEQ
-from charter.server._queries_approvals import ApprovalCard, approval_card
 from charter.server._service import PhaseMove
+from charter.views import _evals as eval_queries
+from charter.views import _runs as queries
+from charter.views._approvals import ApprovalCard, approval_card
 
 router = APIRouter()
 api = APIRouter(prefix="/api")

@@ -38,9 +38,10 @@ from charter.journal._lease import orphaned
 from charter.policy import PHASES, Phase
 from charter.runtime import Approvals, Runner
 from charter.runtime._names import KnownNames
+from charter.runtime._resumption import agent_of_run, queue_resume, waiting_request
 from charter.runtime._rollback import RollbackReport, rollback
-from charter.runtime._runner import history, new_run_id, waiting_record
-from charter.server._queries import ToolInfo
+from charter.runtime._runner import new_run_id
+from charter.views._runs import ToolInfo
 
 log = logging.getLogger("charter.server")
 
@@ -229,14 +230,10 @@ class RunService:
             RunNotFoundError: no such run.
             RunStateError: its agent file is unknown here.
         """
-        started = history(self.journal, run_id)[0].payload
-        name = str(started["agent"])
-        if name in self.agents:
-            return self.agent(name)
-        source = started.get("source")
-        if not source or not Path(source).exists():
-            raise RunStateError(f"run {run_id}'s agent {name!r} is not known to this server")
-        return load_agent(source), Path(source)
+        return agent_of_run(self.journal, run_id, known=self._known_agent)
+
+    def _known_agent(self, name: str) -> tuple[Agent, Path] | None:
+        return self.agent(name) if name in self.agents else None
 
     def start(self, name: str, goal: str, actor: str, idempotency_key: str | None = None) -> str:
         """Start a run of agent ``name``; return its run id at once (it runs in the
@@ -282,10 +279,7 @@ class RunService:
             RunNotFoundError: no such run.
             RunStateError: the run is not waiting for an approval.
         """
-        waiting = waiting_record(history(self.journal, run_id))
-        if waiting is None:
-            raise RunStateError(f"run {run_id} is not waiting for an approval")
-        return str(waiting.payload["request_id"])
+        return waiting_request(self.journal, run_id)
 
     def decide(
         self, request_id: str, actor: str, verdict: Literal["approved", "denied"], reason: str
@@ -317,13 +311,11 @@ class RunService:
         Raises:
             RunStateError: the run is not waiting for an approval.
         """
-        request_id = self.waiting_request(run_id)
-        agent, path = self.run_agent(run_id)
         if self.queue:
-            from charter.runtime._worker import submit_resume
-
-            submit_resume(run_id, request_id, path, actor)
+            queue_resume(self.journal, run_id, actor, known=self._known_agent)
             return
+        self.waiting_request(run_id)
+        agent, _path = self.run_agent(run_id)
         self._threads.submit(self._background_resume, agent, run_id, actor)
 
     def cancel(self, run_id: str, actor: str, reason: str) -> str:

@@ -18,11 +18,10 @@ from typing import Protocol
 
 from fastapi import HTTPException
 from fastapi.sse import ServerSentEvent
-from sqlalchemy import func, select
 from sqlalchemy.exc import SQLAlchemyError
 
 from charter.journal import Journal, Record
-from charter.journal._store import records_table
+from charter.journal._reads import newest_seq, run_records_after
 from charter.server._auth import Principal, TokenStore
 from charter.server._limits import ServerLimits
 
@@ -147,22 +146,11 @@ class EventStreams:
 
     def _records_after(self, run_id: str, seq: int) -> list[Record]:
         self.reads += 1
-        query = (
-            select(records_table)
-            .where(records_table.c.run_id == run_id, records_table.c.seq > seq)
-            .order_by(records_table.c.seq)
-            .limit(BATCH)
-        )
-        with self.journal.engine.connect() as conn:
-            return [
-                Record(int(r.seq), r.run_id, r.kind, r.ts, r.payload, r.prev_hash, r.hash)
-                for r in conn.execute(query)
-            ]
+        return run_records_after(self.journal, run_id, seq, limit=BATCH)
 
     def _newest_seq(self) -> int:
         self.polls += 1
-        with self.journal.engine.connect() as conn:
-            return int(conn.execute(select(func.max(records_table.c.seq))).scalar() or 0)
+        return newest_seq(self.journal)
 
     def _change_event(self) -> asyncio.Event:
         """The event set at the journal's next change; starts the watcher if none runs

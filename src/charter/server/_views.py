@@ -13,24 +13,23 @@ from urllib.parse import quote, urlencode
 
 from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from sqlalchemy import func, select
 
 from charter.errors import AmbiguousIdError, CharterError, ConfigError, RunNotFoundError
 from charter.evals import PromotionRefusedError
 from charter.journal import Journal
-from charter.journal._store import records_table
+from charter.journal._reads import run_head_seq
 from charter.policy import PHASES, Phase
 from charter.runtime import ApprovalState
 from charter.runtime._lookup import resolve_run_id
 from charter.server import _forms
-from charter.server import _queries as queries
-from charter.server import _queries_evals as eval_queries
 from charter.server._app import need, reject, state_of
 from charter.server._auth import Principal
-from charter.server._charts import MEASURES, Measure, stacked_bars
 from charter.server._limits import MAX_SEQ
-from charter.server._queries_approvals import ApprovalCard, age_text, approval_card
 from charter.server._render import back, page
+from charter.views import _evals as eval_queries
+from charter.views import _runs as queries
+from charter.views._approvals import ApprovalCard, age_text, approval_card
+from charter.views._charts import MEASURES, Measure, stacked_bars
 
 router = APIRouter(include_in_schema=False)
 
@@ -111,9 +110,7 @@ def _older(runs: list[queries.RunSummary], status: str | None, agent: str | None
 
 def _last_seq(journal: Journal, run_id: str) -> int:
     """Seq of the run's newest record: where its live event stream starts."""
-    query = select(func.max(records_table.c.seq)).where(records_table.c.run_id == run_id)
-    with journal.engine.connect() as conn:
-        return int(conn.execute(query).scalar() or 0)
+    return run_head_seq(journal, run_id)
 
 
 def _run_context(request: Request, run_id: str) -> dict[str, Any] | None:

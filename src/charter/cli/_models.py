@@ -13,7 +13,8 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from charter._cli_controls import actor_or_user
+from charter.cli._controls import actor_or_user
+from charter.cli._errors import guarded
 
 if TYPE_CHECKING:
     from charter.journal import Journal
@@ -111,7 +112,6 @@ def register(
     app: typer.Typer,
     console: Console,
     journal: Callable[[], Journal],
-    guarded: Callable[[Callable[[], None]], None],
 ) -> None:
     """Add ``charter models`` to ``app`` (the CLI's helpers are passed in)."""
     models_app = typer.Typer(
@@ -119,6 +119,7 @@ def register(
     )
 
     @models_app.command("register")
+    @guarded
     def register_model(
         file: Annotated[Path, typer.Argument(help="Model file: .skops, .joblib or .onnx.")],
         name: Annotated[str, typer.Option(help="Model name (also its tool's name).")],
@@ -143,69 +144,65 @@ def register(
     ) -> None:
         """Register a model file as NAME VERSION, in staging."""
 
-        def go() -> None:
-            from charter.models import FLAVORS, ModelError, ModelRegistry, load_spec
+        from charter.models import FLAVORS, ModelError, ModelRegistry, load_spec
 
-            if flavor is not None and flavor not in FLAVORS:
-                raise ModelError(f"--flavor {flavor!r}: use one of {', '.join(FLAVORS)}")
-            spec = load_spec(card)
-            made = ModelRegistry(journal()).register(
-                file,
-                name=name,
-                version=version,
-                spec=spec,
-                actor=actor_or_user(actor),
-                flavor=next((f for f in FLAVORS if f == flavor), None),
-                sha256=sha256,
-                trusted=trust or [],
-                reference=reference,
-            )
-            rows = "no reference" if made.reference is None else f"{made.reference.rows} rows"
+        if flavor is not None and flavor not in FLAVORS:
+            raise ModelError(f"--flavor {flavor!r}: use one of {', '.join(FLAVORS)}")
+        spec = load_spec(card)
+        made = ModelRegistry(journal()).register(
+            file,
+            name=name,
+            version=version,
+            spec=spec,
+            actor=actor_or_user(actor),
+            flavor=next((f for f in FLAVORS if f == flavor), None),
+            sha256=sha256,
+            trusted=trust or [],
+            reference=reference,
+        )
+        rows = "no reference" if made.reference is None else f"{made.reference.rows} rows"
+        console.print(
+            f"[green]registered[/] {escape(made.name)} {escape(made.version)} "
+            f"({made.flavor}, sha256 {made.sha256[:16]}, reference {rows}) in staging"
+        )
+        missing = made.card.missing()
+        if missing:
             console.print(
-                f"[green]registered[/] {escape(made.name)} {escape(made.version)} "
-                f"({made.flavor}, sha256 {made.sha256[:16]}, reference {rows}) in staging"
+                f"[yellow]its card lacks {', '.join(missing)}: "
+                "it cannot be promoted to production[/]"
             )
-            missing = made.card.missing()
-            if missing:
-                console.print(
-                    f"[yellow]its card lacks {', '.join(missing)}: "
-                    "it cannot be promoted to production[/]"
-                )
-
-        guarded(go)
 
     @models_app.command("list")
+    @guarded
     def list_models(
         name: Annotated[str | None, typer.Argument(help="Only this model.")] = None,
     ) -> None:
         """List registered model versions."""
 
-        def go() -> None:
-            from charter.models import ModelRegistry
+        from charter.models import ModelRegistry
 
-            found = ModelRegistry(journal()).versions(name)
-            if not found:
-                console.print("no models registered")
-                return
-            table = Table(box=box.SIMPLE)
-            for column in ("model", "version", "stage", "flavor", "sha256", "registered", "card"):
-                table.add_column(column)
-            for item in found:
-                missing = item.card.missing()
-                table.add_row(
-                    escape(item.name),
-                    escape(item.version),
-                    _stage(item.stage),
-                    item.flavor,
-                    item.sha256[:12],
-                    item.registered_at[:19],
-                    "complete" if not missing else f"[yellow]lacks {', '.join(missing)}[/]",
-                )
-            console.print(table)
-
-        guarded(go)
+        found = ModelRegistry(journal()).versions(name)
+        if not found:
+            console.print("no models registered")
+            return
+        table = Table(box=box.SIMPLE)
+        for column in ("model", "version", "stage", "flavor", "sha256", "registered", "card"):
+            table.add_column(column)
+        for item in found:
+            missing = item.card.missing()
+            table.add_row(
+                escape(item.name),
+                escape(item.version),
+                _stage(item.stage),
+                item.flavor,
+                item.sha256[:12],
+                item.registered_at[:19],
+                "complete" if not missing else f"[yellow]lacks {', '.join(missing)}[/]",
+            )
+        console.print(table)
 
     @models_app.command("show")
+    @guarded
     def show(
         name: Annotated[str, typer.Argument(help="Model name.")],
         version: Annotated[
@@ -215,18 +212,16 @@ def register(
     ) -> None:
         """Show a model version: card, lineage, schema, hash, stage."""
 
-        def go() -> None:
-            from charter.models import ModelRegistry
+        from charter.models import ModelRegistry
 
-            found = ModelRegistry(journal()).get(name, version)
-            if as_json:
-                console.print_json(json.dumps(found.to_json()))
-            else:
-                _show(console, found)
-
-        guarded(go)
+        found = ModelRegistry(journal()).get(name, version)
+        if as_json:
+            console.print_json(json.dumps(found.to_json()))
+        else:
+            _show(console, found)
 
     @models_app.command("promote")
+    @guarded
     def promote(
         name: Annotated[str, typer.Argument(help="Model name.")],
         version: Annotated[str, typer.Argument(help="Version to put in production.")],
@@ -235,21 +230,18 @@ def register(
     ) -> None:
         """Put VERSION in production; the production version before it is archived."""
 
-        def go() -> None:
-            from charter.models import ModelRegistry
+        from charter.models import ModelRegistry
 
-            registry = ModelRegistry(journal())
-            before = [v.version for v in registry.versions(name) if v.stage == "production"]
-            registry.promote(name, version, actor=actor_or_user(actor), reason=reason)
-            archived = f"; archived {', '.join(before)}" if before else ""
-            console.print(
-                f"[green]promoted[/] {escape(name)} {escape(version)} to production"
-                f"{escape(archived)}"
-            )
-
-        guarded(go)
+        registry = ModelRegistry(journal())
+        before = [v.version for v in registry.versions(name) if v.stage == "production"]
+        registry.promote(name, version, actor=actor_or_user(actor), reason=reason)
+        archived = f"; archived {', '.join(before)}" if before else ""
+        console.print(
+            f"[green]promoted[/] {escape(name)} {escape(version)} to production{escape(archived)}"
+        )
 
     @models_app.command("archive")
+    @guarded
     def archive(
         name: Annotated[str, typer.Argument(help="Model name.")],
         version: Annotated[str, typer.Argument(help="Version to retire.")],
@@ -258,17 +250,13 @@ def register(
     ) -> None:
         """Archive VERSION: agents no longer call it."""
 
-        def go() -> None:
-            from charter.models import ModelRegistry
+        from charter.models import ModelRegistry
 
-            ModelRegistry(journal()).archive(
-                name, version, actor=actor_or_user(actor), reason=reason
-            )
-            console.print(f"[yellow]archived[/] {escape(name)} {escape(version)}")
-
-        guarded(go)
+        ModelRegistry(journal()).archive(name, version, actor=actor_or_user(actor), reason=reason)
+        console.print(f"[yellow]archived[/] {escape(name)} {escape(version)}")
 
     @models_app.command("drift")
+    @guarded
     def drift(
         name: Annotated[str, typer.Argument(help="Model name.")],
         version: Annotated[
@@ -290,76 +278,62 @@ def register(
             float | None, typer.Option(help="KS p-value below this is drift.")
         ] = None,
         actor: Actor = None,
-    ) -> None:
+    ) -> int:
         """Compare the model's newest journaled predictions with its reference data.
 
         Exit status: 1 when drift is found, 0 otherwise.
         """
 
-        def go() -> int:
-            from charter.errors import ConfigError
-            from charter.models import ModelRegistry, ModelWatch, check_drift, measure_drift
-            from charter.models import plot_drift as draw
-            from charter.policy import load_charter
-            from charter.runtime._outbox import Outbox
+        from charter.errors import ConfigError
+        from charter.models import ModelRegistry, ModelWatch, check_drift, measure_drift
+        from charter.models import plot_drift as draw
+        from charter.policy import load_charter
+        from charter.runtime._outbox import Outbox
 
-            opened = journal()
-            registry = ModelRegistry(opened)
-            watch = ModelWatch(model=name)
-            policy = None
-            if charter is not None:
-                policy = load_charter(charter)
-                watches = [w for w in policy.models if w.model == name]
-                if not watches:
-                    raise ConfigError(f"{charter}: field models: no watch of model {name!r}")
-                watch = watches[0]
-            overrides = {
-                key: value
-                for key, value in (
-                    ("window", window),
-                    ("psi_max", psi_max),
-                    ("ks_p_min", ks_p_min),
-                )
-                if value is not None
-            }
-            if overrides:
-                merged = watch.model_dump() | overrides
-                merged["min_samples"] = min(merged["min_samples"], merged["window"])
-                watch = ModelWatch.model_validate(merged)
-            if policy is not None and version is None:
-                (report,) = check_drift(
-                    opened,
-                    registry,
-                    [watch],
-                    actor=actor_or_user(actor),
-                    notifications=policy.notifications,
-                )
-            else:
-                report = measure_drift(opened, registry, name, version=version, watch=watch)
-            _drift_table(console, report)
-            if plot is not None:
-                draw(report, plot)
-                console.print(f"plot written to {escape(str(plot))}")
-            if report.drifted:
-                console.print(f"[red]drift[/] in {', '.join(report.breaches)}")
-                if policy is not None:
-                    actions = ", ".join(watch.on_drift) or "none"
-                    console.print(f"journaled model.drift; on_drift actions: {actions}")
-                    Outbox(opened).deliver()
-                return 1
-            return 0
-
-        raise typer.Exit(_guarded_int(guarded, go))
+        opened = journal()
+        registry = ModelRegistry(opened)
+        watch = ModelWatch(model=name)
+        policy = None
+        if charter is not None:
+            policy = load_charter(charter)
+            watches = [w for w in policy.models if w.model == name]
+            if not watches:
+                raise ConfigError(f"{charter}: field models: no watch of model {name!r}")
+            watch = watches[0]
+        overrides = {
+            key: value
+            for key, value in (
+                ("window", window),
+                ("psi_max", psi_max),
+                ("ks_p_min", ks_p_min),
+            )
+            if value is not None
+        }
+        if overrides:
+            merged = watch.model_dump() | overrides
+            merged["min_samples"] = min(merged["min_samples"], merged["window"])
+            watch = ModelWatch.model_validate(merged)
+        if policy is not None and version is None:
+            (report,) = check_drift(
+                opened,
+                registry,
+                [watch],
+                actor=actor_or_user(actor),
+                notifications=policy.notifications,
+            )
+        else:
+            report = measure_drift(opened, registry, name, version=version, watch=watch)
+        _drift_table(console, report)
+        if plot is not None:
+            draw(report, plot)
+            console.print(f"plot written to {escape(str(plot))}")
+        if report.drifted:
+            console.print(f"[red]drift[/] in {', '.join(report.breaches)}")
+            if policy is not None:
+                actions = ", ".join(watch.on_drift) or "none"
+                console.print(f"journaled model.drift; on_drift actions: {actions}")
+                Outbox(opened).deliver()
+            return 1
+        return 0
 
     app.add_typer(models_app, name="models")
-
-
-def _guarded_int(guarded: Callable[[Callable[[], None]], None], go: Callable[[], int]) -> int:
-    """Run ``go`` through ``guarded`` (which prints charter errors and exits 2); its code."""
-    code = [0]
-
-    def wrapped() -> None:
-        code[0] = go()
-
-    guarded(wrapped)
-    return code[0]

@@ -5,7 +5,7 @@ journal's ``(kind, seq)`` and ``(run_id, seq)`` indexes: a page of runs is one w
 ``run.started`` newest first plus two or three queries restricted to the page's runs, so
 its cost follows the page, not the journal. The models are Pydantic, so the API can return
 them as they are. Aggregates (costs, agents, tools, metrics) live in
-:mod:`charter.server._queries_costs`, the audit status in :mod:`charter.server._queries_audit`;
+:mod:`charter.views._costs`, the audit status in :mod:`charter.views._audit`;
 both are re-exported here.
 """
 
@@ -32,8 +32,8 @@ from charter.journal import (
 )
 from charter.journal._outcome import Outcome, OutcomeTally
 from charter.journal._store import records_table
-from charter.server._queries_audit import AuditProblem, AuditStatus, UnsignedRun, audit_status
-from charter.server._queries_costs import (
+from charter.views._audit import AuditProblem, AuditStatus, UnsignedRun, audit_status
+from charter.views._costs import (
     RUN_STATUSES,
     AgentVersion,
     AgentView,

@@ -14,8 +14,8 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from charter._cli_controls import actor_or_user
-from charter.errors import RunStateError
+from charter.cli._controls import actor_or_user
+from charter.cli._errors import guarded, run_guarded
 
 if TYPE_CHECKING:
     from charter.agent import Agent
@@ -67,7 +67,7 @@ def _summary(state: ApprovalState) -> str:
 
 def run_outcome(console: Console, run: Run) -> int:
     """Print why a run waits; return the CLI exit status of how it ended (its outcome:
-    see ``charter._cli_outcome``)."""
+    see ``charter.cli._outcome``)."""
     if run.status == "waiting":
         console.print(
             f"[yellow]waiting for approval[/] {run.waiting_for}: "
@@ -75,9 +75,12 @@ def run_outcome(console: Console, run: Run) -> int:
             f"`charter approvals deny {run.waiting_for} --reason ...`"
         )
         return WAITING_EXIT
-    from charter._cli_outcome import exit_status
+    from charter.cli._outcome import exit_status
 
     return 1 if run.outcome is None else exit_status(run.outcome)
+
+
+_AGENT_HINT = "; pass --agent FILE"
 
 
 def register(
@@ -85,31 +88,16 @@ def register(
     runs_app: typer.Typer,
     console: Console,
     journal: Callable[[], Journal],
-    guarded: Callable[[Callable[[], int]], int],
     resolve_run_id: Callable[[Journal, str], str],
     print_record: Callable[[Record], None],
 ) -> None:
     """Add the approval commands to ``app`` and ``resume`` to ``runs_app``."""
 
-    def agent_source(store: Journal, run_id: str, agent_file: Path | None) -> Path:
-        """``agent_file``, or the agent file the journaled run started from."""
-        started = next(store.records(run_id), None)
-        source = agent_file or (
-            Path(started.payload["source"])
-            if started is not None and started.payload.get("source")
-            else None
-        )
-        if source is None:
-            raise RunStateError(
-                f"run {run_id} was not started from an agent file; pass --agent FILE"
-            )
-        return source
-
     def run_agent(store: Journal, run_id: str, agent_file: Path | None) -> Agent:
         """The agent of a journaled run: ``agent_file``, or the file the run started from."""
-        from charter.agent import load_agent
+        from charter.runtime._resumption import agent_of_run
 
-        return load_agent(agent_source(store, run_id, agent_file))
+        return agent_of_run(store, run_id, agent_file=agent_file, hint=_AGENT_HINT)[0]
 
     def continue_run(
         store: Journal, run_id: str, agent_file: Path | None, act: Callable[[Runner, Agent], Run]
@@ -132,6 +120,11 @@ def register(
     def resume_run(
         store: Journal, run_id: str, agent_file: Path | None, actor: str, *, queue: bool = False
     ) -> int:
+        from charter.runtime._history import history
+
+        if history(store, run_id)[0].payload.get("governed_by") == "caller":
+            console.print(f"run {run_id} is governed from its caller's loop: it resumes it")
+            return 0
         if queue:
             return queue_resume(store, run_id, agent_file, actor)
 
@@ -142,173 +135,159 @@ def register(
 
     def queue_resume(store: Journal, run_id: str, agent_file: Path | None, actor: str) -> int:
         """Hand the resume of a waiting run to the workers."""
-        from charter.runtime._runner import history, waiting_record
-        from charter.runtime._worker import submit_resume
+        from charter.runtime._resumption import queue_resume as enqueue
 
-        waiting = waiting_record(history(store, run_id))
-        if waiting is None:
-            raise RunStateError(f"run {run_id} is not waiting for an approval")
-        source = agent_source(store, run_id, agent_file)
-        run_agent(store, run_id, source)  # a bad agent file is refused here, not in a worker
-        submit_resume(run_id, str(waiting.payload["request_id"]), source, actor)
+        enqueue(store, run_id, actor, agent_file=agent_file, hint=_AGENT_HINT)
         console.print(f"queued the resume of run {run_id} for `charter worker`")
         return 0
 
     @approvals_app.command("list")
+    @guarded
     def list_requests(
         every: Annotated[bool, typer.Option("--all", help="Include decided requests.")] = False,
-    ) -> None:
+    ) -> int:
         """List approval requests (pending ones unless --all), oldest first."""
 
-        def go() -> int:
-            from charter.runtime import Approvals
+        from charter.runtime import Approvals
 
-            states = Approvals(journal()).sweep()
-            shown = states if every else [s for s in states if s.status == "pending"]
-            if not shown:
-                console.print("no pending approval requests" if not every else "no requests")
-                return 0
-            table = Table(box=box.SIMPLE_HEAD, pad_edge=False)
-            # Ids whole, never cut: `approvals approve` and `runs` take what is printed.
-            for column, width in (("request", 16), ("run", 32)):
-                table.add_column(column, no_wrap=True, min_width=width)
-            for column in ("agent", "step", "tool", "asked"):
-                table.add_column(column, no_wrap=True)
-            table.add_column("status", overflow="fold", min_width=16)
-            table.add_column("why", overflow="fold", min_width=16)
-            for state in shown:
-                r = state.request
-                table.add_row(
-                    r.request_id,
-                    r.run_id,
-                    escape(r.agent),
-                    str(r.step),
-                    escape(r.tool),
-                    _when(r.requested_at),
-                    _state_line(state),
-                    escape(f"{_summary(state)}{r.reason} ({', '.join(r.rules)})"),
-                )
-            console.print(table)
+        states = Approvals(journal()).sweep()
+        shown = states if every else [s for s in states if s.status == "pending"]
+        if not shown:
+            console.print("no pending approval requests" if not every else "no requests")
             return 0
-
-        guarded(go)
+        table = Table(box=box.SIMPLE_HEAD, pad_edge=False)
+        # Ids whole, never cut: `approvals approve` and `runs` take what is printed.
+        for column, width in (("request", 16), ("run", 32)):
+            table.add_column(column, no_wrap=True, min_width=width)
+        for column in ("agent", "step", "tool", "asked"):
+            table.add_column(column, no_wrap=True)
+        table.add_column("status", overflow="fold", min_width=16)
+        table.add_column("why", overflow="fold", min_width=16)
+        for state in shown:
+            r = state.request
+            table.add_row(
+                r.request_id,
+                r.run_id,
+                escape(r.agent),
+                str(r.step),
+                escape(r.tool),
+                _when(r.requested_at),
+                _state_line(state),
+                escape(f"{_summary(state)}{r.reason} ({', '.join(r.rules)})"),
+            )
+        console.print(table)
+        return 0
 
     @approvals_app.command("show")
-    def show(request_id: RequestId, actor: Actor = None) -> None:
+    @guarded
+    def show(request_id: RequestId, actor: Actor = None) -> int:
         """Show one request: what the call would do, the untrusted text behind it, its
         expiry and level, why it was asked, its answer, and whether you may decide it."""
-        from charter.server._queries_approvals import age_text, approval_card
+        from charter.runtime import Approvals
+        from charter.runtime._lookup import resolve_request_id
+        from charter.views._approvals import age_text, approval_card
 
-        def go() -> int:
-            from charter.runtime import Approvals
-            from charter.runtime._lookup import resolve_request_id
-
-            store = journal()
-            approvals = Approvals(store)
-            state = approvals.get(resolve_request_id(store, request_id))
-            who = actor_or_user(actor)
-            card = approval_card(state, now=approvals.clock(), viewer=who)
-            r = state.request
-            console.print(f"[bold]{r.request_id}[/] {_state_line(state)}")
-            if card.preview is not None and card.preview.summary:
-                console.print(f"[bold]{escape(card.preview.summary)}[/]")
-                for warning in card.preview.warnings:
-                    console.print(f"[red]warning:[/] {escape(warning)}")
-                for fact in card.preview.facts:
-                    console.print(f"  {escape(fact.name)}: {escape(fact.value)}")
-            elif card.preview is not None:
-                console.print(f"[yellow]{escape(str(card.preview.unavailable))}[/]")
-            console.print(f"step {r.step}: {escape(r.tool)}({escape(str(r.args))})")
-            console.print(f"why: {escape(r.reason)} (rules {', '.join(r.rules)})")
+        store = journal()
+        approvals = Approvals(store)
+        state = approvals.get(resolve_request_id(store, request_id))
+        who = actor_or_user(actor)
+        card = approval_card(state, now=approvals.clock(), viewer=who)
+        r = state.request
+        console.print(f"[bold]{r.request_id}[/] {_state_line(state)}")
+        if card.preview is not None and card.preview.summary:
+            console.print(f"[bold]{escape(card.preview.summary)}[/]")
+            for warning in card.preview.warnings:
+                console.print(f"[red]warning:[/] {escape(warning)}")
+            for fact in card.preview.facts:
+                console.print(f"  {escape(fact.name)}: {escape(fact.value)}")
+        elif card.preview is not None:
+            console.print(f"[yellow]{escape(str(card.preview.unavailable))}[/]")
+        console.print(f"step {r.step}: {escape(r.tool)}({escape(str(r.args))})")
+        console.print(f"why: {escape(r.reason)} (rules {', '.join(r.rules)})")
+        console.print(
+            f"asked {_when(r.requested_at)} by {escape(r.requested_by)} "
+            f"({age_text(card.age_seconds)} ago); expires {_when(r.deadline)}"
+            + (f"; level {card.level} of {card.levels}" if card.level else "")
+        )
+        console.print(f"run {r.run_id} (agent {escape(r.agent)}): `charter show {r.run_id}`")
+        console.print(f"policy {r.policy}, arguments sha256 {r.args_hash}")
+        untrusted = r.untrusted_args
+        if untrusted:
             console.print(
-                f"asked {_when(r.requested_at)} by {escape(r.requested_by)} "
-                f"({age_text(card.age_seconds)} ago); expires {_when(r.deadline)}"
-                + (f"; level {card.level} of {card.levels}" if card.level else "")
+                f"[yellow]untrusted data may have chosen[/] {escape(', '.join(untrusted))}"
             )
-            console.print(f"run {r.run_id} (agent {escape(r.agent)}): `charter show {r.run_id}`")
-            console.print(f"policy {r.policy}, arguments sha256 {r.args_hash}")
-            untrusted = r.untrusted_args
-            if untrusted:
+        for name, items in card.evidence.items():
+            for item in items:
+                where = "holds its value" if item.found else "was read (value not found)"
                 console.print(
-                    f"[yellow]untrusted data may have chosen[/] {escape(', '.join(untrusted))}"
+                    f"  {escape(name)}: step {item.step} {escape(item.tool)} {where}: "
+                    f"[italic]{escape(item.excerpt)}[/]"
                 )
-            for name, items in card.evidence.items():
-                for item in items:
-                    where = "holds its value" if item.found else "was read (value not found)"
-                    console.print(
-                        f"  {escape(name)}: step {item.step} {escape(item.tool)} {where}: "
-                        f"[italic]{escape(item.excerpt)}[/]"
-                    )
-            if card.closed_reason:
-                console.print(f"closed: {escape(card.closed_reason)}")
-            if state.receipt is not None:
-                rc = state.receipt
-                console.print(
-                    f"{rc.verdict} by {escape(rc.approver)} at {_when(rc.decided_at)}"
-                    f"{': ' + escape(rc.reason) if rc.reason else ''}; "
-                    f"valid until {_when(rc.expires_at)}"
-                    f"{'; signed by key ' + rc.key_id if rc.signature else ''}"
-                )
-            if card.may_decide:
-                console.print(f"{escape(who)} may decide it: `charter approvals approve|deny`")
-            elif state.status == "pending":
-                console.print(f"{escape(who)} cannot decide it: {escape(str(card.why_not))}")
-            return 0
-
-        guarded(go)
+        if card.closed_reason:
+            console.print(f"closed: {escape(card.closed_reason)}")
+        if state.receipt is not None:
+            rc = state.receipt
+            console.print(
+                f"{rc.verdict} by {escape(rc.approver)} at {_when(rc.decided_at)}"
+                f"{': ' + escape(rc.reason) if rc.reason else ''}; "
+                f"valid until {_when(rc.expires_at)}"
+                f"{'; signed by key ' + rc.key_id if rc.signature else ''}"
+            )
+        if card.may_decide:
+            console.print(f"{escape(who)} may decide it: `charter approvals approve|deny`")
+        elif state.status == "pending":
+            console.print(f"{escape(who)} cannot decide it: {escape(str(card.why_not))}")
+        return 0
 
     @approvals_app.command("approve")
+    @guarded
     def approve(
         request_id: RequestId,
         reason: Annotated[str, typer.Option(help="Why (journaled).")] = "",
         actor: Actor = None,
         resume: Resume = True,
         queue: Queue = False,
-    ) -> None:
+    ) -> int:
         """Approve a pending request; the receipt is journaled and signed."""
 
-        def go() -> int:
-            from charter.runtime import Approvals
-            from charter.runtime._lookup import resolve_request_id
+        from charter.runtime import Approvals
+        from charter.runtime._lookup import resolve_request_id
 
-            store = journal()
-            full_id = resolve_request_id(store, request_id)
-            receipt = Approvals(store).approve(full_id, actor_or_user(actor), reason)
-            console.print(
-                f"[green]approved[/] {full_id} as {escape(receipt.approver)}; "
-                f"valid until {_when(receipt.expires_at)}"
-            )
-            if not resume:
-                return 0
-            return resume_run(store, receipt.run_id, None, actor_or_user(actor), queue=queue)
-
-        raise typer.Exit(guarded(go))
+        store = journal()
+        full_id = resolve_request_id(store, request_id)
+        receipt = Approvals(store).approve(full_id, actor_or_user(actor), reason)
+        console.print(
+            f"[green]approved[/] {full_id} as {escape(receipt.approver)}; "
+            f"valid until {_when(receipt.expires_at)}"
+        )
+        if not resume:
+            return 0
+        return resume_run(store, receipt.run_id, None, actor_or_user(actor), queue=queue)
 
     @approvals_app.command("deny")
+    @guarded
     def deny(
         request_id: RequestId,
         reason: Annotated[str, typer.Option(help="Why (journaled; the agent sees it).")],
         actor: Actor = None,
         resume: Resume = True,
         queue: Queue = False,
-    ) -> None:
+    ) -> int:
         """Deny a pending request; the run sees the denial and your reason."""
 
-        def go() -> int:
-            from charter.runtime import Approvals
-            from charter.runtime._lookup import resolve_request_id
+        from charter.runtime import Approvals
+        from charter.runtime._lookup import resolve_request_id
 
-            store = journal()
-            full_id = resolve_request_id(store, request_id)
-            receipt = Approvals(store).deny(full_id, actor_or_user(actor), reason)
-            console.print(f"[red]denied[/] {full_id} as {escape(receipt.approver)}")
-            if not resume:
-                return 0
-            return resume_run(store, receipt.run_id, None, actor_or_user(actor), queue=queue)
-
-        raise typer.Exit(guarded(go))
+        store = journal()
+        full_id = resolve_request_id(store, request_id)
+        receipt = Approvals(store).deny(full_id, actor_or_user(actor), reason)
+        console.print(f"[red]denied[/] {full_id} as {escape(receipt.approver)}")
+        if not resume:
+            return 0
+        return resume_run(store, receipt.run_id, None, actor_or_user(actor), queue=queue)
 
     @runs_app.command("resume")
+    @guarded
     def resume_command(
         run_id: Annotated[str, typer.Argument(help="Run id (a unique prefix will do).")],
         agent_file: Annotated[
@@ -317,21 +296,19 @@ def register(
         ] = None,
         actor: Actor = None,
         queue: Queue = False,
-    ) -> None:
+    ) -> int:
         """Continue a run whose approval request was decided or expired.
 
         Exit status: 0 succeeded; 1 failed; 2 bad input; 3 waiting for an approval;
         4 denied; 5 stopped or cancelled; 6 rolled back.
         """
 
-        def go() -> int:
-            store = journal()
-            full_id = resolve_run_id(store, run_id)
-            return resume_run(store, full_id, agent_file, actor_or_user(actor), queue=queue)
-
-        raise typer.Exit(guarded(go))
+        store = journal()
+        full_id = resolve_run_id(store, run_id)
+        return resume_run(store, full_id, agent_file, actor_or_user(actor), queue=queue)
 
     @runs_app.command("recover")
+    @guarded
     def recover_command(
         run_id: Annotated[str, typer.Argument(help="Run id (a unique prefix will do).")],
         agent_file: Annotated[
@@ -339,26 +316,24 @@ def register(
             typer.Option("--agent", help="Agent YAML file. Default: the one the run started from."),
         ] = None,
         actor: Actor = None,
-    ) -> None:
+    ) -> int:
         """Continue a run whose process died, from the journal; never repeat a write.
 
         Exit status: 0 succeeded; 1 failed; 2 bad input; 3 waiting for an approval;
         4 denied; 5 stopped or cancelled; 6 rolled back.
         """
 
-        def go() -> int:
-            store = journal()
-            full_id = resolve_run_id(store, run_id)
-            return continue_run(
-                store,
-                full_id,
-                agent_file,
-                lambda runner, agent: runner.recover(agent, full_id, actor=actor_or_user(actor)),
-            )
-
-        raise typer.Exit(guarded(go))
+        store = journal()
+        full_id = resolve_run_id(store, run_id)
+        return continue_run(
+            store,
+            full_id,
+            agent_file,
+            lambda runner, agent: runner.recover(agent, full_id, actor=actor_or_user(actor)),
+        )
 
     @runs_app.command("rollback")
+    @guarded
     def rollback_command(
         run_id: Annotated[str, typer.Argument(help="Run id (a unique prefix will do).")],
         agent_file: Annotated[
@@ -366,24 +341,21 @@ def register(
             typer.Option("--agent", help="Agent YAML file. Default: the one the run started from."),
         ] = None,
         actor: Actor = None,
-    ) -> None:
+    ) -> int:
         """Undo a run's completed writes, newest first; report what cannot be undone.
 
         Exit status: 0 when every effect was compensated, 1 when some need a human.
         """
         from charter.runtime._rollback import rollback
 
-        def go() -> int:
-            store = journal()
-            full_id = resolve_run_id(store, run_id)
-            agent = run_agent(store, full_id, agent_file)
-            who = actor_or_user(actor)
-            report = rollback(store, agent, full_id, actor=who, on_record=print_record)
-            if not report.items:
-                console.print("nothing to undo: the run changed nothing")
-            return 0 if report.complete else 1
-
-        raise typer.Exit(guarded(go))
+        store = journal()
+        full_id = resolve_run_id(store, run_id)
+        agent = run_agent(store, full_id, agent_file)
+        who = actor_or_user(actor)
+        report = rollback(store, agent, full_id, actor=who, on_record=print_record)
+        if not report.items:
+            console.print("nothing to undo: the run changed nothing")
+        return 0 if report.complete else 1
 
     @runs_app.command("replay")
     def replay_command(
@@ -431,9 +403,10 @@ def register(
             console.print(f"{changed} of {len(steps)} step(s) decided differently today")
             return 1 if changed else 0
 
-        raise typer.Exit(guarded(go))
+        raise typer.Exit(run_guarded(go))
 
     @runs_app.command("fork")
+    @guarded
     def fork_command(
         run_id: Annotated[str, typer.Argument(help="Run id (a unique prefix will do).")],
         at: Annotated[int, typer.Option(help="Redo from this step; earlier ones are kept.")],
@@ -450,28 +423,25 @@ def register(
                 "under new idempotency keys. Without it, such a fork is refused, naming them.",
             ),
         ] = False,
-    ) -> None:
+    ) -> int:
         """Start a new run from a journaled run's state before step AT, and run it.
 
         Exit status, by the new run's outcome: as for charter run.
         """
 
-        def go() -> int:
-            store = journal()
-            full_id = resolve_run_id(store, run_id)
-            return continue_run(
-                store,
+        store = journal()
+        full_id = resolve_run_id(store, run_id)
+        return continue_run(
+            store,
+            full_id,
+            agent_file,
+            lambda runner, agent: runner.fork(
+                agent,
                 full_id,
-                agent_file,
-                lambda runner, agent: runner.fork(
-                    agent,
-                    full_id,
-                    at,
-                    actor=actor_or_user(actor),
-                    reexecute_writes=reexecute_writes,
-                ),
-            )
-
-        raise typer.Exit(guarded(go))
+                at,
+                actor=actor_or_user(actor),
+                reexecute_writes=reexecute_writes,
+            ),
+        )
 
     app.add_typer(approvals_app, name="approvals")

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from charter.server._queries import CostPoint
+from charter.views._runs import CostPoint
 
 Measure = Literal["cost", "tokens", "count"]
 Bucket = Literal["hour", "day"]

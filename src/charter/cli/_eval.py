@@ -16,7 +16,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from typer.core import TyperGroup
 
-from charter._cli_controls import actor_or_user, agents_app
+from charter.cli._controls import actor_or_user, agents_app
+from charter.cli._errors import guarded
 
 if TYPE_CHECKING:
     from charter.evals import CaseResult, EvalResult
@@ -62,7 +63,6 @@ def register(
     app: typer.Typer,
     console: Console,
     journal: Callable[[], Journal],
-    guarded: Callable[[Callable[[], None]], None],
 ) -> None:
     """Add ``charter eval`` and the rollout commands to ``app``."""
 
@@ -105,6 +105,7 @@ def register(
         ]
 
     @eval_app.command("run")
+    @guarded
     def run(
         suite: Annotated[Path, typer.Argument(help="The suite file (YAML).")],
         agent: Annotated[Path, typer.Option(help="The agent file to evaluate.")],
@@ -130,49 +131,42 @@ def register(
             bool, typer.Option(help="Journal the result (the evidence promotions read).")
         ] = True,
         as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
-    ) -> None:
+    ) -> int:
         """Run SUITE against an agent (exit 1 when a case fails, errs or is attacked)."""
         from charter.errors import ConfigError
         from charter.evals import load_suite, record_eval, run_suite
 
-        outcome: dict[str, EvalResult] = {}
+        if reasoner not in ("agent", "script"):
+            raise ConfigError(f"--reasoner must be agent or script, not {reasoner!r}")
+        if approver not in ("none", "approve", "deny"):
+            raise ConfigError(f"--approver must be none, approve or deny, not {approver!r}")
+        loaded = load_suite(suite)
+        with Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=Console(stderr=True),
+            transient=True,
+            disable=as_json,
+        ) as progress:
+            task = progress.add_task(loaded.suite, total=None)
 
-        def go() -> None:
-            if reasoner not in ("agent", "script"):
-                raise ConfigError(f"--reasoner must be agent or script, not {reasoner!r}")
-            if approver not in ("none", "approve", "deny"):
-                raise ConfigError(f"--approver must be none, approve or deny, not {approver!r}")
-            loaded = load_suite(suite)
-            with Progress(
-                TextColumn("[bold]{task.description}"),
-                BarColumn(),
-                MofNCompleteColumn(),
-                TimeElapsedColumn(),
-                console=Console(stderr=True),
-                transient=True,
-                disable=as_json,
-            ) as progress:
-                task = progress.add_task(loaded.suite, total=None)
+            def advance(case: CaseResult) -> None:
+                progress.update(task, advance=1, description=f"{loaded.suite}: {case.name}")
 
-                def advance(case: CaseResult) -> None:
-                    progress.update(task, advance=1, description=f"{loaded.suite}: {case.name}")
-
-                result = run_suite(
-                    loaded,
-                    agent,
-                    suite_source=str(suite),
-                    reasoner="script" if reasoner == "script" else "agent",
-                    jobs=jobs,
-                    only=only,
-                    progress=advance,
-                    approver=approver,  # narrowed to the policies by the check above
-                )
-            if record:
-                record_eval(journal(), result)
-            outcome["result"] = result
-
-        guarded(go)
-        result = outcome["result"]
+            result = run_suite(
+                loaded,
+                agent,
+                suite_source=str(suite),
+                reasoner="script" if reasoner == "script" else "agent",
+                jobs=jobs,
+                only=only,
+                progress=advance,
+                approver=approver,  # narrowed to the policies by the check above
+            )
+        if record:
+            record_eval(journal(), result)
         if as_json:
             typer.echo(json.dumps(result.to_json(), indent=2))
         else:
@@ -182,9 +176,10 @@ def register(
         bad = any(
             c.passed is False or c.attack_succeeded or c.status == "error" for c in result.cases
         )
-        raise typer.Exit(1 if bad else 0)
+        return 1 if bad else 0
 
     @eval_app.command("list")
+    @guarded
     def list_(
         suite: Annotated[str | None, typer.Option(help="Only this suite.")] = None,
         agent: Annotated[str | None, typer.Option(help="Only this agent (name).")] = None,
@@ -193,30 +188,28 @@ def register(
         """Recorded evals, newest first."""
         from charter.evals import list_evals
 
-        def go() -> None:
-            found = list_evals(journal(), suite=suite, agent=agent, limit=limit)
-            table = Table(box=box.SIMPLE_HEAD)
-            for column in ("eval", "started", "suite", "agent", "version", "reasoner", "success"):
-                table.add_column(column)
-            table.add_column("attacks")
-            for e in found:
-                kpis = e.kpis
-                attacks = kpis.get("attack_successes")
-                table.add_row(
-                    e.eval_id,
-                    e.started[:19],
-                    escape(e.suite),
-                    escape(e.agent),
-                    escape(e.version_id),
-                    e.reasoner,
-                    _pct(kpis.get("success_rate")),
-                    "-" if attacks is None else f"{attacks:g}",
-                )
-            console.print(table if found else "no recorded evals")
-
-        guarded(go)
+        found = list_evals(journal(), suite=suite, agent=agent, limit=limit)
+        table = Table(box=box.SIMPLE_HEAD)
+        for column in ("eval", "started", "suite", "agent", "version", "reasoner", "success"):
+            table.add_column(column)
+        table.add_column("attacks")
+        for e in found:
+            kpis = e.kpis
+            attacks = kpis.get("attack_successes")
+            table.add_row(
+                e.eval_id,
+                e.started[:19],
+                escape(e.suite),
+                escape(e.agent),
+                escape(e.version_id),
+                e.reasoner,
+                _pct(kpis.get("success_rate")),
+                "-" if attacks is None else f"{attacks:g}",
+            )
+        console.print(table if found else "no recorded evals")
 
     @eval_app.command("show")
+    @guarded
     def show(
         eval_id: Annotated[str, typer.Argument(help="Eval id (a unique prefix is enough).")],
         as_json: Annotated[bool, typer.Option("--json", help="Print as JSON.")] = False,
@@ -224,16 +217,14 @@ def register(
         """One recorded eval, case by case."""
         from charter.evals import get_eval
 
-        def go() -> None:
-            found = get_eval(journal(), eval_id)
-            if as_json:
-                typer.echo(json.dumps(found.to_json(), indent=2))
-            else:
-                show_result(found)
-
-        guarded(go)
+        found = get_eval(journal(), eval_id)
+        if as_json:
+            typer.echo(json.dumps(found.to_json(), indent=2))
+        else:
+            show_result(found)
 
     @eval_app.command("compare")
+    @guarded
     def compare_(
         before: Annotated[str, typer.Argument(help="The earlier eval's id.")],
         after: Annotated[str, typer.Argument(help="The later eval's id.")],
@@ -241,37 +232,33 @@ def register(
         """KPIs of two evals of one suite side by side, and the cases that changed."""
         from charter.evals import compare, get_eval
 
-        def go() -> None:
-            store = journal()
-            result = compare(get_eval(store, before), get_eval(store, after))
-            table = Table(box=box.SIMPLE_HEAD)
-            table.add_column("kpi")
-            table.add_column(f"{result.before.version_id} ({result.before.eval_id})")
-            table.add_column(f"{result.after.version_id} ({result.after.eval_id})")
-            for name, (old, new) in result.kpis.items():
-                table.add_row(name, _kpi_text(name, old), _kpi_text(name, new))
-            console.print(table)
-            for label, names in (
-                ("fixed", result.fixed),
-                ("broken", result.broken),
-                ("newly attacked", result.newly_attacked),
-                ("now defended", result.defended),
-            ):
-                if names:
-                    console.print(f"{label}: {escape(', '.join(names))}")
-            if not result.same_suite:
-                console.print("[yellow]the suite's content changed between the two evals[/]")
-
-        guarded(go)
+        store = journal()
+        result = compare(get_eval(store, before), get_eval(store, after))
+        table = Table(box=box.SIMPLE_HEAD)
+        table.add_column("kpi")
+        table.add_column(f"{result.before.version_id} ({result.before.eval_id})")
+        table.add_column(f"{result.after.version_id} ({result.after.eval_id})")
+        for name, (old, new) in result.kpis.items():
+            table.add_row(name, _kpi_text(name, old), _kpi_text(name, new))
+        console.print(table)
+        for label, names in (
+            ("fixed", result.fixed),
+            ("broken", result.broken),
+            ("newly attacked", result.newly_attacked),
+            ("now defended", result.defended),
+        ):
+            if names:
+                console.print(f"{label}: {escape(', '.join(names))}")
+        if not result.same_suite:
+            console.print("[yellow]the suite's content changed between the two evals[/]")
 
     app.add_typer(eval_app, name="eval")
-    _rollout_commands(console, journal, guarded)
+    _rollout_commands(console, journal)
 
 
 def _rollout_commands(
     console: Console,
     journal: Callable[[], Journal],
-    guarded: Callable[[Callable[[], None]], None],
 ) -> None:
     from charter.errors import ConfigError
 
@@ -286,32 +273,30 @@ def _rollout_commands(
         raise ConfigError(f"--to must be one of {', '.join(PHASES)}, not {text!r}")
 
     @agents_app.command("rollout")
+    @guarded
     def rollout(agent_file: AgentFile) -> None:
         """An agent version's rollout phase and the gates before each later phase."""
+        from charter.agent import load_agent
         from charter.evals import current_phase, gate_results
+        from charter.policy import PHASES
 
-        def go() -> None:
-            from charter.agent import load_agent
-            from charter.policy import PHASES
-
-            store, agent = journal(), load_agent(agent_file)
-            current = current_phase(store, agent)
-            console.print(
-                f"[bold]{escape(agent.name)}[/] {escape(agent.version_id)}: {current} "
-                f"(phases {' → '.join(PHASES)})"
-            )
-            if current == PHASES[-1]:
-                return
-            results = gate_results(store, agent, PHASES[-1])
-            if not results:
-                console.print("no gates declared: promotion needs no evidence")
-            for r in results:
-                mark = "[green]met[/]" if r.met else "[red]unmet[/]"
-                console.print(f"  [{r.phase}] {mark} {escape(r.why)}", soft_wrap=True)
-
-        guarded(go)
+        store, agent = journal(), load_agent(agent_file)
+        current = current_phase(store, agent)
+        console.print(
+            f"[bold]{escape(agent.name)}[/] {escape(agent.version_id)}: {current} "
+            f"(phases {' → '.join(PHASES)})"
+        )
+        if current == PHASES[-1]:
+            return
+        results = gate_results(store, agent, PHASES[-1])
+        if not results:
+            console.print("no gates declared: promotion needs no evidence")
+        for r in results:
+            mark = "[green]met[/]" if r.met else "[red]unmet[/]"
+            console.print(f"  [{r.phase}] {mark} {escape(r.why)}", soft_wrap=True)
 
     @agents_app.command("promote")
+    @guarded
     def promote(
         agent_file: AgentFile,
         to: Annotated[str | None, typer.Option(help="Target phase (default: the next).")] = None,
@@ -319,26 +304,23 @@ def _rollout_commands(
         actor: Actor = None,
     ) -> None:
         """Move an agent version to a later phase if its charter's gates are met."""
+        from charter.agent import load_agent
         from charter.evals import current_phase
         from charter.evals import promote as promote_version
 
-        def go() -> None:
-            from charter.agent import load_agent
-
-            store, agent = journal(), load_agent(agent_file)
-            left, results = promote_version(
-                store, agent, actor=actor_or_user(actor), reason=reason, to=phase_of(to)
-            )
-            console.print(
-                f"[green]promoted[/] {escape(agent.name)} {escape(agent.version_id)}: "
-                f"{left} → {current_phase(store, agent)} ({len(results)} gate(s) met)"
-            )
-            for r in results:
-                console.print(f"  {escape(r.why)}", soft_wrap=True)
-
-        guarded(go)
+        store, agent = journal(), load_agent(agent_file)
+        left, results = promote_version(
+            store, agent, actor=actor_or_user(actor), reason=reason, to=phase_of(to)
+        )
+        console.print(
+            f"[green]promoted[/] {escape(agent.name)} {escape(agent.version_id)}: "
+            f"{left} → {current_phase(store, agent)} ({len(results)} gate(s) met)"
+        )
+        for r in results:
+            console.print(f"  {escape(r.why)}", soft_wrap=True)
 
     @agents_app.command("demote")
+    @guarded
     def demote(
         agent_file: AgentFile,
         to: Annotated[str, typer.Option(help="The earlier phase to move back to.")],
@@ -346,19 +328,12 @@ def _rollout_commands(
         actor: Actor = None,
     ) -> None:
         """Move an agent version back to an earlier phase (no gate)."""
+        from charter.agent import load_agent
         from charter.evals import demote as demote_version
 
-        def go() -> None:
-            from charter.agent import load_agent
-
-            agent, target = load_agent(agent_file), phase_of(to)
-            assert target is not None
-            left = demote_version(
-                journal(), agent, target, actor=actor_or_user(actor), reason=reason
-            )
-            console.print(
-                f"[yellow]demoted[/] {escape(agent.name)} {escape(agent.version_id)}: "
-                f"{left} → {target}"
-            )
-
-        guarded(go)
+        agent, target = load_agent(agent_file), phase_of(to)
+        assert target is not None
+        left = demote_version(journal(), agent, target, actor=actor_or_user(actor), reason=reason)
+        console.print(
+            f"[yellow]demoted[/] {escape(agent.name)} {escape(agent.version_id)}: {left} → {target}"
+        )

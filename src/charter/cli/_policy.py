@@ -13,6 +13,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from charter._transcript import describe
+from charter.cli._errors import run_guarded
 from charter.errors import RunNotFoundError
 
 if TYPE_CHECKING:
@@ -149,6 +150,7 @@ def _explain_decision(
         console.print("[yellow]that policy version is not in this journal[/]")
         return
     from charter.policy import Charter
+    from charter.runtime._decide import BUILT_IN_RULES
 
     charter = Charter.model_validate(versions[0]["charter"])
     for rule_id in d["rules"]:
@@ -164,11 +166,9 @@ def _explain_decision(
                 f"  rule [cyan]{rule_id}[/]: tools.allow={charter.tools.allow} "
                 f"tools.deny={charter.tools.deny}"
             )
-        elif rule_id.startswith(("flow.", "rate_limits.")) or rule_id in {
-            "inventory.revoked",
-            "charter.repeat_writes",
-            "policy.error",
-        }:
+        elif rule_id.startswith(("flow.", "rate_limits.", "anomaly.", "budget.")) or (
+            rule_id in BUILT_IN_RULES
+        ):
             console.print(f"  rule [cyan]{rule_id}[/]: built in (configured by the charter)")
         elif charter.cedar:
             console.print(f"  rule [cyan]{escape(rule_id)}[/]: raw Cedar:\n{escape(charter.cedar)}")
@@ -178,7 +178,6 @@ def register(
     app: typer.Typer,
     console: Console,
     journal: Callable[[], Journal],
-    guarded: Callable[[Callable[[], None]], None],
     resolve: Callable[[Journal, str], str],
 ) -> None:
     """Add the ``policy`` commands to ``app`` (the CLI's helpers are passed in)."""
@@ -191,7 +190,7 @@ def register(
         ] = False,
     ) -> None:
         """Validate a charter; show each tool's decision and the rules that may change it."""
-        guarded(lambda: check(console, path, show_cedar=cedar))
+        run_guarded(lambda: check(console, path, show_cedar=cedar))
 
     @policy_app.command("explain")
     def explain_command(
@@ -204,6 +203,6 @@ def register(
             opened = journal()
             explain(console, opened, resolve(opened, run_id), step)
 
-        guarded(go)
+        run_guarded(go)
 
     app.add_typer(policy_app, name="policy")

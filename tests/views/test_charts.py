@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from charter.server._charts import HEIGHT, stacked_bars
-from charter.server._queries import CostPoint
+from charter.views._charts import HEIGHT, stacked_bars
+from charter.views._runs import CostPoint
 
 DAY1, DAY2 = "2026-11-23T00:00:00+00:00", "2026-11-24T00:00:00+00:00"
 

@@ -18,7 +18,7 @@ from charter.evals import EVAL_KIND, CaseResult, EvalResult, GateResult, gate_re
 from charter.evals import current_phase as phase_of
 from charter.journal import Journal
 from charter.policy import PHASES, Phase
-from charter.server._queries_costs import AgentView
+from charter.views._costs import AgentView
 
 Outcome = Literal["passed", "failed", "attacked", "defended", "error"]
 
@@ -217,7 +217,7 @@ def _rollout(journal: Journal, agent: Agent) -> dict[str, object]:
 def agent_entries(
     journal: Journal, seen: Sequence[AgentView], loaded: Mapping[str, Agent | str]
 ) -> list[AgentEntry]:
-    """``seen`` (see :func:`~charter.server._queries_costs.agents`) and the ``loaded``
+    """``seen`` (see :func:`~charter.views._costs.agents`) and the ``loaded``
     agents (name → agent, or why its file does not load), by name, each loaded one with
     its version's phase and gates."""
     views = {view.name: view for view in seen}

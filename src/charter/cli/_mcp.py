@@ -69,13 +69,10 @@ def compare(agent_file: Path) -> tuple[Lockfile, list[tuple[McpServerSpec, list[
     return lockfile, found
 
 
-def register(
-    app: typer.Typer,
-    console: Console,
-    journal: Callable[[], Journal],
-    guarded: Callable[[Callable[[], Any]], Any],
-) -> None:
+def register(app: typer.Typer, console: Console, journal: Callable[[], Journal]) -> None:
     """Add ``charter mcp`` to ``app`` (the CLI's helpers are passed in)."""
+    from charter.cli._errors import run_guarded as guarded
+
     app.add_typer(mcp_app, name="mcp")
 
     def show_flags(check: PinCheck) -> list[str]:
@@ -145,7 +142,7 @@ def register(
     ) -> None:
         """Connect to each MCP server of AGENT_FILE and pin the tools not yet pinned
         (changed ones are left to `charter mcp approve`)."""
-        from charter._cli_controls import actor_or_user
+        from charter.cli._controls import actor_or_user
 
         def go() -> int:
             who = actor_or_user(actor)
@@ -197,7 +194,7 @@ def register(
         actor: Annotated[str | None, typer.Option("--as", help="Who approves (journaled).")] = None,
     ) -> None:
         """Pin the current definitions of changed and new tools (all, or --tool ones)."""
-        from charter._cli_controls import actor_or_user
+        from charter.cli._controls import actor_or_user
 
         def go() -> int:
             who = actor_or_user(actor)

@@ -13,6 +13,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from charter._identity import normalise_identity
+from charter.cli._errors import guarded
 from charter.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -90,11 +91,11 @@ def register(
     app: typer.Typer,
     console: Console,
     journal: Callable[[], Journal],
-    guarded: Callable[[Callable[[], None]], None],
 ) -> None:
     """Add the control commands to ``app`` (the CLI's helpers are passed in)."""
 
     @agents_app.command("pause")
+    @guarded
     def pause(
         agent: Annotated[str, typer.Argument(help="Agent name.")],
         reason: Reason,
@@ -104,18 +105,16 @@ def register(
     ) -> None:
         """Kill switch: stop every run of AGENT before its next action; start no new one."""
 
-        def go() -> None:
-            from charter.runtime import Controls
+        from charter.runtime import Controls
 
-            store = journal()
-            if not new_name:
-                require_known(store, agent_file, agent=agent)
-            Controls(store).pause(agent, actor=actor_or_user(actor), reason=reason)
-            console.print(f"[yellow]paused[/] {escape(agent)}: {escape(reason)}")
-
-        guarded(go)
+        store = journal()
+        if not new_name:
+            require_known(store, agent_file, agent=agent)
+        Controls(store).pause(agent, actor=actor_or_user(actor), reason=reason)
+        console.print(f"[yellow]paused[/] {escape(agent)}: {escape(reason)}")
 
     @agents_app.command("resume")
+    @guarded
     def resume(
         agent: Annotated[str, typer.Argument(help="Agent name.")],
         reason: Annotated[str, typer.Option(help="Why (journaled).")] = "",
@@ -124,17 +123,15 @@ def register(
     ) -> None:
         """Lift a pause: AGENT may run again."""
 
-        def go() -> None:
-            from charter.runtime import Controls
+        from charter.runtime import Controls
 
-            store = journal()
-            require_known(store, agent_file, agent=agent)
-            Controls(store).resume(agent, actor=actor_or_user(actor), reason=reason)
-            console.print(f"[green]resumed[/] {escape(agent)}")
-
-        guarded(go)
+        store = journal()
+        require_known(store, agent_file, agent=agent)
+        Controls(store).resume(agent, actor=actor_or_user(actor), reason=reason)
+        console.print(f"[green]resumed[/] {escape(agent)}")
 
     @agents_app.command("supervise")
+    @guarded
     def supervise(
         agent: Annotated[str, typer.Argument(help="Agent name.")],
         reason: Reason,
@@ -144,18 +141,16 @@ def register(
     ) -> None:
         """Supervised mode: every write or external call of AGENT asks an approver."""
 
-        def go() -> None:
-            from charter.runtime import Controls
+        from charter.runtime import Controls
 
-            store = journal()
-            if not new_name:
-                require_known(store, agent_file, agent=agent)
-            Controls(store).supervise(agent, actor=actor_or_user(actor), reason=reason)
-            console.print(f"[yellow]supervised[/] {escape(agent)}: {escape(reason)}")
-
-        guarded(go)
+        store = journal()
+        if not new_name:
+            require_known(store, agent_file, agent=agent)
+        Controls(store).supervise(agent, actor=actor_or_user(actor), reason=reason)
+        console.print(f"[yellow]supervised[/] {escape(agent)}: {escape(reason)}")
 
     @agents_app.command("unsupervise")
+    @guarded
     def unsupervise(
         agent: Annotated[str, typer.Argument(help="Agent name.")],
         reason: Annotated[str, typer.Option(help="Why (journaled).")] = "",
@@ -164,17 +159,15 @@ def register(
     ) -> None:
         """Lift supervised mode: AGENT's charter alone decides again."""
 
-        def go() -> None:
-            from charter.runtime import Controls
+        from charter.runtime import Controls
 
-            store = journal()
-            require_known(store, agent_file, agent=agent)
-            Controls(store).unsupervise(agent, actor=actor_or_user(actor), reason=reason)
-            console.print(f"[green]unsupervised[/] {escape(agent)}")
-
-        guarded(go)
+        store = journal()
+        require_known(store, agent_file, agent=agent)
+        Controls(store).unsupervise(agent, actor=actor_or_user(actor), reason=reason)
+        console.print(f"[green]unsupervised[/] {escape(agent)}")
 
     @tools_app.command("revoke")
+    @guarded
     def revoke(
         tool: Annotated[str, typer.Argument(help="Tool name.")],
         reason: Reason,
@@ -185,19 +178,17 @@ def register(
     ) -> None:
         """Deny TOOL from the next step of every run on (of one agent, or all)."""
 
-        def go() -> None:
-            from charter.runtime import Controls
+        from charter.runtime import Controls
 
-            store = journal()
-            if not new_name:
-                require_known(store, agent_file, tool=tool, agent=agent)
-            Controls(store).revoke(tool, actor=actor_or_user(actor), reason=reason, agent=agent)
-            scope = f" for {escape(agent)}" if agent else ""
-            console.print(f"[red]revoked[/] {escape(tool)}{scope}: {escape(reason)}")
-
-        guarded(go)
+        store = journal()
+        if not new_name:
+            require_known(store, agent_file, tool=tool, agent=agent)
+        Controls(store).revoke(tool, actor=actor_or_user(actor), reason=reason, agent=agent)
+        scope = f" for {escape(agent)}" if agent else ""
+        console.print(f"[red]revoked[/] {escape(tool)}{scope}: {escape(reason)}")
 
     @tools_app.command("restore")
+    @guarded
     def restore(
         tool: Annotated[str, typer.Argument(help="Tool name.")],
         agent: Annotated[str | None, typer.Option(help="The scope it was revoked for.")] = None,
@@ -207,78 +198,69 @@ def register(
     ) -> None:
         """Undo a revocation (same --agent scope)."""
 
-        def go() -> None:
-            from charter.runtime import Controls
+        from charter.runtime import Controls
 
-            who = actor_or_user(actor)
-            store = journal()
-            require_known(store, agent_file, tool=tool, agent=agent)
-            Controls(store).restore(tool, actor=who, agent=agent, reason=reason)
-            console.print(f"[green]restored[/] {escape(tool)}")
-
-        guarded(go)
+        who = actor_or_user(actor)
+        store = journal()
+        require_known(store, agent_file, tool=tool, agent=agent)
+        Controls(store).restore(tool, actor=who, agent=agent, reason=reason)
+        console.print(f"[green]restored[/] {escape(tool)}")
 
     @app.command("controls")
+    @guarded
     def controls() -> None:
         """List paused and supervised agents and revoked tools."""
 
-        def go() -> None:
-            from charter.runtime import Controls
+        from charter.runtime import Controls
 
-            state = Controls(journal()).state()
-            if not state.paused and not state.revoked and not state.supervised:
-                console.print("no agent paused or supervised, no tool revoked")
-            for agent, reason in sorted(state.paused.items()):
-                console.print(f"[yellow]paused[/] agent {escape(agent)}: {escape(reason)}")
-            for agent, reason in sorted(state.supervised.items()):
-                console.print(
-                    f"[yellow]supervised[/] agent {escape(agent)} (its writes ask an approver): "
-                    f"{escape(reason)}"
-                )
-            for (tool, scope), reason in sorted(state.revoked.items()):
-                who = "all agents" if scope == "*" else escape(scope)
-                console.print(f"[red]revoked[/] tool {escape(tool)} for {who}: {escape(reason)}")
-
-        guarded(go)
+        state = Controls(journal()).state()
+        if not state.paused and not state.revoked and not state.supervised:
+            console.print("no agent paused or supervised, no tool revoked")
+        for agent, reason in sorted(state.paused.items()):
+            console.print(f"[yellow]paused[/] agent {escape(agent)}: {escape(reason)}")
+        for agent, reason in sorted(state.supervised.items()):
+            console.print(
+                f"[yellow]supervised[/] agent {escape(agent)} (its writes ask an approver): "
+                f"{escape(reason)}"
+            )
+        for (tool, scope), reason in sorted(state.revoked.items()):
+            who = "all agents" if scope == "*" else escape(scope)
+            console.print(f"[red]revoked[/] tool {escape(tool)} for {who}: {escape(reason)}")
 
     @notifications_app.command("list")
+    @guarded
     def notifications_list(
         limit: Annotated[int, typer.Option(help="How many, newest last.")] = 20,
     ) -> None:
         """List notifications and whether their webhook received them."""
 
-        def go() -> None:
-            from charter.runtime._outbox import Outbox
+        from charter.runtime._outbox import Outbox
 
-            messages = Outbox(journal()).messages()[-limit:]
-            if not messages:
-                console.print("no notifications")
-            for m in messages:
-                style = {"delivered": "green", "failed": "red", "pending": "yellow"}.get(
-                    m["status"], "dim"
-                )
-                console.print(
-                    f"{m['notification_id']} [{style}]{m['status']}[/] "
-                    f"({m['attempts']} attempt(s)) {escape(m['message'])}"
-                )
-
-        guarded(go)
+        messages = Outbox(journal()).messages()[-limit:]
+        if not messages:
+            console.print("no notifications")
+        for m in messages:
+            style = {"delivered": "green", "failed": "red", "pending": "yellow"}.get(
+                m["status"], "dim"
+            )
+            console.print(
+                f"{m['notification_id']} [{style}]{m['status']}[/] "
+                f"({m['attempts']} attempt(s)) {escape(m['message'])}"
+            )
 
     @notifications_app.command("deliver")
+    @guarded
     def notifications_deliver() -> None:
         """Post pending notifications to their webhooks now (failed ones are retried)."""
 
-        def go() -> None:
-            from charter.runtime._outbox import Outbox
+        from charter.runtime._outbox import Outbox
 
-            results = Outbox(journal()).deliver()
-            if not results:
-                console.print("nothing to deliver")
-            for result in results:
-                word = "[green]delivered[/]" if result.ok else "[red]failed[/]"
-                console.print(f"{result.notification_id} {word}: {escape(result.detail)}")
-
-        guarded(go)
+        results = Outbox(journal()).deliver()
+        if not results:
+            console.print("nothing to deliver")
+        for result in results:
+            word = "[green]delivered[/]" if result.ok else "[red]failed[/]"
+            console.print(f"{result.notification_id} {word}: {escape(result.detail)}")
 
     app.add_typer(agents_app, name="agents")
     app.add_typer(notifications_app, name="notifications")

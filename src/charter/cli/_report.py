@@ -11,6 +11,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
+from charter.cli._errors import guarded
 from charter.errors import CharterError
 
 if TYPE_CHECKING:
@@ -21,11 +22,11 @@ def register(
     app: typer.Typer,
     console: Console,
     journal: Callable[[], Journal],
-    guarded: Callable[[Callable[[], None]], None],
 ) -> None:
     """Add ``charter report`` to ``app`` (the CLI's helpers are passed in)."""
 
     @app.command("report")
+    @guarded
     def report_command(
         out: Annotated[
             Path, typer.Option("--out", help="HTML file to write (replaced if it exists).")
@@ -56,27 +57,24 @@ def register(
         """
         from charter.observe import cost_report, parse_period, render_report
 
-        def go() -> None:
-            period = parse_period(since, until)
-            store = journal()
-            try:
-                report = cost_report(store, period, agent=agent)
-            finally:
-                store.close()
-            if as_json:
-                print(report.model_dump_json(indent=2))
-                return
-            html = render_report(report)
-            try:
-                out.write_text(html, encoding="utf-8")
-            except OSError as exc:
-                raise CharterError(
-                    f"cannot write the report to {out}: {exc.strerror or exc}; pick another --out"
-                ) from exc
-            runs, agents = report.overall.runs, len(report.agents)
-            console.print(
-                f"wrote {escape(str(out))}: {runs} run(s) of {agents} agent(s), "
-                f"{report.since[:19]} to {report.until[:19]} UTC"
-            )
-
-        guarded(go)
+        period = parse_period(since, until)
+        store = journal()
+        try:
+            report = cost_report(store, period, agent=agent)
+        finally:
+            store.close()
+        if as_json:
+            print(report.model_dump_json(indent=2))
+            return
+        html = render_report(report)
+        try:
+            out.write_text(html, encoding="utf-8")
+        except OSError as exc:
+            raise CharterError(
+                f"cannot write the report to {out}: {exc.strerror or exc}; pick another --out"
+            ) from exc
+        runs, agents = report.overall.runs, len(report.agents)
+        console.print(
+            f"wrote {escape(str(out))}: {runs} run(s) of {agents} agent(s), "
+            f"{report.since[:19]} to {report.until[:19]} UTC"
+        )

@@ -12,7 +12,8 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from charter._cli_controls import actor_or_user
+from charter.cli._controls import actor_or_user
+from charter.cli._errors import guarded
 from charter.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -27,11 +28,11 @@ def register(
     app: typer.Typer,
     console: Console,
     journal: Callable[[], Journal],
-    guarded: Callable[[Callable[[], None]], None],
 ) -> None:
     """Add ``serve`` and ``tokens`` to ``app``."""
 
     @app.command()
+    @guarded
     def serve(
         host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
         port: Annotated[int, typer.Option(min=1, max=65535)] = 8700,
@@ -74,24 +75,21 @@ def register(
         from charter.server import ServerLimits, create_app
         from charter.server._service import agent_files
 
-        def go() -> None:
-            if host not in LOOPBACK and not allow_remote:
-                raise ConfigError(
-                    f"--host {host} is not a loopback address; the service would be "
-                    "reachable from the network: pass --allow-remote (behind TLS) to mean it"
-                )
-            known = agent_files(list(agents or []))
-            limits = ServerLimits(
-                max_body=max_body, streams_per_token=max_streams, stream_idle_seconds=stream_idle
+        if host not in LOOPBACK and not allow_remote:
+            raise ConfigError(
+                f"--host {host} is not a loopback address; the service would be "
+                "reachable from the network: pass --allow-remote (behind TLS) to mean it"
             )
-            application = create_app(journal(), known, queue=queue, limits=limits)
-            console.print(
-                f"charter serving on http://{host}:{port} "
-                f"({len(known)} agent(s) startable{', runs queued' if queue else ''})"
-            )
-            uvicorn.run(application, host=host, port=port, log_level="warning")
-
-        guarded(go)
+        known = agent_files(list(agents or []))
+        limits = ServerLimits(
+            max_body=max_body, streams_per_token=max_streams, stream_idle_seconds=stream_idle
+        )
+        application = create_app(journal(), known, queue=queue, limits=limits)
+        console.print(
+            f"charter serving on http://{host}:{port} "
+            f"({len(known)} agent(s) startable{', runs queued' if queue else ''})"
+        )
+        uvicorn.run(application, host=host, port=port, log_level="warning")
 
     @app.command()
     def openapi() -> None:
@@ -105,6 +103,7 @@ def register(
         print(json.dumps(spec, indent=2, sort_keys=True))
 
     @tokens_app.command("create")
+    @guarded
     def create(
         name: Annotated[str, typer.Argument(help="Who the token acts as (journaled).")],
         role: Annotated[str, typer.Option(help="viewer, operator, approver or admin.")],
@@ -115,36 +114,32 @@ def register(
         """Create an API token and print it (once: only its hash is stored)."""
         from charter.server import TokenStore
 
-        def go() -> None:
-            info, secret = TokenStore(journal()).create(name, role, actor=actor_or_user(actor))
-            console.print(f"token {info.token_id} for {escape(info.name)} ({info.role}):")
-            print(secret)
-
-        guarded(go)
+        info, secret = TokenStore(journal()).create(name, role, actor=actor_or_user(actor))
+        console.print(f"token {info.token_id} for {escape(info.name)} ({info.role}):")
+        print(secret)
 
     @tokens_app.command("list")
+    @guarded
     def list_tokens() -> None:
         """List API tokens (never their secrets)."""
         from charter.server import TokenStore
 
-        def go() -> None:
-            table = Table(box=box.SIMPLE_HEAD, pad_edge=False)
-            for column in ("id", "name", "role", "created", "by", "revoked"):
-                table.add_column(column, no_wrap=True)
-            for t in TokenStore(journal()).tokens():
-                table.add_row(
-                    t.token_id,
-                    escape(t.name),
-                    t.role,
-                    t.created_at[:19],
-                    escape(t.created_by),
-                    (t.revoked_at or "")[:19],
-                )
-            console.print(table)
-
-        guarded(go)
+        table = Table(box=box.SIMPLE_HEAD, pad_edge=False)
+        for column in ("id", "name", "role", "created", "by", "revoked"):
+            table.add_column(column, no_wrap=True)
+        for t in TokenStore(journal()).tokens():
+            table.add_row(
+                t.token_id,
+                escape(t.name),
+                t.role,
+                t.created_at[:19],
+                escape(t.created_by),
+                (t.revoked_at or "")[:19],
+            )
+        console.print(table)
 
     @tokens_app.command("revoke")
+    @guarded
     def revoke(
         token_id: Annotated[str, typer.Argument(help="Token id (from `charter tokens list`).")],
         actor: Annotated[
@@ -154,10 +149,7 @@ def register(
         """Revoke an API token."""
         from charter.server import TokenStore
 
-        def go() -> None:
-            TokenStore(journal()).revoke(token_id, actor=actor_or_user(actor))
-            console.print(f"token {token_id} revoked")
-
-        guarded(go)
+        TokenStore(journal()).revoke(token_id, actor=actor_or_user(actor))
+        console.print(f"token {token_id} revoked")
 
     app.add_typer(tokens_app, name="tokens")

@@ -1,5 +1,5 @@
-"""The audit status of the API and dashboard: a whole walk once, then only what follows
-the newest signed checkpoint verified; what the signatures cover; admins walk it all."""
+"""The audit status the API and dashboard read: a whole walk once, then only what follows
+the newest signed checkpoint verified; what the signatures cover."""
 
 from __future__ import annotations
 
@@ -13,10 +13,9 @@ from sqlalchemy import text
 
 from charter import Journal, Runner, tool
 from charter.journal import JournalSigner
-from charter.server._queries import audit_status
 from charter.testing import ScriptedReasoner, call, make_agent, respond
+from charter.views._runs import audit_status
 from databases import fresh_url
-from server._support import Service
 from tampering import rewrite_chain_from
 
 
@@ -140,32 +139,3 @@ def test_a_record_added_to_a_finished_run_after_the_signature_is_named(
         (head + 1, first, "step.observed")
     ]
     assert second not in {e.run_id for e in status.unsigned_runs}
-
-
-def test_only_an_admin_may_walk_the_whole_journal_again(service: Service) -> None:
-    _run(service.journal)
-    url = "/api/audit/verify"
-
-    viewer = service.client.get(url, params={"full": "true"}, headers=service.auth("viewer"))
-    admin = service.client.get(url, params={"full": "true"}, headers=service.auth("admin"))
-    usual = service.client.get(url, headers=service.auth("viewer"))
-
-    assert viewer.status_code == 403
-    assert admin.status_code == 200 and admin.json()["full"] is True
-    assert usual.status_code == 200 and usual.json()["full"] is False
-    assert "are covered by a signature made" in usual.json()["coverage"]
-
-
-def test_the_audit_page_says_what_the_signatures_cover(service: Service) -> None:
-    _run(service.journal)
-    (checkpoint,) = service.journal.checkpoints()
-    _run(service.journal, 2)
-    with service.journal.engine.begin() as conn:
-        conn.execute(text("DELETE FROM journal_checkpoints WHERE seq > :s"), {"s": checkpoint.seq})
-    service.client.post("/login", data={"token": service.tokens["viewer"]})
-
-    page = service.client.get("/audit").text
-
-    assert f"Records 1\N{EN DASH}{checkpoint.seq} are covered by a signature made" in page
-    assert "finished runs have records beyond the last signature" in page
-    assert "protected by the chain alone" in page

@@ -8,7 +8,8 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.console import Console
 
-from charter._cli_controls import actor_or_user
+from charter.cli._controls import actor_or_user
+from charter.cli._errors import guarded
 from charter.errors import ConfigError
 
 if TYPE_CHECKING:  # `charter --help` loads no database layer
@@ -19,12 +20,12 @@ def register(
     runs_app: typer.Typer,
     console: Console,
     journal: Callable[[], Journal],
-    guarded: Callable[[Callable[[], None]], None],
     resolve_run_id: Callable[[Journal, str], str],
 ) -> None:
     """Add ``resolve`` to ``runs_app``."""
 
     @runs_app.command("resolve")
+    @guarded
     def resolve_command(
         run_id: Annotated[str, typer.Argument(help="Run id (a unique prefix will do).")],
         step: Annotated[int, typer.Argument(help="The step whose write is in doubt.")],
@@ -49,16 +50,13 @@ def register(
         """
         from charter.runtime._ledger import resolve_in_doubt
 
-        def go() -> None:
-            if happened is None:
-                raise ConfigError("say what you found: --happened or --did-not-happen")
-            store = journal()
-            full_id = resolve_run_id(store, run_id)
-            outcome = "happened" if happened else "did_not_happen"
-            resolve_in_doubt(store, full_id, step, outcome, actor=actor_or_user(actor), note=note)
-            console.print(f"step {step} of run {full_id}: {outcome.replace('_', ' ')}")
-
-        guarded(go)
+        if happened is None:
+            raise ConfigError("say what you found: --happened or --did-not-happen")
+        store = journal()
+        full_id = resolve_run_id(store, run_id)
+        outcome = "happened" if happened else "did_not_happen"
+        resolve_in_doubt(store, full_id, step, outcome, actor=actor_or_user(actor), note=note)
+        console.print(f"step {step} of run {full_id}: {outcome.replace('_', ' ')}")
 
 
 def replayed_start(console: Console, journal: Journal, run_id: str, *, started: bool) -> int:

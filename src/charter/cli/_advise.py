@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from charter.cli._errors import guarded
 from charter.errors import CharterError
 
 if TYPE_CHECKING:  # the advisor's models load when a command runs, not with every command
@@ -167,11 +168,11 @@ def register(
     app: typer.Typer,
     console: Console,
     journal: Callable[[], Journal],
-    guarded: Callable[[Callable[[], None]], None],
 ) -> None:
     """Add ``charter advise`` to ``app`` (the CLI's helpers are passed in)."""
 
     @app.command("advise")
+    @guarded
     def advise_command(
         workflow_file: Annotated[
             Path | None,
@@ -191,27 +192,24 @@ def register(
         savings, ROI and payback against doing the work by hand.
         """
 
-        def go() -> None:
-            from charter.advisor import advise, load_workflow, measure
+        from charter.advisor import advise, load_workflow, measure
 
-            workflow = load_workflow(workflow_file) if workflow_file is not None else None
-            measured = None
-            if agent is not None:  # before any question: an unknown agent is an error
-                store = journal()
-                try:
-                    measured = measure(store, agent)
-                finally:
-                    store.close()
-                if measured.runs == 0:
-                    raise CharterError(
-                        f"no runs of agent {agent!r} in the journal; `charter runs` lists runs"
-                    )
-            if workflow is None:
-                workflow = ask_workflow(err=as_json)
-            advice = advise(workflow, measured)
-            if as_json:
-                print(advice.model_dump_json(indent=2))
-            else:
-                print_advice(console, advice)
-
-        guarded(go)
+        workflow = load_workflow(workflow_file) if workflow_file is not None else None
+        measured = None
+        if agent is not None:  # before any question: an unknown agent is an error
+            store = journal()
+            try:
+                measured = measure(store, agent)
+            finally:
+                store.close()
+            if measured.runs == 0:
+                raise CharterError(
+                    f"no runs of agent {agent!r} in the journal; `charter runs` lists runs"
+                )
+        if workflow is None:
+            workflow = ask_workflow(err=as_json)
+        advice = advise(workflow, measured)
+        if as_json:
+            print(advice.model_dump_json(indent=2))
+        else:
+            print_advice(console, advice)

@@ -18,7 +18,8 @@ from charter.agent import Agent
 from charter.journal import JournalSigner, canonical_json
 from charter.runtime import Controls
 from charter.runtime._rollback import rollback
-from charter.server._queries import (
+from charter.testing import ScriptedReasoner, ScriptExhaustedError, call, make_agent, respond
+from charter.views._runs import (
     RUN_STATUSES,
     RunSummary,
     ToolInfo,
@@ -32,7 +33,6 @@ from charter.server._queries import (
     tools_inventory,
     violations,
 )
-from charter.testing import ScriptedReasoner, ScriptExhaustedError, call, make_agent, respond
 from databases import fresh_url
 
 undone: list[int] = []

@@ -1,0 +1,580 @@
+"""Govern the calls of an agent loop charter does not run.
+
+An integration (another framework's agent, an MCP client, a plain Python loop) keeps its
+own loop and runs its own tools; around each tool call it asks charter, and tells charter
+what happened::
+
+    from charter import Journal, load_agent
+    from charter.governance import GovernedRun
+
+    with GovernedRun.open(Journal("sqlite:///charter.db"), load_agent("agent.yaml"),
+                          goal="refund order 1042 if policy allows") as run:
+        verdict = run.govern("refund_order", {"order_id": 1042})
+        if verdict.runs:
+            run.record(verdict, result=refund_order(1042))   # the caller runs the tool
+        elif verdict.verdict == "ask":
+            verdict = run.wait_for_approval(timeout=600)      # or come back later: resume
+        run.finish(answer="refunded")
+
+Every call goes through the same pipeline as charter's own run loop (the run's lease
+claimed, arguments labelled, one decision, the decision journaled, the effect and the
+observation journaled with the output's labels), so the run has the same records,
+receipts, controls, budgets, labels, traces and idempotency keys as a native run:
+the dashboard, ``charter audit verify``, rollback, ``runs replay`` and ``policy explain``
+work on it unchanged.
+
+Tools may be ordinary charter tools or :func:`~charter.tools.declared_tool`\\ s: a name,
+a JSON schema of the arguments (optional) and a contract, with no callable.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from types import TracebackType
+from typing import Any, Self
+
+from charter.agent import Agent
+from charter.errors import RunStateError
+from charter.journal import Journal
+from charter.journal._lease import Lease, claim
+from charter.policy import BudgetMeter
+from charter.reasoners._base import FinalAnswer, Observation, RunContext, ToolCall, Usage
+from charter.runtime._anomaly import JournalRateLimiter
+from charter.runtime._approvals import ApprovalRequest
+from charter.runtime._governor import Governed
+from charter.runtime._history import (
+    check_owner,
+    history,
+    interrupted_write,
+    rebuild,
+    run_state,
+    waiting_record,
+)
+from charter.runtime._ledger import Doubt, call_identity, target_of
+from charter.runtime._provenance import RunLabels
+from charter.runtime._run import Run, Step
+from charter.runtime._runner import Runner
+from charter.runtime._session import (
+    Session,
+    action_json,
+    active_seconds,
+    finish_payload,
+    new_run_id,
+)
+
+__all__ = ["CallVerdict", "GovernedRun"]
+
+CALLER = "caller"
+"""``run.started``'s ``governed_by`` for a run its caller drives (charter's own run loop
+never resumes or recovers it)."""
+
+
+@dataclass(frozen=True, slots=True)
+class CallVerdict:
+    """Charter's answer on one proposed call."""
+
+    run_id: str
+    step: int
+    """The run's step this call is (its decision, effect and observation are journaled
+    under it)."""
+    tool: str
+    args: dict[str, Any]
+    """The arguments as validated (what the caller must run, exactly)."""
+    verdict: str
+    """``allow``, ``deny``, ``ask``, ``simulate``, or ``invalid`` (an unknown tool or
+    arguments its schema rejects: nothing was decided)."""
+    rules: tuple[str, ...] = ()
+    """Every rule that matched."""
+    reason: str = ""
+    labels: dict[str, dict[str, str]] = field(default_factory=lambda: {})
+    """Each argument's information-flow label (``trust``, ``confidentiality``)."""
+    idempotency_key: str | None = None
+    """The key to pass to the tool's backend when the call runs."""
+    approval: ApprovalRequest | None = None
+    """The approval request journaled for an ``ask``."""
+    approver: str | None = None
+    """Who approved the call, when it runs on an approval's receipt."""
+    observation: Observation | None = None
+    """What the model should be told when the call does not run."""
+
+    @property
+    def runs(self) -> bool:
+        """Whether the caller may run the call now (then :meth:`GovernedRun.record` it)."""
+        return self.idempotency_key is not None
+
+
+class GovernedRun:
+    """A governed run whose calls its caller executes. Build it with :meth:`open` or
+    :meth:`resume`; it holds the run's lease until :meth:`finish` or :meth:`close`.
+
+    Raises (any method): :class:`~charter.errors.LeaseLostError` once another process
+    took the run over (nothing more is journaled for this process).
+    """
+
+    def __init__(self, runner: Runner, session: Session, lease: Lease) -> None:
+        self._runner = runner
+        self._session = session
+        self._stack = contextlib.ExitStack()
+        self._stack.enter_context(lease.held())
+        session.lease = lease
+        session.limiter = JournalRateLimiter(
+            runner.journal, session.agent.name, runner.approvals.clock
+        )
+        self._pending: tuple[Step, Governed] | None = None
+        self._usage = Usage()
+        self._model = ""
+
+    @property
+    def run_id(self) -> str:
+        """The run's id (resume it by this id in another process)."""
+        return self._session.run.run_id
+
+    @property
+    def run(self) -> Run:
+        """The run as it stands (status, steps, tokens, outcome once finished)."""
+        return self._session.run
+
+    @classmethod
+    def open(
+        cls,
+        journal: Journal,
+        agent: Agent,
+        goal: str,
+        *,
+        actor: str = "",
+        owner: str = "governance",
+    ) -> GovernedRun:
+        """Start a governed run of ``agent`` on ``goal`` (trusted input), claiming its
+        lease; its ``run.started`` names the agent's version and charter, as a native
+        run's does."""
+        runner = Runner(journal, owner=owner)
+        run = Run(run_id=new_run_id(), agent=agent.name, goal=goal)
+        session = Session(
+            agent,
+            run,
+            RunContext(goal, agent.instructions, agent.tools(), run_id=run.run_id),
+            BudgetMeter(agent.charter.budgets),
+            RunLabels(goal),
+            actor,
+        )
+        lease = Lease.new(
+            journal.engine, run.run_id, owner=owner, actor=actor, ttl=runner.lease_ttl
+        )
+        governed = cls(runner, session, lease)
+        session.record(
+            "run.started",
+            agent.manifest(session.version_id)
+            | {"goal": goal, "actor": actor, "governed_by": CALLER},
+        )
+        runner.governor.scope_run(session)
+        runner.governor.record_policy(session)
+        runner.governor.flush(session)
+        return governed
+
+    @classmethod
+    def resume(
+        cls,
+        journal: Journal,
+        agent: Agent,
+        run_id: str,
+        *,
+        actor: str = "",
+        owner: str = "governance",
+    ) -> GovernedRun:
+        """Take up run ``run_id`` in this process (claiming its lease). A run that waited
+        for an approval now decided continues with :meth:`approved_call`.
+
+        Raises:
+            RunNotFoundError: no such run.
+            RunOwnedError: another live process holds the run.
+            RunStateError: the run finished, belongs to another agent, or waits for an
+                approval not yet decided.
+        """
+        history(journal, run_id)
+        runner = Runner(journal, owner=owner)
+        lease = claim(journal.engine, run_id, owner=owner, actor=actor, ttl=runner.lease_ttl)
+        try:
+            records = history(journal, run_id)
+            check_owner(records, agent)
+            state = run_state(records)
+            if state == "finished":
+                raise RunStateError(f"run {run_id} finished; open a new run")
+            session = rebuild(agent, records, actor)
+            waiting = waiting_record(records)
+            if waiting is not None:
+                request_id = str(waiting.payload["request_id"])
+                if runner.approvals.get(request_id).status == "pending":
+                    raise RunStateError(
+                        f"run {run_id} waits for approval {request_id}; "
+                        f"`charter approvals approve {request_id}` or `deny` it first"
+                    )
+                session.run.status, session.run.waiting_for = "waiting", request_id
+        except BaseException:
+            lease.release()
+            raise
+        runner.governor.journaled_policies.add(str(records[0].payload["charter"]["policy"]))
+        governed = cls(runner, session, lease)
+        runner.governor.record_policy(session)
+        interrupted = interrupted_write(records) if waiting is None else None
+        if interrupted is not None:
+            governed._unrecorded(*interrupted)
+        return governed
+
+    def _unrecorded(self, step_index: int, tool_name: str) -> None:
+        """A call allowed before the caller's process stopped, its result never recorded:
+        a write's effect is unknown, so it is journaled in doubt (its target blocked by
+        rule ``effect.in_doubt`` until ``charter runs resolve``); a read is an error."""
+        session = self._session
+        step = next(s for s in session.run.steps if s.index == step_index)
+        call = step.action
+        assert isinstance(call, ToolCall)
+        found = session.agent.inventory.get(tool_name)
+        args = found.validate_args(call.args).model_dump(mode="json")
+        identity = call_identity(found, args)
+        key = session.ledger.key(self.run_id, step_index, identity)
+        why = (
+            f"the caller's process stopped after {tool_name} (step {step_index}) was allowed "
+            "and before its result was recorded"
+        )
+        effect: dict[str, Any] = {"step": step_index, "tool": tool_name, "agent": found.name}
+        effect["agent"] = session.agent.name
+        if found.contract.side_effect == "read":
+            effect |= {"status": "error", "error": why, "us": 0}
+        else:
+            session.ledger.in_doubt(
+                Doubt(step_index, found.name, target_of(found, args), identity, key)
+            )
+            effect |= {"status": "in_doubt", "in_doubt": True, "error": why}
+            effect["idempotency_key"] = key
+        session.record("step.effect", effect)
+        self._runner.governor.observed(session, step, call, Observation("error", why))
+
+    def report_usage(
+        self, *, prompt_tokens: int = 0, completion_tokens: int = 0, model: str = ""
+    ) -> None:
+        """Count model usage since the last call against the run's budgets; it is
+        journaled with the next proposed call (or the finish)."""
+        if prompt_tokens < 0 or completion_tokens < 0:
+            raise ValueError("token counts cannot be negative")
+        self._usage = Usage(
+            self._usage.prompt_tokens + prompt_tokens,
+            self._usage.completion_tokens + completion_tokens,
+        )
+        self._model = model or self._model
+
+    def govern(
+        self,
+        tool: str,
+        args: Mapping[str, Any],
+        arg_sources: Mapping[str, Sequence[int]] | None = None,
+    ) -> CallVerdict:
+        """Decide a proposed call of ``tool`` with ``args`` and journal the decision.
+
+        Args:
+            tool: the tool's name (one of the agent's tools, or a declared tool).
+            args: the arguments the model proposed.
+            arg_sources: for each argument, the steps whose outputs it came from (value
+                provenance); default: every argument counts as the whole context.
+
+        Returns the verdict; when it :attr:`~CallVerdict.runs`, run the call exactly as
+        validated and :meth:`record` what happened before governing another.
+
+        Raises:
+            RunStateError: the run finished or waits for an approval, or the previous
+                call that may run was not recorded.
+        """
+        session = self._open_for("govern a call")
+        if self._pending is not None:
+            raise RunStateError(
+                f"step {self._pending[0].index} of run {self.run_id} "
+                f"({self._pending[1].call.tool.name}) may run but was not recorded; "
+                "record its result or error first"
+            )
+        run, meter, governor = session.run, session.meter, self._runner.governor
+        controls = self._runner.controls.state()
+        call = ToolCall(tool, dict(args))
+        stopped = self._stopped(session)
+        if stopped is not None:
+            return stopped
+        step = self._propose(session, call, arg_sources)
+        if governor.paused(session, controls):
+            return self._end_stopped(session, step, call)
+        governed = governor.govern(session, step, call, controls, None)
+        if isinstance(governed, Governed):
+            self._pending = (step, governed)
+            return self._verdict(step, call, governed=governed)
+        if governed is None:  # an approval was requested: the run waits
+            session.record(
+                "run.waiting",
+                {"request_id": run.waiting_for, "active_seconds": active_seconds(meter)},
+            )
+            governor.flush(session, checkpoint=True)
+            request = self._runner.approvals.get(str(run.waiting_for)).request
+            return self._verdict(step, call, approval=request)
+        governor.observed(session, step, call, governed)
+        if run.status != "running":  # an anomaly playbook stopped the run
+            return self._end_stopped(session, step, call, observation=governed)
+        return self._verdict(step, call, observation=governed)
+
+    def record(
+        self, verdict: CallVerdict, *, result: Any = None, error: str | None = None
+    ) -> Observation:
+        """Journal what the call ``verdict`` let run did: its ``result`` (JSON-ready), or
+        the ``error`` it raised. Returns the observation to give the model (a secret
+        output is withheld from it and from the journal).
+
+        Raises:
+            RunStateError: no call of this run awaits a result at that step (never
+                governed, denied, or already recorded).
+        """
+        session = self._open_for("record a call")
+        pending = self._pending
+        if pending is None or pending[0].index != verdict.step or verdict.run_id != self.run_id:
+            awaited = "none does" if pending is None else f"step {pending[0].index} does"
+            raise RunStateError(
+                f"run {self.run_id}: no governed call awaits a result at step {verdict.step} "
+                f"({awaited}); govern a call, then record it once"
+            )
+        step, governed = pending
+        if error is not None:
+            observation = Observation("error", error)
+            effect: dict[str, Any] = {"status": "error", "error": error, "us": 0}
+        else:
+            observation = Observation("ok", result)
+            effect = {"status": "ok", "result": result, "us": 0}
+        self._pending = None
+        observation = self._runner.governor.record_effect(
+            session, step, governed, observation, effect
+        )
+        call = step.action
+        assert isinstance(call, ToolCall)
+        self._runner.governor.observed(session, step, call, observation)
+        return observation
+
+    def wait_for_approval(self, timeout: float, *, poll: float = 0.5) -> CallVerdict:
+        """Block until the run's approval request is decided (in any process: the CLI,
+        the API, the dashboard) or ``timeout`` seconds pass, then return the call as
+        re-governed (see :meth:`approved_call`).
+
+        Raises:
+            RunStateError: the run is not waiting, or the request is still undecided at
+                the timeout.
+        """
+        session = self._session
+        if session.run.status != "waiting" or session.run.waiting_for is None:
+            raise RunStateError(f"run {self.run_id} is not waiting for an approval")
+        request_id = session.run.waiting_for
+        deadline = time.monotonic() + timeout
+        while self._runner.approvals.get(request_id).status == "pending":
+            if time.monotonic() >= deadline:
+                raise RunStateError(
+                    f"approval {request_id} of run {self.run_id} is still undecided after "
+                    f"{timeout:g}s; wait again, or close and resume the run later"
+                )
+            time.sleep(poll)
+        return self.approved_call()
+
+    def approved_call(self) -> CallVerdict:
+        """The call the run waited for, governed again now that its request is decided:
+        it runs only if the signed receipt matches exactly this call (run, step, tool,
+        arguments, policy version) and the charter still allows it; otherwise it is
+        denied, with the rule that refused it.
+
+        Raises:
+            RunStateError: the run is not waiting for a decided request.
+        """
+        session = self._session
+        run = session.run
+        request_id = run.waiting_for
+        if run.status != "waiting" or request_id is None:
+            raise RunStateError(f"run {self.run_id} is not waiting for an approval")
+        state = self._runner.approvals.get(request_id)
+        if state.status == "pending":
+            raise RunStateError(f"approval {request_id} of run {self.run_id} is still undecided")
+        run.status, run.waiting_for = "running", None
+        session.record("run.resumed", {"request_id": request_id, "actor": session.actor})
+        step = run.steps[-1]
+        call = step.action
+        assert isinstance(call, ToolCall)
+        controls = self._runner.controls.state()
+        if self._runner.governor.paused(session, controls):
+            return self._end_stopped(session, step, call)
+        governed = self._runner.governor.govern(session, step, call, controls, state.request)
+        if isinstance(governed, Governed):
+            self._pending = (step, governed)
+            approver = state.receipt.approver if state.receipt is not None else None
+            return self._verdict(step, call, governed=governed, approver=approver)
+        observation = governed or Observation("denied", "not approved")
+        self._runner.governor.observed(session, step, call, observation)
+        return self._verdict(step, call, observation=observation)
+
+    def finish(self, answer: str | None = None, *, error: str | None = None) -> Run:
+        """End the run with the final ``answer`` (completed) or the ``error`` that ended
+        it (failed); its outcome is computed as a native run's, its record signed when
+        the journal has a key, and the lease released.
+
+        Raises:
+            RunStateError: the run already finished, or a call that may run was not
+                recorded.
+        """
+        session = self._open_for("finish the run", waiting_ok=True)
+        if self._pending is not None:
+            raise RunStateError(
+                f"step {self._pending[0].index} of run {self.run_id} may run but was not "
+                "recorded; record its result or error before finishing"
+            )
+        run = session.run
+        if error is not None:
+            run.status, run.error = "failed", error
+        else:
+            step = self._propose(session, FinalAnswer(answer or ""), None)
+            kept = self._runner.governor.check_answer(session, step, answer or "")
+            run.status, run.answer = "completed", kept
+        return self._end(session)
+
+    def close(self) -> None:
+        """Stop governing in this process without finishing the run (e.g. to resume it
+        elsewhere once an approval is decided): the lease is released."""
+        with contextlib.suppress(Exception):
+            if self._session.pending:
+                self._runner.governor.flush(self._session)
+        self._stack.close()
+        self._runner.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if exc is not None and self._session.run.status in ("running", "waiting"):
+            with contextlib.suppress(Exception):
+                self._pending = None
+                self.finish(error=f"{type(exc).__name__}: {exc}")
+        self.close()
+
+    # --- the steps shared by govern, approved_call and finish ---
+
+    def _open_for(self, what: str, *, waiting_ok: bool = False) -> Session:
+        run = self._session.run
+        if run.status == "waiting" and not waiting_ok:
+            raise RunStateError(
+                f"cannot {what}: run {self.run_id} waits for approval {run.waiting_for}; "
+                "wait_for_approval() or approved_call() first"
+            )
+        if run.status not in ("running", "waiting"):
+            raise RunStateError(f"cannot {what}: run {self.run_id} is {run.status}")
+        return self._session
+
+    def _propose(
+        self,
+        session: Session,
+        action: ToolCall | FinalAnswer,
+        sources: Mapping[str, Sequence[int]] | None,
+    ) -> Step:
+        meter, usage = session.meter, self._usage
+        self._usage = Usage()
+        meter.steps += 1
+        cost = meter.charge_tokens(
+            self._model, usage.prompt_tokens, usage.completion_tokens, session.agent.charter.prices
+        )
+        kept = (
+            None if sources is None else {k: tuple(int(s) for s in v) for k, v in sources.items()}
+        )
+        step = Step(meter.steps, action, usage, sources=kept)
+        session.run.steps.append(step)
+        session.record(
+            "step.proposed",
+            {
+                "step": step.index,
+                "action": action_json(action),
+                "tokens": {"prompt": usage.prompt_tokens, "completion": usage.completion_tokens},
+                "model": self._model,
+            }
+            | ({"cost_usd": round(cost, 8)} if cost else {}),
+        )
+        return step
+
+    def _stopped(self, session: Session) -> CallVerdict | None:
+        """A budget that ran out stops the run before the call is proposed."""
+        breach = session.meter.breach()
+        if breach is None:
+            return None
+        rule, message = breach
+        session.record("budget.exceeded", {"rule": rule, "reason": message})
+        session.run.status, session.run.error = "stopped", message
+        self._end(session)
+        return CallVerdict(self.run_id, session.meter.steps, "", {}, "deny", (rule,), message)
+
+    def _end_stopped(
+        self, session: Session, step: Step, call: ToolCall, observation: Observation | None = None
+    ) -> CallVerdict:
+        self._end(session)
+        reason = session.run.error or "the run was stopped"
+        decision = step.decision
+        rules = (
+            decision.rules
+            if decision is not None and decision.verdict == "deny"
+            else ("control.stopped",)
+        )
+        return CallVerdict(
+            self.run_id,
+            step.index,
+            call.tool,
+            dict(call.args),
+            "deny",
+            rules,
+            reason,
+            observation=observation or Observation("denied", reason),
+        )
+
+    def _end(self, session: Session) -> Run:
+        run = session.run
+        session.record("run.finished", finish_payload(session))
+        self._runner.governor.flush(session, checkpoint=True, release=True)
+        for hook in self._runner.after_run:
+            hook(session)
+        self._stack.close()
+        return run
+
+    def _verdict(
+        self,
+        step: Step,
+        call: ToolCall,
+        *,
+        governed: Governed | None = None,
+        approval: ApprovalRequest | None = None,
+        observation: Observation | None = None,
+        approver: str | None = None,
+    ) -> CallVerdict:
+        decision = step.decision
+        args = dict(call.args) if governed is None else governed.call.args
+        labels = {
+            name: {"trust": label.trust, "confidentiality": label.confidentiality}
+            for name, label in (step.labels or {}).items()
+        }
+        verdict = "invalid" if decision is None else decision.verdict
+        if governed is not None and governed.verdict.simulate:
+            verdict = "simulate"
+        return CallVerdict(
+            self.run_id,
+            step.index,
+            call.tool,
+            args,
+            verdict,
+            () if decision is None else decision.rules,
+            str(observation.content)
+            if decision is None and observation
+            else (decision.reason if decision else ""),
+            labels,
+            None if governed is None else governed.key,
+            approval,
+            approver,
+            observation,
+        )

@@ -1,0 +1,63 @@
+"""Opening a journal's database: SQLite pragmas, read-only file URIs, URLs for messages."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+
+from charter.errors import JournalError
+
+
+def safe_url(url: str) -> str:
+    """``url`` with its password hidden, for messages."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return "<unparseable URL>"
+
+
+def sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    # WAL lets readers (the dashboard, `charter show`) run beside the writer; NORMAL sync
+    # survives a process crash, which is the failure the journal must outlive.
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA busy_timeout=10000")
+    cursor.close()
+
+
+def sqlite_read_only_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    # No journal_mode here: switching it is a write. query_only refuses writes even if
+    # the connection could make them.
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA busy_timeout=10000")
+    cursor.execute("PRAGMA query_only=1")
+    cursor.close()
+
+
+def read_only_file(url: str, database: str | None) -> str:
+    """The ``mode=ro`` URI of an existing, non-empty SQLite journal file.
+
+    Raises:
+        JournalError: there is no file there, or it is empty (SQLite would otherwise
+            create it, or treat it as a new database).
+    """
+    if database in (None, "", ":memory:"):
+        raise JournalError(f"an in-memory journal ({safe_url(url)}) has nothing to read")
+    path = Path(database)
+    hint = "check CHARTER_HOME or CHARTER_DATABASE_URL (`charter run` or `charter demo` creates it)"
+    try:
+        size = path.stat().st_size
+    except FileNotFoundError:
+        raise JournalError(f"no journal at {path}: the file does not exist; {hint}") from None
+    except OSError as exc:
+        raise JournalError(f"cannot open journal at {path}: {exc.strerror or exc}") from exc
+    if path.is_dir():
+        raise JournalError(f"no journal at {path}: it is a directory; {hint}")
+    if size == 0:
+        raise JournalError(f"no journal at {path}: the file is empty; {hint}")
+    return f"sqlite:///file:{quote(str(path))}?mode=ro&uri=true"

@@ -1,0 +1,179 @@
+"""The whole decision on one proposed call, made in one place.
+
+:func:`decide` takes a call (a known tool, its validated arguments and their labels) and
+the state it is decided in (operator controls, the run's completed and in-doubt writes,
+the rate-limit and anomaly windows, the approval presented for it) and returns one
+:class:`Verdict` with every rule that matched. Nothing here writes: the state is passed
+in, so the live run, ``charter runs replay`` (which rebuilds the state from the journal as
+it stood at the step) and the governance API decide alike.
+
+The order, strongest first: the charter's rules and flows with revocation, the repeat
+rule and rate limits (:meth:`charter.agent.Agent.govern`); the run's task scope, fixed
+from its goal when it started (``scope.tool``, ``scope.args``); a write whose target is in
+doubt; supervision by an operator, then the supervised rollout phase (an allowed write
+asks); the shadow phase or a ``simulate`` rule (a write is only simulated); the approval
+receipt for an ``ask``; the anomaly rules a call or a denial makes fire.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from charter.agent import Agent
+from charter.policy import AnomalyRule, CallLimiter, Decision, Label, Phase
+from charter.policy._scope import TaskScope
+from charter.runtime._anomaly import AnomalyWatch
+from charter.runtime._approvals import Receipt, ReceiptProblem
+from charter.runtime._controls import ControlState
+from charter.runtime._ledger import (
+    EffectLedger,
+    call_identity,
+    in_doubt_denial,
+    recognises_retry,
+    target_of,
+)
+from charter.tools import Tool
+
+BUILT_IN_RULES = frozenset(
+    {
+        "inventory.revoked",
+        "inventory.unknown",
+        "charter.repeat_writes",
+        "effect.in_doubt",
+        "control.supervised",
+        "rollout.supervised",
+        "policy.error",
+        "scope.tool",
+        "scope.args",
+    }
+)
+"""Rule ids the runtime applies itself (configured by the charter or an operator);
+``flow.*``, ``rate_limits.*``, ``anomaly.*`` and ``budget.*`` ids are built in too."""
+
+
+@dataclass(frozen=True, slots=True)
+class ProposedCall:
+    """One call to decide: a known tool and its validated, JSON-ready arguments."""
+
+    step: int
+    """The run's step that proposes it."""
+    tool: Tool
+    args: dict[str, Any]
+    labels: Mapping[str, Label] = field(default_factory=lambda: {})
+    """Each argument's information-flow label (unlabelled: trusted, internal)."""
+
+    @property
+    def writes(self) -> bool:
+        """Whether the call has a side effect (``write`` or ``external``)."""
+        return self.tool.contract.side_effect != "read"
+
+    @property
+    def identity(self) -> str:
+        """The call's canonical identity (tool and arguments), as the ledger keys it."""
+        return call_identity(self.tool, self.args)
+
+
+@dataclass(slots=True)
+class CallState:
+    """Everything besides the call that its decision depends on."""
+
+    agent: Agent
+    run_id: str
+    version_id: str
+    """The agent version the run belongs to (rollout phases are per version)."""
+    controls: ControlState
+    ledger: EffectLedger = field(default_factory=EffectLedger)
+    """The run's idempotency keys and in-doubt writes."""
+    completed: set[str] = field(default_factory=lambda: set[str]())
+    """Identities of the run's writes that took effect (the repeat rule)."""
+    limiter: CallLimiter | None = None
+    """Counts calls against rate limits (default: the agent's in-process limiter)."""
+    anomalies: AnomalyWatch | None = None
+    """The agent's recent activity; None checks no anomaly rule."""
+    calls: Sequence[str] = ()
+    """Tools the run called so far, in order (sequence anomalies)."""
+    fired: frozenset[str] | set[str] = frozenset()
+    """Anomaly rules that already fired in this run."""
+    receipt: Receipt | ReceiptProblem | None = None
+    """The checked approval presented for this call, if it is the approved call."""
+    scope: TaskScope | None = None
+    """The run's task scope (journaled as ``run.scoped``); None: no task scope."""
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """The complete decision on one call."""
+
+    decision: Decision
+    """The verdict, every matched rule id, the reason and the policy version."""
+    phase: Phase
+    """The agent version's rollout phase when decided."""
+    simulate: bool = False
+    """The call is journaled as simulated and not executed (shadow phase, ``simulate``)."""
+    receipt: Receipt | ReceiptProblem | None = None
+    """For an ``ask`` with an approval presented: the receipt, or why it is refused."""
+    fired: tuple[AnomalyRule, ...] = ()
+    """Anomaly rules that fired deciding this call (their playbooks are the caller's)."""
+
+    @property
+    def runs(self) -> bool:
+        """Whether the call may be executed now."""
+        if self.simulate:
+            return False
+        if self.decision.verdict == "ask":
+            return isinstance(self.receipt, Receipt)
+        return self.decision.allowed
+
+
+def decide(call: ProposedCall, state: CallState) -> Verdict:
+    """The whole decision on ``call`` in ``state`` (see the module docstring)."""
+    agent, tool, args = state.agent, call.tool, call.args
+    charter = agent.charter
+    controls = state.controls
+    phase = controls.phase_of(agent.name, state.version_id) or charter.phase
+    decision = agent.govern(
+        tool,
+        args,
+        repeat=call.writes and call.identity in state.completed,
+        revoked=controls.revocation(tool.name, agent.name),
+        labels=call.labels,
+        limiter=state.limiter,
+        phase=phase,
+    )
+    if state.scope is not None:
+        decision = state.scope.govern(tool, args, decision)
+    doubt = state.ledger.blocking(target_of(tool, args)) if call.writes else None
+    if doubt is not None and doubt.call == call.identity and recognises_retry(tool):
+        doubt = None  # the same call under the same key: the tool makes it once
+    supervised = controls.supervision(agent.name)
+    if doubt is not None and decision.verdict != "deny":
+        decision = in_doubt_denial(state.run_id, doubt, decision.policy)
+    elif supervised is not None and decision.allowed and call.writes:
+        why = f"agent {agent.name!r} is supervised: {supervised}"
+        decision = Decision("ask", ("control.supervised",), why, decision.policy)
+    elif phase == "supervised" and decision.allowed and call.writes:
+        why = f"version {state.version_id} of {agent.name!r} is in the supervised phase"
+        decision = Decision("ask", ("rollout.supervised",), why, decision.policy)
+    # Shadow phase: the charter decides as ever, but a write it would allow (or ask
+    # about) is only simulated; a `simulate` rule does the same in any phase.
+    if decision.verdict == "simulate" or (
+        phase == "shadow" and call.writes and decision.verdict in ("allow", "ask")
+    ):
+        return Verdict(decision, phase, simulate=True)
+    watch, rules = state.anomalies, charter.anomalies
+    if decision.verdict == "ask":
+        if not isinstance(state.receipt, Receipt):
+            return Verdict(decision, phase, receipt=state.receipt)
+    elif not decision.allowed:
+        fired = watch.on_denial(agent.name, rules) if watch is not None and rules else []
+        return Verdict(decision, phase, fired=tuple(fired))
+    if watch is None or not rules:
+        return Verdict(decision, phase, receipt=state.receipt)
+    fired = watch.on_call(agent.name, rules, tool.name, state.calls, set(state.fired))
+    blocked = tuple(f"anomaly.{r.id}" for r in fired if set(r.playbook) - {"notify"})
+    if blocked:
+        reason = f"stopped by anomaly playbook (rule {', '.join(blocked)})"
+        decision = Decision("deny", (*decision.rules, *blocked), reason, decision.policy)
+    return Verdict(decision, phase, receipt=state.receipt, fired=tuple(fired))

@@ -1,0 +1,489 @@
+"""The governed call: one pipeline for every proposed call, whoever proposes it.
+
+label → decide → journal the decision → (the caller acts) → journal the effect and the
+observation. :class:`Governor` is that pipeline; the run loop (:mod:`._runner`) and the
+governance API (:mod:`charter.governance`) are its callers, each holding the run's lease
+(every record is fenced by it). The decision itself is :func:`._decide.decide`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import time
+from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import BaseModel
+
+from charter.errors import (
+    JournalError,
+    UnknownToolError,
+)
+from charter.journal import Journal, canonical_json
+from charter.policy import AnomalyRule, Decision, Label, Phase
+from charter.policy._answer import check_run_answer
+from charter.policy._scope import derive_scope
+from charter.reasoners._base import (
+    Observation,
+    ToolCall,
+    Turn,
+)
+from charter.runtime._anomaly import AnomalyWatch
+from charter.runtime._approvals import ApprovalRequest, Approvals, ReceiptProblem
+from charter.runtime._controls import CONTROL_RUN, ControlState
+from charter.runtime._decide import CallState, ProposedCall, Verdict, decide
+from charter.runtime._history import history
+from charter.runtime._hooks import StepHook, step_hooks
+from charter.runtime._ledger import (
+    RESOLVED,
+    retried_payload,
+)
+from charter.runtime._outbox import Outbox, notification
+from charter.runtime._run import Step
+from charter.runtime._session import RecordListener, Session
+from charter.tools import Tool, ToolArgumentsError, preview_call
+
+
+@dataclass(slots=True)
+class Governed:
+    """A call the charter lets run now: what the caller executes, and under which key."""
+
+    call: ProposedCall
+    verdict: Verdict
+    validated: BaseModel
+    """The tool's validated arguments."""
+    key: str
+    """The call's idempotency key (see :mod:`._ledger`)."""
+
+
+class Governor:
+    """Governs the calls of runs in one journal, and journals what they did.
+
+    Args:
+        journal: where every record goes.
+        approvals: approval requests and receipts.
+        anomalies: the agents' recent activity, for anomaly rules.
+        on_record: called with each record once it is durably stored.
+    """
+
+    def __init__(
+        self,
+        journal: Journal,
+        approvals: Approvals,
+        anomalies: AnomalyWatch,
+        *,
+        on_record: RecordListener | None = None,
+    ) -> None:
+        self.journal = journal
+        self.approvals = approvals
+        self.anomalies = anomalies
+        self.on_record = on_record
+        self.outbox = Outbox(journal)
+        """Notifications queued by playbooks, posted to their webhooks in the background."""
+        self.after_step: list[StepHook] = []
+        """Hooks called after each observed step, after the registered ones."""
+        self.journaled_policies: set[str] = set()
+        self._notifier = ThreadPoolExecutor(max_workers=1, thread_name_prefix="charter-notify")
+
+    def close(self) -> None:
+        """Finish posting queued notifications (each post is bounded by its timeout)."""
+        self._notifier.shutdown(wait=True)
+
+    def flush(self, session: Session, *, checkpoint: bool = False, release: bool = False) -> None:
+        lease = session.lease
+        fence = None if lease is None else lease.fence(release=release)
+        started = time.monotonic()
+        stored = self.journal.append(session.pending, checkpoint=checkpoint, fence=fence)
+        if lease is not None and fence is not None:
+            lease.appended(started, fence)
+        session.pending.clear()
+        if any(item.kind == "notify.queued" and item.payload["webhook_url"] for item in stored):
+            self._notifier.submit(self._deliver)
+        if self.on_record is not None:
+            for item in stored:
+                self.on_record(item)
+
+    def _deliver(self) -> None:
+        # A webhook that is down must not break runs: its failures are journaled and
+        # retried on the next delivery; anything else is a bug worth seeing in the log.
+        with contextlib.suppress(JournalError):
+            self.outbox.deliver()
+
+    def _playbook(self, session: Session, fired: list[AnomalyRule], tool: str, step: Step) -> None:
+        """Journal the ``fired`` rules and run their playbooks (the decision that a call
+        they block must not run is :func:`decide`'s)."""
+        agent, run = session.agent, session.run
+        for rule in fired:
+            session.fired.add(rule.id)
+            reason = rule.describe()
+            actor = f"anomaly:{rule.id}"
+            session.record(
+                "anomaly.detected",
+                {
+                    "rule": rule.id,
+                    "kind": rule.kind,
+                    "reason": reason,
+                    "tool": tool,
+                    "step": step.index,
+                    "playbook": list(rule.playbook),
+                },
+            )
+            why = f"anomaly {rule.id}: {reason}"
+            for action in rule.playbook:
+                match action:
+                    case "pause_agent":
+                        payload = {"agent": agent.name, "actor": actor, "reason": why}
+                        session.pending.append((CONTROL_RUN, "control.pause", payload))
+                        run.status, run.error = "stopped", f"agent {agent.name!r} paused: {why}"
+                    case "stop_run":
+                        run.status, run.error = "stopped", why
+                    case "revoke_tool":
+                        payload = {"tool": tool, "agent": agent.name, "actor": actor, "reason": why}
+                        session.pending.append((CONTROL_RUN, "control.revoke", payload))
+                    case _:
+                        notifications = agent.charter.notifications
+                        session.pending.append(
+                            notification(
+                                rule=rule.id,
+                                agent=agent.name,
+                                run_id=run.run_id,
+                                message=f"{why} (agent {agent.name}, run {run.run_id}, "
+                                f"step {step.index}, tool {tool})",
+                                webhook_url=notifications.webhook_url,
+                                timeout=notifications.timeout_seconds,
+                            )
+                        )
+
+    def record_policy(self, session: Session) -> None:
+        # Each policy version is journaled once, so any decision can be explained later
+        # from the journal alone (`charter policy explain`).
+        charter = session.agent.charter
+        version = charter.policy_hash
+        if version not in self.journaled_policies:
+            known = {
+                r.payload.get("policy") for r in self.journal.records_of_kind("policy.version")
+            }
+            self.journaled_policies |= {str(v) for v in known}
+        if version not in self.journaled_policies:
+            session.record("policy.version", {"policy": version, "charter": charter.model_dump()})
+            self.journaled_policies.add(version)
+
+    @staticmethod
+    def scope_run(session: Session) -> None:
+        """Fix the task scope of a run just started from its goal, before it reads anything,
+        and journal it (``run.scoped``); every call is then decided within it."""
+        scope = session.agent.charter.scope
+        if scope is None:
+            return
+        session.scope = derive_scope(scope, session.run.goal)
+        session.record("run.scoped", session.scope.to_json())
+
+    @staticmethod
+    def check_answer(session: Session, step: Step, text: str) -> str:
+        """The final answer ``text`` (proposed at ``step``) as the run keeps it, checked
+        against what the run read (``flows.answer``); a finding is journaled
+        (``answer.checked``)."""
+        checked = check_run_answer(session.agent.charter, session.labels, text)
+        if checked.found or checked.label.trust == "untrusted":
+            session.record("answer.checked", {"step": step.index} | checked.to_json())
+        return checked.text
+
+    @staticmethod
+    def paused(session: Session, controls: ControlState) -> bool:
+        """Stop the run if an operator cancelled it or paused its agent."""
+        agent, run = session.agent, session.run
+        cancelled = controls.cancel_reason(run.run_id)
+        if cancelled is not None:
+            session.record("run.cancelled", {"reason": cancelled})
+            run.status, run.error = "stopped", cancelled
+            return True
+        reason = controls.pause_reason(agent.name)
+        if reason is not None:
+            session.record("run.paused", {"agent": agent.name, "reason": reason})
+            run.status, run.error = "stopped", f"agent {agent.name!r} paused: {reason}"
+        return reason is not None
+
+    def observed(
+        self, session: Session, step: Step, call: ToolCall, observation: Observation
+    ) -> None:
+        step.observation = observation
+        rendered, session.rendered = session.rendered, None
+        text = rendered[1] if rendered and rendered[0] is observation else observation.render()
+        session.record(
+            "step.observed", {"step": step.index, "status": observation.status, "text": text}
+        )
+        self.flush(session)
+        session.context.turns.append(Turn(call, observation))  # perceive
+        for hook in (*step_hooks(), *self.after_step):
+            hook(self.journal, session, observation)
+
+    def request_approval(
+        self,
+        session: Session,
+        step: int,
+        tool: str,
+        args: dict[str, Any],
+        decision: Decision,
+        *,
+        labels: Mapping[str, Label] | None = None,
+        sources: Mapping[str, tuple[int, ...]] | None = None,
+    ) -> None:
+        """Journal an approval request for ``decision`` and set the run waiting on it."""
+        agent, run = session.agent, session.run
+        found = agent.inventory.find(tool)  # none for a budget request
+        request = ApprovalRequest.create(
+            run_id=run.run_id,
+            agent=agent.name,
+            step=step,
+            tool=tool,
+            args=args,
+            decision=decision,
+            terms=agent.charter.approvals,
+            requested_by=session.actor,
+            now=self.approvals.clock(),
+            labels=labels or {},
+            preview=preview_call(found, args) if found is not None else None,
+            evidence=session.labels.untrusted_sources(args, labels or {}, sources),
+        )
+        payload = request.to_payload()
+        if sources is not None:
+            payload["sources"] = {name: list(steps) for name, steps in sources.items()}
+        session.record("approval.requested", payload)
+        run.status, run.waiting_for = "waiting", request.request_id
+
+    def _refresh_doubts(self, session: Session) -> None:
+        """Close the run's doubts that a late result or an operator has resolved since."""
+        resolved = [r for r in history(self.journal, session.run.run_id) if r.kind == RESOLVED]
+        for doubt in session.ledger.apply_resolutions(resolved):
+            session.completed.add(doubt.call)  # it happened: a repeat is a repeat
+
+    @staticmethod
+    def _simulate(
+        session: Session,
+        step: Step,
+        found: Tool,
+        args: dict[str, Any],
+        decision: Decision,
+        phase: Phase,
+    ) -> Observation:
+        """Journal what ``found`` would have done, without calling it."""
+        why = "shadow phase" if phase == "shadow" else f"rule {', '.join(decision.rules)}"
+        session.record(
+            "step.effect",
+            {
+                "step": step.index,
+                "tool": found.name,
+                "agent": session.agent.name,
+                "status": "simulated",
+                "would_have": decision.verdict,
+                "args": args,
+                "us": 0,
+            },
+        )
+        return Observation(
+            "ok",
+            {
+                "simulated": True,
+                "tool": found.name,
+                "note": f"not executed ({why}); treat it as done and continue",
+            },
+        )
+
+    def request_budget(self, session: Session, rule: str, message: str) -> None:
+        """Wait for an approver to extend the breached budget."""
+        charter = session.agent.charter
+        decision = Decision("ask", (rule,), f"{message}; extend it?", charter.policy_hash)
+        limits = {"limits": session.meter.budgets.model_dump(mode="json")}
+        self.request_approval(session, session.meter.steps, rule, limits, decision)
+
+    def finish_budget_request(self, session: Session, request: ApprovalRequest) -> None:
+        """Extend the budget an approver granted, or stop the run."""
+        meter, run = session.meter, session.run
+        checked = self.approvals.check(
+            request.request_id,
+            run_id=run.run_id,
+            step=meter.steps,
+            tool=request.tool,
+            args={"limits": meter.budgets.model_dump(mode="json")},
+            policy=session.agent.charter.policy_hash,
+        )
+        if isinstance(checked, ReceiptProblem):
+            session.record(
+                "approval.rejected",
+                {"request_id": request.request_id, "rule": checked.rule, "reason": checked.message},
+            )
+            run.status, run.error = "stopped", f"budget not extended: {checked.message}"
+            return
+        meter.budgets = meter.budgets.extended(request.tool)
+        session.record(
+            "approval.used", {"request_id": request.request_id, "approver": checked.approver}
+        )
+        session.record(
+            "budget.extended",
+            {
+                "rule": request.tool,
+                "request_id": request.request_id,
+                "limits": meter.budgets.model_dump(mode="json"),
+            },
+        )
+
+    def govern(
+        self,
+        session: Session,
+        step: Step,
+        call: ToolCall,
+        controls: ControlState,
+        approved: ApprovalRequest | None,
+    ) -> Governed | Observation | None:
+        """Label, decide and journal ``call`` (proposed at ``step``).
+
+        Returns what may run now (its decision journaled, and flushed before a write or an
+        approved call can touch the world), or the observation of a call that must not
+        run (unknown tool, bad arguments, denied, simulated), or None when the run now
+        waits for an approval. ``approved``: the decided request this call comes back
+        with; its receipt is re-checked against exactly this call.
+        """
+        agent, sources = session.agent, step.sources
+        try:
+            found = agent.inventory.get(call.tool)
+        except UnknownToolError as exc:
+            return Observation("unknown_tool", str(exc))
+        try:
+            validated = found.validate_args(call.args)
+        except ToolArgumentsError as exc:
+            return Observation("invalid_arguments", str(exc))
+        args = validated.model_dump(mode="json")
+        labels = session.labels.arg_labels(found, args, sources)
+        proposed = ProposedCall(step.index, found, args, labels)
+        step.labels = labels
+        writes, identity = proposed.writes, proposed.identity
+        if writes and session.ledger.doubts:
+            self._refresh_doubts(session)
+        receipt = None
+        if approved is not None:
+            receipt = self.approvals.check(
+                approved.request_id,
+                run_id=session.run.run_id,
+                step=step.index,
+                tool=found.name,
+                args=args,
+                policy=agent.charter.policy_hash,
+            )
+        verdict = decide(
+            proposed,
+            CallState(
+                agent,
+                session.run.run_id,
+                session.version_id,
+                controls,
+                session.ledger,
+                session.completed,
+                session.limiter,
+                self.anomalies,
+                session.calls,
+                session.fired,
+                receipt,
+                session.scope,
+            ),
+        )
+        decision, phase = verdict.decision, verdict.phase
+        step.decision = decision
+        decided = {
+            "step": step.index,
+            "tool": found.name,
+            "agent": agent.name,
+            "labels": session.labels.context.to_json(),
+            **decision.to_json(),
+        }
+        if sources:
+            decided["sources"] = {k: list(v) for k, v in sources.items()}
+        if phase != "autonomous":
+            decided["phase"] = phase
+        if verdict.simulate:
+            decided["simulated"] = True
+        session.record("step.decided", decided)
+        if verdict.simulate:
+            return self._simulate(session, step, found, args, decision, phase)
+        if isinstance(verdict.receipt, ReceiptProblem):
+            assert approved is not None
+            problem = verdict.receipt
+            session.record(
+                "approval.rejected",
+                {
+                    "request_id": approved.request_id,
+                    "rule": problem.rule,
+                    "reason": problem.message,
+                },
+            )
+            return Observation("denied", f"{problem.message} (rule {problem.rule})")
+        if verdict.receipt is not None:
+            assert approved is not None
+            session.record(
+                "approval.used",
+                {
+                    "request_id": approved.request_id,
+                    "step": step.index,
+                    "approver": verdict.receipt.approver,
+                },
+            )
+        elif decision.verdict == "ask":
+            return self.request_approval(
+                session, step.index, found.name, args, decision, labels=labels, sources=sources
+            )
+        if verdict.fired:
+            self._playbook(session, list(verdict.fired), found.name, step)
+        if not verdict.runs:
+            return Observation("denied", f"{decision.reason} (rule {', '.join(decision.rules)})")
+        session.calls.append(found.name)
+        if found.contract.side_effect != "read" or approved is not None:
+            self.flush(session)  # a write is journaled as decided before it can touch the world
+        key_for_call = session.ledger.key(session.run.run_id, step.index, identity)
+        return Governed(proposed, verdict, validated, key_for_call)
+
+    def record_effect(
+        self,
+        session: Session,
+        step: Step,
+        governed: Governed,
+        observation: Observation,
+        effect: dict[str, Any],
+    ) -> Observation:
+        """Journal the effect of a governed call that ran (its ledger entry, output labels
+        and cost); return the observation as the reasoner may see it (a secret output
+        withheld)."""
+        agent, found, args = session.agent, governed.call.tool, governed.call.args
+        writes, identity, sources = governed.call.writes, governed.call.identity, step.sources
+        key_for_call = governed.key
+        if writes:
+            effect["idempotency_key"] = key_for_call
+            retried = session.ledger.settle(step.index, found, args, effect)
+            if retried is not None:  # a retry under its key: it happened, once
+                session.record(RESOLVED, retried_payload(retried, step.index, agent.name))
+        if found.contract.confidentiality == "secret" and observation.status == "ok":
+            observation, effect = withhold_secret(found, observation, effect)
+        if observation.status in ("ok", "error"):  # the tool's own output reached the model
+            session.rendered = (observation, observation.render())
+            session.labels.observe(
+                found, session.rendered[1], step.index, args=args, sources=sources
+            )
+        if writes and observation.status == "ok":
+            session.completed.add(identity)
+        session.meter.cost_usd += found.contract.cost_usd
+        if found.contract.cost_usd:
+            effect["cost_usd"] = found.contract.cost_usd
+        session.record(
+            "step.effect", {"step": step.index, "tool": found.name, "agent": agent.name} | effect
+        )
+        return observation
+
+
+def withhold_secret(
+    found: Tool, observation: Observation, effect: dict[str, Any]
+) -> tuple[Observation, dict[str, Any]]:
+    # Secret outputs reach neither the model nor the journal: both get a digest only.
+    digest = hashlib.sha256(canonical_json(observation.content).encode()).hexdigest()
+    shown = f"[secret output of {found.name} withheld; sha256 {digest[:16]}]"
+    return Observation("ok", shown), effect | {"result": {"withheld": "secret", "sha256": digest}}

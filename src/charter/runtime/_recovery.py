@@ -1,0 +1,345 @@
+"""Continuing a run from the journal: recover one whose process stopped, resume one whose
+approval was decided, cancel one, fork one at a step. Each claims the run's lease first."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from charter.agent import Agent
+from charter.errors import (
+    RunOwnedError,
+    RunStateError,
+)
+from charter.journal._lease import Lease
+from charter.journal._outcome import OutcomeTally
+from charter.journal._store import Entry
+from charter.policy import BudgetMeter
+from charter.reasoners._base import (
+    RunContext,
+    ToolCall,
+)
+from charter.runtime._approvals import closing_entry
+from charter.runtime._controls import CONTROL_RUN
+from charter.runtime._history import (
+    check_driven_here,
+    check_owner,
+    history,
+    interrupted_write,
+    kept_by_fork,
+    rebuild,
+    resumed_undecided,
+    run_state,
+    waiting_record,
+)
+from charter.runtime._ledger import (
+    RESOLVED,
+    Doubt,
+    call_identity,
+    call_tool,
+    retried_payload,
+    target_of,
+    writes_from,
+)
+from charter.runtime._outbox import notification
+from charter.runtime._provenance import RunLabels
+from charter.runtime._run import Run
+from charter.runtime._session import (
+    Session,
+    new_run_id,
+)
+
+if TYPE_CHECKING:
+    from charter.runtime._runner import Runner
+
+
+def recover(runner: Runner, agent: Agent, run_id: str, *, actor: str = "") -> Run:
+    """Continue a run whose process stopped mid-way (a crash, a kill), from the journal.
+
+    Steps journaled as done are not repeated. A write journaled as decided but with no
+    effect may or may not have happened: it is retried with the same idempotency key
+    when the tool can recognise a retry (it takes ``idempotency_key``, or declares
+    itself idempotent); otherwise its effect is journaled ``in_doubt``, a
+    notification is queued, and the run stops for a human to check, never running the
+    call a second time.
+
+    The run is claimed first: a run whose owner is alive (its lease unexpired) is
+    refused; once the lease expired (or its holder, a process of this host, is gone)
+    the claim succeeds, and the former owner, should it wake, is fenced out.
+
+    Raises:
+        RunNotFoundError: no such run.
+        RunOwnedError: another live process drives the run.
+        RunStateError: the run finished, waits for an approval, or belongs to another
+            agent.
+    """
+    history(runner.journal, run_id)  # no such run: say so before claiming anything
+    with runner.claim_run(run_id, actor).held() as lease:
+        records = history(runner.journal, run_id)  # read under the lease: final
+        check_owner(records, agent)
+        check_driven_here(records)
+        state = run_state(records)
+        if state != "running":
+            what = "finished" if state == "finished" else "waiting for an approval"
+            raise RunStateError(f"run {run_id} is {what}; nothing to recover")
+        session = rebuild(agent, records, actor)
+        session.lease = lease
+        runner.governor.journaled_policies.add(str(records[0].payload["charter"]["policy"]))
+        session.record("run.recovered", {"actor": actor})
+        runner.governor.record_policy(session)
+        runner.governor.flush(session)
+        doubt = interrupted_write(records)
+        if doubt is not None:
+            _settle_interrupted(runner, session, *doubt)
+        decided = resumed_undecided(records)
+        if decided is not None:  # it died resuming: finish the decided request's step
+            return runner.drive(session, runner.approvals.get(decided).request)
+        if session.run.status == "running":  # cancelled while its owner was dead
+            runner.governor.paused(session, runner.controls.state())
+        return runner.drive(session, None)
+
+
+def _settle_interrupted(runner: Runner, session: Session, step_index: int, tool_name: str) -> None:
+    """Retry an interrupted write under its idempotency key, or leave it to a human."""
+    step = next(s for s in session.run.steps if s.index == step_index)
+    call = step.action
+    assert isinstance(call, ToolCall)
+    found = session.agent.inventory.get(tool_name)
+    validated = found.validate_args(call.args)
+    args = validated.model_dump(mode="json")
+    identity = call_identity(found, args)
+    key = session.ledger.key(session.run.run_id, step_index, identity)  # as it had
+    if found.takes_key or found.contract.idempotent or found.contract.side_effect == "read":
+        observation, effect = call_tool(runner.tool_pool, found, validated, key)
+        effect |= {"idempotency_key": key, "recovered": True}
+        session.record("step.effect", {"step": step_index, "tool": found.name} | effect)
+        if observation.status == "ok":
+            session.completed.add(identity)
+        retried = None
+        if found.contract.side_effect != "read":
+            retried = session.ledger.settle(step_index, found, args, effect)
+        if retried is not None:  # it retried a call in doubt under its key
+            session.record(RESOLVED, retried_payload(retried, step_index, session.agent.name))
+        runner.governor.observed(session, step, call, observation)
+        return
+    session.ledger.in_doubt(Doubt(step_index, found.name, target_of(found, args), identity, key))
+    why = (
+        f"the process stopped while {tool_name} (step {step_index}) ran; whether it took "
+        "effect is unknown, and the tool cannot recognise a retry"
+    )
+    session.record(
+        "step.effect",
+        {
+            "step": step_index,
+            "tool": tool_name,
+            "agent": session.agent.name,
+            "status": "in_doubt",
+            "in_doubt": True,
+            "error": why,
+            "idempotency_key": key,
+        },
+    )
+    notifications = session.agent.charter.notifications
+    session.pending.append(
+        notification(
+            rule="in_doubt",
+            agent=session.agent.name,
+            run_id=session.run.run_id,
+            message=f"run {session.run.run_id}: {why}; check it, then roll back or fork",
+            webhook_url=notifications.webhook_url,
+            timeout=notifications.timeout_seconds,
+        )
+    )
+    session.run.status, session.run.error = "stopped", f"in doubt: {why}"
+
+
+def resume(runner: Runner, agent: Agent, run_id: str, *, actor: str = "") -> Run:
+    """Continue a ``waiting`` run from the journal once its approval request is
+    decided or expired.
+
+    The approved call is re-governed under ``agent``'s charter and the receipt
+    re-checked against it before anything runs; a denial or expiry becomes an
+    observation the reasoner sees, as any denial does.
+
+    Raises:
+        RunNotFoundError: no such run.
+        RunOwnedError: another live process drives the run (it resumed it first).
+        RunStateError: the run is not waiting, its request is still undecided, it
+            belongs to another agent, or another process resumed it first.
+    """
+    history(runner.journal, run_id)  # no such run: say so before claiming anything
+    with runner.claim_run(run_id, actor).held() as lease:
+        records = history(runner.journal, run_id)
+        check_owner(records, agent)
+        check_driven_here(records)
+        started = records[0].payload
+        waiting = waiting_record(records)
+        if waiting is None:
+            status = next(
+                (r.payload["status"] for r in records if r.kind == "run.finished"), "running"
+            )
+            raise RunStateError(f"run {run_id} is not waiting for an approval (it is {status})")
+        request_id = str(waiting.payload["request_id"])
+        state = runner.approvals.get(request_id)
+        if state.status == "pending":
+            who = state.request.approvers_at(state.level or 0)
+            raise RunStateError(
+                f"run {run_id} is waiting for approval {request_id} "
+                f"(approvers: {', '.join(who) if who else 'anyone'}); "
+                f"`charter approvals approve {request_id}` or `deny` it first"
+            )
+        session = rebuild(agent, records, actor)
+        session.lease = lease
+        runner.governor.journaled_policies.add(str(started["charter"]["policy"]))
+        session.record("run.resumed", {"request_id": request_id, "actor": actor})
+        runner.governor.record_policy(session)
+        runner.governor.flush(session)
+        resumed = [
+            r
+            for r in runner.journal.records(run_id)
+            if r.kind == "run.resumed" and r.seq > waiting.seq
+        ]
+        if resumed[0].payload.get("request_id") != request_id or len(resumed) > 1:
+            raise RunStateError(f"run {run_id} was resumed by another process first")
+        return runner.drive(session, state.request)
+
+
+def cancel(runner: Runner, run_id: str, *, actor: str, reason: str) -> str:
+    """Cancel a run: a running one stops before its next step, in whatever process
+    drives it; a waiting one, or a running one whose owner died (its lease ended),
+    ends now, under a lease this call claims (an approval request can no longer
+    resume it, a recovery no longer continue it). Returns the run's state when
+    cancelled (``running`` or ``waiting``).
+
+    Raises:
+        RunNotFoundError: no such run.
+        RunStateError: the run already finished.
+    """
+    history(runner.journal, run_id)
+    try:
+        lease: Lease | None = runner.claim_run(run_id, actor)
+    except RunOwnedError:
+        lease = None  # its live owner stops at its next step, seeing the control
+    if lease is None:
+        return _cancel(runner, run_id, None, actor=actor, reason=reason)
+    with lease.held():
+        return _cancel(runner, run_id, lease, actor=actor, reason=reason)
+
+
+def _cancel(runner: Runner, run_id: str, lease: Lease | None, *, actor: str, reason: str) -> str:
+    records = history(runner.journal, run_id)
+    state = run_state(records)
+    if state == "finished":
+        raise RunStateError(f"run {run_id} already finished; nothing to cancel")
+    cancel = {"run_id": run_id, "actor": actor, "reason": reason}
+    entries: list[Entry] = [(CONTROL_RUN, "control.cancel", cancel)]
+    if lease is not None:
+        why = f"cancelled by {actor}: {reason}"
+        proposed = [r.payload for r in records if r.kind == "step.proposed"]
+        tokens = sum(p["tokens"]["prompt"] + p["tokens"]["completion"] for p in proposed)
+        tally = OutcomeTally()
+        for record in records:
+            tally.add(record.kind, record.payload)
+        tally.add("run.cancelled", {})
+        finished = {
+            "status": "stopped",
+            "answer": None,
+            "error": why,
+            "steps": len(proposed),
+            "tokens": tokens,
+            "outcome": tally.outcome("stopped"),
+        }
+        entries += [
+            (run_id, "run.cancelled", {"reason": why}),
+            (run_id, "run.finished", finished),
+        ]
+        waiting = waiting_record(records)
+        if waiting is not None:  # the request leaves every inbox with the run
+            request_id = str(waiting.payload["request_id"])
+            entries.append(closing_entry(run_id, request_id, f"run {why}"))
+    fence = None if lease is None else lease.fence(release=True)
+    stored = runner.journal.append(entries, checkpoint=lease is not None, fence=fence)
+    if runner.on_record is not None:
+        for item in stored:
+            runner.on_record(item)
+    return state
+
+
+def fork(
+    runner: Runner,
+    agent: Agent,
+    run_id: str,
+    at: int,
+    *,
+    actor: str = "",
+    reexecute_writes: bool = False,
+) -> Run:
+    """Start a new run from ``run_id``'s state before its step ``at``, and run it.
+
+    The new run keeps the steps before ``at`` (their observations, labels, budgets
+    and completed writes) without executing them again, then continues live with
+    ``agent``, whose charter or reasoner may differ from the original's. Its
+    ``run.started`` names the parent run and step, so the journal links the two.
+
+    The parent's writes from step ``at`` on (done, or in doubt) are not the fork's:
+    redone live, they would run again under the fork's own idempotency keys, paying
+    twice. So a fork over any of them is refused, naming them, unless
+    ``reexecute_writes`` says that is meant (it is journaled in ``forked_from``).
+
+    Raises:
+        RunNotFoundError: no such run.
+        RunStateError: ``at`` is not a step of the run, a step before it is
+            unfinished (waiting for an approval), or the parent made writes from
+            ``at`` on and ``reexecute_writes`` is not set.
+    """
+    parent = history(runner.journal, run_id)
+    kept = [r for r in parent[1:] if kept_by_fork(r, at)]
+    last = max((int(r.payload["step"]) for r in parent if r.kind == "step.proposed"), default=0)
+    if not 1 <= at <= last:
+        raise RunStateError(f"run {run_id} has steps 1 to {last}; cannot fork at step {at}")
+    observed = {int(r.payload["step"]) for r in kept if r.kind == "step.observed"}
+    calls = {
+        int(r.payload["step"])
+        for r in kept
+        if r.kind == "step.proposed" and "tool" in r.payload["action"]
+    }
+    if calls - observed:
+        raise RunStateError(
+            f"step {min(calls - observed)} of run {run_id} never finished; fork before it"
+        )
+    redone = writes_from(parent, at, agent.inventory.find)
+    if redone and not reexecute_writes:
+        listed = "; ".join(redone)
+        raise RunStateError(
+            f"forking run {run_id} at step {at} would redo {len(redone)} write(s) it "
+            f"already made, under new idempotency keys: {listed}. Fork at a later step, "
+            "or pass --reexecute-writes (reexecute_writes=True) if they should happen again"
+        )
+    origin: dict[str, Any] = {"run": run_id, "step": at}
+    if redone:
+        origin["reexecute_writes"] = redone
+    goal = str(parent[0].payload["goal"])
+    run = Run(run_id=new_run_id(), agent=agent.name, goal=goal)
+    starting = Session(
+        agent,
+        run,
+        RunContext(goal, agent.instructions, []),
+        BudgetMeter(agent.charter.budgets),
+        RunLabels(goal),
+        actor,
+    )
+    starting.record(
+        "run.started",
+        agent.manifest(starting.version_id) | {"goal": goal, "actor": actor, "forked_from": origin},
+    )
+    runner.governor.scope_run(starting)
+    runner.governor.record_policy(starting)
+    with runner.claim_run(run.run_id, actor).held() as lease:
+        stored = runner.journal.append(starting.pending, fence=lease.fence())
+        starting.pending.clear()
+        if runner.on_record is not None:
+            for item in stored:
+                runner.on_record(item)
+        scoped = [r for r in stored if r.kind == "run.scoped"]
+        session = rebuild(agent, [stored[0], *scoped, *kept], actor)
+        session.lease = lease
+        return runner.drive(session, None)
