@@ -291,7 +291,7 @@ def test_rollback_compensates_recorded_writes_with_the_registered_callable(
 
 
 def test_replay_and_policy_explain_work_on_an_api_run(journal: Journal) -> None:
-    from charter._cli_policy import explain
+    from charter.cli._policy import explain
 
     agent = _agent(rules=[{"id": "no-mail", "effect": "deny", "tools": ["send_email"]}])
     with GovernedRun.open(journal, agent, "pay") as run:
