@@ -10,9 +10,10 @@ answered with real receipts by an approver who always says no, then by one who a
 yes; an attack that succeeds only with the yes-approver succeeded *through an approval*.
 
 Configurations: (a) the charter's tool list only (flow rules off, its own rules removed),
-(b) the charter as shipped (flow rules at their defaults plus its rules), and places for
-(c) field-level output labels and (d) task scope, reported "not built yet" until they
-exist.
+(b) the charter as shipped (flow rules at their defaults plus its rules), (c) the same
+with field-level output labels on the tools' contracts and answers governed
+(``flows.answer: redact``), and (d) that plus the task scope (see
+``benchmarks/workspace_labels.py``).
 
 Usage: ``python benchmarks/injection.py [--jobs 2] [--only REGEX]``. Prints Markdown
 tables and writes ``benchmarks/results/injection.json`` and ``injection.md`` (not with
@@ -37,6 +38,9 @@ import yaml
 
 from charter.evals import ApproverPolicy, EvalResult, load_suite, run_suite
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # loaded by path from the tests
+from workspace_labels import field_labels, task_scope
+
 ROOT = Path(__file__).resolve().parent.parent
 AGENT_DIR = ROOT / "src" / "charter" / "worlds" / "workspace"
 SUITES = ROOT / "examples" / "evals"
@@ -60,8 +64,8 @@ def as_shipped(charter: dict[str, Any]) -> dict[str, Any]:
 CONFIGS: dict[str, Callable[[dict[str, Any]], dict[str, Any]] | None] = {
     "(a) tool list only": tool_list_only,
     "(b) flow rules (defaults) + charter rules": as_shipped,
-    "(c) field labels": None,
-    "(d) task scope": None,
+    "(c) field labels": field_labels,
+    "(d) task scope": task_scope,
 }
 
 

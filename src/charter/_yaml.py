@@ -27,6 +27,11 @@ def read_yaml_mapping(path: Path) -> dict[str, Any]:
         ) from exc
     except ValueError as exc:  # a NUL in the path
         raise ConfigError(f"{path}: cannot read: {exc}") from exc
+    return parse_yaml_mapping(text, str(path))
+
+
+def parse_yaml_mapping(text: str, path: str) -> dict[str, Any]:
+    """Parse ``text`` as a YAML mapping or raise :class:`ConfigError` naming ``path``."""
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:

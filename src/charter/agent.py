@@ -44,7 +44,14 @@ from charter.policy import (
     load_charter,
 )
 from charter.reasoners import PlanReasoner, Reasoner, ReasonerSpec, build_reasoner
-from charter.tools import Inventory, OpenAPIToolset, Tool, ToolContract, openapi_tools
+from charter.tools import (
+    Inventory,
+    OpenAPIToolset,
+    Tool,
+    ToolContract,
+    apply_contracts,
+    openapi_tools,
+)
 
 _CONTRACT_FIELDS = tuple(f.name for f in fields(ToolContract))
 """A contract's fields, in order: its values are JSON-ready as they are (strings, numbers,
@@ -66,6 +73,13 @@ class Agent:
     """Counts calls against the charter's rate limits across this agent's runs."""
     source: str = ""
     """The agent file it was loaded from, if any (journaled, so a run can be resumed)."""
+
+    def __post_init__(self) -> None:
+        if self.charter.contracts:  # contracts the charter declares for others' tools
+            tools = apply_contracts(
+                self.inventory, self.charter.contracts, self.source or self.charter.name
+            )
+            self.inventory = Inventory(tools)
 
     def tools(self) -> list[Tool]:
         """Tools offered to the reasoner (revoked and refused ones are withheld)."""
@@ -141,7 +155,11 @@ class Agent:
                 # on one machine must count for the same version on another.
                 "reasoner": {k: v for k, v in self.reasoner.describe().items() if k != "threads"},
                 "tools": {
-                    t.name: {name: getattr(t.contract, name) for name in _CONTRACT_FIELDS}
+                    t.name: {
+                        name: getattr(t.contract, name)
+                        for name in _CONTRACT_FIELDS
+                        if name != "fields" or t.contract.fields  # digests kept as they were
+                    }
                     for t in self.inventory
                 },
                 "charter": self.charter.policy_hash,

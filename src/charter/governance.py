@@ -169,6 +169,7 @@ class GovernedRun:
             agent.manifest(session.version_id)
             | {"goal": goal, "actor": actor, "governed_by": CALLER},
         )
+        runner.governor.scope_run(session)
         runner.governor.record_policy(session)
         runner.governor.flush(session)
         return governed
@@ -429,8 +430,9 @@ class GovernedRun:
         if error is not None:
             run.status, run.error = "failed", error
         else:
-            self._propose(session, FinalAnswer(answer or ""), None)
-            run.status, run.answer = "completed", answer or ""
+            step = self._propose(session, FinalAnswer(answer or ""), None)
+            kept = self._runner.governor.check_answer(session, step, answer or "")
+            run.status, run.answer = "completed", kept
         return self._end(session)
 
     def close(self) -> None:

@@ -53,10 +53,50 @@ def test_pii_to_an_external_tool_is_denied() -> None:
 
 def test_pii_to_a_write_tool_is_not_a_leak() -> None:
     decision = decide_call(
-        _charter(), refund_order, {"order_id": 1, "reason": "x"}, {"reason": PII}
+        _charter(),
+        refund_order,
+        {"order_id": 1, "reason": "x"},
+        {"order_id": TRUSTED, "reason": PII},
     )
 
     assert decision.verdict == "allow"
+
+
+def test_an_argument_without_a_label_is_untrusted() -> None:
+    decision = decide_call(_charter(), refund_order, {"order_id": 1, "reason": "x"}, {})
+
+    assert (decision.verdict, decision.rules) == ("ask", ("flow.untrusted-target",))
+
+
+def test_a_charter_may_trust_arguments_of_unknown_provenance() -> None:
+    charter = _charter(flows={"unknown_provenance": "trusted"})
+
+    decision = decide_call(charter, refund_order, {"order_id": 1, "reason": "x"})
+
+    assert decision.verdict == "allow"
+
+
+@pytest.mark.parametrize("compiled", [True, False])
+def test_a_condition_reads_one_arguments_label_not_the_join(compiled: bool) -> None:
+    charter = _charter(
+        rules=[
+            {
+                "id": "untrusted-recipient",
+                "effect": "deny",
+                "tools": ["send_email"],
+                "when": 'context.args_labels.to.trust == "untrusted"',
+            }
+        ],
+        flows={"untrusted_target": "allow"},
+    )
+    charter.compiled.compile_conditions = compiled
+    body_untrusted = {"to": TRUSTED, "body": UNTRUSTED}
+    to_untrusted = {"to": UNTRUSTED, "body": TRUSTED}
+    args = {"to": "a@b.c", "body": "x"}
+
+    assert decide_call(charter, send_email, args, body_untrusted).verdict == "allow"
+    denied = decide_call(charter, send_email, args, to_untrusted)
+    assert (denied.verdict, denied.rules) == ("deny", ("untrusted-recipient",))
 
 
 def test_untrusted_target_of_a_write_asks_for_approval() -> None:

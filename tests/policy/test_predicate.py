@@ -51,6 +51,10 @@ ATTRIBUTES = [
     "context.args",
     "context.labels.trust",
     "context.labels.nope",
+    "context.args_labels.a.trust",
+    "context.args_labels.b",
+    "context.args_labels.nope",
+    "context.args_labels",
     "context.phase",
     "context.hour",
     "context.date",
@@ -179,8 +183,12 @@ def _decisions(
 ) -> None:
     python = charter.compiled
     cedar = CompiledCharter(charter, compile_conditions=False)
-    fast = python.decide(target, args, now=NOON, labels=labels, phase="supervised")
-    slow = cedar.decide(target, args, now=NOON, labels=labels, phase="supervised")
+    # Every other argument carries the call's label, the rest a trusted one.
+    each = {name: labels if i % 2 else Label() for i, name in enumerate(args)}
+    fast = python.decide(
+        target, args, now=NOON, labels=labels, phase="supervised", args_labels=each
+    )
+    slow = cedar.decide(target, args, now=NOON, labels=labels, phase="supervised", args_labels=each)
     assert (fast.verdict, fast.rules) == (slow.verdict, slow.rules), (args, fast, slow)
     if fuzzed:
         event(f"{fast.verdict} {'policy.error' if 'policy.error' in fast.rules else ''}")

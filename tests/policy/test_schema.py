@@ -337,3 +337,25 @@ def test_unscoped_raw_cedar_reading_an_argument_some_tools_lack_is_refused(desk:
 
     with pytest.raises(ConfigError, match=r"rule raw\.eve: .*refund_order has no argument to"):
         _load(desk, RAW.format(policy))
+
+
+def test_a_rule_reading_one_arguments_label_loads(desk: Path) -> None:
+    charter = _rules(REFUND_CAP % 'context.args_labels.order_id.trust == "untrusted"')
+
+    agent = _load(desk, charter)
+
+    assert agent.charter.rules[0].id == "refund-cap"
+
+
+def test_a_rule_reading_the_label_of_an_argument_the_tool_lacks_is_refused(desk: Path) -> None:
+    charter = _rules(REFUND_CAP % 'context.args_labels.order.trust == "untrusted"')
+
+    with pytest.raises(ConfigError, match=r"rule refund-cap: .*args_labels"):
+        _load(desk, charter)
+
+
+def test_an_optional_arguments_label_needs_has(desk: Path) -> None:
+    charter = _rules(REFUND_CAP % 'context.args_labels.reason.trust == "untrusted"')
+
+    with pytest.raises(ConfigError, match=r"rule refund-cap: .*optional attribute"):
+        _load(desk, charter)

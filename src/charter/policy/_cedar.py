@@ -231,10 +231,13 @@ class CompiledCharter:
         now: datetime | None = None,
         labels: Label | None = None,
         phase: str | None = None,
+        args_labels: Mapping[str, Label] | None = None,
     ) -> Decision:
         """The charter's verdict on calling ``tool`` with ``args`` (validated, JSON-ready).
 
         ``labels`` is the join of the arguments' labels, visible as ``context.labels``;
+        ``args_labels`` each argument's, visible as ``context.args_labels.<arg>`` (an
+        argument without one: the join);
         ``phase`` the agent version's rollout phase (default: the charter's starting one),
         visible as ``context.phase``.
         """
@@ -259,6 +262,12 @@ class CompiledCharter:
             "weekday": moment.weekday(),
             "date": moment.date().isoformat(),
             "labels": shown,
+            "args_labels": {
+                name: (args_labels[name].to_json() if name in args_labels else shown)
+                for name in args or {}
+            }
+            if args_labels
+            else dict.fromkeys(args or {}, shown),
         }
         subject = self._subject(tool, agent)
         if piece.function is not None and representable(context_args):

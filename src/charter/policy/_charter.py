@@ -31,8 +31,9 @@ and the charter's version hash. See :mod:`charter.policy._cedar` for how rules c
 Conditions see ``principal`` (the agent), ``resource`` (the tool: ``name``,
 ``side_effect``, ``trust``, ``confidentiality``, ``idempotent``, ``reversible``, ``owner``,
 ``reads``) and ``context``: ``args`` (the validated arguments; no nulls, floats as text),
-``phase`` (the charter's rollout phase), ``hour``, ``weekday`` (0 = Monday) and ``date``
-(UTC).
+``phase`` (the charter's rollout phase), ``hour``, ``weekday`` (0 = Monday), ``date``
+(UTC), ``labels`` (the join of the arguments' labels: ``trust``, ``confidentiality``) and
+``args_labels`` (each argument's: ``context.args_labels.to.trust == "untrusted"``).
 """
 
 from __future__ import annotations
@@ -47,7 +48,7 @@ from typing import TYPE_CHECKING, Any, Literal, cast
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from charter._yaml import load_model, read_yaml_mapping
+from charter._yaml import load_model, parse_yaml_mapping, read_yaml_mapping
 from charter.errors import ConfigError
 from charter.journal import canonical_json
 from charter.policy._anomaly import AnomalyRule, Notifications
@@ -58,9 +59,12 @@ from charter.policy._model_watch import ModelWatch
 from charter.policy._predicate import NotOneCondition, compile_condition
 from charter.policy._rollout import Baseline, Phase, Rollout
 from charter.policy._schema import check_charter
+from charter.policy._scope import ScopeRules
 
 if TYPE_CHECKING:
     from charter.tools import Tool
+
+from charter.tools._contracts import ContractSpec
 
 
 class ToolRules(BaseModel):
@@ -198,6 +202,12 @@ class Charter(BaseModel):
     rate_limits: list[RateLimit] = Field(default_factory=lambda: [])
     flows: Flows = Field(default_factory=Flows)
     """What the information-flow rules do (see :mod:`charter.policy._flow`)."""
+    contracts: dict[str, ContractSpec] = Field(default_factory=lambda: {})
+    """Contracts of tools charter did not write, by tool name (see
+    :mod:`charter.tools._contracts`); an agent applies them to its tools."""
+    scope: ScopeRules | None = None
+    """Task scope: which tools (and argument values) a run may use, derived from its goal
+    before it reads anything (see :mod:`charter.policy._scope`)."""
     anomalies: list[AnomalyRule] = Field(default_factory=lambda: [])
     """Behaviour patterns that trigger a playbook (see :mod:`charter.policy._anomaly`)."""
     notifications: Notifications = Field(default_factory=Notifications)
@@ -305,8 +315,18 @@ class Charter(BaseModel):
     def check_against(self, tools: Iterable[Tool], source: str) -> None:
         """Fail if a conditional rule cannot be evaluated for a tool it applies to: it reads
         an argument the tool does not have, an optional one without ``has``, or compares
-        values of different types (see :mod:`charter.policy._schema`)."""
+        values of different types (see :mod:`charter.policy._schema`); or a scope rule
+        constrains an argument a tool does not have."""
+        tools = list(tools)
         check_charter(self, tools, source)
+        by_name = {t.name: t for t in tools}
+        for index, rule in enumerate(self.scope.rules if self.scope else []):
+            for key in rule.args:
+                tool_name, arg = key.split(".", 1)
+                found = by_name.get(tool_name)
+                if found is None or arg not in found.args_model.model_fields:
+                    what = "no such tool" if found is None else f"{tool_name!r} has no {arg!r}"
+                    raise ConfigError(f"{source}: field scope.rules.{index}.args.{key}: {what}")
 
     def decide(
         self,
@@ -317,13 +337,16 @@ class Charter(BaseModel):
         now: datetime | None = None,
         labels: Label | None = None,
         phase: Phase | None = None,
+        args_labels: Mapping[str, Label] | None = None,
     ) -> Decision:
         """Verdict of the Cedar rules on calling ``tool`` with ``args``.
 
         See :mod:`charter.policy._cedar`; :func:`charter.policy.decide_call` adds the
         information-flow rules.
         """
-        return self.compiled.decide(tool, args, agent=agent, now=now, labels=labels, phase=phase)
+        return self.compiled.decide(
+            tool, args, agent=agent, now=now, labels=labels, phase=phase, args_labels=args_labels
+        )
 
     def deny(self, rule: str, reason: str) -> Decision:
         """A denial by a rule outside the tool lists (inventory, agent scope, budgets)."""
@@ -333,7 +356,14 @@ class Charter(BaseModel):
         return Decision(verdict=verdict, rules=(rule,), reason=reason, policy=self.policy_hash)
 
 
-def load_charter(path: Path | str) -> Charter:
-    """Read a charter YAML file; raise :class:`ConfigError` naming file and field."""
+def load_charter(path: Path | str | None = None, *, text: str | None = None) -> Charter:
+    """Read a charter from a YAML file, or from YAML ``text`` (then errors name
+    ``<charter>``); raise :class:`ConfigError` naming the source and the field."""
+    if text is not None:
+        if path is not None:
+            raise ValueError("give load_charter a path or text, not both")
+        return load_model(Charter, parse_yaml_mapping(text, "<charter>"), "<charter>")
+    if path is None:
+        raise ValueError("load_charter needs a path or text")
     path = Path(path)
     return load_model(Charter, read_yaml_mapping(path), str(path))

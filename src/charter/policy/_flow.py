@@ -97,6 +97,13 @@ class Flows(BaseModel):
     """pii or secret arguments into an external tool."""
     untrusted_target: FlowEffect = "ask"
     """An untrusted value choosing a target of a write or external tool."""
+    unknown_provenance: Literal["untrusted", "trusted"] = "untrusted"
+    """The trust of an argument whose provenance nobody gave (fail closed by default)."""
+    answer: Literal["allow", "flag", "redact", "ask", "deny"] = "flag"
+    """What a final answer carrying a link, an address, a phone or an account number
+    found only in untrusted fields does: ``flag`` (journaled), ``redact`` (replaced
+    before the answer is kept), ``ask`` (an approver sees it first), ``deny`` (withheld);
+    see :mod:`charter.policy._answer`."""
 
 
 def check_flows(charter: Charter, tool: Tool, arg_labels: Mapping[str, Label]) -> Decision | None:
@@ -148,14 +155,27 @@ def decide_call(
     """The charter's decision on one proposed call: Cedar rules and flow rules, deny wins.
 
     This is the hook for external harnesses (benchmarks, other runtimes): pass the tool,
-    its validated JSON-ready arguments and the label of each argument (arguments without
-    a label are treated as trusted and internal). ``phase`` is the agent version's rollout
-    phase as conditions see it (default: the charter's starting phase); what the phase
-    does to an allowed write (simulate it, ask) is the runtime's part.
+    its validated JSON-ready arguments and the label of each argument. An argument
+    without a label is of unknown provenance: untrusted and internal, unless the charter
+    says ``flows.unknown_provenance: trusted``. Conditions see each argument's label as
+    ``context.args_labels.<arg>`` and their join as ``context.labels``. ``phase`` is the
+    agent version's rollout phase as conditions see it (default: the charter's starting
+    phase); what the phase does to an allowed write (simulate it, ask) is the runtime's
+    part.
     """
     labels = dict(arg_labels or {})
+    missing = [name for name in args if name not in labels]
+    if missing:
+        unknown = Label(charter.flows.unknown_provenance, "internal")
+        labels.update(dict.fromkeys(missing, unknown))
     decision = charter.decide(
-        tool, args, agent=agent, now=now, labels=join_all(labels), phase=phase
+        tool,
+        args,
+        agent=agent,
+        now=now,
+        labels=join_all(labels),
+        phase=phase,
+        args_labels=labels,
     )
     flow = check_flows(charter, tool, labels)
     if flow is not None and VERDICT_RANK[flow.verdict] > VERDICT_RANK[decision.verdict]:

@@ -364,6 +364,7 @@ class _Writer:
 _CONTEXT = {
     "args": "A",
     "labels": "L",
+    "args_labels": 'C["args_labels"]',
     "phase": 'C["phase"]',
     "hour": 'C["hour"]',
     "weekday": 'C["weekday"]',
@@ -373,12 +374,13 @@ _CONTEXT = {
 
 
 def _is_record(node: pst.Expr) -> bool:
-    """Whether ``node`` is always a record (``context.args``, ``context.labels``)."""
+    """Whether ``node`` is always a record (``context.args``, ``context.labels``,
+    ``context.args_labels``)."""
     return (
         isinstance(node, pst.GetAttr)
         and isinstance(node.base, pst.Var)
         and node.base.name == "context"
-        and node.attr in ("args", "labels")
+        and node.attr in ("args", "labels", "args_labels")
     )
 
 

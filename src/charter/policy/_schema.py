@@ -128,6 +128,12 @@ def tool_schema(tool: Tool) -> tuple[dict[str, Any], set[str]]:
     properties = cast(Mapping[str, Mapping[str, Any]], parameters.get("properties", {}))
     args: dict[str, Any] = {}
     untyped: set[str] = set()
+    labels = _record({"trust": _STRING, "confidentiality": _STRING})
+    args_labels: dict[str, Any] = {}
+    for name in properties:
+        args_labels[name] = dict(labels)
+        if _may_be_absent(parameters, name):
+            args_labels[name]["required"] = False
     for name, prop in properties.items():
         typed = cedar_type(prop, defs)
         if typed is None:
@@ -136,7 +142,6 @@ def tool_schema(tool: Tool) -> tuple[dict[str, Any], set[str]]:
         if _may_be_absent(parameters, name):
             typed["required"] = False
         args[name] = typed
-    labels = _record({"trust": _STRING, "confidentiality": _STRING})
     context = _record(
         {
             "args": _record(args),
@@ -145,6 +150,7 @@ def tool_schema(tool: Tool) -> tuple[dict[str, Any], set[str]]:
             "weekday": _LONG,
             "date": _STRING,
             "labels": labels,
+            "args_labels": _record(args_labels),
         }
     )
     schema = {

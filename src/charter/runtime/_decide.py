@@ -8,7 +8,8 @@ in, so the live run, ``charter runs replay`` (which rebuilds the state from the 
 it stood at the step) and the governance API decide alike.
 
 The order, strongest first: the charter's rules and flows with revocation, the repeat
-rule and rate limits (:meth:`charter.agent.Agent.govern`); a write whose target is in
+rule and rate limits (:meth:`charter.agent.Agent.govern`); the run's task scope, fixed
+from its goal when it started (``scope.tool``, ``scope.args``); a write whose target is in
 doubt; supervision by an operator, then the supervised rollout phase (an allowed write
 asks); the shadow phase or a ``simulate`` rule (a write is only simulated); the approval
 receipt for an ``ask``; the anomaly rules a call or a denial makes fire.
@@ -22,6 +23,7 @@ from typing import Any
 
 from charter.agent import Agent
 from charter.policy import AnomalyRule, CallLimiter, Decision, Label, Phase
+from charter.policy._scope import TaskScope
 from charter.runtime._anomaly import AnomalyWatch
 from charter.runtime._approvals import Receipt, ReceiptProblem
 from charter.runtime._controls import ControlState
@@ -43,6 +45,8 @@ BUILT_IN_RULES = frozenset(
         "control.supervised",
         "rollout.supervised",
         "policy.error",
+        "scope.tool",
+        "scope.args",
     }
 )
 """Rule ids the runtime applies itself (configured by the charter or an operator);
@@ -94,6 +98,8 @@ class CallState:
     """Anomaly rules that already fired in this run."""
     receipt: Receipt | ReceiptProblem | None = None
     """The checked approval presented for this call, if it is the approved call."""
+    scope: TaskScope | None = None
+    """The run's task scope (journaled as ``run.scoped``); None: no task scope."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,6 +142,8 @@ def decide(call: ProposedCall, state: CallState) -> Verdict:
         limiter=state.limiter,
         phase=phase,
     )
+    if state.scope is not None:
+        decision = state.scope.govern(tool, args, decision)
     doubt = state.ledger.blocking(target_of(tool, args)) if call.writes else None
     if doubt is not None and doubt.call == call.identity and recognises_retry(tool):
         doubt = None  # the same call under the same key: the tool makes it once

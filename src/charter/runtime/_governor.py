@@ -24,6 +24,8 @@ from charter.errors import (
 )
 from charter.journal import Journal, canonical_json
 from charter.policy import AnomalyRule, Decision, Label, Phase
+from charter.policy._answer import check_run_answer
+from charter.policy._scope import derive_scope
 from charter.reasoners._base import (
     Observation,
     ToolCall,
@@ -168,6 +170,26 @@ class Governor:
         if version not in self.journaled_policies:
             session.record("policy.version", {"policy": version, "charter": charter.model_dump()})
             self.journaled_policies.add(version)
+
+    @staticmethod
+    def scope_run(session: Session) -> None:
+        """Fix the task scope of a run just started from its goal, before it reads anything,
+        and journal it (``run.scoped``); every call is then decided within it."""
+        scope = session.agent.charter.scope
+        if scope is None:
+            return
+        session.scope = derive_scope(scope, session.run.goal)
+        session.record("run.scoped", session.scope.to_json())
+
+    @staticmethod
+    def check_answer(session: Session, step: Step, text: str) -> str:
+        """The final answer ``text`` (proposed at ``step``) as the run keeps it, checked
+        against what the run read (``flows.answer``); a finding is journaled
+        (``answer.checked``)."""
+        checked = check_run_answer(session.agent.charter, session.labels, text)
+        if checked.found or checked.label.trust == "untrusted":
+            session.record("answer.checked", {"step": step.index} | checked.to_json())
+        return checked.text
 
     @staticmethod
     def paused(session: Session, controls: ControlState) -> bool:
@@ -364,6 +386,7 @@ class Governor:
                 session.calls,
                 session.fired,
                 receipt,
+                session.scope,
             ),
         )
         decision, phase = verdict.decision, verdict.phase

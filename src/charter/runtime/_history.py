@@ -15,6 +15,7 @@ from charter.errors import (
 )
 from charter.journal import Journal, Record, canonical_json
 from charter.policy import BudgetMeter
+from charter.policy._scope import TaskScope, derive_scope
 from charter.reasoners._base import (
     FinalAnswer,
     Observation,
@@ -140,6 +141,17 @@ def _observation(status: ObservationStatus, text: str) -> Observation:
     return Observation(status, text.removeprefix(f"{status}: "))
 
 
+def run_scope(agent: Agent, records: list[Record]) -> TaskScope | None:
+    """The task scope a run's calls are decided in: the one it journaled when it started
+    (``run.scoped``), else the one ``agent``'s charter gives its goal (a run started before
+    the charter had ``scope`` rules), else None."""
+    for record in records:
+        if record.kind == "run.scoped":
+            return TaskScope.from_json(record.payload)
+    scope = agent.charter.scope
+    return None if scope is None else derive_scope(scope, str(records[0].payload["goal"]))
+
+
 def rebuild(agent: Agent, records: list[Record], actor: str) -> Session:
     """The session of a journaled run, as it stood when it began waiting."""
     started = records[0]
@@ -153,6 +165,7 @@ def rebuild(agent: Agent, records: list[Record], actor: str) -> Session:
         meter,
         RunLabels(goal),
         actor or str(started.payload.get("actor", "")),
+        scope=run_scope(agent, records),
     )
     steps: dict[int, Step] = {}
     effects: dict[int, dict[str, Any]] = {}

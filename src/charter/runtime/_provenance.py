@@ -1,15 +1,22 @@
 """Argument provenance: the label each argument of a proposed call carries.
 
-A reasoner that keeps value-level provenance (``plan``) names, for each argument, the
-steps whose outputs it came from; the argument's label is the join of those outputs'
-labels and the goal's. Any other reasoner (llm, local, scripted) reads everything at
-once: its proposal may draw on anything in its context, so each argument gets the join
-of the labels of everything the run has seen, the goal and then every tool output.
+Every value a tool returns carries the label of the output field it came from (see
+:mod:`charter.policy._fields`): a listing's ``id`` may be trusted while the ``name``
+beside it is third-party text. A reasoner that keeps value-level provenance (``plan``)
+names, for each argument, the steps whose outputs it came from; the argument is trusted
+when each of those steps holds its value in a trusted field (or the goal chose it), and
+otherwise carries the join of those outputs' labels. An argument it names no steps for,
+or a step with no output, is of unknown provenance: untrusted (fail closed).
 
-One refinement keeps honest work flowing: a *target* argument (see
-``ToolContract.targets``) whose exact value appears in a trusted source, the goal or a
-trusted tool's output, is attributed to that source. "Refund order 1042" lets the agent
-refund order 1042 after reading an untrusted ticket; an order number that only an
+Any other reasoner (llm, local, scripted) reads everything at once, so each argument gets
+the join of everything the run has seen, unless its value is vouched for by a trusted
+source: the goal's words, or a value a trusted field held *whole*. Matching never guesses:
+a list or a mapping is vouched for only element by element; a number only by a trusted
+field holding that number (or the goal naming it outside a date), never by the digits
+inside a text ("13" in "June 13"); a string shorter than four characters only by a whole
+field value or a word of the goal. A lookup's output vouches only if trusted values chose
+its arguments (those left at the tool's defaults chose nothing). "Refund order 1042" lets
+the agent refund order 1042 after reading an untrusted ticket; an order number only an
 untrusted document mentions cannot become a refund's target without approval.
 """
 
@@ -18,20 +25,73 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, cast
 
 from charter.policy import GOAL_LABEL, Label
+from charter.policy._fields import label_output, widest_label
 from charter.tools import Tool
+
+MIN_TEXT_MATCH = 4
+"""Shortest string a trusted tool's *text* vouches for (whole fields vouch at any length)."""
+MIN_GOAL_MATCH = 2
+"""Shortest string the goal's words vouch for ("message bob": the user named bob)."""
+_MONTHS = (
+    "jan|january|feb|february|mar|march|apr|april|may|jun|june|jul|july|aug|august|"
+    "sep|sept|september|oct|october|nov|november|dec|december"
+)
+_GOAL_NUMBER = re.compile(r"(?<![\w@.:/-])(\d+)(?![\w@:/-]|\.\d)")
+_DATE_BEFORE = re.compile(rf"\b(?:{_MONTHS})\.?\s*$", re.IGNORECASE)
+_DATE_AFTER = re.compile(rf"^(?:st|nd|rd|th)?\s*(?:of\s+)?(?:{_MONTHS})\b", re.IGNORECASE)
+_NUMERIC = re.compile(r"^[+-]?\d+(?:\.\d+)?$")
+_UNSET: Any = object()
+
+
+def canonical(value: Any) -> str | None:
+    """The form a scalar is compared in (numbers and numeric text alike), or None for
+    values that never vouch or are vouched for (null, booleans, blank text)."""
+    if value is None or isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        return str(int(value)) if value.is_integer() else repr(value)
+    if isinstance(value, str):
+        text = value.strip().casefold()
+        if not text:
+            return None
+        if _NUMERIC.match(text):
+            number = float(text)
+            return str(int(number)) if number.is_integer() and "." not in text else text
+        return text
+    return None
+
+
+def goal_numbers(goal: str) -> set[str]:
+    """The numbers the goal names as numbers (not a date's day: "June 13", "13th May")."""
+    found: set[str] = set()
+    for match in _GOAL_NUMBER.finditer(goal):
+        if _DATE_BEFORE.search(goal[: match.start()]) or _DATE_AFTER.match(
+            goal[match.end() :].lstrip()
+        ):
+            continue
+        found.add(str(int(match[1])))
+    return found
 
 
 class RunLabels:
-    """What a run's reasoner has seen, as labels and trusted text."""
+    """What a run's reasoner has seen: labels, and the values trusted sources vouch for."""
 
     def __init__(self, goal: str) -> None:
         self.context: Label = GOAL_LABEL
         """Join of everything seen so far."""
-        self._trusted: list[str] = [goal]
+        self._texts: list[str] = [goal]
+        """Trusted text, for strings it holds as whole words."""
+        self._values: set[str] = set()
+        """Canonical values trusted fields held whole."""
+        self._numbers = goal_numbers(goal)
         self._steps: dict[int, Label] = {}
+        self._step_values: dict[int, set[str]] = {}
+        """Step → canonical values its trusted fields held whole (when they vouch)."""
         self._untrusted: dict[int, tuple[str, str]] = {}
         """Step → (tool, output text) of every untrusted output: what an approver is
         shown as the text that may have chosen an argument."""
@@ -44,25 +104,72 @@ class RunLabels:
         *,
         args: dict[str, Any] | None = None,
         sources: Mapping[str, tuple[int, ...]] | None = None,
+        content: Any = _UNSET,
     ) -> None:
         """Account for ``tool``'s output at ``step`` (``text`` as the reasoner saw it).
 
-        ``args`` and ``sources``: the call's validated arguments and their provenance. A
-        trusted tool's output vouches for the values it contains only if trusted values
-        chose those arguments (:meth:`trusted_keys`): looking up an order number that an
-        untrusted email chose does not make that order number trusted just because the
-        lookup echoes it back. Without ``args`` the output vouches.
+        ``content``: the output itself (default: ``text`` read as JSON); an output that
+        is not JSON (an error, a rendering cut short) carries the widest of the tool's
+        labels, since its fields cannot be told apart. ``args`` and ``sources``: the
+        call's validated arguments and their provenance. A trusted field vouches for its
+        value only if trusted values chose the call's arguments (:meth:`trusted_keys`):
+        looking up an order number an untrusted email chose does not make that order
+        number trusted because the lookup echoes it back. Without ``args`` it vouches.
         """
-        label = Label(tool.contract.trust, tool.contract.confidentiality)
-        vouches = label.trust == "trusted" and (
-            args is None or self.trusted_keys(args, sources)  # before this output counts
-        )
+        contract = tool.contract
+        if content is _UNSET:
+            try:
+                content = json.loads(text)
+            except ValueError:
+                content = _UNSET
+        if content is _UNSET:
+            label, leaves = widest_label(contract), []
+        else:
+            leaves = label_output(contract, content)
+            label = widest_label(contract) if not leaves else leaves[0][2]
+            for _, _, leaf in leaves[1:]:
+                label = label.join(leaf)
+        chosen = None if args is None else _chosen(tool, args)
+        vouches = chosen is None or self.trusted_keys(chosen, sources)  # before this output
         self.context = self.context.join(label)
         self._steps[step] = self._steps.get(step, GOAL_LABEL).join(label)
+        held = self._step_values.setdefault(step, set())
         if vouches:
-            self._trusted.append(text)
+            for _, value, leaf in leaves:
+                key = canonical(value) if leaf.trust == "trusted" else None
+                if key is None:
+                    continue
+                self._values.add(key)
+                held.add(key)
+                if isinstance(value, str) and len(value) > MIN_TEXT_MATCH:
+                    self._texts.append(value)
         if label.trust == "untrusted":
             self._untrusted[step] = (tool.name, text)
+
+    def vouched(self, value: Any, steps: tuple[int, ...] | None = None) -> bool:
+        """Whether trusted sources hold ``value`` (every element of a list or mapping):
+        with ``steps``, trusted fields of those steps' outputs (or the goal)."""
+        if isinstance(value, dict):
+            items = list(cast(dict[str, Any], value).values())
+            return bool(items) and all(self.vouched(v, steps) for v in items)
+        if isinstance(value, (list, tuple)):
+            items = list(cast(list[Any], value))
+            return bool(items) and all(self.vouched(v, steps) for v in items)
+        key = canonical(value)
+        if key is None:
+            return False
+        held = self._values
+        if steps is not None:
+            held = set[str]().union(*(self._step_values.get(s, set()) for s in steps))
+        if key in held:
+            return True
+        if _NUMERIC.match(key):  # a number: named as one in the goal, never inside text
+            return key in self._numbers
+        if len(key) < MIN_GOAL_MATCH:
+            return False
+        texts = self._texts[:1] if steps is not None or len(key) < MIN_TEXT_MATCH else self._texts
+        pattern = re.compile(rf"(?<![\w@.-]){re.escape(key)}(?![\w@-])")
+        return any(pattern.search(text.casefold()) for text in texts)
 
     def untrusted_sources(
         self,
@@ -114,11 +221,13 @@ class RunLabels:
     ) -> bool:
         """Whether trusted values chose every argument of a call (before it runs)."""
         if sources is not None:
-            return all(self._label_of(sources.get(name)).trust == "trusted" for name in args)
+            return all(
+                self._from_steps(sources.get(name), args[name]).trust == "trusted" for name in args
+            )
         if self.context.trust == "trusted":
             return True
         return all(
-            self._in_trusted_source(value)
+            self.vouched(value)
             for value in args.values()
             if value is not None and not isinstance(value, bool)
         )
@@ -133,38 +242,49 @@ class RunLabels:
 
         With ``sources`` (value-level provenance), an argument is labelled by the outputs
         it came from; an argument ``sources`` does not name, or a step with no observed
-        output, counts as the whole context (unknown provenance is never trusted more).
+        output, is of unknown provenance and untrusted. Without, every argument carries
+        the run's context, except a value trusted sources vouch for (:meth:`vouched`).
         """
         if sources is not None:
-            return {name: self._label_of(sources.get(name)) for name in args}
+            return {name: self._from_steps(sources.get(name), args[name]) for name in args}
         labels = dict.fromkeys(args, self.context)
         if self.context.trust == "untrusted":
             vouched = Label("trusted", self.context.confidentiality)
-            for name in tool.contract.targets:
-                if name in args and self._in_trusted_source(args[name]):
+            for name, value in args.items():
+                if self.vouched(value):
                     labels[name] = vouched
         return labels
 
-    def _label_of(self, steps: tuple[int, ...] | None) -> Label:
+    def _from_steps(self, steps: tuple[int, ...] | None, value: Any) -> Label:
+        unknown = Label("untrusted", self.context.confidentiality)
         if steps is None:
-            return self.context
+            return unknown
         label = GOAL_LABEL
         for step in steps:
             seen = self._steps.get(step)
             if seen is None:
-                return self.context
+                return unknown
             label = label.join(seen)
+        if label.trust == "untrusted" and self.vouched(value, steps):
+            return Label("trusted", label.confidentiality)
         return label
 
-    def _in_trusted_source(self, value: Any) -> bool:
-        if value is None or isinstance(value, bool):
-            return False
-        text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
-        if not text.strip():
-            return False
-        # Whole tokens only: order 104 must not be vouched for by "order 1042".
-        pattern = re.compile(rf"(?<![\w@.-]){re.escape(text)}(?![\w@-])")
-        return any(pattern.search(source) for source in self._trusted)
+
+def _chosen(tool: Tool, args: dict[str, Any]) -> dict[str, Any]:
+    """The arguments of a call someone chose: those not left at the tool's default (a
+    ``limit=20`` nobody wrote chooses nothing the output could echo)."""
+    fields = tool.args_model.model_fields
+    return {
+        name: value
+        for name, value in args.items()
+        if name not in fields
+        or fields[name].is_required()
+        or value != fields[name].get_default(call_default_factory=True)
+    }
+
+
+Provenance = RunLabels
+"""The same class under the name of what it keeps."""
 
 
 def _excerpt(

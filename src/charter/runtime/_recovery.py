@@ -331,6 +331,7 @@ def fork(
         "run.started",
         agent.manifest(starting.version_id) | {"goal": goal, "actor": actor, "forked_from": origin},
     )
+    runner.governor.scope_run(starting)
     runner.governor.record_policy(starting)
     with runner.claim_run(run.run_id, actor).held() as lease:
         stored = runner.journal.append(starting.pending, fence=lease.fence())
@@ -338,6 +339,7 @@ def fork(
         if runner.on_record is not None:
             for item in stored:
                 runner.on_record(item)
-        session = rebuild(agent, [stored[0], *kept], actor)
+        scoped = [r for r in stored if r.kind == "run.scoped"]
+        session = rebuild(agent, [stored[0], *scoped, *kept], actor)
         session.lease = lease
         return runner.drive(session, None)

@@ -4,9 +4,10 @@ The journal holds each proposal, decision and observation, so a run can be walke
 without touching any tool or model. Each proposed call is decided anew by the same
 :func:`~charter.runtime._decide.decide` the live run used, under an agent's current
 charter, in the state rebuilt from the journal as it stood when the step was decided:
-the labels its arguments carried, the operator controls then in force (revocations,
-supervision, rollout phase), the run's completed and in-doubt writes, and the rate-limit
-and anomaly windows of the records before it. That answers "what would today's policy
+the labels its arguments carried, the run's task scope (its ``run.scoped`` record), the
+operator controls then in force (revocations, supervision, rollout phase), the run's
+completed and in-doubt writes, and the rate-limit and anomaly windows of the records
+before it. That answers "what would today's policy
 have said?" before a charter change is rolled out. Differences are flagged step by step.
 """
 
@@ -19,10 +20,11 @@ from typing import Any
 from charter.agent import Agent
 from charter.journal import Journal, Record
 from charter.policy import Decision
+from charter.policy._scope import TaskScope
 from charter.runtime._anomaly import AnomalyWatch, JournalRateLimiter
 from charter.runtime._controls import CONTROL_KINDS, fold_controls
 from charter.runtime._decide import CallState, ProposedCall, decide
-from charter.runtime._history import history
+from charter.runtime._history import history, run_scope
 from charter.runtime._ledger import EffectLedger
 from charter.runtime._provenance import RunLabels
 from charter.tools import ToolArgumentsError
@@ -52,6 +54,7 @@ def replay(journal: Journal, agent: Agent, run_id: str) -> list[ReplayedStep]:
     records = history(journal, run_id)
     controls = list(journal.records_of_kinds(CONTROL_KINDS))
     labels = RunLabels(str(records[0].payload["goal"]))
+    scope = run_scope(agent, records)
     actions: dict[int, dict[str, Any]] = {}
     then: dict[int, dict[str, Any]] = {}
     now: dict[int, Decision | None] = {}
@@ -64,7 +67,7 @@ def replay(journal: Journal, agent: Agent, run_id: str) -> list[ReplayedStep]:
                 actions[step] = p["action"]
             case "step.decided" if step not in then:  # a resume decides again: keep the first
                 then[step] = p
-                state = _state_at(journal, agent, records, index, controls)
+                state = _state_at(journal, agent, records, index, controls, scope)
                 now[step] = _decide(agent, labels, actions.get(step, {}), p, state)
             case "step.effect":
                 effects[step] = str(p["status"])
@@ -81,7 +84,12 @@ def replay(journal: Journal, agent: Agent, run_id: str) -> list[ReplayedStep]:
 
 
 def _state_at(
-    journal: Journal, agent: Agent, records: list[Record], index: int, controls: list[Record]
+    journal: Journal,
+    agent: Agent,
+    records: list[Record],
+    index: int,
+    controls: list[Record],
+    scope: TaskScope | None,
 ) -> CallState:
     """The state the call decided by ``records[index]`` was decided in, from the journal."""
     decided, before = records[index], records[:index]
@@ -99,6 +107,7 @@ def _state_at(
         AnomalyWatch(journal, lambda: at, before=decided.seq),
         [str(p["tool"]) for p in effects if p.get("status") != "simulated"],
         {str(r.payload["rule"]) for r in before if r.kind == "anomaly.detected"},
+        scope=scope,
     )
 
 

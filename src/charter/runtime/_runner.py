@@ -165,6 +165,7 @@ class Runner:
             session.lease = lease
             manifest = agent.manifest(session.version_id)
             session.record("run.started", manifest | {"goal": goal, "actor": actor})
+            self.governor.scope_run(session)  # fixed from the goal before any reading
             self.governor.record_policy(session)
             self.governor.flush(session)
             return self.drive(session, None)
@@ -281,7 +282,8 @@ class Runner:
             | ({"cost_usd": round(token_cost, 8)} if token_cost else {}),
         )
         if isinstance(action, FinalAnswer):
-            run.status, run.answer = "completed", action.text
+            kept = self.governor.check_answer(session, step, action.text)
+            run.status, run.answer = "completed", kept
             return
         controls = self.controls.state()  # read after reasoning, which may take seconds
         if self.governor.paused(session, controls):

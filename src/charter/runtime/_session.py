@@ -14,6 +14,7 @@ from charter.journal._lease import Lease
 from charter.journal._outcome import OutcomeTally
 from charter.journal._store import Entry
 from charter.policy import BudgetMeter
+from charter.policy._scope import TaskScope
 from charter.reasoners._base import (
     FinalAnswer,
     Observation,
@@ -62,6 +63,8 @@ class Session:
     """This process's lease on the run: every flush is fenced by it."""
     tally: OutcomeTally = field(default_factory=OutcomeTally)
     """The evidence of the run's outcome, from every record it journaled."""
+    scope: TaskScope | None = None
+    """What the run may do, fixed from its goal when it started (``run.scoped``)."""
     version_id: str = field(init=False)
     """The agent's exact version, which rollout phases belong to."""
 

@@ -1,5 +1,6 @@
 """Tools, their contracts, and the inventory."""
 
+from charter.tools._contracts import ContractSpec, apply_contracts
 from charter.tools._declared import declared_tool
 from charter.tools._inventory import Inventory
 from charter.tools._openapi import OpenAPIToolset, openapi_tools
@@ -18,6 +19,7 @@ from charter.tools._tool import (
 
 __all__ = [
     "Confidentiality",
+    "ContractSpec",
     "Inventory",
     "OpenAPIToolset",
     "Preview",
@@ -28,6 +30,7 @@ __all__ = [
     "ToolOutcomeUnknownError",
     "ToolRefusal",
     "Trust",
+    "apply_contracts",
     "declared_tool",
     "openapi_tools",
     "preview_call",

@@ -9,7 +9,8 @@ charter reasons about.
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable
+import re
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, get_type_hints, overload
 
@@ -74,6 +75,12 @@ class ToolContract:
     targets: tuple[str, ...] = ()
     """Arguments that choose whom or what a write or external call acts on (a recipient,
     an account, an order): untrusted data may not choose them without approval."""
+    fields: tuple[tuple[str, str], ...] = ()
+    """Labels of output fields by path, overriding the tool's own for that field and
+    everything under it: ``("messages[].body", "untrusted")``, ``("id", "trusted")``,
+    ``("contacts[].phone", "pii")``, ``("notes", "untrusted pii")``. ``[]`` is every
+    element of a list; a label names a trust, a confidentiality or both (the part not
+    named is the tool's). See :mod:`charter.labels`."""
 
     def __post_init__(self) -> None:
         if self.side_effect not in _SIDE_EFFECTS:
@@ -89,6 +96,39 @@ class ToolContract:
                 "confidentiality must be one of public, internal, pii, secret; "
                 f"got {self.confidentiality!r}"
             )
+        for path, label in self.fields:
+            check_field_label(path, label)
+
+
+_FIELD_PATH = re.compile(r"^(\[\])*([A-Za-z0-9_$@-]+(\[\])*)?(\.[A-Za-z0-9_$@-]+(\[\])*)*$")
+_TRUST_WORDS = ("trusted", "untrusted")
+_CONFIDENTIALITY_WORDS = ("public", "internal", "pii", "secret")
+
+
+def check_field_label(path: str, label: str) -> tuple[str | None, str | None]:
+    """``label``'s trust and confidentiality (None where it names none); raise
+    ``ValueError`` naming the field when the path or the label is not one."""
+    if not path or not _FIELD_PATH.match(path):
+        raise ValueError(
+            f"output field {path!r}: not a field path (write names joined by dots, "
+            "[] for every element of a list: messages[].sender)"
+        )
+    trust: str | None = None
+    confidentiality: str | None = None
+    for word in label.replace(",", " ").split():
+        if word in _TRUST_WORDS and trust is None:
+            trust = word
+        elif word in _CONFIDENTIALITY_WORDS and confidentiality is None:
+            confidentiality = word
+        else:
+            raise ValueError(
+                f"output field {path!r}: label {label!r} is not a trust "
+                f"({', '.join(_TRUST_WORDS)}) and/or a confidentiality "
+                f"({', '.join(_CONFIDENTIALITY_WORDS)})"
+            )
+    if trust is None and confidentiality is None:
+        raise ValueError(f"output field {path!r}: empty label")
+    return trust, confidentiality
 
 
 IDEMPOTENCY_PARAM = "idempotency_key"
@@ -218,6 +258,7 @@ def tool(
     timeout_s: float | None = 30.0,
     owner: str = "",
     targets: tuple[str, ...] = (),
+    fields: Mapping[str, str] | None = None,
     compensate: Callable[..., Any] | None = None,
     preview: Callable[..., Any] | None = None,
 ) -> Callable[[Callable[..., Any]], Tool]: ...
@@ -238,6 +279,7 @@ def tool(
     timeout_s: float | None = 30.0,
     owner: str = "",
     targets: tuple[str, ...] = (),
+    fields: Mapping[str, str] | None = None,
     compensate: Callable[..., Any] | None = None,
     preview: Callable[..., Any] | None = None,
 ) -> Tool | Callable[[Callable[..., Any]], Tool]:
@@ -247,6 +289,7 @@ def tool(
     (``@tool(side_effect="write", compensate=undo, preview=describe)``). The docstring's
     first paragraph is the description reasoners see. ``preview`` takes the tool's
     arguments and says, read-only, what a call would do (shown to approvers).
+    ``fields`` labels output fields by path (``{"messages[].body": "untrusted"}``).
     """
 
     def build(func: Callable[..., Any]) -> Tool:
@@ -262,6 +305,7 @@ def tool(
             timeout_s=timeout_s,
             owner=owner,
             targets=targets,
+            fields=tuple(sorted((fields or {}).items())),
         )
         args_model = _args_model(func, tool_name)
         unknown = [t for t in targets if t not in args_model.model_fields]
