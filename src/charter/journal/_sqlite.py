@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import random
+import sqlite3
+import time
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -24,9 +27,19 @@ def sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     # WAL lets readers (the dashboard, `charter show`) run beside the writer; NORMAL sync
     # survives a process crash, which is the failure the journal must outlive.
     cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA busy_timeout=10000")
+    # Switching a new file to WAL needs it to itself: connections opening it together
+    # (workers starting at once) can be refused without the busy handler being consulted.
+    # Once one has switched it, the mode is the file's and the others' switch is a no-op.
+    for attempt in range(100):
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            break
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or attempt == 99:
+                raise
+            time.sleep(0.01 + random.random() * 0.04)
+    cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.close()
 
 
