@@ -4,6 +4,7 @@ all succeed, each record stored once, the chain intact."""
 from __future__ import annotations
 
 import multiprocessing
+import threading
 from collections import Counter
 
 import pytest
@@ -91,3 +92,41 @@ def test_an_append_that_keeps_colliding_raises_contention_after_bounded_waits(
         journal.append([("r", "test.append", {})])
     assert waits
     assert sum(waits) <= store.APPEND_MAX_WAIT_S
+
+
+def test_threads_reading_while_others_append_to_an_in_memory_journal_lose_nothing() -> None:
+    # One connection serves every thread of an in-memory journal: a read ending (which rolls
+    # back on that connection) once undid another thread's append half-way, and two threads
+    # inside SQLite at once could crash the process.
+    journal = Journal("sqlite://")
+    stop = threading.Event()
+    failures: list[BaseException] = []
+
+    def read() -> None:
+        while not stop.is_set():
+            try:
+                journal.records_of_kind("test.append", limit=3)
+                journal.latest_seq(["test.append"])
+            except BaseException as exc:
+                failures.append(exc)
+
+    def append(writer: int) -> None:
+        for i in range(300):
+            journal.append([(f"w{writer}", "test.append", {"i": i}), (f"w{writer}", "t.b", {})])
+
+    readers = [threading.Thread(target=read) for _ in range(2)]
+    writers = [threading.Thread(target=append, args=(w,)) for w in range(3)]
+    for thread in [*readers, *writers]:
+        thread.start()
+    for thread in writers:
+        thread.join(120)
+    stop.set()
+    for thread in readers:
+        thread.join(120)
+
+    assert failures == []
+    stored = list(journal.records())
+    assert len(stored) == 3 * 300 * 2
+    assert [r.seq for r in stored] == list(range(1, len(stored) + 1))
+    assert Counter(r.run_id for r in stored) == {"w0": 600, "w1": 600, "w2": 600}
+    assert journal.verify().ok

@@ -35,13 +35,13 @@ from charter.errors import JournalError, LeaseLostError, RunOwnedError
 
 log = logging.getLogger("charter.lease")
 
-_SHARED: weakref.WeakKeyDictionary[Engine, threading.Lock] = weakref.WeakKeyDictionary()
+_SHARED: weakref.WeakKeyDictionary[Engine, threading.RLock] = weakref.WeakKeyDictionary()
 """Engines whose one connection every thread shares (in-memory SQLite), each with the lock
 its journal appends under: lease statements take it too, or they would run inside (and
 commit or roll back) another thread's append on that connection."""
 
 
-def share_connection(engine: Engine, lock: threading.Lock) -> None:
+def share_connection(engine: Engine, lock: threading.RLock) -> None:
     """Say that ``engine`` has one connection, used under ``lock`` by its journal."""
     _SHARED[engine] = lock
 

@@ -192,9 +192,11 @@ class Journal:
         if parsed.get_backend_name() == "sqlite":
             pragmas = sqlite_read_only_pragmas if read_only else sqlite_pragmas
             event.listen(self._engine, "connect", pragmas)
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()
+        self._shared: DBAPIConnection | None = None
+        """The one connection of an in-memory journal, which every thread uses in turn."""
         if options.get("poolclass") is StaticPool:  # one connection shared by every thread
-            share_connection(self._engine, self._lock)
+            self._share_connection()
         self._writer: PoolProxiedConnection | None = None
         self._newest: dict[tuple[str, ...], int] = {}
         """:meth:`latest_seq` answers by kinds (SQLite), kept current by this handle's own
@@ -264,9 +266,37 @@ class Journal:
         ).first()
         return (0, GENESIS_HASH) if row is None else (int(row[0]), str(row[1]))
 
+    def _share_connection(self) -> None:
+        """Serialise every use of an in-memory journal's one connection under the lock
+        appends take: each checkout takes it until checkin, and lease statements take it.
+
+        Without this, one thread's read ended (and so rolled back) another thread's
+        append half-way on the shared connection, losing the lease row or records it had
+        written, and two threads inside SQLite on one connection could crash the process.
+        """
+        lock = self._lock
+
+        def checkout(*_: object) -> None:
+            lock.acquire()
+
+        def returned(*_: object) -> None:
+            lock.release()
+
+        # Paired per checkout: "checkin" is not (StaticPool's one pool record keeps only
+        # the newest checkout, so a second concurrent one would never be checked in).
+        event.listen(self._engine, "checkout", checkout)
+        event.listen(self._engine, "reset", returned)
+        share_connection(self._engine, lock)
+        with self._engine.raw_connection() as proxy:  # the writer uses it under the lock
+            driver = proxy.dbapi_connection
+        assert driver is not None, "a checked-out connection has its DBAPI connection"
+        self._shared = driver
+
     def _connection(self) -> DBAPIConnection:
         """The held writer connection (opened on first use, or after a failure), as the
         driver's own connection: the hot path skips the pool proxy's indirection."""
+        if self._shared is not None:
+            return self._shared
         if self._writer is None:
             self._writer = self._engine.raw_connection()
             self._data_version = None  # a per-connection counter: start over
