@@ -174,6 +174,22 @@ class CharterPlugin(BasePlugin):
         else:
             run.close()
 
+    async def on_run_error_callback(
+        self, *, invocation_context: InvocationContext, error: Exception
+    ) -> None:
+        """An error ended the invocation: the run fails with it (a confirmation still
+        pending keeps the run waiting)."""
+        held = self._runs.get(invocation_context.session.id)
+        if held is None or held[0] != invocation_context.invocation_id:
+            return
+        del self._runs[invocation_context.session.id]
+        self._answers.pop(invocation_context.session.id, None)
+        run = held[1]
+        if run.run.status == "running":
+            run.finish(error=f"{type(error).__name__}: {error}")
+        else:
+            run.close()
+
     async def close(self) -> None:
         """Release every run this process still holds (they can be resumed elsewhere)."""
         for _, run in self._runs.values():
