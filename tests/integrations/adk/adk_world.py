@@ -105,8 +105,7 @@ def shop(
 
 async def turn(runner: Runner, session_id: str, message: types.Content) -> list[Event]:
     return [
-        e
-        async for e in runner.run_async(user_id=USER, session_id=session_id, new_message=message)
+        e async for e in runner.run_async(user_id=USER, session_id=session_id, new_message=message)
     ]
 
 

@@ -177,7 +177,11 @@ def test_parallel_calls_of_one_turn_are_governed_one_at_a_time(journal: Journal)
     runner, _, _ = shop(
         journal,
         [
-            [("lookup_order", {"order_id": 1}), ("drop_orders", {}), ("lookup_order", {"order_id": 2})],
+            [
+                ("lookup_order", {"order_id": 1}),
+                ("drop_orders", {}),
+                ("lookup_order", {"order_id": 2}),
+            ],
             "done",
         ],
     )
