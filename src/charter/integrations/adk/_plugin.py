@@ -241,8 +241,13 @@ class CharterPlugin(BasePlugin):
             return _refused(
                 context, f"charter: approval {request} is for another run than this one; not run"
             )
-        if state.status == "pending":
-            return _ask(context, run_id, request, "the approval is still undecided")
+        if state.status == "pending":  # ADK has consumed the confirmation: the call is over
+            return _refused(
+                context,
+                f"charter: approval {request} is still undecided; the call did not run "
+                "(confirm only once it is decided)",
+                stop=True,
+            )
         try:
             run = GovernedRun.resume(self.journal, self.agent, run_id, actor=self.actor)
         except CharterError as exc:
@@ -302,8 +307,8 @@ def _same_args(approved: dict[str, Any], proposed: dict[str, Any]) -> bool:
 
 
 def _denial(verdict: CallVerdict) -> str:
-    why = verdict.reason
-    if verdict.observation is not None and not why:
+    why = verdict.reason  # what the model is told when the call does not run, if anything
+    if verdict.observation is not None and verdict.observation.content:
         why = str(verdict.observation.content)
     rules = f" ({', '.join(verdict.rules)})" if verdict.rules else ""
     return f"charter denied {verdict.tool or 'the call'}{rules}: {why}"

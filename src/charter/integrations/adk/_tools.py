@@ -25,7 +25,7 @@ def adk_tools(adk_agent: LlmAgent) -> list[BaseTool]:
     built with that tool's declaration some other way.
     """
     found: list[BaseTool] = []
-    listed = cast(list[Any], adk_agent.tools)
+    listed = cast(list[Any], adk_agent.tools)  # pyright: ignore[reportUnknownMemberType]
     for item in listed:
         if isinstance(item, BaseTool):
             found.append(item)
