@@ -72,12 +72,9 @@ AGENT = LlmAgent(
 
 async def main(resume: str | None) -> int:
     journal = Journal(settings.database_url(), load_or_create_signer(settings.signing_key_path()))
-    plugin = govern(  # the two lines that govern the agent
-        AGENT,
-        journal=journal,
-        charter=CHARTER,
-        compensate={"refund_order": DEMO["refund_order"].compensate},
-    )
+    undo = DEMO["refund_order"].compensate  # so `charter runs rollback` can undo a refund
+    assert undo is not None
+    plugin = govern(AGENT, journal=journal, charter=CHARTER, compensate={"refund_order": undo})
     home = Path(settings.charter_home())
     home.mkdir(parents=True, exist_ok=True)
     sessions = DatabaseSessionService(f"sqlite+aiosqlite:///{home / 'adk-sessions.db'}")
