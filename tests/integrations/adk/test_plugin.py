@@ -17,6 +17,7 @@ from charter.errors import ConfigError
 from charter.integrations.adk import charter_agent, tool_responses
 from charter.runtime import Controls
 from charter.runtime._rollback import rollback
+from databases import fresh_url
 from integrations.adk.adk_world import (
     ask,
     new_session,
@@ -29,11 +30,11 @@ from integrations.adk.adk_world import (
 )
 
 
-@pytest.fixture
-def journal(tmp_path: Path) -> Iterator[Journal]:
+@pytest.fixture(params=["sqlite", "postgresql"])
+def journal(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Journal]:
     ran.clear()
     undone.clear()
-    yield Journal(f"sqlite:///{tmp_path / 'charter.db'}")
+    yield Journal(fresh_url(str(request.param), tmp_path))
 
 
 def _records(journal: Journal, run_id: str) -> list[tuple[str, dict[str, Any]]]:
@@ -154,6 +155,50 @@ def test_the_kill_switch_stops_a_running_agent_at_its_next_call(journal: Journal
 def _renamed(fn: Any, name: str) -> Any:
     fn.__name__ = name
     return fn
+
+
+def test_a_revoked_tool_is_denied_from_its_next_call(journal: Journal) -> None:
+    from integrations.adk import adk_world
+
+    def lookup_then_revoke(order_id: int) -> dict[str, Any]:
+        Controls(journal).revoke("refund_order", actor="ops", reason="incident 9")
+        return adk_world.lookup_order(order_id)
+
+    runner, _, model = shop(
+        journal,
+        [
+            ("lookup_order", {"order_id": 1}),
+            ("refund_order", {"order_id": 1, "amount": 5.0}),
+            "could not refund",
+        ],
+    )
+    agent = runner.app.root_agent  # type: ignore[union-attr]
+    assert isinstance(agent, LlmAgent)
+    agent.tools[0] = _renamed(lookup_then_revoke, "lookup_order")
+    run_turn(runner, new_session(runner), ask("refund order 1"))
+    assert [name for name, _ in ran] == ["lookup_order"]
+    error = tool_responses(model.requests[-1])[-1]["error"]
+    assert "inventory.revoked" in error and "incident 9" in error
+
+
+def test_replay_and_policy_explain_work_on_an_adk_run(journal: Journal) -> None:
+    import io
+
+    from rich.console import Console
+
+    from charter.cli._policy import explain
+    from charter.runtime._replay import replay
+
+    runner, plugin, _ = shop(
+        journal, [("lookup_order", {"order_id": 1}), ("drop_orders", {}), "done"]
+    )
+    run_turn(runner, new_session(runner), ask("look order 1 up"))
+    run_id = _only_run(journal)
+    steps = replay(journal, plugin.agent, run_id)
+    assert [s.changed for s in steps][:1] == [False]
+    out = io.StringIO()
+    explain(Console(file=out, width=200), journal, run_id, 1)
+    assert "lookup_order" in out.getvalue()
 
 
 def test_model_usage_counts_against_the_token_budget(journal: Journal) -> None:
