@@ -203,7 +203,8 @@ class CharterPlugin(BasePlugin):
     ) -> dict[str, Any] | tuple[GovernedRun, CallVerdict]:
         try:
             run = self._governed(context)
-            context.state[RUN_KEY] = run.run_id
+            if context.state.get(RUN_KEY) != run.run_id:  # a state delta only when it changes
+                context.state[RUN_KEY] = run.run_id
             verdict = run.govern(tool.name, tool_args)
         except RunStateError as exc:  # the run was stopped or ended: no more calls
             return _refused(context, f"charter: {exc}", stop=True)
