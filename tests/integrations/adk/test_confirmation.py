@@ -39,6 +39,7 @@ from integrations.adk.adk_world import (
     run_turn,
     shop,
     shop_charter,
+    turn,
 )
 
 SCRIPT: list[Any] = [
@@ -277,4 +278,75 @@ def test_an_approval_from_the_cli_resumes_the_adk_run_in_a_third_process(
     assert kinds.count("approval.used") == 1 and kinds[-1] == "run.finished"
     used = next(r.payload for r in journal.records() if r.kind == "approval.used")
     assert used.get("approver", "alice") == "alice"
+    assert journal.verify().ok
+
+
+def test_one_approval_answered_twice_at_once_runs_the_call_once(journal: Journal) -> None:
+    sessions = InMemorySessionService()
+    runner, session_id, request = _asked(journal, sessions)
+    other, _, _ = shop(journal, SCRIPT, shop_charter(rules=[ASK_REFUNDS]), sessions)
+    Approvals(journal).approve(request, "alice", "ok")
+    message = confirmation_message(_session(runner, session_id), journal)
+    assert message is not None
+
+    async def both() -> list[Any]:
+        return await asyncio.gather(
+            turn(runner, session_id, message), turn(other, session_id, message)
+        )
+
+    asyncio.run(both())
+    assert [name for name, _ in ran].count("refund_order") == 1
+    assert _kinds(journal).count("approval.used") == 1
+    effects = [r.payload for r in journal.records() if r.kind == "step.effect"]
+    assert [e["tool"] for e in effects].count("refund_order") == 1
+
+
+CRASH = textwrap.dedent(
+    """
+    import asyncio, os, sys
+    from google.adk.sessions import DatabaseSessionService
+    from charter import Journal
+    from integrations.adk import adk_world
+    from integrations.adk.adk_world import APP, USER, ask, run_turn, shop
+
+    def refund_order(order_id: int, amount: float) -> str:
+        os._exit(9)  # the process dies while the write runs
+
+    adk_world.refund_order = refund_order
+    sessions = DatabaseSessionService(sys.argv[2])
+    script = [("lookup_order", {"order_id": 7}), ("refund_order", {"order_id": 7, "amount": 5.0})]
+    runner, _, _ = shop(Journal(sys.argv[1]), script, sessions=sessions)
+    made = asyncio.run(sessions.create_session(app_name=APP, user_id=USER, session_id="s1"))
+    run_turn(runner, made.id, ask("refund order 7"))
+    """
+)
+
+
+def test_a_run_whose_process_died_mid_write_is_ended_with_the_write_in_doubt(
+    journal: Journal, tmp_path: Path
+) -> None:
+    from google.adk.sessions import DatabaseSessionService
+
+    journal_url = str(journal.engine.url)
+    sessions_url = f"sqlite+aiosqlite:///{tmp_path / 'sessions.db'}"
+    script = tmp_path / "crash.py"
+    script.write_text(CRASH)
+    env = os.environ | {"PYTHONPATH": os.pathsep.join([str(TESTS), *sys.path])}
+    done = subprocess.run(
+        [sys.executable, str(script), journal_url, sessions_url],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 9, done.stderr[-2000:]
+    (crashed,) = {r.run_id for r in journal.records() if r.kind == "run.started"}
+
+    runner, _, _ = shop(journal, ["nothing more"], sessions=DatabaseSessionService(sessions_url))
+    run_turn(runner, "s1", ask("next task"))
+    records = [(r.kind, r.payload) for r in journal.records(crashed)]
+    effect = [p for k, p in records if k == "step.effect"][-1]
+    assert effect["tool"] == "refund_order" and effect["status"] == "in_doubt"
+    assert records[-1][0] == "run.finished" and records[-1][1]["status"] == "failed"
+    goals = [r.payload["goal"] for r in journal.records() if r.kind == "run.started"]
+    assert goals == ["refund order 7", "next task"]
     assert journal.verify().ok

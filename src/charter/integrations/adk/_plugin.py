@@ -29,6 +29,7 @@ from charter.errors import CharterError, RunStateError
 from charter.governance import CallVerdict, GovernedRun
 from charter.journal import Journal
 from charter.runtime._approvals import Approvals
+from charter.runtime._history import history, run_state
 
 RUN_KEY = "charter_run_id"
 """The session-state key holding the charter run of the session's current task (so a
@@ -278,11 +279,28 @@ class CharterPlugin(BasePlugin):
             if held[0] == invocation or held[1].run.status == "running":
                 return held[1]
             held[1].close()
+        self._settle(str(context.state.get(RUN_KEY) or ""))
         run = GovernedRun.open(
             self.journal, self.agent, _goal(context.user_content), actor=self.actor
         )
         self._runs[session_id] = (invocation, run)
         return run
+
+    def _settle(self, run_id: str) -> None:
+        """The session's previous run, if a process stopped while it ran (the task never
+        ended), is ended now: a write it had let run is journaled in doubt (its target
+        blocked until ``charter runs resolve``) and the run fails. A run still waiting for
+        its approval, or held by a live process, is left alone."""
+        if not run_id or any(r.run_id == run_id for _, r in self._runs.values()):
+            return
+        try:
+            if run_state(history(self.journal, run_id)) != "running":
+                return
+            stopped = GovernedRun.resume(self.journal, self.agent, run_id, actor=self.actor)
+        except CharterError:  # not found, another agent's, or owned by a live process
+            return
+        with stopped:
+            stopped.finish(error="the process driving it stopped before the task ended")
 
     def _hold(self, context: CallbackContext, run: GovernedRun) -> None:
         held = self._runs.pop(context.session.id, None)
