@@ -168,12 +168,11 @@ class CharterPlugin(BasePlugin):
         if held is None or held[0] != invocation_context.invocation_id:
             return
         del self._runs[session_id]
-        run = held[1]
+        lock = self._locks.get(session_id)
+        if lock is not None and not lock.locked():
+            del self._locks[session_id]
         answer = self._answers.pop(session_id, "")
-        if run.run.status == "running" and not any(a.run is run for a in self._allowed.values()):
-            run.finish(answer)
-        else:
-            run.close()
+        _end(held[1], answer=answer)
 
     async def on_run_error_callback(
         self, *, invocation_context: InvocationContext, error: Exception
@@ -185,11 +184,7 @@ class CharterPlugin(BasePlugin):
             return
         del self._runs[invocation_context.session.id]
         self._answers.pop(invocation_context.session.id, None)
-        run = held[1]
-        if run.run.status == "running":
-            run.finish(error=f"{type(error).__name__}: {error}")
-        else:
-            run.close()
+        _end(held[1], error=f"{type(error).__name__}: {error}")
 
     async def close(self) -> None:
         """Release every run this process still holds (they can be resumed elsewhere)."""
@@ -307,6 +302,17 @@ class CharterPlugin(BasePlugin):
         if held is not None and held[1] is not run:
             held[1].close()
         self._runs[context.session.id] = (context.invocation_id, run)
+
+
+def _end(run: GovernedRun, *, answer: str = "", error: str | None = None) -> None:
+    """Finish a running run with the answer (or the error); let any other go."""
+    if run.run.status != "running":
+        run.close()
+        return
+    try:
+        run.finish(answer, error=error)
+    except RunStateError:  # an allowed call left unrecorded (cancelled): resume settles it
+        run.close()
 
 
 def _call_key(context: ToolContext) -> str:
