@@ -270,3 +270,16 @@ def test_compensation_for_a_tool_the_charter_does_not_name_is_refused() -> None:
     charter = shop_charter(contracts={"lookup_order": {}})
     with pytest.raises(ConfigError, match="drop_orders"):
         charter_agent(agent, charter, compensate={"drop_orders": adk_world.undo_refund})
+
+
+def test_the_tools_of_sub_agents_are_governed_too() -> None:
+    from integrations.adk import adk_world
+
+    helper = LlmAgent(name="helper", model="scripted", tools=[adk_world.refund_order])
+    root = LlmAgent(
+        name="root", model="scripted", tools=[adk_world.lookup_order], sub_agents=[helper]
+    )
+    charter = shop_charter(contracts={"lookup_order": {}, "refund_order": {"side_effect": "write"}})
+    agent = charter_agent(root, charter)
+    assert sorted(t.name for t in agent.inventory) == ["lookup_order", "refund_order"]
+    assert agent.inventory.get("refund_order").contract.side_effect == "write"

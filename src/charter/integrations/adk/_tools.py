@@ -18,20 +18,28 @@ from charter.tools import Inventory, Tool, declared_tool
 
 
 def adk_tools(adk_agent: LlmAgent) -> list[BaseTool]:
-    """The tools ``adk_agent`` lists itself (plain functions wrapped as ADK does).
+    """The tools ``adk_agent`` and its sub-agents list themselves (plain functions wrapped
+    as ADK does), the first of a name kept.
 
     Toolsets resolve their tools per invocation, so they are not listed here: a call of
     one of their tools is unknown to charter, hence denied, unless the charter's agent is
     built with that tool's declaration some other way.
     """
-    found: list[BaseTool] = []
-    listed = cast(list[Any], adk_agent.tools)  # pyright: ignore[reportUnknownMemberType]
-    for item in listed:
-        if isinstance(item, BaseTool):
-            found.append(item)
-        elif callable(item):
-            found.append(FunctionTool(cast(Callable[..., Any], item)))
-    return found
+    found: dict[str, BaseTool] = {}
+    agents: list[Any] = [adk_agent]
+    while agents:
+        agent = agents.pop(0)
+        agents.extend(cast(list[Any], getattr(agent, "sub_agents", None) or []))
+        if not isinstance(agent, LlmAgent):
+            continue
+        listed = cast(list[Any], agent.tools)  # pyright: ignore[reportUnknownMemberType]
+        for item in listed:
+            if isinstance(item, BaseTool):
+                found.setdefault(item.name, item)
+            elif callable(item):
+                tool = FunctionTool(cast(Callable[..., Any], item))
+                found.setdefault(tool.name, tool)
+    return list(found.values())
 
 
 def args_schema(tool: BaseTool) -> dict[str, Any] | None:
@@ -71,7 +79,8 @@ def charter_agent(
 ) -> Agent:
     """The charter agent governing ``adk_agent``: its identity (``name``, default the ADK
     agent's), its charter (a :class:`Charter` or a charter YAML file) and, as tools, the
-    ADK tools the charter's ``contracts:`` names, each with its ADK argument schema.
+    ADK tools (its own and its sub-agents') the charter's ``contracts:`` names, each
+    with its ADK argument schema.
 
     A tool the charter does not name is not charter's: every call of it is denied.
     ``compensate`` maps a tool name to the callable that undoes a completed call
