@@ -283,3 +283,29 @@ def test_the_tools_of_sub_agents_are_governed_too() -> None:
     agent = charter_agent(root, charter)
     assert sorted(t.name for t in agent.inventory) == ["lookup_order", "refund_order"]
     assert agent.inventory.get("refund_order").contract.side_effect == "write"
+
+
+def test_a_tool_declared_with_a_gemini_schema_gets_its_json_schema() -> None:
+    from google.adk.tools.base_tool import BaseTool
+    from google.genai import types
+
+    from charter.integrations.adk import args_schema
+
+    class Declared(BaseTool):
+        def _get_declaration(self) -> types.FunctionDeclaration | None:
+            return types.FunctionDeclaration(
+                name=self.name,
+                parameters=types.Schema(
+                    type=types.Type.OBJECT,
+                    properties={"to": types.Schema(type=types.Type.STRING)},
+                    required=["to"],
+                ),
+            )
+
+    schema = args_schema(Declared(name="notify", description="notify someone"))
+    assert schema == {
+        "type": "object",
+        "properties": {"to": {"type": "string"}},
+        "required": ["to"],
+    }
+    assert args_schema(BaseTool(name="bare", description="no declaration")) is None
