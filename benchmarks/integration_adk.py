@@ -95,7 +95,7 @@ def runner(journal: Journal | None) -> Runner:
     script: list[ScriptTurn] = [("lookup", {"key": i}) for i in range(STEPS)]
     agent = LlmAgent(
         name="bench",
-        model=ScriptedLlm(script=[*script, "done"]),
+        model=ScriptedLlm(script=[*script, "done"], keep_requests=False),
         instruction="Look keys up.",
         tools=[lookup],
     )

@@ -25,14 +25,17 @@ class ScriptedLlm(BaseLlm):
     script: list[ScriptTurn]
     prompt_tokens: int = 100
     completion_tokens: int = 20
+    keep_requests: bool = True
     requests: list[LlmRequest] = Field(default_factory=lambda: [], exclude=True)
-    """Every request the model received (what it was told), in order."""
+    """Every request the model received (what it was told), in order, if
+    ``keep_requests``."""
 
     async def generate_content_async(
         self, llm_request: LlmRequest, stream: bool = False
     ) -> AsyncGenerator[LlmResponse, None]:
         """Yield the scripted answer for this turn."""
-        self.requests.append(llm_request)
+        if self.keep_requests:
+            self.requests.append(llm_request)
         turn = sum(1 for c in llm_request.contents if c.role == "model")
         item = self.script[min(turn, len(self.script) - 1)]
         if isinstance(item, str):
