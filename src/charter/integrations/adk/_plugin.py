@@ -1,0 +1,355 @@
+"""A Runner plugin that governs every tool call an ADK agent makes.
+
+ADK runs a plugin's ``before_tool_callback`` before any agent callback or the tool, and
+uses its answer instead of running the tool; ``after_tool_callback`` sees the result and
+may replace it. So the plugin asks charter first, lets the tool run only when the verdict
+runs, records the result (its labels flow into later calls), and answers anything else
+as the tool response ``{"error": ...}`` the model reads. An ``ask`` becomes ADK's tool
+confirmation, whose payload names charter's approval request; the confirmed call, in
+this process or another, runs only on the signed receipt of exactly that call.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from typing import Any, cast
+
+from google.adk.agents.callback_context import CallbackContext
+from google.adk.agents.invocation_context import InvocationContext
+from google.adk.models.llm_response import LlmResponse
+from google.adk.plugins.base_plugin import BasePlugin
+from google.adk.tools.base_tool import BaseTool
+from google.adk.tools.tool_context import ToolContext
+from google.genai import types
+from pydantic_core import to_jsonable_python
+
+from charter.agent import Agent
+from charter.errors import CharterError, RunStateError
+from charter.governance import CallVerdict, GovernedRun
+from charter.journal import Journal
+from charter.runtime._approvals import Approvals
+from charter.runtime._history import history, run_state
+
+RUN_KEY = "charter_run_id"
+"""The session-state key holding the charter run of the session's current task (so a
+confirmation answered in another process resumes that run)."""
+REQUEST_KEY = "charter_request"
+"""The confirmation payload's key naming charter's approval request."""
+
+
+@dataclass(slots=True)
+class _Allowed:
+    run: GovernedRun
+    verdict: CallVerdict
+    lock: asyncio.Lock
+
+
+class CharterPlugin(BasePlugin):
+    """Governs the tool calls of every agent a Runner runs with the charter ``agent``.
+
+    One charter run per task: it opens at the task's first model answer (the user's
+    message is its goal), waits while a confirmation is pending, and finishes when the
+    invocation ends with the model's final answer. Calls of one session are governed
+    one at a time, in the order ADK starts them.
+
+    Args:
+        journal: where the runs are journaled (and approvals decided).
+        agent: the charter agent (identity, charter, declared tools), e.g. from
+            :func:`~charter.integrations.adk.charter_agent`.
+        actor: who drives the runs (journaled).
+        name: the plugin's name in the Runner.
+    """
+
+    def __init__(
+        self, journal: Journal, agent: Agent, *, actor: str = "adk", name: str = "charter"
+    ) -> None:
+        super().__init__(name)
+        self.journal = journal
+        self.agent = agent
+        self.actor = actor
+        self._runs: dict[str, tuple[str, GovernedRun]] = {}
+        self._allowed: dict[str, _Allowed] = {}
+        self._locks: dict[str, asyncio.Lock] = {}
+        self._answers: dict[str, str] = {}
+
+    def run_id(self, session_id: str) -> str | None:
+        """The charter run this process holds for ADK session ``session_id``, if any."""
+        held = self._runs.get(session_id)
+        return None if held is None else held[1].run_id
+
+    # --- ADK callbacks ---
+
+    async def after_model_callback(
+        self, *, callback_context: CallbackContext, llm_response: LlmResponse
+    ) -> LlmResponse | None:
+        """Count the model's tokens against the run's budgets; keep its final text."""
+        run = self._governed(callback_context)
+        usage = llm_response.usage_metadata
+        if usage is not None:
+            run.report_usage(
+                prompt_tokens=usage.prompt_token_count or 0,
+                completion_tokens=usage.candidates_token_count or 0,
+                model=llm_response.model_version or "",
+            )
+        content = llm_response.content
+        parts = content.parts or [] if content is not None else []
+        if parts and not llm_response.partial and not any(p.function_call for p in parts):
+            text = "".join(p.text or "" for p in parts if not p.thought)
+            if text:
+                self._answers[callback_context.session.id] = text
+        return None
+
+    async def before_tool_callback(
+        self, *, tool: BaseTool, tool_args: dict[str, Any], tool_context: ToolContext
+    ) -> dict[str, Any] | None:
+        """Charter's decision first: None lets the tool run; a dict answers the call."""
+        lock = self._locks.setdefault(tool_context.session.id, asyncio.Lock())
+        await lock.acquire()
+        try:
+            if tool_context.tool_confirmation is not None:
+                outcome = self._confirmed(tool, tool_args, tool_context)
+            else:
+                outcome = self._decide(tool, tool_args, tool_context)
+        except BaseException:
+            lock.release()
+            raise
+        if isinstance(outcome, dict):
+            lock.release()
+            return outcome
+        run, verdict = outcome
+        self._allowed[_call_key(tool_context)] = _Allowed(run, verdict, lock)
+        return None
+
+    async def after_tool_callback(
+        self,
+        *,
+        tool: BaseTool,
+        tool_args: dict[str, Any],
+        tool_context: ToolContext,
+        result: dict[str, Any],
+    ) -> dict[str, Any] | None:
+        """Record what an allowed call returned; the model gets what charter lets it see."""
+        allowed = self._allowed.pop(_call_key(tool_context), None)
+        if allowed is None:  # charter answered the call itself
+            return None
+        try:
+            kept = to_jsonable_python(result, fallback=str)
+            observation = allowed.run.record(allowed.verdict, result=kept)
+        finally:
+            allowed.lock.release()
+        if observation.content == kept:
+            return None
+        content: Any = observation.content
+        return cast(dict[str, Any], content) if isinstance(content, dict) else {"result": content}
+
+    async def on_tool_error_callback(
+        self,
+        *,
+        tool: BaseTool,
+        tool_args: dict[str, Any],
+        tool_context: ToolContext,
+        error: BaseException,
+    ) -> dict[str, Any] | None:
+        """Record the error an allowed call raised (or its cancellation); ADK handles it."""
+        allowed = self._allowed.pop(_call_key(tool_context), None)
+        if allowed is not None:
+            try:
+                allowed.run.record(allowed.verdict, error=f"{type(error).__name__}: {error}")
+            finally:
+                allowed.lock.release()
+        return None
+
+    async def after_run_callback(self, *, invocation_context: InvocationContext) -> None:
+        """The invocation ended: finish the run with the model's answer, or, when it
+        waits for a confirmation, let it go (the confirmation resumes it, anywhere)."""
+        session_id = invocation_context.session.id
+        held = self._runs.get(session_id)
+        if held is None or held[0] != invocation_context.invocation_id:
+            return
+        del self._runs[session_id]
+        lock = self._locks.get(session_id)
+        if lock is not None and not lock.locked():
+            del self._locks[session_id]
+        answer = self._answers.pop(session_id, "")
+        _end(held[1], answer=answer)
+
+    async def on_run_error_callback(
+        self, *, invocation_context: InvocationContext, error: Exception
+    ) -> None:
+        """An error ended the invocation: the run fails with it (a confirmation still
+        pending keeps the run waiting)."""
+        held = self._runs.get(invocation_context.session.id)
+        if held is None or held[0] != invocation_context.invocation_id:
+            return
+        del self._runs[invocation_context.session.id]
+        self._answers.pop(invocation_context.session.id, None)
+        _end(held[1], error=f"{type(error).__name__}: {error}")
+
+    async def close(self) -> None:
+        """Release every run this process still holds (they can be resumed elsewhere)."""
+        for _, run in self._runs.values():
+            run.close()
+        self._runs.clear()
+
+    # --- decisions ---
+
+    def _decide(
+        self, tool: BaseTool, tool_args: dict[str, Any], context: ToolContext
+    ) -> dict[str, Any] | tuple[GovernedRun, CallVerdict]:
+        try:
+            run = self._governed(context)
+            if context.state.get(RUN_KEY) != run.run_id:  # a state delta only when it changes
+                context.state[RUN_KEY] = run.run_id
+            verdict = run.govern(tool.name, tool_args)
+        except RunStateError as exc:  # the run was stopped or ended: no more calls
+            return _refused(context, f"charter: {exc}", stop=True)
+        if verdict.runs:
+            return run, verdict
+        if verdict.verdict == "ask" and verdict.approval is not None:
+            return _ask(context, run.run_id, verdict.approval.request_id, verdict.reason)
+        return _refused(context, _denial(verdict), stop=run.run.status != "running")
+
+    def _confirmed(
+        self, tool: BaseTool, tool_args: dict[str, Any], context: ToolContext
+    ) -> dict[str, Any] | tuple[GovernedRun, CallVerdict]:
+        """A confirmed call: it runs only if charter's approval of exactly this call is
+        granted, its signed receipt valid, and the charter still allows it."""
+        confirmation = context.tool_confirmation
+        assert confirmation is not None
+        payload: Any = confirmation.payload
+        request = (
+            str(cast(dict[str, Any], payload).get(REQUEST_KEY) or "")
+            if isinstance(payload, dict)
+            else ""
+        )
+        run_id = str(context.state.get(RUN_KEY) or "")
+        if not request or not run_id:
+            return _refused(
+                context, "charter: this confirmation carries no charter approval; not run"
+            )
+        if not confirmation.confirmed:
+            return _refused(context, f"charter: approval {request} was not confirmed; not run")
+        try:
+            state = Approvals(self.journal).get(request)
+        except CharterError as exc:  # no such request
+            return _refused(context, f"charter: {exc}; not run")
+        if state.request.run_id != run_id:
+            return _refused(
+                context, f"charter: approval {request} is for another run than this one; not run"
+            )
+        if state.status == "pending":  # ADK has consumed the confirmation: the call is over
+            return _refused(
+                context,
+                f"charter: approval {request} is still undecided; the call did not run "
+                "(confirm only once it is decided)",
+                stop=True,
+            )
+        try:
+            run = GovernedRun.resume(self.journal, self.agent, run_id, actor=self.actor)
+        except CharterError as exc:
+            return _refused(context, f"charter: {exc}", stop=True)
+        self._hold(context, run)
+        if run.run.waiting_for != request:
+            return _refused(
+                context,
+                f"charter: run {run_id} waits for approval {run.run.waiting_for}, "
+                f"not {request}; not run",
+            )
+        verdict = run.approved_call()
+        if not verdict.runs:
+            return _refused(context, _denial(verdict), stop=run.run.status != "running")
+        if verdict.tool != tool.name or not _same_args(verdict.args, tool_args):
+            run.record(verdict, error="the confirmed call is not the approved one; not run")
+            return _refused(
+                context, f"charter: the confirmed call differs from approval {request}; not run"
+            )
+        return run, verdict
+
+    def _governed(self, context: CallbackContext) -> GovernedRun:
+        """The run of this session's current task, opened on its first use."""
+        session_id, invocation = context.session.id, context.invocation_id
+        held = self._runs.get(session_id)
+        if held is not None:
+            if held[0] == invocation or held[1].run.status == "running":
+                return held[1]
+            held[1].close()
+        self._settle(str(context.state.get(RUN_KEY) or ""))
+        run = GovernedRun.open(
+            self.journal, self.agent, _goal(context.user_content), actor=self.actor
+        )
+        self._runs[session_id] = (invocation, run)
+        return run
+
+    def _settle(self, run_id: str) -> None:
+        """The session's previous run, if a process stopped while it ran (the task never
+        ended), is ended now: a write it had let run is journaled in doubt (its target
+        blocked until ``charter runs resolve``) and the run fails. A run still waiting for
+        its approval, or held by a live process, is left alone."""
+        if not run_id or any(r.run_id == run_id for _, r in self._runs.values()):
+            return
+        try:
+            if run_state(history(self.journal, run_id)) != "running":
+                return
+            stopped = GovernedRun.resume(self.journal, self.agent, run_id, actor=self.actor)
+        except CharterError:  # not found, another agent's, or owned by a live process
+            return
+        with stopped:
+            stopped.finish(error="the process driving it stopped before the task ended")
+
+    def _hold(self, context: CallbackContext, run: GovernedRun) -> None:
+        held = self._runs.pop(context.session.id, None)
+        if held is not None and held[1] is not run:
+            held[1].close()
+        self._runs[context.session.id] = (context.invocation_id, run)
+
+
+def _end(run: GovernedRun, *, answer: str = "", error: str | None = None) -> None:
+    """Finish a running run with the answer (or the error); let any other go."""
+    if run.run.status != "running":
+        run.close()
+        return
+    try:
+        run.finish(answer, error=error)
+    except RunStateError:  # an allowed call left unrecorded (cancelled): resume settles it
+        run.close()
+
+
+def _call_key(context: ToolContext) -> str:
+    return f"{context.session.id}:{context.function_call_id}"
+
+
+def _goal(content: types.Content | None) -> str:
+    parts = content.parts if content is not None and content.parts else []
+    text = " ".join(p.text for p in parts if p.text)
+    return text or "(no text)"
+
+
+def _same_args(approved: dict[str, Any], proposed: dict[str, Any]) -> bool:
+    """The arguments ADK is about to run are the ones approved (defaults aside)."""
+    kept = {k: v for k, v in approved.items() if v is not None or k in proposed}
+    return kept == proposed
+
+
+def _denial(verdict: CallVerdict) -> str:
+    why = verdict.reason  # what the model is told when the call does not run, if anything
+    if verdict.observation is not None and verdict.observation.content:
+        why = str(verdict.observation.content)
+    rules = f" ({', '.join(verdict.rules)})" if verdict.rules else ""
+    return f"charter denied {verdict.tool or 'the call'}{rules}: {why}"
+
+
+def _refused(context: ToolContext, error: str, *, stop: bool = False) -> dict[str, Any]:
+    if stop:  # the run is over: ADK does not call the model again in this invocation
+        context.actions.skip_summarization = True
+    return {"error": error}
+
+
+def _ask(context: ToolContext, run_id: str, request: str, reason: str) -> dict[str, Any]:
+    hint = (
+        f"charter approval {request} required ({reason}): "
+        f"`charter approvals approve {request}`, then confirm this call"
+    )
+    context.request_confirmation(hint=hint, payload={REQUEST_KEY: request, "run_id": run_id})
+    context.actions.skip_summarization = True  # pause: the model is not asked again
+    return {"error": hint}
