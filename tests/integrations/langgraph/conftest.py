@@ -10,7 +10,7 @@ import pytest
 
 pytest.importorskip("langgraph.prebuilt", reason="the langgraph extra is not installed")
 
-from tests.integrations.langgraph import graphs  # noqa: E402
+from tests.integrations.langgraph import graphs
 
 
 @pytest.fixture(autouse=True)

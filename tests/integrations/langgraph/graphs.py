@@ -23,7 +23,7 @@ STORE = {"path": Path("orders.db")}
 class ScriptedChatModel(FakeMessagesListChatModel):
     """The fake chat model, keeping every prompt it was given (what the model saw)."""
 
-    seen: list[list[BaseMessage]] = []
+    seen: list[list[BaseMessage]] = []  # noqa: RUF012 -- a pydantic field, set per model
 
     def bind_tools(self, tools: Any, **kwargs: Any) -> Any:
         return self

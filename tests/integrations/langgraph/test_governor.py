@@ -9,13 +9,13 @@ from typing import Any
 import pytest
 from langchain_core.messages import AIMessage, ToolMessage
 from langgraph.checkpoint.memory import MemorySaver
+from tests.integrations.langgraph.graphs import TOOLS, call, charter, graph, refunds, undo_refund
 
 from charter import Journal
 from charter.errors import ConfigError
 from charter.integrations.langgraph import GovernedRunStopped, govern
 from charter.runtime import Controls
 from charter.runtime._rollback import rollback
-from tests.integrations.langgraph.graphs import TOOLS, call, charter, graph, refunds, undo_refund
 
 CONFIG: Any = {"configurable": {"thread_id": "t-1"}}
 ASK = {"messages": [("user", "refund order 1042")]}
@@ -91,9 +91,7 @@ def test_a_tool_that_raises_is_journaled_and_the_model_sees_the_error(journal: J
     (failed,) = _tool_messages(governor.invoke(app, ASK, CONFIG))
     assert failed.status == "error" and "order 7 is locked" in str(failed.content)
     assert any("order 7 is locked" in str(m.content) for m in model.seen[1])
-    effect = next(
-        r.payload for r in journal.records(_run_id(journal)) if r.kind == "step.effect"
-    )
+    effect = next(r.payload for r in journal.records(_run_id(journal)) if r.kind == "step.effect")
     assert effect["status"] == "error" and "order 7 is locked" in effect["error"]
 
 

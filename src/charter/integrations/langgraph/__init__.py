@@ -43,8 +43,6 @@ from typing import Any
 from langchain_core.tools import BaseTool
 
 from charter.agent import Agent
-from charter.journal import Journal
-from charter.policy import Charter
 from charter.integrations.langgraph._governor import (
     GovernedRunStopped,
     LangGraphGovernor,
@@ -53,6 +51,8 @@ from charter.integrations.langgraph._governor import (
     resume_command,
 )
 from charter.integrations.langgraph._tools import LangGraphReasoner, build_agent
+from charter.journal import Journal
+from charter.policy import Charter
 
 
 def govern(

@@ -33,10 +33,10 @@ from charter.journal._store import meta_table
 from charter.runtime._approvals import ApprovalRequest, Approvals
 from charter.runtime._history import run_state, waiting_record
 
-Execute = Callable[[ToolCallRequest], ToolMessage | Command]
+Execute = Callable[[ToolCallRequest], ToolMessage | Command[Any]]
 
 
-class GovernedRunStopped(CharterError):  # noqa: N818 -- it reads as what happened
+class GovernedRunStopped(CharterError):
     """The charter run of this turn was stopped (kill switch, budget, an anomaly
     playbook): the graph stops at its next tool call."""
 
@@ -100,7 +100,9 @@ class LangGraphGovernor:
 
     # --- the tool-call hook ---
 
-    def wrap_tool_call(self, request: ToolCallRequest, execute: Execute) -> ToolMessage | Command:
+    def wrap_tool_call(
+        self, request: ToolCallRequest, execute: Execute
+    ) -> ToolMessage | Command[Any]:
         """Govern one tool call (``ToolNode(wrap_tool_call=...)``): run it through
         ``execute`` only when charter allows it, and journal what it did."""
         call = request.tool_call
@@ -139,7 +141,7 @@ class LangGraphGovernor:
         verdict: CallVerdict,
         request: ToolCallRequest,
         execute: Execute,
-    ) -> ToolMessage | Command:
+    ) -> ToolMessage | Command[Any]:
         call = request.tool_call
         if not verdict.runs:
             if bound.run.run.status not in ("running", "waiting"):
@@ -148,8 +150,14 @@ class LangGraphGovernor:
                     f"charter run {verdict.run_id} {bound.run.run.status}: {verdict.reason}"
                 )
             observation = verdict.observation
-            status = "success" if observation is not None and observation.status == "ok" else "error"
-            text = _denial(verdict) if status == "error" else _text(observation and observation.content)
+            status = (
+                "success" if observation is not None and observation.status == "ok" else "error"
+            )
+            text = (
+                _denial(verdict)
+                if status == "error"
+                else _text(observation and observation.content)
+            )
             return self._remember(turn, _message(call, text, status))
         proposed = dict(call["args"])
         args = {k: v for k, v in verdict.args.items() if v is not None or k in proposed}
@@ -251,7 +259,11 @@ class LangGraphGovernor:
             return self._bound.get(turn.key) or self._resume(turn.key, run_id)
 
     def _check_answer(self, answer: Any, request: ApprovalRequest) -> str | None:
-        named = answer.get("approval") if isinstance(answer, Mapping) else answer
+        named: Any = (
+            cast(Mapping[str, Any], answer).get("approval")
+            if isinstance(answer, Mapping)
+            else answer
+        )
         if named != request.request_id:
             return (
                 f"the resume value names {str(named)[:80]!r}, not approval "
@@ -299,7 +311,9 @@ class LangGraphGovernor:
         prompt = completion = 0
         model = ""
         for message in messages:
-            usage = getattr(message, "usage_metadata", None) if isinstance(message, AIMessage) else None
+            usage = (
+                getattr(message, "usage_metadata", None) if isinstance(message, AIMessage) else None
+            )
             if usage:
                 prompt += int(usage.get("input_tokens", 0))
                 completion += int(usage.get("output_tokens", 0))
@@ -310,7 +324,10 @@ class LangGraphGovernor:
                 completion_tokens=max(completion - bound.completion, 0),
                 model=model,
             )
-            bound.prompt, bound.completion = max(prompt, bound.prompt), max(completion, bound.completion)
+            bound.prompt, bound.completion = (
+                max(prompt, bound.prompt),
+                max(completion, bound.completion),
+            )
 
     # --- driving the graph ---
 
@@ -322,14 +339,15 @@ class LangGraphGovernor:
             RunStateError: ``graph_input`` resumes an approval still undecided.
             GovernedRunStopped: the turn's run was stopped at a tool call.
         """
-        if isinstance(graph_input, Command) and isinstance(graph_input.resume, Mapping):
-            named = cast(Mapping[str, Any], graph_input.resume).get("approval")
+        resume: Any = graph_input.resume if isinstance(graph_input, Command) else None
+        if isinstance(resume, Mapping):
+            named = cast(Mapping[str, Any], resume).get("approval")
             if isinstance(named, str) and self.approvals.get(named).status == "pending":
                 raise RunStateError(
                     f"approval {named} is still undecided; `charter approvals approve {named}`"
                 )
-        result = graph.invoke(graph_input, config)
-        if isinstance(result, Mapping) and "__interrupt__" in result:
+        result: Any = graph.invoke(graph_input, config)
+        if "__interrupt__" in getattr(result, "keys", list)():
             return result
         self.finish(graph, config)
         return result
@@ -382,8 +400,7 @@ def approval_payload(request: ApprovalRequest) -> dict[str, Any]:
 
 
 def _config(request: ToolCallRequest) -> Mapping[str, Any]:
-    runtime = request.runtime
-    config = getattr(runtime, "config", None) if runtime is not None else None
+    config = getattr(cast(Any, request).runtime, "config", None)  # no runtime outside a graph
     return cast(Mapping[str, Any], config or {})
 
 
@@ -405,7 +422,7 @@ def _message(call: Mapping[str, Any], text: str, status: str = "error") -> ToolM
 def _denial(verdict: CallVerdict) -> str:
     rules = f" ({', '.join(verdict.rules)})" if verdict.rules else ""
     observation = verdict.observation
-    why = verdict.reason or (_text(observation.content) if observation is not None else "")
+    why = _text(observation.content) if observation is not None else verdict.reason
     return f"charter refused {verdict.tool or 'the call'}{rules}: {why}"
 
 
@@ -426,7 +443,10 @@ def _call_key(run_id: str, call_id: str) -> str:
 
 def iter_interrupts(result: Mapping[str, Any]) -> Iterator[dict[str, Any]]:
     """The charter approval payloads among a graph result's ``__interrupt__`` values."""
-    for item in result.get("__interrupt__", ()):
+    items: Any = result.get("__interrupt__", ())
+    for item in items:
         value = getattr(item, "value", None)
-        if isinstance(value, dict) and value.get("charter") == "approval":
-            yield cast(dict[str, Any], value)
+        if isinstance(value, dict):
+            found = cast(dict[str, Any], value)
+            if found.get("charter") == "approval":
+                yield found

@@ -7,14 +7,14 @@ from __future__ import annotations
 import importlib.metadata
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any, NoReturn, cast
 
 from langchain_core.tools import BaseTool
 
 from charter.agent import Agent
 from charter.errors import ConfigError, ReasonerUnavailableError
 from charter.policy import Charter, load_charter
-from charter.reasoners._base import Proposal, RunContext
+from charter.reasoners._base import RunContext
 from charter.tools import Inventory, Tool, declared_tool
 
 
@@ -36,10 +36,10 @@ class LangGraphReasoner:
 
 def args_schema(tool: BaseTool) -> dict[str, Any]:
     """The JSON schema of the arguments the model gives ``tool`` (injected ones left out)."""
-    schema = tool.tool_call_schema
+    schema: Any = tool.tool_call_schema
     if isinstance(schema, dict):
-        return dict(schema)  # type: ignore[arg-type]
-    return schema.model_json_schema()
+        return dict(cast(dict[str, Any], schema))
+    return cast(dict[str, Any], schema.model_json_schema())
 
 
 def declared(tool: BaseTool, compensate: Callable[..., Any] | None) -> Tool:
