@@ -15,7 +15,7 @@ import hashlib
 import json
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, cast
 
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, ToolMessage
@@ -55,6 +55,8 @@ class _Bound:
     prompt: int = 0
     completion: int = 0
     """Usage already reported for the turn's model messages."""
+    answers: dict[str, dict[str, Any]] = field(default_factory=lambda: {})
+    """Tool call id → the ``ToolMessage`` fields it was answered with."""
 
 
 @dataclass(frozen=True)
@@ -108,7 +110,9 @@ class LangGraphGovernor:
         call = request.tool_call
         name, call_id = call["name"], call.get("id") or ""
         turn = self._turn(request.state, _config(request))
-        done = self._done(turn.key, call_id)
+        with self._lock:
+            held = self._bound.get(turn.key)
+        done = held.answers.get(call_id) if held is not None else self._done(turn.key, call_id)
         if done is not None:  # the node runs again on resume: a recorded call is not rerun
             return ToolMessage(**done)
         bound = self._bind(turn)
@@ -158,30 +162,30 @@ class LangGraphGovernor:
                 if status == "error"
                 else _text(observation and observation.content)
             )
-            return self._remember(turn, _message(call, text, status))
+            return self._remember(bound, _message(call, text, status))
         proposed = dict(call["args"])
         args = {k: v for k, v in verdict.args.items() if v is not None or k in proposed}
         if verdict.approver is not None and not self._same_call(verdict, call["name"], proposed):
             bound.run.record(verdict, error="the call to run differs from the call approved")
             return self._remember(
-                turn, _message(call, "not run: the call differs from the one charter approved")
+                bound, _message(call, "not run: the call differs from the one charter approved")
             )
         try:
             response = execute(request.override(tool_call={**call, "args": args}))
         except Exception as exc:
             error = f"{type(exc).__name__}: {exc}"
             bound.run.record(verdict, error=error)
-            return self._remember(turn, _message(call, f"Error: {error}"))
+            return self._remember(bound, _message(call, f"Error: {error}"))
         if isinstance(response, Command):
             bound.run.record(verdict, result=_json(getattr(response, "update", None)))
             return response
         if response.status == "error":
             bound.run.record(verdict, error=_text(response.content))
-            return self._remember(turn, response)
+            return self._remember(bound, response)
         observation = bound.run.record(verdict, result=_json(response.content))
         if observation.status != "ok":  # withheld (a secret output) or refused
             response = _message(call, _text(observation.content), "error")
-        return self._remember(turn, response)
+        return self._remember(bound, response)
 
     def _same_call(self, verdict: CallVerdict, name: str, args: dict[str, Any]) -> bool:
         """Whether the call about to run is the one approved (the graph's state may have
@@ -276,7 +280,12 @@ class LangGraphGovernor:
     def _release(self, key: str) -> None:
         with self._lock:
             bound = self._bound.pop(key, None)
-        if bound is not None:
+        if bound is None:
+            return
+        try:
+            for call_id, answer in bound.answers.items():
+                self.journal.claim(_call_key(bound.run.run_id, call_id), json.dumps(answer))
+        finally:
             bound.run.close()
 
     def _meta(self, key: str) -> str | None:
@@ -293,17 +302,16 @@ class LangGraphGovernor:
         found = None if run_id is None else self._meta(_call_key(run_id, call_id))
         return None if found is None else json.loads(found)
 
-    def _remember(self, turn: _Turn, message: ToolMessage) -> ToolMessage:
-        """Keep the answer a call got, so the node's re-execution on resume returns it."""
-        run_id = self._meta(turn.key)
-        if message.tool_call_id and run_id is not None:
-            kept = {
+    def _remember(self, bound: _Bound, message: ToolMessage) -> ToolMessage:
+        """Keep the answer a call got, so the node's re-execution returns it (journaled
+        when the run is released at an interrupt: a resume may happen elsewhere)."""
+        if message.tool_call_id:
+            bound.answers[message.tool_call_id] = {
                 "content": message.content,
                 "name": message.name,
                 "tool_call_id": message.tool_call_id,
                 "status": message.status,
             }
-            self.journal.claim(_call_key(run_id, message.tool_call_id), json.dumps(kept))
         return message
 
     def _report_usage(self, bound: _Bound, messages: Sequence[BaseMessage]) -> None:
@@ -349,13 +357,19 @@ class LangGraphGovernor:
         result: Any = graph.invoke(graph_input, config)
         if "__interrupt__" in getattr(result, "keys", list)():
             return result
-        self.finish(graph, config)
+        self.finish(graph, config, state=result)
         return result
 
-    def finish(self, graph: Any, config: RunnableConfig) -> None:
+    def finish(self, graph: Any, config: RunnableConfig, *, state: Any = None) -> None:
         """Finish the charter run of the thread's current turn with the graph's last model
-        message as its answer (nothing to do if no tool was called in the turn)."""
-        state = graph.get_state(config).values
+        message as its answer (nothing to do if no tool was called in the turn).
+
+        Args:
+            graph: the compiled graph (its checkpointer gives the thread's state).
+            config: the thread's config.
+            state: the graph's final state, when at hand (a graph without checkpointer).
+        """
+        state = graph.get_state(config).values if state is None else state
         turn = self._turn(state, config)
         with self._lock:
             bound = self._bound.pop(turn.key, None)

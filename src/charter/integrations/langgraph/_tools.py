@@ -17,6 +17,8 @@ from charter.policy import Charter, load_charter
 from charter.reasoners._base import RunContext
 from charter.tools import Inventory, Tool, declared_tool
 
+LANGGRAPH_VERSION = importlib.metadata.version("langgraph")
+
 
 class LangGraphReasoner:
     """Stands for the LangGraph graph that proposes the calls (charter never asks it)."""
@@ -31,7 +33,7 @@ class LangGraphReasoner:
 
     def describe(self) -> dict[str, Any]:
         """The framework and the version the calls came from."""
-        return {"kind": self.kind, "langgraph": importlib.metadata.version("langgraph")}
+        return {"kind": self.kind, "langgraph": LANGGRAPH_VERSION}
 
 
 def args_schema(tool: BaseTool) -> dict[str, Any]:
