@@ -193,3 +193,56 @@ def test_a_call_that_ran_before_the_interrupt_is_not_run_again_on_resume(
         r.payload["tool"] for r in journal.records(payload["run_id"]) if r.kind == "step.effect"
     ]
     assert effects == ["lookup_order", "refund_order"]
+
+
+def test_two_asked_calls_in_one_message_each_run_at_most_once_on_their_own_approval(
+    journal: Journal,
+) -> None:
+    """Both refunds of one model message run in one ToolNode task, in parallel threads:
+    each waits for its own approval, none is run twice, no approval serves another call."""
+    governor = govern(TOOLS, journal=journal, charter=charter(rules=ASKS), name="refunds")
+    both = AIMessage(
+        content="",
+        tool_calls=[
+            {"name": "refund_order", "args": {"order_id": 1, "amount": 1.0}, "id": "c1"},
+            {"name": "refund_order", "args": {"order_id": 2, "amount": 2.0}, "id": "c2"},
+        ],
+    )
+    saver = MemorySaver()
+    result = governor.invoke(_custom(governor, saver, [both]), ASK, CONFIG)
+    approved: list[str] = []
+    for _ in range(4):
+        payloads = list(iter_interrupts(result))
+        if not payloads:
+            break
+        request = payloads[0]["request_id"]
+        if request not in approved:
+            Approvals(journal).approve(request, "alice", "ok")
+            approved.append(request)
+        app = _custom(governor, saver, [AIMessage(content="done")])
+        result = governor.invoke(app, resume_command(request), CONFIG)
+    assert list(iter_interrupts(result)) == []
+    done = refunds()
+    assert len(done) == len(set(done)) and done
+    for message in [m for m in result["messages"] if isinstance(m, ToolMessage)]:
+        assert message.status == "success" or "another call" in str(message.content)
+    records = list(journal.records(_only_run(journal)))
+    used = [r.payload["request_id"] for r in records if r.kind == "approval.used"]
+    assert len(used) == len(set(used)) == len(done)
+    assert journal.verify().ok
+
+
+def _only_run(journal: Journal) -> str:
+    (started,) = journal.records_of_kind("run.started")
+    return started.run_id
+
+
+def _custom(governor: Any, saver: Any, responses: list[AIMessage]) -> Any:
+    model = ScriptedChatModel(responses=responses)
+    builder = StateGraph(MessagesState)
+    builder.add_node("model", lambda state: {"messages": [model.invoke(state["messages"])]})
+    builder.add_node("tools", governor.tool_node)
+    builder.add_edge(START, "model")
+    builder.add_conditional_edges("model", tools_condition, {"tools": "tools", END: END})
+    builder.add_edge("tools", "model")
+    return builder.compile(checkpointer=saver)

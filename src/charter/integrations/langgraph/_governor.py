@@ -112,10 +112,14 @@ class LangGraphGovernor:
         turn = self._turn(request.state, _config(request))
         with self._lock:
             held = self._bound.get(turn.key)
-        done = held.answers.get(call_id) if held is not None else self._done(turn.key, call_id)
+        run_id = None if held is not None else self._meta(turn.key)
+        if held is not None:
+            done = held.answers.get(call_id)
+        else:
+            done = None if run_id is None else self._done(run_id, call_id)
         if done is not None:  # the node runs again on resume: a recorded call is not rerun
             return ToolMessage(**done)
-        bound = self._bind(turn)
+        bound = self._bind(turn, run_id)
         if bound is None:  # the run waits for an approval: it is asked again or used
             bound = self._approved(turn, name, call)
             if isinstance(bound, ToolMessage):
@@ -165,7 +169,9 @@ class LangGraphGovernor:
             return self._remember(bound, _message(call, text, status))
         proposed = dict(call["args"])
         args = {k: v for k, v in verdict.args.items() if v is not None or k in proposed}
-        if verdict.approver is not None and not self._same_call(verdict, call["name"], proposed):
+        if verdict.approver is not None and not self._same_call(
+            verdict.tool, verdict.args, call["name"], proposed
+        ):
             bound.run.record(verdict, error="the call to run differs from the call approved")
             return self._remember(
                 bound, _message(call, "not run: the call differs from the one charter approved")
@@ -187,16 +193,19 @@ class LangGraphGovernor:
             response = _message(call, _text(observation.content), "error")
         return self._remember(bound, response)
 
-    def _same_call(self, verdict: CallVerdict, name: str, args: dict[str, Any]) -> bool:
-        """Whether the call about to run is the one approved (the graph's state may have
-        been edited between the interrupt and the resume)."""
-        if verdict.tool != name:
+    def _same_call(
+        self, tool: str, approved: Mapping[str, Any], name: str, args: dict[str, Any]
+    ) -> bool:
+        """Whether the call about to run (``name``, ``args``) is the call approved (a
+        parallel call, or a graph state edited between the interrupt and the resume,
+        may propose another)."""
+        if tool != name:
             return False
         try:
             validated = self.agent.inventory.get(name).validate_args(args)
-        except Exception:
+        except (CharterError, ValueError):  # an unknown tool, arguments it refuses
             return False
-        return validated.model_dump(mode="json") == verdict.args
+        return validated.model_dump(mode="json") == dict(approved)
 
     # --- the run a turn is bound to ---
 
@@ -210,13 +219,13 @@ class LangGraphGovernor:
         goal = self._goal or (_text(human.content) if human is not None else "") or "(no goal)"
         return _Turn("langgraph:" + digest[:48], goal, messages)
 
-    def _bind(self, turn: _Turn) -> _Bound | None:
-        """The run of ``turn``, opened or taken up here; None while it waits for an approval."""
+    def _bind(self, turn: _Turn, run_id: str | None) -> _Bound | None:
+        """The run of ``turn`` (``run_id``, or a new one if None), opened or taken up
+        here; None while it waits for an approval."""
         with self._lock:
             bound = self._bound.get(turn.key)
             if bound is not None:
                 return bound
-            run_id = self._meta(turn.key)
             if run_id is None:
                 run = GovernedRun.open(self.journal, self.agent, turn.goal, actor=self._actor)
                 taken = self.journal.claim(turn.key, run.run_id)
@@ -250,8 +259,10 @@ class LangGraphGovernor:
         if waiting is None:
             raise RunStateError(f"run {run_id} is not waiting for an approval")
         request = self.approvals.get(str(waiting.payload["request_id"])).request
-        if request.tool != name:
-            return _message(call, f"not run: run {run_id} waits for approval of {request.tool}")
+        if not self._same_call(request.tool, request.args, name, dict(call["args"])):
+            return _message(
+                call, f"not run: run {run_id} waits for approval of another call ({request.tool})"
+            )
         payload = approval_payload(request)
         while True:
             answer = interrupt(payload)  # raises GraphInterrupt until resumed with a value
@@ -295,11 +306,9 @@ class LangGraphGovernor:
             ).scalar_one_or_none()
         return None if found is None else str(found)
 
-    def _done(self, key: str, call_id: str) -> dict[str, Any] | None:
-        if not call_id:
-            return None
-        run_id = self._meta(key)
-        found = None if run_id is None else self._meta(_call_key(run_id, call_id))
+    def _done(self, run_id: str, call_id: str) -> dict[str, Any] | None:
+        """The answer journaled for call ``call_id`` of run ``run_id``, if it ran."""
+        found = self._meta(_call_key(run_id, call_id)) if call_id else None
         return None if found is None else json.loads(found)
 
     def _remember(self, bound: _Bound, message: ToolMessage) -> ToolMessage:
