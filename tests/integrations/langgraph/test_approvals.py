@@ -16,6 +16,7 @@ from langchain_core.messages import AIMessage, ToolMessage
 from langgraph.checkpoint.memory import MemorySaver
 from langgraph.graph import END, START, MessagesState, StateGraph
 from langgraph.prebuilt import tools_condition
+from langgraph.types import Command
 from tests.integrations.langgraph.graphs import (
     TOOLS,
     ScriptedChatModel,
@@ -116,6 +117,9 @@ def test_resuming_with_another_approval_keeps_the_graph_interrupted(journal: Jou
     result = _resumed(journal, saver, resume_command("apr-000000000000"))
     (again,) = iter_interrupts(result)
     assert "apr-000000000000" in again["error"] and again["request_id"] == payload["request_id"]
+    hostile = _resumed(journal, saver, Command(resume={"approval": 5, "receipt": "forged"}))
+    (still,) = iter_interrupts(hostile)
+    assert "5" in still["error"]
     assert refunds() == []
     result = _resumed(journal, saver, resume_command(payload["request_id"]))
     assert list(iter_interrupts(result)) == [] and refunds() == [(1042, 42.0)]

@@ -15,6 +15,7 @@ from charter import Journal
 from charter.errors import ConfigError
 from charter.integrations.langgraph import GovernedRunStopped, govern
 from charter.runtime import Controls
+from charter.runtime._replay import replay
 from charter.runtime._rollback import rollback
 
 CONFIG: Any = {"configurable": {"thread_id": "t-1"}}
@@ -196,3 +197,28 @@ def test_a_charter_naming_a_tool_the_graph_lacks_is_refused(journal: Journal) ->
         govern(TOOLS, journal=journal, charter=charter(contracts={"ghost": {}}), name="x")
     with pytest.raises(ConfigError, match="exactly one"):
         govern(TOOLS, journal=journal, name="x")
+
+
+def test_replay_and_policy_explain_work_on_a_langgraph_run(journal: Journal) -> None:
+    import io
+
+    from rich.console import Console
+
+    from charter.cli._policy import explain
+
+    rules = [{"id": "no-refunds", "effect": "deny", "tools": ["refund_order"]}]
+    governor = govern(TOOLS, journal=journal, charter=charter(rules=rules), name="refunds")
+    script = [
+        call("lookup_order", {"order_id": 3}, "c1"),
+        call("refund_order", {"order_id": 3, "amount": 1.0}, "c2"),
+        AIMessage(content="no"),
+    ]
+    app, _ = graph(governor, script, MemorySaver())
+    governor.invoke(app, ASK, CONFIG)
+    run_id = _run_id(journal)
+    steps = replay(journal, governor.agent, run_id)
+    assert [s.now.rules for s in steps if s.now][:2] == [("tools.allow",), ("no-refunds",)]
+    assert not any(s.changed for s in steps)
+    out = io.StringIO()
+    explain(Console(file=out, width=200), journal, run_id, 2)
+    assert "no-refunds" in out.getvalue()
