@@ -3,6 +3,9 @@ stopped, held by a flow rule, rolled back, and journaled as a native run's."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -115,11 +118,25 @@ def test_model_usage_counts_against_the_token_budget(journal: Journal) -> None:
     assert records[-1].payload["status"] == "stopped"
 
 
-def test_the_kill_switch_stops_the_running_agent_at_its_next_call(journal: Journal) -> None:
+@pytest.mark.parametrize("where", ["api", "cli"])
+def test_the_kill_switch_stops_the_running_agent_at_its_next_call(
+    journal: Journal, where: str, tmp_path: Path
+) -> None:
     governor = govern(TOOLS, journal=journal, charter=charter(), name="refunds")
 
     def pause_then_look(order_id: int) -> Any:
-        Controls(journal).pause("refunds", actor="ops", reason="incident 12")
+        if where == "api":
+            Controls(journal).pause("refunds", actor="ops", reason="incident 12")
+        else:  # an operator, in another process
+            url = journal.engine.url.render_as_string(hide_password=False)
+            command = ["agents", "pause", "refunds", "--reason", "incident 12"]
+            done = subprocess.run(
+                [sys.executable, "-m", "charter", *command],
+                env=os.environ | {"CHARTER_DATABASE_URL": url, "CHARTER_HOME": str(tmp_path)},
+                capture_output=True,
+                text=True,
+            )
+            assert done.returncode == 0, done.stdout + done.stderr
         return {"order_id": order_id}
 
     script = [
