@@ -250,3 +250,32 @@ def _custom(governor: Any, saver: Any, responses: list[AIMessage]) -> Any:
     builder.add_conditional_edges("model", tools_condition, {"tools": "tools", END: END})
     builder.add_edge("tools", "model")
     return builder.compile(checkpointer=saver)
+
+
+def test_a_graph_state_edited_after_the_ask_cannot_use_the_approval(journal: Journal) -> None:
+    """The thread's state is rewritten to propose another refund under the same message
+    id: the approved call's receipt is not used for it."""
+    governor = govern(TOOLS, journal=journal, charter=charter(rules=ASKS), name="refunds")
+    asked = AIMessage(
+        content="",
+        id="m-1",
+        tool_calls=[{"name": "refund_order", "args": {"order_id": 1, "amount": 1.0}, "id": "c1"}],
+    )
+    saver = MemorySaver()
+    app = _custom(governor, saver, [asked, AIMessage(content="done")])
+    (payload,) = iter_interrupts(governor.invoke(app, ASK, CONFIG))
+    Approvals(journal).approve(payload["request_id"], "alice", "ok")
+    edited = AIMessage(
+        content="",
+        id="m-1",
+        tool_calls=[
+            {"name": "refund_order", "args": {"order_id": 666, "amount": 900.0}, "id": "c1"}
+        ],
+    )
+    app.update_state(CONFIG, {"messages": [edited]}, as_node="model")
+    result = app.invoke(None, CONFIG)
+    refused = [m for m in result["messages"] if isinstance(m, ToolMessage)][-1]
+    assert refused.status == "error" and "another call" in str(refused.content)
+    assert refunds() == []
+    kinds = [r.kind for r in journal.records(payload["run_id"])]
+    assert "approval.used" not in kinds

@@ -167,15 +167,8 @@ class LangGraphGovernor:
                 else _text(observation and observation.content)
             )
             return self._remember(bound, _message(call, text, status))
-        proposed = dict(call["args"])
+        proposed = dict(call["args"])  # an approved call was checked by _approved
         args = {k: v for k, v in verdict.args.items() if v is not None or k in proposed}
-        if verdict.approver is not None and not self._same_call(
-            verdict.tool, verdict.args, call["name"], proposed
-        ):
-            bound.run.record(verdict, error="the call to run differs from the call approved")
-            return self._remember(
-                bound, _message(call, "not run: the call differs from the one charter approved")
-            )
         try:
             response = execute(request.override(tool_call={**call, "args": args}))
         except Exception as exc:
