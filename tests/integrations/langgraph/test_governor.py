@@ -239,3 +239,16 @@ def test_replay_and_policy_explain_work_on_a_langgraph_run(journal: Journal) -> 
     out = io.StringIO()
     explain(Console(file=out, width=200), journal, run_id, 2)
     assert "no-refunds" in out.getvalue()
+
+
+def test_a_secret_output_is_withheld_from_the_model_and_the_graph_state(
+    journal: Journal,
+) -> None:
+    secret = charter(contracts={"lookup_order": {"confidentiality": "secret"}})
+    governor = govern(TOOLS, journal=journal, charter=secret, name="refunds")
+    script = [call("lookup_order", {"order_id": 4}, "c1"), AIMessage(content="ok")]
+    app, model = graph(governor, script, MemorySaver())
+    (shown,) = _tool_messages(governor.invoke(app, ASK, CONFIG))
+    assert shown.status == "success" and "withheld" in str(shown.content)
+    assert "delivered" not in str(shown.content)
+    assert not any("delivered" in str(m.content) for m in model.seen[1])

@@ -181,9 +181,12 @@ class LangGraphGovernor:
         if response.status == "error":
             bound.run.record(verdict, error=_text(response.content))
             return self._remember(bound, response)
-        observation = bound.run.record(verdict, result=_json(response.content))
-        if observation.status != "ok":  # withheld (a secret output) or refused
+        result = _json(response.content)
+        observation = bound.run.record(verdict, result=result)
+        if observation.status != "ok":
             response = _message(call, _text(observation.content), "error")
+        elif observation.content != result:  # a secret output, withheld from the model
+            response = _message(call, _text(observation.content), "success")
         return self._remember(bound, response)
 
     def _same_call(
