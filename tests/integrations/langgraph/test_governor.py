@@ -252,3 +252,33 @@ def test_a_secret_output_is_withheld_from_the_model_and_the_graph_state(
     assert shown.status == "success" and "withheld" in str(shown.content)
     assert "delivered" not in str(shown.content)
     assert not any("delivered" in str(m.content) for m in model.seen[1])
+
+
+def test_a_write_cut_off_mid_call_is_in_doubt_when_the_thread_is_taken_up_again(
+    journal: Journal,
+) -> None:
+    """The process is interrupted inside the refund (Ctrl-C): its outcome is unknown. The
+    thread, retried by a new governor, does not refund blindly: the write is in doubt and
+    its target blocked until an operator resolves it."""
+    first = govern(TOOLS, journal=journal, charter=charter(), name="refunds")
+    saver = MemorySaver()
+    app, _ = graph(first, [call("refund_order", {"order_id": 8, "amount": 5.0}, "c1")], saver)
+
+    def cut_off(order_id: int, amount: float) -> str:
+        raise KeyboardInterrupt
+
+    original = TOOLS[2].func  # type: ignore[attr-defined]
+    TOOLS[2].func = cut_off  # type: ignore[attr-defined]
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            first.invoke(app, ASK, CONFIG)
+    finally:
+        TOOLS[2].func = original  # type: ignore[attr-defined]
+    second = govern(TOOLS, journal=journal, charter=charter(), name="refunds")
+    app, _ = graph(second, [AIMessage(content="I will ask an operator.")], saver)
+    result = second.invoke(app, None, CONFIG)
+    (held,) = _tool_messages(result)
+    assert held.status == "error" and "effect.in_doubt" in str(held.content)
+    assert refunds() == []
+    effects = [r.payload for r in journal.records(_run_id(journal)) if r.kind == "step.effect"]
+    assert [e["status"] for e in effects] == ["in_doubt"]

@@ -57,6 +57,7 @@ class _Bound:
     """Usage already reported for the turn's model messages."""
     answers: dict[str, dict[str, Any]] = field(default_factory=lambda: {})
     """Tool call id → the ``ToolMessage`` fields it was answered with."""
+    thread: str = ""
 
 
 @dataclass(frozen=True)
@@ -64,6 +65,7 @@ class _Turn:
     key: str
     goal: str
     messages: list[BaseMessage]
+    thread: str
 
 
 class LangGraphGovernor:
@@ -213,7 +215,7 @@ class LangGraphGovernor:
         thread = str(configurable.get("thread_id", ""))
         digest = hashlib.sha256(f"{self.agent.name}\0{thread}\0{turn_id}".encode()).hexdigest()
         goal = self._goal or (_text(human.content) if human is not None else "") or "(no goal)"
-        return _Turn("langgraph:" + digest[:48], goal, messages)
+        return _Turn("langgraph:" + digest[:48], goal, messages, thread)
 
     def _bind(self, turn: _Turn, run_id: str | None) -> _Bound | None:
         """The run of ``turn`` (``run_id``, or a new one if None), opened or taken up
@@ -226,7 +228,9 @@ class LangGraphGovernor:
                 run = GovernedRun.open(self.journal, self.agent, turn.goal, actor=self._actor)
                 taken = self.journal.claim(turn.key, run.run_id)
                 if taken is None:
-                    bound = self._bound[turn.key] = _Bound(run, threading.RLock())
+                    bound = self._bound[turn.key] = _Bound(
+                        run, threading.RLock(), thread=turn.thread
+                    )
                     return bound
                 run.finish(error=f"another process bound this turn to run {taken}")
                 run_id = taken
@@ -237,13 +241,14 @@ class LangGraphGovernor:
                 )
             if waiting_record(records) is not None:
                 return None
-            return self._resume(turn.key, run_id)
+            return self._resume(turn, run_id)
 
-    def _resume(self, key: str, run_id: str) -> _Bound:
+    def _resume(self, turn: _Turn, run_id: str) -> _Bound:
         run = GovernedRun.resume(self.journal, self.agent, run_id, actor=self._actor)
         prompt = sum(s.usage.prompt_tokens for s in run.run.steps)
         completion = sum(s.usage.completion_tokens for s in run.run.steps)
-        bound = self._bound[key] = _Bound(run, threading.RLock(), prompt, completion)
+        bound = _Bound(run, threading.RLock(), prompt, completion, thread=turn.thread)
+        self._bound[turn.key] = bound
         return bound
 
     def _approved(self, turn: _Turn, name: str, call: Mapping[str, Any]) -> _Bound | ToolMessage:
@@ -267,7 +272,7 @@ class LangGraphGovernor:
                 break
             payload = approval_payload(request) | {"error": problem}
         with self._lock:
-            return self._bound.get(turn.key) or self._resume(turn.key, run_id)
+            return self._bound.get(turn.key) or self._resume(turn, run_id)
 
     def _check_answer(self, answer: Any, request: ApprovalRequest) -> str | None:
         named: Any = (
@@ -294,6 +299,12 @@ class LangGraphGovernor:
                 self.journal.claim(_call_key(bound.run.run_id, call_id), json.dumps(answer))
         finally:
             bound.run.close()
+
+    def _release_thread(self, thread: str) -> None:
+        with self._lock:
+            keys = [key for key, bound in self._bound.items() if bound.thread == thread]
+        for key in keys:
+            self._release(key)
 
     def _meta(self, key: str) -> str | None:
         with self.journal.engine.connect() as conn:
@@ -359,7 +370,12 @@ class LangGraphGovernor:
                 raise RunStateError(
                     f"approval {named} is still undecided; `charter approvals approve {named}`"
                 )
-        result: Any = graph.invoke(graph_input, config)
+        configurable = cast(Mapping[str, Any], config.get("configurable") or {})
+        try:
+            result: Any = graph.invoke(graph_input, config)
+        except BaseException:  # the thread may be taken up again, here or elsewhere
+            self._release_thread(str(configurable.get("thread_id", "")))
+            raise
         if "__interrupt__" in getattr(result, "keys", list)():
             return result
         self.finish(graph, config, state=result)
@@ -383,7 +399,7 @@ class LangGraphGovernor:
             if run_id is None or run_state(list(self.journal.records(run_id))) == "finished":
                 return
             with self._lock:
-                bound = self._bound.pop(turn.key, None) or self._resume(turn.key, run_id)
+                bound = self._bound.pop(turn.key, None) or self._resume(turn, run_id)
                 self._bound.pop(turn.key, None)
         last = next((m for m in reversed(turn.messages) if isinstance(m, AIMessage)), None)
         with bound.lock:
