@@ -113,7 +113,10 @@ def graph(
     governor: LangGraphGovernor,
     responses: Sequence[BaseMessage],
     saver: BaseCheckpointSaver[Any] | None = None,
+    *,
+    tools: Sequence[BaseTool] = (),
 ) -> tuple[Any, ScriptedChatModel]:
     model = ScriptedChatModel(responses=list(responses))
     model.seen = []
+    del tools  # the governor's tool node carries them
     return create_react_agent(model, governor.tool_node, checkpointer=saver), model

@@ -10,11 +10,12 @@ and the call runs only on the signed receipt of exactly that call.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import hashlib
 import json
 import threading
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, cast
 
@@ -34,6 +35,7 @@ from charter.runtime._approvals import ApprovalRequest, Approvals
 from charter.runtime._history import run_state, waiting_record
 
 Execute = Callable[[ToolCallRequest], ToolMessage | Command[Any]]
+AsyncExecute = Callable[[ToolCallRequest], Awaitable[ToolMessage | Command[Any]]]
 
 
 class GovernedRunStopped(CharterError):
@@ -99,8 +101,26 @@ class LangGraphGovernor:
 
     @property
     def tool_node(self) -> ToolNode:
-        """A ``ToolNode`` over the graph's tools whose every call charter governs."""
-        return ToolNode(self._tools, wrap_tool_call=self.wrap_tool_call)
+        """A ``ToolNode`` over the graph's tools whose every call charter governs (in
+        ``invoke`` and ``ainvoke`` alike)."""
+        return ToolNode(
+            self._tools, wrap_tool_call=self.wrap_tool_call, awrap_tool_call=self.awrap_tool_call
+        )
+
+    async def awrap_tool_call(
+        self, request: ToolCallRequest, execute: AsyncExecute
+    ) -> ToolMessage | Command[Any]:
+        """:meth:`wrap_tool_call` for a graph run with ``ainvoke``: charter's journal work
+        runs on a worker thread (the event loop is not blocked), the tool on the loop."""
+        loop = asyncio.get_running_loop()
+
+        async def run(req: ToolCallRequest) -> ToolMessage | Command[Any]:
+            return await execute(req)
+
+        def run_on_loop(req: ToolCallRequest) -> ToolMessage | Command[Any]:
+            return asyncio.run_coroutine_threadsafe(run(req), loop).result()
+
+        return await asyncio.to_thread(self.wrap_tool_call, request, run_on_loop)
 
     # --- the tool-call hook ---
 
