@@ -18,6 +18,9 @@ denied)::
     # once `charter approvals approve <id>` is done (any process), resume the thread:
     result = governor.invoke(graph, resume_command(request_id), config)
 
+``graph.ainvoke`` (async tools) is governed alike; a graph driven otherwise (``stream``)
+ends each turn's run with ``governor.finish(graph, config)``.
+
 Each tool call is governed first and runs only when charter allows it; its output's
 labels flow into later calls; a denial reaches the model as a ``ToolMessage`` with
 ``status="error"``; token usage comes from ``AIMessage.usage_metadata``; a stopped run
