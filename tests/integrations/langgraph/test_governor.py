@@ -282,3 +282,22 @@ def test_a_write_cut_off_mid_call_is_in_doubt_when_the_thread_is_taken_up_again(
     assert refunds() == []
     effects = [r.payload for r in journal.records(_run_id(journal)) if r.kind == "step.effect"]
     assert [e["status"] for e in effects] == ["in_doubt"]
+
+
+def test_a_streamed_turn_is_finished_by_another_governor_after_this_one_closes(
+    journal: Journal,
+) -> None:
+    governor = govern(TOOLS, journal=journal, charter=charter(), name="refunds")
+    saver = MemorySaver()
+    script = [call("lookup_order", {"order_id": 5}, "c1"), AIMessage(content="Order 5 is fine.")]
+    app, _ = graph(governor, script, saver)
+    chunks = list(app.stream(ASK, CONFIG))
+    assert chunks
+    governor.close()  # the run stays open, its lease released
+    later = govern(TOOLS, journal=journal, charter=charter(), name="refunds")
+    later_app, _ = graph(later, [], saver)
+    later.finish(later_app, CONFIG)
+    records = list(journal.records(_run_id(journal)))
+    assert records[-1].kind == "run.finished" and records[-1].payload["status"] == "completed"
+    assert later.finish(later_app, CONFIG) is None  # already finished: nothing to do
+    assert journal.verify().ok

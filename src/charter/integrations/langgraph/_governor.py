@@ -275,9 +275,8 @@ class LangGraphGovernor:
         """Interrupt until the resume value names the decided approval the run waits
         for, then take the run up here (the receipt is checked by ``approved_call``)."""
         run_id = self._meta(turn.key)
-        assert run_id is not None
-        waiting = waiting_record(list(self.journal.records(run_id)))
-        if waiting is None:
+        waiting = None if run_id is None else waiting_record(list(self.journal.records(run_id)))
+        if run_id is None or waiting is None:
             raise RunStateError(f"run {run_id} is not waiting for an approval")
         request = self.approvals.get(str(waiting.payload["request_id"])).request
         if not self._same_call(request.tool, request.args, name, dict(call["args"])):
