@@ -301,3 +301,16 @@ def test_a_streamed_turn_is_finished_by_another_governor_after_this_one_closes(
     assert records[-1].kind == "run.finished" and records[-1].payload["status"] == "completed"
     assert later.finish(later_app, CONFIG) is None  # already finished: nothing to do
     assert journal.verify().ok
+
+
+def test_a_model_reusing_a_call_id_gets_each_call_governed_and_run(journal: Journal) -> None:
+    governor = govern(TOOLS, journal=journal, charter=charter(), name="refunds")
+    script = [
+        call("refund_order", {"order_id": 1, "amount": 1.0}, "call_0"),
+        call("refund_order", {"order_id": 2, "amount": 2.0}, "call_0"),
+        AIMessage(content="both"),
+    ]
+    app, _ = graph(governor, script, MemorySaver())
+    first, second = _tool_messages(governor.invoke(app, ASK, CONFIG))
+    assert "order 1" in str(first.content) and "order 2" in str(second.content)
+    assert refunds() == [(1, 1.0), (2, 2.0)]

@@ -130,7 +130,7 @@ class LangGraphGovernor:
         """Govern one tool call (``ToolNode(wrap_tool_call=...)``): run it through
         ``execute`` only when charter allows it, and journal what it did."""
         call = request.tool_call
-        name, call_id = call["name"], call.get("id") or ""
+        name, call_id = call["name"], _answer_id(call)
         turn = self._turn(request.state, _config(request))
         with self._lock:
             held = self._bound.get(turn.key)
@@ -188,7 +188,7 @@ class LangGraphGovernor:
                 if status == "error"
                 else _text(observation and observation.content)
             )
-            return self._remember(bound, _message(call, text, status))
+            return self._remember(bound, call, _message(call, text, status))
         proposed = dict(call["args"])  # an approved call was checked by _approved
         args = {k: v for k, v in verdict.args.items() if v is not None or k in proposed}
         try:
@@ -196,20 +196,20 @@ class LangGraphGovernor:
         except Exception as exc:
             error = f"{type(exc).__name__}: {exc}"
             bound.run.record(verdict, error=error)
-            return self._remember(bound, _message(call, f"Error: {error}"))
+            return self._remember(bound, call, _message(call, f"Error: {error}"))
         if isinstance(response, Command):
             bound.run.record(verdict, result=_json(getattr(response, "update", None)))
             return response
         if response.status == "error":
             bound.run.record(verdict, error=_text(response.content))
-            return self._remember(bound, response)
+            return self._remember(bound, call, response)
         result = _json(response.content)
         observation = bound.run.record(verdict, result=result)
         if observation.status != "ok":
             response = _message(call, _text(observation.content), "error")
         elif observation.content != result:  # a secret output, withheld from the model
             response = _message(call, _text(observation.content), "success")
-        return self._remember(bound, response)
+        return self._remember(bound, call, response)
 
     def _same_call(
         self, tool: str, approved: Mapping[str, Any], name: str, args: dict[str, Any]
@@ -337,11 +337,14 @@ class LangGraphGovernor:
         found = self._meta(_call_key(run_id, call_id)) if call_id else None
         return None if found is None else json.loads(found)
 
-    def _remember(self, bound: _Bound, message: ToolMessage) -> ToolMessage:
+    def _remember(
+        self, bound: _Bound, call: Mapping[str, Any], message: ToolMessage
+    ) -> ToolMessage:
         """Keep the answer a call got, so the node's re-execution returns it (journaled
         when the run is released at an interrupt: a resume may happen elsewhere)."""
-        if message.tool_call_id:
-            bound.answers[message.tool_call_id] = {
+        answer_id = _answer_id(call)
+        if answer_id:
+            bound.answers[answer_id] = {
                 "content": message.content,
                 "name": message.name,
                 "tool_call_id": message.tool_call_id,
@@ -489,6 +492,15 @@ def _json(value: Any) -> Any:
         return json.loads(json.dumps(value))
     except (TypeError, ValueError):
         return str(value)
+
+
+def _answer_id(call: Mapping[str, Any]) -> str:
+    """What identifies a call when its node runs again: its id, tool and arguments (a
+    model that reuses ids for different calls does not get an earlier call's answer)."""
+    if not call.get("id"):
+        return ""
+    args = json.dumps(call.get("args"), sort_keys=True, default=str)
+    return f"{call['id']}\0{call['name']}\0{args}"
 
 
 def _call_key(run_id: str, call_id: str) -> str:
