@@ -434,3 +434,16 @@ def test_a_resumed_governed_run_keeps_the_scope_it_started_with(journal: Journal
         paid = again.govern("pay_order", {"order_id": 1})
         assert (paid.verdict, paid.rules) == ("deny", ("scope.tool",))
         again.finish("done")
+
+
+def test_each_policy_version_is_journaled_once_across_governed_runs(journal: Journal) -> None:
+    first, second = _agent(), _agent(budgets={"max_steps": 7})
+    for agent in (first, second, first, second):
+        with GovernedRun.open(journal, agent, "pay") as run:
+            run.finish("nothing")
+    versions = [r.payload["policy"] for r in journal.records_of_kind("policy.version")]
+    assert sorted(versions) == sorted({first.charter.policy_hash, second.charter.policy_hash})
+    fresh = Journal(journal.engine.url.render_as_string(hide_password=False))
+    with GovernedRun.open(fresh, first, "pay") as run:  # another process: found in the journal
+        run.finish("nothing")
+    assert len(fresh.records_of_kind("policy.version")) == 2

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import contextlib
 import time
+import weakref
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from types import TracebackType
@@ -70,6 +71,17 @@ __all__ = ["CallVerdict", "GovernedRun"]
 CALLER = "caller"
 """``run.started``'s ``governed_by`` for a run its caller drives (charter's own run loop
 never resumes or recovers it)."""
+
+
+_POLICIES: weakref.WeakKeyDictionary[Journal, set[str]] = weakref.WeakKeyDictionary()
+"""Policy versions known to be in each journal: an integration opens a governed run per
+framework run, and looking them up in the journal each time scans it."""
+
+
+def _runner(journal: Journal, owner: str) -> Runner:
+    runner = Runner(journal, owner=owner)
+    runner.governor.journaled_policies = _POLICIES.setdefault(journal, set())
+    return runner
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,7 +162,7 @@ class GovernedRun:
         """Start a governed run of ``agent`` on ``goal`` (trusted input), claiming its
         lease; its ``run.started`` names the agent's version and charter, as a native
         run's does."""
-        runner = Runner(journal, owner=owner)
+        runner = _runner(journal, owner)
         run = Run(run_id=new_run_id(), agent=agent.name, goal=goal)
         session = Session(
             agent,
@@ -194,7 +206,7 @@ class GovernedRun:
                 approval not yet decided.
         """
         history(journal, run_id)
-        runner = Runner(journal, owner=owner)
+        runner = _runner(journal, owner)
         lease = claim(journal.engine, run_id, owner=owner, actor=actor, ttl=runner.lease_ttl)
         try:
             records = history(journal, run_id)
