@@ -66,7 +66,8 @@ def test_a_denial_reaches_the_model_as_the_tools_output_and_the_tool_never_runs(
         gov.finish(result.final_output)
     assert shop.refunds == []
     seen = model.tool_outputs()
-    assert seen["call-1-0"].startswith("charter denied refund_order (no-refunds)")
+    assert seen["call-1-0"].startswith("charter denied refund_order: ")
+    assert seen["call-1-0"].endswith("(rule no-refunds)")
     assert seen["call-1-1"] == "charter denied wire_money: the charter does not name this tool"
     decided = _payloads(journal, gov.run_id, "step.decided")
     assert [d["rules"] for d in decided] == [["no-refunds"]]

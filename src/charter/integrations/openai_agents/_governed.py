@@ -198,7 +198,8 @@ class GovernedAgent:
             raise
         if isinstance(ready, str) or not ready[0].runs:
             self._release()
-        self._ready[call_id] = ready
+        if isinstance(ready, str) or ready[0].approval is None:
+            self._ready[call_id] = ready  # an ask is taken back on its receipt instead
         return ready
 
     def _govern(self, tool: str, args: dict[str, Any]) -> Ready:
@@ -309,13 +310,20 @@ def _waited_call(run: Run) -> ToolCall:
 
 def _denial(verdict: CallVerdict) -> str:
     """What the model is told of a call charter did not let run."""
-    rules = f" ({', '.join(verdict.rules)})" if verdict.rules else ""
     observation = verdict.observation
+    if verdict.approval is not None:
+        return (
+            f"not run: charter asks a person to approve this call of {verdict.tool} "
+            f"(request {verdict.approval.request_id}): {verdict.reason}"
+        )
     if observation is not None and observation.status == "unknown_tool":
         return f"charter denied {verdict.tool}: the charter does not name this tool"
     if observation is not None and verdict.verdict == "invalid":
         return f"charter refused {verdict.tool}: {observation.content}"
-    return f"charter denied {verdict.tool}{rules}: {verdict.reason or 'not allowed'}"
+    if observation is not None:
+        return f"charter denied {verdict.tool}: {observation.content}"
+    rules = f" (rule {', '.join(verdict.rules)})" if verdict.rules else ""
+    return f"charter denied {verdict.tool}: {verdict.reason or 'not allowed'}{rules}"
 
 
 def _parse(arguments: Any) -> dict[str, Any]:
