@@ -175,3 +175,20 @@ def test_a_receipt_for_another_policy_version_is_refused(journal: Journal) -> No
     assert shop.refunds == []
     rejected = [r.payload for r in journal.records(run_id) if r.kind == "approval.rejected"]
     assert [r["rule"] for r in rejected] == ["approval.invalid"]
+
+
+def test_another_call_of_the_turn_is_not_run_while_one_waits_for_approval(
+    journal: Journal,
+) -> None:
+    shop = Shop()
+    model = ScriptedModel([[REFUND, ("lookup_order", {"order_id": 8})]])
+    charter = make_charter(rules=ASKS)
+    with govern(make_agent(shop, model), journal=journal, charter=charter, goal="g") as g:
+        result = asyncio.run(Runner.run(g.agent, "refund 7, look up 8"))
+        assert [i.tool_name for i in result.interruptions] == ["refund_order"]
+        outputs = list(result.to_state().to_json()["generated_items"])
+        g.close()
+    said = [str(o.get("output", "")) for o in outputs if isinstance(o, dict)]
+    assert any("waits for approval" in text for text in said), said
+    decided = [r.payload["tool"] for r in journal.records(g.run_id) if r.kind == "step.decided"]
+    assert decided == ["refund_order"]
