@@ -33,10 +33,15 @@ from agents.tool import with_function_tool_failure_error_handler
 from agents.tool_context import ToolContext
 from pydantic_core import to_jsonable_python
 
+from charter.agent import Agent
 from charter.errors import RunStateError
 from charter.governance import CallVerdict, GovernedRun
 from charter.integrations.openai_agents._hooks import UsageHooks
-from charter.integrations.openai_agents._inventory import agent_graph, charter_agent
+from charter.integrations.openai_agents._inventory import (
+    agent_graph,
+    charter_agent,
+    function_tools,
+)
 from charter.journal import Journal
 from charter.policy import Charter
 from charter.reasoners._base import ToolCall
@@ -149,13 +154,7 @@ class GovernedAgent:
     def _tool(self, tool: SdkTool) -> SdkTool:
         assert isinstance(tool, FunctionTool)  # function_tools() refused the others
         name = tool.name
-        # The real tool raises to us (so a failed write is journaled as failed); the
-        # governed tool formats the error for the model by the original's policy.
-        inner = dataclasses.replace(
-            tool,
-            _failure_error_function=None,
-            _use_default_failure_error_function=False,
-        )
+        inner = _raising(tool)
 
         async def needs_approval(
             context: RunContextWrapper[Any], params: dict[str, Any], call_id: str
@@ -302,6 +301,51 @@ class GovernedAgent:
             self._lock.release()
 
 
+_CACHE_SIZE = 64
+_RAISING: dict[int, tuple[FunctionTool, FunctionTool]] = {}
+_IDENTITIES: dict[tuple[Any, ...], tuple[Any, Agent]] = {}
+
+
+def _raising(tool: FunctionTool) -> FunctionTool:
+    """A copy of ``tool`` that raises its errors to the governed invocation (so a failed
+    write is journaled as failed); the governed tool formats them for the model by the
+    original's policy. Copies are kept per tool: each is built once."""
+    kept = _RAISING.get(id(tool))
+    if kept is not None and kept[0] is tool:
+        return kept[1]
+    inner = dataclasses.replace(
+        tool,
+        _failure_error_function=None,
+        _use_default_failure_error_function=False,
+    )
+    if len(_RAISING) >= _CACHE_SIZE:
+        _RAISING.pop(next(iter(_RAISING)))
+    _RAISING[id(tool)] = (tool, inner)
+    return inner
+
+
+def _identity(
+    agent: SdkAgent[Any],
+    charter: Charter,
+    name: str | None,
+    compensate: Mapping[str, Callable[..., Any]] | None,
+) -> Agent:
+    """The charter identity of ``agent`` (see :func:`charter_agent`), built once for the
+    same agent, tools, charter and compensations (the objects themselves, kept alive by
+    the cache so their ids stay theirs)."""
+    tools = tuple((t.name, id(t)) for t in function_tools(agent).values())
+    undo = tuple(sorted((k, id(v)) for k, v in (compensate or {}).items()))
+    key = (id(agent), id(charter), name, tools, undo)
+    kept = _IDENTITIES.get(key)
+    if kept is not None:
+        return kept[1]
+    identity = charter_agent(agent, charter, name=name, compensate=compensate)
+    if len(_IDENTITIES) >= _CACHE_SIZE:
+        _IDENTITIES.pop(next(iter(_IDENTITIES)))
+    _IDENTITIES[key] = ((agent, charter, dict(compensate or {})), identity)
+    return identity
+
+
 def _waited_call(run: Run) -> ToolCall:
     call = run.steps[-1].action
     assert isinstance(call, ToolCall)
@@ -380,7 +424,7 @@ def govern(
         ConfigError: the charter names a tool the agent lacks, or the agent has a tool
             charter cannot govern.
     """
-    identity = charter_agent(agent, charter, name=name, compensate=compensate)
+    identity = _identity(agent, charter, name, compensate)
     return GovernedAgent(agent, GovernedRun.open(journal, identity, goal, actor=actor))
 
 
@@ -402,5 +446,5 @@ def resume(
         RunStateError: the run finished, or its approval is not decided yet.
         RunNotFoundError, RunOwnedError: as :meth:`GovernedRun.resume`.
     """
-    identity = charter_agent(agent, charter, name=name, compensate=compensate)
+    identity = _identity(agent, charter, name, compensate)
     return GovernedAgent(agent, GovernedRun.resume(journal, identity, run_id, actor=actor))
