@@ -16,8 +16,9 @@ from openai.types.responses import (
     ResponseOutputText,
 )
 
-Turn = list[tuple[str, dict[str, Any]]] | str
-"""Tool calls ``(name, arguments)`` made in one response, or the final answer."""
+Turn = list[tuple[str, dict[str, Any] | str]] | str
+"""Tool calls ``(name, arguments)`` made in one response (arguments as given when a
+string), or the final answer."""
 
 
 class ScriptedModel(Model):
@@ -89,7 +90,7 @@ class ScriptedModel(Model):
                     call_id=f"call-{self._calls}-{i}",
                     type="function_call",
                     name=name,
-                    arguments=json.dumps(args),
+                    arguments=args if isinstance(args, str) else json.dumps(args),
                 )
                 for i, (name, args) in enumerate(turn)
             ]

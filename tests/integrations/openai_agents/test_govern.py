@@ -14,6 +14,7 @@ from agents import Agent, Runner, ToolGuardrailFunctionOutput, tool_input_guardr
 
 from charter import Journal
 from charter.integrations.openai_agents import RunStopped, charter_agent, govern
+from charter.runtime import Controls
 from charter.runtime._rollback import rollback
 from integrations.openai_agents.scripted_model import ScriptedModel
 from integrations.openai_agents.shop import Shop, cli, make_agent, make_charter
@@ -225,3 +226,63 @@ def test_a_guardrail_blocking_an_allowed_call_journals_it_as_not_run(journal: Jo
         ("refund_order", "error"),
         ("lookup_order", "ok"),
     ]
+
+
+def test_arguments_the_schema_rejects_are_refused_before_the_tool_sees_them(
+    journal: Journal,
+) -> None:
+    shop = Shop()
+    bad = ("refund_order", {"order_id": "all of them", "amount": 1.0})
+    model = ScriptedModel([[bad], "sorry"])
+    with govern(make_agent(shop, model), journal=journal, charter=make_charter(), goal="g") as g:
+        asyncio.run(Runner.run(g.agent, "refund"))
+        g.finish("sorry")
+    assert shop.refunds == []
+    said = model.tool_outputs()["call-1-0"]
+    assert said.startswith("charter refused refund_order: ") and "order_id" in said
+
+
+def test_arguments_that_are_not_json_never_reach_the_tool(journal: Journal) -> None:
+    shop = Shop()
+    model = ScriptedModel([[("refund_order", "{not json")], "sorry"])  # type: ignore[list-item]
+    with govern(make_agent(shop, model), journal=journal, charter=make_charter(), goal="g") as g:
+        result = asyncio.run(Runner.run(g.agent, "refund"))
+        state = result.to_state()
+        answers = asyncio.run(g.apply_approvals(state))  # the SDK asks: charter says no
+        asyncio.run(Runner.run(g.agent, state))
+        g.finish("sorry")
+    assert shop.refunds == [] and result.interruptions
+    assert len(answers) == len(result.interruptions)
+    assert all(a.startswith("not run") for a in answers)
+    assert [r.kind for r in journal.records(g.run_id)].count("step.decided") == 0
+
+
+def test_a_secret_output_is_withheld_from_the_model_and_the_journal(journal: Journal) -> None:
+    charter = make_charter(
+        contracts={"lookup_order": {"confidentiality": "secret"}},
+    )
+    model = ScriptedModel([[("lookup_order", {"order_id": 4})], "done"])
+    with govern(make_agent(Shop(), model), journal=journal, charter=charter, goal="g") as g:
+        asyncio.run(Runner.run(g.agent, "look"))
+        g.finish("done")
+    said = model.tool_outputs()["call-1-0"]
+    assert "delivered" not in said
+    effect = _payloads(journal, g.run_id, "step.effect")[0]
+    assert "delivered" not in str(effect)
+
+
+def test_a_revocation_denies_the_tool_from_its_next_call(journal: Journal) -> None:
+    shop = Shop()
+
+    def operator_revokes(sent: list[Any]) -> Any:
+        Controls(journal).revoke("refund_order", actor="ops", reason="refund fraud")
+        return [("refund_order", {"order_id": 3, "amount": 1.0})]
+
+    model = ScriptedModel(
+        [[("refund_order", {"order_id": 2, "amount": 1.0})], operator_revokes, "done"]
+    )
+    with govern(make_agent(shop, model), journal=journal, charter=make_charter(), goal="g") as g:
+        asyncio.run(Runner.run(g.agent, "refund 2 and 3"))
+        g.finish("done")
+    assert shop.refunds == [(2, 1.0)]
+    assert "inventory.revoked" in model.tool_outputs()["call-2-0"]

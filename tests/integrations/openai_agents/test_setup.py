@@ -65,9 +65,22 @@ def test_a_compensation_for_a_tool_the_charter_does_not_name_is_refused() -> Non
     [
         ({"tools": [WebSearchTool()]}, "WebSearchTool.*cannot be governed"),
         ({"handoffs": [handoff(Agent(name="billing"))]}, "built with handoff"),
+        (
+            {"tools": [Agent(name="billing", tools=Shop().tools()).as_tool("ask_billing", "")]},
+            "whose own tools would run ungoverned",
+        ),
     ],
 )
 def test_a_tool_charter_cannot_govern_is_refused(extra: dict[str, object], message: str) -> None:
     agent = Agent(name="support", **extra)  # type: ignore[arg-type]
     with pytest.raises(ConfigError, match=message):
         govern(agent, journal=Journal("sqlite://"), charter=make_charter(contracts={}), goal="g")
+
+
+def test_an_agent_offered_as_a_tool_without_tools_of_its_own_is_governed_as_one_call() -> None:
+    writer = Agent(name="writer", instructions="Write a reply.")
+    agent = Agent(name="support", tools=[writer.as_tool("write_reply", "Drafts a reply.")])
+    charter = make_charter(contracts={"write_reply": {}})
+    with govern(agent, journal=Journal("sqlite://"), charter=charter, goal="g") as governed:
+        assert [t.name for t in governed.agent.tools] == ["write_reply"]
+        governed.finish("nothing to do")

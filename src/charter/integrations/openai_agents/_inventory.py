@@ -36,7 +36,8 @@ def function_tools(agent: SdkAgent[Any]) -> dict[str, FunctionTool]:
 
     Raises:
         ConfigError: a tool charter cannot govern (a hosted tool, an MCP server, a handoff
-            built with ``handoff()`` whose agent is unknown until it runs).
+            built with ``handoff()`` whose agent is unknown until it runs, an agent offered
+            as a tool whose own tools would run inside it).
     """
     tools: dict[str, FunctionTool] = {}
     for current in agent_graph(agent):
@@ -57,6 +58,16 @@ def function_tools(agent: SdkAgent[Any]) -> dict[str, FunctionTool]:
                     f"agent {current.name!r}: tool {getattr(tool, 'name', tool)!r} "
                     f"({type(tool).__name__}) runs outside the agent's process and cannot be "
                     "governed; offer it as a function tool"
+                )
+            inner = getattr(tool, "_agent_instance", None)  # an agent offered as a tool
+            if isinstance(inner, SdkAgent) and any(
+                a.tools or a.mcp_servers
+                for a in agent_graph(inner)  # pyright: ignore[reportUnknownArgumentType]
+            ):
+                raise ConfigError(
+                    f"agent {current.name!r}: tool {tool.name!r} runs agent "
+                    f"{inner.name!r}, whose own tools would run ungoverned; govern that "
+                    "agent and offer it as a function tool, or as a handoff"
                 )
             tools.setdefault(tool.name, tool)
     return tools
