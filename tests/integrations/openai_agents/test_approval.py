@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -14,6 +15,7 @@ pytest.importorskip("agents", reason="the openai-agents extra is not installed")
 
 from agents import Runner, RunState
 from agents.tool_context import ToolContext
+from tests.databases import fresh_url
 
 from charter import Journal
 from charter.errors import RunStateError
@@ -61,9 +63,20 @@ async def _resumed(
     return shop, answers, result
 
 
+@pytest.fixture(params=["sqlite", "postgresql"])
+def any_journal(
+    request: pytest.FixtureRequest, home: Path, monkeypatch: pytest.MonkeyPatch
+) -> Journal:
+    """A journal on each backend, named to the CLI's processes too."""
+    url = fresh_url(str(request.param), home)
+    monkeypatch.setenv("CHARTER_DATABASE_URL", url)
+    return Journal(url)
+
+
 def test_an_approval_from_the_cli_resumes_the_sdk_run_from_its_serialized_state(
-    journal: Journal,
+    any_journal: Journal,
 ) -> None:
+    journal = any_journal
     run_id, request, saved = _interrupted(journal, Shop())
     approved = cli("approvals", "approve", request, "--as", "alice", "--reason", "fine")
     assert approved.returncode == 0, approved.stdout + approved.stderr
