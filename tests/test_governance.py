@@ -434,3 +434,23 @@ def test_a_resumed_governed_run_keeps_the_scope_it_started_with(journal: Journal
         paid = again.govern("pay_order", {"order_id": 1})
         assert (paid.verdict, paid.rules) == ("deny", ("scope.tool",))
         again.finish("done")
+
+
+def test_a_call_whose_outcome_is_unknown_is_in_doubt_and_blocks_its_target(
+    journal: Journal,
+) -> None:
+    with GovernedRun.open(journal, _agent(), "pay") as run:
+        paid = run.govern("pay_order", {"order_id": 3})
+        told = run.record(paid, error="TimeoutError: no answer", in_doubt=True)
+        assert told.status == "error" and "no answer" in told.content
+        again = run.govern("pay_order", {"order_id": 3})
+        assert again.verdict == "deny" and again.rules == ("effect.in_doubt",)
+        looked = run.govern("lookup_ticket", {"ticket": 1})
+        run.record(looked, error="cancelled", in_doubt=True)  # a read: failed, not in doubt
+        run.finish("unsure")
+    effects = [r.payload for r in journal.records(run.run_id) if r.kind == "step.effect"]
+    assert [(e["tool"], e["status"]) for e in effects] == [
+        ("pay_order", "in_doubt"),
+        ("lookup_ticket", "error"),
+    ]
+    assert effects[0]["idempotency_key"] == paid.idempotency_key

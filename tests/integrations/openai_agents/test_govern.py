@@ -10,7 +10,13 @@ import pytest
 
 pytest.importorskip("agents", reason="the openai-agents extra is not installed")
 
-from agents import Agent, Runner, ToolGuardrailFunctionOutput, tool_input_guardrail
+from agents import (
+    Agent,
+    Runner,
+    ToolGuardrailFunctionOutput,
+    function_tool,
+    tool_input_guardrail,
+)
 
 from charter import Journal
 from charter.integrations.openai_agents import RunStopped, charter_agent, govern
@@ -286,3 +292,34 @@ def test_a_revocation_denies_the_tool_from_its_next_call(journal: Journal) -> No
         g.finish("done")
     assert shop.refunds == [(2, 1.0)]
     assert "inventory.revoked" in model.tool_outputs()["call-2-0"]
+
+
+def test_a_write_the_sdk_times_out_is_in_doubt_and_never_silently_retried(
+    journal: Journal,
+) -> None:
+    @function_tool
+    async def refund_order(order_id: int, amount: float) -> str:
+        """A refund whose payment service hangs."""
+        await asyncio.sleep(30)
+        return "refunded"
+
+    refund_order.timeout_seconds = 0.05  # the SDK's own per-call timeout
+
+    again = ("refund_order", {"order_id": 6, "amount": 1.0})
+    model = ScriptedModel([[again], [again], "unsure"])
+    agent = Agent(name="support", tools=[refund_order], model=model)
+    with govern(
+        agent,
+        journal=journal,
+        charter=make_charter(
+            contracts={"refund_order": {"side_effect": "write", "targets": ["order_id"]}}
+        ),
+        goal="g",
+    ) as g:
+        asyncio.run(Runner.run(g.agent, "refund 6"))
+        g.finish("unsure")
+    seen = model.tool_outputs()
+    assert "timed out" in seen["call-1-0"].lower()
+    assert "effect.in_doubt" in seen["call-2-0"]
+    effects = _payloads(journal, g.run_id, "step.effect")
+    assert [e["status"] for e in effects] == ["in_doubt"]

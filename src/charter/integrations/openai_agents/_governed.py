@@ -46,6 +46,7 @@ from charter.journal import Journal
 from charter.policy import Charter
 from charter.reasoners._base import ToolCall
 from charter.runtime._run import Run
+from charter.tools import ToolOutcomeUnknownError
 
 Ready = tuple[CallVerdict, dict[str, Any]] | str
 """A call decided in ``needs_approval``: its verdict and the arguments governed, or the
@@ -245,7 +246,11 @@ class GovernedAgent:
             try:
                 output = await inner.on_invoke_tool(context, arguments)
             except BaseException as exc:
-                self._run.record(verdict, error=f"{type(exc).__name__}: {exc}"[:2000])
+                # Stopped midway (the SDK's timeout, a cancelled run) or unsure: a write
+                # may have happened, so it is in doubt, never silently retried.
+                unknown = isinstance(exc, asyncio.CancelledError | ToolOutcomeUnknownError)
+                why = f"{type(exc).__name__}: {exc}"[:2000]
+                self._run.record(verdict, error=why, in_doubt=unknown)
                 raise
             result = to_jsonable_python(output, fallback=str)
             observation = self._run.record(verdict, result=result)
