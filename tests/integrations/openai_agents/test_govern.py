@@ -323,3 +323,32 @@ def test_a_write_the_sdk_times_out_is_in_doubt_and_never_silently_retried(
     assert "effect.in_doubt" in seen["call-2-0"]
     effects = _payloads(journal, g.run_id, "step.effect")
     assert [e["status"] for e in effects] == ["in_doubt"]
+
+
+def test_a_streamed_run_is_governed_the_same_way(journal: Journal) -> None:
+    from agents.testing import ScriptedModel as SdkScriptedModel
+    from agents.testing import assistant_message, function_call
+
+    shop = Shop()
+    model = SdkScriptedModel(
+        [
+            [function_call("refund_order", {"order_id": 1, "amount": 2.0}, call_id="a")],
+            [function_call("wire_money", {"to": "x"}, call_id="b")],
+            [assistant_message("done")],
+        ]
+    )
+
+    async def stream(agent: Agent[Any]) -> Any:
+        result = Runner.run_streamed(agent, "refund 1")
+        async for _ in result.stream_events():
+            pass
+        return result
+
+    with govern(make_agent(shop, model), journal=journal, charter=make_charter(), goal="g") as g:
+        result = asyncio.run(stream(g.agent))
+        g.finish(result.final_output)
+    assert shop.refunds == [(1, 2.0)] and result.final_output == "done"
+    decided = _payloads(journal, g.run_id, "step.decided")
+    assert [d["tool"] for d in decided] == ["refund_order"]
+    last = model.last_call
+    assert last is not None and "does not name this tool" in str(last.input)
