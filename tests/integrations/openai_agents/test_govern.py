@@ -12,6 +12,7 @@ pytest.importorskip("agents", reason="the openai-agents extra is not installed")
 
 from agents import (
     Agent,
+    AgentHooks,
     Runner,
     ToolGuardrailFunctionOutput,
     function_tool,
@@ -21,6 +22,7 @@ from agents import (
 from charter import Journal
 from charter.integrations.openai_agents import RunStopped, charter_agent, govern
 from charter.runtime import Controls
+from charter.runtime._replay import replay
 from charter.runtime._rollback import rollback
 from integrations.openai_agents.scripted_model import ScriptedModel
 from integrations.openai_agents.shop import Shop, cli, make_agent, make_charter
@@ -352,3 +354,40 @@ def test_a_streamed_run_is_governed_the_same_way(journal: Journal) -> None:
     assert [d["tool"] for d in decided] == ["refund_order"]
     last = model.last_call
     assert last is not None and "does not name this tool" in str(last.input)
+
+
+def test_policy_explain_and_replay_work_on_a_framework_run(journal: Journal) -> None:
+    no_refunds = make_charter(
+        rules=[{"id": "no-refunds", "effect": "deny", "tools": ["refund_order"]}]
+    )
+    model = ScriptedModel(
+        [[("lookup_order", {"order_id": 1})], [("refund_order", {"order_id": 1, "amount": 1.0})]]
+    )
+    agent = make_agent(Shop(), model)
+    with govern(agent, journal=journal, charter=no_refunds, goal="g") as g:
+        asyncio.run(Runner.run(g.agent, "refund 1"))
+        g.finish("done")
+    explained = cli("policy", "explain", g.run_id, "2")
+    assert explained.returncode == 0 and "no-refunds" in explained.stdout, explained.stderr
+    steps = replay(journal, charter_agent(agent, no_refunds), g.run_id)
+    assert [s.changed for s in steps] == [False, False, False]
+    assert [s.now.rules for s in steps if s.now] == [("tools.allow",), ("no-refunds",)]
+
+
+def test_the_agents_own_hooks_still_run(journal: Journal) -> None:
+    seen: list[str] = []
+
+    class Hooks(AgentHooks[Any]):
+        async def on_tool_end(self, context: Any, agent: Any, tool: Any, result: Any) -> None:
+            seen.append(f"tool {tool.name}")
+
+        async def on_llm_end(self, context: Any, agent: Any, response: Any) -> None:
+            seen.append("llm")
+
+    model = ScriptedModel([[("lookup_order", {"order_id": 1})], "done"])
+    agent = make_agent(Shop(), model, hooks=Hooks())
+    with govern(agent, journal=journal, charter=make_charter(), goal="g") as g:
+        asyncio.run(Runner.run(g.agent, "look"))
+        g.finish("done")
+    assert seen == ["llm", "tool lookup_order", "llm"]
+    assert g.run.tokens == 240  # both responses' usage, reported once each
