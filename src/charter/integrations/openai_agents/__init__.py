@@ -27,6 +27,15 @@ Later, in any process, once the approval is decided::
         await governed.apply_approvals(state)    # approve or reject, per charter's receipt
         result = await Runner.run(governed.agent, state)
         governed.finish(result.final_output)
+
+What else to know: a tool's own ``needs_approval`` gives way to charter's decision (write
+an ``ask`` rule instead); the calls of one turn are governed one after the other; each
+model response's usage counts against the charter's budgets; once the kill switch, a
+budget or an operator stops the charter run, the SDK run ends with :class:`RunStopped`
+at its next call; a call stopped midway (the SDK's tool timeout) is journaled in doubt,
+and a write in doubt is never silently retried. Tools charter cannot see run (hosted
+tools, MCP servers on the agent, ``handoff()`` objects, agents offered as tools that have
+tools of their own) are refused when governing starts.
 """
 
 from __future__ import annotations
