@@ -13,7 +13,7 @@ import pytest
 
 pytest.importorskip("agents", reason="the openai-agents extra is not installed")
 
-from agents import Runner, RunState
+from agents import FunctionTool, Runner, RunState
 from agents.tool_context import ToolContext
 from tests.databases import fresh_url
 
@@ -161,14 +161,21 @@ def test_a_receipt_runs_only_the_call_it_approved(journal: Journal) -> None:
         make_agent(shop, None), journal=journal, charter=make_charter(rules=ASKS), run_id=run_id
     )
     refund = next(t for t in governed.agent.tools if t.name == "refund_order")
-    other = json.dumps({"order_id": 7, "amount": 4200.0})  # not what was approved
-    context = ToolContext(None, tool_name="refund_order", tool_call_id="c", tool_arguments=other)
+    assert isinstance(refund, FunctionTool)
+
+    def call(arguments: dict[str, Any]) -> Any:
+        text = json.dumps(arguments)
+        context = ToolContext(None, tool_name="refund_order", tool_call_id="c", tool_arguments=text)
+        return asyncio.run(refund.on_invoke_tool(context, text))
+
     with governed:
-        said = asyncio.run(refund.on_invoke_tool(context, other))  # type: ignore[union-attr]
-        governed.finish("not refunded")
-    assert shop.refunds == [] and "differ from the call charter approved" in said
-    effects = [r.payload for r in journal.records(run_id) if r.kind == "step.effect"]
-    assert effects[-1]["tool"] == "refund_order" and effects[-1]["status"] == "error"
+        said = call({"order_id": 7, "amount": 4200.0})  # not what was approved
+        assert shop.refunds == [] and "was not approved" in said
+        assert call({"order_id": 7, "amount": 42.0}) == "refunded 42.00 on order 7"
+        governed.finish("refunded")
+    assert shop.refunds == [(7, 42.0)]
+    kinds = [r.kind for r in journal.records(run_id)]
+    assert kinds.count("approval.used") == 1 and kinds.count("approval.rejected") == 0
 
 
 def test_a_receipt_for_another_policy_version_is_refused(journal: Journal) -> None:

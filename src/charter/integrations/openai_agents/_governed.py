@@ -267,9 +267,10 @@ class GovernedAgent:
         if run.run.status != "waiting":
             return f"not run: charter run {run.run_id} waits for no approval of {tool}"
         waited = _waited_call(run.run)
-        if waited.tool != tool:
+        if waited.tool != tool or dict(waited.args) != args:  # the approval stays unused
             return (
-                f"not run: charter run {run.run_id} waits for approval of {waited.tool}, not {tool}"
+                f"not run: charter run {run.run_id} waits for approval of another call "
+                f"({waited.tool} with other arguments); this {tool} call was not approved"
             )
         await self._acquire()
         try:
@@ -280,11 +281,6 @@ class GovernedAgent:
         if not verdict.runs:
             self._release()
             return _denial(verdict)
-        if dict(waited.args) != args:
-            why = f"not run: the arguments of {tool} differ from the call charter approved"
-            run.record(verdict, error=why)
-            self._release()
-            return why
         return verdict, args
 
     def _drop(self, call_id: str, why: str) -> None:
