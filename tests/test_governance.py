@@ -447,3 +447,23 @@ def test_each_policy_version_is_journaled_once_across_governed_runs(journal: Jou
     with GovernedRun.open(fresh, first, "pay") as run:  # another process: found in the journal
         run.finish("nothing")
     assert len(fresh.records_of_kind("policy.version")) == 2
+
+
+def test_a_call_whose_outcome_is_unknown_is_in_doubt_and_blocks_its_target(
+    journal: Journal,
+) -> None:
+    with GovernedRun.open(journal, _agent(), "pay") as run:
+        paid = run.govern("pay_order", {"order_id": 3})
+        told = run.record(paid, error="TimeoutError: no answer", in_doubt=True)
+        assert told.status == "error" and "no answer" in told.content
+        again = run.govern("pay_order", {"order_id": 3})
+        assert again.verdict == "deny" and again.rules == ("effect.in_doubt",)
+        looked = run.govern("lookup_ticket", {"ticket": 1})
+        run.record(looked, error="cancelled", in_doubt=True)  # a read: failed, not in doubt
+        run.finish("unsure")
+    effects = [r.payload for r in journal.records(run.run_id) if r.kind == "step.effect"]
+    assert [(e["tool"], e["status"]) for e in effects] == [
+        ("pay_order", "in_doubt"),
+        ("lookup_ticket", "error"),
+    ]
+    assert effects[0]["idempotency_key"] == paid.idempotency_key

@@ -235,7 +235,7 @@ class GovernedRun:
             governed._unrecorded(*interrupted)
         return governed
 
-    def _unrecorded(self, step_index: int, tool_name: str) -> None:
+    def _unrecorded(self, step_index: int, tool_name: str, why: str = "") -> None:
         """A call allowed before the caller's process stopped, its result never recorded:
         a write's effect is unknown, so it is journaled in doubt (its target blocked by
         rule ``effect.in_doubt`` until ``charter runs resolve``); a read is an error."""
@@ -247,7 +247,7 @@ class GovernedRun:
         args = found.validate_args(call.args).model_dump(mode="json")
         identity = call_identity(found, args)
         key = session.ledger.key(self.run_id, step_index, identity)
-        why = (
+        why = why or (
             f"the caller's process stopped after {tool_name} (step {step_index}) was allowed "
             "and before its result was recorded"
         )
@@ -332,11 +332,19 @@ class GovernedRun:
         return self._verdict(step, call, observation=governed)
 
     def record(
-        self, verdict: CallVerdict, *, result: Any = None, error: str | None = None
+        self,
+        verdict: CallVerdict,
+        *,
+        result: Any = None,
+        error: str | None = None,
+        in_doubt: bool = False,
     ) -> Observation:
         """Journal what the call ``verdict`` let run did: its ``result`` (JSON-ready), or
         the ``error`` it raised. Returns the observation to give the model (a secret
-        output is withheld from it and from the journal).
+        output is withheld from it and from the journal). With ``in_doubt``, the call
+        may or may not have taken effect (it timed out or was cancelled midway): a
+        write is journaled in doubt, its target blocked by rule ``effect.in_doubt``
+        until ``charter runs resolve``; a read, as failed with ``error``.
 
         Raises:
             RunStateError: no call of this run awaits a result at that step (never
@@ -351,6 +359,11 @@ class GovernedRun:
                 f"({awaited}); govern a call, then record it once"
             )
         step, governed = pending
+        if in_doubt:
+            self._pending = None
+            why = error or f"the outcome of {governed.call.tool.name} is unknown"
+            self._unrecorded(step.index, governed.call.tool.name, why)
+            return Observation("error", why)
         if error is not None:
             observation = Observation("error", error)
             effect: dict[str, Any] = {"status": "error", "error": error, "us": 0}

@@ -1,0 +1,71 @@
+"""Agent hooks that count the model's usage against the charter run's budgets."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from agents import Agent as SdkAgent
+from agents import AgentHooks, ModelResponse, RunContextWrapper, Tool
+from agents.run_context import AgentHookContext
+
+from charter.governance import GovernedRun
+
+
+class UsageHooks(AgentHooks[Any]):
+    """The agent's own hooks, plus: each model response's usage is reported to charter
+    (journaled with the next proposed call, counted against token and dollar budgets)."""
+
+    def __init__(self, inner: AgentHooks[Any] | None, run: GovernedRun, model: str) -> None:
+        self._inner = inner
+        self._run = run
+        self._model = model
+
+    async def on_llm_end(
+        self, context: RunContextWrapper[Any], agent: SdkAgent[Any], response: ModelResponse
+    ) -> None:
+        usage = response.usage
+        self._run.report_usage(
+            prompt_tokens=max(int(usage.input_tokens or 0), 0),
+            completion_tokens=max(int(usage.output_tokens or 0), 0),
+            model=self._model,
+        )
+        if self._inner is not None:
+            await self._inner.on_llm_end(context, agent, response)
+
+    async def on_llm_start(
+        self,
+        context: RunContextWrapper[Any],
+        agent: SdkAgent[Any],
+        system_prompt: str | None,
+        input_items: list[Any],
+    ) -> None:
+        if self._inner is not None:
+            await self._inner.on_llm_start(context, agent, system_prompt, input_items)
+
+    async def on_start(self, context: AgentHookContext[Any], agent: SdkAgent[Any]) -> None:
+        if self._inner is not None:
+            await self._inner.on_start(context, agent)
+
+    async def on_end(
+        self, context: AgentHookContext[Any], agent: SdkAgent[Any], output: Any
+    ) -> None:
+        if self._inner is not None:
+            await self._inner.on_end(context, agent, output)
+
+    async def on_handoff(
+        self, context: RunContextWrapper[Any], agent: SdkAgent[Any], source: SdkAgent[Any]
+    ) -> None:
+        if self._inner is not None:
+            await self._inner.on_handoff(context, agent, source)
+
+    async def on_tool_start(
+        self, context: RunContextWrapper[Any], agent: SdkAgent[Any], tool: Tool
+    ) -> None:
+        if self._inner is not None:
+            await self._inner.on_tool_start(context, agent, tool)
+
+    async def on_tool_end(
+        self, context: RunContextWrapper[Any], agent: SdkAgent[Any], tool: Tool, result: object
+    ) -> None:
+        if self._inner is not None:
+            await self._inner.on_tool_end(context, agent, tool, result)
