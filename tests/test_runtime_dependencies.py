@@ -54,8 +54,15 @@ def runtime_closure(pyproject: Path = ROOT / "pyproject.toml", extra: str = "") 
     (with ``extra``, those of ``pip install 'charter[extra]'``)."""
     project = tomllib.loads(pyproject.read_text())["project"]
     declared = [*project["dependencies"]]
-    if extra:
-        declared += project.get("optional-dependencies", {}).get(extra, [])
+    if extra:  # extras compare by normalised name: `pydantic_ai` is `pydantic-ai`
+        declared += next(
+            (
+                requirements
+                for name, requirements in project.get("optional-dependencies", {}).items()
+                if canonicalize_name(name) == canonicalize_name(extra)
+            ),
+            [],
+        )
     pending = [Requirement(text) for text in declared]
     closure: set[str] = set()
     while pending:
@@ -235,7 +242,9 @@ def test_every_integration_package_has_its_extra() -> None:
     ]
     packages = [p.name for p in (SOURCE / "integrations").iterdir() if (p / "__init__.py").exists()]
     assert packages, "no integration packages found"
+    by_name = {canonicalize_name(extra): extra for extra in extras}
     for name in packages:
-        assert name in extras, f"charter.integrations.{name} has no `{name}` extra"
+        extra = by_name.get(canonicalize_name(name))
+        assert extra is not None, f"charter.integrations.{name} has no `{name}` extra"
         guard = (SOURCE / "integrations" / name / "__init__.py").read_text()
-        assert f"charter[{name}]" in guard, f"charter.integrations.{name} does not name its extra"
+        assert f"charter[{extra}]" in guard, f"charter.integrations.{name} does not name its extra"
