@@ -209,3 +209,17 @@ def test_bad_configuration_and_misuse_are_refused_with_one_clear_error(
     history = [ModelRequest(parts=[ToolReturnPart("read_ticket", PLANTED, tool_call_id="x")])]
     with pytest.raises(ValueError, match="charter_run_id"):
         governed.run_sync("go on", message_history=history)
+
+
+def test_in_the_shadow_phase_a_write_is_simulated_and_never_runs(
+    journal: Journal, world: Path
+) -> None:
+    shadow = charter(rules=[], phase="shadow")
+    script = Script([[("refund_order", {"order_id": 1042, "amount": 42.0})], "Refunded."])
+    ran: list[str] = []
+    governed = govern(support_agent(script, world, ran), journal=journal, charter=shadow)
+    assert governed.run_sync("refund order 1042").output == "Refunded."
+    assert ran == [] and refunds(world) == []
+    assert script.returns()["refund_order"]["simulated"] is True
+    effect = _payloads(journal, governed.last_run_id, "step.effect")[0]
+    assert effect["status"] == "simulated"

@@ -169,6 +169,8 @@ class Gate:
             found = self.inventory.find(verdict.tool)
             withheld = found is not None and found.contract.confidentiality == "secret"
             return observation.content if withheld else result
+        if verdict.observation is not None and verdict.observation.status == "ok":
+            return verdict.observation.content  # simulated (shadow phase): not run
         if verdict.verdict == "ask" and verdict.approval is not None:
             raise ApprovalRequired(
                 metadata={
