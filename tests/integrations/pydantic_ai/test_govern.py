@@ -20,6 +20,7 @@ from charter.errors import ConfigError
 from charter.integrations.pydantic_ai import RunStoppedError, govern
 from charter.runtime import Controls
 from charter.runtime._rollback import rollback
+from databases import fresh_url
 from integrations.pydantic_ai.pyd_world import (
     PLANTED,
     Script,
@@ -30,9 +31,9 @@ from integrations.pydantic_ai.pyd_world import (
 )
 
 
-@pytest.fixture
-def journal(tmp_path: Path) -> Journal:
-    return Journal(f"sqlite:///{tmp_path / 'charter.db'}")
+@pytest.fixture(params=["sqlite", "postgresql"])
+def journal(request: pytest.FixtureRequest, tmp_path: Path) -> Journal:
+    return Journal(fresh_url(str(request.param), tmp_path))
 
 
 @pytest.fixture
@@ -223,3 +224,17 @@ def test_in_the_shadow_phase_a_write_is_simulated_and_never_runs(
     assert script.returns()["refund_order"]["simulated"] is True
     effect = _payloads(journal, governed.last_run_id, "step.effect")[0]
     assert effect["status"] == "simulated"
+
+
+def test_a_secret_output_is_withheld_from_the_model_and_the_journal(
+    journal: Journal, world: Path
+) -> None:
+    contracts = charter().model_dump(exclude_defaults=True)["contracts"]
+    secret = charter(contracts=contracts | {"lookup_order": {"confidentiality": "secret"}})
+    script = Script([[("lookup_order", {"order_id": 1042})], "done"])
+    governed = govern(support_agent(script, world), journal=journal, charter=secret)
+    governed.run_sync("look up order 1042")
+    seen = script.returns()["lookup_order"]
+    assert "delivered" not in str(seen) and "withheld" in str(seen)
+    records = str([r.payload for r in journal.records(str(governed.last_run_id))])
+    assert "delivered" not in records
