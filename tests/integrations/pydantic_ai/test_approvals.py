@@ -220,3 +220,18 @@ def test_calls_after_a_held_one_wait_with_it_and_are_decided_on_resume(
     assert result.output == "Refunded and told Kim."
     assert ran == ["refund_order", "send_email"] and outbox(world) == ["kim@example.com"]
     assert governed.last_run_id is not None and journal.verify().ok
+
+
+def test_passing_the_same_approval_back_twice_refunds_once(
+    journal: Journal, tmp_path: Path
+) -> None:
+    world = tmp_path / "orders.db"
+    history, requests = _held(journal, world, REFUND_TURNS)
+    _, request_id = _request(requests)
+    Approvals(journal).approve(request_id, "dana", "ok")
+    first, _, _ = _fresh(journal, world, REFUND_TURNS)
+    first.run_sync(message_history=history, deferred_tool_results=approvals(requests))
+    again, _, ran = _fresh(journal, world, REFUND_TURNS)
+    with pytest.raises(RunStateError, match="finished"):
+        again.run_sync(message_history=history, deferred_tool_results=approvals(requests))
+    assert ran == [] and refunds(world) == [(1042, 42.0)]

@@ -238,3 +238,27 @@ def test_a_secret_output_is_withheld_from_the_model_and_the_journal(
     assert "delivered" not in str(seen) and "withheld" in str(seen)
     records = str([r.payload for r in journal.records(str(governed.last_run_id))])
     assert "delivered" not in records
+
+
+def test_a_write_interrupted_mid_call_is_in_doubt_when_the_run_is_resumed(
+    journal: Journal, world: Path
+) -> None:
+    script = Script([[("refund_order", {"order_id": 1042, "amount": 42.0})], "Refunded."])
+    agent = Agent(FunctionModel(script))
+
+    @agent.tool_plain
+    def refund_order(order_id: int, amount: float) -> str:
+        raise KeyboardInterrupt  # the operator's ^C, after the payment left or not
+
+    governed = govern(agent, journal=journal, charter=charter(rules=[]))
+    with pytest.raises(KeyboardInterrupt):
+        governed.run_sync("refund order 1042")
+    run_id = str(governed.last_run_id)
+    assert "run.finished" not in [r.kind for r in journal.records(run_id)]
+    retry = Script([[("refund_order", {"order_id": 1042, "amount": 42.0})], "Refunded."])
+    ran: list[str] = []
+    again = govern(support_agent(retry, world, ran), journal=journal, charter=charter(rules=[]))
+    again.run_sync("refund order 1042", charter_run_id=run_id)
+    effects = _payloads(journal, run_id, "step.effect")
+    assert effects[0]["status"] == "in_doubt"
+    assert ran == [] and "effect.in_doubt" in retry.failures()[0]

@@ -186,8 +186,18 @@ class GovernedAgent:
         kinds: list[Any] = list(output_type) if isinstance(output_type, Sequence) else [output_type]  # pyright: ignore[reportUnknownArgumentType]
         if DeferredToolRequests not in kinds:
             kinds.append(DeferredToolRequests)
-        with governed:
-            yield governed, CharterCapability(Gate(governed, self.identity.inventory)), kinds
+        gate = Gate(governed, self.identity.inventory)
+        try:
+            yield governed, CharterCapability(gate), kinds
+        except BaseException as exc:
+            if gate.interrupted:
+                # Like a crash mid-call: the run stays open, and resuming it journals the
+                # interrupted call in doubt (a write's target blocked until resolved).
+                governed.close()
+            else:
+                governed.__exit__(type(exc), exc, exc.__traceback__)
+            raise
+        governed.close()
 
     def _finish(self, governed: GovernedRun, result: AgentRunResult[Any]) -> None:
         output = result.output

@@ -65,6 +65,9 @@ class Gate:
     run: GovernedRun
     inventory: Inventory
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    interrupted: bool = False
+    """A call that may run was interrupted (cancelled, a ``KeyboardInterrupt``) before it
+    returned: whether it had an effect is unknown."""
 
     async def call(
         self,
@@ -162,6 +165,9 @@ class Gate:
                 raise
             except Exception as exc:
                 run.record(verdict, error=f"{type(exc).__name__}: {exc}")
+                raise
+            except BaseException:
+                self.interrupted = True  # left unrecorded: resuming journals it in doubt
                 raise
             observation = run.record(verdict, result=jsonable(result))
             if observation.status != "ok":
