@@ -19,6 +19,7 @@ from charter import Journal
 from charter.errors import ConfigError
 from charter.integrations.pydantic_ai import RunStoppedError, govern
 from charter.runtime import Controls
+from charter.runtime._replay import replay
 from charter.runtime._rollback import rollback
 from databases import fresh_url
 from integrations.pydantic_ai.pyd_world import (
@@ -262,3 +263,24 @@ def test_a_write_interrupted_mid_call_is_in_doubt_when_the_run_is_resumed(
     effects = _payloads(journal, run_id, "step.effect")
     assert effects[0]["status"] == "in_doubt"
     assert ran == [] and "effect.in_doubt" in retry.failures()[0]
+
+
+def test_a_revocation_holds_from_the_next_call_and_replay_agrees(
+    journal: Journal, world: Path
+) -> None:
+    script = Script(
+        [
+            [("lookup_order", {"order_id": 1})],
+            [("send_email", {"to": "kim@example.com", "body": "hi"})],
+            "I could not send it.",
+        ]
+    )
+    ran: list[str] = []
+    governed = govern(support_agent(script, world, ran), journal=journal, charter=charter())
+    Controls(journal).revoke("send_email", actor="ops", reason="mail incident")
+    governed.run_sync("look up order 1 and tell kim")
+    assert ran == ["lookup_order"]
+    assert "mail incident" in script.failures()[0]
+    run_id = str(governed.last_run_id)
+    steps = replay(journal, governed.identity, run_id)
+    assert steps and not any(s.changed for s in steps)
