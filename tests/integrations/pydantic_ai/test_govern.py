@@ -4,6 +4,7 @@ rollback and the journal."""
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 from typing import Any
 
@@ -284,3 +285,40 @@ def test_a_revocation_holds_from_the_next_call_and_replay_agrees(
     run_id = str(governed.last_run_id)
     steps = replay(journal, governed.identity, run_id)
     assert steps and not any(s.changed for s in steps)
+
+
+def test_an_async_run_governs_the_tools_of_a_toolset_the_agent_was_given(
+    journal: Journal, world: Path
+) -> None:
+    from pydantic_ai.toolsets import FunctionToolset
+
+    def post_message(channel: str, text: str) -> str:
+        return f"posted to {channel}"
+
+    chat = FunctionToolset([post_message]).prefixed("chat")  # tools named chat_*
+    script = Script(
+        [
+            [("chat_post_message", {"channel": "#support", "text": "hi"})],
+            [("chat_post_message", {"channel": "#random", "text": "hi"})],
+            "posted",
+        ]
+    )
+    agent = Agent(FunctionModel(script), toolsets=[chat])
+    declared = charter(
+        contracts={"chat_post_message": {"side_effect": "external", "targets": ["channel"]}},
+        rules=[
+            {
+                "id": "support-only",
+                "effect": "deny",
+                "tools": ["chat_post_message"],
+                "when": 'context.args.channel != "#support"',
+            }
+        ],
+    )
+    governed = govern(agent, journal=journal, charter=declared)
+    assert asyncio.run(governed.run("post in #support")).output == "posted"
+    effects = _payloads(journal, governed.last_run_id, "step.effect")
+    assert [e["result"] for e in effects] == ["posted to #support"]
+    assert "support-only" in script.failures()[0]
+    decided = _payloads(journal, governed.last_run_id, "step.decided")
+    assert [d["verdict"] for d in decided] == ["allow", "deny"]

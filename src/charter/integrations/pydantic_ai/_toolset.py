@@ -195,7 +195,7 @@ class Gate:
 class GovernedToolset(WrapperToolset[Any]):
     """A toolset whose every call charter governs first (see :class:`Gate`)."""
 
-    gate: Gate | None = None
+    gate: Gate
 
     async def call_tool(
         self,
@@ -205,9 +205,6 @@ class GovernedToolset(WrapperToolset[Any]):
         tool: ToolsetTool[Any],
     ) -> Any:
         """Run the wrapped tool only when charter lets the call run."""
-        if self.gate is None:
-            raise ToolFailed(f"charter refused {name}: no governed run")
-
         def execute() -> Awaitable[Any]:
             return self.wrapped.call_tool(name, tool_args, ctx, tool)
 
