@@ -63,7 +63,7 @@ def charter_agent(
     charter: Charter,
     *,
     name: str | None = None,
-    compensate: Mapping[str, Callable[..., Any]] | None = None,
+    compensate: Mapping[str, Callable[..., Any] | None] | None = None,
 ) -> Agent:
     """The charter agent identity a Pydantic AI ``agent`` is governed as: one declared
     tool per tool the charter's ``contracts:`` names (its schema from the agent's function
@@ -278,7 +278,7 @@ def govern(
     journal: Journal,
     charter: Charter | str | Path,
     name: str | None = None,
-    compensate: Mapping[str, Callable[..., Any]] | None = None,
+    compensate: Mapping[str, Callable[..., Any] | None] | None = None,
     actor: str = "",
 ) -> GovernedAgent:
     """Govern every tool call of a Pydantic AI ``agent`` by ``charter`` (a
