@@ -235,3 +235,49 @@ def test_passing_the_same_approval_back_twice_refunds_once(
     with pytest.raises(RunStateError, match="finished"):
         again.run_sync(message_history=history, deferred_tool_results=approvals(requests))
     assert ran == [] and refunds(world) == [(1042, 42.0)]
+
+
+def test_calls_held_by_the_agents_own_approval_are_left_to_its_caller(
+    journal: Journal, tmp_path: Path
+) -> None:
+    from pydantic_ai import Agent
+    from pydantic_ai.models.function import FunctionModel
+
+    script = Script([[("wipe_cache", {})], "wiped"])
+    agent = Agent(FunctionModel(script))
+    wiped: list[bool] = []
+
+    @agent.tool_plain(requires_approval=True)  # the agent's own human in the loop
+    def wipe_cache() -> str:
+        wiped.append(True)
+        return "wiped"
+
+    governed = govern(agent, journal=journal, charter=charter(contracts={"wipe_cache": {}}))
+    first = governed.run_sync("wipe the cache")
+    held = first.output
+    assert isinstance(held, DeferredToolRequests) and wiped == []
+    assert approvals(held).approvals == {}  # not charter's to answer
+    run_id = str(governed.last_run_id)
+    # Pydantic AI holds the call before it reaches any toolset: charter decided nothing yet.
+    assert "step.decided" not in _kinds(journal, run_id)
+    done = governed.run_sync(
+        message_history=first.all_messages(),
+        deferred_tool_results=held.build_results(approve_all=True),
+        charter_run_id=run_id,
+    )
+    assert done.output == "wiped" and wiped == [True]  # charter decided it when it came
+    decided = [r.payload for r in journal.records(run_id) if r.kind == "step.decided"]
+    assert [d["verdict"] for d in decided] == ["allow"]
+
+
+def test_results_naming_two_governed_runs_are_refused(journal: Journal, tmp_path: Path) -> None:
+    world = tmp_path / "orders.db"
+    history, first = _held(journal, world, REFUND_TURNS)
+    _, second = _held(journal, world, REFUND_TURNS)
+    mixed = approvals(first)
+    other = approvals(second).metadata.popitem()[1]
+    mixed.metadata["another-call"] = other  # a second run's held call
+    governed, _, ran = _fresh(journal, world, REFUND_TURNS)
+    with pytest.raises(ValueError, match="several charter runs"):
+        governed.run_sync(message_history=history, deferred_tool_results=mixed)
+    assert ran == []
