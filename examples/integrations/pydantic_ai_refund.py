@@ -7,9 +7,11 @@ through charter; the refund is over $100, so the charter asks a person:
     python examples/integrations/pydantic_ai_refund.py            # stops at the refund
     charter approvals approve apr-... --as dana                   # any process, any person
     python examples/integrations/pydantic_ai_refund.py --resume   # a new process resumes
+    python examples/integrations/pydantic_ai_refund.py --rollback RUN_ID   # undo the refund
 
 The run lands in charter's journal (``CHARTER_HOME`` or ``CHARTER_DATABASE_URL``):
-``charter runs show``, ``charter audit verify`` and ``charter runs rollback`` work on it.
+``charter runs show``, ``charter audit verify`` and ``charter runs replay`` work on it; the
+rollback runs the refund's compensation, which lives in Python beside the agent.
 """
 
 from __future__ import annotations
@@ -78,6 +80,7 @@ def refund_order(order_id: int, reason: str, amount_cents: int) -> dict[str, Any
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="A Pydantic AI agent governed by charter.")
     parser.add_argument("--resume", action="store_true", help="resume the approved refund")
+    parser.add_argument("--rollback", metavar="RUN_ID", help="undo a run's refund")
     options = parser.parse_args(argv)
     journal = Journal(settings.database_url(), load_or_create_signer(settings.signing_key_path()))
     governed = govern(
@@ -89,6 +92,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     state = Path(settings.charter_home()) / "pydantic_ai_refund.json"
     held = TypeAdapter(DeferredToolRequests)
+    if options.rollback:
+        report = governed.rollback(options.rollback, actor="support-lead")
+        for item in report.items:
+            print(f"{item.tool}: {item.outcome}")
+        return 0
     if options.resume:
         saved = json.loads(state.read_text())
         result = governed.run_sync(

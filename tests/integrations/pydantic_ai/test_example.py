@@ -45,3 +45,18 @@ def test_the_example_refund_waits_for_the_cli_and_resumes_in_a_new_process(
     assert "Refunded 189.50 USD on order 1042" in resumed.stdout
     verified = _run(env, "-m", "charter", "audit", "verify")
     assert verified.returncode == 0 and "journal intact" in verified.stdout
+
+    run_id = re.search(r"run ([0-9a-f]{32}):", resumed.stdout)
+    assert run_id, resumed.stdout
+    undone = _run(env, str(EXAMPLE), "--rollback", run_id[1])
+    assert undone.returncode == 0, undone.stdout + undone.stderr
+    assert "refund_order: compensated" in undone.stdout
+    order = _run(env, "-c", LOOKUP)
+    assert '"refunded_cents": 0' in order.stdout, order.stdout + order.stderr
+
+
+LOOKUP = (
+    "import json; from charter.demo.tools import toolset; "
+    "tools = {t.name: t for t in toolset({})}; "
+    "print(json.dumps(dict(tools['lookup_order'].fn(order_id=1042))))"
+)

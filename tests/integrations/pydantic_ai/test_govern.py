@@ -21,7 +21,6 @@ from charter.errors import ConfigError
 from charter.integrations.pydantic_ai import RunStoppedError, govern
 from charter.runtime import Controls
 from charter.runtime._replay import replay
-from charter.runtime._rollback import rollback
 from databases import fresh_url
 from integrations.pydantic_ai.pyd_world import (
     PLANTED,
@@ -174,7 +173,7 @@ def test_a_refund_is_rolled_back_by_its_compensation(journal: Journal, world: Pa
     governed.run_sync("refund order 1042")
     assert refunds(world) == [(1042, 42.0)]
     assert governed.last_run_id is not None
-    report = rollback(journal, governed.identity, governed.last_run_id, actor="ops")
+    report = governed.rollback(governed.last_run_id, actor="ops")
     assert [(i.tool, i.outcome) for i in report.items] == [("refund_order", "compensated")]
     assert refunds(world) == []
 

@@ -27,6 +27,7 @@ from charter.integrations.pydantic_ai._toolset import (
 from charter.journal import Journal
 from charter.policy import Charter, load_charter
 from charter.reasoners import Proposal, RunContext
+from charter.runtime._rollback import RollbackReport, rollback
 from charter.tools import Inventory, Tool, declared_tool
 
 
@@ -198,6 +199,18 @@ class GovernedAgent:
                 governed.__exit__(type(exc), exc, exc.__traceback__)
             raise
         governed.close()
+
+    def rollback(self, run_id: str, *, actor: str) -> RollbackReport:
+        """Undo the completed writes of governed run ``run_id``, newest first, with the
+        ``compensate`` callables given to :func:`govern` (what ``charter runs rollback``
+        does for an agent file; a Pydantic AI agent's compensations live in Python).
+
+        Raises:
+            RunNotFoundError: no such run.
+            RunStateError: the run belongs to another agent, is still running, or was
+                already rolled back.
+        """
+        return rollback(self.journal, self.identity, run_id, actor=actor)
 
     def _finish(self, governed: GovernedRun, result: AgentRunResult[Any]) -> None:
         output = result.output

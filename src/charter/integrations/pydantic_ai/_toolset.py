@@ -205,6 +205,7 @@ class GovernedToolset(WrapperToolset[Any]):
         tool: ToolsetTool[Any],
     ) -> Any:
         """Run the wrapped tool only when charter lets the call run."""
+
         def execute() -> Awaitable[Any]:
             return self.wrapped.call_tool(name, tool_args, ctx, tool)
 
