@@ -321,3 +321,20 @@ def test_an_async_run_governs_the_tools_of_a_toolset_the_agent_was_given(
     assert "support-only" in script.failures()[0]
     decided = _payloads(journal, governed.last_run_id, "step.decided")
     assert [d["verdict"] for d in decided] == ["allow", "deny"]
+
+
+def test_a_structured_output_is_the_runs_answer(journal: Journal, world: Path) -> None:
+    def model(messages: list[Any], info: Any) -> Any:
+        from pydantic_ai.messages import ModelResponse, ToolCallPart
+
+        if len(messages) == 1:
+            return ModelResponse(parts=[ToolCallPart("lookup_order", {"order_id": 1042})])
+        final = info.output_tools[0].name
+        return ModelResponse(parts=[ToolCallPart(final, {"response": 1042})])
+
+    agent = support_agent(Script(["unused"]), world)
+    governed = govern(agent, journal=journal, charter=charter())
+    result = governed.run_sync("which order?", model=FunctionModel(model), output_type=int)
+    assert result.output == 1042
+    finished = _payloads(journal, governed.last_run_id, "run.finished")[0]
+    assert finished["status"] == "completed" and finished["answer"] == "1042"

@@ -6,7 +6,7 @@ import json
 from collections.abc import Callable, Generator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from pydantic_ai import Agent as PydanticAgent
 from pydantic_ai import DeferredToolRequests, DeferredToolResults, ToolApproved
@@ -130,6 +130,18 @@ def _has_tool_output(history: Sequence[ModelMessage] | None) -> bool:
     )
 
 
+def _with_deferred(output_type: Any) -> list[Any]:
+    """The run's output types, with the held calls of an ``ask`` among them."""
+    kinds: list[Any] = (
+        list(cast("Sequence[Any]", output_type))
+        if isinstance(output_type, Sequence) and not isinstance(output_type, str)
+        else [output_type]
+    )
+    if DeferredToolRequests not in kinds:
+        kinds.append(DeferredToolRequests)
+    return kinds
+
+
 def approvals(requests: DeferredToolRequests) -> DeferredToolResults:
     """The answers to pass back as ``deferred_tool_results`` for the calls charter held:
     each goes back to charter, which runs it only on its approval request's signed receipt
@@ -169,6 +181,7 @@ class GovernedAgent:
         charter_run_id: str | None,
         message_history: Sequence[ModelMessage] | None,
         deferred_tool_results: DeferredToolResults | None,
+        output_type: Any,
     ) -> Generator[tuple[GovernedRun, CharterCapability, Any]]:
         run_id = charter_run_id or _run_of(deferred_tool_results)
         if run_id is not None:
@@ -183,10 +196,7 @@ class GovernedAgent:
                 raise ValueError("a governed run needs its goal: a text user_prompt")
             governed = GovernedRun.open(self.journal, self.identity, user_prompt, actor=self.actor)
         self.last_run_id = governed.run_id
-        output_type = self.agent.output_type
-        kinds: list[Any] = list(output_type) if isinstance(output_type, Sequence) else [output_type]  # pyright: ignore[reportUnknownArgumentType]
-        if DeferredToolRequests not in kinds:
-            kinds.append(DeferredToolRequests)
+        kinds = _with_deferred(self.agent.output_type if output_type is None else output_type)
         gate = Gate(governed, self.identity.inventory)
         try:
             yield governed, CharterCapability(gate), kinds
@@ -228,6 +238,7 @@ class GovernedAgent:
         charter_run_id: str | None = None,
         message_history: Sequence[ModelMessage] | None = None,
         deferred_tool_results: DeferredToolResults | None = None,
+        output_type: Any = None,
         capabilities: Sequence[Any] | None = None,
         **kwargs: Any,
     ) -> AgentRunResult[Any]:
@@ -246,7 +257,7 @@ class GovernedAgent:
                 without the run they came from.
         """
         with self._governed(
-            user_prompt, charter_run_id, message_history, deferred_tool_results
+            user_prompt, charter_run_id, message_history, deferred_tool_results, output_type
         ) as (governed, capability, kinds):
             result = await self.agent.run(
                 user_prompt,
@@ -266,12 +277,13 @@ class GovernedAgent:
         charter_run_id: str | None = None,
         message_history: Sequence[ModelMessage] | None = None,
         deferred_tool_results: DeferredToolResults | None = None,
+        output_type: Any = None,
         capabilities: Sequence[Any] | None = None,
         **kwargs: Any,
     ) -> AgentRunResult[Any]:
         """:meth:`run`, synchronously (``Agent.run_sync``)."""
         with self._governed(
-            user_prompt, charter_run_id, message_history, deferred_tool_results
+            user_prompt, charter_run_id, message_history, deferred_tool_results, output_type
         ) as (governed, capability, kinds):
             result = self.agent.run_sync(
                 user_prompt,
