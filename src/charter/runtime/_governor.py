@@ -13,7 +13,7 @@ import hashlib
 import time
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from pydantic import BaseModel
@@ -42,6 +42,7 @@ from charter.runtime._ledger import (
     retried_payload,
 )
 from charter.runtime._outbox import Outbox, notification
+from charter.runtime._redaction import Redactions, mask_call, mask_output
 from charter.runtime._run import Step
 from charter.runtime._session import RecordListener, Session
 from charter.tools import Tool, ToolArgumentsError, preview_call
@@ -54,7 +55,7 @@ class Governed:
     call: ProposedCall
     verdict: Verdict
     validated: BaseModel
-    """The tool's validated arguments."""
+    """The tool's validated arguments (masked where the charter says)."""
     key: str
     """The call's idempotency key (see :mod:`._ledger`)."""
 
@@ -86,6 +87,8 @@ class Governor:
         self.after_step: list[StepHook] = []
         """Hooks called after each observed step, after the registered ones."""
         self.journaled_policies: set[str] = set()
+        self.redactions = Redactions(journal)
+        """The values this process masked, by run, to give back where the charter allows."""
         self._notifier = ThreadPoolExecutor(max_workers=1, thread_name_prefix="charter-notify")
 
     def close(self) -> None:
@@ -100,6 +103,8 @@ class Governor:
         if lease is not None and fence is not None:
             lease.appended(started, fence)
         session.pending.clear()
+        if release and session.run.status not in ("running", "waiting"):
+            self.redactions.forget(session.run.run_id)
         if any(item.kind == "notify.queued" and item.payload["webhook_url"] for item in stored):
             self._notifier.submit(self._deliver)
         if self.on_record is not None:
@@ -351,13 +356,19 @@ class Governor:
             found = agent.inventory.get(call.tool)
         except UnknownToolError as exc:
             return Observation("unknown_tool", str(exc))
+        rules = agent.charter.redact
+        redaction = self.redactions.of(session.run.run_id) if rules else None
+        restored = redaction.restore(found.name, call.args, rules) if redaction else None
+        if restored is not None and restored.problem is not None:
+            return Observation("invalid_arguments", restored.problem)
         try:
-            validated = found.validate_args(call.args)
+            validated = found.validate_args(call.args if restored is None else restored.args)
         except ToolArgumentsError as exc:
             return Observation("invalid_arguments", str(exc))
         args = validated.model_dump(mode="json")
         labels = session.labels.arg_labels(found, args, sources)
-        proposed = ProposedCall(step.index, found, args, labels)
+        masking = mask_call(redaction, rules, found, call.args, args, labels, restored)
+        proposed = ProposedCall(step.index, found, args, labels, masking.kept)
         step.labels = labels
         writes, identity = proposed.writes, proposed.identity
         if writes and session.ledger.doubts:
@@ -369,7 +380,7 @@ class Governor:
                 run_id=session.run.run_id,
                 step=step.index,
                 tool=found.name,
-                args=args,
+                args=masking.shown,
                 policy=agent.charter.policy_hash,
             )
         verdict = decide(
@@ -391,6 +402,14 @@ class Governor:
         )
         decision, phase = verdict.decision, verdict.phase
         step.decision = decision
+        if masking.masked and verdict.masked:
+            try:
+                validated = found.validate_args(masking.tool_args)
+            except ToolArgumentsError as exc:  # it cannot run with the placeholders
+                verdict = replace(verdict, masked=())
+                why = f"{decision.reason}; {found.name} refuses the masked value: {exc}"
+                decision = step.decision = replace(decision, reason=why)
+            args = masking.tool_args
         decided = {
             "step": step.index,
             "tool": found.name,
@@ -404,9 +423,13 @@ class Governor:
             decided["phase"] = phase
         if verdict.simulate:
             decided["simulated"] = True
+        if masking.masked:
+            decided["redacted"] = masking.masked
+        if restored is not None and restored.records:
+            decided["restored"] = restored.records
         session.record("step.decided", decided)
         if verdict.simulate:
-            return self._simulate(session, step, found, args, decision, phase)
+            return self._simulate(session, step, found, masking.shown, decision, phase)
         if isinstance(verdict.receipt, ReceiptProblem):
             assert approved is not None
             problem = verdict.receipt
@@ -431,7 +454,13 @@ class Governor:
             )
         elif decision.verdict == "ask":
             return self.request_approval(
-                session, step.index, found.name, args, decision, labels=labels, sources=sources
+                session,
+                step.index,
+                found.name,
+                masking.shown,
+                decision,
+                labels=labels,
+                sources=sources,
             )
         if verdict.fired:
             self._playbook(session, list(verdict.fired), found.name, step)
@@ -464,6 +493,13 @@ class Governor:
                 session.record(RESOLVED, retried_payload(retried, step.index, agent.name))
         if found.contract.confidentiality == "secret" and observation.status == "ok":
             observation, effect = withhold_secret(found, observation, effect)
+        elif agent.charter.redact and observation.status in ("ok", "error"):
+            # Before the model, the journal or a trace can see it.
+            redaction = self.redactions.of(session.run.run_id)
+            observation, masked = mask_output(redaction, agent.charter.redact, found, observation)
+            if masked:
+                field = "result" if observation.status == "ok" else "error"
+                effect = effect | {field: observation.content, "redacted": masked}
         if observation.status in ("ok", "error"):  # the tool's own output reached the model
             session.rendered = (observation, observation.render())
             session.labels.observe(
