@@ -554,7 +554,7 @@ class GovernedRun:
         approver: str | None = None,
     ) -> CallVerdict:
         decision = step.decision
-        args = dict(call.args) if governed is None else governed.call.args
+        args = dict(call.args) if governed is None else governed.args
         labels = {
             name: {"trust": label.trust, "confidentiality": label.confidentiality}
             for name, label in (step.labels or {}).items()

@@ -112,6 +112,7 @@ def test_the_journal_keeps_a_keyed_digest_of_each_masked_value_and_which_rule(
             "arg": "body",
             "placeholder": record["placeholder"],
             "digest": record["digest"],
+            "label": {"trust": "trusted", "confidentiality": "pii"},
         }
     ]
 

@@ -58,6 +58,9 @@ class Governed:
     """The tool's validated arguments (masked where the charter says)."""
     key: str
     """The call's idempotency key (see :mod:`._ledger`)."""
+    args: dict[str, Any]
+    """The arguments the tool gets, JSON-ready: :attr:`call`'s with what the charter's
+    ``redact`` rules name masked."""
 
 
 class Governor:
@@ -470,7 +473,7 @@ class Governor:
         if found.contract.side_effect != "read" or approved is not None:
             self.flush(session)  # a write is journaled as decided before it can touch the world
         key_for_call = session.ledger.key(session.run.run_id, step.index, identity)
-        return Governed(proposed, verdict, validated, key_for_call)
+        return Governed(proposed, verdict, validated, key_for_call, args)
 
     def record_effect(
         self,

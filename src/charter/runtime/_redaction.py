@@ -206,6 +206,7 @@ class RunRedaction:
                     "arg": name,
                     "placeholder": text,
                     "digest": self.digest(held.value),
+                    "label": held.label.to_json(),
                 }
             )
             label = out.labels.get(name)
