@@ -6,13 +6,15 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from charter import Journal, Runner, load_agent
+from charter import Agent, Journal, Runner, load_agent
 from charter.demo.world import connect, create_world, default_world_path
 from charter.journal import load_or_create_signer
-from charter.policy._redact import PLACEHOLDER
+from charter.policy import Rule
+from charter.policy._redact import PLACEHOLDER, RedactRule
 from charter.reasoners import RunContext, ToolCall
 from charter.testing import ScriptedReasoner, call, respond
 
@@ -138,3 +140,182 @@ def test_a_tool_asked_to_echo_a_placeholder_echoes_the_placeholder(
         sent = conn.execute("SELECT body FROM email_outbox ORDER BY id DESC").fetchone()
     assert sent is not None and PLACEHOLDER.fullmatch(sent[0])  # not restored: not allowed
     assert email not in _journal_text(journal, run.run_id)
+
+
+def _scripted(script: list[Any], **charter_update: Any) -> Agent:
+    agent = load_agent(EXAMPLE)
+    agent.reasoner = ScriptedReasoner(script)
+    if charter_update:
+        agent.charter = agent.charter.model_copy(update=charter_update)
+    return agent
+
+
+def _placeholder_in(context: RunContext, kind: str = "email") -> str:
+    found = [m.group() for m in PLACEHOLDER.finditer(_seen(context)) if m.group(1) == kind]
+    assert found, _seen(context)
+    return found[-1]
+
+
+def test_a_placeholder_forged_from_another_runs_value_is_refused(
+    world: Path, journal: Journal
+) -> None:
+    runner = Runner(journal)
+    first = runner.run(
+        _scripted([call("lookup_customer", customer_id=17), respond("ok")]), "Check customer 17"
+    )
+    theirs = [m.group() for m in PLACEHOLDER.finditer(str(first.steps[0].observation))]
+    assert theirs
+
+    def reply(context: RunContext) -> ToolCall:  # the other run's placeholder, same value
+        assert theirs[0] not in _seen(context)  # a different run: a different tag
+        return call("reply_ticket", ticket_id=TICKET, body=f"Mail goes to {theirs[0]}")
+
+    second = runner.run(
+        _scripted([call("lookup_customer", customer_id=17), reply, respond("done")]),
+        f"Answer ticket {TICKET}",
+    )
+
+    refused = second.steps[1].observation
+    assert refused is not None and refused.status == "invalid_arguments"
+    assert "not a value this run masked" in str(refused.content)
+    assert _replies(world, TICKET) == []
+
+
+def test_a_made_up_placeholder_is_refused_and_the_tool_never_runs(
+    world: Path, journal: Journal
+) -> None:
+    agent = _scripted(
+        [
+            call("reply_ticket", ticket_id=TICKET, body="Call [redacted:phone#0badc0de]"),
+            respond("done"),
+        ]
+    )
+
+    run = Runner(journal).run(agent, f"Answer ticket {TICKET}")
+
+    assert run.steps[0].observation is not None
+    assert run.steps[0].observation.status == "invalid_arguments"
+    assert _replies(world, TICKET) == []
+
+
+def test_a_placeholder_restored_into_an_external_recipient_is_refused_by_the_flow_rules(
+    world: Path, journal: Journal
+) -> None:
+    agent = load_agent(EXAMPLE)
+    rules = [
+        rule.model_copy(update={"restore": [*rule.restore, "send_email.to"]})
+        for rule in agent.charter.redact
+    ]
+
+    def mail(context: RunContext) -> ToolCall:
+        return call("send_email", to=_placeholder_in(context), subject="Hi", body="Your order")
+
+    agent = _scripted(
+        [call("lookup_customer", customer_id=17), mail, respond("done")], redact=rules
+    )
+
+    run = Runner(journal).run(agent, "Email customer 17")
+
+    decision = run.steps[1].decision
+    assert decision is not None and decision.verdict == "deny"
+    assert decision.rules == ("flow.confidential-to-external",)
+    with connect(world) as conn:
+        assert conn.execute("SELECT COUNT(*) FROM email_outbox").fetchone()[0] == 0
+    assert _email_of(world, 17) not in _journal_text(journal, run.run_id)
+
+
+def test_a_placeholder_in_an_argument_no_restore_names_reaches_the_tool_as_text(
+    world: Path, journal: Journal
+) -> None:
+    def search(context: RunContext) -> ToolCall:  # the model asks a tool to echo the value
+        return call("search_kb", query=f"refund {_placeholder_in(context)}")
+
+    agent = _scripted([call("lookup_customer", customer_id=17), search, respond("done")])
+
+    run = Runner(journal).run(agent, "Check customer 17")
+
+    effects = [r.payload for r in journal.records(run.run_id) if r.kind == "step.effect"]
+    assert effects[1]["status"] == "ok"
+    assert PLACEHOLDER.search(effects[1]["result"]["query"])  # echoed back as it was
+    assert _email_of(world, 17) not in _journal_text(journal, run.run_id)
+
+
+def _ask_on_replies(agent: Agent) -> Agent:
+    rule = Rule(id="replies-need-a-look", effect="ask", tools=["reply_ticket"])
+    agent.charter = agent.charter.model_copy(update={"rules": [rule]})
+    return agent
+
+
+def _reply_with_address(context: RunContext) -> ToolCall:
+    return call("reply_ticket", ticket_id=TICKET, body=f"We wrote to {_placeholder_in(context)}")
+
+
+def test_an_approved_call_with_a_placeholder_is_restored_when_resumed_in_the_same_process(
+    world: Path, journal: Journal
+) -> None:
+    agent = _ask_on_replies(
+        _scripted([call("lookup_customer", customer_id=17), _reply_with_address, respond("ok")])
+    )
+    runner = Runner(journal)
+    email = _email_of(world, 17)
+
+    waiting = runner.run(agent, f"Answer ticket {TICKET}", actor="sam")
+    assert waiting.status == "waiting"
+    (requested,) = journal.records_of_kind("approval.requested")
+    assert email not in json.dumps(requested.payload)  # the approver sees the placeholder
+    runner.approvals.approve(str(waiting.waiting_for), "dana", "fine")
+    done = runner.resume(agent, waiting.run_id)
+
+    assert done.status == "completed", done.error
+    assert _replies(world, TICKET) == [f"We wrote to {email}"]
+    assert email not in _journal_text(journal, waiting.run_id)
+
+
+def test_a_run_resumed_by_another_process_cannot_restore_and_says_so(
+    world: Path, journal: Journal, tmp_path: Path
+) -> None:
+    agent = _ask_on_replies(
+        _scripted([call("lookup_customer", customer_id=17), _reply_with_address, respond("ok")])
+    )
+    waiting = Runner(journal).run(agent, f"Answer ticket {TICKET}", actor="sam")
+    Runner(journal).approvals.approve(str(waiting.waiting_for), "dana", "fine")
+    elsewhere = Journal(f"sqlite:///{tmp_path / 'j.db'}", load_or_create_signer(tmp_path / "k.pem"))
+
+    done = Runner(elsewhere).resume(agent, waiting.run_id)  # the values stayed behind
+
+    refused = done.steps[1].observation
+    assert refused is not None and refused.status == "invalid_arguments"
+    assert "look the value up again" in str(refused.content)
+    assert _replies(world, TICKET) == []
+
+
+def test_an_argument_path_is_masked_before_the_tool_runs(world: Path, journal: Journal) -> None:
+    agent = _scripted([call("search_kb", query="refund for ana@example.com"), respond("ok")])
+    masking = RedactRule(id="queries", tools=["search_kb"], on=["arguments"], patterns=["email"])
+    agent.charter = agent.charter.model_copy(update={"redact": [*agent.charter.redact, masking]})
+
+    run = Runner(journal).run(agent, "Look up the refund policy")
+
+    decision = run.steps[0].decision
+    assert decision is not None and decision.verdict == "redact"
+    assert decision.rules == ("tools.allow", "redact.queries")
+    (effect,) = [r.payload for r in journal.records(run.run_id) if r.kind == "step.effect"]
+    assert effect["status"] == "ok"
+    assert PLACEHOLDER.search(effect["result"]["query"])  # the tool got the placeholder
+    assert "ana@example.com" not in effect["result"]["query"]
+
+
+def test_a_redact_rule_with_nothing_to_mask_withholds_the_call(
+    world: Path, journal: Journal
+) -> None:
+    agent = _scripted([call("lookup_customer", customer_id=17), respond("ok")])
+    rule = Rule(id="careful", effect="redact", tools=["lookup_customer"], reason="mask it")
+    agent.charter = agent.charter.model_copy(update={"rules": [rule]})
+
+    run = Runner(journal).run(agent, "Check customer 17")
+
+    decision, observation = run.steps[0].decision, run.steps[0].observation
+    assert decision is not None and decision.verdict == "redact"
+    assert "nothing the redact rules name was found to mask" in decision.reason
+    assert observation is not None and observation.status == "denied"
+    assert [r for r in journal.records(run.run_id) if r.kind == "step.effect"] == []

@@ -103,7 +103,7 @@ class RedactRule(BaseModel):
             if isinstance(pattern, str):
                 if pattern not in PRESETS:
                     raise ValueError(
-                        f"{index}: unknown preset {pattern!r}; use one of "
+                        f"pattern {index}: unknown preset {pattern!r}; use one of "
                         f"{', '.join(PRESETS)} or {{name, regex}}"
                     )
                 continue
@@ -111,11 +111,13 @@ class RedactRule(BaseModel):
                 compiled = re.compile(pattern.regex)
             except re.error as exc:
                 raise ValueError(
-                    f"{index}: invalid regular expression {pattern.regex!r}: {exc}"
+                    f"pattern {index} ({pattern.name}): invalid regular expression "
+                    f"{pattern.regex!r}: {exc}"
                 ) from None
             if compiled.match(""):
                 raise ValueError(
-                    f"{index}: regular expression {pattern.regex!r} matches empty text"
+                    f"pattern {index} ({pattern.name}): regular expression "
+                    f"{pattern.regex!r} matches empty text"
                 )
         return value
 
