@@ -5,18 +5,20 @@ from __future__ import annotations
 
 import hashlib
 import json
+import threading
+import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from charter import Agent, Journal, Runner, load_agent
+from charter import Agent, Charter, Journal, Runner, load_agent, tool
 from charter.demo.world import connect, create_world, default_world_path
 from charter.journal import load_or_create_signer
 from charter.policy import Rule
 from charter.policy._redact import PLACEHOLDER, RedactRule
 from charter.reasoners import RunContext, ToolCall
-from charter.testing import ScriptedReasoner, call, respond
+from charter.testing import ScriptedReasoner, call, make_agent, respond
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "redact.agent.yaml"
 TICKET = 900
@@ -319,3 +321,46 @@ def test_a_redact_rule_with_nothing_to_mask_withholds_the_call(
     assert "nothing the redact rules name was found to mask" in decision.reason
     assert observation is not None and observation.status == "denied"
     assert [r for r in journal.records(run.run_id) if r.kind == "step.effect"] == []
+
+
+released = threading.Event()
+
+
+@tool(side_effect="write", timeout_s=0.05, targets=("customer_id",))
+def register_contact(customer_id: int) -> dict[str, Any]:
+    """Register a customer's contact; hangs past its timeout until released."""
+    released.wait(5)
+    return {"customer_id": customer_id, "email": "late@example.com"}
+
+
+def test_a_late_result_of_a_timed_out_write_is_masked_before_it_is_journaled(
+    tmp_path: Path,
+) -> None:
+    released.clear()
+    journal = Journal(f"sqlite:///{tmp_path / 'late.db'}")
+    charter = Charter.model_validate(
+        {"name": "c", "redact": [{"id": "mail", "patterns": ["email"]}]}
+    )
+    agent = make_agent(
+        [register_contact],
+        ScriptedReasoner([call("register_contact", customer_id=3), respond("done")]),
+        charter=charter,
+    )
+    runner = Runner(journal)
+    try:
+        run = runner.run(agent, "register customer 3")
+        released.set()
+        deadline = time.monotonic() + 10
+        found: list[dict[str, Any]] = []
+        while not found and time.monotonic() < deadline:
+            found = [r.payload for r in journal.records(run.run_id) if r.kind == "effect.resolved"]
+            time.sleep(0.01)
+    finally:
+        released.set()
+        runner.close()
+
+    (resolved,) = found
+    assert resolved["outcome"] == "happened"
+    assert PLACEHOLDER.fullmatch(resolved["result"]["email"])
+    assert [m["rule"] for m in resolved["redacted"]] == ["mail"]
+    assert "late@example.com" not in _journal_text(journal, run.run_id)

@@ -11,10 +11,10 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel
 
@@ -474,6 +474,22 @@ class Governor:
             self.flush(session)  # a write is journaled as decided before it can touch the world
         key_for_call = session.ledger.key(session.run.run_id, step.index, identity)
         return Governed(proposed, verdict, validated, key_for_call, args)
+
+    def output_mask(
+        self, session: Session, found: Tool
+    ) -> Callable[[Literal["ok", "error"], Any], tuple[Any, list[dict[str, Any]]]] | None:
+        """What masks ``found``'s output (by status) as :meth:`record_effect` does, for a
+        result that arrives late; None when the charter redacts nothing."""
+        rules = session.agent.charter.redact
+        if not rules:
+            return None
+        redaction = self.redactions.of(session.run.run_id)
+
+        def mask(status: Literal["ok", "error"], content: Any) -> tuple[Any, list[dict[str, Any]]]:
+            masked, records = mask_output(redaction, rules, found, Observation(status, content))
+            return masked.content, records
+
+        return mask
 
     def record_effect(
         self,
