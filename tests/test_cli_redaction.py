@@ -38,12 +38,14 @@ def test_a_redacted_run_explains_each_masked_value_and_verifies(home: Path) -> N
     restored = cli.invoke(app, ["policy", "explain", started.run_id[:10], "3"])
     shown = cli.invoke(app, ["show", started.run_id[:10]])
     verified = cli.invoke(app, ["audit", "verify"])
+    checked = cli.invoke(app, ["policy", "check", str(EXAMPLE)])
 
     assert ran.exit_code == 0, ran.output
     assert "masked email of the output: [redacted:email#" in masked.output
     assert "(rule redact.customer-record, hmac " in masked.output
     assert "restored [redacted:email#" in restored.output and "into body" in restored.output
     assert verified.exit_code == 0, verified.output
+    assert checked.exit_code == 0 and "redact.customer-record:" in checked.output
     email = _email(17)
     for output in (ran.output, masked.output, restored.output, shown.output):
         assert email not in output

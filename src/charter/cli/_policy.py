@@ -96,6 +96,17 @@ def _runtime_checks(charter: Charter, item: Any) -> list[str]:
         for limit in charter.rate_limits
         if any(fnmatch.fnmatchcase(item.name, p) for p in limit.tools)
     )
+    checks.extend(
+        f"redact.{rule.id}: {_describe_redact(charter, f'redact.{rule.id}')}"
+        for rule in charter.redact
+        if rule.covers(item.name)
+    )
+    checks.extend(
+        f"redact.{rule.id}: gives its placeholders back into {name.split('.', 1)[1]}"
+        for rule in charter.redact
+        for name in rule.restore
+        if name.split(".", 1)[0] == item.name
+    )
     writes = contract.side_effect != "read"
     if writes and not contract.idempotent and not charter.allow_repeat_writes:
         checks.append("charter.repeat_writes: deny repeating a completed call")
