@@ -364,3 +364,54 @@ def test_a_late_result_of_a_timed_out_write_is_masked_before_it_is_journaled(
     assert PLACEHOLDER.fullmatch(resolved["result"]["email"])
     assert [m["rule"] for m in resolved["redacted"]] == ["mail"]
     assert "late@example.com" not in _journal_text(journal, run.run_id)
+
+
+def test_an_argument_the_tool_cannot_take_masked_is_denied_not_run_unmasked(
+    world: Path, journal: Journal
+) -> None:
+    agent = _scripted([call("lookup_customer", customer_id=17), respond("ok")])
+    masking = RedactRule(id="ids", tools=["lookup_customer"], args=["customer_id"])
+    agent.charter = agent.charter.model_copy(update={"redact": [masking]})
+
+    run = Runner(journal).run(agent, "Check customer 17")
+
+    decision = run.steps[0].decision
+    assert decision is not None and decision.verdict == "deny"
+    assert "lookup_customer refuses the masked value" in decision.reason
+    assert [r for r in journal.records(run.run_id) if r.kind == "step.effect"] == []
+
+
+def test_a_call_asked_about_that_the_tool_cannot_take_masked_is_denied_before_asking(
+    world: Path, journal: Journal
+) -> None:
+    agent = _scripted([call("lookup_customer", customer_id=17), respond("ok")])
+    masking = RedactRule(id="ids", tools=["lookup_customer"], args=["customer_id"])
+    ask = Rule(id="look-first", effect="ask", tools=["lookup_customer"])
+    agent.charter = agent.charter.model_copy(update={"redact": [masking], "rules": [ask]})
+
+    run = Runner(journal).run(agent, "Check customer 17", actor="sam")
+
+    decision = run.steps[0].decision
+    assert run.status == "completed" and run.waiting_for is None
+    assert decision is not None and decision.verdict == "deny"
+    assert journal.records_of_kind("approval.requested") == []
+    assert [r for r in journal.records(run.run_id) if r.kind == "step.effect"] == []
+
+
+def test_an_approved_call_runs_with_its_arguments_masked(world: Path, journal: Journal) -> None:
+    agent = _scripted([call("search_kb", query="refund for ana@example.com"), respond("ok")])
+    masking = RedactRule(id="queries", tools=["search_kb"], on=["arguments"], patterns=["email"])
+    ask = Rule(id="search-first", effect="ask", tools=["search_kb"])
+    agent.charter = agent.charter.model_copy(update={"redact": [masking], "rules": [ask]})
+    runner = Runner(journal)
+
+    waiting = runner.run(agent, "Look up the refund policy", actor="sam")
+    (requested,) = journal.records_of_kind("approval.requested")
+    runner.approvals.approve(str(waiting.waiting_for), "dana", "fine")
+    done = runner.resume(agent, waiting.run_id)
+
+    assert done.status == "completed", done.error
+    assert PLACEHOLDER.search(requested.payload["args"]["query"])  # asked about as masked
+    (effect,) = [r.payload for r in journal.records(done.run_id) if r.kind == "step.effect"]
+    assert PLACEHOLDER.search(effect["result"]["query"])
+    assert "ana@example.com" not in effect["result"]["query"]

@@ -143,10 +143,13 @@ def _masking(
     call: ProposedCall, decision: Decision, charter: Charter
 ) -> tuple[Decision, tuple[Match, ...]]:
     """``decision`` with the ``redact`` rules that mask the call's arguments: an allowed
-    call that has something masked is decided ``redact``, naming ``redact.<id>``."""
-    if decision.verdict not in RUNNABLE or not charter.redact:
+    call that has something masked is decided ``redact``, naming ``redact.<id>``; a call
+    asked about keeps its verdict and runs masked once approved."""
+    if decision.verdict == "deny" or not charter.redact:
         return decision, ()
     masked = tuple(find_in_args(charter.redact, call.tool, call.args, call.labels, call.restored))
+    if decision.verdict in ("ask", "simulate"):
+        return decision, masked  # approved, it runs masked; simulated, it never runs
     if not masked:
         if decision.verdict == "redact":
             why = f"{decision.reason}; nothing the redact rules name was found to mask"

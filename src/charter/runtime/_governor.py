@@ -408,10 +408,10 @@ class Governor:
         if masking.masked and verdict.masked:
             try:
                 validated = found.validate_args(masking.tool_args)
-            except ToolArgumentsError as exc:  # it cannot run with the placeholders
-                verdict = replace(verdict, masked=())
+            except ToolArgumentsError as exc:  # it can run neither masked nor unmasked
                 why = f"{decision.reason}; {found.name} refuses the masked value: {exc}"
-                decision = step.decision = replace(decision, reason=why)
+                decision = step.decision = replace(decision, verdict="deny", reason=why)
+                verdict = replace(verdict, decision=decision, masked=())
             args = masking.tool_args
         decided = {
             "step": step.index,
