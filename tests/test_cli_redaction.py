@@ -41,6 +41,10 @@ def test_a_redacted_run_explains_each_masked_value_and_verifies(home: Path) -> N
     checked = cli.invoke(app, ["policy", "check", str(EXAMPLE)])
 
     assert ran.exit_code == 0, ran.output
+    assert (
+        "masked email [redacted:email#" in ran.output and "(redact.customer-record)" in ran.output
+    )
+    assert "restored body [redacted:email#" in ran.output
     assert "masked email of the output: [redacted:email#" in masked.output
     assert "(rule redact.customer-record, hmac " in masked.output
     assert "restored [redacted:email#" in restored.output and "into body" in restored.output
