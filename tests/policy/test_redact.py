@@ -134,3 +134,23 @@ def test_a_restore_naming_an_argument_the_tool_lacks_is_refused_against_the_tool
 
     with pytest.raises(ConfigError, match=r"redact.0.restore.0: 'lookup_person' has no 'email'"):
         charter.check_against([lookup_person], "c.yaml")
+
+
+@pytest.mark.parametrize(
+    ("text", "found"),
+    [
+        ("call +1 415 555 0134 today", [("phone", "+1 415 555 0134")]),
+        ("call (020) 7946-0018", [("phone", "(020) 7946-0018")]),
+        ("order 1042 for 18950 cents on 2026-11-20", []),
+        ("seen 2026-11-20T10:00:00Z", []),
+        ("mail Ana.Lopez+x@mail.example.co.uk", [("email", "Ana.Lopez+x@mail.example.co.uk")]),
+        ("pay DE89 3704 0044 0532 0130 00 now", [("iban", "DE89 3704 0044 0532 0130 00")]),
+        ("card 4111111111111111", []),
+    ],
+)
+def test_presets_find_what_they_name_and_leave_dates_and_ids(
+    text: str, found: list[tuple[str, str]]
+) -> None:
+    rule = _rule(patterns=["email", "phone", "iban"])
+
+    assert [(m.kind, m.value) for m in find_in_output([rule], lookup_person, text)] == found

@@ -26,6 +26,7 @@ mask; :mod:`charter.runtime._redaction` makes the placeholders and keeps the val
 
 from __future__ import annotations
 
+import fnmatch
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -42,11 +43,11 @@ if TYPE_CHECKING:
 
 PRESETS: dict[str, str] = {
     "email": r"(?<![\w.+-])[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}",
-    "phone": r"(?<![\w+])\+?\d(?:[ ().-]{0,2}\d){6,14}(?!\w)",
+    "phone": r"(?<![\w+(])(?!\d{4}-\d\d-\d\d(?!\d))(?:\+|\()?\d(?:[ ().-]{0,2}\d){6,14}(?!\w)",
     "iban": r"\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,4})?\b",
 }
 """Built-in patterns by name: an email address, a phone number (7 to 15 digits with the
-usual separators), an IBAN (with or without the groups' spaces)."""
+usual separators; an ISO date is not one), an IBAN (with or without the groups' spaces)."""
 
 LABEL_WORDS = ("trusted", "untrusted", "public", "internal", "pii", "secret")
 PLACEHOLDER = re.compile(r"\[redacted:([a-z0-9_-]{1,40})#([0-9a-f]{8}|[0-9a-f]{16})\]")
@@ -139,8 +140,6 @@ class RedactRule(BaseModel):
 
     def covers(self, tool: str) -> bool:
         """Whether the rule applies to ``tool``."""
-        import fnmatch
-
         return any(fnmatch.fnmatchcase(tool, pattern) for pattern in self.tools)
 
 
@@ -196,16 +195,23 @@ def _leaf_matches(
         return [Match(rule.id, path, _kind_of(path), value, None, leaf)]
     if not isinstance(value, str):
         return []
-    found: list[Match] = []
+    hits = [
+        (hit.start(), -hit.end(), kind, hit.group())
+        for kind, regex in rule.compiled
+        for hit in regex.finditer(value)
+        if hit.end() > hit.start()
+    ]
+    # The earliest, then longest, match wins where patterns overlap (an IBAN's digits
+    # are not a phone number); text already a placeholder is never matched.
     taken: list[tuple[int, int]] = [hit.span() for hit in PLACEHOLDER.finditer(value)]
-    for kind, regex in rule.compiled:
-        for hit in regex.finditer(value):
-            start, end = hit.span()
-            if start == end or any(start < e and s < end for s, e in taken):
-                continue
-            taken.append((start, end))
-            found.append(Match(rule.id, path, kind, hit.group(), (start, end), leaf))
-    return found
+    found: list[Match] = []
+    for start, end, kind, text in sorted(hits):
+        end = -end
+        if any(start < e and s < end for s, e in taken):
+            continue
+        taken.append((start, end))
+        found.append(Match(rule.id, path, kind, text, (start, end), leaf))
+    return sorted(found, key=lambda m: m.span or (0, 0))
 
 
 def _first_per_leaf(found: list[Match]) -> list[Match]:
