@@ -415,3 +415,54 @@ def test_an_approved_call_runs_with_its_arguments_masked(world: Path, journal: J
     (effect,) = [r.payload for r in journal.records(done.run_id) if r.kind == "step.effect"]
     assert PLACEHOLDER.search(effect["result"]["query"])
     assert "ana@example.com" not in effect["result"]["query"]
+
+
+notes: list[str] = []
+
+
+@tool(confidentiality="internal", fields={"email": "pii"})
+def lookup_person(person_id: int) -> dict[str, Any]:
+    """A person and their address."""
+    return {"person_id": person_id, "email": "ada@home.example"}
+
+
+@tool(side_effect="write", targets=("person_id",))
+def post_note(person_id: int, note: str) -> dict[str, Any]:
+    """Save a note on a person, and echo it."""
+    notes.append(note)
+    return {"person_id": person_id, "saved": note}
+
+
+def test_a_tool_echoing_a_value_given_back_to_it_has_it_masked_again(tmp_path: Path) -> None:
+    notes.clear()
+    journal = Journal(f"sqlite:///{tmp_path / 'echo.db'}")
+    charter = Charter.model_validate(
+        {
+            "name": "c",
+            "redact": [
+                {
+                    "id": "people",
+                    "tools": ["lookup_person"],
+                    "labels": ["pii"],
+                    "restore": ["post_note.note"],
+                }
+            ],
+        }
+    )
+
+    def note(context: RunContext) -> ToolCall:
+        return call("post_note", person_id=1, note=f"write to {_placeholder_in(context)}")
+
+    agent = make_agent(
+        [lookup_person, post_note],
+        ScriptedReasoner([call("lookup_person", person_id=1), note, respond("done")]),
+        charter=charter,
+    )
+
+    run = Runner(journal).run(agent, "note person 1")
+
+    assert notes == ["write to ada@home.example"]  # the tool got the value
+    echoed = run.steps[1].observation
+    assert echoed is not None and "ada@home.example" not in echoed.render()
+    assert "write to [redacted:email#" in echoed.render()
+    assert "ada@home.example" not in _journal_text(journal, run.run_id)

@@ -61,6 +61,9 @@ class Governed:
     args: dict[str, Any]
     """The arguments the tool gets, JSON-ready: :attr:`call`'s with what the charter's
     ``redact`` rules name masked."""
+    given_back: tuple[str, ...] = ()
+    """Placeholders whose values were restored into :attr:`args` (masked again wherever
+    the tool's output echoes them)."""
 
 
 class Governor:
@@ -473,7 +476,8 @@ class Governor:
         if found.contract.side_effect != "read" or approved is not None:
             self.flush(session)  # a write is journaled as decided before it can touch the world
         key_for_call = session.ledger.key(session.run.run_id, step.index, identity)
-        return Governed(proposed, verdict, validated, key_for_call, args)
+        given_back = tuple(r["placeholder"] for r in restored.records) if restored else ()
+        return Governed(proposed, verdict, validated, key_for_call, args, given_back)
 
     def output_mask(
         self, session: Session, found: Tool
@@ -515,7 +519,9 @@ class Governor:
         elif agent.charter.redact and observation.status in ("ok", "error"):
             # Before the model, the journal or a trace can see it.
             redaction = self.redactions.of(session.run.run_id)
-            observation, masked = mask_output(redaction, agent.charter.redact, found, observation)
+            observation, masked = mask_output(
+                redaction, agent.charter.redact, found, observation, governed.given_back
+            )
             if masked:
                 field = "result" if observation.status == "ok" else "error"
                 effect = effect | {field: observation.content, "redacted": masked}

@@ -156,6 +156,32 @@ class RunRedaction:
 
         return replace(content), records
 
+    def echoes(self, content: Any, placeholders: tuple[str, ...]) -> list[Match]:
+        """Where ``content`` holds the values of ``placeholders`` (a tool echoing what was
+        given back to it): whole values, and text of four characters or more inside text
+        (a shorter one would be found in ordinary words)."""
+        held = [self._held[p] for p in dict.fromkeys(placeholders) if p in self._held]
+        found: list[Match] = []
+        for leaf, (path, value) in enumerate(walk(content)):
+            if isinstance(value, str) and PLACEHOLDER.fullmatch(value):
+                continue
+            taken: list[tuple[int, int]] = []
+            for item in held:
+                if value == item.value and not isinstance(value, bool):
+                    found.append(Match(item.rule, path, item.kind, value, None, leaf))
+                    break
+                text = str(item.value)
+                if not isinstance(value, str) or len(text) < 4:
+                    continue
+                at = value.find(text)
+                while at >= 0:
+                    end = at + len(text)
+                    if not any(at < e and s < end for s, e in taken):
+                        taken.append((at, end))
+                        found.append(Match(item.rule, path, item.kind, text, (at, end), leaf))
+                    at = value.find(text, end)
+        return sorted(found, key=lambda m: (m.leaf, m.span or (0, 0)))
+
     def restore(self, tool: str, args: Mapping[str, Any], rules: list[RedactRule]) -> Restored:
         """``args`` with each placeholder given back where its rule's ``restore`` names
         ``tool.<argument>``; elsewhere a placeholder stays text."""
@@ -270,16 +296,30 @@ def args_value_of(out: Restored, name: str) -> Any:
 
 
 def mask_output(
-    redaction: RunRedaction, rules: list[RedactRule], tool: Tool, observation: Observation
+    redaction: RunRedaction,
+    rules: list[RedactRule],
+    tool: Tool,
+    observation: Observation,
+    given_back: tuple[str, ...] = (),
 ) -> tuple[Observation, list[dict[str, Any]]]:
     """``observation`` with what ``rules`` mask in ``tool``'s output replaced by
-    placeholders (an error's text by the patterns), and the records of each value."""
-    matches = find_in_output(rules, tool, observation.content)
-    if not matches:
+    placeholders (an error's text by the patterns), and the records of each value.
+    ``given_back``: placeholders restored into the call; a tool echoing their values gets
+    them masked again, whether or not a rule covers its output."""
+    content: Any = observation.content
+    records: list[dict[str, Any]] = []
+    matches = find_in_output(rules, tool, content)
+    if matches:
+        labels = {m.leaf: field_label(tool.contract, m.path) for m in matches}
+        content, records = redaction.mask(content, matches, labels)
+    echoed = redaction.echoes(content, given_back)
+    if echoed:
+        labels = {m.leaf: field_label(tool.contract, m.path) for m in echoed}
+        content, more = redaction.mask(content, echoed, labels)
+        records = [*records, *more]
+    if not records:
         return observation, []
-    labels = {m.leaf: field_label(tool.contract, m.path) for m in matches}
-    masked, records = redaction.mask(observation.content, matches, labels)
-    return Observation(observation.status, masked), records
+    return Observation(observation.status, content), records
 
 
 def _record(match: Match, placeholder: str, digest: str) -> dict[str, Any]:
