@@ -15,9 +15,10 @@ import pytest
 from charter import Agent, Charter, Journal, Runner, load_agent, tool
 from charter.demo.world import connect, create_world, default_world_path
 from charter.journal import load_or_create_signer
-from charter.policy import Rule
-from charter.policy._redact import PLACEHOLDER, RedactRule
+from charter.policy import Label, Rule
+from charter.policy._redact import PLACEHOLDER, Match, RedactRule
 from charter.reasoners import RunContext, ToolCall
+from charter.runtime._redaction import Redactions
 from charter.testing import ScriptedReasoner, call, make_agent, respond
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "redact.agent.yaml"
@@ -466,3 +467,55 @@ def test_a_tool_echoing_a_value_given_back_to_it_has_it_masked_again(tmp_path: P
     assert echoed is not None and "ada@home.example" not in echoed.render()
     assert "write to [redacted:email#" in echoed.render()
     assert "ada@home.example" not in _journal_text(journal, run.run_id)
+
+
+def _match(value: str) -> Match:
+    return Match("r", "email", "email", value)
+
+
+def test_the_digest_key_comes_from_the_journal_key_so_an_auditor_can_recompute_it(
+    tmp_path: Path,
+) -> None:
+    signer = load_or_create_signer(tmp_path / "k.pem")
+    here = Redactions(Journal("sqlite://", signer)).of("run-1")
+    elsewhere = Redactions(Journal("sqlite://", load_or_create_signer(tmp_path / "k.pem")))
+    other_key = Redactions(Journal("sqlite://", load_or_create_signer(tmp_path / "k2.pem")))
+
+    assert here.key_id == signer.key_id
+    assert here.digest("ada@example.com") == elsewhere.of("run-1").digest("ada@example.com")
+    assert here.digest("ada@example.com") != other_key.of("run-1").digest("ada@example.com")
+    assert here.digest("ada@example.com") != elsewhere.of("run-2").digest("ada@example.com")
+
+
+def test_without_a_journal_key_digests_use_a_key_of_this_process() -> None:
+    redaction = Redactions(Journal("sqlite://")).of("run-1")
+
+    assert redaction.key_id == "ephemeral"
+    assert redaction.digest("5550134") != hashlib.sha256(b"5550134").hexdigest()
+
+
+def test_a_placeholder_is_stable_within_a_run_and_differs_between_values_and_runs() -> None:
+    redactions = Redactions(Journal("sqlite://"))
+    run = redactions.of("run-1")
+
+    first, _ = run.placeholder(_match("ada@example.com"), Label())
+    again, _ = run.placeholder(_match("ada@example.com"), Label())
+    other, _ = run.placeholder(_match("bob@example.com"), Label())
+    elsewhere, _ = redactions.of("run-2").placeholder(_match("ada@example.com"), Label())
+
+    assert first == again != other
+    assert elsewhere != first
+    assert PLACEHOLDER.fullmatch(first)
+
+
+def test_a_finished_runs_values_are_forgotten() -> None:
+    redactions = Redactions(Journal("sqlite://"))
+    run = redactions.of("run-1")
+    placeholder, _ = run.placeholder(_match("ada@example.com"), Label())
+
+    redactions.forget("run-1")
+    restored = redactions.of("run-1").restore(
+        "t", {"to": placeholder}, [RedactRule(id="r", restore=["t.to"])]
+    )
+
+    assert restored.problem is not None and "not a value this run masked" in restored.problem

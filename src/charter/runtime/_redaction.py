@@ -194,6 +194,8 @@ class RunRedaction:
                 PLACEHOLDER.search(text) for _, text in walk(value) if isinstance(text, str)
             ):
                 continue
+            if isinstance(value, str) and PLACEHOLDER.fullmatch(value):
+                out.whole.add(name)
             try:
                 out.args[name] = self._give_back(tool, name, value, allowed, out)
             except LookupError as exc:
@@ -241,8 +243,6 @@ class RunRedaction:
 
         whole = PLACEHOLDER.fullmatch(value)
         if whole is not None:
-            if value == args_value_of(out, name):
-                out.whole.add(name)
             return held_for(whole).value
         return PLACEHOLDER.sub(lambda m: str(held_for(m).value), value)
 
@@ -288,11 +288,6 @@ def mask_call(
         tool_args, records = redaction.mask(args, matches, leaf_labels)
     shown = tool_args | {name: proposed[name] for name in kept}
     return CallMasking(tool_args, shown, records, kept)
-
-
-def args_value_of(out: Restored, name: str) -> Any:
-    """The argument as proposed (before anything was given back)."""
-    return out.args.get(name)
 
 
 def mask_output(
