@@ -161,6 +161,8 @@ class RunRedaction:
         given back to it): whole values, and text of four characters or more inside text
         (a shorter one would be found in ordinary words)."""
         held = [self._held[p] for p in dict.fromkeys(placeholders) if p in self._held]
+        if not held:
+            return []
         found: list[Match] = []
         for leaf, (path, value) in enumerate(walk(content)):
             if isinstance(value, str) and PLACEHOLDER.fullmatch(value):
