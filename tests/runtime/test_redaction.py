@@ -19,6 +19,7 @@ from charter.policy import Label, Rule
 from charter.policy._redact import PLACEHOLDER, Match, RedactRule
 from charter.reasoners import RunContext, ToolCall
 from charter.runtime._redaction import Redactions
+from charter.runtime._replay import replay
 from charter.testing import ScriptedReasoner, call, make_agent, respond
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "redact.agent.yaml"
@@ -519,3 +520,46 @@ def test_a_finished_runs_values_are_forgotten() -> None:
     )
 
     assert restored.problem is not None and "not a value this run masked" in restored.problem
+
+
+def test_replay_decides_a_redacted_run_as_it_was_decided(world: Path, journal: Journal) -> None:
+    agent = load_agent(EXAMPLE)
+    masking = RedactRule(id="queries", tools=["search_kb"], on=["arguments"], patterns=["email"])
+    agent.charter = agent.charter.model_copy(update={"redact": [*agent.charter.redact, masking]})
+    agent.reasoner = ScriptedReasoner(
+        [
+            call("search_kb", query="refund for ana@example.com"),
+            call("lookup_customer", customer_id=17),
+            _reply_with_address,  # the customer's placeholder, given back into the body
+            respond("done"),
+        ]
+    )
+    run = Runner(journal).run(agent, f"Answer ticket {TICKET}")
+    assert run.status == "completed", run.error
+    assert _replies(world, TICKET) == [f"We wrote to {_email_of(world, 17)}"]
+
+    replayed = replay(journal, agent, run.run_id)
+
+    verdicts = [s.now.verdict for s in replayed if s.now is not None]
+    assert verdicts == ["redact", "allow", "allow"]
+    assert not any(s.changed for s in replayed)
+
+
+def test_a_placeholder_of_a_rule_whose_restore_does_not_name_the_argument_is_refused(
+    world: Path, journal: Journal
+) -> None:
+    agent = load_agent(EXAMPLE)
+    masking = RedactRule(id="queries", tools=["search_kb"], on=["arguments"], patterns=["email"])
+    agent.charter = agent.charter.model_copy(update={"redact": [*agent.charter.redact, masking]})
+    agent.reasoner = ScriptedReasoner(
+        [call("search_kb", query="refund for ana@example.com"), _reply_with_address, respond("x")]
+    )
+
+    run = Runner(journal).run(agent, f"Answer ticket {TICKET}")
+
+    refused = run.steps[1].observation
+    assert refused is not None and refused.status == "invalid_arguments"
+    assert "masked by rule queries, whose restore does not name reply_ticket.body" in str(
+        refused.content
+    )
+    assert _replies(world, TICKET) == []
