@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from rich.markup import escape
 
@@ -59,7 +59,14 @@ def describe(record: Record) -> str | None:
                 return f"{step}[bold]answer[/] {_short(action['answer'], 400)}"
             return f"{step}[cyan]propose[/] {escape(action['tool'])}({_short(action['args'])})"
         case "step.decided":
-            return f"{step}  {_styled(p['verdict'])} by {', '.join(p['rules'])}"
+            line = f"{step}  {_styled(p['verdict'])} by {', '.join(p['rules'])}"
+            return (
+                line
+                + _redactions(step, p.get("redacted"), "masked")
+                + _redactions(step, p.get("restored"), "restored")
+            )
+        case "step.effect" if p.get("redacted"):
+            return _redactions(step, p["redacted"], "masked").removeprefix("\n")
         case "step.observed":
             return f"{step}  {_styled(p['status'])} {_short(p['text'])}"
         case "run.paused":
@@ -140,3 +147,16 @@ def describe(record: Record) -> str | None:
             )
         case _:
             return None
+
+
+def _redactions(step: str, records: Any, word: str) -> str:
+    """A line per rule of values masked or given back: fields and placeholders, never
+    the values (empty when there are none)."""
+    by_rule: dict[str, list[str]] = {}
+    for r in cast(list[dict[str, Any]], records or []):
+        where = r.get("path", r.get("arg")) or "text"
+        by_rule.setdefault(str(r["rule"]), []).append(f"{where} {r['placeholder']}")
+    return "".join(
+        f"\n{step}  [magenta]{word}[/] {escape(', '.join(items))} (redact.{escape(rule)})"
+        for rule, items in by_rule.items()
+    )

@@ -132,7 +132,7 @@ class Agent:
                 "repeating it would do it twice",
             )
         decision = decide_call(self.charter, tool, args or {}, labels, agent=self.name, phase=phase)
-        if decision.allowed:
+        if decision.verdict in ("allow", "redact"):  # a redacted call runs too
             exceeded = (limiter or self.limiter).admit(tool.name, self.charter.rate_limits)
             if exceeded is not None:
                 return self.charter.deny(

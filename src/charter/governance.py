@@ -96,8 +96,10 @@ class CallVerdict:
     args: dict[str, Any]
     """The arguments as validated (what the caller must run, exactly)."""
     verdict: str
-    """``allow``, ``deny``, ``ask``, ``simulate``, or ``invalid`` (an unknown tool or
-    arguments its schema rejects: nothing was decided)."""
+    """``allow``, ``deny``, ``ask``, ``simulate``, ``redact`` (it runs with :attr:`args`,
+    where the charter's ``redact`` rules masked values), or ``invalid`` (an unknown tool,
+    arguments its schema rejects, a placeholder this run cannot give back: nothing was
+    decided)."""
     rules: tuple[str, ...] = ()
     """Every rule that matched."""
     reason: str = ""
@@ -579,7 +581,7 @@ class GovernedRun:
         approver: str | None = None,
     ) -> CallVerdict:
         decision = step.decision
-        args = dict(call.args) if governed is None else governed.call.args
+        args = dict(call.args) if governed is None else governed.args
         labels = {
             name: {"trust": label.trust, "confidentiality": label.confidentiality}
             for name, label in (step.labels or {}).items()

@@ -96,6 +96,17 @@ def _runtime_checks(charter: Charter, item: Any) -> list[str]:
         for limit in charter.rate_limits
         if any(fnmatch.fnmatchcase(item.name, p) for p in limit.tools)
     )
+    checks.extend(
+        f"redact.{rule.id}: {_describe_redact(charter, f'redact.{rule.id}')}"
+        for rule in charter.redact
+        if rule.covers(item.name)
+    )
+    checks.extend(
+        f"redact.{rule.id}: gives its placeholders back into {name.split('.', 1)[1]}"
+        for rule in charter.redact
+        for name in rule.restore
+        if name.split(".", 1)[0] == item.name
+    )
     writes = contract.side_effect != "read"
     if writes and not contract.idempotent and not charter.allow_repeat_writes:
         checks.append("charter.repeat_writes: deny repeating a completed call")
@@ -126,6 +137,14 @@ def explain(console: Console, journal: Journal, run_id: str, step: int) -> None:
         for r in records
         if r.kind == "approval.requested" and r.payload.get("step") == step
     }
+    for r in records:
+        if r.kind == "step.effect" and r.payload.get("step") == step:
+            for masked in r.payload.get("redacted", []):
+                console.print(
+                    f"  masked {escape(masked['path'] or 'the output')} of the output: "
+                    f"{escape(masked['placeholder'])} (rule redact.{escape(masked['rule'])}, "
+                    f"hmac {masked['digest'][:16]})"
+                )
     for r in records:
         if r.kind.startswith("approval.") and r.payload.get("request_id") in request_ids:
             line = describe(r)
@@ -161,6 +180,10 @@ def _explain_decision(
                 f"{f' when {escape(rule.when)}' if rule.when else ''}"
                 f"{f' — {escape(rule.reason)}' if rule.reason else ''}"
             )
+        elif rule_id.startswith("redact."):
+            console.print(
+                f"  rule [cyan]{escape(rule_id)}[/]: {_describe_redact(charter, rule_id)}"
+            )
         elif rule_id.startswith("tools."):
             console.print(
                 f"  rule [cyan]{rule_id}[/]: tools.allow={charter.tools.allow} "
@@ -172,6 +195,33 @@ def _explain_decision(
             console.print(f"  rule [cyan]{rule_id}[/]: built in (configured by the charter)")
         elif charter.cedar:
             console.print(f"  rule [cyan]{escape(rule_id)}[/]: raw Cedar:\n{escape(charter.cedar)}")
+    for record in d.get("redacted", []):
+        console.print(
+            f"  masked {escape(record['path'])} before the call: {escape(record['placeholder'])} "
+            f"(rule redact.{escape(record['rule'])}, hmac {record['digest'][:16]})"
+        )
+    for record in d.get("restored", []):
+        console.print(
+            f"  restored {escape(record['placeholder'])} into {escape(record['arg'])} "
+            f"(rule redact.{escape(record['rule'])}, hmac {record['digest'][:16]})"
+        )
+
+
+def _describe_redact(charter: Any, rule_id: str) -> str:
+    """What the ``redact`` rule ``redact.<id>`` masks, in one line."""
+    rule = next((r for r in charter.redact if f"redact.{r.id}" == rule_id), None)
+    if rule is None:
+        return "a redact rule this policy version does not have"
+    parts = [f"on {', '.join(rule.on)} of {', '.join(rule.tools)}"]
+    for name, items in (("fields", rule.fields), ("args", rule.args), ("labels", rule.labels)):
+        if items:
+            parts.append(f"{name} {', '.join(items)}")
+    if rule.patterns:
+        names = [p if isinstance(p, str) else p.name for p in rule.patterns]
+        parts.append(f"patterns {', '.join(names)}")
+    if rule.restore:
+        parts.append(f"restore into {', '.join(rule.restore)}")
+    return escape("; ".join(parts) + (f" — {rule.reason}" if rule.reason else ""))
 
 
 def register(

@@ -227,6 +227,21 @@ def json_object(value: Any) -> Mapping[str, Any]:
     return cast(Mapping[str, Any], value) if isinstance(value, Mapping) else {}
 
 
+def _redactions(attributes: Attributes, p: Mapping[str, Any], where: str) -> None:
+    """Say on a call's span that values were masked (``where``: args or output) or given
+    back, and by which rules: paths, placeholders and rule ids, never the values."""
+    for key, items in (("redacted", p.get("redacted")), ("restored", p.get("restored"))):
+        records = [json_object(r) for r in cast(list[Any], items or [])]
+        if not records:
+            continue
+        name = f"charter.{key}.{where}" if key == "redacted" else "charter.restored.args"
+        paths = [str(r.get("path", r.get("arg", ""))) for r in records]
+        attributes[name] = paths
+        rules = [str(r) for r in cast(list[Any], attributes.get("charter.redaction.rules", []))]
+        found = [f"redact.{r.get('rule', '')}" for r in records]
+        attributes["charter.redaction.rules"] = list(dict.fromkeys([*rules, *found]))
+
+
 def _scalars(payload: Mapping[str, Any]) -> Attributes:
     """A payload's flat values as ``charter.*`` event attributes."""
     found: Attributes = {}
@@ -490,6 +505,7 @@ class JournalTracer:
         for dimension in ("trust", "confidentiality"):
             if labels.get(dimension):
                 attributes[f"charter.label.{dimension}"] = str(labels[dimension])
+        _redactions(attributes, p, "args")
         run.call = _Call(int(p.get("step", 0)), ns, attributes)
 
     def _effect(self, run: _Run, p: Mapping[str, Any], ns: int) -> None:
@@ -505,6 +521,7 @@ class JournalTracer:
         run.call = None
         status = str(p.get("status", ""))
         call.attributes["charter.effect.status"] = status
+        _redactions(call.attributes, p, "output")
         if p.get("cost_usd"):
             call.attributes["charter.cost_usd"] = float(p["cost_usd"])
         error = None

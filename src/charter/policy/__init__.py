@@ -18,6 +18,7 @@ from charter.policy._charter import (
 )
 from charter.policy._decision import Decision, Verdict
 from charter.policy._flow import GOAL_LABEL, Flows, Label, check_flows, decide_call, join_all
+from charter.policy._redact import PLACEHOLDER, NamedPattern, RedactRule
 from charter.policy._rollout import (
     PHASES,
     RUN_KPIS,
@@ -34,6 +35,7 @@ from charter.policy._rollout import (
 __all__ = [
     "GOAL_LABEL",
     "PHASES",
+    "PLACEHOLDER",
     "RUN_KPIS",
     "SUITE_KPIS",
     "AnomalyKind",
@@ -53,11 +55,13 @@ __all__ = [
     "Gate",
     "Label",
     "ModelPrice",
+    "NamedPattern",
     "Notifications",
     "Phase",
     "PlaybookAction",
     "RateLimit",
     "RateLimiter",
+    "RedactRule",
     "Rollout",
     "Rule",
     "RunGate",

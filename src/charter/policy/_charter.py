@@ -57,6 +57,7 @@ from charter.policy._decision import Decision, Verdict
 from charter.policy._flow import Flows, Label
 from charter.policy._model_watch import ModelWatch
 from charter.policy._predicate import NotOneCondition, compile_condition
+from charter.policy._redact import RedactRule
 from charter.policy._rollout import Baseline, Phase, Rollout
 from charter.policy._schema import check_charter
 from charter.policy._scope import ScopeRules
@@ -205,6 +206,9 @@ class Charter(BaseModel):
     contracts: dict[str, ContractSpec] = Field(default_factory=lambda: {})
     """Contracts of tools charter did not write, by tool name (see
     :mod:`charter.tools._contracts`); an agent applies them to its tools."""
+    redact: list[RedactRule] = Field(default_factory=lambda: [])
+    """Values masked before the model or a tool sees them, and where a placeholder may
+    be given back (see :mod:`charter.policy._redact`)."""
     scope: ScopeRules | None = None
     """Task scope: which tools (and argument values) a run may use, derived from its goal
     before it reads anything (see :mod:`charter.policy._scope`)."""
@@ -261,6 +265,7 @@ class Charter(BaseModel):
         for section, ids in (
             ("rate_limits", [limit.id for limit in self.rate_limits]),
             ("anomalies", [anomaly.id for anomaly in self.anomalies]),
+            ("redact", [rule.id for rule in self.redact]),
         ):
             for index, item_id in enumerate(ids):
                 if item_id in ids[:index]:
@@ -327,6 +332,13 @@ class Charter(BaseModel):
                 if found is None or arg not in found.args_model.model_fields:
                     what = "no such tool" if found is None else f"{tool_name!r} has no {arg!r}"
                     raise ConfigError(f"{source}: field scope.rules.{index}.args.{key}: {what}")
+        for index, redaction in enumerate(self.redact):
+            for at, name in enumerate(redaction.restore):
+                tool_name, arg = name.split(".", 1)
+                found = by_name.get(tool_name)
+                if found is None or arg not in found.args_model.model_fields:
+                    what = "no such tool" if found is None else f"{tool_name!r} has no {arg!r}"
+                    raise ConfigError(f"{source}: field redact.{index}.restore.{at}: {what}")
 
     def decide(
         self,

@@ -22,7 +22,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from charter.agent import Agent
-from charter.policy import AnomalyRule, CallLimiter, Decision, Label, Phase
+from charter.policy import AnomalyRule, CallLimiter, Charter, Decision, Label, Phase
+from charter.policy._redact import Match, find_in_args
 from charter.policy._scope import TaskScope
 from charter.runtime._anomaly import AnomalyWatch
 from charter.runtime._approvals import Receipt, ReceiptProblem
@@ -63,6 +64,8 @@ class ProposedCall:
     args: dict[str, Any]
     labels: Mapping[str, Label] = field(default_factory=lambda: {})
     """Each argument's information-flow label (unlabelled: trusted, internal)."""
+    restored: frozenset[str] = frozenset()
+    """Arguments holding real values charter restored from placeholders (never masked)."""
 
     @property
     def writes(self) -> bool:
@@ -116,15 +119,48 @@ class Verdict:
     """For an ``ask`` with an approval presented: the receipt, or why it is refused."""
     fired: tuple[AnomalyRule, ...] = ()
     """Anomaly rules that fired deciding this call (their playbooks are the caller's)."""
+    masked: tuple[Match, ...] = ()
+    """Argument values the charter's ``redact`` rules mask before the tool runs."""
 
     @property
     def runs(self) -> bool:
-        """Whether the call may be executed now."""
+        """Whether the call may be executed now (a ``redact`` verdict: only with
+        something masked; a rule that asks for masking nobody can do withholds it)."""
         if self.simulate:
             return False
         if self.decision.verdict == "ask":
             return isinstance(self.receipt, Receipt)
+        if self.decision.verdict == "redact":
+            return bool(self.masked)
         return self.decision.allowed
+
+
+RUNNABLE = ("allow", "redact")
+"""Verdicts under which a call runs (``redact``: with its masked arguments)."""
+
+
+def _masking(
+    call: ProposedCall, decision: Decision, charter: Charter
+) -> tuple[Decision, tuple[Match, ...]]:
+    """``decision`` with the ``redact`` rules that mask the call's arguments: an allowed
+    call that has something masked is decided ``redact``, naming ``redact.<id>``; a call
+    asked about keeps its verdict and runs masked once approved."""
+    if decision.verdict == "deny" or not charter.redact:
+        return decision, ()
+    masked = tuple(find_in_args(charter.redact, call.tool, call.args, call.labels, call.restored))
+    if decision.verdict in ("ask", "simulate"):
+        return decision, masked  # approved, it runs masked; simulated, it never runs
+    if not masked:
+        if decision.verdict == "redact":
+            why = f"{decision.reason}; nothing the redact rules name was found to mask"
+            return Decision("redact", decision.rules, why.lstrip("; "), decision.policy), ()
+        return decision, ()
+    ids = tuple(dict.fromkeys(f"redact.{m.rule}" for m in masked))
+    paths = ", ".join(dict.fromkeys(m.path for m in masked))
+    why = f"{paths} masked before {call.tool.name!r} runs"
+    if decision.verdict == "redact" and decision.reason:
+        why = f"{decision.reason}; {why}"
+    return Decision("redact", (*decision.rules, *ids), why, decision.policy), masked
 
 
 def decide(call: ProposedCall, state: CallState) -> Verdict:
@@ -144,36 +180,37 @@ def decide(call: ProposedCall, state: CallState) -> Verdict:
     )
     if state.scope is not None:
         decision = state.scope.govern(tool, args, decision)
+    decision, masked = _masking(call, decision, charter)
     doubt = state.ledger.blocking(target_of(tool, args)) if call.writes else None
     if doubt is not None and doubt.call == call.identity and recognises_retry(tool):
         doubt = None  # the same call under the same key: the tool makes it once
     supervised = controls.supervision(agent.name)
     if doubt is not None and decision.verdict != "deny":
         decision = in_doubt_denial(state.run_id, doubt, decision.policy)
-    elif supervised is not None and decision.allowed and call.writes:
+    elif supervised is not None and decision.verdict in RUNNABLE and call.writes:
         why = f"agent {agent.name!r} is supervised: {supervised}"
         decision = Decision("ask", ("control.supervised",), why, decision.policy)
-    elif phase == "supervised" and decision.allowed and call.writes:
+    elif phase == "supervised" and decision.verdict in RUNNABLE and call.writes:
         why = f"version {state.version_id} of {agent.name!r} is in the supervised phase"
         decision = Decision("ask", ("rollout.supervised",), why, decision.policy)
     # Shadow phase: the charter decides as ever, but a write it would allow (or ask
     # about) is only simulated; a `simulate` rule does the same in any phase.
     if decision.verdict == "simulate" or (
-        phase == "shadow" and call.writes and decision.verdict in ("allow", "ask")
+        phase == "shadow" and call.writes and decision.verdict in ("allow", "redact", "ask")
     ):
-        return Verdict(decision, phase, simulate=True)
+        return Verdict(decision, phase, simulate=True, masked=masked)
     watch, rules = state.anomalies, charter.anomalies
     if decision.verdict == "ask":
         if not isinstance(state.receipt, Receipt):
-            return Verdict(decision, phase, receipt=state.receipt)
-    elif not decision.allowed:
+            return Verdict(decision, phase, receipt=state.receipt, masked=masked)
+    elif decision.verdict not in RUNNABLE or (not masked and decision.verdict == "redact"):
         fired = watch.on_denial(agent.name, rules) if watch is not None and rules else []
         return Verdict(decision, phase, fired=tuple(fired))
     if watch is None or not rules:
-        return Verdict(decision, phase, receipt=state.receipt)
+        return Verdict(decision, phase, receipt=state.receipt, masked=masked)
     fired = watch.on_call(agent.name, rules, tool.name, state.calls, set(state.fired))
     blocked = tuple(f"anomaly.{r.id}" for r in fired if set(r.playbook) - {"notify"})
     if blocked:
         reason = f"stopped by anomaly playbook (rule {', '.join(blocked)})"
         decision = Decision("deny", (*decision.rules, *blocked), reason, decision.policy)
-    return Verdict(decision, phase, receipt=state.receipt, fired=tuple(fired))
+    return Verdict(decision, phase, receipt=state.receipt, fired=tuple(fired), masked=masked)

@@ -11,10 +11,10 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, replace
+from typing import Any, Literal
 
 from pydantic import BaseModel
 
@@ -42,6 +42,7 @@ from charter.runtime._ledger import (
     retried_payload,
 )
 from charter.runtime._outbox import Outbox, notification
+from charter.runtime._redaction import Redactions, mask_call, mask_output
 from charter.runtime._run import Step
 from charter.runtime._session import RecordListener, Session
 from charter.tools import Tool, ToolArgumentsError, preview_call
@@ -54,9 +55,15 @@ class Governed:
     call: ProposedCall
     verdict: Verdict
     validated: BaseModel
-    """The tool's validated arguments."""
+    """The tool's validated arguments (masked where the charter says)."""
     key: str
     """The call's idempotency key (see :mod:`._ledger`)."""
+    args: dict[str, Any]
+    """The arguments the tool gets, JSON-ready: :attr:`call`'s with what the charter's
+    ``redact`` rules name masked."""
+    given_back: tuple[str, ...] = ()
+    """Placeholders whose values were restored into :attr:`args` (masked again wherever
+    the tool's output echoes them)."""
 
 
 class Governor:
@@ -86,6 +93,8 @@ class Governor:
         self.after_step: list[StepHook] = []
         """Hooks called after each observed step, after the registered ones."""
         self.journaled_policies: set[str] = set()
+        self.redactions = Redactions(journal)
+        """The values this process masked, by run, to give back where the charter allows."""
         self._notifier = ThreadPoolExecutor(max_workers=1, thread_name_prefix="charter-notify")
 
     def close(self) -> None:
@@ -100,6 +109,8 @@ class Governor:
         if lease is not None and fence is not None:
             lease.appended(started, fence)
         session.pending.clear()
+        if release and session.run.status not in ("running", "waiting"):
+            self.redactions.forget(session.run.run_id)
         if any(item.kind == "notify.queued" and item.payload["webhook_url"] for item in stored):
             self._notifier.submit(self._deliver)
         if self.on_record is not None:
@@ -351,13 +362,19 @@ class Governor:
             found = agent.inventory.get(call.tool)
         except UnknownToolError as exc:
             return Observation("unknown_tool", str(exc))
+        rules = agent.charter.redact
+        redaction = self.redactions.of(session.run.run_id) if rules else None
+        restored = redaction.restore(found.name, call.args, rules) if redaction else None
+        if restored is not None and restored.problem is not None:
+            return Observation("invalid_arguments", restored.problem)
         try:
-            validated = found.validate_args(call.args)
+            validated = found.validate_args(call.args if restored is None else restored.args)
         except ToolArgumentsError as exc:
             return Observation("invalid_arguments", str(exc))
         args = validated.model_dump(mode="json")
         labels = session.labels.arg_labels(found, args, sources)
-        proposed = ProposedCall(step.index, found, args, labels)
+        masking = mask_call(redaction, rules, found, call.args, args, labels, restored)
+        proposed = ProposedCall(step.index, found, args, labels, masking.kept)
         step.labels = labels
         writes, identity = proposed.writes, proposed.identity
         if writes and session.ledger.doubts:
@@ -369,7 +386,7 @@ class Governor:
                 run_id=session.run.run_id,
                 step=step.index,
                 tool=found.name,
-                args=args,
+                args=masking.shown,
                 policy=agent.charter.policy_hash,
             )
         verdict = decide(
@@ -391,6 +408,14 @@ class Governor:
         )
         decision, phase = verdict.decision, verdict.phase
         step.decision = decision
+        if masking.masked and verdict.masked:
+            try:
+                validated = found.validate_args(masking.tool_args)
+            except ToolArgumentsError as exc:  # it can run neither masked nor unmasked
+                why = f"{decision.reason}; {found.name} refuses the masked value: {exc}"
+                decision = step.decision = replace(decision, verdict="deny", reason=why)
+                verdict = replace(verdict, decision=decision, masked=())
+            args = masking.tool_args
         decided = {
             "step": step.index,
             "tool": found.name,
@@ -404,9 +429,13 @@ class Governor:
             decided["phase"] = phase
         if verdict.simulate:
             decided["simulated"] = True
+        if masking.masked:
+            decided["redacted"] = masking.masked
+        if restored is not None and restored.records:
+            decided["restored"] = restored.records
         session.record("step.decided", decided)
         if verdict.simulate:
-            return self._simulate(session, step, found, args, decision, phase)
+            return self._simulate(session, step, found, masking.shown, decision, phase)
         if isinstance(verdict.receipt, ReceiptProblem):
             assert approved is not None
             problem = verdict.receipt
@@ -431,7 +460,13 @@ class Governor:
             )
         elif decision.verdict == "ask":
             return self.request_approval(
-                session, step.index, found.name, args, decision, labels=labels, sources=sources
+                session,
+                step.index,
+                found.name,
+                masking.shown,
+                decision,
+                labels=labels,
+                sources=sources,
             )
         if verdict.fired:
             self._playbook(session, list(verdict.fired), found.name, step)
@@ -441,7 +476,24 @@ class Governor:
         if found.contract.side_effect != "read" or approved is not None:
             self.flush(session)  # a write is journaled as decided before it can touch the world
         key_for_call = session.ledger.key(session.run.run_id, step.index, identity)
-        return Governed(proposed, verdict, validated, key_for_call)
+        given_back = tuple(r["placeholder"] for r in restored.records) if restored else ()
+        return Governed(proposed, verdict, validated, key_for_call, args, given_back)
+
+    def output_mask(
+        self, session: Session, found: Tool
+    ) -> Callable[[Literal["ok", "error"], Any], tuple[Any, list[dict[str, Any]]]] | None:
+        """What masks ``found``'s output (by status) as :meth:`record_effect` does, for a
+        result that arrives late; None when the charter redacts nothing."""
+        rules = session.agent.charter.redact
+        if not rules:
+            return None
+        redaction = self.redactions.of(session.run.run_id)
+
+        def mask(status: Literal["ok", "error"], content: Any) -> tuple[Any, list[dict[str, Any]]]:
+            masked, records = mask_output(redaction, rules, found, Observation(status, content))
+            return masked.content, records
+
+        return mask
 
     def record_effect(
         self,
@@ -464,6 +516,15 @@ class Governor:
                 session.record(RESOLVED, retried_payload(retried, step.index, agent.name))
         if found.contract.confidentiality == "secret" and observation.status == "ok":
             observation, effect = withhold_secret(found, observation, effect)
+        elif agent.charter.redact and observation.status in ("ok", "error"):
+            # Before the model, the journal or a trace can see it.
+            redaction = self.redactions.of(session.run.run_id)
+            observation, masked = mask_output(
+                redaction, agent.charter.redact, found, observation, governed.given_back
+            )
+            if masked:
+                field = "result" if observation.status == "ok" else "error"
+                effect = effect | {field: observation.content, "redacted": masked}
         if observation.status in ("ok", "error"):  # the tool's own output reached the model
             session.rendered = (observation, observation.render())
             session.labels.observe(

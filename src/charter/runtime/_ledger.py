@@ -217,11 +217,18 @@ def writes_from(records: list[Record], at: int, find: Callable[[str], Tool | Non
 
 
 def late_result_recorder(
-    journal: Journal, run_id: str, step: int, tool: Tool, key: str, agent: str
+    journal: Journal,
+    run_id: str,
+    step: int,
+    tool: Tool,
+    key: str,
+    agent: str,
+    mask: Callable[[Literal["ok", "error"], Any], tuple[Any, list[dict[str, Any]]]] | None = None,
 ) -> Callable[[Future[Any]], None]:
     """A callback journaling the real outcome of a timed-out write when its call returns:
     ``happened`` with its result, or ``did_not_happen`` if the tool raised (as a call that
-    raises in time is not counted as done)."""
+    raises in time is not counted as done). ``mask``: masks what the charter's ``redact``
+    rules name in a result (``ok``) or an error's text (``error``), as in time."""
     started = time.perf_counter()
 
     def record(call: Future[Any]) -> None:
@@ -240,16 +247,20 @@ def late_result_recorder(
         except ToolOutcomeUnknownError:
             return  # still unknown (its connection broke): the doubt stays for an operator
         except Exception as exc:
-            payload |= {
-                "outcome": "did_not_happen",
-                "status": "error",
-                "error": f"{type(exc).__name__}: {exc}",
-            }
+            error, masked = f"{type(exc).__name__}: {exc}", []
+            if mask is not None:
+                error, masked = mask("error", error)
+            payload |= {"outcome": "did_not_happen", "status": "error", "error": error}
+            payload |= {"redacted": masked} if masked else {}
         else:
+            masked = []
             if tool.contract.confidentiality == "secret":
                 digest = hashlib.sha256(canonical_json(result).encode()).hexdigest()
                 result = {"withheld": "secret", "sha256": digest}
+            elif mask is not None:
+                result, masked = mask("ok", result)
             payload |= {"outcome": "happened", "status": "ok", "result": result}
+            payload |= {"redacted": masked} if masked else {}
         try:
             journal.append([(run_id, RESOLVED, payload)])
         except (JournalError, TypeError, ValueError):

@@ -29,6 +29,7 @@ from typing import Any, cast
 
 from charter.policy import GOAL_LABEL, Label
 from charter.policy._fields import label_output, widest_label
+from charter.policy._redact import PLACEHOLDER
 from charter.tools import Tool
 
 MIN_TEXT_MATCH = 4
@@ -44,6 +45,11 @@ _DATE_BEFORE = re.compile(rf"\b(?:{_MONTHS})\.?\s*$", re.IGNORECASE)
 _DATE_AFTER = re.compile(rf"^(?:st|nd|rd|th)?\s*(?:of\s+)?(?:{_MONTHS})\b", re.IGNORECASE)
 _NUMERIC = re.compile(r"^[+-]?\d+(?:\.\d+)?$")
 _UNSET: Any = object()
+_NOTHING = Label("trusted", "public")
+
+
+def _placeholder(value: Any) -> bool:
+    return isinstance(value, str) and PLACEHOLDER.fullmatch(value) is not None
 
 
 def canonical(value: Any) -> str | None:
@@ -126,9 +132,12 @@ class RunLabels:
             label, leaves = widest_label(contract), []
         else:
             leaves = label_output(contract, content)
-            label = widest_label(contract) if not leaves else leaves[0][2]
-            for _, _, leaf in leaves[1:]:
+            # A placeholder charter put in place of a masked value says nothing of it.
+            shown = [leaf for leaf in leaves if not _placeholder(leaf[1])]
+            label = widest_label(contract) if not leaves else _NOTHING
+            for _, _, leaf in shown:
                 label = label.join(leaf)
+            leaves = shown
         chosen = None if args is None else _chosen(tool, args)
         vouches = chosen is None or self.trusted_keys(chosen, sources)  # before this output
         self.context = self.context.join(label)

@@ -19,7 +19,7 @@ from typing import Any
 
 from charter.agent import Agent
 from charter.journal import Journal, Record
-from charter.policy import Decision
+from charter.policy import Decision, Label
 from charter.policy._scope import TaskScope
 from charter.runtime._anomaly import AnomalyWatch, JournalRateLimiter
 from charter.runtime._controls import CONTROL_KINDS, fold_controls
@@ -133,7 +133,13 @@ def _decide(
         return None
     sources = _sources(then)
     step = int((then or {}).get("step", 0))
-    call = ProposedCall(step, tool, args, labels.arg_labels(tool, args, sources))
+    arg_labels = labels.arg_labels(tool, args, sources)
+    # Values given back from placeholders are not in the journal: their labels are.
+    restored = {str(r["arg"]): r for r in (then or {}).get("restored", [])}
+    for name, record in restored.items():
+        if isinstance(record.get("label"), dict):
+            arg_labels[name] = Label(**record["label"])
+    call = ProposedCall(step, tool, args, arg_labels, frozenset(restored))
     return decide(call, state).decision
 
 

@@ -330,6 +330,7 @@ class Runner:
                 found,
                 governed.key,
                 session.agent.name,
+                self.governor.output_mask(session, found),
             )
         observation, effect = call_tool(
             self.tool_pool, found, governed.validated, governed.key, late

@@ -48,6 +48,7 @@ from charter.views._costs import (
     tools_inventory,
     unindexed,
 )
+from charter.views._redactions import RedactionView, add_redactions
 
 __all__ = [
     "RUN_STATUSES",
@@ -202,6 +203,8 @@ class StepView(_View):
     approval: ApprovalView | None = None
     inherited: bool = False
     """Kept from the run this one was forked from."""
+    redactions: list[RedactionView] = []
+    """Values masked or given back at this step."""
 
 
 class EventView(_View):
@@ -570,6 +573,8 @@ def _read_into(
             )
             step["labels"] = p.get("labels")
             step["sources"] = p.get("sources")
+            add_redactions(step, p.get("redacted"), "argument")
+            add_redactions(step, p.get("restored"), "restored")
         case "step.effect":
             step["effect"] = EffectView(
                 status=str(p["status"]),
@@ -580,6 +585,7 @@ def _read_into(
                 us=p.get("us"),
                 recovered=bool(p.get("recovered", False)),
             )
+            add_redactions(step, p.get("redacted"), "output")
         case _:
             step["observation_status"], step["observation"] = p["status"], p["text"]
             decided = step.get("decision")
