@@ -22,6 +22,8 @@ class BudgetMeter:
     tokens: int = 0
     cost_usd: float = 0.0
     started: float = field(default_factory=time.monotonic)
+    delegated_steps: int = 0
+    """Steps its sub-agents took on its behalf (they count against ``max_steps`` too)."""
 
     def charge_tokens(
         self, model: str, prompt: int, completion: int, prices: dict[str, ModelPrice]
@@ -40,7 +42,7 @@ class BudgetMeter:
     def breach(self) -> tuple[str, str] | None:
         """``(rule id, message)`` of the first exceeded budget, or None."""
         b = self.budgets
-        if self.steps >= b.max_steps:
+        if self.steps + self.delegated_steps >= b.max_steps:
             return "budget.max_steps", f"step budget of {b.max_steps} used up"
         if b.max_tokens is not None and self.tokens > b.max_tokens:
             return "budget.max_tokens", f"token budget exceeded ({self.tokens} > {b.max_tokens})"

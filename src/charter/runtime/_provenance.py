@@ -81,14 +81,17 @@ def goal_numbers(goal: str) -> set[str]:
 class RunLabels:
     """What a run's reasoner has seen: labels, and the values trusted sources vouch for."""
 
-    def __init__(self, goal: str) -> None:
-        self.context: Label = GOAL_LABEL
+    def __init__(self, goal: str, label: Label = GOAL_LABEL) -> None:
+        """``label``: the goal's (a sub-agent's task carries its parent's argument's
+        label); an untrusted goal vouches for nothing."""
+        self.context: Label = label
         """Join of everything seen so far."""
-        self._texts: list[str] = [goal]
+        trusted = label.trust == "trusted"
+        self._texts: list[str] = [goal] if trusted else []
         """Trusted text, for strings it holds as whole words."""
         self._values: set[str] = set()
         """Canonical values trusted fields held whole."""
-        self._numbers = goal_numbers(goal)
+        self._numbers = goal_numbers(goal) if trusted else set[str]()
         self._steps: dict[int, Label] = {}
         self._step_values: dict[int, set[str]] = {}
         """Step → canonical values its trusted fields held whole (when they vouch)."""

@@ -1,0 +1,83 @@
+"""What a delegated run carries from the runs above it, from memory or from its journal.
+
+A run an agent starts through a delegation (see :mod:`._delegation`) journals, in its
+``run.started``, where it came from (``delegated_by``): the run and step that delegated
+it, its root run, the label of the task it was given, and the budgets it may spend (what
+its own charter allows, cut to what its parent had left). Rebuilding it from the journal
+reads them back, so a resumed or recovered sub-agent is governed as it was.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
+
+from charter.policy import GOAL_LABEL, Budgets, Label
+from charter.policy._charter import ApprovalPolicy
+from charter.runtime._provenance import RunLabels
+from charter.runtime._session import Session
+from charter.tools import Tool
+
+DELEGATED_BY = "delegated_by"
+"""The ``run.started`` field of a delegated run naming where it came from."""
+
+
+def delegation_chain(session: Session) -> list[dict[str, Any]]:
+    """The agents that led to ``session``'s run, the first one first, each with its run
+    (and the step at which it delegated), ending with the run itself."""
+    chain = [{"agent": s.agent.name, "run": s.run.run_id} for s in session.ancestors()]
+    chain.reverse()
+    return [*chain, {"agent": session.agent.name, "run": session.run.run_id}]
+
+
+def _approval_strictness(terms: ApprovalPolicy) -> tuple[bool, int, float]:
+    named = all(level.approvers for level in terms.escalation)
+    return named, len(terms.escalation), -terms.receipt_ttl_seconds
+
+
+def strictest_approvals(session: Session) -> ApprovalPolicy:
+    """The approval terms of the strictest charter on ``session``'s delegation chain:
+    one that names approvers at every level over one that lets anyone decide, then more
+    escalation levels, then a shorter receipt; on a tie, the one nearest the root."""
+    chain = [*reversed(session.ancestors()), session]
+    return max((s.agent.charter.approvals for s in chain), key=_approval_strictness)
+
+
+def relabelled(found: Tool, effect: dict[str, Any]) -> Tool:
+    """``found`` with the output labels its call's ``effect`` records (a delegation's
+    result carries the labels of what its sub-agent read), else ``found`` itself."""
+    labels = effect.get("labels")
+    if not isinstance(labels, dict):
+        return found
+    contract = replace(
+        found.contract,
+        trust=str(labels.get("trust", found.contract.trust)),  # type: ignore[arg-type]
+        confidentiality=str(  # type: ignore[arg-type]
+            labels.get("confidentiality", found.contract.confidentiality)
+        ),
+        fields=(),
+    )
+    return replace(found, contract=contract)
+
+
+def task_label(started: dict[str, Any]) -> Label:
+    """The label of the goal a run was started with: a delegated run's task carries the
+    label its parent's call gave it; any other goal is trusted."""
+    origin = started.get(DELEGATED_BY)
+    if not isinstance(origin, dict) or "task_label" not in origin:
+        return GOAL_LABEL
+    label: dict[str, Any] = origin["task_label"]
+    return Label(label["trust"], label["confidentiality"])
+
+
+def run_labels(started: dict[str, Any]) -> RunLabels:
+    """A run's labels as it started, from its ``run.started`` payload."""
+    return RunLabels(str(started["goal"]), task_label(started))
+
+
+def run_budgets(started: dict[str, Any], own: Budgets) -> Budgets:
+    """The budgets a run started with: a delegated run's journaled ones, else ``own``."""
+    origin = started.get(DELEGATED_BY)
+    if isinstance(origin, dict) and "budgets" in origin:
+        return Budgets.model_validate(origin["budgets"])
+    return own
