@@ -233,3 +233,126 @@ def test_secrets_stay_withheld_across_the_hop(journal: Journal) -> None:
             assert "tok-s3cr3t-9f2" not in str(record.payload)
     contexts = parent.reasoner.contexts  # type: ignore[attr-defined]
     assert all("tok-s3cr3t-9f2" not in str(c.turns) for c in contexts)
+
+
+def test_pausing_the_parents_agent_stops_the_child_at_its_next_step(
+    journal: Journal, tmp_path: Path
+) -> None:
+    from charter.reasoners import RunContext, ToolCall
+    from charter.runtime import Controls
+
+    def pause_then_refund(context: RunContext) -> ToolCall:
+        Controls(Journal(f"sqlite:///{tmp_path / 'journal.db'}")).pause(
+            "front-desk", actor="oncall", reason="incident 7"
+        )
+        return call("refund_order", order_id=1042)
+
+    child = _billing([call("lookup_order", order_id=1042), pause_then_refund, respond("x")])
+    parent = _front_desk(
+        [call("ask_billing", task="refund 1042"), call("lookup_order", order_id=1), respond("x")],
+        child,
+    )
+    run = Runner(journal).run(parent, "refund order 1042")  # type: ignore[arg-type]
+    assert refunds == []
+    child_records = list(journal.records(_child_of(journal, run.run_id)))
+    paused = next(r for r in child_records if r.kind == "run.paused")
+    assert paused.payload["agent"] == "front-desk"
+    assert child_records[-1].payload["status"] == "stopped"
+    assert run.status == "stopped"
+
+
+def test_cancelling_the_parent_run_stops_the_child_at_its_next_step(
+    journal: Journal, tmp_path: Path
+) -> None:
+    from charter.reasoners import RunContext, ToolCall
+
+    def cancel_then_refund(context: RunContext) -> ToolCall:
+        parent_run = journal.records_of_kind("delegate.started")[0].run_id  # type: ignore[index]
+        other = Runner(Journal(f"sqlite:///{tmp_path / 'journal.db'}"), owner="operator")
+        other.cancel(parent_run, actor="oncall", reason="wrong customer")
+        return call("refund_order", order_id=1042)
+
+    child = _billing([call("lookup_order", order_id=1042), cancel_then_refund, respond("x")])
+    parent = _front_desk(
+        [call("ask_billing", task="refund 1042"), call("lookup_order", order_id=1), respond("x")],
+        child,
+    )
+    run = Runner(journal).run(parent, "refund order 1042")  # type: ignore[arg-type]
+    assert refunds == []
+    child_records = list(journal.records(_child_of(journal, run.run_id)))
+    cancelled = next(r for r in child_records if r.kind == "run.cancelled")
+    assert run.run_id in cancelled.payload["reason"]
+    assert run.status == "stopped"
+
+
+def _asking_charter(name: str, approvers: list[str] | None = None) -> Charter:
+    data: dict[str, object] = {
+        "name": name,
+        "rules": [{"id": "refunds-ask", "effect": "ask", "tools": ["refund_order"]}],
+    }
+    if approvers is not None:
+        data["approvals"] = {"escalation": [{"approvers": approvers}]}
+    return Charter.model_validate(data)
+
+
+def test_a_childs_approval_shows_the_chain_and_the_strictest_charters_approvers(
+    journal: Journal,
+) -> None:
+    child = _billing(
+        [call("refund_order", order_id=1042), respond("refunded 1042")],
+        charter=_asking_charter("billing"),  # anyone may approve, by its own charter
+    )
+    parent = _front_desk(
+        [call("ask_billing", task="refund order 1042"), respond("done")],
+        child,
+        charter=Charter.model_validate(
+            {"name": "front-desk", "approvals": {"escalation": [{"approvers": ["dana"]}]}}
+        ),
+    )
+    runner = Runner(journal)
+    run = runner.run(parent, "refund order 1042", actor="sam")  # type: ignore[arg-type]
+    assert run.status == "waiting"
+    child_id = _child_of(journal, run.run_id)
+    state = runner.approvals.get(str(run.waiting_for))
+    assert state.request.run_id == child_id
+    requested = next(r for r in journal.records(child_id) if r.kind == "approval.requested")
+    assert [link["agent"] for link in requested.payload["chain"]] == ["front-desk", "billing"]
+    assert state.request.approvers_at(0) == ["dana"]
+    with pytest.raises(Exception, match="dana"):
+        runner.approvals.approve(str(run.waiting_for), "lee", "looks fine")
+    runner.approvals.approve(str(run.waiting_for), "dana", "looks fine")
+    resumed = runner.resume(parent, run.run_id, actor="dana")  # type: ignore[arg-type]
+    assert resumed.status == "completed", resumed.error
+    assert refunds == [1042]
+    assert list(journal.records(child_id))[-1].payload["status"] == "completed"
+
+
+def test_resuming_a_child_alone_names_the_run_that_continues_it(journal: Journal) -> None:
+    from charter.errors import RunStateError
+
+    child = _billing(
+        [call("refund_order", order_id=1042), respond("ok")], charter=_asking_charter("billing")
+    )
+    parent = _front_desk([call("ask_billing", task="refund 1042"), respond("ok")], child)
+    runner = Runner(journal)
+    run = runner.run(parent, "refund order 1042", actor="sam")  # type: ignore[arg-type]
+    runner.approvals.approve(str(run.waiting_for), "dana", "ok")
+    child_id = _child_of(journal, run.run_id)
+    with pytest.raises(RunStateError, match=f"delegated by run {run.run_id}"):
+        runner.resume(child, child_id, actor="dana")  # type: ignore[arg-type]
+    with pytest.raises(RunStateError, match=f"fork run {run.run_id}"):
+        runner.fork(child, child_id, 1)  # type: ignore[arg-type]
+
+
+def test_cancelling_a_parent_that_waits_with_its_child_ends_both(journal: Journal) -> None:
+    child = _billing(
+        [call("refund_order", order_id=1042), respond("ok")], charter=_asking_charter("billing")
+    )
+    parent = _front_desk([call("ask_billing", task="refund 1042"), respond("ok")], child)
+    runner = Runner(journal)
+    run = runner.run(parent, "refund order 1042", actor="sam")  # type: ignore[arg-type]
+    runner.cancel(run.run_id, actor="oncall", reason="duplicate")
+    child_records = list(journal.records(_child_of(journal, run.run_id)))
+    assert child_records[-1].kind in ("run.finished", "approval.closed")
+    assert any(r.kind == "run.finished" for r in child_records)
+    assert runner.approvals.get(str(run.waiting_for)).status == "closed"

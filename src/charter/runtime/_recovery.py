@@ -254,10 +254,14 @@ def cancel(runner: Runner, run_id: str, *, actor: str, reason: str) -> str:
         lease: Lease | None = runner.claim_run(run_id, actor)
     except RunOwnedError:
         lease = None  # its live owner stops at its next step, seeing the control
-    if lease is None:
+    if lease is None:  # its live children stop at their next step too
         return _cancel(runner, run_id, None, actor=actor, reason=reason)
     with lease.held():
-        return _cancel(runner, run_id, lease, actor=actor, reason=reason)
+        state = _cancel(runner, run_id, lease, actor=actor, reason=reason)
+    for child in children(history(runner.journal, run_id)):  # they end with it
+        with contextlib.suppress(RunStateError):
+            cancel(runner, child, actor=actor, reason=f"run {run_id} was cancelled: {reason}")
+    return state
 
 
 def _cancel(runner: Runner, run_id: str, lease: Lease | None, *, actor: str, reason: str) -> str:
@@ -297,10 +301,6 @@ def _cancel(runner: Runner, run_id: str, lease: Lease | None, *, actor: str, rea
     if runner.on_record is not None:
         for item in stored:
             runner.on_record(item)
-    if lease is not None:  # its children end with it (a live child stops at its next step)
-        for child in children(records):
-            with contextlib.suppress(RunStateError):
-                cancel(runner, child, actor=actor, reason=f"run {run_id} was cancelled: {reason}")
     return state
 
 
