@@ -356,3 +356,39 @@ def test_cancelling_a_parent_that_waits_with_its_child_ends_both(journal: Journa
     assert child_records[-1].kind in ("run.finished", "approval.closed")
     assert any(r.kind == "run.finished" for r in child_records)
     assert runner.approvals.get(str(run.waiting_for)).status == "closed"
+
+
+def test_rolling_back_a_parent_undoes_its_childrens_writes_newest_first(
+    journal: Journal,
+) -> None:
+    from charter.runtime._rollback import rollback
+
+    undone: list[int] = []
+
+    @tool(side_effect="write", compensate=lambda result, order_id: undone.append(order_id))
+    def tag_order(order_id: int) -> str:
+        """Tag an order."""
+        return f"tagged {order_id}"
+
+    child = make_agent(
+        [tag_order],
+        ScriptedReasoner(
+            [call("tag_order", order_id=1), call("tag_order", order_id=2), respond("tagged")]
+        ),
+        name="tagger",
+    )
+    parent = make_agent(
+        [tag_order],
+        ScriptedReasoner(
+            [call("tag_order", order_id=0), call("ask_tagger", task="tag 1 and 2"), respond("ok")]
+        ),
+        name="front-desk",
+        delegates={"ask_tagger": child},
+    )
+    run = Runner(journal).run(parent, "tag orders")
+    report = rollback(journal, parent, run.run_id, actor="oncall")
+    assert undone == [2, 1, 0]
+    assert report.complete
+    child_id = _child_of(journal, run.run_id)
+    assert any(r.kind == "rollback.finished" for r in journal.records(child_id))
+    assert "sub-agent run" in report.items[0].detail
