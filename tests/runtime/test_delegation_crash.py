@@ -28,7 +28,5 @@ def test_a_parent_recovered_after_a_kill_mid_child_starts_no_second_child(
     assert len(list(journal.records_of_kind("delegate.started"))) == 1
     with closing(sqlite3.connect(world)) as db:
         assert db.execute("SELECT COUNT(*) FROM refunds").fetchone() == (1,)
-    child_effect = next(
-        r for r in journal.records(children[0].run_id) if r.kind == "step.effect"
-    )
+    child_effect = next(r for r in journal.records(children[0].run_id) if r.kind == "step.effect")
     assert child_effect.payload.get("recovered") is True

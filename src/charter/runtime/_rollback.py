@@ -196,7 +196,9 @@ def _undo_child(
     if report.complete:
         return RollbackItem(step, tool_name, "compensated", detail)
     worst: RollbackOutcome = next(
-        o for o in ("in_doubt", "failed", "irreversible") if counts[o]  # type: ignore[misc]
+        o
+        for o in ("in_doubt", "failed", "irreversible")
+        if counts[o]  # type: ignore[misc]
     )
     return RollbackItem(step, tool_name, worst, detail)
 
