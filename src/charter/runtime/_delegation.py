@@ -225,15 +225,13 @@ def _returned(
         return None
     finished = next(r.payload for r in reversed(records) if r.kind == "run.finished")
     read = rebuild(child_agent, records, "").labels.context  # everything the child saw
-    spent = {
-        "steps": int(finished.get("steps", 0)),
-        "tokens": int(finished.get("tokens", 0)),
-        "cost_usd": float(finished.get("cost_usd", 0.0)),
-    }
+    steps, tokens = int(finished.get("steps", 0)), int(finished.get("tokens", 0))
+    cost = float(finished.get("cost_usd", 0.0))
+    spent: dict[str, Any] = {"steps": steps, "tokens": tokens, "cost_usd": cost}
     meter = session.meter
-    meter.delegated_steps += spent["steps"]
-    meter.tokens += spent["tokens"]
-    meter.cost_usd += spent["cost_usd"]
+    meter.delegated_steps += steps
+    meter.tokens += tokens
+    meter.cost_usd += cost
     result: dict[str, Any] = {
         "agent": child_agent.name,
         "run": child_id,

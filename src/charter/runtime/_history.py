@@ -204,8 +204,8 @@ def rebuild(agent: Agent, records: list[Record], actor: str) -> Session:
                 tool = agent.inventory.find(str(p["tool"]))
                 if tool is not None:
                     meter.cost_usd += tool.contract.cost_usd
-                spent = p.get("delegated")  # what a sub-agent spent of this run's budgets
-                if isinstance(spent, dict):
+                spent: dict[str, Any] = p.get("delegated") or {}  # a sub-agent's spending
+                if spent:
                     meter.delegated_steps += int(spent.get("steps", 0))
                     meter.tokens += int(spent.get("tokens", 0))
                     meter.cost_usd += float(spent.get("cost_usd", 0.0))

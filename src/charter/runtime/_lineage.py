@@ -46,8 +46,8 @@ def strictest_approvals(session: Session) -> ApprovalPolicy:
 def relabelled(found: Tool, effect: dict[str, Any]) -> Tool:
     """``found`` with the output labels its call's ``effect`` records (a delegation's
     result carries the labels of what its sub-agent read), else ``found`` itself."""
-    labels = effect.get("labels")
-    if not isinstance(labels, dict):
+    labels: dict[str, Any] | None = effect.get("labels")
+    if not labels:
         return found
     contract = replace(
         found.contract,
@@ -63,10 +63,10 @@ def relabelled(found: Tool, effect: dict[str, Any]) -> Tool:
 def task_label(started: dict[str, Any]) -> Label:
     """The label of the goal a run was started with: a delegated run's task carries the
     label its parent's call gave it; any other goal is trusted."""
-    origin = started.get(DELEGATED_BY)
-    if not isinstance(origin, dict) or "task_label" not in origin:
+    origin: dict[str, Any] = started.get(DELEGATED_BY) or {}
+    label: dict[str, Any] | None = origin.get("task_label")
+    if not label:
         return GOAL_LABEL
-    label: dict[str, Any] = origin["task_label"]
     return Label(label["trust"], label["confidentiality"])
 
 
@@ -77,7 +77,7 @@ def run_labels(started: dict[str, Any]) -> RunLabels:
 
 def run_budgets(started: dict[str, Any], own: Budgets) -> Budgets:
     """The budgets a run started with: a delegated run's journaled ones, else ``own``."""
-    origin = started.get(DELEGATED_BY)
-    if isinstance(origin, dict) and "budgets" in origin:
+    origin: dict[str, Any] = started.get(DELEGATED_BY) or {}
+    if "budgets" in origin:
         return Budgets.model_validate(origin["budgets"])
     return own

@@ -340,11 +340,11 @@ def fork(
             ``at`` on and ``reexecute_writes`` is not set.
     """
     parent = history(runner.journal, run_id)
-    origin = parent[0].payload.get(DELEGATED_BY)
-    if origin:  # alone, it would lose the charters above it
+    delegated = parent[0].payload.get(DELEGATED_BY)
+    if delegated:  # alone, it would lose the charters above it
         raise RunStateError(
-            f"run {run_id} is a sub-agent's run, delegated by run {origin['run']}: "
-            f"fork run {origin['root']} instead"
+            f"run {run_id} is a sub-agent's run, delegated by run {delegated['run']}: "
+            f"fork run {delegated['root']} instead"
         )
     kept = [r for r in parent[1:] if kept_by_fork(r, at)]
     last = max((int(r.payload["step"]) for r in parent if r.kind == "step.proposed"), default=0)
