@@ -392,3 +392,32 @@ def test_rolling_back_a_parent_undoes_its_childrens_writes_newest_first(
     child_id = _child_of(journal, run.run_id)
     assert any(r.kind == "rollback.finished" for r in journal.records(child_id))
     assert "sub-agent run" in report.items[0].detail
+
+
+def test_a_childs_spans_are_in_its_parents_trace_under_its_root_span(
+    journal: Journal,
+) -> None:
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    from charter.observe import JournalTracer, run_trace_id
+    from charter.observe._tracing import run_root_span_id
+
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    child = _billing([call("lookup_order", order_id=1), respond("ok")])
+    parent = _front_desk([call("ask_billing", task="look up 1"), respond("ok")], child)
+    run = Runner(journal, on_record=JournalTracer(provider)).run(parent, "x")  # type: ignore[arg-type]
+    child_id = _child_of(journal, run.run_id)
+    spans = exporter.get_finished_spans()
+    trace_ids = {f"{s.context.trace_id:032x}" for s in spans}  # type: ignore[union-attr]
+    assert trace_ids == {run_trace_id(run.run_id)}
+    child_root = next(
+        s
+        for s in spans
+        if f"{s.context.span_id:016x}" == run_root_span_id(child_id)  # type: ignore[union-attr]
+    )
+    assert child_root.parent is not None
+    assert f"{child_root.parent.span_id:016x}" == run_root_span_id(run.run_id)
