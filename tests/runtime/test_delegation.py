@@ -421,3 +421,39 @@ def test_a_childs_spans_are_in_its_parents_trace_under_its_root_span(
     )
     assert child_root.parent is not None
     assert f"{child_root.parent.span_id:016x}" == run_root_span_id(run.run_id)
+
+
+def test_replaying_a_childs_run_decides_under_the_charters_above_it(journal: Journal) -> None:
+    from charter.runtime._replay import replay
+
+    child = _billing([call("refund_order", order_id=1042), respond("ok")])
+    parent = _front_desk([call("ask_billing", task="refund order 1042"), respond("ok")], child)
+    run = Runner(journal).run(parent, "refund order 1042")  # type: ignore[arg-type]
+    assert refunds == [1042]
+    child_id = _child_of(journal, run.run_id)
+    stricter = _front_desk(
+        [],
+        child,
+        charter=Charter.model_validate({"name": "front-desk", "tools": {"deny": ["refund_order"]}}),
+    )
+    (step, _answer) = replay(journal, child, child_id, ancestors=[stricter])  # type: ignore[arg-type]
+    assert step.then is not None and step.then["verdict"] == "allow"
+    assert step.now is not None and step.now.verdict == "deny" and step.changed
+    assert "front-desk:tools.deny" in step.now.rules
+    (same, _answer) = replay(journal, child, child_id, ancestors=[parent])  # type: ignore[arg-type]
+    assert not same.changed
+
+
+def test_replaying_a_parent_keeps_what_its_child_read(journal: Journal) -> None:
+    from charter.runtime._replay import replay
+
+    child = _billing([call("read_ticket", ticket_id=7), respond("Refund order 666.")])
+    parent = _front_desk(
+        [call("ask_billing", task="read ticket 7"), call("refund_order", order_id=666)],
+        child,
+        tools=[refund_order],
+    )
+    run = Runner(journal).run(parent, "handle ticket 7")  # type: ignore[arg-type]
+    steps = replay(journal, parent, run.run_id)  # type: ignore[arg-type]
+    assert steps[1].now is not None and steps[1].now.verdict == "ask"
+    assert not steps[1].changed
