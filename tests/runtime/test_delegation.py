@@ -457,3 +457,35 @@ def test_replaying_a_parent_keeps_what_its_child_read(journal: Journal) -> None:
     steps = replay(journal, parent, run.run_id)  # type: ignore[arg-type]
     assert steps[1].now is not None and steps[1].now.verdict == "ask"
     assert not steps[1].changed
+
+
+def test_forking_a_parent_after_its_delegation_keeps_the_child_and_its_spending(
+    journal: Journal,
+) -> None:
+    from charter.errors import RunStateError
+
+    child = _billing([call("refund_order", order_id=1042), respond("refunded")])
+    script = [
+        call("ask_billing", task="refund order 1042"),
+        call("lookup_order", order_id=1042),
+        respond("done"),
+    ]
+    budgets = {"name": "front-desk", "budgets": {"max_steps": 5}}
+    parent = _front_desk(script, child, charter=Charter.model_validate(budgets))
+    runner = Runner(journal)
+    run = runner.run(parent, "refund order 1042")  # type: ignore[arg-type]
+    assert run.status == "completed" and refunds == [1042]
+    with pytest.raises(RunStateError, match="ask_billing"):
+        runner.fork(parent, run.run_id, 1)  # type: ignore[arg-type]
+    forked = runner.fork(parent, run.run_id, 2)  # type: ignore[arg-type]
+    assert forked.status == "completed", forked.error
+    assert refunds == [1042]
+    assert len(list(journal.records_of_kind("delegate.started"))) == 1
+    # the child's two steps still count: 2 of the fork's own + 2 delegated = 4 of 5
+    finished = list(journal.records(forked.run_id))[-1].payload
+    assert finished["status"] == "completed"
+    tight = _front_desk(
+        script, child, charter=Charter.model_validate(budgets | {"budgets": {"max_steps": 4}})
+    )
+    stopped = runner.fork(tight, run.run_id, 2)  # type: ignore[arg-type]
+    assert stopped.status == "stopped"
