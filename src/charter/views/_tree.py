@@ -1,0 +1,82 @@
+"""The tree of runs around one run: the run that delegated it, and the runs it delegated."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+from sqlalchemy import select
+
+from charter.journal import Journal
+from charter.journal._outcome import Outcome
+from charter.journal._store import records_table
+from charter.views._runs import (  # pyright: ignore[reportPrivateUsage]
+    RunSummary,
+    _started,  # pyright: ignore[reportPrivateUsage]
+    _summaries,  # pyright: ignore[reportPrivateUsage]
+)
+
+R = records_table
+
+
+class ChildRun(BaseModel):
+    """A run one of a run's delegations started."""
+
+    model_config = ConfigDict(frozen=True)
+
+    run_id: str
+    agent: str
+    step: int
+    """The step of the parent run that delegated it."""
+    status: str
+    """``running``, ``waiting``, ``completed``, ``failed``, ``stopped``, or ``starting``
+    (journaled by its parent, not started yet)."""
+    outcome: Outcome | None = None
+
+
+class RunTree(BaseModel):
+    """Where a run sits among delegated runs."""
+
+    model_config = ConfigDict(frozen=True)
+
+    parent: str | None = None
+    """The run that delegated this one, if any."""
+    parent_step: int | None = None
+    """The step of that run that delegated it."""
+    root: str | None = None
+    """The run at the top of its chain, if it is not that run itself."""
+    children: list[ChildRun] = []
+    """The runs its delegations started, in order (each may have children of its own)."""
+
+
+def run_tree(journal: Journal, run_id: str) -> RunTree:
+    """The parent and the children of ``run_id`` (both empty for a run that neither was
+    delegated nor delegated), read by index."""
+    own = [r for r in journal.records(run_id) if r.kind in ("run.started", "delegate.started")]
+    origin: dict[str, Any] = (own[0].payload.get("delegated_by") or {}) if own else {}
+    started = [r for r in own if r.kind == "delegate.started"]
+    ids = [str(r.payload["child_run"]) for r in started]
+    summaries: dict[str, RunSummary] = {}
+    if ids:
+        query = select(R.c.seq, R.c.run_id, R.c.ts, R.c.payload).where(
+            R.c.run_id.in_(ids), R.c.kind == "run.started"
+        )
+        with journal.engine.connect() as conn:
+            rows = [_started(int(r.seq), r.run_id, r.ts, r.payload) for r in conn.execute(query)]
+            summaries = {s.run_id: s for s in _summaries(conn, rows)}
+    children = [
+        ChildRun(
+            run_id=child,
+            agent=str(record.payload["agent"]),
+            step=int(record.payload["step"]),
+            status=summaries[child].status if child in summaries else "starting",
+            outcome=summaries[child].outcome if child in summaries else None,
+        )
+        for child, record in zip(ids, started, strict=True)
+    ]
+    return RunTree(
+        parent=str(origin["run"]) if origin else None,
+        parent_step=int(origin["step"]) if origin else None,
+        root=str(origin["root"]) if origin else None,
+        children=children,
+    )
