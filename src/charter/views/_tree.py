@@ -5,18 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
-from sqlalchemy import select
 
 from charter.journal import Journal
 from charter.journal._outcome import Outcome
-from charter.journal._store import records_table
-from charter.views._runs import (  # pyright: ignore[reportPrivateUsage]
-    RunSummary,
-    _started,  # pyright: ignore[reportPrivateUsage]
-    _summaries,  # pyright: ignore[reportPrivateUsage]
-)
-
-R = records_table
+from charter.views._runs import RunSummary, run_detail
 
 
 class ChildRun(BaseModel):
@@ -57,13 +49,10 @@ def run_tree(journal: Journal, run_id: str) -> RunTree:
     started = [r for r in own if r.kind == "delegate.started"]
     ids = [str(r.payload["child_run"]) for r in started]
     summaries: dict[str, RunSummary] = {}
-    if ids:
-        query = select(R.c.seq, R.c.run_id, R.c.ts, R.c.payload).where(
-            R.c.run_id.in_(ids), R.c.kind == "run.started"
-        )
-        with journal.engine.connect() as conn:
-            rows = [_started(int(r.seq), r.run_id, r.ts, r.payload) for r in conn.execute(query)]
-            summaries = {s.run_id: s for s in _summaries(conn, rows)}
+    for child in ids:  # a run page's few children, each read by its index
+        detail = run_detail(journal, child)
+        if detail is not None:
+            summaries[child] = detail.summary
     children = [
         ChildRun(
             run_id=child,
