@@ -1,5 +1,6 @@
 """A process that runs a delegating agent and SIGKILLs itself inside its child's write,
-for ``test_delegation_crash.py``: ``python _delegation_driver.py <journal url> <world>``.
+for ``test_delegation_crash.py``: ``python _delegation_driver.py <journal url> <world>
+<where>``, ``where`` being ``child-write`` or the kind of the record after which to die.
 
 The world is a SQLite file that outlives the kill, one row per refund made, keyed by the
 call's idempotency key (the refund service recognises a retried call), so the test can
@@ -12,13 +13,14 @@ import os
 import signal
 import sqlite3
 import sys
+from collections.abc import Callable
 from contextlib import closing
 
-from charter import Agent, Journal, Runner, tool
+from charter import Agent, Journal, Record, Runner, tool
 from charter.testing import ScriptedReasoner, call, make_agent, respond
 
 
-def agents(world: str, *, kill: bool) -> Agent:
+def agents(world: str, *, kill: bool = False) -> Agent:
     """The front desk and the billing agent it delegates to, over ``world``."""
 
     @tool(side_effect="write", targets=("order_id",))
@@ -44,6 +46,17 @@ def agents(world: str, *, kill: bool) -> Agent:
     )
 
 
+def _kill_at(kind: str) -> Callable[[Record], None]:
+    def listen(record: Record) -> None:
+        if record.kind == kind:  # told once the record is durably stored
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    return listen
+
+
 if __name__ == "__main__":
-    url, world = sys.argv[1], sys.argv[2]
-    Runner(Journal(url)).run(agents(world, kill=True), "refund order 1042")
+    url, world, where = sys.argv[1], sys.argv[2], sys.argv[3]
+    if where == "child-write":  # inside the child's refund, after it reached the world
+        Runner(Journal(url)).run(agents(world, kill=True), "refund order 1042")
+    else:  # once a record of this kind is journaled (e.g. delegate.started)
+        Runner(Journal(url), on_record=_kill_at(where)).run(agents(world), "refund order 1042")
