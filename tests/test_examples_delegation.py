@@ -74,3 +74,23 @@ def test_the_front_desks_charter_denies_billing_an_email(world: Path) -> None:
     )
     assert verdict.decision.verdict == "deny"
     assert "front-desk:tools.deny" in verdict.decision.rules
+
+
+def test_approvals_show_names_the_chain_of_agents(
+    world: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from typer.testing import CliRunner
+
+    from charter.cli import app
+
+    monkeypatch.delenv("CHARTER_DATABASE_URL", raising=False)
+    cli = CliRunner()
+    started = cli.invoke(
+        app,
+        ["run", str(EXAMPLES / "front-desk.agent.yaml"), "Refund order 1042: damaged"],
+    )
+    assert started.exit_code == 3, started.output
+    listed = cli.invoke(app, ["approvals", "list"])
+    request_id = next(w for w in listed.output.split() if w.startswith("apr-"))
+    shown = cli.invoke(app, ["approvals", "show", request_id])
+    assert "asked through: front-desk -> billing" in shown.output

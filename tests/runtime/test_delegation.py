@@ -318,6 +318,11 @@ def test_a_childs_approval_shows_the_chain_and_the_strictest_charters_approvers(
     requested = next(r for r in journal.records(child_id) if r.kind == "approval.requested")
     assert [link["agent"] for link in requested.payload["chain"]] == ["front-desk", "billing"]
     assert state.request.approvers_at(0) == ["dana"]
+    assert state.request.chain == ("front-desk", "billing")
+    from charter.views._approvals import approval_card
+
+    card = approval_card(state, now=runner.approvals.clock(), viewer="lee")
+    assert card.chain == ["front-desk", "billing"] and not card.may_decide
     with pytest.raises(Exception, match="dana"):
         runner.approvals.approve(str(run.waiting_for), "lee", "looks fine")
     runner.approvals.approve(str(run.waiting_for), "dana", "looks fine")
