@@ -8,6 +8,7 @@ import pytest
 
 from charter import Charter, Journal, Runner, tool
 from charter.testing import ScriptedReasoner, call, make_agent, respond
+from databases import fresh_url
 
 refunds: list[int] = []
 
@@ -30,9 +31,14 @@ def _reset() -> None:
     refunds.clear()
 
 
+@pytest.fixture(params=["sqlite", "postgresql"])
+def url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    return fresh_url(str(request.param), tmp_path)
+
+
 @pytest.fixture
-def journal(tmp_path: Path) -> Journal:
-    return Journal(f"sqlite:///{tmp_path / 'journal.db'}")
+def journal(url: str) -> Journal:
+    return Journal(url)
 
 
 def test_a_delegated_task_runs_as_a_child_run_linked_both_ways(journal: Journal) -> None:
@@ -236,15 +242,13 @@ def test_secrets_stay_withheld_across_the_hop(journal: Journal) -> None:
 
 
 def test_pausing_the_parents_agent_stops_the_child_at_its_next_step(
-    journal: Journal, tmp_path: Path
+    journal: Journal, url: str
 ) -> None:
     from charter.reasoners import RunContext, ToolCall
     from charter.runtime import Controls
 
     def pause_then_refund(context: RunContext) -> ToolCall:
-        Controls(Journal(f"sqlite:///{tmp_path / 'journal.db'}")).pause(
-            "front-desk", actor="oncall", reason="incident 7"
-        )
+        Controls(Journal(url)).pause("front-desk", actor="oncall", reason="incident 7")
         return call("refund_order", order_id=1042)
 
     child = _billing([call("lookup_order", order_id=1042), pause_then_refund, respond("x")])
@@ -262,13 +266,13 @@ def test_pausing_the_parents_agent_stops_the_child_at_its_next_step(
 
 
 def test_cancelling_the_parent_run_stops_the_child_at_its_next_step(
-    journal: Journal, tmp_path: Path
+    journal: Journal, url: str
 ) -> None:
     from charter.reasoners import RunContext, ToolCall
 
     def cancel_then_refund(context: RunContext) -> ToolCall:
         parent_run = journal.records_of_kind("delegate.started")[0].run_id  # type: ignore[index]
-        other = Runner(Journal(f"sqlite:///{tmp_path / 'journal.db'}"), owner="operator")
+        other = Runner(Journal(url), owner="operator")
         other.cancel(parent_run, actor="oncall", reason="wrong customer")
         return call("refund_order", order_id=1042)
 

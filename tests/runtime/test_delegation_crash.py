@@ -12,12 +12,16 @@ from pathlib import Path
 import pytest
 
 from charter import Journal, Runner
+from databases import fresh_url
 from runtime._delegation_driver import agents
 
 
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
 @pytest.mark.parametrize("where", ["child-write", "delegate.started", "step.decided"])
-def test_a_parent_recovered_after_a_kill_starts_no_second_child(tmp_path: Path, where: str) -> None:
-    url, world = f"sqlite:///{tmp_path / 'journal.db'}", str(tmp_path / "world.db")
+def test_a_parent_recovered_after_a_kill_starts_no_second_child(
+    tmp_path: Path, where: str, backend: str
+) -> None:
+    url, world = fresh_url(backend, tmp_path), str(tmp_path / "world.db")
     driver = Path(__file__).with_name("_delegation_driver.py")
     killed = subprocess.run(
         [sys.executable, str(driver), url, world, where], check=False, timeout=120
