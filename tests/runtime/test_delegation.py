@@ -334,6 +334,8 @@ def test_a_childs_approval_shows_the_chain_and_the_strictest_charters_approvers(
     assert resumed.status == "completed", resumed.error
     assert refunds == [1042]
     assert list(journal.records(child_id))[-1].payload["status"] == "completed"
+    effect = next(r for r in journal.records(run.run_id) if r.kind == "step.effect")
+    assert effect.payload["child_run"] == child_id and "recovered" not in effect.payload
 
 
 def test_resuming_a_child_alone_names_the_run_that_continues_it(journal: Journal) -> None:

@@ -252,10 +252,11 @@ def _returned(
     return Observation(status, result), effect
 
 
-def continue_delegation(runner: Runner, session: Session) -> None:
+def continue_delegation(runner: Runner, session: Session, *, recovered: bool = False) -> None:
     """Continue the delegation ``session``'s last step made (its child waited for an
-    approval, or the parent's process stopped while the child ran), then journal what
-    the parent observes of it, as :meth:`Runner._govern_and_act` does for a live call."""
+    approval, or, ``recovered``, the parent's process stopped while the child ran), then
+    journal what the parent observes of it, as :meth:`Runner._govern_and_act` does for a
+    live call."""
     step = session.run.steps[-1]
     call = step.action
     assert isinstance(call, ToolCall)
@@ -273,7 +274,7 @@ def continue_delegation(runner: Runner, session: Session) -> None:
     if outcome is None:
         return
     observation, effect = outcome
-    if "idempotency_key" not in effect and proposed.writes:
+    if recovered:
         effect["recovered"] = True
     allowed = Decision("allow", (), "decided when the step was proposed", "")
     governed = Governed(proposed, Verdict(allowed, "autonomous"), validated, key)

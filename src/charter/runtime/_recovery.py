@@ -128,7 +128,7 @@ def _root_of(runner: Runner, started: Record) -> tuple[str, Agent]:
 def _settle_interrupted(runner: Runner, session: Session, step_index: int, tool_name: str) -> None:
     """Retry an interrupted write under its idempotency key, or leave it to a human."""
     if tool_name in session.agent.delegates:  # continue the child its key started, if any
-        continue_delegation(runner, session)
+        continue_delegation(runner, session, recovered=True)
         return
     step = next(s for s in session.run.steps if s.index == step_index)
     call = step.action
