@@ -270,7 +270,9 @@ def delegate_tool(name: str, description: str, child: Agent) -> Tool:
     contract = ToolContract(
         side_effect=side_effect,
         trust=label.trust,
-        confidentiality=label.confidentiality,
+        # A secret output is withheld where it is read, in the child: what the child
+        # answers is its own text (labelled secret if it saw one), not withheld again.
+        confidentiality="pii" if label.confidentiality == "secret" else label.confidentiality,
         timeout_s=None,  # bounded by the budgets the child shares with its parent
         owner=child.name,
     )

@@ -239,6 +239,9 @@ def test_secrets_stay_withheld_across_the_hop(journal: Journal) -> None:
             assert "tok-s3cr3t-9f2" not in str(record.payload)
     contexts = parent.reasoner.contexts  # type: ignore[attr-defined]
     assert all("tok-s3cr3t-9f2" not in str(c.turns) for c in contexts)
+    assert "I have the token." in str(contexts[-1].turns)  # the child's answer is not withheld
+    effect = next(r for r in journal.records(run.run_id) if r.kind == "step.effect")
+    assert effect.payload["labels"]["confidentiality"] == "secret"  # what the child saw
 
 
 def test_pausing_the_parents_agent_stops_the_child_at_its_next_step(
@@ -500,3 +503,74 @@ def test_forking_a_parent_after_its_delegation_keeps_the_child_and_its_spending(
     )
     stopped = runner.fork(tight, run.run_id, 2)  # type: ignore[arg-type]
     assert stopped.status == "stopped"
+
+
+def test_a_denied_request_reaches_the_parent_through_its_child(journal: Journal) -> None:
+    child = _billing(
+        [call("refund_order", order_id=1042), respond("the refund was refused")],
+        charter=_asking_charter("billing"),
+    )
+    parent = _front_desk([call("ask_billing", task="refund 1042"), respond("told")], child)
+    runner = Runner(journal)
+    run = runner.run(parent, "refund order 1042", actor="sam")  # type: ignore[arg-type]
+    runner.approvals.deny(str(run.waiting_for), "dana", "no receipt")
+    resumed = runner.resume(parent, run.run_id, actor="dana")  # type: ignore[arg-type]
+    assert resumed.status == "completed" and refunds == []
+    observed = [r for r in journal.records(run.run_id) if r.kind == "step.observed"]
+    assert "the refund was refused" in str(observed[0].payload["text"])
+
+
+def test_a_parent_paused_while_it_waits_with_its_child_ends_the_child_on_resume(
+    journal: Journal, url: str
+) -> None:
+    from charter.runtime import Controls
+
+    child = _billing(
+        [call("refund_order", order_id=1042), respond("ok")], charter=_asking_charter("billing")
+    )
+    parent = _front_desk([call("ask_billing", task="refund 1042"), respond("ok")], child)
+    runner = Runner(journal)
+    run = runner.run(parent, "refund order 1042", actor="sam")  # type: ignore[arg-type]
+    runner.approvals.approve(str(run.waiting_for), "dana", "ok")
+    Controls(Journal(url)).pause("front-desk", actor="oncall", reason="incident 9")
+    stopped = runner.resume(parent, run.run_id, actor="dana")  # type: ignore[arg-type]
+    assert stopped.status == "stopped" and refunds == []
+    child_records = list(journal.records(_child_of(journal, run.run_id)))
+    assert child_records[-1].kind == "run.finished" or any(
+        r.kind == "run.finished" for r in child_records
+    )
+    assert "incident 9" in str(next(r for r in child_records if r.kind == "run.cancelled").payload)
+
+
+def test_rolling_back_a_parent_that_waits_with_its_child_undoes_and_ends_both(
+    journal: Journal,
+) -> None:
+    from charter.runtime._rollback import rollback
+
+    undone: list[int] = []
+
+    @tool(side_effect="write", compensate=lambda result, order_id: undone.append(order_id))
+    def tag_order(order_id: int) -> str:
+        """Tag an order."""
+        return f"tagged {order_id}"
+
+    child = make_agent(
+        [tag_order, refund_order],
+        ScriptedReasoner([call("tag_order", order_id=5), call("refund_order", order_id=5)]),
+        name="billing",
+        charter=_asking_charter("billing"),
+    )
+    parent = make_agent(
+        [tag_order],
+        ScriptedReasoner([call("tag_order", order_id=4), call("ask_billing", task="refund 5")]),
+        name="front-desk",
+        delegates={"ask_billing": child},
+    )
+    runner = Runner(journal)
+    run = runner.run(parent, "refund 5", actor="sam")
+    assert run.status == "waiting"
+    report = rollback(journal, parent, run.run_id, actor="oncall")
+    assert undone == [5, 4] and report.complete
+    child_id = _child_of(journal, run.run_id)
+    assert any(r.kind == "run.finished" for r in journal.records(child_id))
+    assert runner.approvals.get(str(run.waiting_for)).status == "closed"

@@ -27,6 +27,7 @@ or reads, that child; it never starts a second one for the same step.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -38,7 +39,13 @@ from charter.reasoners._base import Observation, RunContext, ToolCall
 from charter.runtime._decide import ProposedCall, Verdict
 from charter.runtime._governor import Governed
 from charter.runtime._history import history, rebuild, run_state, waiting_record
-from charter.runtime._lineage import DELEGATED_BY
+from charter.runtime._lineage import (
+    DELEGATE_STARTED,
+    DELEGATE_WAITING,
+    DELEGATED_BY,
+    children,
+    waiting_child,
+)
 from charter.runtime._provenance import RunLabels
 from charter.runtime._run import Run, Step
 from charter.runtime._session import Session, new_run_id
@@ -47,17 +54,14 @@ from charter.tools import Tool
 if TYPE_CHECKING:
     from charter.runtime._runner import Runner
 
-DELEGATE_STARTED = "delegate.started"
-"""Journaled in the parent run before its child starts: ``{step, tool, agent, child_run,
-idempotency_key}``."""
-DELEGATE_WAITING = "delegate.waiting"
-"""Journaled in the parent run when its child waits for an approval: ``{step,
-child_run, request_id}`` (the parent waits on the same request)."""
-
-
-def children(records: list[Record]) -> list[str]:
-    """The child runs a run's ``records`` started, in order."""
-    return [str(r.payload["child_run"]) for r in records if r.kind == DELEGATE_STARTED]
+__all__ = [
+    "DELEGATE_STARTED",
+    "DELEGATE_WAITING",
+    "children",
+    "continue_delegation",
+    "delegate",
+    "end_waiting_child",
+]
 
 
 def _started(
@@ -280,3 +284,16 @@ def continue_delegation(runner: Runner, session: Session, *, recovered: bool = F
     governed = Governed(proposed, Verdict(allowed, "autonomous"), validated, key)
     observation = runner.governor.record_effect(session, step, governed, observation, effect)
     runner.governor.observed(session, step, call, observation)
+
+
+def end_waiting_child(runner: Runner, session: Session, request_id: str) -> None:
+    """End the child ``session``'s run waited with on ``request_id`` (and its own
+    children), now that the parent stopped instead of continuing it."""
+    from charter.runtime import _recovery  # it imports this module
+
+    below = waiting_child(history(runner.journal, session.run.run_id), request_id)
+    if below is None:
+        return
+    why = f"run {session.run.run_id} that delegated it stopped: {session.run.error}"
+    with contextlib.suppress(CharterError):  # it ended meanwhile: nothing to end
+        _recovery.cancel(runner, below[2], actor="charter", reason=why)

@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
+from charter.journal import Record
 from charter.policy import GOAL_LABEL, Budgets, Label
 from charter.policy._charter import ApprovalPolicy
 from charter.runtime._provenance import RunLabels
@@ -20,6 +21,30 @@ from charter.tools import Tool
 
 DELEGATED_BY = "delegated_by"
 """The ``run.started`` field of a delegated run naming where it came from."""
+DELEGATE_STARTED = "delegate.started"
+"""Journaled in the parent run before its child starts: ``{step, tool, agent, child_run,
+idempotency_key}``."""
+DELEGATE_WAITING = "delegate.waiting"
+"""Journaled in the parent run when its child waits for an approval: ``{step,
+child_run, request_id}`` (the parent waits on the same request)."""
+
+
+def children(records: list[Record]) -> list[str]:
+    """The child runs a run's ``records`` started, in order."""
+    return [str(r.payload["child_run"]) for r in records if r.kind == DELEGATE_STARTED]
+
+
+def waiting_child(records: list[Record], request_id: str) -> tuple[int, str, str] | None:
+    """``(step, tool, child run)`` of the delegation whose child's request ``request_id``
+    a run's ``records`` wait on with it, or None (the run's own request)."""
+    for record in records:
+        if record.kind == DELEGATE_WAITING and record.payload["request_id"] == request_id:
+            child = str(record.payload["child_run"])
+            started = next(
+                r for r in records if r.kind == DELEGATE_STARTED and r.payload["child_run"] == child
+            )
+            return int(record.payload["step"]), str(started.payload["tool"]), child
+    return None
 
 
 def delegation_chain(session: Session) -> list[dict[str, Any]]:

@@ -23,7 +23,7 @@ from charter.reasoners._base import (
 )
 from charter.runtime._approvals import closing_entry
 from charter.runtime._controls import CONTROL_RUN
-from charter.runtime._delegation import DELEGATE_WAITING, children, continue_delegation
+from charter.runtime._delegation import continue_delegation
 from charter.runtime._history import (
     check_driven_here,
     check_owner,
@@ -44,7 +44,7 @@ from charter.runtime._ledger import (
     target_of,
     writes_from,
 )
-from charter.runtime._lineage import DELEGATED_BY
+from charter.runtime._lineage import DELEGATED_BY, children, waiting_child
 from charter.runtime._outbox import notification
 from charter.runtime._provenance import RunLabels
 from charter.runtime._run import Run
@@ -292,7 +292,7 @@ def _cancel(runner: Runner, run_id: str, lease: Lease | None, *, actor: str, rea
             (run_id, "run.finished", finished),
         ]
         waiting = waiting_record(records)
-        if waiting is not None and not _childs_request(records, waiting):
+        if waiting is not None and not waiting_child(records, waiting.payload["request_id"]):
             # the request leaves every inbox with the run (a child's, with the child)
             request_id = str(waiting.payload["request_id"])
             entries.append(closing_entry(run_id, request_id, f"run {why}"))
@@ -302,14 +302,6 @@ def _cancel(runner: Runner, run_id: str, lease: Lease | None, *, actor: str, rea
         for item in stored:
             runner.on_record(item)
     return state
-
-
-def _childs_request(records: list[Record], waiting: Record) -> bool:
-    """Whether the request a run waits on is its child's (it waits with its child)."""
-    request_id = waiting.payload["request_id"]
-    return any(
-        r.kind == DELEGATE_WAITING and r.payload["request_id"] == request_id for r in records
-    )
 
 
 def fork(

@@ -26,6 +26,7 @@ from charter.journal import Journal, Record
 from charter.journal._outcome import Outcome, OutcomeTally
 from charter.runtime._approvals import closing_entry
 from charter.runtime._history import check_owner, run_state, waiting_record
+from charter.runtime._lineage import waiting_child
 from charter.tools import ToolArgumentsError
 
 RollbackOutcome = Literal["compensated", "irreversible", "in_doubt", "failed"]
@@ -146,11 +147,22 @@ def rollback(
                 "cost_usd": 0.0,
             },
         )
-        waiting = waiting_record(records)
-        if waiting is not None:  # its request leaves every inbox with it
-            request_id = str(waiting.payload["request_id"])
-            append(*closing_entry(run_id, request_id, f"run rolled back by {actor}")[1:])
+    waiting = waiting_record(records) if state == "waiting" else None
+    below = waiting and waiting_child(records, str(waiting.payload["request_id"]))
+    if waiting is not None and not below:  # its request leaves every inbox with it
+        request_id = str(waiting.payload["request_id"])
+        append(*closing_entry(run_id, request_id, f"run rolled back by {actor}")[1:])
     report = RollbackReport(run_id)
+    if below:  # a child it waits with: its writes are the newest, and it ends with it
+        step, tool_name, child_id = below
+        item = _undo_child(
+            journal, agent.delegates[tool_name].agent, step, tool_name, child_id, actor
+        )
+        report.items.append(item)
+        append(
+            f"rollback.{item.outcome}",
+            {"step": item.step, "tool": item.tool, "detail": item.detail, "actor": actor},
+        )
     for step, tool_name, args, effect in _pending_effects(records):
         known = agent.inventory.find(tool_name)
         if tool_name in agent.delegates and "child_run" in effect:

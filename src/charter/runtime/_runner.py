@@ -33,7 +33,7 @@ from charter.runtime import _recovery
 from charter.runtime._anomaly import AnomalyWatch, JournalRateLimiter
 from charter.runtime._approvals import ApprovalRequest, Approvals, Clock
 from charter.runtime._controls import Controls, ControlState
-from charter.runtime._delegation import continue_delegation, delegate
+from charter.runtime._delegation import continue_delegation, delegate, end_waiting_child
 from charter.runtime._governor import Governed, Governor
 from charter.runtime._history import (
     check_owner,
@@ -309,7 +309,9 @@ class Runner:
             self.governor.finish_budget_request(session, request)
             return
         if request.run_id != session.run.run_id:  # a sub-agent's: its delegation goes on
-            if not self.governor.paused(session, self.controls.state()):
+            if self.governor.paused(session, self.controls.state()):
+                end_waiting_child(self, session, request.request_id)
+            else:
                 continue_delegation(self, session)
             return
         step = session.run.steps[-1]
