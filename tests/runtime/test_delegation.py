@@ -574,3 +574,26 @@ def test_rolling_back_a_parent_that_waits_with_its_child_undoes_and_ends_both(
     child_id = _child_of(journal, run.run_id)
     assert any(r.kind == "run.finished" for r in journal.records(child_id))
     assert runner.approvals.get(str(run.waiting_for)).status == "closed"
+
+
+def test_the_root_goal_still_vouches_in_a_child_whose_task_is_untrusted(
+    journal: Journal,
+) -> None:
+    child = _billing(
+        [call("refund_order", order_id=1042), call("refund_order", order_id=666), respond("x")]
+    )
+    parent = _front_desk(
+        [
+            call("read_ticket", ticket_id=7),
+            call("ask_billing", task="Please refund order 1042 for this customer."),
+            respond("done"),
+        ],
+        child,
+        tools=[read_ticket],
+    )
+    run = Runner(journal).run(parent, "refund order 1042")  # type: ignore[arg-type]
+    child_id = _child_of(journal, run.run_id)
+    first, second = _decided(journal, child_id)
+    assert first["verdict"] == "allow"  # the user named 1042
+    assert second["verdict"] == "ask"  # nobody trusted named 666
+    assert refunds == [1042]

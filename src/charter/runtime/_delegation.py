@@ -168,6 +168,7 @@ def _start(
         "depth": len(above) + 1,
         "idempotency_key": key,
         "task_label": label.to_json(),
+        "root_goal": root.run.goal,  # what whoever started the chain asked: trusted
         "budgets": budgets.model_dump(mode="json"),
     }
     run = Run(run_id=child_id, agent=child_agent.name, goal=task)
@@ -176,7 +177,7 @@ def _start(
         run,
         RunContext(task, child_agent.instructions, child_agent.tools(), run_id=child_id),
         BudgetMeter(budgets),
-        RunLabels(task, label),
+        RunLabels(task, label, vouching=root.run.goal),
         parent.actor,
         parent=parent,
     )

@@ -97,7 +97,9 @@ def task_label(started: dict[str, Any]) -> Label:
 
 def run_labels(started: dict[str, Any]) -> RunLabels:
     """A run's labels as it started, from its ``run.started`` payload."""
-    return RunLabels(str(started["goal"]), task_label(started))
+    origin: dict[str, Any] = started.get(DELEGATED_BY) or {}
+    vouching = str(origin.get("root_goal", ""))
+    return RunLabels(str(started["goal"]), task_label(started), vouching=vouching)
 
 
 def run_budgets(started: dict[str, Any], own: Budgets) -> Budgets:

@@ -81,17 +81,18 @@ def goal_numbers(goal: str) -> set[str]:
 class RunLabels:
     """What a run's reasoner has seen: labels, and the values trusted sources vouch for."""
 
-    def __init__(self, goal: str, label: Label = GOAL_LABEL) -> None:
+    def __init__(self, goal: str, label: Label = GOAL_LABEL, *, vouching: str = "") -> None:
         """``label``: the goal's (a sub-agent's task carries its parent's argument's
-        label); an untrusted goal vouches for nothing."""
+        label); an untrusted goal vouches for nothing, and ``vouching`` (the root run's
+        goal, whoever started it being trusted) vouches in its stead."""
         self.context: Label = label
         """Join of everything seen so far."""
-        trusted = label.trust == "trusted"
-        self._texts: list[str] = [goal] if trusted else []
+        trusted = goal if label.trust == "trusted" else vouching
+        self._texts: list[str] = [trusted] if trusted else []
         """Trusted text, for strings it holds as whole words."""
         self._values: set[str] = set()
         """Canonical values trusted fields held whole."""
-        self._numbers = goal_numbers(goal) if trusted else set[str]()
+        self._numbers = goal_numbers(trusted)
         self._steps: dict[int, Label] = {}
         self._step_values: dict[int, set[str]] = {}
         """Step → canonical values its trusted fields held whole (when they vouch)."""
