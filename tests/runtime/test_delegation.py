@@ -597,3 +597,40 @@ def test_the_root_goal_still_vouches_in_a_child_whose_task_is_untrusted(
     assert first["verdict"] == "allow"  # the user named 1042
     assert second["verdict"] == "ask"  # nobody trusted named 666
     assert refunds == [1042]
+
+
+def test_a_grandchilds_approval_resumes_down_the_whole_chain(journal: Journal) -> None:
+    grandchild = _billing(
+        [call("refund_order", order_id=1042), respond("refunded 1042")],
+        charter=_asking_charter("billing"),
+    )
+    middle = make_agent(
+        [lookup_order],
+        ScriptedReasoner([call("ask_billing", task="refund order 1042"), respond("billing done")]),
+        name="supervisor",
+        charter=_asking_charter("supervisor", approvers=["lee"]),
+        delegates={"ask_billing": grandchild},  # type: ignore[dict-item]
+    )
+    top = make_agent(
+        [lookup_order],
+        ScriptedReasoner([call("ask_supervisor", task="refund order 1042"), respond("all done")]),
+        name="front-desk",
+        delegates={"ask_supervisor": middle},
+    )
+    runner = Runner(journal)
+    run = runner.run(top, "refund order 1042", actor="sam")
+    assert run.status == "waiting"
+    state = runner.approvals.get(str(run.waiting_for))
+    assert state.request.chain == ("front-desk", "supervisor", "billing")
+    assert state.request.approvers_at(0) == ["lee"]  # the strictest charter on the chain
+    middle_id = _child_of(journal, run.run_id)
+    bottom_id = _child_of(journal, middle_id)
+    assert state.request.run_id == bottom_id
+    origin = next(iter(journal.records(bottom_id))).payload["delegated_by"]
+    assert (origin["run"], origin["root"], origin["depth"]) == (middle_id, run.run_id, 2)
+    runner.approvals.approve(state.request.request_id, "lee", "ok")
+    done = runner.resume(top, run.run_id, actor="lee")
+    assert done.status == "completed" and done.answer == "all done"
+    assert refunds == [1042]
+    for run_id in (middle_id, bottom_id):
+        assert list(journal.records(run_id))[-1].payload["status"] == "completed"
