@@ -634,3 +634,27 @@ def test_a_grandchilds_approval_resumes_down_the_whole_chain(journal: Journal) -
     assert refunds == [1042]
     for run_id in (middle_id, bottom_id):
         assert list(journal.records(run_id))[-1].payload["status"] == "completed"
+
+
+def test_a_childs_segment_resumed_in_another_process_stays_in_the_root_trace(
+    journal: Journal,
+) -> None:
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    from charter.observe import JournalTracer, run_trace_id
+
+    child = _billing(
+        [call("refund_order", order_id=1042), respond("ok")], charter=_asking_charter("billing")
+    )
+    parent = _front_desk([call("ask_billing", task="refund 1042"), respond("ok")], child)
+    run = Runner(journal).run(parent, "refund order 1042", actor="sam")  # type: ignore[arg-type]
+    exporter = InMemorySpanExporter()  # a second process's tracer: it never saw the starts
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    later = Runner(journal, on_record=JournalTracer(provider))
+    later.approvals.approve(str(run.waiting_for), "dana", "ok")
+    later.resume(parent, run.run_id, actor="dana")  # type: ignore[arg-type]
+    trace_ids = {f"{s.context.trace_id:032x}" for s in exporter.get_finished_spans()}  # type: ignore[union-attr]
+    assert trace_ids == {run_trace_id(run.run_id)}

@@ -349,8 +349,8 @@ class JournalTracer:
         if run is None:
             if not opens:
                 return  # not a run (controls, notifications), or one joined mid-segment
-            delegated = record.payload.get("delegated_by") if kind == "run.started" else None
-            run = self._track(record.run_id, delegated)
+            # A sub-agent's run: its start and every segment name its parent and root.
+            run = self._track(record.run_id, record.payload.get("delegated_by"))
         ns = record_ns(record.ts)
         run.tally.add(kind, record.payload)
         if opens:

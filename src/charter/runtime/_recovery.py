@@ -97,7 +97,7 @@ def recover(
         session = rebuild(agent, records, actor)
         session.lease, session.parent = lease, parent
         runner.governor.journaled_policies.add(str(records[0].payload["charter"]["policy"]))
-        session.record("run.recovered", {"actor": actor})
+        session.record("run.recovered", {"actor": actor} | _lineage_of(records))
         runner.governor.record_policy(session)
         runner.governor.flush(session)
         doubt = interrupted_write(records)
@@ -109,6 +109,13 @@ def recover(
         if session.run.status == "running":  # cancelled while its owner was dead
             runner.governor.paused(session, runner.controls.state())
         return runner.drive(session, None)
+
+
+def _lineage_of(records: list[Record]) -> dict[str, Any]:
+    """For a sub-agent's run, the parent and root a segment of it names (its trace is its
+    root run's, in whichever process continues it); nothing for a run of its own."""
+    origin: dict[str, Any] = records[0].payload.get(DELEGATED_BY) or {}
+    return {DELEGATED_BY: {"run": origin["run"], "root": origin["root"]}} if origin else {}
 
 
 def _root_of(runner: Runner, started: Record) -> tuple[str, Agent]:
@@ -225,7 +232,9 @@ def resume(
         session = rebuild(agent, records, actor)
         session.lease, session.parent = lease, parent
         runner.governor.journaled_policies.add(str(started["charter"]["policy"]))
-        session.record("run.resumed", {"request_id": request_id, "actor": actor})
+        session.record(
+            "run.resumed", {"request_id": request_id, "actor": actor} | _lineage_of(records)
+        )
         runner.governor.record_policy(session)
         runner.governor.flush(session)
         resumed = [
