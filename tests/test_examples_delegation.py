@@ -94,3 +94,21 @@ def test_approvals_show_names_the_chain_of_agents(
     request_id = next(w for w in listed.output.split() if w.startswith("apr-"))
     shown = cli.invoke(app, ["approvals", "show", request_id])
     assert "asked through: front-desk -> billing" in shown.output
+
+
+def test_policy_explain_names_the_charter_above_a_childs_decision(
+    world: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from typer.testing import CliRunner
+
+    from charter.cli import app
+
+    monkeypatch.delenv("CHARTER_DATABASE_URL", raising=False)
+    cli = CliRunner()
+    cli.invoke(app, ["run", str(EXAMPLES / "front-desk.agent.yaml"), "Refund order 1042: x"])
+    listed = cli.invoke(app, ["approvals", "list"])
+    child_id = next(w for w in listed.output.split() if len(w) == 32)
+    explained = cli.invoke(app, ["policy", "explain", child_id, "2"])
+    assert explained.exit_code == 0, explained.output
+    assert "front-desk:tools.allow" in explained.output
+    assert "the charter of front-desk, which delegated this run" in explained.output
