@@ -288,3 +288,40 @@ def test_the_root_goal_still_vouches_in_a_child_whose_task_is_untrusted(
     assert first["verdict"] == "allow"  # the user named 1042
     assert second["verdict"] == "ask"  # nobody trusted named 666
     assert refunds == [1042]
+
+
+def test_a_childs_tokens_count_against_its_parents_budget_but_are_reported_once(
+    journal: Journal,
+) -> None:
+    child = make_agent(
+        [lookup_order],
+        ScriptedReasoner(
+            [call("lookup_order", order_id=n) for n in range(1, 10)], tokens_per_step=100
+        ),
+        name="billing",
+    )
+    parent = make_agent(
+        [lookup_order],
+        ScriptedReasoner(
+            [call("ask_billing", task="look everything up"), respond("never")], tokens_per_step=100
+        ),
+        name="front-desk",
+        charter=Charter.model_validate({"name": "front-desk", "budgets": {"max_tokens": 450}}),
+        delegates={"ask_billing": child},
+    )
+    run = Runner(journal).run(parent, "look up orders")
+    child_id = child_of(journal, run.run_id)
+    child_finished = list(journal.records(child_id))[-1].payload
+    assert _token_budget(journal, child_id) == 350  # 450 less the parent's first 100
+    assert child_finished["status"] == "stopped" and "token budget" in child_finished["error"]
+    assert run.status == "stopped"
+    exceeded = next(r for r in journal.records(run.run_id) if r.kind == "budget.exceeded")
+    assert exceeded.payload["rule"] == "budget.max_tokens"
+    parent_finished = list(journal.records(run.run_id))[-1].payload
+    assert parent_finished["tokens"] == 100  # its own; the child's are in the child's run
+    assert parent_finished["tokens"] + child_finished["tokens"] == 100 + 400
+
+
+def _token_budget(journal: Journal, child_id: str) -> int:
+    started = next(iter(journal.records(child_id))).payload
+    return int(started["delegated_by"]["budgets"]["max_tokens"])

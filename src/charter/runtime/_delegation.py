@@ -127,12 +127,12 @@ def child_budgets(parent: BudgetMeter, own: Budgets) -> Budgets | str:
         return f"the step budget of {limits.max_steps} is used up"
     update: dict[str, Any] = {"max_steps": min(own.max_steps, steps)}
     if limits.max_tokens is not None:
-        left = limits.max_tokens - parent.tokens
+        left = limits.max_tokens - parent.tokens - parent.delegated_tokens
         if left < 1:
             return f"the token budget of {limits.max_tokens} is used up"
         update["max_tokens"] = min(own.max_tokens or left, left)
     if limits.max_cost_usd is not None:
-        left_usd = limits.max_cost_usd - parent.cost_usd
+        left_usd = limits.max_cost_usd - parent.cost_usd - parent.delegated_cost_usd
         if left_usd <= 0:
             return f"the cost budget of ${limits.max_cost_usd} is used up"
         update["max_cost_usd"] = min(own.max_cost_usd or left_usd, left_usd)
@@ -235,8 +235,8 @@ def _returned(
     spent: dict[str, Any] = {"steps": steps, "tokens": tokens, "cost_usd": cost}
     meter = session.meter
     meter.delegated_steps += steps
-    meter.tokens += tokens
-    meter.cost_usd += cost
+    meter.delegated_tokens += tokens
+    meter.delegated_cost_usd += cost
     result: dict[str, Any] = {
         "agent": child_agent.name,
         "run": child_id,

@@ -207,8 +207,8 @@ def rebuild(agent: Agent, records: list[Record], actor: str) -> Session:
                 spent: dict[str, Any] = p.get("delegated") or {}  # a sub-agent's spending
                 if spent:
                     meter.delegated_steps += int(spent.get("steps", 0))
-                    meter.tokens += int(spent.get("tokens", 0))
-                    meter.cost_usd += float(spent.get("cost_usd", 0.0))
+                    meter.delegated_tokens += int(spent.get("tokens", 0))
+                    meter.delegated_cost_usd += float(spent.get("cost_usd", 0.0))
             case "step.observed":
                 _replay_observation(session, steps[int(p["step"])], p, effects)
             case "run.waiting":
