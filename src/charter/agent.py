@@ -17,6 +17,20 @@ taking the ``options`` mapping and returning tools. A toolset ``openapi: <docume
 makes one tool per operation of an OpenAPI document instead (see
 :class:`~charter.tools.OpenAPIToolset`), and ``mcp: {...}`` the tools of an MCP server
 (see :mod:`charter.integrations.mcp`).
+
+An agent may hand work to other agents, each offered to it as one tool:
+
+.. code-block:: yaml
+
+    delegate:
+      - agent: billing.agent.yaml            # path relative to this file
+        name: ask_billing                    # the tool's name (default: the agent's)
+        description: Refunds and invoices; give it the order and what to do.
+
+Calling such a tool starts a run of the sub-agent on the task the caller wrote, governed
+by its own charter and by every charter above it (see :mod:`charter.runtime._delegation`).
+Delegation nests at most :data:`MAX_DELEGATION_DEPTH` levels; a cycle (an agent that
+delegates, however indirectly, to itself) is refused at load.
 """
 
 from __future__ import annotations
@@ -43,6 +57,7 @@ from charter.policy import (
     decide_call,
     load_charter,
 )
+from charter.policy._fields import widest_label
 from charter.reasoners import PlanReasoner, Reasoner, ReasonerSpec, build_reasoner
 from charter.tools import (
     Inventory,
@@ -52,6 +67,9 @@ from charter.tools import (
     apply_contracts,
     openapi_tools,
 )
+
+MAX_DELEGATION_DEPTH = 3
+"""How many levels of sub-agents an agent file may nest below itself."""
 
 _CONTRACT_FIELDS = tuple(f.name for f in fields(ToolContract))
 """A contract's fields, in order: its values are JSON-ready as they are (strings, numbers,
@@ -73,6 +91,10 @@ class Agent:
     """Counts calls against the charter's rate limits across this agent's runs."""
     source: str = ""
     """The agent file it was loaded from, if any (journaled, so a run can be resumed)."""
+    description: str = ""
+    """What the agent does, in a line (its file's ``description``)."""
+    delegates: dict[str, Delegate] = field(default_factory=lambda: dict[str, Delegate]())
+    """The sub-agents it may hand work to, by the name of the tool that calls each."""
 
     def __post_init__(self) -> None:
         if self.charter.contracts:  # contracts the charter declares for others' tools
@@ -164,6 +186,12 @@ class Agent:
                 },
                 "charter": self.charter.policy_hash,
             }
+            # A sub-agent's own version decides what a delegation does.
+            | (
+                {"delegates": {n: d.agent.version_id for n, d in sorted(self.delegates.items())}}
+                if self.delegates
+                else {}
+            )
         )
         return f"{self.version}+{hashlib.sha256(body.encode()).hexdigest()[:10]}"
 
@@ -196,6 +224,89 @@ class Agent:
         return ({"refused_tools": refused} if refused else {}) | (
             {"tool_origins": origins} if origins else {}
         )
+
+
+@dataclass(frozen=True, slots=True)
+class Delegate:
+    """A sub-agent an agent may hand work to, through the tool named ``tool``."""
+
+    tool: str
+    """The name of the tool the parent calls it by."""
+    agent: Agent
+    """The sub-agent, loaded from its own file with its own charter."""
+
+
+class DelegateArgs(BaseModel):
+    """The arguments of a delegation: what the sub-agent is asked to do."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    task: str = Field(min_length=1, description="What the sub-agent should do, in full.")
+
+
+def _refuse_direct_call(**_: Any) -> Any:
+    raise RuntimeError("a delegation runs only inside a charter run (Runner)")
+
+
+def delegate_tool(name: str, description: str, child: Agent) -> Tool:
+    """The tool through which an agent hands a task to ``child``.
+
+    Its contract is the widest of what the child may do: a write if any tool under it
+    writes, its output untrusted (or pii, secret) if any output under it may be. The
+    labels a call's result actually carries are those of what the child read (the
+    runtime's part).
+    """
+    under = list(_tools_under(child))
+    side_effect: Any = (
+        "external"
+        if any(t.contract.side_effect == "external" for t in under)
+        else "write"
+        if any(t.contract.side_effect == "write" for t in under)
+        else "read"
+    )
+    label = Label("trusted", "public")
+    for found in under:
+        label = label.join(widest_label(found.contract))
+    contract = ToolContract(
+        side_effect=side_effect,
+        trust=label.trust,
+        # A secret output is withheld where it is read, in the child: what the child
+        # answers is its own text (labelled secret if it saw one), not withheld again.
+        confidentiality="pii" if label.confidentiality == "secret" else label.confidentiality,
+        timeout_s=None,  # bounded by the budgets the child shares with its parent
+        owner=child.name,
+    )
+    return Tool(
+        name=name,
+        description=description or f"Hand a task to the {child.name} agent.",
+        fn=_refuse_direct_call,
+        args_model=DelegateArgs,
+        contract=contract,
+        origin={"delegate": child.name, "source": child.source},
+        takes_key=True,  # a retried delegation finds the child its key started
+    )
+
+
+def _tools_under(agent: Agent) -> Iterable[Tool]:
+    """Every tool of ``agent`` and of its sub-agents, however deep."""
+    for found in agent.inventory:
+        if found.name in agent.delegates:
+            yield from _tools_under(agent.delegates[found.name].agent)
+        else:
+            yield found
+
+
+class DelegateSpec(BaseModel):
+    """One sub-agent in an agent file's ``delegate:`` list."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    agent: str = Field(min_length=1)
+    """The sub-agent's file, relative to this agent file."""
+    name: str | None = Field(default=None, pattern=r"^[A-Za-z_][\w-]*$")
+    """The tool's name (default: the sub-agent's name)."""
+    description: str = ""
+    """What the parent's reasoner is told the sub-agent does."""
 
 
 class ToolsetSpec(BaseModel):
@@ -238,7 +349,8 @@ class AgentSpec(BaseModel):
     instructions: str = ""
     toolsets: list[
         Annotated[ToolsetSpec | OpenAPIToolset | McpToolsetSpec, WrapValidator(_toolset_kind)]
-    ] = Field(min_length=1)
+    ] = Field(default_factory=lambda: [])
+    delegate: list[DelegateSpec] = Field(default_factory=lambda: [])
     tools: list[str] | None = None
     reasoner: ReasonerSpec
     charter: str | Charter
@@ -286,8 +398,12 @@ def resolve_mcp_toolset(spec: McpToolsetSpec, source: str) -> list[Tool]:
     return mcp_toolset(spec.mcp, source)
 
 
-def build_agent(spec: AgentSpec, *, base_dir: Path, source: str) -> Agent:
+def build_agent(
+    spec: AgentSpec, *, base_dir: Path, source: str, _chain: tuple[Path, ...] = ()
+) -> Agent:
     """Assemble an :class:`Agent` from a validated spec."""
+    if not spec.toolsets and not spec.delegate:
+        raise ConfigError(f"{source}: field toolsets: an agent needs a toolset or a delegate")
     inventory = Inventory()
     for toolset in spec.toolsets:
         provided = (
@@ -312,13 +428,24 @@ def build_agent(spec: AgentSpec, *, base_dir: Path, source: str) -> Agent:
                 f"the toolsets provide {', '.join(inventory.names())}"
             )
         inventory = Inventory(inventory.get(n) for n in spec.tools)
+    delegates = _load_delegates(spec, base_dir, source, _chain)
+    for tool_name, delegate in delegates.items():
+        if tool_name in inventory:
+            raise ConfigError(
+                f"{source}: field delegate: {tool_name!r} is also a tool; give the "
+                "delegate another name (name: ...)"
+            )
+        inventory.add(delegate_tool(tool_name, delegate.description, delegate.agent))
+    governed = list(inventory)  # what its charter may name: its tools and those under it
+    for delegate in delegates.values():
+        governed += [t for t in _tools_under(delegate.agent) if t.name not in inventory]
     if isinstance(spec.charter, Charter):
         charter, charter_source = spec.charter, f"{source} (charter)"
     else:
         charter_path = base_dir / spec.charter
         charter, charter_source = load_charter(charter_path), str(charter_path)
-    charter.check_tools(inventory.names(), charter_source)
-    charter.check_against(inventory, charter_source)
+    charter.check_tools({t.name for t in governed}, charter_source)
+    charter.check_against(_unique(governed), charter_source)
     charter.compiled.warm(inventory, spec.name)  # the first governed call pays no parsing
     reasoner = build_reasoner(spec.reasoner)
     if isinstance(reasoner, PlanReasoner):  # a plan that cannot run is a load-time error
@@ -330,7 +457,61 @@ def build_agent(spec: AgentSpec, *, base_dir: Path, source: str) -> Agent:
         reasoner=reasoner,
         charter=charter,
         version=spec.version,
+        delegates={n: Delegate(n, d.agent) for n, d in delegates.items()},
     )
+
+
+@dataclass(frozen=True, slots=True)
+class _Loaded:
+    agent: Agent
+    description: str
+
+
+def _unique(tools: list[Tool]) -> list[Tool]:
+    """``tools`` without a second tool of a name already listed."""
+    seen: dict[str, Tool] = {}
+    for found in tools:
+        seen.setdefault(found.name, found)
+    return list(seen.values())
+
+
+def _load_delegates(
+    spec: AgentSpec, base_dir: Path, source: str, chain: tuple[Path, ...]
+) -> dict[str, _Loaded]:
+    """The sub-agents ``spec`` delegates to, loaded, by tool name; a cycle or a chain
+    deeper than :data:`MAX_DELEGATION_DEPTH` is refused."""
+    loaded: dict[str, _Loaded] = {}
+    here = chain or (Path(source).resolve(),)
+    for index, entry in enumerate(spec.delegate):
+        where = f"{source}: field delegate.{index}"
+        path = (base_dir / entry.agent).resolve()
+        if path in here:
+            cycle = " -> ".join(p.name for p in (*here[here.index(path) :], path))
+            raise ConfigError(
+                f"{where}: delegation cycle {cycle}; an agent may not delegate to itself"
+            )
+        if len(here) > MAX_DELEGATION_DEPTH:
+            raise ConfigError(
+                f"{where}: delegation nested deeper than {MAX_DELEGATION_DEPTH} levels "
+                f"({' -> '.join(p.name for p in (*here, path))})"
+            )
+        if not path.is_file():
+            raise ConfigError(f"{where}: no agent file {entry.agent!r} (looked for {path})")
+        child = _load(path, None, (*here, path))
+        name = entry.name or child.name.replace("-", "_")
+        if name in loaded:
+            raise ConfigError(f"{where}: two delegates named {name!r}; set name: on one")
+        loaded[name] = _Loaded(child, entry.description or child.description)
+    return loaded
+
+
+def _load(path: Path, overrides: Mapping[str, Any] | None, chain: tuple[Path, ...]) -> Agent:
+    data = read_yaml_mapping(path) | dict(overrides or {})
+    spec = load_model(AgentSpec, data, str(path))
+    agent = build_agent(spec, base_dir=path.parent, source=str(path), _chain=chain)
+    agent.source = str(path.resolve())
+    agent.description = spec.description
+    return agent
 
 
 def load_agent(path: Path | str, *, overrides: Mapping[str, Any] | None = None) -> Agent:
@@ -341,8 +522,4 @@ def load_agent(path: Path | str, *, overrides: Mapping[str, Any] | None = None) 
         overrides: top-level fields replacing the file's (e.g. ``{"reasoner": {...}}``).
     """
     path = Path(path)
-    data = read_yaml_mapping(path) | dict(overrides or {})
-    spec = load_model(AgentSpec, data, str(path))
-    agent = build_agent(spec, base_dir=path.parent, source=str(path))
-    agent.source = str(path.resolve())
-    return agent
+    return _load(path, overrides, (path.resolve(),))

@@ -18,10 +18,10 @@ react to what earlier steps observed.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
-from charter.agent import Agent
+from charter.agent import Agent, Delegate, delegate_tool
 from charter.errors import CharterError
 from charter.journal import Journal
 from charter.policy import Charter
@@ -86,14 +86,23 @@ def make_agent(
     charter: Charter | None = None,
     name: str = "test-agent",
     instructions: str = "",
+    delegates: Mapping[str, Agent] | None = None,
 ) -> Agent:
-    """An agent over ``tools`` with a permissive charter unless one is given."""
+    """An agent over ``tools`` with a permissive charter unless one is given.
+
+    ``delegates``: sub-agents it may hand tasks to, by the name of the tool that calls
+    each (as an agent file's ``delegate:`` entries).
+    """
+    inventory = Inventory(tools)
+    for tool_name, child in (delegates or {}).items():
+        inventory.add(delegate_tool(tool_name, child.description, child))
     return Agent(
         name=name,
         instructions=instructions,
-        inventory=Inventory(tools),
+        inventory=inventory,
         reasoner=reasoner,
         charter=charter or Charter(name=f"{name}-charter"),
+        delegates={n: Delegate(n, child) for n, child in (delegates or {}).items()},
     )
 
 

@@ -204,6 +204,8 @@ def register(
             console.print(f"[yellow]{escape(str(card.preview.unavailable))}[/]")
         console.print(f"step {r.step}: {escape(r.tool)}({escape(str(r.args))})")
         console.print(f"why: {escape(r.reason)} (rules {', '.join(r.rules)})")
+        if r.chain:  # a sub-agent's call: the agents that led to it
+            console.print(f"asked through: {escape(' -> '.join(r.chain))}")
         console.print(
             f"asked {_when(r.requested_at)} by {escape(r.requested_by)} "
             f"({age_text(card.age_seconds)} ago); expires {_when(r.deadline)}"

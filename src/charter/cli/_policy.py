@@ -193,6 +193,12 @@ def _explain_decision(
             rule_id in BUILT_IN_RULES
         ):
             console.print(f"  rule [cyan]{rule_id}[/]: built in (configured by the charter)")
+        elif ":" in rule_id:  # a charter above a sub-agent's run decided it too
+            above = rule_id.partition(":")[0]
+            console.print(
+                f"  rule [cyan]{escape(rule_id)}[/]: the charter of {escape(above)}, which "
+                "delegated this run (its run's decisions explain its rules)"
+            )
         elif charter.cedar:
             console.print(f"  rule [cyan]{escape(rule_id)}[/]: raw Cedar:\n{escape(charter.cedar)}")
     for record in d.get("redacted", []):

@@ -167,11 +167,16 @@ def run_root_span_id(run_id: str) -> str:
     return f"{_run_ids(run_id)[1]:016x}"
 
 
-def _run_parent(run_id: str) -> Context:
+def _delegated_ids(run_id: str, delegated: dict[str, Any]) -> tuple[int, int]:
+    """A sub-agent's run's ids: its root run's trace, its own root span."""
+    return _run_ids(str(delegated["root"]))[0], _run_ids(run_id)[1]
+
+
+def _run_parent(run_id: str, ids: tuple[int, int] | None = None) -> Context:
     # Segments may be recorded by several processes, days apart, before the root span is
     # emitted (when the run finishes): they name it as a remote parent whose ids derive
     # from the run id, which puts them (and any later export) under it in one trace.
-    trace_id, span_id = _run_ids(run_id)
+    trace_id, span_id = ids or _run_ids(run_id)
     parent = SpanContext(
         trace_id, span_id, is_remote=True, trace_flags=TraceFlags(TraceFlags.SAMPLED)
     )
@@ -270,6 +275,10 @@ class _Run:
 
     run_id: str
     parent: Context
+    ids: tuple[int, int] = (0, 0)
+    """Its trace id and root span id (a sub-agent's run is in its root run's trace)."""
+    above: Context = field(default_factory=Context)
+    """The parent of its root span: none, or the root span of the run that delegated it."""
     agent: str = ""
     agent_attributes: Attributes = field(default_factory=lambda: Attributes())
     provider: str = "charter.unknown"
@@ -355,7 +364,8 @@ class JournalTracer:
         if run is None:
             if not opens:
                 return  # not a run (controls, notifications), or one joined mid-segment
-            run = self._track(record.run_id)
+            # A sub-agent's run: its start and every segment name its parent and root.
+            run = self._track(record.run_id, record.payload.get("delegated_by"))
         ns = record_ns(record.ts)
         run.tally.add(kind, record.payload)
         if opens:
@@ -371,10 +381,14 @@ class JournalTracer:
         self._on_record(run, record, ns)
         run.last_ns = ns
 
-    def _track(self, run_id: str) -> _Run:
+    def _track(self, run_id: str, delegated: dict[str, Any] | None = None) -> _Run:
         if len(self._runs) >= _MAX_RUNS:
             del self._runs[next(iter(self._runs))]
-        run = self._runs[run_id] = _Run(run_id, _run_parent(run_id))
+        ids = _delegated_ids(run_id, delegated) if delegated else _run_ids(run_id)
+        run = self._runs[run_id] = _Run(run_id, _run_parent(run_id, ids), ids)
+        if delegated:  # its root span under the root span of the run that delegated it
+            above = (ids[0], _run_ids(str(delegated["run"]))[1])
+            run.above = _run_parent(str(delegated["run"]), above)
         return run
 
     def _open_segment(self, run: _Run, ns: int, began: str) -> None:
@@ -605,11 +619,11 @@ class JournalTracer:
         named as its parent."""
         if self._root_ids is None:
             return
-        self._root_ids.fix(_run_ids(run.run_id))
+        self._root_ids.fix(run.ids)
         try:
             span = self._tracer.start_span(
                 f"run {run.agent}" if run.agent else "run",
-                context=Context(),
+                context=run.above,
                 kind=SpanKind.INTERNAL,
                 attributes={
                     OPERATION: "invoke_agent",

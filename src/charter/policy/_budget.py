@@ -22,6 +22,13 @@ class BudgetMeter:
     tokens: int = 0
     cost_usd: float = 0.0
     started: float = field(default_factory=time.monotonic)
+    delegated_steps: int = 0
+    """Steps its sub-agents took on its behalf: they count against its budgets, and are
+    reported in their own runs (not in this run's ``steps``), as are the next two."""
+    delegated_tokens: int = 0
+    """Tokens its sub-agents spent on its behalf."""
+    delegated_cost_usd: float = 0.0
+    """Dollars its sub-agents spent on its behalf."""
 
     def charge_tokens(
         self, model: str, prompt: int, completion: int, prices: dict[str, ModelPrice]
@@ -40,14 +47,15 @@ class BudgetMeter:
     def breach(self) -> tuple[str, str] | None:
         """``(rule id, message)`` of the first exceeded budget, or None."""
         b = self.budgets
-        if self.steps >= b.max_steps:
+        if self.steps + self.delegated_steps >= b.max_steps:
             return "budget.max_steps", f"step budget of {b.max_steps} used up"
-        if b.max_tokens is not None and self.tokens > b.max_tokens:
-            return "budget.max_tokens", f"token budget exceeded ({self.tokens} > {b.max_tokens})"
-        if b.max_cost_usd is not None and self.cost_usd > b.max_cost_usd:
+        tokens, cost = self.tokens + self.delegated_tokens, self.cost_usd + self.delegated_cost_usd
+        if b.max_tokens is not None and tokens > b.max_tokens:
+            return "budget.max_tokens", f"token budget exceeded ({tokens} > {b.max_tokens})"
+        if b.max_cost_usd is not None and cost > b.max_cost_usd:
             return (
                 "budget.max_cost_usd",
-                f"cost budget exceeded (${self.cost_usd:.4f} > ${b.max_cost_usd})",
+                f"cost budget exceeded (${cost:.4f} > ${b.max_cost_usd})",
             )
         elapsed = time.monotonic() - self.started
         if b.max_wall_seconds is not None and elapsed > b.max_wall_seconds:

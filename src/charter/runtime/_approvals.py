@@ -86,6 +86,9 @@ class ApprovalRequest:
     evidence: dict[str, list[dict[str, Any]]] = field(default_factory=lambda: {})
     """Argument → the untrusted outputs that may have chosen it (``step``, ``tool``,
     ``excerpt``, ``found``): the text an approver should read before deciding."""
+    chain: tuple[str, ...] = ()
+    """The agents that led to the call, the first one first, for a sub-agent's call
+    (``chain`` in the record, each link with its run); empty for a run of its own."""
 
     @classmethod
     def create(
@@ -166,6 +169,7 @@ class ApprovalRequest:
             labels=dict(p.get("labels", {})),
             preview=p.get("preview"),
             evidence=dict(p.get("evidence") or {}),
+            chain=tuple(str(link["agent"]) for link in p.get("chain") or ()),
         )
 
     @property

@@ -22,7 +22,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from charter.agent import Agent
-from charter.policy import AnomalyRule, CallLimiter, Charter, Decision, Label, Phase
+from charter.policy import AnomalyRule, CallLimiter, Charter, Decision, Label, Phase, decide_call
+from charter.policy._decision import VERDICT_RANK
 from charter.policy._redact import Match, find_in_args
 from charter.policy._scope import TaskScope
 from charter.runtime._anomaly import AnomalyWatch
@@ -103,6 +104,9 @@ class CallState:
     """The checked approval presented for this call, if it is the approved call."""
     scope: TaskScope | None = None
     """The run's task scope (journaled as ``run.scoped``); None: no task scope."""
+    ancestors: Sequence[Agent] = ()
+    """The agents that delegated the run, nearest first: each one's charter decides the
+    call too (authority only narrows down a chain of delegations)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,6 +167,32 @@ def _masking(
     return Decision("redact", (*decision.rules, *ids), why, decision.policy), masked
 
 
+def _ancestor_decision(above: Agent, call: ProposedCall, controls: ControlState) -> Decision:
+    """What the charter of ``above``, an agent up the delegation chain, says of ``call``
+    (made on its behalf): its rules, its flows, a revocation of the tool for it."""
+    revoked = controls.revocation(call.tool.name, above.name)
+    decision = (
+        decide_call(above.charter, call.tool, call.args, call.labels, agent=above.name)
+        if revoked is None
+        else above.charter.deny(
+            "inventory.revoked", f"tool {call.tool.name!r} has been revoked: {revoked}"
+        )
+    )
+    rules = tuple(f"{above.name}:{rule}" for rule in decision.rules)
+    reason = f"on behalf of {above.name}, whose charter says: {decision.reason}"
+    return Decision(decision.verdict, rules, reason, decision.policy)
+
+
+def narrowed(own: Decision, above: Decision) -> Decision:
+    """``own`` decision on a delegated call, narrowed by the decision of a charter up the
+    chain: the stricter verdict wins, and every rule that matched is reported (the
+    ancestor's prefixed with its agent's name)."""
+    rules = (*own.rules, *(r for r in above.rules if r not in own.rules))
+    if VERDICT_RANK[above.verdict] > VERDICT_RANK[own.verdict]:
+        return Decision(above.verdict, rules, above.reason, own.policy)
+    return Decision(own.verdict, rules, own.reason, own.policy)
+
+
 def decide(call: ProposedCall, state: CallState) -> Verdict:
     """The whole decision on ``call`` in ``state`` (see the module docstring)."""
     agent, tool, args = state.agent, call.tool, call.args
@@ -178,6 +208,8 @@ def decide(call: ProposedCall, state: CallState) -> Verdict:
         limiter=state.limiter,
         phase=phase,
     )
+    for above in state.ancestors:
+        decision = narrowed(decision, _ancestor_decision(above, call, controls))
     if state.scope is not None:
         decision = state.scope.govern(tool, args, decision)
     decision, masked = _masking(call, decision, charter)

@@ -41,6 +41,7 @@ from charter.runtime._ledger import (
     RESOLVED,
     retried_payload,
 )
+from charter.runtime._lineage import delegation_chain, relabelled, strictest_approvals
 from charter.runtime._outbox import Outbox, notification
 from charter.runtime._redaction import Redactions, mask_call, mask_output
 from charter.runtime._run import Step
@@ -204,18 +205,26 @@ class Governor:
 
     @staticmethod
     def paused(session: Session, controls: ControlState) -> bool:
-        """Stop the run if an operator cancelled it or paused its agent."""
-        agent, run = session.agent, session.run
-        cancelled = controls.cancel_reason(run.run_id)
-        if cancelled is not None:
-            session.record("run.cancelled", {"reason": cancelled})
-            run.status, run.error = "stopped", cancelled
-            return True
-        reason = controls.pause_reason(agent.name)
-        if reason is not None:
-            session.record("run.paused", {"agent": agent.name, "reason": reason})
-            run.status, run.error = "stopped", f"agent {agent.name!r} paused: {reason}"
-        return reason is not None
+        """Stop the run if an operator cancelled it or paused its agent, or cancelled or
+        paused a run or an agent that delegated it (controls cascade down the chain)."""
+        run = session.run
+        for above in (session, *session.ancestors()):
+            cancelled = controls.cancel_reason(above.run.run_id)
+            if cancelled is not None:
+                if above is not session:
+                    cancelled = (
+                        f"run {above.run.run_id} that delegated it was cancelled: {cancelled}"
+                    )
+                session.record("run.cancelled", {"reason": cancelled})
+                run.status, run.error = "stopped", cancelled
+                return True
+            agent = above.agent
+            reason = controls.pause_reason(agent.name)
+            if reason is not None:
+                session.record("run.paused", {"agent": agent.name, "reason": reason})
+                run.status, run.error = "stopped", f"agent {agent.name!r} paused: {reason}"
+                return True
+        return False
 
     def observed(
         self, session: Session, step: Step, call: ToolCall, observation: Observation
@@ -252,7 +261,7 @@ class Governor:
             tool=tool,
             args=args,
             decision=decision,
-            terms=agent.charter.approvals,
+            terms=strictest_approvals(session),
             requested_by=session.actor,
             now=self.approvals.clock(),
             labels=labels or {},
@@ -262,6 +271,8 @@ class Governor:
         payload = request.to_payload()
         if sources is not None:
             payload["sources"] = {name: list(steps) for name, steps in sources.items()}
+        if session.parent is not None:  # the agents that led to it, the first one first
+            payload["chain"] = delegation_chain(session)
         session.record("approval.requested", payload)
         run.status, run.waiting_for = "waiting", request.request_id
 
@@ -404,6 +415,7 @@ class Governor:
                 session.fired,
                 receipt,
                 session.scope,
+                tuple(above.agent for above in session.ancestors()),
             ),
         )
         decision, phase = verdict.decision, verdict.phase
@@ -528,7 +540,11 @@ class Governor:
         if observation.status in ("ok", "error"):  # the tool's own output reached the model
             session.rendered = (observation, observation.render())
             session.labels.observe(
-                found, session.rendered[1], step.index, args=args, sources=sources
+                relabelled(found, effect),
+                session.rendered[1],
+                step.index,
+                args=args,
+                sources=sources,
             )
         if writes and observation.status == "ok":
             session.completed.add(identity)

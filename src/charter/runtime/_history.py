@@ -29,7 +29,7 @@ from charter.runtime._ledger import (
     RESOLVED,
     EffectLedger,
 )
-from charter.runtime._provenance import RunLabels
+from charter.runtime._lineage import relabelled, run_budgets, run_labels
 from charter.runtime._run import Run, Step
 from charter.runtime._session import Session
 from charter.tools import ToolArgumentsError
@@ -157,13 +157,13 @@ def rebuild(agent: Agent, records: list[Record], actor: str) -> Session:
     started = records[0]
     goal = str(started.payload["goal"])
     run = Run(run_id=started.run_id, agent=agent.name, goal=goal)
-    meter = BudgetMeter(agent.charter.budgets)
+    meter = BudgetMeter(run_budgets(started.payload, agent.charter.budgets))
     session = Session(
         agent,
         run,
         RunContext(goal, agent.instructions, agent.tools(), run_id=run.run_id),
         meter,
-        RunLabels(goal),
+        run_labels(started.payload),
         actor or str(started.payload.get("actor", "")),
         scope=run_scope(agent, records),
     )
@@ -204,6 +204,11 @@ def rebuild(agent: Agent, records: list[Record], actor: str) -> Session:
                 tool = agent.inventory.find(str(p["tool"]))
                 if tool is not None:
                     meter.cost_usd += tool.contract.cost_usd
+                spent: dict[str, Any] = p.get("delegated") or {}  # a sub-agent's spending
+                if spent:
+                    meter.delegated_steps += int(spent.get("steps", 0))
+                    meter.delegated_tokens += int(spent.get("tokens", 0))
+                    meter.delegated_cost_usd += float(spent.get("cost_usd", 0.0))
             case "step.observed":
                 _replay_observation(session, steps[int(p["step"])], p, effects)
             case "run.waiting":
@@ -243,6 +248,8 @@ def _replay_observation(
         args = tool.validate_args(call.args).model_dump(mode="json")
     except ToolArgumentsError:
         return
-    session.labels.observe(tool, str(payload["text"]), step.index, args=args, sources=step.sources)
+    session.labels.observe(
+        relabelled(tool, effect), str(payload["text"]), step.index, args=args, sources=step.sources
+    )
     if status == "ok" and tool.contract.side_effect != "read":
         session.completed.add(canonical_json([tool.name, args]))

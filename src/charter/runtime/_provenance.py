@@ -87,14 +87,18 @@ def goal_numbers(goal: str) -> set[str]:
 class RunLabels:
     """What a run's reasoner has seen: labels, and the values trusted sources vouch for."""
 
-    def __init__(self, goal: str) -> None:
-        self.context: Label = GOAL_LABEL
+    def __init__(self, goal: str, label: Label = GOAL_LABEL, *, vouching: str = "") -> None:
+        """``label``: the goal's (a sub-agent's task carries its parent's argument's
+        label); an untrusted goal vouches for nothing, and ``vouching`` (the root run's
+        goal, whoever started it being trusted) vouches in its stead."""
+        self.context: Label = label
         """Join of everything seen so far."""
-        self._texts: list[str] = [goal]
+        trusted = goal if label.trust == "trusted" else vouching
+        self._texts: list[str] = [trusted] if trusted else []
         """Trusted text, for strings it holds as whole words."""
         self._values: set[str] = set()
         """Canonical values trusted fields held whole."""
-        self._numbers = goal_numbers(goal)
+        self._numbers = goal_numbers(trusted)
         self._steps: dict[int, Label] = {}
         self._step_values: dict[int, set[str]] = {}
         """Step → canonical values its trusted fields held whole (when they vouch)."""

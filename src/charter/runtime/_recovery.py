@@ -3,13 +3,16 @@ approval was decided, cancel one, fork one at a step. Each claims the run's leas
 
 from __future__ import annotations
 
+import contextlib
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from charter.agent import Agent
+from charter.agent import Agent, load_agent
 from charter.errors import (
     RunOwnedError,
     RunStateError,
 )
+from charter.journal import Record
 from charter.journal._lease import Lease
 from charter.journal._outcome import OutcomeTally
 from charter.journal._store import Entry
@@ -20,6 +23,7 @@ from charter.reasoners._base import (
 )
 from charter.runtime._approvals import closing_entry
 from charter.runtime._controls import CONTROL_RUN
+from charter.runtime._delegation import continue_delegation
 from charter.runtime._history import (
     check_driven_here,
     check_owner,
@@ -40,6 +44,7 @@ from charter.runtime._ledger import (
     target_of,
     writes_from,
 )
+from charter.runtime._lineage import DELEGATED_BY, children, waiting_child
 from charter.runtime._outbox import notification
 from charter.runtime._provenance import RunLabels
 from charter.runtime._run import Run
@@ -52,7 +57,9 @@ if TYPE_CHECKING:
     from charter.runtime._runner import Runner
 
 
-def recover(runner: Runner, agent: Agent, run_id: str, *, actor: str = "") -> Run:
+def recover(
+    runner: Runner, agent: Agent, run_id: str, *, actor: str = "", parent: Session | None = None
+) -> Run:
     """Continue a run whose process stopped mid-way (a crash, a kill), from the journal.
 
     Steps journaled as done are not repeated. A write journaled as decided but with no
@@ -66,13 +73,19 @@ def recover(runner: Runner, agent: Agent, run_id: str, *, actor: str = "") -> Ru
     refused; once the lease expired (or its holder, a process of this host, is gone)
     the claim succeeds, and the former owner, should it wake, is fenced out.
 
+    A sub-agent's run is continued under its parent (``parent``, its session); asked
+    for on its own, its root run is recovered instead, which continues it.
+
     Raises:
         RunNotFoundError: no such run.
         RunOwnedError: another live process drives the run.
         RunStateError: the run finished, waits for an approval, or belongs to another
             agent.
     """
-    history(runner.journal, run_id)  # no such run: say so before claiming anything
+    first = history(runner.journal, run_id)  # no such run: say so before claiming anything
+    if parent is None and DELEGATED_BY in first[0].payload:
+        root, root_agent = _root_of(runner, first[0])
+        return recover(runner, root_agent, root, actor=actor)
     with runner.claim_run(run_id, actor).held() as lease:
         records = history(runner.journal, run_id)  # read under the lease: final
         check_owner(records, agent)
@@ -82,9 +95,9 @@ def recover(runner: Runner, agent: Agent, run_id: str, *, actor: str = "") -> Ru
             what = "finished" if state == "finished" else "waiting for an approval"
             raise RunStateError(f"run {run_id} is {what}; nothing to recover")
         session = rebuild(agent, records, actor)
-        session.lease = lease
+        session.lease, session.parent = lease, parent
         runner.governor.journaled_policies.add(str(records[0].payload["charter"]["policy"]))
-        session.record("run.recovered", {"actor": actor})
+        session.record("run.recovered", {"actor": actor} | _lineage_of(records))
         runner.governor.record_policy(session)
         runner.governor.flush(session)
         doubt = interrupted_write(records)
@@ -98,8 +111,32 @@ def recover(runner: Runner, agent: Agent, run_id: str, *, actor: str = "") -> Ru
         return runner.drive(session, None)
 
 
+def _lineage_of(records: list[Record]) -> dict[str, Any]:
+    """For a sub-agent's run, the parent and root a segment of it names (its trace is its
+    root run's, in whichever process continues it); nothing for a run of its own."""
+    origin: dict[str, Any] = records[0].payload.get(DELEGATED_BY) or {}
+    return {DELEGATED_BY: {"run": origin["run"], "root": origin["root"]}} if origin else {}
+
+
+def _root_of(runner: Runner, started: Record) -> tuple[str, Agent]:
+    """The root run of the delegated run ``started`` begins, and its agent (from the
+    file the root run started from)."""
+    root = str(started.payload[DELEGATED_BY]["root"])
+    source = history(runner.journal, root)[0].payload.get("source")
+    if not source or not Path(str(source)).exists():
+        raise RunStateError(
+            f"run {started.run_id} was delegated by run {root}, which continues it; "
+            f"the agent file of run {root} is unknown here: resume or recover run {root} "
+            "with its agent"
+        )
+    return root, load_agent(str(source))
+
+
 def _settle_interrupted(runner: Runner, session: Session, step_index: int, tool_name: str) -> None:
     """Retry an interrupted write under its idempotency key, or leave it to a human."""
+    if tool_name in session.agent.delegates:  # continue the child its key started, if any
+        continue_delegation(runner, session, recovered=True)
+        return
     step = next(s for s in session.run.steps if s.index == step_index)
     call = step.action
     assert isinstance(call, ToolCall)
@@ -152,7 +189,9 @@ def _settle_interrupted(runner: Runner, session: Session, step_index: int, tool_
     session.run.status, session.run.error = "stopped", f"in doubt: {why}"
 
 
-def resume(runner: Runner, agent: Agent, run_id: str, *, actor: str = "") -> Run:
+def resume(
+    runner: Runner, agent: Agent, run_id: str, *, actor: str = "", parent: Session | None = None
+) -> Run:
     """Continue a ``waiting`` run from the journal once its approval request is
     decided or expired.
 
@@ -166,7 +205,10 @@ def resume(runner: Runner, agent: Agent, run_id: str, *, actor: str = "") -> Run
         RunStateError: the run is not waiting, its request is still undecided, it
             belongs to another agent, or another process resumed it first.
     """
-    history(runner.journal, run_id)  # no such run: say so before claiming anything
+    first = history(runner.journal, run_id)  # no such run: say so before claiming anything
+    if parent is None and DELEGATED_BY in first[0].payload:
+        root, root_agent = _root_of(runner, first[0])
+        return resume(runner, root_agent, root, actor=actor)
     with runner.claim_run(run_id, actor).held() as lease:
         records = history(runner.journal, run_id)
         check_owner(records, agent)
@@ -188,9 +230,11 @@ def resume(runner: Runner, agent: Agent, run_id: str, *, actor: str = "") -> Run
                 f"`charter approvals approve {request_id}` or `deny` it first"
             )
         session = rebuild(agent, records, actor)
-        session.lease = lease
+        session.lease, session.parent = lease, parent
         runner.governor.journaled_policies.add(str(started["charter"]["policy"]))
-        session.record("run.resumed", {"request_id": request_id, "actor": actor})
+        session.record(
+            "run.resumed", {"request_id": request_id, "actor": actor} | _lineage_of(records)
+        )
         runner.governor.record_policy(session)
         runner.governor.flush(session)
         resumed = [
@@ -219,10 +263,14 @@ def cancel(runner: Runner, run_id: str, *, actor: str, reason: str) -> str:
         lease: Lease | None = runner.claim_run(run_id, actor)
     except RunOwnedError:
         lease = None  # its live owner stops at its next step, seeing the control
-    if lease is None:
+    if lease is None:  # its live children stop at their next step too
         return _cancel(runner, run_id, None, actor=actor, reason=reason)
     with lease.held():
-        return _cancel(runner, run_id, lease, actor=actor, reason=reason)
+        state = _cancel(runner, run_id, lease, actor=actor, reason=reason)
+    for child in children(history(runner.journal, run_id)):  # they end with it
+        with contextlib.suppress(RunStateError):
+            cancel(runner, child, actor=actor, reason=f"run {run_id} was cancelled: {reason}")
+    return state
 
 
 def _cancel(runner: Runner, run_id: str, lease: Lease | None, *, actor: str, reason: str) -> str:
@@ -253,7 +301,8 @@ def _cancel(runner: Runner, run_id: str, lease: Lease | None, *, actor: str, rea
             (run_id, "run.finished", finished),
         ]
         waiting = waiting_record(records)
-        if waiting is not None:  # the request leaves every inbox with the run
+        if waiting is not None and not waiting_child(records, waiting.payload["request_id"]):
+            # the request leaves every inbox with the run (a child's, with the child)
             request_id = str(waiting.payload["request_id"])
             entries.append(closing_entry(run_id, request_id, f"run {why}"))
     fence = None if lease is None else lease.fence(release=True)
@@ -292,6 +341,12 @@ def fork(
             ``at`` on and ``reexecute_writes`` is not set.
     """
     parent = history(runner.journal, run_id)
+    delegated = parent[0].payload.get(DELEGATED_BY)
+    if delegated:  # alone, it would lose the charters above it
+        raise RunStateError(
+            f"run {run_id} is a sub-agent's run, delegated by run {delegated['run']}: "
+            f"fork run {delegated['root']} instead"
+        )
     kept = [r for r in parent[1:] if kept_by_fork(r, at)]
     last = max((int(r.payload["step"]) for r in parent if r.kind == "step.proposed"), default=0)
     if not 1 <= at <= last:

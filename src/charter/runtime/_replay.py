@@ -13,11 +13,13 @@ have said?" before a charter change is rolled out. Differences are flagged step 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
-from charter.agent import Agent
+from charter.agent import Agent, load_agent
 from charter.journal import Journal, Record
 from charter.policy import Decision, Label
 from charter.policy._scope import TaskScope
@@ -26,6 +28,7 @@ from charter.runtime._controls import CONTROL_KINDS, fold_controls
 from charter.runtime._decide import CallState, ProposedCall, decide
 from charter.runtime._history import history, run_scope
 from charter.runtime._ledger import EffectLedger
+from charter.runtime._lineage import DELEGATED_BY, relabelled, run_labels
 from charter.runtime._provenance import RunLabels
 from charter.tools import ToolArgumentsError
 
@@ -49,16 +52,24 @@ class ReplayedStep:
         return self.then["verdict"] != self.now.verdict
 
 
-def replay(journal: Journal, agent: Agent, run_id: str) -> list[ReplayedStep]:
-    """Every step of ``run_id`` with its journaled decision and today's, in order."""
+def replay(
+    journal: Journal, agent: Agent, run_id: str, *, ancestors: Sequence[Agent] | None = None
+) -> list[ReplayedStep]:
+    """Every step of ``run_id`` with its journaled decision and today's, in order.
+
+    A sub-agent's run is decided under the charters above it too: ``ancestors``, the
+    agents that delegated it, nearest first (default: loaded from the files its parent
+    runs started from, those still there).
+    """
     records = history(journal, run_id)
     controls = list(journal.records_of_kinds(CONTROL_KINDS))
-    labels = RunLabels(str(records[0].payload["goal"]))
+    labels = run_labels(records[0].payload)
     scope = run_scope(agent, records)
+    above = tuple(ancestors if ancestors is not None else _ancestors(journal, records[0]))
     actions: dict[int, dict[str, Any]] = {}
     then: dict[int, dict[str, Any]] = {}
     now: dict[int, Decision | None] = {}
-    effects: dict[int, str] = {}
+    effects: dict[int, dict[str, Any]] = {}
     for index, record in enumerate(records[1:], start=1):
         p = record.payload
         step = int(p.get("step", 0))
@@ -68,9 +79,10 @@ def replay(journal: Journal, agent: Agent, run_id: str) -> list[ReplayedStep]:
             case "step.decided" if step not in then:  # a resume decides again: keep the first
                 then[step] = p
                 state = _state_at(journal, agent, records, index, controls, scope)
+                state.ancestors = above
                 now[step] = _decide(agent, labels, actions.get(step, {}), p, state)
             case "step.effect":
-                effects[step] = str(p["status"])
+                effects[step] = p
             case "step.observed":
                 _observe(
                     agent, labels, actions.get(step, {}), then.get(step), record, effects.get(step)
@@ -109,6 +121,19 @@ def _state_at(
         {str(r.payload["rule"]) for r in before if r.kind == "anomaly.detected"},
         scope=scope,
     )
+
+
+def _ancestors(journal: Journal, started: Record) -> list[Agent]:
+    """The agents above a delegated run, nearest first, from their runs' agent files."""
+    found: list[Agent] = []
+    origin = started.payload.get(DELEGATED_BY)
+    while origin:
+        parent = history(journal, str(origin["run"]))[0]
+        source = parent.payload.get("source")
+        if source and Path(str(source)).exists():
+            found.append(load_agent(str(source)))
+        origin = parent.payload.get(DELEGATED_BY)
+    return found
 
 
 def _decide(
@@ -154,11 +179,12 @@ def _observe(
     action: dict[str, Any],
     decided: dict[str, Any] | None,
     observed: Record,
-    status: str | None,
+    effect: dict[str, Any] | None,
 ) -> None:
     tool = agent.inventory.find(str(action.get("tool", "")))
-    if tool is None or status not in ("ok", "error"):
+    if tool is None or (effect or {}).get("status") not in ("ok", "error"):
         return
+    tool = relabelled(tool, effect or {})  # a delegation's result: what its child read
     try:
         args = tool.validate_args(dict(action["args"])).model_dump(mode="json")
     except ToolArgumentsError:

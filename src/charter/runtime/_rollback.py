@@ -26,6 +26,7 @@ from charter.journal import Journal, Record
 from charter.journal._outcome import Outcome, OutcomeTally
 from charter.runtime._approvals import closing_entry
 from charter.runtime._history import check_owner, run_state, waiting_record
+from charter.runtime._lineage import waiting_child
 from charter.tools import ToolArgumentsError
 
 RollbackOutcome = Literal["compensated", "irreversible", "in_doubt", "failed"]
@@ -146,16 +147,31 @@ def rollback(
                 "cost_usd": 0.0,
             },
         )
-        waiting = waiting_record(records)
-        if waiting is not None:  # its request leaves every inbox with it
-            request_id = str(waiting.payload["request_id"])
-            append(*closing_entry(run_id, request_id, f"run rolled back by {actor}")[1:])
+    waiting = waiting_record(records) if state == "waiting" else None
+    below = waiting and waiting_child(records, str(waiting.payload["request_id"]))
+    if waiting is not None and not below:  # its request leaves every inbox with it
+        request_id = str(waiting.payload["request_id"])
+        append(*closing_entry(run_id, request_id, f"run rolled back by {actor}")[1:])
     report = RollbackReport(run_id)
+    if below:  # a child it waits with: its writes are the newest, and it ends with it
+        step, tool_name, child_id = below
+        item = _undo_child(
+            journal, agent.delegates[tool_name].agent, step, tool_name, child_id, actor
+        )
+        report.items.append(item)
+        append(
+            f"rollback.{item.outcome}",
+            {"step": item.step, "tool": item.tool, "detail": item.detail, "actor": actor},
+        )
     for step, tool_name, args, effect in _pending_effects(records):
         known = agent.inventory.find(tool_name)
-        if known is not None and known.contract.side_effect == "read":
+        if tool_name in agent.delegates and "child_run" in effect:
+            child = agent.delegates[tool_name].agent
+            item = _undo_child(journal, child, step, tool_name, str(effect["child_run"]), actor)
+        elif known is not None and known.contract.side_effect == "read":
             continue  # reads changed nothing
-        item = _undo(agent, step, tool_name, args, effect)
+        else:
+            item = _undo(agent, step, tool_name, args, effect)
         report.items.append(item)
         append(
             f"rollback.{item.outcome}",
@@ -172,6 +188,31 @@ def rollback(
     )
     report.outcome = tally.outcome()
     return report
+
+
+def _undo_child(
+    journal: Journal, child: Agent, step: int, tool_name: str, child_id: str, actor: str
+) -> RollbackItem:
+    """Roll back the run a delegation started (its own writes, newest first, and its
+    children's), as one item of its parent's rollback."""
+    try:
+        report = rollback(journal, child, child_id, actor=actor)
+    except RunStateError as exc:
+        if "already rolled back" not in str(exc):
+            return RollbackItem(step, tool_name, "failed", f"sub-agent run {child_id}: {exc}")
+        return RollbackItem(step, tool_name, "compensated", f"sub-agent run {child_id}: {exc}")
+    counts = Counter(item.outcome for item in report.items)
+    detail = f"sub-agent run {child_id}: " + (
+        ", ".join(f"{n} {outcome}" for outcome, n in sorted(counts.items())) or "nothing to undo"
+    )
+    if report.complete:
+        return RollbackItem(step, tool_name, "compensated", detail)
+    worst: RollbackOutcome = next(
+        o
+        for o in ("in_doubt", "failed", "irreversible")
+        if counts[o]  # type: ignore[misc]
+    )
+    return RollbackItem(step, tool_name, worst, detail)
 
 
 def _undo(

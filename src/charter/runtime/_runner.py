@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 from charter.agent import Agent
 from charter.errors import (
@@ -32,6 +33,7 @@ from charter.runtime import _recovery
 from charter.runtime._anomaly import AnomalyWatch, JournalRateLimiter
 from charter.runtime._approvals import ApprovalRequest, Approvals, Clock
 from charter.runtime._controls import Controls, ControlState
+from charter.runtime._delegation import continue_delegation, delegate, end_waiting_child
 from charter.runtime._governor import Governed, Governor
 from charter.runtime._history import (
     check_owner,
@@ -153,18 +155,27 @@ class Runner:
             RunLabels(goal),
             actor,
         )
-        if run_id is None:  # a new id: its lease is created with its run.started
+        return self.start(session, claim=run_id is not None)
+
+    def start(self, session: Session, *, claim: bool, started: dict[str, Any] | None = None) -> Run:
+        """Journal the start of ``session``'s run (its ``run.started`` with ``started``
+        added) and drive it; ``claim``: its id was allocated before (a queue's, a
+        delegation's), so its lease is claimed and a run already started is refused."""
+        run, agent, actor = session.run, session.agent, session.actor
+        if not claim:  # a new id: its lease is created with its run.started
             new = Lease.new(
                 self.journal.engine, run.run_id, owner=self.owner, actor=actor, ttl=self.lease_ttl
             )
         else:  # a given id (a queue's): a worker that died may hold it
             new = self.claim_run(run.run_id, actor)
         with new.held() as lease:
-            if run_id is not None and next(iter(self.journal.records(run_id)), None):
-                raise RunStateError(f"run {run_id} already started; recover or resume it")
+            if claim and next(iter(self.journal.records(run.run_id)), None):
+                raise RunStateError(f"run {run.run_id} already started; recover or resume it")
             session.lease = lease
             manifest = agent.manifest(session.version_id)
-            session.record("run.started", manifest | {"goal": goal, "actor": actor})
+            session.record(
+                "run.started", manifest | {"goal": run.goal, "actor": actor} | (started or {})
+            )
             self.governor.scope_run(session)  # fixed from the goal before any reading
             self.governor.record_policy(session)
             self.governor.flush(session)
@@ -297,6 +308,12 @@ class Runner:
         if request.tool.startswith("budget."):
             self.governor.finish_budget_request(session, request)
             return
+        if request.run_id != session.run.run_id:  # a sub-agent's: its delegation goes on
+            if self.governor.paused(session, self.controls.state()):
+                end_waiting_child(self, session, request.request_id)
+            else:
+                continue_delegation(self, session)
+            return
         step = session.run.steps[-1]
         call = step.action
         assert isinstance(call, ToolCall)
@@ -321,6 +338,12 @@ class Runner:
         if not isinstance(governed, Governed):
             return governed
         found = governed.call.tool
+        if found.name in session.agent.delegates:  # a sub-agent's run, under this one
+            delegated = delegate(self, session, step, found, governed.key)
+            if delegated is None:
+                return None  # it waits for an approval, and this run with it
+            observation, effect = delegated
+            return self.governor.record_effect(session, step, governed, observation, effect)
         late = None
         if governed.call.writes:
             late = late_result_recorder(

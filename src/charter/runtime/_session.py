@@ -65,11 +65,22 @@ class Session:
     """The evidence of the run's outcome, from every record it journaled."""
     scope: TaskScope | None = None
     """What the run may do, fixed from its goal when it started (``run.scoped``)."""
+    parent: Session | None = None
+    """The run that delegated this one to its agent (a sub-agent's run), if any."""
     version_id: str = field(init=False)
     """The agent's exact version, which rollout phases belong to."""
 
     def __post_init__(self) -> None:
         self.version_id = self.agent.version_id
+
+    def ancestors(self) -> list[Session]:
+        """The runs that delegated this one, nearest first (empty for a run of its own)."""
+        found: list[Session] = []
+        above = self.parent
+        while above is not None:
+            found.append(above)
+            above = above.parent
+        return found
 
     def record(self, kind: str, payload: dict[str, Any]) -> None:
         self.pending.append((self.run.run_id, kind, payload))

@@ -30,6 +30,7 @@ from charter.views import _evals as eval_queries
 from charter.views import _runs as queries
 from charter.views._approvals import ApprovalCard, age_text, approval_card
 from charter.views._charts import MEASURES, Measure, stacked_bars
+from charter.views._tree import run_tree
 
 router = APIRouter(include_in_schema=False)
 
@@ -127,6 +128,7 @@ def _run_context(request: Request, run_id: str) -> dict[str, Any] | None:
         "summary": detail.summary,
         "after": after,
         "finished": detail.summary.status in FINISHED,
+        "tree": run_tree(journal, run_id),
     }
 
 

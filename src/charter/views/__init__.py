@@ -7,6 +7,7 @@ views, views import the journal (and, lazily, the runtime's readers); views neve
 server.
 
 - :mod:`charter.views._runs`: runs, their steps, decisions, approvals and audit status;
+- :mod:`charter.views._tree`: the tree of delegated runs around a run;
 - :mod:`charter.views._costs`: costs, agents, tools and the metrics exposition;
 - :mod:`charter.views._evals`: eval results and rollout gates per agent;
 - :mod:`charter.views._audit`: the journal's verification status, kept incrementally;

@@ -93,6 +93,8 @@ class ApprovalCard(_View):
     """Whether the viewer may approve or deny it now."""
     why_not: str | None = None
     """Why the viewer may not (their role, the approvers, self-approval, its status)."""
+    chain: list[str] = []
+    """The agents that led to a sub-agent's call, the first one first."""
 
 
 def approval_card(
@@ -149,6 +151,7 @@ def approval_card(
         run_url=f"/runs/{quote(r.run_id, safe='')}#step-{r.step}",
         may_decide=why_not is None,
         why_not=why_not,
+        chain=list(r.chain),
     )
 
 

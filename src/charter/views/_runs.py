@@ -131,6 +131,10 @@ class RunSummary(_View):
     forked_from: str | None = None
     """The run it was forked from."""
     forked_at: int | None = None
+    delegated_by: str | None = None
+    """The run that delegated this one to its agent (a sub-agent's run), if any."""
+    delegated_at: int | None = None
+    """The step of that run that delegated it."""
     """The parent's step it was forked before."""
     rolled_back: bool
     seq: int
@@ -452,6 +456,7 @@ def _summary(
 ) -> RunSummary:
     p = started.payload
     origin: dict[str, Any] = p.get("forked_from") or {}
+    delegated: dict[str, Any] = p.get("delegated_by") or {}
     ordered = sorted(payloads, key=lambda r: r.seq)
     finish = next(((r.ts, r.payload) for r in ordered[::-1] if r.kind == "run.finished"), None)
     waiting = next((r.payload for r in ordered[::-1] if r.kind == "run.waiting"), None)
@@ -492,6 +497,8 @@ def _summary(
         finished_at=finish[0] if finish else None,
         forked_from=str(origin["run"]) if origin else None,
         forked_at=int(origin["step"]) if origin else None,
+        delegated_by=str(delegated["run"]) if delegated else None,
+        delegated_at=int(delegated["step"]) if delegated else None,
         rolled_back="rollback.finished" in counts,
         seq=started.seq,
     )
