@@ -282,7 +282,7 @@ def continue_delegation(runner: Runner, session: Session, *, recovered: bool = F
     if recovered:
         effect["recovered"] = True
     allowed = Decision("allow", (), "decided when the step was proposed", "")
-    governed = Governed(proposed, Verdict(allowed, "autonomous"), validated, key)
+    governed = Governed(proposed, Verdict(allowed, "autonomous"), validated, key, args)
     observation = runner.governor.record_effect(session, step, governed, observation, effect)
     runner.governor.observed(session, step, call, observation)
 
