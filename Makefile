@@ -63,6 +63,10 @@ bench: bench-env
 	$(BENCH_PY) benchmarks/api_load.py
 	$(BENCH_PY) benchmarks/mcp_overhead.py
 	$(BENCH_PY) benchmarks/frameworks.py
+	$(BENCH_PY) benchmarks/integration_langgraph.py
+	$(BENCH_PY) benchmarks/integration_openai_agents.py
+	$(BENCH_PY) benchmarks/integration_pydantic_ai.py
+	$(BENCH_PY) benchmarks/integration_adk.py
 
 clean:
 	rm -rf $(VENV) .venv-bench .charter .pytest_cache build src/*.egg-info
