@@ -474,6 +474,11 @@ def _not_run(verdict: CallVerdict) -> types.CallToolResult:
     if verdict.verdict == "invalid":
         why = str(observation.content) if observation is not None else verdict.reason
         return _error(why, meta)
+    if verdict.verdict != "deny" and observation is not None:  # an answered ask, refused
+        return _error(
+            f"charter did not run {verdict.tool!r}: {observation.content}",
+            meta | {"rules": list(verdict.rules)},
+        )
     rules = f" (rules {', '.join(verdict.rules)})" if verdict.rules else ""
     return _error(
         f"charter {'denied' if verdict.verdict == 'deny' else verdict.verdict} "
