@@ -41,7 +41,9 @@ async def session(
 
 
 @asynccontextmanager
-async def http_session(url: str, token: str) -> AsyncGenerator[Client]:
+async def http_session(
+    url: str, token: str, *, elicit: Elicit | None = None
+) -> AsyncGenerator[Client]:
     """A client session over streamable HTTP sending ``Authorization: Bearer <token>``."""
     import httpx2
 
@@ -53,7 +55,7 @@ async def http_session(url: str, token: str) -> AsyncGenerator[Client]:
         ):
             yield streams
 
-    async with Client(transport(), cache=None) as client:
+    async with Client(transport(), elicitation_callback=elicit, cache=None) as client:
         yield client
 
 
