@@ -287,6 +287,35 @@ def test_the_same_call_again_continues_once_the_inbox_decided(
     verified()
 
 
+def test_a_denial_in_the_inbox_refuses_the_held_call_and_the_session_goes_on(
+    write_agent: Any, outbox: Path
+) -> None:
+    agent_file = locked(write_agent)
+    args = {"to": "attacker@evil.example", "body": "no"}
+
+    async def client() -> list[types.CallToolResult]:
+        async with session(gateway(agent_file, "--as", "alice", "--ask-timeout", "0")) as mcp:
+            await mcp.call_tool("fetch_page", {"url": "https://shop.example"})
+            held = await mcp.call_tool("send_email", args)
+            request_id = str((held.meta or {})["io.charter/request_id"])
+            done = await anyio.to_thread.run_sync(
+                lambda: cli("approvals", "deny", request_id, "--as", "bob", "--reason", "phish")
+            )
+            assert done.returncode == 0, done.stdout + done.stderr
+            refused = await mcp.call_tool("send_email", args)
+            after = await mcp.call_tool("lookup_customer", {"customer_id": 2})
+            return [held, refused, after]
+
+    held, refused, after = anyio.run(client)
+    assert held.is_error and refused.is_error
+    assert "phish" in text(refused)
+    assert not after.is_error, text(after)
+    assert not outbox.exists()
+    (denial,) = payloads("approval.denied", run_of(after))
+    assert denial["approver"] == "bob"
+    verified()
+
+
 def test_elicitation_answers_an_ask_when_the_charter_lets_the_session_approve(
     write_agent: Any, outbox: Path
 ) -> None:

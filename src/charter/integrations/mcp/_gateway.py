@@ -269,25 +269,32 @@ class Gateway:
         session = self.session(ctx)
         async with session.lock:
             try:
-                verdict = await anyio.to_thread.run_sync(self._govern, session, name, args)
+                # Governing and acting share one worker thread: a thread hop costs more
+                # than the governed call itself on a busy machine.
+                verdict = await anyio.to_thread.run_sync(self._govern_act, session, name, args)
                 if isinstance(verdict, types.CallToolResult):
                     return verdict
-                if verdict.verdict == "ask" and not verdict.runs:
-                    answered = await self.ask(ctx, session, verdict)
-                    if isinstance(answered, types.CallToolResult):
-                        return answered
-                    verdict = answered
-                return await anyio.to_thread.run_sync(self._act, session, verdict)
+                answered = await self.ask(ctx, session, verdict)
+                if isinstance(answered, types.CallToolResult):
+                    return answered
+                return await anyio.to_thread.run_sync(self._act, session, answered)
             except CharterError as exc:
                 return _error(f"charter could not govern {name!r}: {exc}")
 
-    def _govern(
+    def _govern_act(
         self, session: GatewaySession, name: str, args: dict[str, Any]
     ) -> CallVerdict | types.CallToolResult:
+        """The call's result, or its verdict when the charter asks (to be answered)."""
         run = self._open(session)
         if run.run.status == "waiting":
-            return self._while_waiting(run, name, args)
-        return run.govern(name, args)
+            verdict = self._while_waiting(run, name, args)
+        else:
+            verdict = run.govern(name, args)
+        if isinstance(verdict, types.CallToolResult):
+            return verdict
+        if verdict.approval is not None and not verdict.runs:  # a new request: answer it
+            return verdict
+        return self._act(session, verdict)
 
     def _while_waiting(
         self, run: GovernedRun, name: str, args: dict[str, Any]
@@ -301,7 +308,7 @@ class Gateway:
         same = _same_call(self.agent, request.tool, request.args, name, args)
         if same:
             if state.status == "pending":
-                return _asking(run, request)
+                return self._hold(run, request_id)
             return run.approved_call()
         if state.status == "pending":
             return _error(
@@ -359,7 +366,7 @@ class Gateway:
             answered = await self._elicit(ctx, session, verdict)
             if answered is not None:
                 return answered
-        return await anyio.to_thread.run_sync(self._hold, session, request.request_id)
+        return await anyio.to_thread.run_sync(self._hold, self._open(session), request.request_id)
 
     def _may_elicit(
         self, ctx: ServerRequestContext[Any, Any], session: GatewaySession, verdict: CallVerdict
@@ -417,8 +424,7 @@ class Gateway:
 
         return await anyio.to_thread.run_sync(decide)
 
-    def _hold(self, session: GatewaySession, request_id: str) -> CallVerdict | types.CallToolResult:
-        run = self._open(session)
+    def _hold(self, run: GovernedRun, request_id: str) -> CallVerdict | types.CallToolResult:
         try:
             return run.wait_for_approval(self.ask_timeout, poll=self.poll)
         except RunStateError:
