@@ -1,0 +1,62 @@
+"""What the gateway offers in ``tools/list``: only tools the charter can allow, at the moment
+of listing (charter tools here: the gateway serves any agent's tools, not only MCP ones)."""
+
+from __future__ import annotations
+
+from charter.agent import Agent
+from charter.integrations.mcp._gateway import Gateway
+from charter.journal import Journal
+from charter.policy import Charter
+from charter.runtime._controls import Controls
+from charter.testing import ScriptedReasoner
+from charter.tools import Inventory, tool
+
+
+@tool
+def lookup_order(order_id: int) -> int:
+    """Look up an order."""
+    return order_id
+
+
+@tool(side_effect="write")
+def refund_order(order_id: int) -> int:
+    """Refund an order."""
+    return order_id
+
+
+@tool(side_effect="external")
+def send_email(to: str, body: str) -> str:
+    """Send an email."""
+    return to
+
+
+def gateway(journal: Journal, **charter: object) -> Gateway:
+    agent = Agent(
+        name="ops",
+        instructions="",
+        inventory=Inventory([lookup_order, refund_order, send_email]),
+        reasoner=ScriptedReasoner([]),
+        charter=Charter(name="c", **charter),  # type: ignore[arg-type]
+    )
+    return Gateway(journal, agent)
+
+
+def test_always_denied_tools_are_not_listed() -> None:
+    journal = Journal("sqlite://")
+    served = gateway(journal, tools={"allow": ["*"], "deny": ["send_*"]})
+    listed = {t.name: t for t in served.listing().tools}
+    assert set(listed) == {"lookup_order", "refund_order"}
+    assert listed["lookup_order"].annotations is not None
+    assert listed["lookup_order"].annotations.read_only_hint is True
+    assert listed["refund_order"].input_schema["required"] == ["order_id"]
+
+
+def test_a_revoked_tool_leaves_the_list_at_once_and_returns_when_restored() -> None:
+    journal = Journal("sqlite://")
+    served = gateway(journal)
+    assert "refund_order" in {t.name for t in served.offered()}
+    controls = Controls(journal)
+    controls.revoke("refund_order", actor="ops", reason="incident 7")
+    assert "refund_order" not in {t.name for t in served.offered()}
+    controls.restore("refund_order", actor="ops")
+    assert "refund_order" in {t.name for t in served.offered()}
