@@ -16,7 +16,10 @@ started from ``examples/mcp/tickets_server.py``:
 
 Each sample is ``CALLS`` calls of the read tool ``get_ticket``; samples are interleaved so
 machine noise hits all three alike; the figures to read are the differences of medians:
-gateway - direct (what a client pays), and gateway - proxy (charter's share of it).
+gateway - direct (what a client pays), and gateway - proxy (charter's share of it). The
+same loop also times charter's governed-call pipeline alone, in this process (a declared
+tool, ``GovernedRun.govern`` then ``record``, journal in memory): the part of the gateway's
+time that is charter's own work rather than transport.
 Usage: ``python benchmarks/mcp_gateway.py [--samples 30]``; prints a Markdown table and
 writes ``benchmarks/results/mcp_gateway.json``.
 """
@@ -43,14 +46,15 @@ from mcp import Client, StdioServerParameters
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "mcp"
 CALLS = 20
 
-PROXY = '''
+PROXY = """
 import sys, anyio
 import mcp_types as types
 from mcp import Client, StdioServerParameters
 from mcp.server.lowlevel import Server
 from mcp.server.stdio import stdio_server
 
-upstream = StdioServerParameters(command=sys.executable, args=[sys.argv[1]], env={"TICKETS_FILE": sys.argv[2]})
+tickets = {"TICKETS_FILE": sys.argv[2]}
+upstream = StdioServerParameters(command=sys.executable, args=[sys.argv[1]], env=tickets)
 
 async def main():
     async with Client(upstream, cache=None) as client:
@@ -63,7 +67,7 @@ async def main():
             await server.run(read, write, server.create_initialization_options())
 
 anyio.run(main)
-'''
+"""
 
 
 def agent_file(tmp: Path) -> Path:
@@ -95,6 +99,26 @@ async def sample(client: Client) -> float:
     return (time.perf_counter() - started) / CALLS
 
 
+def pipeline() -> Any:
+    """A function timing ``CALLS`` governed calls of one run, in process (seconds per call)."""
+    from charter import Charter, GovernedRun, Journal, declared_tool
+    from charter.testing import ScriptedReasoner, make_agent
+
+    tool = declared_tool("get_ticket", trust="untrusted")
+    charter = Charter.model_validate({"name": "bench", "budgets": {"max_steps": 10_000_000}})
+    agent = make_agent([tool], ScriptedReasoner([]), charter=charter, name="bench")
+    run = GovernedRun.open(Journal("sqlite://"), agent, "benchmark")
+
+    def timed() -> float:
+        started = time.perf_counter()
+        for _ in range(CALLS):
+            verdict = run.govern("get_ticket", {"ticket_id": 89})
+            run.record(verdict, result={"customer": "lin@example.com", "subject": "order"})
+        return (time.perf_counter() - started) / CALLS
+
+    return timed
+
+
 async def measure(tmp: Path, samples: int) -> dict[str, list[float]]:
     server = tmp / "tickets_server.py"
     tickets = str(tmp / "tickets.json")
@@ -114,6 +138,8 @@ async def measure(tmp: Path, samples: int) -> dict[str, list[float]]:
         ),
     }
     times: dict[str, list[float]] = {name: [] for name in variants}
+    times["charter pipeline, in process"] = []
+    governed = pipeline()
     async with (
         Client(variants["sdk direct"], cache=None) as direct,
         Client(variants["sdk proxy"], cache=None) as proxy,
@@ -123,9 +149,11 @@ async def measure(tmp: Path, samples: int) -> dict[str, list[float]]:
         for _ in range(3):  # warm-up: imports, sessions, the run's first records
             for client in clients.values():
                 await sample(client)
+            governed()
         for _ in range(samples):
             for name, client in clients.items():
                 times[name].append(await sample(client))
+            times["charter pipeline, in process"].append(governed())
     return times
 
 
@@ -142,6 +170,17 @@ def main() -> None:
     rows: list[dict[str, Any]] = []
     for name, samples in times.items():
         median = statistics.median(samples)
+        if name.startswith("charter pipeline"):
+            rows.append(
+                {
+                    "variant": name,
+                    "median_us": round(median * 1e6, 1),
+                    "p90_us": round(statistics.quantiles(samples, n=10)[-1] * 1e6, 1),
+                    "added_vs_direct_us": None,
+                    "added_vs_proxy_us": None,
+                }
+            )
+            continue
         rows.append(
             {
                 "variant": name,
@@ -168,9 +207,10 @@ def main() -> None:
     print("| variant | median µs/call | p90 µs/call | added vs direct µs | added vs proxy µs |")
     print("|---|---:|---:|---:|---:|")
     for row in rows:
+        direct, proxy = row["added_vs_direct_us"], row["added_vs_proxy_us"]
         print(
             f"| {row['variant']} | {row['median_us']} | {row['p90_us']} | "
-            f"{row['added_vs_direct_us']} | {row['added_vs_proxy_us']} |"
+            f"{'' if direct is None else direct} | {'' if proxy is None else proxy} |"
         )
 
 

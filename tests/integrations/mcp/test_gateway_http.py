@@ -205,3 +205,49 @@ def test_an_admin_token_answers_an_ask_through_elicitation_over_http(
     (granted,) = payloads("approval.granted", run_of(sent))
     assert granted["approver"] == "ada" and "elicitation" in granted["reason"]
     assert outbox.read_text() == "attacker@evil.example\ta\n"
+
+
+def rpc(url: str, secret: str, body: dict[str, Any], session_id: str = "") -> httpx2.Response:
+    headers = {
+        "Accept": "application/json, text/event-stream",
+        "Authorization": f"Bearer {secret}",
+        "MCP-Protocol-Version": "2025-11-25",
+    }
+    if session_id:
+        headers["Mcp-Session-Id"] = session_id
+    return httpx2.post(url, json=body, headers=headers, timeout=60)
+
+
+def message(response: httpx2.Response) -> dict[str, Any]:
+    """The JSON-RPC message of a response (JSON, or the first SSE data line)."""
+    import json
+
+    if response.headers.get("content-type", "").startswith("application/json"):
+        return dict(response.json())
+    data = next(line for line in response.text.splitlines() if line.startswith("data: "))
+    return dict(json.loads(data[len("data: ") :]))
+
+
+def test_a_session_refuses_another_tokens_requests(write_agent: Any, serve: Serve) -> None:
+    url = serve(locked(write_agent))
+    alice, mallory = token("alice", "operator"), token("mallory", "operator")
+    init = {
+        "jsonrpc": "2.0",
+        "id": 1,
+        "method": "initialize",
+        "params": {
+            "protocolVersion": "2025-11-25",
+            "capabilities": {},
+            "clientInfo": {"name": "t", "version": "1"},
+        },
+    }
+    opened = rpc(url, alice, init)
+    assert opened.status_code == 200, opened.text
+    session_id = opened.headers["mcp-session-id"]
+    ready = {"jsonrpc": "2.0", "method": "notifications/initialized"}
+    assert rpc(url, alice, ready, session_id).status_code == 202
+    listing = {"jsonrpc": "2.0", "id": 2, "method": "tools/list"}
+    theirs = rpc(url, mallory, listing, session_id)
+    assert theirs.status_code == 404 and "Session not found" in theirs.text
+    mine = message(rpc(url, alice, listing, session_id))
+    assert "send_email" in {t["name"] for t in mine["result"]["tools"]}

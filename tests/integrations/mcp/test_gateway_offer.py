@@ -3,8 +3,10 @@ of listing (charter tools here: the gateway serves any agent's tools, not only M
 
 from __future__ import annotations
 
+import mcp_types as types
+
 from charter.agent import Agent
-from charter.integrations.mcp._gateway import Gateway
+from charter.integrations.mcp._gateway import Caller, Gateway, GatewaySession
 from charter.journal import Journal
 from charter.policy import Charter
 from charter.runtime._controls import Controls
@@ -60,3 +62,22 @@ def test_a_revoked_tool_leaves_the_list_at_once_and_returns_when_restored() -> N
     assert "refund_order" not in {t.name for t in served.offered()}
     controls.restore("refund_order", actor="ops")
     assert "refund_order" in {t.name for t in served.offered()}
+
+
+def test_a_charter_tool_is_called_through_the_gateway_in_the_sessions_run() -> None:
+    journal = Journal("sqlite://")
+    served = gateway(journal, tools={"allow": ["*"], "deny": ["send_*"]})
+    session = GatewaySession(Caller("alice"), "test-client")
+    done = served._govern_act(session, "refund_order", {"order_id": 5})  # pyright: ignore[reportPrivateUsage]
+    assert isinstance(done, types.CallToolResult) and not done.is_error
+    assert done.content[0].text == "5"  # type: ignore[union-attr]
+    denied = served._govern_act(session, "send_email", {"to": "a@b", "body": "x"})  # pyright: ignore[reportPrivateUsage]
+    assert isinstance(denied, types.CallToolResult) and denied.is_error
+    assert session.run is not None
+    run_id = session.run.run_id
+    served.end(session)
+    kinds = [r.kind for r in journal.records(run_id)]
+    assert kinds.count("step.decided") == 2 and kinds[-1] == "run.finished"
+    (started,) = [r.payload for r in journal.records(run_id) if r.kind == "run.started"]
+    assert started["actor"] == "alice"
+    assert journal.verify().ok

