@@ -142,6 +142,28 @@ def test_invalid_arguments_and_unknown_tools_are_tool_errors(
     assert not outbox.exists()
 
 
+def test_a_write_whose_server_dies_mid_call_is_in_doubt_and_the_session_goes_on(
+    write_agent: Any,
+) -> None:
+    agent_file = locked(write_agent, trust="trusted")
+
+    async def client() -> tuple[types.CallToolResult, types.CallToolResult]:
+        async with session(gateway(agent_file)) as mcp:
+            crashed = await mcp.call_tool("crash", {"note": "x"})
+            after = await mcp.call_tool("lookup_customer", {"customer_id": 3})
+            return crashed, after
+
+    crashed, after = anyio.run(client)
+    assert crashed.is_error and "journaled in doubt" in text(crashed)
+    assert "charter runs resolve" in text(crashed)
+    assert not after.is_error, text(after)  # the server was started again
+    run_id = run_of(after)
+    effects = payloads("step.effect", run_id)
+    assert [e["status"] for e in effects] == ["in_doubt", "ok"]
+    assert effects[0]["tool"] == "crash"
+    verified()
+
+
 def test_a_rug_pull_between_sessions_is_refused_and_journaled(
     write_agent: Any, outbox: Path, tmp_path: Path
 ) -> None:

@@ -9,7 +9,8 @@ not are refused: never offered, every call denied (``mcp.unpinned``, ``mcp.chang
 ``charter mcp serve`` is the other direction: it serves an agent's governed tools to MCP
 clients (see :mod:`._gateway`, and :mod:`._gateway_http` for the HTTP transport).
 
-The pieces stand alone for other callers: :class:`Lockfile` and :func:`definition_hash` (what was approved),
+The pieces stand alone for other callers: :class:`Lockfile` and :func:`definition_hash`
+(what was approved),
 :func:`effective_contract` (the fail-closed contract of a server's tool),
 :func:`mcp_tool` (a listed tool as a charter tool, with its refusal if any) and
 :func:`poison_flags` (descriptions that read as orders to a model).

@@ -46,7 +46,7 @@ from charter.journal import Journal, canonical_json
 from charter.reasoners._base import Observation
 from charter.runtime._approvals import Approvals, args_hash
 from charter.runtime._controls import Controls
-from charter.tools import Tool, ToolArgumentsError
+from charter.tools import Tool, ToolArgumentsError, ToolOutcomeUnknownError
 
 GATEWAY_OWNER = "mcp-gateway"
 """The lease owner of every run a gateway session drives (how recovery finds them)."""
@@ -325,11 +325,35 @@ class Gateway:
         found = self.agent.inventory.get(verdict.tool)
         try:
             result = found.invoke(found.validate_args(verdict.args), verdict.idempotency_key)
+        except ToolOutcomeUnknownError as exc:
+            return self._in_doubt(session, run, verdict, exc)
         except Exception as exc:  # the tool's failure is the call's result, journaled
             observation = run.record(verdict, error=f"{type(exc).__name__}: {exc}"[:1000])
         else:
             observation = run.record(verdict, result=result)
         return _result(found, verdict, observation)
+
+    def _in_doubt(
+        self,
+        session: GatewaySession,
+        run: GovernedRun,
+        verdict: CallVerdict,
+        exc: ToolOutcomeUnknownError,
+    ) -> types.CallToolResult:
+        """A write whose answer was lost (the server died or timed out mid-call) may or
+        may not have happened: it is never recorded as failed. The run is let go and taken
+        up again at once, which journals the call in doubt as after a crash (its target
+        blocked by ``effect.in_doubt`` until ``charter runs resolve``)."""
+        run.close()
+        session.run = GovernedRun.resume(
+            self.journal, self.agent, run.run_id, actor=session.caller.name, owner=GATEWAY_OWNER
+        )
+        return _error(
+            f"{verdict.tool!r} may or may not have run ({exc}): journaled in doubt; its "
+            f"target is blocked until someone checks and runs `charter runs resolve "
+            f"{run.run_id}`",
+            {"run_id": run.run_id, "step": verdict.step, "verdict": "in_doubt"},
+        )
 
     # --- ask ---
 
