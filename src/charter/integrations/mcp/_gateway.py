@@ -219,7 +219,10 @@ class Gateway:
             state["charter"] = made
 
         async def ended() -> None:
-            await anyio.to_thread.run_sync(self.end, made)
+            # After the call in flight, if any: a run governs one thing at a time. (The SDK
+            # bounds this wait; a run still busy past it is settled by `mcp recover`.)
+            async with made.lock:
+                await anyio.to_thread.run_sync(self.end, made)
 
         connection.exit_stack.push_async_callback(ended)
         return made
