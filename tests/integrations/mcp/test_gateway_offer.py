@@ -4,8 +4,10 @@ of listing (charter tools here: the gateway serves any agent's tools, not only M
 from __future__ import annotations
 
 import mcp_types as types
+import pytest
 
 from charter.agent import Agent
+from charter.errors import RunStateError
 from charter.integrations.mcp._gateway import Caller, Gateway, GatewaySession
 from charter.journal import Journal
 from charter.policy import Charter
@@ -81,3 +83,20 @@ def test_a_charter_tool_is_called_through_the_gateway_in_the_sessions_run() -> N
     (started,) = [r.payload for r in journal.records(run_id) if r.kind == "run.started"]
     assert started["actor"] == "alice"
     assert journal.verify().ok
+
+
+def test_a_session_past_its_budget_is_refused_every_further_call() -> None:
+    journal = Journal("sqlite://")
+    served = gateway(journal, budgets={"max_steps": 1})
+    session = GatewaySession(Caller("alice"), "test-client")
+    first = served._govern_act(session, "lookup_order", {"order_id": 1})  # pyright: ignore[reportPrivateUsage]
+    over = served._govern_act(session, "lookup_order", {"order_id": 2})  # pyright: ignore[reportPrivateUsage]
+    assert isinstance(first, types.CallToolResult) and not first.is_error
+    assert isinstance(over, types.CallToolResult) and over.is_error
+    assert "budget.max_steps" in over.content[0].text  # type: ignore[union-attr]
+    assert session.run is not None and session.run.run.status == "stopped"
+    with pytest.raises(RunStateError, match="stopped"):
+        served._govern_act(session, "lookup_order", {"order_id": 3})  # pyright: ignore[reportPrivateUsage]
+    served.end(session)  # a stopped run is left as it ended
+    finished = [r.payload for r in journal.records(session.run.run_id) if r.kind == "run.finished"]
+    assert [f["status"] for f in finished] == ["stopped"]
