@@ -238,3 +238,33 @@ def test_compiled_cedar_text_is_sliced_per_tool() -> None:
 
     assert "large-refunds" in charter.compiled.cedar_text("refund_order")
     assert "large-refunds" not in charter.compiled.cedar_text("lookup_order")
+
+
+@pytest.mark.parametrize(
+    ("charter", "denied"),
+    [
+        ({"tools": {"deny": ["send_*"]}}, True),  # the tool list denies it outright
+        ({"tools": {"allow": ["lookup_*"]}}, True),  # nothing could allow it
+        ({"rules": [{"id": "never", "effect": "deny", "tools": ["send_email"]}]}, True),
+        ({}, False),
+        ({"tools": {"allow": []}, "rules": [{"id": "ok", "effect": "allow"}]}, False),
+        (
+            {"rules": [{"id": "not-out", "effect": "deny", "when": 'context.args.to like "*@x"'}]},
+            False,  # a condition: some calls may be allowed
+        ),
+        (
+            {
+                "tools": {"allow": []},
+                "cedar": '@id("raw") permit(principal, action, resource);',
+            },
+            False,  # raw Cedar may allow what the rules do not
+        ),
+    ],
+)
+def test_denies_every_call_only_when_no_call_could_be_allowed(
+    charter: dict[str, Any], denied: bool
+) -> None:
+    compiled = Charter(name="c", **charter).compiled
+    assert compiled.denies_every_call("send_email") is denied
+    if denied:  # and indeed a call is denied
+        assert compiled.decide(send_email, {"to": "a@b", "body": "x"}).verdict == "deny"

@@ -1,9 +1,13 @@
-"""``charter mcp lock|diff|approve``: pin the tool definitions of an agent's MCP servers.
+"""``charter mcp lock|diff|approve|serve|recover``: pin the tool definitions of an agent's
+MCP servers, and serve the agent's tools as a governing MCP gateway.
 
 ``lock`` records every tool not yet pinned; ``diff`` shows what changed since (and what
 looks like instructions aimed at the model); ``approve`` pins the current definitions of
-changed or new tools. Approvals are journaled with their actor. A server that cannot be
-reached, a bad entry or a malformed lockfile is one line on stderr and exit status 2.
+changed or new tools. Approvals are journaled with their actor. ``serve`` exposes the
+agent's governed tools to MCP clients (stdio, or streamable HTTP with API tokens);
+``recover`` settles the runs of gateway sessions whose process stopped. A server that
+cannot be reached, a bad entry or a malformed lockfile is one line on stderr and exit
+status 2.
 """
 
 from __future__ import annotations
@@ -23,7 +27,9 @@ if TYPE_CHECKING:
     from charter.journal import Journal
 
 mcp_app = typer.Typer(
-    help="Pin the tools of MCP servers: lock, diff, approve.", no_args_is_help=True
+    help="Pin the tools of MCP servers (lock, diff, approve); serve an agent's tools as a "
+    "governing MCP gateway (serve, recover).",
+    no_args_is_help=True,
 )
 
 AgentFile = Annotated[Path, typer.Argument(help="Agent YAML file naming MCP toolsets.")]
@@ -215,5 +221,118 @@ def register(app: typer.Typer, console: Console, journal: Callable[[], Journal])
             return pin(
                 agent_file, lambda c: not names or c.tool in names, accept_flagged, who, "approve"
             )
+
+        raise typer.Exit(guarded(go))
+
+    @mcp_app.command("serve")
+    def serve(
+        agent_file: Annotated[Path, typer.Argument(help="Agent YAML file whose tools are served.")],
+        http: Annotated[
+            bool, typer.Option("--http", help="Serve streamable HTTP (default: stdio).")
+        ] = False,
+        host: Annotated[str, typer.Option(help="HTTP: address to listen on.")] = "127.0.0.1",
+        port: Annotated[int, typer.Option(min=1, max=65535, help="HTTP: port.")] = 8701,
+        allow_remote: Annotated[
+            bool, typer.Option(help="HTTP: allow a non-loopback --host (put TLS in front).")
+        ] = False,
+        actor: Annotated[
+            str | None,
+            typer.Option("--as", help="stdio: who the session acts as. Default: the OS user."),
+        ] = None,
+        goal: Annotated[
+            str | None, typer.Option(help="The goal of each session's run (trusted input).")
+        ] = None,
+        ask_timeout: Annotated[
+            float,
+            typer.Option(
+                min=0,
+                metavar="SECONDS",
+                help="How long a call the charter asks about is held for an approval in "
+                "the inbox before the client is told where to approve.",
+            ),
+        ] = 60.0,
+    ) -> None:
+        """Serve AGENT_FILE's tools as an MCP server: each client session is a governed
+        run, tools/list shows what the charter can allow, every tools/call is decided and
+        journaled. stdio by default (nothing but the protocol on stdout); --http on
+        127.0.0.1 with `charter tokens` bearer tokens."""
+        from charter.cli._controls import actor_or_user
+        from charter.cli._server import LOOPBACK
+
+        def go() -> int:
+            import anyio
+
+            from charter.agent import load_agent
+            from charter.cli._shared import open_journal
+            from charter.integrations.mcp import close_all
+            from charter.integrations.mcp._gateway import (
+                DEFAULT_GOAL,
+                Caller,
+                Gateway,
+                recover_sessions,
+            )
+
+            if http and host not in LOOPBACK and not allow_remote:
+                raise ConfigError(
+                    f"--host {host} is not a loopback address; the gateway would be "
+                    "reachable from the network: pass --allow-remote (behind TLS) to mean it"
+                )
+            who = "" if http else actor_or_user(actor)
+            journal = open_journal(signed=True)
+            agent = load_agent(agent_file)
+            recover_sessions(journal, agent, actor=who)
+            gateway = Gateway(
+                journal,
+                agent,
+                caller=Caller(who),
+                goal=goal or DEFAULT_GOAL,
+                ask_timeout=ask_timeout,
+            )
+            try:
+                if not http:
+                    anyio.run(gateway.serve_stdio)
+                    return 0
+                import uvicorn
+
+                from charter.integrations.mcp._gateway_http import http_app
+
+                err = Console(stderr=True)
+                err.print(
+                    f"charter MCP gateway for agent {escape(agent.name)} on "
+                    f"http://{host}:{port}/mcp ({len(gateway.offered())} tool(s) offered)"
+                )
+                uvicorn.run(http_app(gateway, host=host), host=host, port=port, log_level="warning")
+                return 0
+            finally:
+                close_all()
+
+        raise typer.Exit(guarded(go))
+
+    @mcp_app.command("recover")
+    def recover(
+        agent_file: AgentFile,
+        actor: Annotated[str | None, typer.Option("--as", help="Who recovers (journaled).")] = None,
+    ) -> None:
+        """Settle the runs of AGENT_FILE's gateway sessions whose process stopped: a write
+        allowed but never recorded is journaled in doubt (`charter runs resolve`), and the
+        run finishes failed. `charter mcp serve` does this as it starts."""
+        from charter.cli._controls import actor_or_user
+
+        def go() -> int:
+            from charter.agent import load_agent
+            from charter.cli._shared import open_journal
+            from charter.integrations.mcp import close_all
+            from charter.integrations.mcp._gateway import recover_sessions
+
+            try:
+                settled = recover_sessions(
+                    open_journal(signed=True), load_agent(agent_file), actor=actor_or_user(actor)
+                )
+            finally:
+                close_all()
+            for run_id in settled:
+                console.print(f"run {run_id}: settled (failed)")
+            console.print(f"{len(settled)} gateway run(s) settled")
+            return 0
 
         raise typer.Exit(guarded(go))

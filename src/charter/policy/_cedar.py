@@ -193,6 +193,16 @@ class CompiledCharter:
             self._policy_sets[tool_name] = found
         return found
 
+    def denies_every_call(self, tool_name: str) -> bool:
+        """Whether every call of ``tool_name`` is denied, whatever its arguments and labels:
+        a ``deny`` rule without a condition matches it, or no rule (and no raw Cedar)
+        could allow it. A surface that lists tools (the MCP gateway) leaves such a tool
+        out; any other is listed, and each call decided."""
+        applicable = self._applicable(tool_name)
+        if any(effect == "deny" and when is None for _, effect, when in applicable):
+            return True
+        return not self._raw and not any(effect == "allow" for _, effect, _ in applicable)
+
     def evaluated_in_python(self, tool_name: str) -> bool:
         """Whether ``tool_name``'s conditions are evaluated by compiled Python (else Cedar)."""
         return self._slice(tool_name).function is not None

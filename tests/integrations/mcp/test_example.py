@@ -47,3 +47,23 @@ def test_a_reply_to_an_address_the_ticket_chose_waits_for_an_approver(example: P
     tickets = json.loads((example.parents[2] / ".charter" / "mcp-tickets.json").read_text())
     assert tickets["89"]["replies"][0]["to"] == "lin@example.com"
     assert runner.journal.verify().ok
+
+
+def test_the_gateway_example_client_is_held_before_replying_where_the_ticket_says(
+    example: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import subprocess
+
+    monkeypatch.setenv("CHARTER_HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("CHARTER_DATABASE_URL", raising=False)
+    client = example.with_name("gateway_client.py")
+    done = subprocess.run(
+        [sys.executable, str(client)], capture_output=True, text=True, timeout=180, check=False
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "tools: get_ticket, reply" in done.stdout
+    assert "reply: error - held:" in done.stdout and "flow.untrusted-target" in done.stdout
+    tickets = json.loads((example.parents[2] / ".charter" / "mcp-tickets.json").read_text())
+    assert tickets["88"]["replies"] == []
+    journal = Journal(f"sqlite:///{tmp_path / 'home' / 'journal.db'}")
+    assert journal.verify().ok

@@ -6,8 +6,11 @@ checked against the server's input schema, and whose definitions must match the
 lockfile beside the agent file (``charter mcp lock``, ``diff``, ``approve``). Tools that do
 not are refused: never offered, every call denied (``mcp.unpinned``, ``mcp.changed``).
 
-The pieces stand alone for other callers (an MCP gateway exposing governed tools reuses
-them): :class:`Lockfile` and :func:`definition_hash` (what was approved),
+``charter mcp serve`` is the other direction: it serves an agent's governed tools to MCP
+clients (see :mod:`._gateway`, and :mod:`._gateway_http` for the HTTP transport).
+
+The pieces stand alone for other callers: :class:`Lockfile` and :func:`definition_hash`
+(what was approved),
 :func:`effective_contract` (the fail-closed contract of a server's tool),
 :func:`mcp_tool` (a listed tool as a charter tool, with its refusal if any) and
 :func:`poison_flags` (descriptions that read as orders to a model).

@@ -1,0 +1,591 @@
+"""The governing MCP gateway: an agent's tools served as an MCP server (``charter mcp serve``).
+
+Any MCP client (a desktop assistant, an IDE, another agent framework) connects to the
+gateway instead of to the servers themselves, and gets charter's governance without code:
+
+* each client session is one governed run (:class:`~charter.governance.GovernedRun`) of
+  the agent file's agent, under the session's identity (``--as`` on stdio, the bearer
+  token's name over HTTP) and the agent's charter; it finishes when the session ends;
+* ``tools/list`` shows the tools the charter can allow: refused (unpinned or changed MCP
+  tools), revoked and always-denied tools are absent;
+* every ``tools/call`` goes through the one governed-call pipeline (labelled, decided,
+  journaled), and runs on the upstream server (or the charter tool) only when allowed; a
+  denial is a tool error (``isError``) carrying charter's reason and rule ids; each result
+  carries its labels and run step in ``_meta`` (``io.charter/...``);
+* ``ask``: see :meth:`Gateway.ask`.
+
+The gateway serves the initialize-handshake protocol era only: a 2026-07-28 request has no
+session to bind a run to, so ``server/discover`` is refused and clients fall back to the
+handshake (the SDK's clients do so on their own).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, cast
+
+import anyio
+import anyio.to_thread
+
+try:
+    import mcp_types as types
+    from mcp.server.context import ServerRequestContext
+    from mcp.server.lowlevel import Server
+    from mcp.shared.exceptions import MCPError
+except ImportError as exc:  # the package's __init__ says so first; this is for direct imports
+    raise ImportError("The MCP gateway needs the mcp extra: pip install 'charter[mcp]'") from exc
+
+from charter.agent import Agent
+from charter.errors import ApprovalError, CharterError, RunStateError
+from charter.governance import CallVerdict, GovernedRun
+from charter.journal import Journal, canonical_json
+from charter.reasoners._base import Observation
+from charter.runtime._approvals import Approvals, args_hash
+from charter.runtime._controls import Controls
+from charter.tools import Tool, ToolArgumentsError, ToolOutcomeUnknownError
+
+GATEWAY_OWNER = "mcp-gateway"
+"""The lease owner of every run a gateway session drives (how recovery finds them)."""
+DEFAULT_GOAL = "Serve the tool calls of an MCP client session"
+"""The run's goal (trusted input: task scope is derived from it) unless ``--goal`` says."""
+META = "io.charter/"
+"""Prefix of the keys charter adds to a result's ``_meta``."""
+METHOD_NOT_FOUND = -32601
+APPROVE_FIELD = "approve"
+
+
+@dataclass(slots=True)
+class Caller:
+    """Who a session acts as: journaled as the run's actor, and as the approver of an
+    answer given through elicitation."""
+
+    name: str
+    may_approve: bool = True
+    """Whether this identity's role lets it decide approval requests (over HTTP, a token
+    without the approver role may drive runs but never answer their asks)."""
+    token_id: str = ""
+
+
+@dataclass(slots=True)
+class GatewaySession:
+    """One client session: its run (opened on its first call) and the lock that keeps its
+    calls one at a time (a run governs one call after another)."""
+
+    caller: Caller
+    client: str
+    lock: anyio.Lock = field(default_factory=anyio.Lock)
+    run: GovernedRun | None = None
+
+
+class Gateway:
+    """Serves ``agent``'s tools to MCP clients, each call governed and journaled.
+
+    Args:
+        journal: where every run of every session is journaled.
+        agent: the agent (tools, contracts, charter) the sessions run as.
+        caller: the identity of stdio sessions (HTTP sessions take their token's).
+        goal: the goal every session's run is started with (trusted input).
+        ask_timeout: seconds a held call waits for an approval in the inbox before the
+            client gets a tool error saying where to approve.
+        poll: seconds between looks at the inbox while a call is held.
+    """
+
+    def __init__(
+        self,
+        journal: Journal,
+        agent: Agent,
+        *,
+        caller: Caller | None = None,
+        goal: str = DEFAULT_GOAL,
+        ask_timeout: float = 60.0,
+        poll: float = 0.25,
+    ) -> None:
+        self.journal = journal
+        self.agent = agent
+        self.caller = caller or Caller("")
+        self.goal = goal
+        self.ask_timeout = ask_timeout
+        self.poll = poll
+        self.approvals = Approvals(journal)
+        self.controls = Controls(journal)
+        self.caller_of: Callable[[ServerRequestContext[Any, Any]], Caller] = self._stdio_caller
+        """How a request's caller is found (the HTTP transport reads its token)."""
+        self._lock = threading.Lock()
+
+    # --- what is offered ---
+
+    def offered(self) -> list[Tool]:
+        """The tools ``tools/list`` shows: those the charter can allow at all (refused,
+        revoked and always-denied tools are left out)."""
+        controls = self.controls.state()
+        compiled = self.agent.charter.compiled
+        return [
+            t
+            for t in self.agent.tools()
+            if controls.revocation(t.name, self.agent.name) is None
+            and not compiled.denies_every_call(t.name)
+        ]
+
+    def listing(self) -> types.ListToolsResult:
+        """The ``tools/list`` answer."""
+        tools = [
+            types.Tool(
+                name=t.name,
+                description=t.description,
+                input_schema=t.parameters_schema(),
+                annotations=types.ToolAnnotations(
+                    read_only_hint=t.contract.side_effect == "read",
+                    idempotent_hint=t.contract.idempotent,
+                ),
+            )
+            for t in self.offered()
+        ]
+        return types.ListToolsResult(tools=tools)
+
+    # --- the MCP server ---
+
+    def server(self) -> Server[Any]:
+        """A low-level SDK server whose handlers are this gateway's."""
+
+        async def list_tools(
+            ctx: ServerRequestContext[Any, Any], params: types.PaginatedRequestParams | None
+        ) -> types.ListToolsResult:
+            self.caller_of(ctx)
+            return await anyio.to_thread.run_sync(self.listing)
+
+        async def call_tool(
+            ctx: ServerRequestContext[Any, Any], params: types.CallToolRequestParams
+        ) -> types.CallToolResult:
+            return await self.call(ctx, params.name, dict(params.arguments or {}))
+
+        async def discover(
+            ctx: ServerRequestContext[Any, Any], params: types.RequestParams | None
+        ) -> types.DiscoverResult:
+            raise MCPError(
+                code=METHOD_NOT_FOUND,
+                message="charter's gateway binds a governed run to each session: "
+                "use the initialize handshake",
+            )
+
+        server: Server[Any] = Server(
+            "charter-gateway",
+            version=_version(),
+            instructions=f"Tools of agent {self.agent.name!r}, governed by charter "
+            f"{self.agent.charter.name!r}: every call is decided and journaled.",
+            on_list_tools=list_tools,
+            on_call_tool=call_tool,
+        )
+        server.add_request_handler("server/discover", types.RequestParams, discover)
+        return server
+
+    async def serve_stdio(self) -> None:
+        """Serve one client session on this process's stdin and stdout."""
+        from mcp.server.runner import serve_loop
+        from mcp.server.stdio import stdio_server
+
+        server = self.server()
+        async with stdio_server() as (read, write), server.lifespan(server) as state:
+            await serve_loop(
+                server,
+                read,
+                write,
+                lifespan_state=state,
+                init_options=server.create_initialization_options(),
+            )
+
+    def _stdio_caller(self, ctx: ServerRequestContext[Any, Any]) -> Caller:
+        return self.caller
+
+    # --- sessions ---
+
+    def session(self, ctx: ServerRequestContext[Any, Any]) -> GatewaySession:
+        """The session of the connection ``ctx`` came on (made on first use, its run
+        finished when the connection closes)."""
+        caller = self.caller_of(ctx)
+        connection: Any = ctx.session._connection  # pyright: ignore[reportPrivateUsage]
+        state = cast(dict[str, Any], connection.state)
+        with self._lock:
+            found = state.get("charter")
+            if isinstance(found, GatewaySession):
+                return found
+            params = connection.client_params
+            info = getattr(params, "client_info", None)
+            client = f"{getattr(info, 'name', '?')} {getattr(info, 'version', '')}".strip()
+            made = GatewaySession(caller, client[:120])
+            state["charter"] = made
+
+        async def ended() -> None:
+            # After the call in flight, if any: a run governs one thing at a time. (The SDK
+            # bounds this wait; a run still busy past it is settled by `mcp recover`.)
+            async with made.lock:
+                await anyio.to_thread.run_sync(self.end, made)
+
+        connection.exit_stack.push_async_callback(ended)
+        return made
+
+    def _open(self, session: GatewaySession) -> GovernedRun:
+        if session.run is None:
+            session.run = GovernedRun.open(
+                self.journal,
+                self.agent,
+                self.goal,
+                actor=session.caller.name,
+                owner=GATEWAY_OWNER,
+            )
+        return session.run
+
+    def end(self, session: GatewaySession) -> None:
+        """Finish the session's run: completed, or failed when a call still waited for an
+        approval (the request is closed with it). A call still running keeps the run
+        open: its lease lapses and ``charter mcp recover`` settles it."""
+        run = session.run
+        if run is None or run.run.status not in ("running", "waiting"):
+            return
+        try:
+            if run.run.status == "waiting":
+                run.finish(
+                    error=f"the MCP client's session ended while a call waited for approval "
+                    f"{run.run.waiting_for}"
+                )
+            else:
+                run.finish("the MCP client ended its session")
+        except RunStateError:
+            run.close()
+
+    # --- one call ---
+
+    async def call(
+        self, ctx: ServerRequestContext[Any, Any], name: str, args: dict[str, Any]
+    ) -> types.CallToolResult:
+        """Govern, run and record one ``tools/call``; every outcome is a result (a tool
+        error for anything that did not run), never a protocol error."""
+        session = self.session(ctx)
+        async with session.lock:
+            try:
+                # Governing and acting share one worker thread: a thread hop costs more
+                # than the governed call itself on a busy machine.
+                verdict = await anyio.to_thread.run_sync(self._govern_act, session, name, args)
+                if isinstance(verdict, types.CallToolResult):
+                    return verdict
+                answered = await self.ask(ctx, session, verdict)
+                if isinstance(answered, types.CallToolResult):
+                    return answered
+                return await anyio.to_thread.run_sync(self._act, session, answered)
+            except CharterError as exc:
+                return _error(f"charter could not govern {name!r}: {exc}")
+
+    def _govern_act(
+        self, session: GatewaySession, name: str, args: dict[str, Any]
+    ) -> CallVerdict | types.CallToolResult:
+        """The call's result, or its verdict when the charter asks (to be answered)."""
+        run = self._open(session)
+        if run.run.status == "waiting":
+            verdict = self._while_waiting(run, name, args)
+        else:
+            verdict = run.govern(name, args)
+        if isinstance(verdict, types.CallToolResult):
+            return verdict
+        if verdict.approval is not None and not verdict.runs:  # a new request: answer it
+            return verdict
+        return self._act(session, verdict)
+
+    def _while_waiting(
+        self, run: GovernedRun, name: str, args: dict[str, Any]
+    ) -> CallVerdict | types.CallToolResult:
+        """A call made while an earlier one of the session waits for approval: the same
+        call again continues with the answer (or waits again); another is refused until
+        the waiting one is decided."""
+        request_id = str(run.run.waiting_for)
+        state = self.approvals.get(request_id)
+        request = state.request
+        same = _same_call(self.agent, request.tool, request.args, name, args)
+        if same:
+            if state.status == "pending":
+                return self._hold(run, request_id)
+            return run.approved_call()
+        if state.status == "pending":
+            return _error(
+                f"not run: {request.tool!r} of this session waits for approval {request_id}; "
+                f"approve or deny it (`charter approvals approve {request_id}`, or the "
+                f"dashboard's approvals inbox), then call {request.tool!r} again"
+            )
+        if state.status == "approved":
+            return _error(
+                f"not run: approval {request_id} let {request.tool!r} run with the arguments "
+                f"it was asked with; call it again with them first"
+            )
+        run.approved_call()  # the waiting call is denied; journaled, then on to this one
+        return run.govern(name, args)
+
+    def _act(self, session: GatewaySession, verdict: CallVerdict) -> types.CallToolResult:
+        run = self._open(session)
+        if not verdict.runs:
+            return _not_run(verdict)
+        found = self.agent.inventory.get(verdict.tool)
+        try:
+            result = found.invoke(found.validate_args(verdict.args), verdict.idempotency_key)
+        except ToolOutcomeUnknownError as exc:
+            return self._in_doubt(session, run, verdict, exc)
+        except Exception as exc:  # the tool's failure is the call's result, journaled
+            observation = run.record(verdict, error=f"{type(exc).__name__}: {exc}"[:1000])
+        else:
+            observation = run.record(verdict, result=result)
+        return _result(found, verdict, observation)
+
+    def _in_doubt(
+        self,
+        session: GatewaySession,
+        run: GovernedRun,
+        verdict: CallVerdict,
+        exc: ToolOutcomeUnknownError,
+    ) -> types.CallToolResult:
+        """A write whose answer was lost (the server died or timed out mid-call) may or
+        may not have happened: it is never recorded as failed. The run is let go and taken
+        up again at once, which journals the call in doubt as after a crash (its target
+        blocked by ``effect.in_doubt`` until ``charter runs resolve``)."""
+        run.close()
+        session.run = GovernedRun.resume(
+            self.journal, self.agent, run.run_id, actor=session.caller.name, owner=GATEWAY_OWNER
+        )
+        return _error(
+            f"{verdict.tool!r} may or may not have run ({exc}): journaled in doubt; its "
+            f"target is blocked until someone checks and runs `charter runs resolve "
+            f"{run.run_id}`",
+            {"run_id": run.run_id, "step": verdict.step, "verdict": "in_doubt"},
+        )
+
+    # --- ask ---
+
+    async def ask(
+        self, ctx: ServerRequestContext[Any, Any], session: GatewaySession, verdict: CallVerdict
+    ) -> CallVerdict | types.CallToolResult:
+        """Answer an ``ask``: through the client's user, or charter's approvals inbox.
+
+        Elicitation is used when the client declared it and the charter's approval terms
+        let the session's identity decide (``approvals.forbid_self_approval: false``, the
+        identity on the level's approver list, and over HTTP a token whose role may
+        approve). What an elicitation answer proves is only that the client software of
+        this session answered "accept" to exactly the call shown: not which human, if
+        any, saw it (an agent can answer its own elicitations). So it is journaled as an
+        approval by the session's own identity, bound like any receipt to the call's
+        arguments hash and policy version, and a charter forbidding self-approval (the
+        default) never takes it: the call goes to the inbox instead, where another
+        person decides.
+
+        Otherwise the call is held in the inbox for up to ``ask_timeout`` seconds (an
+        approver decides with ``charter approvals approve`` or the dashboard, in any
+        process); past that, the client gets a tool error naming the request, and
+        calling the same tool again once it is decided continues.
+        """
+        request = verdict.approval
+        assert request is not None
+        if self._may_elicit(ctx, session, verdict):
+            answered = await self._elicit(ctx, session, verdict)
+            if answered is not None:
+                return answered
+        return await anyio.to_thread.run_sync(self._hold, self._open(session), request.request_id)
+
+    def _may_elicit(
+        self, ctx: ServerRequestContext[Any, Any], session: GatewaySession, verdict: CallVerdict
+    ) -> bool:
+        capabilities = ctx.session.client_capabilities
+        request = verdict.approval
+        if capabilities is None or capabilities.elicitation is None or request is None:
+            return False
+        if not session.caller.may_approve or not session.caller.name:
+            return False
+        return request.refusal(session.caller.name, self.approvals.clock()) is None
+
+    async def _elicit(
+        self, ctx: ServerRequestContext[Any, Any], session: GatewaySession, verdict: CallVerdict
+    ) -> CallVerdict | None:
+        """Ask the client's user; None when they gave no answer (cancel, or the client
+        failed), so that the inbox takes over."""
+        request = verdict.approval
+        assert request is not None
+        schema: dict[str, Any] = {
+            "type": "object",
+            "properties": {
+                APPROVE_FIELD: {
+                    "type": "boolean",
+                    "title": f"Run {verdict.tool}?",
+                    "description": "true runs this exact call once; false denies it",
+                }
+            },
+            "required": [APPROVE_FIELD],
+        }
+        try:
+            answer = await ctx.session.elicit_form(
+                _ask_message(verdict), schema, related_request_id=ctx.request_id
+            )
+        except Exception:  # a client that cannot answer: the inbox decides instead
+            return None
+        if answer.action == "cancel":
+            return None
+        approve = answer.action == "accept" and (answer.content or {}).get(APPROVE_FIELD) is True
+        reason = (
+            f"{'approved' if approve else 'declined'} through MCP elicitation by the session's "
+            f"user (client {session.client!r}); shown: {verdict.tool} with arguments "
+            f"sha256 {request.args_hash[:16]}"
+        )
+
+        def decide() -> CallVerdict:
+            try:
+                if approve:
+                    self.approvals.approve(request.request_id, session.caller.name, reason)
+                else:
+                    self.approvals.deny(request.request_id, session.caller.name, reason)
+            except ApprovalError:  # decided meanwhile in the inbox: that answer stands
+                pass
+            return self._open(session).approved_call()
+
+        return await anyio.to_thread.run_sync(decide)
+
+    def _hold(self, run: GovernedRun, request_id: str) -> CallVerdict | types.CallToolResult:
+        try:
+            return run.wait_for_approval(self.ask_timeout, poll=self.poll)
+        except RunStateError:
+            request = self.approvals.get(request_id).request
+            return _asking(run, request, waited=self.ask_timeout)
+
+
+def _same_call(
+    agent: Agent, tool: str, asked: dict[str, Any], name: str, args: dict[str, Any]
+) -> bool:
+    if name != tool:
+        return False
+    try:
+        validated = agent.inventory.get(name).validate_args(args).model_dump(mode="json")
+    except (CharterError, ToolArgumentsError):
+        return False
+    return args_hash(name, validated) == args_hash(tool, asked)
+
+
+def _asking(run: GovernedRun, request: Any, waited: float | None = None) -> types.CallToolResult:
+    held = f" after {waited:g}s" if waited is not None else ""
+    return _error(
+        f"held: charter asks an approver before {request.tool!r} runs ({request.reason}; "
+        f"rules {', '.join(request.rules)}); request {request.request_id} of run "
+        f"{run.run_id} is still undecided{held}. Approve it with `charter approvals approve "
+        f"{request.request_id}` (or in the dashboard's approvals inbox), then call "
+        f"{request.tool!r} again with the same arguments",
+        {"request_id": request.request_id, "run_id": run.run_id, "verdict": "ask"},
+    )
+
+
+def _ask_message(verdict: CallVerdict) -> str:
+    request = verdict.approval
+    assert request is not None
+    untrusted = [n for n, label in verdict.labels.items() if label.get("trust") == "untrusted"]
+    lines = [
+        f"charter asks before {verdict.tool} runs: {request.reason} "
+        f"(rules {', '.join(request.rules)}).",
+        f"Arguments: {json.dumps(verdict.args, ensure_ascii=False, sort_keys=True)[:2000]}",
+    ]
+    if untrusted:
+        lines.append(f"Chosen by untrusted data: {', '.join(sorted(untrusted))}.")
+    if request.preview:
+        lines.append(f"Preview: {canonical_json(request.preview)[:1000]}")
+    return "\n".join(lines)
+
+
+def _not_run(verdict: CallVerdict) -> types.CallToolResult:
+    observation = verdict.observation
+    meta = {"run_id": verdict.run_id, "step": verdict.step, "verdict": verdict.verdict}
+    if observation is not None and observation.status == "ok":  # simulated: shadow phase
+        return _content(observation.content, meta, is_error=False)
+    if verdict.verdict == "invalid":
+        why = str(observation.content) if observation is not None else verdict.reason
+        return _error(why, meta)
+    if verdict.verdict != "deny" and observation is not None:  # an answered ask, refused
+        return _error(
+            f"charter did not run {verdict.tool!r}: {observation.content}",
+            meta | {"rules": list(verdict.rules)},
+        )
+    rules = f" (rules {', '.join(verdict.rules)})" if verdict.rules else ""
+    return _error(
+        f"charter {'denied' if verdict.verdict == 'deny' else verdict.verdict} "
+        f"{verdict.tool!r}: {verdict.reason or 'not allowed'}{rules}",
+        meta | {"rules": list(verdict.rules)},
+    )
+
+
+def _result(found: Tool, verdict: CallVerdict, observation: Observation) -> types.CallToolResult:
+    contract = found.contract
+    meta: dict[str, Any] = {
+        "run_id": verdict.run_id,
+        "step": verdict.step,
+        "verdict": verdict.verdict,
+        "labels": {"trust": contract.trust, "confidentiality": contract.confidentiality},
+    }
+    if observation.status != "ok":
+        return _error(str(observation.content), meta)
+    return _content(observation.content, meta, is_error=False)
+
+
+def _content(value: Any, meta: dict[str, Any], *, is_error: bool) -> types.CallToolResult:
+    text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+    structured = cast(dict[str, Any], value) if isinstance(value, dict) else None
+    result = types.CallToolResult(
+        content=[types.TextContent(text=text)], structured_content=structured, is_error=is_error
+    )
+    result.meta = {META + key: item for key, item in meta.items()}
+    return result
+
+
+def _error(text: str, meta: dict[str, Any] | None = None) -> types.CallToolResult:
+    return _content(text, meta or {}, is_error=True)
+
+
+def _version() -> str:
+    with contextlib.suppress(Exception):
+        from charter import __version__
+
+        return __version__
+    return ""
+
+
+def recover_sessions(journal: Journal, agent: Agent, *, actor: str = "") -> list[str]:
+    """Settle the runs of gateway sessions whose process stopped mid-session (a killed
+    client or gateway): each is taken up once its lease lapsed, a call that was allowed
+    but never recorded is journaled in doubt if it writes (``charter runs resolve``), and
+    the run finishes failed. Runs still held by a live gateway, or waiting for an
+    approval, are left alone. Returns the ids of the runs settled."""
+    from charter.errors import RunOwnedError
+    from charter.journal._lease import lease_of
+    from charter.runtime._history import history, run_state
+
+    settled: list[str] = []
+    for started in journal.records_of_kind("run.started"):
+        payload = started.payload
+        if payload.get("agent") != agent.name or payload.get("governed_by") != "caller":
+            continue
+        row, _ = lease_of(journal.engine, started.run_id)
+        if row is None or row.owner != GATEWAY_OWNER:
+            continue
+        if run_state(history(journal, started.run_id)) != "running":
+            continue
+        try:
+            run = GovernedRun.resume(
+                journal, agent, started.run_id, actor=actor, owner=GATEWAY_OWNER
+            )
+        except (RunOwnedError, RunStateError):
+            continue
+        with run:
+            run.finish(error="the MCP gateway session stopped before the run finished")
+        settled.append(started.run_id)
+    return settled
+
+
+__all__ = [
+    "DEFAULT_GOAL",
+    "GATEWAY_OWNER",
+    "Caller",
+    "Gateway",
+    "GatewaySession",
+    "recover_sessions",
+]
