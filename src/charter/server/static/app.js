@@ -99,8 +99,32 @@
     connect();
   }
 
+  // The runs list: while a run on the page is running or waiting, its rows are fetched
+  // again every few seconds (same filters, same page) and swapped in.
+  const LIST_EVERY_MS = 5000;
+
+  function refreshList() {
+    const list = document.getElementById("runs-list");
+    if (!list || list.dataset.live !== "yes") return;
+    setTimeout(async () => {
+      if (document.hidden) return refreshList();
+      try {
+        const response = await fetch(list.dataset.rows, { credentials: "same-origin" });
+        if (response.ok && !response.redirected) {
+          const parsed = new DOMParser().parseFromString(await response.text(), "text/html");
+          const fresh = parsed.getElementById("runs-list");
+          if (fresh) list.replaceWith(fresh);
+        }
+      } catch (_) {
+        // offline for a moment: try again at the next tick
+      }
+      refreshList();
+    }, LIST_EVERY_MS);
+  }
+
   document.addEventListener("DOMContentLoaded", () => {
     const timeline = document.getElementById("timeline");
     if (timeline && timeline.dataset.live === "yes") follow(timeline.dataset.run);
+    refreshList();
   });
 })();
