@@ -128,9 +128,7 @@ def test_a_time_range_from_the_form_is_taken_as_utc(runner: Runner, reader: Test
     "query",
     ["before=0", "after=-1", "at=-2", "q=" + "x" * 201, "before=99999999999999999999"],
 )
-def test_out_of_range_cursors_and_overlong_text_are_refused(
-    reader: TestClient, query: str
-) -> None:
+def test_out_of_range_cursors_and_overlong_text_are_refused(reader: TestClient, query: str) -> None:
     assert reader.get("/?" + query).status_code in (400, 422)
 
 

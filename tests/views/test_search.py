@@ -114,9 +114,7 @@ def test_agent_and_actor_filters_are_exact(runner: Runner, journal: Journal) -> 
     assert ids(journal, agent='alpha","actor') == []
 
 
-def test_tool_used_counts_proposed_calls_even_denied_ones(
-    runner: Runner, journal: Journal
-) -> None:
+def test_tool_used_counts_proposed_calls_even_denied_ones(runner: Runner, journal: Journal) -> None:
     looked = looked_up(runner, "look")
     denied = refunded(runner, "big", 9000)
     done = refunded(runner, "small", 100)
@@ -195,6 +193,7 @@ def test_a_full_last_page_says_there_is_nothing_older(runner: Runner, journal: J
     made = [looked_up(runner, f"run {n}") for n in range(4)]
     page = search_runs(journal, RunQuery(), limit=4)
     assert len(page.runs) == 4 and page.older is None
-    assert search_runs(journal, RunQuery(), limit=2, before=page.runs[1].seq).runs[-1].run_id == (
-        made[0]
+    assert (
+        search_runs(journal, RunQuery(), limit=2, before=page.runs[1].seq).runs[-1].run_id
+        == (made[0])
     )

@@ -33,7 +33,7 @@ def _when(ts: str | None) -> str:
     return ts[:19].replace("T", " ") if ts else "—"
 
 
-def _duration(start: str | None, end: str | None) -> str:
+def _duration(start: str | None, end: str | None = None) -> str:
     """The time between two journal stamps, short (``850 ms``, ``12.4 s``, ``3 min 05 s``,
     ``2 h 07 min``); ``—`` while it has no end."""
     if not start or not end:
@@ -70,6 +70,12 @@ def _pretty(value: Any) -> str:
     return json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False, default=str)
 
 
+def _compact(value: Any) -> str:
+    """JSON on one line, for short values (escaped by the template like any text)."""
+    return json.dumps(value, ensure_ascii=False, default=str)
+
+
+templates.env.filters["compact"] = _compact
 templates.env.filters["when"] = _when
 templates.env.filters["usd"] = _usd
 templates.env.filters["duration"] = _duration

@@ -29,6 +29,8 @@ from charter.views import _evals as eval_queries
 from charter.views import _runs as queries
 from charter.views._approvals import ApprovalCard, age_text, approval_card
 from charter.views._charts import MEASURES, Measure, stacked_bars
+from charter.views._search import forks_of
+from charter.views._timing import PHASE_NAMES, waterfall
 
 router = APIRouter(include_in_schema=False)
 
@@ -88,6 +90,20 @@ def _run_context(request: Request, run_id: str) -> dict[str, Any] | None:
         "summary": detail.summary,
         "after": after,
         "finished": detail.summary.status in FINISHED,
+        **_run_extras(journal, detail),
+    }
+
+
+def _run_extras(journal: Journal, detail: queries.RunDetail) -> dict[str, Any]:
+    """The run page's waterfall and links: forks and the run's trace id."""
+    from charter.observe._tracing import run_trace_id
+
+    run_id = detail.summary.run_id
+    return {
+        "timing": waterfall(detail),
+        "phase_names": PHASE_NAMES,
+        "forks": forks_of(journal, run_id),
+        "trace_id": run_trace_id(run_id),
     }
 
 

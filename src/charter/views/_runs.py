@@ -202,6 +202,9 @@ class StepView(_View):
     approval: ApprovalView | None = None
     inherited: bool = False
     """Kept from the run this one was forked from."""
+    times: dict[str, str] = {}
+    """When each kind of the step's records was first journaled (``step.proposed``,
+    ``step.decided``, ``approval.requested``, ``step.effect``, ``step.observed``)."""
 
 
 class EventView(_View):
@@ -551,8 +554,10 @@ def _read_into(
             step = steps.setdefault(int(p["step"]), {"index": int(p["step"])})
             step["approval"] = approvals[str(p["request_id"])]
             step["arg_labels"] = p.get("labels") or None
+            step.setdefault("times", {}).setdefault(record.kind, record.ts)
         return
     step = steps.setdefault(int(p["step"]), {"index": int(p["step"])})
+    step.setdefault("times", {}).setdefault(record.kind, record.ts)
     step["inherited"] = record.run_id != run_id
     match record.kind:
         case "step.proposed":

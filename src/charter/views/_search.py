@@ -284,3 +284,17 @@ def parse_moment(text: str | None, *, field: str) -> datetime | None:
             f"{field}: {text[:40]!r} is not a date: write 2026-12-07 or 2026-12-07T13:45 (UTC)"
         ) from None
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+def forks_of(journal: Journal, run_id: str, *, limit: int = 50) -> list[str]:
+    """Ids of the runs forked from ``run_id``, oldest first (``limit`` at most): their
+    ``run.started`` names it as their origin."""
+    origin = f'"forked_from":{{"run":{canonical_json(run_id)}'
+    query = (
+        select(R.c.run_id)
+        .where(R.c.kind == "run.started", _payload_has(origin))
+        .order_by(R.c.seq)
+        .limit(limit)
+    )
+    with journal.engine.connect() as conn:
+        return [str(found) for found in conn.execute(query).scalars()]
