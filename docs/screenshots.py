@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import io
 import os
-import re
 import subprocess
 import sys
 import tempfile
@@ -43,16 +42,14 @@ def build_journal(home: Path) -> None:
     _charter(home, "demo", "--drift")
 
 
-def _pages(base: str, page: object) -> list[tuple[str, str]]:
+def _pages(base: str, page: object, run_path: str | None) -> list[tuple[str, str]]:
     """``(name, path)`` of each page to shoot, found from the demo journal's links."""
     from playwright.sync_api import Page
 
     assert isinstance(page, Page)
-    page.goto(base + "/?agent=support")
-    runs = page.eval_on_selector_all("a.run-link", "links => links.map(a => a.pathname)")
     shots = [("runs", "/")]
-    if runs:
-        shots.append(("run", _busiest(page, base, runs)))
+    if run_path:
+        shots.append(("run", run_path))
     shots += [("approvals", "/approvals"), ("violations", "/feed"), ("tools", "/tools")]
     shots += [("agents", "/agents"), ("costs", "/costs"), ("audit", "/audit")]
     page.goto(base + "/agents")
@@ -65,19 +62,28 @@ def _pages(base: str, page: object) -> list[tuple[str, str]]:
     if models:
         shots.append(("model", models[0]))
     shots.append(("evals", "/evals"))
+    page.goto(base + "/evals")
+    compare = page.eval_on_selector_all("a.compare-link", "links => links.map(a => a.href)")
+    if compare:
+        shots.append(("evals-compare", compare[0].removeprefix(base)))
     return shots
 
 
-def _busiest(page: object, base: str, runs: list[str]) -> str:
-    """The run with the most steps among the listed ones (the most to look at)."""
-    from playwright.sync_api import Page
+def busiest_run(home: Path) -> str | None:
+    """The run page most worth showing: the run that asked or was refused most, then the
+    one with most steps."""
+    from charter.journal import Journal
+    from charter.views._runs import list_runs
 
-    assert isinstance(page, Page)
-    steps = page.eval_on_selector_all(
-        "tr[data-run-id] td[data-label=Steps]", "cells => cells.map(c => c.textContent)"
-    )
-    counts = [int(re.sub(r"\D", "", s) or 0) for s in steps]
-    return runs[counts.index(max(counts))] if counts else runs[0]
+    journal = Journal(f"sqlite:///{home / 'journal.db'}")
+    try:
+        runs = list_runs(journal, limit=500)
+    finally:
+        journal.close()
+    if not runs:
+        return None
+    best = max(runs, key=lambda r: (r.asks + r.denials + r.anomalies, r.steps))
+    return f"/runs/{best.run_id}"
 
 
 def _small_png(raw: bytes) -> bytes:
@@ -90,7 +96,7 @@ def _small_png(raw: bytes) -> bytes:
     return out.getvalue()
 
 
-def shoot(base: str, token: str, out: Path) -> list[Path]:
+def shoot(base: str, token: str, out: Path, run_path: str | None) -> list[Path]:
     """Sign in and shoot every page at both widths into ``out``."""
     from playwright.sync_api import sync_playwright
 
@@ -107,7 +113,7 @@ def shoot(base: str, token: str, out: Path) -> list[Path]:
             page.fill("#token", token)
             page.click("form.stack button[type=submit]")
             page.wait_for_url(base + "/")
-            for name, path in _pages(base, page):
+            for name, path in _pages(base, page, run_path):
                 page.goto(base + path)
                 target = out / f"{name}-{width_name}.png"
                 target.write_bytes(_small_png(page.screenshot(full_page=False)))
@@ -156,10 +162,10 @@ def main() -> None:
             build_journal(home)
         base, token, server = serve(home)
         if args.serve:
-            print(f"{base}  token: {token}", flush=True)
+            print(f"{base}  token: {token}  run: {busiest_run(home)}", flush=True)
             while True:
                 time.sleep(3600)
-        made = shoot(base, token, args.out)
+        made = shoot(base, token, args.out, busiest_run(home))
         server.should_exit = True  # type: ignore[attr-defined]
     total = sum(path.stat().st_size for path in made)
     print(f"{len(made)} screenshots, {total // 1024} KB, in {args.out}")

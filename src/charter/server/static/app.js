@@ -59,6 +59,7 @@
         if (value) input.value = value;
       });
       old.replaceWith(fresh);
+      focusableScrolls();
       if (done() && source) {
         source.close();
         source = null;
@@ -114,6 +115,7 @@
           const parsed = new DOMParser().parseFromString(await response.text(), "text/html");
           const fresh = parsed.getElementById("runs-list");
           if (fresh) list.replaceWith(fresh);
+          focusableScrolls();
         }
       } catch (_) {
         // offline for a moment: try again at the next tick
@@ -122,7 +124,20 @@
     }, LIST_EVERY_MS);
   }
 
+  // A table or a block of JSON larger than its box scrolls inside itself: it takes
+  // keyboard focus then, so it can be scrolled without a pointer.
+  function focusableScrolls() {
+    document.querySelectorAll("main table, main pre").forEach((box) => {
+      const scrolls =
+        box.scrollWidth > box.clientWidth + 1 || box.scrollHeight > box.clientHeight + 1;
+      if (scrolls) box.setAttribute("tabindex", "0");
+      else if (box.getAttribute("tabindex") === "0") box.removeAttribute("tabindex");
+    });
+  }
+  window.addEventListener("resize", focusableScrolls);
+
   document.addEventListener("DOMContentLoaded", () => {
+    focusableScrolls();
     const timeline = document.getElementById("timeline");
     if (timeline && timeline.dataset.live === "yes") follow(timeline.dataset.run);
     refreshList();
