@@ -1,3 +1,4 @@
+# ruff: noqa: F811  (the browser fixtures are imported from test_browser and used by name)
 """Every dashboard page in a real browser at desktop (1280 px) and phone (390 px) widths,
 light and dark: axe-core finds no serious or critical accessibility violation, nothing is
 wider than the viewport, the link into a run is reachable on a phone, the dark scheme
@@ -55,8 +56,11 @@ def runs(service: Service) -> Iterator[list[str]]:
         for script, goal in [
             ([call("read_ticket", ticket_id=88), respond("answered")], "answer ticket 88"),
             (
-                [call("read_ticket", ticket_id=89), call("send_reply", to="x@y.z", body="hi")]
-                + [respond("done")],
+                [
+                    call("read_ticket", ticket_id=89),
+                    call("send_reply", to="x@y.z", body="hi"),
+                    respond("done"),
+                ],
                 "reply to ticket 89 with a very long goal " + "that goes on " * 12,
             ),
         ]:
