@@ -40,6 +40,21 @@ def build_journal(home: Path) -> None:
     """The demo's runs, the drift scenario, and evals of the demo suite."""
     _charter(home, "demo", "--reasoner", "script")
     _charter(home, "demo", "--drift")
+    suite = str(ROOT / "examples" / "evals" / "support-adversarial.suite.yaml")
+    agent = str(ROOT / "src" / "charter" / "demo" / "support.agent.yaml")
+    for approver in ("none", "approve"):  # the second lets attacks through: a comparison
+        _charter(
+            home,
+            "eval",
+            "run",
+            suite,
+            "--agent",
+            agent,
+            "--reasoner",
+            "script",
+            "--approver",
+            approver,
+        )
 
 
 def _pages(base: str, page: object, run_path: str | None) -> list[tuple[str, str]]:

@@ -21,7 +21,7 @@ from charter.journal._reads import run_head_seq
 from charter.policy import PHASES, Phase
 from charter.runtime import ApprovalState
 from charter.runtime._lookup import resolve_run_id
-from charter.server import _browse, _forms
+from charter.server import _browse, _catalog, _forms
 from charter.server._app import need, reject, state_of
 from charter.server._auth import Principal
 from charter.server._render import back, page
@@ -312,3 +312,4 @@ def audit_page(request: Request, who: Reader, full: bool = False) -> Response:
 
 router.include_router(_forms.router)
 router.include_router(_browse.router)
+router.include_router(_catalog.router)
