@@ -18,6 +18,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from charter import Charter, Runner, tool
+from charter.evals import CaseResult, EvalResult, record_eval
 from charter.testing import ScriptedReasoner, call, make_agent, respond
 from server.test_browser import base_url, browser, sign_in  # noqa: F401  (fixtures)
 
@@ -76,6 +77,30 @@ def runs(service: Service) -> Iterator[list[str]]:
         headers=service.auth("sam"),
     )
     made.append(started.json()["run_id"])
+    for eval_id, passed in (("e-1", True), ("e-2", False)):
+        case = CaseResult(
+            name="refund-case",
+            scenario="refund",
+            variant=None,
+            passed=passed,
+            attack_succeeded=None,
+            status="completed",
+            failures=() if passed else ("the refund was not made",),
+        )
+        result = EvalResult(
+            eval_id=eval_id,
+            suite="desk-suite",
+            suite_digest="d" * 64,
+            agent="desk",
+            agent_version="1",
+            version_id="1+abc",
+            agent_source="desk.agent.yaml",
+            reasoner="script",
+            started="2026-12-07T10:00:00+00:00",
+            seconds=1.0,
+            cases=(case,),
+        )
+        record_eval(service.journal, result)
     yield made
 
 
@@ -91,7 +116,11 @@ def _pages(run_ids: list[str]) -> list[str]:
         "/tools",
         "/agents",
         "/evals",
+        "/evals-compare?a=e-1&b=e-2",
         "/audit",
+        "/models",
+        "/agents/desk/versions/1",
+        "/agents/desk/versions/1?diff=x",
     ]
 
 
