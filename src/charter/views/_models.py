@@ -172,6 +172,11 @@ class LineChart(_View):
 WIDTH, HEIGHT, LEFT, BOTTOM, TOP = 600.0, 200.0, 40.0, 20.0, 10.0
 
 
+def _when(ts: str) -> str:
+    """The dashboard's one date format (``2026-12-07 13:45:12``, UTC)."""
+    return ts[:19].replace("T", " ")
+
+
 def drift_chart(points: list[DriftPoint]) -> LineChart | None:
     """A line per feature of PSI across ``points``, with the watch's limit; None for none."""
     if not points:
@@ -190,7 +195,7 @@ def drift_chart(points: list[DriftPoint]) -> LineChart | None:
     lines: list[Line] = []
     for name in names:
         coords = [(x(i), y(p.psi.get(name, 0.0))) for i, p in enumerate(points)]
-        labels = [f"{name}: PSI {p.psi.get(name, 0.0):.3f} at {p.ts[:19]}" for p in points]
+        labels = [f"{name}: PSI {p.psi.get(name, 0.0):.3f} at {_when(p.ts)}" for p in points]
         lines.append(
             Line(
                 name=name,
@@ -200,5 +205,5 @@ def drift_chart(points: list[DriftPoint]) -> LineChart | None:
         )
     ticks = [(y(top * k / 4), f"{top * k / 4:.2f}") for k in range(5)]
     step = max(1, len(points) // 4)
-    x_labels = [(x(i), points[i].ts[5:16].replace("T", " ")) for i in range(0, len(points), step)]
+    x_labels = [(x(i), _when(points[i].ts)) for i in range(0, len(points), step)]
     return LineChart(lines=lines, threshold_y=y(limit), y_max=top, ticks=ticks, x_labels=x_labels)
