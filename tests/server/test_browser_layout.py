@@ -231,3 +231,26 @@ def test_filters_typed_in_the_form_end_up_in_a_shareable_url(
     other = _signed_in(sign_in, "phone", "dark")
     other.goto(shared)
     expect(other.locator(f'tr[data-run-id="{runs[1]}"]')).to_have_count(1)
+
+
+def test_the_runs_list_refreshes_a_waiting_runs_status_without_a_reload(
+    sign_in: SignIn, service: Service, runs: list[str]
+) -> None:
+    _wait_for_run(service, runs[2])
+    page = _signed_in(sign_in, "desktop", "light")
+    page.goto("/")
+    row = page.locator(f'tr[data-run-id="{runs[2]}"]')
+    expect(row).to_have_attribute("data-status", "waiting")
+    expect(page.locator("#runs-list")).to_have_attribute("data-live", "yes")
+    page.evaluate("window.stillTheSamePage = true")
+    (pending,) = service.client.get("/api/approvals", headers=service.auth("viewer")).json()
+    approved = service.client.post(
+        f"/api/approvals/{pending['request_id']}/approve",
+        json={"reason": "fine"},
+        headers=service.auth("approver"),
+    )
+    assert approved.status_code == 200, approved.text
+    expect(row).to_have_attribute("data-status", "completed")
+    expect(row.locator("[data-outcome]")).to_have_text("succeeded")
+    expect(page.locator("#runs-list")).to_have_attribute("data-live", "no")
+    assert page.evaluate("window.stillTheSamePage") is True
