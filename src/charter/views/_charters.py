@@ -10,13 +10,9 @@ from typing import Any
 
 import yaml
 from pydantic import BaseModel, ConfigDict
-from sqlalchemy import select
 
-from charter.journal import DamagedRecordError, Journal, canonical_json, decode_payload
-from charter.journal._store import records_table
+from charter.journal import DamagedRecordError, Journal, canonical_json
 from charter.views._costs import AgentVersion, agents
-
-R = records_table
 
 SECTIONS: list[tuple[str, str]] = [
     ("tools", "Tools allowed and denied"),
@@ -78,21 +74,15 @@ def charter_page(journal: Journal, agent: str, version: str) -> CharterPage | No
 
 def policy_charter(journal: Journal, policy: str) -> dict[str, Any] | None:
     """The charter journaled for policy version ``policy``; None if there is none."""
-    query = (
-        select(R.c.seq, R.c.run_id, R.c.kind, R.c.payload)
-        .where(R.c.kind == "policy.version")
-        .where(R.c.payload.contains(f'"policy":{canonical_json(policy)}', autoescape=True))
-        .order_by(R.c.seq)
-    )
-    with journal.engine.connect() as conn:
-        for seq, run_id, kind, payload in conn.execute(query):
-            try:
-                p = decode_payload(int(seq), run_id, kind, payload)
-            except DamagedRecordError:
-                continue
-            if p.get("policy") == policy and isinstance(p.get("charter"), dict):
-                charter: dict[str, Any] = p["charter"]
-                return charter
+    named = f'"policy":{canonical_json(policy)}'
+    for record in journal.records_of_kinds(["policy.version"], payload_contains=named):
+        try:
+            p = record.payload
+        except DamagedRecordError:
+            continue
+        if p.get("policy") == policy and isinstance(p.get("charter"), dict):
+            charter: dict[str, Any] = p["charter"]
+            return charter
     return None
 
 

@@ -12,12 +12,10 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from charter.journal import DamagedRecordError, Journal, canonical_json, decode_payload
-from charter.journal._store import records_table
+from charter.journal import DamagedRecordError, Journal, Record
 from charter.models import ModelRegistry
 from charter.models._version import ModelVersion
 
-R = records_table
 DRIFT_SHOWN = 200
 """Most ``model.drift`` records a model's page reads."""
 
@@ -111,26 +109,15 @@ def _version(version: ModelVersion) -> ModelVersionView:
 
 def drift_history(journal: Journal, name: str, *, limit: int = DRIFT_SHOWN) -> list[DriftPoint]:
     """The model's ``model.drift`` records, oldest first (the newest ``limit``)."""
-    from sqlalchemy import select
 
-    query = (
-        select(R.c.seq, R.c.run_id, R.c.kind, R.c.ts, R.c.payload)
-        .where(R.c.kind == "model.drift")
-        .where(R.c.payload.contains(f'"model":{canonical_json(name)}', autoescape=True))
-        .order_by(R.c.seq.desc())
-        .limit(limit)
-    )
-    points: list[DriftPoint] = []
-    with journal.engine.connect() as conn:
-        for seq, run_id, kind, ts, payload in conn.execute(query):
-            try:
-                p = decode_payload(int(seq), run_id, kind, payload)
-            except DamagedRecordError:
-                continue  # audit verify names it
-            if p.get("model") != name:
-                continue
-            points.append(_point(int(seq), ts, p))
-    return points[::-1]
+    def about(record: Record) -> bool:
+        try:
+            return record.payload.get("model") == name
+        except DamagedRecordError:
+            return False  # audit verify names it
+
+    found = journal.newest_matching("model.drift", about, limit=limit)
+    return [_point(r.seq, r.ts, r.payload) for r in found[::-1]]
 
 
 def _point(seq: int, ts: str, p: dict[str, Any]) -> DriftPoint:

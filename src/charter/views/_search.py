@@ -16,21 +16,18 @@ from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
-from sqlalchemy import ColumnElement, Connection, Select, or_, select, true
+from sqlalchemy import Connection
 
 from charter.journal import DamagedRecordError, Journal, canonical_json, decode_payload
+from charter.journal._finding import RunWalk, proposals_naming, started_walk, walk_page
 from charter.journal._outcome import OUTCOMES
-from charter.journal._store import records_table
-from charter.views._costs import RUN_STATUSES, unindexed
+from charter.views._costs import RUN_STATUSES
 from charter.views._runs import (
     RunSummary,
-    _may_have_status,  # pyright: ignore[reportPrivateUsage]
     _Started,  # pyright: ignore[reportPrivateUsage]
     _started,  # pyright: ignore[reportPrivateUsage]
     _summaries,  # pyright: ignore[reportPrivateUsage]
 )
-
-R = records_table
 
 MAX_TEXT = 200
 """Longest search text, agent, actor or tool name a search accepts."""
@@ -107,7 +104,7 @@ def search_runs(
 
 
 def _newer_exists(
-    conn: Connection, walk: Select[Any, Any, Any, Any], query: RunQuery, runs: list[RunSummary]
+    conn: Connection, walk: RunWalk, query: RunQuery, runs: list[RunSummary]
 ) -> int | None:
     """The ``after`` cursor for the page newer than ``runs``, if a matching run is newer."""
     if not runs:
@@ -118,7 +115,7 @@ def _newer_exists(
 
 def _collect(
     conn: Connection,
-    walk: Select[Any, Any, Any, Any],
+    walk: RunWalk,
     query: RunQuery,
     limit: int,
     *,
@@ -127,21 +124,15 @@ def _collect(
 ) -> list[RunSummary]:
     """Up to ``limit`` matching runs beyond the cursor, in walk order (newest first from
     ``before``, oldest first from ``after``)."""
-    ascending = after is not None
-    ordered = walk.order_by(R.c.seq.asc() if ascending else R.c.seq.desc())
+    ascending = after is not None and before is None
     found: list[RunSummary] = []
     batch = max(limit, 20)
     while len(found) < limit:
-        page = ordered
-        if after is not None:
-            page = page.where(R.c.seq > after)
-        if before is not None:
-            page = page.where(R.c.seq < before)
-        rows = conn.execute(page.limit(batch)).all()
+        rows = walk_page(conn, walk, before=before, after=after, limit=batch)
         if not rows:
             break
         edge = int(rows[-1].seq)
-        after, before = (edge, before) if ascending else (after, edge)
+        after, before = (edge, None) if ascending else (after, edge)
         started = [_started(int(r.seq), r.run_id, r.ts, r.payload) for r in rows]
         started = [s for s in started if _started_matches(s, query)]
         if query.tool is not None:
@@ -152,66 +143,18 @@ def _collect(
     return found[:limit]
 
 
-def _walk(query: RunQuery) -> Select[Any, Any, Any, Any]:
+def _walk(query: RunQuery) -> RunWalk:
     """``run.started`` rows the query may match (a superset), unordered."""
-    walk = select(R.c.seq, R.c.run_id, R.c.ts, R.c.payload).where(R.c.kind == "run.started")
-    for key in ("agent", "actor"):
-        value: str | None = getattr(query, key)
-        if value is not None:
-            walk = walk.where(_payload_has(f'"{key}":{canonical_json(value)}'))
-    if query.text is not None:
-        walk = walk.where(_text_filter(query.text))
-    if query.since is not None:
-        walk = walk.where(R.c.ts >= _stamp(query.since))
-    if query.until is not None:
-        walk = walk.where(R.c.ts < _stamp(query.until))
-    if query.status is not None:
-        walk = walk.where(_may_have_status(query.status))
-    if query.outcome is not None:
-        walk = walk.where(_may_have_outcome(query.outcome))
-    if query.tool is not None:
-        walk = walk.where(_has("step.proposed", f'"tool":{canonical_json(query.tool)}'))
-    return walk
-
-
-def _payload_has(text: str) -> ColumnElement[bool]:
-    return R.c.payload.contains(text, autoescape=True)
-
-
-def _text_filter(text: str) -> ColumnElement[bool]:
-    """The goal holds ``text`` (any case) or the run id starts with it (a superset)."""
-    by_id = R.c.run_id.startswith(text.lower(), autoescape=True)
-    if not text.isascii():
-        return true()  # SQLite folds the case of ASCII letters only: the exact check does it
-    inner = canonical_json(text)[1:-1]  # as the payload spells it: quotes escaped
-    return or_(by_id, R.c.payload.icontains(inner, autoescape=True))
-
-
-def _has(kind: str, text: str = "") -> ColumnElement[bool]:
-    """The run of the walked ``run.started`` row has a record of ``kind`` with ``text``
-    in its payload (one probe of the ``(run_id, seq)`` index)."""
-    other = R.alias("other")
-    found = select(other.c.seq).where(other.c.run_id == R.c.run_id, unindexed(other.c.kind) == kind)
-    if text:
-        found = found.where(other.c.payload.contains(text, autoescape=True))
-    return found.exists()
-
-
-def _may_have_outcome(outcome: str) -> ColumnElement[bool]:
-    """True of every run that may have ``outcome`` (finished, and its ``run.finished``
-    says so or says nothing, as journals older than outcomes do)."""
-    if outcome == "rolled_back":
-        return _has("run.finished") & (
-            _has("rollback.finished") | _has("run.finished", '"outcome":"rolled_back"')
-        )
-    other = R.alias("unsaid")
-    unsaid = (
-        select(other.c.seq)
-        .where(other.c.run_id == R.c.run_id, unindexed(other.c.kind) == "run.finished")
-        .where(~other.c.payload.contains('"outcome":'))
-        .exists()
+    return started_walk(
+        agent=query.agent,
+        actor=query.actor,
+        text=query.text,
+        since=None if query.since is None else _stamp(query.since),
+        until=None if query.until is None else _stamp(query.until),
+        status=query.status,
+        outcome=query.outcome,
+        tool=query.tool,
     )
-    return _has("run.finished", f'"outcome":"{outcome}"') | unsaid | _has("rollback.finished")
 
 
 def _stamp(moment: datetime) -> str:
@@ -249,14 +192,7 @@ def _used_tool(conn: Connection, started: list[_Started], tool: str) -> list[_St
     exactly: a tool named inside arguments does not count)."""
     if not started:
         return []
-    ids = [s.run_id for s in started]
-    rows = conn.execute(
-        select(R.c.seq, R.c.run_id, R.c.kind, R.c.payload).where(
-            R.c.run_id.in_(ids),
-            unindexed(R.c.kind) == "step.proposed",
-            R.c.payload.contains(f'"tool":{canonical_json(tool)}', autoescape=True),
-        )
-    )
+    rows = proposals_naming(conn, [s.run_id for s in started], tool)
     used: set[str] = set()
     for seq, run_id, kind, payload in rows:
         try:
@@ -286,15 +222,16 @@ def parse_moment(text: str | None, *, field: str) -> datetime | None:
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
-def forks_of(journal: Journal, run_id: str, *, limit: int = 50) -> list[str]:
-    """Ids of the runs forked from ``run_id``, oldest first (``limit`` at most): their
-    ``run.started`` names it as their origin."""
+def forks_of(journal: Journal, run_id: str) -> list[str]:
+    """Ids of the runs forked from ``run_id``, oldest first: their ``run.started`` names
+    it as their origin."""
     origin = f'"forked_from":{{"run":{canonical_json(run_id)}'
-    query = (
-        select(R.c.run_id)
-        .where(R.c.kind == "run.started", _payload_has(origin))
-        .order_by(R.c.seq)
-        .limit(limit)
-    )
-    with journal.engine.connect() as conn:
-        return [str(found) for found in conn.execute(query).scalars()]
+    found: list[str] = []
+    for record in journal.records_of_kinds(["run.started"], payload_contains=origin):
+        try:
+            forked: dict[str, Any] = record.payload.get("forked_from") or {}
+        except DamagedRecordError:
+            continue
+        if forked.get("run") == run_id:
+            found.append(record.run_id)
+    return found
