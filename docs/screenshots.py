@@ -69,8 +69,8 @@ def _pages(base: str, page: object, run_path: str | None) -> list[tuple[str, str
     shots += [("agents", "/agents"), ("costs", "/costs"), ("audit", "/audit")]
     page.goto(base + "/agents")
     charters = page.eval_on_selector_all("a.charter-link", "links => links.map(a => a.pathname)")
-    if charters:
-        shots.append(("charter", charters[0]))
+    if charters:  # the support agent's charter has the most to show
+        shots.append(("charter", next((c for c in charters if "support" in c), charters[0])))
     shots += [("models", "/models")]
     page.goto(base + "/models")
     models = page.eval_on_selector_all("a.model-link", "links => links.map(a => a.pathname)")

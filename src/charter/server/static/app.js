@@ -124,10 +124,10 @@
     }, LIST_EVERY_MS);
   }
 
-  // A table or a block of JSON larger than its box scrolls inside itself: it takes
+  // A table, a block of JSON or a value larger than its box scrolls inside itself: it takes
   // keyboard focus then, so it can be scrolled without a pointer.
   function focusableScrolls() {
-    document.querySelectorAll("main table, main pre").forEach((box) => {
+    document.querySelectorAll("main table, main pre, main .kv dd").forEach((box) => {
       const scrolls =
         box.scrollWidth > box.clientWidth + 1 || box.scrollHeight > box.clientHeight + 1;
       if (scrolls) box.setAttribute("tabindex", "0");
