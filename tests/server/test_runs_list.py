@@ -116,6 +116,9 @@ def test_an_unreadable_date_is_refused_with_what_to_write(reader: TestClient) ->
     assert page.status_code == 400
     assert "from: &#39;yesterday&#39; is not a date: write 2026-12-07" in page.text
     assert reader.get("/runs-rows?until=13:00").status_code == 400
+    # An offset that moves the moment before year 1 is refused the same way, not a 500.
+    early = reader.get("/?since=0001-01-01T00:00%2B05:00")
+    assert early.status_code == 400 and "is not a date" in early.text
 
 
 def test_a_time_range_from_the_form_is_taken_as_utc(runner: Runner, reader: TestClient) -> None:

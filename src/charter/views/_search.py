@@ -215,11 +215,12 @@ def parse_moment(text: str | None, *, field: str) -> datetime | None:
         return None
     try:
         moment = datetime.fromisoformat(text.strip())
-    except ValueError:
+        moment = moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+        return moment.astimezone(UTC)  # an offset past the calendar's ends overflows here
+    except (ValueError, OverflowError):
         raise ValueError(
             f"{field}: {text[:40]!r} is not a date: write 2026-12-07 or 2026-12-07T13:45 (UTC)"
         ) from None
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 def forks_of(journal: Journal, run_id: str) -> list[str]:
