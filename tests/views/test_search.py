@@ -197,3 +197,45 @@ def test_a_full_last_page_says_there_is_nothing_older(runner: Runner, journal: J
         search_runs(journal, RunQuery(), limit=2, before=page.runs[1].seq).runs[-1].run_id
         == (made[0])
     )
+
+
+def _statements(journal: Journal, query: RunQuery) -> int:
+    from sqlalchemy import event
+
+    count = 0
+
+    def counted(*_: Any) -> None:
+        nonlocal count
+        count += 1
+
+    event.listen(journal.engine, "before_cursor_execute", counted)
+    try:
+        search_runs(journal, query, limit=5)
+    finally:
+        event.remove(journal.engine, "before_cursor_execute", counted)
+    return count
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        RunQuery(),
+        RunQuery(tool="refund_order"),
+        RunQuery(text="order"),
+        RunQuery(status="completed"),
+    ],
+)
+def test_a_page_costs_the_same_statements_however_many_runs_the_journal_holds(
+    runner: Runner, journal: Journal, query: RunQuery
+) -> None:
+    def grow(n: int) -> None:
+        for i in range(n):
+            if i % 2:
+                refunded(runner, f"refund order {i}", 100)
+            else:
+                looked_up(runner, f"look up order {i}")
+
+    grow(12)
+    small = _statements(journal, query)
+    grow(48)
+    assert _statements(journal, query) == small
