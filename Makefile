@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip --disable-pip-version-check
 
-.PHONY: install install-dev demo test lint bench bench-env clean
+.PHONY: install install-dev demo test lint bench bench-env clean screenshots
 
 $(VENV)/.charter-installed: pyproject.toml requirements-llm.txt constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -32,6 +32,11 @@ lint: install-dev
 	$(VENV)/bin/ruff check src tests benchmarks examples
 	$(VENV)/bin/ruff format --check src tests benchmarks
 	$(VENV)/bin/pyright
+
+# Every dashboard page at 1280 and 390 px from a fresh demo journal (scripted reasoners,
+# no model), into docs/screenshots/ (the README shows them). Needs Debian's Chromium.
+screenshots: install-dev
+	$(PY) docs/screenshots.py
 
 # Benchmarks run in their own environment, which also holds the agent frameworks
 # benchmarks/frameworks.py compares against: they never enter $(VENV) nor charter's

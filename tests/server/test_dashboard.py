@@ -287,7 +287,7 @@ def test_the_runs_list_and_run_page_show_each_runs_outcome(service: Service) -> 
     listed = sam.get("/").text
     page, open_page = sam.get(f"/runs/{done}").text, sam.get(f"/runs/{waiting}").text
 
-    assert "<th>Outcome</th>" in listed
+    assert '<th scope="col">Outcome</th>' in listed
     row = listed[listed.index(f'data-run-id="{done}"') :].split("</tr>")[0]
     assert 'data-outcome="succeeded"' in row
     row = listed[listed.index(f'data-run-id="{waiting}"') :].split("</tr>")[0]

@@ -9,6 +9,7 @@ pages carry neither: behaviour is in ``static/app.js``, looks in ``static/style.
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
 
@@ -32,6 +33,30 @@ def _when(ts: str | None) -> str:
     return ts[:19].replace("T", " ") if ts else "—"
 
 
+def _duration(start: str | None, end: str | None = None) -> str:
+    """The time between two journal stamps, short (``850 ms``, ``12.4 s``, ``3 min 05 s``,
+    ``2 h 07 min``); ``—`` while it has no end."""
+    if not start or not end:
+        return "—"
+    try:
+        seconds = (datetime.fromisoformat(end) - datetime.fromisoformat(start)).total_seconds()
+    except ValueError:
+        return "—"
+    return span(seconds)
+
+
+def span(seconds: float) -> str:
+    """A length of time, short: ``850 ms``, ``12.4 s``, ``3 min 05 s``, ``2 h 07 min``."""
+    seconds = max(seconds, 0.0)
+    if seconds < 1:
+        return f"{seconds * 1000:.0f} ms"
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    if seconds < 3600:
+        return f"{int(seconds // 60)} min {int(seconds % 60):02d} s"
+    return f"{int(seconds // 3600)} h {int(seconds % 3600 // 60):02d} min"
+
+
 def _usd(value: float | None) -> str:
     if value is None:
         return "—"
@@ -45,8 +70,16 @@ def _pretty(value: Any) -> str:
     return json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False, default=str)
 
 
+def _compact(value: Any) -> str:
+    """JSON on one line, for short values (escaped by the template like any text)."""
+    return json.dumps(value, ensure_ascii=False, default=str)
+
+
+templates.env.filters["compact"] = _compact
 templates.env.filters["when"] = _when
 templates.env.filters["usd"] = _usd
+templates.env.filters["duration"] = _duration
+templates.env.filters["span"] = span
 templates.env.filters["pretty"] = _pretty
 
 

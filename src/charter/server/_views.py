@@ -9,7 +9,7 @@ API needs for the same change.
 from __future__ import annotations
 
 from typing import Annotated, Any, Literal
-from urllib.parse import quote, urlencode
+from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -21,15 +21,16 @@ from charter.journal._reads import run_head_seq
 from charter.policy import PHASES, Phase
 from charter.runtime import ApprovalState
 from charter.runtime._lookup import resolve_run_id
-from charter.server import _forms
+from charter.server import _browse, _catalog, _forms
 from charter.server._app import need, reject, state_of
 from charter.server._auth import Principal
-from charter.server._limits import MAX_SEQ
 from charter.server._render import back, page
 from charter.views import _evals as eval_queries
 from charter.views import _runs as queries
 from charter.views._approvals import ApprovalCard, age_text, approval_card
 from charter.views._charts import MEASURES, Measure, stacked_bars
+from charter.views._search import forks_of
+from charter.views._timing import PHASE_NAMES, waterfall
 from charter.views._tree import run_tree
 
 router = APIRouter(include_in_schema=False)
@@ -37,7 +38,6 @@ router = APIRouter(include_in_schema=False)
 Reader = Annotated[Principal, Depends(need("read"))]
 Operator = Annotated[Principal, Depends(need("operate"))]
 
-RUNS_PER_PAGE = 50
 FINISHED = ("completed", "failed", "stopped")
 DECIDED_SHOWN = 50
 EVALS_SHOWN = 100
@@ -72,43 +72,6 @@ def _blank(value: str | None) -> str | None:
     return value or None
 
 
-@router.get("/")
-def runs_page(
-    request: Request,
-    who: Reader,
-    status: str | None = None,
-    agent: Annotated[str | None, Query(max_length=128)] = None,
-    before: Annotated[int | None, Query(ge=1, le=MAX_SEQ)] = None,
-) -> HTMLResponse:
-    """Runs, newest first, filtered by status and agent; the start form for operators."""
-    state = state_of(request)
-    status, agent = _blank(status), _blank(agent)
-    runs = queries.list_runs(
-        state.journal, limit=RUNS_PER_PAGE, before_seq=before, agent=agent, status=status
-    )
-    known = {view.name for view in queries.agents(state.journal)} | set(state.service.agents)
-    return page(
-        request,
-        "runs.html",
-        who,
-        runs=runs,
-        status=status,
-        agent=agent,
-        statuses=queries.RUN_STATUSES,
-        agents=sorted(known),
-        startable=sorted(state.service.agents),
-        older=_older(runs, status, agent),
-    )
-
-
-def _older(runs: list[queries.RunSummary], status: str | None, agent: str | None) -> str | None:
-    """The link to the next page of runs, if this one is full."""
-    if len(runs) < RUNS_PER_PAGE:
-        return None
-    params = {"status": status, "agent": agent, "before": runs[-1].seq}
-    return "/?" + urlencode({k: v for k, v in params.items() if v is not None})
-
-
 def _last_seq(journal: Journal, run_id: str) -> int:
     """Seq of the run's newest record: where its live event stream starts."""
     return run_head_seq(journal, run_id)
@@ -129,6 +92,20 @@ def _run_context(request: Request, run_id: str) -> dict[str, Any] | None:
         "after": after,
         "finished": detail.summary.status in FINISHED,
         "tree": run_tree(journal, run_id),
+        **_run_extras(journal, detail),
+    }
+
+
+def _run_extras(journal: Journal, detail: queries.RunDetail) -> dict[str, Any]:
+    """The run page's waterfall and links: forks and the run's trace id."""
+    from charter.observe._tracing import run_trace_id
+
+    run_id = detail.summary.run_id
+    return {
+        "timing": waterfall(detail),
+        "phase_names": PHASE_NAMES,
+        "forks": forks_of(journal, run_id),
+        "trace_id": run_trace_id(run_id),
     }
 
 
@@ -336,3 +313,5 @@ def audit_page(request: Request, who: Reader, full: bool = False) -> Response:
 
 
 router.include_router(_forms.router)
+router.include_router(_browse.router)
+router.include_router(_catalog.router)

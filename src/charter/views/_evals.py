@@ -178,7 +178,11 @@ def eval_detail(journal: Journal, eval_id: str) -> EvalDetail | None:
     found = [r for r in journal.records(f"eval:{eval_id}") if r.kind == EVAL_KIND]
     if not found:
         return None
-    result = EvalResult.from_json(found[-1].payload)
+    return eval_detail_of(EvalResult.from_json(found[-1].payload))
+
+
+def eval_detail_of(result: EvalResult) -> EvalDetail:
+    """What the API and the dashboard show of a recorded eval."""
     return EvalDetail(
         **_summary(result).model_dump(),
         suite_digest=result.suite_digest,

@@ -18,7 +18,7 @@ from functools import partial
 from typing import Any, NamedTuple, TypeVar
 
 from pydantic import BaseModel, ConfigDict
-from sqlalchemy import ColumnElement, Connection, case, func, or_, select
+from sqlalchemy import Connection, case, func, or_, select
 
 from charter.errors import RunNotFoundError
 from charter.journal import (
@@ -30,6 +30,7 @@ from charter.journal import (
     decode_payload,
     read_record,
 )
+from charter.journal._finding import may_have_status as _may_have_status
 from charter.journal._outcome import Outcome, OutcomeTally
 from charter.journal._store import records_table
 from charter.views._audit import AuditProblem, AuditStatus, UnsignedRun, audit_status
@@ -209,6 +210,9 @@ class StepView(_View):
     """Kept from the run this one was forked from."""
     redactions: list[RedactionView] = []
     """Values masked or given back at this step."""
+    times: dict[str, str] = {}
+    """When each kind of the step's records was first journaled (``step.proposed``,
+    ``step.decided``, ``approval.requested``, ``step.effect``, ``step.observed``)."""
 
 
 class EventView(_View):
@@ -319,23 +323,6 @@ def list_runs(
             if len(rows) < limit:
                 break
     return found[:limit]
-
-
-def _may_have_status(status: str) -> ColumnElement[bool]:
-    """True of every ``run.started`` row whose run may be in ``status`` (a superset)."""
-    other = R.alias("other")
-
-    def has(kind: str, text: str = "") -> ColumnElement[bool]:
-        found = select(other.c.seq).where(
-            other.c.run_id == R.c.run_id, unindexed(other.c.kind) == kind
-        )
-        return (found.where(other.c.payload.contains(text)) if text else found).exists()
-
-    if status in ("completed", "failed", "stopped"):
-        return has("run.finished", f'"status":"{status}"')
-    if status == "waiting":
-        return has("run.waiting") & ~has("run.finished")
-    return ~has("run.finished") & ~(has("run.waiting") & ~has("run.resumed"))
 
 
 def _summaries(conn: Connection, started: list[_Started]) -> list[RunSummary]:
@@ -561,8 +548,10 @@ def _read_into(
             step = steps.setdefault(int(p["step"]), {"index": int(p["step"])})
             step["approval"] = approvals[str(p["request_id"])]
             step["arg_labels"] = p.get("labels") or None
+            step.setdefault("times", {}).setdefault(record.kind, record.ts)
         return
     step = steps.setdefault(int(p["step"]), {"index": int(p["step"])})
+    step.setdefault("times", {}).setdefault(record.kind, record.ts)
     step["inherited"] = record.run_id != run_id
     match record.kind:
         case "step.proposed":

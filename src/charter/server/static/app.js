@@ -59,6 +59,7 @@
         if (value) input.value = value;
       });
       old.replaceWith(fresh);
+      focusableScrolls();
       if (done() && source) {
         source.close();
         source = null;
@@ -99,8 +100,46 @@
     connect();
   }
 
+  // The runs list: while a run on the page is running or waiting, its rows are fetched
+  // again every few seconds (same filters, same page) and swapped in.
+  const LIST_EVERY_MS = 5000;
+
+  function refreshList() {
+    const list = document.getElementById("runs-list");
+    if (!list || list.dataset.live !== "yes") return;
+    setTimeout(async () => {
+      if (document.hidden) return refreshList();
+      try {
+        const response = await fetch(list.dataset.rows, { credentials: "same-origin" });
+        if (response.ok && !response.redirected) {
+          const parsed = new DOMParser().parseFromString(await response.text(), "text/html");
+          const fresh = parsed.getElementById("runs-list");
+          if (fresh) list.replaceWith(fresh);
+          focusableScrolls();
+        }
+      } catch (_) {
+        // offline for a moment: try again at the next tick
+      }
+      refreshList();
+    }, LIST_EVERY_MS);
+  }
+
+  // A table, a block of JSON or a value larger than its box scrolls inside itself: it takes
+  // keyboard focus then, so it can be scrolled without a pointer.
+  function focusableScrolls() {
+    document.querySelectorAll("main table, main pre, main .kv dd").forEach((box) => {
+      const scrolls =
+        box.scrollWidth > box.clientWidth + 1 || box.scrollHeight > box.clientHeight + 1;
+      if (scrolls) box.setAttribute("tabindex", "0");
+      else if (box.getAttribute("tabindex") === "0") box.removeAttribute("tabindex");
+    });
+  }
+  window.addEventListener("resize", focusableScrolls);
+
   document.addEventListener("DOMContentLoaded", () => {
+    focusableScrolls();
     const timeline = document.getElementById("timeline");
     if (timeline && timeline.dataset.live === "yes") follow(timeline.dataset.run);
+    refreshList();
   });
 })();
