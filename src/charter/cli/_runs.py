@@ -27,9 +27,31 @@ runs_app = typer.Typer(help="List runs (the default) and continue waiting ones."
 def runs(
     ctx: typer.Context,
     limit: Annotated[int, typer.Option(help="How many, newest first.")] = 20,
+    search: Annotated[
+        str | None, typer.Option(help="A run id prefix, or words of the goal.")
+    ] = None,
+    agent: Annotated[str | None, typer.Option(help="Only this agent's runs.")] = None,
+    tool: Annotated[str | None, typer.Option(help="Only runs that called this tool.")] = None,
+    status: Annotated[
+        str | None, typer.Option(help="running, waiting, completed, failed or stopped.")
+    ] = None,
+    outcome: Annotated[
+        str | None,
+        typer.Option(help="succeeded, denied, failed, rolled_back, cancelled or stopped."),
+    ] = None,
+    since: Annotated[
+        str | None,
+        typer.Option(help="Started since: 30m, 2h, 3d, 1w ago, or 2026-12-07[T13:45] UTC."),
+    ] = None,
 ) -> None:
-    """List runs, newest first."""
+    """List runs, newest first; the options filter them (and combine)."""
     if ctx.invoked_subcommand is not None:
+        return
+    if any(v is not None for v in (search, agent, tool, status, outcome, since)):
+        from charter.cli._runs_found import list_found
+
+        filters = {"search": search, "agent": agent, "tool": tool, "status": status}
+        list_found(limit=limit, outcome=outcome, since=since, **filters)
         return
 
     from charter.cli._outcome import styled_outcome
