@@ -83,14 +83,16 @@ DAMAGED_EXIT = 7
 
 @guarded
 def show(run_id: Annotated[str, typer.Argument(help="Run id (a unique prefix will do).")]) -> int:
-    """Show the transcript of one run, from the journal; a damaged record of it is shown
-    in place (one line naming it) and the rest as usual.
+    """Show the transcript of one run, from the journal, and its delegations (the run that
+    delegated it, the runs it delegated with their status and outcome); a damaged record
+    of it is shown in place (one line naming it) and the rest as usual.
 
     Exit status, by the run's outcome: 0 succeeded; 1 failed; 2 bad input; 3 not finished
     (running or waiting); 4 denied; 5 stopped or cancelled; 6 rolled back; 7 a record of
     the run is damaged.
     """
     from charter.cli._outcome import exit_status, styled_outcome
+    from charter.cli._run_tree import print_run_tree
     from charter.journal import DamagedRecordError, read_record
     from charter.journal._outcome import OutcomeTally
 
@@ -102,7 +104,8 @@ def show(run_id: Annotated[str, typer.Argument(help="Run id (a unique prefix wil
         tally.add(record.kind, record.payload)
         return describe(record)
 
-    for record in journal.records(resolve_run_id(journal, run_id)):
+    full_id = resolve_run_id(journal, run_id)
+    for record in journal.records(full_id):
         try:
             line = read_record(record, line_of)
         except DamagedRecordError as exc:  # shown in place; the rest reads as usual
@@ -110,6 +113,7 @@ def show(run_id: Annotated[str, typer.Argument(help="Run id (a unique prefix wil
             line = f"[red]damaged[/] {escape(str(exc))}"
         if line is not None:
             console.print(line, soft_wrap=True)
+    damaged += 0 if print_run_tree(console, journal, full_id) else 1
     outcome = tally.outcome()
     if outcome is not None:
         console.print(f"outcome {styled_outcome(outcome)}")
