@@ -1,5 +1,6 @@
 """``charter runs`` with filters: the runs search, by agent, tool, status, outcome, text
-and start time; a bad option is one line and exit status 2."""
+and start time (SQLite, and PostgreSQL when ``CHARTER_TEST_POSTGRES_URL`` is set); a bad
+option is one line and exit status 2."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from charter import Journal, Runner, tool
 from charter.cli import app
 from charter.cli._runs_found import since_moment
 from charter.testing import ScriptedReasoner, call, make_agent, respond
+from databases import fresh_url
 
 cli = CliRunner()
 
@@ -31,9 +33,11 @@ def find_customer(customer_id: int) -> dict[str, int]:
     return {"customer_id": customer_id}
 
 
-@pytest.fixture
-def runner(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Runner]:
-    url = f"sqlite:///{tmp_path / 'journal.db'}"
+@pytest.fixture(params=["sqlite", "postgresql"])
+def runner(
+    request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Runner]:
+    url = fresh_url(request.param, tmp_path)
     monkeypatch.setenv("CHARTER_HOME", str(tmp_path / "home"))
     monkeypatch.setenv("CHARTER_DATABASE_URL", url)
     journal = Journal(url)

@@ -186,3 +186,16 @@ def test_the_filters_need_a_reader(service: Service) -> None:
     response = service.client.get(RUNS, params={"tool": "find_order"})
 
     assert response.status_code == 401
+
+
+def test_a_hostile_query_string_cannot_forge_a_link(service: Service, runner: Runner) -> None:
+    for n in range(2):
+        _run(runner, f"find order {n}")
+
+    response = _get(service, RUNS, limit=1, x='>; rel="evil", </steal>')
+
+    assert response.status_code == 200
+    header = response.headers["link"]
+    assert re.findall(r'rel="(\w+)"', header) == ["next"]
+    assert header.count("<") == header.count(">") == 1
+    assert "%3E%3B+rel%3D%22evil%22" in header  # the value stays inside the URL, encoded
