@@ -6,7 +6,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from charter.journal import Journal
+from charter.journal import DamagedRecordError, Journal, Record
 from charter.journal._outcome import Outcome
 from charter.views._runs import RunSummary, run_detail
 
@@ -45,8 +45,9 @@ def run_tree(journal: Journal, run_id: str) -> RunTree:
     """The parent and the children of ``run_id`` (both empty for a run that neither was
     delegated nor delegated), read by index."""
     own = [r for r in journal.records(run_id) if r.kind in ("run.started", "delegate.started")]
-    origin: dict[str, Any] = (own[0].payload.get("delegated_by") or {}) if own else {}
-    started = [r for r in own if r.kind == "delegate.started"]
+    first = _payload(own[0]) if own and own[0].kind == "run.started" else {}
+    origin: dict[str, Any] = first.get("delegated_by") or {}
+    started = [r for r in own if r.kind == "delegate.started" and _payload(r)]
     ids = [str(r.payload["child_run"]) for r in started]
     summaries: dict[str, RunSummary] = {}
     for child in ids:  # a run page's few children, each read by its index
@@ -69,3 +70,12 @@ def run_tree(journal: Journal, run_id: str) -> RunTree:
         root=str(origin["root"]) if origin else None,
         children=children,
     )
+
+
+def _payload(record: Record) -> dict[str, Any]:
+    """The record's payload, or nothing for a damaged record (the run page says which
+    record is damaged; its tree leaves it out)."""
+    try:
+        return record.payload
+    except DamagedRecordError:
+        return {}
