@@ -11,6 +11,7 @@ the record counts of each run by kind, then the payloads of each run's newest en
 
 from __future__ import annotations
 
+import sqlite3
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any, NamedTuple, Protocol, TypedDict, TypeVar
@@ -283,3 +284,29 @@ def summary(
         rolled_back="rollback.finished" in counts,
         seq=run.seq,
     )
+
+
+def runs_in_file(url: str, *, limit: int) -> list[SummaryFields] | None:
+    """The ``limit`` newest runs of the SQLite journal file ``url`` names, as
+    :func:`charter.views.list_runs` summarises them, read through ``sqlite3`` alone (no
+    SQLAlchemy, no Pydantic); None when the journal must be read the general way: not a
+    plain SQLite file URL, not at this charter's newest schema, or a read the file failed
+    (the general way then says why).
+
+    Raises:
+        JournalError: there is no file there, or it is empty.
+    """
+    from charter.journal._file_reads import open_file_reads
+
+    reads = open_file_reads(url)
+    if reads is None:
+        return None
+    try:
+        if limit <= 0:
+            return []
+        rows = reads.started_page(limit)
+        return summaries(reads, [started(int(s), r, ts, p) for s, r, ts, p in rows])
+    except sqlite3.Error:
+        return None
+    finally:
+        reads.close()
