@@ -348,10 +348,12 @@ def register(
 
         Exit status: 0 when every effect was compensated, 1 when some need a human.
         """
-        from charter.runtime._rollback import rollback
+        from charter.runtime._rollback import refuse_fileless_caller_run, rollback
 
         store = journal()
         full_id = resolve_run_id(store, run_id)
+        if agent_file is None:
+            refuse_fileless_caller_run(store, full_id, hint="; or pass --agent FILE")
         agent = run_agent(store, full_id, agent_file)
         who = actor_or_user(actor)
         report = rollback(store, agent, full_id, actor=who, on_record=print_record)

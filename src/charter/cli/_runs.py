@@ -29,9 +29,31 @@ runs_app = typer.Typer(help="List runs (the default) and continue waiting ones."
 def runs(
     ctx: typer.Context,
     limit: Annotated[int, typer.Option(help="How many, newest first.")] = 20,
+    search: Annotated[
+        str | None, typer.Option(help="A run id prefix, or words of the goal.")
+    ] = None,
+    agent: Annotated[str | None, typer.Option(help="Only this agent's runs.")] = None,
+    tool: Annotated[str | None, typer.Option(help="Only runs that called this tool.")] = None,
+    status: Annotated[
+        str | None, typer.Option(help="running, waiting, completed, failed or stopped.")
+    ] = None,
+    outcome: Annotated[
+        str | None,
+        typer.Option(help="succeeded, denied, failed, rolled_back, cancelled or stopped."),
+    ] = None,
+    since: Annotated[
+        str | None,
+        typer.Option(help="Started since: 30m, 2h, 3d, 1w ago, or 2026-12-07[T13:45] UTC."),
+    ] = None,
 ) -> None:
-    """List runs, newest first."""
+    """List runs, newest first; the options filter them (and combine)."""
     if ctx.invoked_subcommand is not None:
+        return
+    if any(v is not None for v in (search, agent, tool, status, outcome, since)):
+        from charter.cli._runs_found import list_found
+
+        filters = {"search": search, "agent": agent, "tool": tool, "status": status}
+        list_found(limit=limit, outcome=outcome, since=since, **filters)
         return
 
     from charter.cli._outcome import styled_outcome
@@ -77,14 +99,16 @@ DAMAGED_EXIT = 7
 
 @guarded
 def show(run_id: Annotated[str, typer.Argument(help="Run id (a unique prefix will do).")]) -> int:
-    """Show the transcript of one run, from the journal; a damaged record of it is shown
-    in place (one line naming it) and the rest as usual.
+    """Show the transcript of one run, from the journal, and its delegations (the run that
+    delegated it, the runs it delegated with their status and outcome); a damaged record
+    of it is shown in place (one line naming it) and the rest as usual.
 
     Exit status, by the run's outcome: 0 succeeded; 1 failed; 2 bad input; 3 not finished
     (running or waiting); 4 denied; 5 stopped or cancelled; 6 rolled back; 7 a record of
     the run is damaged.
     """
     from charter.cli._outcome import exit_status, styled_outcome
+    from charter.cli._run_tree import print_run_tree
     from charter.journal import DamagedRecordError, read_record
     from charter.journal._outcome import OutcomeTally
 
@@ -96,7 +120,8 @@ def show(run_id: Annotated[str, typer.Argument(help="Run id (a unique prefix wil
         tally.add(record.kind, record.payload)
         return describe(record)
 
-    for record in journal.records(resolve_run_id(journal, run_id)):
+    full_id = resolve_run_id(journal, run_id)
+    for record in journal.records(full_id):
         try:
             line = read_record(record, line_of)
         except DamagedRecordError as exc:  # shown in place; the rest reads as usual
@@ -104,6 +129,7 @@ def show(run_id: Annotated[str, typer.Argument(help="Run id (a unique prefix wil
             line = f"[red]damaged[/] {escape(str(exc))}"
         if line is not None:
             console.print(line, soft_wrap=True)
+    damaged += 0 if print_run_tree(console, journal, full_id) else 1
     outcome = tally.outcome()
     if outcome is not None:
         console.print(f"outcome {styled_outcome(outcome)}")

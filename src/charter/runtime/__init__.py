@@ -12,6 +12,7 @@ from charter.runtime._approvals import (
     args_hash,
 )
 from charter.runtime._controls import CONTROL_KINDS, CONTROL_RUN, Controls, ControlState
+from charter.runtime._rollback import RollbackItem, RollbackReport, rollback
 from charter.runtime._run import Run, RunStatus, Step
 from charter.runtime._runner import RecordListener, Runner
 
@@ -30,9 +31,12 @@ __all__ = [
     "Receipt",
     "ReceiptProblem",
     "RecordListener",
+    "RollbackItem",
+    "RollbackReport",
     "Run",
     "RunStatus",
     "Runner",
     "Step",
     "args_hash",
+    "rollback",
 ]

@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel
@@ -25,7 +26,7 @@ from charter.errors import RunNotFoundError, RunStateError
 from charter.journal import Journal, Record
 from charter.journal._outcome import Outcome, OutcomeTally
 from charter.runtime._approvals import closing_entry
-from charter.runtime._history import check_owner, run_state, waiting_record
+from charter.runtime._history import check_owner, history, run_state, waiting_record
 from charter.runtime._lineage import waiting_child
 from charter.tools import ToolArgumentsError
 
@@ -94,6 +95,35 @@ def _pending_effects(
         if p["status"] == "ok" or p.get("in_doubt"):
             found.append((int(p["step"]), str(p["tool"]), args_of.get(int(p["step"]), {}), p))
     return list(reversed(found))
+
+
+def refuse_fileless_caller_run(journal: Journal, run_id: str, *, hint: str = "") -> None:
+    """Refuse to roll back, from an agent file, a run its caller's code governs (a
+    framework integration's or the governance API's) when no agent file describes its
+    agent: its compensations live in that code, so the rollback must be made there.
+
+    Args:
+        journal: the journal holding the run.
+        run_id: the whole run id.
+        hint: another way the caller can give the agent, added to the error.
+
+    Raises:
+        RunNotFoundError: no such run.
+        RunStateError: the run is such a run (the message names the API to use).
+    """
+    started = history(journal, run_id)[0].payload
+    if started.get("governed_by") != "caller":
+        return
+    source = started.get("source")
+    if source and Path(str(source)).exists():
+        return
+    raise RunStateError(
+        f"run {run_id} is governed by its caller's code and agent {started.get('agent')!r} "
+        "has no agent file: roll it back in that code, with "
+        "charter.runtime.rollback(journal, agent, run_id, actor=...) for the agent it "
+        "governs with, or the integration's rollback (Pydantic AI: "
+        f"governed.rollback(run_id, actor=...)){hint}"
+    )
 
 
 def rollback(

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Iterator
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request
+from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request, Response
 from fastapi.responses import JSONResponse, PlainTextResponse, StreamingResponse
 from fastapi.sse import EventSourceResponse, ServerSentEvent
 from pydantic import BaseModel, Field
@@ -22,10 +22,12 @@ from charter.runtime._runner import history
 from charter.server._app import need, reject, state_of
 from charter.server._auth import Principal, Role
 from charter.server._limits import MAX_SEQ
+from charter.server._run_filters import RUNS_RESPONSES, RunFilters, page_links, run_query
 from charter.server._service import PhaseMove
 from charter.views import _evals as eval_queries
 from charter.views import _runs as queries
 from charter.views._approvals import ApprovalCard, approval_card
+from charter.views._search import search_runs
 
 router = APIRouter()
 api = APIRouter(prefix="/api")
@@ -144,18 +146,34 @@ def whoami(who: Reader) -> dict[str, str]:
     return {"name": who.name, "role": who.role}
 
 
-@api.get("/runs")
+@api.get("/runs", responses=RUNS_RESPONSES)
 def list_runs(
     request: Request,
+    response: Response,
     _who: Reader,
+    filters: Annotated[RunFilters, Query()],
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     before: Annotated[int | None, Query(ge=1, le=MAX_SEQ)] = None,
-    agent: str | None = None,
-    status: Literal["running", "waiting", "completed", "failed", "stopped"] | None = None,
+    after: Annotated[int | None, Query(ge=1, le=MAX_SEQ)] = None,
 ) -> list[queries.RunSummary]:
-    """Runs, newest first (page with ``before`` = the last ``seq`` you got)."""
+    """Runs, newest first, found as the dashboard's runs list finds them: ``q`` (a run id
+    prefix or words of the goal), ``agent``, ``actor``, ``tool`` (a tool the run called),
+    ``status``, ``outcome``, and the start time from ``since`` to ``until`` (a date or
+    date and time, UTC unless it names its offset); the filters combine.
+
+    Pages: pass ``before`` = the last ``seq`` you got for the next (older) page, or
+    ``after`` = the first ``seq`` you got for the previous one; the ``Link`` header names
+    both pages' URLs (``rel="next"``, ``rel="prev"``) while there are more.
+    """
+    query = run_query(filters)
+    if before is not None and after is not None:
+        raise HTTPException(400, "pass before (older runs) or after (newer runs), not both")
     journal = state_of(request).journal
-    return queries.list_runs(journal, limit=limit, before_seq=before, agent=agent, status=status)
+    found = search_runs(journal, query, limit=limit, before=before, after=after)
+    links = page_links(request.url, older=found.older, newer=found.newer)
+    if links:
+        response.headers["Link"] = links
+    return found.runs
 
 
 @api.post("/runs", status_code=202)

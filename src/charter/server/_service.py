@@ -39,7 +39,7 @@ from charter.policy import PHASES, Phase
 from charter.runtime import Approvals, Runner
 from charter.runtime._names import KnownNames
 from charter.runtime._resumption import agent_of_run, queue_resume, waiting_request
-from charter.runtime._rollback import RollbackReport, rollback
+from charter.runtime._rollback import RollbackReport, refuse_fileless_caller_run, rollback
 from charter.runtime._runner import new_run_id
 from charter.views._runs import ToolInfo
 
@@ -326,7 +326,11 @@ class RunService:
 
     def rollback(self, run_id: str, actor: str) -> RollbackReport:
         """Undo a finished or waiting run's completed writes. See :func:`rollback`."""
-        agent, _path = self.run_agent(run_id)
+        try:
+            agent, _path = self.run_agent(run_id)
+        except RunStateError:  # no agent file: say where a caller-governed run is undone
+            refuse_fileless_caller_run(self.journal, run_id)
+            raise
         return rollback(self.journal, agent, run_id, actor=actor)
 
     def _background_run(self, agent: Agent, goal: str, actor: str, run_id: str) -> None:
