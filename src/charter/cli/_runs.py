@@ -81,8 +81,8 @@ def runs(
 
 def _listed(limit: int) -> Sequence[Mapping[str, Any]]:
     """The ``limit`` newest runs' summaries: from a SQLite journal file at the newest
-    schema through sqlite3 alone (the command then starts without SQLAlchemy or
-    Pydantic), else through the read model."""
+    schema through sqlite3 alone (the command then loads neither SQLAlchemy nor the read
+    model's Pydantic views), else through the read model."""
     from charter.views._summary import runs_in_file
 
     found = runs_in_file(settings.database_url(), limit=limit)

@@ -3,10 +3,11 @@
 The summary is computed here once, from rows, whatever read them: the read model reads
 them through SQLAlchemy (any database), and ``charter runs`` on a SQLite file through the
 standard library's ``sqlite3`` (:mod:`charter.journal._file_reads`), so listing runs
-starts without importing SQLAlchemy or Pydantic. The rows come through :class:`RunReads`:
-the record counts of each run by kind, then the payloads of each run's newest end records
-(and of the proposals of runs the runner did not finish), then, for runs journaled before
-``run.finished`` carried an outcome, all their records. This module imports neither.
+loads neither SQLAlchemy nor the read model's Pydantic views. The rows come through
+:class:`RunReads`: the record counts of each run by kind, then the payloads of each run's
+newest end records (and of the proposals of runs the runner did not finish), then, for
+runs journaled before ``run.finished`` carried an outcome, all their records. This module
+imports neither.
 """
 
 from __future__ import annotations
