@@ -191,6 +191,7 @@ def test_a_read_the_database_fails_midway_is_one_line(
 
     from sqlalchemy.exc import DatabaseError
 
+    from charter.journal._file_reads import FileReads
     from charter.views import _runs as _queries
 
     _run(env)
@@ -198,6 +199,11 @@ def test_a_read_the_database_fails_midway_is_one_line(
     def malformed(*args: object, **kwargs: object) -> None:
         raise DatabaseError("SELECT", {}, sqlite3.DatabaseError("database disk image is malformed"))
 
+    def malformed_file(*args: object, **kwargs: object) -> None:
+        raise sqlite3.DatabaseError("database disk image is malformed")
+
+    # Both reads fail: the one through sqlite3 alone gives way to the read model's.
+    monkeypatch.setattr(FileReads, "kind_counts", malformed_file)
     monkeypatch.setattr(_queries, "list_runs", malformed)
 
     result = cli.invoke(app, ["runs"])

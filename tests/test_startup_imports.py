@@ -77,13 +77,84 @@ def test_help_loads_nothing_heavy(tmp_path: Path) -> None:
     assert heavy_in(loaded_modules(tmp_path, "--help"), NOT_FOR_HELP) == []
 
 
-def test_listing_runs_loads_no_model_client_ml_stack_or_server(tmp_path: Path) -> None:
+NOT_FOR_RUNS = (*HEAVY, "sqlalchemy", "alembic", "cryptography", "charter.views._runs")
+"""Not loaded by `charter runs` on a SQLite journal at the newest schema: it reads the file
+through sqlite3 alone."""
+
+_MODELS_PROBE = """
+import json, sys
+from charter.cli import app
+try:
+    app(sys.argv[1:])
+except SystemExit as exc:
+    assert not exc.code, exc.code
+models = []
+if "pydantic" in sys.modules:
+    from pydantic import BaseModel
+    seen, stack = set(), [BaseModel]
+    while stack:
+        for sub in stack.pop().__subclasses__():
+            if sub not in seen:
+                seen.add(sub)
+                stack.append(sub)
+    models = sorted(m.__module__ for m in seen if m.__module__.startswith("charter"))
+print(json.dumps(models))
+"""
+
+
+def charter_models_loaded(tmp_path: Path, *argv: str) -> list[str]:
+    """Modules of the charter Pydantic models a fresh interpreter running argv defined."""
+    env = {**os.environ, "CHARTER_HOME": str(tmp_path / "home")}
+    done = subprocess.run(
+        [sys.executable, "-c", _MODELS_PROBE, *argv],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return json.loads(done.stdout.splitlines()[-1])
+
+
+def test_listing_runs_loads_no_database_layer_model_client_ml_stack_or_server(
+    tmp_path: Path,
+) -> None:
     from charter.journal import Journal
 
     Journal(f"sqlite:///{tmp_path / 'home' / 'journal.db'}").close()  # runs only reads one
     modules = loaded_modules(tmp_path, "runs")
-    assert "sqlalchemy" in modules  # it did read the journal
-    assert heavy_in(modules, (*HEAVY, "alembic")) == []  # an up-to-date journal needs no upgrade
+    assert "charter.views._summary" in modules  # it did read the journal
+    assert heavy_in(modules, NOT_FOR_RUNS) == []
+
+
+def test_listing_runs_defines_no_pydantic_model(tmp_path: Path) -> None:
+    # Typer imports Pydantic to coerce any option's value; charter's models stay unloaded.
+    import sqlite3
+
+    from charter.journal import Journal
+    from charter.journal._schema import known_revisions
+
+    path = tmp_path / "home" / "journal.db"
+    Journal(f"sqlite:///{path}").close()
+    assert charter_models_loaded(tmp_path, "runs") == []
+    with sqlite3.connect(path) as conn:  # the probe sees them: the read model's are loaded
+        conn.execute("UPDATE alembic_version SET version_num = ?", [known_revisions()[-2]])
+    assert "charter.views._runs" in charter_models_loaded(tmp_path, "runs")
+
+
+def test_listing_runs_of_a_journal_at_an_older_schema_reads_it_the_general_way(
+    tmp_path: Path,
+) -> None:
+    import sqlite3
+
+    from charter.journal import Journal
+    from charter.journal._schema import known_revisions
+
+    path = tmp_path / "home" / "journal.db"
+    Journal(f"sqlite:///{path}").close()
+    with sqlite3.connect(path) as conn:
+        conn.execute("UPDATE alembic_version SET version_num = ?", [known_revisions()[-2]])
+    modules = loaded_modules(tmp_path, "runs")
+    assert "sqlalchemy" in modules and "charter.views._runs" in modules
 
 
 def test_the_public_names_still_resolve() -> None:

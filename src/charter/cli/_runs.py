@@ -3,14 +3,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich import box
 from rich.markup import escape
 from rich.table import Table
 
+from charter import settings
 from charter._transcript import describe
 from charter.cli._errors import guarded
 from charter.cli._shared import console, resolve_run_id
@@ -55,26 +57,40 @@ def runs(
         return
 
     from charter.cli._outcome import styled_outcome
-    from charter.views._runs import list_runs
 
     table = Table(box=box.SIMPLE_HEAD, pad_edge=False)
     table.add_column("run", no_wrap=True, min_width=32)  # whole: other commands take it
     for column in ("agent", "status", "outcome", "steps", "tokens", "started"):
         table.add_column(column, no_wrap=True)
     table.add_column("goal", overflow="ellipsis", no_wrap=True, min_width=12)
-    for run in list_runs(_journal(read_only=True), limit=limit):
-        finished = run.status not in ("running", "waiting", "damaged")
+    for run in _listed(limit):
+        finished = run["status"] not in ("running", "waiting", "damaged")
+        damaged: str | None = run["damaged"]
         table.add_row(
-            run.run_id,
-            run.agent,
-            run.status,
-            styled_outcome(run.outcome),
-            str(run.steps) if finished else "",
-            str(run.tokens) if finished else "",
-            datetime.fromisoformat(run.started_at).strftime("%m-%d %H:%M:%S"),
-            run.goal[:60] if run.damaged is None else f"[red]{escape(run.damaged)}[/]",
+            run["run_id"],
+            run["agent"],
+            run["status"],
+            styled_outcome(run["outcome"]),
+            str(run["steps"]) if finished else "",
+            str(run["tokens"]) if finished else "",
+            datetime.fromisoformat(run["started_at"]).strftime("%m-%d %H:%M:%S"),
+            run["goal"][:60] if damaged is None else f"[red]{escape(damaged)}[/]",
         )
     console.print(table)
+
+
+def _listed(limit: int) -> Sequence[Mapping[str, Any]]:
+    """The ``limit`` newest runs' summaries: from a SQLite journal file at the newest
+    schema through sqlite3 alone (the command then loads neither SQLAlchemy nor the read
+    model's Pydantic views), else through the read model."""
+    from charter.views._summary import runs_in_file
+
+    found = runs_in_file(settings.database_url(), limit=limit)
+    if found is not None:
+        return found
+    from charter.views._runs import list_runs
+
+    return [run.model_dump() for run in list_runs(_journal(read_only=True), limit=limit)]
 
 
 DAMAGED_EXIT = 7

@@ -13,10 +13,12 @@ import functools
 import re
 import threading
 from pathlib import Path
-
-from sqlalchemy import Connection, Engine, inspect
+from typing import TYPE_CHECKING
 
 from charter.errors import JournalError
+
+if TYPE_CHECKING:
+    from sqlalchemy import Connection, Engine
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -61,6 +63,8 @@ def head_revision(location: Path = MIGRATIONS) -> str:
 
 def current_revision(conn: Connection) -> str | None:
     """The database's schema revision; None for a database never migrated."""
+    from sqlalchemy import inspect  # here: known_revisions alone must not load SQLAlchemy
+
     if not inspect(conn).has_table("alembic_version"):
         return None
     return conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalar()
@@ -114,6 +118,8 @@ def check_readable(engine: Engine, where: str, *, location: Path = MIGRATIONS) -
             application's), or one a newer charter wrote.
         sqlalchemy.exc.DatabaseError: the database cannot be reached or is not a database.
     """
+    from sqlalchemy import inspect
+
     with engine.connect() as conn:
         found = current_revision(conn)
         has_records = inspect(conn).has_table("journal_records")

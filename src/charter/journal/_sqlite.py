@@ -9,14 +9,15 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError
-
 from charter.errors import JournalError
 
 
 def safe_url(url: str) -> str:
     """``url`` with its password hidden, for messages."""
+    # Imported here: a SQLite file read through sqlite3 alone must not load SQLAlchemy.
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
     try:
         return make_url(url).render_as_string(hide_password=True)
     except ArgumentError:
@@ -53,7 +54,17 @@ def sqlite_read_only_pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 
 def read_only_file(url: str, database: str | None) -> str:
-    """The ``mode=ro`` URI of an existing, non-empty SQLite journal file.
+    """The ``mode=ro`` SQLAlchemy URL of an existing, non-empty SQLite journal file.
+
+    Raises:
+        JournalError: there is no file there, or it is empty (see :func:`read_only_uri`).
+    """
+    return f"sqlite:///{read_only_uri(url, database)}&uri=true"
+
+
+def read_only_uri(url: str, database: str | None) -> str:
+    """The ``mode=ro`` SQLite URI (for ``sqlite3.connect(..., uri=True)``) of an existing,
+    non-empty SQLite journal file.
 
     Raises:
         JournalError: there is no file there, or it is empty (SQLite would otherwise
@@ -73,4 +84,4 @@ def read_only_file(url: str, database: str | None) -> str:
         raise JournalError(f"no journal at {path}: it is a directory; {hint}")
     if size == 0:
         raise JournalError(f"no journal at {path}: the file is empty; {hint}")
-    return f"sqlite:///file:{quote(str(path))}?mode=ro&uri=true"
+    return f"file:{quote(str(path))}?mode=ro"

@@ -11,14 +11,13 @@ both are re-exported here.
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from functools import partial
-from typing import Any, NamedTuple, TypeVar
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict
-from sqlalchemy import Connection, case, func, or_, select
+from sqlalchemy import ColumnElement, Connection, case, func, or_, select
 
 from charter.errors import RunNotFoundError
 from charter.journal import (
@@ -27,11 +26,10 @@ from charter.journal import (
     Record,
     canonical_json,
     decode,
-    decode_payload,
     read_record,
 )
 from charter.journal._finding import may_have_status as _may_have_status
-from charter.journal._outcome import Outcome, OutcomeTally
+from charter.journal._outcome import Outcome
 from charter.journal._store import records_table
 from charter.views._audit import AuditProblem, AuditStatus, UnsignedRun, audit_status
 from charter.views._costs import (
@@ -50,6 +48,11 @@ from charter.views._costs import (
     unindexed,
 )
 from charter.views._redactions import RedactionView, add_redactions
+from charter.views._summary import DENY as _DENY
+from charter.views._summary import Started as _Started
+from charter.views._summary import chunks as _chunks
+from charter.views._summary import started as _started
+from charter.views._summary import summaries
 
 __all__ = [
     "RUN_STATUSES",
@@ -82,9 +85,6 @@ __all__ = [
 ]
 
 R = records_table
-_DENY = '"verdict":"deny"'
-"""A denial in a ``step.decided`` payload. Payloads are canonical JSON, where a quote
-inside a string is escaped, so this text can only be the verdict itself."""
 _FLOW = '"flow.'
 """The start of a flow rule id, as a JSON string (a prefilter: matches are checked)."""
 
@@ -249,36 +249,39 @@ class Violation(_View):
     reason: str
 
 
-T = TypeVar("T")
+class _SqlReads:
+    """The reads of :func:`charter.views._summary.summaries` through SQLAlchemy."""
 
+    def __init__(self, conn: Connection) -> None:
+        self._conn = conn
 
-class _Started(NamedTuple):
-    seq: int
-    run_id: str
-    ts: str
-    payload: dict[str, Any]
-    damage: DamagedRecordError | None = None
+    def kind_counts(self, run_ids: Sequence[str]) -> Iterator[tuple[str, str, int, int, int]]:
+        # By run id alone, every kind: with a kind filter too, SQLite (which has no
+        # statistics here) would rather walk every record of those kinds.
+        denied = func.sum(case((R.c.payload.contains(_DENY), 1), else_=0))
+        query = (
+            select(R.c.run_id, R.c.kind, func.count(), func.max(R.c.seq), denied)
+            .where(R.c.run_id.in_(run_ids))
+            .group_by(R.c.run_id, R.c.kind)
+        )
+        for run_id, kind, count, seq, deny in self._conn.execute(query):
+            yield str(run_id), str(kind), int(count), int(seq), int(deny or 0)
 
+    def rows_at(self, seqs: Sequence[int]) -> Iterator[tuple[int, str, str, str, str]]:
+        return self._rows(R.c.seq.in_(seqs))
 
-def _started(seq: int, run_id: str, ts: str, payload_json: str) -> _Started:
-    """A ``run.started`` row, its payload decoded; an empty one, with the damage, if it
-    cannot be read."""
-    try:
-        return _Started(seq, run_id, ts, decode_payload(seq, run_id, "run.started", payload_json))
-    except DamagedRecordError as exc:
-        return _Started(seq, run_id, ts, {}, exc)
+    def proposals(self, run_ids: Sequence[str]) -> Iterator[tuple[int, str, str, str, str]]:
+        return self._rows(R.c.run_id.in_(run_ids) & (unindexed(R.c.kind) == "step.proposed"))
 
+    def _rows(self, where: ColumnElement[bool]) -> Iterator[tuple[int, str, str, str, str]]:
+        query = select(R.c.seq, R.c.run_id, R.c.kind, R.c.ts, R.c.payload).where(where)
+        for seq, run_id, kind, ts, payload in self._conn.execute(query):
+            yield int(seq), str(run_id), str(kind), str(ts), str(payload)
 
-class _Payload(NamedTuple):
-    seq: int
-    kind: str
-    ts: str
-    payload: dict[str, Any]
-
-
-def _chunks(items: Sequence[T], size: int = 500) -> Iterator[Sequence[T]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
+    def records(self, run_ids: Sequence[str]) -> Iterator[tuple[int, str, str, str]]:
+        query = select(R.c.seq, R.c.run_id, R.c.kind, R.c.payload).where(R.c.run_id.in_(run_ids))
+        for seq, run_id, kind, payload in self._conn.execute(query.order_by(R.c.seq)):
+            yield int(seq), str(run_id), str(kind), str(payload)
 
 
 def list_runs(
@@ -327,168 +330,7 @@ def list_runs(
 
 def _summaries(conn: Connection, started: list[_Started]) -> list[RunSummary]:
     """Summaries of the runs whose ``run.started`` records are ``started``, in order."""
-    ids = [s.run_id for s in started]
-    latest: dict[str, dict[str, int]] = defaultdict(dict)
-    counts: dict[str, dict[str, int]] = defaultdict(dict)
-    denials: dict[str, int] = defaultdict(int)
-    denied = func.sum(case((R.c.payload.contains(_DENY), 1), else_=0))
-    for chunk in _chunks(ids):
-        # By run id alone, every kind: with a kind filter too, SQLite (which has no
-        # statistics here) would rather walk every record of those kinds.
-        query = (
-            select(R.c.run_id, R.c.kind, func.count(), func.max(R.c.seq), denied)
-            .where(R.c.run_id.in_(chunk))
-            .group_by(R.c.run_id, R.c.kind)
-        )
-        for run_id, kind, count, seq, deny in conn.execute(query):
-            counts[run_id][kind], latest[run_id][kind] = int(count), int(seq)
-            if kind == "step.decided":
-                denials[run_id] = int(deny or 0)
-    ends = ("run.finished", "run.waiting", "rollback.finished")
-    newest = [latest[i][k] for i in ids for k in ends if k in latest[i]]
-    # Steps and tokens of a run the runner finished are in its run.finished; others'
-    # come from their proposals.
-    unmetered = [i for i in ids if not _finished_by_runner(latest[i])]
-    wheres = [R.c.seq.in_(chunk) for chunk in _chunks(newest)] + [
-        R.c.run_id.in_(chunk) & (unindexed(R.c.kind) == "step.proposed")
-        for chunk in _chunks(unmetered)
-    ]
-    payloads: dict[str, list[_Payload]] = defaultdict(list)
-    damage = {s.run_id: s.damage for s in started if s.damage is not None}
-    for where in wheres:
-        query = select(R.c.seq, R.c.run_id, R.c.kind, R.c.ts, R.c.payload).where(where)
-        for seq, run_id, kind, ts, payload in conn.execute(query):
-            try:
-                decoded = decode_payload(int(seq), run_id, kind, payload)
-            except DamagedRecordError as exc:
-                if run_id not in damage or damage[run_id].seq > exc.seq:
-                    damage[run_id] = exc
-                continue
-            payloads[run_id].append(_Payload(int(seq), kind, ts, decoded))
-    outcomes = _outcomes(conn, payloads)
-    return [
-        _damaged(s, damage[s.run_id])
-        if s.run_id in damage
-        else _summary(
-            s, latest[s.run_id], counts[s.run_id], denials[s.run_id], payloads[s.run_id]
-        ).model_copy(update={"outcome": outcomes.get(s.run_id)})
-        for s in started
-    ]
-
-
-def _damaged(started: _Started, damage: DamagedRecordError) -> RunSummary:
-    """A run one of whose records cannot be read: what is known, and which record."""
-    p = started.payload
-    return RunSummary(
-        run_id=started.run_id,
-        agent=str(p.get("agent", "?")),
-        agent_version=str(p.get("agent_version", "")),
-        policy="",
-        goal=str(p.get("goal", "")),
-        actor=str(p.get("actor", "")),
-        started_at=started.ts,
-        status="damaged",
-        damaged=f"record {damage.seq} ({damage.kind}): {damage.detail}",
-        steps=0,
-        tokens=0,
-        cost_usd=None,
-        denials=0,
-        asks=0,
-        anomalies=0,
-        rolled_back=False,
-        seq=started.seq,
-    )
-
-
-def _outcomes(conn: Connection, ends: dict[str, list[_Payload]]) -> dict[str, Outcome | None]:
-    """Each finished run's outcome, from its ``run.finished`` and ``rollback.finished``
-    records (``ends``); a run journaled before ``run.finished`` carried one has it derived
-    from all its records, by the same rules."""
-    tallies: dict[str, OutcomeTally] = {}
-    legacy: list[str] = []
-    for run_id, found in ends.items():
-        finished = [r.payload for r in found if r.kind == "run.finished"]
-        if not finished:
-            continue
-        if "outcome" not in finished[-1]:
-            legacy.append(run_id)
-            continue
-        tally = tallies[run_id] = OutcomeTally()
-        for r in sorted(found, key=lambda r: r.seq):
-            tally.add(r.kind, r.payload)
-    for chunk in _chunks(legacy):
-        query = select(R.c.seq, R.c.run_id, R.c.kind, R.c.payload).where(R.c.run_id.in_(chunk))
-        for seq, run_id, kind, payload in conn.execute(query.order_by(R.c.seq)):
-            try:
-                decoded = decode_payload(int(seq), run_id, kind, payload)
-            except DamagedRecordError:
-                continue  # the run's own reading names it
-            tallies.setdefault(run_id, OutcomeTally()).add(kind, decoded)
-    return {run_id: tally.outcome() for run_id, tally in tallies.items()}
-
-
-def _finished_by_runner(latest: dict[str, int]) -> bool:
-    # A rollback of a waiting run journals its run.finished after rollback.started, with
-    # no steps, tokens or cost; the runner's own always comes before any rollback.
-    finished = latest.get("run.finished")
-    return finished is not None and finished < latest.get("rollback.started", finished + 1)
-
-
-def _summary(
-    started: _Started,
-    latest: dict[str, int],
-    counts: dict[str, int],
-    denials: int,
-    payloads: list[_Payload],
-) -> RunSummary:
-    p = started.payload
-    origin: dict[str, Any] = p.get("forked_from") or {}
-    delegated: dict[str, Any] = p.get("delegated_by") or {}
-    ordered = sorted(payloads, key=lambda r: r.seq)
-    finish = next(((r.ts, r.payload) for r in ordered[::-1] if r.kind == "run.finished"), None)
-    waiting = next((r.payload for r in ordered[::-1] if r.kind == "run.waiting"), None)
-    proposals = [r.payload for r in ordered if r.kind == "step.proposed"]
-    status = "running"
-    if finish is not None:
-        status = str(finish[1]["status"])
-    elif latest.get("run.waiting", 0) > latest.get("run.resumed", 0):
-        status = "waiting"
-    if _finished_by_runner(latest):
-        assert finish is not None
-        steps, tokens = int(finish[1]["steps"]), int(finish[1]["tokens"])
-        spent = finish[1].get("cost_usd")  # a cancelled waiting run's end has none
-        cost: float | None = None if spent is None else float(spent)
-    else:
-        kept = int(origin.get("step", 1)) - 1 if origin else 0
-        steps = max([kept, *(int(q["step"]) for q in proposals)])
-        tokens = sum(sum(int(n) for n in q.get("tokens", {}).values()) for q in proposals)
-        cost = None
-    return RunSummary(
-        run_id=started.run_id,
-        agent=str(p["agent"]),
-        agent_version=str(p.get("agent_version", "")),
-        policy=str(p.get("charter", {}).get("policy", "")),
-        goal=str(p["goal"]),
-        actor=str(p.get("actor", "")),
-        started_at=started.ts,
-        status=status,
-        waiting_for=str(waiting["request_id"]) if status == "waiting" and waiting else None,
-        steps=steps,
-        tokens=tokens,
-        cost_usd=cost,
-        denials=denials,
-        asks=counts.get("approval.requested", 0),
-        anomalies=counts.get("anomaly.detected", 0),
-        answer=finish[1].get("answer") if finish else None,
-        error=finish[1].get("error") if finish else None,
-        finished_at=finish[0] if finish else None,
-        forked_from=str(origin["run"]) if origin else None,
-        forked_at=int(origin["step"]) if origin else None,
-        delegated_by=str(delegated["run"]) if delegated else None,
-        delegated_at=int(delegated["step"]) if delegated else None,
-        rolled_back="rollback.finished" in counts,
-        seq=started.seq,
-    )
+    return [RunSummary(**fields) for fields in summaries(_SqlReads(conn), started)]
 
 
 def run_detail(journal: Journal, run_id: str) -> RunDetail | None:
