@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+import enum
+from datetime import UTC, datetime
+
+import pytest
+
 from charter.policy import Label
-from charter.runtime._provenance import RunLabels
+from charter.reasoners import Observation
+from charter.runtime._provenance import RunLabels, read_back
 from charter.tools import tool
 
 
@@ -136,3 +142,64 @@ def test_value_level_keys_follow_the_sources() -> None:
 
     assert run.trusted_keys({"order_id": 5}, {"order_id": ()}) is True
     assert run.trusted_keys({"order_id": 5}, {"order_id": (1,)}) is False
+
+
+class _Kind(enum.IntEnum):
+    RED = 7
+
+
+class _Name(str):
+    pass
+
+
+def _seen(content: object, *, status: str = "ok", live: bool) -> RunLabels:
+    """A run that saw ``content`` from a trusted tool, as the governor observes it live
+    (the content at hand) or as a resume or replay does (only the journaled text)."""
+    observation = Observation(status, content)  # type: ignore[arg-type]
+    text = observation.render()
+    run = RunLabels("look up the order")
+    if live:
+        run.observe(lookup_order, text, 1, content=read_back(status, content, text))
+    else:
+        run.observe(lookup_order, text, 1)
+    return run
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        {"order_id": 1042, "note": "kept whole"},
+        [{"order_id": 1042}, {"order_id": 1043.0}],
+        (1042, "a tuple reads back as a list"),
+        {1042: "an int key reads back as text"},
+        {"kind": _Kind.RED},  # an IntEnum is written as 7, read back as the int
+        {"name": _Name("1042")},
+        {"when": datetime(2026, 12, 7, tzinfo=UTC)},  # written as its str()
+        {"big": "x" * 5000, "order_id": 1042},  # the rendering is cut: not JSON
+        "1042",
+    ],
+)
+def test_labels_seen_live_are_those_a_resume_reads_back_from_the_text(content: object) -> None:
+    live, resumed = _seen(content, live=True), _seen(content, live=False)
+
+    for value in (
+        1042,
+        1043,
+        7,
+        "1042",
+        "kept whole",
+        "x" * 5000,
+        str(datetime(2026, 12, 7, tzinfo=UTC)),
+    ):
+        assert live.vouched(value) == resumed.vouched(value), value
+    assert live.context == resumed.context
+
+
+def test_an_error_or_a_cut_rendering_is_parsed_from_its_text() -> None:
+    cut, error, pair = Observation("ok", {"big": "x" * 5000}), "42", (1, 2)
+
+    assert read_back("error", error, "error: 42") is not error
+    assert read_back("ok", cut.content, cut.render()) is not cut.content
+    assert read_back("ok", pair, "[1, 2]") is not pair
+    plain = {"order_id": 1042, "items": [1, 2.5, None, True]}
+    assert read_back("ok", plain, Observation("ok", plain).render()) is plain

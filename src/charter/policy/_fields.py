@@ -10,7 +10,6 @@ a trust, a confidentiality or both; the part it does not name is the tool's.
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any, cast
 
 from charter.policy._flow import Label
@@ -57,23 +56,29 @@ def field_label(contract: ToolContract, path: str) -> Label:
     return tool_label(contract)
 
 
-def _walk(value: Any, path: str) -> Iterator[tuple[str, Any]]:
+def _scalars(value: Any, path: str, into: list[tuple[str, Any]]) -> list[tuple[str, Any]]:
+    """Append every scalar of ``value`` with its path to ``into``, in document order
+    (one list built in place: a chain of nested generators costs a frame per level per
+    value, on every output a governed call records)."""
     if isinstance(value, dict):
         for key, item in cast(dict[Any, Any], value).items():
-            yield from _walk(item, f"{path}.{key}" if path else str(key))
+            _scalars(item, f"{path}.{key}" if path else str(key), into)
     elif isinstance(value, (list, tuple)):
+        inner = f"{path}[]"
         for item in cast(list[Any], value):
-            yield from _walk(item, f"{path}[]")
+            _scalars(item, inner, into)
     else:
-        yield path, value
+        into.append((path, value))
+    return into
 
 
 def label_output(contract: ToolContract, content: Any) -> list[Leaf]:
     """Every scalar of ``content`` (a tool's JSON-ready output) with its path and label."""
+    found = _scalars(content, "", [])
     if not contract.fields:
         label = tool_label(contract)
-        return [(path, value, label) for path, value in _walk(content, "")]
-    return [(path, value, field_label(contract, path)) for path, value in _walk(content, "")]
+        return [(path, value, label) for path, value in found]
+    return [(path, value, field_label(contract, path)) for path, value in found]
 
 
 def widest_label(contract: ToolContract) -> Label:

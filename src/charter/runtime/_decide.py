@@ -67,6 +67,7 @@ class ProposedCall:
     """Each argument's information-flow label (unlabelled: trusted, internal)."""
     restored: frozenset[str] = frozenset()
     """Arguments holding real values charter restored from placeholders (never masked)."""
+    _identity: str | None = field(default=None, init=False, repr=False, compare=False)
 
     @property
     def writes(self) -> bool:
@@ -76,7 +77,11 @@ class ProposedCall:
     @property
     def identity(self) -> str:
         """The call's canonical identity (tool and arguments), as the ledger keys it."""
-        return call_identity(self.tool, self.args)
+        # Serialised once: the decision, the ledger key and the recorded effect all ask.
+        if self._identity is None:
+            object.__setattr__(self, "_identity", call_identity(self.tool, self.args))
+        assert self._identity is not None
+        return self._identity
 
 
 @dataclass(slots=True)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import threading
 import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -43,6 +44,7 @@ from charter.runtime._ledger import (
 )
 from charter.runtime._lineage import delegation_chain, relabelled, strictest_approvals
 from charter.runtime._outbox import Outbox, notification
+from charter.runtime._provenance import read_back
 from charter.runtime._redaction import Redactions, mask_call, mask_output
 from charter.runtime._run import Step
 from charter.runtime._session import RecordListener, Session
@@ -96,11 +98,17 @@ class Governor:
         self.journaled_policies: set[str] = set()
         self.redactions = Redactions(journal)
         """The values this process masked, by run, to give back where the charter allows."""
-        self._notifier = ThreadPoolExecutor(max_workers=1, thread_name_prefix="charter-notify")
+        self._notifier: ThreadPoolExecutor | None = None
+        """Posts notifications; made on the first one (most runs queue none, and an
+        integration opens a governed run, so a governor, per framework run)."""
+        self._notifier_lock = threading.Lock()
 
     def close(self) -> None:
         """Finish posting queued notifications (each post is bounded by its timeout)."""
-        self._notifier.shutdown(wait=True)
+        with self._notifier_lock:
+            notifier, self._notifier = self._notifier, None
+        if notifier is not None:
+            notifier.shutdown(wait=True)
 
     def flush(self, session: Session, *, checkpoint: bool = False, release: bool = False) -> None:
         lease = session.lease
@@ -113,7 +121,12 @@ class Governor:
         if release and session.run.status not in ("running", "waiting"):
             self.redactions.forget(session.run.run_id)
         if any(item.kind == "notify.queued" and item.payload["webhook_url"] for item in stored):
-            self._notifier.submit(self._deliver)
+            with self._notifier_lock:
+                if self._notifier is None:
+                    self._notifier = ThreadPoolExecutor(
+                        max_workers=1, thread_name_prefix="charter-notify"
+                    )
+                self._notifier.submit(self._deliver)
         if self.on_record is not None:
             for item in stored:
                 self.on_record(item)
@@ -538,13 +551,15 @@ class Governor:
                 field = "result" if observation.status == "ok" else "error"
                 effect = effect | {field: observation.content, "redacted": masked}
         if observation.status in ("ok", "error"):  # the tool's own output reached the model
-            session.rendered = (observation, observation.render())
+            text = observation.render()
+            session.rendered = (observation, text)
             session.labels.observe(
                 relabelled(found, effect),
-                session.rendered[1],
+                text,
                 step.index,
                 args=args,
                 sources=sources,
+                content=read_back(observation.status, observation.content, text),
             )
         if writes and observation.status == "ok":
             session.completed.add(identity)

@@ -48,6 +48,34 @@ _UNSET: Any = object()
 _NOTHING = Label("trusted", "public")
 
 
+_JSON_SCALARS = (str, int, float, bool, type(None))
+
+
+def _reads_back(value: Any) -> bool:
+    """Whether ``value`` is exactly what its JSON text reads back as: dicts with str keys,
+    lists, and scalars of the exact JSON types (no tuples, subclasses or other objects,
+    which the text would turn into something else)."""
+    kind: type[Any] = cast(type[Any], type(value))
+    if kind is dict:
+        return all(
+            type(k) is str and _reads_back(v) for k, v in cast(dict[Any, Any], value).items()
+        )
+    if kind is list:
+        return all(_reads_back(v) for v in cast(list[Any], value))
+    return kind in _JSON_SCALARS
+
+
+def read_back(status: str, content: Any, text: str) -> Any:
+    """What :meth:`RunLabels.observe` would read from ``text``, the rendering of an
+    output (``status``, ``content``), without parsing it: the content itself when the text
+    is its whole JSON and the content reads back as itself; else the marker that has
+    ``observe`` parse ``text`` (so a run's labels are the same live, resumed and replayed,
+    where only the text is at hand)."""
+    if status != "ok" or text.endswith(" chars cut]") or not _reads_back(content):
+        return _UNSET  # an error's text, a cut rendering: parsed (and found not JSON)
+    return content
+
+
 def _placeholder(value: Any) -> bool:
     return isinstance(value, str) and PLACEHOLDER.fullmatch(value) is not None
 
