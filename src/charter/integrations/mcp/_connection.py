@@ -158,7 +158,9 @@ class McpConnection:
             expected_hash: the definition the tool was loaded (and pinned) with: a
                 session that lists another is not sent the call (McpDefinitionChanged).
         """
-        return self._wait(self._call(tool, args, expected_hash), timeout_s)
+        # The answer's wait is bounded inside; this one only guards a stopped loop.
+        bound = timeout_s + 2 * self.spec.connect_timeout_s + 10
+        return self._wait(self._call(tool, args, expected_hash, timeout_s), bound)
 
     async def acall(
         self, tool: str, args: dict[str, Any], timeout_s: float, expected_hash: str
@@ -170,10 +172,11 @@ class McpConnection:
         """
         if not self._at_home():
             return await self._hand_over(self.acall(tool, args, timeout_s, expected_hash))
-        async with asyncio.timeout(timeout_s):
-            return await self._call(tool, args, expected_hash)
+        return await self._call(tool, args, expected_hash, timeout_s)
 
-    async def _call(self, tool: str, args: dict[str, Any], expected_hash: str) -> CallToolResult:
+    async def _call(
+        self, tool: str, args: dict[str, Any], expected_hash: str, timeout_s: float
+    ) -> CallToolResult:
         client, _ = await self._aopen()
         if self._hashes.get(tool) != expected_hash:
             raise McpDefinitionChanged(
@@ -181,7 +184,10 @@ class McpConnection:
                 "loaded (mcp.changed); not called: reload the agent after review"
             )
         try:
-            return await client.call_tool(tool, args)
+            async with asyncio.timeout(timeout_s):
+                return await client.call_tool(tool, args)
+        except TimeoutError:
+            raise
         except Exception as exc:
             await self._adrop()
             raise McpCallBroken(self._failure(f"call of {tool!r} broke", exc)) from exc
