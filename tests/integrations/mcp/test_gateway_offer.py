@@ -3,6 +3,8 @@ of listing (charter tools here: the gateway serves any agent's tools, not only M
 
 from __future__ import annotations
 
+import threading
+from pathlib import Path
 from typing import Any
 
 import anyio
@@ -107,3 +109,12 @@ def test_a_session_past_its_budget_is_refused_every_further_call() -> None:
     served.end(session)  # a stopped run is left as it ended
     finished = [r.payload for r in journal.records(session.run.run_id) if r.kind == "run.finished"]
     assert [f["status"] for f in finished] == ["stopped"]
+
+
+def test_charters_work_runs_on_the_loop_only_with_a_journal_in_memory(tmp_path: Path) -> None:
+    here = threading.get_ident()
+    in_memory = gateway(Journal("sqlite://"))
+    in_a_file = gateway(Journal(f"sqlite:///{tmp_path / 'journal.db'}"))
+    assert anyio.run(in_memory.blocking, threading.get_ident) == here
+    # A file (or a database) may wait on a lock, a disk or a network: a worker thread.
+    assert anyio.run(in_a_file.blocking, threading.get_ident) != here
