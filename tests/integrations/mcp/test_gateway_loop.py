@@ -101,3 +101,19 @@ def test_a_late_answer_on_the_loop_leaves_a_write_in_doubt_and_fails_a_read(
             assert await read.acall({"seconds": 0}) is not None  # the session goes on
 
     anyio.run(on_the_loop)
+
+
+def test_serving_cancelled_mid_session_gives_the_sessions_back(write_agent: Any) -> None:
+    connection = mcp_call(loaded(write_agent), "lookup_customer").connection
+
+    async def serve_then_cancel() -> asyncio.AbstractEventLoop:
+        with anyio.CancelScope() as scope:
+            async with sessions_on_this_loop():
+                await connection.alist_tools()  # a session opened on this loop
+                scope.cancel()
+                await anyio.sleep(30)
+        return asyncio.get_running_loop()
+
+    serving = anyio.run(serve_then_cancel)
+    assert connection.loop is not serving and serving.is_closed()
+    assert "lookup_customer" in {str(d["name"]) for d in connection.list_tools()}

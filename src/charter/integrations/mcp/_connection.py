@@ -28,6 +28,7 @@ from typing import Any, TypeVar, cast
 from urllib.parse import urlsplit
 
 try:
+    import anyio
     from mcp import Client, StdioServerParameters
     from mcp.client.stdio import stdio_client
     from mcp.client.streamable_http import streamable_http_client
@@ -204,11 +205,14 @@ class McpConnection:
     async def move_to(self, loop: asyncio.AbstractEventLoop | None) -> None:
         """Close the session and make ``loop`` its home (None: the process's own loop);
         the next call opens a new session there, which lists the tools again."""
-        if self._at_home():
-            await self._adrop()
-        else:
-            await self._hand_over(self._adrop())
-        self._home, self._opening = loop, None
+        try:
+            if self._at_home():
+                await self._adrop()
+            else:
+                await self._hand_over(self._adrop())
+        finally:  # a session that could not close is abandoned, never called again
+            self._forget()
+            self._home, self._opening = loop, None
 
     def _at_home(self) -> bool:
         return _running_loop() is self.loop
@@ -305,8 +309,11 @@ async def sessions_on_this_loop() -> AsyncGenerator[None]:
     try:
         yield
     finally:
-        for connection in connections:
-            await connection.move_to(None)
+        # Even when serving is cancelled (each close is bounded): a session left on a
+        # loop that ends would never answer again.
+        with anyio.CancelScope(shield=True):
+            for connection in connections:
+                await connection.move_to(None)
 
 
 def _running_loop() -> asyncio.AbstractEventLoop | None:
