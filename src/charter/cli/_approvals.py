@@ -81,6 +81,9 @@ def run_outcome(console: Console, run: Run) -> int:
 
 
 _AGENT_HINT = "; pass --agent FILE"
+_GATEWAY_OWNER = "mcp-gateway"
+"""The lease owner of an MCP gateway session's run (the gateway's GATEWAY_OWNER; not
+imported, which would load the MCP SDK into every command)."""
 
 
 def register(
@@ -327,11 +330,31 @@ def register(
 
         store = journal()
         full_id = resolve_run_id(store, run_id)
+        refuse_gateway_run(store, full_id)
         return continue_run(
             store,
             full_id,
             agent_file,
             lambda runner, agent: runner.recover(agent, full_id, actor=actor_or_user(actor)),
+        )
+
+    def refuse_gateway_run(store: Journal, run_id: str) -> None:
+        """Raise RunStateError for the run of an MCP gateway session: `mcp recover`
+        settles those (the run loop never drives them)."""
+        from charter.errors import RunStateError
+        from charter.journal._lease import lease_of
+        from charter.runtime._history import history
+
+        started = history(store, run_id)[0].payload
+        if started.get("governed_by") != "caller":
+            return
+        row, _ = lease_of(store.engine, run_id)
+        if row is None or row.owner != _GATEWAY_OWNER:
+            return
+        source = str(started.get("source") or "AGENT_FILE")
+        raise RunStateError(
+            f"run {run_id} is an MCP gateway session's (charter mcp serve): settle it with "
+            f"`charter mcp recover {source}` once its gateway is gone"
         )
 
     @runs_app.command("rollback")

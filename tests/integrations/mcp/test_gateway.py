@@ -478,6 +478,27 @@ def test_a_killed_client_leaves_a_run_the_lease_rules_and_recover_settle(
     verified()
 
 
+def test_runs_recover_points_a_gateway_run_to_mcp_recover_and_leaves_its_lease(
+    write_agent: Any,
+) -> None:
+    from charter.agent import load_agent
+    from charter.governance import GovernedRun
+    from charter.integrations.mcp._gateway import GATEWAY_OWNER
+
+    agent_file = locked(write_agent)
+    run = GovernedRun.open(
+        journal(), load_agent(agent_file), "serve", actor="alice", owner=GATEWAY_OWNER
+    )
+    with run:
+        refused = cli("runs", "recover", run.run_id[:12], "--as", "ops")
+        assert refused.returncode == 2, refused.stdout + refused.stderr
+        lines = refused.stderr.strip().splitlines()
+        assert len(lines) == 1 and f"charter mcp recover {agent_file}" in lines[0], lines
+        row, _ = lease_of(journal().engine, run.run_id)
+        assert row is not None and row.owner == GATEWAY_OWNER and row.pid == os.getpid()
+        assert payloads("run.recovered", run.run_id) == []
+
+
 def _gone(pid: int) -> None:
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:

@@ -3,6 +3,11 @@ of listing (charter tools here: the gateway serves any agent's tools, not only M
 
 from __future__ import annotations
 
+import threading
+from pathlib import Path
+from typing import Any
+
+import anyio
 import mcp_types as types
 import pytest
 
@@ -45,6 +50,10 @@ def gateway(journal: Journal, **charter: object) -> Gateway:
     return Gateway(journal, agent)
 
 
+def call(served: Gateway, session: GatewaySession, name: str, args: dict[str, Any]) -> Any:
+    return anyio.run(served.governed, session, name, args)
+
+
 def test_always_denied_tools_are_not_listed() -> None:
     journal = Journal("sqlite://")
     served = gateway(journal, tools={"allow": ["*"], "deny": ["send_*"]})
@@ -70,10 +79,10 @@ def test_a_charter_tool_is_called_through_the_gateway_in_the_sessions_run() -> N
     journal = Journal("sqlite://")
     served = gateway(journal, tools={"allow": ["*"], "deny": ["send_*"]})
     session = GatewaySession(Caller("alice"), "test-client")
-    done = served._govern_act(session, "refund_order", {"order_id": 5})  # pyright: ignore[reportPrivateUsage]
+    done = call(served, session, "refund_order", {"order_id": 5})
     assert isinstance(done, types.CallToolResult) and not done.is_error
     assert done.content[0].text == "5"  # type: ignore[union-attr]
-    denied = served._govern_act(session, "send_email", {"to": "a@b", "body": "x"})  # pyright: ignore[reportPrivateUsage]
+    denied = call(served, session, "send_email", {"to": "a@b", "body": "x"})
     assert isinstance(denied, types.CallToolResult) and denied.is_error
     assert session.run is not None
     run_id = session.run.run_id
@@ -89,14 +98,23 @@ def test_a_session_past_its_budget_is_refused_every_further_call() -> None:
     journal = Journal("sqlite://")
     served = gateway(journal, budgets={"max_steps": 1})
     session = GatewaySession(Caller("alice"), "test-client")
-    first = served._govern_act(session, "lookup_order", {"order_id": 1})  # pyright: ignore[reportPrivateUsage]
-    over = served._govern_act(session, "lookup_order", {"order_id": 2})  # pyright: ignore[reportPrivateUsage]
+    first = call(served, session, "lookup_order", {"order_id": 1})
+    over = call(served, session, "lookup_order", {"order_id": 2})
     assert isinstance(first, types.CallToolResult) and not first.is_error
     assert isinstance(over, types.CallToolResult) and over.is_error
     assert "budget.max_steps" in over.content[0].text  # type: ignore[union-attr]
     assert session.run is not None and session.run.run.status == "stopped"
     with pytest.raises(RunStateError, match="stopped"):
-        served._govern_act(session, "lookup_order", {"order_id": 3})  # pyright: ignore[reportPrivateUsage]
+        call(served, session, "lookup_order", {"order_id": 3})
     served.end(session)  # a stopped run is left as it ended
     finished = [r.payload for r in journal.records(session.run.run_id) if r.kind == "run.finished"]
     assert [f["status"] for f in finished] == ["stopped"]
+
+
+def test_charters_work_runs_on_the_loop_only_with_a_journal_in_memory(tmp_path: Path) -> None:
+    here = threading.get_ident()
+    in_memory = gateway(Journal("sqlite://"))
+    in_a_file = gateway(Journal(f"sqlite:///{tmp_path / 'journal.db'}"))
+    assert anyio.run(in_memory.blocking, threading.get_ident) == here
+    # A file (or a database) may wait on a lock, a disk or a network: a worker thread.
+    assert anyio.run(in_a_file.blocking, threading.get_ident) != here

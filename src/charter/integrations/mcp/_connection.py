@@ -6,24 +6,29 @@ distinct agent-file entry), opened on first use and kept open for the process: a
 resumed or recovered run in another process, and a worker each open their own. A session
 whose server died is dropped and the next call opens a new one, which lists the tools
 again (so a server that changed meanwhile is caught, see :mod:`._toolset`).
+
+An async server of its own (the gateway) takes the sessions onto its loop instead
+(:func:`sessions_on_this_loop`) and awaits each call there: handing a call to another
+thread and back costs more than the call itself.
 """
 
 from __future__ import annotations
 
 import asyncio
 import atexit
+import contextlib
 import hashlib
 import os
 import sys
 import threading
 from collections.abc import AsyncGenerator, Coroutine
-from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
 from contextlib import asynccontextmanager
 from typing import Any, TypeVar, cast
 from urllib.parse import urlsplit
 
 try:
+    import anyio
     from mcp import Client, StdioServerParameters
     from mcp.client.stdio import stdio_client
     from mcp.client.streamable_http import streamable_http_client
@@ -58,9 +63,6 @@ class _Loop:
         self.loop = asyncio.new_event_loop()
         thread = threading.Thread(target=self.loop.run_forever, name="charter-mcp", daemon=True)
         thread.start()
-
-    def submit(self, coro: Coroutine[Any, Any, T]) -> Future[T]:
-        return asyncio.run_coroutine_threadsafe(coro, self.loop)
 
 
 _loop_lock = threading.Lock()
@@ -106,33 +108,43 @@ def close_all() -> None:
 
 
 class McpConnection:
-    """A lazily opened, self-healing client session with one server."""
+    """A lazily opened, self-healing client session with one server.
+
+    The session lives on one event loop, its *home*: the process's own loop by default,
+    or the loop of an async caller that took the sessions in (:func:`sessions_on_this_loop`),
+    which then awaits calls without a thread hop. Its state is only touched on that loop;
+    the synchronous methods hand their work to it from any other thread.
+    """
 
     def __init__(self, spec: McpServerSpec) -> None:
         self.spec = spec
-        self._lock = threading.Lock()
+        self._home: asyncio.AbstractEventLoop | None = None
+        self._opening: asyncio.Lock | None = None
         self._client: Client | None = None
         self._stop: asyncio.Event | None = None
-        self._keeper: Future[None] | None = None
+        self._keeper: asyncio.Task[None] | None = None
         self._hashes: dict[str, str] = {}
+
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop:
+        """The event loop the session lives on."""
+        return self._home or _the_loop().loop
 
     def list_tools(self) -> list[dict[str, Any]]:
         """Every tool's wire definition, as the server sends it now (all pages)."""
-        client, fresh = self._open()
-        return fresh if fresh is not None else self._list(client)
+        # Opening and listing bound their own waits; this one only guards a stopped loop.
+        return self._wait(self.alist_tools(), 2 * self.spec.connect_timeout_s + 10)
+
+    async def alist_tools(self) -> list[dict[str, Any]]:
+        """:meth:`list_tools`, awaited (on the session's loop, or handed to it)."""
+        if not self._at_home():
+            return await self._hand_over(self.alist_tools())
+        client, fresh = await self._aopen()
+        return fresh if fresh is not None else await self._alist(client)
 
     def listed_hash(self, tool: str) -> str | None:
         """The SHA-256 of ``tool``'s definition as this session last listed it."""
         return self._hashes.get(tool)
-
-    def _list(self, client: Client) -> list[dict[str, Any]]:
-        try:
-            listed = self._wait(_list(client), self.spec.connect_timeout_s)
-        except Exception as exc:
-            self._drop()
-            raise McpConnectError(self._failure("cannot list tools", exc)) from exc
-        self._hashes = {str(d.get("name")): definition_hash(d) for d in listed}
-        return listed
 
     def call(
         self, tool: str, args: dict[str, Any], timeout_s: float, expected_hash: str
@@ -147,50 +159,113 @@ class McpConnection:
             expected_hash: the definition the tool was loaded (and pinned) with: a
                 session that lists another is not sent the call (McpDefinitionChanged).
         """
-        client, _ = self._open()
+        # The answer's wait is bounded inside; this one only guards a stopped loop.
+        bound = timeout_s + 2 * self.spec.connect_timeout_s + 10
+        return self._wait(self._call(tool, args, expected_hash, timeout_s), bound)
+
+    async def acall(
+        self, tool: str, args: dict[str, Any], timeout_s: float, expected_hash: str
+    ) -> CallToolResult:
+        """:meth:`call`, awaited: on the session's own loop the call is made right there.
+
+        Raises:
+            TimeoutError: no answer within ``timeout_s`` (the request is cancelled).
+        """
+        if not self._at_home():
+            return await self._hand_over(self.acall(tool, args, timeout_s, expected_hash))
+        return await self._call(tool, args, expected_hash, timeout_s)
+
+    async def _call(
+        self, tool: str, args: dict[str, Any], expected_hash: str, timeout_s: float
+    ) -> CallToolResult:
+        client, _ = await self._aopen()
         if self._hashes.get(tool) != expected_hash:
             raise McpDefinitionChanged(
                 f"mcp server {self.spec.server!r} changed tool {tool!r} since it was "
                 "loaded (mcp.changed); not called: reload the agent after review"
             )
         try:
-            return self._wait(client.call_tool(tool, args), timeout_s)
-        except FutureTimeout:
+            async with asyncio.timeout(timeout_s):
+                return await client.call_tool(tool, args)
+        except TimeoutError:
             raise
         except Exception as exc:
-            self._drop()
+            await self._adrop()
             raise McpCallBroken(self._failure(f"call of {tool!r} broke", exc)) from exc
 
     def close(self) -> None:
         """Close the session (a stdio server process is stopped)."""
-        self._drop()
+        loop = self.loop
+        if loop.is_closed() or not loop.is_running():
+            self._forget()  # its loop is gone: so is the session with it
+            return
+        with contextlib.suppress(Exception):
+            self._wait(self._adrop(), 10)
+
+    async def move_to(self, loop: asyncio.AbstractEventLoop | None) -> None:
+        """Close the session and make ``loop`` its home (None: the process's own loop);
+        the next call opens a new session there, which lists the tools again."""
+        try:
+            if self._at_home():
+                await self._adrop()
+            else:
+                await self._hand_over(self._adrop())
+        finally:  # a session that could not close is abandoned, never called again
+            self._forget()
+            self._home, self._opening = loop, None
+
+    def _at_home(self) -> bool:
+        return _running_loop() is self.loop
+
+    async def _hand_over(self, coro: Coroutine[Any, Any, T]) -> T:
+        """Await ``coro`` on the session's loop from another loop."""
+        return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(coro, self.loop))
 
     def _wait(self, coro: Coroutine[Any, Any, T], timeout_s: float) -> T:
-        future = _the_loop().submit(coro)
+        if self._at_home():
+            coro.close()
+            raise RuntimeError(
+                f"mcp server {self.spec.server!r}: a synchronous call from the event loop "
+                "its session lives on would never return; await the async form instead"
+            )
+        future = asyncio.run_coroutine_threadsafe(coro, self.loop)
         try:
             return future.result(timeout=timeout_s)
         except FutureTimeout:
             future.cancel()
             raise
 
-    def _open(self) -> tuple[Client, list[dict[str, Any]] | None]:
+    async def _aopen(self) -> tuple[Client, list[dict[str, Any]] | None]:
         """The open session, and the listing a newly opened one made (None if reused)."""
-        with self._lock:
+        if self._opening is None:
+            self._opening = asyncio.Lock()
+        async with self._opening:
             if self._client is not None and self._keeper is not None and not self._keeper.done():
                 return self._client, None
             self._client = None
-            opened: Future[Client] = Future()
-            self._keeper = _the_loop().submit(self._keep(opened))
+            opened: asyncio.Future[Client] = asyncio.get_running_loop().create_future()
+            self._keeper = keeper = asyncio.create_task(self._keep(opened))
             try:
-                self._client = opened.result(timeout=self.spec.connect_timeout_s)
+                async with asyncio.timeout(self.spec.connect_timeout_s):
+                    self._client = client = await asyncio.shield(opened)
             except Exception as exc:
-                self._keeper.cancel()
+                keeper.cancel()
+                opened.cancel()
                 raise McpConnectError(self._failure("cannot connect", exc)) from exc
-            client = self._client
-        # A new session lists the tools again: a server that changed is seen at once.
-        return client, self._list(client)
+            # A new session lists the tools again: a server that changed is seen at once.
+            return client, await self._alist(client)
 
-    async def _keep(self, opened: Future[Client]) -> None:
+    async def _alist(self, client: Client) -> list[dict[str, Any]]:
+        try:
+            async with asyncio.timeout(self.spec.connect_timeout_s):
+                listed = await _list(client)
+        except Exception as exc:
+            await self._adrop()
+            raise McpConnectError(self._failure("cannot list tools", exc)) from exc
+        self._hashes = {str(d.get("name")): definition_hash(d) for d in listed}
+        return listed
+
+    async def _keep(self, opened: asyncio.Future[Client]) -> None:
         # The session is entered and left in this one task, as anyio's scopes require.
         self._stop = stop = asyncio.Event()
         try:
@@ -203,21 +278,49 @@ class McpConnection:
             if not isinstance(exc, Exception):
                 raise
 
-    def _drop(self) -> None:
-        with self._lock:
-            stop, keeper = self._stop, self._keeper
-            self._client = self._stop = self._keeper = None
+    async def _adrop(self) -> None:
+        stop, keeper = self._stop, self._keeper
+        self._forget()
         if stop is not None and keeper is not None and not keeper.done():
-            _the_loop().loop.call_soon_threadsafe(stop.set)
-            try:
-                keeper.result(timeout=5)
-            except Exception:  # a session that cannot close cleanly is abandoned
+            stop.set()
+            await asyncio.wait([keeper], timeout=5)
+            if not keeper.done():  # a session that cannot close cleanly is abandoned
                 keeper.cancel()
+
+    def _forget(self) -> None:
+        self._client = self._stop = self._keeper = None
 
     def _failure(self, what: str, exc: BaseException) -> str:
         where = self.spec.command if self.spec.command else self.spec.url or ""
         text = f"mcp server {self.spec.server!r} ({where}): {what}: {_reason(exc)}"
         return redact(text, self.spec)
+
+
+@asynccontextmanager
+async def sessions_on_this_loop() -> AsyncGenerator[None]:
+    """Make the running loop the home of every session of this process for the block: an
+    async caller on it (the gateway) then awaits its calls with no thread in between.
+    Each session is reopened there on first use, and closed when the block ends."""
+    loop = asyncio.get_running_loop()
+    with _loop_lock:
+        connections = list(_connections.values())
+    for connection in connections:
+        await connection.move_to(loop)
+    try:
+        yield
+    finally:
+        # Even when serving is cancelled (each close is bounded): a session left on a
+        # loop that ends would never answer again.
+        with anyio.CancelScope(shield=True):
+            for connection in connections:
+                await connection.move_to(None)
+
+
+def _running_loop() -> asyncio.AbstractEventLoop | None:
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None
 
 
 def redact(text: str, spec: McpServerSpec) -> str:

@@ -22,11 +22,12 @@ handshake (the SDK's clients do so on their own).
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import threading
-from collections.abc import Callable
+from collections.abc import AsyncGenerator, Callable
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 import anyio
 import anyio.to_thread
@@ -42,6 +43,8 @@ except ImportError as exc:  # the package's __init__ says so first; this is for 
 from charter.agent import Agent
 from charter.errors import ApprovalError, CharterError, RunStateError
 from charter.governance import CallVerdict, GovernedRun
+from charter.integrations.mcp._connection import sessions_on_this_loop
+from charter.integrations.mcp._toolset import McpToolCall
 from charter.journal import Journal, canonical_json
 from charter.reasoners._base import Observation
 from charter.runtime._approvals import Approvals, args_hash
@@ -56,6 +59,8 @@ META = "io.charter/"
 """Prefix of the keys charter adds to a result's ``_meta``."""
 METHOD_NOT_FOUND = -32601
 APPROVE_FIELD = "approve"
+
+T = TypeVar("T")
 
 
 @dataclass(slots=True)
@@ -92,6 +97,13 @@ class Gateway:
         ask_timeout: seconds a held call waits for an approval in the inbox before the
             client gets a tool error saying where to approve.
         poll: seconds between looks at the inbox while a call is held.
+
+    Calls are served on the gateway's event loop, with no thread in between: the upstream
+    MCP sessions live on that loop (see :meth:`server`), and charter's own work on a call
+    (deciding, journaling) is CPU-only and short with a journal in memory, so it runs
+    there too. A journal in a file or a database can wait on a lock, a disk or a network:
+    its work is done on a worker thread, as is the wait for an approver and the body of a
+    tool of charter's own (see :meth:`blocking`).
     """
 
     def __init__(
@@ -114,6 +126,9 @@ class Gateway:
         self.controls = Controls(journal)
         self.caller_of: Callable[[ServerRequestContext[Any, Any]], Caller] = self._stdio_caller
         """How a request's caller is found (the HTTP transport reads its token)."""
+        self.inline = _in_memory(journal)
+        """Whether charter's work on a call runs on the event loop (a journal in memory)
+        rather than on a worker thread."""
         self._lock = threading.Lock()
 
     # --- what is offered ---
@@ -155,7 +170,7 @@ class Gateway:
             ctx: ServerRequestContext[Any, Any], params: types.PaginatedRequestParams | None
         ) -> types.ListToolsResult:
             self.caller_of(ctx)
-            return await anyio.to_thread.run_sync(self.listing)
+            return await self.blocking(self.listing)
 
         async def call_tool(
             ctx: ServerRequestContext[Any, Any], params: types.CallToolRequestParams
@@ -171,11 +186,19 @@ class Gateway:
                 "use the initialize handshake",
             )
 
+        @contextlib.asynccontextmanager
+        async def lifespan(_: Server[Any]) -> AsyncGenerator[dict[str, Any]]:
+            # The upstream sessions move onto the serving loop (reopened there on first
+            # use, which lists their tools again), and are closed when serving ends.
+            async with sessions_on_this_loop():
+                yield {}
+
         server: Server[Any] = Server(
             "charter-gateway",
             version=_version(),
             instructions=f"Tools of agent {self.agent.name!r}, governed by charter "
             f"{self.agent.charter.name!r}: every call is decided and journaled.",
+            lifespan=lifespan,
             on_list_tools=list_tools,
             on_call_tool=call_tool,
         )
@@ -222,7 +245,7 @@ class Gateway:
             # After the call in flight, if any: a run governs one thing at a time. (The SDK
             # bounds this wait; a run still busy past it is settled by `mcp recover`.)
             async with made.lock:
-                await anyio.to_thread.run_sync(self.end, made)
+                await self.blocking(self.end, made)
 
         connection.exit_stack.push_async_callback(ended)
         return made
@@ -264,34 +287,55 @@ class Gateway:
         """Govern, run and record one ``tools/call``; every outcome is a result (a tool
         error for anything that did not run), never a protocol error."""
         session = self.session(ctx)
+        try:
+            return await self.governed(session, name, args, ctx)
+        except CharterError as exc:
+            return _error(f"charter could not govern {name!r}: {exc}")
+
+    async def governed(
+        self,
+        session: GatewaySession,
+        name: str,
+        args: dict[str, Any],
+        ctx: ServerRequestContext[Any, Any] | None = None,
+    ) -> types.CallToolResult:
+        """One call of ``session``'s, governed, run and recorded (``ctx``: the request,
+        whose client may answer an ``ask``; without it, the inbox does).
+
+        Raises:
+            CharterError: the session's run cannot govern it (e.g. it was stopped).
+        """
         async with session.lock:
-            try:
-                # Governing and acting share one worker thread: a thread hop costs more
-                # than the governed call itself on a busy machine.
-                verdict = await anyio.to_thread.run_sync(self._govern_act, session, name, args)
-                if isinstance(verdict, types.CallToolResult):
-                    return verdict
+            run = session.run
+            if run is not None and run.run.status == "waiting":
+                # The answer may be held until an approver decides: never inline.
+                verdict = await anyio.to_thread.run_sync(self._while_waiting, run, name, args)
+            else:
+                verdict = await self.blocking(self._govern, session, name, args)
+            if isinstance(verdict, types.CallToolResult):
+                return verdict
+            if verdict.approval is not None and not verdict.runs:  # a new request
                 answered = await self.ask(ctx, session, verdict)
                 if isinstance(answered, types.CallToolResult):
                     return answered
-                return await anyio.to_thread.run_sync(self._act, session, answered)
-            except CharterError as exc:
-                return _error(f"charter could not govern {name!r}: {exc}")
+                verdict = answered
+            # Once decided, the call runs and is recorded even if the client leaves
+            # meanwhile: a decision with no effect journaled would be a call in doubt.
+            acted: types.CallToolResult | None = None
+            with anyio.CancelScope(shield=True):
+                acted = await self._act(session, verdict)
+            assert acted is not None
+            return acted
 
-    def _govern_act(
-        self, session: GatewaySession, name: str, args: dict[str, Any]
-    ) -> CallVerdict | types.CallToolResult:
-        """The call's result, or its verdict when the charter asks (to be answered)."""
-        run = self._open(session)
-        if run.run.status == "waiting":
-            verdict = self._while_waiting(run, name, args)
-        else:
-            verdict = run.govern(name, args)
-        if isinstance(verdict, types.CallToolResult):
-            return verdict
-        if verdict.approval is not None and not verdict.runs:  # a new request: answer it
-            return verdict
-        return self._act(session, verdict)
+    async def blocking(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """Run charter's synchronous work on a call: right here on the event loop when
+        the journal is in memory, else on a worker thread."""
+        if self.inline:
+            return fn(*args, **kwargs)
+        return await anyio.to_thread.run_sync(functools.partial(fn, *args, **kwargs))
+
+    def _govern(self, session: GatewaySession, name: str, args: dict[str, Any]) -> CallVerdict:
+        return self._open(session).govern(name, args)
 
     def _while_waiting(
         self, run: GovernedRun, name: str, args: dict[str, Any]
@@ -321,19 +365,28 @@ class Gateway:
         run.approved_call()  # the waiting call is denied; journaled, then on to this one
         return run.govern(name, args)
 
-    def _act(self, session: GatewaySession, verdict: CallVerdict) -> types.CallToolResult:
-        run = self._open(session)
+    async def _act(self, session: GatewaySession, verdict: CallVerdict) -> types.CallToolResult:
+        """Run an allowed call and record its outcome: an MCP tool's on the session's loop
+        (here), a tool of charter's own on a worker thread (its body may block)."""
         if not verdict.runs:
             return _not_run(verdict)
+        run = self._open(session)
         found = self.agent.inventory.get(verdict.tool)
+        validated = found.validate_args(verdict.args)
         try:
-            result = found.invoke(found.validate_args(verdict.args), verdict.idempotency_key)
+            if isinstance(found.fn, McpToolCall):
+                result = await found.fn.acall(dict(iter(validated)))
+            else:
+                result = await anyio.to_thread.run_sync(
+                    found.invoke, validated, verdict.idempotency_key
+                )
         except ToolOutcomeUnknownError as exc:
-            return self._in_doubt(session, run, verdict, exc)
+            return await self.blocking(self._in_doubt, session, run, verdict, exc)
         except Exception as exc:  # the tool's failure is the call's result, journaled
-            observation = run.record(verdict, error=f"{type(exc).__name__}: {exc}"[:1000])
+            error = f"{type(exc).__name__}: {exc}"[:1000]
+            observation = await self.blocking(run.record, verdict, error=error)
         else:
-            observation = run.record(verdict, result=result)
+            observation = await self.blocking(run.record, verdict, result=result)
         return _result(found, verdict, observation)
 
     def _in_doubt(
@@ -361,7 +414,10 @@ class Gateway:
     # --- ask ---
 
     async def ask(
-        self, ctx: ServerRequestContext[Any, Any], session: GatewaySession, verdict: CallVerdict
+        self,
+        ctx: ServerRequestContext[Any, Any] | None,
+        session: GatewaySession,
+        verdict: CallVerdict,
     ) -> CallVerdict | types.CallToolResult:
         """Answer an ``ask``: through the client's user, or charter's approvals inbox.
 
@@ -383,11 +439,12 @@ class Gateway:
         """
         request = verdict.approval
         assert request is not None
-        if self._may_elicit(ctx, session, verdict):
+        if ctx is not None and self._may_elicit(ctx, session, verdict):
             answered = await self._elicit(ctx, session, verdict)
             if answered is not None:
                 return answered
-        return await anyio.to_thread.run_sync(self._hold, self._open(session), request.request_id)
+        run = self._open(session)
+        return await anyio.to_thread.run_sync(self._hold, run, request.request_id)
 
     def _may_elicit(
         self, ctx: ServerRequestContext[Any, Any], session: GatewaySession, verdict: CallVerdict
@@ -443,7 +500,7 @@ class Gateway:
                 pass
             return self._open(session).approved_call()
 
-        return await anyio.to_thread.run_sync(decide)
+        return await self.blocking(decide)
 
     def _hold(self, run: GovernedRun, request_id: str) -> CallVerdict | types.CallToolResult:
         try:
@@ -539,6 +596,11 @@ def _content(value: Any, meta: dict[str, Any], *, is_error: bool) -> types.CallT
 
 def _error(text: str, meta: dict[str, Any] | None = None) -> types.CallToolResult:
     return _content(text, meta or {}, is_error=True)
+
+
+def _in_memory(journal: Journal) -> bool:
+    url = journal.engine.url
+    return url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:")
 
 
 def _version() -> str:

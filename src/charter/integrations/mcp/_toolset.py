@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, model_validator
 
 try:
     import jsonschema
+    from mcp.types import CallToolResult
 except ImportError as exc:  # brought in by the mcp extra
     raise ImportError("MCP toolsets need the mcp extra: pip install 'charter[mcp]'") from exc
 
@@ -131,29 +132,8 @@ def mcp_tool(
     refusal = None
     if not check.allowed:
         refusal = ToolRefusal(check.rule, check.reason(lockfile), check.record(lockfile))
-    pinned = check.new_hash
-
-    def call(**args: Any) -> Any:
-        timeout = contract.timeout_s or 300.0
-        try:
-            # A session that lists the tool otherwise than when it was loaded (a server
-            # that changed and restarted meanwhile) is never sent the call. The wait
-            # outlasts the runner's timeout, so a late answer is journaled as it is.
-            result = connection.call(name, args, max(4 * timeout, 60.0), pinned)
-        except (McpCallBroken, FutureTimeout) as exc:
-            if contract.side_effect == "read":
-                raise
-            why = str(exc) or f"no answer from mcp server {spec.server!r} to {name!r}"
-            raise ToolOutcomeUnknownError(why) from exc
-        texts = [getattr(block, "text", None) for block in result.content]
-        text = "\n".join(t for t in texts if isinstance(t, str))
-        if result.is_error:
-            why = redact(text[:500], spec)
-            raise McpToolError(f"mcp server {spec.server!r} tool {name!r} failed: {why}")
-        if result.structured_content is not None:
-            return result.structured_content
-        return text
-
+    writes = contract.side_effect != "read"
+    call = McpToolCall(spec, connection, name, writes, check.new_hash, contract.timeout_s)
     return Tool(
         name=name,
         description=str(definition.get("description") or name),
@@ -169,4 +149,68 @@ def mcp_tool(
     )
 
 
-__all__ = ["McpArgs", "McpToolError", "definition_hash", "mcp_tool", "mcp_toolset"]
+class McpToolCall:
+    """The implementation of an MCP tool: a call on the server's session, synchronous
+    (charter's runner, from its threads) or awaited (the gateway, on the session's loop)."""
+
+    def __init__(
+        self,
+        spec: McpServerSpec,
+        connection: McpConnection,
+        name: str,
+        writes: bool,
+        pinned: str,
+        timeout_s: float | None,
+    ) -> None:
+        self.spec = spec
+        self.connection = connection
+        self.name = name
+        self.writes = writes
+        """A lost answer leaves a write in doubt (ToolOutcomeUnknownError); a read fails."""
+        self.pinned = pinned
+        """The definition hash the tool was loaded with: a session listing another is
+        never sent the call."""
+        self.timeout_s = timeout_s or 300.0
+
+    @property
+    def wait_s(self) -> float:
+        """How long an answer is waited for: past the runner's timeout, so that a late
+        answer is journaled as it is."""
+        return max(4 * self.timeout_s, 60.0)
+
+    def __call__(self, **args: Any) -> Any:
+        """Call the tool from a thread other than its session's loop."""
+        try:
+            result = self.connection.call(self.name, args, self.wait_s, self.pinned)
+        except (McpCallBroken, FutureTimeout) as exc:
+            if not self.writes:
+                raise
+            raise self._in_doubt(exc) from exc
+        return self._outcome(result)
+
+    async def acall(self, args: dict[str, Any]) -> Any:
+        """Call the tool, awaited (with no thread hop on its session's loop)."""
+        try:
+            result = await self.connection.acall(self.name, args, self.wait_s, self.pinned)
+        except (McpCallBroken, TimeoutError) as exc:
+            if not self.writes:
+                raise
+            raise self._in_doubt(exc) from exc
+        return self._outcome(result)
+
+    def _in_doubt(self, exc: Exception) -> ToolOutcomeUnknownError:
+        why = str(exc) or f"no answer from mcp server {self.spec.server!r} to {self.name!r}"
+        return ToolOutcomeUnknownError(why)
+
+    def _outcome(self, result: CallToolResult) -> Any:
+        texts = [getattr(block, "text", None) for block in result.content]
+        text = "\n".join(t for t in texts if isinstance(t, str))
+        if result.is_error:
+            why = redact(text[:500], self.spec)
+            raise McpToolError(f"mcp server {self.spec.server!r} tool {self.name!r} failed: {why}")
+        if result.structured_content is not None:
+            return result.structured_content
+        return text
+
+
+__all__ = ["McpArgs", "McpToolCall", "McpToolError", "definition_hash", "mcp_tool", "mcp_toolset"]
