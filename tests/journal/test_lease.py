@@ -201,3 +201,25 @@ def test_a_new_run_whose_id_is_leased_is_refused_whole(journal: Journal) -> None
 
     assert list(journal.records("r1")) == []
     assert journal.verify().ok
+
+
+def test_an_owner_that_died_unreaped_is_taken_over_at_once(journal: Journal) -> None:
+    # A killed owner whose parent is gone too stays a zombie until someone reaps it; it
+    # still answers signal 0, so it must not pass for alive for the rest of its lease.
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:  # exited, not reaped: a zombie
+        with open(f"/proc/{dead.pid}/stat", encoding="ascii") as stat:
+            if stat.read().rsplit(") ", 1)[-1].startswith("Z"):
+                break
+        time.sleep(0.05)
+    else:
+        raise AssertionError("the child never exited")
+    try:
+        _claim(journal, "gateway", ttl=600)
+        with journal.engine.begin() as conn:
+            conn.execute(text("UPDATE run_leases SET pid = :pid"), {"pid": dead.pid})
+        taken = _claim(journal, "recovery")
+        assert taken.row.owner == "recovery" and taken.row.epoch == 2
+    finally:
+        dead.wait()

@@ -112,7 +112,19 @@ class LeaseRow:
             return True
         except PermissionError:
             return False  # a process of another user holds that pid
+        return _zombie(self.pid)
+
+
+def _zombie(pid: int) -> bool:
+    """Whether ``pid`` is dead but not yet reaped by its parent (Linux ``/proc``): a killed
+    owner whose parent was killed too stays a zombie until someone reaps it, and still
+    answers signal 0 as if alive."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as stat:
+            state = stat.read().rsplit(") ", 1)[-1][:1]
+    except OSError:  # no /proc (another system), or the process is gone meanwhile
         return False
+    return state in ("Z", "X")
 
 
 _COLUMNS = "run_id, epoch, owner, host, pid, actor, expires_ms"
