@@ -244,6 +244,8 @@ class LangGraphGovernor:
             bound = self._bound.get(turn.key)
             if bound is not None:
                 return bound
+            if run_id is None:  # another call of this turn may have bound and released it
+                run_id = self._meta(turn.key)
             if run_id is None:
                 run = GovernedRun.open(self.journal, self.agent, turn.goal, actor=self._actor)
                 taken = self.journal.claim(turn.key, run.run_id)
