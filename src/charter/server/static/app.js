@@ -28,6 +28,9 @@
     root.querySelectorAll("form input[type=text]").forEach((input) => {
       if (input.value) kept.set(input.form.getAttribute("action") + "|" + input.name, input.value);
     });
+    root.querySelectorAll("form input[type=checkbox]:checked").forEach((input) => {
+      kept.set(input.form.getAttribute("action") + "|" + input.name, true);
+    });
     return kept;
   }
 
@@ -57,6 +60,10 @@
       fresh.querySelectorAll("form input[type=text]").forEach((input) => {
         const value = kept.get(input.form.getAttribute("action") + "|" + input.name);
         if (value) input.value = value;
+      });
+      fresh.querySelectorAll("form input[type=checkbox]").forEach((input) => {
+        // A ticked confirmation (rollback) survives a swap that lands between tick and click.
+        if (kept.get(input.form.getAttribute("action") + "|" + input.name) === true) input.checked = true;
       });
       old.replaceWith(fresh);
       focusableScrolls();
