@@ -241,7 +241,7 @@ app = typer.Typer(
 
 
 @app.callback()
-def charter() -> None:
+def _group() -> None:
     """charter: a governed runtime for AI agents."""
     # A group needs a callback when its commands are not registered yet: this one.
 
