@@ -396,7 +396,8 @@ class Governor:
         except ToolArgumentsError as exc:
             return Observation("invalid_arguments", str(exc))
         args = validated.model_dump(mode="json")
-        labels = session.labels.arg_labels(found, args, sources)
+        scope = session.labels.resolve(session.scope)  # what the goal designates, as read
+        labels = session.labels.arg_labels(found, args, sources, scope)
         masking = mask_call(redaction, rules, found, call.args, args, labels, restored)
         proposed = ProposedCall(step.index, found, args, labels, masking.kept)
         step.labels = labels
@@ -427,7 +428,7 @@ class Governor:
                 session.calls,
                 session.fired,
                 receipt,
-                session.scope,
+                scope,
                 tuple(above.agent for above in session.ancestors()),
             ),
         )
