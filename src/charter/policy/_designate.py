@@ -171,4 +171,4 @@ def designate(
             problem=f"{len(items)} different items fit {described} (ambiguous: none is bound)"
         )
     [(values, read_at)] = items.items()
-    return Designation(values=tuple(sorted(values)), read_at=tuple(read_at))
+    return Designation(values=tuple(sorted(values)), read_at=tuple(sorted(read_at)))

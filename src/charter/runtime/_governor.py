@@ -451,6 +451,9 @@ class Governor:
         }
         if sources:
             decided["sources"] = {k: list(v) for k, v in sources.items()}
+        bound = session.labels.designated_sources(found, args, scope, sources)
+        if bound:  # arguments the goal designated, by the field and step they were read at
+            decided["designated"] = bound
         if phase != "autonomous":
             decided["phase"] = phase
         if verdict.simulate:

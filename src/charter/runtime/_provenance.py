@@ -314,12 +314,10 @@ class RunLabels:
                         labels[name] = vouched
         if scope is None or not (scope.designated or scope.carry):
             return labels
+        carried = scope.carry.get(tool.name, ())
         for name, value in args.items():
-            carried = scope.carry.get(tool.name, ())
             steps = None if sources is None else sources.get(name)
-            holding = scope.bound(tool.name, name, value)
-            if steps is not None:  # value-level provenance: it must come from that item
-                holding = tuple(d for d in holding if {s for s, _ in d.read_at} & set(steps))
+            holding = self._holding(scope, tool, name, value, sources)
             if holding:
                 labels[name] = self._designated_label(holding, carried)
             elif carried:
@@ -327,6 +325,38 @@ class RunLabels:
                     labels[name].trust, self._carried_label(value, carried, steps).confidentiality
                 )
         return labels
+
+    def designated_sources(
+        self,
+        tool: Tool,
+        args: dict[str, Any],
+        scope: TaskScope | None,
+        sources: Mapping[str, tuple[int, ...]] | None = None,
+    ) -> dict[str, list[list[Any]]]:
+        """For each argument a binding of ``scope`` (resolved) holds, where its value was
+        read: ``[[step, "tool.path"], ...]``, as the decision journals it."""
+        if scope is None or not scope.designated:
+            return {}
+        found: dict[str, list[list[Any]]] = {}
+        for name, value in args.items():
+            holding = self._holding(scope, tool, name, value, sources)
+            if holding:
+                found[name] = [[step, path] for d in holding for step, path in d.read_at]
+        return found
+
+    @staticmethod
+    def _holding(
+        scope: TaskScope,
+        tool: Tool,
+        name: str,
+        value: Any,
+        sources: Mapping[str, tuple[int, ...]] | None,
+    ) -> tuple[Designation, ...]:
+        holding = scope.bound(tool.name, name, value)
+        steps = None if sources is None else sources.get(name)
+        if sources is not None:  # value-level provenance: it must come from that item
+            holding = tuple(d for d in holding if {s for s, _ in d.read_at} & set(steps or ()))
+        return holding
 
     def resolve(self, scope: TaskScope | None) -> TaskScope | None:
         """``scope`` with what each of its bindings designates in what was read so far."""
