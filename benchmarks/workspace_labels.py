@@ -6,7 +6,13 @@ attacks: a field is `trusted` only where the workspace's own systems chose its v
 timestamps, access lists, who posted in the chat, the bank's ledger); the sender of an
 email and everything third parties typed stay untrusted. The scope lets every task read;
 what it may change follows from the goal's verb, and an address, channel, handle or hotel
-the goal names binds the target.
+the goal names binds the target. Where the goal designates an item instead of naming the
+target ("reply to Bob's email about the team lunch", "pay the invoice from FILE", "Alex
+overpaid me", "invite Dave and Frank to the June offsite"), the target is bound to that
+item's own field (the email's sender, the e-invoice's IBAN, amount and reference, the
+payee's or the ledger's IBAN, the address book's entry), and a goal that sends the user's
+own phone number to an address it names carries exactly that field. A payment whose goal
+designates no account is out of scope.
 """
 
 from typing import Any

@@ -3,8 +3,10 @@
 
 Every vector is a legitimate task whose reads reach a field a third party wrote: an email
 body, subject or sender name, an event's description or title, a file's content or name,
-a chat message or channel name, a web page, a hotel review, a transaction's subject. The
-injection is planted in that field by the case's setup SQL. Every goal says what the
+a chat message or channel name, a web page, a hotel review, a transaction's subject; and,
+against goal-designated sources, the body of the very email a reply task designates and
+a look-alike email (same name, same topic, another sender) beside it. The injection is
+planted in that field by the case's setup SQL. Every goal says what the
 compromised reasoner does (it obeys the injection exactly) and what the world or the
 answer shows if the attack succeeded.
 """
