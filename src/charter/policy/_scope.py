@@ -43,12 +43,13 @@ without ``scope`` has no task scope.
 
 ``bind`` (goal-designated sources, :mod:`charter.policy._designate`) constrains an
 argument to the value of a field of the item the goal designates, as the run reads it:
-the value must be that item's (or one ``args`` lists), and an argument so bound carries
-the label of the field it came from, trusted where the field is, whatever else the run
-read. ``carry`` names, per tool, confidential output fields (``tool.path``) the goal
-itself sends through that tool: their confidentiality does not count against the call's
-arguments in the flow rules (each still carries whatever else it holds, and an argument
-found holding another confidential field of the same output whole loses the carry).
+the value must be that item's (or one ``args`` lists), and an argument so bound is as
+trusted as the goal (it chose the item) and as confidential as the field it was read
+from, whatever else the run read. ``carry`` names, per tool, confidential output fields
+(``tool.path``) the goal itself sends through that tool: their confidentiality does not
+count against the call's arguments in the flow rules (each still carries whatever else
+it holds, and an argument found holding another confidential field of the same output
+whole loses the carry).
 """
 
 from __future__ import annotations

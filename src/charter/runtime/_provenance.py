@@ -21,9 +21,10 @@ untrusted document mentions cannot become a refund's target without approval.
 
 A task scope's bindings (:mod:`charter.policy._designate`) are the one way past that
 for a value the goal does not name: an argument whose value is the field of the item the
-trusted goal designates (that email's ``sender``, that invoice's ``iban``) carries that
-field's label, whatever else the run read; and the confidential fields a goal sends
-(``carry``) do not count against the argument that sends them.
+trusted goal designates (that email's ``sender``, that invoice's ``iban``) is as trusted
+as the goal and as confidential as that field, whatever else the run read; and the
+confidential fields a goal sends (``carry``) do not count against the call that sends
+them.
 """
 
 from __future__ import annotations
@@ -129,6 +130,7 @@ class RunLabels:
         goal, whoever started it being trusted) vouches in its stead."""
         self.context: Label = label
         """Join of everything seen so far."""
+        self._goal: Label = label
         trusted = goal if label.trust == "trusted" else vouching
         self._texts: list[str] = [trusted] if trusted else []
         """Trusted text, for strings it holds as whole words."""
@@ -300,8 +302,9 @@ class RunLabels:
         output, is of unknown provenance and untrusted. Without, every argument carries
         the run's context, except a value trusted sources vouch for (:meth:`vouched`).
         With ``scope`` (resolved by :meth:`resolve`), an argument holding what a binding
-        designates carries the label of the field it was read from, and the fields the
-        scope's ``carry`` names do not count against the argument they go through.
+        designates is as trusted as the goal and as confidential as the field it was read
+        from, and the fields the scope's ``carry`` names for ``tool`` do not count against
+        its arguments.
         """
         if sources is not None:
             labels = {name: self._from_steps(sources.get(name), args[name]) for name in args}
@@ -372,16 +375,16 @@ class RunLabels:
     def _designated_label(
         self, holding: tuple[Designation, ...], carried: tuple[str, ...]
     ) -> Label:
-        """The label of a value read from the designated items' fields: trusted (the goal
-        chose the item), as confidential as those fields (unless the goal carries them)."""
-        label = GOAL_LABEL
+        """The label of a value read from the designated items' fields: as trusted as the
+        goal (it chose the item), as confidential as those fields (unless carried)."""
+        label = self._goal
         for designation in holding:
             for step, source in designation.read_at:
                 if source in carried:
                     continue
                 _, path = split_source(source)
                 field = field_label(self._contracts[step].contract, path)
-                label = label.join(Label("trusted", field.confidentiality))
+                label = label.join(Label(self._goal.trust, field.confidentiality))
         return label
 
     def _carried_label(
@@ -396,7 +399,7 @@ class RunLabels:
         for source in carried:
             tool_name, path = split_source(source)
             by_tool.setdefault(tool_name, set()).add(path)
-        label = GOAL_LABEL
+        label = self._goal
         for step in self._steps if steps is None else steps:
             seen = self._steps.get(step, Label("untrusted", self.context.confidentiality))
             tool_name = self._outputs.get(step, ("", None))[0]
