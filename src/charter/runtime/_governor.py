@@ -396,7 +396,8 @@ class Governor:
         except ToolArgumentsError as exc:
             return Observation("invalid_arguments", str(exc))
         args = validated.model_dump(mode="json")
-        labels = session.labels.arg_labels(found, args, sources)
+        scope = session.labels.resolve(session.scope)  # what the goal designates, as read
+        labels = session.labels.arg_labels(found, args, sources, scope)
         masking = mask_call(redaction, rules, found, call.args, args, labels, restored)
         proposed = ProposedCall(step.index, found, args, labels, masking.kept)
         step.labels = labels
@@ -427,7 +428,7 @@ class Governor:
                 session.calls,
                 session.fired,
                 receipt,
-                session.scope,
+                scope,
                 tuple(above.agent for above in session.ancestors()),
             ),
         )
@@ -450,6 +451,9 @@ class Governor:
         }
         if sources:
             decided["sources"] = {k: list(v) for k, v in sources.items()}
+        bound = session.labels.designated_sources(found, args, scope, sources)
+        if bound:  # arguments the goal designated, by the field and step they were read at
+            decided["designated"] = bound
         if phase != "autonomous":
             decided["phase"] = phase
         if verdict.simulate:

@@ -158,7 +158,8 @@ def _decide(
         return None
     sources = _sources(then)
     step = int((then or {}).get("step", 0))
-    arg_labels = labels.arg_labels(tool, args, sources)
+    state.scope = labels.resolve(state.scope)  # what the goal designated, as read by then
+    arg_labels = labels.arg_labels(tool, args, sources, state.scope)
     # Values given back from placeholders are not in the journal: their labels are.
     restored = {str(r["arg"]): r for r in (then or {}).get("restored", [])}
     for name, record in restored.items():
