@@ -60,7 +60,6 @@ from charter.runtime._run import Run, Step
 from charter.runtime._runner import Runner
 from charter.runtime._session import (
     Session,
-    action_json,
     active_seconds,
     finish_payload,
     new_run_id,
@@ -237,18 +236,24 @@ class GovernedRun:
             governed._unrecorded(*interrupted)
         return governed
 
-    def _unrecorded(self, step_index: int, tool_name: str, why: str = "") -> None:
+    def _unrecorded(
+        self, step_index: int, tool_name: str, why: str = "", governed: Governed | None = None
+    ) -> None:
         """A call allowed before the caller's process stopped, its result never recorded:
         a write's effect is unknown, so it is journaled in doubt (its target blocked by
-        rule ``effect.in_doubt`` until ``charter runs resolve``); a read is an error."""
+        rule ``effect.in_doubt`` until ``charter runs resolve``); a read is an error.
+        ``governed``: the call as governed in this process (else: as journaled)."""
         session = self._session
         step = next(s for s in session.run.steps if s.index == step_index)
         call = step.action
         assert isinstance(call, ToolCall)
         found = session.agent.inventory.get(tool_name)
-        args = found.validate_args(call.args).model_dump(mode="json")
-        identity = call_identity(found, args)
-        key = session.ledger.key(self.run_id, step_index, identity)
+        if governed is not None:  # keyed over the arguments as journaled (masked)
+            identity, target, key = governed.call.identity, governed.call.target, governed.key
+        else:
+            args = found.validate_args(call.args).model_dump(mode="json")
+            identity, target = call_identity(found, args), target_of(found, args)
+            key = session.ledger.key(self.run_id, step_index, identity)
         why = why or (
             f"the caller's process stopped after {tool_name} (step {step_index}) was allowed "
             "and before its result was recorded"
@@ -258,9 +263,7 @@ class GovernedRun:
         if found.contract.side_effect == "read":
             effect |= {"status": "error", "error": why, "us": 0}
         else:
-            session.ledger.in_doubt(
-                Doubt(step_index, found.name, target_of(found, args), identity, key)
-            )
+            session.ledger.in_doubt(Doubt(step_index, found.name, target, identity, key))
             effect |= {"status": "in_doubt", "in_doubt": True, "error": why}
             effect["idempotency_key"] = key
         session.record("step.effect", effect)
@@ -364,7 +367,7 @@ class GovernedRun:
         if in_doubt:
             self._pending = None
             why = error or f"the outcome of {governed.call.tool.name} is unknown"
-            self._unrecorded(step.index, governed.call.tool.name, why)
+            self._unrecorded(step.index, governed.call.tool.name, why, governed)
             return Observation("error", why)
         if error is not None:
             observation = Observation("error", error)
@@ -520,7 +523,7 @@ class GovernedRun:
             "step.proposed",
             {
                 "step": step.index,
-                "action": action_json(action),
+                **self._runner.governor.proposal(session, step),
                 "tokens": {"prompt": usage.prompt_tokens, "completion": usage.completion_tokens},
                 "model": self._model,
             }

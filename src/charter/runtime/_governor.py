@@ -45,9 +45,9 @@ from charter.runtime._ledger import (
 from charter.runtime._lineage import delegation_chain, relabelled, strictest_approvals
 from charter.runtime._outbox import Outbox, notification
 from charter.runtime._provenance import read_back
-from charter.runtime._redaction import Redactions, mask_call, mask_output
+from charter.runtime._redaction import Redactions, journaled_call, mask_call, mask_output
 from charter.runtime._run import Step
-from charter.runtime._session import RecordListener, Session
+from charter.runtime._session import RecordListener, Session, action_json
 from charter.tools import Tool, ToolArgumentsError, preview_call
 
 
@@ -365,6 +365,27 @@ class Governor:
             },
         )
 
+    def proposal(self, session: Session, step: Step) -> dict[str, Any]:
+        """What the ``step.proposed`` record of ``step`` holds of its action: the action,
+        a call's arguments masked where the charter's ``redact`` rules mask them before
+        the tool runs (and ``redacted``, the records of what was), so that no masked value
+        is ever journaled (:func:`._redaction.journaled_call`)."""
+        action, rules = step.action, session.agent.charter.redact
+        if not isinstance(action, ToolCall) or not rules:
+            return {"action": action_json(action)}
+        labels = session.labels
+        args, masked = journaled_call(
+            self.redactions.of(session.run.run_id),
+            rules,
+            session.agent.inventory.find(action.tool),
+            action,
+            lambda found, args: labels.arg_labels(found, args, step.sources),
+            labels.context,
+        )
+        if not masked:
+            return {"action": action_json(action)}
+        return {"action": {"tool": action.tool, "args": args}, "redacted": masked}
+
     def govern(
         self,
         session: Session,
@@ -398,7 +419,8 @@ class Governor:
         args = validated.model_dump(mode="json")
         labels = session.labels.arg_labels(found, args, sources)
         masking = mask_call(redaction, rules, found, call.args, args, labels, restored)
-        proposed = ProposedCall(step.index, found, args, labels, masking.kept)
+        journaled = masking.shown if masking.shown is not args else None
+        proposed = ProposedCall(step.index, found, args, labels, masking.kept, journaled)
         step.labels = labels
         writes, identity = proposed.writes, proposed.identity
         if writes and session.ledger.doubts:
@@ -536,7 +558,8 @@ class Governor:
         key_for_call = governed.key
         if writes:
             effect["idempotency_key"] = key_for_call
-            retried = session.ledger.settle(step.index, found, args, effect)
+            kept = governed.call.kept_args  # as the ledger rebuilt from the journal has it
+            retried = session.ledger.settle(step.index, found, kept, effect)
             if retried is not None:  # a retry under its key: it happened, once
                 session.record(RESOLVED, retried_payload(retried, step.index, agent.name))
         if found.contract.confidentiality == "secret" and observation.status == "ok":

@@ -78,7 +78,7 @@ def interrupted_write(records: list[Record]) -> tuple[int, str] | None:
         p = record.payload
         if record.kind == "step.decided":
             decided[int(p["step"])] = str(p["tool"])
-            if p["verdict"] == "allow":
+            if p["verdict"] in ("allow", "redact"):  # redact: it runs, masked
                 allowed[int(p["step"])] = str(p["tool"])
         elif record.kind == "approval.used" and int(p.get("step", 0)) in decided:
             allowed[int(p["step"])] = decided[int(p["step"])]

@@ -13,6 +13,7 @@ have said?" before a charter change is rolled out. Differences are flagged step 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -22,6 +23,7 @@ from typing import Any
 from charter.agent import Agent, load_agent
 from charter.journal import Journal, Record
 from charter.policy import Decision, Label
+from charter.policy._redact import Match, walk
 from charter.policy._scope import TaskScope
 from charter.runtime._anomaly import AnomalyWatch, JournalRateLimiter
 from charter.runtime._controls import CONTROL_KINDS, fold_controls
@@ -164,8 +166,34 @@ def _decide(
     for name, record in restored.items():
         if isinstance(record.get("label"), dict):
             arg_labels[name] = Label(**record["label"])
-    call = ProposedCall(step, tool, args, arg_labels, frozenset(restored))
+    # Values masked before the call was journaled are there by their placeholders: their
+    # labels are journaled with them, and the rules that masked them mask them still.
+    premasked = _premasked(args, (then or {}).get("redacted", []), arg_labels)
+    call = ProposedCall(step, tool, args, arg_labels, frozenset(restored), premasked=premasked)
     return decide(call, state).decision
+
+
+def _premasked(
+    args: dict[str, Any], records: list[dict[str, Any]], arg_labels: dict[str, Label]
+) -> tuple[Match, ...]:
+    """The masks of ``records`` whose placeholders ``args`` hold (a journal written
+    before calls were journaled masked holds the values, which are masked again), each
+    argument labelled as journaled."""
+    texts = [text for _, text in walk(args) if isinstance(text, str)]
+    found: list[Match] = []
+    labels: dict[str, Label] = {}
+    for record in records:
+        placeholder = str(record.get("placeholder", ""))
+        if not any(placeholder in text for text in texts):
+            continue
+        path = str(record["path"])
+        found.append(Match(str(record["rule"]), path, str(record["kind"]), placeholder))
+        name = re.split(r"[.\[]", path, maxsplit=1)[0]
+        if isinstance(record.get("label"), dict) and name in arg_labels:
+            label = Label(**record["label"])
+            labels[name] = label if name not in labels else labels[name].join(label)
+    arg_labels |= labels
+    return tuple(found)
 
 
 def _sources(decided: dict[str, Any] | None) -> dict[str, tuple[int, ...]] | None:
