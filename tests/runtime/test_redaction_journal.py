@@ -18,7 +18,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from charter import Charter, Journal, Runner
+from charter import Charter, Journal, Runner, tool
 from charter._transcript import describe
 from charter.agent import Agent
 from charter.governance import GovernedRun
@@ -374,3 +374,68 @@ def test_an_interrupted_call_with_a_value_given_back_is_not_retried_without_it(
     assert run.status == "stopped" and "held by the stopped process" in str(run.error)
     assert not (home / "notes.json").exists()
     assert "cust-7" not in json.dumps([r.payload for r in journal.records(run_id)])
+
+
+sent: list[dict[str, str]] = []
+
+
+@tool(trust="untrusted")
+def read_ticket(ticket_id: int) -> str:
+    """A customer's ticket (third-party text)."""
+    return "My chair broke. Please write back."
+
+
+@tool(side_effect="external", targets=("to",))
+def send_mail(to: str, body: str) -> str:
+    """Send an email."""
+    sent.append({"to": to, "body": body})
+    return "sent"
+
+
+def test_an_approved_masked_call_taken_up_by_another_process_is_decided_as_it_was(
+    tmp_path: Path,
+) -> None:
+    sent.clear()
+    charter = Charter.model_validate(
+        {
+            "name": "mail",
+            "rules": [
+                {"id": "mail-asks", "effect": "ask", "tools": ["send_mail"]},
+                {
+                    "id": "untrusted-recipient",
+                    "effect": "deny",
+                    "tools": ["send_mail"],
+                    "when": 'context.args_labels.to.trust == "untrusted"',
+                },
+            ],
+            "redact": [{"id": "recipient", "tools": ["send_mail"], "args": ["to"]}],
+        }
+    )
+    script = [
+        call("read_ticket", ticket_id=4),
+        call("send_mail", to=EMAIL, body="We are on it."),
+        respond("written"),
+    ]
+    journal = _journal(tmp_path)
+    agent = make_agent([read_ticket, send_mail], ScriptedReasoner(script), charter=charter)
+    run = Runner(journal).run(agent, f"Answer ticket 4 by writing to {EMAIL}")
+    assert run.status == "waiting"
+    Runner(journal).approvals.approve(str(run.waiting_for), "dana", "fine")
+
+    agent = make_agent([read_ticket, send_mail], ScriptedReasoner(script), charter=charter)
+    resumed = Runner(journal).resume(agent, run.run_id, actor="dana")  # held values: none
+
+    assert resumed.status == "completed", resumed.error
+    assert len(sent) == 1 and PLACEHOLDER.fullmatch(sent[0]["to"])  # as masked, once
+    first, again = [
+        r.payload
+        for r in journal.records(run.run_id)
+        if r.kind == "step.decided" and r.payload["tool"] == "send_mail"
+    ]
+    # The goal vouched for the address; its placeholder, labelled as journaled, still is.
+    assert again["verdict"] == first["verdict"] == "ask"
+    assert again["rules"] == first["rules"] == ["mail-asks"]
+    assert [s.now.verdict for s in replay(journal, agent, run.run_id) if s.now] == ["allow", "ask"]
+    # The goal holds it (trusted input, not a tool's argument); no other record does.
+    later = [r.payload for r in journal.records(run.run_id) if r.kind != "run.started"]
+    assert EMAIL not in json.dumps(later)

@@ -45,7 +45,13 @@ from charter.runtime._ledger import (
 from charter.runtime._lineage import delegation_chain, relabelled, strictest_approvals
 from charter.runtime._outbox import Outbox, notification
 from charter.runtime._provenance import read_back
-from charter.runtime._redaction import Redactions, journaled_call, mask_call, mask_output
+from charter.runtime._redaction import (
+    Redactions,
+    journaled_call,
+    journaled_masks,
+    mask_call,
+    mask_output,
+)
 from charter.runtime._run import Step
 from charter.runtime._session import RecordListener, Session, action_json
 from charter.tools import Tool, ToolArgumentsError, preview_call
@@ -418,9 +424,12 @@ class Governor:
             return Observation("invalid_arguments", str(exc))
         args = validated.model_dump(mode="json")
         labels = session.labels.arg_labels(found, args, sources)
+        # A call taken up from the journal holds placeholders of values it masked: they
+        # count as masked, and their arguments are labelled as when they were masked.
+        premasked = journaled_masks(args, step.masked, labels) if step.masked else ()
         masking = mask_call(redaction, rules, found, call.args, args, labels, restored)
         journaled = masking.shown if masking.shown is not args else None
-        proposed = ProposedCall(step.index, found, args, labels, masking.kept, journaled)
+        proposed = ProposedCall(step.index, found, args, labels, masking.kept, journaled, premasked)
         step.labels = labels
         writes, identity = proposed.writes, proposed.identity
         if writes and session.ledger.doubts:

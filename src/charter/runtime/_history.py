@@ -185,6 +185,7 @@ def rebuild(agent: Agent, records: list[Record], actor: str) -> Session:
                     else ToolCall(action["tool"], dict(action["args"])),
                     usage,
                 )
+                step.masked = list(p.get("redacted") or [])  # its values are not held
                 steps[step.index] = step
                 run.steps.append(step)
                 meter.steps = step.index

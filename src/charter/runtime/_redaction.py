@@ -28,7 +28,7 @@ import hmac
 import re
 import secrets
 from collections import OrderedDict
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, cast
 
@@ -342,6 +342,31 @@ def journaled_call(
     labels = dict.fromkeys(raw, context)
     matches = find_in_args(rules, call.tool, raw, labels)
     return _mask_args(redaction, raw, matches, labels) if matches else (raw, [])
+
+
+def journaled_masks(
+    args: Mapping[str, Any], records: Sequence[Mapping[str, Any]], labels: dict[str, Label]
+) -> tuple[Match, ...]:
+    """The masks of ``records`` (a journaled call's ``redacted``) whose placeholders
+    ``args`` hold: a call taken up from the journal, decided again, counts them as masked
+    by their rules, and labels each argument holding one as it was labelled (in
+    ``labels``). A journal written before calls were journaled masked holds the values
+    themselves: those are found and masked again instead."""
+    texts = [text for _, text in walk(dict(args)) if isinstance(text, str)]
+    found: list[Match] = []
+    journaled: dict[str, Label] = {}
+    for record in records:
+        placeholder = str(record.get("placeholder", ""))
+        if not placeholder or not any(placeholder in text for text in texts):
+            continue
+        path = str(record["path"])
+        found.append(Match(str(record["rule"]), path, str(record["kind"]), placeholder))
+        name = _top(path)
+        if isinstance(record.get("label"), dict) and name in labels:
+            label = Label(**record["label"])
+            journaled[name] = label if name not in journaled else journaled[name].join(label)
+    labels |= journaled
+    return tuple(found)
 
 
 def mask_output(

@@ -13,7 +13,6 @@ have said?" before a charter change is rolled out. Differences are flagged step 
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -23,7 +22,6 @@ from typing import Any
 from charter.agent import Agent, load_agent
 from charter.journal import Journal, Record
 from charter.policy import Decision, Label
-from charter.policy._redact import Match, walk
 from charter.policy._scope import TaskScope
 from charter.runtime._anomaly import AnomalyWatch, JournalRateLimiter
 from charter.runtime._controls import CONTROL_KINDS, fold_controls
@@ -32,6 +30,7 @@ from charter.runtime._history import history, run_scope
 from charter.runtime._ledger import EffectLedger
 from charter.runtime._lineage import DELEGATED_BY, relabelled, run_labels
 from charter.runtime._provenance import RunLabels
+from charter.runtime._redaction import journaled_masks
 from charter.tools import ToolArgumentsError
 
 
@@ -168,32 +167,9 @@ def _decide(
             arg_labels[name] = Label(**record["label"])
     # Values masked before the call was journaled are there by their placeholders: their
     # labels are journaled with them, and the rules that masked them mask them still.
-    premasked = _premasked(args, (then or {}).get("redacted", []), arg_labels)
+    premasked = journaled_masks(args, (then or {}).get("redacted", []), arg_labels)
     call = ProposedCall(step, tool, args, arg_labels, frozenset(restored), premasked=premasked)
     return decide(call, state).decision
-
-
-def _premasked(
-    args: dict[str, Any], records: list[dict[str, Any]], arg_labels: dict[str, Label]
-) -> tuple[Match, ...]:
-    """The masks of ``records`` whose placeholders ``args`` hold (a journal written
-    before calls were journaled masked holds the values, which are masked again), each
-    argument labelled as journaled."""
-    texts = [text for _, text in walk(args) if isinstance(text, str)]
-    found: list[Match] = []
-    labels: dict[str, Label] = {}
-    for record in records:
-        placeholder = str(record.get("placeholder", ""))
-        if not any(placeholder in text for text in texts):
-            continue
-        path = str(record["path"])
-        found.append(Match(str(record["rule"]), path, str(record["kind"]), placeholder))
-        name = re.split(r"[.\[]", path, maxsplit=1)[0]
-        if isinstance(record.get("label"), dict) and name in arg_labels:
-            label = Label(**record["label"])
-            labels[name] = label if name not in labels else labels[name].join(label)
-    arg_labels |= labels
-    return tuple(found)
 
 
 def _sources(decided: dict[str, Any] | None) -> dict[str, tuple[int, ...]] | None:
