@@ -17,6 +17,7 @@ import pytest
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from pydantic import BaseModel, field_validator
 
 from charter import Charter, Journal, Runner, tool
 from charter._transcript import describe
@@ -439,3 +440,40 @@ def test_an_approved_masked_call_taken_up_by_another_process_is_decided_as_it_wa
     # The goal holds it (trusted input, not a tool's argument); no other record does.
     later = [r.payload for r in journal.records(run.run_id) if r.kind != "run.started"]
     assert EMAIL not in json.dumps(later)
+
+
+class Invitee(BaseModel):
+    email: str
+    note: str = ""
+
+    @field_validator("email")
+    @classmethod
+    def _on_file(cls, value: str) -> str:
+        raise ValueError(f"{value} is not a customer on file")
+
+
+@tool(side_effect="write")
+def invite(customer: Invitee) -> str:
+    """Invite a customer by address."""
+    return "invited"
+
+
+def test_a_refusal_quoting_a_masked_value_is_journaled_masked(tmp_path: Path) -> None:
+    charter = Charter.model_validate(
+        {
+            "name": "invites",
+            "redact": [{"id": "address", "tools": ["invite"], "args": ["customer.email"]}],
+        }
+    )
+    script = [call("invite", customer={"email": EMAIL}), respond("could not")]
+    journal = _journal(tmp_path)
+    agent = make_agent([invite], ScriptedReasoner(script), charter=charter)
+
+    run = Runner(journal).run(agent, "invite the customer")
+
+    assert run.status == "completed", run.error
+    observed = next(r.payload for r in journal.records(run.run_id) if r.kind == "step.observed")
+    assert observed["status"] == "invalid_arguments"
+    assert "is not a customer on file" in observed["text"] and EMAIL not in observed["text"]
+    assert PLACEHOLDER.search(observed["text"])
+    assert EMAIL not in json.dumps([r.payload for r in journal.records(run.run_id)])

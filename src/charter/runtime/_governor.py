@@ -421,7 +421,7 @@ class Governor:
         try:
             validated = found.validate_args(call.args if restored is None else restored.args)
         except ToolArgumentsError as exc:
-            return Observation("invalid_arguments", str(exc))
+            return Observation("invalid_arguments", self._masked_problem(session, step, exc))
         args = validated.model_dump(mode="json")
         labels = session.labels.arg_labels(found, args, sources)
         # A call taken up from the journal holds placeholders of values it masked: they
@@ -534,6 +534,19 @@ class Governor:
         key_for_call = session.ledger.key(session.run.run_id, step.index, identity)
         given_back = tuple(r["placeholder"] for r in restored.records) if restored else ()
         return Governed(proposed, verdict, validated, key_for_call, args, given_back)
+
+    def _masked_problem(self, session: Session, step: Step, problem: Exception) -> str:
+        """Why a call's arguments were refused, each value its proposal had masked masked
+        in the text too (a validator may quote what it refused)."""
+        text = str(problem)
+        masked = (
+            self.proposal(session, step).get("redacted") if session.agent.charter.redact else None
+        )
+        if not masked:
+            return text
+        redaction = self.redactions.of(session.run.run_id)
+        echoed = redaction.echoes(text, tuple(str(r["placeholder"]) for r in masked))
+        return str(redaction.mask(text, echoed, {})[0]) if echoed else text
 
     def output_mask(
         self, session: Session, found: Tool
