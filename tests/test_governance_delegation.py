@@ -11,6 +11,7 @@ import pytest
 
 from charter import Charter, Journal, Runner
 from charter.agent import Agent
+from charter.errors import RunStateError
 from charter.governance import GovernedRun
 from charter.policy._redact import PLACEHOLDER
 from charter.reasoners import RunContext, ToolCall
@@ -53,6 +54,8 @@ def test_a_delegate_tool_starts_a_child_run_linked_both_ways(journal: Journal) -
 
     with GovernedRun.open(journal, _front_desk(child), goal="refund order 1042") as run:
         verdict = run.govern("ask_billing", {"task": "refund order 1042"})
+        with pytest.raises(RunStateError, match="no governed call awaits a result"):
+            run.record(verdict, result="refunded twice?")  # charter recorded it already
         run.finish(answer="done")
 
     assert verdict.verdict == "allow" and not verdict.runs  # charter ran it: nothing to run
@@ -162,6 +165,8 @@ def test_a_childs_approval_is_waited_for_and_continued_through_the_callers_run(
         run_id = run.run_id
     Runner(journal).approvals.approve(asked.approval.request_id, "dana", "fine")
 
+    with pytest.raises(RunStateError, match=r"its caller's own loop drives .*GovernedRun"):
+        Runner(journal).resume(billing([]), asked.approval.run_id)  # type: ignore[arg-type]
     with GovernedRun.resume(journal, parent, run_id) as resumed:  # another process
         done = resumed.approved_call()
         resumed.finish(answer="refunded")

@@ -123,7 +123,14 @@ def _root_of(runner: Runner, started: Record) -> tuple[str, Agent]:
     """The root run of the delegated run ``started`` begins, and its agent (from the
     file the root run started from)."""
     root = str(started.payload[DELEGATED_BY]["root"])
-    source = history(runner.journal, root)[0].payload.get("source")
+    root_started = history(runner.journal, root)[0].payload
+    if root_started.get("governed_by") == "caller":
+        raise RunStateError(
+            f"run {started.run_id} was delegated by run {root}, which its caller's own loop "
+            "drives (charter.governance): the caller continues both, with "
+            f"GovernedRun.resume(journal, agent, {root!r}) then approved_call()"
+        )
+    source = root_started.get("source")
     if not source or not Path(str(source)).exists():
         raise RunStateError(
             f"run {started.run_id} was delegated by run {root}, which continues it; "
