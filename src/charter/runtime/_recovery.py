@@ -148,12 +148,10 @@ def _masking_of(records: list[Record], step: int) -> str | None:
     proposed = next(
         r.payload for r in records if r.kind == "step.proposed" and r.payload["step"] == step
     )
-    decided = next(
-        r.payload for r in records if r.kind == "step.decided" and r.payload["step"] == step
-    )
-    if decided.get("restored"):
+    decided = [r.payload for r in records if r.kind == "step.decided" and r.payload["step"] == step]
+    if any(d.get("restored") for d in decided):
         return "values given back into it from placeholders are held by the stopped process only"
-    if decided.get("redacted") and "redacted" not in proposed:
+    if any(d.get("redacted") for d in decided) and "redacted" not in proposed:
         return "its journal holds its arguments unmasked, not as the tool was given them"
     return None
 
