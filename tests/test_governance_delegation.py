@@ -6,6 +6,7 @@ cascading, the child's approval resuming through the caller's run."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any, cast
 
 import pytest
 
@@ -267,6 +268,7 @@ run.govern("ask_billing", {"task": "refund order 1042"})
 def test_a_caller_that_died_while_its_child_ran_continues_that_child_once(
     tmp_path: Path, url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    import importlib
     import json
     import os
     import subprocess
@@ -283,12 +285,13 @@ def test_a_caller_that_died_while_its_child_ran_continues_that_child_once(
     run_id = died.stdout.strip()
     sys.path.insert(0, str(tmp_path))
     try:
-        from delegation_case import parent  # type: ignore[import-not-found]
+        case: Any = importlib.import_module("delegation_case")
     finally:
         sys.path.remove(str(tmp_path))
     journal = Journal(url)
+    parent = cast(Agent, case.parent())
 
-    with GovernedRun.resume(journal, parent(), run_id) as resumed:
+    with GovernedRun.resume(journal, parent, run_id) as resumed:
         resumed.finish(answer="refunded")
 
     calls = json.loads(ledger.read_text())
