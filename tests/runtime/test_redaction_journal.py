@@ -181,6 +181,9 @@ def test_a_masked_argument_is_journaled_only_masked_with_its_digest_and_label(
     masked = proposed["redacted"]
     assert [(m["rule"], m["kind"]) for m in masked] == [("contact", "email"), ("contact", "phone")]
     assert all(len(m["digest"]) == 64 and m["label"]["trust"] for m in masked)
+    detail = run_detail(journal, run.run_id)
+    assert detail is not None  # proposal and decision both record them: listed once
+    assert [r.placeholder for r in detail.steps[0].redactions] == [m["placeholder"] for m in masked]
     _assert_no_raw_value(home, journal)
     assert journal.verify().ok
 
@@ -201,6 +204,10 @@ def test_a_call_that_never_runs_is_journaled_masked_too(home: Path) -> None:
     ]
     assert statuses == ["unknown_tool", "invalid_arguments"]
     _assert_no_raw_value(home, journal)
+    detail = run_detail(journal, run.run_id)
+    assert detail is not None
+    shown = [(r.where, r.path, r.rule) for s in detail.steps[:2] for r in s.redactions]
+    assert shown == [("argument", "body", "redact.contact")] * 4  # email, phone; two calls
 
 
 def test_a_proposal_stopped_by_a_pause_is_journaled_masked(home: Path) -> None:
