@@ -180,6 +180,31 @@ def test_a_childs_approval_is_waited_for_and_continued_through_the_callers_run(
     assert not any(s.changed for s in replay(journal, parent, run_id))
 
 
+def test_a_delegation_the_callers_charter_asks_about_runs_the_child_once_approved(
+    journal: Journal,
+) -> None:
+    child = billing([call("refund_order", order_id=1042), respond("refunded 1042")])
+    charter = Charter.model_validate(
+        {
+            "name": "front-desk",
+            "rules": [{"id": "hand-off", "effect": "ask", "tools": ["ask_billing"]}],
+        }
+    )
+    parent = _front_desk(child, charter=charter)
+
+    with GovernedRun.open(journal, parent, goal="refund order 1042") as run:
+        asked = run.govern("ask_billing", {"task": "refund order 1042"})
+        assert asked.verdict == "ask" and asked.approval is not None
+        assert asked.approval.run_id == run.run_id and asked.child_run is None
+        Runner(journal).approvals.approve(asked.approval.request_id, "dana", "fine")
+        done = run.approved_call()
+        run.finish(answer="refunded")
+
+    assert not done.runs and done.approver == "dana" and done.child_run is not None
+    assert done.observation is not None and done.observation.status == "ok"
+    assert refunds == [1042]
+
+
 def test_a_caller_paused_while_it_waits_with_its_child_ends_the_child(
     journal: Journal, url: str
 ) -> None:

@@ -511,8 +511,10 @@ class GovernedRun:
             return self._child_verdict(step, call, self._journaled_args(step))
         governed = self._runner.governor.govern(session, step, call, controls, state.request)
         if isinstance(governed, Governed):
-            self._pending = (step, governed)
             approver = state.receipt.approver if state.receipt is not None else None
+            if governed.call.tool.name in session.agent.delegates:  # approved: charter runs it
+                return replace(self._delegate(session, step, call, governed), approver=approver)
+            self._pending = (step, governed)
             return self._verdict(step, call, governed=governed, approver=approver)
         observation = governed or Observation("denied", "not approved")
         self._runner.governor.observed(session, step, call, observation)
