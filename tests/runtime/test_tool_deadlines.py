@@ -200,3 +200,53 @@ def test_a_process_that_dies_right_after_a_timeout_leaves_the_write_in_doubt(
     decided = _records(journal, run_id, "step.decided")
     assert decided[-1]["verdict"] == "deny" and IN_DOUBT_RULE in decided[-1]["rules"]
     assert len(_records(journal, run_id, "step.effect")) == 1  # never paid a second time
+
+
+first_read = threading.Event()
+
+
+@tool(timeout_s=0.05)
+def lookup_hanging(order_id: int) -> dict[str, int]:
+    """Look up an order; the first call hangs until the test lets it go."""
+    if not first_read.is_set():
+        first_read.set()
+        release.wait(20)
+    return {"order_id": order_id}
+
+
+def test_a_read_stuck_past_its_deadline_leaves_its_run_to_recovery(journal: Journal) -> None:
+    from charter.errors import LeaseLostError, RunOwnedError
+
+    first_read.clear()
+    script = [call("lookup_hanging", order_id=1), respond("x")]
+    stuck = Runner(journal, lease_ttl=0.5)
+    errors: list[BaseException] = []
+
+    def drive() -> None:
+        try:
+            stuck.run(make_agent([lookup_hanging], ScriptedReasoner(script)), "g", run_id="r-1")
+        except BaseException as exc:
+            errors.append(exc)
+
+    driver = threading.Thread(target=drive)
+    driver.start()
+    assert first_read.wait(5)
+    other = Runner(journal, owner="other", lease_ttl=0.5)
+    deadline = time.monotonic() + 15
+    while True:  # the stuck run's lease is no longer renewed: it lapses
+        try:
+            recovered = other.recover(make_agent([lookup_hanging], ScriptedReasoner(script)), "r-1")
+            break
+        except RunOwnedError:
+            assert time.monotonic() < deadline, "the stuck run's lease never lapsed"
+            time.sleep(0.05)
+    release.set()
+    driver.join(10)
+
+    assert recovered.status == "completed"
+    assert len(errors) == 1 and isinstance(errors[0], LeaseLostError)  # fenced out
+    effects = _records(journal, "r-1", "step.effect")
+    assert [e["status"] for e in effects] == ["ok"]  # the stuck thread journaled nothing
+    assert journal.verify().ok
+    stuck.close()
+    other.close()

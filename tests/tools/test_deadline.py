@@ -318,3 +318,91 @@ def test_invoking_an_async_tool_directly_awaits_it() -> None:
 
     assert double.is_async
     assert double.invoke(double.validate_args({"x": 4})) == 8
+
+
+# --- plain reads inline, watched -----------------------------------------------------------
+
+
+@tool(timeout_s=5)
+def read_here() -> int:
+    """The thread it runs on."""
+    return threading.get_ident()
+
+
+def test_a_read_under_a_timeout_runs_inline_and_nothing_stalls(threads: ToolThreads) -> None:
+    stalls: list[str] = []
+
+    ran_on = call_within(
+        threads, read_here, read_here.validate_args({}), None, 5, None, lambda: stalls.append("!")
+    )
+
+    assert ran_on == threading.get_ident()
+    assert threads._started == 0  # pyright: ignore[reportPrivateUsage]
+    assert stalls == []
+
+
+def test_a_read_past_its_deadline_is_a_timeout_and_stalls_once(threads: ToolThreads) -> None:
+    stalls: list[float] = []
+
+    @tool(timeout_s=0.05)
+    def slow_read() -> str:
+        """Answers after its deadline."""
+        time.sleep(0.3)
+        return "too late"
+
+    started = time.monotonic()
+    with pytest.raises(ToolTimeoutError, match="the run waited for it"):
+        call_within(
+            threads,
+            slow_read,
+            slow_read.validate_args({}),
+            None,
+            0.05,
+            None,
+            lambda: stalls.append(time.monotonic() - started),
+        )
+
+    assert len(stalls) == 1 and stalls[0] < 0.3  # at the deadline, while it still ran
+
+
+def test_a_read_failing_after_its_deadline_is_a_timeout_not_its_error(
+    threads: ToolThreads,
+) -> None:
+    @tool(timeout_s=0.02)
+    def failing_late() -> str:
+        """Fails after its deadline."""
+        time.sleep(0.05)
+        raise ValueError("no such order")
+
+    with pytest.raises(ToolTimeoutError):
+        call_within(threads, failing_late, failing_late.validate_args({}), None, 0.02)
+
+
+def test_a_read_failing_in_time_raises_its_own_error(threads: ToolThreads) -> None:
+    @tool(timeout_s=5)
+    def failing() -> str:
+        """Fails at once."""
+        raise ValueError("no such order")
+
+    with pytest.raises(ValueError, match="no such order"):
+        call_within(threads, failing, failing.validate_args({}), None, 5)
+
+
+def test_the_watchdog_wakes_for_an_earlier_deadline() -> None:
+    watchdog = _deadline.Watchdog()
+    stalled = threading.Event()
+    far = watchdog.watch(60)
+
+    near = watchdog.watch(0.05, stalled.set)
+
+    assert stalled.wait(5)
+    assert watchdog.finished(near) is True
+    assert watchdog.finished(far) is False
+
+
+def test_the_watchdog_keeps_no_heap_of_calls_that_finished() -> None:
+    watchdog = _deadline.Watchdog()
+    for _ in range(1000):
+        assert watchdog.finished(watchdog.watch(60)) is False
+
+    assert len(watchdog._heap) <= 64 + 1  # pyright: ignore[reportPrivateUsage]

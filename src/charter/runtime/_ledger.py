@@ -28,6 +28,7 @@ from typing import Any, Literal
 
 from charter.errors import JournalError, RunStateError
 from charter.journal import Journal, Record, canonical_json
+from charter.journal._lease import Lease
 from charter.policy import Decision
 from charter.reasoners._base import Observation
 from charter.tools import Tool, ToolArgumentsError, ToolOutcomeUnknownError
@@ -333,15 +334,24 @@ def call_tool(
     validated: Any,
     idempotency_key: str,
     late: Callable[[Future[Any]], None] | None = None,
+    lease: Lease | None = None,
 ) -> tuple[Observation, dict[str, Any]]:
     """Call ``found`` under its contract's timeout (see :mod:`charter.tools._deadline`:
-    inline when it has none, awaited on this thread when it is ``async``, else on one of
-    ``threads``); a write that times out is in doubt, and ``late`` is called with the
-    abandoned call's outcome when it has one (to journal its real outcome)."""
+    inline when it has none or only reads, awaited on this thread when it is ``async``,
+    else on one of ``threads``); a write that times out is in doubt, and ``late`` is
+    called with the abandoned call's outcome when it has one (to journal its real
+    outcome). ``lease``: the run's, not renewed while a read is stuck past its deadline."""
     started = time.perf_counter()
     timeout = found.contract.timeout_s
+    lapsed: list[Lease] = []
+
+    def stalled() -> None:
+        if lease is not None:
+            lease.lapse()
+            lapsed.append(lease)
+
     try:
-        result = call_within(threads, found, validated, idempotency_key, timeout, late)
+        result = call_within(threads, found, validated, idempotency_key, timeout, late, stalled)
     except FutureTimeout as exc:
         elapsed = int((time.perf_counter() - started) * 1e6)
         message = f"tool {found.name!r} did not finish within {timeout}s"
@@ -349,6 +359,8 @@ def call_tool(
             message = f"tool {found.name!r} timed out: {exc}"
         in_doubt = found.contract.side_effect != "read"
         effect = {"status": "timeout", "error": message, "in_doubt": in_doubt, "us": elapsed}
+        for held in lapsed:  # it came back: the run goes on, under its lease if still held
+            held.keep()
         return Observation("timeout", message), effect
     except ToolOutcomeUnknownError as exc:  # e.g. its server died mid-call
         elapsed = int((time.perf_counter() - started) * 1e6)

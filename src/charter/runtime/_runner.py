@@ -356,6 +356,6 @@ class Runner:
                 self.governor.output_mask(session, found),
             )
         observation, effect = call_tool(
-            self.tool_pool, found, governed.validated, governed.key, late
+            self.tool_pool, found, governed.validated, governed.key, late, session.lease
         )
         return self.governor.record_effect(session, step, governed, observation, effect)

@@ -1,17 +1,23 @@
 """Tool calls under a deadline, with as few thread hand-offs as the tool allows.
 
-A tool whose contract sets ``timeout_s`` is abandoned when a call overruns it: the
-reasoner observes a timeout and a write is in doubt (see :mod:`charter.runtime._ledger`).
-How the deadline is kept depends on what the tool is:
+A tool whose contract sets ``timeout_s`` has a call that overruns it reported to the
+reasoner as a timeout, and a write that overruns it is in doubt (see
+:mod:`charter.runtime._ledger`). How the deadline is kept depends on the tool:
 
-* an ``async def`` tool is awaited on the calling thread's own event loop, with no thread
+* a plain function that only reads is called inline, on the calling thread, with its
+  deadline watched by one thread per process (:class:`Watchdog`): no hand-off per call.
+  A read cannot be interrupted, so the run waits for one that overruns; when it returns,
+  its outcome is discarded and the call is a timeout. At the deadline the watchdog calls
+  ``stalled`` (the runner stops renewing the run's lease then, so a read that never
+  returns leaves its run to recovery once the lease lapses, as a crashed process would);
+* a plain function that writes or reaches outside runs on one of a few long-lived tool
+  threads while the caller waits with the deadline (:class:`ToolThreads`): at the
+  deadline the call is abandoned and the run goes on, the call's thread finishes it
+  alone, and its real outcome reaches ``late`` (to journal what the write did);
+* an ``async def`` tool is awaited on the calling thread's own event loop, with no
   hand-off: at the deadline it is cancelled, so nothing of it runs afterwards, and a write
   it was making stays in doubt until an operator or a retry under its key settles it
   (unless it returns or raises all the same while it unwinds: that is its late outcome);
-* a plain function cannot be interrupted, so it runs on one of a few long-lived tool
-  threads while the caller waits with the deadline (:class:`ToolThreads`); at the
-  deadline the call is abandoned, its thread finishes it alone, and its real outcome
-  reaches ``late`` (to journal what a write did);
 * a tool without a timeout (one that bounds itself, as the HTTP tools do) is called
   inline.
 
@@ -23,6 +29,9 @@ from __future__ import annotations
 
 import _thread
 import asyncio
+import contextlib
+import heapq
+import itertools
 import threading
 import time
 from collections import deque
@@ -212,6 +221,86 @@ class ToolThreads:
             job.done.release()
 
 
+class Watch:
+    """One inline call's deadline, as the :class:`Watchdog` holds it."""
+
+    __slots__ = ("deadline", "finished", "overran", "stalled")
+
+    def __init__(self, deadline: float, stalled: Callable[[], None] | None) -> None:
+        self.deadline = deadline
+        """When the call is due (``time.monotonic()``)."""
+        self.stalled = stalled
+        self.finished = False
+        self.overran = False
+
+
+class Watchdog:
+    """One thread per process that notes inline calls still running at their deadline.
+
+    Watching a call costs a heap push and a lock each way; the thread is woken only for
+    a deadline earlier than the one it sleeps until, so calls under the usual timeout
+    (all due tens of seconds ahead) never wake it.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._changed = threading.Condition(self._lock)
+        self._heap: list[tuple[float, int, Watch]] = []
+        self._order = itertools.count()
+        self._watched = 0
+        self._wakes_at = float("inf")
+        self._thread: threading.Thread | None = None
+
+    def watch(self, timeout: float, stalled: Callable[[], None] | None = None) -> Watch:
+        """Start watching a call due in ``timeout`` seconds; ``stalled`` is called (on
+        the watchdog's thread) if it is still running then."""
+        watch = Watch(time.monotonic() + timeout, stalled)
+        with self._lock:
+            heapq.heappush(self._heap, (watch.deadline, next(self._order), watch))
+            self._watched += 1
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._run, name="charter-deadlines", daemon=True
+                )
+                self._thread.start()
+            elif watch.deadline < self._wakes_at:
+                self._changed.notify()
+        return watch
+
+    def finished(self, watch: Watch) -> bool:
+        """Stop watching ``watch``'s call, which returned; whether it overran its
+        deadline (by the watchdog's clock or by a hair after it)."""
+        with self._lock:
+            watch.finished = True
+            self._watched -= 1
+            if len(self._heap) > 2 * self._watched + 64:  # drop the finished, now and then
+                self._heap = [entry for entry in self._heap if not entry[2].finished]
+                heapq.heapify(self._heap)
+            return watch.overran or time.monotonic() >= watch.deadline
+
+    def _run(self) -> None:
+        with self._lock:
+            while True:
+                now = time.monotonic()
+                heap = self._heap
+                while heap and (heap[0][2].finished or heap[0][0] <= now):
+                    _, _, due = heapq.heappop(heap)
+                    if due.finished:
+                        continue
+                    due.overran = True
+                    if due.stalled is not None:
+                        # Under the lock: once `finished` says it overran, this has run.
+                        # A failing one changes nothing: the call is a timeout all the same.
+                        with contextlib.suppress(Exception):
+                            due.stalled()
+                self._wakes_at = heap[0][0] if heap else float("inf")
+                self._changed.wait(None if not heap else self._wakes_at - now)
+
+
+WATCHDOG = Watchdog()
+"""The process's watchdog of inline calls."""
+
+
 _local = threading.local()
 
 
@@ -310,18 +399,35 @@ def call_within(
     idempotency_key: str | None,
     timeout: float | None,
     late: Late | None = None,
+    stalled: Callable[[], None] | None = None,
 ) -> Any:
     """Call ``tool`` with ``validated`` arguments under ``timeout`` (None: the tool
     bounds itself), the cheapest way its kind allows (see the module docstring).
+    ``stalled``: called at the deadline of an inline read still running.
 
     Raises:
-        ToolTimeoutError: the call overran ``timeout`` and was abandoned; ``late`` gets
-            its outcome if one comes.
+        ToolTimeoutError: the call overran ``timeout``; ``late`` gets the outcome of an
+            abandoned write if one comes.
         Exception: whatever the tool raised in time.
     """
     if not tool.is_async:
         if timeout is None:
             return tool.invoke(validated, idempotency_key)
+        if tool.contract.side_effect == "read":
+            watch = WATCHDOG.watch(timeout, stalled)
+            late_by = f"no outcome within {timeout}s; the run waited for it"
+            try:
+                result = tool.invoke(validated, idempotency_key)
+            except Exception:
+                if WATCHDOG.finished(watch):  # whatever it raised, it came too late
+                    raise ToolTimeoutError(late_by) from None
+                raise
+            except BaseException:  # an interrupt: the run stops here
+                WATCHDOG.finished(watch)
+                raise
+            if WATCHDOG.finished(watch):  # whatever it returned, it came too late
+                raise ToolTimeoutError(late_by)
+            return result
         return threads.call(lambda: tool.invoke(validated, idempotency_key), timeout, late)
     if in_event_loop():  # this thread's loop is busy: the call goes to a tool thread's
         return threads.call(lambda: tool.invoke(validated, idempotency_key), timeout, late)
