@@ -69,7 +69,10 @@ class ToolContract:
     cost_usd: float = 0.0
     """Price of one call, for budgets and reports."""
     timeout_s: float | None = 30.0
-    """Seconds before a call is abandoned and reported to the reasoner as a timeout."""
+    """Seconds after which a call is a timeout for the reasoner, its late outcome never a
+    success: a write or external call is abandoned at the deadline (and in doubt), a read
+    is waited for and its answer discarded, an ``async`` call is cancelled (see
+    :mod:`charter.tools._deadline`). None: the tool bounds itself."""
     owner: str = ""
     """Team or person answerable for the tool."""
     targets: tuple[str, ...] = ()
@@ -311,9 +314,10 @@ def tool(
     first paragraph is the description reasoners see. ``preview`` takes the tool's
     arguments and says, read-only, what a call would do (shown to approvers).
     ``fields`` labels output fields by path (``{"messages[].body": "untrusted"}``).
-    An ``async def`` function is awaited with its timeout on the caller's thread, and
-    cancelled at the deadline; a plain one runs on a tool thread the caller stops
-    waiting for at the deadline (see :mod:`charter.tools._deadline`).
+    An ``async def`` function is awaited with its timeout on the caller's thread and
+    cancelled at the deadline; a plain read runs inline, watched; a plain write runs on a
+    tool thread the caller stops waiting for at the deadline (see
+    :mod:`charter.tools._deadline`).
     """
 
     def build(func: Callable[..., Any]) -> Tool:
