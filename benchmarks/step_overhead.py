@@ -46,7 +46,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from charter import Charter, Journal, Runner, tool
+from charter import Budgets, Charter, Journal, Runner, tool
 from charter.journal import load_or_create_signer
 from charter.reasoners import FinalAnswer, RulesReasoner, RulesSpec, RuleStep, ToolCall
 from charter.testing import make_agent
@@ -126,8 +126,19 @@ def agent_for(variant: str) -> Any:
     )
 
 
-def charter_loop(runner: Runner, agent: Any) -> float:
-    """Seconds for one governed, journaled run of the procedure."""
+inline_tool = TOOLS["charter, tool inline"]
+"""The tool without a timeout (``durability.py`` measures with it)."""
+
+
+def charter_loop(runner: Runner, governed_tool: Any) -> float:
+    """Seconds for one governed, journaled run of the procedure with ``governed_tool``
+    and a charter of budgets only (as ``durability.py`` measures)."""
+    charter = Charter(name="bench", budgets=Budgets(max_steps=STEPS + 1))
+    return run_once(runner, make_agent([governed_tool], RulesReasoner(PROCEDURE), charter=charter))
+
+
+def run_once(runner: Runner, agent: Any) -> float:
+    """Seconds for one governed, journaled run of the procedure by ``agent``."""
     started = time.perf_counter()
     run = runner.run(agent, "benchmark")
     elapsed = time.perf_counter() - started
@@ -158,11 +169,11 @@ def step_costs(runs: int, tmp: Path) -> dict[str, list[float]]:
         for _ in range(20):  # warm-up: imports, connection, page cache, tool threads
             plain_loop()
             for agent in agents.values():
-                charter_loop(runner, agent)
+                run_once(runner, agent)
         for _ in range(runs):  # interleaved so machine noise hits all variants alike
             results["plain"].append(plain_loop() / STEPS)
             for name, agent in agents.items():
-                results[name].append(charter_loop(runner, agent) / STEPS)
+                results[name].append(run_once(runner, agent) / STEPS)
     return results
 
 
@@ -231,17 +242,20 @@ def breakdown(variant: str, url: str, tmp: Path, runs: int) -> dict[str, Any]:
     spent, calls = Counter[str](), Counter[str]()
     samples: dict[str, list[float]] = {part: [] for part in PARTS}
     totals: list[float] = []
+    cpu: list[float] = []
     with signed_runner(url, tmp) as runner:
         signer = runner.journal.signer
         assert signer is not None
         for _ in range(20):
-            charter_loop(runner, agent)
+            run_once(runner, agent)
         signer.sign = _timed(spent, "checkpoint signature", signer.sign)  # type: ignore[method-assign]
         with timers(spent, calls):
             for _ in range(runs):
                 spent.clear()
                 BODY.clear()
-                totals.append(charter_loop(runner, agent))
+                started_cpu = time.thread_time()
+                totals.append(run_once(runner, agent))
+                cpu.append(time.thread_time() - started_cpu)
                 spent["tool body"] = BODY["tool body"]
                 spent["tool hand-off"] = spent["tool call"] - spent["tool body"]
                 spent["journal SQL + commit"] -= spent["checkpoint signature"]  # inside _write
@@ -255,6 +269,7 @@ def breakdown(variant: str, url: str, tmp: Path, runs: int) -> dict[str, Any]:
         "variant": variant,
         "journal": url.split(":", 1)[0],
         "step_us": round(step, 1),
+        "step_cpu_us": round(statistics.median(cpu) / STEPS * 1e6, 1),
         "parts_us": {part: round(us, 1) for part, us in per_step.items()},
         "commits_per_run": commits,
         "commits_per_step": round(commits / STEPS, 2),
@@ -267,11 +282,11 @@ def profile(tmp: Path, runs: int) -> None:
     agent = agent_for("charter, realistic")
     with signed_runner(f"sqlite:///{tmp / 'profiled.db'}", tmp) as runner:
         for _ in range(20):
-            charter_loop(runner, agent)
+            run_once(runner, agent)
         profiler = cProfile.Profile()
         profiler.enable()
         for _ in range(runs):
-            charter_loop(runner, agent)
+            run_once(runner, agent)
         profiler.disable()
     stats = pstats.Stats(profiler)
     stats.sort_stats("cumulative").print_stats(30)
@@ -285,6 +300,8 @@ def _print_breakdown(rows: list[dict[str, Any]]) -> None:
     for part in rows[0]["parts_us"]:
         print(f"| {part} | " + " | ".join(f"{row['parts_us'][part]:.1f}" for row in rows) + " |")
     print("| **whole step** | " + " | ".join(f"**{row['step_us']:.1f}**" for row in rows) + " |")
+    print("| whole step, CPU time of the run's thread | ", end="")
+    print(" | ".join(f"{row['step_cpu_us']:.1f}" for row in rows) + " |")
     print("| commits per run (per step) | ", end="")
     print(" | ".join(f"{r['commits_per_run']:g} ({r['commits_per_step']:g})" for r in rows) + " |")
 
@@ -309,9 +326,10 @@ def main() -> None:
                 url = f"sqlite:///{Path(tmp) / f'breakdown-{len(rows_broken)}.db'}"
                 rows_broken.append(breakdown(variant, url, Path(tmp), args.runs))
             if args.postgres_url:
-                rows_broken.append(
-                    breakdown("charter, realistic", args.postgres_url, Path(tmp), args.runs)
-                )
+                from durability import postgres  # an empty schema of its own, dropped after
+
+                with postgres(args.postgres_url) as (url, _source):
+                    rows_broken.append(breakdown("charter, realistic", url, Path(tmp), args.runs))
 
     floor = statistics.median(results["plain"])
     rows: list[dict[str, Any]] = []
