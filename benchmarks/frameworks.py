@@ -27,7 +27,8 @@ is measured is what each runtime adds around a tool call.
   ``ResponseFunctionToolCall`` items, tracing disabled.
 
 Step cost: a whole run's time divided by its tool steps (starting and finishing the run
-included), rounds interleaved so machine noise hits every variant alike; median and p90.
+included), rounds interleaved in a new order each round so machine noise, and what one
+framework's run leaves behind for the next, hits every variant alike; median and p90.
 Throughput: ``throughput.py``'s 1,000 concurrent runs of charter and LangGraph (Pydantic
 AI and the OpenAI Agents SDK too with ``--throughput-all``, about two more minutes).
 
@@ -44,6 +45,7 @@ import importlib.metadata
 import json
 import os
 import platform
+import random
 import sqlite3
 import statistics
 import subprocess
@@ -426,8 +428,13 @@ def step_costs(variants: dict[str, RunOnce], steps: int, rounds: int) -> dict[st
         for name, run in variants.items():
             assert run() == expected, name
     samples: dict[str, list[float]] = {name: [] for name in variants}
+    # A new order each round: what a framework's run leaves behind (threads still
+    # exiting, garbage) slows whatever runs next, which must not always be the same row.
+    order = list(variants.items())
+    shuffle = random.Random(1).shuffle
     for _ in range(rounds):
-        for name, run in variants.items():
+        shuffle(order)
+        for name, run in order:
             started = time.perf_counter()
             run()
             samples[name].append((time.perf_counter() - started) / steps)

@@ -221,6 +221,11 @@ class ToolThreads:
             job.done.release()
 
 
+IDLE_WAKE_S = 1.0
+"""Seconds the watchdog sleeps with nothing to watch: a call due later than that is
+seen when it wakes, without waking it."""
+
+
 class Watch:
     """One inline call's deadline, as the :class:`Watchdog` holds it."""
 
@@ -238,8 +243,8 @@ class Watchdog:
     """One thread per process that notes inline calls still running at their deadline.
 
     Watching a call costs a heap push and a lock each way; the thread is woken only for
-    a deadline earlier than the one it sleeps until, so calls under the usual timeout
-    (all due tens of seconds ahead) never wake it.
+    a deadline earlier than the one it sleeps until (at most :data:`IDLE_WAKE_S` ahead),
+    so calls under the usual timeout (due tens of seconds ahead) never wake it.
     """
 
     def __init__(self) -> None:
@@ -293,8 +298,10 @@ class Watchdog:
                         # A failing one changes nothing: the call is a timeout all the same.
                         with contextlib.suppress(Exception):
                             due.stalled()
-                self._wakes_at = heap[0][0] if heap else float("inf")
-                self._changed.wait(None if not heap else self._wakes_at - now)
+                # Idle, it still wakes now and then: a call watched meanwhile, due later
+                # than that, need not wake it (most calls finish before it looks).
+                self._wakes_at = heap[0][0] if heap else now + IDLE_WAKE_S
+                self._changed.wait(self._wakes_at - now)
 
 
 WATCHDOG = Watchdog()
