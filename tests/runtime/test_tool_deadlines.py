@@ -250,3 +250,33 @@ def test_a_read_stuck_past_its_deadline_leaves_its_run_to_recovery(journal: Jour
     assert journal.verify().ok
     stuck.close()
     other.close()
+
+
+@tool(timeout_s=0.05)
+def lookup_slow(order_id: int) -> dict[str, int]:
+    """Look up an order; answers a little after its timeout."""
+    time.sleep(0.15)
+    return {"order_id": order_id}
+
+
+@tool
+def leases_kept() -> list[str]:
+    """The runs whose leases this process renews in the background."""
+    from charter.journal import _lease
+
+    return sorted(lease.run_id for lease in _lease._keeper._held)  # pyright: ignore[reportPrivateUsage]
+
+
+def test_a_read_back_after_its_deadline_has_its_runs_lease_renewed_again(
+    journal: Journal,
+) -> None:
+    script = [call("lookup_slow", order_id=1), call("leases_kept"), respond("x")]
+    reasoner = ScriptedReasoner(script)
+    runner = Runner(journal)
+
+    run = runner.run(make_agent([lookup_slow, leases_kept], reasoner), "g", run_id="r-2")
+    runner.close()
+
+    assert run.status == "completed"
+    assert reasoner.contexts[1].turns[0].observation.status == "timeout"
+    assert reasoner.contexts[2].turns[1].observation.content == ["r-2"]
