@@ -42,19 +42,19 @@ import pstats
 import statistics
 import tempfile
 import time
-from collections import Counter
-from collections.abc import Callable, Iterator
+from collections import Counter, defaultdict
+from collections.abc import Callable, Generator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from charter import Budgets, Charter, Journal, Runner, tool
+from charter import Budgets, Charter, Journal, Runner, Tool, tool
 from charter.journal import load_or_create_signer
 from charter.reasoners import FinalAnswer, RulesReasoner, RulesSpec, RuleStep, ToolCall
 from charter.testing import make_agent
 
 STEPS = 5
-BODY = Counter[str]()
+BODY: defaultdict[str, float] = defaultdict(float)
 """Seconds the tool body itself took, summed (read by ``--breakdown``)."""
 
 
@@ -81,7 +81,7 @@ async def add_one_async(x: int) -> int:
         BODY["tool body"] += time.perf_counter() - started
 
 
-TOOLS = {
+TOOLS: dict[str, Tool] = {
     "charter, realistic": tool(add_one_timed, name="add_one"),  # type: ignore[call-overload]
     "charter, realistic, async tool": tool(add_one_async, name="add_one"),  # type: ignore[call-overload]
     "charter, tool inline": tool(add_one, name="add_one", timeout_s=None),  # type: ignore[call-overload]
@@ -149,7 +149,7 @@ def run_once(runner: Runner, agent: Any) -> float:
 
 
 @contextlib.contextmanager
-def signed_runner(url: str, tmp: Path) -> Iterator[Runner]:
+def signed_runner(url: str, tmp: Path) -> Generator[Runner]:
     # As `charter run` does: a signed checkpoint after every run.
     signer = load_or_create_signer(tmp / "keys" / "journal.pem")
     journal = Journal(url, signer=signer)
@@ -194,7 +194,10 @@ PARTS = (
 
 
 def _timed(
-    spent: Counter[str], part: str, fn: Callable[..., Any], count: Counter[str] | None = None
+    spent: defaultdict[str, float],
+    part: str,
+    fn: Callable[..., Any],
+    count: Counter[str] | None = None,
 ) -> Callable[..., Any]:
     def timed(*args: Any, **kwargs: Any) -> Any:
         started = time.perf_counter()
@@ -209,7 +212,7 @@ def _timed(
 
 
 @contextlib.contextmanager
-def timers(spent: Counter[str], calls: Counter[str]) -> Iterator[None]:
+def timers(spent: defaultdict[str, float], calls: Counter[str]) -> Generator[None]:
     """Wrap the functions doing each part of a step so their time adds up in ``spent``."""
     from charter.journal import _store
     from charter.runtime import _governor, _ledger
@@ -241,7 +244,8 @@ def breakdown(variant: str, url: str, tmp: Path, runs: int) -> dict[str, Any]:
     over ``runs`` runs of each part's time in a run (medians, so that a time slice lost
     to another process lands in one run's figure and not in the mean)."""
     agent = agent_for(variant)
-    spent, calls = Counter[str](), Counter[str]()
+    spent: defaultdict[str, float] = defaultdict(float)
+    calls = Counter[str]()
     samples: dict[str, list[float]] = {part: [] for part in PARTS}
     totals: list[float] = []
     cpu: list[float] = []
