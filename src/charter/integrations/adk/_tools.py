@@ -129,7 +129,7 @@ def charter_agent(
             ``compensate`` names a tool the charter does not.
     """
     built = charter if isinstance(charter, Charter) else load_charter(charter)
-    undo = dict(compensate or {})
+    undo = built.compensation_callables() | dict(compensate or {})
     named = [t for t in adk_tools(adk_agent) if t.name in built.contracts]
     tools: list[Tool] = [
         declared_tool(
