@@ -112,6 +112,8 @@ class LangGraphGovernor:
         self._actor = actor
         self._bound: dict[str, _Bound] = {}
         self._lock = threading.Lock()
+        self._released = 0
+        """How many runs this process has let go of (a turn's binding may have moved)."""
         self.direct_calls = DirectCalls()
         """Names the calls a node makes through :meth:`governed_tools`."""
         self.guard = ToolGuard()
@@ -181,6 +183,7 @@ class LangGraphGovernor:
         turn = self._turn(state, config)
         with self._lock:
             held = self._bound.get(turn.key)
+            released = self._released
         run_id = None if held is not None else self._meta(turn.key)
         if held is not None:
             done = held.answers.get(call_id)
@@ -188,7 +191,7 @@ class LangGraphGovernor:
             done = None if run_id is None else self._done(run_id, call_id)
         if done is not None:  # the node runs again on resume: a recorded call is not rerun
             return ToolMessage(**done)
-        bound = self._bind(turn, run_id)
+        bound = self._bind(turn, run_id, released)
         if bound is None:  # the run waits for an approval: it is asked again or used
             bound = self._approved(turn, name, call)
             if isinstance(bound, ToolMessage):
@@ -284,14 +287,17 @@ class LangGraphGovernor:
         goal = self._goal or (_text(human.content) if human is not None else "") or "(no goal)"
         return _Turn("langgraph:" + digest[:48], goal, messages, thread)
 
-    def _bind(self, turn: _Turn, run_id: str | None) -> _Bound | None:
+    def _bind(self, turn: _Turn, run_id: str | None, released: int) -> _Bound | None:
         """The run of ``turn`` (``run_id``, or a new one if None), opened or taken up
-        here; None while it waits for an approval."""
+        here; None while it waits for an approval. ``released``: :attr:`_released` when
+        ``run_id`` was read."""
         with self._lock:
             bound = self._bound.get(turn.key)
             if bound is not None:
                 return bound
-            if run_id is None:  # another call of this turn may have bound and released it
+            if run_id is None and released != self._released:
+                # Another call of this turn may have bound and released it since: read
+                # again (a run bound meanwhile by another process is the claim's to find).
                 run_id = self._meta(turn.key)
             if run_id is None:
                 run = GovernedRun.open(self.journal, self.agent, turn.goal, actor=self._actor)
@@ -360,6 +366,7 @@ class LangGraphGovernor:
     def _release(self, key: str) -> None:
         with self._lock:
             bound = self._bound.pop(key, None)
+            self._released += 1
         if bound is None:
             return
         try:
@@ -465,6 +472,7 @@ class LangGraphGovernor:
         turn = self._turn(state, config)
         with self._lock:
             bound = self._bound.pop(turn.key, None)
+            self._released += 1
         if bound is None:
             run_id = self._meta(turn.key)
             if run_id is None or run_state(list(self.journal.records(run_id))) == "finished":
@@ -485,6 +493,7 @@ class LangGraphGovernor:
         """Release every run this process holds (they stay resumable elsewhere)."""
         with self._lock:
             held, self._bound = list(self._bound.values()), {}
+            self._released += 1
         for bound in held:
             with contextlib.suppress(Exception):
                 bound.run.close()
