@@ -4,6 +4,7 @@ them, a name the charter does not give denied, in ADK's real run loop."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import sys
 from pathlib import Path
@@ -40,6 +41,7 @@ from integrations.adk.adk_world import (
 )
 
 SERVER = Path(__file__).parents[1] / "mcp" / "mcp_server.py"
+ASK = {"id": "refunds-ask", "effect": "ask", "tools": ["refund_order"]}
 
 
 class ShopTools(BaseToolset):
@@ -66,8 +68,8 @@ def journal(tmp_path: Path) -> Journal:
     return Journal(f"sqlite:///{tmp_path / 'charter.db'}")
 
 
-def _charter(contracts: dict[str, Any]) -> Charter:
-    return Charter.model_validate({"name": "adk-toolsets", "contracts": contracts})
+def _charter(contracts: dict[str, Any], **extra: Any) -> Charter:
+    return Charter.model_validate({"name": "adk-toolsets", "contracts": contracts} | extra)
 
 
 def _runner(
@@ -173,3 +175,41 @@ def test_an_mcp_toolsets_tools_are_governed_by_name(journal: Journal, tmp_path: 
     assert not outbox.exists()  # the unnamed tool never reached the server
     assert _effects(journal) == [("lookup_customer", "ok")]
     assert "Ada" in str(found["lookup_customer"])
+
+
+def test_an_ask_on_a_toolsets_tool_runs_it_only_once_approved(journal: Journal) -> None:
+    from google.adk.sessions import Session
+
+    from charter.integrations.adk import confirmation_message
+    from charter.runtime._approvals import Approvals
+
+    charter = _charter(
+        {"lookup_order": {}, "refund_order": {"side_effect": "write", "targets": ["order_id"]}},
+        rules=[ASK],
+    )
+    script: list[ScriptTurn] = [("refund_order", {"order_id": 9, "amount": 5.0}), "done"]
+    runner = _runner(journal, [ShopTools()], charter, script)
+    session_id = new_session(runner)
+    run_turn(runner, session_id, ask("refund order 9"))
+    assert ran == []
+    (requested,) = journal.records_of_kind("approval.requested")
+    request = str(requested.payload["request_id"])
+
+    def session() -> Session:
+        async def get() -> Session | None:
+            return await runner.session_service.get_session(
+                app_name="shop", user_id="kim", session_id=session_id
+            )
+
+        found = asyncio.run(get())
+        assert found is not None
+        return found
+
+    assert confirmation_message(session(), journal) is None  # undecided: nothing to send
+    Approvals(journal).approve(request, "alice", "ok")
+    message = confirmation_message(session(), journal)
+    assert message is not None
+    run_turn(runner, session_id, message)
+    assert ran == [("refund_order", {"order_id": 9, "amount": 5.0})]
+    kinds = [r.kind for r in journal.records(requested.run_id)]
+    assert kinds.count("approval.used") == 1 and kinds[-1] == "run.finished"
