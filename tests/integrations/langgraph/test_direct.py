@@ -238,3 +238,33 @@ def test_the_tool_node_path_still_runs_under_the_guard(journal: Journal) -> None
     result = governor.invoke(builder.compile(), ASK, CONFIG)
     answers = [m for m in result["messages"] if isinstance(m, ToolMessage)]
     assert [m.status for m in answers] == ["success"]
+
+
+def test_a_graph_without_messages_is_one_turn_per_thread(journal: Journal) -> None:
+    from typing import TypedDict
+
+    from charter.integrations.langgraph import GovernedRunStopped
+
+    class Order(TypedDict):
+        order_id: int
+        found: Any
+
+    governor = _governor(journal)
+    tools = _tools(governor)
+
+    def work(state: Order) -> dict[str, Any]:
+        return {"found": tools["counted_lookup"].invoke({"order_id": state["order_id"]})}
+
+    builder = StateGraph(Order)
+    builder.add_node("work", work)
+    builder.add_edge(START, "work")
+    builder.add_edge("work", END)
+    app = builder.compile()
+    result = governor.invoke(app, {"order_id": 5}, {"configurable": {"thread_id": "o-1"}})
+    assert result["found"] == {"order_id": 5, "total": 42.0}
+    (started,) = journal.records_of_kind("run.started")
+    assert started.payload["goal"] == "(no goal)"
+    with pytest.raises(GovernedRunStopped, match="start a new turn"):
+        governor.invoke(app, {"order_id": 6}, {"configurable": {"thread_id": "o-1"}})
+    governor.invoke(app, {"order_id": 7}, {"configurable": {"thread_id": "o-2"}})
+    assert LOOKUPS == [5, 7]

@@ -6,7 +6,8 @@ A call in a node has no model-given id; it is named by the node's task (stable w
 node runs again on resume) and its place among the node's governed calls, so a call that
 ran before an interrupt returns its recorded answer when the node runs again instead of
 running twice. Calls a node makes in parallel threads have no stable place: make them in
-order.
+order. A graph state without ``messages`` has no user turn to bind a run to: its thread
+is one turn (one charter run), so such a graph takes a thread per task.
 """
 
 from __future__ import annotations
