@@ -27,6 +27,7 @@ from charter import Charter, Journal
 from charter.errors import ConfigError
 from charter.integrations.adk import ScriptedLlm, ScriptTurn, adk_tools, charter_agent, govern
 from charter.runtime._rollback import rollback
+from databases import fresh_url
 from integrations.adk.adk_world import (
     ask,
     drop_orders,
@@ -61,11 +62,11 @@ class ShopTools(BaseToolset):
         self.closed += 1
 
 
-@pytest.fixture
-def journal(tmp_path: Path) -> Journal:
+@pytest.fixture(params=["sqlite", "postgresql"])
+def journal(request: pytest.FixtureRequest, tmp_path: Path) -> Journal:
     ran.clear()
     undone.clear()
-    return Journal(f"sqlite:///{tmp_path / 'charter.db'}")
+    return Journal(fresh_url(str(request.param), tmp_path))
 
 
 def _charter(contracts: dict[str, Any], **extra: Any) -> Charter:
