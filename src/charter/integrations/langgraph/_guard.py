@@ -49,6 +49,38 @@ class ToolGuard(BaseCallbackHandler):
     raise_error = True
     run_inline = True
 
+    # Only a tool's start matters (LangChain sends it under ``ignore_agent``): every other
+    # event skips this handler instead of calling a method that does nothing.
+    @property
+    def ignore_llm(self) -> bool:
+        """Model events are not this handler's."""
+        return True
+
+    @property
+    def ignore_chain(self) -> bool:
+        """Chain events (every node and runnable of the graph) are not this handler's."""
+        return True
+
+    @property
+    def ignore_retriever(self) -> bool:
+        """Retriever events are not this handler's."""
+        return True
+
+    @property
+    def ignore_chat_model(self) -> bool:
+        """Chat model events are not this handler's."""
+        return True
+
+    @property
+    def ignore_retry(self) -> bool:
+        """Retry events are not this handler's."""
+        return True
+
+    @property
+    def ignore_custom_event(self) -> bool:
+        """Custom events are not this handler's."""
+        return True
+
     def on_tool_start(
         self,
         serialized: dict[str, Any],
