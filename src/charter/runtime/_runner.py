@@ -51,7 +51,6 @@ from charter.runtime._run import Run, Step
 from charter.runtime._session import (
     RecordListener,
     Session,
-    action_json,
     active_seconds,
     finish_payload,
     new_run_id,
@@ -286,7 +285,7 @@ class Runner:
             "step.proposed",
             {
                 "step": step.index,
-                "action": action_json(action),
+                **self.governor.proposal(session, step),
                 "tokens": {"prompt": usage.prompt_tokens, "completion": usage.completion_tokens},
                 "model": proposal.model,
             }
@@ -339,7 +338,7 @@ class Runner:
             return governed
         found = governed.call.tool
         if found.name in session.agent.delegates:  # a sub-agent's run, under this one
-            delegated = delegate(self, session, step, found, governed.key)
+            delegated = delegate(self, session, step, found, governed.key, governed.args)
             if delegated is None:
                 return None  # it waits for an approval, and this run with it
             observation, effect = delegated
