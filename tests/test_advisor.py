@@ -192,7 +192,8 @@ def test_explainability_turns_an_agent_into_a_hybrid() -> None:
 
 
 def test_data_residency_favours_where_the_data_lives() -> None:
-    tied: dict[str, Any] = {"inputs": "unstructured", "labelled_history": 20_000}  # agent 3, hybrid 3
+    # agent 3, hybrid 3
+    tied: dict[str, Any] = {"inputs": "unstructured", "labelled_history": 20_000}
     before = _advice(**tied)
 
     after = _advice(**tied, regulatory=["data_residency"])

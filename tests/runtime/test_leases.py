@@ -3,6 +3,7 @@ orphaned runs, on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
+import importlib
 import os
 import signal
 import subprocess
@@ -42,7 +43,7 @@ def journal(world: World) -> Iterator[Journal]:
 
 
 def _payer(reasoner: Any | None = None) -> Agent:
-    import lease_tools  # type: ignore[import-not-found]
+    lease_tools = importlib.import_module("lease_tools")  # written by the world fixture
 
     script = [call("pay_once", order_id=7), respond("paid")]
     return make_agent([lease_tools.pay_once], reasoner or ScriptedReasoner(script), name="payer")
@@ -208,6 +209,7 @@ def test_two_recoveries_racing_after_a_kill_pay_once(world: World) -> None:
 
 
 STALLING_CHILD = """
+import importlib
 import os
 import sys
 import time
