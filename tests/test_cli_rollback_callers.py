@@ -49,7 +49,7 @@ charter:
 def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     (tmp_path / "rollback_caller_tools.py").write_text(TOOLS_MODULE)
     (tmp_path / "desk.agent.yaml").write_text(AGENT)
-    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.syspath_prepend(str(tmp_path))  # pyright: ignore[reportUnknownMemberType]
     monkeypatch.setenv("CHARTER_HOME", str(tmp_path / "home"))
     monkeypatch.setenv("CHARTER_DATABASE_URL", f"sqlite:///{tmp_path / 'journal.db'}")
     yield tmp_path

@@ -409,7 +409,9 @@ def test_interrupt_during_a_tool_keeps_the_step_and_ends_the_run(journal: Journa
 
 
 def test_each_policy_version_is_journaled_once(journal: Journal) -> None:
-    charter = Charter(name="c", rules=[{"id": "r", "effect": "deny", "tools": ["refund_order"]}])
+    charter = Charter.model_validate(
+        {"name": "c", "rules": [{"id": "r", "effect": "deny", "tools": ["refund_order"]}]}
+    )
     for runner in (Runner(journal), Runner(journal)):  # the second reads the first's record
         for _ in range(2):
             runner.run(make_agent(TOOLS, ScriptedReasoner([respond("x")]), charter=charter), "g")
