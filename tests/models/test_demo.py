@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 from charter.journal import Journal
@@ -16,14 +15,9 @@ from charter.models.demo import (
 )
 
 
-def test_the_demo_model_is_trained_registered_and_promoted_quickly(
-    journal: Journal, tmp_path: Path
-) -> None:
-    started = time.perf_counter()
+def test_the_demo_model_is_trained_registered_and_promoted(journal: Journal, tmp_path: Path) -> None:
     made = train_and_register(journal, tmp_path / "home")
-    elapsed = time.perf_counter() - started
 
-    assert elapsed < 5.0
     assert (made.name, made.version, made.stage, made.flavor) == (
         "fraud_risk",
         "1",

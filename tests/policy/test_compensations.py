@@ -27,7 +27,7 @@ def module(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
         "def cancel(result, **args):\n    return 'cancelled'\n\nNOT_CALLABLE = 3\n"
     )
     (tmp_path / "desk_broken.py").write_text("raise RuntimeError('half-written module')\n")
-    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.syspath_prepend(str(tmp_path))  # pyright: ignore[reportUnknownMemberType]
     return "desk_undo"
 
 

@@ -49,7 +49,7 @@ CONTRACTS: dict[str, Any] = {
 @pytest.fixture
 def where(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     (tmp_path / "shop_undo.py").write_text(UNDO_MODULE)
-    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.syspath_prepend(str(tmp_path))  # pyright: ignore[reportUnknownMemberType]
     monkeypatch.setenv("UNDO_LOG", str(tmp_path / "undo.log"))
     return tmp_path
 

@@ -4,7 +4,7 @@ starts the sub-agent's run through charter, and the graph gets the child's answe
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import pytest
 from langchain_core.messages import AIMessage, ToolMessage
@@ -14,7 +14,6 @@ from tests.integrations.langgraph.graphs import call, graph
 from tests.runtime._delegation_agents import billing, child_of, lookup_order, refunds
 
 from charter import Journal
-from charter.agent import Agent
 from charter.integrations.langgraph import govern
 from charter.testing import ScriptedReasoner, make_agent, respond
 from charter.testing import call as charter_call
@@ -41,9 +40,7 @@ def test_a_graphs_call_of_a_delegate_tool_runs_the_child_and_returns_its_answer(
     tmp_path: Path,
 ) -> None:
     journal = Journal(f"sqlite:///{tmp_path / 'charter.db'}")
-    child = cast(
-        Agent, billing([charter_call("refund_order", order_id=1042), respond("refunded 1042")])
-    )
+    child = billing([charter_call("refund_order", order_id=1042), respond("refunded 1042")])
     agent = make_agent(
         [lookup_order], ScriptedReasoner([]), name="front-desk", delegates={"ask_billing": child}
     )

@@ -6,13 +6,21 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from langchain_core.messages import AIMessage, ToolMessage
+from langchain_core.runnables import RunnableConfig
 from langchain_core.tools import BaseTool, tool
 from langgraph.checkpoint.memory import MemorySaver
-from langgraph.graph import END, START, MessagesState, StateGraph
+
+# langgraph.graph ships no py.typed marker (langgraph, langgraph.prebuilt and the rest do).
+from langgraph.graph import (  # pyright: ignore[reportMissingTypeStubs]
+    END,
+    START,
+    MessagesState,
+    StateGraph,
+)
 from langgraph.prebuilt import ToolNode
 from tests.integrations.langgraph.graphs import (
     TOOLS,
@@ -69,7 +77,7 @@ def _governor(journal: Journal, **extra: Any) -> LangGraphGovernor:
 
 
 def _graph(node: Any, saver: Any = None) -> Any:
-    builder = StateGraph(MessagesState)
+    builder: Any = StateGraph(MessagesState)  # its node and compile signatures hold Unknowns
     builder.add_node("work", node)
     builder.add_edge(START, "work")
     builder.add_edge("work", END)
@@ -150,9 +158,9 @@ def test_an_unwrapped_tool_a_node_calls_is_stopped_before_it_runs(journal: Journ
 
 def test_a_plain_tool_node_in_a_governed_graph_is_stopped_too(journal: Journal) -> None:
     governor = _governor(journal)
-    builder = StateGraph(MessagesState)
+    builder: Any = StateGraph(MessagesState)  # its node and compile signatures hold Unknowns
     script = call("refund_order", {"order_id": 1042, "amount": 42.0}, "c1")
-    builder.add_node("model", lambda state: {"messages": [script]})
+    builder.add_node("model", lambda state: {"messages": [script]})  # pyright: ignore[reportUnknownLambdaType]
     builder.add_node("tools", ToolNode(TOOLS))
     builder.add_edge(START, "model")
     builder.add_edge("model", "tools")
@@ -171,7 +179,7 @@ def test_the_guard_follows_a_config_the_caller_drives_the_graph_with(journal: Jo
 
     app = _graph(work)
     with pytest.raises(UngovernedToolCall):
-        app.invoke(ASK, governor.guarded({**CONFIG, "callbacks": []}))
+        app.invoke(ASK, governor.guarded(cast(RunnableConfig, {**CONFIG, "callbacks": []})))
     with pytest.raises(UngovernedToolCall):
         asyncio.run(app.ainvoke(ASK, governor.guarded(CONFIG)))
 
@@ -228,9 +236,9 @@ def test_a_governed_tool_outside_a_graph_is_refused(journal: Journal) -> None:
 
 def test_the_tool_node_path_still_runs_under_the_guard(journal: Journal) -> None:
     governor = _governor(journal)
-    builder = StateGraph(MessagesState)
+    builder: Any = StateGraph(MessagesState)  # its node and compile signatures hold Unknowns
     script = call("lookup_order", {"order_id": 3}, "c1")
-    builder.add_node("model", lambda state: {"messages": [script]})
+    builder.add_node("model", lambda state: {"messages": [script]})  # pyright: ignore[reportUnknownLambdaType]
     builder.add_node("tools", governor.tool_node)
     builder.add_edge(START, "model")
     builder.add_edge("model", "tools")
@@ -255,7 +263,7 @@ def test_a_graph_without_messages_is_one_turn_per_thread(journal: Journal) -> No
     def work(state: Order) -> dict[str, Any]:
         return {"found": tools["counted_lookup"].invoke({"order_id": state["order_id"]})}
 
-    builder = StateGraph(Order)
+    builder: Any = StateGraph(Order)  # its node and compile signatures hold Unknowns
     builder.add_node("work", work)
     builder.add_edge(START, "work")
     builder.add_edge("work", END)
