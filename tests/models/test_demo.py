@@ -15,7 +15,9 @@ from charter.models.demo import (
 )
 
 
-def test_the_demo_model_is_trained_registered_and_promoted(journal: Journal, tmp_path: Path) -> None:
+def test_the_demo_model_is_trained_registered_and_promoted(
+    journal: Journal, tmp_path: Path
+) -> None:
     made = train_and_register(journal, tmp_path / "home")
 
     assert (made.name, made.version, made.stage, made.flavor) == (
