@@ -24,8 +24,9 @@ from __future__ import annotations
 import contextlib
 import functools
 import json
+import os
 import threading
-from collections.abc import AsyncGenerator, Callable
+from collections.abc import AsyncGenerator, Callable, Generator
 from dataclasses import dataclass, field
 from typing import Any, TypeVar, cast
 
@@ -206,7 +207,21 @@ class Gateway:
         return server
 
     async def serve_stdio(self) -> None:
-        """Serve one client session on this process's stdin and stdout."""
+        """Serve one client session on this process's stdin and stdout: on pipes (how
+        clients start a server) with ``tools/call`` and ``tools/list`` answered by
+        charter's own transport (:mod:`._gateway_stdio`), otherwise the SDK's.
+
+        ``CHARTER_MCP_PROFILE=FILE`` writes a cProfile of the session to FILE as it ends.
+        """
+        from charter.integrations.mcp._gateway_stdio import on_pipes, serve_stdio
+
+        with _profiled(os.environ.get("CHARTER_MCP_PROFILE")):
+            if on_pipes():
+                await serve_stdio(self)
+            else:
+                await self._serve_stdio_sdk()
+
+    async def _serve_stdio_sdk(self) -> None:
         from mcp.server.runner import serve_loop
         from mcp.server.stdio import stdio_server
 
@@ -372,11 +387,13 @@ class Gateway:
             return _not_run(verdict)
         run = self._open(session)
         found = self.agent.inventory.get(verdict.tool)
-        validated = found.validate_args(verdict.args)
         try:
             if isinstance(found.fn, McpToolCall):
-                result = await found.fn.acall(dict(iter(validated)))
+                # The verdict's arguments are those its governing validated against the
+                # server's input schema (an MCP tool's model keeps them as they are).
+                result = await found.fn.acall(dict(verdict.args))
             else:
+                validated = found.validate_args(verdict.args)
                 result = await anyio.to_thread.run_sync(
                     found.invoke, validated, verdict.idempotency_key
                 )
@@ -601,6 +618,22 @@ def _error(text: str, meta: dict[str, Any] | None = None) -> types.CallToolResul
 def _in_memory(journal: Journal) -> bool:
     url = journal.engine.url
     return url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:")
+
+
+@contextlib.contextmanager
+def _profiled(path: str | None) -> Generator[None]:
+    if not path:
+        yield
+        return
+    import cProfile
+
+    profile = cProfile.Profile()
+    profile.enable()
+    try:
+        yield
+    finally:
+        profile.disable()
+        profile.dump_stats(path)
 
 
 def _version() -> str:
