@@ -122,7 +122,7 @@ def test_a_line_that_is_not_json_is_a_parse_error_and_the_session_goes_on(raw: R
 
 def test_a_line_too_long_is_refused_whole_and_the_session_goes_on(raw: Raw, outbox: Path) -> None:
     raw.initialized()
-    huge = {"jsonrpc": "2.0", "id": 1, "method": "tools/call"}
+    huge: dict[str, Any] = {"jsonrpc": "2.0", "id": 1, "method": "tools/call"}
     huge["params"] = call("send_email", to="ada@example.com", body="x" * (17 * 1024 * 1024))
     raw.send(huge)
     answer = raw.next()
@@ -200,7 +200,11 @@ def test_a_cancelled_call_is_never_answered(raw: Raw) -> None:
 
 
 def test_a_pipelined_session_is_answered_in_full(raw: Raw) -> None:
-    lines = [INIT, INITIALIZED, {"jsonrpc": "2.0", "id": 1, "method": "tools/list"}]
+    lines: list[dict[str, Any]] = [
+        INIT,
+        INITIALIZED,
+        {"jsonrpc": "2.0", "id": 1, "method": "tools/list"},
+    ]
     lines.append({"jsonrpc": "2.0", "id": 2, "method": "tools/call"})
     lines[-1]["params"] = call("lookup_customer", customer_id=3)
     raw.send(b"".join(json.dumps(line).encode() + b"\n" for line in lines))
