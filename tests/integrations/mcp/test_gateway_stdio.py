@@ -210,3 +210,39 @@ def test_a_pipelined_session_is_answered_in_full(raw: Raw) -> None:
     raw.send(b"".join(json.dumps(line).encode() + b"\n" for line in lines))
     answers = {raw.next()["id"]: None for _ in range(3)}
     assert set(answers) == {0, 1, 2}
+
+
+def test_a_session_on_a_regular_file_is_served_by_the_sdk_transport(
+    write_agent: Any, tmp_path: Path
+) -> None:
+    lines = [INIT, INITIALIZED, {"jsonrpc": "2.0", "id": 1, "method": "ping"}]
+    requests = tmp_path / "requests.jsonl"
+    requests.write_bytes(b"".join(json.dumps(line).encode() + b"\n" for line in lines))
+    agent_file = write_agent(pin=False)
+    with requests.open("rb") as stdin:
+        done = subprocess.run(
+            [sys.executable, "-m", "charter", "mcp", "serve", str(agent_file), "--as", "raw"],
+            stdin=stdin,
+            capture_output=True,
+            timeout=120,
+            check=False,
+        )
+    answers = [json.loads(line) for line in done.stdout.splitlines()]
+    assert done.returncode == 0, done.stderr
+    assert [a["id"] for a in answers] == [0, 1]
+
+
+def test_a_profile_of_the_session_is_written_when_asked(
+    write_agent: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import pstats
+
+    profile = tmp_path / "gateway.prof"
+    monkeypatch.setenv("CHARTER_MCP_PROFILE", str(profile))
+    session = Raw(write_agent(pin=False, trust="trusted")).initialized()
+    session.request(1, "tools/call", call("lookup_customer", customer_id=7))
+    assert session.next()["id"] == 1
+    session.close()
+    assert session.proc.returncode == 0
+    functions = {name for (_, _, name) in pstats.Stats(str(profile)).stats}  # type: ignore[attr-defined]
+    assert "governed" in functions

@@ -381,7 +381,10 @@ class StdioSession:
             request_id=rid,
         )
         result = await self.gateway.call(ctx, parsed.name, dict(parsed.arguments or {}))
-        return methods.serialize_server_result(method, version, _dump(result))
+        # Validated as it was built; its shape (text content, an object's structured
+        # content, isError, _meta) is the same in every handshake version, so the SDK's
+        # per-version sieve would only validate it again.
+        return _dump(result)
 
 
 def _dump(result: types.Result) -> dict[str, Any]:
