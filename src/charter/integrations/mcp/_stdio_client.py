@@ -55,6 +55,8 @@ class _Process(asyncio.SubprocessProtocol):
             self.owner.reader.data_received(data)
 
     def pipe_connection_lost(self, fd: int, exc: Exception | None) -> None:
+        # The end of its output, not the process's exit, ends the session: an answer
+        # written just before exiting may still be in the pipe when the exit is seen.
         if fd == 1:
             self.owner.ended()
         elif fd == 0:
@@ -65,9 +67,6 @@ class _Process(asyncio.SubprocessProtocol):
 
     def resume_writing(self) -> None:
         self.owner.writer.resume_writing()
-
-    def process_exited(self) -> None:
-        self.owner.ended()
 
 
 class StdioServer:
