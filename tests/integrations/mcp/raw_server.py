@@ -2,7 +2,8 @@
 handshake and listing, and on ``tools/call`` first asks the client a ``ping`` and sends a
 log notification, then answers. ``RAW_MODE`` changes the answer: ``exit`` (the process
 exits mid-call), ``error`` (a JSON-RPC error), ``huge`` (a 4 KiB answer), ``silent``
-(never answers), ``last`` (the process exits right after answering). Every line received is appended to ``$RAW_LOG``."""
+(never answers), ``last`` (the process exits right after answering). Every line
+received is appended to ``$RAW_LOG``."""
 
 from __future__ import annotations
 
