@@ -246,3 +246,41 @@ def test_a_profile_of_the_session_is_written_when_asked(
     assert session.proc.returncode == 0
     functions = {name for (_, _, name) in pstats.Stats(str(profile)).stats}  # type: ignore[attr-defined]
     assert "governed" in functions
+
+
+@pytest.mark.filterwarnings("ignore:ping is removed")  # handshake-era sessions keep it
+def test_a_real_sdk_client_pings_calls_cancels_and_gets_errors(
+    write_agent: Any, tmp_path: Path
+) -> None:
+    import anyio
+    from mcp.shared.exceptions import MCPError
+
+    from mcp_client import gateway, session
+
+    agent_file = write_agent(pin=False, trust="trusted")
+
+    async def client() -> dict[str, Any]:
+        seen: dict[str, Any] = {}
+        async with session(gateway(agent_file, "--as", "sdk")) as mcp:
+            seen["version"] = mcp.protocol_version
+            seen["tools"] = mcp.server_capabilities.tools is not None
+            await mcp.send_ping()  # pyright: ignore[reportDeprecated]
+            with anyio.move_on_after(0.5) as waited:  # the SDK sends notifications/cancelled
+                await mcp.call_tool("slow", {"seconds": 2})
+            seen["cancelled"] = waited.cancelled_caught
+            found = await mcp.call_tool("lookup_customer", {"customer_id": 7})
+            seen["found"] = found.structured_content
+            refused = await mcp.call_tool("lookup_customer", {"customer_id": "seven"})
+            seen["refused"] = refused.is_error
+            try:
+                await mcp.list_prompts()  # the gateway serves tools only
+            except MCPError as exc:
+                seen["prompts"] = exc.error.code
+            await mcp.send_ping()  # pyright: ignore[reportDeprecated]
+        return seen
+
+    seen = anyio.run(client)
+    assert seen["version"] == "2025-11-25" and seen["tools"] and seen["cancelled"]
+    assert seen["found"] == {"customer_id": 7, "name": "Ada", "email": "ada@example.com"}
+    assert seen["refused"] is True
+    assert seen["prompts"] == -32601
