@@ -30,6 +30,7 @@ from urllib.parse import urlsplit
 try:
     import anyio
     from mcp import Client, StdioServerParameters
+    from mcp.client.stdio import stdio_client
     from mcp.client.streamable_http import streamable_http_client
     from mcp.types import CallToolResult
 except ImportError as exc:  # the package's __init__ says so first; this is for direct imports
@@ -272,11 +273,10 @@ class McpConnection:
     async def _keep(self, opened: asyncio.Future[Client]) -> None:
         # The session is entered and left in this one task, as anyio's scopes require.
         self._stop = stop = asyncio.Event()
-        server = _stdio_server(self.spec)
         try:
             # A stdio server is spoken to in the handshake era, whose tools/call charter
             # makes around the SDK's session (see StdioServer).
-            transport = server.streams() if server is not None else _http_transport(self.spec)
+            transport, server = _transport(self.spec)
             mode = "legacy" if server is not None else "auto"
             async with Client(transport, cache=None, mode=mode) as client:
                 if server is not None:
@@ -370,9 +370,10 @@ async def _list(client: Client) -> list[dict[str, Any]]:
     return tools
 
 
-def _stdio_server(spec: McpServerSpec) -> StdioServer | None:
+def _transport(spec: McpServerSpec) -> tuple[Any, StdioServer | None]:
+    """The session's transport, and charter's stdio server process if it is one."""
     if spec.command is None:
-        return None
+        return _http(spec.url or "", spec.resolved_headers()), None
     params = StdioServerParameters(
         command=spec.command,
         args=list(spec.args),
@@ -380,11 +381,10 @@ def _stdio_server(spec: McpServerSpec) -> StdioServer | None:
         cwd=spec.cwd,
     )
     # The server's own logging would interleave with charter's output: discard it.
-    return StdioServer(params, _devnull())
-
-
-def _http_transport(spec: McpServerSpec) -> Any:
-    return _http(spec.url or "", spec.resolved_headers())
+    if sys.platform == "win32":  # charter's stdio transport is POSIX-only: the SDK's
+        return stdio_client(params, errlog=_devnull()), None
+    server = StdioServer(params, _devnull())
+    return server.streams(), server
 
 
 @asynccontextmanager

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import fcntl
 import json
 import math
 import os
@@ -74,6 +73,8 @@ BACKLOG = 256
 def on_pipes() -> bool:
     """Whether stdin and stdout are pipes, sockets or terminals (what the event loop can
     watch; a regular file is served by the SDK's transport)."""
+    if sys.platform == "win32":
+        return False
     try:
         modes = [os.fstat(fd).st_mode for fd in (0, 1)]
     except OSError:
@@ -94,6 +95,8 @@ def _claimed_stdio() -> Generator[tuple[int, int]]:
     """The wire's descriptors, private; meanwhile fd 0 reads the null device and fd 1
     writes to stderr, so nothing else in the process (a stray print, a child) can read
     the client's messages or corrupt the answers. Both are restored on exit."""
+    import fcntl  # POSIX only, as this transport is (see on_pipes)
+
     with contextlib.suppress(Exception):
         sys.stdout.flush()
     wire_in = fcntl.fcntl(0, fcntl.F_DUPFD_CLOEXEC, 3)
