@@ -153,7 +153,38 @@ def pipeline() -> Any:
     return timed
 
 
-async def measure(tmp: Path, samples: int) -> dict[str, list[float]]:
+MARKERS = {
+    "sdk direct": "tickets_server.py",
+    "sdk proxy": "proxy.py",
+    "line relay": "relay.py",
+    "charter gateway": "bench.agent.yaml",
+}
+"""How each variant's server process is told apart (a word of its command line)."""
+
+
+def tree_cpu(marker: str) -> float:
+    """CPU seconds used so far by this process's child whose command line has ``marker``
+    (the first such), with its own children; -1 where /proc cannot tell (not Linux)."""
+    try:
+        tick = os.sysconf("SC_CLK_TCK")
+        kids = Path(f"/proc/{os.getpid()}/task/{os.getpid()}/children").read_text().split()
+        for kid in kids:
+            if marker in Path(f"/proc/{kid}/cmdline").read_bytes().decode(errors="replace"):
+                return _cpu(int(kid), tick)
+    except (OSError, ValueError):
+        pass
+    return -1.0
+
+
+def _cpu(pid: int, tick: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    used = (int(fields[11]) + int(fields[12])) / tick
+    for kid in Path(f"/proc/{pid}/task/{pid}/children").read_text().split():
+        used += _cpu(int(kid), tick)
+    return used
+
+
+async def measure(tmp: Path, samples: int, cpu: dict[str, float | None]) -> dict[str, list[float]]:
     server = tmp / "tickets_server.py"
     tickets = str(tmp / "tickets.json")
     (tmp / "proxy.py").write_text(PROXY)
@@ -194,10 +225,14 @@ async def measure(tmp: Path, samples: int) -> dict[str, list[float]]:
             for client in clients.values():
                 await sample(client)
             governed()
+        before = {name: tree_cpu(marker) for name, marker in MARKERS.items()}
         for _ in range(samples):
             for name, client in clients.items():
                 times[name].append(await sample(client))
             times["charter pipeline, in process"].append(governed())
+        for name, marker in MARKERS.items():
+            used = tree_cpu(marker) - before[name]
+            cpu[name] = used / (samples * CALLS) if before[name] >= 0 else None
     return times
 
 
@@ -217,7 +252,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp_dir:
         tmp = Path(tmp_dir)
         shutil.copy(EXAMPLE / "tickets_server.py", tmp / "tickets_server.py")
-        times = asyncio.run(measure(tmp, args.samples))
+        cpu: dict[str, float | None] = {}
+        times = asyncio.run(measure(tmp, args.samples, cpu))
     load_after = os.getloadavg()[0]
     direct = times["sdk direct"]
     floor = statistics.median(direct)
@@ -225,6 +261,8 @@ def main() -> None:
     for name, samples in times.items():
         median = statistics.median(samples)
         row: dict[str, Any] = {"variant": name, "median_us": us(median), "p90_us": us(p90(samples))}
+        used = cpu.get(name)
+        row["server_cpu_us"] = None if used is None else us(used)
         if name.startswith("charter pipeline"):
             row |= {"added_us": None, "added_p90_us": None, "median_minus_direct_us": None}
         else:
@@ -247,6 +285,8 @@ def main() -> None:
         "samples": args.samples,
         "journal": "in memory (sqlite://)",
         "added": "per sample: the variant's µs per call minus the direct call's in the same round",
+        "server_cpu": "CPU µs per call of the variant's server processes (the one the client "
+        "talks to and the ticket server behind it), from /proc",
         "target_added_us": TARGET_US,
         "target_met": met,
         "rows": rows,
@@ -255,14 +295,15 @@ def main() -> None:
     out.parent.mkdir(exist_ok=True)
     out.write_text(json.dumps(result, indent=2) + "\n")
     print(f"load average {load_before:.1f} before, {load_after:.1f} after")
-    print("| variant | median µs/call | p90 µs/call | added µs (median) | added µs (p90) |")
-    print("|---|---:|---:|---:|---:|")
+    print(
+        "| variant | median µs/call | p90 µs/call | added µs (median) | added µs (p90) "
+        "| server CPU µs/call |"
+    )
+    print("|---|---:|---:|---:|---:|---:|")
     for row in rows:
-        added, added_p90 = row["added_us"], row["added_p90_us"]
-        print(
-            f"| {row['variant']} | {row['median_us']} | {row['p90_us']} | "
-            f"{'' if added is None else added} | {'' if added_p90 is None else added_p90} |"
-        )
+        cells = [row[k] for k in ("added_us", "added_p90_us", "server_cpu_us")]
+        shown = " | ".join("" if c is None else str(c) for c in cells)
+        print(f"| {row['variant']} | {row['median_us']} | {row['p90_us']} | {shown} |")
     verdict = "met" if met else "NOT met"
     print(f"target: the gateway adds <= {TARGET_US:g} µs per call over the direct call: {verdict}")
 
