@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import anyio
-import anyio.abc
+import anyio.lowlevel
 
 try:
     import mcp_types as types
@@ -199,7 +199,7 @@ class StdioSession:
         self._backlog: deque[bytes] = deque()
         self._wake = asyncio.Event()
         self._eof = asyncio.Event()
-        self._tg: anyio.abc.TaskGroup | None = None
+        self._answering: set[asyncio.Task[None]] = set()
 
     async def serve(self, wire_in: int, wire_out: int) -> None:
         """Serve until the client closes its end of the pipe."""
@@ -214,7 +214,6 @@ class StdioSession:
             write_transport, _ = await loop.connect_write_pipe(lambda: self.writer, pipe_out)
             try:
                 async with anyio.create_task_group() as tg:
-                    self._tg = tg
                     tg.start_soon(self._serve_sdk)
                     tg.start_soon(self._write_sdk)
                     tg.start_soon(self._forward)
@@ -224,6 +223,8 @@ class StdioSession:
                     for entry in list(self.in_flight.values()):
                         entry.scope.cancel()
                     self._wake.set()
+                    if self._answering:
+                        await asyncio.gather(*self._answering, return_exceptions=True)
             finally:
                 read_transport.close()
                 write_transport.close()
@@ -321,8 +322,13 @@ class StdioSession:
         outbound = _Outbound(self.dispatcher, rid, request_id(token))
         scope = anyio.CancelScope()
         self.in_flight[rid] = _InFlight(scope, outbound)
-        assert self._tg is not None
-        self._tg.start_soon(self._answer, rid, parsed, raw, scope, outbound)
+        # A plain task (an anyio task group's bookkeeping costs more than the rest of
+        # this): cancelled through its scope, awaited when the session ends.
+        task = asyncio.get_running_loop().create_task(
+            self._answer(rid, parsed, raw, scope, outbound)
+        )
+        self._answering.add(task)
+        task.add_done_callback(self._answering.discard)
         return True
 
     def _cancel(self, params: Any) -> None:

@@ -22,6 +22,7 @@ from collections.abc import AsyncGenerator
 from typing import Any, TextIO
 
 import anyio
+import anyio.lowlevel
 
 try:
     import mcp_types as types
