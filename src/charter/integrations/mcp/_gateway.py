@@ -83,7 +83,9 @@ class GatewaySession:
 
     caller: Caller
     client: str
-    lock: anyio.Lock = field(default_factory=anyio.Lock)
+    lock: anyio.Lock = field(default_factory=lambda: anyio.Lock(fast_acquire=True))
+    """Uncontended (a client's calls one after another), taken without a trip round the
+    event loop."""
     run: GovernedRun | None = None
 
 

@@ -66,6 +66,7 @@ from charter.integrations.mcp._wire import (
 ANSWERED_HERE = frozenset({"tools/call", "tools/list"})
 ENVELOPE = frozenset({"jsonrpc", "id", "method", "params"})
 MODERN_KEY = types.PROTOCOL_VERSION_META_KEY
+STDIO = TransportContext(kind="jsonrpc", can_send_request=True)
 BACKLOG = 256
 """Messages queued for the SDK past which the pipe is not read until it catches up."""
 
@@ -130,9 +131,7 @@ class _Outbound:
     progress_token: int | str | None = None
     closed: bool = False
     cancel_requested: anyio.Event = field(default_factory=anyio.Event)
-    transport: TransportContext = field(
-        default_factory=lambda: TransportContext(kind="jsonrpc", can_send_request=True)
-    )
+    transport: TransportContext = field(default_factory=lambda: STDIO)
 
     @property
     def request_id(self) -> int | str:
@@ -328,7 +327,6 @@ class StdioSession:
             self._answer(rid, parsed, raw, scope, outbound)
         )
         self._answering.add(task)
-        task.add_done_callback(self._answering.discard)
         return True
 
     def _cancel(self, params: Any) -> None:
@@ -365,6 +363,9 @@ class StdioSession:
         finally:
             outbound.closed = True
             self.in_flight.pop(rid, None)
+            task = asyncio.current_task()
+            if task is not None:
+                self._answering.discard(task)
         # A request the client cancelled is never answered (as the SDK does).
         if answer is not None and not outbound.cancel_requested.is_set():
             await self.writer.send(answer)
