@@ -25,14 +25,16 @@ gateway adding at most 1 ms. The same loop also times charter's governed-call pi
 alone, in this process (a declared tool, ``GovernedRun.govern`` then ``record``, journal
 in memory): the part of the gateway's time that is charter's own work rather than
 transport.
-Usage: ``python benchmarks/mcp_gateway.py [--samples 30]``; prints a Markdown table and
-writes ``benchmarks/results/mcp_gateway.json``.
+Usage: ``python benchmarks/mcp_gateway.py [--samples 30] [--compare-src OTHER/src]``
+(``--compare-src``: the gateway from other sources too, e.g. the previous version's, in
+the same rounds); prints a Markdown table and writes ``benchmarks/results/mcp_gateway.json``.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import platform
@@ -102,9 +104,10 @@ async def main():
 asyncio.run(main())
 """
 TARGET_US = 1000.0
+OTHER = "charter gateway, --compare-src"
 
 
-def agent_file(tmp: Path) -> Path:
+def agent_file(tmp: Path, name: str = "bench.agent.yaml") -> Path:
     """The example's server as the gateway's agent, unpinned (this checkout's own code)."""
     server = {
         "server": "tickets",
@@ -120,7 +123,7 @@ def agent_file(tmp: Path) -> Path:
         "reasoner": {"kind": "rules", "steps": [{"respond": "done"}]},
         "charter": {"name": "bench", "budgets": {"max_steps": 1_000_000}},
     }
-    path = tmp / "bench.agent.yaml"
+    path = tmp / name
     path.write_text(yaml.safe_dump(body))
     return path
 
@@ -184,7 +187,9 @@ def _cpu(pid: int, tick: int) -> float:
     return used
 
 
-async def measure(tmp: Path, samples: int, cpu: dict[str, float | None]) -> dict[str, list[float]]:
+async def measure(
+    tmp: Path, samples: int, cpu: dict[str, float | None], compare_src: Path | None = None
+) -> dict[str, list[float]]:
     server = tmp / "tickets_server.py"
     tickets = str(tmp / "tickets.json")
     (tmp / "proxy.py").write_text(PROXY)
@@ -206,31 +211,33 @@ async def measure(tmp: Path, samples: int, cpu: dict[str, float | None]) -> dict
             env=env,
         ),
     }
+    markers = dict(MARKERS)
+    if compare_src is not None:  # the same gateway from other sources (e.g. before a change)
+        other = agent_file(tmp, "other.agent.yaml")
+        variants[OTHER] = StdioServerParameters(
+            command=sys.executable,
+            args=["-m", "charter", "mcp", "serve", str(other), "--as", "bench"],
+            env=dict(env, PYTHONPATH=str(compare_src)),
+        )
+        markers[OTHER] = other.name
     times: dict[str, list[float]] = {name: [] for name in variants}
     times["charter pipeline, in process"] = []
     governed = pipeline()
-    async with (
-        Client(variants["sdk direct"], cache=None) as direct,
-        Client(variants["sdk proxy"], cache=None) as proxy,
-        Client(variants["line relay"], cache=None) as relay,
-        Client(variants["charter gateway"], cache=None) as gateway,
-    ):
+    async with contextlib.AsyncExitStack() as stack:
         clients = {
-            "sdk direct": direct,
-            "sdk proxy": proxy,
-            "line relay": relay,
-            "charter gateway": gateway,
+            name: await stack.enter_async_context(Client(params, cache=None))
+            for name, params in variants.items()
         }
         for _ in range(3):  # warm-up: imports, sessions, the run's first records
             for client in clients.values():
                 await sample(client)
             governed()
-        before = {name: tree_cpu(marker) for name, marker in MARKERS.items()}
+        before = {name: tree_cpu(marker) for name, marker in markers.items()}
         for _ in range(samples):
             for name, client in clients.items():
                 times[name].append(await sample(client))
             times["charter pipeline, in process"].append(governed())
-        for name, marker in MARKERS.items():
+        for name, marker in markers.items():
             used = tree_cpu(marker) - before[name]
             cpu[name] = used / (samples * CALLS) if before[name] >= 0 else None
     return times
@@ -247,13 +254,19 @@ def p90(values: list[float]) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--samples", type=int, default=30)
+    parser.add_argument(
+        "--compare-src",
+        type=Path,
+        help="also time the gateway run from this src directory (e.g. a checkout of the "
+        "previous version's src/), interleaved with the others",
+    )
     args = parser.parse_args()
     load_before = os.getloadavg()[0]
     with tempfile.TemporaryDirectory() as tmp_dir:
         tmp = Path(tmp_dir)
         shutil.copy(EXAMPLE / "tickets_server.py", tmp / "tickets_server.py")
         cpu: dict[str, float | None] = {}
-        times = asyncio.run(measure(tmp, args.samples, cpu))
+        times = asyncio.run(measure(tmp, args.samples, cpu, args.compare_src))
     load_after = os.getloadavg()[0]
     direct = times["sdk direct"]
     floor = statistics.median(direct)
