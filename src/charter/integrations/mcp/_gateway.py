@@ -24,9 +24,8 @@ from __future__ import annotations
 import contextlib
 import functools
 import json
-import os
 import threading
-from collections.abc import AsyncGenerator, Callable, Generator
+from collections.abc import AsyncGenerator, Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar, cast
 
@@ -209,33 +208,11 @@ class Gateway:
         return server
 
     async def serve_stdio(self) -> None:
-        """Serve one client session on this process's stdin and stdout: on pipes (how
-        clients start a server) with ``tools/call`` and ``tools/list`` answered by
-        charter's own transport (:mod:`._gateway_stdio`), otherwise the SDK's.
+        """Serve one client session on this process's stdin and stdout (see
+        :mod:`._gateway_stdio`)."""
+        from charter.integrations.mcp._gateway_stdio import serve_stdio
 
-        ``CHARTER_MCP_PROFILE=FILE`` writes a cProfile of the session to FILE as it ends.
-        """
-        from charter.integrations.mcp._gateway_stdio import on_pipes, serve_stdio
-
-        with _profiled(os.environ.get("CHARTER_MCP_PROFILE")):
-            if on_pipes():
-                await serve_stdio(self)
-            else:
-                await self._serve_stdio_sdk()
-
-    async def _serve_stdio_sdk(self) -> None:
-        from mcp.server.runner import serve_loop
-        from mcp.server.stdio import stdio_server
-
-        server = self.server()
-        async with stdio_server() as (read, write), server.lifespan(server) as state:
-            await serve_loop(
-                server,
-                read,
-                write,
-                lifespan_state=state,
-                init_options=server.create_initialization_options(),
-            )
+        await serve_stdio(self)
 
     def _stdio_caller(self, ctx: ServerRequestContext[Any, Any]) -> Caller:
         return self.caller
@@ -620,22 +597,6 @@ def _error(text: str, meta: dict[str, Any] | None = None) -> types.CallToolResul
 def _in_memory(journal: Journal) -> bool:
     url = journal.engine.url
     return url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:")
-
-
-@contextlib.contextmanager
-def _profiled(path: str | None) -> Generator[None]:
-    if not path:
-        yield
-        return
-    import cProfile
-
-    profile = cProfile.Profile()
-    profile.enable()
-    try:
-        yield
-    finally:
-        profile.disable()
-        profile.dump_stats(path)
 
 
 def _version() -> str:

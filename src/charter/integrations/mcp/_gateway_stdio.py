@@ -84,11 +84,48 @@ def on_pipes() -> bool:
 
 
 async def serve_stdio(gateway: Gateway) -> None:
-    """Serve one client session on this process's stdin and stdout (see the module)."""
+    """Serve one client session on this process's stdin and stdout: on pipes (how clients
+    start a server) as the module says, otherwise (a regular file) with the SDK's own
+    transport. ``CHARTER_MCP_PROFILE=FILE`` writes a cProfile of the session to FILE as it
+    ends."""
     server = gateway.server()
-    async with server.lifespan(server) as state:
-        with _claimed_stdio() as (wire_in, wire_out):
-            await StdioSession(gateway, server, state).serve(wire_in, wire_out)
+    with _profiled(os.environ.get("CHARTER_MCP_PROFILE")):
+        async with server.lifespan(server) as state:
+            if not on_pipes():
+                await _serve_sdk_stdio(server, state)
+                return
+            with _claimed_stdio() as (wire_in, wire_out):
+                await StdioSession(gateway, server, state).serve(wire_in, wire_out)
+
+
+async def _serve_sdk_stdio(server: Server[Any], state: Any) -> None:
+    from mcp.server.runner import serve_loop
+    from mcp.server.stdio import stdio_server
+
+    async with stdio_server() as (read, write):
+        await serve_loop(
+            server,
+            read,
+            write,
+            lifespan_state=state,
+            init_options=server.create_initialization_options(),
+        )
+
+
+@contextlib.contextmanager
+def _profiled(path: str | None) -> Generator[None]:
+    if not path:
+        yield
+        return
+    import cProfile
+
+    profile = cProfile.Profile()
+    profile.enable()
+    try:
+        yield
+    finally:
+        profile.disable()
+        profile.dump_stats(path)
 
 
 @contextlib.contextmanager
