@@ -39,6 +39,7 @@ except ImportError as exc:  # the package's __init__ says so first; this is for 
 from charter.errors import ConfigError
 from charter.integrations.mcp._lockfile import definition_hash
 from charter.integrations.mcp._spec import McpServerSpec
+from charter.integrations.mcp._stdio_client import StdioServer
 from charter.journal import canonical_json
 
 T = TypeVar("T")
@@ -123,6 +124,7 @@ class McpConnection:
         self._client: Client | None = None
         self._stop: asyncio.Event | None = None
         self._keeper: asyncio.Task[None] | None = None
+        self._server: StdioServer | None = None
         self._hashes: dict[str, str] = {}
 
     @property
@@ -184,8 +186,11 @@ class McpConnection:
                 f"mcp server {self.spec.server!r} changed tool {tool!r} since it was "
                 "loaded (mcp.changed); not called: reload the agent after review"
             )
+        server = self._server
         try:
             async with asyncio.timeout(timeout_s):
+                if server is not None and server.fast:
+                    return await server.call_tool(tool, args)
                 return await client.call_tool(tool, args)
         except TimeoutError:
             raise
@@ -269,7 +274,14 @@ class McpConnection:
         # The session is entered and left in this one task, as anyio's scopes require.
         self._stop = stop = asyncio.Event()
         try:
-            async with Client(_transport(self.spec), cache=None) as client:
+            # A stdio server is spoken to in the handshake era, whose tools/call charter
+            # makes around the SDK's session (see StdioServer).
+            transport, server = _transport(self.spec)
+            mode = "legacy" if server is not None else "auto"
+            async with Client(transport, cache=None, mode=mode) as client:
+                if server is not None:
+                    server.protocol_version = client.protocol_version
+                self._server = server
                 opened.set_result(client)
                 await stop.wait()
         except BaseException as exc:
@@ -288,7 +300,7 @@ class McpConnection:
                 keeper.cancel()
 
     def _forget(self) -> None:
-        self._client = self._stop = self._keeper = None
+        self._client = self._stop = self._keeper = self._server = None
 
     def _failure(self, what: str, exc: BaseException) -> str:
         where = self.spec.command if self.spec.command else self.spec.url or ""
@@ -358,17 +370,21 @@ async def _list(client: Client) -> list[dict[str, Any]]:
     return tools
 
 
-def _transport(spec: McpServerSpec) -> Any:
-    if spec.command is not None:
-        params = StdioServerParameters(
-            command=spec.command,
-            args=list(spec.args),
-            env=spec.resolved_env() or None,
-            cwd=spec.cwd,
-        )
-        # The server's own logging would interleave with charter's output: discard it.
-        return stdio_client(params, errlog=_devnull())
-    return _http(spec.url or "", spec.resolved_headers())
+def _transport(spec: McpServerSpec) -> tuple[Any, StdioServer | None]:
+    """The session's transport, and charter's stdio server process if it is one."""
+    if spec.command is None:
+        return _http(spec.url or "", spec.resolved_headers()), None
+    params = StdioServerParameters(
+        command=spec.command,
+        args=list(spec.args),
+        env=spec.resolved_env() or None,
+        cwd=spec.cwd,
+    )
+    # The server's own logging would interleave with charter's output: discard it.
+    if sys.platform == "win32":  # charter's stdio transport is POSIX-only: the SDK's
+        return stdio_client(params, errlog=_devnull()), None
+    server = StdioServer(params, _devnull())
+    return server.streams(), server
 
 
 @asynccontextmanager

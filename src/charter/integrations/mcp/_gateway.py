@@ -82,7 +82,9 @@ class GatewaySession:
 
     caller: Caller
     client: str
-    lock: anyio.Lock = field(default_factory=anyio.Lock)
+    lock: anyio.Lock = field(default_factory=lambda: anyio.Lock(fast_acquire=True))
+    """Uncontended (a client's calls one after another), taken without a trip round the
+    event loop."""
     run: GovernedRun | None = None
 
 
@@ -206,19 +208,11 @@ class Gateway:
         return server
 
     async def serve_stdio(self) -> None:
-        """Serve one client session on this process's stdin and stdout."""
-        from mcp.server.runner import serve_loop
-        from mcp.server.stdio import stdio_server
+        """Serve one client session on this process's stdin and stdout (see
+        :mod:`._gateway_stdio`)."""
+        from charter.integrations.mcp._gateway_stdio import serve_stdio
 
-        server = self.server()
-        async with stdio_server() as (read, write), server.lifespan(server) as state:
-            await serve_loop(
-                server,
-                read,
-                write,
-                lifespan_state=state,
-                init_options=server.create_initialization_options(),
-            )
+        await serve_stdio(self)
 
     def _stdio_caller(self, ctx: ServerRequestContext[Any, Any]) -> Caller:
         return self.caller
@@ -372,11 +366,13 @@ class Gateway:
             return _not_run(verdict)
         run = self._open(session)
         found = self.agent.inventory.get(verdict.tool)
-        validated = found.validate_args(verdict.args)
         try:
             if isinstance(found.fn, McpToolCall):
-                result = await found.fn.acall(dict(iter(validated)))
+                # The verdict's arguments are those its governing validated against the
+                # server's input schema (an MCP tool's model keeps them as they are).
+                result = await found.fn.acall(dict(verdict.args))
             else:
+                validated = found.validate_args(verdict.args)
                 result = await anyio.to_thread.run_sync(
                     found.invoke, validated, verdict.idempotency_key
                 )

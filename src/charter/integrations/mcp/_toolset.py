@@ -42,6 +42,7 @@ class McpArgs(BaseModel):
 
     model_config = ConfigDict(extra="allow", frozen=True)
     input_schema: ClassVar[dict[str, Any]] = {}
+    validator_cache: ClassVar[Any] = None
 
     @classmethod
     def model_json_schema(cls, *args: Any, **kwargs: Any) -> dict[str, Any]:  # type: ignore[override]
@@ -54,7 +55,10 @@ class McpArgs(BaseModel):
         if not isinstance(data, Mapping):
             raise ValueError("arguments must be an object")
         args = dict(cast(Mapping[str, Any], data))
-        validator: Any = jsonschema.Draft202012Validator(cls.input_schema)
+        validator: Any = cls.__dict__.get("validator_cache")
+        if validator is None:  # one per tool: building it costs more than a check
+            validator = jsonschema.Draft202012Validator(cls.input_schema)
+            cls.validator_cache = validator
         errors: list[jsonschema.ValidationError] = sorted(validator.iter_errors(args), key=str)
         if errors:
             raise ValueError("; ".join(_problem(e) for e in errors[:5]))
