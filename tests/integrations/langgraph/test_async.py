@@ -74,3 +74,37 @@ def test_an_unnamed_async_tool_is_denied_under_ainvoke(tmp_path: Path) -> None:
     result = asyncio.run(app.ainvoke({"messages": [("user", "fetch 1")]}, CONFIG))
     (denied,) = [m for m in result["messages"] if isinstance(m, ToolMessage)]
     assert denied.status == "error" and "unknown tool 'fetch_order'" in str(denied.content)
+
+
+def test_ainvoke_takes_the_calls_of_one_message_in_its_order(tmp_path: Path) -> None:
+    """The two calls of one message are gathered at once under ``ainvoke``; charter takes
+    them in the message's order, so the read before the ask runs once, is answered from
+    the journal when the node runs again on resume, and the approved write then runs."""
+    journal = Journal(f"sqlite:///{tmp_path / 'charter.db'}")
+    tools = [fetch_order, pay_order]
+    both = AIMessage(
+        content="",
+        tool_calls=[
+            {"name": "fetch_order", "args": {"order_id": 4}, "id": "c1"},
+            {"name": "pay_order", "args": {"order_id": 4}, "id": "c2"},
+        ],
+    )
+    for round_ in range(8):  # the old race showed in about half of the rounds
+        paid.clear()
+        config: Any = {"configurable": {"thread_id": f"order-{round_}"}}
+        saver = MemorySaver()
+        governor = govern(tools, journal=journal, charter=CHARTER, name="async")
+        app, _ = graph(governor, [both], saver, tools=tools)
+        first = asyncio.run(app.ainvoke({"messages": [("user", "pay order 4")]}, config))
+        (payload,) = iter_interrupts(first)
+        Approvals(journal).approve(payload["request_id"], "alice", "ok")
+        again = govern(tools, journal=journal, charter=CHARTER, name="async")
+        app, _ = graph(again, [AIMessage(content="paid")], saver, tools=tools)
+        done = asyncio.run(app.ainvoke(resume_command(payload["request_id"]), config))
+        statuses = [m.status for m in done["messages"] if isinstance(m, ToolMessage)]
+        assert statuses == ["success", "success"], (round_, done["messages"])
+        assert paid == [4]
+        effects = [
+            r.payload["tool"] for r in journal.records(payload["run_id"]) if r.kind == "step.effect"
+        ]
+        assert effects == ["fetch_order", "pay_order"]

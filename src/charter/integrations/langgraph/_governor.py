@@ -15,6 +15,7 @@ import contextlib
 import hashlib
 import json
 import threading
+import weakref
 from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, cast
@@ -112,6 +113,10 @@ class LangGraphGovernor:
         self._actor = actor
         self._bound: dict[str, _Bound] = {}
         self._lock = threading.Lock()
+        self._turn_locks: weakref.WeakValueDictionary[str, asyncio.Lock] = (
+            weakref.WeakValueDictionary()
+        )
+        """A turn's calls in ``ainvoke``, one at a time (held while any call waits)."""
         self._released = 0
         """How many runs this process has let go of (a turn's binding may have moved)."""
         self.direct_calls = DirectCalls()
@@ -153,7 +158,18 @@ class LangGraphGovernor:
         def run_on_loop(req: ToolCallRequest) -> ToolMessage | Command[Any]:
             return asyncio.run_coroutine_threadsafe(run(req), loop).result()
 
-        return await asyncio.to_thread(self.wrap_tool_call, request, run_on_loop)
+        # The calls of one message are gathered at once; taken one at a time in the
+        # message's order (asyncio's lock is first come, first served), an ``ask`` among
+        # them falls at the same place on every run of the node, as in ``invoke``.
+        async with self._turn_lock(self._turn(request.state, _config(request)).key):
+            return await asyncio.to_thread(self.wrap_tool_call, request, run_on_loop)
+
+    def _turn_lock(self, key: str) -> asyncio.Lock:
+        with self._lock:
+            lock = self._turn_locks.get(key)
+            if lock is None:
+                lock = self._turn_locks[key] = asyncio.Lock()
+            return lock
 
     # --- the tool-call hook ---
 
