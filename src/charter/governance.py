@@ -40,6 +40,7 @@ from typing import Any, Self
 from charter.agent import Agent
 from charter.errors import RunStateError
 from charter.journal import Journal
+from charter.journal._kinds import BudgetExceeded, RunResumed, RunWaiting, StepProposed
 from charter.journal._lease import Lease, claim
 from charter.policy import BudgetMeter
 from charter.reasoners._base import FinalAnswer, Observation, RunContext, ToolCall, Usage
@@ -321,10 +322,12 @@ class GovernedRun:
             self._pending = (step, governed)
             return self._verdict(step, call, governed=governed)
         if governed is None:  # an approval was requested: the run waits
-            session.record(
-                "run.waiting",
-                {"request_id": run.waiting_for, "active_seconds": active_seconds(meter)},
-            )
+            assert run.waiting_for is not None, "a waiting run names its request"
+            waiting: RunWaiting = {
+                "request_id": run.waiting_for,
+                "active_seconds": active_seconds(meter),
+            }
+            session.record("run.waiting", waiting)
             governor.flush(session, checkpoint=True)
             request = self._runner.approvals.get(str(run.waiting_for)).request
             return self._verdict(step, call, approval=request)
@@ -422,7 +425,7 @@ class GovernedRun:
         if state.status == "pending":
             raise RunStateError(f"approval {request_id} of run {self.run_id} is still undecided")
         run.status, run.waiting_for = "running", None
-        session.record("run.resumed", {"request_id": request_id, "actor": session.actor})
+        session.record("run.resumed", RunResumed(request_id=request_id, actor=session.actor))
         step = run.steps[-1]
         call = step.action
         assert isinstance(call, ToolCall)
@@ -516,16 +519,15 @@ class GovernedRun:
         )
         step = Step(meter.steps, action, usage, sources=kept)
         session.run.steps.append(step)
-        session.record(
-            "step.proposed",
-            {
-                "step": step.index,
-                "action": action_json(action),
-                "tokens": {"prompt": usage.prompt_tokens, "completion": usage.completion_tokens},
-                "model": self._model,
-            }
-            | ({"cost_usd": round(cost, 8)} if cost else {}),
-        )
+        proposed: StepProposed = {
+            "step": step.index,
+            "action": action_json(action),
+            "tokens": {"prompt": usage.prompt_tokens, "completion": usage.completion_tokens},
+            "model": self._model,
+        }
+        if cost:
+            proposed["cost_usd"] = round(cost, 8)
+        session.record("step.proposed", proposed)
         return step
 
     def _stopped(self, session: Session) -> CallVerdict | None:
@@ -534,7 +536,7 @@ class GovernedRun:
         if breach is None:
             return None
         rule, message = breach
-        session.record("budget.exceeded", {"rule": rule, "reason": message})
+        session.record("budget.exceeded", BudgetExceeded(rule=rule, reason=message))
         session.run.status, session.run.error = "stopped", message
         self._end(session)
         return CallVerdict(self.run_id, session.meter.steps, "", {}, "deny", (rule,), message)

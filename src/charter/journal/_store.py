@@ -33,6 +33,7 @@ from charter._permissions import private_directory, private_file
 from charter.errors import JournalContentionError, JournalError
 from charter.journal._audit import SIGNED_KINDS, JournalAudit
 from charter.journal._checkpoint import JournalSigner
+from charter.journal._kinds import Entry
 from charter.journal._lease import Fence, now_ms_sql, refusal, share_connection
 from charter.journal._record import Record, canonical_json, record_hash
 from charter.journal._schema import check_readable, migrate
@@ -79,9 +80,6 @@ class _Fenced(Exception):
 _DIVISION_BY_ZERO = "22012"
 """SQLSTATE of the one-statement append whose fence matched no lease row."""
 
-
-Entry = tuple[str, str, dict[str, Any]]
-"""``(run_id, kind, payload)`` of a record about to be appended."""
 
 
 class Journal(JournalAudit):

@@ -28,6 +28,7 @@ from typing import Any, Literal
 from charter._identity import normalise_identity
 from charter.errors import ApprovalError, ApprovalNotFoundError, ApprovalRefusedError
 from charter.journal import Journal, Record, canonical_json
+from charter.journal._kinds import ApprovalClosed, ApprovalRequested, Entry
 from charter.journal._reads import payloads_of_runs
 from charter.policy import ApprovalLevel, ApprovalPolicy, Decision, Label
 
@@ -127,12 +128,9 @@ class ApprovalRequest:
             evidence=dict(evidence or {}),
         )
 
-    def to_payload(self) -> dict[str, Any]:
+    def to_payload(self) -> ApprovalRequested:
         """The ``approval.requested`` record's payload."""
-        shown: dict[str, Any] = {"preview": self.preview} if self.preview is not None else {}
-        if self.evidence:
-            shown["evidence"] = self.evidence
-        return shown | {
+        payload: ApprovalRequested = {
             "request_id": self.request_id,
             "agent": self.agent,
             "step": self.step,
@@ -147,6 +145,11 @@ class ApprovalRequest:
             "terms": self.terms.model_dump(mode="json"),
             "labels": self.labels,
         }
+        if self.preview is not None:
+            payload["preview"] = self.preview
+        if self.evidence:
+            payload["evidence"] = self.evidence
+        return payload
 
     @classmethod
     def from_record(cls, record: Record) -> ApprovalRequest:
@@ -328,10 +331,10 @@ class _Fold:
     """Seq of the first decision record."""
 
 
-def closing_entry(run_id: str, request_id: str, reason: str) -> tuple[str, str, dict[str, Any]]:
+def closing_entry(run_id: str, request_id: str, reason: str) -> Entry:
     """The ``approval.closed`` record to journal with the end of a run that waits for
     ``request_id``: the request leaves every inbox, and no answer can be given to it."""
-    return (run_id, "approval.closed", {"request_id": request_id, "reason": reason})
+    return (run_id, "approval.closed", ApprovalClosed(request_id=request_id, reason=reason))
 
 
 def _run_end(payload: Mapping[str, Any]) -> str:

@@ -21,6 +21,7 @@ from charter.errors import (
     RunStateError,
 )
 from charter.journal import Journal
+from charter.journal._kinds import BudgetExceeded, RunWaiting, StepProposed
 from charter.journal._lease import Lease, claim
 from charter.policy import BudgetMeter
 from charter.reasoners._base import (
@@ -246,10 +247,12 @@ class Runner:
                         hook(session)
             raise
         if run.status == "waiting":
-            session.record(
-                "run.waiting",
-                {"request_id": run.waiting_for, "active_seconds": active_seconds(meter)},
-            )
+            assert run.waiting_for is not None, "a waiting run names its request"
+            waiting: RunWaiting = {
+                "request_id": run.waiting_for,
+                "active_seconds": active_seconds(meter),
+            }
+            session.record("run.waiting", waiting)
         else:
             session.record("run.finished", finish_payload(session))
         # Signed with it (when the journal has a key); the lease ends with it.
@@ -267,7 +270,7 @@ class Runner:
         breach = meter.breach()
         if breach is not None:
             rule, message = breach
-            session.record("budget.exceeded", {"rule": rule, "reason": message})
+            session.record("budget.exceeded", BudgetExceeded(rule=rule, reason=message))
             if meter.budgets.on_breach == "ask":
                 self.governor.request_budget(session, rule, message)
             else:
@@ -282,16 +285,15 @@ class Runner:
         step = Step(meter.steps, proposal.action, usage, sources=proposal.sources)
         run.steps.append(step)
         action = proposal.action
-        session.record(
-            "step.proposed",
-            {
-                "step": step.index,
-                "action": action_json(action),
-                "tokens": {"prompt": usage.prompt_tokens, "completion": usage.completion_tokens},
-                "model": proposal.model,
-            }
-            | ({"cost_usd": round(token_cost, 8)} if token_cost else {}),
-        )
+        proposed: StepProposed = {
+            "step": step.index,
+            "action": action_json(action),
+            "tokens": {"prompt": usage.prompt_tokens, "completion": usage.completion_tokens},
+            "model": proposal.model,
+        }
+        if token_cost:
+            proposed["cost_usd"] = round(token_cost, 8)
+        session.record("step.proposed", proposed)
         if isinstance(action, FinalAnswer):
             kept = self.governor.check_answer(session, step, action.text)
             run.status, run.answer = "completed", kept
