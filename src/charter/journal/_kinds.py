@@ -54,12 +54,21 @@ def payload_as(model: type[P], payload: Mapping[str, Any]) -> P:
 # Nested values readers pick apart.
 
 
-class ProposedAction(TypedDict):
-    """What a reasoner proposed: a tool call (``tool``, ``args``) or a final ``answer``."""
+class ProposedCall(TypedDict):
+    """A proposed tool call."""
 
-    tool: NotRequired[str]
-    args: NotRequired[dict[str, Any]]
-    answer: NotRequired[str]
+    tool: str
+    args: dict[str, Any]
+
+
+class ProposedAnswer(TypedDict):
+    """A proposed final answer."""
+
+    answer: str
+
+
+ProposedAction = ProposedCall | ProposedAnswer
+"""What a reasoner proposed: ``"answer" in action`` tells which."""
 
 
 class TokenCounts(TypedDict):
@@ -320,12 +329,12 @@ class EffectResolved(TypedDict):
     """An in-doubt write settled: a late result, a retry under its key, or a person."""
 
     step: int
+    tool: str
+    agent: str
+    idempotency_key: str | None
     outcome: str
+    status: str
     actor: str
-    tool: NotRequired[str]
-    agent: NotRequired[str]
-    idempotency_key: NotRequired[str | None]
-    status: NotRequired[str]
     by_step: NotRequired[int]
     us: NotRequired[int]
     note: NotRequired[str]
