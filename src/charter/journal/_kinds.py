@@ -234,8 +234,8 @@ class StepDecided(TypedDict):
     rules: list[str]
     reason: str
     policy: str
-    tool: NotRequired[str]
-    agent: NotRequired[str]
+    tool: str
+    agent: str
     labels: NotRequired[dict[str, Any] | None]
     sources: NotRequired[dict[str, list[int]] | None]
     phase: NotRequired[str]
@@ -250,7 +250,7 @@ class StepEffect(TypedDict):
 
     step: int
     status: str
-    tool: NotRequired[str]
+    tool: str
     agent: NotRequired[str]
     result: NotRequired[Any]
     error: NotRequired[str | None]
