@@ -566,12 +566,12 @@ class ControlPhase(TypedDict):
     """An agent version moved to a rollout phase."""
 
     agent: str
+    version_id: str
     phase: str
+    previous: str | None
     actor: str
     reason: str
-    version_id: NotRequired[str]
-    previous: NotRequired[str | None]
-    evidence: NotRequired[list[Any]]
+    evidence: list[dict[str, Any]]
 
 
 # Notifications (run ``outbox``).

@@ -11,7 +11,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from charter.journal import Journal, Record
 from charter.journal._kinds import (
@@ -24,6 +24,7 @@ from charter.journal._kinds import (
     ControlSupervise,
     ControlUnsupervise,
     Payload,
+    payload_as,
 )
 from charter.policy import Phase
 
@@ -92,21 +93,27 @@ def fold_controls(records: Iterable[Record], seq: int) -> ControlState:
         p = record.payload
         match record.kind:
             case "control.pause":
-                paused[p["agent"]] = p["reason"]
+                pause = payload_as(ControlPause, p)
+                paused[pause["agent"]] = pause["reason"]
             case "control.resume":
-                paused.pop(p["agent"], None)
+                paused.pop(payload_as(ControlResume, p)["agent"], None)
             case "control.revoke":
-                revoked[(p["tool"], p["agent"] or "*")] = p["reason"]
+                revoke = payload_as(ControlRevoke, p)
+                revoked[(revoke["tool"], revoke["agent"] or "*")] = revoke["reason"]
             case "control.supervise":
-                supervised[p["agent"]] = p["reason"]
+                supervise = payload_as(ControlSupervise, p)
+                supervised[supervise["agent"]] = supervise["reason"]
             case "control.unsupervise":
-                supervised.pop(p["agent"], None)
+                supervised.pop(payload_as(ControlUnsupervise, p)["agent"], None)
             case "control.phase":
-                phases[(p["agent"], p["version_id"])] = p["phase"]
+                phase = payload_as(ControlPhase, p)
+                phases[(phase["agent"], phase["version_id"])] = cast(Phase, phase["phase"])
             case "control.cancel":
-                cancelled[p["run_id"]] = f"cancelled by {p['actor']}: {p['reason']}"
+                cancel = payload_as(ControlCancel, p)
+                cancelled[cancel["run_id"]] = f"cancelled by {cancel['actor']}: {cancel['reason']}"
             case _:
-                revoked.pop((p["tool"], p["agent"] or "*"), None)
+                restore = payload_as(ControlRestore, p)
+                revoked.pop((restore["tool"], restore["agent"] or "*"), None)
     return ControlState(seq, paused, revoked, cancelled, supervised, phases)
 
 
