@@ -79,18 +79,24 @@ class TokenCounts(TypedDict):
 
 
 class DelegatedBy(TypedDict):
-    """The run that delegated a sub-agent's run (a resumed or recovered segment names
-    only ``run`` and ``root``)."""
+    """The run that delegated a sub-agent's run, at which step, and the chain's root."""
+
+    run: str
+    step: int
+    agent: str
+    root: str
+    depth: int
+    idempotency_key: str
+    task_label: dict[str, str]
+    root_goal: str
+    budgets: dict[str, Any]
+
+
+class SegmentLineage(TypedDict):
+    """The parent and root run a resumed or recovered sub-agent's segment names."""
 
     run: str
     root: str
-    step: NotRequired[int]
-    agent: NotRequired[str]
-    depth: NotRequired[int]
-    idempotency_key: NotRequired[str]
-    task_label: NotRequired[dict[str, str]]
-    root_goal: NotRequired[str]
-    budgets: NotRequired[dict[str, Any]]
 
 
 class ForkedFrom(TypedDict):
@@ -175,7 +181,7 @@ class RunResumed(TypedDict):
 
     request_id: str
     actor: str
-    delegated_by: NotRequired[DelegatedBy]
+    delegated_by: NotRequired[SegmentLineage]
 
 
 @kind("run.recovered")
@@ -183,7 +189,7 @@ class RunRecovered(TypedDict):
     """A run whose process stopped was taken up again."""
 
     actor: str
-    delegated_by: NotRequired[DelegatedBy]
+    delegated_by: NotRequired[SegmentLineage]
 
 
 @kind("run.cancelled")
