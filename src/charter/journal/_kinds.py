@@ -407,8 +407,9 @@ class _Receipt(TypedDict):
     reason: str
     decided_at: str
     expires_at: str
-    signature: str | None
-    key_id: str | None
+    signature: str
+    """Hex Ed25519 signature over the receipt; empty when the journal has no key."""
+    key_id: str
 
 
 @kind("approval.granted")

@@ -28,7 +28,13 @@ from typing import Any, Literal
 from charter._identity import normalise_identity
 from charter.errors import ApprovalError, ApprovalNotFoundError, ApprovalRefusedError
 from charter.journal import Journal, Record, canonical_json
-from charter.journal._kinds import ApprovalClosed, ApprovalRequested, Entry
+from charter.journal._kinds import (
+    ApprovalClosed,
+    ApprovalGranted,
+    ApprovalRequested,
+    Entry,
+    payload_as,
+)
 from charter.journal._reads import payloads_of_runs
 from charter.policy import ApprovalLevel, ApprovalPolicy, Decision, Label
 
@@ -154,7 +160,7 @@ class ApprovalRequest:
     @classmethod
     def from_record(cls, record: Record) -> ApprovalRequest:
         """Rebuild a request from its ``approval.requested`` record."""
-        p = record.payload
+        p = payload_as(ApprovalRequested, record.payload)
         return cls(
             request_id=p["request_id"],
             run_id=record.run_id,
@@ -248,8 +254,9 @@ class Receipt:
         body.pop("key_id")
         return RECEIPT_DOMAIN + canonical_json(body).encode()
 
-    def to_payload(self) -> dict[str, Any]:
-        """The ``approval.granted`` / ``approval.denied`` record's payload."""
+    def to_payload(self) -> ApprovalGranted:
+        """The ``approval.granted`` / ``approval.denied`` record's payload (the two
+        kinds' models are the same)."""
         return {
             "request_id": self.request_id,
             "run_id": self.run_id,
