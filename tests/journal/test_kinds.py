@@ -152,7 +152,7 @@ def test_the_old_journal_holds_every_kind_src_writes() -> None:
 
 def test_every_old_record_parses_into_its_model_and_encodes_byte_for_byte() -> None:
     rows = _fixture_rows()
-    assert len(rows) > 100
+    assert len({row[2] for row in rows}) == len(MODELS)
 
     for seq, run_id, kind, ts, payload_json, prev_hash, digest in rows:
         parsed = parse_payload(kind, json.loads(payload_json))
