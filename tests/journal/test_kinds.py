@@ -15,7 +15,7 @@ import pytest
 from typer.testing import CliRunner
 
 from charter.cli import app
-from charter.journal import Journal, canonical_json, load_verifier, record_hash
+from charter.journal import Journal, _kinds, canonical_json, load_verifier, record_hash
 from charter.journal._kind_check import PayloadShapeError, parse_payload
 from charter.journal._kinds import MODELS, StepDecided, payload_as
 
@@ -209,3 +209,22 @@ def test_payload_as_reads_the_payload_itself() -> None:
 
     assert typed is payload
     assert typed["verdict"] == "deny"
+
+
+def test_a_second_model_for_a_kind_is_refused() -> None:
+    with pytest.raises(ValueError, match=r"'run\.waiting' has two models"):
+        _kinds.kind("run.waiting")(dict)
+
+    assert MODELS["run.waiting"].__name__ == "RunWaiting"
+
+
+def test_a_payload_that_is_not_an_object_is_refused() -> None:
+    with pytest.raises(PayloadShapeError, match="not an object"):
+        parse_payload("run.waiting", ["apr-1"])  # type: ignore[arg-type]
+
+
+def test_a_nested_model_is_checked_too() -> None:
+    proposed: dict[str, Any] = {"step": 1, "action": {"tool": "refund"}}  # no args
+
+    with pytest.raises(PayloadShapeError, match="action"):
+        parse_payload("step.proposed", proposed)
