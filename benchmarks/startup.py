@@ -7,6 +7,8 @@ from the kernel's accounting of finished children) is reported beside its wall t
 shared machine it varies far less than wall time, which includes waiting for a core.
 `charter runs` reads a small journal (five finished runs) made in a temporary CHARTER_HOME
 before the loop; its schema is already migrated, as on any machine after the first command.
+The commands run with bytecode written (PYTHONDONTWRITEBYTECODE is dropped for them), as an
+installed package has it: otherwise every run would compile charter's modules again.
 
 Usage: ``python benchmarks/startup.py [--runs 15]``; prints a Markdown table and writes
 ``benchmarks/results/startup.json``. Target: each command within 0.3 s of the baseline.
@@ -73,9 +75,11 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=15)
     args = parser.parse_args()
     home = Path(tempfile.mkdtemp(prefix="charter-startup-"))
+    load_before = os.getloadavg()[0]
     try:
         make_journal(home)
         env = {**os.environ, "CHARTER_HOME": str(home)}
+        env.pop("PYTHONDONTWRITEBYTECODE", None)
         charter = charter_command()
         commands = {
             "python -c pass": [sys.executable, "-c", "pass"],
@@ -111,7 +115,8 @@ def main() -> None:
         "benchmark": "startup",
         "date": datetime.now(UTC).date().isoformat(),
         "machine": f"{platform.machine()}, {os.cpu_count()} cores, CPython "
-        f"{platform.python_version()}, load average {load:.1f} at the end",
+        f"{platform.python_version()}, load average {load_before:.1f} at the start, "
+        f"{load:.1f} at the end",
         "runs": args.runs,
         "target_over_python_s": TARGET_S,
         "rows": rows,

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from charter import cli as cli_module
+from charter.cli import _shared as cli_shared
 from charter.cli import app
 from charter.journal import Journal
 from charter.runtime import Runner
@@ -159,7 +159,7 @@ def test_lists_print_ids_whole_even_in_a_narrow_terminal(
 ) -> None:
     request_id = _waiting(env)
     (run_id,) = [r.run_id for r in _journal(env).records_of_kind("run.started")]
-    monkeypatch.setattr(cli_module.console, "width", 100)
+    monkeypatch.setattr(cli_shared.console, "width", 100)
 
     listed = cli.invoke(app, ["approvals", "list"])
     runs = cli.invoke(app, ["runs"])

@@ -275,3 +275,11 @@ def _only_run(env: Path) -> str:
     journal = Journal(f"sqlite:///{env / 'home' / 'journal.db'}")
     (run_id,) = {r.run_id for r in journal.records_of_kind("run.started")}
     return run_id
+
+
+def test_replay_of_an_unknown_run_is_one_line_and_exit_2(env: Path) -> None:
+    result = cli.invoke(app, ["runs", "replay", "nope"])
+
+    assert result.exit_code == 2
+    (line,) = result.output.strip().splitlines()
+    assert line == "error: no run with id 'nope'; `charter runs` lists them"

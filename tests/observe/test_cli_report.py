@@ -9,8 +9,9 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from charter import Journal, cli
+from charter import Journal
 from charter.cli._report import register
+from charter.cli._shared import console, open_journal
 from observe.test_costs import populate
 
 runner = CliRunner()
@@ -20,7 +21,7 @@ def _app() -> typer.Typer:
     """The CLI's ``report`` command with the CLI's own journal, console and error path."""
     app = typer.Typer()
     app.callback()(lambda: None)  # a group, so the command keeps its name
-    register(app, cli.console, cli._journal)
+    register(app, console, open_journal)
     return app
 
 

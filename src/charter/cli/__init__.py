@@ -1,311 +1,256 @@
-"""The ``charter`` command line."""
+"""The ``charter`` command line.
+
+``charter --help`` lists the commands from :data:`COMMANDS` (their names and one line of
+help) without importing them; a command's module is imported, and the command built, only
+when it is invoked or its own help is asked for. Each command is defined once, in its
+module; the loads below register a module's commands on :data:`app` (once a process).
+"""
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-from typing import Annotated, Any, TypeVar
+import functools
+from typing import Any
 
 import typer
-from rich.table import Table
 
-from charter import settings
-from charter.cli import (
-    _advise,
-    _approvals,
-    _audit,
-    _controls,
-    _effects,
-    _eval,
-    _mcp,
-    _models,
-    _policy,
-    _report,
-    _runs,
-    _server,
-)
-from charter.cli._errors import err_console, guarded
-from charter.cli._shared import console, print_record, resolve_run_id
-from charter.cli._shared import open_journal as _journal
-from charter.errors import CharterError
+from charter.cli._lazy import LazyGroup, Listed
+
+
+@functools.cache
+def _load_run() -> None:
+    # Importing the module registers its commands on `app`.
+    import charter.cli._run  # noqa: F401  # pyright: ignore[reportUnusedImport]
+
+
+@functools.cache
+def _load_runs() -> typer.Typer:
+    from charter.cli import _runs
+
+    app.command()(_runs.show)
+    app.add_typer(_runs.runs_app, name="runs", cls=RunsCommands)
+    return _runs.runs_app
+
+
+@functools.cache
+def _load_audit() -> None:
+    from charter.cli._audit import audit_app
+
+    app.add_typer(audit_app, name="audit")
+
+
+@functools.cache
+def _load_policy() -> None:
+    from charter.cli import _policy
+    from charter.cli._shared import console, open_journal, resolve_run_id
+
+    _policy.register(app, console, open_journal, resolve_run_id)
+
+
+@functools.cache
+def _load_controls() -> None:
+    from charter.cli import _controls
+    from charter.cli._shared import console, open_journal
+
+    _controls.register(app, console, open_journal)
+
+
+@functools.cache
+def _load_effects() -> None:
+    from charter.cli import _effects
+    from charter.cli._shared import console, open_journal, resolve_run_id
+
+    _effects.register(_load_runs(), console, open_journal, resolve_run_id)
+
+
+@functools.cache
+def _load_advise() -> None:
+    from charter.cli import _advise
+    from charter.cli._shared import console, open_journal
+
+    _advise.register(app, console, open_journal)
+
+
+@functools.cache
+def _load_models() -> None:
+    from charter.cli import _models
+    from charter.cli._shared import console, open_journal
+
+    _models.register(app, console, open_journal)
+
+
+@functools.cache
+def _load_eval() -> None:
+    from charter.cli import _eval
+    from charter.cli._shared import console, open_journal
+
+    _eval.register(app, console, open_journal)
+
+
+@functools.cache
+def _load_mcp() -> None:
+    from charter.cli import _mcp
+    from charter.cli._shared import console, open_journal
+
+    _mcp.register(app, console, open_journal)
+
+
+@functools.cache
+def _load_report() -> None:
+    from charter.cli import _report
+    from charter.cli._shared import console, open_journal
+
+    _report.register(app, console, open_journal)
+
+
+@functools.cache
+def _load_server() -> None:
+    from charter.cli import _server
+    from charter.cli._shared import console, open_journal
+
+    _server.register(app, console, lambda: open_journal(signed=True))
+
+
+@functools.cache
+def _load_approvals() -> None:
+    from charter.cli import _approvals
+    from charter.cli._shared import console, open_journal, print_record, resolve_run_id
+
+    signed = functools.partial(open_journal, signed=True)
+    _approvals.register(app, _load_runs(), console, signed, resolve_run_id, print_record)
+
+
+COMMANDS: dict[str, Listed] = {
+    "run": Listed("Run an agent on a goal, printing each governed step.", (_load_run,)),
+    "submit": Listed("Queue a run for `charter worker` processes; print its run id.", (_load_run,)),
+    "worker": Listed(
+        "Run queued runs until interrupted; recover this worker's unfinished ones first, and "
+        "take over the runs of workers silent for --dead-after seconds.",
+        (_load_run,),
+    ),
+    "workers": Listed(
+        "List the workers that ever beat against this database, and their state.", (_load_run,)
+    ),
+    "show": Listed(
+        "Show the transcript of one run, from the journal, and its delegations (the run that "
+        "delegated it, the runs it delegated with their status and outcome); a damaged record "
+        "of it is shown in place (one line naming it) and the rest as usual.",
+        (_load_runs,),
+    ),
+    "trace": Listed(
+        "Rebuild a run's OpenTelemetry trace from the journal: sent over OTLP when "
+        "OTEL_EXPORTER_OTLP_ENDPOINT is set, else printed as JSON lines (one span each).",
+        (_load_run,),
+    ),
+    "demo": Listed("Run the customer-operations demo on the embedded local model.", (_load_run,)),
+    "controls": Listed("List paused and supervised agents and revoked tools.", (_load_controls,)),
+    "advise": Listed(
+        "Should a workflow be an agent, a specialised model, or a hybrid of both?", (_load_advise,)
+    ),
+    "report": Listed(
+        "Report agents' cost, outcomes and return over a period, from the journal.", (_load_report,)
+    ),
+    "serve": Listed(
+        "Serve the HTTP API and the dashboard (loopback only unless --allow-remote).",
+        (_load_server,),
+    ),
+    "openapi": Listed(
+        "Print the HTTP API's OpenAPI spec (JSON); docs/openapi.json is this output.",
+        (_load_server,),
+    ),
+    "audit": Listed("Verify, checkpoint and export the journal.", (_load_audit,)),
+    "runs": Listed("List runs (the default) and continue waiting ones.", (_load_runs,)),
+    "policy": Listed("Check charters and explain decisions.", (_load_policy,)),
+    "agents": Listed(
+        "Steer agents: the kill switch and supervised mode.", (_load_controls, _load_eval)
+    ),
+    "notifications": Listed(
+        "Notifications from anomaly playbooks (the outbox).", (_load_controls,)
+    ),
+    "tools": Listed("Revoke and restore tools.", (_load_controls,)),
+    "models": Listed("Registered models: versions, cards, stages, drift.", (_load_models,)),
+    "eval": Listed(
+        "Run suites of scenarios against an agent version; list, show and compare evals.",
+        (_load_eval,),
+    ),
+    "mcp": Listed(
+        "Pin the tools of MCP servers (lock, diff, approve); serve an agent's tools as a "
+        "governing MCP gateway (serve, recover).",
+        (_load_mcp,),
+    ),
+    "tokens": Listed("API tokens of `charter serve`.", (_load_server,)),
+    "approvals": Listed("Answer the charter's ask decisions.", (_load_approvals,)),
+}
+"""Every ``charter`` command and group, as ``charter --help`` lists them, and what loads each."""
+
+RUNS_COMMANDS: dict[str, Listed] = {
+    "resolve": Listed(
+        "Settle a write left in doubt (it timed out, or its process died mid-call).",
+        (_load_effects,),
+    ),
+    "resume": Listed(
+        "Continue a run whose approval request was decided or expired.", (_load_approvals,)
+    ),
+    "recover": Listed(
+        "Continue a run whose process died, from the journal; never repeat a write.",
+        (_load_approvals,),
+    ),
+    "rollback": Listed(
+        "Undo a run's completed writes, newest first; report what cannot be undone.",
+        (_load_approvals,),
+    ),
+    "replay": Listed(
+        "Re-render a run from the journal and decide each call again; nothing executes.",
+        (_load_approvals,),
+    ),
+    "fork": Listed(
+        "Start a new run from a journaled run's state before step AT, and run it.",
+        (_load_approvals,),
+    ),
+}
+"""The commands of ``charter runs`` (which lists runs itself when given none of them)."""
+
+
+class Commands(LazyGroup):
+    """``charter``: its commands load when invoked."""
+
+    listed = COMMANDS
+
+    @classmethod
+    def source(cls) -> typer.Typer:
+        return app
+
+
+class RunsCommands(LazyGroup):
+    """``charter runs``: its listing needs none of the commands that continue a run."""
+
+    listed = RUNS_COMMANDS
+
+    @classmethod
+    def source(cls) -> typer.Typer:
+        return _load_runs()
+
 
 app = typer.Typer(
-    help="charter: a governed runtime for AI agents.", no_args_is_help=True, add_completion=False
+    help="charter: a governed runtime for AI agents.",
+    no_args_is_help=True,
+    add_completion=False,
+    cls=Commands,
+    # Click's plain help: Rich's help panels cost more than the rest of a start-up.
+    rich_markup_mode=None,
 )
-app.add_typer(_audit.audit_app, name="audit")
-runs_app = _runs.runs_app
-app.add_typer(runs_app, name="runs")
-
-T = TypeVar("T")
-
-IdempotencyKey = Annotated[
-    str | None,
-    typer.Option(
-        "--idempotency-key",
-        help="Starting again with the same key (yours, for this agent) gives the run it "
-        "started instead of starting another; another goal under it is refused.",
-    ),
-]
 
 
-@app.command()
-@guarded
-def run(
-    agent_file: Annotated[Path, typer.Argument(help="Agent YAML file.")],
-    goal: Annotated[str, typer.Argument(help="What the agent should achieve.")],
-    actor: Annotated[
-        str | None, typer.Option("--as", help="Who starts the run. Default: the OS user.")
-    ] = None,
-    trace_console: Annotated[
-        bool,
-        typer.Option(
-            "--trace-console",
-            help="Print the run's OpenTelemetry spans as JSON lines on stderr (OTLP export "
-            "follows OTEL_EXPORTER_OTLP_ENDPOINT either way).",
-        ),
-    ] = False,
-    idempotency_key: IdempotencyKey = None,
-) -> int:
-    """Run an agent on a goal, printing each governed step.
-
-    Exit status, by the run's outcome: 0 succeeded; 1 failed (the run, or a tool call);
-    2 bad input; 3 waiting for an approval; 4 denied (a call was refused); 5 stopped or
-    cancelled; 6 rolled back.
-    """
-    from charter.agent import load_agent
-    from charter.observe import chain_listeners, run_trace_id, telemetry_from_env
-    from charter.runtime import Runner
-    from charter.runtime._runner import new_run_id
-    from charter.runtime._starts import claim_start
-
-    agent = load_agent(agent_file)
-    who = _controls.actor_or_user(actor)
-    journal = _journal(signed=True)
-    run_id: str | None = None
-    if idempotency_key is not None:
-        claim = claim_start(
-            journal,
-            agent=agent.name,
-            actor=who,
-            key=idempotency_key,
-            goal=goal,
-            run_id=new_run_id(),
-        )
-        if not claim.new:
-            return _effects.replayed_start(console, journal, claim.run_id, started=claim.started)
-        run_id = claim.run_id
-    telemetry = telemetry_from_env(console=trace_console, stream=sys.stderr)
-    listener = chain_listeners(print_record, telemetry.listener if telemetry else None)
-    runner = Runner(journal, on_record=listener)
-    try:
-        result = runner.run(agent, goal, actor=who, run_id=run_id)
-    finally:
-        runner.close()
-        if telemetry is not None:
-            telemetry.shutdown()
-    if telemetry is not None:
-        console.print(f"trace {run_trace_id(result.run_id)}")
-    return _approvals.run_outcome(console, result)
+@app.callback()
+def _group() -> None:
+    """charter: a governed runtime for AI agents."""
+    # A group needs a callback when its commands are not registered yet: this one.
 
 
-@app.command()
-@guarded
-def submit(
-    agent_file: Annotated[Path, typer.Argument(help="Agent YAML file.")],
-    goal: Annotated[str, typer.Argument(help="What the agent should achieve.")],
-    actor: Annotated[
-        str | None, typer.Option("--as", help="Who starts the run. Default: the OS user.")
-    ] = None,
-    idempotency_key: IdempotencyKey = None,
-) -> None:
-    """Queue a run for `charter worker` processes; print its run id."""
-    from charter.agent import load_agent
-    from charter.runtime._runner import new_run_id
-    from charter.runtime._starts import claim_start
-    from charter.runtime._worker import submit as enqueue
-
-    agent = load_agent(agent_file)  # a bad agent file is refused now, not in a worker
-    who, run_id = _controls.actor_or_user(actor), new_run_id()
-    if idempotency_key is not None:
-        claim = claim_start(
-            _journal(),
-            agent=agent.name,
-            actor=who,
-            key=idempotency_key,
-            goal=goal,
-            run_id=run_id,
-        )
-        if claim.started:
-            console.print(f"run {claim.run_id} was already started with this key")
-            return
-        run_id = claim.run_id  # queued again if never started: the queue keeps one
-    run_id = enqueue(agent_file, goal, who, run_id)
-    console.print(f"queued run {run_id}")
-
-
-@app.command()
-@guarded
-def worker(
-    worker_id: Annotated[
-        str, typer.Option("--id", help="Stable id: a restarted worker recovers its runs.")
-    ] = "worker-1",
-    concurrency: Annotated[int, typer.Option(min=1, help="Runs at a time.")] = 4,
-    heartbeat: Annotated[
-        float, typer.Option(min=0.1, help="Seconds between this worker's heartbeats.")
-    ] = 2.0,
-    dead_after: Annotated[
-        float,
-        typer.Option(
-            min=1.0, help="Seconds of silence after which a worker's runs are taken over."
-        ),
-    ] = 30.0,
-) -> None:
-    """Run queued runs until interrupted; recover this worker's unfinished ones first, and
-    take over the runs of workers silent for --dead-after seconds."""
-    import signal
-    import threading
-
-    from charter.runtime._worker import serve
-
-    stop = threading.Event()
-
-    def on_term(signum: int, frame: object) -> None:
-        stop.set()
-
-    signal.signal(signal.SIGTERM, on_term)
-
-    console.print(f"worker {worker_id}: {concurrency} run(s) at a time; Ctrl-C stops")
-    try:
-        serve(worker_id, concurrency, stop, heartbeat=heartbeat, dead_after=dead_after)
-    except KeyboardInterrupt:
-        stop.set()
-
-
-@app.command()
-@guarded
-def workers(
-    dead_after: Annotated[
-        float, typer.Option(min=1.0, help="Seconds of silence that count as dead.")
-    ] = 30.0,
-) -> None:
-    """List the workers that ever beat against this database, and their state."""
-    import time
-
-    from charter.runtime._workers import WorkerRegistry
-
-    rows = WorkerRegistry(_journal(), "", dead_after=dead_after).workers()
-    if not rows:
-        console.print("no workers have started against this database")
-        return
-    now = int(time.time() * 1000)
-    table = Table("worker", "host", "pid", "last beat", "state")
-    for row in rows:
-        table.add_row(
-            row.worker_id,
-            row.host,
-            str(row.pid),
-            f"{(now - row.beat_ms) / 1000:.1f}s ago",
-            row.state(now, dead_after),
-        )
-    console.print(table)
-
-
-app.command()(_runs.show)
-
-
-@app.command()
-@guarded
-def trace(
-    run_id: Annotated[str, typer.Argument(help="Run id (a unique prefix is enough).")],
-) -> None:
-    """Rebuild a run's OpenTelemetry trace from the journal: sent over OTLP when
-    OTEL_EXPORTER_OTLP_ENDPOINT is set, else printed as JSON lines (one span each)."""
-    import os
-
-    from charter.observe import export_run, telemetry_from_env
-
-    journal = _journal(read_only=True)
-    full = resolve_run_id(journal, run_id)
-    otlp = bool(
-        os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT")
-        or os.environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
-    )
-    telemetry = telemetry_from_env(console=not otlp, stream=sys.stdout)
-    if telemetry is None or telemetry.tracer_provider is None:
-        raise CharterError("tracing is turned off (OTEL_SDK_DISABLED) or has no exporter")
-    try:
-        trace_id = export_run(journal, full, telemetry.tracer_provider)
-    finally:
-        telemetry.shutdown()
-    err_console.print(f"trace {trace_id}" + (" sent over OTLP" if otlp else ""))
-
-
-@app.command()
-@guarded
-def demo(
-    reset: Annotated[bool, typer.Option(help="Recreate the demo world first.")] = True,
-    goals: Annotated[int, typer.Option(help="Run only the first N demo goals.")] = 0,
-    reasoner: Annotated[
-        str,
-        typer.Option(
-            help="agent: the embedded model (minutes); script: scripted reasoners tell the "
-            "same story without the model (seconds)."
-        ),
-    ] = "agent",
-    drift: Annotated[
-        bool,
-        typer.Option(
-            "--drift", help="Run the model-drift scenario instead (the fraud model as a tool)."
-        ),
-    ] = False,
-    reset_world: Annotated[
-        bool,
-        typer.Option(
-            "--reset-world",
-            help="Only put the demo world back to its seed (no model needed), then exit.",
-        ),
-    ] = False,
-) -> int:
-    """Run the customer-operations demo on the embedded local model."""
-
-    if reset_world:
-        from charter.demo.world import create_world, default_world_path
-
-        path = default_world_path()
-        try:
-            world = create_world(path, reset=True)
-        except OSError as exc:
-            raise CharterError(f"cannot reset the demo world at {path}: {exc}") from exc
-        console.print(f"demo world reset to its seed: {world}")
-        return 0
-    if drift:
-        from charter.demo.drift import run_drift_demo
-
-        home = settings.charter_home()
-        return run_drift_demo(console, journal=_journal(signed=True), home=home)
-    from charter.demo.showcase import run_demo
-
-    return run_demo(
-        console,
-        journal=_journal(signed=True),
-        reset=reset,
-        limit=goals or None,
-        reasoner=reasoner,
-    )
-
-
-_policy.register(app, console, _journal, resolve_run_id)
-_controls.register(app, console, _journal)
-_effects.register(runs_app, console, _journal, resolve_run_id)
-_advise.register(app, console, _journal)
-_models.register(app, console, _journal)
-_eval.register(app, console, _journal)
-_mcp.register(app, console, _journal)
-_report.register(app, console, _journal)
-_server.register(app, console, lambda: _journal(signed=True))
-_approvals.register(
-    app, runs_app, console, lambda: _journal(signed=True), resolve_run_id, print_record
-)
+def load_all() -> None:
+    """Register every command on :data:`app` (for tools that walk the whole command tree)."""
+    for listed in (*COMMANDS.values(), *RUNS_COMMANDS.values()):
+        for load in listed.loads:
+            load()
 
 
 def main(argv: list[str] | None = None) -> Any:

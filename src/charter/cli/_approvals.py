@@ -15,7 +15,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from charter.cli._controls import actor_or_user
-from charter.cli._errors import guarded, run_guarded
+from charter.cli._errors import guarded
 
 if TYPE_CHECKING:
     from charter.agent import Agent
@@ -385,6 +385,7 @@ def register(
         return 0 if report.complete else 1
 
     @runs_app.command("replay")
+    @guarded
     def replay_command(
         run_id: Annotated[str, typer.Argument(help="Run id (a unique prefix will do).")],
         agent_file: Annotated[
@@ -393,44 +394,39 @@ def register(
                 "--agent", help="Decide under this agent's charter. Default: the run's own file."
             ),
         ] = None,
-    ) -> None:
+    ) -> int:
         """Re-render a run from the journal and decide each call again; nothing executes.
 
         Exit status: 0 when today's charter decides every step as before, 1 otherwise.
         """
         from charter.runtime._replay import replay
 
-        def go() -> int:
-            store = journal()
-            full_id = resolve_run_id(store, run_id)
-            steps = replay(store, run_agent(store, full_id, agent_file), full_id)
-            for item in steps:
-                action = item.action
-                what = (
-                    f"answer {escape(str(action['answer'])[:120])}"
-                    if "answer" in action
-                    else f"{escape(str(action.get('tool')))}({escape(str(action.get('args')))})"
-                )
-                console.print(f"[dim]{item.step:>2}[/] {what}")
-                if item.then is None and item.now is None:
-                    continue
-                before = (
-                    f"{item.then['verdict']} by {', '.join(item.then['rules'])}"
-                    if item.then
-                    else "not decided"
-                )
-                after = (
-                    f"{item.now.verdict} by {', '.join(item.now.rules)}"
-                    if item.now
-                    else "not decided"
-                )
-                mark = "[red]changed[/]" if item.changed else "[green]same[/]"
-                console.print(f"     then {before}; now {after} {mark}")
-            changed = sum(1 for item in steps if item.changed)
-            console.print(f"{changed} of {len(steps)} step(s) decided differently today")
-            return 1 if changed else 0
-
-        raise typer.Exit(run_guarded(go))
+        store = journal()
+        full_id = resolve_run_id(store, run_id)
+        steps = replay(store, run_agent(store, full_id, agent_file), full_id)
+        for item in steps:
+            action = item.action
+            what = (
+                f"answer {escape(str(action['answer'])[:120])}"
+                if "answer" in action
+                else f"{escape(str(action.get('tool')))}({escape(str(action.get('args')))})"
+            )
+            console.print(f"[dim]{item.step:>2}[/] {what}")
+            if item.then is None and item.now is None:
+                continue
+            before = (
+                f"{item.then['verdict']} by {', '.join(item.then['rules'])}"
+                if item.then
+                else "not decided"
+            )
+            after = (
+                f"{item.now.verdict} by {', '.join(item.now.rules)}" if item.now else "not decided"
+            )
+            mark = "[red]changed[/]" if item.changed else "[green]same[/]"
+            console.print(f"     then {before}; now {after} {mark}")
+        changed = sum(1 for item in steps if item.changed)
+        console.print(f"{changed} of {len(steps)} step(s) decided differently today")
+        return 1 if changed else 0
 
     @runs_app.command("fork")
     @guarded

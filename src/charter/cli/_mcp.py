@@ -78,7 +78,7 @@ def compare(agent_file: Path) -> tuple[Lockfile, list[tuple[McpServerSpec, list[
 
 def register(app: typer.Typer, console: Console, journal: Callable[[], Journal]) -> None:
     """Add ``charter mcp`` to ``app`` (the CLI's helpers are passed in)."""
-    from charter.cli._errors import run_guarded as guarded
+    from charter.cli._errors import guarded
 
     app.add_typer(mcp_app, name="mcp")
 
@@ -142,56 +142,53 @@ def register(app: typer.Typer, console: Console, journal: Callable[[], Journal])
         return 1 if held else 0
 
     @mcp_app.command("lock")
+    @guarded
     def lock(
         agent_file: AgentFile,
         accept_flagged: AcceptFlagged = False,
         actor: Annotated[str | None, typer.Option("--as", help="Who pins (journaled).")] = None,
-    ) -> None:
+    ) -> int:
         """Connect to each MCP server of AGENT_FILE and pin the tools not yet pinned
         (changed ones are left to `charter mcp approve`)."""
         from charter.cli._controls import actor_or_user
 
-        def go() -> int:
-            who = actor_or_user(actor)
-            return pin(
-                agent_file, lambda c: c.state in ("new", "unlocked"), accept_flagged, who, "lock"
-            )
-
-        raise typer.Exit(guarded(go))
+        who = actor_or_user(actor)
+        return pin(
+            agent_file, lambda c: c.state in ("new", "unlocked"), accept_flagged, who, "lock"
+        )
 
     @mcp_app.command("diff")
-    def diff(agent_file: AgentFile) -> None:
+    @guarded
+    def diff(agent_file: AgentFile) -> int:
         """Show each tool that differs from the lockfile, and flagged descriptions.
         Exit status 1 when something differs."""
         from charter.integrations.mcp import close_all
 
-        def go() -> int:
-            try:
-                lockfile, servers = compare(agent_file)
-            finally:
-                close_all()
-            differs = 0
-            for spec, checks in servers:
-                listed = {c.tool for c in checks}
-                for check in checks:
-                    if check.state == "pinned":
-                        continue
-                    differs += 1
-                    console.print(f"{escape(spec.server)}: {escape(check.tool)}: {check.state}")
-                    console.print(f"  {escape(check.reason(lockfile.path))}", soft_wrap=True)
-                    for line in check.diff().splitlines():
-                        style = {"+": "green", "-": "red"}.get(line[:1], "default")
-                        console.print(f"  [{style}]{escape(line)}[/]", soft_wrap=True)
-                    show_flags(check)
-                for gone in sorted(set(lockfile.servers.get(spec.server, {})) - listed):
-                    console.print(f"{escape(spec.server)}: {escape(gone)}: no longer offered")
-            if not differs:
-                console.print(f"every tool matches {escape(str(lockfile.path))}")
-            return 1 if differs else 0
-
-        raise typer.Exit(guarded(go))
+        try:
+            lockfile, servers = compare(agent_file)
+        finally:
+            close_all()
+        differs = 0
+        for spec, checks in servers:
+            listed = {c.tool for c in checks}
+            for check in checks:
+                if check.state == "pinned":
+                    continue
+                differs += 1
+                console.print(f"{escape(spec.server)}: {escape(check.tool)}: {check.state}")
+                console.print(f"  {escape(check.reason(lockfile.path))}", soft_wrap=True)
+                for line in check.diff().splitlines():
+                    style = {"+": "green", "-": "red"}.get(line[:1], "default")
+                    console.print(f"  [{style}]{escape(line)}[/]", soft_wrap=True)
+                show_flags(check)
+            for gone in sorted(set(lockfile.servers.get(spec.server, {})) - listed):
+                console.print(f"{escape(spec.server)}: {escape(gone)}: no longer offered")
+        if not differs:
+            console.print(f"every tool matches {escape(str(lockfile.path))}")
+        return 1 if differs else 0
 
     @mcp_app.command("approve")
+    @guarded
     def approve(
         agent_file: AgentFile,
         tool: Annotated[
@@ -199,33 +196,31 @@ def register(app: typer.Typer, console: Console, journal: Callable[[], Journal])
         ] = None,
         accept_flagged: AcceptFlagged = False,
         actor: Annotated[str | None, typer.Option("--as", help="Who approves (journaled).")] = None,
-    ) -> None:
+    ) -> int:
         """Pin the current definitions of changed and new tools (all, or --tool ones)."""
         from charter.cli._controls import actor_or_user
 
-        def go() -> int:
-            who = actor_or_user(actor)
-            names = set(tool or [])
-            if names:
-                from charter.integrations.mcp import close_all
+        who = actor_or_user(actor)
+        names = set(tool or [])
+        if names:
+            from charter.integrations.mcp import close_all
 
-                try:
-                    _, servers = compare(agent_file)
-                finally:
-                    close_all()
-                offered = {c.tool for _, checks in servers for c in checks}
-                unknown = sorted(names - offered)
-                if unknown:
-                    raise ConfigError(
-                        f"--tool {', '.join(unknown)}: not offered by the servers of {agent_file}"
-                    )
-            return pin(
-                agent_file, lambda c: not names or c.tool in names, accept_flagged, who, "approve"
-            )
-
-        raise typer.Exit(guarded(go))
+            try:
+                _, servers = compare(agent_file)
+            finally:
+                close_all()
+            offered = {c.tool for _, checks in servers for c in checks}
+            unknown = sorted(names - offered)
+            if unknown:
+                raise ConfigError(
+                    f"--tool {', '.join(unknown)}: not offered by the servers of {agent_file}"
+                )
+        return pin(
+            agent_file, lambda c: not names or c.tool in names, accept_flagged, who, "approve"
+        )
 
     @mcp_app.command("serve")
+    @guarded
     def serve(
         agent_file: Annotated[Path, typer.Argument(help="Agent YAML file whose tools are served.")],
         http: Annotated[
@@ -252,88 +247,81 @@ def register(app: typer.Typer, console: Console, journal: Callable[[], Journal])
                 "the inbox before the client is told where to approve.",
             ),
         ] = 60.0,
-    ) -> None:
+    ) -> int:
         """Serve AGENT_FILE's tools as an MCP server: each client session is a governed
         run, tools/list shows what the charter can allow, every tools/call is decided and
         journaled. stdio by default (nothing but the protocol on stdout); --http on
         127.0.0.1 with `charter tokens` bearer tokens."""
+        import anyio
+
+        from charter.agent import load_agent
         from charter.cli._controls import actor_or_user
         from charter.cli._server import LOOPBACK
+        from charter.cli._shared import open_journal
+        from charter.integrations.mcp import close_all
+        from charter.integrations.mcp._gateway import (
+            DEFAULT_GOAL,
+            Caller,
+            Gateway,
+            recover_sessions,
+        )
 
-        def go() -> int:
-            import anyio
-
-            from charter.agent import load_agent
-            from charter.cli._shared import open_journal
-            from charter.integrations.mcp import close_all
-            from charter.integrations.mcp._gateway import (
-                DEFAULT_GOAL,
-                Caller,
-                Gateway,
-                recover_sessions,
+        if http and host not in LOOPBACK and not allow_remote:
+            raise ConfigError(
+                f"--host {host} is not a loopback address; the gateway would be "
+                "reachable from the network: pass --allow-remote (behind TLS) to mean it"
             )
-
-            if http and host not in LOOPBACK and not allow_remote:
-                raise ConfigError(
-                    f"--host {host} is not a loopback address; the gateway would be "
-                    "reachable from the network: pass --allow-remote (behind TLS) to mean it"
-                )
-            who = "" if http else actor_or_user(actor)
-            journal = open_journal(signed=True)
-            agent = load_agent(agent_file)
-            recover_sessions(journal, agent, actor=who)
-            gateway = Gateway(
-                journal,
-                agent,
-                caller=Caller(who),
-                goal=goal or DEFAULT_GOAL,
-                ask_timeout=ask_timeout,
-            )
-            try:
-                if not http:
-                    anyio.run(gateway.serve_stdio)
-                    return 0
-                import uvicorn
-
-                from charter.integrations.mcp._gateway_http import http_app
-
-                err = Console(stderr=True)
-                err.print(
-                    f"charter MCP gateway for agent {escape(agent.name)} on "
-                    f"http://{host}:{port}/mcp ({len(gateway.offered())} tool(s) offered)"
-                )
-                uvicorn.run(http_app(gateway, host=host), host=host, port=port, log_level="warning")
+        who = "" if http else actor_or_user(actor)
+        journal = open_journal(signed=True)
+        agent = load_agent(agent_file)
+        recover_sessions(journal, agent, actor=who)
+        gateway = Gateway(
+            journal,
+            agent,
+            caller=Caller(who),
+            goal=goal or DEFAULT_GOAL,
+            ask_timeout=ask_timeout,
+        )
+        try:
+            if not http:
+                anyio.run(gateway.serve_stdio)
                 return 0
-            finally:
-                close_all()
+            import uvicorn
 
-        raise typer.Exit(guarded(go))
+            from charter.integrations.mcp._gateway_http import http_app
+
+            err = Console(stderr=True)
+            err.print(
+                f"charter MCP gateway for agent {escape(agent.name)} on "
+                f"http://{host}:{port}/mcp ({len(gateway.offered())} tool(s) offered)"
+            )
+            uvicorn.run(http_app(gateway, host=host), host=host, port=port, log_level="warning")
+            return 0
+        finally:
+            close_all()
 
     @mcp_app.command("recover")
+    @guarded
     def recover(
         agent_file: AgentFile,
         actor: Annotated[str | None, typer.Option("--as", help="Who recovers (journaled).")] = None,
-    ) -> None:
+    ) -> int:
         """Settle the runs of AGENT_FILE's gateway sessions whose process stopped: a write
         allowed but never recorded is journaled in doubt (`charter runs resolve`), and the
         run finishes failed. `charter mcp serve` does this as it starts."""
+        from charter.agent import load_agent
         from charter.cli._controls import actor_or_user
+        from charter.cli._shared import open_journal
+        from charter.integrations.mcp import close_all
+        from charter.integrations.mcp._gateway import recover_sessions
 
-        def go() -> int:
-            from charter.agent import load_agent
-            from charter.cli._shared import open_journal
-            from charter.integrations.mcp import close_all
-            from charter.integrations.mcp._gateway import recover_sessions
-
-            try:
-                settled = recover_sessions(
-                    open_journal(signed=True), load_agent(agent_file), actor=actor_or_user(actor)
-                )
-            finally:
-                close_all()
-            for run_id in settled:
-                console.print(f"run {run_id}: settled (failed)")
-            console.print(f"{len(settled)} gateway run(s) settled")
-            return 0
-
-        raise typer.Exit(guarded(go))
+        try:
+            settled = recover_sessions(
+                open_journal(signed=True), load_agent(agent_file), actor=actor_or_user(actor)
+            )
+        finally:
+            close_all()
+        for run_id in settled:
+            console.print(f"run {run_id}: settled (failed)")
+        console.print(f"{len(settled)} gateway run(s) settled")
+        return 0

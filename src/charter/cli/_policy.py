@@ -13,7 +13,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from charter._transcript import describe
-from charter.cli._errors import run_guarded
+from charter.cli._errors import guarded
 from charter.errors import RunNotFoundError
 
 if TYPE_CHECKING:
@@ -239,6 +239,7 @@ def register(
     """Add the ``policy`` commands to ``app`` (the CLI's helpers are passed in)."""
 
     @policy_app.command("check")
+    @guarded
     def check_command(
         path: Annotated[Path, typer.Argument(help="An agent file or a charter file.")],
         cedar: Annotated[
@@ -246,19 +247,16 @@ def register(
         ] = False,
     ) -> None:
         """Validate a charter; show each tool's decision and the rules that may change it."""
-        run_guarded(lambda: check(console, path, show_cedar=cedar))
+        check(console, path, show_cedar=cedar)
 
     @policy_app.command("explain")
+    @guarded
     def explain_command(
         run_id: Annotated[str, typer.Argument(help="Run id (a unique prefix will do).")],
         step: Annotated[int, typer.Argument(help="Step number, as `charter show` prints it.")],
     ) -> None:
         """Explain one journaled decision: verdict, matched rules, policy version."""
-
-        def go() -> None:
-            opened = journal()
-            explain(console, opened, resolve(opened, run_id), step)
-
-        run_guarded(go)
+        opened = journal()
+        explain(console, opened, resolve(opened, run_id), step)
 
     app.add_typer(policy_app, name="policy")

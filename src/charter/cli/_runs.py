@@ -13,7 +13,6 @@ from rich.markup import escape
 from rich.table import Table
 
 from charter import settings
-from charter._transcript import describe
 from charter.cli._errors import guarded
 from charter.cli._shared import console, resolve_run_id
 from charter.cli._shared import open_journal as _journal
@@ -107,6 +106,7 @@ def show(run_id: Annotated[str, typer.Argument(help="Run id (a unique prefix wil
     (running or waiting); 4 denied; 5 stopped or cancelled; 6 rolled back; 7 a record of
     the run is damaged.
     """
+    from charter._transcript import describe
     from charter.cli._outcome import exit_status, styled_outcome
     from charter.cli._run_tree import print_run_tree
     from charter.journal import DamagedRecordError, read_record

@@ -10,7 +10,6 @@ from typing import TYPE_CHECKING
 from rich.console import Console
 
 from charter import settings
-from charter._transcript import describe
 
 if TYPE_CHECKING:  # commands import what they use: `charter --help` loads no database layer
     from charter.journal import Journal, Record
@@ -30,6 +29,8 @@ def open_journal(*, signed: bool = False, read_only: bool = False) -> Journal:
 
 def print_record(record: Record) -> None:
     """Print one transcript line for ``record`` (if it merits one)."""
+    from charter._transcript import describe
+
     line = describe(record)
     if line is not None:
         console.print(line, soft_wrap=True)

@@ -215,6 +215,10 @@ class RunScoped(TypedDict):
     tools: list[str]
     args: dict[str, list[str]]
     outside: str
+    bind: NotRequired[dict[str, list[dict[str, Any]]]]
+    """``tool.argument`` → the goal-designated sources its value may come from."""
+    carry: NotRequired[dict[str, list[str]]]
+    """Tool → confidential output fields the goal sends through it."""
 
 
 # A step.
@@ -226,9 +230,13 @@ class StepProposed(TypedDict):
 
     step: int
     action: ProposedAction
+    """A call's arguments as journaled: masked where the charter's ``redact`` rules mask
+    them before the tool runs."""
     tokens: NotRequired[TokenCounts]
     model: NotRequired[str]
     cost_usd: NotRequired[float]
+    redacted: NotRequired[list[dict[str, Any]]]
+    """What was masked in the arguments."""
 
 
 @kind("step.decided")
@@ -244,6 +252,8 @@ class StepDecided(TypedDict):
     agent: str
     labels: NotRequired[dict[str, Any] | None]
     sources: NotRequired[dict[str, list[int]] | None]
+    designated: NotRequired[dict[str, list[list[Any]]]]
+    """Arguments the goal designated: where each value was read, ``[[step, "tool.path"]]``."""
     phase: NotRequired[str]
     simulated: NotRequired[bool]
     redacted: NotRequired[list[dict[str, Any]]]

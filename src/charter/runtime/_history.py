@@ -91,7 +91,7 @@ def interrupted_write(records: list[Record]) -> tuple[int, str] | None:
             p = payload_as(StepDecided, record.payload)
             tool = str(p["tool"])
             decided[int(p["step"])] = tool
-            if p["verdict"] == "allow":
+            if p["verdict"] in ("allow", "redact"):  # redact: it runs, masked
                 allowed[int(p["step"])] = tool
         elif record.kind == "approval.used":
             used = int(payload_as(ApprovalUsed, record.payload).get("step", 0))
@@ -202,6 +202,7 @@ def rebuild(agent: Agent, records: list[Record], actor: str) -> Session:
                     else ToolCall(action["tool"], dict(action["args"])),
                     usage,
                 )
+                step.masked = list(p.get("redacted") or [])  # its values are not held
                 steps[step.index] = step
                 run.steps.append(step)
                 meter.steps = step.index

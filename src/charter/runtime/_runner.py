@@ -21,7 +21,7 @@ from charter.errors import (
     RunStateError,
 )
 from charter.journal import Journal
-from charter.journal._kinds import BudgetExceeded, RunWaiting, StepProposed
+from charter.journal._kinds import BudgetExceeded, RunWaiting
 from charter.journal._lease import Lease, claim
 from charter.policy import BudgetMeter
 from charter.reasoners._base import (
@@ -52,7 +52,6 @@ from charter.runtime._run import Run, Step
 from charter.runtime._session import (
     RecordListener,
     Session,
-    action_json,
     active_seconds,
     finish_payload,
     new_run_id,
@@ -285,15 +284,16 @@ class Runner:
         step = Step(meter.steps, proposal.action, usage, sources=proposal.sources)
         run.steps.append(step)
         action = proposal.action
-        proposed: StepProposed = {
-            "step": step.index,
-            "action": action_json(action),
-            "tokens": {"prompt": usage.prompt_tokens, "completion": usage.completion_tokens},
-            "model": proposal.model,
-        }
-        if token_cost:
-            proposed["cost_usd"] = round(token_cost, 8)
-        session.record("step.proposed", proposed)
+        session.record(
+            "step.proposed",
+            {
+                "step": step.index,
+                **self.governor.proposal(session, step),
+                "tokens": {"prompt": usage.prompt_tokens, "completion": usage.completion_tokens},
+                "model": proposal.model,
+            }
+            | ({"cost_usd": round(token_cost, 8)} if token_cost else {}),
+        )
         if isinstance(action, FinalAnswer):
             kept = self.governor.check_answer(session, step, action.text)
             run.status, run.answer = "completed", kept
@@ -341,7 +341,7 @@ class Runner:
             return governed
         found = governed.call.tool
         if found.name in session.agent.delegates:  # a sub-agent's run, under this one
-            delegated = delegate(self, session, step, found, governed.key)
+            delegated = delegate(self, session, step, found, governed.key, governed.args)
             if delegated is None:
                 return None  # it waits for an approval, and this run with it
             observation, effect = delegated

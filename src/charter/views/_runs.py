@@ -416,6 +416,7 @@ def _read_into(
                 "model": str(proposed.get("model", "")),
                 "tokens": sum(int(n) for n in tokens.values()),
             }
+            add_redactions(step, p.get("redacted"), "argument")  # a call never decided too
         case "step.decided":
             decision = payload_as(StepDecided, p)
             step["decision"] = DecisionView(
