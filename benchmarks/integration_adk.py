@@ -6,6 +6,8 @@ final answer, on a fresh in-memory ADK session. Variants, interleaved round by r
 machine noise hits them alike:
 
 * ``adk alone``: the Runner without plugins (the framework's own per-step cost);
+* ``adk + a plugin doing nothing``: a ``BasePlugin`` with ADK's no-op callbacks (what any
+  plugin costs ADK to call, charter's or not);
 * ``adk + charter (memory)``: with charter's plugin, journal ``sqlite://``;
 * ``adk + charter (SQLite file)``: with charter's plugin, journal on a SQLite file (WAL).
 
@@ -91,7 +93,11 @@ class TimedPlugin(CharterPlugin):
             TimedPlugin.spent += CLOCK[0]() - started
 
 
-def runner(journal: Journal | None) -> Runner:
+class NoopPlugin(BasePlugin):
+    """A plugin with ADK's default callbacks only: ADK's cost of calling any plugin."""
+
+
+def runner(journal: Journal | None, *, noop: bool = False) -> Runner:
     script: list[ScriptTurn] = [("lookup", {"key": i}) for i in range(STEPS)]
     agent = LlmAgent(
         name="bench",
@@ -99,7 +105,7 @@ def runner(journal: Journal | None) -> Runner:
         instruction="Look keys up.",
         tools=[lookup],
     )
-    plugins: list[BasePlugin] = []
+    plugins: list[BasePlugin] = [NoopPlugin("noop")] if noop else []
     if journal is not None:
         plugins.append(TimedPlugin(journal, charter_agent(agent, CHARTER)))
     app = App(name=APP, root_agent=agent, plugins=plugins)
@@ -126,6 +132,7 @@ async def measure(
 ) -> tuple[dict[str, list[float]], dict[str, list[float]]]:
     variants = {
         "adk alone": runner(None),
+        "adk + a plugin doing nothing": runner(None, noop=True),
         "adk + charter (memory)": runner(Journal("sqlite://")),
         "adk + charter (SQLite file)": runner(Journal(f"sqlite:///{tmp / 'bench.db'}")),
     }
@@ -167,7 +174,7 @@ def main() -> None:
                 ),
             }
         )
-    memory = rows[1]
+    memory = rows[2]
     result = {
         "benchmark": "integration_adk",
         "date": datetime.now(UTC).isoformat(timespec="seconds"),

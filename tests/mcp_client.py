@@ -6,19 +6,20 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from collections.abc import AsyncGenerator, Awaitable, Callable
+from collections.abc import AsyncGenerator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 import mcp_types as types
 from mcp import Client, StdioServerParameters
+from mcp.client.session import ElicitationFnT
 from mcp.client.streamable_http import streamable_http_client
 
 from charter import settings
 from charter.journal import Journal
 
-Elicit = Callable[[Any, types.ElicitRequestParams], Awaitable[types.ElicitResult]]
+Elicit = ElicitationFnT
 
 
 def gateway(agent_file: Path, *extra: str) -> StdioServerParameters:

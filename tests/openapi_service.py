@@ -7,7 +7,7 @@ import importlib.util
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Generator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -45,7 +45,7 @@ class Service:
 
 
 @contextmanager
-def serve() -> Iterator[Service]:
+def serve() -> Generator[Service]:
     """Serve the billing app until the block ends."""
     apps: dict[str, Any] = {}
 

@@ -121,7 +121,7 @@ def test_each_band_gives_its_documented_points(
 
 
 def test_sub_second_latency_turns_an_agent_into_a_hybrid() -> None:
-    agentish = {"inputs": "unstructured", "systems_touched": 4}
+    agentish: dict[str, Any] = {"inputs": "unstructured", "systems_touched": 4}
     assert _advice(**agentish).recommendation == "agent"
 
     fast = _advice(**agentish, latency={"p95_seconds": 0.5})
@@ -131,7 +131,7 @@ def test_sub_second_latency_turns_an_agent_into_a_hybrid() -> None:
 
 
 def test_high_volume_turns_an_agent_into_a_hybrid() -> None:
-    varied = {"task_variety": "varied", "labelled_history": 50_000}
+    varied: dict[str, Any] = {"task_variety": "varied", "labelled_history": 50_000}
     assert _advice(**varied).recommendation == "agent"
 
     assert _advice(**varied, volume_per_month=50_000).recommendation == "hybrid"
@@ -185,14 +185,15 @@ def test_approval_on_top_of_a_prediction_core_is_a_hybrid() -> None:
 
 
 def test_explainability_turns_an_agent_into_a_hybrid() -> None:
-    agentish = {"inputs": "unstructured", "systems_touched": 4}
+    agentish: dict[str, Any] = {"inputs": "unstructured", "systems_touched": 4}
     assert _advice(**agentish).recommendation == "agent"
 
     assert _advice(**agentish, regulatory=["explainability"]).recommendation == "hybrid"
 
 
 def test_data_residency_favours_where_the_data_lives() -> None:
-    tied = {"inputs": "unstructured", "labelled_history": 20_000}  # agent 3, hybrid 3
+    # agent 3, hybrid 3
+    tied: dict[str, Any] = {"inputs": "unstructured", "labelled_history": 20_000}
     before = _advice(**tied)
 
     after = _advice(**tied, regulatory=["data_residency"])
@@ -201,7 +202,7 @@ def test_data_residency_favours_where_the_data_lives() -> None:
 
 
 def test_audit_trail_favours_the_journaled_options() -> None:
-    close = {"volume_per_month": 50_000}  # model 7, hybrid 6
+    close: dict[str, Any] = {"volume_per_month": 50_000}  # model 7, hybrid 6
     before = _advice(**close)
 
     after = _advice(**close, regulatory=["audit_trail"])

@@ -77,7 +77,7 @@ def tools_module(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[st
     """A module of tools, importable under a name unique to this test."""
     name = f"agent_test_tools_{uuid.uuid4().hex}"
     (tmp_path / f"{name}.py").write_text(TOOL_MODULE, encoding="utf-8")
-    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.syspath_prepend(str(tmp_path))  # pyright: ignore[reportUnknownMemberType]
     yield name
     sys.modules.pop(name, None)
 

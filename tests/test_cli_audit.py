@@ -24,7 +24,7 @@ READERS = [["audit", "verify"], ["runs"], ["show", "abc"], ["audit", "export"], 
 @pytest.fixture
 def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     (tmp_path / "cli_test_tools.py").write_text(TOOLS_MODULE)
-    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.syspath_prepend(str(tmp_path))  # pyright: ignore[reportUnknownMemberType]
     monkeypatch.setenv("CHARTER_HOME", str(tmp_path / "home"))
     monkeypatch.delenv("CHARTER_DATABASE_URL", raising=False)
     (tmp_path / "agent.yaml").write_text(AGENT)

@@ -42,7 +42,7 @@ cli = CliRunner()
 @pytest.fixture
 def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     (tmp_path / "cli_control_tools.py").write_text(TOOLS_MODULE)
-    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.syspath_prepend(str(tmp_path))  # pyright: ignore[reportUnknownMemberType]
     monkeypatch.setenv("CHARTER_HOME", str(tmp_path / "home"))
     monkeypatch.delenv("CHARTER_DATABASE_URL", raising=False)
     (tmp_path / "agent.yaml").write_text(AGENT)

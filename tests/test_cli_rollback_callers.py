@@ -49,7 +49,7 @@ charter:
 def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     (tmp_path / "rollback_caller_tools.py").write_text(TOOLS_MODULE)
     (tmp_path / "desk.agent.yaml").write_text(AGENT)
-    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.syspath_prepend(str(tmp_path))  # pyright: ignore[reportUnknownMemberType]
     monkeypatch.setenv("CHARTER_HOME", str(tmp_path / "home"))
     monkeypatch.setenv("CHARTER_DATABASE_URL", f"sqlite:///{tmp_path / 'journal.db'}")
     yield tmp_path
@@ -95,7 +95,9 @@ def test_a_fileless_caller_run_is_refused_naming_the_api(env: Path) -> None:
     assert line.startswith(f"error: run {run_id} is governed by its caller's code")
     assert "charter.runtime.rollback(journal, agent, run_id, actor=...)" in line
     assert "governed.rollback(run_id, actor=...)" in line
-    assert line.endswith("or pass --agent FILE")
+    assert line.endswith(
+        "or pass --charter FILE whose compensations: name the undo functions, or --agent FILE"
+    )
     assert "Traceback" not in result.output
     assert not any(kind.startswith("rollback.") for kind in _kinds(env, run_id))
     assert _undone() == []

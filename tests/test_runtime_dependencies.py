@@ -143,7 +143,7 @@ def undeclared_imports(
     for path in sorted(source.rglob("*.py")):
         tree = ast.parse(path.read_text(), filename=str(path))
         extra = integration_extra(source, path)
-        allowed = closure | (extra_closure(extra) if extra and extra_closure else set())
+        allowed = closure | (extra_closure(extra) if extra and extra_closure else set[str]())
         for line, module in module_level_imports(tree):
             if module in (first_party, "__future__") or module in sys.stdlib_module_names:
                 continue

@@ -139,8 +139,11 @@ def test_an_injected_action_reaching_the_world_fails_the_demo(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # As if the flow rule had let the planted refund through: the guard check fails.
+    def never(_evidence: object) -> bool:
+        return False
+
     def breached(goal: showcase.DemoGoal) -> showcase.DemoGoal:
-        guard = dataclasses.replace(goal.checks[0], holds=lambda _evidence: False)
+        guard = dataclasses.replace(goal.checks[0], holds=never)
         return dataclasses.replace(goal, checks=(guard, *goal.checks[1:]))
 
     goals = tuple(breached(g) if g.kind == "injection" else g for g in DEMO_GOALS)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 from typer.testing import CliRunner
@@ -18,7 +19,7 @@ WORKSPACE_AGENT = ROOT / "src" / "charter" / "worlds" / "workspace" / "workspace
 NORMAL = ROOT / "examples" / "evals" / "workspace-normal.suite.yaml"
 
 
-def _suite(scenario: dict[str, object]) -> Suite:
+def _suite(scenario: dict[str, Any]) -> Suite:
     return Suite.model_validate(
         {
             "suite": "approver",
@@ -98,10 +99,11 @@ def test_every_request_of_a_run_is_answered_in_turn() -> None:
 
 
 def test_an_unknown_approver_policy_is_refused_before_any_run() -> None:
+    unknown: Any = "maybe"
     with pytest.raises(ConfigError, match="approver must be none, approve or deny"):
         run_suite(
-            _suite(PASSWORD), WORKSPACE_AGENT, suite_source="s", reasoner="script", approver="maybe"
-        )  # type: ignore[arg-type]
+            _suite(PASSWORD), WORKSPACE_AGENT, suite_source="s", reasoner="script", approver=unknown
+        )
 
 
 def test_the_cli_takes_an_approver(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -154,7 +155,7 @@ def test_tools_the_agent_lacks_are_named(tmp_path: Path) -> None:
 
 
 def test_planting_text_at_a_path_in_every_string_and_by_mode() -> None:
-    result = {"body": "hi", "items": [{"note": "a"}, {"note": "b"}], "n": 3}
+    result: dict[str, Any] = {"body": "hi", "items": [{"note": "a"}, {"note": "b"}], "n": 3}
     planted = plant(result, Injection(tool="t", text="X", field="items.*.note"))
     assert planted["items"] == [{"note": "a\nX"}, {"note": "b\nX"}]
     assert planted["body"] == "hi" and result["items"][0]["note"] == "a"  # original untouched

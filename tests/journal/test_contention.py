@@ -4,6 +4,7 @@ all succeed, each record stored once, the chain intact."""
 from __future__ import annotations
 
 import multiprocessing
+import multiprocessing.synchronize
 import threading
 from collections import Counter
 

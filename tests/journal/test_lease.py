@@ -48,7 +48,7 @@ def test_a_second_claimant_is_refused_with_the_owner_named(journal: Journal) -> 
 
 
 def test_every_claim_increments_the_epoch(journal: Journal) -> None:
-    epochs = []
+    epochs: list[int] = []
     for owner in ("a", "b", "c"):
         lease = _claim(journal, owner)
         epochs.append(lease.row.epoch)

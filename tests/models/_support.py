@@ -3,19 +3,27 @@
 from __future__ import annotations
 
 import hashlib
+import importlib
 from pathlib import Path
 from typing import Any
 
-import joblib
 import numpy as np
-import skops.io as sio
 import yaml
-from sklearn.linear_model import LinearRegression, LogisticRegression
-from sklearn.tree import DecisionTreeClassifier
 from sqlalchemy import text
 
 from charter.journal import Journal
 from charter.models import ModelSpec
+
+# scikit-learn, skops, joblib and skl2onnx ship no type information: held as Any, as
+# charter.models holds them.
+joblib: Any = importlib.import_module("joblib")
+sio: Any = importlib.import_module("skops.io")
+linear_model: Any = importlib.import_module("sklearn.linear_model")
+LinearRegression, LogisticRegression = (
+    linear_model.LinearRegression,
+    linear_model.LogisticRegression,
+)
+DecisionTreeClassifier: Any = importlib.import_module("sklearn.tree").DecisionTreeClassifier
 
 FEATURES = ("amount", "age", "mismatch")
 CARD: dict[str, Any] = {
@@ -99,11 +107,11 @@ def joblib_model(path: Path) -> tuple[Path, str]:
 
 def onnx_model(path: Path, features: int = 3) -> Path:
     """A logistic regression converted with skl2onnx (labels and a probability matrix)."""
-    from skl2onnx import to_onnx
+    skl2onnx: Any = importlib.import_module("skl2onnx")
 
     x, y = training()
     model = LogisticRegression().fit(x[:, :features], y)
-    onx = to_onnx(model, x[:1, :features].astype(np.float32), options={"zipmap": False})
+    onx = skl2onnx.to_onnx(model, x[:1, :features].astype(np.float32), options={"zipmap": False})
     path.write_bytes(onx.SerializeToString())
     return path
 

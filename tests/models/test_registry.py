@@ -255,7 +255,11 @@ def test_a_joblib_file_without_a_declared_hash_is_not_unpickled(
 ) -> None:
     path, _ = joblib_model(tmp_path / "m.joblib")
     loads: list[object] = []
-    monkeypatch.setattr("joblib.load", lambda *a, **k: loads.append(a))
+
+    def load(*args: object, **kwargs: object) -> None:
+        loads.append(args)
+
+    monkeypatch.setattr("joblib.load", load)
 
     with pytest.raises(ModelError, match=r"pickle.*declare the SHA-256"):
         registry.register(path, name="risk", version="1", spec=spec(), actor="a")

@@ -11,7 +11,7 @@ import pytest
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-from opentelemetry.trace import SpanKind, StatusCode
+from opentelemetry.trace import SpanContext, SpanKind, StatusCode
 from sqlalchemy import text
 
 from charter import Charter, Journal, Runner
@@ -80,6 +80,18 @@ def by_name(spans: list[ReadableSpan]) -> dict[str, list[ReadableSpan]]:
     return found
 
 
+def context_of(span: ReadableSpan) -> SpanContext:
+    """A finished span's own context (the SDK's ``context`` property is untyped)."""
+    assert span.context is not None, span.name
+    return span.context
+
+
+def started(span: ReadableSpan) -> int:
+    """When a finished span started (the SDK types it optional, for an unstarted span)."""
+    assert span.start_time is not None, span.name
+    return span.start_time
+
+
 def attrs(span: ReadableSpan) -> dict[str, Any]:
     return {k: tuple(v) if isinstance(v, tuple | list) else v for k, v in span.attributes.items()}  # type: ignore[union-attr]
 
@@ -105,12 +117,14 @@ def test_a_run_is_one_agent_span_over_its_chats_and_tool_calls(traced: Traced) -
     (agent,) = names["invoke_agent shop-agent"]
     (root,) = names["run shop-agent"]
     assert (len(names["chat scripted"]), len(names["execute_tool refund_order"])) == (5, 2)
-    assert {span.context.trace_id for span in spans} == {int(run_trace_id(run.run_id), 16)}
+    assert {context_of(span).trace_id for span in spans} == {int(run_trace_id(run.run_id), 16)}
     assert agent.kind == SpanKind.INTERNAL
     assert agent.parent is not None and agent.parent.is_remote
-    assert root.parent is None and agent.parent.span_id == root.context.span_id
+    assert root.parent is None and agent.parent.span_id == context_of(root).span_id
     children = [span for span in spans if span not in (agent, root)]
-    assert all(span.parent and span.parent.span_id == agent.context.span_id for span in children)
+    assert all(
+        span.parent and span.parent.span_id == context_of(agent).span_id for span in children
+    )
     a = attrs(agent)
     assert a["gen_ai.operation.name"] == "invoke_agent"
     assert (a["gen_ai.agent.name"], a["gen_ai.agent.version"]) == ("shop-agent", "1")
@@ -251,8 +265,8 @@ def test_a_run_that_waits_and_resumes_is_two_segments_of_one_trace(traced: Trace
 
     spans = traced.spans()
     assert resumed.status == "completed"
-    assert {span.context.trace_id for span in spans} == {int(run_trace_id(run.run_id), 16)}
-    first, second = sorted(by_name(spans)["invoke_agent refunds-agent"], key=lambda s: s.start_time)  # type: ignore[arg-type, return-value]
+    assert {context_of(span).trace_id for span in spans} == {int(run_trace_id(run.run_id), 16)}
+    first, second = sorted(by_name(spans)["invoke_agent refunds-agent"], key=started)
     assert (attrs(first)["charter.run.segment"], attrs(first)["charter.run.status"]) == (
         "start",
         "waiting",
@@ -263,11 +277,9 @@ def test_a_run_that_waits_and_resumes_is_two_segments_of_one_trace(traced: Trace
         "completed",
     )
     assert first.parent == second.parent  # the run's derived parent
-    asked, approved = sorted(
-        by_name(spans)["execute_tool refund_order"], key=lambda s: s.start_time
-    )  # type: ignore[arg-type, return-value]
-    assert asked.parent.span_id == first.context.span_id  # type: ignore[union-attr]
-    assert approved.parent.span_id == second.context.span_id  # type: ignore[union-attr]
+    asked, approved = sorted(by_name(spans)["execute_tool refund_order"], key=started)
+    assert asked.parent.span_id == context_of(first).span_id  # type: ignore[union-attr]
+    assert approved.parent.span_id == context_of(second).span_id  # type: ignore[union-attr]
     assert attrs(asked)["charter.verdict"] == "ask"
     assert attrs(asked)["charter.approval.request_id"] == run.waiting_for
     assert "charter.effect.status" not in attrs(asked)
@@ -285,7 +297,7 @@ def test_a_run_resumed_by_another_process_is_named_after_its_agent(journal: Jour
 
     (segment,) = by_name(resumer.spans())["invoke_agent refunds-agent"]
     assert attrs(segment)["gen_ai.agent.name"] == "refunds-agent"
-    assert segment.context.trace_id == int(run_trace_id(run.run_id), 16)
+    assert context_of(segment).trace_id == int(run_trace_id(run.run_id), 16)
     starter.runner.close()
     resumer.runner.close()
 
@@ -295,9 +307,7 @@ def test_cancelling_a_waiting_run_is_a_last_short_segment(traced: Traced) -> Non
 
     traced.runner.cancel(run.run_id, actor="ops", reason="customer withdrew")
 
-    first, last = sorted(
-        by_name(traced.spans())["invoke_agent refunds-agent"], key=lambda s: s.start_time
-    )  # type: ignore[arg-type, return-value]
+    first, last = sorted(by_name(traced.spans())["invoke_agent refunds-agent"], key=started)
     assert attrs(first)["charter.run.status"] == "waiting"
     assert (attrs(last)["charter.run.segment"], attrs(last)["charter.run.status"]) == (
         "cancel",
@@ -309,7 +319,7 @@ def test_cancelling_a_waiting_run_is_a_last_short_segment(traced: Traced) -> Non
 
 def shape(spans: list[ReadableSpan]) -> list[tuple[Any, ...]]:
     """Spans without their ids: names, attributes, status, times, and parent names."""
-    names = {span.context.span_id: span.name for span in spans}
+    names = {context_of(span).span_id: span.name for span in spans}
     return sorted(
         (
             span.name,
@@ -385,7 +395,7 @@ def test_runs_in_several_threads_keep_their_own_traces(tmp_path: Path) -> None:
     spans = traced.spans()
     assert len(runs) == 9
     for run_id in runs:
-        mine = [s for s in spans if s.context.trace_id == int(run_trace_id(run_id), 16)]
+        mine = [s for s in spans if context_of(s).trace_id == int(run_trace_id(run_id), 16)]
         assert len(mine) == 11  # the root, the agent, five chats, four tool calls
         assert {attrs(s)["gen_ai.conversation.id"] for s in mine} == {run_id}
 
@@ -441,14 +451,14 @@ def test_every_segment_of_a_resumed_run_hangs_under_its_one_root(traced: Traced)
     (root,) = by_name(spans)["run refunds-agent"]
     segments = by_name(spans)["invoke_agent refunds-agent"]
     root_id = int(run_root_span_id(run.run_id), 16)
-    assert root.context.span_id == root_id and root.parent is None
-    assert root.context.trace_id == int(run_trace_id(run.run_id), 16)
+    assert context_of(root).span_id == root_id and root.parent is None
+    assert context_of(root).trace_id == int(run_trace_id(run.run_id), 16)
     assert len(segments) == 2
     assert all(s.parent is not None and s.parent.span_id == root_id for s in segments)
     assert root.start_time == min(s.start_time for s in segments)  # type: ignore[type-var]
     assert root.end_time == max(s.end_time for s in segments)  # type: ignore[type-var]
     others = [s for s in spans if s is not root]
-    ids = {s.context.span_id for s in spans}
+    ids = {context_of(s).span_id for s in spans}
     assert all(s.parent is not None and s.parent.span_id in ids for s in others)
 
 
@@ -467,7 +477,7 @@ def test_a_run_resumed_by_another_process_gets_its_root_from_that_process(
     (second,) = by_name(resumer.spans())["invoke_agent refunds-agent"]
     (root,) = by_name(resumer.spans())["run refunds-agent"]
     assert "run refunds-agent" not in by_name(starter.spans())  # it had not finished
-    assert first.parent.span_id == second.parent.span_id == root.context.span_id == root_id  # type: ignore[union-attr]
+    assert first.parent.span_id == second.parent.span_id == context_of(root).span_id == root_id  # type: ignore[union-attr]
     starter.runner.close()
     resumer.runner.close()
 
@@ -479,7 +489,7 @@ def test_root_spans_leave_other_spans_their_random_ids(traced: Traced) -> None:
     spans = traced.spans()
     roots = [s for s in spans if s.name == "run shop-agent"]
     assert len(roots) == 2
-    assert len({s.context.span_id for s in spans}) == len(spans)  # no id reused
+    assert len({context_of(s).span_id for s in spans}) == len(spans)  # no id reused
 
 
 def test_export_of_a_journal_without_outcomes_derives_the_run_span_status(

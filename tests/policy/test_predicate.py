@@ -91,25 +91,85 @@ literals = st.one_of(
 OPERATORS = ["==", "!=", "<", "<=", ">", ">=", "+", "-", "*"]
 operands = st.sampled_from(ATTRIBUTES) | literals
 patterns = st.lists(st.sampled_from(["a", "*", "\\*", '\\"', "é", "\\\\", "b", "x"]), max_size=5)
+
+
+def _binary(a: str, op: str, b: str) -> str:
+    return f"{a} {op} {b}"
+
+
+def _has(record: str, names: str) -> str:
+    return f"{record} has {names}"
+
+
+def _like(a: str, pattern: list[str]) -> str:
+    return f'{a} like "{"".join(pattern)}"'
+
+
+def _method(a: str, method: str, b: str) -> str:
+    return f"{a}.{method}({b})"
+
+
+def _is_empty(a: str) -> str:
+    return f"{a}.isEmpty()"
+
+
+def _is(a: str, entity_type: str) -> str:
+    return f"{a} is {entity_type}"
+
+
+def _negated(a: str) -> str:
+    return f"-{a}"
+
+
+def _argument_compared(name: str, op: str, literal: str) -> str:
+    return f"context.args has {name} && context.args.{name} {op} {literal}"
+
+
+def _record_field_compared(op: str, literal: str) -> str:
+    return f"context.args has rec.x && context.args.rec.x {op} {literal}"
+
+
+def _and(a: str, b: str) -> str:
+    return f"({a}) && ({b})"
+
+
+def _or(a: str, b: str) -> str:
+    return f"({a}) || ({b})"
+
+
+def _if(a: str, b: str, c: str) -> str:
+    return f"if {a} then {b} else {c}"
+
+
+def _equal(a: str, b: str) -> str:
+    return f"({a}) == ({b})"
+
+
+def _in_set(a: str, b: str) -> str:
+    return f"[{a}, {b}].contains({b})"
+
+
+def _in_record(a: str, b: str) -> str:
+    return f"{{k: {a}}}.k == {b}"
+
+
 atoms = st.one_of(
-    st.builds(lambda a, op, b: f"{a} {op} {b}", operands, st.sampled_from(OPERATORS), operands),
+    st.builds(_binary, operands, st.sampled_from(OPERATORS), operands),
     st.builds(
-        lambda r, names: f"{r} has {names}",
+        _has,
         st.sampled_from(RECORDS),
         st.sampled_from(["a", "b", "rec", "rec.x", "x", '"odd key"', "args.a", "name", "nope"]),
     ),
-    st.builds(lambda a, p: f'{a} like "{"".join(p)}"', st.sampled_from(ATTRIBUTES), patterns),
+    st.builds(_like, st.sampled_from(ATTRIBUTES), patterns),
     st.builds(
-        lambda a, m, b: f"{a}.{m}({b})",
+        _method,
         st.sampled_from(ATTRIBUTES),
         st.sampled_from(["contains", "containsAll", "containsAny"]),
         operands,
     ),
-    st.builds(lambda a: f"{a}.isEmpty()", st.sampled_from(ATTRIBUTES)),
-    st.builds(
-        lambda a, t: f"{a} is {t}", st.sampled_from(ATTRIBUTES), st.sampled_from(["Agent", "Tool"])
-    ),
-    st.builds(lambda a: f"-{a}", st.sampled_from(ATTRIBUTES)).map(lambda e: f"{e} == 1"),
+    st.builds(_is_empty, st.sampled_from(ATTRIBUTES)),
+    st.builds(_is, st.sampled_from(ATTRIBUTES), st.sampled_from(["Agent", "Tool"])),
+    st.builds(_negated, st.sampled_from(ATTRIBUTES)).map(lambda e: f"{e} == 1"),
     st.sampled_from(["true", "false", 'principal in Agent::"agent"', 'ip("10.0.0.1").isIpv4()']),
     st.sampled_from(
         [
@@ -126,13 +186,13 @@ atoms = st.one_of(
         ]
     ),
     st.builds(
-        lambda name, op, lit: f"context.args has {name} && context.args.{name} {op} {lit}",
+        _argument_compared,
         st.sampled_from(["a", "b"]),
         st.sampled_from(OPERATORS),
         literals,
     ),
     st.builds(
-        lambda op, lit: f"context.args has rec.x && context.args.rec.x {op} {lit}",
+        _record_field_compared,
         st.sampled_from(OPERATORS),
         literals,
     ),
@@ -140,13 +200,13 @@ atoms = st.one_of(
 conditions: st.SearchStrategy[str] = st.recursive(
     atoms,
     lambda inner: st.one_of(
-        st.builds(lambda a, b: f"({a}) && ({b})", inner, inner),
-        st.builds(lambda a, b: f"({a}) || ({b})", inner, inner),
+        st.builds(_and, inner, inner),
+        st.builds(_or, inner, inner),
         inner.map(lambda a: f"!({a})"),
-        st.builds(lambda a, b, c: f"if {a} then {b} else {c}", inner, inner, inner),
-        st.builds(lambda a, b: f"({a}) == ({b})", inner, operands),
-        st.builds(lambda a, b: f"[{a}, {b}].contains({b})", inner, operands),
-        st.builds(lambda a, b: f"{{k: {a}}}.k == {b}", inner, operands),
+        st.builds(_if, inner, inner, inner),
+        st.builds(_equal, inner, operands),
+        st.builds(_in_set, inner, operands),
+        st.builds(_in_record, inner, operands),
     ),
     max_leaves=5,
 )
@@ -167,12 +227,13 @@ values = st.recursive(
     ),
     max_leaves=6,
 )
+record_args = st.fixed_dictionaries({"x": st.integers(0, 9)})
 call_args = st.dictionaries(
     st.sampled_from(["a", "b", "rec", "items", "odd key"]), values, max_size=4
 ) | st.fixed_dictionaries(
     {"a": st.integers(-10, 10) | st.sampled_from(EDGES), "b": edge_text},
     optional={
-        "rec": st.fixed_dictionaries({"x": st.integers(0, 9)}),
+        "rec": record_args,
         "items": st.lists(st.integers(0, 3)),
     },
 )

@@ -62,7 +62,7 @@ def desk(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     """An agent file over three tools; write its charter to ``desk.charter.yaml``."""
     name = f"schema_test_tools_{uuid.uuid4().hex}"
     (tmp_path / f"{name}.py").write_text(TOOLS)
-    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.syspath_prepend(str(tmp_path))  # pyright: ignore[reportUnknownMemberType]
     monkeypatch.setenv("CHARTER_HOME", str(tmp_path / "home"))
     monkeypatch.delenv("CHARTER_DATABASE_URL", raising=False)
     (tmp_path / "desk.agent.yaml").write_text(AGENT.replace("MODULE", name))

@@ -40,8 +40,8 @@ class FakeChatServer:
 
     base_url: str = ""
     status: int = 200
-    reply: dict[str, Any] = field(default_factory=dict)
-    received: list[Received] = field(default_factory=list)
+    reply: dict[str, Any] = field(default_factory=dict[str, Any])
+    received: list[Received] = field(default_factory=list[Received])
 
 
 def _completion(message: dict[str, Any], *, prompt: int = 0, completion: int = 0) -> dict[str, Any]:

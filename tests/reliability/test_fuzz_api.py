@@ -172,7 +172,8 @@ class Snapshot:
 
 
 def _snapshot(service: Service) -> Snapshot:
-    records, rejected = [], 0
+    records: list[tuple[int, str, str]] = []
+    rejected = 0
     for record in service.journal.records():
         if record.kind == "api.rejected":
             rejected += 1

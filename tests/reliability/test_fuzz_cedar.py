@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 from hypothesis import event, example, given
 from hypothesis import strategies as st
-from pydantic import ValidationError
+from pydantic import JsonValue, ValidationError
 
 from charter import tool
 from charter.policy import Charter, CompiledCharter, Decision, Label, decide_call
@@ -90,21 +90,51 @@ literals = st.one_of(
     st.sampled_from(['ip("10.0.0.1")', 'decimal("1.25")', 'decimal("nope")', 'ip("::1/300")']),
 )
 OPERATORS = ["==", "!=", "<", "<=", ">", ">=", "in", "+", "-", "*"]
+
+
+def _binary(a: str, op: str, b: str) -> str:
+    return f"{a} {op} {b}"
+
+
+def _has(record: str, name: str) -> str:
+    return f"{record} has {name}"
+
+
+def _like(a: str, literal: str) -> str:
+    return f"{a} like {literal}"
+
+
+def _method(a: str, method: str, literal: str) -> str:
+    return f"{a}.{method}({literal})"
+
+
+def _and(a: str, b: str) -> str:
+    return f"{a} && {b}"
+
+
+def _or(a: str, b: str) -> str:
+    return f"({a}) || ({b})"
+
+
+def _if(a: str, b: str, c: str) -> str:
+    return f"if {a} then {b} else {c}"
+
+
 atoms = st.one_of(
     st.builds(
-        lambda a, op, b: f"{a} {op} {b}",
+        _binary,
         st.sampled_from(ATTRIBUTES),
         st.sampled_from(OPERATORS),
         literals | st.sampled_from(ATTRIBUTES),
     ),
     st.builds(
-        lambda r, name: f"{r} has {name}",
+        _has,
         st.sampled_from(RECORDS),
         st.sampled_from(["amount_cents", "payee", "note", '"odd key"', "x"]),
     ),
-    st.builds(lambda a, lit: f"{a} like {lit}", st.sampled_from(ATTRIBUTES), literals),
+    st.builds(_like, st.sampled_from(ATTRIBUTES), literals),
     st.builds(
-        lambda a, m, lit: f"{a}.{m}({lit})",
+        _method,
         st.sampled_from(ATTRIBUTES),
         st.sampled_from(["contains", "containsAll", "containsAny", "isInRange", "lessThan"]),
         literals,
@@ -114,10 +144,10 @@ atoms = st.one_of(
 conditions: st.SearchStrategy[str] = st.recursive(
     atoms,
     lambda inner: st.one_of(
-        st.builds(lambda a, b: f"{a} && {b}", inner, inner),
-        st.builds(lambda a, b: f"({a}) || ({b})", inner, inner),
+        st.builds(_and, inner, inner),
+        st.builds(_or, inner, inner),
         inner.map(lambda a: f"!({a})"),
-        st.builds(lambda a, b, c: f"if {a} then {b} else {c}", inner, inner, inner),
+        st.builds(_if, inner, inner, inner),
     ),
     max_leaves=6,
 )
@@ -278,7 +308,7 @@ ASKING = Charter.model_validate(
 )  # fmt: skip
 
 
-def _unrepresentable(value: Any) -> bool:
+def _unrepresentable(value: JsonValue) -> bool:
     """Whether Cedar cannot take ``value`` in a request: integers outside signed 64 bits
     (after charter's float-to-int conversion) and strings that are not Unicode text."""
     if isinstance(value, bool) or value is None:
@@ -291,12 +321,10 @@ def _unrepresentable(value: Any) -> bool:
         return any(0xD800 <= ord(c) <= 0xDFFF for c in value)
     if isinstance(value, dict):
         return any(_unrepresentable(k) or _unrepresentable(v) for k, v in value.items())
-    if isinstance(value, list):
-        return any(_unrepresentable(v) for v in value)
-    return False
+    return any(_unrepresentable(v) for v in value)
 
 
-def _reserved(value: Any) -> bool:
+def _reserved(value: JsonValue) -> bool:
     """Whether a record at any depth has a key Cedar would read as an escape (refused as
     call data, whatever its value)."""
     if isinstance(value, dict):
@@ -308,7 +336,7 @@ def _reserved(value: Any) -> bool:
     return False
 
 
-def _without_nulls(value: Any) -> Any:
+def _without_nulls(value: JsonValue) -> JsonValue:
     """``value`` as a Cedar context holds it: nulls dropped at every level (no null there)."""
     if isinstance(value, dict):
         return {k: _without_nulls(v) for k, v in value.items() if v is not None}

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import copy
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 import yaml
@@ -148,7 +148,11 @@ def _decides(loaded: Charter) -> None:
 # Mutations of a valid document
 
 
-def _paths(node: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+YamlNode = dict[Any, Any] | list[Any] | str | int | float | bool | None
+"""A node of a charter document as YAML loads it (its children left open)."""
+
+
+def _paths(node: YamlNode, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
     """Every path into ``node`` (dict keys and list indexes), the root included."""
     found = [prefix]
     if isinstance(node, dict):
@@ -196,7 +200,8 @@ def _mutate(doc: Any, data: st.DataObject) -> Any:
             key = data.draw(st.sampled_from(CHARTER_KEYS) | text_no_surrogates, label="key")
             parent[key] = data.draw(yaml_values, label="value")
         elif op == "duplicate" and isinstance(parent, list):
-            parent.append(copy.deepcopy(parent[last]))
+            items = cast(list[Any], parent)  # what YAML loaded: Any
+            items.append(copy.deepcopy(items[last]))
     return doc
 
 

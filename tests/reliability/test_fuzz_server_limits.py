@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import time
 import urllib.parse
+from typing import Any
 
 import pytest
 from hypothesis import given
@@ -90,7 +91,7 @@ def test_an_anonymous_request_is_refused_before_its_body_and_alike_for_any_id(
     length = data.draw(st.booleans(), label="content-length")
     headers = {} if who is None else {"Authorization": who}
 
-    answers = []
+    answers: list[tuple[int, dict[str, Any]]] = []
     for run_id in (known_run, "run-" + "0" * 12):
         path = template.replace("{run}", run_id)
         body = SentBody(size, chunk=chunk)

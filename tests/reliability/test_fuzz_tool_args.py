@@ -18,7 +18,7 @@ from typing import Annotated, Any, Literal
 import pytest
 from hypothesis import event, example, given
 from hypothesis import strategies as st
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, JsonValue
 
 from charter import Charter, Journal, Runner, tool
 from charter.journal import JournalSigner, load_or_create_signer
@@ -200,7 +200,7 @@ def proposals(draw: st.DrawFn) -> tuple[str, dict[str, Any]]:
             case "drop" if key in args:
                 del args[key]
             case "nest" if isinstance(args.get(key), dict | list) and args[key]:
-                inner = args[key]
+                inner: dict[Any, Any] | list[Any] = args[key]
                 at = draw(st.sampled_from(list(inner) if isinstance(inner, dict) else [0]))
                 inner[at] = draw(SPOILERS)
             case _:
@@ -235,7 +235,7 @@ def test_validate_args_returns_valid_arguments_or_a_tool_arguments_error(
     assert _same(again, dumped), (again, dumped)
 
 
-def _same(a: Any, b: Any) -> bool:
+def _same(a: JsonValue, b: JsonValue) -> bool:
     """Equality that counts NaN equal to NaN (the float validators let NaN through)."""
     if isinstance(a, float) and isinstance(b, float) and a != a and b != b:
         return True
@@ -327,11 +327,12 @@ def test_a_fuzzed_call_never_crashes_a_run_and_runs_only_with_valid_arguments(
 
 
 def test_arguments_that_are_not_unicode_text_are_refused() -> None:
-    for args in (
+    refused: list[dict[str, Any]] = [
         {"order_id": 1, "scores": {"\ud800": 1.0}},  # a dict key the JSON form would mangle
         {"order_id": 1, "scores": {}, "meta": {"note": "a\udfffb"}},
         {"order_id": 1, "scores": {}, "meta": ["\ud800"]},
-    ):
+    ]
+    for args in refused:
         with pytest.raises(ToolArgumentsError, match=r"\(arguments\): not Unicode text"):
             tag_order.validate_args(args)
 

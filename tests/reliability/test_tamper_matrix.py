@@ -91,7 +91,7 @@ def template(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFa
         built.append([("api", "api.rejected", {"attempt": attempt, "status": 401})])
     with built.engine.connect() as conn:
         rows = {
-            table: [dict(row._mapping) for row in conn.execute(text(f"SELECT * FROM {table}"))]
+            table: [dict(row) for row in conn.execute(text(f"SELECT * FROM {table}")).mappings()]
             for table in TABLES
         }
     built.close()

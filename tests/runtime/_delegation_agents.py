@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from charter import Charter, Journal, tool
-from charter.testing import ScriptedReasoner, make_agent
+from charter.agent import Agent
+from charter.testing import ScriptedReasoner, ScriptItem, make_agent
+from charter.tools import Tool
 
 refunds: list[int] = []
 
@@ -33,24 +37,27 @@ def api_token() -> str:
     return "tok-s3cr3t-9f2"
 
 
-def billing(script: list[object], charter: Charter | None = None) -> object:
+def billing(script: Sequence[ScriptItem], charter: Charter | None = None) -> Agent:
     return make_agent(
         [lookup_order, refund_order, read_ticket, api_token],
-        ScriptedReasoner(script),  # type: ignore[arg-type]
+        ScriptedReasoner(script),
         name="billing",
         charter=charter,
     )
 
 
 def front_desk(
-    script: list[object], child: object, charter: Charter | None = None, tools: list[object] = ()
-) -> object:
+    script: Sequence[ScriptItem],
+    child: Agent,
+    charter: Charter | None = None,
+    tools: Sequence[Tool] = (),
+) -> Agent:
     return make_agent(
-        [lookup_order, *tools],  # type: ignore[list-item]
-        ScriptedReasoner(script),  # type: ignore[arg-type]
+        [lookup_order, *tools],
+        ScriptedReasoner(script),
         name="front-desk",
         charter=charter,
-        delegates={"ask_billing": child},  # type: ignore[dict-item]
+        delegates={"ask_billing": child},
     )
 
 

@@ -106,7 +106,7 @@ def test_tool_rate_counts_across_runs_of_one_agent(runner: Runner) -> None:
         "playbook": ["stop_run"],
     }
     agent = make_agent(TOOLS, ScriptedReasoner([]), charter=charter(rule))
-    outcomes = []
+    outcomes: list[str] = []
     for order in (1, 2):
         agent.reasoner = ScriptedReasoner([call("refund_order", order_id=order), respond("ok")])
         outcomes.append(runner.run(agent, "refund").status)
@@ -328,7 +328,7 @@ def test_windows_are_shared_by_runners_on_one_journal(journal: Journal) -> None:
         "playbook": ["stop_run"],
     }
     agent = make_agent(TOOLS, ScriptedReasoner([]), charter=charter(rule))
-    outcomes = []
+    outcomes: list[str] = []
     for order in (1, 2):  # as two one-shot processes would: a fresh runner each time
         runner = Runner(journal)
         agent.reasoner = ScriptedReasoner([call("refund_order", order_id=order), respond("ok")])

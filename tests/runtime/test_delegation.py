@@ -192,7 +192,8 @@ def test_secrets_stay_withheld_across_the_hop(journal: Journal) -> None:
     for run_id in (run.run_id, child_id):
         for record in journal.records(run_id):
             assert "tok-s3cr3t-9f2" not in str(record.payload)
-    contexts = parent.reasoner.contexts  # type: ignore[attr-defined]
+    assert isinstance(parent.reasoner, ScriptedReasoner)
+    contexts = parent.reasoner.contexts
     assert all("tok-s3cr3t-9f2" not in str(c.turns) for c in contexts)
     assert "I have the token." in str(contexts[-1].turns)  # the child's answer is not withheld
     effect = next(r for r in journal.records(run.run_id) if r.kind == "step.effect")

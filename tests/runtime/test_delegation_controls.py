@@ -161,7 +161,10 @@ def test_rolling_back_a_parent_undoes_its_childrens_writes_newest_first(
 
     undone: list[int] = []
 
-    @tool(side_effect="write", compensate=lambda result, order_id: undone.append(order_id))
+    def untag(result: object, order_id: int) -> None:
+        undone.append(order_id)
+
+    @tool(side_effect="write", compensate=untag)
     def tag_order(order_id: int) -> str:
         """Tag an order."""
         return f"tagged {order_id}"
@@ -263,7 +266,10 @@ def test_rolling_back_a_parent_that_waits_with_its_child_undoes_and_ends_both(
 
     undone: list[int] = []
 
-    @tool(side_effect="write", compensate=lambda result, order_id: undone.append(order_id))
+    def untag(result: object, order_id: int) -> None:
+        undone.append(order_id)
+
+    @tool(side_effect="write", compensate=untag)
     def tag_order(order_id: int) -> str:
         """Tag an order."""
         return f"tagged {order_id}"

@@ -3,6 +3,7 @@ orphaned runs, on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
+import importlib
 import os
 import signal
 import subprocess
@@ -28,7 +29,7 @@ from runtime._orphans import World, make_world, wait_for
 @pytest.fixture(params=["sqlite", "postgresql"])
 def world(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> World:
     made = make_world(tmp_path, fresh_url(request.param, tmp_path))
-    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.syspath_prepend(str(tmp_path))  # pyright: ignore[reportUnknownMemberType]
     monkeypatch.setenv("LEDGER", str(made.ledger))
     monkeypatch.delitem(sys.modules, "lease_tools", raising=False)  # it reads LEDGER once
     return made
@@ -42,7 +43,7 @@ def journal(world: World) -> Iterator[Journal]:
 
 
 def _payer(reasoner: Any | None = None) -> Agent:
-    import lease_tools  # type: ignore[import-not-found]
+    lease_tools = importlib.import_module("lease_tools")  # written by the world fixture
 
     script = [call("pay_once", order_id=7), respond("paid")]
     return make_agent([lease_tools.pay_once], reasoner or ScriptedReasoner(script), name="payer")
@@ -208,6 +209,7 @@ def test_two_recoveries_racing_after_a_kill_pay_once(world: World) -> None:
 
 
 STALLING_CHILD = """
+import importlib
 import os
 import sys
 import time

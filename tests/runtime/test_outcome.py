@@ -349,7 +349,7 @@ def test_an_unfinished_run_has_no_outcome() -> None:
 def test_precedence_rolled_back_then_failed_then_denied_then_cancelled_then_stopped() -> None:
     denied = ("step.observed", {"status": "denied"})
     failed = ("step.effect", {"status": "error"})
-    cancelled = ("run.cancelled", {})
+    cancelled: tuple[str, dict[str, Any]] = ("run.cancelled", {})
     stopped = ("run.finished", {"status": "stopped"})
     undone = ("rollback.finished", {"outcomes": {"compensated": 1}})
 

@@ -80,7 +80,7 @@ Runner(Journal(url)).run(agent, "pay order 7")
 def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     (tmp_path / "crash_tools.py").write_text(TOOLS_MODULE)
     (tmp_path / "child.py").write_text(CHILD)
-    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.syspath_prepend(str(tmp_path))  # pyright: ignore[reportUnknownMemberType]
     monkeypatch.setenv("LEDGER", str(tmp_path / "ledger.json"))
     return tmp_path
 

@@ -50,7 +50,7 @@ charter:
 @pytest.fixture
 def agent_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     (tmp_path / "resumption_tools.py").write_text(TOOLS)
-    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.syspath_prepend(str(tmp_path))  # pyright: ignore[reportUnknownMemberType]
     path = tmp_path / "agent.yaml"
     path.write_text(AGENT)
     return path

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -43,8 +44,8 @@ release = threading.Event()
 
 @tool(timeout_s=0.05)
 def slow_lookup(order_id: int) -> int:
-    """Never answers in time."""
-    release.wait(5)
+    """Answers, but after its timeout (a read is waited for, then its answer discarded)."""
+    time.sleep(0.1)
     return order_id
 
 
@@ -408,7 +409,9 @@ def test_interrupt_during_a_tool_keeps_the_step_and_ends_the_run(journal: Journa
 
 
 def test_each_policy_version_is_journaled_once(journal: Journal) -> None:
-    charter = Charter(name="c", rules=[{"id": "r", "effect": "deny", "tools": ["refund_order"]}])
+    charter = Charter.model_validate(
+        {"name": "c", "rules": [{"id": "r", "effect": "deny", "tools": ["refund_order"]}]}
+    )
     for runner in (Runner(journal), Runner(journal)):  # the second reads the first's record
         for _ in range(2):
             runner.run(make_agent(TOOLS, ScriptedReasoner([respond("x")]), charter=charter), "g")

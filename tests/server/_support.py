@@ -7,7 +7,7 @@ import json
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Generator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -75,7 +75,7 @@ class Service:
 
 
 @contextmanager
-def live_server(app: ASGIApp) -> Iterator[str]:
+def live_server(app: ASGIApp) -> Generator[str]:
     """uvicorn serving ``app`` on a free local port, for what the test client cannot do
     (it holds a whole response before returning: no endless stream, no disconnect)."""
     listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)

@@ -29,7 +29,7 @@ def service(
     (tmp_path / "server_test_tools.py").write_text(
         TOOLS_MODULE + "\ntoolset = [refund_order, lookup_order]\n"
     )
-    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.syspath_prepend(str(tmp_path))  # pyright: ignore[reportUnknownMemberType]
     monkeypatch.setenv("CHARTER_HOME", str(tmp_path / "home"))
     monkeypatch.delenv("CHARTER_DATABASE_URL", raising=False)
     (tmp_path / "refunder.agent.yaml").write_text(AGENT)

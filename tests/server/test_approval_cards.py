@@ -87,7 +87,7 @@ charter:
 @pytest.fixture
 def service(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Service]:
     (tmp_path / "card_test_tools.py").write_text(TOOLS)
-    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.syspath_prepend(str(tmp_path))  # pyright: ignore[reportUnknownMemberType]
     monkeypatch.setenv("CHARTER_HOME", str(tmp_path / "home"))
     monkeypatch.delenv("CHARTER_DATABASE_URL", raising=False)
     (tmp_path / "desk.agent.yaml").write_text(AGENT)

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 import uvicorn
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
 
 if TYPE_CHECKING:  # the fixture's type; pytest provides the fixture itself
     from server._support import Service
@@ -96,7 +96,7 @@ def base_url(service: Service) -> Iterator[str]:
 @pytest.fixture
 def sign_in(browser: Browser, base_url: str, service: Service) -> Iterator[SignIn]:
     """Sign a fresh browser context in through the login form as ``who``; return its page."""
-    contexts = []
+    contexts: list[BrowserContext] = []
 
     def open_as(who: str) -> Page:
         context = browser.new_context(base_url=base_url)

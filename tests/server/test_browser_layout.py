@@ -1,4 +1,3 @@
-# ruff: noqa: F811  (the browser fixtures are imported from test_browser and used by name)
 """Every dashboard page in a real browser at desktop (1280 px) and phone (390 px) widths,
 light and dark: axe-core finds no serious or critical accessibility violation, nothing is
 wider than the viewport, the link into a run is reachable on a phone, the dark scheme
@@ -20,7 +19,9 @@ from playwright.sync_api import Page, expect
 from charter import Charter, Runner, tool
 from charter.evals import CaseResult, EvalResult, record_eval
 from charter.testing import ScriptedReasoner, call, make_agent, respond
-from server.test_browser import base_url, browser, sign_in  # noqa: F401  (fixtures)
+from server.test_browser import base_url as base_url  # the fixtures these tests use
+from server.test_browser import browser as browser
+from server.test_browser import sign_in as sign_in
 
 if TYPE_CHECKING:
     from server._support import Service

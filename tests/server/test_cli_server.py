@@ -87,7 +87,11 @@ def test_serve_passes_its_limits_to_the_app(home: Path, monkeypatch: pytest.Monk
     import uvicorn
 
     served: list[Any] = []
-    monkeypatch.setattr(uvicorn, "run", lambda application, **_: served.append(application))
+
+    def run(application: object, **_: object) -> None:
+        served.append(application)
+
+    monkeypatch.setattr(uvicorn, "run", run)
 
     result = cli.invoke(
         app, ["serve", "--max-body", "4096", "--max-streams", "2", "--stream-idle", "30"]

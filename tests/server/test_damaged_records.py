@@ -64,8 +64,9 @@ def test_a_damaged_run_is_listed_as_damaged_and_the_others_as_usual(
         assert shown[bad].status == "completed"
     else:
         assert shown[bad].status == "damaged"
-        assert shown[bad].damaged is not None
-        assert shown[bad].damaged.startswith(f"record {seq} ({kind}): ")
+        damaged = shown[bad].damaged
+        assert damaged is not None
+        assert damaged.startswith(f"record {seq} ({kind}): ")
 
 
 @pytest.mark.parametrize(("kind", "payload"), DAMAGE)

@@ -17,8 +17,10 @@ from charter.views._runs import run_detail
 if TYPE_CHECKING:  # the fixture's type; pytest provides the fixture itself
     from server._support import Service
 
-PAGES = ["/", "/approvals", "/feed", "/costs", "/costs?bucket=hour&measure=count", "/tools"]
-PAGES += ["/agents", "/audit"]
+PAGES = [
+    *("/", "/approvals", "/feed", "/costs", "/costs?bucket=hour&measure=count", "/tools"),
+    *("/agents", "/audit"),
+]
 SCRIPT = "<script>alert(1)</script>"
 ESCAPED = "&lt;script&gt;alert(1)&lt;/script&gt;"
 

@@ -21,7 +21,7 @@ from runtime._orphans import World, make_world, wait_for
 @pytest.fixture(params=["sqlite", "postgresql"])
 def world(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> World:
     made = make_world(tmp_path, fresh_url(request.param, tmp_path))
-    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.syspath_prepend(str(tmp_path))  # pyright: ignore[reportUnknownMemberType]
     monkeypatch.setenv("LEDGER", str(made.ledger))
     monkeypatch.setenv("CHARTER_HOME", str(tmp_path / "home"))
     monkeypatch.delitem(sys.modules, "lease_tools", raising=False)  # it reads LEDGER once

@@ -20,6 +20,7 @@ from charter.testing import ScriptedReasoner, call, make_agent, respond
 from charter.tools import Tool
 from charter.tools._http import GuardedClient, HostPolicy, HTTPCallError, Limits
 from charter.tools._openapi import OpenAPIToolset, openapi_tools
+from charter.tools._openapi_call import Operation
 from openapi_service import SPEC, Service, serve
 
 API_KEY, TOKEN, BASIC = "test-api-key", "test-token", "ops:test-password"
@@ -363,7 +364,8 @@ def test_the_charter_governs_operation_arguments(tmp_path: Path, service: Servic
     done = Runner(journal).run(agent, "refund 100")
 
     assert done.status == "waiting"
-    assert done.steps[0].decision.rules == ("big-refunds",)
+    decision = done.steps[0].decision
+    assert decision is not None and decision.rules == ("big-refunds",)
     assert service.billing.hits == {}
 
 
@@ -379,6 +381,7 @@ def test_header_arguments_cannot_inject_headers(service: Service) -> None:
 def test_a_secret_is_redacted_before_an_error_excerpt_is_cut(service: Service) -> None:
     found = tools(service, operations=["getInvoice"], auth={"apiKey": {"env": "BILLING_API_KEY"}})
     operation = found["get_invoice"].fn
+    assert isinstance(operation, Operation)
     # The secret straddles the excerpt's end: cut first, its head would be left behind.
     echo = httpx.MockTransport(lambda r: httpx.Response(500, text="x" * 195 + API_KEY + "y" * 9))
     policy = HostPolicy(("127.0.0.1",), allow_private=True)

@@ -45,7 +45,10 @@ def test_a_tool_without_a_preview_has_none() -> None:
 
 
 def test_a_sentence_is_a_preview_too() -> None:
-    @tool(side_effect="write", preview=lambda order_id: f"tag order {order_id}")
+    def preview(order_id: int) -> str:
+        return f"tag order {order_id}"
+
+    @tool(side_effect="write", preview=preview)
     def tag(order_id: int) -> str:
         """Tag."""
         return "x"
@@ -72,7 +75,10 @@ def test_a_preview_that_raises_is_unavailable_with_its_error() -> None:
 
 
 def test_a_preview_of_the_wrong_type_is_unavailable() -> None:
-    @tool(side_effect="write", preview=lambda order_id: {"raw": order_id})
+    def preview(order_id: int) -> dict[str, int]:
+        return {"raw": order_id}
+
+    @tool(side_effect="write", preview=preview)
     def tag(order_id: int) -> str:
         """Tag."""
         return "x"
@@ -111,7 +117,10 @@ def test_a_preview_that_hangs_times_out_without_blocking(gate: threading.Event) 
 
 
 def test_long_preview_text_is_clipped() -> None:
-    @tool(side_effect="write", preview=lambda order_id: "x" * 5000)
+    def preview(order_id: int) -> str:
+        return "x" * 5000
+
+    @tool(side_effect="write", preview=preview)
     def tag(order_id: int) -> str:
         """Tag."""
         return "x"

@@ -123,10 +123,10 @@ def test_schema_is_an_object_without_title_that_forbids_extra_properties() -> No
 
 
 def test_unannotated_parameter_accepts_any_value() -> None:
-    @tool
+    @tool  # pyright: ignore[reportUnknownArgumentType]  (the parameter under test is untyped)
     def echo(value, times: int = 1):  # type: ignore[no-untyped-def]
         """Echo."""
-        return value
+        return value  # pyright: ignore[reportUnknownVariableType]
 
     validated = echo.validate_args({"value": {"nested": [1, "two"]}})
 

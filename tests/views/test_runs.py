@@ -18,7 +18,14 @@ from charter.agent import Agent
 from charter.journal import JournalSigner, canonical_json
 from charter.runtime import Controls
 from charter.runtime._rollback import rollback
-from charter.testing import ScriptedReasoner, ScriptExhaustedError, call, make_agent, respond
+from charter.testing import (
+    ScriptedReasoner,
+    ScriptExhaustedError,
+    ScriptItem,
+    call,
+    make_agent,
+    respond,
+)
 from charter.views._runs import (
     RUN_STATUSES,
     RunSummary,
@@ -114,7 +121,7 @@ def runner(journal: Journal, clock: Clock) -> Iterator[Runner]:
     opened.close()
 
 
-def agent(*script: Any, name: str = "refunder", tokens: int = 0, **charter: Any) -> Agent:
+def agent(*script: ScriptItem, name: str = "refunder", tokens: int = 0, **charter: Any) -> Agent:
     body: dict[str, Any] = {"name": f"{name}-charter", "rules": [ASK_BIG]} | charter
     reasoner = ScriptedReasoner(list(script), tokens_per_step=tokens)
     return make_agent(TOOLS, reasoner, charter=Charter.model_validate(body), name=name)

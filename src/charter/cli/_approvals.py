@@ -366,6 +366,13 @@ def register(
             typer.Option("--agent", help="Agent YAML file. Default: the one the run started from."),
         ] = None,
         actor: Actor = None,
+        charter_file: Annotated[
+            Path | None,
+            typer.Option(
+                "--charter",
+                help="For a framework run: the charter whose compensations: undo its writes.",
+            ),
+        ] = None,
     ) -> int:
         """Undo a run's completed writes, newest first; report what cannot be undone.
 
@@ -375,9 +382,19 @@ def register(
 
         store = journal()
         full_id = resolve_run_id(store, run_id)
-        if agent_file is None:
-            refuse_fileless_caller_run(store, full_id, hint="; or pass --agent FILE")
-        agent = run_agent(store, full_id, agent_file)
+        if charter_file is not None:
+            from charter.runtime._caller_rollback import caller_rollback_agent
+
+            agent = caller_rollback_agent(store, full_id, charter_file)
+        else:
+            if agent_file is None:
+                refuse_fileless_caller_run(
+                    store,
+                    full_id,
+                    hint="; or pass --charter FILE whose compensations: name the undo "
+                    "functions, or --agent FILE",
+                )
+            agent = run_agent(store, full_id, agent_file)
         who = actor_or_user(actor)
         report = rollback(store, agent, full_id, actor=who, on_record=print_record)
         if not report.items:

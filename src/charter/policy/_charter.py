@@ -40,7 +40,7 @@ from __future__ import annotations
 
 import fnmatch
 import hashlib
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from datetime import datetime
 from functools import cached_property
 from pathlib import Path
@@ -53,6 +53,7 @@ from charter.errors import ConfigError
 from charter.journal import canonical_json
 from charter.policy._anomaly import AnomalyRule, Notifications
 from charter.policy._cedar import CompiledCharter, raw_policy_ids
+from charter.policy._compensations import check_reference, import_compensation
 from charter.policy._decision import Decision, Verdict
 from charter.policy._flow import Flows, Label
 from charter.policy._model_watch import ModelWatch
@@ -206,6 +207,11 @@ class Charter(BaseModel):
     contracts: dict[str, ContractSpec] = Field(default_factory=lambda: {})
     """Contracts of tools charter did not write, by tool name (see
     :mod:`charter.tools._contracts`); an agent applies them to its tools."""
+    compensations: dict[str, str] = Field(default_factory=lambda: {})
+    """For tools of ``contracts:``, the ``module:function`` undoing a completed call (called
+    with ``result=`` and the call's arguments), so ``charter runs rollback`` can undo a
+    framework run's writes outside the process that ran them (see
+    :mod:`charter.policy._compensations`)."""
     redact: list[RedactRule] = Field(default_factory=lambda: [])
     """Values masked before the model or a tool sees them, and where a placeholder may
     be given back (see :mod:`charter.policy._redact`)."""
@@ -270,6 +276,16 @@ class Charter(BaseModel):
             for index, item_id in enumerate(ids):
                 if item_id in ids[:index]:
                     raise ValueError(f"{section}.{index}.id: {item_id!r} is used twice")
+        for tool_name, reference in self.compensations.items():
+            if tool_name not in self.contracts:
+                raise ValueError(
+                    f"compensations.{tool_name}: no such tool in contracts "
+                    f"({', '.join(sorted(self.contracts)) or 'none'})"
+                )
+            try:
+                check_reference(reference)
+            except ValueError as exc:
+                raise ValueError(f"compensations.{tool_name}: {exc}") from exc
         if "shadow" in self.rollout.gates:
             raise ValueError(
                 "rollout.gates: shadow is where versions start; gate supervised or autonomous"
@@ -306,6 +322,17 @@ class Charter(BaseModel):
         for derived in ("policy_hash", "compiled"):  # they described the original
             cached.pop(derived, None)
         return copied
+
+    def compensation_callables(self) -> dict[str, Callable[..., Any]]:
+        """The callables ``compensations:`` names, by tool, imported now.
+
+        Raises:
+            ConfigError: a reference does not import (the error names its field).
+        """
+        return {
+            name: import_compensation(ref, f"charter {self.name!r}: field compensations.{name}")
+            for name, ref in self.compensations.items()
+        }
 
     def check_tools(self, known: Collection[str], source: str) -> None:
         """Fail if a rule names no known tool (a typo would silently deny or allow)."""

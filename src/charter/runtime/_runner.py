@@ -9,7 +9,6 @@ observation the reasoner sees next, never a crash.
 from __future__ import annotations
 
 import contextlib
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from charter.agent import Agent
@@ -56,6 +55,7 @@ from charter.runtime._session import (
     finish_payload,
     new_run_id,
 )
+from charter.tools._deadline import ToolThreads
 
 __all__ = [
     "RecordListener",
@@ -83,7 +83,8 @@ class Runner:
     Args:
         journal: where every record goes.
         on_record: called with each record once it is durably stored (progress, UIs).
-        tool_workers: threads available to tools that declare a timeout.
+        tool_workers: threads running plain tool functions that declare a timeout (calls
+            abandoned at their deadline do not count).
         clock: current UTC time for approvals (replaceable in tests).
         owner: who this runner drives runs for (``server``, ``worker:<id>``, ...), named
             with its process and host to whoever is refused a run it holds.
@@ -107,9 +108,8 @@ class Runner:
         self.owner = owner
         self.lease_ttl = settings.lease_ttl() if lease_ttl is None else lease_ttl
         self.on_record = on_record
-        self.tool_pool = ThreadPoolExecutor(
-            max_workers=tool_workers, thread_name_prefix="charter-tool"
-        )
+        self.tool_pool = ToolThreads(tool_workers)
+        """Long-lived threads for plain tool functions that declare a timeout."""
         self.controls = Controls(journal)
         """Operator controls (kill switch, revocations), checked before every step."""
         self.approvals = Approvals(journal) if clock is None else Approvals(journal, clock=clock)
@@ -129,7 +129,7 @@ class Runner:
     def close(self) -> None:
         """Stop the tool threads (calls still running are abandoned); finish posting
         queued notifications (each post is bounded by its timeout)."""
-        self.tool_pool.shutdown(wait=False, cancel_futures=True)
+        self.tool_pool.close()
         self.governor.close()
 
     def claim_run(self, run_id: str, actor: str) -> Lease:
@@ -358,6 +358,6 @@ class Runner:
                 self.governor.output_mask(session, found),
             )
         observation, effect = call_tool(
-            self.tool_pool, found, governed.validated, governed.key, late
+            self.tool_pool, found, governed.validated, governed.key, late, session.lease
         )
         return self.governor.record_effect(session, step, governed, observation, effect)

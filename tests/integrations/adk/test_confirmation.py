@@ -289,7 +289,7 @@ def test_one_approval_answered_twice_at_once_runs_the_call_once(journal: Journal
     message = confirmation_message(_session(runner, session_id), journal)
     assert message is not None
 
-    async def both() -> list[Any]:
+    async def both() -> tuple[Any, ...]:
         return await asyncio.gather(
             turn(runner, session_id, message), turn(other, session_id, message)
         )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
@@ -142,8 +142,9 @@ def test_the_kill_switch_stops_a_running_agent_at_its_next_call(journal: Journal
     )
     agent = runner.app.root_agent  # type: ignore[union-attr]
     assert isinstance(agent, LlmAgent)
-    tool = next(t for t in agent.tools if getattr(t, "__name__", "") == "lookup_order")
-    agent.tools[agent.tools.index(tool)] = _renamed(lookup_then_pause, "lookup_order")
+    tools: list[Any] = cast(Any, agent).tools  # ADK types its tools with a bare Callable
+    tool = next(t for t in tools if getattr(t, "__name__", "") == "lookup_order")
+    tools[tools.index(tool)] = _renamed(lookup_then_pause, "lookup_order")
     events = run_turn(runner, new_session(runner), ask("look orders up"))
     assert [args for _, args in ran] == [{"order_id": 1}]
     assert "incident 7" in responses(events)["lookup_order"]["error"]
@@ -174,7 +175,7 @@ def test_a_revoked_tool_is_denied_from_its_next_call(journal: Journal) -> None:
     )
     agent = runner.app.root_agent  # type: ignore[union-attr]
     assert isinstance(agent, LlmAgent)
-    agent.tools[0] = _renamed(lookup_then_revoke, "lookup_order")
+    cast(Any, agent).tools[0] = _renamed(lookup_then_revoke, "lookup_order")
     run_turn(runner, new_session(runner), ask("refund order 1"))
     assert [name for name, _ in ran] == ["lookup_order"]
     error = tool_responses(model.requests[-1])[-1]["error"]

@@ -12,9 +12,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from langchain_core.messages import AIMessage, ToolMessage
+from langchain_core.messages import AIMessage, BaseMessage, ToolMessage
 from langgraph.checkpoint.memory import MemorySaver
-from langgraph.graph import END, START, MessagesState, StateGraph
+
+# langgraph.graph ships no py.typed marker (langgraph, langgraph.prebuilt and the rest do).
+from langgraph.graph import (  # pyright: ignore[reportMissingTypeStubs]
+    END,
+    START,
+    MessagesState,
+    StateGraph,
+)
 from langgraph.prebuilt import tools_condition
 from langgraph.types import Command
 from tests.integrations.langgraph.graphs import (
@@ -173,10 +180,14 @@ def test_a_call_that_ran_before_the_interrupt_is_not_run_again_on_resume(
         ],
     )
 
-    def build(responses: list[AIMessage]) -> Any:
+    def build(responses: list[BaseMessage]) -> Any:
         model = ScriptedChatModel(responses=responses)
-        builder = StateGraph(MessagesState)
-        builder.add_node("model", lambda state: {"messages": [model.invoke(state["messages"])]})
+        builder: Any = StateGraph(MessagesState)  # its node and compile signatures hold Unknowns
+
+        def answer(state: MessagesState) -> dict[str, list[BaseMessage]]:
+            return {"messages": [model.invoke(state["messages"])]}
+
+        builder.add_node("model", answer)
         builder.add_node("tools", governor.tool_node)
         builder.add_edge(START, "model")
         builder.add_conditional_edges("model", tools_condition, {"tools": "tools", END: END})
@@ -241,10 +252,14 @@ def _only_run(journal: Journal) -> str:
     return started.run_id
 
 
-def _custom(governor: Any, saver: Any, responses: list[AIMessage]) -> Any:
+def _custom(governor: Any, saver: Any, responses: list[BaseMessage]) -> Any:
     model = ScriptedChatModel(responses=responses)
-    builder = StateGraph(MessagesState)
-    builder.add_node("model", lambda state: {"messages": [model.invoke(state["messages"])]})
+    builder: Any = StateGraph(MessagesState)  # its node and compile signatures hold Unknowns
+
+    def answer(state: MessagesState) -> dict[str, list[BaseMessage]]:
+        return {"messages": [model.invoke(state["messages"])]}
+
+    builder.add_node("model", answer)
     builder.add_node("tools", governor.tool_node)
     builder.add_edge(START, "model")
     builder.add_conditional_edges("model", tools_condition, {"tools": "tools", END: END})

@@ -15,6 +15,7 @@ import warnings
 from pathlib import Path
 
 from langchain_core.messages import AIMessage, ToolMessage
+from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.sqlite import SqliteSaver
 from tests.integrations.langgraph import graphs
 
@@ -31,7 +32,7 @@ def main() -> None:
     governor = govern(
         graphs.TOOLS, journal=Journal(url), charter=graphs.charter(rules=rules), name="refunds"
     )
-    config = {"configurable": {"thread_id": "thread-7"}}
+    config: RunnableConfig = {"configurable": {"thread_id": "thread-7"}}
     saver = SqliteSaver(sqlite3.connect(checkpoints, check_same_thread=False))
     if phase == "open":
         script = [

@@ -16,7 +16,7 @@ from charter.errors import ConfigError
 
 def test_a_toolset_without_mcp_or_openapi_needs_a_ref(tmp_path: Path) -> None:
     path = tmp_path / "a.agent.yaml"
-    body = {
+    body: dict[str, Any] = {
         "name": "a",
         "toolsets": [{"options": {}}],
         "reasoner": {"kind": "rules", "steps": [{"respond": "x"}]},

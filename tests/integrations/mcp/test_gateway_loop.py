@@ -57,7 +57,8 @@ def test_a_gateway_with_its_journal_in_memory_calls_upstream_from_its_own_loop(
     assert not sent.is_error, text(sent)
     assert seen["home"]  # the session lived on the serving loop while it served
     assert outbox.read_text() == "ada@example.com\tHi.\n"
-    run_id = str((sent.meta or {})["io.charter/run_id"])
+    assert sent.meta is not None, "the gateway names the run in the result's _meta"
+    run_id = str(sent.meta["io.charter/run_id"])
     kinds = [r.kind for r in journal.records(run_id)]
     assert kinds.count("step.decided") == 1 and kinds.count("step.effect") == 1
     assert kinds[-1] == "run.finished" and journal.verify().ok

@@ -3,17 +3,26 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from charter.errors import ConfigError
 from charter.integrations.mcp import Lockfile, definition_hash, lock_path
 
-TOOL = {"name": "send", "description": "Send.", "inputSchema": {"type": "object", "properties": {}}}
+TOOL: dict[str, Any] = {
+    "name": "send",
+    "description": "Send.",
+    "inputSchema": {"type": "object", "properties": {}},
+}
 
 
 def test_the_hash_covers_the_whole_definition_in_any_key_order() -> None:
-    reordered = {"inputSchema": TOOL["inputSchema"], "description": "Send.", "name": "send"}
+    reordered: dict[str, Any] = {
+        "inputSchema": TOOL["inputSchema"],
+        "description": "Send.",
+        "name": "send",
+    }
     assert definition_hash(reordered) == definition_hash(TOOL)
     for changed in (
         TOOL | {"description": "Send. "},

@@ -44,8 +44,11 @@ class ScriptedModel(Model):
         seen: dict[str, str] = {}
         for sent in self.inputs:
             for item in sent:
-                if isinstance(item, dict) and item.get("type") == "function_call_output":
-                    seen[str(item["call_id"])] = str(item["output"])
+                match item:
+                    case {"type": "function_call_output", "call_id": call_id, "output": output}:
+                        seen[str(call_id)] = str(output)
+                    case _:
+                        pass
         return seen
 
     async def get_response(

@@ -87,7 +87,7 @@ def make_charter(**extra: Any) -> Charter:
 
 def make_agent(shop: Shop, model: Any, **kwargs: Any) -> Agent[Any]:
     return Agent(
-        name="support", instructions="Help customers.", tools=shop.tools(), model=model, **kwargs
+        name="support", instructions="Help customers.", tools=[*shop.tools()], model=model, **kwargs
     )
 
 

@@ -166,7 +166,11 @@ def test_a_receipt_runs_only_the_call_it_approved(journal: Journal) -> None:
     def call(arguments: dict[str, Any]) -> Any:
         text = json.dumps(arguments)
         context = ToolContext(None, tool_name="refund_order", tool_call_id="c", tool_arguments=text)
-        return asyncio.run(refund.on_invoke_tool(context, text))
+
+        async def invoke() -> Any:  # the SDK types on_invoke_tool as returning an Awaitable
+            return await refund.on_invoke_tool(context, text)
+
+        return asyncio.run(invoke())
 
     with governed:
         said = call({"order_id": 7, "amount": 4200.0})  # not what was approved
@@ -206,9 +210,9 @@ def test_another_call_of_the_turn_is_not_run_while_one_waits_for_approval(
     with govern(make_agent(shop, model), journal=journal, charter=charter, goal="g") as g:
         result = asyncio.run(Runner.run(g.agent, "refund 7, look up 8"))
         assert [i.tool_name for i in result.interruptions] == ["refund_order"]
-        outputs = list(result.to_state().to_json()["generated_items"])
+        outputs: list[dict[str, Any]] = list(result.to_state().to_json()["generated_items"])
         g.close()
-    said = [str(o.get("output", "")) for o in outputs if isinstance(o, dict)]
+    said = [str(o.get("output", "")) for o in outputs]
     assert any("waits for approval" in text for text in said), said
     decided = [r.payload["tool"] for r in journal.records(g.run_id) if r.kind == "step.decided"]
     assert decided == ["refund_order"]

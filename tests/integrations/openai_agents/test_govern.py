@@ -24,7 +24,7 @@ from charter.integrations.openai_agents import RunStopped, charter_agent, govern
 from charter.runtime import Controls
 from charter.runtime._replay import replay
 from charter.runtime._rollback import rollback
-from integrations.openai_agents.scripted_model import ScriptedModel
+from integrations.openai_agents.scripted_model import ScriptedModel, Turn
 from integrations.openai_agents.shop import Shop, cli, make_agent, make_charter
 
 
@@ -116,7 +116,7 @@ def test_an_injected_target_from_an_untrusted_output_is_held_by_the_flow_rule(
 
 def test_parallel_calls_of_one_turn_are_governed_one_after_the_other(journal: Journal) -> None:
     shop = Shop()
-    calls = [("refund_order", {"order_id": n, "amount": 1.0}) for n in (1, 2, 3)]
+    calls: Turn = [("refund_order", {"order_id": n, "amount": 1.0}) for n in (1, 2, 3)]
     model = ScriptedModel([calls, "done"])
     with govern(make_agent(shop, model), journal=journal, charter=make_charter(), goal="g") as g:
         asyncio.run(Runner.run(g.agent, "refund 1, 2 and 3"))
@@ -223,7 +223,7 @@ def test_a_guardrail_blocking_an_allowed_call_journals_it_as_not_run(journal: Jo
             "done",
         ]
     )
-    agent = Agent(name="support", tools=tools, model=model)
+    agent = Agent(name="support", tools=[*tools], model=model)
     with govern(agent, journal=journal, charter=make_charter(), goal="g") as g:
         asyncio.run(Runner.run(g.agent, "refund 8"))
         g.finish("done")

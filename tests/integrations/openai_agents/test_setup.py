@@ -66,7 +66,7 @@ def test_a_compensation_for_a_tool_the_charter_does_not_name_is_refused() -> Non
         ({"tools": [WebSearchTool()]}, "WebSearchTool.*cannot be governed"),
         ({"handoffs": [handoff(Agent(name="billing"))]}, "built with handoff"),
         (
-            {"tools": [Agent(name="billing", tools=Shop().tools()).as_tool("ask_billing", "")]},
+            {"tools": [Agent(name="billing", tools=[*Shop().tools()]).as_tool("ask_billing", "")]},
             "whose own tools would run ungoverned",
         ),
     ],

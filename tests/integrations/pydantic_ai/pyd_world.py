@@ -10,6 +10,7 @@ from typing import Any
 
 from pydantic_ai import Agent
 from pydantic_ai.messages import (
+    BaseToolReturnPart,
     ModelMessage,
     ModelRequest,
     ModelResponse,
@@ -101,7 +102,7 @@ class Script:
             str(part.content)
             for request in self.seen
             for part in request.parts
-            if getattr(part, "outcome", None) == "failed"
+            if isinstance(part, BaseToolReturnPart) and part.outcome == "failed"
         ]
 
     def returns(self) -> dict[str, Any]:

@@ -112,7 +112,8 @@ def _held(journal: Journal, world: Path, turns: list[Any]) -> tuple[Any, Deferre
 def _fresh(
     journal: Journal, world: Path, turns: list[Any]
 ) -> tuple[GovernedAgent, Script, list[str]]:
-    script, ran = Script(turns), []
+    script = Script(turns)
+    ran: list[str] = []
     return (
         govern(support_agent(script, world, ran), journal=journal, charter=charter()),
         script,

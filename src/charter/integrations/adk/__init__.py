@@ -20,7 +20,10 @@ once the approval is decided in charter (CLI, API, dashboard)::
     async for event in runner.run_async(user_id=..., session_id=..., new_message=message):
         ...
 
-Tools the charter's ``contracts:`` does not name are denied. Token usage comes from each
+Tools the charter's ``contracts:`` does not name are denied. A toolset's tools (a
+``BaseToolset`` of function tools, an ``McpToolset``) are governed alike, named as ADK
+names them (with the toolset's prefix): the toolset is asked for its tools once, when
+the plugin is built. Token usage comes from each
 model response's ``usage_metadata``; the kill switch, revocations, budgets and rate
 limits apply from the next call, and a stopped run ends the invocation.
 """

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, cast
 
 from google.adk.agents import LlmAgent
 from google.adk.tools.base_tool import BaseTool
+from google.adk.tools.base_toolset import BaseToolset
 from google.adk.tools.function_tool import FunctionTool
 
 from charter.agent import Agent
@@ -18,14 +21,21 @@ from charter.tools import Inventory, Tool, declared_tool
 
 
 def adk_tools(adk_agent: LlmAgent) -> list[BaseTool]:
-    """The tools ``adk_agent`` and its sub-agents list themselves (plain functions wrapped
-    as ADK does), the first of a name kept.
+    """The tools ``adk_agent`` and its sub-agents list (plain functions wrapped as ADK
+    does), then those their toolsets (``BaseToolset``: a set of function tools, an
+    ``McpToolset``) offer, named as ADK names them (prefix and filter applied), the first
+    of a name kept.
 
-    Toolsets resolve their tools per invocation, so they are not listed here: a call of
-    one of their tools is unknown to charter, hence denied, unless the charter's agent is
-    built with that tool's declaration some other way.
+    A toolset is asked for its tools once, here, without an invocation's context, on a
+    loop of its own, and closed on it (an MCP toolset connects again when the agent
+    runs): a tool it offers only in some invocation's context is not listed, so charter
+    denies it as unknown.
+
+    Raises:
+        ConfigError: a toolset failed to list its tools.
     """
     found: dict[str, BaseTool] = {}
+    toolsets: list[BaseToolset] = []
     agents: list[Any] = [adk_agent]
     while agents:
         agent = agents.pop(0)
@@ -36,10 +46,38 @@ def adk_tools(adk_agent: LlmAgent) -> list[BaseTool]:
         for item in listed:
             if isinstance(item, BaseTool):
                 found.setdefault(item.name, item)
+            elif isinstance(item, BaseToolset):
+                toolsets.append(item)
             elif callable(item):
                 tool = FunctionTool(cast(Callable[..., Any], item))
                 found.setdefault(tool.name, tool)
+    for tool in _offered(toolsets):
+        found.setdefault(tool.name, tool)
     return list(found.values())
+
+
+def _offered(toolsets: list[BaseToolset]) -> list[BaseTool]:
+    """The tools ``toolsets`` offer, listed on a loop of their own (a caller's running
+    loop is not blocked into a deadlock: the listing runs on a worker thread)."""
+    if not toolsets:
+        return []
+
+    async def listing() -> list[BaseTool]:
+        tools: list[BaseTool] = []
+        for toolset in toolsets:
+            try:
+                tools += await toolset.get_tools_with_prefix(None)
+            except Exception as exc:
+                raise ConfigError(
+                    f"ADK toolset {type(toolset).__name__} could not list its tools: "
+                    f"{type(exc).__name__}: {exc}"
+                ) from exc
+            finally:
+                await toolset.close()  # its connections belong to this loop: close them
+        return tools
+
+    with concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="charter-adk") as pool:
+        return pool.submit(asyncio.run, listing()).result()
 
 
 def args_schema(tool: BaseTool) -> dict[str, Any] | None:
@@ -91,7 +129,7 @@ def charter_agent(
             ``compensate`` names a tool the charter does not.
     """
     built = charter if isinstance(charter, Charter) else load_charter(charter)
-    undo = dict(compensate or {})
+    undo = built.compensation_callables() | dict(compensate or {})
     named = [t for t in adk_tools(adk_agent) if t.name in built.contracts]
     tools: list[Tool] = [
         declared_tool(

@@ -21,6 +21,13 @@ denied)::
 ``graph.ainvoke`` (async tools) is governed alike; a graph driven otherwise (``stream``)
 ends each turn's run with ``governor.finish(graph, config)``.
 
+A node of your own that calls tools itself calls the ones ``governor.governed_tools()``
+returns (``tool.invoke(args)``): each call is governed in the turn's run like the tool
+node's, an ``ask`` interrupts the graph, a refusal raises ``ToolCallRefused``. Under
+``governor.invoke`` (or a config from ``governor.guarded(config)``) a tool a node starts
+without charter raises ``UngovernedToolCall`` before it runs; a tool's function called
+as plain Python is beyond what LangChain's callbacks see.
+
 Each tool call is governed first and runs only when charter allows it; its output's
 labels flow into later calls; a denial reaches the model as a ``ToolMessage`` with
 ``status="error"``; token usage comes from ``AIMessage.usage_metadata``; a stopped run
@@ -46,6 +53,7 @@ from typing import Any
 from langchain_core.tools import BaseTool
 
 from charter.agent import Agent
+from charter.integrations.langgraph._direct import GovernedTool, ToolCallRefused
 from charter.integrations.langgraph._governor import (
     GovernedRunStopped,
     LangGraphGovernor,
@@ -53,6 +61,7 @@ from charter.integrations.langgraph._governor import (
     iter_interrupts,
     resume_command,
 )
+from charter.integrations.langgraph._guard import UngovernedToolCall
 from charter.integrations.langgraph._tools import LangGraphReasoner, build_agent
 from charter.journal import Journal
 from charter.policy import Charter
@@ -98,8 +107,11 @@ def govern(
 
 __all__ = [
     "GovernedRunStopped",
+    "GovernedTool",
     "LangGraphGovernor",
     "LangGraphReasoner",
+    "ToolCallRefused",
+    "UngovernedToolCall",
     "approval_payload",
     "build_agent",
     "govern",

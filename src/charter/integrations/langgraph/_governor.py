@@ -21,6 +21,7 @@ from typing import Any, cast
 
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, ToolMessage
 from langchain_core.runnables import RunnableConfig
+from langchain_core.tools import BaseTool
 from langgraph.prebuilt import ToolNode
 from langgraph.prebuilt.tool_node import ToolCallRequest
 from langgraph.types import Command, interrupt
@@ -29,6 +30,8 @@ from sqlalchemy import select
 from charter.agent import Agent
 from charter.errors import CharterError, RunStateError
 from charter.governance import CallVerdict, GovernedRun
+from charter.integrations.langgraph._direct import DirectCalls, GovernedTool, governed
+from charter.integrations.langgraph._guard import ToolGuard, permitted, with_guard
 from charter.journal import Journal
 from charter.journal._store import meta_table
 from charter.runtime._approvals import ApprovalRequest, Approvals
@@ -70,6 +73,17 @@ class _Turn:
     thread: str
 
 
+class _InOrderToolNode(ToolNode):
+    """A ``ToolNode`` running the calls of one model message one after another, in the
+    message's order: charter governs them one at a time anyway (the turn's run is held
+    for each), and an ``ask`` among them then always falls at the same place, so a call
+    before it ran, and is answered from the journal when the node runs again on resume,
+    and a call after it waits for the resume."""
+
+    def _func(self, input: Any, config: RunnableConfig, runtime: Any) -> Any:
+        return super()._func(input, {**config, "max_concurrency": 1}, runtime)
+
+
 class LangGraphGovernor:
     """Charter's governance for a LangGraph graph's tools.
 
@@ -98,14 +112,33 @@ class LangGraphGovernor:
         self._actor = actor
         self._bound: dict[str, _Bound] = {}
         self._lock = threading.Lock()
+        self._released = 0
+        """How many runs this process has let go of (a turn's binding may have moved)."""
+        self.direct_calls = DirectCalls()
+        """Names the calls a node makes through :meth:`governed_tools`."""
+        self.guard = ToolGuard()
+        """The callback refusing a tool started in the graph without charter."""
 
     @property
     def tool_node(self) -> ToolNode:
         """A ``ToolNode`` over the graph's tools whose every call charter governs (in
         ``invoke`` and ``ainvoke`` alike)."""
-        return ToolNode(
+        return _InOrderToolNode(
             self._tools, wrap_tool_call=self.wrap_tool_call, awrap_tool_call=self.awrap_tool_call
         )
+
+    def governed_tools(self, tools: Sequence[BaseTool] | None = None) -> list[GovernedTool]:
+        """The tools (default: the governor's) for a node of your own to call
+        (``tool.invoke(args)``): each call is governed as the tool node's are, in the run
+        of the thread's turn; a refused call raises :class:`ToolCallRefused` in the node,
+        an ``ask`` interrupts the graph."""
+        return [governed(self, t) for t in (self._tools if tools is None else tools)]
+
+    def guarded(self, config: RunnableConfig) -> RunnableConfig:
+        """``config`` with charter's guard among its callbacks: a tool any node starts
+        without charter (not through :attr:`tool_node` or :meth:`governed_tools`) raises
+        :class:`UngovernedToolCall` before it runs. :meth:`invoke` adds it itself."""
+        return cast(RunnableConfig, with_guard(config, self.guard))
 
     async def awrap_tool_call(
         self, request: ToolCallRequest, execute: AsyncExecute
@@ -129,11 +162,28 @@ class LangGraphGovernor:
     ) -> ToolMessage | Command[Any]:
         """Govern one tool call (``ToolNode(wrap_tool_call=...)``): run it through
         ``execute`` only when charter allows it, and journal what it did."""
-        call = request.tool_call
+        return self.govern_call(
+            request.tool_call,
+            request.state,
+            _config(request),
+            lambda call: execute(request.override(tool_call=cast(Any, call))),
+        )
+
+    def govern_call(
+        self,
+        call: Mapping[str, Any],
+        state: Any,
+        config: Mapping[str, Any],
+        execute: Callable[[dict[str, Any]], ToolMessage | Command[Any]],
+    ) -> ToolMessage | Command[Any]:
+        """Govern one tool call ``call`` (``name``, ``args``, ``id``) made in the graph
+        state ``state`` of the thread ``config`` names: ``execute`` runs the call it is
+        given (the arguments charter let through) only when charter allows it."""
         name, call_id = call["name"], _answer_id(call)
-        turn = self._turn(request.state, _config(request))
+        turn = self._turn(state, config)
         with self._lock:
             held = self._bound.get(turn.key)
+            released = self._released
         run_id = None if held is not None else self._meta(turn.key)
         if held is not None:
             done = held.answers.get(call_id)
@@ -141,14 +191,14 @@ class LangGraphGovernor:
             done = None if run_id is None else self._done(run_id, call_id)
         if done is not None:  # the node runs again on resume: a recorded call is not rerun
             return ToolMessage(**done)
-        bound = self._bind(turn, run_id)
+        bound = self._bind(turn, run_id, released)
         if bound is None:  # the run waits for an approval: it is asked again or used
             bound = self._approved(turn, name, call)
             if isinstance(bound, ToolMessage):
                 return bound
             with bound.lock:
                 verdict = bound.run.approved_call()
-                return self._act(turn, bound, verdict, request, execute)
+                return self._act(turn, bound, verdict, call, execute)
         with bound.lock:
             if bound.run.run.status == "waiting":
                 return _message(call, f"not run: run {bound.run.run_id} waits for an approval")
@@ -157,22 +207,21 @@ class LangGraphGovernor:
             if verdict.verdict == "ask" and verdict.approval is not None:
                 self._release(turn.key)
             else:
-                return self._act(turn, bound, verdict, request, execute)
+                return self._act(turn, bound, verdict, call, execute)
         bound = self._approved(turn, name, call)
         if isinstance(bound, ToolMessage):
             return bound
         with bound.lock:
-            return self._act(turn, bound, bound.run.approved_call(), request, execute)
+            return self._act(turn, bound, bound.run.approved_call(), call, execute)
 
     def _act(
         self,
         turn: _Turn,
         bound: _Bound,
         verdict: CallVerdict,
-        request: ToolCallRequest,
-        execute: Execute,
+        call: Mapping[str, Any],
+        execute: Callable[[dict[str, Any]], ToolMessage | Command[Any]],
     ) -> ToolMessage | Command[Any]:
-        call = request.tool_call
         if not verdict.runs:
             if bound.run.run.status not in ("running", "waiting"):
                 self._release(turn.key)
@@ -192,7 +241,8 @@ class LangGraphGovernor:
         proposed = dict(call["args"])  # an approved call was checked by _approved
         args = {k: v for k, v in verdict.args.items() if v is not None or k in proposed}
         try:
-            response = execute(request.override(tool_call={**call, "args": args}))
+            with permitted(call["name"]):
+                response = execute({**call, "args": args})
         except Exception as exc:
             error = f"{type(exc).__name__}: {exc}"
             bound.run.record(verdict, error=error)
@@ -237,14 +287,17 @@ class LangGraphGovernor:
         goal = self._goal or (_text(human.content) if human is not None else "") or "(no goal)"
         return _Turn("langgraph:" + digest[:48], goal, messages, thread)
 
-    def _bind(self, turn: _Turn, run_id: str | None) -> _Bound | None:
+    def _bind(self, turn: _Turn, run_id: str | None, released: int) -> _Bound | None:
         """The run of ``turn`` (``run_id``, or a new one if None), opened or taken up
-        here; None while it waits for an approval."""
+        here; None while it waits for an approval. ``released``: :attr:`_released` when
+        ``run_id`` was read."""
         with self._lock:
             bound = self._bound.get(turn.key)
             if bound is not None:
                 return bound
-            if run_id is None:  # another call of this turn may have bound and released it
+            if run_id is None and released != self._released:
+                # Another call of this turn may have bound and released it since: read
+                # again (a run bound meanwhile by another process is the claim's to find).
                 run_id = self._meta(turn.key)
             if run_id is None:
                 run = GovernedRun.open(self.journal, self.agent, turn.goal, actor=self._actor)
@@ -313,6 +366,7 @@ class LangGraphGovernor:
     def _release(self, key: str) -> None:
         with self._lock:
             bound = self._bound.pop(key, None)
+            self._released += 1
         if bound is None:
             return
         try:
@@ -396,7 +450,7 @@ class LangGraphGovernor:
                 )
         configurable = cast(Mapping[str, Any], config.get("configurable") or {})
         try:
-            result: Any = graph.invoke(graph_input, config)
+            result: Any = graph.invoke(graph_input, self.guarded(config))
         except BaseException:  # the thread may be taken up again, here or elsewhere
             self._release_thread(str(configurable.get("thread_id", "")))
             raise
@@ -418,6 +472,7 @@ class LangGraphGovernor:
         turn = self._turn(state, config)
         with self._lock:
             bound = self._bound.pop(turn.key, None)
+            self._released += 1
         if bound is None:
             run_id = self._meta(turn.key)
             if run_id is None or run_state(list(self.journal.records(run_id))) == "finished":
@@ -438,6 +493,7 @@ class LangGraphGovernor:
         """Release every run this process holds (they stay resumable elsewhere)."""
         with self._lock:
             held, self._bound = list(self._bound.values()), {}
+            self._released += 1
         for bound in held:
             with contextlib.suppress(Exception):
                 bound.run.close()

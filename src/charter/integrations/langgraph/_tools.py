@@ -72,6 +72,7 @@ def build_agent(
     """
     built = charter if isinstance(charter, Charter) else load_charter(charter)
     given = {t.name: t for t in tools}
+    compensate = built.compensation_callables() | dict(compensate or {})
     undone = sorted(set(compensate or {}) - set(built.contracts))
     if undone:
         raise ConfigError(

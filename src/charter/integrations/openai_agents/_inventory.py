@@ -98,7 +98,7 @@ def charter_agent(
             the agent has a tool charter cannot govern.
     """
     offered = function_tools(agent)
-    undo = dict(compensate or {})
+    undo = charter.compensation_callables() | dict(compensate or {})
     for tool_name in sorted(set(undo) - set(charter.contracts)):
         raise ConfigError(
             f"compensate: {tool_name!r} is not a tool the charter names under contracts "

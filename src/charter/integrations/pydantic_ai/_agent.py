@@ -75,7 +75,7 @@ def charter_agent(
         ConfigError: ``compensate`` names a tool the charter does not.
     """
     schemas = _schemas(agent)
-    compensate = dict(compensate or {})
+    compensate = {**charter.compensation_callables(), **(compensate or {})}
     unknown = sorted(set(compensate) - set(charter.contracts))
     if unknown:
         raise ConfigError(
