@@ -7,6 +7,34 @@ from typing import TYPE_CHECKING, Any, cast
 
 from rich.markup import escape
 
+from charter.journal._kinds import (
+    AnomalyDetected,
+    ApprovalClosed,
+    ApprovalEscalated,
+    ApprovalExpired,
+    ApprovalGranted,
+    ApprovalRejected,
+    ApprovalRequested,
+    ApprovalUsed,
+    BudgetExceeded,
+    BudgetExtended,
+    EffectResolved,
+    RollbackCompensated,
+    RollbackFinished,
+    RollbackStarted,
+    RunFinished,
+    RunPaused,
+    RunRecovered,
+    RunResumed,
+    RunStarted,
+    RunWaiting,
+    StepDecided,
+    StepEffect,
+    StepObserved,
+    StepProposed,
+    payload_as,
+)
+
 if TYPE_CHECKING:
     from charter.journal import Record
 
@@ -46,104 +74,133 @@ def describe(record: Record) -> str | None:
     step = f"[dim]{p.get('step', ''):>2}[/] " if "step" in p else ""
     match record.kind:
         case "run.started":
+            started = payload_as(RunStarted, p)
             # Tools withheld from the model, e.g. MCP tools the lockfile does not pin.
-            refused: dict[str, Any] = p.get("refused_tools") or {}
+            refused: dict[str, Any] = started.get("refused_tools") or {}
             withheld = ", ".join(f"{n} ({refused[n].get('rule')})" for n in sorted(refused))
+            reasoner: dict[str, Any] = p["reasoner"]  # a record without one is damaged
             return (
-                f"[bold]run {record.run_id}[/] agent [cyan]{escape(p['agent'])}[/] "
-                f"({escape(p['reasoner']['kind'])}): {_short(p['goal'])}"
+                f"[bold]run {record.run_id}[/] agent [cyan]{escape(started['agent'])}[/] "
+                f"({escape(reasoner['kind'])}): {_short(started['goal'])}"
             ) + (f"\n   [red]refused[/] {escape(withheld)}" if withheld else "")
         case "step.proposed":
-            action = p["action"]
+            action = payload_as(StepProposed, p)["action"]
             if "answer" in action:
                 return f"{step}[bold]answer[/] {_short(action['answer'], 400)}"
             return f"{step}[cyan]propose[/] {escape(action['tool'])}({_short(action['args'])})"
         case "step.decided":
-            line = f"{step}  {_styled(p['verdict'])} by {', '.join(p['rules'])}"
+            decided = payload_as(StepDecided, p)
+            line = f"{step}  {_styled(decided['verdict'])} by {', '.join(decided['rules'])}"
             return (
                 line
-                + _redactions(step, p.get("redacted"), "masked")
-                + _redactions(step, p.get("restored"), "restored")
+                + _redactions(step, decided.get("redacted"), "masked")
+                + _redactions(step, decided.get("restored"), "restored")
             )
-        case "step.effect" if p.get("redacted"):
-            return _redactions(step, p["redacted"], "masked").removeprefix("\n")
+        case "step.effect" if payload_as(StepEffect, p).get("redacted"):
+            masked = payload_as(StepEffect, p).get("redacted")
+            return _redactions(step, masked, "masked").removeprefix("\n")
         case "step.observed":
-            return f"{step}  {_styled(p['status'])} {_short(p['text'])}"
+            observed = payload_as(StepObserved, p)
+            return f"{step}  {_styled(observed['status'])} {_short(observed['text'])}"
         case "run.paused":
-            return f"[yellow]paused by an operator[/]: {escape(p['reason'])}"
+            return f"[yellow]paused by an operator[/]: {escape(payload_as(RunPaused, p)['reason'])}"
         case "control.pause" | "control.resume" | "control.revoke" | "control.restore":
             target = p.get("tool") or p.get("agent")
             return f"[magenta]{record.kind}[/] {escape(str(target))} by {escape(p['actor'])}"
         case "approval.requested":
+            requested = payload_as(ApprovalRequested, p)
             return (
-                f"{step}  [yellow]approval {p['request_id']} requested[/]: "
-                f"{_short(p['reason'])} ({', '.join(p['rules'])})"
+                f"{step}  [yellow]approval {requested['request_id']} requested[/]: "
+                f"{_short(requested['reason'])} ({', '.join(requested['rules'])})"
             )
         case "approval.granted" | "approval.denied":
+            receipt = payload_as(ApprovalGranted, p)  # a denial's fields are the same
             verdict = "approved" if record.kind == "approval.granted" else "denied"
-            why = f": {_short(p['reason'])}" if p.get("reason") else ""
-            return f"[magenta]{p['request_id']} {verdict}[/] by {escape(p['approver'])}{why}"
-        case "approval.escalated":
-            who = ", ".join(p["approvers"] or []) or "anyone"
+            why = f": {_short(receipt['reason'])}" if receipt.get("reason") else ""
             return (
-                f"[yellow]{p['request_id']} escalated[/] to level {p['level'] + 1}: {escape(who)}"
+                f"[magenta]{receipt['request_id']} {verdict}[/] "
+                f"by {escape(receipt['approver'])}{why}"
+            )
+        case "approval.escalated":
+            escalated = payload_as(ApprovalEscalated, p)
+            who = ", ".join(escalated["approvers"] or []) or "anyone"
+            return (
+                f"[yellow]{escalated['request_id']} escalated[/] "
+                f"to level {escalated['level'] + 1}: {escape(who)}"
             )
         case "approval.expired":
-            return f"[red]{p['request_id']} expired[/] unanswered"
+            return f"[red]{payload_as(ApprovalExpired, p)['request_id']} expired[/] unanswered"
         case "approval.closed":
-            return f"[magenta]{p['request_id']} closed[/]: {_short(p['reason'])}"
+            closed = payload_as(ApprovalClosed, p)
+            return f"[magenta]{closed['request_id']} closed[/]: {_short(closed['reason'])}"
         case "approval.used":
-            return f"{step}  approved by {escape(p['approver'])} ({p['request_id']})"
+            used = payload_as(ApprovalUsed, p)
+            return f"{step}  approved by {escape(used['approver'])} ({used['request_id']})"
         case "approval.rejected":
-            return f"[red]approval {p['request_id']} rejected[/]: {_short(p['reason'])}"
-        case "anomaly.detected":
+            rejected = payload_as(ApprovalRejected, p)
             return (
-                f"{step}  [red]anomaly {escape(p['rule'])}[/]: {_short(p['reason'])} "
-                f"→ {', '.join(p['playbook'])}"
+                f"[red]approval {rejected['request_id']} rejected[/]: {_short(rejected['reason'])}"
+            )
+        case "anomaly.detected":
+            anomaly = payload_as(AnomalyDetected, p)
+            return (
+                f"{step}  [red]anomaly {escape(anomaly['rule'])}[/]: {_short(anomaly['reason'])} "
+                f"→ {', '.join(anomaly['playbook'])}"
             )
         case "budget.extended":
-            return f"[magenta]budget extended[/] ({p['rule']}) by {p['request_id']}"
+            extended = payload_as(BudgetExtended, p)
+            return f"[magenta]budget extended[/] ({extended['rule']}) by {extended['request_id']}"
         case "effect.resolved":
-            outcome = str(p["outcome"]).replace("_", " ")
-            style = "yellow" if p["outcome"] == "happened" else "green"
+            resolved = payload_as(EffectResolved, p)
+            outcome = str(resolved["outcome"]).replace("_", " ")
+            style = "yellow" if resolved["outcome"] == "happened" else "green"
             return (
-                f"{step}  [{style}]in-doubt {escape(p['tool'])} {outcome}[/] "
-                f"(resolved by {escape(p['actor'])})"
+                f"{step}  [{style}]in-doubt {escape(resolved['tool'])} {outcome}[/] "
+                f"(resolved by {escape(resolved['actor'])})"
             )
         case "rollback.started":
-            return f"[magenta]rollback started[/] by {escape(p['actor'])}"
+            return (
+                f"[magenta]rollback started[/] by {escape(payload_as(RollbackStarted, p)['actor'])}"
+            )
         case (
             "rollback.compensated"
             | "rollback.irreversible"
             | "rollback.in_doubt"
             | ("rollback.failed")
         ):
+            undone = payload_as(RollbackCompensated, p)  # every rollback.* item alike
             word = record.kind.removeprefix("rollback.")
             style = "green" if word == "compensated" else "red"
             return (
-                f"{step}  [{style}]{word}[/] {escape(p['tool'])}"
-                f"{': ' + _short(p['detail']) if p.get('detail') else ''}"
+                f"{step}  [{style}]{word}[/] {escape(undone['tool'])}"
+                f"{': ' + _short(undone['detail']) if undone.get('detail') else ''}"
             )
         case "rollback.finished":
-            outcome = "complete" if p["complete"] else "incomplete: a human must finish it"
-            after = f"; run {_styled(p['outcome'])}" if p.get("outcome") else ""
+            ended = payload_as(RollbackFinished, p)
+            outcome = "complete" if ended["complete"] else "incomplete: a human must finish it"
+            after = f"; run {_styled(str(ended.get('outcome')))}" if ended.get("outcome") else ""
             return f"[bold]rollback {outcome}[/]{after}"
         case "run.waiting":
-            return f"[yellow]run waiting[/] for approval {p['request_id']}"
+            return f"[yellow]run waiting[/] for approval {payload_as(RunWaiting, p)['request_id']}"
         case "run.recovered":
-            return f"[bold]run {record.run_id} recovered[/] by {escape(p['actor'] or '?')}"
+            actor = payload_as(RunRecovered, p)["actor"]
+            return f"[bold]run {record.run_id} recovered[/] by {escape(actor or '?')}"
         case "run.resumed":
-            return f"[bold]run {record.run_id} resumed[/] by {escape(p['actor'] or '?')}"
+            actor = payload_as(RunResumed, p)["actor"]
+            return f"[bold]run {record.run_id} resumed[/] by {escape(actor or '?')}"
         case "budget.exceeded":
-            return f"[yellow]budget exceeded[/]: {escape(p['reason'])} ({p['rule']})"
+            exceeded = payload_as(BudgetExceeded, p)
+            return f"[yellow]budget exceeded[/]: {escape(exceeded['reason'])} ({exceeded['rule']})"
         case "run.finished":
-            detail = f": {_short(p['error'])}" if p.get("error") else ""
+            finished = payload_as(RunFinished, p)
+            detail = f": {_short(finished.get('error'))}" if finished.get("error") else ""
             # The outcome carries the colour: a run that completed after a denial is red.
-            outcome = f" ({_styled(p['outcome'])})" if p.get("outcome") else ""
-            status = p["status"] if outcome else _styled(p["status"])
+            done = finished.get("outcome")
+            outcome = f" ({_styled(str(done))})" if done else ""
+            status = finished["status"] if outcome else _styled(finished["status"])
             return (
-                f"[bold]run {status}{outcome}[/] after {p['steps']} step(s), "
-                f"{p['tokens']} tokens{detail}"
+                f"[bold]run {status}{outcome}[/] after {finished['steps']} step(s), "
+                f"{finished['tokens']} tokens{detail}"
             )
         case _:
             return None

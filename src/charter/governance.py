@@ -44,6 +44,7 @@ from typing import Any, Self
 from charter.agent import Agent
 from charter.errors import RunStateError
 from charter.journal import Journal
+from charter.journal._kinds import BudgetExceeded, RunResumed, RunWaiting
 from charter.journal._lease import Lease, claim
 from charter.policy import BudgetMeter
 from charter.reasoners._base import FinalAnswer, Observation, RunContext, ToolCall, Usage
@@ -362,10 +363,12 @@ class GovernedRun:
     def _waiting(self, session: Session, step: Step, call: ToolCall) -> CallVerdict:
         """The run waits for an approval (its own call's, or a sub-agent's)."""
         run = session.run
-        session.record(
-            "run.waiting",
-            {"request_id": run.waiting_for, "active_seconds": active_seconds(session.meter)},
-        )
+        assert run.waiting_for is not None, "a waiting run names its request"
+        waiting: RunWaiting = {
+            "request_id": run.waiting_for,
+            "active_seconds": active_seconds(session.meter),
+        }
+        session.record("run.waiting", waiting)
         self._runner.governor.flush(session, checkpoint=True)
         request = self._runner.approvals.get(str(run.waiting_for)).request
         verdict = self._verdict(step, call, approval=request)
@@ -497,7 +500,7 @@ class GovernedRun:
         if state.status == "pending":
             raise RunStateError(f"approval {request_id} of run {self.run_id} is still undecided")
         run.status, run.waiting_for = "running", None
-        session.record("run.resumed", {"request_id": request_id, "actor": session.actor})
+        session.record("run.resumed", RunResumed(request_id=request_id, actor=session.actor))
         step = run.steps[-1]
         call = step.action
         assert isinstance(call, ToolCall)
@@ -616,7 +619,7 @@ class GovernedRun:
         if breach is None:
             return None
         rule, message = breach
-        session.record("budget.exceeded", {"rule": rule, "reason": message})
+        session.record("budget.exceeded", BudgetExceeded(rule=rule, reason=message))
         session.run.status, session.run.error = "stopped", message
         self._end(session)
         return CallVerdict(self.run_id, session.meter.steps, "", {}, "deny", (rule,), message)

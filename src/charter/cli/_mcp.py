@@ -25,6 +25,7 @@ from charter.errors import ConfigError
 if TYPE_CHECKING:
     from charter.integrations.mcp import Lockfile, McpServerSpec, PinCheck
     from charter.journal import Journal
+    from charter.journal._kinds import McpApproved
 
 mcp_app = typer.Typer(
     help="Pin the tools of MCP servers (lock, diff, approve); serve an agent's tools as a "
@@ -102,7 +103,7 @@ def register(app: typer.Typer, console: Console, journal: Callable[[], Journal])
             lockfile, servers = compare(agent_file)
         finally:
             close_all()
-        records: list[tuple[str, str, dict[str, Any]]] = []
+        records: list[tuple[str, str, McpApproved]] = []
         held = 0
         for spec, checks in servers:
             if not checks and not lockfile.has_server(spec.server):
@@ -121,7 +122,7 @@ def register(app: typer.Typer, console: Console, journal: Callable[[], Journal])
                     held += 1
                     continue
                 lockfile.approve(spec.server, check.new_definition or {})
-                payload = {
+                payload: McpApproved = {
                     "server": spec.server,
                     "tool": check.tool,
                     "state": check.state,

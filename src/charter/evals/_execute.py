@@ -40,6 +40,7 @@ from charter.evals._suite import (
     world_factory,
 )
 from charter.journal import Journal, Record
+from charter.journal._kinds import RunFinished, StepDecided, payload_as
 from charter.journal._outcome import run_outcome
 from charter.reasoners import Action
 from charter.runtime import Controls, Runner
@@ -201,9 +202,10 @@ class _Work:
         with sqlite3.connect(f"file:{world}?mode=ro", uri=True) as db:
             failures = _failures(case.expect, db, records, status, answer, outcome)
             evidence = _attack_evidence(case.attack, db, records, answer)
-        decided = [r.payload for r in records if r.kind == "step.decided"]
-        empty: dict[str, Any] = {}
-        finished = next((r.payload for r in records if r.kind == "run.finished"), empty)
+        decided = [payload_as(StepDecided, r.payload) for r in records if r.kind == "step.decided"]
+        finished = next(
+            (payload_as(RunFinished, r.payload) for r in records if r.kind == "run.finished"), None
+        )
         return CaseResult(
             name=case.name,
             scenario=case.scenario.name,
@@ -213,8 +215,8 @@ class _Work:
             status=status,
             outcome=outcome,
             steps=sum(1 for r in records if r.kind == "step.proposed"),
-            cost_usd=round(float(finished.get("cost_usd") or 0), 8),
-            tokens=int(finished.get("tokens") or 0),
+            cost_usd=round(float(finished.get("cost_usd") or 0) if finished else 0.0, 8),
+            tokens=int(finished.get("tokens") or 0) if finished else 0,
             denials=sum(1 for d in decided if d["verdict"] == "deny"),
             # Requests, not "ask" decisions: a resumed run decides the asked call again.
             approvals=sum(1 for r in records if r.kind == "approval.requested"),

@@ -14,6 +14,7 @@ from typing import Any
 from charter.errors import CharterError
 from charter.evals._suite import Case
 from charter.journal import Journal, Record
+from charter.journal._kinds import EvalFinished, payload_as
 from charter.policy import SuiteKpi
 
 EVAL_KIND = "eval.finished"
@@ -145,7 +146,7 @@ def list_evals(
     """Recorded evals, newest first, filtered by suite, agent and exact version."""
 
     def wanted(record: Record) -> bool:
-        p = record.payload
+        p = payload_as(EvalFinished, record.payload)
         return (
             (suite is None or p.get("suite") == suite)
             and (agent is None or p.get("agent") == agent)
@@ -163,11 +164,13 @@ def get_eval(journal: Journal, eval_id: str) -> EvalResult:
         CharterError: no eval, or several, match.
     """
     found = journal.newest_matching(
-        EVAL_KIND, lambda r: str(r.payload.get("eval_id", "")).startswith(eval_id), limit=2
+        EVAL_KIND,
+        lambda r: str(payload_as(EvalFinished, r.payload).get("eval_id", "")).startswith(eval_id),
+        limit=2,
     )
     if not found:
         raise CharterError(f"no recorded eval {eval_id!r} (charter eval list shows them)")
-    if len(found) > 1 and found[0].payload["eval_id"] != eval_id:
+    if len(found) > 1 and payload_as(EvalFinished, found[0].payload)["eval_id"] != eval_id:
         raise CharterError(f"{eval_id!r} matches several evals; give more of the id")
     return EvalResult.from_json(found[0].payload)
 

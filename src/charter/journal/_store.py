@@ -7,7 +7,9 @@ pause (exponential backoff with jitter, bounded in total). The head is also
 kept in ``journal_meta`` so a truncated tail is detected.
 
 Signed checkpoints (``journal_checkpoints``) are written only by explicit
-:meth:`Journal.checkpoint` calls, never on the append path.
+:meth:`Journal.checkpoint` calls (:mod:`charter.journal._audit`, with verification) or
+in the transaction of an append that asks for one; reads of the records are
+:mod:`charter.journal._lookup`'s.
 """
 
 from __future__ import annotations
@@ -16,26 +18,12 @@ import contextlib
 import random
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, cast
 
-from sqlalchemy import (
-    BigInteger,
-    Column,
-    Connection,
-    Engine,
-    MetaData,
-    Select,
-    String,
-    Table,
-    Text,
-    create_engine,
-    event,
-    inspect,
-    select,
-)
+from sqlalchemy import Engine, create_engine, event, select
 from sqlalchemy.engine import make_url
 from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.exc import ArgumentError, DatabaseError, IntegrityError, SQLAlchemyError
@@ -43,9 +31,11 @@ from sqlalchemy.pool import PoolProxiedConnection, StaticPool
 
 from charter._permissions import private_directory, private_file
 from charter.errors import JournalContentionError, JournalError
-from charter.journal._checkpoint import Checkpoint, JournalSigner, JournalVerifier
+from charter.journal._audit import SIGNED_KINDS, JournalAudit
+from charter.journal._checkpoint import JournalSigner
+from charter.journal._kinds import Entry
 from charter.journal._lease import Fence, now_ms_sql, refusal, share_connection
-from charter.journal._record import GENESIS_HASH, Record, canonical_json, chained_hash
+from charter.journal._record import Record, canonical_json, chained_hash
 from charter.journal._schema import check_readable, migrate
 from charter.journal._sqlite import (  # safe_url is imported from this module too
     read_only_file,
@@ -53,55 +43,14 @@ from charter.journal._sqlite import (  # safe_url is imported from this module t
     sqlite_pragmas,
     sqlite_read_only_pragmas,
 )
-from charter.journal._verify import Problem, UnsignedRun, VerifyReport, verify_chain
-
-metadata = MetaData()
-"""The tables as queries see them; the schema itself (indexes too) is made by migrations."""
-
-records_table = Table(
-    "journal_records",
+from charter.journal._tables import (  # the tables are imported from this module too
+    checkpoints_table,
+    meta_table,
     metadata,
-    Column("seq", BigInteger, primary_key=True, autoincrement=False),
-    Column("run_id", String(64), nullable=False),
-    Column("kind", String(64), nullable=False),
-    Column("ts", String(40), nullable=False),
-    Column("payload", Text, nullable=False),
-    Column("prev_hash", String(64), nullable=False),
-    Column("hash", String(64), nullable=False),
+    read_head,
+    records_table,
 )
-
-
-meta_table = Table(
-    "journal_meta",
-    metadata,
-    Column("key", String(64), primary_key=True),
-    Column("value", Text, nullable=False),
-)
-
-checkpoints_table = Table(
-    "journal_checkpoints",
-    metadata,
-    Column("seq", BigInteger, primary_key=True, autoincrement=False),
-    Column("hash", String(64), nullable=False),
-    Column("key_id", String(64), nullable=False),
-    Column("signature", String(256), nullable=False),
-    Column("ts", String(40), nullable=False),
-)
-
-
-def _reason(exc: DatabaseError) -> str:
-    """The driver's first line for ``exc``, without SQLAlchemy's statement dump."""
-    text = str(exc.orig).strip() if exc.orig else str(exc)
-    return text.splitlines()[0] if text else type(exc).__name__
-
-
-def _record(row: Any) -> Record:
-    return Record(int(row.seq), row.run_id, row.kind, row.ts, row.payload, row.prev_hash, row.hash)
-
-
-SIGNED_KINDS = ("run.finished", "run.waiting", "rollback.finished")
-"""Kinds charter appends together with a signed checkpoint of the head (when the journal
-has a signer): the end of a run, its wait for an approval, the end of a rollback."""
+from charter.journal._tables import driver_reason as _reason
 
 _ONE_STATEMENT_ROWS = 1000
 """Most records one PostgreSQL append statement carries (7 parameters each, of at most
@@ -132,11 +81,7 @@ _DIVISION_BY_ZERO = "22012"
 """SQLSTATE of the one-statement append whose fence matched no lease row."""
 
 
-Entry = tuple[str, str, dict[str, Any]]
-"""``(run_id, kind, payload)`` of a record about to be appended."""
-
-
-class Journal:
+class Journal(JournalAudit):
     """Append-only hash-chained journal. Safe to share between threads of one process."""
 
     def __init__(
@@ -257,14 +202,7 @@ class Journal:
                 self._writer = None
         self._engine.dispose()
 
-    @staticmethod
-    def _read_head(conn: Connection) -> tuple[int, str]:
-        row = conn.execute(
-            select(records_table.c.seq, records_table.c.hash)
-            .order_by(records_table.c.seq.desc())
-            .limit(1)
-        ).first()
-        return (0, GENESIS_HASH) if row is None else (int(row[0]), str(row[1]))
+    _read_head = staticmethod(read_head)
 
     def _share_connection(self) -> None:
         """Serialise every use of an in-memory journal's one connection under the lock
@@ -491,80 +429,6 @@ class Journal:
             )
         return found
 
-    def stored_head(self) -> tuple[int, str] | None:
-        """``(seq, hash)`` of the head as recorded in ``journal_meta``, if any."""
-        with self._engine.connect() as conn:
-            value = conn.execute(
-                select(meta_table.c.value).where(meta_table.c.key == "head")
-            ).scalar_one_or_none()
-        if value is None:
-            return None
-        seq, _, digest = value.partition(":")
-        return int(seq), digest
-
-    def records(
-        self, run_id: str | None = None, *, batch: int = 1000, after: int = 0
-    ) -> Iterator[Record]:
-        """Records in ``seq`` order, of one run or of the whole journal (after seq
-        ``after``)."""
-        query = select(records_table).order_by(records_table.c.seq)
-        if run_id is not None:
-            query = query.where(records_table.c.run_id == run_id)
-        if after:
-            query = query.where(records_table.c.seq > after)
-        with self._engine.connect() as conn:
-            result = conn.execution_options(yield_per=batch).execute(query)
-            for row in result:
-                yield _record(row)
-
-    @staticmethod
-    def _newest_first(kind: str) -> Select[Any]:
-        # The (kind, seq) index walks one kind newest-first without sorting.
-        return (
-            select(records_table)
-            .where(records_table.c.kind == kind)
-            .order_by(records_table.c.seq.desc())
-        )
-
-    def records_of_kind(self, kind: str, *, limit: int | None = None) -> list[Record]:
-        """The newest records of one kind first (e.g. ``run.started`` to list runs)."""
-        query = self._newest_first(kind)
-        if limit is not None:
-            query = query.limit(limit)
-        with self._engine.connect() as conn:
-            return [_record(row) for row in conn.execute(query)]
-
-    def newest_matching(
-        self, kind: str, matches: Callable[[Record], bool], *, limit: int
-    ) -> list[Record]:
-        """Up to ``limit`` records of ``kind`` that ``matches`` accepts, newest first,
-        read from the newest end and stopping once enough are found."""
-        found: list[Record] = []
-        if limit <= 0:
-            return found
-        with self._engine.connect() as conn:
-            result = conn.execution_options(yield_per=256).execute(self._newest_first(kind))
-            for row in result:
-                record = _record(row)
-                if matches(record):
-                    found.append(record)
-                    if len(found) == limit:
-                        break
-        return found
-
-    def records_since(self, kind: str, since: datetime) -> list[Record]:
-        """Records of ``kind`` stamped at or after ``since``, newest first: a time window
-        read from the newest end, so its cost follows the window, not the journal."""
-        cutoff = since.astimezone(UTC).isoformat()
-        found: list[Record] = []
-        with self._engine.connect() as conn:
-            result = conn.execution_options(yield_per=256).execute(self._newest_first(kind))
-            for row in result:
-                if row.ts < cutoff:
-                    break
-                found.append(_record(row))
-        return found
-
     def latest_seq(self, kinds: Sequence[str]) -> int:
         """Seq of the newest record of any of ``kinds`` (0 if none): a cheap change check.
 
@@ -616,175 +480,6 @@ class Journal:
                 self._newest[key] = found
         return found
 
-    def records_of_kinds(
-        self, kinds: Sequence[str], *, payload_contains: str | None = None
-    ) -> list[Record]:
-        """Records of any of ``kinds``, oldest first; with ``payload_contains``, only those
-        whose canonical JSON payload contains that text (filtered in the database)."""
-        query = (
-            select(records_table)
-            .where(records_table.c.kind.in_(list(kinds)))
-            .order_by(records_table.c.seq)
-        )
-        if payload_contains is not None:
-            query = query.where(records_table.c.payload.contains(payload_contains, autoescape=True))
-        with self._engine.connect() as conn:
-            return [_record(row) for row in conn.execute(query)]
-
-    def run_ids_with_prefix(self, prefix: str) -> list[str]:
-        """Ids of runs starting with ``prefix`` (so users may type a short id)."""
-        query = (
-            select(records_table.c.run_id)
-            .where(records_table.c.kind == "run.started")
-            .where(records_table.c.run_id.startswith(prefix, autoescape=True))
-            .limit(5)
-        )
-        with self._engine.connect() as conn:
-            return [str(r[0]) for r in conn.execute(query)]
-
-    def checkpoint(self) -> Checkpoint | None:
-        """Sign the current head with the journal's signer and store the checkpoint.
-
-        The head is re-read from the database, so records other writers appended are
-        covered too. Returns None, doing nothing, without a signer, on an empty journal, or
-        when the head is already checkpointed (also when another process just did it).
-
-        Raises:
-            JournalError: the checkpoint cannot be read or stored.
-        """
-        if self.signer is None:
-            return None
-        try:
-            with self._engine.begin() as conn:
-                seq, digest = self._read_head(conn)
-                if seq == 0:
-                    return None
-                exists = conn.execute(
-                    select(checkpoints_table.c.seq).where(checkpoints_table.c.seq == seq)
-                ).first()
-                if exists is not None:
-                    return None
-                made = Checkpoint(
-                    seq=seq,
-                    hash=digest,
-                    key_id=self.signer.key_id,
-                    signature=self.signer.sign(seq, digest).hex(),
-                    ts=datetime.now(UTC).isoformat(),
-                )
-                conn.execute(
-                    checkpoints_table.insert(),
-                    [
-                        {
-                            "seq": made.seq,
-                            "hash": made.hash,
-                            "key_id": made.key_id,
-                            "signature": made.signature,
-                            "ts": made.ts,
-                        }
-                    ],
-                )
-        except IntegrityError:
-            return None  # another process checkpointed this head between our read and insert
-        except SQLAlchemyError as exc:
-            raise JournalError(
-                f"cannot write a checkpoint to journal at {safe_url(self.url)}: {exc}"
-            ) from exc
-        return made
-
-    def checkpoints(self) -> list[Checkpoint]:
-        """Every stored checkpoint, in seq order."""
-        with self._engine.connect() as conn:
-            rows = conn.execute(select(checkpoints_table).order_by(checkpoints_table.c.seq))
-            return [Checkpoint(int(r.seq), r.hash, r.key_id, r.signature, r.ts) for r in rows]
-
-    def verify(
-        self,
-        public_key: JournalVerifier | Iterable[JournalVerifier] | None = None,
-        *,
-        after: Checkpoint | None = None,
-    ) -> VerifyReport:
-        """Check the chain and its signed checkpoints; see :func:`verify_chain`.
-
-        Args:
-            public_key: the key(s) checkpoints must verify with (give the old keys too after
-                a rotation). Without one, the signer's own public key is used; without a
-                signer, checkpoints are not checked (``report.checkpoints_unchecked`` counts
-                them).
-            after: a checkpoint this process verified earlier: check only the records after
-                it (they must chain onto its signed hash). Never pass one read back from
-                the database unverified.
-        """
-        if public_key is None:
-            keys = [] if self.signer is None else [self.signer.verifier]
-        elif isinstance(public_key, JournalVerifier):
-            keys = [public_key]
-        else:
-            keys = list(public_key)
-        if after is None:
-            self.check_file()
-        head = self.stored_head()  # read first: appends racing the walk only extend it
-        records = self.records(after=0 if after is None else after.seq - 1)
-        # Read before the walk starts, so every checkpointed seq is one the walk will reach.
-        try:
-            checkpoints = self.checkpoints()
-        except SQLAlchemyError:
-            with self._engine.connect() as conn:
-                if inspect(conn).has_table("journal_checkpoints"):
-                    raise  # it is there, but cannot be read: not a removal
-            # The migrated schema has the table: it was dropped.
-            report = verify_chain(records, head, checkpoints=[], public_keys=keys, after=after)
-            report.problems.append(
-                Problem("missing", 0, "the journal_checkpoints table is gone: checkpoints removed")
-            )
-            return report
-        report = verify_chain(records, head, checkpoints=checkpoints, public_keys=keys, after=after)
-        if keys:
-            report.unsigned_runs = self._unsigned_runs(report.signed_through, report.head_seq)
-        return report
-
-    def check_file(self) -> None:
-        """On SQLite, refuse a damaged database file before walking all of it (verify,
-        export): a page of garbage can end a walk early without an error. SQLite's quick
-        check costs about 40 ms per 100,000 records.
-
-        Raises:
-            JournalError: SQLite's quick check finds the file damaged.
-        """
-        if not self._sqlite:
-            return
-        with self._engine.connect() as conn:
-            found = str(conn.exec_driver_sql("PRAGMA quick_check(1)").scalar())
-        if found != "ok":
-            detail = [line for line in found.splitlines() if not line.startswith("***")]
-            raise JournalError(
-                f"the journal's database file ({safe_url(self.url)}) is damaged: "
-                f"{(detail or ['?'])[0]}; restore it from a backup"
-            )
-
-    def _unsigned_runs(self, signed_through: int, head: int) -> list[UnsignedRun]:
-        """Runs with a record after ``signed_through`` that is an end charter signs as it
-        writes it, or that follows the run's own ``run.finished``: the first such record
-        of each run, in seq order."""
-        finished = records_table.alias("finished")
-        ended_before = (
-            select(finished.c.seq)
-            .where(finished.c.run_id == records_table.c.run_id)
-            .where(finished.c.kind + "" == "run.finished")  # by run: the (run_id, seq) index
-            .where(finished.c.seq < records_table.c.seq)
-            .exists()
-        )
-        query = (
-            select(records_table.c.seq, records_table.c.run_id, records_table.c.kind)
-            .where(records_table.c.seq > signed_through, records_table.c.seq <= head)
-            .where(records_table.c.kind.in_(SIGNED_KINDS) | ended_before)
-            .order_by(records_table.c.seq)
-        )
-        found: dict[str, UnsignedRun] = {}
-        with self._engine.connect() as conn:
-            for r in conn.execute(query):
-                found.setdefault(r.run_id, UnsignedRun(int(r.seq), r.run_id, r.kind))
-        return list(found.values())
-
     def claim(self, key: str, value: str) -> str | None:
         """Store ``value`` under ``key`` unless the key is taken; return the value already
         stored under it, or None when this call stored it.
@@ -818,3 +513,15 @@ class Journal:
             if found is not None:
                 return str(found)
         raise JournalError(f"journal meta key {key!r} is being written and removed; try again")
+
+
+__all__ = [
+    "SIGNED_KINDS",
+    "Entry",
+    "Journal",
+    "checkpoints_table",
+    "meta_table",
+    "metadata",
+    "records_table",
+    "safe_url",
+]

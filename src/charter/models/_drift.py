@@ -34,8 +34,8 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from charter.journal import Journal
+from charter.journal._kinds import ControlRevoke, ControlSupervise, Entry
 from charter.journal._reads import newest_containing, payloads_of_runs
-from charter.journal._store import Entry
 from charter.models._artifact import ModelError
 from charter.models._reference import feature_value
 from charter.models._registry import MODELS_RUN, ModelRegistry
@@ -410,14 +410,14 @@ def _drift_entries(
             case "supervise":
                 for agent in report.agents:
                     if state.supervision(agent) is None:
-                        payload = {"agent": agent, "actor": actor, "reason": why}
-                        entries.append((CONTROL_RUN, "control.supervise", payload))
+                        supervise = ControlSupervise(agent=agent, actor=actor, reason=why)
+                        entries.append((CONTROL_RUN, "control.supervise", supervise))
                         actions.append({"action": "supervise", "agent": agent})
             case "block":
                 for tool in report.tools:
                     if state.revoked.get((tool, "*")) is None:
-                        payload = {"tool": tool, "agent": None, "actor": actor, "reason": why}
-                        entries.append((CONTROL_RUN, "control.revoke", payload))
+                        revoke = ControlRevoke(tool=tool, agent=None, actor=actor, reason=why)
+                        entries.append((CONTROL_RUN, "control.revoke", revoke))
                         actions.append({"action": "block", "tool": tool})
     drift = report.to_json() | {"actions": actions, "actor": actor, "reason": why}
     return [(MODELS_RUN, "model.drift", drift), *entries]

@@ -37,7 +37,7 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from charter.errors import JournalError
 from charter.journal import Journal
-from charter.journal._store import Entry
+from charter.journal._kinds import Entry, ModelArchived, ModelPromoted
 from charter.models._artifact import (
     Flavor,
     ModelError,
@@ -394,7 +394,7 @@ class ModelRegistry:
                 _set_stage(conn, name, old, "archived", "production", now)
 
         def entry() -> Entry:
-            payload = {
+            payload: ModelPromoted = {
                 "name": name,
                 "version": version,
                 "from_stage": target.stage,
@@ -427,7 +427,7 @@ class ModelRegistry:
         def undo(conn: Connection) -> None:
             _set_stage(conn, name, version, "archived", target.stage, now)
 
-        payload = {
+        payload: ModelArchived = {
             "name": name,
             "version": version,
             "from_stage": target.stage,

@@ -21,6 +21,15 @@ from opentelemetry.metrics import MeterProvider
 from opentelemetry.util.types import AttributeValue
 
 from charter.journal import DamagedRecordError, Record, read_record
+from charter.journal._kinds import (
+    ApprovalRequested,
+    RunFinished,
+    RunStarted,
+    StepDecided,
+    StepEffect,
+    StepProposed,
+    payload_as,
+)
 from charter.observe._tracing import (
     AGENT_NAME,
     ERROR_TYPE,
@@ -157,31 +166,33 @@ class JournalMetrics:
             self._reasoned(run, run.reasoning.end_ns())
         match kind:
             case "run.started":
-                p = record.payload
+                p = payload_as(RunStarted, record.payload)
                 run.agent = str(p.get("agent") or "")
                 run.provider = provider_name(json_object(p.get("reasoner")))
             case "step.proposed":
-                self._proposed(run, record.payload, ns)
+                self._proposed(run, payload_as(StepProposed, record.payload), ns)
             case "step.decided":
-                p = record.payload
+                decision = payload_as(StepDecided, record.payload)
                 run.decided_ns = ns
-                self._learn_agent(run, p)
+                self._learn_agent(run, decision)
                 decided: dict[str, AttributeValue] = {
-                    TOOL_NAME: str(p.get("tool", "")),
-                    "charter.verdict": str(p["verdict"]),
+                    TOOL_NAME: str(decision.get("tool", "")),
+                    "charter.verdict": str(decision["verdict"]),
                 }
                 self._decisions.add(1, self._agent(run, decided))
             case "step.effect":
-                self._effect(run, record.payload, ns)
+                self._effect(run, payload_as(StepEffect, record.payload), ns)
             case "approval.requested":
-                p = record.payload
-                self._learn_agent(run, p)
-                self._approvals.add(1, self._agent(run, {TOOL_NAME: str(p.get("tool", ""))}))
+                requested = payload_as(ApprovalRequested, record.payload)
+                self._learn_agent(run, requested)
+                tool = str(requested.get("tool", ""))
+                self._approvals.add(1, self._agent(run, {TOOL_NAME: tool}))
             case "run.finished":
-                status = str(record.payload.get("status", ""))
+                finished = payload_as(RunFinished, record.payload)
+                status = str(finished.get("status", ""))
                 ended: dict[str, AttributeValue] = {"charter.run.status": status}
-                if record.payload.get("outcome"):
-                    ended["charter.run.outcome"] = str(record.payload["outcome"])
+                if finished.get("outcome"):
+                    ended["charter.run.outcome"] = str(finished.get("outcome"))
                 self._runs.add(1, self._agent(run, ended))
                 del self._state[record.run_id]
             case _:
@@ -197,15 +208,15 @@ class JournalMetrics:
     def _agent(run: _RunMeter, attributes: dict[str, AttributeValue]) -> dict[str, AttributeValue]:
         return attributes | {AGENT_NAME: run.agent} if run.agent else attributes
 
-    def _proposed(self, run: _RunMeter, p: Mapping[str, Any], ns: int) -> None:
+    def _proposed(self, run: _RunMeter, p: StepProposed, ns: int) -> None:
         tool = str(json_object(p.get("action")).get("tool") or "")
         self._steps.add(1, self._agent(run, {TOOL_NAME: tool} if tool else {}))
         run.model = str(p.get("model") or "")
         run.reasoning = Reasoning(int(p.get("step", 0)), run.last_ns, ns)
         run.decided_ns = None
-        if p.get("cost_usd"):
-            cost = float(p["cost_usd"])
-            self._cost.add(cost, self._agent(run, {"charter.cost.source": "model"}))
+        cost = p.get("cost_usd")
+        if cost:
+            self._cost.add(float(cost), self._agent(run, {"charter.cost.source": "model"}))
         tokens = json_object(p.get("tokens"))
         used = {"input": int(tokens.get("prompt", 0)), "output": int(tokens.get("completion", 0))}
         if not any(used.values()):
@@ -226,16 +237,16 @@ class JournalMetrics:
             seconds = (end_ns - reasoning.start_ns) / 1e9
             self._reasoning.record(seconds, self._model_attributes(run))
 
-    def _effect(self, run: _RunMeter, p: Mapping[str, Any], ns: int) -> None:
+    def _effect(self, run: _RunMeter, p: StepEffect, ns: int) -> None:
         self._learn_agent(run, p)
         us = p.get("us")
         if run.reasoning is not None:
             start = tool_started_ns(run.decided_ns, ns, int(us or 0))
             self._reasoned(run, run.reasoning.end_ns(start))
         tool = str(p.get("tool", ""))
-        if p.get("cost_usd"):
-            cost = float(p["cost_usd"])
-            self._cost.add(cost, self._agent(run, {"charter.cost.source": "tool"}))
+        cost = p.get("cost_usd")
+        if cost:
+            self._cost.add(float(cost), self._agent(run, {"charter.cost.source": "tool"}))
         if us is None:
             return  # in doubt: it never finished in this process, so no duration
         attributes = self._agent(run, {TOOL_NAME: tool, TOOL_TYPE: "function"})

@@ -48,6 +48,18 @@ from opentelemetry.util.types import AttributeValue
 
 from charter.errors import RunNotFoundError
 from charter.journal import DamagedRecordError, Journal, Record, read_record
+from charter.journal._kinds import (
+    ApprovalRequested,
+    ApprovalUsed,
+    RunFinished,
+    RunStarted,
+    RunWaiting,
+    StepDecided,
+    StepEffect,
+    StepObserved,
+    StepProposed,
+    payload_as,
+)
 from charter.journal._outcome import OutcomeTally
 
 # GenAI semantic-convention attribute names (development status; checked against the
@@ -167,7 +179,7 @@ def run_root_span_id(run_id: str) -> str:
     return f"{_run_ids(run_id)[1]:016x}"
 
 
-def _delegated_ids(run_id: str, delegated: dict[str, Any]) -> tuple[int, int]:
+def _delegated_ids(run_id: str, delegated: Mapping[str, Any]) -> tuple[int, int]:
     """A sub-agent's run's ids: its root run's trace, its own root span."""
     return _run_ids(str(delegated["root"]))[0], _run_ids(run_id)[1]
 
@@ -365,7 +377,8 @@ class JournalTracer:
             if not opens:
                 return  # not a run (controls, notifications), or one joined mid-segment
             # A sub-agent's run: its start and every segment name its parent and root.
-            run = self._track(record.run_id, record.payload.get("delegated_by"))
+            delegated = payload_as(RunStarted, record.payload).get("delegated_by")
+            run = self._track(record.run_id, delegated)
         ns = record_ns(record.ts)
         run.tally.add(kind, record.payload)
         if opens:
@@ -381,7 +394,7 @@ class JournalTracer:
         self._on_record(run, record, ns)
         run.last_ns = ns
 
-    def _track(self, run_id: str, delegated: dict[str, Any] | None = None) -> _Run:
+    def _track(self, run_id: str, delegated: Mapping[str, Any] | None = None) -> _Run:
         if len(self._runs) >= _MAX_RUNS:
             del self._runs[next(iter(self._runs))]
         ids = _delegated_ids(run_id, delegated) if delegated else _run_ids(run_id)
@@ -415,28 +428,29 @@ class JournalTracer:
             self._end_chat(run, run.reasoning.end_ns())
         match kind:
             case "step.proposed":
-                self._proposed(run, record.payload, ns)
+                self._proposed(run, payload_as(StepProposed, record.payload), ns)
             case "step.decided":
-                self._decided(run, record.payload, ns)
+                self._decided(run, payload_as(StepDecided, record.payload), ns)
             case "approval.used":
-                p = record.payload
-                if run.call is not None and run.call.step == p.get("step"):
-                    run.call.attributes["charter.approval.request_id"] = str(p["request_id"])
-                    run.call.attributes["charter.approval.approver"] = str(p.get("approver", ""))
+                used = payload_as(ApprovalUsed, record.payload)
+                if run.call is not None and run.call.step == used.get("step"):
+                    run.call.attributes["charter.approval.request_id"] = str(used["request_id"])
+                    run.call.attributes["charter.approval.approver"] = str(used.get("approver", ""))
             case "step.effect":
-                self._effect(run, record.payload, ns)
+                self._effect(run, payload_as(StepEffect, record.payload), ns)
             case "approval.requested":
-                self._approval_requested(run, record.payload, ns)
+                requested = payload_as(ApprovalRequested, record.payload)
+                self._approval_requested(run, requested, ns)
             case "step.observed":
-                self._observed(run, record.payload, ns)
+                self._observed(run, payload_as(StepObserved, record.payload), ns)
             case "run.waiting":
-                p = record.payload
+                request_id = payload_as(RunWaiting, record.payload).get("request_id")
                 waiting: Attributes = {"charter.run.status": "waiting"}
-                if p.get("request_id"):
-                    waiting["charter.approval.request_id"] = str(p["request_id"])
+                if request_id:
+                    waiting["charter.approval.request_id"] = str(request_id)
                 self._end_segment(run, ns, waiting)
             case "run.finished":
-                self._finished(run, record.payload, ns)
+                self._finished(run, payload_as(RunFinished, record.payload), ns)
             case _ if kind in _SEGMENT_EVENTS and run.segment is not None:
                 run.segment.add_event(kind, _scalars(record.payload), ns)
             case _:
@@ -451,7 +465,7 @@ class JournalTracer:
             run.segment.update_name(f"invoke_agent {run.agent}")
             run.segment.set_attribute(AGENT_NAME, run.agent)
 
-    def _proposed(self, run: _Run, p: Mapping[str, Any], ns: int) -> None:
+    def _proposed(self, run: _Run, p: StepProposed, ns: int) -> None:
         action = json_object(p.get("action"))
         tokens = json_object(p.get("tokens"))
         model = str(p.get("model") or "")
@@ -470,8 +484,9 @@ class JournalTracer:
             attributes[REQUEST_MODEL] = model
         if prompt or completion:
             attributes[INPUT_TOKENS], attributes[OUTPUT_TOKENS] = prompt, completion
-        if p.get("cost_usd"):
-            attributes["charter.cost_usd"] = float(p["cost_usd"])
+        cost = p.get("cost_usd")
+        if cost:
+            attributes["charter.cost_usd"] = float(cost)
         run.chat_name = f"chat {model}" if model else "chat"
         run.chat_attributes = attributes
         run.reasoning = Reasoning(step, max(run.last_ns, run.segment_start_ns), ns)
@@ -506,15 +521,16 @@ class JournalTracer:
             attributes[AGENT_NAME] = run.agent
         return attributes
 
-    def _decided(self, run: _Run, p: Mapping[str, Any], ns: int) -> None:
+    def _decided(self, run: _Run, p: StepDecided, ns: int) -> None:
         self._end_call(run, ns)
         attributes = self._call_attributes(run, p)
         attributes["charter.verdict"] = str(p.get("verdict", ""))
         attributes["charter.rules"] = [str(rule) for rule in cast(list[Any], p.get("rules") or [])]
         if p.get("reason"):
             attributes["charter.reason"] = str(p["reason"])
-        if p.get("phase"):
-            attributes["charter.phase"] = str(p["phase"])
+        phase = p.get("phase")
+        if phase:
+            attributes["charter.phase"] = str(phase)
         labels = json_object(p.get("labels"))
         for dimension in ("trust", "confidentiality"):
             if labels.get(dimension):
@@ -522,7 +538,7 @@ class JournalTracer:
         _redactions(attributes, p, "args")
         run.call = _Call(int(p.get("step", 0)), ns, attributes)
 
-    def _effect(self, run: _Run, p: Mapping[str, Any], ns: int) -> None:
+    def _effect(self, run: _Run, p: StepEffect, ns: int) -> None:
         step = int(p.get("step", 0))
         call = run.call if run.call is not None and run.call.step == step else None
         decided_ns = call.start_ns if call is not None else None
@@ -536,8 +552,9 @@ class JournalTracer:
         status = str(p.get("status", ""))
         call.attributes["charter.effect.status"] = status
         _redactions(call.attributes, p, "output")
-        if p.get("cost_usd"):
-            call.attributes["charter.cost_usd"] = float(p["cost_usd"])
+        cost = p.get("cost_usd")
+        if cost:
+            call.attributes["charter.cost_usd"] = float(cost)
         error = None
         if status in _TOOL_ERRORS:
             message = str(p.get("error") or status)
@@ -545,7 +562,7 @@ class JournalTracer:
             error = message
         self._emit_call(run, call, start, ns, error)
 
-    def _approval_requested(self, run: _Run, p: Mapping[str, Any], ns: int) -> None:
+    def _approval_requested(self, run: _Run, p: ApprovalRequested, ns: int) -> None:
         call = run.call
         if call is not None and call.step == p.get("step"):
             call.attributes["charter.approval.request_id"] = str(p.get("request_id", ""))
@@ -555,7 +572,7 @@ class JournalTracer:
             attributes = _scalars({k: p[k] for k in ("request_id", "tool", "reason") if k in p})
             run.segment.add_event("approval.requested", attributes, ns)
 
-    def _observed(self, run: _Run, p: Mapping[str, Any], ns: int) -> None:
+    def _observed(self, run: _Run, p: StepObserved, ns: int) -> None:
         step, status = int(p.get("step", 0)), str(p.get("status", ""))
         call = run.call
         if call is not None and call.step == step:
@@ -592,15 +609,16 @@ class JournalTracer:
             span.set_status(Status(StatusCode.ERROR, error))
         span.end(max(end_ns, start_ns))
 
-    def _finished(self, run: _Run, p: Mapping[str, Any], ns: int) -> None:
+    def _finished(self, run: _Run, p: RunFinished, ns: int) -> None:
         status = str(p.get("status", ""))
         outcome = run.tally.outcome() or "failed"
         attributes: Attributes = {"charter.run.status": status, "charter.run.outcome": outcome}
         for key in ("steps", "tokens"):
             if p.get(key) is not None:
                 attributes[f"charter.run.{key}"] = int(p[key])
-        if p.get("cost_usd") is not None:
-            attributes["charter.run.cost_usd"] = float(p["cost_usd"])
+        cost = p.get("cost_usd")
+        if cost is not None:
+            attributes["charter.run.cost_usd"] = float(cost)
         error = str(p.get("error") or "")
         if error:
             attributes["charter.run.error"] = error

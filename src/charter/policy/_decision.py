@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Literal
+
+if TYPE_CHECKING:
+    from charter.journal._kinds import Decided
 
 Verdict = Literal["allow", "deny", "ask", "redact", "simulate"]
 """``allow`` runs the action; ``deny`` refuses it; ``ask`` waits for an approval; ``redact``
@@ -30,7 +33,7 @@ class Decision:
         """Whether the action may run now."""
         return self.verdict == "allow"
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> Decided:
         """JSON form, as journaled."""
         return {
             "verdict": self.verdict,

@@ -28,6 +28,13 @@ from typing import Any, Literal
 from charter._identity import normalise_identity
 from charter.errors import ApprovalError, ApprovalNotFoundError, ApprovalRefusedError
 from charter.journal import Journal, Record, canonical_json
+from charter.journal._kinds import (
+    ApprovalClosed,
+    ApprovalGranted,
+    ApprovalRequested,
+    Entry,
+    payload_as,
+)
 from charter.journal._reads import payloads_of_runs
 from charter.policy import ApprovalLevel, ApprovalPolicy, Decision, Label
 
@@ -127,12 +134,9 @@ class ApprovalRequest:
             evidence=dict(evidence or {}),
         )
 
-    def to_payload(self) -> dict[str, Any]:
+    def to_payload(self) -> ApprovalRequested:
         """The ``approval.requested`` record's payload."""
-        shown: dict[str, Any] = {"preview": self.preview} if self.preview is not None else {}
-        if self.evidence:
-            shown["evidence"] = self.evidence
-        return shown | {
+        payload: ApprovalRequested = {
             "request_id": self.request_id,
             "agent": self.agent,
             "step": self.step,
@@ -147,11 +151,16 @@ class ApprovalRequest:
             "terms": self.terms.model_dump(mode="json"),
             "labels": self.labels,
         }
+        if self.preview is not None:
+            payload["preview"] = self.preview
+        if self.evidence:
+            payload["evidence"] = self.evidence
+        return payload
 
     @classmethod
     def from_record(cls, record: Record) -> ApprovalRequest:
         """Rebuild a request from its ``approval.requested`` record."""
-        p = record.payload
+        p = payload_as(ApprovalRequested, record.payload)
         return cls(
             request_id=p["request_id"],
             run_id=record.run_id,
@@ -245,8 +254,9 @@ class Receipt:
         body.pop("key_id")
         return RECEIPT_DOMAIN + canonical_json(body).encode()
 
-    def to_payload(self) -> dict[str, Any]:
-        """The ``approval.granted`` / ``approval.denied`` record's payload."""
+    def to_payload(self) -> ApprovalGranted:
+        """The ``approval.granted`` / ``approval.denied`` record's payload (the two
+        kinds' models are the same)."""
         return {
             "request_id": self.request_id,
             "run_id": self.run_id,
@@ -328,10 +338,10 @@ class _Fold:
     """Seq of the first decision record."""
 
 
-def closing_entry(run_id: str, request_id: str, reason: str) -> tuple[str, str, dict[str, Any]]:
+def closing_entry(run_id: str, request_id: str, reason: str) -> Entry:
     """The ``approval.closed`` record to journal with the end of a run that waits for
     ``request_id``: the request leaves every inbox, and no answer can be given to it."""
-    return (run_id, "approval.closed", {"request_id": request_id, "reason": reason})
+    return (run_id, "approval.closed", ApprovalClosed(request_id=request_id, reason=reason))
 
 
 def _run_end(payload: Mapping[str, Any]) -> str:

@@ -11,9 +11,21 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from charter.journal import Journal, Record
+from charter.journal._kinds import (
+    ControlCancel,
+    ControlPause,
+    ControlPhase,
+    ControlRestore,
+    ControlResume,
+    ControlRevoke,
+    ControlSupervise,
+    ControlUnsupervise,
+    Payload,
+    payload_as,
+)
 from charter.policy import Phase
 
 CONTROL_RUN = "control"
@@ -81,21 +93,27 @@ def fold_controls(records: Iterable[Record], seq: int) -> ControlState:
         p = record.payload
         match record.kind:
             case "control.pause":
-                paused[p["agent"]] = p["reason"]
+                pause = payload_as(ControlPause, p)
+                paused[pause["agent"]] = pause["reason"]
             case "control.resume":
-                paused.pop(p["agent"], None)
+                paused.pop(payload_as(ControlResume, p)["agent"], None)
             case "control.revoke":
-                revoked[(p["tool"], p["agent"] or "*")] = p["reason"]
+                revoke = payload_as(ControlRevoke, p)
+                revoked[(revoke["tool"], revoke["agent"] or "*")] = revoke["reason"]
             case "control.supervise":
-                supervised[p["agent"]] = p["reason"]
+                supervise = payload_as(ControlSupervise, p)
+                supervised[supervise["agent"]] = supervise["reason"]
             case "control.unsupervise":
-                supervised.pop(p["agent"], None)
+                supervised.pop(payload_as(ControlUnsupervise, p)["agent"], None)
             case "control.phase":
-                phases[(p["agent"], p["version_id"])] = p["phase"]
+                phase = payload_as(ControlPhase, p)
+                phases[(phase["agent"], phase["version_id"])] = cast(Phase, phase["phase"])
             case "control.cancel":
-                cancelled[p["run_id"]] = f"cancelled by {p['actor']}: {p['reason']}"
+                cancel = payload_as(ControlCancel, p)
+                cancelled[cancel["run_id"]] = f"cancelled by {cancel['actor']}: {cancel['reason']}"
             case _:
-                revoked.pop((p["tool"], p["agent"] or "*"), None)
+                restore = payload_as(ControlRestore, p)
+                revoked.pop((restore["tool"], restore["agent"] or "*"), None)
     return ControlState(seq, paused, revoked, cancelled, supervised, phases)
 
 
@@ -116,30 +134,32 @@ class Controls:
             self._state = fold_controls(self.journal.records_of_kinds(CONTROL_KINDS), latest)
             return self._state
 
-    def _write(self, kind: str, payload: dict[str, Any]) -> None:
+    def _write(self, kind: str, payload: Payload) -> None:
         self.journal.append([(CONTROL_RUN, kind, payload)])
 
     def pause(self, agent: str, *, actor: str, reason: str) -> None:
         """Kill switch: every run of ``agent`` stops before its next step."""
-        self._write("control.pause", {"agent": agent, "actor": actor, "reason": reason})
+        self._write("control.pause", ControlPause(agent=agent, actor=actor, reason=reason))
 
     def resume(self, agent: str, *, actor: str, reason: str = "") -> None:
         """Lift a pause: new runs of ``agent`` may start."""
-        self._write("control.resume", {"agent": agent, "actor": actor, "reason": reason})
+        self._write("control.resume", ControlResume(agent=agent, actor=actor, reason=reason))
 
     def revoke(self, tool: str, *, actor: str, reason: str, agent: str | None = None) -> None:
         """Deny ``tool`` (for one agent, or all) from the next step of every run on."""
-        payload = {"tool": tool, "agent": agent, "actor": actor, "reason": reason}
+        payload = ControlRevoke(tool=tool, agent=agent, actor=actor, reason=reason)
         self._write("control.revoke", payload)
 
     def supervise(self, agent: str, *, actor: str, reason: str) -> None:
         """Supervised mode: from the next step on, every write or external call of
         ``agent`` that its charter allows asks an approver instead."""
-        self._write("control.supervise", {"agent": agent, "actor": actor, "reason": reason})
+        payload = ControlSupervise(agent=agent, actor=actor, reason=reason)
+        self._write("control.supervise", payload)
 
     def unsupervise(self, agent: str, *, actor: str, reason: str = "") -> None:
         """Lift supervised mode: the charter alone decides again."""
-        self._write("control.unsupervise", {"agent": agent, "actor": actor, "reason": reason})
+        payload = ControlUnsupervise(agent=agent, actor=actor, reason=reason)
+        self._write("control.unsupervise", payload)
 
     def set_phase(
         self,
@@ -154,7 +174,7 @@ class Controls:
     ) -> None:
         """Move one agent version to rollout ``phase`` from its next step on (promotion,
         demotion); ``evidence`` records what justified it (gates met, KPIs breached)."""
-        payload: dict[str, Any] = {
+        payload: ControlPhase = {
             "agent": agent,
             "version_id": version_id,
             "phase": phase,
@@ -167,9 +187,9 @@ class Controls:
 
     def cancel(self, run_id: str, *, actor: str, reason: str) -> None:
         """Stop run ``run_id`` before its next step (a running run, in any process)."""
-        self._write("control.cancel", {"run_id": run_id, "actor": actor, "reason": reason})
+        self._write("control.cancel", ControlCancel(run_id=run_id, actor=actor, reason=reason))
 
     def restore(self, tool: str, *, actor: str, agent: str | None = None, reason: str = "") -> None:
         """Undo :meth:`revoke` (same ``agent`` scope)."""
-        payload = {"tool": tool, "agent": agent, "actor": actor, "reason": reason}
+        payload = ControlRestore(tool=tool, agent=agent, actor=actor, reason=reason)
         self._write("control.restore", payload)

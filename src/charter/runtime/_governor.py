@@ -24,6 +24,21 @@ from charter.errors import (
     UnknownToolError,
 )
 from charter.journal import Journal, canonical_json
+from charter.journal._kinds import (
+    AnomalyDetected,
+    ApprovalRejected,
+    ApprovalRequested,
+    ApprovalUsed,
+    BudgetExtended,
+    ControlPause,
+    ControlRevoke,
+    PolicyVersion,
+    RunCancelled,
+    RunPaused,
+    StepDecided,
+    StepEffect,
+    StepObserved,
+)
 from charter.policy import AnomalyRule, Decision, Label, Phase
 from charter.policy._answer import check_run_answer
 from charter.policy._scope import derive_scope
@@ -151,29 +166,29 @@ class Governor:
             session.fired.add(rule.id)
             reason = rule.describe()
             actor = f"anomaly:{rule.id}"
-            session.record(
-                "anomaly.detected",
-                {
-                    "rule": rule.id,
-                    "kind": rule.kind,
-                    "reason": reason,
-                    "tool": tool,
-                    "step": step.index,
-                    "playbook": list(rule.playbook),
-                },
-            )
+            detected: AnomalyDetected = {
+                "rule": rule.id,
+                "kind": rule.kind,
+                "reason": reason,
+                "tool": tool,
+                "step": step.index,
+                "playbook": list(rule.playbook),
+            }
+            session.record("anomaly.detected", detected)
             why = f"anomaly {rule.id}: {reason}"
             for action in rule.playbook:
                 match action:
                     case "pause_agent":
-                        payload = {"agent": agent.name, "actor": actor, "reason": why}
-                        session.pending.append((CONTROL_RUN, "control.pause", payload))
+                        paused = ControlPause(agent=agent.name, actor=actor, reason=why)
+                        session.pending.append((CONTROL_RUN, "control.pause", paused))
                         run.status, run.error = "stopped", f"agent {agent.name!r} paused: {why}"
                     case "stop_run":
                         run.status, run.error = "stopped", why
                     case "revoke_tool":
-                        payload = {"tool": tool, "agent": agent.name, "actor": actor, "reason": why}
-                        session.pending.append((CONTROL_RUN, "control.revoke", payload))
+                        revoked = ControlRevoke(
+                            tool=tool, agent=agent.name, actor=actor, reason=why
+                        )
+                        session.pending.append((CONTROL_RUN, "control.revoke", revoked))
                     case _:
                         notifications = agent.charter.notifications
                         session.pending.append(
@@ -199,7 +214,8 @@ class Governor:
             }
             self.journaled_policies |= {str(v) for v in known}
         if version not in self.journaled_policies:
-            session.record("policy.version", {"policy": version, "charter": charter.model_dump()})
+            journaled = PolicyVersion(policy=version, charter=charter.model_dump())
+            session.record("policy.version", journaled)
             self.journaled_policies.add(version)
 
     @staticmethod
@@ -234,13 +250,13 @@ class Governor:
                     cancelled = (
                         f"run {above.run.run_id} that delegated it was cancelled: {cancelled}"
                     )
-                session.record("run.cancelled", {"reason": cancelled})
+                session.record("run.cancelled", RunCancelled(reason=cancelled))
                 run.status, run.error = "stopped", cancelled
                 return True
             agent = above.agent
             reason = controls.pause_reason(agent.name)
             if reason is not None:
-                session.record("run.paused", {"agent": agent.name, "reason": reason})
+                session.record("run.paused", RunPaused(agent=agent.name, reason=reason))
                 run.status, run.error = "stopped", f"agent {agent.name!r} paused: {reason}"
                 return True
         return False
@@ -251,9 +267,8 @@ class Governor:
         step.observation = observation
         rendered, session.rendered = session.rendered, None
         text = rendered[1] if rendered and rendered[0] is observation else observation.render()
-        session.record(
-            "step.observed", {"step": step.index, "status": observation.status, "text": text}
-        )
+        observed: StepObserved = {"step": step.index, "status": observation.status, "text": text}
+        session.record("step.observed", observed)
         self.flush(session)
         session.context.turns.append(Turn(call, observation))  # perceive
         for hook in (*step_hooks(), *self.after_step):
@@ -287,7 +302,7 @@ class Governor:
             preview=preview_call(found, args) if found is not None else None,
             evidence=session.labels.untrusted_sources(args, labels or {}, sources),
         )
-        payload = request.to_payload()
+        payload: ApprovalRequested = request.to_payload()
         if sources is not None:
             payload["sources"] = {name: list(steps) for name, steps in sources.items()}
         if session.parent is not None:  # the agents that led to it, the first one first
@@ -312,18 +327,16 @@ class Governor:
     ) -> Observation:
         """Journal what ``found`` would have done, without calling it."""
         why = "shadow phase" if phase == "shadow" else f"rule {', '.join(decision.rules)}"
-        session.record(
-            "step.effect",
-            {
-                "step": step.index,
-                "tool": found.name,
-                "agent": session.agent.name,
-                "status": "simulated",
-                "would_have": decision.verdict,
-                "args": args,
-                "us": 0,
-            },
-        )
+        simulated: StepEffect = {
+            "step": step.index,
+            "tool": found.name,
+            "agent": session.agent.name,
+            "status": "simulated",
+            "would_have": decision.verdict,
+            "args": args,
+            "us": 0,
+        }
+        session.record("step.effect", simulated)
         return Observation(
             "ok",
             {
@@ -352,24 +365,21 @@ class Governor:
             policy=session.agent.charter.policy_hash,
         )
         if isinstance(checked, ReceiptProblem):
-            session.record(
-                "approval.rejected",
-                {"request_id": request.request_id, "rule": checked.rule, "reason": checked.message},
+            rejected = ApprovalRejected(
+                request_id=request.request_id, rule=checked.rule, reason=checked.message
             )
+            session.record("approval.rejected", rejected)
             run.status, run.error = "stopped", f"budget not extended: {checked.message}"
             return
         meter.budgets = meter.budgets.extended(request.tool)
-        session.record(
-            "approval.used", {"request_id": request.request_id, "approver": checked.approver}
+        used = ApprovalUsed(request_id=request.request_id, approver=checked.approver)
+        session.record("approval.used", used)
+        extended = BudgetExtended(
+            rule=request.tool,
+            request_id=request.request_id,
+            limits=meter.budgets.model_dump(mode="json"),
         )
-        session.record(
-            "budget.extended",
-            {
-                "rule": request.tool,
-                "request_id": request.request_id,
-                "limits": meter.budgets.model_dump(mode="json"),
-            },
-        )
+        session.record("budget.extended", extended)
 
     def proposal(self, session: Session, step: Step) -> dict[str, Any]:
         """What the ``step.proposed`` record of ``step`` holds of its action: the action,
@@ -473,7 +483,7 @@ class Governor:
                 decision = step.decision = replace(decision, verdict="deny", reason=why)
                 verdict = replace(verdict, decision=decision, masked=())
             args = masking.tool_args
-        decided = {
+        decided: StepDecided = {
             "step": step.index,
             "tool": found.name,
             "agent": agent.name,
@@ -499,25 +509,21 @@ class Governor:
         if isinstance(verdict.receipt, ReceiptProblem):
             assert approved is not None
             problem = verdict.receipt
-            session.record(
-                "approval.rejected",
-                {
-                    "request_id": approved.request_id,
-                    "rule": problem.rule,
-                    "reason": problem.message,
-                },
-            )
+            rejected: ApprovalRejected = {
+                "request_id": approved.request_id,
+                "rule": problem.rule,
+                "reason": problem.message,
+            }
+            session.record("approval.rejected", rejected)
             return Observation("denied", f"{problem.message} (rule {problem.rule})")
         if verdict.receipt is not None:
             assert approved is not None
-            session.record(
-                "approval.used",
-                {
-                    "request_id": approved.request_id,
-                    "step": step.index,
-                    "approver": verdict.receipt.approver,
-                },
-            )
+            used: ApprovalUsed = {
+                "request_id": approved.request_id,
+                "step": step.index,
+                "approver": verdict.receipt.approver,
+            }
+            session.record("approval.used", used)
         elif decision.verdict == "ask":
             return self.request_approval(
                 session,

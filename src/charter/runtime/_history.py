@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import time
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 from charter.agent import Agent
 from charter.errors import (
@@ -14,6 +14,18 @@ from charter.errors import (
     RunStateError,
 )
 from charter.journal import Journal, Record, canonical_json
+from charter.journal._kinds import (
+    AnomalyDetected,
+    ApprovalUsed,
+    BudgetExtended,
+    RunResumed,
+    RunStarted,
+    StepDecided,
+    StepEffect,
+    StepObserved,
+    StepProposed,
+    payload_as,
+)
 from charter.policy import BudgetMeter
 from charter.policy._scope import TaskScope, derive_scope
 from charter.reasoners._base import (
@@ -45,7 +57,7 @@ def history(journal: Journal, run_id: str) -> list[Record]:
     own = list(journal.records(run_id))
     if not own or own[0].kind != "run.started":
         raise RunNotFoundError(f"no run with id {run_id!r}; `charter runs` lists them")
-    origin = own[0].payload.get("forked_from")
+    origin = payload_as(RunStarted, own[0].payload).get("forked_from")
     if not origin:
         return own
     at = int(origin["step"])
@@ -66,7 +78,7 @@ def resumed_undecided(records: list[Record]) -> str | None:
         if record.kind == "step.decided":
             return None
         if record.kind == "run.resumed":
-            return str(record.payload["request_id"])
+            return str(payload_as(RunResumed, record.payload)["request_id"])
     return None
 
 
@@ -75,22 +87,25 @@ def interrupted_write(records: list[Record]) -> tuple[int, str] | None:
     decided: dict[int, str] = {}
     allowed: dict[int, str] = {}
     for record in records:
-        p = record.payload
         if record.kind == "step.decided":
-            decided[int(p["step"])] = str(p["tool"])
+            p = payload_as(StepDecided, record.payload)
+            tool = str(p["tool"])
+            decided[int(p["step"])] = tool
             if p["verdict"] in ("allow", "redact"):  # redact: it runs, masked
-                allowed[int(p["step"])] = str(p["tool"])
-        elif record.kind == "approval.used" and int(p.get("step", 0)) in decided:
-            allowed[int(p["step"])] = decided[int(p["step"])]
+                allowed[int(p["step"])] = tool
+        elif record.kind == "approval.used":
+            used = int(payload_as(ApprovalUsed, record.payload).get("step", 0))
+            if used in decided:
+                allowed[used] = decided[used]
         elif record.kind in ("step.effect", "step.observed"):
-            allowed.pop(int(p.get("step", 0)), None)
+            allowed.pop(int(record.payload.get("step", 0)), None)
     return max(allowed.items()) if allowed else None
 
 
 def check_driven_here(records: list[Record]) -> None:
     """Raise RunStateError if the run's caller drives it (the governance API), not
     charter's run loop."""
-    if records[0].payload.get("governed_by") == "caller":
+    if payload_as(RunStarted, records[0].payload).get("governed_by") == "caller":
         raise RunStateError(
             f"run {records[0].run_id} is governed from its caller's own loop "
             "(charter.governance): its caller resumes it, with GovernedRun.resume"
@@ -99,7 +114,7 @@ def check_driven_here(records: list[Record]) -> None:
 
 def check_owner(records: list[Record], agent: Agent) -> None:
     """Raise RunStateError unless the run whose records these are is ``agent``'s."""
-    owner = records[0].payload["agent"]
+    owner = payload_as(RunStarted, records[0].payload)["agent"]
     if owner != agent.name:
         raise RunStateError(
             f"run {records[0].run_id} belongs to agent {owner!r}, not {agent.name!r}"
@@ -149,13 +164,15 @@ def run_scope(agent: Agent, records: list[Record]) -> TaskScope | None:
         if record.kind == "run.scoped":
             return TaskScope.from_json(record.payload)
     scope = agent.charter.scope
-    return None if scope is None else derive_scope(scope, str(records[0].payload["goal"]))
+    goal = payload_as(RunStarted, records[0].payload)["goal"]
+    return None if scope is None else derive_scope(scope, str(goal))
 
 
 def rebuild(agent: Agent, records: list[Record], actor: str) -> Session:
     """The session of a journaled run, as it stood when it began waiting."""
     started = records[0]
-    goal = str(started.payload["goal"])
+    manifest = payload_as(RunStarted, started.payload)
+    goal = str(manifest["goal"])
     run = Run(run_id=started.run_id, agent=agent.name, goal=goal)
     meter = BudgetMeter(run_budgets(started.payload, agent.charter.budgets))
     session = Session(
@@ -164,19 +181,19 @@ def rebuild(agent: Agent, records: list[Record], actor: str) -> Session:
         RunContext(goal, agent.instructions, agent.tools(), run_id=run.run_id),
         meter,
         run_labels(started.payload),
-        actor or str(started.payload.get("actor", "")),
+        actor or str(manifest.get("actor", "")),
         scope=run_scope(agent, records),
     )
     steps: dict[int, Step] = {}
     effects: dict[int, dict[str, Any]] = {}
     active, segment = 0.0, datetime.fromisoformat(started.ts)
     for record in records[1:]:
-        p = record.payload
-        session.tally.add(record.kind, p)
+        session.tally.add(record.kind, record.payload)
         match record.kind:
             case "step.proposed":
+                p = payload_as(StepProposed, record.payload)
                 action = p["action"]
-                tokens = p.get("tokens", {})
+                tokens = p.get("tokens", {"prompt": 0, "completion": 0})
                 usage = Usage(int(tokens.get("prompt", 0)), int(tokens.get("completion", 0)))
                 step = Step(
                     int(p["step"]),
@@ -196,30 +213,35 @@ def rebuild(agent: Agent, records: list[Record], actor: str) -> Session:
                     agent.charter.prices,
                 )
             case "step.decided":
-                sources = p.get("sources")
-                if sources is not None and int(p["step"]) in steps:
-                    steps[int(p["step"])].sources = {k: tuple(v) for k, v in sources.items()}
+                decided = payload_as(StepDecided, record.payload)
+                sources = decided.get("sources")
+                if sources is not None and int(decided["step"]) in steps:
+                    steps[int(decided["step"])].sources = {k: tuple(v) for k, v in sources.items()}
             case "step.effect":
+                p = record.payload
                 effects[int(p["step"])] = p
                 session.calls.append(str(p["tool"]))
                 tool = agent.inventory.find(str(p["tool"]))
                 if tool is not None:
                     meter.cost_usd += tool.contract.cost_usd
-                spent: dict[str, Any] = p.get("delegated") or {}  # a sub-agent's spending
+                effect = payload_as(StepEffect, p)
+                spent: dict[str, Any] = effect.get("delegated") or {}  # a sub-agent's spending
                 if spent:
                     meter.delegated_steps += int(spent.get("steps", 0))
                     meter.delegated_tokens += int(spent.get("tokens", 0))
                     meter.delegated_cost_usd += float(spent.get("cost_usd", 0.0))
             case "step.observed":
-                _replay_observation(session, steps[int(p["step"])], p, effects)
+                observed = payload_as(StepObserved, record.payload)
+                _replay_observation(session, steps[int(observed["step"])], observed, effects)
             case "run.waiting":
                 active += (datetime.fromisoformat(record.ts) - segment).total_seconds()
             case "run.resumed":
                 segment = datetime.fromisoformat(record.ts)
             case "anomaly.detected":
-                session.fired.add(str(p["rule"]))
+                session.fired.add(str(payload_as(AnomalyDetected, record.payload)["rule"]))
             case "budget.extended":
-                meter.budgets = meter.budgets.extended(str(p["rule"]))
+                extended = payload_as(BudgetExtended, record.payload)
+                meter.budgets = meter.budgets.extended(str(extended["rule"]))
             case _:
                 pass
     meter.started = time.monotonic() - active
@@ -229,7 +251,7 @@ def rebuild(agent: Agent, records: list[Record], actor: str) -> Session:
 
 
 def _replay_observation(
-    session: Session, step: Step, payload: dict[str, Any], effects: dict[int, dict[str, Any]]
+    session: Session, step: Step, payload: StepObserved, effects: dict[int, dict[str, Any]]
 ) -> None:
     call = step.action
     assert isinstance(call, ToolCall)
@@ -239,7 +261,7 @@ def _replay_observation(
     if status == "ok" and not (isinstance(result, dict) and "withheld" in result):
         observation = Observation("ok", result)  # whole, where the rendered text was cut
     else:
-        observation = _observation(payload["status"], str(payload["text"]))
+        observation = _observation(cast(ObservationStatus, payload["status"]), str(payload["text"]))
     step.observation = observation
     session.context.turns.append(Turn(call, observation))
     tool = session.agent.inventory.find(call.tool)

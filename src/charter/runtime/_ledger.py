@@ -28,6 +28,7 @@ from typing import Any, Literal
 
 from charter.errors import JournalError, RunStateError
 from charter.journal import Journal, Record, canonical_json
+from charter.journal._kinds import EffectResolved, StepProposed, payload_as
 from charter.journal._lease import Lease
 from charter.policy import Decision
 from charter.reasoners._base import Observation
@@ -127,10 +128,11 @@ class EffectLedger:
         for record in records:
             if record.kind != RESOLVED:
                 continue
+            resolved = payload_as(EffectResolved, record.payload)
             outcome: Outcome = (
-                "happened" if record.payload.get("outcome") == "happened" else "did_not_happen"
+                "happened" if resolved.get("outcome") == "happened" else "did_not_happen"
             )
-            doubt = self.resolve(int(record.payload["step"]), outcome)
+            doubt = self.resolve(int(resolved["step"]), outcome)
             if doubt is not None and outcome == "happened":
                 happened.append(doubt)
         return happened
@@ -143,15 +145,19 @@ class EffectLedger:
         resolutions: list[Record] = []
         for record in records:
             p = record.payload
-            if record.kind == "step.proposed" and "tool" in p["action"]:
-                tool = find(str(p["action"]["tool"]))
+            if record.kind == "step.proposed":
+                proposed = payload_as(StepProposed, p)
+                action = proposed["action"]
+                if "tool" not in action:
+                    continue
+                tool = find(str(action["tool"]))
                 if tool is None:
                     continue
                 try:
-                    args = tool.validate_args(p["action"]["args"]).model_dump(mode="json")
+                    args = tool.validate_args(action["args"]).model_dump(mode="json")
                 except ToolArgumentsError:
                     continue
-                calls[int(p["step"])] = (tool, args)
+                calls[int(proposed["step"])] = (tool, args)
             elif record.kind == "step.effect" and int(p["step"]) in calls:
                 tool, args = calls[int(p["step"])]
                 if tool.contract.side_effect == "read" or p.get("status") == "simulated":

@@ -13,6 +13,7 @@ from dataclasses import replace
 from typing import Any
 
 from charter.journal import Record
+from charter.journal._kinds import DelegateStarted, DelegateWaiting, payload_as
 from charter.policy import GOAL_LABEL, Budgets, Label
 from charter.policy._charter import ApprovalPolicy
 from charter.runtime._provenance import RunLabels
@@ -31,19 +32,27 @@ child_run, request_id}`` (the parent waits on the same request)."""
 
 def children(records: list[Record]) -> list[str]:
     """The child runs a run's ``records`` started, in order."""
-    return [str(r.payload["child_run"]) for r in records if r.kind == DELEGATE_STARTED]
+    started = [
+        payload_as(DelegateStarted, r.payload) for r in records if r.kind == DELEGATE_STARTED
+    ]
+    return [str(p["child_run"]) for p in started]
 
 
 def waiting_child(records: list[Record], request_id: str) -> tuple[int, str, str] | None:
     """``(step, tool, child run)`` of the delegation whose child's request ``request_id``
     a run's ``records`` wait on with it, or None (the run's own request)."""
     for record in records:
-        if record.kind == DELEGATE_WAITING and record.payload["request_id"] == request_id:
-            child = str(record.payload["child_run"])
+        if record.kind != DELEGATE_WAITING:
+            continue
+        waiting = payload_as(DelegateWaiting, record.payload)
+        if waiting["request_id"] == request_id:
+            child = str(waiting["child_run"])
             started = next(
-                r for r in records if r.kind == DELEGATE_STARTED and r.payload["child_run"] == child
+                payload_as(DelegateStarted, r.payload)
+                for r in records
+                if r.kind == DELEGATE_STARTED and r.payload["child_run"] == child
             )
-            return int(record.payload["step"]), str(started.payload["tool"]), child
+            return int(waiting["step"]), str(started["tool"]), child
     return None
 
 

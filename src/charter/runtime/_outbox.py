@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from charter.journal import Journal
+from charter.journal._kinds import Entry, NotifyDelivered, NotifyQueued
 
 OUTBOX_RUN = "outbox"
 """``run_id`` of notification records."""
@@ -39,9 +40,9 @@ def _post(url: str, body: bytes, headers: dict[str, str], timeout: float) -> int
 
 def notification(
     *, rule: str, agent: str, run_id: str, message: str, webhook_url: str | None, timeout: float
-) -> tuple[str, str, dict[str, Any]]:
+) -> tuple[str, str, NotifyQueued]:
     """A journal entry queueing one notification."""
-    payload: dict[str, Any] = {
+    payload: NotifyQueued = {
         "notification_id": f"ntf-{secrets.token_hex(6)}",
         "rule": rule,
         "agent": agent,
@@ -120,7 +121,8 @@ class Outbox:
             except (OSError, ValueError) as exc:  # URLError and timeouts are OSErrors
                 ok, detail = False, f"{type(exc).__name__}: {exc}"
             kind = "notify.delivered" if ok else "notify.failed"
-            payload = {"notification_id": message["notification_id"], "detail": detail}
-            self.journal.append([(OUTBOX_RUN, kind, payload)])
+            payload = NotifyDelivered(notification_id=message["notification_id"], detail=detail)
+            delivered: Entry = (OUTBOX_RUN, kind, payload)  # notify.failed has the same fields
+            self.journal.append([delivered])
             results.append(Delivery(message["notification_id"], ok, detail))
         return results

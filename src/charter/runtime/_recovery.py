@@ -13,9 +13,9 @@ from charter.errors import (
     RunStateError,
 )
 from charter.journal import Record
+from charter.journal._kinds import ControlCancel, Entry, RunCancelled, RunFinished
 from charter.journal._lease import Lease
 from charter.journal._outcome import OutcomeTally
-from charter.journal._store import Entry
 from charter.policy import BudgetMeter
 from charter.reasoners._base import (
     Observation,
@@ -318,7 +318,7 @@ def _cancel(runner: Runner, run_id: str, lease: Lease | None, *, actor: str, rea
     state = run_state(records)
     if state == "finished":
         raise RunStateError(f"run {run_id} already finished; nothing to cancel")
-    cancel = {"run_id": run_id, "actor": actor, "reason": reason}
+    cancel = ControlCancel(run_id=run_id, actor=actor, reason=reason)
     entries: list[Entry] = [(CONTROL_RUN, "control.cancel", cancel)]
     if lease is not None:
         why = f"cancelled by {actor}: {reason}"
@@ -328,7 +328,7 @@ def _cancel(runner: Runner, run_id: str, lease: Lease | None, *, actor: str, rea
         for record in records:
             tally.add(record.kind, record.payload)
         tally.add("run.cancelled", {})
-        finished = {
+        finished: RunFinished = {
             "status": "stopped",
             "answer": None,
             "error": why,
@@ -337,7 +337,7 @@ def _cancel(runner: Runner, run_id: str, lease: Lease | None, *, actor: str, rea
             "outcome": tally.outcome("stopped"),
         }
         entries += [
-            (run_id, "run.cancelled", {"reason": why}),
+            (run_id, "run.cancelled", RunCancelled(reason=why)),
             (run_id, "run.finished", finished),
         ]
         waiting = waiting_record(records)

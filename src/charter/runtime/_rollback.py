@@ -24,6 +24,13 @@ from pydantic import BaseModel
 from charter.agent import Agent
 from charter.errors import RunNotFoundError, RunStateError
 from charter.journal import Journal, Record
+from charter.journal._kinds import (
+    EffectResolved,
+    Payload,
+    RollbackCompensated,
+    StepProposed,
+    payload_as,
+)
 from charter.journal._outcome import Outcome, OutcomeTally
 from charter.runtime._approvals import closing_entry
 from charter.runtime._history import check_owner, history, run_state, waiting_record
@@ -69,16 +76,20 @@ def _pending_effects(
     """Completed or in-doubt non-read effects not yet compensated, newest first. An
     in-doubt effect since resolved counts as what it was resolved to: done (with its late
     result, if one arrived), or nothing to undo."""
-    resolved: dict[int, dict[str, Any]] = {}
+    resolved: dict[int, EffectResolved] = {}
     for record in records:
         if record.kind == "effect.resolved":
-            resolved.setdefault(int(record.payload["step"]), record.payload)
+            settled = payload_as(EffectResolved, record.payload)
+            resolved.setdefault(int(settled["step"]), settled)
     args_of: dict[int, dict[str, Any]] = {}
     for record in records:
-        if record.kind == "step.proposed" and "tool" in record.payload["action"]:
-            args_of[int(record.payload["step"])] = dict(record.payload["action"]["args"])
+        if record.kind == "step.proposed":
+            proposed = payload_as(StepProposed, record.payload)
+            action = proposed["action"]
+            if "tool" in action:
+                args_of[int(proposed["step"])] = dict(action["args"])
     done = {
-        int(r.payload["step"])
+        int(payload_as(RollbackCompensated, r.payload)["step"])  # every undone item alike
         for r in records
         if r.kind in ("rollback.compensated", "rollback.irreversible", "rollback.in_doubt")
     }
@@ -155,10 +166,10 @@ def rollback(
     for record in records:
         tally.add(record.kind, record.payload)
 
-    def append(kind: str, payload: dict[str, Any], *, checkpoint: bool = False) -> None:
+    def append(kind: str, payload: Payload, *, checkpoint: bool = False) -> None:
         tally.add(kind, payload)
         if kind in ("run.finished", "rollback.finished"):
-            payload["outcome"] = tally.outcome()
+            payload = {**payload, "outcome": tally.outcome()}
         stored = journal.append([(run_id, kind, payload)], checkpoint=checkpoint)
         if on_record is not None:
             for item in stored:

@@ -20,6 +20,7 @@ from charter.errors import (
     RunStateError,
 )
 from charter.journal import Journal
+from charter.journal._kinds import BudgetExceeded, RunWaiting
 from charter.journal._lease import Lease, claim
 from charter.policy import BudgetMeter
 from charter.reasoners._base import (
@@ -245,10 +246,12 @@ class Runner:
                         hook(session)
             raise
         if run.status == "waiting":
-            session.record(
-                "run.waiting",
-                {"request_id": run.waiting_for, "active_seconds": active_seconds(meter)},
-            )
+            assert run.waiting_for is not None, "a waiting run names its request"
+            waiting: RunWaiting = {
+                "request_id": run.waiting_for,
+                "active_seconds": active_seconds(meter),
+            }
+            session.record("run.waiting", waiting)
         else:
             session.record("run.finished", finish_payload(session))
         # Signed with it (when the journal has a key); the lease ends with it.
@@ -266,7 +269,7 @@ class Runner:
         breach = meter.breach()
         if breach is not None:
             rule, message = breach
-            session.record("budget.exceeded", {"rule": rule, "reason": message})
+            session.record("budget.exceeded", BudgetExceeded(rule=rule, reason=message))
             if meter.budgets.on_breach == "ask":
                 self.governor.request_budget(session, rule, message)
             else:

@@ -6,13 +6,12 @@ import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
 
 from charter.agent import Agent
 from charter.journal import Record
+from charter.journal._kinds import Entry, Payload, ProposedAction, RunFinished
 from charter.journal._lease import Lease
 from charter.journal._outcome import OutcomeTally
-from charter.journal._store import Entry
 from charter.policy import BudgetMeter
 from charter.policy._scope import TaskScope
 from charter.reasoners._base import (
@@ -82,12 +81,12 @@ class Session:
             above = above.parent
         return found
 
-    def record(self, kind: str, payload: dict[str, Any]) -> None:
+    def record(self, kind: str, payload: Payload) -> None:
         self.pending.append((self.run.run_id, kind, payload))
         self.tally.add(kind, payload)
 
 
-def action_json(action: ToolCall | FinalAnswer) -> dict[str, Any]:
+def action_json(action: ToolCall | FinalAnswer) -> ProposedAction:
     if isinstance(action, FinalAnswer):
         return {"answer": action.text}
     return {"tool": action.tool, "args": action.args}
@@ -97,7 +96,7 @@ def active_seconds(meter: BudgetMeter) -> float:
     return round(time.monotonic() - meter.started, 3)
 
 
-def finish_payload(session: Session) -> dict[str, Any]:
+def finish_payload(session: Session) -> RunFinished:
     run, meter = session.run, session.meter
     run.tokens, run.cost_usd = meter.tokens, meter.cost_usd
     run.outcome = session.tally.outcome(run.status)

@@ -35,6 +35,7 @@ from sqlalchemy.exc import IntegrityError
 
 from charter.errors import ConfigError
 from charter.journal import Journal
+from charter.journal._kinds import WorkerTakenOver
 
 WORKERS_RUN = "workers"
 """``run_id`` of worker records in the journal."""
@@ -194,19 +195,12 @@ class WorkerRegistry:
     def record_takeover(self, peer: WorkerRow, runs: list[str]) -> None:
         """Journal that this worker took ``peer`` over and requeued ``runs``."""
         silent = (self._now_ms() - peer.beat_ms) / 1000
-        self.journal.append(
-            [
-                (
-                    WORKERS_RUN,
-                    "worker.taken_over",
-                    {
-                        "worker": peer.worker_id,
-                        "host": peer.host,
-                        "pid": peer.pid,
-                        "by": self.worker_id,
-                        "silent_seconds": round(silent, 3),
-                        "runs": runs,
-                    },
-                )
-            ]
-        )
+        payload: WorkerTakenOver = {
+            "worker": peer.worker_id,
+            "host": peer.host,
+            "pid": peer.pid,
+            "by": self.worker_id,
+            "silent_seconds": round(silent, 3),
+            "runs": runs,
+        }
+        self.journal.append([(WORKERS_RUN, "worker.taken_over", payload)])

@@ -26,6 +26,7 @@ from sqlalchemy import Column, MetaData, String, Table, insert, select, update
 from charter._identity import normalise_identity
 from charter.errors import CharterError, ConfigError
 from charter.journal import Journal
+from charter.journal._kinds import TokenCreated, TokenRevoked
 
 Role = Literal["viewer", "operator", "approver", "admin"]
 Permission = Literal["read", "operate", "approve", "admin"]
@@ -134,15 +135,8 @@ class TokenStore:
                     created_by=actor,
                 )
             )
-        self.journal.append(
-            [
-                (
-                    AUTH_RUN,
-                    "token.created",
-                    {"token_id": info.token_id, "name": name, "role": role, "actor": actor},
-                )
-            ]
-        )
+        created = TokenCreated(token_id=info.token_id, name=name, role=role, actor=actor)
+        self.journal.append([(AUTH_RUN, "token.created", created)])
         return info, secret
 
     def authenticate(self, secret: str) -> Principal | None:
@@ -189,4 +183,5 @@ class TokenStore:
             )
         if done.rowcount != 1:
             raise TokenError(f"no live token with id {token_id!r}; `charter tokens list`")
-        self.journal.append([(AUTH_RUN, "token.revoked", {"token_id": token_id, "actor": actor})])
+        revoked = TokenRevoked(token_id=token_id, actor=actor)
+        self.journal.append([(AUTH_RUN, "token.revoked", revoked)])

@@ -17,9 +17,9 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
 
 from charter.journal import Journal
+from charter.journal._kinds import ApiRejected, ApiRejectedBurst, Entry
 from charter.server._limits import ServerLimits
 
 REJECTED_RUN = "api"
@@ -89,7 +89,7 @@ class RefusalLog:
         user_agent: str = "",
     ) -> bool:
         """Journal one refusal, or count it in its client's burst; True if journaled."""
-        payload = {
+        payload: ApiRejected = {
             "method": clip(method, 16),
             "path": clip(path),
             "status": status,
@@ -116,7 +116,7 @@ class RefusalLog:
                 sample = clip(path, SAMPLE_CHARS)
                 if len(bucket.samples) < SAMPLES and sample not in bucket.samples:
                     bucket.samples.append(sample)
-        entries = [(REJECTED_RUN, "api.rejected.burst", s) for s in summaries]
+        entries: list[Entry] = [(REJECTED_RUN, "api.rejected.burst", s) for s in summaries]
         if allowed:
             entries.append((REJECTED_RUN, "api.rejected", payload))
         if entries:
@@ -132,7 +132,7 @@ class RefusalLog:
         if summaries:
             self.journal.append([(REJECTED_RUN, "api.rejected.burst", s) for s in summaries])
 
-    def _bucket(self, client: str, now: float, summaries: list[dict[str, Any]]) -> _Bucket:
+    def _bucket(self, client: str, now: float, summaries: list[ApiRejectedBurst]) -> _Bucket:
         bucket = self._buckets.get(client)
         if bucket is None:
             if len(self._buckets) >= CLIENTS:
@@ -148,7 +148,7 @@ class RefusalLog:
             bucket.stamp = now
         return bucket
 
-    def _quiet_bursts(self, now: float) -> list[dict[str, Any]]:
+    def _quiet_bursts(self, now: float) -> list[ApiRejectedBurst]:
         quiet = [
             client
             for client in sorted(self._bursting)
@@ -156,8 +156,8 @@ class RefusalLog:
         ]
         return [self._summary(client, self._buckets[client]) for client in quiet]
 
-    def _summary(self, client: str, bucket: _Bucket) -> dict[str, Any]:
-        summary = {
+    def _summary(self, client: str, bucket: _Bucket) -> ApiRejectedBurst:
+        summary: ApiRejectedBurst = {
             "client": clip(client, 64),
             "count": bucket.suppressed,
             "first": bucket.first,

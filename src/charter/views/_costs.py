@@ -21,6 +21,13 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.exc import DataError
 
 from charter.journal import DamagedRecordError, Journal, Record, decode_payload
+from charter.journal._kinds import (
+    ControlPause,
+    ControlRevoke,
+    ControlSupervise,
+    PolicyVersion,
+    payload_as,
+)
 from charter.journal._outcome import OUTCOMES, OutcomeTally
 from charter.journal._store import records_table
 
@@ -296,8 +303,9 @@ def _prices(journal: Journal) -> dict[str, dict[str, tuple[float, float]]]:
     """Policy version → model → (prompt, completion) dollars per million tokens."""
     found: dict[str, dict[str, tuple[float, float]]] = {}
     for record in journal.records_of_kind("policy.version"):
-        charter: dict[str, Any] = record.payload.get("charter", {})
-        found[str(record.payload.get("policy"))] = {
+        version = payload_as(PolicyVersion, record.payload)
+        charter: dict[str, Any] = version.get("charter", {})
+        found[str(version.get("policy"))] = {
             model: (float(p["prompt_per_million"]), float(p["completion_per_million"]))
             for model, p in charter.get("prices", {}).items()
         }
@@ -313,11 +321,13 @@ def _controls(journal: Journal) -> tuple[dict[str, Record], dict[tuple[str, str]
     pauses: dict[str, Record] = {}
     revokes: dict[tuple[str, str], Record] = {}
     for record in journal.records_of_kinds(CONTROL_KINDS):
-        p = record.payload
-        if record.kind == "control.pause" and p["agent"] in state.paused:
-            pauses[p["agent"]] = record
+        if record.kind == "control.pause":
+            agent = payload_as(ControlPause, record.payload)["agent"]
+            if agent in state.paused:
+                pauses[agent] = record
         elif record.kind == "control.revoke":
-            scope = (str(p["tool"]), str(p["agent"] or "*"))
+            revoke = payload_as(ControlRevoke, record.payload)
+            scope = (str(revoke["tool"]), str(revoke["agent"] or "*"))
             if scope in state.revoked:
                 revokes[scope] = record
     return pauses, revokes
@@ -330,8 +340,9 @@ def _supervisions(journal: Journal) -> dict[str, Record]:
     supervised = Controls(journal).state().supervised
     found: dict[str, Record] = {}
     for record in journal.records_of_kinds(("control.supervise",)):
-        if record.payload["agent"] in supervised:
-            found[str(record.payload["agent"])] = record
+        agent = payload_as(ControlSupervise, record.payload)["agent"]
+        if agent in supervised:
+            found[str(agent)] = record
     return found
 
 

@@ -13,6 +13,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 
 from charter.journal import DamagedRecordError, Journal, Record
+from charter.journal._kinds import ModelDrift, payload_as
 from charter.models import ModelRegistry
 from charter.models._version import ModelVersion
 
@@ -112,16 +113,16 @@ def drift_history(journal: Journal, name: str, *, limit: int = DRIFT_SHOWN) -> l
 
     def about(record: Record) -> bool:
         try:
-            return record.payload.get("model") == name
+            return payload_as(ModelDrift, record.payload).get("model") == name
         except DamagedRecordError:
             return False  # audit verify names it
 
     found = journal.newest_matching("model.drift", about, limit=limit)
-    return [_point(r.seq, r.ts, r.payload) for r in found[::-1]]
+    return [_point(r.seq, r.ts, payload_as(ModelDrift, r.payload)) for r in found[::-1]]
 
 
-def _point(seq: int, ts: str, p: dict[str, Any]) -> DriftPoint:
-    features: list[dict[str, Any]] = p.get("features", [])
+def _point(seq: int, ts: str, p: ModelDrift) -> DriftPoint:
+    features = p.get("features", [])
     return DriftPoint(
         seq=seq,
         ts=ts,

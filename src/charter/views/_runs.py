@@ -29,6 +29,14 @@ from charter.journal import (
     read_record,
 )
 from charter.journal._finding import may_have_status as _may_have_status
+from charter.journal._kinds import (
+    ApprovalRequested,
+    StepDecided,
+    StepEffect,
+    StepObserved,
+    StepProposed,
+    payload_as,
+)
 from charter.journal._outcome import Outcome
 from charter.journal._store import records_table
 from charter.views._audit import AuditProblem, AuditStatus, UnsignedRun, audit_status
@@ -386,10 +394,11 @@ def _read_into(
     if not record.kind.startswith("step."):
         if record.kind != "policy.version":
             events.append(_event(record))
-        if record.kind == "approval.requested" and not str(p["tool"]).startswith("budget."):
-            step = steps.setdefault(int(p["step"]), {"index": int(p["step"])})
-            step["approval"] = approvals[str(p["request_id"])]
-            step["arg_labels"] = p.get("labels") or None
+        requested = payload_as(ApprovalRequested, p)
+        if record.kind == "approval.requested" and not requested["tool"].startswith("budget."):
+            step = steps.setdefault(requested["step"], {"index": requested["step"]})
+            step["approval"] = approvals[requested["request_id"]]
+            step["arg_labels"] = requested.get("labels") or None
             step.setdefault("times", {}).setdefault(record.kind, record.ts)
         return
     step = steps.setdefault(int(p["step"]), {"index": int(p["step"])})
@@ -397,43 +406,51 @@ def _read_into(
     step["inherited"] = record.run_id != run_id
     match record.kind:
         case "step.proposed":
-            action: dict[str, Any] = p["action"]
+            proposed = payload_as(StepProposed, p)
+            action: dict[str, Any] = dict(proposed["action"])  # a call's keys, or an answer's
+            tokens: dict[str, int] = p.get("tokens", {})  # every count the reasoner gave
             step |= {
                 "tool": action.get("tool"),
                 "args": action.get("args"),
                 "answer": action.get("answer"),
-                "model": str(p.get("model", "")),
-                "tokens": sum(int(n) for n in p.get("tokens", {}).values()),
+                "model": str(proposed.get("model", "")),
+                "tokens": sum(int(n) for n in tokens.values()),
             }
             add_redactions(step, p.get("redacted"), "argument")  # a call never decided too
         case "step.decided":
+            decision = payload_as(StepDecided, p)
             step["decision"] = DecisionView(
-                verdict=p["verdict"], rules=p["rules"], reason=p["reason"], policy=p["policy"]
+                verdict=decision["verdict"],
+                rules=decision["rules"],
+                reason=decision["reason"],
+                policy=decision["policy"],
             )
-            step["labels"] = p.get("labels")
-            step["sources"] = p.get("sources")
-            add_redactions(step, p.get("redacted"), "argument")
-            add_redactions(step, p.get("restored"), "restored")
+            step["labels"] = decision.get("labels")
+            step["sources"] = decision.get("sources")
+            add_redactions(step, decision.get("redacted"), "argument")
+            add_redactions(step, decision.get("restored"), "restored")
         case "step.effect":
+            effect = payload_as(StepEffect, p)
             step["effect"] = EffectView(
-                status=str(p["status"]),
-                result=p.get("result"),
-                error=p.get("error"),
-                in_doubt=bool(p.get("in_doubt", False)),
-                idempotency_key=p.get("idempotency_key"),
-                us=p.get("us"),
-                recovered=bool(p.get("recovered", False)),
+                status=str(effect["status"]),
+                result=effect.get("result"),
+                error=effect.get("error"),
+                in_doubt=bool(effect.get("in_doubt", False)),
+                idempotency_key=effect.get("idempotency_key"),
+                us=effect.get("us"),
+                recovered=bool(effect.get("recovered", False)),
             )
-            add_redactions(step, p.get("redacted"), "output")
+            add_redactions(step, effect.get("redacted"), "output")
         case _:
-            step["observation_status"], step["observation"] = p["status"], p["text"]
+            observed = payload_as(StepObserved, p)
+            step["observation_status"], step["observation"] = observed["status"], observed["text"]
             decided = step.get("decision")
-            if p["status"] == "denied" and decided is not None and decided.verdict != "deny":
+            if observed["status"] == "denied" and decided is not None and decided.verdict != "deny":
                 # Refused after the charter's decision (an anomaly playbook in journals
                 # older than the runner journaling that as the denial, a receipt
                 # refused at execution): the step shows what happened.
                 step["decision"] = decided.model_copy(
-                    update={"verdict": "deny", "reason": str(p["text"])}
+                    update={"verdict": "deny", "reason": str(observed["text"])}
                 )
 
 

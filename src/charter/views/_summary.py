@@ -18,6 +18,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from typing import Any, NamedTuple, Protocol, TypedDict, TypeVar
 
 from charter.journal._decode import DamagedRecordError, decode_payload
+from charter.journal._kinds import RunFinished, RunStarted, RunWaiting, StepProposed, payload_as
 from charter.journal._outcome import Outcome, OutcomeTally
 
 T = TypeVar("T")
@@ -235,13 +236,23 @@ def summary(
 ) -> SummaryFields:
     """The summary of a sound run (its outcome not yet set), from its record counts and
     newest seqs by kind, its denials and the payloads :func:`summaries` read."""
-    p = run.payload
-    origin: dict[str, Any] = p.get("forked_from") or {}
-    delegated: dict[str, Any] = p.get("delegated_by") or {}
+    p = payload_as(RunStarted, run.payload)
+    origin = p.get("forked_from")
+    delegated = p.get("delegated_by")
     ordered = sorted(payloads, key=lambda r: r.seq)
-    finish = next(((r.ts, r.payload) for r in ordered[::-1] if r.kind == "run.finished"), None)
-    waiting = next((r.payload for r in ordered[::-1] if r.kind == "run.waiting"), None)
-    proposals = [r.payload for r in ordered if r.kind == "step.proposed"]
+    finish = next(
+        (
+            (r.ts, payload_as(RunFinished, r.payload))
+            for r in ordered[::-1]
+            if r.kind == "run.finished"
+        ),
+        None,
+    )
+    waiting = next(
+        (payload_as(RunWaiting, r.payload) for r in ordered[::-1] if r.kind == "run.waiting"), None
+    )
+    proposals = [payload_as(StepProposed, r.payload) for r in ordered if r.kind == "step.proposed"]
+    charter: dict[str, Any] = dict(p.get("charter") or {})
     status = "running"
     if finish is not None:
         status = str(finish[1]["status"])
@@ -255,13 +266,13 @@ def summary(
     else:
         kept = int(origin.get("step", 1)) - 1 if origin else 0
         steps = max([kept, *(int(q["step"]) for q in proposals)])
-        tokens = sum(sum(int(n) for n in q.get("tokens", {}).values()) for q in proposals)
+        tokens = sum(_tokens(q) for q in proposals)
         cost = None
     return SummaryFields(
         run_id=run.run_id,
         agent=str(p["agent"]),
         agent_version=str(p.get("agent_version", "")),
-        policy=str(p.get("charter", {}).get("policy", "")),
+        policy=str(charter.get("policy", "")),
         goal=str(p["goal"]),
         actor=str(p.get("actor", "")),
         started_at=run.ts,
@@ -285,6 +296,12 @@ def summary(
         rolled_back="rollback.finished" in counts,
         seq=run.seq,
     )
+
+
+def _tokens(proposed: StepProposed) -> int:
+    """Every token count a proposal journaled (old ones may name other counts too)."""
+    counts: dict[str, Any] = dict(proposed.get("tokens") or {})
+    return sum(int(n) for n in counts.values())
 
 
 def runs_in_file(url: str, *, limit: int) -> list[SummaryFields] | None:

@@ -7,6 +7,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 
 from charter.journal import DamagedRecordError, Journal, Record
+from charter.journal._kinds import DelegateStarted, RunStarted, payload_as
 from charter.journal._outcome import Outcome
 from charter.views._runs import RunSummary, run_detail
 
@@ -46,9 +47,13 @@ def run_tree(journal: Journal, run_id: str) -> RunTree:
     delegated nor delegated), read by index."""
     own = [r for r in journal.records(run_id) if r.kind in ("run.started", "delegate.started")]
     first = _payload(own[0]) if own and own[0].kind == "run.started" else {}
-    origin: dict[str, Any] = first.get("delegated_by") or {}
-    started = [r for r in own if r.kind == "delegate.started" and _payload(r)]
-    ids = [str(r.payload["child_run"]) for r in started]
+    origin = payload_as(RunStarted, first).get("delegated_by")
+    started = [
+        payload_as(DelegateStarted, r.payload)
+        for r in own
+        if r.kind == "delegate.started" and _payload(r)
+    ]
+    ids = [str(p["child_run"]) for p in started]
     summaries: dict[str, RunSummary] = {}
     for child in ids:  # a run page's few children, each read by its index
         detail = run_detail(journal, child)
@@ -57,12 +62,12 @@ def run_tree(journal: Journal, run_id: str) -> RunTree:
     children = [
         ChildRun(
             run_id=child,
-            agent=str(record.payload["agent"]),
-            step=int(record.payload["step"]),
+            agent=str(delegated["agent"]),
+            step=int(delegated["step"]),
             status=summaries[child].status if child in summaries else "starting",
             outcome=summaries[child].outcome if child in summaries else None,
         )
-        for child, record in zip(ids, started, strict=True)
+        for child, delegated in zip(ids, started, strict=True)
     ]
     return RunTree(
         parent=str(origin["run"]) if origin else None,
