@@ -53,8 +53,15 @@ def measure(script: str, url: str, key: Path | None, steps: int, runs: int, work
     share = runs // workers
     children = [
         subprocess.Popen(
-            [sys.executable, script, "--worker", url, "--steps", str(steps)]
-            + ["--concurrent", str(share)],
+            [
+                sys.executable,
+                script,
+                "--worker",
+                url,
+                "--steps",
+                str(steps),
+                *("--concurrent", str(share)),
+            ],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             text=True,
