@@ -233,6 +233,7 @@ def main() -> None:
     parser.add_argument("--all", action="store_true", help="Pydantic AI and OpenAI Agents too")
     parser.add_argument("--postgres-url", help="measure the processes on this PostgreSQL too")
     parser.add_argument("--no-processes", action="store_true", help="one process only")
+    parser.add_argument("--no-one-process", action="store_true", help="the processes only")
     parser.add_argument("--variant", help="measure this one variant, in this process")
     parser.add_argument("--worker", help="(internal) be a worker process on this journal URL")
     args = parser.parse_args()
@@ -244,9 +245,11 @@ def main() -> None:
 
         worker(args.worker, args.steps, args.concurrent)
         return
-    figures: dict[str, Any] = {
-        "one_process": throughput(args.steps, args.concurrent, every=args.all, rounds=args.rounds)
-    }
+    figures: dict[str, Any] = {}
+    if not args.no_one_process:
+        one = throughput(args.steps, args.concurrent, every=args.all, rounds=args.rounds)
+        figures["one_process"] = one
+        print(json.dumps(one), file=sys.stderr, flush=True)
     if not args.no_processes:
         from throughput_workers import scaling
 

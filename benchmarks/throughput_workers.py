@@ -25,6 +25,10 @@ from frameworks import GOAL, charter_agent, charter_runner
 WORKERS = (1, 2)
 
 
+class WorkerFailed(Exception):
+    """A worker process failed (its last line of error output says why)."""
+
+
 def worker(url: str, steps: int, runs: int) -> None:
     """Be one worker: warm up, print ``ready``, wait for a line, run, print the figures."""
     key = os.environ.get("CHARTER_BENCH_KEY")
@@ -64,6 +68,7 @@ def measure(script: str, url: str, key: Path | None, steps: int, runs: int, work
             ],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
             text=True,
             env=env,
         )
@@ -80,11 +85,17 @@ def measure(script: str, url: str, key: Path | None, steps: int, runs: int, work
         proc.stdin.write("go\n")
         proc.stdin.flush()
     figures: list[dict[str, Any]] = []
+    failed: list[str] = []
     for proc in children:
-        out, _ = proc.communicate()
-        if proc.returncode != 0:
-            raise SystemExit(f"a worker on {url} failed (exit {proc.returncode})")
-        figures.append(json.loads(out.strip().splitlines()[-1]))
+        out, err = proc.communicate()
+        if proc.returncode != 0:  # recorded, not fatal: the other measurements go on
+            failed.append(
+                err.strip().splitlines()[-1] if err.strip() else f"exit {proc.returncode}"
+            )
+        else:
+            figures.append(json.loads(out.strip().splitlines()[-1]))
+    if failed:
+        raise WorkerFailed("; ".join(failed))
     statuses = {status for figure in figures for status in figure["statuses"]}
     assert statuses == {"completed"}, statuses
     started = min(figure["started"] for figure in figures)
@@ -123,9 +134,17 @@ def scaling(
             backends["PostgreSQL"] = postgres_url
         for name, url in backends.items():
             rates: dict[int, list[float]] = {n: [] for n in WORKERS}
+            failures: list[str] = []
             for _round in range(rounds):
                 for workers in WORKERS:
-                    rates[workers].append(measure(script, url, key, steps, runs, workers))
+                    try:
+                        rates[workers].append(measure(script, url, key, steps, runs, workers))
+                    except WorkerFailed as exc:
+                        failures.append(f"{workers} workers: {exc}")
+                print(name, rates, failures, file=sys.stderr, flush=True)
+            if failures:
+                figures[name] = {"failures": failures, "runs_per_s_rounds": rates}
+                continue
             ratios = [two / one for one, two in zip(rates[1], rates[2], strict=True)]
             figures[name] = {
                 f"{n} worker{'s' if n > 1 else ''}": {

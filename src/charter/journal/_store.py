@@ -330,9 +330,16 @@ class Journal:
         # threads appending together encode their payloads side by side.
         bodies = [canonical_json(payload) for _, _, payload in entries]
         waited, ceiling = 0.0, APPEND_FIRST_WAIT_S
+        collided = False
         while True:
             fenced = False
             with self._lock:
+                if collided:
+                    # Another process appended first. Its head is read now, after the pause:
+                    # read before it, it was stale again whenever that process went on
+                    # appending meanwhile, and a busy one starved this one to the limit.
+                    with self._engine.connect() as conn:
+                        self._head_seq, self._head_hash = self._read_head(conn)
                 ts = datetime.now(UTC).isoformat()  # under the lock: stamps follow seq order
                 seq, prev = self._head_seq, self._head_hash
                 built: list[Record] = []
@@ -346,9 +353,7 @@ class Journal:
                 except _Fenced:
                     fenced = True  # said once the lock is released: saying it reads
                 except _SeqCollision:
-                    # Another process appended first: re-read its head and chain after it.
-                    with self._engine.connect() as conn:
-                        self._head_seq, self._head_hash = self._read_head(conn)
+                    collided = True  # chained after its head once the pause is over
                 except SQLAlchemyError as exc:
                     raise JournalError(
                         f"cannot append to journal at {safe_url(self.url)}: {exc}"
