@@ -329,15 +329,11 @@ class Journal:
         # Serialised once, outside the lock: a retry after a collision only re-chains, and
         # threads appending together encode their payloads side by side.
         bodies = [canonical_json(payload) for _, _, payload in entries]
-        waited, ceiling = 0.0, APPEND_FIRST_WAIT_S
-        collided = False
+        waited, ceiling, collided = 0.0, APPEND_FIRST_WAIT_S, False
         while True:
             fenced = False
             with self._lock:
-                if collided:
-                    # Another process appended first. Its head is read now, after the pause:
-                    # read before it, it was stale again whenever that process went on
-                    # appending meanwhile, and a busy one starved this one to the limit.
+                if collided:  # read after the pause: read before, a busy writer moved it again
                     with self._engine.connect() as conn:
                         self._head_seq, self._head_hash = self._read_head(conn)
                 ts = datetime.now(UTC).isoformat()  # under the lock: stamps follow seq order
