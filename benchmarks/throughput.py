@@ -1,13 +1,24 @@
 """Throughput of charter and of LangGraph (and Pydantic AI, the OpenAI Agents SDK): runs/s
-of 1,000 concurrent runs of ``frameworks.py``'s scripted agent, and peak RSS.
+of 1,000 runs of ``frameworks.py``'s scripted agent all in flight at once, peak RSS, and
+charter's scaling across worker processes sharing one journal.
 
-Charter's runner is synchronous: its runs are submitted at once to a thread pool sharing
-one runner, at several pool sizes, as ``durability.py`` measures runs/s; the others are
-started at once on one asyncio loop. Each variant runs in a fresh child process that
-imports only its framework, so the peak RSS it reports is its own.
+In one process every framework starts its 1,000 runs at once on one asyncio loop
+(``asyncio.gather``): charter with ``Runner.arun``, which yields to the loop before each
+step, so all 1,000 runs hold their leases and interleave on one thread; LangGraph with
+``ainvoke``. Charter's thread path (1,000 ``Runner.run`` calls submitted to 16 threads
+sharing a runner) is measured too. Each measurement runs in a fresh child process that
+imports only its framework, so the peak RSS it reports is its own, and the variants take
+turns round after round (the machine's load drifts), each figure the median of its rounds
+and each ratio the median of per-round ratios.
 
-Usage: ``python benchmarks/throughput.py [--concurrent 1000] [--all]`` prints the figures
-as JSON; ``frameworks.py`` runs it and records them with its own.
+Across processes: 1 and then 2 worker processes (one per core), each starting its share of
+the 1,000 runs at once with ``Runner.arun``, all on ONE journal (a SQLite file; and
+PostgreSQL with ``--postgres-url``), released together; runs/s is all runs over the time
+from the first start to the last finish, the scaling ratio that of 2 workers over 1. The
+journal is verified after each measurement (every chain intact, checkpoints signed).
+
+Usage: ``python benchmarks/throughput.py [--concurrent 1000] [--rounds 3] [--all]
+[--postgres-url URL]`` prints the figures as JSON; ``frameworks.py`` runs it too.
 """
 
 from __future__ import annotations
@@ -15,6 +26,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -37,7 +49,8 @@ from frameworks import (
     pydantic_ai_agent,
 )
 
-POOL_SIZES = (1, 4, 16)
+THREADS = 16
+WARMUP = 20
 ARunOnce = Callable[[], Awaitable[str]]
 
 
@@ -66,7 +79,7 @@ def threaded_rate(run: RunOnce, runs: int, workers: int) -> float:
 
 async def async_rate(run: ARunOnce, runs: int) -> float:
     """Runs/s of ``runs`` runs started at once on this event loop."""
-    for _ in range(20):
+    for _ in range(WARMUP):
         await run()
     started = time.perf_counter()
     answers = set(await asyncio.gather(*(run() for _ in range(runs))))
@@ -75,22 +88,33 @@ async def async_rate(run: ARunOnce, runs: int) -> float:
     return runs / elapsed
 
 
-def charter_throughput(steps: int, runs: int, durable: bool, tmp: Path) -> dict[str, Any]:
-    """Runs/s at each pool size, the best as the figure."""
-    rates: dict[str, float] = {}
+def charter_arun(runner: Any, agent: Any) -> ARunOnce:
+    async def run() -> str:
+        done = await runner.arun(agent, GOAL)
+        assert done.status == "completed", done
+        return str(done.answer)
+
+    return run
+
+
+def charter_rate(variant: str, steps: int, runs: int, tmp: Path) -> float:
+    """Runs/s of charter's runs on a fresh journal, as ``variant`` says."""
+    durable = "SQLite file" in variant
+    url = f"sqlite:///{tmp / 'journal.db'}" if durable else "sqlite://"
+    runner = charter_runner(url, tmp / "keys" / "journal.pem" if durable else None)
     agent = charter_agent(steps)
-    for workers in POOL_SIZES:  # a fresh journal per pool size, as durability.py does
-        url = f"sqlite:///{tmp / f'{workers}.db'}" if durable else "sqlite://"
-        runner = charter_runner(url, tmp / "keys" / "journal.pem" if durable else None)
-        run = charter_run(runner, agent)
-        for _ in range(20):
-            run()
-        rates[str(workers)] = round(threaded_rate(run, runs, workers))
+    try:
+        if "threads" in variant:
+            run = charter_run(runner, agent)
+            for _ in range(WARMUP):
+                run()
+            return threaded_rate(run, runs, THREADS)
+        return asyncio.run(async_rate(charter_arun(runner, agent), runs))
+    finally:
         close_charter(runner)
-    return {"runs_per_s": max(rates.values()), "runs_per_s_by_threads": rates}
 
 
-def async_throughput(variant: str, steps: int, runs: int, tmp: Path) -> dict[str, Any]:
+def async_rate_of(variant: str, steps: int, runs: int, tmp: Path) -> float:
     """Runs/s of an asyncio framework's agent, built the way ``frameworks.py`` builds it."""
 
     async def measure() -> float:
@@ -103,7 +127,7 @@ def async_throughput(variant: str, steps: int, runs: int, tmp: Path) -> dict[str
                 return str(state["messages"][-1].content)
 
             return await async_rate(run, runs)
-        if variant == "LangGraph + AsyncSqliteSaver (WAL, synchronous=NORMAL)":
+        if variant == "LangGraph + AsyncSqliteSaver":
             from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
 
             async with AsyncSqliteSaver.from_conn_string(str(tmp / "lg.db")) as saver:
@@ -134,48 +158,70 @@ def async_throughput(variant: str, steps: int, runs: int, tmp: Path) -> dict[str
             return await async_rate(run, runs)
         raise ValueError(f"unknown throughput variant {variant!r}")
 
-    return {"runs_per_s": round(asyncio.run(measure()))}
+    return asyncio.run(measure())
 
 
 VARIANTS = {
-    "charter governed (in-memory journal)": "threads",
-    "charter governed + durable (SQLite file)": "threads",
-    "LangGraph": "asyncio",
-    "LangGraph + AsyncSqliteSaver (WAL, synchronous=NORMAL)": "asyncio",
+    "charter governed (in-memory journal)": "asyncio, 1,000 in flight",
+    "charter governed + durable (SQLite file)": "asyncio, 1,000 in flight",
+    f"charter governed (in-memory journal), {THREADS} threads": f"{THREADS} threads",
+    "LangGraph": "asyncio, 1,000 in flight",
+    "LangGraph + AsyncSqliteSaver": "asyncio, 1,000 in flight",
 }
 MORE_VARIANTS = {"Pydantic AI": "asyncio", "OpenAI Agents": "asyncio"}
+RATIOS = {  # charter's figure over its baseline's
+    "charter governed (in-memory journal)": "LangGraph",
+    "charter governed + durable (SQLite file)": "LangGraph + AsyncSqliteSaver",
+    f"charter governed (in-memory journal), {THREADS} threads": "LangGraph",
+}
 
 
 def measure_here(variant: str, steps: int, runs: int) -> None:
-    """In a fresh process: measure one variant, print its figures as one JSON line."""
+    """In a fresh process: measure one variant once, print its figures as one JSON line."""
     with tempfile.TemporaryDirectory() as tmp:
         if variant.startswith("charter"):
-            figures = charter_throughput(steps, runs, "durable" in variant, Path(tmp))
+            rate = charter_rate(variant, steps, runs, Path(tmp))
         else:
-            figures = async_throughput(variant, steps, runs, Path(tmp))
-    figures["peak_rss_bytes"] = peak_rss_bytes()
-    print(json.dumps(figures))
+            rate = async_rate_of(variant, steps, runs, Path(tmp))
+    print(json.dumps({"runs_per_s": rate, "peak_rss_bytes": peak_rss_bytes()}))
 
 
-def throughput(steps: int, runs: int, *, every: bool) -> dict[str, dict[str, Any]]:
-    """Every variant's figures, each measured in a child process of its own."""
-    figures: dict[str, dict[str, Any]] = {}
+def child(*args: str) -> dict[str, Any]:
+    done = subprocess.run(
+        [sys.executable, __file__, *args], capture_output=True, text=True, check=False
+    )
+    if done.returncode != 0:
+        raise SystemExit(f"throughput child {args} failed:\n{done.stderr}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def throughput(steps: int, runs: int, *, every: bool, rounds: int = 3) -> dict[str, dict[str, Any]]:
+    """Every variant's figures: its rounds interleaved with the others', each a child."""
     variants = VARIANTS | (MORE_VARIANTS if every else {})
-    for variant, concurrency in variants.items():
-        child = subprocess.run(
-            [
-                *(sys.executable, __file__, "--variant", variant),
-                *("--steps", str(steps), "--concurrent", str(runs)),
-            ],
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        if child.returncode != 0:
-            raise SystemExit(f"throughput of {variant} failed:\n{child.stderr}")
-        figures[variant] = {"concurrency": concurrency} | json.loads(
-            child.stdout.strip().splitlines()[-1]
-        )
+    samples: dict[str, list[dict[str, Any]]] = {variant: [] for variant in variants}
+    for _round in range(rounds):
+        for variant in variants:
+            args = ("--variant", variant, "--steps", str(steps), "--concurrent", str(runs))
+            samples[variant].append(child(*args))
+    figures: dict[str, dict[str, Any]] = {}
+    for variant, how in variants.items():
+        rates = [sample["runs_per_s"] for sample in samples[variant]]
+        figures[variant] = {
+            "concurrency": how,
+            "runs_per_s": round(statistics.median(rates)),
+            "runs_per_s_rounds": [round(rate) for rate in rates],
+            "peak_rss_bytes": max(sample["peak_rss_bytes"] for sample in samples[variant]),
+        }
+        if variant in RATIOS:
+            against = samples[RATIOS[variant]]
+            ratios = [
+                mine["runs_per_s"] / theirs["runs_per_s"]
+                for mine, theirs in zip(samples[variant], against, strict=True)
+            ]
+            figures[variant]["ratio"] = {
+                "against": RATIOS[variant],
+                "median_of_rounds": round(statistics.median(ratios), 2),
+            }
     return figures
 
 
@@ -183,14 +229,34 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--steps", type=int, default=5, help="tool steps per run")
     parser.add_argument("--concurrent", type=int, default=1000, help="runs started at once")
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds")
     parser.add_argument("--all", action="store_true", help="Pydantic AI and OpenAI Agents too")
+    parser.add_argument("--postgres-url", help="measure the processes on this PostgreSQL too")
+    parser.add_argument("--no-processes", action="store_true", help="one process only")
+    parser.add_argument("--no-one-process", action="store_true", help="the processes only")
     parser.add_argument("--variant", help="measure this one variant, in this process")
+    parser.add_argument("--worker", help="(internal) be a worker process on this journal URL")
     args = parser.parse_args()
     if args.variant:
         measure_here(args.variant, args.steps, args.concurrent)
-    else:
-        figures = throughput(args.steps, args.concurrent, every=args.all)
-        print(json.dumps(figures, indent=2, ensure_ascii=False))
+        return
+    if args.worker:
+        from throughput_workers import worker
+
+        worker(args.worker, args.steps, args.concurrent)
+        return
+    figures: dict[str, Any] = {}
+    if not args.no_one_process:
+        one = throughput(args.steps, args.concurrent, every=args.all, rounds=args.rounds)
+        figures["one_process"] = one
+        print(json.dumps(one), file=sys.stderr, flush=True)
+    if not args.no_processes:
+        from throughput_workers import scaling
+
+        figures["processes"] = scaling(
+            __file__, args.steps, args.concurrent, args.rounds, args.postgres_url
+        )
+    print(json.dumps(figures, indent=2, ensure_ascii=False))
 
 
 if __name__ == "__main__":

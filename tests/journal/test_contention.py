@@ -131,3 +131,26 @@ def test_threads_reading_while_others_append_to_an_in_memory_journal_lose_nothin
     assert [r.seq for r in stored] == list(range(1, len(stored) + 1))
     assert Counter(r.run_id for r in stored) == {"w0": 600, "w1": 600, "w2": 600}
     assert journal.verify().ok
+
+
+def test_a_retry_chains_after_the_head_as_it_is_after_the_pause(
+    journal_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A busy writer in another process goes on appending while this one pauses: a head
+    # read before the pause would be stale again at every retry, until the append gave up.
+    journal = Journal(journal_url)
+    other = Journal(journal_url)
+    waits: list[float] = []
+
+    def busy_other_writer(pause: float) -> None:
+        waits.append(pause)
+        other.append([("other", "test.append", {"n": len(waits)})])
+
+    monkeypatch.setattr(store, "_sleep", busy_other_writer)
+    other.append([("other", "test.append", {"n": 0})])  # this journal's head is now stale
+    stored = journal.append([("r", "test.append", {})])
+
+    assert len(waits) == 1  # one collision, then the retry after the pause succeeded
+    assert [r.seq for r in stored] == [3]
+    assert [r.run_id for r in journal.records()] == ["other", "other", "r"]
+    assert journal.verify().ok

@@ -268,10 +268,13 @@ class Journal(JournalAudit):
         # threads appending together encode their payloads side by side.
         bodies = [canonical_json(payload) for _, _, payload in entries]
         encoded = [body.encode() for body in bodies]  # hashed as they are, under the lock
-        waited, ceiling = 0.0, APPEND_FIRST_WAIT_S
+        waited, ceiling, collided = 0.0, APPEND_FIRST_WAIT_S, False
         while True:
             fenced = False
             with self._lock:
+                if collided:  # read after the pause: read before, a busy writer moved it again
+                    with self._engine.connect() as conn:
+                        self._head_seq, self._head_hash = self._read_head(conn)
                 ts = datetime.now(UTC).isoformat()  # under the lock: stamps follow seq order
                 seq, prev = self._head_seq, self._head_hash
                 built: list[Record] = []
@@ -285,9 +288,7 @@ class Journal(JournalAudit):
                 except _Fenced:
                     fenced = True  # said once the lock is released: saying it reads
                 except _SeqCollision:
-                    # Another process appended first: re-read its head and chain after it.
-                    with self._engine.connect() as conn:
-                        self._head_seq, self._head_hash = self._read_head(conn)
+                    collided = True  # chained after its head once the pause is over
                 except SQLAlchemyError as exc:
                     raise JournalError(
                         f"cannot append to journal at {safe_url(self.url)}: {exc}"

@@ -8,7 +8,9 @@ observation the reasoner sees next, never a crash.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+from collections.abc import Generator
 from typing import Any
 
 from charter.agent import Agent
@@ -146,21 +148,46 @@ class Runner:
             actor: who started the run (journaled; may not approve its requests).
             run_id: the id to use (a queue that allocated one); default: a new one.
         """
-        run = Run(run_id=run_id or new_run_id(), agent=agent.name, goal=goal)
-        session = Session(
-            agent,
-            run,
-            RunContext(goal, agent.instructions, agent.tools(), run_id=run.run_id),
-            BudgetMeter(agent.charter.budgets),
-            RunLabels(goal),
-            actor,
-        )
-        return self.start(session, claim=run_id is not None)
+        return self.start(_new_session(agent, goal, actor, run_id), claim=run_id is not None)
+
+    async def arun(
+        self, agent: Agent, goal: str, *, actor: str = "", run_id: str | None = None
+    ) -> Run:
+        """:meth:`run` on this event loop, interleaved with the loop's other runs.
+
+        The run yields to the loop before each step, so runs started together with
+        ``asyncio.gather`` are all in flight at once (each holding its lease) on one
+        thread, with no thread per run. A step itself (the reasoner's proposal, the
+        governed call, the tool, the journal append) runs on the loop's thread: a
+        reasoner or tool that blocks for long blocks the loop, so slow ones belong on
+        :meth:`run` in threads. Cancelling the task fails the run (journaled, lease
+        released), as an exception raised inside a step does.
+        """
+        session = _new_session(agent, goal, actor, run_id)
+        starting = self._starting(session, claim=run_id is not None)
+        while True:
+            try:
+                next(starting)
+            except StopIteration as done:
+                finished: Run = done.value
+                return finished
+            try:
+                await asyncio.sleep(0)
+            except BaseException as exc:  # cancelled between steps: the run fails
+                with contextlib.suppress(type(exc)):
+                    starting.throw(exc)
+                raise
 
     def start(self, session: Session, *, claim: bool, started: dict[str, Any] | None = None) -> Run:
         """Journal the start of ``session``'s run (its ``run.started`` with ``started``
         added) and drive it; ``claim``: its id was allocated before (a queue's, a
         delegation's), so its lease is claimed and a run already started is refused."""
+        return _finish(self._starting(session, claim=claim, started=started))
+
+    def _starting(
+        self, session: Session, *, claim: bool, started: dict[str, Any] | None = None
+    ) -> Generator[None, None, Run]:
+        """:meth:`start`, yielding before each step."""
         run, agent, actor = session.run, session.agent, session.actor
         if not claim:  # a new id: its lease is created with its run.started
             new = Lease.new(
@@ -179,7 +206,7 @@ class Runner:
             self.governor.scope_run(session)  # fixed from the goal before any reading
             self.governor.record_policy(session)
             self.governor.flush(session)
-            return self.drive(session, None)
+            return (yield from self._driving(session, None))
 
     def recover(self, agent: Agent, run_id: str, *, actor: str = "") -> Run:
         """Continue a run whose process stopped mid-way, from the journal: see
@@ -212,12 +239,21 @@ class Runner:
         )
 
     def drive(self, session: Session, approved: ApprovalRequest | None) -> Run:
+        """Drive ``session``'s run until it finishes or waits (after ``approved``, the
+        decided request it waited for, if any)."""
+        return _finish(self._driving(session, approved))
+
+    def _driving(
+        self, session: Session, approved: ApprovalRequest | None
+    ) -> Generator[None, None, Run]:
+        """:meth:`drive`, yielding before each step."""
         run, meter = session.run, session.meter
         session.limiter = JournalRateLimiter(self.journal, session.agent.name, self.approvals.clock)
         try:
             if approved is not None:
                 self._finish_approved_step(session, approved)
             while run.status == "running":
+                yield
                 self._step(session)
         except LeaseLostError as exc:
             # Another process owns the run now: journal nothing more, do nothing more.
@@ -361,3 +397,26 @@ class Runner:
             self.tool_pool, found, governed.validated, governed.key, late, session.lease
         )
         return self.governor.record_effect(session, step, governed, observation, effect)
+
+
+def _finish(driving: Generator[None, None, Run]) -> Run:
+    """Run a driving generator to its end, without yielding anywhere: its run."""
+    while True:
+        try:
+            next(driving)
+        except StopIteration as done:
+            finished: Run = done.value
+            return finished
+
+
+def _new_session(agent: Agent, goal: str, actor: str, run_id: str | None) -> Session:
+    """A new run of ``agent`` on ``goal`` (a new id unless ``run_id`` is given)."""
+    run = Run(run_id=run_id or new_run_id(), agent=agent.name, goal=goal)
+    return Session(
+        agent,
+        run,
+        RunContext(goal, agent.instructions, agent.tools(), run_id=run.run_id),
+        BudgetMeter(agent.charter.budgets),
+        RunLabels(goal),
+        actor,
+    )
