@@ -34,6 +34,13 @@ from typing import TYPE_CHECKING, Any
 from charter.agent import Agent
 from charter.errors import CharterError
 from charter.journal import Record
+from charter.journal._kinds import (
+    DelegateStarted,
+    DelegateWaiting,
+    RunFinished,
+    RunWaiting,
+    payload_as,
+)
 from charter.policy import BudgetMeter, Budgets, Decision
 from charter.reasoners._base import Observation, RunContext, ToolCall
 from charter.runtime._decide import ProposedCall, Verdict
@@ -70,9 +77,10 @@ def _started(
     for record in records:
         if record.kind != DELEGATE_STARTED:
             continue
-        if key is not None and record.payload["idempotency_key"] == key:
+        started = payload_as(DelegateStarted, record.payload)
+        if key is not None and started["idempotency_key"] == key:
             return record
-        if step is not None and int(record.payload["step"]) == step:
+        if step is not None and int(started["step"]) == step:
             return record
     return None
 
@@ -107,18 +115,18 @@ def delegate(
             child_id = new_run_id()
             session.record(
                 DELEGATE_STARTED,
-                {
-                    "step": step.index,
-                    "tool": found.name,
-                    "agent": child_agent.name,
-                    "child_run": child_id,
-                    "idempotency_key": key,
-                },
+                DelegateStarted(
+                    step=step.index,
+                    tool=found.name,
+                    agent=child_agent.name,
+                    child_run=child_id,
+                    idempotency_key=key,
+                ),
             )
             runner.governor.flush(session)  # the child is found by its key, should we crash
             _start(runner, session, step, child_agent, child_id, key, budgets, task)
         else:
-            child_id = str(earlier.payload["child_run"])
+            child_id = str(payload_as(DelegateStarted, earlier.payload)["child_run"])
             _continue(runner, session, step, child_agent, child_id, key, task)
     except CharterError as exc:  # the child could not be driven: the parent's reasoner hears why
         error = f"delegation to {child_agent.name} failed: {exc}"
@@ -215,7 +223,8 @@ def _continue(
         return _recovery.recover(runner, child_agent, child_id, actor=parent.actor, parent=parent)
     waiting = waiting_record(own)
     assert waiting is not None
-    if runner.approvals.get(str(waiting.payload["request_id"])).status == "pending":
+    request_id = str(payload_as(RunWaiting, waiting.payload)["request_id"])
+    if runner.approvals.get(request_id).status == "pending":
         return None  # still undecided: the parent waits on with it
     return _recovery.resume(runner, child_agent, child_id, actor=parent.actor, parent=parent)
 
@@ -233,16 +242,19 @@ def _returned(
     if run_state(records) == "waiting":
         waiting = waiting_record(records)
         assert waiting is not None
-        request_id = str(waiting.payload["request_id"])
+        request_id = str(payload_as(RunWaiting, waiting.payload)["request_id"])
         session.record(
-            DELEGATE_WAITING, {"step": step.index, "child_run": child_id, "request_id": request_id}
+            DELEGATE_WAITING,
+            DelegateWaiting(step=step.index, child_run=child_id, request_id=request_id),
         )
         session.run.status, session.run.waiting_for = "waiting", request_id
         return None
-    finished = next(r.payload for r in reversed(records) if r.kind == "run.finished")
+    finished = next(
+        payload_as(RunFinished, r.payload) for r in reversed(records) if r.kind == "run.finished"
+    )
     read = rebuild(child_agent, records, "").labels.context  # everything the child saw
     steps, tokens = int(finished.get("steps", 0)), int(finished.get("tokens", 0))
-    cost = float(finished.get("cost_usd", 0.0))
+    cost = float(finished.get("cost_usd") or 0.0)
     spent: dict[str, Any] = {"steps": steps, "tokens": tokens, "cost_usd": cost}
     meter = session.meter
     meter.delegated_steps += steps
@@ -254,8 +266,8 @@ def _returned(
         "status": finished["status"],
         "answer": finished.get("answer"),
     }
-    if finished.get("error"):
-        result["error"] = finished["error"]
+    if error := finished.get("error"):
+        result["error"] = error
     effect: dict[str, Any] = {
         "status": "ok",  # the delegation took place, whatever became of the child
         "result": result,
@@ -285,7 +297,7 @@ def continue_delegation(runner: Runner, session: Session, *, recovered: bool = F
     proposed = ProposedCall(step.index, found, args, step.labels or {}, journaled=journaled)
     earlier = _started(history(runner.journal, session.run.run_id), step=step.index)
     key = (
-        str(earlier.payload["idempotency_key"])
+        str(payload_as(DelegateStarted, earlier.payload)["idempotency_key"])
         if earlier is not None
         else session.ledger.key(session.run.run_id, step.index, proposed.identity)
     )
