@@ -32,16 +32,16 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, Literal, Protocol, get_args
+from typing import TYPE_CHECKING, Any, Literal, Protocol, cast, get_args
 
-from charter.journal._kinds import (
-    RollbackFinished,
-    RunFinished,
-    StepDecided,
-    StepEffect,
-    StepObserved,
-    payload_as,
-)
+if TYPE_CHECKING:  # the models are types only here: a run listing loads none of them
+    from charter.journal._kinds import (
+        RollbackFinished,
+        RunFinished,
+        StepDecided,
+        StepEffect,
+        StepObserved,
+    )
 
 Outcome = Literal["succeeded", "denied", "failed", "rolled_back", "cancelled", "stopped"]
 """What a finished run achieved (see the module's precedence)."""
@@ -93,11 +93,11 @@ class OutcomeTally:
             return
         match kind:
             case "step.decided":
-                self.denied |= payload_as(StepDecided, payload).get("verdict") == "deny"
+                self.denied |= cast("StepDecided", payload).get("verdict") == "deny"
             case "step.observed":
-                self.denied |= payload_as(StepObserved, payload).get("status") == "denied"
+                self.denied |= cast("StepObserved", payload).get("status") == "denied"
             case "step.effect":
-                effect = payload_as(StepEffect, payload)
+                effect = cast("StepEffect", payload)
                 self.tool_failed |= (
                     effect.get("status") in _TOOL_FAILURES or effect.get("in_doubt") is True
                 )
@@ -108,11 +108,11 @@ class OutcomeTally:
             case "run.cancelled":
                 self.cancelled = True
             case "run.finished":
-                finished = payload_as(RunFinished, payload)
+                finished = cast("RunFinished", payload)
                 self.status = str(finished.get("status"))
                 self.journaled = _known(finished.get("outcome"))
             case "rollback.finished":
-                undone = payload_as(RollbackFinished, payload)
+                undone = cast("RollbackFinished", payload)
                 outcomes: Mapping[str, Any] = undone.get("outcomes") or {}
                 self.rolled_back |= int(outcomes.get("compensated") or 0) > 0
                 self.journaled = _known(undone.get("outcome")) or self.journaled
