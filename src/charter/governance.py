@@ -44,7 +44,7 @@ from typing import Any, Self
 from charter.agent import Agent
 from charter.errors import RunStateError
 from charter.journal import Journal
-from charter.journal._kinds import BudgetExceeded, RunResumed, RunWaiting
+from charter.journal._kinds import BudgetExceeded, RunResumed, RunWaiting, TokenCounts
 from charter.journal._lease import Lease, claim
 from charter.policy import BudgetMeter
 from charter.reasoners._base import FinalAnswer, Observation, RunContext, ToolCall, Usage
@@ -260,8 +260,9 @@ class GovernedRun:
 
     def _journaled_args(self, step: Step) -> dict[str, Any]:
         """The arguments of ``step``'s call as the journal keeps them."""
-        proposal = self._runner.governor.proposal(self._session, step)
-        return dict(proposal["action"]["args"])
+        action = self._runner.governor.proposal(self._session, step)["action"]
+        assert "args" in action  # a call's proposal
+        return dict(action["args"])
 
     def _unrecorded(
         self, step_index: int, tool_name: str, why: str = "", governed: Governed | None = None
@@ -601,16 +602,14 @@ class GovernedRun:
         )
         step = Step(meter.steps, action, usage, sources=kept)
         session.run.steps.append(step)
-        session.record(
-            "step.proposed",
-            {
-                "step": step.index,
-                **self._runner.governor.proposal(session, step),
-                "tokens": {"prompt": usage.prompt_tokens, "completion": usage.completion_tokens},
-                "model": self._model,
-            }
-            | ({"cost_usd": round(cost, 8)} if cost else {}),
+        proposed = self._runner.governor.proposal(session, step)
+        proposed["tokens"] = TokenCounts(
+            prompt=usage.prompt_tokens, completion=usage.completion_tokens
         )
+        proposed["model"] = self._model
+        if cost:
+            proposed["cost_usd"] = round(cost, 8)
+        session.record("step.proposed", proposed)
         return step
 
     def _stopped(self, session: Session) -> CallVerdict | None:

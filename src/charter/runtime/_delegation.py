@@ -292,7 +292,9 @@ def continue_delegation(runner: Runner, session: Session, *, recovered: bool = F
     validated = found.validate_args(call.args)
     args = validated.model_dump(mode="json")
     # As journaled: masked where the charter masks the task (the child was given that).
-    kept = found.validate_args(runner.governor.proposal(session, step)["action"]["args"])
+    action = runner.governor.proposal(session, step)["action"]
+    assert "args" in action  # a call's proposal
+    kept = found.validate_args(action["args"])
     journaled = kept.model_dump(mode="json")
     proposed = ProposedCall(step.index, found, args, step.labels or {}, journaled=journaled)
     earlier = _started(history(runner.journal, session.run.run_id), step=step.index)

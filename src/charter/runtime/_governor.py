@@ -33,11 +33,13 @@ from charter.journal._kinds import (
     ControlPause,
     ControlRevoke,
     PolicyVersion,
+    ProposedAction,
     RunCancelled,
     RunPaused,
     StepDecided,
     StepEffect,
     StepObserved,
+    StepProposed,
 )
 from charter.policy import AnomalyRule, Decision, Label, Phase
 from charter.policy._answer import check_run_answer
@@ -381,14 +383,15 @@ class Governor:
         )
         session.record("budget.extended", extended)
 
-    def proposal(self, session: Session, step: Step) -> dict[str, Any]:
-        """What the ``step.proposed`` record of ``step`` holds of its action: the action,
-        a call's arguments masked where the charter's ``redact`` rules mask them before
-        the tool runs (and ``redacted``, the records of what was), so that no masked value
-        is ever journaled (:func:`._redaction.journaled_call`)."""
+    def proposal(self, session: Session, step: Step) -> StepProposed:
+        """The ``step.proposed`` record of ``step`` as far as the governor writes it (its
+        caller adds the tokens and model): the step and its action, a call's arguments
+        masked where the charter's ``redact`` rules mask them before the tool runs (and
+        ``redacted``, the records of what was), so that no masked value is ever journaled
+        (:func:`._redaction.journaled_call`)."""
         action, rules = step.action, session.agent.charter.redact
         if not isinstance(action, ToolCall) or not rules:
-            return {"action": action_json(action)}
+            return StepProposed(step=step.index, action=action_json(action))
         labels = session.labels
         args, masked = journaled_call(
             self.redactions.of(session.run.run_id),
@@ -399,8 +402,9 @@ class Governor:
             labels.context,
         )
         if not masked:
-            return {"action": action_json(action)}
-        return {"action": {"tool": action.tool, "args": args}, "redacted": masked}
+            return StepProposed(step=step.index, action=action_json(action))
+        journaled: ProposedAction = {"tool": action.tool, "args": args}
+        return StepProposed(step=step.index, action=journaled, redacted=masked)
 
     def govern(
         self,
