@@ -192,11 +192,9 @@ class GovernedRun:
             journal.engine, run.run_id, owner=owner, actor=actor, ttl=runner.lease_ttl
         )
         governed = cls(runner, session, lease)
-        session.record(
-            "run.started",
-            agent.manifest(session.version_id)
-            | {"goal": goal, "actor": actor, "governed_by": CALLER},
-        )
+        manifest = agent.manifest(goal, actor, session.version_id)
+        manifest["governed_by"] = CALLER
+        session.record("run.started", manifest)
         runner.governor.scope_run(session)
         runner.governor.record_policy(session)
         runner.governor.flush(session)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import contextlib
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from charter.agent import Agent, load_agent
 from charter.errors import (
@@ -16,6 +16,7 @@ from charter.journal import Record
 from charter.journal._kinds import (
     ControlCancel,
     Entry,
+    ForkedFrom,
     RunCancelled,
     RunFinished,
     RunRecovered,
@@ -466,7 +467,7 @@ def fork(
             f"already made, under new idempotency keys: {listed}. Fork at a later step, "
             "or pass --reexecute-writes (reexecute_writes=True) if they should happen again"
         )
-    origin: dict[str, Any] = {"run": run_id, "step": at}
+    origin = ForkedFrom(run=run_id, step=at)
     if redone:
         origin["reexecute_writes"] = redone
     goal = str(payload_as(RunStarted, parent[0].payload)["goal"])
@@ -479,10 +480,9 @@ def fork(
         RunLabels(goal),
         actor,
     )
-    starting.record(
-        "run.started",
-        agent.manifest(starting.version_id) | {"goal": goal, "actor": actor, "forked_from": origin},
-    )
+    manifest = agent.manifest(goal, actor, starting.version_id)
+    manifest["forked_from"] = origin
+    starting.record("run.started", manifest)
     runner.governor.scope_run(starting)
     runner.governor.record_policy(starting)
     with runner.claim_run(run.run_id, actor).held() as lease:

@@ -199,10 +199,8 @@ class Runner:
             if claim and next(iter(self.journal.records(run.run_id)), None):
                 raise RunStateError(f"run {run.run_id} already started; recover or resume it")
             session.lease = lease
-            manifest = agent.manifest(session.version_id)
-            session.record(
-                "run.started", manifest | {"goal": run.goal, "actor": actor} | (started or {})
-            )
+            manifest = agent.manifest(run.goal, actor, session.version_id)
+            session.record("run.started", manifest | (started or {}))
             self.governor.scope_run(session)  # fixed from the goal before any reading
             self.governor.record_policy(session)
             self.governor.flush(session)
