@@ -44,7 +44,14 @@ from typing import Any, Self
 from charter.agent import Agent
 from charter.errors import RunStateError
 from charter.journal import Journal
-from charter.journal._kinds import BudgetExceeded, RunResumed, RunWaiting, TokenCounts
+from charter.journal._kinds import (
+    BudgetExceeded,
+    CallOutcome,
+    RunResumed,
+    RunWaiting,
+    StepEffect,
+    TokenCounts,
+)
 from charter.journal._lease import Lease, claim
 from charter.policy import BudgetMeter
 from charter.reasoners._base import FinalAnswer, Observation, RunContext, ToolCall, Usage
@@ -284,14 +291,22 @@ class GovernedRun:
             f"the caller's process stopped after {tool_name} (step {step_index}) was allowed "
             "and before its result was recorded"
         )
-        effect: dict[str, Any] = {"step": step_index, "tool": tool_name, "agent": found.name}
-        effect["agent"] = session.agent.name
+        agent = session.agent.name
         if found.contract.side_effect == "read":
-            effect |= {"status": "error", "error": why, "us": 0}
+            effect = StepEffect(
+                step=step_index, tool=tool_name, agent=agent, status="error", error=why, us=0
+            )
         else:
             session.ledger.in_doubt(Doubt(step_index, found.name, target, identity, key))
-            effect |= {"status": "in_doubt", "in_doubt": True, "error": why}
-            effect["idempotency_key"] = key
+            effect = StepEffect(
+                step=step_index,
+                tool=tool_name,
+                agent=agent,
+                status="in_doubt",
+                in_doubt=True,
+                error=why,
+                idempotency_key=key,
+            )
         session.record("step.effect", effect)
         self._runner.governor.observed(session, step, call, Observation("error", why))
 
@@ -445,10 +460,10 @@ class GovernedRun:
             return Observation("error", why)
         if error is not None:
             observation = Observation("error", error)
-            effect: dict[str, Any] = {"status": "error", "error": error, "us": 0}
+            effect = CallOutcome(status="error", error=error, us=0)
         else:
             observation = Observation("ok", result)
-            effect = {"status": "ok", "result": result, "us": 0}
+            effect = CallOutcome(status="ok", result=result, us=0)
         self._pending = None
         observation = self._runner.governor.record_effect(
             session, step, governed, observation, effect

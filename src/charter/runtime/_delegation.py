@@ -35,6 +35,7 @@ from charter.agent import Agent
 from charter.errors import CharterError
 from charter.journal import Record
 from charter.journal._kinds import (
+    CallOutcome,
     DelegateStarted,
     DelegateWaiting,
     RunFinished,
@@ -92,7 +93,7 @@ def delegate(
     found: Tool,
     key: str,
     args: dict[str, Any] | None = None,
-) -> tuple[Observation, dict[str, Any]] | None:
+) -> tuple[Observation, CallOutcome] | None:
     """Run (or, after a crash or an approval, continue) the child run of the delegation
     ``found`` that ``session``'s ``step`` makes under idempotency ``key``; ``args``: the
     call's arguments as governed (masked where the charter says; default: as proposed).
@@ -111,7 +112,7 @@ def delegate(
             budgets = child_budgets(session.meter, child_agent.charter.budgets)
             if isinstance(budgets, str):
                 error = f"not delegated to {child_agent.name}: {budgets}"
-                return Observation("error", error), {"status": "error", "error": error, "us": 0}
+                return Observation("error", error), CallOutcome(status="error", error=error, us=0)
             child_id = new_run_id()
             session.record(
                 DELEGATE_STARTED,
@@ -130,7 +131,7 @@ def delegate(
             _continue(runner, session, step, child_agent, child_id, key, task)
     except CharterError as exc:  # the child could not be driven: the parent's reasoner hears why
         error = f"delegation to {child_agent.name} failed: {exc}"
-        return Observation("error", error), {"status": "error", "error": error, "us": 0}
+        return Observation("error", error), CallOutcome(status="error", error=error, us=0)
     return _returned(runner, session, step, child_agent, child_id, clock)
 
 
@@ -236,7 +237,7 @@ def _returned(
     child_agent: Agent,
     child_id: str,
     clock: float,
-) -> tuple[Observation, dict[str, Any]] | None:
+) -> tuple[Observation, CallOutcome] | None:
     """What the parent's step observes of its child, read from the child's journal."""
     records = history(runner.journal, child_id)
     if run_state(records) == "waiting":
@@ -268,7 +269,7 @@ def _returned(
     }
     if error := finished.get("error"):
         result["error"] = error
-    effect: dict[str, Any] = {
+    effect: CallOutcome = {
         "status": "ok",  # the delegation took place, whatever became of the child
         "result": result,
         "child_run": child_id,

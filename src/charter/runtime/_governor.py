@@ -30,6 +30,7 @@ from charter.journal._kinds import (
     ApprovalRequested,
     ApprovalUsed,
     BudgetExtended,
+    CallOutcome,
     ControlPause,
     ControlRevoke,
     PolicyVersion,
@@ -584,7 +585,7 @@ class Governor:
         step: Step,
         governed: Governed,
         observation: Observation,
-        effect: dict[str, Any],
+        effect: CallOutcome,
     ) -> Observation:
         """Journal the effect of a governed call that ran (its ledger entry, output labels
         and cost); return the observation as the reasoner may see it (a secret output
@@ -607,8 +608,12 @@ class Governor:
                 redaction, agent.charter.redact, found, observation, governed.given_back
             )
             if masked:
-                field = "result" if observation.status == "ok" else "error"
-                effect = effect | {field: observation.content, "redacted": masked}
+                effect = effect.copy()
+                if observation.status == "ok":
+                    effect["result"] = observation.content
+                else:
+                    effect["error"] = observation.content
+                effect["redacted"] = masked
         if observation.status in ("ok", "error"):  # the tool's own output reached the model
             text = observation.render()
             session.rendered = (observation, text)
@@ -625,16 +630,17 @@ class Governor:
         session.meter.cost_usd += found.contract.cost_usd
         if found.contract.cost_usd:
             effect["cost_usd"] = found.contract.cost_usd
-        session.record(
-            "step.effect", {"step": step.index, "tool": found.name, "agent": agent.name} | effect
-        )
+        done: StepEffect = {"step": step.index, "tool": found.name, "agent": agent.name, **effect}
+        session.record("step.effect", done)
         return observation
 
 
 def withhold_secret(
-    found: Tool, observation: Observation, effect: dict[str, Any]
-) -> tuple[Observation, dict[str, Any]]:
+    found: Tool, observation: Observation, effect: CallOutcome
+) -> tuple[Observation, CallOutcome]:
     # Secret outputs reach neither the model nor the journal: both get a digest only.
     digest = hashlib.sha256(canonical_json(observation.content).encode()).hexdigest()
     shown = f"[secret output of {found.name} withheld; sha256 {digest[:16]}]"
-    return Observation("ok", shown), effect | {"result": {"withheld": "secret", "sha256": digest}}
+    withheld = effect.copy()
+    withheld["result"] = {"withheld": "secret", "sha256": digest}
+    return Observation("ok", shown), withheld

@@ -28,7 +28,13 @@ from typing import Any, Literal
 
 from charter.errors import JournalError, RunStateError
 from charter.journal import Journal, Record, canonical_json
-from charter.journal._kinds import EffectResolved, StepProposed, payload_as
+from charter.journal._kinds import (
+    CallOutcome,
+    EffectResolved,
+    StepEffect,
+    StepProposed,
+    payload_as,
+)
 from charter.journal._lease import Lease
 from charter.policy import Decision
 from charter.reasoners._base import Observation
@@ -104,11 +110,13 @@ class EffectLedger:
         return doubt
 
     def settle(
-        self, step: int, tool: Tool, args: dict[str, Any], effect: dict[str, Any]
+        self, step: int, tool: Tool, args: dict[str, Any], effect: CallOutcome
     ) -> Doubt | None:
         """Count a write that took effect, or hold one that timed out in doubt. A write
         that completed under the key of a call in doubt was a retry of it, done once:
         that doubt is resolved as happened and returned (for the caller to journal)."""
+        if "idempotency_key" not in effect:
+            raise KeyError("idempotency_key")  # a write's effect carries its key
         identity, key = call_identity(tool, args), str(effect["idempotency_key"])
         if effect.get("in_doubt"):
             self.in_doubt(Doubt(step, tool.name, target_of(tool, args), identity, key))
@@ -159,13 +167,16 @@ class EffectLedger:
                     continue
                 calls[int(proposed["step"])] = (tool, args)
             elif record.kind == "step.effect" and int(p["step"]) in calls:
-                tool, args = calls[int(p["step"])]
-                if tool.contract.side_effect == "read" or p.get("status") == "simulated":
+                effect = payload_as(StepEffect, p)
+                tool, args = calls[int(effect["step"])]
+                if tool.contract.side_effect == "read" or effect.get("status") == "simulated":
                     continue
-                call, step = call_identity(tool, args), int(p["step"])
-                key = str(p.get("idempotency_key") or ledger.key(record.run_id, step, call))
+                call, step = call_identity(tool, args), int(effect["step"])
+                key = str(effect.get("idempotency_key") or ledger.key(record.run_id, step, call))
                 ledger.first_step.setdefault(call, step)
-                ledger.settle(step, tool, args, p | {"idempotency_key": key})
+                keyed = effect.copy()
+                keyed["idempotency_key"] = key
+                ledger.settle(step, tool, args, keyed)
             elif record.kind == RESOLVED:
                 resolutions.append(record)
         ledger.apply_resolutions(resolutions)  # a late result may be journaled first
@@ -341,7 +352,7 @@ def call_tool(
     idempotency_key: str,
     late: Callable[[Future[Any]], None] | None = None,
     lease: Lease | None = None,
-) -> tuple[Observation, dict[str, Any]]:
+) -> tuple[Observation, CallOutcome]:
     """Call ``found`` under its contract's timeout (see :mod:`charter.tools._deadline`:
     inline when it has none or only reads, awaited on this thread when it is ``async``,
     else on one of ``threads``); a write that times out is in doubt, and ``late`` is
@@ -364,22 +375,18 @@ def call_tool(
         if timeout is None:  # the tool bounds itself (an HTTP client) and said so
             message = f"tool {found.name!r} timed out: {exc}"
         in_doubt = found.contract.side_effect != "read"
-        effect = {"status": "timeout", "error": message, "in_doubt": in_doubt, "us": elapsed}
+        effect = CallOutcome(status="timeout", error=message, in_doubt=in_doubt, us=elapsed)
         for held in lapsed:  # it came back: the run goes on, under its lease if still held
             held.keep()
         return Observation("timeout", message), effect
     except ToolOutcomeUnknownError as exc:  # e.g. its server died mid-call
         elapsed = int((time.perf_counter() - started) * 1e6)
         in_doubt = found.contract.side_effect != "read"
-        effect = {"status": "error", "error": str(exc), "in_doubt": in_doubt, "us": elapsed}
+        effect = CallOutcome(status="error", error=str(exc), in_doubt=in_doubt, us=elapsed)
         return Observation("error", str(exc)), effect
     except Exception as exc:
         elapsed = int((time.perf_counter() - started) * 1e6)
         message = f"{type(exc).__name__}: {exc}"
-        return Observation("error", message), {
-            "status": "error",
-            "error": message,
-            "us": elapsed,
-        }
+        return Observation("error", message), CallOutcome(status="error", error=message, us=elapsed)
     elapsed = int((time.perf_counter() - started) * 1e6)
-    return Observation("ok", result), {"status": "ok", "result": result, "us": elapsed}
+    return Observation("ok", result), CallOutcome(status="ok", result=result, us=elapsed)

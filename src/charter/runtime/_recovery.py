@@ -25,6 +25,7 @@ from charter.journal._kinds import (
     RunWaiting,
     SegmentLineage,
     StepDecided,
+    StepEffect,
     StepObserved,
     StepProposed,
     TokenCounts,
@@ -212,14 +213,17 @@ def _settle_interrupted(
     reads = found.contract.side_effect == "read"
     if reads and unlike is not None:  # nothing to doubt: the model hears it did not run
         error = f"the process stopped while {tool_name} (step {step_index}) ran: {unlike}"
-        effect = {"status": "error", "error": error, "us": 0, "recovered": True}
-        session.record("step.effect", {"step": step_index, "tool": found.name} | effect)
+        failed = StepEffect(
+            step=step_index, tool=found.name, status="error", error=error, us=0, recovered=True
+        )
+        session.record("step.effect", failed)
         runner.governor.observed(session, step, call, Observation("error", error))
         return
     if (found.takes_key or found.contract.idempotent or reads) and unlike is None:
         observation, effect = call_tool(runner.tool_pool, found, validated, key)
-        effect |= {"idempotency_key": key, "recovered": True}
-        session.record("step.effect", {"step": step_index, "tool": found.name} | effect)
+        effect["idempotency_key"], effect["recovered"] = key, True
+        done: StepEffect = {"step": step_index, "tool": found.name, **effect}
+        session.record("step.effect", done)
         if observation.status == "ok":
             session.completed.add(identity)
         retried = None
@@ -241,15 +245,15 @@ def _settle_interrupted(
     )
     session.record(
         "step.effect",
-        {
-            "step": step_index,
-            "tool": tool_name,
-            "agent": session.agent.name,
-            "status": "in_doubt",
-            "in_doubt": True,
-            "error": why,
-            "idempotency_key": key,
-        },
+        StepEffect(
+            step=step_index,
+            tool=tool_name,
+            agent=session.agent.name,
+            status="in_doubt",
+            in_doubt=True,
+            error=why,
+            idempotency_key=key,
+        ),
     )
     notifications = session.agent.charter.notifications
     session.pending.append(
