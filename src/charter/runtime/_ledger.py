@@ -20,7 +20,7 @@ from __future__ import annotations
 import hashlib
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import CancelledError, Future
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
@@ -216,13 +216,14 @@ def writes_from(records: list[Record], at: int, find: Callable[[str], Tool | Non
     """The writes a run made (or may have made: in doubt) at step ``at`` or later, each
     as ``step N tool(args) status``; ``find`` tells reads (a tool it does not know is a
     write if its effect carries an idempotency key, as writes' effects do)."""
-    actions = {
-        int(r.payload["step"]): r.payload["action"] for r in records if r.kind == "step.proposed"
-    }
+    proposals = (payload_as(StepProposed, r.payload) for r in records if r.kind == "step.proposed")
+    actions: dict[int, Mapping[str, Any]] = {int(p["step"]): p["action"] for p in proposals}
     found: list[str] = []
     for record in records:
-        p = record.payload
-        if record.kind != "step.effect" or int(p["step"]) < at:
+        if record.kind != "step.effect":
+            continue
+        p = payload_as(StepEffect, record.payload)
+        if int(p["step"]) < at:
             continue
         status = "in doubt" if p.get("in_doubt") else str(p.get("status"))
         if status not in ("ok", "in doubt"):
@@ -305,39 +306,38 @@ def resolve_in_doubt(
     from charter.runtime._history import history  # it imports this module
 
     records = history(journal, run_id)
+    effects = [r for r in records if r.kind == "step.effect"]
     found = next(
-        (r for r in records if r.kind == "step.effect" and int(r.payload["step"]) == step), None
+        (r for r in effects if int(payload_as(StepEffect, r.payload)["step"]) == step), None
     )
     if found is None:
-        steps = [int(r.payload["step"]) for r in records if r.kind == "step.effect"]
+        steps = [int(payload_as(StepEffect, r.payload)["step"]) for r in effects]
         known = ", ".join(map(str, steps)) or "none"
         raise RunStateError(
             f"run {run_id} has no step {step} with an effect (steps with one: {known})"
         )
-    effect = found.payload
+    effect = payload_as(StepEffect, found.payload)
     if not effect.get("in_doubt"):
         raise RunStateError(
             f"step {step} of run {run_id} is not in doubt (its effect is {effect['status']}); "
             "nothing to resolve"
         )
-    earlier = next(
-        (r.payload for r in records if r.kind == RESOLVED and int(r.payload["step"]) == step),
-        None,
-    )
+    settled = (payload_as(EffectResolved, r.payload) for r in records if r.kind == RESOLVED)
+    earlier = next((p for p in settled if int(p["step"]) == step), None)
     if earlier is not None:
         raise RunStateError(
             f"step {step} of run {run_id} was already resolved by {earlier['actor']}: "
             f"{str(earlier['outcome']).replace('_', ' ')}"
         )
-    payload: dict[str, Any] = {
-        "step": step,
-        "tool": effect["tool"],
-        "agent": effect.get("agent", ""),
-        "idempotency_key": effect.get("idempotency_key"),
-        "outcome": outcome,
-        "status": "resolved",
-        "actor": actor,
-    }
+    payload = EffectResolved(
+        step=step,
+        tool=effect["tool"],
+        agent=effect.get("agent", ""),
+        idempotency_key=effect.get("idempotency_key"),
+        outcome=outcome,
+        status="resolved",
+        actor=actor,
+    )
     if note:
         payload["note"] = note
     # Journaled with the effect it settles: a fork's kept step is its parent's.
