@@ -47,10 +47,12 @@ from charter.journal import Journal
 from charter.journal._kinds import (
     BudgetExceeded,
     CallOutcome,
+    DelegateStarted,
     RunResumed,
     RunWaiting,
     StepEffect,
     TokenCounts,
+    payload_as,
 )
 from charter.journal._lease import Lease, claim
 from charter.policy import BudgetMeter
@@ -238,7 +240,7 @@ class GovernedRun:
             session = rebuild(agent, records, actor)
             waiting = waiting_record(records)
             if waiting is not None:
-                request_id = str(waiting.payload["request_id"])
+                request_id = str(payload_as(RunWaiting, waiting.payload)["request_id"])
                 if runner.approvals.get(request_id).status == "pending":
                     raise RunStateError(
                         f"run {run_id} waits for approval {request_id}; "
@@ -414,14 +416,12 @@ class GovernedRun:
         session = self._session
         if session.run.status == "waiting":  # the child asked for an approval
             return self._waiting(session, step, call)
-        child = next(
-            (
-                str(r.payload["child_run"])
-                for r in self._runner.journal.records(self.run_id)
-                if r.kind == DELEGATE_STARTED and int(r.payload["step"]) == step.index
-            ),
-            None,
+        started = (
+            payload_as(DelegateStarted, r.payload)
+            for r in self._runner.journal.records(self.run_id)
+            if r.kind == DELEGATE_STARTED
         )
+        child = next((str(d["child_run"]) for d in started if int(d["step"]) == step.index), None)
         verdict = self._verdict(step, call, observation=step.observation)
         return replace(verdict, args=args, child_run=child)
 

@@ -49,9 +49,13 @@ def waiting_child(records: list[Record], request_id: str) -> tuple[int, str, str
         if waiting["request_id"] == request_id:
             child = str(waiting["child_run"])
             started = next(
-                payload_as(DelegateStarted, r.payload)
-                for r in records
-                if r.kind == DELEGATE_STARTED and r.payload["child_run"] == child
+                s
+                for s in (
+                    payload_as(DelegateStarted, r.payload)
+                    for r in records
+                    if r.kind == DELEGATE_STARTED
+                )
+                if s["child_run"] == child
             )
             return int(waiting["step"]), str(started["tool"]), child
     return None
