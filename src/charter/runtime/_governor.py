@@ -33,6 +33,7 @@ from charter.journal._kinds import (
     CallOutcome,
     ControlPause,
     ControlRevoke,
+    NotifyQueued,
     PolicyVersion,
     ProposedAction,
     RunCancelled,
@@ -41,6 +42,7 @@ from charter.journal._kinds import (
     StepEffect,
     StepObserved,
     StepProposed,
+    payload_as,
 )
 from charter.policy import AnomalyRule, Decision, Label, Phase
 from charter.policy._answer import check_run_answer
@@ -144,7 +146,8 @@ class Governor:
         session.pending.clear()
         if release and session.run.status not in ("running", "waiting"):
             self.redactions.forget(session.run.run_id)
-        if any(item.kind == "notify.queued" and item.payload["webhook_url"] for item in stored):
+        queued = (payload_as(NotifyQueued, i.payload) for i in stored if i.kind == "notify.queued")
+        if any(q["webhook_url"] for q in queued):
             with self._notifier_lock:
                 if self._notifier is None:
                     self._notifier = ThreadPoolExecutor(
@@ -212,9 +215,8 @@ class Governor:
         charter = session.agent.charter
         version = charter.policy_hash
         if version not in self.journaled_policies:
-            known = {
-                r.payload.get("policy") for r in self.journal.records_of_kind("policy.version")
-            }
+            versions = self.journal.records_of_kind("policy.version")
+            known = {payload_as(PolicyVersion, r.payload).get("policy") for r in versions}
             self.journaled_policies |= {str(v) for v in known}
         if version not in self.journaled_policies:
             journaled = PolicyVersion(policy=version, charter=charter.model_dump())
