@@ -49,6 +49,7 @@ from charter.journal._kinds import (
     CallOutcome,
     DelegateStarted,
     RunResumed,
+    RunStarted,
     RunWaiting,
     StepEffect,
     TokenCounts,
@@ -250,7 +251,10 @@ class GovernedRun:
         except BaseException:
             lease.release()
             raise
-        runner.governor.journaled_policies.add(str(records[0].payload["charter"]["policy"]))
+        manifest = payload_as(RunStarted, records[0].payload)
+        if "charter" not in manifest:
+            raise KeyError("charter")  # every run's start names its charter
+        runner.governor.journaled_policies.add(str(manifest["charter"]["policy"]))
         governed = cls(runner, session, lease)
         runner.governor.record_policy(session)
         interrupted = interrupted_write(records) if waiting is None else None
