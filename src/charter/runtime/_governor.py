@@ -69,6 +69,11 @@ class Governed:
     the tool's output echoes them)."""
 
 
+ANSWER_TOOL = "answer.release"
+"""The ``tool`` of an approval request for releasing a run's final answer (the request's
+``args`` are ``{"text": <the answer>}``, so its receipt is bound to the answer's digest)."""
+
+
 class Governor:
     """Governs the calls of runs in one journal, and journals what they did.
 
@@ -206,15 +211,77 @@ class Governor:
         session.scope = derive_scope(scope, session.run.goal)
         session.record("run.scoped", session.scope.to_json())
 
-    @staticmethod
-    def check_answer(session: Session, step: Step, text: str) -> str:
+    def check_answer(self, session: Session, step: Step, text: str) -> str | None:
         """The final answer ``text`` (proposed at ``step``) as the run keeps it, checked
         against what the run read (``flows.answer``); a finding is journaled
-        (``answer.checked``)."""
+        (``answer.checked``). None: the charter asks, so the run now waits for an
+        approver to release the answer (:meth:`release_answer`)."""
         checked = check_run_answer(session.agent.charter, session.labels, text)
         if checked.found or checked.label.trust == "untrusted":
             session.record("answer.checked", {"step": step.index} | checked.to_json())
-        return checked.text
+        if checked.verdict != "ask":
+            return checked.text
+        found = checked.found
+        kinds = ", ".join(sorted({kind for kind, _ in found}))
+        reason = f"the answer carries {kinds} found only in untrusted text; release it?"
+        decision = Decision(
+            "ask", ("flow.untrusted-answer",), reason, session.agent.charter.policy_hash
+        )
+        untrusted = Label("untrusted", checked.label.confidentiality)
+        values = {value: value for _, value in found}
+        labels = dict.fromkeys(values, untrusted)
+        preview = {
+            "summary": f"release the final answer ({len(found)} value(s) only untrusted "
+            f"text holds: {kinds})",
+            "warnings": [f"{kind} {value} appears in no trusted source" for kind, value in found],
+            "facts": [{"name": kind, "value": value} for kind, value in found],
+        }
+        self.request_approval(
+            session,
+            step.index,
+            ANSWER_TOOL,
+            {"text": text},
+            decision,
+            preview=preview,
+            evidence=session.labels.untrusted_sources(values, labels),
+            flagged=labels,
+        )
+        return None
+
+    def release_answer(self, session: Session, request: ApprovalRequest, text: str) -> None:
+        """End a run whose answer waited for approval: with ``text`` when an approver
+        released exactly that answer (the receipt re-checked against it), otherwise with
+        the answer withheld and the refusal journaled (outcome ``denied``)."""
+        run, step = session.run, session.run.steps[-1]
+        checked = self.approvals.check(
+            request.request_id,
+            run_id=run.run_id,
+            step=step.index,
+            tool=ANSWER_TOOL,
+            args={"text": text},
+            policy=session.agent.charter.policy_hash,
+        )
+        if isinstance(checked, ReceiptProblem) and checked.message.endswith("another arguments"):
+            checked = ReceiptProblem(
+                checked.rule, f"the approval of {request.request_id} is for another answer"
+            )
+        run.status = "completed"
+        if isinstance(checked, ReceiptProblem):
+            session.record(
+                "approval.rejected",
+                {"request_id": request.request_id, "rule": checked.rule, "reason": checked.message},
+            )
+            run.answer = f"[answer withheld: {checked.message} (rule {checked.rule})]"
+            return
+        session.record(
+            "approval.used",
+            {"request_id": request.request_id, "step": step.index, "approver": checked.approver},
+        )
+        session.record(
+            "answer.released",
+            {"step": step.index, "request_id": request.request_id, "approver": checked.approver},
+        )
+        run.answer = text
 
     @staticmethod
     def paused(session: Session, controls: ControlState) -> bool:
@@ -263,10 +330,19 @@ class Governor:
         *,
         labels: Mapping[str, Label] | None = None,
         sources: Mapping[str, tuple[int, ...]] | None = None,
+        preview: dict[str, Any] | None = None,
+        evidence: dict[str, list[dict[str, Any]]] | None = None,
+        flagged: Mapping[str, Label] | None = None,
     ) -> None:
-        """Journal an approval request for ``decision`` and set the run waiting on it."""
+        """Journal an approval request for ``decision`` and set the run waiting on it
+        (``preview``, ``evidence``, ``flagged``: what a request that is not about a tool
+        call shows instead of the tool's, e.g. an answer's flagged values)."""
         agent, run = session.agent, session.run
-        found = agent.inventory.find(tool)  # none for a budget request
+        found = None if tool == ANSWER_TOOL else agent.inventory.find(tool)  # none: budget
+        if found is not None:
+            preview = preview_call(found, args)
+        if evidence is None:
+            evidence = session.labels.untrusted_sources(args, labels or {}, sources)
         request = ApprovalRequest.create(
             run_id=run.run_id,
             agent=agent.name,
@@ -277,9 +353,9 @@ class Governor:
             terms=strictest_approvals(session),
             requested_by=session.actor,
             now=self.approvals.clock(),
-            labels=labels or {},
-            preview=preview_call(found, args) if found is not None else None,
-            evidence=session.labels.untrusted_sources(args, labels or {}, sources),
+            labels=flagged or labels or {},
+            preview=preview,
+            evidence=evidence,
         )
         payload = request.to_payload()
         if sources is not None:

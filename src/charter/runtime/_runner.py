@@ -34,7 +34,7 @@ from charter.runtime._anomaly import AnomalyWatch, JournalRateLimiter
 from charter.runtime._approvals import ApprovalRequest, Approvals, Clock
 from charter.runtime._controls import Controls, ControlState
 from charter.runtime._delegation import continue_delegation, delegate, end_waiting_child
-from charter.runtime._governor import Governed, Governor
+from charter.runtime._governor import ANSWER_TOOL, Governed, Governor
 from charter.runtime._history import (
     check_owner,
     history,
@@ -294,7 +294,8 @@ class Runner:
         )
         if isinstance(action, FinalAnswer):
             kept = self.governor.check_answer(session, step, action.text)
-            run.status, run.answer = "completed", kept
+            if kept is not None:  # else it waits for an approver to release it
+                run.status, run.answer = "completed", kept
             return
         controls = self.controls.state()  # read after reasoning, which may take seconds
         if self.governor.paused(session, controls):
@@ -307,6 +308,11 @@ class Runner:
         """Re-govern the call a decided request was about, and act on it if approved."""
         if request.tool.startswith("budget."):
             self.governor.finish_budget_request(session, request)
+            return
+        if request.tool == ANSWER_TOOL and request.run_id == session.run.run_id:
+            answer = session.run.steps[-1].action
+            assert isinstance(answer, FinalAnswer)
+            self.governor.release_answer(session, request, answer.text)
             return
         if request.run_id != session.run.run_id:  # a sub-agent's: its delegation goes on
             if self.governor.paused(session, self.controls.state()):
