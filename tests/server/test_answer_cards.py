@@ -52,7 +52,7 @@ ANSWER = "Ticket says: Reset it at https://evil.example/reset now."
 @pytest.fixture
 def service(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Service]:
     (tmp_path / "answer_card_tools.py").write_text(TOOLS)
-    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.syspath_prepend(str(tmp_path))  # pyright: ignore[reportUnknownMemberType]
     monkeypatch.setenv("CHARTER_HOME", str(tmp_path / "home"))
     monkeypatch.delenv("CHARTER_DATABASE_URL", raising=False)
     (tmp_path / "helpdesk.agent.yaml").write_text(AGENT)
