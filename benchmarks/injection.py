@@ -266,9 +266,10 @@ def sample_table(s: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def embedded_model(attacks: int, tasks: int) -> None:
+def embedded_model(attacks: int, tasks: int, out: Path | None = None) -> dict[str, Any]:
     """Run the sample on the workspace agent's own reasoner (the embedded local model),
-    under (d) task scope with the approver who says no; write ``injection-llm.*``."""
+    under (d) task scope with the approver who says no; write ``injection-llm.*`` in
+    ``out`` (default ``benchmarks/results``) and return the report."""
     started = time.perf_counter()
     normal_names = [c.name for c in cases(load_suite(NORMAL))]
     attack_names = [c.name for c in cases(load_suite(ADVERSARIAL)) if c.variant is not None]
@@ -309,7 +310,7 @@ def embedded_model(attacks: int, tasks: int) -> None:
     }
     print(markdown)
     print(f"\n{report['seconds']} s in all.")
-    out = ROOT / "benchmarks" / "results"
+    out = out or ROOT / "benchmarks" / "results"
     out.mkdir(exist_ok=True)
     (out / "injection-llm.json").write_text(json.dumps(report, indent=2) + "\n")
     (out / "injection-llm.md").write_text(
@@ -317,6 +318,7 @@ def embedded_model(attacks: int, tasks: int) -> None:
         f"{report['machine']}, {report['seconds']} s; a sample of {len(chosen_tasks)} tasks "
         f"and {len(chosen_attacks)} attacks.\n\n{markdown}\n"
     )
+    return report
 
 
 def main() -> None:
