@@ -44,8 +44,9 @@ from charter.journal._lease import Lease, claim
 from charter.policy import BudgetMeter
 from charter.reasoners._base import FinalAnswer, Observation, RunContext, ToolCall, Usage
 from charter.runtime._anomaly import JournalRateLimiter
+from charter.runtime._answers import ANSWER_TOOL
 from charter.runtime._approvals import ApprovalRequest, ApprovalState
-from charter.runtime._governor import ANSWER_TOOL, Governed
+from charter.runtime._governor import Governed
 from charter.runtime._history import (
     check_owner,
     history,

@@ -152,7 +152,7 @@ def test_a_denied_answer_is_withheld_and_the_run_denied(runner: Runner) -> None:
 
     assert (run.status, run.outcome) == ("completed", "denied")
     assert run.answer is not None and "evil.example" not in run.answer
-    assert "dana denied" in run.answer
+    assert "dana denied the answer: phishing" in run.answer
     [finished] = payloads(runner, run.run_id, "run.finished")
     assert "evil.example" not in str(finished["answer"])
     assert payloads(runner, run.run_id, "answer.released") == []

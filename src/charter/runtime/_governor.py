@@ -33,6 +33,7 @@ from charter.reasoners._base import (
     Turn,
 )
 from charter.runtime._anomaly import AnomalyWatch
+from charter.runtime._answers import ANSWER_TOOL, answer_request, release_answer
 from charter.runtime._approvals import ApprovalRequest, Approvals, ReceiptProblem
 from charter.runtime._controls import CONTROL_RUN, ControlState
 from charter.runtime._decide import CallState, ProposedCall, Verdict, decide
@@ -67,11 +68,6 @@ class Governed:
     given_back: tuple[str, ...] = ()
     """Placeholders whose values were restored into :attr:`args` (masked again wherever
     the tool's output echoes them)."""
-
-
-ANSWER_TOOL = "answer.release"
-"""The ``tool`` of an approval request for releasing a run's final answer (the request's
-``args`` are ``{"text": <the answer>}``, so its receipt is bound to the answer's digest)."""
 
 
 class Governor:
@@ -221,67 +217,14 @@ class Governor:
             session.record("answer.checked", {"step": step.index} | checked.to_json())
         if checked.verdict != "ask":
             return checked.text
-        found = checked.found
-        kinds = ", ".join(sorted({kind for kind, _ in found}))
-        reason = f"the answer carries {kinds} found only in untrusted text; release it?"
-        decision = Decision(
-            "ask", ("flow.untrusted-answer",), reason, session.agent.charter.policy_hash
-        )
-        untrusted = Label("untrusted", checked.label.confidentiality)
-        values = {value: value for _, value in found}
-        labels = dict.fromkeys(values, untrusted)
-        preview = {
-            "summary": f"release the final answer ({len(found)} value(s) only untrusted "
-            f"text holds: {kinds})",
-            "warnings": [f"{kind} {value} appears in no trusted source" for kind, value in found],
-            "facts": [{"name": kind, "value": value} for kind, value in found],
-        }
-        self.request_approval(
-            session,
-            step.index,
-            ANSWER_TOOL,
-            {"text": text},
-            decision,
-            preview=preview,
-            evidence=session.labels.untrusted_sources(values, labels),
-            flagged=labels,
-        )
+        held = answer_request(session, checked)
+        decision = held.pop("decision")
+        self.request_approval(session, step.index, ANSWER_TOOL, {"text": text}, decision, **held)
         return None
 
     def release_answer(self, session: Session, request: ApprovalRequest, text: str) -> None:
-        """End a run whose answer waited for approval: with ``text`` when an approver
-        released exactly that answer (the receipt re-checked against it), otherwise with
-        the answer withheld and the refusal journaled (outcome ``denied``)."""
-        run, step = session.run, session.run.steps[-1]
-        checked = self.approvals.check(
-            request.request_id,
-            run_id=run.run_id,
-            step=step.index,
-            tool=ANSWER_TOOL,
-            args={"text": text},
-            policy=session.agent.charter.policy_hash,
-        )
-        if isinstance(checked, ReceiptProblem) and checked.message.endswith("another arguments"):
-            checked = ReceiptProblem(
-                checked.rule, f"the approval of {request.request_id} is for another answer"
-            )
-        run.status = "completed"
-        if isinstance(checked, ReceiptProblem):
-            session.record(
-                "approval.rejected",
-                {"request_id": request.request_id, "rule": checked.rule, "reason": checked.message},
-            )
-            run.answer = f"[answer withheld: {checked.message} (rule {checked.rule})]"
-            return
-        session.record(
-            "approval.used",
-            {"request_id": request.request_id, "step": step.index, "approver": checked.approver},
-        )
-        session.record(
-            "answer.released",
-            {"step": step.index, "request_id": request.request_id, "approver": checked.approver},
-        )
-        run.answer = text
+        """End a run whose answer waited for approval (see :func:`._answers.release_answer`)."""
+        release_answer(self.approvals, session, request, text)
 
     @staticmethod
     def paused(session: Session, controls: ControlState) -> bool:

@@ -31,10 +31,11 @@ from charter.reasoners._base import (
 )
 from charter.runtime import _recovery
 from charter.runtime._anomaly import AnomalyWatch, JournalRateLimiter
+from charter.runtime._answers import ANSWER_TOOL
 from charter.runtime._approvals import ApprovalRequest, Approvals, Clock
 from charter.runtime._controls import Controls, ControlState
 from charter.runtime._delegation import continue_delegation, delegate, end_waiting_child
-from charter.runtime._governor import ANSWER_TOOL, Governed, Governor
+from charter.runtime._governor import Governed, Governor
 from charter.runtime._history import (
     check_owner,
     history,
