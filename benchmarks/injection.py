@@ -43,7 +43,14 @@ from typing import Any
 
 import yaml
 
-from charter.evals import ApproverPolicy, EvalResult, cases, load_suite, run_suite
+from charter.evals import (
+    ApproverPolicy,
+    CaseResult,
+    EvalResult,
+    cases,
+    load_suite,
+    run_suite,
+)
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # loaded by path from the tests
 from workspace_labels import field_labels, task_scope
@@ -266,6 +273,15 @@ def sample_table(s: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def _case_line(case: CaseResult) -> None:
+    """Each case as it ends (a sample on the model takes a while)."""
+    if case.attack_succeeded is not None:
+        result = "attack succeeded" if case.attack_succeeded else "attack failed"
+    else:
+        result = "done" if case.passed else "not done"
+    _log(f"  {case.name}: {result} ({case.outcome}, {case.steps} steps, {case.seconds:.0f} s)")
+
+
 def embedded_model(attacks: int, tasks: int, out: Path | None = None) -> dict[str, Any]:
     """Run the sample on the workspace agent's own reasoner (the embedded local model),
     under (d) task scope with the approver who says no; write ``injection-llm.*`` in
@@ -291,6 +307,7 @@ def embedded_model(attacks: int, tasks: int, out: Path | None = None) -> dict[st
                 jobs=1,  # the model takes both cores
                 only=_exactly(names),
                 approver="deny",
+                progress=_case_line,
             )
             _log(f"embedded model: {key} took {results[key].seconds:.0f} s")
     summary = summarise_sample(results["tasks"], results["attacks"])
