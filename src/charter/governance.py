@@ -501,7 +501,8 @@ class GovernedRun:
         if run.status != "waiting" or run.waiting_for is None:
             return None
         state = self._runner.approvals.get(run.waiting_for)
-        return state if state.request.tool == ANSWER_TOOL else None
+        held = run.steps and isinstance(run.steps[-1].action, FinalAnswer)
+        return state if held and state.request.tool == ANSWER_TOOL else None
 
     def close(self) -> None:
         """Stop governing in this process without finishing the run (e.g. to resume it

@@ -236,3 +236,25 @@ def test_a_caller_run_that_finishes_with_an_edited_answer_keeps_none(runner: Run
     assert (run.status, run.outcome) == ("completed", "denied")
     assert run.answer is not None and "for another answer" in run.answer
     assert "DE89" not in run.answer
+
+
+@tool(name="answer.release", side_effect="write")
+def same_name(note: str) -> str:
+    """A tool that happens to share the answer requests' name."""
+    return f"noted {note}"
+
+
+def test_a_tool_named_like_answer_requests_is_approved_as_a_call(runner: Runner) -> None:
+    charter = Charter.model_validate(
+        {"name": "n", "rules": [{"id": "ask", "effect": "ask", "tools": ["answer.release"]}]}
+    )
+    script = [call("answer.release", note="x"), respond("done")]
+    agent = make_agent([same_name], ScriptedReasoner(script), charter=charter)
+    waiting = runner.run(agent, "note x")
+    runner.approvals.approve(str(waiting.waiting_for), "dana")
+
+    run = runner.resume(agent, waiting.run_id)
+
+    assert (run.status, run.answer, run.outcome) == ("completed", "done", "succeeded")
+    [effect] = payloads(runner, run.run_id, "step.effect")
+    assert effect["result"] == "noted x"

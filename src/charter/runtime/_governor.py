@@ -281,7 +281,7 @@ class Governor:
         (``preview``, ``evidence``, ``flagged``: what a request that is not about a tool
         call shows instead of the tool's, e.g. an answer's flagged values)."""
         agent, run = session.agent, session.run
-        found = None if tool == ANSWER_TOOL else agent.inventory.find(tool)  # none: budget
+        found = agent.inventory.find(tool) if preview is None else None  # none: budget
         if found is not None:
             preview = preview_call(found, args)
         if evidence is None:

@@ -310,8 +310,9 @@ class Runner:
         if request.tool.startswith("budget."):
             self.governor.finish_budget_request(session, request)
             return
-        if request.tool == ANSWER_TOOL and request.run_id == session.run.run_id:
-            answer = session.run.steps[-1].action
+        answer = session.run.steps[-1].action if session.run.steps else None
+        held = isinstance(answer, FinalAnswer) and request.run_id == session.run.run_id
+        if held and request.tool == ANSWER_TOOL:  # (a tool of that name asks of a call)
             assert isinstance(answer, FinalAnswer)
             self.governor.release_answer(session, request, answer.text)
             return
