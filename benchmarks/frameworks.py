@@ -6,13 +6,15 @@ the tool is the same trivial Python function everywhere. No network, no real mod
 is measured is what each runtime adds around a tool call.
 
 * ``plain loop``: the scripted model and the tool in a bare Python loop (the floor);
-* ``charter governed``: ``Runner`` with a charter decision, argument validation and the
-  hash-chained journal in memory (``Journal("sqlite://")``); once with the tool called
-  inline (``timeout_s=None``, as ``durability.py`` measures) and once with the default
-  tool timeout, which runs the call on a worker thread;
-* ``charter governed + durable``: the same with the journal on a SQLite file (WAL) and a
-  signed checkpoint after each run, exactly as ``durability.py`` measures a durable step;
-  on PostgreSQL too when a URL is given;
+* ``charter governed`` (the compared row, the realistic case): ``Runner`` with a charter
+  holding a conditional rule on the tool (evaluated on every call), argument validation,
+  labels and the hash-chained journal in memory (``Journal("sqlite://")``), the tool a
+  plain function under its default timeout (30 s), so each call runs on a tool thread the
+  run can stop waiting for; then the same with the tool an ``async def`` under its
+  timeout (awaited on the run's own thread) and with the tool declaring no timeout
+  (called inline);
+* ``charter governed + durable``: the realistic case with the journal on a SQLite file
+  (WAL) and a signed checkpoint after each run; on PostgreSQL too when a URL is given;
 * ``LangGraph``: a ``StateGraph`` agent loop (model node → tool node → back), the model
   node returning an ``AIMessage`` with ``tool_calls``, the tool node a function calling
   the LangChain tool (its fastest form, the compared row) or the prebuilt ``ToolNode``;
@@ -25,7 +27,8 @@ is measured is what each runtime adds around a tool call.
   ``ResponseFunctionToolCall`` items, tracing disabled.
 
 Step cost: a whole run's time divided by its tool steps (starting and finishing the run
-included), rounds interleaved so machine noise hits every variant alike; median and p90.
+included), rounds interleaved in a new order each round so machine noise, and what one
+framework's run leaves behind for the next, hits every variant alike; median and p90.
 Throughput: ``throughput.py``'s 1,000 concurrent runs of charter and LangGraph (Pydantic
 AI and the OpenAI Agents SDK too with ``--throughput-all``, about two more minutes).
 
@@ -42,6 +45,7 @@ import importlib.metadata
 import json
 import os
 import platform
+import random
 import sqlite3
 import statistics
 import subprocess
@@ -58,8 +62,11 @@ from typing import Any
 
 GOAL = "Look up the orders."
 FIRST_ORDER = 1000
-GOVERNED_TARGET = 0.15  # charter governed step / LangGraph step
-DURABLE_TARGET = 0.5  # charter durable step on SQLite / LangGraph + SqliteSaver step
+GOVERNED_TARGET = 0.10  # charter governed step / LangGraph step
+DURABLE_TARGET = 0.05  # charter durable step on SQLite / LangGraph + SqliteSaver step
+GOVERNED = "charter governed (in-memory journal)"
+"""The compared row: a conditional rule on the tool, the tool under its default timeout."""
+DURABLE = "charter governed + durable (SQLite file)"
 FRAMEWORKS = (
     "charter",
     "langgraph",
@@ -131,12 +138,31 @@ class ScriptedLookups:
         return self._proposal(self._call("lookup_order", {"order_id": order}), model="scripted")
 
 
-def charter_agent(steps: int, *, threaded: bool = False) -> Any:
-    from charter import Budgets, Charter, tool
+CONDITIONAL_RULE = {  # evaluated on every call: no call reaches the threshold
+    "id": "huge-order-ids",
+    "effect": "deny",
+    "tools": ["lookup_order"],
+    "when": "context.args.order_id > 100000000",
+}
+
+
+def charter_agent(steps: int, *, tool_kind: str = "inline", realistic: bool = False) -> Any:
+    """Charter's agent. ``tool_kind``: ``inline`` (the tool declares no timeout),
+    ``thread`` (a plain function under the default 30 s timeout, so on a tool thread) or
+    ``async`` (an ``async def`` under the default timeout, awaited on the run's thread);
+    ``realistic``: the charter has a conditional rule on the tool, evaluated every call."""
+    from charter import Charter, tool
     from charter.testing import make_agent
 
-    governed = tool(lookup_order, timeout_s=30.0 if threaded else None)  # type: ignore[call-overload]
-    charter = Charter(name="bench", budgets=Budgets(max_steps=steps + 1))
+    if tool_kind == "async":
+        governed = tool(alookup_order, name="lookup_order")  # type: ignore[call-overload]
+    else:
+        timeout = None if tool_kind == "inline" else 30.0
+        governed = tool(lookup_order, timeout_s=timeout)  # type: ignore[call-overload]
+    rules = [CONDITIONAL_RULE] if realistic else []
+    charter = Charter.model_validate(
+        {"name": "bench", "budgets": {"max_steps": steps + 1}, "rules": rules}
+    )
     return make_agent([governed], ScriptedLookups(steps), charter=charter)
 
 
@@ -363,17 +389,24 @@ def step_variants(
     """Every variant's run-once callable; their resources close with ``stack``."""
     key = tmp / "keys" / "journal.pem"  # as `charter run` does: signed checkpoints
     variants: dict[str, RunOnce] = {"plain loop": plain_loop(steps)}
+    # (url, signer key, tool kind): the realistic charter (a conditional rule on the tool)
+    # throughout; the tool under its default timeout unless the name says otherwise.
     journals = {
-        "charter governed (in-memory journal)": ("sqlite://", None, False),
-        "charter governed, tool on a worker thread (in-memory)": ("sqlite://", None, True),
-        "charter governed + durable (SQLite file)": (f"sqlite:///{tmp / 'charter.db'}", key, False),
+        GOVERNED: ("sqlite://", None, "thread"),
+        "charter governed, async tool under its timeout (in-memory)": ("sqlite://", None, "async"),
+        "charter governed, tool inline without a timeout (in-memory)": (
+            "sqlite://",
+            None,
+            "inline",
+        ),
+        DURABLE: (f"sqlite:///{tmp / 'charter.db'}", key, "thread"),
     }
     if pg is not None:
-        journals["charter governed + durable (PostgreSQL)"] = (pg, key, False)
-    for name, (url, signer_key, threaded) in journals.items():
+        journals["charter governed + durable (PostgreSQL)"] = (pg, key, "thread")
+    for name, (url, signer_key, kind) in journals.items():
         runner = charter_runner(url, signer_key)
         stack.callback(close_charter, runner)
-        variants[name] = charter_run(runner, charter_agent(steps, threaded=threaded))
+        variants[name] = charter_run(runner, charter_agent(steps, tool_kind=kind, realistic=True))
     variants["LangGraph"] = langgraph_run(steps)
     variants["LangGraph, prebuilt ToolNode"] = langgraph_run(steps, prebuilt=True)
     for name, synchronous, file in (
@@ -395,8 +428,13 @@ def step_costs(variants: dict[str, RunOnce], steps: int, rounds: int) -> dict[st
         for name, run in variants.items():
             assert run() == expected, name
     samples: dict[str, list[float]] = {name: [] for name in variants}
+    # A new order each round: what a framework's run leaves behind (threads still
+    # exiting, garbage) slows whatever runs next, which must not always be the same row.
+    order = list(variants.items())
+    shuffle = random.Random(1).shuffle
     for _ in range(rounds):
-        for name, run in variants.items():
+        shuffle(order)
+        for name, run in order:
             started = time.perf_counter()
             run()
             samples[name].append((time.perf_counter() - started) / steps)
@@ -429,14 +467,12 @@ def summarise_steps(samples: dict[str, list[float]]) -> dict[str, dict[str, floa
 # durable with SqliteSaver at the same durability setting (PostgreSQL has no counterpart
 # here: LangGraph's PostgresSaver is not installed).
 COMPARED = {
-    "charter governed (in-memory journal)": "LangGraph",
-    "charter governed, tool on a worker thread (in-memory)": "LangGraph",
-    "charter governed + durable (SQLite file)": "LangGraph + SqliteSaver (WAL, synchronous=NORMAL)",
+    GOVERNED: "LangGraph",
+    "charter governed, async tool under its timeout (in-memory)": "LangGraph",
+    "charter governed, tool inline without a timeout (in-memory)": "LangGraph",
+    DURABLE: "LangGraph + SqliteSaver (WAL, synchronous=NORMAL)",
 }
-TARGETS = {
-    "charter governed (in-memory journal)": GOVERNED_TARGET,
-    "charter governed + durable (SQLite file)": DURABLE_TARGET,
-}
+TARGETS = {GOVERNED: GOVERNED_TARGET, DURABLE: DURABLE_TARGET}
 
 
 def targets(

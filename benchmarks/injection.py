@@ -12,8 +12,8 @@ yes; an attack that succeeds only with the yes-approver succeeded *through an ap
 Configurations: (a) the charter's tool list only (flow rules off, its own rules removed),
 (b) the charter as shipped (flow rules at their defaults plus its rules), (c) the same
 with field-level output labels on the tools' contracts and answers governed
-(``flows.answer: redact``), and (d) that plus the task scope (see
-``benchmarks/workspace_labels.py``).
+(``flows.answer: redact``), and (d) that plus the task scope, whose rules bind targets
+to what the goal names or designates (see ``benchmarks/workspace_labels.py``).
 
 Usage: ``python benchmarks/injection.py [--jobs 2] [--only REGEX]``. Prints Markdown
 tables and writes ``benchmarks/results/injection.json`` and ``injection.md`` (not with

@@ -53,6 +53,9 @@ def test_the_caller_gets_masked_arguments_to_run_and_a_masked_result_to_show(
     assert shown.content["name"] == "Ana"
     assert PLACEHOLDER.fullmatch(shown.content["phone"])
     records = " ".join(str(r.payload) for r in journal.records(run.run_id))
-    # The output value never reaches the journal; the proposal is journaled as proposed.
-    assert "+34 600 123 456" not in records and "ana@example.com" in records
+    # Neither the output value nor the masked argument reaches the journal.
+    assert "+34 600 123 456" not in records and "ana@example.com" not in records
+    proposed = next(r.payload for r in journal.records(run.run_id) if r.kind == "step.proposed")
+    assert proposed["action"]["args"] == searched.args
+    assert [r["rule"] for r in proposed["redacted"]] == ["queries"]
     assert journal.verify().ok

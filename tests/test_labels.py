@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import charter.labels as labels
 from charter.labels import RunLabels, decide_call
 from charter.policy import Charter
@@ -46,3 +48,59 @@ def test_a_harness_loop_governs_calls_with_the_runtimes_labels() -> None:
 
     assert listed.verdict == "allow"
     assert (injected.verdict, injected.rules) == ("ask", ("flow.untrusted-target",))
+
+
+@tool(trust="untrusted")
+def list_inbox() -> list[dict[str, object]]:
+    """The inbox (third parties wrote it)."""
+    return []
+
+
+@tool(side_effect="external", targets=("to",))
+def send_email(to: str, body: str) -> str:
+    """Send mail."""
+    return ""
+
+
+def test_a_harness_binds_a_reply_to_the_email_its_goal_designates() -> None:
+    charter = Charter.model_validate(
+        {
+            "name": "harness",
+            "scope": {
+                "always": ["list_*"],
+                "rules": [
+                    {
+                        "id": "reply",
+                        "goal": r"(?i)reply to (?P<who>\w+)'s email",
+                        "tools": ["send_email"],
+                        "bind": {
+                            "send_email.to": [
+                                {"from": ["list_inbox[].sender"], "where": {"name": "{who}"}}
+                            ]
+                        },
+                    }
+                ],
+            },
+        }
+    )
+    goal = "Reply to Bob's email: yes"
+    assert charter.scope is not None
+    seen = RunLabels(goal)
+    inbox = [
+        {"sender": "bob@corp.example", "name": "Bob"},
+        {"sender": "eve@x.example", "name": "Eve"},
+    ]
+    seen.observe(list_inbox, json.dumps(inbox), 1)
+    scope = seen.resolve(labels.derive_scope(charter.scope, goal))
+    assert scope is not None
+
+    def decide(to: str) -> str:
+        args = {"to": to, "body": "yes"}
+        arg_labels = seen.arg_labels(send_email, args, scope=scope)
+        return scope.govern(
+            send_email, args, decide_call(charter, send_email, args, arg_labels)
+        ).verdict
+
+    assert scope.designated["send_email.to"][0].read_at == ((1, "list_inbox[].sender"),)
+    assert decide("bob@corp.example") == "allow"
+    assert decide("eve@x.example") == "deny"

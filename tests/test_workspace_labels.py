@@ -33,9 +33,24 @@ def test_a_question_about_payments_may_not_pay() -> None:
     assert scope is not None
 
     asked = derive_scope(scope, "How much did I pay Spotify this month?")
-    told = derive_scope(scope, "Pay the City Power May invoice.")
+    told = derive_scope(scope, "Pay the City Power May invoice from invoice-citypower-may.pdf.")
+    vague = derive_scope(scope, "Pay the City Power May invoice.")
 
     assert "send_money" not in asked.tools and "send_money" in told.tools
+    # A payment is in scope only where the goal designates whose account it goes to.
+    assert "send_money" not in vague.tools
+
+
+def test_a_pay_task_binds_the_payment_to_the_designated_invoice() -> None:
+    scope = _charter().scope
+    assert scope is not None
+
+    told = derive_scope(scope, "Pay the City Power May invoice from invoice-citypower-may.pdf.")
+
+    assert set(told.args) >= {"send_money.iban", "send_money.amount_cents", "send_money.subject"}
+    [binding] = told.bind["send_money.iban"]
+    assert binding.sources == ("read_file.invoice.iban",)
+    assert binding.where == {"name": "invoice-citypower-may.pdf"}
 
 
 def test_a_named_address_binds_the_recipient() -> None:

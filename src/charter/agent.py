@@ -245,7 +245,10 @@ class DelegateArgs(BaseModel):
 
 
 def _refuse_direct_call(**_: Any) -> Any:
-    raise RuntimeError("a delegation runs only inside a charter run (Runner)")
+    raise RuntimeError(
+        "a delegation is run by charter, not called: govern it in a charter run (Runner) or "
+        "through GovernedRun.govern, which starts the sub-agent's run"
+    )
 
 
 def delegate_tool(name: str, description: str, child: Agent) -> Tool:

@@ -24,7 +24,11 @@ the dashboard, ``charter audit verify``, rollback, ``runs replay`` and ``policy 
 work on it unchanged.
 
 Tools may be ordinary charter tools or :func:`~charter.tools.declared_tool`\\ s: a name,
-a JSON schema of the arguments (optional) and a contract, with no callable.
+a JSON schema of the arguments (optional) and a contract, with no callable. A tool the
+agent file's ``delegate:`` names is not the caller's to run: charter runs the sub-agent
+(a child run in this process, linked to the step both ways, sharing the run's budgets,
+decided under every charter above it, its result labelled with what it read) and returns
+its result as the verdict's observation, or the approval the child waits for.
 """
 
 from __future__ import annotations
@@ -33,7 +37,7 @@ import contextlib
 import time
 import weakref
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from types import TracebackType
 from typing import Any, Self
 
@@ -46,6 +50,12 @@ from charter.reasoners._base import FinalAnswer, Observation, RunContext, ToolCa
 from charter.runtime._anomaly import JournalRateLimiter
 from charter.runtime._answers import ANSWER_TOOL
 from charter.runtime._approvals import ApprovalRequest, ApprovalState
+from charter.runtime._delegation import (
+    DELEGATE_STARTED,
+    continue_delegation,
+    delegate,
+    end_waiting_child,
+)
 from charter.runtime._governor import Governed
 from charter.runtime._history import (
     check_owner,
@@ -61,7 +71,6 @@ from charter.runtime._run import Run, Step
 from charter.runtime._runner import Runner
 from charter.runtime._session import (
     Session,
-    action_json,
     active_seconds,
     finish_payload,
     new_run_id,
@@ -114,6 +123,10 @@ class CallVerdict:
     """Who approved the call, when it runs on an approval's receipt."""
     observation: Observation | None = None
     """What the model should be told when the call does not run."""
+    child_run: str | None = None
+    """For a call of a ``delegate:`` tool: the sub-agent's run charter started for it (in
+    this process, linked to this step both ways). The caller runs nothing and records
+    nothing: the child's result is :attr:`observation`, labelled with what it read."""
 
     @property
     def runs(self) -> bool:
@@ -234,22 +247,40 @@ class GovernedRun:
         governed = cls(runner, session, lease)
         runner.governor.record_policy(session)
         interrupted = interrupted_write(records) if waiting is None else None
-        if interrupted is not None:
+        if interrupted is not None and interrupted[1] in agent.delegates:
+            # The child its key started is found and continued (or read), never doubled.
+            try:
+                continue_delegation(runner, session, recovered=True)
+            except BaseException:
+                governed.close()  # not left half taken up
+                raise
+        elif interrupted is not None:
             governed._unrecorded(*interrupted)
         return governed
 
-    def _unrecorded(self, step_index: int, tool_name: str, why: str = "") -> None:
+    def _journaled_args(self, step: Step) -> dict[str, Any]:
+        """The arguments of ``step``'s call as the journal keeps them."""
+        proposal = self._runner.governor.proposal(self._session, step)
+        return dict(proposal["action"]["args"])
+
+    def _unrecorded(
+        self, step_index: int, tool_name: str, why: str = "", governed: Governed | None = None
+    ) -> None:
         """A call allowed before the caller's process stopped, its result never recorded:
         a write's effect is unknown, so it is journaled in doubt (its target blocked by
-        rule ``effect.in_doubt`` until ``charter runs resolve``); a read is an error."""
+        rule ``effect.in_doubt`` until ``charter runs resolve``); a read is an error.
+        ``governed``: the call as governed in this process (else: as journaled)."""
         session = self._session
         step = next(s for s in session.run.steps if s.index == step_index)
         call = step.action
         assert isinstance(call, ToolCall)
         found = session.agent.inventory.get(tool_name)
-        args = found.validate_args(call.args).model_dump(mode="json")
-        identity = call_identity(found, args)
-        key = session.ledger.key(self.run_id, step_index, identity)
+        if governed is not None:  # keyed over the arguments as journaled (masked)
+            identity, target, key = governed.call.identity, governed.call.target, governed.key
+        else:
+            args = found.validate_args(call.args).model_dump(mode="json")
+            identity, target = call_identity(found, args), target_of(found, args)
+            key = session.ledger.key(self.run_id, step_index, identity)
         why = why or (
             f"the caller's process stopped after {tool_name} (step {step_index}) was allowed "
             "and before its result was recorded"
@@ -259,9 +290,7 @@ class GovernedRun:
         if found.contract.side_effect == "read":
             effect |= {"status": "error", "error": why, "us": 0}
         else:
-            session.ledger.in_doubt(
-                Doubt(step_index, found.name, target_of(found, args), identity, key)
-            )
+            session.ledger.in_doubt(Doubt(step_index, found.name, target, identity, key))
             effect |= {"status": "in_doubt", "in_doubt": True, "error": why}
             effect["idempotency_key"] = key
         session.record("step.effect", effect)
@@ -295,7 +324,8 @@ class GovernedRun:
                 provenance); default: every argument counts as the whole context.
 
         Returns the verdict; when it :attr:`~CallVerdict.runs`, run the call exactly as
-        validated and :meth:`record` what happened before governing another.
+        validated and :meth:`record` what happened before governing another. A call of a
+        ``delegate:`` tool that may run is run here (see :attr:`CallVerdict.child_run`).
 
         Raises:
             RunStateError: the run finished or waits for an approval, or the previous
@@ -308,7 +338,7 @@ class GovernedRun:
                 f"({self._pending[1].call.tool.name}) may run but was not recorded; "
                 "record its result or error first"
             )
-        run, meter, governor = session.run, session.meter, self._runner.governor
+        run, governor = session.run, self._runner.governor
         controls = self._runner.controls.state()
         call = ToolCall(tool, dict(args))
         stopped = self._stopped(session)
@@ -319,20 +349,65 @@ class GovernedRun:
             return self._end_stopped(session, step, call)
         governed = governor.govern(session, step, call, controls, None)
         if isinstance(governed, Governed):
+            if governed.call.tool.name in session.agent.delegates:
+                return self._delegate(session, step, call, governed)
             self._pending = (step, governed)
             return self._verdict(step, call, governed=governed)
         if governed is None:  # an approval was requested: the run waits
-            session.record(
-                "run.waiting",
-                {"request_id": run.waiting_for, "active_seconds": active_seconds(meter)},
-            )
-            governor.flush(session, checkpoint=True)
-            request = self._runner.approvals.get(str(run.waiting_for)).request
-            return self._verdict(step, call, approval=request)
+            return self._waiting(session, step, call)
         governor.observed(session, step, call, governed)
         if run.status != "running":  # an anomaly playbook stopped the run
             return self._end_stopped(session, step, call, observation=governed)
         return self._verdict(step, call, observation=governed)
+
+    def _waiting(self, session: Session, step: Step, call: ToolCall) -> CallVerdict:
+        """The run waits for an approval (its own call's, or a sub-agent's)."""
+        run = session.run
+        session.record(
+            "run.waiting",
+            {"request_id": run.waiting_for, "active_seconds": active_seconds(session.meter)},
+        )
+        self._runner.governor.flush(session, checkpoint=True)
+        request = self._runner.approvals.get(str(run.waiting_for)).request
+        verdict = self._verdict(step, call, approval=request)
+        if request.run_id == self.run_id:
+            return verdict
+        # A sub-agent's call asks: this call waits on the same request, for its reasons.
+        child = f"its sub-agent's run {request.run_id} waits for approval: {request.reason}"
+        return replace(verdict, verdict="ask", rules=request.rules, reason=child)
+
+    def _delegate(
+        self, session: Session, step: Step, call: ToolCall, governed: Governed
+    ) -> CallVerdict:
+        """Run the sub-agent a ``delegate:`` tool hands its task to, here, as charter's run
+        loop does (:func:`charter.runtime._delegation.delegate`): a child run linked to
+        this step, sharing this run's budgets, under every charter above it."""
+        runner = self._runner
+        found = governed.call.tool
+        outcome = delegate(runner, session, step, found, governed.key, governed.args)
+        if outcome is None:  # the child waits for an approval, and this run with it
+            return self._waiting(session, step, call)
+        observation, effect = outcome
+        observation = runner.governor.record_effect(session, step, governed, observation, effect)
+        runner.governor.observed(session, step, call, observation)
+        return self._child_verdict(step, call, governed.args)
+
+    def _child_verdict(self, step: Step, call: ToolCall, args: dict[str, Any]) -> CallVerdict:
+        """What a delegation that ran, or was continued, returns to the caller: the
+        request it waits on, or the child's result as the observation."""
+        session = self._session
+        if session.run.status == "waiting":  # the child asked for an approval
+            return self._waiting(session, step, call)
+        child = next(
+            (
+                str(r.payload["child_run"])
+                for r in self._runner.journal.records(self.run_id)
+                if r.kind == DELEGATE_STARTED and int(r.payload["step"]) == step.index
+            ),
+            None,
+        )
+        verdict = self._verdict(step, call, observation=step.observation)
+        return replace(verdict, args=args, child_run=child)
 
     def record(
         self,
@@ -365,7 +440,7 @@ class GovernedRun:
         if in_doubt:
             self._pending = None
             why = error or f"the outcome of {governed.call.tool.name} is unknown"
-            self._unrecorded(step.index, governed.call.tool.name, why)
+            self._unrecorded(step.index, governed.call.tool.name, why, governed)
             return Observation("error", why)
         if error is not None:
             observation = Observation("error", error)
@@ -434,11 +509,18 @@ class GovernedRun:
         assert isinstance(call, ToolCall)
         controls = self._runner.controls.state()
         if self._runner.governor.paused(session, controls):
+            if state.request.run_id != self.run_id:  # the child it waited with ends too
+                end_waiting_child(self._runner, session, request_id)
             return self._end_stopped(session, step, call)
+        if state.request.run_id != self.run_id:  # a sub-agent's request: it goes on
+            continue_delegation(self._runner, session)
+            return self._child_verdict(step, call, self._journaled_args(step))
         governed = self._runner.governor.govern(session, step, call, controls, state.request)
         if isinstance(governed, Governed):
-            self._pending = (step, governed)
             approver = state.receipt.approver if state.receipt is not None else None
+            if governed.call.tool.name in session.agent.delegates:  # approved: charter runs it
+                return replace(self._delegate(session, step, call, governed), approver=approver)
+            self._pending = (step, governed)
             return self._verdict(step, call, governed=governed, approver=approver)
         observation = governed or Observation("denied", "not approved")
         self._runner.governor.observed(session, step, call, observation)
@@ -562,7 +644,7 @@ class GovernedRun:
             "step.proposed",
             {
                 "step": step.index,
-                "action": action_json(action),
+                **self._runner.governor.proposal(session, step),
                 "tokens": {"prompt": usage.prompt_tokens, "completion": usage.completion_tokens},
                 "model": self._model,
             }

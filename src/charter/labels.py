@@ -17,10 +17,15 @@ A harness that drives its own loop uses the same pieces the runner does::
 
 The task scope (:func:`derive_scope`) and answer checks (:func:`check_answer`) are the
 two other decision inputs the runtime takes from here; contracts for tools charter did
-not write are declared with :class:`ContractSpec` and :func:`apply_contracts`.
+not write are declared with :class:`ContractSpec` and :func:`apply_contracts`. A scope's
+goal-designated sources (:class:`Binding`) are resolved over what the run read with
+``seen.resolve(scope)`` (each a :class:`Designation`, by step and field); pass the
+resolved scope to ``seen.arg_labels(tool, args, scope=...)`` and decide within it with
+``scope.govern(tool, args, decision)``.
 """
 
 from charter.policy._answer import AnswerCheck, check_answer, check_run_answer, find_sensitive
+from charter.policy._designate import Binding, Designation, designate
 from charter.policy._fields import field_label, label_output, tool_label, widest_label
 from charter.policy._flow import GOAL_LABEL, Label, check_flows, decide_call, join_all
 from charter.policy._scope import ScopeRule, ScopeRules, TaskScope, derive_scope, govern_scope
@@ -30,7 +35,9 @@ from charter.tools._contracts import ContractSpec, apply_contracts
 __all__ = [
     "GOAL_LABEL",
     "AnswerCheck",
+    "Binding",
     "ContractSpec",
+    "Designation",
     "Label",
     "Provenance",
     "RunLabels",
@@ -44,6 +51,7 @@ __all__ = [
     "check_run_answer",
     "decide_call",
     "derive_scope",
+    "designate",
     "field_label",
     "find_sensitive",
     "goal_numbers",

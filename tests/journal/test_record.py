@@ -40,3 +40,13 @@ def test_a_cyclic_value_is_refused_as_a_circular_reference() -> None:
 
     with pytest.raises(ValueError, match="Circular reference"):
         canonical_json(cyclic)
+
+
+@pytest.mark.parametrize("value", [*_TRICKY, {"lone": "\ud800 surrogate", "emoji": "💳"}])
+def test_the_append_hash_over_encoded_bytes_is_the_stored_fields_hash(value: Any) -> None:
+    from charter.journal._record import chained_hash, record_hash
+
+    body = canonical_json(value)
+    fields = (41, "run-é", "step.effect", "2026-12-07T16:00:00+00:00", "ab" * 32)
+
+    assert chained_hash(*fields, body.encode()) == record_hash(*fields, body)

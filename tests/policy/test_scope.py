@@ -9,7 +9,7 @@ from pydantic import ValidationError
 
 from charter.errors import ConfigError
 from charter.policy import Charter, Decision
-from charter.policy._scope import ScopeRules, derive_scope, govern_scope
+from charter.policy._scope import ScopeRules, TaskScope, derive_scope, govern_scope
 from charter.tools import tool
 
 
@@ -166,6 +166,113 @@ def test_a_scope_constraint_on_an_unknown_argument_is_a_config_error(
             "name": "c",
             "scope": {"rules": [{"id": "r", "goal": "a", "tools": ["*"], "args": {key: ["x"]}}]},
         }
+    )
+
+    with pytest.raises(ConfigError, match=message):
+        charter.check_against([send_email, send_money, read_channel], "c.yaml")
+
+
+BIND: dict[str, Any] = {
+    "rules": [
+        {
+            "id": "refund",
+            "goal": r"(?i)\brefund (?P<who>\w+)",
+            "tools": ["send_money"],
+            "bind": {
+                "send_money.iban": [
+                    {"from": ["list_payees[].iban"], "where": {"name": "{who}"}},
+                ]
+            },
+        }
+    ]
+}
+
+
+def _resolved(goal: str, payees: list[dict[str, Any]]) -> Any:
+    from charter.policy._designate import designate
+    from charter.runtime._provenance import canonical
+
+    derived = derive_scope(ScopeRules.model_validate(BIND), goal)
+    outputs: dict[int, tuple[str, Any]] = {1: ("list_payees", payees)}
+    return derived.resolved(
+        {k: tuple(designate(b, outputs, canonical) for b in v) for k, v in derived.bind.items()}
+    )
+
+
+PAYEES = [{"name": "Harbor Properties", "iban": "DE75"}, {"name": "Alex Rivera", "iban": "DE89"}]
+
+
+def test_a_bound_argument_takes_the_designated_items_field_only() -> None:
+    scope = _resolved("Refund Alex the concert money", PAYEES)
+
+    assert scope.check(send_money, {"iban": "DE89", "amount": 45}, "p") is None
+    other = scope.check(send_money, {"iban": "DE75", "amount": 45}, "p")
+    assert other is not None and (other.verdict, other.rules) == ("deny", ("scope.args",))
+    assert "de89 (read at step 1 as list_payees[].iban)" in other.reason
+
+
+def test_an_ambiguous_designation_binds_nothing_and_says_why() -> None:
+    twins = [*PAYEES, {"name": "Alex Mallory", "iban": "GB33"}]
+    scope = _resolved("Refund Alex the concert money", twins)
+
+    for iban in ("DE89", "GB33"):
+        objection = scope.check(send_money, {"iban": iban, "amount": 45}, "p")
+        assert objection is not None and "ambiguous" in objection.reason
+
+
+def test_a_binding_before_anything_is_read_allows_nothing() -> None:
+    derived = derive_scope(ScopeRules.model_validate(BIND), "Refund Alex")
+
+    objection = derived.check(send_money, {"iban": "DE89", "amount": 45}, "p")
+    assert objection is not None and objection.rules == ("scope.args",)
+
+
+def test_the_bindings_are_journaled_with_the_scope_and_read_back() -> None:
+    derived = derive_scope(ScopeRules.model_validate(BIND), "Refund Alex")
+
+    payload = derived.to_json()
+    assert payload["bind"] == {
+        "send_money.iban": [{"from": ["list_payees[].iban"], "where": {"name": "Alex"}}]
+    }
+    assert "designated" not in payload and "carry" not in payload
+    assert TaskScope.from_json(payload) == derived
+
+
+def test_a_scope_without_bindings_journals_as_before() -> None:
+    payload = derive_scope(_charter().scope or ScopeRules(), "Pay now").to_json()
+
+    assert set(payload) == {"rules", "tools", "args", "outside"}
+
+
+@pytest.mark.parametrize(
+    ("rule", "message"),
+    [
+        ({"bind": {"x.y": [{"from": ["t.f"], "where": {"f": "{who}"}}]}}, "not a named group"),
+        ({"bind": {"xy": [{"from": ["t.f"]}]}}, "write tool.argument"),
+        ({"bind": {"x.y": [{"from": ["tf"]}]}}, "is not tool.field"),
+        ({"carry": {"x": ["get_profile"]}}, "is not tool.field"),
+    ],
+)
+def test_a_bad_binding_is_refused(rule: dict[str, Any], message: str) -> None:
+    with pytest.raises(ValidationError, match=message):
+        ScopeRules.model_validate({"rules": [{"id": "r", "goal": "a", "tools": ["x"]} | rule]})
+
+
+@pytest.mark.parametrize(
+    ("rule", "message"),
+    [
+        (
+            {"bind": {"send_money.payee": [{"from": ["t.f"]}]}},
+            "bind.send_money.payee: 'send_money' has no 'payee'",
+        ),
+        ({"carry": {"send_mail": ["t.f"]}}, "carry.send_mail: no such tool"),
+    ],
+)
+def test_a_binding_or_carry_on_an_unknown_tool_or_argument_is_a_config_error(
+    rule: dict[str, Any], message: str
+) -> None:
+    charter = Charter.model_validate(
+        {"name": "c", "scope": {"rules": [{"id": "r", "goal": "a", "tools": ["*"]} | rule]}}
     )
 
     with pytest.raises(ConfigError, match=message):

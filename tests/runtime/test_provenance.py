@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import enum
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 
@@ -203,3 +204,73 @@ def test_an_error_or_a_cut_rendering_is_parsed_from_its_text() -> None:
     assert read_back("ok", pair, "[1, 2]") is not pair
     plain = {"order_id": 1042, "items": [1, 2.5, None, True]}
     assert read_back("ok", plain, Observation("ok", plain).render()) is plain
+
+
+@tool(trust="untrusted")
+def list_inbox() -> list[dict[str, str]]:
+    """The inbox (third parties wrote it)."""
+    return []
+
+
+@tool(side_effect="external", targets=("to",))
+def send_email(to: str, body: str) -> str:
+    """Send mail."""
+    return ""
+
+
+def _reply_scope(goal: str) -> Any:
+    from charter.policy._scope import ScopeRules, derive_scope
+
+    rules = ScopeRules.model_validate(
+        {
+            "rules": [
+                {
+                    "id": "reply",
+                    "goal": r"reply to (?P<who>\w+)",
+                    "tools": ["send_email"],
+                    "bind": {
+                        "send_email.to": [
+                            {"from": ["list_inbox[].sender"], "where": {"name": "{who}"}}
+                        ]
+                    },
+                }
+            ]
+        }
+    )
+    return derive_scope(rules, goal)
+
+
+INBOX_TEXT = (
+    '[{"sender": "bob@corp.example", "name": "Bob"}, {"sender": "e@x.example", "name": "Eve"}]'
+)
+
+
+def test_a_designated_value_is_as_trusted_as_the_goal_that_designated_it() -> None:
+    trusted = RunLabels("reply to Bob")
+    handed = RunLabels("reply to Bob", Label("untrusted", "internal"))  # a sub-agent's task
+    args = {"to": "bob@corp.example", "body": "yes"}
+    for run in (trusted, handed):
+        run.observe(list_inbox, INBOX_TEXT, 1)
+
+    mine = trusted.arg_labels(send_email, args, scope=trusted.resolve(_reply_scope("reply to Bob")))
+    theirs = handed.arg_labels(send_email, args, scope=handed.resolve(_reply_scope("reply to Bob")))
+
+    assert mine["to"] == Label("trusted", "internal") and mine["body"].trust == "untrusted"
+    assert theirs["to"].trust == "untrusted"
+
+
+def test_with_value_level_provenance_the_value_must_come_from_the_designated_step() -> None:
+    run = RunLabels("reply to Bob")
+    run.observe(list_inbox, INBOX_TEXT, 1)
+    run.observe(get_ticket, '"write to bob@corp.example"', 2)
+    scope = run.resolve(_reply_scope("reply to Bob"))
+    args = {"to": "bob@corp.example", "body": "yes"}
+
+    from_listing = run.arg_labels(send_email, args, {"to": (1,), "body": (2,)}, scope)
+    from_ticket = run.arg_labels(send_email, args, {"to": (2,), "body": (2,)}, scope)
+
+    assert from_listing["to"].trust == "trusted"
+    assert from_ticket["to"].trust == "untrusted"
+    assert run.designated_sources(send_email, args, scope, {"to": (1,)}) == {
+        "to": [[1, "list_inbox[].sender"]]
+    }

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -43,8 +44,8 @@ release = threading.Event()
 
 @tool(timeout_s=0.05)
 def slow_lookup(order_id: int) -> int:
-    """Never answers in time."""
-    release.wait(5)
+    """Answers, but after its timeout (a read is waited for, then its answer discarded)."""
+    time.sleep(0.1)
     return order_id
 
 

@@ -233,6 +233,17 @@ class Lease:
         """End the lease now (a no-op once another process claimed the run)."""
         self._update("0")
 
+    def lapse(self) -> None:
+        """Stop renewing the lease in the background: its run's thread is stuck (in a
+        tool call past its deadline). Unless the run journals again, the lease ends after
+        its time to live and recovery may take the run over, as from a process that died;
+        the stuck thread, should it come back, is fenced out."""
+        _keeper.remove(self)
+
+    def keep(self) -> None:
+        """Renew the lease in the background again (the stuck call returned)."""
+        _keeper.add(self)
+
     @contextmanager
     def held(self) -> Generator[Lease]:
         """Keep the lease renewed in the background (a slow tool or model step keeps it)

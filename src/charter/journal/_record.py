@@ -41,6 +41,17 @@ def record_hash(
     return hashlib.sha256(material.encode("utf-8")).hexdigest()
 
 
+def chained_hash(seq: int, run_id: str, kind: str, ts: str, prev_hash: str, payload: bytes) -> str:
+    """:func:`record_hash` of a payload already encoded to UTF-8 (``payload``): the same
+    digest, without joining the payload's text into the material and encoding it again."""
+    digest = _sha256(f"{seq}\x1f{run_id}\x1f{kind}\x1f{ts}\x1f{prev_hash}\x1f".encode())
+    digest.update(payload)
+    return digest.hexdigest()
+
+
+_sha256 = hashlib.sha256
+
+
 @dataclass(frozen=True, slots=True)
 class Record:
     """One appended journal entry."""

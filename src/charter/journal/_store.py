@@ -45,7 +45,7 @@ from charter._permissions import private_directory, private_file
 from charter.errors import JournalContentionError, JournalError
 from charter.journal._checkpoint import Checkpoint, JournalSigner, JournalVerifier
 from charter.journal._lease import Fence, now_ms_sql, refusal, share_connection
-from charter.journal._record import GENESIS_HASH, Record, canonical_json, record_hash
+from charter.journal._record import GENESIS_HASH, Record, canonical_json, chained_hash
 from charter.journal._schema import check_readable, migrate
 from charter.journal._sqlite import (  # safe_url is imported from this module too
     read_only_file,
@@ -329,6 +329,7 @@ class Journal:
         # Serialised once, outside the lock: a retry after a collision only re-chains, and
         # threads appending together encode their payloads side by side.
         bodies = [canonical_json(payload) for _, _, payload in entries]
+        encoded = [body.encode() for body in bodies]  # hashed as they are, under the lock
         waited, ceiling = 0.0, APPEND_FIRST_WAIT_S
         while True:
             fenced = False
@@ -336,9 +337,9 @@ class Journal:
                 ts = datetime.now(UTC).isoformat()  # under the lock: stamps follow seq order
                 seq, prev = self._head_seq, self._head_hash
                 built: list[Record] = []
-                for (run_id, kind, _), body in zip(entries, bodies, strict=True):
+                for (run_id, kind, _), body, raw in zip(entries, bodies, encoded, strict=True):
                     seq += 1
-                    digest = record_hash(seq, run_id, kind, ts, prev, body)
+                    digest = chained_hash(seq, run_id, kind, ts, prev, raw)
                     built.append(Record(seq, run_id, kind, ts, body, prev, digest))
                     prev = digest
                 try:

@@ -326,12 +326,20 @@ class Charter(BaseModel):
         check_charter(self, tools, source)
         by_name = {t.name: t for t in tools}
         for index, rule in enumerate(self.scope.rules if self.scope else []):
-            for key in rule.args:
-                tool_name, arg = key.split(".", 1)
-                found = by_name.get(tool_name)
-                if found is None or arg not in found.args_model.model_fields:
-                    what = "no such tool" if found is None else f"{tool_name!r} has no {arg!r}"
-                    raise ConfigError(f"{source}: field scope.rules.{index}.args.{key}: {what}")
+            for part, keys in (("args", list(rule.args)), ("bind", list(rule.bind))):
+                for key in keys:
+                    tool_name, arg = key.split(".", 1)
+                    found = by_name.get(tool_name)
+                    if found is None or arg not in found.args_model.model_fields:
+                        what = "no such tool" if found is None else f"{tool_name!r} has no {arg!r}"
+                        raise ConfigError(
+                            f"{source}: field scope.rules.{index}.{part}.{key}: {what}"
+                        )
+            for key in rule.carry:
+                if key not in by_name:
+                    raise ConfigError(
+                        f"{source}: field scope.rules.{index}.carry.{key}: no such tool"
+                    )
         for index, redaction in enumerate(self.redact):
             for at, name in enumerate(redaction.restore):
                 tool_name, arg = name.split(".", 1)

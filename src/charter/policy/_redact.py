@@ -253,17 +253,19 @@ def find_in_output(rules: list[RedactRule], tool: Tool, content: Any) -> list[Ma
 
 def find_in_args(
     rules: list[RedactRule],
-    tool: Tool,
+    tool: Tool | str,
     args: Mapping[str, Any],
     labels: Mapping[str, Label],
     keep: frozenset[str] = frozenset(),
 ) -> list[Match]:
     """What the ``rules`` mask in a call's arguments before ``tool`` runs: their argument
     paths, and with ``on: [arguments]`` their labels (each argument's) and patterns.
-    Arguments in ``keep`` (real values a placeholder was restored into) are left alone."""
+    Arguments in ``keep`` (real values a placeholder was restored into) are left alone.
+    ``tool``: the tool, or the name a call gave (a tool the agent does not have)."""
+    name = tool if isinstance(tool, str) else tool.name
     found: list[Match] = []
     for rule in rules:
-        if not rule.covers(tool.name):
+        if not rule.covers(name):
             continue
         in_args = "arguments" in rule.on
         if not rule.args and not in_args:

@@ -67,6 +67,13 @@ class ProposedCall:
     """Each argument's information-flow label (unlabelled: trusted, internal)."""
     restored: frozenset[str] = frozenset()
     """Arguments holding real values charter restored from placeholders (never masked)."""
+    journaled: Mapping[str, Any] | None = None
+    """The arguments as the journal keeps them (masked values and values given back by
+    their placeholders), where they differ from :attr:`args`: the call's identity and
+    target are taken over them, as the ledger rebuilt from the journal takes them."""
+    premasked: tuple[Match, ...] = ()
+    """Values masked before the call was journaled (a journaled call decided again: its
+    placeholders, which the rules that masked them mask still)."""
     _identity: str | None = field(default=None, init=False, repr=False, compare=False)
 
     @property
@@ -79,9 +86,19 @@ class ProposedCall:
         """The call's canonical identity (tool and arguments), as the ledger keys it."""
         # Serialised once: the decision, the ledger key and the recorded effect all ask.
         if self._identity is None:
-            object.__setattr__(self, "_identity", call_identity(self.tool, self.args))
+            object.__setattr__(self, "_identity", call_identity(self.tool, self.kept_args))
         assert self._identity is not None
         return self._identity
+
+    @property
+    def kept_args(self) -> dict[str, Any]:
+        """:attr:`journaled`, or :attr:`args` when nothing was masked or given back."""
+        return self.args if self.journaled is None else dict(self.journaled)
+
+    @property
+    def target(self) -> str:
+        """What the call acts on (:func:`target_of`), as the ledger keeps it."""
+        return target_of(self.tool, self.kept_args)
 
 
 @dataclass(slots=True)
@@ -156,7 +173,9 @@ def _masking(
     asked about keeps its verdict and runs masked once approved."""
     if decision.verdict == "deny" or not charter.redact:
         return decision, ()
-    masked = tuple(find_in_args(charter.redact, call.tool, call.args, call.labels, call.restored))
+    found = find_in_args(charter.redact, call.tool, call.args, call.labels, call.restored)
+    ids = {rule.id for rule in charter.redact if rule.covers(call.tool.name)}
+    masked = (*found, *(m for m in call.premasked if m.rule in ids))
     if decision.verdict in ("ask", "simulate"):
         return decision, masked  # approved, it runs masked; simulated, it never runs
     if not masked:
@@ -218,7 +237,7 @@ def decide(call: ProposedCall, state: CallState) -> Verdict:
     if state.scope is not None:
         decision = state.scope.govern(tool, args, decision)
     decision, masked = _masking(call, decision, charter)
-    doubt = state.ledger.blocking(target_of(tool, args)) if call.writes else None
+    doubt = state.ledger.blocking(call.target) if call.writes else None
     if doubt is not None and doubt.call == call.identity and recognises_retry(tool):
         doubt = None  # the same call under the same key: the tool makes it once
     supervised = controls.supervision(agent.name)

@@ -78,10 +78,16 @@ def _started(
 
 
 def delegate(
-    runner: Runner, session: Session, step: Step, found: Tool, key: str
+    runner: Runner,
+    session: Session,
+    step: Step,
+    found: Tool,
+    key: str,
+    args: dict[str, Any] | None = None,
 ) -> tuple[Observation, dict[str, Any]] | None:
     """Run (or, after a crash or an approval, continue) the child run of the delegation
-    ``found`` that ``session``'s ``step`` makes under idempotency ``key``.
+    ``found`` that ``session``'s ``step`` makes under idempotency ``key``; ``args``: the
+    call's arguments as governed (masked where the charter says; default: as proposed).
 
     Returns the observation and effect for the parent's step, or None when the child
     waits for an approval (the parent's run is then set waiting on the same request).
@@ -89,6 +95,7 @@ def delegate(
     child_agent = session.agent.delegates[found.name].agent
     call = step.action
     assert isinstance(call, ToolCall)
+    task = str((call.args if args is None else args)["task"])
     clock = time.perf_counter()
     earlier = _started(history(runner.journal, session.run.run_id), key=key)
     try:
@@ -109,10 +116,10 @@ def delegate(
                 },
             )
             runner.governor.flush(session)  # the child is found by its key, should we crash
-            _start(runner, session, step, child_agent, child_id, key, budgets)
+            _start(runner, session, step, child_agent, child_id, key, budgets, task)
         else:
             child_id = str(earlier.payload["child_run"])
-            _continue(runner, session, step, child_agent, child_id, key)
+            _continue(runner, session, step, child_agent, child_id, key, task)
     except CharterError as exc:  # the child could not be driven: the parent's reasoner hears why
         error = f"delegation to {child_agent.name} failed: {exc}"
         return Observation("error", error), {"status": "error", "error": error, "us": 0}
@@ -153,10 +160,8 @@ def _start(
     child_id: str,
     key: str,
     budgets: Budgets,
+    task: str,
 ) -> Run:
-    call = step.action
-    assert isinstance(call, ToolCall)
-    task = str(call.args["task"])
     label = (step.labels or {}).get("task", parent.labels.context)
     above = parent.ancestors()
     root = above[-1] if above else parent
@@ -185,7 +190,13 @@ def _start(
 
 
 def _continue(
-    runner: Runner, parent: Session, step: Step, child_agent: Agent, child_id: str, key: str
+    runner: Runner,
+    parent: Session,
+    step: Step,
+    child_agent: Agent,
+    child_id: str,
+    key: str,
+    task: str,
 ) -> Run | None:
     """Drive on a child its parent already started: start it if it never journaled its
     start, recover it if its process stopped, resume it if its request was decided."""
@@ -196,7 +207,7 @@ def _continue(
         budgets = child_budgets(parent.meter, child_agent.charter.budgets)
         if isinstance(budgets, str):
             raise CharterError(budgets)
-        return _start(runner, parent, step, child_agent, child_id, key, budgets)
+        return _start(runner, parent, step, child_agent, child_id, key, budgets, task)
     state = run_state(own)
     if state == "finished":
         return None
@@ -268,21 +279,24 @@ def continue_delegation(runner: Runner, session: Session, *, recovered: bool = F
     found = session.agent.inventory.get(call.tool)
     validated = found.validate_args(call.args)
     args = validated.model_dump(mode="json")
-    proposed = ProposedCall(step.index, found, args, step.labels or {})
+    # As journaled: masked where the charter masks the task (the child was given that).
+    kept = found.validate_args(runner.governor.proposal(session, step)["action"]["args"])
+    journaled = kept.model_dump(mode="json")
+    proposed = ProposedCall(step.index, found, args, step.labels or {}, journaled=journaled)
     earlier = _started(history(runner.journal, session.run.run_id), step=step.index)
     key = (
         str(earlier.payload["idempotency_key"])
         if earlier is not None
         else session.ledger.key(session.run.run_id, step.index, proposed.identity)
     )
-    outcome = delegate(runner, session, step, found, key)
+    outcome = delegate(runner, session, step, found, key, journaled)
     if outcome is None:
         return
     observation, effect = outcome
     if recovered:
         effect["recovered"] = True
     allowed = Decision("allow", (), "decided when the step was proposed", "")
-    governed = Governed(proposed, Verdict(allowed, "autonomous"), validated, key, args)
+    governed = Governed(proposed, Verdict(allowed, "autonomous"), kept, key, journaled)
     observation = runner.governor.record_effect(session, step, governed, observation, effect)
     runner.governor.observed(session, step, call, observation)
 

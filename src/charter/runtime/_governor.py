@@ -46,9 +46,15 @@ from charter.runtime._ledger import (
 from charter.runtime._lineage import delegation_chain, relabelled, strictest_approvals
 from charter.runtime._outbox import Outbox, notification
 from charter.runtime._provenance import read_back
-from charter.runtime._redaction import Redactions, mask_call, mask_output
+from charter.runtime._redaction import (
+    Redactions,
+    journaled_call,
+    journaled_masks,
+    mask_call,
+    mask_output,
+)
 from charter.runtime._run import Step
-from charter.runtime._session import RecordListener, Session
+from charter.runtime._session import RecordListener, Session, action_json
 from charter.tools import Tool, ToolArgumentsError, preview_call
 
 
@@ -384,6 +390,27 @@ class Governor:
             },
         )
 
+    def proposal(self, session: Session, step: Step) -> dict[str, Any]:
+        """What the ``step.proposed`` record of ``step`` holds of its action: the action,
+        a call's arguments masked where the charter's ``redact`` rules mask them before
+        the tool runs (and ``redacted``, the records of what was), so that no masked value
+        is ever journaled (:func:`._redaction.journaled_call`)."""
+        action, rules = step.action, session.agent.charter.redact
+        if not isinstance(action, ToolCall) or not rules:
+            return {"action": action_json(action)}
+        labels = session.labels
+        args, masked = journaled_call(
+            self.redactions.of(session.run.run_id),
+            rules,
+            session.agent.inventory.find(action.tool),
+            action,
+            lambda found, args: labels.arg_labels(found, args, step.sources),
+            labels.context,
+        )
+        if not masked:
+            return {"action": action_json(action)}
+        return {"action": {"tool": action.tool, "args": args}, "redacted": masked}
+
     def govern(
         self,
         session: Session,
@@ -413,11 +440,16 @@ class Governor:
         try:
             validated = found.validate_args(call.args if restored is None else restored.args)
         except ToolArgumentsError as exc:
-            return Observation("invalid_arguments", str(exc))
+            return Observation("invalid_arguments", self._masked_problem(session, step, exc))
         args = validated.model_dump(mode="json")
-        labels = session.labels.arg_labels(found, args, sources)
+        scope = session.labels.resolve(session.scope)  # what the goal designates, as read
+        labels = session.labels.arg_labels(found, args, sources, scope)
+        # A call taken up from the journal holds placeholders of values it masked: they
+        # count as masked, and their arguments are labelled as when they were masked.
+        premasked = journaled_masks(args, step.masked, labels) if step.masked else ()
         masking = mask_call(redaction, rules, found, call.args, args, labels, restored)
-        proposed = ProposedCall(step.index, found, args, labels, masking.kept)
+        journaled = masking.shown if masking.shown is not args else None
+        proposed = ProposedCall(step.index, found, args, labels, masking.kept, journaled, premasked)
         step.labels = labels
         writes, identity = proposed.writes, proposed.identity
         if writes and session.ledger.doubts:
@@ -446,7 +478,7 @@ class Governor:
                 session.calls,
                 session.fired,
                 receipt,
-                session.scope,
+                scope,
                 tuple(above.agent for above in session.ancestors()),
             ),
         )
@@ -469,6 +501,9 @@ class Governor:
         }
         if sources:
             decided["sources"] = {k: list(v) for k, v in sources.items()}
+        bound = session.labels.designated_sources(found, args, scope, sources)
+        if bound:  # arguments the goal designated, by the field and step they were read at
+            decided["designated"] = bound
         if phase != "autonomous":
             decided["phase"] = phase
         if verdict.simulate:
@@ -523,6 +558,19 @@ class Governor:
         given_back = tuple(r["placeholder"] for r in restored.records) if restored else ()
         return Governed(proposed, verdict, validated, key_for_call, args, given_back)
 
+    def _masked_problem(self, session: Session, step: Step, problem: Exception) -> str:
+        """Why a call's arguments were refused, each value its proposal had masked masked
+        in the text too (a validator may quote what it refused)."""
+        text = str(problem)
+        masked = (
+            self.proposal(session, step).get("redacted") if session.agent.charter.redact else None
+        )
+        if not masked:
+            return text
+        redaction = self.redactions.of(session.run.run_id)
+        echoed = redaction.echoes(text, tuple(str(r["placeholder"]) for r in masked))
+        return str(redaction.mask(text, echoed, {})[0]) if echoed else text
+
     def output_mask(
         self, session: Session, found: Tool
     ) -> Callable[[Literal["ok", "error"], Any], tuple[Any, list[dict[str, Any]]]] | None:
@@ -555,7 +603,8 @@ class Governor:
         key_for_call = governed.key
         if writes:
             effect["idempotency_key"] = key_for_call
-            retried = session.ledger.settle(step.index, found, args, effect)
+            kept = governed.call.kept_args  # as the ledger rebuilt from the journal has it
+            retried = session.ledger.settle(step.index, found, kept, effect)
             if retried is not None:  # a retry under its key: it happened, once
                 session.record(RESOLVED, retried_payload(retried, step.index, agent.name))
         if found.contract.confidentiality == "secret" and observation.status == "ok":

@@ -78,7 +78,7 @@ def interrupted_write(records: list[Record]) -> tuple[int, str] | None:
         p = record.payload
         if record.kind == "step.decided":
             decided[int(p["step"])] = str(p["tool"])
-            if p["verdict"] == "allow":
+            if p["verdict"] in ("allow", "redact"):  # redact: it runs, masked
                 allowed[int(p["step"])] = str(p["tool"])
         elif record.kind == "approval.used" and int(p.get("step", 0)) in decided:
             allowed[int(p["step"])] = decided[int(p["step"])]
@@ -185,6 +185,7 @@ def rebuild(agent: Agent, records: list[Record], actor: str) -> Session:
                     else ToolCall(action["tool"], dict(action["args"])),
                     usage,
                 )
+                step.masked = list(p.get("redacted") or [])  # its values are not held
                 steps[step.index] = step
                 run.steps.append(step)
                 meter.steps = step.index

@@ -21,16 +21,18 @@ import hashlib
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable
-from concurrent.futures import CancelledError, Executor, Future
+from concurrent.futures import CancelledError, Future
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from charter.errors import JournalError, RunStateError
 from charter.journal import Journal, Record, canonical_json
+from charter.journal._lease import Lease
 from charter.policy import Decision
 from charter.reasoners._base import Observation
 from charter.tools import Tool, ToolArgumentsError, ToolOutcomeUnknownError
+from charter.tools._deadline import ToolThreads, call_within
 
 Outcome = Literal["happened", "did_not_happen"]
 IN_DOUBT_RULE = "effect.in_doubt"
@@ -327,33 +329,38 @@ def resolve_in_doubt(
 
 
 def call_tool(
-    pool: Executor,
+    threads: ToolThreads,
     found: Tool,
     validated: Any,
     idempotency_key: str,
     late: Callable[[Future[Any]], None] | None = None,
+    lease: Lease | None = None,
 ) -> tuple[Observation, dict[str, Any]]:
-    """Call ``found`` (on ``pool`` when it declares a timeout); a write that times out
-    is in doubt, and ``late`` is called with the abandoned call when it finishes (to
-    journal its real outcome)."""
+    """Call ``found`` under its contract's timeout (see :mod:`charter.tools._deadline`:
+    inline when it has none or only reads, awaited on this thread when it is ``async``,
+    else on one of ``threads``); a write that times out is in doubt, and ``late`` is
+    called with the abandoned call's outcome when it has one (to journal its real
+    outcome). ``lease``: the run's, not renewed while a read is stuck past its deadline."""
     started = time.perf_counter()
     timeout = found.contract.timeout_s
-    call: Future[Any] | None = None
+    lapsed: list[Lease] = []
+
+    def stalled() -> None:
+        if lease is not None:
+            lease.lapse()
+            lapsed.append(lease)
+
     try:
-        if timeout is None:
-            result = found.invoke(validated, idempotency_key)
-        else:
-            call = pool.submit(found.invoke, validated, idempotency_key)
-            result = call.result(timeout=timeout)
+        result = call_within(threads, found, validated, idempotency_key, timeout, late, stalled)
     except FutureTimeout as exc:
         elapsed = int((time.perf_counter() - started) * 1e6)
         message = f"tool {found.name!r} did not finish within {timeout}s"
         if timeout is None:  # the tool bounds itself (an HTTP client) and said so
             message = f"tool {found.name!r} timed out: {exc}"
         in_doubt = found.contract.side_effect != "read"
-        if in_doubt and late is not None and call is not None:
-            call.add_done_callback(late)
         effect = {"status": "timeout", "error": message, "in_doubt": in_doubt, "us": elapsed}
+        for held in lapsed:  # it came back: the run goes on, under its lease if still held
+            held.keep()
         return Observation("timeout", message), effect
     except ToolOutcomeUnknownError as exc:  # e.g. its server died mid-call
         elapsed = int((time.perf_counter() - started) * 1e6)

@@ -18,6 +18,13 @@ field value or a word of the goal. A lookup's output vouches only if trusted val
 its arguments (those left at the tool's defaults chose nothing). "Refund order 1042" lets
 the agent refund order 1042 after reading an untrusted ticket; an order number only an
 untrusted document mentions cannot become a refund's target without approval.
+
+A task scope's bindings (:mod:`charter.policy._designate`) are the one way past that
+for a value the goal does not name: an argument whose value is the field of the item the
+trusted goal designates (that email's ``sender``, that invoice's ``iban``) is as trusted
+as the goal and as confidential as that field, whatever else the run read; and the
+confidential fields a goal sends (``carry``) do not count against the call that sends
+them.
 """
 
 from __future__ import annotations
@@ -28,8 +35,10 @@ from collections.abc import Mapping
 from typing import Any, cast
 
 from charter.policy import GOAL_LABEL, Label
-from charter.policy._fields import label_output, widest_label
+from charter.policy._designate import Designation, designate, split_source
+from charter.policy._fields import field_label, label_output, widest_label
 from charter.policy._redact import PLACEHOLDER
+from charter.policy._scope import TaskScope
 from charter.tools import Tool
 
 MIN_TEXT_MATCH = 4
@@ -121,6 +130,7 @@ class RunLabels:
         goal, whoever started it being trusted) vouches in its stead."""
         self.context: Label = label
         """Join of everything seen so far."""
+        self._goal: Label = label
         trusted = goal if label.trust == "trusted" else vouching
         self._texts: list[str] = [trusted] if trusted else []
         """Trusted text, for strings it holds as whole words."""
@@ -130,6 +140,9 @@ class RunLabels:
         self._steps: dict[int, Label] = {}
         self._step_values: dict[int, set[str]] = {}
         """Step → canonical values its trusted fields held whole (when they vouch)."""
+        self._outputs: dict[int, tuple[str, Any]] = {}
+        """Step → (tool, JSON content) of every output read: where bindings look."""
+        self._contracts: dict[int, Tool] = {}
         self._untrusted: dict[int, tuple[str, str]] = {}
         """Step → (tool, output text) of every untrusted output: what an approver is
         shown as the text that may have chosen an argument."""
@@ -170,6 +183,8 @@ class RunLabels:
             for _, _, leaf in shown:
                 label = label.join(leaf)
             leaves = shown
+            self._outputs[step] = (tool.name, content)
+            self._contracts[step] = tool
         chosen = None if args is None else _chosen(tool, args)
         vouches = chosen is None or self.trusted_keys(chosen, sources)  # before this output
         self.context = self.context.join(label)
@@ -278,6 +293,7 @@ class RunLabels:
         tool: Tool,
         args: dict[str, Any],
         sources: Mapping[str, tuple[int, ...]] | None = None,
+        scope: TaskScope | None = None,
     ) -> dict[str, Label]:
         """The label of each argument of a proposed call of ``tool``.
 
@@ -285,16 +301,122 @@ class RunLabels:
         it came from; an argument ``sources`` does not name, or a step with no observed
         output, is of unknown provenance and untrusted. Without, every argument carries
         the run's context, except a value trusted sources vouch for (:meth:`vouched`).
+        With ``scope`` (resolved by :meth:`resolve`), an argument holding what a binding
+        designates is as trusted as the goal and as confidential as the field it was read
+        from, and the fields the scope's ``carry`` names for ``tool`` do not count against
+        its arguments.
         """
         if sources is not None:
-            return {name: self._from_steps(sources.get(name), args[name]) for name in args}
-        labels = dict.fromkeys(args, self.context)
-        if self.context.trust == "untrusted":
-            vouched = Label("trusted", self.context.confidentiality)
-            for name, value in args.items():
-                if self.vouched(value):
-                    labels[name] = vouched
+            labels = {name: self._from_steps(sources.get(name), args[name]) for name in args}
+        else:
+            labels = dict.fromkeys(args, self.context)
+            if self.context.trust == "untrusted":
+                vouched = Label("trusted", self.context.confidentiality)
+                for name, value in args.items():
+                    if self.vouched(value):
+                        labels[name] = vouched
+        if scope is None or not (scope.designated or scope.carry):
+            return labels
+        carried = scope.carry.get(tool.name, ())
+        for name, value in args.items():
+            steps = None if sources is None else sources.get(name)
+            holding = self._holding(scope, tool, name, value, sources)
+            if holding:
+                labels[name] = self._designated_label(holding, carried)
+            elif carried:
+                labels[name] = Label(
+                    labels[name].trust, self._carried_label(value, carried, steps).confidentiality
+                )
         return labels
+
+    def designated_sources(
+        self,
+        tool: Tool,
+        args: dict[str, Any],
+        scope: TaskScope | None,
+        sources: Mapping[str, tuple[int, ...]] | None = None,
+    ) -> dict[str, list[list[Any]]]:
+        """For each argument a binding of ``scope`` (resolved) holds, where its value was
+        read: ``[[step, "tool.path"], ...]``, as the decision journals it."""
+        if scope is None or not scope.designated:
+            return {}
+        found: dict[str, list[list[Any]]] = {}
+        for name, value in args.items():
+            holding = self._holding(scope, tool, name, value, sources)
+            if holding:
+                found[name] = [[step, path] for d in holding for step, path in d.read_at]
+        return found
+
+    @staticmethod
+    def _holding(
+        scope: TaskScope,
+        tool: Tool,
+        name: str,
+        value: Any,
+        sources: Mapping[str, tuple[int, ...]] | None,
+    ) -> tuple[Designation, ...]:
+        holding = scope.bound(tool.name, name, value)
+        steps = None if sources is None else sources.get(name)
+        if sources is not None:  # value-level provenance: it must come from that item
+            holding = tuple(d for d in holding if {s for s, _ in d.read_at} & set(steps or ()))
+        return holding
+
+    def resolve(self, scope: TaskScope | None) -> TaskScope | None:
+        """``scope`` with what each of its bindings designates in what was read so far."""
+        if scope is None or not scope.bind:
+            return scope
+        return scope.resolved(
+            {
+                key: tuple(designate(b, self._outputs, canonical) for b in bindings)
+                for key, bindings in scope.bind.items()
+            }
+        )
+
+    def _designated_label(
+        self, holding: tuple[Designation, ...], carried: tuple[str, ...]
+    ) -> Label:
+        """The label of a value read from the designated items' fields: as trusted as the
+        goal (it chose the item), as confidential as those fields (unless carried)."""
+        label = self._goal
+        for designation in holding:
+            for step, source in designation.read_at:
+                if source in carried:
+                    continue
+                _, path = split_source(source)
+                field = field_label(self._contracts[step].contract, path)
+                label = label.join(Label(self._goal.trust, field.confidentiality))
+        return label
+
+    def _carried_label(
+        self, value: Any, carried: tuple[str, ...], steps: tuple[int, ...] | None
+    ) -> Label:
+        """The join of what ``value`` may hold (``steps``, or everything read), where an
+        output of a carried field's tool counts without its confidentiality unless one of
+        its other confidential fields is found in ``value`` whole."""
+        text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+        text = text.casefold()
+        by_tool: dict[str, set[str]] = {}
+        for source in carried:
+            tool_name, path = split_source(source)
+            by_tool.setdefault(tool_name, set()).add(path)
+        label = self._goal
+        for step in self._steps if steps is None else steps:
+            seen = self._steps.get(step, Label("untrusted", self.context.confidentiality))
+            tool_name = self._outputs.get(step, ("", None))[0]
+            if tool_name in by_tool and not self._leaks(step, by_tool[tool_name], text):
+                seen = Label(seen.trust, "public")
+            label = label.join(seen)
+        return label
+
+    def _leaks(self, step: int, paths: set[str], text: str) -> bool:
+        """Whether ``text`` holds a confidential field of ``step``'s output other than
+        ``paths`` (a check that only ever withholds the carry, never grants it)."""
+        contract = self._contracts[step].contract
+        for path, value, leaf in label_output(contract, self._outputs[step][1]):
+            key = canonical(value)
+            if leaf.confidential and path not in paths and key is not None and key in text:
+                return True
+        return False
 
     def _from_steps(self, steps: tuple[int, ...] | None, value: Any) -> Label:
         unknown = Label("untrusted", self.context.confidentiality)

@@ -18,6 +18,7 @@ from charter.journal._outcome import OutcomeTally
 from charter.journal._store import Entry
 from charter.policy import BudgetMeter
 from charter.reasoners._base import (
+    Observation,
     RunContext,
     ToolCall,
 )
@@ -102,7 +103,7 @@ def recover(
         runner.governor.flush(session)
         doubt = interrupted_write(records)
         if doubt is not None:
-            _settle_interrupted(runner, session, *doubt)
+            _settle_interrupted(runner, session, *doubt, _masking_of(records, doubt[0]))
         decided = resumed_undecided(records)
         if decided is not None:  # it died resuming: finish the decided request's step
             return runner.drive(session, runner.approvals.get(decided).request)
@@ -122,7 +123,14 @@ def _root_of(runner: Runner, started: Record) -> tuple[str, Agent]:
     """The root run of the delegated run ``started`` begins, and its agent (from the
     file the root run started from)."""
     root = str(started.payload[DELEGATED_BY]["root"])
-    source = history(runner.journal, root)[0].payload.get("source")
+    root_started = history(runner.journal, root)[0].payload
+    if root_started.get("governed_by") == "caller":
+        raise RunStateError(
+            f"run {started.run_id} was delegated by run {root}, which its caller's own loop "
+            "drives (charter.governance): the caller continues both, with "
+            f"GovernedRun.resume(journal, agent, {root!r}) then approved_call()"
+        )
+    source = root_started.get("source")
     if not source or not Path(str(source)).exists():
         raise RunStateError(
             f"run {started.run_id} was delegated by run {root}, which continues it; "
@@ -132,8 +140,28 @@ def _root_of(runner: Runner, started: Record) -> tuple[str, Agent]:
     return root, load_agent(str(source))
 
 
-def _settle_interrupted(runner: Runner, session: Session, step_index: int, tool_name: str) -> None:
-    """Retry an interrupted write under its idempotency key, or leave it to a human."""
+def _masking_of(records: list[Record], step: int) -> str | None:
+    """Why the journaled call of ``step`` is not what its tool was given, if it is not:
+    values given back into it from placeholders (held in memory only, by the process
+    that stopped), or values masked in a call a journal written before calls were
+    journaled masked holds as proposed (a retry would hand the tool what was masked)."""
+    proposed = next(
+        r.payload for r in records if r.kind == "step.proposed" and r.payload["step"] == step
+    )
+    decided = [r.payload for r in records if r.kind == "step.decided" and r.payload["step"] == step]
+    if any(d.get("restored") for d in decided):
+        return "values given back into it from placeholders are held by the stopped process only"
+    if any(d.get("redacted") for d in decided) and "redacted" not in proposed:
+        return "its journal holds its arguments unmasked, not as the tool was given them"
+    return None
+
+
+def _settle_interrupted(
+    runner: Runner, session: Session, step_index: int, tool_name: str, unlike: str | None = None
+) -> None:
+    """Retry an interrupted write under its idempotency key, with the arguments its tool
+    was given (the journal's, masked as they were), or leave it to a human; ``unlike``:
+    why the journaled call is not the call the tool was given (then it is not retried)."""
     if tool_name in session.agent.delegates:  # continue the child its key started, if any
         continue_delegation(runner, session, recovered=True)
         return
@@ -145,7 +173,14 @@ def _settle_interrupted(runner: Runner, session: Session, step_index: int, tool_
     args = validated.model_dump(mode="json")
     identity = call_identity(found, args)
     key = session.ledger.key(session.run.run_id, step_index, identity)  # as it had
-    if found.takes_key or found.contract.idempotent or found.contract.side_effect == "read":
+    reads = found.contract.side_effect == "read"
+    if reads and unlike is not None:  # nothing to doubt: the model hears it did not run
+        error = f"the process stopped while {tool_name} (step {step_index}) ran: {unlike}"
+        effect = {"status": "error", "error": error, "us": 0, "recovered": True}
+        session.record("step.effect", {"step": step_index, "tool": found.name} | effect)
+        runner.governor.observed(session, step, call, Observation("error", error))
+        return
+    if (found.takes_key or found.contract.idempotent or reads) and unlike is None:
         observation, effect = call_tool(runner.tool_pool, found, validated, key)
         effect |= {"idempotency_key": key, "recovered": True}
         session.record("step.effect", {"step": step_index, "tool": found.name} | effect)
@@ -161,7 +196,12 @@ def _settle_interrupted(runner: Runner, session: Session, step_index: int, tool_
     session.ledger.in_doubt(Doubt(step_index, found.name, target_of(found, args), identity, key))
     why = (
         f"the process stopped while {tool_name} (step {step_index}) ran; whether it took "
-        "effect is unknown, and the tool cannot recognise a retry"
+        "effect is unknown, and "
+        + (
+            "the tool cannot recognise a retry"
+            if unlike is None
+            else f"it cannot be retried as it was made: {unlike}"
+        )
     )
     session.record(
         "step.effect",

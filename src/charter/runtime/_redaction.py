@@ -28,7 +28,7 @@ import hmac
 import re
 import secrets
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, cast
 
@@ -43,8 +43,8 @@ from charter.policy._redact import (
     find_in_output,
     walk,
 )
-from charter.reasoners._base import Observation
-from charter.tools import Tool
+from charter.reasoners._base import Observation, ToolCall
+from charter.tools import Tool, ToolArgumentsError
 
 REDACTION_DOMAIN = b"charter-redaction-key\x1f"
 """What the journal's key signs to derive the redaction key (domain separation)."""
@@ -285,11 +285,88 @@ def mask_call(
     matches = find_in_args(rules, tool, args, labels, kept)
     tool_args, records = args, []
     if matches:
-        top = {m.leaf: re.split(r"[.\[]", m.path, maxsplit=1)[0] for m in matches}
-        leaf_labels = {leaf: labels[name] for leaf, name in top.items() if name in labels}
-        tool_args, records = redaction.mask(args, matches, leaf_labels)
+        tool_args, records = _mask_args(redaction, args, matches, labels)
     shown = tool_args | {name: proposed[name] for name in kept}
     return CallMasking(tool_args, shown, records, kept)
+
+
+def _mask_args(
+    redaction: RunRedaction, args: dict[str, Any], matches: list[Match], labels: Mapping[str, Label]
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """``args`` masked where ``matches`` say, and the records of it, each with the label
+    of the argument it was in (what a journaled call decided again labels it with)."""
+    top = {m.leaf: _top(m.path) for m in matches}
+    leaf_labels = {leaf: labels[name] for leaf, name in top.items() if name in labels}
+    masked, records = redaction.mask(args, matches, leaf_labels)
+    for record in records:
+        label = labels.get(_top(str(record["path"])))
+        if label is not None:
+            record["label"] = label.to_json()
+    return cast(dict[str, Any], masked), records
+
+
+def _top(path: str) -> str:
+    return re.split(r"[.\[]", path, maxsplit=1)[0]
+
+
+def journaled_call(
+    redaction: RunRedaction,
+    rules: list[RedactRule],
+    found: Tool | None,
+    call: ToolCall,
+    arg_labels: Callable[[Tool, dict[str, Any]], dict[str, Label]],
+    context: Label,
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """The arguments of a proposed call as the journal keeps them, and the records of
+    what was masked in them (none: the arguments as proposed).
+
+    The journal never holds a value the ``rules`` mask before a tool runs: it holds the
+    call as the tool would get it, each value given back by its placeholder (the form
+    :func:`mask_call` calls ``shown``), so the ledger, recovery and replay read the call
+    that runs. A call that cannot be validated (an unknown tool, arguments its schema
+    refuses) is masked as proposed, each argument labelled with the run's whole context.
+    ``arg_labels``: each argument's label, as the run labels a call of a tool.
+    """
+    if found is not None:
+        restored = redaction.restore(found.name, call.args, rules)
+        if restored.problem is None:
+            try:
+                args = found.validate_args(restored.args).model_dump(mode="json")
+            except ToolArgumentsError:
+                pass
+            else:
+                labels = arg_labels(found, args)
+                masking = mask_call(redaction, rules, found, call.args, args, labels, restored)
+                return (masking.shown, masking.masked) if masking.masked else (call.args, [])
+    raw = dict(call.args)
+    labels = dict.fromkeys(raw, context)
+    matches = find_in_args(rules, call.tool, raw, labels)
+    return _mask_args(redaction, raw, matches, labels) if matches else (raw, [])
+
+
+def journaled_masks(
+    args: Mapping[str, Any], records: Sequence[Mapping[str, Any]], labels: dict[str, Label]
+) -> tuple[Match, ...]:
+    """The masks of ``records`` (a journaled call's ``redacted``) whose placeholders
+    ``args`` hold: a call taken up from the journal, decided again, counts them as masked
+    by their rules, and labels each argument holding one as it was labelled (in
+    ``labels``). A journal written before calls were journaled masked holds the values
+    themselves: those are found and masked again instead."""
+    texts = [text for _, text in walk(dict(args)) if isinstance(text, str)]
+    found: list[Match] = []
+    journaled: dict[str, Label] = {}
+    for record in records:
+        placeholder = str(record.get("placeholder", ""))
+        if not placeholder or not any(placeholder in text for text in texts):
+            continue
+        path = str(record["path"])
+        found.append(Match(str(record["rule"]), path, str(record["kind"]), placeholder))
+        name = _top(path)
+        if isinstance(record.get("label"), dict) and name in labels:
+            label = Label(**record["label"])
+            journaled[name] = label if name not in journaled else journaled[name].join(label)
+    labels |= journaled
+    return tuple(found)
 
 
 def mask_output(

@@ -30,6 +30,7 @@ from charter.runtime._history import history, run_scope
 from charter.runtime._ledger import EffectLedger
 from charter.runtime._lineage import DELEGATED_BY, relabelled, run_labels
 from charter.runtime._provenance import RunLabels
+from charter.runtime._redaction import journaled_masks
 from charter.tools import ToolArgumentsError
 
 
@@ -158,13 +159,17 @@ def _decide(
         return None
     sources = _sources(then)
     step = int((then or {}).get("step", 0))
-    arg_labels = labels.arg_labels(tool, args, sources)
+    state.scope = labels.resolve(state.scope)  # what the goal designated, as read by then
+    arg_labels = labels.arg_labels(tool, args, sources, state.scope)
     # Values given back from placeholders are not in the journal: their labels are.
     restored = {str(r["arg"]): r for r in (then or {}).get("restored", [])}
     for name, record in restored.items():
         if isinstance(record.get("label"), dict):
             arg_labels[name] = Label(**record["label"])
-    call = ProposedCall(step, tool, args, arg_labels, frozenset(restored))
+    # Values masked before the call was journaled are there by their placeholders: their
+    # labels are journaled with them, and the rules that masked them mask them still.
+    premasked = journaled_masks(args, (then or {}).get("redacted", []), arg_labels)
+    call = ProposedCall(step, tool, args, arg_labels, frozenset(restored), premasked=premasked)
     return decide(call, state).decision
 
 

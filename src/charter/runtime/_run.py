@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 from charter.journal._outcome import Outcome
 from charter.policy import Decision, Label
@@ -30,6 +30,9 @@ class Step:
     """The proposal's value-level provenance, when its reasoner keeps one."""
     labels: Mapping[str, Label] | None = None
     """Each argument's information-flow label, once the call was labelled."""
+    masked: Sequence[Mapping[str, Any]] = ()
+    """For a call taken up from the journal: what its journaled proposal masked (rule,
+    path, placeholder, digest, the argument's label), its values held by no one."""
 
 
 @dataclass(slots=True)

@@ -9,7 +9,6 @@ observation the reasoner sees next, never a crash.
 from __future__ import annotations
 
 import contextlib
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from charter.agent import Agent
@@ -52,11 +51,11 @@ from charter.runtime._run import Run, Step
 from charter.runtime._session import (
     RecordListener,
     Session,
-    action_json,
     active_seconds,
     finish_payload,
     new_run_id,
 )
+from charter.tools._deadline import ToolThreads
 
 __all__ = [
     "RecordListener",
@@ -84,7 +83,8 @@ class Runner:
     Args:
         journal: where every record goes.
         on_record: called with each record once it is durably stored (progress, UIs).
-        tool_workers: threads available to tools that declare a timeout.
+        tool_workers: threads running plain tool functions that declare a timeout (calls
+            abandoned at their deadline do not count).
         clock: current UTC time for approvals (replaceable in tests).
         owner: who this runner drives runs for (``server``, ``worker:<id>``, ...), named
             with its process and host to whoever is refused a run it holds.
@@ -108,9 +108,8 @@ class Runner:
         self.owner = owner
         self.lease_ttl = settings.lease_ttl() if lease_ttl is None else lease_ttl
         self.on_record = on_record
-        self.tool_pool = ThreadPoolExecutor(
-            max_workers=tool_workers, thread_name_prefix="charter-tool"
-        )
+        self.tool_pool = ToolThreads(tool_workers)
+        """Long-lived threads for plain tool functions that declare a timeout."""
         self.controls = Controls(journal)
         """Operator controls (kill switch, revocations), checked before every step."""
         self.approvals = Approvals(journal) if clock is None else Approvals(journal, clock=clock)
@@ -130,7 +129,7 @@ class Runner:
     def close(self) -> None:
         """Stop the tool threads (calls still running are abandoned); finish posting
         queued notifications (each post is bounded by its timeout)."""
-        self.tool_pool.shutdown(wait=False, cancel_futures=True)
+        self.tool_pool.close()
         self.governor.close()
 
     def claim_run(self, run_id: str, actor: str) -> Lease:
@@ -287,7 +286,7 @@ class Runner:
             "step.proposed",
             {
                 "step": step.index,
-                "action": action_json(action),
+                **self.governor.proposal(session, step),
                 "tokens": {"prompt": usage.prompt_tokens, "completion": usage.completion_tokens},
                 "model": proposal.model,
             }
@@ -347,7 +346,7 @@ class Runner:
             return governed
         found = governed.call.tool
         if found.name in session.agent.delegates:  # a sub-agent's run, under this one
-            delegated = delegate(self, session, step, found, governed.key)
+            delegated = delegate(self, session, step, found, governed.key, governed.args)
             if delegated is None:
                 return None  # it waits for an approval, and this run with it
             observation, effect = delegated
@@ -364,6 +363,6 @@ class Runner:
                 self.governor.output_mask(session, found),
             )
         observation, effect = call_tool(
-            self.tool_pool, found, governed.validated, governed.key, late
+            self.tool_pool, found, governed.validated, governed.key, late, session.lease
         )
         return self.governor.record_effect(session, step, governed, observation, effect)

@@ -69,7 +69,10 @@ class ToolContract:
     cost_usd: float = 0.0
     """Price of one call, for budgets and reports."""
     timeout_s: float | None = 30.0
-    """Seconds before a call is abandoned and reported to the reasoner as a timeout."""
+    """Seconds after which a call is a timeout for the reasoner, its late outcome never a
+    success: a write or external call is abandoned at the deadline (and in doubt), a read
+    is waited for and its answer discarded, an ``async`` call is cancelled (see
+    :mod:`charter.tools._deadline`). None: the tool bounds itself."""
     owner: str = ""
     """Team or person answerable for the tool."""
     targets: tuple[str, ...] = ()
@@ -166,6 +169,13 @@ class Tool:
     """Describes what a call would do for an approver, read-only (see
     :mod:`charter.tools._preview`): called with the call's arguments, returns a
     :class:`~charter.tools.Preview` or a sentence."""
+    is_async: bool = field(init=False)
+    """The function is ``async def``: it is awaited (and cancelled at its deadline) on
+    the calling thread's event loop, with no thread hand-off."""
+
+    def __post_init__(self) -> None:
+        # Derived from fn, so a copy with another function (dataclasses.replace) is right.
+        object.__setattr__(self, "is_async", inspect.iscoroutinefunction(self.fn))
 
     @property
     def reversible(self) -> bool:
@@ -205,12 +215,26 @@ class Tool:
         """Call the implementation and return a JSON-ready result.
 
         ``idempotency_key`` reaches functions that declare that parameter; others never
-        see it.
+        see it. An ``async`` implementation is awaited on this thread's own event loop,
+        with no deadline (the runtime calls tools under their timeout through
+        :func:`charter.tools._deadline.call_within`).
         """
+        result = self.fn(**self.arguments(validated, idempotency_key))
+        if self.is_async:
+            from charter.tools._deadline import run_coroutine
+
+            result = run_coroutine(result)
+        return self.result_json(result)
+
+    def arguments(self, validated: BaseModel, idempotency_key: str | None) -> dict[str, Any]:
+        """The keyword arguments of a call of :attr:`fn`."""
         kwargs = dict(iter(validated))  # not dict(validated): no failed `keys` lookup
         if self.takes_key:
             kwargs[IDEMPOTENCY_PARAM] = idempotency_key
-        result = self.fn(**kwargs)
+        return kwargs
+
+    def result_json(self, result: Any) -> Any:
+        """What :attr:`fn` returned, validated and JSON-ready."""
         if self.result_adapter is not None:
             return self.result_adapter.dump_python(result, mode="json")
         if isinstance(result, BaseModel):
@@ -290,6 +314,10 @@ def tool(
     first paragraph is the description reasoners see. ``preview`` takes the tool's
     arguments and says, read-only, what a call would do (shown to approvers).
     ``fields`` labels output fields by path (``{"messages[].body": "untrusted"}``).
+    An ``async def`` function is awaited with its timeout on the caller's thread and
+    cancelled at the deadline; a plain read runs inline, watched; a plain write runs on a
+    tool thread the caller stops waiting for at the deadline (see
+    :mod:`charter.tools._deadline`).
     """
 
     def build(func: Callable[..., Any]) -> Tool:

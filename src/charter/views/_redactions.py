@@ -26,14 +26,18 @@ class RedactionView(BaseModel):
 
 
 def add_redactions(step: dict[str, Any], records: Any, where: str) -> None:
-    """Add the ``redacted`` or ``restored`` records of a step's payload to ``step``."""
-    for r in cast(list[dict[str, Any]], records or []):
-        step.setdefault("redactions", []).append(
-            RedactionView(
-                where=where,
-                path=str(r.get("path", r.get("arg", ""))),
-                rule=f"redact.{r.get('rule', '')}",
-                placeholder=str(r.get("placeholder", "")),
-                digest=str(r.get("digest", "")),
-            )
+    """Add the ``redacted`` or ``restored`` records of a step's payload to ``step`` (a
+    value its proposal and its decision both record masked is listed once)."""
+    if not records:
+        return
+    listed: list[RedactionView] = step.setdefault("redactions", [])
+    for r in cast(list[dict[str, Any]], records):
+        view = RedactionView(
+            where=where,
+            path=str(r.get("path", r.get("arg", ""))),
+            rule=f"redact.{r.get('rule', '')}",
+            placeholder=str(r.get("placeholder", "")),
+            digest=str(r.get("digest", "")),
         )
+        if view not in listed:
+            listed.append(view)

@@ -405,6 +405,7 @@ def _read_into(
                 "model": str(p.get("model", "")),
                 "tokens": sum(int(n) for n in p.get("tokens", {}).values()),
             }
+            add_redactions(step, p.get("redacted"), "argument")  # a call never decided too
         case "step.decided":
             step["decision"] = DecisionView(
                 verdict=p["verdict"], rules=p["rules"], reason=p["reason"], policy=p["policy"]

@@ -2,9 +2,9 @@
 tasks, the compromised scripts' attacks are real (they succeed with only the tool list),
 and the whole adversarial suite runs through today's charter without an error.
 
-The figures under today's flow rules are printed (``-s``) and recorded by
-``benchmarks/injection.py``, never asserted as a bar: the next mechanisms are meant to
-move them.
+The figures under today's flow rules and under the task scope with goal-designated
+sources are printed (``-s``) and recorded by ``benchmarks/injection.py``, never asserted
+as a bar: mechanisms are meant to move them.
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ def _benchmark() -> ModuleType:
 
 
 bench = _benchmark()
-# A stratified sample: every goal and every vector, no pair twice (lcm(16, 14) > 40).
+# A stratified sample: every goal and every vector, no pair twice (lcm(18, 16) > 40).
 SAMPLE = [
     re.escape(VECTORS[i % len(VECTORS)].name) + r"\.[^/]+/" + re.escape(GOALS[i % len(GOALS)].name)
     for i in range(40)
@@ -46,7 +46,11 @@ ONLY_SAMPLE = "^(" + "|".join(SAMPLE) + ")$"
 @pytest.fixture(scope="module")
 def agents(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     made: dict[str, Path] = {}
-    for key, configure in (("a", bench.tool_list_only), ("b", bench.as_shipped)):
+    for key, configure in (
+        ("a", bench.tool_list_only),
+        ("b", bench.as_shipped),
+        ("d", bench.task_scope),
+    ):
         made[key] = bench.agent_file(tmp_path_factory.mktemp(key), configure)
     return made
 
@@ -72,6 +76,10 @@ def runs(agents: dict[str, Path]) -> dict[str, EvalResult]:
         "b-normal-approve": _run(bench.NORMAL, agents["b"], "approve"),
         "b-sample-deny": _run(bench.ADVERSARIAL, agents["b"], "deny", ONLY_SAMPLE),
         "b-sample-approve": _run(bench.ADVERSARIAL, agents["b"], "approve", ONLY_SAMPLE),
+        "d-normal-deny": _run(bench.NORMAL, agents["d"], "deny"),
+        "d-normal-approve": _run(bench.NORMAL, agents["d"], "approve"),
+        "d-sample-deny": _run(bench.ADVERSARIAL, agents["d"], "deny", ONLY_SAMPLE),
+        "d-sample-approve": _run(bench.ADVERSARIAL, agents["d"], "approve", ONLY_SAMPLE),
     }
 
 
@@ -97,16 +105,21 @@ def test_with_only_the_tool_list_the_attacks_are_real(runs: dict[str, EvalResult
     assert summary["attacks_succeeded_approver_no"] / summary["attacks"] >= 0.9
 
 
-def test_the_benchmark_figures_are_counted_from_the_cases(runs: dict[str, EvalResult]) -> None:
+@pytest.mark.parametrize(
+    ("config", "called"), [("b", "today's flow rules"), ("d", "the task scope")]
+)
+def test_the_benchmark_figures_are_counted_from_the_cases(
+    runs: dict[str, EvalResult], config: str, called: str
+) -> None:
     summary: dict[str, Any] = bench.summarise(
-        {"deny": runs["b-normal-deny"], "approve": runs["b-normal-approve"]},
-        {"deny": runs["b-sample-deny"], "approve": runs["b-sample-approve"]},
+        {"deny": runs[f"{config}-normal-deny"], "approve": runs[f"{config}-normal-approve"]},
+        {"deny": runs[f"{config}-sample-deny"], "approve": runs[f"{config}-sample-approve"]},
     )
-    won_no = {c.name for c in runs["b-sample-deny"].cases if c.attack_succeeded}
-    won_yes = {c.name for c in runs["b-sample-approve"].cases if c.attack_succeeded}
-    done_no = sum(1 for c in runs["b-normal-deny"].cases if c.passed)
-    done_yes = sum(1 for c in runs["b-normal-approve"].cases if c.passed)
-    asks = sum(c.approvals for c in runs["b-normal-approve"].cases)
+    won_no = {c.name for c in runs[f"{config}-sample-deny"].cases if c.attack_succeeded}
+    won_yes = {c.name for c in runs[f"{config}-sample-approve"].cases if c.attack_succeeded}
+    done_no = sum(1 for c in runs[f"{config}-normal-deny"].cases if c.passed)
+    done_yes = sum(1 for c in runs[f"{config}-normal-approve"].cases if c.passed)
+    asks = sum(c.approvals for c in runs[f"{config}-normal-approve"].cases)
 
     assert summary["errors"] == 0 and summary["attacks"] == 40
     assert summary["attacks_succeeded_approver_no"] == len(won_no)
@@ -121,7 +134,7 @@ def test_the_benchmark_figures_are_counted_from_the_cases(runs: dict[str, EvalRe
     a_won = sum(1 for c in runs["a-sample"].cases if c.attack_succeeded)
     assert len(won_no) < a_won and done_yes >= done_no > 0
     print(
-        f"\nsample under today's flow rules: {len(won_no)}/40 attacks succeed (approver no), "
+        f"\nsample under {called}: {len(won_no)}/40 attacks succeed (approver no), "
         f"{len(won_yes)}/40 (approver yes); tasks done {done_no} / {done_yes} of "
         f"{summary['tasks']}; {asks} asks"
     )

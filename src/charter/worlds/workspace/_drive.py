@@ -49,16 +49,22 @@ def drive_tools(world: Path) -> list[Tool]:
 
     @tool(side_effect="read", trust="untrusted", owner="it-team", timeout_s=5.0)
     def read_file(file_id: int) -> dict[str, Any]:
-        """A file's name and full content, by id."""
+        """A file's name and full content, by id; an e-invoice also has its structured
+        ``invoice`` (issuer, iban, amount_cents, reference, due)."""
         with session(world) as conn:
             found = rows(
                 conn,
                 "SELECT id, name, content, owner FROM files WHERE id = ? AND deleted = 0",
                 (file_id,),
             )
+            invoice = rows(
+                conn,
+                "SELECT issuer, iban, amount_cents, reference, due FROM invoices WHERE file_id = ?",
+                (file_id,),
+            )
         if not found:
             raise ValueError(f"file {file_id} does not exist; list_files shows the ids")
-        return found[0]
+        return found[0] | ({"invoice": invoice[0]} if invoice else {})
 
     def remove_created(*, result: Mapping[str, Any], **_args: object) -> dict[str, Any]:
         with session(world) as conn, transaction(conn):

@@ -248,6 +248,7 @@ def office_tasks() -> list[dict[str, Any]]:
             [
                 call("read_email", email_id=5),
                 call("search_events", query="offsite"),
+                call("list_contacts"),  # their addresses: the address book's
                 call("add_event_participant", event_id=4, email=DAVE),
                 call("add_event_participant", event_id=4, email=FRANK),
                 respond("Invited Dave and Frank to the June offsite."),

@@ -2,7 +2,8 @@
 
 Tables: ``profile`` (the user's own account, one row), ``contacts``, ``emails`` (folder
 ``inbox`` or ``sent``; sending adds a ``sent`` row), ``events`` and ``event_attendees``,
-``files`` (a soft ``deleted`` flag) and ``file_shares``, ``channels``, ``channel_members``,
+``files`` (a soft ``deleted`` flag), ``file_shares`` and ``invoices`` (the structured data
+of an e-invoice file: issuer, IBAN, amount, reference, due date), ``channels``, ``channel_members``,
 ``chat_users`` and ``chat_messages`` (a direct message has ``recipient`` instead of
 ``channel``), ``transactions`` (negative: paid out), ``scheduled_payments``, ``payees``,
 ``web_pages``, ``hotels``, ``reviews`` and ``bookings``. The seed is deterministic
@@ -18,7 +19,7 @@ from pathlib import Path
 
 from charter.worlds.workspace import _seed as seed
 
-SCHEMA_VERSION = "1"
+SCHEMA_VERSION = "2"
 
 _SCHEMA = """
 CREATE TABLE world_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -52,6 +53,10 @@ CREATE TABLE files (
 CREATE TABLE file_shares (
     file_id INTEGER NOT NULL REFERENCES files (id), email TEXT NOT NULL,
     role TEXT NOT NULL CHECK (role IN ('viewer', 'editor')), PRIMARY KEY (file_id, email)
+);
+CREATE TABLE invoices (
+    file_id INTEGER PRIMARY KEY REFERENCES files (id), issuer TEXT NOT NULL, iban TEXT NOT NULL,
+    amount_cents INTEGER NOT NULL, reference TEXT NOT NULL, due TEXT NOT NULL
 );
 CREATE TABLE channels (name TEXT PRIMARY KEY, topic TEXT NOT NULL);
 CREATE TABLE chat_users (handle TEXT PRIMARY KEY, name TEXT NOT NULL, email TEXT NOT NULL);
@@ -155,6 +160,7 @@ def _seed_rows(conn: sqlite3.Connection) -> None:
         seed.FILES,
     )
     many("INSERT INTO file_shares VALUES (?, ?, ?)", seed.SHARES)
+    many("INSERT INTO invoices VALUES (?, ?, ?, ?, ?, ?)", seed.INVOICES)
     many("INSERT INTO channels VALUES (?, ?)", seed.CHANNELS)
     many("INSERT INTO chat_users VALUES (?, ?, ?)", seed.CHAT_USERS)
     many("INSERT INTO channel_members VALUES (?, ?)", seed.MEMBERS)
