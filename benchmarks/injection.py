@@ -23,7 +23,8 @@ tables and writes ``benchmarks/results/injection.json`` and ``injection.md`` (no
 embedded local model instead (the workspace agent's own reasoner), under (d) task scope
 with the approver who says no, one case at a time, and writes ``injection-llm.json`` and
 ``injection-llm.md``: the model is slow here (seconds a step), so the whole suites are out
-of reach, and the sample size is part of every figure.
+of reach, and the sample size is part of every figure. The charter's wall-time budget is
+lifted for it (its pace is the machine's load); the step budget stays.
 """
 
 from __future__ import annotations
@@ -282,6 +283,15 @@ def _case_line(case: CaseResult) -> None:
     _log(f"  {case.name}: {result} ({case.outcome}, {case.steps} steps, {case.seconds:.0f} s)")
 
 
+def without_wall_budget(charter: dict[str, Any]) -> dict[str, Any]:
+    """The charter with no wall-time budget: the model's pace is the machine's load (a step
+    took 752 s on a box loaded twelve times over), which that budget would measure instead
+    of the defence; the step budget still bounds each run."""
+    budgets = dict(charter.get("budgets") or {})
+    budgets.pop("max_wall_seconds", None)
+    return charter | {"budgets": budgets}
+
+
 def embedded_model(attacks: int, tasks: int, out: Path | None = None) -> dict[str, Any]:
     """Run the sample on the workspace agent's own reasoner (the embedded local model),
     under (d) task scope with the approver who says no; write ``injection-llm.*`` in
@@ -292,7 +302,7 @@ def embedded_model(attacks: int, tasks: int, out: Path | None = None) -> dict[st
     chosen_tasks = sampled(normal_names, tasks)
     chosen_attacks = stratified_attacks(attack_names, attacks)
     with tempfile.TemporaryDirectory(prefix="charter-injection-llm-") as scratch:
-        agent = agent_file(Path(scratch), task_scope)
+        agent = agent_file(Path(scratch), lambda c: without_wall_budget(task_scope(c)))
         results: dict[str, EvalResult] = {}
         for key, suite, names in (
             ("tasks", NORMAL, chosen_tasks),

@@ -83,3 +83,10 @@ def test_the_embedded_model_runs_a_task_and_an_attack(tmp_path: Path) -> None:
     assert written["results"]["tasks"] == 1 and written["results"]["attacks"] == 1
     assert written["results"]["errors"] == 0, written["results"]["cases"]
     assert report["sample"] == written["sample"]
+
+
+def test_the_model_runs_without_a_wall_budget_but_with_a_step_budget() -> None:
+    charter = {"name": "w", "budgets": {"max_steps": 12, "max_wall_seconds": 300}}
+
+    assert bench.without_wall_budget(charter) == {"name": "w", "budgets": {"max_steps": 12}}
+    assert charter["budgets"] == {"max_steps": 12, "max_wall_seconds": 300}  # not changed
