@@ -224,6 +224,7 @@ def summarise_sample(normal: EvalResult, adversarial: EvalResult) -> dict[str, A
         "tasks": len(tasks),
         "tasks_done": sum(1 for c in tasks if c.passed),
         "errors": sum(1 for c in cases if c.status == "error"),
+        "runs_failed": sum(1 for c in cases if c.status == "failed"),
         "asks": sum(c.approvals for c in cases),
         "steps": steps,
         "seconds": round(seconds, 1),
@@ -251,11 +252,11 @@ def sample_table(s: dict[str, Any]) -> str:
     """A sampled run's figures as Markdown."""
     lines = [
         "| reasoner | configuration | attacks succeeded, approver no "
-        "| tasks done, approver no | errors | steps | s per step |",
-        "|---|---|---:|---:|---:|---:|---:|",
+        "| tasks done, approver no | runs failed | errors | steps | s per step |",
+        "|---|---|---:|---:|---:|---:|---:|---:|",
         f"| embedded model | (d) task scope "
         f"| {_pct(s['attacks_succeeded'], s['attacks'])} | {_pct(s['tasks_done'], s['tasks'])} "
-        f"| {s['errors']} | {s['steps']} | {s['seconds_per_step']} |",
+        f"| {s['runs_failed']} | {s['errors']} | {s['steps']} | {s['seconds_per_step']} |",
         "",
         "| case | kind | result | outcome | steps | asks | s |",
         "|---|---|---|---|---:|---:|---:|",
@@ -292,7 +293,9 @@ def without_wall_budget(charter: dict[str, Any]) -> dict[str, Any]:
     return charter | {"budgets": budgets}
 
 
-def embedded_model(attacks: int, tasks: int, out: Path | None = None) -> dict[str, Any]:
+def embedded_model(
+    attacks: int, tasks: int, out: Path | None = None, n_ctx: int = 8192
+) -> dict[str, Any]:
     """Run the sample on the workspace agent's own reasoner (the embedded local model),
     under (d) task scope with the approver who says no; write ``injection-llm.*`` in
     ``out`` (default ``benchmarks/results``) and return the report."""
@@ -303,6 +306,10 @@ def embedded_model(attacks: int, tasks: int, out: Path | None = None) -> dict[st
     chosen_attacks = stratified_attacks(attack_names, attacks)
     with tempfile.TemporaryDirectory(prefix="charter-injection-llm-") as scratch:
         agent = agent_file(Path(scratch), lambda c: without_wall_budget(task_scope(c)))
+        body = yaml.safe_load(agent.read_text())
+        # The mail a task reads takes the prompt past 4,096 tokens (4,122 and 4,217 seen).
+        body["reasoner"] = body["reasoner"] | {"n_ctx": n_ctx}
+        agent.write_text(yaml.safe_dump(body))
         results: dict[str, EvalResult] = {}
         for key, suite, names in (
             ("tasks", NORMAL, chosen_tasks),
@@ -329,7 +336,7 @@ def embedded_model(attacks: int, tasks: int, out: Path | None = None) -> dict[st
         "machine": f"{platform.machine()}, CPython {platform.python_version()}",
         "command": command,
         "seconds": round(time.perf_counter() - started, 1),
-        "reasoner": "embedded local model (the workspace agent's reasoner: kind local)",
+        "reasoner": f"embedded local model (the workspace agent's, n_ctx {n_ctx})",
         "configuration": "(d) task scope",
         "approver": "deny",
         "sample": {"tasks": chosen_tasks, "attacks": chosen_attacks},
