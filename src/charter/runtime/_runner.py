@@ -33,6 +33,7 @@ from charter.reasoners._base import (
 )
 from charter.runtime import _recovery
 from charter.runtime._anomaly import AnomalyWatch, JournalRateLimiter
+from charter.runtime._answers import ANSWER_TOOL
 from charter.runtime._approvals import ApprovalRequest, Approvals, Clock
 from charter.runtime._controls import Controls, ControlState
 from charter.runtime._delegation import continue_delegation, delegate, end_waiting_child
@@ -332,7 +333,8 @@ class Runner:
         )
         if isinstance(action, FinalAnswer):
             kept = self.governor.check_answer(session, step, action.text)
-            run.status, run.answer = "completed", kept
+            if kept is not None:  # else it waits for an approver to release it
+                run.status, run.answer = "completed", kept
             return
         controls = self.controls.state()  # read after reasoning, which may take seconds
         if self.governor.paused(session, controls):
@@ -345,6 +347,12 @@ class Runner:
         """Re-govern the call a decided request was about, and act on it if approved."""
         if request.tool.startswith("budget."):
             self.governor.finish_budget_request(session, request)
+            return
+        answer = session.run.steps[-1].action if session.run.steps else None
+        held = isinstance(answer, FinalAnswer) and request.run_id == session.run.run_id
+        if held and request.tool == ANSWER_TOOL:  # (a tool of that name asks of a call)
+            assert isinstance(answer, FinalAnswer)
+            self.governor.release_answer(session, request, answer.text)
             return
         if request.run_id != session.run.run_id:  # a sub-agent's: its delegation goes on
             if self.governor.paused(session, self.controls.state()):
