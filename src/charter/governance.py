@@ -46,8 +46,7 @@ from charter.errors import RunStateError
 from charter.journal import Journal
 from charter.journal._kinds import BudgetExceeded, RunResumed, RunWaiting
 from charter.journal._lease import Lease, claim
-from charter.policy import BudgetMeter
-from charter.reasoners._base import FinalAnswer, Observation, RunContext, ToolCall, Usage
+from charter.reasoners._base import FinalAnswer, Observation, ToolCall, Usage
 from charter.runtime._anomaly import JournalRateLimiter
 from charter.runtime._answers import ANSWER_TOOL
 from charter.runtime._approvals import ApprovalRequest, ApprovalState
@@ -67,14 +66,12 @@ from charter.runtime._history import (
     waiting_record,
 )
 from charter.runtime._ledger import Doubt, call_identity, target_of
-from charter.runtime._provenance import RunLabels
 from charter.runtime._run import Run, Step
-from charter.runtime._runner import Runner
+from charter.runtime._runner import Runner, new_session
 from charter.runtime._session import (
     Session,
     active_seconds,
     finish_payload,
-    new_run_id,
 )
 
 __all__ = ["CallVerdict", "GovernedRun"]
@@ -180,15 +177,8 @@ class GovernedRun:
         lease; its ``run.started`` names the agent's version and charter, as a native
         run's does."""
         runner = _runner(journal, owner)
-        run = Run(run_id=new_run_id(), agent=agent.name, goal=goal)
-        session = Session(
-            agent,
-            run,
-            RunContext(goal, agent.instructions, agent.tools(), run_id=run.run_id),
-            BudgetMeter(agent.charter.budgets),
-            RunLabels(goal),
-            actor,
-        )
+        session = new_session(agent, goal, actor, None)
+        run = session.run
         lease = Lease.new(
             journal.engine, run.run_id, owner=owner, actor=actor, ttl=runner.lease_ttl
         )

@@ -149,7 +149,7 @@ class Runner:
             actor: who started the run (journaled; may not approve its requests).
             run_id: the id to use (a queue that allocated one); default: a new one.
         """
-        return self.start(_new_session(agent, goal, actor, run_id), claim=run_id is not None)
+        return self.start(new_session(agent, goal, actor, run_id), claim=run_id is not None)
 
     async def arun(
         self, agent: Agent, goal: str, *, actor: str = "", run_id: str | None = None
@@ -164,7 +164,7 @@ class Runner:
         :meth:`run` in threads. Cancelling the task fails the run (journaled, lease
         released), as an exception raised inside a step does.
         """
-        session = _new_session(agent, goal, actor, run_id)
+        session = new_session(agent, goal, actor, run_id)
         starting = self._starting(session, claim=run_id is not None)
         while True:
             try:
@@ -417,7 +417,7 @@ def _finish(driving: Generator[None, None, Run]) -> Run:
             return finished
 
 
-def _new_session(agent: Agent, goal: str, actor: str, run_id: str | None) -> Session:
+def new_session(agent: Agent, goal: str, actor: str, run_id: str | None) -> Session:
     """A new run of ``agent`` on ``goal`` (a new id unless ``run_id`` is given)."""
     run = Run(run_id=run_id or new_run_id(), agent=agent.name, goal=goal)
     return Session(
