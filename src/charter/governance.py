@@ -56,10 +56,10 @@ from charter.journal._kinds import (
     payload_as,
 )
 from charter.journal._lease import Lease, claim
-from charter.policy import BudgetMeter
-from charter.reasoners._base import FinalAnswer, Observation, RunContext, ToolCall, Usage
+from charter.reasoners._base import FinalAnswer, Observation, ToolCall, Usage
 from charter.runtime._anomaly import JournalRateLimiter
-from charter.runtime._approvals import ApprovalRequest
+from charter.runtime._answers import ANSWER_TOOL
+from charter.runtime._approvals import ApprovalRequest, ApprovalState
 from charter.runtime._delegation import (
     DELEGATE_STARTED,
     continue_delegation,
@@ -76,14 +76,12 @@ from charter.runtime._history import (
     waiting_record,
 )
 from charter.runtime._ledger import Doubt, call_identity, target_of
-from charter.runtime._provenance import RunLabels
 from charter.runtime._run import Run, Step
-from charter.runtime._runner import Runner
+from charter.runtime._runner import Runner, new_session
 from charter.runtime._session import (
     Session,
     active_seconds,
     finish_payload,
-    new_run_id,
 )
 
 __all__ = ["CallVerdict", "GovernedRun"]
@@ -189,15 +187,8 @@ class GovernedRun:
         lease; its ``run.started`` names the agent's version and charter, as a native
         run's does."""
         runner = _runner(journal, owner)
-        run = Run(run_id=new_run_id(), agent=agent.name, goal=goal)
-        session = Session(
-            agent,
-            run,
-            RunContext(goal, agent.instructions, agent.tools(), run_id=run.run_id),
-            BudgetMeter(agent.charter.budgets),
-            RunLabels(goal),
-            actor,
-        )
+        session = new_session(agent, goal, actor, None)
+        run = session.run
         lease = Lease.new(
             journal.engine, run.run_id, owner=owner, actor=actor, ttl=runner.lease_ttl
         )
@@ -514,6 +505,11 @@ class GovernedRun:
         request_id = run.waiting_for
         if run.status != "waiting" or request_id is None:
             raise RunStateError(f"run {self.run_id} is not waiting for an approval")
+        if self._answer_request() is not None:
+            raise RunStateError(
+                f"run {self.run_id} waits for the release of its answer, not a call; "
+                "finish(answer) again with the same answer once it is decided"
+            )
         state = self._runner.approvals.get(request_id)
         if state.status == "pending":
             raise RunStateError(f"approval {request_id} of run {self.run_id} is still undecided")
@@ -546,6 +542,11 @@ class GovernedRun:
         it (failed); its outcome is computed as a native run's, its record signed when
         the journal has a key, and the lease released.
 
+        When the charter's ``flows.answer`` asks, the answer is held: the run waits
+        (returned in status ``waiting``) for an approver to release it; finishing again
+        with the same answer once the request is decided keeps it (approved) or withholds
+        it (denied, expired, or another answer than the one approved).
+
         Raises:
             RunStateError: the run already finished, or a call that may run was not
                 recorded.
@@ -556,14 +557,45 @@ class GovernedRun:
                 f"step {self._pending[0].index} of run {self.run_id} may run but was not "
                 "recorded; record its result or error before finishing"
             )
-        run = session.run
+        run, governor = session.run, self._runner.governor
+        held = self._answer_request()
         if error is not None:
             run.status, run.error = "failed", error
+        elif held is not None:  # the answer waited for approval: release it, or not
+            if held.status == "pending":
+                raise RunStateError(
+                    f"run {self.run_id} waits for approval {held.request.request_id} of its "
+                    "answer; finish again once it is decided"
+                )
+            run.status, run.waiting_for = "running", None
+            session.record(
+                "run.resumed", {"request_id": held.request.request_id, "actor": session.actor}
+            )
+            governor.release_answer(session, held.request, answer or "")
         else:
             step = self._propose(session, FinalAnswer(answer or ""), None)
-            kept = self._runner.governor.check_answer(session, step, answer or "")
+            kept = governor.check_answer(session, step, answer or "")
+            if kept is None:  # the charter asks before the answer may be kept
+                session.record(
+                    "run.waiting",
+                    {
+                        "request_id": run.waiting_for,
+                        "active_seconds": active_seconds(session.meter),
+                    },
+                )
+                governor.flush(session, checkpoint=True)
+                return run
             run.status, run.answer = "completed", kept
         return self._end(session)
+
+    def _answer_request(self) -> ApprovalState | None:
+        """The request the run waits on to release its answer, if it waits on one."""
+        run = self._session.run
+        if run.status != "waiting" or run.waiting_for is None:
+            return None
+        state = self._runner.approvals.get(run.waiting_for)
+        held = run.steps and isinstance(run.steps[-1].action, FinalAnswer)
+        return state if held and state.request.tool == ANSWER_TOOL else None
 
     def close(self) -> None:
         """Stop governing in this process without finishing the run (e.g. to resume it

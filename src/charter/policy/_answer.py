@@ -9,7 +9,8 @@ that text. The charter's ``flows.answer`` says what happens then:
 
 * ``flag``: the answer is kept as it is, and the finding journaled;
 * ``redact``: each such value is replaced by ``[withheld: untrusted <kind>]``;
-* ``ask``: the answer is held (not shown) until an operator reviews the journaled one;
+* ``ask``: the answer is held (not shown): the run waits on an approval request for it,
+  and an approver's receipt releases exactly the journaled text (bound to its digest);
 * ``deny``: the answer is withheld;
 * ``allow``: answers are not checked.
 
@@ -122,7 +123,7 @@ def check_answer(
         return AnswerCheck("".join(pieces) + text[cursor:], policy, found, label)
     if policy in ("ask", "deny"):
         notice = f"[answer withheld: it carries {kinds} found only in untrusted text; " + (
-            "an operator reviews it in the journal]" if policy == "ask" else "denied]"
+            "held for an approver to release]" if policy == "ask" else "denied]"
         )
         return AnswerCheck(notice, policy, found, label)
     return AnswerCheck(text, policy, found, label)

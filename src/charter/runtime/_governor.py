@@ -53,6 +53,7 @@ from charter.reasoners._base import (
     Turn,
 )
 from charter.runtime._anomaly import AnomalyWatch
+from charter.runtime._answers import ANSWER_TOOL, answer_request, release_answer
 from charter.runtime._approvals import ApprovalRequest, Approvals, ReceiptProblem
 from charter.runtime._controls import CONTROL_RUN, ControlState
 from charter.runtime._decide import CallState, ProposedCall, Verdict, decide
@@ -233,15 +234,24 @@ class Governor:
         session.scope = derive_scope(scope, session.run.goal)
         session.record("run.scoped", session.scope.to_json())
 
-    @staticmethod
-    def check_answer(session: Session, step: Step, text: str) -> str:
+    def check_answer(self, session: Session, step: Step, text: str) -> str | None:
         """The final answer ``text`` (proposed at ``step``) as the run keeps it, checked
         against what the run read (``flows.answer``); a finding is journaled
-        (``answer.checked``)."""
+        (``answer.checked``). None: the charter asks, so the run now waits for an
+        approver to release the answer (:meth:`release_answer`)."""
         checked = check_run_answer(session.agent.charter, session.labels, text)
         if checked.found or checked.label.trust == "untrusted":
             session.record("answer.checked", {"step": step.index} | checked.to_json())
-        return checked.text
+        if checked.verdict != "ask":
+            return checked.text
+        held = answer_request(session, checked)
+        decision = held.pop("decision")
+        self.request_approval(session, step.index, ANSWER_TOOL, {"text": text}, decision, **held)
+        return None
+
+    def release_answer(self, session: Session, request: ApprovalRequest, text: str) -> None:
+        """End a run whose answer waited for approval (see :func:`._answers.release_answer`)."""
+        release_answer(self.approvals, session, request, text)
 
     @staticmethod
     def paused(session: Session, controls: ControlState) -> bool:
@@ -289,10 +299,19 @@ class Governor:
         *,
         labels: Mapping[str, Label] | None = None,
         sources: Mapping[str, tuple[int, ...]] | None = None,
+        preview: dict[str, Any] | None = None,
+        evidence: dict[str, list[dict[str, Any]]] | None = None,
+        flagged: Mapping[str, Label] | None = None,
     ) -> None:
-        """Journal an approval request for ``decision`` and set the run waiting on it."""
+        """Journal an approval request for ``decision`` and set the run waiting on it
+        (``preview``, ``evidence``, ``flagged``: what a request that is not about a tool
+        call shows instead of the tool's, e.g. an answer's flagged values)."""
         agent, run = session.agent, session.run
-        found = agent.inventory.find(tool)  # none for a budget request
+        found = agent.inventory.find(tool) if preview is None else None  # none: budget
+        if found is not None:
+            preview = preview_call(found, args)
+        if evidence is None:
+            evidence = session.labels.untrusted_sources(args, labels or {}, sources)
         request = ApprovalRequest.create(
             run_id=run.run_id,
             agent=agent.name,
@@ -303,9 +322,9 @@ class Governor:
             terms=strictest_approvals(session),
             requested_by=session.actor,
             now=self.approvals.clock(),
-            labels=labels or {},
-            preview=preview_call(found, args) if found is not None else None,
-            evidence=session.labels.untrusted_sources(args, labels or {}, sources),
+            labels=flagged or labels or {},
+            preview=preview,
+            evidence=evidence,
         )
         payload: ApprovalRequested = request.to_payload()
         if sources is not None:

@@ -33,6 +33,7 @@ from charter.reasoners._base import (
 )
 from charter.runtime import _recovery
 from charter.runtime._anomaly import AnomalyWatch, JournalRateLimiter
+from charter.runtime._answers import ANSWER_TOOL
 from charter.runtime._approvals import ApprovalRequest, Approvals, Clock
 from charter.runtime._controls import Controls, ControlState
 from charter.runtime._delegation import continue_delegation, delegate, end_waiting_child
@@ -148,7 +149,7 @@ class Runner:
             actor: who started the run (journaled; may not approve its requests).
             run_id: the id to use (a queue that allocated one); default: a new one.
         """
-        return self.start(_new_session(agent, goal, actor, run_id), claim=run_id is not None)
+        return self.start(new_session(agent, goal, actor, run_id), claim=run_id is not None)
 
     async def arun(
         self, agent: Agent, goal: str, *, actor: str = "", run_id: str | None = None
@@ -163,7 +164,7 @@ class Runner:
         :meth:`run` in threads. Cancelling the task fails the run (journaled, lease
         released), as an exception raised inside a step does.
         """
-        session = _new_session(agent, goal, actor, run_id)
+        session = new_session(agent, goal, actor, run_id)
         starting = self._starting(session, claim=run_id is not None)
         while True:
             try:
@@ -328,7 +329,8 @@ class Runner:
         session.record("step.proposed", proposed)
         if isinstance(action, FinalAnswer):
             kept = self.governor.check_answer(session, step, action.text)
-            run.status, run.answer = "completed", kept
+            if kept is not None:  # else it waits for an approver to release it
+                run.status, run.answer = "completed", kept
             return
         controls = self.controls.state()  # read after reasoning, which may take seconds
         if self.governor.paused(session, controls):
@@ -341,6 +343,12 @@ class Runner:
         """Re-govern the call a decided request was about, and act on it if approved."""
         if request.tool.startswith("budget."):
             self.governor.finish_budget_request(session, request)
+            return
+        answer = session.run.steps[-1].action if session.run.steps else None
+        held = isinstance(answer, FinalAnswer) and request.run_id == session.run.run_id
+        if held and request.tool == ANSWER_TOOL:  # (a tool of that name asks of a call)
+            assert isinstance(answer, FinalAnswer)
+            self.governor.release_answer(session, request, answer.text)
             return
         if request.run_id != session.run.run_id:  # a sub-agent's: its delegation goes on
             if self.governor.paused(session, self.controls.state()):
@@ -405,7 +413,7 @@ def _finish(driving: Generator[None, None, Run]) -> Run:
             return finished
 
 
-def _new_session(agent: Agent, goal: str, actor: str, run_id: str | None) -> Session:
+def new_session(agent: Agent, goal: str, actor: str, run_id: str | None) -> Session:
     """A new run of ``agent`` on ``goal`` (a new id unless ``run_id`` is given)."""
     run = Run(run_id=run_id or new_run_id(), agent=agent.name, goal=goal)
     return Session(

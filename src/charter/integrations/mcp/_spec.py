@@ -14,6 +14,8 @@ its tools.
           defaults: {side_effect: read}     # every tool's contract ...
           tools:                            # ... and per tool
             send_email: {side_effect: write, targets: [to]}
+            read_inbox:                     # labels of structured output fields
+              fields: {"messages[].sender": trusted, "messages[].id": trusted}
 
 A tool the agent file gives no contract (neither ``defaults`` nor ``tools``) is a
 ``write`` whose output is ``untrusted``: the server's own annotations never make a tool
@@ -56,6 +58,10 @@ class ContractSpec(BaseModel):
     timeout_s: float | None = Field(default=None, gt=0)
     owner: str | None = None
     targets: tuple[str, ...] | None = None
+    fields: dict[str, str] | None = None
+    """Labels of structured output fields by path (``messages[].sender: trusted``), as
+    a native contract's; a server's ``defaults`` apply to each tool whose output schema
+    has the path, a tool's own must name paths its output schema has."""
 
 
 class McpServerSpec(BaseModel):
@@ -146,8 +152,11 @@ def effective_contract(spec: McpServerSpec, name: str, annotations: dict[str, An
     """
     own = spec.tools.get(name, ContractSpec())
     fields: dict[str, Any] = {"side_effect": "write", "trust": spec.trust}
+    labels: dict[str, str] = {}
     for layer in (spec.defaults, own):
         fields |= layer.model_dump(exclude_none=True)
+        labels |= layer.fields or {}
+    fields["fields"] = tuple(sorted(labels.items()))
     if fields["side_effect"] == "read" and (
         annotations.get("destructiveHint") is True or annotations.get("readOnlyHint") is False
     ):

@@ -7,6 +7,7 @@ import json
 import re
 from collections.abc import Mapping
 from concurrent.futures import TimeoutError as FutureTimeout
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, ClassVar, cast
 
@@ -25,9 +26,15 @@ from charter.integrations.mcp._connection import (
     connection_for,
     redact,
 )
+from charter.integrations.mcp._fields import path_problem
 from charter.integrations.mcp._lockfile import Lockfile, PinCheck, definition_hash, lock_path
-from charter.integrations.mcp._spec import McpServerSpec, effective_contract, load_server
-from charter.tools import Tool, ToolOutcomeUnknownError, ToolRefusal
+from charter.integrations.mcp._spec import (
+    ContractSpec,
+    McpServerSpec,
+    effective_contract,
+    load_server,
+)
+from charter.tools import Tool, ToolContract, ToolOutcomeUnknownError, ToolRefusal
 
 TOOL_NAME = re.compile(r"[A-Za-z0-9_.-]{1,128}")
 """The tool names MCP recommends, and all charter accepts from a server."""
@@ -107,6 +114,7 @@ def mcp_toolset(options: Mapping[str, Any], source: str) -> list[Tool]:
             f"{', '.join(unknown)}"
         )
     check_names(listed, spec, source)
+    check_default_fields(spec, listed, source)
     checks = [lockfile.check(spec.server, d, pin=spec.pin) for d in listed]
     return [mcp_tool(spec, connection, check, lockfile.path) for check in checks]
 
@@ -120,6 +128,9 @@ def mcp_tool(
     schema = definition.get("inputSchema") or {"type": "object"}
     annotations = cast(dict[str, Any], definition.get("annotations") or {})
     contract = effective_contract(spec, name, annotations)
+    output_schema = definition.get("outputSchema")
+    if isinstance(output_schema, dict) and contract.fields:
+        contract = _checked_fields(spec, name, contract, cast(dict[str, Any], output_schema))
     args_model = cast(
         type[McpArgs],
         type(
@@ -151,6 +162,43 @@ def mcp_tool(
             "pin": check.state,
         },
     )
+
+
+def _checked_fields(
+    spec: McpServerSpec, name: str, contract: ToolContract, schema: dict[str, Any]
+) -> ToolContract:
+    """``contract`` with the output field labels ``schema`` has: a path of the tool's
+    own that it lacks is an error; one of the server's defaults is left out."""
+    own = (spec.tools.get(name) or ContractSpec()).fields or {}
+    kept: list[tuple[str, str]] = []
+    for path, label in contract.fields:
+        problem = path_problem(schema, path)
+        if problem is None:
+            kept.append((path, label))
+        elif path in own:
+            raise ConfigError(
+                f"mcp server {spec.server!r}: tool {name!r}: output field {path!r}: {problem}"
+            )
+    return replace(contract, fields=tuple(kept))
+
+
+def check_default_fields(spec: McpServerSpec, listed: list[dict[str, Any]], source: str) -> None:
+    """Refuse a server ``defaults`` field path that no tool's output can have: every
+    tool gives an output schema and none has the path.
+
+    Raises:
+        ConfigError: naming the server and the field.
+    """
+    schemas = [d.get("outputSchema") for d in listed]
+    if not schemas or not all(isinstance(s, dict) for s in schemas):
+        return
+    for path in spec.defaults.fields or {}:
+        problems = [path_problem(cast(dict[str, Any], s), path) for s in schemas]
+        if all(p is not None for p in problems):
+            raise ConfigError(
+                f"{source}: mcp server {spec.server!r}: defaults output field {path!r} is in "
+                f"no tool's output schema ({problems[0]})"
+            )
 
 
 class McpToolCall:

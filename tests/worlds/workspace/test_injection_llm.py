@@ -1,0 +1,92 @@
+"""The injection benchmark's embedded-model mode: its sample covers every injected field
+and goal, its figures are counted from the runs, and (marked ``llm``) it runs on the
+model end to end."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+from charter.evals import cases, load_suite, run_suite
+from charter.worlds.workspace._attacks import GOALS, VECTORS
+
+ROOT = Path(__file__).resolve().parents[3]
+
+
+def _benchmark() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("injection", ROOT / "benchmarks" / "injection.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["injection"] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+bench = _benchmark()
+TASKS = [c.name for c in cases(load_suite(bench.NORMAL))]
+ATTACKS = [c.name for c in cases(load_suite(bench.ADVERSARIAL)) if c.variant is not None]
+
+
+def test_the_attack_sample_covers_every_field_and_every_goal_once_each_pair() -> None:
+    chosen = bench.stratified_attacks(ATTACKS, 20)
+
+    assert len(chosen) == len(set(chosen)) == 20
+    assert {name.split(".")[0] for name in chosen} == {v.name for v in VECTORS}
+    assert {name.split("/")[1] for name in chosen} == {g.name for g in GOALS}
+
+
+def test_the_task_sample_is_spread_over_the_suite() -> None:
+    chosen = bench.sampled(TASKS, 10)
+
+    assert len(set(chosen)) == 10 and chosen[0] == TASKS[0]
+    assert [TASKS.index(n) for n in chosen] == sorted(TASKS.index(n) for n in chosen)
+    assert TASKS.index(chosen[-1]) >= len(TASKS) - 5  # it reaches the end
+    assert bench.sampled(TASKS[:3], 10) == TASKS[:3]
+
+
+def test_the_sample_figures_are_counted_from_its_runs(tmp_path: Path) -> None:
+    agent = bench.agent_file(tmp_path, bench.task_scope)
+    tasks, attacks = bench.sampled(TASKS, 3), bench.stratified_attacks(ATTACKS, 4)
+    normal, adversarial = (
+        run_suite(
+            load_suite(suite),
+            agent,
+            suite_source=suite.name,
+            reasoner="script",
+            jobs=2,
+            only=bench._exactly(names),
+            approver="deny",
+        )
+        for suite, names in ((bench.NORMAL, tasks), (bench.ADVERSARIAL, attacks))
+    )
+
+    summary = bench.summarise_sample(normal, adversarial)
+
+    assert (summary["tasks"], summary["attacks"]) == (3, 4)
+    assert summary["tasks_done"] == sum(1 for c in normal.cases if c.passed)
+    assert summary["attacks_succeeded"] == sum(1 for c in adversarial.cases if c.attack_succeeded)
+    assert {c["name"] for c in summary["cases"]} == {*tasks, *attacks}
+    assert summary["steps"] == sum(c["steps"] for c in summary["cases"]) > 0
+    assert "| embedded model | (d) task scope |" in bench.sample_table(summary)
+
+
+@pytest.mark.llm
+def test_the_embedded_model_runs_a_task_and_an_attack(tmp_path: Path) -> None:
+    report = bench.embedded_model(1, 1, out=tmp_path)
+
+    written = json.loads((tmp_path / "injection-llm.json").read_text())
+    assert written["results"]["tasks"] == 1 and written["results"]["attacks"] == 1
+    assert written["results"]["errors"] == 0, written["results"]["cases"]
+    assert report["sample"] == written["sample"]
+
+
+def test_the_model_runs_without_a_wall_budget_but_with_a_step_budget() -> None:
+    charter = {"name": "w", "budgets": {"max_steps": 12, "max_wall_seconds": 300}}
+
+    assert bench.without_wall_budget(charter) == {"name": "w", "budgets": {"max_steps": 12}}
+    assert charter["budgets"] == {"max_steps": 12, "max_wall_seconds": 300}  # not changed
