@@ -309,6 +309,15 @@ class AnswerChecked(TypedDict):
     labels: dict[str, str]
 
 
+@kind("answer.released")
+class AnswerReleased(TypedDict):
+    """A final answer ``flows.answer`` held went out, its approval's receipt checked."""
+
+    step: int
+    request_id: str
+    approver: str
+
+
 @kind("policy.version")
 class PolicyVersion(TypedDict):
     """A charter version, journaled once so any decision can be explained later."""
