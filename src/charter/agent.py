@@ -47,6 +47,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidatorFunctionWrapHandler,
 from charter._yaml import load_model, read_yaml_mapping
 from charter.errors import ConfigError
 from charter.journal import canonical_json
+from charter.journal._kinds import CharterRef, RunStarted
 from charter.policy import (
     CallLimiter,
     Charter,
@@ -195,35 +196,41 @@ class Agent:
         )
         return f"{self.version}+{hashlib.sha256(body.encode()).hexdigest()[:10]}"
 
-    def manifest(self, version_id: str | None = None) -> dict[str, Any]:
-        """What a run journals about the agent it ran (never secrets).
+    def manifest(self, goal: str, actor: str, version_id: str | None = None) -> RunStarted:
+        """The ``run.started`` record of a run of this agent towards ``goal``, started by
+        ``actor``: what it journals about the agent it ran (never secrets).
 
         Args:
+            goal: the run's goal.
+            actor: who started the run.
             version_id: :attr:`version_id`, when the caller has it already (a run computes
                 it once).
         """
-        return {
-            "agent": self.name,
-            "agent_version": self.version,
-            "version_id": version_id or self.version_id,
-            "reasoner": self.reasoner.describe(),
-            "charter": {
-                "name": self.charter.name,
-                "version": self.charter.version,
-                "policy": self.charter.policy_hash,
-            },
-            "tools": self.inventory.names(),
-            **self._tool_provenance(),
-        } | ({"source": self.source} if self.source else {})
-
-    def _tool_provenance(self) -> dict[str, Any]:
-        """Which tools are refused and why, and where tools came from (e.g. an MCP
-        server and the hash of the definition loaded)."""
-        refused = {t.name: t.refusal.detail for t in self.inventory if t.refusal is not None}
-        origins = {t.name: t.origin for t in self.inventory if t.origin is not None}
-        return ({"refused_tools": refused} if refused else {}) | (
-            {"tool_origins": origins} if origins else {}
+        started = RunStarted(
+            agent=self.name,
+            goal=goal,
+            agent_version=self.version,
+            version_id=version_id or self.version_id,
+            reasoner=self.reasoner.describe(),
+            charter=CharterRef(
+                name=self.charter.name,
+                version=self.charter.version,
+                policy=self.charter.policy_hash,
+            ),
+            tools=self.inventory.names(),
+            actor=actor,
         )
+        # Which tools are refused and why, and where tools came from (e.g. an MCP server
+        # and the hash of the definition loaded).
+        refused = {t.name: t.refusal.detail for t in self.inventory if t.refusal is not None}
+        if refused:
+            started["refused_tools"] = refused
+        origins = {t.name: t.origin for t in self.inventory if t.origin is not None}
+        if origins:
+            started["tool_origins"] = origins
+        if self.source:
+            started["source"] = self.source
+        return started
 
 
 @dataclass(frozen=True, slots=True)

@@ -44,7 +44,17 @@ from typing import Any, Self
 from charter.agent import Agent
 from charter.errors import RunStateError
 from charter.journal import Journal
-from charter.journal._kinds import BudgetExceeded, RunResumed, RunWaiting
+from charter.journal._kinds import (
+    BudgetExceeded,
+    CallOutcome,
+    DelegateStarted,
+    RunResumed,
+    RunStarted,
+    RunWaiting,
+    StepEffect,
+    TokenCounts,
+    payload_as,
+)
 from charter.journal._lease import Lease, claim
 from charter.reasoners._base import FinalAnswer, Observation, ToolCall, Usage
 from charter.runtime._anomaly import JournalRateLimiter
@@ -183,11 +193,9 @@ class GovernedRun:
             journal.engine, run.run_id, owner=owner, actor=actor, ttl=runner.lease_ttl
         )
         governed = cls(runner, session, lease)
-        session.record(
-            "run.started",
-            agent.manifest(session.version_id)
-            | {"goal": goal, "actor": actor, "governed_by": CALLER},
-        )
+        manifest = agent.manifest(goal, actor, session.version_id)
+        manifest["governed_by"] = CALLER
+        session.record("run.started", manifest)
         runner.governor.scope_run(session)
         runner.governor.record_policy(session)
         runner.governor.flush(session)
@@ -224,7 +232,7 @@ class GovernedRun:
             session = rebuild(agent, records, actor)
             waiting = waiting_record(records)
             if waiting is not None:
-                request_id = str(waiting.payload["request_id"])
+                request_id = str(payload_as(RunWaiting, waiting.payload)["request_id"])
                 if runner.approvals.get(request_id).status == "pending":
                     raise RunStateError(
                         f"run {run_id} waits for approval {request_id}; "
@@ -234,7 +242,10 @@ class GovernedRun:
         except BaseException:
             lease.release()
             raise
-        runner.governor.journaled_policies.add(str(records[0].payload["charter"]["policy"]))
+        manifest = payload_as(RunStarted, records[0].payload)
+        if "charter" not in manifest:
+            raise KeyError("charter")  # every run's start names its charter
+        runner.governor.journaled_policies.add(str(manifest["charter"]["policy"]))
         governed = cls(runner, session, lease)
         runner.governor.record_policy(session)
         interrupted = interrupted_write(records) if waiting is None else None
@@ -251,8 +262,9 @@ class GovernedRun:
 
     def _journaled_args(self, step: Step) -> dict[str, Any]:
         """The arguments of ``step``'s call as the journal keeps them."""
-        proposal = self._runner.governor.proposal(self._session, step)
-        return dict(proposal["action"]["args"])
+        action = self._runner.governor.proposal(self._session, step)["action"]
+        assert "args" in action  # a call's proposal
+        return dict(action["args"])
 
     def _unrecorded(
         self, step_index: int, tool_name: str, why: str = "", governed: Governed | None = None
@@ -276,14 +288,22 @@ class GovernedRun:
             f"the caller's process stopped after {tool_name} (step {step_index}) was allowed "
             "and before its result was recorded"
         )
-        effect: dict[str, Any] = {"step": step_index, "tool": tool_name, "agent": found.name}
-        effect["agent"] = session.agent.name
+        agent = session.agent.name
         if found.contract.side_effect == "read":
-            effect |= {"status": "error", "error": why, "us": 0}
+            effect = StepEffect(
+                step=step_index, tool=tool_name, agent=agent, status="error", error=why, us=0
+            )
         else:
             session.ledger.in_doubt(Doubt(step_index, found.name, target, identity, key))
-            effect |= {"status": "in_doubt", "in_doubt": True, "error": why}
-            effect["idempotency_key"] = key
+            effect = StepEffect(
+                step=step_index,
+                tool=tool_name,
+                agent=agent,
+                status="in_doubt",
+                in_doubt=True,
+                error=why,
+                idempotency_key=key,
+            )
         session.record("step.effect", effect)
         self._runner.governor.observed(session, step, call, Observation("error", why))
 
@@ -391,14 +411,12 @@ class GovernedRun:
         session = self._session
         if session.run.status == "waiting":  # the child asked for an approval
             return self._waiting(session, step, call)
-        child = next(
-            (
-                str(r.payload["child_run"])
-                for r in self._runner.journal.records(self.run_id)
-                if r.kind == DELEGATE_STARTED and int(r.payload["step"]) == step.index
-            ),
-            None,
+        started = (
+            payload_as(DelegateStarted, r.payload)
+            for r in self._runner.journal.records(self.run_id)
+            if r.kind == DELEGATE_STARTED
         )
+        child = next((str(d["child_run"]) for d in started if int(d["step"]) == step.index), None)
         verdict = self._verdict(step, call, observation=step.observation)
         return replace(verdict, args=args, child_run=child)
 
@@ -437,10 +455,10 @@ class GovernedRun:
             return Observation("error", why)
         if error is not None:
             observation = Observation("error", error)
-            effect: dict[str, Any] = {"status": "error", "error": error, "us": 0}
+            effect = CallOutcome(status="error", error=error, us=0)
         else:
             observation = Observation("ok", result)
-            effect = {"status": "ok", "result": result, "us": 0}
+            effect = CallOutcome(status="ok", result=result, us=0)
         self._pending = None
         observation = self._runner.governor.record_effect(
             session, step, governed, observation, effect
@@ -633,16 +651,14 @@ class GovernedRun:
         )
         step = Step(meter.steps, action, usage, sources=kept)
         session.run.steps.append(step)
-        session.record(
-            "step.proposed",
-            {
-                "step": step.index,
-                **self._runner.governor.proposal(session, step),
-                "tokens": {"prompt": usage.prompt_tokens, "completion": usage.completion_tokens},
-                "model": self._model,
-            }
-            | ({"cost_usd": round(cost, 8)} if cost else {}),
+        proposed = self._runner.governor.proposal(session, step)
+        proposed["tokens"] = TokenCounts(
+            prompt=usage.prompt_tokens, completion=usage.completion_tokens
         )
+        proposed["model"] = self._model
+        if cost:
+            proposed["cost_usd"] = round(cost, 8)
+        session.record("step.proposed", proposed)
         return step
 
     def _stopped(self, session: Session) -> CallVerdict | None:

@@ -43,9 +43,9 @@ def written_kinds() -> dict[str, str]:
     """Every record kind src/ names where it writes one, with where: the kind argument of
     a ``.record(kind, payload)``, ``append(kind, payload)`` or ``_write(kind, payload)``
     call, the kind of a ``(run_id, kind, payload)`` entry, a module constant naming a kind
-    (not a ``*_RULE`` id) and the members of a ``*_KINDS`` tuple, both of a family some
-    model has; an f-string kind
-    (``rollback.{outcome}``) as its prefix and ``*``."""
+    (not a ``*_RULE`` id nor a ``*_TOOL`` name) and the members of a ``*_KINDS`` tuple,
+    both of a family some model has; an f-string kind (``rollback.{outcome}``) as its
+    prefix and ``*``."""
     families = {kind.split(".")[0] for kind in MODELS}
     found: dict[str, str] = {}
     for path in sorted(SRC.rglob("*.py")):
@@ -62,7 +62,7 @@ def written_kinds() -> dict[str, str]:
                 found.setdefault(_kind(node.elts[1]) or "", where)
             elif isinstance(node, ast.Assign) and len(node.targets) == 1:
                 target = node.targets[0]
-                if isinstance(target, ast.Name) and not target.id.endswith("_RULE"):
+                if isinstance(target, ast.Name) and not target.id.endswith(("_RULE", "_TOOL")):
                     kinds.append(_kind(node.value))
                     if target.id.endswith("_KINDS") and isinstance(node.value, ast.Tuple):
                         kinds += [_kind(element) for element in node.value.elts]

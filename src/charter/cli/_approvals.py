@@ -123,9 +123,11 @@ def register(
     def resume_run(
         store: Journal, run_id: str, agent_file: Path | None, actor: str, *, queue: bool = False
     ) -> int:
+        from charter.journal._kinds import RunStarted, payload_as
         from charter.runtime._history import history
 
-        if history(store, run_id)[0].payload.get("governed_by") == "caller":
+        started = payload_as(RunStarted, history(store, run_id)[0].payload)
+        if started.get("governed_by") == "caller":
             console.print(f"run {run_id} is governed from its caller's loop: it resumes it")
             return 0
         if queue:

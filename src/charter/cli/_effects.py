@@ -72,9 +72,12 @@ def replayed_start(console: Console, journal: Journal, run_id: str, *, started: 
         return 1
     records = history(journal, run_id)
     state = run_state(records)
-    status = next(
-        (str(r.payload["status"]) for r in reversed(records) if r.kind == "run.finished"), state
+    from charter.journal._kinds import RunFinished, payload_as
+
+    finished = (
+        payload_as(RunFinished, r.payload) for r in reversed(records) if r.kind == "run.finished"
     )
+    status = next((str(f["status"]) for f in finished), state)
     console.print(
         f"run {run_id} was already started with this idempotency key; it is {status} "
         f"(`charter show {run_id}`)"

@@ -18,6 +18,7 @@ from charter.errors import RunNotFoundError
 
 if TYPE_CHECKING:
     from charter.journal import Journal
+    from charter.journal._kinds import ProposedAction, StepDecided
     from charter.policy import Charter
 
 policy_app = typer.Typer(help="Check charters and explain decisions.", no_args_is_help=True)
@@ -118,12 +119,28 @@ def _runtime_checks(charter: Charter, item: Any) -> list[str]:
 
 def explain(console: Console, journal: Journal, run_id: str, step: int) -> None:
     """Print the decision of ``step`` in ``run_id`` and the rules behind it."""
+    from charter.journal._kinds import (
+        ApprovalRequested,
+        StepDecided,
+        StepEffect,
+        StepProposed,
+        payload_as,
+    )
+
     records = list(journal.records(run_id))
-    proposed = [r for r in records if r.kind == "step.proposed" and r.payload["step"] == step]
+    proposed = [
+        p
+        for p in (payload_as(StepProposed, r.payload) for r in records if r.kind == "step.proposed")
+        if p["step"] == step
+    ]
     if not proposed:
         raise RunNotFoundError(f"run {run_id[:12]} has no step {step}")
-    decided = [r for r in records if r.kind == "step.decided" and r.payload["step"] == step]
-    action = proposed[0].payload["action"]
+    decided = [
+        d
+        for d in (payload_as(StepDecided, r.payload) for r in records if r.kind == "step.decided")
+        if d["step"] == step
+    ]
+    action = proposed[0]["action"]
     if not decided:
         what = "a final answer" if "answer" in action else "a call that never reached the charter"
         console.print(f"step {step} was {what}: nothing was decided")
@@ -131,15 +148,15 @@ def explain(console: Console, journal: Journal, run_id: str, step: int) -> None:
     for index, record in enumerate(decided):
         if index:  # the run waited for an approval and the call was governed again
             console.print("[dim]governed again when the run resumed:[/]")
-        _explain_decision(console, journal, record.payload, action)
-    request_ids = {
-        r.payload["request_id"]
-        for r in records
-        if r.kind == "approval.requested" and r.payload.get("step") == step
-    }
-    for r in records:
-        if r.kind == "step.effect" and r.payload.get("step") == step:
-            for masked in r.payload.get("redacted", []):
+        _explain_decision(console, journal, record, action)
+    requested = (
+        payload_as(ApprovalRequested, r.payload) for r in records if r.kind == "approval.requested"
+    )
+    request_ids = {p["request_id"] for p in requested if p.get("step") == step}
+    effects = (payload_as(StepEffect, r.payload) for r in records if r.kind == "step.effect")
+    for effect in effects:
+        if effect.get("step") == step:
+            for masked in effect.get("redacted", []):
                 console.print(
                     f"  masked {escape(masked['path'] or 'the output')} of the output: "
                     f"{escape(masked['placeholder'])} (rule redact.{escape(masked['rule'])}, "
@@ -153,18 +170,19 @@ def explain(console: Console, journal: Journal, run_id: str, step: int) -> None:
 
 
 def _explain_decision(
-    console: Console, journal: Journal, d: dict[str, Any], action: dict[str, Any]
+    console: Console, journal: Journal, d: StepDecided, action: ProposedAction
 ) -> None:
+    from charter.journal._kinds import PolicyVersion, payload_as
+
     console.print(
         f"step {d['step']}: [bold]{escape(d['tool'])}[/]({escape(str(action.get('args', {})))})\n"
         f"verdict [bold]{d['verdict']}[/] by {', '.join(d['rules'])}: {escape(d['reason'])}\n"
         f"policy version {d['policy']}"
     )
-    versions = [
-        r.payload
-        for r in journal.records_of_kind("policy.version")
-        if r.payload["policy"] == d["policy"]
-    ]
+    journaled = (
+        payload_as(PolicyVersion, r.payload) for r in journal.records_of_kind("policy.version")
+    )
+    versions = [v for v in journaled if v["policy"] == d["policy"]]
     if not versions:
         console.print("[yellow]that policy version is not in this journal[/]")
         return

@@ -19,6 +19,7 @@ from charter._transcript import describe
 from charter.demo import _injections
 from charter.demo._story import Part, Verdict
 from charter.journal import Record
+from charter.journal._kinds import StepDecided, StepObserved, payload_as
 from charter.runtime import Receipt
 
 _VERDICT_STYLE = {
@@ -69,8 +70,8 @@ class Transcript:
 
     def lines(self, record: Record) -> Iterable[str]:
         """The lines ``record`` merits on screen (none for most bookkeeping)."""
-        p = record.payload
         if record.kind == "step.decided":
+            p = payload_as(StepDecided, record.payload)
             key = (record.run_id, int(p["step"]))
             again = "re-checked on resume: " if key in self._decided else ""
             self._decided.add(key)
@@ -83,11 +84,12 @@ class Transcript:
         if line is not None:
             yield line
         if record.kind == "step.observed":
-            planted = planted_in(str(p["text"]))
+            observed = payload_as(StepObserved, record.payload)
+            planted = planted_in(str(observed["text"]))
             if planted is not None:
                 shown = planted if len(planted) <= 220 else planted[:219] + "…"
                 yield (
-                    f"[dim]{p['step']:>2}[/]   [bold red]⚠ injected instruction in this "
+                    f"[dim]{observed['step']:>2}[/]   [bold red]⚠ injected instruction in this "
                     f"result[/] [red]“{escape(shown)}”[/] [dim](now in the model's context, "
                     "labelled untrusted)[/]"
                 )

@@ -19,6 +19,7 @@ from charter.demo._checks import WorldCheck
 from charter.demo._injections import KB_REFUND
 from charter.demo._views import money, order_facts
 from charter.journal import Record
+from charter.journal._kinds import StepDecided, StepEffect, StepProposed, payload_as
 from charter.testing import ScriptItem, call, respond
 
 GoalKind = Literal["plain", "injection", "approval", "rollback"]
@@ -103,12 +104,15 @@ def _calls(records: Iterable[Record]) -> list[tuple[int, str, dict[str, Any], st
     proposed: dict[int, tuple[str, dict[str, Any]]] = {}
     calls: list[tuple[int, str, dict[str, Any], str]] = []
     for record in records:
-        p = record.payload
-        if record.kind == "step.proposed" and "tool" in p["action"]:
-            proposed[int(p["step"])] = (str(p["action"]["tool"]), dict(p["action"]["args"]))
-        elif record.kind == "step.effect" and int(p["step"]) in proposed:
-            tool, args = proposed[int(p["step"])]
-            calls.append((int(p["step"]), tool, args, str(p["status"])))
+        if record.kind == "step.proposed":
+            p = payload_as(StepProposed, record.payload)
+            if "tool" in (action := p["action"]):
+                proposed[int(p["step"])] = (str(action["tool"]), dict(action["args"]))
+        elif record.kind == "step.effect":
+            effect = payload_as(StepEffect, record.payload)
+            if int(effect["step"]) in proposed:
+                tool, args = proposed[int(effect["step"])]
+                calls.append((int(effect["step"]), tool, args, str(effect["status"])))
     return calls
 
 
@@ -128,8 +132,11 @@ def read_before_write(read: str, write: str, **target: Any) -> Callable[[Evidenc
 def flow_rule_fired(records: Iterable[Record]) -> str | None:
     """The first flow rule that denied or held a call of the run, if any did."""
     for record in records:
-        if record.kind == "step.decided" and record.payload["verdict"] in ("deny", "ask"):
-            flows = [r for r in record.payload["rules"] if str(r).startswith("flow.")]
+        if record.kind != "step.decided":
+            continue
+        decided = payload_as(StepDecided, record.payload)
+        if decided["verdict"] in ("deny", "ask"):
+            flows = [r for r in decided["rules"] if str(r).startswith("flow.")]
             if flows:
                 return str(flows[0])
     return None

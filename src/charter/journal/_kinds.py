@@ -260,14 +260,11 @@ class StepDecided(TypedDict):
     restored: NotRequired[list[dict[str, Any]]]
 
 
-@kind("step.effect")
-class StepEffect(TypedDict):
-    """What a call did (or would have done, ``simulated``)."""
+class CallOutcome(TypedDict):
+    """What a call did, as its executor tells it: a ``step.effect`` but for the step, the
+    tool and the agent, which the governor adds when it journals it."""
 
-    step: int
     status: str
-    tool: str
-    agent: NotRequired[str]
     result: NotRequired[Any]
     error: NotRequired[str | None]
     us: NotRequired[int | None]
@@ -281,6 +278,15 @@ class StepEffect(TypedDict):
     args: NotRequired[dict[str, Any]]
     child_run: NotRequired[str]
     delegated: NotRequired[dict[str, Any]]
+
+
+@kind("step.effect")
+class StepEffect(CallOutcome):
+    """What a call did (or would have done, ``simulated``)."""
+
+    step: int
+    tool: str
+    agent: NotRequired[str]
 
 
 @kind("step.observed")
@@ -301,6 +307,15 @@ class AnswerChecked(TypedDict):
     rule: str | None
     found: list[dict[str, Any]]
     labels: dict[str, str]
+
+
+@kind("answer.released")
+class AnswerReleased(TypedDict):
+    """A final answer ``flows.answer`` held went out, its approval's receipt checked."""
+
+    step: int
+    request_id: str
+    approver: str
 
 
 @kind("policy.version")

@@ -32,7 +32,16 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, Literal, Protocol, get_args
+from typing import TYPE_CHECKING, Any, Literal, Protocol, cast, get_args
+
+if TYPE_CHECKING:  # the models are types only here: a run listing loads none of them
+    from charter.journal._kinds import (
+        RollbackFinished,
+        RunFinished,
+        StepDecided,
+        StepEffect,
+        StepObserved,
+    )
 
 Outcome = Literal["succeeded", "denied", "failed", "rolled_back", "cancelled", "stopped"]
 """What a finished run achieved (see the module's precedence)."""
@@ -84,12 +93,13 @@ class OutcomeTally:
             return
         match kind:
             case "step.decided":
-                self.denied |= payload.get("verdict") == "deny"
+                self.denied |= cast("StepDecided", payload).get("verdict") == "deny"
             case "step.observed":
-                self.denied |= payload.get("status") == "denied"
+                self.denied |= cast("StepObserved", payload).get("status") == "denied"
             case "step.effect":
+                effect = cast("StepEffect", payload)
                 self.tool_failed |= (
-                    payload.get("status") in _TOOL_FAILURES or payload.get("in_doubt") is True
+                    effect.get("status") in _TOOL_FAILURES or effect.get("in_doubt") is True
                 )
             case "budget.exceeded":
                 self.budget_stopped = True
@@ -98,12 +108,14 @@ class OutcomeTally:
             case "run.cancelled":
                 self.cancelled = True
             case "run.finished":
-                self.status = str(payload.get("status"))
-                self.journaled = _known(payload.get("outcome"))
+                finished = cast("RunFinished", payload)
+                self.status = str(finished.get("status"))
+                self.journaled = _known(finished.get("outcome"))
             case "rollback.finished":
-                outcomes: Mapping[str, Any] = payload.get("outcomes") or {}
+                undone = cast("RollbackFinished", payload)
+                outcomes: Mapping[str, Any] = undone.get("outcomes") or {}
                 self.rolled_back |= int(outcomes.get("compensated") or 0) > 0
-                self.journaled = _known(payload.get("outcome")) or self.journaled
+                self.journaled = _known(undone.get("outcome")) or self.journaled
             case _ if kind in _REFUSALS:
                 self.denied = True
             case _:

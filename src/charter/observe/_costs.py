@@ -43,6 +43,7 @@ from sqlalchemy import cast as sql_cast
 
 from charter.errors import CharterError
 from charter.journal import Journal
+from charter.journal._kinds import PolicyVersion, payload_as
 from charter.journal._outcome import OUTCOMES, OutcomeTally
 from charter.journal._store import records_table, safe_url
 from charter.observe._period import Period, iso_utc
@@ -289,11 +290,12 @@ def _charters(journal: Journal) -> dict[str, _Charter]:
     """Policy version → the charter's name, prices and baseline, from ``policy.version``."""
     found: dict[str, _Charter] = {}
     for record in journal.records_of_kind("policy.version"):
-        body: dict[str, Any] = record.payload.get("charter") or {}
+        version = payload_as(PolicyVersion, record.payload)
+        body: dict[str, Any] = version.get("charter") or {}
         listed: dict[str, Any] = body.get("prices") or {}
         prices = {str(model): _known(ModelPrice, price) for model, price in listed.items()}
         baseline = _known(Baseline, body["baseline"]) if body.get("baseline") else None
-        found[str(record.payload.get("policy"))] = _Charter(
+        found[str(version.get("policy"))] = _Charter(
             str(body.get("name", "")),
             str(body.get("version", "")),
             {m: (p.prompt_per_million, p.completion_per_million) for m, p in prices.items() if p},

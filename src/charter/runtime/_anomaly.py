@@ -12,10 +12,12 @@ for every further event in the same window.
 from __future__ import annotations
 
 import fnmatch
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from charter.journal import Journal
+from charter.journal._kinds import StepDecided, StepEffect, payload_as
 from charter.policy import AnomalyRule, RateLimit
 
 
@@ -60,7 +62,7 @@ class AnomalyWatch:
         self._clock = clock
         self._before = before
 
-    def _recent(self, kind: str, agent: str, seconds: float) -> list[dict[str, object]]:
+    def _recent(self, kind: str, agent: str, seconds: float) -> list[Mapping[str, Any]]:
         since = self._clock() - timedelta(seconds=seconds)
         return [
             r.payload
@@ -81,7 +83,8 @@ class AnomalyWatch:
         for rule in rules:
             if rule.kind == "tool_rate" and _matches(tool, rule.tools):
                 ran = self._recent("step.effect", agent, rule.per_seconds)
-                count = sum(1 for p in ran if _matches(str(p.get("tool")), rule.tools))
+                effects = (payload_as(StepEffect, p) for p in ran)
+                count = sum(1 for p in effects if _matches(str(p.get("tool")), rule.tools))
                 if count == rule.max_calls:  # this call is the first over the limit
                     fired.append(rule)
             elif (
@@ -98,7 +101,8 @@ class AnomalyWatch:
         for rule in rules:
             if rule.kind != "repeated_denials":
                 continue
-            decided = self._recent("step.decided", agent, rule.per_seconds)
+            recent = self._recent("step.decided", agent, rule.per_seconds)
+            decided = (payload_as(StepDecided, p) for p in recent)
             denials = sum(1 for p in decided if p.get("verdict") == "deny")
             if denials + 1 == rule.max_denials:
                 fired.append(rule)
@@ -137,10 +141,10 @@ class JournalRateLimiter:
             allowed = sum(
                 1
                 for r in self.journal.records_since("step.decided", since)
-                if r.payload.get("agent") == self.agent
+                if (p := payload_as(StepDecided, r.payload)).get("agent") == self.agent
                 and (self._before is None or r.seq < self._before)
-                and r.payload.get("verdict") == "allow"
-                and _matches(str(r.payload.get("tool")), limit.tools)
+                and p.get("verdict") == "allow"
+                and _matches(str(p.get("tool")), limit.tools)
             )
             if allowed >= limit.max_calls:
                 return limit

@@ -34,6 +34,14 @@ from typing import TYPE_CHECKING, Any
 from charter.agent import Agent
 from charter.errors import CharterError
 from charter.journal import Record
+from charter.journal._kinds import (
+    CallOutcome,
+    DelegateStarted,
+    DelegateWaiting,
+    RunFinished,
+    RunWaiting,
+    payload_as,
+)
 from charter.policy import BudgetMeter, Budgets, Decision
 from charter.reasoners._base import Observation, RunContext, ToolCall
 from charter.runtime._decide import ProposedCall, Verdict
@@ -70,9 +78,10 @@ def _started(
     for record in records:
         if record.kind != DELEGATE_STARTED:
             continue
-        if key is not None and record.payload["idempotency_key"] == key:
+        started = payload_as(DelegateStarted, record.payload)
+        if key is not None and started["idempotency_key"] == key:
             return record
-        if step is not None and int(record.payload["step"]) == step:
+        if step is not None and int(started["step"]) == step:
             return record
     return None
 
@@ -84,7 +93,7 @@ def delegate(
     found: Tool,
     key: str,
     args: dict[str, Any] | None = None,
-) -> tuple[Observation, dict[str, Any]] | None:
+) -> tuple[Observation, CallOutcome] | None:
     """Run (or, after a crash or an approval, continue) the child run of the delegation
     ``found`` that ``session``'s ``step`` makes under idempotency ``key``; ``args``: the
     call's arguments as governed (masked where the charter says; default: as proposed).
@@ -103,26 +112,26 @@ def delegate(
             budgets = child_budgets(session.meter, child_agent.charter.budgets)
             if isinstance(budgets, str):
                 error = f"not delegated to {child_agent.name}: {budgets}"
-                return Observation("error", error), {"status": "error", "error": error, "us": 0}
+                return Observation("error", error), CallOutcome(status="error", error=error, us=0)
             child_id = new_run_id()
             session.record(
                 DELEGATE_STARTED,
-                {
-                    "step": step.index,
-                    "tool": found.name,
-                    "agent": child_agent.name,
-                    "child_run": child_id,
-                    "idempotency_key": key,
-                },
+                DelegateStarted(
+                    step=step.index,
+                    tool=found.name,
+                    agent=child_agent.name,
+                    child_run=child_id,
+                    idempotency_key=key,
+                ),
             )
             runner.governor.flush(session)  # the child is found by its key, should we crash
             _start(runner, session, step, child_agent, child_id, key, budgets, task)
         else:
-            child_id = str(earlier.payload["child_run"])
+            child_id = str(payload_as(DelegateStarted, earlier.payload)["child_run"])
             _continue(runner, session, step, child_agent, child_id, key, task)
     except CharterError as exc:  # the child could not be driven: the parent's reasoner hears why
         error = f"delegation to {child_agent.name} failed: {exc}"
-        return Observation("error", error), {"status": "error", "error": error, "us": 0}
+        return Observation("error", error), CallOutcome(status="error", error=error, us=0)
     return _returned(runner, session, step, child_agent, child_id, clock)
 
 
@@ -215,7 +224,8 @@ def _continue(
         return _recovery.recover(runner, child_agent, child_id, actor=parent.actor, parent=parent)
     waiting = waiting_record(own)
     assert waiting is not None
-    if runner.approvals.get(str(waiting.payload["request_id"])).status == "pending":
+    request_id = str(payload_as(RunWaiting, waiting.payload)["request_id"])
+    if runner.approvals.get(request_id).status == "pending":
         return None  # still undecided: the parent waits on with it
     return _recovery.resume(runner, child_agent, child_id, actor=parent.actor, parent=parent)
 
@@ -227,22 +237,25 @@ def _returned(
     child_agent: Agent,
     child_id: str,
     clock: float,
-) -> tuple[Observation, dict[str, Any]] | None:
+) -> tuple[Observation, CallOutcome] | None:
     """What the parent's step observes of its child, read from the child's journal."""
     records = history(runner.journal, child_id)
     if run_state(records) == "waiting":
         waiting = waiting_record(records)
         assert waiting is not None
-        request_id = str(waiting.payload["request_id"])
+        request_id = str(payload_as(RunWaiting, waiting.payload)["request_id"])
         session.record(
-            DELEGATE_WAITING, {"step": step.index, "child_run": child_id, "request_id": request_id}
+            DELEGATE_WAITING,
+            DelegateWaiting(step=step.index, child_run=child_id, request_id=request_id),
         )
         session.run.status, session.run.waiting_for = "waiting", request_id
         return None
-    finished = next(r.payload for r in reversed(records) if r.kind == "run.finished")
+    finished = next(
+        payload_as(RunFinished, r.payload) for r in reversed(records) if r.kind == "run.finished"
+    )
     read = rebuild(child_agent, records, "").labels.context  # everything the child saw
     steps, tokens = int(finished.get("steps", 0)), int(finished.get("tokens", 0))
-    cost = float(finished.get("cost_usd", 0.0))
+    cost = float(finished.get("cost_usd") or 0.0)
     spent: dict[str, Any] = {"steps": steps, "tokens": tokens, "cost_usd": cost}
     meter = session.meter
     meter.delegated_steps += steps
@@ -254,9 +267,9 @@ def _returned(
         "status": finished["status"],
         "answer": finished.get("answer"),
     }
-    if finished.get("error"):
-        result["error"] = finished["error"]
-    effect: dict[str, Any] = {
+    if error := finished.get("error"):
+        result["error"] = error
+    effect: CallOutcome = {
         "status": "ok",  # the delegation took place, whatever became of the child
         "result": result,
         "child_run": child_id,
@@ -280,12 +293,14 @@ def continue_delegation(runner: Runner, session: Session, *, recovered: bool = F
     validated = found.validate_args(call.args)
     args = validated.model_dump(mode="json")
     # As journaled: masked where the charter masks the task (the child was given that).
-    kept = found.validate_args(runner.governor.proposal(session, step)["action"]["args"])
+    action = runner.governor.proposal(session, step)["action"]
+    assert "args" in action  # a call's proposal
+    kept = found.validate_args(action["args"])
     journaled = kept.model_dump(mode="json")
     proposed = ProposedCall(step.index, found, args, step.labels or {}, journaled=journaled)
     earlier = _started(history(runner.journal, session.run.run_id), step=step.index)
     key = (
-        str(earlier.payload["idempotency_key"])
+        str(payload_as(DelegateStarted, earlier.payload)["idempotency_key"])
         if earlier is not None
         else session.ledger.key(session.run.run_id, step.index, proposed.identity)
     )

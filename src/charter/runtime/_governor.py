@@ -30,14 +30,19 @@ from charter.journal._kinds import (
     ApprovalRequested,
     ApprovalUsed,
     BudgetExtended,
+    CallOutcome,
     ControlPause,
     ControlRevoke,
+    NotifyQueued,
     PolicyVersion,
+    ProposedAction,
     RunCancelled,
     RunPaused,
     StepDecided,
     StepEffect,
     StepObserved,
+    StepProposed,
+    payload_as,
 )
 from charter.policy import AnomalyRule, Decision, Label, Phase
 from charter.policy._answer import check_run_answer
@@ -142,7 +147,8 @@ class Governor:
         session.pending.clear()
         if release and session.run.status not in ("running", "waiting"):
             self.redactions.forget(session.run.run_id)
-        if any(item.kind == "notify.queued" and item.payload["webhook_url"] for item in stored):
+        queued = (payload_as(NotifyQueued, i.payload) for i in stored if i.kind == "notify.queued")
+        if any(q["webhook_url"] for q in queued):
             with self._notifier_lock:
                 if self._notifier is None:
                     self._notifier = ThreadPoolExecutor(
@@ -210,9 +216,8 @@ class Governor:
         charter = session.agent.charter
         version = charter.policy_hash
         if version not in self.journaled_policies:
-            known = {
-                r.payload.get("policy") for r in self.journal.records_of_kind("policy.version")
-            }
+            versions = self.journal.records_of_kind("policy.version")
+            known = {payload_as(PolicyVersion, r.payload).get("policy") for r in versions}
             self.journaled_policies |= {str(v) for v in known}
         if version not in self.journaled_policies:
             journaled = PolicyVersion(policy=version, charter=charter.model_dump())
@@ -400,14 +405,15 @@ class Governor:
         )
         session.record("budget.extended", extended)
 
-    def proposal(self, session: Session, step: Step) -> dict[str, Any]:
-        """What the ``step.proposed`` record of ``step`` holds of its action: the action,
-        a call's arguments masked where the charter's ``redact`` rules mask them before
-        the tool runs (and ``redacted``, the records of what was), so that no masked value
-        is ever journaled (:func:`._redaction.journaled_call`)."""
+    def proposal(self, session: Session, step: Step) -> StepProposed:
+        """The ``step.proposed`` record of ``step`` as far as the governor writes it (its
+        caller adds the tokens and model): the step and its action, a call's arguments
+        masked where the charter's ``redact`` rules mask them before the tool runs (and
+        ``redacted``, the records of what was), so that no masked value is ever journaled
+        (:func:`._redaction.journaled_call`)."""
         action, rules = step.action, session.agent.charter.redact
         if not isinstance(action, ToolCall) or not rules:
-            return {"action": action_json(action)}
+            return StepProposed(step=step.index, action=action_json(action))
         labels = session.labels
         args, masked = journaled_call(
             self.redactions.of(session.run.run_id),
@@ -418,8 +424,9 @@ class Governor:
             labels.context,
         )
         if not masked:
-            return {"action": action_json(action)}
-        return {"action": {"tool": action.tool, "args": args}, "redacted": masked}
+            return StepProposed(step=step.index, action=action_json(action))
+        journaled: ProposedAction = {"tool": action.tool, "args": args}
+        return StepProposed(step=step.index, action=journaled, redacted=masked)
 
     def govern(
         self,
@@ -599,7 +606,7 @@ class Governor:
         step: Step,
         governed: Governed,
         observation: Observation,
-        effect: dict[str, Any],
+        effect: CallOutcome,
     ) -> Observation:
         """Journal the effect of a governed call that ran (its ledger entry, output labels
         and cost); return the observation as the reasoner may see it (a secret output
@@ -622,8 +629,12 @@ class Governor:
                 redaction, agent.charter.redact, found, observation, governed.given_back
             )
             if masked:
-                field = "result" if observation.status == "ok" else "error"
-                effect = effect | {field: observation.content, "redacted": masked}
+                effect = effect.copy()
+                if observation.status == "ok":
+                    effect["result"] = observation.content
+                else:
+                    effect["error"] = observation.content
+                effect["redacted"] = masked
         if observation.status in ("ok", "error"):  # the tool's own output reached the model
             text = observation.render()
             session.rendered = (observation, text)
@@ -640,16 +651,17 @@ class Governor:
         session.meter.cost_usd += found.contract.cost_usd
         if found.contract.cost_usd:
             effect["cost_usd"] = found.contract.cost_usd
-        session.record(
-            "step.effect", {"step": step.index, "tool": found.name, "agent": agent.name} | effect
-        )
+        done: StepEffect = {"step": step.index, "tool": found.name, "agent": agent.name, **effect}
+        session.record("step.effect", done)
         return observation
 
 
 def withhold_secret(
-    found: Tool, observation: Observation, effect: dict[str, Any]
-) -> tuple[Observation, dict[str, Any]]:
+    found: Tool, observation: Observation, effect: CallOutcome
+) -> tuple[Observation, CallOutcome]:
     # Secret outputs reach neither the model nor the journal: both get a digest only.
     digest = hashlib.sha256(canonical_json(observation.content).encode()).hexdigest()
     shown = f"[secret output of {found.name} withheld; sha256 {digest[:16]}]"
-    return Observation("ok", shown), effect | {"result": {"withheld": "secret", "sha256": digest}}
+    withheld = effect.copy()
+    withheld["result"] = {"withheld": "secret", "sha256": digest}
+    return Observation("ok", shown), withheld

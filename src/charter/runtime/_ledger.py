@@ -20,7 +20,7 @@ from __future__ import annotations
 import hashlib
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import CancelledError, Future
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
@@ -28,7 +28,13 @@ from typing import Any, Literal
 
 from charter.errors import JournalError, RunStateError
 from charter.journal import Journal, Record, canonical_json
-from charter.journal._kinds import EffectResolved, StepProposed, payload_as
+from charter.journal._kinds import (
+    CallOutcome,
+    EffectResolved,
+    StepEffect,
+    StepProposed,
+    payload_as,
+)
 from charter.journal._lease import Lease
 from charter.policy import Decision
 from charter.reasoners._base import Observation
@@ -104,11 +110,13 @@ class EffectLedger:
         return doubt
 
     def settle(
-        self, step: int, tool: Tool, args: dict[str, Any], effect: dict[str, Any]
+        self, step: int, tool: Tool, args: dict[str, Any], effect: CallOutcome
     ) -> Doubt | None:
         """Count a write that took effect, or hold one that timed out in doubt. A write
         that completed under the key of a call in doubt was a retry of it, done once:
         that doubt is resolved as happened and returned (for the caller to journal)."""
+        if "idempotency_key" not in effect:
+            raise KeyError("idempotency_key")  # a write's effect carries its key
         identity, key = call_identity(tool, args), str(effect["idempotency_key"])
         if effect.get("in_doubt"):
             self.in_doubt(Doubt(step, tool.name, target_of(tool, args), identity, key))
@@ -159,13 +167,16 @@ class EffectLedger:
                     continue
                 calls[int(proposed["step"])] = (tool, args)
             elif record.kind == "step.effect" and int(p["step"]) in calls:
-                tool, args = calls[int(p["step"])]
-                if tool.contract.side_effect == "read" or p.get("status") == "simulated":
+                effect = payload_as(StepEffect, p)
+                tool, args = calls[int(effect["step"])]
+                if tool.contract.side_effect == "read" or effect.get("status") == "simulated":
                     continue
-                call, step = call_identity(tool, args), int(p["step"])
-                key = str(p.get("idempotency_key") or ledger.key(record.run_id, step, call))
+                call, step = call_identity(tool, args), int(effect["step"])
+                key = str(effect.get("idempotency_key") or ledger.key(record.run_id, step, call))
                 ledger.first_step.setdefault(call, step)
-                ledger.settle(step, tool, args, p | {"idempotency_key": key})
+                keyed = effect.copy()
+                keyed["idempotency_key"] = key
+                ledger.settle(step, tool, args, keyed)
             elif record.kind == RESOLVED:
                 resolutions.append(record)
         ledger.apply_resolutions(resolutions)  # a late result may be journaled first
@@ -205,13 +216,14 @@ def writes_from(records: list[Record], at: int, find: Callable[[str], Tool | Non
     """The writes a run made (or may have made: in doubt) at step ``at`` or later, each
     as ``step N tool(args) status``; ``find`` tells reads (a tool it does not know is a
     write if its effect carries an idempotency key, as writes' effects do)."""
-    actions = {
-        int(r.payload["step"]): r.payload["action"] for r in records if r.kind == "step.proposed"
-    }
+    proposals = (payload_as(StepProposed, r.payload) for r in records if r.kind == "step.proposed")
+    actions: dict[int, Mapping[str, Any]] = {int(p["step"]): p["action"] for p in proposals}
     found: list[str] = []
     for record in records:
-        p = record.payload
-        if record.kind != "step.effect" or int(p["step"]) < at:
+        if record.kind != "step.effect":
+            continue
+        p = payload_as(StepEffect, record.payload)
+        if int(p["step"]) < at:
             continue
         status = "in doubt" if p.get("in_doubt") else str(p.get("status"))
         if status not in ("ok", "in doubt"):
@@ -294,39 +306,38 @@ def resolve_in_doubt(
     from charter.runtime._history import history  # it imports this module
 
     records = history(journal, run_id)
+    effects = [r for r in records if r.kind == "step.effect"]
     found = next(
-        (r for r in records if r.kind == "step.effect" and int(r.payload["step"]) == step), None
+        (r for r in effects if int(payload_as(StepEffect, r.payload)["step"]) == step), None
     )
     if found is None:
-        steps = [int(r.payload["step"]) for r in records if r.kind == "step.effect"]
+        steps = [int(payload_as(StepEffect, r.payload)["step"]) for r in effects]
         known = ", ".join(map(str, steps)) or "none"
         raise RunStateError(
             f"run {run_id} has no step {step} with an effect (steps with one: {known})"
         )
-    effect = found.payload
+    effect = payload_as(StepEffect, found.payload)
     if not effect.get("in_doubt"):
         raise RunStateError(
             f"step {step} of run {run_id} is not in doubt (its effect is {effect['status']}); "
             "nothing to resolve"
         )
-    earlier = next(
-        (r.payload for r in records if r.kind == RESOLVED and int(r.payload["step"]) == step),
-        None,
-    )
+    settled = (payload_as(EffectResolved, r.payload) for r in records if r.kind == RESOLVED)
+    earlier = next((p for p in settled if int(p["step"]) == step), None)
     if earlier is not None:
         raise RunStateError(
             f"step {step} of run {run_id} was already resolved by {earlier['actor']}: "
             f"{str(earlier['outcome']).replace('_', ' ')}"
         )
-    payload: dict[str, Any] = {
-        "step": step,
-        "tool": effect["tool"],
-        "agent": effect.get("agent", ""),
-        "idempotency_key": effect.get("idempotency_key"),
-        "outcome": outcome,
-        "status": "resolved",
-        "actor": actor,
-    }
+    payload = EffectResolved(
+        step=step,
+        tool=effect["tool"],
+        agent=effect.get("agent", ""),
+        idempotency_key=effect.get("idempotency_key"),
+        outcome=outcome,
+        status="resolved",
+        actor=actor,
+    )
     if note:
         payload["note"] = note
     # Journaled with the effect it settles: a fork's kept step is its parent's.
@@ -341,7 +352,7 @@ def call_tool(
     idempotency_key: str,
     late: Callable[[Future[Any]], None] | None = None,
     lease: Lease | None = None,
-) -> tuple[Observation, dict[str, Any]]:
+) -> tuple[Observation, CallOutcome]:
     """Call ``found`` under its contract's timeout (see :mod:`charter.tools._deadline`:
     inline when it has none or only reads, awaited on this thread when it is ``async``,
     else on one of ``threads``); a write that times out is in doubt, and ``late`` is
@@ -364,22 +375,18 @@ def call_tool(
         if timeout is None:  # the tool bounds itself (an HTTP client) and said so
             message = f"tool {found.name!r} timed out: {exc}"
         in_doubt = found.contract.side_effect != "read"
-        effect = {"status": "timeout", "error": message, "in_doubt": in_doubt, "us": elapsed}
+        effect = CallOutcome(status="timeout", error=message, in_doubt=in_doubt, us=elapsed)
         for held in lapsed:  # it came back: the run goes on, under its lease if still held
             held.keep()
         return Observation("timeout", message), effect
     except ToolOutcomeUnknownError as exc:  # e.g. its server died mid-call
         elapsed = int((time.perf_counter() - started) * 1e6)
         in_doubt = found.contract.side_effect != "read"
-        effect = {"status": "error", "error": str(exc), "in_doubt": in_doubt, "us": elapsed}
+        effect = CallOutcome(status="error", error=str(exc), in_doubt=in_doubt, us=elapsed)
         return Observation("error", str(exc)), effect
     except Exception as exc:
         elapsed = int((time.perf_counter() - started) * 1e6)
         message = f"{type(exc).__name__}: {exc}"
-        return Observation("error", message), {
-            "status": "error",
-            "error": message,
-            "us": elapsed,
-        }
+        return Observation("error", message), CallOutcome(status="error", error=message, us=elapsed)
     elapsed = int((time.perf_counter() - started) * 1e6)
-    return Observation("ok", result), {"status": "ok", "result": result, "us": elapsed}
+    return Observation("ok", result), CallOutcome(status="ok", result=result, us=elapsed)

@@ -9,6 +9,7 @@ reads them back, so a resumed or recovered sub-agent is governed as it was.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
 
@@ -48,9 +49,13 @@ def waiting_child(records: list[Record], request_id: str) -> tuple[int, str, str
         if waiting["request_id"] == request_id:
             child = str(waiting["child_run"])
             started = next(
-                payload_as(DelegateStarted, r.payload)
-                for r in records
-                if r.kind == DELEGATE_STARTED and r.payload["child_run"] == child
+                s
+                for s in (
+                    payload_as(DelegateStarted, r.payload)
+                    for r in records
+                    if r.kind == DELEGATE_STARTED
+                )
+                if s["child_run"] == child
             )
             return int(waiting["step"]), str(started["tool"]), child
     return None
@@ -77,7 +82,7 @@ def strictest_approvals(session: Session) -> ApprovalPolicy:
     return max((s.agent.charter.approvals for s in chain), key=_approval_strictness)
 
 
-def relabelled(found: Tool, effect: dict[str, Any]) -> Tool:
+def relabelled(found: Tool, effect: Mapping[str, Any]) -> Tool:
     """``found`` with the output labels its call's ``effect`` records (a delegation's
     result carries the labels of what its sub-agent read), else ``found`` itself."""
     labels: dict[str, Any] | None = effect.get("labels")

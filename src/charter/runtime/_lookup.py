@@ -13,6 +13,7 @@ from charter.errors import (
     RunNotFoundError,
 )
 from charter.journal import Journal, canonical_json
+from charter.journal._kinds import ApprovalRequested, payload_as
 
 CANDIDATES_SHOWN = 5
 
@@ -56,7 +57,7 @@ def resolve_request_id(journal: Journal, prefix: str) -> str:
         # Payloads are canonical JSON: the id's text follows this key exactly.
         key = canonical_json({"request_id": prefix})[1:-2]
         records = journal.records_of_kinds(("approval.requested",), payload_contains=key)
-        ids = sorted({str(r.payload["request_id"]) for r in records})
+        ids = sorted({str(payload_as(ApprovalRequested, r.payload)["request_id"]) for r in records})
         matches = [i for i in ids if i.startswith(prefix)]
         found = _one(prefix, matches, "request", "`charter approvals list --all`")
         if found is not None:

@@ -16,14 +16,36 @@ from __future__ import annotations
 import difflib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, cast
 
 from charter.errors import CharterError
 from charter.journal import Journal
+from charter.journal._kinds import (
+    ControlCancel,
+    ControlPause,
+    ControlPhase,
+    ControlRestore,
+    ControlResume,
+    ControlRevoke,
+    ControlSupervise,
+    ControlUnsupervise,
+)
 from charter.journal._reads import distinct_manifests, payloads_of_kinds
 from charter.runtime._controls import CONTROL_KINDS
 
 NameKind = Literal["agent", "tool"]
+
+_Control = (
+    ControlPause
+    | ControlResume
+    | ControlSupervise
+    | ControlUnsupervise
+    | ControlRevoke
+    | ControlRestore
+    | ControlCancel
+    | ControlPhase
+)
+"""A record of one of the ``CONTROL_KINDS``."""
 
 
 class UnknownNameError(CharterError):
@@ -51,11 +73,12 @@ class KnownNames:
         for agent, names in distinct_manifests(journal):
             found_agents.add(agent)
             found_tools.update(str(name) for name in names)
-        for p in payloads_of_kinds(journal, CONTROL_KINDS):
-            if p.get("tool"):
-                found_tools.add(str(p["tool"]))
-            if p.get("agent"):
-                found_agents.add(str(p["agent"]))
+        for payload in payloads_of_kinds(journal, CONTROL_KINDS):
+            p = cast(_Control, payload)  # as payload_as, for a union of models
+            if tool := p.get("tool"):
+                found_tools.add(str(tool))
+            if agent := p.get("agent"):
+                found_agents.add(str(agent))
         found_agents.discard("")
         return cls(frozenset(found_agents), frozenset(found_tools))
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import contextlib
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from charter.agent import Agent, load_agent
 from charter.errors import (
@@ -13,7 +13,24 @@ from charter.errors import (
     RunStateError,
 )
 from charter.journal import Record
-from charter.journal._kinds import ControlCancel, Entry, RunCancelled, RunFinished
+from charter.journal._kinds import (
+    ControlCancel,
+    Entry,
+    ForkedFrom,
+    RunCancelled,
+    RunFinished,
+    RunRecovered,
+    RunResumed,
+    RunStarted,
+    RunWaiting,
+    SegmentLineage,
+    StepDecided,
+    StepEffect,
+    StepObserved,
+    StepProposed,
+    TokenCounts,
+    payload_as,
+)
 from charter.journal._lease import Lease
 from charter.journal._outcome import OutcomeTally
 from charter.policy import BudgetMeter
@@ -84,7 +101,7 @@ def recover(
             agent.
     """
     first = history(runner.journal, run_id)  # no such run: say so before claiming anything
-    if parent is None and DELEGATED_BY in first[0].payload:
+    if parent is None and DELEGATED_BY in payload_as(RunStarted, first[0].payload):
         root, root_agent = _root_of(runner, first[0])
         return recover(runner, root_agent, root, actor=actor)
     with runner.claim_run(run_id, actor).held() as lease:
@@ -97,8 +114,12 @@ def recover(
             raise RunStateError(f"run {run_id} is {what}; nothing to recover")
         session = rebuild(agent, records, actor)
         session.lease, session.parent = lease, parent
-        runner.governor.journaled_policies.add(str(records[0].payload["charter"]["policy"]))
-        session.record("run.recovered", {"actor": actor} | _lineage_of(records))
+        started = payload_as(RunStarted, records[0].payload)
+        runner.governor.journaled_policies.add(_policy_of(started))
+        recovered = RunRecovered(actor=actor)
+        if (lineage := _lineage_of(records)) is not None:
+            recovered["delegated_by"] = lineage
+        session.record("run.recovered", recovered)
         runner.governor.record_policy(session)
         runner.governor.flush(session)
         doubt = interrupted_write(records)
@@ -112,18 +133,28 @@ def recover(
         return runner.drive(session, None)
 
 
-def _lineage_of(records: list[Record]) -> dict[str, Any]:
+def _policy_of(started: RunStarted) -> str:
+    """The policy a run charter started names (every such run does)."""
+    if "charter" not in started:
+        raise KeyError("charter")
+    return str(started["charter"]["policy"])
+
+
+def _lineage_of(records: list[Record]) -> SegmentLineage | None:
     """For a sub-agent's run, the parent and root a segment of it names (its trace is its
-    root run's, in whichever process continues it); nothing for a run of its own."""
-    origin: dict[str, Any] = records[0].payload.get(DELEGATED_BY) or {}
-    return {DELEGATED_BY: {"run": origin["run"], "root": origin["root"]}} if origin else {}
+    root run's, in whichever process continues it); None for a run of its own."""
+    origin = payload_as(RunStarted, records[0].payload).get(DELEGATED_BY)
+    return SegmentLineage(run=origin["run"], root=origin["root"]) if origin else None
 
 
 def _root_of(runner: Runner, started: Record) -> tuple[str, Agent]:
     """The root run of the delegated run ``started`` begins, and its agent (from the
     file the root run started from)."""
-    root = str(started.payload[DELEGATED_BY]["root"])
-    root_started = history(runner.journal, root)[0].payload
+    manifest = payload_as(RunStarted, started.payload)
+    if DELEGATED_BY not in manifest:
+        raise KeyError(DELEGATED_BY)
+    root = str(manifest[DELEGATED_BY]["root"])
+    root_started = payload_as(RunStarted, history(runner.journal, root)[0].payload)
     if root_started.get("governed_by") == "caller":
         raise RunStateError(
             f"run {started.run_id} was delegated by run {root}, which its caller's own loop "
@@ -146,9 +177,15 @@ def _masking_of(records: list[Record], step: int) -> str | None:
     that stopped), or values masked in a call a journal written before calls were
     journaled masked holds as proposed (a retry would hand the tool what was masked)."""
     proposed = next(
-        r.payload for r in records if r.kind == "step.proposed" and r.payload["step"] == step
+        p
+        for p in (payload_as(StepProposed, r.payload) for r in records if r.kind == "step.proposed")
+        if p["step"] == step
     )
-    decided = [r.payload for r in records if r.kind == "step.decided" and r.payload["step"] == step]
+    decided = [
+        d
+        for d in (payload_as(StepDecided, r.payload) for r in records if r.kind == "step.decided")
+        if d["step"] == step
+    ]
     if any(d.get("restored") for d in decided):
         return "values given back into it from placeholders are held by the stopped process only"
     if any(d.get("redacted") for d in decided) and "redacted" not in proposed:
@@ -176,14 +213,17 @@ def _settle_interrupted(
     reads = found.contract.side_effect == "read"
     if reads and unlike is not None:  # nothing to doubt: the model hears it did not run
         error = f"the process stopped while {tool_name} (step {step_index}) ran: {unlike}"
-        effect = {"status": "error", "error": error, "us": 0, "recovered": True}
-        session.record("step.effect", {"step": step_index, "tool": found.name} | effect)
+        failed = StepEffect(
+            step=step_index, tool=found.name, status="error", error=error, us=0, recovered=True
+        )
+        session.record("step.effect", failed)
         runner.governor.observed(session, step, call, Observation("error", error))
         return
     if (found.takes_key or found.contract.idempotent or reads) and unlike is None:
         observation, effect = call_tool(runner.tool_pool, found, validated, key)
-        effect |= {"idempotency_key": key, "recovered": True}
-        session.record("step.effect", {"step": step_index, "tool": found.name} | effect)
+        effect["idempotency_key"], effect["recovered"] = key, True
+        done: StepEffect = {"step": step_index, "tool": found.name, **effect}
+        session.record("step.effect", done)
         if observation.status == "ok":
             session.completed.add(identity)
         retried = None
@@ -205,15 +245,15 @@ def _settle_interrupted(
     )
     session.record(
         "step.effect",
-        {
-            "step": step_index,
-            "tool": tool_name,
-            "agent": session.agent.name,
-            "status": "in_doubt",
-            "in_doubt": True,
-            "error": why,
-            "idempotency_key": key,
-        },
+        StepEffect(
+            step=step_index,
+            tool=tool_name,
+            agent=session.agent.name,
+            status="in_doubt",
+            in_doubt=True,
+            error=why,
+            idempotency_key=key,
+        ),
     )
     notifications = session.agent.charter.notifications
     session.pending.append(
@@ -246,21 +286,26 @@ def resume(
             belongs to another agent, or another process resumed it first.
     """
     first = history(runner.journal, run_id)  # no such run: say so before claiming anything
-    if parent is None and DELEGATED_BY in first[0].payload:
+    if parent is None and DELEGATED_BY in payload_as(RunStarted, first[0].payload):
         root, root_agent = _root_of(runner, first[0])
         return resume(runner, root_agent, root, actor=actor)
     with runner.claim_run(run_id, actor).held() as lease:
         records = history(runner.journal, run_id)
         check_owner(records, agent)
         check_driven_here(records)
-        started = records[0].payload
+        started = payload_as(RunStarted, records[0].payload)
         waiting = waiting_record(records)
         if waiting is None:
             status = next(
-                (r.payload["status"] for r in records if r.kind == "run.finished"), "running"
+                (
+                    payload_as(RunFinished, r.payload)["status"]
+                    for r in records
+                    if r.kind == "run.finished"
+                ),
+                "running",
             )
             raise RunStateError(f"run {run_id} is not waiting for an approval (it is {status})")
-        request_id = str(waiting.payload["request_id"])
+        request_id = str(payload_as(RunWaiting, waiting.payload)["request_id"])
         state = runner.approvals.get(request_id)
         if state.status == "pending":
             who = state.request.approvers_at(state.level or 0)
@@ -271,10 +316,11 @@ def resume(
             )
         session = rebuild(agent, records, actor)
         session.lease, session.parent = lease, parent
-        runner.governor.journaled_policies.add(str(started["charter"]["policy"]))
-        session.record(
-            "run.resumed", {"request_id": request_id, "actor": actor} | _lineage_of(records)
-        )
+        runner.governor.journaled_policies.add(_policy_of(started))
+        resumed_by = RunResumed(request_id=request_id, actor=actor)
+        if (lineage := _lineage_of(records)) is not None:
+            resumed_by["delegated_by"] = lineage
+        session.record("run.resumed", resumed_by)
         runner.governor.record_policy(session)
         runner.governor.flush(session)
         resumed = [
@@ -282,7 +328,8 @@ def resume(
             for r in runner.journal.records(run_id)
             if r.kind == "run.resumed" and r.seq > waiting.seq
         ]
-        if resumed[0].payload.get("request_id") != request_id or len(resumed) > 1:
+        first_resumed = payload_as(RunResumed, resumed[0].payload)
+        if first_resumed.get("request_id") != request_id or len(resumed) > 1:
             raise RunStateError(f"run {run_id} was resumed by another process first")
         return runner.drive(session, state.request)
 
@@ -322,8 +369,11 @@ def _cancel(runner: Runner, run_id: str, lease: Lease | None, *, actor: str, rea
     entries: list[Entry] = [(CONTROL_RUN, "control.cancel", cancel)]
     if lease is not None:
         why = f"cancelled by {actor}: {reason}"
-        proposed = [r.payload for r in records if r.kind == "step.proposed"]
-        tokens = sum(p["tokens"]["prompt"] + p["tokens"]["completion"] for p in proposed)
+        proposed = [
+            payload_as(StepProposed, r.payload) for r in records if r.kind == "step.proposed"
+        ]
+        counts = [p.get("tokens", TokenCounts(prompt=0, completion=0)) for p in proposed]
+        tokens = sum(c["prompt"] + c["completion"] for c in counts)
         tally = OutcomeTally()
         for record in records:
             tally.add(record.kind, record.payload)
@@ -341,9 +391,12 @@ def _cancel(runner: Runner, run_id: str, lease: Lease | None, *, actor: str, rea
             (run_id, "run.finished", finished),
         ]
         waiting = waiting_record(records)
-        if waiting is not None and not waiting_child(records, waiting.payload["request_id"]):
+        request_id = (
+            None if waiting is None else payload_as(RunWaiting, waiting.payload)["request_id"]
+        )
+        if request_id is not None and not waiting_child(records, request_id):
             # the request leaves every inbox with the run (a child's, with the child)
-            request_id = str(waiting.payload["request_id"])
+            request_id = str(request_id)
             entries.append(closing_entry(run_id, request_id, f"run {why}"))
     fence = None if lease is None else lease.fence(release=True)
     stored = runner.journal.append(entries, checkpoint=lease is not None, fence=fence)
@@ -381,21 +434,30 @@ def fork(
             ``at`` on and ``reexecute_writes`` is not set.
     """
     parent = history(runner.journal, run_id)
-    delegated = parent[0].payload.get(DELEGATED_BY)
+    delegated = payload_as(RunStarted, parent[0].payload).get(DELEGATED_BY)
     if delegated:  # alone, it would lose the charters above it
         raise RunStateError(
             f"run {run_id} is a sub-agent's run, delegated by run {delegated['run']}: "
             f"fork run {delegated['root']} instead"
         )
     kept = [r for r in parent[1:] if kept_by_fork(r, at)]
-    last = max((int(r.payload["step"]) for r in parent if r.kind == "step.proposed"), default=0)
+    last = max(
+        (
+            int(payload_as(StepProposed, r.payload)["step"])
+            for r in parent
+            if r.kind == "step.proposed"
+        ),
+        default=0,
+    )
     if not 1 <= at <= last:
         raise RunStateError(f"run {run_id} has steps 1 to {last}; cannot fork at step {at}")
-    observed = {int(r.payload["step"]) for r in kept if r.kind == "step.observed"}
+    observed = {
+        int(payload_as(StepObserved, r.payload)["step"]) for r in kept if r.kind == "step.observed"
+    }
     calls = {
-        int(r.payload["step"])
-        for r in kept
-        if r.kind == "step.proposed" and "tool" in r.payload["action"]
+        int(p["step"])
+        for p in (payload_as(StepProposed, r.payload) for r in kept if r.kind == "step.proposed")
+        if "tool" in p["action"]
     }
     if calls - observed:
         raise RunStateError(
@@ -409,10 +471,10 @@ def fork(
             f"already made, under new idempotency keys: {listed}. Fork at a later step, "
             "or pass --reexecute-writes (reexecute_writes=True) if they should happen again"
         )
-    origin: dict[str, Any] = {"run": run_id, "step": at}
+    origin = ForkedFrom(run=run_id, step=at)
     if redone:
         origin["reexecute_writes"] = redone
-    goal = str(parent[0].payload["goal"])
+    goal = str(payload_as(RunStarted, parent[0].payload)["goal"])
     run = Run(run_id=new_run_id(), agent=agent.name, goal=goal)
     starting = Session(
         agent,
@@ -422,10 +484,9 @@ def fork(
         RunLabels(goal),
         actor,
     )
-    starting.record(
-        "run.started",
-        agent.manifest(starting.version_id) | {"goal": goal, "actor": actor, "forked_from": origin},
-    )
+    manifest = agent.manifest(goal, actor, starting.version_id)
+    manifest["forked_from"] = origin
+    starting.record("run.started", manifest)
     runner.governor.scope_run(starting)
     runner.governor.record_policy(starting)
     with runner.claim_run(run.run_id, actor).held() as lease:

@@ -13,7 +13,7 @@ have said?" before a charter change is rolled out. Differences are flagged step 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -21,6 +21,16 @@ from typing import Any
 
 from charter.agent import Agent, load_agent
 from charter.journal import Journal, Record
+from charter.journal._kinds import (
+    AnomalyDetected,
+    ProposedAction,
+    RunStarted,
+    StepDecided,
+    StepEffect,
+    StepObserved,
+    StepProposed,
+    payload_as,
+)
 from charter.policy import Decision, Label
 from charter.policy._scope import TaskScope
 from charter.runtime._anomaly import AnomalyWatch, JournalRateLimiter
@@ -39,8 +49,8 @@ class ReplayedStep:
     """One journaled step and the decision the agent's charter makes on it now."""
 
     step: int
-    action: dict[str, Any]
-    then: dict[str, Any] | None
+    action: ProposedAction
+    then: StepDecided | None
     """The journaled decision (verdict, rules, reason, policy); None if none was made."""
     now: Decision | None
     """Today's decision; None for a final answer or arguments that no longer validate."""
@@ -67,23 +77,23 @@ def replay(
     labels = run_labels(records[0].payload)
     scope = run_scope(agent, records)
     above = tuple(ancestors if ancestors is not None else _ancestors(journal, records[0]))
-    actions: dict[int, dict[str, Any]] = {}
-    then: dict[int, dict[str, Any]] = {}
+    actions: dict[int, ProposedAction] = {}
+    then: dict[int, StepDecided] = {}
     now: dict[int, Decision | None] = {}
-    effects: dict[int, dict[str, Any]] = {}
+    effects: dict[int, StepEffect] = {}
     for index, record in enumerate(records[1:], start=1):
         p = record.payload
         step = int(p.get("step", 0))
         match record.kind:
             case "step.proposed":
-                actions[step] = p["action"]
+                actions[step] = payload_as(StepProposed, p)["action"]
             case "step.decided" if step not in then:  # a resume decides again: keep the first
-                then[step] = p
+                decided = then[step] = payload_as(StepDecided, p)
                 state = _state_at(journal, agent, records, index, controls, scope)
                 state.ancestors = above
-                now[step] = _decide(agent, labels, actions.get(step, {}), p, state)
+                now[step] = _decide(agent, labels, actions.get(step, {}), decided, state)
             case "step.effect":
-                effects[step] = p
+                effects[step] = payload_as(StepEffect, p)
             case "step.observed":
                 _observe(
                     agent, labels, actions.get(step, {}), then.get(step), record, effects.get(step)
@@ -108,18 +118,22 @@ def _state_at(
     decided, before = records[index], records[:index]
     at = datetime.fromisoformat(decided.ts)
     ledger = EffectLedger.replay(before, agent.inventory.find)
-    effects = [r.payload for r in before if r.kind == "step.effect"]
+    effects = [payload_as(StepEffect, r.payload) for r in before if r.kind == "step.effect"]
     return CallState(
         agent,
         decided.run_id,
-        str(records[0].payload.get("version_id", agent.version_id)),
+        str(payload_as(RunStarted, records[0].payload).get("version_id", agent.version_id)),
         fold_controls(controls, decided.seq),
         ledger,
         {call for call, done in ledger.done.items() if done},
         JournalRateLimiter(journal, agent.name, lambda: at, before=decided.seq),
         AnomalyWatch(journal, lambda: at, before=decided.seq),
         [str(p["tool"]) for p in effects if p.get("status") != "simulated"],
-        {str(r.payload["rule"]) for r in before if r.kind == "anomaly.detected"},
+        {
+            str(payload_as(AnomalyDetected, r.payload)["rule"])
+            for r in before
+            if r.kind == "anomaly.detected"
+        },
         scope=scope,
     )
 
@@ -127,21 +141,21 @@ def _state_at(
 def _ancestors(journal: Journal, started: Record) -> list[Agent]:
     """The agents above a delegated run, nearest first, from their runs' agent files."""
     found: list[Agent] = []
-    origin = started.payload.get(DELEGATED_BY)
+    origin = payload_as(RunStarted, started.payload).get(DELEGATED_BY)
     while origin:
-        parent = history(journal, str(origin["run"]))[0]
-        source = parent.payload.get("source")
+        parent = payload_as(RunStarted, history(journal, str(origin["run"]))[0].payload)
+        source = parent.get("source")
         if source and Path(str(source)).exists():
             found.append(load_agent(str(source)))
-        origin = parent.payload.get(DELEGATED_BY)
+        origin = parent.get(DELEGATED_BY)
     return found
 
 
 def _decide(
     agent: Agent,
     labels: RunLabels,
-    action: dict[str, Any],
-    then: dict[str, Any] | None,
+    action: Mapping[str, Any],
+    then: StepDecided | None,
     state: CallState,
 ) -> Decision | None:
     tool = agent.inventory.find(str(action.get("tool", "")))
@@ -173,7 +187,7 @@ def _decide(
     return decide(call, state).decision
 
 
-def _sources(decided: dict[str, Any] | None) -> dict[str, tuple[int, ...]] | None:
+def _sources(decided: StepDecided | None) -> dict[str, tuple[int, ...]] | None:
     raw = (decided or {}).get("sources")
     return None if raw is None else {k: tuple(v) for k, v in raw.items()}
 
@@ -181,10 +195,10 @@ def _sources(decided: dict[str, Any] | None) -> dict[str, tuple[int, ...]] | Non
 def _observe(
     agent: Agent,
     labels: RunLabels,
-    action: dict[str, Any],
-    decided: dict[str, Any] | None,
+    action: Mapping[str, Any],
+    decided: StepDecided | None,
     observed: Record,
-    effect: dict[str, Any] | None,
+    effect: StepEffect | None,
 ) -> None:
     tool = agent.inventory.find(str(action.get("tool", "")))
     if tool is None or (effect or {}).get("status") not in ("ok", "error"):
@@ -194,5 +208,7 @@ def _observe(
         args = tool.validate_args(dict(action["args"])).model_dump(mode="json")
     except ToolArgumentsError:
         return
-    step = int(observed.payload["step"])
-    labels.observe(tool, str(observed.payload["text"]), step, args=args, sources=_sources(decided))
+    shown = payload_as(StepObserved, observed.payload)
+    labels.observe(
+        tool, str(shown["text"]), int(shown["step"]), args=args, sources=_sources(decided)
+    )

@@ -16,6 +16,7 @@ from pathlib import Path
 from charter.agent import Agent, load_agent
 from charter.errors import RunStateError
 from charter.journal import Journal
+from charter.journal._kinds import RunWaiting, payload_as
 from charter.runtime._runner import history, waiting_record
 
 KnownAgent = Callable[[str], tuple[Agent, Path] | None]
@@ -68,7 +69,7 @@ def waiting_request(journal: Journal, run_id: str) -> str:
     waiting = waiting_record(history(journal, run_id))
     if waiting is None:
         raise RunStateError(f"run {run_id} is not waiting for an approval")
-    return str(waiting.payload["request_id"])
+    return str(payload_as(RunWaiting, waiting.payload)["request_id"])
 
 
 def queue_resume(

@@ -28,6 +28,7 @@ from charter.journal._kinds import (
     EffectResolved,
     Payload,
     RollbackCompensated,
+    RunWaiting,
     StepProposed,
     payload_as,
 )
@@ -189,9 +190,10 @@ def rollback(
             },
         )
     waiting = waiting_record(records) if state == "waiting" else None
-    below = waiting and waiting_child(records, str(waiting.payload["request_id"]))
-    if waiting is not None and not below:  # its request leaves every inbox with it
-        request_id = str(waiting.payload["request_id"])
+    asked = None if waiting is None else payload_as(RunWaiting, waiting.payload)["request_id"]
+    below = asked and waiting_child(records, str(asked))
+    if asked is not None and not below:  # its request leaves every inbox with it
+        request_id = str(asked)
         append(*closing_entry(run_id, request_id, f"run rolled back by {actor}")[1:])
     report = RollbackReport(run_id)
     if below:  # a child it waits with: its writes are the newest, and it ends with it

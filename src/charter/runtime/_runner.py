@@ -22,7 +22,7 @@ from charter.errors import (
     RunStateError,
 )
 from charter.journal import Journal
-from charter.journal._kinds import BudgetExceeded, RunWaiting
+from charter.journal._kinds import BudgetExceeded, RunWaiting, TokenCounts
 from charter.journal._lease import Lease, claim
 from charter.policy import BudgetMeter
 from charter.reasoners._base import (
@@ -200,10 +200,8 @@ class Runner:
             if claim and next(iter(self.journal.records(run.run_id)), None):
                 raise RunStateError(f"run {run.run_id} already started; recover or resume it")
             session.lease = lease
-            manifest = agent.manifest(session.version_id)
-            session.record(
-                "run.started", manifest | {"goal": run.goal, "actor": actor} | (started or {})
-            )
+            manifest = agent.manifest(run.goal, actor, session.version_id)
+            session.record("run.started", manifest | (started or {}))
             self.governor.scope_run(session)  # fixed from the goal before any reading
             self.governor.record_policy(session)
             self.governor.flush(session)
@@ -321,16 +319,14 @@ class Runner:
         step = Step(meter.steps, proposal.action, usage, sources=proposal.sources)
         run.steps.append(step)
         action = proposal.action
-        session.record(
-            "step.proposed",
-            {
-                "step": step.index,
-                **self.governor.proposal(session, step),
-                "tokens": {"prompt": usage.prompt_tokens, "completion": usage.completion_tokens},
-                "model": proposal.model,
-            }
-            | ({"cost_usd": round(token_cost, 8)} if token_cost else {}),
+        proposed = self.governor.proposal(session, step)
+        proposed["tokens"] = TokenCounts(
+            prompt=usage.prompt_tokens, completion=usage.completion_tokens
         )
+        proposed["model"] = proposal.model
+        if token_cost:
+            proposed["cost_usd"] = round(token_cost, 8)
+        session.record("step.proposed", proposed)
         if isinstance(action, FinalAnswer):
             kept = self.governor.check_answer(session, step, action.text)
             if kept is not None:  # else it waits for an approver to release it

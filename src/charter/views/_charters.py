@@ -12,6 +12,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict
 
 from charter.journal import DamagedRecordError, Journal, canonical_json
+from charter.journal._kinds import PolicyVersion, payload_as
 from charter.views._costs import AgentVersion, agents
 
 SECTIONS: list[tuple[str, str]] = [
@@ -80,9 +81,11 @@ def policy_charter(journal: Journal, policy: str) -> dict[str, Any] | None:
             p = record.payload
         except DamagedRecordError:
             continue
-        if p.get("policy") == policy and isinstance(p.get("charter"), dict):
-            charter: dict[str, Any] = p["charter"]
-            return charter
+        if not isinstance(p.get("charter"), dict):  # damaged: not a charter
+            continue
+        version = payload_as(PolicyVersion, p)
+        if version.get("policy") == policy:
+            return version["charter"]
     return None
 
 

@@ -386,8 +386,10 @@ def agents(journal: Journal) -> list[AgentView]:
     views: list[AgentView] = []
     for name in sorted(versions.keys() | pauses.keys() | supervisions.keys()):
         seen = sorted(versions.get(name, []), key=lambda v: v.first_seen)
-        pause = pauses.get(name)
-        watch = supervisions.get(name)
+        paused = pauses.get(name)
+        pause = None if paused is None else payload_as(ControlPause, paused.payload)
+        supervised = supervisions.get(name)
+        watch = None if supervised is None else payload_as(ControlSupervise, supervised.payload)
         views.append(
             AgentView(
                 name=name,
@@ -395,13 +397,13 @@ def agents(journal: Journal) -> list[AgentView]:
                 last_run_at=max((v.last_seen for v in seen), default=None),
                 versions=seen,
                 paused=pause is not None,
-                pause_reason=pause.payload["reason"] if pause else None,
-                paused_by=pause.payload["actor"] if pause else None,
-                paused_at=pause.ts if pause else None,
+                pause_reason=pause["reason"] if pause else None,
+                paused_by=pause["actor"] if pause else None,
+                paused_at=paused.ts if paused else None,
                 supervised=watch is not None,
-                supervise_reason=watch.payload["reason"] if watch else None,
-                supervised_by=watch.payload["actor"] if watch else None,
-                supervised_at=watch.ts if watch else None,
+                supervise_reason=watch["reason"] if watch else None,
+                supervised_by=watch["actor"] if watch else None,
+                supervised_at=supervised.ts if supervised else None,
             )
         )
     return views

@@ -31,6 +31,7 @@ from charter.journal import (
 from charter.journal._finding import may_have_status as _may_have_status
 from charter.journal._kinds import (
     ApprovalRequested,
+    RunStarted,
     StepDecided,
     StepEffect,
     StepObserved,
@@ -329,7 +330,9 @@ def list_runs(
             before_seq = int(rows[-1].seq)
             started = [_started(int(r.seq), r.run_id, r.ts, r.payload) for r in rows]
             if agent is not None:
-                started = [s for s in started if s.payload.get("agent") == agent]
+                started = [
+                    s for s in started if payload_as(RunStarted, s.payload).get("agent") == agent
+                ]
             found += [s for s in _summaries(conn, started) if status in (None, s.status)]
             if len(rows) < limit:
                 break
@@ -603,7 +606,8 @@ def violations(journal: Journal, *, limit: int = 100) -> list[Violation]:
 
 
 def _flow(payload: dict[str, Any]) -> bool:
-    return any(str(rule).startswith("flow.") for rule in payload.get("rules", []))
+    rules = payload_as(StepDecided, payload).get("rules", [])
+    return any(str(rule).startswith("flow.") for rule in rules)
 
 
 def _violation(record: Record, *, p: dict[str, Any], agent: str | None) -> Violation:

@@ -13,13 +13,13 @@ lets a run through. The cost follows the runs walked, not the journal.
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 from sqlalchemy import Connection
 
 from charter.journal import DamagedRecordError, Journal, canonical_json, decode_payload
 from charter.journal._finding import RunWalk, proposals_naming, started_walk, walk_page
+from charter.journal._kinds import RunStarted, StepProposed, payload_as
 from charter.journal._outcome import OUTCOMES
 from charter.views._costs import RUN_STATUSES
 from charter.views._runs import (
@@ -164,7 +164,7 @@ def _stamp(moment: datetime) -> str:
 
 def _started_matches(started: _Started, query: RunQuery) -> bool:
     """The exact check of what a run's ``run.started`` says."""
-    p = started.payload
+    p = payload_as(RunStarted, started.payload)
     if started.damage is not None:
         return query.empty() or (query.text is not None and _id_matches(started, query.text))
     if query.agent is not None and p.get("agent") != query.agent:
@@ -196,10 +196,11 @@ def _used_tool(conn: Connection, started: list[_Started], tool: str) -> list[_St
     used: set[str] = set()
     for seq, run_id, kind, payload in rows:
         try:
-            action: dict[str, Any] = decode_payload(int(seq), run_id, kind, payload)["action"]
+            proposed = payload_as(StepProposed, decode_payload(int(seq), run_id, kind, payload))
+            action = proposed["action"]
         except (DamagedRecordError, KeyError, TypeError):
             continue
-        if action.get("tool") == tool:
+        if "tool" in action and action["tool"] == tool:
             used.add(run_id)
     return [s for s in started if s.run_id in used]
 
@@ -230,9 +231,9 @@ def forks_of(journal: Journal, run_id: str) -> list[str]:
     found: list[str] = []
     for record in journal.records_of_kinds(["run.started"], payload_contains=origin):
         try:
-            forked: dict[str, Any] = record.payload.get("forked_from") or {}
+            forked = payload_as(RunStarted, record.payload).get("forked_from")
         except DamagedRecordError:
             continue
-        if forked.get("run") == run_id:
+        if forked is not None and forked.get("run") == run_id:
             found.append(record.run_id)
     return found

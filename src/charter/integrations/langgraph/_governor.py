@@ -34,6 +34,7 @@ from charter.governance import CallVerdict, GovernedRun
 from charter.integrations.langgraph._direct import DirectCalls, GovernedTool, governed
 from charter.integrations.langgraph._guard import ToolGuard, permitted, with_guard
 from charter.journal import Journal
+from charter.journal._kinds import RunWaiting, payload_as
 from charter.journal._store import meta_table
 from charter.runtime._approvals import ApprovalRequest, Approvals
 from charter.runtime._history import run_state, waiting_record
@@ -349,7 +350,8 @@ class LangGraphGovernor:
         waiting = None if run_id is None else waiting_record(list(self.journal.records(run_id)))
         if run_id is None or waiting is None:
             raise RunStateError(f"run {run_id} is not waiting for an approval")
-        request = self.approvals.get(str(waiting.payload["request_id"])).request
+        asked = payload_as(RunWaiting, waiting.payload)["request_id"]
+        request = self.approvals.get(str(asked)).request
         if not self._same_call(request.tool, request.args, name, dict(call["args"])):
             return _message(
                 call, f"not run: run {run_id} waits for approval of another call ({request.tool})"

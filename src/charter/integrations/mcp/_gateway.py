@@ -46,6 +46,7 @@ from charter.governance import CallVerdict, GovernedRun
 from charter.integrations.mcp._connection import sessions_on_this_loop
 from charter.integrations.mcp._toolset import McpToolCall
 from charter.journal import Journal, canonical_json
+from charter.journal._kinds import RunStarted, payload_as
 from charter.reasoners._base import Observation
 from charter.runtime._approvals import Approvals, args_hash
 from charter.runtime._controls import Controls
@@ -619,7 +620,7 @@ def recover_sessions(journal: Journal, agent: Agent, *, actor: str = "") -> list
 
     settled: list[str] = []
     for started in journal.records_of_kind("run.started"):
-        payload = started.payload
+        payload = payload_as(RunStarted, started.payload)
         if payload.get("agent") != agent.name or payload.get("governed_by") != "caller":
             continue
         row, _ = lease_of(journal.engine, started.run_id)
