@@ -17,6 +17,7 @@ from charter import Charter, Journal, Runner, tool
 from charter.errors import RunStateError
 from charter.governance import GovernedRun
 from charter.journal import load_or_create_signer
+from charter.journal._kind_check import parse_payload
 from charter.testing import ScriptedReasoner, call, make_agent, respond
 from charter.views._approvals import approval_card
 
@@ -137,6 +138,7 @@ def test_approving_in_another_process_releases_exactly_the_journaled_answer(
     assert run.answer == f"Summary: {PHISH}"
     [released] = payloads(runner, run.run_id, "answer.released")
     assert (released["request_id"], released["approver"]) == (request_id, "dana")
+    assert parse_payload("answer.released", released) == released  # the kind's model holds
     [finished] = payloads(runner, run.run_id, "run.finished")
     assert finished["answer"] == f"Summary: {PHISH}"
     assert runner.approvals.get(request_id).status == "used"
