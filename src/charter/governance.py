@@ -52,7 +52,6 @@ from charter.journal._kinds import (
     RunStarted,
     RunWaiting,
     StepEffect,
-    TokenCounts,
     payload_as,
 )
 from charter.journal._lease import Lease, claim
@@ -651,14 +650,7 @@ class GovernedRun:
         )
         step = Step(meter.steps, action, usage, sources=kept)
         session.run.steps.append(step)
-        proposed = self._runner.governor.proposal(session, step)
-        proposed["tokens"] = TokenCounts(
-            prompt=usage.prompt_tokens, completion=usage.completion_tokens
-        )
-        proposed["model"] = self._model
-        if cost:
-            proposed["cost_usd"] = round(cost, 8)
-        session.record("step.proposed", proposed)
+        self._runner.governor.record_proposal(session, step, self._model, cost)
         return step
 
     def _stopped(self, session: Session) -> CallVerdict | None:

@@ -42,6 +42,7 @@ from charter.journal._kinds import (
     StepEffect,
     StepObserved,
     StepProposed,
+    TokenCounts,
     payload_as,
 )
 from charter.policy import AnomalyRule, Decision, Label, Phase
@@ -427,6 +428,18 @@ class Governor:
             return StepProposed(step=step.index, action=action_json(action))
         journaled: ProposedAction = {"tool": action.tool, "args": args}
         return StepProposed(step=step.index, action=journaled, redacted=masked)
+
+    def record_proposal(self, session: Session, step: Step, model: str, cost_usd: float) -> None:
+        """Journal ``step.proposed``: :meth:`proposal` with the step's token counts, the
+        model that proposed it and, when not zero, what those tokens cost."""
+        proposed = self.proposal(session, step)
+        proposed["tokens"] = TokenCounts(
+            prompt=step.usage.prompt_tokens, completion=step.usage.completion_tokens
+        )
+        proposed["model"] = model
+        if cost_usd:
+            proposed["cost_usd"] = round(cost_usd, 8)
+        session.record("step.proposed", proposed)
 
     def govern(
         self,

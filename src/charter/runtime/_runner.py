@@ -22,7 +22,7 @@ from charter.errors import (
     RunStateError,
 )
 from charter.journal import Journal
-from charter.journal._kinds import BudgetExceeded, RunWaiting, TokenCounts
+from charter.journal._kinds import BudgetExceeded, RunWaiting
 from charter.journal._lease import Lease, claim
 from charter.policy import BudgetMeter
 from charter.reasoners._base import (
@@ -319,14 +319,7 @@ class Runner:
         step = Step(meter.steps, proposal.action, usage, sources=proposal.sources)
         run.steps.append(step)
         action = proposal.action
-        proposed = self.governor.proposal(session, step)
-        proposed["tokens"] = TokenCounts(
-            prompt=usage.prompt_tokens, completion=usage.completion_tokens
-        )
-        proposed["model"] = proposal.model
-        if token_cost:
-            proposed["cost_usd"] = round(token_cost, 8)
-        session.record("step.proposed", proposed)
+        self.governor.record_proposal(session, step, proposal.model, token_cost)
         if isinstance(action, FinalAnswer):
             kept = self.governor.check_answer(session, step, action.text)
             if kept is not None:  # else it waits for an approver to release it
