@@ -58,6 +58,7 @@ from charter.runtime._ledger import (
     Doubt,
     call_identity,
     call_tool,
+    late_result_recorder,
     retried_payload,
     target_of,
     writes_from,
@@ -220,7 +221,20 @@ def _settle_interrupted(
         runner.governor.observed(session, step, call, Observation("error", error))
         return
     if (found.takes_key or found.contract.idempotent or reads) and unlike is None:
-        observation, effect = call_tool(runner.tool_pool, found, validated, key)
+        late = None
+        if not reads:  # a retried write that times out again: its real outcome, when known
+            late = late_result_recorder(
+                runner.journal,
+                session.run.run_id,
+                step_index,
+                found,
+                key,
+                session.agent.name,
+                runner.governor.output_mask(session, found),
+            )
+        observation, effect = call_tool(
+            runner.tool_pool, found, validated, key, late, session.lease
+        )
         effect["idempotency_key"], effect["recovered"] = key, True
         done: StepEffect = {"step": step_index, "tool": found.name, **effect}
         session.record("step.effect", done)
