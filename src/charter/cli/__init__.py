@@ -206,6 +206,10 @@ RUNS_COMMANDS: dict[str, Listed] = {
         "Start a new run from a journaled run's state before step AT, and run it.",
         (_load_approvals,),
     ),
+    "cancel": Listed(
+        "Cancel a running or waiting run; a running one stops before its next step.",
+        (_load_approvals,),
+    ),
 }
 """The commands of ``charter runs`` (which lists runs itself when given none of them)."""
 

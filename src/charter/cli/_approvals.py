@@ -486,4 +486,39 @@ def register(
             ),
         )
 
+    @runs_app.command("cancel")
+    @guarded
+    def cancel_command(
+        run_id: Annotated[str, typer.Argument(help="Run id (a unique prefix will do).")],
+        reason: Annotated[str, typer.Option(help="Why (journaled with the cancellation).")],
+        actor: Actor = None,
+    ) -> int:
+        """Cancel a running or waiting run; a running one stops before its next step.
+
+        A waiting run, or a running one whose process died, ends now (its approval request
+        leaves the inbox); a run driven by a live process stops before its next step, in
+        that process. Its delegated children end with it. Exit status: 0 cancelled; 2 bad
+        input (no such run, a run already finished, an empty reason).
+        """
+        from charter.errors import ConfigError
+        from charter.runtime import Runner
+
+        if not reason.strip():
+            raise ConfigError("cancelling a run needs a reason (it is journaled): --reason TEXT")
+        store = journal()
+        full_id = resolve_run_id(store, run_id)
+        runner = Runner(store, on_record=print_record)
+        try:
+            state = runner.cancel(full_id, actor=actor_or_user(actor), reason=reason.strip())
+        finally:
+            runner.close()
+        if state == "waiting":
+            console.print(f"cancelled run {full_id}: it was waiting for an approval and has ended")
+        else:
+            console.print(
+                f"cancelled run {full_id}: it ends now if its process is gone, or stops "
+                "before its next step in the process that drives it"
+            )
+        return 0
+
     app.add_typer(approvals_app, name="approvals")
