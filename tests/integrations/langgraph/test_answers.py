@@ -17,11 +17,21 @@ import pytest
 from langchain_core.messages import AIMessage, BaseMessage
 from langchain_core.tools import tool
 from langgraph.checkpoint.sqlite import SqliteSaver
+
+# langgraph.graph ships no py.typed marker (langgraph, langgraph.prebuilt and the rest do).
+from langgraph.graph import (  # pyright: ignore[reportMissingTypeStubs]
+    END,
+    START,
+    MessagesState,
+    StateGraph,
+)
 from langgraph.types import Command
-from tests.integrations.langgraph.graphs import call, graph
+from tests.integrations.langgraph.graphs import ScriptedChatModel, call, graph
 
 from charter import Charter, Journal
 from charter.errors import RunStateError
+from charter.governance import GovernedRun
+from charter.integrations._answers import release
 from charter.integrations.langgraph import LangGraphGovernor, govern, iter_interrupts
 from charter.integrations.langgraph import resume_command as resume
 from charter.runtime._approvals import Approvals
@@ -190,3 +200,64 @@ def test_a_clean_answer_ends_the_turn_without_asking(journal: Journal, tmp_path:
     assert list(iter_interrupts(result)) == []
     assert _last(result) == "Nothing urgent in your inbox."
     assert journal.records_of_kind("approval.requested") == []
+
+
+def test_a_release_whose_process_stopped_before_the_state_was_written_is_completed(
+    journal: Journal, tmp_path: Path
+) -> None:
+    (payload,) = iter_interrupts(_thread(journal, tmp_path / "cp.db", f"Summary: {PHISH}"))
+    Approvals(journal).approve(payload["request_id"], "dana")
+    governor = govern([read_mail], journal=journal, charter=CHARTER, name="mail")
+    # The run released in the journal, its thread's checkpoint still showing the notice.
+    with GovernedRun.resume(journal, governor.agent, payload["run_id"]) as governed:
+        assert release(governed).answer == f"Summary: {PHISH}"
+
+    result = _resumed(journal, tmp_path / "cp.db", resume(payload["request_id"]))
+
+    assert list(iter_interrupts(result)) == [] and _last(result) == f"Summary: {PHISH}"
+    assert _kinds(journal, payload["run_id"]).count("answer.released") == 1
+
+
+def test_a_graph_routing_on_the_answers_text_is_not_run_again(
+    journal: Journal, tmp_path: Path
+) -> None:
+    """A custom graph that sends the model back to work unless its answer reads as a
+    summary: the notice written in the model node's name schedules nothing."""
+    governor = govern([read_mail], journal=journal, charter=CHARTER, name="mail")
+    asked: list[int] = []
+    saver = _saver(tmp_path / "cp.db")
+    config: Any = {"configurable": {"thread_id": "t-1"}}
+
+    def build(responses: list[BaseMessage]) -> Any:
+        model = ScriptedChatModel(responses=responses)
+        builder: Any = StateGraph(MessagesState)  # its signatures hold Unknowns
+
+        def answer(state: MessagesState) -> dict[str, list[BaseMessage]]:
+            asked.append(len(state["messages"]))
+            return {"messages": [model.invoke(state["messages"])]}
+
+        def route(state: MessagesState) -> str:
+            last = state["messages"][-1]
+            if isinstance(last, AIMessage) and last.tool_calls:
+                return "tools"
+            return END if str(last.content).startswith("Summary") else "model"
+
+        builder.add_node("model", answer)
+        builder.add_node("tools", governor.tool_node)
+        builder.add_edge(START, "model")
+        builder.add_conditional_edges("model", route, ["tools", "model", END])
+        builder.add_edge("tools", "model")
+        return builder.compile(checkpointer=saver)
+
+    script: list[BaseMessage] = [
+        call("read_mail", {"folder": "inbox"}, "c1"),
+        AIMessage(content=f"Summary: {PHISH}"),
+    ]
+    (payload,) = iter_interrupts(governor.invoke(build(script), ASK, config))
+    assert build([]).get_state(config).next == ()
+    Approvals(journal).approve(payload["request_id"], "dana")
+
+    for _ in range(2):  # the resume, then a retry of it
+        result = governor.invoke(build([]), resume(payload["request_id"]), config)
+        assert _last(result) == f"Summary: {PHISH}"
+    assert asked == [1, 3] and build([]).get_state(config).next == ()

@@ -15,13 +15,15 @@ from collections.abc import Mapping
 from typing import Any, cast
 
 from langchain_core.messages import AIMessage, BaseMessage
+from langgraph.constants import END
 from langgraph.types import Interrupt
 
 from charter.agent import Agent
 from charter.governance import GovernedRun
 from charter.integrations._answers import held_answer, held_notice, release
 from charter.journal import Journal
-from charter.journal._kinds import RunWaiting, payload_as
+from charter.journal._kinds import RunFinished, RunWaiting, StepProposed, payload_as
+from charter.journal._record import Record
 from charter.runtime._answers import ANSWER_TOOL
 from charter.runtime._approvals import ApprovalRequest, Approvals
 from charter.runtime._history import waiting_record
@@ -75,35 +77,80 @@ def resumed(
     journal: Journal,
     agent: Agent,
     actor: str,
-    request: ApprovalRequest,
+    run_id: str | None,
     value: Any,
-) -> Any:
-    """Resume a thread whose turn holds its answer on ``request``: the resume ``value``
+) -> Any | None:
+    """Resume a thread whose turn's run ``run_id`` held its answer: the resume ``value``
     (``{"approval": id}``) must name that request, decided; the answer is then released
     or withheld and the thread's state returned (another value: the turn stays
-    interrupted, the reason in the payload's ``error``)."""
+    interrupted, the reason in the payload's ``error``). A turn released already (a
+    retry, or a process that stopped before the state was written) gets the run's final
+    answer into the state. None: the turn held no answer."""
+    records = [] if run_id is None else list(journal.records(run_id))
+    request_id = _answer_request(records)
+    if run_id is None or request_id is None:
+        return None
+    state = _values(graph, config)
+    if waiting_record(records) is None:  # released or withheld already
+        finished = next(
+            (
+                payload_as(RunFinished, r.payload)
+                for r in reversed(records)
+                if r.kind == "run.finished"
+            ),
+            None,
+        )
+        if finished is not None:
+            _rewrite(
+                graph, config, state, held_notice(request_id), str(finished.get("answer") or "")
+            )
+        return _values(graph, config)
+    request = Approvals(journal).get(request_id).request
     named: Any = (
         cast(Mapping[str, Any], value).get("approval") if isinstance(value, Mapping) else value
     )
-    state = _values(graph, config)
     problem = None
-    if named != request.request_id:
+    if named != request_id:
         problem = (
-            f"the resume value names {str(named)[:80]!r}, not approval {request.request_id} "
+            f"the resume value names {str(named)[:80]!r}, not approval {request_id} "
             "the answer waits for"
         )
-    elif Approvals(journal).get(request.request_id).status == "pending":
-        problem = f"approval {request.request_id} is still undecided"
+    elif Approvals(journal).get(request_id).status == "pending":
+        problem = f"approval {request_id} is still undecided"
     if problem is not None:
         result = _interrupted(state, request)
         result["__interrupt__"][0].value["error"] = problem
         return result
-    with GovernedRun.resume(journal, agent, request.run_id, actor=actor) as governed:
-        finished = release(governed)
-    last = next((m for m in reversed(_messages(state)) if isinstance(m, AIMessage)), None)
-    if last is not None:
-        _replace(graph, config, last, finished.answer or "")
+    with GovernedRun.resume(journal, agent, run_id, actor=actor) as governed:
+        finished_run = release(governed)
+    _rewrite(graph, config, state, held_notice(request_id), finished_run.answer or "")
     return _values(graph, config)
+
+
+def _answer_request(records: list[Record]) -> str | None:
+    """The approval request a run's final answer was held on, if it was held."""
+    answered = {
+        payload_as(StepProposed, r.payload)["step"]
+        for r in records
+        if r.kind == "step.proposed" and "answer" in r.payload.get("action", {})
+    }
+    return next(
+        (
+            str(r.payload["request_id"])
+            for r in records
+            if r.kind == "approval.requested"
+            and r.payload.get("tool") == ANSWER_TOOL
+            and r.payload.get("step") in answered
+        ),
+        None,
+    )
+
+
+def _rewrite(graph: Any, config: Any, state: Mapping[str, Any], notice: str, text: str) -> None:
+    """Put ``text`` in place of the model message showing ``notice`` in the thread."""
+    last = next((m for m in reversed(_messages(state)) if isinstance(m, AIMessage)), None)
+    if last is not None and last.content == notice:
+        _replace(graph, config, last, text)
 
 
 def _payload(request: ApprovalRequest) -> dict[str, Any]:
@@ -120,6 +167,8 @@ def _replace(graph: Any, config: Any, last: AIMessage, text: str) -> None:
     messages reducer replaces a message by its id)."""
     replaced = AIMessage(content=text, id=last.id, usage_metadata=last.usage_metadata)
     graph.update_state(config, {"messages": [replaced]})
+    if graph.get_state(config).next:  # the update made as a node schedules its successors:
+        graph.update_state(config, None, as_node=END)  # the turn had ended, it stays ended
 
 
 def _values(graph: Any, config: Any) -> dict[str, Any]:

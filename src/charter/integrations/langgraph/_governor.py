@@ -469,11 +469,17 @@ class LangGraphGovernor:
                     f"approval {named} is still undecided; `charter approvals approve {named}`"
                 )
         if isinstance(graph_input, Command):  # a turn holding its answer is released here
-            held = self._held_answer(graph, config)
-            if held is not None:
-                return _answer.resumed(
-                    graph, config, self.journal, self.agent, self._actor, held, resume
-                )
+            released = _answer.resumed(
+                graph,
+                config,
+                self.journal,
+                self.agent,
+                self._actor,
+                self._run_of(graph, config),
+                resume,
+            )
+            if released is not None:
+                return released
         configurable = cast(Mapping[str, Any], config.get("configurable") or {})
         try:
             result: Any = graph.invoke(graph_input, self.guarded(config))
@@ -485,12 +491,11 @@ class LangGraphGovernor:
         run = self.finish(graph, config, state=result)
         return _answer.interrupted(result, run, self.journal, self.approvals)
 
-    def _held_answer(self, graph: Any, config: RunnableConfig) -> ApprovalRequest | None:
-        """The request the thread's current turn waits on to release its answer."""
+    def _run_of(self, graph: Any, config: RunnableConfig) -> str | None:
+        """The charter run of the thread's current turn (None without a checkpointer)."""
         if getattr(graph, "checkpointer", None) is None:
             return None
-        turn = self._turn(graph.get_state(config).values, config)
-        return _answer.waiting_answer(self.journal, self.approvals, self._meta(turn.key))
+        return self._meta(self._turn(graph.get_state(config).values, config).key)
 
     def finish(self, graph: Any, config: RunnableConfig, *, state: Any = None) -> Run | None:
         """Finish the charter run of the thread's current turn with the graph's last model
