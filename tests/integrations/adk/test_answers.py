@@ -10,7 +10,7 @@ import asyncio
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import AsyncGenerator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,13 +18,18 @@ import pytest
 
 pytest.importorskip("google.adk", reason="the adk extra is not installed")
 
+from google.adk.agents import RunConfig
+from google.adk.agents.run_config import StreamingMode  # pyright: ignore[reportPrivateImportUsage]
 from google.adk.events import Event
+from google.adk.models.llm_request import LlmRequest
+from google.adk.models.llm_response import LlmResponse
 from google.adk.runners import Runner
 from google.adk.sessions import InMemorySessionService, Session
+from google.genai import types
 
 from charter import Journal
 from charter.errors import RunStateError
-from charter.integrations.adk import REQUEST_KEY, RUN_KEY, release_answer
+from charter.integrations.adk import REQUEST_KEY, RUN_KEY, ScriptedLlm, release_answer
 from charter.runtime._approvals import Approvals
 from integrations.adk.adk_world import (
     APP,
@@ -171,3 +176,47 @@ def test_a_clean_answer_is_the_event_without_asking(journal: Journal) -> None:
     assert journal.records_of_kind("approval.requested") == []
     [finished] = journal.records_of_kind("run.finished")
     assert finished.payload["answer"] == "Sorry about the parcel."
+
+
+class StreamedLlm(ScriptedLlm):
+    """The scripted model, streaming a final text in chunks (``partial``) before the
+    whole response, as a streaming model does."""
+
+    async def generate_content_async(
+        self, llm_request: LlmRequest, stream: bool = False
+    ) -> AsyncGenerator[LlmResponse, None]:
+        async for response in super().generate_content_async(llm_request, stream):
+            parts = response.content.parts or [] if response.content else []
+            text = "".join(p.text or "" for p in parts)
+            if stream and text:
+                for chunk in (text[: len(text) // 2], text[len(text) // 2 :]):
+                    part = types.Part(text=chunk)
+                    yield LlmResponse(
+                        content=types.Content(role="model", parts=[part]), partial=True
+                    )
+            yield response
+
+
+def test_a_streamed_answer_shows_no_text_before_it_is_governed(journal: Journal) -> None:
+    sessions = InMemorySessionService()
+    runner, plugin, _ = shop(journal, [], CHARTER, sessions)
+    model = StreamedLlm(script=[("read_ticket", {"ticket": 5}), PHISHY])
+    runner.app.root_agent.model = model  # type: ignore[union-attr]
+    session_id = new_session(runner)
+
+    async def streamed() -> list[Event]:
+        config = RunConfig(streaming_mode=StreamingMode.SSE)
+        return [
+            e
+            async for e in runner.run_async(
+                user_id=USER, session_id=session_id, new_message=ask("t 5"), run_config=config
+            )
+        ]
+
+    events = asyncio.run(streamed())
+
+    assert any(e.partial for e in events)
+    assert "evil.example" not in _texts(events) and "card" not in _texts(events)
+    (request,) = [str(e.custom_metadata[REQUEST_KEY]) for e in events if e.custom_metadata]
+    Approvals(journal).approve(request, "dana")
+    assert release_answer(plugin, _session(runner, session_id)).answer == PHISHY

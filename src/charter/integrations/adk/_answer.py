@@ -5,7 +5,8 @@ finished only when the invocation ends has already been shown. Under a charter w
 ``flows.answer`` asks, the plugin governs the model's final text as it arrives
 (``after_model_callback``): the task's run is finished with it there, and a held answer
 is replaced in the response, so the event carries a notice naming the approval request
-(its ``custom_metadata`` names the request and the run) and never the answer. Once the
+(its ``custom_metadata`` names the request and the run) and never the answer; streamed
+chunks carry no text (an answer shows in the response that ends the stream). Once the
 request is decided, :func:`release_answer` finishes the run with the journaled answer,
 in any process, the receipt re-checked against its digest.
 """
@@ -40,6 +41,16 @@ def hold(
     notice = types.Content(role="model", parts=[types.Part(text=held_notice(request))])
     metadata = {**(response.custom_metadata or {}), REQUEST_KEY: request, "run_id": run.run_id}
     return response.model_copy(update={"content": notice, "custom_metadata": metadata})
+
+
+def unstreamed(response: LlmResponse) -> LlmResponse | None:
+    """A streamed chunk without its text (None: it has none): the text of an answer is
+    shown once the whole answer is governed, in the response that ends the stream."""
+    parts = response.content.parts or [] if response.content is not None else []
+    kept = [p for p in parts if p.text is None]
+    if len(kept) == len(parts):
+        return None
+    return response.model_copy(update={"content": types.Content(role="model", parts=kept)})
 
 
 def release_answer(plugin: CharterPlugin, session: Session) -> Run:

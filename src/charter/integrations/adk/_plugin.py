@@ -95,11 +95,16 @@ class CharterPlugin(BasePlugin):
             )
         content = llm_response.content
         parts = content.parts or [] if content is not None else []
+        asks = self.agent.charter.flows.answer == "ask"  # a held answer never is an event
+        if asks and parts and llm_response.partial:
+            from charter.integrations.adk._answer import unstreamed
+
+            return unstreamed(llm_response)
         if parts and not llm_response.partial and not any(p.function_call for p in parts):
             text = "".join(p.text or "" for p in parts if not p.thought)
             if text:
                 self._answers[callback_context.session.id] = text
-                if self.agent.charter.flows.answer == "ask":  # held before it is an event
+                if asks:
                     from charter.integrations.adk._answer import hold
 
                     return hold(run, callback_context, llm_response, text)
