@@ -6,6 +6,7 @@ another answer withholds it; a clean answer passes without asking."""
 
 from __future__ import annotations
 
+import json
 import os
 import sqlite3
 import subprocess
@@ -261,3 +262,32 @@ def test_a_graph_routing_on_the_answers_text_is_not_run_again(
         result = governor.invoke(build([]), resume(payload["request_id"]), config)
         assert _last(result) == f"Summary: {PHISH}"
     assert asked == [1, 3] and build([]).get_state(config).next == ()
+
+
+def test_the_thread_is_held_and_released_in_two_processes(url: str, tmp_path: Path) -> None:
+    root = Path(__file__).resolve().parents[3]
+    env = os.environ | {
+        "PYTHONPATH": os.pathsep.join([str(root / "src"), str(root), *sys.path]),
+        "CHARTER_DATABASE_URL": url,
+        "CHARTER_HOME": str(tmp_path / "home"),
+    }
+    here = Path(__file__).with_name("answer_process.py")
+
+    def run(phase: str, *extra: str) -> dict[str, Any]:
+        command = [sys.executable, str(here), phase, url, str(tmp_path / "cp.db"), *extra]
+        done = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
+        assert done.returncode == 0, done.stderr[-2000:]
+        return json.loads(done.stdout.strip().splitlines()[-1])
+
+    opened = run("open")
+    (payload,) = opened["interrupts"]
+    assert "evil.example" not in opened["last"]
+    approve = ["approvals", "approve", payload["request_id"], "--as", "dana"]
+    done = subprocess.run(
+        [sys.executable, "-m", "charter", *approve], env=env, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+
+    resumed = run("resume", payload["request_id"])
+
+    assert resumed == {"interrupts": [], "last": f"Summary: {PHISH}"}
