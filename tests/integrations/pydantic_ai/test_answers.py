@@ -160,19 +160,27 @@ def test_an_undecided_answer_is_not_released(journal: Journal, tmp_path: Path) -
     assert "answer.released" not in _kinds(journal, _request(held)[0])
 
 
-def test_a_resume_without_the_answers_approval_is_refused(journal: Journal, tmp_path: Path) -> None:
+def test_a_resume_without_the_answers_approval_keeps_it_held(
+    journal: Journal, tmp_path: Path
+) -> None:
     _, held = _answering(journal, tmp_path / "orders.db", PHISHY)
     run_id, request = _request(held)
     Approvals(journal).approve(request, "dana")
+    script = Script(["the model is not asked"])
     governed = govern(
-        support_agent(Script(["x"]), tmp_path / "orders.db"),
+        support_agent(script, tmp_path / "orders.db"),
         journal=journal,
         charter=charter(flows={"answer": "ask"}),
     )
 
-    with pytest.raises(RunStateError, match=f"holds its answer for approval {request}"):
-        governed.run_sync(message_history=held.all_messages(), charter_run_id=run_id)
-    assert "answer.released" not in _kinds(journal, run_id)
+    again = governed.run_sync(message_history=held.all_messages(), charter_run_id=run_id)
+
+    assert _request(again) == (run_id, request) and script.seen == []
+    assert _kinds(journal, run_id)[-1] != "run.finished"
+    released = governed.run_sync(
+        message_history=again.all_messages(), deferred_tool_results=approvals(again.output)
+    )
+    assert released.output == PHISHY
 
 
 def test_a_clean_answer_is_the_output_without_asking(journal: Journal, tmp_path: Path) -> None:

@@ -22,7 +22,6 @@ from pydantic_ai import DeferredToolRequests, DeferredToolResults
 from pydantic_ai.agent import AgentRunResult
 from pydantic_ai.messages import ModelMessage, ModelResponse, TextPart, ToolCallPart
 
-from charter.errors import RunStateError
 from charter.governance import GovernedRun
 from charter.integrations._answers import held_answer, held_notice, release
 from charter.integrations.pydantic_ai._toolset import REQUEST_KEY, RUN_KEY
@@ -37,13 +36,8 @@ def held(governed: GovernedRun, result: AgentRunResult[Any]) -> AgentRunResult[A
     run = governed.run
     if held_answer(run) is None or run.waiting_for is None:
         return result
-    request = run.waiting_for
-    _notice(result.new_messages(), held_notice(request))
-    output = DeferredToolRequests(
-        approvals=[ToolCallPart(ANSWER_TOOL, {}, tool_call_id=request)],
-        metadata={request: {RUN_KEY: run.run_id, REQUEST_KEY: request}},
-    )
-    return dataclasses.replace(result, output=output)
+    _notice(result.new_messages(), held_notice(run.waiting_for))
+    return dataclasses.replace(result, output=_deferred(run.run_id, run.waiting_for))
 
 
 def released(
@@ -51,26 +45,29 @@ def released(
     results: DeferredToolResults | None,
     history: Sequence[ModelMessage] | None,
 ) -> AgentRunResult[Any] | None:
-    """When ``governed`` holds its answer: the result of releasing it (the answer as
-    the output once approved, the message that it was withheld otherwise), the notice
-    in ``history`` replaced by it. None when the run holds no answer.
-
-    Raises:
-        RunStateError: the run holds its answer, but ``results`` answer another request.
-    """
+    """When ``governed`` holds its answer: the result of releasing it if ``results``
+    answer its request (the answer as the output once approved, the message that it was
+    withheld otherwise; the notice in ``history`` replaced by it), else the deferred
+    call again (the run keeps waiting). None when the run holds no answer."""
     run = governed.run
     request = run.waiting_for
     if held_answer(run) is None or request is None:
         return None
-    if results is None or request not in results.approvals:
-        raise RunStateError(
-            f"run {run.run_id} holds its answer for approval {request}; pass "
-            "deferred_tool_results=approvals(result.output) of the run that held it"
-        )
-    answer = release(governed).answer or ""
-    messages = _answered(list(history or ()), held_notice(request), answer)
+    messages = list(history or ())
+    output: Any = _deferred(run.run_id, request)
+    if results is not None and request in results.approvals:
+        output = release(governed).answer or ""
+        messages = _answered(messages, held_notice(request), output)
     return _RESULT.validate_python(
-        {"output": answer, "messages": messages, "new_message_index": len(messages)}
+        {"output": output, "messages": messages, "new_message_index": len(messages)}
+    )
+
+
+def _deferred(run_id: str, request: str) -> DeferredToolRequests:
+    """The deferred ``answer.release`` call of a run holding its answer on ``request``."""
+    return DeferredToolRequests(
+        approvals=[ToolCallPart(ANSWER_TOOL, {}, tool_call_id=request)],
+        metadata={request: {RUN_KEY: run_id, REQUEST_KEY: request}},
     )
 
 
