@@ -7,6 +7,7 @@ another answer or an edited answer withholds it; a clean answer passes at once."
 from __future__ import annotations
 
 import asyncio
+import threading
 from typing import Any
 
 import pytest
@@ -16,7 +17,7 @@ pytest.importorskip("agents", reason="the openai-agents extra is not installed")
 from agents import Runner
 
 from charter import Journal
-from charter.errors import RunStateError
+from charter.errors import CharterError, RunStateError
 from charter.integrations.openai_agents import govern, resume
 from charter.runtime._approvals import Approvals
 from integrations.openai_agents.scripted_model import ScriptedModel
@@ -137,3 +138,28 @@ def test_a_clean_answer_passes_without_asking(journal: Journal) -> None:
     assert request == "" and result.final_output == "Sorry about the parcel; it is on its way."
     assert "approval.requested" not in _kinds(journal, run_id)
     assert _kinds(journal, run_id)[-1] == "run.finished"
+
+
+def test_two_releases_at_once_release_the_answer_once(journal: Journal) -> None:
+    run_id, request, _ = _held(journal)
+    Approvals(journal).approve(request, "dana")
+    outcomes: list[str] = []
+    start = threading.Barrier(2)
+
+    def release() -> None:
+        start.wait()
+        try:
+            outcomes.append(str(_released(journal, run_id).answer))
+        except CharterError as exc:  # the other holds the run, or it has finished
+            outcomes.append(type(exc).__name__)
+
+    threads = [threading.Thread(target=release) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert outcomes.count(PHISHY) == 1
+    kinds = _kinds(journal, run_id)
+    assert kinds.count("answer.released") == kinds.count("approval.used") == 1
+    assert kinds.count("run.finished") == 1 and journal.verify().ok
