@@ -291,3 +291,25 @@ def test_the_thread_is_held_and_released_in_two_processes(url: str, tmp_path: Pa
     resumed = run("resume", payload["request_id"])
 
     assert resumed == {"interrupts": [], "last": f"Summary: {PHISH}"}
+
+
+def test_a_graph_driven_by_stream_gets_the_waiting_run_from_finish(
+    journal: Journal, tmp_path: Path
+) -> None:
+    governor = govern([read_mail], journal=journal, charter=CHARTER, name="mail")
+    script: list[BaseMessage] = [
+        call("read_mail", {"folder": "inbox"}, "c1"),
+        AIMessage(content=f"Summary: {PHISH}"),
+    ]
+    app, _ = graph(governor, script, _saver(tmp_path / "cp.db"))
+    config: Any = {"configurable": {"thread_id": "t-1"}}
+    for _ in app.stream(ASK, governor.guarded(config)):
+        pass
+
+    run = governor.finish(app, config)
+
+    assert run is not None and run.status == "waiting" and run.waiting_for
+    assert "evil.example" not in _last(app.get_state(config).values)
+    Approvals(journal).approve(run.waiting_for, "dana")
+    result = _resumed(journal, tmp_path / "cp.db", resume(run.waiting_for))
+    assert _last(result) == f"Summary: {PHISH}"
