@@ -124,7 +124,8 @@ def test_an_approval_from_the_cli_releases_the_answer_in_a_new_process(
     done = subprocess.run(approve, env=env, capture_output=True, text=True, check=False)
     assert done.returncode == 0, done.stdout + done.stderr
 
-    result = _resumed(journal, tmp_path / "cp.db", resume(request))
+    by_id = Command(resume={request: {"approval": request}})  # the interrupt's id names it
+    result = _resumed(journal, tmp_path / "cp.db", by_id)
 
     assert list(iter_interrupts(result)) == []
     assert _last(result) == f"Summary: {PHISH}"

@@ -106,6 +106,8 @@ def resumed(
             )
         return _values(graph, config)
     request = Approvals(journal).get(request_id).request
+    if isinstance(value, Mapping) and request_id in value:  # resumed by the interrupt's id
+        value = cast(Mapping[str, Any], value)[request_id]
     named: Any = (
         cast(Mapping[str, Any], value).get("approval") if isinstance(value, Mapping) else value
     )
