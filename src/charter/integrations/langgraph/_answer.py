@@ -22,7 +22,7 @@ from charter.agent import Agent
 from charter.governance import GovernedRun
 from charter.integrations._answers import held_answer, held_notice, release
 from charter.journal import Journal
-from charter.journal._kinds import RunFinished, RunWaiting, StepProposed, payload_as
+from charter.journal._kinds import RunFinished, StepProposed, payload_as
 from charter.journal._record import Record
 from charter.runtime._answers import ANSWER_TOOL
 from charter.runtime._approvals import ApprovalRequest, Approvals
@@ -38,14 +38,13 @@ def hold(graph: Any, config: Any, last: AIMessage | None, run: Run) -> None:
     _replace(graph, config, last, held_notice(str(run.waiting_for)))
 
 
-def interrupted(result: Any, run: Run | None, journal: Journal, approvals: Approvals) -> Any:
+def interrupted(result: Any, run: Run | None, approvals: Approvals) -> Any:
     """The graph's ``result`` as the turn's finished ``run`` leaves it: when the run holds
     its answer, the notice in place of the answer and an ``__interrupt__`` naming the
     approval request; otherwise unchanged."""
-    if run is None or held_answer(run) is None:
+    if run is None or run.waiting_for is None or held_answer(run) is None:
         return result
-    request = waiting_answer(journal, approvals, run.run_id)
-    return result if request is None else _interrupted(result, request)
+    return _interrupted(result, approvals.get(run.waiting_for).request)
 
 
 def _interrupted(result: Any, request: ApprovalRequest) -> dict[str, Any]:
@@ -56,19 +55,6 @@ def _interrupted(result: Any, request: ApprovalRequest) -> dict[str, Any]:
     found["messages"] = [_noticed(m, last, notice) for m in messages]
     found["__interrupt__"] = [Interrupt(value=_payload(request), id=request.request_id)]
     return found
-
-
-def waiting_answer(
-    journal: Journal, approvals: Approvals, run_id: str | None
-) -> ApprovalRequest | None:
-    """The request run ``run_id`` waits on to release its answer, if it waits on one."""
-    if run_id is None:
-        return None
-    waiting = waiting_record(list(journal.records(run_id)))
-    if waiting is None:
-        return None
-    request = approvals.get(str(payload_as(RunWaiting, waiting.payload)["request_id"])).request
-    return request if request.tool == ANSWER_TOOL else None
 
 
 def resumed(
@@ -105,7 +91,7 @@ def resumed(
                 graph, config, state, held_notice(request_id), str(finished.get("answer") or "")
             )
         return _values(graph, config)
-    request = Approvals(journal).get(request_id).request
+    asked = Approvals(journal).get(request_id)
     if isinstance(value, Mapping) and request_id in value:  # resumed by the interrupt's id
         value = cast(Mapping[str, Any], value)[request_id]
     named: Any = (
@@ -117,10 +103,10 @@ def resumed(
             f"the resume value names {str(named)[:80]!r}, not approval {request_id} "
             "the answer waits for"
         )
-    elif Approvals(journal).get(request_id).status == "pending":
+    elif asked.status == "pending":
         problem = f"approval {request_id} is still undecided"
     if problem is not None:
-        result = _interrupted(state, request)
+        result = _interrupted(state, asked.request)
         result["__interrupt__"][0].value["error"] = problem
         return result
     with GovernedRun.resume(journal, agent, run_id, actor=actor) as governed:

@@ -489,7 +489,7 @@ class LangGraphGovernor:
         if "__interrupt__" in getattr(result, "keys", list)():
             return result
         run = self.finish(graph, config, state=result)
-        return _answer.interrupted(result, run, self.journal, self.approvals)
+        return _answer.interrupted(result, run, self.approvals)
 
     def _run_of(self, graph: Any, config: RunnableConfig) -> str | None:
         """The charter run of the thread's current turn (None without a checkpointer)."""
