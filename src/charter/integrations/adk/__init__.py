@@ -42,6 +42,7 @@ except ImportError as exc:
 
 from google.adk.agents import LlmAgent
 
+from charter.integrations.adk._answer import release_answer
 from charter.integrations.adk._confirm import (
     CONFIRMATION_CALL,
     confirmation_message,
@@ -83,5 +84,6 @@ __all__ = [
     "confirmation_message",
     "govern",
     "pending_confirmations",
+    "release_answer",
     "tool_responses",
 ]

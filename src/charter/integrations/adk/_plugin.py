@@ -83,7 +83,8 @@ class CharterPlugin(BasePlugin):
     async def after_model_callback(
         self, *, callback_context: CallbackContext, llm_response: LlmResponse
     ) -> LlmResponse | None:
-        """Count the model's tokens against the run's budgets; keep its final text."""
+        """Count the model's tokens against the run's budgets; keep its final text (under
+        ``flows.answer: ask``, govern it now: a held answer's response becomes a notice)."""
         run = self._governed(callback_context)
         usage = llm_response.usage_metadata
         if usage is not None:
@@ -94,10 +95,19 @@ class CharterPlugin(BasePlugin):
             )
         content = llm_response.content
         parts = content.parts or [] if content is not None else []
+        asks = self.agent.charter.flows.answer == "ask"  # a held answer never is an event
+        if asks and parts and llm_response.partial:
+            from charter.integrations.adk._answer import unstreamed
+
+            return unstreamed(llm_response)
         if parts and not llm_response.partial and not any(p.function_call for p in parts):
             text = "".join(p.text or "" for p in parts if not p.thought)
             if text:
                 self._answers[callback_context.session.id] = text
+                if asks:
+                    from charter.integrations.adk._answer import hold
+
+                    return hold(run, callback_context, llm_response, text)
         return None
 
     async def before_tool_callback(

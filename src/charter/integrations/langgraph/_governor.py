@@ -31,6 +31,7 @@ from sqlalchemy import select
 from charter.agent import Agent
 from charter.errors import CharterError, RunStateError
 from charter.governance import CallVerdict, GovernedRun
+from charter.integrations.langgraph import _answer
 from charter.integrations.langgraph._direct import DirectCalls, GovernedTool, governed
 from charter.integrations.langgraph._guard import ToolGuard, permitted, with_guard
 from charter.journal import Journal
@@ -38,6 +39,7 @@ from charter.journal._kinds import RunWaiting, payload_as
 from charter.journal._store import meta_table
 from charter.runtime._approvals import ApprovalRequest, Approvals
 from charter.runtime._history import run_state, waiting_record
+from charter.runtime._run import Run
 
 Execute = Callable[[ToolCallRequest], ToolMessage | Command[Any]]
 AsyncExecute = Callable[[ToolCallRequest], Awaitable[ToolMessage | Command[Any]]]
@@ -466,6 +468,18 @@ class LangGraphGovernor:
                 raise RunStateError(
                     f"approval {named} is still undecided; `charter approvals approve {named}`"
                 )
+        if isinstance(graph_input, Command):  # a turn holding its answer is released here
+            released = _answer.resumed(
+                graph,
+                config,
+                self.journal,
+                self.agent,
+                self._actor,
+                self._run_of(graph, config),
+                resume,
+            )
+            if released is not None:
+                return released
         configurable = cast(Mapping[str, Any], config.get("configurable") or {})
         try:
             result: Any = graph.invoke(graph_input, self.guarded(config))
@@ -474,12 +488,21 @@ class LangGraphGovernor:
             raise
         if "__interrupt__" in getattr(result, "keys", list)():
             return result
-        self.finish(graph, config, state=result)
-        return result
+        run = self.finish(graph, config, state=result)
+        return _answer.interrupted(result, run, self.approvals)
 
-    def finish(self, graph: Any, config: RunnableConfig, *, state: Any = None) -> None:
+    def _run_of(self, graph: Any, config: RunnableConfig) -> str | None:
+        """The charter run of the thread's current turn (None without a checkpointer)."""
+        if getattr(graph, "checkpointer", None) is None:
+            return None
+        return self._meta(self._turn(graph.get_state(config).values, config).key)
+
+    def finish(self, graph: Any, config: RunnableConfig, *, state: Any = None) -> Run | None:
         """Finish the charter run of the thread's current turn with the graph's last model
-        message as its answer (nothing to do if no tool was called in the turn).
+        message as its answer (nothing to do if no tool was called in the turn). Returns
+        the run (None if there was none to finish): ``waiting`` when the charter holds
+        the answer for approval, the thread's state then showing a notice in its place
+        (resume the thread with ``resume_command(run.waiting_for)`` once it is decided).
 
         Args:
             graph: the compiled graph (its checkpointer gives the thread's state).
@@ -494,7 +517,7 @@ class LangGraphGovernor:
         if bound is None:
             run_id = self._meta(turn.key)
             if run_id is None or run_state(list(self.journal.records(run_id))) == "finished":
-                return
+                return None
             with self._lock:
                 bound = self._bound.pop(turn.key, None) or self._resume(turn, run_id)
                 self._bound.pop(turn.key, None)
@@ -506,6 +529,8 @@ class LangGraphGovernor:
                     bound.run.finish(_text(last.content) if last is not None else "")
             finally:
                 bound.run.close()
+        _answer.hold(graph, config, last, bound.run.run)
+        return bound.run.run
 
     def close(self) -> None:
         """Release every run this process holds (they stay resumable elsewhere)."""

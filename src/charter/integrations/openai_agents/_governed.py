@@ -36,6 +36,7 @@ from pydantic_core import to_jsonable_python
 from charter.agent import Agent
 from charter.errors import RunStateError
 from charter.governance import CallVerdict, GovernedRun
+from charter.integrations.openai_agents import _answer
 from charter.integrations.openai_agents._hooks import UsageHooks
 from charter.integrations.openai_agents._inventory import (
     agent_graph,
@@ -118,10 +119,15 @@ class GovernedAgent:
         return answers
 
     def finish(self, answer: Any = None, *, error: str | None = None) -> Run:
-        """End the charter run with the agent's final output (or the ``error`` that
-        ended it); see :meth:`~charter.governance.GovernedRun.finish`."""
-        text = None if answer is None else str(answer)
-        return self._run.finish(text, error=error)
+        """End the charter run with the agent's final output (or the SDK's run result,
+        or the ``error`` that ended it); see :meth:`~charter.governance.GovernedRun.finish`.
+
+        When the charter holds the answer for approval, the run returned is ``waiting``
+        (``waiting_for``: the request) and a result given has its ``final_output``
+        replaced by a notice; once the request is decided, ``finish()`` with no answer
+        (here or after :func:`resume`) releases the journaled answer, or withholds it.
+        """
+        return _answer.finish(self._run, answer, error)
 
     def close(self) -> None:
         """Stop governing in this process without finishing (e.g. the run waits for an

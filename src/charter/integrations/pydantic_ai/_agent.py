@@ -18,6 +18,7 @@ from pydantic_ai.toolsets import FunctionToolset
 from charter.agent import Agent
 from charter.errors import ConfigError, ReasonerUnavailableError
 from charter.governance import GovernedRun
+from charter.integrations.pydantic_ai import _answer
 from charter.integrations.pydantic_ai._toolset import (
     RUN_KEY,
     CharterCapability,
@@ -259,6 +260,9 @@ class GovernedAgent:
         with self._governed(
             user_prompt, charter_run_id, message_history, deferred_tool_results, output_type
         ) as (governed, capability, kinds):
+            held = _answer.released(governed, deferred_tool_results, message_history)
+            if held is not None:  # the run held its answer: released, or withheld
+                return held
             result = await self.agent.run(
                 user_prompt,
                 output_type=kinds,
@@ -268,7 +272,7 @@ class GovernedAgent:
                 **kwargs,
             )
             self._finish(governed, result)
-            return result
+            return _answer.held(governed, result)
 
     def run_sync(
         self,
@@ -285,6 +289,9 @@ class GovernedAgent:
         with self._governed(
             user_prompt, charter_run_id, message_history, deferred_tool_results, output_type
         ) as (governed, capability, kinds):
+            held = _answer.released(governed, deferred_tool_results, message_history)
+            if held is not None:  # the run held its answer: released, or withheld
+                return held
             result = self.agent.run_sync(
                 user_prompt,
                 output_type=kinds,
@@ -294,7 +301,7 @@ class GovernedAgent:
                 **kwargs,
             )
             self._finish(governed, result)
-            return result
+            return _answer.held(governed, result)
 
 
 def govern(

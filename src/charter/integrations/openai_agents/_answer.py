@@ -1,0 +1,36 @@
+"""An SDK run whose final output charter holds for approval (``flows.answer: ask``).
+
+The SDK pauses a run only for tool approvals, and a run's final output reaches the
+caller before charter sees it: :meth:`GovernedAgent.finish` is where the answer is
+governed. Given the SDK's result, a held answer's ``final_output`` is replaced by a
+notice naming the approval request, and the charter run returned says ``waiting`` (its
+``waiting_for`` the request). Once the request is decided, :func:`resume` and
+``finish()`` without an answer release it, in any process: the run is finished with the
+journaled answer, the receipt re-checked against its digest; ``run.answer`` is the
+answer, or the message that it was withheld.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from agents.result import RunResultBase
+
+from charter.governance import GovernedRun
+from charter.integrations._answers import held_answer, held_notice, release
+from charter.runtime._run import Run
+
+
+def finish(governed: GovernedRun, answer: Any, error: str | None) -> Run:
+    """End ``governed`` with ``answer`` (a final output, or the SDK's result whose final
+    output it is) or ``error``; a run that holds its answer, finished with no answer,
+    releases the journaled one."""
+    result = answer if isinstance(answer, RunResultBase) else None
+    if result is not None:
+        answer = result.final_output
+    if answer is None and error is None and held_answer(governed.run) is not None:
+        return release(governed)
+    run = governed.finish(None if answer is None else str(answer), error=error)
+    if result is not None and held_answer(run) is not None:
+        result.final_output = held_notice(str(run.waiting_for))  # the caller shows no answer
+    return run

@@ -1,0 +1,95 @@
+"""A Pydantic AI run whose final answer charter holds for approval (``flows.answer: ask``).
+
+Pydantic AI's way to pause a run for a person is deferred tool calls, and a governed
+run already ends with :class:`~pydantic_ai.DeferredToolRequests` when a call waits for
+charter's approval; a held answer ends the same way. The output is one approval request
+for the call ``answer.release`` (its id charter's approval request, its metadata naming
+the run), the answer's text in the run's last model response is replaced by a notice,
+and passing :func:`~charter.integrations.pydantic_ai.approvals` of it back releases the
+answer: the run is finished again with the journaled answer, the receipt re-checked
+against its digest, and the output is the answer, or the message that it was withheld.
+The model is not asked again.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from typing import Any
+
+from pydantic import TypeAdapter
+from pydantic_ai import DeferredToolRequests, DeferredToolResults
+from pydantic_ai.agent import AgentRunResult
+from pydantic_ai.messages import ModelMessage, ModelResponse, TextPart, ToolCallPart
+
+from charter.governance import GovernedRun
+from charter.integrations._answers import held_answer, held_notice, release
+from charter.integrations.pydantic_ai._toolset import REQUEST_KEY, RUN_KEY
+from charter.runtime._answers import ANSWER_TOOL
+
+_RESULT: TypeAdapter[AgentRunResult[Any]] = TypeAdapter(AgentRunResult[Any])
+
+
+def held(governed: GovernedRun, result: AgentRunResult[Any]) -> AgentRunResult[Any]:
+    """``result`` as a run that holds its answer must end: its output the deferred
+    ``answer.release`` call, its answer replaced by a notice; unchanged otherwise."""
+    run = governed.run
+    if held_answer(run) is None or run.waiting_for is None:
+        return result
+    _notice(result.new_messages(), held_notice(run.waiting_for))
+    return dataclasses.replace(result, output=_deferred(run.run_id, run.waiting_for))
+
+
+def released(
+    governed: GovernedRun,
+    results: DeferredToolResults | None,
+    history: Sequence[ModelMessage] | None,
+) -> AgentRunResult[Any] | None:
+    """When ``governed`` holds its answer: the result of releasing it if ``results``
+    answer its request (the answer as the output once approved, the message that it was
+    withheld otherwise; the notice in ``history`` replaced by it), else the deferred
+    call again (the run keeps waiting). None when the run holds no answer."""
+    run = governed.run
+    request = run.waiting_for
+    if held_answer(run) is None or request is None:
+        return None
+    messages = list(history or ())
+    output: Any = _deferred(run.run_id, request)
+    if results is not None and request in results.approvals:
+        output = release(governed).answer or ""
+        messages = _answered(messages, held_notice(request), output)
+    return _RESULT.validate_python(
+        {"output": output, "messages": messages, "new_message_index": len(messages)}
+    )
+
+
+def _deferred(run_id: str, request: str) -> DeferredToolRequests:
+    """The deferred ``answer.release`` call of a run holding its answer on ``request``."""
+    return DeferredToolRequests(
+        approvals=[ToolCallPart(ANSWER_TOOL, {}, tool_call_id=request)],
+        metadata={request: {RUN_KEY: run_id, REQUEST_KEY: request}},
+    )
+
+
+def _notice(messages: Sequence[ModelMessage], notice: str) -> None:
+    """Replace the answer's text in the last model response of ``messages``."""
+    response = next((m for m in reversed(messages) if isinstance(m, ModelResponse)), None)
+    texts = [] if response is None else [p for p in response.parts if isinstance(p, TextPart)]
+    for n, part in enumerate(texts):
+        part.content = notice if n == 0 else ""
+
+
+def _answered(messages: list[ModelMessage], notice: str, answer: str) -> list[ModelMessage]:
+    """``messages`` with the notice's text part (a copy) holding ``answer``."""
+    for index, message in enumerate(messages):
+        if isinstance(message, ModelResponse) and any(
+            isinstance(p, TextPart) and p.content == notice for p in message.parts
+        ):
+            parts = [
+                dataclasses.replace(p, content=answer)
+                if isinstance(p, TextPart) and p.content == notice
+                else p
+                for p in message.parts
+            ]
+            messages[index] = dataclasses.replace(message, parts=parts)
+    return messages
