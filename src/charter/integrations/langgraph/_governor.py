@@ -78,9 +78,9 @@ class _Turn:
     key: str
     goal: str
     messages: list[BaseMessage]
+    """The turn's messages after its human message (a thread's earlier turns are not
+    read again at each call)."""
     thread: str
-    start: int
-    """Where the turn's messages start in :attr:`messages` (its human message's place)."""
 
 
 class LangGraphGovernor:
@@ -219,7 +219,7 @@ class LangGraphGovernor:
         with bound.lock:
             if bound.run.run.status == "waiting":
                 return _message(call, f"not run: run {bound.run.run_id} waits for an approval")
-            self._report_usage(bound, turn.messages[turn.start :])
+            self._report_usage(bound, turn.messages)
             verdict = bound.run.govern(name, dict(call["args"]))
             if verdict.verdict == "ask" and verdict.approval is not None:
                 self._release(turn.key)
@@ -296,17 +296,18 @@ class LangGraphGovernor:
     # --- the run a turn is bound to ---
 
     def _turn(self, state: Any, config: Mapping[str, Any]) -> _Turn:
-        messages = _messages(state)
-        start = len(messages)
-        while start and not isinstance(messages[start - 1], HumanMessage):
+        found = _messages(state)
+        start = len(found)
+        while start and not isinstance(found[start - 1], HumanMessage):
             start -= 1
-        human = messages[start - 1] if start else None
+        human: HumanMessage | None = found[start - 1] if start else None
+        messages = [m for m in found[start:] if isinstance(m, BaseMessage)]
         turn_id = (human.id or str(start - 1)) if human is not None else ""
         configurable = cast(Mapping[str, Any], config.get("configurable") or {})
         thread = str(configurable.get("thread_id", ""))
         digest = hashlib.sha256(f"{self.agent.name}\0{thread}\0{turn_id}".encode()).hexdigest()
         goal = self._goal or (_text(human.content) if human is not None else "") or "(no goal)"
-        return _Turn("langgraph:" + digest[:48], goal, messages, thread, start)
+        return _Turn("langgraph:" + digest[:48], goal, messages, thread)
 
     def _bind(self, turn: _Turn, run_id: str | None, released: int) -> _Bound | None:
         """The run of ``turn`` (``run_id``, or a new one if None), opened or taken up
@@ -503,7 +504,7 @@ class LangGraphGovernor:
         with bound.lock:
             try:
                 if bound.run.run.status == "running":
-                    self._report_usage(bound, turn.messages[turn.start :])
+                    self._report_usage(bound, turn.messages)
                     bound.run.finish(_text(last.content) if last is not None else "")
             finally:
                 bound.run.close()
@@ -538,13 +539,14 @@ def _config(request: ToolCallRequest) -> Mapping[str, Any]:
     return cast(Mapping[str, Any], config or {})
 
 
-def _messages(state: Any) -> list[BaseMessage]:
+def _messages(state: Any) -> Sequence[Any]:
+    """The state's messages as the graph keeps them (``messages``)."""
     found: Any = state
     if isinstance(state, Mapping):
         found = cast(Mapping[str, Any], state).get("messages", [])
     elif hasattr(state, "messages"):
         found = state.messages
-    return [m for m in cast(Sequence[Any], found or []) if isinstance(m, BaseMessage)]
+    return cast(Sequence[Any], found or [])
 
 
 def _message(call: Mapping[str, Any], text: str, status: str = "error") -> ToolMessage:
