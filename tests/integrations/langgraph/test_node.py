@@ -118,3 +118,16 @@ def test_a_context_variable_one_call_sets_does_not_reach_the_next(journal: Journ
     governor.invoke(app, ASK, CONFIG)
     assert [r["seen"] for r in ran] == ["", "", ""]
     assert _SEEN.get() == ""
+
+
+def test_a_langgraph_the_loop_does_not_follow_runs_the_calls_in_order_in_its_pool(
+    journal: Journal, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("charter.integrations.langgraph._node.INLINE", False)
+    governor, app = _governed(journal)
+    result = governor.invoke(app, ASK, CONFIG)
+    assert [r["order_id"] for r in ran] == [3, 1, 2]
+    assert threading.get_ident() not in {r["thread"] for r in ran}  # ToolNode's own pool
+    answers = [m.content for m in result["messages"] if isinstance(m, ToolMessage)]
+    assert answers == ["order 3", "order 1", "order 2"]
+    assert len(journal.records_of_kind("step.effect")) == 3
