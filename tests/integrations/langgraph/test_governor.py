@@ -209,6 +209,28 @@ def test_each_user_turn_of_a_thread_is_its_own_run(journal: Journal) -> None:
     assert {r.payload["status"] for r in finished} == {"completed"}
 
 
+def test_a_turn_is_charged_only_the_model_usage_of_its_own_messages(journal: Journal) -> None:
+    governor = govern(TOOLS, journal=journal, charter=charter(), name="refunds")
+    script = [
+        call("lookup_order", {"order_id": 1}, "c1", tokens=300),
+        AIMessage(content="first"),
+        call("lookup_order", {"order_id": 2}, "c2", tokens=100),
+        AIMessage(content="second"),
+    ]
+    app, _ = graph(governor, script, MemorySaver())
+    governor.invoke(app, ASK, CONFIG)
+    governor.invoke(app, {"messages": [("user", "and order 2?")]}, CONFIG)
+    charged = {
+        r.run_id: r.payload["tokens"]["prompt"] for r in journal.records_of_kind("step.proposed")
+    }
+    goals = {r.run_id: r.payload["goal"] for r in journal.records_of_kind("run.started")}
+    # The second turn's state still holds the first turn's messages: not charged again.
+    assert {goals[run]: tokens for run, tokens in charged.items()} == {
+        "refund order 1042": 300,
+        "and order 2?": 100,
+    }
+
+
 def test_a_charter_naming_a_tool_the_graph_lacks_is_refused(journal: Journal) -> None:
     with pytest.raises(ConfigError, match="ghost"):
         govern(TOOLS, journal=journal, charter=charter(contracts={"ghost": {}}), name="x")

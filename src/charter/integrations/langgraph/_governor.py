@@ -26,7 +26,7 @@ from langchain_core.tools import BaseTool
 from langgraph.prebuilt import ToolNode
 from langgraph.prebuilt.tool_node import ToolCallRequest
 from langgraph.types import Command, interrupt
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 
 from charter.agent import Agent
 from charter.errors import CharterError, RunStateError
@@ -34,6 +34,7 @@ from charter.governance import CallVerdict, GovernedRun
 from charter.integrations.langgraph import _answer
 from charter.integrations.langgraph._direct import DirectCalls, GovernedTool, governed
 from charter.integrations.langgraph._guard import ToolGuard, permitted, with_guard
+from charter.integrations.langgraph._node import InOrderToolNode
 from charter.journal import Journal
 from charter.journal._kinds import RunWaiting, payload_as
 from charter.journal._store import meta_table
@@ -43,6 +44,11 @@ from charter.runtime._run import Run
 
 Execute = Callable[[ToolCallRequest], ToolMessage | Command[Any]]
 AsyncExecute = Callable[[ToolCallRequest], Awaitable[ToolMessage | Command[Any]]]
+
+
+_META_VALUE = select(meta_table.c.value).where(meta_table.c.key == bindparam("key"))
+"""The value the journal keeps under a key (built once: building the statement cost
+more than running it)."""
 
 
 class GovernedRunStopped(CharterError):
@@ -74,18 +80,9 @@ class _Turn:
     key: str
     goal: str
     messages: list[BaseMessage]
+    """The turn's messages after its human message (a thread's earlier turns are not
+    read again at each call)."""
     thread: str
-
-
-class _InOrderToolNode(ToolNode):
-    """A ``ToolNode`` running the calls of one model message one after another, in the
-    message's order: charter governs them one at a time anyway (the turn's run is held
-    for each), and an ``ask`` among them then always falls at the same place, so a call
-    before it ran, and is answered from the journal when the node runs again on resume,
-    and a call after it waits for the resume."""
-
-    def _func(self, input: Any, config: RunnableConfig, runtime: Any) -> Any:
-        return super()._func(input, {**config, "max_concurrency": 1}, runtime)
 
 
 class LangGraphGovernor:
@@ -130,8 +127,9 @@ class LangGraphGovernor:
     @property
     def tool_node(self) -> ToolNode:
         """A ``ToolNode`` over the graph's tools whose every call charter governs (in
-        ``invoke`` and ``ainvoke`` alike)."""
-        return _InOrderToolNode(
+        ``invoke`` and ``ainvoke`` alike), the calls of a message one after another in its
+        order (under ``invoke``, in the node's own thread)."""
+        return InOrderToolNode(
             self._tools, wrap_tool_call=self.wrap_tool_call, awrap_tool_call=self.awrap_tool_call
         )
 
@@ -181,12 +179,14 @@ class LangGraphGovernor:
     ) -> ToolMessage | Command[Any]:
         """Govern one tool call (``ToolNode(wrap_tool_call=...)``): run it through
         ``execute`` only when charter allows it, and journal what it did."""
-        return self.govern_call(
-            request.tool_call,
-            request.state,
-            _config(request),
-            lambda call: execute(request.override(tool_call=cast(Any, call))),
-        )
+        proposed = request.tool_call
+
+        def run(call: dict[str, Any]) -> ToolMessage | Command[Any]:
+            if call["args"] == proposed["args"]:  # as proposed: the request as it is
+                return execute(request)
+            return execute(request.override(tool_call=cast(Any, call)))
+
+        return self.govern_call(proposed, request.state, _config(request), run)
 
     def govern_call(
         self,
@@ -217,7 +217,7 @@ class LangGraphGovernor:
                 return bound
             with bound.lock:
                 verdict = bound.run.approved_call()
-                return self._act(turn, bound, verdict, call, execute)
+                return self._act(turn, bound, verdict, call, call_id, execute)
         with bound.lock:
             if bound.run.run.status == "waiting":
                 return _message(call, f"not run: run {bound.run.run_id} waits for an approval")
@@ -226,12 +226,12 @@ class LangGraphGovernor:
             if verdict.verdict == "ask" and verdict.approval is not None:
                 self._release(turn.key)
             else:
-                return self._act(turn, bound, verdict, call, execute)
+                return self._act(turn, bound, verdict, call, call_id, execute)
         bound = self._approved(turn, name, call)
         if isinstance(bound, ToolMessage):
             return bound
         with bound.lock:
-            return self._act(turn, bound, bound.run.approved_call(), call, execute)
+            return self._act(turn, bound, bound.run.approved_call(), call, call_id, execute)
 
     def _act(
         self,
@@ -239,6 +239,7 @@ class LangGraphGovernor:
         bound: _Bound,
         verdict: CallVerdict,
         call: Mapping[str, Any],
+        call_id: str,
         execute: Callable[[dict[str, Any]], ToolMessage | Command[Any]],
     ) -> ToolMessage | Command[Any]:
         if not verdict.runs:
@@ -256,7 +257,7 @@ class LangGraphGovernor:
                 if status == "error"
                 else _text(observation and observation.content)
             )
-            return self._remember(bound, call, _message(call, text, status))
+            return self._remember(bound, call_id, call, _message(call, text, status))
         proposed = dict(call["args"])  # an approved call was checked by _approved
         args = {k: v for k, v in verdict.args.items() if v is not None or k in proposed}
         try:
@@ -265,20 +266,20 @@ class LangGraphGovernor:
         except Exception as exc:
             error = f"{type(exc).__name__}: {exc}"
             bound.run.record(verdict, error=error)
-            return self._remember(bound, call, _message(call, f"Error: {error}"))
+            return self._remember(bound, call_id, call, _message(call, f"Error: {error}"))
         if isinstance(response, Command):
             bound.run.record(verdict, result=_json(getattr(response, "update", None)))
             return response
         if response.status == "error":
             bound.run.record(verdict, error=_text(response.content))
-            return self._remember(bound, call, response)
+            return self._remember(bound, call_id, call, response)
         result = _json(response.content)
         observation = bound.run.record(verdict, result=result)
         if observation.status != "ok":
             response = _message(call, _text(observation.content), "error")
         elif observation.content != result:  # a secret output, withheld from the model
             response = _message(call, _text(observation.content), "success")
-        return self._remember(bound, call, response)
+        return self._remember(bound, call_id, call, response)
 
     def _same_call(
         self, tool: str, approved: Mapping[str, Any], name: str, args: dict[str, Any]
@@ -297,9 +298,13 @@ class LangGraphGovernor:
     # --- the run a turn is bound to ---
 
     def _turn(self, state: Any, config: Mapping[str, Any]) -> _Turn:
-        messages = _messages(state)
-        human = next((m for m in reversed(messages) if isinstance(m, HumanMessage)), None)
-        turn_id = (human.id or str(messages.index(human))) if human is not None else ""
+        found = _messages(state)
+        start = len(found)
+        while start and not isinstance(found[start - 1], HumanMessage):
+            start -= 1
+        human: HumanMessage | None = found[start - 1] if start else None
+        messages = [m for m in found[start:] if isinstance(m, BaseMessage)]
+        turn_id = (human.id or str(start - 1)) if human is not None else ""
         configurable = cast(Mapping[str, Any], config.get("configurable") or {})
         thread = str(configurable.get("thread_id", ""))
         digest = hashlib.sha256(f"{self.agent.name}\0{thread}\0{turn_id}".encode()).hexdigest()
@@ -403,9 +408,7 @@ class LangGraphGovernor:
 
     def _meta(self, key: str) -> str | None:
         with self.journal.engine.connect() as conn:
-            found = conn.execute(
-                select(meta_table.c.value).where(meta_table.c.key == key)
-            ).scalar_one_or_none()
+            found = conn.execute(_META_VALUE, {"key": key}).scalar_one_or_none()
         return None if found is None else str(found)
 
     def _done(self, run_id: str, call_id: str) -> dict[str, Any] | None:
@@ -414,11 +417,10 @@ class LangGraphGovernor:
         return None if found is None else json.loads(found)
 
     def _remember(
-        self, bound: _Bound, call: Mapping[str, Any], message: ToolMessage
+        self, bound: _Bound, answer_id: str, call: Mapping[str, Any], message: ToolMessage
     ) -> ToolMessage:
         """Keep the answer a call got, so the node's re-execution returns it (journaled
         when the run is released at an interrupt: a resume may happen elsewhere)."""
-        answer_id = _answer_id(call)
         if answer_id:
             bound.answers[answer_id] = {
                 "content": message.content,
@@ -562,13 +564,14 @@ def _config(request: ToolCallRequest) -> Mapping[str, Any]:
     return cast(Mapping[str, Any], config or {})
 
 
-def _messages(state: Any) -> list[BaseMessage]:
+def _messages(state: Any) -> Sequence[Any]:
+    """The state's messages as the graph keeps them (``messages``)."""
     found: Any = state
     if isinstance(state, Mapping):
         found = cast(Mapping[str, Any], state).get("messages", [])
     elif hasattr(state, "messages"):
         found = state.messages
-    return [m for m in cast(Sequence[Any], found or []) if isinstance(m, BaseMessage)]
+    return cast(Sequence[Any], found or [])
 
 
 def _message(call: Mapping[str, Any], text: str, status: str = "error") -> ToolMessage:

@@ -50,36 +50,20 @@ class ToolGuard(BaseCallbackHandler):
     run_inline = True
 
     # Only a tool's start matters (LangChain sends it under ``ignore_agent``): every other
-    # event skips this handler instead of calling a method that does nothing.
-    @property
-    def ignore_llm(self) -> bool:
-        """Model events are not this handler's."""
-        return True
-
-    @property
-    def ignore_chain(self) -> bool:
-        """Chain events (every node and runnable of the graph) are not this handler's."""
-        return True
-
-    @property
-    def ignore_retriever(self) -> bool:
-        """Retriever events are not this handler's."""
-        return True
-
-    @property
-    def ignore_chat_model(self) -> bool:
-        """Chat model events are not this handler's."""
-        return True
-
-    @property
-    def ignore_retry(self) -> bool:
-        """Retry events are not this handler's."""
-        return True
-
-    @property
-    def ignore_custom_event(self) -> bool:
-        """Custom events are not this handler's."""
-        return True
+    # event skips this handler instead of calling a method that does nothing. Plain class
+    # attributes, not properties: LangChain reads one for every event of every runnable.
+    ignore_llm = True  # pyright: ignore[reportAssignmentType, reportIncompatibleMethodOverride]
+    """Model events are not this handler's."""
+    ignore_chain = True  # pyright: ignore[reportAssignmentType, reportIncompatibleMethodOverride]
+    """Chain events (every node and runnable of the graph) are not this handler's."""
+    ignore_retriever = True  # pyright: ignore[reportAssignmentType, reportIncompatibleMethodOverride]
+    """Retriever events are not this handler's."""
+    ignore_chat_model = True  # pyright: ignore[reportAssignmentType, reportIncompatibleMethodOverride]
+    """Chat model events are not this handler's."""
+    ignore_retry = True  # pyright: ignore[reportAssignmentType, reportIncompatibleMethodOverride]
+    """Retry events are not this handler's."""
+    ignore_custom_event = True  # pyright: ignore[reportAssignmentType, reportIncompatibleMethodOverride]
+    """Custom events are not this handler's."""
 
     def on_tool_start(
         self,
