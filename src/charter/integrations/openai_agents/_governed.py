@@ -16,7 +16,7 @@ import dataclasses
 import json
 from collections.abc import Callable, Mapping
 from types import TracebackType
-from typing import Any, Self, cast
+from typing import Any, Self, TypeVar, cast
 
 from agents import Agent as SdkAgent
 from agents import (
@@ -144,7 +144,8 @@ class GovernedAgent:
     def _governed(self, agent: SdkAgent[Any]) -> SdkAgent[Any]:
         clones: dict[int, SdkAgent[Any]] = {}
         for current in agent_graph(agent):
-            clones[id(current)] = current.clone(
+            clones[id(current)] = _copied(
+                current,
                 tools=[self._tool(t) for t in current.tools],
                 hooks=UsageHooks(current.hooks, self._run, _model_name(current)),
             )
@@ -167,12 +168,13 @@ class GovernedAgent:
             return await self._invoke(inner, context, arguments)
 
         guards = [self._guarded(g) for g in tool.tool_input_guardrails or ()]
-        return dataclasses.replace(
-            tool,
-            on_invoke_tool=with_function_tool_failure_error_handler(invoke, _reported),
-            needs_approval=needs_approval,
-            tool_input_guardrails=guards or None,
+        governed = _copied(
+            tool, needs_approval=needs_approval, tool_input_guardrails=guards or None
         )
+        invoker: Any = with_function_tool_failure_error_handler(invoke, _reported)
+        # The SDK binds its failure handler to the tool it runs for (the copy's error policy).
+        governed.on_invoke_tool = invoker.__agents_bind_function_tool__(governed)
+        return governed
 
     def _guarded(self, guardrail: ToolInputGuardrail[Any]) -> ToolInputGuardrail[Any]:
         """A tool input guardrail that, when it blocks a call charter allowed, journals
@@ -302,6 +304,7 @@ class GovernedAgent:
             self._lock.release()
 
 
+_T = TypeVar("_T")
 _CACHE_SIZE = 64
 _RAISING: dict[int, tuple[FunctionTool, FunctionTool]] = {}
 _IDENTITIES: dict[tuple[Any, ...], tuple[Any, Agent]] = {}
@@ -323,6 +326,18 @@ def _raising(tool: FunctionTool) -> FunctionTool:
         _RAISING.pop(next(iter(_RAISING)))
     _RAISING[id(tool)] = (tool, inner)
     return inner
+
+
+def _copied(original: _T, **changes: Any) -> _T:
+    """A shallow copy of an SDK agent or tool with ``changes``. ``clone()`` and
+    ``dataclasses.replace`` run the class's ``__post_init__`` again, which re-derives what
+    the original already holds (an agent's model settings through ``get_type_hints``, a
+    tool's strict JSON schema, deep-copied): ~150 µs a governed run for one tool."""
+    copied = object.__new__(type(original))
+    copied.__dict__.update(original.__dict__)  # pyright: ignore[reportUnknownMemberType]
+    for name, value in changes.items():
+        setattr(copied, name, value)  # an agent's tools go through its own __setattr__
+    return copied
 
 
 def _identity(
