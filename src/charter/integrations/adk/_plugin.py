@@ -28,8 +28,10 @@ from charter.agent import Agent
 from charter.errors import CharterError, RunStateError
 from charter.governance import CallVerdict, GovernedRun
 from charter.journal import Journal
+from charter.reasoners._base import ToolCall
 from charter.runtime._approvals import Approvals
 from charter.runtime._history import history, run_state
+from charter.runtime._lineage import waiting_child
 
 RUN_KEY = "charter_run_id"
 """The session-state key holding the charter run of the session's current task (so a
@@ -208,7 +210,7 @@ class CharterPlugin(BasePlugin):
             return run, verdict
         if verdict.verdict == "ask" and verdict.approval is not None:
             return _ask(context, run.run_id, verdict.approval.request_id, verdict.reason)
-        return _refused(context, _denial(verdict), stop=run.run.status != "running")
+        return _answer(context, verdict, stop=run.run.status != "running")
 
     def _confirmed(
         self, tool: BaseTool, tool_args: dict[str, Any], context: ToolContext
@@ -234,7 +236,7 @@ class CharterPlugin(BasePlugin):
             state = Approvals(self.journal).get(request)
         except CharterError as exc:  # no such request
             return _refused(context, f"charter: {exc}; not run")
-        if state.request.run_id != run_id:
+        if state.request.run_id != run_id and not self._waits_with_child(run_id, request):
             return _refused(
                 context, f"charter: approval {request} is for another run than this one; not run"
             )
@@ -256,15 +258,27 @@ class CharterPlugin(BasePlugin):
                 f"charter: run {run_id} waits for approval {run.run.waiting_for}, "
                 f"not {request}; not run",
             )
+        if state.request.run_id != run_id and not _same_call(run, tool.name, tool_args):
+            return _refused(
+                context, f"charter: the confirmed call differs from approval {request}; not run"
+            )  # checked first: the approved call is a delegation, continued by charter
         verdict = run.approved_call()
         if not verdict.runs:
-            return _refused(context, _denial(verdict), stop=run.run.status != "running")
+            return _answer(context, verdict, stop=run.run.status != "running")
         if verdict.tool != tool.name or not _same_args(verdict.args, tool_args):
             run.record(verdict, error="the confirmed call is not the approved one; not run")
             return _refused(
                 context, f"charter: the confirmed call differs from approval {request}; not run"
             )
         return run, verdict
+
+    def _waits_with_child(self, run_id: str, request: str) -> bool:
+        """Whether run ``run_id`` waits on ``request`` with the sub-agent it delegated to
+        (the child's own approval, which the parent's call is confirmed by)."""
+        try:
+            return waiting_child(history(self.journal, run_id), request) is not None
+        except CharterError:  # no such run
+            return False
 
     def _governed(self, context: CallbackContext) -> GovernedRun:
         """The run of this session's current task, opened on its first use."""
@@ -329,6 +343,27 @@ def _same_args(approved: dict[str, Any], proposed: dict[str, Any]) -> bool:
     """The arguments ADK is about to run are the ones approved (defaults aside)."""
     kept = {k: v for k, v in approved.items() if v is not None or k in proposed}
     return kept == proposed
+
+
+def _same_call(run: GovernedRun, tool: str, tool_args: dict[str, Any]) -> bool:
+    """Whether ``tool`` with ``tool_args`` is the call ``run`` waits with (as journaled)."""
+    waited = run.run.steps[-1].action
+    return isinstance(waited, ToolCall) and waited.tool == tool and waited.args == tool_args
+
+
+def _answer(context: ToolContext, verdict: CallVerdict, *, stop: bool) -> dict[str, Any]:
+    """The tool response of a call that does not run in ADK: what charter answered it
+    with (a ``delegate:`` tool's child run, whatever became of it; a shadow-phase
+    simulation), or why it was refused."""
+    observation = verdict.observation
+    if observation is None or (verdict.child_run is None and observation.status != "ok"):
+        return _refused(context, _denial(verdict), stop=stop)
+    if stop:
+        context.actions.skip_summarization = True
+    content: Any = observation.content
+    if isinstance(content, dict):
+        return cast(dict[str, Any], content)
+    return {"result": content} if observation.status == "ok" else {"error": content}
 
 
 def _denial(verdict: CallVerdict) -> str:

@@ -239,7 +239,7 @@ class GovernedAgent:
             return ready
         verdict, governed = ready
         if not verdict.runs:
-            return _denial(verdict)
+            return _answer(verdict)
         try:
             if governed != args:
                 why = f"not run: the arguments of {inner.name} differ from those charter governed"
@@ -282,7 +282,8 @@ class GovernedAgent:
             return f"not run: {exc}"
         if not verdict.runs:
             self._release()
-            return _denial(verdict)
+            # A delegation continued on its child's approval is answered, not refused.
+            return (verdict, args) if _answered(verdict) else _denial(verdict)
         return verdict, args
 
     def _drop(self, call_id: str, why: str) -> None:
@@ -366,6 +367,24 @@ def _waited_call(run: Run) -> ToolCall:
     call = run.steps[-1].action
     assert isinstance(call, ToolCall)
     return call
+
+
+def _answered(verdict: CallVerdict) -> bool:
+    """Whether charter answered the call itself: a ``delegate:`` tool's sub-agent ran as
+    a child run (its result, whatever became of the child), or the call was simulated
+    (the shadow phase)."""
+    observation = verdict.observation
+    return observation is not None and (verdict.child_run is not None or observation.status == "ok")
+
+
+def _answer(verdict: CallVerdict) -> str:
+    """The tool output the model sees of a call that did not run here: what charter
+    answered it with, or why it was not run."""
+    if not _answered(verdict):
+        return _denial(verdict)
+    assert verdict.observation is not None
+    content = verdict.observation.content
+    return content if isinstance(content, str) else json.dumps(content, default=str)
 
 
 def _denial(verdict: CallVerdict) -> str:
