@@ -38,6 +38,9 @@ RUN_KEY = "charter_run_id"
 confirmation answered in another process resumes that run)."""
 REQUEST_KEY = "charter_request"
 """The confirmation payload's key naming charter's approval request."""
+_FINISHED_KEPT = 4096
+"""How many runs finished in this process are remembered (the oldest forgotten first: a
+session whose state still names it then reads it back, as another process would)."""
 
 
 @dataclass(slots=True)
@@ -73,6 +76,9 @@ class CharterPlugin(BasePlugin):
         self._runs: dict[str, tuple[str, GovernedRun]] = {}
         self._allowed: dict[str, _Allowed] = {}
         self._locks: dict[str, asyncio.Lock] = {}
+        self._finished: dict[str, None] = {}
+        """The runs this process finished (oldest first): a session's next task need
+        not read back the run its state names to settle it when it is one of them."""
         self._answers: dict[str, str] = {}
 
     def run_id(self, session_id: str) -> str | None:
@@ -106,7 +112,10 @@ class CharterPlugin(BasePlugin):
         self, *, tool: BaseTool, tool_args: dict[str, Any], tool_context: ToolContext
     ) -> dict[str, Any] | None:
         """Charter's decision first: None lets the tool run; a dict answers the call."""
-        lock = self._locks.setdefault(tool_context.session.id, asyncio.Lock())
+        session_id = tool_context.session.id
+        lock = self._locks.get(session_id)
+        if lock is None:
+            lock = self._locks[session_id] = asyncio.Lock()
         await lock.acquire()
         try:
             if tool_context.tool_confirmation is not None:
@@ -174,7 +183,7 @@ class CharterPlugin(BasePlugin):
         if lock is not None and not lock.locked():
             del self._locks[session_id]
         answer = self._answers.pop(session_id, "")
-        _end(held[1], answer=answer)
+        self._ending(held[1], answer=answer)
 
     async def on_run_error_callback(
         self, *, invocation_context: InvocationContext, error: Exception
@@ -186,7 +195,7 @@ class CharterPlugin(BasePlugin):
             return
         del self._runs[invocation_context.session.id]
         self._answers.pop(invocation_context.session.id, None)
-        _end(held[1], error=f"{type(error).__name__}: {error}")
+        self._ending(held[1], error=f"{type(error).__name__}: {error}")
 
     async def close(self) -> None:
         """Release every run this process still holds (they can be resumed elsewhere)."""
@@ -288,12 +297,22 @@ class CharterPlugin(BasePlugin):
             if held[0] == invocation or held[1].run.status == "running":
                 return held[1]
             held[1].close()
-        self._settle(str(context.state.get(RUN_KEY) or ""))
+        previous = str(context.state.get(RUN_KEY) or "")
+        if previous not in self._finished:
+            self._settle(previous)
         run = GovernedRun.open(
             self.journal, self.agent, _goal(context.user_content), actor=self.actor
         )
         self._runs[session_id] = (invocation, run)
         return run
+
+    def _ending(self, run: GovernedRun, *, answer: str = "", error: str | None = None) -> None:
+        """End the invocation's run (see :func:`_end`), noting it once finished (a run
+        let go while it waits may be resumed, and left running, by another process)."""
+        if _end(run, answer=answer, error=error):
+            if len(self._finished) >= _FINISHED_KEPT:
+                self._finished.pop(next(iter(self._finished)))
+            self._finished[run.run_id] = None
 
     def _settle(self, run_id: str) -> None:
         """The session's previous run, if a process stopped while it ran (the task never
@@ -318,15 +337,17 @@ class CharterPlugin(BasePlugin):
         self._runs[context.session.id] = (context.invocation_id, run)
 
 
-def _end(run: GovernedRun, *, answer: str = "", error: str | None = None) -> None:
-    """Finish a running run with the answer (or the error); let any other go."""
+def _end(run: GovernedRun, *, answer: str = "", error: str | None = None) -> bool:
+    """Finish a running run with the answer (or the error); let any other go. Returns
+    whether the run is over for good (finished: no process can take it up again)."""
     if run.run.status != "running":
         run.close()
-        return
-    try:
-        run.finish(answer, error=error)
-    except RunStateError:  # an allowed call left unrecorded (cancelled): resume settles it
-        run.close()
+    else:
+        try:
+            run.finish(answer, error=error)
+        except RunStateError:  # an allowed call left unrecorded (cancelled): resume settles it
+            run.close()
+    return run.run.status not in ("running", "waiting")
 
 
 def _call_key(context: ToolContext) -> str:
