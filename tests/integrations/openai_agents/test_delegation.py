@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -95,7 +94,7 @@ def test_a_child_that_failed_is_reported_to_the_model_as_its_failure(journal: Jo
 
 
 def test_a_childs_approval_interrupts_the_sdk_run_and_its_receipt_continues_the_child(
-    journal: Journal, tmp_path: Path
+    journal: Journal,
 ) -> None:
     def child() -> Agent:
         script = [call("refund_order", order_id=1042), respond("refunded 1042")]
@@ -115,7 +114,7 @@ def test_a_childs_approval_interrupts_the_sdk_run_and_its_receipt_continues_the_
     model = ScriptedModel(["Billing refunded it."])
     resumed = GovernedRun.resume(journal, _identity(child()), run_id)
     with GovernedAgent(_sdk_agent(model), resumed) as governed:
-        state = await_state(governed, saved)
+        state = _restored(governed, saved)
         assert asyncio.run(governed.apply_approvals(state)) == ["approved"]
         result = asyncio.run(Runner.run(governed.agent, state))
         governed.finish(result.final_output)
@@ -125,5 +124,6 @@ def test_a_childs_approval_interrupts_the_sdk_run_and_its_receipt_continues_the_
     assert refunds == [1042] and resumed.run.status == "completed"
 
 
-def await_state(governed: GovernedAgent, saved: str) -> RunState[Any, Any]:
+def _restored(governed: GovernedAgent, saved: str) -> RunState[Any, Any]:
+    """The SDK's saved run state, restored against the governed agent."""
     return asyncio.run(RunState.from_json(governed.agent, json.loads(saved)))
