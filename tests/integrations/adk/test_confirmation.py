@@ -383,3 +383,58 @@ def test_a_receipt_written_into_the_journal_without_the_key_is_refused(tmp_path:
     events = run_turn(runner, session_id, message)
     assert "approval.forged" in responses(events)["refund_order"]["error"]  # ...not a receipt
     assert [name for name, _ in ran] == ["lookup_order"]
+
+
+RESUMED_THEN_DIED = textwrap.dedent(
+    """
+    import asyncio, os, sys
+    from google.adk.sessions import DatabaseSessionService
+    from charter import Journal
+    from charter.integrations.adk import confirmation_message
+    from integrations.adk import adk_world
+    from integrations.adk.adk_world import APP, ASK_REFUNDS, USER, run_turn, shop, shop_charter
+
+    def refund_order(order_id: int, amount: float) -> str:
+        os._exit(9)  # the process dies while the approved write runs
+
+    adk_world.refund_order = refund_order
+    journal, sessions = Journal(sys.argv[1]), DatabaseSessionService(sys.argv[2])
+    runner, _, _ = shop(journal, ["-"], shop_charter(rules=[ASK_REFUNDS]), sessions=sessions)
+    session = asyncio.run(sessions.get_session(app_name=APP, user_id=USER, session_id="s1"))
+    run_turn(runner, "s1", confirmation_message(session, journal))
+    """
+)
+
+
+def test_a_run_let_go_waiting_then_resumed_by_a_process_that_died_is_settled_here(
+    journal: Journal, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from google.adk.sessions import DatabaseSessionService
+
+    monkeypatch.setenv("CHARTER_HOME", str(tmp_path / "home"))  # one key, both processes
+    sessions_url = f"sqlite+aiosqlite:///{tmp_path / 'sessions.db'}"
+    sessions = DatabaseSessionService(sessions_url)
+    runner, _, _ = shop(journal, [*SCRIPT[:2], "done"], shop_charter(rules=[ASK_REFUNDS]), sessions)
+    asyncio.run(sessions.create_session(app_name=APP, user_id=USER, session_id="s1"))
+    run_turn(runner, "s1", ask("refund order 1042"))  # it waits: this process lets it go
+    (waited,) = {r.run_id for r in journal.records() if r.kind == "run.started"}
+    (call,) = pending_confirmations(_session(runner, "s1"))
+    Approvals(journal).approve(call.args["toolConfirmation"]["payload"][REQUEST_KEY], "al", "ok")  # type: ignore[index]
+
+    script = tmp_path / "resume_and_die.py"
+    script.write_text(RESUMED_THEN_DIED)
+    env = os.environ | {"PYTHONPATH": os.pathsep.join([str(TESTS), *sys.path])}
+    done = subprocess.run(
+        [sys.executable, str(script), str(journal.engine.url), sessions_url],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 9, done.stderr[-2000:]
+
+    run_turn(runner, "s1", ask("next task"))  # the same plugin, which had let the run go
+    records = [(r.kind, r.payload) for r in journal.records(waited)]
+    effect = [p for k, p in records if k == "step.effect"][-1]
+    assert effect["tool"] == "refund_order" and effect["status"] == "in_doubt"
+    assert records[-1][0] == "run.finished" and records[-1][1]["status"] == "failed"
+    assert journal.verify().ok

@@ -105,6 +105,19 @@ def test_a_rule_denial_reaches_the_model_as_the_tools_error(journal: Journal) ->
     assert tool_responses(model.requests[-1]) == [{"error": error}]
 
 
+def test_in_the_shadow_phase_a_write_is_simulated_and_the_model_is_told_so(
+    journal: Journal,
+) -> None:
+    refund = ("refund_order", {"order_id": 1042, "amount": 42.0})
+    runner, _, _ = shop(journal, [refund, "Refunded."], shop_charter(phase="shadow"))
+    events = run_turn(runner, new_session(runner), ask("refund order 1042"))
+    assert ran == []
+    seen = responses(events)["refund_order"]
+    assert seen["simulated"] is True and "error" not in seen
+    effects = [p for k, p in _records(journal, _only_run(journal)) if k == "step.effect"]
+    assert [e["status"] for e in effects] == ["simulated"]
+
+
 def test_an_injected_target_from_a_tool_output_is_held_by_the_flow_rule(
     journal: Journal,
 ) -> None:

@@ -4,6 +4,7 @@ journaled by charter: allowed, denied, held by a flow rule, stopped, counted, un
 from __future__ import annotations
 
 import asyncio
+import json
 from typing import Any
 
 import pytest
@@ -81,6 +82,21 @@ def test_a_denial_reaches_the_model_as_the_tools_output_and_the_tool_never_runs(
     decided = _payloads(journal, gov.run_id, "step.decided")
     assert [d["rules"] for d in decided] == [["no-refunds"]]
     assert _payloads(journal, gov.run_id, "step.effect") == []
+
+
+def test_in_the_shadow_phase_a_write_is_simulated_and_the_model_is_told_so(
+    journal: Journal,
+) -> None:
+    shop = Shop()
+    model = ScriptedModel([[("refund_order", {"order_id": 7, "amount": 5.0})], "refunded"])
+    shadow = make_charter(phase="shadow")
+    with govern(make_agent(shop, model), journal=journal, charter=shadow, goal="g") as gov:
+        result = asyncio.run(Runner.run(gov.agent, "refund order 7"))
+        gov.finish(result.final_output)
+    assert shop.refunds == []
+    seen = json.loads(model.tool_outputs()["call-1-0"])
+    assert seen["simulated"] is True and seen["tool"] == "refund_order"
+    assert [e["status"] for e in _payloads(journal, gov.run_id, "step.effect")] == ["simulated"]
 
 
 def test_a_tool_that_fails_is_journaled_as_failed_and_the_model_sees_the_sdks_error(

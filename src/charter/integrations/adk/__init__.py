@@ -20,7 +20,10 @@ once the approval is decided in charter (CLI, API, dashboard)::
     async for event in runner.run_async(user_id=..., session_id=..., new_message=message):
         ...
 
-Tools the charter's ``contracts:`` does not name are denied. A toolset's tools (a
+Tools the charter's ``contracts:`` does not name are denied. A call charter answers
+itself is answered with what it got: a ``delegate:`` tool of a delegating charter agent
+(``CharterPlugin(journal, agent)``) with its sub-agent run's result, a shadow-phase call
+with its simulation; a child's approval is the call's confirmation. A toolset's tools (a
 ``BaseToolset`` of function tools, an ``McpToolset``) are governed alike, named as ADK
 names them (with the toolset's prefix): the toolset is asked for its tools once, when
 the plugin is built. Token usage comes from each

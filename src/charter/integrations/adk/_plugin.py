@@ -28,14 +28,19 @@ from charter.agent import Agent
 from charter.errors import CharterError, RunStateError
 from charter.governance import CallVerdict, GovernedRun
 from charter.journal import Journal
+from charter.reasoners._base import ToolCall
 from charter.runtime._approvals import Approvals
 from charter.runtime._history import history, run_state
+from charter.runtime._lineage import waiting_child
 
 RUN_KEY = "charter_run_id"
 """The session-state key holding the charter run of the session's current task (so a
 confirmation answered in another process resumes that run)."""
 REQUEST_KEY = "charter_request"
 """The confirmation payload's key naming charter's approval request."""
+_FINISHED_KEPT = 4096
+"""How many runs finished in this process are remembered (the oldest forgotten first: a
+session whose state still names it then reads it back, as another process would)."""
 
 
 @dataclass(slots=True)
@@ -71,6 +76,9 @@ class CharterPlugin(BasePlugin):
         self._runs: dict[str, tuple[str, GovernedRun]] = {}
         self._allowed: dict[str, _Allowed] = {}
         self._locks: dict[str, asyncio.Lock] = {}
+        self._finished: dict[str, None] = {}
+        """The runs this process finished (oldest first): a session's next task need
+        not read back the run its state names to settle it when it is one of them."""
         self._answers: dict[str, str] = {}
 
     def run_id(self, session_id: str) -> str | None:
@@ -114,7 +122,10 @@ class CharterPlugin(BasePlugin):
         self, *, tool: BaseTool, tool_args: dict[str, Any], tool_context: ToolContext
     ) -> dict[str, Any] | None:
         """Charter's decision first: None lets the tool run; a dict answers the call."""
-        lock = self._locks.setdefault(tool_context.session.id, asyncio.Lock())
+        session_id = tool_context.session.id
+        lock = self._locks.get(session_id)
+        if lock is None:
+            lock = self._locks[session_id] = asyncio.Lock()
         await lock.acquire()
         try:
             if tool_context.tool_confirmation is not None:
@@ -182,7 +193,7 @@ class CharterPlugin(BasePlugin):
         if lock is not None and not lock.locked():
             del self._locks[session_id]
         answer = self._answers.pop(session_id, "")
-        _end(held[1], answer=answer)
+        self._ending(held[1], answer=answer)
 
     async def on_run_error_callback(
         self, *, invocation_context: InvocationContext, error: Exception
@@ -194,7 +205,7 @@ class CharterPlugin(BasePlugin):
             return
         del self._runs[invocation_context.session.id]
         self._answers.pop(invocation_context.session.id, None)
-        _end(held[1], error=f"{type(error).__name__}: {error}")
+        self._ending(held[1], error=f"{type(error).__name__}: {error}")
 
     async def close(self) -> None:
         """Release every run this process still holds (they can be resumed elsewhere)."""
@@ -218,7 +229,7 @@ class CharterPlugin(BasePlugin):
             return run, verdict
         if verdict.verdict == "ask" and verdict.approval is not None:
             return _ask(context, run.run_id, verdict.approval.request_id, verdict.reason)
-        return _refused(context, _denial(verdict), stop=run.run.status != "running")
+        return _answer(context, verdict, stop=run.run.status != "running")
 
     def _confirmed(
         self, tool: BaseTool, tool_args: dict[str, Any], context: ToolContext
@@ -244,7 +255,7 @@ class CharterPlugin(BasePlugin):
             state = Approvals(self.journal).get(request)
         except CharterError as exc:  # no such request
             return _refused(context, f"charter: {exc}; not run")
-        if state.request.run_id != run_id:
+        if state.request.run_id != run_id and not self._waits_with_child(run_id, request):
             return _refused(
                 context, f"charter: approval {request} is for another run than this one; not run"
             )
@@ -266,15 +277,27 @@ class CharterPlugin(BasePlugin):
                 f"charter: run {run_id} waits for approval {run.run.waiting_for}, "
                 f"not {request}; not run",
             )
+        if state.request.run_id != run_id and not _same_call(run, tool.name, tool_args):
+            return _refused(
+                context, f"charter: the confirmed call differs from approval {request}; not run"
+            )  # checked first: the approved call is a delegation, continued by charter
         verdict = run.approved_call()
         if not verdict.runs:
-            return _refused(context, _denial(verdict), stop=run.run.status != "running")
+            return _answer(context, verdict, stop=run.run.status != "running")
         if verdict.tool != tool.name or not _same_args(verdict.args, tool_args):
             run.record(verdict, error="the confirmed call is not the approved one; not run")
             return _refused(
                 context, f"charter: the confirmed call differs from approval {request}; not run"
             )
         return run, verdict
+
+    def _waits_with_child(self, run_id: str, request: str) -> bool:
+        """Whether run ``run_id`` waits on ``request`` with the sub-agent it delegated to
+        (the child's own approval, which the parent's call is confirmed by)."""
+        try:
+            return waiting_child(history(self.journal, run_id), request) is not None
+        except CharterError:  # no such run
+            return False
 
     def _governed(self, context: CallbackContext) -> GovernedRun:
         """The run of this session's current task, opened on its first use."""
@@ -284,12 +307,22 @@ class CharterPlugin(BasePlugin):
             if held[0] == invocation or held[1].run.status == "running":
                 return held[1]
             held[1].close()
-        self._settle(str(context.state.get(RUN_KEY) or ""))
+        previous = str(context.state.get(RUN_KEY) or "")
+        if previous not in self._finished:
+            self._settle(previous)
         run = GovernedRun.open(
             self.journal, self.agent, _goal(context.user_content), actor=self.actor
         )
         self._runs[session_id] = (invocation, run)
         return run
+
+    def _ending(self, run: GovernedRun, *, answer: str = "", error: str | None = None) -> None:
+        """End the invocation's run (see :func:`_end`), noting it once finished (a run
+        let go while it waits may be resumed, and left running, by another process)."""
+        if _end(run, answer=answer, error=error):
+            if len(self._finished) >= _FINISHED_KEPT:
+                self._finished.pop(next(iter(self._finished)))
+            self._finished[run.run_id] = None
 
     def _settle(self, run_id: str) -> None:
         """The session's previous run, if a process stopped while it ran (the task never
@@ -314,15 +347,17 @@ class CharterPlugin(BasePlugin):
         self._runs[context.session.id] = (context.invocation_id, run)
 
 
-def _end(run: GovernedRun, *, answer: str = "", error: str | None = None) -> None:
-    """Finish a running run with the answer (or the error); let any other go."""
+def _end(run: GovernedRun, *, answer: str = "", error: str | None = None) -> bool:
+    """Finish a running run with the answer (or the error); let any other go. Returns
+    whether the run is over for good (finished: no process can take it up again)."""
     if run.run.status != "running":
         run.close()
-        return
-    try:
-        run.finish(answer, error=error)
-    except RunStateError:  # an allowed call left unrecorded (cancelled): resume settles it
-        run.close()
+    else:
+        try:
+            run.finish(answer, error=error)
+        except RunStateError:  # an allowed call left unrecorded (cancelled): resume settles it
+            run.close()
+    return run.run.status not in ("running", "waiting")
 
 
 def _call_key(context: ToolContext) -> str:
@@ -339,6 +374,27 @@ def _same_args(approved: dict[str, Any], proposed: dict[str, Any]) -> bool:
     """The arguments ADK is about to run are the ones approved (defaults aside)."""
     kept = {k: v for k, v in approved.items() if v is not None or k in proposed}
     return kept == proposed
+
+
+def _same_call(run: GovernedRun, tool: str, tool_args: dict[str, Any]) -> bool:
+    """Whether ``tool`` with ``tool_args`` is the call ``run`` waits with (as journaled)."""
+    waited = run.run.steps[-1].action
+    return isinstance(waited, ToolCall) and waited.tool == tool and waited.args == tool_args
+
+
+def _answer(context: ToolContext, verdict: CallVerdict, *, stop: bool) -> dict[str, Any]:
+    """The tool response of a call that does not run in ADK: what charter answered it
+    with (a ``delegate:`` tool's child run, whatever became of it; a shadow-phase
+    simulation), or why it was refused."""
+    observation = verdict.observation
+    if observation is None or (verdict.child_run is None and observation.status != "ok"):
+        return _refused(context, _denial(verdict), stop=stop)
+    if stop:
+        context.actions.skip_summarization = True
+    content: Any = observation.content
+    if isinstance(content, dict):
+        return cast(dict[str, Any], content)
+    return {"result": content} if observation.status == "ok" else {"error": content}
 
 
 def _denial(verdict: CallVerdict) -> str:

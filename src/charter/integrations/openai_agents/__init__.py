@@ -4,9 +4,11 @@ Built against openai-agents 0.24. Every :class:`agents.FunctionTool` of the agen
 the agents it hands off to) is wrapped: charter decides each call before it runs, the
 real tool runs only when allowed, and its output, with its contract's labels, is
 journaled as a native run's is. A tool the charter's ``contracts:`` does not name is
-denied. A denial is the tool's output the model sees; an ``ask`` becomes the SDK's tool
-approval (an interruption in the run result, a resumable ``RunState``), and resuming
-checks charter's signed receipt::
+denied. A denial is the tool's output the model sees, and so is what charter answered a
+call with itself: a ``delegate:`` tool's sub-agent run (a charter identity that delegates
+drives :class:`GovernedAgent` through ``GovernedRun.open``), a shadow-phase simulation. An
+``ask`` becomes the SDK's tool approval (an interruption in the run result, a resumable
+``RunState``), and resuming checks charter's signed receipt::
 
     from agents import Runner
     from charter import Journal, load_charter
