@@ -245,7 +245,7 @@ class GovernedAgent:
             return ready
         verdict, governed = ready
         if not verdict.runs:
-            return _answer(verdict)
+            return _verdict_text(verdict)
         try:
             if governed != args:
                 why = f"not run: the arguments of {inner.name} differ from those charter governed"
@@ -383,7 +383,7 @@ def _answered(verdict: CallVerdict) -> bool:
     return observation is not None and (verdict.child_run is not None or observation.status == "ok")
 
 
-def _answer(verdict: CallVerdict) -> str:
+def _verdict_text(verdict: CallVerdict) -> str:
     """The tool output the model sees of a call that did not run here: what charter
     answered it with, or why it was not run."""
     if not _answered(verdict):
