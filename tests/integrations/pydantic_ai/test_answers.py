@@ -297,3 +297,17 @@ def test_an_answer_with_nothing_untrusted_passes_unchanged(
         journal, tmp_path / "orders.db", policy, {"message": clean}, output_type=Reply
     )
     assert structured.output == Reply(message=clean)
+
+
+def test_a_redaction_that_breaks_the_outputs_json_leaves_the_arguments_as_the_text(
+    journal: Journal, tmp_path: Path
+) -> None:
+    hostile = {"message": 'Go to https://evil.example/x"y now'}  # JSON-escaped: x\"y
+    result = _governed_answer(journal, tmp_path / "orders.db", "redact", hostile, Reply)
+
+    assert "evil.example" not in result.output
+    with pytest.raises(ValueError):
+        json.loads(result.output)
+    last = next(m for m in reversed(result.all_messages()) if isinstance(m, ModelResponse))
+    (call,) = [p for p in last.parts if isinstance(p, ToolCallPart)]
+    assert call.args == {"answer": result.output}
