@@ -404,3 +404,19 @@ def test_an_answer_with_nothing_untrusted_passes_unchanged(
     result, _, _ = _answered(journal, policy, clean, _saver(tmp_path / "cp.db"))
 
     assert _last(result) == clean and _stored(tmp_path / "cp.db") == clean
+
+
+def test_the_next_turn_of_the_thread_shows_the_model_only_the_redacted_answer(
+    journal: Journal, tmp_path: Path
+) -> None:
+    _answered(journal, "redact", f"Summary: {PHISH}", _saver(tmp_path / "cp.db"))
+    governor = govern([read_mail], journal=journal, charter=_charter("redact"), name="mail")
+    app, model = graph(governor, [AIMessage("Nothing else.")], _saver(tmp_path / "cp.db"))
+
+    governor.invoke(
+        app, {"messages": [("user", "Anything else?")]}, {"configurable": {"thread_id": "t-1"}}
+    )
+
+    (seen,) = model.seen
+    answers = [str(m.content) for m in seen if isinstance(m, AIMessage) and m.content]
+    assert answers == [f"Summary: {MASKED}"]
