@@ -289,3 +289,26 @@ def test_an_answer_with_nothing_untrusted_passes_unchanged(journal: Journal, pol
 
     assert _texts(events[-1:]) == _texts(session.events[-1:]) == "Sorry about the parcel."
     assert _finished_answer(journal) == "Sorry about the parcel."
+
+
+def test_the_next_task_of_the_session_shows_the_model_only_the_redacted_answer(
+    journal: Journal,
+) -> None:
+    sessions = InMemorySessionService()
+    charter = shop_charter(flows={"answer": "redact"})
+    runner, _, model = shop(
+        journal, [("read_ticket", {"ticket": 5}), PHISHY, "ok"], charter, sessions
+    )
+    session_id = new_session(runner)
+    run_turn(runner, session_id, ask("answer ticket 5"))
+
+    run_turn(runner, session_id, ask("anything else?"))
+
+    said = [
+        p.text
+        for c in model.requests[-1].contents
+        if c.role == "model"
+        for p in c.parts or ()
+        if p.text
+    ]
+    assert said == [MASKED]
