@@ -311,3 +311,29 @@ def test_a_redaction_that_breaks_the_outputs_json_leaves_the_arguments_as_the_te
     last = next(m for m in reversed(result.all_messages()) if isinstance(m, ModelResponse))
     (call,) = [p for p in last.parts if isinstance(p, ToolCallPart)]
     assert call.args == {"answer": result.output}
+
+
+def test_a_held_structured_output_keeps_the_answer_out_of_the_history_until_released(
+    journal: Journal, tmp_path: Path
+) -> None:
+    held = _governed_answer(journal, tmp_path / "orders.db", "ask", {"message": PHISHY}, Reply)
+    run_id, request = _request(held)
+    assert "card number" not in _dumped(held)
+    saved = ModelMessagesTypeAdapter.dump_json(held.all_messages())
+    Approvals(journal).approve(request, "dana")
+    governed = govern(
+        support_agent(Script(["never asked"]), tmp_path / "orders.db"),
+        journal=journal,
+        charter=charter(flows={"answer": "ask"}),
+    )
+
+    result = governed.run_sync(
+        message_history=ModelMessagesTypeAdapter.validate_json(saved),
+        deferred_tool_results=approvals(held.output),
+    )
+
+    assert json.loads(result.output) == {"message": PHISHY}
+    last = next(m for m in reversed(result.all_messages()) if isinstance(m, ModelResponse))
+    (call,) = [p for p in last.parts if isinstance(p, ToolCallPart)]
+    assert call.args == {"message": PHISHY}
+    assert "answer.released" in _kinds(journal, run_id)

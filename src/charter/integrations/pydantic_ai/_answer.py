@@ -14,7 +14,8 @@ An answer the charter redacts (``flows.answer: redact``) or withholds (``deny``)
 changed the same way at once: the output is the answer as the run kept it (a string,
 structured output included: its JSON with the values masked, or the withheld notice),
 and so are the answer's text and the output tool's call arguments in the run's last
-model response, so a history passed on carries no more than the output.
+model response, so a history passed on carries no more than the output (a held answer's
+notice takes the output tool's arguments too, and its release puts the answer back).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from __future__ import annotations
 import dataclasses
 import json
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
 from pydantic import TypeAdapter
 from pydantic_ai import DeferredToolRequests, DeferredToolResults
@@ -50,7 +51,9 @@ def held(governed: GovernedRun, result: AgentRunResult[Any]) -> AgentRunResult[A
         return dataclasses.replace(result, output=changed)
     if held_answer(run) is None or run.waiting_for is None:
         return result
-    _notice(result.new_messages(), held_notice(run.waiting_for))
+    messages, notice = result.new_messages(), held_notice(run.waiting_for)
+    _notice(messages, notice)
+    _output_call(messages, getattr(result, "_output_tool_name", None), notice)
     return dataclasses.replace(result, output=_deferred(run.run_id, run.waiting_for))
 
 
@@ -100,24 +103,35 @@ def _output_call(messages: Sequence[ModelMessage], tool: str | None, answer: str
     response = next((m for m in reversed(messages) if isinstance(m, ModelResponse)), None)
     if response is None or tool is None:
         return
+    for part in response.parts:
+        if type(part) is ToolCallPart and part.tool_name == tool:
+            part.args = _output_args(answer)
+
+
+def _output_args(answer: str) -> dict[str, Any]:
+    """The output tool's arguments showing ``answer``."""
     try:
         args: Any = json.loads(answer)
     except ValueError:
         args = None
-    for part in response.parts:
-        if type(part) is ToolCallPart and part.tool_name == tool:
-            part.args = args if isinstance(args, dict) else {"answer": answer}
+    return cast(dict[str, Any], args) if isinstance(args, dict) else {"answer": answer}
 
 
 def _answered(messages: list[ModelMessage], notice: str, answer: str) -> list[ModelMessage]:
-    """``messages`` with the notice's text part (a copy) holding ``answer``."""
+    """``messages`` with the notice's text part, or the output tool's arguments showing
+    it (a copy), holding ``answer``."""
+    shown = {"answer": notice}
     for index, message in enumerate(messages):
         if isinstance(message, ModelResponse) and any(
-            isinstance(p, TextPart) and p.content == notice for p in message.parts
+            (isinstance(p, TextPart) and p.content == notice)
+            or (type(p) is ToolCallPart and p.args == shown)
+            for p in message.parts
         ):
             parts = [
                 dataclasses.replace(p, content=answer)
                 if isinstance(p, TextPart) and p.content == notice
+                else dataclasses.replace(p, args=_output_args(answer))
+                if type(p) is ToolCallPart and p.args == shown
                 else p
                 for p in message.parts
             ]
