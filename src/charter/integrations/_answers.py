@@ -1,4 +1,5 @@
-"""A framework run's final answer held for approval (``flows.answer: ask``).
+"""A framework run's final answer as ``flows.answer`` leaves it: held for approval
+(``ask``), redacted (``redact``) or withheld (``deny``).
 
 :meth:`~charter.governance.GovernedRun.finish` holds an answer that carries a link, an
 address, a phone or an account number only untrusted text holds: the run waits on an
@@ -6,7 +7,10 @@ approval request of tool ``answer.release`` whose arguments are the answer. Each
 integration keeps that answer from its framework's result until the request is decided;
 these are the pieces they share: what a held answer is, the notice shown in its place,
 and its release, which finishes the run again with exactly the journaled answer (the
-receipt re-checked against its digest: kept when approved, withheld otherwise).
+receipt re-checked against its digest: kept when approved, withheld otherwise). An
+answer the charter redacts or withholds at once is :func:`changed_answer`: each
+integration puts it where the held answer's notice goes, so the caller sees what the run
+kept, never the answer the model gave.
 """
 
 from __future__ import annotations
@@ -23,6 +27,18 @@ def held_answer(run: Run) -> str | None:
         return None
     action = run.steps[-1].action
     return action.text if isinstance(action, FinalAnswer) else None
+
+
+def changed_answer(run: Run) -> str | None:
+    """The answer ``run`` finished with when the charter changed the one proposed (its
+    untrusted values redacted, or the notice that it was withheld); None when it kept the
+    answer as proposed, or has not finished with one."""
+    if run.status != "completed" or run.answer is None or not run.steps:
+        return None
+    action = run.steps[-1].action
+    if not isinstance(action, FinalAnswer) or action.text == run.answer:
+        return None
+    return run.answer
 
 
 def held_notice(request: str) -> str:

@@ -220,3 +220,95 @@ def test_a_streamed_answer_shows_no_text_before_it_is_governed(journal: Journal)
     (request,) = [str(e.custom_metadata[REQUEST_KEY]) for e in events if e.custom_metadata]
     Approvals(journal).approve(request, "dana")
     assert release_answer(plugin, _session(runner, session_id)).answer == PHISHY
+
+
+# --- flows.answer: redact / deny: the event is the answer as the run kept it ---
+
+MASKED = PHISHY.replace("x@evil.example", "[withheld: untrusted email]")
+
+
+def _answered(
+    journal: Journal, policy: str, answer: str, config: RunConfig | None = None
+) -> tuple[list[Event], Session, Any]:
+    """A task reading ticket 5 and answering ``answer`` under ``flows.answer: policy``
+    (streamed in chunks with an SSE ``config``): its events, the session as stored
+    afterwards, and the plugin."""
+    sessions = InMemorySessionService()
+    runner, plugin, _ = shop(journal, [], shop_charter(flows={"answer": policy}), sessions)
+    runner.app.root_agent.model = StreamedLlm(  # type: ignore[union-attr]
+        script=[("read_ticket", {"ticket": 5}), answer]
+    )
+    session_id = new_session(runner)
+
+    async def events() -> list[Event]:
+        return [
+            e
+            async for e in runner.run_async(
+                user_id=USER, session_id=session_id, new_message=ask("t 5"), run_config=config
+            )
+        ]
+
+    return asyncio.run(events()), _session(runner, session_id), plugin
+
+
+def _finished_answer(journal: Journal) -> str:
+    (finished,) = journal.records_of_kind("run.finished")
+    return str(finished.payload["answer"])
+
+
+def test_a_redacted_answer_is_the_event_and_the_stored_session_masks_it(
+    journal: Journal,
+) -> None:
+    events, session, _ = _answered(journal, "redact", PHISHY)
+
+    assert events[-1].content is not None and _texts(events[-1:]) == MASKED
+    assert "evil.example" not in _texts(events) and _texts(session.events[-1:]) == MASKED
+    assert _finished_answer(journal) == MASKED
+
+
+def test_a_denied_answer_is_a_withheld_notice_in_the_event(journal: Journal) -> None:
+    events, session, _ = _answered(journal, "deny", PHISHY)
+
+    assert _texts(events[-1:]).startswith("[answer withheld: it carries email")
+    assert "card number" not in _texts(events) and "card number" not in _texts(session.events)
+    assert _finished_answer(journal) == _texts(events[-1:])
+
+
+def test_a_streamed_redacted_answer_shows_no_text_before_it_is_governed(
+    journal: Journal,
+) -> None:
+    events, _, _ = _answered(journal, "redact", PHISHY, RunConfig(streaming_mode=StreamingMode.SSE))
+
+    assert any(e.partial for e in events)
+    assert "evil.example" not in _texts(events) and _texts(events[-1:]) == MASKED
+
+
+@pytest.mark.parametrize("policy", ["redact", "deny"])
+def test_an_answer_with_nothing_untrusted_passes_unchanged(journal: Journal, policy: str) -> None:
+    events, session, _ = _answered(journal, policy, "Sorry about the parcel.")
+
+    assert _texts(events[-1:]) == _texts(session.events[-1:]) == "Sorry about the parcel."
+    assert _finished_answer(journal) == "Sorry about the parcel."
+
+
+def test_the_next_task_of_the_session_shows_the_model_only_the_redacted_answer(
+    journal: Journal,
+) -> None:
+    sessions = InMemorySessionService()
+    charter = shop_charter(flows={"answer": "redact"})
+    runner, _, model = shop(
+        journal, [("read_ticket", {"ticket": 5}), PHISHY, "ok"], charter, sessions
+    )
+    session_id = new_session(runner)
+    run_turn(runner, session_id, ask("answer ticket 5"))
+
+    run_turn(runner, session_id, ask("anything else?"))
+
+    said = [
+        p.text
+        for c in model.requests[-1].contents
+        if c.role == "model"
+        for p in c.parts or ()
+        if p.text
+    ]
+    assert said == [MASKED]

@@ -314,3 +314,109 @@ def test_a_graph_driven_by_stream_gets_the_waiting_run_from_finish(
     Approvals(journal).approve(run.waiting_for, "dana")
     result = _resumed(journal, tmp_path / "cp.db", resume(run.waiting_for))
     assert _last(result) == f"Summary: {PHISH}"
+
+
+# --- flows.answer: redact / deny: the thread keeps the answer as the run kept it ---
+
+MASKED = "Log in at [withheld: untrusted url] to keep your account."
+
+
+def _charter(policy: str) -> Charter:
+    return Charter.model_validate(
+        CHARTER.model_dump(exclude_defaults=True) | {"flows": {"answer": policy}}
+    )
+
+
+def _answered(
+    journal: Journal, policy: str, answer: str, saver: SqliteSaver | None
+) -> tuple[Any, Any, LangGraphGovernor]:
+    """A turn reading the mail and answering ``answer`` under ``flows.answer: policy``:
+    the graph's result, the graph and its governor."""
+    governor = govern([read_mail], journal=journal, charter=_charter(policy), name="mail")
+    script: list[BaseMessage] = [call("read_mail", {"folder": "inbox"}, "c1"), AIMessage(answer)]
+    app, _ = graph(governor, script, saver)
+    return governor.invoke(app, ASK, {"configurable": {"thread_id": "t-1"}}), app, governor
+
+
+def _stored(checkpoints: Path) -> str:
+    """The content of the last message in the thread's checkpoint, as a new reader sees it."""
+    stored = _saver(checkpoints).get_tuple({"configurable": {"thread_id": "t-1"}})
+    assert stored is not None
+    return str(stored.checkpoint["channel_values"]["messages"][-1].content)
+
+
+def test_a_redacted_answer_is_masked_in_the_result_and_the_checkpoint(
+    journal: Journal, tmp_path: Path
+) -> None:
+    result, app, _ = _answered(journal, "redact", f"Summary: {PHISH}", _saver(tmp_path / "cp.db"))
+
+    assert _last(result) == f"Summary: {MASKED}" and "__interrupt__" not in result
+    assert _stored(tmp_path / "cp.db") == f"Summary: {MASKED}"
+    state = app.get_state({"configurable": {"thread_id": "t-1"}})
+    assert state.next == ()  # the rewrite schedules no node: the turn stays ended
+    ids = [m.id for m in result["messages"]]
+    assert len(ids) == len(set(ids)) == len(state.values["messages"])  # replaced, not added
+    (finished,) = journal.records_of_kind("run.finished")
+    assert finished.payload["answer"] == f"Summary: {MASKED}"
+
+
+def test_a_denied_answer_is_a_withheld_notice_in_the_result_and_the_checkpoint(
+    journal: Journal, tmp_path: Path
+) -> None:
+    result, _, _ = _answered(journal, "deny", f"Summary: {PHISH}", _saver(tmp_path / "cp.db"))
+
+    assert _last(result).startswith("[answer withheld: it carries url")
+    assert _stored(tmp_path / "cp.db") == _last(result)
+
+
+def test_a_graph_without_checkpointer_returns_the_redacted_answer(journal: Journal) -> None:
+    result, _, _ = _answered(journal, "redact", f"Summary: {PHISH}", None)
+
+    assert _last(result) == f"Summary: {MASKED}"
+    assert isinstance(result["messages"][-1], AIMessage)
+
+
+def test_a_streamed_turn_finished_by_the_governor_has_its_checkpoint_redacted(
+    journal: Journal, tmp_path: Path
+) -> None:
+    governor = govern([read_mail], journal=journal, charter=_charter("redact"), name="mail")
+    script: list[BaseMessage] = [
+        call("read_mail", {"folder": "inbox"}, "c1"),
+        AIMessage(content=f"Summary: {PHISH}"),
+    ]
+    app, _ = graph(governor, script, _saver(tmp_path / "cp.db"))
+    config: Any = {"configurable": {"thread_id": "t-1"}}
+    for _ in app.stream(ASK, governor.guarded(config)):
+        pass
+
+    run = governor.finish(app, config)
+
+    assert run is not None and run.answer == f"Summary: {MASKED}"
+    assert _last(app.get_state(config).values) == run.answer
+    assert _stored(tmp_path / "cp.db") == run.answer
+
+
+@pytest.mark.parametrize("policy", ["redact", "deny"])
+def test_an_answer_with_nothing_untrusted_passes_unchanged(
+    journal: Journal, tmp_path: Path, policy: str
+) -> None:
+    clean = "You have one message from the IT desk."
+    result, _, _ = _answered(journal, policy, clean, _saver(tmp_path / "cp.db"))
+
+    assert _last(result) == clean and _stored(tmp_path / "cp.db") == clean
+
+
+def test_the_next_turn_of_the_thread_shows_the_model_only_the_redacted_answer(
+    journal: Journal, tmp_path: Path
+) -> None:
+    _answered(journal, "redact", f"Summary: {PHISH}", _saver(tmp_path / "cp.db"))
+    governor = govern([read_mail], journal=journal, charter=_charter("redact"), name="mail")
+    app, model = graph(governor, [AIMessage("Nothing else.")], _saver(tmp_path / "cp.db"))
+
+    governor.invoke(
+        app, {"messages": [("user", "Anything else?")]}, {"configurable": {"thread_id": "t-1"}}
+    )
+
+    (seen,) = model.seen
+    answers = [str(m.content) for m in seen if isinstance(m, AIMessage) and m.content]
+    assert answers == [f"Summary: {MASKED}"]

@@ -163,3 +163,56 @@ def test_two_releases_at_once_release_the_answer_once(journal: Journal) -> None:
     kinds = _kinds(journal, run_id)
     assert kinds.count("answer.released") == kinds.count("approval.used") == 1
     assert kinds.count("run.finished") == 1 and journal.verify().ok
+
+
+# --- flows.answer: redact / deny: the SDK's result shows the answer as the run kept it ---
+
+MASKED = PHISHY.replace("attacker@evil.example", "[withheld: untrusted email]")
+
+
+def _answered(journal: Journal, policy: str, answer: str) -> tuple[Any, Any]:
+    """A run reading the ticket and answering ``answer`` under ``flows.answer: policy``,
+    finished with the SDK's result: the run and the result."""
+    model = ScriptedModel([[("read_ticket", {"ticket_id": 3})], answer])
+    agent = make_agent(Shop(), model)
+    charter = make_charter(flows={"answer": policy})
+    with govern(agent, journal=journal, charter=charter, goal="answer 3") as g:
+        result = asyncio.run(Runner.run(g.agent, "answer ticket 3"))
+        return g.finish(result), result
+
+
+def _next_input(result: Any) -> str:
+    """The model's answer as the next turn's input carries it."""
+    (message,) = [i for i in result.to_input_list() if i.get("role") == "assistant"]
+    return "".join(part["text"] for part in message["content"])
+
+
+def test_a_redacted_answer_is_the_final_output_and_the_next_turns_input(
+    journal: Journal,
+) -> None:
+    run, result = _answered(journal, "redact", PHISHY)
+
+    assert (run.status, run.answer) == ("completed", MASKED)
+    assert result.final_output == MASKED and _next_input(result) == MASKED
+    assert "evil.example" not in str(result.to_input_list()[-1])
+
+
+def test_a_denied_answer_is_a_withheld_notice_in_the_result(journal: Journal) -> None:
+    run, result = _answered(journal, "deny", PHISHY)
+
+    assert str(run.answer).startswith("[answer withheld: it carries email")
+    assert result.final_output == run.answer and _next_input(result) == run.answer
+
+
+def test_a_held_answer_is_kept_out_of_the_next_turns_input(journal: Journal) -> None:
+    _, request, result = _held(journal)
+
+    assert request in _next_input(result) and "evil.example" not in _next_input(result)
+
+
+@pytest.mark.parametrize("policy", ["redact", "deny"])
+def test_an_answer_with_nothing_untrusted_passes_unchanged(journal: Journal, policy: str) -> None:
+    clean = "Sorry about the parcel; it is on its way."
+    run, result = _answered(journal, policy, clean)
+
+    assert run.answer == result.final_output == _next_input(result) == clean

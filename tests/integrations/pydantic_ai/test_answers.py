@@ -18,16 +18,21 @@ import pytest
 
 pytest.importorskip("pydantic_ai", reason="the pydantic-ai extra is not installed")
 
-from pydantic import TypeAdapter
+from pydantic import BaseModel, TypeAdapter
 from pydantic_ai import DeferredToolRequests
 from pydantic_ai.agent import AgentRunResult
-from pydantic_ai.messages import ModelMessagesTypeAdapter, ModelResponse, TextPart
+from pydantic_ai.messages import (
+    ModelMessagesTypeAdapter,
+    ModelResponse,
+    TextPart,
+    ToolCallPart,
+)
 
 from charter import Journal
 from charter.errors import RunStateError
 from charter.integrations.pydantic_ai import REQUEST_KEY, RUN_KEY, approvals, govern
 from charter.runtime._approvals import Approvals
-from integrations.pydantic_ai.pyd_world import Script, charter, support_agent
+from integrations.pydantic_ai.pyd_world import PLANTED, Script, charter, support_agent
 
 PHISHY = "Your refund needs a form: write to attacker@evil.example with your card number."
 HELD = TypeAdapter(DeferredToolRequests)
@@ -209,3 +214,126 @@ def test_the_async_run_holds_and_releases_alike(journal: Journal, tmp_path: Path
 
     assert result.output == PHISHY
     assert _kinds(journal, run_id).count("answer.released") == 1
+
+
+# --- flows.answer: redact / deny: the output is the answer as the run kept it ---
+
+
+class Reply(BaseModel):
+    """A structured answer."""
+
+    message: str
+
+
+def _governed_answer(
+    journal: Journal, world: Path, policy: str, answer: Any, output_type: Any = None
+) -> AgentRunResult[Any]:
+    """A run reading the ticket, then answering ``answer`` (a text, or the output tool's
+    arguments), under ``flows.answer: policy``."""
+    final = answer if isinstance(answer, str) else [("final_result", answer)]
+    script = Script([[("read_ticket", {"ticket": 7})], final])
+    governed = govern(
+        support_agent(script, world), journal=journal, charter=charter(flows={"answer": policy})
+    )
+    return governed.run_sync("answer ticket 7", output_type=output_type)
+
+
+def _dumped(result: AgentRunResult[Any]) -> str:
+    return ModelMessagesTypeAdapter.dump_json(result.all_messages()).decode()
+
+
+def test_a_redacted_answer_is_the_output_and_the_history_masks_the_address(
+    journal: Journal, tmp_path: Path
+) -> None:
+    result = _governed_answer(journal, tmp_path / "orders.db", "redact", PHISHY)
+
+    assert result.output == PHISHY.replace("attacker@evil.example", "[withheld: untrusted email]")
+    assert _answer_text(result) == result.output
+    assert "attacker@evil.example" not in _answer_text(result)
+    (finished,) = journal.records_of_kind("run.finished")
+    assert finished.payload["answer"] == result.output
+
+
+def test_a_denied_answer_is_a_withheld_notice(journal: Journal, tmp_path: Path) -> None:
+    result = _governed_answer(journal, tmp_path / "orders.db", "deny", PHISHY)
+
+    assert result.output.startswith("[answer withheld: it carries email")
+    assert _answer_text(result) == result.output and "card number" not in _dumped(result)
+
+
+def test_a_redacted_structured_output_masks_the_output_tools_arguments(
+    journal: Journal, tmp_path: Path
+) -> None:
+    result = _governed_answer(
+        journal, tmp_path / "orders.db", "redact", {"message": PHISHY}, output_type=Reply
+    )
+
+    masked = PHISHY.replace("attacker@evil.example", "[withheld: untrusted email]")
+    assert json.loads(result.output) == {"message": masked}
+    assert "attacker@evil.example" not in _dumped(result).replace(PLANTED, "")
+    last = next(m for m in reversed(result.all_messages()) if isinstance(m, ModelResponse))
+    (call,) = [p for p in last.parts if isinstance(p, ToolCallPart)]
+    assert call.tool_name == "final_result" and call.args == {"message": masked}
+
+
+def test_a_denied_structured_output_keeps_only_the_notice(journal: Journal, tmp_path: Path) -> None:
+    result = _governed_answer(
+        journal, tmp_path / "orders.db", "deny", {"message": PHISHY}, output_type=Reply
+    )
+
+    assert result.output.startswith("[answer withheld:")
+    assert "card number" not in _dumped(result)
+
+
+@pytest.mark.parametrize("policy", ["redact", "deny"])
+def test_an_answer_with_nothing_untrusted_passes_unchanged(
+    journal: Journal, tmp_path: Path, policy: str
+) -> None:
+    clean = "Sorry about the parcel: a refund is on its way."
+    result = _governed_answer(journal, tmp_path / "orders.db", policy, clean)
+
+    assert result.output == clean and _answer_text(result) == clean
+    structured = _governed_answer(
+        journal, tmp_path / "orders.db", policy, {"message": clean}, output_type=Reply
+    )
+    assert structured.output == Reply(message=clean)
+
+
+def test_a_redaction_that_breaks_the_outputs_json_leaves_the_arguments_as_the_text(
+    journal: Journal, tmp_path: Path
+) -> None:
+    hostile = {"message": 'Go to https://evil.example/x"y now'}  # JSON-escaped: x\"y
+    result = _governed_answer(journal, tmp_path / "orders.db", "redact", hostile, Reply)
+
+    assert "evil.example" not in result.output
+    with pytest.raises(ValueError):
+        json.loads(result.output)
+    last = next(m for m in reversed(result.all_messages()) if isinstance(m, ModelResponse))
+    (call,) = [p for p in last.parts if isinstance(p, ToolCallPart)]
+    assert call.args == {"answer": result.output}
+
+
+def test_a_held_structured_output_keeps_the_answer_out_of_the_history_until_released(
+    journal: Journal, tmp_path: Path
+) -> None:
+    held = _governed_answer(journal, tmp_path / "orders.db", "ask", {"message": PHISHY}, Reply)
+    run_id, request = _request(held)
+    assert "card number" not in _dumped(held)
+    saved = ModelMessagesTypeAdapter.dump_json(held.all_messages())
+    Approvals(journal).approve(request, "dana")
+    governed = govern(
+        support_agent(Script(["never asked"]), tmp_path / "orders.db"),
+        journal=journal,
+        charter=charter(flows={"answer": "ask"}),
+    )
+
+    result = governed.run_sync(
+        message_history=ModelMessagesTypeAdapter.validate_json(saved),
+        deferred_tool_results=approvals(held.output),
+    )
+
+    assert json.loads(result.output) == {"message": PHISHY}
+    last = next(m for m in reversed(result.all_messages()) if isinstance(m, ModelResponse))
+    (call,) = [p for p in last.parts if isinstance(p, ToolCallPart)]
+    assert call.args == {"message": PHISHY}
+    assert "answer.released" in _kinds(journal, run_id)

@@ -9,6 +9,10 @@ is replaced in the response, so the event carries a notice naming the approval r
 chunks carry no text (an answer shows in the response that ends the stream). Once the
 request is decided, :func:`release_answer` finishes the run with the journaled answer,
 in any process, the receipt re-checked against its digest.
+
+Under ``flows.answer: redact`` or ``deny`` the final text is governed there too, and the
+response carries the answer as the run kept it: its untrusted values masked, or the
+notice that it was withheld (streamed chunks carry no text either).
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ from google.genai import types
 
 from charter.errors import RunStateError
 from charter.governance import GovernedRun
-from charter.integrations._answers import held_answer, held_notice, release
+from charter.integrations._answers import changed_answer, held_answer, held_notice, release
 from charter.integrations.adk._plugin import REQUEST_KEY, RUN_KEY, CharterPlugin
 from charter.runtime._run import Run
 
@@ -29,13 +33,18 @@ def hold(
     run: GovernedRun, context: CallbackContext, response: LlmResponse, text: str
 ) -> LlmResponse | None:
     """Finish ``run`` with the model's final ``text``; when the charter holds it, the
-    response to emit instead (a notice naming the request). None: the answer stands."""
+    response to emit instead (a notice naming the request), or when it redacted or
+    withheld it, the response carrying that answer. None: the answer stands."""
     if run.run.status != "running":
         return None
     finished = run.finish(text)
     if context.state.get(RUN_KEY) != run.run_id:  # the session names the run to release
         context.state[RUN_KEY] = run.run_id
     request = finished.waiting_for if held_answer(finished) is not None else None
+    changed = changed_answer(finished)
+    if changed is not None:
+        content = types.Content(role="model", parts=[types.Part(text=changed)])
+        return response.model_copy(update={"content": content})
     if request is None:
         return None
     notice = types.Content(role="model", parts=[types.Part(text=held_notice(request))])

@@ -92,7 +92,8 @@ class CharterPlugin(BasePlugin):
         self, *, callback_context: CallbackContext, llm_response: LlmResponse
     ) -> LlmResponse | None:
         """Count the model's tokens against the run's budgets; keep its final text (under
-        ``flows.answer: ask``, govern it now: a held answer's response becomes a notice)."""
+        ``flows.answer: ask``, ``redact`` or ``deny``, govern it now: the response carries
+        a held answer's notice, or the answer as the charter redacted or withheld it)."""
         run = self._governed(callback_context)
         usage = llm_response.usage_metadata
         if usage is not None:
@@ -103,7 +104,7 @@ class CharterPlugin(BasePlugin):
             )
         content = llm_response.content
         parts = content.parts or [] if content is not None else []
-        asks = self.agent.charter.flows.answer == "ask"  # a held answer never is an event
+        asks = self.agent.charter.flows.answer in ("ask", "redact", "deny")  # governed first
         if asks and parts and llm_response.partial:
             from charter.integrations.adk._answer import unstreamed
 

@@ -7,6 +7,10 @@ carries an ``__interrupt__`` whose value is the approval payload (without the an
 Resuming the thread with ``Command(resume={"approval": id})`` releases it: the run is
 finished again with the journaled answer, the receipt re-checked against its digest,
 and the notice replaced by the answer, or by the message that it was withheld.
+
+An answer the charter redacts (``flows.answer: redact``) or withholds (``deny``) takes
+the notice's place the same way at once: in the checkpoint and in the returned state,
+the turn's last model message (same id) is the answer as the run kept it.
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ from langgraph.types import Interrupt
 
 from charter.agent import Agent
 from charter.governance import GovernedRun
-from charter.integrations._answers import held_answer, held_notice, release
+from charter.integrations._answers import changed_answer, held_answer, held_notice, release
 from charter.journal import Journal
 from charter.journal._kinds import RunFinished, StepProposed, payload_as
 from charter.journal._record import Record
@@ -31,17 +35,30 @@ from charter.runtime._run import Run
 
 
 def hold(graph: Any, config: Any, last: AIMessage | None, run: Run) -> None:
-    """Put the notice of the answer ``run`` holds in place of the turn's last model
-    message ``last`` in the thread's checkpoint (a graph without one keeps no state)."""
-    if last is None or held_answer(run) is None or getattr(graph, "checkpointer", None) is None:
+    """Put the notice of the answer ``run`` holds, or the answer as the charter redacted
+    or withheld it, in place of the turn's last model message ``last`` in the thread's
+    checkpoint (a graph without one keeps no state)."""
+    if last is None or getattr(graph, "checkpointer", None) is None:
         return
-    _replace(graph, config, last, held_notice(str(run.waiting_for)))
+    changed = changed_answer(run)
+    if changed is not None:
+        _replace(graph, config, last, changed)
+    elif held_answer(run) is not None:
+        _replace(graph, config, last, held_notice(str(run.waiting_for)))
 
 
 def interrupted(result: Any, run: Run | None, approvals: Approvals) -> Any:
     """The graph's ``result`` as the turn's finished ``run`` leaves it: when the run holds
     its answer, the notice in place of the answer and an ``__interrupt__`` naming the
-    approval request; otherwise unchanged."""
+    approval request; when the charter redacted or withheld it, that answer in place of
+    the last model message; otherwise unchanged."""
+    changed = None if run is None else changed_answer(run)
+    if changed is not None:
+        found: dict[str, Any] = dict(cast(Mapping[str, Any], result))
+        messages = _messages(found)
+        last = next((m for m in reversed(messages) if isinstance(m, AIMessage)), None)
+        found["messages"] = [_noticed(m, last, changed) for m in messages]
+        return found
     if run is None or run.waiting_for is None or held_answer(run) is None:
         return result
     return _interrupted(result, approvals.get(run.waiting_for).request)

@@ -20,7 +20,7 @@ drives :class:`GovernedAgent` through ``GovernedRun.open``), a shadow-phase simu
         if result.interruptions:             # charter asked: approve with `charter approvals`
             saved = result.to_state().to_json()   # keep it, with governed.run_id
         else:
-            governed.finish(result.final_output)
+            governed.finish(result)   # the result shows the answer as charter kept it
 
 Later, in any process, once the approval is decided::
 
@@ -28,7 +28,7 @@ Later, in any process, once the approval is decided::
         state = await RunState.from_json(governed.agent, saved)
         await governed.apply_approvals(state)    # approve or reject, per charter's receipt
         result = await Runner.run(governed.agent, state)
-        governed.finish(result.final_output)
+        governed.finish(result)
 
 What else to know: a tool's own ``needs_approval`` gives way to charter's decision (write
 an ``ask`` rule instead); the calls of one turn are governed one after the other; each

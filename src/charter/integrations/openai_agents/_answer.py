@@ -8,16 +8,23 @@ notice naming the approval request, and the charter run returned says ``waiting`
 ``finish()`` without an answer release it, in any process: the run is finished with the
 journaled answer, the receipt re-checked against its digest; ``run.answer`` is the
 answer, or the message that it was withheld.
+
+An answer the charter redacts (``flows.answer: redact``) or withholds (``deny``) is
+changed at once the same way: the result's ``final_output`` is the answer as the run kept
+it (a string, also for structured output). In both cases the result's last message item
+(what ``to_input_list()`` carries into the next turn) shows the same text.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from agents.items import MessageOutputItem
 from agents.result import RunResultBase
+from openai.types.responses import ResponseOutputText
 
 from charter.governance import GovernedRun
-from charter.integrations._answers import held_answer, held_notice, release
+from charter.integrations._answers import changed_answer, held_answer, held_notice, release
 from charter.runtime._run import Run
 
 
@@ -32,5 +39,18 @@ def finish(governed: GovernedRun, answer: Any, error: str | None) -> Run:
         return release(governed)
     run = governed.finish(None if answer is None else str(answer), error=error)
     if result is not None and held_answer(run) is not None:
-        result.final_output = held_notice(str(run.waiting_for))  # the caller shows no answer
+        _shown(result, held_notice(str(run.waiting_for)))  # the caller shows no answer
+    elif result is not None and (changed := changed_answer(run)) is not None:
+        _shown(result, changed)  # redacted or withheld: the caller shows what the run kept
     return run
+
+
+def _shown(result: RunResultBase, text: str) -> None:
+    """Put ``text`` in place of ``result``'s final output and of the text of its last
+    message item (the model's answer, as the next turn's input would carry it)."""
+    result.final_output = text
+    item = next((i for i in reversed(result.new_items) if isinstance(i, MessageOutputItem)), None)
+    parts = [] if item is None else item.raw_item.content
+    texts = [p for p in parts if isinstance(p, ResponseOutputText)]
+    for n, part in enumerate(texts):
+        part.text = text if n == 0 else ""

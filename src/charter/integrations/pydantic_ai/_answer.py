@@ -9,13 +9,21 @@ and passing :func:`~charter.integrations.pydantic_ai.approvals` of it back relea
 answer: the run is finished again with the journaled answer, the receipt re-checked
 against its digest, and the output is the answer, or the message that it was withheld.
 The model is not asked again.
+
+An answer the charter redacts (``flows.answer: redact``) or withholds (``deny``) is
+changed the same way at once: the output is the answer as the run kept it (a string,
+structured output included: its JSON with the values masked, or the withheld notice),
+and so are the answer's text and the output tool's call arguments in the run's last
+model response, so a history passed on carries no more than the output (a held answer's
+notice takes the output tool's arguments too, and its release puts the answer back).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import json
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
 from pydantic import TypeAdapter
 from pydantic_ai import DeferredToolRequests, DeferredToolResults
@@ -23,7 +31,7 @@ from pydantic_ai.agent import AgentRunResult
 from pydantic_ai.messages import ModelMessage, ModelResponse, TextPart, ToolCallPart
 
 from charter.governance import GovernedRun
-from charter.integrations._answers import held_answer, held_notice, release
+from charter.integrations._answers import changed_answer, held_answer, held_notice, release
 from charter.integrations.pydantic_ai._toolset import REQUEST_KEY, RUN_KEY
 from charter.runtime._answers import ANSWER_TOOL
 
@@ -32,11 +40,20 @@ _RESULT: TypeAdapter[AgentRunResult[Any]] = TypeAdapter(AgentRunResult[Any])
 
 def held(governed: GovernedRun, result: AgentRunResult[Any]) -> AgentRunResult[Any]:
     """``result`` as a run that holds its answer must end: its output the deferred
-    ``answer.release`` call, its answer replaced by a notice; unchanged otherwise."""
+    ``answer.release`` call, its answer replaced by a notice; as a run whose answer the
+    charter redacted or withheld ended: that answer in its place; unchanged otherwise."""
     run = governed.run
+    changed = changed_answer(run)
+    if changed is not None:
+        messages = result.new_messages()
+        _notice(messages, changed)
+        _output_call(messages, getattr(result, "_output_tool_name", None), changed)
+        return dataclasses.replace(result, output=changed)
     if held_answer(run) is None or run.waiting_for is None:
         return result
-    _notice(result.new_messages(), held_notice(run.waiting_for))
+    messages, notice = result.new_messages(), held_notice(run.waiting_for)
+    _notice(messages, notice)
+    _output_call(messages, getattr(result, "_output_tool_name", None), notice)
     return dataclasses.replace(result, output=_deferred(run.run_id, run.waiting_for))
 
 
@@ -79,15 +96,42 @@ def _notice(messages: Sequence[ModelMessage], notice: str) -> None:
         part.content = notice if n == 0 else ""
 
 
+def _output_call(messages: Sequence[ModelMessage], tool: str | None, answer: str) -> None:
+    """Replace the arguments of the output tool's call (structured output) in the last
+    model response of ``messages`` by ``answer``: its JSON object when it is one (a
+    redacted output), else ``{"answer": answer}``."""
+    response = next((m for m in reversed(messages) if isinstance(m, ModelResponse)), None)
+    if response is None or tool is None:
+        return
+    for part in response.parts:
+        if type(part) is ToolCallPart and part.tool_name == tool:
+            part.args = _output_args(answer)
+
+
+def _output_args(answer: str) -> dict[str, Any]:
+    """The output tool's arguments showing ``answer``."""
+    try:
+        args: Any = json.loads(answer)
+    except ValueError:
+        args = None
+    return cast(dict[str, Any], args) if isinstance(args, dict) else {"answer": answer}
+
+
 def _answered(messages: list[ModelMessage], notice: str, answer: str) -> list[ModelMessage]:
-    """``messages`` with the notice's text part (a copy) holding ``answer``."""
+    """``messages`` with the notice's text part, or the output tool's arguments showing
+    it (a copy), holding ``answer``."""
+    shown = {"answer": notice}
     for index, message in enumerate(messages):
         if isinstance(message, ModelResponse) and any(
-            isinstance(p, TextPart) and p.content == notice for p in message.parts
+            (isinstance(p, TextPart) and p.content == notice)
+            or (type(p) is ToolCallPart and p.args == shown)
+            for p in message.parts
         ):
             parts = [
                 dataclasses.replace(p, content=answer)
                 if isinstance(p, TextPart) and p.content == notice
+                else dataclasses.replace(p, args=_output_args(answer))
+                if type(p) is ToolCallPart and p.args == shown
                 else p
                 for p in message.parts
             ]
