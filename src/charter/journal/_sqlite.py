@@ -10,6 +10,7 @@ from typing import Any
 from urllib.parse import quote
 
 from charter.errors import JournalError
+from charter.journal._wal import WRITER_AUTOCHECKPOINT_PAGES
 
 
 def safe_url(url: str) -> str:
@@ -41,6 +42,9 @@ def sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
                 raise
             time.sleep(0.01 + random.random() * 0.04)
     cursor.execute("PRAGMA synchronous=NORMAL")
+    # A journal checkpoints its log on a thread of its own (charter.journal._wal); a
+    # commit does it only if that thread has fallen far behind.
+    cursor.execute(f"PRAGMA wal_autocheckpoint={WRITER_AUTOCHECKPOINT_PAGES}")
     cursor.close()
 
 

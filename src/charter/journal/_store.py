@@ -18,6 +18,7 @@ import contextlib
 import random
 import threading
 import time
+import weakref
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -51,6 +52,7 @@ from charter.journal._tables import (  # the tables are imported from this modul
     records_table,
 )
 from charter.journal._tables import driver_reason as _reason
+from charter.journal._wal import WalCheckpoints
 
 _ONE_STATEMENT_ROWS = 1000
 """Most records one PostgreSQL append statement carries (7 parameters each, of at most
@@ -134,9 +136,14 @@ class Journal(JournalAudit):
             self._engine: Engine = create_engine(engine_url, **options)
         except (ArgumentError, ImportError) as exc:
             raise JournalError(f"cannot use database URL {safe_url(url)}: {exc}") from exc
+        self._wal: WalCheckpoints | None = None
+        """Checkpoints a SQLite file's log off the append path (see :mod:`._wal`)."""
         if parsed.get_backend_name() == "sqlite":
             pragmas = sqlite_read_only_pragmas if read_only else sqlite_pragmas
             event.listen(self._engine, "connect", pragmas)
+            if not read_only and parsed.database not in (None, "", ":memory:"):
+                self._wal = WalCheckpoints(self._engine)
+                weakref.finalize(self, self._wal.stop)  # a journal collected unclosed
         self._lock = threading.RLock()
         self._shared: DBAPIConnection | None = None
         """The one connection of an in-memory journal, which every thread uses in turn."""
@@ -196,6 +203,8 @@ class Journal(JournalAudit):
 
     def close(self) -> None:
         """Release the connection pool."""
+        if self._wal is not None:
+            self._wal.close()
         with self._lock:
             if self._writer is not None:
                 self._writer.close()
@@ -295,6 +304,8 @@ class Journal(JournalAudit):
                     ) from exc
                 else:
                     self._head_seq, self._head_hash = seq, prev
+                    if self._wal is not None:
+                        self._wal.committed()
                     for kinds in self._newest:
                         mine = [r.seq for r in built if r.kind in kinds]
                         if mine:
