@@ -211,3 +211,23 @@ def test_two_processes_appending_and_checkpointing_keep_one_chain(tmp_path: Path
         assert [r.payload["i"] for r in journal.records(f"w{n}")] == list(range(150))
     assert journal.verify().ok
     journal.close()
+
+
+def test_the_log_starts_over_while_appends_go_on(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A checkpoint beside a busy writer never copies the whole log, and only a wholly
+    # copied log starts over: without the last pass under the append lock it grew to
+    # the writer's safety net.
+    monkeypatch.setattr(wal, "CHECKPOINT_EVERY", 20)
+    path = tmp_path / "j.db"
+    journal = Journal(f"sqlite:///{path}")
+    checkpoints = _checkpointer(journal)
+    pad = "z" * 3000  # about a page a record
+    for i in range(600):
+        journal.append([(f"r{i % 7}", "test.append", {"i": i, "pad": pad}) for _ in range(3)])
+    _wait_for(lambda: checkpoints.done >= 3)
+    pages = (path.parent / "j.db-wal").stat().st_size // 4096
+    assert pages < 2000  # the appends logged over 4,000 pages: the log started over
+    assert journal.verify().ok
+    journal.close()

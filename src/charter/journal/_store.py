@@ -151,15 +151,15 @@ class Journal(JournalAudit):
             self._engine: Engine = create_engine(engine_url, **options)
         except (ArgumentError, ImportError) as exc:
             raise JournalError(f"cannot use database URL {safe_url(url)}: {exc}") from exc
+        self._lock = threading.RLock()
         self._wal: WalCheckpoints | None = None
         """Checkpoints a SQLite file's log off the append path (see :mod:`._wal`)."""
         if parsed.get_backend_name() == "sqlite":
             pragmas = sqlite_read_only_pragmas if read_only else sqlite_pragmas
             event.listen(self._engine, "connect", pragmas)
             if not read_only and parsed.database not in (None, "", ":memory:"):
-                self._wal = WalCheckpoints(self._engine)
+                self._wal = WalCheckpoints(self._engine, self._lock)
                 weakref.finalize(self, self._wal.stop)  # a journal collected unclosed
-        self._lock = threading.RLock()
         self._shared: DBAPIConnection | None = None
         """The one connection of an in-memory journal, which every thread uses in turn."""
         if options.get("poolclass") is StaticPool:  # one connection shared by every thread
