@@ -11,7 +11,8 @@ Wall time alone cannot tell a second worker that found no idle core (a loaded ma
 from one that contends with the first: each measurement also reports the CPU seconds the
 workers spent per run (summed over workers; flat from 1 to 2 workers when they do not
 get in each other's way), the load average when it started, and how many of the
-journal's appends had to wait for the write lock or chain again (``collisions``).
+journal's appends paused, and for how long in all: waiting for the write lock, or after a
+collision (``pauses``, ``paused_s``).
 """
 
 from __future__ import annotations
@@ -53,11 +54,11 @@ def worker(url: str, steps: int, runs: int) -> None:
 
     from charter.journal import _store
 
-    collisions = [0]
+    pauses: list[float] = []
     real_sleep = _store._sleep  # pyright: ignore[reportPrivateUsage]
 
     def counted_sleep(seconds: float) -> None:  # each pause: a lock wait or a collision
-        collisions[0] += 1
+        pauses.append(seconds)
         real_sleep(seconds)
 
     _store._sleep = counted_sleep  # pyright: ignore[reportPrivateUsage]
@@ -70,7 +71,7 @@ def worker(url: str, steps: int, runs: int) -> None:
     runner.close()
     runner.journal.close()
     figures = {"started": started, "finished": finished, "statuses": statuses, "cpu_s": cpu}
-    print(json.dumps(figures | {"pauses": collisions[0]}))
+    print(json.dumps(figures | {"pauses": len(pauses), "paused_s": sum(pauses)}))
 
 
 def measure(
@@ -131,6 +132,7 @@ def measure(
         "runs_per_s": share * workers / (finished - started),
         "cpu_ms_per_run": sum(figure["cpu_s"] for figure in figures) * 1000 / (share * workers),
         "pauses": sum(figure["pauses"] for figure in figures),
+        "paused_s": sum(figure["paused_s"] for figure in figures),
         "load": load,
     }
 

@@ -171,11 +171,11 @@ class Journal(JournalAudit):
         self._data_version: int | None = None
         """The writer connection's ``PRAGMA data_version`` when ``_newest`` was last valid."""
         self._head_version: int | None = None
+        """The writer connection's ``PRAGMA data_version`` when the cached head was last
+        known to be the journal's (SQLite): while it holds, no other connection wrote."""
         self._others_write = False
         """Another connection was seen appending to this SQLite journal (a collision):
         from then on each append checks the head under the write lock."""
-        """The writer connection's ``PRAGMA data_version`` when the cached head was last
-        known to be the journal's (SQLite): while it holds, no other connection wrote."""
         dbapi: Any = self._engine.dialect.dbapi
         self._integrity_errors: type[Exception] = dbapi.IntegrityError
         self._dbapi_error: type[Exception] = dbapi.Error
