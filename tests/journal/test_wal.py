@@ -19,6 +19,7 @@ import pytest
 
 from charter.journal import Journal
 from charter.journal import _wal as wal
+from charter.journal._lease import Lease
 from charter.journal._wal import WRITER_AUTOCHECKPOINT_PAGES, WalCheckpoints
 
 
@@ -213,21 +214,27 @@ def test_two_processes_appending_and_checkpointing_keep_one_chain(tmp_path: Path
     journal.close()
 
 
-def test_the_log_starts_over_while_appends_go_on(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # A checkpoint beside a busy writer never copies the whole log, and only a wholly
-    # copied log starts over: without the last pass under the append lock it grew to
-    # the writer's safety net.
-    monkeypatch.setattr(wal, "CHECKPOINT_EVERY", 20)
+def test_the_log_starts_over_under_a_steady_stream_of_step_appends(tmp_path: Path) -> None:
+    # Only a wholly copied log starts over, and checkpoints beside a busy writer did not
+    # copy all of it: the log grew by every commit's pages (to 10,000 pages here) up to
+    # the writer's safety net. The last pass, under the append lock, ends that.
     path = tmp_path / "j.db"
     journal = Journal(f"sqlite:///{path}")
-    checkpoints = _checkpointer(journal)
-    pad = "z" * 3000  # about a page a record
-    for i in range(600):
-        journal.append([(f"r{i % 7}", "test.append", {"i": i, "pad": pad}) for _ in range(3)])
-    _wait_for(lambda: checkpoints.done >= 3)
-    pages = (path.parent / "j.db-wal").stat().st_size // 4096
-    assert pages < 2000  # the appends logged over 4,000 pages: the log started over
+    step = [
+        ("step.proposed", 100),
+        ("step.decided", 200),
+        ("step.effect", 80),
+        ("step.observed", 30),
+    ]
+    for run in range(300):
+        lease = Lease.new(journal.engine, f"run-{run}", owner="test", actor="", ttl=30)
+        fence = lease.fence()
+        journal.append([(lease.run_id, "run.started", {})], fence=fence)
+        lease.appended(0.0, fence)
+        for _ in range(5):
+            entries = [(lease.run_id, kind, {"x": "x" * size}) for kind, size in step]
+            journal.append(entries, fence=lease.fence())
+    pages = (tmp_path / "j.db-wal").stat().st_size // 4096
+    assert pages < 5000, pages
     assert journal.verify().ok
     journal.close()
