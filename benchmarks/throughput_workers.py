@@ -4,7 +4,15 @@ Each worker opens the journal, warms up, says it is ready and waits; once all ar
 they are released together, and each starts its share of the runs at once with
 ``Runner.arun``. Runs/s is every run over the time from the first start to the last
 finish (wall clock, one host), and the scaling ratio is 2 workers' runs/s over 1's, the
-two measured in turn, round after round, on the same journal.
+two measured in turn, round after round, each on a journal of its own made afresh (so
+neither measures a journal the other grew).
+
+Wall time alone cannot tell a second worker that found no idle core (a loaded machine)
+from one that contends with the first: each measurement also reports the CPU seconds the
+workers spent per run (summed over workers; flat from 1 to 2 workers when they do not
+get in each other's way), the load average when it started, and how many of the
+journal's appends paused, and for how long in all: waiting for the write lock, or after a
+collision (``pauses``, ``paused_s``).
 """
 
 from __future__ import annotations
@@ -12,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -43,16 +52,35 @@ def worker(url: str, steps: int, runs: int) -> None:
         done = await asyncio.gather(*(runner.arun(agent, GOAL) for _ in range(runs)))
         return [run.status for run in done]
 
+    from charter.journal import _store
+
+    pauses: list[float] = []
+    real_sleep = _store._sleep  # pyright: ignore[reportPrivateUsage]
+
+    def counted_sleep(seconds: float) -> None:  # each pause: a lock wait or a collision
+        pauses.append(seconds)
+        real_sleep(seconds)
+
+    _store._sleep = counted_sleep  # pyright: ignore[reportPrivateUsage]
+    cpu_before = resource.getrusage(resource.RUSAGE_SELF)
     started = time.time()
     statuses = asyncio.run(all_at_once())
     finished = time.time()
+    cpu_after = resource.getrusage(resource.RUSAGE_SELF)
+    cpu = (cpu_after.ru_utime - cpu_before.ru_utime) + (cpu_after.ru_stime - cpu_before.ru_stime)
     runner.close()
     runner.journal.close()
-    print(json.dumps({"started": started, "finished": finished, "statuses": statuses}))
+    figures = {"started": started, "finished": finished, "statuses": statuses, "cpu_s": cpu}
+    print(json.dumps(figures | {"pauses": len(pauses), "paused_s": sum(pauses)}))
 
 
-def measure(script: str, url: str, key: Path | None, steps: int, runs: int, workers: int) -> float:
-    """Runs/s of ``runs`` runs shared among ``workers`` processes on the journal at ``url``."""
+def measure(
+    script: str, url: str, key: Path | None, steps: int, runs: int, workers: int
+) -> dict[str, float]:
+    """Runs/s of ``runs`` runs shared among ``workers`` processes on the journal at
+    ``url``, the workers' CPU ms per run, their pauses (lock waits, collisions), and the
+    load average (1 min) when it started."""
+    load = os.getloadavg()[0]
     env = os.environ | ({"CHARTER_BENCH_KEY": str(key)} if key else {})
     share = runs // workers
     children = [
@@ -100,7 +128,13 @@ def measure(script: str, url: str, key: Path | None, steps: int, runs: int, work
     assert statuses == {"completed"}, statuses
     started = min(figure["started"] for figure in figures)
     finished = max(figure["finished"] for figure in figures)
-    return share * workers / (finished - started)
+    return {
+        "runs_per_s": share * workers / (finished - started),
+        "cpu_ms_per_run": sum(figure["cpu_s"] for figure in figures) * 1000 / (share * workers),
+        "pauses": sum(figure["pauses"] for figure in figures),
+        "paused_s": sum(figure["paused_s"] for figure in figures),
+        "load": load,
+    }
 
 
 def verify(url: str, key: Path | None) -> dict[str, int]:
@@ -129,31 +163,49 @@ def scaling(
         from charter.journal import load_or_create_signer
 
         load_or_create_signer(key)  # created once, before the workers read it
-        backends = {"SQLite file (WAL)": f"sqlite:///{Path(tmp) / 'journal.db'}"}
-        if postgres_url:
+        backends = {"SQLite file (WAL)": "sqlite"}
+        if postgres_url:  # one database: its journal grows from measurement to measurement
             backends["PostgreSQL"] = postgres_url
-        for name, url in backends.items():
-            rates: dict[int, list[float]] = {n: [] for n in WORKERS}
+        for name, backend in backends.items():
+            samples: dict[int, list[dict[str, float]]] = {n: [] for n in WORKERS}
             failures: list[str] = []
-            for _round in range(rounds):
+            verified: list[dict[str, int]] = []
+            for round_ in range(rounds):
                 for workers in WORKERS:
+                    url = backend
+                    if backend == "sqlite":  # a fresh file each time
+                        url = f"sqlite:///{Path(tmp) / f'journal-{round_}-{workers}.db'}"
                     try:
-                        rates[workers].append(measure(script, url, key, steps, runs, workers))
+                        samples[workers].append(measure(script, url, key, steps, runs, workers))
                     except WorkerFailed as exc:
                         failures.append(f"{workers} workers: {exc}")
-                print(name, rates, failures, file=sys.stderr, flush=True)
+                        continue
+                    if backend == "sqlite":
+                        verified.append(verify(url, key))
+                print(name, samples, failures, file=sys.stderr, flush=True)
             if failures:
-                figures[name] = {"failures": failures, "runs_per_s_rounds": rates}
+                figures[name] = {"failures": failures, "rounds": samples}
                 continue
-            ratios = [two / one for one, two in zip(rates[1], rates[2], strict=True)]
+            if backend != "sqlite":
+                verified.append(verify(backend, key))
+            ratios = [
+                two["runs_per_s"] / one["runs_per_s"]
+                for one, two in zip(samples[1], samples[2], strict=True)
+            ]
             figures[name] = {
                 f"{n} worker{'s' if n > 1 else ''}": {
-                    "runs_per_s": round(statistics.median(rates[n])),
-                    "runs_per_s_rounds": [round(rate) for rate in rates[n]],
+                    "runs_per_s": round(statistics.median(s["runs_per_s"] for s in samples[n])),
+                    "cpu_ms_per_run": round(
+                        statistics.median(s["cpu_ms_per_run"] for s in samples[n]), 2
+                    ),
+                    "rounds": [
+                        {field: round(value, 2) for field, value in s.items()} for s in samples[n]
+                    ],
                 }
                 for n in WORKERS
             } | {
                 "scaling_ratio": round(statistics.median(ratios), 2),
-                "journal_verified": verify(url, key),
+                "scaling_ratios": [round(ratio, 2) for ratio in ratios],
+                "journals_verified": verified,
             }
     return figures

@@ -10,6 +10,7 @@ from typing import Any
 from urllib.parse import quote
 
 from charter.errors import JournalError
+from charter.journal._wal import WRITER_AUTOCHECKPOINT_PAGES
 
 
 def safe_url(url: str) -> str:
@@ -24,11 +25,15 @@ def safe_url(url: str) -> str:
         return "<unparseable URL>"
 
 
+BUSY_TIMEOUT_MS = 10_000
+"""How long a statement waits for a lock another connection holds."""
+
+
 def sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     # WAL lets readers (the dashboard, `charter show`) run beside the writer; NORMAL sync
     # survives a process crash, which is the failure the journal must outlive.
     cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA busy_timeout=10000")
+    cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
     # Switching a new file to WAL needs it to itself: connections opening it together
     # (workers starting at once) can be refused without the busy handler being consulted.
     # Once one has switched it, the mode is the file's and the others' switch is a no-op.
@@ -41,6 +46,9 @@ def sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
                 raise
             time.sleep(0.01 + random.random() * 0.04)
     cursor.execute("PRAGMA synchronous=NORMAL")
+    # A journal checkpoints its log on a thread of its own (charter.journal._wal); a
+    # commit does it only if that thread has fallen far behind.
+    cursor.execute(f"PRAGMA wal_autocheckpoint={WRITER_AUTOCHECKPOINT_PAGES}")
     cursor.close()
 
 

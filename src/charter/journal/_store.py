@@ -2,9 +2,13 @@
 
 One global chain: every record's ``prev_hash`` is the previous record's ``hash``. Appends
 are optimistic: the next ``seq`` is the cached head plus one, and the primary key rejects a
-concurrent writer, whereupon the head is re-read and the batch retried after a short random
-pause (exponential backoff with jitter, bounded in total). The head is also
-kept in ``journal_meta`` so a truncated tail is detected.
+concurrent writer. On SQLite an append holds the database's write lock from its first
+statement (``BEGIN IMMEDIATE``), so a rejected one re-reads the head under that lock and
+chains again at once; from then on the handle, knowing it shares the file, checks the head
+under the lock before each append (``PRAGMA data_version``) and never collides again.
+Elsewhere the head is re-read and the batch retried after a short random pause
+(exponential backoff with jitter, bounded in total). The head is also kept in
+``journal_meta`` so a truncated tail is detected.
 
 Signed checkpoints (``journal_checkpoints``) are written only by explicit
 :meth:`Journal.checkpoint` calls (:mod:`charter.journal._audit`, with verification) or
@@ -18,7 +22,8 @@ import contextlib
 import random
 import threading
 import time
-from collections.abc import Sequence
+import weakref
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, cast
@@ -35,9 +40,10 @@ from charter.journal._audit import SIGNED_KINDS, JournalAudit
 from charter.journal._checkpoint import JournalSigner
 from charter.journal._kinds import Entry
 from charter.journal._lease import Fence, now_ms_sql, refusal, share_connection
-from charter.journal._record import Record, canonical_json, chained_hash
+from charter.journal._record import GENESIS_HASH, Record, canonical_json, chained_hash
 from charter.journal._schema import check_readable, migrate
 from charter.journal._sqlite import (  # safe_url is imported from this module too
+    BUSY_TIMEOUT_MS,
     read_only_file,
     safe_url,
     sqlite_pragmas,
@@ -51,6 +57,7 @@ from charter.journal._tables import (  # the tables are imported from this modul
     records_table,
 )
 from charter.journal._tables import driver_reason as _reason
+from charter.journal._wal import WalCheckpoints
 
 _ONE_STATEMENT_ROWS = 1000
 """Most records one PostgreSQL append statement carries (7 parameters each, of at most
@@ -64,6 +71,16 @@ APPEND_WAIT_CEILING_S = 0.25
 """The ceiling's cap."""
 APPEND_MAX_WAIT_S = 10.0
 """Most time one append spends waiting between collisions before it gives up."""
+
+LOCK_FIRST_WAIT_S = 0.00005
+"""Longest first pause of a SQLite append waiting for the write lock another connection
+holds (doubling up to ``LOCK_WAIT_CEILING_S``): the holder's transaction takes about a
+tenth of a millisecond, where SQLite's own busy handler would first sleep a whole one."""
+LOCK_WAIT_CEILING_S = 0.001
+"""Longest pause between two attempts at the write lock."""
+LOCK_MAX_WAIT_S = 10.0
+"""Most time a SQLite append waits for the write lock before it gives up (as long as the
+busy timeout every connection has)."""
 
 _sleep = time.sleep
 """How an append waits between collisions (replaceable in tests)."""
@@ -134,10 +151,15 @@ class Journal(JournalAudit):
             self._engine: Engine = create_engine(engine_url, **options)
         except (ArgumentError, ImportError) as exc:
             raise JournalError(f"cannot use database URL {safe_url(url)}: {exc}") from exc
+        self._lock = threading.RLock()
+        self._wal: WalCheckpoints | None = None
+        """Checkpoints a SQLite file's log off the append path (see :mod:`._wal`)."""
         if parsed.get_backend_name() == "sqlite":
             pragmas = sqlite_read_only_pragmas if read_only else sqlite_pragmas
             event.listen(self._engine, "connect", pragmas)
-        self._lock = threading.RLock()
+            if not read_only and parsed.database not in (None, "", ":memory:"):
+                self._wal = WalCheckpoints(self._engine, self._lock)
+                weakref.finalize(self, self._wal.stop)  # a journal collected unclosed
         self._shared: DBAPIConnection | None = None
         """The one connection of an in-memory journal, which every thread uses in turn."""
         if options.get("poolclass") is StaticPool:  # one connection shared by every thread
@@ -148,6 +170,12 @@ class Journal(JournalAudit):
         appends and valid while no other connection has written."""
         self._data_version: int | None = None
         """The writer connection's ``PRAGMA data_version`` when ``_newest`` was last valid."""
+        self._head_version: int | None = None
+        """The writer connection's ``PRAGMA data_version`` when the cached head was last
+        known to be the journal's (SQLite): while it holds, no other connection wrote."""
+        self._others_write = False
+        """Another connection was seen appending to this SQLite journal (a collision):
+        from then on each append checks the head under the write lock."""
         dbapi: Any = self._engine.dialect.dbapi
         self._integrity_errors: type[Exception] = dbapi.IntegrityError
         self._dbapi_error: type[Exception] = dbapi.Error
@@ -196,6 +224,8 @@ class Journal(JournalAudit):
 
     def close(self) -> None:
         """Release the connection pool."""
+        if self._wal is not None:
+            self._wal.close()
         with self._lock:
             if self._writer is not None:
                 self._writer.close()
@@ -237,7 +267,7 @@ class Journal(JournalAudit):
             return self._shared
         if self._writer is None:
             self._writer = self._engine.raw_connection()
-            self._data_version = None  # a per-connection counter: start over
+            self._data_version = self._head_version = None  # per-connection counters
         driver = self._writer.dbapi_connection
         assert driver is not None, "a checked-out connection has its DBAPI connection"
         return driver
@@ -268,33 +298,48 @@ class Journal(JournalAudit):
         # threads appending together encode their payloads side by side.
         bodies = [canonical_json(payload) for _, _, payload in entries]
         encoded = [body.encode() for body in bodies]  # hashed as they are, under the lock
-        waited, ceiling, collided = 0.0, APPEND_FIRST_WAIT_S, False
+        waited, ceiling, collided, relocked = 0.0, APPEND_FIRST_WAIT_S, False, False
         while True:
             fenced = False
             with self._lock:
                 if collided:  # read after the pause: read before, a busy writer moved it again
                     with self._engine.connect() as conn:
                         self._head_seq, self._head_hash = self._read_head(conn)
-                ts = datetime.now(UTC).isoformat()  # under the lock: stamps follow seq order
-                seq, prev = self._head_seq, self._head_hash
-                built: list[Record] = []
-                for (run_id, kind, _), body, raw in zip(entries, bodies, encoded, strict=True):
-                    seq += 1
-                    digest = chained_hash(seq, run_id, kind, ts, prev, raw)
-                    built.append(Record(seq, run_id, kind, ts, body, prev, digest))
-                    prev = digest
+
+                def chain() -> list[Record]:
+                    """The records chained onto the head: called once the head is final
+                    (on SQLite, under the database's write lock)."""
+                    ts = datetime.now(UTC).isoformat()  # under the lock: stamps follow seq
+                    seq, prev = self._head_seq, self._head_hash
+                    built: list[Record] = []
+                    for (run_id, kind, _), body, raw in zip(entries, bodies, encoded, strict=True):
+                        seq += 1
+                        digest = chained_hash(seq, run_id, kind, ts, prev, raw)
+                        built.append(Record(seq, run_id, kind, ts, body, prev, digest))
+                        prev = digest
+                    return built
+
                 try:
-                    self._write(built, sign=checkpoint and self.signer is not None, fence=fence)
+                    built = self._write(
+                        chain, sign=checkpoint and self.signer is not None, fence=fence
+                    )
                 except _Fenced:
                     fenced = True  # said once the lock is released: saying it reads
                 except _SeqCollision:
+                    if self._sqlite and not relocked:
+                        # It held the write lock: read the head under it and chain again
+                        # at once, with no pause (no writer can move the head meanwhile).
+                        relocked, self._others_write, self._head_version = True, True, None
+                        continue
                     collided = True  # chained after its head once the pause is over
                 except SQLAlchemyError as exc:
                     raise JournalError(
                         f"cannot append to journal at {safe_url(self.url)}: {exc}"
                     ) from exc
                 else:
-                    self._head_seq, self._head_hash = seq, prev
+                    self._head_seq, self._head_hash = built[-1].seq, built[-1].hash
+                    if self._wal is not None:
+                        self._wal.committed()
                     for kinds in self._newest:
                         mine = [r.seq for r in built if r.kind in kinds]
                         if mine:
@@ -337,17 +382,30 @@ class Journal(JournalAudit):
         )
 
     def _write(
-        self, built: list[Record], *, sign: bool = False, fence: Fence | None = None
-    ) -> None:
+        self,
+        chain: Callable[[], list[Record]],
+        *,
+        sign: bool = False,
+        fence: Fence | None = None,
+    ) -> list[Record]:
+        """Store the records ``chain`` makes (called once the head is known for certain)
+        in one transaction; return them."""
         # The hot path: one held DBAPI connection and plain SQL, so an append costs about
         # one commit instead of a pool checkout plus SQLAlchemy's statement machinery.
         conn = self._connection()
-        head = built[-1]
-        head_value = f"{head.seq}:{head.hash}"
-        rows = [(r.seq, r.run_id, r.kind, r.ts, r.payload_json, r.prev_hash, r.hash) for r in built]
         cursor = conn.cursor()
         broken: PoolProxiedConnection | None = None
         try:
+            if self._sqlite:
+                # The write lock first, then the head: the head cannot move before the
+                # commit, so the records never collide with another writer's.
+                self._lock_for_writing(conn, cursor)
+            built = chain()
+            head = built[-1]
+            head_value = f"{head.seq}:{head.hash}"
+            rows = [
+                (r.seq, r.run_id, r.kind, r.ts, r.payload_json, r.prev_hash, r.hash) for r in built
+            ]
             checkpoint: tuple[int, str, str, str, str] | None = None
             if sign and self.signer is not None:
                 signature = self.signer.sign(head.seq, head.hash).hex()
@@ -377,6 +435,7 @@ class Journal(JournalAudit):
                 if checkpoint is not None:
                     cursor.execute(self._checkpoint_sql, checkpoint)
                 conn.commit()
+            return built
         except self._integrity_errors as exc:
             conn.rollback()
             raise _SeqCollision from exc
@@ -400,6 +459,59 @@ class Journal(JournalAudit):
                 cursor.close()
             if broken is not None:
                 broken.invalidate()
+
+    def _lock_for_writing(self, conn: DBAPIConnection, cursor: Any) -> None:
+        """Begin a SQLite append's transaction holding the write lock (``BEGIN
+        IMMEDIATE``); once other connections are known to write to the journal too,
+        also make sure the cached head is the journal's: re-read it if another
+        connection committed since this one last looked.
+
+        Then the lock is waited for here, in short jittered pauses, rather than by
+        SQLite's busy handler, whose first sleep is a whole millisecond. A handle that
+        writes alone pays for neither: one statement, which replaces the ``BEGIN`` the
+        driver would issue anyway.
+
+        Raises:
+            JournalContentionError: other connections held the lock for
+                ``LOCK_MAX_WAIT_S``; nothing was stored.
+        """
+        if cast(Any, conn).in_transaction:
+            pass
+        elif not self._others_write:  # as far as this handle knows, it writes alone
+            cursor.execute("BEGIN IMMEDIATE")
+        else:
+            cursor.execute("PRAGMA busy_timeout=0")
+            try:
+                waited, ceiling = 0.0, LOCK_FIRST_WAIT_S
+                while True:
+                    try:
+                        cursor.execute("BEGIN IMMEDIATE")
+                        break
+                    except self._dbapi_error as exc:
+                        if "locked" not in str(exc) and "busy" not in str(exc):
+                            raise
+                    if waited >= LOCK_MAX_WAIT_S:
+                        raise JournalContentionError(
+                            f"journal at {safe_url(self.url)} stayed locked by another "
+                            f"writer for {waited:.1f}s; nothing was stored, try again"
+                        )
+                    pause = random.uniform(ceiling / 2, ceiling)
+                    _sleep(pause)
+                    waited += pause
+                    ceiling = min(ceiling * 2, LOCK_WAIT_CEILING_S)
+            finally:
+                cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+        if not self._others_write:
+            return  # a stale head shows as a collision, which sets _others_write
+        cursor.execute("PRAGMA data_version")
+        version = int(cursor.fetchone()[0])
+        if version != self._head_version:
+            cursor.execute("SELECT seq, hash FROM journal_records ORDER BY seq DESC LIMIT 1")
+            row = cursor.fetchone()
+            self._head_seq, self._head_hash = (
+                (0, GENESIS_HASH) if row is None else (int(row[0]), str(row[1]))
+            )
+            self._head_version = version
 
     def _append_statement(self, rows: int, signed: bool, fence: str | None = None) -> str:
         """One PostgreSQL statement appending ``rows`` records, moving the head and, when
