@@ -32,7 +32,6 @@ try:
     from mcp import Client, StdioServerParameters
     from mcp.client.stdio import stdio_client
     from mcp.client.streamable_http import streamable_http_client
-    from mcp.types import CallToolResult
 except ImportError as exc:  # the package's __init__ says so first; this is for direct imports
     raise ImportError("MCP toolsets need the mcp extra: pip install 'charter[mcp]'") from exc
 
@@ -40,6 +39,7 @@ from charter.errors import ConfigError
 from charter.integrations.mcp._lockfile import definition_hash
 from charter.integrations.mcp._spec import McpServerSpec
 from charter.integrations.mcp._stdio_client import StdioServer
+from charter.integrations.mcp._wire import ToolAnswer
 from charter.journal import canonical_json
 
 T = TypeVar("T")
@@ -150,8 +150,9 @@ class McpConnection:
 
     def call(
         self, tool: str, args: dict[str, Any], timeout_s: float, expected_hash: str
-    ) -> CallToolResult:
-        """Call ``tool``; raise McpCallBroken when the session broke mid-call.
+    ) -> ToolAnswer:
+        """Call ``tool``, and read its answer; raise McpCallBroken when the session broke
+        mid-call.
 
         Args:
             tool: the tool's name.
@@ -167,7 +168,7 @@ class McpConnection:
 
     async def acall(
         self, tool: str, args: dict[str, Any], timeout_s: float, expected_hash: str
-    ) -> CallToolResult:
+    ) -> ToolAnswer:
         """:meth:`call`, awaited: on the session's own loop the call is made right there.
 
         Raises:
@@ -179,7 +180,7 @@ class McpConnection:
 
     async def _call(
         self, tool: str, args: dict[str, Any], expected_hash: str, timeout_s: float
-    ) -> CallToolResult:
+    ) -> ToolAnswer:
         client, _ = await self._aopen()
         if self._hashes.get(tool) != expected_hash:
             raise McpDefinitionChanged(
@@ -188,10 +189,10 @@ class McpConnection:
             )
         server = self._server
         try:
+            if server is not None and server.fast:
+                return await server.call_tool(tool, args, timeout_s)
             async with asyncio.timeout(timeout_s):
-                if server is not None and server.fast:
-                    return await server.call_tool(tool, args)
-                return await client.call_tool(tool, args)
+                return ToolAnswer.of(await client.call_tool(tool, args))
         except TimeoutError:
             raise
         except Exception as exc:
@@ -242,6 +243,9 @@ class McpConnection:
 
     async def _aopen(self) -> tuple[Client, list[dict[str, Any]] | None]:
         """The open session, and the listing a newly opened one made (None if reused)."""
+        client, keeper = self._client, self._keeper
+        if client is not None and keeper is not None and not keeper.done():
+            return client, None  # open: no need to queue behind an opening
         if self._opening is None:
             self._opening = asyncio.Lock()
         async with self._opening:

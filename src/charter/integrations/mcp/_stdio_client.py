@@ -4,7 +4,8 @@ The SDK's client session opens and speaks with the server (the handshake, listin
 pings, anything the server asks or announces), over this transport instead of the SDK's
 own stdio one. A ``tools/call`` charter makes goes around the SDK's session: written as
 one line with an id of its own (a string the session never mints), its answer picked out
-of the server's output where it arrives, its result validated once. A server's process
+of the server's output where it arrives, its result read once (:class:`~._wire.ToolAnswer`).
+A server's process
 is started and stopped as the SDK does it (its own process group, a safe environment;
 stdin closed, then terminated, then killed, each step bounded).
 """
@@ -13,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import math
 import os
 import signal
@@ -34,7 +34,15 @@ try:
 except ImportError as exc:  # the package's __init__ says so first; this is for direct imports
     raise ImportError("MCP toolsets need the mcp extra: pip install 'charter[mcp]'") from exc
 
-from charter.integrations.mcp._wire import LineReader, LineWriter, encode, sdk_line, to_sdk
+from charter.integrations.mcp._wire import (
+    LineReader,
+    LineWriter,
+    ToolAnswer,
+    decode,
+    encode,
+    sdk_line,
+    to_sdk,
+)
 
 MAX_ANSWER = 256 * 1024 * 1024
 """The longest message read from a server (bytes)."""
@@ -155,29 +163,39 @@ class StdioServer:
                 await self._stop()
             self.ended()
 
-    async def call_tool(self, name: str, args: dict[str, Any]) -> types.CallToolResult:
-        """Call ``name`` on the server (the caller bounds the wait; a cancelled call is
-        cancelled on the server too).
+    async def call_tool(
+        self, name: str, args: dict[str, Any], timeout: float | None = None
+    ) -> ToolAnswer:
+        """Call ``name`` on the server; a call given up (cancelled, or unanswered within
+        ``timeout`` seconds) is cancelled on the server too.
 
         Raises:
             MCPError: the server answered with a JSON-RPC error.
             ServerGone: the server's output ended before it answered.
+            TimeoutError: no answer within ``timeout``.
+            pydantic.ValidationError: the answer is no tool call's result.
         """
         if self._ended.is_set():
             raise ServerGone("the server's output ended")
         self._ids += 1
         rid = f"charter-{self._ids}"
-        answer: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        answer: asyncio.Future[dict[str, Any]] = loop.create_future()
         self._pending[rid] = answer
+        # A timer on the answer rather than a timeout scope round the task: the same
+        # bound, for a fraction of the event-loop work.
+        expiry = None if timeout is None else loop.call_later(timeout, _expire, answer)
         params = {"name": name, "arguments": args}
         try:
-            await self.writer.send(
+            # Written at once, not waiting on a server that does not read: the timer
+            # bounds the call either way.
+            self.writer.write(
                 encode({"jsonrpc": "2.0", "id": rid, "method": "tools/call", "params": params})
             )
             body = await answer
-        except BaseException:
-            # Abandoned (awaiting it cancelled the future too): the server may stop.
-            if answer.cancelled() or not answer.done():
+        except BaseException as exc:
+            # Given up (awaiting it cancelled the future too): the server may stop.
+            if not answer.done() or answer.cancelled() or isinstance(exc, TimeoutError):
                 self.writer.write(
                     encode(
                         {
@@ -190,11 +208,13 @@ class StdioServer:
             raise
         finally:
             self._pending.pop(rid, None)
+            if expiry is not None:
+                expiry.cancel()
         error = body.get("error")
         if error is not None:
             data = types.ErrorData.model_validate(error)
             raise MCPError(code=data.code, message=data.message, data=data.data)
-        return types.CallToolResult.model_validate(body.get("result"), by_name=False)
+        return ToolAnswer.read(body.get("result"))
 
     def ended(self) -> None:
         """The server's output ended: calls waiting fail, the SDK's session sees EOF."""
@@ -211,7 +231,7 @@ class StdioServer:
     def _line(self, line: bytes) -> None:
         if self._pending and b'"charter-' in line:
             try:
-                body = json.loads(line)
+                body = decode(line)
             except ValueError:
                 body = None
             if isinstance(body, dict) and "method" not in body:
@@ -256,3 +276,8 @@ class StdioServer:
                 return False
             await anyio.sleep(0.01)
         return True
+
+
+def _expire(answer: asyncio.Future[Any]) -> None:
+    if not answer.done():
+        answer.set_exception(TimeoutError("no answer in time"))

@@ -15,7 +15,6 @@ from pydantic import BaseModel, ConfigDict, model_validator
 
 try:
     import jsonschema
-    from mcp.types import CallToolResult
 except ImportError as exc:  # brought in by the mcp extra
     raise ImportError("MCP toolsets need the mcp extra: pip install 'charter[mcp]'") from exc
 
@@ -34,6 +33,7 @@ from charter.integrations.mcp._spec import (
     effective_contract,
     load_server,
 )
+from charter.integrations.mcp._wire import ToolAnswer
 from charter.tools import Tool, ToolContract, ToolOutcomeUnknownError, ToolRefusal
 
 TOOL_NAME = re.compile(r"[A-Za-z0-9_.-]{1,128}")
@@ -254,15 +254,13 @@ class McpToolCall:
         why = str(exc) or f"no answer from mcp server {self.spec.server!r} to {self.name!r}"
         return ToolOutcomeUnknownError(why)
 
-    def _outcome(self, result: CallToolResult) -> Any:
-        texts = [getattr(block, "text", None) for block in result.content]
-        text = "\n".join(t for t in texts if isinstance(t, str))
+    def _outcome(self, result: ToolAnswer) -> Any:
         if result.is_error:
-            why = redact(text[:500], self.spec)
+            why = redact(result.text[:500], self.spec)
             raise McpToolError(f"mcp server {self.spec.server!r} tool {self.name!r} failed: {why}")
         if result.structured_content is not None:
             return result.structured_content
-        return text
+        return result.text
 
 
 __all__ = ["McpArgs", "McpToolCall", "McpToolError", "definition_hash", "mcp_tool", "mcp_toolset"]
