@@ -56,19 +56,15 @@ class ServerGone(ConnectionError):
 
 
 class _Process(asyncio.SubprocessProtocol):
+    """The process and its stdin. Its stdout is a pipe of charter's own, read by the
+    server's :class:`~._wire.LineReader` as data arrives: through the subprocess transport,
+    each chunk would wait one more turn of the event loop."""
+
     def __init__(self, owner: StdioServer) -> None:
         self.owner = owner
 
-    def pipe_data_received(self, fd: int, data: bytes) -> None:
-        if fd == 1:
-            self.owner.reader.data_received(data)
-
     def pipe_connection_lost(self, fd: int, exc: Exception | None) -> None:
-        # The end of its output, not the process's exit, ends the session: an answer
-        # written just before exiting may still be in the pipe when the exit is seen.
-        if fd == 1:
-            self.owner.ended()
-        elif fd == 0:
+        if fd == 0:
             self.owner.writer.connection_lost(exc)
 
     def pause_writing(self) -> None:
@@ -109,21 +105,28 @@ class StdioServer:
         """Start the server; yield the SDK session's read and write streams; stop it."""
         loop = asyncio.get_running_loop()
         env = get_default_environment() | (self.params.env or {})
-        transport, _ = await loop.subprocess_exec(
-            lambda: _Process(self),
-            self.params.command,
-            *self.params.args,
-            stdin=asyncio.subprocess.PIPE,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=self.errlog,
-            env=env,
-            cwd=self.params.cwd,
-            start_new_session=True,
-        )
+        output, its_output = os.pipe()
+        try:
+            transport, _ = await loop.subprocess_exec(
+                lambda: _Process(self),
+                self.params.command,
+                *self.params.args,
+                stdin=asyncio.subprocess.PIPE,
+                stdout=its_output,
+                stderr=self.errlog,
+                env=env,
+                cwd=self.params.cwd,
+                start_new_session=True,
+            )
+        except BaseException:
+            os.close(output)
+            raise
+        finally:
+            os.close(its_output)  # the server's now: its end closes the pipe
         self._transport = transport
-        stdout = transport.get_pipe_transport(1)
-        self.reader.transport = stdout  # type: ignore[assignment]
         self.writer.transport = transport.get_pipe_transport(0)  # type: ignore[assignment]
+        pipe = os.fdopen(output, "rb", buffering=0)
+        stdout: asyncio.ReadTransport | None = None
         sdk_in_send, sdk_in = anyio.create_memory_object_stream[SessionMessage | Exception](
             math.inf
         )
@@ -138,8 +141,9 @@ class StdioServer:
                         except (anyio.BrokenResourceError, anyio.ClosedResourceError):
                             return  # the session is gone
                         await anyio.lowlevel.checkpoint()
-                    with contextlib.suppress(RuntimeError, AttributeError):
-                        stdout.resume_reading()  # type: ignore[union-attr]
+                    if stdout is not None:
+                        with contextlib.suppress(RuntimeError):
+                            stdout.resume_reading()
                     if self._ended.is_set():
                         return
                     self._wake.clear()
@@ -151,6 +155,9 @@ class StdioServer:
                     await self.writer.send(sdk_line(message))
 
         try:
+            # The end of its output, not the process's exit, ends the session: an answer
+            # written just before exiting may still be in the pipe when the exit is seen.
+            stdout, _ = await loop.connect_read_pipe(lambda: self.reader, pipe)
             async with anyio.create_task_group() as tg:
                 tg.start_soon(forward)
                 tg.start_soon(write)
@@ -161,6 +168,10 @@ class StdioServer:
         finally:
             with anyio.CancelScope(shield=True):
                 await self._stop()
+            if stdout is not None:
+                stdout.close()
+            else:
+                pipe.close()
             self.ended()
 
     async def call_tool(

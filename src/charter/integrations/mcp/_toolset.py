@@ -27,6 +27,7 @@ from charter.integrations.mcp._connection import (
 )
 from charter.integrations.mcp._fields import path_problem
 from charter.integrations.mcp._lockfile import Lockfile, PinCheck, definition_hash, lock_path
+from charter.integrations.mcp._plain_schema import plain_check
 from charter.integrations.mcp._spec import (
     ContractSpec,
     McpServerSpec,
@@ -62,10 +63,16 @@ class McpArgs(BaseModel):
         if not isinstance(data, Mapping):
             raise ValueError("arguments must be an object")
         args = dict(cast(Mapping[str, Any], data))
-        validator: Any = cls.__dict__.get("validator_cache")
-        if validator is None:  # one per tool: building it costs more than a check
-            validator = jsonschema.Draft202012Validator(cls.input_schema)
-            cls.validator_cache = validator
+        cached: Any = cls.__dict__.get("validator_cache")
+        if cached is None:  # one per tool: building them costs more than a check
+            cached = (
+                plain_check(cls.input_schema),
+                jsonschema.Draft202012Validator(cls.input_schema),
+            )
+            cls.validator_cache = cached
+        plain, validator = cached
+        if plain is not None and plain(args):
+            return args  # what the validator would accept, as a plain schema shows
         errors: list[jsonschema.ValidationError] = sorted(validator.iter_errors(args), key=str)
         if errors:
             raise ValueError("; ".join(_problem(e) for e in errors[:5]))
