@@ -32,6 +32,7 @@ try:
     from mcp import Client, StdioServerParameters
     from mcp.client.stdio import stdio_client
     from mcp.client.streamable_http import streamable_http_client
+    from mcp.shared.exceptions import MCPError
 except ImportError as exc:  # the package's __init__ says so first; this is for direct imports
     raise ImportError("MCP toolsets need the mcp extra: pip install 'charter[mcp]'") from exc
 
@@ -43,6 +44,8 @@ from charter.integrations.mcp._wire import ToolAnswer
 from charter.journal import canonical_json
 
 T = TypeVar("T")
+UNSUPPORTED_PROTOCOL_VERSION = -32022
+"""The error a 2026-07-28 server answers the initialize handshake with."""
 
 
 class McpConnectError(ConfigError):
@@ -278,21 +281,43 @@ class McpConnection:
         # The session is entered and left in this one task, as anyio's scopes require.
         self._stop = stop = asyncio.Event()
         try:
-            # A stdio server is spoken to in the handshake era, whose tools/call charter
-            # makes around the SDK's session (see StdioServer).
             transport, server = _transport(self.spec)
-            mode = "legacy" if server is not None else "auto"
-            async with Client(transport, cache=None, mode=mode) as client:
-                if server is not None:
-                    server.protocol_version = client.protocol_version
-                self._server = server
-                opened.set_result(client)
-                await stop.wait()
+            if server is None:  # over HTTP: negotiated as the SDK's client does
+                await self._serve(Client(transport, cache=None, mode="auto"), None, opened, stop)
+                return
+            # A stdio server is asked for the handshake era first, whose tools/call
+            # charter makes around the SDK's session (see StdioServer). One that speaks
+            # only the 2026-07-28 era refuses the handshake: it is started again and
+            # spoken to as the SDK's client negotiates (server/discover), through the
+            # SDK's session.
+            legacy = Client(transport, cache=None, mode="legacy")
+            try:
+                await self._serve(legacy, server, opened, stop)
+                return
+            except Exception as exc:
+                if opened.done() or not _refused_handshake(exc):
+                    raise
+            transport, _ = _transport(self.spec)
+            await self._serve(Client(transport, cache=None, mode="auto"), None, opened, stop)
         except BaseException as exc:
             if not opened.done():
                 opened.set_exception(exc if isinstance(exc, Exception) else RuntimeError(str(exc)))
             if not isinstance(exc, Exception):
                 raise
+
+    async def _serve(
+        self,
+        connecting: Client,
+        server: StdioServer | None,
+        opened: asyncio.Future[Client],
+        stop: asyncio.Event,
+    ) -> None:
+        async with connecting as client:
+            if server is not None:
+                server.protocol_version = client.protocol_version
+            self._server = server
+            opened.set_result(client)
+            await stop.wait()
 
     async def _adrop(self) -> None:
         stop, keeper = self._stop, self._keeper
@@ -350,6 +375,17 @@ def redact(text: str, spec: McpServerSpec) -> str:
         if len(secret) >= 4:  # shorter values would redact ordinary words
             text = text.replace(secret, "***")
     return text
+
+
+def _refused_handshake(exc: BaseException) -> bool:
+    """Whether ``exc`` (or an exception it groups) is a server's refusal of the
+    initialize handshake as a 2026-07-28 server refuses it (unsupported version)."""
+    if isinstance(exc, MCPError):
+        return exc.error.code == UNSUPPORTED_PROTOCOL_VERSION
+    inner: Any = getattr(exc, "exceptions", None)
+    return isinstance(inner, tuple) and any(
+        _refused_handshake(e) for e in cast(tuple[BaseException, ...], inner)
+    )
 
 
 def _reason(exc: BaseException) -> str:
