@@ -2,13 +2,13 @@
 
 The SDK's client session opens and speaks with the server (the handshake, listing,
 pings, anything the server asks or announces), over this transport instead of the SDK's
-own stdio one. (A server that refuses the handshake, speaking only the 2026-07-28 era, is
-served through the SDK's own session: see :mod:`._connection`.) A ``tools/call`` charter makes goes around the SDK's session: written as
+own stdio one. A ``tools/call`` charter makes goes around the SDK's session: written as
 one line with an id of its own (a string the session never mints), its answer picked out
 of the server's output where it arrives, its result read once (:class:`~._wire.ToolAnswer`).
-A server's process
-is started and stopped as the SDK does it (its own process group, a safe environment;
-stdin closed, then terminated, then killed, each step bounded).
+A server that refuses the handshake, speaking only the 2026-07-28 era, is served through
+the SDK's own session instead (see :mod:`._connection`). A server's process is started and
+stopped as the SDK does it (its own process group, a safe environment; stdin closed, then
+terminated, then killed, each step bounded).
 """
 
 from __future__ import annotations
