@@ -51,7 +51,8 @@ def gateway(journal: Journal, **charter: object) -> Gateway:
 
 
 def call(served: Gateway, session: GatewaySession, name: str, args: dict[str, Any]) -> Any:
-    return anyio.run(served.governed, session, name, args)
+    result = anyio.run(served.governed, session, name, args)
+    return types.CallToolResult.model_validate(result, by_name=False)  # as a client reads it
 
 
 def test_always_denied_tools_are_not_listed() -> None:

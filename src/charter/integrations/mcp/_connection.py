@@ -32,7 +32,7 @@ try:
     from mcp import Client, StdioServerParameters
     from mcp.client.stdio import stdio_client
     from mcp.client.streamable_http import streamable_http_client
-    from mcp.types import CallToolResult
+    from mcp.shared.exceptions import MCPError
 except ImportError as exc:  # the package's __init__ says so first; this is for direct imports
     raise ImportError("MCP toolsets need the mcp extra: pip install 'charter[mcp]'") from exc
 
@@ -40,9 +40,12 @@ from charter.errors import ConfigError
 from charter.integrations.mcp._lockfile import definition_hash
 from charter.integrations.mcp._spec import McpServerSpec
 from charter.integrations.mcp._stdio_client import StdioServer
+from charter.integrations.mcp._wire import ToolAnswer
 from charter.journal import canonical_json
 
 T = TypeVar("T")
+UNSUPPORTED_PROTOCOL_VERSION = -32022
+"""The error a 2026-07-28 server answers the initialize handshake with."""
 
 
 class McpConnectError(ConfigError):
@@ -150,8 +153,9 @@ class McpConnection:
 
     def call(
         self, tool: str, args: dict[str, Any], timeout_s: float, expected_hash: str
-    ) -> CallToolResult:
-        """Call ``tool``; raise McpCallBroken when the session broke mid-call.
+    ) -> ToolAnswer:
+        """Call ``tool``, and read its answer; raise McpCallBroken when the session broke
+        mid-call.
 
         Args:
             tool: the tool's name.
@@ -167,7 +171,7 @@ class McpConnection:
 
     async def acall(
         self, tool: str, args: dict[str, Any], timeout_s: float, expected_hash: str
-    ) -> CallToolResult:
+    ) -> ToolAnswer:
         """:meth:`call`, awaited: on the session's own loop the call is made right there.
 
         Raises:
@@ -179,7 +183,7 @@ class McpConnection:
 
     async def _call(
         self, tool: str, args: dict[str, Any], expected_hash: str, timeout_s: float
-    ) -> CallToolResult:
+    ) -> ToolAnswer:
         client, _ = await self._aopen()
         if self._hashes.get(tool) != expected_hash:
             raise McpDefinitionChanged(
@@ -188,10 +192,10 @@ class McpConnection:
             )
         server = self._server
         try:
+            if server is not None and server.fast:
+                return await server.call_tool(tool, args, timeout_s)
             async with asyncio.timeout(timeout_s):
-                if server is not None and server.fast:
-                    return await server.call_tool(tool, args)
-                return await client.call_tool(tool, args)
+                return ToolAnswer.of(await client.call_tool(tool, args))
         except TimeoutError:
             raise
         except Exception as exc:
@@ -242,6 +246,9 @@ class McpConnection:
 
     async def _aopen(self) -> tuple[Client, list[dict[str, Any]] | None]:
         """The open session, and the listing a newly opened one made (None if reused)."""
+        client, keeper = self._client, self._keeper
+        if client is not None and keeper is not None and not keeper.done():
+            return client, None  # open: no need to queue behind an opening
         if self._opening is None:
             self._opening = asyncio.Lock()
         async with self._opening:
@@ -274,21 +281,43 @@ class McpConnection:
         # The session is entered and left in this one task, as anyio's scopes require.
         self._stop = stop = asyncio.Event()
         try:
-            # A stdio server is spoken to in the handshake era, whose tools/call charter
-            # makes around the SDK's session (see StdioServer).
             transport, server = _transport(self.spec)
-            mode = "legacy" if server is not None else "auto"
-            async with Client(transport, cache=None, mode=mode) as client:
-                if server is not None:
-                    server.protocol_version = client.protocol_version
-                self._server = server
-                opened.set_result(client)
-                await stop.wait()
+            if server is None:  # over HTTP: negotiated as the SDK's client does
+                await self._serve(Client(transport, cache=None, mode="auto"), None, opened, stop)
+                return
+            # A stdio server is asked for the handshake era first, whose tools/call
+            # charter makes around the SDK's session (see StdioServer). One that speaks
+            # only the 2026-07-28 era refuses the handshake: it is started again and
+            # spoken to as the SDK's client negotiates (server/discover), through the
+            # SDK's session.
+            legacy = Client(transport, cache=None, mode="legacy")
+            try:
+                await self._serve(legacy, server, opened, stop)
+                return
+            except Exception as exc:
+                if opened.done() or not _refused_handshake(exc):
+                    raise
+            transport, _ = _transport(self.spec)
+            await self._serve(Client(transport, cache=None, mode="auto"), None, opened, stop)
         except BaseException as exc:
             if not opened.done():
                 opened.set_exception(exc if isinstance(exc, Exception) else RuntimeError(str(exc)))
             if not isinstance(exc, Exception):
                 raise
+
+    async def _serve(
+        self,
+        connecting: Client,
+        server: StdioServer | None,
+        opened: asyncio.Future[Client],
+        stop: asyncio.Event,
+    ) -> None:
+        async with connecting as client:
+            if server is not None:
+                server.protocol_version = client.protocol_version
+            self._server = server
+            opened.set_result(client)
+            await stop.wait()
 
     async def _adrop(self) -> None:
         stop, keeper = self._stop, self._keeper
@@ -346,6 +375,17 @@ def redact(text: str, spec: McpServerSpec) -> str:
         if len(secret) >= 4:  # shorter values would redact ordinary words
             text = text.replace(secret, "***")
     return text
+
+
+def _refused_handshake(exc: BaseException) -> bool:
+    """Whether ``exc`` (or an exception it groups) is a server's refusal of the
+    initialize handshake as a 2026-07-28 server refuses it (unsupported version)."""
+    if isinstance(exc, MCPError):
+        return exc.error.code == UNSUPPORTED_PROTOCOL_VERSION
+    inner: Any = getattr(exc, "exceptions", None)
+    return isinstance(inner, tuple) and any(
+        _refused_handshake(e) for e in cast(tuple[BaseException, ...], inner)
+    )
 
 
 def _reason(exc: BaseException) -> str:

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import json
 import threading
 from collections.abc import AsyncGenerator, Callable
 from dataclasses import dataclass, field
@@ -44,10 +43,16 @@ from charter.agent import Agent
 from charter.errors import ApprovalError, CharterError, RunStateError
 from charter.governance import CallVerdict, GovernedRun
 from charter.integrations.mcp._connection import sessions_on_this_loop
+from charter.integrations.mcp._results import (
+    ask_message,
+    asking,
+    error_result,
+    not_run,
+    tool_result,
+)
 from charter.integrations.mcp._toolset import McpToolCall
-from charter.journal import Journal, canonical_json
+from charter.journal import Journal
 from charter.journal._kinds import RunStarted, payload_as
-from charter.reasoners._base import Observation
 from charter.runtime._approvals import Approvals, args_hash
 from charter.runtime._controls import Controls
 from charter.tools import Tool, ToolArgumentsError, ToolOutcomeUnknownError
@@ -56,12 +61,14 @@ GATEWAY_OWNER = "mcp-gateway"
 """The lease owner of every run a gateway session drives (how recovery finds them)."""
 DEFAULT_GOAL = "Serve the tool calls of an MCP client session"
 """The run's goal (trusted input: task scope is derived from it) unless ``--goal`` says."""
-META = "io.charter/"
-"""Prefix of the keys charter adds to a result's ``_meta``."""
 METHOD_NOT_FOUND = -32601
 APPROVE_FIELD = "approve"
 
 T = TypeVar("T")
+Context = Callable[[], ServerRequestContext[Any, Any]]
+"""The request a call came with, made when asked for (only an ``ask`` needs it)."""
+Result = dict[str, Any]
+"""A ``tools/call`` result as it goes on the wire (see :mod:`._results`)."""
 
 
 @dataclass(slots=True)
@@ -279,23 +286,30 @@ class Gateway:
     async def call(
         self, ctx: ServerRequestContext[Any, Any], name: str, args: dict[str, Any]
     ) -> types.CallToolResult:
-        """Govern, run and record one ``tools/call``; every outcome is a result (a tool
-        error for anything that did not run), never a protocol error."""
-        session = self.session(ctx)
+        """Govern, run and record one ``tools/call`` that came through the SDK's server
+        (see :meth:`answer`)."""
+        result = await self.answer(self.session(ctx), name, args, lambda: ctx)
+        return types.CallToolResult.model_validate(result, by_name=False)
+
+    async def answer(
+        self, session: GatewaySession, name: str, args: dict[str, Any], context: Context | None
+    ) -> Result:
+        """Govern, run and record one call of ``session``'s: every outcome is a result (a
+        tool error for anything that did not run), never a protocol error."""
         try:
-            return await self.governed(session, name, args, ctx)
+            return await self.governed(session, name, args, context)
         except CharterError as exc:
-            return _error(f"charter could not govern {name!r}: {exc}")
+            return error_result(f"charter could not govern {name!r}: {exc}")
 
     async def governed(
         self,
         session: GatewaySession,
         name: str,
         args: dict[str, Any],
-        ctx: ServerRequestContext[Any, Any] | None = None,
-    ) -> types.CallToolResult:
-        """One call of ``session``'s, governed, run and recorded (``ctx``: the request,
-        whose client may answer an ``ask``; without it, the inbox does).
+        context: Context | None = None,
+    ) -> Result:
+        """One call of ``session``'s, governed, run and recorded (``context``: the
+        request, whose client may answer an ``ask``; without it, the inbox does).
 
         Raises:
             CharterError: the session's run cannot govern it (e.g. it was stopped).
@@ -307,16 +321,16 @@ class Gateway:
                 verdict = await anyio.to_thread.run_sync(self._while_waiting, run, name, args)
             else:
                 verdict = await self.blocking(self._govern, session, name, args)
-            if isinstance(verdict, types.CallToolResult):
+            if isinstance(verdict, dict):
                 return verdict
             if verdict.approval is not None and not verdict.runs:  # a new request
-                answered = await self.ask(ctx, session, verdict)
-                if isinstance(answered, types.CallToolResult):
+                answered = await self.ask(context, session, verdict)
+                if isinstance(answered, dict):
                     return answered
                 verdict = answered
             # Once decided, the call runs and is recorded even if the client leaves
             # meanwhile: a decision with no effect journaled would be a call in doubt.
-            acted: types.CallToolResult | None = None
+            acted: Result | None = None
             with anyio.CancelScope(shield=True):
                 acted = await self._act(session, verdict)
             assert acted is not None
@@ -334,7 +348,7 @@ class Gateway:
 
     def _while_waiting(
         self, run: GovernedRun, name: str, args: dict[str, Any]
-    ) -> CallVerdict | types.CallToolResult:
+    ) -> CallVerdict | Result:
         """A call made while an earlier one of the session waits for approval: the same
         call again continues with the answer (or waits again); another is refused until
         the waiting one is decided."""
@@ -347,24 +361,24 @@ class Gateway:
                 return self._hold(run, request_id)
             return run.approved_call()
         if state.status == "pending":
-            return _error(
+            return error_result(
                 f"not run: {request.tool!r} of this session waits for approval {request_id}; "
                 f"approve or deny it (`charter approvals approve {request_id}`, or the "
                 f"dashboard's approvals inbox), then call {request.tool!r} again"
             )
         if state.status == "approved":
-            return _error(
+            return error_result(
                 f"not run: approval {request_id} let {request.tool!r} run with the arguments "
                 f"it was asked with; call it again with them first"
             )
         run.approved_call()  # the waiting call is denied; journaled, then on to this one
         return run.govern(name, args)
 
-    async def _act(self, session: GatewaySession, verdict: CallVerdict) -> types.CallToolResult:
+    async def _act(self, session: GatewaySession, verdict: CallVerdict) -> Result:
         """Run an allowed call and record its outcome: an MCP tool's on the session's loop
         (here), a tool of charter's own on a worker thread (its body may block)."""
         if not verdict.runs:
-            return _not_run(verdict)
+            return not_run(verdict)
         run = self._open(session)
         found = self.agent.inventory.get(verdict.tool)
         try:
@@ -384,7 +398,7 @@ class Gateway:
             observation = await self.blocking(run.record, verdict, error=error)
         else:
             observation = await self.blocking(run.record, verdict, result=result)
-        return _result(found, verdict, observation)
+        return tool_result(found, verdict, observation)
 
     def _in_doubt(
         self,
@@ -392,7 +406,7 @@ class Gateway:
         run: GovernedRun,
         verdict: CallVerdict,
         exc: ToolOutcomeUnknownError,
-    ) -> types.CallToolResult:
+    ) -> Result:
         """A write whose answer was lost (the server died or timed out mid-call) may or
         may not have happened: it is never recorded as failed. The run is let go and taken
         up again at once, which journals the call in doubt as after a crash (its target
@@ -401,7 +415,7 @@ class Gateway:
         session.run = GovernedRun.resume(
             self.journal, self.agent, run.run_id, actor=session.caller.name, owner=GATEWAY_OWNER
         )
-        return _error(
+        return error_result(
             f"{verdict.tool!r} may or may not have run ({exc}): journaled in doubt; its "
             f"target is blocked until someone checks and runs `charter runs resolve "
             f"{run.run_id}`",
@@ -411,11 +425,8 @@ class Gateway:
     # --- ask ---
 
     async def ask(
-        self,
-        ctx: ServerRequestContext[Any, Any] | None,
-        session: GatewaySession,
-        verdict: CallVerdict,
-    ) -> CallVerdict | types.CallToolResult:
+        self, context: Context | None, session: GatewaySession, verdict: CallVerdict
+    ) -> CallVerdict | Result:
         """Answer an ``ask``: through the client's user, or charter's approvals inbox.
 
         Elicitation is used when the client declared it and the charter's approval terms
@@ -436,6 +447,7 @@ class Gateway:
         """
         request = verdict.approval
         assert request is not None
+        ctx = context() if context is not None else None
         if ctx is not None and self._may_elicit(ctx, session, verdict):
             answered = await self._elicit(ctx, session, verdict)
             if answered is not None:
@@ -474,7 +486,7 @@ class Gateway:
         }
         try:
             answer = await ctx.session.elicit_form(
-                _ask_message(verdict), schema, related_request_id=ctx.request_id
+                ask_message(verdict), schema, related_request_id=ctx.request_id
             )
         except Exception:  # a client that cannot answer: the inbox decides instead
             return None
@@ -499,12 +511,12 @@ class Gateway:
 
         return await self.blocking(decide)
 
-    def _hold(self, run: GovernedRun, request_id: str) -> CallVerdict | types.CallToolResult:
+    def _hold(self, run: GovernedRun, request_id: str) -> CallVerdict | Result:
         try:
             return run.wait_for_approval(self.ask_timeout, poll=self.poll)
         except RunStateError:
             request = self.approvals.get(request_id).request
-            return _asking(run, request, waited=self.ask_timeout)
+            return asking(run, request, waited=self.ask_timeout)
 
 
 def _same_call(
@@ -517,82 +529,6 @@ def _same_call(
     except (CharterError, ToolArgumentsError):
         return False
     return args_hash(name, validated) == args_hash(tool, asked)
-
-
-def _asking(run: GovernedRun, request: Any, waited: float | None = None) -> types.CallToolResult:
-    held = f" after {waited:g}s" if waited is not None else ""
-    return _error(
-        f"held: charter asks an approver before {request.tool!r} runs ({request.reason}; "
-        f"rules {', '.join(request.rules)}); request {request.request_id} of run "
-        f"{run.run_id} is still undecided{held}. Approve it with `charter approvals approve "
-        f"{request.request_id}` (or in the dashboard's approvals inbox), then call "
-        f"{request.tool!r} again with the same arguments",
-        {"request_id": request.request_id, "run_id": run.run_id, "verdict": "ask"},
-    )
-
-
-def _ask_message(verdict: CallVerdict) -> str:
-    request = verdict.approval
-    assert request is not None
-    untrusted = [n for n, label in verdict.labels.items() if label.get("trust") == "untrusted"]
-    lines = [
-        f"charter asks before {verdict.tool} runs: {request.reason} "
-        f"(rules {', '.join(request.rules)}).",
-        f"Arguments: {json.dumps(verdict.args, ensure_ascii=False, sort_keys=True)[:2000]}",
-    ]
-    if untrusted:
-        lines.append(f"Chosen by untrusted data: {', '.join(sorted(untrusted))}.")
-    if request.preview:
-        lines.append(f"Preview: {canonical_json(request.preview)[:1000]}")
-    return "\n".join(lines)
-
-
-def _not_run(verdict: CallVerdict) -> types.CallToolResult:
-    observation = verdict.observation
-    meta = {"run_id": verdict.run_id, "step": verdict.step, "verdict": verdict.verdict}
-    if observation is not None and observation.status == "ok":  # simulated: shadow phase
-        return _content(observation.content, meta, is_error=False)
-    if verdict.verdict == "invalid":
-        why = str(observation.content) if observation is not None else verdict.reason
-        return _error(why, meta)
-    if verdict.verdict != "deny" and observation is not None:  # an answered ask, refused
-        return _error(
-            f"charter did not run {verdict.tool!r}: {observation.content}",
-            meta | {"rules": list(verdict.rules)},
-        )
-    rules = f" (rules {', '.join(verdict.rules)})" if verdict.rules else ""
-    return _error(
-        f"charter {'denied' if verdict.verdict == 'deny' else verdict.verdict} "
-        f"{verdict.tool!r}: {verdict.reason or 'not allowed'}{rules}",
-        meta | {"rules": list(verdict.rules)},
-    )
-
-
-def _result(found: Tool, verdict: CallVerdict, observation: Observation) -> types.CallToolResult:
-    contract = found.contract
-    meta: dict[str, Any] = {
-        "run_id": verdict.run_id,
-        "step": verdict.step,
-        "verdict": verdict.verdict,
-        "labels": {"trust": contract.trust, "confidentiality": contract.confidentiality},
-    }
-    if observation.status != "ok":
-        return _error(str(observation.content), meta)
-    return _content(observation.content, meta, is_error=False)
-
-
-def _content(value: Any, meta: dict[str, Any], *, is_error: bool) -> types.CallToolResult:
-    text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
-    structured = cast(dict[str, Any], value) if isinstance(value, dict) else None
-    result = types.CallToolResult(
-        content=[types.TextContent(text=text)], structured_content=structured, is_error=is_error
-    )
-    result.meta = {META + key: item for key, item in meta.items()}
-    return result
-
-
-def _error(text: str, meta: dict[str, Any] | None = None) -> types.CallToolResult:
-    return _content(text, meta or {}, is_error=True)
 
 
 def _in_memory(journal: Journal) -> bool:

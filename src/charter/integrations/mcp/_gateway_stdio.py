@@ -19,15 +19,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import math
 import os
 import stat
 import sys
 from collections import deque
 from collections.abc import Generator, Mapping
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, cast
 
 import anyio
 import anyio.lowlevel
@@ -49,13 +48,14 @@ try:
 except ImportError as exc:  # the package's __init__ says so first; this is for direct imports
     raise ImportError("The MCP gateway needs the mcp extra: pip install 'charter[mcp]'") from exc
 
-from charter.integrations.mcp._gateway import Gateway
+from charter.integrations.mcp._gateway import Gateway, GatewaySession
 from charter.integrations.mcp._wire import (
     INTERNAL_ERROR,
     INVALID_REQUEST,
     PARSE_ERROR,
     LineReader,
     LineWriter,
+    decode,
     encode,
     error_line,
     request_id,
@@ -158,17 +158,48 @@ class _InFlight:
     outbound: _Outbound
 
 
-@dataclass
 class _Outbound:
     """The back-channel of a request answered here (the SDK's ``DispatchContext``):
     server-to-client requests (elicitation) go through the SDK's dispatcher."""
 
-    dispatcher: JSONRPCDispatcher[TransportContext]
-    _request_id: int | str
-    progress_token: int | str | None = None
-    closed: bool = False
-    cancel_requested: anyio.Event = field(default_factory=anyio.Event)
-    transport: TransportContext = field(default_factory=lambda: STDIO)
+    __slots__ = (
+        "_cancel_requested",
+        "_request_id",
+        "cancelled",
+        "closed",
+        "dispatcher",
+        "progress_token",
+    )
+    transport: TransportContext = STDIO
+
+    def __init__(
+        self,
+        dispatcher: JSONRPCDispatcher[TransportContext],
+        request_id: int | str,
+        progress_token: int | str | None = None,
+    ) -> None:
+        self.dispatcher = dispatcher
+        self._request_id = request_id
+        self.progress_token = progress_token
+        self.closed = False
+        self.cancelled = False
+        """Whether the client cancelled the request (it is then never answered)."""
+        self._cancel_requested: anyio.Event | None = None
+
+    @property
+    def cancel_requested(self) -> anyio.Event:
+        """Set when the client cancels the request (made on first use: most never are)."""
+        if self._cancel_requested is None:
+            self._cancel_requested = anyio.Event()
+            if self.cancelled:
+                self._cancel_requested.set()
+        return self._cancel_requested
+
+    def cancel(self) -> None:
+        """The client cancelled the request."""
+        self.cancelled = True
+        if self._cancel_requested is not None:
+            self._cancel_requested.set()
 
     @property
     def request_id(self) -> int | str:
@@ -230,6 +261,8 @@ class StdioSession:
         )
         self.connection = Connection.for_loop(self.dispatcher)
         self.in_flight: dict[int | str, _InFlight] = {}
+        self.session: GatewaySession | None = None
+        """The gateway's session of this connection, once its first call made it."""
         self.writer = LineWriter()
         self.reader: LineReader | None = None
         self._backlog: deque[bytes] = deque()
@@ -298,7 +331,7 @@ class StdioSession:
 
     def _line(self, line: bytes) -> None:
         try:
-            message = json.loads(line)
+            message = decode(line)
         except ValueError:
             self.writer.write(error_line(None, PARSE_ERROR, "Parse error"))
             return
@@ -344,24 +377,22 @@ class StdioSession:
         meta = raw.get("_meta")
         if meta is not None and (not isinstance(meta, dict) or MODERN_KEY in meta):
             return False
-        parsed: types.CallToolRequestParams | types.PaginatedRequestParams
-        try:
-            if method == "tools/call":
-                parsed = types.CallToolRequestParams.model_validate(raw, by_name=False)
-                if parsed.task is not None:  # task-augmented execution: the SDK's to refuse
-                    return False
-            else:
-                parsed = types.PaginatedRequestParams.model_validate(raw, by_name=False)
-        except ValueError:
-            return False  # the SDK answers with its own error
-        token = parsed.meta.get("progress_token") if parsed.meta is not None else None
-        outbound = _Outbound(self.dispatcher, rid, request_id(token))
+        request: _ToolCall | types.PaginatedRequestParams | None
+        if method == "tools/call":
+            request = _tool_call(raw)
+            token = request.progress_token if request is not None else None
+        else:
+            request = _listing(raw)
+            token = None
+        if request is None:
+            return False  # the SDK answers with its own error, or refuses
+        outbound = _Outbound(self.dispatcher, rid, token)
         scope = anyio.CancelScope()
         self.in_flight[rid] = _InFlight(scope, outbound)
         # A plain task (an anyio task group's bookkeeping costs more than the rest of
         # this): cancelled through its scope, awaited when the session ends.
         task = asyncio.get_running_loop().create_task(
-            self._answer(rid, parsed, raw, scope, outbound)
+            self._answer(rid, request, raw, scope, outbound)
         )
         self._answering.add(task)
         return True
@@ -374,7 +405,7 @@ class StdioSession:
         if entry is None and isinstance(rid, str) and rid.lstrip("-").isdigit():
             entry = self.in_flight.get(int(rid))
         if entry is not None:
-            entry.outbound.cancel_requested.set()
+            entry.outbound.cancel()
             entry.scope.cancel()
 
     # --- requests answered here ---
@@ -382,7 +413,7 @@ class StdioSession:
     async def _answer(
         self,
         rid: int | str,
-        parsed: types.CallToolRequestParams | types.PaginatedRequestParams,
+        request: _ToolCall | types.PaginatedRequestParams,
         params: dict[str, Any],
         scope: anyio.CancelScope,
         outbound: _Outbound,
@@ -391,7 +422,7 @@ class StdioSession:
         try:
             with scope:
                 try:
-                    result = await self._handle(rid, parsed, params, outbound)
+                    result = await self._handle(rid, request, params, outbound)
                     answer = encode({"jsonrpc": "2.0", "id": rid, "result": result})
                 except MCPError as exc:
                     answer = error_line(rid, exc.error.code, exc.error.message)
@@ -404,35 +435,83 @@ class StdioSession:
             if task is not None:
                 self._answering.discard(task)
         # A request the client cancelled is never answered (as the SDK does).
-        if answer is not None and not outbound.cancel_requested.is_set():
+        if answer is not None and not outbound.cancelled:
             await self.writer.send(answer)
 
     async def _handle(
         self,
         rid: int | str,
-        parsed: types.CallToolRequestParams | types.PaginatedRequestParams,
+        request: _ToolCall | types.PaginatedRequestParams,
         params: dict[str, Any],
         outbound: _Outbound,
     ) -> dict[str, Any]:
         version = self.connection.protocol_version
-        if not isinstance(parsed, types.CallToolRequestParams):
+        if not isinstance(request, _ToolCall):
             listed = await self.gateway.blocking(self.gateway.listing)
-            return methods.serialize_server_result("tools/list", version, _dump(listed))
-        method = "tools/call"
-        ctx: ServerRequestContext[Any, Any] = ServerRequestContext(
-            session=ServerSession(outbound, self.connection),
-            lifespan_context=self.lifespan_state,
-            protocol_version=version,
-            method=method,
-            params=params,
-            request_id=rid,
-        )
-        result = await self.gateway.call(ctx, parsed.name, dict(parsed.arguments or {}))
-        # Validated as it was built; its shape (text content, an object's structured
-        # content, isError, _meta) is the same in every handshake version, so the SDK's
-        # per-version sieve would only validate it again.
-        return _dump(result)
+            dumped = listed.model_dump(by_alias=True, mode="json", exclude_none=True)
+            return methods.serialize_server_result("tools/list", version, dumped)
+
+        def context() -> ServerRequestContext[Any, Any]:
+            return ServerRequestContext(
+                session=ServerSession(outbound, self.connection),
+                lifespan_context=self.lifespan_state,
+                protocol_version=version,
+                method="tools/call",
+                params=params,
+                request_id=rid,
+            )
+
+        session = self.session
+        if session is None:  # the first call: the session is made, its end arranged
+            session = self.session = self.gateway.session(context())
+        # The result is built as it goes on the wire, in the shape (text content, an
+        # object's structured content, isError, _meta) every handshake version shares,
+        # so the SDK's model and per-version sieve would only validate it again.
+        return await self.gateway.answer(session, request.name, request.arguments, context)
 
 
-def _dump(result: types.Result) -> dict[str, Any]:
-    return result.model_dump(by_alias=True, mode="json", exclude_none=True)
+@dataclass(frozen=True, slots=True)
+class _ToolCall:
+    """A ``tools/call`` request's parameters."""
+
+    name: str
+    arguments: dict[str, Any]
+    progress_token: int | str | None
+
+
+CALL_KEYS = frozenset({"name", "arguments", "_meta"})
+
+
+def _tool_call(params: dict[str, Any]) -> _ToolCall | None:
+    """The call ``params`` ask for as the SDK's model reads them, or None where the SDK is
+    to answer (parameters it refuses, or task-augmented execution).
+
+    The usual shape (a name, an object of arguments, a ``_meta`` with at most a progress
+    token) is read directly, being what the model accepts unchanged; any other goes
+    through the model."""
+    name = params.get("name")
+    arguments = params.get("arguments")
+    meta: dict[str, Any] = params.get("_meta") or {}
+    token = meta.get("progressToken")
+    if (
+        params.keys() <= CALL_KEYS
+        and isinstance(name, str)
+        and (arguments is None or isinstance(arguments, dict))
+        and (token is None or request_id(token) is not None)
+    ):
+        return _ToolCall(name, dict(cast(dict[str, Any], arguments or {})), token)
+    try:
+        parsed = types.CallToolRequestParams.model_validate(params, by_name=False)
+    except ValueError:
+        return None
+    if parsed.task is not None:  # task-augmented execution: the SDK's to refuse
+        return None
+    token = parsed.meta.get("progress_token") if parsed.meta is not None else None
+    return _ToolCall(parsed.name, dict(parsed.arguments or {}), request_id(token))
+
+
+def _listing(params: dict[str, Any]) -> types.PaginatedRequestParams | None:
+    try:
+        return types.PaginatedRequestParams.model_validate(params, by_name=False)
+    except ValueError:
+        return None

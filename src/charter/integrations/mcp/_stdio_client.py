@@ -4,16 +4,17 @@ The SDK's client session opens and speaks with the server (the handshake, listin
 pings, anything the server asks or announces), over this transport instead of the SDK's
 own stdio one. A ``tools/call`` charter makes goes around the SDK's session: written as
 one line with an id of its own (a string the session never mints), its answer picked out
-of the server's output where it arrives, its result validated once. A server's process
-is started and stopped as the SDK does it (its own process group, a safe environment;
-stdin closed, then terminated, then killed, each step bounded).
+of the server's output where it arrives, its result read once (:class:`~._wire.ToolAnswer`).
+A server that refuses the handshake, speaking only the 2026-07-28 era, is served through
+the SDK's own session instead (see :mod:`._connection`). A server's process is started and
+stopped as the SDK does it (its own process group, a safe environment; stdin closed, then
+terminated, then killed, each step bounded).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import math
 import os
 import signal
@@ -34,7 +35,15 @@ try:
 except ImportError as exc:  # the package's __init__ says so first; this is for direct imports
     raise ImportError("MCP toolsets need the mcp extra: pip install 'charter[mcp]'") from exc
 
-from charter.integrations.mcp._wire import LineReader, LineWriter, encode, sdk_line, to_sdk
+from charter.integrations.mcp._wire import (
+    LineReader,
+    LineWriter,
+    ToolAnswer,
+    decode,
+    encode,
+    sdk_line,
+    to_sdk,
+)
 
 MAX_ANSWER = 256 * 1024 * 1024
 """The longest message read from a server (bytes)."""
@@ -48,19 +57,15 @@ class ServerGone(ConnectionError):
 
 
 class _Process(asyncio.SubprocessProtocol):
+    """The process and its stdin. Its stdout is a pipe of charter's own, read by the
+    server's :class:`~._wire.LineReader` as data arrives: through the subprocess transport,
+    each chunk would wait one more turn of the event loop."""
+
     def __init__(self, owner: StdioServer) -> None:
         self.owner = owner
 
-    def pipe_data_received(self, fd: int, data: bytes) -> None:
-        if fd == 1:
-            self.owner.reader.data_received(data)
-
     def pipe_connection_lost(self, fd: int, exc: Exception | None) -> None:
-        # The end of its output, not the process's exit, ends the session: an answer
-        # written just before exiting may still be in the pipe when the exit is seen.
-        if fd == 1:
-            self.owner.ended()
-        elif fd == 0:
+        if fd == 0:
             self.owner.writer.connection_lost(exc)
 
     def pause_writing(self) -> None:
@@ -101,21 +106,28 @@ class StdioServer:
         """Start the server; yield the SDK session's read and write streams; stop it."""
         loop = asyncio.get_running_loop()
         env = get_default_environment() | (self.params.env or {})
-        transport, _ = await loop.subprocess_exec(
-            lambda: _Process(self),
-            self.params.command,
-            *self.params.args,
-            stdin=asyncio.subprocess.PIPE,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=self.errlog,
-            env=env,
-            cwd=self.params.cwd,
-            start_new_session=True,
-        )
+        output, its_output = os.pipe()
+        try:
+            transport, _ = await loop.subprocess_exec(
+                lambda: _Process(self),
+                self.params.command,
+                *self.params.args,
+                stdin=asyncio.subprocess.PIPE,
+                stdout=its_output,
+                stderr=self.errlog,
+                env=env,
+                cwd=self.params.cwd,
+                start_new_session=True,
+            )
+        except BaseException:
+            os.close(output)
+            raise
+        finally:
+            os.close(its_output)  # the server's now: its end closes the pipe
         self._transport = transport
-        stdout = transport.get_pipe_transport(1)
-        self.reader.transport = stdout  # type: ignore[assignment]
         self.writer.transport = transport.get_pipe_transport(0)  # type: ignore[assignment]
+        pipe = os.fdopen(output, "rb", buffering=0)
+        stdout: asyncio.ReadTransport | None = None
         sdk_in_send, sdk_in = anyio.create_memory_object_stream[SessionMessage | Exception](
             math.inf
         )
@@ -130,8 +142,9 @@ class StdioServer:
                         except (anyio.BrokenResourceError, anyio.ClosedResourceError):
                             return  # the session is gone
                         await anyio.lowlevel.checkpoint()
-                    with contextlib.suppress(RuntimeError, AttributeError):
-                        stdout.resume_reading()  # type: ignore[union-attr]
+                    if stdout is not None:
+                        with contextlib.suppress(RuntimeError):
+                            stdout.resume_reading()
                     if self._ended.is_set():
                         return
                     self._wake.clear()
@@ -143,6 +156,9 @@ class StdioServer:
                     await self.writer.send(sdk_line(message))
 
         try:
+            # The end of its output, not the process's exit, ends the session: an answer
+            # written just before exiting may still be in the pipe when the exit is seen.
+            stdout, _ = await loop.connect_read_pipe(lambda: self.reader, pipe)
             async with anyio.create_task_group() as tg:
                 tg.start_soon(forward)
                 tg.start_soon(write)
@@ -153,31 +169,45 @@ class StdioServer:
         finally:
             with anyio.CancelScope(shield=True):
                 await self._stop()
+            if stdout is not None:
+                stdout.close()
+            else:
+                pipe.close()
             self.ended()
 
-    async def call_tool(self, name: str, args: dict[str, Any]) -> types.CallToolResult:
-        """Call ``name`` on the server (the caller bounds the wait; a cancelled call is
-        cancelled on the server too).
+    async def call_tool(
+        self, name: str, args: dict[str, Any], timeout: float | None = None
+    ) -> ToolAnswer:
+        """Call ``name`` on the server; a call given up (cancelled, or unanswered within
+        ``timeout`` seconds) is cancelled on the server too.
 
         Raises:
             MCPError: the server answered with a JSON-RPC error.
             ServerGone: the server's output ended before it answered.
+            TimeoutError: no answer within ``timeout``.
+            pydantic.ValidationError: the answer is no tool call's result.
         """
         if self._ended.is_set():
             raise ServerGone("the server's output ended")
         self._ids += 1
         rid = f"charter-{self._ids}"
-        answer: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        answer: asyncio.Future[dict[str, Any]] = loop.create_future()
         self._pending[rid] = answer
+        # A timer on the answer rather than a timeout scope round the task: the same
+        # bound, for a fraction of the event-loop work.
+        expiry = None if timeout is None else loop.call_later(timeout, _expire, answer)
         params = {"name": name, "arguments": args}
         try:
-            await self.writer.send(
+            # Written at once, not waiting on a server that does not read: the timer
+            # bounds the call either way.
+            self.writer.write(
                 encode({"jsonrpc": "2.0", "id": rid, "method": "tools/call", "params": params})
             )
             body = await answer
-        except BaseException:
-            # Abandoned (awaiting it cancelled the future too): the server may stop.
-            if answer.cancelled() or not answer.done():
+        except BaseException as exc:
+            # Given up (awaiting it cancelled the future too): the server may stop.
+            if not answer.done() or answer.cancelled() or isinstance(exc, TimeoutError):
                 self.writer.write(
                     encode(
                         {
@@ -190,11 +220,13 @@ class StdioServer:
             raise
         finally:
             self._pending.pop(rid, None)
+            if expiry is not None:
+                expiry.cancel()
         error = body.get("error")
         if error is not None:
             data = types.ErrorData.model_validate(error)
             raise MCPError(code=data.code, message=data.message, data=data.data)
-        return types.CallToolResult.model_validate(body.get("result"), by_name=False)
+        return ToolAnswer.read(body.get("result"))
 
     def ended(self) -> None:
         """The server's output ended: calls waiting fail, the SDK's session sees EOF."""
@@ -211,7 +243,7 @@ class StdioServer:
     def _line(self, line: bytes) -> None:
         if self._pending and b'"charter-' in line:
             try:
-                body = json.loads(line)
+                body = decode(line)
             except ValueError:
                 body = None
             if isinstance(body, dict) and "method" not in body:
@@ -256,3 +288,8 @@ class StdioServer:
                 return False
             await anyio.sleep(0.01)
         return True
+
+
+def _expire(answer: asyncio.Future[Any]) -> None:
+    if not answer.done():
+        answer.set_exception(TimeoutError("no answer in time"))

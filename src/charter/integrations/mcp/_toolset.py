@@ -15,7 +15,6 @@ from pydantic import BaseModel, ConfigDict, model_validator
 
 try:
     import jsonschema
-    from mcp.types import CallToolResult
 except ImportError as exc:  # brought in by the mcp extra
     raise ImportError("MCP toolsets need the mcp extra: pip install 'charter[mcp]'") from exc
 
@@ -28,12 +27,14 @@ from charter.integrations.mcp._connection import (
 )
 from charter.integrations.mcp._fields import path_problem
 from charter.integrations.mcp._lockfile import Lockfile, PinCheck, definition_hash, lock_path
+from charter.integrations.mcp._plain_schema import plain_check
 from charter.integrations.mcp._spec import (
     ContractSpec,
     McpServerSpec,
     effective_contract,
     load_server,
 )
+from charter.integrations.mcp._wire import ToolAnswer
 from charter.tools import Tool, ToolContract, ToolOutcomeUnknownError, ToolRefusal
 
 TOOL_NAME = re.compile(r"[A-Za-z0-9_.-]{1,128}")
@@ -62,10 +63,16 @@ class McpArgs(BaseModel):
         if not isinstance(data, Mapping):
             raise ValueError("arguments must be an object")
         args = dict(cast(Mapping[str, Any], data))
-        validator: Any = cls.__dict__.get("validator_cache")
-        if validator is None:  # one per tool: building it costs more than a check
-            validator = jsonschema.Draft202012Validator(cls.input_schema)
-            cls.validator_cache = validator
+        cached: Any = cls.__dict__.get("validator_cache")
+        if cached is None:  # one per tool: building them costs more than a check
+            cached = (
+                plain_check(cls.input_schema),
+                jsonschema.Draft202012Validator(cls.input_schema),
+            )
+            cls.validator_cache = cached
+        plain, validator = cached
+        if plain is not None and plain(args):
+            return args  # what the validator would accept, as a plain schema shows
         errors: list[jsonschema.ValidationError] = sorted(validator.iter_errors(args), key=str)
         if errors:
             raise ValueError("; ".join(_problem(e) for e in errors[:5]))
@@ -254,15 +261,13 @@ class McpToolCall:
         why = str(exc) or f"no answer from mcp server {self.spec.server!r} to {self.name!r}"
         return ToolOutcomeUnknownError(why)
 
-    def _outcome(self, result: CallToolResult) -> Any:
-        texts = [getattr(block, "text", None) for block in result.content]
-        text = "\n".join(t for t in texts if isinstance(t, str))
+    def _outcome(self, result: ToolAnswer) -> Any:
         if result.is_error:
-            why = redact(text[:500], self.spec)
+            why = redact(result.text[:500], self.spec)
             raise McpToolError(f"mcp server {self.spec.server!r} tool {self.name!r} failed: {why}")
         if result.structured_content is not None:
             return result.structured_content
-        return text
+        return result.text
 
 
 __all__ = ["McpArgs", "McpToolCall", "McpToolError", "definition_hash", "mcp_tool", "mcp_toolset"]

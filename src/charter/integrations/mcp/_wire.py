@@ -4,17 +4,20 @@
 The SDK's stdio transports read a line on a worker thread, validate it into a Pydantic
 message, and hand it through a memory stream to a task per request; their answers go back
 the same way. For the few messages a gateway handles on every call (``tools/call``), that
-machinery costs more than the call: here a line is parsed once with :func:`json.loads`
-where it arrives, and the transports answer such messages themselves. Every other message
+machinery costs more than the call: here a line is parsed once where it arrives (by
+pydantic's JSON parser, the one the SDK validates its messages with, several times faster
+than :mod:`json`), and the transports answer such messages themselves. Every other message
 is handed to the SDK, validated exactly as its own transport would (:func:`to_sdk`).
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import Callable
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, cast
+
+from pydantic_core import from_json, to_json
 
 try:
     import mcp_types as types
@@ -137,8 +140,18 @@ class LineWriter(asyncio.Protocol):
 
 
 def encode(message: dict[str, Any]) -> bytes:
-    """One JSON-RPC message as a line."""
-    return (json.dumps(message, ensure_ascii=False, separators=(",", ":")) + "\n").encode()
+    """One JSON-RPC message as a line (compact, UTF-8)."""
+    return to_json(message) + b"\n"
+
+
+def decode(line: bytes) -> Any:
+    """A line's JSON value.
+
+    Raises:
+        ValueError: the line is not JSON (or not UTF-8, or holds a lone surrogate, which
+            the SDK's parser refuses too).
+    """
+    return from_json(line)
 
 
 def error_line(request_id: Any, code: int, message: str) -> bytes:
@@ -165,3 +178,73 @@ def request_id(value: Any) -> int | str | None:
 def sdk_line(message: SessionMessage) -> bytes:
     """An SDK message as a line, as the SDK's stdio transports write it."""
     return (message.message.model_dump_json(by_alias=True, exclude_unset=True) + "\n").encode()
+
+
+@dataclass(frozen=True, slots=True)
+class ToolAnswer:
+    """What charter reads of a ``tools/call`` result: its text, its structured content and
+    whether the tool failed."""
+
+    text: str
+    """The text of its text blocks, one block a line."""
+    structured_content: Any
+    """Its structured content (None when it gave none)."""
+    is_error: bool
+    """Whether the tool reported an error."""
+
+    @classmethod
+    def of(cls, result: types.CallToolResult) -> ToolAnswer:
+        """The answer an SDK result gives."""
+        texts = [getattr(block, "text", None) for block in result.content]
+        text = "\n".join(t for t in texts if isinstance(t, str))
+        return cls(text, result.structured_content, result.is_error)
+
+    @classmethod
+    def read(cls, result: Any) -> ToolAnswer:
+        """The answer in a ``tools/call`` result as it came off the wire, validated as the
+        SDK validates one.
+
+        A result of text blocks only is read directly (validating the SDK's model would
+        cost more than the call's own transport); any other is validated by the model.
+
+        Raises:
+            pydantic.ValidationError: the result is not a tool call's result.
+        """
+        plain = _plain_text(result)
+        if plain is None:
+            return cls.of(types.CallToolResult.model_validate(result, by_name=False))
+        body = cast(dict[str, Any], result)
+        return cls(plain, body.get("structuredContent"), body.get("isError", False))
+
+
+def _plain_text(result: Any) -> str | None:
+    """The text of ``result`` when it is a result the SDK's model accepts as it is: text
+    blocks without annotations, a boolean ``isError``, ``_meta`` an object (None for any
+    other shape, left to the model). Keys the model does not know are ignored, as it does."""
+    if not isinstance(result, dict):
+        return None
+    body = cast(dict[str, Any], result)
+    content = body.get("content")
+    if not isinstance(content, list):
+        return None
+    texts: list[str] = []
+    for block in cast(list[Any], content):
+        if not isinstance(block, dict):
+            return None
+        item = cast(dict[str, Any], block)
+        text = item.get("text")
+        if item.get("type") != "text" or not isinstance(text, str):
+            return None
+        if item.get("annotations") is not None or not _meta_ok(item):
+            return None
+        texts.append(text)
+    if not isinstance(body.get("isError", False), bool) or not _meta_ok(body):
+        return None
+    if not isinstance(body.get("resultType", ""), str):
+        return None
+    return "\n".join(texts)
+
+
+def _meta_ok(body: dict[str, Any]) -> bool:
+    meta = body.get("_meta")
+    return meta is None or isinstance(meta, dict)
