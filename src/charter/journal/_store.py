@@ -440,10 +440,15 @@ class Journal(JournalAudit):
         """
         key = tuple(kinds)
         with self._lock:
+            # An in-memory journal's one connection is all there is, so no other
+            # connection can have committed (its data_version never moves).
+            known = self._newest.get(key) if self._shared is not None else None
+            if known is not None:
+                return known
             conn = self._connection()
             cursor = conn.cursor()
             try:
-                if self._sqlite:
+                if self._sqlite and self._shared is None:
                     cursor.execute("PRAGMA data_version")
                     version = int(cast(Any, cursor.fetchone())[0])
                     if version != self._data_version:
