@@ -165,6 +165,8 @@ class Journal(JournalAudit):
         each run in autocommit (atomic as any statement), so each costs one round trip
         instead of BEGIN, the statements and COMMIT."""
         self._append_sql: dict[tuple[int, bool, str | None], str] = {}
+        self._lease_sql: tuple[str, str, str] | None = None
+        """The statements that create, release and renew a run's lease in an append."""
         self._insert_sql = (
             "INSERT INTO journal_records (seq, run_id, kind, ts, payload, prev_hash, hash) "
             f"VALUES ({', '.join([mark] * 7)})"
@@ -318,23 +320,27 @@ class Journal(JournalAudit):
 
     def _fence_sql(self, fence: Fence) -> tuple[str, tuple[Any, ...]]:
         """The lease update a fenced append makes (and needs to match one row)."""
-        mark = self._mark
-        now = now_ms_sql(self._engine.dialect.name)
-        if fence.create is not None:
-            row = fence.create
-            return (
+        if self._lease_sql is None:  # built once: every append of a run asks
+            mark = self._mark
+            now = now_ms_sql(self._engine.dialect.name)
+            where = f"WHERE run_id = {mark} AND epoch = {mark}"
+            self._lease_sql = (
                 "INSERT INTO run_leases (run_id, epoch, owner, host, pid, actor, expires_ms) "
                 f"VALUES ({mark}, {mark}, {mark}, {mark}, {mark}, {mark}, {now} + {mark}) "
                 "ON CONFLICT (run_id) DO NOTHING",
+                f"UPDATE run_leases SET expires_ms = 0 {where}",
+                f"UPDATE run_leases SET expires_ms = {now} + {mark} {where}",
+            )
+        create, release, renew = self._lease_sql
+        if fence.create is not None:
+            row = fence.create
+            return (
+                create,
                 (row.run_id, row.epoch, row.owner, row.host, row.pid, row.actor, fence.ttl_ms),
             )
-        where = f"WHERE run_id = {mark} AND epoch = {mark}"
         if fence.release:
-            return f"UPDATE run_leases SET expires_ms = 0 {where}", (fence.run_id, fence.epoch)
-        return (
-            f"UPDATE run_leases SET expires_ms = {now} + {mark} {where}",
-            (fence.ttl_ms, fence.run_id, fence.epoch),
-        )
+            return release, (fence.run_id, fence.epoch)
+        return renew, (fence.ttl_ms, fence.run_id, fence.epoch)
 
     def _write(
         self, built: list[Record], *, sign: bool = False, fence: Fence | None = None
