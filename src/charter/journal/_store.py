@@ -55,6 +55,9 @@ from charter.journal._tables import driver_reason as _reason
 _ONE_STATEMENT_ROWS = 1000
 """Most records one PostgreSQL append statement carries (7 parameters each, of at most
 65,535); a larger batch goes as a transaction of several statements."""
+_ONE_INSERT_ROWS = 64
+"""Most records one INSERT carries elsewhere (7 parameters each: 448, under the 999 an
+older SQLite allows); a larger batch is inserted row by row."""
 
 
 APPEND_FIRST_WAIT_S = 0.002
@@ -165,6 +168,7 @@ class Journal(JournalAudit):
         each run in autocommit (atomic as any statement), so each costs one round trip
         instead of BEGIN, the statements and COMMIT."""
         self._append_sql: dict[tuple[int, bool, str | None], str] = {}
+        self._insert_rows_sql: dict[int, str] = {}
         self._lease_sql: tuple[str, str, str] | None = None
         """The statements that create, release and renew a run's lease in an append."""
         self._insert_sql = (
@@ -376,7 +380,10 @@ class Journal(JournalAudit):
                     cursor.execute(*fenced)
                     if cursor.rowcount != 1:
                         raise _Fenced
-                cursor.executemany(self._insert_sql, rows)
+                if len(rows) <= _ONE_INSERT_ROWS:  # one statement: stepped once, not per row
+                    cursor.execute(self._rows_sql(len(rows)), [v for row in rows for v in row])
+                else:
+                    cursor.executemany(self._insert_sql, rows)
                 cursor.execute(self._head_sql, (head_value,))
                 if cursor.rowcount == 0:
                     cursor.execute(self._head_insert_sql, (head_value,))
@@ -406,6 +413,17 @@ class Journal(JournalAudit):
                 cursor.close()
             if broken is not None:
                 broken.invalidate()
+
+    def _rows_sql(self, rows: int) -> str:
+        """One INSERT of ``rows`` records (SQLite, or PostgreSQL through another driver)."""
+        found = self._insert_rows_sql.get(rows)
+        if found is None:
+            one = f"({', '.join([self._mark] * 7)})"
+            found = self._insert_rows_sql[rows] = (
+                "INSERT INTO journal_records (seq, run_id, kind, ts, payload, prev_hash, hash) "
+                f"VALUES {', '.join([one] * rows)}"
+            )
+        return found
 
     def _append_statement(self, rows: int, signed: bool, fence: str | None = None) -> str:
         """One PostgreSQL statement appending ``rows`` records, moving the head and, when
