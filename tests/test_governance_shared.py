@@ -6,7 +6,9 @@ taken over by another process is fenced out while the process's other runs go on
 
 from __future__ import annotations
 
+import gc
 import threading
+import weakref
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -208,3 +210,17 @@ def test_a_run_taken_over_by_another_process_is_fenced_out_while_the_others_go_o
     assert [(e["step"], e["status"]) for e in effects] == [(1, "in_doubt")]
     assert [r.kind for r in other.records(kept.run_id)][-1] == "run.finished"
     assert other.verify().problems == []
+
+
+def test_what_runs_share_does_not_keep_a_journal_alive(tmp_path: Path) -> None:
+    journal = Journal(f"sqlite:///{tmp_path / 'journal.db'}")
+    with GovernedRun.open(journal, _agent(), "look up orders") as run:
+        assert _one_call(run, "lookup_order", 1) == "allow"
+        run.finish("done")
+    gone = weakref.ref(journal)
+    journal.close()
+
+    del journal, run
+    gc.collect()
+
+    assert gone() is None

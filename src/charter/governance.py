@@ -39,7 +39,7 @@ import weakref
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from types import TracebackType
-from typing import Any, Self
+from typing import Any, Self, cast
 
 from charter.agent import Agent
 from charter.errors import RunStateError
@@ -103,7 +103,11 @@ whether a control was added since (by any process), as a runner's own reader doe
 def _runner(journal: Journal, owner: str) -> Runner:
     runner = Runner(journal, owner=owner)
     runner.governor.journaled_policies = _POLICIES.setdefault(journal, set())
-    runner.controls = _CONTROLS.setdefault(journal, runner.controls)
+    controls = _CONTROLS.get(journal)
+    if controls is None:  # it reads the journal through a weak reference: the cache must
+        # not keep the journal (and its connections) alive once its users let it go
+        controls = _CONTROLS.setdefault(journal, Controls(cast(Journal, weakref.proxy(journal))))
+    runner.controls = controls
     return runner
 
 
