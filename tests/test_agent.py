@@ -1,17 +1,21 @@
 """Tests for loading agents from YAML and for the Agent's governance helpers."""
 
+import dataclasses
 import sys
 import textwrap
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from charter.agent import Agent, load_agent
+from charter.agent import Agent, Delegate, load_agent
 from charter.errors import ConfigError
+from charter.policy import Charter
 from charter.reasoners import RulesReasoner
-from charter.testing import make_agent
+from charter.testing import ScriptedReasoner, make_agent, respond
+from charter.tools import tool
 
 TOOL_MODULE = '''
 from charter.tools import tool
@@ -497,3 +501,82 @@ def test_version_id_ignores_how_many_threads_a_host_gives_the_model() -> None:
         return make_agent([], reasoner).version_id
 
     assert version(2) == version(16)
+
+
+def _uncached(agent: Agent) -> str:
+    """``agent.version_id`` worked out afresh, from a copy that has no memory of it."""
+    return dataclasses.replace(agent).version_id
+
+
+def test_a_kept_version_id_follows_every_change_of_what_it_digests() -> None:
+    @tool
+    def first(order_id: int) -> int:
+        """One tool."""
+        return order_id
+
+    @tool(side_effect="write")
+    def second(order_id: int) -> int:
+        """Another tool."""
+        return order_id
+
+    agent = make_agent([first], ScriptedReasoner([]), name="kept")
+    seen = {agent.version_id}
+
+    agent.charter = Charter.model_validate({"name": "other", "budgets": {"max_steps": 3}})
+    assert agent.version_id == _uncached(agent) and agent.version_id not in seen
+    seen.add(agent.version_id)
+    agent.inventory.add(second)  # the same inventory, one tool more
+    assert agent.version_id == _uncached(agent) and agent.version_id not in seen
+    seen.add(agent.version_id)
+    agent.reasoner = ScriptedReasoner([respond("done")])  # a script one step longer
+    assert agent.version_id == _uncached(agent) and agent.version_id not in seen
+    seen.add(agent.version_id)
+    agent.version = "2"
+    assert agent.version_id == _uncached(agent) and agent.version_id not in seen
+
+
+def test_a_reasoner_that_describes_itself_differently_is_another_version() -> None:
+    class Tunable(ScriptedReasoner):
+        temperature = 0.0
+
+        def describe(self) -> dict[str, Any]:
+            return super().describe() | {"temperature": self.temperature}
+
+    reasoner = Tunable([])
+    agent = make_agent([], reasoner, name="tunable")
+    before = agent.version_id
+
+    reasoner.temperature = 0.7  # the same object, described otherwise
+
+    assert agent.version_id != before
+    assert agent.version_id == _uncached(agent)
+
+
+def test_two_agents_of_one_name_keep_their_own_version_ids() -> None:
+    @tool
+    def read_a(key: str) -> str:
+        """Read A."""
+        return key
+
+    @tool(side_effect="write")
+    def write_b(key: str) -> str:
+        """Write B."""
+        return key
+
+    reader = make_agent([read_a], ScriptedReasoner([]), name="twin")
+    writer = make_agent([write_b], ScriptedReasoner([]), name="twin")
+
+    assert reader.version_id != writer.version_id
+    assert (reader.version_id, writer.version_id) == (_uncached(reader), _uncached(writer))
+
+
+def test_a_delegate_changed_after_its_parent_was_digested_changes_the_parent() -> None:
+    child = make_agent([], ScriptedReasoner([]), name="child")
+    parent = make_agent([], ScriptedReasoner([]), name="parent")
+    parent.delegates = {"ask_child": Delegate("ask_child", child)}
+    before = parent.version_id
+
+    child.instructions += " Answer in French."
+
+    assert parent.version_id != before
+    assert parent.version_id == _uncached(parent)

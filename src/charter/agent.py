@@ -96,6 +96,10 @@ class Agent:
     """What the agent does, in a line (its file's ``description``)."""
     delegates: dict[str, Delegate] = field(default_factory=lambda: dict[str, Delegate]())
     """The sub-agents it may hand work to, by the name of the tool that calls each."""
+    _version: tuple[tuple[Any, ...], str] | None = field(
+        default=None, init=False, repr=False, compare=False
+    )
+    """:attr:`version_id` and what it was computed from (every run asks for it)."""
 
     def __post_init__(self) -> None:
         if self.charter.contracts:  # contracts the charter declares for others' tools
@@ -171,12 +175,22 @@ class Agent:
         decides what the agent does (instructions, reasoner, tools and their contracts,
         charter). Rollout phases and evals belong to a version id, so editing a prompt or
         a charter without bumping ``version`` still starts over at the charter's phase."""
+        # Threads change speed, not behaviour, and differ between hosts: an eval on one
+        # machine must count for the same version on another.
+        reasoner = {k: v for k, v in self.reasoner.describe().items() if k != "threads"}
+        # A sub-agent's own version decides what a delegation does.
+        delegates = {n: d.agent.version_id for n, d in sorted(self.delegates.items())}
+        # Tools and charters are immutable: the same objects digest the same (held by
+        # the key, so no other object can take their place at the same address).
+        key = (self.version, self.instructions, reasoner, self.charter, tuple(self.inventory))
+        key += (delegates,)
+        cached = self._version
+        if cached is not None and _same(cached[0], key):
+            return cached[1]
         body = canonical_json(
             {
                 "instructions": self.instructions,
-                # Threads change speed, not behaviour, and differ between hosts: an eval
-                # on one machine must count for the same version on another.
-                "reasoner": {k: v for k, v in self.reasoner.describe().items() if k != "threads"},
+                "reasoner": reasoner,
                 "tools": {
                     t.name: {
                         name: getattr(t.contract, name)
@@ -187,14 +201,11 @@ class Agent:
                 },
                 "charter": self.charter.policy_hash,
             }
-            # A sub-agent's own version decides what a delegation does.
-            | (
-                {"delegates": {n: d.agent.version_id for n, d in sorted(self.delegates.items())}}
-                if self.delegates
-                else {}
-            )
+            | ({"delegates": delegates} if delegates else {})
         )
-        return f"{self.version}+{hashlib.sha256(body.encode()).hexdigest()[:10]}"
+        version_id = f"{self.version}+{hashlib.sha256(body.encode()).hexdigest()[:10]}"
+        self._version = (key, version_id)
+        return version_id
 
     def manifest(self, goal: str, actor: str, version_id: str | None = None) -> RunStarted:
         """The ``run.started`` record of a run of this agent towards ``goal``, started by
@@ -231,6 +242,21 @@ class Agent:
         if self.source:
             started["source"] = self.source
         return started
+
+
+def _same(known: tuple[Any, ...], key: tuple[Any, ...]) -> bool:
+    """Whether :attr:`Agent.version_id`'s inputs are those it was computed from: the
+    charter and the tools the very same objects, the rest equal."""
+    version, instructions, reasoner, charter, tools, delegates = known
+    return (
+        key[3] is charter
+        and len(key[4]) == len(tools)
+        and all(a is b for a, b in zip(key[4], tools, strict=True))
+        and key[0] == version
+        and key[1] == instructions
+        and key[2] == reasoner
+        and key[5] == delegates
+    )
 
 
 @dataclass(frozen=True, slots=True)

@@ -39,7 +39,7 @@ import weakref
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from types import TracebackType
-from typing import Any, Self
+from typing import Any, Self, cast
 
 from charter.agent import Agent
 from charter.errors import RunStateError
@@ -59,6 +59,7 @@ from charter.reasoners._base import FinalAnswer, Observation, ToolCall, Usage
 from charter.runtime._anomaly import JournalRateLimiter
 from charter.runtime._answers import ANSWER_TOOL
 from charter.runtime._approvals import ApprovalRequest, ApprovalState
+from charter.runtime._controls import Controls
 from charter.runtime._delegation import (
     DELEGATE_STARTED,
     continue_delegation,
@@ -93,11 +94,20 @@ never resumes or recovers it)."""
 _POLICIES: weakref.WeakKeyDictionary[Journal, set[str]] = weakref.WeakKeyDictionary()
 """Policy versions known to be in each journal: an integration opens a governed run per
 framework run, and looking them up in the journal each time scans it."""
+_CONTROLS: weakref.WeakKeyDictionary[Journal, Controls] = weakref.WeakKeyDictionary()
+"""The operator controls of each journal as last read: a new reader would read every
+control record again on a governed run's first call. Each call still asks the journal
+whether a control was added since (by any process), as a runner's own reader does."""
 
 
 def _runner(journal: Journal, owner: str) -> Runner:
     runner = Runner(journal, owner=owner)
     runner.governor.journaled_policies = _POLICIES.setdefault(journal, set())
+    controls = _CONTROLS.get(journal)
+    if controls is None:  # it reads the journal through a weak reference: the cache must
+        # not keep the journal (and its connections) alive once its users let it go
+        controls = _CONTROLS.setdefault(journal, Controls(cast(Journal, weakref.proxy(journal))))
+    runner.controls = controls
     return runner
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+import threading
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -204,3 +205,40 @@ def test_records_of_kinds_can_filter_on_payload_text(journal: Journal) -> None:
 
     assert [r.seq for r in exact] == [1]
     assert [r.seq for r in wild] == [3]  # LIKE wildcards are matched literally
+
+
+@pytest.mark.parametrize("size", [1, 64, 65, 200])
+def test_a_batch_of_any_size_is_stored_as_given(journal: Journal, size: int) -> None:
+    journal.append([("r0", "a", {})])
+    entries = [("r1", f"k{n % 3}", {"n": n, "text": f"record {n} ✓"}) for n in range(size)]
+
+    stored = journal.append(entries)
+
+    read = list(journal.records("r1"))
+    assert [(r.kind, r.payload) for r in read] == [(k, p) for _, k, p in entries]
+    assert [r.hash for r in read] == [r.hash for r in stored]
+    assert journal.stored_head() == (size + 1, stored[-1].hash)
+    assert journal.verify().ok
+
+
+def test_a_batch_that_collides_is_stored_whole_after_the_winner(journal_url: str) -> None:
+    first, stale = Journal(journal_url), Journal(journal_url)
+    first.append([("r1", "a", {})])
+    stale.append([("r2", "b", {})])  # chained after r1 once its seq 1 collided
+    first.append([("r1", "c", {"n": n}) for n in range(5)])  # seq 2 collides: retried whole
+
+    kinds = [r.kind for r in Journal(journal_url).records_of_kinds(["a", "b", "c"])]
+    assert kinds == ["a", "b", "c", "c", "c", "c", "c"]
+    assert Journal(journal_url).verify().ok
+
+
+def test_an_in_memory_journal_sees_a_record_another_thread_appended() -> None:
+    journal = Journal("sqlite://")
+    assert journal.latest_seq(["control.pause"]) == 0  # kept from here on
+    journal.append([("r1", "a", {})])
+
+    writer = threading.Thread(target=journal.append, args=([("control", "control.pause", {})],))
+    writer.start()
+    writer.join()
+
+    assert journal.latest_seq(["control.pause"]) == 2

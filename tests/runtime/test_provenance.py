@@ -274,3 +274,56 @@ def test_with_value_level_provenance_the_value_must_come_from_the_designated_ste
     assert run.designated_sources(send_email, args, scope, {"to": (1,)}) == {
         "to": [[1, "list_inbox[].sender"]]
     }
+
+
+@tool
+def read_note(note_id: int) -> str:
+    """Read a note the company wrote (trusted text)."""
+    return ""
+
+
+def test_a_value_not_vouched_for_yet_is_vouched_for_once_a_trusted_text_holds_it() -> None:
+    run = RunLabels("Answer ticket 88")
+    run.observe(get_ticket, "send it to Northwind Traders")
+    assert not run.vouched("northwind traders")  # searched once, not found
+
+    run.observe(read_note, '{"text": "Our partner is Northwind Traders, since 2019."}')
+
+    assert run.vouched("Northwind Traders")  # only the text added since is searched
+    assert run.vouched("northwind traders")  # and, found, it stays found
+
+
+def test_a_value_searched_for_often_is_judged_as_on_its_first_search() -> None:
+    run = RunLabels("Answer ticket 88")
+    run.observe(get_ticket, "pay Globex Corporation now")
+    for note in range(50):
+        run.observe(read_note, f'{{"text": "note {note} about the weekly report"}}')
+
+    for _ in range(3):  # a long run asks again at every call
+        assert not run.vouched("globex corporation")
+        assert run.vouched("weekly report")
+        assert not run.vouched("report note")  # words of two texts, never of one
+
+
+def test_the_memory_of_searches_is_bounded_and_forgetting_changes_no_answer() -> None:
+    from charter.runtime import _provenance
+
+    run = RunLabels("Answer ticket 88")
+    run.observe(get_ticket, "anything")
+    run.observe(read_note, '{"text": "the vendor is Initech"}')
+    asked = [f"vendor number {n} abc" for n in range(_provenance._MAX_SEARCHED + 10)]
+
+    assert not any(run.vouched(value) for value in asked)
+    assert len(run._in_text) <= _provenance._MAX_SEARCHED
+    assert run.vouched("initech")
+    run.observe(read_note, f'{{"text": "{asked[0]} is fine"}}')
+    assert run.vouched(asked[0])  # forgotten or not, the new text is searched
+
+
+def test_value_level_provenance_still_reads_only_the_goal_for_words() -> None:
+    run = RunLabels("Pay Initech")
+    run.observe(read_note, '{"text": "also pay Globex Corporation"}', 1)
+
+    assert run.vouched("initech", (1,))
+    assert not run.vouched("globex corporation", (1,))  # text of a step, not a whole field
+    assert run.vouched("globex corporation")  # whole-context: the trusted text holds it

@@ -62,6 +62,9 @@ from charter.journal._wal import WalCheckpoints
 _ONE_STATEMENT_ROWS = 1000
 """Most records one PostgreSQL append statement carries (7 parameters each, of at most
 65,535); a larger batch goes as a transaction of several statements."""
+_ONE_INSERT_ROWS = 64
+"""Most records one INSERT carries elsewhere (7 parameters each: 448, under the 999 an
+older SQLite allows); a larger batch is inserted row by row."""
 
 
 APPEND_FIRST_WAIT_S = 0.002
@@ -193,6 +196,9 @@ class Journal(JournalAudit):
         each run in autocommit (atomic as any statement), so each costs one round trip
         instead of BEGIN, the statements and COMMIT."""
         self._append_sql: dict[tuple[int, bool, str | None], str] = {}
+        self._insert_rows_sql: dict[int, str] = {}
+        self._lease_sql: tuple[str, str, str] | None = None
+        """The statements that create, release and renew a run's lease in an append."""
         self._insert_sql = (
             "INSERT INTO journal_records (seq, run_id, kind, ts, payload, prev_hash, hash) "
             f"VALUES ({', '.join([mark] * 7)})"
@@ -363,23 +369,27 @@ class Journal(JournalAudit):
 
     def _fence_sql(self, fence: Fence) -> tuple[str, tuple[Any, ...]]:
         """The lease update a fenced append makes (and needs to match one row)."""
-        mark = self._mark
-        now = now_ms_sql(self._engine.dialect.name)
-        if fence.create is not None:
-            row = fence.create
-            return (
+        if self._lease_sql is None:  # built once: every append of a run asks
+            mark = self._mark
+            now = now_ms_sql(self._engine.dialect.name)
+            where = f"WHERE run_id = {mark} AND epoch = {mark}"
+            self._lease_sql = (
                 "INSERT INTO run_leases (run_id, epoch, owner, host, pid, actor, expires_ms) "
                 f"VALUES ({mark}, {mark}, {mark}, {mark}, {mark}, {mark}, {now} + {mark}) "
                 "ON CONFLICT (run_id) DO NOTHING",
+                f"UPDATE run_leases SET expires_ms = 0 {where}",
+                f"UPDATE run_leases SET expires_ms = {now} + {mark} {where}",
+            )
+        create, release, renew = self._lease_sql
+        if fence.create is not None:
+            row = fence.create
+            return (
+                create,
                 (row.run_id, row.epoch, row.owner, row.host, row.pid, row.actor, fence.ttl_ms),
             )
-        where = f"WHERE run_id = {mark} AND epoch = {mark}"
         if fence.release:
-            return f"UPDATE run_leases SET expires_ms = 0 {where}", (fence.run_id, fence.epoch)
-        return (
-            f"UPDATE run_leases SET expires_ms = {now} + {mark} {where}",
-            (fence.ttl_ms, fence.run_id, fence.epoch),
-        )
+            return release, (fence.run_id, fence.epoch)
+        return renew, (fence.ttl_ms, fence.run_id, fence.epoch)
 
     def _write(
         self,
@@ -428,7 +438,10 @@ class Journal(JournalAudit):
                     cursor.execute(*fenced)
                     if cursor.rowcount != 1:
                         raise _Fenced
-                cursor.executemany(self._insert_sql, rows)
+                if len(rows) <= _ONE_INSERT_ROWS:  # one statement: stepped once, not per row
+                    cursor.execute(self._rows_sql(len(rows)), [v for row in rows for v in row])
+                else:
+                    cursor.executemany(self._insert_sql, rows)
                 cursor.execute(self._head_sql, (head_value,))
                 if cursor.rowcount == 0:
                     cursor.execute(self._head_insert_sql, (head_value,))
@@ -513,6 +526,17 @@ class Journal(JournalAudit):
             )
             self._head_version = version
 
+    def _rows_sql(self, rows: int) -> str:
+        """One INSERT of ``rows`` records (SQLite, or PostgreSQL through another driver)."""
+        found = self._insert_rows_sql.get(rows)
+        if found is None:
+            one = f"({', '.join([self._mark] * 7)})"
+            found = self._insert_rows_sql[rows] = (
+                "INSERT INTO journal_records (seq, run_id, kind, ts, payload, prev_hash, hash) "
+                f"VALUES {', '.join([one] * rows)}"
+            )
+        return found
+
     def _append_statement(self, rows: int, signed: bool, fence: str | None = None) -> str:
         """One PostgreSQL statement appending ``rows`` records, moving the head and, when
         ``signed``, storing the checkpoint: all of it or, on any error, none. With
@@ -552,10 +576,15 @@ class Journal(JournalAudit):
         """
         key = tuple(kinds)
         with self._lock:
+            # An in-memory journal's one connection is all there is, so no other
+            # connection can have committed (its data_version never moves).
+            known = self._newest.get(key) if self._shared is not None else None
+            if known is not None:
+                return known
             conn = self._connection()
             cursor = conn.cursor()
             try:
-                if self._sqlite:
+                if self._sqlite and self._shared is None:
                     cursor.execute("PRAGMA data_version")
                     version = int(cast(Any, cursor.fetchone())[0])
                     if version != self._data_version:

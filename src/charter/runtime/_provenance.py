@@ -132,8 +132,13 @@ class RunLabels:
         """Join of everything seen so far."""
         self._goal: Label = label
         trusted = goal if label.trust == "trusted" else vouching
-        self._texts: list[str] = [trusted] if trusted else []
-        """Trusted text, for strings it holds as whole words."""
+        self._texts: list[str] = [trusted.casefold()] if trusted else []
+        """Trusted text (case-folded once), for strings it holds as whole words."""
+        self._in_text: dict[str, int] = {}
+        """Canonical value → how many of :attr:`_texts` were searched for it without a
+        hit (-1: found). Texts are only ever added, so a value found stays found and a
+        value not found is searched for only in texts added since: a long run does not
+        search its whole history again on every call."""
         self._values: set[str] = set()
         """Canonical values trusted fields held whole."""
         self._numbers = goal_numbers(trusted)
@@ -198,7 +203,7 @@ class RunLabels:
                 self._values.add(key)
                 held.add(key)
                 if isinstance(value, str) and len(value) > MIN_TEXT_MATCH:
-                    self._texts.append(value)
+                    self._texts.append(value.casefold())
         if label.trust == "untrusted":
             self._untrusted[step] = (tool.name, text)
 
@@ -223,9 +228,17 @@ class RunLabels:
             return key in self._numbers
         if len(key) < MIN_GOAL_MATCH:
             return False
-        texts = self._texts[:1] if steps is not None or len(key) < MIN_TEXT_MATCH else self._texts
-        pattern = re.compile(rf"(?<![\w@.-]){re.escape(key)}(?![\w@-])")
-        return any(pattern.search(text.casefold()) for text in texts)
+        if steps is not None or len(key) < MIN_TEXT_MATCH:  # the goal's words alone
+            return bool(self._texts) and _word_in(key, self._texts[0])
+        searched = self._in_text.get(key, 0)
+        if searched < 0:
+            return True
+        texts = self._texts
+        found = any(_word_in(key, texts[i]) for i in range(searched, len(texts)))
+        if len(self._in_text) >= _MAX_SEARCHED:  # a bound on memory, not on correctness
+            self._in_text.clear()
+        self._in_text[key] = -1 if found else len(texts)
+        return found
 
     def untrusted_sources(
         self,
@@ -431,6 +444,16 @@ class RunLabels:
         if label.trust == "untrusted" and self.vouched(value, steps):
             return Label("trusted", label.confidentiality)
         return label
+
+
+_MAX_SEARCHED = 4096
+"""Most values :meth:`RunLabels.vouched` remembers the search of."""
+
+
+def _word_in(key: str, text: str) -> bool:
+    """Whether ``text`` (case-folded) holds ``key`` as a whole word (not inside an
+    address, a longer word or a dotted name)."""
+    return re.search(rf"(?<![\w@.-]){re.escape(key)}(?![\w@-])", text) is not None
 
 
 def _chosen(tool: Tool, args: dict[str, Any]) -> dict[str, Any]:
