@@ -311,10 +311,11 @@ def test_the_memory_of_searches_is_bounded_and_forgetting_changes_no_answer() ->
     run = RunLabels("Answer ticket 88")
     run.observe(get_ticket, "anything")
     run.observe(read_note, '{"text": "the vendor is Initech"}')
-    asked = [f"vendor number {n} abc" for n in range(_provenance._MAX_SEARCHED + 10)]
+    most = _provenance._MAX_SEARCHED  # pyright: ignore[reportPrivateUsage]
+    asked = [f"vendor number {n} abc" for n in range(most + 10)]
 
     assert not any(run.vouched(value) for value in asked)
-    assert len(run._in_text) <= _provenance._MAX_SEARCHED
+    assert len(run._in_text) <= most  # pyright: ignore[reportPrivateUsage]
     assert run.vouched("initech")
     run.observe(read_note, f'{{"text": "{asked[0]} is fine"}}')
     assert run.vouched(asked[0])  # forgotten or not, the new text is searched
