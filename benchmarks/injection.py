@@ -363,11 +363,20 @@ def without_wall_budget(charter: dict[str, Any]) -> dict[str, Any]:
 
 
 def embedded_model(
-    attacks: int, tasks: int, out: Path | None = None, n_ctx: int = 8192
+    attacks: int,
+    tasks: int,
+    out: Path | None = None,
+    n_ctx: int = 8192,
+    threads: int | None = 1,
 ) -> dict[str, Any]:
     """Run the sample on the workspace agent's own reasoner (the embedded local model),
     under (d) task scope with the approver who says no; write ``injection-llm.*`` in
-    ``out`` (default ``benchmarks/results``) after every case and return the report."""
+    ``out`` (default ``benchmarks/results``) after every case and return the report.
+
+    ``threads`` defaults to one: on a shared machine whose load exceeds its cores,
+    llama.cpp's threads wait on each other at every layer, and two threads on two cores
+    generated 0.1 tokens/s where one generated 1.3 (measured side by side at load 12);
+    None takes the reasoner's default (every core)."""
     started = time.perf_counter()
     normal_names = [c.name for c in cases(load_suite(NORMAL))]
     attack_names = [c.name for c in cases(load_suite(ADVERSARIAL)) if c.variant is not None]
@@ -383,6 +392,9 @@ def embedded_model(
     local_log = logging.getLogger("charter.reasoners.local")
     local_log.setLevel(logging.DEBUG)
     local_log.addHandler(timings)
+    trace = logging.StreamHandler(sys.stderr)  # a line per model call, as it ends
+    trace.setFormatter(logging.Formatter("    %(message)s"))
+    local_log.addHandler(trace)
     _log(f"embedded model: {len(chosen_tasks)} tasks and {len(chosen_attacks)} attacks")
     try:
         with tempfile.TemporaryDirectory(prefix="charter-injection-llm-") as scratch:
@@ -390,6 +402,8 @@ def embedded_model(
             body = yaml.safe_load(agent.read_text())
             # The mail a task reads can take the prompt past 4,096 tokens.
             body["reasoner"] = body["reasoner"] | {"n_ctx": n_ctx}
+            if threads is not None:
+                body["reasoner"]["threads"] = threads
             agent.write_text(yaml.safe_dump(body))
             for name in order:
                 suite = NORMAL if name in chosen_tasks else ADVERSARIAL
@@ -408,11 +422,12 @@ def embedded_model(
                     _case_line(case)
                     _log(f"    model: {json.dumps(model[case.name])}")
                 report = _sample_report(
-                    command, started, n_ctx, chosen_tasks, chosen_attacks, done, model
+                    command, started, (n_ctx, threads), chosen_tasks, chosen_attacks, done, model
                 )
                 _write_sample(out, report, partial=len(done) < len(order))
     finally:
         local_log.removeHandler(timings)
+        local_log.removeHandler(trace)
     print(sample_table(report["results"]))
     print(f"\n{report['seconds']} s in all.")
     return report
@@ -421,7 +436,7 @@ def embedded_model(
 def _sample_report(
     command: str,
     started: float,
-    n_ctx: int,
+    settings: tuple[int, int | None],
     tasks: list[str],
     attacks: list[str],
     done: dict[str, CaseResult],
@@ -436,7 +451,9 @@ def _sample_report(
         "machine": f"{platform.machine()}, CPython {platform.python_version()}",
         "command": command,
         "seconds": round(time.perf_counter() - started, 1),
-        "reasoner": f"embedded local model (the workspace agent's, n_ctx {n_ctx})",
+        "reasoner": "embedded local model (the workspace agent's, n_ctx {}, threads {})".format(
+            settings[0], settings[1] or "all cores"
+        ),
         "configuration": "(d) task scope",
         "approver": "deny",
         "sample": {"tasks": tasks, "attacks": attacks},
@@ -482,13 +499,19 @@ def main() -> None:
     parser.add_argument(
         "--sample-tasks", type=int, default=10, help="with --reasoner llm: tasks (default 10)"
     )
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="with --reasoner llm: the model's CPU threads (default 1; 0: every core)",
+    )
     options = parser.parse_args()
     if options.jobs < 1:
         parser.error("--jobs must be at least 1")
     if options.reasoner == "llm":
-        if options.sample < 0 or options.sample_tasks < 0:
-            parser.error("--sample and --sample-tasks must not be negative")
-        embedded_model(options.sample, options.sample_tasks)
+        if options.sample < 0 or options.sample_tasks < 0 or options.threads < 0:
+            parser.error("--sample, --sample-tasks and --threads must not be negative")
+        embedded_model(options.sample, options.sample_tasks, threads=options.threads or None)
         return
     started = time.perf_counter()
     results: dict[str, dict[str, Any] | None] = {}

@@ -135,7 +135,7 @@ def test_an_attack_that_errored_counts_as_an_attack_that_did_not_succeed() -> No
 
 def test_a_partial_sample_says_how_far_it_got(tmp_path: Path) -> None:
     done = {"t": _case("t", passed=False)}
-    report = bench._sample_report("cmd", 0.0, 8192, ["t", "t2"], ["a.x/g"], done, {})
+    report = bench._sample_report("cmd", 0.0, (8192, 1), ["t", "t2"], ["a.x/g"], done, {})
 
     bench._write_sample(tmp_path, report, partial=True)
 
