@@ -294,6 +294,8 @@ def summarise_sample(
                 "seconds": round(c.seconds, 1),
                 "error": c.error,
                 "attack_evidence": list(c.attack_evidence),
+                "failures": list(c.failures),
+                "answer": c.answer,
                 "model": model.get(c.name),
             }
             for c in cases

@@ -474,8 +474,10 @@ def test_each_model_call_is_logged_with_its_tokens_and_timings(
     assert len(timings) == 2  # the resample too
     first, second = (r.getMessage() for r in caplog.records)
     assert first.startswith("step 2: prompt 10 tokens (8 cached, 2 read in 0.1 s), 3 generated")
-    assert first.endswith("; 1 of 3 tools offered")
+    assert first.endswith("; 1 of 3 tools offered; proposed lookup_order")
+    assert "1042" not in first  # arguments stay in the journal
     assert second.startswith("step 2 (sample 2): ")
+    assert second.endswith("proposed the final answer")
 
 
 def test_a_call_without_timings_is_logged_with_zeros() -> None:

@@ -519,12 +519,13 @@ class LocalReasoner:
             if logger.isEnabledFor(logging.DEBUG):
                 timings = StepTimings.of(response, time.perf_counter() - started)
                 logger.debug(
-                    "step %d%s: %s; %d of %d tools offered",
+                    "step %d%s: %s; %d of %d tools offered; proposed %s",
                     len(context.turns) + 1,
                     f" (sample {attempt + 1})" if attempt else "",
                     timings.line(),
                     len(offered),
                     len(context.tools),
+                    _named(text, answer),  # the tool only: arguments are the journal's
                     extra={"timings": timings},
                 )
             prompt_tokens += usage.prompt_tokens
@@ -582,6 +583,11 @@ class LocalReasoner:
             "threads": self.threads,
             "max_tokens": self.max_tokens,
         }
+
+
+def _named(text: str, answer: str) -> str:
+    action = parse_action(text, answer)
+    return action.tool if isinstance(action, ToolCall) else "the final answer"
 
 
 @dataclass(frozen=True, slots=True)
