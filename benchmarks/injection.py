@@ -24,20 +24,25 @@ embedded local model instead (the workspace agent's own reasoner), under (d) tas
 with the approver who says no, one case at a time, and writes ``injection-llm.json`` and
 ``injection-llm.md``: the model is slow here (seconds a step), so the whole suites are out
 of reach, and the sample size is part of every figure. The charter's wall-time budget is
-lifted for it (its pace is the machine's load); the step budget stays.
+lifted for it (its pace is the machine's load); the step budget stays. Tasks and attacks
+take turns, and the results are rewritten after every case (marked partial until the
+last), so a run cut short still reports a balanced sample of what it finished. Each
+model call's tokens and timings (``charter.reasoners.local`` logs them at DEBUG) are
+printed and summed per case.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import logging
 import platform
 import re
 import shutil
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -52,6 +57,7 @@ from charter.evals import (
     load_suite,
     run_suite,
 )
+from charter.reasoners.local import StepTimings
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # loaded by path from the tests
 from workspace_labels import field_labels, task_scope
@@ -211,13 +217,58 @@ def _exactly(names: list[str]) -> str:
     return "^(" + "|".join(re.escape(n) for n in names) + ")$"
 
 
-def summarise_sample(normal: EvalResult, adversarial: EvalResult) -> dict[str, Any]:
-    """The figures of a sampled run on one reasoner: every case listed with its result."""
-    attacks = [c for c in adversarial.cases if c.attack_succeeded is not None]
-    tasks = [c for c in normal.cases if c.passed is not None]
+def interleaved(tasks: list[str], attacks: list[str]) -> list[str]:
+    """Tasks and attacks merged so that any prefix holds both in about their overall
+    proportion (each kept in its own order)."""
+    placed = [((i + 0.5) / len(tasks), 0, n) for i, n in enumerate(tasks)]
+    placed += [((i + 0.5) / len(attacks), 1, n) for i, n in enumerate(attacks)]
+    return [name for _, _, name in sorted(placed)]
+
+
+class ModelTimings(logging.Handler):
+    """Collects the embedded model's per-call timings (its DEBUG log lines) for a case."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.calls: list[StepTimings] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        timings = getattr(record, "timings", None)
+        if isinstance(timings, StepTimings):
+            self.calls.append(timings)
+
+    def take(self) -> dict[str, Any]:
+        """The sums over the calls since the last ``take``."""
+        calls, self.calls = self.calls, []
+        return model_sums(calls)
+
+
+def model_sums(calls: Sequence[StepTimings]) -> dict[str, Any]:
+    """Model calls, prompt tokens (read and cached), tokens generated and their seconds."""
+    return {
+        "calls": len(calls),
+        "prompt_tokens": sum(c.prompt_tokens for c in calls),
+        "cached_tokens": sum(c.cached_tokens for c in calls),
+        "prompt_seconds": round(sum(c.prompt_ms for c in calls) / 1000, 1),
+        "generated_tokens": sum(c.generated_tokens for c in calls),
+        "generation_seconds": round(sum(c.generation_ms for c in calls) / 1000, 1),
+    }
+
+
+def summarise_sample(
+    tasks: Sequence[CaseResult],
+    attacks: Sequence[CaseResult],
+    model: dict[str, dict[str, Any]] | None = None,
+) -> dict[str, Any]:
+    """The figures of a sampled run on one reasoner: every case listed with its result
+    (and, from ``model``, its model calls' sums by case name). A case that ended in an
+    error counts among its kind, neither done nor succeeded."""
+    model = model or {}
+    attack_names = {c.name for c in attacks}
     cases = [*tasks, *attacks]
     steps = sum(c.steps for c in cases)
-    seconds = normal.seconds + adversarial.seconds
+    seconds = sum(c.seconds for c in cases)
+    totals = {key: round(sum(m[key] for m in model.values()), 1) for key in model_sums([]) if model}
     return {
         "attacks": len(attacks),
         "attacks_succeeded": sum(1 for c in attacks if c.attack_succeeded),
@@ -229,11 +280,12 @@ def summarise_sample(normal: EvalResult, adversarial: EvalResult) -> dict[str, A
         "steps": steps,
         "seconds": round(seconds, 1),
         "seconds_per_step": round(seconds / steps, 2) if steps else None,
+        "model": totals,
         "cases": [
             {
                 "name": c.name,
-                "kind": "attack" if c.attack_succeeded is not None else "task",
-                "succeeded": c.attack_succeeded if c.attack_succeeded is not None else c.passed,
+                "kind": "attack" if c.name in attack_names else "task",
+                "succeeded": bool(c.attack_succeeded if c.name in attack_names else c.passed),
                 "status": c.status,
                 "outcome": c.outcome,
                 "steps": c.steps,
@@ -242,6 +294,9 @@ def summarise_sample(normal: EvalResult, adversarial: EvalResult) -> dict[str, A
                 "seconds": round(c.seconds, 1),
                 "error": c.error,
                 "attack_evidence": list(c.attack_evidence),
+                "failures": list(c.failures),
+                "answer": c.answer,
+                "model": model.get(c.name),
             }
             for c in cases
         ],
@@ -252,14 +307,27 @@ def sample_table(s: dict[str, Any]) -> str:
     """A sampled run's figures as Markdown."""
     lines = [
         "| reasoner | configuration | attacks succeeded, approver no "
-        "| tasks done, approver no | runs failed | errors | steps | s per step |",
-        "|---|---|---:|---:|---:|---:|---:|---:|",
+        "| tasks done, approver no | asks | runs failed | errors | steps | s per step |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|",
         f"| embedded model | (d) task scope "
         f"| {_pct(s['attacks_succeeded'], s['attacks'])} | {_pct(s['tasks_done'], s['tasks'])} "
-        f"| {s['runs_failed']} | {s['errors']} | {s['steps']} | {s['seconds_per_step']} |",
+        f"| {s['asks']} | {s['runs_failed']} | {s['errors']} | {s['steps']} "
+        f"| {s['seconds_per_step']} |",
+    ]
+    m = s.get("model") or {}
+    if m.get("calls"):
+        lines += [
+            "",
+            f"Model calls: {m['calls']}; prompt tokens {m['prompt_tokens']}, of which "
+            f"{m['cached_tokens']} from the prompt cache, the rest read in "
+            f"{m['prompt_seconds']} s; {m['generated_tokens']} tokens generated in "
+            f"{m['generation_seconds']} s.",
+        ]
+    lines += [
         "",
-        "| case | kind | result | outcome | steps | asks | s |",
-        "|---|---|---|---|---:|---:|---:|",
+        "| case | kind | result | outcome | steps | asks | prompt tokens (cached) "
+        "| generated | s |",
+        "|---|---|---|---|---:|---:|---:|---:|---:|",
     ]
     for c in s["cases"]:
         if c["kind"] == "attack":
@@ -268,9 +336,12 @@ def sample_table(s: dict[str, Any]) -> str:
             result = "done" if c["succeeded"] else "not done"
         if c["status"] == "error":
             result = f"error: {c['error']}"
+        cm = c.get("model") or {}
+        tokens = f"{cm['prompt_tokens']} ({cm['cached_tokens']})" if cm else "-"
         lines.append(
             f"| {c['name']} | {c['kind']} | {result} | {c['outcome']} "
-            f"| {c['steps']} | {c['asks']} | {c['seconds']} |"
+            f"| {c['steps']} | {c['asks']} | {tokens} | {cm.get('generated_tokens', '-')} "
+            f"| {c['seconds']} |"
         )
     return "\n".join(lines)
 
@@ -294,65 +365,119 @@ def without_wall_budget(charter: dict[str, Any]) -> dict[str, Any]:
 
 
 def embedded_model(
-    attacks: int, tasks: int, out: Path | None = None, n_ctx: int = 8192
+    attacks: int,
+    tasks: int,
+    out: Path | None = None,
+    n_ctx: int = 8192,
+    threads: int | None = 1,
 ) -> dict[str, Any]:
     """Run the sample on the workspace agent's own reasoner (the embedded local model),
     under (d) task scope with the approver who says no; write ``injection-llm.*`` in
-    ``out`` (default ``benchmarks/results``) and return the report."""
+    ``out`` (default ``benchmarks/results``) after every case and return the report.
+
+    ``threads`` defaults to one: on a shared machine whose load exceeds its cores,
+    llama.cpp's threads wait on each other at every layer, and two threads on two cores
+    generated 0.1 tokens/s where one generated 1.3 (measured side by side at load 12);
+    None takes the reasoner's default (every core)."""
     started = time.perf_counter()
     normal_names = [c.name for c in cases(load_suite(NORMAL))]
     attack_names = [c.name for c in cases(load_suite(ADVERSARIAL)) if c.variant is not None]
     chosen_tasks = sampled(normal_names, tasks)
     chosen_attacks = stratified_attacks(attack_names, attacks)
-    with tempfile.TemporaryDirectory(prefix="charter-injection-llm-") as scratch:
-        agent = agent_file(Path(scratch), lambda c: without_wall_budget(task_scope(c)))
-        body = yaml.safe_load(agent.read_text())
-        # The mail a task reads takes the prompt past 4,096 tokens (4,122 and 4,217 seen).
-        body["reasoner"] = body["reasoner"] | {"n_ctx": n_ctx}
-        agent.write_text(yaml.safe_dump(body))
-        results: dict[str, EvalResult] = {}
-        for key, suite, names in (
-            ("tasks", NORMAL, chosen_tasks),
-            ("attacks", ADVERSARIAL, chosen_attacks),
-        ):
-            _log(f"embedded model: {len(names)} {key}")
-            results[key] = run_suite(
-                load_suite(suite),
-                agent,
-                suite_source=str(suite.relative_to(ROOT)),
-                reasoner="agent",
-                jobs=1,  # the model takes both cores
-                only=_exactly(names),
-                approver="deny",
-                progress=_case_line,
-            )
-            _log(f"embedded model: {key} took {results[key].seconds:.0f} s")
-    summary = summarise_sample(results["tasks"], results["attacks"])
-    markdown = sample_table(summary)
+    order = interleaved(chosen_tasks, chosen_attacks)
+    out = out or ROOT / "benchmarks" / "results"
+    out.mkdir(exist_ok=True)
     command = " ".join(["python", "benchmarks/injection.py", *sys.argv[1:]])
-    report = {
+    done: dict[str, CaseResult] = {}
+    model: dict[str, dict[str, Any]] = {}
+    timings = ModelTimings()
+    local_log = logging.getLogger("charter.reasoners.local")
+    local_log.setLevel(logging.DEBUG)
+    local_log.addHandler(timings)
+    trace = logging.StreamHandler(sys.stderr)  # a line per model call, as it ends
+    trace.setFormatter(logging.Formatter("    %(message)s"))
+    local_log.addHandler(trace)
+    _log(f"embedded model: {len(chosen_tasks)} tasks and {len(chosen_attacks)} attacks")
+    try:
+        with tempfile.TemporaryDirectory(prefix="charter-injection-llm-") as scratch:
+            agent = agent_file(Path(scratch), lambda c: without_wall_budget(task_scope(c)))
+            body = yaml.safe_load(agent.read_text())
+            # The mail a task reads can take the prompt past 4,096 tokens.
+            body["reasoner"] = body["reasoner"] | {"n_ctx": n_ctx}
+            if threads is not None:
+                body["reasoner"]["threads"] = threads
+            agent.write_text(yaml.safe_dump(body))
+            for name in order:
+                suite = NORMAL if name in chosen_tasks else ADVERSARIAL
+                result = run_suite(
+                    load_suite(suite),
+                    agent,
+                    suite_source=str(suite.relative_to(ROOT)),
+                    reasoner="agent",
+                    jobs=1,  # the model takes both cores
+                    only=_exactly([name]),
+                    approver="deny",
+                )
+                for case in result.cases:
+                    done[case.name] = case
+                    model[case.name] = timings.take()
+                    _case_line(case)
+                    _log(f"    model: {json.dumps(model[case.name])}")
+                report = _sample_report(
+                    command, started, (n_ctx, threads), chosen_tasks, chosen_attacks, done, model
+                )
+                _write_sample(out, report, partial=len(done) < len(order))
+    finally:
+        local_log.removeHandler(timings)
+        local_log.removeHandler(trace)
+    print(sample_table(report["results"]))
+    print(f"\n{report['seconds']} s in all.")
+    return report
+
+
+def _sample_report(
+    command: str,
+    started: float,
+    settings: tuple[int, int | None],
+    tasks: list[str],
+    attacks: list[str],
+    done: dict[str, CaseResult],
+    model: dict[str, dict[str, Any]],
+) -> dict[str, Any]:
+    summary = summarise_sample(
+        [done[n] for n in tasks if n in done], [done[n] for n in attacks if n in done], model
+    )
+    return {
         "benchmark": "injection-llm",
         "date": datetime.now(UTC).date().isoformat(),
         "machine": f"{platform.machine()}, CPython {platform.python_version()}",
         "command": command,
         "seconds": round(time.perf_counter() - started, 1),
-        "reasoner": f"embedded local model (the workspace agent's, n_ctx {n_ctx})",
+        "reasoner": "embedded local model (the workspace agent's, n_ctx {}, threads {})".format(
+            settings[0], settings[1] or "all cores"
+        ),
         "configuration": "(d) task scope",
         "approver": "deny",
-        "sample": {"tasks": chosen_tasks, "attacks": chosen_attacks},
+        "sample": {"tasks": tasks, "attacks": attacks},
+        "cases_done": len(done),
         "results": summary,
     }
-    print(markdown)
-    print(f"\n{report['seconds']} s in all.")
-    out = out or ROOT / "benchmarks" / "results"
-    out.mkdir(exist_ok=True)
+
+
+def _write_sample(out: Path, report: dict[str, Any], *, partial: bool) -> None:
+    """``injection-llm.json`` and ``.md``; a partial report says how far it got."""
+    report["partial"] = partial
+    s = report["results"]
+    planned = len(report["sample"]["tasks"]) + len(report["sample"]["attacks"])
+    scope = f"a sample of {s['tasks']} tasks and {s['attacks']} attacks"
+    if partial:
+        scope += f" (partial: {report['cases_done']} of the {planned} cases planned)"
     (out / "injection-llm.json").write_text(json.dumps(report, indent=2) + "\n")
     (out / "injection-llm.md").write_text(
-        f"# Injection benchmark on the embedded model, {report['date']}\n\n`{command}` on "
-        f"{report['machine']}, {report['seconds']} s; a sample of {len(chosen_tasks)} tasks "
-        f"and {len(chosen_attacks)} attacks.\n\n{markdown}\n"
+        f"# Injection benchmark on the embedded model, {report['date']}\n\n"
+        f"`{report['command']}` on {report['machine']}, {report['seconds']} s; {scope}.\n\n"
+        f"{sample_table(s)}\n"
     )
-    return report
 
 
 def main() -> None:
@@ -376,13 +501,19 @@ def main() -> None:
     parser.add_argument(
         "--sample-tasks", type=int, default=10, help="with --reasoner llm: tasks (default 10)"
     )
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="with --reasoner llm: the model's CPU threads (default 1; 0: every core)",
+    )
     options = parser.parse_args()
     if options.jobs < 1:
         parser.error("--jobs must be at least 1")
     if options.reasoner == "llm":
-        if options.sample < 0 or options.sample_tasks < 0:
-            parser.error("--sample and --sample-tasks must not be negative")
-        embedded_model(options.sample, options.sample_tasks)
+        if options.sample < 0 or options.sample_tasks < 0 or options.threads < 0:
+            parser.error("--sample, --sample-tasks and --threads must not be negative")
+        embedded_model(options.sample, options.sample_tasks, threads=options.threads or None)
         return
     started = time.perf_counter()
     results: dict[str, dict[str, Any] | None] = {}

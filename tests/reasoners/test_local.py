@@ -3,20 +3,24 @@
 from __future__ import annotations
 
 import json
+import logging
 import urllib.error
 import urllib.request
 from typing import Any
 
 import pytest
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from charter.errors import ReasonerUnavailableError
 from charter.reasoners._base import FinalAnswer, Observation, RunContext, ToolCall, Turn
 from charter.reasoners.local import (
     UNPARSEABLE_PREFIX,
     LocalReasoner,
+    StepTimings,
     build_messages,
     build_response_schema,
+    hoist_defs,
+    offered_tools,
     parse_action,
     respond_name,
     system_prompt,
@@ -153,7 +157,105 @@ def test_system_message_is_stable_across_steps_and_runs() -> None:
     ]
     assert [s["function"]["name"] for s in signatures] == [t.name for t in TOOLS] + ["respond"]
     assert signatures[0]["function"]["description"] == "Look up an order by its numeric id."
-    assert signatures[0]["function"]["parameters"] == TOOLS[0].parameters_schema()
+    assert signatures[0]["function"]["parameters"] == {
+        "additionalProperties": False,
+        "properties": {"order_id": {"type": "integer"}},  # no title "Order Id"
+        "required": ["order_id"],
+        "type": "object",
+    }
+
+
+class Shipment(BaseModel):
+    carrier: str = Field(title="Carrier code")
+    order_id: int
+
+
+@tool
+def dispatch(shipment: Shipment, note: str = Field(default="", title="Note")) -> str:
+    """Dispatch an order."""
+    return "ok"
+
+
+def test_the_prompt_drops_only_the_titles_derived_from_names() -> None:
+    prompt = system_prompt(INSTRUCTIONS, [dispatch])
+    line = next(x for x in prompt.splitlines() if '"name": "dispatch"' in x)
+    parameters = json.loads(line)["function"]["parameters"]
+
+    assert "title" not in parameters["properties"]["note"]  # "Note" says what "note" says
+    nested = parameters["$defs"]["Shipment"]
+    assert nested["properties"]["carrier"]["title"] == "Carrier code"  # chosen, kept
+    assert "title" not in nested["properties"]["order_id"]
+    assert nested["title"] == "Shipment"  # a model's name is not a property's
+    # The grammar is built from the full schema, titles and all.
+    options = _options(build_response_schema([dispatch]))
+    assert options["dispatch"]["properties"]["arguments"] == hoist_defs(
+        dispatch.parameters_schema(), "dispatch__", {}
+    )
+
+
+def _names(prompt: str) -> list[str]:
+    return [
+        json.loads(x)["function"]["name"] for x in prompt.splitlines() if x.startswith('{"type"')
+    ]
+
+
+def test_without_a_scope_every_tool_is_offered_in_the_agents_order() -> None:
+    context = RunContext(goal="g", instructions=INSTRUCTIONS, tools=TOOLS)
+
+    assert offered_tools(context) == TOOLS
+    assert _names(build_messages(context)[0]["content"]) == [t.name for t in TOOLS] + ["respond"]
+
+
+def test_a_scope_offers_only_its_tools_reads_first() -> None:
+    context = RunContext(
+        goal="g",
+        instructions=INSTRUCTIONS,
+        tools=[refund_order, lookup_order, list_customers],
+        scope=("refund_*", "lookup_*"),
+    )
+
+    assert offered_tools(context) == [lookup_order, refund_order]
+    prompt = build_messages(context)[0]["content"]
+    assert _names(prompt) == ["lookup_order", "refund_order", "respond"]
+    assert "list_customers" not in prompt
+
+
+def test_runs_whose_scopes_differ_share_the_prompt_up_to_the_first_write() -> None:
+    reads = ("lookup_*", "list_*")
+    only_reads = RunContext("g", INSTRUCTIONS, TOOLS, scope=reads)
+    with_refund = RunContext("g", INSTRUCTIONS, TOOLS, scope=(*reads, "refund_order"))
+    a, b = build_messages(only_reads)[0]["content"], build_messages(with_refund)[0]["content"]
+
+    shared = system_prompt(INSTRUCTIONS, [lookup_order, list_customers]).split("\n{", 3)
+    prefix = "\n{".join(shared[:3])  # instructions, rules and both reads
+    assert a.startswith(prefix) and b.startswith(prefix)
+    assert "refund_order" in b and "refund_order" not in a
+
+
+def test_a_hidden_tool_never_renames_or_takes_the_answer_option() -> None:
+    @tool(side_effect="write")
+    def respond(text: str) -> str:
+        """A tool that happens to be called respond."""
+        return text
+
+    context = RunContext("g", INSTRUCTIONS, [lookup_order, respond], scope=("lookup_*",))
+    prompt = build_messages(context)[0]["content"]
+
+    assert _names(prompt) == ["lookup_order", "final_respond"]
+    reply = '<tool_call>\n{"name": "respond", "arguments": {"text": "hi"}}\n</tool_call>'
+    reasoner, engine = _with_engine([reply])
+    assert reasoner.propose(context).action == ToolCall("respond", {"text": "hi"})  # denied later
+    assert engine.schemas[0]["anyOf"][-1]["properties"]["name"] == {"const": "final_respond"}
+
+
+def test_the_grammar_allows_only_the_offered_tools() -> None:
+    reply = '<tool_call>\n{"name": "respond", "arguments": {"text": "none"}}\n</tool_call>'
+    reasoner, engine = _with_engine([reply])
+    context = RunContext("g", INSTRUCTIONS, TOOLS, scope=("lookup_*",))
+
+    reasoner.propose(context)
+
+    assert set(_options(engine.schemas[0])) == {"lookup_order", "respond"}
 
 
 def test_messages_replay_turns() -> None:
@@ -293,7 +395,10 @@ class _ScriptedEngine:
         self.replies = replies
         self.requests: list[dict[str, object]] = []
 
-    def grammar(self, schema: dict[str, object]) -> str:
+        self.schemas: list[dict[str, Any]] = []
+
+    def grammar(self, schema: dict[str, Any]) -> str:
+        self.schemas.append(schema)
         return "grammar"
 
     def chat(self, request: dict[str, object]) -> dict[str, object]:
@@ -302,6 +407,13 @@ class _ScriptedEngine:
         return {
             "choices": [{"message": {"content": text}}],
             "usage": {"prompt_tokens": 10, "completion_tokens": 3},
+            "timings": {
+                "cache_n": 8,
+                "prompt_n": 2,
+                "prompt_ms": 120.0,
+                "predicted_n": 3,
+                "predicted_ms": 450.0,
+            },
         }
 
 
@@ -344,3 +456,44 @@ def test_a_new_call_is_not_resampled() -> None:
 
     assert reasoner.propose(context).action == ToolCall("lookup_order", {"order_id": 7})
     assert len(engine.requests) == 1
+
+
+def test_each_model_call_is_logged_with_its_tokens_and_timings(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    repeat = '<tool_call>\n{"name": "lookup_order", "arguments": {"order_id": 1042}}\n</tool_call>'
+    answer = '<tool_call>\n{"name": "respond", "arguments": {"text": "Shipped."}}\n</tool_call>'
+    reasoner, _ = _with_engine([repeat, answer])
+    context = RunContext("g", INSTRUCTIONS, TOOLS, turns=[_shipped_turn()], scope=("lookup_*",))
+
+    with caplog.at_level(logging.DEBUG, logger="charter.reasoners.local"):
+        reasoner.propose(context)
+
+    timings = [r.__dict__["timings"] for r in caplog.records]
+    assert timings[0] == StepTimings(10, 8, 120.0, 3, 450.0, timings[0].seconds)
+    assert len(timings) == 2  # the resample too
+    first, second = (r.getMessage() for r in caplog.records)
+    assert first.startswith("step 2: prompt 10 tokens (8 cached, 2 read in 0.1 s), 3 generated")
+    assert first.endswith("; 1 of 3 tools offered; proposed lookup_order")
+    assert "1042" not in first  # arguments stay in the journal
+    assert second.startswith("step 2 (sample 2): ")
+    assert second.endswith("proposed the final answer")
+
+
+def test_a_call_without_timings_is_logged_with_zeros() -> None:
+    timings = StepTimings.of({"choices": []}, 1.5)
+
+    assert timings == StepTimings(0, 0, 0.0, 0, 0.0, 1.5)
+    assert "0 cached" in timings.line()
+
+
+def test_nothing_is_measured_for_the_log_when_debug_is_off(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    answer = '<tool_call>\n{"name": "respond", "arguments": {"text": "ok"}}\n</tool_call>'
+    reasoner, _ = _with_engine([answer])
+
+    with caplog.at_level(logging.INFO, logger="charter.reasoners.local"):
+        reasoner.propose(RunContext("g", INSTRUCTIONS, TOOLS))
+
+    assert caplog.records == []

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from charter import Charter, Journal, Runner, tool
+from charter.reasoners import FinalAnswer, RunContext
 from charter.runtime._replay import replay
 from charter.testing import ScriptedReasoner, call, make_agent, record_kinds, respond
 
@@ -131,3 +132,30 @@ def test_replay_decides_within_the_scope_the_run_journaled(runner: Runner) -> No
     later = make_agent([read_channel, send_money], ScriptedReasoner([]), charter=unscoped)
     again = replay(runner.journal, later, run.run_id)
     assert again[1].now is not None and again[1].now.rules == ("scope.tool",)
+
+
+def _scopes_seen(runner: Runner, charter: Charter, goal: str) -> list[tuple[str, ...] | None]:
+    seen: list[tuple[str, ...] | None] = []
+
+    def look(context: RunContext) -> FinalAnswer:
+        seen.append(context.scope)
+        return FinalAnswer("ok")
+
+    agent = make_agent([read_channel, send_money], ScriptedReasoner([look]), charter=charter)
+    runner.run(agent, goal)
+    return seen
+
+
+def test_the_reasoner_is_told_the_tools_a_denying_scope_leaves(runner: Runner) -> None:
+    assert _scopes_seen(runner, CHARTER, "Summarise #general") == [("read_*",)]
+    paying = _scopes_seen(runner, CHARTER, "Pay DE89370400440532013000 900 cents")
+    assert paying == [("read_*", "send_money")]
+
+
+def test_a_scope_that_asks_or_no_scope_hides_nothing_from_the_reasoner(runner: Runner) -> None:
+    scope = CHARTER.scope
+    assert scope is not None
+    asking = CHARTER.model_copy(update={"scope": scope.model_copy(update={"outside": "ask"})})
+
+    assert _scopes_seen(runner, asking, "Summarise #general") == [None]
+    assert _scopes_seen(runner, Charter(name="open"), "Summarise #general") == [None]

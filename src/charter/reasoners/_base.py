@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from fnmatch import fnmatchcase
 from typing import Any, Literal, Protocol
 
 from charter._json import JsonEncoder
@@ -100,6 +101,16 @@ class RunContext:
     tools: list[Tool]
     turns: list[Turn] = field(default_factory=lambda: [])
     run_id: str = ""
+    scope: tuple[str, ...] | None = None
+    """Tool name patterns (shell globbing) the run's task scope lets it call, where a call
+    outside them is denied; None: no scope, or one that asks a person instead. Fixed from
+    the trusted goal before the run read anything, so a reasoner may offer only these."""
+
+    def offered_tools(self) -> list[Tool]:
+        """The tools a proposal can usefully name: within :attr:`scope`, in ``tools`` order."""
+        if self.scope is None:
+            return list(self.tools)
+        return [t for t in self.tools if any(fnmatchcase(t.name, p) for p in self.scope)]
 
 
 class Reasoner(Protocol):

@@ -14,8 +14,16 @@ each chosen by running the demo goals: after the latest result the goal and the 
 so far are restated; a failed or repeated call is pointed out in its result; and a proposal
 that exactly repeats an earlier call is sampled again (seeded, so still reproducible).
 
-The system message depends only on the agent's instructions and tools, so it is
-byte-identical across steps and runs and llama.cpp's prompt cache skips re-reading it.
+The system message depends only on the agent's instructions and the tools offered, so it
+is byte-identical across the steps of a run and across runs, and llama.cpp's prompt cache
+skips re-reading it. A run with a task scope that denies every call outside it
+(:attr:`~charter.reasoners.RunContext.scope`) is offered only the tools in scope: the
+others could only be denied, and each costs prompt tokens on every run and an alternative
+in the grammar. Tools that only read come first, so runs whose scopes differ still share
+the prompt up to the first tool that writes. Argument schemas are shown without the
+titles Pydantic derives from the field names (the grammar still has them; they say
+nothing the names do not). Each step's token counts and timings are logged at DEBUG on
+this module's logger.
 
 ``xllamacpp.Server`` also opens an HTTP listener on 127.0.0.1. It is started with a random
 API key that never leaves this module, so no other local process can use the model (or
@@ -26,6 +34,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import logging
 import os
 import secrets
 import threading
@@ -39,19 +48,24 @@ from pydantic import BaseModel, ConfigDict, Field
 from charter.errors import ReasonerUnavailableError
 from charter.reasoners._base import Action, FinalAnswer, Proposal, RunContext, ToolCall, Usage
 from charter.reasoners._model_file import DEFAULT, ModelSpec, ensure_model_file
+from charter.reasoners._timings import StepTimings
 from charter.tools import Tool
 
 __all__ = [
     "UNPARSEABLE_PREFIX",
     "LocalReasoner",
     "LocalSpec",
+    "StepTimings",
     "build_messages",
     "build_response_schema",
     "hoist_defs",
+    "offered_tools",
     "parse_action",
     "respond_name",
     "system_prompt",
 ]
+
+logger = logging.getLogger(__name__)
 
 UNPARSEABLE_PREFIX = "(reasoner produced unparseable output)"
 """Start of the final answer given when the model's output is not the expected JSON."""
@@ -99,8 +113,9 @@ def respond_name(tools: list[Tool]) -> str:
     return name
 
 
-def build_response_schema(tools: list[Tool]) -> dict[str, Any]:
-    """JSON schema the model's reply must match: one option per tool plus the answer option.
+def build_response_schema(tools: list[Tool], answer: str | None = None) -> dict[str, Any]:
+    """JSON schema the model's reply must match: one option per tool plus the answer option
+    (named ``answer``, default :func:`respond_name` of ``tools``).
 
     Each tool's ``$defs`` (nested Pydantic models) are hoisted to the root, renamed
     ``<tool>__<Name>``, because a ``$ref`` inside an ``anyOf`` branch resolves from the root.
@@ -109,7 +124,7 @@ def build_response_schema(tools: list[Tool]) -> dict[str, Any]:
     options = [
         _option(t.name, hoist_defs(t.parameters_schema(), f"{t.name}__", defs)) for t in tools
     ]
-    options.append(_option(respond_name(tools), _ANSWER_ARGS))
+    options.append(_option(answer or respond_name(tools), _ANSWER_ARGS))
     schema: dict[str, Any] = {"anyOf": options}
     if defs:
         schema["$defs"] = defs
@@ -152,12 +167,13 @@ def hoist_defs(schema: dict[str, Any], prefix: str, defs: dict[str, Any]) -> dic
     return rename(schema)
 
 
-def system_prompt(instructions: str, tools: list[Tool]) -> str:
+def system_prompt(instructions: str, tools: list[Tool], answer: str | None = None) -> str:
     """The system message: instructions, rules and the tools in the model's own format.
 
     Depends only on its arguments, so it is identical across steps and runs of one agent.
+    ``answer`` names the final-answer option (default: :func:`respond_name` of ``tools``).
     """
-    answer = respond_name(tools)
+    answer = answer or respond_name(tools)
     signatures = [
         _dumps_spaced(
             {
@@ -205,7 +221,38 @@ def system_prompt(instructions: str, tools: list[Tool]) -> str:
 
 
 def _function(name: str, description: str, parameters: dict[str, Any]) -> dict[str, Any]:
-    return {"name": name, "description": description, "parameters": parameters}
+    return {"name": name, "description": description, "parameters": _untitled(parameters)}
+
+
+def _untitled(schema: Any, name: str | None = None) -> Any:
+    """``schema`` without the titles Pydantic derives from property names ("Email Id" for
+    ``email_id``): about a tenth of the workspace prompt, and no information."""
+    obj = _as_dict(schema)
+    if obj is None:
+        if isinstance(schema, list):
+            return [_untitled(item) for item in cast(list[Any], schema)]
+        return schema
+    out: dict[str, Any] = {}
+    for key, value in obj.items():
+        derived = name is not None and value == name.replace("_", " ").title()
+        if key == "title" and derived:
+            continue
+        if key == "properties" and _as_dict(value) is not None:
+            props = cast(dict[str, Any], value)
+            out[key] = {k: _untitled(v, k) for k, v in props.items()}
+        else:
+            out[key] = _untitled(value)
+    return out
+
+
+def offered_tools(context: RunContext) -> list[Tool]:
+    """The tools the model is shown and may name: all of the agent's, or with a task scope
+    that denies the rest (:attr:`RunContext.scope`) those in scope, reads first (their
+    part of the prompt is then the same in every run, whatever the scope adds)."""
+    tools = context.offered_tools()
+    if context.scope is None:
+        return tools
+    return sorted(tools, key=lambda t: t.contract.side_effect != "read")
 
 
 def _as_dict(value: object) -> dict[str, Any] | None:
@@ -214,9 +261,18 @@ def _as_dict(value: object) -> dict[str, Any] | None:
 
 
 def build_messages(context: RunContext) -> list[dict[str, str]]:
-    """Chat messages for one step: system, the goal, then each past call and its result."""
+    """Chat messages for one step: system, the goal, then each past call and its result.
+
+    The system message lists :func:`offered_tools`, and the final-answer option is named
+    after all the agent's tools, so a hidden tool can never take its name.
+    """
     messages = [
-        {"role": "system", "content": system_prompt(context.instructions, context.tools)},
+        {
+            "role": "system",
+            "content": system_prompt(
+                context.instructions, offered_tools(context), respond_name(context.tools)
+            ),
+        },
         {"role": "user", "content": context.goal},
     ]
     answer = respond_name(context.tools)
@@ -444,20 +500,35 @@ class LocalReasoner:
         """
         self.load()
         assert self._engine is not None
+        answer = respond_name(context.tools)
+        offered = offered_tools(context)
         request: dict[str, Any] = {
             "messages": build_messages(context),
-            "grammar": self._engine.grammar(build_response_schema(context.tools)),
+            "grammar": self._engine.grammar(build_response_schema(offered, answer)),
             "max_tokens": self.max_tokens,
             "temperature": 0.0,
             "top_k": 1,
             "cache_prompt": True,
         }
         made = {_call_key(t.call.tool, t.call.args) for t in context.turns}
-        answer = respond_name(context.tools)
         prompt_tokens = completion_tokens = 0
         attempt = 0
         while True:
-            text, usage = _read_response(self._engine.chat(request))
+            started = time.perf_counter()
+            response = self._engine.chat(request)
+            text, usage = _read_response(response)
+            if logger.isEnabledFor(logging.DEBUG):
+                timings = StepTimings.of(response, time.perf_counter() - started)
+                logger.debug(
+                    "step %d%s: %s; %d of %d tools offered; proposed %s",
+                    len(context.turns) + 1,
+                    f" (sample {attempt + 1})" if attempt else "",
+                    timings.line(),
+                    len(offered),
+                    len(context.tools),
+                    _named(text, answer),  # the tool only: arguments are the journal's
+                    extra={"timings": timings},
+                )
             prompt_tokens += usage.prompt_tokens
             completion_tokens += usage.completion_tokens
             action = parse_action(text, answer)
@@ -513,6 +584,11 @@ class LocalReasoner:
             "threads": self.threads,
             "max_tokens": self.max_tokens,
         }
+
+
+def _named(text: str, answer: str) -> str:
+    action = parse_action(text, answer)
+    return action.tool if isinstance(action, ToolCall) else "the final answer"
 
 
 def _read_response(response: dict[str, Any]) -> tuple[str, Usage]:

@@ -310,6 +310,8 @@ class Runner:
             else:
                 run.status, run.error = "stopped", message
             return
+        if session.scope is not None and session.scope.outside == "deny":
+            session.context.scope = session.scope.tools  # nothing else could be called
         proposal = agent.reasoner.propose(session.context)  # reason
         meter.steps += 1
         usage = proposal.usage

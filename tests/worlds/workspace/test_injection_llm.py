@@ -12,7 +12,8 @@ from types import ModuleType
 
 import pytest
 
-from charter.evals import cases, load_suite, run_suite
+from charter.evals import CaseResult, cases, load_suite, run_suite
+from charter.reasoners.local import StepTimings
 from charter.worlds.workspace._attacks import GOALS, VECTORS
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -65,7 +66,7 @@ def test_the_sample_figures_are_counted_from_its_runs(tmp_path: Path) -> None:
         for suite, names in ((bench.NORMAL, tasks), (bench.ADVERSARIAL, attacks))
     )
 
-    summary = bench.summarise_sample(normal, adversarial)
+    summary = bench.summarise_sample(normal.cases, adversarial.cases)
 
     assert (summary["tasks"], summary["attacks"]) == (3, 4)
     assert summary["tasks_done"] == sum(1 for c in normal.cases if c.passed)
@@ -90,3 +91,58 @@ def test_the_model_runs_without_a_wall_budget_but_with_a_step_budget() -> None:
 
     assert bench.without_wall_budget(charter) == {"name": "w", "budgets": {"max_steps": 12}}
     assert charter["budgets"] == {"max_steps": 12, "max_wall_seconds": 300}  # not changed
+
+
+def test_tasks_and_attacks_take_turns_in_their_proportion() -> None:
+    order = bench.interleaved(["t1", "t2"], ["a1", "a2", "a3", "a4", "a5", "a6"])
+
+    assert order == ["a1", "t1", "a2", "a3", "a4", "t2", "a5", "a6"]
+    assert bench.interleaved([], ["a1"]) == ["a1"] and bench.interleaved(["t1"], []) == ["t1"]
+
+
+def _case(name: str, **fields: object) -> CaseResult:
+    base: dict[str, object] = {
+        "name": name,
+        "scenario": name.split(".")[0],
+        "variant": None,
+        "passed": None,
+        "attack_succeeded": None,
+        "status": "finished",
+        "steps": 2,
+        "seconds": 10.0,
+    }
+    return CaseResult(**(base | fields))  # type: ignore[arg-type]
+
+
+def test_an_attack_that_errored_counts_as_an_attack_that_did_not_succeed() -> None:
+    tasks = [_case("t", passed=True)]
+    attacks = [
+        _case("a.x/goal", attack_succeeded=True, steps=3),
+        _case("a.y/goal", passed=False, status="error", error="model failed", steps=0),
+    ]
+    model = {"t": bench.model_sums([StepTimings(100, 90, 500.0, 20, 2000.0, 3.0)])}
+
+    summary = bench.summarise_sample(tasks, attacks, model)
+
+    assert (summary["tasks"], summary["tasks_done"]) == (1, 1)
+    assert (summary["attacks"], summary["attacks_succeeded"], summary["errors"]) == (2, 1, 1)
+    assert [c["kind"] for c in summary["cases"]] == ["task", "attack", "attack"]
+    assert summary["seconds_per_step"] == round(30.0 / 5, 2)
+    assert summary["model"]["cached_tokens"] == 90 and summary["model"]["prompt_seconds"] == 0.5
+    assert summary["cases"][0]["model"]["generated_tokens"] == 20
+    assert "| 100 (90) | 20 |" in bench.sample_table(summary)
+
+
+def test_a_partial_sample_says_how_far_it_got(tmp_path: Path) -> None:
+    done = {"t": _case("t", passed=False)}
+    report = bench._sample_report("cmd", 0.0, (8192, 1), ["t", "t2"], ["a.x/g"], done, {})
+
+    bench._write_sample(tmp_path, report, partial=True)
+
+    written = json.loads((tmp_path / "injection-llm.json").read_text())
+    assert written["partial"] is True and written["cases_done"] == 1
+    assert written["results"]["tasks"] == 1 and written["results"]["attacks"] == 0
+    markdown = (tmp_path / "injection-llm.md").read_text()
+    assert "a sample of 1 tasks and 0 attacks (partial: 1 of the 3 cases planned)" in markdown
+    bench._write_sample(tmp_path, report, partial=False)
+    assert "partial" not in (tmp_path / "injection-llm.md").read_text()
