@@ -12,54 +12,19 @@ import threading
 from pathlib import Path
 
 import pytest
+from tests.test_cli_approvals import AGENT, TOOLS_MODULE
 from typer.testing import CliRunner
 
 from charter import Journal, Runner, tool
 from charter.cli import app
 from charter.testing import ScriptedReasoner, call, make_agent, respond
 
-TOOLS_MODULE = '''
-from charter import tool
-
-REFUNDS = []
-
-@tool(side_effect="write", targets=("order_id",))
-def refund_order(order_id: int, amount_cents: int) -> dict:
-    """Refund an order."""
-    REFUNDS.append(order_id)
-    return {"refund_id": len(REFUNDS), "order_id": order_id}
-'''
-
-AGENT = """
-name: refunder
-reasoner:
-  kind: rules
-  match: 'refund (?P<order_id>\\d+) for (?P<cents>\\d+)'
-  steps:
-    - id: refund
-      call: refund_order
-      args: {order_id: "{goal.order_id}", amount_cents: "{goal.cents}"}
-    - respond: "Refunded order {goal.order_id}."
-toolsets:
-  - ref: cli_cancel_tools:refund_order
-charter:
-  name: refunds
-  rules:
-    - id: big-refunds
-      effect: ask
-      tools: [refund_order]
-      when: context.args.amount_cents > 5000
-      reason: refunds over $50 need a manager
-  approvals:
-    escalation: [{approvers: [dana]}]
-"""
-
 cli = CliRunner()
 
 
 @pytest.fixture
 def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    (tmp_path / "cli_cancel_tools.py").write_text(TOOLS_MODULE)
+    (tmp_path / "cli_approval_tools.py").write_text(TOOLS_MODULE)
     monkeypatch.syspath_prepend(str(tmp_path))  # pyright: ignore[reportUnknownMemberType]
     monkeypatch.setenv("CHARTER_HOME", str(tmp_path / "home"))
     monkeypatch.setenv("CHARTER_DATABASE_URL", f"sqlite:///{tmp_path / 'journal.db'}")
