@@ -80,7 +80,7 @@ async def start() -> int:
     ) as governed:
         result = await Runner.run(governed.agent, GOAL)
         if not result.interruptions:
-            governed.finish(result.final_output)
+            governed.finish(result)  # the result: a held or redacted answer is changed in it
             print(f"run {governed.run_id} {governed.run.status}: {result.final_output}")
             return 0
         saved = Path(settings.charter_home()) / f"sdk-state-{governed.run_id}.json"
@@ -103,7 +103,7 @@ async def resume_run(run_id: str) -> int:
         answers = await governed.apply_approvals(state)  # checks charter's signed receipt
         print(f"charter's answer: {', '.join(answers)}")
         result = await Runner.run(governed.agent, state)
-        finished = governed.finish(result.final_output)
+        finished = governed.finish(result)
         print(f"run {run_id} {finished.status}: {result.final_output} (outcome {finished.outcome})")
         return 0
 
