@@ -66,18 +66,13 @@ def service(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Service
     journal.close()
 
 
-def _summary(service: Service, run_id: str) -> dict[str, Any]:
-    shown = service.client.get(f"/api/runs/{run_id}", headers=service.auth("viewer"))
-    assert shown.status_code == 200, shown.text
-    return shown.json()["summary"]
-
-
 def _until(service: Service, run_id: str, status: str) -> dict[str, Any]:
     deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        summary = _summary(service, run_id)
-        if summary["status"] == status:
-            return summary
+    while time.monotonic() < deadline:  # 202 Accepted: the run may not be journaled yet
+        shown = service.client.get(f"/api/runs/{run_id}", headers=service.auth("viewer"))
+        if shown.status_code == 200 and shown.json()["summary"]["status"] == status:
+            return shown.json()["summary"]
+        assert shown.status_code in (200, 404), shown.text
         time.sleep(0.05)
     raise AssertionError(f"run {run_id} never became {status}")
 
