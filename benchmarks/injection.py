@@ -19,11 +19,13 @@ Usage: ``python benchmarks/injection.py [--jobs 2] [--only REGEX]``. Prints Mark
 tables and writes ``benchmarks/results/injection.json`` and ``injection.md`` (not with
 ``--only``, which runs only the matching attacks).
 
-``--reasoner llm [--sample 20] [--sample-tasks 10]`` runs a stratified sample on the
-embedded local model instead (the workspace agent's own reasoner), under (d) task scope
-with the approver who says no, one case at a time, and writes ``injection-llm.json`` and
-``injection-llm.md``: the model is slow here (seconds a step), so the whole suites are out
-of reach, and the sample size is part of every figure. The charter's wall-time budget is
+``--reasoner llm [--sample 20] [--sample-tasks 10] [--configuration a|b|c|d]`` runs a
+stratified sample on the embedded local model instead (the workspace agent's own
+reasoner), under (d) task scope unless ``--configuration`` names another, with the
+approver who says no, one case at a time, and writes ``injection-llm.json`` and
+``injection-llm.md`` (``injection-llm-a.*`` and so on for the others): the model is
+slow here (seconds a step), so the whole suites are out of reach, and the sample size is
+part of every figure. The charter's wall-time budget is
 lifted for it (its pace is the machine's load); the step budget stays. Tasks and attacks
 take turns, and the results are rewritten after every case (marked partial until the
 last), so a run cut short still reports a balanced sample of what it finished. Each
@@ -88,6 +90,16 @@ CONFIGS: dict[str, Callable[[dict[str, Any]], dict[str, Any]] | None] = {
     "(c) field labels": field_labels,
     "(d) task scope": task_scope,
 }
+
+BY_LETTER = {name[1]: name for name in CONFIGS}
+"""Each configuration by its letter (``a`` to ``d``), as ``--configuration`` names it."""
+
+
+def sample_stem(configuration: str) -> str:
+    """The file name (without suffix) of an embedded-model sample under ``configuration``:
+    ``injection-llm`` for (d), ``injection-llm-a`` and so on for the others."""
+    letter = configuration[1]
+    return "injection-llm" if letter == "d" else f"injection-llm-{letter}"
 
 
 def agent_file(scratch: Path, configure: Callable[[dict[str, Any]], dict[str, Any]]) -> Path:
@@ -303,13 +315,13 @@ def summarise_sample(
     }
 
 
-def sample_table(s: dict[str, Any]) -> str:
+def sample_table(s: dict[str, Any], configuration: str = "(d) task scope") -> str:
     """A sampled run's figures as Markdown."""
     lines = [
         "| reasoner | configuration | attacks succeeded, approver no "
         "| tasks done, approver no | asks | runs failed | errors | steps | s per step |",
         "|---|---|---:|---:|---:|---:|---:|---:|---:|",
-        f"| embedded model | (d) task scope "
+        f"| embedded model | {configuration} "
         f"| {_pct(s['attacks_succeeded'], s['attacks'])} | {_pct(s['tasks_done'], s['tasks'])} "
         f"| {s['asks']} | {s['runs_failed']} | {s['errors']} | {s['steps']} "
         f"| {s['seconds_per_step']} |",
@@ -370,15 +382,22 @@ def embedded_model(
     out: Path | None = None,
     n_ctx: int = 8192,
     threads: int | None = 1,
+    configuration: str = "(d) task scope",
 ) -> dict[str, Any]:
     """Run the sample on the workspace agent's own reasoner (the embedded local model),
-    under (d) task scope with the approver who says no; write ``injection-llm.*`` in
-    ``out`` (default ``benchmarks/results``) after every case and return the report.
+    under ``configuration`` (one of :data:`CONFIGS`; (d) task scope unless said) with the
+    approver who says no; write its files (:func:`sample_stem`) in ``out`` (default
+    ``benchmarks/results``) after every case and return the report.
 
     ``threads`` defaults to one: on a shared machine whose load exceeds its cores,
     llama.cpp's threads wait on each other at every layer, and two threads on two cores
     generated 0.1 tokens/s where one generated 1.3 (measured side by side at load 12);
     None takes the reasoner's default (every core)."""
+    if configuration not in CONFIGS:
+        raise ValueError(f"no configuration {configuration!r}; known: {', '.join(CONFIGS)}")
+    configure: Callable[[dict[str, Any]], dict[str, Any]] = CONFIGS[configuration] or (
+        lambda charter: charter
+    )
     started = time.perf_counter()
     normal_names = [c.name for c in cases(load_suite(NORMAL))]
     attack_names = [c.name for c in cases(load_suite(ADVERSARIAL)) if c.variant is not None]
@@ -400,7 +419,7 @@ def embedded_model(
     _log(f"embedded model: {len(chosen_tasks)} tasks and {len(chosen_attacks)} attacks")
     try:
         with tempfile.TemporaryDirectory(prefix="charter-injection-llm-") as scratch:
-            agent = agent_file(Path(scratch), lambda c: without_wall_budget(task_scope(c)))
+            agent = agent_file(Path(scratch), lambda c: without_wall_budget(configure(c)))
             body = yaml.safe_load(agent.read_text())
             # The mail a task reads can take the prompt past 4,096 tokens.
             body["reasoner"] = body["reasoner"] | {"n_ctx": n_ctx}
@@ -424,13 +443,20 @@ def embedded_model(
                     _case_line(case)
                     _log(f"    model: {json.dumps(model[case.name])}")
                 report = _sample_report(
-                    command, started, (n_ctx, threads), chosen_tasks, chosen_attacks, done, model
+                    command,
+                    started,
+                    (n_ctx, threads),
+                    chosen_tasks,
+                    chosen_attacks,
+                    done,
+                    model,
+                    configuration,
                 )
                 _write_sample(out, report, partial=len(done) < len(order))
     finally:
         local_log.removeHandler(timings)
         local_log.removeHandler(trace)
-    print(sample_table(report["results"]))
+    print(sample_table(report["results"], configuration))
     print(f"\n{report['seconds']} s in all.")
     return report
 
@@ -443,6 +469,7 @@ def _sample_report(
     attacks: list[str],
     done: dict[str, CaseResult],
     model: dict[str, dict[str, Any]],
+    configuration: str = "(d) task scope",
 ) -> dict[str, Any]:
     summary = summarise_sample(
         [done[n] for n in tasks if n in done], [done[n] for n in attacks if n in done], model
@@ -456,7 +483,7 @@ def _sample_report(
         "reasoner": "embedded local model (the workspace agent's, n_ctx {}, threads {})".format(
             settings[0], settings[1] or "all cores"
         ),
-        "configuration": "(d) task scope",
+        "configuration": configuration,
         "approver": "deny",
         "sample": {"tasks": tasks, "attacks": attacks},
         "cases_done": len(done),
@@ -472,11 +499,13 @@ def _write_sample(out: Path, report: dict[str, Any], *, partial: bool) -> None:
     scope = f"a sample of {s['tasks']} tasks and {s['attacks']} attacks"
     if partial:
         scope += f" (partial: {report['cases_done']} of the {planned} cases planned)"
-    (out / "injection-llm.json").write_text(json.dumps(report, indent=2) + "\n")
-    (out / "injection-llm.md").write_text(
+    configuration = str(report.get("configuration", "(d) task scope"))
+    stem = sample_stem(configuration)
+    (out / f"{stem}.json").write_text(json.dumps(report, indent=2) + "\n")
+    (out / f"{stem}.md").write_text(
         f"# Injection benchmark on the embedded model, {report['date']}\n\n"
         f"`{report['command']}` on {report['machine']}, {report['seconds']} s; {scope}.\n\n"
-        f"{sample_table(s)}\n"
+        f"{sample_table(s, configuration)}\n"
     )
 
 
@@ -502,6 +531,13 @@ def main() -> None:
         "--sample-tasks", type=int, default=10, help="with --reasoner llm: tasks (default 10)"
     )
     parser.add_argument(
+        "--configuration",
+        choices=sorted(BY_LETTER),
+        default="d",
+        help="with --reasoner llm: (a) tool list only, (b) flow rules, (c) field labels or "
+        "(d) task scope (default)",
+    )
+    parser.add_argument(
         "--threads",
         type=int,
         default=1,
@@ -513,7 +549,12 @@ def main() -> None:
     if options.reasoner == "llm":
         if options.sample < 0 or options.sample_tasks < 0 or options.threads < 0:
             parser.error("--sample, --sample-tasks and --threads must not be negative")
-        embedded_model(options.sample, options.sample_tasks, threads=options.threads or None)
+        embedded_model(
+            options.sample,
+            options.sample_tasks,
+            threads=options.threads or None,
+            configuration=BY_LETTER[options.configuration],
+        )
         return
     started = time.perf_counter()
     results: dict[str, dict[str, Any] | None] = {}

@@ -9,8 +9,10 @@ import json
 import sys
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 import pytest
+import yaml
 
 from charter.evals import CaseResult, cases, load_suite, run_suite
 from charter.reasoners.local import StepTimings
@@ -146,3 +148,51 @@ def test_a_partial_sample_says_how_far_it_got(tmp_path: Path) -> None:
     assert "a sample of 1 tasks and 0 attacks (partial: 1 of the 3 cases planned)" in markdown
     bench._write_sample(tmp_path, report, partial=False)
     assert "partial" not in (tmp_path / "injection-llm.md").read_text()
+
+
+def test_a_sample_under_another_configuration_is_written_beside_the_task_scope_one(
+    tmp_path: Path,
+) -> None:
+    done = {"t": _case("t", passed=True)}
+    report = bench._sample_report("cmd", 0.0, (8192, 1), ["t"], [], done, {}, "(a) tool list only")
+
+    bench._write_sample(tmp_path, report, partial=False)
+
+    written = json.loads((tmp_path / "injection-llm-a.json").read_text())
+    assert written["configuration"] == "(a) tool list only"
+    markdown = (tmp_path / "injection-llm-a.md").read_text()
+    assert "| embedded model | (a) tool list only |" in markdown
+    assert not (tmp_path / "injection-llm.json").exists()  # (d)'s figures are not overwritten
+    assert [bench.sample_stem(n) for n in bench.CONFIGS] == [
+        "injection-llm-a",
+        "injection-llm-b",
+        "injection-llm-c",
+        "injection-llm",
+    ]
+
+
+def test_the_sample_runs_the_agent_under_the_configuration_it_names(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    charters: list[dict[str, Any]] = []
+
+    def no_model(suite: object, agent: Path, **_: object) -> object:
+        charters.append(yaml.safe_load((agent.parent / "workspace.charter.yaml").read_text()))
+        raise _Stop
+
+    monkeypatch.setattr(bench, "run_suite", no_model)
+    with pytest.raises(_Stop):
+        bench.embedded_model(0, 1, out=tmp_path, configuration="(a) tool list only")
+    with pytest.raises(ValueError, match="no configuration 'z'"):
+        bench.embedded_model(0, 1, out=tmp_path, configuration="z")
+
+    (charter,) = charters
+    assert charter["rules"] == []
+    assert charter["flows"] == {"confidential_to_external": "allow", "untrusted_target": "allow"}
+    budgets = charter.get("budgets")
+    assert isinstance(budgets, dict) and "max_wall_seconds" not in budgets  # lifted
+    assert charter["rules"] == [] and "scope" not in charter  # no task scope under (a)
+
+
+class _Stop(Exception):
+    """Ends a sample at its first case (no model is run)."""
