@@ -500,11 +500,8 @@ def register(
         that process. Its delegated children end with it. Exit status: 0 cancelled; 2 bad
         input (no such run, a run already finished, an empty reason).
         """
-        from charter.errors import ConfigError
         from charter.runtime import Runner
 
-        if not reason.strip():
-            raise ConfigError("cancelling a run needs a reason (it is journaled): --reason TEXT")
         store = journal()
         full_id = resolve_run_id(store, run_id)
         runner = Runner(store, on_record=print_record)

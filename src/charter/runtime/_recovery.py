@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 from charter.agent import Agent, load_agent
 from charter.errors import (
+    ConfigError,
     RunOwnedError,
     RunStateError,
 )
@@ -58,7 +59,6 @@ from charter.runtime._ledger import (
     Doubt,
     call_identity,
     call_tool,
-    late_result_recorder,
     retried_payload,
     target_of,
     writes_from,
@@ -221,17 +221,7 @@ def _settle_interrupted(
         runner.governor.observed(session, step, call, Observation("error", error))
         return
     if (found.takes_key or found.contract.idempotent or reads) and unlike is None:
-        late = None
-        if not reads:  # a retried write that times out again: its real outcome, when known
-            late = late_result_recorder(
-                runner.journal,
-                session.run.run_id,
-                step_index,
-                found,
-                key,
-                session.agent.name,
-                runner.governor.output_mask(session, found),
-            )
+        late = runner.late_recorder(session, step_index, found, key)
         observation, effect = call_tool(
             runner.tool_pool, found, validated, key, late, session.lease
         )
@@ -356,9 +346,12 @@ def cancel(runner: Runner, run_id: str, *, actor: str, reason: str) -> str:
     cancelled (``running`` or ``waiting``).
 
     Raises:
+        ConfigError: no reason given (it is journaled).
         RunNotFoundError: no such run.
         RunStateError: the run already finished.
     """
+    if not reason.strip():
+        raise ConfigError("cancelling a run needs a reason (it is journaled)")
     history(runner.journal, run_id)
     try:
         lease: Lease | None = runner.claim_run(run_id, actor)

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Generator
+from collections.abc import Callable, Generator
+from concurrent.futures import Future
 from typing import Any
 
 from charter.agent import Agent
@@ -59,6 +60,7 @@ from charter.runtime._session import (
     new_run_id,
 )
 from charter.tools._deadline import ToolThreads
+from charter.tools._tool import Tool
 
 __all__ = [
     "RecordListener",
@@ -216,6 +218,23 @@ class Runner:
         """Continue a ``waiting`` run once its approval request is decided or expired:
         see :func:`charter.runtime._recovery.resume`."""
         return _recovery.resume(self, agent, run_id, actor=actor)
+
+    def late_recorder(
+        self, session: Session, step: int, found: Tool, key: str
+    ) -> Callable[[Future[Any]], None] | None:
+        """What journals the real outcome of ``found``'s call at ``step``, should it
+        return after its deadline (a write's; None for a read, which has none to keep)."""
+        if found.contract.side_effect == "read":
+            return None
+        return late_result_recorder(
+            self.journal,
+            session.run.run_id,
+            step,
+            found,
+            key,
+            session.agent.name,
+            self.governor.output_mask(session, found),
+        )
 
     def cancel(self, run_id: str, *, actor: str, reason: str) -> str:
         """Cancel a run (see :func:`charter.runtime._recovery.cancel`); returns its state
@@ -381,17 +400,7 @@ class Runner:
                 return None  # it waits for an approval, and this run with it
             observation, effect = delegated
             return self.governor.record_effect(session, step, governed, observation, effect)
-        late = None
-        if governed.call.writes:
-            late = late_result_recorder(
-                self.journal,
-                session.run.run_id,
-                step.index,
-                found,
-                governed.key,
-                session.agent.name,
-                self.governor.output_mask(session, found),
-            )
+        late = self.late_recorder(session, step.index, found, governed.key)
         observation, effect = call_tool(
             self.tool_pool, found, governed.validated, governed.key, late, session.lease
         )
