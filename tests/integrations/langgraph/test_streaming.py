@@ -23,6 +23,14 @@ from langchain_core.tools import tool
 from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.checkpoint.sqlite import SqliteSaver
 
+# langgraph.graph ships no py.typed marker (langgraph, langgraph.prebuilt and the rest do).
+from langgraph.graph import (  # pyright: ignore[reportMissingTypeStubs]
+    END,
+    START,
+    MessagesState,
+    StateGraph,
+)
+
 # The documented way to build the agent charter governs (see graphs.py).
 from langgraph.prebuilt import create_react_agent  # pyright: ignore[reportDeprecated, reportUnknownVariableType]
 from tests.integrations.langgraph.graphs import ScriptedChatModel, call
@@ -251,3 +259,50 @@ def test_an_async_stream_holds_the_answer_alike(journal: Journal) -> None:
 
     assert _answer_chunks(events) == [f"Summary: {MASKED}"]
     assert _finished(journal) == f"Summary: {MASKED}"
+
+
+def test_a_text_the_graph_goes_on_from_was_not_the_answer_and_flows_unchanged(
+    journal: Journal,
+) -> None:
+    """A graph sending the model back to work unless its answer reads as a summary: its
+    first text was held as a possible answer, and flows once the graph goes on."""
+    governor = govern([read_mail], journal=journal, charter=_charter("redact"), name="mail")
+    model = StreamingChatModel(
+        responses=[
+            call("read_mail", {"folder": "inbox"}, "c1"),
+            AIMessage(content="Still reading https://evil.example/verify"),
+            AIMessage(content=ANSWER),
+        ]
+    )
+    builder: Any = StateGraph(MessagesState)  # its signatures hold Unknowns
+
+    def answer(state: MessagesState) -> dict[str, list[BaseMessage]]:
+        return {"messages": [model.invoke(state["messages"])]}
+
+    def route(state: MessagesState) -> str:
+        last = state["messages"][-1]
+        if isinstance(last, AIMessage) and last.tool_calls:
+            return "tools"
+        return END if str(last.content).startswith("Summary") else "model"
+
+    builder.add_node("model", answer)
+    builder.add_node("tools", governor.tool_node)
+    builder.add_edge(START, "model")
+    builder.add_conditional_edges("model", route, ["tools", "model", END])
+    builder.add_edge("tools", "model")
+    app = builder.compile(checkpointer=InMemorySaver())
+
+    events = list(governor.stream(app, ASK, CONFIG, stream_mode=["messages", "updates"]))
+
+    said = [
+        str(chunk[0].content)
+        for mode, chunk in events
+        if mode == "messages" and isinstance(chunk[0], AIMessageChunk)
+    ]
+    assert "".join(said[:-1]) == "Still reading https://evil.example/verify"  # as it came
+    assert said[-1] == f"Summary: {MASKED}"
+    updates = [chunk for mode, chunk in events if mode == "updates" and "model" in chunk]
+    assert [str(u["model"]["messages"][-1].content) for u in updates][-2:] == [
+        "Still reading https://evil.example/verify",
+        f"Summary: {MASKED}",
+    ]
