@@ -45,6 +45,14 @@ def finish(governed: GovernedRun, answer: Any, error: str | None) -> Run:
     return run
 
 
+def kept(run: Run) -> str | None:
+    """What the caller is shown of the answer ``run`` just finished with, when it is not
+    the answer proposed: a held answer's notice, or the answer redacted or withheld."""
+    if held_answer(run) is not None:
+        return held_notice(str(run.waiting_for))
+    return changed_answer(run)
+
+
 def _shown(result: RunResultBase, text: str) -> None:
     """Put ``text`` in place of ``result``'s final output and of the text of its last
     message item (the model's answer, as the next turn's input would carry it)."""
