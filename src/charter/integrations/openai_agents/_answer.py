@@ -1,8 +1,9 @@
 """An SDK run whose final output charter holds for approval (``flows.answer: ask``).
 
-The SDK pauses a run only for tool approvals, and a run's final output reaches the
-caller before charter sees it: :meth:`GovernedAgent.finish` is where the answer is
-governed. Given the SDK's result, a held answer's ``final_output`` is replaced by a
+The SDK pauses a run only for tool approvals. A final text answer is governed as the
+model gives it (:mod:`._model`); any other final output (structured output, a tool's
+output ending the run) reaches the caller before charter sees it, and
+:meth:`GovernedAgent.finish` is where it is governed. Given the SDK's result, a held answer's ``final_output`` is replaced by a
 notice naming the approval request, and the charter run returned says ``waiting`` (its
 ``waiting_for`` the request). Once the request is decided, :func:`resume` and
 ``finish()`` without an answer release it, in any process: the run is finished with the
