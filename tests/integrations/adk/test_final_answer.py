@@ -49,6 +49,7 @@ class AsideLlm(ScriptedLlm):
     comes in chunks first."""
 
     asides: dict[int, str] = Field(default_factory=lambda: {})
+    thoughts: dict[int, str] = Field(default_factory=lambda: {})
 
     async def generate_content_async(
         self, llm_request: LlmRequest, stream: bool = False
@@ -67,6 +68,9 @@ class AsideLlm(ScriptedLlm):
                         content=types.Content(role="model", parts=[part]), partial=True
                     )
             yield response
+        if turn in self.thoughts:  # a thought after the text, in the same model call
+            thought = types.Part(text=self.thoughts[turn], thought=True)
+            yield LlmResponse(content=types.Content(role="model", parts=[thought]))
 
 
 def _run(
@@ -75,9 +79,10 @@ def _run(
     script: list[Any],
     config: RunConfig | None = None,
     asides: dict[int, str] | None = None,
+    thoughts: dict[int, str] | None = None,
 ) -> tuple[list[Event], Runner, str]:
     runner, plugin, _ = shop(journal, [], shop_charter(flows={"answer": policy}))
-    model = AsideLlm(script=script, asides=asides or {})
+    model = AsideLlm(script=script, asides=asides or {}, thoughts=thoughts or {})
     runner.app.root_agent.model = model  # type: ignore[union-attr]
     session_id = new_session(runner)
 
@@ -142,6 +147,14 @@ def test_a_streamed_answer_shows_no_text_before_it_is_governed(
     assert any(e.partial for e in events)
     assert "evil.example" not in _texts(events) and _texts(events[-1:]) != PHISHY
     assert [e for e in events if e.partial and _texts([e])] == []
+
+
+def test_a_thought_after_the_answer_does_not_release_it_ungoverned(journal: Journal) -> None:
+    script: list[Any] = [("read_ticket", {"ticket": 5}), PHISHY]
+    events, _, _ = _run(journal, "redact", script, thoughts={1: "that should do"})
+
+    assert "evil.example" not in _texts(events) and _texts(events[-1:]) == MASKED
+    assert _finished(journal)["answer"] == MASKED
 
 
 def test_a_clean_answer_ends_the_turn_as_given(journal: Journal) -> None:

@@ -59,11 +59,15 @@ def withheld(
     ):
         earlier = None
     texts = [p for p in parts if p.text and not p.thought]
-    if not texts or any(p.function_call for p in parts):
-        if earlier is None:
+    if any(p.function_call or p.executable_code or p.code_execution_result for p in parts):
+        if earlier is None:  # ADK goes on with the turn: any text before this was no answer
             return None
         content = types.Content(role="model", parts=[*earlier.parts, *parts])
-        return response.model_copy(update={"content": content})  # it was no final answer
+        return response.model_copy(update={"content": content})
+    if not texts:  # thoughts alone: the held text may still end the turn
+        if earlier is not None:
+            plugin._pending[session] = earlier  # pyright: ignore[reportPrivateUsage]
+        return None
     held = [*earlier.parts, *texts] if earlier is not None else texts
     plugin._pending[session] = Held(context.invocation_id, context.agent_name, held)  # pyright: ignore[reportPrivateUsage]
     plugin._answers[session] = "".join(p.text or "" for p in held)  # pyright: ignore[reportPrivateUsage]
