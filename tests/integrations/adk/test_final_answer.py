@@ -158,10 +158,10 @@ def test_a_thought_after_the_answer_does_not_release_it_ungoverned(journal: Jour
 
 
 def test_a_clean_answer_ends_the_turn_as_given(journal: Journal) -> None:
-    events, runner, _ = _run(journal, "deny", [("read_ticket", {"ticket": 5}), "All done."])
+    events, _, _ = _run(journal, "deny", [("read_ticket", {"ticket": 5}), "All done."])
 
     assert _texts(events[-1:]) == "All done." == _finished(journal)["answer"]
-    assert events[-1].author == runner.app.root_agent.name
+    assert events[-1].author == "shop"  # the agent whose turn it ends
 
 
 def test_a_live_run_is_refused_under_a_governed_answer(journal: Journal) -> None:
