@@ -15,8 +15,10 @@ import asyncio
 from dataclasses import dataclass
 from typing import Any, cast
 
+from google.adk.agents.base_agent import BaseAgent
 from google.adk.agents.callback_context import CallbackContext
 from google.adk.agents.invocation_context import InvocationContext
+from google.adk.events import Event
 from google.adk.models.llm_response import LlmResponse
 from google.adk.plugins.base_plugin import BasePlugin
 from google.adk.tools.base_tool import BaseTool
@@ -25,7 +27,7 @@ from google.genai import types
 from pydantic_core import to_jsonable_python
 
 from charter.agent import Agent
-from charter.errors import CharterError, RunStateError
+from charter.errors import CharterError, ConfigError, RunStateError
 from charter.governance import CallVerdict, GovernedRun
 from charter.journal import Journal
 from charter.reasoners._base import ToolCall
@@ -80,6 +82,11 @@ class CharterPlugin(BasePlugin):
         """The runs this process finished (oldest first): a session's next task need
         not read back the run its state names to settle it when it is one of them."""
         self._answers: dict[str, str] = {}
+        self._holds = agent.charter.flows.answer in ("ask", "redact", "deny")
+        self._pending: dict[str, Any] = {}
+        """Per session, the text-only response held back until its agent's turn ends."""
+        self._notices: dict[str, tuple[types.Content, dict[str, Any]]] = {}
+        """Per session, a held answer's notice and the metadata its event carries."""
 
     def run_id(self, session_id: str) -> str | None:
         """The charter run this process holds for ADK session ``session_id``, if any."""
@@ -91,9 +98,9 @@ class CharterPlugin(BasePlugin):
     async def after_model_callback(
         self, *, callback_context: CallbackContext, llm_response: LlmResponse
     ) -> LlmResponse | None:
-        """Count the model's tokens against the run's budgets; keep its final text (under
-        ``flows.answer: ask``, ``redact`` or ``deny``, govern it now: the response carries
-        a held answer's notice, or the answer as the charter redacted or withheld it)."""
+        """Count the model's tokens against the run's budgets; keep its final text. Under
+        ``flows.answer: ask``, ``redact`` or ``deny`` a text-only response's text is held
+        back until ADK shows whether it ends the agent's turn (see :mod:`._answer`)."""
         run = self._governed(callback_context)
         usage = llm_response.usage_metadata
         if usage is not None:
@@ -104,19 +111,50 @@ class CharterPlugin(BasePlugin):
             )
         content = llm_response.content
         parts = content.parts or [] if content is not None else []
-        asks = self.agent.charter.flows.answer in ("ask", "redact", "deny")  # governed first
-        if asks and parts and llm_response.partial:
-            from charter.integrations.adk._answer import unstreamed
+        if self._holds:  # governed first
+            from charter.integrations.adk._answer import withheld
 
-            return unstreamed(llm_response)
+            return withheld(self, callback_context, llm_response) if parts else None
         if parts and not llm_response.partial and not any(p.function_call for p in parts):
             text = "".join(p.text or "" for p in parts if not p.thought)
             if text:
                 self._answers[callback_context.session.id] = text
-                if asks:
-                    from charter.integrations.adk._answer import hold
+        return None
 
-                    return hold(run, callback_context, llm_response, text)
+    async def after_agent_callback(
+        self, *, agent: BaseAgent, callback_context: CallbackContext
+    ) -> types.Content | None:
+        """An agent's turn ended: a text it ended with, held back, was its final answer;
+        govern it now, and the event ADK makes of what this returns shows it as kept."""
+        if not self._pending:
+            return None
+        from charter.integrations.adk._answer import answered
+
+        return answered(self, agent.name, callback_context)
+
+    async def on_event_callback(
+        self, *, invocation_context: InvocationContext, event: Event
+    ) -> Event | None:
+        """The event of a held answer's notice names the approval request and the run."""
+        if not self._notices:
+            return None
+        notice = self._notices.get(invocation_context.session.id)
+        if notice is None or event.content is not notice[0]:
+            return None
+        del self._notices[invocation_context.session.id]
+        return event.model_copy(update={"custom_metadata": notice[1]})
+
+    async def before_run_callback(
+        self, *, invocation_context: InvocationContext
+    ) -> types.Content | None:
+        """Refuse a live (bidi) run under a governed answer: ADK shows the plugin no
+        text a live model answers with, so charter could not hold it."""
+        if self._holds and invocation_context.live_request_queue is not None:
+            raise ConfigError(
+                f"{self.agent.charter.name}: flows.answer: {self.agent.charter.flows.answer} "
+                "governs the final answer, which a live run (run_live) streams to its reader "
+                "unseen by charter; run the agent with run_async (SSE streaming is governed)"
+            )
         return None
 
     async def before_tool_callback(
@@ -194,6 +232,8 @@ class CharterPlugin(BasePlugin):
         if lock is not None and not lock.locked():
             del self._locks[session_id]
         answer = self._answers.pop(session_id, "")
+        self._pending.pop(session_id, None)  # the turn ended unseen: finished with it below
+        self._notices.pop(session_id, None)
         self._ending(held[1], answer=answer)
 
     async def on_run_error_callback(
@@ -206,6 +246,8 @@ class CharterPlugin(BasePlugin):
             return
         del self._runs[invocation_context.session.id]
         self._answers.pop(invocation_context.session.id, None)
+        self._pending.pop(invocation_context.session.id, None)
+        self._notices.pop(invocation_context.session.id, None)
         self._ending(held[1], error=f"{type(error).__name__}: {error}")
 
     async def close(self) -> None:

@@ -37,7 +37,10 @@ budget or an operator stops the charter run, the SDK run ends with :class:`RunSt
 at its next call; a call stopped midway (the SDK's tool timeout) is journaled in doubt,
 and a write in doubt is never silently retried. Tools charter cannot see run (hosted
 tools, MCP servers on the agent, ``handoff()`` objects, agents offered as tools that have
-tools of their own) are refused when governing starts.
+tools of their own) are refused when governing starts. Under ``flows.answer: ask``,
+``redact`` or ``deny`` each agent's model (a ``Model`` object, not a name) governs a final
+text answer as it is given, so ``Runner.run_streamed`` streams, and a ``Session`` stores,
+the answer as the run kept it.
 """
 
 from __future__ import annotations

@@ -1,8 +1,9 @@
 """An SDK run whose final output charter holds for approval (``flows.answer: ask``).
 
-The SDK pauses a run only for tool approvals, and a run's final output reaches the
-caller before charter sees it: :meth:`GovernedAgent.finish` is where the answer is
-governed. Given the SDK's result, a held answer's ``final_output`` is replaced by a
+The SDK pauses a run only for tool approvals. A final text answer is governed as the
+model gives it (:mod:`._model`); any other final output (structured output, a tool's
+output ending the run) reaches the caller before charter sees it, and
+:meth:`GovernedAgent.finish` is where it is governed. Given the SDK's result, a held answer's ``final_output`` is replaced by a
 notice naming the approval request, and the charter run returned says ``waiting`` (its
 ``waiting_for`` the request). Once the request is decided, :func:`resume` and
 ``finish()`` without an answer release it, in any process: the run is finished with the
@@ -43,6 +44,14 @@ def finish(governed: GovernedRun, answer: Any, error: str | None) -> Run:
     elif result is not None and (changed := changed_answer(run)) is not None:
         _shown(result, changed)  # redacted or withheld: the caller shows what the run kept
     return run
+
+
+def kept(run: Run) -> str | None:
+    """What the caller is shown of the answer ``run`` just finished with, when it is not
+    the answer proposed: a held answer's notice, or the answer redacted or withheld."""
+    if held_answer(run) is not None:
+        return held_notice(str(run.waiting_for))
+    return changed_answer(run)
 
 
 def _shown(result: RunResultBase, text: str) -> None:

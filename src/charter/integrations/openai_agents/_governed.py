@@ -29,6 +29,7 @@ from agents import (
 )
 from agents import Tool as SdkTool
 from agents.exceptions import AgentsException
+from agents.models.interface import Model
 from agents.tool import with_function_tool_failure_error_handler
 from agents.tool_context import ToolContext
 from pydantic_core import to_jsonable_python
@@ -40,9 +41,11 @@ from charter.integrations.openai_agents import _answer
 from charter.integrations.openai_agents._hooks import UsageHooks
 from charter.integrations.openai_agents._inventory import (
     agent_graph,
+    answer_models,
     charter_agent,
     function_tools,
 )
+from charter.integrations.openai_agents._model import AnswerModel
 from charter.journal import Journal
 from charter.policy import Charter
 from charter.reasoners._base import ToolCall
@@ -72,11 +75,15 @@ class GovernedAgent:
     :meth:`finish` or :meth:`close` (or the end of a ``with`` block).
     """
 
-    def __init__(self, agent: SdkAgent[Any], run: GovernedRun) -> None:
+    def __init__(
+        self, agent: SdkAgent[Any], run: GovernedRun, *, governs_answers: bool = False
+    ) -> None:
         self._run = run
         self._ready: dict[str, Ready] = {}
         self._lock: asyncio.Lock | None = None
         self._lock_loop: asyncio.AbstractEventLoop | None = None
+        self._governs_answers = governs_answers
+        self._answer_governed = False
         self.agent: SdkAgent[Any] = self._governed(agent)
         """The agent to run: the original's clone whose function tools (and whose
         handoff agents' tools) charter governs."""
@@ -127,6 +134,13 @@ class GovernedAgent:
         replaced by a notice; once the request is decided, ``finish()`` with no answer
         (here or after :func:`resume`) releases the journaled answer, or withholds it.
         """
+        run = self._run.run
+        if (
+            self._answer_governed
+            and error is None
+            and (answer is not None or run.status != "waiting")
+        ):
+            return run  # the model's answer was governed as it arrived
         return _answer.finish(self._run, answer, error)
 
     def close(self) -> None:
@@ -150,10 +164,15 @@ class GovernedAgent:
     def _governed(self, agent: SdkAgent[Any]) -> SdkAgent[Any]:
         clones: dict[int, SdkAgent[Any]] = {}
         for current in agent_graph(agent):
+            changes: dict[str, Any] = {}
+            model = None
+            if self._governs_answers and isinstance(current.model, Model):
+                changes["model"] = model = AnswerModel(current.model, self._answer)
             clones[id(current)] = _copied(
                 current,
                 tools=[self._tool(t) for t in current.tools],
-                hooks=UsageHooks(current.hooks, self._run, _model_name(current)),
+                hooks=UsageHooks(current.hooks, self._run, _model_name(current), model),
+                **changes,
             )
         for current in agent_graph(agent):
             clones[id(current)].handoffs = [clones.get(id(h), h) for h in current.handoffs]  # pyright: ignore[reportAttributeAccessIssue]
@@ -194,6 +213,18 @@ class GovernedAgent:
             return output
 
         return ToolInputGuardrail(guardrail_function=check, name=guardrail.get_name())
+
+    def _answer(self, text: str, prompt_tokens: int, completion_tokens: int) -> str | None:
+        """Finish the run with the model's final ``text`` as it arrives (see
+        :class:`AnswerModel`): the text to show instead, or None when it stands."""
+        if self._run.run.status != "running":
+            return None
+        self._run.report_usage(
+            prompt_tokens=max(prompt_tokens, 0),
+            completion_tokens=max(completion_tokens, 0),
+        )
+        self._answer_governed = True
+        return _answer.kept(self._run.finish(text))
 
     # --- one call: decide (needs_approval), then run and record (invoke) ---
 
@@ -466,7 +497,9 @@ def govern(
             charter cannot govern.
     """
     identity = _identity(agent, charter, name, compensate)
-    return GovernedAgent(agent, GovernedRun.open(journal, identity, goal, actor=actor))
+    answers = answer_models(agent, charter)
+    run = GovernedRun.open(journal, identity, goal, actor=actor)
+    return GovernedAgent(agent, run, governs_answers=answers)
 
 
 def resume(
@@ -488,4 +521,6 @@ def resume(
         RunNotFoundError, RunOwnedError: as :meth:`GovernedRun.resume`.
     """
     identity = _identity(agent, charter, name, compensate)
-    return GovernedAgent(agent, GovernedRun.resume(journal, identity, run_id, actor=actor))
+    answers = answer_models(agent, charter)
+    run = GovernedRun.resume(journal, identity, run_id, actor=actor)
+    return GovernedAgent(agent, run, governs_answers=answers)

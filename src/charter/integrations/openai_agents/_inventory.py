@@ -8,6 +8,7 @@ from typing import Any
 
 from agents import Agent as SdkAgent
 from agents import FunctionTool, Handoff
+from agents.models.interface import Model
 
 from charter.agent import Agent
 from charter.errors import ConfigError
@@ -71,6 +72,27 @@ def function_tools(agent: SdkAgent[Any]) -> dict[str, FunctionTool]:
                 )
             tools.setdefault(tool.name, tool)
     return tools
+
+
+def answer_models(agent: SdkAgent[Any], charter: Charter) -> bool:
+    """Whether ``charter`` governs the final answers of ``agent`` as the model gives them
+    (``flows.answer: ask``, ``redact`` or ``deny``), which needs each agent's model as a
+    :class:`~agents.models.interface.Model` the governed agent can hold.
+
+    Raises:
+        ConfigError: an agent names its model (or leaves it to the run's provider).
+    """
+    if charter.flows.answer not in ("ask", "redact", "deny"):
+        return False
+    for current in agent_graph(agent):
+        if not isinstance(current.model, Model):
+            raise ConfigError(
+                f"agent {current.name!r}: the charter governs final answers "
+                f"(flows.answer: {charter.flows.answer}), which charter checks as the model "
+                f"gives them; give the agent its model as a Model, e.g. "
+                f"model=MultiProvider().get_model({current.model!r}), not a name"
+            )
+    return True
 
 
 def charter_agent(
