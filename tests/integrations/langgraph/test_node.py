@@ -20,11 +20,11 @@ from langgraph.graph import (  # pyright: ignore[reportMissingTypeStubs]
     MessagesState,
     StateGraph,
 )
-from langgraph.prebuilt import ToolRuntime
+from langgraph.prebuilt import ToolNode, ToolRuntime
 
 from charter import Charter, Journal
 from charter.integrations.langgraph import govern
-from charter.integrations.langgraph._node import INLINE
+from charter.integrations.langgraph._node import FOLLOWED, INLINE, follows, source_digest
 
 CONFIG: Any = {"configurable": {"thread_id": "t-1"}}
 ASK = {"messages": [("user", "look up three orders")]}
@@ -85,7 +85,19 @@ def _governed(journal: Journal) -> tuple[Any, Any]:
 
 def test_this_langgraphs_tool_node_is_the_one_the_inline_loop_follows() -> None:
     # Else the node falls back on ToolNode's pool: still correct, no longer cheap.
+    assert source_digest(ToolNode) == FOLLOWED, (
+        "LangGraph's ToolNode._func changed: review InOrderToolNode._func against it, then "
+        "pin the new source's digest in FOLLOWED"
+    )
     assert INLINE, "LangGraph's ToolRuntime or ToolNode changed: review InOrderToolNode._func"
+
+
+def test_a_tool_node_whose_func_changed_is_not_followed() -> None:
+    class Changed(ToolNode):
+        def _func(self, input: Any, config: Any, runtime: Any) -> Any:
+            return super()._func(input, config, runtime)
+
+    assert follows(ToolNode) and not follows(Changed)
 
 
 def test_a_messages_calls_run_in_its_order_in_the_nodes_own_thread(journal: Journal) -> None:

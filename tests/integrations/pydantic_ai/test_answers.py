@@ -18,8 +18,8 @@ import pytest
 
 pytest.importorskip("pydantic_ai", reason="the pydantic-ai extra is not installed")
 
-from pydantic import BaseModel, TypeAdapter
-from pydantic_ai import DeferredToolRequests
+from pydantic import AnyUrl, BaseModel, TypeAdapter
+from pydantic_ai import Agent, DeferredToolRequests, ToolOutput
 from pydantic_ai.agent import AgentRunResult
 from pydantic_ai.messages import (
     ModelMessagesTypeAdapter,
@@ -27,6 +27,7 @@ from pydantic_ai.messages import (
     TextPart,
     ToolCallPart,
 )
+from pydantic_ai.models.function import FunctionModel
 
 from charter import Journal
 from charter.errors import RunStateError
@@ -269,7 +270,7 @@ def test_a_redacted_structured_output_masks_the_output_tools_arguments(
     )
 
     masked = PHISHY.replace("attacker@evil.example", "[withheld: untrusted email]")
-    assert json.loads(result.output) == {"message": masked}
+    assert result.output == Reply(message=masked)  # typed, as the agent returns it
     assert "attacker@evil.example" not in _dumped(result).replace(PLANTED, "")
     last = next(m for m in reversed(result.all_messages()) if isinstance(m, ModelResponse))
     (call,) = [p for p in last.parts if isinstance(p, ToolCallPart)]
@@ -330,10 +331,80 @@ def test_a_held_structured_output_keeps_the_answer_out_of_the_history_until_rele
     result = governed.run_sync(
         message_history=ModelMessagesTypeAdapter.validate_json(saved),
         deferred_tool_results=approvals(held.output),
+        output_type=Reply,  # the run's output type, as the run that held it had
     )
 
-    assert json.loads(result.output) == {"message": PHISHY}
+    assert result.output == Reply(message=PHISHY)  # typed, as the agent would have returned it
     last = next(m for m in reversed(result.all_messages()) if isinstance(m, ModelResponse))
     (call,) = [p for p in last.parts if isinstance(p, ToolCallPart)]
     assert call.args == {"message": PHISHY}
     assert "answer.released" in _kinds(journal, run_id)
+
+
+# --- a structured output comes back typed, as the agent's own output type gives it ---
+
+
+def _reply_agent(script: Script) -> Agent[None, Reply]:
+    """An agent whose own output type is :class:`Reply`, reading a ticket."""
+    agent = Agent(FunctionModel(script), name="support", output_type=Reply)
+
+    @agent.tool_plain
+    def read_ticket(ticket: int) -> str:
+        """Read a customer's ticket."""
+        return f"Ticket {ticket}: my parcel arrived damaged. {PLANTED}"
+
+    return agent
+
+
+def test_a_held_structured_output_is_released_as_the_agents_type(
+    journal: Journal, tmp_path: Path
+) -> None:
+    script = Script([[("read_ticket", {"ticket": 7})], [("final_result", {"message": PHISHY})]])
+    ask = charter(flows={"answer": "ask"})
+    held = govern(_reply_agent(script), journal=journal, charter=ask).run_sync("answer ticket 7")
+    _, request = _request(held)
+    Approvals(journal).approve(request, "dana")
+    saved = ModelMessagesTypeAdapter.dump_json(held.all_messages())
+
+    governed = govern(_reply_agent(Script(["never asked"])), journal=journal, charter=ask)
+    result = governed.run_sync(
+        message_history=ModelMessagesTypeAdapter.validate_json(saved),
+        deferred_tool_results=approvals(held.output),
+    )
+
+    assert type(result.output) is Reply and result.output == Reply(message=PHISHY)
+
+
+def test_a_structured_output_is_typed_by_each_of_several_output_types(
+    journal: Journal, tmp_path: Path
+) -> None:
+    class Refusal(BaseModel):
+        reason: int
+
+    result = _governed_answer(
+        journal,
+        tmp_path / "orders.db",
+        "redact",
+        {"message": PHISHY},
+        output_type=[ToolOutput(Refusal), ToolOutput(Reply, name="final_result")],
+    )
+
+    masked = PHISHY.replace("attacker@evil.example", "[withheld: untrusted email]")
+    assert result.output == Reply(message=masked)
+
+
+def test_a_redaction_no_output_type_accepts_stays_the_redacted_text(
+    journal: Journal, tmp_path: Path
+) -> None:
+    class Link(BaseModel):
+        url: AnyUrl
+
+    result = _governed_answer(
+        journal,
+        tmp_path / "orders.db",
+        "redact",
+        {"url": "https://evil.example/verify"},
+        output_type=Link,
+    )
+
+    assert result.output == '{"url": "[withheld: untrusted url]"}'  # never the model's URL

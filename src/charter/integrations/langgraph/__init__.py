@@ -18,8 +18,10 @@ denied)::
     # once `charter approvals approve <id>` is done (any process), resume the thread:
     result = governor.invoke(graph, resume_command(request_id), config)
 
-``graph.ainvoke`` (async tools) is governed alike; a graph driven otherwise (``stream``)
-ends each turn's run with ``governor.finish(graph, config)``.
+``graph.ainvoke`` (async tools) is governed alike; a graph driven otherwise ends each
+turn's run with ``governor.finish(graph, config)``. ``governor.stream``/``astream`` stream a
+turn and finish it; under ``flows.answer: redact``, ``ask`` or ``deny`` they hold the answer's
+events back until the run has governed it (a graph's own ``stream`` does not).
 
 A node of your own that calls tools itself calls the ones ``governor.governed_tools()``
 returns (``tool.invoke(args)``): each call is governed in the turn's run like the tool

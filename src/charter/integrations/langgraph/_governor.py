@@ -16,7 +16,7 @@ import hashlib
 import json
 import threading
 import weakref
-from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, cast
 
@@ -31,7 +31,7 @@ from sqlalchemy import bindparam, select
 from charter.agent import Agent
 from charter.errors import CharterError, RunStateError
 from charter.governance import CallVerdict, GovernedRun
-from charter.integrations.langgraph import _answer
+from charter.integrations.langgraph import _answer, _stream
 from charter.integrations.langgraph._direct import DirectCalls, GovernedTool, governed
 from charter.integrations.langgraph._guard import ToolGuard, permitted, with_guard
 from charter.integrations.langgraph._node import InOrderToolNode
@@ -463,25 +463,9 @@ class LangGraphGovernor:
             RunStateError: ``graph_input`` resumes an approval still undecided.
             GovernedRunStopped: the turn's run was stopped at a tool call.
         """
-        resume: Any = graph_input.resume if isinstance(graph_input, Command) else None
-        if isinstance(resume, Mapping):
-            named = cast(Mapping[str, Any], resume).get("approval")
-            if isinstance(named, str) and self.approvals.get(named).status == "pending":
-                raise RunStateError(
-                    f"approval {named} is still undecided; `charter approvals approve {named}`"
-                )
-        if isinstance(graph_input, Command):  # a turn holding its answer is released here
-            released = _answer.resumed(
-                graph,
-                config,
-                self.journal,
-                self.agent,
-                self._actor,
-                self._run_of(graph, config),
-                resume,
-            )
-            if released is not None:
-                return released
+        released = self._resumed(graph, graph_input, config)
+        if released is not None:
+            return released
         configurable = cast(Mapping[str, Any], config.get("configurable") or {})
         try:
             result: Any = graph.invoke(graph_input, self.guarded(config))
@@ -492,6 +476,81 @@ class LangGraphGovernor:
             return result
         run = self.finish(graph, config, state=result)
         return _answer.interrupted(result, run, self.approvals)
+
+    def stream(
+        self, graph: Any, graph_input: Any, config: RunnableConfig, **kwargs: Any
+    ) -> Iterator[Any]:
+        """``graph.stream(graph_input, config, **kwargs)``, the turn's run finished with its
+        answer when the graph ends (as :meth:`invoke`). Under ``flows.answer: redact``,
+        ``ask`` or ``deny`` the answer's events are withheld until the run has governed
+        it, then given as the run kept it (a held answer: its notice and an interrupt);
+        tool calls and other events flow as they come (see :mod:`._stream`).
+
+        Raises:
+            ConfigError: a stream mode or option that would show the answer before it
+                is governed (``debug``, ``checkpoints``, ``tasks``, ``subgraphs``).
+            RunStateError: ``graph_input`` resumes an approval still undecided.
+            GovernedRunStopped: the turn's run was stopped at a tool call.
+        """
+        turn = _stream.TurnStream(self, graph, config, kwargs)
+        released = self._resumed(graph, graph_input, config)
+        if released is not None:
+            yield from turn.released(released)
+            return
+        try:
+            for item in graph.stream(graph_input, self.guarded(config), **turn.kwargs):
+                yield from turn.take(item)
+        except BaseException:  # the thread may be taken up again, here or elsewhere
+            self._release_thread(turn.thread)
+            raise
+        yield from turn.end(turn.finish())
+
+    async def astream(
+        self, graph: Any, graph_input: Any, config: RunnableConfig, **kwargs: Any
+    ) -> AsyncIterator[Any]:
+        """:meth:`stream` for ``graph.astream`` (async tools); the journal's work on a
+        worker thread."""
+        turn = _stream.TurnStream(self, graph, config, kwargs)
+        released = await asyncio.to_thread(self._resumed, graph, graph_input, config)
+        if released is not None:
+            for event in turn.released(released):
+                yield event
+            return
+        try:
+            async for item in graph.astream(graph_input, self.guarded(config), **turn.kwargs):
+                for event in turn.take(item):
+                    yield event
+        except BaseException:
+            self._release_thread(turn.thread)
+            raise
+        for event in turn.end(await asyncio.to_thread(turn.finish)):
+            yield event
+
+    def _resumed(self, graph: Any, graph_input: Any, config: RunnableConfig) -> Any | None:
+        """The thread's state when ``graph_input`` resumes a turn that holds its answer
+        (released, or still held); None when the graph is to run.
+
+        Raises:
+            RunStateError: ``graph_input`` resumes an approval still undecided.
+        """
+        resume: Any = graph_input.resume if isinstance(graph_input, Command) else None
+        if isinstance(resume, Mapping):
+            named = cast(Mapping[str, Any], resume).get("approval")
+            if isinstance(named, str) and self.approvals.get(named).status == "pending":
+                raise RunStateError(
+                    f"approval {named} is still undecided; `charter approvals approve {named}`"
+                )
+        if not isinstance(graph_input, Command):
+            return None
+        return _answer.resumed(  # a turn holding its answer is released here
+            graph,
+            config,
+            self.journal,
+            self.agent,
+            self._actor,
+            self._run_of(graph, config),
+            resume,
+        )
 
     def _run_of(self, graph: Any, config: RunnableConfig) -> str | None:
         """The charter run of the thread's current turn (None without a checkpointer)."""

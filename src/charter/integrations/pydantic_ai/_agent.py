@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Generator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import AsyncGenerator, Callable, Generator, Mapping, Sequence
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import Any, cast
 
@@ -12,6 +12,8 @@ from pydantic_ai import Agent as PydanticAgent
 from pydantic_ai import DeferredToolRequests, DeferredToolResults, ToolApproved
 from pydantic_ai.agent import AgentRunResult
 from pydantic_ai.messages import ModelMessage, ModelRequest, ToolReturnPart
+from pydantic_ai.result import StreamedRunResult
+from pydantic_ai.run import AgentRun
 from pydantic_ai.tools import DeferredToolApprovalResult
 from pydantic_ai.toolsets import FunctionToolset
 
@@ -159,6 +161,10 @@ def approvals(requests: DeferredToolRequests) -> DeferredToolResults:
     return DeferredToolResults(approvals=answered, metadata=metadata)
 
 
+_HOLDING = frozenset({"redact", "ask", "deny"})
+"""The ``flows.answer`` settings that may change or hold a final answer once it is whole."""
+
+
 class GovernedAgent:
     """A Pydantic AI agent whose every tool call charter governs, one governed run per
     agent run (built by :func:`govern`)."""
@@ -223,6 +229,114 @@ class GovernedAgent:
         """
         return rollback(self.journal, self.identity, run_id, actor=actor)
 
+    def _handler(self, kwargs: Mapping[str, Any]) -> str | None:
+        """What in a run's arguments streams its events (None: nothing)."""
+        if kwargs.get("event_stream_handler") or self.agent.event_stream_handler:
+            return "an event_stream_handler"
+        return None
+
+    def _refuse_streaming(self, how: str | None) -> None:
+        """Refuse to run so that ``how`` hands the answer's text out as the model streams
+        it, when the charter governs the answer (it is checked once whole)."""
+        policy = self.identity.charter.flows.answer
+        if how is not None and policy in _HOLDING:
+            raise ConfigError(
+                f"flows.answer: {policy} governs the final answer once it is whole, and "
+                f"{how} hands its text out as the model streams it: use run_stream() "
+                "(the governed answer given whole) or run() without an event_stream_handler"
+            )
+
+    @asynccontextmanager
+    async def run_stream(
+        self,
+        user_prompt: Any = None,
+        *,
+        charter_run_id: str | None = None,
+        message_history: Sequence[ModelMessage] | None = None,
+        deferred_tool_results: DeferredToolResults | None = None,
+        output_type: Any = None,
+        capabilities: Sequence[Any] | None = None,
+        **kwargs: Any,
+    ) -> AsyncGenerator[StreamedRunResult[Any, Any]]:
+        """:meth:`run` streamed (``Agent.run_stream``, an async context manager).
+
+        When the charter governs the final answer (``flows.answer``: ``redact``, ``ask``,
+        ``deny``), its text is withheld until the run has governed it: the run goes to its
+        end first, and the stream gives the output as the run kept it (released typed,
+        redacted, the held call, or the withheld notice), in one piece. Otherwise the
+        model's output streams as it comes, the tool calls before it governed as in
+        :meth:`run`, and the governed run finishes once the stream has been read whole.
+
+        Raises:
+            ConfigError: an ``event_stream_handler`` would see the answer's text before
+                ``flows.answer`` governs it.
+        """
+        if self.identity.charter.flows.answer in _HOLDING:
+            result = await self.run(
+                user_prompt,
+                charter_run_id=charter_run_id,
+                message_history=message_history,
+                deferred_tool_results=deferred_tool_results,
+                output_type=output_type,
+                capabilities=capabilities,
+                **kwargs,
+            )
+            messages = result.all_messages()
+            start = len(messages) - len(result.new_messages())
+            yield StreamedRunResult(messages, start, run_result=result)
+            return
+        with self._governed(
+            user_prompt, charter_run_id, message_history, deferred_tool_results, output_type
+        ) as (governed, capability, kinds):
+            async with self.agent.run_stream(
+                user_prompt,
+                output_type=kinds,
+                message_history=message_history,
+                deferred_tool_results=deferred_tool_results,
+                capabilities=[capability, *(capabilities or ())],
+                **kwargs,
+            ) as streamed:
+                yield streamed
+            if streamed.is_complete:
+                self._finish(governed, streamed.result)
+
+    @asynccontextmanager
+    async def iter(
+        self,
+        user_prompt: Any = None,
+        *,
+        charter_run_id: str | None = None,
+        message_history: Sequence[ModelMessage] | None = None,
+        deferred_tool_results: DeferredToolResults | None = None,
+        output_type: Any = None,
+        capabilities: Sequence[Any] | None = None,
+        **kwargs: Any,
+    ) -> AsyncGenerator[AgentRun[Any, Any]]:
+        """:meth:`run` node by node (``Agent.iter``, an async context manager): every
+        tool call governed as in :meth:`run`; the governed run finishes with the run's
+        output once the iteration has reached it.
+
+        Raises:
+            ConfigError: the charter governs the final answer (``flows.answer``:
+                ``redact``, ``ask``, ``deny``): the nodes hand the model's answer to the
+                caller before it can be governed; :meth:`run_stream` gives it governed.
+        """
+        self._refuse_streaming("iter()")
+        with self._governed(
+            user_prompt, charter_run_id, message_history, deferred_tool_results, output_type
+        ) as (governed, capability, kinds):
+            async with self.agent.iter(
+                user_prompt,
+                output_type=kinds,
+                message_history=message_history,
+                deferred_tool_results=deferred_tool_results,
+                capabilities=[capability, *(capabilities or ())],
+                **kwargs,
+            ) as agent_run:
+                yield agent_run
+            if agent_run.result is not None:
+                self._finish(governed, agent_run.result)
+
     def _finish(self, governed: GovernedRun, result: AgentRunResult[Any]) -> None:
         output = result.output
         if isinstance(output, DeferredToolRequests):
@@ -256,11 +370,14 @@ class GovernedAgent:
                 finished.
             ValueError: no text goal for a new run, or a history with tool outputs
                 without the run they came from.
+            ConfigError: an ``event_stream_handler`` would see the answer's text before
+                ``flows.answer`` (``redact``, ``ask``, ``deny``) governs it.
         """
+        self._refuse_streaming(self._handler(kwargs))
         with self._governed(
             user_prompt, charter_run_id, message_history, deferred_tool_results, output_type
         ) as (governed, capability, kinds):
-            held = _answer.released(governed, deferred_tool_results, message_history)
+            held = _answer.released(governed, deferred_tool_results, message_history, kinds)
             if held is not None:  # the run held its answer: released, or withheld
                 return held
             result = await self.agent.run(
@@ -272,7 +389,7 @@ class GovernedAgent:
                 **kwargs,
             )
             self._finish(governed, result)
-            return _answer.held(governed, result)
+            return _answer.held(governed, result, kinds)
 
     def run_sync(
         self,
@@ -286,10 +403,11 @@ class GovernedAgent:
         **kwargs: Any,
     ) -> AgentRunResult[Any]:
         """:meth:`run`, synchronously (``Agent.run_sync``)."""
+        self._refuse_streaming(self._handler(kwargs))
         with self._governed(
             user_prompt, charter_run_id, message_history, deferred_tool_results, output_type
         ) as (governed, capability, kinds):
-            held = _answer.released(governed, deferred_tool_results, message_history)
+            held = _answer.released(governed, deferred_tool_results, message_history, kinds)
             if held is not None:  # the run held its answer: released, or withheld
                 return held
             result = self.agent.run_sync(
@@ -301,7 +419,7 @@ class GovernedAgent:
                 **kwargs,
             )
             self._finish(governed, result)
-            return _answer.held(governed, result)
+            return _answer.held(governed, result, kinds)
 
 
 def govern(

@@ -11,22 +11,36 @@ against its digest, and the output is the answer, or the message that it was wit
 The model is not asked again.
 
 An answer the charter redacts (``flows.answer: redact``) or withholds (``deny``) is
-changed the same way at once: the output is the answer as the run kept it (a string,
-structured output included: its JSON with the values masked, or the withheld notice),
-and so are the answer's text and the output tool's call arguments in the run's last
-model response, so a history passed on carries no more than the output (a held answer's
-notice takes the output tool's arguments too, and its release puts the answer back).
+changed the same way at once: the output is the answer as the run kept it, and so are
+the answer's text and the output tool's call arguments in the run's last model response,
+so a history passed on carries no more than the output (a held answer's notice takes the
+output tool's arguments too, and its release puts the answer back).
+
+A structured output (``output_type=Model``) is journaled as its JSON; released, or
+redacted, it is that JSON validated again by the run's own output types, so the caller
+gets the same type the agent returns (:func:`typed`). A text no output type accepts (the
+withheld notice, a redaction that broke the JSON or a field's type) stays a string: it
+is not the model's answer, and no value of the type can say so.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import json
+import typing
 from collections.abc import Sequence
 from typing import Any, cast
 
-from pydantic import TypeAdapter
-from pydantic_ai import DeferredToolRequests, DeferredToolResults
+from pydantic import PydanticUserError, TypeAdapter, ValidationError
+from pydantic_ai import (
+    DeferredToolRequests,
+    DeferredToolResults,
+    NativeOutput,
+    PromptedOutput,
+    TextOutput,
+    ToolOutput,
+)
 from pydantic_ai.agent import AgentRunResult
 from pydantic_ai.messages import ModelMessage, ModelResponse, TextPart, ToolCallPart
 
@@ -38,17 +52,60 @@ from charter.runtime._answers import ANSWER_TOOL
 _RESULT: TypeAdapter[AgentRunResult[Any]] = TypeAdapter(AgentRunResult[Any])
 
 
-def held(governed: GovernedRun, result: AgentRunResult[Any]) -> AgentRunResult[Any]:
+def typed(text: str, kinds: Sequence[Any]) -> Any:
+    """The journaled answer ``text`` as the run's output types ``kinds`` give it (the
+    first that validates it, text last), or ``text`` when none does."""
+    found = _output_types(kinds)
+    for kind in sorted(found, key=lambda k: k is str):
+        if kind is str:
+            return text
+        try:
+            return TypeAdapter(kind).validate_json(text)
+        except (ValidationError, PydanticUserError, TypeError):
+            continue
+    return text
+
+
+def _output_types(kinds: Sequence[Any]) -> list[Any]:
+    """The types a run's output specs (``output_type``) return: markers unwrapped,
+    an output function's return annotation in its place."""
+    found: list[Any] = []
+    for kind in kinds:
+        if kind is DeferredToolRequests:
+            continue
+        if isinstance(kind, ToolOutput):
+            found += _output_types([cast(ToolOutput[Any], kind).output])
+        elif isinstance(kind, NativeOutput | PromptedOutput):
+            outputs: Any = cast(Any, kind).outputs
+            listed: Sequence[Any] = (
+                cast(Sequence[Any], outputs) if isinstance(outputs, Sequence) else [outputs]
+            )
+            found += _output_types(listed)
+        elif isinstance(kind, TextOutput):
+            found += _output_types([cast(TextOutput[Any], kind).output_function])
+        elif inspect.isfunction(kind) or inspect.ismethod(kind):
+            hints = typing.get_type_hints(kind)
+            if "return" in hints:
+                found.append(hints["return"])
+        else:
+            found.append(kind)
+    return found
+
+
+def held(
+    governed: GovernedRun, result: AgentRunResult[Any], kinds: Sequence[Any]
+) -> AgentRunResult[Any]:
     """``result`` as a run that holds its answer must end: its output the deferred
     ``answer.release`` call, its answer replaced by a notice; as a run whose answer the
-    charter redacted or withheld ended: that answer in its place; unchanged otherwise."""
+    charter redacted or withheld ended: that answer in its place, typed as the run's
+    output types ``kinds`` give it; unchanged otherwise."""
     run = governed.run
     changed = changed_answer(run)
     if changed is not None:
         messages = result.new_messages()
         _notice(messages, changed)
         _output_call(messages, getattr(result, "_output_tool_name", None), changed)
-        return dataclasses.replace(result, output=changed)
+        return dataclasses.replace(result, output=typed(changed, kinds))
     if held_answer(run) is None or run.waiting_for is None:
         return result
     messages, notice = result.new_messages(), held_notice(run.waiting_for)
@@ -61,11 +118,13 @@ def released(
     governed: GovernedRun,
     results: DeferredToolResults | None,
     history: Sequence[ModelMessage] | None,
+    kinds: Sequence[Any],
 ) -> AgentRunResult[Any] | None:
     """When ``governed`` holds its answer: the result of releasing it if ``results``
-    answer its request (the answer as the output once approved, the message that it was
-    withheld otherwise; the notice in ``history`` replaced by it), else the deferred
-    call again (the run keeps waiting). None when the run holds no answer."""
+    answer its request (the answer as the output once approved, typed as the run's
+    output types ``kinds`` give it; the message that it was withheld otherwise; the
+    notice in ``history`` replaced by it), else the deferred call again (the run keeps
+    waiting). None when the run holds no answer."""
     run = governed.run
     request = run.waiting_for
     if held_answer(run) is None or request is None:
@@ -73,8 +132,9 @@ def released(
     messages = list(history or ())
     output: Any = _deferred(run.run_id, request)
     if results is not None and request in results.approvals:
-        output = release(governed).answer or ""
-        messages = _answered(messages, held_notice(request), output)
+        text = release(governed).answer or ""
+        messages = _answered(messages, held_notice(request), text)
+        output = typed(text, kinds)
     return _RESULT.validate_python(
         {"output": output, "messages": messages, "new_message_index": len(messages)}
     )
