@@ -468,10 +468,9 @@ class Governor:
         if restored is not None and restored.problem is not None:
             return Observation("invalid_arguments", restored.problem)
         try:
-            validated = found.validate_args(call.args if restored is None else restored.args)
+            validated, args = found.validate_call(call.args if restored is None else restored.args)
         except ToolArgumentsError as exc:
             return Observation("invalid_arguments", self._masked_problem(session, step, exc))
-        args = validated.model_dump(mode="json")
         scope = session.labels.resolve(session.scope)  # what the goal designates, as read
         labels = session.labels.arg_labels(found, args, sources, scope)
         # A call taken up from the journal holds placeholders of values it masked: they

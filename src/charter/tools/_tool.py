@@ -190,8 +190,21 @@ class Tool:
 
     def validate_args(self, args: dict[str, Any]) -> BaseModel:
         """Validate raw arguments; raise :class:`ToolArgumentsError` naming each bad field."""
+        validated = self._validated(args)
+        self._check_unicode(validated.model_dump())
+        return validated
+
+    def validate_call(self, args: dict[str, Any]) -> tuple[BaseModel, dict[str, Any]]:
+        """:meth:`validate_args`, and the validated arguments JSON-ready (as the runtime
+        governs and journals them), dumped once for both."""
+        validated = self._validated(args)
+        dumped = validated.model_dump(mode="json")
+        self._check_unicode(dumped)
+        return validated, dumped
+
+    def _validated(self, args: dict[str, Any]) -> BaseModel:
         try:
-            validated = self.args_model.model_validate(args)
+            return self.args_model.model_validate(args)
         except ValidationError as exc:
             problems = "; ".join(
                 f"{'.'.join(str(p) for p in err['loc']) or '(arguments)'}: {err['msg']}"
@@ -200,16 +213,17 @@ class Tool:
             raise ToolArgumentsError(
                 f"invalid arguments for tool {self.name!r}: {problems}"
             ) from exc
+
+    def _check_unicode(self, dumped: Any) -> None:
         try:
             # Text must be Unicode: the JSON form the runtime journals, governs and binds
             # approvals to would carry a lone surrogate (JSON "\\ud800") mangled, not as is.
-            _UNICODE_CHECK.encode(validated.model_dump()).encode()
+            _UNICODE_CHECK.encode(dumped).encode()
         except ValueError as exc:
             raise ToolArgumentsError(
                 f"invalid arguments for tool {self.name!r}: (arguments): not Unicode text "
                 f"({exc.reason if isinstance(exc, UnicodeEncodeError) else exc})"
             ) from exc
-        return validated
 
     def invoke(self, validated: BaseModel, idempotency_key: str | None = None) -> Any:
         """Call the implementation and return a JSON-ready result.
@@ -228,7 +242,11 @@ class Tool:
 
     def arguments(self, validated: BaseModel, idempotency_key: str | None) -> dict[str, Any]:
         """The keyword arguments of a call of :attr:`fn`."""
-        kwargs = dict(iter(validated))  # not dict(validated): no failed `keys` lookup
+        # The fields as they are (what iterating the model yields, without its generator).
+        kwargs = dict(validated.__dict__)
+        extra = validated.__pydantic_extra__
+        if extra:
+            kwargs.update(extra)
         if self.takes_key:
             kwargs[IDEMPOTENCY_PARAM] = idempotency_key
         return kwargs
