@@ -148,8 +148,10 @@ class Governor:
         session.pending.clear()
         if release and session.run.status not in ("running", "waiting"):
             self.redactions.forget(session.run.run_id)
-        queued = (payload_as(NotifyQueued, i.payload) for i in stored if i.kind == "notify.queued")
-        if any(q["webhook_url"] for q in queued):
+        if any(
+            item.kind == "notify.queued" and payload_as(NotifyQueued, item.payload)["webhook_url"]
+            for item in stored
+        ):
             with self._notifier_lock:
                 if self._notifier is None:
                     self._notifier = ThreadPoolExecutor(
@@ -508,7 +510,7 @@ class Governor:
                 session.fired,
                 receipt,
                 scope,
-                tuple(above.agent for above in session.ancestors()),
+                () if session.parent is None else tuple(a.agent for a in session.ancestors()),
             ),
         )
         decision, phase = verdict.decision, verdict.phase
@@ -530,7 +532,11 @@ class Governor:
         }
         if sources:
             decided["sources"] = {k: list(v) for k, v in sources.items()}
-        bound = session.labels.designated_sources(found, args, scope, sources)
+        bound = (
+            None
+            if scope is None
+            else session.labels.designated_sources(found, args, scope, sources)
+        )
         if bound:  # arguments the goal designated, by the field and step they were read at
             decided["designated"] = bound
         if phase != "autonomous":
