@@ -260,6 +260,8 @@ class Governor:
     def paused(session: Session, controls: ControlState) -> bool:
         """Stop the run if an operator cancelled it or paused its agent, or cancelled or
         paused a run or an agent that delegated it (controls cascade down the chain)."""
+        if not controls.cancelled and not controls.paused:  # the usual case: nothing to stop
+            return False
         run = session.run
         for above in (session, *session.ancestors()):
             cancelled = controls.cancel_reason(above.run.run_id)
@@ -289,8 +291,10 @@ class Governor:
         session.record("step.observed", observed)
         self.flush(session)
         session.context.turns.append(Turn(call, observation))  # perceive
-        for hook in (*step_hooks(), *self.after_step):
-            hook(self.journal, session, observation)
+        registered = step_hooks()
+        if registered or self.after_step:
+            for hook in (*registered, *self.after_step):
+                hook(self.journal, session, observation)
 
     def request_approval(
         self,
