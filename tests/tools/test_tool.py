@@ -424,3 +424,21 @@ def test_arguments_of_a_model_with_extra_fields_carry_them() -> None:
     validated = Loose.model_validate({"room": "a", "floor": 2})
 
     assert loose.arguments(validated, None) == {"room": "a", "floor": 2}
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        {"room": "x\udc80y", "when": "2026-03-04"},
+        {"room": "é\ud800", "when": "2026-03-04"},
+    ],
+)
+def test_a_lone_surrogate_is_refused_beside_other_text(args: dict[str, Any]) -> None:
+    with pytest.raises(ToolArgumentsError, match="not Unicode text"):
+        book.validate_call(args)
+
+
+def test_plain_ascii_arguments_and_other_unicode_text_are_accepted() -> None:
+    for room in ("a", "é", "\U0001f600"):
+        _, dumped = book.validate_call({"room": room, "when": "2026-03-04", "guests": 2})
+        assert dumped["room"] == room

@@ -12,7 +12,7 @@ import inspect
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal, get_type_hints, overload
+from typing import Any, Literal, cast, get_type_hints, overload
 
 from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError, create_model
 
@@ -215,6 +215,8 @@ class Tool:
             ) from exc
 
     def _check_unicode(self, dumped: Any) -> None:
+        if _plain_ascii(dumped):  # nothing in it could be a lone surrogate
+            return
         try:
             # Text must be Unicode: the JSON form the runtime journals, governs and binds
             # approvals to would carry a lone surrogate (JSON "\\ud800") mangled, not as is.
@@ -258,6 +260,23 @@ class Tool:
         if isinstance(result, BaseModel):
             return result.model_dump(mode="json")
         return result
+
+
+def _plain_ascii(dumped: Any) -> bool:
+    """Whether ``dumped`` is a dict of ASCII names to ASCII text, numbers, booleans and
+    nulls (the usual call's arguments: JSON text of it is UTF-8 by construction)."""
+    if type(dumped) is not dict:
+        return False
+    for key, value in cast(dict[Any, Any], dumped).items():
+        if type(key) is not str or not key.isascii():
+            return False
+        kind: type[object] = type(cast(object, value))
+        if kind is str:
+            if not cast(str, value).isascii():
+                return False
+        elif kind is not int and kind is not bool and kind is not float and value is not None:
+            return False
+    return True
 
 
 def _args_model(fn: Callable[..., Any], name: str) -> type[BaseModel]:
