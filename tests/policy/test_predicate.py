@@ -23,9 +23,9 @@ from pydantic import ValidationError
 
 from charter import tool
 from charter.policy import Charter, CompiledCharter, Label
-from charter.policy._cedar import tool_entity
+from charter.policy._cedar import _as_is, cedar_value, tool_entity  # pyright: ignore[reportPrivateUsage]
 from charter.policy._fold import fold
-from charter.policy._predicate import condition_tree
+from charter.policy._predicate import condition_reads, condition_tree, representable
 from reliability._support import I64, any_text, bounded, no_hang
 
 NOON = datetime(2026, 3, 4, 12, 0, tzinfo=UTC)
@@ -481,3 +481,111 @@ def test_deeply_nested_conditions_decide_as_cedar_does(depth: int) -> None:
         pytest.skip("Cedar refuses this depth")  # its own nesting limit
     for args in ({"a": 2}, {"a": 0}, {"a": "x"}, {}):
         _decisions(charter, pay, args, Label(), fuzzed=False)
+
+
+@pytest.mark.parametrize(
+    ("when", "reads"),
+    [
+        ("context.args.a > 1", {"args"}),
+        ('context.labels.trust == "trusted"', {"labels"}),
+        ("context.hour >= 22 && context.args has a", {"hour", "args"}),
+        ('context.date == "2026-03-04" || context.weekday == 2', {"date", "weekday"}),
+        ('context.args_labels.a.trust == "untrusted"', {"args_labels"}),
+        ('context.phase == "shadow"', {"phase"}),
+        ("context has hour", {"*"}),
+        ("context.nope == 1", {"*"}),
+        ('resource.name == "pay"', set()),
+    ],
+)
+def test_a_condition_reads_what_it_names_of_the_context(when: str, reads: set[str]) -> None:
+    assert condition_reads(when) == reads
+
+
+@pytest.mark.parametrize(
+    "when",
+    [
+        "context.hour == 12",
+        "context.weekday == 2",
+        'context.date == "2026-03-04"',
+        'context.phase == "supervised"',
+        'context.args_labels.a.trust == "untrusted"',
+        'context.args_labels.b.confidentiality == "public"',
+        "context has args_labels && context has date && context has phase",
+        '(context has hour && context.hour == 12) || context.args.a == "x"',
+    ],
+)
+def test_each_context_attribute_is_there_for_the_conditions_that_read_it(when: str) -> None:
+    # A condition is given only the attributes it reads: each decides as Cedar, which
+    # gets the whole context, and matches at noon on 2026-03-04 (a Wednesday).
+    rules = [
+        {"id": "reads", "effect": "deny", "tools": ["pay"], "when": when},
+        {"id": "args-only", "effect": "ask", "tools": ["pay"], "when": "context.args has a"},
+    ]
+    charter = Charter.model_validate({"name": "c", "rules": rules})
+
+    assert charter.compiled.evaluated_in_python("pay")
+    _decisions(charter, pay, {"a": 1, "b": "x"}, Label("untrusted", "pii"), fuzzed=False)
+    each = {"a": Label("untrusted", "pii"), "b": Label("trusted", "public")}
+    decision = charter.decide(
+        pay, {"a": 1, "b": "x"}, now=NOON, phase="supervised", args_labels=each
+    )
+    assert decision.rules == ("reads",)
+
+
+@bounded(300)
+@given(args=call_args)
+def test_arguments_taken_as_they_are_are_what_cedar_would_be_given(args: dict[str, Any]) -> None:
+    kept = _as_is(args)
+    if kept is None:
+        event("converted")
+        return
+    event("as they are")
+    assert kept is args
+    assert cedar_value(dict(args)) == args
+    assert representable(args)
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        {"__entity": "x"},
+        {"__extn": 1},
+        {"a": None},
+        {"a": 1.0},
+        {"a": 2**63},
+        {"a": "é"},
+        {"é": 1},
+        {"a": "\ud800"},
+        {"a": [1]},
+        {"a": {"x": 1}},
+        {1: 1},
+    ],
+)
+def test_arguments_cedar_would_read_otherwise_are_converted_first(args: dict[Any, Any]) -> None:
+    assert _as_is(args) is None
+
+
+def test_a_reserved_argument_key_is_still_a_policy_error() -> None:
+    rule = {"id": "r", "effect": "deny", "tools": ["pay"], "when": "context.args has a"}
+    charter = Charter.model_validate({"name": "c", "rules": [rule]})
+
+    decision = charter.decide(pay, {"__entity": 'Agent::"admin"', "a": 1})
+
+    assert decision.verdict == "deny"
+    assert decision.rules == ("policy.error",)
+    assert "reserved by Cedar" in decision.reason
+
+
+def test_a_decision_made_once_is_the_same_for_each_set_of_matched_rules() -> None:
+    rules = [
+        {"id": "small", "effect": "ask", "tools": ["pay"], "when": "context.args.a < 10"},
+        {"id": "huge", "effect": "deny", "tools": ["pay"], "when": "context.args.a > 1000"},
+    ]
+    charter = Charter.model_validate({"name": "c", "rules": rules})
+
+    for _ in range(2):  # the second round is answered from the decisions kept
+        assert charter.decide(pay, {"a": 1}).rules == ("small",)
+        assert charter.decide(pay, {"a": 1}).verdict == "ask"
+        assert charter.decide(pay, {"a": 5000}).rules == ("huge",)
+        assert charter.decide(pay, {"a": 5000}).verdict == "deny"
+        assert charter.decide(pay, {"a": 500}).verdict == "allow"

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import CancelledError, Future
 from typing import Any
 
@@ -402,7 +402,47 @@ def test_the_watchdog_wakes_for_an_earlier_deadline() -> None:
 
 def test_the_watchdog_keeps_no_heap_of_calls_that_finished() -> None:
     watchdog = _deadline.Watchdog()
+    watchdog.watch(60)  # the first starts its thread
     for _ in range(1000):
         assert watchdog.finished(watchdog.watch(60)) is False
 
-    assert len(watchdog._heap) <= 64 + 1  # pyright: ignore[reportPrivateUsage]
+    kept = len(watchdog._heap) + len(watchdog._incoming)  # pyright: ignore[reportPrivateUsage]
+    assert kept <= 64 + 256 + 2
+
+
+def test_a_queued_long_call_still_stalls_at_its_deadline(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A call due after the watchdog's next wake is queued without a lock; the watchdog
+    # takes it up when it wakes and still calls `stalled` at its deadline.
+    monkeypatch.setattr(_deadline, "IDLE_WAKE_S", 0.05)
+    watchdog = _deadline.Watchdog()
+    watchdog.finished(watchdog.watch(0.01))  # starts its thread
+    stalled = threading.Event()
+
+    queued = watchdog.watch(0.2, stalled.set)
+
+    assert watchdog._incoming or watchdog._heap  # pyright: ignore[reportPrivateUsage]
+    assert stalled.wait(5)
+    assert watchdog.finished(queued) is True
+
+
+def test_many_long_calls_at_once_are_all_watched(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(_deadline, "IDLE_WAKE_S", 0.05)
+    watchdog = _deadline.Watchdog()
+    watchdog.finished(watchdog.watch(0.01))
+    stalled: list[int] = []
+    lock = threading.Lock()
+
+    def note(index: int) -> Callable[[], None]:
+        def stall() -> None:
+            with lock:
+                stalled.append(index)
+
+        return stall
+
+    watches = [watchdog.watch(0.1, note(i)) for i in range(600)]  # past the queue's bound
+    give_up = time.monotonic() + 5
+    while len(stalled) < 600 and time.monotonic() < give_up:
+        time.sleep(0.01)
+
+    assert all(watchdog.finished(w) for w in watches)
+    assert sorted(stalled) == list(range(600))

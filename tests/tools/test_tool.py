@@ -384,3 +384,61 @@ def test_unknown_output_labels_are_refused(options: dict[str, str], message: str
 
     with pytest.raises(ValueError, match=message):
         tool(**options)(lookup)  # type: ignore[call-overload]
+
+
+@tool
+def book(room: str, when: dt.date, guests: int = 1) -> str:
+    """Book a room."""
+    return f"{room} {when} {guests}"
+
+
+def test_validate_call_gives_the_arguments_json_ready_as_validated() -> None:
+    validated, dumped = book.validate_call({"room": "a", "when": "2026-03-04"})
+
+    assert dumped == {"room": "a", "when": "2026-03-04", "guests": 1}
+    assert dumped == validated.model_dump(mode="json")
+    assert book.invoke(validated) == "a 2026-03-04 1"
+
+
+@pytest.mark.parametrize("args", [{"room": "\ud800", "when": "2026-03-04"}, {"room": 3}])
+def test_validate_call_refuses_what_validate_args_refuses(args: dict[str, Any]) -> None:
+    with pytest.raises(ToolArgumentsError) as refused:
+        book.validate_args(args)
+    with pytest.raises(ToolArgumentsError) as also:
+        book.validate_call(args)
+
+    assert str(also.value) == str(refused.value)
+
+
+def test_arguments_of_a_model_with_extra_fields_carry_them() -> None:
+    class Loose(BaseModel, extra="allow"):
+        room: str
+
+    loose = Tool(
+        name="loose",
+        description="",
+        fn=lambda **kwargs: sorted(kwargs.items()),
+        args_model=Loose,
+        contract=ToolContract(),
+    )
+    validated = Loose.model_validate({"room": "a", "floor": 2})
+
+    assert loose.arguments(validated, None) == {"room": "a", "floor": 2}
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        {"room": "x\udc80y", "when": "2026-03-04"},
+        {"room": "é\ud800", "when": "2026-03-04"},
+    ],
+)
+def test_a_lone_surrogate_is_refused_beside_other_text(args: dict[str, Any]) -> None:
+    with pytest.raises(ToolArgumentsError, match="not Unicode text"):
+        book.validate_call(args)
+
+
+def test_plain_ascii_arguments_and_other_unicode_text_are_accepted() -> None:
+    for room in ("a", "é", "\U0001f600"):
+        _, dumped = book.validate_call({"room": room, "when": "2026-03-04", "guests": 2})
+        assert dumped["room"] == room

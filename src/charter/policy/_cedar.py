@@ -55,6 +55,33 @@ def cedar_string(text: str) -> str:
 
 _ESCAPES = ("__entity", "__extn", "__expr")
 """Keys Cedar's JSON reads as entity references or extension values, not record fields."""
+_EVERYTHING = frozenset({"*"})
+_TIME = frozenset({"hour", "weekday", "date"})
+_MAX_VERDICTS = 4096
+"""Most decisions :meth:`CompiledCharter._matched` keeps made."""
+_MIN_LONG, _MAX_LONG = -(2**63), 2**63 - 1
+
+
+def _as_is(args: Mapping[str, Any]) -> dict[str, Any] | None:
+    """``args`` itself when :func:`cedar_value` would leave it equal and Cedar takes it as
+    it is (:func:`representable`): a dict of ASCII names to ASCII text, booleans and
+    64-bit integers, the common call; None for anything else (converted and checked)."""
+    if type(args) is not dict:
+        return None
+    record = cast(dict[Any, Any], args)
+    for key, value in record.items():
+        if type(key) is not str or not key.isascii() or key in _ESCAPES:
+            return None
+        kind: type[object] = type(cast(object, value))
+        if kind is str:
+            if not cast(str, value).isascii():
+                return None
+        elif kind is int:
+            if not _MIN_LONG <= value <= _MAX_LONG:
+                return None
+        elif kind is not bool:
+            return None
+    return record
 
 
 def cedar_value(value: Any) -> Any:
@@ -92,6 +119,8 @@ class _Slice:
     """The decision when no policy in the slice has a condition."""
     function: SliceFunction | None = None
     """The conditions compiled to Python, when Cedar is not needed to evaluate them."""
+    reads: frozenset[str] = frozenset()
+    """The context attributes :attr:`function` reads (``*``: all of it)."""
     order: Mapping[str, int] | None = None
     """Position of each rule id in the slice: matched ids are reported in this order."""
 
@@ -131,6 +160,7 @@ class CompiledCharter:
         self._policy_sets: dict[str, cedarpy.PolicySet] = {}
         self._subjects: dict[tuple[str, str, bool], _Subject] = {}
         self._labels: dict[Label | None, dict[str, str]] = {}
+        self._verdicts: dict[tuple[str, ...], Decision] = {}
         self._lock = threading.Lock()
         self._raw = charter.cedar or ""
         for rule in charter.rules:
@@ -177,14 +207,14 @@ class CompiledCharter:
 
     def _conditional(self, tool_name: str, applicable: list[tuple[str, str, str | None]]) -> _Slice:
         order = {rule_id: index for index, (rule_id, _, _) in enumerate(applicable)}
-        function = None
+        compiled = None
         if self.compile_conditions and not self._raw:
             # Raw Cedar may constrain its scope or forbid: only plain rules are compiled.
-            function = compile_slice([(rule_id, when) for rule_id, _, when in applicable])
-        if function is not None:
+            compiled = compile_slice([(rule_id, when) for rule_id, _, when in applicable])
+        if compiled is not None:
             # Cedar is needed only for calls it must judge itself; parsed when first needed.
-            return _Slice(None, None, function, order)
-        return _Slice(self._parsed(tool_name), None, None, order)
+            return _Slice(None, None, compiled.evaluate, order=order, reads=compiled.reads)
+        return _Slice(self._parsed(tool_name), None, None, order=order)
 
     def _parsed(self, tool_name: str) -> cedarpy.PolicySet:
         found = self._policy_sets.get(tool_name)
@@ -255,35 +285,49 @@ class CompiledCharter:
         piece = self._slice(name)
         if piece.static is not None:
             return piece.static
-        moment = now or datetime.now(UTC)
-        try:
-            context_args = cedar_value(dict(args or {}))
-        except ValueError as exc:
-            return self._decision(
-                "deny", ("policy.error",), f"a rule could not be evaluated: {exc}"
-            )
+        given = args or {}
+        context_args = _as_is(given)
+        if context_args is None:
+            try:
+                context_args = cedar_value(dict(given))
+            except ValueError as exc:
+                return self._decision(
+                    "deny", ("policy.error",), f"a rule could not be evaluated: {exc}"
+                )
+            in_python = piece.function is not None and representable(context_args)
+        else:  # Cedar takes them as they are
+            in_python = piece.function is not None
         shown = self._labels.get(labels)
         if shown is None:
             shown = self._labels[labels] = (labels or Label()).to_json()
-        context = {
-            "args": context_args,
-            "phase": phase or self.charter.phase,
-            "hour": moment.hour,
-            "weekday": moment.weekday(),
-            "date": moment.date().isoformat(),
-            "labels": shown,
-            "args_labels": {
-                name: (args_labels[name].to_json() if name in args_labels else shown)
-                for name in args or {}
-            }
-            if args_labels
-            else dict.fromkeys(args or {}, shown),
-        }
+        # Compiled conditions get only the attributes they read (the date, the hour, each
+        # argument's label are built for the rules that look at them); Cedar gets all.
+        reads = piece.reads if in_python else _EVERYTHING
+        context: dict[str, Any] = {"args": context_args, "labels": shown}
+        if "*" in reads or "phase" in reads:
+            context["phase"] = phase or self.charter.phase
+        if "*" in reads or not _TIME.isdisjoint(reads):
+            moment = now or datetime.now(UTC)
+            context["hour"] = moment.hour
+            context["weekday"] = moment.weekday()
+            context["date"] = moment.date().isoformat()
+        if "*" in reads or "args_labels" in reads:
+            context["args_labels"] = (
+                {
+                    name: (args_labels[name].to_json() if name in args_labels else shown)
+                    for name in given
+                }
+                if args_labels
+                else dict.fromkeys(given, shown)
+            )
         subject = self._subject(tool, agent)
-        if piece.function is not None and representable(context_args):
+        if in_python:
+            assert piece.function is not None
             ids, failures = piece.function(
                 context, subject.principal, subject.resource, subject.entities
             )
+            if not failures:
+                return self._matched(name, ids)
             errors = [f"rule `{rule_id}`: {message}" for rule_id, message in failures]
             allowed = True
         else:
@@ -294,6 +338,18 @@ class CompiledCharter:
                 "deny", ("policy.error",), f"a rule could not be evaluated: {detail}"
             )
         return self._verdict(name, ids, forbidden=[] if allowed else ids)
+
+    def _matched(self, tool_name: str, ids: list[str]) -> Decision:
+        """:meth:`_verdict` when every rule in ``ids`` matched and none forbids: one
+        decision per tool and set of matching rules, made once."""
+        key = (tool_name, *ids)
+        found = self._verdicts.get(key)
+        if found is None:
+            found = self._verdict(tool_name, ids, forbidden=[])
+            if len(self._verdicts) >= _MAX_VERDICTS:  # a bound on memory, not on correctness
+                self._verdicts.clear()
+            self._verdicts[key] = found
+        return found
 
     def _authorize(
         self, piece: _Slice, context: dict[str, Any], subject: _Subject, name: str, agent: str

@@ -266,6 +266,8 @@ class _Writer:
     def __init__(self) -> None:
         self.constants: dict[str, Any] = {}
         self.temps = 0
+        self.reads: set[str] = set()
+        """The context attributes the code reads (``*``: the context as a whole)."""
 
     def constant(self, value: Any) -> str:
         name = f"_k{len(self.constants)}"
@@ -286,6 +288,7 @@ class _Writer:
     def expr(self, node: pst.Expr) -> str:
         match node:
             case pst.Var(name="context"):
+                self.reads.add("*")
                 return "C"
             case pst.Var(name="principal"):
                 return "P"
@@ -302,6 +305,7 @@ class _Writer:
             case pst.EntityLit(value=uid):
                 return self.constant(EntityUid(str(uid.type), uid.id))
             case pst.GetAttr(base=pst.Var(name="context"), attr=attr) if attr in _CONTEXT:
+                self.reads.add(attr)
                 return _CONTEXT[attr]
             case pst.GetAttr(base=base, attr=attr) if _is_record(base):
                 # Inline: a record's attribute is read on every rule and is the hot path.
@@ -480,14 +484,24 @@ Condition = Callable[
 raises :class:`CedarError` where Cedar's evaluation errs."""
 
 
-@functools.lru_cache(maxsize=4096)
 def compile_condition(when: str) -> Condition | None:
     """A rule's condition as a Python function, or None when only Cedar evaluates it.
 
     Compiled once per text (when the charter is built, which also checks it)."""
+    return _compiled(when)[0]
+
+
+def condition_reads(when: str) -> frozenset[str]:
+    """The context attributes a compiled condition reads (``args``, ``hour``, ...;
+    ``*``: the context as a whole); empty for one only Cedar evaluates."""
+    return _compiled(when)[1]
+
+
+@functools.lru_cache(maxsize=4096)
+def _compiled(when: str) -> tuple[Condition | None, frozenset[str]]:
     tree = condition_tree(when)
     if tree is None:
-        return None
+        return None, frozenset()
     writer = _Writer()
     try:
         code = writer.boolean(tree)
@@ -495,18 +509,30 @@ def compile_condition(when: str) -> Condition | None:
         namespace: dict[str, Any] = {**_HELPERS, **writer.constants}
         exec(compile(source, "<charter condition>", "exec"), namespace)
     except (Unsupported, SyntaxError, RecursionError, MemoryError):
-        return None  # beyond the subset, or nested deeper than Python compiles
-    return cast(Condition, namespace["_condition"])
+        return None, frozenset()  # beyond the subset, or nested deeper than Python compiles
+    return cast(Condition, namespace["_condition"]), frozenset(writer.reads)
 
 
-def compile_slice(rules: list[tuple[str, str | None]]) -> SliceFunction | None:
+class CompiledSlice(NamedTuple):
+    """One tool's rules compiled to Python, and what of the context they read."""
+
+    evaluate: SliceFunction
+    reads: frozenset[str]
+    """The context attributes any of the conditions reads (``*``: all of it): the
+    caller need build only these, besides ``args`` and ``labels``."""
+
+
+def compile_slice(rules: list[tuple[str, str | None]]) -> CompiledSlice | None:
     """One function deciding which of ``rules`` (``(id, condition)``) match, or None when
     a condition uses something only Cedar evaluates."""
     checks: list[tuple[str, Condition | None]] = []
+    reads: set[str] = set()
     for rule_id, when in rules:
         condition = None if when is None else compile_condition(when)
         if when is not None and condition is None:
             return None
+        if when is not None:
+            reads |= condition_reads(when)
         checks.append((rule_id, condition))
 
     def evaluate(
@@ -528,4 +554,4 @@ def compile_slice(rules: list[tuple[str, str | None]]) -> SliceFunction | None:
                 errors.append((rule_id, "expression too deep to evaluate"))
         return matched, errors
 
-    return evaluate
+    return CompiledSlice(evaluate, frozenset(reads))

@@ -148,8 +148,10 @@ class Governor:
         session.pending.clear()
         if release and session.run.status not in ("running", "waiting"):
             self.redactions.forget(session.run.run_id)
-        queued = (payload_as(NotifyQueued, i.payload) for i in stored if i.kind == "notify.queued")
-        if any(q["webhook_url"] for q in queued):
+        if any(
+            item.kind == "notify.queued" and payload_as(NotifyQueued, item.payload)["webhook_url"]
+            for item in stored
+        ):
             with self._notifier_lock:
                 if self._notifier is None:
                     self._notifier = ThreadPoolExecutor(
@@ -258,6 +260,8 @@ class Governor:
     def paused(session: Session, controls: ControlState) -> bool:
         """Stop the run if an operator cancelled it or paused its agent, or cancelled or
         paused a run or an agent that delegated it (controls cascade down the chain)."""
+        if not controls.cancelled and not controls.paused:  # the usual case: nothing to stop
+            return False
         run = session.run
         for above in (session, *session.ancestors()):
             cancelled = controls.cancel_reason(above.run.run_id)
@@ -287,8 +291,10 @@ class Governor:
         session.record("step.observed", observed)
         self.flush(session)
         session.context.turns.append(Turn(call, observation))  # perceive
-        for hook in (*step_hooks(), *self.after_step):
-            hook(self.journal, session, observation)
+        registered = step_hooks()
+        if registered or self.after_step:
+            for hook in (*registered, *self.after_step):
+                hook(self.journal, session, observation)
 
     def request_approval(
         self,
@@ -468,10 +474,9 @@ class Governor:
         if restored is not None and restored.problem is not None:
             return Observation("invalid_arguments", restored.problem)
         try:
-            validated = found.validate_args(call.args if restored is None else restored.args)
+            validated, args = found.validate_call(call.args if restored is None else restored.args)
         except ToolArgumentsError as exc:
             return Observation("invalid_arguments", self._masked_problem(session, step, exc))
-        args = validated.model_dump(mode="json")
         scope = session.labels.resolve(session.scope)  # what the goal designates, as read
         labels = session.labels.arg_labels(found, args, sources, scope)
         # A call taken up from the journal holds placeholders of values it masked: they
@@ -509,7 +514,7 @@ class Governor:
                 session.fired,
                 receipt,
                 scope,
-                tuple(above.agent for above in session.ancestors()),
+                () if session.parent is None else tuple(a.agent for a in session.ancestors()),
             ),
         )
         decision, phase = verdict.decision, verdict.phase
@@ -531,7 +536,11 @@ class Governor:
         }
         if sources:
             decided["sources"] = {k: list(v) for k, v in sources.items()}
-        bound = session.labels.designated_sources(found, args, scope, sources)
+        bound = (
+            None
+            if scope is None
+            else session.labels.designated_sources(found, args, scope, sources)
+        )
         if bound:  # arguments the goal designated, by the field and step they were read at
             decided["designated"] = bound
         if phase != "autonomous":

@@ -88,7 +88,7 @@ class EffectLedger:
     def key(self, run_id: str, step: int, call: str) -> str:
         """The idempotency key of ``call`` made at ``step`` (see the module docstring)."""
         first = self.first_step.setdefault(call, step)
-        return f"{run_id}:{first}:{self.done[call] + 1}"
+        return f"{run_id}:{first}:{self.done.get(call, 0) + 1}"
 
     def took_effect(self, call: str) -> None:
         """Count one completed execution of ``call``."""

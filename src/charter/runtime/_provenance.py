@@ -29,10 +29,13 @@ them.
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from collections.abc import Mapping
 from typing import Any, cast
+
+from pydantic import BaseModel
 
 from charter.policy import GOAL_LABEL, Label
 from charter.policy._designate import Designation, designate, split_source
@@ -86,7 +89,11 @@ def read_back(status: str, content: Any, text: str) -> Any:
 
 
 def _placeholder(value: Any) -> bool:
-    return isinstance(value, str) and PLACEHOLDER.fullmatch(value) is not None
+    return (
+        isinstance(value, str)
+        and value.startswith("[redacted:")
+        and PLACEHOLDER.fullmatch(value) is not None
+    )
 
 
 def canonical(value: Any) -> str | None:
@@ -190,8 +197,13 @@ class RunLabels:
             leaves = shown
             self._outputs[step] = (tool.name, content)
             self._contracts[step] = tool
-        chosen = None if args is None else _chosen(tool, args)
-        vouches = chosen is None or self.trusted_keys(chosen, sources)  # before this output
+        # Whether trusted values chose the call's arguments, before this output: with a
+        # trusted context and no value-level provenance, whatever chose them was trusted.
+        vouches = (
+            args is None
+            or (sources is None and self.context.trust == "trusted")
+            or self.trusted_keys(_chosen(tool, args), sources)
+        )
         self.context = self.context.join(label)
         self._steps[step] = self._steps.get(step, GOAL_LABEL).join(label)
         held = self._step_values.setdefault(step, set())
@@ -459,14 +471,21 @@ def _word_in(key: str, text: str) -> bool:
 def _chosen(tool: Tool, args: dict[str, Any]) -> dict[str, Any]:
     """The arguments of a call someone chose: those not left at the tool's default (a
     ``limit=20`` nobody wrote chooses nothing the output could echo)."""
+    optional = _optional_fields(tool.args_model)
+    if not optional or optional.isdisjoint(args):  # every argument was chosen
+        return args
     fields = tool.args_model.model_fields
     return {
         name: value
         for name, value in args.items()
-        if name not in fields
-        or fields[name].is_required()
-        or value != fields[name].get_default(call_default_factory=True)
+        if name not in optional or value != fields[name].get_default(call_default_factory=True)
     }
+
+
+@functools.lru_cache(maxsize=1024)
+def _optional_fields(model: type[BaseModel]) -> frozenset[str]:
+    """The names of ``model``'s fields that have a default."""
+    return frozenset(name for name, field in model.model_fields.items() if not field.is_required())
 
 
 Provenance = RunLabels

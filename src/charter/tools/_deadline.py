@@ -222,8 +222,8 @@ class ToolThreads:
 
 
 IDLE_WAKE_S = 1.0
-"""Seconds the watchdog sleeps with nothing to watch: a call due later than that is
-seen when it wakes, without waking it."""
+"""Seconds the watchdog sleeps at most: a call due later than that is queued for it
+without a lock, and seen when it wakes, without waking it."""
 
 
 class Watch:
@@ -242,17 +242,21 @@ class Watch:
 class Watchdog:
     """One thread per process that notes inline calls still running at their deadline.
 
-    Watching a call costs a heap push and a lock each way; the thread is woken only for
-    a deadline earlier than the one it sleeps until (at most :data:`IDLE_WAKE_S` ahead),
-    so calls under the usual timeout (due tens of seconds ahead) never wake it.
+    The thread wakes at least every :data:`IDLE_WAKE_S`, so a call due later than that
+    (the usual timeout is tens of seconds) is handed to it without a lock: appended to a
+    queue it takes up when it wakes, by which time most such calls have finished and are
+    dropped. A call due sooner goes on its heap under its lock, waking it if need be.
+    Finishing a call before its deadline takes no lock either: the thread takes up only
+    calls past due, so it cannot be deciding on one that finished in time.
     """
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._changed = threading.Condition(self._lock)
         self._heap: list[tuple[float, int, Watch]] = []
+        self._incoming: deque[Watch] = deque()
+        """Watches due after the thread's next wake, not yet on the heap."""
         self._order = itertools.count()
-        self._watched = 0
         self._wakes_at = float("inf")
         self._thread: threading.Thread | None = None
 
@@ -260,9 +264,15 @@ class Watchdog:
         """Start watching a call due in ``timeout`` seconds; ``stalled`` is called (on
         the watchdog's thread) if it is still running then."""
         watch = Watch(time.monotonic() + timeout, stalled)
+        if timeout > IDLE_WAKE_S and self._thread is not None:
+            incoming = self._incoming
+            incoming.append(watch)  # seen before it is due: the thread wakes sooner
+            if len(incoming) > _MOST_INCOMING:  # calls that stay long: on the heap now
+                with self._lock:
+                    self._take_incoming()
+            return watch
         with self._lock:
             heapq.heappush(self._heap, (watch.deadline, next(self._order), watch))
-            self._watched += 1
             if self._thread is None:
                 self._thread = threading.Thread(
                     target=self._run, name="charter-deadlines", daemon=True
@@ -275,17 +285,29 @@ class Watchdog:
     def finished(self, watch: Watch) -> bool:
         """Stop watching ``watch``'s call, which returned; whether it overran its
         deadline (by the watchdog's clock or by a hair after it)."""
-        with self._lock:
-            watch.finished = True
-            self._watched -= 1
-            if len(self._heap) > 2 * self._watched + 64:  # drop the finished, now and then
-                self._heap = [entry for entry in self._heap if not entry[2].finished]
-                heapq.heapify(self._heap)
-            return watch.overran or time.monotonic() >= watch.deadline
+        watch.finished = True
+        # Read after `finished` is set: before the deadline, the thread (which takes up
+        # a call only once its own clock is past it) will see it finished.
+        if time.monotonic() < watch.deadline:
+            return False
+        with self._lock:  # the thread may be calling `stalled`: once this says so, it ran
+            return True
+
+    def _take_incoming(self) -> None:
+        """Move the queued watches still running onto the heap (under the lock)."""
+        incoming, heap = self._incoming, self._heap
+        while incoming:
+            watch = incoming.popleft()
+            if not watch.finished:
+                heapq.heappush(heap, (watch.deadline, next(self._order), watch))
+        if len(heap) > 64 and len(heap) > 2 * sum(not e[2].finished for e in heap):
+            self._heap = [entry for entry in heap if not entry[2].finished]
+            heapq.heapify(self._heap)
 
     def _run(self) -> None:
         with self._lock:
             while True:
+                self._take_incoming()
                 now = time.monotonic()
                 heap = self._heap
                 while heap and (heap[0][2].finished or heap[0][0] <= now):
@@ -298,10 +320,13 @@ class Watchdog:
                         # A failing one changes nothing: the call is a timeout all the same.
                         with contextlib.suppress(Exception):
                             due.stalled()
-                # Idle, it still wakes now and then: a call watched meanwhile, due later
-                # than that, need not wake it (most calls finish before it looks).
-                self._wakes_at = heap[0][0] if heap else now + IDLE_WAKE_S
+                # It wakes at least every IDLE_WAKE_S, to take up the queued watches.
+                self._wakes_at = min(heap[0][0], now + IDLE_WAKE_S) if heap else now + IDLE_WAKE_S
                 self._changed.wait(self._wakes_at - now)
+
+
+_MOST_INCOMING = 256
+"""Queued watches past which they are moved onto the heap by the caller."""
 
 
 WATCHDOG = Watchdog()

@@ -12,7 +12,7 @@ import inspect
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal, get_type_hints, overload
+from typing import Any, Literal, cast, get_type_hints, overload
 
 from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError, create_model
 
@@ -190,8 +190,21 @@ class Tool:
 
     def validate_args(self, args: dict[str, Any]) -> BaseModel:
         """Validate raw arguments; raise :class:`ToolArgumentsError` naming each bad field."""
+        validated = self._validated(args)
+        self._check_unicode(validated.model_dump())
+        return validated
+
+    def validate_call(self, args: dict[str, Any]) -> tuple[BaseModel, dict[str, Any]]:
+        """:meth:`validate_args`, and the validated arguments JSON-ready (as the runtime
+        governs and journals them), dumped once for both."""
+        validated = self._validated(args)
+        dumped = validated.model_dump(mode="json")
+        self._check_unicode(dumped)
+        return validated, dumped
+
+    def _validated(self, args: dict[str, Any]) -> BaseModel:
         try:
-            validated = self.args_model.model_validate(args)
+            return self.args_model.model_validate(args)
         except ValidationError as exc:
             problems = "; ".join(
                 f"{'.'.join(str(p) for p in err['loc']) or '(arguments)'}: {err['msg']}"
@@ -200,16 +213,19 @@ class Tool:
             raise ToolArgumentsError(
                 f"invalid arguments for tool {self.name!r}: {problems}"
             ) from exc
+
+    def _check_unicode(self, dumped: Any) -> None:
+        if _plain_ascii(dumped):  # nothing in it could be a lone surrogate
+            return
         try:
             # Text must be Unicode: the JSON form the runtime journals, governs and binds
             # approvals to would carry a lone surrogate (JSON "\\ud800") mangled, not as is.
-            _UNICODE_CHECK.encode(validated.model_dump()).encode()
+            _UNICODE_CHECK.encode(dumped).encode()
         except ValueError as exc:
             raise ToolArgumentsError(
                 f"invalid arguments for tool {self.name!r}: (arguments): not Unicode text "
                 f"({exc.reason if isinstance(exc, UnicodeEncodeError) else exc})"
             ) from exc
-        return validated
 
     def invoke(self, validated: BaseModel, idempotency_key: str | None = None) -> Any:
         """Call the implementation and return a JSON-ready result.
@@ -228,7 +244,11 @@ class Tool:
 
     def arguments(self, validated: BaseModel, idempotency_key: str | None) -> dict[str, Any]:
         """The keyword arguments of a call of :attr:`fn`."""
-        kwargs = dict(iter(validated))  # not dict(validated): no failed `keys` lookup
+        # The fields as they are (what iterating the model yields, without its generator).
+        kwargs = dict(validated.__dict__)
+        extra = validated.__pydantic_extra__
+        if extra:
+            kwargs.update(extra)
         if self.takes_key:
             kwargs[IDEMPOTENCY_PARAM] = idempotency_key
         return kwargs
@@ -240,6 +260,23 @@ class Tool:
         if isinstance(result, BaseModel):
             return result.model_dump(mode="json")
         return result
+
+
+def _plain_ascii(dumped: Any) -> bool:
+    """Whether ``dumped`` is a dict of ASCII names to ASCII text, numbers, booleans and
+    nulls (the usual call's arguments: JSON text of it is UTF-8 by construction)."""
+    if type(dumped) is not dict:
+        return False
+    for key, value in cast(dict[Any, Any], dumped).items():
+        if type(key) is not str or not key.isascii():
+            return False
+        kind: type[object] = type(cast(object, value))
+        if kind is str:
+            if not cast(str, value).isascii():
+                return False
+        elif kind is not int and kind is not bool and kind is not float and value is not None:
+            return False
+    return True
 
 
 def _args_model(fn: Callable[..., Any], name: str) -> type[BaseModel]:
