@@ -24,7 +24,6 @@ import threading
 import time
 import weakref
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, cast
 
@@ -40,7 +39,13 @@ from charter.journal._audit import SIGNED_KINDS, JournalAudit
 from charter.journal._checkpoint import JournalSigner
 from charter.journal._kinds import Entry
 from charter.journal._lease import Fence, now_ms_sql, refusal, share_connection
-from charter.journal._record import GENESIS_HASH, Record, canonical_json, chained_hash
+from charter.journal._record import (
+    GENESIS_HASH,
+    Record,
+    canonical_json,
+    chained_hash,
+    utc_stamp,
+)
 from charter.journal._schema import check_readable, migrate
 from charter.journal._sqlite import (  # safe_url is imported from this module too
     BUSY_TIMEOUT_MS,
@@ -205,6 +210,10 @@ class Journal(JournalAudit):
         )
         self._head_sql = f"UPDATE journal_meta SET value = {mark} WHERE key = 'head'"
         self._head_insert_sql = f"INSERT INTO journal_meta (key, value) VALUES ('head', {mark})"
+        lease = f"SELECT 1 FROM run_leases WHERE run_id = {mark} AND epoch = {mark}"
+        self._head_fenced_sql = f"{self._head_sql} AND EXISTS ({lease})"
+        """The head moved by an append that checks its fence without renewing the lease."""
+        self._epoch_sql = lease
         self._checkpoint_sql = (
             "INSERT INTO journal_checkpoints (seq, hash, key_id, signature, ts) "
             f"VALUES ({', '.join([mark] * 5)})"
@@ -312,18 +321,21 @@ class Journal(JournalAudit):
                     with self._engine.connect() as conn:
                         self._head_seq, self._head_hash = self._read_head(conn)
 
-                def chain() -> list[Record]:
-                    """The records chained onto the head: called once the head is final
-                    (on SQLite, under the database's write lock)."""
-                    ts = datetime.now(UTC).isoformat()  # under the lock: stamps follow seq
+                def chain() -> tuple[list[Record], list[Any]]:
+                    """The records chained onto the head, and their column values in
+                    order: called once the head is final (on SQLite, under the
+                    database's write lock)."""
+                    ts = utc_stamp()  # under the lock: stamps follow seq
                     seq, prev = self._head_seq, self._head_hash
                     built: list[Record] = []
+                    values: list[Any] = []
                     for (run_id, kind, _), body, raw in zip(entries, bodies, encoded, strict=True):
                         seq += 1
                         digest = chained_hash(seq, run_id, kind, ts, prev, raw)
                         built.append(Record(seq, run_id, kind, ts, body, prev, digest))
+                        values += (seq, run_id, kind, ts, body, prev, digest)
                         prev = digest
-                    return built
+                    return built, values
 
                 try:
                     built = self._write(
@@ -346,10 +358,11 @@ class Journal(JournalAudit):
                     self._head_seq, self._head_hash = built[-1].seq, built[-1].hash
                     if self._wal is not None:
                         self._wal.committed()
-                    for kinds in self._newest:
-                        mine = [r.seq for r in built if r.kind in kinds]
-                        if mine:
-                            self._newest[kinds] = mine[-1]
+                    newest = self._newest
+                    for kinds in newest:
+                        for record in built:
+                            if record.kind in kinds:
+                                newest[kinds] = record.seq
                     return built
             if fenced:
                 assert fence is not None
@@ -393,13 +406,13 @@ class Journal(JournalAudit):
 
     def _write(
         self,
-        chain: Callable[[], list[Record]],
+        chain: Callable[[], tuple[list[Record], list[Any]]],
         *,
         sign: bool = False,
         fence: Fence | None = None,
     ) -> list[Record]:
-        """Store the records ``chain`` makes (called once the head is known for certain)
-        in one transaction; return them."""
+        """Store the records ``chain`` makes (called once the head is known for certain;
+        with their column values, seven per record) in one transaction; return them."""
         # The hot path: one held DBAPI connection and plain SQL, so an append costs about
         # one commit instead of a pool checkout plus SQLAlchemy's statement machinery.
         conn = self._connection()
@@ -410,23 +423,31 @@ class Journal(JournalAudit):
                 # The write lock first, then the head: the head cannot move before the
                 # commit, so the records never collide with another writer's.
                 self._lock_for_writing(conn, cursor)
-            built = chain()
+            built, values = chain()
             head = built[-1]
             head_value = f"{head.seq}:{head.hash}"
-            rows = [
-                (r.seq, r.run_id, r.kind, r.ts, r.payload_json, r.prev_hash, r.hash) for r in built
-            ]
             checkpoint: tuple[int, str, str, str, str] | None = None
             if sign and self.signer is not None:
                 signature = self.signer.sign(head.seq, head.hash).hex()
                 checkpoint = (head.seq, head.hash, self.signer.key_id, signature, head.ts)
-            fenced = None if fence is None else self._fence_sql(fence)
-            if self._one_statement and len(rows) <= _ONE_STATEMENT_ROWS:
+            # On SQLite an append whose owner renewed the lease moments ago only checks its
+            # epoch, in the head's statement: the write lock, held since the transaction
+            # began, keeps any claim out until the commit. Elsewhere the renewal also
+            # locks the lease row, so it is always made.
+            checked = (
+                fence
+                if fence is not None
+                and self._sqlite
+                and not (fence.renew or fence.release or fence.create)
+                else None
+            )
+            fenced = None if fence is None or checked is not None else self._fence_sql(fence)
+            if self._one_statement and len(built) <= _ONE_STATEMENT_ROWS:
                 params = [] if fenced is None else list(fenced[1])
-                params += [value for row in rows for value in row]
+                params += values
                 params += [*(checkpoint or ()), head_value]
                 statement = self._append_statement(
-                    len(rows), checkpoint is not None, None if fenced is None else fenced[0]
+                    len(built), checkpoint is not None, None if fenced is None else fenced[0]
                 )
                 conn.autocommit = True
                 try:
@@ -438,12 +459,22 @@ class Journal(JournalAudit):
                     cursor.execute(*fenced)
                     if cursor.rowcount != 1:
                         raise _Fenced
-                if len(rows) <= _ONE_INSERT_ROWS:  # one statement: stepped once, not per row
-                    cursor.execute(self._rows_sql(len(rows)), [v for row in rows for v in row])
+                if len(built) <= _ONE_INSERT_ROWS:  # one statement: stepped once, not per row
+                    cursor.execute(self._rows_sql(len(built)), values)
                 else:
-                    cursor.executemany(self._insert_sql, rows)
-                cursor.execute(self._head_sql, (head_value,))
-                if cursor.rowcount == 0:
+                    cursor.executemany(
+                        self._insert_sql, [values[i : i + 7] for i in range(0, len(values), 7)]
+                    )
+                if checked is not None:
+                    lease = (checked.run_id, checked.epoch)
+                    cursor.execute(self._head_fenced_sql, (head_value, *lease))
+                else:
+                    cursor.execute(self._head_sql, (head_value,))
+                if cursor.rowcount == 0:  # no head row yet (or, checked, the epoch moved)
+                    if checked is not None:
+                        cursor.execute(self._epoch_sql, (checked.run_id, checked.epoch))
+                        if cursor.fetchone() is None:
+                            raise _Fenced
                     cursor.execute(self._head_insert_sql, (head_value,))
                 if checkpoint is not None:
                     cursor.execute(self._checkpoint_sql, checkpoint)
