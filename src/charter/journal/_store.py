@@ -19,6 +19,7 @@ in the transaction of an append that asks for one; reads of the records are
 from __future__ import annotations
 
 import contextlib
+import logging
 import random
 import threading
 import time
@@ -37,10 +38,10 @@ from charter._permissions import private_directory, private_file
 from charter.errors import JournalContentionError, JournalError
 from charter.journal._audit import SIGNED_KINDS, JournalAudit
 from charter.journal._checkpoint import JournalSigner
+from charter.journal._deferred import BATCH_ROWS, DeferredRows
 from charter.journal._kinds import Entry
 from charter.journal._lease import Fence, now_ms_sql, refusal, share_connection
 from charter.journal._record import (
-    GENESIS_HASH,
     Record,
     canonical_json,
     chained_hash,
@@ -58,11 +59,14 @@ from charter.journal._tables import (  # the tables are imported from this modul
     checkpoints_table,
     meta_table,
     metadata,
+    newest_record,
     read_head,
     records_table,
 )
 from charter.journal._tables import driver_reason as _reason
 from charter.journal._wal import WalCheckpoints
+
+log = logging.getLogger("charter.journal")
 
 _ONE_STATEMENT_ROWS = 1000
 """Most records one PostgreSQL append statement carries (7 parameters each, of at most
@@ -170,6 +174,8 @@ class Journal(JournalAudit):
                 weakref.finalize(self, self._wal.stop)  # a journal collected unclosed
         self._shared: DBAPIConnection | None = None
         """The one connection of an in-memory journal, which every thread uses in turn."""
+        self._deferred: DeferredRows | None = None
+        """An in-memory journal's records appended but not yet stored (see :mod:`._deferred`)."""
         if options.get("poolclass") is StaticPool:  # one connection shared by every thread
             self._share_connection()
         self._writer: PoolProxiedConnection | None = None
@@ -258,11 +264,21 @@ class Journal(JournalAudit):
         written, and two threads inside SQLite on one connection could crash the process.
         """
         lock = self._lock
+        deferred = self._deferred = DeferredRows()
 
         def checkout(*_: object) -> None:
             lock.acquire()
+            deferred.sessions += 1
+            try:
+                self._store_deferred()  # whoever checks it out may read at once
+            except JournalError as exc:
+                # Raised here, the pool would close the connection, and with it the whole
+                # database: the records stay waiting, for the next append (which fails
+                # while they cannot be stored) or checkout to store.
+                log.error("%s; %d records wait to be stored", exc, deferred.rows)
 
         def returned(*_: object) -> None:
+            deferred.sessions -= 1
             lock.release()
 
         # Paired per checkout: "checkin" is not (StaticPool's one pool record keeps only
@@ -286,6 +302,58 @@ class Journal(JournalAudit):
         driver = self._writer.dbapi_connection
         assert driver is not None, "a checked-out connection has its DBAPI connection"
         return driver
+
+    def _store_deferred(self) -> None:
+        """Store an in-memory journal's waiting records (under the lock), in one
+        transaction: all of them or, on an error, none (they stay waiting).
+
+        Raises:
+            JournalError: the database refused them.
+        """
+        deferred, conn = self._deferred, self._shared
+        if deferred is None or conn is None or not deferred.values:
+            return
+        cursor = conn.cursor()
+        try:
+            deferred.store(cursor, self._rows_sql, self._head_sql, self._head_insert_sql)
+            conn.commit()
+        except self._dbapi_error as exc:
+            conn.rollback()
+            raise JournalError(f"cannot append to journal at {safe_url(self.url)}: {exc}") from exc
+        finally:
+            cursor.close()
+        deferred.values = []
+        deferred.changes = cast(Any, conn).total_changes
+
+    def _defer(
+        self,
+        deferred: DeferredRows,
+        entries: Sequence[Entry],
+        fence: Fence | None,
+        chain: Callable[[], tuple[list[Record], list[Any]]],
+    ) -> list[Record] | None:
+        """Chain an in-memory journal's append onto the head and keep its records to store
+        later; None when it must be stored at once (see :mod:`._deferred`)."""
+        conn = cast(Any, self._shared)
+        if conn.total_changes != deferred.changes:  # written by something else meanwhile
+            self._store_deferred()
+            cursor = conn.cursor()
+            try:
+                self._head_seq, self._head_hash = newest_record(cursor)
+            finally:
+                cursor.close()
+            deferred.epochs.clear()
+            deferred.changes = conn.total_changes
+        if not deferred.may_keep(entries, fence):
+            self._store_deferred()  # first: stored records keep their order
+            return None
+        if deferred.rows >= BATCH_ROWS:
+            self._store_deferred()  # before chaining: if it fails, this append is not kept
+        built, values = chain()
+        deferred.values += values
+        head = built[-1]
+        deferred.head = f"{head.seq}:{head.hash}"
+        return built
 
     def append(
         self, entries: Sequence[Entry], *, checkpoint: bool = False, fence: Fence | None = None
@@ -338,9 +406,20 @@ class Journal(JournalAudit):
                     return built, values
 
                 try:
-                    built = self._write(
+                    deferred = self._deferred
+                    stored = None
+                    if deferred is not None:
+                        if checkpoint and self.signer is not None:
+                            self._store_deferred()
+                        else:
+                            stored = self._defer(deferred, entries, fence, chain)
+                    built = stored or self._write(
                         chain, sign=checkpoint and self.signer is not None, fence=fence
                     )
+                    if deferred is not None and stored is None:
+                        deferred.changes = cast(Any, self._shared).total_changes
+                        if fence is not None:
+                            deferred.epochs.add((fence.run_id, fence.epoch))
                 except _Fenced:
                     fenced = True  # said once the lock is released: saying it reads
                 except _SeqCollision:
@@ -550,11 +629,7 @@ class Journal(JournalAudit):
         cursor.execute("PRAGMA data_version")
         version = int(cursor.fetchone()[0])
         if version != self._head_version:
-            cursor.execute("SELECT seq, hash FROM journal_records ORDER BY seq DESC LIMIT 1")
-            row = cursor.fetchone()
-            self._head_seq, self._head_hash = (
-                (0, GENESIS_HASH) if row is None else (int(row[0]), str(row[1]))
-            )
+            self._head_seq, self._head_hash = newest_record(cursor)
             self._head_version = version
 
     def _rows_sql(self, rows: int) -> str:
@@ -612,6 +687,7 @@ class Journal(JournalAudit):
             known = self._newest.get(key) if self._shared is not None else None
             if known is not None:
                 return known
+            self._store_deferred()
             conn = self._connection()
             cursor = conn.cursor()
             try:
