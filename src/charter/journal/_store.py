@@ -8,7 +8,8 @@ chains again at once; from then on the handle, knowing it shares the file, check
 under the lock before each append (``PRAGMA data_version``) and never collides again.
 Elsewhere the head is re-read and the batch retried after a short random pause
 (exponential backoff with jitter, bounded in total). The head is also kept in
-``journal_meta`` so a truncated tail is detected.
+``journal_meta`` so a truncated tail is detected. An in-memory journal stores its
+appends in batches, before anyone can read them (:mod:`charter.journal._deferred`).
 
 Signed checkpoints (``journal_checkpoints``) are written only by explicit
 :meth:`Journal.checkpoint` calls (:mod:`charter.journal._audit`, with verification) or
