@@ -15,7 +15,7 @@ from sqlalchemy import text
 from charter import settings
 from charter.errors import ConfigError, LeaseLostError, RunOwnedError
 from charter.journal import Journal
-from charter.journal._lease import Lease, claim, lease_of, orphaned
+from charter.journal._lease import RENEW_AFTER, Lease, claim, lease_of, orphaned
 
 
 @pytest.fixture
@@ -89,16 +89,75 @@ def test_a_large_fenced_batch_is_refused_whole(journal: Journal) -> None:
 
 
 def test_a_fenced_append_renews_the_lease_on_the_database_clock(journal: Journal) -> None:
-    lease = _claim(journal, "a", ttl=5.0)
+    lease = _claim(journal, "a", ttl=0.5)
     before, _ = lease_of(journal.engine, "r1")
-    time.sleep(0.05)
+    time.sleep(0.5 * RENEW_AFTER + 0.02)  # past the share of its time to live
+    fence = lease.fence()
 
-    journal.append([("r1", "step", {})], fence=lease.fence())
+    journal.append([("r1", "step", {})], fence=fence)
 
     after, now = lease_of(journal.engine, "r1")
+    assert fence.renew
     assert before is not None and after is not None
     assert after.expires_ms > before.expires_ms
-    assert now < after.expires_ms <= now + 5000
+    assert now < after.expires_ms <= now + 500
+
+
+def test_an_append_soon_after_a_renewal_checks_the_epoch_without_renewing(
+    journal: Journal,
+) -> None:
+    lease = _claim(journal, "a", ttl=60.0)
+    journal.append([("r1", "step", {"n": 1})], fence=lease.fence())
+    before, _ = lease_of(journal.engine, "r1")
+    renewed = lease.renewed_at
+    fence = lease.fence()
+
+    started = time.monotonic()
+    journal.append([("r1", "step", {"n": 2})], fence=fence)
+    lease.appended(started, fence)
+
+    after, _ = lease_of(journal.engine, "r1")
+    assert not fence.renew and lease.renewed_at == renewed  # not renewed: not noted as such
+    assert before is not None and after is not None
+    if journal.url.startswith("sqlite"):
+        assert after.expires_ms == before.expires_ms  # the lease row was not written
+    else:
+        assert after.expires_ms >= before.expires_ms  # PostgreSQL renews every time
+    assert [r.payload["n"] for r in journal.records("r1")] == [1, 2]
+
+
+def test_an_append_that_only_checks_a_superseded_epoch_is_refused_whole(
+    journal: Journal,
+) -> None:
+    old = _claim(journal, "old")
+    journal.append([("r1", "step", {"by": "old"})], fence=old.fence())
+    _expire(journal)
+    _claim(journal, "new")
+    head = journal.stored_head()
+    fence = old.fence()
+
+    with pytest.raises(LeaseLostError, match=r"lost its lease \(epoch 1\)"):
+        journal.append([("r1", f"step.{i}", {"by": "old"}) for i in range(4)], fence=fence)
+
+    assert not fence.renew
+    assert journal.stored_head() == head
+    assert [r.payload["by"] for r in journal.records("r1")] == ["old"]
+    assert journal.verify().ok
+
+
+def test_a_journals_first_append_checks_its_epoch_with_no_head_yet(journal: Journal) -> None:
+    old = _claim(journal, "old")
+    _expire(journal)
+    new = _claim(journal, "new")
+    stale, fresh = old.fence(), new.fence()
+
+    with pytest.raises(LeaseLostError):
+        journal.append([("r1", "step", {"by": "old"})], fence=stale)
+    journal.append([("r1", "step", {"by": "new"})], fence=fresh)
+
+    assert not stale.renew and not fresh.renew
+    assert [r.payload["by"] for r in journal.records("r1")] == ["new"]
+    assert journal.stored_head() is not None and journal.verify().ok
 
 
 def test_a_release_ends_the_lease_with_the_records(journal: Journal) -> None:

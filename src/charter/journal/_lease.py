@@ -77,6 +77,16 @@ class Fence:
     create: LeaseRow | None = None
     """Create the lease as this row instead (the run's first records: a new run is
     claimed in the transaction that journals its start); refused if it exists."""
+    renew: bool = True
+    """Renew the lease; False: its owner renewed it moments ago, so on SQLite the append
+    only checks the epoch, in the statement that moves the journal's head, and leaves the
+    lease row (and its page of the log) alone. The epoch is checked either way."""
+
+
+RENEW_AFTER = 0.1
+"""Share of its time to live after which an owner's next append renews its lease; an
+append sooner only checks the epoch. While a run appends, its lease so keeps at least
+nine tenths of its time to live; when it stops appending the keeper renews it."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -202,11 +212,19 @@ class Lease:
     def fence(self, *, release: bool = False) -> Fence:
         """The fence of an append by this owner (``release``: the run finished or waits)."""
         create = self.row if self._creating else None
-        return Fence(self.row.run_id, self.row.epoch, int(self.ttl * 1000), release, create)
+        renew = (
+            release
+            or create is not None
+            or time.monotonic() - self.renewed_at >= self.ttl * RENEW_AFTER
+        )
+        row = self.row
+        return Fence(row.run_id, row.epoch, int(self.ttl * 1000), release, create, renew)
 
     def appended(self, started: float, fence: Fence) -> None:
         """Note that an append under ``fence``, begun at ``started`` (monotonic), succeeded."""
-        self.renewed_at, self.released, self._creating = started, fence.release, False
+        if fence.renew:
+            self.renewed_at = started
+        self.released, self._creating = fence.release, False
 
     def _update(self, expires: str, *, unreleased: bool = False) -> bool:
         held = " AND expires_ms <> 0" if unreleased else ""

@@ -5,7 +5,9 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import time
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from charter._json import JsonEncoder
@@ -50,6 +52,23 @@ def chained_hash(seq: int, run_id: str, kind: str, ts: str, prev_hash: str, payl
 
 
 _sha256 = hashlib.sha256
+
+
+_second: tuple[int, str] = (-1, "")
+"""The second :func:`utc_stamp` last formatted, and its text up to the seconds."""
+
+
+def utc_stamp() -> str:
+    """Now in UTC as ISO 8601, exactly as ``datetime.now(UTC).isoformat()`` writes it (no
+    fraction at a whole second), for a fraction of its cost: the date and time up to the
+    second are formatted once per second and kept."""
+    global _second
+    second, micro = divmod(time.time_ns() // 1000, 1_000_000)
+    known, text = _second
+    if second != known:
+        text = datetime.fromtimestamp(second, UTC).strftime("%Y-%m-%dT%H:%M:%S")
+        _second = (second, text)  # one tuple: a thread reading it sees a matching pair
+    return f"{text}.{micro:06d}+00:00" if micro else f"{text}+00:00"
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,7 +8,8 @@ chains again at once; from then on the handle, knowing it shares the file, check
 under the lock before each append (``PRAGMA data_version``) and never collides again.
 Elsewhere the head is re-read and the batch retried after a short random pause
 (exponential backoff with jitter, bounded in total). The head is also kept in
-``journal_meta`` so a truncated tail is detected.
+``journal_meta`` so a truncated tail is detected. An in-memory journal stores its
+appends in batches, before anyone can read them (:mod:`charter.journal._deferred`).
 
 Signed checkpoints (``journal_checkpoints``) are written only by explicit
 :meth:`Journal.checkpoint` calls (:mod:`charter.journal._audit`, with verification) or
@@ -19,12 +20,12 @@ in the transaction of an append that asks for one; reads of the records are
 from __future__ import annotations
 
 import contextlib
+import logging
 import random
 import threading
 import time
 import weakref
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, cast
 
@@ -38,9 +39,15 @@ from charter._permissions import private_directory, private_file
 from charter.errors import JournalContentionError, JournalError
 from charter.journal._audit import SIGNED_KINDS, JournalAudit
 from charter.journal._checkpoint import JournalSigner
+from charter.journal._deferred import BATCH_ROWS, DeferredRows
 from charter.journal._kinds import Entry
 from charter.journal._lease import Fence, now_ms_sql, refusal, share_connection
-from charter.journal._record import GENESIS_HASH, Record, canonical_json, chained_hash
+from charter.journal._record import (
+    Record,
+    canonical_json,
+    chained_hash,
+    utc_stamp,
+)
 from charter.journal._schema import check_readable, migrate
 from charter.journal._sqlite import (  # safe_url is imported from this module too
     BUSY_TIMEOUT_MS,
@@ -53,11 +60,14 @@ from charter.journal._tables import (  # the tables are imported from this modul
     checkpoints_table,
     meta_table,
     metadata,
+    newest_record,
     read_head,
     records_table,
 )
 from charter.journal._tables import driver_reason as _reason
 from charter.journal._wal import WalCheckpoints
+
+log = logging.getLogger("charter.journal")
 
 _ONE_STATEMENT_ROWS = 1000
 """Most records one PostgreSQL append statement carries (7 parameters each, of at most
@@ -165,6 +175,8 @@ class Journal(JournalAudit):
                 weakref.finalize(self, self._wal.stop)  # a journal collected unclosed
         self._shared: DBAPIConnection | None = None
         """The one connection of an in-memory journal, which every thread uses in turn."""
+        self._deferred: DeferredRows | None = None
+        """An in-memory journal's records appended but not yet stored (see :mod:`._deferred`)."""
         if options.get("poolclass") is StaticPool:  # one connection shared by every thread
             self._share_connection()
         self._writer: PoolProxiedConnection | None = None
@@ -205,6 +217,10 @@ class Journal(JournalAudit):
         )
         self._head_sql = f"UPDATE journal_meta SET value = {mark} WHERE key = 'head'"
         self._head_insert_sql = f"INSERT INTO journal_meta (key, value) VALUES ('head', {mark})"
+        lease = f"SELECT 1 FROM run_leases WHERE run_id = {mark} AND epoch = {mark}"
+        self._head_fenced_sql = f"{self._head_sql} AND EXISTS ({lease})"
+        """The head moved by an append that checks its fence without renewing the lease."""
+        self._epoch_sql = lease
         self._checkpoint_sql = (
             "INSERT INTO journal_checkpoints (seq, hash, key_id, signature, ts) "
             f"VALUES ({', '.join([mark] * 5)})"
@@ -249,11 +265,21 @@ class Journal(JournalAudit):
         written, and two threads inside SQLite on one connection could crash the process.
         """
         lock = self._lock
+        deferred = self._deferred = DeferredRows()
 
         def checkout(*_: object) -> None:
             lock.acquire()
+            deferred.sessions += 1
+            try:
+                self._store_deferred()  # whoever checks it out may read at once
+            except JournalError as exc:
+                # Raised here, the pool would close the connection, and with it the whole
+                # database: the records stay waiting, for the next append (which fails
+                # while they cannot be stored) or checkout to store.
+                log.error("%s; %d records wait to be stored", exc, deferred.rows)
 
         def returned(*_: object) -> None:
+            deferred.sessions -= 1
             lock.release()
 
         # Paired per checkout: "checkin" is not (StaticPool's one pool record keeps only
@@ -277,6 +303,58 @@ class Journal(JournalAudit):
         driver = self._writer.dbapi_connection
         assert driver is not None, "a checked-out connection has its DBAPI connection"
         return driver
+
+    def _store_deferred(self) -> None:
+        """Store an in-memory journal's waiting records (under the lock), in one
+        transaction: all of them or, on an error, none (they stay waiting).
+
+        Raises:
+            JournalError: the database refused them.
+        """
+        deferred, conn = self._deferred, self._shared
+        if deferred is None or conn is None or not deferred.values:
+            return
+        cursor = conn.cursor()
+        try:
+            deferred.store(cursor, self._rows_sql, self._head_sql, self._head_insert_sql)
+            conn.commit()
+        except self._dbapi_error as exc:
+            conn.rollback()
+            raise JournalError(f"cannot append to journal at {safe_url(self.url)}: {exc}") from exc
+        finally:
+            cursor.close()
+        deferred.values = []
+        deferred.changes = cast(Any, conn).total_changes
+
+    def _defer(
+        self,
+        deferred: DeferredRows,
+        entries: Sequence[Entry],
+        fence: Fence | None,
+        chain: Callable[[], tuple[list[Record], list[Any]]],
+    ) -> list[Record] | None:
+        """Chain an in-memory journal's append onto the head and keep its records to store
+        later; None when it must be stored at once (see :mod:`._deferred`)."""
+        conn = cast(Any, self._shared)
+        if conn.total_changes != deferred.changes:  # written by something else meanwhile
+            self._store_deferred()
+            cursor = conn.cursor()
+            try:
+                self._head_seq, self._head_hash = newest_record(cursor)
+            finally:
+                cursor.close()
+            deferred.epochs.clear()
+            deferred.changes = conn.total_changes
+        if not deferred.may_keep(entries, fence):
+            self._store_deferred()  # first: stored records keep their order
+            return None
+        if deferred.rows >= BATCH_ROWS:
+            self._store_deferred()  # before chaining: if it fails, this append is not kept
+        built, values = chain()
+        deferred.values += values
+        head = built[-1]
+        deferred.head = f"{head.seq}:{head.hash}"
+        return built
 
     def append(
         self, entries: Sequence[Entry], *, checkpoint: bool = False, fence: Fence | None = None
@@ -312,23 +390,37 @@ class Journal(JournalAudit):
                     with self._engine.connect() as conn:
                         self._head_seq, self._head_hash = self._read_head(conn)
 
-                def chain() -> list[Record]:
-                    """The records chained onto the head: called once the head is final
-                    (on SQLite, under the database's write lock)."""
-                    ts = datetime.now(UTC).isoformat()  # under the lock: stamps follow seq
+                def chain() -> tuple[list[Record], list[Any]]:
+                    """The records chained onto the head, and their column values in
+                    order: called once the head is final (on SQLite, under the
+                    database's write lock)."""
+                    ts = utc_stamp()  # under the lock: stamps follow seq
                     seq, prev = self._head_seq, self._head_hash
                     built: list[Record] = []
+                    values: list[Any] = []
                     for (run_id, kind, _), body, raw in zip(entries, bodies, encoded, strict=True):
                         seq += 1
                         digest = chained_hash(seq, run_id, kind, ts, prev, raw)
                         built.append(Record(seq, run_id, kind, ts, body, prev, digest))
+                        values += (seq, run_id, kind, ts, body, prev, digest)
                         prev = digest
-                    return built
+                    return built, values
 
                 try:
-                    built = self._write(
+                    deferred = self._deferred
+                    stored = None
+                    if deferred is not None:
+                        if checkpoint and self.signer is not None:
+                            self._store_deferred()
+                        else:
+                            stored = self._defer(deferred, entries, fence, chain)
+                    built = stored or self._write(
                         chain, sign=checkpoint and self.signer is not None, fence=fence
                     )
+                    if deferred is not None and stored is None:
+                        deferred.changes = cast(Any, self._shared).total_changes
+                        if fence is not None:
+                            deferred.epochs.add((fence.run_id, fence.epoch))
                 except _Fenced:
                     fenced = True  # said once the lock is released: saying it reads
                 except _SeqCollision:
@@ -346,10 +438,11 @@ class Journal(JournalAudit):
                     self._head_seq, self._head_hash = built[-1].seq, built[-1].hash
                     if self._wal is not None:
                         self._wal.committed()
-                    for kinds in self._newest:
-                        mine = [r.seq for r in built if r.kind in kinds]
-                        if mine:
-                            self._newest[kinds] = mine[-1]
+                    newest = self._newest
+                    for kinds in newest:
+                        for record in built:
+                            if record.kind in kinds:
+                                newest[kinds] = record.seq
                     return built
             if fenced:
                 assert fence is not None
@@ -393,13 +486,13 @@ class Journal(JournalAudit):
 
     def _write(
         self,
-        chain: Callable[[], list[Record]],
+        chain: Callable[[], tuple[list[Record], list[Any]]],
         *,
         sign: bool = False,
         fence: Fence | None = None,
     ) -> list[Record]:
-        """Store the records ``chain`` makes (called once the head is known for certain)
-        in one transaction; return them."""
+        """Store the records ``chain`` makes (called once the head is known for certain;
+        with their column values, seven per record) in one transaction; return them."""
         # The hot path: one held DBAPI connection and plain SQL, so an append costs about
         # one commit instead of a pool checkout plus SQLAlchemy's statement machinery.
         conn = self._connection()
@@ -410,23 +503,31 @@ class Journal(JournalAudit):
                 # The write lock first, then the head: the head cannot move before the
                 # commit, so the records never collide with another writer's.
                 self._lock_for_writing(conn, cursor)
-            built = chain()
+            built, values = chain()
             head = built[-1]
             head_value = f"{head.seq}:{head.hash}"
-            rows = [
-                (r.seq, r.run_id, r.kind, r.ts, r.payload_json, r.prev_hash, r.hash) for r in built
-            ]
             checkpoint: tuple[int, str, str, str, str] | None = None
             if sign and self.signer is not None:
                 signature = self.signer.sign(head.seq, head.hash).hex()
                 checkpoint = (head.seq, head.hash, self.signer.key_id, signature, head.ts)
-            fenced = None if fence is None else self._fence_sql(fence)
-            if self._one_statement and len(rows) <= _ONE_STATEMENT_ROWS:
+            # On SQLite an append whose owner renewed the lease moments ago only checks its
+            # epoch, in the head's statement: the write lock, held since the transaction
+            # began, keeps any claim out until the commit. Elsewhere the renewal also
+            # locks the lease row, so it is always made.
+            checked = (
+                fence
+                if fence is not None
+                and self._sqlite
+                and not (fence.renew or fence.release or fence.create)
+                else None
+            )
+            fenced = None if fence is None or checked is not None else self._fence_sql(fence)
+            if self._one_statement and len(built) <= _ONE_STATEMENT_ROWS:
                 params = [] if fenced is None else list(fenced[1])
-                params += [value for row in rows for value in row]
+                params += values
                 params += [*(checkpoint or ()), head_value]
                 statement = self._append_statement(
-                    len(rows), checkpoint is not None, None if fenced is None else fenced[0]
+                    len(built), checkpoint is not None, None if fenced is None else fenced[0]
                 )
                 conn.autocommit = True
                 try:
@@ -438,12 +539,22 @@ class Journal(JournalAudit):
                     cursor.execute(*fenced)
                     if cursor.rowcount != 1:
                         raise _Fenced
-                if len(rows) <= _ONE_INSERT_ROWS:  # one statement: stepped once, not per row
-                    cursor.execute(self._rows_sql(len(rows)), [v for row in rows for v in row])
+                if len(built) <= _ONE_INSERT_ROWS:  # one statement: stepped once, not per row
+                    cursor.execute(self._rows_sql(len(built)), values)
                 else:
-                    cursor.executemany(self._insert_sql, rows)
-                cursor.execute(self._head_sql, (head_value,))
-                if cursor.rowcount == 0:
+                    cursor.executemany(
+                        self._insert_sql, [values[i : i + 7] for i in range(0, len(values), 7)]
+                    )
+                if checked is not None:
+                    lease = (checked.run_id, checked.epoch)
+                    cursor.execute(self._head_fenced_sql, (head_value, *lease))
+                else:
+                    cursor.execute(self._head_sql, (head_value,))
+                if cursor.rowcount == 0:  # no head row yet (or, checked, the epoch moved)
+                    if checked is not None:
+                        cursor.execute(self._epoch_sql, (checked.run_id, checked.epoch))
+                        if cursor.fetchone() is None:
+                            raise _Fenced
                     cursor.execute(self._head_insert_sql, (head_value,))
                 if checkpoint is not None:
                     cursor.execute(self._checkpoint_sql, checkpoint)
@@ -519,11 +630,7 @@ class Journal(JournalAudit):
         cursor.execute("PRAGMA data_version")
         version = int(cursor.fetchone()[0])
         if version != self._head_version:
-            cursor.execute("SELECT seq, hash FROM journal_records ORDER BY seq DESC LIMIT 1")
-            row = cursor.fetchone()
-            self._head_seq, self._head_hash = (
-                (0, GENESIS_HASH) if row is None else (int(row[0]), str(row[1]))
-            )
+            self._head_seq, self._head_hash = newest_record(cursor)
             self._head_version = version
 
     def _rows_sql(self, rows: int) -> str:
@@ -581,6 +688,7 @@ class Journal(JournalAudit):
             known = self._newest.get(key) if self._shared is not None else None
             if known is not None:
                 return known
+            self._store_deferred()
             conn = self._connection()
             cursor = conn.cursor()
             try:

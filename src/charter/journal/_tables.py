@@ -62,3 +62,10 @@ def read_head(conn: Connection) -> tuple[int, str]:
         .limit(1)
     ).first()
     return (0, GENESIS_HASH) if row is None else (int(row[0]), str(row[1]))
+
+
+def newest_record(cursor: Any) -> tuple[int, str]:
+    """:func:`read_head` on a DBAPI ``cursor`` (the append path's own connection)."""
+    cursor.execute("SELECT seq, hash FROM journal_records ORDER BY seq DESC LIMIT 1")
+    row = cursor.fetchone()
+    return (0, GENESIS_HASH) if row is None else (int(row[0]), str(row[1]))
