@@ -494,7 +494,7 @@ def test_deeply_nested_conditions_decide_as_cedar_does(depth: int) -> None:
         ('context.phase == "shadow"', {"phase"}),
         ("context has hour", {"*"}),
         ("context.nope == 1", {"*"}),
-        ('resource.name == "pay"', set()),
+        ('resource.name == "pay"', set[str]()),
     ],
 )
 def test_a_condition_reads_what_it_names_of_the_context(when: str, reads: set[str]) -> None:

@@ -414,10 +414,13 @@ def test_arguments_of_a_model_with_extra_fields_carry_them() -> None:
     class Loose(BaseModel, extra="allow"):
         room: str
 
+    def given(**kwargs: Any) -> list[tuple[str, Any]]:
+        return sorted(kwargs.items())
+
     loose = Tool(
         name="loose",
         description="",
-        fn=lambda **kwargs: sorted(kwargs.items()),
+        fn=given,
         args_model=Loose,
         contract=ToolContract(),
     )
