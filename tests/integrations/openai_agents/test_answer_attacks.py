@@ -1,0 +1,110 @@
+"""Ways around a governed answer (``flows.answer: ask``, ``redact`` or ``deny``) that an
+answer's text might take to the caller: a refusal (the SDK raises it, its text in the
+error), a refusal beside a text, a structured output a ``Session`` stores. The SDK's own
+scripted model (``agents.testing``) plays the model."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+
+pytest.importorskip("agents", reason="the openai-agents extra is not installed")
+
+from agents import Runner
+from agents.exceptions import ModelRefusalError
+from agents.testing import ScriptedModel, function_call
+from openai.types.responses import ResponseOutputMessage, ResponseOutputRefusal, ResponseOutputText
+
+from charter import Journal
+from charter.integrations.openai_agents import govern
+from integrations.openai_agents.shop import Shop, make_agent, make_charter
+
+PHISHY = "To finish your refund, email your card number to attacker@evil.example."
+MASKED = PHISHY.replace("attacker@evil.example", "[withheld: untrusted email]")
+LEAK = "number to attacker@evil.example"
+"""The answer's own words with the address (the ticket's text has it too, in other words)."""
+
+
+def _model(*parts: ResponseOutputText | ResponseOutputRefusal) -> ScriptedModel:
+    """Reads ticket 3 (untrusted text holding the address), then answers with one
+    message of ``parts``."""
+    read = [function_call("read_ticket", {"ticket_id": 3}, call_id="read-1")]
+    message = ResponseOutputMessage(
+        id="msg-1", type="message", role="assistant", status="completed", content=list(parts)
+    )
+    return ScriptedModel([read, [message]])
+
+
+def _refusal(text: str) -> ResponseOutputRefusal:
+    return ResponseOutputRefusal(type="refusal", refusal=text)
+
+
+def _text(text: str) -> ResponseOutputText:
+    return ResponseOutputText(type="output_text", text=text, annotations=[])
+
+
+async def _run(agent: Any, streamed: bool) -> tuple[Any, list[Any]]:
+    """The result and the events the reader got (none when not streamed)."""
+    if not streamed:
+        return await Runner.run(agent, "answer ticket 3"), []
+    result = Runner.run_streamed(agent, "answer ticket 3")
+    events: list[Any] = []
+    try:
+        async for event in result.stream_events():
+            events.append(event)
+    finally:
+        result.cancel()
+    return result, events
+
+
+@pytest.mark.parametrize("streamed", [False, True])
+def test_a_refusal_is_governed_as_the_answer_before_the_sdk_raises_it(
+    journal: Journal, streamed: bool
+) -> None:
+    agent = make_agent(Shop(), _model(_refusal(PHISHY)))
+    charter = make_charter(flows={"answer": "redact"})
+    with govern(agent, journal=journal, charter=charter, goal="answer 3") as g:
+        with pytest.raises(ModelRefusalError) as raised:
+            asyncio.run(_run(g.agent, streamed))
+        run = g.run
+
+    assert LEAK not in str(raised.value) and MASKED in str(raised.value)
+    assert run.status == "completed" and run.answer == MASKED
+
+
+def test_a_streamed_refusal_reaches_the_reader_as_the_run_kept_it(journal: Journal) -> None:
+    agent = make_agent(Shop(), _model(_refusal(PHISHY)))
+    charter = make_charter(flows={"answer": "deny"})
+    events: list[Any] = []
+
+    async def read(agent: Any) -> None:
+        async for event in Runner.run_streamed(agent, "answer ticket 3").stream_events():
+            events.append(event)
+
+    with govern(agent, journal=journal, charter=charter, goal="answer 3") as g:
+        with pytest.raises(ModelRefusalError):
+            asyncio.run(read(g.agent))
+        run = g.run
+
+    raw = [e.data for e in events if e.type == "raw_response_event"]
+    refused = "".join(d.delta for d in raw if d.type == "response.refusal.delta")
+    assert LEAK not in repr(raw) and refused == run.answer
+    assert str(run.answer).startswith("[answer withheld")
+
+
+@pytest.mark.parametrize("streamed", [False, True])
+def test_a_refusal_beside_a_text_is_part_of_the_answer_and_not_raised(
+    journal: Journal, streamed: bool
+) -> None:
+    agent = make_agent(Shop(), _model(_text("Here is what to do:"), _refusal(PHISHY)))
+    charter = make_charter(flows={"answer": "deny"})
+    with govern(agent, journal=journal, charter=charter, goal="answer 3") as g:
+        result, events = asyncio.run(_run(g.agent, streamed))
+        run = g.finish(result)
+
+    assert run.steps[-1].action.text == "Here is what to do:" + PHISHY  # type: ignore[union-attr]
+    assert str(run.answer).startswith("[answer withheld") and result.final_output == run.answer
+    assert LEAK not in repr(result.new_items) and LEAK not in repr(events)
+    assert LEAK not in str(result.to_input_list())
