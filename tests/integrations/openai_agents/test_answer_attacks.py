@@ -1,6 +1,7 @@
 """Ways around a governed answer (``flows.answer: ask``, ``redact`` or ``deny``) that an
 answer's text might take to the caller: a refusal (the SDK raises it, its text in the
-error), a refusal beside a text, a structured output a ``Session`` stores. The SDK's own
+error), a refusal beside a text, the governed agent run again once its charter run has
+ended or holds its answer. The SDK's own
 scripted model (``agents.testing``) plays the model."""
 
 from __future__ import annotations
@@ -13,12 +14,12 @@ import pytest
 pytest.importorskip("agents", reason="the openai-agents extra is not installed")
 
 from agents import Runner
-from agents.exceptions import ModelRefusalError
-from agents.testing import ScriptedModel, function_call
+from agents.exceptions import ModelRefusalError, UserError
+from agents.testing import ScriptedModel, assistant_message, function_call
 from openai.types.responses import ResponseOutputMessage, ResponseOutputRefusal, ResponseOutputText
 
 from charter import Journal
-from charter.integrations.openai_agents import govern
+from charter.integrations.openai_agents import RunStopped, govern
 from integrations.openai_agents.shop import Shop, make_agent, make_charter
 
 PHISHY = "To finish your refund, email your card number to attacker@evil.example."
@@ -108,3 +109,56 @@ def test_a_refusal_beside_a_text_is_part_of_the_answer_and_not_raised(
     assert str(run.answer).startswith("[answer withheld") and result.final_output == run.answer
     assert LEAK not in repr(result.new_items) and LEAK not in repr(events)
     assert LEAK not in str(result.to_input_list())
+
+
+# --- the governed agent run again: its charter run governs no second answer ---
+
+
+def _second_run(agent: Any, first: Any, streamed: bool) -> Any:
+    follow_up = [*first.to_input_list(), {"role": "user", "content": "and then?"}]
+    if not streamed:
+        return asyncio.run(Runner.run(agent, follow_up))
+
+    async def read() -> Any:
+        result = Runner.run_streamed(agent, follow_up)
+        return [event async for event in result.stream_events()]
+
+    return asyncio.run(read())
+
+
+@pytest.mark.parametrize("streamed", [False, True])
+@pytest.mark.parametrize(("policy", "now"), [("redact", "has finished"), ("ask", "waits for")])
+def test_a_second_answer_of_a_governed_agent_run_again_is_refused(
+    journal: Journal, policy: str, now: str, streamed: bool
+) -> None:
+    first = "Sorry about the parcel." if policy == "redact" else PHISHY
+    read = [function_call("read_ticket", {"ticket_id": 3}, call_id="read-1")]
+    model = ScriptedModel([read, [assistant_message(first)], [assistant_message(PHISHY)]])
+    agent = make_agent(Shop(), model)
+    with govern(
+        agent, journal=journal, charter=make_charter(flows={"answer": policy}), goal="3"
+    ) as g:
+        result = asyncio.run(Runner.run(g.agent, "answer ticket 3"))
+        g.finish(result)
+        with pytest.raises(UserError, match=f"charter run {g.run_id} {now}") as raised:
+            _second_run(g.agent, result, streamed)
+        run = g.run
+
+    assert LEAK not in str(raised.value) and run.answer in (first, None)
+    assert len(model.calls) == 3  # the model answered; its answer reached no one
+
+
+def test_an_answer_after_charter_stopped_the_run_is_refused(journal: Journal) -> None:
+    lookups = [
+        [function_call("lookup_order", {"order_id": n}, call_id=f"l-{n}")] for n in (1, 2, 3)
+    ]
+    model = ScriptedModel([*lookups, [assistant_message(PHISHY)]])
+    agent = make_agent(Shop(), model)
+    charter = make_charter(flows={"answer": "deny"}, budgets={"max_steps": 2})
+    with govern(agent, journal=journal, charter=charter, goal="3") as g:
+        with pytest.raises(RunStopped):
+            asyncio.run(Runner.run(g.agent, "look up orders"))
+        with pytest.raises(RunStopped, match=g.run_id):
+            asyncio.run(Runner.run(g.agent, "just answer"))
+
+    assert g.run.status == "stopped" and g.run.answer is None
