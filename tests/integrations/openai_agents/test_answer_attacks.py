@@ -1,25 +1,29 @@
 """Ways around a governed answer (``flows.answer: ask``, ``redact`` or ``deny``) that an
 answer's text might take to the caller: a refusal (the SDK raises it, its text in the
-error), a refusal beside a text, the governed agent run again once its charter run has
-ended or holds its answer. The SDK's own
+error), a refusal beside a text, a structured output a ``Session`` stores, the governed
+agent run again once its charter run has ended or holds its answer. The SDK's own
 scripted model (``agents.testing``) plays the model."""
 
 from __future__ import annotations
 
 import asyncio
+import json
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 pytest.importorskip("agents", reason="the openai-agents extra is not installed")
 
-from agents import Runner
+from agents import Runner, SQLiteSession
 from agents.exceptions import ModelRefusalError, UserError
 from agents.testing import ScriptedModel, assistant_message, function_call
 from openai.types.responses import ResponseOutputMessage, ResponseOutputRefusal, ResponseOutputText
+from pydantic import BaseModel
 
 from charter import Journal
-from charter.integrations.openai_agents import RunStopped, govern
+from charter.integrations.openai_agents import AnswerNotShown, RunStopped, govern, resume
+from charter.runtime._approvals import Approvals
 from integrations.openai_agents.shop import Shop, make_agent, make_charter
 
 PHISHY = "To finish your refund, email your card number to attacker@evil.example."
@@ -162,3 +166,81 @@ def test_an_answer_after_charter_stopped_the_run_is_refused(journal: Journal) ->
             asyncio.run(Runner.run(g.agent, "just answer"))
 
     assert g.run.status == "stopped" and g.run.answer is None
+
+
+# --- a structured output is governed as the model gives it, before a Session stores it ---
+
+
+class Reply(BaseModel):
+    text: str
+
+
+def _structured(journal: Journal, tmp_path: Path, policy: str) -> tuple[Any, Any, list[Any]]:
+    """A run of an agent with ``output_type=Reply`` and a ``Session``: the result (or the
+    error the run ended with), the charter run, and what the session stored."""
+    agent = make_agent(Shop(), _model(_text(json.dumps({"text": PHISHY}))), output_type=Reply)
+    session = SQLiteSession("ticket-3", str(tmp_path / "sessions.db"))
+    charter = make_charter(flows={"answer": policy})
+    with govern(agent, journal=journal, charter=charter, goal="answer 3") as g:
+        try:
+            outcome: Any = asyncio.run(Runner.run(g.agent, "answer ticket 3", session=session))
+        except AnswerNotShown as exc:
+            outcome = exc
+        run = g.run
+    stored = asyncio.run(SQLiteSession("ticket-3", str(tmp_path / "sessions.db")).get_items())
+    return outcome, run, stored
+
+
+def test_a_masked_structured_answer_that_fits_its_type_is_the_output_and_stored(
+    journal: Journal, tmp_path: Path
+) -> None:
+    result, run, stored = _structured(journal, tmp_path, "redact")
+
+    assert result.final_output == Reply(text=MASKED) and run.answer == json.dumps({"text": MASKED})
+    assert LEAK not in repr(stored) and MASKED in repr(stored)
+    assert LEAK not in repr(result.new_items) and LEAK not in repr(result.raw_responses)
+
+
+@pytest.mark.parametrize(
+    ("policy", "shown"), [("deny", "[answer withheld"), ("ask", "[answer held")]
+)
+def test_a_structured_answer_no_output_type_can_carry_ends_the_run_unstored(
+    journal: Journal, tmp_path: Path, policy: str, shown: str
+) -> None:
+    error, run, stored = _structured(journal, tmp_path, policy)
+
+    assert isinstance(error, AnswerNotShown) and error.answer.startswith(shown)
+    assert LEAK not in str(error) and LEAK not in repr(stored)
+    assert [i for i in stored if i.get("role") == "assistant"] == []
+    assert run.status == ("completed" if policy == "deny" else "waiting")
+
+
+def test_a_held_structured_answer_is_released_on_approval(journal: Journal, tmp_path: Path) -> None:
+    error, waiting, _ = _structured(journal, tmp_path, "ask")
+    assert isinstance(error, AnswerNotShown) and str(waiting.waiting_for) in error.answer
+
+    Approvals(journal).approve(str(waiting.waiting_for), "dana")
+    agent = make_agent(Shop(), ScriptedModel([]), output_type=Reply)
+    charter = make_charter(flows={"answer": "ask"})
+    with resume(agent, journal=journal, charter=charter, run_id=waiting.run_id) as g:
+        assert g.finish().answer == json.dumps({"text": PHISHY})
+
+
+# --- a tool's output that ends the run is governed by finish ---
+
+
+@pytest.mark.parametrize("policy", ["redact", "ask"])
+def test_a_tool_output_ending_the_run_is_governed_by_finish(journal: Journal, policy: str) -> None:
+    read = [function_call("read_ticket", {"ticket_id": 3}, call_id="read-1")]
+    agent = make_agent(Shop(), ScriptedModel([read]), tool_use_behavior="stop_on_first_tool")
+    charter = make_charter(flows={"answer": policy})
+    with govern(agent, journal=journal, charter=charter, goal="answer 3") as g:
+        result = asyncio.run(Runner.run(g.agent, "answer ticket 3"))
+        assert "attacker@evil.example" in str(result.final_output)  # the SDK's, until finish
+        run = g.finish(result)
+
+    assert "attacker@evil.example" not in str(result.final_output)
+    if policy == "redact":
+        assert result.final_output == run.answer and "[withheld: untrusted email]" in run.answer
+    else:
+        assert run.status == "waiting" and str(run.waiting_for) in result.final_output

@@ -11,11 +11,13 @@ untrusted values redacted, the notice that it was withheld, or the notice of the
 approval it waits on). A refusal in the message is part of the answer (the SDK raises
 it to the caller, its text in the error): it is governed with the text beside it, and
 the kept answer is the text (a refusal only when the message has no text). A streamed
-response's message events are held back until the response is complete: a response that calls a tool releases them unchanged as soon as
-the call shows (tool-call events are never held), and a final answer's are released
-once it is governed, carrying the kept text. Structured output (JSON the SDK parses)
-cannot carry a notice: its answer is governed by :meth:`GovernedAgent.finish`, and such
-an agent is not streamed under these settings.
+response's message events are held back until the response is complete: a response
+that calls a tool releases them unchanged as soon as the call shows (tool-call events
+are never held), and a final answer's are released once it is governed, carrying the
+kept text. Structured output (JSON the SDK parses) is
+governed the same way, and its masked values kept when the JSON still fits the output
+type; a notice cannot carry it, so the run then ends with :class:`AnswerNotShown`, and
+such an agent is not streamed under these settings.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import replace
 from typing import Any
 
-from agents.exceptions import UserError
+from agents.exceptions import AgentsException, ModelBehaviorError, UserError
 from agents.items import ModelResponse
 from agents.models.interface import Model
 from openai.types.responses import (
@@ -52,6 +54,22 @@ _ITEM_EVENTS = frozenset({"response.output_item.added", "response.output_item.do
 _NOT_CALLS = frozenset({"message", "reasoning"})
 
 
+class AnswerNotShown(AgentsException):
+    """A structured final answer the charter held, withheld, or masked so that it no longer
+    fits the agent's output type: the SDK run ends with this error instead of a result (so
+    no ``Session``, item or output carries the answer as the model gave it). ``answer`` is
+    what the run kept; the charter run says the rest (``run.answer``, or ``waiting_for``
+    the approval request that releases it)."""
+
+    def __init__(self, answer: str) -> None:
+        super().__init__(
+            f"charter kept this agent's structured answer as text its output type cannot "
+            f"carry: {answer}"
+        )
+        self.answer = answer
+        """The answer as the charter run kept it."""
+
+
 class AnswerModel(Model):
     """``inner`` with each final text answer governed by ``governor`` (see the module)."""
 
@@ -67,14 +85,20 @@ class AnswerModel(Model):
         """The inner model's response, a final text answer in it as the charter kept it."""
         response = await self.inner.get_response(*args, **kwargs)
         self.served += 1
-        if not _plain_text(args, kwargs):
-            return response
         text = final_text(response.output)
         if text is None:
             return response
         usage = response.usage
         kept = self._governor(text, usage.input_tokens or 0, usage.output_tokens or 0)
-        return response if kept is None else replace(response, output=shown(response.output, kept))
+        if kept is None:
+            return response
+        schema = _schema(args, kwargs)
+        if schema is not None and not schema.is_plain_text():
+            try:  # masked values may leave the JSON its type; a notice never does
+                schema.validate_json(kept)
+            except ModelBehaviorError:
+                raise AnswerNotShown(kept) from None
+        return replace(response, output=shown(response.output, kept))
 
     async def stream_response(self, *args: Any, **kwargs: Any) -> AsyncIterator[Any]:
         """The inner model's events; a message's are held until the response shows a call
@@ -243,7 +267,12 @@ def _is_call(event: Any, kind: str) -> bool:
     return kind.startswith("response.function_call_arguments") or kind.endswith("_call.in_progress")
 
 
+def _schema(args: Sequence[Any], kwargs: dict[str, Any]) -> Any:
+    """The output schema the SDK asked for (None: text)."""
+    return kwargs["output_schema"] if "output_schema" in kwargs else args[4]
+
+
 def _plain_text(args: Sequence[Any], kwargs: dict[str, Any]) -> bool:
     """Whether the SDK asked for text (no output schema, or a plain-text one)."""
-    schema = kwargs["output_schema"] if "output_schema" in kwargs else args[4]
+    schema = _schema(args, kwargs)
     return schema is None or bool(schema.is_plain_text())
