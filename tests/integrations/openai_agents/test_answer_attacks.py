@@ -244,3 +244,32 @@ def test_a_tool_output_ending_the_run_is_governed_by_finish(journal: Journal, po
         assert result.final_output == run.answer and "[withheld: untrusted email]" in run.answer
     else:
         assert run.status == "waiting" and str(run.waiting_for) in result.final_output
+
+
+# --- a Session carries an earlier run's untrusted tool output into the next run ---
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="a new charter run does not know the untrusted tool outputs an earlier run left "
+    "in the Session, so its answer's values have a known origin only in that earlier run",
+)
+def test_an_answer_from_a_sessions_earlier_tool_output_is_governed(
+    journal: Journal, tmp_path: Path
+) -> None:
+    model = ScriptedModel(
+        [
+            [function_call("read_ticket", {"ticket_id": 3}, call_id="read-1")],
+            [assistant_message("Looking into it.")],
+            [assistant_message(PHISHY)],  # next run: the ticket's address, from the session
+        ]
+    )
+    agent = make_agent(Shop(), model)
+    charter = make_charter(flows={"answer": "redact"})
+    session = SQLiteSession("ticket-3", str(tmp_path / "sessions.db"))
+    with govern(agent, journal=journal, charter=charter, goal="answer 3") as g:
+        asyncio.run(Runner.run(g.agent, "answer ticket 3", session=session))
+    with govern(agent, journal=journal, charter=charter, goal="what now") as g:
+        result = asyncio.run(Runner.run(g.agent, "what should I do?", session=session))
+
+    assert LEAK not in str(result.final_output)
