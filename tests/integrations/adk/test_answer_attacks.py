@@ -120,3 +120,29 @@ def test_an_output_key_holds_the_answer_as_the_run_kept_it(journal: Journal, pol
     shown = _texts(events[-1:])
     assert state["reply"] == shown and LEAK not in repr(state)
     assert shown == MASKED if policy == "redact" else "held for approval" in shown
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="a task's new charter run does not know the untrusted tool outputs an earlier "
+    "task left in the session's events, so its answer's values pass as of known origin",
+)
+def test_an_answer_from_an_earlier_tasks_tool_output_is_governed(journal: Journal) -> None:
+    agent = _reader("Looking into it.")
+    agent.model = ScriptedLlm(script=[("read_ticket", {"ticket": 5}), "Looking.", PHISHY])
+    plugin = govern(agent, journal=journal, charter=shop_charter(flows={"answer": "redact"}))
+    runner = Runner(
+        app=App(name=APP, root_agent=agent, plugins=[plugin]),
+        session_service=InMemorySessionService(),
+    )
+
+    async def two_tasks() -> list[Event]:
+        made = await runner.session_service.create_session(app_name=APP, user_id=USER)
+        async for _ in runner.run_async(user_id=USER, session_id=made.id, new_message=ask("t 5")):
+            pass
+        return [
+            e
+            async for e in runner.run_async(user_id=USER, session_id=made.id, new_message=ask("?"))
+        ]
+
+    assert LEAK not in _texts(asyncio.run(two_tasks()))
