@@ -1,8 +1,9 @@
 """Ways around a governed answer (``flows.answer: ask``, ``redact`` or ``deny``) that an
 answer's text might take to the caller: a refusal (the SDK raises it, its text in the
-error), a refusal beside a text, a structured output a ``Session`` stores, the governed
-agent run again once its charter run has ended or holds its answer. The SDK's own
-scripted model (``agents.testing``) plays the model."""
+error), a refusal beside a text, a message beside a call the provider already ran, a
+structured output a ``Session`` stores, the governed agent run again once its charter run
+has ended or holds its answer. The SDK's own scripted model (``agents.testing``) plays
+the model."""
 
 from __future__ import annotations
 
@@ -18,7 +19,13 @@ pytest.importorskip("agents", reason="the openai-agents extra is not installed")
 from agents import Runner, SQLiteSession
 from agents.exceptions import ModelRefusalError, UserError
 from agents.testing import ScriptedModel, assistant_message, function_call
-from openai.types.responses import ResponseOutputMessage, ResponseOutputRefusal, ResponseOutputText
+from openai.types.responses import (
+    ResponseFunctionWebSearch,
+    ResponseOutputMessage,
+    ResponseOutputRefusal,
+    ResponseOutputText,
+)
+from openai.types.responses.response_function_web_search import ActionSearch
 from pydantic import BaseModel
 
 from charter import Journal
@@ -113,6 +120,28 @@ def test_a_refusal_beside_a_text_is_part_of_the_answer_and_not_raised(
     assert str(run.answer).startswith("[answer withheld") and result.final_output == run.answer
     assert LEAK not in repr(result.new_items) and LEAK not in repr(events)
     assert LEAK not in str(result.to_input_list())
+
+
+def test_an_answer_beside_a_call_the_provider_already_ran_is_governed(
+    journal: Journal, tmp_path: Path
+) -> None:
+    searched = ResponseFunctionWebSearch(
+        id="ws-1",
+        type="web_search_call",
+        status="completed",
+        action=ActionSearch(type="search", query="refund"),
+    )  # a hosted call: the SDK runs nothing and ends the run with the message beside it
+    read = [function_call("read_ticket", {"ticket_id": 3}, call_id="read-1")]
+    agent = make_agent(Shop(), ScriptedModel([read, [searched, assistant_message(PHISHY)]]))
+    charter = make_charter(flows={"answer": "redact"})
+    session = SQLiteSession("ticket-3", str(tmp_path / "sessions.db"))
+    with govern(agent, journal=journal, charter=charter, goal="answer 3") as g:
+        result = asyncio.run(Runner.run(g.agent, "answer ticket 3", session=session))
+        governed = g.run  # before finish: the answer was governed as the model gave it
+        run = g.finish(result)
+
+    assert governed.status == "completed" and governed.answer == MASKED == run.answer
+    assert result.final_output == MASKED and LEAK not in repr(asyncio.run(session.get_items()))
 
 
 # --- the governed agent run again: its charter run governs no second answer ---

@@ -51,7 +51,23 @@ _TEXT_EVENTS = frozenset(
     }
 )
 _ITEM_EVENTS = frozenset({"response.output_item.added", "response.output_item.done"})
-_NOT_CALLS = frozenset({"message", "reasoning"})
+_CONTINUES = frozenset(
+    {
+        "function_call",
+        "custom_tool_call",
+        "computer_call",
+        "local_shell_call",
+        "shell_call",
+        "apply_patch_call",
+        "mcp_approval_request",
+        "tool_search_call",
+    }
+)
+"""Output items the SDK goes on with (a call it runs, or asks approval of). Any other item
+(reasoning, compaction, a hosted call the provider already ran) leaves a message beside
+it the run's final answer, so only these keep a message from being governed as one: an
+item missing here makes an answer governed early (the run then refuses what follows),
+never an answer shown ungoverned."""
 
 
 class AnswerNotShown(AgentsException):
@@ -158,10 +174,10 @@ class AnswerModel(Model):
 
 
 def final_text(output: Sequence[Any]) -> str | None:
-    """The text of a response that ends the SDK's run with it (a message, no call of any
-    kind): its text parts and its refusals (the SDK raises a refusal to the caller, its
+    """The text of a response that ends the SDK's run with it (a message, no call the SDK
+    goes on with): its text parts and its refusals (the SDK raises a refusal to the caller, its
     text in the error); None for any other response, or one with no text."""
-    if any(getattr(item, "type", "") not in _NOT_CALLS for item in output):
+    if any(getattr(item, "type", "") in _CONTINUES for item in output):
         return None
     texts = [text for _, text in _parts(output)]
     return "".join(texts) if texts else None
@@ -263,8 +279,8 @@ def _carries_text(event: Any, kind: str) -> bool:
 
 def _is_call(event: Any, kind: str) -> bool:
     if kind in _ITEM_EVENTS:
-        return getattr(event.item, "type", "") not in _NOT_CALLS
-    return kind.startswith("response.function_call_arguments") or kind.endswith("_call.in_progress")
+        return getattr(event.item, "type", "") in _CONTINUES
+    return kind.startswith(("response.function_call_arguments", "response.custom_tool_call_input"))
 
 
 def _schema(args: Sequence[Any], kwargs: dict[str, Any]) -> Any:
