@@ -76,9 +76,17 @@ def withheld(
     return response.model_copy(update={"content": content})
 
 
-def answered(plugin: CharterPlugin, agent: str, context: CallbackContext) -> types.Content | None:
+def answered(
+    plugin: CharterPlugin, agent: str, context: CallbackContext, output_key: str | None = None
+) -> types.Content | None:
     """The content of the event ending ``agent``'s turn when it ended with held text: the
-    task's final answer, governed now (see the module); None when it holds none."""
+    task's final answer, governed now (see the module); None when it holds none. The
+    agent's ``output_key``, if it has one, is set in the session's state to the answer as
+    the run kept it (ADK reads the agent's own events for it, which carry no text).
+
+    The task's charter run takes one answer: text ending a later agent's turn in the same
+    task (a workflow agent runs several), or a turn after charter stopped the run, is
+    withheld, never shown ungoverned."""
     session = context.session.id
     held: Held | None = plugin._pending.get(session)  # pyright: ignore[reportPrivateUsage]
     if held is None or (held.invocation, held.agent) != (context.invocation_id, agent):
@@ -87,7 +95,23 @@ def answered(plugin: CharterPlugin, agent: str, context: CallbackContext) -> typ
     run = plugin._governed(context)  # pyright: ignore[reportPrivateUsage]
     text = "".join(p.text or "" for p in held.parts)
     if run.run.status != "running":
-        return types.Content(role="model", parts=held.parts)
+        shown = _after_end(run.run)
+    else:
+        shown = _governed(plugin, context, run, text, held.parts)
+    if output_key:
+        context.state[output_key] = "".join(p.text or "" for p in shown.parts or ())
+    return shown
+
+
+def _governed(
+    plugin: CharterPlugin,
+    context: CallbackContext,
+    run: GovernedRun,
+    text: str,
+    parts: list[types.Part],
+) -> types.Content:
+    """The task's run finished with ``text``: the content showing it as the run kept it."""
+    session = context.session.id
     finished = run.finish(text)
     if context.state.get(RUN_KEY) != run.run_id:  # the session names the run to release
         context.state[RUN_KEY] = run.run_id
@@ -95,12 +119,23 @@ def answered(plugin: CharterPlugin, agent: str, context: CallbackContext) -> typ
     if changed is not None:
         return types.Content(role="model", parts=[types.Part(text=changed)])
     if held_answer(finished) is None:
-        return types.Content(role="model", parts=held.parts)
+        return types.Content(role="model", parts=parts)
     request = str(finished.waiting_for)
     notice = types.Content(role="model", parts=[types.Part(text=held_notice(request))])
     metadata = {REQUEST_KEY: request, "run_id": run.run_id}
     plugin._notices[session] = (notice, metadata)  # pyright: ignore[reportPrivateUsage]
     return notice
+
+
+def _after_end(run: Run) -> types.Content:
+    """What is shown of text ending a turn once the task's run took its answer or stopped."""
+    now = "ended with an earlier answer" if run.status == "completed" else f"is {run.status}"
+    text = (
+        f"[answer withheld: charter run {run.run_id} {now}, and it governs one final "
+        "answer a task; let one agent of the task answer (the others write to state with "
+        "tools), or run each agent as a task of its own]"
+    )
+    return types.Content(role="model", parts=[types.Part(text=text)])
 
 
 def unstreamed(response: LlmResponse) -> LlmResponse | None:

@@ -130,7 +130,8 @@ class CharterPlugin(BasePlugin):
             return None
         from charter.integrations.adk._answer import answered
 
-        return answered(self, agent.name, callback_context)
+        output_key = getattr(agent, "output_key", None)
+        return answered(self, agent.name, callback_context, output_key)
 
     async def on_event_callback(
         self, *, invocation_context: InvocationContext, event: Event

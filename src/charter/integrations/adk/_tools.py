@@ -145,7 +145,7 @@ def charter_agent(
             f"compensate: {', '.join(sorted(undo))} not among the tools the charter "
             f"{built.name!r} names ({', '.join(t.name for t in tools) or 'none'})"
         )
-    instruction = adk_agent.instruction
+    instruction = getattr(adk_agent, "instruction", "")  # a workflow agent has none
     return Agent(
         name=name or adk_agent.name,
         instructions=instruction if isinstance(instruction, str) else "",

@@ -61,5 +61,6 @@ from charter.integrations.openai_agents._governed import (
     resume,
 )
 from charter.integrations.openai_agents._inventory import charter_agent
+from charter.integrations.openai_agents._model import AnswerNotShown
 
-__all__ = ["GovernedAgent", "RunStopped", "charter_agent", "govern", "resume"]
+__all__ = ["AnswerNotShown", "GovernedAgent", "RunStopped", "charter_agent", "govern", "resume"]

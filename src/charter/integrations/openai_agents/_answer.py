@@ -1,18 +1,18 @@
 """An SDK run whose final output charter holds for approval (``flows.answer: ask``).
 
-The SDK pauses a run only for tool approvals. A final text answer is governed as the
-model gives it (:mod:`._model`); any other final output (structured output, a tool's
-output ending the run) reaches the caller before charter sees it, and
-:meth:`GovernedAgent.finish` is where it is governed. Given the SDK's result, a held answer's ``final_output`` is replaced by a
-notice naming the approval request, and the charter run returned says ``waiting`` (its
-``waiting_for`` the request). Once the request is decided, :func:`resume` and
-``finish()`` without an answer release it, in any process: the run is finished with the
-journaled answer, the receipt re-checked against its digest; ``run.answer`` is the
-answer, or the message that it was withheld.
+The SDK pauses a run only for tool approvals. A final answer the model gives (text or
+structured output) is governed as the model gives it (:mod:`._model`); any other final
+output (a tool's output ending the run) reaches the caller before charter sees it, and
+:meth:`GovernedAgent.finish` is where it is governed. Given the SDK's result, a held
+answer's ``final_output`` is replaced by a notice naming the approval request, and the
+charter run returned says ``waiting`` (its ``waiting_for`` the request). Once the
+request is decided, :func:`resume` and ``finish()`` without an answer release it, in any
+process: the run is finished with the journaled answer, the receipt re-checked against
+its digest; ``run.answer`` is the answer, or the message that it was withheld.
 
 An answer the charter redacts (``flows.answer: redact``) or withholds (``deny``) is
 changed at once the same way: the result's ``final_output`` is the answer as the run kept
-it (a string, also for structured output). In both cases the result's last message item
+it (a string). In both cases the result's last message item
 (what ``to_input_list()`` carries into the next turn) shows the same text.
 """
 

@@ -28,7 +28,7 @@ from agents import (
     ToolInputGuardrailData,
 )
 from agents import Tool as SdkTool
-from agents.exceptions import AgentsException
+from agents.exceptions import AgentsException, UserError
 from agents.models.interface import Model
 from agents.tool import with_function_tool_failure_error_handler
 from agents.tool_context import ToolContext
@@ -216,9 +216,27 @@ class GovernedAgent:
 
     def _answer(self, text: str, prompt_tokens: int, completion_tokens: int) -> str | None:
         """Finish the run with the model's final ``text`` as it arrives (see
-        :class:`AnswerModel`): the text to show instead, or None when it stands."""
-        if self._run.run.status != "running":
-            return None
+        :class:`AnswerModel`): the text to show instead, or None when it stands.
+
+        Raises:
+            UserError: the run already ended with an answer, or holds one for approval
+                (the agent run again): no answer after it would be governed.
+            RunStopped: charter stopped the run.
+        """
+        run = self._run.run
+        if run.status == "completed" or run.status == "waiting":
+            now = (
+                "has finished with its answer"
+                if run.status == "completed"
+                else f"waits for approval {run.waiting_for}"
+            )
+            raise UserError(
+                f"charter run {run.run_id} {now}, so it governs no further answer: "
+                "govern(...) a new run for each Runner.run of the agent (resume(...) "
+                "continues a run that waited for a tool approval)"
+            )
+        if run.status != "running":
+            raise RunStopped(run.run_id, run.error or f"the run is {run.status}")
         self._run.report_usage(
             prompt_tokens=max(prompt_tokens, 0),
             completion_tokens=max(completion_tokens, 0),

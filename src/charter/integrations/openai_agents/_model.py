@@ -8,12 +8,16 @@ answer is decided here, where the response is made: a response with no call in i
 SDK ends the run with its text) finishes the charter run with that text, and the
 response the SDK sees carries the answer as the run kept it (released as given, its
 untrusted values redacted, the notice that it was withheld, or the notice of the
-approval it waits on). A streamed response's message events are held back until the
-response is complete: a response that calls a tool releases them unchanged as soon as
-the call shows (tool-call events are never held), and a final answer's are released
-once it is governed, carrying the kept text. Structured output (JSON the SDK parses)
-cannot carry a notice: its answer is governed by :meth:`GovernedAgent.finish`, and such
-an agent is not streamed under these settings.
+approval it waits on). A refusal in the message is part of the answer (the SDK raises
+it to the caller, its text in the error): it is governed with the text beside it, and
+the kept answer is the text (a refusal only when the message has no text). A streamed
+response's message events are held back until the response is complete: a response
+that calls a tool releases them unchanged as soon as the call shows (tool-call events
+are never held), and a final answer's are released once it is governed, carrying the
+kept text. Structured output (JSON the SDK parses) is
+governed the same way, and its masked values kept when the JSON still fits the output
+type; a notice cannot carry it, so the run then ends with :class:`AnswerNotShown`, and
+such an agent is not streamed under these settings.
 """
 
 from __future__ import annotations
@@ -22,10 +26,14 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import replace
 from typing import Any
 
-from agents.exceptions import UserError
+from agents.exceptions import AgentsException, ModelBehaviorError, UserError
 from agents.items import ModelResponse
 from agents.models.interface import Model
-from openai.types.responses import ResponseOutputMessage, ResponseOutputText
+from openai.types.responses import (
+    ResponseOutputMessage,
+    ResponseOutputRefusal,
+    ResponseOutputText,
+)
 
 Governor = Callable[[str, int, int], str | None]
 """Finishes the charter run with a final answer (and the response's token counts):
@@ -43,7 +51,39 @@ _TEXT_EVENTS = frozenset(
     }
 )
 _ITEM_EVENTS = frozenset({"response.output_item.added", "response.output_item.done"})
-_NOT_CALLS = frozenset({"message", "reasoning"})
+_CONTINUES = frozenset(
+    {
+        "function_call",
+        "custom_tool_call",
+        "computer_call",
+        "local_shell_call",
+        "shell_call",
+        "apply_patch_call",
+        "mcp_approval_request",
+        "tool_search_call",
+    }
+)
+"""Output items the SDK goes on with (a call it runs, or asks approval of). Any other item
+(reasoning, compaction, a hosted call the provider already ran) leaves a message beside
+it the run's final answer, so only these keep a message from being governed as one: an
+item missing here makes an answer governed early (the run then refuses what follows),
+never an answer shown ungoverned."""
+
+
+class AnswerNotShown(AgentsException):
+    """A structured final answer the charter held, withheld, or masked so that it no longer
+    fits the agent's output type: the SDK run ends with this error instead of a result (so
+    no ``Session``, item or output carries the answer as the model gave it). ``answer`` is
+    what the run kept; the charter run says the rest (``run.answer``, or ``waiting_for``
+    the approval request that releases it)."""
+
+    def __init__(self, answer: str) -> None:
+        super().__init__(
+            f"charter kept this agent's structured answer as text its output type cannot "
+            f"carry: {answer}"
+        )
+        self.answer = answer
+        """The answer as the charter run kept it."""
 
 
 class AnswerModel(Model):
@@ -61,14 +101,20 @@ class AnswerModel(Model):
         """The inner model's response, a final text answer in it as the charter kept it."""
         response = await self.inner.get_response(*args, **kwargs)
         self.served += 1
-        if not _plain_text(args, kwargs):
-            return response
         text = final_text(response.output)
         if text is None:
             return response
         usage = response.usage
         kept = self._governor(text, usage.input_tokens or 0, usage.output_tokens or 0)
-        return response if kept is None else replace(response, output=shown(response.output, kept))
+        if kept is None:
+            return response
+        schema = _schema(args, kwargs)
+        if schema is not None and not schema.is_plain_text():
+            try:  # masked values may leave the JSON its type; a notice never does
+                schema.validate_json(kept)
+            except ModelBehaviorError:
+                raise AnswerNotShown(kept) from None
+        return replace(response, output=shown(response.output, kept))
 
     async def stream_response(self, *args: Any, **kwargs: Any) -> AsyncIterator[Any]:
         """The inner model's events; a message's are held until the response shows a call
@@ -98,7 +144,7 @@ class AnswerModel(Model):
                         yield earlier
                     yield event
                 else:
-                    for earlier in _rewritten(held, kept):
+                    for earlier in _rewritten(held, kept, _channel(output)):
                         yield earlier
                     changed = event.response.model_copy(update={"output": shown(output, kept)})
                     yield event.model_copy(update={"response": changed})
@@ -128,69 +174,101 @@ class AnswerModel(Model):
 
 
 def final_text(output: Sequence[Any]) -> str | None:
-    """The text of a response that ends the SDK's run with it (a message, no call of any
-    kind); None for any other response, or one with no text."""
-    if any(getattr(item, "type", "") not in _NOT_CALLS for item in output):
+    """The text of a response that ends the SDK's run with it (a message, no call the SDK
+    goes on with): its text parts and its refusals (the SDK raises a refusal to the caller, its
+    text in the error); None for any other response, or one with no text."""
+    if any(getattr(item, "type", "") in _CONTINUES for item in output):
         return None
-    texts = [
-        part.text
-        for item in output
-        if isinstance(item, ResponseOutputMessage)
-        for part in item.content
-        if isinstance(part, ResponseOutputText)
-    ]
+    texts = [text for _, text in _parts(output)]
     return "".join(texts) if texts else None
 
 
 def shown(output: Sequence[Any], kept: str) -> list[Any]:
-    """``output`` with the text of its messages replaced by ``kept`` (its first text part
-    carries it, any other is emptied; annotations, which may carry links, dropped)."""
+    """``output`` with the text of its messages replaced by ``kept``: its first text part
+    carries it (a refusal, when it has no text part), every other text and refusal is
+    emptied, so the SDK raises no refusal beside a text; annotations, which may carry
+    links, dropped."""
+    channel = _channel(output)
     first = [True]
-    return [_message(item, kept, first) for item in output]
+    return [_message(item, kept, channel, first) for item in output]
 
 
-def _message(item: Any, kept: str, first: list[bool]) -> Any:
+def _parts(output: Sequence[Any]) -> list[tuple[str, str]]:
+    """Each text part's kind (``output_text`` or ``refusal``) and text, in order."""
+    return [
+        ("output_text", part.text)
+        if isinstance(part, ResponseOutputText)
+        else ("refusal", part.refusal)
+        for item in output
+        if isinstance(item, ResponseOutputMessage)
+        for part in item.content
+    ]
+
+
+def _channel(output: Sequence[Any]) -> str:
+    """The kind of part that carries the kept answer: text, or a refusal when none."""
+    kinds = {kind for kind, _ in _parts(output)}
+    return "output_text" if "output_text" in kinds or not kinds else "refusal"
+
+
+def _message(item: Any, kept: str, channel: str, first: list[bool]) -> Any:
     if not isinstance(item, ResponseOutputMessage):
         return item
     content: list[Any] = []
     for part in item.content:
+        text = kept if part.type == channel and first[0] else ""
+        first[0] = first[0] and part.type != channel
         if isinstance(part, ResponseOutputText):
-            text = kept if first[0] else ""
-            first[0] = False
-            part = part.model_copy(update={"text": text, "annotations": [], "logprobs": []})
-        content.append(part)
+            content.append(
+                part.model_copy(update={"text": text, "annotations": [], "logprobs": []})
+            )
+        else:
+            content.append(part.model_copy(update={"refusal": text}))
     return item.model_copy(update={"content": content})
 
 
-def _rewritten(events: list[Any], kept: str) -> list[Any]:
-    """A final answer's held message events, carrying ``kept`` instead of the model's text:
-    one delta with the whole kept text, done events with it (or empty), no annotations."""
+def _rewritten(events: list[Any], kept: str, channel: str) -> list[Any]:
+    """A final answer's held message events, carrying ``kept`` instead of the model's text
+    and refusals: one delta of ``channel`` with the whole kept text, done events and parts
+    with it (or empty), no annotations."""
     out: list[Any] = []
     first_delta, first_done, first_part = True, True, True
     first_item = [True]
     for event in events:
-        kind = event.type
-        if kind == "response.output_text.delta":
-            if first_delta:
-                out.append(event.model_copy(update={"delta": kept, "logprobs": []}))
-            first_delta = False
-        elif kind == "response.output_text.done":
-            text = kept if first_done else ""
-            out.append(event.model_copy(update={"text": text, "logprobs": []}))
-            first_done = False
+        kind: str = event.type
+        own = kind.startswith(f"response.{channel}.")
+        if kind in ("response.output_text.delta", "response.refusal.delta"):
+            if own and first_delta:
+                out.append(event.model_copy(update={"delta": kept, **_no_logprobs(event)}))
+                first_delta = first_delta and not own
+        elif kind in ("response.output_text.done", "response.refusal.done"):
+            text = kept if own and first_done else ""
+            field = "text" if kind == "response.output_text.done" else "refusal"
+            out.append(event.model_copy(update={field: text, **_no_logprobs(event)}))
+            first_done = first_done and not own
         elif kind in ("response.content_part.added", "response.content_part.done"):
             part = event.part
-            if isinstance(part, ResponseOutputText) or getattr(part, "type", "") == "output_text":
-                text = kept if kind.endswith("done") and first_part else ""
-                first_part = first_part and not kind.endswith("done")
-                part = part.model_copy(update={"text": text, "annotations": []})
+            if isinstance(part, ResponseOutputText | ResponseOutputRefusal):
+                done = kind.endswith("done")
+                text = kept if part.type == channel and done and first_part else ""
+                first_part = first_part and not (done and part.type == channel)
+                if isinstance(part, ResponseOutputText):
+                    part = part.model_copy(update={"text": text, "annotations": []})
+                else:
+                    part = part.model_copy(update={"refusal": text})
             out.append(event.model_copy(update={"part": part}))
         elif kind in _ITEM_EVENTS:
             first = first_item if kind.endswith("done") else [False]
-            out.append(event.model_copy(update={"item": _message(event.item, kept, first)}))
+            out.append(
+                event.model_copy(update={"item": _message(event.item, kept, channel, first)})
+            )
         elif kind != "response.output_text.annotation.added":
             out.append(event)
     return out
+
+
+def _no_logprobs(event: Any) -> dict[str, Any]:
+    return {"logprobs": []} if hasattr(event, "logprobs") else {}
 
 
 def _carries_text(event: Any, kind: str) -> bool:
@@ -201,11 +279,16 @@ def _carries_text(event: Any, kind: str) -> bool:
 
 def _is_call(event: Any, kind: str) -> bool:
     if kind in _ITEM_EVENTS:
-        return getattr(event.item, "type", "") not in _NOT_CALLS
-    return kind.startswith("response.function_call_arguments") or kind.endswith("_call.in_progress")
+        return getattr(event.item, "type", "") in _CONTINUES
+    return kind.startswith(("response.function_call_arguments", "response.custom_tool_call_input"))
+
+
+def _schema(args: Sequence[Any], kwargs: dict[str, Any]) -> Any:
+    """The output schema the SDK asked for (None: text)."""
+    return kwargs["output_schema"] if "output_schema" in kwargs else args[4]
 
 
 def _plain_text(args: Sequence[Any], kwargs: dict[str, Any]) -> bool:
     """Whether the SDK asked for text (no output schema, or a plain-text one)."""
-    schema = kwargs["output_schema"] if "output_schema" in kwargs else args[4]
+    schema = _schema(args, kwargs)
     return schema is None or bool(schema.is_plain_text())
