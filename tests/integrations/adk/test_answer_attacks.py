@@ -14,7 +14,7 @@ import pytest
 
 pytest.importorskip("google.adk", reason="the adk extra is not installed")
 
-from google.adk.agents import LlmAgent, SequentialAgent
+from google.adk.agents import LlmAgent, SequentialAgent  # pyright: ignore[reportDeprecated]
 from google.adk.apps import App
 from google.adk.events import Event
 from google.adk.runners import Runner
@@ -100,7 +100,8 @@ def test_a_later_agents_answer_in_the_same_task_is_withheld(
     writer = LlmAgent(
         name="writer", model=ScriptedLlm(script=[PHISHY]), instruction="Answer.", output_key="reply"
     )
-    root = SequentialAgent(  # ADK 2 deprecates it for Workflow; still the common one
+    # ADK 2 deprecates it for Workflow; still the common one
+    root = SequentialAgent(  # pyright: ignore[reportDeprecated]
         name="desk", sub_agents=[_reader(first), writer]
     )
     events, state = _task(journal, root, policy)

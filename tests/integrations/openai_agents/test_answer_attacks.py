@@ -148,7 +148,7 @@ def test_an_answer_beside_a_call_the_provider_already_ran_is_governed(
 
 
 def _second_run(agent: Any, first: Any, streamed: bool) -> Any:
-    follow_up = [*first.to_input_list(), {"role": "user", "content": "and then?"}]
+    follow_up: list[Any] = [*first.to_input_list(), {"role": "user", "content": "and then?"}]
     if not streamed:
         return asyncio.run(Runner.run(agent, follow_up))
 
@@ -270,7 +270,8 @@ def test_a_tool_output_ending_the_run_is_governed_by_finish(journal: Journal, po
 
     assert "attacker@evil.example" not in str(result.final_output)
     if policy == "redact":
-        assert result.final_output == run.answer and "[withheld: untrusted email]" in run.answer
+        assert run.answer is not None and result.final_output == run.answer
+        assert "[withheld: untrusted email]" in run.answer
     else:
         assert run.status == "waiting" and str(run.waiting_for) in result.final_output
 
