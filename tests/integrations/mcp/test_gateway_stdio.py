@@ -10,6 +10,7 @@ import queue
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -197,6 +198,35 @@ def test_a_cancelled_call_is_never_answered(raw: Raw) -> None:
     assert raw.next()["id"] == 7  # after the cancelled call settled; never its answer
     raw.request(8, "ping")
     assert raw.next()["id"] == 8
+
+
+def test_a_call_cancelled_while_it_runs_still_runs_and_is_recorded(raw: Raw) -> None:
+    raw.initialized()
+    raw.request(1, "tools/call", call("lookup_customer", customer_id=7))
+    assert raw.next()["id"] == 1  # the run and the server's session are open
+    raw.request(5, "tools/call", call("slow", seconds=1.0))
+    time.sleep(0.4)  # decided and running on the server by now
+    raw.send({"jsonrpc": "2.0", "method": "notifications/cancelled", "params": {"requestId": 5}})
+    raw.request(6, "tools/call", call("lookup_customer", customer_id=8))
+    answer = raw.next()
+    assert answer["id"] == 6, answer  # once the cancelled call settled; never its answer
+    effects = [(e["tool"], e["status"]) for e in payloads("step.effect")]
+    assert ("slow", "ok") in effects, effects  # it ran to its end, journaled as such
+
+
+def test_a_call_cancelled_before_it_is_decided_never_runs(raw: Raw) -> None:
+    raw.initialized()
+    raw.request(5, "tools/call", call("slow", seconds=1.0))
+    raw.request(6, "tools/call", call("lookup_customer", customer_id=8))  # waits its turn
+    raw.send({"jsonrpc": "2.0", "method": "notifications/cancelled", "params": {"requestId": 6}})
+    answer = raw.next()
+    assert answer["id"] == 5, answer
+    raw.request(7, "tools/call", call("lookup_customer", customer_id=9))
+    answer = raw.next()
+    assert answer["id"] == 7, answer  # 6 is never answered
+    proposed = [p["action"] for p in payloads("step.proposed")]
+    assert {"tool": "lookup_customer", "args": {"customer_id": 9}} in proposed, proposed
+    assert all(a.get("args") != {"customer_id": 8} for a in proposed), proposed
 
 
 def test_a_pipelined_session_is_answered_in_full(raw: Raw) -> None:

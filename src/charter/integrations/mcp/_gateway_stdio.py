@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import math
 import os
 import stat
@@ -91,6 +92,10 @@ async def serve_stdio(gateway: Gateway) -> None:
     server = gateway.server()
     with _profiled(os.environ.get("CHARTER_MCP_PROFILE")):
         async with server.lifespan(server) as state:
+            # What is loaded by now (modules, the agent, the SDK) lives as long as the
+            # process: the collector need not walk it again at each full collection,
+            # which a long session's growing run triggers now and then.
+            gc.freeze()
             if not on_pipes():
                 await _serve_sdk_stdio(server, state)
                 return
@@ -156,6 +161,17 @@ def _claimed_stdio() -> Generator[tuple[int, int]]:
 class _InFlight:
     scope: anyio.CancelScope
     outbound: _Outbound
+    acting: bool = False
+    """The call was decided and runs: it is no longer cancelled, only left unanswered."""
+
+    def act(self) -> None:
+        """The call starts to act (see :meth:`Gateway.governed`)."""
+        self.acting = True
+
+    def cancel(self) -> None:
+        """Stop the request: cancelled while it is being decided, unanswered once it acts."""
+        if not self.acting:
+            self.scope.cancel()
 
 
 class _Outbound:
@@ -290,7 +306,7 @@ class StdioSession:
                     # As the SDK does at the end of a session: requests still in hand are
                     # cancelled (a call already decided still runs and is recorded).
                     for entry in list(self.in_flight.values()):
-                        entry.scope.cancel()
+                        entry.cancel()
                     self._wake.set()
                     if self._answering:
                         await asyncio.gather(*self._answering, return_exceptions=True)
@@ -387,13 +403,10 @@ class StdioSession:
         if request is None:
             return False  # the SDK answers with its own error, or refuses
         outbound = _Outbound(self.dispatcher, rid, token)
-        scope = anyio.CancelScope()
-        self.in_flight[rid] = _InFlight(scope, outbound)
+        entry = self.in_flight[rid] = _InFlight(anyio.CancelScope(), outbound)
         # A plain task (an anyio task group's bookkeeping costs more than the rest of
         # this): cancelled through its scope, awaited when the session ends.
-        task = asyncio.get_running_loop().create_task(
-            self._answer(rid, request, raw, scope, outbound)
-        )
+        task = asyncio.get_running_loop().create_task(self._answer(rid, request, raw, entry))
         self._answering.add(task)
         return True
 
@@ -406,7 +419,7 @@ class StdioSession:
             entry = self.in_flight.get(int(rid))
         if entry is not None:
             entry.outbound.cancel()
-            entry.scope.cancel()
+            entry.cancel()
 
     # --- requests answered here ---
 
@@ -415,14 +428,14 @@ class StdioSession:
         rid: int | str,
         request: _ToolCall | types.PaginatedRequestParams,
         params: dict[str, Any],
-        scope: anyio.CancelScope,
-        outbound: _Outbound,
+        entry: _InFlight,
     ) -> None:
         answer: bytes | None = None
+        outbound = entry.outbound
         try:
-            with scope:
+            with entry.scope:
                 try:
-                    result = await self._handle(rid, request, params, outbound)
+                    result = await self._handle(rid, request, params, entry)
                     answer = encode({"jsonrpc": "2.0", "id": rid, "result": result})
                 except MCPError as exc:
                     answer = error_line(rid, exc.error.code, exc.error.message)
@@ -443,9 +456,10 @@ class StdioSession:
         rid: int | str,
         request: _ToolCall | types.PaginatedRequestParams,
         params: dict[str, Any],
-        outbound: _Outbound,
+        entry: _InFlight,
     ) -> dict[str, Any]:
         version = self.connection.protocol_version
+        outbound = entry.outbound
         if not isinstance(request, _ToolCall):
             listed = await self.gateway.blocking(self.gateway.listing)
             dumped = listed.model_dump(by_alias=True, mode="json", exclude_none=True)
@@ -467,7 +481,9 @@ class StdioSession:
         # The result is built as it goes on the wire, in the shape (text content, an
         # object's structured content, isError, _meta) every handshake version shares,
         # so the SDK's model and per-version sieve would only validate it again.
-        return await self.gateway.answer(session, request.name, request.arguments, context)
+        return await self.gateway.answer(
+            session, request.name, request.arguments, context, entry.act
+        )
 
 
 @dataclass(frozen=True, slots=True)
