@@ -794,3 +794,29 @@ class WorkerTakenOver(TypedDict):
     by: str
     silent_seconds: float
     runs: list[str]
+
+
+class InheritedOutput(TypedDict):
+    """One tool output a run inherited from the conversation it started from."""
+
+    step: int
+    """Where its labels are kept: -1, -2, ... (never a step of the run)."""
+    tool: str
+    """The tool that returned it, as the conversation names it ("" when it names none)."""
+    known: bool
+    """Whether the tool is one of the agent's (else the output is untrusted)."""
+    sha256: str
+    label: dict[str, str]
+    """The output's label as read (``trust``, ``confidentiality``)."""
+    text: NotRequired[str]
+    """The output as the model saw it; left out when the tool's contract is secret."""
+    args: NotRequired[dict[str, Any]]
+    """The arguments of the call that returned it, when the conversation keeps them."""
+
+
+@kind("run.inherited")
+class RunInherited(TypedDict):
+    """Tool outputs the run's model sees from before the run began (a conversation's
+    earlier turns), labelled as if the run had read them."""
+
+    outputs: list[InheritedOutput]
