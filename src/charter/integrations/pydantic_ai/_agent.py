@@ -128,19 +128,22 @@ def _run_of(results: DeferredToolResults | None) -> str | None:
 def _inherited(history: Sequence[ModelMessage]) -> list[Inherited]:
     """The tool returns of a message history a new run starts from, each labelled by its
     tool (the model's call of the same id gives the arguments); a failed one is read as
-    an error's text, vouching for nothing."""
+    an error's text, vouching for nothing; a provider's built-in tool's (a web search) is
+    of unknown origin: untrusted."""
     calls: dict[str, dict[str, Any]] = {}
     found: list[Inherited] = []
     for message in history:
         for part in message.parts:
             if isinstance(part, ToolCallPart):
                 calls[part.tool_call_id] = part.args_as_dict()
-            elif isinstance(part, BaseToolReturnPart) and part.part_kind == "tool-return":
+            elif isinstance(part, BaseToolReturnPart):
                 content: Any = to_jsonable_python(part.content, fallback=str)
+                if part.part_kind != "tool-return":  # a provider's own tool: not ours to vouch
+                    found.append(Inherited(None, content))
+                    continue
                 if part.outcome != "success":
-                    content = (
-                        f"error: {content if isinstance(content, str) else json.dumps(content)}"
-                    )
+                    shown = content if isinstance(content, str) else json.dumps(content)
+                    content = f"error: {shown}"
                 found.append(Inherited(part.tool_name, content, calls.get(part.tool_call_id)))
     return found
 
