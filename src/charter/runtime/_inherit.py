@@ -35,13 +35,29 @@ class Inherited:
     """The output as the model saw it: text (JSON text is read as JSON) or a JSON value."""
     args: Mapping[str, Any] | None = field(default=None)
     """The arguments of the call that returned it, when the conversation keeps them."""
+    failed: bool = False
+    """Whether it is the error the call failed with (read as an error's text: its tool's
+    widest label, vouching for nothing)."""
 
 
-def as_text(output: Any) -> str:
-    """``output`` as the text a model reads (JSON for anything but text)."""
+def as_text(output: Any, failed: bool = False) -> str:
+    """``output`` as the run keeps an observation's text: an error as ``error: ...``;
+    text that is JSON as it is; any other text, or value, as JSON (so a plain text a
+    trusted tool returned vouches as the run's own reading of it does)."""
+    if failed:
+        shown = output if isinstance(output, str) else _json(output)
+        return f"error: {shown}"
     if isinstance(output, str):
+        try:
+            json.loads(output)
+        except ValueError:
+            return _json(output)
         return output
-    return json.dumps(output, ensure_ascii=False, sort_keys=True, default=str)
+    return _json(output)
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, sort_keys=True, default=str)
 
 
 def inherit(
@@ -51,7 +67,7 @@ def inherit(
     the record that keeps them."""
     kept: list[InheritedOutput] = []
     for offset, item in enumerate(outputs):
-        text = as_text(item.output)
+        text = as_text(item.output, item.failed)
         name = item.tool or ""
         found = inventory.find(name) if name else None
         entry: InheritedOutput = {

@@ -423,9 +423,11 @@ def _inherited(events: Sequence[Event], invocation: str) -> list[Inherited]:
             if response is None:
                 continue
             output: Any = to_jsonable_python(response.response or {}, fallback=str)
-            if isinstance(output, dict) and set(cast(dict[str, Any], output)) == {"error"}:
-                output = f"error: {cast(dict[str, Any], output)['error']}"
-            found.append(Inherited(response.name, output, calls.get(response.id or "")))
+            failed = isinstance(output, dict) and set(cast(dict[str, Any], output)) == {"error"}
+            if failed:
+                output = cast(dict[str, Any], output)["error"]
+            args = calls.get(response.id or "")
+            found.append(Inherited(response.name, output, args, failed=failed))
     return found
 
 

@@ -683,11 +683,9 @@ def _inherited(messages: Sequence[Any]) -> list[Inherited]:
         elif isinstance(message, ToolMessage):
             call = calls.get(message.tool_call_id)
             name = message.name or (None if call is None else str(call["name"]))
-            content: Any = _json(message.content)
-            if message.status == "error":
-                content = f"error: {_text(content)}"
             args = None if call is None else dict(call.get("args") or {})
-            found.append(Inherited(name, content, args))
+            failed = message.status == "error"
+            found.append(Inherited(name, _json(message.content), args, failed=failed))
     return found
 
 

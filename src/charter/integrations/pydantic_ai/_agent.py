@@ -141,10 +141,9 @@ def _inherited(history: Sequence[ModelMessage]) -> list[Inherited]:
                 if part.part_kind != "tool-return":  # a provider's own tool: not ours to vouch
                     found.append(Inherited(None, content))
                     continue
-                if part.outcome != "success":
-                    shown = content if isinstance(content, str) else json.dumps(content)
-                    content = f"error: {shown}"
-                found.append(Inherited(part.tool_name, content, calls.get(part.tool_call_id)))
+                args = calls.get(part.tool_call_id)
+                failed = part.outcome != "success"
+                found.append(Inherited(part.tool_name, content, args, failed=failed))
     return found
 
 
