@@ -797,26 +797,20 @@ class WorkerTakenOver(TypedDict):
 
 
 class InheritedOutput(TypedDict):
-    """One tool output a run inherited from the conversation it started from."""
+    """One tool output a run inherited: kept at ``step`` -1, -2, ...; ``known``: the tool is
+    the agent's; ``text`` left out when its contract is secret."""
 
     step: int
-    """Where its labels are kept: -1, -2, ... (never a step of the run)."""
     tool: str
-    """The tool that returned it, as the conversation names it ("" when it names none)."""
     known: bool
-    """Whether the tool is one of the agent's (else the output is untrusted)."""
     sha256: str
     label: dict[str, str]
-    """The output's label as read (``trust``, ``confidentiality``)."""
     text: NotRequired[str]
-    """The output as the model saw it; left out when the tool's contract is secret."""
     args: NotRequired[dict[str, Any]]
-    """The arguments of the call that returned it, when the conversation keeps them."""
 
 
 @kind("run.inherited")
 class RunInherited(TypedDict):
-    """Tool outputs the run's model sees from before the run began (a conversation's
-    earlier turns), labelled as if the run had read them."""
+    """Tool outputs a run's model sees from before the run, labelled as if it read them."""
 
     outputs: list[InheritedOutput]
