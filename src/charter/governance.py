@@ -75,6 +75,7 @@ from charter.runtime._history import (
     run_state,
     waiting_record,
 )
+from charter.runtime._inherit import INHERITED, Inherited, inherit, inherited_count
 from charter.runtime._ledger import Doubt, call_identity, target_of
 from charter.runtime._run import Run, Step
 from charter.runtime._runner import Runner, new_session
@@ -84,7 +85,7 @@ from charter.runtime._session import (
     finish_payload,
 )
 
-__all__ = ["CallVerdict", "GovernedRun"]
+__all__ = ["CallVerdict", "GovernedRun", "Inherited"]
 
 CALLER = "caller"
 """``run.started``'s ``governed_by`` for a run its caller drives (charter's own run loop
@@ -171,6 +172,7 @@ class GovernedRun:
         self._pending: tuple[Step, Governed] | None = None
         self._usage = Usage()
         self._model = ""
+        self._inherited = 0
 
     @property
     def run_id(self) -> str:
@@ -256,6 +258,7 @@ class GovernedRun:
             raise KeyError("charter")  # every run's start names its charter
         runner.governor.journaled_policies.add(str(manifest["charter"]["policy"]))
         governed = cls(runner, session, lease)
+        governed._inherited = inherited_count(records)
         runner.governor.record_policy(session)
         interrupted = interrupted_write(records) if waiting is None else None
         if interrupted is not None and interrupted[1] in agent.delegates:
@@ -315,6 +318,27 @@ class GovernedRun:
             )
         session.record("step.effect", effect)
         self._runner.governor.observed(session, step, call, Observation("error", why))
+
+    def inherit(self, outputs: Sequence[Inherited]) -> None:
+        """Tell the run what its model sees from before the run began: the tool outputs of
+        the conversation it starts from (a framework's session, thread or message
+        history). Each is labelled as if the run had read it: by its tool's contract,
+        field by field, a trusted field vouching for its values as in the run itself; an
+        output of a tool the agent does not have, or of none named, is untrusted. One
+        ``run.inherited`` record keeps each output's digest and label (and its text,
+        unless the tool's contract is secret), so a resume and ``runs replay`` label
+        them again. Call it before the calls that the outputs may have chosen.
+
+        Raises:
+            RunStateError: the run is not running.
+        """
+        session = self._open_for("inherit a conversation")
+        if not outputs:
+            return
+        record = inherit(session.labels, session.agent.inventory, outputs, -1 - self._inherited)
+        self._inherited += len(outputs)
+        session.record(INHERITED, record)
+        self._runner.governor.flush(session)
 
     def report_usage(
         self, *, prompt_tokens: int = 0, completion_tokens: int = 0, model: str = ""

@@ -794,3 +794,23 @@ class WorkerTakenOver(TypedDict):
     by: str
     silent_seconds: float
     runs: list[str]
+
+
+class InheritedOutput(TypedDict):
+    """One tool output a run inherited: kept at ``step`` -1, -2, ...; ``known``: the tool is
+    the agent's; ``text`` left out when its contract is secret."""
+
+    step: int
+    tool: str
+    known: bool
+    sha256: str
+    label: dict[str, str]
+    text: NotRequired[str]
+    args: NotRequired[dict[str, Any]]
+
+
+@kind("run.inherited")
+class RunInherited(TypedDict):
+    """Tool outputs a run's model sees from before the run, labelled as if it read them."""
+
+    outputs: list[InheritedOutput]

@@ -37,6 +37,7 @@ from charter.reasoners._base import (
     Turn,
     Usage,
 )
+from charter.runtime._inherit import replay as inherited
 from charter.runtime._ledger import (
     RESOLVED,
     EffectLedger,
@@ -233,6 +234,8 @@ def rebuild(agent: Agent, records: list[Record], actor: str) -> Session:
             case "step.observed":
                 observed = payload_as(StepObserved, record.payload)
                 _replay_observation(session, steps[int(observed["step"])], observed, effects)
+            case "run.inherited":
+                inherited(session.labels, agent.inventory, record.payload)
             case "run.waiting":
                 active += (datetime.fromisoformat(record.ts) - segment).total_seconds()
             case "run.resumed":

@@ -219,6 +219,20 @@ class RunLabels:
         if label.trust == "untrusted":
             self._untrusted[step] = (tool.name, text)
 
+    def observe_unknown(self, source: str, text: str, step: int) -> Label:
+        """Account for ``text`` of unknown origin at ``step`` (``source``: what it says it
+        came from): untrusted, of the default confidentiality, vouching for nothing.
+        Returns its label."""
+        label = Label("untrusted")
+        self.context = self.context.join(label)
+        self._steps[step] = self._steps.get(step, GOAL_LABEL).join(label)
+        self._untrusted[step] = (source, text)
+        return label
+
+    def step_label(self, step: int) -> Label | None:
+        """The label of what was read at ``step`` (None: nothing was)."""
+        return self._steps.get(step)
+
     def vouched(self, value: Any, steps: tuple[int, ...] | None = None) -> bool:
         """Whether trusted sources hold ``value`` (every element of a list or mapping):
         with ``steps``, trusted fields of those steps' outputs (or the goal)."""

@@ -37,6 +37,7 @@ from charter.runtime._anomaly import AnomalyWatch, JournalRateLimiter
 from charter.runtime._controls import CONTROL_KINDS, fold_controls
 from charter.runtime._decide import CallState, ProposedCall, decide
 from charter.runtime._history import history, run_scope
+from charter.runtime._inherit import replay as inherited
 from charter.runtime._ledger import EffectLedger
 from charter.runtime._lineage import DELEGATED_BY, relabelled, run_labels
 from charter.runtime._provenance import RunLabels
@@ -98,6 +99,8 @@ def replay(
                 _observe(
                     agent, labels, actions.get(step, {}), then.get(step), record, effects.get(step)
                 )
+            case "run.inherited":
+                inherited(labels, agent.inventory, p)
             case _:
                 pass
     return [

@@ -123,11 +123,6 @@ def test_an_output_key_holds_the_answer_as_the_run_kept_it(journal: Journal, pol
     assert shown == MASKED if policy == "redact" else "held for approval" in shown
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a task's new charter run does not know the untrusted tool outputs an earlier "
-    "task left in the session's events, so its answer's values pass as of known origin",
-)
 def test_an_answer_from_an_earlier_tasks_tool_output_is_governed(journal: Journal) -> None:
     agent = _reader("Looking into it.")
     agent.model = ScriptedLlm(script=[("read_ticket", {"ticket": 5}), "Looking.", PHISHY])

@@ -279,11 +279,6 @@ def test_a_tool_output_ending_the_run_is_governed_by_finish(journal: Journal, po
 # --- a Session carries an earlier run's untrusted tool output into the next run ---
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a new charter run does not know the untrusted tool outputs an earlier run left "
-    "in the Session, so its answer's values have a known origin only in that earlier run",
-)
 def test_an_answer_from_a_sessions_earlier_tool_output_is_governed(
     journal: Journal, tmp_path: Path
 ) -> None:

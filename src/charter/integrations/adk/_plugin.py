@@ -12,6 +12,7 @@ this process or another, runs only on the signed receipt of exactly that call.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -28,7 +29,7 @@ from pydantic_core import to_jsonable_python
 
 from charter.agent import Agent
 from charter.errors import CharterError, ConfigError, RunStateError
-from charter.governance import CallVerdict, GovernedRun
+from charter.governance import CallVerdict, GovernedRun, Inherited
 from charter.journal import Journal
 from charter.reasoners._base import ToolCall
 from charter.runtime._approvals import Approvals
@@ -358,6 +359,7 @@ class CharterPlugin(BasePlugin):
             self.journal, self.agent, _goal(context.user_content), actor=self.actor
         )
         self._runs[session_id] = (invocation, run)
+        run.inherit(_inherited(context.session.events, invocation))
         return run
 
     def _ending(self, run: GovernedRun, *, answer: str = "", error: str | None = None) -> None:
@@ -402,6 +404,31 @@ def _end(run: GovernedRun, *, answer: str = "", error: str | None = None) -> boo
         except RunStateError:  # an allowed call left unrecorded (cancelled): resume settles it
             run.close()
     return run.run.status not in ("running", "waiting")
+
+
+def _inherited(events: Sequence[Event], invocation: str) -> list[Inherited]:
+    """The tool responses of the session's earlier tasks, which the model reads with this
+    one's: each labelled by its tool (the function call of the same id gives the
+    arguments). A response that is only an ``error`` (a tool's failure, or charter's
+    refusal) is its text, as the run reads an error: it vouches for nothing."""
+    calls: dict[str, dict[str, Any]] = {}
+    found: list[Inherited] = []
+    for event in events:
+        if event.invocation_id == invocation or event.content is None:
+            continue
+        for part in event.content.parts or ():
+            call, response = part.function_call, part.function_response
+            if call is not None and call.id:
+                calls[call.id] = dict(call.args or {})
+            if response is None:
+                continue
+            output: Any = to_jsonable_python(response.response or {}, fallback=str)
+            failed = isinstance(output, dict) and set(cast(dict[str, Any], output)) == {"error"}
+            if failed:
+                output = cast(dict[str, Any], output)["error"]
+            args = calls.get(response.id or "")
+            found.append(Inherited(response.name, output, args, failed=failed))
+    return found
 
 
 def _call_key(context: ToolContext) -> str:

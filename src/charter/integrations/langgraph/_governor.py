@@ -30,7 +30,7 @@ from sqlalchemy import bindparam, select
 
 from charter.agent import Agent
 from charter.errors import CharterError, RunStateError
-from charter.governance import CallVerdict, GovernedRun
+from charter.governance import CallVerdict, GovernedRun, Inherited
 from charter.integrations.langgraph import _answer, _stream
 from charter.integrations.langgraph._direct import DirectCalls, GovernedTool, governed
 from charter.integrations.langgraph._guard import ToolGuard, permitted, with_guard
@@ -83,6 +83,8 @@ class _Turn:
     """The turn's messages after its human message (a thread's earlier turns are not
     read again at each call)."""
     thread: str
+    earlier: Sequence[Any] = ()
+    """The thread's messages before the turn's human message: what a new run inherits."""
 
 
 class LangGraphGovernor:
@@ -309,7 +311,8 @@ class LangGraphGovernor:
         thread = str(configurable.get("thread_id", ""))
         digest = hashlib.sha256(f"{self.agent.name}\0{thread}\0{turn_id}".encode()).hexdigest()
         goal = self._goal or (_text(human.content) if human is not None else "") or "(no goal)"
-        return _Turn("langgraph:" + digest[:48], goal, messages, thread)
+        earlier = found[: max(start - 1, 0)]
+        return _Turn("langgraph:" + digest[:48], goal, messages, thread, earlier)
 
     def _bind(self, turn: _Turn, run_id: str | None, released: int) -> _Bound | None:
         """The run of ``turn`` (``run_id``, or a new one if None), opened or taken up
@@ -327,6 +330,7 @@ class LangGraphGovernor:
                 run = GovernedRun.open(self.journal, self.agent, turn.goal, actor=self._actor)
                 taken = self.journal.claim(turn.key, run.run_id)
                 if taken is None:
+                    run.inherit(_inherited(turn.earlier))
                     bound = self._bound[turn.key] = _Bound(
                         run, threading.RLock(), thread=turn.thread
                     )
@@ -664,6 +668,25 @@ def _answer_id(call: Mapping[str, Any]) -> str:
         return ""
     args = json.dumps(call.get("args"), sort_keys=True, default=str)
     return f"{call['id']}\0{call['name']}\0{args}"
+
+
+def _inherited(messages: Sequence[Any]) -> list[Inherited]:
+    """The tool messages of a thread's earlier turns, which the model reads with this
+    turn's: each labelled by its tool (the model's call of the same id gives its name
+    when the message lacks one, and the arguments); an error's (a tool's failure, or
+    charter's refusal) is read as an error's text, vouching for nothing."""
+    calls: dict[str, Mapping[str, Any]] = {}
+    found: list[Inherited] = []
+    for message in messages:
+        if isinstance(message, AIMessage):
+            calls.update({str(c.get("id")): c for c in message.tool_calls if c.get("id")})
+        elif isinstance(message, ToolMessage):
+            call = calls.get(message.tool_call_id)
+            name = message.name or (None if call is None else str(call["name"]))
+            args = None if call is None else dict(call.get("args") or {})
+            failed = message.status == "error"
+            found.append(Inherited(name, _json(message.content), args, failed=failed))
+    return found
 
 
 def _call_key(run_id: str, call_id: str) -> str:

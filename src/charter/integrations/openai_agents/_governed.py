@@ -11,10 +11,11 @@ charter's signed receipt (:meth:`GovernedAgent.apply_approvals`).
 
 from __future__ import annotations
 
+import ast
 import asyncio
 import dataclasses
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from types import TracebackType
 from typing import Any, Self, TypeVar, cast
 
@@ -36,7 +37,7 @@ from pydantic_core import to_jsonable_python
 
 from charter.agent import Agent
 from charter.errors import RunStateError
-from charter.governance import CallVerdict, GovernedRun
+from charter.governance import CallVerdict, GovernedRun, Inherited
 from charter.integrations.openai_agents import _answer
 from charter.integrations.openai_agents._hooks import UsageHooks
 from charter.integrations.openai_agents._inventory import (
@@ -84,6 +85,7 @@ class GovernedAgent:
         self._lock_loop: asyncio.AbstractEventLoop | None = None
         self._governs_answers = governs_answers
         self._answer_governed = False
+        self._history_read = False
         self.agent: SdkAgent[Any] = self._governed(agent)
         """The agent to run: the original's clone whose function tools (and whose
         handoff agents' tools) charter governs."""
@@ -171,7 +173,9 @@ class GovernedAgent:
             clones[id(current)] = _copied(
                 current,
                 tools=[self._tool(t) for t in current.tools],
-                hooks=UsageHooks(current.hooks, self._run, _model_name(current), model),
+                hooks=UsageHooks(
+                    current.hooks, self._run, _model_name(current), model, self._inherit
+                ),
                 **changes,
             )
         for current in agent_graph(agent):
@@ -243,6 +247,36 @@ class GovernedAgent:
         )
         self._answer_governed = True
         return _answer.kept(self._run.finish(text))
+
+    def _inherit(self, items: Sequence[Any]) -> None:
+        """Before a new charter run's first model call: the tool outputs its input carries
+        from before the run (a Session's earlier runs, an input list) are what the run
+        inherits (each labelled by the tool of its ``function_call``; a hosted or custom
+        tool's output, of unknown origin, untrusted)."""
+        if self._history_read:
+            return
+        self._history_read = True
+        run = self._run.run
+        if run.steps or run.status != "running":  # a run taken up again: its own items
+            return
+        calls = {
+            str(_field(item, "call_id")): item
+            for item in items
+            if _field(item, "type") == "function_call"
+        }
+        outputs: list[Inherited] = []
+        for item in items:
+            kind = _field(item, "type")
+            if kind != "function_call_output":
+                output = _field(item, "output")  # a hosted or custom tool's: untrusted
+                if isinstance(kind, str) and kind != "message" and output is not None:
+                    outputs.append(Inherited(None, _output(item)))
+                continue
+            call = calls.get(str(_field(item, "call_id")))
+            name = None if call is None else _field(call, "name")
+            args = None if call is None else _parse(_field(call, "arguments"))
+            outputs.append(Inherited(None if name is None else str(name), _output(item), args))
+        self._run.inherit(outputs)
 
     # --- one call: decide (needs_approval), then run and record (invoke) ---
 
@@ -468,6 +502,36 @@ def _parse(arguments: Any) -> dict[str, Any]:
     except (TypeError, ValueError):
         return {}
     return parsed if isinstance(parsed, dict) else {}  # pyright: ignore[reportUnknownVariableType]
+
+
+def _output(item: Any) -> Any:
+    """A ``function_call_output``'s output as the model read it (text, or its parts)."""
+    output = _field(item, "output")
+    if isinstance(output, str):
+        return _read_back(output)
+    if isinstance(output, list):
+        parts = cast(list[Any], output)
+        texts = [_field(p, "text") for p in parts]
+        if all(isinstance(t, str) for t in texts):
+            return "".join(cast(list[str], texts))
+        return [p.model_dump() if hasattr(p, "model_dump") else p for p in parts]
+    return output
+
+
+def _read_back(text: str) -> Any:
+    """What a tool returned, from the text the SDK made of it: JSON as it is; a Python
+    literal (the SDK gives the model ``str()`` of a dict or list) as that value, so its
+    fields are labelled as the run labels them when it reads them itself."""
+    if text[:1] not in ("{", "["):
+        return text
+    try:
+        json.loads(text)
+    except ValueError:
+        try:
+            return ast.literal_eval(text)
+        except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+            return text
+    return text
 
 
 def _field(raw: Any, name: str) -> Any:

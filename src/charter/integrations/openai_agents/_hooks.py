@@ -3,6 +3,7 @@ that a governed answer's model is the one that answered."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from agents import Agent as SdkAgent
@@ -29,12 +30,14 @@ class UsageHooks(AgentHooks[Any]):
         run: GovernedRun,
         model: str,
         answers: AnswerModel | None = None,
+        history: Callable[[Sequence[Any]], None] | None = None,
     ) -> None:
         self._inner = inner
         self._run = run
         self._model = model
         self._answers = answers
         self._served = 0
+        self._history = history
 
     async def on_llm_end(
         self, context: RunContextWrapper[Any], agent: SdkAgent[Any], response: ModelResponse
@@ -63,6 +66,8 @@ class UsageHooks(AgentHooks[Any]):
         system_prompt: str | None,
         input_items: list[Any],
     ) -> None:
+        if self._history is not None:  # what the model reads from before the run
+            self._history(input_items)
         if self._answers is not None:
             self._served = self._answers.served
         if self._inner is not None:

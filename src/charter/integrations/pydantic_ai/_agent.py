@@ -11,15 +11,16 @@ from typing import Any, cast
 from pydantic_ai import Agent as PydanticAgent
 from pydantic_ai import DeferredToolRequests, DeferredToolResults, ToolApproved
 from pydantic_ai.agent import AgentRunResult
-from pydantic_ai.messages import ModelMessage, ModelRequest, ToolReturnPart
+from pydantic_ai.messages import BaseToolReturnPart, ModelMessage, ToolCallPart
 from pydantic_ai.result import StreamedRunResult
 from pydantic_ai.run import AgentRun
 from pydantic_ai.tools import DeferredToolApprovalResult
 from pydantic_ai.toolsets import FunctionToolset
+from pydantic_core import to_jsonable_python
 
 from charter.agent import Agent
 from charter.errors import ConfigError, ReasonerUnavailableError
-from charter.governance import GovernedRun
+from charter.governance import GovernedRun, Inherited
 from charter.integrations.pydantic_ai import _answer
 from charter.integrations.pydantic_ai._toolset import (
     RUN_KEY,
@@ -124,13 +125,26 @@ def _run_of(results: DeferredToolResults | None) -> str | None:
     return next(iter(runs), None)
 
 
-def _has_tool_output(history: Sequence[ModelMessage] | None) -> bool:
-    return any(
-        isinstance(part, ToolReturnPart)
-        for message in history or ()
-        if isinstance(message, ModelRequest)
-        for part in message.parts
-    )
+def _inherited(history: Sequence[ModelMessage]) -> list[Inherited]:
+    """The tool returns of a message history a new run starts from, each labelled by its
+    tool (the model's call of the same id gives the arguments); a failed one is read as
+    an error's text, vouching for nothing; a provider's built-in tool's (a web search) is
+    of unknown origin: untrusted."""
+    calls: dict[str, dict[str, Any]] = {}
+    found: list[Inherited] = []
+    for message in history:
+        for part in message.parts:
+            if isinstance(part, ToolCallPart):
+                calls[part.tool_call_id] = part.args_as_dict()
+            elif isinstance(part, BaseToolReturnPart):
+                content: Any = to_jsonable_python(part.content, fallback=str)
+                if part.part_kind != "tool-return":  # a provider's own tool: not ours to vouch
+                    found.append(Inherited(None, content))
+                    continue
+                args = calls.get(part.tool_call_id)
+                failed = part.outcome != "success"
+                found.append(Inherited(part.tool_name, content, args, failed=failed))
+    return found
 
 
 def _with_deferred(output_type: Any) -> list[Any]:
@@ -194,14 +208,19 @@ class GovernedAgent:
         if run_id is not None:
             governed = GovernedRun.resume(self.journal, self.identity, run_id, actor=self.actor)
         else:
-            if _has_tool_output(message_history):
+            if deferred_tool_results is not None:
                 raise ValueError(
-                    "this message history holds tool outputs charter has not labelled: "
-                    "pass charter_run_id= to continue the governed run it came from"
+                    "these deferred tool results name no charter run: pass charter_run_id= "
+                    "to continue the governed run they came from"
                 )
             if not isinstance(user_prompt, str) or not user_prompt:
                 raise ValueError("a governed run needs its goal: a text user_prompt")
             governed = GovernedRun.open(self.journal, self.identity, user_prompt, actor=self.actor)
+            try:  # the history's tool outputs: read before the run, labelled as read
+                governed.inherit(_inherited(message_history or ()))
+            except BaseException:
+                governed.close()
+                raise
         self.last_run_id = governed.run_id
         kinds = _with_deferred(self.agent.output_type if output_type is None else output_type)
         gate = Gate(governed, self.identity.inventory)
