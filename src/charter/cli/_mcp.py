@@ -25,7 +25,7 @@ from charter.errors import ConfigError
 if TYPE_CHECKING:
     from charter.integrations.mcp import Lockfile, McpServerSpec, PinCheck
     from charter.journal import Journal
-    from charter.journal._kinds import McpApproved
+    from charter.journal._kinds_platform import McpApproved
 
 mcp_app = typer.Typer(
     help="Pin the tools of MCP servers (lock, diff, approve); serve an agent's tools as a "

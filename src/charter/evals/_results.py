@@ -14,7 +14,8 @@ from typing import Any
 from charter.errors import CharterError
 from charter.evals._suite import Case
 from charter.journal import Journal, Record
-from charter.journal._kinds import EvalFinished, payload_as
+from charter.journal._kinds import payload_as
+from charter.journal._kinds_platform import EvalFinished
 from charter.policy import SuiteKpi
 
 EVAL_KIND = "eval.finished"

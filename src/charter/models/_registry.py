@@ -37,7 +37,8 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from charter.errors import JournalError
 from charter.journal import Journal
-from charter.journal._kinds import Entry, ModelArchived, ModelPromoted
+from charter.journal._kinds import Entry
+from charter.journal._kinds_platform import ModelArchived, ModelPromoted
 from charter.models._artifact import (
     Flavor,
     ModelError,

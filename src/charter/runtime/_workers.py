@@ -35,7 +35,7 @@ from sqlalchemy.exc import IntegrityError
 
 from charter.errors import ConfigError
 from charter.journal import Journal
-from charter.journal._kinds import WorkerTakenOver
+from charter.journal._kinds_platform import WorkerTakenOver
 
 WORKERS_RUN = "workers"
 """``run_id`` of worker records in the journal."""

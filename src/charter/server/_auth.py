@@ -26,7 +26,7 @@ from sqlalchemy import Column, MetaData, String, Table, insert, select, update
 from charter._identity import normalise_identity
 from charter.errors import CharterError, ConfigError
 from charter.journal import Journal
-from charter.journal._kinds import TokenCreated, TokenRevoked
+from charter.journal._kinds_platform import TokenCreated, TokenRevoked
 
 Role = Literal["viewer", "operator", "approver", "admin"]
 Permission = Literal["read", "operate", "approve", "admin"]

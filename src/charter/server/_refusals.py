@@ -19,7 +19,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from charter.journal import Journal
-from charter.journal._kinds import ApiRejected, ApiRejectedBurst, Entry
+from charter.journal._kinds import Entry
+from charter.journal._kinds_platform import ApiRejected, ApiRejectedBurst
 from charter.server._limits import ServerLimits
 
 REJECTED_RUN = "api"

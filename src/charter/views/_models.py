@@ -13,7 +13,8 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 
 from charter.journal import DamagedRecordError, Journal, Record
-from charter.journal._kinds import ModelDrift, payload_as
+from charter.journal._kinds import payload_as
+from charter.journal._kinds_platform import ModelDrift
 from charter.models import ModelRegistry
 from charter.models._version import ModelVersion
 
