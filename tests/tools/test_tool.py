@@ -445,3 +445,37 @@ def test_plain_ascii_arguments_and_other_unicode_text_are_accepted() -> None:
     for room in ("a", "é", "\U0001f600"):
         _, dumped = book.validate_call({"room": room, "when": "2026-03-04", "guests": 2})
         assert dumped["room"] == room
+
+
+class _Nested(BaseModel):
+    scores: dict[str, float] = {}
+    meta: dict[str, Any] | None = None
+
+
+def _nested(**kwargs: Any) -> None:
+    return None
+
+
+nested = Tool(
+    name="nested", description="", fn=_nested, args_model=_Nested, contract=ToolContract()
+)
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        {"scores": {"\ud800": 0.0}},  # JSON-mode dumping replaces it: the tool would not
+        {"meta": {"\ud800": None}},  # JSON-mode dumping raises on it
+        {"meta": {"a": ["\udc80"]}},
+    ],
+)
+def test_a_lone_surrogate_in_a_nested_key_or_value_is_refused(args: dict[str, Any]) -> None:
+    with pytest.raises(ToolArgumentsError, match="not Unicode text"):
+        nested.validate_call(args)
+    with pytest.raises(ToolArgumentsError, match="not Unicode text"):
+        nested.validate_args(args)
+
+
+def test_nested_unicode_arguments_are_dumped_as_given() -> None:
+    _, dumped = nested.validate_call({"scores": {"é": 1.5}, "meta": {"k": ["\U0001f600"]}})
+    assert dumped == {"scores": {"é": 1.5}, "meta": {"k": ["\U0001f600"]}}

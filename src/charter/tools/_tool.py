@@ -198,8 +198,14 @@ class Tool:
         """:meth:`validate_args`, and the validated arguments JSON-ready (as the runtime
         governs and journals them), dumped once for both."""
         validated = self._validated(args)
-        dumped = validated.model_dump(mode="json")
-        self._check_unicode(dumped)
+        try:
+            dumped = validated.model_dump(mode="json")
+        except UnicodeEncodeError as exc:  # pydantic encodes some text (a key) on the way
+            raise self._not_unicode(exc) from exc
+        if not _plain_ascii(dumped):
+            # Checked as validate_args checks it: the JSON-mode dump may already have
+            # replaced a lone surrogate that the arguments the tool gets still hold.
+            self._check_unicode(validated.model_dump())
         return validated, dumped
 
     def _validated(self, args: dict[str, Any]) -> BaseModel:
@@ -222,10 +228,13 @@ class Tool:
             # approvals to would carry a lone surrogate (JSON "\\ud800") mangled, not as is.
             _UNICODE_CHECK.encode(dumped).encode()
         except ValueError as exc:
-            raise ToolArgumentsError(
-                f"invalid arguments for tool {self.name!r}: (arguments): not Unicode text "
-                f"({exc.reason if isinstance(exc, UnicodeEncodeError) else exc})"
-            ) from exc
+            raise self._not_unicode(exc) from exc
+
+    def _not_unicode(self, exc: ValueError) -> ToolArgumentsError:
+        return ToolArgumentsError(
+            f"invalid arguments for tool {self.name!r}: (arguments): not Unicode text "
+            f"({exc.reason if isinstance(exc, UnicodeEncodeError) else exc})"
+        )
 
     def invoke(self, validated: BaseModel, idempotency_key: str | None = None) -> Any:
         """Call the implementation and return a JSON-ready result.
