@@ -564,7 +564,8 @@ class LangGraphGovernor:
 
     def finish(self, graph: Any, config: RunnableConfig, *, state: Any = None) -> Run | None:
         """Finish the charter run of the thread's current turn with the graph's last model
-        message as its answer (nothing to do if no tool was called in the turn). Returns
+        message as its answer (a turn that called no tool has a run only when the charter
+        holds answers back: ``flows.answer`` ``redact``, ``ask`` or ``deny``). Returns
         the run (None if there was none to finish): ``waiting`` when the charter holds
         the answer for approval, the thread's state then showing a notice in its place
         (resume the thread with ``resume_command(run.waiting_for)`` once it is decided).
@@ -581,11 +582,21 @@ class LangGraphGovernor:
             self._released += 1
         if bound is None:
             run_id = self._meta(turn.key)
-            if run_id is None or run_state(list(self.journal.records(run_id))) == "finished":
+            if run_id is None and self.agent.charter.flows.answer in ("redact", "ask", "deny"):
+                # A turn that called no tool still answers from what the thread read before
+                # (earlier turns' tool messages): its answer is governed by a run of its own.
+                opened = self._bind(turn, None, self._released)
+                with self._lock:
+                    self._bound.pop(turn.key, None)
+                if opened is None:
+                    return None
+                bound = opened
+            elif run_id is None or run_state(list(self.journal.records(run_id))) == "finished":
                 return None
-            with self._lock:
-                bound = self._bound.pop(turn.key, None) or self._resume(turn, run_id)
-                self._bound.pop(turn.key, None)
+            else:
+                with self._lock:
+                    bound = self._bound.pop(turn.key, None) or self._resume(turn, run_id)
+                    self._bound.pop(turn.key, None)
         last = next((m for m in reversed(turn.messages) if isinstance(m, AIMessage)), None)
         with bound.lock:
             try:
